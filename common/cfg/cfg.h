@@ -1,0 +1,80 @@
+/*
+ * vm.yaml: parsed with libyaml's event API into typed structs, every value
+ * validated with file:line:col errors.  Command-line flags are applied on
+ * top with cfg_set_* (flags win over the file).  man/vm.yaml.5 documents
+ * every key.
+ */
+#ifndef VM_CFG_CFG_H
+#define VM_CFG_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm_err;
+
+#define CFG_MAX_DISKS 8
+#define CFG_MAX_NETS 8
+#define CFG_PATH_MAX 4096
+
+enum cfg_accel { CFG_ACCEL_AUTO, CFG_ACCEL_KVM, CFG_ACCEL_DBT };
+enum cfg_console { CFG_CONSOLE_SERIAL, CFG_CONSOLE_NONE, CFG_CONSOLE_VGA };
+enum cfg_disk_if { CFG_IF_VIRTIO, CFG_IF_IDE };
+enum cfg_media { CFG_MEDIA_DISK, CFG_MEDIA_CDROM };
+
+struct cfg_disk {
+	char file[CFG_PATH_MAX];        /* resolved against the YAML's folder */
+	char format[16];                /* "" = probe */
+	enum cfg_disk_if interface;
+	enum cfg_media media;
+	bool readonly;
+};
+
+struct cfg_net {
+	char spec[256];                 /* backend spec, e.g. "nat", "switch:lan0" */
+	char model[16];                 /* "virtio", "e1000" */
+	char mac[18];                   /* "" = derived */
+};
+
+struct vm_config {
+	char path[CFG_PATH_MAX];        /* the YAML file, "" when none */
+	char name[64];
+	uint64_t memory;                /* bytes */
+	int cpus;
+	enum cfg_accel accel;
+	struct {
+		char kernel[CFG_PATH_MAX];
+		char initrd[CFG_PATH_MAX];
+		char cmdline[4096];
+		char firmware[CFG_PATH_MAX]; /* "" none, "bios", or a file */
+		char order[16];
+	} boot;
+	struct cfg_disk disks[CFG_MAX_DISKS];
+	int ndisks;
+	struct cfg_net nets[CFG_MAX_NETS];
+	int nnets;
+	enum cfg_console console;
+	char serial_log[CFG_PATH_MAX];  /* copy of serial output, "" none */
+};
+
+/* Defaults: 512 MiB, 1 CPU, accel auto, serial console. */
+void cfg_defaults(struct vm_config *cfg);
+/* Parse path into cfg (on top of defaults).  Errors as
+ * "vm.yaml:12:3: memory: '12X' is not a size (use e.g. 512M or 2G)",
+ * -EINVAL for content errors, other -errno for I/O. */
+int cfg_load(struct vm_config *cfg, const char *path, struct vm_err *err);
+/* Parse from a memory buffer; name is used in messages, base_dir resolves
+ * relative paths. */
+int cfg_parse(struct vm_config *cfg, const char *buf, size_t len,
+    const char *name, const char *base_dir, struct vm_err *err);
+/* Final checks after flags are applied: files exist, ranges. */
+int cfg_validate(const struct vm_config *cfg, struct vm_err *err);
+
+/* Parse "--disk FILE[,format=F][,if=virtio|ide][,readonly=on][,media=cdrom]". */
+int cfg_parse_disk_opt(struct cfg_disk *d, const char *opt,
+    struct vm_err *err);
+/* "auto", "kvm", "dbt" */
+int cfg_parse_accel(const char *s, enum cfg_accel *out);
+const char *cfg_accel_name(enum cfg_accel a);
+
+#endif

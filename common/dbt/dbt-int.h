@@ -1,0 +1,277 @@
+/*
+ * The DBT's internal contract, shared by its files (dbt/ only).
+ *
+ * Shape (shared/DESIGN.md 5):
+ *   decode.c      one table-driven decoder: bytes -> struct insn, once per
+ *                 translated block, for every mode.
+ *   interp*.c     the reference semantics: one handler per instruction,
+ *                 void fn(struct dbt_cpu *, const struct insn *).
+ *   mmu.c         segmentation + paging + a soft TLB; every guest memory
+ *                 access goes through dbt_read* / dbt_write*.
+ *   exc.c         exceptions and interrupts: dbt_raise() records the event
+ *                 and longjmps to the run loop, which delivers it.
+ *   block.c       the block cache: decoded blocks keyed by physical address
+ *                 and mode; invalidated by writes to their pages (SMC).
+ *   dbt.c         the back end ops and the run loop.
+ *   The translator tier (later) compiles blocks to host code and calls the
+ *   same handlers for whatever it does not translate.
+ *
+ * Handler contract: on entry c->rip is the instruction's address and
+ * c->next_rip = rip + len.  A handler that transfers control sets
+ * c->next_rip.  After the handler returns, the loop commits
+ * c->rip = c->next_rip.  A fault longjmps out with c->rip still at the
+ * faulting instruction and no architectural state changed by it (handlers
+ * read all operands and check before writing).
+ *
+ * Flags: c->rflags always holds the architectural value (no lazy flags in
+ * the interpreter).  Arithmetic flags are computed by running the same
+ * instruction on the host (guest ISA == host ISA), so even the flags the
+ * SDM leaves undefined match the real CPU.
+ */
+#ifndef VM_DBT_DBT_INT_H
+#define VM_DBT_DBT_INT_H
+
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu/x86-state.h"
+#include "mem/mem.h"
+
+struct vm;
+struct vcpu;
+struct dbt_cpu;
+struct insn;
+
+typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
+
+/* ---- decoded instruction ---------------------------------------------- */
+
+enum insn_map { MAP_1B = 0, MAP_0F = 1, MAP_0F38 = 2, MAP_0F3A = 3 };
+enum insn_rep { REP_NONE = 0, REP_F3 = 1, REP_F2 = 2 };
+#define INSN_BASE_NONE (-1)
+#define INSN_BASE_RIP 16    /* RIP-relative: base is next_rip */
+
+struct insn {
+	dbt_fn fn;              /* the handler, or dbt_op_ud */
+	uint8_t len;            /* 1..15 */
+	uint8_t map;            /* enum insn_map */
+	uint8_t op;             /* opcode byte within map */
+	uint8_t opsize;         /* 2, 4 or 8 (byte forms are implied by op) */
+	uint8_t addrsize;       /* 2, 4 or 8 */
+	uint8_t seg;            /* enum x86_sreg for the memory operand */
+	uint8_t seg_override;   /* 1 if a segment prefix was given */
+	uint8_t rep;            /* enum insn_rep (last of F2/F3) */
+	uint8_t lock;
+	uint8_t pfx66;          /* operand-size prefix present */
+	uint8_t rex;            /* the REX byte, 0 if none */
+	uint8_t has_modrm;
+	uint8_t modrm;          /* raw byte */
+	uint8_t mod;            /* modrm.mod */
+	uint8_t reg;            /* modrm.reg | REX.R<<3 (or opcode ext) */
+	uint8_t rm;             /* modrm.rm | REX.B<<3 when mod == 3 */
+	uint8_t mem;            /* 1 if the r/m operand is memory */
+	int8_t base;            /* GPR number, INSN_BASE_NONE, INSN_BASE_RIP */
+	int8_t index;           /* GPR number or INSN_BASE_NONE */
+	uint8_t scale;          /* 1, 2, 4, 8 */
+	uint8_t opreg;          /* low opcode bits | REX.B<<3 (50+r, B8+r...) */
+	int64_t disp;
+	uint64_t imm;           /* first immediate, sign-extended as the
+	                           opcode defines (Iz to opsize, Ib as needed) */
+	uint64_t imm2;          /* second immediate (ENTER, far ptr selector) */
+};
+
+/* Decode at most 15 bytes from code[0..avail); mode from c.  Returns the
+ * length, or 0 if more bytes are needed than avail (caller fetches across
+ * a page), or -1 for an invalid encoding (#UD: i->fn = dbt_op_ud). */
+int dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
+    struct insn *i);
+
+/* Handler registration: decode.c asks dbt_lookup(); each interp file
+ * contributes a table.  pfx selects mandatory-prefix forms (SSE). */
+enum op_pfx { PFX_ANY = 0, PFX_NONE, PFX_66, PFX_F3, PFX_F2 };
+#define OP_ANY (-1)
+#define OP_MOD_ANY 0
+#define OP_MOD_MEM 1
+#define OP_MOD_REG 2
+struct op_entry {
+	uint8_t map, op;
+	int8_t pfx;             /* enum op_pfx */
+	int8_t reg;             /* modrm.reg (0..7) or OP_ANY */
+	int8_t mod;             /* OP_MOD_* */
+	int8_t rm;              /* modrm.rm (0..7, with OP_MOD_REG) or OP_ANY */
+	dbt_fn fn;
+};
+extern const struct op_entry dbt_ops_int[];   /* interp-int.c: integer */
+extern const struct op_entry dbt_ops_sys[];   /* sys.c: system */
+extern const struct op_entry dbt_ops_fpu[];   /* fpu.c, sse.c: x87/SSE */
+/* Each table ends with an entry whose fn is NULL. */
+void dbt_ops_init(void);        /* builds the lookup once */
+dbt_fn dbt_lookup(const struct insn *i);
+
+/* ---- the vCPU ---------------------------------------------------------- */
+
+#define DBT_TLB_SIZE 1024
+
+struct dbt_tlb_entry {
+	uint64_t tag_r;         /* linear page | valid, for reads */
+	uint64_t tag_w;         /* for writes (absent for code pages, ROM) */
+	uint64_t tag_x;         /* for fetches */
+	uintptr_t addend;       /* host = linear + addend (RAM only) */
+	uint64_t paddr;         /* guest physical page */
+};
+
+struct dbt_cpu {
+	/* Architectural state (same meaning as struct x86_state). */
+	uint64_t gpr[16];
+	uint64_t rip;
+	uint64_t next_rip;
+	uint64_t rflags;
+	struct x86_seg seg[X86_NSEG];
+	struct x86_dtr gdtr, idtr;
+	uint64_t cr0, cr2, cr3, cr4, cr8;
+	uint64_t dr[8];
+	uint64_t efer, xcr0;
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
+	uint64_t pat, misc_enable, tsc_aux;
+	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
+	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
+
+	/* Mode, recomputed by dbt_update_mode() after CR0/CR4/EFER/CS/SS/
+	 * RFLAGS.VM change. */
+	uint8_t cpl;
+	uint8_t long64;         /* CS.L in long mode: 64-bit code */
+	uint8_t code32;         /* CS.D (protected, non-64) */
+	uint8_t stack32;        /* SS.B */
+	uint8_t pe, pg, lma, v86;
+	uint32_t mode_key;      /* block-cache key bits for the above */
+
+	/* Soft TLB (mmu.c). */
+	struct dbt_tlb_entry tlb[DBT_TLB_SIZE];
+
+	/* Events (exc.c). */
+	jmp_buf jmp;            /* the run loop's setjmp */
+	int exc_vector;         /* pending exception, -1 none */
+	uint32_t exc_error;
+	bool exc_has_error;
+	int exc_depth;          /* for #DF / triple fault */
+	bool halted;
+	bool irq_shadow;        /* interrupts inhibited for one instruction */
+	bool nmi_blocked;
+
+	/* Links. */
+	struct vm *vm;
+	struct vcpu *vcpu;
+	int index;              /* vCPU number */
+	atomic_int *attention;  /* set by kick / interrupt: leave the block */
+	void *blocks;           /* block.c's cache */
+	uint64_t icount;        /* instructions retired (stats) */
+	int exit_reason;        /* enum cpu_exit_reason when leaving run() */
+	char diag[256];
+};
+
+/* ---- memory access (mmu.c) --------------------------------------------- */
+
+/* Access kinds for translate(); DBT_ACC_SUPER = an implicit supervisor
+ * access (descriptor tables, TSS, IDT) whatever the CPL. */
+#define DBT_ACC_READ 0x0
+#define DBT_ACC_WRITE 0x1
+#define DBT_ACC_EXEC 0x2
+#define DBT_ACC_SUPER 0x4
+
+/* Segment-checked accesses: seg + offset -> linear -> physical.  They
+ * raise #GP/#SS for limit and type violations and #PF for paging. */
+uint8_t dbt_read8(struct dbt_cpu *c, int seg, uint64_t off);
+uint16_t dbt_read16(struct dbt_cpu *c, int seg, uint64_t off);
+uint32_t dbt_read32(struct dbt_cpu *c, int seg, uint64_t off);
+uint64_t dbt_read64(struct dbt_cpu *c, int seg, uint64_t off);
+void dbt_write8(struct dbt_cpu *c, int seg, uint64_t off, uint8_t v);
+void dbt_write16(struct dbt_cpu *c, int seg, uint64_t off, uint16_t v);
+void dbt_write32(struct dbt_cpu *c, int seg, uint64_t off, uint32_t v);
+void dbt_write64(struct dbt_cpu *c, int seg, uint64_t off, uint64_t v);
+/* n bytes (SSE 16, x87 10, FXSAVE 512...); checks every byte first. */
+void dbt_read_bytes(struct dbt_cpu *c, int seg, uint64_t off, void *buf,
+    unsigned n);
+void dbt_write_bytes(struct dbt_cpu *c, int seg, uint64_t off,
+    const void *buf, unsigned n);
+/* Check that [off, off+n) is writable (raises the fault now) without
+ * writing: for read-modify-write and multi-part stores. */
+void dbt_probe_write(struct dbt_cpu *c, int seg, uint64_t off, unsigned n);
+/* Linear-address accesses (paging only, acc adds DBT_ACC_SUPER etc.). */
+uint64_t dbt_read_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
+    unsigned acc);
+void dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
+    uint64_t v, unsigned acc);
+/* Linear -> physical with a page walk; raises #PF (sets CR2). */
+uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
+/* Flush the soft TLB (CR3/CR4/EFER writes, mode change); one page. */
+void dbt_tlb_flush(struct dbt_cpu *c);
+void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);
+/* Guest physical memory for DMA-like CPU accesses (page walks). */
+uint64_t dbt_phys_read(struct dbt_cpu *c, uint64_t pa, unsigned size);
+void dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size,
+    uint64_t v);
+
+/* ---- operands (interp.c) ----------------------------------------------- */
+
+/* Effective address of the modrm memory operand (offset, addrsize-wrapped). */
+uint64_t dbt_ea(struct dbt_cpu *c, const struct insn *i);
+/* GPR by number and size (1, 2, 4, 8); size 1 honours the no-REX AH..BH
+ * encoding.  A 4-byte write zero-extends to 64 bits. */
+uint64_t dbt_get_reg(struct dbt_cpu *c, const struct insn *i, int reg,
+    unsigned size);
+void dbt_set_reg(struct dbt_cpu *c, const struct insn *i, int reg,
+    unsigned size, uint64_t v);
+/* The r/m operand (register or memory) of size bytes. */
+uint64_t dbt_get_rm(struct dbt_cpu *c, const struct insn *i, unsigned size);
+void dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
+    uint64_t v);
+/* Stack: push/pop with the current stack size (SS.B / 64-bit). */
+void dbt_push(struct dbt_cpu *c, unsigned size, uint64_t v);
+uint64_t dbt_pop(struct dbt_cpu *c, unsigned size);
+
+/* ---- exceptions and system (exc.c, seg.c, sys.c) ----------------------- */
+
+/* Raise a fault/trap: records it and longjmps to the run loop. */
+_Noreturn void dbt_raise(struct dbt_cpu *c, int vector, uint32_t error);
+_Noreturn void dbt_raise_noerr(struct dbt_cpu *c, int vector);
+#define dbt_ud(c) dbt_raise_noerr((c), X86_EXC_UD)
+#define dbt_gp0(c) dbt_raise((c), X86_EXC_GP, 0)
+/* Deliver an exception or interrupt through the IDT/IVT (all modes).
+ * sw: INT n / INT3 / INTO (privilege check against the gate DPL, return to
+ * next_rip).  Escalates to #DF and triple fault. */
+void dbt_deliver(struct dbt_cpu *c, int vector, bool has_error,
+    uint32_t error, bool sw);
+/* At a block boundary: take a pending NMI/interrupt if allowed. */
+void dbt_check_interrupts(struct dbt_cpu *c);
+/* Recompute cpl/long64/code32/... and mode_key. */
+void dbt_update_mode(struct dbt_cpu *c);
+/* Load a segment register in the current mode (descriptor checks). */
+void dbt_load_seg(struct dbt_cpu *c, int sreg, uint16_t sel);
+/* Port I/O permission (IOPL, TSS bitmap); raises #GP if denied. */
+void dbt_check_io(struct dbt_cpu *c, uint16_t port, unsigned size);
+/* Port I/O through the bus (and the DBT's own ports). */
+uint64_t dbt_port_in(struct dbt_cpu *c, uint16_t port, unsigned size);
+void dbt_port_out(struct dbt_cpu *c, uint16_t port, unsigned size,
+    uint64_t v);
+/* Guest TSC now. */
+uint64_t dbt_rdtsc(struct dbt_cpu *c);
+/* Write RFLAGS from POPF/IRET-like sources, honouring CPL/IOPL/VM rules. */
+void dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask);
+/* The #UD handler every unknown opcode maps to. */
+void dbt_op_ud(struct dbt_cpu *c, const struct insn *i);
+
+/* ---- state (state.c) --------------------------------------------------- */
+void dbt_state_get(const struct dbt_cpu *c, struct x86_state *st);
+void dbt_state_set(struct dbt_cpu *c, const struct x86_state *st);
+
+/* ---- block cache (block.c) --------------------------------------------- */
+void dbt_blocks_init(struct dbt_cpu *c);
+void dbt_blocks_fini(struct dbt_cpu *c);
+/* Drop every block on the physical page(s) covering [pa, pa+len). */
+void dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len);
+void dbt_blocks_flush(struct dbt_cpu *c);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * Guest physical memory map.  RAM is anonymous mmap (MAP_NORESERVE, so an
+ * untouched guest page costs nothing); the array is kept sorted by address
+ * and is small enough that a linear scan beats anything clever.
+ */
+#include "mem/mem.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "util/err.h"
+
+void
+mem_init(struct mem_map *map)
+{
+	memset(map, 0, sizeof(*map));
+}
+
+void
+mem_fini(struct mem_map *map)
+{
+	int i;
+
+	for (i = 0; i < map->nr; i++)
+		munmap(map->regions[i].hva, map->regions[i].size);
+	map->nr = 0;
+}
+
+static int
+add_region(struct mem_map *map, gpa_t gpa, uint64_t size, unsigned flags,
+    const char *name, struct vm_err *err)
+{
+	struct mem_region *r;
+	void *p;
+	int i;
+
+	if (size == 0 || (gpa & 0xfff) || (size & 0xfff) || gpa + size < gpa)
+		return vm_err_set(err, -EINVAL,
+		    "memory region %s: bad range 0x%llx+0x%llx", name,
+		    (unsigned long long)gpa, (unsigned long long)size);
+	if (map->nr == MEM_MAX_REGIONS)
+		return vm_err_set(err, -ENOSPC, "too many memory regions");
+	for (i = 0; i < map->nr; i++) {
+		r = &map->regions[i];
+		if (gpa < r->gpa + r->size && r->gpa < gpa + size)
+			return vm_err_set(err, -EEXIST,
+			    "memory region %s overlaps %s", name, r->name);
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return vm_err_errno(err, -errno,
+		    "cannot allocate %llu MiB of guest memory",
+		    (unsigned long long)(size >> 20));
+	for (i = map->nr; i > 0 && map->regions[i - 1].gpa > gpa; i--)
+		map->regions[i] = map->regions[i - 1];
+	r = &map->regions[i];
+	r->gpa = gpa;
+	r->size = size;
+	r->hva = p;
+	r->flags = flags;
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	map->nr++;
+	return 0;
+}
+
+int
+mem_add_ram(struct mem_map *map, gpa_t gpa, uint64_t size, const char *name,
+    struct vm_err *err)
+{
+	return add_region(map, gpa, size, MEM_RAM, name, err);
+}
+
+int
+mem_add_rom(struct mem_map *map, gpa_t gpa, uint64_t size, const void *data,
+    size_t len, const char *name, struct vm_err *err)
+{
+	int ret;
+
+	if (len > size)
+		return vm_err_set(err, -EINVAL, "ROM %s: %zu bytes do not fit",
+		    name, len);
+	ret = add_region(map, gpa, size, MEM_ROM, name, err);
+	if (ret < 0)
+		return ret;
+	memcpy(mem_gpa_to_hva(map, gpa, len ? len : 1), data, len);
+	return 0;
+}
+
+const struct mem_region *
+mem_lookup(const struct mem_map *map, gpa_t gpa)
+{
+	int i;
+
+	for (i = 0; i < map->nr; i++) {
+		const struct mem_region *r = &map->regions[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+void *
+mem_gpa_to_hva(const struct mem_map *map, gpa_t gpa, uint64_t len)
+{
+	const struct mem_region *r = mem_lookup(map, gpa);
+
+	if (r == NULL || len > r->size - (gpa - r->gpa))
+		return NULL;
+	return r->hva + (gpa - r->gpa);
+}
+
+int
+mem_read(const struct mem_map *map, gpa_t gpa, void *buf, size_t len)
+{
+	uint8_t *dst = buf;
+
+	while (len) {
+		const struct mem_region *r = mem_lookup(map, gpa);
+		uint64_t off, n;
+
+		if (r == NULL)
+			return -EFAULT;
+		off = gpa - r->gpa;
+		n = r->size - off < len ? r->size - off : len;
+		memcpy(dst, r->hva + off, n);
+		dst += n;
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int
+mem_write(const struct mem_map *map, gpa_t gpa, const void *buf, size_t len)
+{
+	const uint8_t *src = buf;
+	gpa_t start = gpa;
+	size_t total = len;
+
+	while (len) {
+		const struct mem_region *r = mem_lookup(map, gpa);
+		uint64_t off, n;
+
+		if (r == NULL)
+			return -EFAULT;
+		off = gpa - r->gpa;
+		n = r->size - off < len ? r->size - off : len;
+		if (r->flags & MEM_RAM)
+			memcpy(r->hva + off, src, n);
+		src += n;
+		gpa += n;
+		len -= n;
+	}
+	if (map->on_write)
+		map->on_write(map->on_write_opaque, start, total);
+	return 0;
+}
+
+uint64_t
+mem_ram_size(const struct mem_map *map)
+{
+	uint64_t total = 0;
+	int i;
+
+	for (i = 0; i < map->nr; i++)
+		if (map->regions[i].flags & MEM_RAM)
+			total += map->regions[i].size;
+	return total;
+}
+
+void
+mem_notify_write(const struct mem_map *map, gpa_t gpa, uint64_t len)
+{
+	if (map->on_write)
+		map->on_write(map->on_write_opaque, gpa, len);
+}

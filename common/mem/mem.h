@@ -1,0 +1,68 @@
+/*
+ * Guest physical memory: a sorted list of RAM and ROM regions backed by host
+ * mappings.  Addresses in no region belong to the MMIO bus.  Every backend
+ * and every DMA-capable device translates guest physical addresses here.
+ * Thread safety: regions are added before vCPUs start; lookups are lock-free.
+ */
+#ifndef VM_MEM_MEM_H
+#define VM_MEM_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm_err;
+
+typedef uint64_t gpa_t; /* guest physical address */
+typedef uint64_t gva_t; /* guest linear (virtual) address */
+
+#define MEM_RAM 0x1u
+#define MEM_ROM 0x2u     /* guest writes are dropped */
+#define MEM_MAX_REGIONS 16
+
+struct mem_region {
+	gpa_t gpa;
+	uint64_t size;
+	uint8_t *hva;
+	unsigned flags;
+	char name[24];
+};
+
+/* Called after a device (DMA) or the loader writes guest memory, so the DBT
+ * can drop translations of code in that range. */
+typedef void (*mem_write_fn)(void *opaque, gpa_t gpa, uint64_t len);
+
+struct mem_map {
+	struct mem_region regions[MEM_MAX_REGIONS];
+	int nr;
+	mem_write_fn on_write;
+	void *on_write_opaque;
+};
+
+void mem_init(struct mem_map *map);
+/* Free every mapping. */
+void mem_fini(struct mem_map *map);
+
+/* Map size bytes of anonymous zeroed RAM at gpa (page aligned); 0/-errno. */
+int mem_add_ram(struct mem_map *map, gpa_t gpa, uint64_t size,
+    const char *name, struct vm_err *err);
+/* Map a ROM region of size bytes initialised from data (len <= size). */
+int mem_add_rom(struct mem_map *map, gpa_t gpa, uint64_t size,
+    const void *data, size_t len, const char *name, struct vm_err *err);
+
+/* The region holding gpa, or NULL (an MMIO hole). */
+const struct mem_region *mem_lookup(const struct mem_map *map, gpa_t gpa);
+/* Host pointer for [gpa, gpa+len) if it lies wholly in one RAM/ROM region,
+ * else NULL.  Every guest-supplied address (DMA, descriptors) goes here. */
+void *mem_gpa_to_hva(const struct mem_map *map, gpa_t gpa, uint64_t len);
+/* Copy between guest memory and a buffer; -EFAULT if any byte is outside
+ * RAM/ROM.  mem_write skips ROM and calls on_write. */
+int mem_read(const struct mem_map *map, gpa_t gpa, void *buf, size_t len);
+int mem_write(const struct mem_map *map, gpa_t gpa, const void *buf,
+    size_t len);
+/* A device wrote [gpa, gpa+len) through a host pointer: tell on_write. */
+void mem_notify_write(const struct mem_map *map, gpa_t gpa, uint64_t len);
+/* Total RAM bytes (ROM excluded). */
+uint64_t mem_ram_size(const struct mem_map *map);
+
+#endif

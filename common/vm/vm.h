@@ -1,0 +1,78 @@
+/*
+ * struct vm ties the parts of one virtual machine together: config, guest
+ * memory, the two buses, devices, vCPUs and the CPU back end.  It is the
+ * only module that knows them all.  Devices use the public fields below;
+ * vm-run drives the lifecycle.
+ */
+#ifndef VM_VM_VM_H
+#define VM_VM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hw/irq.h"
+#include "mem/mem.h"
+
+struct bus;
+struct chardev;
+struct cpu_backend_ops;
+struct dev;
+struct evloop;
+struct pci_bus;
+struct vcpu;
+struct vm_config;
+struct vm_err;
+
+#define VM_MAX_CPUS 64
+
+/* Why the VM stopped (vm->exit_reason). */
+enum vm_exit_reason {
+	VM_RUNNING = 0,
+	VM_EXIT_POWEROFF,       /* ACPI S5 or similar: status 0 */
+	VM_EXIT_PORT,           /* an exit port: status given by the guest */
+	VM_EXIT_RESET,          /* guest reboot */
+	VM_EXIT_SHUTDOWN,       /* triple fault */
+	VM_EXIT_ERROR,          /* emulation failure, KVM error */
+	VM_EXIT_USER,           /* Ctrl-A x, signal, control socket */
+};
+
+/* vm-run exit codes (documented in vm-run.1 and vmkit.7). */
+#define VM_STATUS_TRIPLE_FAULT 125
+#define VM_STATUS_EMU_ERROR 124
+#define VM_STATUS_USER_QUIT 0
+
+struct vm {
+	const struct vm_config *cfg;
+	struct mem_map mem;
+	uint64_t ram_size;              /* bytes of guest RAM */
+	struct bus *pio;
+	struct bus *mmio;
+	pthread_mutex_t io_lock;        /* the VM-wide I/O lock (recursive) */
+	struct evloop *loop;
+	struct irq_router irq;
+	struct pci_bus *pci;
+	struct chardev *console;        /* COM1's stream */
+	struct dev *devs;
+
+	const struct cpu_backend_ops *backend;
+	void *backend_priv;
+	struct vcpu *vcpus[VM_MAX_CPUS];
+	int ncpus;
+	void *intc;                     /* user-space PIC/IOAPIC/LAPICs (DBT) */
+
+	atomic_int exit_reason;         /* enum vm_exit_reason */
+	int exit_status;
+	char exit_diag[256];
+};
+
+/* Ask the VM to stop with reason and status (any thread, lock held or not).
+ * The first request wins. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,
+    const char *diag);
+/* Create and realize a device of type name with arg; added to vm->devs. */
+struct dev *vm_add_device(struct vm *vm, const char *type, const char *id,
+    const void *arg, struct vm_err *err);
+
+#endif

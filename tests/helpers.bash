@@ -1,0 +1,59 @@
+# Shared helpers for the bats suites (podman's idioms: run_tool, is).
+
+VMKIT_BUILD=${VMKIT_BUILD:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)/build/dbg}
+VM_RUN=$VMKIT_BUILD/vm-run
+VM_CREATE=$VMKIT_BUILD/vm-create
+VM_DISK=$VMKIT_BUILD/vm-disk
+VM_NET=$VMKIT_BUILD/vm-net
+VM_SNAP=$VMKIT_BUILD/vm-snap
+GUESTS=$VMKIT_BUILD/guests
+TOPDIR=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+
+# run_tool EXPECTED_STATUS TOOL ARGS... ('?' accepts any status)
+run_tool() {
+	local expect=$1; shift
+	run "$@"
+	if [ "$expect" != '?' ] && [ "$status" -ne "$expect" ]; then
+		echo "# command: $*" >&3
+		echo "# expected status $expect, got $status" >&3
+		echo "# output: $output" >&3
+		false
+	fi
+}
+
+# is ACTUAL EXPECTED [WHAT]: glob match, both printed on mismatch.
+is() {
+	local actual=$1 expected=$2 what=${3:-value}
+	# shellcheck disable=SC2053
+	if [[ $actual == $expected ]]; then return 0; fi
+	echo "# $what:" >&3
+	echo "#   expected: $expected" >&3
+	echo "#   actual:   $actual" >&3
+	false
+}
+
+# A /dev/kvm we can open read-write (any KVM, KVM-PVM included).
+have_kvm() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
+require_kvm() { have_kvm || skip "no usable /dev/kvm"; }
+# KVM with hardware virtualization (vmx/svm): needed to run guest kernels.
+have_hw_kvm() { have_kvm && grep -qwE 'vmx|svm' /proc/cpuinfo; }
+require_hw_kvm() {
+	have_hw_kvm || skip "needs hardware virtualization (/dev/kvm here is $( [ -d /sys/module/kvm_pvm ] && echo KVM-PVM || echo missing or software-only))"
+}
+require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root"; }
+
+# The guest kit (Debian kernel + busybox initramfs), built and cached by
+# tests/guestkit/build.sh.
+guestkit() {
+	GUESTKIT=$("$TOPDIR/tests/guestkit/build.sh" --print-dir) || \
+		skip "guest kit could not be built"
+	KERNEL=$GUESTKIT/vmlinuz
+	INITRD=$GUESTKIT/initrd.gz
+}
+
+# Backends to run boot tests on: the DBT always, KVM when hardware.
+backends() {
+	echo dbt
+	have_hw_kvm && echo kvm
+	return 0
+}

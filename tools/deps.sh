@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian packages vmkit needs to build and test, if missing.
+# Run by `make deps`, which `make check`, `make demo` and `make bench` call first.
+set -e
+PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-dev
+ liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
+ qemu-system-x86 seabios busybox-static"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing

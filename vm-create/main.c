@@ -1,0 +1,50 @@
+/*
+ * vm-create — make VM bundles and import or export appliances.
+ * Not built yet (issue 8): this front end answers --help and --version and
+ * otherwise says so and fails, rather than pretend.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/version.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vm-create [-hV] ...\n"
+	    "  make VM bundles and import or export appliances (not implemented yet)\n"
+	    "\n"
+	    "  -h, --help      show this help and exit\n"
+	    "  -V, --version   show the version and exit\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vm-create %s\n", VMKIT_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	log_warnx("not implemented yet: vm-create is a placeholder in this build");
+	return 1;
+}

@@ -1,0 +1,50 @@
+/*
+ * vm-snap — save and restore the state of virtual machines.
+ * Not built yet (issue 7): this front end answers --help and --version and
+ * otherwise says so and fails, rather than pretend.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/version.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: vm-snap [-hV] ...\n"
+	    "  save and restore the state of virtual machines (not implemented yet)\n"
+	    "\n"
+	    "  -h, --help      show this help and exit\n"
+	    "  -V, --version   show the version and exit\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	log_init(argv[0]);
+	while ((ch = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("vm-snap %s\n", VMKIT_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	log_warnx("not implemented yet: vm-snap is a placeholder in this build");
+	return 1;
+}
