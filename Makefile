@@ -81,19 +81,19 @@ define tool_rule
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$(sort $$(wildcard $(1)/*.c)))
 $(BUILD)/$(1): $$($(1)_OBJS) $(LIB)
 	@$$(if $(Q),echo "  LD      $$@")
-	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJS) $(LIB) $$(LDLIBS)
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_OBJS) -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/prog/%.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
 
 # Test guests: freestanding 32-bit multiboot ELF kernels from one .S each.
 $(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld tests/guests/guest.inc
