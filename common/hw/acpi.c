@@ -1,0 +1,438 @@
+/*
+ * ACPI tables for the "pc" board, for direct boot without firmware.
+ *
+ * Design: the tables are assembled in a host buffer laid out as they will
+ * sit in the BIOS area (PC_BIOS_AREA): the RSDP first (16-byte aligned, so
+ * the kernel's scan of 0xE0000-0xFFFFF finds it), the FACS (64-byte
+ * aligned), then DSDT, FADT, MADT, XSDT and RSDT, each checksummed once
+ * complete, and the whole is copied into guest memory in one go.  ACPI is
+ * always enabled (SMI_CMD = 0), so the PM block needs no enable handshake.
+ * The DSDT is static AML from acpi-aml.c: \_S5 for power-off, the PCI root
+ * bridge with its windows and a _PRT routing every slot and pin straight to
+ * a GSI (PC_PCI_GSI), the legacy devices, and one processor device per CPU.
+ * Spec: ACPI 6.0, sections 5.2.5 (RSDP), 5.2.6 (headers), 5.2.7/5.2.8
+ * (RSDT/XSDT), 5.2.9 (FADT), 5.2.10 (FACS), 5.2.12 (MADT), 5.2.3.2
+ * (Generic Address Structure), 6.2.13 (_PRT), 7.3.4 (\_Sx).
+ */
+#include "hw/boot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/acpi-aml.h"
+#include "hw/pc.h"
+#include "mem/mem.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define OEM_ID "VMKIT "                 /* 6 bytes */
+#define OEM_REV 1
+#define CREATOR_ID "VMKT"
+#define CREATOR_REV 1
+
+#define HDR_LEN 36
+#define RSDP_LEN 36
+#define FACS_LEN 64
+#define FADT_LEN 276                    /* revision 6 */
+#define FADT_REV 6
+
+/* FADT flags (5.2.9, table 5-35). */
+#define FADT_F_WBINVD (1u << 0)
+#define FADT_F_PROC_C1 (1u << 2)
+#define FADT_F_SLP_BUTTON (1u << 5)
+#define FADT_F_RESET_REG_SUP (1u << 10)
+/* IA-PC boot architecture flags. */
+#define FADT_ARCH_LEGACY_DEVICES (1u << 0)
+#define FADT_ARCH_8042 (1u << 1)
+
+/* Generic Address Structure. */
+#define GAS_IO 1
+#define GAS_ACCESS_BYTE 1
+#define GAS_ACCESS_WORD 2
+#define GAS_ACCESS_DWORD 3
+
+/* MADT structure types and flags (5.2.12). */
+#define MADT_LAPIC 0
+#define MADT_IOAPIC 1
+#define MADT_ISO 2
+#define MADT_LAPIC_NMI 4
+#define MADT_PCAT_COMPAT 1u
+#define MADT_POL_HIGH 0x1
+#define MADT_TRIG_EDGE 0x4
+#define MADT_TRIG_LEVEL 0xc
+
+#define MADT_IOAPIC_ID 0
+
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void
+put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+uint8_t
+acpi_checksum(const void *p, uint64_t len)
+{
+	const uint8_t *b = p;
+	uint8_t sum = 0;
+
+	while (len--)
+		sum = (uint8_t)(sum + *b++);
+	return sum;
+}
+
+static void
+header(uint8_t *t, const char *sig, uint32_t len, uint8_t rev)
+{
+	char table_id[9];
+
+	memcpy(t, sig, 4);
+	put32(t + 4, len);
+	t[8] = rev;
+	memcpy(t + 10, OEM_ID, 6);
+	snprintf(table_id, sizeof(table_id), "VMKIT%.3s", sig);
+	memcpy(t + 16, table_id, 8);
+	put32(t + 24, OEM_REV);
+	memcpy(t + 28, CREATOR_ID, 4);
+	put32(t + 32, CREATOR_REV);
+}
+
+static void
+finish(uint8_t *t, uint32_t len)
+{
+	t[9] = 0;
+	t[9] = (uint8_t)-acpi_checksum(t, len);
+}
+
+static void
+gas_io(uint8_t *g, uint16_t port, unsigned bytes, uint8_t access)
+{
+	g[0] = GAS_IO;
+	g[1] = (uint8_t)(bytes * 8);
+	g[2] = 0;
+	g[3] = access;
+	put64(g + 4, port);
+}
+
+static void
+crs_legacy(struct aml *a, const uint16_t *ports, const uint8_t *lens,
+    int nports, int irq)
+{
+	struct aml r;
+	int i;
+
+	aml_init(&r);
+	for (i = 0; i < nports; i++)
+		aml_res_io(&r, ports[i], ports[i], 1, lens[i]);
+	if (irq >= 0)
+		aml_res_irq(&r, (unsigned)irq);
+	aml_res_end(&r);
+	if (r.error)
+		a->error = r.error;
+	aml_name(a, "_CRS");
+	aml_buffer(a, r.buf, r.len);
+	aml_free(&r);
+}
+
+static void
+legacy_device(struct aml *a, const char *name, const char *hid, int uid,
+    const uint16_t *ports, const uint8_t *lens, int nports, int irq)
+{
+	size_t dev = aml_device(a, name);
+
+	aml_name(a, "_HID");
+	aml_eisaid(a, hid);
+	if (uid >= 0) {
+		aml_name(a, "_UID");
+		aml_integer(a, (uint64_t)uid);
+	}
+	crs_legacy(a, ports, lens, nports, irq);
+	aml_end(a, dev);
+}
+
+static void
+pci_root(struct aml *a)
+{
+	struct aml r;
+	size_t dev, prt, e;
+	unsigned slot, pin;
+
+	dev = aml_device(a, "PCI0");
+	aml_name(a, "_HID");
+	aml_eisaid(a, "PNP0A03");
+	/* No _ADR: a device has _HID or _ADR, not both (ACPI 6.0 6.1). */
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_BBN");
+	aml_integer(a, 0);
+
+	aml_init(&r);
+	aml_res_word_bus(&r, 0x00, 0xff);
+	aml_res_io(&r, PC_PORT_PCI_CONF, PC_PORT_PCI_CONF, 1, 8);
+	aml_res_word_io(&r, 0x0000, PC_PORT_PCI_CONF - 1);
+	aml_res_word_io(&r, PC_PORT_PCI_CONF + 8, 0xffff);
+	aml_res_dword_mem(&r, 0x000a0000, 0x000bffff, 1);
+	aml_res_dword_mem(&r, (uint32_t)PC_PCI_MMIO_BASE,
+	    (uint32_t)PC_PCI_MMIO_END, 0);
+	aml_res_end(&r);
+	if (r.error)
+		a->error = r.error;
+	aml_name(a, "_CRS");
+	aml_buffer(a, r.buf, r.len);
+	aml_free(&r);
+
+	/* _PRT: {Address (slot << 16 | 0xffff), Pin, Source 0, GSI}. */
+	aml_name(a, "_PRT");
+	prt = aml_package(a, 32 * 4);
+	for (slot = 0; slot < 32; slot++) {
+		for (pin = 0; pin < 4; pin++) {
+			e = aml_package(a, 4);
+			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+			aml_integer(a, pin);
+			aml_integer(a, 0);
+			aml_integer(a, PC_PCI_GSI(slot, pin));
+			aml_end(a, e);
+		}
+	}
+	aml_end(a, prt);
+	aml_end(a, dev);
+}
+
+/* The DSDT's AML body (after the header). */
+static int
+build_dsdt_aml(struct aml *a, int ncpus)
+{
+	static const uint16_t com1_port[] = { PC_PORT_COM1 };
+	static const uint8_t com1_len[] = { 8 };
+	static const uint16_t kbd_port[] = { PC_PORT_I8042_DATA,
+	    PC_PORT_I8042_CMD };
+	static const uint8_t kbd_len[] = { 1, 1 };
+	static const uint16_t rtc_port[] = { PC_PORT_CMOS };
+	static const uint8_t rtc_len[] = { 2 };
+	size_t pkg, sb, dev;
+	char name[8];
+	int i;
+
+	/* Name (\_S5, Package () { SLP_TYPa, SLP_TYPb, 0, 0 }) */
+	aml_name(a, "\\_S5");
+	pkg = aml_package(a, 4);
+	aml_integer(a, PC_SLP_TYP_S5);
+	aml_integer(a, PC_SLP_TYP_S5);
+	aml_integer(a, 0);
+	aml_integer(a, 0);
+	aml_end(a, pkg);
+
+	sb = aml_scope(a, "\\_SB");
+	pci_root(a);
+	legacy_device(a, "COM1", "PNP0501", 1, com1_port, com1_len, 1,
+	    PC_IRQ_COM1);
+	legacy_device(a, "KBD", "PNP0303", -1, kbd_port, kbd_len, 2,
+	    PC_IRQ_KBD);
+	legacy_device(a, "MOU", "PNP0F13", -1, NULL, NULL, 0, PC_IRQ_MOUSE);
+	legacy_device(a, "RTC", "PNP0B00", -1, rtc_port, rtc_len, 1,
+	    PC_IRQ_RTC);
+	/* Processor devices; _UID matches the MADT's ACPI Processor UID. */
+	for (i = 0; i < ncpus; i++) {
+		snprintf(name, sizeof(name), "C%03X", (unsigned)i);
+		dev = aml_device(a, name);
+		aml_name(a, "_HID");
+		aml_string(a, "ACPI0007");
+		aml_name(a, "_UID");
+		aml_integer(a, (uint64_t)i);
+		aml_end(a, dev);
+	}
+	aml_end(a, sb);
+	return a->error;
+}
+
+static uint64_t
+align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+int
+acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr, struct vm_err *err)
+{
+	const uint64_t base = PC_BIOS_AREA;
+	uint64_t off_facs, off_dsdt, off_fadt, off_madt, off_xsdt, off_rsdt;
+	uint64_t end, madt_len;
+	struct aml dsdt;
+	uint8_t *buf = NULL, *t, *hva;
+	int i, ret;
+
+	if (ncpus < 1 || ncpus > VM_MAX_CPUS)
+		return vm_err_set(err, -EINVAL, "ACPI: %d CPUs (1 to %d "
+		    "supported)", ncpus, VM_MAX_CPUS);
+	aml_init(&dsdt);
+	ret = build_dsdt_aml(&dsdt, ncpus);
+	if (ret < 0) {
+		vm_err_set(err, ret, "ACPI: cannot encode the DSDT");
+		goto out;
+	}
+	madt_len = 44 + 8 * (uint64_t)ncpus + 12 + 2 * 10 + 6;
+
+	off_facs = align_up(RSDP_LEN, 64);
+	off_dsdt = off_facs + FACS_LEN;
+	off_fadt = align_up(off_dsdt + HDR_LEN + dsdt.len, 16);
+	off_madt = align_up(off_fadt + FADT_LEN, 16);
+	off_xsdt = align_up(off_madt + madt_len, 16);
+	off_rsdt = off_xsdt + HDR_LEN + 2 * 8;
+	end = off_rsdt + HDR_LEN + 2 * 4;
+	if (end > PC_BIOS_AREA_SIZE) {
+		ret = vm_err_set(err, -ENOSPC, "ACPI: tables (%llu bytes) do "
+		    "not fit in the BIOS area", (unsigned long long)end);
+		goto out;
+	}
+	hva = mem_gpa_to_hva(&vm->mem, base, end);
+	if (hva == NULL) {
+		ret = vm_err_set(err, -EFAULT, "ACPI: no RAM at the BIOS area "
+		    "0x%llx", (unsigned long long)base);
+		goto out;
+	}
+	buf = calloc(1, end);
+	if (buf == NULL) {
+		ret = vm_err_set(err, -ENOMEM, "ACPI: out of memory");
+		goto out;
+	}
+
+	/* FACS: no checksum; firmware waking vector unused. */
+	t = buf + off_facs;
+	memcpy(t, "FACS", 4);
+	put32(t + 4, FACS_LEN);
+	t[32] = 2;                              /* version */
+
+	/* DSDT, revision 2: integers are 64 bits. */
+	t = buf + off_dsdt;
+	header(t, "DSDT", (uint32_t)(HDR_LEN + dsdt.len), 2);
+	memcpy(t + HDR_LEN, dsdt.buf, dsdt.len);
+	finish(t, (uint32_t)(HDR_LEN + dsdt.len));
+
+	/* FADT. */
+	t = buf + off_fadt;
+	header(t, "FACP", FADT_LEN, FADT_REV);
+	put32(t + 36, (uint32_t)(base + off_facs));     /* FIRMWARE_CTRL */
+	put32(t + 40, (uint32_t)(base + off_dsdt));     /* DSDT */
+	t[45] = 0;                              /* PM profile: unspecified */
+	put16(t + 46, PC_IRQ_SCI);
+	put32(t + 48, 0);                       /* SMI_CMD: always in ACPI */
+	put32(t + 56, PC_PM1A_EVT);
+	put32(t + 64, PC_PM1A_CNT);
+	put32(t + 76, PC_PM_TMR);
+	put32(t + 80, PC_GPE0);
+	t[88] = 4;                              /* PM1_EVT_LEN */
+	t[89] = 2;                              /* PM1_CNT_LEN */
+	t[91] = 4;                              /* PM_TMR_LEN */
+	t[92] = PC_GPE0_LEN;
+	put16(t + 96, 0xfff);                   /* P_LVL2_LAT: no C2 */
+	put16(t + 98, 0xfff);                   /* P_LVL3_LAT: no C3 */
+	put16(t + 109, FADT_ARCH_LEGACY_DEVICES | FADT_ARCH_8042);
+	put32(t + 112, FADT_F_WBINVD | FADT_F_PROC_C1 | FADT_F_SLP_BUTTON |
+	    FADT_F_RESET_REG_SUP);
+	gas_io(t + 116, PC_PORT_RESET, 1, GAS_ACCESS_BYTE);     /* RESET_REG */
+	t[128] = PC_RESET_VALUE;
+	t[131] = 0;                             /* FADT minor version */
+	put64(t + 132, base + off_facs);        /* X_FIRMWARE_CTRL */
+	put64(t + 140, base + off_dsdt);        /* X_DSDT */
+	gas_io(t + 148, PC_PM1A_EVT, 4, GAS_ACCESS_WORD);
+	gas_io(t + 172, PC_PM1A_CNT, 2, GAS_ACCESS_WORD);
+	gas_io(t + 208, PC_PM_TMR, 4, GAS_ACCESS_DWORD);
+	gas_io(t + 220, PC_GPE0, PC_GPE0_LEN, GAS_ACCESS_BYTE);
+	finish(t, FADT_LEN);
+
+	/* MADT. */
+	t = buf + off_madt;
+	header(t, "APIC", (uint32_t)madt_len, 3);
+	put32(t + 36, (uint32_t)PC_LAPIC_BASE);
+	put32(t + 40, MADT_PCAT_COMPAT);
+	{
+		uint8_t *e = t + 44;
+
+		for (i = 0; i < ncpus; i++, e += 8) {
+			e[0] = MADT_LAPIC;
+			e[1] = 8;
+			e[2] = (uint8_t)i;              /* ACPI Processor UID */
+			e[3] = (uint8_t)i;              /* APIC ID */
+			put32(e + 4, 1);                /* enabled */
+		}
+		e[0] = MADT_IOAPIC;
+		e[1] = 12;
+		e[2] = MADT_IOAPIC_ID;
+		put32(e + 4, (uint32_t)PC_IOAPIC_BASE);
+		put32(e + 8, 0);                        /* GSI base */
+		e += 12;
+		e[0] = MADT_ISO;                        /* IRQ0 -> GSI 2 */
+		e[1] = 10;
+		e[2] = 0;                               /* ISA */
+		e[3] = PC_IRQ_PIT;
+		put32(e + 4, 2);
+		put16(e + 8, MADT_POL_HIGH | MADT_TRIG_EDGE);
+		e += 10;
+		e[0] = MADT_ISO;                        /* SCI: level, high */
+		e[1] = 10;
+		e[2] = 0;
+		e[3] = PC_IRQ_SCI;
+		put32(e + 4, PC_IRQ_SCI);
+		put16(e + 8, MADT_POL_HIGH | MADT_TRIG_LEVEL);
+		e += 10;
+		e[0] = MADT_LAPIC_NMI;                  /* LINT1 = NMI, all */
+		e[1] = 6;
+		e[2] = 0xff;
+		put16(e + 3, 0);
+		e[5] = 1;
+	}
+	finish(t, (uint32_t)madt_len);
+
+	/* XSDT and RSDT: FADT, MADT. */
+	t = buf + off_xsdt;
+	header(t, "XSDT", HDR_LEN + 16, 1);
+	put64(t + HDR_LEN, base + off_fadt);
+	put64(t + HDR_LEN + 8, base + off_madt);
+	finish(t, HDR_LEN + 16);
+	t = buf + off_rsdt;
+	header(t, "RSDT", HDR_LEN + 8, 1);
+	put32(t + HDR_LEN, (uint32_t)(base + off_fadt));
+	put32(t + HDR_LEN + 4, (uint32_t)(base + off_madt));
+	finish(t, HDR_LEN + 8);
+
+	/* RSDP, revision 2: checksum over 20 bytes, extended over 36. */
+	t = buf;
+	memcpy(t, "RSD PTR ", 8);
+	memcpy(t + 9, OEM_ID, 6);
+	t[15] = 2;
+	put32(t + 16, (uint32_t)(base + off_rsdt));
+	put32(t + 20, RSDP_LEN);
+	put64(t + 24, base + off_xsdt);
+	t[8] = (uint8_t)-acpi_checksum(t, 20);
+	t[32] = (uint8_t)-acpi_checksum(t, RSDP_LEN);
+
+	memcpy(hva, buf, end);
+	mem_notify_write(&vm->mem, base, end);
+	if (rsdp_addr)
+		*rsdp_addr = base;
+	log_debug(LOG_BOOT, "ACPI: %llu bytes of tables at 0x%llx, DSDT %zu "
+	    "bytes of AML, %d CPUs", (unsigned long long)end,
+	    (unsigned long long)base, dsdt.len, ncpus);
+	ret = 0;
+out:
+	free(buf);
+	aml_free(&dsdt);
+	return ret;
+}

@@ -1,0 +1,149 @@
+/*
+ * Direct boot without firmware: the e820 memory map, the Linux x86 boot
+ * protocol (bzImage), multiboot v1 kernels and the ACPI tables that tell a
+ * guest about the "pc" board of hw/pc.h.
+ *
+ * The loaders write the kernel, its data structures and the BSP's initial
+ * register state.  Callers pass in *bsp the vCPU's power-on state
+ * (cpu_reset_state); a loader overwrites only what its protocol defines:
+ * GPRs, RIP, RFLAGS, the segment registers, GDTR/IDTR, CR0/CR3/CR4 and EFER.
+ *
+ * Low memory used by the loaders (all below PC_EBDA, in usable RAM that the
+ * kernel may reclaim once it has read its boot data):
+ *   0x00500 GDT (BOOT_GDT_ENTRIES descriptors)
+ *   0x07000 Linux boot_params ("zero page"), 4 KiB
+ *   0x08000 multiboot information, memory map and loader name, 4 KiB
+ *   0x09000 Linux 64-bit entry page tables: PML4, PDPT, 4 PDs (to 0xf000)
+ *   0x20000 kernel command line, up to BOOT_CMDLINE_MAX bytes
+ * ACPI tables live in the BIOS area (PC_BIOS_AREA), reserved in e820.
+ * Threads: called once by vm-run before any vCPU runs.
+ */
+#ifndef VM_HW_BOOT_H
+#define VM_HW_BOOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vm_err;
+struct x86_state;
+
+#define BOOT_GDT_ADDR 0x500ULL
+#define BOOT_GDT_ENTRIES 4
+#define BOOT_PARAMS_ADDR 0x7000ULL
+#define BOOT_MBI_ADDR 0x8000ULL
+#define BOOT_PT_ADDR 0x9000ULL          /* PML4; PDPT +0x1000; PDs +0x2000 */
+#define BOOT_PT_END 0xf000ULL
+#define BOOT_STACK_TOP 0x7000ULL        /* grows down towards the GDT */
+#define BOOT_CMDLINE_ADDR 0x20000ULL
+#define BOOT_CMDLINE_MAX 0x10000u
+#define BOOT_LOW_END 0x30000ULL         /* kernels must not load below */
+
+/* Flat selectors in the loaders' GDT (the Linux protocol's __BOOT_CS/DS). */
+#define BOOT_SEL_CS 0x10
+#define BOOT_SEL_DS 0x18
+
+/* --- e820 ---------------------------------------------------------------- */
+
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define E820_ACPI 3
+#define E820_NVS 4
+#define E820_MAX 32
+
+struct e820_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+};
+
+/*
+ * The guest's memory map, sorted and merged, from vm->mem's RAM regions:
+ * RAM is usable except [PC_EBDA, 1 MiB), which is reserved (BIOS data,
+ * VGA hole, ACPI tables); the IOAPIC and LAPIC pages, QEMU's KVM TSS pages
+ * and the top-of-4G BIOS window are reserved as on QEMU's pc.
+ * Returns the number of entries written (at most max) or -ENOSPC.
+ */
+int e820_build(const struct vm *vm, struct e820_entry *ents, int max);
+/* Bytes of usable RAM from 0 (mem_lower) and from 1 MiB up to the first
+ * hole (mem_upper), as multiboot reports them, in KiB. */
+void e820_mem_lower_upper(const struct e820_entry *ents, int n,
+    uint32_t *lower_kb, uint32_t *upper_kb);
+/* The end of the usable RAM run containing addr, or 0 if addr is not
+ * usable RAM. */
+uint64_t e820_usable_end(const struct e820_entry *ents, int n, uint64_t addr);
+
+/* --- Linux x86 boot protocol ---------------------------------------------- */
+
+/*
+ * Load a bzImage (boot protocol 2.06 or later), optional initrd and command
+ * line, and set *bsp for the 64-bit entry (XLF_KERNEL_64) or, for kernels
+ * without one, the 32-bit protected-mode entry.  ACPI tables should be
+ * built first: the RSDP address found at PC_BIOS_AREA goes in boot_params.
+ * Every header field is bounds-checked; a bad image gives -EINVAL and
+ * "<file>: what is wrong".
+ */
+int boot_linux(struct vm *vm, const char *kernel_path,
+    const char *initrd_path, const char *cmdline, struct x86_state *bsp,
+    struct vm_err *err);
+
+/* Where boot_linux put things (for -v output and tests). */
+struct boot_linux_info {
+	uint16_t version;               /* boot protocol version */
+	bool entry64;
+	uint64_t kernel_addr;           /* protected-mode kernel */
+	uint64_t kernel_size;           /* bytes from the file */
+	uint64_t init_size;             /* bytes the kernel needs there */
+	uint64_t initrd_addr, initrd_size;
+	uint64_t rsdp_addr;             /* 0 if no RSDP was found */
+};
+int boot_linux_ex(struct vm *vm, const char *kernel_path,
+    const char *initrd_path, const char *cmdline, struct x86_state *bsp,
+    struct boot_linux_info *info, struct vm_err *err);
+
+/* --- multiboot v1 ----------------------------------------------------------- */
+
+/*
+ * Load a multiboot v1 kernel (ELF32/ELF64 or the a.out kludge, spec 0.6.96)
+ * and set *bsp: 32-bit protected mode, flat segments, paging off,
+ * EAX = 0x2BADB002, EBX = the multiboot information at BOOT_MBI_ADDR.
+ */
+int boot_multiboot(struct vm *vm, const char *kernel_path,
+    const char *cmdline, struct x86_state *bsp, struct vm_err *err);
+
+/* --- probing ------------------------------------------------------------ */
+
+enum boot_kind {
+	BOOT_KIND_UNKNOWN = 0,
+	BOOT_KIND_LINUX,                /* bzImage ("HdrS" at 0x202) */
+	BOOT_KIND_MULTIBOOT,            /* multiboot v1 header in 8 KiB */
+};
+
+/* What kind of kernel path holds; -errno (with err) if unreadable. */
+int boot_probe(const char *path, struct vm_err *err);
+bool boot_is_multiboot(const char *path);
+
+/* --- ACPI --------------------------------------------------------------- */
+
+/*
+ * Build ACPI 6.0 tables for ncpus CPUs in the BIOS area: RSDP (at
+ * PC_BIOS_AREA, where the legacy scan finds it), RSDT, XSDT, FADT, FACS,
+ * MADT and DSDT.  *rsdp_addr receives the RSDP's address.
+ */
+int acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr,
+    struct vm_err *err);
+/* Sum of len bytes (a table is valid when the sum is 0 mod 256). */
+uint8_t acpi_checksum(const void *p, uint64_t len);
+
+/* --- helpers shared by the loaders (boot-linux.c, boot-multiboot.c) ---- */
+
+/* Read all of path (at most max bytes) into a malloc'd buffer. */
+int boot_read_file(const char *path, uint64_t max, uint8_t **buf,
+    uint64_t *len, struct vm_err *err);
+/* Write the loaders' GDT at BOOT_GDT_ADDR with a 64-bit (long) or 32-bit
+ * flat code segment at BOOT_SEL_CS and a flat data segment at BOOT_SEL_DS,
+ * and load the matching hidden segment state, GDTR and IDTR into *st. */
+int boot_setup_segments(struct vm *vm, struct x86_state *st, bool long_mode,
+    struct vm_err *err);
+
+#endif
