@@ -51,9 +51,19 @@ guestkit() {
 	INITRD=$GUESTKIT/initrd.gz
 }
 
-# Backends to run boot tests on: the DBT always, KVM when hardware.
-backends() {
-	echo dbt
-	have_hw_kvm && echo kvm
+# The CPU back ends vm-run can use here (from vm-run --accel help).
+usable_accels() {
+	"$VM_RUN" --accel help | sed -n 's/^\([a-z]*\): usable$/\1/p'
+}
+# Back ends that can boot a full Linux guest in test time: the DBT when it
+# is usable, KVM only with hardware virtualization.
+linux_accels() {
+	local a
+	for a in $(usable_accels); do
+		case $a in
+		dbt) echo dbt ;;
+		kvm) have_hw_kvm && echo kvm ;;
+		esac
+	done
 	return 0
 }

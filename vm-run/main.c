@@ -1,24 +1,237 @@
 /*
- * vm-run — run a virtual machine.
- * Not built yet (issue 2): this front end answers --help and --version and
- * otherwise says so and fails, rather than pretend.
+ * vm-run — run one virtual machine in the foreground.
+ *
+ * Argument parsing and wiring only: the configuration comes from a vm.yaml
+ * (or a bundle directory holding one) with command-line flags on top, the
+ * back end from --accel, and everything else from common/.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cfg/cfg.h"
+#include "console.h"
+#include "cpu/cpu.h"
+#include "util/err.h"
+#include "util/evloop.h"
 #include "util/log.h"
+#include "util/size.h"
 #include "util/version.h"
+#include "vm/vm.h"
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_ACCEL,
+	OPT_CONSOLE, OPT_SERIAL_LOG, OPT_NO_REBOOT, OPT_STATS, OPT_LOG,
+	OPT_NAME,
+};
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: vm-run [-hV] ...\n"
-	    "  run a virtual machine (not implemented yet)\n"
-	    "\n"
-	    "  -h, --help      show this help and exit\n"
-	    "  -V, --version   show the version and exit\n");
+"usage: vm-run [options] [VM.yaml | BUNDLE-DIR]\n"
+"       vm-run --kernel BZIMAGE [--initrd FILE] [--append CMDLINE] [options]\n"
+"Run a virtual machine in the foreground; its serial console is this\n"
+"terminal (Ctrl-A x quits, Ctrl-A h helps).\n"
+"\n"
+"  -m, --memory SIZE       guest RAM, e.g. 512M or 2G (default 512M)\n"
+"  -c, --cpus N            number of vCPUs (default 1)\n"
+"      --kernel FILE       boot this Linux bzImage or multiboot kernel\n"
+"      --initrd FILE       initial ramdisk for --kernel\n"
+"      --append CMDLINE    kernel command line\n"
+"      --disk SPEC         add a disk: FILE[,format=raw][,if=virtio|ide]\n"
+"                          [,readonly=on] (repeatable)\n"
+"      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
+"      --console WHICH     serial (default) or none\n"
+"      --serial-log FILE   also write the serial output to FILE\n"
+"      --name NAME         the VM's name\n"
+"      --no-reboot         exit (status 0) when the guest reboots\n"
+"      --stats             print CPU statistics at exit\n"
+"  -v, --verbose           say more (repeat for debug output)\n"
+"      --log CATS          debug categories: cpu,dbt,kvm,io,dev,boot,...\n"
+"  -h, --help              show this help and exit\n"
+"  -V, --version           show the version and exit\n"
+"\n"
+"Exit status: the guest's (power-off 0, the vmkit exit port's value,\n"
+"isa-debug-exit (v<<1)|1), 1 failure, 2 usage or configuration error,\n"
+"124 emulation failure, 125 triple fault.  See vm-run(1).\n");
+}
+
+static volatile sig_atomic_t got_signal;
+static struct vm *running_vm;
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+	if (running_vm != NULL)
+		evloop_stop(running_vm->loop);
+}
+
+/* Physical RAM of the host in bytes (0 if unknown). */
+static uint64_t
+host_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
+
+struct flags {
+	const char *memory, *cpus, *kernel, *initrd, *append, *accel;
+	const char *console, *serial_log, *name;
+	const char *disks[CFG_MAX_DISKS];
+	int ndisks;
+	bool no_reboot, stats;
+};
+
+static int
+apply_flags(struct vm_config *cfg, const struct flags *fl,
+    struct vm_err *err)
+{
+	uint64_t v;
+	char *end;
+	long n;
+	int i, ret;
+
+	if (fl->memory) {
+		if (size_parse(fl->memory, &v) < 0)
+			return vm_err_set(err, -EINVAL,
+			    "--memory: '%s' is not a size (use e.g. 512M or 2G)",
+			    fl->memory);
+		if (strspn(fl->memory, "0123456789") == strlen(fl->memory))
+			v <<= 20; /* a bare number is MiB, as with QEMU's -m */
+		cfg->memory = v;
+	}
+	if (fl->cpus) {
+		n = strtol(fl->cpus, &end, 10);
+		if (*fl->cpus == '\0' || *end != '\0' || n < 1 ||
+		    n > VM_MAX_CPUS)
+			return vm_err_set(err, -EINVAL,
+			    "--cpus: '%s' is not a number from 1 to %d",
+			    fl->cpus, VM_MAX_CPUS);
+		cfg->cpus = (int)n;
+	}
+	if (fl->kernel) {
+		snprintf(cfg->boot.kernel, sizeof(cfg->boot.kernel), "%s",
+		    fl->kernel);
+		cfg->boot.kernel_origin[0] = '\0';
+	}
+	if (fl->initrd) {
+		snprintf(cfg->boot.initrd, sizeof(cfg->boot.initrd), "%s",
+		    fl->initrd);
+		cfg->boot.initrd_origin[0] = '\0';
+	}
+	if (fl->append)
+		snprintf(cfg->boot.cmdline, sizeof(cfg->boot.cmdline), "%s",
+		    fl->append);
+	if (fl->accel && cfg_parse_accel(fl->accel, &cfg->accel) < 0)
+		return vm_err_set(err, -EINVAL,
+		    "--accel: unknown accelerator '%s' (use auto, kvm or dbt)",
+		    fl->accel);
+	if (fl->console) {
+		if (strcmp(fl->console, "serial") == 0)
+			cfg->console = CFG_CONSOLE_SERIAL;
+		else if (strcmp(fl->console, "none") == 0)
+			cfg->console = CFG_CONSOLE_NONE;
+		else
+			return vm_err_set(err, -EINVAL,
+			    "--console: unknown console '%s' (use serial or "
+			    "none)", fl->console);
+	}
+	if (fl->serial_log)
+		snprintf(cfg->serial_log, sizeof(cfg->serial_log), "%s",
+		    fl->serial_log);
+	if (fl->name)
+		snprintf(cfg->name, sizeof(cfg->name), "%s", fl->name);
+	for (i = 0; i < fl->ndisks; i++) {
+		if (cfg->ndisks == CFG_MAX_DISKS)
+			return vm_err_set(err, -EINVAL,
+			    "--disk: at most %d disks", CFG_MAX_DISKS);
+		ret = cfg_parse_disk_opt(&cfg->disks[cfg->ndisks], fl->disks[i],
+		    err);
+		if (ret < 0)
+			return ret;
+		cfg->ndisks++;
+	}
+	return 0;
+}
+
+static int
+load_config(struct vm_config *cfg, const char *arg, struct vm_err *err)
+{
+	char path[CFG_PATH_MAX];
+	struct stat sb;
+
+	if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/vm.yaml", arg) >=
+		    sizeof(path))
+			return vm_err_set(err, -ENAMETOOLONG, "%s: path too long",
+			    arg);
+	} else {
+		snprintf(path, sizeof(path), "%s", arg);
+	}
+	return cfg_load(cfg, path, err);
+}
+
+/* --accel help: each back end and whether it can run here. */
+static int
+list_accels(void)
+{
+	const struct cpu_backend_ops *b[] = {
+		&dbt_backend,
+#ifdef HAVE_KVM
+		&kvm_backend,
+#endif
+	};
+	struct vm_err err = { 0 };
+	char why[256];
+	const struct cpu_backend_ops *chosen;
+	size_t i;
+
+	for (i = 0; i < sizeof(b) / sizeof(b[0]); i++) {
+		vm_err_clear(&err);
+		if (b[i]->probe(&err) == 0)
+			printf("%s: usable\n", b[i]->name);
+		else
+			printf("%s: not usable: %s\n", b[i]->name, err.msg);
+	}
+	chosen = cpu_backend_select("auto", why, sizeof(why), &err);
+	if (chosen != NULL)
+		printf("auto: %s\n", why);
+	return 0;
+}
+
+static int
+exit_status(struct vm *vm, enum vm_exit_reason r)
+{
+	switch (r) {
+	case VM_EXIT_POWEROFF:
+		if (vm->exit_diag[0])
+			log_info("%s", vm->exit_diag);
+		return 0;
+	case VM_EXIT_PORT:
+		return vm->exit_status;
+	case VM_EXIT_RESET:
+		return 0;
+	case VM_EXIT_SHUTDOWN:
+	case VM_EXIT_ERROR:
+		console_restore();
+		log_warnx("%s", vm->exit_diag);
+		return vm->exit_status ? vm->exit_status : 1;
+	case VM_EXIT_USER:
+		if (got_signal)
+			return 128 + got_signal;
+		return 0;
+	case VM_RUNNING:
+		break;
+	}
+	return 1;
 }
 
 int
@@ -27,12 +240,35 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "append", required_argument, NULL, OPT_APPEND },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
+		{ "name", required_argument, NULL, OPT_NAME },
+		{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
+		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "log", required_argument, NULL, OPT_LOG },
 		{ NULL, 0, NULL, 0 },
 	};
-	int ch;
+	static struct vm_config cfg;
+	struct flags fl = { 0 };
+	struct vm_err err = { 0 };
+	const struct cpu_backend_ops *backend;
+	enum vm_exit_reason reason;
+	struct sigaction sa;
+	char why[256];
+	struct vm *vm;
+	int ch, verbose = 0, status;
 
 	log_init(argv[0]);
-	while ((ch = getopt_long(argc, argv, "+hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hVvm:c:", longopts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout);
@@ -40,11 +276,133 @@ main(int argc, char **argv)
 		case 'V':
 			printf("vm-run %s\n", VMKIT_VERSION);
 			return 0;
+		case 'v':
+			log_set_verbose(++verbose);
+			break;
+		case 'm':
+			fl.memory = optarg;
+			break;
+		case 'c':
+			fl.cpus = optarg;
+			break;
+		case OPT_KERNEL:
+			fl.kernel = optarg;
+			break;
+		case OPT_INITRD:
+			fl.initrd = optarg;
+			break;
+		case OPT_APPEND:
+			fl.append = optarg;
+			break;
+		case OPT_DISK:
+			if (fl.ndisks == CFG_MAX_DISKS) {
+				log_warnx("--disk: at most %d disks",
+				    CFG_MAX_DISKS);
+				return 2;
+			}
+			fl.disks[fl.ndisks++] = optarg;
+			break;
+		case OPT_ACCEL:
+			fl.accel = optarg;
+			break;
+		case OPT_CONSOLE:
+			fl.console = optarg;
+			break;
+		case OPT_SERIAL_LOG:
+			fl.serial_log = optarg;
+			break;
+		case OPT_NAME:
+			fl.name = optarg;
+			break;
+		case OPT_NO_REBOOT:
+			fl.no_reboot = true;
+			break;
+		case OPT_STATS:
+			fl.stats = true;
+			break;
+		case OPT_LOG:
+			if (log_set_cats(optarg) < 0) {
+				log_warnx("--log: unknown category in '%s'",
+				    optarg);
+				return 2;
+			}
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	log_warnx("not implemented yet: vm-run is a placeholder in this build");
-	return 1;
+	if (fl.accel != NULL && strcmp(fl.accel, "help") == 0)
+		return list_accels();
+	if (argc - optind > 1) {
+		log_warnx("one VM at a time: give one vm.yaml or bundle");
+		usage(stderr);
+		return 2;
+	}
+
+	cfg_defaults(&cfg);
+	if (optind < argc && load_config(&cfg, argv[optind], &err) < 0) {
+		log_warnx("%s", err.msg);
+		return err.code == -EINVAL ? 2 : 1;
+	}
+	if (apply_flags(&cfg, &fl, &err) < 0 ||
+	    cfg_validate(&cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 2;
+	}
+	if (host_ram() && cfg.memory > host_ram()) {
+		char a[32], b[32];
+
+		log_warnx("memory: %s is more than this host has (%s)",
+		    size_format(cfg.memory, a, sizeof(a)),
+		    size_format(host_ram(), b, sizeof(b)));
+		return 1;
+	}
+
+	backend = cpu_backend_select(cfg_accel_name(cfg.accel), why,
+	    sizeof(why), &err);
+	if (backend == NULL) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	log_info("accelerator %s", why);
+
+	if (console_init(cfg.serial_log[0] ? cfg.serial_log : NULL,
+	    cfg.console == CFG_CONSOLE_NONE) < 0) {
+		log_warn("%s", cfg.serial_log);
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (;;) {
+		vm = vm_create(&cfg, backend, console_chardev(), &err);
+		if (vm == NULL) {
+			console_restore();
+			log_warnx("%s", err.msg);
+			return 1;
+		}
+		running_vm = vm;
+		console_attach(vm);
+		if (got_signal)
+			vm_request_exit(vm, VM_EXIT_USER, 0, "signal");
+		reason = vm_run(vm);
+		console_detach();
+		running_vm = NULL;
+		if (fl.stats && backend->print_stats)
+			backend->print_stats(vm);
+		status = exit_status(vm, reason);
+		vm_destroy(vm);
+		if (reason == VM_EXIT_RESET && !fl.no_reboot && !got_signal) {
+			log_info("guest reset: restarting");
+			continue;
+		}
+		break;
+	}
+	console_restore();
+	return status;
 }

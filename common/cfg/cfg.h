@@ -28,6 +28,7 @@ struct cfg_disk {
 	enum cfg_disk_if interface;
 	enum cfg_media media;
 	bool readonly;
+	char origin[160];               /* "vm.yaml:7:11: disks[0].file" or "--disk" */
 };
 
 struct cfg_net {
@@ -48,6 +49,8 @@ struct vm_config {
 		char cmdline[4096];
 		char firmware[CFG_PATH_MAX]; /* "" none, "bios", or a file */
 		char order[16];
+		char kernel_origin[160];  /* where kernel was given, for errors */
+		char initrd_origin[160];
 	} boot;
 	struct cfg_disk disks[CFG_MAX_DISKS];
 	int ndisks;

@@ -73,6 +73,15 @@ cpu_backend_select(const char *accel, char *why, unsigned whylen,
 	}
 #ifdef HAVE_KVM
 	if (!cpu_host_has_hw_virt()) {
+		struct vm_err derr = { 0 };
+
+		if (dbt_backend.probe(&derr) < 0 && kvm_backend.probe(&kerr) == 0) {
+			snprintf(why, whylen, "kvm: the DBT is not usable (%s) "
+			    "and /dev/kvm works, but without hardware "
+			    "virtualization: guest kernel code runs slowly",
+			    derr.msg);
+			return &kvm_backend;
+		}
 		snprintf(why, whylen, "dbt: %s", host_is_pvm() ?
 		    "/dev/kvm is KVM-PVM (software nested virtualization, "
 		    "no vmx/svm): the DBT is faster and complete" :

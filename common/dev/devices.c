@@ -7,7 +7,18 @@
 #include <stddef.h>
 #include <string.h>
 
+extern const struct dev_type uart16550_type;
+extern const struct dev_type exit_ports_type;
+extern const struct dev_type acpi_pm_type;
+extern const struct dev_type mc146818_type;
+extern const struct dev_type i8042_type;
+
 const struct dev_type *const dev_types[] = {
+	&uart16550_type,
+	&exit_ports_type,
+	&acpi_pm_type,
+	&mc146818_type,
+	&i8042_type,
 	NULL,
 };
 

@@ -68,7 +68,10 @@ struct vm_err;
  * The DSDT's _PRT says the same. */
 #define PC_PCI_GSI(slot, pin) (16u + (((unsigned)(slot) + (unsigned)(pin)) & 3u))
 
-/* Build the board: RAM, fixed chips, PCI devices from the config. */
+/* Guest RAM: below the PCI hole from 0, the rest from 4 GiB. */
+int pc_init_memory(struct vm *vm, struct vm_err *err);
+/* The board's devices (fixed chips, PCI devices from the config) and the
+ * firmware tables; after the back end's vm_init. */
 int pc_init(struct vm *vm, struct vm_err *err);
 
 #endif

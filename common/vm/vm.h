@@ -67,6 +67,18 @@ struct vm {
 	char exit_diag[256];
 };
 
+/* Build a VM for cfg on backend: memory, buses, back end, board and
+ * devices, vCPUs, and the boot loader's initial state.  NULL with err set
+ * on failure (nothing left behind).  console may be NULL. */
+struct vm *vm_create(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct chardev *console,
+    struct vm_err *err);
+/* Run until the guest or the user stops it: vCPU threads plus the event
+ * loop on the calling thread.  Returns the exit reason; status and diag
+ * are in vm->exit_status / vm->exit_diag. */
+enum vm_exit_reason vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
 /* Ask the VM to stop with reason and status (any thread, lock held or not).
  * The first request wins. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,

@@ -1,0 +1,74 @@
+#!/bin/bash
+# vmkit benchmarks, side by side with QEMU in the same run.
+#
+# Boot: wall time from process start to the guest's first userspace output
+# ("vmkit-guest: ready" from the guest kit's /init) and to exit (the guest
+# runs one command and powers off), and the peak RSS of the whole process
+# (GNU time's maximum resident set size).  Each configuration runs
+# $BENCH_RUNS times (default 3); the table shows the median.
+#
+# usage: bench/run.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build/rel}
+RUNS=${BENCH_RUNS:-3}
+MEM=${BENCH_MEM:-512M}
+top=$(cd "$(dirname "$0")/.." && pwd)
+kit=$("$top/tests/guestkit/build.sh" --print-dir) || exit 1
+K=$kit/vmlinuz I=$kit/initrd.gz
+APPEND='console=ttyS0 quiet vmkit.run="md5sum /bin/busybox"'
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+# run_one NAME CMD...: prints "ready_s exit_s rss_kib status"
+run_one() {
+	local start ready="" line
+	start=$(date +%s.%N)
+	/usr/bin/time -f '%M' -o "$tmp/rss" "$@" < /dev/null > "$tmp/out" 2>&1 &
+	local pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		if [ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" 2>/dev/null; then
+			ready=$(date +%s.%N)
+		fi
+		sleep 0.01
+	done
+	wait $pid; local st=$?
+	local end; end=$(date +%s.%N)
+	[ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" && ready=$end
+	printf '%s %s %s %s\n' \
+		"$( [ -n "$ready" ] && echo "$ready - $start" | bc || echo NA)" \
+		"$(echo "$end - $start" | bc)" "$(tail -1 "$tmp/rss")" "$st"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "NA")}'; }
+
+bench() { # NAME CMD...
+	local name=$1; shift
+	: > "$tmp/r"
+	for _ in $(seq "$RUNS"); do run_one "$@" >> "$tmp/r"; done
+	local ok; ok=$(awk '$4 == 0' "$tmp/r" | wc -l)
+	printf '| %-34s | %9s | %8s | %9s | %s/%s |\n' "$name" \
+		"$(awk '{print $1}' "$tmp/r" | median)" \
+		"$(awk '{print $2}' "$tmp/r" | median)" \
+		"$(awk '{print $3}' "$tmp/r" | median)" "$ok" "$RUNS"
+}
+
+echo "vmkit bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "guest: Debian $(cat "$kit/VERSION") + busybox initramfs, $MEM RAM, runs md5sum and powers off; median of $RUNS"
+echo
+echo "| configuration                      | to ready s | to exit s | peak RSS KiB | ok |"
+echo "|------------------------------------|-----------:|---------:|------------:|----|"
+bench "vm-run --accel dbt" "$BUILD/vm-run" --accel dbt -m "$MEM" \
+	--kernel "$K" --initrd "$I" --append "$APPEND"
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+	bench "vm-run --accel kvm" "$BUILD/vm-run" --accel kvm -m "$MEM" \
+		--kernel "$K" --initrd "$I" --append "$APPEND"
+fi
+if command -v qemu-system-x86_64 >/dev/null; then
+	bench "qemu-system-x86_64 -accel tcg" qemu-system-x86_64 -accel tcg \
+		-m "$MEM" -nographic -no-reboot -kernel "$K" -initrd "$I" \
+		-append "$APPEND" -device virtio-rng-pci
+	if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+		bench "qemu-system-x86_64 -M microvm kvm" qemu-system-x86_64 \
+			-M microvm -accel kvm -m "$MEM" -nographic -no-reboot \
+			-kernel "$K" -initrd "$I" -append "$APPEND"
+	fi
+fi

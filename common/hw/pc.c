@@ -1,0 +1,74 @@
+/*
+ * The "pc" board: guest RAM around the PCI hole, the fixed ISA chips at
+ * their ports (hw/pc.h), the PCI bus with the configured virtio devices,
+ * and the ACPI tables describing it all.  Board assembly is code, not
+ * configuration, as in kvmtool and TinyEMU: the config only adds disks,
+ * NICs and consoles.
+ */
+#include "hw/pc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg/cfg.h"
+#include "cpu/cpu.h"
+#include "dev/dev.h"
+#include "dev/uart16550.h"
+#include "hw/boot.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+int
+pc_init_memory(struct vm *vm, struct vm_err *err)
+{
+	uint64_t low = vm->ram_size, high = 0;
+	int ret;
+
+	if (low > PC_PCI_HOLE) {
+		high = low - PC_PCI_HOLE;
+		low = PC_PCI_HOLE;
+	}
+	ret = mem_add_ram(&vm->mem, 0, low, "ram-low", err);
+	if (ret < 0)
+		return ret;
+	if (high)
+		ret = mem_add_ram(&vm->mem, PC_HIGHRAM, high, "ram-high", err);
+	return ret;
+}
+
+/* The fixed chips every pc has. */
+static int
+pc_init_devices(struct vm *vm, struct vm_err *err)
+{
+	struct uart_args com1 = { PC_PORT_COM1, PC_IRQ_COM1, vm->console };
+	struct uart_args com2 = { PC_PORT_COM2, PC_IRQ_COM2, NULL };
+	static const char *const fixed[] = { "exit-ports", "acpi-pm",
+		"mc146818", "i8042" };
+	size_t i;
+
+	if (vm_add_device(vm, "uart16550", "com1", &com1, err) == NULL ||
+	    vm_add_device(vm, "uart16550", "com2", &com2, err) == NULL)
+		return err ? err->code : -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
+		if (vm_add_device(vm, fixed[i], fixed[i], NULL, err) == NULL)
+			return err ? err->code : -EINVAL;
+	return 0;
+}
+
+int
+pc_init(struct vm *vm, struct vm_err *err)
+{
+	uint64_t rsdp;
+	int ret;
+
+	ret = pc_init_devices(vm, err);
+	if (ret < 0)
+		return ret;
+	ret = acpi_build(vm, vm->ncpus, &rsdp, err);
+	if (ret < 0)
+		return ret;
+	log_debug(LOG_BOOT, "ACPI RSDP at 0x%llx", (unsigned long long)rsdp);
+	return 0;
+}

@@ -1,0 +1,341 @@
+/*
+ * struct vm: the lifecycle of one virtual machine.
+ *
+ * vm_create builds, in order: guest RAM (pc_init_memory), the back end's
+ * per-VM state (KVM: the VM fd, memory slots, in-kernel irqchip; DBT: the
+ * user-space interrupt controllers), the board's devices (pc_init), the
+ * vCPUs, and the boot loader's initial vCPU state.  vm_run starts one host
+ * thread per vCPU and runs the event loop (console, timers) on the calling
+ * thread until something asks the VM to stop; vm_request_exit is that
+ * request, from any thread: the first reason wins, every vCPU is kicked
+ * and the event loop returns.
+ */
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg/cfg.h"
+#include "cpu/cpu.h"
+#include "dev/dev.h"
+#include "hw/boot.h"
+#include "hw/bus.h"
+#include "hw/pc.h"
+#include "util/err.h"
+#include "util/evloop.h"
+#include "util/log.h"
+
+struct vcpu_thread {
+	pthread_t tid;
+	struct vcpu *vcpu;
+	bool started;
+};
+
+static struct vcpu_thread threads[VM_MAX_CPUS];
+
+void
+vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,
+    const char *diag)
+{
+	int expected = VM_RUNNING;
+	int i;
+
+	if (!atomic_compare_exchange_strong(&vm->exit_reason, &expected,
+	    (int)reason))
+		return;
+	vm->exit_status = status;
+	snprintf(vm->exit_diag, sizeof(vm->exit_diag), "%s",
+	    diag ? diag : "");
+	for (i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i] == NULL)
+			continue;
+		atomic_store(&vm->vcpus[i]->kicked, 1);
+		if (vm->backend && vm->backend->kick)
+			vm->backend->kick(vm->vcpus[i]);
+	}
+	if (vm->loop)
+		evloop_stop(vm->loop);
+}
+
+struct dev *
+vm_add_device(struct vm *vm, const char *type, const char *id,
+    const void *arg, struct vm_err *err)
+{
+	const struct dev_type *t = dev_type_find(type);
+	struct dev *d;
+	int ret;
+
+	if (t == NULL) {
+		vm_err_set(err, -ENOENT, "no device type '%s'", type);
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		vm_err_set(err, -ENOMEM, "%s: out of memory", id);
+		return NULL;
+	}
+	d->type = t;
+	d->vm = vm;
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	if (t->priv_size) {
+		d->priv = calloc(1, t->priv_size);
+		if (d->priv == NULL) {
+			free(d);
+			vm_err_set(err, -ENOMEM, "%s: out of memory", id);
+			return NULL;
+		}
+	}
+	ret = t->realize(d, vm, arg, err);
+	if (ret < 0) {
+		free(d->priv);
+		free(d);
+		return NULL;
+	}
+	d->next = vm->devs;
+	vm->devs = d;
+	return d;
+}
+
+static void
+irq_set_level(void *opaque, unsigned gsi, int level)
+{
+	struct vm *vm = opaque;
+
+	vm->backend->set_irq(vm, gsi, level);
+}
+
+static void
+irq_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = opaque;
+
+	vm->backend->msi(vm, addr, data);
+}
+
+static int
+vm_boot(struct vm *vm, struct vm_err *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct x86_state st;
+	int i, ret;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		memset(&st, 0, sizeof(st));
+		cpu_reset_state(&st, i);
+		if (i > 0) {
+			/* APs wait for INIT/SIPI from the BSP. */
+			ret = vm->backend->set_state(vm->vcpus[i], &st);
+			if (ret < 0)
+				return vm_err_set(err, ret,
+				    "vCPU %d: cannot set its initial state", i);
+			continue;
+		}
+		if (cfg->boot.kernel[0] == '\0')
+			return vm_err_set(err, -EINVAL,
+			    "nothing to boot: give a kernel (--kernel or "
+			    "boot.kernel)");
+		if (boot_is_multiboot(cfg->boot.kernel))
+			ret = boot_multiboot(vm, cfg->boot.kernel,
+			    cfg->boot.cmdline, &st, err);
+		else
+			ret = boot_linux(vm, cfg->boot.kernel,
+			    cfg->boot.initrd[0] ? cfg->boot.initrd : NULL,
+			    cfg->boot.cmdline, &st, err);
+		if (ret < 0)
+			return ret;
+		ret = vm->backend->set_state(vm->vcpus[0], &st);
+		if (ret < 0)
+			return vm_err_set(err, ret,
+			    "cannot set the boot vCPU's state");
+	}
+	return 0;
+}
+
+struct vm *
+vm_create(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
+    struct chardev *console, struct vm_err *err)
+{
+	pthread_mutexattr_t attr;
+	struct vm *vm;
+	int i, ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (vm == NULL) {
+		vm_err_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	vm->cfg = cfg;
+	vm->backend = backend;
+	vm->console = console;
+	vm->ncpus = cfg->cpus;
+	vm->ram_size = cfg->memory;
+	mem_init(&vm->mem);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&vm->io_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	vm->pio = bus_new("pio", &vm->io_lock);
+	vm->mmio = bus_new("mmio", &vm->io_lock);
+	vm->loop = evloop_new(&vm->io_lock);
+	if (vm->pio == NULL || vm->mmio == NULL || vm->loop == NULL) {
+		vm_err_set(err, -ENOMEM, "out of memory");
+		goto err_free;
+	}
+	vm->irq.set_level = irq_set_level;
+	vm->irq.msi = irq_send_msi;
+	vm->irq.opaque = vm;
+
+	ret = pc_init_memory(vm, err);
+	if (ret < 0)
+		goto err_free;
+	ret = backend->vm_init(vm, err);
+	if (ret < 0)
+		goto err_free;
+	/* The back end may have replaced the router (KVM); keep ours if not. */
+	ret = pc_init(vm, err);
+	if (ret < 0)
+		goto err_fini;
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = calloc(1, sizeof(*v));
+
+		if (v == NULL) {
+			vm_err_set(err, -ENOMEM, "out of memory");
+			goto err_fini;
+		}
+		v->id = i;
+		v->vm = vm;
+		vm->vcpus[i] = v;
+		ret = backend->vcpu_init(v, err);
+		if (ret < 0) {
+			vm->vcpus[i] = NULL;
+			free(v);
+			goto err_fini;
+		}
+	}
+	ret = vm_boot(vm, err);
+	if (ret < 0)
+		goto err_fini;
+	return vm;
+
+err_fini:
+	vm_destroy(vm);
+	return NULL;
+err_free:
+	vm_destroy(vm);
+	return NULL;
+}
+
+static void *
+vcpu_main(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	struct cpu_exit ex;
+	char diag[300];
+
+	for (;;) {
+		memset(&ex, 0, sizeof(ex));
+		if (atomic_load(&vm->exit_reason) != VM_RUNNING)
+			break;
+		if (vm->backend->run(v, &ex) < 0 && ex.reason == CPU_EXIT_NONE)
+			ex.reason = CPU_EXIT_ERROR;
+		switch (ex.reason) {
+		case CPU_EXIT_NONE:
+		case CPU_EXIT_KICKED:
+			atomic_store(&v->kicked, 0);
+			continue;
+		case CPU_EXIT_HLT:
+			snprintf(diag, sizeof(diag),
+			    "vCPU %d halted with interrupts disabled", v->id);
+			vm_request_exit(vm, VM_EXIT_POWEROFF, 0, diag);
+			break;
+		case CPU_EXIT_SHUTDOWN:
+			snprintf(diag, sizeof(diag), "vCPU %d: triple fault%s%s",
+			    v->id, ex.diag[0] ? ": " : "", ex.diag);
+			vm_request_exit(vm, VM_EXIT_SHUTDOWN,
+			    VM_STATUS_TRIPLE_FAULT, diag);
+			break;
+		case CPU_EXIT_RESET:
+			vm_request_exit(vm, VM_EXIT_RESET, 0, "guest reset");
+			break;
+		case CPU_EXIT_DEBUG:
+			continue;
+		case CPU_EXIT_ERROR:
+			snprintf(diag, sizeof(diag), "vCPU %d: %s", v->id,
+			    ex.diag[0] ? ex.diag : "emulation failure");
+			vm_request_exit(vm, VM_EXIT_ERROR, VM_STATUS_EMU_ERROR,
+			    diag);
+			break;
+		}
+		break;
+	}
+	return NULL;
+}
+
+enum vm_exit_reason
+vm_run(struct vm *vm)
+{
+	int i, ret;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		threads[i].vcpu = vm->vcpus[i];
+		ret = pthread_create(&threads[i].tid, NULL, vcpu_main,
+		    vm->vcpus[i]);
+		if (ret != 0) {
+			vm_request_exit(vm, VM_EXIT_ERROR, 1,
+			    "cannot start a vCPU thread");
+			break;
+		}
+		threads[i].started = true;
+	}
+	if (atomic_load(&vm->exit_reason) == VM_RUNNING) {
+		ret = evloop_run(vm->loop);
+		if (ret < 0)
+			vm_request_exit(vm, VM_EXIT_ERROR, 1,
+			    "event loop failed");
+		/* Stopped from outside (a signal): stop the vCPUs too. */
+		vm_request_exit(vm, VM_EXIT_USER, 0, "stopped by a signal");
+	}
+	for (i = 0; i < vm->ncpus; i++) {
+		if (!threads[i].started)
+			continue;
+		pthread_join(threads[i].tid, NULL);
+		threads[i].started = false;
+	}
+	return (enum vm_exit_reason)atomic_load(&vm->exit_reason);
+}
+
+void
+vm_destroy(struct vm *vm)
+{
+	struct dev *d, *next;
+	int i;
+
+	if (vm == NULL)
+		return;
+	for (d = vm->devs; d; d = next) {
+		next = d->next;
+		if (d->type->unrealize)
+			d->type->unrealize(d);
+		free(d->priv);
+		free(d);
+	}
+	for (i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i] == NULL)
+			continue;
+		if (vm->backend->vcpu_fini)
+			vm->backend->vcpu_fini(vm->vcpus[i]);
+		free(vm->vcpus[i]);
+	}
+	if (vm->backend && vm->backend->vm_fini && vm->backend_priv)
+		vm->backend->vm_fini(vm);
+	evloop_free(vm->loop);
+	bus_free(vm->pio);
+	bus_free(vm->mmio);
+	mem_fini(&vm->mem);
+	pthread_mutex_destroy(&vm->io_lock);
+	free(vm);
+}

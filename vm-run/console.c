@@ -1,0 +1,275 @@
+/*
+ * The serial console in the terminal (see console.h).
+ *
+ * Input path: stdin -> ring buffer (64 KiB) -> the UART's pull (read()).
+ * When the buffer is full, stdin is no longer watched until the guest
+ * drains it, so a pipe's writer simply blocks: back-pressure instead of
+ * loss.  EOF on a pipe is not an end of the VM: the guest keeps running
+ * (a script typically ends with poweroff).
+ * Output path: every byte the guest writes goes to stdout at once with
+ * write(2), unbuffered, and to the optional serial log.
+ */
+#include "console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "hw/chardev.h"
+#include "util/evloop.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define RING_SIZE 65536
+#define CTRL_A 0x01
+
+static struct {
+	struct chardev cd;
+	struct vm *vm;
+	uint8_t ring[RING_SIZE];
+	size_t head, tail;      /* tail: next to read; head: next to write */
+	bool tty;
+	bool raw;
+	struct termios saved;
+	bool escape;
+	bool eof;
+	bool watching;
+	int log_fd;
+	bool quiet;
+} con = { .log_fd = -1 };
+
+static size_t
+ring_used(void)
+{
+	return con.head - con.tail;
+}
+
+static void
+ring_put(uint8_t b)
+{
+	if (ring_used() < RING_SIZE)
+		con.ring[con.head++ % RING_SIZE] = b;
+}
+
+static void
+write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				usleep(1000);
+				continue;
+			}
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void
+con_write(struct chardev *cd, const uint8_t *buf, size_t len)
+{
+	(void)cd;
+	if (!con.quiet)
+		write_all(STDOUT_FILENO, buf, len);
+	if (con.log_fd >= 0)
+		write_all(con.log_fd, buf, len);
+}
+
+static void stdin_ready(void *opaque, int fd, unsigned events);
+
+static void
+watch_stdin(bool on)
+{
+	if (con.vm == NULL || con.eof || on == con.watching)
+		return;
+	if (on)
+		evloop_add_fd(con.vm->loop, STDIN_FILENO, EV_READ, stdin_ready,
+		    NULL);
+	else
+		evloop_del_fd(con.vm->loop, STDIN_FILENO);
+	con.watching = on;
+}
+
+static size_t
+con_read(struct chardev *cd, uint8_t *buf, size_t max)
+{
+	size_t n = 0;
+
+	(void)cd;
+	while (n < max && ring_used() > 0)
+		buf[n++] = con.ring[con.tail++ % RING_SIZE];
+	if (ring_used() < RING_SIZE / 2)
+		watch_stdin(true);
+	return n;
+}
+
+static size_t
+con_pending(struct chardev *cd)
+{
+	(void)cd;
+	return ring_used();
+}
+
+static void
+help(void)
+{
+	static const char msg[] =
+	    "\r\nvm-run console escapes (Ctrl-A then):\r\n"
+	    "  x   quit vm-run (the guest is stopped)\r\n"
+	    "  h   this help\r\n"
+	    "  C-a send Ctrl-A to the guest\r\n";
+
+	write_all(STDERR_FILENO, (const uint8_t *)msg, sizeof(msg) - 1);
+}
+
+static void
+input_byte(uint8_t b)
+{
+	if (!con.tty) {
+		ring_put(b);
+		return;
+	}
+	if (con.escape) {
+		con.escape = false;
+		switch (b) {
+		case 'x':
+		case 'X':
+			vm_request_exit(con.vm, VM_EXIT_USER, VM_STATUS_USER_QUIT,
+			    "quit from the console (Ctrl-A x)");
+			return;
+		case CTRL_A:
+			ring_put(CTRL_A);
+			return;
+		case 'h':
+		case 'H':
+		case '?':
+		default:
+			help();
+			return;
+		}
+	}
+	if (b == CTRL_A) {
+		con.escape = true;
+		return;
+	}
+	ring_put(b);
+}
+
+static void
+stdin_ready(void *opaque, int fd, unsigned events)
+{
+	uint8_t buf[4096];
+	size_t room = RING_SIZE - ring_used();
+	ssize_t n, i;
+
+	(void)opaque;
+	(void)events;
+	if (room == 0) {
+		watch_stdin(false);
+		return;
+	}
+	n = read(fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return;
+		n = 0;
+	}
+	if (n == 0) {
+		/* EOF: stop watching; the guest goes on. */
+		watch_stdin(false);
+		con.eof = true;
+		return;
+	}
+	for (i = 0; i < n; i++)
+		input_byte(buf[i]);
+	if (ring_used() >= RING_SIZE)
+		watch_stdin(false);
+	chardev_notify(&con.cd);
+}
+
+void
+console_restore(void)
+{
+	if (con.raw) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &con.saved);
+		con.raw = false;
+	}
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	console_restore();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+int
+console_init(const char *log_path, bool quiet_output)
+{
+	struct termios t;
+	int fl;
+
+	con.cd.write = con_write;
+	con.cd.read = con_read;
+	con.cd.pending = con_pending;
+	con.quiet = quiet_output;
+	if (log_path != NULL && *log_path) {
+		con.log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0644);
+		if (con.log_fd < 0)
+			return -errno;
+	}
+	con.tty = isatty(STDIN_FILENO);
+	if (con.tty && tcgetattr(STDIN_FILENO, &con.saved) == 0) {
+		t = con.saved;
+		cfmakeraw(&t);
+		t.c_oflag |= OPOST | ONLCR; /* keep our own messages tidy */
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0) {
+			con.raw = true;
+			atexit(console_restore);
+			signal(SIGSEGV, on_fatal_signal);
+			signal(SIGABRT, on_fatal_signal);
+			signal(SIGBUS, on_fatal_signal);
+		}
+	}
+	fl = fcntl(STDIN_FILENO, F_GETFL);
+	if (fl >= 0 && !con.tty)
+		fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+	return 0;
+}
+
+struct chardev *
+console_chardev(void)
+{
+	return &con.cd;
+}
+
+void
+console_attach(struct vm *vm)
+{
+	con.vm = vm;
+	con.watching = false;
+	if (fcntl(STDIN_FILENO, F_GETFL) >= 0)
+		watch_stdin(true);
+	else
+		con.eof = true;
+}
+
+void
+console_detach(void)
+{
+	watch_stdin(false);
+	con.vm = NULL;
+}

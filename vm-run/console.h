@@ -1,0 +1,27 @@
+/*
+ * vm-run's terminal: the guest's serial console on stdin/stdout.  On a
+ * terminal, stdin goes to raw mode (restored on every exit path) and
+ * Ctrl-A is an escape prefix (x quits, h helps, Ctrl-A sends Ctrl-A); in a
+ * pipe, bytes pass through untouched.  Input waits in a buffer until the
+ * UART takes it, so nothing a pipe gives is lost.
+ */
+#ifndef VM_RUN_CONSOLE_H
+#define VM_RUN_CONSOLE_H
+
+#include <stdbool.h>
+
+struct chardev;
+struct evloop;
+struct vm;
+
+/* Set up the console on fds 0/1; log_path (may be NULL) gets a copy of
+ * the output. 0 or -errno. */
+int console_init(const char *log_path, bool quiet_output);
+struct chardev *console_chardev(void);
+/* Attach to a VM's event loop (stdin watch) for this run. */
+void console_attach(struct vm *vm);
+void console_detach(void);
+/* Restore the terminal (idempotent; async-signal-safe). */
+void console_restore(void);
+
+#endif
