@@ -43,6 +43,7 @@ struct vm;
 struct vcpu;
 struct dbt_cpu;
 struct insn;
+struct dbt_block;
 
 typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
 
@@ -160,6 +161,7 @@ struct dbt_cpu {
 	bool halted;
 	bool irq_shadow;        /* interrupts inhibited for one instruction */
 	bool nmi_blocked;
+	bool sipi_wait;         /* an AP after INIT, waiting for SIPI */
 
 	/* Links. */
 	struct vm *vm;
@@ -168,6 +170,10 @@ struct dbt_cpu {
 	atomic_int *attention;  /* set by kick / interrupt: leave the block */
 	void *blocks;           /* block.c's cache */
 	uint64_t icount;        /* instructions retired (stats) */
+	uint64_t tlb_hits, tlb_misses;
+	bool block_dirty;       /* a write hit the code of the running block */
+	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */
+	struct dbt_block *cur_block;
 	int exit_reason;        /* enum cpu_exit_reason when leaving run() */
 	char diag[256];
 };
@@ -209,6 +215,22 @@ uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
 /* Flush the soft TLB (CR3/CR4/EFER writes, mode change); one page. */
 void dbt_tlb_flush(struct dbt_cpu *c);
 void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);
+/* A host pointer to [off, off+size) for an access of kind acc (after every
+ * segment, paging and SMC check, dirty bit set for writes), or NULL when
+ * the bytes are not plain RAM within one page (MMIO, page crossing): the
+ * caller then uses the dbt_read/write functions.  For in-place and LOCKed
+ * read-modify-write on host memory. */
+void *dbt_mem_ptr(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
+    unsigned acc);
+/* Instruction fetch at linear address lin: host pointer to the code, the
+ * bytes available on that page in *avail, its physical address in *pa.
+ * Raises #PF/#GP. */
+const uint8_t *dbt_fetch(struct dbt_cpu *c, uint64_t lin, uint64_t *pa,
+    int *avail);
+/* Linear address of seg:off for an access of size bytes (limit and
+ * canonical checks; raises #GP/#SS). */
+uint64_t dbt_linear(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
+    unsigned acc);
 /* Guest physical memory for DMA-like CPU accesses (page walks). */
 uint64_t dbt_phys_read(struct dbt_cpu *c, uint64_t pa, unsigned size);
 void dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size,

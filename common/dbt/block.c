@@ -1,0 +1,389 @@
+/*
+ * The block cache: guest code decoded once into arrays of struct insn.
+ *
+ * A block starts at a guest physical address and runs until a control
+ * transfer, an instruction that may change how the following bytes decode
+ * (mode changes: the handler table marks them), the end of the page, or
+ * DBT_BLOCK_MAX instructions.  Blocks are keyed by physical start address
+ * and the mode key, so the same code mapped twice is decoded once and a
+ * mode switch never runs code decoded for another mode.  Each block is
+ * also listed under the physical page(s) its bytes come from; a write to
+ * such a page (the MMU's slow path, or DMA through mem_notify_write)
+ * invalidates every block listed there.  Invalid blocks are freed only at
+ * the top of the run loop, never while one may be executing.
+ * The cache is per VM, shared by its vCPUs (which take turns).
+ */
+#include "dbt/dbt-int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbt/block.h"
+#include "vm/vm.h"
+
+#define HASH_BITS 16
+#define PAGE_HASH_BITS 14
+
+struct page_ent {
+	uint64_t pa;                    /* page address, or ~0 = empty slot */
+	struct dbt_block *blocks;       /* via page_next[] */
+};
+
+struct dbt_cache {
+	struct dbt_block *hash[1u << HASH_BITS];
+	struct page_ent *pages;         /* open addressing */
+	unsigned npages_cap, npages_used;
+	struct dbt_block *dead;         /* invalidated, to free */
+	uint64_t translated, invalidated;
+};
+
+static unsigned
+hash_of(uint64_t pa, uint32_t key)
+{
+	uint64_t h = (pa ^ ((uint64_t)key << 40)) * 0x9e3779b97f4a7c15ULL;
+
+	return (unsigned)(h >> (64 - HASH_BITS));
+}
+
+struct dbt_cache *
+dbt_cache_new(void)
+{
+	struct dbt_cache *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return NULL;
+	k->npages_cap = 1u << PAGE_HASH_BITS;
+	k->pages = malloc(sizeof(*k->pages) * k->npages_cap);
+	if (k->pages == NULL) {
+		free(k);
+		return NULL;
+	}
+	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
+	return k;
+}
+
+static void
+free_dead(struct dbt_cache *k)
+{
+	while (k->dead) {
+		struct dbt_block *b = k->dead;
+
+		k->dead = b->hash_next;
+		free(b);
+	}
+}
+
+void
+dbt_cache_free(struct dbt_cache *k)
+{
+	unsigned i;
+
+	if (k == NULL)
+		return;
+	for (i = 0; i < (1u << HASH_BITS); i++) {
+		while (k->hash[i]) {
+			struct dbt_block *b = k->hash[i];
+
+			k->hash[i] = b->hash_next;
+			free(b);
+		}
+	}
+	free_dead(k);
+	free(k->pages);
+	free(k);
+}
+
+static struct page_ent *
+page_find(struct dbt_cache *k, uint64_t pa, bool create)
+{
+	unsigned mask = k->npages_cap - 1;
+	unsigned h = (unsigned)((pa >> 12) * 0x9e3779b1u) & mask;
+	unsigned n;
+
+	for (n = 0; n <= mask; n++, h = (h + 1) & mask) {
+		struct page_ent *e = &k->pages[h];
+
+		if (e->pa == pa)
+			return e;
+		if (e->pa == ~0ULL) {
+			if (!create)
+				return NULL;
+			if (k->npages_used * 2 >= k->npages_cap)
+				return NULL; /* caller flushes */
+			e->pa = pa;
+			e->blocks = NULL;
+			k->npages_used++;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static struct dbt_cache *
+cache_of(struct dbt_cpu *c)
+{
+	return c->blocks;
+}
+
+bool dbt_page_has_code(struct dbt_cpu *c, uint64_t pa);
+bool
+dbt_page_has_code(struct dbt_cpu *c, uint64_t pa)
+{
+	struct dbt_cache *k = cache_of(c);
+	struct page_ent *e;
+
+	if (k == NULL || k->npages_used == 0)
+		return false;
+	e = page_find(k, pa & ~0xfffULL, false);
+	return e != NULL && e->blocks != NULL;
+}
+
+void
+dbt_blocks_flush(struct dbt_cpu *c)
+{
+	struct dbt_cache *k = cache_of(c);
+	unsigned i;
+
+	for (i = 0; i < (1u << HASH_BITS); i++) {
+		while (k->hash[i]) {
+			struct dbt_block *b = k->hash[i];
+
+			k->hash[i] = b->hash_next;
+			b->valid = false;
+			b->hash_next = k->dead;
+			k->dead = b;
+		}
+	}
+	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
+	k->npages_used = 0;
+	c->block_dirty = true;
+}
+
+static void
+unlink_hash(struct dbt_cache *k, struct dbt_block *b)
+{
+	struct dbt_block **pp = &k->hash[hash_of(b->pa, b->mode_key)];
+
+	while (*pp && *pp != b)
+		pp = &(*pp)->hash_next;
+	if (*pp)
+		*pp = b->hash_next;
+}
+
+static void
+unlink_page(struct dbt_cache *k, struct dbt_block *b, int which)
+{
+	struct page_ent *e = page_find(k, b->page[which], false);
+	struct dbt_block **pp;
+	int w;
+
+	if (e == NULL)
+		return;
+	pp = &e->blocks;
+	while (*pp && *pp != b) {
+		w = (*pp)->page[0] == e->pa ? 0 : 1;
+		pp = &(*pp)->page_next[w];
+	}
+	if (*pp)
+		*pp = b->page_next[which];
+}
+
+void
+dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
+{
+	struct dbt_cache *k = cache_of(c);
+	uint64_t page, end = pa + (len ? len - 1 : 0);
+
+	if (k == NULL)
+		return;
+	for (page = pa & ~0xfffULL; page <= end; page += 4096) {
+		struct page_ent *e = page_find(k, page, false);
+
+		while (e != NULL && e->blocks != NULL) {
+			struct dbt_block *b = e->blocks;
+			int w = b->page[0] == page ? 0 : 1;
+
+			e->blocks = b->page_next[w];
+			if (b->npages == 2)
+				unlink_page(k, b, 1 - w);
+			unlink_hash(k, b);
+			b->valid = false;
+			b->hash_next = k->dead;
+			k->dead = b;
+			k->invalidated++;
+			if (b == c->cur_block)
+				c->block_dirty = true;
+		}
+		if (page + 4096 < page)
+			break;
+	}
+}
+
+static void
+mem_written(void *opaque, gpa_t gpa, uint64_t len)
+{
+	struct dbt_cpu *c = opaque;
+
+	dbt_blocks_invalidate(c, gpa, len);
+}
+
+void
+dbt_blocks_init(struct dbt_cpu *c)
+{
+	if (c->vm->mem.on_write == NULL) {
+		c->vm->mem.on_write = mem_written;
+		c->vm->mem.on_write_opaque = c;
+	}
+}
+
+void
+dbt_blocks_fini(struct dbt_cpu *c)
+{
+	if (c->vm->mem.on_write_opaque == c) {
+		c->vm->mem.on_write = NULL;
+		c->vm->mem.on_write_opaque = NULL;
+	}
+}
+
+void
+dbt_blocks_gc(struct dbt_cpu *c)
+{
+	free_dead(cache_of(c));
+}
+
+uint64_t
+dbt_blocks_translated(struct dbt_cpu *c)
+{
+	return cache_of(c)->translated;
+}
+
+static bool
+ends_block(const struct insn *i)
+{
+	/* Control transfers and everything that can change the mode, the
+	 * interrupt flag or the translation: the handler table is the
+	 * authority (dbt_fn_ends_block), the decoder's opcode the rest. */
+	return dbt_fn_ends_block(i->fn);
+}
+
+void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
+
+/* Decode the block at c->rip (already fetched: code/avail/pa). */
+static struct dbt_block *
+translate(struct dbt_cpu *c, uint64_t pa)
+{
+	struct dbt_cache *k = cache_of(c);
+	struct insn tmp[DBT_BLOCK_MAX];
+	uint8_t buf[16];
+	uint64_t lin = c->rip_lin, pa2 = 0, xpa;
+	const uint8_t *code;
+	struct dbt_block *b;
+	int n = 0, avail, len, pos = 0, k2;
+	bool crossed = false;
+
+	for (;;) {
+		code = dbt_fetch(c, lin + (uint64_t)pos, &xpa, &avail);
+		if (code == NULL) {
+			/* Fetch from MMIO: nothing we can run. */
+			snprintf(c->diag, sizeof(c->diag),
+			    "instruction fetch from MMIO at physical 0x%llx",
+			    (unsigned long long)xpa);
+			c->exit_reason = -1;
+			if (n == 0)
+				return NULL;
+			break;
+		}
+		len = dbt_decode(c, code, avail, &tmp[n]);
+		if (len == 0) {
+			/* Crosses into the next page. */
+			if (n > 0)
+				break;
+			for (k2 = 0; k2 < avail; k2++)
+				buf[k2] = code[k2];
+			code = dbt_fetch(c, lin + (uint64_t)pos +
+			    (uint64_t)avail, &pa2, &k2);
+			if (code == NULL)
+				return NULL;
+			memcpy(buf + avail, code, (size_t)(16 - avail));
+			len = dbt_decode(c, buf, 16, &tmp[n]);
+			crossed = true;
+			pa2 &= ~0xfffULL;
+		}
+		if (len == -2) {
+			/* Longer than 15 bytes. */
+			tmp[n].fn = dbt_op_gp0;
+			len = 15;
+		} else if (len < 0) {
+			len = tmp[n].len;
+		}
+		pos += len;
+		n++;
+		if (crossed || ends_block(&tmp[n - 1]) || n == DBT_BLOCK_MAX ||
+		    ((lin + (uint64_t)pos) & 0xfff) == 0)
+			break;
+		if (tmp[n - 1].fn == dbt_op_ud || tmp[n - 1].fn == dbt_op_gp0)
+			break;
+	}
+	b = malloc(sizeof(*b) + sizeof(struct insn) * (size_t)n);
+	if (b == NULL)
+		return NULL;
+	memset(b, 0, sizeof(*b));
+	b->pa = pa;
+	b->lin = lin;
+	b->mode_key = c->mode_key;
+	b->n = n;
+	b->valid = true;
+	memcpy(b->insns, tmp, sizeof(struct insn) * (size_t)n);
+	b->page[0] = pa & ~0xfffULL;
+	b->npages = 1;
+	if (crossed && pa2 != b->page[0]) {
+		b->page[1] = pa2;
+		b->npages = 2;
+	}
+	for (k2 = 0; k2 < b->npages; k2++) {
+		struct page_ent *e = page_find(k, b->page[k2], true);
+
+		if (e == NULL) {
+			/* Page table full: start over. */
+			free(b);
+			dbt_blocks_flush(c);
+			return NULL;
+		}
+		b->page_next[k2] = e->blocks;
+		e->blocks = b;
+		dbt_tlb_drop_writes(c, b->page[k2]);
+	}
+	b->hash_next = k->hash[hash_of(pa, b->mode_key)];
+	k->hash[hash_of(pa, b->mode_key)] = b;
+	k->translated++;
+	return b;
+}
+
+struct dbt_block *
+dbt_block_get(struct dbt_cpu *c)
+{
+	struct dbt_cache *k = cache_of(c);
+	struct dbt_block *b;
+	const uint8_t *code;
+	uint64_t pa;
+	int avail;
+
+	code = dbt_fetch(c, c->rip_lin, &pa, &avail);
+	if (code == NULL) {
+		snprintf(c->diag, sizeof(c->diag),
+		    "instruction fetch from MMIO at physical 0x%llx",
+		    (unsigned long long)pa);
+		return NULL;
+	}
+	for (b = k->hash[hash_of(pa, c->mode_key)]; b; b = b->hash_next)
+		if (b->pa == pa && b->mode_key == c->mode_key &&
+		    b->lin == c->rip_lin)
+			return b;
+	b = translate(c, pa);
+	if (b == NULL && c->diag[0] == '\0') {
+		/* Flushed for room: try once more. */
+		b = translate(c, pa);
+	}
+	return b;
+}

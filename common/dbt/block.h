@@ -1,0 +1,40 @@
+/* The block cache (dbt/ only): see block.c. */
+#ifndef VM_DBT_BLOCK_H
+#define VM_DBT_BLOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dbt/dbt-int.h"
+
+#define DBT_BLOCK_MAX 64
+
+struct dbt_block {
+	uint64_t pa;                    /* physical address of the start */
+	uint64_t lin;                   /* linear address it was decoded at */
+	uint32_t mode_key;
+	int n;
+	bool valid;
+	int npages;
+	uint64_t page[2];
+	struct dbt_block *page_next[2];
+	struct dbt_block *hash_next;
+	struct insn insns[];
+};
+
+struct dbt_cache;
+
+struct dbt_cache *dbt_cache_new(void);
+void dbt_cache_free(struct dbt_cache *k);
+/* The block at c->rip_lin in the current mode, decoding it if needed;
+ * NULL with c->diag set if the code cannot be fetched. Raises #PF. */
+struct dbt_block *dbt_block_get(struct dbt_cpu *c);
+/* Free invalidated blocks (only when none is executing). */
+void dbt_blocks_gc(struct dbt_cpu *c);
+uint64_t dbt_blocks_translated(struct dbt_cpu *c);
+/* Does this handler end a block (control transfer, mode change)? */
+bool dbt_fn_ends_block(dbt_fn fn);
+/* #GP(0) for over-long instructions. */
+void dbt_op_gp0(struct dbt_cpu *c, const struct insn *i);
+
+#endif

@@ -1,0 +1,430 @@
+/*
+ * The DBT back end: struct cpu_backend_ops for vmkit's own x86 CPU, and
+ * its run loop (shared/DESIGN.md 5; the shape of QEMU's cpu_exec and
+ * Blink's Actor).
+ *
+ * run() loops: deliver a pending exception, take an interrupt if one is
+ * allowed, look up (or decode) the block at CS:RIP, run its instructions
+ * through their handlers.  Faults longjmp back to the single setjmp here
+ * with RIP still at the faulting instruction.  Between blocks the loop
+ * checks the vCPU's attention flag (kick, VM stop).
+ *
+ * vCPUs each have a host thread but take turns: the per-VM run lock is
+ * held while guest code executes and released every DBT_SLICE blocks and
+ * while halted.  A halted vCPU sleeps on the VM's condition variable until
+ * an interrupt may be pending (the interrupt controllers call kick) or a
+ * kick.  HLT with interrupts disabled and nothing to wake it returns
+ * CPU_EXIT_HLT.
+ */
+#include "dbt/dbt-int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu/cpu.h"
+#include "dbt/block.h"
+#include "hw/intc.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define DBT_SLICE 4096          /* blocks between lock releases */
+
+struct dbt_vm {
+	pthread_mutex_t run_lock;
+	pthread_mutex_t wait_lock;
+	pthread_cond_t wake;
+	struct dbt_cache *cache;
+	struct dbt_cpu *cpus[VM_MAX_CPUS];
+	atomic_int attention[VM_MAX_CPUS];
+};
+
+extern const dbt_fn dbt_enders_int[];
+extern const dbt_fn dbt_enders_sys[];
+
+bool
+dbt_fn_ends_block(dbt_fn fn)
+{
+	const dbt_fn *t;
+
+	if (fn == dbt_op_ud || fn == dbt_op_gp0)
+		return true;
+	for (t = dbt_enders_int; *t; t++)
+		if (*t == fn)
+			return true;
+	for (t = dbt_enders_sys; *t; t++)
+		if (*t == fn)
+			return true;
+	return false;
+}
+
+void
+dbt_op_gp0(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)i;
+	dbt_gp0(c);
+}
+
+static int
+dbt_probe(struct vm_err *err)
+{
+	(void)err;
+	return 0;
+}
+
+static void
+kick_cpu(void *opaque, int cpu)
+{
+	struct vm *vm = opaque;
+	struct dbt_vm *d = vm->backend_priv;
+
+	if (d == NULL || cpu < 0 || cpu >= vm->ncpus)
+		return;
+	atomic_store(&d->attention[cpu], 1);
+	pthread_mutex_lock(&d->wait_lock);
+	pthread_cond_broadcast(&d->wake);
+	pthread_mutex_unlock(&d->wait_lock);
+}
+
+static void
+dbt_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+	if (vm->intc != NULL)
+		intc_set_irq(vm->intc, gsi, level);
+}
+
+static void
+dbt_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	if (vm->intc != NULL)
+		intc_msi(vm->intc, addr, data);
+}
+
+/* Set by the board when the user-space interrupt controllers exist. */
+int dbt_use_intc = 0;
+
+static int
+dbt_vm_init(struct vm *vm, struct vm_err *err)
+{
+	struct dbt_vm *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&d->run_lock, NULL);
+	pthread_mutex_init(&d->wait_lock, NULL);
+	pthread_cond_init(&d->wake, NULL);
+	d->cache = dbt_cache_new();
+	if (d->cache == NULL) {
+		free(d);
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	}
+	dbt_ops_init();
+	vm->backend_priv = d;
+	if (dbt_use_intc) {
+		vm->intc = intc_new(vm, vm->ncpus, kick_cpu, vm, err);
+		if (vm->intc == NULL) {
+			dbt_cache_free(d->cache);
+			free(d);
+			vm->backend_priv = NULL;
+			return err ? err->code : -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static void
+dbt_vm_fini(struct vm *vm)
+{
+	struct dbt_vm *d = vm->backend_priv;
+
+	if (d == NULL)
+		return;
+	if (vm->intc != NULL) {
+		intc_free(vm->intc);
+		vm->intc = NULL;
+	}
+	dbt_cache_free(d->cache);
+	free(d);
+	vm->backend_priv = NULL;
+}
+
+static int
+dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
+{
+	struct dbt_vm *d = v->vm->backend_priv;
+	struct dbt_cpu *c;
+	struct x86_state st;
+
+	c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+	if (c == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	memset(c, 0, sizeof(*c));
+	c->vm = v->vm;
+	c->vcpu = v;
+	c->index = v->id;
+	c->attention = &d->attention[v->id];
+	c->blocks = d->cache;
+	c->exc_vector = -1;
+	d->cpus[v->id] = c;
+	cpu_reset_state(&st, v->id);
+	dbt_state_set(c, &st);
+	dbt_blocks_init(c);
+	v->priv = c;
+	return 0;
+}
+
+static void
+dbt_vcpu_fini(struct vcpu *v)
+{
+	struct dbt_cpu *c = v->priv;
+
+	if (c == NULL)
+		return;
+	dbt_blocks_fini(c);
+	free(c);
+	v->priv = NULL;
+}
+
+/* Fetch the code at RIP without letting a fault escape. */
+static const uint8_t *
+try_fetch(struct dbt_cpu *c, int *avail)
+{
+	const uint8_t *volatile code = NULL;
+	jmp_buf save;
+	uint64_t pa;
+
+	memcpy(save, c->jmp, sizeof(save));
+	if (setjmp(c->jmp) == 0)
+		code = dbt_fetch(c, c->rip_lin, &pa, avail);
+	memcpy(c->jmp, save, sizeof(save));
+	return code;
+}
+
+static void
+diag_here(struct dbt_cpu *c, const char *what)
+{
+	char bytes[64] = "";
+	int avail = 0, k, n = 0;
+	const uint8_t *code = try_fetch(c, &avail);
+
+	for (k = 0; code && k < 15 && k < avail; k++)
+		n += snprintf(bytes + n, sizeof(bytes) - (size_t)n, "%s%02x",
+		    k ? " " : "", code[k]);
+	snprintf(c->diag, sizeof(c->diag),
+	    "DBT: %s in %s mode at CS:RIP %04x:%016llx (bytes %s)", what,
+	    c->long64 ? "64-bit" : c->code32 ? "32-bit protected" :
+	    c->pe ? (c->v86 ? "virtual-8086" : "16-bit protected") : "real",
+	    c->seg[X86_CS].sel, (unsigned long long)c->rip,
+	    bytes[0] ? bytes : "unreadable");
+}
+
+static uint64_t
+ip_mask(const struct dbt_cpu *c)
+{
+	return c->long64 ? ~0ULL : c->code32 ? 0xffffffffULL : 0xffffULL;
+}
+
+/* Wait while halted; false if the vCPU can never wake (HLT with IF=0). */
+static bool
+wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
+{
+	struct timespec ts;
+
+	while (c->halted && !atomic_load(c->attention) &&
+	    atomic_load(&c->vm->exit_reason) == VM_RUNNING) {
+		/* Nothing can wake a CPU halted with interrupts off (no
+		 * NMI source exists yet), nor one without an interrupt
+		 * controller. */
+		if (c->vm->intc == NULL || !(c->rflags & X86_IF))
+			return false;
+		if ((c->rflags & X86_IF) && c->vm->intc != NULL &&
+		    intc_has_interrupt(c->vm->intc, c->index))
+			break;
+		pthread_mutex_unlock(&d->run_lock);
+		pthread_mutex_lock(&d->wait_lock);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 10 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (!atomic_load(c->attention))
+			pthread_cond_timedwait(&d->wake, &d->wait_lock, &ts);
+		pthread_mutex_unlock(&d->wait_lock);
+		pthread_mutex_lock(&d->run_lock);
+		if (atomic_load(c->attention) &&
+		    !atomic_load(&c->vcpu->kicked))
+			atomic_store(c->attention, 0);
+	}
+	return true;
+}
+
+static void
+exec_block(struct dbt_cpu *c, struct dbt_block *b)
+{
+	uint64_t mask = ip_mask(c);
+	int k;
+
+	c->cur_block = b;
+	c->block_dirty = false;
+	for (k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insns[k];
+		bool shadow = c->irq_shadow;
+
+		c->irq_shadow = false;
+		c->next_rip = (c->rip + i->len) & mask;
+		i->fn(c, i);
+		c->rip = c->next_rip;
+		c->icount++;
+		/* The instruction after STI / MOV SS ends the block so a
+		 * pending interrupt is taken right after it. */
+		if (c->block_dirty || shadow || c->halted)
+			break;
+	}
+	c->cur_block = NULL;
+}
+
+static int
+dbt_run(struct vcpu *v, struct cpu_exit *ex)
+{
+	struct dbt_cpu *c = v->priv;
+	struct dbt_vm *d = v->vm->backend_priv;
+	volatile unsigned slice = 0;
+	struct dbt_block *b;
+
+	pthread_mutex_lock(&d->run_lock);
+	c->diag[0] = '\0';
+	c->exit_reason = CPU_EXIT_NONE;
+	if (setjmp(c->jmp) != 0) {
+		/* A fault or trap was raised: deliver it. */
+		c->cur_block = NULL;
+		if (c->exc_vector >= 0) {
+			int vec = c->exc_vector;
+
+			c->exc_vector = -1;
+			dbt_deliver(c, vec, c->exc_has_error, c->exc_error,
+			    false);
+		}
+		if (c->exit_reason != CPU_EXIT_NONE)
+			goto out;
+	}
+	for (;;) {
+		if (atomic_load(c->attention)) {
+			atomic_store(c->attention, 0);
+			if (atomic_load(&v->kicked) ||
+			    atomic_load(&v->vm->exit_reason) != VM_RUNNING) {
+				ex->reason = CPU_EXIT_KICKED;
+				break;
+			}
+		}
+		if (c->halted) {
+			if (!wait_halted(c, d)) {
+				ex->reason = CPU_EXIT_HLT;
+				break;
+			}
+			if (atomic_load(&v->kicked) ||
+			    atomic_load(&v->vm->exit_reason) != VM_RUNNING) {
+				ex->reason = CPU_EXIT_KICKED;
+				break;
+			}
+		}
+		c->exc_depth = 0;
+		if (c->vm->intc != NULL)
+			dbt_check_interrupts(c);
+		if (c->halted)
+			continue;
+		dbt_blocks_gc(c);
+		c->rip_lin = c->long64 ? c->rip :
+		    (c->seg[X86_CS].base + c->rip) & 0xffffffffULL;
+		b = dbt_block_get(c);
+		if (b == NULL) {
+			if (c->diag[0] == '\0')
+				diag_here(c, "cannot fetch code");
+			c->exit_reason = CPU_EXIT_ERROR;
+			goto out;
+		}
+		exec_block(c, b);
+		if (c->exit_reason != CPU_EXIT_NONE)
+			goto out;
+		if (++slice >= DBT_SLICE) {
+			slice = 0;
+			pthread_mutex_unlock(&d->run_lock);
+			pthread_mutex_lock(&d->run_lock);
+		}
+	}
+	pthread_mutex_unlock(&d->run_lock);
+	return 0;
+out:
+	ex->reason = (enum cpu_exit_reason)c->exit_reason;
+	if (ex->reason == CPU_EXIT_ERROR && c->diag[0] == '\0')
+		diag_here(c, "emulation failure");
+	snprintf(ex->diag, sizeof(ex->diag), "%s", c->diag);
+	c->exit_reason = CPU_EXIT_NONE;
+	pthread_mutex_unlock(&d->run_lock);
+	return 0;
+}
+
+static void
+dbt_kick(struct vcpu *v)
+{
+	kick_cpu(v->vm, v->id);
+}
+
+static int
+dbt_get(struct vcpu *v, struct x86_state *st)
+{
+	dbt_state_get(v->priv, st);
+	return 0;
+}
+
+static int
+dbt_set(struct vcpu *v, const struct x86_state *st)
+{
+	dbt_state_set(v->priv, st);
+	return 0;
+}
+
+static void
+dbt_stats(struct vm *vm)
+{
+	struct dbt_vm *d = vm->backend_priv;
+	uint64_t icount = 0, hits = 0, misses = 0;
+	int i;
+
+	if (d == NULL)
+		return;
+	for (i = 0; i < vm->ncpus; i++) {
+		if (d->cpus[i] == NULL)
+			continue;
+		icount += d->cpus[i]->icount;
+		hits += d->cpus[i]->tlb_hits;
+		misses += d->cpus[i]->tlb_misses;
+	}
+	fprintf(stderr, "dbt: %llu instructions retired, %llu blocks "
+	    "translated, TLB %.2f%% hits (%llu misses)\n",
+	    (unsigned long long)icount,
+	    (unsigned long long)(d->cpus[0] ?
+	    dbt_blocks_translated(d->cpus[0]) : 0),
+	    hits + misses ? 100.0 * (double)hits / (double)(hits + misses) :
+	    0.0, (unsigned long long)misses);
+}
+
+const struct cpu_backend_ops dbt_backend = {
+	.name = "dbt",
+	.probe = dbt_probe,
+	.has_irqchip = false,
+	.vm_init = dbt_vm_init,
+	.vm_fini = dbt_vm_fini,
+	.vcpu_init = dbt_vcpu_init,
+	.vcpu_fini = dbt_vcpu_fini,
+	.run = dbt_run,
+	.kick = dbt_kick,
+	.get_state = dbt_get,
+	.set_state = dbt_set,
+	.set_irq = dbt_set_irq,
+	.msi = dbt_msi,
+	.print_stats = dbt_stats,
+};

@@ -1,0 +1,534 @@
+/*
+ * The DBT's memory path: segmentation, paging and the soft TLB (Intel SDM
+ * vol. 3, chapters 3 and 4).
+ *
+ * seg:off -> linear: base + off with limit checks outside 64-bit mode and
+ * canonical checks in it (#GP(0), or #SS(0) for the stack segment).
+ * linear -> physical: no paging, 32-bit paging (4 KiB and PSE 4 MiB
+ * pages), PAE, and 4-level paging, with U/S, R/W (CR0.WP), NX (EFER.NXE),
+ * SMEP/SMAP, accessed and dirty bits set as the CPU sets them, and #PF
+ * with its error code and CR2.
+ *
+ * The soft TLB is direct-mapped on the linear page number.  A tag is the
+ * page address | 1, | 2 for user-mode (CPL 3) lookups, so a CPL change
+ * needs no flush.  tag_w is only filled for RAM pages whose dirty bit is
+ * already set and that hold no translated code, so every write that must
+ * set D or invalidate translations takes the slow path.  MMIO pages are
+ * never cached: each access walks and dispatches to the bus (the local
+ * APIC page goes to the calling vCPU's LAPIC).
+ */
+#include "dbt/dbt-int.h"
+
+#include <string.h>
+
+#include "hw/bus.h"
+#include "hw/intc.h"
+#include "vm/vm.h"
+
+#define PTE_P 0x1ULL
+#define PTE_W 0x2ULL
+#define PTE_U 0x4ULL
+#define PTE_A 0x20ULL
+#define PTE_D 0x40ULL
+#define PTE_PS 0x80ULL
+#define PTE_NX (1ULL << 63)
+#define PTE_ADDR 0x000ffffffffff000ULL
+
+#define PF_P 0x1u
+#define PF_W 0x2u
+#define PF_U 0x4u
+#define PF_RSVD 0x8u
+#define PF_I 0x10u
+
+bool dbt_page_has_code(struct dbt_cpu *c, uint64_t pa);
+
+/* ---- physical access ----------------------------------------------------- */
+
+uint64_t
+dbt_phys_read(struct dbt_cpu *c, uint64_t pa, unsigned size)
+{
+	uint8_t *p = mem_gpa_to_hva(&c->vm->mem, pa, size);
+	uint64_t v = 0;
+
+	if (p != NULL) {
+		memcpy(&v, p, size);
+		return v;
+	}
+	bus_read(c->vm->mmio, pa, size, &v);
+	return v;
+}
+
+void
+dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size, uint64_t v)
+{
+	const struct mem_region *r = mem_lookup(&c->vm->mem, pa);
+
+	if (r != NULL && pa + size <= r->gpa + r->size) {
+		if (r->flags & MEM_RAM) {
+			memcpy(r->hva + (pa - r->gpa), &v, size);
+			if (dbt_page_has_code(c, pa))
+				dbt_blocks_invalidate(c, pa, size);
+		}
+		return;
+	}
+	bus_write(c->vm->mmio, pa, size, v);
+}
+
+/* ---- page walk --------------------------------------------------------- */
+
+struct walk {
+	uint64_t pa;            /* physical address of lin */
+	uint64_t page_pa;       /* of the 4 KiB page holding lin */
+	bool user, write, exec, dirty;
+};
+
+static _Noreturn void
+page_fault(struct dbt_cpu *c, uint64_t lin, uint32_t err)
+{
+	c->cr2 = lin;
+	dbt_raise(c, X86_EXC_PF, err);
+}
+
+/* Set A (and D) in a paging entry if not yet set. */
+static void
+touch(struct dbt_cpu *c, uint64_t epa, uint64_t e, uint64_t bits,
+    unsigned size)
+{
+	if ((e & bits) != bits)
+		dbt_phys_write(c, epa, size, e | bits);
+}
+
+static void
+walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
+{
+	bool user_acc = c->cpl == 3 && !(acc & DBT_ACC_SUPER);
+	bool wr = acc & DBT_ACC_WRITE, ex = acc & DBT_ACC_EXEC;
+	bool nxe = (c->efer & X86_EFER_NXE) != 0;
+	uint32_t ferr = (wr ? PF_W : 0) | (user_acc ? PF_U : 0) |
+	    (ex && (nxe || (c->cr4 & X86_CR4_SMEP)) ? PF_I : 0);
+	uint64_t e = 0, epa, base, pages = 0;
+	bool u = true, w_ok = true, nx = false;
+	int level, levels, shift;
+	unsigned esz;
+
+	if (!c->pg) {
+		w->pa = c->lma ? lin : lin & 0xffffffffULL;
+		w->page_pa = w->pa & ~0xfffULL;
+		w->user = w->write = w->exec = w->dirty = true;
+		return;
+	}
+	if (c->lma) {
+		levels = 4;
+		esz = 8;
+		base = c->cr3 & PTE_ADDR;
+	} else if (c->cr4 & X86_CR4_PAE) {
+		/* The 4 PDPTEs; reloaded on each walk (SDM says on CR3
+		 * load, which is equivalent for well-behaved guests). */
+		epa = (c->cr3 & 0xffffffe0ULL) + ((lin >> 30) & 3) * 8;
+		e = dbt_phys_read(c, epa, 8);
+		if (!(e & PTE_P))
+			page_fault(c, lin, ferr);
+		base = e & PTE_ADDR;
+		levels = 2;
+		esz = 8;
+	} else {
+		levels = 2;
+		esz = 4;
+		base = c->cr3 & 0xfffff000ULL;
+	}
+	for (level = levels; level >= 1; level--) {
+		if (esz == 8)
+			shift = 12 + 9 * (level - 1);
+		else
+			shift = 12 + 10 * (level - 1);
+		epa = base + ((lin >> shift) & (esz == 8 ? 0x1ff : 0x3ff)) *
+		    esz;
+		e = dbt_phys_read(c, epa, esz);
+		if (!(e & PTE_P))
+			page_fault(c, lin, ferr);
+		if (esz == 8 && !nxe && (e & PTE_NX))
+			page_fault(c, lin, ferr | PF_P | PF_RSVD);
+		u = u && (e & PTE_U);
+		w_ok = w_ok && (e & PTE_W);
+		nx = nx || (esz == 8 && nxe && (e & PTE_NX));
+		if (level > 1 && (e & PTE_PS) &&
+		    (esz == 8 ? (level == 2 || (level == 3 && c->lma)) :
+		    (c->cr4 & X86_CR4_PSE) != 0)) {
+			/* Large page: 2 MiB / 1 GiB (8-byte entries) or
+			 * 4 MiB (32-bit paging with PSE). */
+			if (esz == 8) {
+				pages = 1ULL << shift;
+				base = e & PTE_ADDR & ~(pages - 1);
+			} else {
+				pages = 1ULL << 22;
+				base = (e & 0xffc00000ULL) |
+				    ((e & 0x1fe000ULL) << 19);
+			}
+			break;
+		}
+		if (level > 1) {
+			touch(c, epa, e, PTE_A, esz);
+			base = e & (esz == 8 ? PTE_ADDR : 0xfffff000ULL);
+		}
+	}
+	if (level == 0)
+		pages = 4096;
+	/* Permission checks. */
+	if (user_acc && !u)
+		page_fault(c, lin, ferr | PF_P);
+	if (wr && !w_ok && (user_acc || (c->cr0 & X86_CR0_WP)))
+		page_fault(c, lin, ferr | PF_P);
+	if (ex && nx)
+		page_fault(c, lin, ferr | PF_P);
+	if (!user_acc && u && c->cpl < 3) {
+		if (ex && (c->cr4 & X86_CR4_SMEP))
+			page_fault(c, lin, ferr | PF_P);
+		if (!ex && (c->cr4 & X86_CR4_SMAP) &&
+		    !(c->rflags & X86_AC) && !(acc & DBT_ACC_SUPER))
+			page_fault(c, lin, ferr | PF_P);
+	}
+	touch(c, epa, e, PTE_A | (wr ? PTE_D : 0), esz);
+	w->pa = base + (lin & (pages - 1));
+	w->page_pa = w->pa & ~0xfffULL;
+	w->user = u;
+	w->write = w_ok || (!(c->cr0 & X86_CR0_WP) && c->cpl < 3);
+	w->exec = !nx;
+	w->dirty = wr || (e & PTE_D);
+}
+
+uint64_t
+dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc)
+{
+	struct walk w;
+
+	walk(c, lin, acc, &w);
+	return w.pa;
+}
+
+/* ---- TLB --------------------------------------------------------------- */
+
+void
+dbt_tlb_flush(struct dbt_cpu *c)
+{
+	memset(c->tlb, 0, sizeof(c->tlb));
+}
+
+void
+dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
+{
+	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
+
+	memset(t, 0, sizeof(*t));
+}
+
+/* Drop write entries for physical page pa (it now holds code). */
+void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
+void
+dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa)
+{
+	int k;
+
+	for (k = 0; k < DBT_TLB_SIZE; k++)
+		if (c->tlb[k].paddr == (pa & ~0xfffULL))
+			c->tlb[k].tag_w = 0;
+}
+
+static inline uint64_t
+tag_of(const struct dbt_cpu *c, uint64_t lin, unsigned acc)
+{
+	return (lin & ~0xfffULL) | 1 |
+	    ((c->cpl == 3 && !(acc & DBT_ACC_SUPER)) ? 2 : 0);
+}
+
+/*
+ * Look up or fill the TLB for one page.  Returns the host address of lin
+ * for RAM, or NULL for MMIO (then *pa is the physical address).
+ */
+static uint8_t *
+tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
+{
+	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
+	uint64_t tag = tag_of(c, lin, acc);
+	const struct mem_region *r;
+	struct walk w;
+
+	if (acc & DBT_ACC_WRITE) {
+		if (t->tag_w == tag)
+			goto hit;
+	} else if (acc & DBT_ACC_EXEC) {
+		if (t->tag_x == tag)
+			goto hit;
+	} else if (t->tag_r == tag) {
+		goto hit;
+	}
+	c->tlb_misses++;
+	walk(c, lin, acc, &w);
+	*pa = w.pa;
+	r = mem_lookup(&c->vm->mem, w.page_pa);
+	if (r == NULL || ((acc & DBT_ACC_WRITE) && !(r->flags & MEM_RAM)))
+		return NULL; /* MMIO, or a write to ROM: slow path */
+	if (t->paddr != w.page_pa || (t->tag_r & ~3ULL) != (lin & ~0xfffULL) ||
+	    ((t->tag_r ^ tag) & 2)) {
+		memset(t, 0, sizeof(*t));
+	}
+	t->paddr = w.page_pa;
+	t->addend = (uintptr_t)(r->hva + (w.page_pa - r->gpa)) -
+	    (uintptr_t)(lin & ~0xfffULL);
+	t->tag_r = tag;
+	if (w.exec)
+		t->tag_x = tag;
+	if ((acc & DBT_ACC_WRITE) && (r->flags & MEM_RAM)) {
+		if (dbt_page_has_code(c, w.page_pa)) {
+			/* Writing code: the caller invalidates; no fast
+			 * write entry for this page. */
+			return (uint8_t *)(uintptr_t)(lin + t->addend);
+		}
+		if (w.dirty && w.write)
+			t->tag_w = tag;
+	}
+	return (uint8_t *)(uintptr_t)(lin + t->addend);
+hit:
+	c->tlb_hits++;
+	*pa = t->paddr | (lin & 0xfff);
+	return (uint8_t *)(uintptr_t)(lin + t->addend);
+}
+
+/* ---- segmentation ------------------------------------------------------- */
+
+static bool
+canonical(uint64_t a)
+{
+	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+}
+
+uint64_t
+dbt_linear(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
+    unsigned acc)
+{
+	const struct x86_seg *s = &c->seg[seg];
+	int vec = seg == X86_SS ? X86_EXC_SS : X86_EXC_GP;
+	uint64_t lin;
+
+	if (c->long64) {
+		lin = off + ((seg == X86_FS || seg == X86_GS) ? s->base : 0);
+		if (!canonical(lin) || !canonical(lin + size - 1))
+			dbt_raise(c, vec, 0);
+		return lin;
+	}
+	off &= 0xffffffffULL;
+	if (c->pe && !c->v86) {
+		if (s->unusable && seg != X86_CS)
+			dbt_raise(c, vec, 0);
+		if (s->s && (s->type & 0xc) == 0x4) {
+			/* Expand-down data: valid above the limit. */
+			uint64_t top = s->db ? 0xffffffffULL : 0xffffULL;
+
+			if (off <= s->limit || off + size - 1 > top)
+				dbt_raise(c, vec, 0);
+		} else if (off + size - 1 > s->limit) {
+			dbt_raise(c, vec, 0);
+		}
+		if ((acc & DBT_ACC_WRITE) && s->s &&
+		    ((s->type & 0x8) || !(s->type & 0x2)))
+			dbt_raise(c, vec, 0); /* code, or read-only data */
+	} else if (off + size - 1 > s->limit) {
+		dbt_raise(c, vec, 0);
+	}
+	lin = (s->base + off) & 0xffffffffULL;
+	return lin;
+}
+
+/* ---- accesses ---------------------------------------------------------- */
+
+static uint64_t
+lapic_or_bus_read(struct dbt_cpu *c, uint64_t pa, unsigned size)
+{
+	uint64_t v = 0;
+
+	if (c->vm->intc != NULL && (pa & ~0xfffULL) == LAPIC_BASE)
+		return lapic_mmio_read(c->vm->intc, c->index,
+		    (uint32_t)(pa & 0xfff));
+	bus_read(c->vm->mmio, pa, size, &v);
+	return v;
+}
+
+static void
+lapic_or_bus_write(struct dbt_cpu *c, uint64_t pa, unsigned size,
+    uint64_t v)
+{
+	if (c->vm->intc != NULL && (pa & ~0xfffULL) == LAPIC_BASE) {
+		pthread_mutex_lock(&c->vm->io_lock);
+		lapic_mmio_write(c->vm->intc, c->index,
+		    (uint32_t)(pa & 0xfff), (uint32_t)v);
+		pthread_mutex_unlock(&c->vm->io_lock);
+		return;
+	}
+	bus_write(c->vm->mmio, pa, size, v);
+}
+
+/* One access within a page. */
+static uint64_t
+lin_read_page(struct dbt_cpu *c, uint64_t lin, unsigned size, unsigned acc)
+{
+	uint64_t pa, v = 0;
+	uint8_t *h = tlb_lookup(c, lin, acc, &pa);
+
+	if (h != NULL) {
+		memcpy(&v, h, size);
+		return v;
+	}
+	if (mem_lookup(&c->vm->mem, pa) != NULL)
+		return dbt_phys_read(c, pa, size);
+	return lapic_or_bus_read(c, pa, size);
+}
+
+static void
+lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
+    unsigned acc)
+{
+	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
+	uint64_t pa;
+	uint8_t *h;
+
+	if (t->tag_w == tag_of(c, lin, acc)) {
+		c->tlb_hits++;
+		memcpy((uint8_t *)(uintptr_t)(lin + t->addend), &v, size);
+		return;
+	}
+	h = tlb_lookup(c, lin, acc | DBT_ACC_WRITE, &pa);
+	if (h != NULL) {
+		memcpy(h, &v, size);
+		if (dbt_page_has_code(c, pa))
+			dbt_blocks_invalidate(c, pa, size);
+		return;
+	}
+	if (mem_lookup(&c->vm->mem, pa) != NULL)
+		return; /* ROM */
+	lapic_or_bus_write(c, pa, size, v);
+}
+
+uint64_t
+dbt_read_lin(struct dbt_cpu *c, uint64_t lin, unsigned size, unsigned acc)
+{
+	uint64_t v = 0;
+	unsigned k, first;
+
+	if ((lin & 0xfff) + size <= 4096)
+		return lin_read_page(c, lin, size, acc);
+	/* Crossing a page: both pages must be readable. */
+	first = 4096 - (unsigned)(lin & 0xfff);
+	v = lin_read_page(c, lin, first, acc);
+	v |= lin_read_page(c, lin + first, size - first, acc) << (8 * first);
+	(void)k;
+	return v;
+}
+
+void
+dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
+    unsigned acc)
+{
+	unsigned first;
+	uint64_t pa;
+
+	if ((lin & 0xfff) + size <= 4096) {
+		lin_write_page(c, lin, size, v, acc);
+		return;
+	}
+	/* Check both pages before writing either. */
+	first = 4096 - (unsigned)(lin & 0xfff);
+	(void)tlb_lookup(c, lin, acc | DBT_ACC_WRITE, &pa);
+	(void)tlb_lookup(c, lin + first, acc | DBT_ACC_WRITE, &pa);
+	lin_write_page(c, lin, first, v, acc);
+	lin_write_page(c, lin + first, size - first, v >> (8 * first), acc);
+}
+
+#define DEF_RW(bits, type)                                               \
+	type dbt_read##bits(struct dbt_cpu *c, int seg, uint64_t off)    \
+	{                                                                \
+		uint64_t lin = dbt_linear(c, seg, off, bits / 8,         \
+		    DBT_ACC_READ);                                       \
+		struct dbt_tlb_entry *t =                                \
+		    &c->tlb[(lin >> 12) % DBT_TLB_SIZE];                 \
+		type v;                                                  \
+		if (t->tag_r == tag_of(c, lin, 0) &&                     \
+		    (lin & 0xfff) <= 4096 - bits / 8) {                  \
+			memcpy(&v, (void *)(uintptr_t)(lin + t->addend), \
+			    sizeof(v));                                  \
+			return v;                                        \
+		}                                                        \
+		return (type)dbt_read_lin(c, lin, bits / 8, 0);          \
+	}                                                                \
+	void dbt_write##bits(struct dbt_cpu *c, int seg, uint64_t off,   \
+	    type v)                                                      \
+	{                                                                \
+		uint64_t lin = dbt_linear(c, seg, off, bits / 8,         \
+		    DBT_ACC_WRITE);                                      \
+		dbt_write_lin(c, lin, bits / 8, v, 0);                   \
+	}
+
+DEF_RW(8, uint8_t)
+DEF_RW(16, uint16_t)
+DEF_RW(32, uint32_t)
+DEF_RW(64, uint64_t)
+
+void
+dbt_read_bytes(struct dbt_cpu *c, int seg, uint64_t off, void *buf,
+    unsigned n)
+{
+	uint8_t *b = buf;
+	uint64_t lin = dbt_linear(c, seg, off, n, DBT_ACC_READ);
+	unsigned k;
+
+	for (k = 0; k < n; k++)
+		b[k] = (uint8_t)dbt_read_lin(c, lin + k, 1, 0);
+}
+
+void
+dbt_probe_write(struct dbt_cpu *c, int seg, uint64_t off, unsigned n)
+{
+	uint64_t lin = dbt_linear(c, seg, off, n, DBT_ACC_WRITE), pa;
+
+	(void)tlb_lookup(c, lin, DBT_ACC_WRITE, &pa);
+	if (((lin + n - 1) ^ lin) & ~0xfffULL)
+		(void)tlb_lookup(c, lin + n - 1, DBT_ACC_WRITE, &pa);
+}
+
+void
+dbt_write_bytes(struct dbt_cpu *c, int seg, uint64_t off, const void *buf,
+    unsigned n)
+{
+	const uint8_t *b = buf;
+	uint64_t lin;
+	unsigned k;
+
+	dbt_probe_write(c, seg, off, n);
+	lin = dbt_linear(c, seg, off, n, DBT_ACC_WRITE);
+	for (k = 0; k < n; k++)
+		dbt_write_lin(c, lin + k, 1, b[k], 0);
+}
+
+void *
+dbt_mem_ptr(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
+    unsigned acc)
+{
+	uint64_t lin = dbt_linear(c, seg, off, size, acc), pa;
+	uint8_t *h;
+
+	if ((lin & 0xfff) + size > 4096)
+		return NULL;
+	h = tlb_lookup(c, lin, acc, &pa);
+	if (h != NULL && (acc & DBT_ACC_WRITE) && dbt_page_has_code(c, pa))
+		dbt_blocks_invalidate(c, pa, size);
+	return h;
+}
+
+const uint8_t *
+dbt_fetch(struct dbt_cpu *c, uint64_t lin, uint64_t *pa, int *avail)
+{
+	uint8_t *h = tlb_lookup(c, lin, DBT_ACC_EXEC, pa);
+
+	if (h == NULL)
+		return NULL;
+	*avail = 4096 - (int)(lin & 0xfff);
+	return h;
+}

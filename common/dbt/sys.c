@@ -1,0 +1,1069 @@
+/*
+ * System instructions (Intel SDM vol. 2 and vol. 3 chapters 2-6):
+ * control and debug registers, descriptor tables, segment loads and far
+ * transfers, INT/IRET, SYSCALL/SYSRET, SYSENTER/SYSEXIT, MSRs, CPUID, TSC,
+ * HLT, CLI/STI, PUSHF/POPF, INVLPG and the cache/fence no-ops.
+ * Privileged ones raise #GP(0) outside CPL 0.  Instructions that change
+ * the mode or the translation end their block (dbt_enders_sys).
+ */
+#include "dbt/dbt-int.h"
+
+#include <stdio.h>
+
+#include "cpu/cpu.h"
+#include "dbt/alu.h"
+#include "dbt/block.h"
+#include "dbt/seg.h"
+#include "hw/intc.h"
+#include "vm/vm.h"
+
+#define NMTRR 32
+
+static uint64_t mtrr_store[VM_MAX_CPUS][NMTRR];
+
+static void
+need_cpl0(struct dbt_cpu *c)
+{
+	if (c->cpl != 0)
+		dbt_gp0(c);
+}
+
+static uint64_t
+opmask(unsigned size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+/* ---- flags -------------------------------------------------------------- */
+
+void
+dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
+{
+	uint64_t iopl = (c->rflags & X86_IOPL) >> 12;
+	uint64_t allowed = X86_ARITH_FLAGS | X86_TF | X86_DF | X86_NT |
+	    X86_AC | X86_ID | X86_RF;
+
+	if (!c->pe || c->cpl == 0)
+		allowed |= X86_IOPL | X86_IF;
+	else if (c->cpl <= iopl)
+		allowed |= X86_IF;
+	if (c->v86)
+		allowed &= ~(uint64_t)(X86_IOPL);
+	allowed &= mask;
+	c->rflags = (c->rflags & ~allowed) | (val & allowed) | 2;
+	c->rflags &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP) | (c->rflags &
+	    X86_VM);
+}
+
+static void
+op_pushf(struct dbt_cpu *c, const struct insn *i)
+{
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
+		dbt_gp0(c);
+	dbt_push(c, i->opsize, (c->rflags & ~(uint64_t)(X86_VM | X86_RF)) &
+	    opmask(i->opsize));
+}
+
+static void
+op_popf(struct dbt_cpu *c, const struct insn *i)
+{
+	uint64_t v;
+
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
+		dbt_gp0(c);
+	v = dbt_pop(c, i->opsize);
+	dbt_write_flags(c, v, opmask(i->opsize));
+}
+
+static void
+op_cli(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)i;
+	if (c->pe && c->cpl > ((c->rflags & X86_IOPL) >> 12))
+		dbt_gp0(c);
+	c->rflags &= ~(uint64_t)X86_IF;
+}
+
+static void
+op_sti(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)i;
+	if (c->pe && c->cpl > ((c->rflags & X86_IOPL) >> 12))
+		dbt_gp0(c);
+	if (!(c->rflags & X86_IF))
+		c->irq_shadow = true;
+	c->rflags |= X86_IF;
+}
+
+static void
+op_hlt(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(c);
+	c->halted = true;
+}
+
+void
+dbt_check_io(struct dbt_cpu *c, uint16_t port, unsigned size)
+{
+	const struct x86_seg *tr = &c->seg[X86_TR];
+	uint64_t base;
+	uint16_t bits;
+	unsigned k;
+
+	if (!c->pe || (!c->v86 && c->cpl <= ((c->rflags & X86_IOPL) >> 12)))
+		return;
+	/* The I/O permission bitmap of a 32/64-bit TSS. */
+	if (!(tr->type & 8) || tr->limit < 0x67)
+		dbt_gp0(c);
+	base = dbt_read_lin(c, tr->base + 0x66, 2, DBT_ACC_SUPER);
+	if (base + port / 8 + 1 > tr->limit)
+		dbt_gp0(c);
+	bits = (uint16_t)dbt_read_lin(c, tr->base + base + port / 8, 2,
+	    DBT_ACC_SUPER);
+	for (k = 0; k < size; k++)
+		if (bits & (1u << ((port & 7) + k)))
+			dbt_gp0(c);
+}
+
+/* ---- control registers ------------------------------------------------ */
+
+static void
+set_cr0(struct dbt_cpu *c, uint64_t v)
+{
+	uint64_t old = c->cr0;
+
+	if (v >> 32)
+		dbt_gp0(c);
+	if ((v & X86_CR0_PG) && !(v & X86_CR0_PE))
+		dbt_gp0(c);
+	if ((v & X86_CR0_NW) && !(v & X86_CR0_CD))
+		dbt_gp0(c);
+	if ((v & X86_CR0_PG) && !(old & X86_CR0_PG) &&
+	    (c->efer & X86_EFER_LME)) {
+		if (!(c->cr4 & X86_CR4_PAE) || c->seg[X86_CS].l)
+			dbt_gp0(c);
+		c->efer |= X86_EFER_LMA;
+	}
+	if (!(v & X86_CR0_PG) && (old & X86_CR0_PG)) {
+		if (c->long64)
+			dbt_gp0(c);
+		c->efer &= ~(uint64_t)X86_EFER_LMA;
+	}
+	c->cr0 = v | X86_CR0_ET;
+	if ((old ^ c->cr0) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE))
+		dbt_tlb_flush(c);
+	dbt_update_mode(c);
+}
+
+static void
+set_cr4(struct dbt_cpu *c, uint64_t v)
+{
+	static const uint64_t ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD |
+	    X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE |
+	    X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+
+	if (v & ~ok)
+		dbt_gp0(c);
+	if (c->lma && !(v & X86_CR4_PAE))
+		dbt_gp0(c);
+	c->cr4 = v;
+	dbt_tlb_flush(c);
+}
+
+static void
+op_mov_cr(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned cr = i->reg;
+	int gpr = i->rm;
+	uint64_t v;
+
+	need_cpl0(c);
+	if (i->op == 0x20) {
+		switch (cr) {
+		case 0: v = c->cr0; break;
+		case 2: v = c->cr2; break;
+		case 3: v = c->cr3; break;
+		case 4: v = c->cr4; break;
+		case 8:
+			v = c->vm->intc ? lapic_get_cr8(c->vm->intc,
+			    c->index) : c->cr8;
+			break;
+		default: dbt_ud(c);
+		}
+		c->gpr[gpr] = c->long64 ? v : v & 0xffffffffULL;
+		return;
+	}
+	v = c->gpr[gpr];
+	if (!c->long64)
+		v &= 0xffffffffULL;
+	switch (cr) {
+	case 0:
+		set_cr0(c, v);
+		break;
+	case 2:
+		c->cr2 = v;
+		break;
+	case 3:
+		c->cr3 = v;
+		dbt_tlb_flush(c);
+		break;
+	case 4:
+		set_cr4(c, v);
+		break;
+	case 8:
+		if (v & ~0xfULL)
+			dbt_gp0(c);
+		c->cr8 = v;
+		if (c->vm->intc)
+			lapic_set_cr8(c->vm->intc, c->index, (uint8_t)v);
+		break;
+	default:
+		dbt_ud(c);
+	}
+}
+
+static void
+op_mov_dr(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned dr = i->reg & 7;
+
+	need_cpl0(c);
+	if (dr == 4 || dr == 5)
+		dr += 2;
+	if (i->op == 0x21)
+		c->gpr[i->rm] = c->dr[dr] | (dr == 6 ? 0xffff0ff0ULL :
+		    dr == 7 ? 0x400 : 0);
+	else
+		c->dr[dr] = c->gpr[i->rm];
+}
+
+static void
+op_clts(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(c);
+	c->cr0 &= ~(uint64_t)X86_CR0_TS;
+}
+
+static void
+op_lmsw_smsw(struct dbt_cpu *c, const struct insn *i)
+{
+	if ((i->reg & 7) == 4) {
+		dbt_set_rm(c, i, i->mem ? 2 : i->opsize, c->cr0 &
+		    opmask(i->opsize));
+		return;
+	}
+	need_cpl0(c);
+	set_cr0(c, (c->cr0 & ~0xeULL) | (dbt_get_rm(c, i, 2) & 0xf) |
+	    (c->cr0 & 1));
+}
+
+/* ---- descriptor tables ------------------------------------------------ */
+
+static void
+op_dtr(struct dbt_cpu *c, const struct insn *i)
+{
+	struct x86_dtr *t = (i->reg & 1) ? &c->idtr : &c->gdtr;
+	uint64_t ea;
+
+	if (!i->mem)
+		dbt_ud(c);
+	ea = dbt_ea(c, i);
+	if ((i->reg & 7) < 2) { /* SGDT, SIDT */
+		dbt_write16(c, i->seg, ea, t->limit);
+		if (c->long64)
+			dbt_write64(c, i->seg, ea + 2, t->base);
+		else
+			dbt_write32(c, i->seg, ea + 2, (uint32_t)t->base);
+		return;
+	}
+	need_cpl0(c);
+	{
+		uint16_t limit = dbt_read16(c, i->seg, ea);
+		uint64_t base = c->long64 ? dbt_read64(c, i->seg, ea + 2) :
+		    dbt_read32(c, i->seg, ea + 2);
+
+		if (!c->long64 && i->opsize == 2)
+			base &= 0xffffff;
+		t->limit = limit;
+		t->base = base;
+	}
+}
+
+static void
+op_grp6(struct dbt_cpu *c, const struct insn *i)
+{
+	uint64_t d[2];
+	uint16_t sel;
+	struct x86_seg s;
+
+	if (!c->pe || c->v86)
+		dbt_ud(c);
+	switch (i->reg & 7) {
+	case 0: /* SLDT */
+		dbt_set_rm(c, i, i->mem ? 2 : i->opsize,
+		    c->seg[X86_LDTR].sel);
+		return;
+	case 1: /* STR */
+		dbt_set_rm(c, i, i->mem ? 2 : i->opsize, c->seg[X86_TR].sel);
+		return;
+	case 2: /* LLDT */
+	case 3: /* LTR */
+		need_cpl0(c);
+		sel = (uint16_t)dbt_get_rm(c, i, 2);
+		if ((sel & ~3u) == 0) {
+			if ((i->reg & 7) == 3)
+				dbt_gp0(c);
+			c->seg[X86_LDTR].sel = sel;
+			c->seg[X86_LDTR].unusable = 1;
+			return;
+		}
+		if ((sel & 4) || dbt_read_desc(c, sel, d, c->lma) < 0)
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		memset(&s, 0, sizeof(s));
+		dbt_desc_to_seg(&s, sel, d, c->lma);
+		if (s.s || ((i->reg & 7) == 2 ? s.type != 2 :
+		    (s.type != 1 && s.type != 9)))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!s.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		if ((i->reg & 7) == 3) {
+			/* Mark the TSS busy. */
+			uint64_t lo = d[0] | (2ULL << 40);
+
+			dbt_write_lin(c, c->gdtr.base + (sel & ~7u), 8, lo,
+			    DBT_ACC_SUPER);
+			s.type |= 2;
+			c->seg[X86_TR] = s;
+		} else {
+			c->seg[X86_LDTR] = s;
+		}
+		return;
+	case 4: /* VERR */
+	case 5: /* VERW */
+		sel = (uint16_t)dbt_get_rm(c, i, 2);
+		c->rflags &= ~(uint64_t)X86_ZF;
+		if ((sel & ~3u) && dbt_read_desc(c, sel, d, false) == 0) {
+			memset(&s, 0, sizeof(s));
+			dbt_desc_to_seg(&s, sel, d, false);
+			if (s.s && ((i->reg & 7) == 4 ? (!(s.type & 8) ||
+			    (s.type & 2)) : (!(s.type & 8) && (s.type & 2))) &&
+			    ((s.type & 0xc) == 0xc ||
+			    (s.dpl >= c->cpl && s.dpl >= (sel & 3))))
+				c->rflags |= X86_ZF;
+		}
+		return;
+	}
+	dbt_ud(c);
+}
+
+static void
+op_invlpg(struct dbt_cpu *c, const struct insn *i)
+{
+	need_cpl0(c);
+	dbt_tlb_flush_page(c, dbt_linear(c, i->seg, dbt_ea(c, i), 1,
+	    DBT_ACC_READ));
+}
+
+static void
+op_swapgs(struct dbt_cpu *c, const struct insn *i)
+{
+	uint64_t t;
+
+	(void)i;
+	if (!c->long64)
+		dbt_ud(c);
+	need_cpl0(c);
+	t = c->seg[X86_GS].base;
+	c->seg[X86_GS].base = c->kernel_gs_base;
+	c->kernel_gs_base = t;
+}
+
+static void
+op_nop_sys(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)c;
+	(void)i;
+}
+
+static void
+op_wbinvd(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)i;
+	need_cpl0(c);
+}
+
+/* ---- segment registers ------------------------------------------------- */
+
+static int
+sreg_of_op(const struct insn *i)
+{
+	if (i->map == MAP_0F)
+		return (i->op & 0xf8) == 0xa0 ? X86_FS : X86_GS;
+	return (i->op >> 3) & 3; /* 06 ES, 0E CS, 16 SS, 1E DS */
+}
+
+static void
+op_push_sreg(struct dbt_cpu *c, const struct insn *i)
+{
+	dbt_push(c, i->opsize, c->seg[sreg_of_op(i)].sel);
+}
+
+static void
+op_pop_sreg(struct dbt_cpu *c, const struct insn *i)
+{
+	int s = sreg_of_op(i);
+	uint64_t sp = c->gpr[X86_RSP];
+	uint16_t v = (uint16_t)dbt_pop(c, i->opsize);
+
+	c->gpr[X86_RSP] = sp; /* restore if the load faults */
+	dbt_load_seg(c, s, v);
+	(void)dbt_pop(c, i->opsize);
+	if (s == X86_SS)
+		c->irq_shadow = true;
+}
+
+static void
+op_mov_sreg(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned s = i->reg & 7;
+
+	if (s > X86_GS)
+		dbt_ud(c);
+	if (i->op == 0x8c) {
+		dbt_set_rm(c, i, i->mem ? 2 : i->opsize, c->seg[s].sel);
+		return;
+	}
+	if (s == X86_CS)
+		dbt_ud(c);
+	dbt_load_seg(c, (int)s, (uint16_t)dbt_get_rm(c, i, 2));
+	if (s == X86_SS)
+		c->irq_shadow = true;
+}
+
+/* LES, LDS, LSS, LFS, LGS. */
+static void
+op_lfp(struct dbt_cpu *c, const struct insn *i)
+{
+	int s;
+	unsigned size = i->opsize;
+	uint64_t ea, off;
+	uint16_t sel;
+
+	if (!i->mem)
+		dbt_ud(c);
+	if (i->map == MAP_1B)
+		s = i->op == 0xc4 ? X86_ES : X86_DS;
+	else
+		s = i->op == 0xb2 ? X86_SS : i->op == 0xb4 ? X86_FS : X86_GS;
+	ea = dbt_ea(c, i);
+	off = size == 2 ? dbt_read16(c, i->seg, ea) : size == 4 ?
+	    dbt_read32(c, i->seg, ea) : dbt_read64(c, i->seg, ea);
+	sel = dbt_read16(c, i->seg, ea + size);
+	dbt_load_seg(c, s, sel);
+	dbt_set_reg(c, i, i->reg, size, off);
+}
+
+/* Far transfer to sel:off (JMP/CALL to a code segment; call gates not yet). */
+static void
+far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
+    bool call)
+{
+	uint64_t d[2];
+	struct x86_seg cs;
+	uint16_t old_cs = c->seg[X86_CS].sel;
+	uint64_t ret = c->next_rip;
+
+	if (!c->pe || c->v86) {
+		if (call) {
+			dbt_push(c, size, old_cs);
+			dbt_push(c, size, ret);
+		}
+		dbt_load_seg(c, X86_CS, sel);
+		c->next_rip = off & opmask(size);
+		return;
+	}
+	if ((sel & ~3u) == 0)
+		dbt_gp0(c);
+	if (dbt_read_desc(c, sel, d, false) < 0)
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	memset(&cs, 0, sizeof(cs));
+	dbt_desc_to_seg(&cs, sel, d, false);
+	if (!cs.s) {
+		snprintf(c->diag, sizeof(c->diag), "DBT: far %s through a "
+		    "system descriptor (gate or TSS, selector 0x%x) is not "
+		    "supported yet", call ? "call" : "jump", sel);
+		c->exit_reason = CPU_EXIT_ERROR;
+		c->next_rip = c->rip;
+		return;
+	}
+	if (!(cs.type & 8))
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	if ((cs.type & 4) ? cs.dpl > c->cpl :
+	    (cs.dpl != c->cpl || (sel & 3) > c->cpl))
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	if (!cs.present)
+		dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+	if (call) {
+		dbt_push(c, size, old_cs);
+		dbt_push(c, size, ret);
+	}
+	dbt_desc_set_accessed(c, sel, d[0]);
+	cs.sel = (uint16_t)((sel & ~3u) | c->cpl);
+	cs.type |= 1;
+	c->seg[X86_CS] = cs;
+	dbt_update_mode(c);
+	c->next_rip = c->long64 ? off : off & opmask(size == 8 ? 4 : size);
+}
+
+static void
+op_jmpf_ptr(struct dbt_cpu *c, const struct insn *i)
+{
+	far_jump(c, (uint16_t)i->imm2, i->imm, i->opsize, i->op == 0x9a);
+}
+
+static void
+op_far_indirect(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned size = i->opsize;
+	uint64_t ea, off;
+	uint16_t sel;
+
+	if (!i->mem)
+		dbt_ud(c);
+	ea = dbt_ea(c, i);
+	off = size == 2 ? dbt_read16(c, i->seg, ea) : size == 4 ?
+	    dbt_read32(c, i->seg, ea) : dbt_read64(c, i->seg, ea);
+	sel = dbt_read16(c, i->seg, ea + size);
+	far_jump(c, sel, off, size, (i->reg & 7) == 3);
+}
+
+/* RETF (same or outer privilege). */
+static void
+op_retf(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned size = i->opsize;
+	uint64_t off = dbt_pop(c, size), d[2];
+	uint16_t sel = (uint16_t)dbt_pop(c, size);
+	unsigned rpl = sel & 3;
+	struct x86_seg cs;
+
+	if (i->op == 0xca)
+		c->gpr[X86_RSP] += i->imm & 0xffff;
+	if (!c->pe || c->v86) {
+		dbt_load_seg(c, X86_CS, sel);
+		c->next_rip = off & opmask(size);
+		return;
+	}
+	if ((sel & ~3u) == 0 || dbt_read_desc(c, sel, d, false) < 0)
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	memset(&cs, 0, sizeof(cs));
+	dbt_desc_to_seg(&cs, sel, d, false);
+	if (!cs.s || !(cs.type & 8) || rpl < c->cpl)
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	if (rpl > c->cpl) {
+		uint64_t sp = dbt_pop(c, size);
+		uint16_t ss = (uint16_t)dbt_pop(c, size);
+
+		cs.type |= 1;
+		c->seg[X86_CS] = cs;
+		dbt_update_mode(c);
+		dbt_load_seg(c, X86_SS, ss);
+		c->gpr[X86_RSP] = sp;
+	} else {
+		cs.type |= 1;
+		c->seg[X86_CS] = cs;
+		dbt_update_mode(c);
+	}
+	c->next_rip = c->long64 ? off : off & 0xffffffffULL;
+}
+
+/* ---- INT, IRET ----------------------------------------------------------- */
+
+static void
+op_int(struct dbt_cpu *c, const struct insn *i)
+{
+	int vec;
+
+	switch (i->op) {
+	case 0xcc: vec = X86_EXC_BP; break;
+	case 0xf1: vec = X86_EXC_DB; break;
+	case 0xce:
+		if (!(c->rflags & X86_OF))
+			return;
+		vec = X86_EXC_OF;
+		break;
+	default: vec = (int)(i->imm & 0xff); break;
+	}
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3 && i->op == 0xcd)
+		dbt_gp0(c);
+	dbt_deliver(c, vec, false, 0, true);
+}
+
+static void
+op_iret(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned size = i->opsize;
+	uint64_t rip, flags, rsp = 0, d[2];
+	uint16_t cs_sel, ss_sel = 0;
+	struct x86_seg cs;
+	unsigned rpl;
+
+	if (!c->pe) {
+		rip = dbt_pop(c, size);
+		cs_sel = (uint16_t)dbt_pop(c, size);
+		flags = dbt_pop(c, size);
+		dbt_load_seg(c, X86_CS, cs_sel);
+		dbt_write_flags(c, flags, opmask(size));
+		c->next_rip = rip & opmask(size);
+		c->nmi_blocked = false;
+		dbt_update_mode(c);
+		return;
+	}
+	if (c->v86) {
+		snprintf(c->diag, sizeof(c->diag),
+		    "DBT: IRET in virtual-8086 mode is not supported yet");
+		c->exit_reason = CPU_EXIT_ERROR;
+		c->next_rip = c->rip;
+		return;
+	}
+	if (c->rflags & X86_NT) {
+		snprintf(c->diag, sizeof(c->diag),
+		    "DBT: IRET with NT set (task return) is not supported yet");
+		c->exit_reason = CPU_EXIT_ERROR;
+		c->next_rip = c->rip;
+		return;
+	}
+	rip = dbt_pop(c, size);
+	cs_sel = (uint16_t)dbt_pop(c, size);
+	flags = dbt_pop(c, size);
+	rpl = cs_sel & 3;
+	if (!c->long64 && (flags & X86_VM) && c->cpl == 0) {
+		snprintf(c->diag, sizeof(c->diag),
+		    "DBT: IRET to virtual-8086 mode is not supported yet");
+		c->exit_reason = CPU_EXIT_ERROR;
+		c->next_rip = c->rip;
+		return;
+	}
+	if (c->long64 || rpl > c->cpl) {
+		rsp = dbt_pop(c, size);
+		ss_sel = (uint16_t)dbt_pop(c, size);
+	}
+	if ((cs_sel & ~3u) == 0 || dbt_read_desc(c, cs_sel, d, false) < 0)
+		dbt_raise(c, X86_EXC_GP, cs_sel & 0xfffc);
+	memset(&cs, 0, sizeof(cs));
+	dbt_desc_to_seg(&cs, cs_sel, d, false);
+	if (!cs.s || !(cs.type & 8) || rpl < c->cpl)
+		dbt_raise(c, X86_EXC_GP, cs_sel & 0xfffc);
+	if (!cs.present)
+		dbt_raise(c, X86_EXC_NP, cs_sel & 0xfffc);
+	/* Commit: flags with the old CPL's privileges, then CS and SS. */
+	dbt_write_flags(c, flags, opmask(size));
+	cs.type |= 1;
+	c->seg[X86_CS] = cs;
+	dbt_update_mode(c);
+	if (c->lma || rpl != cs.dpl || ss_sel) {
+		if (c->lma && (ss_sel & ~3u) == 0) {
+			c->seg[X86_SS].sel = ss_sel;
+			c->seg[X86_SS].unusable = rpl == 3;
+			c->seg[X86_SS].dpl = (uint8_t)rpl;
+		} else if (ss_sel || rpl) {
+			dbt_load_seg(c, X86_SS, ss_sel);
+		}
+		if (c->lma || rsp)
+			c->gpr[X86_RSP] = size == 4 ? rsp & 0xffffffffULL :
+			    rsp;
+	}
+	if (rpl > 0 && !c->long64) {
+		/* Null data segments the new CPL may not use. */
+		int s;
+
+		for (s = X86_ES; s <= X86_GS; s++) {
+			struct x86_seg *g = &c->seg[s];
+
+			if (s == X86_CS || s == X86_SS)
+				continue;
+			if (g->s && (!(g->type & 8) || !(g->type & 4)) &&
+			    g->dpl < rpl) {
+				g->sel = 0;
+				g->unusable = 1;
+			}
+		}
+	}
+	c->nmi_blocked = false;
+	dbt_update_mode(c);
+	c->next_rip = c->long64 ? rip : rip & 0xffffffffULL;
+}
+
+/* ---- SYSCALL / SYSRET / SYSENTER / SYSEXIT ------------------------------ */
+
+static void
+flat_seg(struct x86_seg *s, uint16_t sel, bool code, unsigned dpl, bool l)
+{
+	memset(s, 0, sizeof(*s));
+	s->sel = sel;
+	s->limit = 0xffffffff;
+	s->type = code ? 0xb : 0x3;
+	s->s = 1;
+	s->dpl = (uint8_t)dpl;
+	s->present = 1;
+	s->l = l;
+	s->db = !l;
+	s->g = 1;
+}
+
+static void
+op_syscall(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t sel = (uint16_t)((c->star >> 32) & 0xffff);
+
+	(void)i;
+	if (!(c->efer & X86_EFER_SCE) || !c->pe)
+		dbt_ud(c);
+	if (c->lma) {
+		c->gpr[X86_RCX] = c->next_rip;
+		c->gpr[X86_R11] = c->rflags & ~(uint64_t)X86_RF;
+		flat_seg(&c->seg[X86_CS], sel & 0xfffc, true, 0, true);
+		flat_seg(&c->seg[X86_SS], (uint16_t)(sel + 8), false, 0,
+		    false);
+		c->rflags &= ~(c->sfmask | X86_RF);
+		c->rflags |= 2;
+		dbt_update_mode(c);
+		c->next_rip = c->long64 ? c->lstar : c->cstar;
+		return;
+	}
+	c->gpr[X86_RCX] = c->next_rip & 0xffffffffULL;
+	flat_seg(&c->seg[X86_CS], sel & 0xfffc, true, 0, false);
+	flat_seg(&c->seg[X86_SS], (uint16_t)(sel + 8), false, 0, false);
+	c->rflags &= ~(uint64_t)(X86_VM | X86_IF | X86_RF);
+	dbt_update_mode(c);
+	c->next_rip = c->star & 0xffffffffULL;
+}
+
+static void
+op_sysret(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t sel = (uint16_t)((c->star >> 48) & 0xffff);
+	bool to64 = i->opsize == 8;
+
+	if (!(c->efer & X86_EFER_SCE) || !c->pe)
+		dbt_ud(c);
+	need_cpl0(c);
+	if (c->lma) {
+		if (to64 && (uint64_t)(((int64_t)c->gpr[X86_RCX] << 16) >>
+		    16) != c->gpr[X86_RCX])
+			dbt_gp0(c);
+		flat_seg(&c->seg[X86_CS], (uint16_t)((to64 ? sel + 16 : sel) |
+		    3), true, 3, to64);
+		dbt_write_flags(c, (c->gpr[X86_R11] & 0x3c7fd7) | 2, ~0ULL);
+		c->rflags = (c->gpr[X86_R11] & 0x3c7fd7) | 2;
+		c->next_rip = to64 ? c->gpr[X86_RCX] :
+		    c->gpr[X86_RCX] & 0xffffffffULL;
+	} else {
+		flat_seg(&c->seg[X86_CS], (uint16_t)(sel | 3), true, 3, false);
+		c->rflags |= X86_IF;
+		c->next_rip = c->gpr[X86_RCX] & 0xffffffffULL;
+	}
+	/* SS keeps its cached flat attributes; only the selector changes. */
+	c->seg[X86_SS].sel = (uint16_t)((sel + 8) | 3);
+	c->seg[X86_SS].dpl = 3;
+	c->seg[X86_SS].unusable = 0;
+	c->seg[X86_SS].present = 1;
+	c->seg[X86_SS].s = 1;
+	c->seg[X86_SS].type = 3;
+	c->seg[X86_SS].db = 1;
+	c->seg[X86_SS].base = 0;
+	c->seg[X86_SS].limit = 0xffffffff;
+	c->seg[X86_SS].g = 1;
+	dbt_update_mode(c);
+}
+
+static void
+op_sysenter(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t sel = (uint16_t)c->sysenter_cs;
+
+	(void)i;
+	if (!c->pe || (sel & 0xfffc) == 0)
+		dbt_gp0(c);
+	flat_seg(&c->seg[X86_CS], sel & 0xfffc, true, 0, c->lma);
+	flat_seg(&c->seg[X86_SS], (uint16_t)((sel & 0xfffc) + 8), false, 0,
+	    false);
+	c->rflags &= ~(uint64_t)(X86_VM | X86_IF | X86_RF);
+	c->gpr[X86_RSP] = c->lma ? c->sysenter_esp :
+	    c->sysenter_esp & 0xffffffffULL;
+	dbt_update_mode(c);
+	c->next_rip = c->lma ? c->sysenter_eip :
+	    c->sysenter_eip & 0xffffffffULL;
+}
+
+static void
+op_sysexit(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t sel = (uint16_t)c->sysenter_cs;
+	bool to64 = i->opsize == 8;
+
+	if (!c->pe || (sel & 0xfffc) == 0)
+		dbt_gp0(c);
+	need_cpl0(c);
+	flat_seg(&c->seg[X86_CS], (uint16_t)((sel + (to64 ? 32 : 16)) | 3),
+	    true, 3, to64);
+	flat_seg(&c->seg[X86_SS], (uint16_t)((sel + (to64 ? 40 : 24)) | 3),
+	    false, 3, false);
+	c->gpr[X86_RSP] = to64 ? c->gpr[X86_RCX] :
+	    c->gpr[X86_RCX] & 0xffffffffULL;
+	dbt_update_mode(c);
+	c->next_rip = to64 ? c->gpr[X86_RDX] : c->gpr[X86_RDX] & 0xffffffffULL;
+}
+
+/* ---- MSRs, CPUID, TSC --------------------------------------------------- */
+
+static int
+mtrr_index(uint32_t msr)
+{
+	if (msr >= 0x200 && msr < 0x210)
+		return (int)(msr - 0x200);
+	switch (msr) {
+	case 0x250: return 16;
+	case 0x258: return 17;
+	case 0x259: return 18;
+	case 0x268: case 0x269: case 0x26a: case 0x26b: case 0x26c:
+	case 0x26d: case 0x26e: case 0x26f:
+		return (int)(msr - 0x268 + 19);
+	case 0x2ff: return 27;
+	}
+	return -1;
+}
+
+static int
+rdmsr(struct dbt_cpu *c, uint32_t msr, uint64_t *v)
+{
+	int k;
+
+	switch (msr) {
+	case MSR_EFER: *v = c->efer; return 0;
+	case MSR_STAR: *v = c->star; return 0;
+	case MSR_LSTAR: *v = c->lstar; return 0;
+	case MSR_CSTAR: *v = c->cstar; return 0;
+	case MSR_SFMASK: *v = c->sfmask; return 0;
+	case MSR_FS_BASE: *v = c->seg[X86_FS].base; return 0;
+	case MSR_GS_BASE: *v = c->seg[X86_GS].base; return 0;
+	case MSR_KERNEL_GS_BASE: *v = c->kernel_gs_base; return 0;
+	case MSR_IA32_SYSENTER_CS: *v = c->sysenter_cs; return 0;
+	case MSR_IA32_SYSENTER_ESP: *v = c->sysenter_esp; return 0;
+	case MSR_IA32_SYSENTER_EIP: *v = c->sysenter_eip; return 0;
+	case MSR_IA32_PAT: *v = c->pat; return 0;
+	case MSR_IA32_TSC: *v = dbt_rdtsc(c); return 0;
+	case MSR_TSC_AUX: *v = c->tsc_aux; return 0;
+	case MSR_IA32_MISC_ENABLE: *v = c->misc_enable | 1; return 0;
+	case MSR_IA32_APIC_BASE:
+		*v = c->vm->intc ? lapic_get_base(c->vm->intc, c->index) :
+		    0xfee00000ULL | (1u << 11) | (c->index ? 0 : 1u << 8);
+		return 0;
+	case 0x17: /* platform id */
+	case 0x8b: /* microcode revision */
+	case 0x3a: /* feature control */
+	case 0x179: /* MCG_CAP: no banks */
+	case 0x17a: /* MCG_STATUS */
+		*v = 0;
+		return 0;
+	case 0xfe: /* MTRRcap: 8 variable ranges, fixed, WC */
+		*v = 0x508;
+		return 0;
+	}
+	if (c->vm->intc && lapic_msr_read(c->vm->intc, c->index, msr, v) == 0)
+		return 0;
+	k = mtrr_index(msr);
+	if (k >= 0) {
+		*v = mtrr_store[c->index][k];
+		return 0;
+	}
+	return -1;
+}
+
+static int
+wrmsr(struct dbt_cpu *c, uint32_t msr, uint64_t v)
+{
+	int k;
+
+	switch (msr) {
+	case MSR_EFER:
+		if (v & ~(uint64_t)(X86_EFER_SCE | X86_EFER_LME |
+		    X86_EFER_LMA | X86_EFER_NXE))
+			return -1;
+		if (((v ^ c->efer) & X86_EFER_LME) && (c->cr0 & X86_CR0_PG))
+			return -1;
+		c->efer = (v & ~(uint64_t)X86_EFER_LMA) |
+		    (c->efer & X86_EFER_LMA);
+		dbt_tlb_flush(c);
+		dbt_update_mode(c);
+		return 0;
+	case MSR_STAR: c->star = v; return 0;
+	case MSR_LSTAR: c->lstar = v; return 0;
+	case MSR_CSTAR: c->cstar = v; return 0;
+	case MSR_SFMASK: c->sfmask = v & 0xffffffffULL; return 0;
+	case MSR_FS_BASE: c->seg[X86_FS].base = v; return 0;
+	case MSR_GS_BASE: c->seg[X86_GS].base = v; return 0;
+	case MSR_KERNEL_GS_BASE: c->kernel_gs_base = v; return 0;
+	case MSR_IA32_SYSENTER_CS: c->sysenter_cs = v & 0xffff; return 0;
+	case MSR_IA32_SYSENTER_ESP: c->sysenter_esp = v; return 0;
+	case MSR_IA32_SYSENTER_EIP: c->sysenter_eip = v; return 0;
+	case MSR_IA32_PAT: c->pat = v; return 0;
+	case MSR_IA32_TSC:
+		c->tsc_offset += (int64_t)(v - dbt_rdtsc(c));
+		return 0;
+	case MSR_TSC_AUX: c->tsc_aux = v & 0xffffffffULL; return 0;
+	case MSR_IA32_MISC_ENABLE: c->misc_enable = v; return 0;
+	case MSR_IA32_APIC_BASE:
+		if (c->vm->intc)
+			lapic_set_base(c->vm->intc, c->index, v);
+		return 0;
+	case 0x8b:
+	case 0x17a:
+		return 0;
+	}
+	if (c->vm->intc && lapic_msr_write(c->vm->intc, c->index, msr, v) == 0)
+		return 0;
+	k = mtrr_index(msr);
+	if (k >= 0) {
+		mtrr_store[c->index][k] = v;
+		return 0;
+	}
+	return -1;
+}
+
+static void
+op_rdmsr(struct dbt_cpu *c, const struct insn *i)
+{
+	uint64_t v;
+
+	(void)i;
+	need_cpl0(c);
+	if (rdmsr(c, (uint32_t)c->gpr[X86_RCX], &v) < 0)
+		dbt_gp0(c);
+	c->gpr[X86_RAX] = v & 0xffffffffULL;
+	c->gpr[X86_RDX] = v >> 32;
+}
+
+static void
+op_wrmsr(struct dbt_cpu *c, const struct insn *i)
+{
+	uint64_t v = (c->gpr[X86_RDX] << 32) | (uint32_t)c->gpr[X86_RAX];
+
+	(void)i;
+	need_cpl0(c);
+	if (c->vm->intc && (uint32_t)c->gpr[X86_RCX] >= 0x800 &&
+	    (uint32_t)c->gpr[X86_RCX] <= 0x8ff)
+		pthread_mutex_lock(&c->vm->io_lock);
+	if (wrmsr(c, (uint32_t)c->gpr[X86_RCX], v) < 0) {
+		if (c->vm->intc && (uint32_t)c->gpr[X86_RCX] >= 0x800 &&
+		    (uint32_t)c->gpr[X86_RCX] <= 0x8ff)
+			pthread_mutex_unlock(&c->vm->io_lock);
+		dbt_gp0(c);
+	}
+	if (c->vm->intc && (uint32_t)c->gpr[X86_RCX] >= 0x800 &&
+	    (uint32_t)c->gpr[X86_RCX] <= 0x8ff)
+		pthread_mutex_unlock(&c->vm->io_lock);
+}
+
+static void
+op_cpuid(struct dbt_cpu *c, const struct insn *i)
+{
+	uint32_t out[4];
+
+	(void)i;
+	cpu_cpuid((uint32_t)c->gpr[X86_RAX], (uint32_t)c->gpr[X86_RCX],
+	    c->index, c->vm->ncpus, out);
+	c->gpr[X86_RAX] = out[0];
+	c->gpr[X86_RBX] = out[1];
+	c->gpr[X86_RCX] = out[2];
+	c->gpr[X86_RDX] = out[3];
+}
+
+static void
+op_rdtsc(struct dbt_cpu *c, const struct insn *i)
+{
+	uint64_t t;
+
+	if ((c->cr4 & X86_CR4_TSD) && c->cpl != 0)
+		dbt_gp0(c);
+	t = dbt_rdtsc(c);
+	c->gpr[X86_RAX] = t & 0xffffffffULL;
+	c->gpr[X86_RDX] = t >> 32;
+	if (i->map == MAP_0F && i->op == 0x01)
+		c->gpr[X86_RCX] = c->tsc_aux & 0xffffffffULL;
+}
+
+/* 63: ARPL outside 64-bit mode, MOVSXD inside. */
+void dbt_op_movsxd(struct dbt_cpu *c, const struct insn *i);
+static void
+op_63(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t dst, src;
+
+	if (c->long64) {
+		dbt_op_movsxd(c, i);
+		return;
+	}
+	if (!c->pe || c->v86)
+		dbt_ud(c);
+	dst = (uint16_t)dbt_get_rm(c, i, 2);
+	src = (uint16_t)dbt_get_reg(c, i, i->reg, 2);
+	if ((dst & 3) < (src & 3)) {
+		dbt_set_rm(c, i, 2, (dst & ~3u) | (src & 3));
+		c->rflags |= X86_ZF;
+	} else {
+		c->rflags &= ~(uint64_t)X86_ZF;
+	}
+}
+
+#define E(map, op_, fn) { map, op_, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, fn }
+#define R(map, op_, reg, fn) { map, op_, PFX_ANY, reg, OP_MOD_ANY, OP_ANY, fn }
+#define RM(map, op_, reg, mod, fn) { map, op_, PFX_ANY, reg, mod, OP_ANY, fn }
+#define RR(map, op_, reg, rm, fn) \
+	{ map, op_, PFX_ANY, reg, OP_MOD_REG, rm, fn }
+
+const struct op_entry dbt_ops_sys[] = {
+	E(0, 0x06, op_push_sreg), E(0, 0x07, op_pop_sreg),
+	E(0, 0x0e, op_push_sreg), E(0, 0x16, op_push_sreg),
+	E(0, 0x17, op_pop_sreg), E(0, 0x1e, op_push_sreg),
+	E(0, 0x1f, op_pop_sreg), E(0, 0x63, op_63),
+	E(0, 0x8c, op_mov_sreg), E(0, 0x8e, op_mov_sreg),
+	E(0, 0x9a, op_jmpf_ptr), E(0, 0x9c, op_pushf), E(0, 0x9d, op_popf),
+	E(0, 0xc4, op_lfp), E(0, 0xc5, op_lfp),
+	E(0, 0xca, op_retf), E(0, 0xcb, op_retf),
+	E(0, 0xcc, op_int), E(0, 0xcd, op_int), E(0, 0xce, op_int),
+	E(0, 0xcf, op_iret), E(0, 0xea, op_jmpf_ptr), E(0, 0xf1, op_int),
+	E(0, 0xf4, op_hlt), E(0, 0xfa, op_cli), E(0, 0xfb, op_sti),
+	RM(0, 0xff, 3, OP_MOD_MEM, op_far_indirect),
+	RM(0, 0xff, 5, OP_MOD_MEM, op_far_indirect),
+	E(1, 0x00, op_grp6),
+	RM(1, 0x01, 0, OP_MOD_MEM, op_dtr), RM(1, 0x01, 1, OP_MOD_MEM, op_dtr),
+	RM(1, 0x01, 2, OP_MOD_MEM, op_dtr), RM(1, 0x01, 3, OP_MOD_MEM, op_dtr),
+	R(1, 0x01, 4, op_lmsw_smsw), R(1, 0x01, 6, op_lmsw_smsw),
+	RM(1, 0x01, 7, OP_MOD_MEM, op_invlpg),
+	RR(1, 0x01, 7, 0, op_swapgs), RR(1, 0x01, 7, 1, op_rdtsc),
+	E(1, 0x05, op_syscall), E(1, 0x06, op_clts), E(1, 0x07, op_sysret),
+	E(1, 0x08, op_wbinvd), E(1, 0x09, op_wbinvd),
+	E(1, 0x20, op_mov_cr), E(1, 0x22, op_mov_cr),
+	E(1, 0x21, op_mov_dr), E(1, 0x23, op_mov_dr),
+	E(1, 0x30, op_wrmsr), E(1, 0x31, op_rdtsc), E(1, 0x32, op_rdmsr),
+	E(1, 0x34, op_sysenter), E(1, 0x35, op_sysexit),
+	E(1, 0xa0, op_push_sreg), E(1, 0xa1, op_pop_sreg), E(1, 0xa2, op_cpuid),
+	E(1, 0xa8, op_push_sreg), E(1, 0xa9, op_pop_sreg),
+	E(1, 0xb2, op_lfp), E(1, 0xb4, op_lfp), E(1, 0xb5, op_lfp),
+	/* 0F AE: fences (mod 3, /5 /6 /7) and CLFLUSH (/7 memory). */
+	RM(1, 0xae, 5, OP_MOD_REG, op_nop_sys),
+	RM(1, 0xae, 6, OP_MOD_REG, op_nop_sys),
+	RM(1, 0xae, 7, OP_MOD_REG, op_nop_sys),
+	RM(1, 0xae, 7, OP_MOD_MEM, op_nop_sys),
+	{ 0 },
+};
+
+const dbt_fn dbt_enders_sys[] = {
+	op_pop_sreg, op_mov_sreg, op_jmpf_ptr, op_far_indirect, op_popf,
+	op_lfp, op_retf, op_int, op_iret, op_hlt, op_sti, op_cli, op_grp6,
+	op_dtr, op_lmsw_smsw, op_invlpg, op_swapgs, op_syscall, op_sysret,
+	op_sysenter, op_sysexit, op_mov_cr, op_wrmsr, op_clts, NULL,
+};
