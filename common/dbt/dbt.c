@@ -103,8 +103,13 @@ dbt_msi(struct vm *vm, uint64_t addr, uint32_t data)
 		intc_msi(vm->intc, addr, data);
 }
 
-/* Set by the board when the user-space interrupt controllers exist. */
-int dbt_use_intc = 0;
+static uint64_t
+guest_tsc(void *opaque)
+{
+	struct dbt_cpu *c = opaque;
+
+	return c ? dbt_rdtsc(c) : 0;
+}
 
 static int
 dbt_vm_init(struct vm *vm, struct vm_err *err)
@@ -123,14 +128,12 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 	}
 	dbt_ops_init();
 	vm->backend_priv = d;
-	if (dbt_use_intc) {
-		vm->intc = intc_new(vm, vm->ncpus, kick_cpu, vm, err);
-		if (vm->intc == NULL) {
-			dbt_cache_free(d->cache);
-			free(d);
-			vm->backend_priv = NULL;
-			return err ? err->code : -ENOMEM;
-		}
+	vm->intc = intc_new(vm, vm->ncpus, kick_cpu, vm, err);
+	if (vm->intc == NULL) {
+		dbt_cache_free(d->cache);
+		free(d);
+		vm->backend_priv = NULL;
+		return err ? err->code : -ENOMEM;
 	}
 	return 0;
 }
@@ -172,6 +175,8 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	cpu_reset_state(&st, v->id);
 	dbt_state_set(c, &st);
 	dbt_blocks_init(c);
+	if (v->id == 0 && v->vm->intc != NULL)
+		intc_set_tsc_fn(v->vm->intc, guest_tsc, c);
 	v->priv = c;
 	return 0;
 }
@@ -219,6 +224,25 @@ diag_here(struct dbt_cpu *c, const char *what)
 	    c->pe ? (c->v86 ? "virtual-8086" : "16-bit protected") : "real",
 	    c->seg[X86_CS].sel, (unsigned long long)c->rip,
 	    bytes[0] ? bytes : "unreadable");
+}
+
+/* --log dbt: one line per block executed, with its first bytes. */
+static void
+trace_block(struct dbt_cpu *c, const struct dbt_block *b)
+{
+	char bytes[3 * 48 + 1] = "";
+	int avail = 0, k, n = 0;
+	const uint8_t *code = try_fetch(c, &avail);
+
+	for (k = 0; code && k < 48 && k < avail; k++)
+		n += snprintf(bytes + n, sizeof(bytes) - (size_t)n, "%02x",
+		    code[k]);
+	log_debug(LOG_DBT, "cpu%d %04x:%016llx %s n=%d rax=%llx rsp=%llx "
+	    "fl=%llx %s", c->index, c->seg[X86_CS].sel,
+	    (unsigned long long)c->rip, c->long64 ? "64" : c->code32 ? "32" :
+	    "16", b->n, (unsigned long long)c->gpr[0],
+	    (unsigned long long)c->gpr[4], (unsigned long long)c->rflags,
+	    bytes);
 }
 
 static uint64_t
@@ -294,6 +318,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	struct dbt_vm *d = v->vm->backend_priv;
 	volatile unsigned slice = 0;
 	struct dbt_block *b;
+	bool trace = log_cat_on(LOG_DBT);
 
 	pthread_mutex_lock(&d->run_lock);
 	c->diag[0] = '\0';
@@ -303,6 +328,12 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		c->cur_block = NULL;
 		if (c->exc_vector >= 0) {
 			int vec = c->exc_vector;
+
+			if (log_cat_on(LOG_DBT))
+				log_debug(LOG_DBT, "cpu%d exception %d (%#x) "
+				    "at %llx cr2 %llx", c->index, vec,
+				    c->exc_error, (unsigned long long)c->rip,
+				    (unsigned long long)c->cr2);
 
 			c->exc_vector = -1;
 			dbt_deliver(c, vec, c->exc_has_error, c->exc_error,
@@ -346,6 +377,8 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			c->exit_reason = CPU_EXIT_ERROR;
 			goto out;
 		}
+		if (trace)
+			trace_block(c, b);
 		exec_block(c, b);
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;

@@ -352,6 +352,14 @@ dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
 			goto short_or_long;
 		pos += n;
 	}
+	/* FF /2 /4 (near CALL/JMP) are 64-bit in 64-bit mode, /6 (PUSH)
+	 * defaults to 64. */
+	if (c->long64 && i->map == MAP_1B && i->op == 0xff) {
+		unsigned r = i->reg & 7;
+
+		if (r == 2 || r == 4 || (r == 6 && !p66))
+			i->opsize = 8;
+	}
 	/* F6/F7: TEST has an immediate, the rest of group 3 does not. */
 	if ((f & F_GRP3) && ((i->reg & 7) == 0 || (i->reg & 7) == 1))
 		f |= i->op == 0xf6 ? F_IB : F_IZ;

@@ -345,9 +345,13 @@ lapic_or_bus_read(struct dbt_cpu *c, uint64_t pa, unsigned size)
 {
 	uint64_t v = 0;
 
-	if (c->vm->intc != NULL && (pa & ~0xfffULL) == LAPIC_BASE)
-		return lapic_mmio_read(c->vm->intc, c->index,
+	if (c->vm->intc != NULL && (pa & ~0xfffULL) == LAPIC_BASE) {
+		pthread_mutex_lock(&c->vm->io_lock);
+		v = lapic_mmio_read(c->vm->intc, c->index,
 		    (uint32_t)(pa & 0xfff));
+		pthread_mutex_unlock(&c->vm->io_lock);
+		return v;
+	}
 	bus_read(c->vm->mmio, pa, size, &v);
 	return v;
 }

@@ -12,6 +12,7 @@ extern const struct dev_type exit_ports_type;
 extern const struct dev_type acpi_pm_type;
 extern const struct dev_type mc146818_type;
 extern const struct dev_type i8042_type;
+extern const struct dev_type i8254_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -19,6 +20,7 @@ const struct dev_type *const dev_types[] = {
 	&acpi_pm_type,
 	&mc146818_type,
 	&i8042_type,
+	&i8254_type,
 	NULL,
 };
 

@@ -54,6 +54,10 @@ pc_init_devices(struct vm *vm, struct vm_err *err)
 	for (i = 0; i < ARRAY_SIZE(fixed); i++)
 		if (vm_add_device(vm, fixed[i], fixed[i], NULL, err) == NULL)
 			return err ? err->code : -EINVAL;
+	/* KVM's in-kernel irqchip brings its own PIT. */
+	if (!vm->backend->has_irqchip &&
+	    vm_add_device(vm, "i8254", "pit", NULL, err) == NULL)
+		return err ? err->code : -EINVAL;
 	return 0;
 }
 
