@@ -31,3 +31,25 @@ guest_backends() {
 		is "$output" "*io: all checks passed*" "$b: io checks"
 	done
 }
+
+@test "cpu: the DBT computes what the real CPU computes (KVM as judge)" {
+	local a sums=""
+	for a in $(guest_backends); do
+		run_tool 0 timeout 30 "$VM_RUN" --accel "$a" -m 16M --kernel "$GUESTS/cpu.elf"
+		is "$output" "cpu: checksum [0-9a-f]*" "$a: checksum line"
+		sums="$sums $a=${output##* }"
+	done
+	have_kvm || skip "no /dev/kvm to judge against (DBT alone gave:$sums)"
+	set -- $sums
+	is "${1#*=}" "${2#*=}" "checksums $sums"
+}
+
+@test "exc: #DE and #UD are delivered through the IDT" {
+	local a
+	for a in $(guest_backends); do
+		# KVM-PVM emulates guest kernel mode and cannot run IRET there.
+		[ "$a" = kvm ] && ! have_hw_kvm && continue
+		run_tool 0 timeout 30 "$VM_RUN" --accel "$a" -m 16M --kernel "$GUESTS/exc.elf"
+		is "$output" "exc: #DE and #UD delivered through the IDT" "$a"
+	done
+}

@@ -329,8 +329,8 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		if (c->exc_vector >= 0) {
 			int vec = c->exc_vector;
 
-			if (log_cat_on(LOG_DBT))
-				log_debug(LOG_DBT, "cpu%d exception %d (%#x) "
+			if (log_cat_on(LOG_CPU))
+				log_debug(LOG_CPU, "cpu%d exception %d (%#x) "
 				    "at %llx cr2 %llx", c->index, vec,
 				    c->exc_error, (unsigned long long)c->rip,
 				    (unsigned long long)c->cr2);
