@@ -166,10 +166,10 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			}
 			break;
 		}
-		if (level > 1) {
+		if (level > 1)
 			touch(c, epa, e, PTE_A, esz);
-			base = e & (esz == 8 ? PTE_ADDR : 0xfffff000ULL);
-		}
+		/* The next table, or for the last level the page frame. */
+		base = e & (esz == 8 ? PTE_ADDR : 0xfffff000ULL);
 	}
 	if (level == 0)
 		pages = 4096;
