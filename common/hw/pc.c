@@ -67,6 +67,10 @@ pc_init(struct vm *vm, struct vm_err *err)
 	uint64_t rsdp;
 	int ret;
 
+	if (vm->cfg->ndisks > 0)
+		return vm_err_set(err, -ENOTSUP,
+		    "%s: disk devices (virtio-blk, IDE) are not built yet",
+		    vm->cfg->disks[0].file);
 	ret = pc_init_devices(vm, err);
 	if (ret < 0)
 		return ret;
