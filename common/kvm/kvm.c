@@ -17,8 +17,8 @@
  * --accel auto does not choose it there (cpu/cpu.c).
  *
  * The device is /dev/kvm, or $VMKIT_KVM_DEVICE (for tests of the error
- * path).  The CPUID table is what KVM reports as supported: the shared
- * CPU model of cpu/cpuid.c replaces it once the DBT presents one.
+ * path).  CPUID is the shared CPU model of cpu/cpuid.c, so both back ends
+ * present the same CPU.
  */
 #include "kvm/kvm-int.h"
 
@@ -208,18 +208,31 @@ kvm_vm_fini(struct vm *vm)
 	vm->backend_priv = NULL;
 }
 
+/* The CPU model of cpu/cpuid.c, the same the DBT presents. */
 static int
-set_cpuid(struct kvm_vm *k, int fd, struct vm_err *err)
+set_cpuid(struct kvm_vm *k, int fd, int id, int ncpus, struct vm_err *err)
 {
+	struct cpuid_entry tab[64];
 	struct {
 		struct kvm_cpuid2 c;
-		struct kvm_cpuid_entry2 e[128];
+		struct kvm_cpuid_entry2 e[64];
 	} cp;
+	int n, i;
 
+	(void)k;
 	memset(&cp, 0, sizeof(cp));
-	cp.c.nent = 128;
-	if (ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, &cp) < 0)
-		return vm_err_errno(err, -errno, "KVM_GET_SUPPORTED_CPUID");
+	n = cpu_cpuid_table(id, ncpus, tab, 64);
+	for (i = 0; i < n; i++) {
+		cp.e[i].function = tab[i].leaf;
+		cp.e[i].index = tab[i].subleaf;
+		cp.e[i].flags = tab[i].has_subleaf ?
+		    KVM_CPUID_FLAG_SIGNIFCANT_INDEX : 0;
+		cp.e[i].eax = tab[i].eax;
+		cp.e[i].ebx = tab[i].ebx;
+		cp.e[i].ecx = tab[i].ecx;
+		cp.e[i].edx = tab[i].edx;
+	}
+	cp.c.nent = (uint32_t)n;
 	if (ioctl(fd, KVM_SET_CPUID2, &cp) < 0)
 		return vm_err_errno(err, -errno, "KVM_SET_CPUID2");
 	return 0;
@@ -250,7 +263,7 @@ kvm_vcpu_init(struct vcpu *v, struct vm_err *err)
 		free(c);
 		return ret;
 	}
-	ret = set_cpuid(k, c->fd, err);
+	ret = set_cpuid(k, c->fd, v->id, v->vm->ncpus, err);
 	if (ret < 0) {
 		munmap(c->run, (size_t)k->run_size);
 		close(c->fd);
