@@ -44,12 +44,12 @@ guest_backends() {
 	is "${1#*=}" "${2#*=}" "checksums $sums"
 }
 
-@test "exc: #DE and #UD are delivered through the IDT" {
+@test "exc: #DE and #UD are delivered through the IDT; LAR and LSL" {
 	local a
 	for a in $(guest_backends); do
 		# KVM-PVM emulates guest kernel mode and cannot run IRET there.
 		[ "$a" = kvm ] && ! have_hw_kvm && continue
 		run_tool 0 timeout 30 "$VM_RUN" --accel "$a" -m 16M --kernel "$GUESTS/exc.elf"
-		is "$output" "exc: #DE and #UD delivered through the IDT" "$a"
+		is "$output" "exc: #DE and #UD delivered through the IDT, LAR/LSL right" "$a"
 	done
 }

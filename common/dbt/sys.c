@@ -358,6 +358,45 @@ op_grp6(struct dbt_cpu *c, const struct insn *i)
 	dbt_ud(c);
 }
 
+/* 0F 02 LAR, 0F 03 LSL: access rights or limit of a descriptor, ZF when
+ * the selector is visible at this CPL/RPL and its type qualifies. */
+static void
+op_lar_lsl(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t sel = (uint16_t)dbt_get_rm(c, i, 2);
+	bool lsl = i->op == 0x03, ok = false;
+	uint64_t d[2], v = 0;
+	struct x86_seg s;
+
+	if (!c->pe || c->v86)
+		dbt_ud(c);
+	if ((sel & ~3u) != 0 && dbt_read_desc(c, sel, d, false) == 0) {
+		memset(&s, 0, sizeof(s));
+		dbt_desc_to_seg(&s, sel, d, false);
+		if (s.s) {
+			ok = (s.type & 0xc) == 0xc ||
+			    (s.dpl >= c->cpl && s.dpl >= (sel & 3));
+		} else {
+			/* LDT, TSS (and call gates for LAR) qualify. */
+			static const uint16_t lar32 = 0x1a0e, lsl32 = 0x0a0e;
+			static const uint16_t lar64 = 0x1a04, lsl64 = 0x0a04;
+			uint16_t m = c->lma ? (lsl ? lsl64 : lar64) :
+			    (lsl ? lsl32 : lar32);
+
+			ok = ((m >> s.type) & 1) && s.dpl >= c->cpl &&
+			    s.dpl >= (sel & 3);
+		}
+		v = lsl ? s.limit : (d[0] >> 32) & 0x00f0ff00ULL;
+	}
+	if (!ok) {
+		c->rflags &= ~(uint64_t)X86_ZF;
+		return;
+	}
+	dbt_set_reg(c, i, i->reg, i->opsize == 2 ? 2 : 4,
+	    i->opsize == 2 ? v & 0xffff : v);
+	c->rflags |= X86_ZF;
+}
+
 static void
 op_invlpg(struct dbt_cpu *c, const struct insn *i)
 {
@@ -1038,7 +1077,7 @@ const struct op_entry dbt_ops_sys[] = {
 	E(0, 0xf4, op_hlt), E(0, 0xfa, op_cli), E(0, 0xfb, op_sti),
 	RM(0, 0xff, 3, OP_MOD_MEM, op_far_indirect),
 	RM(0, 0xff, 5, OP_MOD_MEM, op_far_indirect),
-	E(1, 0x00, op_grp6),
+	E(1, 0x00, op_grp6), E(1, 0x02, op_lar_lsl), E(1, 0x03, op_lar_lsl),
 	RM(1, 0x01, 0, OP_MOD_MEM, op_dtr), RM(1, 0x01, 1, OP_MOD_MEM, op_dtr),
 	RM(1, 0x01, 2, OP_MOD_MEM, op_dtr), RM(1, 0x01, 3, OP_MOD_MEM, op_dtr),
 	R(1, 0x01, 4, op_lmsw_smsw), R(1, 0x01, 6, op_lmsw_smsw),

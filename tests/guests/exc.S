@@ -1,6 +1,7 @@
 /*
  * exc: #DE (DIV by zero) and #UD (UD2) delivered through a 32-bit IDT,
- * each handler returning past the faulting instruction with IRET.  Prints
+ * each handler returning past the faulting instruction with IRET; then
+ * LAR and LSL on a code selector and a null one.  Prints
  * a line and exits 0 when both arrive with the right vectors, 1 if not.
  */
 #include "guest.inc"
@@ -35,6 +36,19 @@ _start:
 	ud2
 	cmpl $0x0600, %eax
 	jne bad
+	/* LAR and LSL on the flat code selector, and a null selector. */
+	movl $CODE_SEL, %ecx
+	lsl %ecx, %eax
+	jnz bad
+	cmpl $0xffffffff, %eax
+	jne bad
+	lar %ecx, %eax
+	jnz bad
+	cmpl $0x00c09b00, %eax        /* accessed since loaded */
+	jne bad
+	xorl %ecx, %ecx
+	lar %ecx, %eax
+	jz bad
 	movl $okmsg, %esi
 	call puts
 	EXIT $0
@@ -86,7 +100,7 @@ idt_desc:
 loop_count:
 	.long 64
 hex:	.ascii "0123456789abcdef"
-okmsg:	.asciz "exc: #DE and #UD delivered through the IDT\n"
+okmsg:	.asciz "exc: #DE and #UD delivered through the IDT, LAR/LSL right\n"
 badmsg:	.asciz "exc: wrong exception delivery\n"
 	.bss
 	.align 8
