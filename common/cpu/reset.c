@@ -45,6 +45,9 @@ cpu_reset_state(struct x86_state *st, int id)
 	st->cr0 = 0x60000010ULL;
 	st->gpr[X86_RDX] = 0x000806f8; /* family 6, as cpuid leaf 1 says */
 	st->apic_base = 0xfee00000ULL | (1u << 11) | (id == 0 ? 1u << 8 : 0);
+	/* Application processors come out of reset waiting for SIPI. */
+	st->sipi_wait = id != 0;
+	st->halted = id != 0;
 	st->pat = 0x0007040600070406ULL;
 	st->xcr0 = 1;
 	/* FXSAVE image: FCW 0x037f, MXCSR 0x1f80, MXCSR_MASK 0xffff. */

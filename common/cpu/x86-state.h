@@ -150,6 +150,8 @@ struct x86_state {
 
 	/* Events and run state. */
 	bool halted;
+	bool sipi_wait;         /* after INIT (and an AP from reset): waits
+	                           for a start-up IPI */
 	bool irq_shadow;        /* after STI / MOV SS */
 	bool nmi_pending;
 	bool exc_pending;

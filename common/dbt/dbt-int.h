@@ -44,6 +44,7 @@ struct vcpu;
 struct dbt_cpu;
 struct insn;
 struct dbt_block;
+struct dbt_hx;
 
 typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
 
@@ -139,6 +140,8 @@ struct dbt_cpu {
 	uint64_t pat, misc_enable, tsc_aux;
 	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
 	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
+	uint8_t fx_mem[128] __attribute__((aligned(16))); /* hx scratch */
+	struct dbt_hx *hx;      /* host-executed x87/SSE stubs (hx.c) */
 
 	/* Mode, recomputed by dbt_update_mode() after CR0/CR4/EFER/CS/SS/
 	 * RFLAGS.VM change. */
@@ -261,6 +264,10 @@ _Noreturn void dbt_raise(struct dbt_cpu *c, int vector, uint32_t error);
 _Noreturn void dbt_raise_noerr(struct dbt_cpu *c, int vector);
 #define dbt_ud(c) dbt_raise_noerr((c), X86_EXC_UD)
 #define dbt_gp0(c) dbt_raise((c), X86_EXC_GP, 0)
+/* Stop the VM: an emulator limitation or bug, with a diagnosis (printf
+ * format) that names what was not handled.  RIP stays at the instruction. */
+_Noreturn void dbt_fail(struct dbt_cpu *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Deliver an exception or interrupt through the IDT/IVT (all modes).
  * sw: INT n / INT3 / INTO (privilege check against the gate DPL, return to
  * next_rip).  Escalates to #DF and triple fault. */

@@ -17,6 +17,7 @@
  * CPU_EXIT_HLT.
  */
 #include "dbt/dbt-int.h"
+#include "dbt/hx.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct dbt_vm {
 	struct dbt_cache *cache;
 	struct dbt_cpu *cpus[VM_MAX_CPUS];
 	atomic_int attention[VM_MAX_CPUS];
+	atomic_int stopped;     /* vCPUs halted with interrupts off */
 };
 
 extern const dbt_fn dbt_enders_int[];
@@ -165,6 +167,12 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	if (c == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	memset(c, 0, sizeof(*c));
+	c->hx = dbt_hx_new();
+	if (c->hx == NULL) {
+		free(c);
+		return vm_err_set(err, -ENOMEM, "cannot map the DBT's code "
+		    "arena");
+	}
 	c->vm = v->vm;
 	c->vcpu = v;
 	c->index = v->id;
@@ -189,6 +197,7 @@ dbt_vcpu_fini(struct vcpu *v)
 	if (c == NULL)
 		return;
 	dbt_blocks_fini(c);
+	dbt_hx_free(c->hx);
 	free(c);
 	v->priv = NULL;
 }
@@ -251,22 +260,46 @@ ip_mask(const struct dbt_cpu *c)
 	return c->long64 ? ~0ULL : c->code32 ? 0xffffffffULL : 0xffffULL;
 }
 
-/* Wait while halted; false if the vCPU can never wake (HLT with IF=0). */
+/*
+ * Wait while halted.  A vCPU halted with interrupts off (or waiting for a
+ * SIPI) wakes only for INIT, SIPI or NMI; when every vCPU is halted with
+ * interrupts off nothing can ever wake them, and the answer is false (the
+ * VM ends as if powered off).  That is how Linux leaves the other CPUs
+ * when it stops, so one of them doing it says nothing by itself.
+ */
 static bool
 wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 {
 	struct timespec ts;
+	bool stopped = false;
+	int ncpus = c->vm->ncpus;
 
 	while (c->halted && !atomic_load(c->attention) &&
 	    atomic_load(&c->vm->exit_reason) == VM_RUNNING) {
-		/* Nothing can wake a CPU halted with interrupts off (no
-		 * NMI source exists yet), nor one without an interrupt
-		 * controller. */
-		if (c->vm->intc == NULL || !(c->rflags & X86_IF))
+		bool irq_ok = (c->rflags & X86_IF) && !c->sipi_wait;
+
+		if (c->vm->intc == NULL)
 			return false;
-		if ((c->rflags & X86_IF) && c->vm->intc != NULL &&
-		    intc_has_interrupt(c->vm->intc, c->index))
-			break;
+		if (!irq_ok && !c->sipi_wait && !stopped) {
+			stopped = true;
+			if (atomic_fetch_add(&d->stopped, 1) + 1 >= ncpus) {
+				atomic_fetch_sub(&d->stopped, 1);
+				return false;
+			}
+		}
+		/* Something for this vCPU: an interrupt it can take, or an
+		 * event (NMI, INIT, SIPI) that check_interrupts handles. */
+		if (intc_has_interrupt(c->vm->intc, c->index)) {
+			bool ev;
+
+			if (irq_ok)
+				break;
+			pthread_mutex_lock(&c->vm->io_lock);
+			ev = intc_has_event(c->vm->intc, c->index);
+			pthread_mutex_unlock(&c->vm->io_lock);
+			if (ev)
+				break;
+		}
 		pthread_mutex_unlock(&d->run_lock);
 		pthread_mutex_lock(&d->wait_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -283,6 +316,8 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 		    !atomic_load(&c->vcpu->kicked))
 			atomic_store(c->attention, 0);
 	}
+	if (stopped)
+		atomic_fetch_sub(&d->stopped, 1);
 	return true;
 }
 

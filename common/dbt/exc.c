@@ -289,9 +289,9 @@ dbt_check_interrupts(struct dbt_cpu *c)
 		struct x86_state st;
 
 		cpu_reset_state(&st, c->index);
+		st.halted = true;       /* wait for SIPI, BSP included */
+		st.sipi_wait = true;
 		dbt_state_set(c, &st);
-		c->halted = true;       /* wait for SIPI */
-		c->sipi_wait = true;
 		return;
 	}
 	if (k == 2 && c->sipi_wait) {

@@ -1,27 +1,188 @@
 /*
- * x87 and SSE: the beginning.  The state lives in struct dbt_cpu's FXSAVE
- * image (Intel SDM vol. 1, 10.5.1).  Implemented so far: the x87 control
- * instructions early boot code uses to probe for an FPU (FNINIT, FNSTSW,
- * FNSTCW, FLDCW, FNCLEX, FWAIT), the fences' neighbours LDMXCSR/STMXCSR,
- * and FXSAVE/FXRSTOR of the image.  Arithmetic (x87, SSE, SSE2) is not
- * implemented yet: those opcodes are #UD, which is why CPUID will stop
- * advertising them only when... they are advertised because x86-64
- * software assumes SSE2; a guest reaching them stops with #UD.
+ * x87, MMX and SSE/SSE2/SSE3.  The state lives in struct dbt_cpu's FXSAVE
+ * image (Intel SDM vol. 1, 10.5.1); the arithmetic is the host's own, run
+ * on that image by hx.c, so results, rounding and the flags the SDM leaves
+ * to the implementation are the real CPU's.
+ *
+ * What is done here, before and after the host runs an instruction:
+ *   - the whitelist: which (map, opcode, mandatory prefix, ModRM form) is
+ *     an instruction of an advertised feature; everything else is #UD and
+ *     never reaches the host;
+ *   - the architectural checks the host cannot make for the guest:
+ *     CR0.EM/TS/MP and CR4.OSFXSR (#UD, #NM), 16-byte alignment (#GP),
+ *     pending x87 exceptions (#MF), unmasked SIMD exceptions (#XM or #UD
+ *     per CR4.OSXMMEXCPT);
+ *   - the memory operand: read from the guest into a scratch buffer before
+ *     (faults first, so nothing changes), written back after (the write is
+ *     probed first), with the operand's exact size;
+ *   - the x87 last-instruction pointers (FOP, FIP, FDP), set to the guest's
+ *     instruction and operand address, never a host address.
+ *
+ * FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, FWAIT and FNSTSW AX are plain C.
  */
 #include "dbt/dbt-int.h"
+#include "dbt/hx.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define FX_FCW 0
 #define FX_FSW 2
 #define FX_FTW 4
+#define FX_FOP 6
+#define FX_FIP 8
+#define FX_FDP 16
 #define FX_MXCSR 24
+#define FX_MXCSR_MASK 28
+
+/* Descriptor flags of the SSE/MMX whitelist. */
+enum {
+	S_ST = 1 << 0,          /* the memory operand is the destination */
+	S_A16 = 1 << 1,         /* a memory operand must be 16-byte aligned */
+	S_REG = 1 << 2,         /* register form only */
+	S_MEM = 1 << 3,         /* memory form only */
+	S_GREG = 1 << 4,        /* ModRM.reg is a general register */
+	S_GRM = 1 << 5,         /* ModRM.rm is a general register (mod 3) */
+	S_W8 = 1 << 6,          /* the memory operand is 8 bytes with REX.W */
+	S_MMX = 1 << 7,         /* touches MMX registers (x87 state) */
+	S_FLAGS = 1 << 8,       /* writes the arithmetic flags */
+	S_IMM = 1 << 9,         /* imm8 follows */
+	S_NOMODRM = 1 << 10,    /* no ModRM (EMMS) */
+};
+
+struct sse_op {
+	uint8_t op, pfx, size;  /* 0F map opcode, enum op_pfx, memory bytes */
+	uint8_t regmask;        /* allowed ModRM.reg (groups), 0 = any */
+	uint16_t f;
+};
+
+#define N PFX_NONE
+#define P PFX_66
+#define F3 PFX_F3
+#define F2 PFX_F2
+#define A (S_A16)
+#define MX (S_MMX)
+/* Packed arithmetic: ps (16), pd (16), ss (4), sd (8). */
+#define ARITH4(o, extra)                                                    \
+	{ o, N, 16, 0, A | (extra) }, { o, P, 16, 0, A | (extra) },         \
+	{ o, F3, 4, 0, (extra) }, { o, F2, 8, 0, (extra) }
+/* MMX (8-byte) and SSE2 (16-byte) forms of an integer op. */
+#define INT2(o) { o, N, 8, 0, MX }, { o, P, 16, 0, A }
+
+static const struct sse_op sse_ops[] = {
+	{ 0x10, N, 16, 0, 0 }, { 0x10, P, 16, 0, 0 },
+	{ 0x10, F3, 4, 0, 0 }, { 0x10, F2, 8, 0, 0 },
+	{ 0x11, N, 16, 0, S_ST }, { 0x11, P, 16, 0, S_ST },
+	{ 0x11, F3, 4, 0, S_ST }, { 0x11, F2, 8, 0, S_ST },
+	{ 0x12, N, 8, 0, 0 },                   /* movlps / movhlps */
+	{ 0x12, P, 8, 0, S_MEM },               /* movlpd */
+	{ 0x12, F3, 16, 0, A },                 /* movsldup */
+	{ 0x12, F2, 8, 0, 0 },                  /* movddup */
+	{ 0x13, N, 8, 0, S_ST | S_MEM }, { 0x13, P, 8, 0, S_ST | S_MEM },
+	{ 0x14, N, 16, 0, A }, { 0x14, P, 16, 0, A },
+	{ 0x15, N, 16, 0, A }, { 0x15, P, 16, 0, A },
+	{ 0x16, N, 8, 0, 0 },                   /* movhps / movlhps */
+	{ 0x16, P, 8, 0, S_MEM },               /* movhpd */
+	{ 0x16, F3, 16, 0, A },                 /* movshdup */
+	{ 0x17, N, 8, 0, S_ST | S_MEM }, { 0x17, P, 8, 0, S_ST | S_MEM },
+	{ 0x28, N, 16, 0, A }, { 0x28, P, 16, 0, A },
+	{ 0x29, N, 16, 0, A | S_ST }, { 0x29, P, 16, 0, A | S_ST },
+	{ 0x2a, N, 8, 0, MX }, { 0x2a, P, 8, 0, MX },   /* cvtpi2ps/pd */
+	{ 0x2a, F3, 4, 0, S_GRM | S_W8 }, { 0x2a, F2, 4, 0, S_GRM | S_W8 },
+	{ 0x2b, N, 16, 0, A | S_ST | S_MEM },
+	{ 0x2b, P, 16, 0, A | S_ST | S_MEM },
+	{ 0x2c, N, 8, 0, MX }, { 0x2c, P, 16, 0, A | MX },
+	{ 0x2c, F3, 4, 0, S_GREG }, { 0x2c, F2, 8, 0, S_GREG },
+	{ 0x2d, N, 8, 0, MX }, { 0x2d, P, 16, 0, A | MX },
+	{ 0x2d, F3, 4, 0, S_GREG }, { 0x2d, F2, 8, 0, S_GREG },
+	{ 0x2e, N, 4, 0, S_FLAGS }, { 0x2e, P, 8, 0, S_FLAGS },
+	{ 0x2f, N, 4, 0, S_FLAGS }, { 0x2f, P, 8, 0, S_FLAGS },
+	{ 0x50, N, 0, 0, S_GREG | S_REG }, { 0x50, P, 0, 0, S_GREG | S_REG },
+	ARITH4(0x51, 0),
+	{ 0x52, N, 16, 0, A }, { 0x52, F3, 4, 0, 0 },
+	{ 0x53, N, 16, 0, A }, { 0x53, F3, 4, 0, 0 },
+	{ 0x54, N, 16, 0, A }, { 0x54, P, 16, 0, A },
+	{ 0x55, N, 16, 0, A }, { 0x55, P, 16, 0, A },
+	{ 0x56, N, 16, 0, A }, { 0x56, P, 16, 0, A },
+	{ 0x57, N, 16, 0, A }, { 0x57, P, 16, 0, A },
+	ARITH4(0x58, 0), ARITH4(0x59, 0),
+	{ 0x5a, N, 8, 0, 0 }, { 0x5a, P, 16, 0, A },
+	{ 0x5a, F3, 4, 0, 0 }, { 0x5a, F2, 8, 0, 0 },
+	{ 0x5b, N, 16, 0, A }, { 0x5b, P, 16, 0, A }, { 0x5b, F3, 16, 0, A },
+	ARITH4(0x5c, 0), ARITH4(0x5d, 0), ARITH4(0x5e, 0), ARITH4(0x5f, 0),
+	/* punpckl* read 4 bytes in their MMX form. */
+	{ 0x60, N, 4, 0, MX }, { 0x60, P, 16, 0, A },
+	{ 0x61, N, 4, 0, MX }, { 0x61, P, 16, 0, A },
+	{ 0x62, N, 4, 0, MX }, { 0x62, P, 16, 0, A },
+	INT2(0x63), INT2(0x64), INT2(0x65), INT2(0x66), INT2(0x67),
+	INT2(0x68), INT2(0x69), INT2(0x6a), INT2(0x6b),
+	{ 0x6c, P, 16, 0, A }, { 0x6d, P, 16, 0, A },
+	{ 0x6e, N, 4, 0, S_GRM | S_W8 | MX }, { 0x6e, P, 4, 0, S_GRM | S_W8 },
+	{ 0x6f, N, 8, 0, MX }, { 0x6f, P, 16, 0, A }, { 0x6f, F3, 16, 0, 0 },
+	{ 0x70, N, 8, 0, S_IMM | MX }, { 0x70, P, 16, 0, A | S_IMM },
+	{ 0x70, F3, 16, 0, A | S_IMM }, { 0x70, F2, 16, 0, A | S_IMM },
+	/* Shift groups: /2 /4 /6 (71, 72); /2 /6, and /3 /7 for xmm (73). */
+	{ 0x71, N, 0, 0x54, S_REG | S_IMM | MX },
+	{ 0x71, P, 0, 0x54, S_REG | S_IMM },
+	{ 0x72, N, 0, 0x54, S_REG | S_IMM | MX },
+	{ 0x72, P, 0, 0x54, S_REG | S_IMM },
+	{ 0x73, N, 0, 0x44, S_REG | S_IMM | MX },
+	{ 0x73, P, 0, 0xcc, S_REG | S_IMM },
+	INT2(0x74), INT2(0x75), INT2(0x76),
+	{ 0x77, N, 0, 0, S_NOMODRM | MX },      /* emms */
+	{ 0x7c, P, 16, 0, A }, { 0x7c, F2, 16, 0, A },  /* haddpd/ps */
+	{ 0x7d, P, 16, 0, A }, { 0x7d, F2, 16, 0, A },  /* hsubpd/ps */
+	{ 0x7e, N, 4, 0, S_GRM | S_W8 | S_ST | MX },
+	{ 0x7e, P, 4, 0, S_GRM | S_W8 | S_ST },
+	{ 0x7e, F3, 8, 0, 0 },                  /* movq xmm, xmm/m64 */
+	{ 0x7f, N, 8, 0, S_ST | MX }, { 0x7f, P, 16, 0, A | S_ST },
+	{ 0x7f, F3, 16, 0, S_ST },
+	ARITH4(0xc2, S_IMM),
+	{ 0xc3, N, 4, 0, S_GREG | S_W8 | S_ST | S_MEM },        /* movnti */
+	{ 0xc4, N, 2, 0, S_GRM | S_IMM | MX }, { 0xc4, P, 2, 0, S_GRM | S_IMM },
+	{ 0xc5, N, 0, 0, S_GREG | S_REG | S_IMM | MX },
+	{ 0xc5, P, 0, 0, S_GREG | S_REG | S_IMM },
+	{ 0xc6, N, 16, 0, A | S_IMM }, { 0xc6, P, 16, 0, A | S_IMM },
+	{ 0xd0, P, 16, 0, A }, { 0xd0, F2, 16, 0, A },  /* addsubpd/ps */
+	INT2(0xd1), INT2(0xd2), INT2(0xd3), INT2(0xd4), INT2(0xd5),
+	{ 0xd6, P, 8, 0, S_ST },                /* movq xmm/m64, xmm */
+	{ 0xd6, F3, 0, 0, S_REG | MX },         /* movq2dq */
+	{ 0xd6, F2, 0, 0, S_REG | MX },         /* movdq2q */
+	{ 0xd7, N, 0, 0, S_GREG | S_REG | MX }, { 0xd7, P, 0, 0, S_GREG | S_REG },
+	INT2(0xd8), INT2(0xd9), INT2(0xda), INT2(0xdb), INT2(0xdc),
+	INT2(0xdd), INT2(0xde), INT2(0xdf),
+	INT2(0xe0), INT2(0xe1), INT2(0xe2), INT2(0xe3), INT2(0xe4),
+	INT2(0xe5),
+	{ 0xe6, P, 16, 0, A }, { 0xe6, F3, 8, 0, 0 }, { 0xe6, F2, 16, 0, A },
+	{ 0xe7, N, 8, 0, S_ST | S_MEM | MX },
+	{ 0xe7, P, 16, 0, A | S_ST | S_MEM },
+	INT2(0xe8), INT2(0xe9), INT2(0xea), INT2(0xeb), INT2(0xec),
+	INT2(0xed), INT2(0xee), INT2(0xef),
+	{ 0xf0, F2, 16, 0, S_MEM },             /* lddqu */
+	INT2(0xf1), INT2(0xf2), INT2(0xf3), INT2(0xf4), INT2(0xf5),
+	INT2(0xf6),
+	INT2(0xf8), INT2(0xf9), INT2(0xfa), INT2(0xfb), INT2(0xfc),
+	INT2(0xfd), INT2(0xfe),
+};
+
+#undef N
+#undef P
+#undef F3
+#undef F2
+#undef A
+#undef MX
+
+/* (opcode, prefix) -> index + 1 into sse_ops. */
+static uint8_t sse_index[256][5];
+static pthread_once_t sse_once = PTHREAD_ONCE_INIT;
 
 static void
-nm_check(struct dbt_cpu *c)
+sse_index_build(void)
 {
-	if (c->cr0 & (X86_CR0_EM | X86_CR0_TS))
-		dbt_raise_noerr(c, X86_EXC_NM);
+	size_t k;
+
+	for (k = 0; k < sizeof(sse_ops) / sizeof(sse_ops[0]); k++)
+		sse_index[sse_ops[k].op][sse_ops[k].pfx] = (uint8_t)(k + 1);
 }
 
 static uint16_t
@@ -33,54 +194,460 @@ get16(const struct dbt_cpu *c, int off)
 	return v;
 }
 
-static void
-put16(struct dbt_cpu *c, int off, uint16_t v)
+static uint32_t
+get_mxcsr(const struct dbt_cpu *c)
 {
-	memcpy(c->fx + off, &v, 2);
+	uint32_t v;
+
+	memcpy(&v, c->fx + FX_MXCSR, 4);
+	return v;
 }
 
-/* DB E3 FNINIT, DB E2 FNCLEX. */
 static void
-op_fninit(struct dbt_cpu *c, const struct insn *i)
+put_mxcsr(struct dbt_cpu *c, uint32_t v)
 {
-	nm_check(c);
-	if (i->modrm == 0xe3) {
-		put16(c, FX_FCW, 0x037f);
-		put16(c, FX_FSW, 0);
-		c->fx[FX_FTW] = 0;
-		memset(c->fx + 6, 0, 18); /* FOP, FIP, FDP */
-	} else if (i->modrm == 0xe2) {
-		put16(c, FX_FSW, get16(c, FX_FSW) & 0x7f00);
-	} else {
-		dbt_ud(c);
+	memcpy(c->fx + FX_MXCSR, &v, 4);
+}
+
+/* An unmasked x87 exception is pending: the next waiting x87 (or MMX)
+ * instruction takes #MF.  The host would take it too, so this is checked
+ * before the host ever sees the state. */
+static void
+x87_pending_check(struct dbt_cpu *c)
+{
+	uint16_t fsw = get16(c, FX_FSW), fcw = get16(c, FX_FCW);
+
+	if ((fsw & 0x80) || (fsw & ~fcw & 0x3f))
+		dbt_raise_noerr(c, X86_EXC_MF);
+}
+
+static int
+insn_pfx(const struct insn *i)
+{
+	if (i->rep == REP_F3)
+		return PFX_F3;
+	if (i->rep == REP_F2)
+		return PFX_F2;
+	return i->pfx66 ? PFX_66 : PFX_NONE;
+}
+
+static void
+hx_run(struct dbt_cpu *c, const uint8_t *enc, unsigned len, unsigned flags,
+    void *fx, struct hx_regs *r)
+{
+	if (dbt_hx_exec(c->hx, enc, len, flags, fx, c->fx_mem, r) != 0)
+		dbt_fail(c, "DBT: the host refused the x87/SSE instruction "
+		    "at RIP 0x%llx (re-encoded as %02x %02x %02x %02x...)",
+		    (unsigned long long)c->rip, enc[0], len > 1 ? enc[1] : 0,
+		    len > 2 ? enc[2] : 0, len > 3 ? enc[3] : 0);
+}
+
+/* ---- SSE and MMX ------------------------------------------------------- */
+
+static unsigned
+sse_encode(const struct insn *i, const struct sse_op *d, uint8_t *e)
+{
+	unsigned n = 0, rex, reg, rm;
+
+	if (d->pfx == PFX_66)
+		e[n++] = 0x66;
+	else if (d->pfx == PFX_F3)
+		e[n++] = 0xf3;
+	else if (d->pfx == PFX_F2)
+		e[n++] = 0xf2;
+	rex = i->rex & 8;
+	if ((i->rex & 4) && !(d->f & S_GREG))
+		rex |= 4;
+	if ((i->rex & 1) && !i->mem && !(d->f & S_GRM))
+		rex |= 1;
+	if (rex)
+		e[n++] = (uint8_t)(0x40 | rex);
+	e[n++] = 0x0f;
+	if (i->map == MAP_0F38)
+		e[n++] = 0x38;
+	else if (i->map == MAP_0F3A)
+		e[n++] = 0x3a;
+	e[n++] = i->op;
+	if (!(d->f & S_NOMODRM)) {
+		reg = (d->f & S_GREG) ? 0 : (i->modrm >> 3) & 7u;
+		if (i->mem) {
+			e[n++] = (uint8_t)(reg << 3 | 6);       /* [rsi] */
+		} else {
+			rm = (d->f & S_GRM) ? 0 : i->modrm & 7u;
+			e[n++] = (uint8_t)(0xc0 | reg << 3 | rm);
+		}
 	}
+	if (d->f & S_IMM)
+		e[n++] = (uint8_t)i->imm;
+	return n;
 }
 
-/* DD /7 FNSTSW m16, DF E0 FNSTSW AX, D9 /7 FNSTCW m16, D9 /5 FLDCW m16. */
 static void
-op_fnstsw(struct dbt_cpu *c, const struct insn *i)
+op_sse(struct dbt_cpu *c, const struct insn *i)
 {
-	nm_check(c);
-	if (i->op == 0xdf) {
-		if (i->modrm != 0xe0)
-			dbt_ud(c);
-		c->gpr[X86_RAX] = (c->gpr[X86_RAX] & ~0xffffULL) |
-		    get16(c, FX_FSW);
+	const struct sse_op *d;
+	struct hx_regs r;
+	uint8_t enc[16], save[18];
+	unsigned len, size = 0, flags = 0, k;
+	uint64_t ea = 0;
+	uint32_t mx;
+	int pfx = insn_pfx(i);
+
+	pthread_once(&sse_once, sse_index_build);
+	k = sse_index[i->op][pfx];
+	if (i->map != MAP_0F || k == 0 || i->lock)
+		dbt_ud(c);
+	d = &sse_ops[k - 1];
+	if ((d->f & S_REG) && i->mem)
+		dbt_ud(c);
+	if ((d->f & S_MEM) && !i->mem)
+		dbt_ud(c);
+	if (d->regmask && !(d->regmask & (1u << (i->reg & 7))))
+		dbt_ud(c);
+	if (c->cr0 & X86_CR0_EM)
+		dbt_ud(c);
+	/* MMX proper does not need OSFXSR; SSE's MMX conversions do. */
+	if ((!(d->f & S_MMX) || (d->op >= 0x2a && d->op <= 0x2d)) &&
+	    !(c->cr4 & X86_CR4_OSFXSR))
+		dbt_ud(c);
+	if (c->cr0 & X86_CR0_TS)
+		dbt_raise_noerr(c, X86_EXC_NM);
+	if (d->f & S_MMX)
+		x87_pending_check(c);
+
+	if (i->mem) {
+		size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
+		ea = dbt_ea(c, i);
+		if ((d->f & S_A16) && size == 16 &&
+		    ((c->seg[i->seg].base + ea) & 15))
+			dbt_gp0(c);
+		if (d->f & S_ST)
+			dbt_probe_write(c, i->seg, ea, size);
+		else
+			dbt_read_bytes(c, i->seg, ea, c->fx_mem, size);
+	}
+	memset(&r, 0, sizeof(r));
+	if (d->f & S_GREG) {
+		flags |= HX_GPR;
+		r.rax = c->gpr[i->reg];
+	} else if ((d->f & S_GRM) && !i->mem) {
+		flags |= HX_GPR;
+		r.rax = c->gpr[i->rm];
+	}
+	if (d->f & S_FLAGS)
+		flags |= HX_RFLAGS;
+	len = sse_encode(i, d, enc);
+	/* SSE instructions leave the x87 last-instruction pointers alone;
+	 * keep the guest's whatever the host's FXSAVE does with them. */
+	memcpy(save, c->fx + FX_FOP, sizeof(save));
+	mx = get_mxcsr(c);
+	if ((mx & 0x1f80) != 0x1f80) {
+		/* Some SIMD exception is unmasked: run with all masked and
+		 * flags clear, then decide.  An unmasked one faults with
+		 * nothing written but its flags. */
+		uint8_t img[512] __attribute__((aligned(16)));
+		uint32_t nmx, raised, unmasked;
+
+		memcpy(img, c->fx, sizeof(img));
+		nmx = (mx | 0x1f80) & ~0x3fu;
+		memcpy(img + FX_MXCSR, &nmx, 4);
+		hx_run(c, enc, len, flags, img, &r);
+		memcpy(&nmx, img + FX_MXCSR, 4);
+		raised = nmx & 0x3f;
+		unmasked = raised & ~(mx >> 7) & 0x3f;
+		if (unmasked) {
+			put_mxcsr(c, mx | unmasked);
+			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
+			    X86_EXC_XM : X86_EXC_UD);
+		}
+		nmx = mx | raised;
+		memcpy(img + FX_MXCSR, &nmx, 4);
+		memcpy(c->fx, img, sizeof(img));
+	} else {
+		hx_run(c, enc, len, flags, c->fx, &r);
+	}
+	memcpy(c->fx + FX_FOP, save, sizeof(save));
+	if ((d->f & S_GREG) && !(d->f & S_ST))
+		c->gpr[i->reg] = r.rax;
+	else if ((d->f & S_GRM) && (d->f & S_ST) && !i->mem)
+		c->gpr[i->rm] = r.rax;
+	if (d->f & S_FLAGS)
+		c->rflags = (c->rflags & ~(uint64_t)X86_ARITH_FLAGS) |
+		    (r.rflags & X86_ARITH_FLAGS);
+	if (i->mem && (d->f & S_ST))
+		dbt_write_bytes(c, i->seg, ea, c->fx_mem, size);
+}
+
+/* 0F F7: MASKMOVQ mm, mm / MASKMOVDQU xmm, xmm: the bytes of the first
+ * operand whose mask byte has its top bit set go to DS:[rDI] (segment
+ * override allowed). */
+static void
+op_maskmov(struct dbt_cpu *c, const struct insn *i)
+{
+	int pfx = insn_pfx(i);
+	unsigned n, k, src, msk;
+	uint64_t di;
+
+	if (i->mem || i->lock || (pfx != PFX_NONE && pfx != PFX_66))
+		dbt_ud(c);
+	if (c->cr0 & X86_CR0_EM)
+		dbt_ud(c);
+	if (pfx == PFX_66 && !(c->cr4 & X86_CR4_OSFXSR))
+		dbt_ud(c);
+	if (c->cr0 & X86_CR0_TS)
+		dbt_raise_noerr(c, X86_EXC_NM);
+	if (pfx == PFX_NONE) {
+		x87_pending_check(c);
+		n = 8;
+		src = 32 + 16 * (i->reg & 7u);
+		msk = 32 + 16 * (i->rm & 7u);
+		/* An MMX instruction: TOS = 0, every register valid. */
+		c->fx[FX_FSW + 1] &= 0xc7;
+		c->fx[FX_FTW] = 0xff;
+	} else {
+		n = 16;
+		src = 160 + 16 * i->reg;
+		msk = 160 + 16 * i->rm;
+	}
+	di = c->gpr[X86_RDI] & (i->addrsize == 8 ? ~0ULL :
+	    i->addrsize == 4 ? 0xffffffffULL : 0xffffULL);
+	for (k = 0; k < n; k++)
+		if (c->fx[msk + k] & 0x80)
+			dbt_write8(c, i->seg, (di + k) & (i->addrsize == 8 ?
+			    ~0ULL : i->addrsize == 4 ? 0xffffffffULL : 0xffffULL),
+			    c->fx[src + k]);
+}
+
+/* ---- x87 --------------------------------------------------------------- */
+
+enum {
+	X_ST = 1 << 0,          /* memory operand is written */
+	X_CTL = 1 << 1,         /* control: FIP/FDP/FOP left alone */
+	X_NOWAIT = 1 << 2,      /* no pending-exception check */
+	X_LOADS = 1 << 3,       /* takes FIP/FDP from memory or clears them */
+	X_ENV = 1 << 4,         /* FNSTENV/FNSAVE: fix the pointers stored */
+	X_FLAGS = 1 << 5,       /* FCOMI family: writes ZF PF CF */
+	X_UD = 1 << 6,
+};
+
+/* Memory forms: size and flags by (opcode & 7, ModRM.reg). */
+static unsigned
+x87_mem(const struct insn *i, unsigned *size)
+{
+	unsigned op = i->op & 7, reg = i->reg & 7;
+	unsigned env = i->opsize == 2 ? 14 : 28, save = i->opsize == 2 ? 94 :
+	    108;
+
+	switch (op) {
+	case 0: *size = 4; return 0;                    /* m32fp arith */
+	case 2: *size = 4; return 0;                    /* m32int arith */
+	case 4: *size = 8; return 0;                    /* m64fp arith */
+	case 6: *size = 2; return 0;                    /* m16int arith */
+	case 1:
+		switch (reg) {
+		case 0: *size = 4; return 0;            /* fld m32 */
+		case 2: case 3: *size = 4; return X_ST; /* fst(p) m32 */
+		case 4: *size = env; return X_CTL | X_LOADS;    /* fldenv */
+		case 5: *size = 2; return X_CTL;        /* fldcw */
+		case 6: *size = env;                    /* fnstenv */
+			return X_ST | X_CTL | X_NOWAIT | X_ENV;
+		case 7: *size = 2; return X_ST | X_CTL | X_NOWAIT; /* fnstcw */
+		}
+		return X_UD;
+	case 3:
+		switch (reg) {
+		case 0: *size = 4; return 0;            /* fild m32 */
+		case 1: case 2: case 3: *size = 4; return X_ST;
+		case 5: *size = 10; return 0;           /* fld m80 */
+		case 7: *size = 10; return X_ST;        /* fstp m80 */
+		}
+		return X_UD;
+	case 5:
+		switch (reg) {
+		case 0: *size = 8; return 0;            /* fld m64 */
+		case 1: case 2: case 3: *size = 8; return X_ST;
+		case 4: *size = save; return X_CTL | X_LOADS;   /* frstor */
+		case 6: *size = save;                   /* fnsave */
+			return X_ST | X_CTL | X_NOWAIT | X_LOADS | X_ENV;
+		case 7: *size = 2; return X_ST | X_CTL | X_NOWAIT; /* fnstsw */
+		}
+		return X_UD;
+	case 7:
+		switch (reg) {
+		case 0: *size = 2; return 0;            /* fild m16 */
+		case 1: case 2: case 3: *size = 2; return X_ST;
+		case 4: *size = 10; return 0;           /* fbld */
+		case 5: *size = 8; return 0;            /* fild m64 */
+		case 6: *size = 10; return X_ST;        /* fbstp */
+		case 7: *size = 8; return X_ST;         /* fistp m64 */
+		}
+		return X_UD;
+	}
+	return X_UD;
+}
+
+/* Register forms: the documented encodings only (no aliases). */
+static unsigned
+x87_reg(const struct insn *i)
+{
+	unsigned m = i->modrm;
+
+	switch (i->op & 7) {
+	case 0:                                         /* D8 */
+		return 0;
+	case 1:                                         /* D9 */
+		if (m <= 0xcf || m == 0xd0 || m == 0xe0 || m == 0xe1 ||
+		    m == 0xe4 || m == 0xe5 || (m >= 0xe8 && m <= 0xee) ||
+		    m >= 0xf0)
+			return 0;
+		return X_UD;
+	case 2:                                         /* DA */
+		return m <= 0xdf || m == 0xe9 ? 0 : X_UD;
+	case 3:                                         /* DB */
+		if (m <= 0xdf)
+			return 0;
+		if (m == 0xe2)
+			return X_CTL | X_NOWAIT;        /* fnclex */
+		if (m == 0xe3)
+			return X_CTL | X_NOWAIT | X_LOADS;      /* fninit */
+		if (m == 0xe0 || m == 0xe1 || m == 0xe4)
+			return X_CTL;                   /* 8087 leftovers */
+		if (m >= 0xe8 && m <= 0xf7)
+			return X_FLAGS;                 /* fucomi, fcomi */
+		return X_UD;
+	case 4:                                         /* DC */
+		return m >= 0xd0 && m <= 0xdf ? X_UD : 0;
+	case 5:                                         /* DD */
+		if (m <= 0xc7 || (m >= 0xd0 && m <= 0xef))
+			return 0;
+		return X_UD;
+	case 6:                                         /* DE */
+		return m <= 0xcf || m == 0xd9 || m >= 0xe0 ? 0 : X_UD;
+	case 7:                                         /* DF */
+		if (m >= 0xe8 && m <= 0xf7)
+			return X_FLAGS;                 /* fucomip, fcomip */
+		return X_UD;
+	}
+	return X_UD;
+}
+
+/* The instruction and operand pointers as the guest's mode stores them. */
+static void
+x87_set_pointers(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
+{
+	uint16_t fop = (uint16_t)(((i->op & 7u) << 8) | i->modrm);
+	uint32_t v32;
+	uint16_t sel;
+
+	memcpy(c->fx + FX_FOP, &fop, 2);
+	if (c->long64) {
+		memcpy(c->fx + FX_FIP, &c->rip, 8);
+		if (i->mem)
+			memcpy(c->fx + FX_FDP, &ea, 8);
 		return;
 	}
-	dbt_write16(c, i->seg, dbt_ea(c, i), get16(c, FX_FSW));
+	v32 = (uint32_t)c->rip;
+	sel = c->seg[X86_CS].sel;
+	memcpy(c->fx + FX_FIP, &v32, 4);
+	memcpy(c->fx + FX_FIP + 4, &sel, 2);
+	memset(c->fx + FX_FIP + 6, 0, 2);
+	if (i->mem) {
+		v32 = (uint32_t)ea;
+		sel = c->seg[i->seg].sel;
+		memcpy(c->fx + FX_FDP, &v32, 4);
+		memcpy(c->fx + FX_FDP + 4, &sel, 2);
+		memset(c->fx + FX_FDP + 6, 0, 2);
+	}
+}
+
+/* FNSTENV/FNSAVE wrote an environment from the host's pointer registers,
+ * which some hosts do not reload from FXRSTOR: store the guest's.  ptr is
+ * the image's bytes FX_FOP..FX_FOP+18 from before the instruction. */
+static void
+x87_env_fix(const uint8_t *ptr, uint8_t *env, unsigned opsize)
+{
+	uint32_t fip, fdp, w;
+	uint16_t fcs, fds, fop;
+
+	memcpy(&fop, ptr, 2);
+	memcpy(&fip, ptr + FX_FIP - FX_FOP, 4);
+	memcpy(&fcs, ptr + FX_FIP - FX_FOP + 4, 2);
+	memcpy(&fdp, ptr + FX_FDP - FX_FOP, 4);
+	memcpy(&fds, ptr + FX_FDP - FX_FOP + 4, 2);
+	if (opsize == 2) {
+		uint16_t v = (uint16_t)fip;
+
+		memcpy(env + 6, &v, 2);
+		memcpy(env + 8, &fcs, 2);
+		v = (uint16_t)fdp;
+		memcpy(env + 10, &v, 2);
+		memcpy(env + 12, &fds, 2);
+		return;
+	}
+	memcpy(env + 12, &fip, 4);
+	w = fcs | (uint32_t)(fop & 0x7ff) << 16;
+	memcpy(env + 16, &w, 4);
+	memcpy(env + 20, &fdp, 4);
+	w = fds;
+	memcpy(env + 24, &w, 4);
 }
 
 static void
-op_fcw(struct dbt_cpu *c, const struct insn *i)
+op_x87(struct dbt_cpu *c, const struct insn *i)
 {
-	nm_check(c);
-	if ((i->reg & 7) == 7)
-		dbt_write16(c, i->seg, dbt_ea(c, i), get16(c, FX_FCW));
-	else
-		put16(c, FX_FCW, dbt_read16(c, i->seg, dbt_ea(c, i)) | 0x40);
+	struct hx_regs r;
+	uint8_t enc[4], save[18];
+	unsigned f, size = 0, len = 0, flags = 0;
+	uint64_t ea = 0;
+
+	f = i->mem ? x87_mem(i, &size) : x87_reg(i);
+	if ((f & X_UD) || i->lock)
+		dbt_ud(c);
+	if (c->cr0 & (X86_CR0_EM | X86_CR0_TS))
+		dbt_raise_noerr(c, X86_EXC_NM);
+	if (!(f & X_NOWAIT))
+		x87_pending_check(c);
+	if (i->mem) {
+		ea = dbt_ea(c, i);
+		if (f & X_ST)
+			dbt_probe_write(c, i->seg, ea, size);
+		else
+			dbt_read_bytes(c, i->seg, ea, c->fx_mem, size);
+	}
+	if (i->mem && i->opsize == 2 && (size == 14 || size == 94))
+		enc[len++] = 0x66;
+	enc[len++] = i->op;
+	enc[len++] = i->mem ? (uint8_t)((i->modrm & 0x38) | 6) : i->modrm;
+	memset(&r, 0, sizeof(r));
+	if (f & X_FLAGS)
+		flags |= HX_RFLAGS;
+	memcpy(save, c->fx + FX_FOP, sizeof(save));
+	hx_run(c, enc, len, flags, c->fx, &r);
+	if (f & X_ENV)
+		x87_env_fix(save, c->fx_mem, i->opsize);
+	if (!(f & X_LOADS))
+		memcpy(c->fx + FX_FOP, save, sizeof(save));
+	if (!(f & X_CTL))
+		x87_set_pointers(c, i, ea);
+	if (f & X_FLAGS)
+		c->rflags = (c->rflags & ~(uint64_t)X86_ARITH_FLAGS) |
+		    (r.rflags & X86_ARITH_FLAGS);
+	if (i->mem && (f & X_ST))
+		dbt_write_bytes(c, i->seg, ea, c->fx_mem, size);
 }
 
+/* DF E0: FNSTSW AX. */
+static void
+op_fnstsw_ax(struct dbt_cpu *c, const struct insn *i)
+{
+	if (i->modrm != 0xe0)
+		dbt_ud(c);
+	if (c->cr0 & (X86_CR0_EM | X86_CR0_TS))
+		dbt_raise_noerr(c, X86_EXC_NM);
+	c->gpr[X86_RAX] = (c->gpr[X86_RAX] & ~0xffffULL) | get16(c, FX_FSW);
+}
+
+/* 9B: FWAIT. */
 static void
 op_fwait(struct dbt_cpu *c, const struct insn *i)
 {
@@ -88,6 +655,7 @@ op_fwait(struct dbt_cpu *c, const struct insn *i)
 	if ((c->cr0 & (X86_CR0_MP | X86_CR0_TS)) ==
 	    (X86_CR0_MP | X86_CR0_TS))
 		dbt_raise_noerr(c, X86_EXC_NM);
+	x87_pending_check(c);
 }
 
 /* 0F AE /0 FXSAVE, /1 FXRSTOR, /2 LDMXCSR, /3 STMXCSR. */
@@ -95,46 +663,62 @@ static void
 op_fxsave(struct dbt_cpu *c, const struct insn *i)
 {
 	uint64_t ea = dbt_ea(c, i);
-	uint32_t mx;
+	uint32_t mx, mask = dbt_hx_mxcsr_mask();
 	uint8_t buf[512];
 
-	nm_check(c);
+	if (i->lock)
+		dbt_ud(c);
+	if ((c->cr0 & X86_CR0_EM) ||
+	    ((i->reg & 7) >= 2 && !(c->cr4 & X86_CR4_OSFXSR)))
+		dbt_ud(c);
+	if (c->cr0 & X86_CR0_TS)
+		dbt_raise_noerr(c, X86_EXC_NM);
 	switch (i->reg & 7) {
 	case 0:
-		if (ea & 15)
+		/* Bytes 464-511 are software's: the CPU does not write
+		 * them. */
+		if ((c->seg[i->seg].base + ea) & 15)
 			dbt_gp0(c);
-		memcpy(buf, c->fx, sizeof(buf));
-		dbt_write_bytes(c, i->seg, ea, buf, 512);
+		memcpy(c->fx + FX_MXCSR_MASK, &mask, 4);
+		memcpy(buf, c->fx, 464);
+		dbt_write_bytes(c, i->seg, ea, buf, 464);
 		break;
 	case 1:
-		if (ea & 15)
+		if ((c->seg[i->seg].base + ea) & 15)
 			dbt_gp0(c);
 		dbt_read_bytes(c, i->seg, ea, buf, 512);
 		memcpy(&mx, buf + FX_MXCSR, 4);
-		if (mx & 0xffff0000u)
+		if (mx & ~mask)
 			dbt_gp0(c);
 		memcpy(c->fx, buf, 512);
 		break;
 	case 2:
 		mx = dbt_read32(c, i->seg, ea);
-		if (mx & 0xffff0000u)
+		if (mx & ~mask)
 			dbt_gp0(c);
-		memcpy(c->fx + FX_MXCSR, &mx, 4);
+		put_mxcsr(c, mx);
 		break;
 	case 3:
-		memcpy(&mx, c->fx + FX_MXCSR, 4);
-		dbt_write32(c, i->seg, ea, mx);
+		dbt_write32(c, i->seg, ea, get_mxcsr(c));
 		break;
 	}
 }
 
+#define SE(o) { MAP_0F, o, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse }
+#define S8(o) SE(o), SE(o + 1), SE(o + 2), SE(o + 3), SE(o + 4),            \
+	SE(o + 5), SE(o + 6), SE(o + 7)
+#define X87(o) { MAP_1B, o, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_x87 }
+
 const struct op_entry dbt_ops_fpu[] = {
-	{ MAP_1B, 0xdb, PFX_ANY, 4, OP_MOD_REG, OP_ANY, op_fninit },
-	{ MAP_1B, 0xdd, PFX_ANY, 7, OP_MOD_MEM, OP_ANY, op_fnstsw },
-	{ MAP_1B, 0xdf, PFX_ANY, 4, OP_MOD_REG, OP_ANY, op_fnstsw },
-	{ MAP_1B, 0xd9, PFX_ANY, 7, OP_MOD_MEM, OP_ANY, op_fcw },
-	{ MAP_1B, 0xd9, PFX_ANY, 5, OP_MOD_MEM, OP_ANY, op_fcw },
+	X87(0xd8), X87(0xd9), X87(0xda), X87(0xdb), X87(0xdc), X87(0xdd),
+	X87(0xde), X87(0xdf),
+	{ MAP_1B, 0xdf, PFX_ANY, 4, OP_MOD_REG, 0, op_fnstsw_ax },
 	{ MAP_1B, 0x9b, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_fwait },
+	S8(0x10), S8(0x28), S8(0x50), S8(0x58), S8(0x60), S8(0x68),
+	S8(0x70), S8(0x78),
+	SE(0xc2), SE(0xc3), SE(0xc4), SE(0xc5), SE(0xc6),
+	S8(0xd0), S8(0xd8), S8(0xe0), S8(0xe8), S8(0xf0), S8(0xf8),
+	{ MAP_0F, 0xf7, PFX_ANY, OP_ANY, OP_MOD_REG, OP_ANY, op_maskmov },
 	{ MAP_0F, 0xae, PFX_NONE, 0, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 1, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 2, OP_MOD_MEM, OP_ANY, op_fxsave },

@@ -14,6 +14,8 @@
 #include "dbt/dbt-int.h"
 
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <x86intrin.h>
@@ -129,6 +131,19 @@ dbt_raise(struct dbt_cpu *c, int vector, uint32_t error)
 	c->exc_vector = vector;
 	c->exc_error = error;
 	c->exc_has_error = true;
+	longjmp(c->jmp, 1);
+}
+
+_Noreturn void
+dbt_fail(struct dbt_cpu *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->diag, sizeof(c->diag), fmt, ap);
+	va_end(ap);
+	c->exit_reason = CPU_EXIT_ERROR;
+	c->exc_vector = -1;
 	longjmp(c->jmp, 1);
 }
 

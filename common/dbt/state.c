@@ -43,6 +43,7 @@ dbt_state_get(const struct dbt_cpu *c, struct x86_state *st)
 	st->tsc_aux = c->tsc_aux;
 	memcpy(st->fxsave, c->fx, sizeof(st->fxsave));
 	st->halted = c->halted;
+	st->sipi_wait = c->sipi_wait;
 	st->irq_shadow = c->irq_shadow;
 	st->irq_injected = -1;
 	if (c->vm != NULL && c->vm->intc != NULL) {
@@ -82,6 +83,7 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 	c->tsc_aux = st->tsc_aux;
 	memcpy(c->fx, st->fxsave, sizeof(c->fx));
 	c->halted = st->halted;
+	c->sipi_wait = st->sipi_wait;
 	c->irq_shadow = st->irq_shadow;
 	c->exc_vector = -1;
 	if (c->vm != NULL && c->vm->intc != NULL) {

@@ -6,9 +6,15 @@
  *
  * Input flow control (shared/DESIGN.md 4): bytes are pulled from the
  * chardev only while the RX FIFO has room and only once the guest has
- * opened the port (FIFO enabled, or RX interrupts enabled, or OUT2 set),
- * because Linux clears the FIFO when it opens the port and anything fed
- * earlier would vanish.  Output goes to the chardev as each byte is
+ * receive interrupts enabled, the sign that a driver has the port open
+ * for reading.  Linux programs the FIFO, and clears it, when it probes the
+ * port, when its boot console starts and each time the tty is opened, all
+ * with receive interrupts off, and anything fed then would vanish.  Its
+ * probe also sets every IER bit for an instant to see whether the
+ * register exists, so a write to IER alone never pulls input: the next
+ * access to another register does, or the arrival of input.  (A guest
+ * that polls for input without interrupts, as GRUB's serial terminal
+ * does, will need another sign.)  Output goes to the chardev as each byte is
  * written: a THR write "transmits" at once, so THRE is always set.
  */
 #include "dev/uart16550.h"
@@ -66,7 +72,6 @@ struct uart {
 		uint8_t rx[FIFO_SIZE];
 		uint8_t rx_head, rx_count;
 		bool thr_pending;       /* THRE interrupt armed */
-		bool opened;
 	} r;
 	int level;
 };
@@ -112,7 +117,7 @@ fill_rx(struct uart *u)
 	uint8_t buf[FIFO_SIZE];
 	size_t room, n, i;
 
-	if (u->cd == NULL || u->cd->read == NULL || !u->r.opened ||
+	if (u->cd == NULL || u->cd->read == NULL || !(u->r.ier & IER_RDI) ||
 	    (u->r.mcr & MCR_LOOP))
 		return;
 	room = (u->r.fcr & FCR_ENABLE) ? FIFO_SIZE - u->r.rx_count :
@@ -149,22 +154,14 @@ input_ready(void *opaque)
 	update_irq(u);
 }
 
-static void
-mark_opened(struct uart *u)
-{
-	if (!u->r.opened && ((u->r.fcr & FCR_ENABLE) ||
-	    (u->r.ier & IER_RDI) || (u->r.mcr & MCR_OUT2))) {
-		u->r.opened = true;
-		fill_rx(u);
-	}
-}
-
 static uint64_t
 uart_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct uart *u = opaque;
 	uint8_t v = 0xff;
 
+	if (off != 1 || (u->r.lcr & LCR_DLAB))
+		fill_rx(u);
 	switch (off) {
 	case 0:
 		if (u->r.lcr & LCR_DLAB) {
@@ -252,7 +249,6 @@ uart_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 		if ((v & IER_THRI) && !(u->r.ier & IER_THRI))
 			u->r.thr_pending = true;
 		u->r.ier = v & 0x0f;
-		mark_opened(u);
 		break;
 	case 2:
 		if (v & FCR_CLEAR_RX) {
@@ -261,16 +257,12 @@ uart_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 			u->r.lsr &= (uint8_t)~LSR_DR;
 		}
 		u->r.fcr = v & 0xc9;
-		mark_opened(u);
-		fill_rx(u);
 		break;
 	case 3:
 		u->r.lcr = v;
 		break;
 	case 4:
 		u->r.mcr = v & 0x1f;
-		mark_opened(u);
-		fill_rx(u);
 		break;
 	case 5:
 	case 6:
@@ -279,6 +271,8 @@ uart_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 		u->r.scr = v;
 		break;
 	}
+	if (off != 1 || (u->r.lcr & LCR_DLAB))
+		fill_rx(u);
 	update_irq(u);
 }
 

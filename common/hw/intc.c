@@ -102,30 +102,31 @@ struct intc {
 static bool
 vtest(const uint32_t *r, unsigned v)
 {
-	return (r[(v >> 5) * 4] >> (v & 31)) & 1;
+	return (r[v >> 5] >> (v & 31)) & 1;
 }
 
 static void
 vset(uint32_t *r, unsigned v)
 {
-	r[(v >> 5) * 4] |= 1u << (v & 31);
+	r[v >> 5] |= 1u << (v & 31);
 }
 
 static void
 vclr(uint32_t *r, unsigned v)
 {
-	r[(v >> 5) * 4] &= ~(1u << (v & 31));
+	r[v >> 5] &= ~(1u << (v & 31));
 }
 
-/* Highest set vector in a 256-bit register array (stride 4), or -1. */
+/* Highest set vector in a 256-bit register (ISR, TMR, IRR: eight
+ * consecutive 32-bit registers of reg[]), or -1. */
 static int
 vhigh(const uint32_t *r)
 {
 	int k;
 
 	for (k = 7; k >= 0; k--)
-		if (r[k * 4])
-			return k * 32 + 31 - __builtin_clz(r[k * 4]);
+		if (r[k])
+			return k * 32 + 31 - __builtin_clz(r[k]);
 	return -1;
 }
 
@@ -950,6 +951,17 @@ intc_ack(struct intc *ic, int cpu)
 	}
 	update(l);
 	return -1;
+}
+
+bool
+intc_has_event(struct intc *ic, int cpu)
+{
+	struct lapic *l;
+
+	if (cpu < 0 || cpu >= ic->ncpus)
+		return false;
+	l = &ic->lapic[cpu];
+	return atomic_load(&l->nmi) || l->init_sipi;
 }
 
 bool

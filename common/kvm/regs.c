@@ -178,8 +178,12 @@ kvm_get_state(int fd, struct x86_state *st)
 		if (ev.interrupt.injected)
 			st->irq_injected = ev.interrupt.nr;
 	}
-	if (ioctl(fd, KVM_GET_MP_STATE, &mp) == 0)
-		st->halted = mp.mp_state == KVM_MP_STATE_HALTED;
+	if (ioctl(fd, KVM_GET_MP_STATE, &mp) == 0) {
+		st->sipi_wait = mp.mp_state == KVM_MP_STATE_UNINITIALIZED ||
+		    mp.mp_state == KVM_MP_STATE_INIT_RECEIVED;
+		st->halted = mp.mp_state == KVM_MP_STATE_HALTED ||
+		    st->sipi_wait;
+	}
 	return 0;
 }
 
