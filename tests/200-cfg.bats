@@ -99,3 +99,25 @@ need_accel() { [ -n "$ACCEL" ] || skip "no usable CPU back end"; }
 	run_tool 0 timeout 20 "$VM_RUN" -v -m 16M --kernel kernel.elf
 	is "$output" "*vm-run: accelerator *: *"
 }
+
+@test "a disk image another process has locked is refused and left alone" {
+	need_accel
+	printf 'precious' > x.img
+	truncate -s 1M x.img
+	flock -x x.img sleep 30 &
+	local locker=$!
+	sleep 0.3
+	run_tool 1 timeout 20 "$VM_RUN" --accel "$ACCEL" -m 16M --disk x.img \
+		--kernel kernel.elf
+	kill "$locker" 2>/dev/null || true
+	is "$output" "vm-run: x.img: in use by another process*"
+	is "$(head -c 8 x.img)" "precious" "image untouched"
+}
+
+@test "a missing disk image or an unknown format is named in the error" {
+	run_tool 2 "$VM_RUN" --disk nonexist.img --kernel kernel.elf
+	is "$output" "vm-run: --disk: nonexist.img: No such file or directory"
+	truncate -s 1M x.img
+	run_tool 2 "$VM_RUN" --disk x.img,format=nope --kernel kernel.elf
+	is "$output" "vm-run: --disk x.img,format=nope: unknown format 'nope'*"
+}

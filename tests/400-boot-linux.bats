@@ -56,14 +56,23 @@ shell_session() {
 	between_markers | base64 -d | gunzip | cmp - "$TOPDIR/tests/guestkit/init"
 }
 
-exit_port_smp() {
-	local accel=$1
-	# 0x5e0 = 1504: the vmkit exit port; the guest's /dev/port reaches it.
-	linux_boot "$accel" --cpus 2 --append "console=ttyS0 panic=-1 quiet \
-vmkit.run=\"echo cpus=\$(nproc); printf '\\052' | dd of=/dev/port bs=1 seek=1504\"" </dev/null
+smp_disk_exit_port() {
+	local accel=$1 img=$BATS_TEST_TMPDIR/disk.img
+	truncate -s 64M "$img"
+	printf 'from-the-host' | dd of="$img" conv=notrunc status=none
+	# The guest reads the host's bytes from /dev/vda, writes its own at
+	# 4 KiB, then ends vm-run through the exit port: 0x5e0 = 1504, which
+	# the guest's /dev/port reaches.
+	linux_boot "$accel" --cpus 2 --disk "$img" --append "console=ttyS0 \
+panic=-1 quiet vmkit.run=\"echo cpus=\$(nproc); echo disk=\$(head -c 13 /dev/vda); \
+echo from-the-guest | dd of=/dev/vda bs=4096 seek=1 conv=sync,fsync; \
+printf '\\052' | dd of=/dev/port bs=1 seek=1504\"" </dev/null
 	is "$status" 42 "exit status = the byte written to port 0x5e0"
 	is "$output" "*vmkit-guest: ready (2 cpus)*" "two CPUs online"
 	is "$output" "*cpus=2*" "nproc in the guest"
+	is "$output" "*disk=from-the-host*" "the guest reads the host file"
+	is "$(dd if="$img" bs=4096 skip=1 count=1 status=none | head -c 14)" \
+		"from-the-guest" "the guest's write is in the host file"
 }
 
 @test "dbt: shell commands piped through stdin; md5sum, sha256sum, gzip agree with the host; poweroff exits 0" {
@@ -74,10 +83,10 @@ vmkit.run=\"echo cpus=\$(nproc); printf '\\052' | dd of=/dev/port bs=1 seek=1504
 	shell_session kvm
 }
 
-@test "dbt: --cpus 2 brings up two CPUs; the exit port's value is the exit status" {
-	exit_port_smp dbt
+@test "dbt: --cpus 2 brings up two CPUs; --disk is /dev/vda both ways; the exit port's value is the exit status" {
+	smp_disk_exit_port dbt
 }
 
-@test "kvm: --cpus 2 brings up two CPUs; the exit port's value is the exit status" {
-	exit_port_smp kvm
+@test "kvm: --cpus 2 brings up two CPUs; --disk is /dev/vda both ways; the exit port's value is the exit status" {
+	smp_disk_exit_port kvm
 }

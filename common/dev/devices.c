@@ -13,6 +13,8 @@ extern const struct dev_type acpi_pm_type;
 extern const struct dev_type mc146818_type;
 extern const struct dev_type i8042_type;
 extern const struct dev_type i8254_type;
+extern const struct dev_type virtio_blk_type;
+extern const struct dev_type virtio_rng_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -21,6 +23,8 @@ const struct dev_type *const dev_types[] = {
 	&mc146818_type,
 	&i8042_type,
 	&i8254_type,
+	&virtio_blk_type,
+	&virtio_rng_type,
 	NULL,
 };
 

@@ -16,6 +16,7 @@
 #include "dev/dev.h"
 #include "dev/uart16550.h"
 #include "hw/boot.h"
+#include "hw/pci.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -61,17 +62,46 @@ pc_init_devices(struct vm *vm, struct vm_err *err)
 	return 0;
 }
 
+/* PCI bus 0: the host bridge, a virtio-blk per disk (in the order given,
+ * so the first is /dev/vda), virtio-rng; BARs assigned as firmware
+ * would. */
+static int
+pc_init_pci(struct vm *vm, struct vm_err *err)
+{
+	char id[16];
+	int i;
+
+	vm->pci = pci_bus_new(vm, err);
+	if (vm->pci == NULL)
+		return err ? err->code : -ENOMEM;
+	for (i = 0; i < vm->cfg->ndisks; i++) {
+		const struct cfg_disk *cd = &vm->cfg->disks[i];
+
+		if (cd->interface != CFG_IF_VIRTIO ||
+		    cd->media != CFG_MEDIA_DISK)
+			return vm_err_set(err, -ENOTSUP, "%s: %s are not "
+			    "built yet (use if=virtio)", cd->origin,
+			    cd->media == CFG_MEDIA_CDROM ? "CD-ROM drives" :
+			    "IDE disks");
+		snprintf(id, sizeof(id), "disk%d", i);
+		if (vm_add_device(vm, "virtio-blk", id, cd, err) == NULL)
+			return err ? err->code : -EIO;
+	}
+	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
+		return err ? err->code : -EIO;
+	return pci_assign_bars(vm->pci, err);
+}
+
 int
 pc_init(struct vm *vm, struct vm_err *err)
 {
 	uint64_t rsdp;
 	int ret;
 
-	if (vm->cfg->ndisks > 0)
-		return vm_err_set(err, -ENOTSUP,
-		    "%s: disk devices (virtio-blk, IDE) are not built yet",
-		    vm->cfg->disks[0].file);
 	ret = pc_init_devices(vm, err);
+	if (ret < 0)
+		return ret;
+	ret = pc_init_pci(vm, err);
 	if (ret < 0)
 		return ret;
 	ret = acpi_build(vm, vm->ncpus, &rsdp, err);

@@ -23,6 +23,7 @@
 #include "dev/dev.h"
 #include "hw/boot.h"
 #include "hw/bus.h"
+#include "hw/pci.h"
 #include "hw/pc.h"
 #include "util/err.h"
 #include "util/evloop.h"
@@ -323,6 +324,7 @@ vm_destroy(struct vm *vm)
 		free(d->priv);
 		free(d);
 	}
+	pci_bus_free(vm->pci);
 	for (i = 0; i < vm->ncpus; i++) {
 		if (vm->vcpus[i] == NULL)
 			continue;

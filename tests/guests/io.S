@@ -9,6 +9,10 @@
  *   5  CMOS register 0x0a (RTC status A) reads back a sane value: UIP
  *      aside, the divider bits are 010 (32.768 kHz)
  *   6  the PM timer (port 0x608) advances
+ *   7  PCI config mechanism 1: 00.0 is the host bridge (8086:1237)
+ *   8  00.1 is virtio-rng (1af4:1044: no disks given), 00.2 is empty
+ *   9  its BAR1 (MSI-X) is assigned and enabled: the first table entry's
+ *      vector control reads 1 (masked) through MMIO
  */
 #include "guest.inc"
 
@@ -71,6 +75,54 @@ _start:
 	movl $6, %ebx
 	jmp fail
 2:
+	/* 7 */
+	movl $0x80000000, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inl %dx, %eax
+	cmpl $0x12378086, %eax
+	movl $7, %ebx
+	jne fail
+
+	/* 8 */
+	movl $0x80000800, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inl %dx, %eax
+	cmpl $0x10441af4, %eax
+	movl $8, %ebx
+	jne fail
+	movl $0x80001000, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inl %dx, %eax
+	cmpl $0xffffffff, %eax
+	jne fail
+
+	/* 9: BAR1 of 00.1 (config 0x14), memory decoding on (0x04 bit 1) */
+	movl $0x80000814, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inl %dx, %eax
+	andl $0xfffffff0, %eax
+	movl $9, %ebx
+	jz fail
+	movl %eax, %edi
+	movl $0x80000804, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inw %dx, %ax
+	testw $2, %ax
+	jz fail
+	movl 12(%edi), %eax
+	cmpl $1, %eax
+	jne fail
+
 	movl $okmsg, %esi
 	call puts
 	EXIT $0
