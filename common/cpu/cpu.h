@@ -86,6 +86,8 @@ void cpu_cpuid(uint32_t leaf, uint32_t subleaf, int cpu_index, int ncpus,
 /* The whole table (for KVM_SET_CPUID2); returns the number of entries. */
 int cpu_cpuid_table(int cpu_index, int ncpus, struct cpuid_entry *tab,
     int max);
+/* IA32_ARCH_CAPABILITIES (MSR 0x10a) of the model. */
+uint64_t cpu_arch_capabilities(void);
 /* Guest TSC frequency in Hz the model advertises. */
 uint64_t cpu_tsc_hz(void);
 

@@ -6,6 +6,11 @@
  *               CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (+HTT with >1 CPU)
  *   leaf 1 ECX: SSE3 CX16 POPCNT, hypervisor
  *   80000001:   SYSCALL NX LM (EDX), LAHF-SAHF (ECX)
+ *   leaf 7 EDX: ARCH_CAPABILITIES, whose MSR says the CPU is not subject
+ *               to Meltdown, MDS, TAA, L1TF, MMIO stale data, GDS, RFDS,
+ *               BHI or ITS (true of a DBT, which has no such
+ *               speculation), so Linux turns off page-table isolation
+ *               and buffer clearing, which would only slow the guest
  * No AVX/XSAVE, SSSE3/SSE4, AES, RDRAND, x2APIC, PCID, FSGSBASE, SMEP,
  * SMAP, 1 GiB pages.  Leaf 0xB gives the topology, 0x15/0x16 the TSC
  * frequency (so Linux needs no calibration), 0x40000000 the hypervisor
@@ -21,6 +26,17 @@
 #define MAX_EXT 0x80000008u
 
 static uint64_t tsc_hz;
+
+uint64_t
+cpu_arch_capabilities(void)
+{
+	/* RDCL_NO, SKIP_L1DFL_VMENTRY, SSB_NO, MDS_NO, PSCHANGE_MC_NO,
+	 * TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO,
+	 * GDS_NO, RFDS_NO, ITS_NO. */
+	return 1ULL << 0 | 1ULL << 3 | 1ULL << 4 | 1ULL << 5 | 1ULL << 6 |
+	    1ULL << 8 | 1ULL << 13 | 1ULL << 14 | 1ULL << 15 | 1ULL << 20 |
+	    1ULL << 24 | 1ULL << 26 | 1ULL << 27 | 1ULL << 62;
+}
 
 /* The host TSC frequency, measured once (the guest TSC is the host's). */
 uint64_t
@@ -111,6 +127,10 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 		break;
 	case 6:
 		*a = 1u << 2; /* ARAT: the APIC timer always runs */
+		break;
+	case 7:
+		if (sub == 0)
+			*d = 1u << 29; /* ARCH_CAPABILITIES */
 		break;
 	case 0xb:
 		*d = (uint32_t)cpu;

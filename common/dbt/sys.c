@@ -910,6 +910,9 @@ rdmsr(struct dbt_cpu *c, uint32_t msr, uint64_t *v)
 	case 0xfe: /* MTRRcap: 8 variable ranges, fixed, WC */
 		*v = 0x508;
 		return 0;
+	case 0x10a: /* ARCH_CAPABILITIES */
+		*v = cpu_arch_capabilities();
+		return 0;
 	}
 	if (c->vm->intc && lapic_msr_read(c->vm->intc, c->index, msr, v) == 0)
 		return 0;
