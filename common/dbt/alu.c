@@ -26,6 +26,28 @@
 	__asm__ volatile(PRE ins "q %[b], %[r]" POST                     \
 	    : [r] "+r"(r64), [f] "+r"(h) : [b] "r"(b64) : "cc", "memory")
 
+/*
+ * The two-operand ops (ADD OR ADC SBB AND SUB XOR CMP TEST) write all six
+ * arithmetic flags and read at most CF, so they skip the slow POPF: BT
+ * sets CF from the guest's, LAHF and SETO collect the result (AH = SF ZF
+ * 0 AF 0 PF 1 CF, AL = OF).  The host clears AF for the logical ops, as
+ * POPF-based code saw too.
+ */
+#define LAHF_IN "bt $0, %k[cf]\n\t"
+#define LAHF_OUT "\n\tlahf\n\tseto %%al"
+#define LBIN8(ins)                                                       \
+	__asm__(LAHF_IN ins "b %[b], %[r]" LAHF_OUT                      \
+	    : [r] "+q"(r8), "=&a"(fa) : [b] "q"(b8), [cf] "r"(cf) : "cc")
+#define LBIN16(ins)                                                      \
+	__asm__(LAHF_IN ins "w %[b], %[r]" LAHF_OUT                      \
+	    : [r] "+r"(r16), "=&a"(fa) : [b] "r"(b16), [cf] "r"(cf) : "cc")
+#define LBIN32(ins)                                                      \
+	__asm__(LAHF_IN ins "l %[b], %[r]" LAHF_OUT                      \
+	    : [r] "+r"(r32), "=&a"(fa) : [b] "r"(b32), [cf] "r"(cf) : "cc")
+#define LBIN64(ins)                                                      \
+	__asm__(LAHF_IN ins "q %[b], %[r]" LAHF_OUT                      \
+	    : [r] "+r"(r64), "=&a"(fa) : [b] "r"(b64), [cf] "r"(cf) : "cc")
+
 #define ALL_SIZES(MAC, ins)                                              \
 	switch (size) {                                                  \
 	case 1: MAC##8(ins); break;                                      \
@@ -40,20 +62,21 @@ alu_bin(enum alu_op op, unsigned size, uint64_t a, uint64_t b, uint64_t *fl)
 	uint8_t r8 = (uint8_t)a, b8 = (uint8_t)b;
 	uint16_t r16 = (uint16_t)a, b16 = (uint16_t)b;
 	uint32_t r32 = (uint32_t)a, b32 = (uint32_t)b;
-	uint64_t r64 = a, b64 = b, h = FL_IN(*fl);
+	uint64_t r64 = a, b64 = b, fa = 0;
+	uint32_t cf = (uint32_t)(*fl & X86_CF);
 
 	switch (op) {
-	case ALU_ADD: ALL_SIZES(BIN, "add"); break;
-	case ALU_OR: ALL_SIZES(BIN, "or"); break;
-	case ALU_ADC: ALL_SIZES(BIN, "adc"); break;
-	case ALU_SBB: ALL_SIZES(BIN, "sbb"); break;
-	case ALU_AND: ALL_SIZES(BIN, "and"); break;
-	case ALU_SUB: ALL_SIZES(BIN, "sub"); break;
-	case ALU_XOR: ALL_SIZES(BIN, "xor"); break;
-	case ALU_CMP: ALL_SIZES(BIN, "cmp"); break;
-	case ALU_TEST: ALL_SIZES(BIN, "test"); break;
+	case ALU_ADD: ALL_SIZES(LBIN, "add"); break;
+	case ALU_OR: ALL_SIZES(LBIN, "or"); break;
+	case ALU_ADC: ALL_SIZES(LBIN, "adc"); break;
+	case ALU_SBB: ALL_SIZES(LBIN, "sbb"); break;
+	case ALU_AND: ALL_SIZES(LBIN, "and"); break;
+	case ALU_SUB: ALL_SIZES(LBIN, "sub"); break;
+	case ALU_XOR: ALL_SIZES(LBIN, "xor"); break;
+	case ALU_CMP: ALL_SIZES(LBIN, "cmp"); break;
+	case ALU_TEST: ALL_SIZES(LBIN, "test"); break;
 	}
-	FL_MERGE(fl, h);
+	FL_MERGE(fl, ((fa >> 8) & 0xd5) | (fa & 1) << 11);
 	switch (size) {
 	case 1: return r8;
 	case 2: return r16;

@@ -280,7 +280,8 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 
 		if (c->vm->intc == NULL)
 			return false;
-		if (!irq_ok && !c->sipi_wait && !stopped) {
+		/* Waiting for a SIPI counts: only a running CPU sends one. */
+		if (!irq_ok && !stopped) {
 			stopped = true;
 			if (atomic_fetch_add(&d->stopped, 1) + 1 >= ncpus) {
 				atomic_fetch_sub(&d->stopped, 1);

@@ -279,12 +279,25 @@ void
 dbt_check_interrupts(struct dbt_cpu *c)
 {
 	struct intc *ic = c->vm->intc;
-	uint8_t vec;
-	int v, k;
+	uint8_t vec = 0;
+	int v = -1, k;
+	bool nmi = false;
 
 	if (ic == NULL)
 		return;
+	/* The lock-free hint: nothing pending, nothing to do (the common
+	 * case, checked at every block boundary). */
+	if (!intc_has_interrupt(ic, c->index))
+		return;
+	pthread_mutex_lock(&c->vm->io_lock);
 	k = intc_take_init_sipi(ic, c->index, &vec);
+	if (k == 0 && !c->sipi_wait) {
+		if (!c->nmi_blocked && intc_take_nmi(ic, c->index))
+			nmi = true;
+		else if ((c->rflags & X86_IF) && !c->irq_shadow)
+			v = intc_ack(ic, c->index);
+	}
+	pthread_mutex_unlock(&c->vm->io_lock);
 	if (k == 1) {
 		struct x86_state st;
 
@@ -301,19 +314,9 @@ dbt_check_interrupts(struct dbt_cpu *c)
 		c->rip = 0;
 		return;
 	}
-	if (c->sipi_wait)
-		return;
-	if (!c->nmi_blocked && intc_take_nmi(ic, c->index)) {
+	/* Delivery can fault (and longjmp): the lock is released first. */
+	if (nmi)
 		dbt_deliver(c, X86_EXC_NMI, false, 0, false);
-		return;
-	}
-	if (!(c->rflags & X86_IF) || c->irq_shadow)
-		return;
-	if (!intc_has_interrupt(ic, c->index))
-		return;
-	pthread_mutex_lock(&c->vm->io_lock);
-	v = intc_ack(ic, c->index);
-	pthread_mutex_unlock(&c->vm->io_lock);
-	if (v >= 0)
+	else if (v >= 0)
 		dbt_deliver(c, v, false, 0, false);
 }

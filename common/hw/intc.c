@@ -967,7 +967,11 @@ intc_has_event(struct intc *ic, int cpu)
 bool
 intc_take_nmi(struct intc *ic, int cpu)
 {
-	return atomic_exchange(&ic->lapic[cpu].nmi, false);
+	bool taken = atomic_exchange(&ic->lapic[cpu].nmi, false);
+
+	if (taken)
+		update(&ic->lapic[cpu]);
+	return taken;
 }
 
 int
@@ -986,6 +990,7 @@ intc_take_init_sipi(struct intc *ic, int cpu, uint8_t *vec)
 		lapic_reset(l);
 		l->base = base;
 	}
+	update(l);
 	return k;
 }
 

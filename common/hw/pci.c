@@ -240,7 +240,8 @@ pci_msix_init(struct pci_dev *d, int bar, unsigned n)
 	uint8_t cap;
 	unsigned v;
 
-	if (n == 0 || n > 256 || bar < 0 || bar > 5)
+	/* The table must end before the PBA at 0x800. */
+	if (n == 0 || n > MSIX_PBA / 16 || bar < 0 || bar > 5)
 		return -EINVAL;
 	d->msix = calloc(n, sizeof(*d->msix));
 	if (d->msix == NULL)
