@@ -111,6 +111,8 @@ extern const struct op_entry dbt_ops_fpu[];   /* fpu.c, sse.c: x87/SSE */
 /* Each table ends with an entry whose fn is NULL. */
 void dbt_ops_init(void);        /* builds the lookup once */
 dbt_fn dbt_lookup(const struct insn *i);
+/* The mandatory-prefix class of i (F3 over F2 over 66): enum op_pfx. */
+int dbt_insn_pfx(const struct insn *i);
 
 /* ---- the vCPU ---------------------------------------------------------- */
 

@@ -221,16 +221,6 @@ x87_pending_check(struct dbt_cpu *c)
 		dbt_raise_noerr(c, X86_EXC_MF);
 }
 
-static int
-insn_pfx(const struct insn *i)
-{
-	if (i->rep == REP_F3)
-		return PFX_F3;
-	if (i->rep == REP_F2)
-		return PFX_F2;
-	return i->pfx66 ? PFX_66 : PFX_NONE;
-}
-
 static void
 hx_run(struct dbt_cpu *c, const uint8_t *enc, unsigned len, unsigned flags,
     void *fx, struct hx_regs *r)
@@ -291,7 +281,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	unsigned len, size = 0, flags = 0, k;
 	uint64_t ea = 0;
 	uint32_t mx;
-	int pfx = insn_pfx(i);
+	int pfx = dbt_insn_pfx(i);
 
 	pthread_once(&sse_once, sse_index_build);
 	k = sse_index[i->op][pfx];
@@ -384,7 +374,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 static void
 op_maskmov(struct dbt_cpu *c, const struct insn *i)
 {
-	int pfx = insn_pfx(i);
+	int pfx = dbt_insn_pfx(i);
 	unsigned n, k, src, msk;
 	uint64_t di;
 

@@ -62,8 +62,8 @@ dbt_ops_init(void)
 	pthread_once(&ops_once, ops_build);
 }
 
-static int
-insn_pfx(const struct insn *i)
+int
+dbt_insn_pfx(const struct insn *i)
 {
 	if (i->rep == REP_F3)
 		return PFX_F3;
@@ -79,7 +79,7 @@ dbt_lookup(const struct insn *i)
 {
 	const struct op_list *l;
 	const struct op_entry *best = NULL;
-	int k, score, best_score = -1, pfx = insn_pfx(i);
+	int k, score, best_score = -1, pfx = dbt_insn_pfx(i);
 
 	dbt_ops_init();
 	l = &op_table[i->map & 3][i->op];

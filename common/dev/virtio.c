@@ -44,23 +44,27 @@
 
 /* ---- iovec helpers ------------------------------------------------------ */
 
-size_t
-iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf,
-    size_t len)
+static size_t
+iov_copy(const struct iovec *iov, unsigned n, size_t skip, void *buf,
+    size_t len, bool to_buf)
 {
 	size_t done = 0;
 	unsigned k;
 
 	for (k = 0; k < n && done < len; k++) {
 		size_t l = iov[k].iov_len, c;
+		uint8_t *p;
 
 		if (skip >= l) {
 			skip -= l;
 			continue;
 		}
+		p = (uint8_t *)iov[k].iov_base + skip;
 		c = l - skip < len - done ? l - skip : len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[k].iov_base + skip,
-		    c);
+		if (to_buf)
+			memcpy((uint8_t *)buf + done, p, c);
+		else
+			memcpy(p, (uint8_t *)buf + done, c);
 		done += c;
 		skip = 0;
 	}
@@ -68,26 +72,17 @@ iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf,
 }
 
 size_t
+iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf,
+    size_t len)
+{
+	return iov_copy(iov, n, skip, buf, len, true);
+}
+
+size_t
 iov_from_buf(const struct iovec *iov, unsigned n, size_t skip,
     const void *buf, size_t len)
 {
-	size_t done = 0;
-	unsigned k;
-
-	for (k = 0; k < n && done < len; k++) {
-		size_t l = iov[k].iov_len, c;
-
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		c = l - skip < len - done ? l - skip : len - done;
-		memcpy((uint8_t *)iov[k].iov_base + skip,
-		    (const uint8_t *)buf + done, c);
-		done += c;
-		skip = 0;
-	}
-	return done;
+	return iov_copy(iov, n, skip, (void *)buf, len, false);
 }
 
 unsigned
