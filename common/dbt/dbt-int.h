@@ -45,6 +45,8 @@ struct dbt_cpu;
 struct insn;
 struct dbt_block;
 struct dbt_hx;
+struct dbt_jit;
+struct dbt_jit_exit;
 
 typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
 
@@ -175,6 +177,9 @@ struct dbt_cpu {
 	atomic_int *attention;  /* set by kick / interrupt: leave the block */
 	void *blocks;           /* block.c's cache */
 	uint64_t icount;        /* instructions retired (stats) */
+	struct dbt_jit *jit;    /* the translator's code cache, NULL: off */
+	int32_t jit_budget;     /* blocks left in this turn (run lock) */
+	struct dbt_jit_exit *jit_pending; /* last direct exit, to link */
 	uint64_t tlb_hits, tlb_misses;
 	bool block_dirty;       /* a write hit the code of the running block */
 	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */
