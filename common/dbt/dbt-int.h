@@ -120,6 +120,23 @@ int dbt_insn_pfx(const struct insn *i);
 
 #define DBT_TLB_SIZE 1024
 
+/* The translator's jump cache: linear RIP -> compiled code, for indirect
+ * branches and returns (jit.c).  The index keeps all entries of one
+ * linear page in one 64-entry group, so INVLPG clears only that group. */
+#define DBT_JC_SIZE 4096
+struct dbt_jc_entry {
+	uint64_t lin;
+	uint32_t mode_key;
+	uint32_t valid;
+	void *code;
+	struct dbt_block *block;
+};
+static inline unsigned
+dbt_jc_index(uint64_t lin)
+{
+	return (unsigned)(((lin >> 6) & 0xfc0) | ((lin >> 4) & 0x3f));
+}
+
 struct dbt_tlb_entry {
 	uint64_t tag_r;         /* linear page | valid, for reads */
 	uint64_t tag_w;         /* for writes (absent for code pages, ROM) */
@@ -180,6 +197,7 @@ struct dbt_cpu {
 	struct dbt_jit *jit;    /* the translator's code cache, NULL: off */
 	int32_t jit_budget;     /* blocks left in this turn (run lock) */
 	struct dbt_jit_exit *jit_pending; /* last direct exit, to link */
+	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	uint64_t tlb_hits, tlb_misses;
 	bool block_dirty;       /* a write hit the code of the running block */
 	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */

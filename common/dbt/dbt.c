@@ -201,6 +201,7 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	c->attention = &d->attention[v->id];
 	c->blocks = d->cache;
 	c->jit = d->jit;
+	dbt_jit_add_cpu(d->jit, c);
 	c->exc_vector = -1;
 	d->cpus[v->id] = c;
 	cpu_reset_state(&st, v->id);
@@ -385,7 +386,7 @@ run_block(struct dbt_cpu *c, struct dbt_block *b)
 	    b->valid) {
 		if (c->jit_pending != NULL)
 			dbt_jit_link(c, c->jit_pending, b);
-		c->jit_pending = NULL;
+		dbt_jit_remember(c, b);
 		c->jit_pending = dbt_jit_run(c, b);
 		return;
 	}

@@ -63,6 +63,7 @@
 
 #define JIT_DEFAULT_CACHE (64u << 20)
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
+#define DBT_JIT_MAX_CPUS 64
 
 /* Host registers. */
 enum { AX = 0, CX = 1, DX = 2, BX = 3, SP = 4, BP = 5, SI = 6, DI = 7 };
@@ -76,6 +77,9 @@ struct dbt_jit {
 	uint64_t compiled, failed, links, flushes, helper_insns, native_insns;
 	uint64_t ns;            /* time spent compiling */
 	long max_native;        /* VMKIT_JIT_MAX_NATIVE, -1: no limit */
+	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
+	int ncpus;
+	uint64_t jc_fills;
 };
 
 /* ---- byte emitter ------------------------------------------------------ */
@@ -967,7 +971,46 @@ emit_call_rel(struct emit *e, const struct insn *i, uint64_t rip)
 	emit_jmp_exit(e, next + i->imm);
 }
 
-/* RET (C3, C2 iw): pop the target, leave through the dispatcher. */
+/*
+ * Indirect branch to the guest RIP in rcx (already stored in c->rip):
+ * through the jump cache straight into the target's code, or to the
+ * dispatcher on a miss.  Only for transfers that keep the mode and the
+ * mapping (RET, near indirect JMP/CALL).
+ */
+static void
+emit_jc_lookup(struct emit *e)
+{
+	int32_t jc = OFF(jc);
+
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 6); /* shr rax, 6 */
+	b1(e, 0x25); b4(e, 0xfc0);                      /* and eax, 0xfc0 */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xcf);          /* mov rdi, rcx */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xef); b1(e, 4); /* shr rdi, 4 */
+	b1(e, 0x83); b1(e, 0xe7); b1(e, 0x3f);          /* and edi, 0x3f */
+	b1(e, 0x09); b1(e, 0xf8);                       /* or eax, edi */
+	b1(e, 0xc1); b1(e, 0xe0); b1(e, 5);             /* shl eax, 5 */
+	/* cmp rcx, [rbp + rax + jc + lin] */
+	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
+	jcc32(e, 0x5, e->j->exit_null);
+	/* cmp dword [rbp + rax + jc + mode_key], mode */
+	b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+	    mode_key)));
+	b4(e, e->b->mode_key);
+	jcc32(e, 0x5, e->j->exit_null);
+	/* cmp dword [rbp + rax + jc + valid], 1 */
+	b1(e, 0x83); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, valid)));
+	b1(e, 1);
+	jcc32(e, 0x5, e->j->exit_null);
+	/* jmp [rbp + rax + jc + code] */
+	b1(e, 0xff); b1(e, 0xa4); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, code)));
+}
+
+/* RET (C3, C2 iw): pop the target, on through the jump cache. */
 static void
 emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 {
@@ -982,7 +1025,9 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	st64(e, SI, GPR(X86_RSP));
 	st64(e, CX, OFF(rip));
 	probe_done(e, s);
-	jmp32(e, e->j->exit_null);
+	/* The slow path ran the RET and set c->rip: reload it. */
+	ld64(e, CX, OFF(rip));
+	emit_jc_lookup(e);
 }
 
 /* ---- one block ------------------------------------------------------------ */
@@ -1082,6 +1127,13 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 helper:
 	emit_helper_insn(e, i, rip);
+	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
+	    ((i->reg & 7) == 2 || (i->reg & 7) == 4)) {
+		/* Near indirect CALL/JMP: the handler set c->rip. */
+		ld64(e, CX, OFF(rip));
+		emit_jc_lookup(e);
+		return false;
+	}
 	if (dbt_fn_ends_block(i->fn)) {
 		/* It may have changed the mode or the mapping: back to the
 		 * dispatcher (c->rip is set), never a chained jump. */
@@ -1191,6 +1243,28 @@ dbt_jit_run(struct dbt_cpu *c, struct dbt_block *b)
 	return enter(c, b->jit_code);
 }
 
+void
+dbt_jit_add_cpu(struct dbt_jit *j, struct dbt_cpu *c)
+{
+	if (j != NULL && j->ncpus < DBT_JIT_MAX_CPUS)
+		j->cpus[j->ncpus++] = c;
+}
+
+void
+dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
+{
+	struct dbt_jc_entry *x = &c->jc[dbt_jc_index(b->lin)];
+
+	if (b->jit_code == NULL || !b->valid || x->block == b)
+		return;
+	x->lin = b->lin;
+	x->mode_key = b->mode_key;
+	x->valid = 1;
+	x->code = b->jit_code;
+	x->block = b;
+	c->jit->jc_fills++;
+}
+
 struct dbt_block *
 dbt_jit_exit_from(const struct dbt_jit_exit *x)
 {
@@ -1232,10 +1306,18 @@ unlink_exit(struct dbt_jit_exit *x)
 }
 
 void
-dbt_jit_forget(struct dbt_block *b)
+dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b)
 {
+	struct dbt_jit *j = c->jit;
+	unsigned idx = dbt_jc_index(b->lin);
 	int k;
 
+	for (k = 0; j != NULL && k < j->ncpus; k++) {
+		struct dbt_jc_entry *x = &j->cpus[k]->jc[idx];
+
+		if (x->block == b)
+			memset(x, 0, sizeof(*x));
+	}
 	while (b->jit_in != NULL)
 		unlink_exit(b->jit_in);
 	for (k = 0; k < b->jit_nexits; k++)
@@ -1321,11 +1403,12 @@ dbt_jit_stats(const struct dbt_jit *j, char *buf, size_t len)
 		return;
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
-	    "%.1f of %.0f MiB (%llu flushes), %llu links, %llu instructions "
-	    "native, %llu through the interpreter",
+	    "%.1f of %.0f MiB (%llu flushes), %llu links, %llu jump-cache "
+	    "fills, %llu instructions native, %llu through the interpreter",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
 	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
 	    (unsigned long long)j->flushes, (unsigned long long)j->links,
+	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->native_insns,
 	    (unsigned long long)j->helper_insns);
 }

@@ -36,8 +36,13 @@ void dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x,
     struct dbt_block *to);
 /* The source block of exit x. */
 struct dbt_block *dbt_jit_exit_from(const struct dbt_jit_exit *x);
-/* b is being invalidated: undo every link into and out of it. */
-void dbt_jit_forget(struct dbt_block *b);
+/* b is being invalidated: undo every link into and out of it and drop
+ * it from every vCPU's jump cache. */
+void dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b);
+/* c's jump cache is cleaned when blocks die (vCPU start-up). */
+void dbt_jit_add_cpu(struct dbt_jit *j, struct dbt_cpu *c);
+/* Enter compiled b in c's jump cache (the dispatcher just ran it). */
+void dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b);
 /* --stats */
 void dbt_jit_stats(const struct dbt_jit *j, char *buf, size_t len);
 
