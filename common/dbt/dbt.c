@@ -542,7 +542,7 @@ dbt_stats(struct vm *vm)
 	    hits + misses ? 100.0 * (double)hits / (double)(hits + misses) :
 	    0.0, (unsigned long long)misses);
 	{
-		char buf[512];
+		char buf[1024];
 
 		dbt_jit_stats(d->jit, buf, sizeof(buf));
 		fprintf(stderr, "dbt: %s\n", buf);

@@ -60,6 +60,7 @@
 #include "cpu/cpu.h"
 #include "dbt/block.h"
 #include "dbt/dbt-int.h"
+#include "dbt/fpu.h"
 
 #define JIT_DEFAULT_CACHE (64u << 20)
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
@@ -80,12 +81,15 @@ struct dbt_jit {
 	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
 	int ncpus;
 	uint64_t jc_fills;
+	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 };
 
 /* ---- byte emitter ------------------------------------------------------ */
 
 struct slow_path {
 	uint8_t *jcc;           /* rel32 of the probe's jne */
+	uint8_t *extra[3];      /* other jumps to it (SSE checks) */
+	int nextra;
 	const struct insn *i;
 	uint64_t rip;
 	bool reload;            /* the fast path ends with fl_host */
@@ -305,6 +309,8 @@ jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
 {
 	uint64_t next = rip + i->len;
 
+	if (c->jit->profile != NULL)
+		c->jit->profile[(i->map & 3) << 8 | i->op]++;
 	c->rip = rip;
 	c->next_rip = next;
 	c->cur_block = b;
@@ -390,7 +396,10 @@ static struct slow_path *
 emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
     unsigned size, bool write)
 {
-	struct slow_path *s = &e->slow[e->nslow++];
+	struct slow_path *s = e->nslow > 0 &&
+	    e->slow[e->nslow - 1].jcc == NULL &&
+	    e->slow[e->nslow - 1].i == i ? &e->slow[e->nslow - 1] :
+	    &e->slow[e->nslow++];
 	int32_t tlb = OFF(tlb);
 	unsigned tag = 1 | (e->c->cpl == 3 ? 2 : 0);
 
@@ -431,7 +440,10 @@ emit_slow_paths(struct emit *e)
 	for (k = 0; k < e->nslow; k++) {
 		struct slow_path *s = &e->slow[k];
 
-		set_rel32(s->jcc, e->p);
+		if (s->jcc != NULL)
+			set_rel32(s->jcc, e->p);
+		while (s->nextra > 0)
+			set_rel32(s->extra[--s->nextra], e->p);
 		/* The flags are in c->rflags here (saved before the probe). */
 		emit_call_helper(e, s->i, s->rip);
 		if (s->reload)
@@ -1030,6 +1042,236 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	emit_jc_lookup(e);
 }
 
+/* ---- instructions with implicit registers --------------------------------- */
+
+/* RDTSC: the host's TSC plus the vCPU's offset, as dbt_rdtsc(); CR4.TSD
+ * at CPL > 0 goes to the handler for its #GP. */
+static void
+emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL;
+
+	flags_to_mem(e);
+	if (e->c->cpl != 0) {
+		s = &e->slow[e->nslow++];
+		memset(s, 0, sizeof(*s));
+		s->i = i;
+		s->rip = rip;
+		b1(e, 0xf6); m_bp(e, 0, OFF(cr4)); b1(e, X86_CR4_TSD);
+		s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	}
+	b1(e, 0x0f); b1(e, 0x31);                       /* rdtsc */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, 32); /* shl rdx, 32 */
+	b1(e, 0x48); b1(e, 0x09); b1(e, 0xd0);          /* or rax, rdx */
+	b1(e, 0x48); b1(e, 0x03); m_bp(e, AX, OFF(tsc_offset)); /* add */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc2);          /* mov rdx, rax */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xea); b1(e, 32); /* shr rdx, 32 */
+	b1(e, 0x89); b1(e, 0xc0);                       /* mov eax, eax */
+	st64(e, AX, GPR(X86_RAX));
+	st64(e, DX, GPR(X86_RDX));
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+/* CBW/CWDE/CDQE (98), CWD/CDQ/CQO (99) on the host's rax/rdx. */
+static void
+emit_cbw(struct emit *e, const struct insn *i)
+{
+	ld64(e, AX, GPR(X86_RAX));
+	if (i->op == 0x99)
+		ld64(e, DX, GPR(X86_RDX));
+	if (i->opsize == 2)
+		b1(e, 0x66);
+	else if (i->opsize == 8)
+		b1(e, 0x48);
+	b1(e, i->op);
+	st64(e, AX, GPR(X86_RAX));
+	if (i->op == 0x99)
+		st64(e, DX, GPR(X86_RDX));
+}
+
+/*
+ * F6/F7 /4 /5 (MUL, IMUL with one operand) and 0F B0/B1 (CMPXCHG): the
+ * guest's RAX (and RDX) in the host's, the r/m operand in rbx (MUL) or
+ * rdx (CMPXCHG), the CMPXCHG source in rcx.
+ */
+static void
+emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	bool cx = i->map == MAP_0F, byte = i->op == 0xf6 || i->op == 0xb0;
+	unsigned size = byte ? 1 : i->opsize;
+	struct slow_path *s = NULL;
+	int rslot = -1, mslot = -1, tmp = cx ? DX : BX, enc;
+	bool hi = false;
+
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		flags_to_mem(e);
+		s = emit_probe(e, i, rip, size, cx);
+	}
+	if (!cx)
+		flags_to_host(e);       /* SF ZF AF PF: undefined, as the host */
+	ld64(e, AX, GPR(X86_RAX));
+	if (!cx)
+		ld64(e, DX, GPR(X86_RDX));
+	if (cx) {
+		rslot = byte ? byte_slot(i, i->reg, &hi) : i->reg;
+		enc = CX + (byte && hi ? 4 : 0);
+		ld64(e, CX, GPR(rslot));
+	} else {
+		enc = i->reg & 7;
+	}
+	if (!i->mem) {
+		mslot = byte ? byte_slot(i, i->rm, &hi) : i->rm;
+		ld64(e, tmp, GPR(mslot));
+	}
+	if (i->lock && i->mem)
+		b1(e, 0xf0);
+	if (size == 2)
+		b1(e, 0x66);
+	else if (size == 8)
+		b1(e, 0x48);
+	if (cx)
+		b1(e, 0x0f);
+	b1(e, i->op);
+	if (i->mem)
+		b1(e, (unsigned)(enc & 7) << 3 | DI);
+	else
+		b1(e, 0xc0 | (unsigned)(enc & 7) << 3 |
+		    (unsigned)(tmp + (byte && hi ? 4 : 0)));
+	st64(e, AX, GPR(X86_RAX));
+	if (!cx && !byte)
+		st64(e, DX, GPR(X86_RDX));
+	if (cx && mslot >= 0)
+		st64(e, DX, GPR(mslot));
+	e->fl_host = true;
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+/* ---- SSE ------------------------------------------------------------------ */
+
+/*
+ * SSE instructions whose results do not depend on MXCSR: moves, logic,
+ * shuffles, integer SIMD.  These run natively on xmm0/xmm1 (the guest's
+ * registers are loaded from and stored to its FXSAVE image); arithmetic,
+ * compares and conversions, which depend on the guest's rounding and
+ * exception masks, stay with fpu.c.  MMX forms touch the x87 state and
+ * stay there too.
+ */
+static bool
+sse_mxcsr_free(unsigned op, int pfx)
+{
+	switch (op) {
+	case 0x10: case 0x11: case 0x12: case 0x13: case 0x14: case 0x15:
+	case 0x16: case 0x17: case 0x28: case 0x29: case 0x2b: case 0x50:
+	case 0x54: case 0x55: case 0x56: case 0x57: case 0xc6:
+	case 0x6e: case 0x6f: case 0x7e: case 0x7f: case 0xd6: case 0xe7:
+	case 0xf0: case 0xc4: case 0xc5: case 0x70: case 0x71: case 0x72:
+	case 0x73:
+		return true;
+	default:
+		break;
+	}
+	if (pfx != PFX_66)
+		return false;
+	return (op >= 0x60 && op <= 0x6d) || (op >= 0x74 && op <= 0x76) ||
+	    (op >= 0xd1 && op <= 0xd5) || (op >= 0xd7 && op <= 0xe5) ||
+	    (op >= 0xe8 && op <= 0xef) || (op >= 0xf1 && op <= 0xf6) ||
+	    (op >= 0xf8 && op <= 0xfe);
+}
+
+#define XMM(n) (OFF(fx) + 160 + 16 * (int32_t)(n))
+
+static void
+movdqu_ld(struct emit *e, int x, int32_t off)
+{
+	b1(e, 0xf3); b1(e, 0x0f); b1(e, 0x6f); m_bp(e, x, off);
+}
+
+static void
+movdqu_st(struct emit *e, int x, int32_t off)
+{
+	b1(e, 0xf3); b1(e, 0x0f); b1(e, 0x7f); m_bp(e, x, off);
+}
+
+static bool
+emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	const struct sse_op *d = dbt_sse_lookup(i);
+	int pfx = dbt_insn_pfx(i);
+	bool greg, grm, shift, st;
+	struct slow_path *s;
+	unsigned size, regf, rmf;
+
+	if (d == NULL || i->lock || (d->f & (S_MMX | S_FLAGS | S_NOMODRM)) ||
+	    !sse_mxcsr_free(i->op, pfx))
+		return false;
+	greg = (d->f & S_GREG) != 0;
+	grm = (d->f & S_GRM) && !i->mem;
+	shift = i->op >= 0x71 && i->op <= 0x73;     /* ModRM.reg: /ext */
+	st = (d->f & S_ST) != 0;
+	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
+	flags_to_mem(e);
+	s = &e->slow[e->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->i = i;
+	s->rip = rip;
+	/* CR0.EM and TS clear, CR4.OSFXSR set; else fpu.c decides. */
+	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
+	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
+	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		if ((d->f & S_A16) && size == 16) {
+			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
+			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+		}
+		s = emit_probe(e, i, rip, size, st);
+	}
+	/* Operands: xmm0 = ModRM.reg, xmm1 = ModRM.rm, rcx = a GPR. */
+	if (greg)
+		ld64(e, CX, GPR(i->reg));
+	else if (!shift)
+		movdqu_ld(e, 0, XMM(i->reg));
+	if (grm)
+		ld64(e, CX, GPR(i->rm));
+	else if (!i->mem)
+		movdqu_ld(e, 1, XMM(i->rm));
+	regf = greg ? CX : shift ? (i->reg & 7u) : 0;
+	rmf = i->mem ? DI : grm ? CX : 1;
+	if (pfx == PFX_66)
+		b1(e, 0x66);
+	else if (pfx == PFX_F3)
+		b1(e, 0xf3);
+	else if (pfx == PFX_F2)
+		b1(e, 0xf2);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f);
+	b1(e, i->op);
+	if (i->mem)
+		b1(e, regf << 3 | DI);
+	else
+		b1(e, 0xc0 | regf << 3 | rmf);
+	if (d->f & S_IMM)
+		b1(e, (uint8_t)i->imm);
+	/* Results: the register operands the instruction writes. */
+	if (st || shift) {
+		if (grm)
+			st64(e, CX, GPR(i->rm));
+		else if (!i->mem)
+			movdqu_st(e, 1, XMM(i->rm));
+	} else if (greg) {
+		st64(e, CX, GPR(i->reg));
+	} else {
+		movdqu_st(e, 0, XMM(i->reg));
+	}
+	probe_done(e, s);
+	return true;
+}
+
 /* ---- one block ------------------------------------------------------------ */
 
 static bool
@@ -1090,6 +1332,9 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		e->j->native_insns++;
 		return false;
 	}
+	/* SSE takes its mandatory prefix from F2/F3/66. */
+	if (i->map == MAP_0F && emit_sse(e, i, rip))
+		goto native;
 	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
 		goto helper;
 	if (i->map == MAP_1B) {
@@ -1115,6 +1360,35 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_0F && i->op == 0x1f)
 		goto native;                            /* NOP r/m */
+	if (i->map == MAP_0F && i->op == 0xae && !i->mem &&
+	    (i->reg & 7) >= 5) {
+		/* LFENCE, MFENCE, SFENCE: the host's own. */
+		b1(e, 0x0f); b1(e, 0xae); b1(e, i->modrm | 0xc0);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0x31) {
+		emit_rdtsc(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_1B && (i->op == 0x98 || i->op == 0x99)) {
+		emit_cbw(e, i);
+		goto native;
+	}
+	if ((i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
+	    ((i->reg & 7) == 4 || (i->reg & 7) == 5)) ||
+	    (i->map == MAP_0F && (i->op == 0xb0 || i->op == 0xb1))) {
+		bool hi;
+
+		/* CMPXCHG AH, ... style same-slot forms: the handler. */
+		if (i->map == MAP_0F && !i->mem &&
+		    (i->op == 0xb0 ? byte_slot(i, i->rm, &hi) : i->rm) ==
+		    X86_RAX)
+			goto helper;
+		if (i->map == MAP_1B && i->lock)
+			goto helper;
+		emit_acc_op(e, i, rip);
+		goto native;
+	}
 	if (select_hop(i, &h)) {
 		/* LOCK only with a memory destination (else #UD, which the
 		 * decoder's handler choice already says). */
@@ -1381,6 +1655,8 @@ dbt_jit_new(size_t cache_size)
 		return NULL;
 	}
 	emit_trampoline(j);
+	if (getenv("VMKIT_JIT_PROFILE") != NULL)
+		j->profile = calloc(4 * 256, sizeof(*j->profile));
 	j->max_native = getenv("VMKIT_JIT_MAX_NATIVE") ?
 	    atol(getenv("VMKIT_JIT_MAX_NATIVE")) : -1;
 	return j;
@@ -1392,11 +1668,12 @@ dbt_jit_free(struct dbt_jit *j)
 	if (j == NULL)
 		return;
 	munmap(j->base, j->size);
+	free(j->profile);
 	free(j);
 }
 
 void
-dbt_jit_stats(const struct dbt_jit *j, char *buf, size_t len)
+dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 {
 	if (j == NULL) {
 		snprintf(buf, len, "translator off");
@@ -1411,4 +1688,25 @@ dbt_jit_stats(const struct dbt_jit *j, char *buf, size_t len)
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->native_insns,
 	    (unsigned long long)j->helper_insns);
+	if (j->profile != NULL) {
+		size_t n = strlen(buf);
+		int k, m, best;
+
+		/* The ten opcodes run most often through the interpreter. */
+		for (m = 0; m < 10 && n < len; m++) {
+			best = -1;
+			for (k = 0; k < 4 * 256; k++)
+				if (j->profile[k] && (best < 0 ||
+				    j->profile[k] > j->profile[best]))
+					best = k;
+			if (best < 0)
+				break;
+			n += (size_t)snprintf(buf + n, len - n, "%s%s%02x:%llu",
+			    m ? " " : "; through the interpreter: ",
+			    (best >> 8) == 0 ? "" : (best >> 8) == 1 ? "0f" :
+			    (best >> 8) == 2 ? "0f38" : "0f3a", best & 0xff,
+			    (unsigned long long)j->profile[best]);
+			j->profile[best] = 0;
+		}
+	}
 }

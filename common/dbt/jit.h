@@ -44,6 +44,6 @@ void dbt_jit_add_cpu(struct dbt_jit *j, struct dbt_cpu *c);
 /* Enter compiled b in c's jump cache (the dispatcher just ran it). */
 void dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b);
 /* --stats */
-void dbt_jit_stats(const struct dbt_jit *j, char *buf, size_t len);
+void dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len);
 
 #endif

@@ -33,6 +33,7 @@
 	.globl _start
 _start:
 	movl $STACK, %esp
+	movl %ebx, mb_info
 	/* Page tables: PD entries 2 MiB each, P|W|PS. */
 	movl $PD, %edi
 	xorl %ecx, %ecx
@@ -59,7 +60,7 @@ _start:
 	movl $PDPT + 3, PML4
 	movl $0, PML4 + 4
 	movl %cr4, %eax
-	orl $0x20, %eax                 /* PAE */
+	orl $0x620, %eax                /* PAE, OSFXSR, OSXMMEXCPT */
 	movl %eax, %cr4
 	movl $PML4, %eax
 	movl %eax, %cr3
@@ -212,7 +213,29 @@ irq:
 	call puthex64
 	movb $'\n', %al
 	call putc64
-
+	/* "nosse" on the command line skips the SSE sum. */
+	movl $mb_info, %eax
+	movl (%rax), %esi
+	testl $4, (%rsi)                /* MBI cmdline present */
+	jz 20f
+	movl 16(%rsi), %esi
+21:	movb (%rsi), %al
+	testb %al, %al
+	jz 20f
+	cmpl $0x73736f6e, (%rsi)        /* "noss" */
+	jne 22f
+	cmpb $'e', 4(%rsi)
+	je 23f
+22:	incl %esi
+	jmp 21b
+20:	call sse_sum
+	movl $msg_sse, %esi
+	call puts64
+	movq %r13, %rax
+	call puthex64
+	movb $'\n', %al
+	call putc64
+23:
 	movl $msg_ok, %esi
 	call puts64
 	EXIT $0
@@ -415,9 +438,53 @@ checksum:
 	FOLD %rdx
 	popq %rdx
 	FOLD %rdx
+	/* Implicit-register instructions and SSE integer work. */
+	movq %rbx, %rdx
+	mulq %rcx
+	FOLD %rax, 0x801
+	FOLD %rdx, 0x801
+	imulb %cl
+	FOLD %rax, 0x801
+	cwde
+	FOLD %rax
+	cqto
+	FOLD %rdx
+	movq 40(%rdi), %rax
+	cmpxchgq %rcx, 40(%rdi)         /* equal: stores rcx */
+	FOLD %rax
+	lock cmpxchgl %ebx, 40(%rdi)    /* not equal: loads eax */
+	FOLD %rax
 	incl %esi
 	cmpl $1000, %esi
 	jne 18b
+	ret
+
+/* SSE integer work and moves (not on KVM-PVM, whose kernel-mode
+ * emulator lacks them), folded into r13. */
+sse_sum:
+	movabsq $0x0123456789abcdef, %r13
+	movl $sum_data, %edi
+	xorl %esi, %esi
+	movq %r13, %rdx
+19:	movq %rdx, 48(%rdi)
+	movdqu 40(%rdi), %xmm2
+	movdqa (%rdi), %xmm9
+	paddd %xmm2, %xmm9
+	pxor %xmm9, %xmm2
+	pshufd $0x1b, %xmm2, %xmm3
+	pcmpeqb %xmm9, %xmm3
+	pmovmskb %xmm3, %edx
+	FOLD %rdx
+	movq %xmm9, %rdx
+	FOLD %rdx
+	movdqa %xmm2, 64(%rdi)
+	movq 72(%rdi), %rdx
+	FOLD %rdx
+	movdqa %xmm9, (%rdi)
+	addq %r13, %rdx
+	incl %esi
+	cmpl $1000, %esi
+	jne 19b
 	ret
 
 	.data
@@ -444,10 +511,13 @@ idt_desc:
 
 irq_flag:
 	.byte 0
+	.align 4
+mb_info:
+	.long 0
 	.align 8
 sum_data:
 	.quad 0x1122334455667788, 0x99aabbccddeeff00, 0x0f0f0f0f0f0f0f0f
-	.quad 0x123, 0x8000
+	.quad 0x123, 0x8000, 0x4242, 0, 0, 0, 0
 
 hexdigits:
 	.ascii "0123456789abcdef"
@@ -462,6 +532,7 @@ msg_precise_bad: .asciz "jit64: precise FAILED\n"
 msg_irq:	.asciz "jit64: irq ok\n"
 msg_irq_bad:	.asciz "jit64: irq FAILED\n"
 msg_sum:	.asciz "jit64: sum "
+msg_sse:	.asciz "jit64: sse "
 msg_ok:		.asciz "jit64: all ok\n"
 
 /* cross_fn: its MOV straddles the boundary between two pages. */
