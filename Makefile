@@ -144,6 +144,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory MODE=rel all
 	@bench/run.sh build/rel
+	@bench/cpu.sh build/rel
 
 difftest: all
 	@$(BUILD)/tests/difftest --iterations 200000

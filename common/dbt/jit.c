@@ -94,6 +94,8 @@ struct slow_path {
 	uint64_t rip;
 	bool reload;            /* the fast path ends with fl_host */
 	uint8_t *resume;
+	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
+	bool rc_dirty[16];
 };
 
 struct emit {
@@ -102,6 +104,13 @@ struct emit {
 	struct dbt_cpu *c;
 	struct dbt_block *b;
 	bool fl_host;
+	/* The register cache: guest registers held in r8-r15 within the
+	 * block, written back before anything that reads c->gpr. */
+	int8_t rc_host[16];     /* guest reg -> host reg, -1 */
+	int8_t rc_owner[16];    /* host reg -> guest reg, -1 */
+	bool rc_dirty[16];      /* by guest reg */
+	bool rc_pin[16];        /* by host reg: used by this instruction */
+	unsigned rc_lru[16], rc_tick;
 	int nslow;
 	struct slow_path slow[DBT_BLOCK_MAX];
 };
@@ -200,10 +209,11 @@ jcc32(struct emit *e, unsigned cc, const uint8_t *target)
 #define OFF(field) ((int32_t)offsetof(struct dbt_cpu, field))
 #define GPR(r) (OFF(gpr) + 8 * (int32_t)(r))
 
+/* mov r64, [rbp + off] and back; r may be r8-r15. */
 static void
 ld64(struct emit *e, int r, int32_t off)
 {
-	b1(e, 0x48);
+	b1(e, 0x48 | (r >= 8 ? 4 : 0));
 	b1(e, 0x8b);
 	m_bp(e, r, off);
 }
@@ -211,9 +221,31 @@ ld64(struct emit *e, int r, int32_t off)
 static void
 st64(struct emit *e, int r, int32_t off)
 {
-	b1(e, 0x48);
+	b1(e, 0x48 | (r >= 8 ? 4 : 0));
 	b1(e, 0x89);
 	m_bp(e, r, off);
+}
+
+/* mov dst, src (64-bit, any registers). */
+static void
+mov_rr(struct emit *e, int dst, int src)
+{
+	if (dst == src)
+		return;
+	b1(e, 0x48 | (src >= 8 ? 4 : 0) | (dst >= 8 ? 1 : 0));
+	b1(e, 0x89);
+	b1(e, 0xc0 | (unsigned)(src & 7) << 3 | (unsigned)(dst & 7));
+}
+
+/* lea dst, [base + disp] with a SIB byte, so r12/r13 need no care. */
+static void
+lea_disp(struct emit *e, int dst, int base, int32_t disp)
+{
+	b1(e, 0x48 | (dst >= 8 ? 4 : 0) | (base >= 8 ? 1 : 0));
+	b1(e, 0x8d);
+	b1(e, 0x84 | (unsigned)(dst & 7) << 3);
+	b1(e, 0x20 | (unsigned)(base & 7));
+	b4(e, (uint32_t)disp);
 }
 
 static void
@@ -295,6 +327,103 @@ flags_to_host(struct emit *e)
 	}
 }
 
+/* ---- the register cache ------------------------------------------------- */
+
+static void
+rc_init(struct emit *e)
+{
+	memset(e->rc_host, -1, sizeof(e->rc_host));
+	memset(e->rc_owner, -1, sizeof(e->rc_owner));
+	memset(e->rc_dirty, 0, sizeof(e->rc_dirty));
+	memset(e->rc_pin, 0, sizeof(e->rc_pin));
+}
+
+/* A host register for guest register g, loaded unless def (the caller
+ * writes all 64 bits).  Pinned until the next instruction. */
+static int
+rc_take(struct emit *e, int g, bool def)
+{
+	int h = e->rc_host[g], k, og;
+
+	if (h < 0) {
+		for (k = 8; k < 16 && h < 0; k++)
+			if (e->rc_owner[k] < 0)
+				h = k;
+		if (h < 0) {
+			for (k = 8; k < 16; k++)
+				if (!e->rc_pin[k] && (h < 0 ||
+				    e->rc_lru[k] < e->rc_lru[h]))
+					h = k;
+			og = e->rc_owner[h];
+			if (e->rc_dirty[og])
+				st64(e, h, GPR(og));
+			e->rc_host[og] = -1;
+			e->rc_dirty[og] = false;
+		}
+		if (!def)
+			ld64(e, h, GPR(g));
+		e->rc_owner[h] = (int8_t)g;
+		e->rc_host[g] = (int8_t)h;
+	}
+	e->rc_pin[h] = true;
+	e->rc_lru[h] = ++e->rc_tick;
+	return h;
+}
+
+static int
+rc_get(struct emit *e, int g)
+{
+	return rc_take(e, g, false);
+}
+
+static void
+rc_dirty(struct emit *e, int g)
+{
+	e->rc_dirty[g] = true;
+}
+
+/* Write every dirty cached register back to c->gpr (flag-neutral). */
+static void
+rc_flush(struct emit *e)
+{
+	int g;
+
+	for (g = 0; g < 16; g++)
+		if (e->rc_host[g] >= 0 && e->rc_dirty[g]) {
+			st64(e, e->rc_host[g], GPR(g));
+			e->rc_dirty[g] = false;
+		}
+}
+
+/* Forget the cache (after code that may have changed c->gpr). */
+static void
+rc_drop(struct emit *e)
+{
+	rc_init(e);
+}
+
+/* Guest register g back in c->gpr and out of the cache. */
+static void
+rc_sync_one(struct emit *e, int g)
+{
+	int h = e->rc_host[g];
+
+	if (h < 0)
+		return;
+	if (e->rc_dirty[g])
+		st64(e, h, GPR(g));
+	e->rc_host[g] = -1;
+	e->rc_owner[h] = -1;
+	e->rc_dirty[g] = false;
+}
+
+static void
+rc_sync_all(struct emit *e)
+{
+	rc_flush(e);
+	rc_drop(e);
+}
+
 /* ---- helpers called from generated code ----------------------------------- */
 
 /*
@@ -341,6 +470,7 @@ static void
 emit_helper_insn(struct emit *e, const struct insn *i, uint64_t rip)
 {
 	flags_to_mem(e);
+	rc_sync_all(e);
 	emit_call_helper(e, i, rip);
 	e->j->helper_insns++;
 }
@@ -372,6 +502,63 @@ emit_ea(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
 			b4(e, (uint32_t)i->disp);
 		} else if (i->disp != 0) {
 			b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb6); /* lea rsi,[rsi+d] */
+			b4(e, (uint32_t)i->disp);
+		}
+		if (i->addrsize == 4) {
+			b1(e, 0x89); b1(e, 0xf6);       /* mov esi, esi */
+		}
+	}
+	if (seg && (i->seg == X86_FS || i->seg == X86_GS)) {
+		ld64(e, AX, OFF(seg) + (int32_t)(i->seg *
+		    sizeof(struct x86_seg)) + (int32_t)offsetof(struct x86_seg,
+		    base));
+		b1(e, 0x48); b1(e, 0x8d); b1(e, 0x34); b1(e, 0x06); /* lea */
+	}
+}
+
+/* A slow path entered by jumps other than a probe's (checks that send the
+ * instruction to its handler), with the register cache as it is now. */
+static struct slow_path *
+new_slow(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = &e->slow[e->nslow++];
+
+	memset(s, 0, sizeof(*s));
+	s->i = i;
+	s->rip = rip;
+	memcpy(s->rc_host, e->rc_host, sizeof(s->rc_host));
+	memcpy(s->rc_dirty, e->rc_dirty, sizeof(s->rc_dirty));
+	return s;
+}
+
+/*
+ * rsi = the effective address of i's memory operand from the register
+ * cache (base and index pinned), with the FS/GS base when seg.
+ * Flag-neutral; clobbers rax.
+ */
+static void
+emit_ea_rc(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
+{
+	static const uint8_t ss[9] = { 0, 0, 1, 0, 2, 0, 0, 0, 3 };
+	int hb, hx;
+
+	if (i->base == INSN_BASE_RIP) {
+		uint64_t a = next_rip + (uint64_t)i->disp;
+
+		mov_imm64(e, SI, i->addrsize == 4 ? a & 0xffffffffULL : a);
+	} else {
+		hb = i->base >= 0 ? rc_get(e, i->base) : -1;
+		hx = i->index >= 0 ? rc_get(e, i->index) : -1;
+		if (hb < 0 && hx < 0) {
+			mov_imm64(e, SI, (uint64_t)i->disp);
+		} else {
+			/* lea rsi, [hb + hx*scale + disp32] */
+			b1(e, 0x48 | (hx >= 8 ? 2 : 0) | (hb >= 8 ? 1 : 0));
+			b1(e, 0x8d);
+			b1(e, hb >= 0 ? 0xb4 : 0x34);
+			b1(e, (unsigned)ss[i->scale & 15] << 6 |
+			    (unsigned)(hx >= 0 ? hx & 7 : 4) << 3 |
+			    (unsigned)(hb >= 0 ? hb & 7 : 5));
 			b4(e, (uint32_t)i->disp);
 		}
 		if (i->addrsize == 4) {
@@ -421,6 +608,8 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);          /* add rdi, rsi */
 	s->i = i;
 	s->rip = rip;
+	memcpy(s->rc_host, e->rc_host, sizeof(s->rc_host));
+	memcpy(s->rc_dirty, e->rc_dirty, sizeof(s->rc_dirty));
 	return s;
 }
 
@@ -435,7 +624,7 @@ probe_done(struct emit *e, struct slow_path *s)
 static void
 emit_slow_paths(struct emit *e)
 {
-	int k;
+	int k, g;
 
 	for (k = 0; k < e->nslow; k++) {
 		struct slow_path *s = &e->slow[k];
@@ -444,8 +633,16 @@ emit_slow_paths(struct emit *e)
 			set_rel32(s->jcc, e->p);
 		while (s->nextra > 0)
 			set_rel32(s->extra[--s->nextra], e->p);
-		/* The flags are in c->rflags here (saved before the probe). */
+		/* The flags are in c->rflags here (saved before the probe);
+		 * the handler needs the cached registers in c->gpr, and the
+		 * fast path finds them reloaded at the join. */
+		for (g = 0; g < 16; g++)
+			if (s->rc_host[g] >= 0 && s->rc_dirty[g])
+				st64(e, s->rc_host[g], GPR(g));
 		emit_call_helper(e, s->i, s->rip);
+		for (g = 0; g < 16; g++)
+			if (s->rc_host[g] >= 0)
+				ld64(e, s->rc_host[g], GPR(g));
 		if (s->reload)
 			flags_load(e);
 		jmp32(e, s->resume);
@@ -478,6 +675,7 @@ struct hop {
 	unsigned mem_size;      /* bytes of the memory access */
 	bool cl;                /* guest RCX in host rcx (shift counts) */
 	bool lockable;          /* LOCK is valid with a memory operand */
+	bool reg_nr;            /* the reg operand is written whole, not read */
 };
 
 /* Guest register g as a byte operand: which slot holds it and whether it
@@ -489,8 +687,12 @@ byte_slot(const struct insn *i, int g, bool *hi)
 	return *hi ? g - 4 : g;
 }
 
+/*
+ * The form for AH, CH, DH, BH (no REX): scratch registers rcx/rdx loaded
+ * from c->gpr, which the caller made current (rc_sync_one).
+ */
 static bool
-emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
+emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
     const struct hop *h)
 {
 	bool mem = i->mem && h->rm_force < 0;
@@ -556,6 +758,107 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 	if (h->flags & FL_W)
 		e->fl_host = true;
 	if (h->flags & FL_R)
+		e->fl_host = true;
+	if (s != NULL)
+		probe_done(e, s);
+	return true;
+}
+
+/*
+ * A guest instruction on the register cache: its register operands are
+ * the host registers caching them (r8-r15), its memory operand [rdi]
+ * after the probe.  High-byte registers cannot be encoded with the REX
+ * prefix r8-r15 need: those go through emit_hop_mem.
+ */
+static bool
+emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
+    const struct hop *h)
+{
+	bool mem = i->mem && h->rm_force < 0, hi_r = false, hi_m = false;
+	int gr = -1, gm = -1, hr = -1, hm = -1, hc = -1, k;
+	struct slow_path *s = NULL;
+	unsigned rex;
+
+	if (h->reg >= 0)
+		gr = h->reg_byte ? byte_slot(i, h->reg, &hi_r) : h->reg;
+	if (!mem) {
+		int g = h->rm_force >= 0 ? h->rm_force : i->rm;
+
+		gm = h->rm_byte ? byte_slot(i, g, &hi_m) : g;
+	}
+	if (hi_r || hi_m) {
+		if (gr >= 0 && gm >= 0 && gr == gm && h->reg_w && h->rm_w)
+			return false;   /* XCHG AH, AL: the handler */
+		if (gr >= 0)
+			rc_sync_one(e, gr);
+		if (gm >= 0)
+			rc_sync_one(e, gm);
+		if (h->cl)
+			rc_sync_one(e, X86_RCX);
+		if (mem || h->cl) {
+			/* emit_hop_mem reads these from c->gpr too. */
+			if (i->base >= 0 && i->base < 16)
+				rc_sync_one(e, i->base);
+			if (i->index >= 0)
+				rc_sync_one(e, i->index);
+		}
+		return emit_hop_mem(e, i, rip, h);
+	}
+	/* Every register first (loads are flag-neutral), then the probe:
+	 * nothing is allocated between the probe and its join. */
+	if (mem)
+		emit_ea_rc(e, i, rip + i->len, true);
+	if (h->cl)
+		hc = rc_get(e, X86_RCX);
+	if (gm >= 0)
+		hm = rc_get(e, gm);
+	/* A reg operand written whole need not be loaded, unless it is the
+	 * r/m operand too (MOV EAX, EAX). */
+	if (gr >= 0)
+		hr = rc_take(e, gr, h->reg_nr && gr != gm);
+	if (mem) {
+		flags_to_mem(e);
+		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+	}
+	if (h->flags & FL_R)
+		flags_to_host(e);
+	if (h->cl)
+		mov_rr(e, CX, hc);
+	if (i->lock && mem)
+		b1(e, 0xf0);
+	if (h->size == 2)
+		b1(e, 0x66);
+	rex = (h->size == 8 ? 8u : 0) | (hr >= 8 ? 4u : 0) |
+	    (hm >= 8 ? 1u : 0);
+	if (rex || (h->size == 1 && (hr >= 4 || hm >= 4)))
+		b1(e, 0x40 | rex);
+	for (k = 0; k < h->nopc; k++)
+		b1(e, h->opc[k]);
+	if (mem)
+		b1(e, (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 | DI);
+	else
+		b1(e, 0xc0 | (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 |
+		    (unsigned)(hm & 7));
+	switch (h->imm) {
+	case IMM_8:
+		b1(e, (uint8_t)i->imm);
+		break;
+	case IMM_Z:
+		if (h->size == 2) {
+			b1(e, (uint8_t)i->imm);
+			b1(e, (uint8_t)(i->imm >> 8));
+		} else {
+			b4(e, (uint32_t)i->imm);
+		}
+		break;
+	default:
+		break;
+	}
+	if (h->reg_w && gr >= 0)
+		rc_dirty(e, gr);
+	if (h->rm_w && gm >= 0)
+		rc_dirty(e, gm);
+	if (h->flags & (FL_W | FL_R))
 		e->fl_host = true;
 	if (s != NULL)
 		probe_done(e, s);
@@ -678,6 +981,7 @@ select_hop(const struct insn *i, struct hop *h)
 			h->reg = i->reg;
 			h->reg_byte = op == 0x8a;
 			h->reg_w = true;
+			h->reg_nr = op == 0x8b && os >= 4;
 			h->rm_r = true;
 			return true;
 		case 0xc6: case 0xc7:
@@ -700,6 +1004,7 @@ select_hop(const struct insn *i, struct hop *h)
 			hop_init(h, i, os, 1, op, 0);
 			h->reg = i->reg;
 			h->reg_w = true;
+			h->reg_nr = os >= 4;
 			h->rm_r = true;
 			h->mem_size = 4;
 			return true;
@@ -707,6 +1012,7 @@ select_hop(const struct insn *i, struct hop *h)
 			hop_init(h, i, os, 1, op, 0);
 			h->reg = i->reg;
 			h->reg_w = true;
+			h->reg_nr = os >= 4;
 			h->rm_r = true;
 			h->imm = op == 0x69 ? IMM_Z : IMM_8;
 			h->flags = FL_W | FL_R;
@@ -747,6 +1053,7 @@ select_hop(const struct insn *i, struct hop *h)
 			hop_init(h, i, os, 2, 0x0f, op);
 			h->reg = i->reg;
 			h->reg_w = true;
+			h->reg_nr = os >= 4;
 			h->rm_r = true;
 			h->rm_byte = op == 0xb6 || op == 0xbe;
 			h->mem_size = h->rm_byte ? 1 : 2;
@@ -824,57 +1131,105 @@ static void
 emit_lea(struct emit *e, const struct insn *i, uint64_t rip)
 {
 	unsigned os = i->opsize;
+	int hd;
 
-	emit_ea(e, i, rip + i->len, false);
-	if (os == 8) {
-		st64(e, SI, GPR(i->reg));
-	} else if (os == 4) {
-		b1(e, 0x89); b1(e, 0xf6);               /* mov esi, esi */
-		st64(e, SI, GPR(i->reg));
-	} else {
-		b1(e, 0x66); b1(e, 0x89); m_bp(e, SI, GPR(i->reg));
-	}
+	emit_ea_rc(e, i, rip + i->len, false);
+	hd = rc_take(e, i->reg, os >= 4);
+	if (os == 2)
+		b1(e, 0x66);
+	/* mov hd, rsi (64 or 32 bits: the 32-bit form zero-extends) */
+	b1(e, (os == 8 ? 0x48 : 0x40) | (hd >= 8 ? 1 : 0));
+	b1(e, 0x89);
+	b1(e, 0xc0 | SI << 3 | (unsigned)(hd & 7));
+	rc_dirty(e, i->reg);
 }
 
 /* MOV r, imm (B0-BF). */
 static void
 emit_mov_imm(struct emit *e, const struct insn *i)
 {
-	int g = i->opreg;
+	int g = i->opreg, hd;
 
 	if (i->op < 0xb8) {
 		bool hi;
 		int slot = byte_slot(i, g, &hi);
 
-		b1(e, 0xc6); m_bp(e, 0, GPR(slot) + (hi ? 1 : 0));
+		if (hi) {
+			rc_sync_one(e, slot);
+			b1(e, 0xc6); m_bp(e, 0, GPR(slot) + 1);
+			b1(e, (uint8_t)i->imm);
+			return;
+		}
+		hd = rc_get(e, slot);
+		b1(e, 0x40 | (hd >= 8 ? 1 : 0));
+		b1(e, 0xb0 + (hd & 7));
 		b1(e, (uint8_t)i->imm);
+		rc_dirty(e, slot);
 	} else if (i->opsize == 2) {
-		b1(e, 0x66); b1(e, 0xc7); m_bp(e, 0, GPR(g));
+		hd = rc_get(e, g);
+		b1(e, 0x66);
+		b1(e, 0x40 | (hd >= 8 ? 1 : 0));
+		b1(e, 0xb8 + (hd & 7));
 		b1(e, (uint8_t)i->imm);
 		b1(e, (uint8_t)(i->imm >> 8));
+		rc_dirty(e, g);
 	} else {
 		uint64_t v = i->opsize == 4 ? i->imm & 0xffffffffULL : i->imm;
 
-		mov_imm64(e, CX, v);
-		st64(e, CX, GPR(g));
+		hd = rc_take(e, g, true);
+		if (v <= 0xffffffffULL) {
+			b1(e, 0x40 | (hd >= 8 ? 1 : 0));   /* mov r32, imm32 */
+			b1(e, 0xb8 + (hd & 7));
+			b4(e, (uint32_t)v);
+		} else if (fits32((int64_t)v)) {
+			b1(e, 0x48 | (hd >= 8 ? 1 : 0));   /* mov r64, simm32 */
+			b1(e, 0xc7);
+			b1(e, 0xc0 + (hd & 7));
+			b4(e, (uint32_t)v);
+		} else {
+			b1(e, 0x48 | (hd >= 8 ? 1 : 0));
+			b1(e, 0xb8 + (hd & 7));
+			b8(e, v);
+		}
+		rc_dirty(e, g);
 	}
 }
 
+/* mov [rdi], r64 and mov r64, [rdi]. */
+static void
+st_rdi(struct emit *e, int r)
+{
+	b1(e, 0x48 | (r >= 8 ? 4 : 0)); b1(e, 0x89);
+	b1(e, (unsigned)(r & 7) << 3 | DI);
+}
+
+static void
+ld_rdi(struct emit *e, int r)
+{
+	b1(e, 0x48 | (r >= 8 ? 4 : 0)); b1(e, 0x8b);
+	b1(e, (unsigned)(r & 7) << 3 | DI);
+}
+
+/* PUSH r64 / imm (64-bit stack; SS has base 0 in 64-bit mode). */
 static void
 emit_push(struct emit *e, const struct insn *i, uint64_t rip)
 {
 	struct slow_path *s;
+	int hs, hv = -1;
 
-	ld64(e, SI, GPR(X86_RSP));
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x76); b1(e, 0xf8); /* lea rsi,[rsi-8] */
+	hs = rc_get(e, X86_RSP);
+	if (i->op >= 0x50 && i->op <= 0x57)
+		hv = rc_get(e, i->opreg);
+	lea_disp(e, SI, hs, -8);
 	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, true);
-	if (i->op >= 0x50 && i->op <= 0x57)
-		ld64(e, CX, GPR(i->opreg));
-	else
+	if (hv < 0) {
 		mov_imm64(e, CX, i->imm);       /* 68 / 6A: sign-extended */
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0x0f);          /* mov [rdi], rcx */
-	st64(e, SI, GPR(X86_RSP));
+		hv = CX;
+	}
+	st_rdi(e, hv);                          /* old RSP for PUSH RSP */
+	mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
 	probe_done(e, s);
 }
 
@@ -882,14 +1237,18 @@ static void
 emit_pop(struct emit *e, const struct insn *i, uint64_t rip)
 {
 	struct slow_path *s;
+	int hs, hd;
 
-	ld64(e, SI, GPR(X86_RSP));
+	hs = rc_get(e, X86_RSP);
+	hd = rc_take(e, i->opreg, true);
+	mov_rr(e, SI, hs);
 	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, false);
-	b1(e, 0x48); b1(e, 0x8b); b1(e, 0x0f);          /* mov rcx, [rdi] */
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x76); b1(e, 0x08); /* lea rsi,[rsi+8] */
-	st64(e, SI, GPR(X86_RSP));
-	st64(e, CX, GPR(i->opreg));
+	ld_rdi(e, CX);
+	lea_disp(e, hs, SI, 8);
+	mov_rr(e, hd, CX);                      /* after RSP: POP RSP */
+	rc_dirty(e, X86_RSP);
+	rc_dirty(e, i->opreg);
 	probe_done(e, s);
 }
 
@@ -922,6 +1281,7 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 	struct dbt_jit_exit *x;
 
 	flags_to_mem(e);
+	rc_flush(e);
 	x = new_exit(e, target);
 	x->disp = jmp32(e, NULL);
 	emit_stub(e, x);
@@ -937,6 +1297,7 @@ emit_jcc(struct emit *e, const struct insn *i, uint64_t rip)
 	uint8_t *skip;
 
 	flags_to_host(e);
+	rc_flush(e);
 	/* Both exits leave with the flags in c->rflags: save first (lahf
 	 * and seto keep the host flags), branch, then merge. */
 	b1(e, 0x9f);
@@ -966,20 +1327,18 @@ emit_call_rel(struct emit *e, const struct insn *i, uint64_t rip)
 {
 	uint64_t next = rip + i->len;
 	struct slow_path *s;
-	uint8_t *ok;
+	int hs = rc_get(e, X86_RSP);
 
-	ld64(e, SI, GPR(X86_RSP));
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x76); b1(e, 0xf8); /* lea rsi,[rsi-8] */
+	lea_disp(e, SI, hs, -8);
 	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, true);
 	mov_imm64(e, CX, next);
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0x0f);          /* mov [rdi], rcx */
-	st64(e, SI, GPR(X86_RSP));
+	st_rdi(e, CX);
+	mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
 	probe_done(e, s);
-	/* The slow path ran the whole CALL (RIP set): it returns nonzero and
-	 * leaves through exit_null, so only the fast path gets here. */
-	ok = e->p;
-	(void)ok;
+	/* The slow path ran the whole CALL: it leaves through exit_null
+	 * unless the target is the next instruction, which this is too. */
 	emit_jmp_exit(e, next + i->imm);
 }
 
@@ -1027,16 +1386,18 @@ static void
 emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 {
 	struct slow_path *s;
+	int hs = rc_get(e, X86_RSP);
 
-	ld64(e, SI, GPR(X86_RSP));
+	mov_rr(e, SI, hs);
 	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, false);
-	b1(e, 0x48); b1(e, 0x8b); b1(e, 0x0f);          /* mov rcx, [rdi] */
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb6);          /* lea rsi,[rsi+8+n] */
-	b4(e, 8 + (uint32_t)(i->op == 0xc2 ? (i->imm & 0xffff) : 0));
-	st64(e, SI, GPR(X86_RSP));
+	ld_rdi(e, CX);
+	lea_disp(e, hs, SI, 8 + (int32_t)(i->op == 0xc2 ?
+	    (i->imm & 0xffff) : 0));
+	rc_dirty(e, X86_RSP);
 	st64(e, CX, OFF(rip));
 	probe_done(e, s);
+	rc_flush(e);
 	/* The slow path ran the RET and set c->rip: reload it. */
 	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
@@ -1052,11 +1413,10 @@ emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
 	struct slow_path *s = NULL;
 
 	flags_to_mem(e);
+	rc_sync_one(e, X86_RAX);
+	rc_sync_one(e, X86_RDX);
 	if (e->c->cpl != 0) {
-		s = &e->slow[e->nslow++];
-		memset(s, 0, sizeof(*s));
-		s->i = i;
-		s->rip = rip;
+		s = new_slow(e, i, rip);
 		b1(e, 0xf6); m_bp(e, 0, OFF(cr4)); b1(e, X86_CR4_TSD);
 		s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
 	}
@@ -1077,6 +1437,8 @@ emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
 static void
 emit_cbw(struct emit *e, const struct insn *i)
 {
+	rc_sync_one(e, X86_RAX);
+	rc_sync_one(e, X86_RDX);
 	ld64(e, AX, GPR(X86_RAX));
 	if (i->op == 0x99)
 		ld64(e, DX, GPR(X86_RDX));
@@ -1104,6 +1466,7 @@ emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
 	int rslot = -1, mslot = -1, tmp = cx ? DX : BX, enc;
 	bool hi = false;
 
+	rc_sync_all(e);
 	if (i->mem) {
 		emit_ea(e, i, rip + i->len, true);
 		flags_to_mem(e);
@@ -1213,17 +1576,19 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	st = (d->f & S_ST) != 0;
 	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
 	flags_to_mem(e);
-	s = &e->slow[e->nslow++];
-	memset(s, 0, sizeof(*s));
-	s->i = i;
-	s->rip = rip;
+	/* A general-register operand is read and written in c->gpr. */
+	if (greg)
+		rc_sync_one(e, i->reg);
+	if (grm)
+		rc_sync_one(e, i->rm);
+	s = new_slow(e, i, rip);
 	/* CR0.EM and TS clear, CR4.OSFXSR set; else fpu.c decides. */
 	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
 	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
 	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
 	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
 	if (i->mem) {
-		emit_ea(e, i, rip + i->len, true);
+		emit_ea_rc(e, i, rip + i->len, true);
 		if ((d->f & S_A16) && size == 16) {
 			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
 			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
@@ -1287,6 +1652,7 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 {
 	struct hop h;
 
+	memset(e->rc_pin, 0, sizeof(e->rc_pin));
 	if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0)
 		goto helper;
 	/* Bisecting aid: VMKIT_JIT_MAX_NATIVE=N compiles only the first N
@@ -1470,6 +1836,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	e.c = c;
 	e.b = b;
 	b->jit_nexits = 0;
+	rc_init(&e);
 	emit_prologue(&e, exit0);
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];

@@ -438,6 +438,21 @@ checksum:
 	FOLD %rdx
 	popq %rdx
 	FOLD %rdx
+	/* Same register on both sides. */
+	movl %ecx, %ecx
+	FOLD %rcx
+	movzbl %dl, %edx
+	FOLD %rdx
+	movslq %ebx, %rbx
+	FOLD %rbx
+	leaq 8(%rax,%rax,2), %rax
+	FOLD %rax
+	imull %ecx, %ecx
+	FOLD %rcx, 0x801
+	pushq %rsp
+	popq %rdx
+	subq %rsp, %rdx
+	FOLD %rdx
 	/* Implicit-register instructions and SSE integer work. */
 	movq %rbx, %rdx
 	mulq %rcx
@@ -459,8 +474,10 @@ checksum:
 	jne 18b
 	ret
 
-/* SSE integer work and moves (not on KVM-PVM, whose kernel-mode
- * emulator lacks them), folded into r13. */
+/* SSE integer work and moves, and XADD with one register as both
+ * operands (the sum, as the CPU computes it), folded into r13.  Not on
+ * KVM-PVM: its kernel-mode emulator lacks the SSE arithmetic and gets
+ * that XADD wrong. */
 sse_sum:
 	movabsq $0x0123456789abcdef, %r13
 	movl $sum_data, %edi
@@ -482,6 +499,8 @@ sse_sum:
 	FOLD %rdx
 	movdqa %xmm9, (%rdi)
 	addq %r13, %rdx
+	xaddq %rdx, %rdx
+	FOLD %rdx
 	incl %esi
 	cmpl $1000, %esi
 	jne 19b
