@@ -144,7 +144,7 @@ int boot_payload_decompress(const char *path, const uint8_t *p,
     uint64_t len, uint64_t limit, uint8_t **out, uint64_t *out_len,
     struct vm_err *err);
 
-/* --- vmlinux ELF (boot-vmlinux.c) ------------------------------------------ */
+/* --- vmlinux ELF (boot-vmlinux.c) ---------------------------------------- */
 
 #define BOOT_VMLINUX_MAX_SEGS 16
 
