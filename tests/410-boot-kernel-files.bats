@@ -39,10 +39,18 @@ payload_start() {
 	echo $((ss + po))
 }
 
-@test "a truncated bzImage is refused, naming the file" {
+@test "a truncated bzImage or payload is refused, naming the file" {
 	head -c $(( $(stat -c %s "$KERNEL") - 100000 )) "$KERNEL" > cut
 	run_load 1 --kernel cut
 	is "$output" "vm-run: cut: truncated*" "message"
+	# The file intact, payload_length halved: the stream ends early and
+	# its size trailer is read from the middle of the data.
+	cp "$KERNEL" half && chmod u+w half
+	local pl
+	pl=$(od -An -tu4 -j $((0x24c)) -N4 half)
+	poke half 0x24c "$(printf '%08x' $((pl / 2)) | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/')"
+	run_load 1 --kernel half
+	is "$output" "vm-run: half: *payload*" "message"
 }
 
 @test "payload_offset beyond the file is refused" {
