@@ -82,6 +82,19 @@ need_accel() { [ -n "$ACCEL" ] || skip "no usable CPU back end"; }
 	is "$output" "vm-run: --accel: unknown accelerator 'warp'*"
 	run_tool 2 "$VM_RUN" --disk x.img,if=scsi --kernel kernel.elf
 	is "$output" "vm-run: --disk*"
+	run_tool 2 "$VM_RUN" --kernel-decompress both --kernel kernel.elf
+	is "$output" "vm-run: --kernel-decompress: unknown value 'both' (use host or guest)"
+}
+
+@test "boot.decompress takes host or guest" {
+	printf 'boot:\n  kernel: kernel.elf\n  decompress: maybe\n' > vm.yaml
+	run_tool 2 "$VM_RUN" vm.yaml
+	is "$output" "vm-run: vm.yaml:3:15: boot.decompress: unknown decompressor 'maybe'*host, guest*"
+	need_accel
+	# A multiboot kernel has nothing to decompress; the key is accepted.
+	printf 'accel: %s\nmemory: 16M\nboot:\n  kernel: kernel.elf\n  decompress: guest\n' "$ACCEL" > vm.yaml
+	run_tool 0 timeout 20 "$VM_RUN" vm.yaml
+	is "$output" "*hello from a multiboot guest*"
 }
 
 @test "memory larger than the host has is refused" {

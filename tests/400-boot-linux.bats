@@ -3,7 +3,9 @@
 # (tests/guestkit/build.sh: linux-image-amd64 + busybox-static).  Every
 # test runs on each back end that can boot Linux here: the DBT always, KVM
 # where the host has hardware virtualization (skipped with the reason
-# otherwise: /dev/kvm on KVM-PVM cannot run a guest kernel).
+# otherwise: /dev/kvm on KVM-PVM cannot run a guest kernel).  The bzImage
+# is decompressed by vm-run on the host unless a test says otherwise; one
+# test keeps the kernel's own decompressor, one boots the bare vmlinux.
 
 load helpers
 
@@ -38,7 +40,7 @@ shell_session() {
 	sha=$(sha256sum <"$bb" | cut -d' ' -f1)
 	# The markers are computed by the guest's shell, so the echo of the
 	# typed command line never matches them.
-	linux_boot "$accel" "$@" --append "console=ttyS0 panic=-1 quiet" <<-'EOF'
+	linux_boot "$accel" -v "$@" --append "console=ttyS0 panic=-1 quiet" <<-'EOF'
 	stty -echo
 	echo "sum=$((6*7)) kernel=$(uname -r)"
 	md5sum /bin/busybox
@@ -48,6 +50,7 @@ shell_session() {
 	poweroff -f
 	EOF
 	is "$status" 0 "exit status after the guest's poweroff"
+	is "$output" "*payload decompressed on the host*" "host decompression is the default"
 	is "$output" "*sum=42 kernel=$(cat "$GUESTKIT/VERSION")*" "shell arithmetic, uname"
 	is "$output" "*$md5  /bin/busybox*" "guest md5sum equals the host's"
 	is "$output" "*$sha  /bin/busybox*" "guest sha256sum equals the host's"
@@ -75,6 +78,33 @@ printf '\\052' | dd of=/dev/port bs=1 seek=1504\"" </dev/null
 		"from-the-guest" "the guest's write is in the host file"
 }
 
+# The kernel's own decompressor, as before host decompression: slow on
+# the DBT (the xz decompression is most of a minute), so one short run.
+guest_decompress() {
+	local accel=$1
+	linux_boot "$accel" -v --kernel-decompress guest --append "console=ttyS0 \
+panic=-1 quiet vmkit.run=\"echo unpacked-by=\$((6*7))\"" </dev/null
+	is "$status" 0 "exit status after the guest's poweroff"
+	is "$output" "*host decompression is off*" "-v names the path"
+	is "$output" "*the kernel decompresses itself, entry 0x*" "bzImage entry"
+	is "$output" "*vmkit-guest: ready*" "/init runs"
+	is "$output" "*unpacked-by=42*" "the command ran"
+}
+
+# The vmlinux inside the kit's bzImage, unpacked by the distribution's
+# decompressor (not vm-run's), booted as --kernel with the kit's initrd.
+vmlinux_boot() {
+	local accel=$1 vml=$BATS_TEST_TMPDIR/vmlinux
+	[ "$accel" = kvm ] && require_hw_kvm
+	extract_vmlinux "$KERNEL" "$vml"
+	KERNEL=$vml linux_boot "$accel" -v --append "console=ttyS0 panic=-1 \
+quiet vmkit.run=\"echo kernel=\$(uname -r) cmdline-ok=\$(grep -c vmkit.run /proc/cmdline)\"" </dev/null
+	is "$status" 0 "exit status after the guest's poweroff"
+	is "$output" "*: ELF vmlinux, * segments at 0x*entry 0x*" "-v names the path"
+	is "$output" "*vmkit-guest: ready*" "/init runs from the initrd"
+	is "$output" "*kernel=$(cat "$GUESTKIT/VERSION") cmdline-ok=1*" "uname, command line"
+}
+
 @test "dbt: shell commands piped through stdin; md5sum, sha256sum, gzip agree with the host; poweroff exits 0" {
 	shell_session dbt
 }
@@ -95,4 +125,20 @@ printf '\\052' | dd of=/dev/port bs=1 seek=1504\"" </dev/null
 # results above are judged against it (and against the host).
 @test "dbt --dbt-tier interp: the same shell session gives the same results" {
 	shell_session dbt --dbt-tier interp
+}
+
+@test "dbt: --kernel-decompress guest: the kernel's own decompressor still boots it" {
+	guest_decompress dbt
+}
+
+@test "kvm: --kernel-decompress guest: the kernel's own decompressor still boots it" {
+	guest_decompress kvm
+}
+
+@test "dbt: the vmlinux extracted from the kit's bzImage boots as --kernel" {
+	vmlinux_boot dbt
+}
+
+@test "kvm: the vmlinux extracted from the kit's bzImage boots as --kernel" {
+	vmlinux_boot kvm
 }

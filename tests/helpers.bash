@@ -67,3 +67,25 @@ linux_accels() {
 	done
 	return 0
 }
+
+# extract_vmlinux BZIMAGE OUT: the ELF vmlinux inside a bzImage, unpacked
+# by the distribution's own tools (xz, zstd, gzip, lz4) from the payload
+# the setup header points at (payload_offset at 0x248, payload_length at
+# 0x24c, after the setup sectors), without the kernel build's 4-byte size
+# trailer (part of the stream itself for gzip).  An oracle independent of
+# vm-run's decompressor, in the spirit of the kernel's extract-vmlinux.
+extract_vmlinux() {
+	local k=$1 out=$2 ss po pl magic strip=4 dec
+	ss=$(( ($(od -An -tu1 -j $((0x1f1)) -N1 "$k") + 1) * 512 ))
+	po=$(od -An -tu4 -j $((0x248)) -N4 "$k")
+	pl=$(od -An -tu4 -j $((0x24c)) -N4 "$k")
+	magic=$(tail -c +$((ss + po + 1)) "$k" | head -c 4 | od -An -tx1 | tr -d ' \n')
+	case $magic in
+	fd377a58) dec="xz -dc" ;;
+	28b52ffd) dec="zstd -dcq" ;;
+	1f8b*) dec="gzip -dc" strip=0 ;;
+	02214c18) dec="lz4 -dc" ;;
+	*) echo "extract_vmlinux: $k: payload magic $magic not handled" >&2; return 1 ;;
+	esac
+	tail -c +$((ss + po + 1)) "$k" | head -c $((pl - strip)) | $dec > "$out"
+}

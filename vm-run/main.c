@@ -27,7 +27,7 @@
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_ACCEL,
 	OPT_CONSOLE, OPT_SERIAL_LOG, OPT_NO_REBOOT, OPT_STATS, OPT_LOG,
-	OPT_NAME,
+	OPT_NAME, OPT_KERNEL_DECOMPRESS,
 	OPT_DBT_TIER,
 	OPT_DBT_CACHE,
 };
@@ -37,13 +37,18 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: vm-run [options] [VM.yaml | BUNDLE-DIR]\n"
-"       vm-run --kernel BZIMAGE [--initrd FILE] [--append CMDLINE] [options]\n"
+"       vm-run --kernel BZIMAGE|VMLINUX [--initrd FILE] [--append CMDLINE]\n"
+"              [options]\n"
 "Run a virtual machine in the foreground; its serial console is this\n"
 "terminal (Ctrl-A x quits, Ctrl-A h helps).\n"
 "\n"
 "  -m, --memory SIZE       guest RAM, e.g. 512M or 2G (default 512M)\n"
 "  -c, --cpus N            number of vCPUs (default 1)\n"
-"      --kernel FILE       boot this Linux bzImage or multiboot kernel\n"
+"      --kernel FILE       boot this Linux bzImage, vmlinux (ELF) or\n"
+"                          multiboot kernel\n"
+"      --kernel-decompress WHO\n"
+"                          who unpacks a bzImage: host (default, where it\n"
+"                          can) or guest (the kernel's own decompressor)\n"
 "      --initrd FILE       initial ramdisk for --kernel\n"
 "      --append CMDLINE    kernel command line\n"
 "      --disk SPEC         add a disk: FILE[,format=raw][,if=virtio|ide]\n"
@@ -88,7 +93,8 @@ host_ram(void)
 
 struct flags {
 	const char *memory, *cpus, *kernel, *initrd, *append, *accel;
-	const char *console, *serial_log, *name, *dbt_tier, *dbt_cache;
+	const char *console, *serial_log, *name, *decompress;
+	const char *dbt_tier, *dbt_cache;
 	const char *disks[CFG_MAX_DISKS];
 	int ndisks;
 	bool no_reboot, stats;
@@ -149,6 +155,11 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 			    "not a size from 1M to 1G", fl->dbt_cache);
 		cfg->dbt_cache = v;
 	}
+	if (fl->decompress &&
+	    cfg_parse_decompress(fl->decompress, &cfg->boot.decompress) < 0)
+		return vm_err_set(err, -EINVAL,
+		    "--kernel-decompress: unknown value '%s' (use host or "
+		    "guest)", fl->decompress);
 	if (fl->accel && cfg_parse_accel(fl->accel, &cfg->accel) < 0)
 		return vm_err_set(err, -EINVAL,
 		    "--accel: unknown accelerator '%s' (use auto, kvm or dbt)",
@@ -263,6 +274,8 @@ main(int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "kernel-decompress", required_argument, NULL,
+		    OPT_KERNEL_DECOMPRESS },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
@@ -308,6 +321,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_KERNEL:
 			fl.kernel = optarg;
+			break;
+		case OPT_KERNEL_DECOMPRESS:
+			fl.decompress = optarg;
 			break;
 		case OPT_INITRD:
 			fl.initrd = optarg;

@@ -476,12 +476,13 @@ check_keys(struct parse *p, const struct node *map, const char *path,
 static const char *const top_keys[] = { "version", "name", "memory", "cpus",
 	"accel", "boot", "disks", "networks", "console", "serial", NULL };
 static const char *const boot_keys[] = { "kernel", "initrd", "cmdline",
-	"firmware", "order", NULL };
+	"firmware", "order", "decompress", NULL };
 static const char *const disk_keys[] = { "file", "format", "interface",
 	"media", "readonly", NULL };
 static const char *const net_keys[] = { "type", "model", "mac", "forward",
 	NULL };
 static const char *const accel_names[] = { "auto", "kvm", "dbt", NULL };
+static const char *const decompress_names[] = { "host", "guest", NULL };
 static const char *const console_names[] = { "serial", "none", "vga",
 	NULL };
 static const char *const format_names[] = { "raw", "qcow2", "vmdk", "vdi",
@@ -525,6 +526,12 @@ parse_boot(struct parse *p, const struct node *map, struct vm_config *cfg)
 		} else if (strcmp(k, "order") == 0) {
 			ret = get_str(p, v, "boot.order", cfg->boot.order,
 			    sizeof(cfg->boot.order));
+		} else if (strcmp(k, "decompress") == 0) {
+			int d = 0;
+
+			ret = get_enum(p, v, "boot.decompress", "decompressor",
+			    decompress_names, &d);
+			cfg->boot.decompress = (enum cfg_decompress)d;
 		}
 	}
 	return ret;
@@ -834,6 +841,19 @@ const char *
 cfg_accel_name(enum cfg_accel a)
 {
 	return (unsigned)a < 3 ? accel_names[a] : "auto";
+}
+
+int
+cfg_parse_decompress(const char *s, enum cfg_decompress *out)
+{
+	int i;
+
+	for (i = 0; decompress_names[i]; i++)
+		if (strcmp(s, decompress_names[i]) == 0) {
+			*out = (enum cfg_decompress)i;
+			return 0;
+		}
+	return -EINVAL;
 }
 
 static int

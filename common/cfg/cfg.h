@@ -21,6 +21,9 @@ enum cfg_accel { CFG_ACCEL_AUTO, CFG_ACCEL_KVM, CFG_ACCEL_DBT };
 enum cfg_console { CFG_CONSOLE_SERIAL, CFG_CONSOLE_NONE, CFG_CONSOLE_VGA };
 enum cfg_disk_if { CFG_IF_VIRTIO, CFG_IF_IDE };
 enum cfg_media { CFG_MEDIA_DISK, CFG_MEDIA_CDROM };
+/* Who decompresses a bzImage: vm-run where it can (default), or always the
+ * kernel itself. */
+enum cfg_decompress { CFG_DECOMPRESS_HOST, CFG_DECOMPRESS_GUEST };
 
 struct cfg_disk {
 	char file[CFG_PATH_MAX];        /* resolved against the YAML's folder */
@@ -49,6 +52,7 @@ struct vm_config {
 		char cmdline[4096];
 		char firmware[CFG_PATH_MAX]; /* "" none, "bios", or a file */
 		char order[16];
+		enum cfg_decompress decompress;
 		char kernel_origin[160];  /* where kernel was given, for errors */
 		char initrd_origin[160];
 	} boot;
@@ -81,5 +85,7 @@ int cfg_parse_disk_opt(struct cfg_disk *d, const char *opt,
 /* "auto", "kvm", "dbt" */
 int cfg_parse_accel(const char *s, enum cfg_accel *out);
 const char *cfg_accel_name(enum cfg_accel a);
+/* "host", "guest" */
+int cfg_parse_decompress(const char *s, enum cfg_decompress *out);
 
 #endif

@@ -11,6 +11,19 @@
  * starts at the 64-bit entry (load address + 0x200) with the first 4 GiB
  * identity-mapped by 2 MiB pages, or, for kernels without XLF_KERNEL_64,
  * at the 32-bit entry with paging off.
+ * Host decompression (the default): rather than have the guest run the
+ * bzImage's own decompressor, slow under emulation, the payload the
+ * header points at (payload_offset, payload_length; protocol 2.08+) is
+ * decompressed here (hw/boot-payload.c), the resulting ELF vmlinux's
+ * segments are put at their link-time physical addresses inside the
+ * init_size region at pref_address (hw/boot-vmlinux.c), and the BSP
+ * enters startup_64 with the same 64-bit state, page tables and
+ * boot_params, as the decompressor leaves it; host_decompress says why no
+ * relocation is needed and when it falls back to the guest.  An ELF
+ * vmlinux given directly is loaded the same way, with the setup header
+ * fields the kernel reads written by us.  The PVH entry (a Xen ELF note,
+ * 32-bit, hvm_start_info) is not used: the 64-bit boot_params entry works
+ * for every 64-bit kernel, PVH-capable or not, and shares this path.
  * Spec: Documentation/arch/x86/boot.rst ("The Linux/x86 Boot Protocol")
  * and Documentation/arch/x86/zero-page.rst in the Linux tree; Intel SDM
  * vol. 3A 4.5 (4-level paging) and 3.4.5 (segment descriptors).
@@ -28,6 +41,7 @@
 #include "hw/pc.h"
 #include "mem/mem.h"
 #include "util/err.h"
+#include "util/evloop.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -50,6 +64,8 @@
 #define HDR_RELOCATABLE 0x234
 #define HDR_XLOADFLAGS 0x236
 #define HDR_CMDLINE_SIZE 0x238
+#define HDR_PAYLOAD_OFFSET 0x248
+#define HDR_PAYLOAD_LENGTH 0x24c
 #define HDR_PREF_ADDRESS 0x258
 #define HDR_INIT_SIZE 0x260
 #define HDR_END_MAX 0x290       /* boot_params: edd_mbr_sig_buffer follows */
@@ -62,11 +78,22 @@
 #define BP_SIZE 0x1000
 
 #define LOADED_HIGH 0x01
+#define KASLR_FLAG 0x02
 #define CAN_USE_HEAP 0x80
 #define XLF_KERNEL_64 0x01
 
 #define KERNEL_FILE_MAX (512ULL << 20)
 #define LOW_4G 0x100000000ULL
+
+/* Host decompression: never more output than this, whatever init_size. */
+#define VMLINUX_MAX (1ULL << 30)
+/* For a vmlinux without a setup header: x86-64's MIN_KERNEL_ALIGN, the
+ * protocol whose fields we fill, the initrd limit and command line size
+ * every 64-bit kernel's header declares (COMMAND_LINE_SIZE is 2048). */
+#define VMLINUX_ALIGN 0x200000ULL
+#define VMLINUX_PROTOCOL 0x20f
+#define VMLINUX_INITRD_MAX 0x7fffffffULL
+#define VMLINUX_CMDLINE_SIZE 2047u
 
 /* --- helpers shared with boot-multiboot.c --------------------------------- */
 
@@ -452,15 +479,239 @@ find_rsdp(struct vm *vm)
 	return 0;
 }
 
+/* The kernel as it will be loaded and entered. */
+struct linux_load {
+	enum boot_linux_how how;
+	uint64_t kaddr;                 /* bzImage kernel, or vmlinux's lo */
+	uint64_t size;                  /* bytes loaded from kaddr */
+	uint64_t kernel_end;            /* the initrd must go above */
+	uint64_t entry;                 /* the BSP's RIP */
+	bool entry64;
+	const uint8_t *elf;             /* the vmlinux: the file or elf_buf */
+	uint8_t *elf_buf;               /* malloc'd by host decompression */
+	uint64_t elf_len;
+	struct boot_vmlinux v;
+	enum boot_zfmt zfmt;
+	uint64_t zsize, us;
+};
+
+/* Every segment in usable RAM from 1 MiB, below 4 GiB. */
+static int
+check_segments(const char *path, const struct boot_vmlinux *v,
+    const struct e820_entry *map, int n, struct vm_err *err)
+{
+	int i;
+
+	for (i = 0; i < v->nseg; i++)
+		if (!fits(map, n, v->seg[i].paddr, v->seg[i].memsz))
+			return vm_err_set(err, -ENOMEM, "%s: ELF segment at "
+			    "0x%llx (0x%llx bytes) is not in usable RAM between "
+			    "1 MiB and 4 GiB; give the VM more memory if it is "
+			    "past the end", path,
+			    (unsigned long long)v->seg[i].paddr,
+			    (unsigned long long)v->seg[i].memsz);
+	return 0;
+}
+
+/*
+ * Decompress a bzImage's payload on the host and prepare to enter the
+ * vmlinux as the kernel's decompressor would (arch/x86/boot/compressed:
+ * extract_kernel, parse_elf, then a jump to startup_64 in 64-bit mode
+ * with RSI = boot_params).  The decompressor would also apply the
+ * relocation table appended to the vmlinux (handle_relocations); on x86-64
+ * it does so only when KASLR moved the kernel's *virtual* base, the delta
+ * being virt_addr - LOAD_PHYSICAL_ADDR.  A physical load offset needs no
+ * relocation either: startup_64 measures where it runs and fixes its own
+ * page tables.  Without KASLR and with the segments at their link-time
+ * physical addresses (the lowest p_paddr is LOAD_PHYSICAL_ADDR, which the
+ * setup header publishes as pref_address), both deltas are zero and the
+ * relocations would change nothing, so they are skipped.  When that does
+ * not hold (pref_address not free, a segment outside the init_size region
+ * at pref_address, a 32-bit kernel, a format we cannot decode) this
+ * returns 0 with ld->how left at BOOT_HOW_BZIMAGE, after a log_info: the
+ * guest then decompresses itself.  A malformed payload or vmlinux is an
+ * error, as it would be for the kernel's decompressor.
+ */
+static int
+host_decompress(const struct bzimage *k, const struct e820_entry *map,
+    int n, struct linux_load *ld, struct vm_err *err)
+{
+	const char *path = k->path;
+	const uint8_t *pl;
+	struct vm_err why = { 0 };
+	uint64_t off, len, limit, t0;
+	int ret;
+
+	if (!k->entry64) {
+		log_info("%s: no 64-bit entry point (XLF_KERNEL_64): the kernel "
+		    "decompresses itself", path);
+		return 0;
+	}
+	off = rd32(k->file + HDR_PAYLOAD_OFFSET);
+	len = rd32(k->file + HDR_PAYLOAD_LENGTH);
+	if (len == 0) {
+		log_info("%s: the setup header describes no payload: the "
+		    "kernel decompresses itself", path);
+		return 0;
+	}
+	if (off > k->kernel_size || len > k->kernel_size - off)
+		return vm_err_set(err, -EINVAL, "%s: truncated: the payload "
+		    "(offset %llu, length %llu) runs past the end of the "
+		    "kernel (%llu bytes)", path, (unsigned long long)off,
+		    (unsigned long long)len,
+		    (unsigned long long)k->kernel_size);
+	pl = k->file + k->setup_size + off;
+	ld->zfmt = boot_payload_format(pl, len);
+	ld->zsize = len;
+	if (ld->kaddr != k->pref) {
+		log_info("%s: not loaded at its link-time address 0x%llx: the "
+		    "kernel decompresses itself", path,
+		    (unsigned long long)k->pref);
+		return 0;
+	}
+	limit = k->init_size < VMLINUX_MAX ? k->init_size : VMLINUX_MAX;
+	t0 = clock_ns();
+	ret = boot_payload_decompress(path, pl, len, limit, &ld->elf_buf,
+	    &ld->elf_len, &why);
+	ld->us = (clock_ns() - t0) / 1000;
+	if (ret == -ENOTSUP) {
+		log_info("%s; the kernel decompresses itself", why.msg);
+		return 0;
+	}
+	if (ret < 0) {
+		if (err)
+			*err = why;
+		return ret;
+	}
+	ret = boot_vmlinux_parse(path, ld->elf_buf, ld->elf_len, &ld->v, &why);
+	if (ret == -ENOTSUP) {
+		log_info("%s (the decompressed payload); the kernel decompresses "
+		    "itself", why.msg);
+		goto fallback;
+	}
+	if (ret < 0) {
+		vm_err_set(err, ret, "%s (in the decompressed %s payload)",
+		    why.msg, boot_payload_format_name(ld->zfmt));
+		goto fail;
+	}
+	if (ld->v.lo != k->pref || (ld->v.lo & (VMLINUX_ALIGN - 1)) ||
+	    ld->v.hi - ld->v.lo > k->init_size ||
+	    check_segments(path, &ld->v, map, n, NULL) < 0) {
+		log_info("%s: the vmlinux's segments (0x%llx-0x%llx) are not "
+		    "within init_size at its link-time address 0x%llx: the "
+		    "kernel decompresses itself", path,
+		    (unsigned long long)ld->v.lo, (unsigned long long)ld->v.hi,
+		    (unsigned long long)k->pref);
+		goto fallback;
+	}
+	ld->how = BOOT_HOW_HOST_DECOMPRESS;
+	ld->elf = ld->elf_buf;
+	ld->size = ld->v.hi - ld->v.lo;
+	ld->entry = ld->v.entry;
+	ld->entry64 = true;
+	return 0;
+fallback:
+	ret = 0;
+fail:
+	free(ld->elf_buf);
+	ld->elf_buf = NULL;
+	return ret;
+}
+
+/* An ELF vmlinux given directly: the facts a setup header would give. */
+static int
+prepare_vmlinux(struct bzimage *k, const struct e820_entry *map, int n,
+    struct linux_load *ld, struct vm_err *err)
+{
+	int ret;
+
+	ret = boot_vmlinux_parse(k->path, k->file, k->len, &ld->v, err);
+	if (ret < 0)
+		return ret == -ENOTSUP ? -EINVAL : ret;
+	/* startup_64 runs only from a 2 MiB-aligned physical address. */
+	if (ld->v.lo & (VMLINUX_ALIGN - 1))
+		return vm_err_set(err, -EINVAL, "%s: the kernel's first segment "
+		    "(0x%llx) is not 2 MiB aligned", k->path,
+		    (unsigned long long)ld->v.lo);
+	ret = check_segments(k->path, &ld->v, map, n, err);
+	if (ret < 0)
+		return ret;
+	k->version = VMLINUX_PROTOCOL;
+	k->entry64 = true;
+	k->pref = ld->v.lo;
+	k->init_size = ld->v.hi - ld->v.lo;
+	k->align = VMLINUX_ALIGN;
+	k->initrd_max = VMLINUX_INITRD_MAX;
+	k->cmdline_size = VMLINUX_CMDLINE_SIZE;
+	ld->how = BOOT_HOW_VMLINUX;
+	ld->elf = k->file;
+	ld->elf_len = k->len;
+	ld->kaddr = ld->v.lo;
+	ld->size = ld->v.hi - ld->v.lo;
+	ld->kernel_end = (ld->v.hi + 0xfff) & ~0xfffULL;
+	ld->entry = ld->v.entry;
+	ld->entry64 = true;
+	return 0;
+}
+
+/* The setup header fields of a vmlinux, which has none of its own; the
+ * ones the kernel reads (boot.rst, "The Real-Mode Kernel Header"). */
+static void
+vmlinux_header(uint8_t *bp, const struct bzimage *k)
+{
+	wr16(bp + HDR_BOOT_FLAG, 0xaa55);
+	memcpy(bp + HDR_MAGIC, "HdrS", 4);
+	wr16(bp + HDR_VERSION, k->version);
+	bp[HDR_LOADFLAGS] = LOADED_HIGH;
+	wr32(bp + HDR_INITRD_ADDR_MAX, (uint32_t)k->initrd_max);
+	wr32(bp + HDR_KERNEL_ALIGNMENT, (uint32_t)k->align);
+	wr16(bp + HDR_XLOADFLAGS, XLF_KERNEL_64);
+	wr32(bp + HDR_CMDLINE_SIZE, k->cmdline_size);
+	wr64(bp + HDR_PREF_ADDRESS, k->pref);
+	wr32(bp + HDR_INIT_SIZE, (uint32_t)k->init_size);
+}
+
+static void
+log_load(const struct bzimage *k, const struct linux_load *ld)
+{
+	switch (ld->how) {
+	case BOOT_HOW_HOST_DECOMPRESS:
+		log_info("%s: %s payload decompressed on the host: %.1f MiB -> "
+		    "%.1f MiB in %.3f s; vmlinux at 0x%llx-0x%llx (link-time "
+		    "address, no KASLR), entry 0x%llx (64-bit)", k->path,
+		    boot_payload_format_name(ld->zfmt),
+		    ld->zsize / 1048576.0, ld->elf_len / 1048576.0,
+		    ld->us / 1e6, (unsigned long long)ld->v.lo,
+		    (unsigned long long)ld->v.hi,
+		    (unsigned long long)ld->entry);
+		break;
+	case BOOT_HOW_VMLINUX:
+		log_info("%s: ELF vmlinux, %d segments at 0x%llx-0x%llx, entry "
+		    "0x%llx (64-bit, boot_params in RSI)", k->path, ld->v.nseg,
+		    (unsigned long long)ld->v.lo, (unsigned long long)ld->v.hi,
+		    (unsigned long long)ld->entry);
+		break;
+	default:
+		log_info("%s: bzImage (protocol %u.%02u) at 0x%llx; the kernel "
+		    "decompresses itself, entry 0x%llx (%s)", k->path,
+		    k->version >> 8, k->version & 0xff,
+		    (unsigned long long)ld->kaddr,
+		    (unsigned long long)ld->entry,
+		    ld->entry64 ? "64-bit" : "32-bit");
+		break;
+	}
+}
+
 int
 boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
-    const char *cmdline, struct x86_state *bsp, struct boot_linux_info *info,
-    struct vm_err *err)
+    const char *cmdline, unsigned flags, struct x86_state *bsp,
+    struct boot_linux_info *info, struct vm_err *err)
 {
 	struct bzimage k = { .path = kernel_path };
+	struct linux_load ld = { 0 };
 	struct e820_entry map[E820_MAX];
 	uint8_t *file = NULL, *bp = NULL;
-	uint64_t kaddr = 0, rd_addr = 0, rd_size = 0, rsdp;
+	uint64_t rd_addr = 0, rd_size = 0, rsdp;
 	size_t clen;
 	int n, i, ret;
 
@@ -471,18 +722,33 @@ boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
 	if (ret < 0)
 		return ret;
 	k.file = file;
-	ret = parse_bzimage(&k, err);
-	if (ret < 0)
-		goto out;
 	n = e820_build(vm, map, E820_MAX);
 	if (n < 0) {
 		ret = vm_err_set(err, n, "boot: memory map has too many "
 		    "entries");
 		goto out;
 	}
-	ret = place_kernel(&k, map, n, &kaddr, err);
-	if (ret < 0)
-		goto out;
+	if (boot_is_elf(file, k.len)) {
+		ret = prepare_vmlinux(&k, map, n, &ld, err);
+		if (ret < 0)
+			goto out;
+	} else {
+		ret = parse_bzimage(&k, err);
+		if (ret < 0)
+			goto out;
+		ret = place_kernel(&k, map, n, &ld.kaddr, err);
+		if (ret < 0)
+			goto out;
+		ld.size = k.kernel_size;
+		ld.kernel_end = ld.kaddr + k.init_size;
+		ld.entry64 = k.entry64;
+		ld.entry = k.entry64 ? ld.kaddr + 0x200 : ld.kaddr;
+		if (flags & BOOT_LINUX_GUEST_DECOMPRESS)
+			log_info("%s: host decompression is off "
+			    "(--kernel-decompress guest)", kernel_path);
+		else if ((ret = host_decompress(&k, map, n, &ld, err)) < 0)
+			goto out;
+	}
 	clen = strlen(cmdline);
 	if (clen > k.cmdline_size || clen >= BOOT_CMDLINE_MAX) {
 		ret = vm_err_set(err, -E2BIG, "%s: the command line is %zu "
@@ -492,14 +758,18 @@ boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
 		goto out;
 	}
 	if (initrd_path && *initrd_path) {
-		ret = load_initrd(vm, &k, initrd_path, map, n,
-		    kaddr + k.init_size, &rd_addr, &rd_size, err);
+		ret = load_initrd(vm, &k, initrd_path, map, n, ld.kernel_end,
+		    &rd_addr, &rd_size, err);
 		if (ret < 0)
 			goto out;
 	}
-	if (mem_write(&vm->mem, kaddr, file + k.setup_size, k.kernel_size) <
-	    0 || mem_write(&vm->mem, BOOT_CMDLINE_ADDR, cmdline, clen + 1) <
-	    0) {
+	if (ld.how == BOOT_HOW_BZIMAGE)
+		ret = mem_write(&vm->mem, ld.kaddr, file + k.setup_size,
+		    k.kernel_size) < 0 ? -EFAULT : 0;
+	else
+		ret = boot_vmlinux_load(vm, kernel_path, ld.elf, &ld.v, err);
+	if (ret < 0 || mem_write(&vm->mem, BOOT_CMDLINE_ADDR, cmdline,
+	    clen + 1) < 0) {
 		ret = vm_err_set(err, -EFAULT, "%s: no RAM to load the kernel",
 		    kernel_path);
 		goto out;
@@ -511,13 +781,20 @@ boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
 		ret = vm_err_set(err, -ENOMEM, "boot: out of memory");
 		goto out;
 	}
-	memcpy(bp + HDR_SETUP_SECTS, file + HDR_SETUP_SECTS,
-	    k.hdr_end - HDR_SETUP_SECTS);
+	if (ld.how == BOOT_HOW_VMLINUX)
+		vmlinux_header(bp, &k);
+	else
+		memcpy(bp + HDR_SETUP_SECTS, file + HDR_SETUP_SECTS,
+		    k.hdr_end - HDR_SETUP_SECTS);
+	/* KASLR_FLAG is the decompressor's report that it randomised the
+	 * kernel's placement; when it does not run, nothing was. */
+	if (ld.how != BOOT_HOW_BZIMAGE)
+		bp[HDR_LOADFLAGS] &= (uint8_t)~KASLR_FLAG;
 	bp[HDR_TYPE_OF_LOADER] = 0xff;
 	bp[HDR_LOADFLAGS] |= CAN_USE_HEAP;
 	/* Only meaningful to real-mode setup code, which we do not run. */
 	wr16(bp + HDR_HEAP_END_PTR, 0xfe00);
-	wr32(bp + HDR_CODE32_START, (uint32_t)kaddr);
+	wr32(bp + HDR_CODE32_START, (uint32_t)ld.kaddr);
 	wr32(bp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE_ADDR);
 	wr32(bp + HDR_RAMDISK_IMAGE, (uint32_t)rd_addr);
 	wr32(bp + HDR_RAMDISK_SIZE, (uint32_t)rd_size);
@@ -541,48 +818,57 @@ boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
 	}
 
 	/* The BSP (boot.rst, "32-bit Boot Protocol" / "64-bit Boot
-	 * Protocol"). */
-	ret = boot_setup_segments(vm, bsp, k.entry64, err);
+	 * Protocol"; the decompressor leaves the same state at startup_64:
+	 * long mode, identity-mapped, interrupts off, RSI = boot_params). */
+	ret = boot_setup_segments(vm, bsp, ld.entry64, err);
 	if (ret < 0)
 		goto out;
 	memset(bsp->gpr, 0, sizeof(bsp->gpr));
 	bsp->gpr[X86_RSI] = BOOT_PARAMS_ADDR;
 	bsp->gpr[X86_RSP] = BOOT_STACK_TOP;
 	bsp->rflags = 0x2;
-	if (k.entry64) {
+	bsp->rip = ld.entry;
+	if (ld.entry64) {
 		ret = write_page_tables(vm, err);
 		if (ret < 0)
 			goto out;
-		bsp->rip = kaddr + 0x200;
 		bsp->cr0 = X86_CR0_PE | X86_CR0_ET | X86_CR0_NE | X86_CR0_PG;
 		bsp->cr3 = BOOT_PT_ADDR;
 		bsp->cr4 = X86_CR4_PAE;
 		bsp->efer = X86_EFER_LME | X86_EFER_LMA;
 	} else {
-		bsp->rip = kaddr;
 		bsp->cr0 = X86_CR0_PE | X86_CR0_ET;
 		bsp->cr3 = 0;
 		bsp->cr4 = 0;
 		bsp->efer = 0;
 	}
+	log_load(&k, &ld);
 	log_debug(LOG_BOOT, "%s: protocol %u.%02u, kernel at 0x%llx "
 	    "(init_size 0x%llx), initrd 0x%llx+0x%llx, %s entry 0x%llx",
 	    kernel_path, k.version >> 8, k.version & 0xff,
-	    (unsigned long long)kaddr, (unsigned long long)k.init_size,
+	    (unsigned long long)ld.kaddr, (unsigned long long)k.init_size,
 	    (unsigned long long)rd_addr, (unsigned long long)rd_size,
-	    k.entry64 ? "64-bit" : "32-bit", (unsigned long long)bsp->rip);
+	    ld.entry64 ? "64-bit" : "32-bit", (unsigned long long)bsp->rip);
 	if (info) {
+		memset(info, 0, sizeof(*info));
+		info->how = ld.how;
 		info->version = k.version;
-		info->entry64 = k.entry64;
-		info->kernel_addr = kaddr;
-		info->kernel_size = k.kernel_size;
+		info->entry64 = ld.entry64;
+		info->kernel_addr = ld.kaddr;
+		info->kernel_size = ld.size;
 		info->init_size = k.init_size;
+		info->entry = ld.entry;
 		info->initrd_addr = rd_addr;
 		info->initrd_size = rd_size;
 		info->rsdp_addr = rsdp;
+		info->payload_format = (int)ld.zfmt;
+		info->payload_size = ld.zsize;
+		info->vmlinux_size = ld.how == BOOT_HOW_BZIMAGE ? 0 : ld.elf_len;
+		info->decompress_us = ld.us;
 	}
 	ret = 0;
 out:
+	free(ld.elf_buf);
 	free(bp);
 	free(file);
 	return ret;
@@ -592,6 +878,6 @@ int
 boot_linux(struct vm *vm, const char *kernel_path, const char *initrd_path,
     const char *cmdline, struct x86_state *bsp, struct vm_err *err)
 {
-	return boot_linux_ex(vm, kernel_path, initrd_path, cmdline, bsp, NULL,
-	    err);
+	return boot_linux_ex(vm, kernel_path, initrd_path, cmdline, 0, bsp,
+	    NULL, err);
 }

@@ -107,6 +107,8 @@ probe_buf(const uint8_t *buf, uint64_t len)
 		return BOOT_KIND_LINUX;
 	if (find_header(buf, len, &bad) >= 0)
 		return BOOT_KIND_MULTIBOOT;
+	if (boot_is_elf(buf, len))
+		return BOOT_KIND_ELF;
 	return BOOT_KIND_UNKNOWN;
 }
 

@@ -1,6 +1,7 @@
 /*
  * Direct boot without firmware: the e820 memory map, the Linux x86 boot
- * protocol (bzImage), multiboot v1 kernels and the ACPI tables that tell a
+ * protocol (bzImage, with host-side decompression of its payload, or an
+ * ELF vmlinux), multiboot v1 kernels and the ACPI tables that tell a
  * guest about the "pc" board of hw/pc.h.
  *
  * The loaders write the kernel, its data structures and the BSP's initial
@@ -76,30 +77,100 @@ uint64_t e820_usable_end(const struct e820_entry *ents, int n, uint64_t addr);
 /* --- Linux x86 boot protocol ---------------------------------------------- */
 
 /*
- * Load a bzImage (boot protocol 2.06 or later), optional initrd and command
- * line, and set *bsp for the 64-bit entry (XLF_KERNEL_64) or, for kernels
- * without one, the 32-bit protected-mode entry.  ACPI tables should be
- * built first: the RSDP address found at PC_BIOS_AREA goes in boot_params.
- * Every header field is bounds-checked; a bad image gives -EINVAL and
- * "<file>: what is wrong".
+ * Load a Linux kernel, optional initrd and command line, and set *bsp.
+ * The kernel is a bzImage (boot protocol 2.06 or later) or an uncompressed
+ * 64-bit ELF vmlinux.  A bzImage whose payload the host can decompress
+ * (protocol 2.08+, gzip, xz, lzma, zstd or lz4, a 64-bit kernel that fits
+ * at its link-time address) is decompressed here and its vmlinux entered
+ * at startup_64, as the kernel's own decompressor would, unless flags has
+ * BOOT_LINUX_GUEST_DECOMPRESS; otherwise the BSP starts at the bzImage's
+ * 64-bit entry (XLF_KERNEL_64) or its 32-bit protected-mode entry.  ACPI
+ * tables should be built first: the RSDP address found at PC_BIOS_AREA
+ * goes in boot_params.  Every header and ELF field is bounds-checked; a
+ * bad image gives -EINVAL (or -EFBIG, -ENOMEM) and "<file>: what is wrong".
  */
 int boot_linux(struct vm *vm, const char *kernel_path,
     const char *initrd_path, const char *cmdline, struct x86_state *bsp,
     struct vm_err *err);
 
+#define BOOT_LINUX_GUEST_DECOMPRESS 0x1u  /* never decompress on the host */
+
+enum boot_linux_how {
+	BOOT_HOW_BZIMAGE = 0,           /* the kernel decompresses itself */
+	BOOT_HOW_HOST_DECOMPRESS,       /* vm-run decompressed the payload */
+	BOOT_HOW_VMLINUX,               /* an ELF vmlinux was given */
+};
+
 /* Where boot_linux put things (for -v output and tests). */
 struct boot_linux_info {
+	enum boot_linux_how how;
 	uint16_t version;               /* boot protocol version */
 	bool entry64;
-	uint64_t kernel_addr;           /* protected-mode kernel */
-	uint64_t kernel_size;           /* bytes from the file */
+	uint64_t kernel_addr;           /* protected-mode kernel or vmlinux */
+	uint64_t kernel_size;           /* bytes loaded there */
 	uint64_t init_size;             /* bytes the kernel needs there */
+	uint64_t entry;                 /* the BSP's RIP */
 	uint64_t initrd_addr, initrd_size;
 	uint64_t rsdp_addr;             /* 0 if no RSDP was found */
+	int payload_format;             /* enum boot_zfmt; host decompression */
+	uint64_t payload_size;          /* compressed bytes */
+	uint64_t vmlinux_size;          /* decompressed bytes */
+	uint64_t decompress_us;         /* host time spent decompressing */
 };
 int boot_linux_ex(struct vm *vm, const char *kernel_path,
-    const char *initrd_path, const char *cmdline, struct x86_state *bsp,
-    struct boot_linux_info *info, struct vm_err *err);
+    const char *initrd_path, const char *cmdline, unsigned flags,
+    struct x86_state *bsp, struct boot_linux_info *info, struct vm_err *err);
+
+/* --- bzImage payloads (boot-payload.c) ----------------------------------- */
+
+enum boot_zfmt {
+	BOOT_Z_UNKNOWN = 0,
+	BOOT_Z_GZIP,
+	BOOT_Z_XZ,
+	BOOT_Z_ZSTD,
+	BOOT_Z_LZ4,                     /* lz4's legacy frame, as Linux uses */
+	BOOT_Z_LZMA,                    /* legacy .lzma ("lzma alone") */
+	BOOT_Z_BZIP2,                   /* recognised, not decoded */
+	BOOT_Z_LZO,                     /* recognised, not decoded */
+};
+
+/* The compression format of a payload, by its magic bytes. */
+enum boot_zfmt boot_payload_format(const uint8_t *p, uint64_t len);
+const char *boot_payload_format_name(enum boot_zfmt fmt);
+/* Decompress a payload (with the kernel build's 4-byte size trailer) into
+ * a malloc'd buffer of the declared size, at most limit bytes.  -ENOTSUP
+ * for bzip2, lzo or an unknown magic; -EINVAL corrupt; -EFBIG too large. */
+int boot_payload_decompress(const char *path, const uint8_t *p,
+    uint64_t len, uint64_t limit, uint8_t **out, uint64_t *out_len,
+    struct vm_err *err);
+
+/* --- vmlinux ELF (boot-vmlinux.c) ---------------------------------------- */
+
+#define BOOT_VMLINUX_MAX_SEGS 16
+
+struct boot_vmlinux_seg {
+	uint64_t offset;                /* in the file */
+	uint64_t paddr;
+	uint64_t filesz, memsz;
+};
+
+struct boot_vmlinux {
+	uint64_t entry;                 /* physical address of startup_64 */
+	uint64_t lo, hi;                /* physical span of the segments */
+	int nseg;
+	struct boot_vmlinux_seg seg[BOOT_VMLINUX_MAX_SEGS];
+};
+
+/* Whether buf starts with the ELF magic. */
+bool boot_is_elf(const uint8_t *buf, uint64_t len);
+/* Parse a 64-bit x86 ELF executable's loadable segments and entry point.
+ * -ENOTSUP: a valid ELF of another class or machine; -EINVAL: malformed. */
+int boot_vmlinux_parse(const char *path, const uint8_t *buf, uint64_t len,
+    struct boot_vmlinux *v, struct vm_err *err);
+/* Copy the segments into guest RAM at their physical addresses, zeroing
+ * each one's memory beyond its file bytes. */
+int boot_vmlinux_load(struct vm *vm, const char *path, const uint8_t *buf,
+    const struct boot_vmlinux *v, struct vm_err *err);
 
 /* --- multiboot v1 ----------------------------------------------------------- */
 
@@ -117,6 +188,7 @@ enum boot_kind {
 	BOOT_KIND_UNKNOWN = 0,
 	BOOT_KIND_LINUX,                /* bzImage ("HdrS" at 0x202) */
 	BOOT_KIND_MULTIBOOT,            /* multiboot v1 header in 8 KiB */
+	BOOT_KIND_ELF,                  /* other ELF: a Linux vmlinux */
 };
 
 /* What kind of kernel path holds; -errno (with err) if unreadable. */

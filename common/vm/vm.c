@@ -142,9 +142,11 @@ vm_boot(struct vm *vm, struct vm_err *err)
 			ret = boot_multiboot(vm, cfg->boot.kernel,
 			    cfg->boot.cmdline, &st, err);
 		else
-			ret = boot_linux(vm, cfg->boot.kernel,
+			ret = boot_linux_ex(vm, cfg->boot.kernel,
 			    cfg->boot.initrd[0] ? cfg->boot.initrd : NULL,
-			    cfg->boot.cmdline, &st, err);
+			    cfg->boot.cmdline,
+			    cfg->boot.decompress == CFG_DECOMPRESS_GUEST ?
+			    BOOT_LINUX_GUEST_DECOMPRESS : 0, &st, NULL, err);
 		if (ret < 0)
 			return ret;
 		ret = vm->backend->set_state(vm->vcpus[0], &st);

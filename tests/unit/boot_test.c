@@ -139,7 +139,7 @@ TEST(bzimage_64bit_entry)
 	rp = write_file("initrd", rd, sizeof(rd));
 	make_vm(128ULL << 20);
 	EXPECT_EQ(acpi_build(&vm, 2, &rsdp, &err), 0);
-	EXPECT_EQ(boot_linux_ex(&vm, kp, rp, "console=ttyS0 quiet", &st, &info,
+	EXPECT_EQ(boot_linux_ex(&vm, kp, rp, "console=ttyS0 quiet", 0, &st, &info,
 	    &err), 0);
 	EXPECT_TRUE(info.entry64);
 	EXPECT_EQ(info.kernel_addr, PREF);
