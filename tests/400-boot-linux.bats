@@ -142,3 +142,15 @@ quiet vmkit.run=\"echo kernel=\$(uname -r) cmdline-ok=\$(grep -c vmkit.run /proc
 @test "kvm: the vmlinux extracted from the kit's bzImage boots as --kernel" {
 	vmlinux_boot kvm
 }
+
+# A code cache far too small for the boot: the translator flushes it
+# thousands of times, always from the dispatcher, and the guest computes
+# the same as ever.
+@test "dbt --dbt-cache 1M: constant cache flushes, the same md5sum" {
+	local md5; md5=$(md5sum <"$GUESTKIT/busybox" | cut -d' ' -f1)
+	linux_boot dbt --stats --dbt-cache 1M --append "console=ttyS0 panic=-1 quiet vmkit.run=\"md5sum /bin/busybox\"" </dev/null
+	is "$status" 0 "exit status"
+	is "$output" "*$md5  /bin/busybox*" "guest md5sum equals the host's"
+	[[ $output =~ \(([0-9]+)\ flushes\) ]] || { echo "# no flush count in --stats" >&3; false; }
+	[ "${BASH_REMATCH[1]}" -gt 10 ] || { echo "# only ${BASH_REMATCH[1]} flushes" >&3; false; }
+}

@@ -55,7 +55,7 @@ usage(FILE *f)
 "                          [,readonly=on] (repeatable)\n"
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
-"      --dbt-cache SIZE    the translator's code cache (default 64M)\n"
+"      --dbt-cache SIZE    the translator's code cache (default 128M)\n"
 "      --console WHICH     serial (default) or none\n"
 "      --serial-log FILE   also write the serial output to FILE\n"
 "      --name NAME         the VM's name\n"

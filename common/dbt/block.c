@@ -71,6 +71,7 @@ free_dead(struct dbt_cache *k)
 		struct dbt_block *b = k->dead;
 
 		k->dead = b->hash_next;
+		free(b->jit_exit);
 		free(b);
 	}
 }
@@ -87,6 +88,7 @@ dbt_cache_free(struct dbt_cache *k)
 			struct dbt_block *b = k->hash[i];
 
 			k->hash[i] = b->hash_next;
+			free(b->jit_exit);
 			free(b);
 		}
 	}

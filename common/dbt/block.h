@@ -37,7 +37,7 @@ struct dbt_block {
 	uint8_t *jit_code;              /* entry, NULL if not compiled */
 	bool jit_failed;                /* not compilable: interpret */
 	int jit_nexits;
-	struct dbt_jit_exit jit_exit[2];
+	struct dbt_jit_exit *jit_exit;  /* malloc'd by the compiler */
 	struct dbt_jit_exit *jit_in;    /* exits linked into this block */
 	uint64_t execs;                 /* times entered from the dispatcher */
 	struct insn insns[];

@@ -357,12 +357,16 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
 		bool shadow = c->irq_shadow;
+		uint64_t seq = (c->rip + i->len) & mask;
 
 		c->irq_shadow = false;
-		c->next_rip = (c->rip + i->len) & mask;
+		c->next_rip = seq;
 		i->fn(c, i);
 		c->rip = c->next_rip;
 		c->icount++;
+		/* A taken branch inside the block (Jcc) leaves it. */
+		if (c->next_rip != seq)
+			break;
 		/* The instruction after STI / MOV SS ends the block so a
 		 * pending interrupt is taken right after it. */
 		if (c->block_dirty || shadow || c->halted)

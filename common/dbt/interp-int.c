@@ -1156,6 +1156,8 @@ dbt_op_movsxd(struct dbt_cpu *c, const struct insn *i)
 }
 
 const dbt_fn dbt_enders_int[] = {
-	op_jcc, op_jmp_rel, op_call_rel, op_ret, op_loop, op_grp5,
+	/* Jcc is not here: a block goes on along its fall-through path, and
+	 * a taken Jcc leaves it (exec_block, jit.c). */
+	op_jmp_rel, op_call_rel, op_ret, op_loop, op_grp5,
 	NULL,
 };

@@ -56,13 +56,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu/cpu.h"
 #include "dbt/block.h"
 #include "dbt/dbt-int.h"
 #include "dbt/fpu.h"
 
-#define JIT_DEFAULT_CACHE (64u << 20)
+#define JIT_DEFAULT_CACHE (128u << 20)
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
 #define DBT_JIT_MAX_CPUS 64
 
@@ -82,6 +83,7 @@ struct dbt_jit {
 	int ncpus;
 	uint64_t jc_fills;
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
+	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 };
 
 /* ---- byte emitter ------------------------------------------------------ */
@@ -95,6 +97,15 @@ struct slow_path {
 	bool reload;            /* the fast path ends with fl_host */
 	uint8_t *resume;
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
+	bool rc_dirty[16];
+};
+
+/* A taken Jcc inside a block: out of line, the flags and the dirty
+ * cached registers go back to c->rflags and c->gpr, then a direct exit. */
+struct side_exit {
+	uint8_t *jcc;           /* rel32 of the jcc */
+	uint64_t target;
+	int8_t rc_host[16];
 	bool rc_dirty[16];
 };
 
@@ -113,6 +124,8 @@ struct emit {
 	unsigned rc_lru[16], rc_tick;
 	int nslow;
 	struct slow_path slow[DBT_BLOCK_MAX];
+	int nside;
+	struct side_exit side[DBT_BLOCK_MAX];
 };
 
 static void
@@ -1287,39 +1300,44 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 	emit_stub(e, x);
 }
 
-/* Jcc: the condition is tested on the host flags, then each side saves
- * them and leaves. */
+/*
+ * Jcc.  A block goes on along the fall-through path, with the flags still
+ * in the host and the registers still cached; the taken side leaves
+ * through a side exit emitted after the body (emit_side_exits).
+ */
 static void
-emit_jcc(struct emit *e, const struct insn *i, uint64_t rip)
+emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 {
-	uint64_t next = rip + i->len, taken = next + i->imm;
-	struct dbt_jit_exit *xt, *xn;
-	uint8_t *skip;
+	uint64_t next = rip + i->len;
+	struct side_exit *x = &e->side[e->nside++];
 
 	flags_to_host(e);
-	rc_flush(e);
-	/* Both exits leave with the flags in c->rflags: save first (lahf
-	 * and seto keep the host flags), branch, then merge. */
-	b1(e, 0x9f);
-	b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);
-	skip = jcc32(e, (i->op & 0xf) ^ 1, NULL);
-	/* taken */
-	b1(e, 0x88); m_bp(e, 4, OFF(rflags));
-	b1(e, 0xc0); b1(e, 0xe0); b1(e, 3);
-	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1); b1(e, 0xf7);
-	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);
-	xt = new_exit(e, taken);
-	xt->disp = jmp32(e, NULL);
-	set_rel32(skip, e->p);
-	b1(e, 0x88); m_bp(e, 4, OFF(rflags));
-	b1(e, 0xc0); b1(e, 0xe0); b1(e, 3);
-	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1); b1(e, 0xf7);
-	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);
-	xn = new_exit(e, next);
-	xn->disp = jmp32(e, NULL);
-	e->fl_host = false;
-	emit_stub(e, xt);
-	emit_stub(e, xn);
+	x->target = next + i->imm;
+	memcpy(x->rc_host, e->rc_host, sizeof(x->rc_host));
+	memcpy(x->rc_dirty, e->rc_dirty, sizeof(x->rc_dirty));
+	x->jcc = jcc32(e, i->op & 0xf, NULL);
+	if (last)
+		emit_jmp_exit(e, next);
+}
+
+static void
+emit_side_exits(struct emit *e)
+{
+	struct dbt_jit_exit *xe;
+	int k, g;
+
+	for (k = 0; k < e->nside; k++) {
+		struct side_exit *x = &e->side[k];
+
+		set_rel32(x->jcc, e->p);
+		flags_save(e);
+		for (g = 0; g < 16; g++)
+			if (x->rc_host[g] >= 0 && x->rc_dirty[g])
+				st64(e, x->rc_host[g], GPR(g));
+		xe = new_exit(e, x->target);
+		xe->disp = jmp32(e, NULL);
+		emit_stub(e, xe);
+	}
 }
 
 static void
@@ -1686,17 +1704,17 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		if ((i->op >= 0x70 && i->op <= 0x7f)) {
 			if (!bnd_ok(i))
 				goto helper;
-			emit_jcc(e, i, rip);
+			emit_jcc(e, i, rip, last);
 			e->j->native_insns++;
-			return false;
+			return !last;
 		}
 	}
 	if (i->map == MAP_0F && i->op >= 0x80 && i->op <= 0x8f) {
 		if (!bnd_ok(i))
 			goto helper;
-		emit_jcc(e, i, rip);
+		emit_jcc(e, i, rip, last);
 		e->j->native_insns++;
-		return false;
+		return !last;
 	}
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
@@ -1836,6 +1854,12 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	e.c = c;
 	e.b = b;
 	b->jit_nexits = 0;
+	if (b->jit_exit == NULL)
+		b->jit_exit = calloc((size_t)b->n + 1, sizeof(*b->jit_exit));
+	if (b->jit_exit == NULL) {
+		b->jit_failed = true;
+		return false;
+	}
 	rc_init(&e);
 	emit_prologue(&e, exit0);
 	for (k = 0; k < b->n; k++) {
@@ -1851,6 +1875,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 		}
 	}
 	emit_slow_paths(&e);
+	emit_side_exits(&e);
 	/* Not entered (attention, budget): RIP is the block's start. */
 	set_rel32(exit0[0], e.p);
 	set_rel32(exit0[1], e.p);
@@ -1866,6 +1891,11 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	j->used = (j->used + 15) & ~(size_t)15;
 	b->jit_code = e.start;
 	j->compiled++;
+	if (j->perfmap != NULL)
+		fprintf(j->perfmap, "%llx %llx guest_%llx\n",
+		    (unsigned long long)(uintptr_t)e.start,
+		    (unsigned long long)(e.p - e.start),
+		    (unsigned long long)b->lin);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	j->ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
 	    (t1.tv_nsec - t0.tv_nsec));
@@ -2022,6 +2052,16 @@ dbt_jit_new(size_t cache_size)
 		return NULL;
 	}
 	emit_trampoline(j);
+	if (getenv("VMKIT_JIT_PERFMAP") != NULL) {
+		char path[64];
+
+		/* perf's convention for JIT symbols: it names samples in
+		 * generated code by the guest RIP of their block. */
+		snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+		j->perfmap = fopen(path, "w");
+		if (j->perfmap != NULL)
+			setvbuf(j->perfmap, NULL, _IOLBF, 0);
+	}
 	if (getenv("VMKIT_JIT_PROFILE") != NULL)
 		j->profile = calloc(4 * 256, sizeof(*j->profile));
 	j->max_native = getenv("VMKIT_JIT_MAX_NATIVE") ?
@@ -2035,6 +2075,8 @@ dbt_jit_free(struct dbt_jit *j)
 	if (j == NULL)
 		return;
 	munmap(j->base, j->size);
+	if (j->perfmap != NULL)
+		fclose(j->perfmap);
 	free(j->profile);
 	free(j);
 }
