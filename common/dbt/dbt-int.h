@@ -255,6 +255,10 @@ void dbt_set_reg(struct dbt_cpu *c, const struct insn *i, int reg,
 uint64_t dbt_get_rm(struct dbt_cpu *c, const struct insn *i, unsigned size);
 void dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
     uint64_t v);
+/* The destination of a read-modify-write: as dbt_get_rm, but a memory
+ * operand is checked for writing first (faults are reported as writes). */
+uint64_t dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i,
+    unsigned size);
 /* Stack: push/pop with the current stack size (SS.B / 64-bit). */
 void dbt_push(struct dbt_cpu *c, unsigned size, uint64_t v);
 uint64_t dbt_pop(struct dbt_cpu *c, unsigned size);

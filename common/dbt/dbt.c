@@ -415,6 +415,11 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		}
 		if (trace)
 			trace_block(c, b);
+		/* RF (restored by an IRET from a fault frame) lasts for one
+		 * instruction, and only IRET, which ends a block, sets it.
+		 * All it would suppress is an instruction breakpoint, which
+		 * the DBT has none of, so it goes before the block. */
+		c->rflags &= ~(uint64_t)X86_RF;
 		exec_block(c, b);
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;

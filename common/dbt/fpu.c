@@ -172,8 +172,9 @@ static const struct sse_op sse_ops[] = {
 #undef A
 #undef MX
 
-/* (opcode, prefix) -> index + 1 into sse_ops. */
-static uint8_t sse_index[256][5];
+/* (opcode, prefix) -> index + 1 into sse_ops (which has more than 255
+ * entries). */
+static uint16_t sse_index[256][5];
 static pthread_once_t sse_once = PTHREAD_ONCE_INIT;
 
 static void
@@ -182,7 +183,7 @@ sse_index_build(void)
 	size_t k;
 
 	for (k = 0; k < sizeof(sse_ops) / sizeof(sse_ops[0]); k++)
-		sse_index[sse_ops[k].op][sse_ops[k].pfx] = (uint8_t)(k + 1);
+		sse_index[sse_ops[k].op][sse_ops[k].pfx] = (uint16_t)(k + 1);
 }
 
 static uint16_t
@@ -346,7 +347,14 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		raised = nmx & 0x3f;
 		unmasked = raised & ~(mx >> 7) & 0x3f;
 		if (unmasked) {
-			put_mxcsr(c, mx | unmasked);
+			/* The CPU reports every exception it detected, masked
+			 * ones too, except that an unmasked pre-computation
+			 * one (invalid, denormal, divide by zero) stops it
+			 * before the post-computation ones (overflow,
+			 * underflow, precision) are looked for (SDM vol. 1,
+			 * 11.5.2). */
+			put_mxcsr(c, mx | ((unmasked & 0x7) ? raised & 0x7 :
+			    raised));
 			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
 			    X86_EXC_XM : X86_EXC_UD);
 		}

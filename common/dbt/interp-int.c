@@ -80,7 +80,8 @@ op_alu(struct dbt_cpu *c, const struct insn *i)
 	switch (form) {
 	case 0:
 	case 1:
-		a = dbt_get_rm(c, i, size);
+		a = op == ALU_CMP ? dbt_get_rm(c, i, size) :
+		    dbt_get_rm_rmw(c, i, size);
 		b = dbt_get_reg(c, i, i->reg, size);
 		r = alu_bin(op, size, a, b, &fl);
 		if (op != ALU_CMP)
@@ -105,13 +106,14 @@ op_alu(struct dbt_cpu *c, const struct insn *i)
 	set_flags(c, fl);
 }
 
-/* 80, 81, 83: group 1 with an immediate. */
+/* 80, 81, 83: group 1 with an immediate (82, outside 64-bit mode, is 80). */
 static void
 op_grp1(struct dbt_cpu *c, const struct insn *i)
 {
 	enum alu_op op = (enum alu_op)(i->reg & 7);
-	unsigned size = i->op == 0x80 ? 1 : osz(i);
-	uint64_t fl = c->rflags, a = dbt_get_rm(c, i, size);
+	unsigned size = i->op == 0x80 || i->op == 0x82 ? 1 : osz(i);
+	uint64_t fl = c->rflags, a = op == ALU_CMP ? dbt_get_rm(c, i, size) :
+	    dbt_get_rm_rmw(c, i, size);
 	uint64_t r = alu_bin(op, size, a, i->imm, &fl);
 
 	if (op != ALU_CMP)
@@ -161,7 +163,7 @@ op_unary(struct dbt_cpu *c, const struct insn *i)
 	case 2: op = UN_NOT; break;
 	default: op = UN_NEG; break;
 	}
-	r = alu_unary(op, size, dbt_get_rm(c, i, size), &fl);
+	r = alu_unary(op, size, dbt_get_rm_rmw(c, i, size), &fl);
 	dbt_set_rm(c, i, size, r);
 	if (op != UN_NOT)
 		set_flags(c, fl);
@@ -181,7 +183,7 @@ op_shift(struct dbt_cpu *c, const struct insn *i)
 		count = 1;
 	else
 		count = (uint8_t)c->gpr[RCX];
-	a = dbt_get_rm(c, i, size);
+	a = dbt_get_rm_rmw(c, i, size);
 	r = alu_shift((enum shift_op)(i->reg & 7), size, a, count, &fl);
 	dbt_set_rm(c, i, size, r);
 	set_flags(c, fl);
@@ -193,7 +195,7 @@ op_shd(struct dbt_cpu *c, const struct insn *i)
 	unsigned size = osz(i);
 	uint8_t count = (i->op == 0xa4 || i->op == 0xac) ? (uint8_t)i->imm :
 	    (uint8_t)c->gpr[RCX];
-	uint64_t fl = c->rflags, a = dbt_get_rm(c, i, size);
+	uint64_t fl = c->rflags, a = dbt_get_rm_rmw(c, i, size);
 	uint64_t r = alu_shd(i->op < 0xa8, size, a,
 	    dbt_get_reg(c, i, i->reg, size), count, &fl);
 
@@ -340,7 +342,7 @@ op_xchg(struct dbt_cpu *c, const struct insn *i)
 		dbt_set_reg(c, i, i->opreg, size, a);
 		return;
 	}
-	a = dbt_get_rm(c, i, size);
+	a = dbt_get_rm_rmw(c, i, size);
 	b = dbt_get_reg(c, i, i->reg, size);
 	dbt_set_rm(c, i, size, b);
 	dbt_set_reg(c, i, i->reg, size, a);
@@ -408,12 +410,14 @@ static void
 op_xadd(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = i->op == 0xc0 ? 1 : osz(i);
-	uint64_t fl = c->rflags, d = dbt_get_rm(c, i, size);
+	uint64_t fl = c->rflags, d = dbt_get_rm_rmw(c, i, size);
 	uint64_t s = dbt_get_reg(c, i, i->reg, size);
 	uint64_t r = alu_bin(ALU_ADD, size, d, s, &fl);
 
-	dbt_set_rm(c, i, size, r);
+	/* TEMP = SRC + DEST; SRC = DEST; DEST = TEMP: with one register for
+	 * both, the sum is what stays. */
 	dbt_set_reg(c, i, i->reg, size, d);
+	dbt_set_rm(c, i, size, r);
 	set_flags(c, fl);
 }
 
@@ -421,7 +425,7 @@ static void
 op_cmpxchg(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = i->op == 0xb0 ? 1 : osz(i);
-	uint64_t fl = c->rflags, d = dbt_get_rm(c, i, size);
+	uint64_t fl = c->rflags, d = dbt_get_rm_rmw(c, i, size);
 	uint64_t a = dbt_get_reg(c, i, RAX, size);
 
 	(void)alu_bin(ALU_CMP, size, a, d, &fl);
@@ -449,6 +453,7 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 
 		if (ea & 15)
 			dbt_gp0(c);
+		dbt_probe_write(c, i->seg, ea, 16);
 		dbt_read_bytes(c, i->seg, ea, m, 16);
 		if (m[0] == c->gpr[RAX] && m[1] == c->gpr[RDX]) {
 			uint64_t n[2] = { c->gpr[X86_RBX], c->gpr[RCX] };
@@ -464,8 +469,11 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 		return;
 	}
 	{
-		uint64_t m = dbt_read64(c, i->seg, ea);
-		uint64_t cmp = (c->gpr[RDX] << 32) | (uint32_t)c->gpr[RAX];
+		uint64_t m, cmp;
+
+		dbt_probe_write(c, i->seg, ea, 8);
+		m = dbt_read64(c, i->seg, ea);
+		cmp = (c->gpr[RDX] << 32) | (uint32_t)c->gpr[RAX];
 
 		if (m == cmp) {
 			dbt_write64(c, i->seg, ea, (c->gpr[RCX] << 32) |
@@ -497,12 +505,14 @@ bt_common(struct dbt_cpu *c, const struct insn *i, enum bt_op op,
 		struct insn j = *i;
 
 		j.disp += off;
-		v = dbt_get_rm(c, &j, size);
+		v = op == BT_BT ? dbt_get_rm(c, &j, size) :
+		    dbt_get_rm_rmw(c, &j, size);
 		r = alu_bt(op, size, v, bit & (bits - 1), &fl);
 		if (op != BT_BT)
 			dbt_set_rm(c, &j, size, r);
 	} else {
-		v = dbt_get_rm(c, i, size);
+		v = op == BT_BT ? dbt_get_rm(c, i, size) :
+		    dbt_get_rm_rmw(c, i, size);
 		r = alu_bt(op, size, v, bit & (bits - 1), &fl);
 		if (op != BT_BT)
 			dbt_set_rm(c, i, size, r);
@@ -577,15 +587,19 @@ op_push_imm(struct dbt_cpu *c, const struct insn *i)
 static void
 op_pop_rm(struct dbt_cpu *c, const struct insn *i)
 {
-	uint64_t sp = c->gpr[RSP], v = dbt_pop(c, osz(i));
+	uint64_t sp = c->gpr[RSP], v = dbt_pop(c, osz(i)), after;
 
-	/* An RSP-based destination uses the incremented RSP. */
+	/* An RSP-based destination uses the incremented RSP; if the store
+	 * faults, the instruction has done nothing, RSP included: probe the
+	 * destination with the old RSP back in place. */
 	if (i->mem) {
-		uint64_t after = c->gpr[RSP];
+		uint64_t ea = dbt_ea(c, i);
 
+		after = c->gpr[RSP];
+		c->gpr[RSP] = sp;
+		dbt_probe_write(c, i->seg, ea, osz(i));
 		c->gpr[RSP] = after;
 		dbt_set_rm(c, i, osz(i), v);
-		(void)sp;
 	} else {
 		dbt_set_reg(c, i, i->rm, osz(i), v);
 	}
@@ -827,6 +841,9 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 
 	if ((c->rflags & X86_DF) || n == 0 || i->addrsize == 2)
 		return false;
+	/* Alignment checking is per element: the slow path does it. */
+	if (c->cpl == 3 && (c->rflags & X86_AC) && (c->cr0 & X86_CR0_AM))
+		return false;
 	di = c->gpr[RDI] & mask_of(i->addrsize);
 	room = 4096 - ((c->seg[X86_ES].base + di) & 0xfff);
 	if (movs) {
@@ -849,7 +866,18 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 		    (unsigned)(chunk * size), DBT_ACC_READ);
 		if (s == NULL)
 			return false;
-		memmove(d, s, chunk * size);
+		if (d > s && d < s + chunk * size) {
+			/* A destination just above the source sees the
+			 * elements already copied, as element-by-element
+			 * MOVS does (SDM vol. 1, 7.3.9.3: fast strings keep
+			 * that order when the two are this close). */
+			uint64_t k;
+
+			for (k = 0; k < chunk; k++)
+				memmove(d + k * size, s + k * size, size);
+		} else {
+			memmove(d, s, chunk * size);
+		}
 		dbt_set_reg(c, i, RSI, i->addrsize,
 		    (c->gpr[RSI] + chunk * size) & mask_of(i->addrsize));
 	} else if (size == 1) {
@@ -872,8 +900,20 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 	unsigned size = str_size(i), k;
 	bool rep = i->rep != REP_NONE;
 	uint8_t op = i->op & 0xfe;
-	uint64_t v, fl;
+	uint64_t v, fl, sfl = c->rflags;
 
+	/* A REP string instruction with a 32-bit address size in 64-bit
+	 * mode writes ECX and the index registers it uses as 32-bit
+	 * registers from the start, so their upper halves are cleared even
+	 * when it does no iteration or faults in its first (as the CPU
+	 * does; seen by tests/prog/difftest.c). */
+	if (rep && c->long64 && i->addrsize == 4) {
+		c->gpr[RCX] &= 0xffffffffULL;
+		if (op == 0xa4 || op == 0xac || op == 0xa6 || op == 0x6e)
+			c->gpr[RSI] &= 0xffffffffULL;
+		if (op != 0xac && op != 0x6e)
+			c->gpr[RDI] &= 0xffffffffULL;
+	}
 	for (k = 0; k < STR_CHUNK; k++) {
 		if (rep && count_reg(c, i) == 0)
 			return;
@@ -904,13 +944,16 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			break;
 		case 0xa6: /* CMPS */
 		case 0xae: /* SCAS */
-			fl = c->rflags;
+			fl = sfl;
 			if (op == 0xa6) {
+				/* ES:rDI is read first: a fault on both
+				 * operands is the rDI one's, as on the CPU. */
+				uint64_t w = str_read(c, X86_ES, c->gpr[RDI] &
+				    mask_of(i->addrsize), size);
+
 				v = str_read(c, i->seg, c->gpr[RSI] &
 				    mask_of(i->addrsize), size);
-				(void)alu_bin(ALU_CMP, size, v, str_read(c,
-				    X86_ES, c->gpr[RDI] & mask_of(i->addrsize),
-				    size), &fl);
+				(void)alu_bin(ALU_CMP, size, v, w, &fl);
 				advance(c, i, RSI, size);
 			} else {
 				(void)alu_bin(ALU_CMP, size,
@@ -919,7 +962,9 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 				    size), &fl);
 			}
 			advance(c, i, RDI, size);
-			set_flags(c, fl);
+			sfl = fl;
+			if (!rep)
+				set_flags(c, fl);
 			break;
 		case 0x6c: /* INS */
 			dbt_check_io(c, (uint16_t)c->gpr[RDX], size);
@@ -942,11 +987,16 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			return;
 		set_count(c, i, (count_reg(c, i) - 1) & mask_of(i->addrsize));
 		if (op == 0xa6 || op == 0xae) {
-			bool zf = c->rflags & X86_ZF;
+			bool zf = sfl & X86_ZF;
 
-			if ((i->rep == REP_F3 && !zf) ||
-			    (i->rep == REP_F2 && zf))
+			/* A REP CMPS/SCAS shows its flags when it ends: a
+			 * fault in a later iteration leaves RFLAGS as before
+			 * the instruction, as the CPU does. */
+			if (count_reg(c, i) == 0 || (i->rep == REP_F3 &&
+			    !zf) || (i->rep == REP_F2 && zf)) {
+				set_flags(c, sfl);
 				return;
+			}
 		}
 	}
 	/* Not finished: run this instruction again after a block boundary

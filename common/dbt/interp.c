@@ -285,6 +285,24 @@ dbt_get_rm(struct dbt_cpu *c, const struct insn *i, unsigned size)
 	return read_sized(c, i->seg, dbt_ea(c, i), size);
 }
 
+/*
+ * The r/m operand of a read-modify-write instruction.  A memory operand is
+ * checked for writing before it is read: the CPU's first access to it is
+ * already one with write intent, so a fault on it is reported as a write
+ * (#PF error code with W, a read-only page faulting before any read).
+ */
+uint64_t
+dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i, unsigned size)
+{
+	uint64_t ea;
+
+	if (!i->mem)
+		return dbt_get_reg(c, i, i->rm, size);
+	ea = dbt_ea(c, i);
+	dbt_probe_write(c, i->seg, ea, size);
+	return read_sized(c, i->seg, ea, size);
+}
+
 void
 dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
     uint64_t v)

@@ -72,7 +72,9 @@ op_popf(struct dbt_cpu *c, const struct insn *i)
 	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
 		dbt_gp0(c);
 	v = dbt_pop(c, i->opsize);
-	dbt_write_flags(c, v, opmask(i->opsize));
+	/* POPF never sets RF: the SDM has it cleared. */
+	dbt_write_flags(c, v & ~(uint64_t)X86_RF, opmask(i->opsize));
+	c->rflags &= ~(uint64_t)X86_RF;
 }
 
 static void
