@@ -320,7 +320,8 @@ op_movzx(struct dbt_cpu *c, const struct insn *i)
 static void
 op_movsxd(struct dbt_cpu *c, const struct insn *i)
 {
-	uint64_t v = dbt_get_rm(c, i, 4);
+	/* 66 63 is MOVSXD r16, r/m16: a 16-bit source. */
+	uint64_t v = dbt_get_rm(c, i, osz(i) == 2 ? 2 : 4);
 
 	if (osz(i) == 8)
 		v = (uint64_t)(int64_t)(int32_t)v;
@@ -857,15 +858,18 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 		return false;
 	if (chunk > n)
 		chunk = n;
-	d = dbt_mem_ptr(c, X86_ES, di, (unsigned)(chunk * size),
-	    DBT_ACC_WRITE);
-	if (d == NULL)
-		return false;
+	/* The source first: its faults come before the destination's. */
 	if (movs) {
 		s = dbt_mem_ptr(c, i->seg, c->gpr[RSI] & mask_of(i->addrsize),
 		    (unsigned)(chunk * size), DBT_ACC_READ);
 		if (s == NULL)
 			return false;
+	}
+	d = dbt_mem_ptr(c, X86_ES, di, (unsigned)(chunk * size),
+	    DBT_ACC_WRITE);
+	if (d == NULL)
+		return false;
+	if (movs) {
 		if (d > s && d < s + chunk * size) {
 			/* A destination just above the source sees the
 			 * elements already copied, as element-by-element
@@ -894,6 +898,42 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 	return true;
 }
 
+/* Is seg:off .. +size a canonical address (64-bit mode)? */
+static bool
+str_canonical(const struct dbt_cpu *c, int seg, uint64_t off, unsigned size)
+{
+	uint64_t lin = off + ((seg == X86_FS || seg == X86_GS) ?
+	    c->seg[seg].base : 0), end = lin + size - 1;
+
+	return (uint64_t)((int64_t)(lin << 16) >> 16) == lin &&
+	    (uint64_t)((int64_t)(end << 16) >> 16) == end;
+}
+
+/*
+ * The two operands of CMPS, in the order the CPU reports their faults
+ * when both fault (seen by tests/prog/difftest.c): ES:rDI is accessed
+ * first, and a page fault of either operand comes before a non-canonical
+ * #GP of the other.
+ */
+static void
+cmps_read(struct dbt_cpu *c, const struct insn *i, unsigned size,
+    uint64_t *src, uint64_t *dst)
+{
+	uint64_t si = c->gpr[RSI] & mask_of(i->addrsize);
+	uint64_t di = c->gpr[RDI] & mask_of(i->addrsize);
+	bool di_ok = !c->long64 || str_canonical(c, X86_ES, di, size);
+	bool si_ok = !c->long64 || str_canonical(c, i->seg, si, size);
+
+	if (di_ok)
+		*dst = str_read(c, X86_ES, di, size);
+	if (si_ok)
+		*src = str_read(c, i->seg, si, size);
+	if (!di_ok)
+		*dst = str_read(c, X86_ES, di, size);   /* raises */
+	if (!si_ok)
+		*src = str_read(c, i->seg, si, size);   /* raises */
+}
+
 static void
 op_string(struct dbt_cpu *c, const struct insn *i)
 {
@@ -903,15 +943,16 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 	uint64_t v, fl, sfl = c->rflags;
 
 	/* A REP string instruction with a 32-bit address size in 64-bit
-	 * mode writes ECX and the index registers it uses as 32-bit
-	 * registers from the start, so their upper halves are cleared even
-	 * when it does no iteration or faults in its first (as the CPU
-	 * does; seen by tests/prog/difftest.c). */
+	 * mode writes ECX as a 32-bit register from the start, so the upper
+	 * half of RCX is cleared even when it does no iteration or faults in
+	 * its first; REP MOVS and STOS do the same to the index registers
+	 * they use, the others update those per completed iteration only (as
+	 * the CPU does; seen by tests/prog/difftest.c). */
 	if (rep && c->long64 && i->addrsize == 4) {
 		c->gpr[RCX] &= 0xffffffffULL;
-		if (op == 0xa4 || op == 0xac || op == 0xa6 || op == 0x6e)
+		if (op == 0xa4)
 			c->gpr[RSI] &= 0xffffffffULL;
-		if (op != 0xac && op != 0x6e)
+		if (op == 0xa4 || op == 0xaa)
 			c->gpr[RDI] &= 0xffffffffULL;
 	}
 	for (k = 0; k < STR_CHUNK; k++) {
@@ -946,13 +987,9 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 		case 0xae: /* SCAS */
 			fl = sfl;
 			if (op == 0xa6) {
-				/* ES:rDI is read first: a fault on both
-				 * operands is the rDI one's, as on the CPU. */
-				uint64_t w = str_read(c, X86_ES, c->gpr[RDI] &
-				    mask_of(i->addrsize), size);
+				uint64_t w;
 
-				v = str_read(c, i->seg, c->gpr[RSI] &
-				    mask_of(i->addrsize), size);
+				cmps_read(c, i, size, &v, &w);
 				(void)alu_bin(ALU_CMP, size, v, w, &fl);
 				advance(c, i, RSI, size);
 			} else {
