@@ -738,7 +738,6 @@ struct gen {
 	unsigned off;           /* code bytes so far */
 	uint64_t last_t;        /* linear target of the last gen_mem, 0 wild */
 	bool nogp;              /* the unit being made is of such a class */
-	bool force_data;        /* gen_mem into the data page */
 	uint32_t only;          /* classes allowed (--only), 0 = all */
 };
 
@@ -1186,7 +1185,7 @@ static bool
 gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 {
 	struct seq *s = g->s;
-	int kind = g->force_data ? MT_DATA : pick_target(g), form, scale = 0;
+	int kind = pick_target(g), form, scale = 0;
 	int base, idx = -1;
 
 	/* An aligned operand across a page end is misaligned: #GP. */
@@ -2853,8 +2852,7 @@ plant_mxcsr(struct gen *g, uint64_t t)
 {
 	uint32_t v;
 
-	if (t < G_DATA || t + 4 > G_DATA + 4096 ||
-	    (!g->nogp && !rng_pct(&g->r, 75)))
+	if (t < G_DATA || t + 4 > G_DATA + 4096 || !rng_pct(&g->r, 75))
 		return;
 	v = 0x1f80;
 	if (rng_pct(&g->r, 40))
@@ -2865,6 +2863,41 @@ plant_mxcsr(struct gen *g, uint64_t t)
 		v &= ~(0x80u << rng_below(&g->r, 6));   /* unmask one */
 	v |= (uint32_t)rng_below(&g->r, 64);    /* sticky flags */
 	memcpy(g->s->data + (t - G_DATA), &v, 4);
+}
+
+/*
+ * LDMXCSR of a valid value stored just before it (mov dword [B+d], imm
+ * then ldmxcsr [B+d]): a bad value is #GP(0), which not every KVM can
+ * judge, and a value planted in the initial data page may be overwritten
+ * by the time LDMXCSR runs.
+ */
+static bool
+u_ldmxcsr_valid(struct gen *g)
+{
+	struct enc e;
+	uint64_t t = G_DATA + (rng_below(&g->r, 1020) << 2);
+	int64_t d = (int64_t)(t - g->s->bval);
+	uint32_t v = 0x1f80;
+
+	if (rng_pct(&g->r, 40))
+		v = (v & ~0x6000u) | (rng_below(&g->r, 4) << 13);
+	if (rng_pct(&g->r, 15))
+		v |= 0x8040;                    /* FTZ, DAZ */
+	if (rng_pct(&g->r, 10))
+		v &= ~(0x80u << rng_below(&g->r, 6));   /* unmask one */
+	v |= (uint32_t)rng_below(&g->r, 64);    /* sticky flags */
+	enc_init(&e);
+	set_op(&e, 1, 0xc7, 0, 0);
+	enc_sib_or_rm(g, &e, g->s->breg, -1, 0, d);
+	e.reg = 0;
+	set_imm(&e, 4, v);
+	if (!commit(g, &e, C_SETUP, 0, 0))
+		return false;
+	enc_init(&e);
+	set_op(&e, 2, 0x0f, 0xae, 0);
+	enc_sib_or_rm(g, &e, g->s->breg, -1, 0, d);
+	e.reg = 2;
+	return commit(g, &e, C_MXCSR, 0, 0);
 }
 
 static bool
@@ -2882,13 +2915,13 @@ u_sse(struct gen *g, int cls)
 	}
 	if (o->cls != cls)
 		return false;
+	if (o->kind == SK_M32 && o->ext == 2 && (g->nogp ||
+	    rng_pct(&g->r, 30)))
+		return u_ldmxcsr_valid(g);
 	enc_init(&e);
 	e.shuffle = false;
 	if (o->pfx)
 		add_pfx(&e, o->pfx);
-	/* LDMXCSR of a bad value is #GP: where KVM cannot judge that, it
-	 * reads a valid value planted in the data page. */
-	g->force_data = o->kind == SK_M32 && o->ext == 2 && g->nogp;
 	if ((o->f & SF_W) && g->m64 && rng_below(&g->r, 2)) {
 		e.rex |= REX_W;
 		w = true;
@@ -2958,7 +2991,6 @@ u_sse(struct gen *g, int cls)
 		e.reg = (uint8_t)o->ext;
 		break;
 	}
-	g->force_data = false;
 	if (o->f & SF_IMM)
 		set_imm(&e, 1, o->op == 0xc2 && rng_pct(&g->r, 80) ?
 		    rng_below(&g->r, 8) : rng_below(&g->r, 256));
@@ -3193,7 +3225,6 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 			/* A failed unit may have committed its set-up (it is
 			 * harmless); the boundary after it is a unit's. */
 			land_some(g, false);
-			g->force_data = false;
 			u = pick_unit(g);
 			if (u == NULL)
 				break;
@@ -3898,6 +3929,9 @@ parse_classes(const char *arg, uint32_t *only)
 	return true;
 }
 
+/* The options that shape a sequence, for the command that reruns one. */
+static char repro_opts[600];
+
 static void
 report(struct stats *st, const struct seq *s, const struct result *k,
     const struct result *b, const struct diffs *d, uint64_t seed)
@@ -3916,8 +3950,8 @@ report(struct stats *st, const struct seq *s, const struct result *k,
 	describe(s, b, db, sizeof(db));
 	printf("MISMATCH seed %" PRIu64 " iteration %" PRIu64 " (%s): "
 	    "difftest --seed %" PRIu64 " --start %" PRIu64 " --iterations 1 "
-	    "--mode %s\n", seed, s->iter, mode_name[s->mode], seed, s->iter,
-	    s->mode == M64 ? "64" : "32");
+	    "--mode %s%s\n", seed, s->iter, mode_name[s->mode], seed, s->iter,
+	    s->mode == M64 ? "64" : "32", repro_opts);
 	print_seq(stdout, s);
 	print_state(stdout, s);
 	printf("  kvm: %s\n  dbt: %s\n  differences (%d):\n%s", da, db,
@@ -3953,7 +3987,7 @@ main(int argc, char **argv)
 	bool want[NMODES] = { true, true }, stop_first = false;
 	bool self_test = false, self_done = false;
 	uint32_t only = 0;
-	const char *tier = NULL;
+	const char *tier = NULL, *only_arg = NULL;
 	char why[320];
 	pthread_t wd;
 	int c, m, nmodes = 0, usable[NMODES];
@@ -3996,6 +4030,7 @@ main(int argc, char **argv)
 		case 'o':
 			if (!parse_classes(optarg, &only))
 				return 2;
+			only_arg = optarg;
 			break;
 		case 'L':
 			for (c = 0; c < C_SETUP; c++)
@@ -4032,6 +4067,15 @@ bad:
 		return 2;
 	}
 
+	if (maxu != 10)
+		snprintf(repro_opts, sizeof(repro_opts), " --max-insns %" PRIu64,
+		    maxu);
+	if (only_arg != NULL)
+		snprintf(repro_opts + strlen(repro_opts), sizeof(repro_opts) -
+		    strlen(repro_opts), " --only %.400s", only_arg);
+	if (tier != NULL)
+		snprintf(repro_opts + strlen(repro_opts), sizeof(repro_opts) -
+		    strlen(repro_opts), " --tier %s", tier);
 	build_image();
 	ZydisDecoderInit(&zdec[M64], ZYDIS_MACHINE_MODE_LONG_64,
 	    ZYDIS_STACK_WIDTH_64);
