@@ -96,6 +96,13 @@
  *     against 0.1 ms in 64-bit mode; INT3 and INTO give #UD there, no
  *     #AC): it is no oracle, so 32-bit mode is reported as not compared
  *     and skipped (exit 77 when it was the only mode asked for).
+ *     --accept-emulated compares it against that emulator anyway, and
+ *     says so: a second opinion, not the CPU's (the emulator has no ARPL,
+ *     DAA, AAA, AAS, INTO or #AC, ignores LOCK on registers and takes
+ *     AAM's flags from EAX, so expect differences that are its own).
+ * Where the probe sees no #AC, alignment checking is not generated; after
+ * compatibility-mode code only the low halves of the GPRs are compared
+ * (the upper ones are undefined: SDM vol. 1, 3.4.1.1).
  *
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
  * or time-dependent; KVM-PVM user code sees the host's CPUID, not the
