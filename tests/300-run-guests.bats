@@ -53,3 +53,38 @@ guest_backends() {
 		is "$output" "exc: #DE and #UD delivered through the IDT, LAR/LSL right" "$a"
 	done
 }
+
+# jit64 runs in 64-bit mode, the only code the translator compiles; the
+# interpreter and KVM (the real CPU) are the judges of its checksums.  On
+# KVM-PVM guest kernel mode is emulated by the host kernel, which cannot
+# run SSE arithmetic there: "nosse" skips that part.
+@test "jit64: SMC, generated code, page-crossing code, precise #PF, IRQ in a loop; tiers agree" {
+	local a t s x sums="" first="" firstx="" args
+	for a in $(guest_backends); do
+		for t in jit interp; do
+			[ "$a" = kvm ] && [ "$t" = interp ] && continue
+			args=()
+			[ "$a" = kvm ] && ! have_hw_kvm && args=(--append nosse)
+			run_tool 0 timeout 60 "$VM_RUN" --accel "$a" --dbt-tier "$t" -m 64M --kernel "$GUESTS/jit64.elf" "${args[@]}"
+			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: precise ok*jit64: irq ok*jit64: all ok*" "$a/$t: every check"
+			s=$(printf '%s\n' "$output" | sed -n 's/^jit64: sum \([0-9a-f]*\).*/\1/p')
+			x=$(printf '%s\n' "$output" | sed -n 's/^jit64: sse \([0-9a-f]*\).*/\1/p')
+			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }
+			[ -n "$x" ] || [ ${#args[@]} -gt 0 ] || { echo "# $a/$t: no sse line" >&3; false; }
+			sums="$sums $a/$t=$s/${x:-skipped}"
+			[ -z "$first" ] && first=$s
+			is "$s" "$first" "integer checksums:$sums"
+			if [ -n "$x" ]; then
+				[ -z "$firstx" ] && firstx=$x
+				is "$x" "$firstx" "SSE checksums:$sums"
+			fi
+		done
+	done
+}
+
+@test "--dbt-tier and --dbt-cache: bad values are usage errors" {
+	run_tool 2 "$VM_RUN" --dbt-tier fast --kernel "$GUESTS/hello.elf"
+	is "$output" "*--dbt-tier: unknown tier 'fast'*"
+	run_tool 2 "$VM_RUN" --dbt-cache 12X --kernel "$GUESTS/hello.elf"
+	is "$output" "*--dbt-cache: '12X' is not a size*"
+}

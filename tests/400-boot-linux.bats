@@ -32,13 +32,13 @@ between_markers() {
 }
 
 shell_session() {
-	local accel=$1 bb=$GUESTKIT/busybox
+	local accel=$1 bb=$GUESTKIT/busybox; shift
 	local md5 sha
 	md5=$(md5sum <"$bb" | cut -d' ' -f1)
 	sha=$(sha256sum <"$bb" | cut -d' ' -f1)
 	# The markers are computed by the guest's shell, so the echo of the
 	# typed command line never matches them.
-	linux_boot "$accel" --append "console=ttyS0 panic=-1 quiet" <<-'EOF'
+	linux_boot "$accel" "$@" --append "console=ttyS0 panic=-1 quiet" <<-'EOF'
 	stty -echo
 	echo "sum=$((6*7)) kernel=$(uname -r)"
 	md5sum /bin/busybox
@@ -89,4 +89,10 @@ printf '\\052' | dd of=/dev/port bs=1 seek=1504\"" </dev/null
 
 @test "kvm: --cpus 2 brings up two CPUs; --disk is /dev/vda both ways; the exit port's value is the exit status" {
 	smp_disk_exit_port kvm
+}
+
+# The same session on the DBT's interpreter alone: the translator's
+# results above are judged against it (and against the host).
+@test "dbt --dbt-tier interp: the same shell session gives the same results" {
+	shell_session dbt --dbt-tier interp
 }

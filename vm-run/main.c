@@ -28,6 +28,8 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_ACCEL,
 	OPT_CONSOLE, OPT_SERIAL_LOG, OPT_NO_REBOOT, OPT_STATS, OPT_LOG,
 	OPT_NAME,
+	OPT_DBT_TIER,
+	OPT_DBT_CACHE,
 };
 
 static void
@@ -47,6 +49,8 @@ usage(FILE *f)
 "      --disk SPEC         add a disk: FILE[,format=raw][,if=virtio|ide]\n"
 "                          [,readonly=on] (repeatable)\n"
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
+"      --dbt-tier TIER     jit (default: the translator) or interp\n"
+"      --dbt-cache SIZE    the translator's code cache (default 64M)\n"
 "      --console WHICH     serial (default) or none\n"
 "      --serial-log FILE   also write the serial output to FILE\n"
 "      --name NAME         the VM's name\n"
@@ -84,7 +88,7 @@ host_ram(void)
 
 struct flags {
 	const char *memory, *cpus, *kernel, *initrd, *append, *accel;
-	const char *console, *serial_log, *name;
+	const char *console, *serial_log, *name, *dbt_tier, *dbt_cache;
 	const char *disks[CFG_MAX_DISKS];
 	int ndisks;
 	bool no_reboot, stats;
@@ -130,6 +134,21 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 	if (fl->append)
 		snprintf(cfg->boot.cmdline, sizeof(cfg->boot.cmdline), "%s",
 		    fl->append);
+	if (fl->dbt_tier) {
+		if (strcmp(fl->dbt_tier, "jit") != 0 &&
+		    strcmp(fl->dbt_tier, "interp") != 0)
+			return vm_err_set(err, -EINVAL, "--dbt-tier: unknown "
+			    "tier '%s' (use jit or interp)", fl->dbt_tier);
+		snprintf(cfg->dbt_tier, sizeof(cfg->dbt_tier), "%s",
+		    fl->dbt_tier);
+	}
+	if (fl->dbt_cache) {
+		if (size_parse(fl->dbt_cache, &v) < 0 || v < (1u << 20) ||
+		    v > (1ULL << 30))
+			return vm_err_set(err, -EINVAL, "--dbt-cache: '%s' is "
+			    "not a size from 1M to 1G", fl->dbt_cache);
+		cfg->dbt_cache = v;
+	}
 	if (fl->accel && cfg_parse_accel(fl->accel, &cfg->accel) < 0)
 		return vm_err_set(err, -EINVAL,
 		    "--accel: unknown accelerator '%s' (use auto, kvm or dbt)",
@@ -248,6 +267,8 @@ main(int argc, char **argv)
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
+		{ "dbt-tier", required_argument, NULL, OPT_DBT_TIER },
+		{ "dbt-cache", required_argument, NULL, OPT_DBT_CACHE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
 		{ "name", required_argument, NULL, OPT_NAME },
@@ -304,6 +325,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_ACCEL:
 			fl.accel = optarg;
+			break;
+		case OPT_DBT_TIER:
+			fl.dbt_tier = optarg;
+			break;
+		case OPT_DBT_CACHE:
+			fl.dbt_cache = optarg;
 			break;
 		case OPT_CONSOLE:
 			fl.console = optarg;

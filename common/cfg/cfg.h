@@ -58,6 +58,8 @@ struct vm_config {
 	int nnets;
 	enum cfg_console console;
 	char serial_log[CFG_PATH_MAX];  /* copy of serial output, "" none */
+	char dbt_tier[8];               /* "interp", "jit"; "" default */
+	uint64_t dbt_cache;             /* translator code cache, 0 default */
 };
 
 /* Defaults: 512 MiB, 1 CPU, accel auto, serial console. */

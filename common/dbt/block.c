@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "dbt/block.h"
+#include "dbt/jit.h"
 #include "vm/vm.h"
 
 #define HASH_BITS 16
@@ -151,6 +152,7 @@ dbt_blocks_flush(struct dbt_cpu *c)
 
 			k->hash[i] = b->hash_next;
 			b->valid = false;
+			dbt_jit_forget(c, b);
 			b->hash_next = k->dead;
 			k->dead = b;
 		}
@@ -209,6 +211,7 @@ dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
 				unlink_page(k, b, 1 - w);
 			unlink_hash(k, b);
 			b->valid = false;
+			dbt_jit_forget(c, b);
 			b->hash_next = k->dead;
 			k->dead = b;
 			k->invalidated++;

@@ -9,6 +9,20 @@
 
 #define DBT_BLOCK_MAX 64
 
+struct dbt_block;
+
+/* A direct exit of a compiled block (jit.c): a rel32 jump that leads to
+ * the dispatcher until it is linked straight to the target's code. */
+struct dbt_jit_exit {
+	struct dbt_block *from;         /* the block it belongs to */
+	struct dbt_block *to;           /* linked target, NULL if none */
+	uint64_t target;                /* guest RIP it leads to */
+	uint8_t *disp;                  /* the rel32 field to patch */
+	uint8_t *stub;                  /* its target while unlinked */
+	struct dbt_jit_exit *in_next;   /* in to->jit_in */
+	struct dbt_jit_exit **in_pprev;
+};
+
 struct dbt_block {
 	uint64_t pa;                    /* physical address of the start */
 	uint64_t lin;                   /* linear address it was decoded at */
@@ -19,6 +33,13 @@ struct dbt_block {
 	uint64_t page[2];
 	struct dbt_block *page_next[2];
 	struct dbt_block *hash_next;
+	/* Translator tier (jit.c). */
+	uint8_t *jit_code;              /* entry, NULL if not compiled */
+	bool jit_failed;                /* not compilable: interpret */
+	int jit_nexits;
+	struct dbt_jit_exit jit_exit[2];
+	struct dbt_jit_exit *jit_in;    /* exits linked into this block */
+	uint64_t execs;                 /* times entered from the dispatcher */
 	struct insn insns[];
 };
 

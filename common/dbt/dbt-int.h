@@ -45,6 +45,8 @@ struct dbt_cpu;
 struct insn;
 struct dbt_block;
 struct dbt_hx;
+struct dbt_jit;
+struct dbt_jit_exit;
 
 typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
 
@@ -118,6 +120,23 @@ int dbt_insn_pfx(const struct insn *i);
 
 #define DBT_TLB_SIZE 1024
 
+/* The translator's jump cache: linear RIP -> compiled code, for indirect
+ * branches and returns (jit.c).  The index keeps all entries of one
+ * linear page in one 64-entry group, so INVLPG clears only that group. */
+#define DBT_JC_SIZE 4096
+struct dbt_jc_entry {
+	uint64_t lin;
+	uint32_t mode_key;
+	uint32_t valid;
+	void *code;
+	struct dbt_block *block;
+};
+static inline unsigned
+dbt_jc_index(uint64_t lin)
+{
+	return (unsigned)(((lin >> 6) & 0xfc0) | ((lin >> 4) & 0x3f));
+}
+
 struct dbt_tlb_entry {
 	uint64_t tag_r;         /* linear page | valid, for reads */
 	uint64_t tag_w;         /* for writes (absent for code pages, ROM) */
@@ -175,6 +194,10 @@ struct dbt_cpu {
 	atomic_int *attention;  /* set by kick / interrupt: leave the block */
 	void *blocks;           /* block.c's cache */
 	uint64_t icount;        /* instructions retired (stats) */
+	struct dbt_jit *jit;    /* the translator's code cache, NULL: off */
+	int32_t jit_budget;     /* blocks left in this turn (run lock) */
+	struct dbt_jit_exit *jit_pending; /* last direct exit, to link */
+	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	uint64_t tlb_hits, tlb_misses;
 	bool block_dirty;       /* a write hit the code of the running block */
 	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */

@@ -26,7 +26,9 @@
 #include <time.h>
 
 #include "cpu/cpu.h"
+#include "cfg/cfg.h"
 #include "dbt/block.h"
+#include "dbt/jit.h"
 #include "hw/intc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -39,6 +41,7 @@ struct dbt_vm {
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wake;
 	struct dbt_cache *cache;
+	struct dbt_jit *jit;    /* NULL: interpreter only */
 	struct dbt_cpu *cpus[VM_MAX_CPUS];
 	atomic_int attention[VM_MAX_CPUS];
 	atomic_int stopped;     /* vCPUs halted with interrupts off */
@@ -113,6 +116,18 @@ guest_tsc(void *opaque)
 	return c ? dbt_rdtsc(c) : 0;
 }
 
+/* The tier: vm.yaml/--dbt-tier, else $VMKIT_DBT_TIER, else the
+ * translator. */
+static bool
+dbt_tier_jit(const struct vm *vm)
+{
+	const char *t = vm->cfg ? vm->cfg->dbt_tier : "";
+
+	if (t[0] == '\0')
+		t = getenv("VMKIT_DBT_TIER");
+	return t == NULL || t[0] == '\0' || strcmp(t, "interp") != 0;
+}
+
 static int
 dbt_vm_init(struct vm *vm, struct vm_err *err)
 {
@@ -129,6 +144,12 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	}
 	dbt_ops_init();
+	if (dbt_tier_jit(vm)) {
+		d->jit = dbt_jit_new(vm->cfg ? vm->cfg->dbt_cache : 0);
+		if (d->jit == NULL)
+			log_warnx("cannot map the translator's code cache: "
+			    "running on the interpreter");
+	}
 	vm->backend_priv = d;
 	vm->intc = intc_new(vm, vm->ncpus, kick_cpu, vm, err);
 	if (vm->intc == NULL) {
@@ -152,6 +173,7 @@ dbt_vm_fini(struct vm *vm)
 		vm->intc = NULL;
 	}
 	dbt_cache_free(d->cache);
+	dbt_jit_free(d->jit);
 	free(d);
 	vm->backend_priv = NULL;
 }
@@ -178,6 +200,8 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	c->index = v->id;
 	c->attention = &d->attention[v->id];
 	c->blocks = d->cache;
+	c->jit = d->jit;
+	dbt_jit_add_cpu(d->jit, c);
 	c->exc_vector = -1;
 	d->cpus[v->id] = c;
 	cpu_reset_state(&st, v->id);
@@ -347,21 +371,47 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
 	c->cur_block = NULL;
 }
 
+/*
+ * Run block b: compiled code where the translator takes it, else the
+ * interpreter.  The instruction after an interrupt shadow (STI, MOV SS)
+ * always runs on the interpreter, which ends the block right after it.
+ * A direct exit the compiled code left by is linked to the next block
+ * once that is known (run loop).
+ */
+static void
+run_block(struct dbt_cpu *c, struct dbt_block *b)
+{
+	b->execs++;
+	if (c->jit != NULL && !c->irq_shadow && dbt_jit_compile(c, b) &&
+	    b->valid) {
+		if (c->jit_pending != NULL)
+			dbt_jit_link(c, c->jit_pending, b);
+		dbt_jit_remember(c, b);
+		c->jit_pending = dbt_jit_run(c, b);
+		return;
+	}
+	c->jit_pending = NULL;
+	c->jit_budget--;
+	exec_block(c, b);
+}
+
 static int
 dbt_run(struct vcpu *v, struct cpu_exit *ex)
 {
 	struct dbt_cpu *c = v->priv;
 	struct dbt_vm *d = v->vm->backend_priv;
-	volatile unsigned slice = 0;
 	struct dbt_block *b;
 	bool trace = log_cat_on(LOG_DBT);
 
 	pthread_mutex_lock(&d->run_lock);
 	c->diag[0] = '\0';
 	c->exit_reason = CPU_EXIT_NONE;
+	c->jit_budget = DBT_SLICE;
+	c->jit_pending = NULL;
 	if (setjmp(c->jmp) != 0) {
 		/* A fault or trap was raised: deliver it. */
 		c->cur_block = NULL;
+		c->jit_pending = NULL;
 		if (c->exc_vector >= 0) {
 			int vec = c->exc_vector;
 
@@ -403,6 +453,10 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			dbt_check_interrupts(c);
 		if (c->halted)
 			continue;
+		/* The pending link's source must outlive the gc below. */
+		if (c->jit_pending != NULL &&
+		    !dbt_jit_exit_from(c->jit_pending)->valid)
+			c->jit_pending = NULL;
 		dbt_blocks_gc(c);
 		c->rip_lin = c->long64 ? c->rip :
 		    (c->seg[X86_CS].base + c->rip) & 0xffffffffULL;
@@ -413,25 +467,33 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			c->exit_reason = CPU_EXIT_ERROR;
 			goto out;
 		}
-		if (trace)
-			trace_block(c, b);
 		/* RF (restored by an IRET from a fault frame) lasts for one
 		 * instruction, and only IRET, which ends a block, sets it.
 		 * All it would suppress is an instruction breakpoint, which
 		 * the DBT has none of, so it goes before the block. */
 		c->rflags &= ~(uint64_t)X86_RF;
-		exec_block(c, b);
+		if (trace) {
+			trace_block(c, b);
+			c->jit_pending = NULL;
+			c->jit_budget--;
+			exec_block(c, b);
+		} else {
+			run_block(c, b);
+		}
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;
-		if (++slice >= DBT_SLICE) {
-			slice = 0;
+		if (c->jit_budget <= 0) {
+			c->jit_budget = DBT_SLICE;
+			c->jit_pending = NULL;
 			pthread_mutex_unlock(&d->run_lock);
 			pthread_mutex_lock(&d->run_lock);
 		}
 	}
+	c->jit_pending = NULL;
 	pthread_mutex_unlock(&d->run_lock);
 	return 0;
 out:
+	c->jit_pending = NULL;
 	ex->reason = (enum cpu_exit_reason)c->exit_reason;
 	if (ex->reason == CPU_EXIT_ERROR && c->diag[0] == '\0')
 		diag_here(c, "emulation failure");
@@ -484,6 +546,12 @@ dbt_stats(struct vm *vm)
 	    dbt_blocks_translated(d->cpus[0]) : 0),
 	    hits + misses ? 100.0 * (double)hits / (double)(hits + misses) :
 	    0.0, (unsigned long long)misses);
+	{
+		char buf[1024];
+
+		dbt_jit_stats(d->jit, buf, sizeof(buf));
+		fprintf(stderr, "dbt: %s\n", buf);
+	}
 }
 
 const struct cpu_backend_ops dbt_backend = {

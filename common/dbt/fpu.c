@@ -21,6 +21,7 @@
  * FXSAVE, FXRSTOR, LDMXCSR, STMXCSR, FWAIT and FNSTSW AX are plain C.
  */
 #include "dbt/dbt-int.h"
+#include "dbt/fpu.h"
 #include "dbt/hx.h"
 
 #include <pthread.h>
@@ -34,27 +35,6 @@
 #define FX_FDP 16
 #define FX_MXCSR 24
 #define FX_MXCSR_MASK 28
-
-/* Descriptor flags of the SSE/MMX whitelist. */
-enum {
-	S_ST = 1 << 0,          /* the memory operand is the destination */
-	S_A16 = 1 << 1,         /* a memory operand must be 16-byte aligned */
-	S_REG = 1 << 2,         /* register form only */
-	S_MEM = 1 << 3,         /* memory form only */
-	S_GREG = 1 << 4,        /* ModRM.reg is a general register */
-	S_GRM = 1 << 5,         /* ModRM.rm is a general register (mod 3) */
-	S_W8 = 1 << 6,          /* the memory operand is 8 bytes with REX.W */
-	S_MMX = 1 << 7,         /* touches MMX registers (x87 state) */
-	S_FLAGS = 1 << 8,       /* writes the arithmetic flags */
-	S_IMM = 1 << 9,         /* imm8 follows */
-	S_NOMODRM = 1 << 10,    /* no ModRM (EMMS) */
-};
-
-struct sse_op {
-	uint8_t op, pfx, size;  /* 0F map opcode, enum op_pfx, memory bytes */
-	uint8_t regmask;        /* allowed ModRM.reg (groups), 0 = any */
-	uint16_t f;
-};
 
 #define N PFX_NONE
 #define P PFX_66
@@ -184,6 +164,32 @@ sse_index_build(void)
 
 	for (k = 0; k < sizeof(sse_ops) / sizeof(sse_ops[0]); k++)
 		sse_index[sse_ops[k].op][sse_ops[k].pfx] = (uint16_t)(k + 1);
+}
+
+/*
+ * The whitelist entry of i (0F map, by opcode and mandatory prefix), with
+ * the ModRM constraints checked; NULL when i is not on it (#UD).
+ */
+static void op_sse(struct dbt_cpu *c, const struct insn *i);
+
+const struct sse_op *
+dbt_sse_lookup(const struct insn *i)
+{
+	const struct sse_op *d;
+	unsigned k;
+
+	pthread_once(&sse_once, sse_index_build);
+	if (i->map != MAP_0F || i->fn != op_sse)
+		return NULL;
+	k = sse_index[i->op][dbt_insn_pfx(i)];
+	if (k == 0)
+		return NULL;
+	d = &sse_ops[k - 1];
+	if (((d->f & S_REG) && i->mem) || ((d->f & S_MEM) && !i->mem))
+		return NULL;
+	if (d->regmask && !(d->regmask & (1u << (i->reg & 7))))
+		return NULL;
+	return d;
 }
 
 static uint16_t

@@ -211,6 +211,8 @@ void
 dbt_tlb_flush(struct dbt_cpu *c)
 {
 	memset(c->tlb, 0, sizeof(c->tlb));
+	/* The jump cache maps linear addresses too. */
+	memset(c->jc, 0, sizeof(c->jc));
 }
 
 void
@@ -219,6 +221,8 @@ dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
 	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
 
 	memset(t, 0, sizeof(*t));
+	memset(&c->jc[dbt_jc_index(lin & ~0xfffULL)], 0,
+	    64 * sizeof(c->jc[0]));
 }
 
 /* Drop write entries for physical page pa (it now holds code). */

@@ -1,0 +1,104 @@
+#!/bin/bash
+# vmkit CPU benchmark: in-guest work timed by the guest, side by side with
+# QEMU in the same run.
+#
+# The guest kit boots with vmkit.run= a script that builds an 8 MiB file
+# from four copies of busybox in tmpfs and times, with busybox's `time`
+# (0.01 s resolution, the guest's clock, which follows the host's on every
+# configuration measured here), each workload: md5sum, sha256sum and
+# gzip -c of the file, a shell loop of 30000 arithmetic iterations, and
+# 200 fork+exec of /bin/true.  Each configuration runs $BENCH_RUNS times
+# (default 3); the table shows the median per workload and the sum of the
+# medians.
+#
+# usage: bench/cpu.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build/rel}
+RUNS=${BENCH_RUNS:-3}
+MEM=${BENCH_MEM:-512M}
+top=$(cd "$(dirname "$0")/.." && pwd)
+kit=$("$top/tests/guestkit/build.sh" --print-dir) || exit 1
+K=$kit/vmlinuz I=$kit/initrd.gz
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+WORKLOADS="md5sum sha256sum gzip loop fork"
+
+script="cat /bin/busybox /bin/busybox /bin/busybox /bin/busybox > /tmp/f;"
+script+=" echo W md5sum; time md5sum /tmp/f;"
+script+=" echo W sha256sum; time sha256sum /tmp/f;"
+script+=" echo W gzip; time gzip -c /tmp/f > /dev/null;"
+script+=" echo W loop; time sh -c 'i=0; while [ \$i -lt 30000 ]; do i=\$((i+1)); done';"
+script+=" echo W fork; time sh -c 'for i in \$(seq 200); do /bin/true; done'"
+APPEND="console=ttyS0 quiet vmkit.run=\"$script\""
+
+# parse OUT: "name seconds" per workload, from "W name" then "real ...".
+parse() {
+	tr -d '\r' < "$1" | awk '
+		/^W / { w = $2 }
+		/^real/ && w != "" {
+			t = $0; sub(/^real[ \t]*/, "", t)
+			m = 0; s = t
+			if (t ~ /m/) { m = t; sub(/m.*/, "", m); s = t; sub(/.*m[ ]*/, "", s) }
+			sub(/s.*/, "", s)
+			printf "%s %.2f\n", w, m * 60 + s; w = ""
+		}'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "NA")}'; }
+
+# measure NAME CMD...: runs it RUNS times, fills $tmp/NAME.WORKLOAD
+measure() {
+	local name=$1; shift
+	local r w
+	for r in $(seq "$RUNS"); do
+		timeout 600 "$@" < /dev/null > "$tmp/out" 2>&1
+		parse "$tmp/out" > "$tmp/p"
+		for w in $WORKLOADS; do
+			awk -v w="$w" '$1 == w {print $2}' "$tmp/p" >> "$tmp/$name.$w"
+		done
+	done
+	cols+=("$name")
+}
+
+cols=()
+measure "vm-run dbt" "$BUILD/vm-run" --accel dbt -m "$MEM" \
+	--kernel "$K" --initrd "$I" --append "$APPEND"
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+	measure "vm-run kvm" "$BUILD/vm-run" --accel kvm -m "$MEM" \
+		--kernel "$K" --initrd "$I" --append "$APPEND"
+fi
+if command -v qemu-system-x86_64 >/dev/null; then
+	measure "qemu tcg" qemu-system-x86_64 -accel tcg -m "$MEM" \
+		-nographic -no-reboot -kernel "$K" -initrd "$I" \
+		-append "$APPEND" -device virtio-rng-pci
+fi
+
+echo "vmkit CPU bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "guest: Debian $(cat "$kit/VERSION") + busybox, $MEM RAM; in-guest seconds, median of $RUNS"
+echo
+hdr="| workload  |"; sep="|-----------|"
+for c in "${cols[@]}"; do hdr+=$(printf ' %12s |' "$c"); sep+="-------------:|"; done
+[ -e "$tmp/qemu tcg.md5sum" ] && { hdr+=" dbt/tcg |"; sep+="--------:|"; }
+echo "$hdr"; echo "$sep"
+declare -A total val
+for w in $WORKLOADS total; do
+	line=$(printf '| %-9s |' "$w")
+	for c in "${cols[@]}"; do
+		if [ "$w" = total ]; then v=${total[$c]:-NA}
+		else
+			v=$(median < "$tmp/$c.$w" 2>/dev/null)
+			[ -n "$v" ] || v=NA
+			[ "$v" != NA ] && total[$c]=$(echo "${total[$c]:-0} + $v" | bc)
+		fi
+		line+=$(printf ' %12s |' "$v")
+		val[$c]=$v
+	done
+	if [ -e "$tmp/qemu tcg.md5sum" ]; then
+		d=${val[vm-run dbt]} t=${val[qemu tcg]}
+		if [ "$d" != NA ] && [ "$t" != NA ] && [ "$(echo "$t > 0" | bc)" = 1 ]; then
+			line+=$(printf ' %7.2f |' "$(echo "scale=3; $d / $t" | bc)")
+		else
+			line+="      NA |"
+		fi
+	fi
+	echo "$line"
+done

@@ -1,0 +1,1712 @@
+/*
+ * The translator tier: decoded blocks compiled to host x86-64 code
+ * (shared/DESIGN.md 5, step 4).
+ *
+ * Guest and host share the instruction set, so most integer instructions
+ * are emitted as themselves: the guest registers they name are loaded
+ * from struct dbt_cpu into host scratch registers, the instruction runs on
+ * those (re-encoded with the scratch registers in its ModRM fields), and
+ * the registers it writes are stored back.  The guest's arithmetic flags
+ * are the host's flags: an instruction that reads them finds them in the
+ * host flags register, and they go back to c->rflags only where glue code
+ * (a TLB probe, a helper call, a block exit) would clobber them.  The
+ * emitter tracks, instruction by instruction, whether the host flags
+ * currently hold the guest's (fl_host) or c->rflags does.
+ *
+ * Memory operands become an inline probe of the soft TLB (mmu.c): the
+ * entry for the linear page is compared with the page of the access's
+ * last byte, so a page-crossing access misses; a hit gives the host
+ * address and the instruction runs on host memory.  A miss runs the whole
+ * instruction through its interpreter handler (an out-of-line slow path),
+ * which walks the page tables, fills the TLB, reaches MMIO, sets A/D bits,
+ * invalidates translations written to and raises faults with the state
+ * exactly as before the instruction: the fast path changes nothing before
+ * its probe succeeds.  Write entries exist only for dirty RAM pages
+ * holding no translated code, so self-modifying code always takes the
+ * slow path.  Everything the emitter does not know is compiled as a call
+ * to the interpreter's handler for that one instruction, so coverage is
+ * the interpreter's.
+ *
+ * Only 64-bit code is compiled (where a Linux guest spends its time);
+ * other modes stay on the interpreter.  Registers in the generated code:
+ *   rbp  the struct dbt_cpu           rax, rdi, rsi  probe and flags glue
+ *   rcx, rdx, rbx  guest operands (rcx also CL for shifts)
+ * Blocks are entered through a trampoline that saves the host's
+ * callee-saved registers and leaves through jit_exit, returning the
+ * direct exit taken (or NULL) to the dispatcher in dbt.c.  Every block
+ * starts by checking the vCPU's attention flag and a budget of blocks,
+ * so chained code still takes interrupts and yields the run lock.
+ * Direct exits are patched to jump straight into their target's code when
+ * the target is on the same guest page (the page's mapping is the one the
+ * source was looked up under) and in the same mode; invalidating a block
+ * unpatches every jump into it.
+ *
+ * The arena is one RWX mapping per VM; when it is full every block is
+ * flushed and compilation starts over (only from the dispatcher, never
+ * while generated code is on the stack).
+ * Encodings: Intel SDM vol. 2, chapter 2 (ModRM, SIB, REX) and the
+ * instruction pages.
+ */
+#include "dbt/jit.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "cpu/cpu.h"
+#include "dbt/block.h"
+#include "dbt/dbt-int.h"
+#include "dbt/fpu.h"
+
+#define JIT_DEFAULT_CACHE (64u << 20)
+#define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
+#define DBT_JIT_MAX_CPUS 64
+
+/* Host registers. */
+enum { AX = 0, CX = 1, DX = 2, BX = 3, SP = 4, BP = 5, SI = 6, DI = 7 };
+
+struct dbt_jit {
+	uint8_t *base;
+	size_t size, used, head;
+	uint8_t *enter;         /* void enter(struct dbt_cpu *, void *code) */
+	uint8_t *exit;          /* rax = exit record; back to enter's caller */
+	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
+	uint64_t compiled, failed, links, flushes, helper_insns, native_insns;
+	uint64_t ns;            /* time spent compiling */
+	long max_native;        /* VMKIT_JIT_MAX_NATIVE, -1: no limit */
+	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
+	int ncpus;
+	uint64_t jc_fills;
+	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
+};
+
+/* ---- byte emitter ------------------------------------------------------ */
+
+struct slow_path {
+	uint8_t *jcc;           /* rel32 of the probe's jne */
+	uint8_t *extra[3];      /* other jumps to it (SSE checks) */
+	int nextra;
+	const struct insn *i;
+	uint64_t rip;
+	bool reload;            /* the fast path ends with fl_host */
+	uint8_t *resume;
+};
+
+struct emit {
+	uint8_t *p, *start;
+	struct dbt_jit *j;
+	struct dbt_cpu *c;
+	struct dbt_block *b;
+	bool fl_host;
+	int nslow;
+	struct slow_path slow[DBT_BLOCK_MAX];
+};
+
+static void
+b1(struct emit *e, unsigned v)
+{
+	*e->p++ = (uint8_t)v;
+}
+
+static void
+b4(struct emit *e, uint32_t v)
+{
+	memcpy(e->p, &v, 4);
+	e->p += 4;
+}
+
+static void
+b8(struct emit *e, uint64_t v)
+{
+	memcpy(e->p, &v, 8);
+	e->p += 8;
+}
+
+static bool
+fits8(int64_t v)
+{
+	return v >= -128 && v <= 127;
+}
+
+static bool
+fits32(int64_t v)
+{
+	return v >= INT32_MIN && v <= INT32_MAX;
+}
+
+/* ModRM (+disp) for [rbp + disp] with reg field r. */
+static void
+m_bp(struct emit *e, int r, int32_t disp)
+{
+	if (fits8(disp)) {
+		b1(e, 0x45 | (r & 7) << 3);
+		b1(e, (uint8_t)disp);
+	} else {
+		b1(e, 0x85 | (r & 7) << 3);
+		b4(e, (uint32_t)disp);
+	}
+}
+
+/* ModRM + SIB + disp32 for [rbp + rax*8 + disp]. */
+static void
+m_bp_ax8(struct emit *e, int r, int32_t disp)
+{
+	b1(e, 0x84 | (r & 7) << 3);
+	b1(e, 0xc5);
+	b4(e, (uint32_t)disp);
+}
+
+/* A rel32 jump target: write it at field (4 bytes, relative to field+4). */
+static void
+set_rel32(uint8_t *field, const uint8_t *target)
+{
+	int32_t rel = (int32_t)(target - (field + 4));
+
+	memcpy(field, &rel, 4);
+}
+
+static uint8_t *
+jmp32(struct emit *e, const uint8_t *target)
+{
+	uint8_t *f;
+
+	b1(e, 0xe9);
+	f = e->p;
+	b4(e, 0);
+	if (target != NULL)
+		set_rel32(f, target);
+	return f;
+}
+
+/* jcc rel32 with condition code cc (0..15). */
+static uint8_t *
+jcc32(struct emit *e, unsigned cc, const uint8_t *target)
+{
+	uint8_t *f;
+
+	b1(e, 0x0f);
+	b1(e, 0x80 | cc);
+	f = e->p;
+	b4(e, 0);
+	if (target != NULL)
+		set_rel32(f, target);
+	return f;
+}
+
+#define OFF(field) ((int32_t)offsetof(struct dbt_cpu, field))
+#define GPR(r) (OFF(gpr) + 8 * (int32_t)(r))
+
+static void
+ld64(struct emit *e, int r, int32_t off)
+{
+	b1(e, 0x48);
+	b1(e, 0x8b);
+	m_bp(e, r, off);
+}
+
+static void
+st64(struct emit *e, int r, int32_t off)
+{
+	b1(e, 0x48);
+	b1(e, 0x89);
+	m_bp(e, r, off);
+}
+
+static void
+mov_imm64(struct emit *e, int r, uint64_t v)
+{
+	if (v <= 0xffffffffULL) {
+		b1(e, 0xb8 + r);                /* mov r32, imm32 */
+		b4(e, (uint32_t)v);
+	} else if (fits32((int64_t)v)) {
+		b1(e, 0x48);                    /* mov r64, simm32 */
+		b1(e, 0xc7);
+		b1(e, 0xc0 + r);
+		b4(e, (uint32_t)v);
+	} else {
+		b1(e, 0x48);
+		b1(e, 0xb8 + r);
+		b8(e, v);
+	}
+}
+
+/* c->rip = v */
+static void
+set_rip(struct emit *e, uint64_t v)
+{
+	if (fits32((int64_t)v)) {
+		b1(e, 0x48);
+		b1(e, 0xc7);
+		m_bp(e, 0, OFF(rip));
+		b4(e, (uint32_t)v);
+	} else {
+		mov_imm64(e, AX, v);
+		st64(e, AX, OFF(rip));
+	}
+}
+
+/* ---- flags -------------------------------------------------------------- */
+
+/* Host flags -> c->rflags (SF ZF AF PF CF in the low byte, OF bit 11).
+ * Clobbers rax and the host flags. */
+static void
+flags_save(struct emit *e)
+{
+	b1(e, 0x9f);                            /* lahf */
+	b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);  /* seto al */
+	b1(e, 0x88); m_bp(e, 4, OFF(rflags));   /* mov [rflags], ah */
+	b1(e, 0xc0); b1(e, 0xe0); b1(e, 3);     /* shl al, 3 */
+	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1); b1(e, 0xf7); /* and */
+	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);  /* or [rflags+1], al */
+}
+
+/* c->rflags -> host flags.  Clobbers rax. */
+static void
+flags_load(struct emit *e)
+{
+	b1(e, 0x0f); b1(e, 0xb7); m_bp(e, 0, OFF(rflags)); /* movzx eax,w */
+	b1(e, 0x66); b1(e, 0xc1); b1(e, 0xc0); b1(e, 8);   /* rol ax, 8 */
+	b1(e, 0x24); b1(e, 0x08);               /* and al, 8 (OF) */
+	b1(e, 0x04); b1(e, 0x78);               /* add al, 0x78: OF */
+	b1(e, 0x9e);                            /* sahf */
+}
+
+/* Before glue that clobbers the host flags. */
+static void
+flags_to_mem(struct emit *e)
+{
+	if (e->fl_host) {
+		flags_save(e);
+		e->fl_host = false;
+	}
+}
+
+/* Before an instruction that reads the guest flags. */
+static void
+flags_to_host(struct emit *e)
+{
+	if (!e->fl_host) {
+		flags_load(e);
+		e->fl_host = true;
+	}
+}
+
+/* ---- helpers called from generated code ----------------------------------- */
+
+/*
+ * Run one instruction through its interpreter handler.  Returns nonzero
+ * when the compiled block must be left: control went elsewhere, the block
+ * was invalidated under us, an interrupt shadow began, or the vCPU halted.
+ * c->rip is then the next instruction.
+ */
+static uint64_t
+jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
+    struct dbt_block *b)
+{
+	uint64_t next = rip + i->len;
+
+	if (c->jit->profile != NULL)
+		c->jit->profile[(i->map & 3) << 8 | i->op]++;
+	c->rip = rip;
+	c->next_rip = next;
+	c->cur_block = b;
+	c->block_dirty = false;
+	c->irq_shadow = false;
+	i->fn(c, i);
+	c->rip = c->next_rip;
+	c->cur_block = NULL;
+	return c->next_rip != next || c->block_dirty || c->irq_shadow ||
+	    c->halted || c->exit_reason != CPU_EXIT_NONE;
+}
+
+static void
+emit_call_helper(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xef);  /* mov rdi, rbp */
+	b1(e, 0x48); b1(e, 0xbe); b8(e, (uint64_t)(uintptr_t)i);
+	mov_imm64(e, DX, rip);
+	b1(e, 0x48); b1(e, 0xb9); b8(e, (uint64_t)(uintptr_t)e->b);
+	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)jit_helper);
+	b1(e, 0xff); b1(e, 0xd0);               /* call rax */
+	b1(e, 0x85); b1(e, 0xc0);               /* test eax, eax */
+	jcc32(e, 0x5, e->j->exit_null);         /* jnz exit */
+}
+
+/* An instruction the emitter does not compile. */
+static void
+emit_helper_insn(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	flags_to_mem(e);
+	emit_call_helper(e, i, rip);
+	e->j->helper_insns++;
+}
+
+/* ---- memory operands ----------------------------------------------------- */
+
+/* rsi = the effective address of i's memory operand (64-bit mode),
+ * with the FS/GS base when seg.  Flag-neutral; clobbers rax. */
+static void
+emit_ea(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
+{
+	if (i->base == INSN_BASE_RIP) {
+		uint64_t a = next_rip + (uint64_t)i->disp;
+
+		mov_imm64(e, SI, i->addrsize == 4 ? a & 0xffffffffULL : a);
+	} else {
+		if (i->base >= 0)
+			ld64(e, SI, GPR(i->base));
+		else {
+			b1(e, 0xbe); b4(e, 0);  /* mov esi, 0 */
+		}
+		if (i->index >= 0) {
+			static const uint8_t ss[9] = { 0, 0, 1, 0, 2, 0, 0, 0, 3 };
+
+			ld64(e, AX, GPR(i->index));
+			/* lea rsi, [rsi + rax*scale + disp32] */
+			b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb4);
+			b1(e, (unsigned)ss[i->scale & 15] << 6 | 6);
+			b4(e, (uint32_t)i->disp);
+		} else if (i->disp != 0) {
+			b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb6); /* lea rsi,[rsi+d] */
+			b4(e, (uint32_t)i->disp);
+		}
+		if (i->addrsize == 4) {
+			b1(e, 0x89); b1(e, 0xf6);       /* mov esi, esi */
+		}
+	}
+	if (seg && (i->seg == X86_FS || i->seg == X86_GS)) {
+		ld64(e, AX, OFF(seg) + (int32_t)(i->seg *
+		    sizeof(struct x86_seg)) + (int32_t)offsetof(struct x86_seg,
+		    base));
+		b1(e, 0x48); b1(e, 0x8d); b1(e, 0x34); b1(e, 0x06); /* lea */
+	}
+}
+
+/*
+ * TLB probe for an access of size bytes at linear rsi: rdi = host address
+ * on a hit; a miss jumps to a slow path that runs i in the interpreter.
+ * Clobbers rax and the host flags (the caller saved them).  The slow path
+ * is finished by probe_done() once the fast path's end is known.
+ */
+static struct slow_path *
+emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
+    unsigned size, bool write)
+{
+	struct slow_path *s = e->nslow > 0 &&
+	    e->slow[e->nslow - 1].jcc == NULL &&
+	    e->slow[e->nslow - 1].i == i ? &e->slow[e->nslow - 1] :
+	    &e->slow[e->nslow++];
+	int32_t tlb = OFF(tlb);
+	unsigned tag = 1 | (e->c->cpl == 3 ? 2 : 0);
+
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xf0);          /* mov rax, rsi */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr rax, 12 */
+	b1(e, 0x25); b4(e, DBT_TLB_SIZE - 1);           /* and eax, mask */
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x04); b1(e, 0x80); /* rax *= 5 */
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x7e); b1(e, size - 1); /* lea rdi */
+	b1(e, 0x48); b1(e, 0x81); b1(e, 0xe7); b4(e, 0xfffff000u);
+	b1(e, 0x48); b1(e, 0x83); b1(e, 0xcf); b1(e, tag); /* or rdi, tag */
+	b1(e, 0x48); b1(e, 0x3b);                       /* cmp rdi, tag_? */
+	m_bp_ax8(e, DI, tlb + (write ?
+	    (int32_t)offsetof(struct dbt_tlb_entry, tag_w) :
+	    (int32_t)offsetof(struct dbt_tlb_entry, tag_r)));
+	s->jcc = jcc32(e, 0x5, NULL);                   /* jne slow */
+	b1(e, 0x48); b1(e, 0x8b);                       /* mov rdi, addend */
+	m_bp_ax8(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
+	    addend));
+	b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);          /* add rdi, rsi */
+	s->i = i;
+	s->rip = rip;
+	return s;
+}
+
+static void
+probe_done(struct emit *e, struct slow_path *s)
+{
+	s->resume = e->p;
+	s->reload = e->fl_host;
+}
+
+/* The out-of-line slow paths, after the block's body. */
+static void
+emit_slow_paths(struct emit *e)
+{
+	int k;
+
+	for (k = 0; k < e->nslow; k++) {
+		struct slow_path *s = &e->slow[k];
+
+		if (s->jcc != NULL)
+			set_rel32(s->jcc, e->p);
+		while (s->nextra > 0)
+			set_rel32(s->extra[--s->nextra], e->p);
+		/* The flags are in c->rflags here (saved before the probe). */
+		emit_call_helper(e, s->i, s->rip);
+		if (s->reload)
+			flags_load(e);
+		jmp32(e, s->resume);
+	}
+}
+
+/* ---- operand plumbing ------------------------------------------------------ */
+
+enum {
+	FL_NONE = 0,
+	FL_W = 1,               /* writes all six arithmetic flags */
+	FL_R = 2,               /* reads them, or writes only some */
+};
+
+enum { IMM_NONE, IMM_8, IMM_Z, IMM_64 };
+
+/* A guest instruction re-encoded on host scratch registers. */
+struct hop {
+	uint8_t opc[3];
+	int nopc;
+	unsigned size;          /* operand size for the 66 / REX.W prefixes */
+	int reg;                /* guest register in ModRM.reg, -1: ext */
+	int ext;                /* ModRM.reg when reg < 0 */
+	bool reg_byte, rm_byte; /* 8-bit operands (AH..BH rules) */
+	bool reg_w;             /* the reg operand is written */
+	bool rm_r, rm_w;        /* the r/m operand is read / written */
+	int rm_force;           /* r/m is this guest register (AL, imm forms) */
+	int flags;              /* FL_* */
+	int imm;                /* IMM_* */
+	unsigned mem_size;      /* bytes of the memory access */
+	bool cl;                /* guest RCX in host rcx (shift counts) */
+	bool lockable;          /* LOCK is valid with a memory operand */
+};
+
+/* Guest register g as a byte operand: which slot holds it and whether it
+ * is the slot's bits 8-15 (AH, CH, DH, BH without REX). */
+static int
+byte_slot(const struct insn *i, int g, bool *hi)
+{
+	*hi = !i->rex && g >= 4 && g < 8;
+	return *hi ? g - 4 : g;
+}
+
+static bool
+emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
+    const struct hop *h)
+{
+	bool mem = i->mem && h->rm_force < 0;
+	int regenc = 0, rmenc = 0, rslot = -1, mslot = -1, k;
+	struct slow_path *s = NULL;
+	bool hi;
+
+	if (mem) {
+		emit_ea(e, i, rip + i->len, true);
+		flags_to_mem(e);
+		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+	}
+	if (h->flags & FL_R)
+		flags_to_host(e);
+	/* The reg operand in rcx (or the shift count in cl). */
+	if (h->cl)
+		ld64(e, CX, GPR(X86_RCX));
+	if (h->reg >= 0) {
+		rslot = h->reg_byte ? byte_slot(i, h->reg, &hi) : h->reg;
+		regenc = CX + (h->reg_byte && hi ? 4 : 0);
+		ld64(e, CX, GPR(rslot));
+	} else {
+		regenc = h->ext;
+	}
+	if (!mem) {
+		int g = h->rm_force >= 0 ? h->rm_force : i->rm;
+
+		mslot = h->rm_byte ? byte_slot(i, g, &hi) : g;
+		rmenc = DX + (h->rm_byte && hi ? 4 : 0);
+		ld64(e, DX, GPR(mslot));
+	}
+	if (i->lock && mem)
+		b1(e, 0xf0);
+	if (h->size == 2)
+		b1(e, 0x66);
+	if (h->size == 8)
+		b1(e, 0x48);
+	for (k = 0; k < h->nopc; k++)
+		b1(e, h->opc[k]);
+	if (mem)
+		b1(e, (unsigned)(regenc & 7) << 3 | DI);        /* [rdi] */
+	else
+		b1(e, 0xc0 | (unsigned)(regenc & 7) << 3 | (unsigned)rmenc);
+	switch (h->imm) {
+	case IMM_8:
+		b1(e, (uint8_t)i->imm);
+		break;
+	case IMM_Z:
+		if (h->size == 2) {
+			b1(e, (uint8_t)i->imm);
+			b1(e, (uint8_t)(i->imm >> 8));
+		} else {
+			b4(e, (uint32_t)i->imm);
+		}
+		break;
+	default:
+		break;
+	}
+	if (h->reg_w && rslot >= 0)
+		st64(e, CX, GPR(rslot));
+	if (h->rm_w && mslot >= 0)
+		st64(e, DX, GPR(mslot));
+	if (h->flags & FL_W)
+		e->fl_host = true;
+	if (h->flags & FL_R)
+		e->fl_host = true;
+	if (s != NULL)
+		probe_done(e, s);
+	return true;
+}
+
+static void
+hop_init(struct hop *h, const struct insn *i, unsigned size, int nopc,
+    unsigned o0, unsigned o1)
+{
+	memset(h, 0, sizeof(*h));
+	h->opc[0] = (uint8_t)o0;
+	h->opc[1] = (uint8_t)o1;
+	h->nopc = nopc;
+	h->size = size;
+	h->reg = -1;
+	h->rm_force = -1;
+	h->rm_byte = size == 1;
+	h->mem_size = size;
+	(void)i;
+}
+
+/* ---- instruction selection --------------------------------------------------- */
+
+/*
+ * Fill h for the integer instructions compiled as themselves; false for
+ * everything else (the helper runs it).  64-bit mode only.
+ */
+static bool
+select_hop(const struct insn *i, struct hop *h)
+{
+	unsigned op = i->op, os = i->opsize, r = i->reg & 7;
+	unsigned alu;
+
+	if (i->map == MAP_1B && op < 0x40 && (op & 7) < 6) {
+		unsigned form = op & 7, size;
+
+		alu = (op >> 3) & 7;
+		size = (form & 1) ? os : 1;
+		if (form >= 4) {
+			/* AL/eAX, imm: as 80/81 /alu on RAX. */
+			hop_init(h, i, size, 1, form == 4 ? 0x80 : 0x81, 0);
+			h->ext = (int)alu;
+			h->rm_force = X86_RAX;
+			h->rm_r = true;
+			h->rm_w = alu != 7;
+			h->imm = form == 4 ? IMM_8 : IMM_Z;
+		} else {
+			hop_init(h, i, size, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_byte = size == 1;
+			if (form < 2) {
+				h->rm_r = true;
+				h->rm_w = alu != 7;
+				h->lockable = alu != 7;
+			} else {
+				h->rm_r = true;
+				h->reg_w = alu != 7;
+			}
+		}
+		h->flags = (alu == 2 || alu == 3) ? FL_W | FL_R : FL_W;
+		return true;
+	}
+	if (i->map == MAP_1B) {
+		switch (op) {
+		case 0x80: case 0x81: case 0x83:
+			hop_init(h, i, op == 0x80 ? 1 : os, 1, op, 0);
+			h->ext = (int)r;
+			h->rm_r = true;
+			h->rm_w = r != 7;
+			h->lockable = r != 7;
+			h->imm = op == 0x81 ? IMM_Z : IMM_8;
+			h->flags = (r == 2 || r == 3) ? FL_W | FL_R : FL_W;
+			return true;
+		case 0x84: case 0x85:
+			hop_init(h, i, op == 0x84 ? 1 : os, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_byte = op == 0x84;
+			h->rm_r = true;
+			h->flags = FL_W;
+			return true;
+		case 0xa8: case 0xa9:
+			hop_init(h, i, op == 0xa8 ? 1 : os, 1,
+			    op == 0xa8 ? 0xf6 : 0xf7, 0);
+			h->ext = 0;
+			h->rm_force = X86_RAX;
+			h->rm_r = true;
+			h->imm = op == 0xa8 ? IMM_8 : IMM_Z;
+			h->flags = FL_W;
+			return true;
+		case 0xf6: case 0xf7:
+			if (r > 3 || r == 1)
+				return false;
+			hop_init(h, i, op == 0xf6 ? 1 : os, 1, op, 0);
+			h->ext = (int)r;
+			h->rm_r = true;
+			h->rm_w = r != 0;
+			h->lockable = r != 0;
+			h->imm = r == 0 ? (op == 0xf6 ? IMM_8 : IMM_Z) :
+			    IMM_NONE;
+			h->flags = r == 2 ? FL_NONE : FL_W;
+			return true;
+		case 0xfe: case 0xff:
+			if (r > 1)
+				return false;
+			hop_init(h, i, op == 0xfe ? 1 : os, 1, op, 0);
+			h->ext = (int)r;
+			h->rm_r = h->rm_w = true;
+			h->lockable = true;
+			h->flags = FL_W | FL_R;         /* CF kept */
+			return true;
+		case 0x88: case 0x89:
+			hop_init(h, i, op == 0x88 ? 1 : os, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_byte = op == 0x88;
+			h->rm_w = true;
+			return true;
+		case 0x8a: case 0x8b:
+			hop_init(h, i, op == 0x8a ? 1 : os, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_byte = op == 0x8a;
+			h->reg_w = true;
+			h->rm_r = true;
+			return true;
+		case 0xc6: case 0xc7:
+			if (r != 0)
+				return false;
+			hop_init(h, i, op == 0xc6 ? 1 : os, 1, op, 0);
+			h->ext = 0;
+			h->rm_w = true;
+			h->imm = op == 0xc6 ? IMM_8 : IMM_Z;
+			return true;
+		case 0x86: case 0x87:
+			hop_init(h, i, op == 0x86 ? 1 : os, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_byte = op == 0x86;
+			h->reg_w = true;
+			h->rm_r = h->rm_w = true;
+			h->lockable = true;
+			return true;
+		case 0x63:
+			hop_init(h, i, os, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			h->mem_size = 4;
+			return true;
+		case 0x69: case 0x6b:
+			hop_init(h, i, os, 1, op, 0);
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			h->imm = op == 0x69 ? IMM_Z : IMM_8;
+			h->flags = FL_W | FL_R;
+			return true;
+		case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2:
+		case 0xd3:
+			if (r == 6)
+				return false;
+			hop_init(h, i, (op & 1) ? os : 1, 1, op, 0);
+			h->ext = (int)r;
+			h->rm_r = h->rm_w = true;
+			h->imm = op <= 0xc1 ? IMM_8 : IMM_NONE;
+			h->cl = op >= 0xd2;
+			h->flags = FL_W | FL_R;
+			return true;
+		default:
+			return false;
+		}
+	}
+	if (i->map == MAP_0F) {
+		if (op >= 0x40 && op <= 0x4f) {         /* CMOVcc */
+			hop_init(h, i, os, 2, 0x0f, op);
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			h->flags = FL_R;
+			return true;
+		}
+		if (op >= 0x90 && op <= 0x9f) {         /* SETcc */
+			hop_init(h, i, 1, 2, 0x0f, op);
+			h->ext = 0;
+			h->rm_w = true;
+			h->flags = FL_R;
+			return true;
+		}
+		switch (op) {
+		case 0xb6: case 0xbe: case 0xb7: case 0xbf:
+			hop_init(h, i, os, 2, 0x0f, op);
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			h->rm_byte = op == 0xb6 || op == 0xbe;
+			h->mem_size = h->rm_byte ? 1 : 2;
+			return true;
+		case 0xaf:
+			hop_init(h, i, os, 2, 0x0f, op);
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			h->flags = FL_W | FL_R;
+			return true;
+		case 0xbc: case 0xbd:                   /* BSF, BSR */
+			hop_init(h, i, os, 2, 0x0f, op);
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			h->flags = FL_W | FL_R;
+			return true;
+		case 0xa3:                              /* BT r/m, r */
+		case 0xab: case 0xb3: case 0xbb:
+			if (i->mem)             /* bit strings beyond r/m */
+				return false;
+			hop_init(h, i, os, 2, 0x0f, op);
+			h->reg = i->reg;
+			h->rm_r = true;
+			h->rm_w = op != 0xa3;
+			h->lockable = op != 0xa3;
+			h->flags = FL_W | FL_R;
+			return true;
+		case 0xba:
+			if (r < 4)
+				return false;
+			hop_init(h, i, os, 2, 0x0f, op);
+			h->ext = (int)r;
+			h->rm_r = true;
+			h->rm_w = r != 4;
+			h->lockable = r != 4;
+			h->imm = IMM_8;
+			h->flags = FL_W | FL_R;
+			return true;
+		case 0xc0: case 0xc1:                   /* XADD */
+			hop_init(h, i, op == 0xc0 ? 1 : os, 2, 0x0f, op);
+			h->reg = i->reg;
+			h->reg_byte = op == 0xc0;
+			h->reg_w = true;
+			h->rm_r = h->rm_w = true;
+			h->lockable = true;
+			h->flags = FL_W;
+			return true;
+		default:
+			return false;
+		}
+	}
+	return false;
+}
+
+/* Both operands written and held in one guest register (XCHG AH, AL):
+ * the two stores would clobber each other. */
+static bool
+hop_same_slot(const struct insn *i, const struct hop *h)
+{
+	bool hi;
+	int rs, ms, g = h->rm_force >= 0 ? h->rm_force : i->rm;
+
+	if (h->reg < 0 || !h->reg_w || !h->rm_w)
+		return false;
+	rs = h->reg_byte ? byte_slot(i, h->reg, &hi) : h->reg;
+	ms = h->rm_byte ? byte_slot(i, g, &hi) : g;
+	return rs == ms;
+}
+
+/* ---- whole instructions ------------------------------------------------------- */
+
+static void
+emit_lea(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	unsigned os = i->opsize;
+
+	emit_ea(e, i, rip + i->len, false);
+	if (os == 8) {
+		st64(e, SI, GPR(i->reg));
+	} else if (os == 4) {
+		b1(e, 0x89); b1(e, 0xf6);               /* mov esi, esi */
+		st64(e, SI, GPR(i->reg));
+	} else {
+		b1(e, 0x66); b1(e, 0x89); m_bp(e, SI, GPR(i->reg));
+	}
+}
+
+/* MOV r, imm (B0-BF). */
+static void
+emit_mov_imm(struct emit *e, const struct insn *i)
+{
+	int g = i->opreg;
+
+	if (i->op < 0xb8) {
+		bool hi;
+		int slot = byte_slot(i, g, &hi);
+
+		b1(e, 0xc6); m_bp(e, 0, GPR(slot) + (hi ? 1 : 0));
+		b1(e, (uint8_t)i->imm);
+	} else if (i->opsize == 2) {
+		b1(e, 0x66); b1(e, 0xc7); m_bp(e, 0, GPR(g));
+		b1(e, (uint8_t)i->imm);
+		b1(e, (uint8_t)(i->imm >> 8));
+	} else {
+		uint64_t v = i->opsize == 4 ? i->imm & 0xffffffffULL : i->imm;
+
+		mov_imm64(e, CX, v);
+		st64(e, CX, GPR(g));
+	}
+}
+
+static void
+emit_push(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+
+	ld64(e, SI, GPR(X86_RSP));
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x76); b1(e, 0xf8); /* lea rsi,[rsi-8] */
+	flags_to_mem(e);
+	s = emit_probe(e, i, rip, 8, true);
+	if (i->op >= 0x50 && i->op <= 0x57)
+		ld64(e, CX, GPR(i->opreg));
+	else
+		mov_imm64(e, CX, i->imm);       /* 68 / 6A: sign-extended */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0x0f);          /* mov [rdi], rcx */
+	st64(e, SI, GPR(X86_RSP));
+	probe_done(e, s);
+}
+
+static void
+emit_pop(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+
+	ld64(e, SI, GPR(X86_RSP));
+	flags_to_mem(e);
+	s = emit_probe(e, i, rip, 8, false);
+	b1(e, 0x48); b1(e, 0x8b); b1(e, 0x0f);          /* mov rcx, [rdi] */
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x76); b1(e, 0x08); /* lea rsi,[rsi+8] */
+	st64(e, SI, GPR(X86_RSP));
+	st64(e, CX, GPR(i->opreg));
+	probe_done(e, s);
+}
+
+/* A direct exit to guest target: a patchable jmp (or jcc) whose stub
+ * stores RIP and returns the exit record to the dispatcher. */
+static struct dbt_jit_exit *
+new_exit(struct emit *e, uint64_t target)
+{
+	struct dbt_jit_exit *x = &e->b->jit_exit[e->b->jit_nexits++];
+
+	memset(x, 0, sizeof(*x));
+	x->from = e->b;
+	x->target = target;
+	return x;
+}
+
+static void
+emit_stub(struct emit *e, struct dbt_jit_exit *x)
+{
+	x->stub = e->p;
+	set_rel32(x->disp, x->stub);
+	set_rip(e, x->target);
+	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)x);
+	jmp32(e, e->j->exit);
+}
+
+static void
+emit_jmp_exit(struct emit *e, uint64_t target)
+{
+	struct dbt_jit_exit *x;
+
+	flags_to_mem(e);
+	x = new_exit(e, target);
+	x->disp = jmp32(e, NULL);
+	emit_stub(e, x);
+}
+
+/* Jcc: the condition is tested on the host flags, then each side saves
+ * them and leaves. */
+static void
+emit_jcc(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	uint64_t next = rip + i->len, taken = next + i->imm;
+	struct dbt_jit_exit *xt, *xn;
+	uint8_t *skip;
+
+	flags_to_host(e);
+	/* Both exits leave with the flags in c->rflags: save first (lahf
+	 * and seto keep the host flags), branch, then merge. */
+	b1(e, 0x9f);
+	b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);
+	skip = jcc32(e, (i->op & 0xf) ^ 1, NULL);
+	/* taken */
+	b1(e, 0x88); m_bp(e, 4, OFF(rflags));
+	b1(e, 0xc0); b1(e, 0xe0); b1(e, 3);
+	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1); b1(e, 0xf7);
+	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);
+	xt = new_exit(e, taken);
+	xt->disp = jmp32(e, NULL);
+	set_rel32(skip, e->p);
+	b1(e, 0x88); m_bp(e, 4, OFF(rflags));
+	b1(e, 0xc0); b1(e, 0xe0); b1(e, 3);
+	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1); b1(e, 0xf7);
+	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);
+	xn = new_exit(e, next);
+	xn->disp = jmp32(e, NULL);
+	e->fl_host = false;
+	emit_stub(e, xt);
+	emit_stub(e, xn);
+}
+
+static void
+emit_call_rel(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	uint64_t next = rip + i->len;
+	struct slow_path *s;
+	uint8_t *ok;
+
+	ld64(e, SI, GPR(X86_RSP));
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x76); b1(e, 0xf8); /* lea rsi,[rsi-8] */
+	flags_to_mem(e);
+	s = emit_probe(e, i, rip, 8, true);
+	mov_imm64(e, CX, next);
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0x0f);          /* mov [rdi], rcx */
+	st64(e, SI, GPR(X86_RSP));
+	probe_done(e, s);
+	/* The slow path ran the whole CALL (RIP set): it returns nonzero and
+	 * leaves through exit_null, so only the fast path gets here. */
+	ok = e->p;
+	(void)ok;
+	emit_jmp_exit(e, next + i->imm);
+}
+
+/*
+ * Indirect branch to the guest RIP in rcx (already stored in c->rip):
+ * through the jump cache straight into the target's code, or to the
+ * dispatcher on a miss.  Only for transfers that keep the mode and the
+ * mapping (RET, near indirect JMP/CALL).
+ */
+static void
+emit_jc_lookup(struct emit *e)
+{
+	int32_t jc = OFF(jc);
+
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 6); /* shr rax, 6 */
+	b1(e, 0x25); b4(e, 0xfc0);                      /* and eax, 0xfc0 */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xcf);          /* mov rdi, rcx */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xef); b1(e, 4); /* shr rdi, 4 */
+	b1(e, 0x83); b1(e, 0xe7); b1(e, 0x3f);          /* and edi, 0x3f */
+	b1(e, 0x09); b1(e, 0xf8);                       /* or eax, edi */
+	b1(e, 0xc1); b1(e, 0xe0); b1(e, 5);             /* shl eax, 5 */
+	/* cmp rcx, [rbp + rax + jc + lin] */
+	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
+	jcc32(e, 0x5, e->j->exit_null);
+	/* cmp dword [rbp + rax + jc + mode_key], mode */
+	b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+	    mode_key)));
+	b4(e, e->b->mode_key);
+	jcc32(e, 0x5, e->j->exit_null);
+	/* cmp dword [rbp + rax + jc + valid], 1 */
+	b1(e, 0x83); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, valid)));
+	b1(e, 1);
+	jcc32(e, 0x5, e->j->exit_null);
+	/* jmp [rbp + rax + jc + code] */
+	b1(e, 0xff); b1(e, 0xa4); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, code)));
+}
+
+/* RET (C3, C2 iw): pop the target, on through the jump cache. */
+static void
+emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+
+	ld64(e, SI, GPR(X86_RSP));
+	flags_to_mem(e);
+	s = emit_probe(e, i, rip, 8, false);
+	b1(e, 0x48); b1(e, 0x8b); b1(e, 0x0f);          /* mov rcx, [rdi] */
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb6);          /* lea rsi,[rsi+8+n] */
+	b4(e, 8 + (uint32_t)(i->op == 0xc2 ? (i->imm & 0xffff) : 0));
+	st64(e, SI, GPR(X86_RSP));
+	st64(e, CX, OFF(rip));
+	probe_done(e, s);
+	/* The slow path ran the RET and set c->rip: reload it. */
+	ld64(e, CX, OFF(rip));
+	emit_jc_lookup(e);
+}
+
+/* ---- instructions with implicit registers --------------------------------- */
+
+/* RDTSC: the host's TSC plus the vCPU's offset, as dbt_rdtsc(); CR4.TSD
+ * at CPL > 0 goes to the handler for its #GP. */
+static void
+emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL;
+
+	flags_to_mem(e);
+	if (e->c->cpl != 0) {
+		s = &e->slow[e->nslow++];
+		memset(s, 0, sizeof(*s));
+		s->i = i;
+		s->rip = rip;
+		b1(e, 0xf6); m_bp(e, 0, OFF(cr4)); b1(e, X86_CR4_TSD);
+		s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	}
+	b1(e, 0x0f); b1(e, 0x31);                       /* rdtsc */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, 32); /* shl rdx, 32 */
+	b1(e, 0x48); b1(e, 0x09); b1(e, 0xd0);          /* or rax, rdx */
+	b1(e, 0x48); b1(e, 0x03); m_bp(e, AX, OFF(tsc_offset)); /* add */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc2);          /* mov rdx, rax */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xea); b1(e, 32); /* shr rdx, 32 */
+	b1(e, 0x89); b1(e, 0xc0);                       /* mov eax, eax */
+	st64(e, AX, GPR(X86_RAX));
+	st64(e, DX, GPR(X86_RDX));
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+/* CBW/CWDE/CDQE (98), CWD/CDQ/CQO (99) on the host's rax/rdx. */
+static void
+emit_cbw(struct emit *e, const struct insn *i)
+{
+	ld64(e, AX, GPR(X86_RAX));
+	if (i->op == 0x99)
+		ld64(e, DX, GPR(X86_RDX));
+	if (i->opsize == 2)
+		b1(e, 0x66);
+	else if (i->opsize == 8)
+		b1(e, 0x48);
+	b1(e, i->op);
+	st64(e, AX, GPR(X86_RAX));
+	if (i->op == 0x99)
+		st64(e, DX, GPR(X86_RDX));
+}
+
+/*
+ * F6/F7 /4 /5 (MUL, IMUL with one operand) and 0F B0/B1 (CMPXCHG): the
+ * guest's RAX (and RDX) in the host's, the r/m operand in rbx (MUL) or
+ * rdx (CMPXCHG), the CMPXCHG source in rcx.
+ */
+static void
+emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	bool cx = i->map == MAP_0F, byte = i->op == 0xf6 || i->op == 0xb0;
+	unsigned size = byte ? 1 : i->opsize;
+	struct slow_path *s = NULL;
+	int rslot = -1, mslot = -1, tmp = cx ? DX : BX, enc;
+	bool hi = false;
+
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		flags_to_mem(e);
+		s = emit_probe(e, i, rip, size, cx);
+	}
+	if (!cx)
+		flags_to_host(e);       /* SF ZF AF PF: undefined, as the host */
+	ld64(e, AX, GPR(X86_RAX));
+	if (!cx)
+		ld64(e, DX, GPR(X86_RDX));
+	if (cx) {
+		rslot = byte ? byte_slot(i, i->reg, &hi) : i->reg;
+		enc = CX + (byte && hi ? 4 : 0);
+		ld64(e, CX, GPR(rslot));
+	} else {
+		enc = i->reg & 7;
+	}
+	if (!i->mem) {
+		mslot = byte ? byte_slot(i, i->rm, &hi) : i->rm;
+		ld64(e, tmp, GPR(mslot));
+	}
+	if (i->lock && i->mem)
+		b1(e, 0xf0);
+	if (size == 2)
+		b1(e, 0x66);
+	else if (size == 8)
+		b1(e, 0x48);
+	if (cx)
+		b1(e, 0x0f);
+	b1(e, i->op);
+	if (i->mem)
+		b1(e, (unsigned)(enc & 7) << 3 | DI);
+	else
+		b1(e, 0xc0 | (unsigned)(enc & 7) << 3 |
+		    (unsigned)(tmp + (byte && hi ? 4 : 0)));
+	st64(e, AX, GPR(X86_RAX));
+	if (!cx && !byte)
+		st64(e, DX, GPR(X86_RDX));
+	if (cx && mslot >= 0)
+		st64(e, DX, GPR(mslot));
+	e->fl_host = true;
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+/* ---- SSE ------------------------------------------------------------------ */
+
+/*
+ * SSE instructions whose results do not depend on MXCSR: moves, logic,
+ * shuffles, integer SIMD.  These run natively on xmm0/xmm1 (the guest's
+ * registers are loaded from and stored to its FXSAVE image); arithmetic,
+ * compares and conversions, which depend on the guest's rounding and
+ * exception masks, stay with fpu.c.  MMX forms touch the x87 state and
+ * stay there too.
+ */
+static bool
+sse_mxcsr_free(unsigned op, int pfx)
+{
+	switch (op) {
+	case 0x10: case 0x11: case 0x12: case 0x13: case 0x14: case 0x15:
+	case 0x16: case 0x17: case 0x28: case 0x29: case 0x2b: case 0x50:
+	case 0x54: case 0x55: case 0x56: case 0x57: case 0xc6:
+	case 0x6e: case 0x6f: case 0x7e: case 0x7f: case 0xd6: case 0xe7:
+	case 0xf0: case 0xc4: case 0xc5: case 0x70: case 0x71: case 0x72:
+	case 0x73:
+		return true;
+	default:
+		break;
+	}
+	if (pfx != PFX_66)
+		return false;
+	return (op >= 0x60 && op <= 0x6d) || (op >= 0x74 && op <= 0x76) ||
+	    (op >= 0xd1 && op <= 0xd5) || (op >= 0xd7 && op <= 0xe5) ||
+	    (op >= 0xe8 && op <= 0xef) || (op >= 0xf1 && op <= 0xf6) ||
+	    (op >= 0xf8 && op <= 0xfe);
+}
+
+#define XMM(n) (OFF(fx) + 160 + 16 * (int32_t)(n))
+
+static void
+movdqu_ld(struct emit *e, int x, int32_t off)
+{
+	b1(e, 0xf3); b1(e, 0x0f); b1(e, 0x6f); m_bp(e, x, off);
+}
+
+static void
+movdqu_st(struct emit *e, int x, int32_t off)
+{
+	b1(e, 0xf3); b1(e, 0x0f); b1(e, 0x7f); m_bp(e, x, off);
+}
+
+static bool
+emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	const struct sse_op *d = dbt_sse_lookup(i);
+	int pfx = dbt_insn_pfx(i);
+	bool greg, grm, shift, st;
+	struct slow_path *s;
+	unsigned size, regf, rmf;
+
+	if (d == NULL || i->lock || (d->f & (S_MMX | S_FLAGS | S_NOMODRM)) ||
+	    !sse_mxcsr_free(i->op, pfx))
+		return false;
+	greg = (d->f & S_GREG) != 0;
+	grm = (d->f & S_GRM) && !i->mem;
+	shift = i->op >= 0x71 && i->op <= 0x73;     /* ModRM.reg: /ext */
+	st = (d->f & S_ST) != 0;
+	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
+	flags_to_mem(e);
+	s = &e->slow[e->nslow++];
+	memset(s, 0, sizeof(*s));
+	s->i = i;
+	s->rip = rip;
+	/* CR0.EM and TS clear, CR4.OSFXSR set; else fpu.c decides. */
+	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
+	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
+	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		if ((d->f & S_A16) && size == 16) {
+			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
+			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+		}
+		s = emit_probe(e, i, rip, size, st);
+	}
+	/* Operands: xmm0 = ModRM.reg, xmm1 = ModRM.rm, rcx = a GPR. */
+	if (greg)
+		ld64(e, CX, GPR(i->reg));
+	else if (!shift)
+		movdqu_ld(e, 0, XMM(i->reg));
+	if (grm)
+		ld64(e, CX, GPR(i->rm));
+	else if (!i->mem)
+		movdqu_ld(e, 1, XMM(i->rm));
+	regf = greg ? CX : shift ? (i->reg & 7u) : 0;
+	rmf = i->mem ? DI : grm ? CX : 1;
+	if (pfx == PFX_66)
+		b1(e, 0x66);
+	else if (pfx == PFX_F3)
+		b1(e, 0xf3);
+	else if (pfx == PFX_F2)
+		b1(e, 0xf2);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f);
+	b1(e, i->op);
+	if (i->mem)
+		b1(e, regf << 3 | DI);
+	else
+		b1(e, 0xc0 | regf << 3 | rmf);
+	if (d->f & S_IMM)
+		b1(e, (uint8_t)i->imm);
+	/* Results: the register operands the instruction writes. */
+	if (st || shift) {
+		if (grm)
+			st64(e, CX, GPR(i->rm));
+		else if (!i->mem)
+			movdqu_st(e, 1, XMM(i->rm));
+	} else if (greg) {
+		st64(e, CX, GPR(i->reg));
+	} else {
+		movdqu_st(e, 0, XMM(i->reg));
+	}
+	probe_done(e, s);
+	return true;
+}
+
+/* ---- one block ------------------------------------------------------------ */
+
+static bool
+bnd_ok(const struct insn *i)
+{
+	/* F2 before a branch is the MPX BND prefix, a no-op here. */
+	return i->rep == REP_NONE || i->rep == REP_F2;
+}
+
+/* Emit instruction k of the block; false once the block has ended. */
+static bool
+emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
+{
+	struct hop h;
+
+	if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0)
+		goto helper;
+	/* Bisecting aid: VMKIT_JIT_MAX_NATIVE=N compiles only the first N
+	 * instructions natively, the rest through their handlers. */
+	if (e->j->max_native >= 0 &&
+	    e->j->native_insns >= (uint64_t)e->j->max_native)
+		goto helper;
+	if (i->map == MAP_1B) {
+		switch (i->op) {
+		case 0xeb: case 0xe9:
+			if (i->opsize != 8 || !bnd_ok(i))
+				goto helper;
+			emit_jmp_exit(e, rip + i->len + i->imm);
+			e->j->native_insns++;
+			return false;
+		case 0xe8:
+			if (i->opsize != 8 || !bnd_ok(i))
+				goto helper;
+			emit_call_rel(e, i, rip);
+			e->j->native_insns++;
+			return false;
+		case 0xc3: case 0xc2:
+			if (i->opsize != 8 || !bnd_ok(i))
+				goto helper;
+			emit_ret(e, i, rip);
+			e->j->native_insns++;
+			return false;
+		default:
+			break;
+		}
+		if ((i->op >= 0x70 && i->op <= 0x7f)) {
+			if (!bnd_ok(i))
+				goto helper;
+			emit_jcc(e, i, rip);
+			e->j->native_insns++;
+			return false;
+		}
+	}
+	if (i->map == MAP_0F && i->op >= 0x80 && i->op <= 0x8f) {
+		if (!bnd_ok(i))
+			goto helper;
+		emit_jcc(e, i, rip);
+		e->j->native_insns++;
+		return false;
+	}
+	/* SSE takes its mandatory prefix from F2/F3/66. */
+	if (i->map == MAP_0F && emit_sse(e, i, rip))
+		goto native;
+	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
+		goto helper;
+	if (i->map == MAP_1B) {
+		if (i->op == 0x8d && i->mem) {
+			emit_lea(e, i, rip);
+			goto native;
+		}
+		if (i->op >= 0xb0 && i->op <= 0xbf) {
+			emit_mov_imm(e, i);
+			goto native;
+		}
+		if (i->op == 0x90 && !(i->rex & 1))
+			goto native;                    /* NOP, PAUSE */
+		if (i->opsize == 8 && ((i->op >= 0x50 && i->op <= 0x57) ||
+		    i->op == 0x68 || i->op == 0x6a)) {
+			emit_push(e, i, rip);
+			goto native;
+		}
+		if (i->opsize == 8 && i->op >= 0x58 && i->op <= 0x5f) {
+			emit_pop(e, i, rip);
+			goto native;
+		}
+	}
+	if (i->map == MAP_0F && i->op == 0x1f)
+		goto native;                            /* NOP r/m */
+	if (i->map == MAP_0F && i->op == 0xae && !i->mem &&
+	    (i->reg & 7) >= 5) {
+		/* LFENCE, MFENCE, SFENCE: the host's own. */
+		b1(e, 0x0f); b1(e, 0xae); b1(e, i->modrm | 0xc0);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0x31) {
+		emit_rdtsc(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_1B && (i->op == 0x98 || i->op == 0x99)) {
+		emit_cbw(e, i);
+		goto native;
+	}
+	if ((i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
+	    ((i->reg & 7) == 4 || (i->reg & 7) == 5)) ||
+	    (i->map == MAP_0F && (i->op == 0xb0 || i->op == 0xb1))) {
+		bool hi;
+
+		/* CMPXCHG AH, ... style same-slot forms: the handler. */
+		if (i->map == MAP_0F && !i->mem &&
+		    (i->op == 0xb0 ? byte_slot(i, i->rm, &hi) : i->rm) ==
+		    X86_RAX)
+			goto helper;
+		if (i->map == MAP_1B && i->lock)
+			goto helper;
+		emit_acc_op(e, i, rip);
+		goto native;
+	}
+	if (select_hop(i, &h)) {
+		/* LOCK only with a memory destination (else #UD, which the
+		 * decoder's handler choice already says). */
+		if (i->lock && (!i->mem || !h.lockable))
+			goto helper;
+		if (!i->mem && hop_same_slot(i, &h))
+			goto helper;
+		emit_hop(e, i, rip, &h);
+		goto native;
+	}
+helper:
+	emit_helper_insn(e, i, rip);
+	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
+	    ((i->reg & 7) == 2 || (i->reg & 7) == 4)) {
+		/* Near indirect CALL/JMP: the handler set c->rip. */
+		ld64(e, CX, OFF(rip));
+		emit_jc_lookup(e);
+		return false;
+	}
+	if (dbt_fn_ends_block(i->fn)) {
+		/* It may have changed the mode or the mapping: back to the
+		 * dispatcher (c->rip is set), never a chained jump. */
+		jmp32(e, e->j->exit_null);
+		return false;
+	}
+	return true;
+native:
+	e->j->native_insns++;
+	return true;
+}
+
+static void
+emit_prologue(struct emit *e, uint8_t **exit0)
+{
+	/* if (*c->attention) leave; if (c->jit_budget-- == 0) leave */
+	ld64(e, AX, OFF(attention));
+	b1(e, 0x83); b1(e, 0x38); b1(e, 0x00);          /* cmp dword [rax],0 */
+	exit0[0] = jcc32(e, 0x5, NULL);
+	b1(e, 0x83); m_bp(e, 5, OFF(jit_budget)); b1(e, 1); /* sub [b], 1 */
+	exit0[1] = jcc32(e, 0x2, NULL);                 /* jb */
+	b1(e, 0x48); b1(e, 0x83); m_bp(e, 0, OFF(icount)); /* add icount */
+	b1(e, (uint8_t)e->b->n);
+}
+
+static uint8_t *
+alloc_code(struct dbt_jit *j, size_t need)
+{
+	if (j->used + need > j->size)
+		return NULL;
+	return j->base + j->used;
+}
+
+bool
+dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
+{
+	struct dbt_jit *j = c->jit;
+	struct emit e;
+	uint8_t *exit0[2];
+	struct timespec t0, t1;
+	uint64_t rip = b->lin;
+	int k;
+
+	if (b->jit_code != NULL)
+		return true;
+	if (j == NULL || b->jit_failed || !c->long64)
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(&e, 0, sizeof(e));
+	e.start = alloc_code(j, JIT_BLOCK_ROOM);
+	if (e.start == NULL) {
+		/* Full: start over.  b is flushed with the rest. */
+		dbt_blocks_flush(c);
+		j->used = j->head;
+		j->flushes++;
+		return false;
+	}
+	e.p = e.start;
+	e.j = j;
+	e.c = c;
+	e.b = b;
+	b->jit_nexits = 0;
+	emit_prologue(&e, exit0);
+	for (k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insns[k];
+		bool last = k == b->n - 1;
+
+		if (!emit_insn(&e, i, rip, last))
+			break;
+		rip += i->len;
+		if (last) {
+			/* Fell off the end (page end, size limit). */
+			emit_jmp_exit(&e, rip);
+		}
+	}
+	emit_slow_paths(&e);
+	/* Not entered (attention, budget): RIP is the block's start. */
+	set_rel32(exit0[0], e.p);
+	set_rel32(exit0[1], e.p);
+	set_rip(&e, b->lin);
+	jmp32(&e, j->exit_null);
+	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM) {
+		/* Cannot happen with DBT_BLOCK_MAX instructions; refuse
+		 * rather than trust memory past the reservation. */
+		b->jit_failed = true;
+		return false;
+	}
+	j->used += (size_t)(e.p - e.start);
+	j->used = (j->used + 15) & ~(size_t)15;
+	b->jit_code = e.start;
+	j->compiled++;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	j->ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+	    (t1.tv_nsec - t0.tv_nsec));
+	return true;
+}
+
+/* ---- entering and leaving ------------------------------------------------- */
+
+typedef struct dbt_jit_exit *(*jit_enter_fn)(struct dbt_cpu *c, void *code);
+
+struct dbt_jit_exit *
+dbt_jit_run(struct dbt_cpu *c, struct dbt_block *b)
+{
+	jit_enter_fn enter = (jit_enter_fn)(void *)c->jit->enter;
+
+	return enter(c, b->jit_code);
+}
+
+void
+dbt_jit_add_cpu(struct dbt_jit *j, struct dbt_cpu *c)
+{
+	if (j != NULL && j->ncpus < DBT_JIT_MAX_CPUS)
+		j->cpus[j->ncpus++] = c;
+}
+
+void
+dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
+{
+	struct dbt_jc_entry *x = &c->jc[dbt_jc_index(b->lin)];
+
+	if (b->jit_code == NULL || !b->valid || x->block == b)
+		return;
+	x->lin = b->lin;
+	x->mode_key = b->mode_key;
+	x->valid = 1;
+	x->code = b->jit_code;
+	x->block = b;
+	c->jit->jc_fills++;
+}
+
+struct dbt_block *
+dbt_jit_exit_from(const struct dbt_jit_exit *x)
+{
+	return x->from;
+}
+
+void
+dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
+{
+	struct dbt_block *from = x->from;
+
+	if (x->to != NULL || to->jit_code == NULL || !to->valid ||
+	    !from->valid || to->lin != x->target ||
+	    to->mode_key != from->mode_key ||
+	    ((to->lin ^ from->lin) & ~0xfffULL) != 0)
+		return;
+	set_rel32(x->disp, to->jit_code);
+	x->to = to;
+	x->in_next = to->jit_in;
+	x->in_pprev = &to->jit_in;
+	if (to->jit_in != NULL)
+		to->jit_in->in_pprev = &x->in_next;
+	to->jit_in = x;
+	c->jit->links++;
+}
+
+static void
+unlink_exit(struct dbt_jit_exit *x)
+{
+	if (x->to == NULL)
+		return;
+	*x->in_pprev = x->in_next;
+	if (x->in_next != NULL)
+		x->in_next->in_pprev = x->in_pprev;
+	set_rel32(x->disp, x->stub);
+	x->to = NULL;
+	x->in_next = NULL;
+	x->in_pprev = NULL;
+}
+
+void
+dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b)
+{
+	struct dbt_jit *j = c->jit;
+	unsigned idx = dbt_jc_index(b->lin);
+	int k;
+
+	for (k = 0; j != NULL && k < j->ncpus; k++) {
+		struct dbt_jc_entry *x = &j->cpus[k]->jc[idx];
+
+		if (x->block == b)
+			memset(x, 0, sizeof(*x));
+	}
+	while (b->jit_in != NULL)
+		unlink_exit(b->jit_in);
+	for (k = 0; k < b->jit_nexits; k++)
+		unlink_exit(&b->jit_exit[k]);
+}
+
+/*
+ * The trampoline: enter(c, code) saves rbp, rbx, r12-r15, aligns the
+ * stack for helper calls, sets rbp = c and jumps to code; exit restores
+ * them and returns rax.
+ */
+static void
+emit_trampoline(struct dbt_jit *j)
+{
+	struct emit e;
+
+	memset(&e, 0, sizeof(e));
+	e.p = e.start = j->base;
+	e.j = j;
+	j->enter = e.p;
+	b1(&e, 0x55);                           /* push rbp */
+	b1(&e, 0x53);                           /* push rbx */
+	b1(&e, 0x41); b1(&e, 0x54);             /* push r12 */
+	b1(&e, 0x41); b1(&e, 0x55);             /* push r13 */
+	b1(&e, 0x41); b1(&e, 0x56);             /* push r14 */
+	b1(&e, 0x41); b1(&e, 0x57);             /* push r15 */
+	b1(&e, 0x48); b1(&e, 0x83); b1(&e, 0xec); b1(&e, 8); /* sub rsp, 8 */
+	b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xfd);        /* mov rbp, rdi */
+	b1(&e, 0xff); b1(&e, 0xe6);                      /* jmp rsi */
+	e.p = (uint8_t *)(((uintptr_t)e.p + 15) & ~(uintptr_t)15);
+	j->exit_null = e.p;
+	b1(&e, 0x31); b1(&e, 0xc0);                      /* xor eax, eax */
+	j->exit = e.p;
+	b1(&e, 0x48); b1(&e, 0x83); b1(&e, 0xc4); b1(&e, 8); /* add rsp, 8 */
+	b1(&e, 0x41); b1(&e, 0x5f);
+	b1(&e, 0x41); b1(&e, 0x5e);
+	b1(&e, 0x41); b1(&e, 0x5d);
+	b1(&e, 0x41); b1(&e, 0x5c);
+	b1(&e, 0x5b);
+	b1(&e, 0x5d);
+	b1(&e, 0xc3);
+	j->head = (size_t)(((uintptr_t)e.p + 63 - (uintptr_t)j->base) &
+	    ~(uintptr_t)63);
+	j->used = j->head;
+}
+
+struct dbt_jit *
+dbt_jit_new(size_t cache_size)
+{
+	struct dbt_jit *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return NULL;
+	j->size = cache_size ? cache_size : JIT_DEFAULT_CACHE;
+	if (j->size < 4 * JIT_BLOCK_ROOM)
+		j->size = 4 * JIT_BLOCK_ROOM;
+	j->base = mmap(NULL, j->size, PROT_READ | PROT_WRITE | PROT_EXEC,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (j->base == MAP_FAILED) {
+		free(j);
+		return NULL;
+	}
+	emit_trampoline(j);
+	if (getenv("VMKIT_JIT_PROFILE") != NULL)
+		j->profile = calloc(4 * 256, sizeof(*j->profile));
+	j->max_native = getenv("VMKIT_JIT_MAX_NATIVE") ?
+	    atol(getenv("VMKIT_JIT_MAX_NATIVE")) : -1;
+	return j;
+}
+
+void
+dbt_jit_free(struct dbt_jit *j)
+{
+	if (j == NULL)
+		return;
+	munmap(j->base, j->size);
+	free(j->profile);
+	free(j);
+}
+
+void
+dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
+{
+	if (j == NULL) {
+		snprintf(buf, len, "translator off");
+		return;
+	}
+	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
+	    "%.1f of %.0f MiB (%llu flushes), %llu links, %llu jump-cache "
+	    "fills, %llu instructions native, %llu through the interpreter",
+	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
+	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
+	    (unsigned long long)j->flushes, (unsigned long long)j->links,
+	    (unsigned long long)j->jc_fills,
+	    (unsigned long long)j->native_insns,
+	    (unsigned long long)j->helper_insns);
+	if (j->profile != NULL) {
+		size_t n = strlen(buf);
+		int k, m, best;
+
+		/* The ten opcodes run most often through the interpreter. */
+		for (m = 0; m < 10 && n < len; m++) {
+			best = -1;
+			for (k = 0; k < 4 * 256; k++)
+				if (j->profile[k] && (best < 0 ||
+				    j->profile[k] > j->profile[best]))
+					best = k;
+			if (best < 0)
+				break;
+			n += (size_t)snprintf(buf + n, len - n, "%s%s%02x:%llu",
+			    m ? " " : "; through the interpreter: ",
+			    (best >> 8) == 0 ? "" : (best >> 8) == 1 ? "0f" :
+			    (best >> 8) == 2 ? "0f38" : "0f3a", best & 0xff,
+			    (unsigned long long)j->profile[best]);
+			j->profile[best] = 0;
+		}
+	}
+}

@@ -1,0 +1,544 @@
+/*
+ * jit64: what a translator gets wrong, in 64-bit mode (the DBT compiles
+ * only 64-bit code).  The multiboot entry builds 4-level page tables
+ * identity-mapping the first 4 GiB with 2 MiB pages, enters long mode and
+ * runs, printing one line per check:
+ *   smc      a function whose immediate is rewritten before each call;
+ *            a store that rewrites the very next instruction
+ *   gen      code copied into a data page, run, overwritten, run again
+ *   cross    an instruction that straddles a 4 KiB page boundary
+ *   precise  a #PF in the middle of a block: the handler sees the
+ *            registers, flags and RIP exactly as before the faulting
+ *            instruction, and CR2
+ *   irq      a LAPIC timer interrupt ends a tight loop (chained block)
+ *   sum      a checksum over ALU work with byte registers, memory
+ *            operands, shifts, CMOV/SETcc, XADD and BSF, so that tiers
+ *            can be compared
+ * and exits 0 when every check passed, 1 otherwise.
+ */
+#include "guest.inc"
+
+	.set CODE64, 0x08
+	.set DATA64, 0x10
+	.set PML4, 0x200000
+	.set PDPT, 0x201000
+	.set PD, 0x202000               /* 4 pages: 0-4 GiB */
+	.set BUF, 0x300000              /* data page for generated code */
+	.set STACK, 0x280000
+	.set LAPIC, 0xfee00000
+	.set UNMAPPED, 0x100000000      /* above the 4 GiB mapped */
+
+	.text
+	.code32
+	.globl _start
+_start:
+	movl $STACK, %esp
+	movl %ebx, mb_info
+	/* Page tables: PD entries 2 MiB each, P|W|PS. */
+	movl $PD, %edi
+	xorl %ecx, %ecx
+1:	movl %ecx, %eax
+	shll $21, %eax
+	orl $0x83, %eax
+	movl %eax, (%edi,%ecx,8)
+	movl %ecx, %eax
+	shrl $11, %eax
+	movl %eax, 4(%edi,%ecx,8)
+	incl %ecx
+	cmpl $2048, %ecx
+	jne 1b
+	movl $PDPT, %edi
+	xorl %ecx, %ecx
+2:	movl %ecx, %eax
+	shll $12, %eax
+	addl $PD + 3, %eax
+	movl %eax, (%edi,%ecx,8)
+	movl $0, 4(%edi,%ecx,8)
+	incl %ecx
+	cmpl $4, %ecx
+	jne 2b
+	movl $PDPT + 3, PML4
+	movl $0, PML4 + 4
+	movl %cr4, %eax
+	orl $0x620, %eax                /* PAE, OSFXSR, OSXMMEXCPT */
+	movl %eax, %cr4
+	movl $PML4, %eax
+	movl %eax, %cr3
+	movl $0xc0000080, %ecx          /* EFER.LME */
+	rdmsr
+	orl $0x100, %eax
+	wrmsr
+	movl %cr0, %eax
+	orl $0x80000000, %eax
+	movl %eax, %cr0
+	lgdt gdt_desc
+	ljmp $CODE64, $long_entry
+
+	.code64
+long_entry:
+	movl $DATA64, %eax
+	movl %eax, %ds
+	movl %eax, %es
+	movl %eax, %ss
+	movl $STACK, %esp
+	movl $14, %edi
+	movl $pf_handler, %eax
+	call set_gate64
+	movl $0x40, %edi
+	movl $timer_handler, %eax
+	call set_gate64
+	movl $0xff, %edi
+	movl $spurious_handler, %eax
+	call set_gate64
+	movl $idt_desc, %eax
+	lidt (%rax)
+
+	/* ---- smc: rewrite an immediate before each call ---- */
+	xorl %ebx, %ebx
+3:	movl $smc_fn + 1, %edx
+	movl %ebx, (%rdx)
+	call smc_fn
+	cmpl %ebx, %eax
+	jne smc_bad
+	incl %ebx
+	cmpl $200, %ebx
+	jne 3b
+	/* A store that rewrites the next instruction's imm8. */
+	movl $4f + 1, %edx
+	movb $0x42, (%rdx)
+4:	movb $0x00, %al
+	cmpb $0x42, %al
+	jne smc_bad
+	movl $msg_smc, %esi
+	call puts64
+	jmp gen
+smc_bad:
+	movl $msg_smc_bad, %esi
+	call fail
+
+	/* ---- gen: generated code in a data page ---- */
+gen:
+	movl $BUF, %edi
+	movl $gen_a, %esi
+	movl $gen_a_end - gen_a, %ecx
+	cld
+	rep movsb
+	movl $5, %edi
+	movl $BUF, %eax
+	call *%rax
+	cmpl $12, %eax                  /* lea 7(%rdi) */
+	jne gen_bad
+	movl $BUF, %edi
+	movl $gen_b, %esi
+	movl $gen_b_end - gen_b, %ecx
+	rep movsb
+	movl $5, %edi
+	movl $BUF, %eax
+	call *%rax
+	cmpl $15, %eax                  /* imul $3 */
+	jne gen_bad
+	movl $msg_gen, %esi
+	call puts64
+	jmp cross
+gen_bad:
+	movl $msg_gen_bad, %esi
+	call fail
+
+	/* ---- cross: an instruction across a page boundary ---- */
+cross:
+	call cross_fn
+	cmpl $0x12345678, %eax
+	jne cross_bad
+	movl $msg_cross, %esi
+	call puts64
+	jmp precise
+cross_bad:
+	movl $msg_cross_bad, %esi
+	call fail
+
+	/* ---- precise: #PF in the middle of a block ---- */
+precise:
+	movq $UNMAPPED + 0x10, %rsi
+	movl $0x1111, %eax
+	movl $0x2222, %ebx
+	movl $0x7fffffff, %ecx
+	addl $0xffffeeef, %eax          /* 0, CF */
+	incl %ecx                       /* CF kept, PF AF SF OF */
+pf_insn:
+	addq (%rsi), %rbx               /* #PF: nothing of it happens */
+	movl $0x9999, %eax              /* never reached */
+	movl $msg_precise_bad, %esi
+	call fail
+pf_resume:
+	testl %r14d, %r14d
+	jnz 5f
+	movl $msg_precise, %esi
+	call puts64
+	jmp irq
+5:	movl $msg_precise_bad, %esi
+	call puts64
+	movl %r14d, %eax
+	call puthex64
+	movb $'\n', %al
+	call putc64
+	EXIT $1
+
+	/* ---- irq: a timer interrupt ends a tight loop ---- */
+irq:
+	movl $LAPIC, %edi
+	movl $0x1ff, 0xf0(%rdi)         /* enable, spurious vector 0xff */
+	movl $0xb, 0x3e0(%rdi)          /* divide by 1 */
+	movl $0x40, 0x320(%rdi)         /* one-shot, vector 0x40 */
+	movl $irq_flag, %r8d
+	movb $0, (%r8)
+	movl $100000, 0x380(%rdi)
+	sti
+	movl $2000000000, %ecx
+6:	cmpb $0, (%r8)
+	jne 7f
+	decl %ecx
+	jnz 6b
+	cli
+	movl $msg_irq_bad, %esi
+	call fail
+7:	cli
+	movl $msg_irq, %esi
+	call puts64
+
+	/* ---- sum: ALU work folded into r13 ---- */
+	call checksum
+	movl $msg_sum, %esi
+	call puts64
+	movq %r13, %rax
+	call puthex64
+	movb $'\n', %al
+	call putc64
+	/* "nosse" on the command line skips the SSE sum. */
+	movl $mb_info, %eax
+	movl (%rax), %esi
+	testl $4, (%rsi)                /* MBI cmdline present */
+	jz 20f
+	movl 16(%rsi), %esi
+21:	movb (%rsi), %al
+	testb %al, %al
+	jz 20f
+	cmpl $0x73736f6e, (%rsi)        /* "noss" */
+	jne 22f
+	cmpb $'e', 4(%rsi)
+	je 23f
+22:	incl %esi
+	jmp 21b
+20:	call sse_sum
+	movl $msg_sse, %esi
+	call puts64
+	movq %r13, %rax
+	call puthex64
+	movb $'\n', %al
+	call putc64
+23:
+	movl $msg_ok, %esi
+	call puts64
+	EXIT $0
+
+/* A check failed: print the message at esi and stop with status 1. */
+fail:
+	call puts64
+	EXIT $1
+
+/* ---- helpers --------------------------------------------------------- */
+
+putc64:
+	pushq %rdx
+	movw $COM1, %dx
+	outb %al, %dx
+	popq %rdx
+	ret
+
+puts64:
+	pushq %rax
+9:	lodsb
+	testb %al, %al
+	jz 10f
+	call putc64
+	jmp 9b
+10:	popq %rax
+	ret
+
+/* Print rax as 16 hex digits. */
+puthex64:
+	pushq %rcx
+	pushq %rbx
+	movq %rax, %rbx
+	movl $16, %ecx
+11:	rolq $4, %rbx
+	movl %ebx, %eax
+	andl $15, %eax
+	movl $hexdigits, %edx
+	movb (%rdx,%rax), %al
+	call putc64
+	decl %ecx
+	jnz 11b
+	popq %rbx
+	popq %rcx
+	ret
+
+/* Write a 64-bit interrupt gate: vector in edi, handler in eax. */
+set_gate64:
+	shll $4, %edi
+	addl $idt, %edi
+	movw %ax, (%edi)
+	movw $CODE64, 2(%edi)
+	movw $0x8e00, 4(%edi)
+	shrl $16, %eax
+	movw %ax, 6(%edi)
+	movl $0, 8(%edi)
+	movl $0, 12(%edi)
+	ret
+
+smc_fn:
+	movl $0, %eax
+	ret
+
+/* Position-independent snippets copied to BUF. */
+gen_a:
+	leal 7(%rdi), %eax
+	ret
+gen_a_end:
+gen_b:
+	imull $3, %edi, %eax
+	ret
+gen_b_end:
+
+/* #PF handler: check the state against what it was before pf_insn. */
+pf_handler:
+	xorl %r14d, %r14d
+	testl %eax, %eax
+	je 12f
+	orl $1, %r14d
+12:	movl $pf_insn, %eax
+	cmpq %rax, 8(%rsp)              /* saved RIP (after error code) */
+	je 13f
+	orl $2, %r14d
+13:	cmpl $0x2222, %ebx
+	je 14f
+	orl $4, %r14d
+14:	cmpl $0x80000000, %ecx
+	je 15f
+	orl $8, %r14d
+15:	movq 24(%rsp), %rdx             /* saved RFLAGS after incl: */
+	andl $0x8d5, %edx
+	cmpl $0x895, %edx
+	je 16f
+	orl $16, %r14d
+16:	movq %cr2, %rdx
+	movq $UNMAPPED + 0x10, %rax
+	cmpq %rax, %rdx
+	je 17f
+	orl $32, %r14d
+17:	movl $pf_resume, %eax
+	movq %rax, 8(%rsp)
+	addq $8, %rsp                   /* drop the error code */
+	iretq
+
+timer_handler:
+	pushq %rax
+	movl $irq_flag, %eax
+	movb $1, (%rax)
+	movl $LAPIC, %eax
+	movl $0, 0xb0(%rax)             /* EOI */
+	popq %rax
+	iretq
+
+spurious_handler:
+	iretq
+
+/* ALU work: each step folds a result and the flags the SDM defines for
+ * it into r13 (undefined flags differ between CPUs, and even between the
+ * immediate and CL forms of one rotate on the same CPU). */
+	.macro FOLD reg, mask=0x8d5
+	pushfq
+	popq %r12
+	andl $\mask, %r12d
+	rolq $13, %r13
+	xorq \reg, %r13
+	addq %r12, %r13
+	.endm
+
+checksum:
+	movabsq $0x0123456789abcdef, %r13
+	movabsq $0xfedcba9876543210, %rax
+	movabsq $0x8000000000000001, %rbx
+	movl $0x7fffffff, %ecx
+	movl $sum_data, %edi
+	xorl %esi, %esi
+18:	addq %rbx, %rax
+	FOLD %rax
+	adcl %ecx, %eax
+	FOLD %rax
+	sbbq (%rdi), %rbx
+	FOLD %rbx
+	addb %ah, %bl
+	FOLD %rbx
+	xorb %ch, %al
+	FOLD %rax, 0x8c5
+	subw 8(%rdi), %cx
+	FOLD %rcx
+	movb %bh, %dl
+	FOLD %rdx
+	shlq %cl, %rax
+	FOLD %rax, 0x0c5
+	sarl $3, %ebx
+	FOLD %rbx, 0x0c5
+	rorq $7, %rcx
+	FOLD %rcx, 0x0d5
+	rclw $1, %ax
+	FOLD %rax
+	imulq %rbx, %rcx
+	FOLD %rcx, 0x801
+	imull $-77, %eax, %edx
+	FOLD %rdx, 0x801
+	cmovcq %rdx, %rbx
+	FOLD %rbx
+	setnz %dh
+	FOLD %rdx
+	xaddq %rax, 16(%rdi)
+	FOLD %rax
+	incq 16(%rdi)
+	FOLD %rax
+	negl %ecx
+	FOLD %rcx
+	bsfq %rax, %rdx
+	FOLD %rdx, 0x040
+	btsq $33, %rbx
+	FOLD %rbx, 0x001
+	movzbl %ah, %edx
+	FOLD %rdx
+	movsbq %cl, %rdx
+	FOLD %rdx
+	movslq %eax, %rdx
+	FOLD %rdx
+	leaq 0x55(%rax,%rbx,4), %rdx
+	FOLD %rdx
+	leal -3(%rcx,%rdx,8), %edx
+	FOLD %rdx
+	xchgq %rbx, 24(%rdi)
+	FOLD %rbx
+	testb $0x81, %cl
+	FOLD %rcx, 0x8c5
+	cmpl %eax, %ebx
+	FOLD %rax
+	notq %rax
+	FOLD %rax
+	orq %rax, 32(%rdi)
+	movq 32(%rdi), %rdx
+	FOLD %rdx, 0x8c5
+	pushq %rax
+	pushq $-5
+	popq %rdx
+	FOLD %rdx
+	popq %rdx
+	FOLD %rdx
+	/* Implicit-register instructions and SSE integer work. */
+	movq %rbx, %rdx
+	mulq %rcx
+	FOLD %rax, 0x801
+	FOLD %rdx, 0x801
+	imulb %cl
+	FOLD %rax, 0x801
+	cwde
+	FOLD %rax
+	cqto
+	FOLD %rdx
+	movq 40(%rdi), %rax
+	cmpxchgq %rcx, 40(%rdi)         /* equal: stores rcx */
+	FOLD %rax
+	lock cmpxchgl %ebx, 40(%rdi)    /* not equal: loads eax */
+	FOLD %rax
+	incl %esi
+	cmpl $1000, %esi
+	jne 18b
+	ret
+
+/* SSE integer work and moves (not on KVM-PVM, whose kernel-mode
+ * emulator lacks them), folded into r13. */
+sse_sum:
+	movabsq $0x0123456789abcdef, %r13
+	movl $sum_data, %edi
+	xorl %esi, %esi
+	movq %r13, %rdx
+19:	movq %rdx, 48(%rdi)
+	movdqu 40(%rdi), %xmm2
+	movdqa (%rdi), %xmm9
+	paddd %xmm2, %xmm9
+	pxor %xmm9, %xmm2
+	pshufd $0x1b, %xmm2, %xmm3
+	pcmpeqb %xmm9, %xmm3
+	pmovmskb %xmm3, %edx
+	FOLD %rdx
+	movq %xmm9, %rdx
+	FOLD %rdx
+	movdqa %xmm2, 64(%rdi)
+	movq 72(%rdi), %rdx
+	FOLD %rdx
+	movdqa %xmm9, (%rdi)
+	addq %r13, %rdx
+	incl %esi
+	cmpl $1000, %esi
+	jne 19b
+	ret
+
+	.data
+	.align 16
+gdt:
+	.quad 0
+	.quad 0x00af9a000000ffff        /* 64-bit code */
+	.quad 0x00cf92000000ffff        /* data */
+gdt_end:
+gdt_desc:
+	.word gdt_end - gdt - 1
+	.long gdt
+	.long 0
+
+	.align 16
+/* IDT: 256 gates of 16 bytes, filled by set_gate64. */
+idt:
+	.fill 256 * 16, 1, 0
+idt_end:
+idt_desc:
+	.word idt_end - idt - 1
+	.long idt
+	.long 0
+
+irq_flag:
+	.byte 0
+	.align 4
+mb_info:
+	.long 0
+	.align 8
+sum_data:
+	.quad 0x1122334455667788, 0x99aabbccddeeff00, 0x0f0f0f0f0f0f0f0f
+	.quad 0x123, 0x8000, 0x4242, 0, 0, 0, 0
+
+hexdigits:
+	.ascii "0123456789abcdef"
+msg_smc:	.asciz "jit64: smc ok\n"
+msg_smc_bad:	.asciz "jit64: smc FAILED\n"
+msg_gen:	.asciz "jit64: gen ok\n"
+msg_gen_bad:	.asciz "jit64: gen FAILED\n"
+msg_cross:	.asciz "jit64: cross ok\n"
+msg_cross_bad:	.asciz "jit64: cross FAILED\n"
+msg_precise:	.asciz "jit64: precise ok\n"
+msg_precise_bad: .asciz "jit64: precise FAILED\n"
+msg_irq:	.asciz "jit64: irq ok\n"
+msg_irq_bad:	.asciz "jit64: irq FAILED\n"
+msg_sum:	.asciz "jit64: sum "
+msg_sse:	.asciz "jit64: sse "
+msg_ok:		.asciz "jit64: all ok\n"
+
+/* cross_fn: its MOV straddles the boundary between two pages. */
+	.section .text.cross, "ax"
+	.balign 4096
+	.skip 4096 - 3
+cross_fn:
+	movl $0x12345678, %eax          /* 5 bytes: 3 here, 2 on the next page */
+	ret
