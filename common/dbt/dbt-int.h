@@ -171,7 +171,8 @@ struct dbt_cpu {
 	uint8_t code32;         /* CS.D (protected, non-64) */
 	uint8_t stack32;        /* SS.B */
 	uint8_t pe, pg, lma, v86;
-	uint32_t mode_key;      /* block-cache key bits for the above */
+	uint32_t mode_key;      /* block-cache key bits for the above, and
+	                           DBT_MODE_AC */
 
 	/* Soft TLB (mmu.c). */
 	struct dbt_tlb_entry tlb[DBT_TLB_SIZE];
@@ -205,6 +206,11 @@ struct dbt_cpu {
 	int exit_reason;        /* enum cpu_exit_reason when leaving run() */
 	char diag[256];
 };
+
+/* In mode_key: alignment checking is on (CPL 3, CR0.AM, RFLAGS.AC).  Only
+ * block enders change it, and the translator leaves such blocks to the
+ * interpreter, whose memory path raises #AC (mmu.c). */
+#define DBT_MODE_AC 0x100u
 
 /* ---- memory access (mmu.c) --------------------------------------------- */
 

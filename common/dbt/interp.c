@@ -177,6 +177,8 @@ dbt_update_mode(struct dbt_cpu *c)
 	c->mode_key = (uint32_t)(c->long64 | (c->code32 << 1) |
 	    (c->stack32 << 2) | (c->pe << 3) | (c->pg << 4) | (c->v86 << 5) |
 	    ((uint32_t)c->cpl << 6));
+	if (c->cpl == 3 && (c->cr0 & X86_CR0_AM) && (c->rflags & X86_AC))
+		c->mode_key |= DBT_MODE_AC;
 }
 
 /* ---- operands ---------------------------------------------------------- */

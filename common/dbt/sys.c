@@ -53,6 +53,7 @@ dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
 	c->rflags = (c->rflags & ~allowed) | (val & allowed) | 2;
 	c->rflags &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP) | (c->rflags &
 	    X86_VM);
+	dbt_update_mode(c);     /* RFLAGS.AC is part of the mode key */
 }
 
 static void
