@@ -29,7 +29,7 @@ check_summary() {
 	[ "$exc" -gt 0 ] || { echo "# no exceptions compared: $line" >&3; false; }
 }
 
-@test "difftest: 64-bit mode, KVM and the DBT agree" {
+@test "difftest: 64-bit mode, KVM and the DBT (default tier) agree" {
 	require_kvm
 	run_difftest --seed 310 --iterations 3000 --mode 64 -q
 	if [ "$status" -ne 0 ]; then
@@ -37,6 +37,16 @@ check_summary() {
 		false
 	fi
 	check_summary 3000
+}
+
+@test "difftest: 64-bit mode, the DBT's interpreter tier agrees too" {
+	require_kvm
+	run_difftest --seed 311 --iterations 2000 --mode 64 --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
 }
 
 @test "difftest: 32-bit (compatibility) mode, KVM and the DBT agree" {
