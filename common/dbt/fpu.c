@@ -340,9 +340,14 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	if (i->mem) {
 		size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
 		ea = dbt_ea(c, i);
-		if ((d->f & S_A16) && size == 16 &&
-		    ((c->seg[i->seg].base + ea) & 15))
-			dbt_gp0(c);
+		/* Segment and canonical faults come before the alignment #GP
+		 * (as for CMPXCHG16B, where the CPU was seen doing so). */
+		if ((d->f & S_A16) && size == 16) {
+			(void)dbt_linear(c, i->seg, ea, size, (d->f & S_ST) ?
+			    DBT_ACC_WRITE : DBT_ACC_READ);
+			if ((c->seg[i->seg].base + ea) & 15)
+				dbt_gp0(c);
+		}
 		if (d->f & S_ST)
 			dbt_probe_write(c, i->seg, ea, size);
 		else

@@ -416,9 +416,15 @@ op_xadd(struct dbt_cpu *c, const struct insn *i)
 	uint64_t r = alu_bin(ALU_ADD, size, d, s, &fl);
 
 	/* TEMP = SRC + DEST; SRC = DEST; DEST = TEMP: with one register for
-	 * both, the sum is what stays. */
-	dbt_set_reg(c, i, i->reg, size, d);
-	dbt_set_rm(c, i, size, r);
+	 * both, the sum is what stays.  A memory destination goes first: its
+	 * address may use the source register. */
+	if (i->mem) {
+		dbt_set_rm(c, i, size, r);
+		dbt_set_reg(c, i, i->reg, size, d);
+	} else {
+		dbt_set_reg(c, i, i->reg, size, d);
+		dbt_set_rm(c, i, size, r);
+	}
 	set_flags(c, fl);
 }
 
@@ -452,6 +458,9 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 	if (osz(i) == 8) {
 		uint64_t m[2];
 
+		/* The address's own faults (#SS, #GP) before the alignment
+		 * #GP, as the CPU reports them. */
+		(void)dbt_linear(c, i->seg, ea, 16, DBT_ACC_WRITE);
 		if (ea & 15)
 			dbt_gp0(c);
 		dbt_probe_write(c, i->seg, ea, 16);
