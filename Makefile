@@ -146,8 +146,11 @@ bench: deps
 	@bench/run.sh build/rel
 	@bench/cpu.sh build/rel
 
+# The long differential run (tests/prog/difftest.c); add options with
+# DIFFTEST_FLAGS, e.g. DIFFTEST_FLAGS="--seed 7 --tier jit".
+DIFFTEST_FLAGS ?=
 difftest: all
-	@$(BUILD)/tests/difftest --iterations 200000
+	@$(BUILD)/tests/difftest --iterations 200000 $(DIFFTEST_FLAGS)
 
 install: $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \

@@ -171,7 +171,8 @@ struct dbt_cpu {
 	uint8_t code32;         /* CS.D (protected, non-64) */
 	uint8_t stack32;        /* SS.B */
 	uint8_t pe, pg, lma, v86;
-	uint32_t mode_key;      /* block-cache key bits for the above */
+	uint32_t mode_key;      /* block-cache key bits for the above, and
+	                           DBT_MODE_AC */
 
 	/* Soft TLB (mmu.c). */
 	struct dbt_tlb_entry tlb[DBT_TLB_SIZE];
@@ -205,6 +206,11 @@ struct dbt_cpu {
 	int exit_reason;        /* enum cpu_exit_reason when leaving run() */
 	char diag[256];
 };
+
+/* In mode_key: alignment checking is on (CPL 3, CR0.AM, RFLAGS.AC).  Only
+ * block enders change it, and the translator leaves such blocks to the
+ * interpreter, whose memory path raises #AC (mmu.c). */
+#define DBT_MODE_AC 0x100u
 
 /* ---- memory access (mmu.c) --------------------------------------------- */
 
@@ -278,6 +284,10 @@ void dbt_set_reg(struct dbt_cpu *c, const struct insn *i, int reg,
 uint64_t dbt_get_rm(struct dbt_cpu *c, const struct insn *i, unsigned size);
 void dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
     uint64_t v);
+/* The destination of a read-modify-write: as dbt_get_rm, but a memory
+ * operand is checked for writing first (faults are reported as writes). */
+uint64_t dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i,
+    unsigned size);
 /* Stack: push/pop with the current stack size (SS.B / 64-bit). */
 void dbt_push(struct dbt_cpu *c, unsigned size, uint64_t v);
 uint64_t dbt_pop(struct dbt_cpu *c, unsigned size);

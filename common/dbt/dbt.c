@@ -471,6 +471,11 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			c->exit_reason = CPU_EXIT_ERROR;
 			goto out;
 		}
+		/* RF (restored by an IRET from a fault frame) lasts for one
+		 * instruction, and only IRET, which ends a block, sets it.
+		 * All it would suppress is an instruction breakpoint, which
+		 * the DBT has none of, so it goes before the block. */
+		c->rflags &= ~(uint64_t)X86_RF;
 		if (trace) {
 			trace_block(c, b);
 			c->jit_pending = NULL;

@@ -220,6 +220,48 @@ decode_modrm(const struct dbt_cpu *c, const uint8_t *p, int avail,
 	return n + dsz;
 }
 
+/*
+ * LOCK is #UD except on the read-modify-write instructions the SDM lists
+ * (vol. 2, LOCK: ADD ADC AND BTC BTR BTS CMPXCHG CMPXCHG8B/16B DEC INC NEG
+ * NOT OR SBB SUB XOR XADD XCHG), and on those only with a memory
+ * destination.
+ */
+static bool
+lockable(const struct insn *i)
+{
+	unsigned r = i->reg & 7;
+
+	if (!i->mem || !i->has_modrm)
+		return false;
+	if (i->map == MAP_1B) {
+		if (i->op < 0x40)       /* the ALU ops' r/m destination forms */
+			return (i->op & 7) <= 1 && (i->op >> 3) != 7;
+		switch (i->op) {
+		case 0x80: case 0x81: case 0x82: case 0x83:
+			return r != 7;
+		case 0x86: case 0x87:
+			return true;
+		case 0xf6: case 0xf7:
+			return r == 2 || r == 3;
+		case 0xfe: case 0xff:
+			return r <= 1;
+		}
+		return false;
+	}
+	if (i->map != MAP_0F)
+		return false;
+	switch (i->op) {
+	case 0xab: case 0xb3: case 0xbb: case 0xb0: case 0xb1: case 0xc0:
+	case 0xc1:
+		return true;
+	case 0xba:
+		return r >= 5;
+	case 0xc7:
+		return r == 1;
+	}
+	return false;
+}
+
 int
 dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
     struct insn *i)
@@ -295,9 +337,13 @@ dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
 		}
 		break;
 	}
-	/* In 64-bit mode CS/SS/DS/ES overrides are ignored. */
+	/* In 64-bit mode CS/DS/ES overrides are ignored: the default segment
+	 * stays (SS for an RSP or RBP base), and it decides the fault for a
+	 * non-canonical address.  An SS override is not ignored for that:
+	 * it makes the fault #SS(0), as the CPU does.  (No base applies to
+	 * either in 64-bit mode: dbt_linear adds none.) */
 	if (c->long64 && i->seg_override && i->seg != X86_FS &&
-	    i->seg != X86_GS) {
+	    i->seg != X86_GS && i->seg != X86_SS) {
 		i->seg_override = 0;
 		i->seg = X86_DS;
 	}
@@ -398,6 +444,8 @@ dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
 	}
 	i->len = (uint8_t)pos;
 	i->fn = dbt_lookup(i);
+	if (i->lock && !lockable(i))
+		i->fn = dbt_op_ud;
 	return pos;
 
 short_or_long:

@@ -23,6 +23,19 @@ contributory(int v)
 	return v == X86_EXC_DE || (v >= X86_EXC_TS && v <= X86_EXC_GP);
 }
 
+/* Fault-class exceptions (SDM vol. 3, table 6-1): the CPU sets RF in the
+ * RFLAGS image it pushes for them, so that the IRET back to the faulting
+ * instruction does not retrigger an instruction breakpoint on it.  #DB is
+ * left out (as a fault it is the instruction breakpoint itself). */
+static bool
+fault_class(int v)
+{
+	return v == X86_EXC_DE || v == X86_EXC_BR || v == X86_EXC_UD ||
+	    v == X86_EXC_NM || (v >= X86_EXC_TS && v <= X86_EXC_PF) ||
+	    v == X86_EXC_MF || v == X86_EXC_AC || v == X86_EXC_XM ||
+	    v == 20 || v == 21;
+}
+
 #define stop(c, reason, fmt, vec)                                          \
 	do {                                                               \
 		snprintf((c)->diag, sizeof((c)->diag), fmt, vec,           \
@@ -181,6 +194,8 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		}
 		sp &= mask;
 	}
+	if (!sw && fault_class(vec))
+		old_flags |= X86_RF;
 	if (priv || c->lma) {
 		push_lin(c, &sp, sp_base, size, mask, old_ss);
 		push_lin(c, &sp, sp_base, size, mask, old_sp);

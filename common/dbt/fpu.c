@@ -152,7 +152,8 @@ static const struct sse_op sse_ops[] = {
 #undef A
 #undef MX
 
-/* (opcode, prefix) -> index + 1 into sse_ops. */
+/* (opcode, prefix) -> index + 1 into sse_ops (which has more than 255
+ * entries). */
 static uint16_t sse_index[256][5];
 static pthread_once_t sse_once = PTHREAD_ONCE_INIT;
 
@@ -278,6 +279,31 @@ sse_encode(const struct insn *i, const struct sse_op *d, uint8_t *e)
 	return n;
 }
 
+/*
+ * With underflow unmasked the CPU signals it for every tiny result, exact
+ * ones too; with it masked (how op_sse runs the host instruction) only
+ * for tiny and inexact ones (SDM vol. 1, 4.9.1.5).  Flush-to-zero signals
+ * underflow for every tiny result, so a second run on scratch copies with
+ * FTZ on tells: UE (0x10) if the CPU would take #XM for it, else 0.
+ */
+static uint32_t
+tiny_check(struct dbt_cpu *c, const uint8_t *enc, unsigned len,
+    unsigned flags, uint32_t mx, const struct hx_regs *r0)
+{
+	uint8_t img[512] __attribute__((aligned(16)));
+	uint8_t mem[sizeof(c->fx_mem)];
+	struct hx_regs r = *r0;
+	uint32_t nmx = (mx | 0x1f80 | 0x8000) & ~0x3fu;
+
+	memcpy(img, c->fx, sizeof(img));
+	memcpy(img + FX_MXCSR, &nmx, 4);
+	memcpy(mem, c->fx_mem, sizeof(mem));
+	hx_run(c, enc, len, flags, img, &r);
+	memcpy(c->fx_mem, mem, sizeof(mem));
+	memcpy(&nmx, img + FX_MXCSR, 4);
+	return nmx & 0x10;
+}
+
 static void
 op_sse(struct dbt_cpu *c, const struct insn *i)
 {
@@ -314,9 +340,14 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	if (i->mem) {
 		size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
 		ea = dbt_ea(c, i);
-		if ((d->f & S_A16) && size == 16 &&
-		    ((c->seg[i->seg].base + ea) & 15))
-			dbt_gp0(c);
+		/* Segment and canonical faults come before the alignment #GP
+		 * (as for CMPXCHG16B, where the CPU was seen doing so). */
+		if ((d->f & S_A16) && size == 16) {
+			(void)dbt_linear(c, i->seg, ea, size, (d->f & S_ST) ?
+			    DBT_ACC_WRITE : DBT_ACC_READ);
+			if ((c->seg[i->seg].base + ea) & 15)
+				dbt_gp0(c);
+		}
 		if (d->f & S_ST)
 			dbt_probe_write(c, i->seg, ea, size);
 		else
@@ -344,15 +375,27 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		uint8_t img[512] __attribute__((aligned(16)));
 		uint32_t nmx, raised, unmasked;
 
+		struct hx_regs r0 = r;
+
 		memcpy(img, c->fx, sizeof(img));
 		nmx = (mx | 0x1f80) & ~0x3fu;
 		memcpy(img + FX_MXCSR, &nmx, 4);
 		hx_run(c, enc, len, flags, img, &r);
 		memcpy(&nmx, img + FX_MXCSR, 4);
 		raised = nmx & 0x3f;
+		if (!(mx & 0x800) && !(mx & 0x8000) && !(raised & 0x10) &&
+		    !(raised & ~(mx >> 7) & 0x7))
+			raised |= tiny_check(c, enc, len, flags, mx, &r0);
 		unmasked = raised & ~(mx >> 7) & 0x3f;
 		if (unmasked) {
-			put_mxcsr(c, mx | unmasked);
+			/* The CPU reports every exception it detected, masked
+			 * ones too, except that an unmasked pre-computation
+			 * one (invalid, denormal, divide by zero) stops it
+			 * before the post-computation ones (overflow,
+			 * underflow, precision) are looked for (SDM vol. 1,
+			 * 11.5.2). */
+			put_mxcsr(c, mx | ((unmasked & 0x7) ? raised & 0x7 :
+			    raised));
 			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
 			    X86_EXC_XM : X86_EXC_UD);
 		}

@@ -80,7 +80,8 @@ op_alu(struct dbt_cpu *c, const struct insn *i)
 	switch (form) {
 	case 0:
 	case 1:
-		a = dbt_get_rm(c, i, size);
+		a = op == ALU_CMP ? dbt_get_rm(c, i, size) :
+		    dbt_get_rm_rmw(c, i, size);
 		b = dbt_get_reg(c, i, i->reg, size);
 		r = alu_bin(op, size, a, b, &fl);
 		if (op != ALU_CMP)
@@ -105,13 +106,14 @@ op_alu(struct dbt_cpu *c, const struct insn *i)
 	set_flags(c, fl);
 }
 
-/* 80, 81, 83: group 1 with an immediate. */
+/* 80, 81, 83: group 1 with an immediate (82, outside 64-bit mode, is 80). */
 static void
 op_grp1(struct dbt_cpu *c, const struct insn *i)
 {
 	enum alu_op op = (enum alu_op)(i->reg & 7);
-	unsigned size = i->op == 0x80 ? 1 : osz(i);
-	uint64_t fl = c->rflags, a = dbt_get_rm(c, i, size);
+	unsigned size = i->op == 0x80 || i->op == 0x82 ? 1 : osz(i);
+	uint64_t fl = c->rflags, a = op == ALU_CMP ? dbt_get_rm(c, i, size) :
+	    dbt_get_rm_rmw(c, i, size);
 	uint64_t r = alu_bin(op, size, a, i->imm, &fl);
 
 	if (op != ALU_CMP)
@@ -161,7 +163,7 @@ op_unary(struct dbt_cpu *c, const struct insn *i)
 	case 2: op = UN_NOT; break;
 	default: op = UN_NEG; break;
 	}
-	r = alu_unary(op, size, dbt_get_rm(c, i, size), &fl);
+	r = alu_unary(op, size, dbt_get_rm_rmw(c, i, size), &fl);
 	dbt_set_rm(c, i, size, r);
 	if (op != UN_NOT)
 		set_flags(c, fl);
@@ -181,7 +183,7 @@ op_shift(struct dbt_cpu *c, const struct insn *i)
 		count = 1;
 	else
 		count = (uint8_t)c->gpr[RCX];
-	a = dbt_get_rm(c, i, size);
+	a = dbt_get_rm_rmw(c, i, size);
 	r = alu_shift((enum shift_op)(i->reg & 7), size, a, count, &fl);
 	dbt_set_rm(c, i, size, r);
 	set_flags(c, fl);
@@ -193,7 +195,7 @@ op_shd(struct dbt_cpu *c, const struct insn *i)
 	unsigned size = osz(i);
 	uint8_t count = (i->op == 0xa4 || i->op == 0xac) ? (uint8_t)i->imm :
 	    (uint8_t)c->gpr[RCX];
-	uint64_t fl = c->rflags, a = dbt_get_rm(c, i, size);
+	uint64_t fl = c->rflags, a = dbt_get_rm_rmw(c, i, size);
 	uint64_t r = alu_shd(i->op < 0xa8, size, a,
 	    dbt_get_reg(c, i, i->reg, size), count, &fl);
 
@@ -318,7 +320,8 @@ op_movzx(struct dbt_cpu *c, const struct insn *i)
 static void
 op_movsxd(struct dbt_cpu *c, const struct insn *i)
 {
-	uint64_t v = dbt_get_rm(c, i, 4);
+	/* 66 63 is MOVSXD r16, r/m16: a 16-bit source. */
+	uint64_t v = dbt_get_rm(c, i, osz(i) == 2 ? 2 : 4);
 
 	if (osz(i) == 8)
 		v = (uint64_t)(int64_t)(int32_t)v;
@@ -340,7 +343,7 @@ op_xchg(struct dbt_cpu *c, const struct insn *i)
 		dbt_set_reg(c, i, i->opreg, size, a);
 		return;
 	}
-	a = dbt_get_rm(c, i, size);
+	a = dbt_get_rm_rmw(c, i, size);
 	b = dbt_get_reg(c, i, i->reg, size);
 	dbt_set_rm(c, i, size, b);
 	dbt_set_reg(c, i, i->reg, size, a);
@@ -408,12 +411,20 @@ static void
 op_xadd(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = i->op == 0xc0 ? 1 : osz(i);
-	uint64_t fl = c->rflags, d = dbt_get_rm(c, i, size);
+	uint64_t fl = c->rflags, d = dbt_get_rm_rmw(c, i, size);
 	uint64_t s = dbt_get_reg(c, i, i->reg, size);
 	uint64_t r = alu_bin(ALU_ADD, size, d, s, &fl);
 
-	dbt_set_rm(c, i, size, r);
-	dbt_set_reg(c, i, i->reg, size, d);
+	/* TEMP = SRC + DEST; SRC = DEST; DEST = TEMP: with one register for
+	 * both, the sum is what stays.  A memory destination goes first: its
+	 * address may use the source register. */
+	if (i->mem) {
+		dbt_set_rm(c, i, size, r);
+		dbt_set_reg(c, i, i->reg, size, d);
+	} else {
+		dbt_set_reg(c, i, i->reg, size, d);
+		dbt_set_rm(c, i, size, r);
+	}
 	set_flags(c, fl);
 }
 
@@ -421,7 +432,7 @@ static void
 op_cmpxchg(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = i->op == 0xb0 ? 1 : osz(i);
-	uint64_t fl = c->rflags, d = dbt_get_rm(c, i, size);
+	uint64_t fl = c->rflags, d = dbt_get_rm_rmw(c, i, size);
 	uint64_t a = dbt_get_reg(c, i, RAX, size);
 
 	(void)alu_bin(ALU_CMP, size, a, d, &fl);
@@ -447,8 +458,12 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 	if (osz(i) == 8) {
 		uint64_t m[2];
 
+		/* The address's own faults (#SS, #GP) before the alignment
+		 * #GP, as the CPU reports them. */
+		(void)dbt_linear(c, i->seg, ea, 16, DBT_ACC_WRITE);
 		if (ea & 15)
 			dbt_gp0(c);
+		dbt_probe_write(c, i->seg, ea, 16);
 		dbt_read_bytes(c, i->seg, ea, m, 16);
 		if (m[0] == c->gpr[RAX] && m[1] == c->gpr[RDX]) {
 			uint64_t n[2] = { c->gpr[X86_RBX], c->gpr[RCX] };
@@ -464,8 +479,11 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 		return;
 	}
 	{
-		uint64_t m = dbt_read64(c, i->seg, ea);
-		uint64_t cmp = (c->gpr[RDX] << 32) | (uint32_t)c->gpr[RAX];
+		uint64_t m, cmp;
+
+		dbt_probe_write(c, i->seg, ea, 8);
+		m = dbt_read64(c, i->seg, ea);
+		cmp = (c->gpr[RDX] << 32) | (uint32_t)c->gpr[RAX];
 
 		if (m == cmp) {
 			dbt_write64(c, i->seg, ea, (c->gpr[RCX] << 32) |
@@ -497,12 +515,14 @@ bt_common(struct dbt_cpu *c, const struct insn *i, enum bt_op op,
 		struct insn j = *i;
 
 		j.disp += off;
-		v = dbt_get_rm(c, &j, size);
+		v = op == BT_BT ? dbt_get_rm(c, &j, size) :
+		    dbt_get_rm_rmw(c, &j, size);
 		r = alu_bt(op, size, v, bit & (bits - 1), &fl);
 		if (op != BT_BT)
 			dbt_set_rm(c, &j, size, r);
 	} else {
-		v = dbt_get_rm(c, i, size);
+		v = op == BT_BT ? dbt_get_rm(c, i, size) :
+		    dbt_get_rm_rmw(c, i, size);
 		r = alu_bt(op, size, v, bit & (bits - 1), &fl);
 		if (op != BT_BT)
 			dbt_set_rm(c, i, size, r);
@@ -577,15 +597,19 @@ op_push_imm(struct dbt_cpu *c, const struct insn *i)
 static void
 op_pop_rm(struct dbt_cpu *c, const struct insn *i)
 {
-	uint64_t sp = c->gpr[RSP], v = dbt_pop(c, osz(i));
+	uint64_t sp = c->gpr[RSP], v = dbt_pop(c, osz(i)), after;
 
-	/* An RSP-based destination uses the incremented RSP. */
+	/* An RSP-based destination uses the incremented RSP; if the store
+	 * faults, the instruction has done nothing, RSP included: probe the
+	 * destination with the old RSP back in place. */
 	if (i->mem) {
-		uint64_t after = c->gpr[RSP];
+		uint64_t ea = dbt_ea(c, i);
 
+		after = c->gpr[RSP];
+		c->gpr[RSP] = sp;
+		dbt_probe_write(c, i->seg, ea, osz(i));
 		c->gpr[RSP] = after;
 		dbt_set_rm(c, i, osz(i), v);
-		(void)sp;
 	} else {
 		dbt_set_reg(c, i, i->rm, osz(i), v);
 	}
@@ -827,6 +851,9 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 
 	if ((c->rflags & X86_DF) || n == 0 || i->addrsize == 2)
 		return false;
+	/* Alignment checking is per element: the slow path does it. */
+	if (c->cpl == 3 && (c->rflags & X86_AC) && (c->cr0 & X86_CR0_AM))
+		return false;
 	di = c->gpr[RDI] & mask_of(i->addrsize);
 	room = 4096 - ((c->seg[X86_ES].base + di) & 0xfff);
 	if (movs) {
@@ -840,16 +867,30 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 		return false;
 	if (chunk > n)
 		chunk = n;
-	d = dbt_mem_ptr(c, X86_ES, di, (unsigned)(chunk * size),
-	    DBT_ACC_WRITE);
-	if (d == NULL)
-		return false;
+	/* The source first: its faults come before the destination's. */
 	if (movs) {
 		s = dbt_mem_ptr(c, i->seg, c->gpr[RSI] & mask_of(i->addrsize),
 		    (unsigned)(chunk * size), DBT_ACC_READ);
 		if (s == NULL)
 			return false;
-		memmove(d, s, chunk * size);
+	}
+	d = dbt_mem_ptr(c, X86_ES, di, (unsigned)(chunk * size),
+	    DBT_ACC_WRITE);
+	if (d == NULL)
+		return false;
+	if (movs) {
+		if (d > s && d < s + chunk * size) {
+			/* A destination just above the source sees the
+			 * elements already copied, as element-by-element
+			 * MOVS does (SDM vol. 1, 7.3.9.3: fast strings keep
+			 * that order when the two are this close). */
+			uint64_t k;
+
+			for (k = 0; k < chunk; k++)
+				memmove(d + k * size, s + k * size, size);
+		} else {
+			memmove(d, s, chunk * size);
+		}
 		dbt_set_reg(c, i, RSI, i->addrsize,
 		    (c->gpr[RSI] + chunk * size) & mask_of(i->addrsize));
 	} else if (size == 1) {
@@ -866,14 +907,76 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 	return true;
 }
 
+/* Is seg:off .. +size a canonical address (64-bit mode)? */
+static bool
+str_canonical(const struct dbt_cpu *c, int seg, uint64_t off, unsigned size)
+{
+	uint64_t lin = off + ((seg == X86_FS || seg == X86_GS) ?
+	    c->seg[seg].base : 0), end = lin + size - 1;
+
+	return (uint64_t)((int64_t)(lin << 16) >> 16) == lin &&
+	    (uint64_t)((int64_t)(end << 16) >> 16) == end;
+}
+
+/* Page faults of seg:off .. +size, without the other checks. */
+static void
+probe_pages(struct dbt_cpu *c, int seg, uint64_t off, unsigned size)
+{
+	uint64_t lin = off + ((seg == X86_FS || seg == X86_GS) ?
+	    c->seg[seg].base : 0);
+
+	(void)dbt_translate(c, lin, DBT_ACC_READ);
+	if (((lin + size - 1) ^ lin) & ~0xfffULL)
+		(void)dbt_translate(c, (lin + size - 1) & ~0xfffULL,
+		    DBT_ACC_READ);
+}
+
+/*
+ * The two operands of CMPS, faulting as the CPU does when both would:
+ * an implementation-specific order, measured on this project's machines
+ * (Intel, 64-bit mode) by tests/prog/difftest.c.  ES:rDI is accessed
+ * first (#AC before #PF for it, as for any access), then DS:rSI (#AC,
+ * #PF, or #GP when it is non-canonical); but when rDI is non-canonical,
+ * rSI's page faults come first, without an alignment check, and then
+ * rDI's #GP.
+ */
+static void
+cmps_read(struct dbt_cpu *c, const struct insn *i, unsigned size,
+    uint64_t *src, uint64_t *dst)
+{
+	uint64_t si = c->gpr[RSI] & mask_of(i->addrsize);
+	uint64_t di = c->gpr[RDI] & mask_of(i->addrsize);
+
+	if (c->long64 && !str_canonical(c, X86_ES, di, size)) {
+		if (str_canonical(c, i->seg, si, size))
+			probe_pages(c, i->seg, si, size);
+		(void)dbt_linear(c, X86_ES, di, size, DBT_ACC_READ);
+	}
+	*dst = str_read(c, X86_ES, di, size);
+	*src = str_read(c, i->seg, si, size);
+}
+
 static void
 op_string(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = str_size(i), k;
 	bool rep = i->rep != REP_NONE;
 	uint8_t op = i->op & 0xfe;
-	uint64_t v, fl;
+	uint64_t v, fl, sfl = c->rflags;
 
+	/* A REP string instruction with a 32-bit address size in 64-bit
+	 * mode writes ECX as a 32-bit register from the start, so the upper
+	 * half of RCX is cleared even when it does no iteration or faults in
+	 * its first; REP MOVS and STOS do the same to the index registers
+	 * they use, the others update those per completed iteration only (as
+	 * the CPU does; seen by tests/prog/difftest.c). */
+	if (rep && c->long64 && i->addrsize == 4) {
+		c->gpr[RCX] &= 0xffffffffULL;
+		if (op == 0xa4)
+			c->gpr[RSI] &= 0xffffffffULL;
+		if (op == 0xa4 || op == 0xaa)
+			c->gpr[RDI] &= 0xffffffffULL;
+	}
 	for (k = 0; k < STR_CHUNK; k++) {
 		if (rep && count_reg(c, i) == 0)
 			return;
@@ -904,13 +1007,12 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			break;
 		case 0xa6: /* CMPS */
 		case 0xae: /* SCAS */
-			fl = c->rflags;
+			fl = sfl;
 			if (op == 0xa6) {
-				v = str_read(c, i->seg, c->gpr[RSI] &
-				    mask_of(i->addrsize), size);
-				(void)alu_bin(ALU_CMP, size, v, str_read(c,
-				    X86_ES, c->gpr[RDI] & mask_of(i->addrsize),
-				    size), &fl);
+				uint64_t w;
+
+				cmps_read(c, i, size, &v, &w);
+				(void)alu_bin(ALU_CMP, size, v, w, &fl);
 				advance(c, i, RSI, size);
 			} else {
 				(void)alu_bin(ALU_CMP, size,
@@ -919,7 +1021,9 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 				    size), &fl);
 			}
 			advance(c, i, RDI, size);
-			set_flags(c, fl);
+			sfl = fl;
+			if (!rep)
+				set_flags(c, fl);
 			break;
 		case 0x6c: /* INS */
 			dbt_check_io(c, (uint16_t)c->gpr[RDX], size);
@@ -942,11 +1046,16 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			return;
 		set_count(c, i, (count_reg(c, i) - 1) & mask_of(i->addrsize));
 		if (op == 0xa6 || op == 0xae) {
-			bool zf = c->rflags & X86_ZF;
+			bool zf = sfl & X86_ZF;
 
-			if ((i->rep == REP_F3 && !zf) ||
-			    (i->rep == REP_F2 && zf))
+			/* A REP CMPS/SCAS shows its flags when it ends: a
+			 * fault in a later iteration leaves RFLAGS as before
+			 * the instruction, as the CPU does. */
+			if (count_reg(c, i) == 0 || (i->rep == REP_F3 &&
+			    !zf) || (i->rep == REP_F2 && zf)) {
+				set_flags(c, sfl);
 				return;
+			}
 		}
 	}
 	/* Not finished: run this instruction again after a block boundary
@@ -1018,6 +1127,64 @@ op_aam(struct dbt_cpu *c, const struct insn *i)
 	set_flags(c, fl);
 }
 
+/*
+ * 27 DAA, 2F DAS: decimal adjust AL after a packed-BCD addition or
+ * subtraction (SDM vol. 2, DAA and DAS, current pseudocode: DAS keeps the
+ * CF of its first step when the second does not apply).  SF, ZF and PF
+ * from the result; OF is undefined (cleared here).
+ */
+static void
+op_daa(struct dbt_cpu *c, const struct insn *i)
+{
+	uint8_t al = (uint8_t)c->gpr[RAX], old_al = al;
+	bool old_cf = c->rflags & X86_CF, cf = false, af = false;
+	uint64_t fl = c->rflags;
+
+	if ((al & 0x0f) > 9 || (c->rflags & X86_AF)) {
+		if (i->op == 0x27) {
+			cf = old_cf || al > 0xff - 6;
+			al = (uint8_t)(al + 6);
+		} else {
+			cf = old_cf || al < 6;
+			al = (uint8_t)(al - 6);
+		}
+		af = true;
+	}
+	if (old_al > 0x99 || old_cf) {
+		al = (uint8_t)(i->op == 0x27 ? al + 0x60 : al - 0x60);
+		cf = true;
+	} else if (i->op == 0x27) {
+		cf = false;
+	}
+	dbt_set_reg(c, i, RAX, 1, al);
+	(void)alu_bin(ALU_OR, 1, al, 0, &fl);
+	fl &= ~(uint64_t)(X86_CF | X86_AF);
+	set_flags(c, fl | (cf ? X86_CF : 0) | (af ? X86_AF : 0));
+}
+
+/*
+ * 37 AAA, 3F AAS: ASCII adjust after addition or subtraction (SDM vol. 2,
+ * current pseudocode: AX + 106H, and AX - 6 with AH - 1).  AF and CF say
+ * whether it adjusted; OF, SF, ZF and PF are undefined (set from AL here).
+ */
+static void
+op_aaa(struct dbt_cpu *c, const struct insn *i)
+{
+	uint16_t ax = (uint16_t)c->gpr[RAX];
+	uint64_t fl = c->rflags;
+	bool adj = (ax & 0x0f) > 9 || (c->rflags & X86_AF);
+
+	if (adj && i->op == 0x37)
+		ax = (uint16_t)(ax + 0x106);
+	else if (adj)
+		ax = (uint16_t)((uint16_t)(ax - 6) - 0x100);
+	ax &= 0xff0f;
+	dbt_set_reg(c, i, RAX, 2, ax);
+	(void)alu_bin(ALU_OR, 1, ax & 0xff, 0, &fl);
+	fl &= ~(uint64_t)(X86_CF | X86_AF);
+	set_flags(c, fl | (adj ? X86_CF | X86_AF : 0));
+}
+
 const struct op_entry dbt_ops_int[] = {
 #define A(op_) { MAP_1B, op_, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_alu }
 	A(0x00), A(0x01), A(0x02), A(0x03), A(0x04), A(0x05),
@@ -1065,6 +1232,8 @@ const struct op_entry dbt_ops_int[] = {
 	E(0, 0x90, op_xchg), E(0, 0x91, op_xchg), E(0, 0x92, op_xchg),
 	E(0, 0x93, op_xchg), E(0, 0x94, op_xchg), E(0, 0x95, op_xchg),
 	E(0, 0x96, op_xchg), E(0, 0x97, op_xchg),
+	E(0, 0x27, op_daa), E(0, 0x2f, op_daa), E(0, 0x37, op_aaa),
+	E(0, 0x3f, op_aaa),
 	E(0, 0x98, op_cbw), E(0, 0x99, op_cwd),
 	E(0, 0x9e, op_sahf), E(0, 0x9f, op_lahf),
 	E(0, 0xa0, op_mov_moffs), E(0, 0xa1, op_mov_moffs),

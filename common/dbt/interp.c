@@ -177,6 +177,8 @@ dbt_update_mode(struct dbt_cpu *c)
 	c->mode_key = (uint32_t)(c->long64 | (c->code32 << 1) |
 	    (c->stack32 << 2) | (c->pe << 3) | (c->pg << 4) | (c->v86 << 5) |
 	    ((uint32_t)c->cpl << 6));
+	if (c->cpl == 3 && (c->cr0 & X86_CR0_AM) && (c->rflags & X86_AC))
+		c->mode_key |= DBT_MODE_AC;
 }
 
 /* ---- operands ---------------------------------------------------------- */
@@ -283,6 +285,24 @@ dbt_get_rm(struct dbt_cpu *c, const struct insn *i, unsigned size)
 	if (!i->mem)
 		return dbt_get_reg(c, i, i->rm, size);
 	return read_sized(c, i->seg, dbt_ea(c, i), size);
+}
+
+/*
+ * The r/m operand of a read-modify-write instruction.  A memory operand is
+ * checked for writing before it is read: the CPU's first access to it is
+ * already one with write intent, so a fault on it is reported as a write
+ * (#PF error code with W, a read-only page faulting before any read).
+ */
+uint64_t
+dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i, unsigned size)
+{
+	uint64_t ea;
+
+	if (!i->mem)
+		return dbt_get_reg(c, i, i->rm, size);
+	ea = dbt_ea(c, i);
+	dbt_probe_write(c, i->seg, ea, size);
+	return read_sized(c, i->seg, ea, size);
 }
 
 void

@@ -1837,7 +1837,10 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 
 	if (b->jit_code != NULL)
 		return true;
-	if (j == NULL || b->jit_failed || !c->long64)
+	/* Alignment checking (DBT_MODE_AC) needs the interpreter's memory
+	 * path: the inline TLB probe does not check alignment. */
+	if (j == NULL || b->jit_failed || !c->long64 ||
+	    (b->mode_key & DBT_MODE_AC))
 		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(&e, 0, sizeof(e));

@@ -305,6 +305,23 @@ canonical(uint64_t a)
 	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
 }
 
+/*
+ * Alignment checking (SDM vol. 3, 6.15 and table 6-7): with CR0.AM and
+ * RFLAGS.AC, a CPL 3 data access not aligned to its size takes #AC(0).
+ * The sizes checked are 2, 4 and 8 bytes, and 10 (x87 extended real,
+ * aligned to 8).  Implicit system accesses (descriptor tables, the TSS,
+ * the stack of an interrupt) do not come through here.
+ */
+static void
+align_check(struct dbt_cpu *c, uint64_t lin, unsigned size)
+{
+	unsigned a = size == 10 ? 8 : size;
+
+	if ((c->cr0 & X86_CR0_AM) && (a == 2 || a == 4 || a == 8) &&
+	    (lin & (a - 1)))
+		dbt_raise(c, X86_EXC_AC, 0);
+}
+
 uint64_t
 dbt_linear(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
     unsigned acc)
@@ -317,6 +334,8 @@ dbt_linear(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
 		lin = off + ((seg == X86_FS || seg == X86_GS) ? s->base : 0);
 		if (!canonical(lin) || !canonical(lin + size - 1))
 			dbt_raise(c, vec, 0);
+		if (c->cpl == 3 && (c->rflags & X86_AC))
+			align_check(c, lin, size);
 		return lin;
 	}
 	off &= 0xffffffffULL;
@@ -339,6 +358,8 @@ dbt_linear(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
 		dbt_raise(c, vec, 0);
 	}
 	lin = (s->base + off) & 0xffffffffULL;
+	if (c->cpl == 3 && (c->rflags & X86_AC))
+		align_check(c, lin, size);
 	return lin;
 }
 
@@ -497,8 +518,11 @@ dbt_probe_write(struct dbt_cpu *c, int seg, uint64_t off, unsigned n)
 	uint64_t lin = dbt_linear(c, seg, off, n, DBT_ACC_WRITE), pa;
 
 	(void)tlb_lookup(c, lin, DBT_ACC_WRITE, &pa);
+	/* The second page faults at its first byte (CR2), as the CPU's
+	 * access to it starts there. */
 	if (((lin + n - 1) ^ lin) & ~0xfffULL)
-		(void)tlb_lookup(c, lin + n - 1, DBT_ACC_WRITE, &pa);
+		(void)tlb_lookup(c, (lin + n - 1) & ~0xfffULL, DBT_ACC_WRITE,
+		    &pa);
 }
 
 void

@@ -53,6 +53,7 @@ dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
 	c->rflags = (c->rflags & ~allowed) | (val & allowed) | 2;
 	c->rflags &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP) | (c->rflags &
 	    X86_VM);
+	dbt_update_mode(c);     /* RFLAGS.AC is part of the mode key */
 }
 
 static void
@@ -72,7 +73,9 @@ op_popf(struct dbt_cpu *c, const struct insn *i)
 	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
 		dbt_gp0(c);
 	v = dbt_pop(c, i->opsize);
-	dbt_write_flags(c, v, opmask(i->opsize));
+	/* POPF never sets RF: the SDM has it cleared. */
+	dbt_write_flags(c, v & ~(uint64_t)X86_RF, opmask(i->opsize));
+	c->rflags &= ~(uint64_t)X86_RF;
 }
 
 static void

@@ -1,9 +1,13 @@
 /*
  * struct x86_state <-> KVM's kvm_regs, kvm_sregs, kvm_fpu, MSRs,
  * kvm_lapic_state, kvm_vcpu_events and mp_state, and nothing else.
- * kvm_fpu is converted to and from the FXSAVE layout the canonical state
- * uses (SDM vol. 1, 10.5.1): FCW 0, FSW 2, abridged FTW 4, FOP 6, FIP 8,
- * FDP 16, MXCSR 24, ST0-7 at 32, XMM0-15 at 160.
+ * The x87/SSE state goes through KVM_GET/SET_XSAVE where KVM has them: the
+ * first 512 bytes of the XSAVE area are the FXSAVE image the canonical
+ * state keeps (SDM vol. 1, 13.4.1).  KVM_GET/SET_FPU is only the fallback,
+ * because KVM does not carry MXCSR through it (get returns 0, set ignores
+ * the field); kvm_fpu is converted to and from the FXSAVE layout (SDM vol.
+ * 1, 10.5.1): FCW 0, FSW 2, abridged FTW 4, FOP 6, FIP 8, FDP 16, MXCSR 24,
+ * ST0-7 at 32, XMM0-15 at 160.
  */
 #include "kvm/kvm-int.h"
 
@@ -110,6 +114,47 @@ fx_to_fpu(struct kvm_fpu *f, const uint8_t *fx)
 		memcpy(f->xmm[i], fx + 160 + 16 * i, 16);
 }
 
+/* XSAVE header: XSTATE_BV at byte 512; bit 0 x87, bit 1 SSE. */
+#define XSAVE_BV_OFF 512
+#define XSAVE_FP_SSE 3ULL
+
+static bool
+get_fx(int fd, uint8_t *fx)
+{
+	struct kvm_xsave xs;
+	struct kvm_fpu f;
+
+	if (ioctl(fd, KVM_GET_XSAVE, &xs) == 0) {
+		memcpy(fx, xs.region, 512);
+		return true;
+	}
+	if (ioctl(fd, KVM_GET_FPU, &f) < 0)
+		return false;
+	fpu_to_fx(fx, &f);
+	return true;
+}
+
+static int
+set_fx(int fd, const uint8_t *fx)
+{
+	struct kvm_xsave xs;
+	struct kvm_fpu f;
+	uint64_t bv;
+
+	if (ioctl(fd, KVM_GET_XSAVE, &xs) == 0) {
+		/* Keep the other components; mark x87 and SSE as present so
+		 * XRSTOR loads them rather than their initial state. */
+		memcpy(xs.region, fx, 512);
+		memcpy(&bv, (uint8_t *)xs.region + XSAVE_BV_OFF, 8);
+		bv |= XSAVE_FP_SSE;
+		memcpy((uint8_t *)xs.region + XSAVE_BV_OFF, &bv, 8);
+		if (ioctl(fd, KVM_SET_XSAVE, &xs) == 0)
+			return 0;
+	}
+	fx_to_fpu(&f, fx);
+	return ioctl(fd, KVM_SET_FPU, &f) < 0 ? -errno : 0;
+}
+
 static const int seg_order[X86_NSEG] = { X86_ES, X86_CS, X86_SS, X86_DS,
 	X86_FS, X86_GS, X86_LDTR, X86_TR };
 
@@ -127,7 +172,6 @@ kvm_get_state(int fd, struct x86_state *st)
 {
 	struct kvm_regs r;
 	struct kvm_sregs sr;
-	struct kvm_fpu f;
 	struct msr_buf m;
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events ev;
@@ -156,8 +200,7 @@ kvm_get_state(int fd, struct x86_state *st)
 	st->cr0 = sr.cr0; st->cr2 = sr.cr2; st->cr3 = sr.cr3;
 	st->cr4 = sr.cr4; st->cr8 = sr.cr8; st->efer = sr.efer;
 	st->apic_base = sr.apic_base;
-	if (ioctl(fd, KVM_GET_FPU, &f) == 0)
-		fpu_to_fx(st->fxsave, &f);
+	(void)get_fx(fd, st->fxsave);
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = NMSRS;
 	for (i = 0; i < NMSRS; i++)
@@ -192,10 +235,10 @@ kvm_set_state(int fd, const struct x86_state *st, bool with_lapic)
 {
 	struct kvm_regs r;
 	struct kvm_sregs sr;
-	struct kvm_fpu f;
 	struct msr_buf m;
 	struct kvm_lapic_state lapic;
 	size_t i;
+	int ret;
 
 	memset(&r, 0, sizeof(r));
 	r.rax = st->gpr[X86_RAX]; r.rbx = st->gpr[X86_RBX];
@@ -223,9 +266,9 @@ kvm_set_state(int fd, const struct x86_state *st, bool with_lapic)
 	memset(sr.interrupt_bitmap, 0, sizeof(sr.interrupt_bitmap));
 	if (ioctl(fd, KVM_SET_SREGS, &sr) < 0 || ioctl(fd, KVM_SET_REGS, &r) < 0)
 		return -errno;
-	fx_to_fpu(&f, st->fxsave);
-	if (ioctl(fd, KVM_SET_FPU, &f) < 0)
-		return -errno;
+	ret = set_fx(fd, st->fxsave);
+	if (ret < 0)
+		return ret;
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = NMSRS;
 	for (i = 0; i < NMSRS; i++) {

@@ -8,7 +8,8 @@
  * thread per vCPU and runs the event loop (console, timers) on the calling
  * thread until something asks the VM to stop; vm_request_exit is that
  * request, from any thread: the first reason wins, every vCPU is kicked
- * and the event loop returns.
+ * and the event loop returns.  vm_create_bare stops after the RAM, the
+ * back end and the vCPUs, for harnesses that build the guest themselves.
  */
 #include "vm/vm.h"
 
@@ -157,13 +158,14 @@ vm_boot(struct vm *vm, struct vm_err *err)
 	return 0;
 }
 
-struct vm *
-vm_create(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
+/* The parts every VM has: RAM, buses, the back end's per-VM state. */
+static struct vm *
+vm_new(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
     struct chardev *console, struct vm_err *err)
 {
 	pthread_mutexattr_t attr;
 	struct vm *vm;
-	int i, ret;
+	int ret;
 
 	vm = calloc(1, sizeof(*vm));
 	if (vm == NULL) {
@@ -197,38 +199,90 @@ vm_create(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
 	ret = backend->vm_init(vm, err);
 	if (ret < 0)
 		goto err_free;
-	/* The back end may have replaced the router (KVM); keep ours if not. */
-	ret = pc_init(vm, err);
-	if (ret < 0)
-		goto err_fini;
-	for (i = 0; i < vm->ncpus; i++) {
-		struct vcpu *v = calloc(1, sizeof(*v));
-
-		if (v == NULL) {
-			vm_err_set(err, -ENOMEM, "out of memory");
-			goto err_fini;
-		}
-		v->id = i;
-		v->vm = vm;
-		vm->vcpus[i] = v;
-		ret = backend->vcpu_init(v, err);
-		if (ret < 0) {
-			vm->vcpus[i] = NULL;
-			free(v);
-			goto err_fini;
-		}
-	}
-	ret = vm_boot(vm, err);
-	if (ret < 0)
-		goto err_fini;
 	return vm;
 
-err_fini:
-	vm_destroy(vm);
-	return NULL;
 err_free:
 	vm_destroy(vm);
 	return NULL;
+}
+
+static int
+vm_add_vcpus(struct vm *vm, struct vm_err *err)
+{
+	int i, ret;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *v = calloc(1, sizeof(*v));
+
+		if (v == NULL)
+			return vm_err_set(err, -ENOMEM, "out of memory");
+		v->id = i;
+		v->vm = vm;
+		vm->vcpus[i] = v;
+		ret = vm->backend->vcpu_init(v, err);
+		if (ret < 0) {
+			vm->vcpus[i] = NULL;
+			free(v);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+struct vm *
+vm_create(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
+    struct chardev *console, struct vm_err *err)
+{
+	struct vm *vm;
+	int ret;
+
+	vm = vm_new(cfg, backend, console, err);
+	if (vm == NULL)
+		return NULL;
+	/* The back end may have replaced the router (KVM); keep ours if not. */
+	ret = pc_init(vm, err);
+	if (ret < 0)
+		goto err_destroy;
+	ret = vm_add_vcpus(vm, err);
+	if (ret < 0)
+		goto err_destroy;
+	ret = vm_boot(vm, err);
+	if (ret < 0)
+		goto err_destroy;
+	return vm;
+
+err_destroy:
+	vm_destroy(vm);
+	return NULL;
+}
+
+/*
+ * A VM with guest RAM (cfg->memory bytes from address 0, as pc lays it
+ * out), the two empty buses and cfg->cpus vCPUs on backend, and nothing
+ * else: no board devices, no firmware tables, no boot loader.  The vCPUs
+ * are in their reset state.  The caller writes guest memory (mem_write,
+ * or the host pointers in vm->mem followed by mem_notify_write), maps its
+ * own handlers with bus_map, sets vCPU state with backend->set_state and
+ * calls backend->run itself, on one thread; vm_run is not for such a VM.
+ * A handler that wants run() to return sets the vCPU's kicked flag and
+ * calls backend->kick (the caller clears kicked afterwards).  For test
+ * harnesses (tests/prog/difftest.c).  Returns NULL with err set on
+ * failure, leaving nothing behind; cfg must outlive the VM.
+ */
+struct vm *
+vm_create_bare(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct vm_err *err)
+{
+	struct vm *vm;
+
+	vm = vm_new(cfg, backend, NULL, err);
+	if (vm == NULL)
+		return NULL;
+	if (vm_add_vcpus(vm, err) < 0) {
+		vm_destroy(vm);
+		return NULL;
+	}
+	return vm;
 }
 
 static void *

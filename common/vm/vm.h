@@ -77,6 +77,10 @@ struct vm *vm_create(const struct vm_config *cfg,
  * loop on the calling thread.  Returns the exit reason; status and diag
  * are in vm->exit_status / vm->exit_diag. */
 enum vm_exit_reason vm_run(struct vm *vm);
+/* RAM, buses and vCPUs on backend only: no devices, no boot; the caller
+ * sets state and drives backend->run itself (test harnesses). */
+struct vm *vm_create_bare(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct vm_err *err);
 void vm_destroy(struct vm *vm);
 
 /* Ask the VM to stop with reason and status (any thread, lock held or not).

@@ -1,0 +1,81 @@
+#!/usr/bin/env bats
+# The differential tester (tests/prog/difftest.c): random CPL3 instruction
+# sequences run on KVM (the real CPU) and on the DBT from the same state
+# must leave the same registers, flags, XMM state, memory and exceptions.
+# Needs a usable /dev/kvm; a mode KVM cannot judge here (KVM-PVM emulates
+# compatibility-mode code in the host kernel) is skipped with difftest's
+# reason (it exits 77 then).
+
+load helpers
+
+DIFFTEST=$VMKIT_BUILD/tests/difftest
+
+# run_difftest ARGS...: run it; skip with its reason when it exits 77.
+run_difftest() {
+	run timeout 120 "$DIFFTEST" "$@"
+	if [ "$status" -eq 77 ]; then
+		skip "$(printf '%s\n' "$output" | grep -m1 -E 'NOT COMPARED|not usable' || echo "difftest: KVM cannot judge this here")"
+	fi
+}
+
+# check_summary N: the summary line says N sequences, 0 mismatches and
+# some exceptions compared.
+check_summary() {
+	local line
+	line=$(printf '%s\n' "$output" | grep -E '^difftest: [0-9]+ sequences,')
+	is "$line" "difftest: $1 sequences, 0 mismatches, * exceptions compared*" "summary"
+	local exc=${line#*mismatches, }
+	exc=${exc%% exceptions*}
+	[ "$exc" -gt 0 ] || { echo "# no exceptions compared: $line" >&3; false; }
+}
+
+@test "difftest: 64-bit mode, KVM and the DBT (default tier) agree" {
+	require_kvm
+	run_difftest --seed 310 --iterations 3000 --mode 64 -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
+@test "difftest: 64-bit mode, the DBT's interpreter tier agrees too" {
+	require_kvm
+	run_difftest --seed 311 --iterations 2000 --mode 64 --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+}
+
+@test "difftest: 32-bit (compatibility) mode, KVM and the DBT agree" {
+	require_kvm
+	run_difftest --seed 310 --iterations 3000 --mode 32 -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
+@test "difftest: a corrupted result is reported (--self-test)" {
+	require_kvm
+	run_difftest --seed 310 --iterations 50 --self-test
+	is "$status" 1 "exit status"
+	is "$output" "*MISMATCH seed 310 iteration * (64-bit)*" "mismatch report"
+	is "$output" "*rbx      kvm *" "the corrupted register"
+	is "$output" "*difftest: 50 sequences, 1 mismatches,*" "summary"
+}
+
+@test "difftest: usage errors exit 2" {
+	run "$DIFFTEST" --mode 16
+	is "$status" 2 "bad --mode"
+	run "$DIFFTEST" --tier fast
+	is "$status" 2 "bad --tier"
+	run "$DIFFTEST" --only nosuchclass
+	is "$status" 2 "bad --only"
+	run "$DIFFTEST" --help
+	is "$status" 0 "--help"
+	is "$output" "*--tier T*VMKIT_DBT_TIER*" "--help documents --tier"
+}
