@@ -4280,7 +4280,8 @@ bad:
 		for (c = 0; c < 32; c++)
 			if (st.vec[c])
 				printf(" %s %" PRIu64, vec_name(c), st.vec[c]);
-		printf("\ndifftest: instructions by class (in mismatches):");
+		printf("\ndifftest: instructions by class (mismatching "
+		    "sequences in parentheses):");
 		for (c = 0; c < NCLASS; c++) {
 			if (!st.cls_insns[c])
 				continue;
