@@ -121,20 +121,21 @@ int dbt_insn_pfx(const struct insn *i);
 #define DBT_TLB_SIZE 1024
 
 /* The translator's jump cache: linear RIP -> compiled code, for indirect
- * branches and returns (jit.c).  The index keeps all entries of one
- * linear page in one 64-entry group, so INVLPG clears only that group. */
+ * branches, returns and exits to other pages (jit.c).  An entry is valid
+ * only in the generation it was made in: any TLB flush, whole or one page,
+ * starts a new generation, which empties the cache in O(1). */
 #define DBT_JC_SIZE 4096
 struct dbt_jc_entry {
 	uint64_t lin;
 	uint32_t mode_key;
-	uint32_t valid;
+	uint32_t gen;
 	void *code;
 	struct dbt_block *block;
 };
 static inline unsigned
 dbt_jc_index(uint64_t lin)
 {
-	return (unsigned)(((lin >> 6) & 0xfc0) | ((lin >> 4) & 0x3f));
+	return (unsigned)((lin ^ (lin >> 12)) & (DBT_JC_SIZE - 1));
 }
 
 struct dbt_tlb_entry {
@@ -198,6 +199,7 @@ struct dbt_cpu {
 	struct dbt_jit *jit;    /* the translator's code cache, NULL: off */
 	int32_t jit_budget;     /* blocks left in this turn (run lock) */
 	struct dbt_jit_exit *jit_pending; /* last direct exit, to link */
+	uint32_t jc_gen;        /* the jump cache's generation, never 0 */
 	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	uint64_t tlb_hits, tlb_misses;
 	bool block_dirty;       /* a write hit the code of the running block */
@@ -246,6 +248,15 @@ void dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
     uint64_t v, unsigned acc);
 /* Linear -> physical with a page walk; raises #PF (sets CR2). */
 uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
+/* Empty the jump cache (every mapping it was made under is gone). */
+static inline void
+dbt_jc_flush(struct dbt_cpu *c)
+{
+	if (++c->jc_gen == 0) {
+		__builtin_memset(c->jc, 0, sizeof(c->jc));
+		c->jc_gen = 1;
+	}
+}
 /* Flush the soft TLB (CR3/CR4/EFER writes, mode change); one page. */
 void dbt_tlb_flush(struct dbt_cpu *c);
 void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);

@@ -202,6 +202,7 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	c->blocks = d->cache;
 	c->jit = d->jit;
 	dbt_jit_add_cpu(d->jit, c);
+	c->jc_gen = 1;
 	c->exc_vector = -1;
 	d->cpus[v->id] = c;
 	cpu_reset_state(&st, v->id);

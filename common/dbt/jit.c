@@ -81,7 +81,7 @@ struct dbt_jit {
 	long max_native;        /* VMKIT_JIT_MAX_NATIVE, -1: no limit */
 	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
 	int ncpus;
-	uint64_t jc_fills;
+	uint64_t jc_fills, jc_conflicts;
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 };
@@ -490,45 +490,6 @@ emit_helper_insn(struct emit *e, const struct insn *i, uint64_t rip)
 
 /* ---- memory operands ----------------------------------------------------- */
 
-/* rsi = the effective address of i's memory operand (64-bit mode),
- * with the FS/GS base when seg.  Flag-neutral; clobbers rax. */
-static void
-emit_ea(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
-{
-	if (i->base == INSN_BASE_RIP) {
-		uint64_t a = next_rip + (uint64_t)i->disp;
-
-		mov_imm64(e, SI, i->addrsize == 4 ? a & 0xffffffffULL : a);
-	} else {
-		if (i->base >= 0)
-			ld64(e, SI, GPR(i->base));
-		else {
-			b1(e, 0xbe); b4(e, 0);  /* mov esi, 0 */
-		}
-		if (i->index >= 0) {
-			static const uint8_t ss[9] = { 0, 0, 1, 0, 2, 0, 0, 0, 3 };
-
-			ld64(e, AX, GPR(i->index));
-			/* lea rsi, [rsi + rax*scale + disp32] */
-			b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb4);
-			b1(e, (unsigned)ss[i->scale & 15] << 6 | 6);
-			b4(e, (uint32_t)i->disp);
-		} else if (i->disp != 0) {
-			b1(e, 0x48); b1(e, 0x8d); b1(e, 0xb6); /* lea rsi,[rsi+d] */
-			b4(e, (uint32_t)i->disp);
-		}
-		if (i->addrsize == 4) {
-			b1(e, 0x89); b1(e, 0xf6);       /* mov esi, esi */
-		}
-	}
-	if (seg && (i->seg == X86_FS || i->seg == X86_GS)) {
-		ld64(e, AX, OFF(seg) + (int32_t)(i->seg *
-		    sizeof(struct x86_seg)) + (int32_t)offsetof(struct x86_seg,
-		    base));
-		b1(e, 0x48); b1(e, 0x8d); b1(e, 0x34); b1(e, 0x06); /* lea */
-	}
-}
-
 /* A slow path entered by jumps other than a probe's (checks that send the
  * instruction to its handler), with the register cache as it is now. */
 static struct slow_path *
@@ -545,23 +506,33 @@ new_slow(struct emit *e, const struct insn *i, uint64_t rip)
 }
 
 /*
- * rsi = the effective address of i's memory operand from the register
- * cache (base and index pinned), with the FS/GS base when seg.
+ * rsi = the effective address of i's memory operand (64-bit mode), with
+ * the FS/GS base when seg.  Base and index come from the register cache
+ * (pinned) when cached, else from c->gpr through rsi and rax.
  * Flag-neutral; clobbers rax.
  */
 static void
-emit_ea_rc(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
+emit_ea_from(struct emit *e, const struct insn *i, uint64_t next_rip,
+    bool seg, bool cached)
 {
 	static const uint8_t ss[9] = { 0, 0, 1, 0, 2, 0, 0, 0, 3 };
-	int hb, hx;
+	int hb = -1, hx = -1;
 
 	if (i->base == INSN_BASE_RIP) {
 		uint64_t a = next_rip + (uint64_t)i->disp;
 
 		mov_imm64(e, SI, i->addrsize == 4 ? a & 0xffffffffULL : a);
 	} else {
-		hb = i->base >= 0 ? rc_get(e, i->base) : -1;
-		hx = i->index >= 0 ? rc_get(e, i->index) : -1;
+		if (i->base >= 0) {
+			hb = cached ? rc_get(e, i->base) : SI;
+			if (!cached)
+				ld64(e, SI, GPR(i->base));
+		}
+		if (i->index >= 0) {
+			hx = cached ? rc_get(e, i->index) : AX;
+			if (!cached)
+				ld64(e, AX, GPR(i->index));
+		}
 		if (hb < 0 && hx < 0) {
 			mov_imm64(e, SI, (uint64_t)i->disp);
 		} else {
@@ -584,6 +555,19 @@ emit_ea_rc(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
 		    base));
 		b1(e, 0x48); b1(e, 0x8d); b1(e, 0x34); b1(e, 0x06); /* lea */
 	}
+}
+
+static void
+emit_ea_rc(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
+{
+	emit_ea_from(e, i, next_rip, seg, true);
+}
+
+/* The same from c->gpr, for code that keeps those registers there. */
+static void
+emit_ea(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
+{
+	emit_ea_from(e, i, next_rip, seg, false);
 }
 
 /*
@@ -1265,6 +1249,54 @@ emit_pop(struct emit *e, const struct insn *i, uint64_t rip)
 	probe_done(e, s);
 }
 
+/*
+ * Indirect branch to the guest RIP in rcx (already stored in c->rip):
+ * through the jump cache straight into the target's code, or to the
+ * dispatcher on a miss.  Only for transfers that keep the mode and the
+ * mapping (RET, near indirect JMP/CALL, a direct exit not linked).
+ * miss: where the three rel32 fields of the miss jumps go (NULL: to the
+ * dispatcher with c->rip set).
+ */
+static void
+emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
+{
+	int32_t jc = OFF(jc);
+	uint8_t *to = miss != NULL ? NULL : e->j->exit_null;
+	uint8_t *f[3];
+
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
+	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr rax, 12 */
+	b1(e, 0x48); b1(e, 0x31); b1(e, 0xc8);          /* xor rax, rcx */
+	b1(e, 0x25); b4(e, DBT_JC_SIZE - 1);            /* and eax, mask */
+	b1(e, 0xc1); b1(e, 0xe0); b1(e, 5);             /* shl eax, 5 */
+	/* cmp rcx, [rbp + rax + jc + lin] */
+	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
+	f[0] = jcc32(e, 0x5, to);
+	/* cmp dword [rbp + rax + jc + mode_key], mode */
+	b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+	    mode_key)));
+	b4(e, e->b->mode_key);
+	f[1] = jcc32(e, 0x5, to);
+	/* mov edi, [rbp + jc_gen]; cmp edi, [rbp + rax + jc + gen] */
+	b1(e, 0x8b); m_bp(e, DI, OFF(jc_gen));
+	b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, gen)));
+	f[2] = jcc32(e, 0x5, to);
+	/* jmp [rbp + rax + jc + code] */
+	b1(e, 0xff); b1(e, 0xa4); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, code)));
+	if (miss != NULL)
+		memcpy(miss, f, sizeof(f));
+}
+
+static void
+emit_jc_lookup(struct emit *e)
+{
+	emit_jc_lookup_miss(e, NULL);
+}
+
 /* A direct exit to guest target: a patchable jmp (or jcc) whose stub
  * stores RIP and returns the exit record to the dispatcher. */
 static struct dbt_jit_exit *
@@ -1278,12 +1310,24 @@ new_exit(struct emit *e, uint64_t target)
 	return x;
 }
 
+/* While x is not linked: a target on another page (never linked) through
+ * the jump cache, else back to the dispatcher with the record, which
+ * links a target on this page. */
 static void
 emit_stub(struct emit *e, struct dbt_jit_exit *x)
 {
+	uint8_t *miss[3];
+	int k;
+
 	x->stub = e->p;
 	set_rel32(x->disp, x->stub);
 	set_rip(e, x->target);
+	if ((x->target ^ e->b->lin) & ~0xfffULL) {
+		mov_imm64(e, CX, x->target);
+		emit_jc_lookup_miss(e, miss);
+		for (k = 0; k < 3; k++)
+			set_rel32(miss[k], e->p);
+	}
 	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)x);
 	jmp32(e, e->j->exit);
 }
@@ -1358,45 +1402,6 @@ emit_call_rel(struct emit *e, const struct insn *i, uint64_t rip)
 	/* The slow path ran the whole CALL: it leaves through exit_null
 	 * unless the target is the next instruction, which this is too. */
 	emit_jmp_exit(e, next + i->imm);
-}
-
-/*
- * Indirect branch to the guest RIP in rcx (already stored in c->rip):
- * through the jump cache straight into the target's code, or to the
- * dispatcher on a miss.  Only for transfers that keep the mode and the
- * mapping (RET, near indirect JMP/CALL).
- */
-static void
-emit_jc_lookup(struct emit *e)
-{
-	int32_t jc = OFF(jc);
-
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
-	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 6); /* shr rax, 6 */
-	b1(e, 0x25); b4(e, 0xfc0);                      /* and eax, 0xfc0 */
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0xcf);          /* mov rdi, rcx */
-	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xef); b1(e, 4); /* shr rdi, 4 */
-	b1(e, 0x83); b1(e, 0xe7); b1(e, 0x3f);          /* and edi, 0x3f */
-	b1(e, 0x09); b1(e, 0xf8);                       /* or eax, edi */
-	b1(e, 0xc1); b1(e, 0xe0); b1(e, 5);             /* shl eax, 5 */
-	/* cmp rcx, [rbp + rax + jc + lin] */
-	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
-	jcc32(e, 0x5, e->j->exit_null);
-	/* cmp dword [rbp + rax + jc + mode_key], mode */
-	b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
-	    mode_key)));
-	b4(e, e->b->mode_key);
-	jcc32(e, 0x5, e->j->exit_null);
-	/* cmp dword [rbp + rax + jc + valid], 1 */
-	b1(e, 0x83); b1(e, 0xbc); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, valid)));
-	b1(e, 1);
-	jcc32(e, 0x5, e->j->exit_null);
-	/* jmp [rbp + rax + jc + code] */
-	b1(e, 0xff); b1(e, 0xa4); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, code)));
 }
 
 /* RET (C3, C2 iw): pop the target, on through the jump cache. */
@@ -1929,11 +1934,14 @@ dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
 {
 	struct dbt_jc_entry *x = &c->jc[dbt_jc_index(b->lin)];
 
-	if (b->jit_code == NULL || !b->valid || x->block == b)
+	if (b->jit_code == NULL || !b->valid ||
+	    (x->block == b && x->gen == c->jc_gen))
 		return;
+	if (x->gen == c->jc_gen)
+		c->jit->jc_conflicts++;
 	x->lin = b->lin;
 	x->mode_key = b->mode_key;
-	x->valid = 1;
+	x->gen = c->jc_gen;
 	x->code = b->jit_code;
 	x->block = b;
 	c->jit->jc_fills++;
@@ -2093,11 +2101,13 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
 	    "%.1f of %.0f MiB (%llu flushes), %llu links, %llu jump-cache "
-	    "fills, %llu instructions native, %llu through the interpreter",
+	    "fills (%llu replacing another block), %llu instructions native, "
+	    "%llu through the interpreter",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
 	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
 	    (unsigned long long)j->flushes, (unsigned long long)j->links,
 	    (unsigned long long)j->jc_fills,
+	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,
 	    (unsigned long long)j->helper_insns);
 	if (j->profile != NULL) {

@@ -212,7 +212,7 @@ dbt_tlb_flush(struct dbt_cpu *c)
 {
 	memset(c->tlb, 0, sizeof(c->tlb));
 	/* The jump cache maps linear addresses too. */
-	memset(c->jc, 0, sizeof(c->jc));
+	dbt_jc_flush(c);
 }
 
 void
@@ -221,8 +221,7 @@ dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
 	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
 
 	memset(t, 0, sizeof(*t));
-	memset(&c->jc[dbt_jc_index(lin & ~0xfffULL)], 0,
-	    64 * sizeof(c->jc[0]));
+	dbt_jc_flush(c);
 }
 
 /* Drop write entries for physical page pa (it now holds code). */
@@ -302,7 +301,8 @@ hit:
 static bool
 canonical(uint64_t a)
 {
-	return (uint64_t)(((int64_t)a << 16) >> 16) == a;
+	/* Shift as unsigned: a left shift of a negative value is UB. */
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
 /*
