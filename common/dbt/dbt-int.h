@@ -194,6 +194,8 @@ struct dbt_cpu {
 	struct vcpu *vcpu;
 	int index;              /* vCPU number */
 	atomic_int *attention;  /* set by kick / interrupt: leave the block */
+	atomic_int attn;        /* what attention points to (jit.c reads it
+	                           at a fixed offset) */
 	void *blocks;           /* block.c's cache */
 	uint64_t icount;        /* instructions retired (stats) */
 	struct dbt_jit *jit;    /* the translator's code cache, NULL: off */

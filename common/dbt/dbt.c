@@ -43,7 +43,6 @@ struct dbt_vm {
 	struct dbt_cache *cache;
 	struct dbt_jit *jit;    /* NULL: interpreter only */
 	struct dbt_cpu *cpus[VM_MAX_CPUS];
-	atomic_int attention[VM_MAX_CPUS];
 	atomic_int stopped;     /* vCPUs halted with interrupts off */
 };
 
@@ -88,7 +87,9 @@ kick_cpu(void *opaque, int cpu)
 
 	if (d == NULL || cpu < 0 || cpu >= vm->ncpus)
 		return;
-	atomic_store(&d->attention[cpu], 1);
+	if (d->cpus[cpu] == NULL)
+		return;         /* not started: nothing to interrupt */
+	atomic_store(&d->cpus[cpu]->attn, 1);
 	pthread_mutex_lock(&d->wait_lock);
 	pthread_cond_broadcast(&d->wake);
 	pthread_mutex_unlock(&d->wait_lock);
@@ -198,7 +199,7 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	c->vm = v->vm;
 	c->vcpu = v;
 	c->index = v->id;
-	c->attention = &d->attention[v->id];
+	c->attention = &c->attn;
 	c->blocks = d->cache;
 	c->jit = d->jit;
 	dbt_jit_add_cpu(d->jit, c);

@@ -62,6 +62,7 @@
 #include "dbt/block.h"
 #include "dbt/dbt-int.h"
 #include "dbt/fpu.h"
+#include "vm/vm.h"
 
 #define JIT_DEFAULT_CACHE (128u << 20)
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
@@ -1812,12 +1813,15 @@ native:
 static void
 emit_prologue(struct emit *e, uint8_t **exit0)
 {
-	/* if (*c->attention) leave; if (c->jit_budget-- == 0) leave */
-	ld64(e, AX, OFF(attention));
-	b1(e, 0x83); b1(e, 0x38); b1(e, 0x00);          /* cmp dword [rax],0 */
+	/* if (c->attn) leave; with several vCPUs, if (c->jit_budget-- == 0)
+	 * leave (their turn on the run lock) */
+	b1(e, 0x83); m_bp(e, 7, OFF(attn)); b1(e, 0);   /* cmp dword [], 0 */
 	exit0[0] = jcc32(e, 0x5, NULL);
-	b1(e, 0x83); m_bp(e, 5, OFF(jit_budget)); b1(e, 1); /* sub [b], 1 */
-	exit0[1] = jcc32(e, 0x2, NULL);                 /* jb */
+	exit0[1] = NULL;
+	if (e->c->vm->ncpus > 1) {
+		b1(e, 0x83); m_bp(e, 5, OFF(jit_budget)); b1(e, 1);
+		exit0[1] = jcc32(e, 0x2, NULL);         /* jb */
+	}
 	b1(e, 0x48); b1(e, 0x83); m_bp(e, 0, OFF(icount)); /* add icount */
 	b1(e, (uint8_t)e->b->n);
 }
@@ -1886,7 +1890,8 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	emit_side_exits(&e);
 	/* Not entered (attention, budget): RIP is the block's start. */
 	set_rel32(exit0[0], e.p);
-	set_rel32(exit0[1], e.p);
+	if (exit0[1] != NULL)
+		set_rel32(exit0[1], e.p);
 	set_rip(&e, b->lin);
 	jmp32(&e, j->exit_null);
 	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM) {
