@@ -11,7 +11,10 @@
  * host flags register, and they go back to c->rflags only where glue code
  * (a TLB probe, a helper call, a block exit) would clobber them.  The
  * emitter tracks, instruction by instruction, whether the host flags
- * currently hold the guest's (fl_host) or c->rflags does.
+ * hold the guest's (FLS_HOST), c->rflags does (FLS_MEM), or rbx holds
+ * them as LAHF/SETO left them (FLS_BX: a TLB probe had to clobber the
+ * host flags; two instructions instead of a read-modify-write of
+ * c->rflags, and only the slow path merges them).
  *
  * Memory operands become an inline probe of the soft TLB (mmu.c): the
  * entry for the linear page is compared with the page of the access's
@@ -85,6 +88,7 @@ struct dbt_jit {
 	uint64_t jc_fills, jc_conflicts;
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
+	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
 };
 
 /* ---- byte emitter ------------------------------------------------------ */
@@ -95,7 +99,8 @@ struct slow_path {
 	int nextra;
 	const struct insn *i;
 	uint64_t rip;
-	bool reload;            /* the fast path ends with fl_host */
+	int fl_probe;           /* where the flags are at the probe (FLS_*) */
+	int fl_join;            /* and where the fast path has them after */
 	uint8_t *resume;
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
 	bool rc_dirty[16];
@@ -115,7 +120,7 @@ struct emit {
 	struct dbt_jit *j;
 	struct dbt_cpu *c;
 	struct dbt_block *b;
-	bool fl_host;
+	int fl;                 /* where the guest's flags are: FLS_* */
 	/* The register cache: guest registers held in r8-r15 within the
 	 * block, written back before anything that reads c->gpr. */
 	int8_t rc_host[16];     /* guest reg -> host reg, -1 */
@@ -297,6 +302,8 @@ set_rip(struct emit *e, uint64_t v)
 
 /* ---- flags -------------------------------------------------------------- */
 
+enum { FLS_MEM, FLS_HOST, FLS_BX };
+
 /* Host flags -> c->rflags (SF ZF AF PF CF in the low byte, OF bit 11).
  * Clobbers rax and the host flags. */
 static void
@@ -310,6 +317,8 @@ flags_save(struct emit *e)
 	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);  /* or [rflags+1], al */
 }
 
+static void flags_merge_ax(struct emit *e);
+
 /* c->rflags -> host flags.  Clobbers rax. */
 static void
 flags_load(struct emit *e)
@@ -321,23 +330,52 @@ flags_load(struct emit *e)
 	b1(e, 0x9e);                            /* sahf */
 }
 
-/* Before glue that clobbers the host flags. */
+/* ah/al (LAHF, SETO) -> c->rflags.  Clobbers al and the host flags. */
+static void
+flags_merge_ax(struct emit *e)
+{
+	b1(e, 0x88); m_bp(e, 4, OFF(rflags));   /* mov [rflags], ah */
+	b1(e, 0xc0); b1(e, 0xe0); b1(e, 3);     /* shl al, 3 */
+	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1); b1(e, 0xf7); /* and */
+	b1(e, 0x08); m_bp(e, 0, OFF(rflags) + 1);  /* or [rflags+1], al */
+}
+
+/* Before glue that clobbers the host flags, or a block exit. */
 static void
 flags_to_mem(struct emit *e)
 {
-	if (e->fl_host) {
+	if (e->fl == FLS_HOST) {
 		flags_save(e);
-		e->fl_host = false;
+	} else if (e->fl == FLS_BX) {
+		b1(e, 0x89); b1(e, 0xd8);       /* mov eax, ebx */
+		flags_merge_ax(e);
 	}
+	e->fl = FLS_MEM;
 }
 
 /* Before an instruction that reads the guest flags. */
 static void
 flags_to_host(struct emit *e)
 {
-	if (!e->fl_host) {
+	if (e->fl == FLS_MEM) {
 		flags_load(e);
-		e->fl_host = true;
+	} else if (e->fl == FLS_BX) {
+		b1(e, 0x89); b1(e, 0xd8);       /* mov eax, ebx */
+		b1(e, 0x04); b1(e, 0x7f);       /* add al, 0x7f: OF */
+		b1(e, 0x9e);                    /* sahf */
+	}
+	e->fl = FLS_HOST;
+}
+
+/* Before a TLB probe: keep host flags in rbx (rax is the probe's). */
+static void
+flags_to_bx(struct emit *e)
+{
+	if (e->fl == FLS_HOST) {
+		b1(e, 0x9f);                            /* lahf */
+		b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);  /* seto al */
+		b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
+		e->fl = FLS_BX;
 	}
 }
 
@@ -588,6 +626,9 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	int32_t tlb = OFF(tlb);
 	unsigned tag = 1 | (e->c->cpl == 3 ? 2 : 0);
 
+	flags_to_bx(e);
+	s->fl_probe = e->fl;
+
 	b1(e, 0x48); b1(e, 0x89); b1(e, 0xf0);          /* mov rax, rsi */
 	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr rax, 12 */
 	b1(e, 0x25); b4(e, DBT_TLB_SIZE - 1);           /* and eax, mask */
@@ -615,7 +656,7 @@ static void
 probe_done(struct emit *e, struct slow_path *s)
 {
 	s->resume = e->p;
-	s->reload = e->fl_host;
+	s->fl_join = e->fl;
 }
 
 /* The out-of-line slow paths, after the block's body. */
@@ -631,9 +672,13 @@ emit_slow_paths(struct emit *e)
 			set_rel32(s->jcc, e->p);
 		while (s->nextra > 0)
 			set_rel32(s->extra[--s->nextra], e->p);
-		/* The flags are in c->rflags here (saved before the probe);
-		 * the handler needs the cached registers in c->gpr, and the
-		 * fast path finds them reloaded at the join. */
+		/* The handler needs the flags in c->rflags and the cached
+		 * registers in c->gpr; the fast path finds both where it
+		 * keeps them at the join. */
+		if (s->fl_probe == FLS_BX) {
+			b1(e, 0x89); b1(e, 0xd8);       /* mov eax, ebx */
+			flags_merge_ax(e);
+		}
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0 && s->rc_dirty[g])
 				st64(e, s->rc_host[g], GPR(g));
@@ -641,8 +686,16 @@ emit_slow_paths(struct emit *e)
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0)
 				ld64(e, s->rc_host[g], GPR(g));
-		if (s->reload)
+		if (s->fl_join == FLS_HOST) {
 			flags_load(e);
+		} else if (s->fl_join == FLS_BX) {
+			/* c->rflags in LAHF/SETO form in rbx */
+			b1(e, 0x0f); b1(e, 0xb7); m_bp(e, 0, OFF(rflags));
+			b1(e, 0x66); b1(e, 0xc1); b1(e, 0xc0); b1(e, 8);
+			b1(e, 0x24); b1(e, 0x08);       /* and al, 8 */
+			b1(e, 0xc0); b1(e, 0xe8); b1(e, 3); /* shr al, 3 */
+			b1(e, 0x89); b1(e, 0xc3);       /* mov ebx, eax */
+		}
 		jmp32(e, s->resume);
 	}
 }
@@ -700,7 +753,6 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 
 	if (mem) {
 		emit_ea(e, i, rip + i->len, true);
-		flags_to_mem(e);
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
 	}
 	if (h->flags & FL_R)
@@ -754,9 +806,9 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 	if (h->rm_w && mslot >= 0)
 		st64(e, DX, GPR(mslot));
 	if (h->flags & FL_W)
-		e->fl_host = true;
+		e->fl = FLS_HOST;
 	if (h->flags & FL_R)
-		e->fl_host = true;
+		e->fl = FLS_HOST;
 	if (s != NULL)
 		probe_done(e, s);
 	return true;
@@ -814,10 +866,8 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 	 * r/m operand too (MOV EAX, EAX). */
 	if (gr >= 0)
 		hr = rc_take(e, gr, h->reg_nr && gr != gm);
-	if (mem) {
-		flags_to_mem(e);
+	if (mem)
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
-	}
 	if (h->flags & FL_R)
 		flags_to_host(e);
 	if (h->cl)
@@ -857,7 +907,7 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 	if (h->rm_w && gm >= 0)
 		rc_dirty(e, gm);
 	if (h->flags & (FL_W | FL_R))
-		e->fl_host = true;
+		e->fl = FLS_HOST;
 	if (s != NULL)
 		probe_done(e, s);
 	return true;
@@ -1219,7 +1269,6 @@ emit_push(struct emit *e, const struct insn *i, uint64_t rip)
 	if (i->op >= 0x50 && i->op <= 0x57)
 		hv = rc_get(e, i->opreg);
 	lea_disp(e, SI, hs, -8);
-	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, true);
 	if (hv < 0) {
 		mov_imm64(e, CX, i->imm);       /* 68 / 6A: sign-extended */
@@ -1240,7 +1289,6 @@ emit_pop(struct emit *e, const struct insn *i, uint64_t rip)
 	hs = rc_get(e, X86_RSP);
 	hd = rc_take(e, i->opreg, true);
 	mov_rr(e, SI, hs);
-	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, false);
 	ld_rdi(e, CX);
 	lea_disp(e, hs, SI, 8);
@@ -1393,7 +1441,6 @@ emit_call_rel(struct emit *e, const struct insn *i, uint64_t rip)
 	int hs = rc_get(e, X86_RSP);
 
 	lea_disp(e, SI, hs, -8);
-	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, true);
 	mov_imm64(e, CX, next);
 	st_rdi(e, CX);
@@ -1413,7 +1460,6 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	int hs = rc_get(e, X86_RSP);
 
 	mov_rr(e, SI, hs);
-	flags_to_mem(e);
 	s = emit_probe(e, i, rip, 8, false);
 	ld_rdi(e, CX);
 	lea_disp(e, hs, SI, 8 + (int32_t)(i->op == 0xc2 ?
@@ -1421,6 +1467,7 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	rc_dirty(e, X86_RSP);
 	st64(e, CX, OFF(rip));
 	probe_done(e, s);
+	flags_to_mem(e);
 	rc_flush(e);
 	/* The slow path ran the RET and set c->rip: reload it. */
 	ld64(e, CX, OFF(rip));
@@ -1493,7 +1540,6 @@ emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
 	rc_sync_all(e);
 	if (i->mem) {
 		emit_ea(e, i, rip + i->len, true);
-		flags_to_mem(e);
 		s = emit_probe(e, i, rip, size, cx);
 	}
 	if (!cx)
@@ -1531,7 +1577,7 @@ emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
 		st64(e, DX, GPR(X86_RDX));
 	if (cx && mslot >= 0)
 		st64(e, DX, GPR(mslot));
-	e->fl_host = true;
+	e->fl = FLS_HOST;
 	if (s != NULL)
 		probe_done(e, s);
 }
@@ -1904,6 +1950,15 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	j->used = (j->used + 15) & ~(size_t)15;
 	b->jit_code = e.start;
 	j->compiled++;
+	if (j->dump != NULL) {
+		/* A text line, then the code: tools/jit-dump.py reads it. */
+		fprintf(j->dump, "block %llx %llx %llx\n",
+		    (unsigned long long)b->lin,
+		    (unsigned long long)(uintptr_t)e.start,
+		    (unsigned long long)(e.p - e.start));
+		fwrite(e.start, 1, (size_t)(e.p - e.start), j->dump);
+		fputc('\n', j->dump);
+	}
 	if (j->perfmap != NULL)
 		fprintf(j->perfmap, "%llx %llx guest_%llx\n",
 		    (unsigned long long)(uintptr_t)e.start,
@@ -2078,6 +2133,8 @@ dbt_jit_new(size_t cache_size)
 		if (j->perfmap != NULL)
 			setvbuf(j->perfmap, NULL, _IOLBF, 0);
 	}
+	if (getenv("VMKIT_JIT_DUMP") != NULL)
+		j->dump = fopen(getenv("VMKIT_JIT_DUMP"), "w");
 	if (getenv("VMKIT_JIT_PROFILE") != NULL)
 		j->profile = calloc(4 * 256, sizeof(*j->profile));
 	j->max_native = getenv("VMKIT_JIT_MAX_NATIVE") ?
@@ -2093,6 +2150,8 @@ dbt_jit_free(struct dbt_jit *j)
 	munmap(j->base, j->size);
 	if (j->perfmap != NULL)
 		fclose(j->perfmap);
+	if (j->dump != NULL)
+		fclose(j->dump);
 	free(j->profile);
 	free(j);
 }
