@@ -3,18 +3,19 @@
  * (shared/DESIGN.md 5, step 4).
  *
  * Guest and host share the instruction set, so most integer instructions
- * are emitted as themselves: the guest registers they name are loaded
- * from struct dbt_cpu into host scratch registers, the instruction runs on
- * those (re-encoded with the scratch registers in its ModRM fields), and
- * the registers it writes are stored back.  The guest's arithmetic flags
- * are the host's flags: an instruction that reads them finds them in the
- * host flags register, and they go back to c->rflags only where glue code
- * (a TLB probe, a helper call, a block exit) would clobber them.  The
- * emitter tracks, instruction by instruction, whether the host flags
- * hold the guest's (FLS_HOST), c->rflags does (FLS_MEM), or rbx holds
- * them as LAHF/SETO left them (FLS_BX: a TLB probe had to clobber the
- * host flags; two instructions instead of a read-modify-write of
- * c->rflags, and only the slow path merges them).
+ * are emitted as themselves, re-encoded with host registers in their
+ * ModRM fields.  Within a block the guest registers live in a register
+ * cache, r8-r15 (loaded on first use, evicted least recently used,
+ * written back to c->gpr before anything that reads it there: helper
+ * calls, slow paths, block exits).  The guest's arithmetic flags are the
+ * host's flags: an instruction that reads them finds them in the host
+ * flags register.  The emitter tracks, instruction by instruction,
+ * whether the host flags hold the guest's (FLS_HOST), c->rflags does
+ * (FLS_MEM), or rbx holds them as LAHF/SETO left them (FLS_BX: a TLB
+ * probe had to clobber the host flags; two instructions instead of a
+ * read-modify-write of c->rflags, and only a slow path merges them).
+ * A block goes on past a Jcc along its fall-through path; the taken side
+ * leaves through a side exit that writes back flags and registers.
  *
  * Memory operands become an inline probe of the soft TLB (mmu.c): the
  * entry for the linear page is compared with the page of the access's
@@ -31,18 +32,22 @@
  * the interpreter's.
  *
  * Only 64-bit code is compiled (where a Linux guest spends its time);
- * other modes stay on the interpreter.  Registers in the generated code:
- *   rbp  the struct dbt_cpu           rax, rdi, rsi  probe and flags glue
- *   rcx, rdx, rbx  guest operands (rcx also CL for shifts)
+ * other modes, and CPL 3 code with alignment checking on, stay on the
+ * interpreter.  Registers in the generated code:
+ *   rbp  the struct dbt_cpu      rax, rdi, rsi  probe, address and flags
+ *   r8-r15  the register cache   rbx  the flags across a probe
+ *   rcx, rdx  scratch operands (rcx also CL for shifts, AH..BH forms)
  * Blocks are entered through a trampoline that saves the host's
  * callee-saved registers and leaves through jit_exit, returning the
  * direct exit taken (or NULL) to the dispatcher in dbt.c.  Every block
- * starts by checking the vCPU's attention flag and a budget of blocks,
- * so chained code still takes interrupts and yields the run lock.
- * Direct exits are patched to jump straight into their target's code when
- * the target is on the same guest page (the page's mapping is the one the
- * source was looked up under) and in the same mode; invalidating a block
- * unpatches every jump into it.
+ * starts by checking the vCPU's attention flag (and, with several vCPUs,
+ * a budget of blocks), so chained code still takes interrupts and yields
+ * the run lock.  Direct exits are patched to jump straight into their
+ * target's code when the target is on the same guest page (the page's
+ * mapping is the one the source was looked up under) and in the same
+ * mode; invalidating a block unpatches every jump into it.  Returns,
+ * indirect branches and exits to other pages go through a per-vCPU jump
+ * cache keyed by linear RIP and mode, emptied by every TLB flush.
  *
  * The arena is one RWX mapping per VM; when it is full every block is
  * flushed and compilation starts over (only from the dispatcher, never
