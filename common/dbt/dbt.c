@@ -378,6 +378,23 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
 }
 
 /*
+ * The compiled block at c->rip_lin from the jump cache, if it has one:
+ * the translator's own lookup, which every TLB flush empties, so it is
+ * valid under the current mappings without a fetch through the TLB.
+ */
+static struct dbt_block *
+jc_block(struct dbt_cpu *c)
+{
+	const struct dbt_jc_entry *x = &c->jc[dbt_jc_index(c->rip_lin)];
+
+	if (c->jit == NULL || x->gen != c->jc_gen || x->lin != c->rip_lin ||
+	    x->mode_key != c->mode_key || x->block == NULL ||
+	    !x->block->valid)
+		return NULL;
+	return x->block;
+}
+
+/*
  * Run block b: compiled code where the translator takes it, else the
  * interpreter.  The instruction after an interrupt shadow (STI, MOV SS)
  * always runs on the interpreter, which ends the block right after it.
@@ -466,7 +483,9 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		dbt_blocks_gc(c);
 		c->rip_lin = c->long64 ? c->rip :
 		    (c->seg[X86_CS].base + c->rip) & 0xffffffffULL;
-		b = dbt_block_get(c);
+		b = trace ? NULL : jc_block(c);
+		if (b == NULL)
+			b = dbt_block_get(c);
 		if (b == NULL) {
 			if (c->diag[0] == '\0')
 				diag_here(c, "cannot fetch code");
