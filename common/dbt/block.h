@@ -21,6 +21,8 @@ struct dbt_jit_exit {
 	uint8_t *stub;                  /* its target while unlinked */
 	struct dbt_jit_exit *in_next;   /* in to->jit_in */
 	struct dbt_jit_exit **in_pprev;
+	int xidx;                       /* in the translator's list of links
+	                                   to other pages, or -1 */
 };
 
 struct dbt_block {

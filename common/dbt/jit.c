@@ -91,6 +91,11 @@ struct dbt_jit {
 	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
 	int ncpus;
 	uint64_t jc_fills, jc_conflicts;
+	/* Exits linked to a block on another page, which is global: all
+	 * unlinked when any vCPU flushes its jump cache. */
+	struct dbt_jit_exit **xlinks;
+	size_t nxlinks, capxlinks;
+	uint64_t xlinks_made;
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
@@ -184,12 +189,15 @@ m_bp(struct emit *e, int r, int32_t disp)
 	}
 }
 
-/* ModRM + SIB + disp32 for [rbp + rax*8 + disp]. */
+/* The probe indexes the TLB by shifting. */
+_Static_assert(sizeof(struct dbt_tlb_entry) == 32, "TLB entry size");
+
+/* ModRM + SIB + disp32 for [rbp + rax + disp]. */
 static void
-m_bp_ax8(struct emit *e, int r, int32_t disp)
+m_bp_ax1(struct emit *e, int r, int32_t disp)
 {
 	b1(e, 0x84 | (r & 7) << 3);
-	b1(e, 0xc5);
+	b1(e, 0x05);
 	b4(e, (uint32_t)disp);
 }
 
@@ -628,26 +636,30 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	    e->slow[e->nslow - 1].jcc == NULL &&
 	    e->slow[e->nslow - 1].i == i ? &e->slow[e->nslow - 1] :
 	    &e->slow[e->nslow++];
-	int32_t tlb = OFF(tlb);
-	unsigned tag = 1 | (e->c->cpl == 3 ? 2 : 0);
+	int32_t tlb = OFF(tlb) + (e->c->cpl == 3 ?
+	    (int32_t)sizeof(e->c->tlb[0]) : 0);
 
 	flags_to_bx(e);
 	s->fl_probe = e->fl;
 
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0xf0);          /* mov rax, rsi */
-	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr rax, 12 */
-	b1(e, 0x25); b4(e, DBT_TLB_SIZE - 1);           /* and eax, mask */
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x04); b1(e, 0x80); /* rax *= 5 */
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x7e); b1(e, size - 1); /* lea rdi */
+	/* rax = index * 32: bits 12.. of the address, shifted by 7 */
+	b1(e, 0x89); b1(e, 0xf0);                       /* mov eax, esi */
+	b1(e, 0xc1); b1(e, 0xe8); b1(e, 12 - 5);        /* shr eax, 7 */
+	b1(e, 0x25); b4(e, (DBT_TLB_SIZE - 1) << 5);    /* and eax, mask */
+	if (size > 1) {
+		/* the page of the last byte: a crossing access misses */
+		b1(e, 0x48); b1(e, 0x8d); b1(e, 0x7e); b1(e, size - 1);
+	} else {
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xf7);  /* mov rdi, rsi */
+	}
 	b1(e, 0x48); b1(e, 0x81); b1(e, 0xe7); b4(e, 0xfffff000u);
-	b1(e, 0x48); b1(e, 0x83); b1(e, 0xcf); b1(e, tag); /* or rdi, tag */
 	b1(e, 0x48); b1(e, 0x3b);                       /* cmp rdi, tag_? */
-	m_bp_ax8(e, DI, tlb + (write ?
+	m_bp_ax1(e, DI, tlb + (write ?
 	    (int32_t)offsetof(struct dbt_tlb_entry, tag_w) :
 	    (int32_t)offsetof(struct dbt_tlb_entry, tag_r)));
 	s->jcc = jcc32(e, 0x5, NULL);                   /* jne slow */
 	b1(e, 0x48); b1(e, 0x8b);                       /* mov rdi, addend */
-	m_bp_ax8(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
+	m_bp_ax1(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
 	    addend));
 	b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);          /* add rdi, rsi */
 	s->i = i;
@@ -1361,6 +1373,7 @@ new_exit(struct emit *e, uint64_t target)
 	memset(x, 0, sizeof(*x));
 	x->from = e->b;
 	x->target = target;
+	x->xidx = -1;
 	return x;
 }
 
@@ -1479,6 +1492,47 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	emit_jc_lookup(e);
 }
 
+/*
+ * Near indirect CALL and JMP (FF /2, FF /4) in 64-bit mode: the target
+ * from a register or memory, CALL's return address pushed, then on
+ * through the jump cache.  Either probe's slow path runs the whole
+ * instruction; nothing of the guest's changes before the last probe.
+ */
+static void
+emit_ind(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s1 = NULL, *s2 = NULL;
+	bool call = (i->reg & 7) == 2;
+	int hs;
+
+	if (i->mem) {
+		emit_ea_rc(e, i, rip + i->len, true);
+		s1 = emit_probe(e, i, rip, 8, false);
+		ld_rdi(e, CX);
+	} else {
+		mov_rr(e, CX, rc_get(e, i->rm));
+	}
+	if (call) {
+		hs = rc_get(e, X86_RSP);
+		lea_disp(e, SI, hs, -8);
+		s2 = emit_probe(e, i, rip, 8, true);
+		mov_imm64(e, AX, rip + i->len);
+		st_rdi(e, AX);
+		mov_rr(e, hs, SI);
+		rc_dirty(e, X86_RSP);
+	}
+	st64(e, CX, OFF(rip));
+	if (s1 != NULL)
+		probe_done(e, s1);
+	if (s2 != NULL)
+		probe_done(e, s2);
+	flags_to_mem(e);
+	rc_flush(e);
+	/* A slow path ran the instruction and set c->rip: reload it. */
+	ld64(e, CX, OFF(rip));
+	emit_jc_lookup(e);
+}
+
 /* ---- instructions with implicit registers --------------------------------- */
 
 /* RDTSC: the host's TSC plus the vCPU's offset, as dbt_rdtsc(); CR4.TSD
@@ -1507,6 +1561,18 @@ emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
 	st64(e, DX, GPR(X86_RDX));
 	if (s != NULL)
 		probe_done(e, s);
+}
+
+/* BSWAP r32/r64 (0F C8+r) on the cached register. */
+static void
+emit_bswap(struct emit *e, const struct insn *i)
+{
+	int hd = rc_get(e, i->opreg);
+
+	b1(e, 0x40 | (i->opsize == 8 ? 8 : 0) | (hd >= 8 ? 1 : 0));
+	b1(e, 0x0f);
+	b1(e, 0xc8 + (hd & 7));
+	rc_dirty(e, i->opreg);
 }
 
 /* CBW/CWDE/CDQE (98), CWD/CDQ/CQO (99) on the host's rax/rdx. */
@@ -1583,6 +1649,47 @@ emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
 	if (cx && mslot >= 0)
 		st64(e, DX, GPR(mslot));
 	e->fl = FLS_HOST;
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+/*
+ * DIV r/m32, r/m64 (F7 /6): the host's DIV on rdx:rax, after a check that
+ * it cannot fault (RDX below the divisor: the quotient fits and the
+ * divisor is not zero); otherwise the handler raises #DE.  The flags are
+ * undefined after DIV and left as the host's DIV leaves them.
+ */
+static void
+emit_div(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL, *chk;
+	bool w = i->opsize == 8;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		s = emit_probe(e, i, rip, i->opsize, false);
+		if (w)
+			b1(e, 0x48);
+		b1(e, 0x8b); b1(e, 0x1f);               /* mov rbx, [rdi] */
+	} else {
+		ld64(e, BX, GPR(i->rm));
+	}
+	ld64(e, AX, GPR(X86_RAX));
+	ld64(e, DX, GPR(X86_RDX));
+	chk = new_slow(e, i, rip);
+	if (w)
+		b1(e, 0x48);
+	b1(e, 0x39); b1(e, 0xda);                       /* cmp rdx, rbx */
+	chk->extra[chk->nextra++] = jcc32(e, 0x3, NULL); /* jae */
+	if (w)
+		b1(e, 0x48);
+	b1(e, 0xf7); b1(e, 0xf3);                       /* div rbx */
+	st64(e, AX, GPR(X86_RAX));
+	st64(e, DX, GPR(X86_RDX));
+	e->fl = FLS_HOST;
+	probe_done(e, chk);
 	if (s != NULL)
 		probe_done(e, s);
 }
@@ -1776,6 +1883,13 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
 		goto native;
+	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
+	    ((i->reg & 7) == 2 || (i->reg & 7) == 4) && bnd_ok(i) &&
+	    !i->lock) {
+		emit_ind(e, i, rip);
+		e->j->native_insns++;
+		return false;
+	}
 	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
 		goto helper;
 	if (i->map == MAP_1B) {
@@ -1801,6 +1915,14 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_0F && i->op == 0x1f)
 		goto native;                            /* NOP r/m */
+	if (i->map == MAP_0F && i->op == 0x18 && i->mem &&
+	    (i->reg & 7) < 4)
+		goto native;            /* PREFETCHh: a hint, never faults */
+	if (i->map == MAP_0F && i->op >= 0xc8 && i->op <= 0xcf &&
+	    i->opsize != 2) {
+		emit_bswap(e, i);       /* (16-bit BSWAP is undefined) */
+		goto native;
+	}
 	if (i->map == MAP_0F && i->op == 0xae && !i->mem &&
 	    (i->reg & 7) >= 5) {
 		/* LFENCE, MFENCE, SFENCE: the host's own. */
@@ -1813,6 +1935,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_1B && (i->op == 0x98 || i->op == 0x99)) {
 		emit_cbw(e, i);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0xf7 && (i->reg & 7) == 6 &&
+	    i->opsize >= 4 && !i->lock) {
+		emit_div(e, i, rip);
 		goto native;
 	}
 	if ((i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
@@ -1997,7 +2124,9 @@ dbt_jit_add_cpu(struct dbt_jit *j, struct dbt_cpu *c)
 void
 dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
 {
-	struct dbt_jc_entry *x = &c->jc[dbt_jc_index(b->lin)];
+	unsigned idx = dbt_jc_index(b->lin);
+	struct dbt_jc_entry *x = &c->jc[idx];
+	int k;
 
 	if (b->jit_code == NULL || !b->valid ||
 	    (x->block == b && x->gen == c->jc_gen))
@@ -2010,6 +2139,22 @@ dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
 	x->code = b->jit_code;
 	x->block = b;
 	c->jit->jc_fills++;
+	for (k = 0; k < b->npages; k++) {
+		unsigned bit = (unsigned)((b->lin >> 12) + (unsigned)k) %
+		    DBT_JC_SIZE;
+
+		c->jc_pages[bit / 64] |= 1ULL << (bit % 64);
+	}
+	/* A slot a CR3 load must empty: unless the block lies in one page
+	 * whose translation (still in the TLB from the fetch) is global. */
+	if ((b->npages != 1 || !dbt_tlb_global(c, b->lin)) &&
+	    !(c->jc_logged[idx / 64] & (1ULL << (idx % 64))) &&
+	    c->jc_nlog <= DBT_JC_SIZE) {
+		if (c->jc_nlog < DBT_JC_SIZE)
+			c->jc_log[c->jc_nlog] = (uint16_t)idx;
+		c->jc_nlog++;
+		c->jc_logged[idx / 64] |= 1ULL << (idx % 64);
+	}
 }
 
 struct dbt_block *
@@ -2023,11 +2168,35 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 {
 	struct dbt_block *from = x->from;
 
+	struct dbt_jit *j = c->jit;
+	bool cross = ((to->lin ^ from->lin) & ~0xfffULL) != 0;
+
 	if (x->to != NULL || to->jit_code == NULL || !to->valid ||
 	    !from->valid || to->lin != x->target ||
-	    to->mode_key != from->mode_key ||
-	    ((to->lin ^ from->lin) & ~0xfffULL) != 0)
+	    to->mode_key != from->mode_key)
 		return;
+	/* To another page only where its translation is global (kernel
+	 * code): that holds until a flush that also empties the jump
+	 * cache, which unlinks these (dbt_jc_flush).  This assumes, as
+	 * every OS arranges, that a global page maps the same on all vCPUs
+	 * (a guest that breaks it runs its own other code, no one else's). */
+	if (cross) {
+		if (to->npages != 1 || !dbt_tlb_global(c, to->lin))
+			return;
+		if (j->nxlinks == j->capxlinks) {
+			size_t cap = j->capxlinks ? 2 * j->capxlinks : 1024;
+			struct dbt_jit_exit **n = realloc(j->xlinks,
+			    cap * sizeof(*n));
+
+			if (n == NULL)
+				return;
+			j->xlinks = n;
+			j->capxlinks = cap;
+		}
+		x->xidx = (int)j->nxlinks;
+		j->xlinks[j->nxlinks++] = x;
+		j->xlinks_made++;
+	}
 	set_rel32(x->disp, to->jit_code);
 	x->to = to;
 	x->in_next = to->jit_in;
@@ -2039,10 +2208,17 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 }
 
 static void
-unlink_exit(struct dbt_jit_exit *x)
+unlink_exit(struct dbt_jit *j, struct dbt_jit_exit *x)
 {
 	if (x->to == NULL)
 		return;
+	if (x->xidx >= 0) {
+		struct dbt_jit_exit *last = j->xlinks[--j->nxlinks];
+
+		j->xlinks[x->xidx] = last;
+		last->xidx = x->xidx;
+		x->xidx = -1;
+	}
 	*x->in_pprev = x->in_next;
 	if (x->in_next != NULL)
 		x->in_next->in_pprev = x->in_pprev;
@@ -2050,6 +2226,13 @@ unlink_exit(struct dbt_jit_exit *x)
 	x->to = NULL;
 	x->in_next = NULL;
 	x->in_pprev = NULL;
+}
+
+void
+dbt_jit_unlink_cross(struct dbt_jit *j)
+{
+	while (j->nxlinks > 0)
+		unlink_exit(j, j->xlinks[j->nxlinks - 1]);
 }
 
 void
@@ -2066,9 +2249,9 @@ dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b)
 			memset(x, 0, sizeof(*x));
 	}
 	while (b->jit_in != NULL)
-		unlink_exit(b->jit_in);
+		unlink_exit(j, b->jit_in);
 	for (k = 0; k < b->jit_nexits; k++)
-		unlink_exit(&b->jit_exit[k]);
+		unlink_exit(j, &b->jit_exit[k]);
 }
 
 /*
@@ -2158,6 +2341,7 @@ dbt_jit_free(struct dbt_jit *j)
 	if (j->dump != NULL)
 		fclose(j->dump);
 	free(j->profile);
+	free(j->xlinks);
 	free(j);
 }
 
@@ -2169,12 +2353,13 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 		return;
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
-	    "%.1f of %.0f MiB (%llu flushes), %llu links, %llu jump-cache "
-	    "fills (%llu replacing another block), %llu instructions native, "
-	    "%llu through the interpreter",
+	    "%.1f of %.0f MiB (%llu flushes), %llu links (%llu to global "
+	    "pages), %llu jump-cache fills (%llu replacing another block), "
+	    "%llu instructions native, %llu through the interpreter",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
 	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
 	    (unsigned long long)j->flushes, (unsigned long long)j->links,
+	    (unsigned long long)j->xlinks_made,
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,
