@@ -1563,6 +1563,66 @@ emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
 		probe_done(e, s);
 }
 
+/* LEAVE (C9) with a 64-bit operand size: RSP = RBP + 8, RBP = [RBP]. */
+static void
+emit_leave(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+	int hb = rc_get(e, X86_RBP), hs = rc_take(e, X86_RSP, true);
+
+	mov_rr(e, SI, hb);
+	s = emit_probe(e, i, rip, 8, false);
+	ld_rdi(e, CX);
+	lea_disp(e, hs, SI, 8);
+	mov_rr(e, hb, CX);
+	rc_dirty(e, X86_RSP);
+	rc_dirty(e, X86_RBP);
+	probe_done(e, s);
+}
+
+/* MOV r32/r64, Sreg (8C, register form): the selector, zero-extended. */
+static void
+emit_mov_from_sreg(struct emit *e, const struct insn *i)
+{
+	int hd = rc_take(e, i->rm, true);
+
+	/* movzx eax, word [rbp + seg[n].sel] */
+	b1(e, 0x0f); b1(e, 0xb7);
+	m_bp(e, AX, OFF(seg) + (int32_t)((i->reg & 7) *
+	    sizeof(struct x86_seg)) + (int32_t)offsetof(struct x86_seg, sel));
+	mov_rr(e, hd, AX);
+	rc_dirty(e, i->rm);
+}
+
+/* CLI at CPL 0: clear RFLAGS.IF (bit 1 of its second byte). */
+static void
+emit_cli(struct emit *e)
+{
+	flags_to_bx(e);
+	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1);
+	b1(e, (uint8_t)~(X86_IF >> 8));                 /* and byte [], ~2 */
+}
+
+/* PUSHF with a 64-bit operand size: RFLAGS without VM and RF. */
+static void
+emit_pushf(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+	int hs;
+
+	flags_to_mem(e);
+	hs = rc_get(e, X86_RSP);
+	lea_disp(e, SI, hs, -8);
+	s = emit_probe(e, i, rip, 8, true);
+	ld64(e, AX, OFF(rflags));
+	b1(e, 0x48); b1(e, 0x25);                       /* and rax, imm32 */
+	b4(e, (uint32_t)~(X86_VM | X86_RF));
+	st_rdi(e, AX);
+	mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
+	probe_done(e, s);
+}
+
 /* BSWAP r32/r64 (0F C8+r) on the cached register. */
 static void
 emit_bswap(struct emit *e, const struct insn *i)
@@ -1915,6 +1975,23 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_0F && i->op == 0x1f)
 		goto native;                            /* NOP r/m */
+	if (i->map == MAP_1B && i->op == 0xc9 && i->opsize == 8) {
+		emit_leave(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0x8c && !i->mem &&
+	    (i->reg & 7) <= X86_GS && i->opsize >= 4) {
+		emit_mov_from_sreg(e, i);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0xfa && e->c->cpl == 0) {
+		emit_cli(e);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0x9c && i->opsize == 8) {
+		emit_pushf(e, i, rip);
+		goto native;
+	}
 	if (i->map == MAP_0F && i->op == 0x18 && i->mem &&
 	    (i->reg & 7) < 4)
 		goto native;            /* PREFETCHh: a hint, never faults */
