@@ -105,7 +105,7 @@ struct dbt_jit {
 
 struct slow_path {
 	uint8_t *jcc;           /* rel32 of the probe's jne */
-	uint8_t *extra[3];      /* other jumps to it (SSE checks) */
+	uint8_t *extra[6];      /* other jumps to it (SSE, string checks) */
 	int nextra;
 	const struct insn *i;
 	uint64_t rip;
@@ -1623,6 +1623,84 @@ emit_pushf(struct emit *e, const struct insn *i, uint64_t rip)
 	probe_done(e, s);
 }
 
+/* Jump to slow path s if the n bytes at linear rsi cross a page (rax). */
+static void
+str_page_check(struct emit *e, struct slow_path *s)
+{
+	b1(e, 0x89); b1(e, 0xf0);                       /* mov eax, esi */
+	b1(e, 0x25); b4(e, 0xfff);                      /* and eax, 0xfff */
+	b1(e, 0x48); b1(e, 0x01); b1(e, 0xd0);          /* add rax, rdx */
+	b1(e, 0x48); b1(e, 0x3d); b4(e, 4096);          /* cmp rax, 4096 */
+	s->extra[s->nextra++] = jcc32(e, 0x7, NULL);    /* ja slow */
+}
+
+/*
+ * REP STOS and REP MOVS (64-bit addressing, no FS/GS override, DF clear)
+ * within one page of RAM each: the host's own REP STOS/MOVS on the host
+ * pages, which has the guest's semantics, overlap included.  Anything
+ * else (DF set, a count beyond a page, a page crossed, a TLB miss, MMIO,
+ * a page holding code) goes to the handler, which does it in chunks.
+ */
+static void
+emit_rep_str(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	bool movs = (i->op & 0xfe) == 0xa4;
+	unsigned size = (i->op & 1) ? i->opsize : 1;
+	int shift = size == 8 ? 3 : size == 4 ? 2 : size == 2 ? 1 : 0;
+	struct slow_path *s, *s1, *s2;
+	uint8_t *done;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	s = new_slow(e, i, rip);
+	b1(e, 0xf6); m_bp(e, 0, OFF(rflags) + 1); b1(e, X86_DF >> 8);
+	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);    /* DF: slow */
+	ld64(e, CX, GPR(X86_RCX));
+	b1(e, 0x48); b1(e, 0x85); b1(e, 0xc9);          /* test rcx, rcx */
+	done = jcc32(e, 0x4, NULL);                     /* none: done */
+	b1(e, 0x48); b1(e, 0x81); b1(e, 0xf9); b4(e, 4096u >> shift);
+	s->extra[s->nextra++] = jcc32(e, 0x7, NULL);    /* ja slow */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xca);          /* mov rdx, rcx */
+	if (shift) {
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, (uint8_t)shift);
+	}
+	s1 = s;
+	if (movs) {
+		/* The source first: its faults come before the
+		 * destination's. */
+		ld64(e, SI, GPR(X86_RSI));
+		str_page_check(e, s);
+		s1 = emit_probe(e, i, rip, 1, false);   /* takes over s */
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xfb);  /* mov rbx, rdi */
+	}
+	ld64(e, SI, GPR(X86_RDI));
+	str_page_check(e, s);
+	s2 = emit_probe(e, i, rip, 1, true);
+	if (movs) {
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xde);  /* mov rsi, rbx */
+	} else {
+		ld64(e, AX, GPR(X86_RAX));
+	}
+	if (size == 2)
+		b1(e, 0x66);
+	b1(e, 0xf3);
+	if (size == 8)
+		b1(e, 0x48);
+	b1(e, (uint8_t)(i->op));                        /* rep movs/stos */
+	if (movs) {
+		b1(e, 0x48); b1(e, 0x01); m_bp(e, DX, GPR(X86_RSI));
+	}
+	b1(e, 0x48); b1(e, 0x01); m_bp(e, DX, GPR(X86_RDI));
+	b1(e, 0x48); b1(e, 0xc7); m_bp(e, 0, GPR(X86_RCX)); b4(e, 0);
+	set_rel32(done, e->p);
+	e->fl = FLS_MEM;
+	if (s1 != s)
+		probe_done(e, s1);
+	probe_done(e, s);
+	if (s2 != s && s2 != s1)
+		probe_done(e, s2);
+}
+
 /* BSWAP r32/r64 (0F C8+r) on the cached register. */
 static void
 emit_bswap(struct emit *e, const struct insn *i)
@@ -1949,6 +2027,12 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		emit_ind(e, i, rip);
 		e->j->native_insns++;
 		return false;
+	}
+	if (i->rep != REP_NONE && i->map == MAP_1B && i->addrsize == 8 &&
+	    (i->op == 0xaa || i->op == 0xab || i->op == 0xa4 ||
+	    i->op == 0xa5) && i->seg != X86_FS && i->seg != X86_GS) {
+		emit_rep_str(e, i, rip);
+		goto native;
 	}
 	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
 		goto helper;
