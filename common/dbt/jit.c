@@ -1388,6 +1388,12 @@ emit_stub(struct emit *e, struct dbt_jit_exit *x)
 
 	x->stub = e->p;
 	set_rel32(x->disp, x->stub);
+	if (x->fl_bx) {
+		/* Unlinked: the flags go where the dispatcher and the
+		 * jump cache's targets look for them. */
+		b1(e, 0x89); b1(e, 0xd8);               /* mov eax, ebx */
+		flags_merge_ax(e);
+	}
 	set_rip(e, x->target);
 	if ((x->target ^ e->b->lin) & ~0xfffULL) {
 		mov_imm64(e, CX, x->target);
@@ -1404,9 +1410,12 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 {
 	struct dbt_jit_exit *x;
 
-	flags_to_mem(e);
+	/* Flags in rbx for a linked target's rbx entry (three register
+	 * instructions rather than a read-modify-write of c->rflags). */
+	flags_to_bx(e);
 	rc_flush(e);
 	x = new_exit(e, target);
+	x->fl_bx = e->fl == FLS_BX;
 	x->disp = jmp32(e, NULL);
 	emit_stub(e, x);
 }
@@ -1441,11 +1450,15 @@ emit_side_exits(struct emit *e)
 		struct side_exit *x = &e->side[k];
 
 		set_rel32(x->jcc, e->p);
-		flags_save(e);
+		/* The Jcc had the flags in the host: into rbx. */
+		b1(e, 0x9f);                            /* lahf */
+		b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);  /* seto al */
+		b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
 		for (g = 0; g < 16; g++)
 			if (x->rc_host[g] >= 0 && x->rc_dirty[g])
 				st64(e, x->rc_host[g], GPR(g));
 		xe = new_exit(e, x->target);
+		xe->fl_bx = true;
 		xe->disp = jmp32(e, NULL);
 		emit_stub(e, xe);
 	}
@@ -2178,7 +2191,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 {
 	struct dbt_jit *j = c->jit;
 	struct emit e;
-	uint8_t *exit0[2];
+	uint8_t *exit0[2], *code_bx;
 	struct timespec t0, t1;
 	uint64_t rip = b->lin;
 	int k;
@@ -2212,6 +2225,15 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 		return false;
 	}
 	rc_init(&e);
+	/* The entry from the dispatcher and the jump cache: c->rflags into
+	 * rbx; linked exits that have the flags in rbx enter after it. */
+	b1(&e, 0x0f); b1(&e, 0xb7); m_bp(&e, 0, OFF(rflags)); /* movzx */
+	b1(&e, 0x66); b1(&e, 0xc1); b1(&e, 0xc0); b1(&e, 8); /* rol ax, 8 */
+	b1(&e, 0x24); b1(&e, 0x08);                     /* and al, 8 */
+	b1(&e, 0xc0); b1(&e, 0xe8); b1(&e, 3);          /* shr al, 3 */
+	b1(&e, 0x89); b1(&e, 0xc3);                     /* mov ebx, eax */
+	code_bx = e.p;
+	e.fl = FLS_BX;
 	emit_prologue(&e, exit0);
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
@@ -2231,6 +2253,8 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	set_rel32(exit0[0], e.p);
 	if (exit0[1] != NULL)
 		set_rel32(exit0[1], e.p);
+	b1(&e, 0x89); b1(&e, 0xd8);                     /* mov eax, ebx */
+	flags_merge_ax(&e);
 	set_rip(&e, b->lin);
 	jmp32(&e, j->exit_null);
 	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM) {
@@ -2242,6 +2266,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	j->used += (size_t)(e.p - e.start);
 	j->used = (j->used + 15) & ~(size_t)15;
 	b->jit_code = e.start;
+	b->jit_code_bx = code_bx;
 	j->compiled++;
 	if (j->dump != NULL) {
 		/* A text line, then the code: tools/jit-dump.py reads it. */
@@ -2358,7 +2383,7 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		j->xlinks[j->nxlinks++] = x;
 		j->xlinks_made++;
 	}
-	set_rel32(x->disp, to->jit_code);
+	set_rel32(x->disp, x->fl_bx ? to->jit_code_bx : to->jit_code);
 	x->to = to;
 	x->in_next = to->jit_in;
 	x->in_pprev = &to->jit_in;
