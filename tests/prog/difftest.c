@@ -100,7 +100,7 @@
  *     says so: a second opinion, not the CPU's (the emulator has no ARPL,
  *     DAA, AAA, AAS, INTO or #AC, ignores LOCK on registers and takes
  *     AAM's flags from EAX, so expect differences that are its own).
- * Four more probes find where the host's CPU is not the model (the DBT
+ * Five more probes find where the host's CPU is not the model (the DBT
  * presents an Intel CPU; on AMD hosts both differ):
  *   - a misaligned MOVUPS with RFLAGS.AC set at CPL3 takes #AC on AMD, not
  *     on Intel: then SSE memory operands stay aligned in sequences that
@@ -111,8 +111,11 @@
  *   - MOVSXD with a 16-bit operand size reads a dword on AMD, a word on
  *     Intel: then that form is not generated;
  *   - a REP MOVS/STOS with a 32-bit address size (67) that faults in its
- *     first iteration has cleared the upper halves of RSI/RDI on Intel,
- *     not on AMD: then only their low halves are compared there.
+ *     first iteration or has a zero count has cleared the upper halves of
+ *     RSI/RDI on Intel, not on AMD: then only their low halves are
+ *     compared after one;
+ *   - REP CMPS reads ES:rDI first on Intel, DS:rSI first on AMD: then
+ *     CR2 is not compared where one takes #PF.
  * Where the probe sees no #AC, alignment checking is not generated; after
  * compatibility-mode code only the low halves of the GPRs are compared
  * (the upper ones are undefined: SDM vol. 1, 3.4.1.1).
@@ -747,6 +750,7 @@ struct flow {
                                    (AMD reads a dword): generated */
 #define GEN_REP32_UPPER 0x40    /* a 67 REP MOVS/STOS faulting at once
                                    keeps RSI/RDI's upper halves (AMD) */
+#define GEN_CMPS_SRC_FIRST 0x80  /* REP CMPS reads DS:rSI first (AMD) */
 #define GEN_SSE_AC 0x8          /* the CPU checks SSE operands' alignment
                                    under RFLAGS.AC (AMD; not the model) */
 
@@ -3449,23 +3453,38 @@ is_a32_rep_movs_stos(const struct ginsn *in)
 	return false;
 }
 
-/* The GPRs compared in their low halves only where the reference run
- * stopped: RSI and RDI at a faulting 67 REP MOVS/STOS where the CPU keeps
- * their upper halves (AMD) and the model (Intel) clears them. */
+/* The GPRs compared in their low halves only: RSI and RDI after a 67 REP
+ * MOVS/STOS where the CPU keeps their upper halves when it faults at once
+ * or has nothing to do (AMD) and the model (Intel) clears them. */
 static uint16_t
-low_half_regs(const struct seq *s, const struct result *ref, bool upper)
+low_half_regs(const struct seq *s, bool upper)
+{
+	int k;
+
+	if (!upper)
+		return 0;
+	for (k = 0; k < s->n; k++)
+		if (is_a32_rep_movs_stos(&s->in[k]))
+			return (uint16_t)(1u << X86_RSI | 1u << X86_RDI);
+	return 0;
+}
+
+/* Where a REP CMPS took #PF and the CPU reads DS:rSI first (AMD; the
+ * model, Intel, reads ES:rDI first): CR2 may name either page. */
+static bool
+cr2_either(const struct seq *s, const struct result *ref, bool src_first)
 {
 	uint64_t f[6];
 	int k;
 
-	if (!upper || outcome(s, ref) != OUT_EXC)
-		return 0;
+	if (!src_first || outcome(s, ref) != OUT_EXC ||
+	    ref->port != X86_EXC_PF)
+		return false;
 	frame_of(ref, ref->port, f);
 	for (k = 0; k < s->n; k++)
-		if (G_CODE + s->in[k].off == f[1] &&
-		    is_a32_rep_movs_stos(&s->in[k]))
-			return (uint16_t)(1u << X86_RSI | 1u << X86_RDI);
-	return 0;
+		if (G_CODE + s->in[k].off == f[1])
+			return is_rep_cmps_scas(&s->in[k], s->mode == M64);
+	return false;
 }
 
 /* The flags undefined where the reference run stopped.  rep_partial: the
@@ -3579,8 +3598,8 @@ diff_mem(struct diffs *d, const char *what, uint64_t lo, uint64_t hi,
  */
 static void
 compare(const struct seq *s, const struct result *k, const struct result *b,
-    uint32_t mask, uint64_t fin_mask, uint16_t low, struct diffs *d,
-    bool *udiff)
+    uint32_t mask, uint64_t fin_mask, uint16_t low, bool skip_cr2,
+    struct diffs *d, bool *udiff)
 {
 	static const int segs[6] = { X86_CS, X86_SS, X86_DS, X86_ES, X86_FS,
 		X86_GS };
@@ -3615,7 +3634,8 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 		    b->st.rflags, (uint64_t)mask | fin_mask);
 	if ((k->st.rflags ^ b->st.rflags) & mask)
 		*udiff = true;
-	diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
+	if (!skip_cr2)
+		diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
 	for (i = 0; i < 6; i++)
 		if (k->st.seg[segs[i]].sel != b->st.seg[segs[i]].sel)
 			diff_add(d, "    %-8s kvm %#06x  dbt %#06x\n", segn[i],
@@ -3935,6 +3955,11 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 	static const uint8_t rep32[] = { 0xb9, 0x01, 0x00, 0x00, 0x00, 0x48,
 		0xbf, 0x00, 0x10, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x67,
 		0xf3, 0xaa };
+	/* mov ecx, 1; mov esi, 0x70000000 (not mapped); mov edi, G_HOLE;
+	 * repe cmpsb */
+	static const uint8_t cmps2[] = { 0xb9, 0x01, 0x00, 0x00, 0x00, 0xbe,
+		0x00, 0x00, 0x00, 0x70, 0xbf, 0x00, 0x10, 0x02, 0x00, 0xf3,
+		0xa6 };
 	/* movsxd ax, [rbx + 0xffe]: the word before G_HOLE */
 	static const uint8_t movsxd16[] = { 0x66, 0x63, 0x83, 0xfe, 0x0f, 0x00,
 		0x00 };
@@ -4068,6 +4093,15 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 			    "(AMD; the model's Intel CPU clears them): only "
 			    "their low halves are compared there");
 		}
+	}
+	/* REP CMPS with both operands on pages not present: Intel faults on
+	 * ES:rDI's first, AMD on DS:rSI's. */
+	if (probe_code(kvm, m, mi, cmps2, sizeof(cmps2), 0, &s, &r) == 0 &&
+	    r.port == X86_EXC_PF && r.st.cr2 == 0x70000000ULL) {
+		mi->opts |= GEN_CMPS_SRC_FIRST;
+		note(mi, "REP CMPS reads DS:rSI before ES:rDI (AMD; the "
+		    "model's Intel CPU reads ES:rDI first): CR2 is not "
+		    "compared where one takes #PF");
 	}
 	/* MOVSXD with a 16-bit operand size reads a word on Intel, a dword
 	 * on AMD (which then faults on G_HOLE here). */
@@ -4406,8 +4440,9 @@ bad:
 		mask = undef_mask(&s, &rk, (mi[m].opts & GEN_REP_PARTIAL) != 0);
 		memset(&d, 0, sizeof(d));
 		compare(&s, &rk, &rb, mask, mi[m].ac_cleared && (o == OUT_EXC ||
-		    s.end_kind == END_INT3) ? X86_AC : 0, low_half_regs(&s, &rk,
-		    (mi[m].opts & GEN_REP32_UPPER) != 0), &d, &udiff);
+		    s.end_kind == END_INT3) ? X86_AC : 0, low_half_regs(&s,
+		    (mi[m].opts & GEN_REP32_UPPER) != 0), cr2_either(&s, &rk,
+		    (mi[m].opts & GEN_CMPS_SRC_FIRST) != 0), &d, &udiff);
 		if (mask) {
 			st.undef_seqs++;
 			if (udiff)
