@@ -1714,6 +1714,48 @@ emit_rep_str(struct emit *e, const struct insn *i, uint64_t rip)
 		probe_done(e, s2);
 }
 
+/*
+ * BT, BTS, BTR, BTC m, r (0F A3/AB/B3/BB) with a 32- or 64-bit operand:
+ * a bit string, so the element the offset register selects is probed,
+ * and the host's instruction runs on a base moved back by the same
+ * amount, so that its own offset arithmetic lands on that element.  ZF
+ * (unchanged by BT) comes from the guest's flags.
+ */
+static void
+emit_bt_mem(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+	bool w = i->opsize == 8;
+	int hr;
+
+	emit_ea_rc(e, i, rip + i->len, true);
+	flags_to_bx(e);
+	hr = rc_get(e, i->reg);
+	/* rdx = (offset >> log2(bits)) * bytes, the offset signed */
+	if (w) {
+		mov_rr(e, DX, hr);
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xfa); b1(e, 6); /* sar rdx,6 */
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, 3); /* shl rdx,3 */
+	} else {
+		/* movsxd rdx, hr32 */
+		b1(e, 0x48 | (hr >= 8 ? 1 : 0)); b1(e, 0x63);
+		b1(e, 0xd0 | (hr & 7));
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xfa); b1(e, 5); /* sar rdx,5 */
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, 2); /* shl rdx,2 */
+	}
+	b1(e, 0x48); b1(e, 0x01); b1(e, 0xd6);          /* add rsi, rdx */
+	s = emit_probe(e, i, rip, i->opsize, i->op != 0xa3);
+	b1(e, 0x48); b1(e, 0x29); b1(e, 0xd7);          /* sub rdi, rdx */
+	flags_to_host(e);
+	if (i->lock)
+		b1(e, 0xf0);
+	b1(e, 0x40 | (w ? 8 : 0) | (hr >= 8 ? 4 : 0));
+	b1(e, 0x0f); b1(e, i->op);
+	b1(e, (unsigned)(hr & 7) << 3 | DI);            /* [rdi], hr */
+	e->fl = FLS_HOST;
+	probe_done(e, s);
+}
+
 /* BSWAP r32/r64 (0F C8+r) on the cached register. */
 static void
 emit_bswap(struct emit *e, const struct insn *i)
@@ -2092,6 +2134,12 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	if (i->map == MAP_0F && i->op == 0x18 && i->mem &&
 	    (i->reg & 7) < 4)
 		goto native;            /* PREFETCHh: a hint, never faults */
+	if (i->map == MAP_0F && i->mem && i->opsize >= 4 &&
+	    (i->op == 0xa3 || i->op == 0xab || i->op == 0xb3 ||
+	    i->op == 0xbb) && (!i->lock || i->op != 0xa3)) {
+		emit_bt_mem(e, i, rip);
+		goto native;
+	}
 	if (i->map == MAP_0F && i->op >= 0xc8 && i->op <= 0xcf &&
 	    i->opsize != 2) {
 		emit_bswap(e, i);       /* (16-bit BSWAP is undefined) */
