@@ -1756,6 +1756,56 @@ emit_bt_mem(struct emit *e, const struct insn *i, uint64_t rip)
 	probe_done(e, s);
 }
 
+/*
+ * CMPXCHG8B / CMPXCHG16B m (0F C7 /1): the host's, LOCKed, on the guest's
+ * RDX:RAX and RCX:RBX in the host's; a misaligned CMPXCHG16B goes to the
+ * handler for its #GP.  Only ZF changes among the flags.
+ */
+static void
+emit_cmpxchg_wide(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL, *s2;
+	bool w = i->opsize == 8;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	emit_ea(e, i, rip + i->len, true);
+	if (w) {
+		s = new_slow(e, i, rip);
+		b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15); /* test sil */
+		s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	}
+	s2 = emit_probe(e, i, rip, w ? 16 : 8, true);
+	flags_load(e);
+	ld64(e, AX, GPR(X86_RAX));
+	ld64(e, DX, GPR(X86_RDX));
+	ld64(e, CX, GPR(X86_RCX));
+	ld64(e, BX, GPR(X86_RBX));
+	b1(e, 0xf0);
+	if (w)
+		b1(e, 0x48);
+	b1(e, 0x0f); b1(e, 0xc7); b1(e, 0x0f);          /* cmpxchg [rdi] */
+	st64(e, AX, GPR(X86_RAX));
+	st64(e, DX, GPR(X86_RDX));
+	e->fl = FLS_HOST;
+	if (s != NULL && s != s2)
+		probe_done(e, s);
+	probe_done(e, s2);
+}
+
+/* SWAPGS at CPL 0: GS.base and IA32_KERNEL_GS_BASE trade places. */
+static void
+emit_swapgs(struct emit *e)
+{
+	int32_t gs = OFF(seg) + (int32_t)(X86_GS * sizeof(struct x86_seg)) +
+	    (int32_t)offsetof(struct x86_seg, base);
+
+	ld64(e, AX, gs);
+	ld64(e, DX, OFF(kernel_gs_base));
+	st64(e, DX, gs);
+	st64(e, AX, OFF(kernel_gs_base));
+}
+
 /* BSWAP r32/r64 (0F C8+r) on the cached register. */
 static void
 emit_bswap(struct emit *e, const struct insn *i)
@@ -2138,6 +2188,16 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	    (i->op == 0xa3 || i->op == 0xab || i->op == 0xb3 ||
 	    i->op == 0xbb) && (!i->lock || i->op != 0xa3)) {
 		emit_bt_mem(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0xc7 && i->mem &&
+	    (i->reg & 7) == 1 && i->rep == REP_NONE) {
+		emit_cmpxchg_wide(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0x01 && i->modrm == 0xf8 &&
+	    e->c->cpl == 0) {
+		emit_swapgs(e);
 		goto native;
 	}
 	if (i->map == MAP_0F && i->op >= 0xc8 && i->op <= 0xcf &&
