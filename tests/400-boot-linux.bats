@@ -162,6 +162,34 @@ vmkit.run=\"sleep 1; cat /proc/bus/input/devices /sys/bus/serio/devices/*/descri
 	vmlinux_boot kvm
 }
 
+# The cache of decompressed payloads: the first boot fills it, the
+# second boots from it, a damaged entry is not used but rewritten, and
+# VMKIT_KERNEL_CACHE=0 leaves it alone.
+@test "dbt: a kernel's decompressed payload is cached, a damaged entry is not used" {
+	local dir=$BATS_TEST_TMPDIR/xdg f
+	cache_boot() {
+		XDG_CACHE_HOME=$dir linux_boot dbt -v --append "console=ttyS0 \
+panic=-1 quiet vmkit.run=\"echo booted-\$((6*7))\"" </dev/null
+		is "$status" 0 "exit status"
+		is "$output" "*booted-42*" "the guest ran"
+	}
+	cache_boot
+	is "$output" "*payload decompressed on the host: *" "first boot: decompressed"
+	f=$(ls "$dir"/vmkit/kernels/*)
+	[ -s "$f" ] || { echo "# no cache entry" >&3; false; }
+	cache_boot
+	is "$output" "*payload decompressed on the host (from the cache): *" "second boot: from the cache"
+	# A flipped byte in the middle of the kernel's bytes.
+	printf '\377' | dd of="$f" bs=1 seek=$(( $(stat -c %s "$f") / 2 )) conv=notrunc status=none
+	cache_boot
+	is "$output" "*payload decompressed on the host: *" "damaged entry: decompressed again"
+	cache_boot
+	is "$output" "*(from the cache)*" "rewritten entry used"
+	rm -rf "$dir"
+	VMKIT_KERNEL_CACHE=0 cache_boot
+	[ ! -e "$dir/vmkit" ] || { echo "# VMKIT_KERNEL_CACHE=0 wrote a cache" >&3; false; }
+}
+
 # A code cache far too small for the boot: the translator flushes it
 # thousands of times, always from the dispatcher, and the guest computes
 # the same as ever.

@@ -8,6 +8,9 @@ VM_NET=$VMKIT_BUILD/vm-net
 VM_SNAP=$VMKIT_BUILD/vm-snap
 GUESTS=$VMKIT_BUILD/guests
 TOPDIR=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+# vm-run's cache of decompressed kernels: one for the whole suite, in the
+# build tree, never the user's.
+export XDG_CACHE_HOME=$TOPDIR/build/test-cache
 
 # run_tool EXPECTED_STATUS TOOL ARGS... ('?' accepts any status)
 run_tool() {

@@ -493,6 +493,7 @@ struct linux_load {
 	struct boot_vmlinux v;
 	enum boot_zfmt zfmt;
 	uint64_t zsize, us;
+	bool cached;                    /* from the payload cache */
 };
 
 /* Every segment in usable RAM from 1 MiB, below 4 GiB. */
@@ -571,8 +572,15 @@ host_decompress(const struct bzimage *k, const struct e820_entry *map,
 	}
 	limit = k->init_size < VMLINUX_MAX ? k->init_size : VMLINUX_MAX;
 	t0 = clock_ns();
-	ret = boot_payload_decompress(path, pl, len, limit, &ld->elf_buf,
-	    &ld->elf_len, &why);
+	if (boot_cache_get(pl, len, limit, &ld->elf_buf, &ld->elf_len) == 0) {
+		ld->cached = true;
+		ret = 0;
+	} else {
+		ret = boot_payload_decompress(path, pl, len, limit,
+		    &ld->elf_buf, &ld->elf_len, &why);
+		if (ret == 0)
+			boot_cache_put(pl, len, ld->elf_buf, ld->elf_len);
+	}
 	ld->us = (clock_ns() - t0) / 1000;
 	if (ret == -ENOTSUP) {
 		log_info("%s; the kernel decompresses itself", why.msg);
@@ -676,10 +684,11 @@ log_load(const struct bzimage *k, const struct linux_load *ld)
 {
 	switch (ld->how) {
 	case BOOT_HOW_HOST_DECOMPRESS:
-		log_info("%s: %s payload decompressed on the host: %.1f MiB -> "
-		    "%.1f MiB in %.3f s; vmlinux at 0x%llx-0x%llx (link-time "
-		    "address, no KASLR), entry 0x%llx (64-bit)", k->path,
-		    boot_payload_format_name(ld->zfmt),
+		log_info("%s: %s payload decompressed on the host%s: %.1f MiB "
+		    "-> %.1f MiB in %.3f s; vmlinux at 0x%llx-0x%llx "
+		    "(link-time address, no KASLR), entry 0x%llx (64-bit)",
+		    k->path, boot_payload_format_name(ld->zfmt),
+		    ld->cached ? " (from the cache)" : "",
 		    ld->zsize / 1048576.0, ld->elf_len / 1048576.0,
 		    ld->us / 1e6, (unsigned long long)ld->v.lo,
 		    (unsigned long long)ld->v.hi,

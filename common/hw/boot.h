@@ -143,6 +143,14 @@ const char *boot_payload_format_name(enum boot_zfmt fmt);
 int boot_payload_decompress(const char *path, const uint8_t *p,
     uint64_t len, uint64_t limit, uint8_t **out, uint64_t *out_len,
     struct vm_err *err);
+/* The cache of decompressed payloads (boot-cache.c): the bytes payload p
+ * (len bytes) decompresses to, when a cached copy of at most limit bytes
+ * is there (0, *outp malloc'd) or -ENOENT; and store them after a
+ * decompression (failures ignored). */
+int boot_cache_get(const uint8_t *p, uint64_t len, uint64_t limit,
+    uint8_t **outp, uint64_t *outlenp);
+void boot_cache_put(const uint8_t *p, uint64_t len, const uint8_t *out,
+    uint64_t olen);
 
 /* --- vmlinux ELF (boot-vmlinux.c) ---------------------------------------- */
 
