@@ -1,0 +1,162 @@
+/*
+ * vm-disk info: what an image is.  The human layout and the JSON key
+ * names follow qemu-img info, so parsers written for one read the other.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "block/block.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "util/size.h"
+
+#include "disk.h"
+
+static uint64_t
+actual_size(const struct blk *b)
+{
+	struct stat st;
+
+	return fstat(b->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+static void
+human(struct blk *b, const struct blk_info *in)
+{
+	char s1[64], s2[64];
+
+	printf("image: %s\n", b->path);
+	printf("file format: %s\n", b->drv->name);
+	printf("virtual size: %s (%llu bytes)\n",
+	    size_format(b->size, s1, sizeof(s1)), (unsigned long long)b->size);
+	printf("disk size: %s\n", size_format(actual_size(b), s2, sizeof(s2)));
+	if (in->cluster_size)
+		printf("cluster_size: %u\n", in->cluster_size);
+	if (in->backing[0]) {
+		printf("backing file: %s", in->backing);
+		if (b->backing && strcmp(b->backing->path, in->backing) != 0)
+			printf(" (actual path: %s)", b->backing->path);
+		printf("\n");
+		if (in->backing_fmt[0])
+			printf("backing file format: %s\n", in->backing_fmt);
+	}
+	if (strcmp(b->drv->name, "qcow2") == 0) {
+		printf("Format specific information:\n");
+		printf("    compat: %s\n", in->compat >= 3 ? "1.1" : "0.10");
+		printf("    compression type: %s\n", in->compression);
+		printf("    lazy refcounts: %s\n",
+		    in->lazy_refcounts ? "true" : "false");
+		printf("    refcount bits: %d\n", in->refcount_bits);
+		printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
+		printf("    extended l2: %s\n",
+		    in->extended_l2 ? "true" : "false");
+	}
+}
+
+static void
+json(struct json *j, struct blk *b, const struct blk_info *in)
+{
+	json_obj_begin(j, NULL);
+	json_u64(j, "virtual-size", b->size);
+	json_str(j, "filename", b->path);
+	if (in->cluster_size)
+		json_u64(j, "cluster-size", in->cluster_size);
+	json_str(j, "format", b->drv->name);
+	json_u64(j, "actual-size", actual_size(b));
+	if (strcmp(b->drv->name, "qcow2") == 0) {
+		json_obj_begin(j, "format-specific");
+		json_str(j, "type", "qcow2");
+		json_obj_begin(j, "data");
+		json_str(j, "compat", in->compat >= 3 ? "1.1" : "0.10");
+		json_str(j, "compression-type", in->compression);
+		json_bool(j, "lazy-refcounts", in->lazy_refcounts);
+		json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
+		json_bool(j, "corrupt", in->corrupt);
+		json_bool(j, "extended-l2", in->extended_l2);
+		json_obj_end(j);
+		json_obj_end(j);
+	}
+	if (in->backing[0]) {
+		json_str(j, "backing-filename", in->backing);
+		if (b->backing)
+			json_str(j, "full-backing-filename", b->backing->path);
+		if (in->backing_fmt[0])
+			json_str(j, "backing-filename-format", in->backing_fmt);
+	}
+	json_bool(j, "dirty-flag", in->dirty);
+	json_obj_end(j);
+}
+
+int
+cmd_info(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "output", required_argument, NULL, 'O' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "backing-chain", no_argument, NULL, 'B' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL;
+	unsigned flags = BLK_F_RDONLY | BLK_F_NOBACKING;
+	int ch, as_json = 0;
+	bool chain = false;
+	struct blk_info in;
+	struct blk *b, *l;
+	struct json j;
+
+	while ((ch = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			disk_usage("info", false);
+			return 0;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'U':
+			flags |= BLK_F_NOLOCK;
+			break;
+		case 'O':
+			if ((as_json = disk_output(optarg)) < 0)
+				return 2;
+			break;
+		case 'j':
+			as_json = 1;
+			break;
+		case 'B':
+			chain = true;
+			flags &= ~BLK_F_NOBACKING;
+			break;
+		default:
+			disk_usage("info", true);
+			return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		disk_usage("info", true);
+		return 2;
+	}
+	if ((b = disk_open(argv[optind], fmt, flags)) == NULL)
+		return 1;
+	json_init(&j, stdout);
+	if (as_json && chain)
+		json_arr_begin(&j, NULL);
+	for (l = b; l != NULL; l = chain ? l->backing : NULL) {
+		blk_get_info(l, &in);
+		if (as_json)
+			json(&j, l, &in);
+		else {
+			if (l != b)
+				printf("\n");
+			human(l, &in);
+		}
+	}
+	if (as_json && chain)
+		json_arr_end(&j);
+	if (as_json)
+		json_finish(&j);
+	blk_close(b);
+	return 0;
+}
