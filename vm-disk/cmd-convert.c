@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,7 @@
 #include "disk.h"
 
 #define CHUNK (2u << 20)
+#define CONV_THREADS 8
 
 struct conv {
 	struct blk *in, *out;
@@ -32,6 +35,11 @@ struct conv {
 	bool compress;
 	struct progress pr;
 	uint8_t *buf;
+	/* -c: compressed clusters of one chunk and their sizes
+	 * (SIZE_MAX: all zeros, skipped; 0: stored uncompressed) */
+	uint8_t *zbuf;
+	size_t zlen[CHUNK / 512];
+	unsigned nthreads;
 };
 
 static int
@@ -77,35 +85,85 @@ write_sparse(struct conv *c, const uint8_t *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
+/* Compression of one chunk, shared out between threads by cluster
+ * index: thread t takes the clusters i with i % nthreads == t. */
+struct zjob {
+	struct conv *c;
+	const uint8_t *buf;
+	uint64_t len, cs;
+	unsigned t, nthreads;
+};
+
+static void *
+compress_part(void *arg)
+{
+	struct zjob *j = arg;
+	struct conv *c = j->c;
+	uint64_t k, i;
+
+	for (k = j->t; k * j->cs < j->len; k += j->nthreads) {
+		i = k * j->cs;
+		if (disk_is_zero(j->buf + i, j->cs))
+			c->zlen[k] = SIZE_MAX;
+		else
+			c->zlen[k] = blk_compress(c->out, j->buf + i,
+			    c->zbuf + i, (size_t)j->cs);
+	}
+	return NULL;
+}
+
+/*
+ * Compress a chunk's clusters on every core, then store them in order
+ * (the image's metadata is written by this thread alone).
+ */
 static int
 write_compressed(struct conv *c, uint8_t *buf, uint64_t len, uint64_t off,
     uint64_t cs)
 {
-	uint64_t i, n;
-	int ret;
+	struct zjob jobs[CONV_THREADS];
+	pthread_t tid[CONV_THREADS];
+	bool started[CONV_THREADS] = { false };
+	uint64_t k, i;
+	unsigned t;
+	int ret = 0;
 
-	for (i = 0; i < len; i += cs) {
-		n = cs < len - i ? cs : len - i;
-		if (disk_is_zero(buf + i, n))
-			continue;
-		if (n < cs)     /* the image's last, partial cluster */
-			memset(buf + i + n, 0, (size_t)(cs - n));
-		if ((ret = blk_write_compressed(c->out, buf + i, off + i)) < 0)
-			return ret;
+	if (len % cs)   /* the image's last, partial cluster */
+		memset(buf + len, 0, (size_t)(cs - len % cs));
+	for (t = 0; t < c->nthreads; t++) {
+		jobs[t] = (struct zjob){ c, buf, len, cs, t, c->nthreads };
+		if (t > 0)
+			started[t] = pthread_create(&tid[t], NULL,
+			    compress_part, &jobs[t]) == 0;
+		if (t > 0 && !started[t])
+			compress_part(&jobs[t]);
 	}
-	return 0;
+	compress_part(&jobs[0]);
+	for (t = 1; t < c->nthreads; t++)
+		if (started[t])
+			pthread_join(tid[t], NULL);
+	for (k = 0; k * cs < len && ret == 0; k++) {
+		i = k * cs;
+		if (c->zlen[k] == SIZE_MAX)
+			continue;
+		ret = blk_write_compressed_data(c->out, c->zbuf + i,
+		    c->zlen[k], buf + i, off + i);
+	}
+	return ret;
 }
 
 static int
 copy(struct conv *c, int stream_fd)
 {
-	struct blk_info oi;
 	uint64_t off = 0, size = c->in->size, n, host, cs = CHUNK, want;
 	int st, depth, ret;
 
 	if (c->compress) {
-		blk_get_info(c->out, &oi);
-		cs = oi.cluster_size;
+		cs = blk_cluster_size(c->out);
+		if (cs == 0 || CHUNK % cs) {
+			log_warnx("%s: cannot store compressed clusters",
+			    c->out->path);
+			return -1;
+		}
 	}
 	while (off < size) {
 		want = size - off < CHUNK ? size - off : CHUNK;
@@ -283,7 +341,16 @@ cmd_convert(int argc, char **argv)
 		return 1;
 	o.size = c.in->size;
 	c.buf = malloc(CHUNK);
-	if (c.buf == NULL) {
+	c.zbuf = c.compress ? malloc(CHUNK) : NULL;
+	c.nthreads = 1;
+	if (c.compress) {
+		long np = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c.nthreads = np < 1 ? 1 : np > CONV_THREADS ? CONV_THREADS :
+		    (unsigned)np;
+	}
+	if (c.buf == NULL || (c.compress && c.zbuf == NULL)) {
+		free(c.zbuf);
 		log_warnx("out of memory");
 		blk_close(c.in);
 		return 1;
@@ -296,6 +363,7 @@ cmd_convert(int argc, char **argv)
 	if (rc == 0)
 		progress_end(&c.pr);
 	free(c.buf);
+	free(c.zbuf);
 	blk_close(c.in);
 	return rc;
 }

@@ -311,8 +311,26 @@ blk_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off)
 	return blk_pwritev(b, &iov, 1, off);
 }
 
+uint32_t
+blk_cluster_size(struct blk *b)
+{
+	struct blk_info in;
+
+	if (b->drv->compress == NULL)
+		return 0;
+	blk_get_info(b, &in);
+	return in.cluster_size;
+}
+
+size_t
+blk_compress(struct blk *b, const void *in, void *out, size_t cap)
+{
+	return b->drv->compress ? b->drv->compress(b, in, out, cap) : 0;
+}
+
 int
-blk_write_compressed(struct blk *b, const void *buf, uint64_t off)
+blk_write_compressed_data(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off)
 {
 	if (b->flags & BLK_F_RDONLY)
 		return -EROFS;
@@ -320,7 +338,27 @@ blk_write_compressed(struct blk *b, const void *buf, uint64_t off)
 		return -ENOTSUP;
 	if (off >= b->size)
 		return -EINVAL;
-	return b->drv->write_compressed(b, buf, off);
+	return b->drv->write_compressed(b, data, n, plain, off);
+}
+
+/* One whole cluster (zero-padded past the end of the image), stored
+ * compressed where that makes it smaller. */
+int
+blk_write_compressed(struct blk *b, const void *buf, uint64_t off)
+{
+	uint32_t cs = blk_cluster_size(b);
+	uint8_t *out;
+	size_t n;
+	int ret;
+
+	if (cs == 0)
+		return -ENOTSUP;
+	if ((out = malloc(cs)) == NULL)
+		return -ENOMEM;
+	n = blk_compress(b, buf, out, cs);
+	ret = blk_write_compressed_data(b, out, n, buf, off);
+	free(out);
+	return ret;
 }
 
 int

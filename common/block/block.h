@@ -85,8 +85,14 @@ struct blk_driver {
 	    uint64_t off);
 	int (*pwritev)(struct blk *b, const struct iovec *iov, int iovcnt,
 	    uint64_t off);
-	/* One whole cluster at a cluster-aligned off, stored compressed. */
-	int (*write_compressed)(struct blk *b, const void *buf, uint64_t off);
+	/* Compress one cluster (thread-safe: no state touched); the size,
+	 * or 0 when it does not shrink enough to be worth storing so. */
+	size_t (*compress)(struct blk *b, const void *in, void *out,
+	    size_t cap);
+	/* Store one cluster at a cluster-aligned off: data (n bytes from
+	 * compress), or plain uncompressed when n is 0. */
+	int (*write_compressed)(struct blk *b, const void *data, size_t n,
+	    const void *plain, uint64_t off);
 	int (*flush)(struct blk *b);
 	int (*discard)(struct blk *b, uint64_t off, uint64_t len);
 	/* Status of [off, off+len) in this layer only: *pnum bytes from
@@ -132,6 +138,13 @@ int blk_preadv(struct blk *b, const struct iovec *iov, int iovcnt,
 int blk_pwritev(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off);
 int blk_write_compressed(struct blk *b, const void *buf, uint64_t off);
+/* The two halves of blk_write_compressed, so callers can compress on
+ * several threads and store in order on one.  blk_cluster_size is the
+ * unit (0: the format cannot store compressed data). */
+uint32_t blk_cluster_size(struct blk *b);
+size_t blk_compress(struct blk *b, const void *in, void *out, size_t cap);
+int blk_write_compressed_data(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off);
 int blk_flush(struct blk *b);
 int blk_discard(struct blk *b, uint64_t off, uint64_t len);
 /* Status through the chain: flags of the first layer that has the range

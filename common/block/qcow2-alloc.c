@@ -439,62 +439,68 @@ qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
-static size_t
-qc_compress(const struct qcow2 *q, const void *in, uint8_t *out, size_t cap)
+/*
+ * Compress one cluster: raw deflate (a 4 KiB window, as the spec says
+ * readers must accept) or one zstd frame.  0 when the result would not
+ * save at least a sector, which is not worth a compressed cluster.
+ */
+size_t
+qc_compress(struct blk *b, const void *in, void *out, size_t cap)
 {
+	const struct qcow2 *q = b->priv;
 	z_stream z;
 	size_t n;
 
 	if (q->ctype == 1) {
 		n = ZSTD_compress(out, cap, in, (size_t)q->cs, 3);
-		return ZSTD_isError(n) ? 0 : n;
+		n = ZSTD_isError(n) ? 0 : n;
+	} else {
+		memset(&z, 0, sizeof(z));
+		if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			return 0;
+		z.next_in = (Bytef *)in;
+		z.avail_in = (uInt)q->cs;
+		z.next_out = out;
+		z.avail_out = (uInt)cap;
+		n = deflate(&z, Z_FINISH) == Z_STREAM_END ? cap - z.avail_out :
+		    0;
+		deflateEnd(&z);
 	}
-	memset(&z, 0, sizeof(z));
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
-	    Z_DEFAULT_STRATEGY) != Z_OK)
-		return 0;
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)q->cs;
-	z.next_out = out;
-	z.avail_out = (uInt)cap;
-	n = deflate(&z, Z_FINISH) == Z_STREAM_END ? cap - z.avail_out : 0;
-	deflateEnd(&z);
-	return n;
+	return n > q->cs - 512 ? 0 : n;
 }
 
 /*
- * One whole cluster at guest offset off, stored compressed.  Compressed
- * clusters are packed at 512-byte boundaries into host clusters of their
- * own; each host cluster's refcount counts the compressed clusters in
- * it.  Data that does not shrink is written as a normal cluster.
+ * Store one cluster at guest offset off: n compressed bytes, or plain
+ * as a normal cluster when n is 0.  Compressed clusters are packed at
+ * 512-byte boundaries into host clusters of their own; each host
+ * cluster's refcount counts the compressed clusters in it.
  */
 int
-qc_write_compressed(struct blk *b, const void *buf, uint64_t off)
+qc_write_compressed(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t l2off, h, i, e, old;
-	size_t n;
 	uint8_t *t, ent[8];
 	unsigned x = 62 - (q->cluster_bits - 8);
 
 	if (off & (q->cs - 1))
 		return -EINVAL;
-	n = qc_compress(q, buf, q->cbuf, (size_t)q->cs);
 	if (n == 0 || n > q->cs - 512)
-		return qc_write(b, buf, q->cs < b->size - off ? q->cs :
+		return qc_write(b, plain, q->cs < b->size - off ? q->cs :
 		    b->size - off, off);
 	if (l2_for_write(b, off, &l2off) < 0)
 		return -EIO;
-	if (q->comp_off == 0 ||
-	    (q->comp_off & (q->cs - 1)) + n > q->cs ||
-	    (q->comp_off & (q->cs - 1)) == 0) {
+	if (q->comp_off == 0 || (q->comp_off & (q->cs - 1)) == 0 ||
+	    (q->comp_off & (q->cs - 1)) + n > q->cs) {
 		h = qc_reserve(q, 1);
-		if (qc_write_file(b, q->cbuf, n, h) < 0 ||
+		if (qc_write_file(b, data, n, h) < 0 ||
 		    qc_refcount_update(b, h, 1, 1) < 0)
 			return -EIO;
 	} else {
 		h = q->comp_off;
-		if (qc_write_file(b, q->cbuf, n, h) < 0 ||
+		if (qc_write_file(b, data, n, h) < 0 ||
 		    qc_refcount_update(b, h & ~(q->cs - 1), 1, 1) < 0)
 			return -EIO;
 	}

@@ -96,6 +96,7 @@ walk_l2(struct ck *k, uint64_t l2off)
 
 	if (t == NULL)
 		return -ENOMEM;
+	k->last_data = 0;       /* fragmentation counts within one table */
 	if (qc_read_file(k->b, t, (size_t)q->cs, l2off) < 0) {
 		free(t);
 		return -EIO;

@@ -107,7 +107,9 @@ int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);
 int qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off);
-int qc_write_compressed(struct blk *b, const void *buf, uint64_t off);
+size_t qc_compress(struct blk *b, const void *in, void *out, size_t cap);
+int qc_write_compressed(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off);
 int qc_resize(struct blk *b, uint64_t size, struct vm_err *err);
 
 /* qcow2-check.c */

@@ -31,8 +31,9 @@
 static int
 qcow2_probe(const uint8_t *hdr, size_t len)
 {
-	if (len >= 8 && qc_be32(hdr) == QC_MAGIC &&
-	    (qc_be32(hdr + 4) == 2 || qc_be32(hdr + 4) == 3))
+	/* The magic alone: an unsupported version must be refused as
+	 * qcow2, not opened as raw (where a write would destroy it). */
+	if (len >= 4 && qc_be32(hdr) == QC_MAGIC)
 		return 100;
 	return 0;
 }
@@ -721,6 +722,7 @@ const struct blk_driver blk_qcow2 = {
 	.create = qc_create,
 	.preadv = qcow2_preadv,
 	.pwritev = qcow2_pwritev,
+	.compress = qc_compress,
 	.write_compressed = qc_write_compressed,
 	.flush = qcow2_flush,
 	.block_status = qcow2_block_status,
