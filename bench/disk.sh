@@ -26,6 +26,7 @@ for ((i = 0; i < MIB / 64; i++)); do
 	dd if="$f" of="$tmp/src.raw" bs=1M seek=$((i * 64)) conv=notrunc status=none
 done
 qemu-img convert -O qcow2 "$tmp/src.raw" "$tmp/src.qcow2"
+sync     # the source written back before the clock runs
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 

@@ -140,7 +140,7 @@ refused() {
 	kill $holder || true
 }
 
-@test "random damage to qcow2 metadata never crashes vm-disk (150 mutants, seed 42)" {
+@test "random damage to qcow2 metadata never crashes vm-disk ($DISK_MUTANTS mutants, default 150, seed 42)" {
 	qemu-img create -q -f qcow2 -o cluster_size=4k base.qcow2 2M
 	qemu-io -c 'write -P 1 0 1M' base.qcow2 > /dev/null
 	{ yes vmkit | head -c 512k; head -c 64k /dev/urandom; } > src.raw
@@ -149,7 +149,7 @@ refused() {
 	qemu-io -c 'write -P 2 100k 20k' -c 'write -z 300k 64k' m.qcow2 > /dev/null
 	size=$(stat -c %s m.qcow2)
 	RANDOM=42
-	for i in $(seq 150); do
+	for i in $(seq "${DISK_MUTANTS:-150}"); do
 		cp m.qcow2 x.qcow2
 		for j in 1 2 3; do
 			# mostly the metadata clusters at the start of the file
