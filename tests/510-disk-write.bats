@@ -173,3 +173,30 @@ setup() {
 		is "$status" 0 "compare"
 	fi
 }
+
+@test "convert -B: an overlay that stores only what differs from the backing file, zeros included" {
+	qemu-img create -q -f qcow2 base.qcow2 8M
+	qemu-io -c 'write -P 0x11 0 4M' base.qcow2 > /dev/null
+	qemu-img convert -O raw base.qcow2 new.raw
+	# change 64 KiB of data, zero 64 KiB the base has data in
+	printf '%65536s' | tr ' ' 'Q' | dd of=new.raw bs=64k seek=10 conv=notrunc status=none
+	dd if=/dev/zero of=new.raw bs=64k seek=20 count=1 conv=notrunc status=none
+	run_tool 0 "$VM_DISK" convert -O qcow2 -B base.qcow2 new.raw over.qcow2
+	qemu_ok over.qcow2
+	same "$(qemu-img info --output=json over.qcow2 | jq -r '.["backing-filename"]')" base.qcow2 "backing file"
+	run qemu-img compare -f raw new.raw over.qcow2
+	is "$status" 0 "overlay reads as the new image: $output"
+	# only the two changed clusters live in the overlay
+	same "$(qemu-img map --output=json over.qcow2 | jq -c '[.[] | select(.depth == 0 and .present) | [.start, .length]]')" \
+		'[[655360,65536],[1310720,65536]]' "extents in the overlay"
+}
+
+@test "SIGUSR1 makes convert print its progress as one line" {
+	yes vmkit | head -c 512M > big.raw
+	"$VM_DISK" convert -O qcow2 -o cluster_size=4k big.raw out.qcow2 2> progress &
+	pid=$!
+	sleep 0.1
+	kill -USR1 $pid 2>/dev/null || skip "convert finished before the signal"
+	wait $pid
+	is "$(cat progress)" "*(*.00/100%) * of 536870912 bytes*"
+}

@@ -23,8 +23,7 @@ cmd_cat(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL;
-	unsigned flags = BLK_F_RDONLY;
+	struct disk_opts o = { NULL, BLK_F_RDONLY, 0 };
 	uint64_t off = 0, n;
 	uint8_t *buf;
 	struct blk *b;
@@ -33,26 +32,16 @@ cmd_cat(int argc, char **argv)
 	int ch, ret, rc = 0;
 
 	while ((ch = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			disk_usage("cat", false);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
-		case 'U':
-			flags |= BLK_F_NOLOCK;
-			break;
-		default:
-			disk_usage("cat", true);
-			return 2;
+		if (disk_common_opt(ch, optarg, &o) == 0) {
+			disk_usage("cat", ch != 'h');
+			return ch == 'h' ? 0 : 2;
 		}
 	}
 	if (argc - optind != 1) {
 		disk_usage("cat", true);
 		return 2;
 	}
-	if ((b = disk_open(argv[optind], fmt, flags)) == NULL)
+	if ((b = disk_open(argv[optind], o.fmt, o.flags)) == NULL)
 		return 1;
 	if ((buf = malloc(CHUNK)) == NULL) {
 		log_warnx("out of memory");

@@ -94,26 +94,25 @@ int
 cmd_check(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "output", required_argument, NULL, 'O' },
-		{ "json", no_argument, NULL, 'j' },
+		DISK_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL;
-	unsigned flags = BLK_F_RDONLY | BLK_F_NOBACKING;
-	int ch, as_json = 0, repair = 0;
+	struct disk_opts o = { NULL, BLK_F_RDONLY | BLK_F_NOBACKING, 0 };
+	int ch, r, repair = 0;
 	bool quiet = false;
-	struct blk_check r, fix;
+	struct blk_check res, fix;
 	struct blk *b;
 
 	while ((ch = getopt_long(argc, argv, "hf:r:qU", lo, NULL)) != -1) {
+		if ((r = disk_common_opt(ch, optarg, &o)) != 0) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
 		switch (ch) {
 		case 'h':
 			disk_usage("check", false);
 			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
 		case 'r':
 			if (strcmp(optarg, "leaks") == 0)
 				repair = BLK_REPAIR_LEAKS;
@@ -128,16 +127,6 @@ cmd_check(int argc, char **argv)
 		case 'q':
 			quiet = true;
 			break;
-		case 'U':
-			flags |= BLK_F_NOLOCK;
-			break;
-		case 'O':
-			if ((as_json = disk_output(optarg)) < 0)
-				return 2;
-			break;
-		case 'j':
-			as_json = 1;
-			break;
 		default:
 			disk_usage("check", true);
 			return 2;
@@ -148,40 +137,41 @@ cmd_check(int argc, char **argv)
 		return 2;
 	}
 	if (repair)
-		flags = (flags & ~(BLK_F_RDONLY | BLK_F_NOLOCK)) | BLK_F_REPAIR;
-	if ((b = disk_open(argv[optind], fmt, flags)) == NULL)
+		o.flags = (o.flags & ~(BLK_F_RDONLY | BLK_F_NOLOCK)) |
+		    BLK_F_REPAIR;
+	if ((b = disk_open(argv[optind], o.fmt, o.flags)) == NULL)
 		return 1;
-	memset(&r, 0, sizeof(r));
+	memset(&res, 0, sizeof(res));
 	memset(&fix, 0, sizeof(fix));
-	if (run(b, repair, repair ? &fix : &r, quiet || as_json) < 0) {
+	if (run(b, repair, repair ? &fix : &res, quiet || o.json) < 0) {
 		blk_close(b);
 		return 1;
 	}
-	if (!r.supported && !fix.supported) {
+	if (!res.supported && !fix.supported) {
 		log_warnx("%s: the %s format does not support checks",
 		    b->path, b->drv->name);
 		blk_close(b);
 		return 63;
 	}
 	if (repair) {
-		if (!quiet && !as_json && (fix.leaks_fixed ||
+		if (!quiet && !o.json && (fix.leaks_fixed ||
 		    fix.corruptions_fixed))
 			printf("The following inconsistencies were found and "
 			    "repaired:\n\n    %llu leaked clusters\n    %llu "
 			    "corruptions\n\nDouble checking the fixed image "
 			    "now...\n", (unsigned long long)fix.leaks_fixed,
 			    (unsigned long long)fix.corruptions_fixed);
-		if (blk_flush(b) < 0 || run(b, 0, &r, true) < 0) {
+		if (blk_flush(b) < 0 || run(b, 0, &res, true) < 0) {
 			blk_close(b);
 			return 1;
 		}
 	}
-	if (as_json)
-		json(b, &r, repair ? &fix : NULL);
+	if (o.json)
+		json(b, &res, repair ? &fix : NULL);
 	else if (!quiet)
-		human(&r);
+		human(&res);
 	blk_close(b);
-	if (r.corruptions)
+	if (res.corruptions)
 		return 2;
-	return r.leaks ? 3 : 0;
+	return res.leaks ? 3 : 0;
 }

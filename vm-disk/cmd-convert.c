@@ -31,6 +31,7 @@
 
 struct conv {
 	struct blk *in, *out;
+	struct blk *base;       /* -B: the output's backing file */
 	uint64_t sparse;        /* -S; 0: write zeros too */
 	bool compress;
 	struct progress pr;
@@ -59,22 +60,37 @@ put_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Write buf (guest [off, off+len)) skipping zero runs of c->sparse. */
-static int
-write_sparse(struct conv *c, const uint8_t *buf, uint64_t len, uint64_t off)
+/* A block the output need not store: zeros, or with -B what the
+ * backing file already says. */
+static bool
+skippable(const struct conv *c, const uint8_t *buf, const uint8_t *ref,
+    uint64_t i, uint64_t n)
 {
-	uint64_t g = c->sparse ? c->sparse : len, i = 0, j, n;
+	if (ref)
+		return memcmp(buf + i, ref + i, (size_t)n) == 0;
+	return c->sparse && disk_is_zero(buf + i, n);
+}
+
+/* Write buf (guest [off, off+len)) skipping runs of c->sparse bytes that
+ * are zeros (ref NULL) or equal to ref (the backing file's bytes). */
+static int
+write_sparse(struct conv *c, const uint8_t *buf, const uint8_t *ref,
+    uint64_t len, uint64_t off)
+{
+	uint64_t g = c->sparse ? c->sparse : 512, i = 0, j, n;
 	int ret;
 
+	if (!ref && !c->sparse)
+		g = len;
 	while (i < len) {
 		n = g < len - i ? g : len - i;
-		if (c->sparse && disk_is_zero(buf + i, n)) {
+		if (skippable(c, buf, ref, i, n)) {
 			i += n;
 			continue;
 		}
 		for (j = i + n; j < len; j += n) {
 			n = g < len - j ? g : len - j;
-			if (c->sparse && disk_is_zero(buf + j, n))
+			if (skippable(c, buf, ref, j, n))
 				break;
 		}
 		if ((ret = blk_pwrite(c->out, buf + i, (size_t)(j - i),
@@ -151,6 +167,23 @@ write_compressed(struct conv *c, uint8_t *buf, uint64_t len, uint64_t off,
 	return ret;
 }
 
+/* -B: write what differs from the backing file (zeros past its end). */
+static int
+write_over_base(struct conv *c, uint64_t n, uint64_t off)
+{
+	uint64_t m = off < c->base->size ? c->base->size - off : 0;
+	int ret;
+
+	if (m > n)
+		m = n;
+	memset(c->zbuf + m, 0, (size_t)(n - m));
+	if (m && (ret = disk_read(c->base, c->zbuf, m, off)) < 0) {
+		disk_ioerr(c->base, ret, "read");
+		return ret;
+	}
+	return write_sparse(c, c->buf, c->zbuf, n, off);
+}
+
 static int
 copy(struct conv *c, int stream_fd)
 {
@@ -180,6 +213,18 @@ copy(struct conv *c, int stream_fd)
 			else
 				n = want, st |= BLK_S_DATA;
 		}
+		if (c->base && !(st & BLK_S_DATA) && off < c->base->size) {
+			/* Zeros over a backing file with data must be written. */
+			int bst = blk_block_status(c->base, off, n <
+			    c->base->size - off ? n : c->base->size - off, &n,
+			    &host, &depth);
+
+			if (bst < 0) {
+				disk_ioerr(c->base, bst, "read");
+				return -1;
+			}
+			st |= bst & BLK_S_DATA;
+		}
 		if (!(st & BLK_S_DATA)) {
 			if (stream_fd >= 0) {
 				memset(c->buf, 0, (size_t)n);
@@ -201,8 +246,10 @@ copy(struct conv *c, int stream_fd)
 			ret = put_all(stream_fd, c->buf, (size_t)n);
 		else if (c->compress)
 			ret = write_compressed(c, c->buf, n, off, cs);
+		else if (c->base)
+			ret = write_over_base(c, n, off);
 		else
-			ret = write_sparse(c, c->buf, n, off);
+			ret = write_sparse(c, c->buf, NULL, n, off);
 		if (ret < 0) {
 			if (stream_fd >= 0)
 				log_warnx("stdout: %s", strerror(-ret));
@@ -245,6 +292,7 @@ to_file(struct conv *c, const char *out, const char *ofmt,
 		unlink(tmp);
 		return 1;
 	}
+	c->base = c->out->backing;
 	ret = copy(c, -1);
 	if (ret == 0 && (ret = blk_flush(c->out)) < 0)
 		disk_ioerr(c->out, ret, "sync");
@@ -272,12 +320,15 @@ cmd_convert(int argc, char **argv)
 	unsigned flags = BLK_F_RDONLY;
 	bool prog = false;
 	struct conv c;
+	char bfmt[32];
+	uint64_t bsize;
 	int ch, rc;
 
+	progress_on_sigusr1();  /* first, so an early signal is no kill */
 	memset(&o, 0, sizeof(o));
 	memset(&c, 0, sizeof(c));
 	c.sparse = 4096;
-	while ((ch = getopt_long(argc, argv, "hf:O:co:S:pqU", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hf:O:B:co:S:pqU", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			disk_usage("convert", false);
@@ -290,6 +341,9 @@ cmd_convert(int argc, char **argv)
 			break;
 		case 'c':
 			c.compress = true;
+			break;
+		case 'B':
+			o.backing = optarg;
 			break;
 		case 'o':
 			if (disk_parse_opts(optarg, &o) < 0)
@@ -328,11 +382,17 @@ cmd_convert(int argc, char **argv)
 		    ofmt);
 		return 1;
 	}
-	if (o.backing) {
-		log_warnx("convert with a backing file (-B, backing_file) is "
-		    "not supported yet");
+	if (o.backing && (c.compress || strcmp(ofmt, "qcow2") != 0)) {
+		log_warnx("-B: needs qcow2 output without -c (-c with -B is "
+		    "not supported yet)");
 		return 1;
 	}
+	if (o.backing && strcmp(argv[optind + 1], "-") != 0 &&
+	    disk_probe_backing(argv[optind + 1], &o, bfmt, sizeof(bfmt),
+	    &bsize) < 0)
+		return 1;
+	if (o.backing && o.backing_fmt == NULL)
+		o.backing_fmt = bfmt;
 	if (strcmp(argv[optind + 1], "-") == 0 && strcmp(ofmt, "raw") != 0) {
 		log_warnx("-: only raw output can be streamed to stdout");
 		return 1;
@@ -341,7 +401,7 @@ cmd_convert(int argc, char **argv)
 		return 1;
 	o.size = c.in->size;
 	c.buf = malloc(CHUNK);
-	c.zbuf = c.compress ? malloc(CHUNK) : NULL;
+	c.zbuf = c.compress || o.backing ? malloc(CHUNK) : NULL;
 	c.nthreads = 1;
 	if (c.compress) {
 		long np = sysconf(_SC_NPROCESSORS_ONLN);
@@ -349,7 +409,7 @@ cmd_convert(int argc, char **argv)
 		c.nthreads = np < 1 ? 1 : np > CONV_THREADS ? CONV_THREADS :
 		    (unsigned)np;
 	}
-	if (c.buf == NULL || (c.compress && c.zbuf == NULL)) {
+	if (c.buf == NULL || ((c.compress || o.backing) && c.zbuf == NULL)) {
 		free(c.zbuf);
 		log_warnx("out of memory");
 		blk_close(c.in);

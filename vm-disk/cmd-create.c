@@ -2,10 +2,10 @@
  * vm-disk create: a new image, written beside FILE and renamed over it
  * when complete.  With -b and no size, the size is the backing file's;
  * the backing file is named relative to FILE's directory, as qemu-img
- * does, and opened once to check it exists and to probe its format.
+ * does, and opened once to check it exists and to probe its format
+ * (disk_probe_backing).
  */
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,28 +14,6 @@
 #include "util/size.h"
 
 #include "disk.h"
-
-/* Open the backing file as the new image will see it. */
-static int
-probe_backing(const char *file, struct blk_create_opts *o, char *fmt,
-    size_t fmtlen, uint64_t *size)
-{
-	char dir[4096], path[8192];
-	struct blk *b;
-
-	snprintf(dir, sizeof(dir), "%s", file);
-	if (o->backing[0] == '/' || strchr(file, '/') == NULL)
-		snprintf(path, sizeof(path), "%s", o->backing);
-	else
-		snprintf(path, sizeof(path), "%s/%s", dirname(dir), o->backing);
-	b = disk_open(path, o->backing_fmt, BLK_F_RDONLY | BLK_F_NOLOCK);
-	if (b == NULL)
-		return -1;
-	*size = b->size;
-	snprintf(fmt, fmtlen, "%s", b->drv->name);
-	blk_close(b);
-	return 0;
-}
 
 int
 cmd_create(int argc, char **argv)
@@ -96,7 +74,7 @@ cmd_create(int argc, char **argv)
 		return 1;
 	}
 	if (o.backing && !unsafe) {
-		if (probe_backing(argv[optind], &o, bfmt, sizeof(bfmt),
+		if (disk_probe_backing(argv[optind], &o, bfmt, sizeof(bfmt),
 		    &bsize) < 0)
 			return 1;
 		if (o.backing_fmt == NULL)

@@ -93,59 +93,46 @@ int
 cmd_info(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "output", required_argument, NULL, 'O' },
-		{ "json", no_argument, NULL, 'j' },
+		DISK_LONGOPTS,
 		{ "backing-chain", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL;
-	unsigned flags = BLK_F_RDONLY | BLK_F_NOBACKING;
-	int ch, as_json = 0;
+	struct disk_opts o = { NULL, BLK_F_RDONLY | BLK_F_NOBACKING, 0 };
 	bool chain = false;
 	struct blk_info in;
 	struct blk *b, *l;
 	struct json j;
+	int ch, r;
 
 	while ((ch = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
+		if ((r = disk_common_opt(ch, optarg, &o)) != 0) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
+		if (ch == 'h') {
 			disk_usage("info", false);
 			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
-		case 'U':
-			flags |= BLK_F_NOLOCK;
-			break;
-		case 'O':
-			if ((as_json = disk_output(optarg)) < 0)
-				return 2;
-			break;
-		case 'j':
-			as_json = 1;
-			break;
-		case 'B':
-			chain = true;
-			flags &= ~BLK_F_NOBACKING;
-			break;
-		default:
+		}
+		if (ch != 'B') {
 			disk_usage("info", true);
 			return 2;
 		}
+		chain = true;
+		o.flags &= ~BLK_F_NOBACKING;
 	}
 	if (argc - optind != 1) {
 		disk_usage("info", true);
 		return 2;
 	}
-	if ((b = disk_open(argv[optind], fmt, flags)) == NULL)
+	if ((b = disk_open(argv[optind], o.fmt, o.flags)) == NULL)
 		return 1;
 	json_init(&j, stdout);
-	if (as_json && chain)
+	if (o.json && chain)
 		json_arr_begin(&j, NULL);
 	for (l = b; l != NULL; l = chain ? l->backing : NULL) {
 		blk_get_info(l, &in);
-		if (as_json)
+		if (o.json)
 			json(&j, l, &in);
 		else {
 			if (l != b)
@@ -153,9 +140,9 @@ cmd_info(int argc, char **argv)
 			human(l, &in);
 		}
 	}
-	if (as_json && chain)
+	if (o.json && chain)
 		json_arr_end(&j);
-	if (as_json)
+	if (o.json)
 		json_finish(&j);
 	blk_close(b);
 	return 0;

@@ -60,50 +60,33 @@ int
 cmd_map(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "output", required_argument, NULL, 'O' },
-		{ "json", no_argument, NULL, 'j' },
+		DISK_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *fmt = NULL;
-	unsigned flags = BLK_F_RDONLY;
-	int ch, as_json = 0, st, depth, rc = 0;
+	struct disk_opts o = { NULL, BLK_F_RDONLY, 0 };
+	int ch, st, depth, rc = 0;
 	uint64_t off = 0, n, host;
 	struct ext cur = { 0, 0, 0, -1, 0 };
 	struct blk *b;
 	struct json j;
 
 	while ((ch = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			disk_usage("map", false);
-			return 0;
-		case 'f':
-			fmt = optarg;
-			break;
-		case 'U':
-			flags |= BLK_F_NOLOCK;
-			break;
-		case 'O':
-			if ((as_json = disk_output(optarg)) < 0)
-				return 2;
-			break;
-		case 'j':
-			as_json = 1;
-			break;
-		default:
-			disk_usage("map", true);
+		if ((rc = disk_common_opt(ch, optarg, &o)) < 0)
 			return 2;
+		if (rc == 0) {
+			disk_usage("map", ch != 'h');
+			return ch == 'h' ? 0 : 2;
 		}
 	}
+	rc = 0;
 	if (argc - optind != 1) {
 		disk_usage("map", true);
 		return 2;
 	}
-	if ((b = disk_open(argv[optind], fmt, flags)) == NULL)
+	if ((b = disk_open(argv[optind], o.fmt, o.flags)) == NULL)
 		return 1;
 	json_init(&j, stdout);
-	if (as_json)
+	if (o.json)
 		json_arr_begin(&j, NULL);
 	else
 		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
@@ -123,7 +106,7 @@ cmd_map(int argc, char **argv)
 			cur.len += n;
 		} else {
 			if (cur.st >= 0)
-				emit(&j, b, &cur, as_json);
+				emit(&j, b, &cur, o.json);
 			cur.start = off;
 			cur.len = n;
 			cur.host = host;
@@ -133,8 +116,8 @@ cmd_map(int argc, char **argv)
 		off += n;
 	}
 	if (rc == 0 && cur.st >= 0)
-		emit(&j, b, &cur, as_json);
-	if (as_json) {
+		emit(&j, b, &cur, o.json);
+	if (o.json) {
 		json_arr_end(&j);
 		json_finish(&j);
 	}

@@ -6,6 +6,8 @@
 #include "disk.h"
 
 #include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +26,27 @@ disk_open(const char *path, const char *fmt, unsigned flags)
 	if (b == NULL)
 		log_warnx("%s", err.msg[0] ? err.msg : path);
 	return b;
+}
+
+int
+disk_probe_backing(const char *file, struct blk_create_opts *o, char *fmt,
+    size_t fmtlen, uint64_t *size)
+{
+	char dir[4096], path[8192];
+	struct blk *b;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if (o->backing[0] == '/' || strchr(file, '/') == NULL)
+		snprintf(path, sizeof(path), "%s", o->backing);
+	else
+		snprintf(path, sizeof(path), "%s/%s", dirname(dir), o->backing);
+	b = disk_open(path, o->backing_fmt, BLK_F_RDONLY | BLK_F_NOLOCK);
+	if (b == NULL)
+		return -1;
+	*size = b->size;
+	snprintf(fmt, fmtlen, "%s", b->drv->name);
+	blk_close(b);
+	return 0;
 }
 
 void
@@ -94,6 +117,27 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 		}
 	}
 	return 0;
+}
+
+int
+disk_common_opt(int ch, const char *arg, struct disk_opts *o)
+{
+	switch (ch) {
+	case 'f':
+		o->fmt = arg;
+		return 1;
+	case 'U':
+		o->flags |= BLK_F_NOLOCK;
+		return 1;
+	case DISK_OPT_OUTPUT:
+		o->json = disk_output(arg);
+		return o->json < 0 ? -1 : 1;
+	case DISK_OPT_JSON:
+		o->json = 1;
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 int

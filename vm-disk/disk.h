@@ -4,6 +4,7 @@
 #define VM_DISK_DISK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct blk;
@@ -18,10 +19,31 @@ int cmd_map(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 
+/* Options several commands share, and their long forms. */
+struct disk_opts {
+	const char *fmt;        /* -f */
+	unsigned flags;         /* BLK_F_*: -U adds BLK_F_NOLOCK */
+	int json;               /* --output=json, --json */
+};
+#define DISK_OPT_OUTPUT 0x100
+#define DISK_OPT_JSON   0x101
+#define DISK_LONGOPTS \
+	{ "help", no_argument, NULL, 'h' }, \
+	{ "output", required_argument, NULL, DISK_OPT_OUTPUT }, \
+	{ "json", no_argument, NULL, DISK_OPT_JSON }
+/* Handle ch if it is -f, -U, --output or --json: 1 done, 0 not one of
+ * them, -1 a bad value (printed). */
+int disk_common_opt(int ch, const char *arg, struct disk_opts *o);
+
 /* Print a subcommand's usage (stdout for --help, stderr otherwise). */
 void disk_usage(const char *cmd, bool err);
 /* Open with the error printed; NULL on failure. */
 struct blk *disk_open(const char *path, const char *fmt, unsigned flags);
+/* Open o->backing as the image file will see it (relative to file's
+ * directory): its format (o->backing_fmt, or probed) into fmt, its size
+ * into *size.  -1 printed. */
+int disk_probe_backing(const char *file, struct blk_create_opts *o,
+    char *fmt, size_t fmtlen, uint64_t *size);
 /* Print why an I/O call on b failed. */
 void disk_ioerr(struct blk *b, int ret, const char *what);
 /* Parse "-o key=val,key=val" into o (strings point into s); -1 printed. */

@@ -29,8 +29,10 @@ static const struct subcmd cmds[] = {
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
 	{ "convert", cmd_convert,
-	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-o OPTS] [-S SIZE] IN OUT",
-	  "copy the guest-visible contents into a new image (OUT - is stdout, raw)" },
+	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-B BACKING] [-o OPTS]\n"
+	  "\t\t[-S SIZE] IN OUT",
+	  "copy the guest-visible contents into a new image (OUT - is stdout,\n"
+	  "\traw; -B: an overlay holding only what differs from BACKING)" },
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
 	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks" },

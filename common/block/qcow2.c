@@ -336,30 +336,33 @@ qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
 	return 0;
 }
 
+/* Vectors are done one element at a time: each maps on its own. */
 static int
-qcow2_preadv(struct blk *b, const struct iovec *iov, int iovcnt,
-    uint64_t off)
+rwv(struct blk *b, const struct iovec *iov, int iovcnt, uint64_t off,
+    bool write)
 {
 	int k, ret = 0;
 
 	for (k = 0; k < iovcnt && ret == 0; k++) {
-		ret = qc_read(b, iov[k].iov_base, iov[k].iov_len, off);
+		ret = write ? qc_write(b, iov[k].iov_base, iov[k].iov_len, off) :
+		    qc_read(b, iov[k].iov_base, iov[k].iov_len, off);
 		off += iov[k].iov_len;
 	}
 	return ret;
 }
 
 static int
+qcow2_preadv(struct blk *b, const struct iovec *iov, int iovcnt,
+    uint64_t off)
+{
+	return rwv(b, iov, iovcnt, off, false);
+}
+
+static int
 qcow2_pwritev(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off)
 {
-	int k, ret = 0;
-
-	for (k = 0; k < iovcnt && ret == 0; k++) {
-		ret = qc_write(b, iov[k].iov_base, iov[k].iov_len, off);
-		off += iov[k].iov_len;
-	}
-	return ret;
+	return rwv(b, iov, iovcnt, off, true);
 }
 
 static int

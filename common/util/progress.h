@@ -13,6 +13,8 @@ struct progress {
 };
 
 void progress_init(struct progress *p, bool on, uint64_t total);
+/* SIGUSR1 makes the next progress_update print one line, even when off. */
+void progress_on_sigusr1(void);
 void progress_update(struct progress *p, uint64_t done);
 void progress_end(struct progress *p);
 
