@@ -543,10 +543,12 @@ read_extensions(struct blk *b, const uint8_t *h, struct vm_err *err)
 }
 
 /* Load a table of n big-endian u64 at off; entries must point inside the
- * file at cluster-aligned offsets. */
+ * file at cluster-aligned offsets.  Refcount table entries (strict) are
+ * bare offsets: any other bit set is refused, since the writer uses
+ * them as they are. */
 static int
 load_table(struct blk *b, uint64_t off, uint64_t n, uint64_t **out,
-    const char *what, struct vm_err *err)
+    const char *what, bool strict, struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t i, e, a;
@@ -566,12 +568,13 @@ load_table(struct blk *b, uint64_t off, uint64_t n, uint64_t **out,
 	for (i = 0; i < n; i++) {
 		e = qc_be64(raw + i * 8);
 		a = e & QC_OFFSET_MASK;
-		if (a && ((a & (q->cs - 1)) || a >= q->file_size)) {
+		if ((strict && a != e) ||
+		    (a && ((a & (q->cs - 1)) || a >= q->file_size))) {
 			free(raw);
 			return vm_err_set(err, -EINVAL, "%s: %s entry %llu "
 			    "(%#llx) is unaligned or past the end of the file",
 			    b->path, what, (unsigned long long)i,
-			    (unsigned long long)a);
+			    (unsigned long long)e);
 		}
 		(*out)[i] = e;
 	}
@@ -660,8 +663,8 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 	q->rb_entries = (q->cs * 8) >> q->refcount_order;
 	q->rt_entries = ((uint64_t)q->rt_clusters << q->cluster_bits) / 8;
 	if ((ret = load_table(b, q->l1_off, q->l1_size, &q->l1, "L1",
-	    err)) < 0 || (ret = load_table(b, q->rt_off, q->rt_entries,
-	    &q->rt, "refcount table", err)) < 0)
+	    false, err)) < 0 || (ret = load_table(b, q->rt_off, q->rt_entries,
+	    &q->rt, "refcount table", true, err)) < 0)
 		goto out;
 	q->next_free = (q->file_size + q->cs - 1) & ~(q->cs - 1);
 	if (cache_init(&q->l2c, q->cs) < 0 || cache_init(&q->rbc, q->cs) < 0 ||
