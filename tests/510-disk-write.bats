@@ -29,6 +29,13 @@ setup() {
 	run_tool 0 "$VM_DISK" create -q -f qcow2 -o compression_type=zstd,cluster_size=2M c.qcow2 3G
 	qemu_ok c.qcow2
 	is "$(qemu-img info --output=json c.qcow2 | jq -r '.["format-specific"].data["compression-type"]')" zstd
+	for m in metadata falloc full; do
+		run_tool 0 "$VM_DISK" create -q -f qcow2 -o preallocation=$m p.qcow2 8M
+		qemu_ok p.qcow2
+		same "$(qemu-img map --output=json p.qcow2 | jq -c '[.[] | select(.data) | .length] | add')" 8388608 "$m: every cluster allocated"
+		used=$(stat -c %b p.qcow2)
+		if [ $m = metadata ]; then [ "$used" -lt 2048 ]; else [ "$used" -ge 16384 ]; fi
+	done
 	run_tool 0 "$VM_DISK" create -q -f raw r.img 1536K
 	is "$(stat -c %s r.img)" 1572864
 	is "$(stat -c %b r.img)" 0 "blocks allocated by a sparse raw create"

@@ -24,7 +24,7 @@ static const struct subcmd cmds[] = {
 	{ "create", cmd_create,
 	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
 	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
-	  "\n\tpreallocation=off|falloc|full (raw),compat=0.10|1.1" },
+	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },

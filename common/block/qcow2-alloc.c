@@ -18,6 +18,7 @@
 #include "block/block.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -518,6 +519,59 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 	if (old)
 		return release(b, old);
 	return 0;
+}
+
+/*
+ * Preallocation: every guest cluster gets a data cluster and an L2
+ * entry, one L2 table at a time.  The data clusters are made to exist
+ * in the file first (a sparse extension, fallocate, or zeros written, as
+ * mode asks), then their refcounts, then the L2 entries.
+ */
+int
+qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, off, k, h, j, l2off, at;
+	uint8_t *t;
+	int r;
+
+	for (off = 0; off < b->size; off += span) {
+		k = ((b->size - off < span ? b->size - off : span) + q->cs - 1) >>
+		    q->cluster_bits;
+		if (l2_for_write(b, off, &l2off) < 0)
+			goto fail;
+		h = qc_reserve(q, k);
+		if (ftruncate(b->fd, (off_t)(h + (k << q->cluster_bits))) < 0) {
+			vm_err_errno(&b->ioerr, -errno, "%s", b->path);
+			goto fail;
+		}
+		if (strcmp(mode, "falloc") == 0 && (r = posix_fallocate(b->fd,
+		    (off_t)h, (off_t)(k << q->cluster_bits))) != 0) {
+			vm_err_errno(&b->ioerr, -r, "%s: preallocation", b->path);
+			goto fail;
+		}
+		for (at = h; strcmp(mode, "full") == 0 &&
+		    at < h + (k << q->cluster_bits); at += q->cs) {
+			if (qc_write_file(b, q->dbuf, (size_t)q->cs, at) < 0)
+				goto fail;
+		}
+		if (h + (k << q->cluster_bits) > q->file_size)
+			q->file_size = h + (k << q->cluster_bits);
+		if (qc_refcount_update(b, h, k, 1) < 0)
+			goto fail;
+		t = qc_cache_get(b, &q->l2c, l2off, false);
+		if (t == NULL)
+			goto fail;
+		for (j = 0; j < k; j++)
+			qc_put64(t + j * 8, (h + (j << q->cluster_bits)) |
+			    QC_OFLAG_COPIED);
+		if (qc_write_file(b, t, (size_t)(k * 8), l2off) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	*err = b->ioerr;
+	return -EIO;
 }
 
 /*

@@ -9,11 +9,14 @@
  * The counts depend on each other (more L1 clusters may need another
  * refcount block, which may need a larger table), so they are computed
  * until they stop changing.  Version 3 headers are 112 bytes (with the
- * compression type field); version 2 headers are 72.
+ * compression type field); version 2 headers are 72.  Preallocation
+ * (metadata, falloc, full) then allocates every cluster through the
+ * driver's own allocator (qc_preallocate).
  */
 #include "block/block.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,9 +65,12 @@ parse_opts(const char *path, const struct blk_create_opts *o,
 	if (*ctype && o->compat == 2)
 		return vm_err_set(err, -EINVAL, "%s: zstd compression needs "
 		    "compat=1.1 (version 3)", path);
-	if (o->prealloc && strcmp(o->prealloc, "off") != 0)
-		return vm_err_set(err, -ENOTSUP, "%s: qcow2 preallocation "
-		    "'%s' is not supported yet (only off)", path, o->prealloc);
+	if (o->prealloc && strcmp(o->prealloc, "off") != 0 &&
+	    strcmp(o->prealloc, "metadata") != 0 &&
+	    strcmp(o->prealloc, "falloc") != 0 &&
+	    strcmp(o->prealloc, "full") != 0)
+		return vm_err_set(err, -EINVAL, "%s: preallocation '%s' is not "
+		    "one of off, metadata, falloc, full", path, o->prealloc);
 	if (o->backing && strlen(o->backing) > 1023)
 		return vm_err_set(err, -EINVAL, "%s: backing file name too "
 		    "long", path);
@@ -109,6 +115,34 @@ fill_header(uint8_t *h, const struct blk_create_opts *o, unsigned bits,
 		qc_put32(h + 16, (uint32_t)fl);
 		memcpy(h + p, o->backing, fl);
 	}
+}
+
+extern const struct blk_driver blk_qcow2;
+
+/* Open the new image on fd as the driver does and preallocate it. */
+static int
+preallocate(int fd, const char *path, const char *mode, struct vm_err *err)
+{
+	struct blk *b = calloc(1, sizeof(*b));
+	int ret;
+
+	if (b == NULL || (b->priv = calloc(1, blk_qcow2.priv_size)) == NULL) {
+		free(b);
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	}
+	b->drv = &blk_qcow2;
+	b->fd = fd;
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	ret = blk_qcow2.open(b, fd, 0, err);
+	if (ret == 0) {
+		memset(((struct qcow2 *)b->priv)->dbuf, 0,
+		    (size_t)((struct qcow2 *)b->priv)->cs);
+		ret = qc_preallocate(b, mode, err);
+		blk_qcow2.close(b);
+	}
+	free(b->priv);
+	free(b);
+	return ret;
 }
 
 int
@@ -170,5 +204,7 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 		ret = put(fd, buf, (size_t)cs, rb_off + i * cs, path, err);
 	}
 	free(buf);
+	if (ret == 0 && o->prealloc && strcmp(o->prealloc, "off") != 0)
+		ret = preallocate(fd, path, o->prealloc, err);
 	return ret;
 }

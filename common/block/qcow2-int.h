@@ -111,6 +111,7 @@ size_t qc_compress(struct blk *b, const void *in, void *out, size_t cap);
 int qc_write_compressed(struct blk *b, const void *data, size_t n,
     const void *plain, uint64_t off);
 int qc_resize(struct blk *b, uint64_t size, struct vm_err *err);
+int qc_preallocate(struct blk *b, const char *mode, struct vm_err *err);
 
 /* qcow2-check.c */
 int qc_check(struct blk *b, int repair, struct blk_check *res,
