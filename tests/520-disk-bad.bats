@@ -189,3 +189,21 @@ refused() {
 	run "$fz" -runs=3000 -seed=1 -max_len=32768 corpus
 	[ "$status" -eq 0 ] || { echo "$output" | grep -E 'ERROR|SUMMARY|#[0-9]+ ' | head -20 >&3; false; }
 }
+
+@test "a dirty image (lazy refcounts, writer aborted): read-only use works, writes are refused until check -r all" {
+	ulimit -c 0
+	qemu-img create -q -f qcow2 -o lazy_refcounts=on lz.qcow2 16M
+	qemu-io -c 'write -P 7 0 3M' -c 'write -P 8 8M 64k' -c abort lz.qcow2 > /dev/null 2>&1 || true
+	same "$("$VM_DISK" info --json lz.qcow2 | jq '.["dirty-flag"]')" true "dirty flag"
+	run_tool 0 "$VM_DISK" compare lz.qcow2 lz.qcow2
+	cmp <("$VM_DISK" cat lz.qcow2 | head -c 3M) <(head -c 3M /dev/zero | tr '\0' '\7')
+	cp lz.qcow2 lz.orig
+	run_tool 1 "$BLKWRITE" lz.qcow2 0:1:1
+	is "$output" "*lz.qcow2: image is dirty (its refcounts may be stale); run 'vm-disk check -r all' first"
+	cmp lz.qcow2 lz.orig
+	run_tool 2 "$VM_DISK" check lz.qcow2
+	run_tool 0 "$VM_DISK" check -r all lz.qcow2
+	same "$(qemu-img info --output=json lz.qcow2 | jq '.["dirty-flag"]')" false "dirty flag after repair"
+	qemu_ok lz.qcow2
+	run_tool 0 "$BLKWRITE" lz.qcow2 0:1:1
+}

@@ -234,8 +234,18 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 		*err = b->ioerr;
 		return ret;
 	}
-	if (repair && (q->incompat & QC_INCOMPAT_DIRTY) &&
-	    res->corruptions == res->corruptions_fixed) {
+	if (repair && (q->incompat & QC_INCOMPAT_DIRTY)) {
+		/* Clean only if a fresh pass finds nothing (a wrong "copied"
+		 * flag is right again once its refcount is). */
+		struct blk_check again;
+
+		memset(&again, 0, sizeof(again));
+		if (qc_check(b, 0, &again, err) < 0)
+			return -EIO;
+		if (again.corruptions)
+			return 0;
+	}
+	if (repair && (q->incompat & QC_INCOMPAT_DIRTY)) {
 		q->incompat &= ~QC_INCOMPAT_DIRTY;
 		qc_put64(inc, q->incompat);
 		if (qc_write_file(b, inc, 8, QH_INCOMPAT) < 0) {
