@@ -114,3 +114,29 @@ fill() {
 	run_tool 1 "$VM_DISK" info -f qcow2 disk.qcow2
 	is "$output" "vm-disk: disk.qcow2: not a qcow2 image (bad magic)"
 }
+
+@test "internal snapshots: info lists them as qemu-img does; the image reads its current state; writes and check say not yet" {
+	qemu-img create -q -f qcow2 sn.qcow2 4M
+	qemu-io -c 'write -P 1 0 64k' sn.qcow2 > /dev/null
+	qemu-img snapshot -c first sn.qcow2
+	qemu-io -c 'write -P 2 0 64k' sn.qcow2 > /dev/null
+	qemu-img snapshot -c second-one sn.qcow2
+	same "$("$VM_DISK" info sn.qcow2)" "$(qemu-img info sn.qcow2)" "human info"
+	same "$("$VM_DISK" info --json sn.qcow2 | jq -c .snapshots)" \
+		"$(qemu-img info --output=json sn.qcow2 | jq -c .snapshots)" "snapshots in JSON"
+	same_as_qemu sn.qcow2
+	cp sn.qcow2 sn.orig
+	run_tool 1 "$BLKWRITE" sn.qcow2 0:1:1
+	is "$output" "*sn.qcow2: writing images with internal snapshots is not supported yet"
+	run_tool 1 "$VM_DISK" check sn.qcow2
+	cmp sn.qcow2 sn.orig
+}
+
+@test "human info is qemu-img's, line for line, with and without a backing file" {
+	qemu-img create -q -f qcow2 -o cluster_size=4k base.qcow2 3M
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+	qemu-io -c 'write -P 1 0 100k' top.qcow2 > /dev/null
+	for i in base.qcow2 top.qcow2; do
+		same "$("$VM_DISK" info $i)" "$(qemu-img info $i)" "info $i"
+	done
+}

@@ -186,6 +186,8 @@ refused() {
 		yes vm | head -c 16k > s.raw
 		qemu-img convert -c -O qcow2 -o cluster_size=$cs,compression_type=zstd s.raw corpus/z$cs
 	done
+	qemu-img create -q -f qcow2 -o cluster_size=512 corpus/snap 64k
+	qemu-img snapshot -c s1 corpus/snap
 	run "$fz" -runs=3000 -seed=1 -max_len=32768 corpus
 	[ "$status" -eq 0 ] || { echo "$output" | grep -E 'ERROR|SUMMARY|#[0-9]+ ' | head -20 >&3; false; }
 }

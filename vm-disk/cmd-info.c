@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "block/block.h"
 #include "util/json.h"
@@ -20,6 +21,65 @@ actual_size(const struct blk *b)
 	struct stat st;
 
 	return fstat(b->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/* qemu-img's snapshot table. */
+static void
+human_snapshots(struct blk *b)
+{
+	const struct blk_snapshot *s;
+	char size[32], date[32], clock[32];
+	uint64_t ms;
+	time_t t;
+	int n = blk_snapshots(b, &s), i;
+
+	if (n == 0)
+		return;
+	printf("Snapshot list:\n");
+	printf("%-9s %-16s %8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE",
+	    "DATE", "VM CLOCK", "ICOUNT");
+	for (i = 0; i < n; i++) {
+		t = (time_t)s[i].date_sec;
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S",
+		    localtime(&t));
+		ms = s[i].vm_clock_nsec / 1000000;
+		snprintf(clock, sizeof(clock), "%02llu:%02llu:%02llu.%03llu",
+		    (unsigned long long)(ms / 3600000),
+		    (unsigned long long)(ms / 60000 % 60),
+		    (unsigned long long)(ms / 1000 % 60),
+		    (unsigned long long)(ms % 1000));
+		printf("%-9s %-16s %8s%20s%13s", s[i].id, s[i].name,
+		    size_format(s[i].vm_state_size, size, sizeof(size)), date,
+		    clock);
+		if (s[i].icount != UINT64_MAX)
+			printf("%11llu", (unsigned long long)s[i].icount);
+		printf("\n");
+	}
+}
+
+static void
+json_snapshots(struct json *j, struct blk *b)
+{
+	const struct blk_snapshot *s;
+	int n = blk_snapshots(b, &s), i;
+
+	if (n == 0)
+		return;
+	json_arr_begin(j, "snapshots");
+	for (i = 0; i < n; i++) {
+		json_obj_begin(j, NULL);
+		if (s[i].icount != UINT64_MAX)
+			json_u64(j, "icount", s[i].icount);
+		json_u64(j, "vm-clock-nsec", s[i].vm_clock_nsec % 1000000000);
+		json_str(j, "name", s[i].name);
+		json_u64(j, "date-sec", s[i].date_sec);
+		json_u64(j, "date-nsec", s[i].date_nsec);
+		json_u64(j, "vm-clock-sec", s[i].vm_clock_nsec / 1000000000);
+		json_str(j, "id", s[i].id);
+		json_u64(j, "vm-state-size", s[i].vm_state_size);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
 }
 
 static void
@@ -42,6 +102,7 @@ human(struct blk *b, const struct blk_info *in)
 		if (in->backing_fmt[0])
 			printf("backing file format: %s\n", in->backing_fmt);
 	}
+	human_snapshots(b);
 	if (strcmp(b->drv->name, "qcow2") == 0) {
 		printf("Format specific information:\n");
 		printf("    compat: %s\n", in->compat >= 3 ? "1.1" : "0.10");
@@ -65,6 +126,7 @@ json(struct json *j, struct blk *b, const struct blk_info *in)
 		json_u64(j, "cluster-size", in->cluster_size);
 	json_str(j, "format", b->drv->name);
 	json_u64(j, "actual-size", actual_size(b));
+	json_snapshots(j, b);
 	if (strcmp(b->drv->name, "qcow2") == 0) {
 		json_obj_begin(j, "format-specific");
 		json_str(j, "type", "qcow2");

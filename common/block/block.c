@@ -469,3 +469,10 @@ blk_resize(struct blk *b, uint64_t size, struct vm_err *err)
 		    "not supported", b->path, b->drv->name);
 	return b->drv->resize(b, size, err);
 }
+
+int
+blk_snapshots(struct blk *b, const struct blk_snapshot **list)
+{
+	*list = NULL;
+	return b->drv->snapshots ? b->drv->snapshots(b, list) : 0;
+}

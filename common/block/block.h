@@ -68,6 +68,16 @@ struct blk_check {
 	void *note_ctx;
 };
 
+/* An internal snapshot (qcow2), as info lists it. */
+struct blk_snapshot {
+	char id[64];
+	char name[256];             /* cut at 255 bytes for display */
+	uint64_t vm_state_size;
+	uint64_t vm_clock_nsec;
+	uint64_t icount;            /* UINT64_MAX: not recorded */
+	uint32_t date_sec, date_nsec;
+};
+
 #define BLK_REPAIR_LEAKS 0x1
 #define BLK_REPAIR_ALL   0x3
 
@@ -104,6 +114,9 @@ struct blk_driver {
 	int (*check)(struct blk *b, int repair, struct blk_check *res,
 	    struct vm_err *err);
 	int (*resize)(struct blk *b, uint64_t size, struct vm_err *err);
+	/* The internal snapshots: their count, the list in *list (owned
+	 * by the driver, valid until close). */
+	int (*snapshots)(struct blk *b, const struct blk_snapshot **list);
 };
 
 struct blk {
@@ -155,6 +168,8 @@ void blk_get_info(struct blk *b, struct blk_info *info);
 int blk_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err);
 int blk_resize(struct blk *b, uint64_t size, struct vm_err *err);
+/* The image's internal snapshots (0 and *list NULL for none). */
+int blk_snapshots(struct blk *b, const struct blk_snapshot **list);
 /* Read from the backing chain below b, zeros past its end or without one. */
 int blk_read_backing(struct blk *b, void *buf, size_t len, uint64_t off);
 const struct blk_driver *blk_driver_find(const char *name);

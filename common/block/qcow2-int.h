@@ -77,6 +77,7 @@ struct qcow2 {
 
 	uint32_t nb_snapshots;
 	uint64_t snapshots_off;
+	struct blk_snapshot *snaps;     /* nb_snapshots of them */
 
 	uint64_t file_size;     /* host file size as we know it */
 	uint64_t next_free;     /* where the next cluster goes */
@@ -112,6 +113,10 @@ int qc_write_compressed(struct blk *b, const void *data, size_t n,
     const void *plain, uint64_t off);
 int qc_resize(struct blk *b, uint64_t size, struct vm_err *err);
 int qc_preallocate(struct blk *b, const char *mode, struct vm_err *err);
+
+/* qcow2-snap.c */
+int qc_read_snapshots(struct blk *b, struct vm_err *err);
+int qc_snapshots(struct blk *b, const struct blk_snapshot **list);
 
 /* qcow2-check.c */
 int qc_check(struct blk *b, int repair, struct blk_check *res,

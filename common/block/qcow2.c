@@ -666,6 +666,8 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 	    false, err)) < 0 || (ret = load_table(b, q->rt_off, q->rt_entries,
 	    &q->rt, "refcount table", true, err)) < 0)
 		goto out;
+	if ((ret = qc_read_snapshots(b, err)) < 0)
+		goto out;
 	q->next_free = (q->file_size + q->cs - 1) & ~(q->cs - 1);
 	if (cache_init(&q->l2c, q->cs) < 0 || cache_init(&q->rbc, q->cs) < 0 ||
 	    (q->cbuf = malloc((size_t)(2 * q->cs + 512))) == NULL ||
@@ -695,6 +697,7 @@ qcow2_close(struct blk *b)
 	free(q->rbc.mem);
 	free(q->cbuf);
 	free(q->dbuf);
+	free(q->snaps);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -735,4 +738,5 @@ const struct blk_driver blk_qcow2 = {
 	.info = qcow2_info,
 	.check = qc_check,
 	.resize = qc_resize,
+	.snapshots = qc_snapshots,
 };
