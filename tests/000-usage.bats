@@ -43,7 +43,7 @@ TOOLS="vm-create vm-run vm-disk vm-net vm-snap"
 	is "$output" "usage: vm-disk*"
 	run_tool 2 "$VM_DISK" frobnicate
 	is "$output" "vm-disk: unknown command 'frobnicate'*"
-	for c in create info convert check compare map resize cat; do
+	for c in create info convert check compare map resize snapshot cat; do
 		run_tool 0 "$VM_DISK" $c --help
 		is "$output" "usage: vm-disk $c *"
 		run_tool 2 "$VM_DISK" $c --no-such-flag

@@ -124,6 +124,9 @@ fill() {
 	same "$("$VM_DISK" info sn.qcow2)" "$(qemu-img info sn.qcow2)" "human info"
 	same "$("$VM_DISK" info --json sn.qcow2 | jq -c .snapshots)" \
 		"$(qemu-img info --output=json sn.qcow2 | jq -c .snapshots)" "snapshots in JSON"
+	same "$("$VM_DISK" snapshot -l sn.qcow2)" "$(qemu-img snapshot -l sn.qcow2)" "snapshot -l"
+	run_tool 1 "$VM_DISK" snapshot -c third sn.qcow2
+	is "$output" "vm-disk: snapshot -c: not supported yet (only -l)"
 	same_as_qemu sn.qcow2
 	cp sn.qcow2 sn.orig
 	run_tool 1 "$BLKWRITE" sn.qcow2 0:1:1

@@ -23,9 +23,9 @@ actual_size(const struct blk *b)
 	return fstat(b->fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
-/* qemu-img's snapshot table. */
-static void
-human_snapshots(struct blk *b)
+/* qemu-img's snapshot table (info, and snapshot -l). */
+void
+disk_print_snapshots(struct blk *b)
 {
 	const struct blk_snapshot *s;
 	char size[32], date[32], clock[32];
@@ -102,7 +102,7 @@ human(struct blk *b, const struct blk_info *in)
 		if (in->backing_fmt[0])
 			printf("backing file format: %s\n", in->backing_fmt);
 	}
-	human_snapshots(b);
+	disk_print_snapshots(b);
 	if (strcmp(b->drv->name, "qcow2") == 0) {
 		printf("Format specific information:\n");
 		printf("    compat: %s\n", in->compat >= 3 ? "1.1" : "0.10");
