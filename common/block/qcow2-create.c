@@ -23,26 +23,15 @@
 
 #include "block/qcow2-int.h"
 #include "util/err.h"
+#include "util/io.h"
 
 static int
 put(int fd, const void *buf, size_t len, uint64_t off, const char *path,
     struct vm_err *err)
 {
-	const uint8_t *p = buf;
-	ssize_t n;
+	int ret = io_pwrite_full(fd, buf, len, off);
 
-	while (len > 0) {
-		n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return vm_err_errno(err, n < 0 ? -errno : -EIO, "%s",
-			    path);
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ret < 0 ? vm_err_errno(err, ret, "%s", path) : 0;
 }
 
 static int

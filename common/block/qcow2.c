@@ -27,6 +27,7 @@
 
 #include "block/qcow2-int.h"
 #include "util/err.h"
+#include "util/io.h"
 
 static int
 qcow2_probe(const uint8_t *hdr, size_t len)
@@ -80,23 +81,13 @@ int
 qc_write_file(struct blk *b, const void *buf, size_t len, uint64_t off)
 {
 	struct qcow2 *q = b->priv;
-	const uint8_t *p = buf;
-	ssize_t n;
+	int ret = io_pwrite_full(b->fd, buf, len, off);
 
-	while (len > 0) {
-		n = pwrite(b->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return vm_err_errno(&b->ioerr, n < 0 ? -errno : -EIO,
-			    "%s: write at %#llx", b->path,
-			    (unsigned long long)off);
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-		if (off > q->file_size)
-			q->file_size = off;
-	}
+	if (ret < 0)
+		return vm_err_errno(&b->ioerr, ret, "%s: write at %#llx",
+		    b->path, (unsigned long long)off);
+	if (off + len > q->file_size)
+		q->file_size = off + len;
 	return 0;
 }
 

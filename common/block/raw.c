@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/io.h"
 
 static int
 raw_probe(const uint8_t *hdr, size_t len)
@@ -153,19 +154,14 @@ static int
 fill(int fd, uint64_t size, const char *path, struct vm_err *err)
 {
 	static const uint8_t zero[65536];
-	uint64_t off = 0;
-	ssize_t n;
+	uint64_t off;
+	size_t c;
+	int ret;
 
-	while (off < size) {
-		size_t c = size - off < sizeof(zero) ? size - off : sizeof(zero);
-
-		n = pwrite(fd, zero, c, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return vm_err_errno(err, n < 0 ? -errno : -EIO, "%s",
-			    path);
-		off += (uint64_t)n;
+	for (off = 0; off < size; off += c) {
+		c = size - off < sizeof(zero) ? size - off : sizeof(zero);
+		if ((ret = io_pwrite_full(fd, zero, c, off)) < 0)
+			return vm_err_errno(err, ret, "%s", path);
 	}
 	return 0;
 }
