@@ -105,6 +105,25 @@ quiet vmkit.run=\"echo kernel=\$(uname -r) cmdline-ok=\$(grep -c vmkit.run /proc
 	is "$output" "*kernel=$(cat "$GUESTKIT/VERSION") cmdline-ok=1*" "uname, command line"
 }
 
+# The i8042: Linux's atkbd gets the keyboard's three-byte ID (one
+# interrupt per byte) and registers it; the aux port answers its
+# loopback and tests, so the port is registered too.
+ps2_devices() {
+	linux_boot "$1" --append "console=ttyS0 panic=-1 quiet \
+vmkit.run=\"sleep 1; cat /proc/bus/input/devices /sys/bus/serio/devices/*/description\"" </dev/null
+	is "$status" 0 "exit status"
+	is "$output" "*N: Name=\"AT Translated Set 2 keyboard\"*" "the keyboard is an input device"
+	is "$output" "*i8042 KBD port*i8042 AUX port*" "both serio ports"
+}
+
+@test "dbt: the guest finds the PS/2 keyboard and the i8042's aux port" {
+	ps2_devices dbt
+}
+
+@test "kvm: the guest finds the PS/2 keyboard and the i8042's aux port" {
+	ps2_devices kvm
+}
+
 @test "dbt: shell commands piped through stdin; md5sum, sha256sum, gzip agree with the host; poweroff exits 0" {
 	shell_session dbt
 }

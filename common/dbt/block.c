@@ -355,9 +355,12 @@ translate(struct dbt_cpu *c, uint64_t pa)
 			dbt_blocks_flush(c);
 			return NULL;
 		}
+		/* The page's first block: fast write entries for it go (no
+		 * new ones are made while it holds code). */
+		if (e->blocks == NULL)
+			dbt_tlb_drop_writes(c, b->page[k2]);
 		b->page_next[k2] = e->blocks;
 		e->blocks = b;
-		dbt_tlb_drop_writes(c, b->page[k2]);
 	}
 	b->hash_next = k->hash[hash_of(pa, b->mode_key)];
 	k->hash[hash_of(pa, b->mode_key)] = b;

@@ -21,6 +21,10 @@ struct dbt_jit_exit {
 	uint8_t *stub;                  /* its target while unlinked */
 	struct dbt_jit_exit *in_next;   /* in to->jit_in */
 	struct dbt_jit_exit **in_pprev;
+	int xidx;                       /* in the translator's list of links
+	                                   to other pages, or -1 */
+	bool fl_bx;                     /* it leaves the guest flags in rbx
+	                                   (LAHF/SETO form), not c->rflags */
 };
 
 struct dbt_block {
@@ -35,6 +39,7 @@ struct dbt_block {
 	struct dbt_block *hash_next;
 	/* Translator tier (jit.c). */
 	uint8_t *jit_code;              /* entry, NULL if not compiled */
+	uint8_t *jit_code_bx;           /* entry with the flags in rbx */
 	bool jit_failed;                /* not compilable: interpret */
 	int jit_nexits;
 	struct dbt_jit_exit *jit_exit;  /* malloc'd by the compiler */

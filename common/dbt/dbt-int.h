@@ -124,7 +124,7 @@ int dbt_insn_pfx(const struct insn *i);
  * branches, returns and exits to other pages (jit.c).  An entry is valid
  * only in the generation it was made in: any TLB flush, whole or one page,
  * starts a new generation, which empties the cache in O(1). */
-#define DBT_JC_SIZE 4096
+#define DBT_JC_SIZE 16384
 struct dbt_jc_entry {
 	uint64_t lin;
 	uint32_t mode_key;
@@ -138,13 +138,15 @@ dbt_jc_index(uint64_t lin)
 	return (unsigned)((lin ^ (lin >> 12)) & (DBT_JC_SIZE - 1));
 }
 
+/* One soft-TLB entry (32 bytes: the translator indexes by shifting).  A
+ * tag is a linear page address, DBT_TLB_EMPTY when not valid. */
 struct dbt_tlb_entry {
-	uint64_t tag_r;         /* linear page | valid, for reads */
+	uint64_t tag_r;         /* for reads */
 	uint64_t tag_w;         /* for writes (absent for code pages, ROM) */
 	uint64_t tag_x;         /* for fetches */
 	uintptr_t addend;       /* host = linear + addend (RAM only) */
-	uint64_t paddr;         /* guest physical page */
 };
+#define DBT_TLB_EMPTY (~0ULL)
 
 struct dbt_cpu {
 	/* Architectural state (same meaning as struct x86_state). */
@@ -175,8 +177,10 @@ struct dbt_cpu {
 	uint32_t mode_key;      /* block-cache key bits for the above, and
 	                           DBT_MODE_AC */
 
-	/* Soft TLB (mmu.c). */
-	struct dbt_tlb_entry tlb[DBT_TLB_SIZE];
+	/* Soft TLB (mmu.c): [0] supervisor accesses, [1] user (CPL 3);
+	 * tlb_pa: each entry's guest physical page, | 1 if global. */
+	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE];
+	uint64_t tlb_pa[2][DBT_TLB_SIZE];
 
 	/* Events (exc.c). */
 	jmp_buf jmp;            /* the run loop's setjmp */
@@ -203,7 +207,17 @@ struct dbt_cpu {
 	struct dbt_jit_exit *jit_pending; /* last direct exit, to link */
 	uint32_t jc_gen;        /* the jump cache's generation, never 0 */
 	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
+	/* Which jump-cache slots hold blocks on non-global pages (filled
+	 * since the last flush), so that a CR3 load drops only those; and
+	 * a filter of the linear pages the cache holds code for, so that
+	 * an INVLPG of a page without code leaves the cache alone. */
+	uint16_t jc_log[DBT_JC_SIZE];
+	unsigned jc_nlog;               /* > DBT_JC_SIZE: overflowed */
+	uint64_t jc_logged[DBT_JC_SIZE / 64];   /* slots in jc_log */
+	uint64_t jc_pages[DBT_JC_SIZE / 64];
 	uint64_t tlb_hits, tlb_misses;
+	uint64_t tlb_flushes, tlb_flushes_local, tlb_flushes_page;
+	uint64_t jc_flushes;
 	bool block_dirty;       /* a write hit the code of the running block */
 	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */
 	struct dbt_block *cur_block;
@@ -251,16 +265,31 @@ void dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
 /* Linear -> physical with a page walk; raises #PF (sets CR2). */
 uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
 /* Empty the jump cache (every mapping it was made under is gone). */
+/* Unlink every direct exit linked to another page (jit.c). */
+void dbt_jit_unlink_cross(struct dbt_jit *j);
 static inline void
 dbt_jc_flush(struct dbt_cpu *c)
 {
+	/* Links to other (global) pages are valid as long as the jump
+	 * cache's entries would be. */
+	if (c->jit != NULL)
+		dbt_jit_unlink_cross(c->jit);
 	if (++c->jc_gen == 0) {
 		__builtin_memset(c->jc, 0, sizeof(c->jc));
 		c->jc_gen = 1;
 	}
+	c->jc_nlog = 0;
+	__builtin_memset(c->jc_logged, 0, sizeof(c->jc_logged));
+	__builtin_memset(c->jc_pages, 0, sizeof(c->jc_pages));
+	c->jc_flushes++;
 }
-/* Flush the soft TLB (CR3/CR4/EFER writes, mode change); one page. */
+/* Flush the soft TLB (CR4/EFER writes, mode change); the non-global
+ * entries only (a CR3 load with CR4.PGE: global translations survive, as
+ * on hardware); one page (INVLPG). */
 void dbt_tlb_flush(struct dbt_cpu *c);
+void dbt_tlb_flush_local(struct dbt_cpu *c);
+/* The TLB holds a global translation of lin for fetches. */
+bool dbt_tlb_global(const struct dbt_cpu *c, uint64_t lin);
 void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);
 /* A host pointer to [off, off+size) for an access of kind acc (after every
  * segment, paging and SMC check, dirty bit set for writes), or NULL when

@@ -552,7 +552,8 @@ static void
 dbt_stats(struct vm *vm)
 {
 	struct dbt_vm *d = vm->backend_priv;
-	uint64_t icount = 0, hits = 0, misses = 0;
+	uint64_t icount = 0, hits = 0, misses = 0, fl = 0, fll = 0, flp = 0;
+	uint64_t jcf = 0;
 	int i;
 
 	if (d == NULL)
@@ -563,14 +564,24 @@ dbt_stats(struct vm *vm)
 		icount += d->cpus[i]->icount;
 		hits += d->cpus[i]->tlb_hits;
 		misses += d->cpus[i]->tlb_misses;
+		fl += d->cpus[i]->tlb_flushes;
+		fll += d->cpus[i]->tlb_flushes_local;
+		flp += d->cpus[i]->tlb_flushes_page;
+		jcf += d->cpus[i]->jc_flushes;
 	}
+	/* Hits counted here are the C paths' only: the translator's inline
+	 * probes do not count theirs. */
 	fprintf(stderr, "dbt: %llu instructions retired, %llu blocks "
-	    "translated, TLB %.2f%% hits (%llu misses)\n",
+	    "translated, TLB %llu misses (%.2f%% of the slow-path lookups), "
+	    "flushes: %llu full, %llu non-global, %llu pages; %llu jump-cache "
+	    "flushes\n",
 	    (unsigned long long)icount,
 	    (unsigned long long)(d->cpus[0] ?
 	    dbt_blocks_translated(d->cpus[0]) : 0),
-	    hits + misses ? 100.0 * (double)hits / (double)(hits + misses) :
-	    0.0, (unsigned long long)misses);
+	    (unsigned long long)misses,
+	    hits + misses ? 100.0 * (double)misses / (double)(hits + misses) :
+	    0.0, (unsigned long long)fl, (unsigned long long)fll,
+	    (unsigned long long)flp, (unsigned long long)jcf);
 	{
 		char buf[1024];
 

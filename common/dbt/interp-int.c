@@ -665,16 +665,20 @@ op_enter(struct dbt_cpu *c, const struct insn *i)
 static void
 op_leave(struct dbt_cpu *c, const struct insn *i)
 {
-	uint64_t sp = c->gpr[X86_RBP], v;
+	uint64_t sp = c->gpr[X86_RBP], mask, v;
+	unsigned size = osz(i);
 
-	if (c->long64)
-		c->gpr[RSP] = sp;
-	else if (c->stack32)
-		c->gpr[RSP] = sp & 0xffffffff;
+	/* Read first: a fault leaves RSP and RBP as they were. */
+	mask = c->long64 ? ~0ULL : c->stack32 ? 0xffffffffULL : 0xffffULL;
+	sp &= mask;
+	v = size == 8 ? dbt_read64(c, X86_SS, sp) : size == 4 ?
+	    dbt_read32(c, X86_SS, sp) : dbt_read16(c, X86_SS, sp);
+	sp = (sp + size) & mask;
+	if (mask == 0xffffULL)
+		c->gpr[RSP] = (c->gpr[RSP] & ~0xffffULL) | sp;
 	else
-		c->gpr[RSP] = (c->gpr[RSP] & ~0xffffULL) | (sp & 0xffff);
-	v = dbt_pop(c, osz(i));
-	dbt_set_reg(c, i, X86_RBP, osz(i), v);
+		c->gpr[RSP] = sp;
+	dbt_set_reg(c, i, X86_RBP, size, v);
 }
 
 static void

@@ -91,6 +91,11 @@ struct dbt_jit {
 	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
 	int ncpus;
 	uint64_t jc_fills, jc_conflicts;
+	/* Exits linked to a block on another page, which is global: all
+	 * unlinked when any vCPU flushes its jump cache. */
+	struct dbt_jit_exit **xlinks;
+	size_t nxlinks, capxlinks;
+	uint64_t xlinks_made;
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
@@ -100,7 +105,7 @@ struct dbt_jit {
 
 struct slow_path {
 	uint8_t *jcc;           /* rel32 of the probe's jne */
-	uint8_t *extra[3];      /* other jumps to it (SSE checks) */
+	uint8_t *extra[6];      /* other jumps to it (SSE, string checks) */
 	int nextra;
 	const struct insn *i;
 	uint64_t rip;
@@ -184,12 +189,15 @@ m_bp(struct emit *e, int r, int32_t disp)
 	}
 }
 
-/* ModRM + SIB + disp32 for [rbp + rax*8 + disp]. */
+/* The probe indexes the TLB by shifting. */
+_Static_assert(sizeof(struct dbt_tlb_entry) == 32, "TLB entry size");
+
+/* ModRM + SIB + disp32 for [rbp + rax + disp]. */
 static void
-m_bp_ax8(struct emit *e, int r, int32_t disp)
+m_bp_ax1(struct emit *e, int r, int32_t disp)
 {
 	b1(e, 0x84 | (r & 7) << 3);
-	b1(e, 0xc5);
+	b1(e, 0x05);
 	b4(e, (uint32_t)disp);
 }
 
@@ -628,26 +636,30 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	    e->slow[e->nslow - 1].jcc == NULL &&
 	    e->slow[e->nslow - 1].i == i ? &e->slow[e->nslow - 1] :
 	    &e->slow[e->nslow++];
-	int32_t tlb = OFF(tlb);
-	unsigned tag = 1 | (e->c->cpl == 3 ? 2 : 0);
+	int32_t tlb = OFF(tlb) + (e->c->cpl == 3 ?
+	    (int32_t)sizeof(e->c->tlb[0]) : 0);
 
 	flags_to_bx(e);
 	s->fl_probe = e->fl;
 
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0xf0);          /* mov rax, rsi */
-	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr rax, 12 */
-	b1(e, 0x25); b4(e, DBT_TLB_SIZE - 1);           /* and eax, mask */
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x04); b1(e, 0x80); /* rax *= 5 */
-	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x7e); b1(e, size - 1); /* lea rdi */
+	/* rax = index * 32: bits 12.. of the address, shifted by 7 */
+	b1(e, 0x89); b1(e, 0xf0);                       /* mov eax, esi */
+	b1(e, 0xc1); b1(e, 0xe8); b1(e, 12 - 5);        /* shr eax, 7 */
+	b1(e, 0x25); b4(e, (DBT_TLB_SIZE - 1) << 5);    /* and eax, mask */
+	if (size > 1) {
+		/* the page of the last byte: a crossing access misses */
+		b1(e, 0x48); b1(e, 0x8d); b1(e, 0x7e); b1(e, size - 1);
+	} else {
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xf7);  /* mov rdi, rsi */
+	}
 	b1(e, 0x48); b1(e, 0x81); b1(e, 0xe7); b4(e, 0xfffff000u);
-	b1(e, 0x48); b1(e, 0x83); b1(e, 0xcf); b1(e, tag); /* or rdi, tag */
 	b1(e, 0x48); b1(e, 0x3b);                       /* cmp rdi, tag_? */
-	m_bp_ax8(e, DI, tlb + (write ?
+	m_bp_ax1(e, DI, tlb + (write ?
 	    (int32_t)offsetof(struct dbt_tlb_entry, tag_w) :
 	    (int32_t)offsetof(struct dbt_tlb_entry, tag_r)));
 	s->jcc = jcc32(e, 0x5, NULL);                   /* jne slow */
 	b1(e, 0x48); b1(e, 0x8b);                       /* mov rdi, addend */
-	m_bp_ax8(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
+	m_bp_ax1(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
 	    addend));
 	b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);          /* add rdi, rsi */
 	s->i = i;
@@ -1361,6 +1373,7 @@ new_exit(struct emit *e, uint64_t target)
 	memset(x, 0, sizeof(*x));
 	x->from = e->b;
 	x->target = target;
+	x->xidx = -1;
 	return x;
 }
 
@@ -1375,6 +1388,12 @@ emit_stub(struct emit *e, struct dbt_jit_exit *x)
 
 	x->stub = e->p;
 	set_rel32(x->disp, x->stub);
+	if (x->fl_bx) {
+		/* Unlinked: the flags go where the dispatcher and the
+		 * jump cache's targets look for them. */
+		b1(e, 0x89); b1(e, 0xd8);               /* mov eax, ebx */
+		flags_merge_ax(e);
+	}
 	set_rip(e, x->target);
 	if ((x->target ^ e->b->lin) & ~0xfffULL) {
 		mov_imm64(e, CX, x->target);
@@ -1391,9 +1410,12 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 {
 	struct dbt_jit_exit *x;
 
-	flags_to_mem(e);
+	/* Flags in rbx for a linked target's rbx entry (three register
+	 * instructions rather than a read-modify-write of c->rflags). */
+	flags_to_bx(e);
 	rc_flush(e);
 	x = new_exit(e, target);
+	x->fl_bx = e->fl == FLS_BX;
 	x->disp = jmp32(e, NULL);
 	emit_stub(e, x);
 }
@@ -1428,11 +1450,15 @@ emit_side_exits(struct emit *e)
 		struct side_exit *x = &e->side[k];
 
 		set_rel32(x->jcc, e->p);
-		flags_save(e);
+		/* The Jcc had the flags in the host: into rbx. */
+		b1(e, 0x9f);                            /* lahf */
+		b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);  /* seto al */
+		b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
 		for (g = 0; g < 16; g++)
 			if (x->rc_host[g] >= 0 && x->rc_dirty[g])
 				st64(e, x->rc_host[g], GPR(g));
 		xe = new_exit(e, x->target);
+		xe->fl_bx = true;
 		xe->disp = jmp32(e, NULL);
 		emit_stub(e, xe);
 	}
@@ -1479,6 +1505,47 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	emit_jc_lookup(e);
 }
 
+/*
+ * Near indirect CALL and JMP (FF /2, FF /4) in 64-bit mode: the target
+ * from a register or memory, CALL's return address pushed, then on
+ * through the jump cache.  Either probe's slow path runs the whole
+ * instruction; nothing of the guest's changes before the last probe.
+ */
+static void
+emit_ind(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s1 = NULL, *s2 = NULL;
+	bool call = (i->reg & 7) == 2;
+	int hs;
+
+	if (i->mem) {
+		emit_ea_rc(e, i, rip + i->len, true);
+		s1 = emit_probe(e, i, rip, 8, false);
+		ld_rdi(e, CX);
+	} else {
+		mov_rr(e, CX, rc_get(e, i->rm));
+	}
+	if (call) {
+		hs = rc_get(e, X86_RSP);
+		lea_disp(e, SI, hs, -8);
+		s2 = emit_probe(e, i, rip, 8, true);
+		mov_imm64(e, AX, rip + i->len);
+		st_rdi(e, AX);
+		mov_rr(e, hs, SI);
+		rc_dirty(e, X86_RSP);
+	}
+	st64(e, CX, OFF(rip));
+	if (s1 != NULL)
+		probe_done(e, s1);
+	if (s2 != NULL)
+		probe_done(e, s2);
+	flags_to_mem(e);
+	rc_flush(e);
+	/* A slow path ran the instruction and set c->rip: reload it. */
+	ld64(e, CX, OFF(rip));
+	emit_jc_lookup(e);
+}
+
 /* ---- instructions with implicit registers --------------------------------- */
 
 /* RDTSC: the host's TSC plus the vCPU's offset, as dbt_rdtsc(); CR4.TSD
@@ -1507,6 +1574,248 @@ emit_rdtsc(struct emit *e, const struct insn *i, uint64_t rip)
 	st64(e, DX, GPR(X86_RDX));
 	if (s != NULL)
 		probe_done(e, s);
+}
+
+/* LEAVE (C9) with a 64-bit operand size: RSP = RBP + 8, RBP = [RBP]. */
+static void
+emit_leave(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+	int hb = rc_get(e, X86_RBP), hs = rc_take(e, X86_RSP, true);
+
+	mov_rr(e, SI, hb);
+	s = emit_probe(e, i, rip, 8, false);
+	ld_rdi(e, CX);
+	lea_disp(e, hs, SI, 8);
+	mov_rr(e, hb, CX);
+	rc_dirty(e, X86_RSP);
+	rc_dirty(e, X86_RBP);
+	probe_done(e, s);
+}
+
+/* MOV r32/r64, Sreg (8C, register form): the selector, zero-extended. */
+static void
+emit_mov_from_sreg(struct emit *e, const struct insn *i)
+{
+	int hd = rc_take(e, i->rm, true);
+
+	/* movzx eax, word [rbp + seg[n].sel] */
+	b1(e, 0x0f); b1(e, 0xb7);
+	m_bp(e, AX, OFF(seg) + (int32_t)((i->reg & 7) *
+	    sizeof(struct x86_seg)) + (int32_t)offsetof(struct x86_seg, sel));
+	mov_rr(e, hd, AX);
+	rc_dirty(e, i->rm);
+}
+
+/* CLI at CPL 0: clear RFLAGS.IF (bit 1 of its second byte). */
+static void
+emit_cli(struct emit *e)
+{
+	flags_to_bx(e);
+	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1);
+	b1(e, (uint8_t)~(X86_IF >> 8));                 /* and byte [], ~2 */
+}
+
+/* PUSHF with a 64-bit operand size: RFLAGS without VM and RF. */
+static void
+emit_pushf(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+	int hs;
+
+	flags_to_mem(e);
+	hs = rc_get(e, X86_RSP);
+	lea_disp(e, SI, hs, -8);
+	s = emit_probe(e, i, rip, 8, true);
+	ld64(e, AX, OFF(rflags));
+	b1(e, 0x48); b1(e, 0x25);                       /* and rax, imm32 */
+	b4(e, (uint32_t)~(X86_VM | X86_RF));
+	st_rdi(e, AX);
+	mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
+	probe_done(e, s);
+}
+
+/* Jump to slow path s if the n bytes at linear rsi cross a page (rax). */
+static void
+str_page_check(struct emit *e, struct slow_path *s)
+{
+	b1(e, 0x89); b1(e, 0xf0);                       /* mov eax, esi */
+	b1(e, 0x25); b4(e, 0xfff);                      /* and eax, 0xfff */
+	b1(e, 0x48); b1(e, 0x01); b1(e, 0xd0);          /* add rax, rdx */
+	b1(e, 0x48); b1(e, 0x3d); b4(e, 4096);          /* cmp rax, 4096 */
+	s->extra[s->nextra++] = jcc32(e, 0x7, NULL);    /* ja slow */
+}
+
+/*
+ * REP STOS and REP MOVS (64-bit addressing, no FS/GS override, DF clear)
+ * within one page of RAM each: the host's own REP STOS/MOVS on the host
+ * pages, which has the guest's semantics, overlap included.  Anything
+ * else (DF set, a count beyond a page, a page crossed, a TLB miss, MMIO,
+ * a page holding code) goes to the handler, which does it in chunks.
+ */
+static void
+emit_rep_str(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	bool movs = (i->op & 0xfe) == 0xa4;
+	unsigned size = (i->op & 1) ? i->opsize : 1;
+	int shift = size == 8 ? 3 : size == 4 ? 2 : size == 2 ? 1 : 0;
+	struct slow_path *s, *s1, *s2;
+	uint8_t *done;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	s = new_slow(e, i, rip);
+	b1(e, 0xf6); m_bp(e, 0, OFF(rflags) + 1); b1(e, X86_DF >> 8);
+	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);    /* DF: slow */
+	ld64(e, CX, GPR(X86_RCX));
+	b1(e, 0x48); b1(e, 0x85); b1(e, 0xc9);          /* test rcx, rcx */
+	done = jcc32(e, 0x4, NULL);                     /* none: done */
+	b1(e, 0x48); b1(e, 0x81); b1(e, 0xf9); b4(e, 4096u >> shift);
+	s->extra[s->nextra++] = jcc32(e, 0x7, NULL);    /* ja slow */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xca);          /* mov rdx, rcx */
+	if (shift) {
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, (uint8_t)shift);
+	}
+	s1 = s;
+	if (movs) {
+		/* The source first: its faults come before the
+		 * destination's. */
+		ld64(e, SI, GPR(X86_RSI));
+		str_page_check(e, s);
+		s1 = emit_probe(e, i, rip, 1, false);   /* takes over s */
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xfb);  /* mov rbx, rdi */
+	}
+	ld64(e, SI, GPR(X86_RDI));
+	str_page_check(e, s);
+	s2 = emit_probe(e, i, rip, 1, true);
+	if (movs) {
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xde);  /* mov rsi, rbx */
+	} else {
+		ld64(e, AX, GPR(X86_RAX));
+	}
+	if (size == 2)
+		b1(e, 0x66);
+	b1(e, 0xf3);
+	if (size == 8)
+		b1(e, 0x48);
+	b1(e, (uint8_t)(i->op));                        /* rep movs/stos */
+	if (movs) {
+		b1(e, 0x48); b1(e, 0x01); m_bp(e, DX, GPR(X86_RSI));
+	}
+	b1(e, 0x48); b1(e, 0x01); m_bp(e, DX, GPR(X86_RDI));
+	b1(e, 0x48); b1(e, 0xc7); m_bp(e, 0, GPR(X86_RCX)); b4(e, 0);
+	set_rel32(done, e->p);
+	e->fl = FLS_MEM;
+	if (s1 != s)
+		probe_done(e, s1);
+	probe_done(e, s);
+	if (s2 != s && s2 != s1)
+		probe_done(e, s2);
+}
+
+/*
+ * BT, BTS, BTR, BTC m, r (0F A3/AB/B3/BB) with a 32- or 64-bit operand:
+ * a bit string, so the element the offset register selects is probed,
+ * and the host's instruction runs on a base moved back by the same
+ * amount, so that its own offset arithmetic lands on that element.  ZF
+ * (unchanged by BT) comes from the guest's flags.
+ */
+static void
+emit_bt_mem(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+	bool w = i->opsize == 8;
+	int hr;
+
+	emit_ea_rc(e, i, rip + i->len, true);
+	flags_to_bx(e);
+	hr = rc_get(e, i->reg);
+	/* rdx = (offset >> log2(bits)) * bytes, the offset signed */
+	if (w) {
+		mov_rr(e, DX, hr);
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xfa); b1(e, 6); /* sar rdx,6 */
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, 3); /* shl rdx,3 */
+	} else {
+		/* movsxd rdx, hr32 */
+		b1(e, 0x48 | (hr >= 8 ? 1 : 0)); b1(e, 0x63);
+		b1(e, 0xd0 | (hr & 7));
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xfa); b1(e, 5); /* sar rdx,5 */
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe2); b1(e, 2); /* shl rdx,2 */
+	}
+	b1(e, 0x48); b1(e, 0x01); b1(e, 0xd6);          /* add rsi, rdx */
+	s = emit_probe(e, i, rip, i->opsize, i->op != 0xa3);
+	b1(e, 0x48); b1(e, 0x29); b1(e, 0xd7);          /* sub rdi, rdx */
+	flags_to_host(e);
+	if (i->lock)
+		b1(e, 0xf0);
+	b1(e, 0x40 | (w ? 8 : 0) | (hr >= 8 ? 4 : 0));
+	b1(e, 0x0f); b1(e, i->op);
+	b1(e, (unsigned)(hr & 7) << 3 | DI);            /* [rdi], hr */
+	e->fl = FLS_HOST;
+	probe_done(e, s);
+}
+
+/*
+ * CMPXCHG8B / CMPXCHG16B m (0F C7 /1): the host's, LOCKed, on the guest's
+ * RDX:RAX and RCX:RBX in the host's; a misaligned CMPXCHG16B goes to the
+ * handler for its #GP.  Only ZF changes among the flags.
+ */
+static void
+emit_cmpxchg_wide(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL, *s2;
+	bool w = i->opsize == 8;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	emit_ea(e, i, rip + i->len, true);
+	if (w) {
+		s = new_slow(e, i, rip);
+		b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15); /* test sil */
+		s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	}
+	s2 = emit_probe(e, i, rip, w ? 16 : 8, true);
+	flags_load(e);
+	ld64(e, AX, GPR(X86_RAX));
+	ld64(e, DX, GPR(X86_RDX));
+	ld64(e, CX, GPR(X86_RCX));
+	ld64(e, BX, GPR(X86_RBX));
+	b1(e, 0xf0);
+	if (w)
+		b1(e, 0x48);
+	b1(e, 0x0f); b1(e, 0xc7); b1(e, 0x0f);          /* cmpxchg [rdi] */
+	st64(e, AX, GPR(X86_RAX));
+	st64(e, DX, GPR(X86_RDX));
+	e->fl = FLS_HOST;
+	if (s != NULL && s != s2)
+		probe_done(e, s);
+	probe_done(e, s2);
+}
+
+/* SWAPGS at CPL 0: GS.base and IA32_KERNEL_GS_BASE trade places. */
+static void
+emit_swapgs(struct emit *e)
+{
+	int32_t gs = OFF(seg) + (int32_t)(X86_GS * sizeof(struct x86_seg)) +
+	    (int32_t)offsetof(struct x86_seg, base);
+
+	ld64(e, AX, gs);
+	ld64(e, DX, OFF(kernel_gs_base));
+	st64(e, DX, gs);
+	st64(e, AX, OFF(kernel_gs_base));
+}
+
+/* BSWAP r32/r64 (0F C8+r) on the cached register. */
+static void
+emit_bswap(struct emit *e, const struct insn *i)
+{
+	int hd = rc_get(e, i->opreg);
+
+	b1(e, 0x40 | (i->opsize == 8 ? 8 : 0) | (hd >= 8 ? 1 : 0));
+	b1(e, 0x0f);
+	b1(e, 0xc8 + (hd & 7));
+	rc_dirty(e, i->opreg);
 }
 
 /* CBW/CWDE/CDQE (98), CWD/CDQ/CQO (99) on the host's rax/rdx. */
@@ -1583,6 +1892,47 @@ emit_acc_op(struct emit *e, const struct insn *i, uint64_t rip)
 	if (cx && mslot >= 0)
 		st64(e, DX, GPR(mslot));
 	e->fl = FLS_HOST;
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+/*
+ * DIV r/m32, r/m64 (F7 /6): the host's DIV on rdx:rax, after a check that
+ * it cannot fault (RDX below the divisor: the quotient fits and the
+ * divisor is not zero); otherwise the handler raises #DE.  The flags are
+ * undefined after DIV and left as the host's DIV leaves them.
+ */
+static void
+emit_div(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL, *chk;
+	bool w = i->opsize == 8;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		s = emit_probe(e, i, rip, i->opsize, false);
+		if (w)
+			b1(e, 0x48);
+		b1(e, 0x8b); b1(e, 0x1f);               /* mov rbx, [rdi] */
+	} else {
+		ld64(e, BX, GPR(i->rm));
+	}
+	ld64(e, AX, GPR(X86_RAX));
+	ld64(e, DX, GPR(X86_RDX));
+	chk = new_slow(e, i, rip);
+	if (w)
+		b1(e, 0x48);
+	b1(e, 0x39); b1(e, 0xda);                       /* cmp rdx, rbx */
+	chk->extra[chk->nextra++] = jcc32(e, 0x3, NULL); /* jae */
+	if (w)
+		b1(e, 0x48);
+	b1(e, 0xf7); b1(e, 0xf3);                       /* div rbx */
+	st64(e, AX, GPR(X86_RAX));
+	st64(e, DX, GPR(X86_RDX));
+	e->fl = FLS_HOST;
+	probe_done(e, chk);
 	if (s != NULL)
 		probe_done(e, s);
 }
@@ -1776,6 +2126,19 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
 		goto native;
+	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
+	    ((i->reg & 7) == 2 || (i->reg & 7) == 4) && bnd_ok(i) &&
+	    !i->lock) {
+		emit_ind(e, i, rip);
+		e->j->native_insns++;
+		return false;
+	}
+	if (i->rep != REP_NONE && i->map == MAP_1B && i->addrsize == 8 &&
+	    (i->op == 0xaa || i->op == 0xab || i->op == 0xa4 ||
+	    i->op == 0xa5) && i->seg != X86_FS && i->seg != X86_GS) {
+		emit_rep_str(e, i, rip);
+		goto native;
+	}
 	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
 		goto helper;
 	if (i->map == MAP_1B) {
@@ -1801,6 +2164,47 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_0F && i->op == 0x1f)
 		goto native;                            /* NOP r/m */
+	if (i->map == MAP_1B && i->op == 0xc9 && i->opsize == 8) {
+		emit_leave(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0x8c && !i->mem &&
+	    (i->reg & 7) <= X86_GS && i->opsize >= 4) {
+		emit_mov_from_sreg(e, i);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0xfa && e->c->cpl == 0) {
+		emit_cli(e);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0x9c && i->opsize == 8) {
+		emit_pushf(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0x18 && i->mem &&
+	    (i->reg & 7) < 4)
+		goto native;            /* PREFETCHh: a hint, never faults */
+	if (i->map == MAP_0F && i->mem && i->opsize >= 4 &&
+	    (i->op == 0xa3 || i->op == 0xab || i->op == 0xb3 ||
+	    i->op == 0xbb) && (!i->lock || i->op != 0xa3)) {
+		emit_bt_mem(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0xc7 && i->mem &&
+	    (i->reg & 7) == 1 && i->rep == REP_NONE) {
+		emit_cmpxchg_wide(e, i, rip);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op == 0x01 && i->modrm == 0xf8 &&
+	    e->c->cpl == 0) {
+		emit_swapgs(e);
+		goto native;
+	}
+	if (i->map == MAP_0F && i->op >= 0xc8 && i->op <= 0xcf &&
+	    i->opsize != 2) {
+		emit_bswap(e, i);       /* (16-bit BSWAP is undefined) */
+		goto native;
+	}
 	if (i->map == MAP_0F && i->op == 0xae && !i->mem &&
 	    (i->reg & 7) >= 5) {
 		/* LFENCE, MFENCE, SFENCE: the host's own. */
@@ -1813,6 +2217,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_1B && (i->op == 0x98 || i->op == 0x99)) {
 		emit_cbw(e, i);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0xf7 && (i->reg & 7) == 6 &&
+	    i->opsize >= 4 && !i->lock) {
+		emit_div(e, i, rip);
 		goto native;
 	}
 	if ((i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
@@ -1890,7 +2299,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 {
 	struct dbt_jit *j = c->jit;
 	struct emit e;
-	uint8_t *exit0[2];
+	uint8_t *exit0[2], *code_bx;
 	struct timespec t0, t1;
 	uint64_t rip = b->lin;
 	int k;
@@ -1924,6 +2333,15 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 		return false;
 	}
 	rc_init(&e);
+	/* The entry from the dispatcher and the jump cache: c->rflags into
+	 * rbx; linked exits that have the flags in rbx enter after it. */
+	b1(&e, 0x0f); b1(&e, 0xb7); m_bp(&e, 0, OFF(rflags)); /* movzx */
+	b1(&e, 0x66); b1(&e, 0xc1); b1(&e, 0xc0); b1(&e, 8); /* rol ax, 8 */
+	b1(&e, 0x24); b1(&e, 0x08);                     /* and al, 8 */
+	b1(&e, 0xc0); b1(&e, 0xe8); b1(&e, 3);          /* shr al, 3 */
+	b1(&e, 0x89); b1(&e, 0xc3);                     /* mov ebx, eax */
+	code_bx = e.p;
+	e.fl = FLS_BX;
 	emit_prologue(&e, exit0);
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
@@ -1943,6 +2361,8 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	set_rel32(exit0[0], e.p);
 	if (exit0[1] != NULL)
 		set_rel32(exit0[1], e.p);
+	b1(&e, 0x89); b1(&e, 0xd8);                     /* mov eax, ebx */
+	flags_merge_ax(&e);
 	set_rip(&e, b->lin);
 	jmp32(&e, j->exit_null);
 	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM) {
@@ -1954,6 +2374,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	j->used += (size_t)(e.p - e.start);
 	j->used = (j->used + 15) & ~(size_t)15;
 	b->jit_code = e.start;
+	b->jit_code_bx = code_bx;
 	j->compiled++;
 	if (j->dump != NULL) {
 		/* A text line, then the code: tools/jit-dump.py reads it. */
@@ -1997,7 +2418,9 @@ dbt_jit_add_cpu(struct dbt_jit *j, struct dbt_cpu *c)
 void
 dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
 {
-	struct dbt_jc_entry *x = &c->jc[dbt_jc_index(b->lin)];
+	unsigned idx = dbt_jc_index(b->lin);
+	struct dbt_jc_entry *x = &c->jc[idx];
+	int k;
 
 	if (b->jit_code == NULL || !b->valid ||
 	    (x->block == b && x->gen == c->jc_gen))
@@ -2010,6 +2433,22 @@ dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
 	x->code = b->jit_code;
 	x->block = b;
 	c->jit->jc_fills++;
+	for (k = 0; k < b->npages; k++) {
+		unsigned bit = (unsigned)((b->lin >> 12) + (unsigned)k) %
+		    DBT_JC_SIZE;
+
+		c->jc_pages[bit / 64] |= 1ULL << (bit % 64);
+	}
+	/* A slot a CR3 load must empty: unless the block lies in one page
+	 * whose translation (still in the TLB from the fetch) is global. */
+	if ((b->npages != 1 || !dbt_tlb_global(c, b->lin)) &&
+	    !(c->jc_logged[idx / 64] & (1ULL << (idx % 64))) &&
+	    c->jc_nlog <= DBT_JC_SIZE) {
+		if (c->jc_nlog < DBT_JC_SIZE)
+			c->jc_log[c->jc_nlog] = (uint16_t)idx;
+		c->jc_nlog++;
+		c->jc_logged[idx / 64] |= 1ULL << (idx % 64);
+	}
 }
 
 struct dbt_block *
@@ -2023,12 +2462,36 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 {
 	struct dbt_block *from = x->from;
 
+	struct dbt_jit *j = c->jit;
+	bool cross = ((to->lin ^ from->lin) & ~0xfffULL) != 0;
+
 	if (x->to != NULL || to->jit_code == NULL || !to->valid ||
 	    !from->valid || to->lin != x->target ||
-	    to->mode_key != from->mode_key ||
-	    ((to->lin ^ from->lin) & ~0xfffULL) != 0)
+	    to->mode_key != from->mode_key)
 		return;
-	set_rel32(x->disp, to->jit_code);
+	/* To another page only where its translation is global (kernel
+	 * code): that holds until a flush that also empties the jump
+	 * cache, which unlinks these (dbt_jc_flush).  This assumes, as
+	 * every OS arranges, that a global page maps the same on all vCPUs
+	 * (a guest that breaks it runs its own other code, no one else's). */
+	if (cross) {
+		if (to->npages != 1 || !dbt_tlb_global(c, to->lin))
+			return;
+		if (j->nxlinks == j->capxlinks) {
+			size_t cap = j->capxlinks ? 2 * j->capxlinks : 1024;
+			struct dbt_jit_exit **n = realloc(j->xlinks,
+			    cap * sizeof(*n));
+
+			if (n == NULL)
+				return;
+			j->xlinks = n;
+			j->capxlinks = cap;
+		}
+		x->xidx = (int)j->nxlinks;
+		j->xlinks[j->nxlinks++] = x;
+		j->xlinks_made++;
+	}
+	set_rel32(x->disp, x->fl_bx ? to->jit_code_bx : to->jit_code);
 	x->to = to;
 	x->in_next = to->jit_in;
 	x->in_pprev = &to->jit_in;
@@ -2039,10 +2502,17 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 }
 
 static void
-unlink_exit(struct dbt_jit_exit *x)
+unlink_exit(struct dbt_jit *j, struct dbt_jit_exit *x)
 {
 	if (x->to == NULL)
 		return;
+	if (x->xidx >= 0) {
+		struct dbt_jit_exit *last = j->xlinks[--j->nxlinks];
+
+		j->xlinks[x->xidx] = last;
+		last->xidx = x->xidx;
+		x->xidx = -1;
+	}
 	*x->in_pprev = x->in_next;
 	if (x->in_next != NULL)
 		x->in_next->in_pprev = x->in_pprev;
@@ -2050,6 +2520,13 @@ unlink_exit(struct dbt_jit_exit *x)
 	x->to = NULL;
 	x->in_next = NULL;
 	x->in_pprev = NULL;
+}
+
+void
+dbt_jit_unlink_cross(struct dbt_jit *j)
+{
+	while (j->nxlinks > 0)
+		unlink_exit(j, j->xlinks[j->nxlinks - 1]);
 }
 
 void
@@ -2066,9 +2543,9 @@ dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b)
 			memset(x, 0, sizeof(*x));
 	}
 	while (b->jit_in != NULL)
-		unlink_exit(b->jit_in);
+		unlink_exit(j, b->jit_in);
 	for (k = 0; k < b->jit_nexits; k++)
-		unlink_exit(&b->jit_exit[k]);
+		unlink_exit(j, &b->jit_exit[k]);
 }
 
 /*
@@ -2158,6 +2635,7 @@ dbt_jit_free(struct dbt_jit *j)
 	if (j->dump != NULL)
 		fclose(j->dump);
 	free(j->profile);
+	free(j->xlinks);
 	free(j);
 }
 
@@ -2169,12 +2647,13 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 		return;
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
-	    "%.1f of %.0f MiB (%llu flushes), %llu links, %llu jump-cache "
-	    "fills (%llu replacing another block), %llu instructions native, "
-	    "%llu through the interpreter",
+	    "%.1f of %.0f MiB (%llu flushes), %llu links (%llu to global "
+	    "pages), %llu jump-cache fills (%llu replacing another block), "
+	    "%llu instructions native, %llu through the interpreter",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
 	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
 	    (unsigned long long)j->flushes, (unsigned long long)j->links,
+	    (unsigned long long)j->xlinks_made,
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,

@@ -9,9 +9,9 @@
  * SMEP/SMAP, accessed and dirty bits set as the CPU sets them, and #PF
  * with its error code and CR2.
  *
- * The soft TLB is direct-mapped on the linear page number.  A tag is the
- * page address | 1, | 2 for user-mode (CPL 3) lookups, so a CPL change
- * needs no flush.  tag_w is only filled for RAM pages whose dirty bit is
+ * The soft TLB is direct-mapped on the linear page number, one for user
+ * (CPL 3) accesses and one for supervisor ones, so a CPL change needs no
+ * flush.  A tag is the page address; an empty one is DBT_TLB_EMPTY.  tag_w is only filled for RAM pages whose dirty bit is
  * already set and that hold no translated code, so every write that must
  * set D or invalidate translations takes the slow path.  MMIO pages are
  * never cached: each access walks and dispatches to the bus (the local
@@ -31,6 +31,7 @@
 #define PTE_A 0x20ULL
 #define PTE_D 0x40ULL
 #define PTE_PS 0x80ULL
+#define PTE_G 0x100ULL
 #define PTE_NX (1ULL << 63)
 #define PTE_ADDR 0x000ffffffffff000ULL
 
@@ -80,6 +81,7 @@ struct walk {
 	uint64_t pa;            /* physical address of lin */
 	uint64_t page_pa;       /* of the 4 KiB page holding lin */
 	bool user, write, exec, dirty;
+	bool global;            /* G in the leaf entry, with CR4.PGE */
 };
 
 static _Noreturn void
@@ -115,6 +117,7 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		w->pa = c->lma ? lin : lin & 0xffffffffULL;
 		w->page_pa = w->pa & ~0xfffULL;
 		w->user = w->write = w->exec = w->dirty = true;
+		w->global = false;
 		return;
 	}
 	if (c->lma) {
@@ -194,6 +197,7 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	w->write = w_ok || (!(c->cr0 & X86_CR0_WP) && c->cpl < 3);
 	w->exec = !nx;
 	w->dirty = wr || (e & PTE_D);
+	w->global = (c->cr4 & X86_CR4_PGE) && (e & PTE_G);
 }
 
 uint64_t
@@ -207,21 +211,91 @@ dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc)
 
 /* ---- TLB --------------------------------------------------------------- */
 
+/* In a tlb_pa word (a page address): the translation is global. */
+#define TLB_G 1ULL
+
+/* The TLB an access of kind acc uses: user (CPL 3, not an implicit
+ * supervisor access) or supervisor. */
+static inline unsigned
+tlb_class(const struct dbt_cpu *c, unsigned acc)
+{
+	return c->cpl == 3 && !(acc & DBT_ACC_SUPER);
+}
+
+static inline unsigned
+tlb_index(uint64_t lin)
+{
+	return (unsigned)(lin >> 12) % DBT_TLB_SIZE;
+}
+
+static inline struct dbt_tlb_entry *
+tlb_ent(struct dbt_cpu *c, uint64_t lin, unsigned acc)
+{
+	return &c->tlb[tlb_class(c, acc)][tlb_index(lin)];
+}
+
+static void
+tlb_clear(struct dbt_cpu *c, unsigned cls, unsigned k)
+{
+	memset(&c->tlb[cls][k], 0xff, sizeof(c->tlb[cls][k]));
+	c->tlb_pa[cls][k] = 0;
+}
+
 void
 dbt_tlb_flush(struct dbt_cpu *c)
 {
-	memset(c->tlb, 0, sizeof(c->tlb));
+	memset(c->tlb, 0xff, sizeof(c->tlb));   /* every tag DBT_TLB_EMPTY */
+	memset(c->tlb_pa, 0, sizeof(c->tlb_pa));
 	/* The jump cache maps linear addresses too. */
 	dbt_jc_flush(c);
+	c->tlb_flushes++;
+}
+
+void
+dbt_tlb_flush_local(struct dbt_cpu *c)
+{
+	unsigned cls, k;
+
+	if (!(c->cr4 & X86_CR4_PGE)) {
+		dbt_tlb_flush(c);
+		return;
+	}
+	for (cls = 0; cls < 2; cls++)
+		for (k = 0; k < DBT_TLB_SIZE; k++)
+			if (!(c->tlb_pa[cls][k] & TLB_G))
+				tlb_clear(c, cls, k);
+	/* The jump cache: the slots filled from non-global pages. */
+	if (c->jc_nlog > DBT_JC_SIZE) {
+		dbt_jc_flush(c);
+	} else {
+		for (k = 0; k < c->jc_nlog; k++)
+			c->jc[c->jc_log[k]].gen = 0;
+		c->jc_nlog = 0;
+		memset(c->jc_logged, 0, sizeof(c->jc_logged));
+	}
+	c->tlb_flushes_local++;
+}
+
+bool
+dbt_tlb_global(const struct dbt_cpu *c, uint64_t lin)
+{
+	unsigned cls = c->cpl == 3, k = tlb_index(lin);
+
+	return (c->tlb_pa[cls][k] & TLB_G) &&
+	    c->tlb[cls][k].tag_x == (lin & ~0xfffULL);
 }
 
 void
 dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
 {
-	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
+	unsigned bit = (unsigned)(lin >> 12) % DBT_JC_SIZE;
 
-	memset(t, 0, sizeof(*t));
-	dbt_jc_flush(c);
+	tlb_clear(c, 0, tlb_index(lin));
+	tlb_clear(c, 1, tlb_index(lin));
+	/* Only if the jump cache may hold code of that page. */
+	if (c->jc_pages[bit / 64] & (1ULL << (bit % 64)))
+		dbt_jc_flush(c);
+	c->tlb_flushes_page++;
 }
 
 /* Drop write entries for physical page pa (it now holds code). */
@@ -229,18 +303,20 @@ void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
 void
 dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa)
 {
-	int k;
+	unsigned cls, k;
 
-	for (k = 0; k < DBT_TLB_SIZE; k++)
-		if (c->tlb[k].paddr == (pa & ~0xfffULL))
-			c->tlb[k].tag_w = 0;
+	for (cls = 0; cls < 2; cls++)
+		for (k = 0; k < DBT_TLB_SIZE; k++)
+			if ((c->tlb_pa[cls][k] & ~0xfffULL) ==
+			    (pa & ~0xfffULL))
+				c->tlb[cls][k].tag_w = DBT_TLB_EMPTY;
 }
 
+/* A tag is the linear page address (DBT_TLB_EMPTY never matches one). */
 static inline uint64_t
-tag_of(const struct dbt_cpu *c, uint64_t lin, unsigned acc)
+tag_of(uint64_t lin)
 {
-	return (lin & ~0xfffULL) | 1 |
-	    ((c->cpl == 3 && !(acc & DBT_ACC_SUPER)) ? 2 : 0);
+	return lin & ~0xfffULL;
 }
 
 /*
@@ -250,8 +326,9 @@ tag_of(const struct dbt_cpu *c, uint64_t lin, unsigned acc)
 static uint8_t *
 tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
 {
-	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
-	uint64_t tag = tag_of(c, lin, acc);
+	unsigned cls = tlb_class(c, acc), k = tlb_index(lin);
+	struct dbt_tlb_entry *t = &c->tlb[cls][k];
+	uint64_t tag = tag_of(lin);
 	const struct mem_region *r;
 	struct walk w;
 
@@ -270,11 +347,9 @@ tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
 	r = mem_lookup(&c->vm->mem, w.page_pa);
 	if (r == NULL || ((acc & DBT_ACC_WRITE) && !(r->flags & MEM_RAM)))
 		return NULL; /* MMIO, or a write to ROM: slow path */
-	if (t->paddr != w.page_pa || (t->tag_r & ~3ULL) != (lin & ~0xfffULL) ||
-	    ((t->tag_r ^ tag) & 2)) {
-		memset(t, 0, sizeof(*t));
-	}
-	t->paddr = w.page_pa;
+	if ((c->tlb_pa[cls][k] & ~0xfffULL) != w.page_pa || t->tag_r != tag)
+		tlb_clear(c, cls, k);
+	c->tlb_pa[cls][k] = w.page_pa | (w.global ? TLB_G : 0);
 	t->addend = (uintptr_t)(r->hva + (w.page_pa - r->gpa)) -
 	    (uintptr_t)(lin & ~0xfffULL);
 	t->tag_r = tag;
@@ -292,7 +367,7 @@ tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
 	return (uint8_t *)(uintptr_t)(lin + t->addend);
 hit:
 	c->tlb_hits++;
-	*pa = t->paddr | (lin & 0xfff);
+	*pa = (c->tlb_pa[cls][k] & ~0xfffULL) | (lin & 0xfff);
 	return (uint8_t *)(uintptr_t)(lin + t->addend);
 }
 
@@ -415,11 +490,11 @@ static void
 lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
     unsigned acc)
 {
-	struct dbt_tlb_entry *t = &c->tlb[(lin >> 12) % DBT_TLB_SIZE];
+	struct dbt_tlb_entry *t = tlb_ent(c, lin, acc);
 	uint64_t pa;
 	uint8_t *h;
 
-	if (t->tag_w == tag_of(c, lin, acc)) {
+	if (t->tag_w == tag_of(lin)) {
 		c->tlb_hits++;
 		memcpy((uint8_t *)(uintptr_t)(lin + t->addend), &v, size);
 		return;
@@ -476,10 +551,9 @@ dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 	{                                                                \
 		uint64_t lin = dbt_linear(c, seg, off, bits / 8,         \
 		    DBT_ACC_READ);                                       \
-		struct dbt_tlb_entry *t =                                \
-		    &c->tlb[(lin >> 12) % DBT_TLB_SIZE];                 \
+		struct dbt_tlb_entry *t = tlb_ent(c, lin, 0);            \
 		type v;                                                  \
-		if (t->tag_r == tag_of(c, lin, 0) &&                     \
+		if (t->tag_r == tag_of(lin) &&                           \
 		    (lin & 0xfff) <= 4096 - bits / 8) {                  \
 			memcpy(&v, (void *)(uintptr_t)(lin + t->addend), \
 			    sizeof(v));                                  \

@@ -209,7 +209,7 @@ op_mov_cr(struct dbt_cpu *c, const struct insn *i)
 		break;
 	case 3:
 		c->cr3 = v;
-		dbt_tlb_flush(c);
+		dbt_tlb_flush_local(c);
 		break;
 	case 4:
 		set_cr4(c, v);

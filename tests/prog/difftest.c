@@ -100,6 +100,22 @@
  *     says so: a second opinion, not the CPU's (the emulator has no ARPL,
  *     DAA, AAA, AAS, INTO or #AC, ignores LOCK on registers and takes
  *     AAM's flags from EAX, so expect differences that are its own).
+ * Five more probes find where the host's CPU is not the model (the DBT
+ * presents an Intel CPU; on AMD hosts both differ):
+ *   - a misaligned MOVUPS with RFLAGS.AC set at CPL3 takes #AC on AMD, not
+ *     on Intel: then SSE memory operands stay aligned in sequences that
+ *     start with AC set;
+ *   - a REP CMPS/SCAS faulting after some iterations shows their flags on
+ *     AMD and the flags from before the instruction on Intel: then the
+ *     arithmetic flags are not compared where one faults;
+ *   - MOVSXD with a 16-bit operand size reads a dword on AMD, a word on
+ *     Intel: then that form is not generated;
+ *   - a REP MOVS/STOS with a 32-bit address size (67) that faults in its
+ *     first iteration or has a zero count has cleared the upper halves of
+ *     RSI/RDI on Intel, not on AMD: then only their low halves are
+ *     compared after one;
+ *   - REP CMPS reads ES:rDI first on Intel, DS:rSI first on AMD: then
+ *     CR2 is not compared where one takes #PF.
  * Where the probe sees no #AC, alignment checking is not generated; after
  * compatibility-mode code only the low halves of the GPRs are compared
  * (the upper ones are undefined: SDM vol. 1, 3.4.1.1).
@@ -728,6 +744,15 @@ struct flow {
 #define GEN_INTN 0x1            /* INT n is judged right by this KVM */
 #define GEN_INT3 0x2            /* INT3 is */
 #define GEN_AC 0x4              /* and #AC (alignment checking) */
+#define GEN_REP_PARTIAL 0x10    /* a faulting REP CMPS/SCAS shows its
+                                   completed iterations' flags (AMD) */
+#define GEN_MOVSXD16 0x20       /* MOVSXD r16, m reads a word as on Intel
+                                   (AMD reads a dword): generated */
+#define GEN_REP32_UPPER 0x40    /* a 67 REP MOVS/STOS faulting at once
+                                   keeps RSI/RDI's upper halves (AMD) */
+#define GEN_CMPS_SRC_FIRST 0x80  /* REP CMPS reads DS:rSI first (AMD) */
+#define GEN_SSE_AC 0x8          /* the CPU checks SSE operands' alignment
+                                   under RFLAGS.AC (AMD; not the model) */
 
 struct gen {
 	struct rng r;
@@ -748,6 +773,7 @@ struct gen {
 	unsigned off;           /* code bytes so far */
 	uint64_t last_t;        /* linear target of the last gen_mem, 0 wild */
 	bool nogp;              /* the unit being made is of such a class */
+	bool align_all;         /* its memory operands are all aligned */
 	uint64_t only;          /* classes allowed (--only), 0 = all */
 };
 
@@ -1114,7 +1140,8 @@ aligned_off(struct gen *g, unsigned span, unsigned sz, unsigned align)
 
 	/* Where KVM cannot judge #GP for the class, operands that must be
 	 * aligned always are. */
-	if (align ? rng_pct(&g->r, g->nogp ? 100 : 88) : rng_pct(&g->r, 60))
+	if (g->align_all ||
+	    (align ? rng_pct(&g->r, g->nogp ? 100 : 88) : rng_pct(&g->r, 60)))
 		off &= ~(uint64_t)(a - 1);
 	return off;
 }
@@ -1199,7 +1226,7 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 	int base, idx = -1;
 
 	/* An aligned operand across a page end is misaligned: #GP. */
-	if (g->nogp && align && kind == MT_CROSS)
+	if (((g->nogp && align) || g->align_all) && kind == MT_CROSS)
 		kind = MT_HOLE;
 	uint64_t t = 0, segbase, ea;
 	bool a32 = false;
@@ -1262,7 +1289,8 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 			continue;
 		if (form == 3 && s->xreg < 0)
 			continue;
-		if (form == 4 && (!g->cur.rsp_known || (g->nogp && align)))
+		if (form == 4 && (!g->cur.rsp_known || (g->nogp && align) ||
+		    g->align_all))
 			continue;
 		if (e->no_rex && (form == 0 || form == 5) && s->breg >= 8)
 			continue;
@@ -2033,8 +2061,9 @@ u_movx(struct gen *g)
 
 	enc_init(&e);
 	if (k == 4) {
-		/* MOVSXD r, r/m32 (r/m16 with 66). */
-		sz = pick_osz(g, &e, 2 | 4 | 8);
+		/* MOVSXD r, r/m32 (r/m16 with 66, on Intel). */
+		sz = pick_osz(g, &e, (g->opts & GEN_MOVSXD16) ? 2 | 4 | 8 :
+		    4 | 8);
 		maybe_rex(g, &e);
 		set_op(&e, 1, 0x63, 0, 0);
 		if (!gen_reg(g, &e, sz, true) ||
@@ -3239,6 +3268,11 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 			if (u == NULL)
 				break;
 			g->nogp = (g->nogp_mask >> u->cls) & 1;
+			/* Where the CPU (unlike the model) checks SSE
+			 * alignment under AC, such operands stay aligned. */
+			g->align_all = (g->opts & GEN_SSE_AC) &&
+			    (s->init.rflags & X86_AC) &&
+			    (CLS(u->cls) & SSE_CLASSES);
 			if (u->fn(g))
 				break;
 		}
@@ -3376,9 +3410,89 @@ describe(const struct seq *s, const struct result *r, char *buf, size_t len)
 	}
 }
 
-/* The flags undefined where the reference run stopped. */
+/* Is in a REP CMPS or REP SCAS (after any prefixes)? */
+static bool
+is_rep_cmps_scas(const struct ginsn *in, bool m64)
+{
+	bool rep = false;
+	int k;
+
+	for (k = 0; k < in->len; k++) {
+		uint8_t b = in->b[k];
+
+		if (b == 0xf2 || b == 0xf3)
+			rep = true;
+		else if (!(b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e ||
+		    b == 0x64 || b == 0x65 || b == 0x66 || b == 0x67 ||
+		    (m64 && (b & 0xf0) == 0x40)))
+			return rep && (b == 0xa6 || b == 0xa7 || b == 0xae ||
+			    b == 0xaf);
+	}
+	return false;
+}
+
+/* Is in a REP MOVS or REP STOS with a 32-bit address size (67)? */
+static bool
+is_a32_rep_movs_stos(const struct ginsn *in)
+{
+	bool rep = false, a32 = false;
+	int k;
+
+	for (k = 0; k < in->len; k++) {
+		uint8_t b = in->b[k];
+
+		if (b == 0xf2 || b == 0xf3)
+			rep = true;
+		else if (b == 0x67)
+			a32 = true;
+		else if (!(b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e ||
+		    b == 0x64 || b == 0x65 || b == 0x66 || (b & 0xf0) == 0x40))
+			return rep && a32 && (b == 0xa4 || b == 0xa5 ||
+			    b == 0xaa || b == 0xab);
+	}
+	return false;
+}
+
+/* The GPRs compared in their low halves only: RSI and RDI after a 67 REP
+ * MOVS/STOS where the CPU keeps their upper halves when it faults at once
+ * or has nothing to do (AMD) and the model (Intel) clears them. */
+static uint16_t
+low_half_regs(const struct seq *s, bool upper)
+{
+	int k;
+
+	if (!upper)
+		return 0;
+	for (k = 0; k < s->n; k++)
+		if (is_a32_rep_movs_stos(&s->in[k]))
+			return (uint16_t)(1u << X86_RSI | 1u << X86_RDI);
+	return 0;
+}
+
+/* Where a REP CMPS took #PF and the CPU reads DS:rSI first (AMD; the
+ * model, Intel, reads ES:rDI first): CR2 may name either page. */
+static bool
+cr2_either(const struct seq *s, const struct result *ref, bool src_first)
+{
+	uint64_t f[6];
+	int k;
+
+	if (!src_first || outcome(s, ref) != OUT_EXC ||
+	    ref->port != X86_EXC_PF)
+		return false;
+	frame_of(ref, ref->port, f);
+	for (k = 0; k < s->n; k++)
+		if (G_CODE + s->in[k].off == f[1])
+			return is_rep_cmps_scas(&s->in[k], s->mode == M64);
+	return false;
+}
+
+/* The flags undefined where the reference run stopped.  rep_partial: the
+ * CPU shows the flags of a faulting REP CMPS/SCAS's completed iterations
+ * (AMD), where the model (Intel) leaves them as before the instruction:
+ * they are not compared there. */
 static uint32_t
-undef_mask(const struct seq *s, const struct result *ref)
+undef_mask(const struct seq *s, const struct result *ref, bool rep_partial)
 {
 	uint64_t f[6];
 	int k;
@@ -3390,7 +3504,9 @@ undef_mask(const struct seq *s, const struct result *ref)
 		frame_of(ref, ref->port, f);
 		for (k = 0; k < s->n; k++)
 			if (G_CODE + s->in[k].off == f[1])
-				return s->in[k].undef_in;
+				return s->in[k].undef_in | (rep_partial &&
+				    is_rep_cmps_scas(&s->in[k], s->mode ==
+				    M64) ? ARITH : 0);
 		if (f[1] == s->end_rip + 1)
 			return s->undef_end;
 		return s->undef_all;
@@ -3482,7 +3598,8 @@ diff_mem(struct diffs *d, const char *what, uint64_t lo, uint64_t hi,
  */
 static void
 compare(const struct seq *s, const struct result *k, const struct result *b,
-    uint32_t mask, uint64_t fin_mask, struct diffs *d, bool *udiff)
+    uint32_t mask, uint64_t fin_mask, uint16_t low, bool skip_cr2,
+    struct diffs *d, bool *udiff)
 {
 	static const int segs[6] = { X86_CS, X86_SS, X86_DS, X86_ES, X86_FS,
 		X86_GS };
@@ -3504,8 +3621,9 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 	 * low halves are compared then, except for the RSP an exception
 	 * delivery set up. */
 	for (i = 0; i < 16; i++) {
-		uint64_t m = s->mode == M32 && !(i == X86_RSP &&
-		    k->st.seg[X86_CS].sel == SEL_KCODE) ? 0xffffffffULL : ~0ULL;
+		uint64_t m = (s->mode == M32 && !(i == X86_RSP &&
+		    k->st.seg[X86_CS].sel == SEL_KCODE)) || ((low >> i) & 1) ?
+		    0xffffffffULL : ~0ULL;
 
 		diff_u64(d, gpr_name[i], k->st.gpr[i] & m, b->st.gpr[i] & m);
 	}
@@ -3516,7 +3634,8 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 		    b->st.rflags, (uint64_t)mask | fin_mask);
 	if ((k->st.rflags ^ b->st.rflags) & mask)
 		*udiff = true;
-	diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
+	if (!skip_cr2)
+		diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
 	for (i = 0; i < 6; i++)
 		if (k->st.seg[segs[i]].sel != b->st.seg[segs[i]].sel)
 			diff_add(d, "    %-8s kvm %#06x  dbt %#06x\n", segn[i],
@@ -3788,6 +3907,26 @@ probe_gp(struct side *kvm, int m, struct mode_info *mi)
 		    "canonical and aligned", list);
 }
 
+/* Run code (len bytes) then the mode's end marker on KVM, with rflags_or
+ * added to the probe's RFLAGS. */
+static int
+probe_code(struct side *kvm, int m, const struct mode_info *mi,
+    const uint8_t *code, size_t len, uint64_t rflags_or, struct seq *s,
+    struct result *r)
+{
+	probe_seq(s, m, code, len, mi->end_kind == END_OUT ? 3 : 0);
+	s->init.rflags |= rflags_or;
+	if (mi->end_kind == END_OUT) {
+		s->code[len] = 0xe6;
+		s->code[len + 1] = PORT_BASE + PORT_END;
+		s->code[len + 2] = 0xeb;
+		s->code[len + 3] = 0xfe;
+	} else {
+		s->code[len] = 0xcc;
+	}
+	return probe_run(kvm, s, r);
+}
+
 /*
  * What this KVM can judge in mode m: how a sequence can end (OUT at CPL3
  * or INT3), whether the code runs on the CPU at all (a tight loop must
@@ -3805,6 +3944,25 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		0xfc };
 	static const uint8_t intn[] = { 0xcd, 0x21 };
 	static const uint8_t ac_load[] = { 0x8b, 0x43, 0x01 };
+	static const uint8_t ac_sse[] = { 0x0f, 0x10, 0x43, 0x01 };
+	/* lea edi, [ebx + 0xff8]; mov ecx, 4; mov eax, 0; repe scasd: two
+	 * iterations match (ZF=1), the third faults on G_HOLE. */
+	static const uint8_t rep_fault[] = { 0x8d, 0xbb, 0xf8, 0x0f, 0x00,
+		0x00, 0xb9, 0x04, 0x00, 0x00, 0x00, 0xb8, 0x00, 0x00, 0x00,
+		0x00, 0xf3, 0xaf };
+	/* mov ecx, 1; mov rdi, 0x100000000 + G_HOLE; rep stosb (67): a
+	 * fault at G_HOLE */
+	static const uint8_t rep32[] = { 0xb9, 0x01, 0x00, 0x00, 0x00, 0x48,
+		0xbf, 0x00, 0x10, 0x02, 0x00, 0x01, 0x00, 0x00, 0x00, 0x67,
+		0xf3, 0xaa };
+	/* mov ecx, 1; mov esi, 0x70000000 (not mapped); mov edi, G_HOLE;
+	 * repe cmpsb */
+	static const uint8_t cmps2[] = { 0xb9, 0x01, 0x00, 0x00, 0x00, 0xbe,
+		0x00, 0x00, 0x00, 0x70, 0xbf, 0x00, 0x10, 0x02, 0x00, 0xf3,
+		0xa6 };
+	/* movsxd ax, [rbx + 0xffe]: the word before G_HOLE */
+	static const uint8_t movsxd16[] = { 0x66, 0x63, 0x83, 0xfe, 0x0f, 0x00,
+		0x00 };
 	static struct seq s;
 	static struct result r;
 	uint64_t f[6];
@@ -3901,6 +4059,61 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		    "(got %s): alignment checking is not generated",
 		    r.port >= 0 && r.port < 32 ? vec_name(r.port) :
 		    "no exception");
+	/* A misaligned MOVUPS with AC set: no #AC on Intel CPUs, which the
+	 * DBT's model follows; AMD's check it. */
+	if (mi->opts & GEN_AC) {
+		if (probe_code(kvm, m, mi, ac_sse, sizeof(ac_sse), X86_AC, &s,
+		    &r) == 0 && r.port == X86_EXC_AC) {
+			mi->opts |= GEN_SSE_AC;
+			note(mi, "a misaligned MOVUPS with RFLAGS.AC set takes "
+			    "#AC (AMD; the model's Intel CPU does not): SSE "
+			    "memory operands are aligned when AC is set");
+		}
+	}
+	/* A REP SCAS faulting in its third iteration: Intel leaves the
+	 * flags as they were before it, AMD shows the second's. */
+	if (probe_code(kvm, m, mi, rep_fault, sizeof(rep_fault), 0, &s,
+	    &r) == 0 && r.port == X86_EXC_PF &&
+	    (frame_of(&r, X86_EXC_PF, f), f[1] == G_CODE + 16) &&
+	    (f[3] & X86_ZF)) {
+		mi->opts |= GEN_REP_PARTIAL;
+		note(mi, "a REP CMPS/SCAS that faults shows the flags of its "
+		    "completed iterations (AMD; the model's Intel CPU keeps "
+		    "them as before it): its flags are not compared");
+	}
+	/* A REP STOS with a 32-bit address size that faults in its first
+	 * iteration: Intel has cleared RDI's upper half, AMD has not. */
+	if (m == M64) {
+		if (probe_code(kvm, m, mi, rep32, sizeof(rep32), 0, &s,
+		    &r) == 0 && r.port == X86_EXC_PF &&
+		    (r.st.gpr[X86_RDI] >> 32) != 0) {
+			mi->opts |= GEN_REP32_UPPER;
+			note(mi, "a REP MOVS/STOS with a 32-bit address size "
+			    "that faults at once keeps RSI/RDI's upper halves "
+			    "(AMD; the model's Intel CPU clears them): only "
+			    "their low halves are compared there");
+		}
+	}
+	/* REP CMPS with both operands on pages not present: Intel faults on
+	 * ES:rDI's first, AMD on DS:rSI's. */
+	if (probe_code(kvm, m, mi, cmps2, sizeof(cmps2), 0, &s, &r) == 0 &&
+	    r.port == X86_EXC_PF && r.st.cr2 == 0x70000000ULL) {
+		mi->opts |= GEN_CMPS_SRC_FIRST;
+		note(mi, "REP CMPS reads DS:rSI before ES:rDI (AMD; the "
+		    "model's Intel CPU reads ES:rDI first): CR2 is not "
+		    "compared where one takes #PF");
+	}
+	/* MOVSXD with a 16-bit operand size reads a word on Intel, a dword
+	 * on AMD (which then faults on G_HOLE here). */
+	if (m == M64) {
+		if (probe_code(kvm, m, mi, movsxd16, sizeof(movsxd16), 0, &s,
+		    &r) == 0 && r.port == X86_EXC_PF)
+			note(mi, "MOVSXD r16, m reads a dword (AMD; the "
+			    "model's Intel CPU reads a word): its 16-bit form "
+			    "is not generated");
+		else
+			mi->opts |= GEN_MOVSXD16;
+	}
 	/* RFLAGS.AC survives delivery (SDM vol. 2, INT n; it is why Linux
 	 * does CLAC at every entry). */
 	if (mi->opts & GEN_INT3) {
@@ -4224,10 +4437,12 @@ bad:
 			st.exceptions++;
 			st.vec[rk.port & 31]++;
 		}
-		mask = undef_mask(&s, &rk);
+		mask = undef_mask(&s, &rk, (mi[m].opts & GEN_REP_PARTIAL) != 0);
 		memset(&d, 0, sizeof(d));
 		compare(&s, &rk, &rb, mask, mi[m].ac_cleared && (o == OUT_EXC ||
-		    s.end_kind == END_INT3) ? X86_AC : 0, &d, &udiff);
+		    s.end_kind == END_INT3) ? X86_AC : 0, low_half_regs(&s,
+		    (mi[m].opts & GEN_REP32_UPPER) != 0), cr2_either(&s, &rk,
+		    (mi[m].opts & GEN_CMPS_SRC_FIRST) != 0), &d, &udiff);
 		if (mask) {
 			st.undef_seqs++;
 			if (udiff)
