@@ -152,6 +152,19 @@ DIFFTEST_FLAGS ?=
 difftest: all
 	@$(BUILD)/tests/difftest --iterations 200000 $(DIFFTEST_FLAGS)
 
+# libFuzzer harnesses (tests/fuzz/*.c) over the block layer, built with
+# clang's sanitizers: make fuzz, then build/fuzz/qcow2 CORPUS_DIR.
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/*.c))
+FUZZ_LIB_SRCS := $(sort $(wildcard common/block/*.c common/util/*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build/fuzz/%)
+fuzz: $(FUZZ_BINS)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) $(wildcard common/block/*.h common/util/*.h)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)clang $(CSTD) -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Icommon -o $@ $< $(FUZZ_LIB_SRCS) \
+		-lz -lzstd -pthread
+
 install: $(TOOL_BINS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 		$(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
@@ -167,6 +180,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 .PHONY: all deps check check-unit check-bats check-headers check-layers \
-	check-man asan demo bench difftest install clean format
+	check-man asan demo bench difftest fuzz install clean format
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -32,8 +32,21 @@ TOOLS="vm-create vm-run vm-disk vm-net vm-snap"
 }
 
 @test "tools not built yet say so and fail" {
-	for t in vm-create vm-disk vm-net vm-snap; do
+	for t in vm-create vm-net vm-snap; do
 		run_tool 1 "$VMKIT_BUILD/$t"
 		is "$output" "$t: not implemented yet*" "$t placeholder"
+	done
+}
+
+@test "vm-disk: no command or an unknown one is a usage error; every command has --help" {
+	run_tool 2 "$VM_DISK"
+	is "$output" "usage: vm-disk*"
+	run_tool 2 "$VM_DISK" frobnicate
+	is "$output" "vm-disk: unknown command 'frobnicate'*"
+	for c in create info convert check compare map resize snapshot cat; do
+		run_tool 0 "$VM_DISK" $c --help
+		is "$output" "usage: vm-disk $c *"
+		run_tool 2 "$VM_DISK" $c --no-such-flag
+		is "$output" "*usage: vm-disk $c *"
 	done
 }

@@ -1,7 +1,8 @@
 /*
- * vm-disk — create, inspect and convert disk images.
- * Not built yet (issue 4): this front end answers --help and --version and
- * otherwise says so and fails, rather than pretend.
+ * vm-disk — create, inspect, convert and check disk images, with
+ * qemu-img's subcommands, options and exit statuses so scripts carry
+ * over.  Each subcommand is one cmd-*.c; this file holds the table and
+ * the help text (which man/vm-disk.1 mirrors).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -10,15 +11,81 @@
 #include "util/log.h"
 #include "util/version.h"
 
+#include "disk.h"
+
+struct subcmd {
+	const char *name;
+	int (*fn)(int, char **);
+	const char *synopsis;
+	const char *help;
+};
+
+static const struct subcmd cmds[] = {
+	{ "create", cmd_create,
+	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
+	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
+	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1" },
+	{ "info", cmd_info,
+	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
+	  "describe an image (and with --backing-chain, every image below)" },
+	{ "convert", cmd_convert,
+	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-B BACKING] [-o OPTS]\n"
+	  "\t\t[-S SIZE] IN OUT",
+	  "copy the guest-visible contents into a new image (OUT - is stdout,\n"
+	  "\traw; -B: an overlay holding only what differs from BACKING)" },
+	{ "check", cmd_check,
+	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
+	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks" },
+	{ "compare", cmd_compare,
+	  "compare [-q] [-s] [-U] [-f FMT] [-F FMT] FILE1 FILE2",
+	  "compare guest contents: exit 0 identical, 1 different, 2 error" },
+	{ "map", cmd_map,
+	  "map [-U] [-f FMT] [--output=json] [--json] FILE",
+	  "list extents: data, zero, which layer, host offset" },
+	{ "resize", cmd_resize,
+	  "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE",
+	  "change the virtual size (shrinking needs --shrink)" },
+	{ "snapshot", cmd_snapshot,
+	  "snapshot [-U] [-f FMT] -l FILE",
+	  "list internal snapshots (-c, -a, -d: not yet)" },
+	{ "cat", cmd_cat,
+	  "cat [-U] [-f FMT] FILE",
+	  "write the guest-visible bytes to stdout" },
+};
+
 static void
 usage(FILE *f)
 {
+	size_t i;
+
 	fprintf(f,
-	    "usage: vm-disk [-hV] ...\n"
-	    "  create, inspect and convert disk images (not implemented yet)\n"
+	    "usage: vm-disk [-hV] COMMAND [ARGS...]\n"
+	    "  create, inspect, convert and check disk images (raw, qcow2)\n"
+	    "\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(f, "  vm-disk %s\n", cmds[i].synopsis);
+	fprintf(f,
 	    "\n"
-	    "  -h, --help      show this help and exit\n"
-	    "  -V, --version   show the version and exit\n");
+	    "  -h, --help      show this help and exit (COMMAND --help: its own)\n"
+	    "  -V, --version   show the version and exit\n"
+	    "  -f FMT          the image's format (default: probed from content)\n"
+	    "  -U              inspect an image another process has open\n");
+}
+
+void
+disk_usage(const char *cmd, bool err)
+{
+	FILE *f = err ? stderr : stdout;
+	size_t i;
+
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmds[i].name, cmd) == 0) {
+			fprintf(f, "usage: vm-disk %s\n  %s\n",
+			    cmds[i].synopsis, cmds[i].help);
+			return;
+		}
+	}
+	usage(f);
 }
 
 int
@@ -29,6 +96,7 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	size_t i;
 	int ch;
 
 	log_init(argv[0]);
@@ -45,6 +113,19 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	log_warnx("not implemented yet: vm-disk is a placeholder in this build");
-	return 1;
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(cmds[i].name, argv[optind]) == 0) {
+			argv += optind;
+			argc -= optind;
+			optind = 0;     /* GNU: restart getopt for the command */
+			return cmds[i].fn(argc, argv);
+		}
+	}
+	log_warnx("unknown command '%s' (vm-disk --help lists them)",
+	    argv[optind]);
+	return 2;
 }

@@ -1,25 +1,34 @@
 /*
  * The block layer's front: open an image (probing its format from content
- * unless one is given), and the I/O entry points every user calls.  The
- * image is locked against a second writer (flock: exclusive for
- * read-write, shared for read-only), as QEMU does, so two VMs never write
- * the same disk.
+ * unless one is given) with its backing chain, create images, and the I/O
+ * entry points every user calls.  The image is locked against a second
+ * writer (flock: exclusive for read-write, shared for read-only), as QEMU
+ * does, so two VMs never write the same disk.
+ *
+ * Backing files are opened read-only, named relative to the directory of
+ * the image that names them (as qemu-img does), at most BLK_BACKING_MAX
+ * deep; a file met twice in one chain (same device and inode) is a loop
+ * and refused.
  */
 #include "block/block.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/err.h"
 
 extern const struct blk_driver blk_raw;
+extern const struct blk_driver blk_qcow2;
 
 static const struct blk_driver *const drivers[] = {
+	&blk_qcow2,
 	&blk_raw,
 	NULL,
 };
@@ -35,8 +44,8 @@ blk_driver_find(const char *name)
 	return NULL;
 }
 
-static const struct blk_driver *
-probe(int fd)
+const struct blk_driver *
+blk_probe_fd(int fd)
 {
 	uint8_t hdr[4096];
 	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
@@ -57,14 +66,60 @@ probe(int fd)
 	return best;
 }
 
-struct blk *
-blk_open(const char *path, const char *format, unsigned flags,
-    struct vm_err *err)
+/* The path of a backing file named by the image at path. */
+static void
+backing_path(const char *path, const char *name, char *out, size_t len)
+{
+	char dir[4096];
+
+	if (name[0] == '/' || strchr(path, '/') == NULL) {
+		snprintf(out, len, "%s", name);
+		return;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	snprintf(out, len, "%s/%s", dirname(dir), name);
+}
+
+struct chain {
+	dev_t dev[BLK_BACKING_MAX + 1];
+	ino_t ino[BLK_BACKING_MAX + 1];
+	int n;
+};
+
+static struct blk *open_one(const char *path, const char *format,
+    unsigned flags, struct chain *ch, struct vm_err *err);
+
+static int
+open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
+{
+	char path[4096];
+	const char *fmt = b->backing_fmt[0] ? b->backing_fmt : NULL;
+
+	if (ch->n > BLK_BACKING_MAX)
+		return vm_err_set(err, -ELOOP, "%s: backing chain deeper than "
+		    "%d images", b->path, BLK_BACKING_MAX);
+	backing_path(b->path, b->backing_name, path, sizeof(path));
+	b->backing = open_one(path, fmt, (b->flags & (BLK_F_NOLOCK)) |
+	    BLK_F_RDONLY, ch, err);
+	if (b->backing == NULL) {
+		char msg[VM_ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err ? err->msg : "");
+		return vm_err_set(err, err ? err->code : -EIO, "%s: cannot open "
+		    "its backing file: %s", b->path, msg);
+	}
+	return 0;
+}
+
+static struct blk *
+open_one(const char *path, const char *format, unsigned flags,
+    struct chain *ch, struct vm_err *err)
 {
 	const struct blk_driver *drv = NULL;
 	struct blk *b;
+	struct stat st;
 	bool ro = flags & BLK_F_RDONLY;
-	int fd, ret;
+	int fd, ret, i;
 
 	if (format != NULL && format[0] != '\0') {
 		drv = blk_driver_find(format);
@@ -79,17 +134,32 @@ blk_open(const char *path, const char *format, unsigned flags,
 		vm_err_errno(err, -errno, "%s", path);
 		return NULL;
 	}
-	if (flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	if (fstat(fd, &st) == 0) {
+		for (i = 0; i < ch->n; i++) {
+			if (ch->dev[i] == st.st_dev && ch->ino[i] == st.st_ino) {
+				vm_err_set(err, -ELOOP, "%s: backing chain loops "
+				    "back to an image already in it", path);
+				close(fd);
+				return NULL;
+			}
+		}
+		ch->dev[ch->n] = st.st_dev;
+		ch->ino[ch->n] = st.st_ino;
+		ch->n++;
+	}
+	if (!(flags & BLK_F_NOLOCK) &&
+	    flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			vm_err_set(err, -EBUSY, "%s: in use by another "
-			    "process (it holds a lock on the image)", path);
+			    "process (it holds a lock on the image; -U "
+			    "inspects it anyway)", path);
 		else
 			vm_err_errno(err, -errno, "%s: cannot lock", path);
 		close(fd);
 		return NULL;
 	}
 	if (drv == NULL)
-		drv = probe(fd);
+		drv = blk_probe_fd(fd);
 	b = calloc(1, sizeof(*b));
 	if (b == NULL || (drv->priv_size &&
 	    (b->priv = calloc(1, drv->priv_size)) == NULL)) {
@@ -109,7 +179,22 @@ blk_open(const char *path, const char *format, unsigned flags,
 		close(fd);
 		return NULL;
 	}
+	if (b->backing_name[0] && !(flags & BLK_F_NOBACKING) &&
+	    open_backing(b, ch, err) < 0) {
+		blk_close(b);
+		return NULL;
+	}
 	return b;
+}
+
+struct blk *
+blk_open(const char *path, const char *format, unsigned flags,
+    struct vm_err *err)
+{
+	struct chain ch;
+
+	ch.n = 0;
+	return open_one(path, format, flags, &ch, err);
 }
 
 void
@@ -124,6 +209,52 @@ blk_close(struct blk *b)
 	close(b->fd);
 	free(b->priv);
 	free(b);
+}
+
+int
+blk_create_fd(int fd, const char *path, const char *format,
+    const struct blk_create_opts *o, struct vm_err *err)
+{
+	const struct blk_driver *drv = blk_driver_find(format ? format : "raw");
+
+	if (drv == NULL)
+		return vm_err_set(err, -EINVAL, "unknown image format '%s'",
+		    format);
+	if (drv->create == NULL)
+		return vm_err_set(err, -ENOTSUP, "%s: creating %s images is "
+		    "not supported", path, drv->name);
+	return drv->create(fd, path, o, err);
+}
+
+/*
+ * Create an image at path: the new image is written to a temporary file
+ * beside it and renamed over path only when complete, so a failure leaves
+ * whatever was at path untouched.
+ */
+int
+blk_create(const char *path, const char *format,
+    const struct blk_create_opts *o, struct vm_err *err)
+{
+	char tmp[4096 + 16];
+	mode_t mask;
+	int fd, ret;
+
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return vm_err_errno(err, -errno, "%s: cannot create", path);
+	mask = umask(0);
+	umask(mask);
+	(void)fchmod(fd, 0666 & ~mask);
+	ret = blk_create_fd(fd, path, format, o, err);
+	if (ret == 0 && fsync(fd) < 0)
+		ret = vm_err_errno(err, -errno, "%s", path);
+	close(fd);
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = vm_err_errno(err, -errno, "%s", path);
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
 }
 
 /* Every request is checked against the virtual size here, so drivers
@@ -180,6 +311,56 @@ blk_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off)
 	return blk_pwritev(b, &iov, 1, off);
 }
 
+uint32_t
+blk_cluster_size(struct blk *b)
+{
+	struct blk_info in;
+
+	if (b->drv->compress == NULL)
+		return 0;
+	blk_get_info(b, &in);
+	return in.cluster_size;
+}
+
+size_t
+blk_compress(struct blk *b, const void *in, void *out, size_t cap)
+{
+	return b->drv->compress ? b->drv->compress(b, in, out, cap) : 0;
+}
+
+int
+blk_write_compressed_data(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off)
+{
+	if (b->flags & BLK_F_RDONLY)
+		return -EROFS;
+	if (b->drv->write_compressed == NULL)
+		return -ENOTSUP;
+	if (off >= b->size)
+		return -EINVAL;
+	return b->drv->write_compressed(b, data, n, plain, off);
+}
+
+/* One whole cluster (zero-padded past the end of the image), stored
+ * compressed where that makes it smaller. */
+int
+blk_write_compressed(struct blk *b, const void *buf, uint64_t off)
+{
+	uint32_t cs = blk_cluster_size(b);
+	uint8_t *out;
+	size_t n;
+	int ret;
+
+	if (cs == 0)
+		return -ENOTSUP;
+	if ((out = malloc(cs)) == NULL)
+		return -ENOMEM;
+	n = blk_compress(b, buf, out, cs);
+	ret = blk_write_compressed_data(b, out, n, buf, off);
+	free(out);
+	return ret;
+}
+
 int
 blk_flush(struct blk *b)
 {
@@ -196,4 +377,102 @@ blk_discard(struct blk *b, uint64_t off, uint64_t len)
 	if (!range_ok(b, off, len))
 		return -EINVAL;
 	return b->drv->discard ? b->drv->discard(b, off, len) : 0;
+}
+
+int
+blk_read_backing(struct blk *b, void *buf, size_t len, uint64_t off)
+{
+	struct blk *bk = b->backing;
+	size_t n = 0;
+
+	if (bk != NULL && off < bk->size) {
+		n = bk->size - off < len ? (size_t)(bk->size - off) : len;
+		if (blk_pread(bk, buf, n, off) < 0) {
+			b->ioerr = bk->ioerr;
+			return -EIO;
+		}
+	}
+	memset((uint8_t *)buf + n, 0, len - n);
+	return 0;
+}
+
+int
+blk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
+    uint64_t *host, int *depth)
+{
+	uint64_t n, h;
+	int ret, d = 0;
+
+	if (!range_ok(b, off, len) || len == 0)
+		return -EINVAL;
+	for (;;) {
+		if (b->drv->block_status == NULL) {
+			*pnum = len;
+			*host = off;
+			*depth = d;
+			return BLK_S_DATA;
+		}
+		ret = b->drv->block_status(b, off, len, &n, &h);
+		if (ret < 0)
+			return ret;
+		if (n == 0 || n > len)
+			return -EIO;
+		len = n;
+		if (ret & (BLK_S_DATA | BLK_S_ZERO) || b->backing == NULL ||
+		    off >= b->backing->size) {
+			*pnum = len;
+			*host = h;
+			*depth = d;
+			return ret;
+		}
+		b = b->backing;
+		if (len > b->size - off)
+			len = b->size - off;
+		d++;
+	}
+}
+
+void
+blk_get_info(struct blk *b, struct blk_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	snprintf(info->backing, sizeof(info->backing), "%s", b->backing_name);
+	snprintf(info->backing_fmt, sizeof(info->backing_fmt), "%s",
+	    b->backing_fmt);
+	if (b->drv->info)
+		b->drv->info(b, info);
+}
+
+int
+blk_check(struct blk *b, int repair, struct blk_check *res,
+    struct vm_err *err)
+{
+	void (*fn)(void *, const char *) = res->note;
+	void *ctx = res->note_ctx;
+
+	memset(res, 0, sizeof(*res));
+	res->note = fn;
+	res->note_ctx = ctx;
+	if (b->drv->check == NULL)
+		return 0;
+	res->supported = true;
+	return b->drv->check(b, repair, res, err);
+}
+
+int
+blk_resize(struct blk *b, uint64_t size, struct vm_err *err)
+{
+	if (b->flags & BLK_F_RDONLY)
+		return vm_err_set(err, -EROFS, "%s: opened read-only", b->path);
+	if (b->drv->resize == NULL)
+		return vm_err_set(err, -ENOTSUP, "%s: resizing %s images is "
+		    "not supported", b->path, b->drv->name);
+	return b->drv->resize(b, size, err);
+}
+
+int
+blk_snapshots(struct blk *b, const struct blk_snapshot **list)
+{
+	*list = NULL;
+	return b->drv->snapshots ? b->drv->snapshots(b, list) : 0;
 }

@@ -2,6 +2,8 @@
  * The block layer: one interface over every image format.  I/O is in byte
  * offsets with no short reads or writes (0 or -errno).  Drivers are listed
  * in block.c's table; the format is probed from content unless given.
+ * Drivers stack: an image with a backing file has b->backing open on it,
+ * and the driver reads through it where the image has nothing.
  * Threads: one blk is used by one thread at a time.
  */
 #ifndef VM_BLOCK_BLOCK_H
@@ -12,10 +14,72 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-struct vm_err;
+#include "util/err.h"
+
 struct blk;
 
-#define BLK_F_RDONLY 0x1u
+#define BLK_F_RDONLY    0x1u
+#define BLK_F_NOBACKING 0x2u    /* do not open the backing chain */
+#define BLK_F_NOLOCK    0x4u    /* -U: inspect an image another holds */
+#define BLK_F_REPAIR    0x8u    /* open a dirty image read-write to repair */
+
+/* block_status flags for one extent of one layer. */
+#define BLK_S_DATA      0x1u    /* this layer holds data for it */
+#define BLK_S_ZERO      0x2u    /* it reads as zeros */
+#define BLK_S_COMPRESSED 0x4u   /* the data is stored compressed */
+/* Neither DATA nor ZERO: unallocated here, read from the backing file. */
+
+#define BLK_BACKING_MAX 256     /* deepest chain opened */
+
+struct blk_create_opts {
+	uint64_t size;
+	const char *backing;        /* name stored in the image, or NULL */
+	const char *backing_fmt;
+	uint32_t cluster_size;      /* 0: the format's default */
+	int compat;                 /* qcow2: 2 or 3 (0: 3) */
+	const char *compression;    /* "zlib", "zstd" or NULL */
+	const char *prealloc;       /* "off", "metadata", "falloc", "full" */
+};
+
+/* What info reports beyond size and format; drivers fill their part. */
+struct blk_info {
+	uint32_t cluster_size;      /* 0: not a clustered format */
+	char backing[1024];
+	char backing_fmt[32];
+	bool dirty;
+	bool corrupt;
+	int compat;                 /* qcow2 version */
+	char compression[8];
+	int refcount_bits;
+	bool extended_l2;
+	bool lazy_refcounts;
+};
+
+struct blk_check {
+	uint64_t corruptions, leaks;
+	uint64_t corruptions_fixed, leaks_fixed;
+	uint64_t total_clusters, allocated_clusters;
+	uint64_t fragmented_clusters, compressed_clusters;
+	uint64_t image_end;
+	bool supported;             /* false: the format has no check */
+	/* Called with one line per problem found, if set (kept by
+	 * blk_check, which clears the rest). */
+	void (*note)(void *ctx, const char *msg);
+	void *note_ctx;
+};
+
+/* An internal snapshot (qcow2), as info lists it. */
+struct blk_snapshot {
+	char id[64];
+	char name[256];             /* cut at 255 bytes for display */
+	uint64_t vm_state_size;
+	uint64_t vm_clock_nsec;
+	uint64_t icount;            /* UINT64_MAX: not recorded */
+	uint32_t date_sec, date_nsec;
+};
+
+#define BLK_REPAIR_LEAKS 0x1
+#define BLK_REPAIR_ALL   0x3
 
 struct blk_driver {
 	const char *name;
@@ -24,12 +88,35 @@ struct blk_driver {
 	int (*probe)(const uint8_t *hdr, size_t len);
 	int (*open)(struct blk *b, int fd, unsigned flags, struct vm_err *err);
 	void (*close)(struct blk *b);
+	/* Make a new image on fd (empty, owned by the caller). */
+	int (*create)(int fd, const char *path,
+	    const struct blk_create_opts *o, struct vm_err *err);
 	int (*preadv)(struct blk *b, const struct iovec *iov, int iovcnt,
 	    uint64_t off);
 	int (*pwritev)(struct blk *b, const struct iovec *iov, int iovcnt,
 	    uint64_t off);
+	/* Compress one cluster (thread-safe: no state touched); the size,
+	 * or 0 when it does not shrink enough to be worth storing so. */
+	size_t (*compress)(struct blk *b, const void *in, void *out,
+	    size_t cap);
+	/* Store one cluster at a cluster-aligned off: data (n bytes from
+	 * compress), or plain uncompressed when n is 0. */
+	int (*write_compressed)(struct blk *b, const void *data, size_t n,
+	    const void *plain, uint64_t off);
 	int (*flush)(struct blk *b);
 	int (*discard)(struct blk *b, uint64_t off, uint64_t len);
+	/* Status of [off, off+len) in this layer only: *pnum bytes from
+	 * off share the returned BLK_S_* flags (and, for data, a host
+	 * offset in *host, or UINT64_MAX if there is none). */
+	int (*block_status)(struct blk *b, uint64_t off, uint64_t len,
+	    uint64_t *pnum, uint64_t *host);
+	void (*info)(struct blk *b, struct blk_info *info);
+	int (*check)(struct blk *b, int repair, struct blk_check *res,
+	    struct vm_err *err);
+	int (*resize)(struct blk *b, uint64_t size, struct vm_err *err);
+	/* The internal snapshots: their count, the list in *list (owned
+	 * by the driver, valid until close). */
+	int (*snapshots)(struct blk *b, const struct blk_snapshot **list);
 };
 
 struct blk {
@@ -40,20 +127,53 @@ struct blk {
 	uint64_t size;          /* virtual size in bytes */
 	void *priv;
 	struct blk *backing;
+	/* Set by the driver when open finds a backing file. */
+	char backing_name[1024];
+	char backing_fmt[32];
+	/* Why the last failed I/O failed, naming the file. */
+	struct vm_err ioerr;
 };
 
-/* Open path; format NULL probes.  NULL with err set on failure. */
+/* Open path and its backing chain; format NULL probes.  NULL with err set
+ * on failure. */
 struct blk *blk_open(const char *path, const char *format, unsigned flags,
     struct vm_err *err);
 void blk_close(struct blk *b);
+/* Create an image at path (replacing what is there only on success). */
+int blk_create(const char *path, const char *format,
+    const struct blk_create_opts *o, struct vm_err *err);
+int blk_create_fd(int fd, const char *path, const char *format,
+    const struct blk_create_opts *o, struct vm_err *err);
 int blk_pread(struct blk *b, void *buf, size_t len, uint64_t off);
 int blk_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off);
 int blk_preadv(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off);
 int blk_pwritev(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off);
+int blk_write_compressed(struct blk *b, const void *buf, uint64_t off);
+/* The two halves of blk_write_compressed, so callers can compress on
+ * several threads and store in order on one.  blk_cluster_size is the
+ * unit (0: the format cannot store compressed data). */
+uint32_t blk_cluster_size(struct blk *b);
+size_t blk_compress(struct blk *b, const void *in, void *out, size_t cap);
+int blk_write_compressed_data(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off);
 int blk_flush(struct blk *b);
 int blk_discard(struct blk *b, uint64_t off, uint64_t len);
+/* Status through the chain: flags of the first layer that has the range
+ * (0 if none: reads as zeros), its depth (0 = this image) in *depth. */
+int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
+    uint64_t *pnum, uint64_t *host, int *depth);
+void blk_get_info(struct blk *b, struct blk_info *info);
+int blk_check(struct blk *b, int repair, struct blk_check *res,
+    struct vm_err *err);
+int blk_resize(struct blk *b, uint64_t size, struct vm_err *err);
+/* The image's internal snapshots (0 and *list NULL for none). */
+int blk_snapshots(struct blk *b, const struct blk_snapshot **list);
+/* Read from the backing chain below b, zeros past its end or without one. */
+int blk_read_backing(struct blk *b, void *buf, size_t len, uint64_t off);
 const struct blk_driver *blk_driver_find(const char *name);
+/* The driver that best recognises the image on fd. */
+const struct blk_driver *blk_probe_fd(int fd);
 
 #endif

@@ -7,12 +7,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/io.h"
 
 static int
 raw_probe(const uint8_t *hdr, size_t len)
@@ -118,6 +121,86 @@ raw_discard(struct blk *b, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* Holes (SEEK_HOLE) read as zeros; everything else is data. */
+static int
+raw_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
+    uint64_t *host)
+{
+	off_t d, h;
+
+	*host = off;
+	d = lseek(b->fd, (off_t)off, SEEK_DATA);
+	if (d < 0 && errno == ENXIO) {
+		*pnum = len;    /* a hole to the end of the file */
+		return BLK_S_ZERO;
+	}
+	if (d < 0) {
+		*pnum = len;
+		return BLK_S_DATA;
+	}
+	if ((uint64_t)d > off) {
+		*pnum = (uint64_t)d - off < len ? (uint64_t)d - off : len;
+		return BLK_S_ZERO;
+	}
+	h = lseek(b->fd, (off_t)off, SEEK_HOLE);
+	if (h < 0 || (uint64_t)h <= off || (uint64_t)h - off > len)
+		*pnum = len;
+	else
+		*pnum = (uint64_t)h - off;
+	return BLK_S_DATA;
+}
+
+static int
+fill(int fd, uint64_t size, const char *path, struct vm_err *err)
+{
+	static const uint8_t zero[65536];
+	uint64_t off;
+	size_t c;
+	int ret;
+
+	for (off = 0; off < size; off += c) {
+		c = size - off < sizeof(zero) ? size - off : sizeof(zero);
+		if ((ret = io_pwrite_full(fd, zero, c, off)) < 0)
+			return vm_err_errno(err, ret, "%s", path);
+	}
+	return 0;
+}
+
+/* preallocation: off (a sparse file), falloc (blocks reserved), full
+ * (zeros written). */
+static int
+raw_create(int fd, const char *path, const struct blk_create_opts *o,
+    struct vm_err *err)
+{
+	const char *pa = o->prealloc ? o->prealloc : "off";
+
+	if (o->backing)
+		return vm_err_set(err, -EINVAL, "%s: raw images have no "
+		    "backing file", path);
+	if (ftruncate(fd, (off_t)o->size) < 0)
+		return vm_err_errno(err, -errno, "%s", path);
+	if (strcmp(pa, "off") == 0)
+		return 0;
+	if (strcmp(pa, "falloc") == 0) {
+		int r = o->size ? posix_fallocate(fd, 0, (off_t)o->size) : 0;
+
+		return r ? vm_err_errno(err, -r, "%s: preallocation", path) : 0;
+	}
+	if (strcmp(pa, "full") == 0)
+		return fill(fd, o->size, path, err);
+	return vm_err_set(err, -EINVAL, "%s: preallocation '%s' is not one of "
+	    "off, falloc, full", path, pa);
+}
+
+static int
+raw_resize(struct blk *b, uint64_t size, struct vm_err *err)
+{
+	if (ftruncate(b->fd, (off_t)size) < 0)
+		return vm_err_errno(err, -errno, "%s", b->path);
+	b->size = size;
+	return 0;
+}
+
 const struct blk_driver blk_raw = {
 	.name = "raw",
 	.probe = raw_probe,
@@ -126,4 +209,7 @@ const struct blk_driver blk_raw = {
 	.pwritev = raw_pwritev,
 	.flush = raw_flush,
 	.discard = raw_discard,
+	.create = raw_create,
+	.block_status = raw_block_status,
+	.resize = raw_resize,
 };

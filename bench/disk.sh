@@ -1,0 +1,57 @@
+#!/bin/bash
+# Disk image convert throughput, vm-disk and qemu-img side by side in the
+# same run, on one source image: $BENCH_DISK_MIB MiB (default 1024), half
+# data (incompressible and text, alternating 32 MiB runs) and half holes.
+# Each conversion runs $BENCH_RUNS times (default 3); the table shows the
+# median wall time and the throughput over the virtual size.  The output
+# is synced before the clock stops (vm-disk syncs; qemu-img runs with -t
+# writeback and a sync after), and the page cache holds the source.
+#
+# usage: bench/disk.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build/rel}
+RUNS=${BENCH_RUNS:-3}
+MIB=${BENCH_DISK_MIB:-1024}
+VD=$BUILD/vm-disk
+command -v qemu-img >/dev/null || { echo "qemu-img not installed" >&2; exit 1; }
+tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/vmkit-bench.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
+
+# the source: 32 MiB of data, 32 MiB hole, repeated; data alternates
+# random bytes and text
+head -c 32M /dev/urandom > "$tmp/rnd"
+yes 'vmkit disk benchmark line of text 0123456789' | head -c 32M > "$tmp/txt"
+truncate -s ${MIB}M "$tmp/src.raw"
+for ((i = 0; i < MIB / 64; i++)); do
+	f=$tmp/rnd; [ $((i % 2)) -eq 1 ] && f=$tmp/txt
+	dd if="$f" of="$tmp/src.raw" bs=1M seek=$((i * 64)) conv=notrunc status=none
+done
+qemu-img convert -O qcow2 "$tmp/src.raw" "$tmp/src.qcow2"
+sync     # the source written back before the clock runs
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# time_it CMD...: wall seconds of CMD followed by sync of the output
+time_it() {
+	local s e
+	s=$(date +%s.%N)
+	"$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; echo 0; return; }
+	sync
+	e=$(date +%s.%N)
+	echo "$e - $s" | bc
+}
+
+row() { # name, then the two commands as strings
+	local name=$1 vm=$2 q=$3 tv tq
+	tv=$(for ((r = 0; r < RUNS; r++)); do rm -f "$tmp/out"; time_it sh -c "$vm"; done | median)
+	tq=$(for ((r = 0; r < RUNS; r++)); do rm -f "$tmp/out"; time_it sh -c "$q"; done | median)
+	printf '| %s | %.2f s (%.0f MiB/s) | %.2f s (%.0f MiB/s) |\n' "$name" \
+		"$tv" "$(echo "$MIB / $tv" | bc -l)" "$tq" "$(echo "$MIB / $tq" | bc -l)"
+}
+
+echo "| convert ($MIB MiB virtual, half data, half holes) | vm-disk | qemu-img |"
+echo "|---|---:|---:|"
+S=$tmp/src.raw Q=$tmp/src.qcow2 O=$tmp/out
+row "raw -> qcow2" "$VD convert -O qcow2 $S $O" "qemu-img convert -t writeback -O qcow2 $S $O"
+row "qcow2 -> raw" "$VD convert -O raw $Q $O" "qemu-img convert -t writeback -O raw $Q $O"
+row "raw -> qcow2 -c (zlib)" "$VD convert -c -O qcow2 $S $O" "qemu-img convert -t writeback -c -O qcow2 $S $O"
+row "raw -> qcow2 -c (zstd)" "$VD convert -c -O qcow2 -o compression_type=zstd $S $O" "qemu-img convert -t writeback -c -O qcow2 -o compression_type=zstd $S $O"

@@ -1,0 +1,646 @@
+/*
+ * qcow2 writing: refcounts, cluster allocation, guest writes, compressed
+ * clusters and growing the virtual size.
+ *
+ * New clusters always go at the end of the file (q->next_free); freed
+ * ones are not reused, which keeps allocation trivial and every crash
+ * harmless.  Each allocation is written in the order
+ *
+ *     data  ->  refcount  ->  L2 entry  ->  (new L2 table: L1 entry)
+ *
+ * so that if the process dies between two of these writes the image has
+ * at worst clusters with a refcount and no reference (a leak, which
+ * check -r leaks reclaims), never a reference without a refcount.  A new
+ * refcount block is written whole before the refcount table points to
+ * it; a new refcount table or L1 table is written and synced before the
+ * header points to it, and the old one is freed after.
+ */
+#include "block/block.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "block/qcow2-int.h"
+#include "util/err.h"
+
+uint64_t
+qc_reserve(struct qcow2 *q, uint64_t n)
+{
+	uint64_t h = q->next_free;
+
+	q->next_free += n << q->cluster_bits;
+	return h;
+}
+
+static uint64_t
+rc_read(const struct qcow2 *q, const uint8_t *blk, uint64_t i)
+{
+	unsigned bits = 1u << q->refcount_order;
+	uint64_t bit = i * bits, v = 0;
+	unsigned k;
+
+	if (bits >= 8) {
+		for (k = 0; k < bits / 8; k++)
+			v = v << 8 | blk[bit / 8 + k];
+		return v;
+	}
+	return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+}
+
+/* The refcount of host cluster number cluster (0 without a block). */
+int
+qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t r = cluster / q->rb_entries;
+	uint8_t *blk;
+
+	*val = 0;
+	if (r >= q->rt_entries || q->rt[r] == 0)
+		return 0;
+	blk = qc_cache_get(b, &q->rbc, q->rt[r] & QC_OFFSET_MASK, false);
+	if (blk == NULL)
+		return -EIO;
+	*val = rc_read(q, blk, cluster % q->rb_entries);
+	return 0;
+}
+
+static int grow_table(struct blk *b, uint64_t need);
+
+/* A new, zeroed refcount block for table index r. */
+static int
+new_refblock(struct blk *b, uint64_t r)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t h = qc_reserve(q, 1), c = h >> q->cluster_bits;
+	uint8_t *blk, e[8];
+
+	blk = qc_cache_get(b, &q->rbc, h, true);
+	if (c / q->rb_entries == r)
+		blk[(c % q->rb_entries) * 2 + 1] = 1;   /* itself */
+	if (qc_write_file(b, blk, (size_t)q->cs, h) < 0)
+		return -EIO;
+	q->rt[r] = h;
+	if (!q->rt_pending) {
+		qc_put64(e, h);
+		if (qc_write_file(b, e, 8, q->rt_off + r * 8) < 0)
+			return -EIO;
+	}
+	if (c / q->rb_entries != r)
+		return qc_refcount_update(b, h, 1, 1);
+	return 0;
+}
+
+/* The refcount block covering cluster c, made if missing. */
+static uint8_t *
+refblock_for(struct blk *b, uint64_t c)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t r = c / q->rb_entries;
+
+	if (r >= q->rt_entries && grow_table(b, r) < 0)
+		return NULL;
+	if (q->rt[r] == 0 && new_refblock(b, r) < 0)
+		return NULL;
+	return qc_cache_get(b, &q->rbc, q->rt[r], false);
+}
+
+/* Set one 16-bit refcount (check's repair uses it). */
+int
+qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t i = cluster % q->rb_entries;
+	uint8_t *blk = refblock_for(b, cluster);
+
+	if (blk == NULL)
+		return -EIO;
+	if (val > 0xffff)
+		return qc_fail(b, "refcount overflow");
+	blk[i * 2] = (uint8_t)(val >> 8);
+	blk[i * 2 + 1] = (uint8_t)val;
+	return qc_write_file(b, blk + i * 2, 2,
+	    q->rt[cluster / q->rb_entries] + i * 2);
+}
+
+/*
+ * Add delta to the refcounts of the n clusters from host offset host,
+ * one write per refcount block touched.
+ */
+int
+qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t c = host >> q->cluster_bits, i, k, m, v;
+	uint8_t *blk;
+
+	while (n > 0) {
+		blk = refblock_for(b, c);
+		if (blk == NULL)
+			return -EIO;
+		/* refblock_for may have allocated; fetch again in case the
+		 * recursion reused the cache slot. */
+		blk = qc_cache_get(b, &q->rbc, q->rt[c / q->rb_entries], false);
+		if (blk == NULL)
+			return -EIO;
+		i = c % q->rb_entries;
+		m = q->rb_entries - i < n ? q->rb_entries - i : n;
+		for (k = i; k < i + m; k++) {
+			v = (uint64_t)blk[k * 2] << 8 | blk[k * 2 + 1];
+			if ((delta < 0 && v < (uint64_t)-delta) ||
+			    (delta > 0 && v + (uint64_t)delta > 0xffff))
+				return qc_fail(b, "refcount of cluster %#llx "
+				    "would leave 0..65535",
+				    (unsigned long long)(k << q->cluster_bits));
+			v = (uint64_t)((int64_t)v + delta);
+			blk[k * 2] = (uint8_t)(v >> 8);
+			blk[k * 2 + 1] = (uint8_t)v;
+		}
+		if (qc_write_file(b, blk + i * 2, (size_t)(m * 2),
+		    q->rt[c / q->rb_entries] + i * 2) < 0)
+			return -EIO;
+		c += m;
+		n -= m;
+	}
+	return 0;
+}
+
+static int
+sync_file(struct blk *b)
+{
+	if (fdatasync(b->fd) < 0)
+		return vm_err_errno(&b->ioerr, -errno, "%s: sync", b->path);
+	return 0;
+}
+
+/*
+ * Replace the refcount table by a larger one that covers index need and
+ * every cluster the replacement itself takes.
+ */
+static int
+grow_table(struct blk *b, uint64_t need)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t old_off = q->rt_off, old_n = q->rt_clusters, n, tcl, h, i;
+	uint64_t per = q->cs / 8, *nt;
+	uint8_t *raw, hdr[12];
+	int ret;
+
+	if (q->rt_pending)
+		return qc_fail(b, "refcount table growth recursed");
+	n = need + 1 > q->rt_entries * 2 ? need + 1 : q->rt_entries * 2;
+	for (;;) {
+		tcl = (n + per - 1) / per;
+		/* Clusters up to the table's end plus its refblocks. */
+		if ((q->next_free >> q->cluster_bits) + tcl + n / 8 + 2 <
+		    n * q->rb_entries)
+			break;
+		n *= 2;
+	}
+	n = tcl * per;
+	if (tcl * q->cs > QC_MAX_RT_BYTES)
+		return qc_fail(b, "refcount table would exceed %u bytes",
+		    QC_MAX_RT_BYTES);
+	nt = realloc(q->rt, (size_t)(n * 8));
+	raw = malloc((size_t)(n * 8));
+	if (nt == NULL || raw == NULL) {
+		free(raw);
+		if (nt)
+			q->rt = nt;
+		return -ENOMEM;
+	}
+	memset(nt + q->rt_entries, 0, (size_t)((n - q->rt_entries) * 8));
+	q->rt = nt;
+	q->rt_entries = n;
+	q->rt_pending = true;
+	h = qc_reserve(q, tcl);
+	ret = qc_refcount_update(b, h, tcl, 1);
+	q->rt_pending = false;
+	for (i = 0; ret == 0 && i < n; i++)
+		qc_put64(raw + i * 8, q->rt[i]);
+	if (ret == 0)
+		ret = qc_write_file(b, raw, (size_t)(n * 8), h);
+	free(raw);
+	if (ret == 0)
+		ret = sync_file(b);
+	if (ret < 0)
+		return ret;
+	qc_put64(hdr, h);
+	qc_put32(hdr + 8, (uint32_t)tcl);
+	if (qc_write_file(b, hdr, 12, QH_RT_OFFSET) < 0 || sync_file(b) < 0)
+		return -EIO;
+	q->rt_off = h;
+	q->rt_clusters = (uint32_t)tcl;
+	return qc_refcount_update(b, old_off, old_n, -1);
+}
+
+/* The L2 table for guest offset off, allocated if missing. */
+static int
+l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t l1i = off >> (q->cluster_bits + q->l2_bits), h;
+	uint8_t *t, e[8];
+
+	if (l1i >= q->l1_size)
+		return qc_fail(b, "guest offset beyond the L1 table");
+	if (q->l1[l1i] & QC_OFFSET_MASK) {
+		if (!(q->l1[l1i] & QC_OFLAG_COPIED))
+			return qc_fail(b, "L2 table %llu is shared (not "
+			    "copied); writing it is not supported",
+			    (unsigned long long)l1i);
+		*l2off = q->l1[l1i] & QC_OFFSET_MASK;
+		return 0;
+	}
+	h = qc_reserve(q, 1);
+	t = qc_cache_get(b, &q->l2c, h, true);
+	if (qc_write_file(b, t, (size_t)q->cs, h) < 0 ||
+	    qc_refcount_update(b, h, 1, 1) < 0)
+		return -EIO;
+	q->l1[l1i] = h | QC_OFLAG_COPIED;
+	qc_put64(e, q->l1[l1i]);
+	if (qc_write_file(b, e, 8, q->l1_off + l1i * 8) < 0)
+		return -EIO;
+	*l2off = h;
+	return 0;
+}
+
+/* Drop the reference an old L2 entry held, after it was replaced. */
+static int
+release(struct blk *b, uint64_t e)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t h, len;
+
+	if (e & QC_OFLAG_COMPRESSED) {
+		uint64_t first, last;
+
+		qc_comp_span(q, e, &h, &len);
+		if (q->dbuf_key == e)
+			q->dbuf_key = 0;
+		first = h & ~(q->cs - 1);
+		last = (h + len - 1) & ~(q->cs - 1);
+		return qc_refcount_update(b, first,
+		    ((last - first) >> q->cluster_bits) + 1, -1);
+	}
+	h = e & QC_OFFSET_MASK;
+	if (h)
+		return qc_refcount_update(b, h, 1, -1);
+	return 0;
+}
+
+/* Metadata the header points to; an L2 entry must never lead a write
+ * there. */
+static bool
+hits_metadata(const struct qcow2 *q, uint64_t h, uint64_t len)
+{
+	uint64_t l1b = (uint64_t)q->l1_size * 8;
+	uint64_t rtb = (uint64_t)q->rt_clusters << q->cluster_bits;
+
+	return h < q->cs || (h < q->l1_off + l1b && q->l1_off < h + len) ||
+	    (h < q->rt_off + rtb && q->rt_off < h + len);
+}
+
+/*
+ * Write k clusters' worth of the request, all needing new clusters, at
+ * guest offset off (cluster aligned start: coff), from buf covering
+ * [off, off+len).  Partial first and last clusters are completed with
+ * their current contents (backing file, compressed data or zeros).
+ */
+static int
+write_new(struct blk *b, uint64_t coff, uint64_t k, const uint8_t *buf,
+    uint64_t off, uint64_t len, uint64_t l2off, const uint64_t *old)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t h = qc_reserve(q, k), total = k * q->cs, head, tail, i;
+	uint8_t *tmp, *t;
+	int ret = 0;
+
+	head = off - coff;
+	tail = total - head - len;
+	if (head == 0 && tail == 0) {
+		if (qc_write_file(b, buf, (size_t)len, h) < 0)
+			return -EIO;
+	} else {
+		tmp = malloc((size_t)total);
+		if (tmp == NULL)
+			return -ENOMEM;
+		if (head && qc_read(b, tmp, q->cs, coff) < 0)
+			ret = -EIO;
+		if (ret == 0 && tail && (k > 1 || !head) &&
+		    qc_read(b, tmp + total - q->cs, q->cs,
+		    coff + total - q->cs) < 0)
+			ret = -EIO;
+		memcpy(tmp + head, buf, (size_t)len);
+		if (ret == 0)
+			ret = qc_write_file(b, tmp, (size_t)total, h);
+		free(tmp);
+		if (ret < 0)
+			return ret;
+	}
+	if (qc_refcount_update(b, h, k, 1) < 0)
+		return -EIO;
+	t = qc_cache_get(b, &q->l2c, l2off, false);
+	if (t == NULL)
+		return -EIO;
+	i = (coff >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
+	for (uint64_t j = 0; j < k; j++)
+		qc_put64(t + (i + j) * 8, (h + j * q->cs) | QC_OFLAG_COPIED);
+	if (qc_write_file(b, t + i * 8, (size_t)(k * 8), l2off + i * 8) < 0)
+		return -EIO;
+	for (uint64_t j = 0; j < k; j++)
+		if (old[j] && release(b, old[j]) < 0)
+			return -EIO;
+	return 0;
+}
+
+/* An L2 entry we may overwrite in place: plain data we alone own. */
+static bool
+in_place(const struct qcow2 *q, uint64_t e)
+{
+	return (e & QC_OFLAG_COPIED) && !(e & QC_OFLAG_COMPRESSED) &&
+	    (e & QC_OFFSET_MASK) && !(q->version >= 3 && (e & QC_OFLAG_ZERO));
+}
+
+/* One L2 table's part of a write: [off, off+len) inside it. */
+static int
+write_l2(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t l2off, e, h, coff, n, k, end = off + len, old[64];
+	uint8_t *t;
+	int ret;
+
+	if ((ret = l2_for_write(b, off, &l2off)) < 0)
+		return ret;
+	while (off < end) {
+		coff = off & ~(q->cs - 1);
+		t = qc_cache_get(b, &q->l2c, l2off, false);
+		if (t == NULL)
+			return -EIO;
+		e = qc_be64(t + ((coff >> q->cluster_bits) &
+		    ((1ull << q->l2_bits) - 1)) * 8);
+		if (in_place(q, e)) {
+			h = e & QC_OFFSET_MASK;
+			n = coff + q->cs - off < end - off ?
+			    coff + q->cs - off : end - off;
+			if (h & (q->cs - 1) || h >= q->file_size ||
+			    hits_metadata(q, h, q->cs))
+				return qc_fail(b, "L2 entry for guest offset "
+				    "%#llx points at %#llx, which is not a "
+				    "data cluster", (unsigned long long)coff,
+				    (unsigned long long)h);
+			if (qc_write_file(b, buf, (size_t)n,
+			    h + (off - coff)) < 0)
+				return -EIO;
+			buf += n;
+			off += n;
+			continue;
+		}
+		/* A run of clusters that need allocating. */
+		for (k = 0; k < 64 && coff + k * q->cs < end; k++) {
+			e = qc_be64(t + (((coff >> q->cluster_bits) + k) &
+			    ((1ull << q->l2_bits) - 1)) * 8);
+			if (in_place(q, e))
+				break;
+			old[k] = e;
+		}
+		n = coff + k * q->cs - off < end - off ?
+		    coff + k * q->cs - off : end - off;
+		if ((ret = write_new(b, coff, k, buf, off, n, l2off, old)) < 0)
+			return ret;
+		buf += n;
+		off += n;
+	}
+	return 0;
+}
+
+int
+qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, n;
+	int ret;
+
+	while (len > 0) {
+		n = span - (off & (span - 1));
+		if (n > len)
+			n = len;
+		if ((ret = write_l2(b, buf, n, off)) < 0)
+			return ret;
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Compress one cluster: raw deflate (a 4 KiB window, as the spec says
+ * readers must accept) or one zstd frame.  0 when the result would not
+ * save at least a sector, which is not worth a compressed cluster.
+ */
+size_t
+qc_compress(struct blk *b, const void *in, void *out, size_t cap)
+{
+	const struct qcow2 *q = b->priv;
+	z_stream z;
+	size_t n;
+
+	if (q->ctype == 1) {
+		n = ZSTD_compress(out, cap, in, (size_t)q->cs, 3);
+		n = ZSTD_isError(n) ? 0 : n;
+	} else {
+		memset(&z, 0, sizeof(z));
+		if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9,
+		    Z_DEFAULT_STRATEGY) != Z_OK)
+			return 0;
+		z.next_in = (Bytef *)in;
+		z.avail_in = (uInt)q->cs;
+		z.next_out = out;
+		z.avail_out = (uInt)cap;
+		n = deflate(&z, Z_FINISH) == Z_STREAM_END ? cap - z.avail_out :
+		    0;
+		deflateEnd(&z);
+	}
+	return n > q->cs - 512 ? 0 : n;
+}
+
+/*
+ * Store one cluster at guest offset off: n compressed bytes, or plain
+ * as a normal cluster when n is 0.  Compressed clusters are packed at
+ * 512-byte boundaries into host clusters of their own; each host
+ * cluster's refcount counts the compressed clusters in it.
+ */
+int
+qc_write_compressed(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t l2off, h, i, e, old;
+	uint8_t *t, ent[8];
+	unsigned x = 62 - (q->cluster_bits - 8);
+
+	if (off & (q->cs - 1))
+		return -EINVAL;
+	if (n == 0 || n > q->cs - 512)
+		return qc_write(b, plain, q->cs < b->size - off ? q->cs :
+		    b->size - off, off);
+	if (l2_for_write(b, off, &l2off) < 0)
+		return -EIO;
+	if (q->comp_off == 0 || (q->comp_off & (q->cs - 1)) == 0 ||
+	    (q->comp_off & (q->cs - 1)) + n > q->cs) {
+		h = qc_reserve(q, 1);
+		if (qc_write_file(b, data, n, h) < 0 ||
+		    qc_refcount_update(b, h, 1, 1) < 0)
+			return -EIO;
+	} else {
+		h = q->comp_off;
+		if (qc_write_file(b, data, n, h) < 0 ||
+		    qc_refcount_update(b, h & ~(q->cs - 1), 1, 1) < 0)
+			return -EIO;
+	}
+	q->comp_off = (h + n + 511) & ~511ull;
+	e = QC_OFLAG_COMPRESSED | (((h + n - 1) / 512 - h / 512) << x) | h;
+	t = qc_cache_get(b, &q->l2c, l2off, false);
+	if (t == NULL)
+		return -EIO;
+	i = (off >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
+	old = qc_be64(t + i * 8);
+	qc_put64(t + i * 8, e);
+	memcpy(ent, t + i * 8, 8);
+	if (qc_write_file(b, ent, 8, l2off + i * 8) < 0)
+		return -EIO;
+	if (old)
+		return release(b, old);
+	return 0;
+}
+
+/*
+ * Preallocation: every guest cluster gets a data cluster and an L2
+ * entry, one L2 table at a time.  The data clusters are made to exist
+ * in the file first (a sparse extension, fallocate, or zeros written, as
+ * mode asks), then their refcounts, then the L2 entries.
+ */
+int
+qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, off, k, h, j, l2off, at;
+	uint8_t *t;
+	int r;
+
+	for (off = 0; off < b->size; off += span) {
+		k = ((b->size - off < span ? b->size - off : span) + q->cs - 1) >>
+		    q->cluster_bits;
+		if (l2_for_write(b, off, &l2off) < 0)
+			goto fail;
+		h = qc_reserve(q, k);
+		if (ftruncate(b->fd, (off_t)(h + (k << q->cluster_bits))) < 0) {
+			vm_err_errno(&b->ioerr, -errno, "%s", b->path);
+			goto fail;
+		}
+		if (strcmp(mode, "falloc") == 0 && (r = posix_fallocate(b->fd,
+		    (off_t)h, (off_t)(k << q->cluster_bits))) != 0) {
+			vm_err_errno(&b->ioerr, -r, "%s: preallocation", b->path);
+			goto fail;
+		}
+		for (at = h; strcmp(mode, "full") == 0 &&
+		    at < h + (k << q->cluster_bits); at += q->cs) {
+			if (qc_write_file(b, q->dbuf, (size_t)q->cs, at) < 0)
+				goto fail;
+		}
+		if (h + (k << q->cluster_bits) > q->file_size)
+			q->file_size = h + (k << q->cluster_bits);
+		if (qc_refcount_update(b, h, k, 1) < 0)
+			goto fail;
+		t = qc_cache_get(b, &q->l2c, l2off, false);
+		if (t == NULL)
+			goto fail;
+		for (j = 0; j < k; j++)
+			qc_put64(t + j * 8, (h + (j << q->cluster_bits)) |
+			    QC_OFLAG_COPIED);
+		if (qc_write_file(b, t, (size_t)(k * 8), l2off) < 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	*err = b->ioerr;
+	return -EIO;
+}
+
+/*
+ * Grow the virtual size: a larger L1 table first if needed (written and
+ * synced before the header points to it), then the size field.
+ * Shrinking would have to free the clusters past the new end: not yet.
+ */
+int
+qc_resize(struct blk *b, uint64_t size, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, need = (size + span - 1) / span;
+	uint64_t h, ncl, ocl, i, *nl1;
+	uint8_t *raw, hdr[12];
+
+	if (size < b->size)
+		return vm_err_set(err, -ENOTSUP, "%s: shrinking qcow2 images "
+		    "is not supported yet", b->path);
+	if (need * 8 > QC_MAX_L1_BYTES)
+		return vm_err_set(err, -EFBIG, "%s: %llu bytes needs an L1 "
+		    "table larger than qcow2 allows", b->path,
+		    (unsigned long long)size);
+	if (need > q->l1_size) {
+		ncl = (need * 8 + q->cs - 1) >> q->cluster_bits;
+		ocl = ((uint64_t)q->l1_size * 8 + q->cs - 1) >>
+		    q->cluster_bits;
+		need = (ncl << q->cluster_bits) / 8;
+		nl1 = calloc((size_t)need, 8);
+		raw = calloc((size_t)need, 8);
+		if (nl1 == NULL || raw == NULL) {
+			free(nl1);
+			free(raw);
+			return vm_err_set(err, -ENOMEM, "out of memory");
+		}
+		memcpy(nl1, q->l1, (size_t)q->l1_size * 8);
+		for (i = 0; i < need; i++)
+			qc_put64(raw + i * 8, nl1[i]);
+		h = qc_reserve(q, ncl);
+		if (qc_write_file(b, raw, (size_t)(need * 8), h) < 0 ||
+		    qc_refcount_update(b, h, ncl, 1) < 0 || sync_file(b) < 0) {
+			free(nl1);
+			free(raw);
+			*err = b->ioerr;
+			return -EIO;
+		}
+		free(raw);
+		qc_put32(hdr, (uint32_t)need);
+		qc_put64(hdr + 4, h);
+		if (qc_write_file(b, hdr, 12, QH_L1_SIZE) < 0 ||
+		    sync_file(b) < 0) {
+			free(nl1);
+			*err = b->ioerr;
+			return -EIO;
+		}
+		free(q->l1);
+		q->l1 = nl1;
+		if (q->l1_size && qc_refcount_update(b, q->l1_off, ocl,
+		    -1) < 0) {
+			*err = b->ioerr;
+			return -EIO;
+		}
+		q->l1_off = h;
+		q->l1_size = (uint32_t)need;
+	}
+	qc_put64(hdr, size);
+	if (qc_write_file(b, hdr, 8, QH_SIZE) < 0 || sync_file(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
+	b->size = size;
+	return 0;
+}

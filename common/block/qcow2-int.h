@@ -1,0 +1,163 @@
+/*
+ * qcow2 internals shared by qcow2*.c only (docs/interop/qcow2.txt in
+ * QEMU's tree is the format's spec; field offsets below are from it).
+ *
+ *   guest offset -> L1 index | L2 index | offset in cluster
+ *   L1 entry: bits 9-55 L2 table offset, bit 63 "copied" (refcount 1)
+ *   L2 entry: bits 9-55 data offset, bit 0 reads-as-zero (v3),
+ *             bit 62 compressed (then a descriptor), bit 63 copied
+ *
+ * Tables are kept in memory in host byte order (L1, refcount table) or
+ * in small direct-mapped caches of on-disk bytes (L2 tables, refcount
+ * blocks).  Every change is written through at once, in the order that
+ * keeps the image consistent if the process dies between two writes:
+ * data, then refcounts, then the L2 entry, then the L1 entry.  A crash
+ * can leak clusters (refcount > references), never the reverse.
+ */
+#ifndef VM_BLOCK_QCOW2_INT_H
+#define VM_BLOCK_QCOW2_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct blk;
+struct blk_check;
+struct blk_create_opts;
+struct vm_err;
+
+#define QC_MAGIC          0x514649fbu
+#define QC_OFLAG_COPIED   (1ull << 63)
+#define QC_OFLAG_COMPRESSED (1ull << 62)
+#define QC_OFLAG_ZERO     1ull
+#define QC_OFFSET_MASK    0x00fffffffffffe00ull
+#define QC_MAX_L1_BYTES   (32u << 20)
+#define QC_MAX_RT_BYTES   (8u << 20)
+
+#define QC_INCOMPAT_DIRTY       (1ull << 0)
+#define QC_INCOMPAT_CORRUPT     (1ull << 1)
+#define QC_INCOMPAT_DATA_FILE   (1ull << 2)
+#define QC_INCOMPAT_COMPRESSION (1ull << 3)
+#define QC_INCOMPAT_EXTL2       (1ull << 4)
+#define QC_COMPAT_LAZY          (1ull << 0)
+
+/* Header field offsets. */
+#define QH_SIZE        24
+#define QH_L1_SIZE     36
+#define QH_RT_OFFSET   48
+#define QH_INCOMPAT    72
+
+enum qc_kind { QC_UNALLOC, QC_ZERO, QC_DATA, QC_COMPRESSED };
+
+struct qc_cache {
+	unsigned n;             /* entries, a power of two */
+	uint64_t *key;          /* host offset of the table; 0: empty */
+	uint8_t *mem;           /* n clusters of on-disk bytes */
+};
+
+struct qcow2 {
+	uint32_t version;
+	unsigned cluster_bits;
+	uint64_t cs;
+	unsigned l2_bits;
+	uint64_t header_len;
+	uint64_t incompat, compat, autoclear;
+	int ctype;              /* 0 zlib, 1 zstd */
+	unsigned refcount_order;
+	uint64_t rb_entries;    /* refcounts per refcount block */
+
+	uint64_t l1_off;
+	uint32_t l1_size;
+	uint64_t *l1;
+	uint64_t rt_off;
+	uint32_t rt_clusters;
+	uint64_t rt_entries;
+	uint64_t *rt;
+	bool rt_pending;        /* rt is a new table not yet on disk */
+
+	uint32_t nb_snapshots;
+	uint64_t snapshots_off;
+	struct blk_snapshot *snaps;     /* nb_snapshots of them */
+
+	uint64_t file_size;     /* host file size as we know it */
+	uint64_t next_free;     /* where the next cluster goes */
+	uint64_t comp_off;      /* packing cursor for compressed clusters */
+
+	struct qc_cache l2c, rbc;
+	uint8_t *cbuf;          /* compressed bytes, 2 clusters + a sector */
+	uint8_t *dbuf;          /* one decompressed cluster ... */
+	uint64_t dbuf_key;      /* ... of this descriptor (0: none) */
+};
+
+/* qcow2.c */
+int qc_read_file(struct blk *b, void *buf, size_t len, uint64_t off);
+int qc_write_file(struct blk *b, const void *buf, size_t len, uint64_t off);
+uint8_t *qc_cache_get(struct blk *b, struct qc_cache *c, uint64_t off,
+    bool fresh);
+int qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry,
+    uint64_t *l2off);
+int qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off);
+void qc_comp_span(const struct qcow2 *q, uint64_t e, uint64_t *host,
+    uint64_t *len);
+int qc_fail(struct blk *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* qcow2-alloc.c */
+uint64_t qc_reserve(struct qcow2 *q, uint64_t n);
+int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
+int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
+int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);
+int qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off);
+size_t qc_compress(struct blk *b, const void *in, void *out, size_t cap);
+int qc_write_compressed(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off);
+int qc_resize(struct blk *b, uint64_t size, struct vm_err *err);
+int qc_preallocate(struct blk *b, const char *mode, struct vm_err *err);
+
+/* qcow2-snap.c */
+int qc_read_snapshots(struct blk *b, struct vm_err *err);
+int qc_snapshots(struct blk *b, const struct blk_snapshot **list);
+
+/* qcow2-check.c */
+int qc_check(struct blk *b, int repair, struct blk_check *res,
+    struct vm_err *err);
+
+/* qcow2-create.c */
+int qc_create(int fd, const char *path, const struct blk_create_opts *o,
+    struct vm_err *err);
+
+static inline uint64_t
+qc_be64(const uint8_t *p)
+{
+	return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 |
+	    (uint64_t)p[2] << 40 | (uint64_t)p[3] << 32 |
+	    (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+	    (uint64_t)p[6] << 8 | p[7];
+}
+
+static inline uint32_t
+qc_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void
+qc_put64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static inline void
+qc_put32(uint8_t *p, uint32_t v)
+{
+	int i;
+
+	for (i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+#endif

@@ -1,0 +1,11 @@
+/* Whole-buffer positioned I/O: loops over short transfers and EINTR. */
+#ifndef VM_UTIL_IO_H
+#define VM_UTIL_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Write all len bytes at off: 0 or -errno (-EIO if nothing was written). */
+int io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
+#endif

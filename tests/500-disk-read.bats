@@ -1,0 +1,145 @@
+#!/usr/bin/env bats
+# vm-disk reads what qemu-img writes: every guest byte the same as
+# qemu-img convert -O raw, and info/map/check agreeing with qemu-img.
+
+load helpers
+load disk
+
+setup() { disk_setup; }
+
+# A pattern qemu-io writes: data at the start, a zero cluster, data past
+# a gap, data at the very end.
+fill() {
+	qemu-io -c 'write -P 0xa1 0 300k' -c 'write -z 64k 64k' \
+		-c 'write -P 0x5c 3000k 7k' -c 'write -P 0xee 4092k 4k' "$1" > /dev/null
+}
+
+@test "qcow2 v2 and v3 at cluster sizes 512 B to 2 MiB read as qemu-img reads them" {
+	for compat in 0.10 1.1; do
+		for cs in 512 4k 64k 2M; do
+			qemu-img create -q -f qcow2 -o compat=$compat,cluster_size=$cs i.qcow2 4M
+			fill i.qcow2
+			same_as_qemu i.qcow2 || { echo "# compat=$compat cluster_size=$cs" >&3; false; }
+		done
+	done
+}
+
+@test "zero clusters (write -z) read as zeros over a backing file that has data" {
+	qemu-img create -q -f qcow2 base.qcow2 2M
+	qemu-io -c 'write -P 0x77 0 2M' base.qcow2 > /dev/null
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+	qemu-io -c 'write -z 512k 256k' top.qcow2 > /dev/null
+	same_as_qemu top.qcow2
+	# and the bytes there really are zeros, not the backing file's
+	run sh -c "'$VM_DISK' cat top.qcow2 | tail -c +$((512*1024+1)) | head -c 262144 | tr -d '\\0' | wc -c"
+	is "$output" "0" "non-zero bytes in the zeroed range"
+}
+
+@test "a three-deep backing chain (v2 base, different cluster sizes) reads through" {
+	qemu-img create -q -f qcow2 -o compat=0.10 base.qcow2 8M
+	qemu-io -c 'write -P 1 0 3M' base.qcow2 > /dev/null
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 -o cluster_size=4k mid.qcow2
+	qemu-io -c 'write -P 2 1M 1M' -c 'write -z 2500k 100k' mid.qcow2 > /dev/null
+	qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 -o cluster_size=512 top.qcow2 10M
+	qemu-io -c 'write -P 3 1536k 3k' -c 'write -P 4 9M 1k' top.qcow2 > /dev/null
+	same_as_qemu top.qcow2
+	run_tool 0 "$VM_DISK" info --backing-chain --output=json top.qcow2
+	is "$(echo "$output" | jq -r '.[].filename' | tr '\n' ' ')" "top.qcow2 mid.qcow2 base.qcow2 " "chain"
+	is "$(echo "$output" | jq -r '.[0]["backing-filename"]')" "mid.qcow2"
+	is "$(echo "$output" | jq -r '.[0]["virtual-size"]')" "10485760"
+}
+
+@test "compressed clusters: zlib and zstd, as qemu-img convert -c writes them" {
+	head -c 1M /dev/urandom > rnd
+	{ yes vmkit | head -c 3M; cat rnd; } > src.raw
+	for ct in zlib zstd; do
+		for cs in 4k 64k; do
+			qemu-img convert -c -O qcow2 -o compression_type=$ct,cluster_size=$cs src.raw c.qcow2
+			same_as_qemu c.qcow2 || { echo "# $ct $cs" >&3; false; }
+			cmp src.raw c.qcow2.vm.raw
+		done
+	done
+	run_tool 0 "$VM_DISK" info --json c.qcow2
+	is "$(echo "$output" | jq -r '.["format-specific"].data["compression-type"]')" "zstd"
+}
+
+@test "info --json has qemu-img's keys and values" {
+	qemu-img create -q -f qcow2 -o cluster_size=4k base.qcow2 3M
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+	for k in virtual-size filename format cluster-size backing-filename backing-filename-format dirty-flag; do
+		want=$(qemu-img info --output=json top.qcow2 | jq -c ".[\"$k\"]")
+		got=$("$VM_DISK" info --json top.qcow2 | jq -c ".[\"$k\"]")
+		same "$got" "$want" "info key $k"
+	done
+	want=$(qemu-img info --output=json top.qcow2 | jq -c '.["format-specific"].data | {compat, "refcount-bits", corrupt, "lazy-refcounts"}')
+	got=$("$VM_DISK" info --json top.qcow2 | jq -c '.["format-specific"].data | {compat, "refcount-bits", corrupt, "lazy-refcounts"}')
+	same "$got" "$want" "format-specific"
+	run_tool 0 "$VM_DISK" info top.qcow2
+	is "$output" "*virtual size: 3 MiB (3145728 bytes)*"
+	is "$output" "*backing file: base.qcow2*"
+}
+
+@test "map --json agrees with qemu-img map on data, zero and backing extents" {
+	qemu-img create -q -f qcow2 base.qcow2 4M
+	qemu-io -c 'write -P 1 0 1M' base.qcow2 > /dev/null
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+	qemu-io -c 'write -P 2 512k 64k' -c 'write -z 2M 128k' top.qcow2 > /dev/null
+	keys='[.[] | {start, length, depth, present, zero, data, offset}]'
+	want=$(qemu-img map --output=json top.qcow2 | jq -c "$keys")
+	got=$("$VM_DISK" map --json top.qcow2 | jq -c "$keys")
+	same "$got" "$want" "map"
+	want=$(qemu-img map top.qcow2)
+	got=$("$VM_DISK" map top.qcow2)
+	same "$got" "$want" "human map"
+}
+
+@test "check: a clean qemu-img image is clean (exit 0) in human and JSON form" {
+	qemu-img create -q -f qcow2 -o cluster_size=4k i.qcow2 8M
+	fill i.qcow2
+	run_tool 0 "$VM_DISK" check i.qcow2
+	is "$output" "No errors were found on the image.*"
+	run_tool 0 "$VM_DISK" check --output=json i.qcow2
+	want=$(qemu-img check --output=json i.qcow2 | jq -c '{"image-end-offset", "total-clusters", "allocated-clusters"}')
+	got=$(echo "$output" | jq -c '{"image-end-offset", "total-clusters", "allocated-clusters"}')
+	same "$got" "$want" "check JSON"
+}
+
+@test "the format is probed from content, never from the file name" {
+	qemu-img create -q -f qcow2 disk.raw 1M
+	run_tool 0 "$VM_DISK" info disk.raw
+	is "$output" "*file format: qcow2*"
+	head -c 65536 /dev/zero > disk.qcow2
+	run_tool 0 "$VM_DISK" info disk.qcow2
+	is "$output" "*file format: raw*"
+	run_tool 1 "$VM_DISK" info -f qcow2 disk.qcow2
+	is "$output" "vm-disk: disk.qcow2: not a qcow2 image (bad magic)"
+}
+
+@test "internal snapshots: info lists them as qemu-img does; the image reads its current state; writes and check say not yet" {
+	qemu-img create -q -f qcow2 sn.qcow2 4M
+	qemu-io -c 'write -P 1 0 64k' sn.qcow2 > /dev/null
+	qemu-img snapshot -c first sn.qcow2
+	qemu-io -c 'write -P 2 0 64k' sn.qcow2 > /dev/null
+	qemu-img snapshot -c second-one sn.qcow2
+	same "$("$VM_DISK" info sn.qcow2)" "$(qemu-img info sn.qcow2)" "human info"
+	same "$("$VM_DISK" info --json sn.qcow2 | jq -c .snapshots)" \
+		"$(qemu-img info --output=json sn.qcow2 | jq -c .snapshots)" "snapshots in JSON"
+	same "$("$VM_DISK" snapshot -l sn.qcow2)" "$(qemu-img snapshot -l sn.qcow2)" "snapshot -l"
+	run_tool 1 "$VM_DISK" snapshot -c third sn.qcow2
+	is "$output" "vm-disk: snapshot -c: not supported yet (only -l)"
+	same_as_qemu sn.qcow2
+	cp sn.qcow2 sn.orig
+	run_tool 1 "$BLKWRITE" sn.qcow2 0:1:1
+	is "$output" "*sn.qcow2: writing images with internal snapshots is not supported yet"
+	run_tool 1 "$VM_DISK" check sn.qcow2
+	cmp sn.qcow2 sn.orig
+}
+
+@test "human info is qemu-img's, line for line, with and without a backing file" {
+	qemu-img create -q -f qcow2 -o cluster_size=4k base.qcow2 3M
+	qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2
+	qemu-io -c 'write -P 1 0 100k' top.qcow2 > /dev/null
+	for i in base.qcow2 top.qcow2; do
+		same "$("$VM_DISK" info $i)" "$(qemu-img info $i)" "info $i"
+	done
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bats
+# A guest on a qcow2 copy-on-write overlay: it reads its backing file's
+# bytes through the overlay, its writes land in the overlay only, and
+# qemu-img finds the overlay clean after the VM exits.  One boot, on the
+# DBT (the back end every host has), with the guest kit.
+
+load helpers
+load disk
+
+setup() {
+	disk_setup
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+}
+
+@test "dbt: a Linux guest boots with a qcow2 overlay on a qcow2 base as /dev/vda" {
+	qemu-img create -q -f qcow2 base.qcow2 64M
+	qemu-io -c 'write -P 0x61 1M 64k' base.qcow2 > /dev/null
+	# 13 bytes 'b' at offset 0 of the base, by vm-disk's own writer
+	"$BLKWRITE" base.qcow2 0:13:62
+	cp base.qcow2 base.orig
+	"$VM_DISK" create -q -f qcow2 -b base.qcow2 top.qcow2
+	run_tool '?' timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--kernel "$KERNEL" --initrd "$INITRD" --disk top.qcow2 \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"echo disk=\$(head -c 13 /dev/vda); \
+echo from-the-guest | dd of=/dev/vda bs=4096 seek=1 conv=sync,fsync; \
+echo sum=\$(dd if=/dev/vda bs=64k skip=16 count=1 2>/dev/null | md5sum)\"" </dev/null
+	output=${output//$'\r'/}
+	is "$status" 0 "vm-run's exit status"
+	is "$output" "*disk=bbbbbbbbbbbbb*" "the guest reads the base through the overlay"
+	want=$(head -c 65536 /dev/zero | tr '\0' 'a' | md5sum | cut -d' ' -f1)
+	is "$output" "*sum=$want*" "a 64 KiB data cluster of the base"
+	qemu_ok top.qcow2
+	cmp base.qcow2 base.orig
+	qemu-img convert -O raw top.qcow2 top.raw
+	is "$(dd if=top.raw bs=4096 skip=1 count=1 status=none | head -c 14)" from-the-guest "the guest's write, read by qemu-img"
+}

@@ -1,0 +1,429 @@
+/*
+ * vm-disk convert: copy an image's guest-visible bytes into a new image.
+ *
+ * The output is built in a temporary file beside OUT and renamed over it
+ * only when complete and synced, so a failed or killed convert leaves
+ * OUT as it was.  Extents the input's block status says read as zeros
+ * are skipped; within data, runs of at least -S bytes of zeros (default
+ * 4 KiB, 0 to write everything) are skipped too, leaving holes or
+ * unallocated clusters.  -c writes each non-zero cluster compressed.
+ * OUT "-" streams raw bytes to stdout, zeros included.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block/block.h"
+#include "util/log.h"
+#include "util/progress.h"
+#include "util/size.h"
+
+#include "disk.h"
+
+#define CHUNK (2u << 20)
+#define CONV_THREADS 8
+
+struct conv {
+	struct blk *in, *out;
+	struct blk *base;       /* -B: the output's backing file */
+	uint64_t sparse;        /* -S; 0: write zeros too */
+	bool compress;
+	struct progress pr;
+	uint8_t *buf;
+	/* -c: compressed clusters of one chunk and their sizes
+	 * (SIZE_MAX: all zeros, skipped; 0: stored uncompressed) */
+	uint8_t *zbuf;
+	size_t zlen[CHUNK / 512];
+	unsigned nthreads;
+};
+
+static int
+put_all(int fd, const uint8_t *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* A block the output need not store: zeros, or with -B what the
+ * backing file already says. */
+static bool
+skippable(const struct conv *c, const uint8_t *buf, const uint8_t *ref,
+    uint64_t i, uint64_t n)
+{
+	if (ref)
+		return memcmp(buf + i, ref + i, (size_t)n) == 0;
+	return c->sparse && disk_is_zero(buf + i, n);
+}
+
+/* Write buf (guest [off, off+len)) skipping runs of c->sparse bytes that
+ * are zeros (ref NULL) or equal to ref (the backing file's bytes). */
+static int
+write_sparse(struct conv *c, const uint8_t *buf, const uint8_t *ref,
+    uint64_t len, uint64_t off)
+{
+	uint64_t g = c->sparse ? c->sparse : 512, i = 0, j, n;
+	int ret;
+
+	if (!ref && !c->sparse)
+		g = len;
+	while (i < len) {
+		n = g < len - i ? g : len - i;
+		if (skippable(c, buf, ref, i, n)) {
+			i += n;
+			continue;
+		}
+		for (j = i + n; j < len; j += n) {
+			n = g < len - j ? g : len - j;
+			if (skippable(c, buf, ref, j, n))
+				break;
+		}
+		if ((ret = blk_pwrite(c->out, buf + i, (size_t)(j - i),
+		    off + i)) < 0)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+/* Compression of one chunk, shared out between threads by cluster
+ * index: thread t takes the clusters i with i % nthreads == t. */
+struct zjob {
+	struct conv *c;
+	const uint8_t *buf;
+	uint64_t len, cs;
+	unsigned t, nthreads;
+};
+
+static void *
+compress_part(void *arg)
+{
+	struct zjob *j = arg;
+	struct conv *c = j->c;
+	uint64_t k, i;
+
+	for (k = j->t; k * j->cs < j->len; k += j->nthreads) {
+		i = k * j->cs;
+		if (disk_is_zero(j->buf + i, j->cs))
+			c->zlen[k] = SIZE_MAX;
+		else
+			c->zlen[k] = blk_compress(c->out, j->buf + i,
+			    c->zbuf + i, (size_t)j->cs);
+	}
+	return NULL;
+}
+
+/*
+ * Compress a chunk's clusters on every core, then store them in order
+ * (the image's metadata is written by this thread alone).
+ */
+static int
+write_compressed(struct conv *c, uint8_t *buf, uint64_t len, uint64_t off,
+    uint64_t cs)
+{
+	struct zjob jobs[CONV_THREADS];
+	pthread_t tid[CONV_THREADS];
+	bool started[CONV_THREADS] = { false };
+	uint64_t k, i;
+	unsigned t;
+	int ret = 0;
+
+	if (len % cs)   /* the image's last, partial cluster */
+		memset(buf + len, 0, (size_t)(cs - len % cs));
+	for (t = 0; t < c->nthreads; t++) {
+		jobs[t] = (struct zjob){ c, buf, len, cs, t, c->nthreads };
+		if (t > 0)
+			started[t] = pthread_create(&tid[t], NULL,
+			    compress_part, &jobs[t]) == 0;
+		if (t > 0 && !started[t])
+			compress_part(&jobs[t]);
+	}
+	compress_part(&jobs[0]);
+	for (t = 1; t < c->nthreads; t++)
+		if (started[t])
+			pthread_join(tid[t], NULL);
+	for (k = 0; k * cs < len && ret == 0; k++) {
+		i = k * cs;
+		if (c->zlen[k] == SIZE_MAX)
+			continue;
+		ret = blk_write_compressed_data(c->out, c->zbuf + i,
+		    c->zlen[k], buf + i, off + i);
+	}
+	return ret;
+}
+
+/* -B: write what differs from the backing file (zeros past its end). */
+static int
+write_over_base(struct conv *c, uint64_t n, uint64_t off)
+{
+	uint64_t m = off < c->base->size ? c->base->size - off : 0;
+	int ret;
+
+	if (m > n)
+		m = n;
+	memset(c->zbuf + m, 0, (size_t)(n - m));
+	if (m && (ret = disk_read(c->base, c->zbuf, m, off)) < 0) {
+		disk_ioerr(c->base, ret, "read");
+		return ret;
+	}
+	return write_sparse(c, c->buf, c->zbuf, n, off);
+}
+
+static int
+copy(struct conv *c, int stream_fd)
+{
+	uint64_t off = 0, size = c->in->size, n, host, cs = CHUNK, want;
+	int st, depth, ret;
+
+	if (c->compress) {
+		cs = blk_cluster_size(c->out);
+		if (cs == 0 || CHUNK % cs) {
+			log_warnx("%s: cannot store compressed clusters",
+			    c->out->path);
+			return -1;
+		}
+	}
+	while (off < size) {
+		want = size - off < CHUNK ? size - off : CHUNK;
+		st = blk_block_status(c->in, off, want, &n, &host, &depth);
+		if (st < 0) {
+			disk_ioerr(c->in, st, "read");
+			return -1;
+		}
+		if (c->compress) {
+			/* Whole clusters (off stays cluster aligned): skip
+			 * whole zero clusters, read the rest. */
+			if (!(st & BLK_S_DATA) && n >= cs)
+				n &= ~(cs - 1);
+			else
+				n = want, st |= BLK_S_DATA;
+		}
+		if (c->base && !(st & BLK_S_DATA) && off < c->base->size) {
+			/* Zeros over a backing file with data must be written. */
+			int bst = blk_block_status(c->base, off, n <
+			    c->base->size - off ? n : c->base->size - off, &n,
+			    &host, &depth);
+
+			if (bst < 0) {
+				disk_ioerr(c->base, bst, "read");
+				return -1;
+			}
+			st |= bst & BLK_S_DATA;
+		}
+		if (!(st & BLK_S_DATA)) {
+			if (stream_fd >= 0) {
+				memset(c->buf, 0, (size_t)n);
+				ret = put_all(stream_fd, c->buf, (size_t)n);
+				if (ret < 0) {
+					log_warnx("stdout: %s", strerror(-ret));
+					return -1;
+				}
+			}
+			off += n;
+			progress_update(&c->pr, off);
+			continue;
+		}
+		if ((ret = disk_read(c->in, c->buf, n, off)) < 0) {
+			disk_ioerr(c->in, ret, "read");
+			return -1;
+		}
+		if (stream_fd >= 0)
+			ret = put_all(stream_fd, c->buf, (size_t)n);
+		else if (c->compress)
+			ret = write_compressed(c, c->buf, n, off, cs);
+		else if (c->base)
+			ret = write_over_base(c, n, off);
+		else
+			ret = write_sparse(c, c->buf, NULL, n, off);
+		if (ret < 0) {
+			if (stream_fd >= 0)
+				log_warnx("stdout: %s", strerror(-ret));
+			else
+				disk_ioerr(c->out, ret, "write");
+			return -1;
+		}
+		off += n;
+		progress_update(&c->pr, off);
+	}
+	return 0;
+}
+
+/* Build OUT in a temporary file and rename it into place. */
+static int
+to_file(struct conv *c, const char *out, const char *ofmt,
+    struct blk_create_opts *o)
+{
+	char tmp[4096 + 16];
+	struct vm_err err;
+	int fd, ret;
+
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", out);
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		log_warn("%s", out);
+		return 1;
+	}
+	(void)fchmod(fd, 0644);
+	vm_err_clear(&err);
+	ret = blk_create_fd(fd, out, ofmt, o, &err);
+	close(fd);
+	if (ret < 0) {
+		log_warnx("%s", err.msg);
+		unlink(tmp);
+		return 1;
+	}
+	c->out = disk_open(tmp, ofmt, 0);
+	if (c->out == NULL) {
+		unlink(tmp);
+		return 1;
+	}
+	c->base = c->out->backing;
+	ret = copy(c, -1);
+	if (ret == 0 && (ret = blk_flush(c->out)) < 0)
+		disk_ioerr(c->out, ret, "sync");
+	blk_close(c->out);
+	if (ret == 0 && rename(tmp, out) < 0) {
+		log_warn("%s", out);
+		ret = -1;
+	}
+	if (ret < 0) {
+		unlink(tmp);
+		return 1;
+	}
+	return 0;
+}
+
+int
+cmd_convert(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct blk_create_opts o;
+	const char *ifmt = NULL, *ofmt = "raw";
+	unsigned flags = BLK_F_RDONLY;
+	bool prog = false;
+	struct conv c;
+	char bfmt[32];
+	uint64_t bsize;
+	int ch, rc;
+
+	progress_on_sigusr1();  /* first, so an early signal is no kill */
+	memset(&o, 0, sizeof(o));
+	memset(&c, 0, sizeof(c));
+	c.sparse = 4096;
+	while ((ch = getopt_long(argc, argv, "hf:O:B:co:S:pqU", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			disk_usage("convert", false);
+			return 0;
+		case 'f':
+			ifmt = optarg;
+			break;
+		case 'O':
+			ofmt = optarg;
+			break;
+		case 'c':
+			c.compress = true;
+			break;
+		case 'B':
+			o.backing = optarg;
+			break;
+		case 'o':
+			if (disk_parse_opts(optarg, &o) < 0)
+				return 1;
+			break;
+		case 'S':
+			if (size_parse(optarg, &c.sparse) < 0) {
+				log_warnx("-S %s: not a size", optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			prog = true;
+			break;
+		case 'q':
+			prog = false;
+			break;
+		case 'U':
+			flags |= BLK_F_NOLOCK;
+			break;
+		default:
+			disk_usage("convert", true);
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		disk_usage("convert", true);
+		return 2;
+	}
+	if (blk_driver_find(ofmt) == NULL) {
+		log_warnx("unknown output format '%s' (raw, qcow2)", ofmt);
+		return 1;
+	}
+	if (c.compress && strcmp(ofmt, "qcow2") != 0) {
+		log_warnx("-c: the %s format cannot store compressed data",
+		    ofmt);
+		return 1;
+	}
+	if (o.backing && (c.compress || strcmp(ofmt, "qcow2") != 0)) {
+		log_warnx("-B: needs qcow2 output without -c (-c with -B is "
+		    "not supported yet)");
+		return 1;
+	}
+	if (o.backing && strcmp(argv[optind + 1], "-") != 0 &&
+	    disk_probe_backing(argv[optind + 1], &o, bfmt, sizeof(bfmt),
+	    &bsize) < 0)
+		return 1;
+	if (o.backing && o.backing_fmt == NULL)
+		o.backing_fmt = bfmt;
+	if (strcmp(argv[optind + 1], "-") == 0 && strcmp(ofmt, "raw") != 0) {
+		log_warnx("-: only raw output can be streamed to stdout");
+		return 1;
+	}
+	if ((c.in = disk_open(argv[optind], ifmt, flags)) == NULL)
+		return 1;
+	o.size = c.in->size;
+	c.buf = malloc(CHUNK);
+	c.zbuf = c.compress || o.backing ? malloc(CHUNK) : NULL;
+	c.nthreads = 1;
+	if (c.compress) {
+		long np = sysconf(_SC_NPROCESSORS_ONLN);
+
+		c.nthreads = np < 1 ? 1 : np > CONV_THREADS ? CONV_THREADS :
+		    (unsigned)np;
+	}
+	if (c.buf == NULL || ((c.compress || o.backing) && c.zbuf == NULL)) {
+		free(c.zbuf);
+		log_warnx("out of memory");
+		blk_close(c.in);
+		return 1;
+	}
+	progress_init(&c.pr, prog, c.in->size);
+	if (strcmp(argv[optind + 1], "-") == 0)
+		rc = copy(&c, 1) < 0 ? 1 : 0;
+	else
+		rc = to_file(&c, argv[optind + 1], ofmt, &o);
+	if (rc == 0)
+		progress_end(&c.pr);
+	free(c.buf);
+	free(c.zbuf);
+	blk_close(c.in);
+	return rc;
+}
