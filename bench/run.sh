@@ -61,7 +61,7 @@ bench() { # NAME CMD...
 	: > "$tmp/r"
 	for _ in $(seq "$RUNS"); do run_one "$@" >> "$tmp/r"; done
 	local ok; ok=$(awk '$4 == 0' "$tmp/r" | wc -l)
-	printf '| %-40s | %10s | %9s | %5s | %12s | %s/%s |\n' "$name" \
+	printf '| %-44s | %10s | %9s | %5s | %12s | %s/%s |\n' "$name" \
 		"$(awk '{print $1}' "$tmp/r" | median 1)" \
 		"$(awk '{print $2}' "$tmp/r" | median 1)" \
 		"$(awk '{print $5}' "$tmp/r" | median 1)" \
@@ -71,8 +71,8 @@ bench() { # NAME CMD...
 echo "vmkit bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "guest: Debian $(cat "$kit/VERSION") + busybox initramfs, $MEM RAM, runs md5sum and powers off; median of $RUNS"
 echo
-echo "| configuration                            | to ready s | to exit s | CPU s | peak RSS KiB | ok |"
-echo "|------------------------------------------|-----------:|---------:|------:|------------:|----|"
+echo "| configuration                                | to ready s | to exit s | CPU s | peak RSS KiB | ok |"
+echo "|----------------------------------------------|-----------:|---------:|------:|------------:|----|"
 # vm-run's cache of decompressed kernels: a private one, so that the
 # "cached" row is cached and the other host row is not.
 export XDG_CACHE_HOME=$tmp/cache
