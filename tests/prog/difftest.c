@@ -115,7 +115,8 @@
  *     RSI/RDI on Intel, not on AMD: then only their low halves are
  *     compared after one;
  *   - REP CMPS reads ES:rDI first on Intel, DS:rSI first on AMD: then
- *     CR2 is not compared where one takes #PF.
+ *     CR2 and the error code's P bit are not compared where one takes
+ *     #PF.
  * Where the probe sees no #AC, alignment checking is not generated; after
  * compatibility-mode code only the low halves of the GPRs are compared
  * (the upper ones are undefined: SDM vol. 1, 3.4.1.1).
@@ -3634,8 +3635,21 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 		    b->st.rflags, (uint64_t)mask | fin_mask);
 	if ((k->st.rflags ^ b->st.rflags) & mask)
 		*udiff = true;
-	if (!skip_cr2)
+	if (!skip_cr2) {
 		diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
+	} else if (ok == OUT_EXC && k->port == X86_EXC_PF &&
+	    ob == OUT_EXC && b->port == X86_EXC_PF) {
+		/* Either page's fault: its error code may differ in P (one
+		 * page absent, the other a protection fault), nothing else;
+		 * the frame's word is checked here, not byte by byte. */
+		uint64_t ea, eb;
+
+		memcpy(&ea, k->mem + G_KSTACK_TOP - 48, 8);
+		memcpy(&eb, b->mem + G_KSTACK_TOP - 48, 8);
+		if ((ea ^ eb) & ~(uint64_t)1)
+			diff_add(d, "    pf error kvm %#llx  dbt %#llx\n",
+			    (unsigned long long)ea, (unsigned long long)eb);
+	}
 	for (i = 0; i < 6; i++)
 		if (k->st.seg[segs[i]].sel != b->st.seg[segs[i]].sel)
 			diff_add(d, "    %-8s kvm %#06x  dbt %#06x\n", segn[i],
@@ -3673,7 +3687,8 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 	/* The frame's saved RSP: its upper half too is undefined after
 	 * compatibility-mode code. */
 	diff_mem(d, "kstack", G_KSTACK, G_KSTACK_TOP, FRAME_RFLAGS, 8,
-	    s->mode == M32 ? G_KSTACK_TOP - 12 : 0, k, b);
+	    s->mode == M32 ? G_KSTACK_TOP - 12 : skip_cr2 ?
+	    G_KSTACK_TOP - 48 : 0, k, b);
 	diff_mem(d, "code", G_CODE, G_CODE + G_CODE_SIZE, 0, 0, 0, k, b);
 	diff_mem(d, "ro", G_RO, G_RO + 4096, 0, 0, 0, k, b);
 	diff_mem(d, "data", G_DATA, G_DATA + 4096, 0, 0, 0, k, b);
@@ -4100,8 +4115,9 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 	    r.port == X86_EXC_PF && r.st.cr2 == 0x70000000ULL) {
 		mi->opts |= GEN_CMPS_SRC_FIRST;
 		note(mi, "REP CMPS reads DS:rSI before ES:rDI (AMD; the "
-		    "model's Intel CPU reads ES:rDI first): CR2 is not "
-		    "compared where one takes #PF");
+		    "model's Intel CPU reads ES:rDI first): CR2 and the "
+		    "error code's P bit are not compared where one takes "
+		    "#PF");
 	}
 	/* MOVSXD with a 16-bit operand size reads a word on Intel, a dword
 	 * on AMD (which then faults on G_HOLE here). */
