@@ -7,6 +7,7 @@
  *            a store that rewrites the very next instruction
  *   gen      code copied into a data page, run, overwritten, run again
  *   cross    an instruction that straddles a 4 KiB page boundary
+ *   icall    an indirect CALL whose pointer misses the TLB
  *   precise  a #PF in the middle of a block: the handler sees the
  *            registers, flags and RIP exactly as before the faulting
  *            instruction, and CR2
@@ -24,6 +25,7 @@
 	.set PDPT, 0x201000
 	.set PD, 0x202000               /* 4 pages: 0-4 GiB */
 	.set BUF, 0x300000              /* data page for generated code */
+	.set ICALL_PTR, 0x500000        /* the icall check's pointer */
 	.set STACK, 0x280000
 	.set LAPIC, 0xfee00000
 	.set UNMAPPED, 0x100000000      /* above the 4 GiB mapped */
@@ -151,10 +153,46 @@ cross:
 	jne cross_bad
 	movl $msg_cross, %esi
 	call puts64
-	jmp precise
+	jmp icall
 cross_bad:
 	movl $msg_cross_bad, %esi
 	call fail
+
+	/* ---- icall: CALL through a pointer whose page the TLB lost, as
+	 * the first use of RSP in its block (the probe's slow path runs the
+	 * CALL and rejoins where RSP is back in a host register) ---- */
+icall:
+	movq %rsp, %r12
+	/* Leave every host register of the cache holding a value that is
+	 * not RSP (a stale one must not pass for it). */
+	movl $0x11, %ecx
+	movl $0x12, %edx
+	movl $0x13, %ebx
+	movl $0x14, %esi
+	movl $0x15, %edi
+	movl $0x16, %r8d
+	movl $0x17, %r9d
+	movl $0x18, %r10d
+	movl $0x19, %r11d
+	movl $0x1a, %r13d
+	jmp 1f
+1:	movl $icall_fn, %eax
+	movq %rax, ICALL_PTR
+	movq ICALL_PTR + 0x400000, %rax /* same TLB slot: evicts the pointer's */
+	call *ICALL_PTR
+	cmpq %r12, %rsp
+	jne icall_bad
+	cmpl $0x1ca11, %eax
+	jne icall_bad
+	movl $msg_icall, %esi
+	call puts64
+	jmp precise
+icall_bad:
+	movl $msg_icall_bad, %esi
+	call fail
+icall_fn:
+	movl $0x1ca11, %eax
+	ret
 
 	/* ---- precise: #PF in the middle of a block ---- */
 precise:
@@ -546,6 +584,8 @@ msg_gen:	.asciz "jit64: gen ok\n"
 msg_gen_bad:	.asciz "jit64: gen FAILED\n"
 msg_cross:	.asciz "jit64: cross ok\n"
 msg_cross_bad:	.asciz "jit64: cross FAILED\n"
+msg_icall:	.asciz "jit64: icall ok\n"
+msg_icall_bad:	.asciz "jit64: icall FAILED\n"
 msg_precise:	.asciz "jit64: precise ok\n"
 msg_precise_bad: .asciz "jit64: precise FAILED\n"
 msg_irq:	.asciz "jit64: irq ok\n"
