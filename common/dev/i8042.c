@@ -2,10 +2,8 @@
  * The i8042 keyboard controller at ports 0x60 (data) and 0x64 (status and
  * command), enough for Linux's i8042 and atkbd drivers to find a keyboard
  * and for guests to reset the machine through it (command 0xfe, or the
- * output port's bit 0 through command 0xd1).  On the auxiliary port sits a
- * PS/2 mouse that answers the commands drivers probe with (reset, ID,
- * status, rates) and never moves: Linux finds the port without waiting
- * out a timeout, as on QEMU's PC, and Windows finds the mouse it expects.
+ * output port's bit 0 through command 0xd1).  The auxiliary (mouse) port
+ * is reported absent: its test command fails, so psmouse gives up at once.
  * Keyboard input from the terminal is not wired yet (the serial console is
  * the terminal); i8042_push_scancode is where it would enter.
  */
@@ -22,9 +20,7 @@
 #define ST_SYS 0x04
 #define ST_CMD 0x08
 #define ST_KEYLOCK 0x10
-#define ST_AUXDATA 0x20         /* the byte in the output buffer is aux's */
 #define CB_KBD_INT 0x01
-#define CB_AUX_INT 0x02
 #define CB_SYS 0x04
 #define CB_KBD_DISABLE 0x10
 #define CB_AUX_DISABLE 0x20
@@ -38,138 +34,29 @@ struct kbc {
 	uint8_t kbd_cmd;        /* keyboard command awaiting a parameter */
 	uint8_t status;
 	uint8_t q[QLEN];
-	bool q_aux[QLEN];       /* from the mouse */
 	int qhead, qlen;
-	int level, aux_level;
-	/* The mouse. */
-	uint8_t aux_cmd;        /* command awaiting a parameter */
-	uint8_t aux_rate, aux_res, aux_flags;   /* flags: status byte bits */
+	int level;
 };
 
 static void
 update_irq(struct kbc *k)
 {
-	bool aux = k->qlen > 0 && k->q_aux[k->qhead];
-	int level = k->qlen > 0 && !aux && (k->cmdbyte & CB_KBD_INT);
-	int aux_level = aux && (k->cmdbyte & CB_AUX_INT);
+	int level = k->qlen > 0 && (k->cmdbyte & CB_KBD_INT);
 
 	if (level != k->level) {
 		k->level = level;
 		irq_set(&k->vm->irq, PC_IRQ_KBD, level);
 	}
-	if (aux_level != k->aux_level) {
-		k->aux_level = aux_level;
-		irq_set(&k->vm->irq, PC_IRQ_MOUSE, aux_level);
-	}
-}
-
-static void
-push_from(struct kbc *k, uint8_t b, bool aux)
-{
-	int at = (k->qhead + k->qlen) % QLEN;
-
-	if (k->qlen == QLEN)
-		return;
-	k->q[at] = b;
-	k->q_aux[at] = aux;
-	k->qlen++;
-	update_irq(k);
 }
 
 static void
 push(struct kbc *k, uint8_t b)
 {
-	push_from(k, b, false);
-}
-
-static void
-aux_push(struct kbc *k, uint8_t b)
-{
-	push_from(k, b, true);
-}
-
-static void
-aux_reset(struct kbc *k)
-{
-	k->aux_cmd = 0;
-	k->aux_rate = 100;
-	k->aux_res = 2;
-	k->aux_flags = 0;
-}
-
-/* A byte the guest sent the mouse (command 0xd4, then data). */
-static void
-aux_command(struct kbc *k, uint8_t v)
-{
-	if (k->aux_cmd) {
-		if (k->aux_cmd == 0xf3)
-			k->aux_rate = v;
-		else if (k->aux_cmd == 0xe8)
-			k->aux_res = v & 3;
-		k->aux_cmd = 0;
-		aux_push(k, 0xfa);
+	if (k->qlen == QLEN)
 		return;
-	}
-	switch (v) {
-	case 0xff: /* reset: ack, self-test passed, ID */
-		aux_reset(k);
-		aux_push(k, 0xfa);
-		aux_push(k, 0xaa);
-		aux_push(k, 0x00);
-		break;
-	case 0xf2: /* get ID: a standard PS/2 mouse */
-		aux_push(k, 0xfa);
-		aux_push(k, 0x00);
-		break;
-	case 0xf3: /* set sample rate */
-	case 0xe8: /* set resolution */
-		k->aux_cmd = v;
-		aux_push(k, 0xfa);
-		break;
-	case 0xe9: /* status request */
-		aux_push(k, 0xfa);
-		aux_push(k, k->aux_flags);
-		aux_push(k, k->aux_res);
-		aux_push(k, k->aux_rate);
-		break;
-	case 0xeb: /* read data: no motion, no buttons */
-		aux_push(k, 0xfa);
-		aux_push(k, 0x08);
-		aux_push(k, 0x00);
-		aux_push(k, 0x00);
-		break;
-	case 0xf4: /* enable reporting */
-		k->aux_flags |= 0x20;
-		aux_push(k, 0xfa);
-		break;
-	case 0xf5: /* disable reporting */
-		k->aux_flags &= (uint8_t)~0x20;
-		aux_push(k, 0xfa);
-		break;
-	case 0xf6: /* defaults */
-		aux_reset(k);
-		aux_push(k, 0xfa);
-		break;
-	case 0xe6: /* scaling 1:1 */
-		k->aux_flags &= (uint8_t)~0x10;
-		aux_push(k, 0xfa);
-		break;
-	case 0xe7: /* scaling 2:1 */
-		k->aux_flags |= 0x10;
-		aux_push(k, 0xfa);
-		break;
-	case 0xea: /* stream mode */
-		k->aux_flags &= (uint8_t)~0x40;
-		aux_push(k, 0xfa);
-		break;
-	case 0xf0: /* remote mode */
-		k->aux_flags |= 0x40;
-		aux_push(k, 0xfa);
-		break;
-	default: /* not a command: ask for it again */
-		aux_push(k, 0xfe);
-		break;
-	}
+	k->q[(k->qhead + k->qlen) % QLEN] = b;
+	k->qlen++;
+	update_irq(k);
 }
 
 static void
@@ -219,8 +106,7 @@ status_read(void *opaque, uint64_t off, unsigned size)
 
 	(void)off;
 	(void)size;
-	return k->status | (k->qlen ? ST_OBF : 0) |
-	    (k->qlen && k->q_aux[k->qhead] ? ST_AUXDATA : 0) | ST_KEYLOCK;
+	return k->status | (k->qlen ? ST_OBF : 0) | ST_KEYLOCK;
 }
 
 static uint64_t
@@ -236,16 +122,12 @@ data_read(void *opaque, uint64_t off, unsigned size)
 	v = k->q[k->qhead];
 	k->qhead = (k->qhead + 1) % QLEN;
 	k->qlen--;
-	/* ISA IRQs 1 and 12 are edge-triggered and a driver reads one byte
-	 * per interrupt: the line drops with each read and rises again for
-	 * the next byte, as the controller loads its output buffer anew. */
+	/* ISA IRQ 1 is edge-triggered and a driver reads one byte per
+	 * interrupt: the line drops with each read and rises again for the
+	 * next byte, as the controller loads its output buffer anew. */
 	if (k->level) {
 		k->level = 0;
 		irq_set(&k->vm->irq, PC_IRQ_KBD, 0);
-	}
-	if (k->aux_level) {
-		k->aux_level = 0;
-		irq_set(&k->vm->irq, PC_IRQ_MOUSE, 0);
 	}
 	update_irq(k);
 	return v;
@@ -271,8 +153,8 @@ kbc_command(struct kbc *k, uint8_t v)
 	case 0xa8:
 		k->cmdbyte &= (uint8_t)~CB_AUX_DISABLE;
 		break;
-	case 0xa9: /* aux interface test: passed */
-		push(k, 0x00);
+	case 0xa9: /* aux interface test: clock line stuck low = absent */
+		push(k, 0x01);
 		break;
 	case 0xaa: /* self test */
 		k->status |= ST_SYS;
@@ -332,11 +214,9 @@ data_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 	case 0xd2:
 		push(k, v);
 		break;
-	case 0xd3: /* as if the mouse had sent it */
-		aux_push(k, v);
-		break;
+	case 0xd3:
 	case 0xd4:
-		aux_command(k, v);
+		/* No mouse: the aux port does not answer. */
 		break;
 	default:
 		kbd_command(k, v);
@@ -358,7 +238,6 @@ kbc_realize(struct dev *d, struct vm *vm, const void *arg,
 	k->vm = vm;
 	k->cmdbyte = CB_KBD_INT | CB_SYS | CB_XLATE | CB_AUX_DISABLE;
 	k->status = ST_SYS;
-	aux_reset(k);
 	/* 0x60..0x64 minus 0x61 (port B, the PIT's): map the two ports. */
 	if (bus_map(vm->pio, PC_PORT_I8042_DATA, 1, &data_ops, k, "i8042-data",
 	    err) < 0)
