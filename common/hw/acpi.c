@@ -245,7 +245,9 @@ build_dsdt_aml(struct aml *a, int ncpus)
 	    PC_IRQ_COM1);
 	legacy_device(a, "KBD", "PNP0303", -1, kbd_port, kbd_len, 2,
 	    PC_IRQ_KBD);
-	legacy_device(a, "MOU", "PNP0F13", -1, NULL, NULL, 0, PC_IRQ_MOUSE);
+	/* No PS/2 mouse (PNP0F13) until the i8042 has one: declaring it
+	 * makes Linux probe the aux port, and its loopback test then waits
+	 * half a second for an answer that never comes. */
 	legacy_device(a, "RTC", "PNP0B00", -1, rtc_port, rtc_len, 1,
 	    PC_IRQ_RTC);
 	/* Processor devices; _UID matches the MADT's ACPI Processor UID. */
