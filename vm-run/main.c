@@ -388,6 +388,7 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return err.code == -EINVAL ? 2 : 1;
 	}
+	cfg.stats = fl.stats;
 	if (apply_flags(&cfg, &fl, &err) < 0 ||
 	    cfg_validate(&cfg, &err) < 0) {
 		log_warnx("%s", err.msg);

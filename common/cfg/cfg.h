@@ -64,6 +64,7 @@ struct vm_config {
 	char serial_log[CFG_PATH_MAX];  /* copy of serial output, "" none */
 	char dbt_tier[8];               /* "interp", "jit"; "" default */
 	uint64_t dbt_cache;             /* translator code cache, 0 default */
+	bool stats;                     /* --stats: count what it prints */
 };
 
 /* Defaults: 512 MiB, 1 CPU, accel auto, serial console. */

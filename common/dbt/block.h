@@ -25,6 +25,10 @@ struct dbt_jit_exit {
 	                                   to other pages, or -1 */
 	bool fl_bx;                     /* it leaves the guest flags in rbx
 	                                   (LAHF/SETO form), not c->rflags */
+	int8_t rmap[16];                /* guest reg -> host reg holding it
+	                                   (clean) as it leaves, or -1 */
+	uint8_t *trans;                 /* moves into to's register entry */
+	uint8_t *trans_to;              /* the entry those moves lead to */
 };
 
 struct dbt_block {
@@ -40,6 +44,11 @@ struct dbt_block {
 	/* Translator tier (jit.c). */
 	uint8_t *jit_code;              /* entry, NULL if not compiled */
 	uint8_t *jit_code_bx;           /* entry with the flags in rbx */
+	uint8_t *jit_code_reg;          /* ... and jit_rmap's registers in
+	                                   their host registers */
+	int8_t jit_rmap[16];            /* guest reg -> host reg, or -1 */
+	uint8_t *jit_leave;             /* back to the dispatcher unentered
+	                                   (flags in rbx, c->gpr current) */
 	bool jit_failed;                /* not compilable: interpret */
 	int jit_nexits;
 	struct dbt_jit_exit *jit_exit;  /* malloc'd by the compiler */

@@ -39,10 +39,17 @@
  *   rcx, rdx  scratch operands (rcx also CL for shifts, AH..BH forms)
  * Blocks are entered through a trampoline that saves the host's
  * callee-saved registers and leaves through jit_exit, returning the
- * direct exit taken (or NULL) to the dispatcher in dbt.c.  Every block
- * starts by checking the vCPU's attention flag (and, with several vCPUs,
- * a budget of blocks), so chained code still takes interrupts and yields
- * the run lock.  Direct exits are patched to jump straight into their
+ * direct exit taken (or NULL) to the dispatcher in dbt.c.  A block has
+ * three entries: from the dispatcher and the jump cache (the flags in
+ * c->rflags), with the flags in rbx, and with both the flags in rbx and
+ * the registers it uses first already in host registers (the register
+ * entry).  The first two load those registers and check the vCPU's
+ * attention flag (and, with several vCPUs, a budget of blocks); linked
+ * exits take the register entry through moves made at link time that
+ * hand over what the exit leaves in host registers, and make the
+ * attention check there when they go backwards, so every loop of chained
+ * code still takes interrupts and yields the run lock.  Direct exits
+ * are patched to jump straight into their
  * target's code when the target is on the same guest page (the page's
  * mapping is the one the source was looked up under) and in the same
  * mode; invalidating a block unpatches every jump into it.  Returns,
@@ -70,6 +77,7 @@
 #include "dbt/block.h"
 #include "dbt/dbt-int.h"
 #include "dbt/fpu.h"
+#include "cfg/cfg.h"
 #include "vm/vm.h"
 
 #define JIT_DEFAULT_CACHE (128u << 20)
@@ -96,6 +104,7 @@ struct dbt_jit {
 	struct dbt_jit_exit **xlinks;
 	size_t nxlinks, capxlinks;
 	uint64_t xlinks_made;
+	uint64_t reg_links, trans_made;  /* links into register entries */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
@@ -877,8 +886,11 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		emit_ea_rc(e, i, rip + i->len, true);
 	if (h->cl)
 		hc = rc_get(e, X86_RCX);
+	/* Nor need an r/m register written whole and not read (MOV r/m32,
+	 * r32 included: a 32-bit write clears the upper half). */
 	if (gm >= 0)
-		hm = rc_get(e, gm);
+		hm = rc_take(e, gm, h->rm_w && !h->rm_r && h->size >= 4 &&
+		    gm != gr);
 	/* A reg operand written whole need not be loaded, unless it is the
 	 * r/m operand too (MOV EAX, EAX). */
 	if (gr >= 0)
@@ -1374,6 +1386,7 @@ new_exit(struct emit *e, uint64_t target)
 	x->from = e->b;
 	x->target = target;
 	x->xidx = -1;
+	memset(x->rmap, -1, sizeof(x->rmap));
 	return x;
 }
 
@@ -1416,6 +1429,7 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 	rc_flush(e);
 	x = new_exit(e, target);
 	x->fl_bx = e->fl == FLS_BX;
+	memcpy(x->rmap, e->rc_host, sizeof(x->rmap));
 	x->disp = jmp32(e, NULL);
 	emit_stub(e, x);
 }
@@ -1459,6 +1473,7 @@ emit_side_exits(struct emit *e)
 				st64(e, x->rc_host[g], GPR(g));
 		xe = new_exit(e, x->target);
 		xe->fl_bx = true;
+		memcpy(xe->rmap, x->rc_host, sizeof(xe->rmap));
 		xe->disp = jmp32(e, NULL);
 		emit_stub(e, xe);
 	}
@@ -2270,11 +2285,11 @@ native:
 	return true;
 }
 
+/* if (c->attn) leave; with several vCPUs, if (c->jit_budget-- == 0)
+ * leave (their turn on the run lock).  exit0[0..1]: the two jumps out. */
 static void
-emit_prologue(struct emit *e, uint8_t **exit0)
+emit_attn_check(struct emit *e, uint8_t **exit0)
 {
-	/* if (c->attn) leave; with several vCPUs, if (c->jit_budget-- == 0)
-	 * leave (their turn on the run lock) */
 	b1(e, 0x83); m_bp(e, 7, OFF(attn)); b1(e, 0);   /* cmp dword [], 0 */
 	exit0[0] = jcc32(e, 0x5, NULL);
 	exit0[1] = NULL;
@@ -2282,8 +2297,137 @@ emit_prologue(struct emit *e, uint8_t **exit0)
 		b1(e, 0x83); m_bp(e, 5, OFF(jit_budget)); b1(e, 1);
 		exit0[1] = jcc32(e, 0x2, NULL);         /* jb */
 	}
+}
+
+/* Instructions retired, counted only for --stats (a read-modify-write
+ * of memory in every block otherwise). */
+static void
+emit_icount(struct emit *e)
+{
+	if (!e->c->vm->cfg->stats)
+		return;
 	b1(e, 0x48); b1(e, 0x83); m_bp(e, 0, OFF(icount)); /* add icount */
 	b1(e, (uint8_t)e->b->n);
+}
+
+/*
+ * The guest registers a block reads before it writes them, in order of
+ * first use, up to its first conditional branch (past it, the taken side
+ * often leaves).  They are loaded at the block's entry, so that a linked
+ * exit can hand them over in host registers (dbt_jit_link) instead of
+ * through c->gpr, a store and a load on the path of every value carried
+ * from block to block.  Only a guess: a register loaded and not used
+ * costs a load, one used and not loaded is loaded where it is used.
+ */
+static int
+preload_scan(const struct dbt_block *b, int8_t *regs, int max)
+{
+	bool seen[16] = { false };
+	int n = 0, k, u;
+
+	for (k = 0; k < b->n && n < max; k++) {
+		const struct insn *i = &b->insns[k];
+		int use[6], nu = 0, def = -1;
+		bool rm3 = i->has_modrm && i->mod == 3, bytes = false;
+		bool stop = false, full = i->opsize >= 4;
+		unsigned op = i->op;
+
+		if (i->mem && i->base >= 0 && i->base < 16)
+			use[nu++] = i->base;
+		if (i->mem && i->index >= 0 && i->index < 16)
+			use[nu++] = i->index;
+		if (i->map == MAP_1B) {
+			if ((op < 0x40 && (op & 7) < 4) ||
+			    (op >= 0x84 && op <= 0x88) || op == 0x8a) {
+				bytes = (op & 1) == 0;
+				use[nu++] = i->reg;
+				if (rm3)
+					use[nu++] = i->rm;
+			} else if (op < 0x40 && (op & 7) < 6) {
+				use[nu++] = X86_RAX;    /* op al/eax, imm */
+			} else if (op == 0x89) {
+				use[nu++] = i->reg;
+				if (rm3 && full)
+					def = i->rm;
+				else if (rm3)
+					use[nu++] = i->rm;
+			} else if (op == 0x8b || op == 0x63 || op == 0x69 ||
+			    op == 0x6b) {
+				if (rm3)
+					use[nu++] = i->rm;
+				if (full)
+					def = i->reg;
+				else
+					use[nu++] = i->reg;
+			} else if (op == 0x8d) {
+				def = full ? i->reg : -1;
+			} else if ((op >= 0x80 && op <= 0x83) || op == 0xc0 ||
+			    op == 0xc1 || (op >= 0xd0 && op <= 0xd3) ||
+			    op == 0xf6 || op == 0xf7 || op == 0xfe ||
+			    op == 0xff || op == 0xc6 || op == 0xc7) {
+				bytes = (op & 1) == 0;
+				if (rm3 && op == 0xc7 && full)
+					def = i->rm;
+				else if (rm3)
+					use[nu++] = i->rm;
+				if (op == 0xd2 || op == 0xd3)
+					use[nu++] = X86_RCX;
+				if ((op == 0xff && (i->reg & 7) == 2) ||
+				    ((op == 0xf6 || op == 0xf7) &&
+				    (i->reg & 7) >= 4))
+					use[nu++] = (op == 0xff) ? X86_RSP :
+					    X86_RAX;
+			} else if (op >= 0x50 && op <= 0x57) {
+				use[nu++] = i->opreg;
+				use[nu++] = X86_RSP;
+			} else if (op >= 0x58 && op <= 0x5f) {
+				use[nu++] = X86_RSP;
+				def = i->opreg;
+			} else if (op >= 0xb8 && op <= 0xbf) {
+				if (full)
+					def = i->opreg;
+			} else if (op == 0xe8 || op == 0xc3 || op == 0xc2 ||
+			    op == 0x68 || op == 0x6a) {
+				use[nu++] = X86_RSP;
+			} else if (op >= 0x70 && op <= 0x7f) {
+				stop = true;
+			}
+		} else if (i->map == MAP_0F) {
+			if (op == 0xb6 || op == 0xb7 || op == 0xbe ||
+			    op == 0xbf) {
+				bytes = op == 0xb6 || op == 0xbe;
+				if (rm3)
+					use[nu++] = i->rm;
+				if (full)
+					def = i->reg;
+			} else if ((op >= 0x40 && op <= 0x4f) || op == 0xaf ||
+			    op == 0xa3 || op == 0xab || op == 0xb3 ||
+			    op == 0xbb || op == 0xbc || op == 0xbd ||
+			    op == 0xc0 || op == 0xc1 || op == 0xb1) {
+				use[nu++] = i->reg;
+				if (rm3)
+					use[nu++] = i->rm;
+			} else if (op >= 0x80 && op <= 0x8f) {
+				stop = true;
+			}
+		}
+		for (u = 0; u < nu && n < max; u++) {
+			int g = use[u] & 15;
+
+			/* AH..BH are bits 8-15 of RAX..RBX */
+			if (bytes && !i->rex && g >= 4 && g < 8)
+				g -= 4;
+			if (!seen[g]) {
+				seen[g] = true;
+				regs[n++] = (int8_t)g;
+			}
+		}
+		if (def >= 0)
+			seen[def & 15] = true;
+		if (stop)
+			break;
+	}
+	return n;
 }
 
 static uint8_t *
@@ -2299,10 +2443,11 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 {
 	struct dbt_jit *j = c->jit;
 	struct emit e;
-	uint8_t *exit0[2], *code_bx;
+	uint8_t *exit0[2], *code_bx, *code_reg;
 	struct timespec t0, t1;
 	uint64_t rip = b->lin;
-	int k;
+	int8_t pre[16];
+	int k, npre;
 
 	if (b->jit_code != NULL)
 		return true;
@@ -2342,7 +2487,21 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	b1(&e, 0x89); b1(&e, 0xc3);                     /* mov ebx, eax */
 	code_bx = e.p;
 	e.fl = FLS_BX;
-	emit_prologue(&e, exit0);
+	/* Then the registers preload_scan picked, in r8 up: linked exits
+	 * that hand them over in host registers enter after the loads. */
+	memset(b->jit_rmap, -1, sizeof(b->jit_rmap));
+	npre = preload_scan(b, pre, 6);
+	for (k = 0; k < npre; k++) {
+		int h = rc_get(&e, pre[k]);
+
+		b->jit_rmap[pre[k]] = (int8_t)h;
+	}
+	/* The attention check: linked exits enter after it, and make it
+	 * themselves where they go back (link_entry), which every loop of
+	 * linked blocks does somewhere. */
+	emit_attn_check(&e, exit0);
+	code_reg = e.p;
+	emit_icount(&e);
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
 		bool last = k == b->n - 1;
@@ -2358,6 +2517,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	emit_slow_paths(&e);
 	emit_side_exits(&e);
 	/* Not entered (attention, budget): RIP is the block's start. */
+	b->jit_leave = e.p;
 	set_rel32(exit0[0], e.p);
 	if (exit0[1] != NULL)
 		set_rel32(exit0[1], e.p);
@@ -2375,6 +2535,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	j->used = (j->used + 15) & ~(size_t)15;
 	b->jit_code = e.start;
 	b->jit_code_bx = code_bx;
+	b->jit_code_reg = code_reg;
 	j->compiled++;
 	if (j->dump != NULL) {
 		/* A text line, then the code: tools/jit-dump.py reads it. */
@@ -2457,6 +2618,106 @@ dbt_jit_exit_from(const struct dbt_jit_exit *x)
 	return x->from;
 }
 
+/*
+ * Where a linked exit x enters `to`: its register entry, through a few
+ * moves, made here once per exit and target and kept in the arena, that
+ * put the registers x leaves in host registers where `to` expects them
+ * (a parallel move: rax breaks cycles) and load the rest from c->gpr,
+ * which x left current.  NULL: no room, enter the ordinary way.
+ */
+static uint8_t *
+link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
+{
+	struct dbt_jit *j = c->jit;
+	int from[16], memg[16], g, h, h2;
+	bool back = to->lin <= x->from->lin;
+	bool need = !x->fl_bx || back, pending, blocked, progress;
+	struct emit e;
+	uint8_t *leave[2];
+
+	if (to->jit_code_reg == NULL)
+		return NULL;
+	if (x->trans != NULL && x->trans_to == to->jit_code_reg) {
+		j->reg_links++;
+		return x->trans;
+	}
+	/* from[h]: the host register whose value goes to h, -1 for
+	 * c->gpr[memg[h]], -2 for nothing to do */
+	for (h = 0; h < 16; h++)
+		from[h] = -2;
+	for (g = 0; g < 16; g++) {
+		h = to->jit_rmap[g];
+		if (h < 0 || x->rmap[g] == h)
+			continue;
+		from[h] = x->rmap[g] >= 0 ? x->rmap[g] : -1;
+		memg[h] = g;
+		need = true;
+	}
+	j->reg_links++;
+	if (!need)
+		return to->jit_code_reg;
+	if (j->used + 256 > j->size)
+		return NULL;
+	memset(&e, 0, sizeof(e));
+	e.start = e.p = j->base + j->used;
+	e.j = j;
+	e.c = c;
+	if (!x->fl_bx) {
+		/* the flags from c->rflags into rbx, as the entry does */
+		b1(&e, 0x0f); b1(&e, 0xb7); m_bp(&e, 0, OFF(rflags));
+		b1(&e, 0x66); b1(&e, 0xc1); b1(&e, 0xc0); b1(&e, 8);
+		b1(&e, 0x24); b1(&e, 0x08);
+		b1(&e, 0xc0); b1(&e, 0xe8); b1(&e, 3);
+		b1(&e, 0x89); b1(&e, 0xc3);
+	}
+	if (back) {
+		/* A way back: the attention check the entry skips.  The
+		 * registers are all in c->gpr: leave through to's own. */
+		emit_attn_check(&e, leave);
+		set_rel32(leave[0], to->jit_leave);
+		if (leave[1] != NULL)
+			set_rel32(leave[1], to->jit_leave);
+	}
+	for (;;) {
+		pending = progress = false;
+		for (h = 8; h < 16; h++) {
+			if (from[h] < 0)
+				continue;
+			pending = true;
+			blocked = false;
+			for (h2 = 8; h2 < 16; h2++)
+				if (h2 != h && from[h2] == h)
+					blocked = true;
+			if (!blocked) {
+				mov_rr(&e, h, from[h]);
+				from[h] = -2;
+				progress = true;
+			}
+		}
+		if (!pending)
+			break;
+		if (!progress) {
+			/* every move waits for another: a cycle */
+			for (h = 8; from[h] < 0; h++)
+				;
+			mov_rr(&e, AX, h);
+			for (h2 = 8; h2 < 16; h2++)
+				if (from[h2] == h)
+					from[h2] = AX;
+		}
+	}
+	for (h = 8; h < 16; h++)
+		if (from[h] == -1)
+			ld64(&e, h, GPR(memg[h]));
+	jmp32(&e, to->jit_code_reg);
+	j->used += (size_t)(e.p - e.start);
+	j->used = (j->used + 15) & ~(size_t)15;
+	x->trans = e.start;
+	x->trans_to = to->jit_code_reg;
+	j->trans_made++;
+	return e.start;
+}
+
 void
 dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 {
@@ -2464,6 +2725,7 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 
 	struct dbt_jit *j = c->jit;
 	bool cross = ((to->lin ^ from->lin) & ~0xfffULL) != 0;
+	uint8_t *entry;
 
 	if (x->to != NULL || to->jit_code == NULL || !to->valid ||
 	    !from->valid || to->lin != x->target ||
@@ -2491,7 +2753,9 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		j->xlinks[j->nxlinks++] = x;
 		j->xlinks_made++;
 	}
-	set_rel32(x->disp, x->fl_bx ? to->jit_code_bx : to->jit_code);
+	entry = link_entry(c, x, to);
+	set_rel32(x->disp, entry != NULL ? entry :
+	    x->fl_bx ? to->jit_code_bx : to->jit_code);
 	x->to = to;
 	x->in_next = to->jit_in;
 	x->in_pprev = &to->jit_in;
@@ -2648,12 +2912,14 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
 	    "%.1f of %.0f MiB (%llu flushes), %llu links (%llu to global "
-	    "pages), %llu jump-cache fills (%llu replacing another block), "
+	    "pages, %llu handing registers over, %llu through moves made for it), %llu jump-cache fills (%llu replacing another block), "
 	    "%llu instructions native, %llu through the interpreter",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
 	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
 	    (unsigned long long)j->flushes, (unsigned long long)j->links,
 	    (unsigned long long)j->xlinks_made,
+	    (unsigned long long)j->reg_links,
+	    (unsigned long long)j->trans_made,
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,
