@@ -105,6 +105,7 @@ struct dbt_jit {
 	size_t nxlinks, capxlinks;
 	uint64_t xlinks_made;
 	uint64_t reg_links, trans_made;  /* links into register entries */
+	bool bmi2;              /* the host has RORX */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
@@ -652,8 +653,14 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	s->fl_probe = e->fl;
 
 	/* rax = index * 32: bits 12.. of the address, shifted by 7 */
-	b1(e, 0x89); b1(e, 0xf0);                       /* mov eax, esi */
-	b1(e, 0xc1); b1(e, 0xe8); b1(e, 12 - 5);        /* shr eax, 7 */
+	if (e->j->bmi2) {
+		/* rorx eax, esi, 7: one instruction for the two */
+		b1(e, 0xc4); b1(e, 0xe3); b1(e, 0x7b); b1(e, 0xf0);
+		b1(e, 0xc6); b1(e, 12 - 5);
+	} else {
+		b1(e, 0x89); b1(e, 0xf0);               /* mov eax, esi */
+		b1(e, 0xc1); b1(e, 0xe8); b1(e, 12 - 5); /* shr eax, 7 */
+	}
 	b1(e, 0x25); b4(e, (DBT_TLB_SIZE - 1) << 5);    /* and eax, mask */
 	if (size > 1) {
 		/* the page of the last byte: a crossing access misses */
@@ -2869,6 +2876,8 @@ dbt_jit_new(size_t cache_size)
 		return NULL;
 	}
 	emit_trampoline(j);
+	j->bmi2 = __builtin_cpu_supports("bmi2") &&
+	    getenv("VMKIT_JIT_NO_BMI2") == NULL;
 	if (getenv("VMKIT_JIT_PERFMAP") != NULL) {
 		char path[64];
 
