@@ -290,6 +290,8 @@ void dbt_tlb_flush(struct dbt_cpu *c);
 void dbt_tlb_flush_local(struct dbt_cpu *c);
 /* The TLB holds a global translation of lin for fetches. */
 bool dbt_tlb_global(const struct dbt_cpu *c, uint64_t lin);
+bool dbt_tlb_fill(struct dbt_cpu *c, uint64_t lin, unsigned size, bool write,
+    unsigned cls);
 void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);
 /* A host pointer to [off, off+size) for an access of kind acc (after every
  * segment, paging and SMC check, dirty bit set for writes), or NULL when

@@ -122,6 +122,9 @@ struct slow_path {
 	int fl_probe;           /* where the flags are at the probe (FLS_*) */
 	int fl_join;            /* and where the fast path has them after */
 	uint8_t *resume;
+	uint8_t *retry;         /* the probe, to run again after a TLB fill */
+	unsigned size;          /* its access */
+	bool write;
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
 	bool rc_dirty[16];
 };
@@ -651,6 +654,9 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 
 	flags_to_bx(e);
 	s->fl_probe = e->fl;
+	s->retry = e->p;
+	s->size = size;
+	s->write = write;
 
 	/* rax = index * 32: bits 12.. of the address, shifted by 7 */
 	if (e->j->bmi2) {
@@ -700,11 +706,43 @@ emit_slow_paths(struct emit *e)
 
 	for (k = 0; k < e->nslow; k++) {
 		struct slow_path *s = &e->slow[k];
+		bool fill = s->nextra == 0 && s->retry != NULL;
 
 		if (s->jcc != NULL)
 			set_rel32(s->jcc, e->p);
 		while (s->nextra > 0)
 			set_rel32(s->extra[--s->nextra], e->p);
+		if (fill) {
+			/* Most misses are of pages the access may use: a TLB
+			 * fill (dbt_tlb_fill, which needs none of the guest's
+			 * state and changes none of it) and the probe again.
+			 * The registers the call may clobber are kept. */
+			static const uint8_t keep[] = { AX, CX, DX, SI, 8, 9,
+			    10, 11 };
+			int n;
+
+			for (n = 0; n < 8; n++) {
+				if (keep[n] >= 8)
+					b1(e, 0x41);
+				b1(e, 0x50 + (keep[n] & 7));    /* push */
+			}
+			b1(e, 0x48); b1(e, 0x89); b1(e, 0xef); /* mov rdi, rbp */
+			b1(e, 0xba); b4(e, s->size);           /* mov edx, size */
+			b1(e, 0xb9); b4(e, s->write);          /* mov ecx, w */
+			b1(e, 0x41); b1(e, 0xb8);              /* mov r8d, cls */
+			b4(e, e->c->cpl == 3);
+			b1(e, 0x48); b1(e, 0xb8);
+			b8(e, (uint64_t)(uintptr_t)dbt_tlb_fill);
+			b1(e, 0xff); b1(e, 0xd0);              /* call rax */
+			b1(e, 0x89); b1(e, 0xc7);              /* mov edi, eax */
+			for (n = 7; n >= 0; n--) {
+				if (keep[n] >= 8)
+					b1(e, 0x41);
+				b1(e, 0x58 + (keep[n] & 7));    /* pop */
+			}
+			b1(e, 0x40); b1(e, 0x84); b1(e, 0xff); /* test dil, dil */
+			jcc32(e, 0x5, s->retry);               /* jnz retry */
+		}
 		/* The handler needs the flags in c->rflags and the cached
 		 * registers in c->gpr; the fast path finds both where it
 		 * keeps them at the join. */

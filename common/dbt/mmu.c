@@ -82,7 +82,30 @@ struct walk {
 	uint64_t page_pa;       /* of the 4 KiB page holding lin */
 	bool user, write, exec, dirty;
 	bool global;            /* G in the leaf entry, with CR4.PGE */
+	bool nofault;           /* a fault sets faulted instead of raising */
+	bool faulted;
 };
+
+/* A fault of the walk: raised, or only noted for a non-faulting one. */
+#define WALK_FAULT(c, lin, w, err) do {                                 \
+	if ((w)->nofault) {                                             \
+		(w)->faulted = true;                                    \
+		return;                                                 \
+	}                                                               \
+	page_fault((c), (lin), (err));                                  \
+} while (0)
+
+/* touch() for the walk; a non-faulting walk leaves rather than write a
+ * paging entry in a page holding translated code (the interpreter does
+ * it, and the invalidation that follows). */
+#define WALK_TOUCH(c, w, epa, e, bits, size) do {                       \
+	if ((w)->nofault && ((e) & (bits)) != (bits) &&                 \
+	    dbt_page_has_code((c), (epa) & ~0xfffULL)) {                \
+		(w)->faulted = true;                                    \
+		return;                                                 \
+	}                                                               \
+	touch((c), (epa), (e), (bits), (size));                         \
+} while (0)
 
 static _Noreturn void
 page_fault(struct dbt_cpu *c, uint64_t lin, uint32_t err)
@@ -130,7 +153,7 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		epa = (c->cr3 & 0xffffffe0ULL) + ((lin >> 30) & 3) * 8;
 		e = dbt_phys_read(c, epa, 8);
 		if (!(e & PTE_P))
-			page_fault(c, lin, ferr);
+			WALK_FAULT(c, lin, w, ferr);
 		base = e & PTE_ADDR;
 		levels = 2;
 		esz = 8;
@@ -148,9 +171,9 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		    esz;
 		e = dbt_phys_read(c, epa, esz);
 		if (!(e & PTE_P))
-			page_fault(c, lin, ferr);
+			WALK_FAULT(c, lin, w, ferr);
 		if (esz == 8 && !nxe && (e & PTE_NX))
-			page_fault(c, lin, ferr | PF_P | PF_RSVD);
+			WALK_FAULT(c, lin, w, ferr | PF_P | PF_RSVD);
 		u = u && (e & PTE_U);
 		w_ok = w_ok && (e & PTE_W);
 		nx = nx || (esz == 8 && nxe && (e & PTE_NX));
@@ -170,7 +193,7 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 			break;
 		}
 		if (level > 1)
-			touch(c, epa, e, PTE_A, esz);
+			WALK_TOUCH(c, w, epa, e, PTE_A, esz);
 		/* The next table, or for the last level the page frame. */
 		base = e & (esz == 8 ? PTE_ADDR : 0xfffff000ULL);
 	}
@@ -178,19 +201,19 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		pages = 4096;
 	/* Permission checks. */
 	if (user_acc && !u)
-		page_fault(c, lin, ferr | PF_P);
+		WALK_FAULT(c, lin, w, ferr | PF_P);
 	if (wr && !w_ok && (user_acc || (c->cr0 & X86_CR0_WP)))
-		page_fault(c, lin, ferr | PF_P);
+		WALK_FAULT(c, lin, w, ferr | PF_P);
 	if (ex && nx)
-		page_fault(c, lin, ferr | PF_P);
+		WALK_FAULT(c, lin, w, ferr | PF_P);
 	if (!user_acc && u && c->cpl < 3) {
 		if (ex && (c->cr4 & X86_CR4_SMEP))
-			page_fault(c, lin, ferr | PF_P);
+			WALK_FAULT(c, lin, w, ferr | PF_P);
 		if (!ex && (c->cr4 & X86_CR4_SMAP) &&
 		    !(c->rflags & X86_AC) && !(acc & DBT_ACC_SUPER))
-			page_fault(c, lin, ferr | PF_P);
+			WALK_FAULT(c, lin, w, ferr | PF_P);
 	}
-	touch(c, epa, e, PTE_A | (wr ? PTE_D : 0), esz);
+	WALK_TOUCH(c, w, epa, e, PTE_A | (wr ? PTE_D : 0), esz);
 	w->pa = base + (lin & (pages - 1));
 	w->page_pa = w->pa & ~0xfffULL;
 	w->user = u;
@@ -203,7 +226,7 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 uint64_t
 dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc)
 {
-	struct walk w;
+	struct walk w = { 0 };
 
 	walk(c, lin, acc, &w);
 	return w.pa;
@@ -319,6 +342,64 @@ tag_of(uint64_t lin)
 	return lin & ~0xfffULL;
 }
 
+static bool canonical(uint64_t a);
+
+/* Fill entry k of TLB cls for lin's page as walk w found it in r. */
+static void
+tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
+    unsigned acc, const struct walk *w, const struct mem_region *r)
+{
+	struct dbt_tlb_entry *t = &c->tlb[cls][k];
+	uint64_t tag = tag_of(lin);
+
+	if ((c->tlb_pa[cls][k] & ~0xfffULL) != w->page_pa || t->tag_r != tag)
+		tlb_clear(c, cls, k);
+	c->tlb_pa[cls][k] = w->page_pa | (w->global ? TLB_G : 0);
+	t->addend = (uintptr_t)(r->hva + (w->page_pa - r->gpa)) -
+	    (uintptr_t)(lin & ~0xfffULL);
+	t->tag_r = tag;
+	if (w->exec)
+		t->tag_x = tag;
+	/* A write entry only for dirty RAM holding no translated code
+	 * (writing code: the caller invalidates, on the slow path). */
+	if ((acc & DBT_ACC_WRITE) && (r->flags & MEM_RAM) &&
+	    !dbt_page_has_code(c, w->page_pa) && w->dirty && w->write)
+		t->tag_w = tag;
+}
+
+/*
+ * For the translator's TLB probes: make the entry a probe of an access
+ * of size bytes at lin (a write if write) would hit, if it can be one:
+ * within a page of memory, without a fault (a faulting access is left
+ * to the interpreter, which raises it exactly), not a write to code or
+ * ROM.  The walk sets accessed and dirty bits as the access would.
+ * cls is the TLB the probe reads.  True if the probe will now hit.
+ */
+bool
+dbt_tlb_fill(struct dbt_cpu *c, uint64_t lin, unsigned size, bool write,
+    unsigned cls)
+{
+	unsigned acc = write ? DBT_ACC_WRITE : DBT_ACC_READ;
+	unsigned k = tlb_index(lin);
+	const struct mem_region *r;
+	struct walk w = { 0 };
+
+	if ((lin & 0xfff) + size > 4096 || !canonical(lin) ||
+	    cls != tlb_class(c, acc))
+		return false;
+	w.nofault = true;
+	walk(c, lin, acc, &w);
+	if (w.faulted)
+		return false;
+	r = mem_lookup(&c->vm->mem, w.page_pa);
+	if (r == NULL || (write && !(r->flags & MEM_RAM)))
+		return false;
+	c->tlb_misses++;
+	tlb_install(c, cls, k, lin, acc, &w, r);
+	return write ? c->tlb[cls][k].tag_w == tag_of(lin) :
+	    c->tlb[cls][k].tag_r == tag_of(lin);
+}
+
 /*
  * Look up or fill the TLB for one page.  Returns the host address of lin
  * for RAM, or NULL for MMIO (then *pa is the physical address).
@@ -330,7 +411,7 @@ tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
 	struct dbt_tlb_entry *t = &c->tlb[cls][k];
 	uint64_t tag = tag_of(lin);
 	const struct mem_region *r;
-	struct walk w;
+	struct walk w = { 0 };
 
 	if (acc & DBT_ACC_WRITE) {
 		if (t->tag_w == tag)
@@ -347,23 +428,7 @@ tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
 	r = mem_lookup(&c->vm->mem, w.page_pa);
 	if (r == NULL || ((acc & DBT_ACC_WRITE) && !(r->flags & MEM_RAM)))
 		return NULL; /* MMIO, or a write to ROM: slow path */
-	if ((c->tlb_pa[cls][k] & ~0xfffULL) != w.page_pa || t->tag_r != tag)
-		tlb_clear(c, cls, k);
-	c->tlb_pa[cls][k] = w.page_pa | (w.global ? TLB_G : 0);
-	t->addend = (uintptr_t)(r->hva + (w.page_pa - r->gpa)) -
-	    (uintptr_t)(lin & ~0xfffULL);
-	t->tag_r = tag;
-	if (w.exec)
-		t->tag_x = tag;
-	if ((acc & DBT_ACC_WRITE) && (r->flags & MEM_RAM)) {
-		if (dbt_page_has_code(c, w.page_pa)) {
-			/* Writing code: the caller invalidates; no fast
-			 * write entry for this page. */
-			return (uint8_t *)(uintptr_t)(lin + t->addend);
-		}
-		if (w.dirty && w.write)
-			t->tag_w = tag;
-	}
+	tlb_install(c, cls, k, lin, acc, &w, r);
 	return (uint8_t *)(uintptr_t)(lin + t->addend);
 hit:
 	c->tlb_hits++;
