@@ -39,6 +39,9 @@ struct blk_create_opts {
 	int compat;                 /* qcow2: 2 or 3 (0: 3) */
 	const char *compression;    /* "zlib", "zstd" or NULL */
 	const char *prealloc;       /* "off", "metadata", "falloc", "full" */
+	const char *subformat;      /* -o subformat= (vpc: dynamic, fixed) */
+	bool static_img;            /* vdi: -o static=on (every block now) */
+	bool force_size;            /* vpc: the size as given, not CHS */
 };
 
 /* What info reports beyond size and format; drivers fill their part. */
@@ -117,6 +120,9 @@ struct blk_driver {
 	/* The internal snapshots: their count, the list in *list (owned
 	 * by the driver, valid until close). */
 	int (*snapshots)(struct blk *b, const struct blk_snapshot **list);
+	/* 0..100, like probe, from the file's last bytes (tail, len of
+	 * them, at most 512) for formats whose signature is at the end. */
+	int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 
 struct blk {
