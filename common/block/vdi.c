@@ -649,6 +649,8 @@ vdi_resize(struct blk *b, uint64_t size, struct vm_err *err)
 		return vm_err_set(err, -ENOTSUP, "%s: shrinking VDI images is "
 		    "not supported", b->path);
 	nb = (size + VDI_BLOCK - 1) / VDI_BLOCK;
+	if (nb < s->blocks)     /* a map longer than the disk needs */
+		nb = s->blocks;
 	if (nb > VDI_MAX_BLOCKS)
 		return vm_err_set(err, -EFBIG, "%s: too large for a VDI image",
 		    b->path);
