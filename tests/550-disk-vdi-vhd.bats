@@ -323,6 +323,9 @@ corrupt_map() {
 	command -v clang >/dev/null || skip "clang not installed (make deps)"
 	make -C "$TOPDIR" --no-print-directory -s fuzz
 	fz=$TOPDIR/build/fuzz/vdi-vpc
+	# inputs that once broke a driver (a VDI map longer than its disk
+	# made resize copy past the new map)
+	"$fz" "$TOPDIR"/tests/fuzz/vdi-vpc-regress/*
 	mkdir corpus
 	qemu-img create -q -f vdi corpus/vdi 3M
 	qemu-img create -q -f vdi -o static=on corpus/vdi-s 1M
