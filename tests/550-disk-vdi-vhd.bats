@@ -159,7 +159,7 @@ vhd_sum() {
 		set -- $v
 		"$VM_DISK" create -q -f $1 ${2:+-o $2} w.img 20M
 		qemu-img convert -f $1 -O raw w.img w.raw
-		run_tool 0 "$BLKWRITE" w.img 0:100000:11 3145000:2000:12 rand:60:$RANDOM
+		run_tool 0 "$BLKWRITE" w.img 0:100000:11 3145000:2000:12 rand:60:17
 		echo "$output" | grep -E '^[0-9]+:[0-9]+:[0-9a-f]+$' > ops
 		printf '0:100000:11\n3145000:2000:12\n' >> ops
 		replay ops w.raw
