@@ -282,6 +282,15 @@ corrupt_map() {
 	run_tool 1 "$BLKWRITE" bad.vdi 1M:512:1
 	is "$output" "blkwrite: bad.vdi: corrupt VDI image: the header counts 1 allocated blocks, the block map 2 (vm-disk check lists every problem)"
 	cmp bad.vdi bad.orig
+	# that one check -r all corrects (the map is right, the count is not)
+	run_tool 0 "$VM_DISK" check -r all bad.vdi
+	is "$output" "*found and repaired*1 corruptions*No errors were found on the image.*"
+	qemu_ok bad.vdi
+	qemu_reads vdi bad.vdi
+	# the others it cannot, and says so with status 2
+	cp good.vdi bad.vdi; poke bad.vdi 520 '\x00\x00\x00\x00'; cp bad.vdi bad.orig
+	run_tool 2 "$VM_DISK" check -r all bad.vdi
+	cmp bad.vdi bad.orig
 	cp good.vdi bad.vdi; poke bad.vdi 516 '\x02\x00\x00\x00'; poke bad.vdi $((0x184)) '\x03'
 	truncate -s $((1024 + 2 * 1048576)) bad.vdi
 	corrupt_map bad.vdi "block map entry 1 names block 2, past the end of the file"
@@ -317,6 +326,31 @@ corrupt_map() {
 	corrupt_map bad.vhd "the blocks of BAT entries 0 and 2 overlap"
 	run_tool 1 "$VM_DISK" cat bad.vhd
 	is "$output" "*bad.vhd: BAT entry 0 is corrupt*"
+}
+
+@test "SIGKILL mid-write: the image stays readable and consistent (VDI: at worst a count check -r all corrects)" {
+	for seed in 1 2 3; do
+		for f in vdi vpc; do
+			"$VM_DISK" create -q -f $f k.img 256M
+			"$BLKWRITE" k.img rand:1000000:$seed > /dev/null &
+			pid=$!
+			sleep 0.$((seed * 2))
+			kill -9 $pid
+			wait $pid || true
+			run "$VM_DISK" check k.img
+			if [ $f = vdi ] && [ "$status" -eq 2 ]; then
+				is "$output" "ERROR: the header counts * allocated blocks, the block map *" "$f seed $seed"
+				run_tool 0 "$VM_DISK" check -r all k.img
+			fi
+			run_tool 0 "$VM_DISK" check k.img
+			[ $f = vdi ] && qemu_ok k.img
+			run_tool 0 "$BLKWRITE" k.img 0:65536:3 104857600:3145728:4
+			qemu-img convert -f $f -O raw k.img k.raw
+			cmp k.raw <("$VM_DISK" cat k.img)
+			cmp <(head -c 64k k.raw) <(head -c 64k /dev/zero | tr '\0' '\3')
+			rm k.raw
+		done
+	done
 }
 
 @test "fuzz: the VDI/VHD libFuzzer harness survives a short run" {

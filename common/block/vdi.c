@@ -14,8 +14,12 @@
  * entry fails naming it, and writes are refused at open, so nothing we
  * write can land on another block's data.
  *
- * Allocation writes the whole block (zeros around the data), then its
- * map entry, then the header's count of allocated blocks.
+ * Allocation writes the whole block (zeros around the data), then the
+ * header's count of allocated blocks, then the block's map entry.  A
+ * writer killed between the two leaves a count one too high: check
+ * reports it (as qemu-img does), and check -r all sets the count from
+ * the map; the orphan block is then past the count, where the next
+ * allocation reuses it.
  */
 #include "block/block.h"
 
@@ -68,6 +72,7 @@ struct vdi {
 	uint32_t blocks, allocated, counted, top;
 	uint64_t bmap_off, data_off, file_size;
 	uint32_t nbad;
+	bool count_bad;         /* the one problem is the allocated count */
 	char why[160];          /* the first problem found in the map */
 };
 
@@ -152,7 +157,8 @@ scan(struct vdi *s, struct blk_check *res)
 		}
 	}
 	free(owner);
-	if (s->counted != s->allocated && s->nbad == 0)
+	s->count_bad = s->counted != s->allocated && s->nbad == 0;
+	if (s->count_bad)
 		problem(s, res, "the header counts %u allocated blocks, the "
 		    "block map %u", s->allocated, s->counted);
 }
@@ -269,7 +275,7 @@ vdi_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 		unload(s);
 		return ret;
 	}
-	if (s->nbad && !(flags & BLK_F_RDONLY)) {
+	if (s->nbad && !(flags & (BLK_F_RDONLY | BLK_F_REPAIR))) {
 		unload(s);
 		return vm_err_set(err, -EINVAL, "%s: corrupt VDI image: %s "
 		    "(vm-disk check lists every problem)", b->path, s->why);
@@ -354,6 +360,12 @@ alloc_block(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
 	    (ret = vx_write(b, buf, (size_t)n, host + in)) < 0 ||
 	    (ret = vx_write_zeros(b, VDI_BLOCK - in - n, host + in + n)) < 0)
 		return ret;
+	if (host + VDI_BLOCK > s->file_size)
+		s->file_size = host + VDI_BLOCK;
+	vx_put_le32(s->hdr + H_ALLOCATED, s->allocated + 1);
+	if ((ret = vx_write(b, s->hdr + H_ALLOCATED, 4, H_ALLOCATED)) < 0)
+		return ret;
+	s->allocated++;
 	vx_put_le32(le, idx);
 	if ((ret = vx_write(b, le, 4, s->bmap_off + (uint64_t)g * 4)) < 0)
 		return ret;
@@ -361,12 +373,8 @@ alloc_block(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
 	s->used[idx] = 1;
 	if (idx + 1 > s->top)
 		s->top = idx + 1;
-	s->allocated++;
 	s->counted++;
-	vx_put_le32(s->hdr + H_ALLOCATED, s->allocated);
-	if (host + VDI_BLOCK > s->file_size)
-		s->file_size = host + VDI_BLOCK;
-	return vx_write(b, s->hdr + H_ALLOCATED, 4, H_ALLOCATED);
+	return 0;
 }
 
 static int
@@ -458,11 +466,21 @@ vdi_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err)
 {
 	struct vdi *s = b->priv;
+	uint8_t le[4];
 
-	if (repair)
-		return vm_err_set(err, -ENOTSUP, "%s: VDI images cannot be "
-		    "repaired", b->path);
 	scan(s, res);
+	if (repair && s->count_bad && !(b->flags & BLK_F_RDONLY)) {
+		/* Only the count is wrong: take the map's. */
+		vx_put_le32(le, s->counted);
+		if (vx_write(b, le, 4, H_ALLOCATED) < 0) {
+			*err = b->ioerr;
+			return err->code;
+		}
+		vx_put_le32(s->hdr + H_ALLOCATED, s->counted);
+		s->allocated = s->counted;
+		res->corruptions_fixed = 1;
+		scan(s, NULL);
+	}
 	res->total_clusters = s->blocks;
 	res->allocated_clusters = s->counted;
 	res->image_end = s->file_size;
