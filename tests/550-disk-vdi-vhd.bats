@@ -353,6 +353,32 @@ corrupt_map() {
 	done
 }
 
+@test "dbt: a Linux guest reads and writes a dynamic VDI as /dev/vda and a fixed VHD as /dev/vdb" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	qemu-img create -q -f vdi a.vdi 16M
+	qemu-io -f vdi -c 'write -P 0x61 3M 64k' a.vdi > /dev/null
+	qemu-img create -q -f vpc -o subformat=fixed b.vhd 8M
+	qemu-io -f vpc -c 'write -P 0x62 0 13' b.vhd > /dev/null
+	run_tool '?' timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--kernel "$KERNEL" --initrd "$INITRD" --disk a.vdi --disk b.vhd \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"echo disk=\$(head -c 13 /dev/vdb); \
+echo sum=\$(dd if=/dev/vda bs=64k skip=48 count=1 2>/dev/null | md5sum); \
+echo from-the-guest | dd of=/dev/vda bs=4096 seek=2560 conv=sync,fsync; \
+echo vhd-guest | dd of=/dev/vdb bs=4096 seek=1 conv=sync,fsync\"" </dev/null
+	output=${output//$'\r'/}
+	is "$status" 0 "vm-run's exit status"
+	is "$output" "*disk=bbbbbbbbbbbbb*" "the guest reads the fixed VHD"
+	want=$(head -c 65536 /dev/zero | tr '\0' 'a' | md5sum | cut -d' ' -f1)
+	is "$output" "*sum=$want*" "a block of the VDI qemu-io wrote"
+	qemu_ok a.vdi
+	qemu-img convert -f vdi -O raw a.vdi a.raw
+	is "$(dd if=a.raw bs=4096 skip=2560 count=1 status=none | head -c 14)" from-the-guest "the guest's VDI write, read by qemu-img"
+	qemu-img convert -f vpc -O raw b.vhd b.raw
+	is "$(dd if=b.raw bs=4096 skip=1 count=1 status=none | head -c 9)" vhd-guest "the guest's VHD write, read by qemu-img"
+	run_tool 0 "$VM_DISK" check b.vhd
+}
+
 @test "fuzz: the VDI/VHD libFuzzer harness survives a short run" {
 	command -v clang >/dev/null || skip "clang not installed (make deps)"
 	make -C "$TOPDIR" --no-print-directory -s fuzz
