@@ -387,6 +387,8 @@ echo vhd-guest | dd of=/dev/vdb bs=4096 seek=1 conv=sync,fsync\"" </dev/null
 	# made resize copy past the new map)
 	"$fz" "$TOPDIR"/tests/fuzz/vdi-vpc-regress/*
 	mkdir corpus
+	# small hand-made images (tests/fuzz/mk-vdi-vpc-seeds.py) and qemu's
+	cp "$TOPDIR"/tests/fuzz/vdi-vpc-seeds/* corpus/
 	qemu-img create -q -f vdi corpus/vdi 3M
 	qemu-img create -q -f vdi -o static=on corpus/vdi-s 1M
 	qemu-img create -q -f vpc corpus/vpc 3M
