@@ -156,14 +156,12 @@ span(const struct vpc *s)
 	return (uint64_t)s->bitmap_size + s->block_size;
 }
 
-/* Block indices ordered by where their blocks sit on the host. */
-static const uint32_t *sort_bat;
-
+/* Sort keys: a block's host sector above its index, so blocks come in
+ * the order they sit on the host. */
 static int
 by_host(const void *x, const void *y)
 {
-	uint32_t a = sort_bat[*(const uint32_t *)x];
-	uint32_t c = sort_bat[*(const uint32_t *)y];
+	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
 
 	return a < c ? -1 : a > c;
 }
@@ -171,8 +169,8 @@ by_host(const void *x, const void *y)
 static void
 scan(struct vpc *s, struct blk_check *res)
 {
-	uint64_t h, bat_len = (uint64_t)s->entries * 4, end;
-	uint32_t *order, n = 0, i, g;
+	uint64_t h, bat_len = (uint64_t)s->entries * 4, end, *order;
+	uint32_t n = 0, i, g, a, c;
 
 	s->nbad = 0;
 	s->counted = 0;
@@ -181,7 +179,7 @@ scan(struct vpc *s, struct blk_check *res)
 	if (s->dyn_off + VPC_DYN > s->free_off)
 		s->free_off = s->dyn_off + VPC_DYN;
 	s->free_off = (s->free_off + 511) & ~511ull;
-	order = malloc((size_t)s->entries * 4 + 4);
+	order = malloc((size_t)s->entries * 8 + 8);
 	for (g = 0; g < s->entries; g++) {
 		if (s->bat[g] == VPC_FREE)
 			continue;
@@ -199,25 +197,27 @@ scan(struct vpc *s, struct blk_check *res)
 			    "over the image's own metadata", g,
 			    (unsigned long long)h);
 		} else if (order) {
-			order[n++] = g;
+			order[n++] = (uint64_t)s->bat[g] << 32 | g;
 		}
 	}
 	if (order) {
-		sort_bat = s->bat;
 		qsort(order, n, sizeof(*order), by_host);
 		for (i = 0; i + 1 < n; i++) {
-			h = (uint64_t)s->bat[order[i]] * 512;
-			if (h + span(s) > (uint64_t)s->bat[order[i + 1]] * 512) {
-				s->bad[order[i]] = s->bad[order[i + 1]] = 1;
+			a = (uint32_t)order[i];
+			c = (uint32_t)order[i + 1];
+			h = (uint64_t)s->bat[a] * 512;
+			if (h + span(s) > (uint64_t)s->bat[c] * 512) {
+				s->bad[a] = s->bad[c] = 1;
 				problem(s, res, "the blocks of BAT entries %u "
-				    "and %u overlap", order[i], order[i + 1]);
+				    "and %u overlap", a < c ? a : c, a < c ? c : a);
 			}
 		}
 		for (i = 0; i < n; i++) {
-			if (s->bad[order[i]])
+			g = (uint32_t)order[i];
+			if (s->bad[g])
 				continue;
 			s->counted++;
-			end = (uint64_t)s->bat[order[i]] * 512 + span(s);
+			end = (uint64_t)s->bat[g] * 512 + span(s);
 			if (end > s->free_off)
 				s->free_off = end;
 		}
