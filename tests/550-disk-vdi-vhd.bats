@@ -128,7 +128,12 @@ vhd_sum() {
 	is "$output" "vm-disk: big.vhd: too large for a VHD image (at most 2040 GiB)"
 	run_tool 1 "$VM_DISK" create -q -f vhd -o subformat=diff x.vhd 1M
 	is "$output" "vm-disk: x.vhd: VHD subformat 'diff' is not dynamic or fixed"
-	[ ! -e big.vdi ] && [ ! -e big.vhd ] && [ ! -e x.vhd ]
+	run_tool 1 "$VM_DISK" create -q -f vhd -o static=on x.vhd 1M
+	is "$output" "vm-disk: x.vhd: VHD images take subformat=fixed, not static=on"
+	run_tool 1 "$VM_DISK" create -q -f vdi -o force_size=on x.vdi 1M
+	is "$output" "vm-disk: x.vdi: force_size is a VHD (vpc) option, not a VDI one"
+	run_tool 1 "$VM_DISK" create -q -f vdi -b a.vdi x.vdi 1M
+	[ ! -e big.vdi ] && [ ! -e big.vhd ] && [ ! -e x.vhd ] && [ ! -e x.vdi ]
 }
 
 @test "convert raw and qcow2 (data and holes) -> VDI and VHD: qemu-img check and compare agree" {

@@ -539,6 +539,9 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	if (o->prealloc && strcmp(o->prealloc, "off") != 0)
 		return vm_err_set(err, -EINVAL, "%s: VDI images take "
 		    "static=on, not preallocation=%s", path, o->prealloc);
+	if (o->force_size)
+		return vm_err_set(err, -EINVAL, "%s: force_size is a VHD (vpc) "
+		    "option, not a VDI one", path);
 	if (o->subformat && strcmp(o->subformat, "fixed") == 0)
 		fixed = true;
 	else if (o->subformat && strcmp(o->subformat, "dynamic") != 0)

@@ -728,6 +728,9 @@ vpc_create(int fd, const char *path, const struct blk_create_opts *o,
 	if (o->cluster_size)
 		return vm_err_set(err, -EINVAL, "%s: VHD images have no "
 		    "cluster_size option", path);
+	if (o->static_img)
+		return vm_err_set(err, -EINVAL, "%s: VHD images take "
+		    "subformat=fixed, not static=on", path);
 	if (o->prealloc && strcmp(o->prealloc, "off") != 0)
 		return vm_err_set(err, -EINVAL, "%s: VHD images take "
 		    "subformat=fixed, not preallocation=%s", path, o->prealloc);
