@@ -42,7 +42,9 @@
 #define VDI_BLOCK       (1u << 20)
 #define VDI_FREE        0xffffffffu
 #define VDI_DISCARDED   0xfffffffeu
-#define VDI_MAX_BLOCKS  0x3fffffffu
+/* 64 TiB: a map of 256 MiB, so a hostile (sparse) file cannot make us
+ * allocate gigabytes; qemu allows up to 2^30 blocks. */
+#define VDI_MAX_BLOCKS  (1u << 26)
 #define VDI_DYNAMIC     1
 #define VDI_FIXED       2
 
@@ -547,7 +549,7 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	else if (o->subformat && strcmp(o->subformat, "dynamic") != 0)
 		return vm_err_set(err, -EINVAL, "%s: VDI subformat '%s' is not "
 		    "dynamic or fixed", path, o->subformat);
-	if (size / VDI_BLOCK + 1 > VDI_MAX_BLOCKS)
+	if ((size + VDI_BLOCK - 1) / VDI_BLOCK > VDI_MAX_BLOCKS)
 		return vm_err_set(err, -EFBIG, "%s: too large for a VDI image "
 		    "(at most %llu bytes)", path,
 		    (unsigned long long)VDI_MAX_BLOCKS * VDI_BLOCK);

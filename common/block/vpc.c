@@ -45,6 +45,9 @@
 #define VPC_FREE        0xffffffffu
 #define VPC_BLOCK       (2u << 20)
 #define VPC_BLOCK_MAX   (256u << 20)
+/* A 64 MiB table: 2040 GiB in blocks of 128 KiB or more (qemu-img and
+ * Hyper-V make 2 MiB blocks: 1 Mi entries at most). */
+#define VPC_MAX_ENTRIES (1u << 24)
 #define VPC_MAX_SECTORS 0xff000000ull           /* 2040 GiB */
 #define VPC_MAX_CHS     (65535ull * 16 * 255)
 #define VPC_TIME_BASE   946684800               /* 2000-01-01 UTC */
@@ -321,6 +324,9 @@ read_dynamic(struct blk *b, struct vpc *s, struct vm_err *err)
 		return vm_err_set(err, -EINVAL, "%s: the VHD block table has "
 		    "%u entries, %llu are needed for the disk size", b->path,
 		    s->entries, (unsigned long long)need);
+	if (s->entries > VPC_MAX_ENTRIES)
+		return vm_err_set(err, -EINVAL, "%s: absurd VHD block table of "
+		    "%u entries", b->path, s->entries);
 	bat_len = (uint64_t)s->entries * 4;
 	if (s->bat_off < VPC_FOOTER || s->bat_off > s->file_size ||
 	    s->file_size - s->bat_off < bat_len ||
