@@ -87,7 +87,8 @@ allocated(uint32_t e)
 static int
 vdi_probe(const uint8_t *hdr, size_t len)
 {
-	if (len >= H_SIGNATURE + 4 && vx_le32(hdr + H_SIGNATURE) == VDI_SIGNATURE)
+	if (len >= H_SIGNATURE + 4 &&
+	    vx_le32(hdr + H_SIGNATURE) == VDI_SIGNATURE)
 		return 100;
 	return 0;
 }
@@ -601,7 +602,8 @@ grow(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
 	int ret = 0;
 
 	if (need > s->data_off)
-		k = (uint32_t)((need - s->data_off + VDI_BLOCK - 1) / VDI_BLOCK);
+		k = (uint32_t)((need - s->data_off + VDI_BLOCK - 1) /
+		    VDI_BLOCK);
 	new_data = s->data_off + (uint64_t)k * VDI_BLOCK;
 	if (new_data > UINT32_MAX)
 		return vm_err_set(err, -EFBIG, "%s: too large for a VDI image",

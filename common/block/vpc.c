@@ -212,7 +212,8 @@ scan(struct vpc *s, struct blk_check *res)
 			if (h + span(s) > (uint64_t)s->bat[c] * 512) {
 				s->bad[a] = s->bad[c] = 1;
 				problem(s, res, "the blocks of BAT entries %u "
-				    "and %u overlap", a < c ? a : c, a < c ? c : a);
+				    "and %u overlap", a < c ? a : c,
+				    a < c ? c : a);
 			}
 		}
 		for (i = 0; i < n; i++) {
@@ -315,8 +316,8 @@ read_dynamic(struct blk *b, struct vpc *s, struct vm_err *err)
 	s->block_size = vx_be32(d + D_BLOCK_SIZE);
 	if (s->block_size < 512 || s->block_size > VPC_BLOCK_MAX ||
 	    (s->block_size & (s->block_size - 1)))
-		return vm_err_set(err, -EINVAL, "%s: unsupported VHD block size "
-		    "%u (a power of two from 512 bytes to 256 MiB)", b->path,
+		return vm_err_set(err, -EINVAL, "%s: unsupported VHD block "
+		    "size %u (a power of two from 512 bytes to 256 MiB)", b->path,
 		    s->block_size);
 	s->bitmap_size = ((s->block_size / 4096) + 511) & ~511u;
 	need = (b->size + s->block_size - 1) / s->block_size;
@@ -474,7 +475,8 @@ alloc_block(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
 	free(bm);
 	if (ret < 0 || (ret = zero_in_file(b, in, data)) < 0 ||
 	    (ret = vx_write(b, buf, (size_t)n, data + in)) < 0 ||
-	    (ret = zero_in_file(b, s->block_size - in - n, data + in + n)) < 0 ||
+	    (ret = zero_in_file(b, s->block_size - in - n, data + in +
+	    n)) < 0 ||
 	    (ret = vx_write(b, s->footer, VPC_FOOTER, data +
 	    s->block_size)) < 0)
 		return ret;
