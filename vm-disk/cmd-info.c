@@ -53,6 +53,8 @@ disk_print_snapshots(struct blk *b)
 		    clock);
 		if (s[i].icount != UINT64_MAX)
 			printf("%11llu", (unsigned long long)s[i].icount);
+		else
+			printf("%11s", "");
 		printf("\n");
 	}
 }

@@ -46,8 +46,9 @@ static const struct subcmd cmds[] = {
 	  "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE",
 	  "change the virtual size (shrinking needs --shrink)" },
 	{ "snapshot", cmd_snapshot,
-	  "snapshot [-U] [-f FMT] -l FILE",
-	  "list internal snapshots (-c, -a, -d: not yet)" },
+	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
+	  "list, create, apply (revert to) or delete internal snapshots\n"
+	  "\t(qcow2; NAME is a snapshot's id or name)" },
 	{ "cat", cmd_cat,
 	  "cat [-U] [-f FMT] FILE",
 	  "write the guest-visible bytes to stdout" },
