@@ -49,6 +49,11 @@ static const struct subcmd cmds[] = {
 	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
 	  "list, create, apply (revert to) or delete internal snapshots\n"
 	  "\t(qcow2; NAME is a snapshot's id or name)" },
+	{ "measure", cmd_measure,
+	  "measure [-U] [-f FMT] [-O raw|qcow2] [-o OPTS] [--output=json] [--json]\n"
+	  "\t\t--size SIZE | FILE",
+	  "the file size an image of SIZE, or a copy of FILE, needs in the\n"
+	  "\toutput format (qemu-img's \"required\" and \"fully allocated\")" },
 	{ "cat", cmd_cat,
 	  "cat [-U] [-f FMT] FILE",
 	  "write the guest-visible bytes to stdout" },
