@@ -45,6 +45,14 @@ static const struct subcmd cmds[] = {
 	{ "resize", cmd_resize,
 	  "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE",
 	  "change the virtual size (shrinking needs --shrink)" },
+	{ "commit", cmd_commit,
+	  "commit [-q] [-p] [-d] [-f FMT] [-b BASE] FILE",
+	  "write an overlay's data into its backing file (or BASE, deeper in\n"
+	  "\tthe chain), then empty the overlay (-d, or -b: keep it)" },
+	{ "rebase", cmd_rebase,
+	  "rebase [-q] [-p] [-u] [-f FMT] [-F FMT] -b BACKING FILE",
+	  "point an overlay at another backing file (\"\": none), copying in\n"
+	  "\twhat differs so the guest sees the same bytes (-u: header only)" },
 	{ "snapshot", cmd_snapshot,
 	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
 	  "list, create, apply (revert to) or delete internal snapshots\n"

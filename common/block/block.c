@@ -99,7 +99,8 @@ open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
 		return vm_err_set(err, -ELOOP, "%s: backing chain deeper than "
 		    "%d images", b->path, BLK_BACKING_MAX);
 	backing_path(b->path, b->backing_name, path, sizeof(path));
-	b->backing = open_one(path, fmt, (b->flags & (BLK_F_NOLOCK)) |
+	b->backing = open_one(path, fmt, (b->flags & BLK_F_BACKING_NOLOCK ?
+	    BLK_F_NOLOCK | BLK_F_BACKING_NOLOCK : b->flags & BLK_F_NOLOCK) |
 	    BLK_F_RDONLY, ch, err);
 	if (b->backing == NULL) {
 		char msg[VM_ERR_MSG_MAX];

@@ -22,6 +22,8 @@ struct blk;
 #define BLK_F_NOBACKING 0x2u    /* do not open the backing chain */
 #define BLK_F_NOLOCK    0x4u    /* -U: inspect an image another holds */
 #define BLK_F_REPAIR    0x8u    /* open a dirty image read-write to repair */
+#define BLK_F_BACKING_NOLOCK 0x10u /* lock this image, not its backing chain
+                                    * (commit opens its base again, to write) */
 
 /* block_status flags for one extent of one layer. */
 #define BLK_S_DATA      0x1u    /* this layer holds data for it */
