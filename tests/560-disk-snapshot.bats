@@ -35,6 +35,10 @@ pattern() {
 		run_tool 0 "$VM_DISK" snapshot -c second a.qcow2
 		qemu_ok a.qcow2
 		same "$("$VM_DISK" snapshot -l a.qcow2)" "$(qemu-img snapshot -l a.qcow2)" "-l after -c ($o)"
+		same "$("$VM_DISK" info a.qcow2 | grep -v '^disk size')" \
+			"$(qemu-img info a.qcow2 | grep -v '^disk size')" "info after -c ($o)"
+		same "$("$VM_DISK" info --json a.qcow2 | jq -c .snapshots)" \
+			"$(qemu-img info --output=json a.qcow2 | jq -c .snapshots)" "info --json after -c ($o)"
 		same "$(qemu-img snapshot -l a.qcow2 | awk 'NR > 2 { print $1, $2, $3 $4 }' | tr '\n' ' ')" \
 			"1 s1 0B 2 second 0B " "ids, names, VM state sizes ($o)"
 		same "$(qemu-img info --output=json a.qcow2 | jq -c '[.snapshots[] | .["vm-clock-sec"], .["vm-state-size"], .icount]')" \
