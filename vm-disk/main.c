@@ -46,9 +46,23 @@ static const struct subcmd cmds[] = {
 	{ "resize", cmd_resize,
 	  "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE",
 	  "change the virtual size (shrinking needs --shrink)" },
+	{ "commit", cmd_commit,
+	  "commit [-q] [-p] [-d] [-f FMT] [-b BASE] FILE",
+	  "write an overlay's data into its backing file (or BASE, deeper in\n"
+	  "\tthe chain), then empty the overlay (-d, or -b: keep it)" },
+	{ "rebase", cmd_rebase,
+	  "rebase [-q] [-p] [-u] [-f FMT] [-F FMT] -b BACKING FILE",
+	  "point an overlay at another backing file (\"\": none), copying in\n"
+	  "\twhat differs so the guest sees the same bytes (-u: header only)" },
 	{ "snapshot", cmd_snapshot,
-	  "snapshot [-U] [-f FMT] -l FILE",
-	  "list internal snapshots (-c, -a, -d: not yet)" },
+	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
+	  "list, create, apply (revert to) or delete internal snapshots\n"
+	  "\t(qcow2; NAME is a snapshot's id or name)" },
+	{ "measure", cmd_measure,
+	  "measure [-U] [-f FMT] [-O raw|qcow2] [-o OPTS] [--output=json] [--json]\n"
+	  "\t\t--size SIZE | FILE",
+	  "the file size an image of SIZE, or a copy of FILE, needs in the\n"
+	  "\toutput format (qemu-img's \"required\" and \"fully allocated\")" },
 	{ "cat", cmd_cat,
 	  "cat [-U] [-f FMT] FILE",
 	  "write the guest-visible bytes to stdout" },

@@ -125,7 +125,8 @@ open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
 		return vm_err_set(err, -ELOOP, "%s: backing chain deeper than "
 		    "%d images", b->path, BLK_BACKING_MAX);
 	backing_path(b->path, b->backing_name, path, sizeof(path));
-	b->backing = open_one(path, fmt, (b->flags & (BLK_F_NOLOCK)) |
+	b->backing = open_one(path, fmt, (b->flags & BLK_F_BACKING_NOLOCK ?
+	    BLK_F_NOLOCK | BLK_F_BACKING_NOLOCK : b->flags & BLK_F_NOLOCK) |
 	    BLK_F_RDONLY, ch, err);
 	if (b->backing == NULL) {
 		char msg[VM_ERR_MSG_MAX];
@@ -501,4 +502,61 @@ blk_snapshots(struct blk *b, const struct blk_snapshot **list)
 {
 	*list = NULL;
 	return b->drv->snapshots ? b->drv->snapshots(b, list) : 0;
+}
+
+static int
+need_rw(struct blk *b, bool have, const char *what, struct vm_err *err)
+{
+	if (b->flags & BLK_F_RDONLY)
+		return vm_err_set(err, -EROFS, "%s: opened read-only", b->path);
+	if (!have)
+		return vm_err_set(err, -ENOTSUP, "%s: %s images have no %s",
+		    b->path, b->drv->name, what);
+	return 0;
+}
+
+int
+blk_snapshot_create(struct blk *b, const char *name, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->snapshot_create != NULL,
+	    "internal snapshots", err);
+
+	return ret < 0 ? ret : b->drv->snapshot_create(b, name, err);
+}
+
+int
+blk_snapshot_apply(struct blk *b, const char *name, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->snapshot_apply != NULL,
+	    "internal snapshots", err);
+
+	return ret < 0 ? ret : b->drv->snapshot_apply(b, name, err);
+}
+
+int
+blk_snapshot_delete(struct blk *b, const char *name, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->snapshot_delete != NULL,
+	    "internal snapshots", err);
+
+	return ret < 0 ? ret : b->drv->snapshot_delete(b, name, err);
+}
+
+int
+blk_set_backing(struct blk *b, const char *name, const char *fmt,
+    struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->set_backing != NULL,
+	    "backing file field", err);
+
+	return ret < 0 ? ret : b->drv->set_backing(b, name, fmt, err);
+}
+
+int
+blk_make_empty(struct blk *b, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->make_empty != NULL,
+	    "way to be emptied", err);
+
+	return ret < 0 ? ret : b->drv->make_empty(b, err);
 }
