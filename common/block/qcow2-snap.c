@@ -430,13 +430,39 @@ div_up(uint64_t a, uint64_t b)
 	return (a + b - 1) / b;
 }
 
+/* The nrb refcount blocks at rbh from t->rc, and the table (nrt
+ * clusters, zeroed in buf) at rth pointing to them. */
+static int
+write_refcounts(struct tx *t, uint8_t *buf, uint64_t nrb, uint64_t rbh,
+    uint64_t nrt, uint64_t rth)
+{
+	struct qcow2 *q = t->b->priv;
+	uint64_t r, i, c, e;
+	int ret;
+
+	for (r = 0; r < nrb; r++) {
+		memset(t->l2, 0, (size_t)q->cs);
+		for (i = 0; i < q->rb_entries; i++) {
+			c = r * q->rb_entries + i;
+			e = c < t->n ? (uint64_t)t->rc[c] : 0;
+			t->l2[i * 2] = (uint8_t)(e >> 8);
+			t->l2[i * 2 + 1] = (uint8_t)e;
+		}
+		ret = put(t, t->l2, (size_t)q->cs, rbh + (r << q->cluster_bits));
+		if (ret < 0)
+			return ret;
+		qc_put64(buf + r * 8, rbh + (r << q->cluster_bits));
+	}
+	return put(t, buf, (size_t)(nrt << q->cluster_bits), rth);
+}
+
 /* Lay out and write the new structures, then switch the header. */
 static int
 build(struct tx *t, const struct op *o, uint64_t *nl1)
 {
 	struct qcow2 *q = t->b->priv;
 	uint64_t l1c, l1h, tabc, tabh, nrb = 0, nrt = 0, rbh, rth, r, i, c;
-	uint64_t base, e;
+	uint64_t base;
 	uint8_t *buf, hdr[48];
 	int ret;
 
@@ -478,21 +504,9 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 	ret = put(t, buf, (size_t)(l1c << q->cluster_bits), l1h);
 	if (ret == 0 && tabc)
 		ret = put(t, o->tab, (size_t)o->tab_len, tabh);
-	for (r = 0; ret == 0 && r < nrb; r++) {
-		memset(t->l2, 0, (size_t)q->cs);
-		for (i = 0; i < q->rb_entries; i++) {
-			c = r * q->rb_entries + i;
-			e = c < t->n ? (uint64_t)t->rc[c] : 0;
-			t->l2[i * 2] = (uint8_t)(e >> 8);
-			t->l2[i * 2 + 1] = (uint8_t)e;
-		}
-		ret = put(t, t->l2, (size_t)q->cs, rbh + (r << q->cluster_bits));
-	}
 	if (ret == 0) {
 		memset(buf, 0, (size_t)nrt << q->cluster_bits);
-		for (r = 0; r < nrb; r++)
-			qc_put64(buf + r * 8, rbh + (r << q->cluster_bits));
-		ret = put(t, buf, (size_t)(nrt << q->cluster_bits), rth);
+		ret = write_refcounts(t, buf, nrb, rbh, nrt, rth);
 	}
 	free(buf);
 	/* The tail of the last cluster exists, so the file's size is a
