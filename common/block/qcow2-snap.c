@@ -313,28 +313,29 @@ read_l1(struct blk *b, uint64_t off, uint32_t n, uint64_t **out,
 	uint8_t *raw = malloc(n ? (size_t)n * 8 : 1);
 	uint64_t i, e;
 
+	int ret = 0;
+
 	*out = calloc(n ? n : 1, 8);
-	if (raw == NULL || *out == NULL) {
-		free(raw);
-		return vm_err_set(err, -ENOMEM, "out of memory");
-	}
-	if (qc_read_file(b, raw, (size_t)n * 8, off) < 0) {
-		free(raw);
+	if (raw == NULL || *out == NULL)
+		ret = vm_err_set(err, -ENOMEM, "out of memory");
+	else if (qc_read_file(b, raw, (size_t)n * 8, off) < 0) {
 		*err = b->ioerr;
-		return -EIO;
+		ret = -EIO;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; ret == 0 && i < n; i++) {
 		e = qc_be64(raw + i * 8);
-		if ((e & QC_OFFSET_MASK) & (q->cs - 1)) {
-			free(raw);
-			return vm_err_set(err, -EINVAL, "%s: snapshot L1 entry "
+		if ((e & QC_OFFSET_MASK) & (q->cs - 1))
+			ret = vm_err_set(err, -EINVAL, "%s: snapshot L1 entry "
 			    "%llu is unaligned", b->path,
 			    (unsigned long long)i);
-		}
 		(*out)[i] = e;
 	}
 	free(raw);
-	return 0;
+	if (ret < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 /* Count the new image's refcounts; *l1 gets the new active L1. */
