@@ -24,7 +24,8 @@ static const struct subcmd cmds[] = {
 	{ "create", cmd_create,
 	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
 	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
-	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1" },
+	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1,"
+	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
@@ -74,7 +75,8 @@ usage(FILE *f)
 
 	fprintf(f,
 	    "usage: vm-disk [-hV] COMMAND [ARGS...]\n"
-	    "  create, inspect, convert and check disk images (raw, qcow2)\n"
+	    "  create, inspect, convert and check disk images\n"
+	    "  (raw, qcow2, vdi, vpc; vhd is another name for vpc)\n"
 	    "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  vm-disk %s\n", cmds[i].synopsis);

@@ -41,6 +41,9 @@ struct blk_create_opts {
 	int compat;                 /* qcow2: 2 or 3 (0: 3) */
 	const char *compression;    /* "zlib", "zstd" or NULL */
 	const char *prealloc;       /* "off", "metadata", "falloc", "full" */
+	const char *subformat;      /* -o subformat= (vpc: dynamic, fixed) */
+	bool static_img;            /* vdi: -o static=on (every block now) */
+	bool force_size;            /* vpc: the size as given, not CHS */
 };
 
 /* What info reports beyond size and format; drivers fill their part. */
@@ -132,6 +135,9 @@ struct blk_driver {
 	    struct vm_err *err);
 	/* Drop everything this layer holds: it reads as its backing. */
 	int (*make_empty)(struct blk *b, struct vm_err *err);
+	/* 0..100, like probe, from the file's last bytes (tail, len of
+	 * them, at most 512) for formats whose signature is at the end. */
+	int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 
 struct blk {
