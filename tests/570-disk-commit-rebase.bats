@@ -192,3 +192,16 @@ points() {
 		is "$status" 0 "the view after a kill at $n of $total"
 	done
 }
+
+@test "commit into a base with an internal snapshot: the snapshot keeps its data" {
+	qemu-img snapshot -c before c1.qcow2
+	qemu-img convert -O raw c1.qcow2 c1.raw
+	run_tool 0 "$VM_DISK" commit -q c2.qcow2
+	qemu_ok c1.qcow2
+	run qemu-img compare -f raw view.raw c2.qcow2
+	is "$status" 0 "the view after the commit"
+	qemu-img snapshot -a before c1.qcow2
+	qemu_ok c1.qcow2
+	run qemu-img compare -f raw c1.raw c1.qcow2
+	is "$status" 0 "c1's snapshot"
+}

@@ -5,6 +5,9 @@ set -e
 PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-dev
  liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
  qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang"
+# strace: the disk crash tests kill a writer at chosen writes with its
+# fault injection (they skip without it).
+PKGS="$PKGS strace"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -313,28 +313,29 @@ read_l1(struct blk *b, uint64_t off, uint32_t n, uint64_t **out,
 	uint8_t *raw = malloc(n ? (size_t)n * 8 : 1);
 	uint64_t i, e;
 
+	int ret = 0;
+
 	*out = calloc(n ? n : 1, 8);
-	if (raw == NULL || *out == NULL) {
-		free(raw);
-		return vm_err_set(err, -ENOMEM, "out of memory");
-	}
-	if (qc_read_file(b, raw, (size_t)n * 8, off) < 0) {
-		free(raw);
+	if (raw == NULL || *out == NULL)
+		ret = vm_err_set(err, -ENOMEM, "out of memory");
+	else if (qc_read_file(b, raw, (size_t)n * 8, off) < 0) {
 		*err = b->ioerr;
-		return -EIO;
+		ret = -EIO;
 	}
-	for (i = 0; i < n; i++) {
+	for (i = 0; ret == 0 && i < n; i++) {
 		e = qc_be64(raw + i * 8);
-		if ((e & QC_OFFSET_MASK) & (q->cs - 1)) {
-			free(raw);
-			return vm_err_set(err, -EINVAL, "%s: snapshot L1 entry "
+		if ((e & QC_OFFSET_MASK) & (q->cs - 1))
+			ret = vm_err_set(err, -EINVAL, "%s: snapshot L1 entry "
 			    "%llu is unaligned", b->path,
 			    (unsigned long long)i);
-		}
 		(*out)[i] = e;
 	}
 	free(raw);
-	return 0;
+	if (ret < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 /* Count the new image's refcounts; *l1 gets the new active L1. */
@@ -430,13 +431,39 @@ div_up(uint64_t a, uint64_t b)
 	return (a + b - 1) / b;
 }
 
+/* The nrb refcount blocks at rbh from t->rc, and the table (nrt
+ * clusters, zeroed in buf) at rth pointing to them. */
+static int
+write_refcounts(struct tx *t, uint8_t *buf, uint64_t nrb, uint64_t rbh,
+    uint64_t nrt, uint64_t rth)
+{
+	struct qcow2 *q = t->b->priv;
+	uint64_t r, i, c, e;
+	int ret;
+
+	for (r = 0; r < nrb; r++) {
+		memset(t->l2, 0, (size_t)q->cs);
+		for (i = 0; i < q->rb_entries; i++) {
+			c = r * q->rb_entries + i;
+			e = c < t->n ? (uint64_t)t->rc[c] : 0;
+			t->l2[i * 2] = (uint8_t)(e >> 8);
+			t->l2[i * 2 + 1] = (uint8_t)e;
+		}
+		ret = put(t, t->l2, (size_t)q->cs, rbh + (r << q->cluster_bits));
+		if (ret < 0)
+			return ret;
+		qc_put64(buf + r * 8, rbh + (r << q->cluster_bits));
+	}
+	return put(t, buf, (size_t)(nrt << q->cluster_bits), rth);
+}
+
 /* Lay out and write the new structures, then switch the header. */
 static int
 build(struct tx *t, const struct op *o, uint64_t *nl1)
 {
 	struct qcow2 *q = t->b->priv;
 	uint64_t l1c, l1h, tabc, tabh, nrb = 0, nrt = 0, rbh, rth, r, i, c;
-	uint64_t base, e;
+	uint64_t base;
 	uint8_t *buf, hdr[48];
 	int ret;
 
@@ -478,21 +505,9 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 	ret = put(t, buf, (size_t)(l1c << q->cluster_bits), l1h);
 	if (ret == 0 && tabc)
 		ret = put(t, o->tab, (size_t)o->tab_len, tabh);
-	for (r = 0; ret == 0 && r < nrb; r++) {
-		memset(t->l2, 0, (size_t)q->cs);
-		for (i = 0; i < q->rb_entries; i++) {
-			c = r * q->rb_entries + i;
-			e = c < t->n ? (uint64_t)t->rc[c] : 0;
-			t->l2[i * 2] = (uint8_t)(e >> 8);
-			t->l2[i * 2 + 1] = (uint8_t)e;
-		}
-		ret = put(t, t->l2, (size_t)q->cs, rbh + (r << q->cluster_bits));
-	}
 	if (ret == 0) {
 		memset(buf, 0, (size_t)nrt << q->cluster_bits);
-		for (r = 0; r < nrb; r++)
-			qc_put64(buf + r * 8, rbh + (r << q->cluster_bits));
-		ret = put(t, buf, (size_t)(nrt << q->cluster_bits), rth);
+		ret = write_refcounts(t, buf, nrb, rbh, nrt, rth);
 	}
 	free(buf);
 	/* The tail of the last cluster exists, so the file's size is a
