@@ -98,6 +98,8 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 				    v);
 				return -1;
 			}
+		} else if (strcmp(kv, "subformat") == 0) {
+			o->subformat = v;
 		} else if (strcmp(kv, "backing_file") == 0) {
 			o->backing = v;
 		} else if (strcmp(kv, "backing_fmt") == 0) {
@@ -112,7 +114,7 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 		} else {
 			log_warnx("-o %s: unknown option (cluster_size, "
 			    "compression_type, preallocation, compat, "
-			    "backing_file, backing_fmt)", kv);
+			    "subformat, backing_file, backing_fmt)", kv);
 			return -1;
 		}
 	}

@@ -26,9 +26,11 @@
 
 extern const struct blk_driver blk_raw;
 extern const struct blk_driver blk_qcow2;
+extern const struct blk_driver blk_vmdk;
 
 static const struct blk_driver *const drivers[] = {
 	&blk_qcow2,
+	&blk_vmdk,
 	&blk_raw,
 	NULL,
 };
