@@ -126,7 +126,8 @@ check_extent(struct blk *b, struct vx *x, struct walk *w)
 	}
 	if (w->nomem)
 		return -ENOMEM;
-	qsort(w->s, w->n, sizeof(*w->s), by_start);
+	if (w->n > 1)
+		qsort(w->s, w->n, sizeof(*w->s), by_start);
 	for (size_t k = 1; k < w->n; k++)
 		if (w->s[k].start < w->s[k - 1].start + w->s[k - 1].len)
 			note(w, "ERROR: %s: grains or grain tables overlap at "

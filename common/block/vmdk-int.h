@@ -63,6 +63,7 @@ enum vx_kind { VK_UNALLOC, VK_ZERO, VK_DATA, VK_COMP };
 
 struct vx {
 	enum vx_type type;
+	char tname[12];         /* the descriptor's word for the type */
 	int fd;                 /* -1: none (ZERO) */
 	bool own_fd;            /* false: the image's own fd */
 	bool rdonly;

@@ -589,6 +589,7 @@ parse_extent(struct blk *b, char *line, unsigned flags, bool embedded,
 	x->start = start;
 	x->len = sectors * 512;
 	x->rdonly = (flags & BLK_F_RDONLY) || strcmp(tok[0], "RW") != 0;
+	snprintf(x->tname, sizeof(x->tname), "%s", tok[2]);
 	if (strcmp(tok[2], "ZERO") == 0) {
 		x->type = VX_ZERO;
 		m->n++;
@@ -823,8 +824,7 @@ finish_open(struct blk *b, unsigned flags, struct vm_err *err)
 		snprintf(e->filename, sizeof(e->filename), "%s",
 		    x->type == VX_ZERO ? "" : x->path);
 		snprintf(e->format, sizeof(e->format), "%s",
-		    x->fd == b->fd ? "" : x->type == VX_SPARSE ? "SPARSE" :
-		    x->type == VX_FLAT ? "FLAT" : "ZERO");
+		    x->fd == b->fd ? "" : x->tname);
 		e->size = x->len;
 		e->cluster_size = x->type == VX_SPARSE ? (uint32_t)x->grain : 0;
 		e->compressed = x->compressed;
