@@ -64,6 +64,7 @@ le() {
 
 	# Extent description
 	RW 200 FLAT "a.bin" 100
+	RW 0 FLAT "a.bin" 0
 	RW 128 VMFS "../b-flat.bin"
 	RW 2048 SPARSE "s.vmdk"
 	EOF

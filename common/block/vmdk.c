@@ -581,7 +581,7 @@ parse_extent(struct blk *b, char *line, unsigned flags, bool embedded,
 	if (start + sectors * 512 > (1ull << 62))
 		return vm_err_set(err, -EINVAL, "%s: extents add up to an "
 		    "absurd size", b->path);
-	if (embedded)   /* the extent is this file; only its size counts */
+	if (embedded || sectors == 0)   /* this file, or nothing (as qemu) */
 		return 0;
 	x = &m->ext[m->n];
 	memset(x, 0, sizeof(*x));
