@@ -208,9 +208,6 @@ vmdk_refused() {
 	vmdk_refused b.vmdk "2147483648 entries per grain table is absurd"
 	cp g.vmdk b.vmdk; poke b.vmdk 56 '\x00\x00\x00\x01'
 	vmdk_refused b.vmdk "grain directory at sector 16777216 is past the end of the file"
-	gd=$(le 56 8 g.vmdk)
-	cp g.vmdk b.vmdk; poke b.vmdk $((gd * 512)) '\x00\x00\x00\x10'
-	vmdk_refused b.vmdk "grain directory entry 0 (sector 268435456) points past the end of the file"
 	cp g.vmdk b.vmdk; poke b.vmdk 28 '\x00\x00\x00\x10'
 	vmdk_refused b.vmdk "embedded descriptor is past the end of the file"
 	# stream footers
@@ -249,6 +246,15 @@ vmdk_refused() {
 	is "$output" "*GT entry for guest offset 0 points past the end*"
 	run qemu-img check b.vmdk
 	[ "$status" -ne 0 ]
+	run_tool 1 "$BLKWRITE" b.vmdk 0:512:1
+	cmp b.vmdk b.orig
+	# a GD entry past the end: its GT is not read; check says corrupt
+	cp g.vmdk b.vmdk; poke b.vmdk $((gd * 512)) '\x00\x00\x00\x10'
+	cp b.vmdk b.orig
+	run_tool 1 "$VM_DISK" cat b.vmdk
+	is "$output" "vm-disk: read: b.vmdk: grain directory entry 0 of b.vmdk (sector 268435456) points past the end of the file"
+	run_tool 2 "$VM_DISK" check b.vmdk
+	is "$output" "*grain directory entry 0 (sector 268435456) points past the end of the file*"
 	run_tool 1 "$BLKWRITE" b.vmdk 0:512:1
 	cmp b.vmdk b.orig
 	# GT entries 0 and 1 naming one grain: overlap

@@ -93,13 +93,24 @@ check_extent(struct blk *b, struct vx *x, struct walk *w)
 
 	w->n = 0;
 	for (i = 0; i < x->ngt; i++) {
-		if (x->gd[i])
+		if (x->gd[i] && !vd_gt_ok(x, x->gd[i]))
+			note(w, "ERROR: %s: grain directory entry %u (sector %u) "
+			    "points past the end of the file", x->path, i,
+			    x->gd[i]);
+		else if (x->gd[i])
 			add(w, (uint64_t)x->gd[i] * 512, gtb);
-		if (x->rgd && x->rgd[i])
+		if (x->rgd && x->rgd[i] && !vd_gt_ok(x, x->rgd[i]))
+			note(w, "ERROR: %s: redundant grain directory entry %u "
+			    "(sector %u) points past the end of the file",
+			    x->path, i, x->rgd[i]);
+		else if (x->rgd && x->rgd[i])
 			add(w, (uint64_t)x->rgd[i] * 512, gtb);
 	}
 	w->res->total_clusters += ng;
 	for (gi = 0; gi < ng; gi++) {
+		if (!x->sgt && x->gd[gi / x->ngte] &&
+		    !vd_gt_ok(x, x->gd[gi / x->ngte]))
+			continue;
 		if (vd_lookup(b, x, gi << x->grain_bits, &kind, &host,
 		    NULL) < 0) {
 			note(w, "ERROR: %s", b->ioerr.msg);

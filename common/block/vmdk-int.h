@@ -112,6 +112,7 @@ int vd_read_file(struct blk *b, struct vx *x, void *buf, size_t len,
     uint64_t off);
 int vd_write_file(struct blk *b, struct vx *x, const void *buf, size_t len,
     uint64_t off);
+bool vd_gt_ok(const struct vx *x, uint64_t sector);
 int vd_lookup(struct blk *b, struct vx *x, uint64_t off, enum vx_kind *kind,
     uint64_t *host, uint32_t **gtp);
 

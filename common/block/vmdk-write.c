@@ -266,6 +266,9 @@ set_gte(struct blk *b, struct vx *x, uint64_t gi, uint32_t *gte,
 	uint8_t e[4];
 
 	vd_put32(e, sector);
+	if (x->rgd && x->rgd[gdi] && !vd_gt_ok(x, x->rgd[gdi]))
+		return vd_fail(b, "redundant grain directory entry %llu points "
+		    "past the end of the file", (unsigned long long)gdi);
 	if (x->rgd && x->rgd[gdi] && vd_write_file(b, x, e, 4,
 	    (uint64_t)x->rgd[gdi] * 512 + k * 4) < 0)
 		return -EIO;

@@ -92,6 +92,15 @@ vd_write_file(struct blk *b, struct vx *x, const void *buf, size_t len,
 	return 0;
 }
 
+/* A GD entry (sector) names a whole GT inside the file. */
+bool
+vd_gt_ok(const struct vx *x, uint64_t sector)
+{
+	uint64_t gtb = (uint64_t)x->ngte * 4;
+
+	return sector <= x->file_size / 512 && gtb <= x->file_size - sector * 512;
+}
+
 /*
  * The grain holding extent offset off: its kind and host byte offset (of
  * the grain, or of its marker when compressed).  *gtp, if asked, points
@@ -117,6 +126,10 @@ vd_lookup(struct blk *b, struct vx *x, uint64_t off, enum vx_kind *kind,
 	} else {
 		if (x->gd[gdi] == 0)
 			return 0;
+		if (!vd_gt_ok(x, x->gd[gdi]))
+			return vd_fail(b, "grain directory entry %llu of %s (sector "
+			    "%u) points past the end of the file",
+			    (unsigned long long)gdi, x->path, x->gd[gdi]);
 		if (x->gt_idx != gdi) {
 			x->gt_idx = UINT32_MAX;
 			for (k = 0; k < x->ngte; k += c) {
@@ -338,13 +351,13 @@ vmdk_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
 
 /* ---- opening: sparse extent headers ---- */
 
-/* A table of n LE u32 sector offsets at sector off; each entry 0 or a
- * whole GT inside the file. */
+/* A table of n LE u32 sector offsets at sector off.  Its entries are
+ * checked when used (vd_gt_ok), so check can count the bad ones. */
 static int
 load_gd(struct blk *b, struct vx *x, uint64_t off, uint32_t **out,
     const char *what, struct vm_err *err)
 {
-	uint64_t bytes = (uint64_t)x->ngt * 4, gtb = (uint64_t)x->ngte * 4, e;
+	uint64_t bytes = (uint64_t)x->ngt * 4;
 	uint8_t *raw;
 	uint32_t i;
 
@@ -364,17 +377,8 @@ load_gd(struct blk *b, struct vx *x, uint64_t off, uint32_t **out,
 		*err = b->ioerr;
 		return -EIO;
 	}
-	for (i = 0; i < x->ngt; i++) {
-		e = vd_le32(raw + i * 4);
-		if (e && (e > x->file_size / 512 ||
-		    gtb > x->file_size - e * 512)) {
-			free(raw);
-			return vm_err_set(err, -EINVAL, "%s: %s entry %u (sector "
-			    "%llu) points past the end of the file", x->path,
-			    what, i, (unsigned long long)e);
-		}
-		(*out)[i] = (uint32_t)e;
-	}
+	for (i = 0; i < x->ngt; i++)
+		(*out)[i] = vd_le32(raw + i * 4);
 	free(raw);
 	return 0;
 }
