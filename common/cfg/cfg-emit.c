@@ -143,7 +143,7 @@ emit_disks(FILE *f, const struct vm_config *cfg)
 		if (d->media == CFG_MEDIA_CDROM)
 			emit_kv(f, in, "media", "cdrom");
 		if (d->readonly)
-			emit_kv(f, in, "readonly", "true");
+			fprintf(f, "%sreadonly: true\n", in);
 	}
 }
 

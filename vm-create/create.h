@@ -1,0 +1,80 @@
+/*
+ * vm-create's parts: the plan of a bundle (a vm_config plus what must be
+ * made inside it), the bundle builder, the .vmx reader and the NoCloud
+ * seed writer.  One thread.
+ */
+#ifndef VM_CREATE_CREATE_H
+#define VM_CREATE_CREATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfg/cfg.h"
+
+struct vm_err;
+
+enum create_os { OS_LINUX, OS_WINDOWS, OS_OTHER };
+
+/* What one disk entry of the plan asks the builder to do. */
+enum disk_job {
+	JOB_NONE,       /* an existing file, referenced where it is */
+	JOB_NEW,        /* a new empty image of size bytes */
+	JOB_CONVERT,    /* a copy of src in the bundle's format */
+	JOB_SEED,       /* the NoCloud seed ISO */
+};
+
+struct plan_disk {
+	enum disk_job job;
+	uint64_t size;
+	char src[CFG_PATH_MAX];         /* JOB_CONVERT: the image copied */
+	char src_format[16];
+};
+
+struct plan {
+	struct vm_config cfg;           /* file names relative to the bundle */
+	struct plan_disk disks[CFG_MAX_DISKS];
+	/* cloud-init: the three files (meta_data "" = made up) */
+	char user_data[CFG_PATH_MAX];
+	char meta_data[CFG_PATH_MAX];
+	char network_config[CFG_PATH_MAX];
+};
+
+/* What a .vmx says, before the template and the flags are applied. */
+struct vmx_vm {
+	char display_name[128];
+	uint64_t memory;                /* 0: not given */
+	int cpus;                       /* 0: not given */
+	bool have_os;
+	enum create_os os;
+	char firmware[8];               /* "", "bios", "uefi" */
+	struct vmx_disk {
+		char file[CFG_PATH_MAX]; /* absolute */
+		bool cdrom;
+		char bus[8];            /* "ide", "sata", "scsi", "nvme" */
+	} disks[CFG_MAX_DISKS];
+	int ndisks;
+	struct vmx_net {
+		char spec[64];
+		char model[16];         /* "" = the template's */
+		char mac[18];
+	} nets[CFG_MAX_NETS];
+	int nnets;
+};
+
+/* Read path into vm; keys not understood and what was left out are
+ * reported on stderr.  0, or -errno with err naming the file (and line). */
+int vmx_read(const char *path, struct vmx_vm *vm, struct vm_err *err);
+
+/* Write the seed ISO of plan to path.  0 or -errno with err set. */
+int seed_write(const struct plan *p, const char *path, struct vm_err *err);
+
+/* Make the bundle dest from plan: built in a temporary directory beside
+ * it and renamed into place; force replaces an existing bundle.  On
+ * failure nothing is left and dest is as it was. */
+int bundle_make(struct plan *p, const char *dest, bool force,
+    struct vm_err *err);
+
+/* Remove a directory tree (the bundle builder's own temporary ones). */
+int bundle_rmtree(const char *dir);
+
+#endif
