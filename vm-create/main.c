@@ -294,10 +294,13 @@ add_net(struct vm_config *cfg, const char *spec, const struct tmpl *t,
 			snprintf(n->model, sizeof(n->model), "%s", tok + 6);
 		else if (strncmp(tok, "mac=", 4) == 0 && mac_ok(tok + 4))
 			snprintf(n->mac, sizeof(n->mac), "%s", tok + 4);
+		else if (strncmp(tok, "mac=", 4) == 0)
+			return vm_err_set(err, -EINVAL, "--net %s: '%s' is not "
+			    "a unicast MAC address (xx:xx:xx:xx:xx:xx)", spec,
+			    tok + 4);
 		else
 			return vm_err_set(err, -EINVAL, "--net %s: bad option "
-			    "'%s' (model=virtio|e1000, mac=xx:xx:xx:xx:xx:xx "
-			    "unicast)", spec, tok);
+			    "'%s' (model=virtio|e1000, mac=MAC)", spec, tok);
 	}
 	return 0;
 }

@@ -1,0 +1,310 @@
+#!/usr/bin/env bats
+# vm-create: bundles for each --os template that vm-run reads back
+# (vm-run --print-config), a direct-boot bundle that boots the guest kit
+# to its shell, a VMware .vmx with VMDKs made by qemu-img, a cloud-init
+# seed ISO read by xorriso and blkid, and bad input that gets its error,
+# exit 1 or 2, and leaves nothing behind.
+
+load helpers
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# The directory listing, hidden entries included: what "nothing left
+# behind" is checked against.
+listing() { ls -A "${1:-.}" | sort | tr '\n' ' '; }
+
+# yaml_of BUNDLE: the bundle's configuration as vm-run reads it.
+yaml_of() {
+	run_tool 0 "$VM_RUN" --print-config "$1"
+}
+
+@test "linux template: a qcow2 disk qemu-img checks, virtio devices, one NAT NIC" {
+	run_tool 0 "$VM_CREATE" web --disk 64M
+	[ -f web/vm.yaml ]
+	is "$(listing)" "web " "only the bundle is made"
+	yaml_of web
+	is "$output" "*name: web*" "name from NAME"
+	is "$output" "*memory: 1G*cpus: 1*" "the Linux template's memory and CPUs"
+	is "$output" "*firmware: bios*" "BIOS without a kernel"
+	is "$output" "*file: web/disk0.qcow2*format: qcow2*interface: virtio*" "the disk"
+	is "$output" "*type: nat*model: virtio*" "a virtio NIC on NAT"
+	[[ $output != *console:* ]]
+	qemu-img check -q web/disk0.qcow2
+	is "$(qemu-img info --output=json web/disk0.qcow2 | jq -r '.format, ."virtual-size"' | tr '\n' ' ')" \
+		"qcow2 67108864 " "qemu-img's view of the new disk"
+}
+
+@test "windows template: IDE disks, e1000, VGA console, 4G and 2 CPUs" {
+	run_tool 0 "$VM_CREATE" --os windows win --disk 1G,format=raw --disk 2M
+	yaml_of win
+	is "$output" "*memory: 4G*cpus: 2*" "memory and CPUs"
+	is "$output" "*file: win/disk0.raw*format: raw*interface: ide*" "the raw system disk"
+	is "$output" "*file: win/disk1.qcow2*format: qcow2*interface: ide*" "the second disk"
+	is "$output" "*model: e1000*" "an e1000 NIC"
+	is "$output" "*console: vga*" "the VGA console"
+	is "$(qemu-img info --output=json win/disk0.raw | jq -r '.format, ."virtual-size"' | tr '\n' ' ')" \
+		"raw 1073741824 " "qemu-img's view of the raw disk"
+	qemu-img check -q win/disk1.qcow2
+}
+
+@test "other template, and flags win over any template" {
+	run_tool 0 "$VM_CREATE" --os other box --firmware uefi
+	yaml_of box
+	is "$output" "*memory: 512M*cpus: 1*firmware: uefi*model: e1000*" "the other template"
+	run_tool 0 "$VM_CREATE" --os windows w2 -m 2G -c 3 --disk 8M,if=virtio \
+		--net switch:lan0,model=virtio,mac=52:54:00:00:00:07 --net tap:tap9
+	yaml_of w2
+	is "$output" "*memory: 2G*cpus: 3*" "--memory and --cpus"
+	is "$output" "*interface: virtio*" "if=virtio"
+	is "$output" "*switch:lan0*model: virtio*52:54:00:00:00:07*tap:tap9*model: e1000*" "both NICs as given"
+	run_tool 0 "$VM_CREATE" nonet --net none
+	yaml_of nonet
+	[[ $output != *networks:* ]]
+}
+
+@test "--print writes the YAML and makes nothing; vm-run reads what it printed" {
+	run_tool 0 "$VM_CREATE" --print solo --memory 64M --kernel "$GUESTS/hello.elf" --append 'a="b c" #d'
+	is "$(listing)" "" "nothing made"
+	printf '%s\n' "$output" > solo.yaml
+	yaml_of solo.yaml
+	is "$output" "*memory: 64M*kernel: $GUESTS/hello.elf*" "memory and the kernel, absolute"
+	grep -qF 'cmdline: "a=\"b c\" #d"' solo.yaml
+}
+
+@test "a bundle runs under vm-run NAME: a multiboot kernel" {
+	ACCEL=$(usable_accels | head -1)
+	[ -n "$ACCEL" ] || skip "no usable CPU back end"
+	run_tool 0 "$VM_CREATE" hello --memory 16M --kernel "$GUESTS/hello.elf" --net none
+	run_tool 0 timeout 20 "$VM_RUN" --accel "$ACCEL" hello
+	is "$output" "*hello from a multiboot guest*"
+}
+
+@test "dbt: a direct-boot bundle boots the guest kit to its shell, its new disk as /dev/vda" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	run_tool 0 "$VM_CREATE" kit -m 256M --kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=ttyS0 panic=-1 quiet" --disk 48M
+	run_tool '?' timeout 900 "$VM_RUN" --accel dbt --no-reboot kit <<-'EOF'
+	stty -echo
+	echo "sectors=$(cat /sys/block/vda/size) sum=$((6*7))"
+	echo from-the-guest | dd of=/dev/vda bs=4096 seek=2 conv=sync,fsync 2>/dev/null
+	poweroff -f
+	EOF
+	output=${output//$'\r'/}
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$output" "*sectors=98304 sum=42*" "the shell ran; the 48M disk is /dev/vda"
+	qemu-img check -q kit/disk0.qcow2
+	qemu-img convert -O raw kit/disk0.qcow2 disk.raw
+	is "$(dd if=disk.raw bs=4096 skip=2 count=1 status=none | head -c 14)" \
+		from-the-guest "the guest's write, read by qemu-img"
+}
+
+@test "an existing bundle is refused byte for byte unless --force; --force never replaces a non-bundle" {
+	run_tool 0 "$VM_CREATE" web --disk 1M
+	before=$(cd web && md5sum vm.yaml disk0.qcow2)
+	run_tool 1 "$VM_CREATE" web --disk 2M --os windows
+	is "$output" "vm-create: web: a bundle of that name exists (--force replaces it)"
+	is "$(cd web && md5sum vm.yaml disk0.qcow2)" "$before" "the old bundle untouched"
+	is "$(listing)" "web " "nothing else left"
+	echo keep > web/notes.txt
+	run_tool 0 "$VM_CREATE" web --force --os windows --disk 2M
+	yaml_of web
+	is "$output" "*memory: 4G*" "the new bundle"
+	is "$(listing web)" "disk0.qcow2 vm.yaml " "the old bundle's files are gone"
+	is "$(listing)" "web " "no temporary or old directory left"
+	mkdir mine && echo precious > mine/file
+	run_tool 1 "$VM_CREATE" --force mine
+	is "$output" "*mine: exists and is not a VM bundle (no vm.yaml): not replaced, even with --force"
+	is "$(cat mine/file)" precious
+	: > plainfile
+	run_tool 1 "$VM_CREATE" --force plainfile
+	is "$output" "*plainfile: exists and is not a VM bundle*"
+}
+
+@test "bad flags and missing files: a clear error, status 2 or 1, nothing left" {
+	run_tool 2 "$VM_CREATE"
+	is "$output" "vm-create: no bundle NAME given*"
+	run_tool 2 "$VM_CREATE" a b
+	run_tool 2 "$VM_CREATE" t --disk 12X
+	is "$output" "vm-create: --disk 12X: '12X' is not a size (use e.g. 20G)"
+	run_tool 2 "$VM_CREATE" t --disk 1000
+	is "$output" "*must be a multiple of 512 bytes"
+	run_tool 2 "$VM_CREATE" t --disk 1G,format=vdi
+	is "$output" "*unknown option 'format=vdi'*"
+	run_tool 2 "$VM_CREATE" t --memory 8M
+	is "$output" "*--memory: '8M' is too small (at least 16M)"
+	run_tool 2 "$VM_CREATE" t --cpus 0
+	run_tool 2 "$VM_CREATE" t --os beos
+	is "$output" "*--os: unknown OS 'beos' (use linux, windows or other)"
+	run_tool 2 "$VM_CREATE" t --firmware direct
+	is "$output" "*--firmware direct needs --kernel"
+	run_tool 2 "$VM_CREATE" t --firmware bios --kernel "$GUESTS/hello.elf"
+	is "$output" "*--kernel boots without firmware*"
+	run_tool 2 "$VM_CREATE" t --initrd x
+	run_tool 2 "$VM_CREATE" t --net bridge:br0
+	is "$output" "*unknown network 'bridge:br0'*"
+	run_tool 2 "$VM_CREATE" t --net nat,mac=01:00:00:00:00:01
+	is "$output" "*'01:00:00:00:00:01' is not a unicast MAC address*"
+	run_tool 2 "$VM_CREATE" 'two words'
+	is "$output" "*two words: not a valid VM name*"
+	run_tool 2 "$VM_CREATE" .hidden
+	run_tool 1 "$VM_CREATE" t --kernel missing.bz
+	is "$output" "vm-create: --kernel: missing.bz: No such file or directory"
+	run_tool 1 "$VM_CREATE" t --cdrom missing.iso
+	is "$output" "vm-create: --cdrom: missing.iso: No such file or directory"
+	run_tool 1 "$VM_CREATE" t --cloud-init missing-user-data
+	is "$output" "vm-create: --cloud-init: missing-user-data: No such file or directory"
+	is "$(listing)" "" "nothing left behind"
+}
+
+@test "a failure after the temporary bundle exists leaves nothing behind" {
+	mkdir ud
+	run_tool 1 "$VM_CREATE" t --disk 1M --cloud-init ud
+	is "$output" "*--cloud-init: */ud: not a regular file*"
+	is "$(listing)" "ud " "the half-made bundle is gone"
+}
+
+# A VMware VM as Workstation writes it, with qemu-img's VMDKs.
+write_vmx() {
+	mkdir -p vmw
+	qemu-img create -q -f vmdk vmw/web-disk1.vmdk 64M
+	qemu-io -c 'write -P 0x5a 1M 64k' vmw/web-disk1.vmdk > /dev/null
+	qemu-img create -q -f vmdk vmw/data.vmdk 16M
+	: > vmw/install.iso
+	cat > vmw/web.vmx <<-'EOF'
+	.encoding = "UTF-8"
+	config.version = "8"
+	virtualHW.version = "19"
+	displayName = "Web |22one|22"
+	guestOS = "debian11-64"
+	memsize = "2048"
+	numvcpus = "2"
+	firmware = "efi"
+	scsi0.present = "TRUE"
+	scsi0.virtualDev = "pvscsi"
+	scsi0:0.present = "TRUE"
+	scsi0:0.fileName = "web-disk1.vmdk"
+	sata0.present = "TRUE"
+	sata0:1.present = "TRUE"
+	sata0:1.deviceType = "cdrom-image"
+	sata0:1.fileName = "install.iso"
+	scsi0:1.present = "TRUE"
+	scsi0:1.fileName = "data.vmdk"
+	ide1:0.present = "FALSE"
+	ide1:0.fileName = "gone.vmdk"
+	ethernet0.present = "TRUE"
+	ethernet0.connectionType = "nat"
+	ethernet0.virtualDev = "e1000e"
+	ethernet0.addressType = "generated"
+	ethernet0.generatedAddress = "00:0c:29:ab:cd:ef"
+	ethernet1.present = "TRUE"
+	ethernet1.connectionType = "custom"
+	ethernet1.vnet = "/dev/vmnet3"
+	# a comment
+	tools.syncTime = "FALSE"
+	sound.present = "TRUE"
+	EOF
+}
+
+@test "--import FILE.vmx: memory, CPUs, firmware, disks in place, CD-ROM, NICs; unknown keys listed" {
+	write_vmx
+	sum=$(md5sum < vmw/web-disk1.vmdk)
+	run_tool 0 "$VM_CREATE" --import vmw/web.vmx imp
+	is "$output" "*vmw/web.vmx:3: virtualHW.version: not understood, left out*" "an unknown key, with its line"
+	is "$output" "*vmw/web.vmx:30: tools.syncTime: not understood*vmw/web.vmx:31: sound.present: not understood*"
+	[[ $output != *memsize* && $output != *ethernet0* && $output != *gone.vmdk* ]]
+	yaml_of imp
+	d=$(cd vmw && pwd -P)
+	is "$output" "*memory: 2G*cpus: 2*firmware: uefi*" "memsize, numvcpus, firmware"
+	is "$output" "*file: $d/install.iso*media: cdrom*file: $d/web-disk1.vmdk*format: vmdk*interface: virtio*file: $d/data.vmdk*" \
+		"the CD-ROM, then the SCSI disks in unit order, referenced where they are"
+	is "$output" "*type: nat*model: e1000*mac: \"00:0c:29:ab:cd:ef\"*type: \"switch:vmnet3\"*model: virtio*" "the NICs"
+	is "$(listing imp)" "vm.yaml " "nothing copied"
+	is "$(md5sum < vmw/web-disk1.vmdk)" "$sum" "the VMDK untouched"
+	qemu-img check -q vmw/web-disk1.vmdk
+	# no NAME: the displayName, made a valid name
+	run_tool 0 "$VM_CREATE" --import vmw/web.vmx --os windows
+	[ -f Web--one-/vm.yaml ]
+	yaml_of Web--one-
+	is "$output" "*interface: ide*console: vga*" "--os wins over guestOS"
+}
+
+@test "--import --convert qcow2: the VMDKs copied into the bundle, qemu-img compare calls them equal" {
+	write_vmx
+	"$VM_DISK" info -f vmdk vmw/data.vmdk >/dev/null 2>&1 ||
+		skip "the block layer cannot open VMDK yet ($("$VM_DISK" info -f vmdk vmw/data.vmdk 2>&1))"
+	run_tool 0 "$VM_CREATE" --import vmw/web.vmx --convert qcow2 conv
+	qemu-img check -q conv/disk1.qcow2
+	qemu-img compare -q vmw/web-disk1.vmdk conv/disk1.qcow2
+	qemu-img compare -q vmw/data.vmdk conv/disk2.qcow2
+}
+
+@test "--import --convert: a disk the block layer cannot read fails and leaves nothing" {
+	write_vmx
+	"$VM_DISK" info -f vmdk vmw/data.vmdk >/dev/null 2>&1 && \
+		printf 'not a vmdk' > vmw/web-disk1.vmdk
+	run_tool 1 "$VM_CREATE" --import vmw/web.vmx --convert qcow2 conv
+	is "$output" "*vm-create: */vmw/web-disk1.vmdk: *" "the error names the disk"
+	is "$(listing)" "vmw " "nothing left behind"
+}
+
+@test "bad .vmx files: the file and line, status 1, nothing left" {
+	mkdir vmw
+	bad() { # CONTENT EXPECTED-MESSAGE
+		printf '%b' "$1" > vmw/bad.vmx
+		run_tool 1 "$VM_CREATE" --import vmw/bad.vmx out
+		is "$output" "$2"
+		is "$(listing)" "vmw " "nothing left behind"
+	}
+	bad 'memsize = "1024"\nnumvcpus = "2\n' "vm-create: vmw/bad.vmx:2: the value has no closing '\"'"
+	bad 'memsize "1024"\n' "vm-create: vmw/bad.vmx:1: expected key = \"value\""
+	bad 'memsize = "1024" x\n' "vm-create: vmw/bad.vmx:1: text after the quoted value"
+	bad 'mem size = "1"\n' "vm-create: vmw/bad.vmx:1: 'mem size' is not a key"
+	bad 'memsize = "lots"\n' "vm-create: vmw/bad.vmx:1: memsize: 'lots' is not a number from 16 to 16777216"
+	bad 'numvcpus = "1000"\n' "vm-create: vmw/bad.vmx:1: numvcpus: '1000' is not a number from 1 to 64"
+	bad 'firmware = "coreboot"\n' "vm-create: vmw/bad.vmx:1: firmware: 'coreboot' is neither efi nor bios"
+	bad 'a = "b"\0\n' "vm-create: vmw/bad.vmx: not a text file (NUL byte)"
+	bad 'scsi0:0.present = "TRUE"\nscsi0:0.fileName = "nope.vmdk"\n' \
+		"vm-create: vmw/bad.vmx:2: scsi0:0.fileName: nope.vmdk: No such file or directory"
+	run_tool 1 "$VM_CREATE" --import vmw/missing.vmx out
+	is "$output" "vm-create: vmw/missing.vmx: No such file or directory"
+	run_tool 1 "$VM_CREATE" --import vmw out
+	is "$output" "vm-create: vmw: not a regular file"
+	head -c 5M /dev/zero | tr '\0' '#' > vmw/big.vmx
+	run_tool 1 "$VM_CREATE" --import vmw/big.vmx out
+	is "$output" "*too large for a .vmx*"
+	run_tool 2 "$VM_CREATE" --convert vdi --import vmw/big.vmx out
+	run_tool 2 "$VM_CREATE" --convert qcow2 out
+	is "$output" "vm-create: --convert needs --import"
+}
+
+@test "--cloud-init: a seed ISO labelled cidata with user-data and meta-data, attached as a CD-ROM" {
+	command -v xorriso >/dev/null || skip "xorriso is not installed"
+	printf '#cloud-config\npassword: x\nchpasswd: { expire: false }\n' > user-data
+	run_tool 0 "$VM_CREATE" ci --disk 1M --cloud-init user-data
+	yaml_of ci
+	is "$output" "*file: ci/seed.iso*format: raw*interface: ide*media: cdrom*readonly: true*" "the seed is a CD-ROM"
+	run xorriso -indev ci/seed.iso -pvd_info
+	is "$output" "*Volume Id    : CIDATA*" "the ISO 9660 volume id (d-characters)"
+	is "$(blkid -o value -s LABEL ci/seed.iso)" cidata "the label blkid (and so cloud-init) reads"
+	xorriso -osirrox on -indev ci/seed.iso -extract / out 2>/dev/null
+	is "$(listing out)" "meta-data user-data " "both files, names as cloud-init wants them"
+	cmp user-data out/user-data
+	is "$(cat out/meta-data)" "instance-id: ci"$'\n'"local-hostname: ci" "made-up meta-data"
+}
+
+@test "--cloud-init with --meta-data and --network-config: all three files" {
+	command -v xorriso >/dev/null || skip "xorriso is not installed"
+	printf '#cloud-config\n' > ud
+	printf 'instance-id: i-1\n' > md
+	printf 'version: 2\nethernets: {}\n' > nc
+	run_tool 0 "$VM_CREATE" ci --cloud-init ud --meta-data md --network-config nc
+	xorriso -osirrox on -indev ci/seed.iso -extract / out 2>/dev/null
+	is "$(listing out)" "meta-data network-config user-data "
+	cmp md out/meta-data
+	cmp nc out/network-config
+	run_tool 2 "$VM_CREATE" ci2 --meta-data md
+	is "$output" "*--meta-data and --network-config need --cloud-init"
+}
