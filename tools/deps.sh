@@ -3,6 +3,7 @@
 # Run by `make deps`, which `make check`, `make demo` and `make bench` call first.
 set -e
 PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-dev
+ libexpat1-dev nettle-dev
  liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
  qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang xorriso"
 missing=""

@@ -243,7 +243,9 @@ bundle_make(struct plan *p, const char *dest, bool force, struct vm_err *err)
 	mask = umask(0);
 	umask(mask);
 	(void)chmod(tmp, 0777 & ~mask);
-	ret = make_disks(p, tmp, err);
+	ret = p->ova.path[0] ? ova_extract(&p->ova, tmp, err) : 0;
+	if (ret == 0)
+		ret = make_disks(p, tmp, err);
 	if (ret == 0)
 		ret = write_yaml(p, tmp, err);
 	if (ret == 0)

@@ -30,6 +30,21 @@ struct plan_disk {
 	char src_format[16];
 };
 
+/* An OVA's members: every entry's name, and the manifest's digests. */
+#define OVA_MAX_FILES 32
+struct ova_file {
+	char name[256];
+	int alg;                        /* 0: no digest, 1: SHA1, 256 */
+	uint8_t digest[32];
+	bool extract;                   /* a disk the bundle keeps */
+};
+
+struct ova {
+	char path[CFG_PATH_MAX];        /* "" unless importing an .ova */
+	struct ova_file files[OVA_MAX_FILES];
+	int nfiles;
+};
+
 struct plan {
 	struct vm_config cfg;           /* file names relative to the bundle */
 	struct plan_disk disks[CFG_MAX_DISKS];
@@ -37,9 +52,10 @@ struct plan {
 	char user_data[CFG_PATH_MAX];
 	char meta_data[CFG_PATH_MAX];
 	char network_config[CFG_PATH_MAX];
+	struct ova ova;                 /* members extracted into the bundle */
 };
 
-/* What a .vmx says, before the template and the flags are applied. */
+/* What a .vmx or .ovf says, before the template and the flags are applied. */
 struct vmx_vm {
 	char display_name[128];
 	uint64_t memory;                /* 0: not given */
@@ -48,8 +64,9 @@ struct vmx_vm {
 	enum create_os os;
 	char firmware[8];               /* "", "bios", "uefi" */
 	struct vmx_disk {
-		char file[CFG_PATH_MAX]; /* absolute */
+		char file[CFG_PATH_MAX]; /* absolute, or in_bundle */
 		bool cdrom;
+		bool in_bundle;         /* an OVA member, named in the bundle */
 		char bus[8];            /* "ide", "sata", "scsi", "nvme" */
 	} disks[CFG_MAX_DISKS];
 	int ndisks;
@@ -64,6 +81,14 @@ struct vmx_vm {
 /* Read path into vm; keys not understood and what was left out are
  * reported on stderr.  0, or -errno with err naming the file (and line). */
 int vmx_read(const char *path, struct vmx_vm *vm, struct vm_err *err);
+
+/* Read an .ovf (disks referenced where they are, digests checked against
+ * a .mf beside it) or an .ova (members checked and the manifest read
+ * into ova; the disks are extracted by ova_extract).  0 or -errno. */
+int ovf_import(const char *path, struct vmx_vm *vm, struct ova *ova,
+    struct vm_err *err);
+/* Extract the members marked extract into dir, checking digests. */
+int ova_extract(const struct ova *ova, const char *dir, struct vm_err *err);
 
 /* Write the seed ISO of plan to path.  0 or -errno with err set. */
 int seed_write(const struct plan *p, const char *path, struct vm_err *err);

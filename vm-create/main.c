@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cfg/cfg.h"
@@ -54,7 +55,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: vm-create [options] NAME\n"
-"       vm-create --import FILE.vmx [--convert FORMAT] [options] [NAME]\n"
+"       vm-create --import FILE.vmx|FILE.ovf|FILE.ova [--convert FORMAT]\n"
+"                 [options] [NAME]\n"
 "Make the VM bundle NAME: a directory holding vm.yaml and its disks, which\n"
 "vm-run NAME runs.  Built beside NAME and renamed into place.\n"
 "\n"
@@ -72,9 +74,11 @@ usage(FILE *f)
 "      --net SPEC[,model=virtio|e1000][,mac=MAC]\n"
 "                          a NIC on nat, switch:NAME or tap:DEV; none for\n"
 "                          no NIC (repeatable; default one on nat)\n"
-"      --import FILE.vmx   take the VM from a VMware .vmx\n"
+"      --import FILE       take the VM from a VMware .vmx, an OVF\n"
+"                          descriptor (.ovf) or an OVF package (.ova)\n"
 "      --convert FORMAT    copy imported disks into the bundle as qcow2\n"
-"                          or raw (default: referenced where they are)\n"
+"                          or raw (default: referenced where they are;\n"
+"                          an .ova's are extracted into the bundle)\n"
 "      --cloud-init FILE   a NoCloud seed ISO with FILE as user-data,\n"
 "                          attached as a CD-ROM\n"
 "      --meta-data FILE    its meta-data (default: instance-id and\n"
@@ -528,6 +532,16 @@ pick_name(struct vm_config *cfg, const char *dest, const struct vmx_vm *vm,
 	return 0;
 }
 
+/* .ova and .ovf go to the OVF reader, anything else is a .vmx. */
+static bool
+is_ovf(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && (strcasecmp(path + n - 4, ".ova") == 0 ||
+	    strcasecmp(path + n - 4, ".ovf") == 0);
+}
+
 static int
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -632,7 +646,15 @@ main(int argc, char **argv)
 		    "qcow2 or raw)" : "--convert needs --import", o.convert);
 		return 2;
 	}
-	if (o.import && vmx_read(o.import, &vm, &err) < 0) {
+	if (o.import && is_ovf(o.import) && o.convert &&
+	    strcasecmp(o.import + strlen(o.import) - 4, ".ova") == 0) {
+		log_warnx("--convert: not with an .ova yet (its VMDKs are "
+		    "kept in the bundle)");
+		return 2;
+	}
+	if (o.import && (is_ovf(o.import) ?
+	    ovf_import(o.import, &vm, &plan.ova, &err) :
+	    vmx_read(o.import, &vm, &err)) < 0) {
 		log_warnx("%s", err.msg);
 		return 1;
 	}
