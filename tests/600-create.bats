@@ -308,3 +308,148 @@ write_vmx() {
 	run_tool 2 "$VM_CREATE" ci2 --meta-data md
 	is "$output" "*--meta-data and --network-config need --cloud-init"
 }
+
+# write_ovf DIR: a VMware-style OVF 1.0 descriptor web.ovf in DIR with a
+# streamOptimized VMDK made by qemu-img, and its SHA256 manifest web.mf.
+write_ovf() {
+	local d=$1 f
+	mkdir -p "$d"
+	qemu-img create -q -f vmdk -o subformat=streamOptimized "$d/web-disk1.vmdk" 64M
+	cat > "$d/web.ovf" <<-'EOF'
+	<?xml version="1.0" encoding="UTF-8"?>
+	<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf">
+	  <References>
+	    <File ovf:href="web-disk1.vmdk" ovf:id="file1"/>
+	  </References>
+	  <DiskSection>
+	    <Info>Virtual disk information</Info>
+	    <Disk ovf:capacity="64" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+	  </DiskSection>
+	  <VirtualSystem ovf:id="web-appliance">
+	    <Info>A virtual machine</Info>
+	    <OperatingSystemSection ovf:id="36" vmw:osType="windows9_64Guest">
+	      <Info>The guest OS</Info>
+	    </OperatingSystemSection>
+	    <VirtualHardwareSection>
+	      <Info>Virtual hardware requirements</Info>
+	      <Item>
+	        <rasd:ElementName>3 virtual CPUs</rasd:ElementName>
+	        <rasd:InstanceID>1</rasd:InstanceID>
+	        <rasd:ResourceType>3</rasd:ResourceType>
+	        <rasd:VirtualQuantity>3</rasd:VirtualQuantity>
+	      </Item>
+	      <Item>
+	        <rasd:AllocationUnits>byte * 2^30</rasd:AllocationUnits>
+	        <rasd:ElementName>3 GB of memory</rasd:ElementName>
+	        <rasd:InstanceID>2</rasd:InstanceID>
+	        <rasd:ResourceType>4</rasd:ResourceType>
+	        <rasd:VirtualQuantity>3</rasd:VirtualQuantity>
+	      </Item>
+	      <Item>
+	        <rasd:ElementName>SATA controller 0</rasd:ElementName>
+	        <rasd:InstanceID>3</rasd:InstanceID>
+	        <rasd:ResourceType>20</rasd:ResourceType>
+	      </Item>
+	      <Item>
+	        <rasd:ElementName>Hard disk 1</rasd:ElementName>
+	        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
+	        <rasd:InstanceID>4</rasd:InstanceID>
+	        <rasd:Parent>3</rasd:Parent>
+	        <rasd:ResourceType>17</rasd:ResourceType>
+	      </Item>
+	      <Item>
+	        <rasd:Address>00:50:56:01:02:03</rasd:Address>
+	        <rasd:Connection>VM Network</rasd:Connection>
+	        <rasd:ElementName>Network adapter 1</rasd:ElementName>
+	        <rasd:InstanceID>5</rasd:InstanceID>
+	        <rasd:ResourceSubType>E1000e</rasd:ResourceSubType>
+	        <rasd:ResourceType>10</rasd:ResourceType>
+	      </Item>
+	      <Item ovf:required="false">
+	        <rasd:ElementName>Sound card</rasd:ElementName>
+	        <rasd:InstanceID>6</rasd:InstanceID>
+	        <rasd:ResourceType>35</rasd:ResourceType>
+	      </Item>
+	      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="efi"/>
+	    </VirtualHardwareSection>
+	  </VirtualSystem>
+	</Envelope>
+	EOF
+	for f in web.ovf web-disk1.vmdk; do
+		echo "SHA256($f)= $(sha256sum < "$d/$f" | cut -d' ' -f1)"
+	done > "$d/web.mf"
+}
+
+# make_ova OUT DIR FILES...: a tar of DIR's FILES in that order.
+make_ova() {
+	local out=$1 d=$2; shift 2
+	tar --format=ustar -C "$d" -cf "$out" "$@"
+}
+
+@test "--import FILE.ova: digests checked, the VMDK extracted into the bundle, the VM mapped" {
+	write_ovf src
+	make_ova web.ova src web.ovf web.mf web-disk1.vmdk
+	run_tool 0 "$VM_CREATE" --import web.ova
+	is "$output" "*web.ova:web.ovf:*: Item 'Sound card' (ResourceType 35): not understood, left out*" "unknown Items listed"
+	yaml_of web-appliance
+	is "$output" "*memory: 3G*cpus: 3*firmware: uefi*" "CPUs, memory in GiB units, firmware"
+	is "$output" "*file: web-appliance/web-disk1.vmdk*format: vmdk*interface: ide*" "the VMDK kept, on the Windows template's IDE"
+	is "$output" "*model: e1000*mac: \"00:50:56:01:02:03\"*console: vga*" "the NIC and the Windows console"
+	cmp src/web-disk1.vmdk web-appliance/web-disk1.vmdk
+	qemu-img check -q web-appliance/web-disk1.vmdk
+	is "$(listing web-appliance)" "vm.yaml web-disk1.vmdk " "only the disk and vm.yaml"
+}
+
+@test "--import FILE.ovf: disks referenced beside it, its manifest checked" {
+	write_ovf src
+	run_tool 0 "$VM_CREATE" --import src/web.ovf --os linux web
+	yaml_of web
+	is "$output" "*file: $(cd src && pwd -P)/web-disk1.vmdk*interface: virtio*" "referenced in place; --os wins"
+	echo tampered >> src/web-disk1.vmdk
+	run_tool 1 "$VM_CREATE" --import src/web.ovf web2
+	is "$output" "*vm-create: src/web.mf: web-disk1.vmdk: SHA256 digest mismatch*"
+	[ ! -e web2 ]
+}
+
+@test "bad OVA and OVF packages: refused with the reason, nothing left" {
+	write_ovf src
+	mkdir pkgs
+	ova_bad() { # OVA MESSAGE
+		run_tool 1 "$VM_CREATE" --import "pkgs/$1" out
+		is "$output" "$2" "$1"
+		is "$(listing)" "pkgs src " "nothing left behind by $1"
+	}
+	# a digest mismatch in the disk, found while extracting it
+	cp -r src bad
+	{ head -1 src/web.mf; echo "SHA256(web-disk1.vmdk)= $(echo other | sha256sum | cut -d' ' -f1)"; } > bad/web.mf
+	make_ova pkgs/digest.ova bad web.ovf web.mf web-disk1.vmdk
+	rm -r bad
+	ova_bad digest.ova "*vm-create: pkgs/digest.ova: web-disk1.vmdk: SHA256 digest mismatch (the manifest says *"
+	tar --format=ustar -C src -cf pkgs/dotdot.ova web.ovf --transform 's,^web.mf,../web.mf,' web.mf
+	ova_bad dotdot.ova "vm-create: pkgs/dotdot.ova: entry '../web.mf' is an absolute name or leaves the package (..): refused"
+	tar --format=ustar -cPf pkgs/abs.ova -C src web.ovf "$PWD/src/web.mf" 2>/dev/null
+	ova_bad abs.ova "vm-create: pkgs/abs.ova: entry '$PWD/src/web.mf' is an absolute name*refused"
+	ln -s /etc/passwd src/link
+	make_ova pkgs/link.ova src web.ovf link
+	ova_bad link.ova "vm-create: pkgs/link.ova: entry 'link' is not a regular file (a link, directory or device): refused"
+	rm src/link
+	make_ova pkgs/nodisk.ova src web.ovf web.mf
+	ova_bad nodisk.ova "*vm-create: pkgs/nodisk.ova:web.mf:2: 'web-disk1.vmdk' is not in the package*"
+	make_ova pkgs/nodisk2.ova src web.ovf
+	ova_bad nodisk2.ova "*vm-create: pkgs/nodisk2.ova: disk 'web-disk1.vmdk' is not in the package"
+	make_ova pkgs/order.ova src web.mf web.ovf web-disk1.vmdk
+	ova_bad order.ova "vm-create: pkgs/order.ova: the first entry, 'web.mf', is not the .ovf descriptor"
+	printf 'not a tar' > pkgs/junk.ova
+	ova_bad junk.ova "vm-create: pkgs/junk.ova: *"
+	mkdir pkgs/xml
+	head -n -1 src/web.ovf > pkgs/xml/web.ovf
+	make_ova pkgs/xml.ova pkgs/xml web.ovf
+	ova_bad xml.ova "vm-create: pkgs/xml.ova:web.ovf:*: malformed XML: *"
+	printf '<?xml version="1.0"?>\n<!DOCTYPE e [<!ENTITY a "aaaa">]>\n<Envelope/>\n' > pkgs/xml/web.ovf
+	make_ova pkgs/dtd.ova pkgs/xml web.ovf
+	ova_bad dtd.ova "vm-create: pkgs/dtd.ova:web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
+	run_tool 1 "$VM_CREATE" --import pkgs/xml/web.ovf out
+	is "$output" "vm-create: pkgs/xml/web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
+	run_tool 2 "$VM_CREATE" --import pkgs/junk.ova --convert qcow2 out
+	is "$output" "*--convert: not with an .ova yet*"
+}

@@ -867,8 +867,16 @@ import_ova(const char *path, struct vmx_vm *vm, struct ova *o,
 	memset(o, 0, sizeof(*o));
 	snprintf(o->path, sizeof(o->path), "%s", path);
 	ret = scan_ova(path, o, &ovf, &ovf_len, &mf, &mf_len, err);
-	if (ret == 0 && mf)
-		ret = parse_manifest(o, mf, path, true, err);
+	for (i = 1; ret == 0 && mf && i < o->nfiles; i++) {
+		size_t l = strlen(o->files[i].name);
+
+		if (l > 3 && strcasecmp(o->files[i].name + l - 3, ".mf") == 0) {
+			snprintf(name, sizeof(name), "%s:%s", path,
+			    o->files[i].name);
+			ret = parse_manifest(o, mf, name, true, err);
+			break;
+		}
+	}
 	if (ret == 0) {
 		dg_init(&d, o->files[0].alg);
 		dg_update(&d, ovf, ovf_len);
