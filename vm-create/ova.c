@@ -518,7 +518,7 @@ map_nic(struct ovf *o, const struct ovf_item *it, struct vmx_vm *vm)
 	if (strlen(it->address) == 17 && sscanf(it->address,
 	    "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4],
 	    &b[5], &tail) == 6 && !(b[0] & 1))
-		snprintf(n->mac, sizeof(n->mac), "%s", it->address);
+		snprintf(n->mac, sizeof(n->mac), "%.17s", it->address);
 }
 
 static int
