@@ -44,6 +44,7 @@ yaml_of() {
 	is "$output" "*file: win/disk1.qcow2*format: qcow2*interface: ide*" "the second disk"
 	is "$output" "*model: e1000*" "an e1000 NIC"
 	is "$output" "*console: vga*" "the VGA console"
+	is "$output" "*rtc: localtime*" "the RTC in local time"
 	is "$(qemu-img info --output=json win/disk0.raw | jq -r '.format, ."virtual-size"' | tr '\n' ' ')" \
 		"raw 1073741824 " "qemu-img's view of the raw disk"
 	qemu-img check -q win/disk1.qcow2
@@ -99,6 +100,23 @@ yaml_of() {
 	qemu-img convert -O raw kit/disk0.qcow2 disk.raw
 	is "$(dd if=disk.raw bs=4096 skip=2 count=1 status=none | head -c 14)" \
 		from-the-guest "the guest's write, read by qemu-img"
+}
+
+@test "--rtc localtime: the guest's RTC keeps the host's local time; UTC otherwise" {
+	ACCEL=$(usable_accels | head -1)
+	[ -n "$ACCEL" ] || skip "no usable CPU back end"
+	run_tool 0 "$VM_CREATE" loc --memory 16M --kernel "$GUESTS/rtc-hour.elf" --rtc localtime
+	run_tool 0 "$VM_CREATE" utc --memory 16M --kernel "$GUESTS/rtc-hour.elf"
+	# The guest exits with the RTC's BCD hours; TZ puts the host 5 hours
+	# east of UTC.  Either of two hours, in case the hour turns meanwhile.
+	bcd() { echo $(( 0x$(printf '%02d' $(( ($1) % 24 ))) )); }
+	h=$(date -u +%-H)
+	TZ=Etc/GMT-5 run_tool '?' timeout 20 "$VM_RUN" --accel "$ACCEL" loc
+	[ "$status" -eq "$(bcd $h+5)" ] || [ "$status" -eq "$(bcd $h+6)" ] ||
+		{ echo "# local: status $status, UTC hour $h" >&3; false; }
+	TZ=Etc/GMT-5 run_tool '?' timeout 20 "$VM_RUN" --accel "$ACCEL" utc
+	[ "$status" -eq "$(bcd $h)" ] || [ "$status" -eq "$(bcd $h+1)" ] ||
+		{ echo "# utc: status $status, UTC hour $h" >&3; false; }
 }
 
 @test "an existing bundle is refused byte for byte unless --force; --force never replaces a non-bundle" {

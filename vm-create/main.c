@@ -31,10 +31,11 @@ enum {
 	OPT_DISK = 256, OPT_CDROM, OPT_OS, OPT_FIRMWARE, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_NET, OPT_FORCE, OPT_PRINT, OPT_IMPORT,
 	OPT_CONVERT, OPT_CLOUD_INIT, OPT_META_DATA, OPT_NETWORK_CONFIG,
+	OPT_RTC,
 };
 
 struct opts {
-	const char *memory, *cpus, *os, *firmware;
+	const char *memory, *cpus, *os, *firmware, *rtc;
 	const char *kernel, *initrd, *append;
 	const char *import, *convert;
 	const char *user_data, *meta_data, *network_config;
@@ -71,6 +72,8 @@ usage(FILE *f)
 "      --kernel FILE       boot this kernel directly (--firmware direct)\n"
 "      --initrd FILE       initial ramdisk for --kernel\n"
 "      --append CMDLINE    kernel command line\n"
+"      --rtc utc|localtime what the RTC keeps (default: the OS's; Windows\n"
+"                          localtime)\n"
 "      --net SPEC[,model=virtio|e1000][,mac=MAC]\n"
 "                          a NIC on nat, switch:NAME or tap:DEV; none for\n"
 "                          no NIC (repeatable; default one on nat)\n"
@@ -126,6 +129,7 @@ apply_template(struct vm_config *cfg, enum create_os os, struct tmpl *t)
 		cfg->memory = 4ULL << 30;
 		cfg->cpus = 2;
 		cfg->console = CFG_CONSOLE_VGA;
+		cfg->rtc_localtime = true;
 		t->disk_if = CFG_IF_IDE;
 		t->nic = "e1000";
 		break;
@@ -485,6 +489,11 @@ make_plan(struct plan *p, const struct opts *o, const struct vmx_vm *vm,
 		return ret;
 	if (o->cpus && (ret = parse_cpus(o->cpus, &cfg->cpus, err)) < 0)
 		return ret;
+	if (o->rtc && strcmp(o->rtc, "utc") && strcmp(o->rtc, "localtime"))
+		return vm_err_set(err, -EINVAL, "--rtc: '%s' (use utc or "
+		    "localtime)", o->rtc);
+	if (o->rtc)
+		cfg->rtc_localtime = strcmp(o->rtc, "localtime") == 0;
 	ret = apply_boot(cfg, o, err);
 	for (i = 0; ret == 0 && i < o->ndisks; i++)
 		ret = add_new_disk(p, o->disks[i], &t, err);
@@ -558,6 +567,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "net", required_argument, NULL, OPT_NET },
+		{ "rtc", required_argument, NULL, OPT_RTC },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "print", no_argument, NULL, OPT_PRINT },
 		{ "import", required_argument, NULL, OPT_IMPORT },
@@ -583,6 +593,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'c': o->cpus = optarg; break;
 		case OPT_OS: o->os = optarg; break;
 		case OPT_FIRMWARE: o->firmware = optarg; break;
+		case OPT_RTC: o->rtc = optarg; break;
 		case OPT_KERNEL: o->kernel = optarg; break;
 		case OPT_INITRD: o->initrd = optarg; break;
 		case OPT_APPEND: o->append = optarg; break;

@@ -190,6 +190,8 @@ cfg_emit(const struct vm_config *cfg, FILE *f, const char *what,
 	if (cfg->console != CFG_CONSOLE_SERIAL &&
 	    (unsigned)cfg->console < ARRAY_SIZE(consoles))
 		emit_kv(f, "", "console", consoles[cfg->console]);
+	if (cfg->rtc_localtime)
+		fputs("rtc: localtime\n", f);
 	if (cfg->serial_log[0])
 		emit_kv(f, "", "serial", cfg->serial_log);
 	if (fflush(f) != 0 || ferror(f))

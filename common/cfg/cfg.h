@@ -62,6 +62,7 @@ struct vm_config {
 	struct cfg_net nets[CFG_MAX_NETS];
 	int nnets;
 	enum cfg_console console;
+	bool rtc_localtime;             /* rtc: localtime (Windows' habit) */
 	char serial_log[CFG_PATH_MAX];  /* copy of serial output, "" none */
 	char dbt_tier[8];               /* "interp", "jit"; "" default */
 	uint64_t dbt_cache;             /* translator code cache, 0 default */

@@ -73,6 +73,7 @@ TEST(every_key_round_trips)
 	snprintf(a.nets[0].model, sizeof(a.nets[0].model), "e1000");
 	snprintf(a.nets[0].mac, sizeof(a.nets[0].mac), "52:54:00:12:34:56");
 	a.console = CFG_CONSOLE_VGA;
+	a.rtc_localtime = true;
 	snprintf(a.serial_log, sizeof(a.serial_log), "serial.log");
 
 	EXPECT_EQ(round_trip(&a, &b, &text), 0);
@@ -99,6 +100,7 @@ TEST(every_key_round_trips)
 	EXPECT_STREQ(b.nets[0].model, "e1000");
 	EXPECT_STREQ(b.nets[0].mac, a.nets[0].mac);
 	EXPECT_EQ(b.console, CFG_CONSOLE_VGA);
+	EXPECT_EQ(b.rtc_localtime, true);
 	EXPECT_STREQ(b.serial_log, "serial.log");
 	free(text);
 }
