@@ -374,7 +374,8 @@ cmd_convert(int argc, char **argv)
 		return 2;
 	}
 	if (blk_driver_find(ofmt) == NULL) {
-		log_warnx("unknown output format '%s' (raw, qcow2)", ofmt);
+		log_warnx("unknown output format '%s' (raw, qcow2, vdi, vpc)",
+		    ofmt);
 		return 1;
 	}
 	if (c.compress && strcmp(ofmt, "qcow2") != 0) {

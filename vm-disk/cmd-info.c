@@ -53,6 +53,8 @@ disk_print_snapshots(struct blk *b)
 		    clock);
 		if (s[i].icount != UINT64_MAX)
 			printf("%11llu", (unsigned long long)s[i].icount);
+		else
+			printf("%11s", "");
 		printf("\n");
 	}
 }
@@ -107,12 +109,17 @@ human(struct blk *b, const struct blk_info *in)
 		printf("Format specific information:\n");
 		printf("    compat: %s\n", in->compat >= 3 ? "1.1" : "0.10");
 		printf("    compression type: %s\n", in->compression);
-		printf("    lazy refcounts: %s\n",
-		    in->lazy_refcounts ? "true" : "false");
+		/* Version 2 has no feature bits: qemu-img leaves them out. */
+		if (in->compat >= 3)
+			printf("    lazy refcounts: %s\n",
+			    in->lazy_refcounts ? "true" : "false");
 		printf("    refcount bits: %d\n", in->refcount_bits);
-		printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
-		printf("    extended l2: %s\n",
-		    in->extended_l2 ? "true" : "false");
+		if (in->compat >= 3) {
+			printf("    corrupt: %s\n",
+			    in->corrupt ? "true" : "false");
+			printf("    extended l2: %s\n",
+			    in->extended_l2 ? "true" : "false");
+		}
 	}
 }
 
@@ -133,10 +140,13 @@ json(struct json *j, struct blk *b, const struct blk_info *in)
 		json_obj_begin(j, "data");
 		json_str(j, "compat", in->compat >= 3 ? "1.1" : "0.10");
 		json_str(j, "compression-type", in->compression);
-		json_bool(j, "lazy-refcounts", in->lazy_refcounts);
+		if (in->compat >= 3)
+			json_bool(j, "lazy-refcounts", in->lazy_refcounts);
 		json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
-		json_bool(j, "corrupt", in->corrupt);
-		json_bool(j, "extended-l2", in->extended_l2);
+		if (in->compat >= 3) {
+			json_bool(j, "corrupt", in->corrupt);
+			json_bool(j, "extended-l2", in->extended_l2);
+		}
 		json_obj_end(j);
 		json_obj_end(j);
 	}

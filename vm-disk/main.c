@@ -24,7 +24,8 @@ static const struct subcmd cmds[] = {
 	{ "create", cmd_create,
 	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
 	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
-	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1" },
+	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1,"
+	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
@@ -45,9 +46,23 @@ static const struct subcmd cmds[] = {
 	{ "resize", cmd_resize,
 	  "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE",
 	  "change the virtual size (shrinking needs --shrink)" },
+	{ "commit", cmd_commit,
+	  "commit [-q] [-p] [-d] [-f FMT] [-b BASE] FILE",
+	  "write an overlay's data into its backing file (or BASE, deeper in\n"
+	  "\tthe chain), then empty the overlay (-d, or -b: keep it)" },
+	{ "rebase", cmd_rebase,
+	  "rebase [-q] [-p] [-u] [-f FMT] [-F FMT] -b BACKING FILE",
+	  "point an overlay at another backing file (\"\": none), copying in\n"
+	  "\twhat differs so the guest sees the same bytes (-u: header only)" },
 	{ "snapshot", cmd_snapshot,
-	  "snapshot [-U] [-f FMT] -l FILE",
-	  "list internal snapshots (-c, -a, -d: not yet)" },
+	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
+	  "list, create, apply (revert to) or delete internal snapshots\n"
+	  "\t(qcow2; NAME is a snapshot's id or name)" },
+	{ "measure", cmd_measure,
+	  "measure [-U] [-f FMT] [-O raw|qcow2] [-o OPTS] [--output=json] [--json]\n"
+	  "\t\t--size SIZE | FILE",
+	  "the file size an image of SIZE, or a copy of FILE, needs in the\n"
+	  "\toutput format (qemu-img's \"required\" and \"fully allocated\")" },
 	{ "cat", cmd_cat,
 	  "cat [-U] [-f FMT] FILE",
 	  "write the guest-visible bytes to stdout" },
@@ -60,7 +75,8 @@ usage(FILE *f)
 
 	fprintf(f,
 	    "usage: vm-disk [-hV] COMMAND [ARGS...]\n"
-	    "  create, inspect, convert and check disk images (raw, qcow2)\n"
+	    "  create, inspect, convert and check disk images\n"
+	    "  (raw, qcow2, vdi, vpc; vhd is another name for vpc)\n"
 	    "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  vm-disk %s\n", cmds[i].synopsis);
