@@ -184,6 +184,25 @@ yaml_of() {
 	is "$(listing)" "ud " "the half-made bundle is gone"
 }
 
+@test "interrupted (SIGINT) while building: the half-made bundle is removed, status 1" {
+	mkfifo ud
+	# The seed's user-data is a FIFO nobody writes: vm-create waits in
+	# open() with its temporary bundle made.
+	"$VM_CREATE" t --disk 1M --cloud-init ud 2> err &
+	pid=$!
+	for i in $(seq 100); do
+		compgen -G '.t.*' > /dev/null && break
+		sleep 0.1
+	done
+	compgen -G '.t.*' > /dev/null
+	kill -INT $pid
+	status=0
+	wait $pid || status=$?
+	is "$status" 1 "exit status"
+	is "$(cat err)" "vm-create: --cloud-init: */ud: Interrupted system call" "the message"
+	is "$(listing)" "err ud " "nothing left behind"
+}
+
 # A VMware VM as Workstation writes it, with qemu-img's VMDKs.
 write_vmx() {
 	mkdir -p vmw

@@ -26,6 +26,16 @@
 
 #define COPY_CHUNK (1u << 20)
 
+volatile sig_atomic_t bundle_interrupted;
+
+int
+bundle_check_interrupt(struct vm_err *err)
+{
+	if (!bundle_interrupted)
+		return 0;
+	return vm_err_set(err, -EINTR, "interrupted: nothing was made");
+}
+
 static int
 rm_one(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
@@ -57,6 +67,8 @@ copy_image(struct blk *src, struct blk *dst, struct vm_err *err)
 	if (buf == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	while (off < src->size) {
+		if ((ret = bundle_check_interrupt(err)) < 0)
+			break;
 		n = src->size - off < COPY_CHUNK ? src->size - off : COPY_CHUNK;
 		st = blk_block_status(src, off, n, &n, &host, &depth);
 		if (st < 0) {
@@ -128,6 +140,8 @@ make_disks(struct plan *p, const char *dir, struct vm_err *err)
 		const struct plan_disk *pd = &p->disks[i];
 		const struct cfg_disk *d = &p->cfg.disks[i];
 
+		if ((ret = bundle_check_interrupt(err)) < 0)
+			break;
 		if (pd->job == JOB_NONE)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, d->file);
@@ -248,6 +262,8 @@ bundle_make(struct plan *p, const char *dest, bool force, struct vm_err *err)
 		ret = make_disks(p, tmp, err);
 	if (ret == 0)
 		ret = write_yaml(p, tmp, err);
+	if (ret == 0)
+		ret = bundle_check_interrupt(err);
 	if (ret == 0)
 		ret = commit(tmp, dest, exists, err);
 	if (ret < 0)

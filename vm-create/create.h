@@ -6,6 +6,7 @@
 #ifndef VM_CREATE_CREATE_H
 #define VM_CREATE_CREATE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -98,6 +99,12 @@ int seed_write(const struct plan *p, const char *path, struct vm_err *err);
  * failure nothing is left and dest is as it was. */
 int bundle_make(struct plan *p, const char *dest, bool force,
     struct vm_err *err);
+
+/* Set by vm-create's SIGINT/SIGTERM/SIGHUP handler: the builder stops at
+ * its next check and removes what it made. */
+extern volatile sig_atomic_t bundle_interrupted;
+/* -EINTR with err set if bundle_interrupted, else 0. */
+int bundle_check_interrupt(struct vm_err *err);
 
 /* Remove a directory tree (the bundle builder's own temporary ones). */
 int bundle_rmtree(const char *dir);

@@ -13,6 +13,7 @@
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -632,6 +633,26 @@ parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+static void
+on_signal(int sig)
+{
+	bundle_interrupted = 1;
+}
+
+/* Without SA_RESTART, so a blocked read returns and the builder sees the
+ * flag, removes what it made and exits 1. */
+static void
+catch_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -680,6 +701,7 @@ main(int argc, char **argv)
 	if (o.print)
 		return cfg_emit(&plan.cfg, stdout, "stdout", &err) < 0 ?
 		    (log_warnx("%s", err.msg), 1) : 0;
+	catch_signals();
 	if (bundle_make(&plan, dest, o.force, &err) < 0) {
 		log_warnx("%s", err.msg);
 		return 1;

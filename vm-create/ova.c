@@ -948,13 +948,15 @@ extract_one(struct archive *a, const struct ova_file *f, const char *dir,
 		return vm_err_errno(err, -errno, "%s", path);
 	dg_init(&d, f->alg);
 	while ((n = archive_read_data(a, buf, sizeof(buf))) > 0) {
+		if ((ret = bundle_check_interrupt(err)) < 0)
+			break;
 		dg_update(&d, buf, (size_t)n);
 		if ((ret = put(fd, buf, (size_t)n)) < 0) {
 			ret = vm_err_errno(err, ret, "%s", path);
 			break;
 		}
 	}
-	if (ret == 0 && n < 0)
+	if (ret == 0 && n < 0 && (ret = bundle_check_interrupt(err)) == 0)
 		ret = vm_err_set(err, -EIO, "%s: %s: %s", pkg, f->name,
 		    archive_error_string(a));
 	if (ret == 0 && fsync(fd) < 0)
