@@ -528,6 +528,8 @@ pick_name(struct vm_config *cfg, const char *dest, const struct vmx_vm *vm,
 		for (i = 0; cfg->name[i]; i++)
 			if (strchr(ok, cfg->name[i]) == NULL)
 				cfg->name[i] = '-';
+		if (cfg->name[0] == '.')
+			cfg->name[0] = '-';
 		return 0;
 	}
 	snprintf(buf, sizeof(buf), "%s", dest);
