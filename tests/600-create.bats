@@ -82,6 +82,27 @@ yaml_of() {
 	is "$output" "*hello from a multiboot guest*"
 }
 
+@test "a Makefile builds the bundle from its kernel, boots it, and remakes it only when the kernel changes" {
+	ACCEL=$(usable_accels | head -1)
+	[ -n "$ACCEL" ] || skip "no usable CPU back end"
+	cp "$GUESTS/hello.elf" kernel.elf
+	touch -d '-10 min' kernel.elf
+	# As in vm-create(1)'s EXAMPLES, with the multiboot test guest.
+	printf '%s\n' 'vm/vm.yaml: kernel.elf' \
+		'	$(VM_CREATE) vm --force --memory 16M --kernel kernel.elf --net none' \
+		'boot: vm/vm.yaml' \
+		"	\$(VM_RUN) --accel $ACCEL vm" \
+		'.PHONY: boot' > Makefile
+	run_tool 0 make -s boot VM_CREATE="$VM_CREATE" VM_RUN="$VM_RUN"
+	is "$output" "*hello from a multiboot guest*" "the guest ran"
+	run_tool 0 make -q vm/vm.yaml VM_CREATE="$VM_CREATE"
+	touch kernel.elf
+	run_tool 1 make -q vm/vm.yaml VM_CREATE="$VM_CREATE"
+	run_tool 0 make -s vm/vm.yaml VM_CREATE="$VM_CREATE"
+	run_tool 0 make -q vm/vm.yaml VM_CREATE="$VM_CREATE"
+	is "$(listing)" "Makefile kernel.elf vm " "no leftovers from --force"
+}
+
 @test "dbt: a direct-boot bundle boots the guest kit to its shell, its new disk as /dev/vda" {
 	guestkit
 	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
