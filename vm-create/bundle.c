@@ -217,18 +217,50 @@ check_dest(const char *dest, bool force, bool *exists, struct vm_err *err)
 	return 0;
 }
 
+/* Without RENAME_EXCHANGE (a file system that lacks it): the old bundle
+ * moved aside to a temporary name, the new one renamed in, the old one
+ * removed; put back if the second rename fails. */
+static int
+replace_slowly(const char *tmp, const char *dest, struct vm_err *err)
+{
+	char old[CFG_PATH_MAX + 8];
+
+	snprintf(old, sizeof(old), "%s.old", tmp);
+	if (rename(dest, old) < 0)
+		return vm_err_errno(err, -errno, "%s: cannot replace", dest);
+	if (rename(tmp, dest) < 0) {
+		int e = errno;
+
+		(void)rename(old, dest);
+		return vm_err_errno(err, -e, "%s: cannot replace", dest);
+	}
+	if (bundle_rmtree(old) < 0)
+		log_warn("%s: the old bundle was left here", old);
+	return 0;
+}
+
 static int
 commit(const char *tmp, const char *dest, bool exists, struct vm_err *err)
 {
 	if (!exists) {
 		/* RENAME_NOREPLACE: a bundle made meanwhile is not lost. */
 		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest,
-		    RENAME_NOREPLACE) < 0)
+		    RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EINVAL && errno != ENOSYS)
+			return vm_err_errno(err, -errno, "%s", dest);
+		if (access(dest, F_OK) == 0)
+			return vm_err_set(err, -EEXIST, "%s: made meanwhile by "
+			    "someone else", dest);
+		if (rename(tmp, dest) < 0)
 			return vm_err_errno(err, -errno, "%s", dest);
 		return 0;
 	}
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE) < 0)
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_EXCHANGE) < 0) {
+		if (errno == EINVAL || errno == ENOSYS)
+			return replace_slowly(tmp, dest, err);
 		return vm_err_errno(err, -errno, "%s: cannot replace", dest);
+	}
 	/* tmp now holds the old bundle. */
 	if (bundle_rmtree(tmp) < 0)
 		log_warn("%s: the old bundle was left here", tmp);
