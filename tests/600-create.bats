@@ -195,6 +195,8 @@ yaml_of() {
 	is "$output" "vm-create: --cdrom: missing.iso: No such file or directory"
 	run_tool 1 "$VM_CREATE" t --cloud-init missing-user-data
 	is "$output" "vm-create: --cloud-init: missing-user-data: No such file or directory"
+	run_tool 1 "$VM_CREATE" t --kernel "$GUESTS/hello.elf" --append "$(printf 'a\xffb')"
+	is "$output" "vm-create: vm.yaml: boot.cmdline: not valid UTF-8 (YAML files are UTF-8)"
 	is "$(listing)" "" "nothing left behind"
 }
 

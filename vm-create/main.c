@@ -635,6 +635,20 @@ parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* What vm.yaml will hold can be written (before anything is made). */
+static int
+check_yaml(const struct vm_config *cfg, struct vm_err *err)
+{
+	FILE *f = fopen("/dev/null", "w");
+	int ret;
+
+	if (f == NULL)
+		return vm_err_errno(err, -errno, "/dev/null");
+	ret = cfg_emit(cfg, f, "vm.yaml", err);
+	fclose(f);
+	return ret;
+}
+
 static void
 on_signal(int sig)
 {
@@ -701,8 +715,12 @@ main(int argc, char **argv)
 	if (dest == NULL)
 		dest = plan.cfg.name;
 	if (o.print)
-		return cfg_emit(&plan.cfg, stdout, "stdout", &err) < 0 ?
+		return cfg_emit(&plan.cfg, stdout, "vm.yaml", &err) < 0 ?
 		    (log_warnx("%s", err.msg), 1) : 0;
+	if (check_yaml(&plan.cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
 	catch_signals();
 	if (bundle_make(&plan, dest, o.force, &err) < 0) {
 		log_warnx("%s", err.msg);

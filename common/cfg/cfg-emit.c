@@ -167,16 +167,83 @@ emit_nets(FILE *f, const struct vm_config *cfg)
 	}
 }
 
+/* Well-formed UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF), which a YAML reader requires. */
+static bool
+utf8_ok(const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	unsigned c, n, i, min;
+
+	while (*s) {
+		c = *s++;
+		if (c < 0x80)
+			continue;
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, c &= 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, c &= 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, c &= 0x07, min = 0x10000;
+		else
+			return false;
+		for (i = 0; i < n; i++, s++) {
+			if ((*s & 0xc0) != 0x80)
+				return false;
+			c = c << 6 | (*s & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+static int
+check_strings(const struct vm_config *cfg, const char *what,
+    struct vm_err *err)
+{
+	const char *bad = NULL;
+	int i;
+
+	if (!utf8_ok(cfg->name))
+		bad = "name";
+	else if (!utf8_ok(cfg->boot.kernel))
+		bad = "boot.kernel";
+	else if (!utf8_ok(cfg->boot.initrd))
+		bad = "boot.initrd";
+	else if (!utf8_ok(cfg->boot.cmdline))
+		bad = "boot.cmdline";
+	else if (!utf8_ok(cfg->boot.firmware) || !utf8_ok(cfg->boot.order))
+		bad = "boot";
+	else if (!utf8_ok(cfg->serial_log))
+		bad = "serial";
+	for (i = 0; !bad && i < cfg->ndisks; i++)
+		if (!utf8_ok(cfg->disks[i].file))
+			bad = "disks";
+	for (i = 0; !bad && i < cfg->nnets; i++)
+		if (!utf8_ok(cfg->nets[i].spec) || !utf8_ok(cfg->nets[i].mac))
+			bad = "networks";
+	if (bad)
+		return vm_err_set(err, -EINVAL, "%s: %s: not valid UTF-8 "
+		    "(YAML files are UTF-8)", what, bad);
+	return 0;
+}
+
 /*
- * Write cfg as a vm.yaml document to f.  Returns 0, or -EIO with err set
- * (naming what, the output's name for messages) when f reports a write
- * error.  Does not close f.
+ * Write cfg as a vm.yaml document to f.  Returns 0; -EINVAL with err set
+ * (naming what, the output's name for messages) and nothing written when
+ * a string is not valid UTF-8; -EIO when f reports a write error.  Does
+ * not close f.
  */
 int
 cfg_emit(const struct vm_config *cfg, FILE *f, const char *what,
     struct vm_err *err)
 {
 	static const char *const consoles[] = { "serial", "none", "vga" };
+	int ret = check_strings(cfg, what, err);
+
+	if (ret < 0)
+		return ret;
 
 	fputs("version: 1\n", f);
 	emit_kv(f, "", "name", cfg->name);

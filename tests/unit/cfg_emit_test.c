@@ -1,4 +1,5 @@
 /* cfg_emit: what it writes, cfg_parse reads back as the same config. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -126,6 +127,27 @@ TEST(awkward_strings_stay_strings)
 		EXPECT_STREQ(b.boot.kernel, a.boot.kernel);
 		free(text);
 	}
+}
+
+TEST(bad_utf8_is_refused)
+{
+	static const char *const bad[] = { "a\xff", "\xc0\xaf", "\xe0\x80\xaf",
+		"\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc3", NULL };
+	struct vm_config a, b;
+	char *text;
+	int i;
+
+	for (i = 0; bad[i]; i++) {
+		cfg_defaults(&a);
+		snprintf(a.boot.cmdline, sizeof(a.boot.cmdline), "%s", bad[i]);
+		EXPECT_EQ(round_trip(&a, &b, &text), -EINVAL);
+		free(text);
+	}
+	cfg_defaults(&a);
+	snprintf(a.boot.cmdline, sizeof(a.boot.cmdline), "caf\xc3\xa9 \xf0\x9f\x92\xbe");
+	EXPECT_EQ(round_trip(&a, &b, &text), 0);
+	EXPECT_STREQ(b.boot.cmdline, a.boot.cmdline);
+	free(text);
 }
 
 TEST(sizes_keep_their_value)
