@@ -88,6 +88,9 @@ int vmx_read(const char *path, struct vmx_vm *vm, struct vm_err *err);
  * into ova; the disks are extracted by ova_extract).  0 or -errno. */
 int ovf_import(const char *path, struct vmx_vm *vm, struct ova *ova,
     struct vm_err *err);
+/* Parse an OVF descriptor held in buf (ovf.c). */
+int ovf_parse(const char *name, const char *buf, size_t len,
+    struct vmx_vm *vm, struct vm_err *err);
 /* Extract the members marked extract into dir, checking digests. */
 int ova_extract(const struct ova *ova, const char *dir, struct vm_err *err);
 
