@@ -461,6 +461,40 @@ make_ova() {
 	is "$(listing web-appliance)" "vm.yaml web-disk1.vmdk " "only the disk and vm.yaml"
 }
 
+@test "--import FILE.ova --convert qcow2: the VMDK extracted, converted, and not kept" {
+	write_ovf src
+	make_ova web.ova src web.ovf web.mf web-disk1.vmdk
+	if ! "$VM_DISK" info -f vmdk src/web-disk1.vmdk >/dev/null 2>&1; then
+		run_tool 1 "$VM_CREATE" --import web.ova --convert qcow2 conv
+		is "$output" "*vm-create: ./.conv.*/web-disk1.vmdk: *" "the block layer's refusal"
+		is "$(listing)" "src web.ova " "nothing left behind"
+		skip "the block layer cannot open VMDK yet ($("$VM_DISK" info -f vmdk src/web-disk1.vmdk 2>&1))"
+	fi
+	run_tool 0 "$VM_CREATE" --import web.ova --convert qcow2 conv
+	is "$(listing conv)" "disk0.qcow2 vm.yaml " "the VMDK is not kept"
+	qemu-img check -q conv/disk0.qcow2
+	qemu-img compare -q src/web-disk1.vmdk conv/disk0.qcow2
+}
+
+@test "--import FILE.ova --convert qcow2 with a VHD disk: converted through the block layer, qemu-img compare agrees" {
+	write_ovf src
+	rm src/web-disk1.vmdk
+	qemu-img create -q -f vpc src/web-disk1.vhd 64M
+	qemu-io -f vpc -c 'write -P 0x5a 1M 64k' -c 'write -P 0x33 60M 4k' src/web-disk1.vhd > /dev/null
+	"$VM_DISK" info src/web-disk1.vhd >/dev/null 2>&1 || skip "the block layer cannot read VHD"
+	sed -i 's/web-disk1.vmdk/web-disk1.vhd/' src/web.ovf
+	for f in web.ovf web-disk1.vhd; do
+		echo "SHA1($f)= $(sha1sum < "src/$f" | cut -d' ' -f1)"
+	done > src/web.mf
+	make_ova web.ova src web.ovf web.mf web-disk1.vhd
+	run_tool 0 "$VM_CREATE" --import web.ova --convert qcow2 conv
+	is "$(listing conv)" "disk0.qcow2 vm.yaml " "the VHD is not kept"
+	yaml_of conv
+	is "$output" "*file: conv/disk0.qcow2*format: qcow2*" "the converted disk"
+	qemu-img check -q conv/disk0.qcow2
+	qemu-img compare -q -f vpc src/web-disk1.vhd conv/disk0.qcow2
+}
+
 @test "--import FILE.ovf: disks referenced beside it, its manifest checked" {
 	write_ovf src
 	run_tool 0 "$VM_CREATE" --import src/web.ovf --os linux web
@@ -511,6 +545,4 @@ make_ova() {
 	ova_bad dtd.ova "vm-create: pkgs/dtd.ova:web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
 	run_tool 1 "$VM_CREATE" --import pkgs/xml/web.ovf out
 	is "$output" "vm-create: pkgs/xml/web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
-	run_tool 2 "$VM_CREATE" --import pkgs/junk.ova --convert qcow2 out
-	is "$output" "*--convert: not with an .ova yet*"
 }

@@ -102,13 +102,18 @@ copy_image(struct blk *src, struct blk *dst, struct vm_err *err)
 
 static int
 convert_disk(const struct plan_disk *pd, const struct cfg_disk *d,
-    const char *path, struct vm_err *err)
+    const char *dir, const char *path, struct vm_err *err)
 {
 	struct blk_create_opts o = { 0 };
+	char in[CFG_PATH_MAX * 2];
 	struct blk *src, *dst;
 	int ret;
 
-	src = blk_open(pd->src, pd->src_format[0] ? pd->src_format : NULL,
+	if (pd->src_in_bundle)
+		snprintf(in, sizeof(in), "%s/%s", dir, pd->src);
+	else
+		snprintf(in, sizeof(in), "%s", pd->src);
+	src = blk_open(in, pd->src_format[0] ? pd->src_format : NULL,
 	    BLK_F_RDONLY, err);
 	if (src == NULL)
 		return err->code ? err->code : -EIO;
@@ -125,6 +130,8 @@ convert_disk(const struct plan_disk *pd, const struct cfg_disk *d,
 	blk_close(dst);
 out_src:
 	blk_close(src);
+	if (ret == 0 && pd->src_in_bundle && unlink(in) < 0)
+		ret = vm_err_errno(err, -errno, "%s", in);
 	return ret;
 }
 
@@ -151,7 +158,7 @@ make_disks(struct plan *p, const char *dir, struct vm_err *err)
 			ret = blk_create(path, d->format, &o, err);
 			break;
 		case JOB_CONVERT:
-			ret = convert_disk(pd, d, path, err);
+			ret = convert_disk(pd, d, dir, path, err);
 			break;
 		case JOB_SEED:
 			ret = seed_write(p, path, err);

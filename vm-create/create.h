@@ -29,6 +29,8 @@ struct plan_disk {
 	uint64_t size;
 	char src[CFG_PATH_MAX];         /* JOB_CONVERT: the image copied */
 	char src_format[16];
+	bool src_in_bundle;             /* src is an OVA member, removed
+					 * once copied */
 };
 
 /* An OVA's members: every entry's name, and the manifest's digests. */

@@ -344,7 +344,32 @@ parse_cpus(const char *s, int *out, struct vm_err *err)
 	return 0;
 }
 
-/* The imported VM's disks: referenced in place, or copied (--convert). */
+/* An imported disk's format: VMware's and most OVAs' are VMDK, named so
+ * (and never probed: without a VMDK driver a probe would take one for a
+ * raw image); anything else is probed by the block layer. */
+static const char *
+image_format(const char *file)
+{
+	size_t n = strlen(file);
+
+	if (n > 5 && strcasecmp(file + n - 5, ".vmdk") == 0)
+		return "vmdk";
+	return "";
+}
+
+static bool
+ova_has(const struct ova *o, const char *name)
+{
+	int i;
+
+	for (i = 0; i < o->nfiles; i++)
+		if (strcmp(o->files[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* The imported VM's disks: referenced in place (an OVA's: extracted into
+ * the bundle), or copied in the bundle's format (--convert). */
 static int
 apply_vmx_disks(struct plan *p, const struct vmx_vm *vm, const char *convert,
     const struct tmpl *t, struct vm_err *err)
@@ -367,15 +392,20 @@ apply_vmx_disks(struct plan *p, const struct vmx_vm *vm, const char *convert,
 		if (convert == NULL) {
 			snprintf(d->file, sizeof(d->file), "%s",
 			    vm->disks[i].file);
-			strcpy(d->format, "vmdk");
+			strcpy(d->format, image_format(vm->disks[i].file));
 			continue;
 		}
 		p->disks[k].job = JOB_CONVERT;
+		p->disks[k].src_in_bundle = vm->disks[i].in_bundle;
 		snprintf(p->disks[k].src, sizeof(p->disks[k].src), "%s",
 		    vm->disks[i].file);
-		strcpy(p->disks[k].src_format, "vmdk");
+		strcpy(p->disks[k].src_format, image_format(vm->disks[i].file));
 		snprintf(d->format, sizeof(d->format), "%s", convert);
 		snprintf(d->file, sizeof(d->file), "disk%d.%s", k, convert);
+		if (vm->disks[i].in_bundle && ova_has(&p->ova, d->file))
+			return vm_err_set(err, -EINVAL, "%s: has a member "
+			    "named %s, which the converted disk would "
+			    "replace", p->ova.path, d->file);
 	}
 	return 0;
 }
@@ -692,12 +722,6 @@ main(int argc, char **argv)
 	    strcmp(o.convert, "raw")))) {
 		log_warnx(o.import ? "--convert: unknown format '%s' (use "
 		    "qcow2 or raw)" : "--convert needs --import", o.convert);
-		return 2;
-	}
-	if (o.import && is_ovf(o.import) && o.convert &&
-	    strcasecmp(o.import + strlen(o.import) - 4, ".ova") == 0) {
-		log_warnx("--convert: not with an .ova yet (its VMDKs are "
-		    "kept in the bundle)");
 		return 2;
 	}
 	if (o.import && (is_ovf(o.import) ?
