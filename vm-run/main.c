@@ -30,6 +30,7 @@ enum {
 	OPT_NAME, OPT_KERNEL_DECOMPRESS,
 	OPT_DBT_TIER,
 	OPT_DBT_CACHE,
+	OPT_PRINT_CONFIG,
 };
 
 static void
@@ -61,6 +62,8 @@ usage(FILE *f)
 "      --name NAME         the VM's name\n"
 "      --no-reboot         exit (status 0) when the guest reboots\n"
 "      --stats             print CPU statistics at exit\n"
+"      --print-config      check the configuration, print it as vm.yaml\n"
+"                          (flags applied, paths resolved) and exit\n"
 "  -v, --verbose           say more (repeat for debug output)\n"
 "      --log CATS          debug categories: cpu,dbt,kvm,io,dev,boot,...\n"
 "  -h, --help              show this help and exit\n"
@@ -288,6 +291,7 @@ main(int argc, char **argv)
 		{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "log", required_argument, NULL, OPT_LOG },
+		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct vm_config cfg;
@@ -299,6 +303,7 @@ main(int argc, char **argv)
 	char why[256];
 	struct vm *vm;
 	int ch, verbose = 0, status;
+	bool print_config = false;
 
 	log_init(argv[0]);
 	while ((ch = getopt_long(argc, argv, "hVvm:c:", longopts, NULL)) !=
@@ -363,6 +368,9 @@ main(int argc, char **argv)
 		case OPT_STATS:
 			fl.stats = true;
 			break;
+		case OPT_PRINT_CONFIG:
+			print_config = true;
+			break;
 		case OPT_LOG:
 			if (log_set_cats(optarg) < 0) {
 				log_warnx("--log: unknown category in '%s'",
@@ -394,6 +402,9 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return 2;
 	}
+	if (print_config)
+		return cfg_emit(&cfg, stdout, "stdout", &err) < 0 ?
+		    (log_warnx("%s", err.msg), 1) : 0;
 	if (host_ram() && cfg.memory > host_ram()) {
 		char a[32], b[32];
 

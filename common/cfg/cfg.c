@@ -474,7 +474,8 @@ check_keys(struct parse *p, const struct node *map, const char *path,
 /* ---- the schema --------------------------------------------------------- */
 
 static const char *const top_keys[] = { "version", "name", "memory", "cpus",
-	"accel", "boot", "disks", "networks", "console", "serial", NULL };
+	"accel", "boot", "disks", "networks", "console", "serial", "rtc",
+	NULL };
 static const char *const boot_keys[] = { "kernel", "initrd", "cmdline",
 	"firmware", "order", "decompress", NULL };
 static const char *const disk_keys[] = { "file", "format", "interface",
@@ -489,6 +490,7 @@ static const char *const format_names[] = { "raw", "qcow2", "vmdk", "vdi",
 	"vhd", NULL };
 static const char *const if_names[] = { "virtio", "ide", NULL };
 static const char *const media_names[] = { "disk", "cdrom", NULL };
+static const char *const rtc_names[] = { "utc", "localtime", NULL };
 static const char *const model_names[] = { "virtio", "e1000", NULL };
 
 static void
@@ -703,6 +705,9 @@ parse_top(struct parse *p, const struct node *root, struct vm_config *cfg)
 		} else if (strcmp(k, "serial") == 0) {
 			ret = get_path(p, n, k, cfg->serial_log,
 			    sizeof(cfg->serial_log));
+		} else if (strcmp(k, "rtc") == 0) {
+			ret = get_enum(p, n, k, "RTC time", rtc_names, &v);
+			cfg->rtc_localtime = v == 1;
 		}
 	}
 	return ret;

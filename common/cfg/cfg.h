@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct vm_err;
 
@@ -61,6 +62,7 @@ struct vm_config {
 	struct cfg_net nets[CFG_MAX_NETS];
 	int nnets;
 	enum cfg_console console;
+	bool rtc_localtime;             /* rtc: localtime (Windows' habit) */
 	char serial_log[CFG_PATH_MAX];  /* copy of serial output, "" none */
 	char dbt_tier[8];               /* "interp", "jit"; "" default */
 	uint64_t dbt_cache;             /* translator code cache, 0 default */
@@ -79,6 +81,11 @@ int cfg_parse(struct vm_config *cfg, const char *buf, size_t len,
     const char *name, const char *base_dir, struct vm_err *err);
 /* Final checks after flags are applied: files exist, ranges. */
 int cfg_validate(const struct vm_config *cfg, struct vm_err *err);
+
+/* Write cfg as vm.yaml to f (keys at defaults left out, paths as held);
+ * what names f in errors.  cfg-emit.c. */
+int cfg_emit(const struct vm_config *cfg, FILE *f, const char *what,
+    struct vm_err *err);
 
 /* Parse "--disk FILE[,format=F][,if=virtio|ide][,readonly=on][,media=cdrom]". */
 int cfg_parse_disk_opt(struct cfg_disk *d, const char *opt,

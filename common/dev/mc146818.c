@@ -1,7 +1,9 @@
 /*
  * The MC146818 RTC and CMOS memory (Motorola MC146818A data sheet) at
  * ports 0x70 (index, bit 7 = NMI mask) and 0x71 (data).  The time is the
- * host's UTC clock, read when the guest reads a time register, in BCD or
+ * host's clock in UTC (or in the host's local time zone with vm.yaml's
+ * rtc: localtime, as Windows wants), read when the guest reads a time
+ * register, in BCD or
  * binary and 12- or 24-hour form as register B asks.  The update-in-
  * progress bit of register A is set for the last 244 us of each second,
  * as on the chip, so guests that wait for its falling edge finish.
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cfg/cfg.h"
 #include "dev/dev.h"
 #include "hw/bus.h"
 #include "hw/pc.h"
@@ -52,7 +55,10 @@ time_reg(struct rtc *r, unsigned idx)
 	unsigned h;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	if (r->vm->cfg != NULL && r->vm->cfg->rtc_localtime)
+		localtime_r(&ts.tv_sec, &tm);
+	else
+		gmtime_r(&ts.tv_sec, &tm);
 	switch (idx) {
 	case 0x00:
 		return enc(r, (unsigned)tm.tm_sec);
