@@ -27,7 +27,7 @@
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_ACCEL,
 	OPT_CONSOLE, OPT_SERIAL_LOG, OPT_NO_REBOOT, OPT_STATS, OPT_LOG,
-	OPT_NAME, OPT_KERNEL_DECOMPRESS,
+	OPT_NAME, OPT_KERNEL_DECOMPRESS, OPT_FIRMWARE, OPT_BIOS,
 	OPT_DBT_TIER,
 	OPT_DBT_CACHE,
 };
@@ -50,6 +50,9 @@ usage(FILE *f)
 "                          who unpacks a bzImage: host (default, where it\n"
 "                          can) or guest (the kernel's own decompressor)\n"
 "      --initrd FILE       initial ramdisk for --kernel\n"
+"      --firmware NAME     boot through firmware: bios (Debian's SeaBIOS\n"
+"                          from the seabios package), or none\n"
+"      --bios FILE         boot through this BIOS image instead\n"
 "      --append CMDLINE    kernel command line\n"
 "      --disk SPEC         add a disk: FILE[,format=raw][,if=virtio|ide]\n"
 "                          [,readonly=on] (repeatable)\n"
@@ -94,7 +97,7 @@ host_ram(void)
 struct flags {
 	const char *memory, *cpus, *kernel, *initrd, *append, *accel;
 	const char *console, *serial_log, *name, *decompress;
-	const char *dbt_tier, *dbt_cache;
+	const char *dbt_tier, *dbt_cache, *firmware, *bios_file;
 	const char *disks[CFG_MAX_DISKS];
 	int ndisks;
 	bool no_reboot, stats;
@@ -131,6 +134,18 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		snprintf(cfg->boot.kernel, sizeof(cfg->boot.kernel), "%s",
 		    fl->kernel);
 		cfg->boot.kernel_origin[0] = '\0';
+	}
+	if (fl->firmware) {
+		if (strcmp(fl->firmware, "none") == 0)
+			cfg->boot.firmware[0] = '\0';
+		else if (strcmp(fl->firmware, "bios") == 0 ||
+		    fl->firmware == fl->bios_file)
+			snprintf(cfg->boot.firmware,
+			    sizeof(cfg->boot.firmware), "%s", fl->firmware);
+		else
+			return vm_err_set(err, -EINVAL, "--firmware: unknown "
+			    "firmware '%s' (use bios or none; --bios FILE "
+			    "for an image)", fl->firmware);
 	}
 	if (fl->initrd) {
 		snprintf(cfg->boot.initrd, sizeof(cfg->boot.initrd), "%s",
@@ -277,6 +292,8 @@ main(int argc, char **argv)
 		{ "kernel-decompress", required_argument, NULL,
 		    OPT_KERNEL_DECOMPRESS },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "firmware", required_argument, NULL, OPT_FIRMWARE },
+		{ "bios", required_argument, NULL, OPT_BIOS },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -327,6 +344,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_INITRD:
 			fl.initrd = optarg;
+			break;
+		case OPT_FIRMWARE:
+			fl.firmware = optarg;
+			break;
+		case OPT_BIOS:
+			fl.firmware = fl.bios_file = optarg;
 			break;
 		case OPT_APPEND:
 			fl.append = optarg;

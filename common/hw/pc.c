@@ -21,17 +21,53 @@
 #include "util/log.h"
 #include "vm/vm.h"
 
+/*
+ * The firmware image boot.firmware names: "bios" is Debian's SeaBIOS
+ * where the seabios package installs it; anything else but "" is a
+ * file.  NULL for a firmware-less (direct) boot; "" with err set when
+ * the firmware cannot be had.
+ */
+static const char *
+firmware_path(const struct vm_config *cfg, struct vm_err *err)
+{
+	const char *p;
+
+	if (cfg->boot.firmware[0] == '\0')
+		return NULL;
+	if (strcmp(cfg->boot.firmware, "uefi") == 0) {
+		vm_err_set(err, -ENOTSUP, "firmware 'uefi' is not built yet "
+		    "(use bios)");
+		return "";
+	}
+	if (strcmp(cfg->boot.firmware, "bios") != 0)
+		return cfg->boot.firmware;
+	p = bios_default_path();
+	if (p == NULL) {
+		vm_err_set(err, -ENOENT, "firmware 'bios': no SeaBIOS in "
+		    "/usr/share/seabios (install the seabios package, or "
+		    "give --bios FILE)");
+		return "";
+	}
+	return p;
+}
+
 int
 pc_init_memory(struct vm *vm, struct vm_err *err)
 {
 	uint64_t low = vm->ram_size, high = 0;
+	const char *fw = firmware_path(vm->cfg, err);
 	int ret;
 
+	if (fw != NULL && fw[0] == '\0')
+		return err ? err->code : -ENOENT;
 	if (low > PC_PCI_HOLE) {
 		high = low - PC_PCI_HOLE;
 		low = PC_PCI_HOLE;
 	}
-	ret = mem_add_ram(&vm->mem, 0, low, "ram-low", err);
+	if (fw != NULL)
+		ret = bios_init_memory(vm, fw, low, err);
+	else
+		ret = mem_add_ram(&vm->mem, 0, low, "ram-low", err);
 	if (ret < 0)
 		return ret;
 	if (high)
@@ -89,6 +125,9 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	}
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
 		return err ? err->code : -EIO;
+	/* Firmware assigns BARs itself. */
+	if (vm->bios != NULL)
+		return 0;
 	return pci_assign_bars(vm->pci, err);
 }
 
@@ -104,6 +143,8 @@ pc_init(struct vm *vm, struct vm_err *err)
 	ret = pc_init_pci(vm, err);
 	if (ret < 0)
 		return ret;
+	if (vm->bios != NULL)
+		return bios_init_fw_cfg(vm, err);
 	ret = acpi_build(vm, vm->ncpus, &rsdp, err);
 	if (ret < 0)
 		return ret;
