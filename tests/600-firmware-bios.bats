@@ -27,6 +27,22 @@ run_bios() {
 	is "$output" "*No bootable device.*" "boot failure"
 }
 
+@test "SeaBIOS boots a virtio disk's MBR: its code's exit-port value is vm-run's status" {
+	# A 1 MiB raw disk whose boot sector, run at 0:7c00 in real mode,
+	# writes 42 to the vmkit exit port (mov dx,0x5e0; mov al,42; out
+	# dx,al; then hlt for ever) and carries the 0x55aa signature.
+	head -c 1048576 /dev/zero > mbr.img
+	printf '\xba\xe0\x05\xb0\x2a\xee\xf4\xeb\xfd' |
+		dd of=mbr.img conv=notrunc status=none
+	printf '\x55\xaa' | dd of=mbr.img bs=1 seek=510 conv=notrunc status=none
+	run_bios 42 --firmware bios --disk mbr.img
+	is "$output" "*SeaBIOS (version 1.*Booting from Hard Disk*" "output"
+	# Without the signature it is not a boot disk.
+	printf '\0\0' | dd of=mbr.img bs=1 seek=510 conv=notrunc status=none
+	run_bios 0 --firmware bios --disk mbr.img
+	is "$output" "*No bootable device.*" "output"
+}
+
 @test "--bios FILE: the 128 KiB bios.bin boots the same way" {
 	[ -r /usr/share/seabios/bios.bin ] || skip "no bios.bin"
 	cp /usr/share/seabios/bios.bin mybios.bin

@@ -38,6 +38,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: vm-run [options] [VM.yaml | BUNDLE-DIR]\n"
 "       vm-run --kernel BZIMAGE|VMLINUX [--initrd FILE] [--append CMDLINE]\n"
+"       vm-run --firmware bios|--bios FILE [--disk FILE]\n"
 "              [options]\n"
 "Run a virtual machine in the foreground; its serial console is this\n"
 "terminal (Ctrl-A x quits, Ctrl-A h helps).\n"

@@ -521,8 +521,15 @@ parse_boot(struct parse *p, const struct node *map, struct vm_config *cfg)
 			ret = get_str(p, v, "boot.cmdline", cfg->boot.cmdline,
 			    sizeof(cfg->boot.cmdline));
 		} else if (strcmp(k, "firmware") == 0) {
+			/* A keyword, or an image relative to the file. */
 			ret = get_str(p, v, "boot.firmware", cfg->boot.firmware,
 			    sizeof(cfg->boot.firmware));
+			if (ret == 0 && strcmp(cfg->boot.firmware, "bios") &&
+			    strcmp(cfg->boot.firmware, "uefi") &&
+			    cfg->boot.firmware[0] != '\0')
+				ret = get_path(p, v, "boot.firmware",
+				    cfg->boot.firmware,
+				    sizeof(cfg->boot.firmware));
 		} else if (strcmp(k, "order") == 0) {
 			ret = get_str(p, v, "boot.order", cfg->boot.order,
 			    sizeof(cfg->boot.order));
