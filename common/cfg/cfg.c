@@ -927,7 +927,8 @@ cfg_parse_disk_opt(struct cfg_disk *d, const char *opt, struct vm_err *err)
 			ret = opt_value(opt, val, format_names, "format", &v, err);
 			if (ret == 0)
 				strcpy(d->format, format_names[v]);
-		} else if (strcmp(key, "if") == 0) {
+		} else if (strcmp(key, "if") == 0 ||
+		    strcmp(key, "interface") == 0) {
 			ret = opt_value(opt, val, if_names, "interface", &v, err);
 			d->interface = (enum cfg_disk_if)v;
 		} else if (strcmp(key, "media") == 0) {

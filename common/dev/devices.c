@@ -16,6 +16,7 @@ extern const struct dev_type i8254_type;
 extern const struct dev_type virtio_blk_type;
 extern const struct dev_type virtio_rng_type;
 extern const struct dev_type fw_cfg_type;
+extern const struct dev_type piix_ide_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -27,6 +28,7 @@ const struct dev_type *const dev_types[] = {
 	&virtio_blk_type,
 	&virtio_rng_type,
 	&fw_cfg_type,
+	&piix_ide_type,
 	NULL,
 };
 

@@ -14,6 +14,7 @@
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
 #include "dev/dev.h"
+#include "dev/ide.h"
 #include "dev/uart16550.h"
 #include "hw/boot.h"
 #include "hw/pci.h"
@@ -98,14 +99,16 @@ pc_init_devices(struct vm *vm, struct vm_err *err)
 	return 0;
 }
 
-/* PCI bus 0: the host bridge, a virtio-blk per disk (in the order given,
- * so the first is /dev/vda), virtio-rng; BARs assigned as firmware
- * would. */
+/* PCI bus 0: the host bridge, a virtio-blk per virtio disk (in the order
+ * given, so the first is /dev/vda), the IDE controller if a disk is on
+ * IDE (IDE disks in order: primary master, slave, secondary master,
+ * slave), virtio-rng; BARs assigned as firmware would. */
 static int
 pc_init_pci(struct vm *vm, struct vm_err *err)
 {
+	struct ide_args ide = { { NULL } };
+	int i, nide = 0;
 	char id[16];
-	int i;
 
 	vm->pci = pci_bus_new(vm, err);
 	if (vm->pci == NULL)
@@ -113,16 +116,23 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	for (i = 0; i < vm->cfg->ndisks; i++) {
 		const struct cfg_disk *cd = &vm->cfg->disks[i];
 
-		if (cd->interface != CFG_IF_VIRTIO ||
-		    cd->media != CFG_MEDIA_DISK)
-			return vm_err_set(err, -ENOTSUP, "%s: %s are not "
-			    "built yet (use if=virtio)", cd->origin,
-			    cd->media == CFG_MEDIA_CDROM ? "CD-ROM drives" :
-			    "IDE disks");
+		if (cd->media == CFG_MEDIA_CDROM)
+			return vm_err_set(err, -ENOTSUP, "%s: CD-ROM drives "
+			    "are not built yet", cd->origin);
+		if (cd->interface == CFG_IF_IDE) {
+			if (nide == IDE_MAX_DRIVES)
+				return vm_err_set(err, -ENOSPC, "%s: more than "
+				    "%d IDE drives", cd->origin,
+				    IDE_MAX_DRIVES);
+			ide.disk[nide++] = cd;
+			continue;
+		}
 		snprintf(id, sizeof(id), "disk%d", i);
 		if (vm_add_device(vm, "virtio-blk", id, cd, err) == NULL)
 			return err ? err->code : -EIO;
 	}
+	if (nide && vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
+		return err ? err->code : -EIO;
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
 		return err ? err->code : -EIO;
 	/* Firmware assigns BARs itself. */
