@@ -89,6 +89,104 @@ run_bios() {
 	is "$output" "*reboot: Power down*" "power-off"
 }
 
+@test "SeaBIOS boots SYSLINUX and Linux from an IDE disk (--disk FILE,if=ide)" {
+	guestkit
+	make_syslinux_disk disk.img
+	run_bios 0 --firmware bios --disk disk.img,if=ide --log=dev
+	is "$output" "*ata0-0: VMKIT HARDDISK ATA-7 Hard-Disk (64 MiBytes)*" "SeaBIOS's ATA probe"
+	is "$output" "*SYSLINUX 6.*" "boot loader"
+	is "$output" "*booted-42*" "guest command"
+	is "$output" "*dsdt-oem=VMKIT*" "the guest's DSDT"
+}
+
+@test "an IDE disk in vm.yaml (interface: ide), as a qcow2 overlay on a raw base" {
+	guestkit
+	make_syslinux_disk base.img
+	run_tool 0 "$VM_DISK" create -f qcow2 -b base.img -F raw top.qcow2
+	sum=$(md5sum < base.img)
+	printf 'version: 1\nmemory: 256M\nboot:\n  firmware: bios\ndisks:\n  - file: top.qcow2\n    interface: ide\n' > vm.yaml
+	run_bios 0 vm.yaml
+	is "$output" "*booted-42*" "guest command"
+	is "$(md5sum < base.img)" "$sum" "the base image"
+	run_tool 0 qemu-img check top.qcow2
+}
+
+@test "IDE: a boot sector reads the disk's last sector with LBA48 and one past it fails" {
+	# A real-mode boot sector driving the ATA registers itself: READ
+	# SECTORS EXT of the last sector (2047 of a 1 MiB disk), whose first
+	# byte the host wrote, then of sector 2048, which must fail with ERR;
+	# it exits with the byte it read, or 1 on any surprise.
+	head -c 1048576 /dev/zero > ata.img
+	printf '\x5a' | dd of=ata.img bs=1 seek=$((2047 * 512)) conv=notrunc status=none
+	# mov dx,0x1f6; mov al,0x40; out   (LBA, master)
+	# for each of HOB then current: count, lba0..2 via 0x1f2..0x1f5
+	# command 0x24 at 0x1f7; poll status; read data; exit port 0x5e0.
+	cat > boot.S <<-'EOF'
+	.code16
+	.globl _start
+	_start:
+		mov $0x1f6, %dx
+		mov $0x40, %al
+		out %al, %dx
+		mov $0x07ff, %bx
+		call rd
+		test $0x01, %al
+		jnz bad
+		test $0x08, %al
+		jz bad
+		mov $0x1f0, %dx
+		in %dx, %ax
+		mov %al, %cl
+		mov $255, %bp
+	drain:	in %dx, %ax
+		dec %bp
+		jnz drain
+		mov $0x0800, %bx
+		call rd
+		test $0x01, %al
+		jz bad
+		mov %cl, %al
+		jmp out
+	bad:	mov $1, %al
+	out:	mov $0x5e0, %dx
+		out %al, %dx
+		hlt
+	rd:	mov $0x1f2, %dx
+		xor %al, %al
+		out %al, %dx
+		inc %dx
+		out %al, %dx
+		inc %dx
+		out %al, %dx
+		inc %dx
+		out %al, %dx
+		mov $0x1f2, %dx
+		mov $1, %al
+		out %al, %dx
+		inc %dx
+		mov %bl, %al
+		out %al, %dx
+		inc %dx
+		mov %bh, %al
+		out %al, %dx
+		inc %dx
+		xor %al, %al
+		out %al, %dx
+		mov $0x1f7, %dx
+		mov $0x24, %al
+		out %al, %dx
+	poll:	in %dx, %al
+		test $0x80, %al
+		jnz poll
+		ret
+	EOF
+	as --32 -o boot.o boot.S
+	ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o boot.bin boot.o
+	dd if=boot.bin of=ata.img conv=notrunc status=none
+	printf '\x55\xaa' | dd of=ata.img bs=1 seek=510 conv=notrunc status=none
+	run_bios 90 --firmware bios --disk ata.img,if=ide
+}
+
 @test "the same disk as a qcow2 overlay: the guest's writes stay in the overlay" {
 	guestkit
 	# The guest writes a sector near the end of the disk.

@@ -55,7 +55,7 @@ usage(FILE *f)
 "                          from the seabios package), or none\n"
 "      --bios FILE         boot through this BIOS image instead\n"
 "      --append CMDLINE    kernel command line\n"
-"      --disk SPEC         add a disk: FILE[,format=raw][,if=virtio|ide]\n"
+"      --disk SPEC         add a disk: FILE[,format=raw|qcow2][,if=virtio|ide]\n"
 "                          [,readonly=on] (repeatable)\n"
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
