@@ -27,7 +27,7 @@
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_ACCEL,
 	OPT_CONSOLE, OPT_SERIAL_LOG, OPT_NO_REBOOT, OPT_STATS, OPT_LOG,
-	OPT_NAME, OPT_KERNEL_DECOMPRESS, OPT_FIRMWARE, OPT_BIOS,
+	OPT_NAME, OPT_KERNEL_DECOMPRESS, OPT_FIRMWARE, OPT_BIOS, OPT_CDROM,
 	OPT_DBT_TIER,
 	OPT_DBT_CACHE,
 };
@@ -56,7 +56,8 @@ usage(FILE *f)
 "      --bios FILE         boot through this BIOS image instead\n"
 "      --append CMDLINE    kernel command line\n"
 "      --disk SPEC         add a disk: FILE[,format=raw|qcow2][,if=virtio|ide]\n"
-"                          [,readonly=on] (repeatable)\n"
+"                          [,readonly=on][,media=cdrom] (repeatable)\n"
+"      --cdrom FILE        add an IDE CD-ROM drive holding this ISO image\n"
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
 "      --dbt-cache SIZE    the translator's code cache (default 128M)\n"
@@ -100,6 +101,7 @@ struct flags {
 	const char *console, *serial_log, *name, *decompress;
 	const char *dbt_tier, *dbt_cache, *firmware, *bios_file;
 	const char *disks[CFG_MAX_DISKS];
+	bool cdrom[CFG_MAX_DISKS];      /* disks[i] came from --cdrom */
 	int ndisks;
 	bool no_reboot, stats;
 };
@@ -203,6 +205,14 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		    err);
 		if (ret < 0)
 			return ret;
+		if (fl->cdrom[i]) {
+			struct cfg_disk *d = &cfg->disks[cfg->ndisks];
+
+			d->interface = CFG_IF_IDE;
+			d->media = CFG_MEDIA_CDROM;
+			d->readonly = true;
+			snprintf(d->origin, sizeof(d->origin), "--cdrom");
+		}
 		cfg->ndisks++;
 	}
 	return 0;
@@ -295,6 +305,7 @@ main(int argc, char **argv)
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 		{ "bios", required_argument, NULL, OPT_BIOS },
+		{ "cdrom", required_argument, NULL, OPT_CDROM },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -361,6 +372,15 @@ main(int argc, char **argv)
 				    CFG_MAX_DISKS);
 				return 2;
 			}
+			fl.disks[fl.ndisks++] = optarg;
+			break;
+		case OPT_CDROM:
+			if (fl.ndisks == CFG_MAX_DISKS) {
+				log_warnx("--cdrom: at most %d disks",
+				    CFG_MAX_DISKS);
+				return 2;
+			}
+			fl.cdrom[fl.ndisks] = true;
 			fl.disks[fl.ndisks++] = optarg;
 			break;
 		case OPT_ACCEL:

@@ -24,6 +24,7 @@
  * reaches the block layer unchecked.
  */
 #include "dev/ide.h"
+#include "dev/ide-int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -40,57 +41,6 @@
 #include "util/log.h"
 #include "vm/vm.h"
 
-#define SECTOR 512
-#define HEADS 16
-#define SPT 63
-
-/* Status and error bits. */
-#define ST_ERR 0x01
-#define ST_DRQ 0x08
-#define ST_DSC 0x10
-#define ST_DRDY 0x40
-#define ST_BSY 0x80
-#define ER_ABRT 0x04
-#define ER_IDNF 0x10
-#define ER_UNC 0x40
-/* Device control. */
-#define CTL_NIEN 0x02
-#define CTL_SRST 0x04
-#define CTL_HOB 0x80
-/* Device register. */
-#define DEV_DRV 0x10
-#define DEV_LBA 0x40
-
-enum xfer { XFER_NONE, XFER_IN, XFER_OUT };
-
-struct drive {
-	struct blk *blk;                /* NULL: no drive */
-	uint64_t sectors;
-	bool readonly;
-	char name[32];
-};
-
-struct chan {
-	struct piix_ide *ide;
-	struct drive drv[2];
-	unsigned base, ctl_port, irqno;
-	uint8_t feature, err, status, devctl, dev;
-	uint8_t nsect[2], lbal[2], lbam[2], lbah[2];    /* [1]: HOB */
-	bool irq;
-	bool mapped;                    /* its ports are on the bus */
-	enum xfer xfer;
-	uint8_t buf[SECTOR];
-	unsigned pos;
-	uint64_t lba;                   /* of the sector in buf */
-	uint32_t left;                  /* sectors after it */
-};
-
-struct piix_ide {
-	struct vm *vm;
-	struct pci_dev pci;
-	struct chan ch[2];
-};
-
 static struct drive *
 cur(struct chan *c)
 {
@@ -106,20 +56,20 @@ irq_update(struct chan *c)
 	    c->irq && !(c->devctl & CTL_NIEN));
 }
 
-static void
-irq_raise(struct chan *c)
+void
+ide_irq_raise(struct chan *c)
 {
 	c->irq = true;
 	irq_update(c);
 }
 
-static void
-done(struct chan *c, uint8_t err)
+void
+ide_done(struct chan *c, uint8_t err)
 {
 	c->xfer = XFER_NONE;
 	c->err = err;
 	c->status = ST_DRDY | ST_DSC | (err ? ST_ERR : 0);
-	irq_raise(c);
+	ide_irq_raise(c);
 }
 
 /* The ATA signature: what reset and diagnostics leave. */
@@ -134,11 +84,14 @@ signature(struct chan *c)
 	c->err = 1;                     /* diagnostics passed */
 	c->status = c->drv[0].blk ? ST_DRDY | ST_DSC : 0;
 	c->xfer = XFER_NONE;
+	c->packet = false;
+	if (c->drv[0].cdrom)
+		atapi_signature(c);
 }
 
 /* "ABC" into ATA string words: two characters per word, first high. */
-static void
-id_string(uint16_t *w, unsigned nwords, const char *s)
+void
+ide_id_string(uint16_t *w, unsigned nwords, const char *s)
 {
 	unsigned i;
 	size_t n = strlen(s);
@@ -168,9 +121,9 @@ identify(struct chan *c, struct drive *d)
 	w[1] = (uint16_t)chs;
 	w[3] = HEADS;
 	w[6] = SPT;
-	id_string(&w[10], 10, serial);
-	id_string(&w[23], 4, "1.0");
-	id_string(&w[27], 20, "VMKIT HARDDISK");
+	ide_id_string(&w[10], 10, serial);
+	ide_id_string(&w[23], 4, "1.0");
+	ide_id_string(&w[27], 20, "VMKIT HARDDISK");
 	w[47] = 0x8000;                         /* no READ MULTIPLE */
 	w[49] = 0x0200;                         /* LBA; no DMA */
 	w[50] = 0x4000;
@@ -195,13 +148,13 @@ identify(struct chan *c, struct drive *d)
 	w[101] = (uint16_t)(d->sectors >> 16);
 	w[102] = (uint16_t)(d->sectors >> 32);
 	w[103] = (uint16_t)(d->sectors >> 48);
-	memcpy(c->buf, w, sizeof(c->buf));      /* little-endian host */
+	memcpy(c->buf, w, sizeof(w));           /* little-endian host */
 	c->pos = 0;
 	c->left = 0;
 	c->xfer = XFER_IN;
 	c->err = 0;
 	c->status = ST_DRDY | ST_DSC | ST_DRQ;
-	irq_raise(c);
+	ide_irq_raise(c);
 }
 
 /* The command's starting sector and count; false if out of the disk. */
@@ -242,13 +195,13 @@ read_next(struct chan *c, struct drive *d)
 	if (blk_pread(d->blk, c->buf, SECTOR, c->lba * SECTOR) < 0) {
 		log_debug(LOG_DEV, "%s: read of sector %llu failed", d->name,
 		    (unsigned long long)c->lba);
-		done(c, ER_UNC | ER_ABRT);
+		ide_done(c, ER_UNC | ER_ABRT);
 		return;
 	}
 	c->pos = 0;
 	c->xfer = XFER_IN;
 	c->status = ST_DRDY | ST_DSC | ST_DRQ;
-	irq_raise(c);
+	ide_irq_raise(c);
 }
 
 static void
@@ -258,11 +211,11 @@ rw_start(struct chan *c, struct drive *d, bool ext, bool write)
 	uint32_t count;
 
 	if (!range(c, d, ext, &lba, &count)) {
-		done(c, ER_IDNF | ER_ABRT);
+		ide_done(c, ER_IDNF | ER_ABRT);
 		return;
 	}
 	if (write && d->readonly) {
-		done(c, ER_ABRT);
+		ide_done(c, ER_ABRT);
 		return;
 	}
 	c->lba = lba;
@@ -277,6 +230,34 @@ rw_start(struct chan *c, struct drive *d, bool ext, bool write)
 	c->status = ST_DRDY | ST_DSC | ST_DRQ;  /* no interrupt yet */
 }
 
+/* The ATA commands of a packet device. */
+static void
+atapi_command(struct chan *c, struct drive *d, uint8_t cmd)
+{
+	switch (cmd) {
+	case 0xa1:
+		atapi_identify(c, d);
+		return;
+	case 0xa0:
+		atapi_packet(c);
+		return;
+	case 0x08:                      /* DEVICE RESET */
+	case 0x90:
+		signature(c);
+		atapi_signature(c);
+		if (cmd == 0x90)
+			ide_irq_raise(c);
+		return;
+	case 0xef: case 0xe5: case 0xe0: case 0xe1: case 0xe2: case 0xe3:
+		ide_done(c, 0);
+		return;
+	default:
+		/* IDENTIFY DEVICE among them: the signature says ATAPI. */
+		atapi_signature(c);
+		ide_done(c, ER_ABRT);
+	}
+}
+
 static void
 command(struct chan *c, uint8_t cmd)
 {
@@ -285,6 +266,10 @@ command(struct chan *c, uint8_t cmd)
 	if (d == NULL)
 		return;                 /* nobody answers */
 	c->irq = false;
+	if (d->cdrom) {
+		atapi_command(c, d, cmd);
+		return;
+	}
 	switch (cmd) {
 	case 0xec:
 		identify(c, d);
@@ -305,33 +290,33 @@ command(struct chan *c, uint8_t cmd)
 		uint64_t lba;
 		uint32_t n;
 
-		done(c, range(c, d, cmd == 0x42, &lba, &n) ? 0 :
+		ide_done(c, range(c, d, cmd == 0x42, &lba, &n) ? 0 :
 		    ER_IDNF | ER_ABRT);
 		return;
 	}
 	case 0xe7: case 0xea:
-		done(c, blk_flush(d->blk) < 0 ? ER_ABRT : 0);
+		ide_done(c, blk_flush(d->blk) < 0 ? ER_ABRT : 0);
 		return;
 	case 0x90:
 		signature(c);
-		irq_raise(c);
+		ide_irq_raise(c);
 		return;
 	case 0xe5:                      /* CHECK POWER MODE: active */
 		c->nsect[0] = 0xff;
-		done(c, 0);
+		ide_done(c, 0);
 		return;
 	case 0xef: case 0x91: case 0x70:
 	case 0xe0: case 0xe1: case 0xe2: case 0xe3:
-		done(c, 0);
+		ide_done(c, 0);
 		return;
 	default:
 		if (cmd >= 0x10 && cmd <= 0x1f) {       /* RECALIBRATE */
-			done(c, 0);
+			ide_done(c, 0);
 			return;
 		}
 		log_debug(LOG_DEV, "%s: ATA command 0x%02x aborted", d->name,
 		    cmd);
-		done(c, ER_ABRT);
+		ide_done(c, ER_ABRT);
 	}
 }
 
@@ -342,6 +327,8 @@ data_read(struct chan *c, unsigned size)
 	struct drive *d = cur(c);
 	uint64_t v = 0;
 
+	if (d != NULL && d->cdrom)
+		return atapi_data_read(c, d, size);
 	if (d == NULL || c->xfer != XFER_IN || c->pos + size > SECTOR)
 		return 0;
 	memcpy(&v, c->buf + c->pos, size);
@@ -364,6 +351,10 @@ data_write(struct chan *c, uint64_t v, unsigned size)
 {
 	struct drive *d = cur(c);
 
+	if (d != NULL && d->cdrom) {
+		atapi_data_write(c, d, v, size);
+		return;
+	}
 	if (d == NULL || c->xfer != XFER_OUT || c->pos + size > SECTOR)
 		return;
 	memcpy(c->buf + c->pos, &v, size);
@@ -373,18 +364,18 @@ data_write(struct chan *c, uint64_t v, unsigned size)
 	if (blk_pwrite(d->blk, c->buf, SECTOR, c->lba * SECTOR) < 0) {
 		log_debug(LOG_DEV, "%s: write of sector %llu failed", d->name,
 		    (unsigned long long)c->lba);
-		done(c, ER_UNC | ER_ABRT);
+		ide_done(c, ER_UNC | ER_ABRT);
 		return;
 	}
 	if (c->left == 0) {
-		done(c, 0);
+		ide_done(c, 0);
 		return;
 	}
 	c->left--;
 	c->lba++;
 	c->pos = 0;
 	c->status = ST_DRDY | ST_DSC | ST_DRQ;
-	irq_raise(c);
+	ide_irq_raise(c);
 }
 
 static uint8_t
@@ -482,11 +473,13 @@ open_drive(struct drive *d, const struct cfg_disk *cd, const char *name,
 {
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	d->blk = blk_open(cd->file, cd->format[0] ? cd->format : NULL,
-	    cd->readonly ? BLK_F_RDONLY : 0, err);
+	    cd->readonly || cd->media == CFG_MEDIA_CDROM ? BLK_F_RDONLY : 0,
+	    err);
 	if (d->blk == NULL)
 		return err ? err->code : -EIO;
-	d->sectors = d->blk->size / SECTOR;
-	d->readonly = cd->readonly;
+	d->cdrom = cd->media == CFG_MEDIA_CDROM;
+	d->sectors = d->blk->size / (d->cdrom ? CD_SECTOR : SECTOR);
+	d->readonly = cd->readonly || d->cdrom;
 	return 0;
 }
 

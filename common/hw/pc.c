@@ -116,9 +116,10 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	for (i = 0; i < vm->cfg->ndisks; i++) {
 		const struct cfg_disk *cd = &vm->cfg->disks[i];
 
-		if (cd->media == CFG_MEDIA_CDROM)
-			return vm_err_set(err, -ENOTSUP, "%s: CD-ROM drives "
-			    "are not built yet", cd->origin);
+		if (cd->media == CFG_MEDIA_CDROM &&
+		    cd->interface != CFG_IF_IDE)
+			return vm_err_set(err, -ENOTSUP, "%s: a CD-ROM drive "
+			    "is on IDE (interface ide)", cd->origin);
 		if (cd->interface == CFG_IF_IDE) {
 			if (nide == IDE_MAX_DRIVES)
 				return vm_err_set(err, -ENOSPC, "%s: more than "
