@@ -187,6 +187,55 @@ run_bios() {
 	run_bios 90 --firmware bios --disk ata.img,if=ide
 }
 
+# make_isolinux_iso ISO: an El Torito (no emulation) ISO made by xorriso
+# with Debian's isolinux, booting the guest kit with vmkit.run=$GUEST_CMD.
+make_isolinux_iso() {
+	local root=$BATS_TEST_TMPDIR/isoroot
+	command -v xorriso >/dev/null && [ -r /usr/lib/ISOLINUX/isolinux.bin ] &&
+		[ -r /usr/lib/syslinux/modules/bios/ldlinux.c32 ] ||
+		skip "needs xorriso, isolinux and syslinux-common"
+	mkdir -p "$root/isolinux"
+	cp /usr/lib/ISOLINUX/isolinux.bin \
+		/usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/isolinux/"
+	cp "$KERNEL" "$root/vmlinuz"
+	cp "$INITRD" "$root/initrd.gz"
+	cat > "$root/isolinux/isolinux.cfg" <<-EOF
+	SERIAL 0 115200
+	DEFAULT linux
+	PROMPT 0
+	TIMEOUT 0
+	LABEL linux
+	  KERNEL /vmlinuz
+	  INITRD /initrd.gz
+	  APPEND console=ttyS0 panic=-1 quiet vmkit.run="$GUEST_CMD"
+	EOF
+	xorriso -as mkisofs -quiet -o "$1" -b isolinux/isolinux.bin \
+		-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
+		-boot-info-table "$root" 2>/dev/null
+}
+
+@test "SeaBIOS boots an isolinux ISO from an IDE CD-ROM drive (--cdrom FILE)" {
+	guestkit
+	make_isolinux_iso boot.iso
+	sum=$(md5sum < boot.iso)
+	run_bios 0 --firmware bios --cdrom boot.iso
+	is "$output" "*Booting from DVD/CD...*ISOLINUX 6.*" "El Torito boot"
+	is "$output" "*booted-42*" "guest command"
+	is "$output" "*dsdt-oem=VMKIT*" "the guest's DSDT"
+	is "$(md5sum < boot.iso)" "$sum" "the ISO"
+}
+
+@test "a CD-ROM drive in vm.yaml (media: cdrom) beside an empty IDE disk; one on virtio is refused" {
+	guestkit
+	make_isolinux_iso boot.iso
+	head -c 1048576 /dev/zero > blank.img
+	printf 'version: 1\nmemory: 256M\nboot:\n  firmware: bios\ndisks:\n  - file: blank.img\n    interface: ide\n  - file: boot.iso\n    interface: ide\n    media: cdrom\n' > vm.yaml
+	run_bios 0 vm.yaml
+	is "$output" "*Booting from DVD/CD...*booted-42*" "boot from the slave drive"
+	run_bios 1 --firmware bios --disk boot.iso,media=cdrom
+	is "$output" "*a CD-ROM drive is on IDE (interface ide)*" "error"
+}
+
 @test "the same disk as a qcow2 overlay: the guest's writes stay in the overlay" {
 	guestkit
 	# The guest writes a sector near the end of the disk.
