@@ -41,7 +41,7 @@ make_syslinux_disk() {
 
 # What the guest runs: proof it booted, and whose ACPI tables it has (the
 # DSDT's OEM ID is vm-run's "VMKIT", SeaBIOS's own would say "BOCHS").
-GUEST_CMD='echo booted-$((6*7)); echo dsdt-oem=$(head -c 16 /sys/firmware/acpi/tables/DSDT | tail -c 6)'
+GUEST_CMD='echo booted-$((6*7)); echo dsdt-oem=$(head -c 16 /sys/firmware/acpi/tables/DSDT | tail -c 6); echo cpus=$(nproc)'
 
 setup() {
 	BIOS=/usr/share/seabios/bios-256k.bin
@@ -79,13 +79,15 @@ run_bios() {
 	is "$output" "*No bootable device.*" "output"
 }
 
-@test "SeaBIOS boots SYSLINUX from a virtio disk, which boots Linux with vm-run's ACPI tables" {
+@test "SeaBIOS boots SYSLINUX from a virtio disk, which boots Linux with vm-run's ACPI tables and both CPUs" {
 	guestkit
 	make_syslinux_disk disk.img
-	run_bios 0 --firmware bios --disk disk.img
+	run_bios 0 --firmware bios --cpus 2 --disk disk.img
 	is "$output" "*SeaBIOS (version 1.*SYSLINUX 6.*" "firmware and loader"
 	is "$output" "*booted-42*" "guest command"
 	is "$output" "*dsdt-oem=VMKIT*" "the guest's DSDT"
+	# The AP SeaBIOS parked (CLI; HLT) starts again for Linux's INIT/SIPI.
+	is "$output" "*cpus=2*" "the guest's CPUs"
 	is "$output" "*reboot: Power down*" "power-off"
 }
 
@@ -268,10 +270,12 @@ make_isolinux_iso() {
 	# SeaBIOS's own debug log (debugcon, on stderr with --log=dev) says
 	# where it found the FADT and DSDT.  Without the loader it builds
 	# tables of its own, which have no XSDT (it would say "via rsdt").
-	run_bios 0 --firmware bios --log=dev
+	run_bios 0 --firmware bios --cpus 2 --log=dev
 	is "$output" "*Found QEMU fw_cfg*DMA interface supported*" "fw_cfg"
 	is "$output" "*qemu/e820: addr 0x0000000000000000 len 0x0000000010000000 \[RAM\]*" "e820"
-	is "$output" "*Found 1 cpu(s)*" "CPU count"
+	# SeaBIOS starts the APs with INIT and SIPI back to back and spins
+	# (with PAUSE) until each has checked in.
+	is "$output" "*Found 2 cpu(s) max supported 2 cpu(s)*" "CPU count"
 	is "$output" "*table(50434146)=* (via xsdt)*" "FADT through the XSDT"
 	is "$output" "*ACPI: parse DSDT at *" "DSDT"
 }

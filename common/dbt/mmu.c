@@ -71,6 +71,8 @@ dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size, uint64_t v)
 				dbt_blocks_invalidate(c, pa, size);
 		} else {
 			mem_rom_write(r, pa, &v, size);
+			if (dbt_page_has_code(c, pa))
+				dbt_blocks_invalidate(c, pa, size);
 		}
 		return;
 	}
@@ -576,7 +578,10 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 	}
 	r = mem_lookup(&c->vm->mem, pa);
 	if (r != NULL) {
-		mem_rom_write(r, pa, &v, size); /* ROM */
+		/* ROM: its filter may put the bytes where reads see them. */
+		mem_rom_write(r, pa, &v, size);
+		if (dbt_page_has_code(c, pa))
+			dbt_blocks_invalidate(c, pa, size);
 		return;
 	}
 	lapic_or_bus_write(c, pa, size, v);

@@ -82,9 +82,10 @@ shadow_write(void *opaque, gpa_t gpa, const void *buf, size_t len)
 			return;
 		if (n > len)
 			n = len;
+		/* Into what reads see: the writer (the DBT's memory path,
+		 * mem_write) drops translations of it. */
 		if ((b->mode[s] & PAM_WRITE) && (b->mode[s] & PAM_READ)) {
 			memcpy(b->live + off, src, n);
-			mem_notify_write(&b->vm->mem, gpa, n);
 		} else if (b->mode[s] & PAM_WRITE) {
 			memcpy(b->ram + off, src, n);
 		}

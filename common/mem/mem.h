@@ -62,7 +62,8 @@ int mem_add_rom(struct mem_map *map, gpa_t gpa, uint64_t size,
 int mem_set_rom_write(struct mem_map *map, gpa_t gpa, mem_rom_write_fn fn,
     void *opaque);
 /* A guest write of len bytes at gpa that landed in ROM region r: hand it
- * to r's filter, if it has one (else it is dropped). */
+ * to r's filter, if it has one (else it is dropped).  The caller drops
+ * any translations of the bytes (mem_write calls on_write). */
 void mem_rom_write(const struct mem_region *r, gpa_t gpa, const void *buf,
     size_t len);
 
