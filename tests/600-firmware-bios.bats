@@ -253,6 +253,55 @@ make_isolinux_iso() {
 	is "$output" "*6f 76 65 72 6c 61 79 2d 68 65 6c 6c 6f*" "the sector as qemu-io reads it"
 }
 
+@test "fw_cfg DMA: a buffer outside RAM gets the error bit, one in RAM the item" {
+	# A boot sector driving fw_cfg's DMA interface itself: reading the
+	# signature item to 0xe0000000 (no RAM) must come back with the
+	# error bit (1) in the control word, to 0x700 without it and with
+	# "QEMU" there (0x40): exit status 0x41.
+	cat > dma.S <<-'EOF'
+	.code16
+	.globl _start
+	_start:
+		xor %ax, %ax
+		mov %ax, %ds
+		/* control block at 0x600: select key 0 (signature), read, 4 bytes,
+		 * to 0xe0000000 (no RAM there): the device must say error. */
+		movl $0x0a000000, 0x600		/* BE 0x0000000a: key 0, SELECT|READ */
+		movl $0x04000000, 0x604		/* BE length 4 */
+		movl $0x00000000, 0x608		/* BE address high 0 */
+		movl $0x000000e0, 0x60c		/* BE address low 0xe0000000 */
+		mov $0x514, %dx
+		xor %eax, %eax
+		out %eax, %dx
+		mov $0x518, %dx
+		mov $0x00060000, %eax		/* BE of 0x600 */
+		out %eax, %dx
+		mov 0x603, %al			/* control's low byte */
+		mov %al, %bl
+		/* the same read into RAM at 0x700: no error, "QEMU" there */
+		movl $0x0a000000, 0x600
+		movl $0x00070000, 0x60c		/* BE 0x00000700 */
+		mov $0x518, %dx
+		mov $0x00060000, %eax
+		out %eax, %dx
+		mov 0x603, %al
+		shl $4, %al
+		or %bl, %al
+		cmpl $0x554d4551, 0x700		/* "QEMU" */
+		jne 1f
+		or $0x40, %al
+	1:	mov $0x5e0, %dx
+		out %al, %dx
+		hlt
+	EOF
+	as --32 -o dma.o dma.S
+	ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o dma.bin dma.o
+	head -c 1048576 /dev/zero > dma.img
+	dd if=dma.bin of=dma.img conv=notrunc status=none
+	printf '\x55\xaa' | dd of=dma.img bs=1 seek=510 conv=notrunc status=none
+	run_bios 65 --firmware bios --disk dma.img
+}
+
 @test "--bios FILE: the 128 KiB bios.bin boots the same way" {
 	[ -r /usr/share/seabios/bios.bin ] || skip "no bios.bin"
 	cp /usr/share/seabios/bios.bin mybios.bin
