@@ -309,9 +309,14 @@ make_isolinux_iso() {
 	is "$output" "*SeaBIOS (version 1.*No bootable device.*" "output"
 }
 
-@test "vm.yaml boot.firmware: bios" {
+@test "vm.yaml boot.firmware: bios, or an image relative to the file" {
 	printf 'version: 1\nmemory: 128M\nboot:\n  firmware: bios\n' > vm.yaml
 	run_bios 0 vm.yaml
+	is "$output" "*SeaBIOS (version 1.*No bootable device.*" "output"
+	mkdir vmdir
+	cp "$BIOS" vmdir/my.bin
+	printf 'version: 1\nmemory: 128M\nboot:\n  firmware: my.bin\n' > vmdir/vm.yaml
+	run_bios 0 vmdir/vm.yaml
 	is "$output" "*SeaBIOS (version 1.*No bootable device.*" "output"
 }
 
