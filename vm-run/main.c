@@ -27,7 +27,7 @@
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_APPEND, OPT_DISK, OPT_ACCEL,
 	OPT_CONSOLE, OPT_SERIAL_LOG, OPT_NO_REBOOT, OPT_STATS, OPT_LOG,
-	OPT_NAME, OPT_KERNEL_DECOMPRESS,
+	OPT_NAME, OPT_KERNEL_DECOMPRESS, OPT_FIRMWARE, OPT_BIOS, OPT_CDROM,
 	OPT_DBT_TIER,
 	OPT_DBT_CACHE,
 	OPT_PRINT_CONFIG,
@@ -39,6 +39,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: vm-run [options] [VM.yaml | BUNDLE-DIR]\n"
 "       vm-run --kernel BZIMAGE|VMLINUX [--initrd FILE] [--append CMDLINE]\n"
+"       vm-run --firmware bios|--bios FILE [--disk FILE]\n"
 "              [options]\n"
 "Run a virtual machine in the foreground; its serial console is this\n"
 "terminal (Ctrl-A x quits, Ctrl-A h helps).\n"
@@ -51,9 +52,13 @@ usage(FILE *f)
 "                          who unpacks a bzImage: host (default, where it\n"
 "                          can) or guest (the kernel's own decompressor)\n"
 "      --initrd FILE       initial ramdisk for --kernel\n"
+"      --firmware NAME     boot through firmware: bios (Debian's SeaBIOS\n"
+"                          from the seabios package), or none\n"
+"      --bios FILE         boot through this BIOS image instead\n"
 "      --append CMDLINE    kernel command line\n"
-"      --disk SPEC         add a disk: FILE[,format=raw][,if=virtio|ide]\n"
-"                          [,readonly=on] (repeatable)\n"
+"      --disk SPEC         add a disk: FILE[,format=raw|qcow2][,if=virtio|ide]\n"
+"                          [,readonly=on][,media=cdrom] (repeatable)\n"
+"      --cdrom FILE        add an IDE CD-ROM drive holding this ISO image\n"
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
 "      --dbt-cache SIZE    the translator's code cache (default 128M)\n"
@@ -97,8 +102,9 @@ host_ram(void)
 struct flags {
 	const char *memory, *cpus, *kernel, *initrd, *append, *accel;
 	const char *console, *serial_log, *name, *decompress;
-	const char *dbt_tier, *dbt_cache;
+	const char *dbt_tier, *dbt_cache, *firmware, *bios_file;
 	const char *disks[CFG_MAX_DISKS];
+	bool cdrom[CFG_MAX_DISKS];      /* disks[i] came from --cdrom */
 	int ndisks;
 	bool no_reboot, stats;
 };
@@ -134,6 +140,18 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		snprintf(cfg->boot.kernel, sizeof(cfg->boot.kernel), "%s",
 		    fl->kernel);
 		cfg->boot.kernel_origin[0] = '\0';
+	}
+	if (fl->firmware) {
+		if (strcmp(fl->firmware, "none") == 0)
+			cfg->boot.firmware[0] = '\0';
+		else if (strcmp(fl->firmware, "bios") == 0 ||
+		    fl->firmware == fl->bios_file)
+			snprintf(cfg->boot.firmware,
+			    sizeof(cfg->boot.firmware), "%s", fl->firmware);
+		else
+			return vm_err_set(err, -EINVAL, "--firmware: unknown "
+			    "firmware '%s' (use bios or none; --bios FILE "
+			    "for an image)", fl->firmware);
 	}
 	if (fl->initrd) {
 		snprintf(cfg->boot.initrd, sizeof(cfg->boot.initrd), "%s",
@@ -190,6 +208,14 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		    err);
 		if (ret < 0)
 			return ret;
+		if (fl->cdrom[i]) {
+			struct cfg_disk *d = &cfg->disks[cfg->ndisks];
+
+			d->interface = CFG_IF_IDE;
+			d->media = CFG_MEDIA_CDROM;
+			d->readonly = true;
+			snprintf(d->origin, sizeof(d->origin), "--cdrom");
+		}
 		cfg->ndisks++;
 	}
 	return 0;
@@ -280,6 +306,9 @@ main(int argc, char **argv)
 		{ "kernel-decompress", required_argument, NULL,
 		    OPT_KERNEL_DECOMPRESS },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "firmware", required_argument, NULL, OPT_FIRMWARE },
+		{ "bios", required_argument, NULL, OPT_BIOS },
+		{ "cdrom", required_argument, NULL, OPT_CDROM },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
@@ -333,6 +362,12 @@ main(int argc, char **argv)
 		case OPT_INITRD:
 			fl.initrd = optarg;
 			break;
+		case OPT_FIRMWARE:
+			fl.firmware = optarg;
+			break;
+		case OPT_BIOS:
+			fl.firmware = fl.bios_file = optarg;
+			break;
 		case OPT_APPEND:
 			fl.append = optarg;
 			break;
@@ -342,6 +377,15 @@ main(int argc, char **argv)
 				    CFG_MAX_DISKS);
 				return 2;
 			}
+			fl.disks[fl.ndisks++] = optarg;
+			break;
+		case OPT_CDROM:
+			if (fl.ndisks == CFG_MAX_DISKS) {
+				log_warnx("--cdrom: at most %d disks",
+				    CFG_MAX_DISKS);
+				return 2;
+			}
+			fl.cdrom[fl.ndisks] = true;
 			fl.disks[fl.ndisks++] = optarg;
 			break;
 		case OPT_ACCEL:

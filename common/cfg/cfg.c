@@ -523,8 +523,15 @@ parse_boot(struct parse *p, const struct node *map, struct vm_config *cfg)
 			ret = get_str(p, v, "boot.cmdline", cfg->boot.cmdline,
 			    sizeof(cfg->boot.cmdline));
 		} else if (strcmp(k, "firmware") == 0) {
+			/* A keyword, or an image relative to the file. */
 			ret = get_str(p, v, "boot.firmware", cfg->boot.firmware,
 			    sizeof(cfg->boot.firmware));
+			if (ret == 0 && strcmp(cfg->boot.firmware, "bios") &&
+			    strcmp(cfg->boot.firmware, "uefi") &&
+			    cfg->boot.firmware[0] != '\0')
+				ret = get_path(p, v, "boot.firmware",
+				    cfg->boot.firmware,
+				    sizeof(cfg->boot.firmware));
 		} else if (strcmp(k, "order") == 0) {
 			ret = get_str(p, v, "boot.order", cfg->boot.order,
 			    sizeof(cfg->boot.order));
@@ -925,7 +932,8 @@ cfg_parse_disk_opt(struct cfg_disk *d, const char *opt, struct vm_err *err)
 			ret = opt_value(opt, val, format_names, "format", &v, err);
 			if (ret == 0)
 				strcpy(d->format, format_names[v]);
-		} else if (strcmp(key, "if") == 0) {
+		} else if (strcmp(key, "if") == 0 ||
+		    strcmp(key, "interface") == 0) {
 			ret = opt_value(opt, val, if_names, "interface", &v, err);
 			d->interface = (enum cfg_disk_if)v;
 		} else if (strcmp(key, "media") == 0) {

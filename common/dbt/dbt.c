@@ -20,6 +20,7 @@
 #include "dbt/hx.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@
 
 struct dbt_vm {
 	pthread_mutex_t run_lock;
+	atomic_int run_waiters;         /* vCPU threads waiting for it */
+	atomic_uint run_takes;          /* times it was taken */
 	pthread_mutex_t wait_lock;
 	pthread_cond_t wake;
 	struct dbt_cache *cache;
@@ -45,6 +48,36 @@ struct dbt_vm {
 	struct dbt_cpu *cpus[VM_MAX_CPUS];
 	atomic_int stopped;     /* vCPUs halted with interrupts off */
 };
+
+/* Take the run lock, counted, so a vCPU giving it up can see a taker. */
+static void
+run_lock(struct dbt_vm *d)
+{
+	atomic_fetch_add(&d->run_waiters, 1);
+	pthread_mutex_lock(&d->run_lock);
+	atomic_fetch_sub(&d->run_waiters, 1);
+	atomic_fetch_add(&d->run_takes, 1);
+}
+
+/*
+ * The end of a slice: let a waiting vCPU run.  A mutex is not fair, and
+ * an unlock followed at once by a lock mostly wins it back, so with a
+ * waiter the lock is handed over: this thread yields until the waiter
+ * has taken it (a bounded wait).  Without it a vCPU spinning on a lock
+ * held by another that waits here (SeaBIOS's CPU start-up) never ends.
+ */
+static void
+run_lock_pass(struct dbt_vm *d)
+{
+	unsigned taken = atomic_load(&d->run_takes);
+	int i;
+
+	pthread_mutex_unlock(&d->run_lock);
+	for (i = 0; i < 1000 && atomic_load(&d->run_waiters) > 0 &&
+	    atomic_load(&d->run_takes) == taken; i++)
+		sched_yield();
+	run_lock(d);
+}
 
 extern const dbt_fn dbt_enders_int[];
 extern const dbt_fn dbt_enders_sys[];
@@ -338,7 +371,7 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 		if (!atomic_load(c->attention))
 			pthread_cond_timedwait(&d->wake, &d->wait_lock, &ts);
 		pthread_mutex_unlock(&d->wait_lock);
-		pthread_mutex_lock(&d->run_lock);
+		run_lock(d);
 		if (atomic_load(c->attention) &&
 		    !atomic_load(&c->vcpu->kicked))
 			atomic_store(c->attention, 0);
@@ -426,7 +459,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	struct dbt_block *b;
 	bool trace = log_cat_on(LOG_DBT);
 
-	pthread_mutex_lock(&d->run_lock);
+	run_lock(d);
 	c->diag[0] = '\0';
 	c->exit_reason = CPU_EXIT_NONE;
 	c->jit_budget = DBT_SLICE;
@@ -510,8 +543,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		if (c->jit_budget <= 0) {
 			c->jit_budget = DBT_SLICE;
 			c->jit_pending = NULL;
-			pthread_mutex_unlock(&d->run_lock);
-			pthread_mutex_lock(&d->run_lock);
+			run_lock_pass(d);
 		}
 	}
 	c->jit_pending = NULL;

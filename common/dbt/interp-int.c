@@ -11,6 +11,7 @@
 
 #include "dbt/alu.h"
 #include "dbt/block.h"
+#include "vm/vm.h"
 
 #define RAX X86_RAX
 #define RCX X86_RCX
@@ -326,6 +327,28 @@ op_movsxd(struct dbt_cpu *c, const struct insn *i)
 	if (osz(i) == 8)
 		v = (uint64_t)(int64_t)(int32_t)v;
 	dbt_set_reg(c, i, i->reg, osz(i), v);
+}
+
+static void op_xchg(struct dbt_cpu *c, const struct insn *i);
+
+/*
+ * PAUSE (F3 90), the spin-wait hint.  With several vCPUs taking turns on
+ * the run lock, a spinning vCPU waits for another that holds what it
+ * spins on; ending its turn here, at the hint, lets that one run (and
+ * release it) instead of spinning out a whole slice.  The block is left
+ * so the turn ends before the next instruction (often the lock's retry).
+ */
+static void
+op_pause(struct dbt_cpu *c, const struct insn *i)
+{
+	if (i->opreg != RAX) {
+		op_xchg(c, i);          /* F3 with XCHG r8-r15 */
+		return;
+	}
+	if (c->vm->ncpus > 1) {
+		c->jit_budget = 0;
+		c->block_dirty = true;
+	}
 }
 
 static void
@@ -1309,6 +1332,7 @@ const struct op_entry dbt_ops_int[] = {
 	E(1, 0xb6, op_movzx), E(1, 0xb7, op_movzx), E(1, 0xbe, op_movzx),
 	E(1, 0xbf, op_movzx),
 	{ MAP_0F, 0xb8, PFX_F3, OP_ANY, OP_MOD_ANY, OP_ANY, op_popcnt },
+	{ MAP_1B, 0x90, PFX_F3, OP_ANY, OP_MOD_ANY, OP_ANY, op_pause },
 	E(1, 0xbc, op_bsf), E(1, 0xbd, op_bsf),
 	E(1, 0xc0, op_xadd), E(1, 0xc1, op_xadd),
 	{ MAP_0F, 0xc7, PFX_ANY, 1, OP_MOD_MEM, OP_ANY, op_cmpxchg8b },

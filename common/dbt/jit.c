@@ -2210,8 +2210,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 			emit_mov_imm(e, i);
 			goto native;
 		}
-		if (i->op == 0x90 && !(i->rex & 1))
-			goto native;                    /* NOP, PAUSE */
+		/* NOP; PAUSE too with one vCPU (with several, its handler
+		 * ends the turn on the run lock). */
+		if (i->op == 0x90 && !(i->rex & 1) &&
+		    (i->rep != REP_F3 || e->c->vm->ncpus == 1))
+			goto native;
 		if (i->opsize == 8 && ((i->op >= 0x50 && i->op <= 0x57) ||
 		    i->op == 0x68 || i->op == 0x6a)) {
 			emit_push(e, i, rip);

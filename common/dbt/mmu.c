@@ -69,6 +69,10 @@ dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size, uint64_t v)
 			memcpy(r->hva + (pa - r->gpa), &v, size);
 			if (dbt_page_has_code(c, pa))
 				dbt_blocks_invalidate(c, pa, size);
+		} else {
+			mem_rom_write(r, pa, &v, size);
+			if (dbt_page_has_code(c, pa))
+				dbt_blocks_invalidate(c, pa, size);
 		}
 		return;
 	}
@@ -556,6 +560,7 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
     unsigned acc)
 {
 	struct dbt_tlb_entry *t = tlb_ent(c, lin, acc);
+	const struct mem_region *r;
 	uint64_t pa;
 	uint8_t *h;
 
@@ -571,8 +576,14 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 			dbt_blocks_invalidate(c, pa, size);
 		return;
 	}
-	if (mem_lookup(&c->vm->mem, pa) != NULL)
-		return; /* ROM */
+	r = mem_lookup(&c->vm->mem, pa);
+	if (r != NULL) {
+		/* ROM: its filter may put the bytes where reads see them. */
+		mem_rom_write(r, pa, &v, size);
+		if (dbt_page_has_code(c, pa))
+			dbt_blocks_invalidate(c, pa, size);
+		return;
+	}
 	lapic_or_bus_write(c, pa, size, v);
 }
 

@@ -15,6 +15,8 @@ extern const struct dev_type i8042_type;
 extern const struct dev_type i8254_type;
 extern const struct dev_type virtio_blk_type;
 extern const struct dev_type virtio_rng_type;
+extern const struct dev_type fw_cfg_type;
+extern const struct dev_type piix_ide_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -25,6 +27,8 @@ const struct dev_type *const dev_types[] = {
 	&i8254_type,
 	&virtio_blk_type,
 	&virtio_rng_type,
+	&fw_cfg_type,
+	&piix_ide_type,
 	NULL,
 };
 

@@ -86,6 +86,12 @@ debugcon_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 
 	(void)off;
 	(void)size;
+	/* Firmware writes its debug log here: stderr, with --log=dev. */
+	if (e->vm->bios != NULL) {
+		if (log_cat_on(LOG_DEV))
+			fputc(b, stderr);
+		return;
+	}
 	if (e->vm->console && e->vm->console->write)
 		e->vm->console->write(e->vm->console, &b, 1);
 }

@@ -161,6 +161,9 @@ set_mem_sizes(struct rtc *r, uint64_t ram)
 	r->cmos[0x5c] = (uint8_t)(above4g >> 8);
 	r->cmos[0x5d] = (uint8_t)(above4g >> 16);
 	r->cmos[0x14] = 0x06; /* equipment: FPU, VGA/EGA */
+	/* Boot order for firmware, as QEMU's default: disk, floppy, CD. */
+	r->cmos[0x3d] = 0x12;
+	r->cmos[0x38] = 0x30;
 }
 
 static int
@@ -174,6 +177,7 @@ rtc_realize(struct dev *d, struct vm *vm, const void *arg,
 	r->cmos[REG_A] = 0x26; /* 32.768 kHz, 1024 Hz periodic rate */
 	r->cmos[REG_B] = B_24H;
 	set_mem_sizes(r, vm->ram_size);
+	r->cmos[0x5f] = (uint8_t)(vm->ncpus - 1); /* CPUs, for firmware */
 	return bus_map(vm->pio, PC_PORT_CMOS, 2, &rtc_ops, r, "rtc", err);
 }
 

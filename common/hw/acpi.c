@@ -252,7 +252,7 @@ build_dsdt_aml(struct aml *a, int ncpus)
 	    PC_IRQ_RTC);
 	/* Processor devices; _UID matches the MADT's ACPI Processor UID. */
 	for (i = 0; i < ncpus; i++) {
-		snprintf(name, sizeof(name), "C%03X", (unsigned)i);
+		snprintf(name, sizeof(name), "C%03X", (unsigned)i & 0xfffu);
 		dev = aml_device(a, name);
 		aml_name(a, "_HID");
 		aml_string(a, "ACPI0007");
@@ -270,16 +270,27 @@ align_up(uint64_t v, uint64_t a)
 	return (v + a - 1) & ~(a - 1);
 }
 
-int
-acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr, struct vm_err *err)
+/* Where acpi_assemble put each table, as offsets in its buffer. */
+struct acpi_layout {
+	uint64_t facs, dsdt, fadt, madt, xsdt, rsdt, end;
+};
+
+/*
+ * Assemble every table in a malloc'd buffer (*bufp) as it will sit at
+ * guest address base: the RSDP at offset 0, then FACS, DSDT, FADT, MADT,
+ * XSDT and RSDT at the offsets *lo records, each checksummed.
+ */
+static int
+acpi_assemble(int ncpus, uint64_t base, uint8_t **bufp,
+    struct acpi_layout *lo, struct vm_err *err)
 {
-	const uint64_t base = PC_BIOS_AREA;
 	uint64_t off_facs, off_dsdt, off_fadt, off_madt, off_xsdt, off_rsdt;
 	uint64_t end, madt_len;
 	struct aml dsdt;
-	uint8_t *buf = NULL, *t, *hva;
+	uint8_t *buf = NULL, *t;
 	int i, ret;
 
+	*bufp = NULL;
 	if (ncpus < 1 || ncpus > VM_MAX_CPUS)
 		return vm_err_set(err, -EINVAL, "ACPI: %d CPUs (1 to %d "
 		    "supported)", ncpus, VM_MAX_CPUS);
@@ -298,23 +309,11 @@ acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr, struct vm_err *err)
 	off_xsdt = align_up(off_madt + madt_len, 16);
 	off_rsdt = off_xsdt + HDR_LEN + 2 * 8;
 	end = off_rsdt + HDR_LEN + 2 * 4;
-	if (end > PC_BIOS_AREA_SIZE) {
-		ret = vm_err_set(err, -ENOSPC, "ACPI: tables (%llu bytes) do "
-		    "not fit in the BIOS area", (unsigned long long)end);
-		goto out;
-	}
-	hva = mem_gpa_to_hva(&vm->mem, base, end);
-	if (hva == NULL) {
-		ret = vm_err_set(err, -EFAULT, "ACPI: no RAM at the BIOS area "
-		    "0x%llx", (unsigned long long)base);
-		goto out;
-	}
 	buf = calloc(1, end);
 	if (buf == NULL) {
 		ret = vm_err_set(err, -ENOMEM, "ACPI: out of memory");
 		goto out;
 	}
-
 	/* FACS: no checksum; firmware waking vector unused. */
 	t = buf + off_facs;
 	memcpy(t, "FACS", 4);
@@ -425,16 +424,179 @@ acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr, struct vm_err *err)
 	t[8] = (uint8_t)-acpi_checksum(t, 20);
 	t[32] = (uint8_t)-acpi_checksum(t, RSDP_LEN);
 
-	memcpy(hva, buf, end);
-	mem_notify_write(&vm->mem, base, end);
-	if (rsdp_addr)
-		*rsdp_addr = base;
-	log_debug(LOG_BOOT, "ACPI: %llu bytes of tables at 0x%llx, DSDT %zu "
+	lo->facs = off_facs;
+	lo->dsdt = off_dsdt;
+	lo->fadt = off_fadt;
+	lo->madt = off_madt;
+	lo->xsdt = off_xsdt;
+	lo->rsdt = off_rsdt;
+	lo->end = end;
+	log_debug(LOG_BOOT, "ACPI: %llu bytes of tables for 0x%llx, DSDT %zu "
 	    "bytes of AML, %d CPUs", (unsigned long long)end,
 	    (unsigned long long)base, dsdt.len, ncpus);
+	*bufp = buf;
+	buf = NULL;
 	ret = 0;
 out:
 	free(buf);
 	aml_free(&dsdt);
 	return ret;
+}
+
+int
+acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr, struct vm_err *err)
+{
+	const uint64_t base = PC_BIOS_AREA;
+	struct acpi_layout lo = { 0 };
+	uint8_t *buf, *hva;
+	int ret;
+
+	ret = acpi_assemble(ncpus, base, &buf, &lo, err);
+	if (ret < 0)
+		return ret;
+	if (lo.end > PC_BIOS_AREA_SIZE) {
+		ret = vm_err_set(err, -ENOSPC, "ACPI: tables (%llu bytes) do "
+		    "not fit in the BIOS area", (unsigned long long)lo.end);
+		goto out;
+	}
+	hva = mem_gpa_to_hva(&vm->mem, base, lo.end);
+	if (hva == NULL) {
+		ret = vm_err_set(err, -EFAULT, "ACPI: no RAM at the BIOS area "
+		    "0x%llx", (unsigned long long)base);
+		goto out;
+	}
+	memcpy(hva, buf, lo.end);
+	mem_notify_write(&vm->mem, base, lo.end);
+	if (rsdp_addr)
+		*rsdp_addr = base;
+out:
+	free(buf);
+	return ret;
+}
+
+/* ---- the same tables for firmware (QEMU's table-loader) ----------------- */
+
+#define LOADER_ENTRY 128
+#define LOADER_ALLOCATE 1
+#define LOADER_ADD_POINTER 2
+#define LOADER_ADD_CHECKSUM 3
+#define LOADER_ZONE_HIGH 1
+#define LOADER_ZONE_FSEG 2
+#define LOADER_FILE_LEN 56
+#define RSDP_FILE "etc/acpi/rsdp"
+#define TABLES_FILE "etc/acpi/tables"
+
+static uint8_t *
+loader_entry(struct acpi_fw_files *f, uint32_t cmd)
+{
+	uint8_t *e = f->loader + f->loader_len;
+
+	f->loader_len += LOADER_ENTRY;
+	put32(e, cmd);
+	return e + 4;
+}
+
+static void
+loader_alloc(struct acpi_fw_files *f, const char *file, uint32_t align,
+    uint8_t zone)
+{
+	uint8_t *e = loader_entry(f, LOADER_ALLOCATE);
+
+	memcpy(e, file, strlen(file));
+	put32(e + LOADER_FILE_LEN, align);
+	e[LOADER_FILE_LEN + 4] = zone;
+}
+
+static void
+loader_pointer(struct acpi_fw_files *f, const char *dst, uint64_t off,
+    uint8_t size)
+{
+	uint8_t *e = loader_entry(f, LOADER_ADD_POINTER);
+
+	memcpy(e, dst, strlen(dst));
+	memcpy(e + LOADER_FILE_LEN, TABLES_FILE, strlen(TABLES_FILE));
+	put32(e + 2 * LOADER_FILE_LEN, (uint32_t)off);
+	e[2 * LOADER_FILE_LEN + 4] = size;
+}
+
+static void
+loader_checksum(struct acpi_fw_files *f, const char *file, uint64_t start,
+    uint64_t len, uint64_t cksum_off)
+{
+	uint8_t *e = loader_entry(f, LOADER_ADD_CHECKSUM);
+
+	memcpy(e, file, strlen(file));
+	put32(e + LOADER_FILE_LEN, (uint32_t)(start + cksum_off));
+	put32(e + LOADER_FILE_LEN + 4, (uint32_t)start);
+	put32(e + LOADER_FILE_LEN + 8, (uint32_t)len);
+}
+
+/*
+ * The tables acpi_build writes for a direct boot, as three fw_cfg files
+ * for firmware that runs QEMU's table-loader (SeaBIOS, OVMF):
+ * "etc/acpi/rsdp" (placed in the F segment, where the legacy scan finds
+ * it), "etc/acpi/tables" (FACS to RSDT, placed in high RAM) and
+ * "etc/table-loader", the commands that place them and patch each
+ * pointer and checksum.  The tables are assembled for base -FACS offset,
+ * so every pointer holds its target's offset in the tables file; the
+ * loader adds the address the firmware chose.
+ */
+int
+acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f, struct vm_err *err)
+{
+	struct acpi_layout lo = { 0 };
+	uint8_t *buf;
+	uint64_t t0;
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	ret = acpi_assemble(ncpus, 0, &buf, &lo, err);
+	if (ret < 0)
+		return ret;
+	free(buf);
+	t0 = lo.facs;
+	ret = acpi_assemble(ncpus, (uint64_t)0 - t0, &buf, &lo, err);
+	if (ret < 0)
+		return ret;
+	f->rsdp = malloc(RSDP_LEN);
+	f->tables_len = lo.end - t0;
+	f->tables = malloc(f->tables_len);
+	f->loader = calloc(20, LOADER_ENTRY);
+	if (f->rsdp == NULL || f->tables == NULL || f->loader == NULL) {
+		free(buf);
+		acpi_fw_files_free(f);
+		return vm_err_set(err, -ENOMEM, "ACPI: out of memory");
+	}
+	memcpy(f->rsdp, buf, RSDP_LEN);
+	f->rsdp_len = RSDP_LEN;
+	memcpy(f->tables, buf + t0, f->tables_len);
+	free(buf);
+
+	loader_alloc(f, RSDP_FILE, 16, LOADER_ZONE_FSEG);
+	loader_alloc(f, TABLES_FILE, 64, LOADER_ZONE_HIGH);
+	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 36, 4);
+	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 40, 4);
+	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 132, 8);
+	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 140, 8);
+	loader_pointer(f, TABLES_FILE, lo.xsdt - t0 + HDR_LEN, 8);
+	loader_pointer(f, TABLES_FILE, lo.xsdt - t0 + HDR_LEN + 8, 8);
+	loader_pointer(f, TABLES_FILE, lo.rsdt - t0 + HDR_LEN, 4);
+	loader_pointer(f, TABLES_FILE, lo.rsdt - t0 + HDR_LEN + 4, 4);
+	loader_pointer(f, RSDP_FILE, 16, 4);
+	loader_pointer(f, RSDP_FILE, 24, 8);
+	loader_checksum(f, TABLES_FILE, lo.fadt - t0, FADT_LEN, 9);
+	loader_checksum(f, TABLES_FILE, lo.xsdt - t0, HDR_LEN + 16, 9);
+	loader_checksum(f, TABLES_FILE, lo.rsdt - t0, HDR_LEN + 8, 9);
+	loader_checksum(f, RSDP_FILE, 0, 20, 8);
+	loader_checksum(f, RSDP_FILE, 0, RSDP_LEN, 32);
+	return 0;
+}
+
+void
+acpi_fw_files_free(struct acpi_fw_files *f)
+{
+	free(f->rsdp);
+	free(f->tables);
+	free(f->loader);
+	memset(f, 0, sizeof(*f));
 }

@@ -190,6 +190,24 @@ int boot_vmlinux_load(struct vm *vm, const char *path, const uint8_t *buf,
 int boot_multiboot(struct vm *vm, const char *kernel_path,
     const char *cmdline, struct x86_state *bsp, struct vm_err *err);
 
+/* --- firmware (boot-bios.c) ---------------------------------------------- */
+
+struct pc_bios;
+
+/* Debian's SeaBIOS where it is installed (bios-256k.bin, else bios.bin),
+ * or NULL. */
+const char *bios_default_path(void);
+/* Guest memory for a firmware boot with low bytes of RAM below 4 GiB:
+ * RAM, the 0xC0000-0xFFFFF shadow (PAM) and the image at path as ROM
+ * ending at 4 GiB; sets vm->bios. */
+int bios_init_memory(struct vm *vm, const char *path, uint64_t low,
+    struct vm_err *err);
+/* The i440FX PAM registers (config bytes 0x59-0x5f) now hold pam[0..6]. */
+void bios_pam_update(struct vm *vm, const uint8_t *pam);
+/* The fw_cfg device with the items SeaBIOS reads (ACPI, e820, CPUs). */
+int bios_init_fw_cfg(struct vm *vm, struct vm_err *err);
+void bios_free(struct pc_bios *b);
+
 /* --- probing ------------------------------------------------------------ */
 
 enum boot_kind {
@@ -212,6 +230,15 @@ bool boot_is_multiboot(const char *path);
  */
 int acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr,
     struct vm_err *err);
+/* The same tables as fw_cfg files for firmware (QEMU's table-loader):
+ * "etc/acpi/rsdp", "etc/acpi/tables" and "etc/table-loader". */
+struct acpi_fw_files {
+	uint8_t *rsdp, *tables, *loader;
+	uint64_t rsdp_len, tables_len, loader_len;
+};
+int acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f,
+    struct vm_err *err);
+void acpi_fw_files_free(struct acpi_fw_files *f);
 /* Sum of len bytes (a table is valid when the sum is 0 mod 256). */
 uint8_t acpi_checksum(const void *p, uint64_t len);
 

@@ -77,6 +77,7 @@ struct lapic {
 	atomic_bool maybe;      /* an interrupt may be deliverable */
 	atomic_bool nmi;
 	int init_sipi;          /* 0, 1 INIT, 2 SIPI */
+	bool sipi_after_init;   /* a SIPI came while INIT was pending */
 	uint8_t sipi_vec;
 };
 
@@ -324,10 +325,17 @@ deliver(struct intc *ic, uint32_t dest, bool logical, unsigned mode,
 			break;
 		case 5:
 			l->init_sipi = 1;
+			l->sipi_after_init = false;
 			update(l);
 			break;
 		case 6:
-			l->init_sipi = 2;
+			/* INIT and SIPI sent back to back (Linux without its
+			 * INIT delay, SeaBIOS) both count: the CPU takes the
+			 * INIT, then the SIPI. */
+			if (l->init_sipi == 1)
+				l->sipi_after_init = true;
+			else
+				l->init_sipi = 2;
 			l->sipi_vec = (uint8_t)vec;
 			update(l);
 			break;
@@ -986,9 +994,16 @@ intc_take_init_sipi(struct intc *ic, int cpu, uint8_t *vec)
 	*vec = l->sipi_vec;
 	if (k == 1) {
 		uint64_t base = l->base;
+		uint8_t sv = l->sipi_vec;
+		bool sipi = l->sipi_after_init;
 
 		lapic_reset(l);
 		l->base = base;
+		l->sipi_after_init = false;
+		if (sipi) {
+			l->init_sipi = 2;
+			l->sipi_vec = sv;
+		}
 	}
 	update(l);
 	return k;

@@ -14,6 +14,7 @@
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
 #include "dev/dev.h"
+#include "dev/ide.h"
 #include "dev/uart16550.h"
 #include "hw/boot.h"
 #include "hw/pci.h"
@@ -21,17 +22,53 @@
 #include "util/log.h"
 #include "vm/vm.h"
 
+/*
+ * The firmware image boot.firmware names: "bios" is Debian's SeaBIOS
+ * where the seabios package installs it; anything else but "" is a
+ * file.  NULL for a firmware-less (direct) boot; "" with err set when
+ * the firmware cannot be had.
+ */
+static const char *
+firmware_path(const struct vm_config *cfg, struct vm_err *err)
+{
+	const char *p;
+
+	if (cfg->boot.firmware[0] == '\0')
+		return NULL;
+	if (strcmp(cfg->boot.firmware, "uefi") == 0) {
+		vm_err_set(err, -ENOTSUP, "firmware 'uefi' is not built yet "
+		    "(use bios)");
+		return "";
+	}
+	if (strcmp(cfg->boot.firmware, "bios") != 0)
+		return cfg->boot.firmware;
+	p = bios_default_path();
+	if (p == NULL) {
+		vm_err_set(err, -ENOENT, "firmware 'bios': no SeaBIOS in "
+		    "/usr/share/seabios (install the seabios package, or "
+		    "give --bios FILE)");
+		return "";
+	}
+	return p;
+}
+
 int
 pc_init_memory(struct vm *vm, struct vm_err *err)
 {
 	uint64_t low = vm->ram_size, high = 0;
+	const char *fw = firmware_path(vm->cfg, err);
 	int ret;
 
+	if (fw != NULL && fw[0] == '\0')
+		return err ? err->code : -ENOENT;
 	if (low > PC_PCI_HOLE) {
 		high = low - PC_PCI_HOLE;
 		low = PC_PCI_HOLE;
 	}
-	ret = mem_add_ram(&vm->mem, 0, low, "ram-low", err);
+	if (fw != NULL)
+		ret = bios_init_memory(vm, fw, low, err);
+	else
+		ret = mem_add_ram(&vm->mem, 0, low, "ram-low", err);
 	if (ret < 0)
 		return ret;
 	if (high)
@@ -62,14 +99,16 @@ pc_init_devices(struct vm *vm, struct vm_err *err)
 	return 0;
 }
 
-/* PCI bus 0: the host bridge, a virtio-blk per disk (in the order given,
- * so the first is /dev/vda), virtio-rng; BARs assigned as firmware
- * would. */
+/* PCI bus 0: the host bridge, a virtio-blk per virtio disk (in the order
+ * given, so the first is /dev/vda), the IDE controller if a disk is on
+ * IDE (IDE disks in order: primary master, slave, secondary master,
+ * slave), virtio-rng; BARs assigned as firmware would. */
 static int
 pc_init_pci(struct vm *vm, struct vm_err *err)
 {
+	struct ide_args ide = { { NULL } };
+	int i, nide = 0;
 	char id[16];
-	int i;
 
 	vm->pci = pci_bus_new(vm, err);
 	if (vm->pci == NULL)
@@ -77,18 +116,29 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	for (i = 0; i < vm->cfg->ndisks; i++) {
 		const struct cfg_disk *cd = &vm->cfg->disks[i];
 
-		if (cd->interface != CFG_IF_VIRTIO ||
-		    cd->media != CFG_MEDIA_DISK)
-			return vm_err_set(err, -ENOTSUP, "%s: %s are not "
-			    "built yet (use if=virtio)", cd->origin,
-			    cd->media == CFG_MEDIA_CDROM ? "CD-ROM drives" :
-			    "IDE disks");
+		if (cd->media == CFG_MEDIA_CDROM &&
+		    cd->interface != CFG_IF_IDE)
+			return vm_err_set(err, -ENOTSUP, "%s: a CD-ROM drive "
+			    "is on IDE (interface ide)", cd->origin);
+		if (cd->interface == CFG_IF_IDE) {
+			if (nide == IDE_MAX_DRIVES)
+				return vm_err_set(err, -ENOSPC, "%s: more than "
+				    "%d IDE drives", cd->origin,
+				    IDE_MAX_DRIVES);
+			ide.disk[nide++] = cd;
+			continue;
+		}
 		snprintf(id, sizeof(id), "disk%d", i);
 		if (vm_add_device(vm, "virtio-blk", id, cd, err) == NULL)
 			return err ? err->code : -EIO;
 	}
+	if (nide && vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
+		return err ? err->code : -EIO;
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
 		return err ? err->code : -EIO;
+	/* Firmware assigns BARs itself. */
+	if (vm->bios != NULL)
+		return 0;
 	return pci_assign_bars(vm->pci, err);
 }
 
@@ -104,6 +154,8 @@ pc_init(struct vm *vm, struct vm_err *err)
 	ret = pc_init_pci(vm, err);
 	if (ret < 0)
 		return ret;
+	if (vm->bios != NULL)
+		return bios_init_fw_cfg(vm, err);
 	ret = acpi_build(vm, vm->ncpus, &rsdp, err);
 	if (ret < 0)
 		return ret;

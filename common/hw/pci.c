@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/boot.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
 #include "util/err.h"
@@ -504,6 +505,16 @@ none_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 	(void)size;
 }
 
+#define I440FX_PAM0 0x59
+#define I440FX_NPAM 7
+
+static void
+host_cfg_written(struct pci_dev *d, unsigned off, unsigned size)
+{
+	if (off + size > I440FX_PAM0 && off < I440FX_PAM0 + I440FX_NPAM)
+		bios_pam_update(d->vm, &d->cfg[I440FX_PAM0]);
+}
+
 static const struct io_ops addr_ops = { addr_read, addr_write };
 static const struct io_ops data_ops = { data_read, data_write };
 static const struct io_ops none_ops = { none_read, none_write };
@@ -539,6 +550,14 @@ pci_bus_new(struct vm *vm, struct vm_err *err)
 	bus->host.wmask[PCI_INT_LINE] = 0;
 	bus->host.cfg[PCI_REVISION] = 0x02;
 	pci_set16(&bus->host, PCI_COMMAND, PCI_CMD_IO | PCI_CMD_MEM);
+	/* QEMU's subsystem IDs, by which SeaBIOS knows it runs on QEMU's
+	 * board (and takes its tables from fw_cfg). */
+	pci_set16(&bus->host, PCI_SUBSYS_VENDOR, 0x1af4);
+	pci_set16(&bus->host, PCI_SUBSYS_ID, 0x1100);
+	/* PAM0-PAM6: the BIOS shadow's read/write enables. */
+	bus->host.wmask[I440FX_PAM0] = 0x30;
+	memset(&bus->host.wmask[I440FX_PAM0 + 1], 0x33, I440FX_NPAM - 1);
+	bus->host.cfg_written = host_cfg_written;
 	return bus;
 }
 

@@ -370,7 +370,13 @@ kvm_run_vcpu(struct vcpu *v, struct cpu_exit *ex)
 
 			if (len > 8)
 				len = 8;
-			if (run->mmio.is_write) {
+			if (run->mmio.is_write &&
+			    mem_lookup(&vm->mem, run->mmio.phys_addr)) {
+				/* A write to a read-only slot: ROM. */
+				mem_rom_write(mem_lookup(&vm->mem,
+				    run->mmio.phys_addr), run->mmio.phys_addr,
+				    run->mmio.data, len);
+			} else if (run->mmio.is_write) {
 				bus_write(vm->mmio, run->mmio.phys_addr, len,
 				    read_le(run->mmio.data, len));
 			} else {

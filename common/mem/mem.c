@@ -89,6 +89,32 @@ mem_add_rom(struct mem_map *map, gpa_t gpa, uint64_t size, const void *data,
 	return 0;
 }
 
+int
+mem_set_rom_write(struct mem_map *map, gpa_t gpa, mem_rom_write_fn fn,
+    void *opaque)
+{
+	int i;
+
+	for (i = 0; i < map->nr; i++) {
+		struct mem_region *r = &map->regions[i];
+
+		if (r->gpa == gpa && (r->flags & MEM_ROM)) {
+			r->rom_write = fn;
+			r->rom_opaque = opaque;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void
+mem_rom_write(const struct mem_region *r, gpa_t gpa, const void *buf,
+    size_t len)
+{
+	if (r->rom_write != NULL)
+		r->rom_write(r->rom_opaque, gpa, buf, len);
+}
+
 const struct mem_region *
 mem_lookup(const struct mem_map *map, gpa_t gpa)
 {
@@ -151,6 +177,8 @@ mem_write(const struct mem_map *map, gpa_t gpa, const void *buf, size_t len)
 		n = r->size - off < len ? r->size - off : len;
 		if (r->flags & MEM_RAM)
 			memcpy(r->hva + off, src, n);
+		else
+			mem_rom_write(r, gpa, src, n);
 		src += n;
 		gpa += n;
 		len -= n;

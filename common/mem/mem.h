@@ -16,6 +16,12 @@ struct vm_err;
 typedef uint64_t gpa_t; /* guest physical address */
 typedef uint64_t gva_t; /* guest linear (virtual) address */
 
+/* A guest write to a ROM region that has a filter (the PC's BIOS shadow,
+ * whose 16 KiB segments switch between ROM and RAM): the filter decides
+ * where the bytes go. */
+typedef void (*mem_rom_write_fn)(void *opaque, gpa_t gpa, const void *buf,
+    size_t len);
+
 #define MEM_RAM 0x1u
 #define MEM_ROM 0x2u     /* guest writes are dropped */
 #define MEM_MAX_REGIONS 16
@@ -26,6 +32,8 @@ struct mem_region {
 	uint8_t *hva;
 	unsigned flags;
 	char name[24];
+	mem_rom_write_fn rom_write;     /* NULL: writes are dropped */
+	void *rom_opaque;
 };
 
 /* Called after a device (DMA) or the loader writes guest memory, so the DBT
@@ -49,6 +57,15 @@ int mem_add_ram(struct mem_map *map, gpa_t gpa, uint64_t size,
 /* Map a ROM region of size bytes initialised from data (len <= size). */
 int mem_add_rom(struct mem_map *map, gpa_t gpa, uint64_t size,
     const void *data, size_t len, const char *name, struct vm_err *err);
+
+/* Give the ROM region at gpa a write filter; -ENOENT if there is none. */
+int mem_set_rom_write(struct mem_map *map, gpa_t gpa, mem_rom_write_fn fn,
+    void *opaque);
+/* A guest write of len bytes at gpa that landed in ROM region r: hand it
+ * to r's filter, if it has one (else it is dropped).  The caller drops
+ * any translations of the bytes (mem_write calls on_write). */
+void mem_rom_write(const struct mem_region *r, gpa_t gpa, const void *buf,
+    size_t len);
 
 /* The region holding gpa, or NULL (an MMIO hole). */
 const struct mem_region *mem_lookup(const struct mem_map *map, gpa_t gpa);

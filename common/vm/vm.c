@@ -135,11 +135,14 @@ vm_boot(struct vm *vm, struct vm_err *err)
 				    "vCPU %d: cannot set its initial state", i);
 			continue;
 		}
-		if (cfg->boot.kernel[0] == '\0')
+		if (cfg->boot.firmware[0] != '\0') {
+			/* The reset vector: the state cpu_reset_state gave. */
+			ret = 0;
+		} else if (cfg->boot.kernel[0] == '\0')
 			return vm_err_set(err, -EINVAL,
 			    "nothing to boot: give a kernel (--kernel or "
 			    "boot.kernel)");
-		if (boot_is_multiboot(cfg->boot.kernel))
+		else if (boot_is_multiboot(cfg->boot.kernel))
 			ret = boot_multiboot(vm, cfg->boot.kernel,
 			    cfg->boot.cmdline, &st, err);
 		else
@@ -381,6 +384,7 @@ vm_destroy(struct vm *vm)
 		free(d);
 	}
 	pci_bus_free(vm->pci);
+	bios_free(vm->bios);
 	for (i = 0; i < vm->ncpus; i++) {
 		if (vm->vcpus[i] == NULL)
 			continue;

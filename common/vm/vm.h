@@ -20,6 +20,7 @@ struct chardev;
 struct cpu_backend_ops;
 struct dev;
 struct evloop;
+struct pc_bios;
 struct pci_bus;
 struct vcpu;
 struct vm_config;
@@ -53,6 +54,7 @@ struct vm {
 	struct evloop *loop;
 	struct irq_router irq;
 	struct pci_bus *pci;
+	struct pc_bios *bios;           /* firmware boot: the BIOS shadow */
 	struct chardev *console;        /* COM1's stream */
 	struct dev *devs;
 

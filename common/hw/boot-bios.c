@@ -1,0 +1,265 @@
+/*
+ * Firmware boot: a BIOS image (Debian's SeaBIOS) at the top of 4 GiB, its
+ * last 128 KiB also at 0xE0000 behind the i440FX's shadow-RAM switches
+ * (PAM), and the fw_cfg items it reads.  The vCPU starts at the reset
+ * vector, as after power-on.
+ *
+ * The shadow: 0xC0000-0xFFFFF is one guest region of sixteen 16 KiB
+ * segments (the F segment is four of them, switched together).  Each
+ * segment's PAM field (i440FX datasheet, 3.2.18: bit 0 reads from RAM,
+ * bit 1 writes to RAM) picks where reads and writes go.  The region's
+ * bytes are what reads see: the RAM's contents for a segment that reads
+ * RAM, the ROM's (the BIOS's last 128 KiB at 0xE0000, 0xff below) for one
+ * that reads ROM, whose RAM contents wait in ram[].  The region is ROM
+ * for the CPU back ends, so every write comes to shadow_write, which puts
+ * it where PAM says: in the region (reads RAM, writes RAM), in ram[]
+ * (reads ROM, writes RAM) or nowhere.  A PAM change swaps the affected
+ * segments' bytes and tells the DBT its translations there are stale.
+ */
+#include "hw/boot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg/cfg.h"
+#include "dev/dev.h"
+#include "dev/fw-cfg.h"
+#include "hw/pc.h"
+#include "mem/mem.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define SHADOW_BASE 0xc0000ULL
+#define SHADOW_SIZE 0x40000ULL
+#define SEG_SIZE 0x4000ULL
+#define NSEG 16
+#define ISA_BIOS_SIZE 0x20000ULL        /* the ROM seen at 0xE0000 */
+#define BIOS_MAX (16ULL << 20)
+/* After "No bootable device": reset after this long. */
+#define BIOS_BOOT_FAIL_WAIT_MS 5000
+#define PAM_READ 0x1
+#define PAM_WRITE 0x2
+
+struct pc_bios {
+	struct vm *vm;
+	uint8_t *live;                  /* the guest region's bytes */
+	uint8_t ram[SHADOW_SIZE];       /* RAM of segments reading ROM */
+	uint8_t rom[SHADOW_SIZE];
+	uint8_t mode[NSEG];             /* PAM_READ | PAM_WRITE */
+};
+
+const char *
+bios_default_path(void)
+{
+	static const char *const paths[] = {
+		"/usr/share/seabios/bios-256k.bin",
+		"/usr/share/seabios/bios.bin",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (access(paths[i], R_OK) == 0)
+			return paths[i];
+	return NULL;
+}
+
+static void
+shadow_write(void *opaque, gpa_t gpa, const void *buf, size_t len)
+{
+	struct pc_bios *b = opaque;
+	const uint8_t *src = buf;
+
+	while (len) {
+		uint64_t off = gpa - SHADOW_BASE;
+		unsigned s = (unsigned)(off / SEG_SIZE);
+		size_t n = SEG_SIZE - off % SEG_SIZE;
+
+		if (off >= SHADOW_SIZE)
+			return;
+		if (n > len)
+			n = len;
+		/* Into what reads see: the writer (the DBT's memory path,
+		 * mem_write) drops translations of it. */
+		if ((b->mode[s] & PAM_WRITE) && (b->mode[s] & PAM_READ)) {
+			memcpy(b->live + off, src, n);
+		} else if (b->mode[s] & PAM_WRITE) {
+			memcpy(b->ram + off, src, n);
+		}
+		gpa += n;
+		src += n;
+		len -= n;
+	}
+}
+
+/*
+ * The PAM registers changed: pam[0..6] are the host bridge's config bytes
+ * 0x59-0x5f.  Segments whose read source changed swap their bytes.
+ */
+void
+bios_pam_update(struct vm *vm, const uint8_t *pam)
+{
+	struct pc_bios *b = vm->bios;
+	unsigned s;
+
+	if (b == NULL)
+		return;
+	for (s = 0; s < NSEG; s++) {
+		uint8_t m;
+		uint64_t off = s * SEG_SIZE;
+
+		if (s >= 12)
+			m = (uint8_t)(pam[0] >> 4);
+		else
+			m = (uint8_t)(pam[1 + s / 2] >> (4 * (s % 2)));
+		m &= PAM_READ | PAM_WRITE;
+		if ((m ^ b->mode[s]) & PAM_READ) {
+			if (m & PAM_READ) {
+				memcpy(b->live + off, b->ram + off, SEG_SIZE);
+			} else {
+				memcpy(b->ram + off, b->live + off, SEG_SIZE);
+				memcpy(b->live + off, b->rom + off, SEG_SIZE);
+			}
+			mem_notify_write(&vm->mem, SHADOW_BASE + off, SEG_SIZE);
+		}
+		b->mode[s] = m;
+	}
+	log_debug(LOG_BOOT, "PAM %02x %02x %02x %02x %02x %02x %02x", pam[0],
+	    pam[1], pam[2], pam[3], pam[4], pam[5], pam[6]);
+}
+
+/*
+ * Guest memory for a firmware boot: RAM below 0xC0000, the shadow
+ * region, RAM from 1 MiB (and from 4 GiB past the PCI hole), and the
+ * firmware image as ROM ending at 4 GiB.  The image is the file path:
+ * a multiple of 64 KiB, at most 16 MiB.
+ */
+int
+bios_init_memory(struct vm *vm, const char *path, uint64_t low,
+    struct vm_err *err)
+{
+	struct pc_bios *b;
+	uint8_t *img = NULL;
+	uint64_t len, isa;
+	int ret;
+
+	if (low < (2ULL << 20))
+		return vm_err_set(err, -EINVAL, "firmware boot needs at "
+		    "least 2 MiB of memory");
+	ret = boot_read_file(path, BIOS_MAX + 1, &img, &len, err);
+	if (ret < 0)
+		return ret;
+	if (len == 0 || len % 0x10000 || len > BIOS_MAX) {
+		free(img);
+		return vm_err_set(err, -EINVAL, "%s: a firmware image is a "
+		    "multiple of 64 KiB up to 16 MiB, not %llu bytes", path,
+		    (unsigned long long)len);
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		free(img);
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	}
+	b->vm = vm;
+	isa = len < ISA_BIOS_SIZE ? len : ISA_BIOS_SIZE;
+	memset(b->rom, 0xff, sizeof(b->rom));
+	memcpy(b->rom + SHADOW_SIZE - isa, img + len - isa, isa);
+	vm->bios = b;
+	ret = mem_add_ram(&vm->mem, 0, SHADOW_BASE, "ram-low", err);
+	if (ret == 0)
+		ret = mem_add_rom(&vm->mem, SHADOW_BASE, SHADOW_SIZE, b->rom,
+		    SHADOW_SIZE, "bios-shadow", err);
+	if (ret == 0)
+		ret = mem_add_ram(&vm->mem, PC_HIGHMEM, low - PC_HIGHMEM,
+		    "ram", err);
+	if (ret == 0)
+		ret = mem_add_rom(&vm->mem, PC_HIGHRAM - len, len, img, len,
+		    "bios", err);
+	free(img);
+	if (ret < 0)
+		return ret;
+	b->live = mem_gpa_to_hva(&vm->mem, SHADOW_BASE, SHADOW_SIZE);
+	return mem_set_rom_write(&vm->mem, SHADOW_BASE, shadow_write, b);
+}
+
+void
+bios_free(struct pc_bios *b)
+{
+	free(b);
+}
+
+/* QEMU's "etc/e820": 20-byte entries {addr, len, type}, RAM only. */
+static int
+add_e820(struct vm *vm, struct dev *fw, struct vm_err *err)
+{
+	uint8_t buf[2 * 20] = { 0 };
+	uint64_t low = vm->ram_size, high = 0;
+	size_t n = 20;
+
+	if (low > PC_PCI_HOLE) {
+		high = low - PC_PCI_HOLE;
+		low = PC_PCI_HOLE;
+	}
+	memcpy(buf + 8, &low, 8);
+	buf[16] = E820_RAM;
+	if (high) {
+		uint64_t a = PC_HIGHRAM;
+
+		memcpy(buf + 20, &a, 8);
+		memcpy(buf + 28, &high, 8);
+		buf[36] = E820_RAM;
+		n += 20;
+	}
+	return fw_cfg_add_file(fw, "etc/e820", buf, n, err);
+}
+
+/*
+ * The fw_cfg device and its items for SeaBIOS: RAM size, CPU counts, the
+ * e820 map, the board's ACPI tables through the table-loader (the boot
+ * order is CMOS's, as QEMU's default: disk, floppy, CD), a reset BIOS_BOOT_FAIL_WAIT_MS after no device booted
+ * (QEMU's default waits for ever) and, there being no VGA, the serial port SeaBIOS's screen
+ * output goes to (etc/sercon-port).
+ */
+int
+bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
+{
+	struct acpi_fw_files af;
+	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1;
+	uint32_t fail_wait = BIOS_BOOT_FAIL_WAIT_MS;
+	uint64_t ram = vm->ram_size;
+	struct dev *fw;
+	int ret;
+
+	fw = vm_add_device(vm, "fw-cfg", "fw-cfg", NULL, err);
+	if (fw == NULL)
+		return err ? err->code : -EINVAL;
+	ret = fw_cfg_add(fw, FW_CFG_RAM_SIZE, &ram, sizeof(ram), err);
+	if (ret == 0)
+		ret = fw_cfg_add(fw, FW_CFG_NB_CPUS, &ncpus, 2, err);
+	if (ret == 0)
+		ret = fw_cfg_add(fw, FW_CFG_MAX_CPUS, &ncpus, 2, err);
+	if (ret == 0)
+		ret = add_e820(vm, fw, err);
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, "etc/boot-fail-wait", &fail_wait, 4,
+		    err);
+	if (ret < 0)
+		return ret;
+	ret = acpi_build_fw_cfg(vm->ncpus, &af, err);
+	if (ret < 0)
+		return ret;
+	ret = fw_cfg_add_file(fw, "etc/acpi/rsdp", af.rsdp, af.rsdp_len, err);
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, "etc/acpi/tables", af.tables,
+		    af.tables_len, err);
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, "etc/table-loader", af.loader,
+		    af.loader_len, err);
+	acpi_fw_files_free(&af);
+	return ret;
+}
