@@ -3,7 +3,8 @@
 # subformat (and hand-written descriptors) are read byte for byte as
 # qemu-img reads them; images vm-disk makes pass qemu-img check and
 # compare; hostile headers, descriptors and grain tables are refused with
-# the file named and left unchanged.
+# the file named and left unchanged; a guest on the DBT runs on a vmdk
+# overlay.
 
 load helpers
 load disk
@@ -295,4 +296,28 @@ vmdk_refused() {
 	for f in corpus/*; do truncate -s "<64K" "$f"; done
 	run "$fz" -runs=3000 -seed=1 -max_len=65536 corpus
 	[ "$status" -eq 0 ] || { echo "$output" | grep -E 'ERROR|SUMMARY|#[0-9]+ ' | head -20 >&3; false; }
+}
+
+@test "dbt: a Linux guest uses a vmdk overlay (on a vmdk base qemu-img made) as /dev/vda" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	qemu-img create -q -f vmdk base.vmdk 64M
+	qemu-io -c 'write -P 0x61 1M 64k' -c 'write -P 0x62 0 512' base.vmdk > /dev/null
+	cp base.vmdk base.orig
+	"$VM_DISK" create -q -f vmdk -b base.vmdk top.vmdk
+	run_tool '?' timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--kernel "$KERNEL" --initrd "$INITRD" --disk top.vmdk \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"echo disk=\$(head -c 13 /dev/vda); \
+echo from-the-guest | dd of=/dev/vda bs=4096 seek=1 conv=sync,fsync; \
+echo sum=\$(dd if=/dev/vda bs=64k skip=16 count=1 2>/dev/null | md5sum)\"" </dev/null
+	output=${output//$'\r'/}
+	is "$status" 0 "vm-run's exit status"
+	is "$output" "*disk=bbbbbbbbbbbbb*" "the guest reads the base through the overlay"
+	want=$(head -c 65536 /dev/zero | tr '\0' 'a' | md5sum | cut -d' ' -f1)
+	is "$output" "*sum=$want*" "a 64 KiB grain of the base"
+	qemu_ok top.vmdk
+	cmp base.vmdk base.orig
+	qemu-img convert -O raw top.vmdk top.raw
+	is "$(dd if=top.raw bs=4096 skip=1 count=1 status=none | head -c 14)" from-the-guest "the guest's write, read by qemu-img"
+	is "$(head -c 13 top.raw)" bbbbbbbbbbbbb "the base's bytes under the guest's write"
 }

@@ -84,33 +84,21 @@ comp_len(struct blk *b, struct vx *x, uint64_t host)
 }
 
 static int
-check_extent(struct blk *b, struct vx *x, struct walk *w)
+by_sector(const void *a, const void *b)
 {
-	uint64_t gi, ng = (x->capacity * 512 + x->grain - 1) >> x->grain_bits;
-	uint64_t gtb = ((uint64_t)x->ngte * 4 + 511) & ~511ull, host, len;
-	enum vx_kind kind;
-	uint32_t i;
+	const uint64_t *x = a, *y = b;
 
-	w->n = 0;
-	for (i = 0; i < x->ngt; i++) {
-		if (x->gd[i] && !vd_gt_ok(x, x->gd[i]))
-			note(w, "ERROR: %s: grain directory entry %u (sector %u) "
-			    "points past the end of the file", x->path, i,
-			    x->gd[i]);
-		else if (x->gd[i])
-			add(w, (uint64_t)x->gd[i] * 512, gtb);
-		if (x->rgd && x->rgd[i] && !vd_gt_ok(x, x->rgd[i]))
-			note(w, "ERROR: %s: redundant grain directory entry %u "
-			    "(sector %u) points past the end of the file",
-			    x->path, i, x->rgd[i]);
-		else if (x->rgd && x->rgd[i])
-			add(w, (uint64_t)x->rgd[i] * 512, gtb);
-	}
-	w->res->total_clusters += ng;
-	for (gi = 0; gi < ng; gi++) {
-		if (!x->sgt && x->gd[gi / x->ngte] &&
-		    !vd_gt_ok(x, x->gd[gi / x->ngte]))
-			continue;
+	return *x < *y ? -1 : *x > *y;
+}
+
+/* The grains of GT i (entries past the capacity ignored). */
+static void
+check_gt(struct blk *b, struct vx *x, struct walk *w, uint64_t i, uint64_t ng)
+{
+	uint64_t gi, host, len;
+	enum vx_kind kind;
+
+	for (gi = i * x->ngte; gi < (i + 1) * x->ngte && gi < ng; gi++) {
 		if (vd_lookup(b, x, gi << x->grain_bits, &kind, &host,
 		    NULL) < 0) {
 			note(w, "ERROR: %s", b->ioerr.msg);
@@ -135,6 +123,54 @@ check_extent(struct blk *b, struct vx *x, struct walk *w)
 			    (unsigned long long)(x->start + (gi << x->grain_bits)));
 		add(w, host, len);
 	}
+}
+
+/*
+ * Every GT is walked once: GD entries are taken in order of the sector
+ * they name, and a second entry naming a GT already walked is an
+ * overlap, reported and not walked again (so a hostile GD of millions
+ * of entries naming one GT costs one GT).
+ */
+static int
+check_extent(struct blk *b, struct vx *x, struct walk *w)
+{
+	uint64_t ng = (x->capacity * 512 + x->grain - 1) >> x->grain_bits;
+	uint64_t gtb = ((uint64_t)x->ngte * 4 + 511) & ~511ull, *order;
+	uint32_t i, n = 0;
+
+	w->n = 0;
+	w->res->total_clusters += ng;
+	if ((order = calloc(x->ngt + 1, sizeof(*order))) == NULL)
+		return -ENOMEM;
+	for (i = 0; i < x->ngt; i++) {
+		if (x->rgd && x->rgd[i] && !vd_gt_ok(x, x->rgd[i]))
+			note(w, "ERROR: %s: redundant grain directory entry %u "
+			    "(sector %u) points past the end of the file",
+			    x->path, i, x->rgd[i]);
+		else if (x->rgd && x->rgd[i])
+			add(w, (uint64_t)x->rgd[i] * 512, gtb);
+		if (x->sgt) {
+			check_gt(b, x, w, i, ng);
+		} else if (x->gd[i] && !vd_gt_ok(x, x->gd[i])) {
+			note(w, "ERROR: %s: grain directory entry %u (sector %u) "
+			    "points past the end of the file", x->path, i,
+			    x->gd[i]);
+		} else if (x->gd[i]) {
+			order[n++] = (uint64_t)x->gd[i] << 32 | i;
+		}
+	}
+	qsort(order, n, sizeof(*order), by_sector);
+	for (i = 0; i < n; i++) {
+		if (i && order[i] >> 32 == order[i - 1] >> 32) {
+			note(w, "ERROR: %s: grain directory entries %u and %u "
+			    "name one grain table", x->path,
+			    (uint32_t)order[i - 1], (uint32_t)order[i]);
+			continue;
+		}
+		add(w, (order[i] >> 32) * 512, gtb);
+		check_gt(b, x, w, (uint32_t)order[i], ng);
+	}
+	free(order);
 	if (w->nomem)
 		return -ENOMEM;
 	if (w->n > 1)

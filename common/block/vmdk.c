@@ -239,7 +239,7 @@ map(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
     uint64_t *host, struct vx **xp, enum vx_kind *kindp)
 {
 	struct vx *x = find_extent(b->priv, off);
-	uint64_t in = off - x->start, n, h, h2;
+	uint64_t in = off - x->start, n, h, h2, span, gdi;
 	enum vx_kind kind, k2;
 
 	*xp = x;
@@ -251,6 +251,16 @@ map(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
 		*kindp = x->type == VX_FLAT ? VK_DATA : VK_ZERO;
 		if (x->type == VX_FLAT)
 			*host = x->flat_off + in;
+		return 0;
+	}
+	/* One GT's span at most; all of it at once where there is no GT. */
+	span = x->grain * x->ngte;
+	gdi = in / span;
+	if (len > span - in % span)
+		len = span - in % span;
+	if (!x->sgt && (gdi >= x->ngt || x->gd[gdi] == 0)) {
+		*pnum = len;
+		*kindp = VK_UNALLOC;
 		return 0;
 	}
 	if (vd_lookup(b, x, in, &kind, &h, NULL) < 0)
