@@ -122,13 +122,18 @@ vhd_sum() {
 	qemu_ok s.vdi
 	same "$(stat -c %s s.vdi)" 3146752 "static file size"
 	same "$("$VM_DISK" check --json s.vdi | jq -c '[.["allocated-clusters"], .["total-clusters"]]')" '[3,3]' "static: every block"
-	run_tool 1 "$VM_DISK" create -q -f vdi big.vdi 2P
-	is "$output" "vm-disk: big.vdi: too large for a VDI image*"
+	run_tool 1 "$VM_DISK" create -q -f vdi big.vdi 65T
+	is "$output" "vm-disk: big.vdi: too large for a VDI image (at most 70368744177664 bytes)"
 	run_tool 1 "$VM_DISK" create -q -f vhd big.vhd 3T
 	is "$output" "vm-disk: big.vhd: too large for a VHD image (at most 2040 GiB)"
 	run_tool 1 "$VM_DISK" create -q -f vhd -o subformat=diff x.vhd 1M
 	is "$output" "vm-disk: x.vhd: VHD subformat 'diff' is not dynamic or fixed"
-	[ ! -e big.vdi ] && [ ! -e big.vhd ] && [ ! -e x.vhd ]
+	run_tool 1 "$VM_DISK" create -q -f vhd -o static=on x.vhd 1M
+	is "$output" "vm-disk: x.vhd: VHD images take subformat=fixed, not static=on"
+	run_tool 1 "$VM_DISK" create -q -f vdi -o force_size=on x.vdi 1M
+	is "$output" "vm-disk: x.vdi: force_size is a VHD (vpc) option, not a VDI one"
+	run_tool 1 "$VM_DISK" create -q -f vdi -b a.vdi x.vdi 1M
+	[ ! -e big.vdi ] && [ ! -e big.vhd ] && [ ! -e x.vhd ] && [ ! -e x.vdi ]
 }
 
 @test "convert raw and qcow2 (data and holes) -> VDI and VHD: qemu-img check and compare agree" {
@@ -310,6 +315,7 @@ corrupt_map() {
 	t 16 '\x00\x00\x00\x00\x10\x00\x00\x00' "the VHD dynamic header offset 0x10000000 is outside the file" "0 512 64"
 	t 544 '\x00\x00\x00\x03' "unsupported VHD block size 3 (a power of two from 512 bytes to 256 MiB)" "512 1024 36"
 	t 540 '\x00\x00\x00\x01' "the VHD block table has 1 entries, 5 are needed for the disk size" "512 1024 36"
+	t 540 '\x10\x00\x00\x00' "absurd VHD block table of 268435456 entries" "512 1024 36"
 	t 528 '\x00\x00\x00\x00\x10\x00\x00\x00' "the VHD block table at 0x10000000 runs past the end of the file or over the header" "512 1024 36"
 	t 528 '\x00\x00\x00\x00\x00\x00\x02\x00' "the VHD block table at 0x200 runs past *" "512 1024 36"
 	# fixed: the footer claims more than the file holds

@@ -84,6 +84,63 @@ json_snapshots(struct json *j, struct blk *b)
 	json_arr_end(j);
 }
 
+/* vmdk's part, as qemu-img prints it. */
+static void
+human_vmdk(const struct blk_info *in)
+{
+	const struct blk_extent *e;
+	int i;
+
+	printf("Format specific information:\n");
+	printf("    cid: %u\n", in->cid);
+	printf("    parent cid: %u\n", in->parent_cid);
+	printf("    create type: %s\n", in->create_type);
+	printf("    extents:\n");
+	for (i = 0; i < in->nextents; i++) {
+		e = &in->extents[i];
+		printf("        [%d]:\n", i);
+		if (e->compressed)
+			printf("            compressed: true\n");
+		printf("            virtual size: %llu\n",
+		    (unsigned long long)e->size);
+		printf("            filename: %s\n", e->filename);
+		if (e->cluster_size)
+			printf("            cluster size: %u\n",
+			    e->cluster_size);
+		printf("            format: %s\n", e->format);
+	}
+}
+
+static void
+json_vmdk(struct json *j, const struct blk_info *in)
+{
+	const struct blk_extent *e;
+	int i;
+
+	json_obj_begin(j, "format-specific");
+	json_str(j, "type", "vmdk");
+	json_obj_begin(j, "data");
+	json_u64(j, "cid", in->cid);
+	json_u64(j, "parent-cid", in->parent_cid);
+	json_str(j, "create-type", in->create_type);
+	json_arr_begin(j, "extents");
+	for (i = 0; i < in->nextents; i++) {
+		e = &in->extents[i];
+		json_obj_begin(j, NULL);
+		if (e->compressed)
+			json_bool(j, "compressed", true);
+		json_u64(j, "virtual-size", e->size);
+		json_str(j, "filename", e->filename);
+		if (e->cluster_size)
+			json_u64(j, "cluster-size", e->cluster_size);
+		json_str(j, "format", e->format);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+	json_obj_end(j);
+}
+
 static void
 human(struct blk *b, const struct blk_info *in)
 {
@@ -121,6 +178,8 @@ human(struct blk *b, const struct blk_info *in)
 			    in->extended_l2 ? "true" : "false");
 		}
 	}
+	if (strcmp(b->drv->name, "vmdk") == 0)
+		human_vmdk(in);
 }
 
 static void
@@ -150,6 +209,8 @@ json(struct json *j, struct blk *b, const struct blk_info *in)
 		json_obj_end(j);
 		json_obj_end(j);
 	}
+	if (strcmp(b->drv->name, "vmdk") == 0)
+		json_vmdk(j, in);
 	if (in->backing[0]) {
 		json_str(j, "backing-filename", in->backing);
 		if (b->backing)

@@ -103,7 +103,8 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 		} else if (strcmp(kv, "static") == 0 ||
 		    strcmp(kv, "force_size") == 0) {
 			if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-				log_warnx("-o %s=%s: expected on or off", kv, v);
+				log_warnx("-o %s=%s: expected on or off", kv,
+				    v);
 				return -1;
 			}
 			if (kv[0] == 's')

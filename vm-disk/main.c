@@ -25,7 +25,9 @@ static const struct subcmd cmds[] = {
 	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
 	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
 	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1,"
-	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)" },
+	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)"
+	  "\n\tsubformat=monolithicSparse|monolithicFlat|twoGbMaxExtentSparse|"
+	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk)" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
@@ -33,7 +35,8 @@ static const struct subcmd cmds[] = {
 	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-B BACKING] [-o OPTS]\n"
 	  "\t\t[-S SIZE] IN OUT",
 	  "copy the guest-visible contents into a new image (OUT - is stdout,\n"
-	  "\traw; -B: an overlay holding only what differs from BACKING)" },
+	  "\traw; -B: an overlay holding only what differs from BACKING;\n"
+	  "\t-O vmdk -o subformat=streamOptimized compresses, as -c does)" },
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
 	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks" },
@@ -76,7 +79,7 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: vm-disk [-hV] COMMAND [ARGS...]\n"
 	    "  create, inspect, convert and check disk images\n"
-	    "  (raw, qcow2, vdi, vpc; vhd is another name for vpc)\n"
+	    "  (raw, qcow2, vdi, vpc, vmdk; vhd is another name for vpc)\n"
 	    "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  vm-disk %s\n", cmds[i].synopsis);

@@ -28,11 +28,13 @@ extern const struct blk_driver blk_raw;
 extern const struct blk_driver blk_qcow2;
 extern const struct blk_driver blk_vdi;
 extern const struct blk_driver blk_vpc;
+extern const struct blk_driver blk_vmdk;
 
 static const struct blk_driver *const drivers[] = {
 	&blk_qcow2,
 	&blk_vdi,
 	&blk_vpc,
+	&blk_vmdk,
 	&blk_raw,
 	NULL,
 };

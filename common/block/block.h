@@ -41,9 +41,19 @@ struct blk_create_opts {
 	int compat;                 /* qcow2: 2 or 3 (0: 3) */
 	const char *compression;    /* "zlib", "zstd" or NULL */
 	const char *prealloc;       /* "off", "metadata", "falloc", "full" */
-	const char *subformat;      /* -o subformat= (vpc: dynamic, fixed) */
+	const char *subformat;      /* -o subformat=: vpc dynamic|fixed; vmdk
+	                               monolithicSparse (NULL), ... */
 	bool static_img;            /* vdi: -o static=on (every block now) */
 	bool force_size;            /* vpc: the size as given, not CHS */
+};
+
+/* One extent of a multi-extent image (vmdk), as info lists it. */
+struct blk_extent {
+	char filename[4096];
+	char format[16];            /* "SPARSE", "FLAT", "ZERO", "" (itself) */
+	uint64_t size;              /* bytes of the virtual disk */
+	uint32_t cluster_size;      /* grain size; 0 for flat and zero */
+	bool compressed;
 };
 
 /* What info reports beyond size and format; drivers fill their part. */
@@ -58,6 +68,12 @@ struct blk_info {
 	int refcount_bits;
 	bool extended_l2;
 	bool lazy_refcounts;
+	/* vmdk: the descriptor's fields and the extents (nextents of
+	 * them, owned by the driver, valid until close). */
+	char create_type[32];
+	uint32_t cid, parent_cid;
+	int nextents;
+	const struct blk_extent *extents;
 };
 
 struct blk_check {

@@ -42,7 +42,9 @@
 #define VDI_BLOCK       (1u << 20)
 #define VDI_FREE        0xffffffffu
 #define VDI_DISCARDED   0xfffffffeu
-#define VDI_MAX_BLOCKS  0x3fffffffu
+/* 64 TiB: a map of 256 MiB, so a hostile (sparse) file cannot make us
+ * allocate gigabytes; qemu allows up to 2^30 blocks. */
+#define VDI_MAX_BLOCKS  (1u << 26)
 #define VDI_DYNAMIC     1
 #define VDI_FIXED       2
 
@@ -85,7 +87,8 @@ allocated(uint32_t e)
 static int
 vdi_probe(const uint8_t *hdr, size_t len)
 {
-	if (len >= H_SIGNATURE + 4 && vx_le32(hdr + H_SIGNATURE) == VDI_SIGNATURE)
+	if (len >= H_SIGNATURE + 4 &&
+	    vx_le32(hdr + H_SIGNATURE) == VDI_SIGNATURE)
 		return 100;
 	return 0;
 }
@@ -539,12 +542,15 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	if (o->prealloc && strcmp(o->prealloc, "off") != 0)
 		return vm_err_set(err, -EINVAL, "%s: VDI images take "
 		    "static=on, not preallocation=%s", path, o->prealloc);
+	if (o->force_size)
+		return vm_err_set(err, -EINVAL, "%s: force_size is a VHD (vpc) "
+		    "option, not a VDI one", path);
 	if (o->subformat && strcmp(o->subformat, "fixed") == 0)
 		fixed = true;
 	else if (o->subformat && strcmp(o->subformat, "dynamic") != 0)
 		return vm_err_set(err, -EINVAL, "%s: VDI subformat '%s' is not "
 		    "dynamic or fixed", path, o->subformat);
-	if (size / VDI_BLOCK + 1 > VDI_MAX_BLOCKS)
+	if ((size + VDI_BLOCK - 1) / VDI_BLOCK > VDI_MAX_BLOCKS)
 		return vm_err_set(err, -EFBIG, "%s: too large for a VDI image "
 		    "(at most %llu bytes)", path,
 		    (unsigned long long)VDI_MAX_BLOCKS * VDI_BLOCK);
@@ -596,7 +602,8 @@ grow(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
 	int ret = 0;
 
 	if (need > s->data_off)
-		k = (uint32_t)((need - s->data_off + VDI_BLOCK - 1) / VDI_BLOCK);
+		k = (uint32_t)((need - s->data_off + VDI_BLOCK - 1) /
+		    VDI_BLOCK);
 	new_data = s->data_off + (uint64_t)k * VDI_BLOCK;
 	if (new_data > UINT32_MAX)
 		return vm_err_set(err, -EFBIG, "%s: too large for a VDI image",

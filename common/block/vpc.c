@@ -45,6 +45,9 @@
 #define VPC_FREE        0xffffffffu
 #define VPC_BLOCK       (2u << 20)
 #define VPC_BLOCK_MAX   (256u << 20)
+/* A 64 MiB table: 2040 GiB in blocks of 128 KiB or more (qemu-img and
+ * Hyper-V make 2 MiB blocks: 1 Mi entries at most). */
+#define VPC_MAX_ENTRIES (1u << 24)
 #define VPC_MAX_SECTORS 0xff000000ull           /* 2040 GiB */
 #define VPC_MAX_CHS     (65535ull * 16 * 255)
 #define VPC_TIME_BASE   946684800               /* 2000-01-01 UTC */
@@ -209,7 +212,8 @@ scan(struct vpc *s, struct blk_check *res)
 			if (h + span(s) > (uint64_t)s->bat[c] * 512) {
 				s->bad[a] = s->bad[c] = 1;
 				problem(s, res, "the blocks of BAT entries %u "
-				    "and %u overlap", a < c ? a : c, a < c ? c : a);
+				    "and %u overlap", a < c ? a : c,
+				    a < c ? c : a);
 			}
 		}
 		for (i = 0; i < n; i++) {
@@ -312,8 +316,8 @@ read_dynamic(struct blk *b, struct vpc *s, struct vm_err *err)
 	s->block_size = vx_be32(d + D_BLOCK_SIZE);
 	if (s->block_size < 512 || s->block_size > VPC_BLOCK_MAX ||
 	    (s->block_size & (s->block_size - 1)))
-		return vm_err_set(err, -EINVAL, "%s: unsupported VHD block size "
-		    "%u (a power of two from 512 bytes to 256 MiB)", b->path,
+		return vm_err_set(err, -EINVAL, "%s: unsupported VHD block "
+		    "size %u (a power of two from 512 bytes to 256 MiB)", b->path,
 		    s->block_size);
 	s->bitmap_size = ((s->block_size / 4096) + 511) & ~511u;
 	need = (b->size + s->block_size - 1) / s->block_size;
@@ -321,6 +325,9 @@ read_dynamic(struct blk *b, struct vpc *s, struct vm_err *err)
 		return vm_err_set(err, -EINVAL, "%s: the VHD block table has "
 		    "%u entries, %llu are needed for the disk size", b->path,
 		    s->entries, (unsigned long long)need);
+	if (s->entries > VPC_MAX_ENTRIES)
+		return vm_err_set(err, -EINVAL, "%s: absurd VHD block table of "
+		    "%u entries", b->path, s->entries);
 	bat_len = (uint64_t)s->entries * 4;
 	if (s->bat_off < VPC_FOOTER || s->bat_off > s->file_size ||
 	    s->file_size - s->bat_off < bat_len ||
@@ -468,7 +475,8 @@ alloc_block(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
 	free(bm);
 	if (ret < 0 || (ret = zero_in_file(b, in, data)) < 0 ||
 	    (ret = vx_write(b, buf, (size_t)n, data + in)) < 0 ||
-	    (ret = zero_in_file(b, s->block_size - in - n, data + in + n)) < 0 ||
+	    (ret = zero_in_file(b, s->block_size - in - n, data + in +
+	    n)) < 0 ||
 	    (ret = vx_write(b, s->footer, VPC_FOOTER, data +
 	    s->block_size)) < 0)
 		return ret;
@@ -728,6 +736,9 @@ vpc_create(int fd, const char *path, const struct blk_create_opts *o,
 	if (o->cluster_size)
 		return vm_err_set(err, -EINVAL, "%s: VHD images have no "
 		    "cluster_size option", path);
+	if (o->static_img)
+		return vm_err_set(err, -EINVAL, "%s: VHD images take "
+		    "subformat=fixed, not static=on", path);
 	if (o->prealloc && strcmp(o->prealloc, "off") != 0)
 		return vm_err_set(err, -EINVAL, "%s: VHD images take "
 		    "subformat=fixed, not preallocation=%s", path, o->prealloc);
