@@ -4,7 +4,8 @@
 set -e
 PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-dev
  liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
- qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang"
+ qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang libslirp-dev
+ tshark"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -15,6 +15,7 @@ extern const struct dev_type i8042_type;
 extern const struct dev_type i8254_type;
 extern const struct dev_type virtio_blk_type;
 extern const struct dev_type virtio_rng_type;
+extern const struct dev_type virtio_net_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -25,6 +26,7 @@ const struct dev_type *const dev_types[] = {
 	&i8254_type,
 	&virtio_blk_type,
 	&virtio_rng_type,
+	&virtio_net_type,
 	NULL,
 };
 
