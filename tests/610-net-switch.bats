@@ -169,3 +169,48 @@ PY
 	is "$(jq '.ports | length' <<<"$status_json")" 0 "no ports after the VMs exit"
 	[ "$(jq .frames <<<"$status_json")" -ge 12 ]
 }
+
+@test "vm-net plug: two switches joined through a pipe carry frames both ways; a corrupt stream ends only its plug" {
+	cd "$BATS_TEST_TMPDIR"
+	"$VM_NET" switch -d left
+	"$VM_NET" switch -d right
+	mkfifo back
+	"$VM_NET" plug left < back 3>&- | "$VM_NET" plug right > back 3>&- &
+	BG_PIDS="$!"
+	run_tool 0 python3 - "$NETDIR" "$VM_NET" <<'PY'
+import json, socket, subprocess, sys, time
+d, vmnet = sys.argv[1:3]
+def port(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect("%s/%s.sock" % (d, n))
+    s.settimeout(5)
+    return s
+def nports(n):
+    return len(json.loads(subprocess.run([vmnet, "status", "--json", n],
+        capture_output=True, text=True, check=True).stdout)["ports"])
+l, r = port("left"), port("right")
+for _ in range(100):
+    if nports("left") == 2 and nports("right") == 2:
+        break
+    time.sleep(0.05)
+A, B = bytes.fromhex("525400000001"), bytes.fromhex("525400000002")
+l.send(b"\xff" * 6 + A + b"\x08\x06" + b"L" * 46)
+f = r.recv(70000)
+print("left->right", len(f), f[6:12] == A)
+r.send(A + B + b"\x08\x00" + b"R" * 1400)
+f = r and l.recv(70000)
+print("right->left", len(f), f[14:16] == b"RR")
+# a plug whose stdin is not length-prefixed frames
+p = subprocess.run([vmnet, "plug", "left"], input=b"\xff\xff\xff\xffjunk",
+    capture_output=True)
+print("bad-plug", p.returncode, p.stderr.decode().strip())
+r.send(A + B + b"\x08\x00" + b"S" * 46)
+print("still", len(l.recv(70000)))
+PY
+	is "$output" "*left->right 60 True*" "a broadcast crosses the plug"
+	is "$output" "*right->left 1414 True*" "a unicast comes back"
+	is "$output" "*bad-plug 1 vm-net: stdin: a frame length of 4294967295 bytes (not 1 to 65536): not a length-prefixed frame stream*"
+	is "$output" "*still 60*" "the pipe between the switches carries on"
+	"$VM_NET" stop left
+	"$VM_NET" stop right
+}

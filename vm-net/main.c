@@ -1,8 +1,8 @@
 /*
  * vm-net — virtual networks: a learning Ethernet switch daemon that VMs
- * join with vm-run --net switch:NAME, and the commands that look into
- * one (list, status, capture) or stop it.  Argument dispatch only; each
- * command is in its own file.
+ * join with vm-run --net switch:NAME, the commands that look into one
+ * (list, status, capture) or stop it, and a port on a byte stream (plug).
+ * Argument dispatch only; each command is in its own file.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@ static const struct {
 	{ "status", cmd_status },
 	{ "stop", cmd_stop },
 	{ "capture", cmd_capture },
+	{ "plug", cmd_plug },
 };
 
 static void
@@ -35,6 +36,7 @@ usage(FILE *f)
 	    "  status [--json] NAME      a switch's ports, MACs and counters\n"
 	    "  stop NAME                 stop a switch\n"
 	    "  capture NAME [-w FILE|-]  every frame on a switch, as pcap\n"
+	    "  plug NAME                 a port on stdin/stdout (length-prefixed)\n"
 	    "\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n"
