@@ -145,7 +145,7 @@ PY
 		o=$((3 - i))
 		timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M --name vm$i \
 			--kernel "$KERNEL" --initrd "$INITRD" --net switch:lan0 \
-			--append "console=ttyS0 panic=-1 quiet vmkit.run=\"ip addr add 10.0.3.$i/24 dev eth0; ip link set eth0 up; ping -c 3 -w 100 10.0.3.$o; sleep 3\"" \
+			--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$(ping_peer_cmd 10.0.3.$i 10.0.3.$o)\"" \
 			</dev/null > vm$i.log 2>&1 3>&- &
 		eval "vm${i}_pid=$!"
 	done
@@ -213,4 +213,33 @@ PY
 	is "$output" "*still 60*" "the pipe between the switches carries on"
 	"$VM_NET" stop left
 	"$VM_NET" stop right
+}
+
+@test "dbt and QEMU: a vm-run guest and a QEMU guest (-netdev stream through vm-net plug) ping each other on one switch" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+	command -v socat >/dev/null || skip "socat is not installed"
+	cd "$BATS_TEST_TMPDIR"
+	"$VM_NET" switch -d lanq
+	socat UNIX-LISTEN:"$BATS_TEST_TMPDIR/q.sock" EXEC:"$VM_NET plug lanq" 3>&- &
+	BG_PIDS="$!"
+	for _ in $(seq 50); do [ -S q.sock ] && break; sleep 0.1; done
+	timeout 300 qemu-system-x86_64 -accel tcg -M pc -m 256 -nographic -no-reboot \
+		-kernel "$KERNEL" -initrd "$INITRD" \
+		-netdev stream,id=n0,server=off,addr.type=unix,addr.path="$BATS_TEST_TMPDIR/q.sock" \
+		-device virtio-net-pci,netdev=n0,mac=52:54:00:aa:00:01 \
+		-append "console=ttyS0 panic=-1 quiet vmkit.run=\"$(ping_peer_cmd 10.0.3.1 10.0.3.2)\"" \
+		</dev/null > qemu.log 2>&1 3>&- &
+	qpid=$!
+	timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M --name vmkit \
+		--kernel "$KERNEL" --initrd "$INITRD" --net switch:lanq \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$(ping_peer_cmd 10.0.3.2 10.0.3.1)\"" \
+		</dev/null > vmkit.log 2>&1 3>&-
+	s1=$?
+	wait "$qpid"; s2=$?
+	"$VM_NET" stop lanq
+	is "$s1 $s2" "0 0" "vm-run and QEMU exit 0"
+	is "$(tr -d '\r' < qemu.log)" "*3 packets transmitted, 3 packets received*" "QEMU's guest pings vm-run's"
+	is "$(cat vmkit.log)" "*3 packets transmitted, 3 packets received*" "vm-run's guest pings QEMU's"
 }

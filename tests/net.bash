@@ -51,3 +51,10 @@ kill_bg() {
 
 # The udhcpc script the guest kit lacks: configure the lease it got.
 UDHCPC_SCRIPT='printf "#!/bin/sh\n[ \$1 = bound ] || exit 0\nifconfig \$interface \$ip netmask \$subnet\nroute add default gw \$router\n" > /dhcp.sh; chmod +x /dhcp.sh'
+
+# ping_peer_cmd ADDR PEER: a vmkit.run= command (no double quotes) that
+# sets ADDR/24 on eth0, waits until PEER answers (100 tries at most),
+# pings it 3 times and stays up 5 s more for the peer's own pings.
+ping_peer_cmd() {
+	printf '%s' "ip addr add $1/24 dev eth0; ip link set eth0 up; n=0; until ping -c 1 -W 1 $2 >/dev/null 2>&1 || [ \$n -ge 100 ]; do n=\$((n+1)); done; ping -c 3 $2; sleep 5"
+}
