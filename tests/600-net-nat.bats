@@ -61,13 +61,20 @@ teardown() {
 	[[ $output != *"Linux version"* ]]
 }
 
-@test "dbt: DHCP gives 10.0.2.15; the guest fetches from the host's loopback and serves the host through a forward" {
+@test "dbt: vm.yaml networks: DHCP gives 10.0.2.15; the guest fetches from the host's loopback and serves the host through a forward" {
 	cd "$BATS_TEST_TMPDIR"
 	mkdir www && echo "page-from-the-host-$$" > www/index.html
 	hport=$(free_port)
 	python3 -m http.server "$hport" --bind 127.0.0.1 --directory www > http.log 2>&1 3>&- &
 	BG_PIDS="$!"
 	fport=$(free_port)
+	# The network from vm.yaml (--net is the switch suite's).
+	cat > web.yaml <<-EOF2
+	networks:
+	  - type: nat
+	    mac: 52:54:00:12:34:56
+	    forward: ["tcp:127.0.0.1:$fport:80"]
+	EOF2
 	wait_for http.log "Serving HTTP" 20 || curl -s "http://127.0.0.1:$hport/" >/dev/null
 	guest_bg web "$UDHCPC_SCRIPT
 ip link set eth0 up
@@ -77,7 +84,7 @@ wget -q -O - http://10.0.2.2:$hport/index.html | sed 's/^/got=/'
 printf 'HTTP/1.0 200 OK\r\n\r\npage-from-the-guest\n' > /r
 echo =RE''ADY=
 nc -l -p 80 < /r > /req
-echo req=\$(head -1 /req)" --net nat,forward=tcp:$fport:80,mac=52:54:00:12:34:56
+echo req=\$(head -1 /req)" web.yaml
 	wait_for web.log "=READY=" 200
 	got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/x" % sys.argv[1], timeout=30).read().decode().strip())' "$fport")
 	guest_wait web
