@@ -2,7 +2,8 @@
 # vm-net switch and the commands around it.  Ports are played first by
 # Python SEQPACKET sockets (learning, flooding, bad frames, a MAC flood, a
 # port that dies), then by two guest kit VMs on the DBT that ping each
-# other while vm-net capture records the switch; tshark reads the capture.
+# other and move a file while vm-net capture records the switch; tshark
+# reads the capture.  A QEMU guest joins a switch through vm-net plug.
 
 load helpers
 load net
@@ -133,7 +134,7 @@ PY
 	"$VM_NET" stop lan1
 }
 
-@test "dbt: two guests on one switch ping each other; tshark reads their ARP and ICMP from vm-net capture" {
+@test "dbt: two guests on one switch ping each other and move a file; tshark reads their ARP and ICMP from vm-net capture" {
 	guestkit
 	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
 	command -v tshark >/dev/null || skip "tshark is not installed"
@@ -141,11 +142,15 @@ PY
 	"$VM_NET" switch -d lan0
 	"$VM_NET" capture lan0 -w lan0.pcap 3>&- &
 	BG_PIDS="$!"
+	# vm1 also serves its /bin over HTTP until vm2 says it is done; vm2
+	# fetches busybox from it.
+	run1="httpd -p 80 -h /bin; $(ping_peer_cmd 10.0.3.1 10.0.3.2); nc -l -p 9001 </dev/null"
+	run2="$(ping_peer_cmd 10.0.3.2 10.0.3.1); wget -q -O - http://10.0.3.1/busybox | md5sum | sed s/^/fetched=/; n=0; until echo done | nc 10.0.3.1 9001 || [ \$n -ge 60 ]; do n=\$((n+1)); sleep 1; done"
 	for i in 1 2; do
-		o=$((3 - i))
+		eval "cmd=\$run$i"
 		timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M --name vm$i \
 			--kernel "$KERNEL" --initrd "$INITRD" --net switch:lan0 \
-			--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$(ping_peer_cmd 10.0.3.$i 10.0.3.$o)\"" \
+			--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$cmd\"" \
 			</dev/null > vm$i.log 2>&1 3>&- &
 		eval "vm${i}_pid=$!"
 	done
@@ -159,6 +164,8 @@ PY
 	is "$s1 $s2" "0 0" "both guests powered off"
 	is "$(cat vm1.log)" "*3 packets transmitted, 3 packets received*" "vm1 pings vm2"
 	is "$(cat vm2.log)" "*3 packets transmitted, 3 packets received*" "vm2 pings vm1"
+	md5=$(md5sum < "$GUESTKIT/busybox" | cut -d' ' -f1)
+	is "$(cat vm2.log)" "*fetched=$md5*" "vm2 fetched vm1's busybox over TCP, intact"
 	run tshark -r lan0.pcap
 	is "$status" 0 "tshark reads the capture"
 	is "$output" "*ARP*Who has 10.0.3.2? Tell 10.0.3.1*" "vm1's ARP request"
