@@ -88,7 +88,7 @@ PY
 	is "$output" "usage: vm-net*"
 	run_tool 2 "$VM_NET" frobnicate
 	is "$output" "vm-net: unknown command 'frobnicate'*"
-	for c in switch list status stop capture; do
+	for c in switch list status stop capture plug nat; do
 		run_tool 0 "$VM_NET" $c --help
 		is "$output" "usage: vm-net $c*"
 		run_tool 2 "$VM_NET" $c --no-such-flag
@@ -249,4 +249,42 @@ PY
 	is "$s1 $s2" "0 0" "vm-run and QEMU exit 0"
 	is "$(tr -d '\r' < qemu.log)" "*3 packets transmitted, 3 packets received*" "QEMU's guest pings vm-run's"
 	is "$(cat vmkit.log)" "*3 packets transmitted, 3 packets received*" "vm-run's guest pings QEMU's"
+}
+
+@test "dbt: vm-net nat on a switch: a guest on the switch gets 10.0.2.15 by DHCP, reaches the host and is reached through a forward" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	cd "$BATS_TEST_TMPDIR"
+	run_tool 2 "$VM_NET" nat --forward tcp:1 lanz
+	is "$output" "*--forward: forward 'tcp:1' is not*"
+	run_tool 1 "$VM_NET" nat lanz
+	is "$output" "*switch lanz: cannot connect*is 'vm-net switch lanz' running?*"
+	mkdir www && echo "host-page-$$" > www/index.html
+	hport=$(free_port)
+	fport=$(free_port)
+	python3 -m http.server "$hport" --bind 127.0.0.1 --directory www > http.log 2>&1 3>&- &
+	BG_PIDS="$!"
+	"$VM_NET" switch -d lanz
+	"$VM_NET" nat --forward tcp:$fport:80 lanz 2> nat.log 3>&- &
+	natpid=$!
+	BG_PIDS="$BG_PIDS $natpid"
+	wait_for http.log "Serving HTTP" 20 || true
+	guest_bg g1 "$UDHCPC_SCRIPT
+ip link set eth0 up
+udhcpc -i eth0 -n -q -s /dhcp.sh
+echo addr=\$(ip -4 -o addr show eth0 | sed 's/.*inet \([0-9.]*\).*/\1/')
+wget -q -O - http://10.0.2.2:$hport/index.html | sed 's/^/got=/'
+printf 'HTTP/1.0 200 OK\r\n\r\nguest-page\n' > /r
+echo =RE''ADY=
+nc -l -p 80 < /r > /dev/null" --net switch:lanz
+	wait_for "$BATS_TEST_TMPDIR/g1.log" "=READY=" 200
+	got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=30).read().decode().strip())' "$fport")
+	guest_wait g1
+	"$VM_NET" stop lanz
+	wait "$natpid"
+	is "$?" 0 "vm-net nat ends with its switch"
+	is "$status" 0 "the guest powered off"
+	is "$output" "*addr=10.0.2.15*" "the shared NAT's DHCP lease"
+	is "$output" "*got=host-page-$$*" "the guest reaches the host's loopback through the NAT"
+	is "$got" "guest-page" "the host reaches the guest through the forward"
 }

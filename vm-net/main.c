@@ -1,7 +1,8 @@
 /*
  * vm-net — virtual networks: a learning Ethernet switch daemon that VMs
  * join with vm-run --net switch:NAME, the commands that look into one
- * (list, status, capture) or stop it, and a port on a byte stream (plug).
+ * (list, status, capture) or stop it, a port on a byte stream (plug) and
+ * a shared NAT on a switch (nat).
  * Argument dispatch only; each command is in its own file.
  */
 #include <getopt.h>
@@ -22,6 +23,7 @@ static const struct {
 	{ "stop", cmd_stop },
 	{ "capture", cmd_capture },
 	{ "plug", cmd_plug },
+	{ "nat", cmd_nat },
 };
 
 static void
@@ -37,6 +39,7 @@ usage(FILE *f)
 	    "  stop NAME                 stop a switch\n"
 	    "  capture NAME [-w FILE|-]  every frame on a switch, as pcap\n"
 	    "  plug NAME                 a port on stdin/stdout (length-prefixed)\n"
+	    "  nat [-f RULE]... NAME     a shared NAT with DHCP on a switch\n"
 	    "\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n"

@@ -12,6 +12,7 @@ int cmd_status(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_capture(int argc, char **argv);
 int cmd_plug(int argc, char **argv);
+int cmd_nat(int argc, char **argv);
 
 /* Connect to switch name's control socket: the fd, or -1 with a message
  * printed ("switch lan0 is not running"). */

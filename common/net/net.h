@@ -48,6 +48,9 @@ struct net_backend {
 	void *rx_opaque;
 	void *priv;
 	uint64_t tx_frames, rx_frames, tx_dropped;
+	/* Called (if set) when the far end goes away for good (a switch
+	 * that stops). */
+	void (*hangup)(void *opaque);
 };
 
 /* Check a spec without opening anything: 0, or -EINVAL with err set. */

@@ -40,6 +40,8 @@ swport_readable(void *opaque, int fd, unsigned events)
 		if (n == 0) {
 			log_warnx("switch %s: the switch went away", s->name);
 			evloop_del_fd(nb->loop, fd);
+			if (nb->hangup)
+				nb->hangup(nb->rx_opaque);
 			return;
 		}
 		if ((size_t)n > sizeof(s->buf) || n < 14)
