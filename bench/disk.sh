@@ -55,3 +55,4 @@ row "raw -> qcow2" "$VD convert -O qcow2 $S $O" "qemu-img convert -t writeback -
 row "qcow2 -> raw" "$VD convert -O raw $Q $O" "qemu-img convert -t writeback -O raw $Q $O"
 row "raw -> qcow2 -c (zlib)" "$VD convert -c -O qcow2 $S $O" "qemu-img convert -t writeback -c -O qcow2 $S $O"
 row "raw -> qcow2 -c (zstd)" "$VD convert -c -O qcow2 -o compression_type=zstd $S $O" "qemu-img convert -t writeback -c -O qcow2 -o compression_type=zstd $S $O"
+row "qcow2 -> vmdk streamOptimized" "$VD convert -O vmdk -o subformat=streamOptimized $Q $O" "qemu-img convert -t writeback -O vmdk -o subformat=streamOptimized $Q $O"

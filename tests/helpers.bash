@@ -31,7 +31,15 @@ is() {
 	if [[ $actual == $expected ]]; then return 0; fi
 	echo "# $what:" >&3
 	echo "#   expected: $expected" >&3
-	echo "#   actual:   $actual" >&3
+	# every line marked, so that a log that keeps only the '#' lines
+	# (tests/run-all.sh, CI) still shows all of a multi-line value; a
+	# long one by its last 60 lines
+	if [ "$(wc -l <<<"$actual")" -gt 60 ]; then
+		echo "#   actual (its last 60 lines):" >&3
+	else
+		echo "#   actual:" >&3
+	fi
+	tail -n 60 <<<"$actual" | sed 's/^/#   | /' >&3
 	false
 }
 

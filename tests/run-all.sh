@@ -16,10 +16,13 @@ count_tap() { # file name
 	pass=$((pass + p - s)); skip=$((skip + s)); fail=$((fail + fl))
 	if [ "$fl" -gt 0 ]; then
 		failed_names+=("$name")
-		grep -E '^not ok |^#' "$f" | head -40
+		grep -E '^not ok |^#' "$f" | head -200
 	fi
 }
 
+# The machine, for logs read elsewhere (CI): the DBT's native code and
+# the difftest's judge depend on the host CPU.
+echo "== host: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cpus, $(uname -r)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 

@@ -6,7 +6,9 @@
  * OUT as it was.  Extents the input's block status says read as zeros
  * are skipped; within data, runs of at least -S bytes of zeros (default
  * 4 KiB, 0 to write everything) are skipped too, leaving holes or
- * unallocated clusters.  -c writes each non-zero cluster compressed.
+ * unallocated clusters.  -c writes each non-zero cluster compressed, as
+ * does streamOptimized vmdk output (which has nothing but compressed
+ * grains).
  * OUT "-" streams raw bytes to stdout, zeros included.
  */
 #include <errno.h>
@@ -374,10 +376,21 @@ cmd_convert(int argc, char **argv)
 		return 2;
 	}
 	if (blk_driver_find(ofmt) == NULL) {
-		log_warnx("unknown output format '%s' (raw, qcow2)", ofmt);
+		log_warnx("unknown output format '%s' (raw, qcow2, vdi, vpc, "
+		    "vmdk)", ofmt);
 		return 1;
 	}
-	if (c.compress && strcmp(ofmt, "qcow2") != 0) {
+	/* streamOptimized vmdk holds compressed grains only. */
+	if (strcmp(ofmt, "vmdk") == 0 && o.subformat &&
+	    strcmp(o.subformat, "streamOptimized") == 0)
+		c.compress = true;
+	else if (c.compress && strcmp(ofmt, "vmdk") == 0) {
+		log_warnx("-c: vmdk output is compressed only with -o "
+		    "subformat=streamOptimized");
+		return 1;
+	}
+	if (c.compress && strcmp(ofmt, "qcow2") != 0 &&
+	    strcmp(ofmt, "vmdk") != 0) {
 		log_warnx("-c: the %s format cannot store compressed data",
 		    ofmt);
 		return 1;

@@ -65,7 +65,8 @@ cmd_create(int argc, char **argv)
 		return 2;
 	}
 	if (blk_driver_find(fmt) == NULL) {
-		log_warnx("unknown format '%s' (raw, qcow2)", fmt);
+		log_warnx("unknown format '%s' (raw, qcow2, vdi, vpc, vmdk)",
+		    fmt);
 		return 1;
 	}
 	if (optind + 1 < argc && size_parse(argv[optind + 1], &o.size) < 0) {
@@ -92,7 +93,16 @@ cmd_create(int argc, char **argv)
 			printf(" cluster_size=%u compression_type=%s",
 			    o.cluster_size ? o.cluster_size : 65536,
 			    o.compression ? o.compression : "zlib");
+		if (strcmp(fmt, "vmdk") == 0)
+			printf(" subformat=%s", o.subformat ? o.subformat :
+			    "monolithicSparse");
 		printf(" size=%llu", (unsigned long long)o.size);
+		if (strcmp(fmt, "vdi") == 0)
+			printf(" static=%s", o.static_img ? "on" : "off");
+		if (o.subformat)
+			printf(" subformat=%s", o.subformat);
+		if (o.force_size)
+			printf(" force_size=on");
 		if (o.backing)
 			printf(" backing_file=%s backing_fmt=%s", o.backing,
 			    o.backing_fmt ? o.backing_fmt : "");

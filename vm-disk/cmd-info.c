@@ -53,6 +53,8 @@ disk_print_snapshots(struct blk *b)
 		    clock);
 		if (s[i].icount != UINT64_MAX)
 			printf("%11llu", (unsigned long long)s[i].icount);
+		else
+			printf("%11s", "");
 		printf("\n");
 	}
 }
@@ -82,6 +84,63 @@ json_snapshots(struct json *j, struct blk *b)
 	json_arr_end(j);
 }
 
+/* vmdk's part, as qemu-img prints it. */
+static void
+human_vmdk(const struct blk_info *in)
+{
+	const struct blk_extent *e;
+	int i;
+
+	printf("Format specific information:\n");
+	printf("    cid: %u\n", in->cid);
+	printf("    parent cid: %u\n", in->parent_cid);
+	printf("    create type: %s\n", in->create_type);
+	printf("    extents:\n");
+	for (i = 0; i < in->nextents; i++) {
+		e = &in->extents[i];
+		printf("        [%d]:\n", i);
+		if (e->compressed)
+			printf("            compressed: true\n");
+		printf("            virtual size: %llu\n",
+		    (unsigned long long)e->size);
+		printf("            filename: %s\n", e->filename);
+		if (e->cluster_size)
+			printf("            cluster size: %u\n",
+			    e->cluster_size);
+		printf("            format: %s\n", e->format);
+	}
+}
+
+static void
+json_vmdk(struct json *j, const struct blk_info *in)
+{
+	const struct blk_extent *e;
+	int i;
+
+	json_obj_begin(j, "format-specific");
+	json_str(j, "type", "vmdk");
+	json_obj_begin(j, "data");
+	json_u64(j, "cid", in->cid);
+	json_u64(j, "parent-cid", in->parent_cid);
+	json_str(j, "create-type", in->create_type);
+	json_arr_begin(j, "extents");
+	for (i = 0; i < in->nextents; i++) {
+		e = &in->extents[i];
+		json_obj_begin(j, NULL);
+		if (e->compressed)
+			json_bool(j, "compressed", true);
+		json_u64(j, "virtual-size", e->size);
+		json_str(j, "filename", e->filename);
+		if (e->cluster_size)
+			json_u64(j, "cluster-size", e->cluster_size);
+		json_str(j, "format", e->format);
+		json_obj_end(j);
+	}
+	json_arr_end(j);
+	json_obj_end(j);
+	json_obj_end(j);
+}
+
 static void
 human(struct blk *b, const struct blk_info *in)
 {
@@ -107,13 +166,20 @@ human(struct blk *b, const struct blk_info *in)
 		printf("Format specific information:\n");
 		printf("    compat: %s\n", in->compat >= 3 ? "1.1" : "0.10");
 		printf("    compression type: %s\n", in->compression);
-		printf("    lazy refcounts: %s\n",
-		    in->lazy_refcounts ? "true" : "false");
+		/* Version 2 has no feature bits: qemu-img leaves them out. */
+		if (in->compat >= 3)
+			printf("    lazy refcounts: %s\n",
+			    in->lazy_refcounts ? "true" : "false");
 		printf("    refcount bits: %d\n", in->refcount_bits);
-		printf("    corrupt: %s\n", in->corrupt ? "true" : "false");
-		printf("    extended l2: %s\n",
-		    in->extended_l2 ? "true" : "false");
+		if (in->compat >= 3) {
+			printf("    corrupt: %s\n",
+			    in->corrupt ? "true" : "false");
+			printf("    extended l2: %s\n",
+			    in->extended_l2 ? "true" : "false");
+		}
 	}
+	if (strcmp(b->drv->name, "vmdk") == 0)
+		human_vmdk(in);
 }
 
 static void
@@ -133,13 +199,18 @@ json(struct json *j, struct blk *b, const struct blk_info *in)
 		json_obj_begin(j, "data");
 		json_str(j, "compat", in->compat >= 3 ? "1.1" : "0.10");
 		json_str(j, "compression-type", in->compression);
-		json_bool(j, "lazy-refcounts", in->lazy_refcounts);
+		if (in->compat >= 3)
+			json_bool(j, "lazy-refcounts", in->lazy_refcounts);
 		json_u64(j, "refcount-bits", (uint64_t)in->refcount_bits);
-		json_bool(j, "corrupt", in->corrupt);
-		json_bool(j, "extended-l2", in->extended_l2);
+		if (in->compat >= 3) {
+			json_bool(j, "corrupt", in->corrupt);
+			json_bool(j, "extended-l2", in->extended_l2);
+		}
 		json_obj_end(j);
 		json_obj_end(j);
 	}
+	if (strcmp(b->drv->name, "vmdk") == 0)
+		json_vmdk(j, in);
 	if (in->backing[0]) {
 		json_str(j, "backing-filename", in->backing);
 		if (b->backing)

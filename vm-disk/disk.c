@@ -98,6 +98,19 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 				    v);
 				return -1;
 			}
+		} else if (strcmp(kv, "subformat") == 0) {
+			o->subformat = v;
+		} else if (strcmp(kv, "static") == 0 ||
+		    strcmp(kv, "force_size") == 0) {
+			if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+				log_warnx("-o %s=%s: expected on or off", kv,
+				    v);
+				return -1;
+			}
+			if (kv[0] == 's')
+				o->static_img = strcmp(v, "on") == 0;
+			else
+				o->force_size = strcmp(v, "on") == 0;
 		} else if (strcmp(kv, "backing_file") == 0) {
 			o->backing = v;
 		} else if (strcmp(kv, "backing_fmt") == 0) {
@@ -112,7 +125,8 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 		} else {
 			log_warnx("-o %s: unknown option (cluster_size, "
 			    "compression_type, preallocation, compat, "
-			    "backing_file, backing_fmt)", kv);
+			    "backing_file, backing_fmt, subformat, static, "
+			    "force_size)", kv);
 			return -1;
 		}
 	}

@@ -19,6 +19,9 @@ int cmd_map(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
+int cmd_commit(int argc, char **argv);
+int cmd_rebase(int argc, char **argv);
 
 /* Print the internal snapshot table as qemu-img does (nothing if none). */
 void disk_print_snapshots(struct blk *b);

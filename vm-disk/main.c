@@ -24,7 +24,10 @@ static const struct subcmd cmds[] = {
 	{ "create", cmd_create,
 	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
 	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
-	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1" },
+	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1,"
+	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)"
+	  "\n\tsubformat=monolithicSparse|monolithicFlat|twoGbMaxExtentSparse|"
+	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk)" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
@@ -32,7 +35,8 @@ static const struct subcmd cmds[] = {
 	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-B BACKING] [-o OPTS]\n"
 	  "\t\t[-S SIZE] IN OUT",
 	  "copy the guest-visible contents into a new image (OUT - is stdout,\n"
-	  "\traw; -B: an overlay holding only what differs from BACKING)" },
+	  "\traw; -B: an overlay holding only what differs from BACKING;\n"
+	  "\t-O vmdk -o subformat=streamOptimized compresses, as -c does)" },
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
 	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks" },
@@ -45,9 +49,23 @@ static const struct subcmd cmds[] = {
 	{ "resize", cmd_resize,
 	  "resize [-q] [-f FMT] [--shrink] FILE [+|-]SIZE",
 	  "change the virtual size (shrinking needs --shrink)" },
+	{ "commit", cmd_commit,
+	  "commit [-q] [-p] [-d] [-f FMT] [-b BASE] FILE",
+	  "write an overlay's data into its backing file (or BASE, deeper in\n"
+	  "\tthe chain), then empty the overlay (-d, or -b: keep it)" },
+	{ "rebase", cmd_rebase,
+	  "rebase [-q] [-p] [-u] [-f FMT] [-F FMT] -b BACKING FILE",
+	  "point an overlay at another backing file (\"\": none), copying in\n"
+	  "\twhat differs so the guest sees the same bytes (-u: header only)" },
 	{ "snapshot", cmd_snapshot,
-	  "snapshot [-U] [-f FMT] -l FILE",
-	  "list internal snapshots (-c, -a, -d: not yet)" },
+	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
+	  "list, create, apply (revert to) or delete internal snapshots\n"
+	  "\t(qcow2; NAME is a snapshot's id or name)" },
+	{ "measure", cmd_measure,
+	  "measure [-U] [-f FMT] [-O raw|qcow2] [-o OPTS] [--output=json] [--json]\n"
+	  "\t\t--size SIZE | FILE",
+	  "the file size an image of SIZE, or a copy of FILE, needs in the\n"
+	  "\toutput format (qemu-img's \"required\" and \"fully allocated\")" },
 	{ "cat", cmd_cat,
 	  "cat [-U] [-f FMT] FILE",
 	  "write the guest-visible bytes to stdout" },
@@ -60,7 +78,8 @@ usage(FILE *f)
 
 	fprintf(f,
 	    "usage: vm-disk [-hV] COMMAND [ARGS...]\n"
-	    "  create, inspect, convert and check disk images (raw, qcow2)\n"
+	    "  create, inspect, convert and check disk images\n"
+	    "  (raw, qcow2, vdi, vpc, vmdk; vhd is another name for vpc)\n"
 	    "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  vm-disk %s\n", cmds[i].synopsis);

@@ -26,9 +26,15 @@
 
 extern const struct blk_driver blk_raw;
 extern const struct blk_driver blk_qcow2;
+extern const struct blk_driver blk_vdi;
+extern const struct blk_driver blk_vpc;
+extern const struct blk_driver blk_vmdk;
 
 static const struct blk_driver *const drivers[] = {
 	&blk_qcow2,
+	&blk_vdi,
+	&blk_vpc,
+	&blk_vmdk,
 	&blk_raw,
 	NULL,
 };
@@ -38,19 +44,37 @@ blk_driver_find(const char *name)
 {
 	size_t i;
 
+	if (strcmp(name, "vhd") == 0)   /* qemu calls VHD "vpc" */
+		name = "vpc";
 	for (i = 0; drivers[i] != NULL; i++)
 		if (strcmp(drivers[i]->name, name) == 0)
 			return drivers[i];
 	return NULL;
 }
 
+/* The last (up to) 512 bytes of the file, for probe_tail; their count. */
+static size_t
+read_tail(int fd, uint8_t *tail)
+{
+	struct stat st;
+	off_t at;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0 || st.st_size <= 0)
+		return 0;
+	at = st.st_size > 512 ? st.st_size - 512 : 0;
+	n = pread(fd, tail, (size_t)(st.st_size - at), at);
+	return n > 0 ? (size_t)n : 0;
+}
+
 const struct blk_driver *
 blk_probe_fd(int fd)
 {
-	uint8_t hdr[4096];
+	uint8_t hdr[4096], tail[512];
 	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+	size_t tn = read_tail(fd, tail);
 	const struct blk_driver *best = NULL;
-	int score, best_score = -1;
+	int score, best_score = -1, ts;
 	size_t i;
 
 	if (n < 0)
@@ -58,6 +82,10 @@ blk_probe_fd(int fd)
 	for (i = 0; drivers[i] != NULL; i++) {
 		score = drivers[i]->probe ? drivers[i]->probe(hdr, (size_t)n) :
 		    0;
+		ts = drivers[i]->probe_tail ? drivers[i]->probe_tail(tail,
+		    tn) : 0;
+		if (ts > score)
+			score = ts;
 		if (score > best_score) {
 			best_score = score;
 			best = drivers[i];
@@ -99,7 +127,8 @@ open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
 		return vm_err_set(err, -ELOOP, "%s: backing chain deeper than "
 		    "%d images", b->path, BLK_BACKING_MAX);
 	backing_path(b->path, b->backing_name, path, sizeof(path));
-	b->backing = open_one(path, fmt, (b->flags & (BLK_F_NOLOCK)) |
+	b->backing = open_one(path, fmt, (b->flags & BLK_F_BACKING_NOLOCK ?
+	    BLK_F_NOLOCK | BLK_F_BACKING_NOLOCK : b->flags & BLK_F_NOLOCK) |
 	    BLK_F_RDONLY, ch, err);
 	if (b->backing == NULL) {
 		char msg[VM_ERR_MSG_MAX];
@@ -475,4 +504,61 @@ blk_snapshots(struct blk *b, const struct blk_snapshot **list)
 {
 	*list = NULL;
 	return b->drv->snapshots ? b->drv->snapshots(b, list) : 0;
+}
+
+static int
+need_rw(struct blk *b, bool have, const char *what, struct vm_err *err)
+{
+	if (b->flags & BLK_F_RDONLY)
+		return vm_err_set(err, -EROFS, "%s: opened read-only", b->path);
+	if (!have)
+		return vm_err_set(err, -ENOTSUP, "%s: %s images have no %s",
+		    b->path, b->drv->name, what);
+	return 0;
+}
+
+int
+blk_snapshot_create(struct blk *b, const char *name, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->snapshot_create != NULL,
+	    "internal snapshots", err);
+
+	return ret < 0 ? ret : b->drv->snapshot_create(b, name, err);
+}
+
+int
+blk_snapshot_apply(struct blk *b, const char *name, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->snapshot_apply != NULL,
+	    "internal snapshots", err);
+
+	return ret < 0 ? ret : b->drv->snapshot_apply(b, name, err);
+}
+
+int
+blk_snapshot_delete(struct blk *b, const char *name, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->snapshot_delete != NULL,
+	    "internal snapshots", err);
+
+	return ret < 0 ? ret : b->drv->snapshot_delete(b, name, err);
+}
+
+int
+blk_set_backing(struct blk *b, const char *name, const char *fmt,
+    struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->set_backing != NULL,
+	    "backing file field", err);
+
+	return ret < 0 ? ret : b->drv->set_backing(b, name, fmt, err);
+}
+
+int
+blk_make_empty(struct blk *b, struct vm_err *err)
+{
+	int ret = need_rw(b, b->drv->make_empty != NULL,
+	    "way to be emptied", err);
+
+	return ret < 0 ? ret : b->drv->make_empty(b, err);
 }

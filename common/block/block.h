@@ -22,6 +22,8 @@ struct blk;
 #define BLK_F_NOBACKING 0x2u    /* do not open the backing chain */
 #define BLK_F_NOLOCK    0x4u    /* -U: inspect an image another holds */
 #define BLK_F_REPAIR    0x8u    /* open a dirty image read-write to repair */
+#define BLK_F_BACKING_NOLOCK 0x10u /* lock this image, not its backing chain
+                                    * (commit opens its base again, to write) */
 
 /* block_status flags for one extent of one layer. */
 #define BLK_S_DATA      0x1u    /* this layer holds data for it */
@@ -39,6 +41,19 @@ struct blk_create_opts {
 	int compat;                 /* qcow2: 2 or 3 (0: 3) */
 	const char *compression;    /* "zlib", "zstd" or NULL */
 	const char *prealloc;       /* "off", "metadata", "falloc", "full" */
+	const char *subformat;      /* -o subformat=: vpc dynamic|fixed; vmdk
+	                               monolithicSparse (NULL), ... */
+	bool static_img;            /* vdi: -o static=on (every block now) */
+	bool force_size;            /* vpc: the size as given, not CHS */
+};
+
+/* One extent of a multi-extent image (vmdk), as info lists it. */
+struct blk_extent {
+	char filename[4096];
+	char format[16];            /* "SPARSE", "FLAT", "ZERO", "" (itself) */
+	uint64_t size;              /* bytes of the virtual disk */
+	uint32_t cluster_size;      /* grain size; 0 for flat and zero */
+	bool compressed;
 };
 
 /* What info reports beyond size and format; drivers fill their part. */
@@ -53,6 +68,12 @@ struct blk_info {
 	int refcount_bits;
 	bool extended_l2;
 	bool lazy_refcounts;
+	/* vmdk: the descriptor's fields and the extents (nextents of
+	 * them, owned by the driver, valid until close). */
+	char create_type[32];
+	uint32_t cid, parent_cid;
+	int nextents;
+	const struct blk_extent *extents;
 };
 
 struct blk_check {
@@ -117,6 +138,22 @@ struct blk_driver {
 	/* The internal snapshots: their count, the list in *list (owned
 	 * by the driver, valid until close). */
 	int (*snapshots)(struct blk *b, const struct blk_snapshot **list);
+	/* Internal snapshots by id or name: make one of the current
+	 * state, return to one, delete one.  All or nothing. */
+	int (*snapshot_create)(struct blk *b, const char *name,
+	    struct vm_err *err);
+	int (*snapshot_apply)(struct blk *b, const char *name,
+	    struct vm_err *err);
+	int (*snapshot_delete)(struct blk *b, const char *name,
+	    struct vm_err *err);
+	/* Name another backing file (NULL: none) in the header only. */
+	int (*set_backing)(struct blk *b, const char *name, const char *fmt,
+	    struct vm_err *err);
+	/* Drop everything this layer holds: it reads as its backing. */
+	int (*make_empty)(struct blk *b, struct vm_err *err);
+	/* 0..100, like probe, from the file's last bytes (tail, len of
+	 * them, at most 512) for formats whose signature is at the end. */
+	int (*probe_tail)(const uint8_t *tail, size_t len);
 };
 
 struct blk {
@@ -170,6 +207,15 @@ int blk_check(struct blk *b, int repair, struct blk_check *res,
 int blk_resize(struct blk *b, uint64_t size, struct vm_err *err);
 /* The image's internal snapshots (0 and *list NULL for none). */
 int blk_snapshots(struct blk *b, const struct blk_snapshot **list);
+/* Internal snapshots by id or name (qemu-img snapshot -c, -a, -d). */
+int blk_snapshot_create(struct blk *b, const char *name, struct vm_err *err);
+int blk_snapshot_apply(struct blk *b, const char *name, struct vm_err *err);
+int blk_snapshot_delete(struct blk *b, const char *name, struct vm_err *err);
+/* Rewrite the backing file name and format (NULL name: none). */
+int blk_set_backing(struct blk *b, const char *name, const char *fmt,
+    struct vm_err *err);
+/* Empty the image's own layer (commit does, unless -d). */
+int blk_make_empty(struct blk *b, struct vm_err *err);
 /* Read from the backing chain below b, zeros past its end or without one. */
 int blk_read_backing(struct blk *b, void *buf, size_t len, uint64_t off);
 const struct blk_driver *blk_driver_find(const char *name);

@@ -71,6 +71,7 @@ qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val)
 }
 
 static int grow_table(struct blk *b, uint64_t need);
+static bool hits_metadata(const struct qcow2 *q, uint64_t h, uint64_t len);
 
 /* A new, zeroed refcount block for table index r. */
 static int
@@ -239,6 +240,60 @@ grow_table(struct blk *b, uint64_t need)
 	return qc_refcount_update(b, old_off, old_n, -1);
 }
 
+/*
+ * The active L1 entry l1i points to an L2 table that a snapshot shares:
+ * write a copy (its entries lose their "copied" bits: what they point to
+ * is shared too), count it, point the L1 entry at it, and only then drop
+ * the reference to the shared one.  A crash in between leaks.
+ */
+static int
+l2_cow(struct blk *b, uint64_t l1i, uint64_t *l2off)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t old = q->l1[l1i] & QC_OFFSET_MASK, rc, h, i;
+	uint8_t *t, *tmp, e[8];
+
+	if ((old & (q->cs - 1)) || old < q->cs || old >= q->file_size ||
+	    hits_metadata(q, old, q->cs))
+		return qc_fail(b, "L1 entry %llu points at %#llx, which is not "
+		    "an L2 table", (unsigned long long)l1i,
+		    (unsigned long long)old);
+	if (qc_refcount_get(b, old >> q->cluster_bits, &rc) < 0)
+		return -EIO;
+	if (rc == 0)
+		return qc_fail(b, "L2 table at %#llx has refcount 0",
+		    (unsigned long long)old);
+	if (rc == 1) {
+		/* Not shared after all: the bit was stale. */
+		h = old;
+	} else {
+		if ((tmp = malloc((size_t)q->cs)) == NULL)
+			return -ENOMEM;
+		if ((t = qc_cache_get(b, &q->l2c, old, false)) == NULL) {
+			free(tmp);
+			return -EIO;
+		}
+		for (i = 0; i < q->cs / 8; i++)
+			qc_put64(tmp + i * 8, qc_be64(t + i * 8) &
+			    ~QC_OFLAG_COPIED);
+		h = qc_reserve(q, 1);
+		t = qc_cache_get(b, &q->l2c, h, true);
+		memcpy(t, tmp, (size_t)q->cs);
+		free(tmp);
+		if (qc_write_file(b, t, (size_t)q->cs, h) < 0 ||
+		    qc_refcount_update(b, h, 1, 1) < 0)
+			return -EIO;
+	}
+	q->l1[l1i] = h | QC_OFLAG_COPIED;
+	qc_put64(e, q->l1[l1i]);
+	if (qc_write_file(b, e, 8, q->l1_off + l1i * 8) < 0)
+		return -EIO;
+	if (h != old && qc_refcount_update(b, old, 1, -1) < 0)
+		return -EIO;
+	*l2off = h;
+	return 0;
+}
+
 /* The L2 table for guest offset off, allocated if missing. */
 static int
 l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
@@ -251,9 +306,7 @@ l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
 		return qc_fail(b, "guest offset beyond the L1 table");
 	if (q->l1[l1i] & QC_OFFSET_MASK) {
 		if (!(q->l1[l1i] & QC_OFLAG_COPIED))
-			return qc_fail(b, "L2 table %llu is shared (not "
-			    "copied); writing it is not supported",
-			    (unsigned long long)l1i);
+			return l2_cow(b, l1i, l2off);
 		*l2off = q->l1[l1i] & QC_OFFSET_MASK;
 		return 0;
 	}
@@ -271,8 +324,8 @@ l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
 }
 
 /* Drop the reference an old L2 entry held, after it was replaced. */
-static int
-release(struct blk *b, uint64_t e)
+int
+qc_release(struct blk *b, uint64_t e)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t h, len;
@@ -354,7 +407,7 @@ write_new(struct blk *b, uint64_t coff, uint64_t k, const uint8_t *buf,
 	if (qc_write_file(b, t + i * 8, (size_t)(k * 8), l2off + i * 8) < 0)
 		return -EIO;
 	for (uint64_t j = 0; j < k; j++)
-		if (old[j] && release(b, old[j]) < 0)
+		if (old[j] && qc_release(b, old[j]) < 0)
 			return -EIO;
 	return 0;
 }
@@ -517,7 +570,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 	if (qc_write_file(b, ent, 8, l2off + i * 8) < 0)
 		return -EIO;
 	if (old)
-		return release(b, old);
+		return qc_release(b, old);
 	return 0;
 }
 

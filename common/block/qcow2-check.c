@@ -10,7 +10,7 @@
  *
  * Repair rewrites refcounts to the reference count (-r leaks: only where
  * they were too high; -r all: everywhere) and clears the dirty bit.
- * Images with internal snapshots are not checked yet.
+ * Internal snapshots count: their table, L1 tables and what those reach.
  */
 #include "block/block.h"
 
@@ -88,7 +88,7 @@ copied_ok(struct ck *k, uint64_t e, uint64_t h, const char *what)
 }
 
 static int
-walk_l2(struct ck *k, uint64_t l2off)
+walk_l2(struct ck *k, uint64_t l2off, bool active)
 {
 	struct qcow2 *q = k->b->priv;
 	uint8_t *t = malloc((size_t)q->cs);
@@ -106,6 +106,8 @@ walk_l2(struct ck *k, uint64_t l2off)
 		if (e & QC_OFLAG_COMPRESSED) {
 			qc_comp_span(q, e, &h, &len);
 			add(k, h & ~511ull, len + (h & 511), "compressed cluster");
+			if (!active)
+				continue;
 			k->res->allocated_clusters++;
 			k->res->compressed_clusters++;
 			continue;
@@ -120,6 +122,8 @@ walk_l2(struct ck *k, uint64_t l2off)
 			continue;
 		}
 		add(k, h, q->cs, "data cluster");
+		if (!active)
+			continue;
 		k->res->allocated_clusters++;
 		if (k->last_data && h != k->last_data + q->cs)
 			k->res->fragmented_clusters++;
@@ -131,6 +135,54 @@ walk_l2(struct ck *k, uint64_t l2off)
 		}
 	}
 	free(t);
+	return 0;
+}
+
+/* The snapshot table, and each snapshot's L1 and what it reaches (the
+ * "copied" bits are only meaningful in the active tables). */
+static int
+count_snapshots(struct ck *k)
+{
+	struct qcow2 *q = k->b->priv;
+	const struct qc_snap *s;
+	uint64_t i, h;
+	uint8_t *l1;
+	uint32_t n;
+
+	if (q->nb_snapshots == 0)
+		return 0;
+	add(k, q->snapshots_off, q->snapshots_len, "snapshot table");
+	for (n = 0; n < q->nb_snapshots; n++) {
+		s = &q->qsnaps[n];
+		if (s->l1_size == 0)
+			continue;
+		add(k, s->l1_off, s->l1_size * 8ull, "snapshot L1 table");
+		if ((l1 = malloc((size_t)s->l1_size * 8)) == NULL)
+			return -ENOMEM;
+		if (qc_read_file(k->b, l1, (size_t)s->l1_size * 8,
+		    s->l1_off) < 0) {
+			free(l1);
+			return -EIO;
+		}
+		for (i = 0; i < s->l1_size; i++) {
+			h = qc_be64(l1 + i * 8) & QC_OFFSET_MASK;
+			if (h == 0)
+				continue;
+			if (h & (q->cs - 1)) {
+				note(k, "ERROR snapshot L2 table %#llx is not "
+				    "aligned", (unsigned long long)h);
+				k->res->corruptions++;
+				continue;
+			}
+			add(k, h, q->cs, "snapshot L2 table");
+			if (h >> q->cluster_bits < k->n &&
+			    walk_l2(k, h, false) < 0) {
+				free(l1);
+				return -EIO;
+			}
+		}
+		free(l1);
+	}
 	return 0;
 }
 
@@ -154,10 +206,10 @@ count_refs(struct ck *k)
 			continue;
 		add(k, h, q->cs, "L2 table");
 		if (copied_ok(k, q->l1[i], h, "L2 table") < 0 ||
-		    walk_l2(k, h) < 0)
+		    walk_l2(k, h, true) < 0)
 			return -EIO;
 	}
-	return 0;
+	return count_snapshots(k);
 }
 
 static int
@@ -214,9 +266,6 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 	uint8_t inc[8];
 	int ret;
 
-	if (q->nb_snapshots)
-		return vm_err_set(err, -ENOTSUP, "%s: checking images with "
-		    "internal snapshots is not supported yet", b->path);
 	if (repair && q->refcount_order != 4)
 		return vm_err_set(err, -ENOTSUP, "%s: repairing %u-bit "
 		    "refcounts is not supported yet", b->path,

@@ -55,6 +55,16 @@ struct qc_cache {
 	uint8_t *mem;           /* n clusters of on-disk bytes */
 };
 
+/* Where a snapshot table entry and its L1 table are. */
+struct qc_snap {
+	uint64_t pos, len;      /* the entry, in the file (len padded) */
+	uint64_t l1_off;
+	uint32_t l1_size;
+	uint64_t disk_size;     /* UINT64_MAX: not recorded */
+	uint16_t idn, namen;
+	uint32_t extra;
+};
+
 struct qcow2 {
 	uint32_t version;
 	unsigned cluster_bits;
@@ -78,6 +88,8 @@ struct qcow2 {
 	uint32_t nb_snapshots;
 	uint64_t snapshots_off;
 	struct blk_snapshot *snaps;     /* nb_snapshots of them */
+	struct qc_snap *qsnaps;         /* and where each one's parts are */
+	uint64_t snapshots_len;         /* bytes of the table */
 
 	uint64_t file_size;     /* host file size as we know it */
 	uint64_t next_free;     /* where the next cluster goes */
@@ -90,6 +102,7 @@ struct qcow2 {
 };
 
 /* qcow2.c */
+int qc_reopen(struct blk *b, struct vm_err *err);
 int qc_read_file(struct blk *b, void *buf, size_t len, uint64_t off);
 int qc_write_file(struct blk *b, const void *buf, size_t len, uint64_t off);
 uint8_t *qc_cache_get(struct blk *b, struct qc_cache *c, uint64_t off,
@@ -108,6 +121,7 @@ int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);
 int qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off);
+int qc_release(struct blk *b, uint64_t e);
 size_t qc_compress(struct blk *b, const void *in, void *out, size_t cap);
 int qc_write_compressed(struct blk *b, const void *data, size_t n,
     const void *plain, uint64_t off);
@@ -117,6 +131,12 @@ int qc_preallocate(struct blk *b, const char *mode, struct vm_err *err);
 /* qcow2-snap.c */
 int qc_read_snapshots(struct blk *b, struct vm_err *err);
 int qc_snapshots(struct blk *b, const struct blk_snapshot **list);
+int qc_snap_create(struct blk *b, const char *name, struct vm_err *err);
+int qc_snap_apply(struct blk *b, const char *name, struct vm_err *err);
+int qc_snap_delete(struct blk *b, const char *name, struct vm_err *err);
+int qc_set_backing(struct blk *b, const char *name, const char *fmt,
+    struct vm_err *err);
+int qc_make_empty(struct blk *b, struct vm_err *err);
 
 /* qcow2-check.c */
 int qc_check(struct blk *b, int repair, struct blk_check *res,

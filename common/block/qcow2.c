@@ -591,9 +591,6 @@ check_writable(struct blk *b, unsigned flags, struct vm_err *err)
 		return vm_err_set(err, -ENOTSUP, "%s: writing images with "
 		    "%u-bit refcounts is not supported yet", b->path,
 		    1u << q->refcount_order);
-	if (q->nb_snapshots)
-		return vm_err_set(err, -ENOTSUP, "%s: writing images with "
-		    "internal snapshots is not supported yet", b->path);
 	/* Autoclear features (bitmaps) are not kept up to date by us, so
 	 * the spec says to clear them. */
 	if (q->version >= 3 && q->autoclear) {
@@ -689,7 +686,18 @@ qcow2_close(struct blk *b)
 	free(q->cbuf);
 	free(q->dbuf);
 	free(q->snaps);
+	free(q->qsnaps);
 	memset(q, 0, sizeof(*q));
+}
+
+/* Read the header and tables again after a change made them stale. */
+int
+qc_reopen(struct blk *b, struct vm_err *err)
+{
+	b->drv->close(b);
+	b->backing_name[0] = '\0';
+	b->backing_fmt[0] = '\0';
+	return b->drv->open(b, b->fd, b->flags, err);
 }
 
 static int
@@ -730,4 +738,9 @@ const struct blk_driver blk_qcow2 = {
 	.check = qc_check,
 	.resize = qc_resize,
 	.snapshots = qc_snapshots,
+	.snapshot_create = qc_snap_create,
+	.snapshot_apply = qc_snap_apply,
+	.snapshot_delete = qc_snap_delete,
+	.set_backing = qc_set_backing,
+	.make_empty = qc_make_empty,
 };

@@ -4,7 +4,8 @@
  * image file: it is opened read-only and everything a user can ask of it
  * is done (block status over the whole disk, reads, check), then it is
  * opened read-write and written, which drives allocation, refcount
- * updates and copy-on-write over whatever the tables claim.  The file
+ * updates and copy-on-write over whatever the tables claim, and
+ * internal snapshots are made, applied and deleted.  The file
  * lives in a memfd; backing files are not opened (BLK_F_NOBACKING), so
  * an input cannot reach outside itself.  Any sanitizer report is a bug.
  */
@@ -61,6 +62,29 @@ scribble(struct blk *b, uint8_t *buf)
 	blk_check(b, BLK_REPAIR_ALL, &res, &err);
 }
 
+/* Internal snapshots: make one, go back to the image's first one, delete
+ * what was made (each builds new tables from whatever the old ones say). */
+static void
+snapshots(struct blk *b, uint8_t *buf)
+{
+	const struct blk_snapshot *list;
+	struct blk_check res;
+	struct vm_err err;
+	char first[64];
+
+	blk_snapshot_create(b, "fz", &err);
+	if (blk_snapshots(b, &list) > 0) {
+		snprintf(first, sizeof(first), "%s", list[0].id);
+		blk_snapshot_apply(b, first, &err);
+	}
+	memset(buf, 0xa5, 4096);
+	if (b->size >= 4096)
+		blk_pwrite(b, buf, 4096, 0);
+	blk_snapshot_delete(b, "fz", &err);
+	memset(&res, 0, sizeof(res));
+	blk_check(b, 0, &res, &err);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -86,6 +110,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    BLK_F_REPAIR, &err);
 		if (b != NULL) {
 			scribble(b, buf);
+			snapshots(b, buf);
 			blk_close(b);
 		}
 	}

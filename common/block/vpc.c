@@ -1,0 +1,773 @@
+/*
+ * VHD, the Virtual PC / Hyper-V disk image (qemu's "vpc"; "vhd" is an
+ * alias): fixed and dynamic images, as the VHD specification lays them
+ * out.  Every field is big-endian.
+ *
+ *   fixed    the guest bytes, then a 512-byte footer: the only metadata
+ *            is at the end, so the format is found by probe_tail
+ *   dynamic  a copy of the footer at 0, a 1 KiB dynamic header, the
+ *            block allocation table (one 32-bit sector number per block,
+ *            0xffffffff for none), then data blocks, each a sector bitmap
+ *            followed by the block (2 MiB by default), and the footer
+ *
+ * The footer and the dynamic header carry checksums (the one's
+ * complement of the byte sum) and both are checked.  The virtual size
+ * follows qemu: the CHS geometry's size, unless the creator is one that
+ * uses current_size (Hyper-V, Disk2vhd, XenServer, qemu's force_size)
+ * or the geometry is the largest possible.  Reads ignore the sector
+ * bitmaps, as qemu does; a new block gets an all-ones bitmap.
+ *
+ * Every BAT entry is checked at open: its block must lie inside the
+ * file, clear of the footer, the header and the table, and overlap no
+ * other block.  An image with a bad table opens read-only only; reads of
+ * a bad block fail naming it.
+ */
+#include "block/block.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "block/vxio.h"
+#include "util/err.h"
+#include "util/io.h"
+
+#define VPC_FOOTER      512
+#define VPC_DYN         1024
+#define VPC_FIXED       2
+#define VPC_DYNAMIC     3
+#define VPC_DIFF        4
+#define VPC_FREE        0xffffffffu
+#define VPC_BLOCK       (2u << 20)
+#define VPC_BLOCK_MAX   (256u << 20)
+/* A 64 MiB table: 2040 GiB in blocks of 128 KiB or more (qemu-img and
+ * Hyper-V make 2 MiB blocks: 1 Mi entries at most). */
+#define VPC_MAX_ENTRIES (1u << 24)
+#define VPC_MAX_SECTORS 0xff000000ull           /* 2040 GiB */
+#define VPC_MAX_CHS     (65535ull * 16 * 255)
+#define VPC_TIME_BASE   946684800               /* 2000-01-01 UTC */
+
+/* Footer fields. */
+#define F_FEATURES      8
+#define F_VERSION       12
+#define F_DATA_OFF      16
+#define F_TIMESTAMP     24
+#define F_APP           28
+#define F_APP_VER       32
+#define F_OS            36
+#define F_ORIG_SIZE     40
+#define F_CUR_SIZE      48
+#define F_CYLS          56
+#define F_HEADS         58
+#define F_SECS          59
+#define F_TYPE          60
+#define F_CHECKSUM      64
+#define F_UUID          68
+
+/* Dynamic header fields. */
+#define D_DATA_OFF      8
+#define D_TABLE_OFF     16
+#define D_VERSION       24
+#define D_ENTRIES       28
+#define D_BLOCK_SIZE    32
+#define D_CHECKSUM      36
+
+struct vpc {
+	uint8_t footer[VPC_FOOTER];
+	bool fixed;
+	uint32_t *bat;          /* block -> sector of its bitmap */
+	uint8_t *bad;           /* per block: its entry is unusable */
+	uint32_t entries, block_size, bitmap_size;
+	uint64_t dyn_off, bat_off, free_off, file_size;
+	uint32_t nbad, counted;
+	char why[160];
+};
+
+static uint32_t
+checksum(const uint8_t *p, size_t len, size_t at)
+{
+	uint32_t sum = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (i < at || i >= at + 4)
+			sum += p[i];
+	return ~sum;
+}
+
+static bool
+is_footer(const uint8_t *p, size_t len)
+{
+	return len >= VPC_FOOTER && memcmp(p, "conectix", 8) == 0;
+}
+
+static int
+vpc_probe(const uint8_t *hdr, size_t len)
+{
+	return is_footer(hdr, len) ? 100 : 0;
+}
+
+/* A fixed image: a footer with a good checksum at the very end. */
+static int
+vpc_probe_tail(const uint8_t *tail, size_t len)
+{
+	if (!is_footer(tail, len) || vx_be32(tail + F_TYPE) != VPC_FIXED ||
+	    vx_be32(tail + F_CHECKSUM) != checksum(tail, VPC_FOOTER,
+	    F_CHECKSUM))
+		return 0;
+	return 100;
+}
+
+static void
+problem(struct vpc *s, struct blk_check *res, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+problem(struct vpc *s, struct blk_check *res, const char *fmt, ...)
+{
+	char msg[160], line[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (s->nbad++ == 0)
+		snprintf(s->why, sizeof(s->why), "%s", msg);
+	if (res) {
+		res->corruptions++;
+		if (res->note) {
+			snprintf(line, sizeof(line), "ERROR: %s", msg);
+			res->note(res->note_ctx, line);
+		}
+	}
+}
+
+static bool
+overlap(uint64_t a, uint64_t alen, uint64_t c, uint64_t clen)
+{
+	return a < c + clen && c < a + alen;
+}
+
+static uint64_t
+span(const struct vpc *s)
+{
+	return (uint64_t)s->bitmap_size + s->block_size;
+}
+
+/* Sort keys: a block's host sector above its index, so blocks come in
+ * the order they sit on the host. */
+static int
+by_host(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+
+	return a < c ? -1 : a > c;
+}
+
+static void
+scan(struct vpc *s, struct blk_check *res)
+{
+	uint64_t h, bat_len = (uint64_t)s->entries * 4, end, *order;
+	uint32_t n = 0, i, g, a, c;
+
+	s->nbad = 0;
+	s->counted = 0;
+	memset(s->bad, 0, s->entries);
+	s->free_off = s->bat_off + bat_len;
+	if (s->dyn_off + VPC_DYN > s->free_off)
+		s->free_off = s->dyn_off + VPC_DYN;
+	s->free_off = (s->free_off + 511) & ~511ull;
+	order = malloc((size_t)s->entries * 8 + 8);
+	for (g = 0; g < s->entries; g++) {
+		if (s->bat[g] == VPC_FREE)
+			continue;
+		h = (uint64_t)s->bat[g] * 512;
+		if (h + span(s) > s->file_size) {
+			s->bad[g] = 1;
+			problem(s, res, "BAT entry %u puts its block at %#llx, "
+			    "past the end of the file", g,
+			    (unsigned long long)h);
+		} else if (overlap(h, span(s), 0, VPC_FOOTER) ||
+		    overlap(h, span(s), s->dyn_off, VPC_DYN) ||
+		    overlap(h, span(s), s->bat_off, bat_len)) {
+			s->bad[g] = 1;
+			problem(s, res, "BAT entry %u puts its block at %#llx, "
+			    "over the image's own metadata", g,
+			    (unsigned long long)h);
+		} else if (order) {
+			order[n++] = (uint64_t)s->bat[g] << 32 | g;
+		}
+	}
+	if (order) {
+		qsort(order, n, sizeof(*order), by_host);
+		for (i = 0; i + 1 < n; i++) {
+			a = (uint32_t)order[i];
+			c = (uint32_t)order[i + 1];
+			h = (uint64_t)s->bat[a] * 512;
+			if (h + span(s) > (uint64_t)s->bat[c] * 512) {
+				s->bad[a] = s->bad[c] = 1;
+				problem(s, res, "the blocks of BAT entries %u "
+				    "and %u overlap", a < c ? a : c,
+				    a < c ? c : a);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			g = (uint32_t)order[i];
+			if (s->bad[g])
+				continue;
+			s->counted++;
+			end = (uint64_t)s->bat[g] * 512 + span(s);
+			if (end > s->free_off)
+				s->free_off = end;
+		}
+	}
+	free(order);
+	if (order == NULL && s->entries)
+		problem(s, res, "out of memory checking the BAT");
+}
+
+/* The guest size as qemu computes it from the footer, in bytes. */
+static uint64_t
+footer_size(const uint8_t *f)
+{
+	static const char *const cur[] = { "win ", "qem2", "d2v ", "CTXS" };
+	uint64_t chs = (uint64_t)vx_be16(f + F_CYLS) * f[F_HEADS] * f[F_SECS];
+	bool use_chs = memcmp(f + F_APP, "tap", 4) != 0;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cur); i++)
+		if (memcmp(f + F_APP, cur[i], 4) == 0)
+			use_chs = false;
+	if (!use_chs || chs == VPC_MAX_CHS)
+		return vx_be64(f + F_CUR_SIZE) / 512 * 512;
+	return chs * 512;
+}
+
+/* Find the footer: at 0 for a dynamic image, else at the end. */
+static int
+read_footer(struct blk *b, struct vpc *s, struct vm_err *err)
+{
+	uint8_t *f = s->footer;
+	uint32_t type;
+
+	if (vx_read(b, f, VPC_FOOTER, 0) < 0)
+		goto ioerr;
+	type = vx_be32(f + F_TYPE);
+	if (is_footer(f, VPC_FOOTER) && type != VPC_FIXED) {
+		s->fixed = false;
+	} else {
+		if (vx_read(b, f, VPC_FOOTER, s->file_size - VPC_FOOTER) < 0)
+			goto ioerr;
+		if (!is_footer(f, VPC_FOOTER))
+			return vm_err_set(err, -EINVAL, "%s: not a VHD image "
+			    "(no \"conectix\" footer at its start or end)",
+			    b->path);
+		s->fixed = true;
+	}
+	if (vx_be32(f + F_CHECKSUM) != checksum(f, VPC_FOOTER, F_CHECKSUM))
+		return vm_err_set(err, -EINVAL, "%s: bad VHD footer checksum "
+		    "(%#x, the footer sums to %#x)", b->path,
+		    vx_be32(f + F_CHECKSUM), checksum(f, VPC_FOOTER,
+		    F_CHECKSUM));
+	type = vx_be32(f + F_TYPE);
+	if (type == VPC_DIFF)
+		return vm_err_set(err, -ENOTSUP, "%s: a differencing VHD image "
+		    "(it has a parent), not supported", b->path);
+	if (type != (s->fixed ? VPC_FIXED : VPC_DYNAMIC))
+		return vm_err_set(err, -EINVAL, "%s: unknown VHD disk type %u "
+		    "for a footer at its %s", b->path, type,
+		    s->fixed ? "end" : "start");
+	return 0;
+ioerr:
+	*err = b->ioerr;
+	return err->code;
+}
+
+static int
+read_dynamic(struct blk *b, struct vpc *s, struct vm_err *err)
+{
+	uint8_t d[VPC_DYN];
+	uint64_t bat_len, need;
+	uint32_t g;
+
+	s->dyn_off = vx_be64(s->footer + F_DATA_OFF);
+	if (s->dyn_off < VPC_FOOTER || s->dyn_off > s->file_size ||
+	    s->file_size - s->dyn_off < VPC_DYN)
+		return vm_err_set(err, -EINVAL, "%s: the VHD dynamic header "
+		    "offset %#llx is outside the file", b->path,
+		    (unsigned long long)s->dyn_off);
+	if (vx_read(b, d, VPC_DYN, s->dyn_off) < 0) {
+		*err = b->ioerr;
+		return err->code;
+	}
+	if (memcmp(d, "cxsparse", 8) != 0)
+		return vm_err_set(err, -EINVAL, "%s: not a VHD dynamic header "
+		    "(bad magic)", b->path);
+	if (vx_be32(d + D_CHECKSUM) != checksum(d, VPC_DYN, D_CHECKSUM))
+		return vm_err_set(err, -EINVAL, "%s: bad VHD dynamic header "
+		    "checksum", b->path);
+	s->bat_off = vx_be64(d + D_TABLE_OFF);
+	s->entries = vx_be32(d + D_ENTRIES);
+	s->block_size = vx_be32(d + D_BLOCK_SIZE);
+	if (s->block_size < 512 || s->block_size > VPC_BLOCK_MAX ||
+	    (s->block_size & (s->block_size - 1)))
+		return vm_err_set(err, -EINVAL, "%s: unsupported VHD block "
+		    "size %u (a power of two from 512 bytes to 256 MiB)", b->path,
+		    s->block_size);
+	s->bitmap_size = ((s->block_size / 4096) + 511) & ~511u;
+	need = (b->size + s->block_size - 1) / s->block_size;
+	if (need > s->entries)
+		return vm_err_set(err, -EINVAL, "%s: the VHD block table has "
+		    "%u entries, %llu are needed for the disk size", b->path,
+		    s->entries, (unsigned long long)need);
+	if (s->entries > VPC_MAX_ENTRIES)
+		return vm_err_set(err, -EINVAL, "%s: absurd VHD block table of "
+		    "%u entries", b->path, s->entries);
+	bat_len = (uint64_t)s->entries * 4;
+	if (s->bat_off < VPC_FOOTER || s->bat_off > s->file_size ||
+	    s->file_size - s->bat_off < bat_len ||
+	    overlap(s->bat_off, bat_len, s->dyn_off, VPC_DYN))
+		return vm_err_set(err, -EINVAL, "%s: the VHD block table at "
+		    "%#llx runs past the end of the file or over the header",
+		    b->path, (unsigned long long)s->bat_off);
+	s->bat = malloc((size_t)bat_len + 4);
+	s->bad = malloc((size_t)s->entries + 1);
+	if (s->bat == NULL || s->bad == NULL)
+		return vm_err_set(err, -ENOMEM, "%s: out of memory for the "
+		    "block table", b->path);
+	if (vx_read(b, s->bat, (size_t)bat_len, s->bat_off) < 0) {
+		*err = b->ioerr;
+		return err->code;
+	}
+	for (g = 0; g < s->entries; g++)
+		s->bat[g] = vx_be32((uint8_t *)&s->bat[g]);
+	scan(s, NULL);
+	return 0;
+}
+
+static void
+unload(struct vpc *s)
+{
+	free(s->bat);
+	free(s->bad);
+	s->bat = NULL;
+	s->bad = NULL;
+}
+
+static int
+vpc_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
+{
+	struct vpc *s = b->priv;
+	int ret;
+
+	s->file_size = vx_file_size(fd);
+	if (s->file_size < VPC_FOOTER)
+		return vm_err_set(err, -EINVAL, "%s: not a VHD image (shorter "
+		    "than its footer)", b->path);
+	if ((ret = read_footer(b, s, err)) < 0)
+		return ret;
+	b->size = footer_size(s->footer);
+	if (b->size / 512 > VPC_MAX_SECTORS)
+		return vm_err_set(err, -EFBIG, "%s: the VHD footer claims %llu "
+		    "bytes, more than the format's 2040 GiB", b->path,
+		    (unsigned long long)b->size);
+	if (s->fixed) {
+		if (b->size > s->file_size - VPC_FOOTER)
+			return vm_err_set(err, -EINVAL, "%s: the VHD footer "
+			    "claims %llu bytes, the file holds only %llu "
+			    "(truncated image?)", b->path,
+			    (unsigned long long)b->size,
+			    (unsigned long long)(s->file_size - VPC_FOOTER));
+		return 0;
+	}
+	if ((ret = read_dynamic(b, s, err)) < 0) {
+		unload(s);
+		return ret;
+	}
+	if (s->nbad && !(flags & BLK_F_RDONLY)) {
+		unload(s);
+		return vm_err_set(err, -EINVAL, "%s: corrupt VHD image: %s "
+		    "(vm-disk check lists every problem)", b->path, s->why);
+	}
+	return 0;
+}
+
+static void
+vpc_close(struct blk *b)
+{
+	unload(b->priv);
+}
+
+static int
+bad_entry(struct blk *b, uint32_t g)
+{
+	return vx_fail(b, "BAT entry %u is corrupt (its block lies outside "
+	    "the file, over metadata or over another block)", g);
+}
+
+static int
+vpc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct vpc *s = b->priv;
+	uint64_t in, n;
+	uint32_t g;
+	int ret;
+
+	if (s->fixed)
+		return vx_read(b, buf, (size_t)len, off);
+	while (len > 0) {
+		g = (uint32_t)(off / s->block_size);
+		in = off % s->block_size;
+		n = s->block_size - in < len ? s->block_size - in : len;
+		if (s->bad[g])
+			return bad_entry(b, g);
+		if (s->bat[g] == VPC_FREE)
+			memset(buf, 0, (size_t)n);
+		else if ((ret = vx_read(b, buf, (size_t)n, (uint64_t)s->bat[g] *
+		    512 + s->bitmap_size + in)) < 0)
+			return ret;
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Zeros in [off, off+len) that the file holds (past its end it reads
+ * zeros already). */
+static int
+zero_in_file(struct blk *b, uint64_t len, uint64_t off)
+{
+	struct vpc *s = b->priv;
+
+	if (off >= s->file_size)
+		return 0;
+	if (len > s->file_size - off)
+		len = s->file_size - off;
+	return vx_write_zeros(b, len, off);
+}
+
+/*
+ * A new block at the end: its bitmap (all ones) and the data (zeros
+ * around it), the footer after it, then the BAT entry.  Killed before
+ * the entry is written, the image has only a block nobody uses.
+ */
+static int
+alloc_block(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
+    uint64_t n)
+{
+	struct vpc *s = b->priv;
+	uint64_t host = s->free_off, data = host + s->bitmap_size;
+	uint8_t *bm, be[4];
+	int ret;
+
+	if (host / 512 >= VPC_FREE)
+		return vx_fail(b, "full (no room for a block below 2 TiB)");
+	if ((bm = malloc(s->bitmap_size)) == NULL)
+		return -ENOMEM;
+	memset(bm, 0xff, s->bitmap_size);
+	ret = vx_write(b, bm, s->bitmap_size, host);
+	free(bm);
+	if (ret < 0 || (ret = zero_in_file(b, in, data)) < 0 ||
+	    (ret = vx_write(b, buf, (size_t)n, data + in)) < 0 ||
+	    (ret = zero_in_file(b, s->block_size - in - n, data + in +
+	    n)) < 0 ||
+	    (ret = vx_write(b, s->footer, VPC_FOOTER, data +
+	    s->block_size)) < 0)
+		return ret;
+	s->free_off = data + s->block_size;
+	if (s->free_off + VPC_FOOTER > s->file_size)
+		s->file_size = s->free_off + VPC_FOOTER;
+	vx_put_be32(be, (uint32_t)(host / 512));
+	if ((ret = vx_write(b, be, 4, s->bat_off + 4ull * g)) < 0)
+		return ret;
+	s->bat[g] = (uint32_t)(host / 512);
+	s->counted++;
+	return 0;
+}
+
+static int
+vpc_write(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
+{
+	struct vpc *s = b->priv;
+	uint64_t in, n;
+	uint32_t g;
+	int ret;
+
+	if (s->fixed)
+		return vx_write(b, buf, (size_t)len, off);
+	while (len > 0) {
+		g = (uint32_t)(off / s->block_size);
+		in = off % s->block_size;
+		n = s->block_size - in < len ? s->block_size - in : len;
+		if (s->bad[g])
+			return bad_entry(b, g);
+		if (s->bat[g] != VPC_FREE)
+			ret = vx_write(b, buf, (size_t)n, (uint64_t)s->bat[g] *
+			    512 + s->bitmap_size + in);
+		else if (vx_is_zero(buf, n))
+			ret = 0;
+		else
+			ret = alloc_block(b, g, buf, in, n);
+		if (ret < 0)
+			return ret;
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int
+vpc_preadv(struct blk *b, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return vx_iov(b, iov, iovcnt, off, vpc_read);
+}
+
+static int
+vpc_pwritev(struct blk *b, const struct iovec *iov, int iovcnt, uint64_t off)
+{
+	return vx_iov(b, iov, iovcnt, off, vpc_write);
+}
+
+static int
+vpc_flush(struct blk *b)
+{
+	return fdatasync(b->fd) < 0 ? -errno : 0;
+}
+
+static int
+vpc_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
+    uint64_t *host)
+{
+	struct vpc *s = b->priv;
+	uint32_t g, e, f, k;
+	uint64_t n;
+
+	if (s->fixed) {
+		*pnum = len;
+		*host = off;
+		return BLK_S_DATA;
+	}
+	g = (uint32_t)(off / s->block_size);
+	n = s->block_size - off % s->block_size;
+	if (s->bad[g])
+		return bad_entry(b, g);
+	e = s->bat[g];
+	for (k = 1; n < len && g + k < s->entries && !s->bad[g + k]; k++) {
+		f = s->bat[g + k];
+		if ((e == VPC_FREE) != (f == VPC_FREE) || (e != VPC_FREE &&
+		    (uint64_t)f * 512 != (uint64_t)e * 512 + k * span(s)))
+			break;
+		n += s->block_size;
+	}
+	*pnum = n < len ? n : len;
+	if (e == VPC_FREE) {
+		*host = UINT64_MAX;
+		return 0;
+	}
+	*host = (uint64_t)e * 512 + s->bitmap_size + off % s->block_size;
+	return BLK_S_DATA;
+}
+
+static void
+vpc_info(struct blk *b, struct blk_info *info)
+{
+	struct vpc *s = b->priv;
+
+	info->cluster_size = s->fixed ? 0 : s->block_size;
+}
+
+static int
+vpc_check(struct blk *b, int repair, struct blk_check *res,
+    struct vm_err *err)
+{
+	struct vpc *s = b->priv;
+
+	if (repair)
+		return vm_err_set(err, -ENOTSUP, "%s: VHD images cannot be "
+		    "repaired", b->path);
+	res->image_end = s->file_size;
+	if (s->fixed)
+		return 0;
+	scan(s, res);
+	res->total_clusters = (b->size + s->block_size - 1) / s->block_size;
+	res->allocated_clusters = s->counted;
+	return 0;
+}
+
+/* The VHD specification's CHS for a sector count, as qemu computes it. */
+static void
+geometry(uint64_t sectors, uint16_t *cyls, uint8_t *heads, uint8_t *secs)
+{
+	uint64_t cth;
+
+	if (sectors > VPC_MAX_CHS)
+		sectors = VPC_MAX_CHS;
+	if (sectors >= 65535ull * 16 * 63) {
+		*secs = 255;
+		*heads = 16;
+		cth = sectors / 255;
+	} else {
+		*secs = 17;
+		cth = sectors / 17;
+		*heads = (uint8_t)((cth + 1023) / 1024 < 4 ? 4 :
+		    (cth + 1023) / 1024 > 16 ? 17 : (cth + 1023) / 1024);
+		if (cth >= *heads * 1024u || *heads > 16) {
+			*secs = 31;
+			*heads = 16;
+			cth = sectors / 31;
+		}
+		if (cth >= *heads * 1024u) {
+			*secs = 63;
+			*heads = 16;
+			cth = sectors / 63;
+		}
+	}
+	*cyls = (uint16_t)(cth / *heads);
+}
+
+/* The size and geometry a new image gets: the smallest CHS at least
+ * as large as asked, or the size as given with the largest geometry
+ * (force_size, or sizes CHS cannot express). */
+static int
+new_size(const struct blk_create_opts *o, const char *path, uint64_t *size,
+    uint8_t *f, struct vm_err *err)
+{
+	uint64_t want = (o->size + 511) / 512, sec = want, i;
+	uint16_t c = 65535;
+	uint8_t h = 16, s = 255;
+
+	if (!o->force_size) {
+		c = 0;
+		h = s = 0;
+		if (sec > VPC_MAX_CHS)
+			sec = VPC_MAX_CHS;
+		for (i = 0; sec > (uint64_t)c * h * s; i++)
+			geometry(sec + i, &c, &h, &s);
+	}
+	if ((uint64_t)c * h * s == VPC_MAX_CHS)
+		sec = want;
+	else
+		sec = (uint64_t)c * h * s;
+	if (sec > VPC_MAX_SECTORS)
+		return vm_err_set(err, -EFBIG, "%s: too large for a VHD image "
+		    "(at most 2040 GiB)", path);
+	*size = sec * 512;
+	vx_put_be16(f + F_CYLS, c);
+	f[F_HEADS] = h;
+	f[F_SECS] = s;
+	return 0;
+}
+
+static void
+make_footer(uint8_t *f, uint64_t size, uint32_t type)
+{
+	size_t i;
+
+	memcpy(f, "conectix", 8);
+	vx_put_be32(f + F_FEATURES, 2);
+	vx_put_be32(f + F_VERSION, 0x00010000);
+	vx_put_be64(f + F_DATA_OFF, type == VPC_FIXED ? UINT64_MAX :
+	    VPC_FOOTER);
+	vx_put_be32(f + F_TIMESTAMP, (uint32_t)(time(NULL) - VPC_TIME_BASE));
+	memcpy(f + F_APP, "vmkt", 4);
+	vx_put_be32(f + F_APP_VER, 0x00010000);
+	memcpy(f + F_OS, "Wi2k", 4);
+	vx_put_be64(f + F_ORIG_SIZE, size);
+	vx_put_be64(f + F_CUR_SIZE, size);
+	vx_put_be32(f + F_TYPE, type);
+	if (getrandom(f + F_UUID, 16, 0) != 16)
+		for (i = 0; i < 16; i++)
+			f[F_UUID + i] = (uint8_t)rand();
+	f[F_UUID + 6] = (uint8_t)((f[F_UUID + 6] & 0x0f) | 0x40);
+	f[F_UUID + 8] = (uint8_t)((f[F_UUID + 8] & 0x3f) | 0x80);
+	vx_put_be32(f + F_CHECKSUM, checksum(f, VPC_FOOTER, F_CHECKSUM));
+}
+
+/* Footer, dynamic header, an empty BAT, and the footer again. */
+static int
+create_dynamic(int fd, const uint8_t *f, uint64_t size)
+{
+	uint64_t n = (size + VPC_BLOCK - 1) / VPC_BLOCK;
+	uint64_t bat = (n * 4 + 511) & ~511ull, off;
+	uint8_t d[VPC_DYN], ff[512];
+	int ret;
+
+	memset(d, 0, sizeof(d));
+	memcpy(d, "cxsparse", 8);
+	vx_put_be64(d + D_DATA_OFF, UINT64_MAX);
+	vx_put_be64(d + D_TABLE_OFF, 3 * 512);
+	vx_put_be32(d + D_VERSION, 0x00010000);
+	vx_put_be32(d + D_ENTRIES, (uint32_t)n);
+	vx_put_be32(d + D_BLOCK_SIZE, VPC_BLOCK);
+	vx_put_be32(d + D_CHECKSUM, checksum(d, VPC_DYN, D_CHECKSUM));
+	memset(ff, 0xff, sizeof(ff));
+	if ((ret = io_pwrite_full(fd, f, VPC_FOOTER, 0)) < 0 ||
+	    (ret = io_pwrite_full(fd, d, VPC_DYN, VPC_FOOTER)) < 0)
+		return ret;
+	for (off = 0; off < bat; off += 512)
+		if ((ret = io_pwrite_full(fd, ff, 512, 3 * 512 + off)) < 0)
+			return ret;
+	return io_pwrite_full(fd, f, VPC_FOOTER, 3 * 512 + bat);
+}
+
+static int
+vpc_create(int fd, const char *path, const struct blk_create_opts *o,
+    struct vm_err *err)
+{
+	const char *sub = o->subformat ? o->subformat : "dynamic";
+	bool fixed = strcmp(sub, "fixed") == 0;
+	uint8_t f[VPC_FOOTER];
+	uint64_t size = 0;
+	int ret;
+
+	if (o->backing)
+		return vm_err_set(err, -EINVAL, "%s: VHD images made here have "
+		    "no backing file", path);
+	if (!fixed && strcmp(sub, "dynamic") != 0)
+		return vm_err_set(err, -EINVAL, "%s: VHD subformat '%s' is not "
+		    "dynamic or fixed", path, sub);
+	if (o->cluster_size)
+		return vm_err_set(err, -EINVAL, "%s: VHD images have no "
+		    "cluster_size option", path);
+	if (o->static_img)
+		return vm_err_set(err, -EINVAL, "%s: VHD images take "
+		    "subformat=fixed, not static=on", path);
+	if (o->prealloc && strcmp(o->prealloc, "off") != 0)
+		return vm_err_set(err, -EINVAL, "%s: VHD images take "
+		    "subformat=fixed, not preallocation=%s", path, o->prealloc);
+	memset(f, 0, sizeof(f));
+	if ((ret = new_size(o, path, &size, f, err)) < 0)
+		return ret;
+	make_footer(f, size, fixed ? VPC_FIXED : VPC_DYNAMIC);
+	if (fixed) {
+		if (ftruncate(fd, (off_t)size) < 0)
+			return vm_err_errno(err, -errno, "%s", path);
+		ret = io_pwrite_full(fd, f, VPC_FOOTER, size);
+	} else {
+		ret = create_dynamic(fd, f, size);
+	}
+	return ret < 0 ? vm_err_errno(err, ret, "%s", path) : 0;
+}
+
+const struct blk_driver blk_vpc = {
+	.name = "vpc",
+	.priv_size = sizeof(struct vpc),
+	.probe = vpc_probe,
+	.probe_tail = vpc_probe_tail,
+	.open = vpc_open,
+	.close = vpc_close,
+	.create = vpc_create,
+	.preadv = vpc_preadv,
+	.pwritev = vpc_pwritev,
+	.flush = vpc_flush,
+	.block_status = vpc_block_status,
+	.info = vpc_info,
+	.check = vpc_check,
+};

@@ -1,0 +1,225 @@
+/*
+ * vm-disk measure: how large a file an image of --size N, or a copy of an
+ * existing image, takes in the output format, as qemu-img measure
+ * computes it.  "fully allocated" counts every cluster and all metadata
+ * for the virtual size; "required" drops the data clusters a copy would
+ * not write (zeros and holes of the input, unless it is preallocated or
+ * given a backing file).  qcow2 metadata: a header cluster, the L2 and L1
+ * tables, and the refcount blocks and table, found as the fixed point
+ * where they count themselves too.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "block/block.h"
+#include "util/log.h"
+#include "util/size.h"
+
+#include "disk.h"
+
+#define OPT_SIZE 0x200
+
+static uint64_t
+round_up(uint64_t a, uint64_t m)
+{
+	return (a + m - 1) / m * m;
+}
+
+static uint64_t
+div_up(uint64_t a, uint64_t m)
+{
+	return (a + m - 1) / m;
+}
+
+/* Bytes of refcount blocks and table for clusters host clusters. */
+static uint64_t
+refcount_bytes(uint64_t clusters, uint64_t cs)
+{
+	uint64_t per_block = cs * 8 / 16, per_table = cs / 8;
+	uint64_t blocks = 0, table = 0, n = 0, last;
+
+	do {
+		last = n;
+		blocks = div_up(clusters + table + blocks, per_block);
+		table = div_up(blocks, per_table);
+		n = clusters + blocks + table;
+	} while (n != last);
+	return (blocks + table) * cs;
+}
+
+/* Every cluster of a virtual size (cluster aligned) and its metadata. */
+static uint64_t
+qcow2_full(uint64_t size, uint64_t cs)
+{
+	uint64_t meta = cs, l2e, l1e;
+
+	l2e = round_up(size / cs, cs / 8);
+	meta += l2e * 8;
+	l1e = round_up(l2e * 8 / cs, cs / 8);
+	meta += l1e * 8;
+	meta += refcount_bytes((meta + size) / cs, cs);
+	return meta + size;
+}
+
+/* Bytes of the input's clusters (cs of them) that hold data. */
+static int
+data_bytes(struct blk *b, uint64_t cs, uint64_t *out)
+{
+	uint64_t off, n, host;
+	int st, depth;
+
+	*out = 0;
+	for (off = 0; off < b->size; off += n) {
+		st = blk_block_status(b, off, b->size - off, &n, &host, &depth);
+		if (st < 0) {
+			disk_ioerr(b, st, "measure");
+			return -1;
+		}
+		if (n == 0)
+			break;
+		if ((st & BLK_S_ZERO) || !(st & BLK_S_DATA))
+			continue;
+		n = round_up(off + n, cs) - off;
+		*out += off % cs + n;
+	}
+	return 0;
+}
+
+static int
+usage_err(const char *msg)
+{
+	log_warnx("measure: %s", msg);
+	return 2;
+}
+
+int
+cmd_measure(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		DISK_LONGOPTS,
+		{ "size", required_argument, NULL, OPT_SIZE },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct disk_opts o = { NULL, BLK_F_RDONLY, 0 };
+	struct blk_create_opts co;
+	const char *ofmt = "raw", *size_arg = NULL;
+	uint64_t size = 0, cs, vsize, req = 0, full;
+	bool bitmaps = false, qcow2;
+	struct blk_info info;
+	struct blk *b = NULL;
+	int ch, r;
+
+	memset(&co, 0, sizeof(co));
+	while ((ch = getopt_long(argc, argv, "hf:UO:o:q", lo, NULL)) != -1) {
+		if ((r = disk_common_opt(ch, optarg, &o)) != 0) {
+			if (r < 0)
+				return 2;
+			continue;
+		}
+		switch (ch) {
+		case 'h':
+			disk_usage("measure", false);
+			return 0;
+		case 'O':
+			ofmt = optarg;
+			break;
+		case 'o':
+			if (disk_parse_opts(optarg, &co) < 0)
+				return 1;
+			break;
+		case 'q':
+			break;
+		case OPT_SIZE:
+			size_arg = optarg;
+			break;
+		default:
+			disk_usage("measure", true);
+			return 2;
+		}
+	}
+	if (size_arg && argc - optind != 0)
+		return usage_err("--size N cannot be used together with a "
+		    "filename");
+	if (!size_arg && argc - optind != 1)
+		return usage_err("either --size N or one filename must be "
+		    "given");
+	qcow2 = strcmp(ofmt, "qcow2") == 0;
+	if (!qcow2 && strcmp(ofmt, "raw") != 0) {
+		log_warnx("measure: output format '%s' is not supported "
+		    "(raw, qcow2)", ofmt);
+		return 1;
+	}
+	if (!qcow2 && (co.cluster_size || co.compat || co.compression ||
+	    co.backing)) {
+		log_warnx("measure: -o: raw has no such options");
+		return 1;
+	}
+	if (size_arg && (size_parse(size_arg, &size) < 0 ||
+	    size > (1ull << 62))) {
+		log_warnx("measure: invalid size '%s'", size_arg);
+		return 1;
+	}
+	if (co.prealloc && strcmp(co.prealloc, "off") != 0 &&
+	    strcmp(co.prealloc, "metadata") != 0 &&
+	    strcmp(co.prealloc, "falloc") != 0 &&
+	    strcmp(co.prealloc, "full") != 0) {
+		log_warnx("measure: -o preallocation=%s: expected off, "
+		    "metadata, falloc or full", co.prealloc);
+		return 1;
+	}
+	cs = co.cluster_size ? co.cluster_size : 65536;
+	if (qcow2 && (cs < 512 || (cs & (cs - 1)))) {
+		log_warnx("measure: cluster size %llu is not a power of two "
+		    "from 512 to 2M", (unsigned long long)cs);
+		return 1;
+	}
+	if (!size_arg) {
+		if ((b = disk_open(argv[optind], o.fmt, o.flags)) == NULL)
+			return 1;
+		size = b->size;
+	}
+	if (!qcow2) {
+		req = full = size_arg ? round_up(size, 512) : size;
+	} else {
+		vsize = round_up(size, cs);
+		if (div_up(vsize / cs, cs / 8) * 8 > (32u << 20)) {
+			log_warnx("measure: the image size is too large (try "
+			    "using a larger cluster size)");
+			if (b)
+				blk_close(b);
+			return 1;
+		}
+		if (b && co.backing)
+			req = vsize;
+		else if (b && data_bytes(b, cs, &req) < 0) {
+			blk_close(b);
+			return 1;
+		}
+		if (co.prealloc && (strcmp(co.prealloc, "full") == 0 ||
+		    strcmp(co.prealloc, "falloc") == 0))
+			req = vsize;
+		full = qcow2_full(vsize, cs);
+		req = full - vsize + req;
+		if (b && co.compat != 2 && strcmp(b->drv->name, "qcow2") == 0) {
+			blk_get_info(b, &info);
+			bitmaps = info.compat >= 3;
+		}
+	}
+	if (b)
+		blk_close(b);
+	if (o.json) {
+		printf("{\n");
+		if (bitmaps)
+			printf("    \"bitmaps\": 0,\n");
+		printf("    \"required\": %llu,\n    \"fully-allocated\": %llu\n"
+		    "}\n", (unsigned long long)req, (unsigned long long)full);
+	} else {
+		printf("required size: %llu\nfully allocated size: %llu\n",
+		    (unsigned long long)req, (unsigned long long)full);
+		if (bitmaps)
+			printf("bitmaps size: 0\n");
+	}
+	return 0;
+}
