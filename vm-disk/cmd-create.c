@@ -99,7 +99,7 @@ cmd_create(int argc, char **argv)
 		printf(" size=%llu", (unsigned long long)o.size);
 		if (strcmp(fmt, "vdi") == 0)
 			printf(" static=%s", o.static_img ? "on" : "off");
-		if (o.subformat)
+		if (o.subformat && strcmp(fmt, "vmdk") != 0)
 			printf(" subformat=%s", o.subformat);
 		if (o.force_size)
 			printf(" force_size=on");
