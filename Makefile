@@ -33,7 +33,7 @@ LDOPT_asan := -fsanitize=address,undefined
 CFLAGS  ?=
 CFLAGS  += $(CSTD) $(WARN) $(OPT_$(MODE)) -Icommon -Itests/unit -MMD -MP -pthread
 LDFLAGS += $(LDOPT_$(MODE)) -pthread
-LDLIBS  := -lyaml -lz -lzstd -llzma -llz4 -larchive -lexpat -lnettle -lZydis -lm
+LDLIBS  := -lyaml -lz -lzstd -llzma -llz4 -larchive -lexpat -lnettle -lZydis -lslirp -lm
 
 ifeq ($(V),1)
 Q :=

@@ -17,6 +17,7 @@
 #include "cfg/cfg.h"
 #include "console.h"
 #include "cpu/cpu.h"
+#include "net/net.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -31,6 +32,7 @@ enum {
 	OPT_DBT_TIER,
 	OPT_DBT_CACHE,
 	OPT_PRINT_CONFIG,
+	OPT_NET,
 };
 
 static void
@@ -59,6 +61,11 @@ usage(FILE *f)
 "      --disk SPEC         add a disk: FILE[,format=raw|qcow2][,if=virtio|ide]\n"
 "                          [,readonly=on][,media=cdrom] (repeatable)\n"
 "      --cdrom FILE        add an IDE CD-ROM drive holding this ISO image\n"
+"      --net SPEC          add a NIC: nat[,forward=tcp:HOSTPORT:GUESTPORT]...\n"
+"                          (user-mode NAT, 10.0.2.15 by DHCP), switch:NAME\n"
+"                          (a vm-net switch) or none; [,model=virtio]\n"
+"                          [,mac=52:54:00:..] (repeatable; replaces the\n"
+"                          config's networks)\n"
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
 "      --dbt-cache SIZE    the translator's code cache (default 128M)\n"
@@ -106,8 +113,39 @@ struct flags {
 	const char *disks[CFG_MAX_DISKS];
 	bool cdrom[CFG_MAX_DISKS];      /* disks[i] came from --cdrom */
 	int ndisks;
+	const char *nets[CFG_MAX_NETS];
+	int nnets;
 	bool no_reboot, stats;
 };
+
+/* Each network's type and forward rules, with where they were given. */
+static int
+check_nets(const struct vm_config *cfg, struct vm_err *err)
+{
+	struct vm_err e = { 0 };
+	uint32_t addr;
+	uint16_t hp, gp;
+	int i, j, udp;
+
+	for (i = 0; i < cfg->nnets; i++) {
+		const struct cfg_net *n = &cfg->nets[i];
+
+		if (strcmp(n->spec, "none") == 0)
+			continue;
+		if (net_check_spec(n->spec, &e) < 0)
+			return vm_err_set(err, -EINVAL, "%s: %s", n->origin,
+			    e.msg);
+		if (n->nforward > 0 && strcmp(n->spec, "nat") != 0)
+			return vm_err_set(err, -EINVAL, "%s: forward rules "
+			    "are for nat networks", n->origin);
+		for (j = 0; j < n->nforward; j++)
+			if (net_parse_forward(n->forward[j], &udp, &addr, &hp,
+			    &gp, &e) < 0)
+				return vm_err_set(err, -EINVAL, "%s: %s",
+				    n->origin, e.msg);
+	}
+	return 0;
+}
 
 static int
 apply_flags(struct vm_config *cfg, const struct flags *fl,
@@ -218,7 +256,19 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		}
 		cfg->ndisks++;
 	}
-	return 0;
+	if (fl->nnets > 0)
+		cfg->nnets = 0;
+	for (i = 0; i < fl->nnets; i++) {
+		bool none;
+
+		ret = cfg_parse_net_opt(&cfg->nets[cfg->nnets], &none,
+		    fl->nets[i], err);
+		if (ret < 0)
+			return ret;
+		if (!none)
+			cfg->nnets++;
+	}
+	return check_nets(cfg, err);
 }
 
 static int
@@ -311,6 +361,7 @@ main(int argc, char **argv)
 		{ "cdrom", required_argument, NULL, OPT_CDROM },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
 		{ "accel", required_argument, NULL, OPT_ACCEL },
 		{ "dbt-tier", required_argument, NULL, OPT_DBT_TIER },
 		{ "dbt-cache", required_argument, NULL, OPT_DBT_CACHE },
@@ -387,6 +438,14 @@ main(int argc, char **argv)
 			}
 			fl.cdrom[fl.ndisks] = true;
 			fl.disks[fl.ndisks++] = optarg;
+			break;
+		case OPT_NET:
+			if (fl.nnets == CFG_MAX_NETS) {
+				log_warnx("--net: at most %d networks",
+				    CFG_MAX_NETS);
+				return 2;
+			}
+			fl.nets[fl.nnets++] = optarg;
 			break;
 		case OPT_ACCEL:
 			fl.accel = optarg;

@@ -595,6 +595,7 @@ parse_net(struct parse *p, const struct node *map, int idx,
 	snprintf(path, sizeof(path), "networks[%d]", idx);
 	snprintf(prefix, sizeof(prefix), "networks[%d].", idx);
 	ret = check_keys(p, map, path, prefix, net_keys);
+	origin(p, map, path, nt->origin, sizeof(nt->origin));
 	strcpy(nt->spec, "nat");
 	strcpy(nt->model, "virtio");
 	for (i = 0; ret == 0 && i + 1 < map->nkids; i += 2) {
@@ -623,9 +624,19 @@ parse_net(struct parse *p, const struct node *map, int idx,
 			if (n->kind != N_SEQ)
 				ret = perr(p, n, kp, "expected a list, got %s",
 				    kind_name(n->kind));
-			for (j = 0; ret == 0 && j < n->nkids; j++)
+			if (ret == 0 && n->nkids > CFG_MAX_FORWARDS)
+				ret = perr(p, n, kp, "at most %d rules",
+				    CFG_MAX_FORWARDS);
+			for (j = 0; ret == 0 && j < n->nkids; j++) {
 				ret = want_scalar(p, n->kids[j], kp,
 				    "a forward rule");
+				if (ret == 0)
+					ret = get_str(p, n->kids[j], kp,
+					    nt->forward[j],
+					    sizeof(nt->forward[j]));
+			}
+			if (ret == 0)
+				nt->nforward = n->nkids;
 		}
 	}
 	return ret;
@@ -957,6 +968,84 @@ cfg_parse_disk_opt(struct cfg_disk *d, const char *opt, struct vm_err *err)
 		}
 		if (ret < 0)
 			return ret;
+	}
+	return 0;
+}
+
+int
+cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
+    struct vm_err *err)
+{
+	const char *s = opt, *end, *eq;
+	char key[32], val[64];
+	size_t n;
+	int i;
+
+	*none = false;
+	end = strchr(s, ',');
+	n = end ? (size_t)(end - s) : strlen(s);
+	if (n == 0)
+		return vm_err_set(err, -EINVAL, "--net %s: no network type "
+		    "(nat, switch:NAME or none)", opt);
+	if (n >= sizeof(nt->spec))
+		return vm_err_set(err, -EINVAL, "--net %s: type too long", opt);
+	if (n == 4 && strncmp(s, "none", 4) == 0) {
+		if (end)
+			return vm_err_set(err, -EINVAL, "--net %s: 'none' "
+			    "takes no options", opt);
+		*none = true;
+		return 0;
+	}
+	memset(nt, 0, sizeof(*nt));
+	snprintf(nt->origin, sizeof(nt->origin), "--net %s", opt);
+	memcpy(nt->spec, s, n);
+	nt->spec[n] = '\0';
+	strcpy(nt->model, "virtio");
+	s += n;
+	while (*s == ',') {
+		s++;
+		eq = strchr(s, '=');
+		end = strchr(s, ',');
+		if (end == NULL)
+			end = s + strlen(s);
+		if (eq == NULL || eq > end || (size_t)(eq - s) >= sizeof(key) ||
+		    (size_t)(end - eq - 1) >= sizeof(val))
+			return vm_err_set(err, -EINVAL, "--net %s: expected "
+			    "key=value after the type", opt);
+		memcpy(key, s, (size_t)(eq - s));
+		key[eq - s] = '\0';
+		memcpy(val, eq + 1, (size_t)(end - eq - 1));
+		val[end - eq - 1] = '\0';
+		s = end;
+		if (strcmp(key, "forward") == 0) {
+			if (nt->nforward == CFG_MAX_FORWARDS)
+				return vm_err_set(err, -EINVAL, "--net %s: at "
+				    "most %d forwards", opt, CFG_MAX_FORWARDS);
+			strcpy(nt->forward[nt->nforward++], val);
+		} else if (strcmp(key, "model") == 0) {
+			for (i = 0; model_names[i]; i++)
+				if (strcmp(val, model_names[i]) == 0)
+					break;
+			if (model_names[i] == NULL)
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "unknown model '%s' (virtio or e1000)", opt,
+				    val);
+			strcpy(nt->model, val);
+		} else if (strcmp(key, "mac") == 0) {
+			unsigned b[6];
+			char tail;
+
+			if (strlen(val) != 17 || sscanf(val,
+			    "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
+			    &b[3], &b[4], &b[5], &tail) != 6 || (b[0] & 1))
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "'%s' is not a unicast MAC address "
+				    "(xx:xx:xx:xx:xx:xx)", opt, val);
+			strcpy(nt->mac, val);
+		} else {
+			return vm_err_set(err, -EINVAL, "--net %s: unknown "
+			    "option '%s' (forward, model, mac)", opt, key);
+		}
 	}
 	return 0;
 }

@@ -16,6 +16,7 @@ struct vm_err;
 
 #define CFG_MAX_DISKS 8
 #define CFG_MAX_NETS 8
+#define CFG_MAX_FORWARDS 16
 #define CFG_PATH_MAX 4096
 
 enum cfg_accel { CFG_ACCEL_AUTO, CFG_ACCEL_KVM, CFG_ACCEL_DBT };
@@ -39,6 +40,9 @@ struct cfg_net {
 	char spec[256];                 /* backend spec, e.g. "nat", "switch:lan0" */
 	char model[16];                 /* "virtio", "e1000" */
 	char mac[18];                   /* "" = derived */
+	char forward[CFG_MAX_FORWARDS][64]; /* nat: "tcp:8080:80" */
+	int nforward;
+	char origin[160];               /* "vm.yaml:9:5: networks[0]" or "--net" */
 };
 
 struct vm_config {
@@ -89,6 +93,10 @@ int cfg_emit(const struct vm_config *cfg, FILE *f, const char *what,
 
 /* Parse "--disk FILE[,format=F][,if=virtio|ide][,readonly=on][,media=cdrom]". */
 int cfg_parse_disk_opt(struct cfg_disk *d, const char *opt,
+    struct vm_err *err);
+/* Parse "--net nat[,forward=RULE]...[,model=M][,mac=MAC]", "switch:NAME[,...]"
+ * or "none" (then *none is set and n is untouched). */
+int cfg_parse_net_opt(struct cfg_net *n, bool *none, const char *opt,
     struct vm_err *err);
 /* "auto", "kvm", "dbt" */
 int cfg_parse_accel(const char *s, enum cfg_accel *out);

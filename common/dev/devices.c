@@ -17,6 +17,7 @@ extern const struct dev_type virtio_blk_type;
 extern const struct dev_type virtio_rng_type;
 extern const struct dev_type fw_cfg_type;
 extern const struct dev_type piix_ide_type;
+extern const struct dev_type virtio_net_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -29,6 +30,7 @@ const struct dev_type *const dev_types[] = {
 	&virtio_rng_type,
 	&fw_cfg_type,
 	&piix_ide_type,
+	&virtio_net_type,
 	NULL,
 };
 

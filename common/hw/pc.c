@@ -18,6 +18,7 @@
 #include "dev/uart16550.h"
 #include "hw/boot.h"
 #include "hw/pci.h"
+#include "net/net.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -99,6 +100,48 @@ pc_init_devices(struct vm *vm, struct vm_err *err)
 	return 0;
 }
 
+/* A NIC per network (type none: none), after the other PCI devices so
+ * that adding one moves nothing else; MACs derived from the VM's name and
+ * the NIC's index unless given. */
+static int
+pc_init_nics(struct vm *vm, struct vm_err *err)
+{
+	struct net_params p;
+	char id[16];
+	int i, j;
+
+	for (i = 0; i < vm->cfg->nnets; i++) {
+		const struct cfg_net *cn = &vm->cfg->nets[i];
+
+		if (strcmp(cn->spec, "none") == 0)
+			continue;
+		if (strcmp(cn->model, "virtio") != 0)
+			return vm_err_set(err, -ENOTSUP, "%s: model %s is not "
+			    "built yet (use virtio)", cn->origin, cn->model);
+		memset(&p, 0, sizeof(p));
+		p.spec = cn->spec;
+		for (j = 0; j < cn->nforward && j < NET_MAX_FORWARDS; j++)
+			p.forwards[j] = cn->forward[j];
+		p.nforwards = j;
+		p.origin = cn->origin;
+		p.vm_name = vm->cfg->name;
+		if (cn->mac[0] == '\0' || net_mac_parse(cn->mac, p.mac) < 0)
+			net_mac_derive(vm->cfg->name, i, p.mac);
+		snprintf(id, sizeof(id), "net%d", i);
+		if (vm_add_device(vm, "virtio-net", id, &p, err) == NULL) {
+			char msg[sizeof(err->msg)];
+
+			if (err && err->code) {
+				snprintf(msg, sizeof(msg), "%s", err->msg);
+				vm_err_set(err, err->code, "%s: %s",
+				    cn->origin, msg);
+			}
+			return err ? err->code : -EIO;
+		}
+	}
+	return 0;
+}
+
 /* PCI bus 0: the host bridge, a virtio-blk per virtio disk (in the order
  * given, so the first is /dev/vda), the IDE controller if a disk is on
  * IDE (IDE disks in order: primary master, slave, secondary master,
@@ -109,6 +152,7 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	struct ide_args ide = { { NULL } };
 	int i, nide = 0;
 	char id[16];
+	int ret;
 
 	vm->pci = pci_bus_new(vm, err);
 	if (vm->pci == NULL)
@@ -136,6 +180,9 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 		return err ? err->code : -EIO;
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
 		return err ? err->code : -EIO;
+	ret = pc_init_nics(vm, err);
+	if (ret < 0)
+		return ret;
 	/* Firmware assigns BARs itself. */
 	if (vm->bios != NULL)
 		return 0;

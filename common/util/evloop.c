@@ -16,6 +16,8 @@
 
 #define EV_MAX_FDS 64
 #define EV_MAX_TIMERS 64
+#define EV_MAX_SOURCES 8
+#define EV_MAX_SRC_FDS 256
 
 struct ev_fd {
 	int fd;
@@ -32,6 +34,12 @@ struct ev_timer {
 	bool used;
 };
 
+struct ev_source {
+	ev_prepare_fn prepare;
+	ev_dispatch_fn dispatch;
+	void *opaque;
+};
+
 struct evloop {
 	pthread_mutex_t *lock;
 	int wake_fd;
@@ -39,6 +47,8 @@ struct evloop {
 	struct ev_fd fds[EV_MAX_FDS];
 	int nfds;
 	struct ev_timer timers[EV_MAX_TIMERS];
+	struct ev_source src[EV_MAX_SOURCES];
+	int nsrc;
 };
 
 uint64_t
@@ -101,6 +111,31 @@ evloop_del_fd(struct evloop *loop, int fd)
 	for (i = 0; i < loop->nfds; i++) {
 		if (loop->fds[i].fd == fd) {
 			loop->fds[i] = loop->fds[--loop->nfds];
+			return;
+		}
+	}
+}
+
+int
+evloop_add_source(struct evloop *loop, ev_prepare_fn prepare,
+    ev_dispatch_fn dispatch, void *opaque)
+{
+	if (loop->nsrc == EV_MAX_SOURCES)
+		return -ENOSPC;
+	loop->src[loop->nsrc++] = (struct ev_source){ prepare, dispatch,
+	    opaque };
+	evloop_wakeup(loop);
+	return 0;
+}
+
+void
+evloop_del_source(struct evloop *loop, void *opaque)
+{
+	int i;
+
+	for (i = 0; i < loop->nsrc; i++) {
+		if (loop->src[i].opaque == opaque) {
+			loop->src[i] = loop->src[--loop->nsrc];
 			return;
 		}
 	}
@@ -196,14 +231,36 @@ run_timers(struct evloop *loop)
 	return next;
 }
 
+/* Let each source add its descriptors after the fixed ones; at[i] is
+ * where source i's entries start, cnt[i] how many. */
+static int
+prepare_sources(struct evloop *loop, struct pollfd *pfd, int used,
+    struct ev_source *src, int *at, int *cnt, int *nsrc, int *timeout_ms)
+{
+	int i, n;
+
+	*nsrc = loop->nsrc;
+	for (i = 0; i < loop->nsrc; i++) {
+		src[i] = loop->src[i];
+		at[i] = used;
+		n = src[i].prepare(src[i].opaque, pfd + used,
+		    EV_MAX_SRC_FDS - (used - EV_MAX_FDS - 1), timeout_ms);
+		cnt[i] = n < 0 ? 0 : n;
+		used += cnt[i];
+	}
+	return used;
+}
+
 int
 evloop_run(struct evloop *loop)
 {
-	struct pollfd pfd[EV_MAX_FDS + 1];
+	struct pollfd pfd[EV_MAX_FDS + 1 + EV_MAX_SRC_FDS];
 	struct ev_fd snap[EV_MAX_FDS];
+	struct ev_source src[EV_MAX_SOURCES];
+	int at[EV_MAX_SOURCES], cnt[EV_MAX_SOURCES], nsrc = 0;
 	struct timespec ts, *tsp;
 	uint64_t next, now, rel, buf;
-	int i, n, r;
+	int i, n, r, total, tmo;
 
 	while (!atomic_load(&loop->stop)) {
 		if (loop->lock)
@@ -211,19 +268,37 @@ evloop_run(struct evloop *loop)
 		next = run_timers(loop);
 		n = loop->nfds;
 		memcpy(snap, loop->fds, sizeof(snap[0]) * (size_t)n);
-		if (loop->lock)
-			pthread_mutex_unlock(loop->lock);
-		if (atomic_load(&loop->stop))
-			break;
-
-		pfd[0].fd = loop->wake_fd;
-		pfd[0].events = POLLIN;
 		for (i = 0; i < n; i++) {
 			pfd[i + 1].fd = snap[i].fd;
 			pfd[i + 1].events = (short)(
 			    ((snap[i].events & EV_READ) ? POLLIN : 0) |
 			    ((snap[i].events & EV_WRITE) ? POLLOUT : 0));
 			pfd[i + 1].revents = 0;
+		}
+		/* Sources' entries go after the fixed array's room, so
+		 * their indices stay put whatever n is. */
+		tmo = -1;
+		total = prepare_sources(loop, pfd, EV_MAX_FDS + 1, src, at, cnt,
+		    &nsrc, &tmo);
+		if (loop->lock)
+			pthread_mutex_unlock(loop->lock);
+		if (atomic_load(&loop->stop))
+			break;
+		/* Close the gap between the fixed entries and the sources'. */
+		for (i = n + 1; i < EV_MAX_FDS + 1; i++) {
+			pfd[i].fd = -1;
+			pfd[i].events = 0;
+			pfd[i].revents = 0;
+		}
+
+		pfd[0].fd = loop->wake_fd;
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		if (tmo >= 0) {
+			uint64_t d = clock_ns() + (uint64_t)tmo * 1000000ULL;
+
+			if (next == 0 || d < next)
+				next = d;
 		}
 		tsp = NULL;
 		if (next) {
@@ -233,11 +308,12 @@ evloop_run(struct evloop *loop)
 			ts.tv_nsec = (long)(rel % 1000000000ULL);
 			tsp = &ts;
 		}
-		r = ppoll(pfd, (nfds_t)n + 1, tsp, NULL);
+		r = ppoll(pfd, (nfds_t)(nsrc ? total : n + 1), tsp, NULL);
 		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
+			if (errno != EINTR)
+				return -errno;
+			for (i = 0; i < total; i++)
+				pfd[i].revents = 0;
 		}
 		if (pfd[0].revents & POLLIN) {
 			ssize_t rr = read(loop->wake_fd, &buf, sizeof(buf));
@@ -254,6 +330,17 @@ evloop_run(struct evloop *loop)
 				ev |= EV_WRITE;
 			if (ev)
 				snap[i].fn(snap[i].opaque, snap[i].fd, ev);
+		}
+		/* A source removed by a callback above is not dispatched. */
+		for (i = 0; i < nsrc; i++) {
+			int j;
+
+			for (j = 0; j < loop->nsrc; j++)
+				if (loop->src[j].opaque == src[i].opaque)
+					break;
+			if (j < loop->nsrc)
+				src[i].dispatch(src[i].opaque, pfd + at[i],
+				    cnt[i]);
 		}
 		if (loop->lock)
 			pthread_mutex_unlock(loop->lock);

@@ -7,6 +7,7 @@
 #ifndef VM_UTIL_EVLOOP_H
 #define VM_UTIL_EVLOOP_H
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,6 +29,23 @@ void evloop_free(struct evloop *loop);
 int evloop_add_fd(struct evloop *loop, int fd, unsigned events, ev_fd_fn fn,
     void *opaque);
 void evloop_del_fd(struct evloop *loop, int fd);
+
+/*
+ * A source whose descriptors change from one poll to the next (libslirp's
+ * sockets).  Before each poll, prepare writes up to max entries of pfd and
+ * returns how many, lowering *timeout_ms (-1 = none) if it wants to be
+ * called back sooner; after the poll, dispatch sees the same entries with
+ * their revents (all zero after a timeout).  Both run with the lock held,
+ * every iteration.  Call evloop_wakeup after changing what prepare would
+ * return from another thread.
+ */
+typedef int (*ev_prepare_fn)(void *opaque, struct pollfd *pfd, int max,
+    int *timeout_ms);
+typedef void (*ev_dispatch_fn)(void *opaque, struct pollfd *pfd, int n);
+
+int evloop_add_source(struct evloop *loop, ev_prepare_fn prepare,
+    ev_dispatch_fn dispatch, void *opaque);
+void evloop_del_source(struct evloop *loop, void *opaque);
 
 /* Timers: one-shot at an absolute CLOCK_MONOTONIC time in ns. */
 struct ev_timer *evloop_timer_new(struct evloop *loop, ev_timer_fn fn,

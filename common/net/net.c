@@ -1,0 +1,262 @@
+/*
+ * The table of network back ends, and what they share: spec parsing,
+ * forward rules, MAC addresses.
+ */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/err.h"
+
+extern const struct net_backend_ops net_nat_ops;
+extern const struct net_backend_ops net_switch_ops;
+
+static const struct net_backend_ops *const backends[] = {
+	&net_nat_ops,
+	&net_switch_ops,
+	NULL,
+};
+
+/* The ops for spec's first word; *arg = what follows ':' ("" if none). */
+static const struct net_backend_ops *
+find(const char *spec, const char **arg)
+{
+	const char *colon = strchr(spec, ':');
+	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+	int i;
+
+	*arg = colon ? colon + 1 : "";
+	for (i = 0; backends[i] != NULL; i++)
+		if (strlen(backends[i]->name) == n &&
+		    strncmp(backends[i]->name, spec, n) == 0)
+			return backends[i];
+	return NULL;
+}
+
+int
+net_check_spec(const char *spec, struct vm_err *err)
+{
+	const struct net_backend_ops *ops;
+	const char *arg;
+
+	if (strncmp(spec, "tap:", 4) == 0)
+		return vm_err_set(err, -ENOTSUP, "'%s': tap back ends are not "
+		    "built yet (use nat or switch:NAME)", spec);
+	ops = find(spec, &arg);
+	if (ops == NULL)
+		return vm_err_set(err, -EINVAL, "'%s' is not a network (use "
+		    "nat, switch:NAME or none)", spec);
+	if (ops == &net_switch_ops && arg[0] == '\0')
+		return vm_err_set(err, -EINVAL, "'%s': name the switch "
+		    "(switch:NAME)", spec);
+	if (ops == &net_nat_ops && strchr(spec, ':'))
+		return vm_err_set(err, -EINVAL, "'%s': nat takes no name",
+		    spec);
+	return 0;
+}
+
+struct net_backend *
+net_open(const struct net_params *p, struct evloop *loop, net_rx_fn rx,
+    void *rx_opaque, struct vm_err *err)
+{
+	const struct net_backend_ops *ops;
+	struct net_backend *nb;
+	const char *arg;
+
+	if (net_check_spec(p->spec, err) < 0)
+		return NULL;
+	ops = find(p->spec, &arg);
+	nb = calloc(1, sizeof(*nb));
+	if (nb == NULL) {
+		vm_err_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	nb->ops = ops;
+	nb->loop = loop;
+	nb->rx = rx;
+	nb->rx_opaque = rx_opaque;
+	if (ops->open(nb, p, arg, err) < 0) {
+		free(nb);
+		return NULL;
+	}
+	return nb;
+}
+
+void
+net_send(struct net_backend *nb, const void *frame, size_t len)
+{
+	nb->tx_frames++;
+	nb->ops->send(nb, frame, len);
+}
+
+void
+net_close(struct net_backend *nb)
+{
+	if (nb == NULL)
+		return;
+	nb->ops->close(nb);
+	free(nb);
+}
+
+static int
+port_parse(const char *s, size_t n, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (n == 0 || n > 5)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int
+net_parse_forward(const char *rule, int *udp, uint32_t *host_addr,
+    uint16_t *host_port, uint16_t *guest_port, struct vm_err *err)
+{
+	const char *f[4], *p;
+	size_t len[4];
+	char addr[64];
+	struct in_addr in;
+	int n = 0;
+
+	for (p = rule; n < 4; n++) {
+		const char *c = strchr(p, ':');
+
+		f[n] = p;
+		len[n] = c ? (size_t)(c - p) : strlen(p);
+		if (c == NULL) {
+			n++;
+			break;
+		}
+		p = c + 1;
+	}
+	if ((n != 3 && n != 4) || strchr(f[n - 1], ':'))
+		goto bad;
+	if (len[0] == 3 && strncmp(f[0], "tcp", 3) == 0)
+		*udp = 0;
+	else if (len[0] == 3 && strncmp(f[0], "udp", 3) == 0)
+		*udp = 1;
+	else
+		goto bad;
+	*host_addr = htonl(INADDR_LOOPBACK);
+	if (n == 4) {
+		if (len[1] >= sizeof(addr))
+			goto bad;
+		memcpy(addr, f[1], len[1]);
+		addr[len[1]] = '\0';
+		if (inet_pton(AF_INET, addr, &in) != 1)
+			return vm_err_set(err, -EINVAL, "forward '%s': '%s' is "
+			    "not an IPv4 address", rule, addr);
+		*host_addr = in.s_addr;
+	}
+	if (port_parse(f[n - 2], len[n - 2], host_port) < 0 ||
+	    port_parse(f[n - 1], len[n - 1], guest_port) < 0)
+		return vm_err_set(err, -EINVAL, "forward '%s': ports are "
+		    "numbers from 1 to 65535", rule);
+	return 0;
+bad:
+	return vm_err_set(err, -EINVAL, "forward '%s' is not "
+	    "tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT", rule);
+}
+
+void
+net_mac_derive(const char *name, int index, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;       /* FNV-1a */
+	const char *s;
+
+	for (s = name; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	h = (h ^ (uint8_t)index) * 16777619u;
+	mac[0] = 0x52;
+	mac[1] = 0x54;
+	mac[2] = 0x00;
+	mac[3] = (uint8_t)(h >> 16);
+	mac[4] = (uint8_t)(h >> 8);
+	mac[5] = (uint8_t)h;
+}
+
+int
+net_mac_parse(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+	int i;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2],
+	    &b[3], &b[4], &b[5], &tail) != 6 || strlen(s) != 17 || (b[0] & 1))
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static int
+mkdir_p(const char *dir, struct vm_err *err)
+{
+	char tmp[256];
+	size_t i;
+
+	snprintf(tmp, sizeof(tmp), "%s", dir);
+	for (i = 1; tmp[i]; i++) {
+		if (tmp[i] != '/')
+			continue;
+		tmp[i] = '\0';
+		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+			return vm_err_errno(err, -errno, "%s", tmp);
+		tmp[i] = '/';
+	}
+	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
+		return vm_err_errno(err, -errno, "%s", tmp);
+	return 0;
+}
+
+int
+net_switch_dir(char *buf, size_t len, int mk, struct vm_err *err)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	int n;
+
+	if (rt && rt[0] == '/')
+		n = snprintf(buf, len, "%s/vmkit/net", rt);
+	else
+		n = snprintf(buf, len, "/tmp/vmkit-%u/net", (unsigned)getuid());
+	if (n < 0 || (size_t)n >= len || (size_t)n > 100)
+		return vm_err_set(err, -ENAMETOOLONG, "%s: the runtime "
+		    "directory's path is too long for a socket", buf);
+	return mk ? mkdir_p(buf, err) : 0;
+}
+
+int
+net_switch_path(const char *name, const char *ext, char *buf, size_t len,
+    int mk, struct vm_err *err)
+{
+	char dir[160];
+	int ret;
+
+	if (name[0] == '\0' || name[0] == '.' || strlen(name) > 64 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != strlen(name))
+		return vm_err_set(err, -EINVAL, "'%s' is not a switch name "
+		    "(letters, digits, '.', '_', '-'; at most 64)", name);
+	ret = net_switch_dir(dir, sizeof(dir), mk, err);
+	if (ret < 0)
+		return ret;
+	snprintf(buf, len, "%s/%s.%s", dir, name, ext);
+	return 0;
+}

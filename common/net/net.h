@@ -1,0 +1,81 @@
+/*
+ * Network back ends: where a NIC's frames go.  Every back end speaks raw
+ * Ethernet frames (no virtio header, no FCS): net_send hands it one frame
+ * from the guest; frames for the guest come back through the rx callback,
+ * on the event loop's thread or inside net_send, always with the event
+ * loop's lock held (the VM-wide I/O lock).  net.c holds the table:
+ *   nat          user-mode NAT on libslirp (net/slirp.c)
+ *   switch:NAME  a port on a vm-net switch (net/switch-port.c)
+ */
+#ifndef VM_NET_NET_H
+#define VM_NET_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evloop;
+struct vm_err;
+
+#define NET_MAX_FORWARDS 16
+#define NET_FRAME_MAX 65536
+
+typedef void (*net_rx_fn)(void *opaque, const void *frame, size_t len);
+
+/* What a back end is opened with. */
+struct net_params {
+	const char *spec;               /* "nat", "switch:lan0" */
+	const char *forwards[NET_MAX_FORWARDS]; /* "tcp:8080:80" (nat) */
+	int nforwards;
+	const char *origin;             /* for messages: "--net", "vm.yaml:9:5" */
+	const char *vm_name;
+	uint8_t mac[6];                 /* the NIC's */
+};
+
+struct net_backend;
+
+struct net_backend_ops {
+	const char *name;               /* the spec's word before ':' */
+	int (*open)(struct net_backend *nb, const struct net_params *p,
+	    const char *arg, struct vm_err *err);
+	void (*send)(struct net_backend *nb, const void *frame, size_t len);
+	void (*close)(struct net_backend *nb);
+};
+
+struct net_backend {
+	const struct net_backend_ops *ops;
+	struct evloop *loop;
+	net_rx_fn rx;
+	void *rx_opaque;
+	void *priv;
+	uint64_t tx_frames, rx_frames, tx_dropped;
+	/* Called (if set) when the far end goes away for good (a switch
+	 * that stops). */
+	void (*hangup)(void *opaque);
+};
+
+/* Check a spec without opening anything: 0, or -EINVAL with err set. */
+int net_check_spec(const char *spec, struct vm_err *err);
+/* Open the back end p->spec names on loop; NULL with err set. */
+struct net_backend *net_open(const struct net_params *p, struct evloop *loop,
+    net_rx_fn rx, void *rx_opaque, struct vm_err *err);
+/* A frame from the guest (dropped if the back end cannot take it now). */
+void net_send(struct net_backend *nb, const void *frame, size_t len);
+void net_close(struct net_backend *nb);
+
+/* Parse one NAT forward rule, "tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT". */
+int net_parse_forward(const char *rule, int *udp, uint32_t *host_addr,
+    uint16_t *host_port, uint16_t *guest_port, struct vm_err *err);
+/* A stable locally administered unicast MAC from a name and an index
+ * (52:54:00 as QEMU's, then 3 bytes of a hash). */
+void net_mac_derive(const char *name, int index, uint8_t mac[6]);
+/* The directory of switch sockets, $XDG_RUNTIME_DIR/vmkit/net (or
+ * /tmp/vmkit-UID/net without it), created (mode 0700) if mkdir is set;
+ * and the socket of switch name in it (name: letters, digits, '.', '_',
+ * '-', at most 64).  0 or -errno with err set. */
+int net_switch_dir(char *buf, size_t len, int mkdir, struct vm_err *err);
+int net_switch_path(const char *name, const char *ext, char *buf, size_t len,
+    int mkdir, struct vm_err *err);
+/* "xx:xx:xx:xx:xx:xx" -> mac; 0 or -EINVAL. */
+int net_mac_parse(const char *s, uint8_t mac[6]);
+
+#endif

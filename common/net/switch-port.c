@@ -1,0 +1,121 @@
+/*
+ * switch:NAME: one port on a vm-net switch.  The switch listens on a
+ * SOCK_SEQPACKET Unix socket (net_switch_path(NAME, "sock")); each message
+ * either way is one Ethernet frame, so no framing can be lost or forged.
+ * Sends never block: a frame the socket cannot take now is dropped and
+ * counted, as a real switch port under load would.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "util/err.h"
+#include "util/evloop.h"
+#include "util/log.h"
+
+struct swport {
+	int fd;
+	char name[80];
+	uint8_t buf[NET_FRAME_MAX];
+};
+
+static void
+swport_readable(void *opaque, int fd, unsigned events)
+{
+	struct net_backend *nb = opaque;
+	struct swport *s = nb->priv;
+	ssize_t n;
+	int i;
+
+	(void)events;
+	for (i = 0; i < 64; i++) {
+		n = recv(fd, s->buf, sizeof(s->buf), MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0)
+			return;
+		if (n == 0) {
+			log_warnx("switch %s: the switch went away", s->name);
+			evloop_del_fd(nb->loop, fd);
+			if (nb->hangup)
+				nb->hangup(nb->rx_opaque);
+			return;
+		}
+		if ((size_t)n > sizeof(s->buf) || n < 14)
+			continue;
+		nb->rx_frames++;
+		nb->rx(nb->rx_opaque, s->buf, (size_t)n);
+	}
+}
+
+static int
+swport_open(struct net_backend *nb, const struct net_params *p,
+    const char *arg, struct vm_err *err)
+{
+	struct sockaddr_un sa;
+	struct swport *s;
+	int ret;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	ret = net_switch_path(arg, "sock", sa.sun_path, sizeof(sa.sun_path), 0,
+	    err);
+	if (ret < 0)
+		return ret;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	snprintf(s->name, sizeof(s->name), "%s", arg);
+	s->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	    0);
+	if (s->fd < 0) {
+		ret = vm_err_errno(err, -errno, "switch %s: socket", arg);
+		free(s);
+		return ret;
+	}
+	if (connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = vm_err_errno(err, -errno, "switch %s: cannot connect to "
+		    "%s (is 'vm-net switch %s' running?)", arg, sa.sun_path,
+		    arg);
+		close(s->fd);
+		free(s);
+		return ret;
+	}
+	nb->priv = s;
+	ret = evloop_add_fd(nb->loop, s->fd, EV_READ, swport_readable, nb);
+	if (ret < 0) {
+		close(s->fd);
+		free(s);
+		return vm_err_set(err, ret, "switch %s: event loop full", arg);
+	}
+	return 0;
+}
+
+static void
+swport_send(struct net_backend *nb, const void *frame, size_t len)
+{
+	struct swport *s = nb->priv;
+
+	if (send(s->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		nb->tx_dropped++;
+}
+
+static void
+swport_close(struct net_backend *nb)
+{
+	struct swport *s = nb->priv;
+
+	evloop_del_fd(nb->loop, s->fd);
+	close(s->fd);
+	free(s);
+}
+
+const struct net_backend_ops net_switch_ops = {
+	.name = "switch",
+	.open = swport_open,
+	.send = swport_send,
+	.close = swport_close,
+};

@@ -1,0 +1,96 @@
+#!/usr/bin/env bats
+# vm-run's user-mode NAT (libslirp) behind virtio-net: bad --net and
+# networks: input is refused before anything runs; a guest gets 10.0.2.15
+# by DHCP, fetches a page from a server on the host's loopback and serves
+# one to the host through a port forward.  One boot, on the DBT.
+
+load helpers
+load net
+
+setup() {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+}
+
+teardown() {
+	kill_bg
+}
+
+@test "bad --net specs are usage errors that name the problem" {
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net bogus
+	is "$output" "*--net bogus: 'bogus' is not a network (use nat, switch:NAME or none)*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,forward=tcp:80
+	is "$output" "*forward 'tcp:80' is not tcp|udp:\[HOSTADDR:\]HOSTPORT:GUESTPORT*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,forward=tcp:99999:80
+	is "$output" "*forward 'tcp:99999:80': ports are numbers from 1 to 65535*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,forward=sctp:1:2
+	is "$output" "*forward 'sctp:1:2' is not*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,mac=01:00:00:00:00:01
+	is "$output" "*'01:00:00:00:00:01' is not a unicast MAC address*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,colour=blue
+	is "$output" "*unknown option 'colour'*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net switch:
+	is "$output" "*name the switch*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net switch:lan0,forward=tcp:1:2
+	is "$output" "*forward rules are for nat networks*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net none,model=virtio
+	is "$output" "*'none' takes no options*"
+}
+
+@test "networks: in vm.yaml are checked with file:line:col" {
+	cd "$BATS_TEST_TMPDIR"
+	cat > vm.yaml <<-EOF2
+	boot:
+	  kernel: $KERNEL
+	networks:
+	  - type: nat
+	    forward: ["tcp:8080:80", "tcp:nope:80"]
+	EOF2
+	run_tool 2 "$VM_RUN" vm.yaml
+	is "$output" "*vm.yaml:4:5: networks\[0\]: forward 'tcp:nope:80': ports are numbers*"
+}
+
+@test "a forward to a host port already in use fails with the port named, status 1" {
+	port=$(free_port)
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" 3>&- &
+	BG_PIDS="$!"
+	sleep 0.5
+	run_tool 1 "$VM_RUN" --accel dbt --kernel "$KERNEL" --initrd "$INITRD" \
+		--net nat,forward=tcp:$port:80 </dev/null
+	is "$output" "*--net nat,forward=tcp:$port:80: forward 'tcp:$port:80': cannot listen on 127.0.0.1 port $port*"
+	[[ $output != *"Linux version"* ]]
+}
+
+@test "dbt: vm.yaml networks: DHCP gives 10.0.2.15; the guest fetches from the host's loopback and serves the host through a forward" {
+	cd "$BATS_TEST_TMPDIR"
+	mkdir www && echo "page-from-the-host-$$" > www/index.html
+	hport=$(free_port)
+	python3 -m http.server "$hport" --bind 127.0.0.1 --directory www > http.log 2>&1 3>&- &
+	BG_PIDS="$!"
+	fport=$(free_port)
+	# The network from vm.yaml (--net is the switch suite's).
+	cat > web.yaml <<-EOF2
+	networks:
+	  - type: nat
+	    mac: 52:54:00:12:34:56
+	    forward: ["tcp:127.0.0.1:$fport:80"]
+	EOF2
+	wait_for http.log "Serving HTTP" 20 || curl -s "http://127.0.0.1:$hport/" >/dev/null
+	guest_bg web "$UDHCPC_SCRIPT
+ip link set eth0 up
+udhcpc -i eth0 -n -q -s /dhcp.sh
+echo addr=\$(ip -4 -o addr show eth0 | sed 's/.*inet \([0-9.]*\).*/\1/') mac=\$(cat /sys/class/net/eth0/address) gw=\$(ip route | sed -n 's/default via \([0-9.]*\).*/\1/p')
+wget -q -O - http://10.0.2.2:$hport/index.html | sed 's/^/got=/'
+printf 'HTTP/1.0 200 OK\r\n\r\npage-from-the-guest\n' > /r
+echo =RE''ADY=
+nc -l -p 80 < /r > /req
+echo req=\$(head -1 /req)" web.yaml
+	wait_for web.log "=READY=" 200
+	got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/x" % sys.argv[1], timeout=30).read().decode().strip())' "$fport")
+	guest_wait web
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$output" "*addr=10.0.2.15 mac=52:54:00:12:34:56 gw=10.0.2.2*" "the lease, the MAC given, the route"
+	is "$output" "*got=page-from-the-host-$$*" "wget in the guest, from the host's loopback"
+	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> guest port 80"
+	is "$output" "*req=GET /x HTTP/1.1*" "the guest saw the host's request"
+}

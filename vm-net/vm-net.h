@@ -1,0 +1,23 @@
+/*
+ * vm-net's commands (one file each) and what they share.
+ */
+#ifndef VM_NET_TOOL_H
+#define VM_NET_TOOL_H
+
+#include <stdio.h>
+
+int cmd_switch(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_capture(int argc, char **argv);
+int cmd_plug(int argc, char **argv);
+int cmd_nat(int argc, char **argv);
+
+/* Connect to switch name's control socket: the fd, or -1 with a message
+ * printed ("switch lan0 is not running"). */
+int ctl_connect(const char *name, int quiet);
+/* Send one command line; 0 or -1 with a message printed. */
+int ctl_send(int fd, const char *name, const char *line);
+
+#endif
