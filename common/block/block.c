@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -561,4 +562,16 @@ blk_make_empty(struct blk *b, struct vm_err *err)
 	    "way to be emptied", err);
 
 	return ret < 0 ? ret : b->drv->make_empty(b, err);
+}
+
+int
+blk_fail(struct blk *b, const char *fmt, ...)
+{
+	char msg[VM_ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return vm_err_set(&b->ioerr, -EIO, "%s: %s", b->path, msg);
 }

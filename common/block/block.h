@@ -202,6 +202,10 @@ int blk_discard(struct blk *b, uint64_t off, uint64_t len);
 int blk_block_status(struct blk *b, uint64_t off, uint64_t len,
     uint64_t *pnum, uint64_t *host, int *depth);
 void blk_get_info(struct blk *b, struct blk_info *info);
+/* For drivers: record "path: message" in b->ioerr (what vm-disk reports
+ * when an operation fails); returns -EIO. */
+int blk_fail(struct blk *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 int blk_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err);
 int blk_resize(struct blk *b, uint64_t size, struct vm_err *err);

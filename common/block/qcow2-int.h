@@ -112,8 +112,7 @@ int qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry,
 int qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off);
 void qc_comp_span(const struct qcow2 *q, uint64_t e, uint64_t *host,
     uint64_t *len);
-int qc_fail(struct blk *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+#define qc_fail blk_fail        /* block.h */
 
 /* qcow2-alloc.c */
 uint64_t qc_reserve(struct qcow2 *q, uint64_t n);

@@ -106,8 +106,7 @@ struct vmdk {
 };
 
 /* vmdk.c */
-int vd_fail(struct blk *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+#define vd_fail blk_fail        /* block.h */
 int vd_read_file(struct blk *b, struct vx *x, void *buf, size_t len,
     uint64_t off);
 int vd_write_file(struct blk *b, struct vx *x, const void *buf, size_t len,

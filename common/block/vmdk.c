@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,40 +40,15 @@ vmdk_probe(const uint8_t *hdr, size_t len)
 	return is_descriptor(hdr, len) ? 100 : 0;
 }
 
-int
-vd_fail(struct blk *b, const char *fmt, ...)
-{
-	char msg[VM_ERR_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return vm_err_set(&b->ioerr, -EIO, "%s: %s", b->path, msg);
-}
-
 /* Read from an extent file; past its end reads zeros. */
 int
 vd_read_file(struct blk *b, struct vx *x, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	ssize_t n;
+	int ret = io_pread_zfill(x->fd, buf, len, off);
 
-	while (len > 0) {
-		n = pread(x->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return vm_err_errno(&b->ioerr, -errno, "%s: read at "
-			    "%#llx", x->path, (unsigned long long)off);
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
+	if (ret < 0)
+		return vm_err_errno(&b->ioerr, ret, "%s: read at %#llx",
+		    x->path, (unsigned long long)off);
 	return 0;
 }
 

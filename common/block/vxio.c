@@ -5,7 +5,6 @@
 #include "block/vxio.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,38 +14,13 @@
 #include "util/io.h"
 
 int
-vx_fail(struct blk *b, const char *fmt, ...)
-{
-	char msg[VM_ERR_MSG_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	return vm_err_set(&b->ioerr, -EIO, "%s: %s", b->path, msg);
-}
-
-int
 vx_read(struct blk *b, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	ssize_t n;
+	int ret = io_pread_zfill(b->fd, buf, len, off);
 
-	while (len > 0) {
-		n = pread(b->fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return vm_err_errno(&b->ioerr, -errno, "%s: read at "
-			    "%#llx", b->path, (unsigned long long)off);
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		off += (uint64_t)n;
-		len -= (size_t)n;
-	}
+	if (ret < 0)
+		return vm_err_errno(&b->ioerr, ret, "%s: read at %#llx",
+		    b->path, (unsigned long long)off);
 	return 0;
 }
 

@@ -20,9 +20,7 @@ int vx_read(struct blk *b, void *buf, size_t len, uint64_t off);
 int vx_write(struct blk *b, const void *buf, size_t len, uint64_t off);
 /* Write len zero bytes at off. */
 int vx_write_zeros(struct blk *b, uint64_t len, uint64_t off);
-/* Record "path: message" in b->ioerr; returns -EIO. */
-int vx_fail(struct blk *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+#define vx_fail blk_fail        /* block.h */
 /* The file's size, or 0 if fstat fails. */
 uint64_t vx_file_size(int fd);
 /* Call fn on each piece of the vector in turn; stops at the first error. */
