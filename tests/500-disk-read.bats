@@ -79,6 +79,14 @@ fill() {
 	is "$output" "*backing file: base.qcow2*"
 }
 
+@test "info prints sizes in qemu-img's words: three digits, the unit from 1000 of it up" {
+	for n in 512 1536 197632 999424 1000448 1023488 1024000 4215296 1047552000 3221225472; do
+		qemu-img create -q -f qcow2 "s$n.qcow2" "$n"
+		same "$("$VM_DISK" info "s$n.qcow2" | grep '^virtual size')" \
+			"$(qemu-img info "s$n.qcow2" | grep '^virtual size')" "the size line of $n bytes"
+	done
+}
+
 @test "map --json agrees with qemu-img map on data, zero and backing extents" {
 	qemu-img create -q -f qcow2 base.qcow2 4M
 	qemu-io -c 'write -P 1 0 1M' base.qcow2 > /dev/null

@@ -84,23 +84,22 @@ size_parse(const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * As qemu-img prints sizes, so that vm-disk info reads the same: the
+ * unit is the largest power of 1024 the value reaches 1000 of (so 1000
+ * bytes are 0.977 KiB, never "1000 B"), and the number has three
+ * significant digits ("512 MiB", "1.5 GiB", "4.02 MiB").
+ */
 char *
 size_format(uint64_t bytes, char *buf, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB",
 		"PiB", "EiB" };
 	unsigned u = 0;
-	double v = (double)bytes;
 
-	while (v >= 1024.0 && u < 6) {
-		v /= 1024.0;
+	while (u < 6 && bytes >= 1000ULL << (10 * u))
 		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
-	else if (v == (double)(uint64_t)v)
-		snprintf(buf, len, "%llu %s", (unsigned long long)v, units[u]);
-	else
-		snprintf(buf, len, "%.1f %s", v, units[u]);
+	snprintf(buf, len, "%.3g %s", (double)bytes / (double)(1ULL << (10 * u)),
+	    units[u]);
 	return buf;
 }

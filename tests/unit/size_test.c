@@ -43,4 +43,12 @@ TEST(format)
 	EXPECT_STREQ(size_format(512ULL << 20, buf, sizeof(buf)), "512 MiB");
 	EXPECT_STREQ(size_format(3ULL << 29, buf, sizeof(buf)), "1.5 GiB");
 	EXPECT_STREQ(size_format(100, buf, sizeof(buf)), "100 B");
+	/* qemu-img's forms, which vm-disk info must print */
+	EXPECT_STREQ(size_format(0, buf, sizeof(buf)), "0 B");
+	EXPECT_STREQ(size_format(999, buf, sizeof(buf)), "999 B");
+	EXPECT_STREQ(size_format(1000, buf, sizeof(buf)), "0.977 KiB");
+	EXPECT_STREQ(size_format(10ULL << 20, buf, sizeof(buf)), "10 MiB");
+	EXPECT_STREQ(size_format(4215276, buf, sizeof(buf)), "4.02 MiB");
+	EXPECT_STREQ(size_format(197632, buf, sizeof(buf)), "193 KiB");
+	EXPECT_STREQ(size_format(~0ULL, buf, sizeof(buf)), "16 EiB");
 }
