@@ -5,7 +5,10 @@
 # tests/guestkit/cache/<kernel-version>/ (or $VMKIT_GUESTKIT_CACHE):
 #   vmlinuz     the kernel (bzImage) as Debian ships it
 #   initrd.gz   newc cpio + gzip: /init (tests/guestkit/init), busybox,
-#               the modules in dependency order (modules.order)
+#               the virtio modules in dependency order (modules.order,
+#               loaded at boot) and the extra modules a test asks for with
+#               vmkit.modules=NAME,... (each one's load order, its
+#               dependencies first, in /lib/modules/NAME.load)
 #   busybox     the same busybox binary, for host-side comparisons
 #
 # usage: build.sh [--print-dir] [--force]
@@ -60,9 +63,11 @@ cp "$work/bb/bin/busybox" "$root/bin/busybox"
 cp "$here/init" "$root/init"
 chmod 755 "$root/init" "$root/bin/busybox"
 
-# Modules the kit needs, with their dependencies (the depends= field of
-# each module's .modinfo section), leaves last.
+# Modules the kit loads at boot, and the extra ones a test may ask for,
+# with their dependencies (the depends= field of each module's .modinfo
+# section), leaves last.
 want="virtio_pci virtio_blk virtio-rng virtio_net"
+extra="e1000 ata_piix sd_mod sr_mod isofs"
 declare -A path seen
 while IFS= read -r f; do
 	n=$(basename "$f" .ko); path[$n]=$f; path[${n//-/_}]=$f
@@ -86,6 +91,20 @@ for n in "${order[@]}"; do
 	cp "${path[$n]}" "$root/lib/modules/"
 	echo "$(basename "${path[$n]}")" >> "$root/modules.order"
 done
+boot=("${order[@]}")
+# Each extra module's closure, the boot modules excluded (loaded already).
+for m in $extra; do
+	unset seen; declare -A seen
+	for n in "${boot[@]}"; do seen[$n]=1; done
+	order=()
+	visit "$m"
+	: > "$root/lib/modules/${m//-/_}.load"
+	for n in "${order[@]}"; do
+		cp "${path[$n]}" "$root/lib/modules/"
+		echo "$(basename "${path[$n]}")" >> "$root/lib/modules/${m//-/_}.load"
+	done
+done
+order=("${boot[@]}")
 
 mkdir -p "$out.tmp"
 cp "$work/k/boot/vmlinuz-$kver" "$out.tmp/vmlinuz"
