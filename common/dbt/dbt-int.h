@@ -125,7 +125,7 @@ int dbt_insn_pfx(const struct insn *i);
  * branches, returns and exits to other pages (jit.c).  An entry is valid
  * only in the generation it was made in: any TLB flush, whole or one page,
  * starts a new generation, which empties the cache in O(1). */
-#define DBT_JC_SIZE 16384
+#define DBT_JC_SIZE 65536
 struct dbt_jc_entry {
 	uint64_t lin;
 	uint32_t mode_key;

@@ -311,10 +311,13 @@ dbt_tlb_flush_local(struct dbt_cpu *c)
 	if (c->jc_nlog > DBT_JC_SIZE) {
 		dbt_jc_flush(c);
 	} else {
-		for (k = 0; k < c->jc_nlog; k++)
-			c->jc[c->jc_log[k]].gen = 0;
+		for (k = 0; k < c->jc_nlog; k++) {
+			unsigned x = c->jc_log[k];
+
+			c->jc[x].gen = 0;
+			c->jc_logged[x / 64] &= ~(1ULL << (x % 64));
+		}
 		c->jc_nlog = 0;
-		memset(c->jc_logged, 0, sizeof(c->jc_logged));
 	}
 	c->tlb_flushes_local++;
 }
