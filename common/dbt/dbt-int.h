@@ -120,6 +120,8 @@ int dbt_insn_pfx(const struct insn *i);
 
 #define DBT_TLB_SIZE 1024
 #define DBT_TLB_LOG 256
+/* IA32_SPEC_CTRL bits the CPU model has: IBRS, BHI_DIS_S. */
+#define SPEC_CTRL_BITS (1ULL | 1ULL << 10)
 
 /* The translator's jump cache: linear RIP -> compiled code, for indirect
  * branches, returns and exits to other pages (jit.c).  An entry is valid
@@ -163,6 +165,7 @@ struct dbt_cpu {
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
 	uint64_t pat, misc_enable, tsc_aux;
+	uint64_t spec_ctrl;             /* SPEC_CTRL_BITS of IA32_SPEC_CTRL */
 	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
 	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
 	uint8_t fx_mem[128] __attribute__((aligned(16))); /* hx scratch */
