@@ -15,8 +15,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <nettle/sha1.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +32,7 @@
 
 /* ---- digests ------------------------------------------------------------ */
 
-struct digest {
-	int alg;
-	struct sha1_ctx s1;
-	struct sha256_ctx s256;
-};
-
-static void
+void
 dg_init(struct digest *d, int alg)
 {
 	d->alg = alg;
@@ -50,7 +42,7 @@ dg_init(struct digest *d, int alg)
 		sha256_init(&d->s256);
 }
 
-static void
+void
 dg_update(struct digest *d, const void *p, size_t n)
 {
 	if (d->alg == 1)
@@ -59,13 +51,23 @@ dg_update(struct digest *d, const void *p, size_t n)
 		sha256_update(&d->s256, n, p);
 }
 
-static void
-hex(const uint8_t *b, size_t n, char *out)
+void
+dg_final(struct digest *d, uint8_t *out)
+{
+	if (d->alg == 1)
+		sha1_digest(&d->s1, 20, out);
+	else if (d->alg == 256)
+		sha256_digest(&d->s256, 32, out);
+}
+
+void
+dg_hex(const uint8_t *b, size_t n, char *out)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", b[i]);
+	out[2 * n] = '\0';
 }
 
 /* Finish d and compare with f's digest; the error names pkg and f. */
@@ -79,14 +81,11 @@ dg_check(struct digest *d, const struct ova_file *f, const char *pkg,
 
 	if (d->alg == 0)
 		return 0;
-	if (d->alg == 1)
-		sha1_digest(&d->s1, 20, out);
-	else
-		sha256_digest(&d->s256, 32, out);
+	dg_final(d, out);
 	if (memcmp(out, f->digest, n) == 0)
 		return 0;
-	hex(f->digest, n, want);
-	hex(out, n, got);
+	dg_hex(f->digest, n, want);
+	dg_hex(out, n, got);
 	return vm_err_set(err, -EINVAL, "%s: %s: %s digest mismatch (the "
 	    "manifest says %.16s..., the file has %.16s...)", pkg, f->name,
 	    d->alg == 1 ? "SHA1" : "SHA256", want, got);
