@@ -34,8 +34,10 @@ static const struct subcmd cmds[] = {
 	{ "convert", cmd_convert,
 	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-B BACKING] [-o OPTS]\n"
 	  "\t\t[-S SIZE] IN OUT",
-	  "copy the guest-visible contents into a new image (OUT - is stdout,\n"
-	  "\traw; -B: an overlay holding only what differs from BACKING;\n"
+	  "copy the guest-visible contents into a new image (OUT - is stdout:\n"
+	  "\traw or a streamOptimized vmdk; IN - is stdin: a redirected file of\n"
+	  "\tany format, or from a pipe raw or a streamOptimized vmdk; -B: an\n"
+	  "\toverlay holding only what differs from BACKING;\n"
 	  "\t-O vmdk -o subformat=streamOptimized compresses, as -c does)" },
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
