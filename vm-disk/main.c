@@ -64,7 +64,8 @@ static const struct subcmd cmds[] = {
 	  "list, create, apply (revert to) or delete internal snapshots\n"
 	  "\t(qcow2; NAME is a snapshot's id or name)" },
 	{ "measure", cmd_measure,
-	  "measure [-U] [-f FMT] [-O raw|qcow2] [-o OPTS] [--output=json] [--json]\n"
+	  "measure [-U] [-f FMT] [-O raw|qcow2|vdi|vpc|vmdk] [-o OPTS]\n"
+	  "\t\t[--output=json] [--json]\n"
 	  "\t\t--size SIZE | FILE",
 	  "the file size an image of SIZE, or a copy of FILE, needs in the\n"
 	  "\toutput format (qemu-img's \"required\" and \"fully allocated\")" },
