@@ -219,6 +219,36 @@ setup() {
 	is "$(stat -c %s r.img)" 524288
 }
 
+@test "resize --shrink qcow2: clusters and L2 tables past the end released, qemu-img agrees; growing again reads zeros" {
+	for cs in 512 4k 64k; do
+		qemu-img create -q -f qcow2 -o cluster_size=$cs k.qcow2 300M
+		qemu-io -c 'write -P 1 0 3M' -c 'write -P 2 100M 1M' -c 'write -P 3 290M 64k' \
+			-c 'write -c -P 4 200M 64k' -c 'write -P 5 149000000 2M' k.qcow2 > /dev/null
+		qemu-img convert -O raw k.qcow2 k.raw
+		before=$(qemu-img check --output=json k.qcow2 | jq '."allocated-clusters"')
+		run_tool 0 "$VM_DISK" resize --shrink k.qcow2 150000001
+		# the size in whole sectors, as qemu-img reads it
+		is "$(qemu-img info --output=json k.qcow2 | jq '."virtual-size"')" 150000128 "$cs: the size"
+		is "$("$VM_DISK" info --json k.qcow2 | jq '."virtual-size"')" 150000128 "$cs: vm-disk's size"
+		qemu_ok k.qcow2
+		after=$(qemu-img check --output=json k.qcow2 | jq '."allocated-clusters"')
+		[ "$after" -lt "$before" ]
+		truncate -s 150000128 k.raw
+		qemu-img compare -q k.raw k.qcow2
+		run_tool 0 "$VM_DISK" resize k.qcow2 300M
+		truncate -s 300M k.raw
+		qemu-img compare -q k.raw k.qcow2
+		qemu_ok k.qcow2
+		run_tool 0 "$VM_DISK" check k.qcow2
+	done
+	# not with internal snapshots, which share the clusters
+	run_tool 0 "$VM_DISK" snapshot -c s1 k.qcow2
+	cp k.qcow2 k.orig
+	run_tool 1 "$VM_DISK" resize --shrink k.qcow2 1M
+	is "$output" "vm-disk: k.qcow2: has internal snapshots, which share its clusters: delete them (vm-disk snapshot -d) before shrinking"
+	cmp k.qcow2 k.orig
+}
+
 @test "SIGKILL mid-write: qemu-img check finds no corruption, vm-disk check agrees" {
 	for seed in 1 2 3; do
 		"$VM_DISK" create -q -f qcow2 -o cluster_size=4k k.qcow2 256M
