@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #include "create.h"
@@ -471,24 +472,6 @@ ovf_import(const char *path, struct vmx_vm *vm, struct ova *ova,
 }
 
 static int
-put(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 extract_one(struct archive *a, const struct ova_file *f, const char *dir,
     const char *pkg, struct vm_err *err)
 {
@@ -506,7 +489,7 @@ extract_one(struct archive *a, const struct ova_file *f, const char *dir,
 		if ((ret = bundle_check_interrupt(err)) < 0)
 			break;
 		dg_update(&d, buf, (size_t)n);
-		if ((ret = put(fd, buf, (size_t)n)) < 0) {
+		if ((ret = io_write_full(fd, buf, (size_t)n)) < 0) {
 			ret = vm_err_errno(err, ret, "%s", path);
 			break;
 		}

@@ -76,55 +76,62 @@ qcow2_full(uint64_t size, uint64_t cs)
 	return meta + size;
 }
 
-/* Bytes of the input's clusters (cs of them) that hold data. */
+/* The next extent at or after *off that holds data in the input (its
+ * length in *n): 1, 0 at the end, -1 printed. */
 static int
-data_bytes(struct blk *b, uint64_t cs, uint64_t *out)
+next_data(struct blk *b, uint64_t *off, uint64_t *n)
 {
-	uint64_t off, n, host;
+	uint64_t host;
 	int st, depth;
 
-	*out = 0;
-	for (off = 0; off < b->size; off += n) {
-		st = blk_block_status(b, off, b->size - off, &n, &host, &depth);
+	for (; *off < b->size; *off += *n) {
+		st = blk_block_status(b, *off, b->size - *off, n, &host, &depth);
 		if (st < 0) {
 			disk_ioerr(b, st, "measure");
 			return -1;
 		}
-		if (n == 0)
+		if (*n == 0)
 			break;
-		if ((st & BLK_S_ZERO) || !(st & BLK_S_DATA))
-			continue;
-		n = round_up(off + n, cs) - off;
-		*out += off % cs + n;
+		if (!(st & BLK_S_ZERO) && (st & BLK_S_DATA))
+			return 1;
 	}
 	return 0;
+}
+
+/* Bytes of the input's clusters (cs of them) that hold data. */
+static int
+data_bytes(struct blk *b, uint64_t cs, uint64_t *out)
+{
+	uint64_t off = 0, n = 0;
+	int r;
+
+	*out = 0;
+	while ((r = next_data(b, &off, &n)) > 0) {
+		/* to the end of its cluster, as qemu-img counts */
+		n = round_up(off + n, cs) - off;
+		*out += off % cs + n;
+		off += n;
+	}
+	return r;
 }
 
 /* Blocks of bs bytes of the input that hold data. */
 static int
 data_blocks(struct blk *b, uint64_t bs, uint64_t *count)
 {
-	uint64_t off, n, host, first, last, next = 0;
-	int st, depth;
+	uint64_t off = 0, n = 0, first, last, next = 0;
+	int r;
 
 	*count = 0;
-	for (off = 0; off < b->size; off += n) {
-		st = blk_block_status(b, off, b->size - off, &n, &host, &depth);
-		if (st < 0) {
-			disk_ioerr(b, st, "measure");
-			return -1;
-		}
-		if (n == 0)
-			break;
-		if ((st & BLK_S_ZERO) || !(st & BLK_S_DATA))
-			continue;
+	while ((r = next_data(b, &off, &n)) > 0) {
 		first = off / bs > next ? off / bs : next;
 		last = (off + n - 1) / bs;
 		if (last >= first)
 			*count += last - first + 1;
 		next = last + 1;
+		off += n;
 	}
-	return 0;
+	return r;
 }
 
 /* The file size of an empty image of size bytes in ofmt, made in memory
