@@ -124,4 +124,11 @@ size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip,
 unsigned iov_slice(const struct iovec *src, unsigned n, size_t skip,
     size_t len, struct iovec *dst, unsigned max, size_t *got);
 
+struct snap_vis;
+/* Snapshots: the transport's and the queues' state (virtio.c); post_load
+ * re-checks each enabled queue as a driver's enable would. */
+int virtio_state(struct virtio_dev *v, struct snap_vis *vis);
+int virtio_post_load(struct virtio_dev *v, const char *id,
+    struct vm_err *err);
+
 #endif

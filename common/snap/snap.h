@@ -43,6 +43,7 @@ struct snap_vis {
 	size_t in_len, pos;
 	struct vm_err *err;
 	int failed;             /* first error's code; later visits no-ops */
+	uint64_t now;           /* CLOCK_MONOTONIC ns of the save / load */
 };
 
 void snap_vis_begin_save(struct snap_vis *v, const char *section,
@@ -79,6 +80,9 @@ int snap_u64_array(struct snap_vis *v, const char *name, uint64_t *p,
  * the bytes; load checks the length against max. */
 int snap_blob(struct snap_vis *v, const char *name, void *p, uint32_t *len,
     uint32_t max);
+/* A CLOCK_MONOTONIC deadline or start time in ns, stored relative to
+ * v->now so it means the same after a restore; 0 (unset) stays 0. */
+int snap_time(struct snap_vis *v, const char *name, uint64_t *ns);
 /* Load-time validation of a value already visited: if !ok, fail naming
  * the field with why. */
 int snap_check(struct snap_vis *v, bool ok, const char *name,

@@ -208,3 +208,16 @@ snap_check(struct snap_vis *v, bool ok, const char *name, const char *why)
 		return v->failed;
 	return snap_fail(v, -EINVAL, "field '%s': %s", name, why);
 }
+
+int
+snap_time(struct snap_vis *v, const char *name, uint64_t *ns)
+{
+	bool set = *ns != 0;
+	int64_t d = set ? (int64_t)(*ns - v->now) : 0;
+
+	snap_bool(v, name, &set);
+	snap_i64(v, name, &d);
+	if (v->load && !v->failed)
+		*ns = set ? v->now + (uint64_t)d : 0;
+	return v->failed;
+}
