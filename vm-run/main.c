@@ -23,6 +23,7 @@
 #include "util/log.h"
 #include "util/size.h"
 #include "util/version.h"
+#include "vm/snapshot.h"
 #include "vm/vm.h"
 
 enum {
@@ -33,6 +34,9 @@ enum {
 	OPT_DBT_CACHE,
 	OPT_PRINT_CONFIG,
 	OPT_NET,
+	OPT_RESTORE,
+	OPT_SAVE_ON_USR1,
+	OPT_FAST_RESTORE,
 };
 
 static void
@@ -74,6 +78,11 @@ usage(FILE *f)
 "      --name NAME         the VM's name\n"
 "      --no-reboot         exit (status 0) when the guest reboots\n"
 "      --stats             print CPU statistics at exit\n"
+"      --restore SNAPSHOT  continue the VM saved in SNAPSHOT (its embedded\n"
+"                          configuration, unless VM.yaml or BUNDLE is given)\n"
+"      --save-on-usr1 FILE on SIGUSR1: pause, save a snapshot to FILE\n"
+"                          (tag: FILE's name), resume\n"
+"      --fast-restore      save RAM uncompressed, for a mapped restore\n"
 "      --print-config      check the configuration, print it as vm.yaml\n"
 "                          (flags applied, paths resolved) and exit\n"
 "  -v, --verbose           say more (repeat for debug output)\n"
@@ -86,8 +95,51 @@ usage(FILE *f)
 "124 emulation failure, 125 triple fault.  See vm-run(1).\n");
 }
 
-static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_signal, got_usr1;
 static struct vm *running_vm;
+
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1 = 1;
+	if (running_vm != NULL)
+		evloop_stop(running_vm->loop);
+}
+
+/* The tag of a snapshot file: its name without directory or ".snap". */
+static void
+snap_tag(const char *path, char *tag, size_t len)
+{
+	const char *b = strrchr(path, '/');
+	size_t n;
+
+	b = b ? b + 1 : path;
+	n = strlen(b);
+	if (n > 5 && strcmp(b + n - 5, ".snap") == 0)
+		n -= 5;
+	snprintf(tag, len, "%.*s", (int)n, b);
+}
+
+/* SIGUSR1 with --save-on-usr1: the vCPUs are stopped; save, then go on. */
+static void
+save_on_usr1(struct vm *vm, const char *path, bool fast, const char *parent)
+{
+	struct vm_snap_opts o = { 0 };
+	struct vm_err err = { 0 };
+	char tag[VM_SNAP_TAG_MAX];
+	uint64_t t0 = clock_ns();
+
+	snap_tag(path, tag, sizeof(tag));
+	o.tag = tag;
+	o.fast_restore = fast;
+	o.parent = parent;
+	if (vm_snapshot_save(vm, path, &o, &err) < 0)
+		log_warnx("snapshot %s: %s", path, err.msg);
+	else
+		log_info("snapshot %s saved in %llu ms", path,
+		    (unsigned long long)((clock_ns() - t0) / 1000000));
+}
 
 static void
 on_signal(int sig)
@@ -115,7 +167,8 @@ struct flags {
 	int ndisks;
 	const char *nets[CFG_MAX_NETS];
 	int nnets;
-	bool no_reboot, stats;
+	bool no_reboot, stats, fast_restore;
+	const char *restore, *save_on_usr1;
 };
 
 /* Each network's type and forward rules, with where they were given. */
@@ -372,6 +425,9 @@ main(int argc, char **argv)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "log", required_argument, NULL, OPT_LOG },
 		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "save-on-usr1", required_argument, NULL, OPT_SAVE_ON_USR1 },
+		{ "fast-restore", no_argument, NULL, OPT_FAST_RESTORE },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct vm_config cfg;
@@ -380,7 +436,7 @@ main(int argc, char **argv)
 	const struct cpu_backend_ops *backend;
 	enum vm_exit_reason reason;
 	struct sigaction sa;
-	char why[256];
+	char why[256], parent[VM_SNAP_TAG_MAX] = "";
 	struct vm *vm;
 	int ch, verbose = 0, status;
 	bool print_config = false;
@@ -474,6 +530,15 @@ main(int argc, char **argv)
 		case OPT_PRINT_CONFIG:
 			print_config = true;
 			break;
+		case OPT_RESTORE:
+			fl.restore = optarg;
+			break;
+		case OPT_SAVE_ON_USR1:
+			fl.save_on_usr1 = optarg;
+			break;
+		case OPT_FAST_RESTORE:
+			fl.fast_restore = true;
+			break;
 		case OPT_LOG:
 			if (log_set_cats(optarg) < 0) {
 				log_warnx("--log: unknown category in '%s'",
@@ -499,6 +564,13 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return err.code == -EINVAL ? 2 : 1;
 	}
+	if (optind == argc && fl.restore &&
+	    vm_snapshot_config(fl.restore, &cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	if (fl.restore)
+		snap_tag(fl.restore, parent, sizeof(parent));
 	cfg.stats = fl.stats;
 	if (apply_flags(&cfg, &fl, &err) < 0 ||
 	    cfg_validate(&cfg, &err) < 0) {
@@ -536,6 +608,10 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (fl.save_on_usr1) {
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 
 	for (;;) {
 		vm = vm_create(&cfg, backend, console_chardev(), &err);
@@ -544,11 +620,34 @@ main(int argc, char **argv)
 			log_warnx("%s", err.msg);
 			return 1;
 		}
+		if (fl.restore) {
+			uint64_t t0 = clock_ns();
+
+			if (vm_snapshot_load(vm, fl.restore, &err) < 0) {
+				vm_destroy(vm);
+				console_restore();
+				log_warnx("%s", err.msg);
+				return 1;
+			}
+			log_info("restored %s in %llu ms", fl.restore,
+			    (unsigned long long)((clock_ns() - t0) / 1000000));
+			fl.restore = NULL;      /* a guest reboot boots afresh */
+		}
 		running_vm = vm;
 		console_attach(vm);
 		if (got_signal)
 			vm_request_exit(vm, VM_EXIT_USER, 0, "signal");
-		reason = vm_run(vm);
+		for (;;) {
+			reason = vm_run(vm);
+			if (!got_usr1 || got_signal || reason != VM_EXIT_USER)
+				break;
+			got_usr1 = 0;
+			save_on_usr1(vm, fl.save_on_usr1, fl.fast_restore,
+			    parent[0] ? parent : NULL);
+			vm_resume_after_stop(vm);
+			if (got_usr1 || got_signal)
+				evloop_stop(vm->loop);
+		}
 		console_detach();
 		running_vm = NULL;
 		if (fl.stats && backend->print_stats)

@@ -323,8 +323,9 @@ pit_state(struct dev *d, struct snap_vis *v)
 		snap_check(v, c->rw <= 3, n, "not an access mode");
 		snap_u8(v, F("bcd"), &c->bcd);
 		snap_u32(v, F("reload"), &c->reload);
-		snap_check(v, c->reload >= 1 && c->reload <= 65536, n,
-		    "outside 1..65536");
+		snap_check(v, c->reload <= 65536 &&
+		    (c->reload >= 1 || !c->loaded), n,
+		    "outside 1..65536 on a loaded channel");
 		snap_time(v, F("start"), &c->start);
 		snap_bool(v, F("loaded"), &c->loaded);
 		snap_bool(v, F("latched"), &c->latched);
