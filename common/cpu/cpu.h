@@ -59,6 +59,9 @@ struct cpu_backend_ops {
 	/* Route interrupts (the vm's irq_router points here). */
 	void (*set_irq)(struct vm *vm, unsigned gsi, int level);
 	void (*msi)(struct vm *vm, uint64_t addr, uint32_t data);
+	/* The VM stood paused for ns of the VM clock: hold the guest's
+	 * time-stamp counter back by as much (vm_resume); optional. */
+	void (*clock_stood)(struct vcpu *vcpu, uint64_t ns);
 	/* Print statistics at exit (--stats); optional. */
 	void (*print_stats)(struct vm *vm);
 };
