@@ -6,6 +6,7 @@
  * back end from --accel, and everything else from common/.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -95,16 +96,22 @@ usage(FILE *f)
 "124 emulation failure, 125 triple fault.  See vm-run(1).\n");
 }
 
-static volatile sig_atomic_t got_signal, got_usr1;
+static volatile sig_atomic_t got_signal;
 static struct vm *running_vm;
 
+static int usr1_pipe[2] = { -1, -1 };
+
+/* SIGUSR1: the event loop does the work (save_on_usr1). */
 static void
 on_usr1(int sig)
 {
+	int e = errno;
+
 	(void)sig;
-	got_usr1 = 1;
-	if (running_vm != NULL)
-		evloop_stop(running_vm->loop);
+	if (usr1_pipe[1] >= 0 && write(usr1_pipe[1], "s", 1) < 0) {
+		/* full: a save is already due */
+	}
+	errno = e;
 }
 
 /* The tag of a snapshot file: its name without directory or ".snap". */
@@ -121,24 +128,43 @@ snap_tag(const char *path, char *tag, size_t len)
 	snprintf(tag, len, "%.*s", (int)n, b);
 }
 
-/* SIGUSR1 with --save-on-usr1: the vCPUs are stopped; save, then go on. */
+struct usr1_save {
+	struct vm *vm;
+	const char *path, *parent;
+	bool fast;
+};
+
+/* SIGUSR1 with --save-on-usr1 (an event loop callback): pause, save,
+ * resume. */
 static void
-save_on_usr1(struct vm *vm, const char *path, bool fast, const char *parent)
+save_on_usr1(void *opaque, int fd, unsigned events)
 {
+	struct usr1_save *u = opaque;
 	struct vm_snap_opts o = { 0 };
 	struct vm_err err = { 0 };
-	char tag[VM_SNAP_TAG_MAX];
-	uint64_t t0 = clock_ns();
+	char tag[VM_SNAP_TAG_MAX], buf[16];
+	uint64_t t0 = clock_host_ns();
+	int ret;
 
-	snap_tag(path, tag, sizeof(tag));
+	(void)events;
+	if (read(fd, buf, sizeof(buf)) <= 0)
+		return;
+	snap_tag(u->path, tag, sizeof(tag));
 	o.tag = tag;
-	o.fast_restore = fast;
-	o.parent = parent;
-	if (vm_snapshot_save(vm, path, &o, &err) < 0)
-		log_warnx("snapshot %s: %s", path, err.msg);
+	o.fast_restore = u->fast;
+	o.parent = u->parent;
+	ret = vm_pause(u->vm);
+	if (ret < 0 && ret != -EALREADY) {
+		log_warnx("snapshot %s: cannot pause the VM", u->path);
+		return;
+	}
+	if (vm_snapshot_save(u->vm, u->path, &o, &err) < 0)
+		log_warnx("snapshot %s: %s", u->path, err.msg);
 	else
-		log_info("snapshot %s saved in %llu ms", path,
-		    (unsigned long long)((clock_ns() - t0) / 1000000));
+		log_info("snapshot %s saved in %llu ms", u->path,
+		    (unsigned long long)((clock_host_ns() - t0) / 1000000));
+	if (ret == 0)
+		vm_resume(u->vm);
 }
 
 static void
@@ -437,6 +463,7 @@ main(int argc, char **argv)
 	enum vm_exit_reason reason;
 	struct sigaction sa;
 	char why[256], parent[VM_SNAP_TAG_MAX] = "";
+	struct usr1_save usr1 = { 0 };
 	struct vm *vm;
 	int ch, verbose = 0, status;
 	bool print_config = false;
@@ -609,6 +636,10 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (fl.save_on_usr1) {
+		if (pipe2(usr1_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+			log_warn("--save-on-usr1: pipe");
+			return 1;
+		}
 		sa.sa_handler = on_usr1;
 		sigaction(SIGUSR1, &sa, NULL);
 	}
@@ -621,7 +652,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		if (fl.restore) {
-			uint64_t t0 = clock_ns();
+			uint64_t t0 = clock_host_ns();
 
 			if (vm_snapshot_load(vm, fl.restore, &err) < 0) {
 				vm_destroy(vm);
@@ -630,24 +661,23 @@ main(int argc, char **argv)
 				return 1;
 			}
 			log_info("restored %s in %llu ms", fl.restore,
-			    (unsigned long long)((clock_ns() - t0) / 1000000));
+			    (unsigned long long)((clock_host_ns() - t0) /
+			    1000000));
 			fl.restore = NULL;      /* a guest reboot boots afresh */
 		}
 		running_vm = vm;
 		console_attach(vm);
 		if (got_signal)
 			vm_request_exit(vm, VM_EXIT_USER, 0, "signal");
-		for (;;) {
-			reason = vm_run(vm);
-			if (!got_usr1 || got_signal || reason != VM_EXIT_USER)
-				break;
-			got_usr1 = 0;
-			save_on_usr1(vm, fl.save_on_usr1, fl.fast_restore,
-			    parent[0] ? parent : NULL);
-			vm_resume_after_stop(vm);
-			if (got_usr1 || got_signal)
-				evloop_stop(vm->loop);
+		if (fl.save_on_usr1) {
+			usr1.vm = vm;
+			usr1.path = fl.save_on_usr1;
+			usr1.parent = parent[0] ? parent : NULL;
+			usr1.fast = fl.fast_restore;
+			evloop_add_fd(vm->loop, usr1_pipe[0], EV_READ,
+			    save_on_usr1, &usr1);
 		}
+		reason = vm_run(vm);
 		console_detach();
 		running_vm = NULL;
 		if (fl.stats && backend->print_stats)

@@ -231,12 +231,6 @@ evloop_timer_free(struct ev_timer *t)
 }
 
 void
-evloop_restart(struct evloop *loop)
-{
-	atomic_store(&loop->stop, false);
-}
-
-void
 evloop_stop(struct evloop *loop)
 {
 	atomic_store(&loop->stop, true);

@@ -58,8 +58,6 @@ void evloop_timer_free(struct ev_timer *t);
 int evloop_run(struct evloop *loop);
 /* Stop the loop (any thread, async-signal-safe). */
 void evloop_stop(struct evloop *loop);
-/* Let evloop_run run again after a stop (same thread as evloop_run). */
-void evloop_restart(struct evloop *loop);
 /* Make a blocked poll return (any thread). */
 void evloop_wakeup(struct evloop *loop);
 

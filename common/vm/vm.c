@@ -497,19 +497,6 @@ vm_run(struct vm *vm)
 }
 
 void
-vm_resume_after_stop(struct vm *vm)
-{
-	int i;
-
-	vm->exit_status = 0;
-	vm->exit_diag[0] = '\0';
-	for (i = 0; i < vm->ncpus; i++)
-		atomic_store(&vm->vcpus[i]->kicked, 0);
-	evloop_restart(vm->loop);
-	atomic_store(&vm->exit_reason, VM_RUNNING);
-}
-
-void
 vm_destroy(struct vm *vm)
 {
 	struct dev *d, *next;

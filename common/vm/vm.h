@@ -92,9 +92,6 @@ enum vm_exit_reason vm_run(struct vm *vm);
 struct vm *vm_create_bare(const struct vm_config *cfg,
     const struct cpu_backend_ops *backend, struct vm_err *err);
 void vm_destroy(struct vm *vm);
-/* After vm_run returned for VM_EXIT_USER (a stop to save a snapshot):
- * make the VM runnable again; the next vm_run continues it. */
-void vm_resume_after_stop(struct vm *vm);
 
 /* Ask the VM to stop with reason and status (any thread, lock held or not).
  * The first request wins. */
