@@ -119,6 +119,7 @@ int dbt_insn_pfx(const struct insn *i);
 /* ---- the vCPU ---------------------------------------------------------- */
 
 #define DBT_TLB_SIZE 1024
+#define DBT_TLB_LOG 256
 
 /* The translator's jump cache: linear RIP -> compiled code, for indirect
  * branches, returns and exits to other pages (jit.c).  An entry is valid
@@ -181,6 +182,12 @@ struct dbt_cpu {
 	 * tlb_pa: each entry's guest physical page, | 1 if global. */
 	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE];
 	uint64_t tlb_pa[2][DBT_TLB_SIZE];
+	/* The entries filled with non-global translations since the last
+	 * flush (cls * DBT_TLB_SIZE + index), so that a CR3 load clears
+	 * those rather than scanning both TLBs; > DBT_TLB_LOG: overflowed. */
+	uint16_t tlb_log[DBT_TLB_LOG];
+	unsigned tlb_nlog;
+	uint64_t tlb_logged[2 * DBT_TLB_SIZE / 64];
 
 	/* Events (exc.c). */
 	jmp_buf jmp;            /* the run loop's setjmp */

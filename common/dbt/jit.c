@@ -78,6 +78,7 @@
 #include "dbt/dbt-int.h"
 #include "dbt/fpu.h"
 #include "cfg/cfg.h"
+#include "util/vmem.h"
 #include "vm/vm.h"
 
 #define JIT_DEFAULT_CACHE (128u << 20)
@@ -2910,9 +2911,8 @@ dbt_jit_new(size_t cache_size)
 	j->size = cache_size ? cache_size : JIT_DEFAULT_CACHE;
 	if (j->size < 4 * JIT_BLOCK_ROOM)
 		j->size = 4 * JIT_BLOCK_ROOM;
-	j->base = mmap(NULL, j->size, PROT_READ | PROT_WRITE | PROT_EXEC,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (j->base == MAP_FAILED) {
+	j->base = vmem_alloc(j->size, PROT_READ | PROT_WRITE | PROT_EXEC);
+	if (j->base == NULL) {
 		free(j);
 		return NULL;
 	}
@@ -2943,7 +2943,7 @@ dbt_jit_free(struct dbt_jit *j)
 {
 	if (j == NULL)
 		return;
-	munmap(j->base, j->size);
+	vmem_free(j->base, j->size);
 	if (j->perfmap != NULL)
 		fclose(j->perfmap);
 	if (j->dump != NULL)
