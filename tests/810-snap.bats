@@ -145,7 +145,12 @@ setup() {
 	boot_and_save "$BATS_TEST_TMPDIR" fast.snap "$PLAIN_COUNTER" --fast-restore
 	# zero pages are holes: the file takes less room than the guest's RAM
 	[ $(($(stat -c %b fast.snap) * 512)) -lt $((256 << 20)) ]
-	"$VM_RUN" --restore fast.snap </dev/null >run2.out 2>run2.err &
+	[ "$(stat -c %s fast.snap)" -gt $((256 << 20)) ]
+	# through vm-snap, from a bundle's snapshots/ folder
+	mkdir -p b/snapshots
+	echo "memory: 256M" >b/vm.yaml
+	mv fast.snap b/snapshots/
+	"$VM_SNAP" restore b fast </dev/null >run2.out 2>run2.err &
 	pid=$!
 	at=$(last_count at-save.out)
 	wait_for run2.out "count=$((at + 3))" 300 || { kill $pid; false; }
@@ -162,4 +167,24 @@ setup() {
 	run cat run1.err
 	is "$output" "*snapshot raw.snap: raw.img: raw images have no internal snapshots*" "the message"
 	[ ! -e raw.snap ]
+}
+
+@test "vm-snap list and delete: a bundle's snapshots, the disk's internal snapshot goes too" {
+	mkdir -p b/snapshots
+	echo "memory: 256M" >b/vm.yaml
+	cp "$D/s1.snap" b/snapshots/s1.snap
+	run_tool 0 "$VM_SNAP" list b
+	is "${lines[0]}" "TAG *DATE *SIZE *RAM *PARENT" "the header"
+	is "${lines[1]}" "s1 *20[0-9][0-9]-* MiB zstd *-" "the snapshot's line"
+	run_tool 0 "$VM_SNAP" list b --json
+	is "$output" '*"tag": "s1"*"ram-format": "zstd"*"disks": 1*' "JSON"
+	run_tool 1 "$VM_SNAP" delete b s2
+	is "$output" "*no snapshot 's2'*" "an unknown tag"
+	run_tool 0 "$VM_SNAP" delete b s1
+	[ ! -e b/snapshots/s1.snap ]
+	run qemu-img snapshot -l "$D/disk.qcow2"
+	[[ $output != *s1* ]] || { echo "# $output" >&3; false; }
+	qemu_ok "$D/disk.qcow2"
+	run_tool 1 "$VM_SNAP" save b s1
+	is "$output" "*needs the running VM's control socket*" "save before the control socket"
 }
