@@ -355,6 +355,15 @@ uart_state(struct dev *d, struct snap_vis *v)
 	return v->failed;
 }
 
+/* Input that waited while the VM was being restored comes in now. */
+static int
+uart_post_load(struct dev *d, struct vm_err *err)
+{
+	(void)err;
+	input_ready(d->priv);
+	return 0;
+}
+
 const struct dev_type uart16550_type = {
 	.name = "uart16550",
 	.desc = "16550A UART",
@@ -364,4 +373,5 @@ const struct dev_type uart16550_type = {
 	.unrealize = uart_unrealize,
 	.state = uart_state,
 	.state_version = 1,
+	.post_load = uart_post_load,
 };

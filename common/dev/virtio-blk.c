@@ -269,22 +269,6 @@ vblk_unrealize(struct dev *d)
 	}
 }
 
-static int
-vblk_state(struct dev *d, struct snap_vis *v)
-{
-	struct vblk *b = d->priv;
-
-	return virtio_state(&b->v, v);
-}
-
-static int
-vblk_post_load(struct dev *d, struct vm_err *err)
-{
-	struct vblk *b = d->priv;
-
-	return virtio_post_load(&b->v, d->id, err);
-}
-
 static struct blk *
 vblk_disk(struct dev *d, int n)
 {
@@ -299,8 +283,8 @@ const struct dev_type virtio_blk_type = {
 	.priv_size = sizeof(struct vblk),
 	.realize = vblk_realize,
 	.unrealize = vblk_unrealize,
-	.state = vblk_state,
+	.state = virtio_dev_state,
 	.state_version = 1,
-	.post_load = vblk_post_load,
+	.post_load = virtio_dev_post_load,
 	.disk = vblk_disk,
 };

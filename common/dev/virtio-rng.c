@@ -63,29 +63,13 @@ vrng_unrealize(struct dev *d)
 	virtio_pci_fini(&r->v);
 }
 
-static int
-vrng_state(struct dev *d, struct snap_vis *v)
-{
-	struct vrng *r = d->priv;
-
-	return virtio_state(&r->v, v);
-}
-
-static int
-vrng_post_load(struct dev *d, struct vm_err *err)
-{
-	struct vrng *r = d->priv;
-
-	return virtio_post_load(&r->v, d->id, err);
-}
-
 const struct dev_type virtio_rng_type = {
 	.name = "virtio-rng",
 	.desc = "virtio entropy device (PCI), fed by getrandom()",
 	.priv_size = sizeof(struct vrng),
 	.realize = vrng_realize,
 	.unrealize = vrng_unrealize,
-	.state = vrng_state,
+	.state = virtio_dev_state,
 	.state_version = 1,
-	.post_load = vrng_post_load,
+	.post_load = virtio_dev_post_load,
 };

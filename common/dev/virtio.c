@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dev/dev.h"
 #include "mem/mem.h"
 #include "snap/snap.h"
 #include "util/err.h"
@@ -686,4 +687,18 @@ virtio_post_load(struct virtio_dev *v, const char *id, struct vm_err *err)
 		q->used_idx = ui;
 	}
 	return 0;
+}
+
+/* For devices whose private state starts with their struct virtio_dev
+ * (and that save nothing else): dev_type.state and .post_load. */
+int
+virtio_dev_state(struct dev *d, struct snap_vis *vis)
+{
+	return virtio_state(d->priv, vis);
+}
+
+int
+virtio_dev_post_load(struct dev *d, struct vm_err *err)
+{
+	return virtio_post_load(d->priv, d->id, err);
 }

@@ -130,5 +130,10 @@ struct snap_vis;
 int virtio_state(struct virtio_dev *v, struct snap_vis *vis);
 int virtio_post_load(struct virtio_dev *v, const char *id,
     struct vm_err *err);
+/* The same as dev_type ops, for a device whose priv starts with its
+ * struct virtio_dev and holds no other state. */
+struct dev;
+int virtio_dev_state(struct dev *d, struct snap_vis *vis);
+int virtio_dev_post_load(struct dev *d, struct vm_err *err);
 
 #endif
