@@ -384,6 +384,7 @@ kvm_run_vcpu(struct vcpu *v, struct cpu_exit *ex)
 	struct kvm_run *run = c->run;
 	struct vm *vm = v->vm;
 	char what[160];
+	bool io_done = false;
 	uint32_t i;
 
 	if (!atomic_load(&c->have_thread)) {
@@ -393,9 +394,20 @@ kvm_run_vcpu(struct vcpu *v, struct cpu_exit *ex)
 	for (;;) {
 		if (atomic_load(&v->kicked) ||
 		    atomic_load(&vm->exit_reason) != VM_RUNNING) {
+			/* A port or MMIO access handled here is finished
+			 * by the next KVM_RUN, before it looks at
+			 * immediate_exit: finish it, so the state the
+			 * caller may read (a pause, a snapshot) is at an
+			 * instruction boundary. */
+			if (io_done) {
+				run->immediate_exit = 1;
+				(void)ioctl(c->fd, KVM_RUN, 0);
+				run->immediate_exit = 0;
+			}
 			ex->reason = CPU_EXIT_KICKED;
 			return 0;
 		}
+		io_done = false;
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;
@@ -409,6 +421,8 @@ kvm_run_vcpu(struct vcpu *v, struct cpu_exit *ex)
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO: {
 			uint8_t *d = (uint8_t *)run + run->io.data_offset;
+
+			io_done = true;
 
 			for (i = 0; i < run->io.count; i++) {
 				uint64_t val;
@@ -430,6 +444,7 @@ kvm_run_vcpu(struct vcpu *v, struct cpu_exit *ex)
 			uint64_t val;
 			unsigned len = run->mmio.len;
 
+			io_done = true;
 			if (len > 8)
 				len = 8;
 			if (run->mmio.is_write &&
