@@ -72,6 +72,7 @@ x86_state_visit(struct x86_state *st, struct snap_vis *v)
 	snap_u64(v, "pat", &st->pat);
 	snap_u64(v, "misc_enable", &st->misc_enable);
 	snap_u64(v, "tsc_aux", &st->tsc_aux);
+	snap_u64(v, "spec_ctrl", &st->spec_ctrl);
 	snap_bytes(v, "fxsave", st->fxsave, sizeof(st->fxsave));
 	snap_bytes(v, "lapic", st->lapic, sizeof(st->lapic));
 	snap_bool(v, "halted", &st->halted);
