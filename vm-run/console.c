@@ -8,6 +8,9 @@
  * (a script typically ends with poweroff).
  * Output path: every byte the guest writes goes to stdout at once with
  * write(2), unbuffered, and to the optional serial log.
+ * With console: vga the terminal is the VGA's instead (vga-console.c):
+ * the serial output goes only to the log, and keystrokes, once the
+ * Ctrl-A escapes are taken out, go to the keyboard.
  */
 #include "console.h"
 
@@ -20,9 +23,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cfg/cfg.h"
 #include "hw/chardev.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "vga-console.h"
 #include "vm/vm.h"
 
 #define RING_SIZE 65536
@@ -41,6 +46,7 @@ static struct {
 	bool watching;
 	int log_fd;
 	bool quiet;
+	bool vga;
 } con = { .log_fd = -1 };
 
 static size_t
@@ -133,11 +139,21 @@ help(void)
 	write_all(STDERR_FILENO, (const uint8_t *)msg, sizeof(msg) - 1);
 }
 
+/* A byte for the guest: the UART's, or the keyboard's. */
+static void
+guest_byte(uint8_t b)
+{
+	if (con.vga)
+		vgacon_input(b);
+	else
+		ring_put(b);
+}
+
 static void
 input_byte(uint8_t b)
 {
 	if (!con.tty) {
-		ring_put(b);
+		guest_byte(b);
 		return;
 	}
 	if (con.escape) {
@@ -149,7 +165,7 @@ input_byte(uint8_t b)
 			    "quit from the console (Ctrl-A x)");
 			return;
 		case CTRL_A:
-			ring_put(CTRL_A);
+			guest_byte(CTRL_A);
 			return;
 		case 'h':
 		case 'H':
@@ -163,7 +179,7 @@ input_byte(uint8_t b)
 		con.escape = true;
 		return;
 	}
-	ring_put(b);
+	guest_byte(b);
 }
 
 static void
@@ -193,6 +209,8 @@ stdin_ready(void *opaque, int fd, unsigned events)
 	}
 	for (i = 0; i < n; i++)
 		input_byte(buf[i]);
+	if (con.vga)
+		vgacon_input_end();
 	if (ring_used() >= RING_SIZE)
 		watch_stdin(false);
 	chardev_notify(&con.cd);
@@ -216,7 +234,7 @@ on_fatal_signal(int sig)
 }
 
 int
-console_init(const char *log_path, bool quiet_output)
+console_init(const char *log_path, int mode)
 {
 	struct termios t;
 	int fl;
@@ -224,7 +242,8 @@ console_init(const char *log_path, bool quiet_output)
 	con.cd.write = con_write;
 	con.cd.read = con_read;
 	con.cd.pending = con_pending;
-	con.quiet = quiet_output;
+	con.quiet = mode != CFG_CONSOLE_SERIAL;
+	con.vga = mode == CFG_CONSOLE_VGA;
 	if (log_path != NULL && *log_path) {
 		con.log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC |
 		    O_CLOEXEC, 0644);
@@ -265,11 +284,15 @@ console_attach(struct vm *vm)
 		watch_stdin(true);
 	else
 		con.eof = true;
+	if (con.vga)
+		vgacon_attach(vm);
 }
 
 void
 console_detach(void)
 {
+	if (con.vga)
+		vgacon_detach();
 	watch_stdin(false);
 	con.vm = NULL;
 }
