@@ -247,7 +247,7 @@ int
 bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 {
 	struct acpi_fw_files af;
-	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1;
+	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1, menu = 1;
 	uint32_t fail_wait = BIOS_BOOT_FAIL_WAIT_MS;
 	uint64_t ram = vm->ram_size;
 	struct dev *fw;
@@ -264,11 +264,15 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 	if (ret == 0)
 		ret = add_e820(vm, fw, err);
 	/* With a VGA its BIOS draws the screen (SeaBIOS finds the ROM as
-	 * the PCI device's romfile); else SeaBIOS writes to COM1. */
+	 * the PCI device's romfile).  SeaBIOS's screen goes to COM1 too
+	 * unless the console is the VGA's, where the keyboard is and the
+	 * boot menu (Esc) is offered, as QEMU's -boot menu=on does. */
 	if (ret == 0 && pc_has_vga(vm->cfg))
 		ret = add_vga_rom(fw, err);
-	else if (ret == 0)
+	if (ret == 0 && vm->cfg->console != CFG_CONSOLE_VGA)
 		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);
+	else if (ret == 0)
+		ret = fw_cfg_add(fw, FW_CFG_BOOT_MENU, &menu, 2, err);
 	if (ret == 0)
 		ret = fw_cfg_add_file(fw, "etc/boot-fail-wait", &fail_wait, 4,
 		    err);
