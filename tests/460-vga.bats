@@ -7,6 +7,7 @@
 # (capture-pane), as a user would look at it; everything on the DBT.
 
 load helpers
+load boot
 
 setup() {
 	BIOS=/usr/share/seabios/bios-256k.bin
@@ -63,16 +64,7 @@ wait_exit() {
 # label linux booting the guest kit's shell on the VGA (console=tty0),
 # label other running a command with its output on the serial port.
 make_vga_iso() {
-	local root=$BATS_TEST_TMPDIR/isoroot
-	command -v xorriso >/dev/null && [ -r /usr/lib/ISOLINUX/isolinux.bin ] &&
-		[ -r /usr/lib/syslinux/modules/bios/ldlinux.c32 ] ||
-		skip "needs xorriso, isolinux and syslinux-common"
-	mkdir -p "$root/isolinux"
-	cp /usr/lib/ISOLINUX/isolinux.bin \
-		/usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/isolinux/"
-	cp "$KERNEL" "$root/vmlinuz"
-	cp "$INITRD" "$root/initrd.gz"
-	cat > "$root/isolinux/isolinux.cfg" <<-'EOF'
+	isolinux_iso "$1" <<-'EOF'
 	DEFAULT linux
 	PROMPT 1
 	TIMEOUT 0
@@ -85,9 +77,6 @@ make_vga_iso() {
 	  INITRD /initrd.gz
 	  APPEND console=ttyS0 panic=-1 quiet vmkit.run="echo label-other-$((6*7))"
 	EOF
-	xorriso -as mkisofs -quiet -o "$1" -b isolinux/isolinux.bin \
-		-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
-		-boot-info-table "$root" 2>/dev/null
 }
 
 # png_check FILE: "WIDTHxHEIGHT" and the pixels asked for as X,Y ...
@@ -264,11 +253,7 @@ png_check() {
 		out %ax, %dx
 		ret
 	EOF
-	as --32 -o boot.o boot.S
-	ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o boot.bin boot.o
-	head -c 1048576 /dev/zero > gfx.img
-	dd if=boot.bin of=gfx.img conv=notrunc status=none
-	printf '\x55\xaa' | dd of=gfx.img bs=1 seek=510 conv=notrunc status=none
+	boot_sector_disk gfx.img boot.S
 	run_tool 7 timeout 120 "$VM_RUN" --accel dbt -m 256M --firmware bios \
 		--console vga --disk gfx.img --screendump shot.png </dev/null
 	is "$output" "*[graphics mode 640x480x32: use --screendump]*" "the status line"
@@ -334,12 +319,7 @@ png_check() {
 		mov %si, %ax
 		ret
 	EOF
-	as --32 -o boot.o boot.S
-	ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o boot.bin boot.o
-	[ "$(stat -c %s boot.bin)" -le 510 ]
-	head -c 1048576 /dev/zero > fuzz.img
-	dd if=boot.bin of=fuzz.img conv=notrunc status=none
-	printf '\x55\xaa' | dd of=fuzz.img bs=1 seek=510 conv=notrunc status=none
+	boot_sector_disk fuzz.img boot.S
 	run_tool 3 timeout 300 "$VM_RUN" --accel dbt -m 256M --firmware bios \
 		--console vga --disk fuzz.img --screendump shot.png </dev/null
 }

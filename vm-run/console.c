@@ -62,9 +62,13 @@ ring_put(uint8_t b)
 		con.ring[con.head++ % RING_SIZE] = b;
 }
 
-static void
-write_all(int fd, const uint8_t *buf, size_t len)
+/* All of buf to fd (console.h); the serial path and the VGA console
+ * share it. */
+void
+console_write_all(int fd, const void *data, size_t len)
 {
+	const uint8_t *buf = data;
+
 	while (len) {
 		ssize_t n = write(fd, buf, len);
 
@@ -87,9 +91,9 @@ con_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	(void)cd;
 	if (!con.quiet)
-		write_all(STDOUT_FILENO, buf, len);
+		console_write_all(STDOUT_FILENO, buf, len);
 	if (con.log_fd >= 0)
-		write_all(con.log_fd, buf, len);
+		console_write_all(con.log_fd, buf, len);
 }
 
 static void stdin_ready(void *opaque, int fd, unsigned events);
@@ -136,7 +140,7 @@ help(void)
 	    "  h   this help\r\n"
 	    "  C-a send Ctrl-A to the guest\r\n";
 
-	write_all(STDERR_FILENO, (const uint8_t *)msg, sizeof(msg) - 1);
+	console_write_all(STDERR_FILENO, (const uint8_t *)msg, sizeof(msg) - 1);
 }
 
 /* A byte for the guest: the UART's, or the keyboard's. */

@@ -9,6 +9,7 @@
 #define VM_RUN_CONSOLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct chardev;
 struct evloop;
@@ -24,6 +25,9 @@ struct chardev *console_chardev(void);
 /* Attach to a VM's event loop (stdin watch) for this run. */
 void console_attach(struct vm *vm);
 void console_detach(void);
+/* write(2) all of buf to fd, riding out EINTR and EAGAIN (a
+ * non-blocking terminal); gives up on other errors. */
+void console_write_all(int fd, const void *buf, size_t len);
 /* Restore the terminal (idempotent; async-signal-safe). */
 void console_restore(void);
 

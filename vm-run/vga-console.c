@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "console.h"
 #include "dev/i8042.h"
 #include "dev/vga.h"
 #include "util/cp437.h"
@@ -50,22 +51,7 @@ static struct {
 static void
 flush_out(void)
 {
-	size_t off = 0;
-
-	while (off < vc.olen) {
-		ssize_t n = write(STDOUT_FILENO, vc.out + off, vc.olen - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				usleep(1000);
-				continue;
-			}
-			break;
-		}
-		off += (size_t)n;
-	}
+	console_write_all(STDOUT_FILENO, vc.out, vc.olen);
 	vc.olen = 0;
 }
 
