@@ -21,15 +21,17 @@ setup() {
 
 teardown() {
 	tmux -L "$TM" kill-server 2>/dev/null || true
+	rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TM"
 }
 
 tm() { tmux -L "$TM" "$@"; }
 
-# in_tmux ARGS...: vm-run --console vga with ARGS in a new pane; its exit
-# status goes to ./rc.
+# in_tmux ARGS...: vm-run --console vga with ARGS in a new pane (through
+# SeaBIOS unless ARGS has --kernel); its exit status goes to ./rc.
 in_tmux() {
 	local cmd="cd '$BATS_TEST_TMPDIR' && '$VM_RUN' --accel dbt -m 256M"
-	cmd="$cmd --firmware bios --console vga $*; echo \$? > rc; sleep 600"
+	[[ " $* " == *" --kernel "* ]] || cmd="$cmd --firmware bios"
+	cmd="$cmd --console vga $*; echo \$? > rc; sleep 600"
 	rm -f rc
 	tm new-session -d -x 80 -y 26 "$cmd"
 }
@@ -189,6 +191,21 @@ png_check() {
 	wait_exit 0
 	run png_check shot.png
 	is "${lines[0]}" "720x400" "the text screen at exit"
+}
+
+@test "a direct --kernel boot on the VGA console: the VGA starts in text mode 3 and Linux's vgacon (console=tty0) takes it" {
+	guestkit
+	in_tmux --kernel "$KERNEL" --initrd "$INITRD" \
+		--append "'console=tty0 quiet'" --screendump shot.png
+	wait_screen "~ #" 240
+	tm send-keys 'echo $((6*7))-direct' Enter
+	wait_screen "42-direct"
+	tm send-keys 'poweroff -f' Enter
+	wait_exit 0
+	# The glyphs come from the VGA BIOS file's font.
+	run png_check shot.png 0-400
+	is "${lines[0]}" "720x400" "text mode 3"
+	[ "${lines[1]}" -gt 1000 ] || { echo "# ${lines[1]} lit pixels"; false; }
 }
 
 @test "SeaBIOS's boot menu on the VGA console: Esc, then the CD-ROM's number boots the CD instead of the disk" {

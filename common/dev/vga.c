@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "dev/dev.h"
+#include "hw/boot.h"
 #include "hw/bus.h"
 #include "hw/pci.h"
 #include "util/err.h"
@@ -838,6 +839,77 @@ vga_screendump(struct dev *d, const char *path, struct vm_err *err)
 	return ret;
 }
 
+/* ---- text mode 3 without a BIOS ------------------------------------------ */
+
+/* The standard register values of mode 3 (80x25 text, 9x16 cells), as
+ * the IBM VGA BIOS's parameter table has them, and the EGA-compatible
+ * 64-colour DAC: each index's bits are r g b R G B (2/3 and 1/3 of full
+ * intensity). */
+static void
+set_mode3(struct vga *v)
+{
+	static const uint8_t sr[5] = { 0x03, 0x00, 0x03, 0x00, 0x02 };
+	static const uint8_t cr[25] = { 0x5f, 0x4f, 0x50, 0x82, 0x55, 0x81,
+		0xbf, 0x1f, 0x00, 0x4f, 0x0d, 0x0e, 0x00, 0x00, 0x00, 0x00,
+		0x9c, 0x8e, 0x8f, 0x28, 0x1f, 0x96, 0xb9, 0xa3, 0xff };
+	static const uint8_t gr[9] = { 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+		0x0e, 0x00, 0xff };
+	static const uint8_t ar[21] = { 0x00, 0x01, 0x02, 0x03, 0x04, 0x05,
+		0x14, 0x07, 0x38, 0x39, 0x3a, 0x3b, 0x3c, 0x3d, 0x3e, 0x3f,
+		0x0c, 0x00, 0x0f, 0x08, 0x00 };
+	unsigned i;
+
+	v->misc = 0x67;
+	memcpy(v->sr, sr, sizeof(sr));
+	memcpy(v->cr, cr, sizeof(cr));
+	memcpy(v->gr, gr, sizeof(gr));
+	memcpy(v->ar, ar, sizeof(ar));
+	v->ar_idx = 0x20;
+	for (i = 0; i < 64; i++) {
+		v->dac[i][0] = (uint8_t)(((i >> 2) & 1) * 0x2a +
+		    ((i >> 5) & 1) * 0x15);
+		v->dac[i][1] = (uint8_t)(((i >> 1) & 1) * 0x2a +
+		    ((i >> 4) & 1) * 0x15);
+		v->dac[i][2] = (uint8_t)((i & 1) * 0x2a + ((i >> 3) & 1) * 0x15);
+	}
+	for (i = 0; i < 80 * 25; i++) {
+		v->vram[i * 4] = ' ';
+		v->vram[i * 4 + 1] = 0x07;
+	}
+}
+
+/*
+ * The 8x16 font for plane 2 when no BIOS loads one: the VGA BIOS file's
+ * own, found by the IBM font's "A" (char 0x41, 16 bytes), which the
+ * whole 256-glyph table surrounds.  Without it the glyphs stay blank
+ * (the terminal console does not need them; a screendump does).
+ */
+static void
+load_rom_font(struct vga *v)
+{
+	static const uint8_t glyph_a[16] = { 0x00, 0x00, 0x10, 0x38, 0x6c,
+		0xc6, 0xc6, 0xfe, 0xc6, 0xc6, 0xc6, 0xc6, 0x00, 0x00, 0x00,
+		0x00 };
+	uint8_t *rom = NULL, *p;
+	uint64_t len;
+	size_t off;
+	unsigned c, y;
+
+	if (boot_read_file("/usr/share/seabios/vgabios-stdvga.bin", 1u << 20,
+	    &rom, &len, NULL) < 0)
+		return;
+	p = memmem(rom, len, glyph_a, sizeof(glyph_a));
+	off = p ? (size_t)(p - rom) : 0;
+	if (p != NULL && off >= 0x41 * 16 && off - 0x41 * 16 + 4096 <= len) {
+		off -= 0x41 * 16;
+		for (c = 0; c < 256; c++)
+			for (y = 0; y < 16; y++)
+				v->vram[(c * 32 + y) * 4 + 2] =
+				    rom[off + c * 16 + y];
+	}
+	free(rom);
+}
+
 /* ---- the device ----------------------------------------------------------- */
 
 static void
@@ -871,6 +943,12 @@ vga_realize(struct dev *d, struct vm *vm, const void *arg,
 	if (v->vram == NULL)
 		return vm_err_set(err, -ENOMEM, "vga: out of memory");
 	vga_reset(d);
+	/* No firmware to set a mode (a direct kernel boot): text mode 3,
+	 * as a BIOS would leave it. */
+	if (vm->bios == NULL) {
+		set_mode3(v);
+		load_rom_font(v);
+	}
 	ret = pci_dev_init(vm->pci, &v->pci, "vga", -1, 0x1234, 0x1111,
 	    0x030000, err);
 	if (ret < 0)
