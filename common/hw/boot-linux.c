@@ -829,7 +829,7 @@ boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
 	}
 	/* A VGA (which starts in text mode 3 when no firmware runs): what
 	 * a BIOS boot's setup code would say, so Linux's vgacon takes it. */
-	if (pc_has_vga(vm->cfg)) {
+	if (vm->cfg != NULL && pc_has_vga(vm->cfg)) {
 		bp[SI_VIDEO_MODE] = 3;
 		bp[SI_VIDEO_COLS] = 80;
 		bp[SI_VIDEO_LINES] = 25;
