@@ -6,6 +6,7 @@
 # resets; --no-reboot makes that reset end vm-run with status 0.
 
 load helpers
+load boot
 
 # make_syslinux_disk IMG: a 64 MiB raw disk, one FAT partition from 1 MiB
 # with SYSLINUX installed (Debian's syslinux, mtools, sfdisk; no root),
@@ -192,16 +193,7 @@ run_bios() {
 # make_isolinux_iso ISO: an El Torito (no emulation) ISO made by xorriso
 # with Debian's isolinux, booting the guest kit with vmkit.run=$GUEST_CMD.
 make_isolinux_iso() {
-	local root=$BATS_TEST_TMPDIR/isoroot
-	command -v xorriso >/dev/null && [ -r /usr/lib/ISOLINUX/isolinux.bin ] &&
-		[ -r /usr/lib/syslinux/modules/bios/ldlinux.c32 ] ||
-		skip "needs xorriso, isolinux and syslinux-common"
-	mkdir -p "$root/isolinux"
-	cp /usr/lib/ISOLINUX/isolinux.bin \
-		/usr/lib/syslinux/modules/bios/ldlinux.c32 "$root/isolinux/"
-	cp "$KERNEL" "$root/vmlinuz"
-	cp "$INITRD" "$root/initrd.gz"
-	cat > "$root/isolinux/isolinux.cfg" <<-EOF
+	isolinux_iso "$1" <<-EOF
 	SERIAL 0 115200
 	DEFAULT linux
 	PROMPT 0
@@ -211,9 +203,6 @@ make_isolinux_iso() {
 	  INITRD /initrd.gz
 	  APPEND console=ttyS0 panic=-1 quiet vmkit.run="$GUEST_CMD"
 	EOF
-	xorriso -as mkisofs -quiet -o "$1" -b isolinux/isolinux.bin \
-		-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
-		-boot-info-table "$root" 2>/dev/null
 }
 
 @test "SeaBIOS boots an isolinux ISO from an IDE CD-ROM drive (--cdrom FILE)" {

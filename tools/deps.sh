@@ -6,7 +6,7 @@ PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-
  libexpat1-dev nettle-dev
  liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
  qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang xorriso
- syslinux syslinux-common extlinux mtools fdisk isolinux
+ syslinux syslinux-common extlinux mtools fdisk isolinux tmux
  libslirp-dev tshark"
 # libxml2-utils: xmllint judges the OVF descriptors vm-create --export writes.
 PKGS="$PKGS libxml2-utils"

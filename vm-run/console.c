@@ -8,6 +8,9 @@
  * (a script typically ends with poweroff).
  * Output path: every byte the guest writes goes to stdout at once with
  * write(2), unbuffered, and to the optional serial log.
+ * With console: vga the terminal is the VGA's instead (vga-console.c):
+ * the serial output goes only to the log, and keystrokes, once the
+ * Ctrl-A escapes are taken out, go to the keyboard.
  */
 #include "console.h"
 
@@ -20,9 +23,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "cfg/cfg.h"
 #include "hw/chardev.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "vga-console.h"
 #include "vm/vm.h"
 
 #define RING_SIZE 65536
@@ -41,6 +46,7 @@ static struct {
 	bool watching;
 	int log_fd;
 	bool quiet;
+	bool vga;
 } con = { .log_fd = -1 };
 
 static size_t
@@ -56,9 +62,13 @@ ring_put(uint8_t b)
 		con.ring[con.head++ % RING_SIZE] = b;
 }
 
-static void
-write_all(int fd, const uint8_t *buf, size_t len)
+/* All of buf to fd (console.h); the serial path and the VGA console
+ * share it. */
+void
+console_write_all(int fd, const void *data, size_t len)
 {
+	const uint8_t *buf = data;
+
 	while (len) {
 		ssize_t n = write(fd, buf, len);
 
@@ -81,9 +91,9 @@ con_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	(void)cd;
 	if (!con.quiet)
-		write_all(STDOUT_FILENO, buf, len);
+		console_write_all(STDOUT_FILENO, buf, len);
 	if (con.log_fd >= 0)
-		write_all(con.log_fd, buf, len);
+		console_write_all(con.log_fd, buf, len);
 }
 
 static void stdin_ready(void *opaque, int fd, unsigned events);
@@ -130,14 +140,24 @@ help(void)
 	    "  h   this help\r\n"
 	    "  C-a send Ctrl-A to the guest\r\n";
 
-	write_all(STDERR_FILENO, (const uint8_t *)msg, sizeof(msg) - 1);
+	console_write_all(STDERR_FILENO, (const uint8_t *)msg, sizeof(msg) - 1);
+}
+
+/* A byte for the guest: the UART's, or the keyboard's. */
+static void
+guest_byte(uint8_t b)
+{
+	if (con.vga)
+		vgacon_input(b);
+	else
+		ring_put(b);
 }
 
 static void
 input_byte(uint8_t b)
 {
 	if (!con.tty) {
-		ring_put(b);
+		guest_byte(b);
 		return;
 	}
 	if (con.escape) {
@@ -149,7 +169,7 @@ input_byte(uint8_t b)
 			    "quit from the console (Ctrl-A x)");
 			return;
 		case CTRL_A:
-			ring_put(CTRL_A);
+			guest_byte(CTRL_A);
 			return;
 		case 'h':
 		case 'H':
@@ -163,7 +183,7 @@ input_byte(uint8_t b)
 		con.escape = true;
 		return;
 	}
-	ring_put(b);
+	guest_byte(b);
 }
 
 static void
@@ -193,6 +213,8 @@ stdin_ready(void *opaque, int fd, unsigned events)
 	}
 	for (i = 0; i < n; i++)
 		input_byte(buf[i]);
+	if (con.vga)
+		vgacon_input_end();
 	if (ring_used() >= RING_SIZE)
 		watch_stdin(false);
 	chardev_notify(&con.cd);
@@ -216,7 +238,7 @@ on_fatal_signal(int sig)
 }
 
 int
-console_init(const char *log_path, bool quiet_output)
+console_init(const char *log_path, int mode)
 {
 	struct termios t;
 	int fl;
@@ -224,7 +246,8 @@ console_init(const char *log_path, bool quiet_output)
 	con.cd.write = con_write;
 	con.cd.read = con_read;
 	con.cd.pending = con_pending;
-	con.quiet = quiet_output;
+	con.quiet = mode != CFG_CONSOLE_SERIAL;
+	con.vga = mode == CFG_CONSOLE_VGA;
 	if (log_path != NULL && *log_path) {
 		con.log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC |
 		    O_CLOEXEC, 0644);
@@ -265,11 +288,15 @@ console_attach(struct vm *vm)
 		watch_stdin(true);
 	else
 		con.eof = true;
+	if (con.vga)
+		vgacon_attach(vm);
 }
 
 void
 console_detach(void)
 {
+	if (con.vga)
+		vgacon_detach();
 	watch_stdin(false);
 	con.vm = NULL;
 }

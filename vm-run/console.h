@@ -9,18 +9,25 @@
 #define VM_RUN_CONSOLE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct chardev;
 struct evloop;
 struct vm;
 
-/* Set up the console on fds 0/1; log_path (may be NULL) gets a copy of
- * the output. 0 or -errno. */
-int console_init(const char *log_path, bool quiet_output);
+/* Set up the console on fds 0/1 for mode (enum cfg_console: serial,
+ * none, vga); log_path (may be NULL) gets a copy of the serial output,
+ * which reaches stdout only in serial mode.  In vga mode the terminal
+ * shows the VGA screen and keystrokes go to the PS/2 keyboard
+ * (vga-console.h).  0 or -errno. */
+int console_init(const char *log_path, int mode);
 struct chardev *console_chardev(void);
 /* Attach to a VM's event loop (stdin watch) for this run. */
 void console_attach(struct vm *vm);
 void console_detach(void);
+/* write(2) all of buf to fd, riding out EINTR and EAGAIN (a
+ * non-blocking terminal); gives up on other errors. */
+void console_write_all(int fd, const void *buf, size_t len);
 /* Restore the terminal (idempotent; async-signal-safe). */
 void console_restore(void);
 

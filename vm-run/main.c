@@ -18,6 +18,7 @@
 #include "cfg/cfg.h"
 #include "console.h"
 #include "cpu/cpu.h"
+#include "dev/vga.h"
 #include "net/net.h"
 #include "util/err.h"
 #include "util/evloop.h"
@@ -38,6 +39,7 @@ enum {
 	OPT_RESTORE,
 	OPT_SAVE_ON_USR1,
 	OPT_FAST_RESTORE,
+	OPT_SCREENDUMP,
 };
 
 static void
@@ -74,8 +76,10 @@ usage(FILE *f)
 "      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
 "      --dbt-cache SIZE    the translator's code cache (default 128M)\n"
-"      --console WHICH     serial (default) or none\n"
+"      --console WHICH     serial (default), vga (the VGA text screen in\n"
+"                          this terminal, the keyboard on PS/2) or none\n"
 "      --serial-log FILE   also write the serial output to FILE\n"
+"      --screendump FILE   at exit, save the VGA display as a PNG\n"
 "      --name NAME         the VM's name\n"
 "      --no-reboot         exit (status 0) when the guest reboots\n"
 "      --stats             print CPU statistics at exit\n"
@@ -188,6 +192,7 @@ struct flags {
 	const char *memory, *cpus, *kernel, *initrd, *append, *accel;
 	const char *console, *serial_log, *name, *decompress;
 	const char *dbt_tier, *dbt_cache, *firmware, *bios_file;
+	const char *screendump;
 	const char *disks[CFG_MAX_DISKS];
 	bool cdrom[CFG_MAX_DISKS];      /* disks[i] came from --cdrom */
 	int ndisks;
@@ -307,11 +312,15 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 			cfg->console = CFG_CONSOLE_SERIAL;
 		else if (strcmp(fl->console, "none") == 0)
 			cfg->console = CFG_CONSOLE_NONE;
+		else if (strcmp(fl->console, "vga") == 0)
+			cfg->console = CFG_CONSOLE_VGA;
 		else
 			return vm_err_set(err, -EINVAL,
-			    "--console: unknown console '%s' (use serial or "
-			    "none)", fl->console);
+			    "--console: unknown console '%s' (use serial, vga "
+			    "or none)", fl->console);
 	}
+	if (fl->screendump)
+		cfg->vga = true;
 	if (fl->serial_log)
 		snprintf(cfg->serial_log, sizeof(cfg->serial_log), "%s",
 		    fl->serial_log);
@@ -395,6 +404,17 @@ list_accels(void)
 	return 0;
 }
 
+/* --screendump: the VGA's display as it is when the VM stops. */
+static void
+screendump(struct vm *vm, const char *path)
+{
+	struct vm_err err = { 0 };
+	struct dev *d = vm_find_device(vm, "vga");
+
+	if (d == NULL || vga_screendump(d, path, &err) < 0)
+		log_warnx("--screendump: %s", d ? err.msg : "no VGA");
+}
+
 static int
 exit_status(struct vm *vm, enum vm_exit_reason r)
 {
@@ -445,6 +465,7 @@ main(int argc, char **argv)
 		{ "dbt-tier", required_argument, NULL, OPT_DBT_TIER },
 		{ "dbt-cache", required_argument, NULL, OPT_DBT_CACHE },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "screendump", required_argument, NULL, OPT_SCREENDUMP },
 		{ "serial-log", required_argument, NULL, OPT_SERIAL_LOG },
 		{ "name", required_argument, NULL, OPT_NAME },
 		{ "no-reboot", no_argument, NULL, OPT_NO_REBOOT },
@@ -542,6 +563,9 @@ main(int argc, char **argv)
 		case OPT_CONSOLE:
 			fl.console = optarg;
 			break;
+		case OPT_SCREENDUMP:
+			fl.screendump = optarg;
+			break;
 		case OPT_SERIAL_LOG:
 			fl.serial_log = optarg;
 			break;
@@ -625,7 +649,7 @@ main(int argc, char **argv)
 	log_info("accelerator %s", why);
 
 	if (console_init(cfg.serial_log[0] ? cfg.serial_log : NULL,
-	    cfg.console == CFG_CONSOLE_NONE) < 0) {
+	    cfg.console) < 0) {
 		log_warn("%s", cfg.serial_log);
 		return 1;
 	}
@@ -682,6 +706,8 @@ main(int argc, char **argv)
 		running_vm = NULL;
 		if (fl.stats && backend->print_stats)
 			backend->print_stats(vm);
+		if (fl.screendump)
+			screendump(vm, fl.screendump);
 		status = exit_status(vm, reason);
 		vm_destroy(vm);
 		if (reason == VM_EXIT_RESET && !fl.no_reboot && !got_signal) {

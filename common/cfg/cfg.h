@@ -71,6 +71,8 @@ struct vm_config {
 	char dbt_tier[8];               /* "interp", "jit"; "" default */
 	uint64_t dbt_cache;             /* translator code cache, 0 default */
 	bool stats;                     /* --stats: count what it prints */
+	bool vga;                       /* --screendump: a VGA even when the
+	                                 * console is not vga */
 };
 
 /* Defaults: 512 MiB, 1 CPU, accel auto, serial console. */

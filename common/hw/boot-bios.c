@@ -168,7 +168,9 @@ bios_init_memory(struct vm *vm, const char *path, uint64_t low,
 	memset(b->rom, 0xff, sizeof(b->rom));
 	memcpy(b->rom + SHADOW_SIZE - isa, img + len - isa, isa);
 	vm->bios = b;
-	ret = mem_add_ram(&vm->mem, 0, SHADOW_BASE, "ram-low", err);
+	/* With a VGA, its window 0xa0000-0xbffff is no RAM. */
+	ret = mem_add_ram(&vm->mem, 0, pc_has_vga(vm->cfg) ? PC_LOWMEM_END :
+	    SHADOW_BASE, "ram-low", err);
 	if (ret == 0)
 		ret = mem_add_rom(&vm->mem, SHADOW_BASE, SHADOW_SIZE, b->rom,
 		    SHADOW_SIZE, "bios-shadow", err);
@@ -216,6 +218,24 @@ add_e820(struct vm *vm, struct dev *fw, struct vm_err *err)
 	return fw_cfg_add_file(fw, "etc/e820", buf, n, err);
 }
 
+/* Debian's VGA BIOS for the stdvga, as "pci1234,1111.rom": SeaBIOS
+ * runs a VGA device's romfile, telling it the device's PCI address. */
+static int
+add_vga_rom(struct dev *fw, struct vm_err *err)
+{
+	static const char path[] = "/usr/share/seabios/vgabios-stdvga.bin";
+	uint8_t *rom = NULL;
+	uint64_t len;
+	int ret;
+
+	ret = boot_read_file(path, 1u << 20, &rom, &len, err);
+	if (ret < 0)
+		return ret;
+	ret = fw_cfg_add_file(fw, "pci1234,1111.rom", rom, len, err);
+	free(rom);
+	return ret;
+}
+
 /*
  * The fw_cfg device and its items for SeaBIOS: RAM size, CPU counts, the
  * e820 map, the board's ACPI tables through the table-loader (the boot
@@ -227,7 +247,7 @@ int
 bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 {
 	struct acpi_fw_files af;
-	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1;
+	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1, menu = 1;
 	uint32_t fail_wait = BIOS_BOOT_FAIL_WAIT_MS;
 	uint64_t ram = vm->ram_size;
 	struct dev *fw;
@@ -243,8 +263,16 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 		ret = fw_cfg_add(fw, FW_CFG_MAX_CPUS, &ncpus, 2, err);
 	if (ret == 0)
 		ret = add_e820(vm, fw, err);
-	if (ret == 0)
+	/* With a VGA its BIOS draws the screen (SeaBIOS finds the ROM as
+	 * the PCI device's romfile).  SeaBIOS's screen goes to COM1 too
+	 * unless the console is the VGA's, where the keyboard is and the
+	 * boot menu (Esc) is offered, as QEMU's -boot menu=on does. */
+	if (ret == 0 && pc_has_vga(vm->cfg))
+		ret = add_vga_rom(fw, err);
+	if (ret == 0 && vm->cfg->console != CFG_CONSOLE_VGA)
 		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);
+	else if (ret == 0)
+		ret = fw_cfg_add(fw, FW_CFG_BOOT_MENU, &menu, 2, err);
 	if (ret == 0)
 		ret = fw_cfg_add_file(fw, "etc/boot-fail-wait", &fail_wait, 4,
 		    err);

@@ -76,6 +76,13 @@
 #define BP_E820_TABLE 0x2d0
 #define BP_E820_MAX 128
 #define BP_SIZE 0x1000
+/* boot_params.screen_info (Linux's uapi screen_info.h). */
+#define SI_VIDEO_MODE 0x06
+#define SI_VIDEO_COLS 0x07
+#define SI_VIDEO_LINES 0x0e
+#define SI_VIDEO_IS_VGA 0x0f
+#define SI_VIDEO_POINTS 0x10
+#define SI_VIDEO_TYPE_VGAC 0x22
 
 #define LOADED_HIGH 0x01
 #define KASLR_FLAG 0x02
@@ -819,6 +826,15 @@ boot_linux_ex(struct vm *vm, const char *kernel_path, const char *initrd_path,
 		wr64(e, map[i].addr);
 		wr64(e + 8, map[i].size);
 		wr32(e + 16, map[i].type);
+	}
+	/* A VGA (which starts in text mode 3 when no firmware runs): what
+	 * a BIOS boot's setup code would say, so Linux's vgacon takes it. */
+	if (vm->cfg != NULL && pc_has_vga(vm->cfg)) {
+		bp[SI_VIDEO_MODE] = 3;
+		bp[SI_VIDEO_COLS] = 80;
+		bp[SI_VIDEO_LINES] = 25;
+		bp[SI_VIDEO_IS_VGA] = SI_VIDEO_TYPE_VGAC;
+		wr16(bp + SI_VIDEO_POINTS, 16);
 	}
 	if (mem_write(&vm->mem, BOOT_PARAMS_ADDR, bp, BP_SIZE) < 0) {
 		ret = vm_err_set(err, -EFAULT, "boot: no RAM for boot_params "

@@ -53,6 +53,12 @@ firmware_path(const struct vm_config *cfg, struct vm_err *err)
 	return p;
 }
 
+bool
+pc_has_vga(const struct vm_config *cfg)
+{
+	return cfg->console == CFG_CONSOLE_VGA || cfg->vga;
+}
+
 int
 pc_init_memory(struct vm *vm, struct vm_err *err)
 {
@@ -66,10 +72,17 @@ pc_init_memory(struct vm *vm, struct vm_err *err)
 		high = low - PC_PCI_HOLE;
 		low = PC_PCI_HOLE;
 	}
-	if (fw != NULL)
+	if (fw != NULL) {
 		ret = bios_init_memory(vm, fw, low, err);
-	else
+	} else if (pc_has_vga(vm->cfg)) {
+		/* The VGA window 0xa0000-0xbffff is the VGA's. */
+		ret = mem_add_ram(&vm->mem, 0, PC_LOWMEM_END, "ram-low", err);
+		if (ret == 0)
+			ret = mem_add_ram(&vm->mem, PC_LOWMEM_END + 0x20000,
+			    low - PC_LOWMEM_END - 0x20000, "ram", err);
+	} else {
 		ret = mem_add_ram(&vm->mem, 0, low, "ram-low", err);
+	}
 	if (ret < 0)
 		return ret;
 	if (high)
@@ -183,6 +196,9 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	ret = pc_init_nics(vm, err);
 	if (ret < 0)
 		return ret;
+	if (pc_has_vga(vm->cfg) &&
+	    vm_add_device(vm, "vga", "vga", NULL, err) == NULL)
+		return err ? err->code : -EIO;
 	/* Firmware assigns BARs itself. */
 	if (vm->bios != NULL)
 		return 0;

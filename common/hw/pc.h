@@ -6,9 +6,11 @@
 #ifndef VM_HW_PC_H
 #define VM_HW_PC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct vm;
+struct vm_config;
 struct vm_err;
 
 /* Guest physical memory. */
@@ -73,5 +75,8 @@ int pc_init_memory(struct vm *vm, struct vm_err *err);
 /* The board's devices (fixed chips, PCI devices from the config) and the
  * firmware tables; after the back end's vm_init. */
 int pc_init(struct vm *vm, struct vm_err *err);
+/* Does the board have the VGA (console: vga, or cfg->vga)?  Its window
+ * at 0xa0000-0xbffff is then a hole in RAM. */
+bool pc_has_vga(const struct vm_config *cfg);
 
 #endif

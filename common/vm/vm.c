@@ -174,6 +174,18 @@ vcpu_park(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+/* Look a device up by its id (vm-run's console finds "vga", "i8042"). */
+struct dev *
+vm_find_device(struct vm *vm, const char *id)
+{
+	struct dev *d;
+
+	for (d = vm->devs; d != NULL; d = d->next)
+		if (strcmp(d->id, id) == 0)
+			return d;
+	return NULL;
+}
+
 struct dev *
 vm_add_device(struct vm *vm, const char *type, const char *id,
     const void *arg, struct vm_err *err)

@@ -117,5 +117,7 @@ bool vm_is_paused(struct vm *vm);
 /* Create and realize a device of type name with arg; added to vm->devs. */
 struct dev *vm_add_device(struct vm *vm, const char *type, const char *id,
     const void *arg, struct vm_err *err);
+/* The device with this id, or NULL. */
+struct dev *vm_find_device(struct vm *vm, const char *id);
 
 #endif

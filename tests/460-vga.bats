@@ -1,0 +1,361 @@
+#!/usr/bin/env bats
+# The standard VGA (PCI 1234:1111 with Bochs VBE) and the VGA console:
+# SeaBIOS runs Debian's vgabios-stdvga.bin on it, vm-run --console vga
+# draws the text screen in a terminal and types the terminal's keys on
+# the PS/2 keyboard, and --screendump saves the display as a PNG.  The
+# terminal is a tmux pane of 80x26 whose screen the tests read back
+# (capture-pane), as a user would look at it; everything on the DBT.
+
+load helpers
+load boot
+
+setup() {
+	BIOS=/usr/share/seabios/bios-256k.bin
+	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
+	[ -r /usr/share/seabios/vgabios-stdvga.bin ] ||
+		skip "no vgabios-stdvga.bin (Debian's seabios package)"
+	command -v tmux >/dev/null || skip "needs tmux"
+	cd "$BATS_TEST_TMPDIR"
+	TM="vmkit-vga-$$-$BATS_TEST_NUMBER"
+}
+
+teardown() {
+	tmux -L "$TM" kill-server 2>/dev/null || true
+	rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$TM"
+}
+
+tm() { tmux -L "$TM" "$@"; }
+
+# in_tmux ARGS...: vm-run --console vga with ARGS in a new pane (through
+# SeaBIOS unless ARGS has --kernel); its exit status goes to ./rc.
+in_tmux() {
+	local cmd="cd '$BATS_TEST_TMPDIR' && '$VM_RUN' --accel dbt -m 256M"
+	[[ " $* " == *" --kernel "* ]] || cmd="$cmd --firmware bios"
+	cmd="$cmd --console vga $*; echo \$? > rc; sleep 600"
+	rm -f rc
+	tm new-session -d -x 80 -y 26 "$cmd"
+}
+
+screen() { tm capture-pane -p; }
+
+# wait_screen TEXT [SECONDS]: until the pane shows TEXT (a fixed string).
+wait_screen() {
+	local i
+	for ((i = 0; i < ${2:-120} * 5; i++)); do
+		screen | grep -qF -- "$1" && return 0
+		[ -e rc ] && break
+		sleep 0.2
+	done
+	screen | grep -qF -- "$1" && return 0
+	echo "# the screen, without '$1':"; screen | sed 's/^/# /'
+	return 1
+}
+
+# wait_exit STATUS [SECONDS]: vm-run ended with STATUS.
+wait_exit() {
+	local i
+	for ((i = 0; i < ${2:-120} * 5; i++)); do
+		[ -s rc ] && break
+		sleep 0.2
+	done
+	[ -s rc ] || { echo "# vm-run did not exit"; screen | sed 's/^/# /'; return 1; }
+	is "$(cat rc)" "$1" "vm-run's exit status"
+}
+
+# make_vga_iso ISO: isolinux waiting at its boot: prompt (no serial),
+# label linux booting the guest kit's shell on the VGA (console=tty0),
+# label other running a command with its output on the serial port.
+make_vga_iso() {
+	isolinux_iso "$1" <<-'EOF'
+	DEFAULT linux
+	PROMPT 1
+	TIMEOUT 0
+	LABEL linux
+	  KERNEL /vmlinuz
+	  INITRD /initrd.gz
+	  APPEND console=tty0 panic=-1 quiet
+	LABEL other
+	  KERNEL /vmlinuz
+	  INITRD /initrd.gz
+	  APPEND console=ttyS0 panic=-1 quiet vmkit.run="echo label-other-$((6*7))"
+	EOF
+}
+
+# png_check FILE [X,Y | Y0-Y1]...: "WIDTHxHEIGHT", then for each X,Y the
+# pixel as RRGGBB and for each Y0-Y1 how many pixels of those lines are
+# not black, from the PNG's own bytes (python3's zlib: the chunks' CRCs,
+# IHDR, the IDAT stream, filter bytes undone).
+png_check() {
+	python3 - "$@" <<-'PY'
+	import struct, sys, zlib
+	data = open(sys.argv[1], 'rb').read()
+	assert data[:8] == b'\x89PNG\r\n\x1a\n', 'not a PNG'
+	pos, idat = 8, b''
+	while pos < len(data):
+	    n, t = struct.unpack('>I4s', data[pos:pos + 8])
+	    body = data[pos + 8:pos + 8 + n]
+	    crc, = struct.unpack('>I', data[pos + 8 + n:pos + 12 + n])
+	    assert zlib.crc32(t + body) == crc, 'bad CRC'
+	    if t == b'IHDR':
+	        w, h, depth, ctype = struct.unpack('>IIBB', body[:10])
+	        assert depth == 8 and ctype == 2, 'not 8-bit RGB'
+	    elif t == b'IDAT':
+	        idat += body
+	    pos += 12 + n
+	raw, stride, prev, rows = zlib.decompress(idat), w * 3, bytearray(w * 3), []
+	for y in range(h):
+	    f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+	    for i in range(stride):
+	        a = line[i - 3] if i >= 3 else 0
+	        b, c = prev[i], prev[i - 3] if i >= 3 else 0
+	        if f == 1: line[i] = (line[i] + a) & 255
+	        elif f == 2: line[i] = (line[i] + b) & 255
+	        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+	        elif f == 4:
+	            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+	            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+	    rows.append(line); prev = line
+	print('%dx%d' % (w, h))
+	for arg in sys.argv[2:]:
+	    if '-' in arg:
+	        y0, y1 = map(int, arg.split('-'))
+	        print(sum(1 for y in range(y0, y1) for x in range(w) if any(rows[y][3 * x:3 * x + 3])))
+	        continue
+	    x, y = map(int, arg.split(','))
+	    print('%02x%02x%02x' % tuple(rows[y][3 * x:3 * x + 3]))
+	PY
+}
+
+@test "SeaBIOS's VGA BIOS draws its banner on the VGA console; --screendump renders the text screen with the ROM font" {
+	in_tmux --no-reboot --screendump shot.png
+	wait_screen "SeaBIOS (version 1."
+	wait_screen "No bootable device."
+	wait_exit 0
+	screen | head -1 | grep -q "^SeaBIOS (version" || { screen; false; }
+	# 80x25 cells of 9x16 dots; the first cell is an S in light grey on
+	# black, the last cell is blank.
+	# The banner's line (the first 16 pixel lines) has lit dots, the
+	# screen's last line none.
+	run png_check shot.png 1,3 2,3 719,399 0-16 384-400
+	is "${lines[0]}" "720x400" "the text mode's size in pixels"
+	is "${lines[1]}${lines[2]}" "*aaaaaa*" "the S of SeaBIOS, in light grey"
+	is "${lines[3]}" "000000" "the background"
+	[ "${lines[4]}" -gt 500 ] || { echo "# ${lines[4]} lit pixels"; false; }
+	is "${lines[5]}" "0" "the last line"
+}
+
+@test "under KVM: the same VGA BIOS on the VGA, SeaBIOS's output on COM1 too (--screendump with the serial console)" {
+	require_kvm
+	run_tool 0 timeout 120 "$VM_RUN" --accel kvm --no-reboot -m 256M \
+		--firmware bios --screendump shot.png </dev/null
+	is "$output" "*SeaBIOS (version 1.*No bootable device.*" "COM1"
+	run png_check shot.png 0-16 384-400
+	is "${lines[0]}" "720x400" "the text mode"
+	[ "${lines[1]}" -gt 500 ] || { echo "# ${lines[1]} lit pixels"; false; }
+	is "${lines[2]}" "0" "the last line"
+}
+
+@test "isolinux's boot: prompt on the VGA console takes a label typed at the terminal" {
+	guestkit
+	make_vga_iso boot.iso
+	in_tmux --cdrom boot.iso --serial-log serial.log
+	wait_screen "ISOLINUX 6."
+	wait_screen "boot:"
+	tm send-keys "other" Enter
+	wait_screen "boot: other"
+	wait_exit 0
+	run cat serial.log
+	is "$output" "*label-other-42*" "the label's command ran"
+}
+
+@test "the guest kit's Linux on the VGA console (console=tty0): a shell that answers typed commands, history on the Up arrow" {
+	guestkit
+	make_vga_iso boot.iso
+	in_tmux --cdrom boot.iso --screendump shot.png
+	wait_screen "boot:"
+	tm send-keys Enter
+	wait_screen "~ #" 240
+	tm send-keys 'echo $((6*7))-ok; echo A-Z | tr A-Z a-z' Enter
+	wait_screen "42-ok"
+	wait_screen "a-z"
+	# Ctrl-U clears the line; Up brings the command back.
+	tm send-keys 'x' C-u 'echo $((7*8))-up' Enter
+	wait_screen "56-up"
+	tm send-keys Up Enter
+	for ((i = 0; i < 100; i++)); do
+		[ "$(screen | grep -c '^56-up')" -ge 2 ] && break
+		sleep 0.2
+	done
+	[ "$(screen | grep -c '^56-up')" -ge 2 ] || { screen; false; }
+	tm send-keys 'poweroff -f' Enter
+	wait_exit 0
+	run png_check shot.png
+	is "${lines[0]}" "720x400" "the text screen at exit"
+}
+
+@test "a direct --kernel boot on the VGA console: the VGA starts in text mode 3 and Linux's vgacon (console=tty0) takes it" {
+	guestkit
+	in_tmux --kernel "$KERNEL" --initrd "$INITRD" \
+		--append "'console=tty0 quiet'" --screendump shot.png
+	wait_screen "~ #" 240
+	tm send-keys 'echo $((6*7))-direct' Enter
+	wait_screen "42-direct"
+	# Ctrl-A x is vm-run's, not the guest's: it quits.
+	tm send-keys C-a x
+	wait_exit 0
+	# The glyphs come from the VGA BIOS file's font.
+	run png_check shot.png 0-400
+	is "${lines[0]}" "720x400" "text mode 3"
+	[ "${lines[1]}" -gt 1000 ] || { echo "# ${lines[1]} lit pixels"; false; }
+}
+
+@test "SeaBIOS's boot menu on the VGA console: Esc, then the CD-ROM's number boots the CD instead of the disk" {
+	guestkit
+	make_vga_iso boot.iso
+	# A disk whose boot sector ends vm-run with status 42 (tests/450).
+	head -c 1048576 /dev/zero > mbr.img
+	printf '\xba\xe0\x05\xb0\x2a\xee\xf4\xeb\xfd' |
+		dd of=mbr.img conv=notrunc status=none
+	printf '\x55\xaa' | dd of=mbr.img bs=1 seek=510 conv=notrunc status=none
+	in_tmux --disk mbr.img --cdrom boot.iso
+	wait_screen "Press ESC for boot menu."
+	tm send-keys Escape
+	wait_screen "Select boot device:"
+	line=$(screen | grep -E '^[0-9]+\. DVD/CD')
+	[ -n "$line" ] || { screen; false; }
+	tm send-keys "${line%%.*}"
+	wait_screen "boot:"
+	tm send-keys "other" Enter
+	wait_exit 0
+	# Without the menu the disk boots first.
+	rm -f rc
+	tm kill-server
+	in_tmux --disk mbr.img --cdrom boot.iso
+	wait_exit 42
+}
+
+@test "a Bochs VBE graphics mode: the console says so, --screendump saves its pixels" {
+	# A boot sector programming the DISPI registers (640x480, 32 bpp),
+	# writing two pixels through the 64 KiB bank at 0xa0000 and leaving
+	# through the vmkit exit port with 7.
+	cat > boot.S <<-'EOF'
+	.code16
+	.globl _start
+	_start:
+		mov $0x1ce, %dx
+		mov $4, %ax
+		out %ax, %dx
+		inc %dx
+		mov $0, %ax
+		out %ax, %dx
+		mov $1, %bx
+		mov $640, %cx
+		call dispi
+		mov $2, %bx
+		mov $480, %cx
+		call dispi
+		mov $3, %bx
+		mov $32, %cx
+		call dispi
+		mov $4, %bx
+		mov $1, %cx
+		call dispi
+		mov $0xa000, %ax
+		mov %ax, %es
+		movl $0x00ff8040, %es:0
+		movl $0x0000ff00, %es:2564
+		mov $0x5e0, %dx
+		mov $7, %al
+		out %al, %dx
+	1:	hlt
+		jmp 1b
+	dispi:	mov $0x1ce, %dx
+		mov %bx, %ax
+		out %ax, %dx
+		inc %dx
+		mov %cx, %ax
+		out %ax, %dx
+		ret
+	EOF
+	boot_sector_disk gfx.img boot.S
+	run_tool 7 timeout 120 "$VM_RUN" --accel dbt -m 256M --firmware bios \
+		--console vga --disk gfx.img --screendump shot.png </dev/null
+	is "$output" "*[graphics mode 640x480x32: use --screendump]*" "the status line"
+	run png_check shot.png 0,0 1,1 2,2 639,479
+	is "${lines[*]}" "640x480 ff8040 00ff00 000000 000000" "size and pixels"
+}
+
+@test "a guest writing random values to every VGA and VBE register and the window does not crash vm-run" {
+	# A boot sector: 16384 rounds of a 16-bit xorshift, each writing a
+	# random word to a random port of 0x3c0-0x3df (and reading one),
+	# a random byte to a random offset of the window (through 0xa000 and
+	# 0xb800), and every fourth round a random DISPI register and value;
+	# then the vmkit exit port with 3.  The console draws it all, the
+	# screendump renders whatever mode is left.
+	cat > boot.S <<-'EOF'
+	.code16
+	.globl _start
+	_start:
+		mov $0xace1, %si
+		mov $0x4000, %cx
+	round:	call rnd
+		mov %ax, %dx
+		and $0x1f, %dx
+		add $0x3c0, %dx
+		call rnd
+		out %ax, %dx
+		in %dx, %al
+		call rnd
+		mov %ax, %bx
+		mov $0xa000, %ax
+		test $1, %cx
+		jz 1f
+		mov $0xb800, %ax
+	1:	mov %ax, %es
+		call rnd
+		mov %al, %es:(%bx)
+		mov %es:(%bx), %al
+		test $3, %cx
+		jnz 2f
+		mov $0x1ce, %dx
+		call rnd
+		and $0xf, %ax
+		out %ax, %dx
+		inc %dx
+		call rnd
+		out %ax, %dx
+		in %dx, %ax
+	2:	loop round
+		mov $0x5e0, %dx
+		mov $3, %al
+		out %al, %dx
+	3:	hlt
+		jmp 3b
+	rnd:	mov %si, %ax
+		shl $7, %ax
+		xor %ax, %si
+		mov %si, %ax
+		shr $9, %ax
+		xor %ax, %si
+		mov %si, %ax
+		shl $8, %ax
+		xor %ax, %si
+		mov %si, %ax
+		ret
+	EOF
+	boot_sector_disk fuzz.img boot.S
+	run_tool 3 timeout 300 "$VM_RUN" --accel dbt -m 256M --firmware bios \
+		--console vga --disk fuzz.img --screendump shot.png </dev/null
+}
+
+@test "--console vga and --screendump on the command line; a bad --console is a usage error" {
+	run_tool 2 "$VM_RUN" --console vgax --kernel /dev/null
+	is "$output" "*unknown console 'vgax' (use serial, vga or none)*" "message"
+	run_tool 0 "$VM_RUN" --console vga --print-config
+	is "$output" "*console: vga*" "the config"
+	# No writable place for the PNG: a warning, the guest's status kept.
+	run_tool 0 timeout 120 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--firmware bios --screendump /nonexistent/dir/x.png </dev/null
+	is "$output" "*--screendump: /nonexistent/dir/x.png: *" "the warning"
+	is "$output" "*No bootable device.*" "serial console as before"
+}

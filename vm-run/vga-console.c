@@ -1,0 +1,248 @@
+/*
+ * The VGA console (vga-console.h).
+ *
+ * Output: a timer on the event loop fires about 30 times a second; when
+ * the VGA's change counter moved, the text screen is compared with what
+ * the terminal shows and only the changed cells are written (a cursor
+ * move where a run breaks, an SGR colour change where the attribute
+ * changes, the character as UTF-8 from CP437), then the cursor is put
+ * where the guest has it.  A graphics mode is not drawn: a status line
+ * names the mode and points to --screendump.
+ *
+ * Input: termkey.c decodes the bytes into key presses, each sent as
+ * modifier downs, the key down and up, modifier ups.
+ */
+#include "vga-console.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "console.h"
+#include "dev/i8042.h"
+#include "dev/vga.h"
+#include "util/cp437.h"
+#include "util/evloop.h"
+#include "util/termkey.h"
+#include "vm/vm.h"
+
+#define FRAME_NS (33ULL * 1000 * 1000)
+#define OUT_MAX 8192
+
+static struct {
+	struct vm *vm;
+	struct dev *vga, *kbd;
+	struct ev_timer *timer;
+	uint64_t gen;
+	bool valid;                     /* shown holds the terminal's screen */
+	bool graphics_shown;
+	struct vga_screen now, shown;
+	int attr;                       /* the terminal's SGR now, -1 unknown */
+	unsigned row, col;              /* the terminal's cursor */
+	struct term_keys keys;
+	char out[OUT_MAX];
+	size_t olen;
+} vc;
+
+static void
+flush_out(void)
+{
+	console_write_all(STDOUT_FILENO, vc.out, vc.olen);
+	vc.olen = 0;
+}
+
+static void
+put(const char *s, size_t n)
+{
+	if (vc.olen + n > sizeof(vc.out))
+		flush_out();
+	memcpy(vc.out + vc.olen, s, n);
+	vc.olen += n;
+}
+
+static void
+putf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+putf(const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/* A VGA attribute as SGR: the CGA colour order (blue 1, green 2, red 4)
+ * is ANSI's with red and blue swapped; intensity is the bright range. */
+static void
+set_attr(uint8_t a)
+{
+	static const uint8_t ansi[8] = { 0, 4, 2, 6, 1, 5, 3, 7 };
+	unsigned fg = a & 0xf, bg = (a >> 4) & 7;
+
+	if (vc.attr == a)
+		return;
+	putf("\033[0;%u;%um", (fg & 8 ? 90u : 30u) + ansi[fg & 7],
+	    40u + ansi[bg]);
+	vc.attr = a;
+}
+
+static void
+draw_text(void)
+{
+	const struct vga_screen *s = &vc.now;
+	unsigned r, c;
+	char u[4];
+
+	if (!vc.valid || vc.shown.cols != s->cols ||
+	    vc.shown.rows != s->rows || !vc.shown.text) {
+		put("\033[0m\033[H\033[2J", 11);
+		vc.attr = -1;
+		vc.valid = false;
+		vc.row = vc.col = 0;
+	}
+	for (r = 0; r < s->rows; r++)
+		for (c = 0; c < s->cols; c++) {
+			uint16_t cell = s->cell[r * s->cols + c];
+
+			if (vc.valid && vc.shown.cell[r * s->cols + c] == cell)
+				continue;
+			if (vc.row != r || vc.col != c)
+				putf("\033[%u;%uH", r + 1, c + 1);
+			set_attr((uint8_t)(cell >> 8));
+			put(u, cp437_to_utf8((uint8_t)cell, u));
+			vc.row = r;
+			vc.col = c + 1;
+		}
+	if (s->cursor_on)
+		putf("\033[%u;%uH\033[?25h", s->cursor_row + 1,
+		    s->cursor_col + 1);
+	else
+		put("\033[?25l", 6);
+	vc.row = s->cursor_on ? s->cursor_row : ~0u;
+	vc.col = s->cursor_on ? s->cursor_col : ~0u;
+	memcpy(&vc.shown, s, sizeof(*s));
+	vc.valid = true;
+	vc.graphics_shown = false;
+}
+
+static void
+draw_graphics(void)
+{
+	const struct vga_screen *s = &vc.now;
+
+	if (vc.graphics_shown && vc.shown.width == s->width &&
+	    vc.shown.height == s->height && vc.shown.bpp == s->bpp)
+		return;
+	put("\033[0m\033[H\033[2J", 11);
+	putf("[graphics mode %ux%ux%u: use --screendump]\r\n", s->width,
+	    s->height, s->bpp);
+	memcpy(&vc.shown, s, offsetof(struct vga_screen, cell));
+	vc.graphics_shown = true;
+	vc.valid = false;
+	vc.attr = -1;
+}
+
+static void
+frame(void *opaque)
+{
+	uint64_t g = vga_generation(vc.vga);
+
+	(void)opaque;
+	if (g != vc.gen) {
+		vc.gen = g;
+		vga_get_screen(vc.vga, &vc.now);
+		if (vc.now.text && vc.now.cols >= 8)
+			draw_text();
+		else if (!vc.now.text && vc.now.width && vc.now.height)
+			draw_graphics();
+		flush_out();
+	}
+	evloop_timer_mod(vc.timer, clock_ns() + FRAME_NS);
+}
+
+void
+vgacon_attach(struct vm *vm)
+{
+	vc.vm = vm;
+	vc.vga = vm_find_device(vm, "vga");
+	vc.kbd = vm_find_device(vm, "i8042");
+	vc.valid = false;
+	vc.graphics_shown = false;
+	vc.gen = 0;
+	vc.attr = -1;
+	vc.keys.len = 0;
+	if (vc.vga == NULL)
+		return;
+	put("\033[0m\033[H\033[2J", 11);
+	flush_out();
+	vc.timer = evloop_timer_new(vm->loop, frame, NULL);
+	if (vc.timer != NULL)
+		evloop_timer_mod(vc.timer, clock_ns() + FRAME_NS);
+}
+
+void
+vgacon_detach(void)
+{
+	if (vc.timer != NULL) {
+		/* The last frame, so the terminal ends as the guest did. */
+		frame(NULL);
+		evloop_timer_free(vc.timer);
+		vc.timer = NULL;
+		putf("\033[0m\033[?25h\033[%u;1H\r\n", vc.now.text &&
+		    vc.valid ? vc.now.rows : 2);
+		flush_out();
+	}
+	vc.vm = NULL;
+	vc.vga = vc.kbd = NULL;
+}
+
+static void
+press(const struct term_key_ev *ev)
+{
+	static const struct {
+		unsigned mod;
+		enum term_key key;
+	} mods[] = { { TK_MOD_CTRL, TK_LCTRL }, { TK_MOD_ALT, TK_LALT },
+		{ TK_MOD_SHIFT, TK_LSHIFT } };
+	size_t i;
+
+	if (vc.kbd == NULL)
+		return;
+	for (i = 0; i < 3; i++)
+		if (ev->mods & mods[i].mod)
+			i8042_key(vc.kbd, mods[i].key, true);
+	i8042_key(vc.kbd, ev->key, true);
+	i8042_key(vc.kbd, ev->key, false);
+	for (i = 3; i-- > 0;)
+		if (ev->mods & mods[i].mod)
+			i8042_key(vc.kbd, mods[i].key, false);
+}
+
+void
+vgacon_input(uint8_t b)
+{
+	struct term_key_ev ev[2];
+	size_t i, n = term_keys_feed(&vc.keys, b, ev);
+
+	for (i = 0; i < n; i++)
+		press(&ev[i]);
+}
+
+void
+vgacon_input_end(void)
+{
+	struct term_key_ev ev[1];
+
+	if (term_keys_flush(&vc.keys, ev))
+		press(&ev[0]);
+}
