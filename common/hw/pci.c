@@ -396,6 +396,17 @@ pci_dev_remove(struct pci_dev *d)
 	d->bus = NULL;
 }
 
+int
+pci_slot_of(const struct pci_bus *bus, const char *name)
+{
+	int s;
+
+	for (s = 0; s < PCI_MAX_SLOTS; s++)
+		if (bus->slot[s] && strcmp(bus->slot[s]->name, name) == 0)
+			return s;
+	return -1;
+}
+
 static uint32_t
 cfg_read(struct pci_dev *d, unsigned off, unsigned size)
 {

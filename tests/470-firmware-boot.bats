@@ -1,0 +1,94 @@
+#!/usr/bin/env bats
+# What vm-run tells SeaBIOS through fw_cfg beyond the basics: the boot
+# order (the bootorder file from boot.order / --boot-order) and the boot
+# menu.
+
+load helpers
+
+setup() {
+	BIOS=/usr/share/seabios/bios-256k.bin
+	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
+	cd "$BATS_TEST_TMPDIR"
+}
+
+run_bios() {
+	local st=$1; shift
+	run_tool "$st" timeout 120 "$VM_RUN" --accel dbt --no-reboot \
+		-m 64M "$@" </dev/null
+}
+
+# exit_code_bin N OUT: real-mode code writing N to the vmkit exit port.
+exit_code_bin() {
+	printf '.code16\n.globl _start\n_start:\n\tmov $0x5e0, %%dx\n\tmov $%d, %%al\n\tout %%al, %%dx\n\thlt\n' "$1" > "$2.S"
+	as --32 -o "$2.o" "$2.S"
+	ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$2" "$2.o"
+}
+
+# A bootable disk whose boot sector exits 42 and a bootable CD (El
+# Torito, no emulation) whose boot image exits 43.
+make_disk_and_cd() {
+	command -v xorriso >/dev/null || skip "needs xorriso"
+	exit_code_bin 42 disk.bin
+	head -c 1048576 /dev/zero > disk.img
+	dd if=disk.bin of=disk.img conv=notrunc status=none
+	printf '\x55\xaa' | dd of=disk.img bs=1 seek=510 conv=notrunc status=none
+	exit_code_bin 43 cd.bin
+	mkdir -p cdroot
+	head -c 2048 /dev/zero > cdroot/boot.bin
+	dd if=cd.bin of=cdroot/boot.bin conv=notrunc status=none
+	xorriso -as mkisofs -quiet -o cd.iso -b boot.bin -no-emul-boot \
+		-boot-load-size 4 cdroot 2>/dev/null
+}
+
+@test "--boot-order picks which of a bootable IDE disk and CD-ROM boots" {
+	make_disk_and_cd
+	# SeaBIOS's own order (CMOS's, as QEMU's): the disk first.
+	run_bios 42 --firmware bios --disk disk.img,if=ide --cdrom cd.iso
+	run_bios 43 --firmware bios --disk disk.img,if=ide --cdrom cd.iso --boot-order cdrom,disk
+	is "$output" "*Booting from DVD/CD*" "SeaBIOS's message"
+	run_bios 42 --firmware bios --disk disk.img,if=ide --cdrom cd.iso --boot-order disk,cdrom
+	# A class with nothing bootable in it is passed over.
+	run_bios 43 --firmware bios --disk disk.img,if=ide --cdrom cd.iso --boot-order net,cdrom,disk
+}
+
+@test "boot.order in vm.yaml, with a virtio disk; the bootorder file names SeaBIOS's device paths" {
+	make_disk_and_cd
+	printf 'version: 1\nmemory: 64M\nboot:\n  firmware: bios\n  order: [cdrom, disk]\ndisks:\n  - file: disk.img\n  - file: cd.iso\n    interface: ide\n    media: cdrom\n' > vm.yaml
+	run_bios 43 vm.yaml --log=boot
+	# virtio-blk in slot 1, the IDE function in slot 2.
+	is "$output" "*bootorder:
+/pci@i0cf8/ide@2/drive@0/disk@0
+/pci@i0cf8/scsi@1/disk@0,0*" "the bootorder file"
+	sed -i 's/order: \[cdrom, disk\]/order: [disk, cdrom]/' vm.yaml
+	run_bios 42 vm.yaml
+	# --boot-order wins over the file.
+	run_bios 43 vm.yaml --boot-order cdrom
+}
+
+@test "boot.order and --boot-order refuse unknown and repeated devices" {
+	printf 'version: 1\nboot:\n  order: [cdrom, floppy]\n' > vm.yaml
+	run_tool 2 "$VM_RUN" --print-config vm.yaml
+	is "$output" "*vm.yaml:3:18: boot.order: unknown boot device 'floppy' (expected disk, cdrom, net)*" "error"
+	printf 'version: 1\nboot:\n  order: [disk, disk]\n' > vm.yaml
+	run_tool 2 "$VM_RUN" --print-config vm.yaml
+	is "$output" "*vm.yaml:3:17: boot.order: 'disk' given twice*" "error"
+	printf 'version: 1\nboot:\n  order: cdrom\n' > vm.yaml
+	run_tool 2 "$VM_RUN" --print-config vm.yaml
+	is "$output" "*boot.order: expected a list (such as \[cdrom, disk, net\]), got a value*" "error"
+	run_tool 2 "$VM_RUN" --boot-order cdrom,tape --print-config
+	is "$output" "*--boot-order: unknown boot device 'tape'*" "error"
+	# What parses prints back the same.
+	printf 'version: 1\nboot:\n  order: [net, cdrom]\n  menu: true\n' > vm.yaml
+	run_tool 0 "$VM_RUN" --print-config vm.yaml
+	is "$output" "*boot:
+  order: \[net, cdrom\]
+  menu: true*" "printed config"
+}
+
+@test "--boot-menu (boot.menu) makes SeaBIOS offer its menu" {
+	make_disk_and_cd
+	run_bios 42 --firmware bios --disk disk.img
+	[[ $output != *"Press ESC for boot menu"* ]]
+	run_bios 42 --firmware bios --disk disk.img --boot-menu
+	is "$output" "*Press ESC for boot menu.*" "the prompt"
+}
