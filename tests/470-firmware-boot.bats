@@ -92,3 +92,24 @@ make_disk_and_cd() {
 	run_bios 42 --firmware bios --disk disk.img --boot-menu
 	is "$output" "*Press ESC for boot menu.*" "the prompt"
 }
+
+@test "--firmware bios --kernel --initrd --append: SeaBIOS boots the kit through linuxboot's option ROM, before a bootable disk" {
+	[ -r /usr/share/qemu/linuxboot_dma.bin ] || skip "no linuxboot_dma.bin (Debian's qemu-system-data)"
+	guestkit
+	make_disk_and_cd
+	run_tool 0 timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--firmware bios --disk disk.img,if=ide \
+		--kernel "$KERNEL" --initrd "$INITRD" \
+		--append 'console=ttyS0 quiet vmkit.run="echo booted-$((6*7)); echo dsdt-oem=$(head -c 16 /sys/firmware/acpi/tables/DSDT | tail -c 6); echo cmdline: $(cat /proc/cmdline)"' </dev/null
+	is "$output" "*SeaBIOS (version 1.*Booting from ROM*" "SeaBIOS ran the ROM"
+	is "$output" "*booted-42*" "the kit's shell ran the command"
+	is "$output" "*dsdt-oem=VMKIT*" "vm-run's ACPI tables, through the firmware"
+	is "$output" "*cmdline: console=ttyS0 quiet vmkit.run=*" "the command line"
+}
+
+@test "--firmware bios --kernel refuses what is not a bzImage, naming it" {
+	[ -r /usr/share/qemu/linuxboot_dma.bin ] || skip "no linuxboot_dma.bin (Debian's qemu-system-data)"
+	head -c 4096 /dev/zero > notlinux
+	run_tool 1 "$VM_RUN" --accel dbt -m 64M --firmware bios --kernel notlinux </dev/null
+	is "$output" "*notlinux: not a Linux bzImage*" "error"
+}

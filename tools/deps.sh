@@ -11,6 +11,9 @@ PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-
 # strace: the disk crash tests kill a writer at chosen writes with its
 # fault injection (they skip without it).
 PKGS="$PKGS strace"
+# qemu-system-data: linuxboot_dma.bin, the option ROM through which SeaBIOS
+# boots --kernel with --firmware bios (qemu-system-x86 pulls it in too).
+PKGS="$PKGS qemu-system-data"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

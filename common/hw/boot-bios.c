@@ -224,16 +224,21 @@ add_e820(struct vm *vm, struct dev *fw, struct vm_err *err)
  * boot.order names, in that order, one a line: an IDE drive as
  * ".../ide@S/drive@CHANNEL/disk@UNIT", a virtio disk ".../scsi@S/disk@0,0",
  * a NIC ".../ethernet@S".  Devices of classes not named boot after them,
- * in the firmware's own order.
+ * in the firmware's own order.  With a kernel, linuxboot's option ROM
+ * comes before them all.
  */
 static int
-add_bootorder(struct vm *vm, struct dev *fw, struct vm_err *err)
+add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
 {
 	const struct vm_config *cfg = vm->cfg;
 	char buf[1024], id[16];         /* 16 lines of < 48 bytes at most */
 	size_t n = 0;
 	int k, i, slot;
 
+	/* A kernel given with the firmware: its option ROM boots first. */
+	if (rom)
+		n += (size_t)snprintf(buf, sizeof(buf),
+		    "/rom@genroms/linuxboot_dma.bin\n");
 	for (k = 0; k < cfg->boot.norder; k++) {
 		int nide = 0;
 
@@ -292,6 +297,7 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1;
 	uint32_t fail_wait = BIOS_BOOT_FAIL_WAIT_MS;
 	uint16_t menu = vm->cfg->boot.menu;
+	bool rom = false;
 	uint64_t ram = vm->ram_size;
 	struct dev *fw;
 	int ret;
@@ -309,7 +315,9 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 	if (ret == 0)
 		ret = add_e820(vm, fw, err);
 	if (ret == 0)
-		ret = add_bootorder(vm, fw, err);
+		ret = bios_add_linux(vm, fw, &rom, err);
+	if (ret == 0)
+		ret = add_bootorder(vm, fw, rom, err);
 	if (ret == 0)
 		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);
 	if (ret == 0)
