@@ -113,3 +113,69 @@ make_disk_and_cd() {
 	run_tool 1 "$VM_RUN" --accel dbt -m 64M --firmware bios --kernel notlinux </dev/null
 	is "$output" "*notlinux: not a Linux bzImage*" "error"
 }
+
+# dmi_boot NAME CPUS MEM: the kit through SeaBIOS, printing what Linux's
+# DMI code found and the raw tables (base64) for dmidecode on the host.
+dmi_boot() {
+	[ -r /usr/share/qemu/linuxboot_dma.bin ] || skip "no linuxboot_dma.bin (Debian's qemu-system-data)"
+	guestkit
+	run_tool 0 timeout 300 "$VM_RUN" --accel dbt --no-reboot --name "$1" \
+		--cpus "$2" -m "$3" --firmware bios \
+		--kernel "$KERNEL" --initrd "$INITRD" \
+		--append 'console=ttyS0 quiet vmkit.run="cd /sys/class/dmi/id; for f in sys_vendor product_name product_serial product_uuid chassis_vendor bios_vendor; do echo dmi-$f=$(cat $f); done; echo type4=$(ls /sys/firmware/dmi/entries | grep -c ^4-); echo ep-begin; base64 /sys/firmware/dmi/tables/smbios_entry_point; echo ep-end; echo dmi-begin; base64 /sys/firmware/dmi/tables/DMI; echo dmi-end"' </dev/null
+}
+
+# dmi_dump OUT: the guest's entry point at offset 0 and its table at the
+# address the entry point names, as dmidecode --from-dump reads them.
+dmi_dump() {
+	local addr
+	sed -n '/^ep-begin/,/^ep-end/p' <<<"$output" | sed '1d;$d' | tr -d '\r' | base64 -d > ep.bin
+	sed -n '/^dmi-begin/,/^dmi-end/p' <<<"$output" | sed '1d;$d' | tr -d '\r' | base64 -d > dmi.bin
+	addr=$(od -An -tu4 -j24 -N4 ep.bin | tr -d ' ')
+	cp ep.bin "$1"
+	dd if=dmi.bin of="$1" bs=1 seek="$addr" conv=notrunc status=none
+}
+
+@test "SMBIOS through fw_cfg: the guest's DMI data names vmkit, the VM, its memory and CPUs; dmidecode agrees" {
+	dmi_boot web 2 256M
+	is "$output" "*dmi-sys_vendor=vmkit*" "system vendor"
+	is "$output" "*dmi-product_name=vmkit virtual machine*" "product"
+	is "$output" "*dmi-product_serial=web*" "the VM's name as serial"
+	is "$output" "*dmi-chassis_vendor=vmkit*" "chassis"
+	is "$output" "*dmi-bios_vendor=vmkit*" "BIOS vendor (vm-run's type 0)"
+	is "$output" "*type4=2*" "a processor structure per vCPU"
+	uuid_web=$(sed -n 's/^dmi-product_uuid=\([0-9a-f-]*\).*/\1/p' <<<"$output")
+	[[ $uuid_web =~ ^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$ ]]
+	is "$output" "*Machine UUID $uuid_web*" "SeaBIOS's reading of the UUID"
+	# Python's uuid.uuid5(uuid.NAMESPACE_URL, "vmkit:web"), the same for
+	# every VM of that name.
+	is "$uuid_web" "96f6f4d5-7deb-5749-bad6-cbd6a31cc2c4" "UUID v5 of vmkit:web"
+	command -v dmidecode >/dev/null || skip "no dmidecode"
+	dmi_dump dump.bin
+	run_tool 0 dmidecode --from-dump dump.bin
+	is "$output" "*SMBIOS 2.8 present.*" "entry point"
+	is "$output" "*System Information
+	Manufacturer: vmkit
+	Product Name: vmkit virtual machine*" "type 1"
+	is "$output" "*UUID: $uuid_web*" "type 1's UUID"
+	is "$output" "*Physical Memory Array*Maximum Capacity: 256 MB*" "type 16"
+	is "$output" "*Memory Device*Size: 256 MB*Locator: DIMM 0*" "type 17"
+	is "$output" "*Memory Array Mapped Address
+	Starting Address: 0x00000000000
+	Ending Address: 0x0000FFFFFFF
+	Range Size: 256 MB*" "type 19"
+	is "$(grep -c '^Processor Information' <<<"$output")" 2 "type 4 count"
+	is "$output" "*System Boot Information*End Of Table*" "types 32 and 127"
+}
+
+@test "SMBIOS: another VM name, another UUID; CPUs and memory follow the VM" {
+	dmi_boot db 1 128M
+	uuid_db=$(sed -n 's/^dmi-product_uuid=\([0-9a-f-]*\).*/\1/p' <<<"$output")
+	is "$output" "*type4=1*" "one vCPU"
+	# Python's uuid.uuid5(uuid.NAMESPACE_URL, "vmkit:db").
+	is "$uuid_db" "ab399741-910a-5828-89ea-aa2d29e08c9b" "UUID v5 of vmkit:db"
+	command -v dmidecode >/dev/null || skip "no dmidecode"
+	dmi_dump dump.bin
+	run_tool 0 dmidecode --from-dump dump.bin
+	is "$output" "*Memory Device*Size: 128 MB*" "type 17"
+}

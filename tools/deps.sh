@@ -14,6 +14,8 @@ PKGS="$PKGS strace"
 # qemu-system-data: linuxboot_dma.bin, the option ROM through which SeaBIOS
 # boots --kernel with --firmware bios (qemu-system-x86 pulls it in too).
 PKGS="$PKGS qemu-system-data"
+# dmidecode: the judge of the SMBIOS tables a guest got (tests/470).
+PKGS="$PKGS dmidecode"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -29,6 +29,7 @@
 #include "dev/fw-cfg.h"
 #include "hw/pc.h"
 #include "hw/pci.h"
+#include "hw/smbios.h"
 #include "mem/mem.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -217,6 +218,26 @@ add_e820(struct vm *vm, struct dev *fw, struct vm_err *err)
 	return fw_cfg_add_file(fw, "etc/e820", buf, n, err);
 }
 
+/* The SMBIOS tables as QEMU hands them to SeaBIOS. */
+static int
+add_smbios(struct vm *vm, struct dev *fw, struct vm_err *err)
+{
+	uint8_t *anchor, *tables;
+	size_t alen, tlen;
+	int ret = smbios_build(vm, &anchor, &alen, &tables, &tlen, err);
+
+	if (ret < 0)
+		return ret;
+	ret = fw_cfg_add_file(fw, "etc/smbios/smbios-tables", tables, tlen,
+	    err);
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, "etc/smbios/smbios-anchor", anchor,
+		    alen, err);
+	free(anchor);
+	free(tables);
+	return ret;
+}
+
 /*
  * "bootorder": the firmware paths (Open Firmware style, as QEMU writes
  * them and SeaBIOS's boot.c matches them against its own device paths,
@@ -283,7 +304,8 @@ add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
 
 /*
  * The fw_cfg device and its items for SeaBIOS: RAM size, CPU counts, the
- * e820 map, the board's ACPI tables through the table-loader, the boot
+ * e820 map, the board's ACPI tables through the table-loader, the SMBIOS
+ * tables (hw/smbios.c), the boot
  * order (boot.order's bootorder file; without one CMOS's, as QEMU's
  * default: disk, floppy, CD) and whether to offer the boot menu, a reset
  * BIOS_BOOT_FAIL_WAIT_MS after no device booted (QEMU's default waits
@@ -314,6 +336,8 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 		ret = fw_cfg_add(fw, FW_CFG_BOOT_MENU, &menu, 2, err);
 	if (ret == 0)
 		ret = add_e820(vm, fw, err);
+	if (ret == 0)
+		ret = add_smbios(vm, fw, err);
 	if (ret == 0)
 		ret = bios_add_linux(vm, fw, &rom, err);
 	if (ret == 0)
