@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # What vm-run tells SeaBIOS through fw_cfg beyond the basics: the boot
 # order (the bootorder file from boot.order / --boot-order) and the boot
-# menu.
+# menu, a kernel through linuxboot's option ROM, SMBIOS; the PIIX3's PCI
+# interrupt routing SeaBIOS programs; memtest86+ from a disk.
 
 load helpers
+load firmware
 
 setup() {
 	BIOS=/usr/share/seabios/bios-256k.bin
@@ -178,4 +180,66 @@ dmi_dump() {
 	dmi_dump dump.bin
 	run_tool 0 dmidecode --from-dump dump.bin
 	is "$output" "*Memory Device*Size: 128 MB*" "type 17"
+}
+
+# pirq_boot APPEND: the kit through SeaBIOS with a virtio disk (slot 1)
+# and virtio-rng (slot 2), MSI-X off so that both use INTx, which
+# SeaBIOS's PIRQ programming puts on ISA IRQ 10 for both (PIRQA, PIRQB).
+pirq_boot() {
+	[ -r /usr/share/qemu/linuxboot_dma.bin ] || skip "no linuxboot_dma.bin (Debian's qemu-system-data)"
+	guestkit
+	head -c 1048576 /dev/urandom > data.img
+	run_tool 0 timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--firmware bios --kernel "$KERNEL" --initrd "$INITRD" \
+		--disk data.img,format=raw \
+		--append "console=ttyS0 quiet pci=nomsi $1 vmkit.run=\"echo rng=\$(head -c 64 /dev/hwrng | wc -c); echo disk=\$(md5sum < /dev/vda); grep virtio /proc/interrupts\"" </dev/null
+	is "$output" "*rng=64*" "virtio-rng's requests complete"
+	is "$output" "*disk=$(md5sum < data.img | cut -d' ' -f1) *" "the disk reads"
+}
+
+@test "PIIX3 PIRQ routing: PCI INTx reaches the PICs on the ISA IRQ SeaBIOS routed it to, shared" {
+	# No APIC, no ACPI interrupt routing: Linux routes by SeaBIOS's $PIR
+	# table and the router's PIRQ registers.
+	pirq_boot "acpi=noirq noapic"
+	is "$output" "* 10: * XT-PIC * virtio0*" "the disk on the PIC's IRQ 10"
+	is "$output" "* 10: * XT-PIC * virtio0, virtio1*" "the RNG sharing it"
+}
+
+@test "PIRQ routing through the MP table's IOAPIC entries (acpi=noirq), and ACPI's _PRT GSIs as before" {
+	pirq_boot "acpi=noirq"
+	is "$output" "* 10: * IO-APIC * virtio0, virtio1*" "IOAPIC pin 10, as the MP table says"
+	pirq_boot ""
+	is "$output" "* 17: * IO-APIC * virtio0*" "the disk (slot 1) on GSI 17, as the DSDT's _PRT says"
+	is "$output" "* 18: * IO-APIC * virtio1*" "the RNG (slot 2) on GSI 18"
+}
+
+# The screen memtest86+ draws on the serial console (VT100) while its
+# first pass runs; vm-run is stopped after a while (status 124).
+check_memtest_screen() {
+	is "$output" "*Memtest86+ v6.*" "banner"
+	is "$output" "*Memory  :  128MB*" "the RAM it found"
+	is "$output" "*vmkit vmkit virtual machine*" "the SMBIOS system it names"
+	is "$output" "*#0  \[Address test, walking ones*" "the first test started"
+	is "$output" "*Status: Testing*Pass:  0 *Errors: 0*" "the first pass, no errors"
+}
+
+@test "memtest86+ (Debian's) boots from a SYSLINUX disk through SeaBIOS and starts its first pass" {
+	MT=/boot/memtest86+x64.bin
+	[ -r "$MT" ] || skip "no $MT (Debian's memtest86+)"
+	SYSLINUX_KERNEL=$MT SYSLINUX_APPEND=console=ttyS0,115200 \
+		make_syslinux_disk mt.img
+	run_tool 124 timeout 90 "$VM_RUN" --accel dbt -m 128M \
+		--firmware bios --disk mt.img </dev/null
+	is "$output" "*SYSLINUX 6.*" "boot loader"
+	check_memtest_screen
+}
+
+@test "memtest86+ as --kernel through SeaBIOS's linuxboot ROM" {
+	MT=/boot/memtest86+x64.bin
+	[ -r "$MT" ] || skip "no $MT (Debian's memtest86+)"
+	[ -r /usr/share/qemu/linuxboot_dma.bin ] || skip "no linuxboot_dma.bin (Debian's qemu-system-data)"
+	run_tool 124 timeout 90 "$VM_RUN" --accel dbt -m 128M \
+		--firmware bios --kernel "$MT" --append console=ttyS0,115200 </dev/null
+	is "$output" "*Booting from ROM*" "linuxboot"
+	check_memtest_screen
 }

@@ -16,6 +16,8 @@ PKGS="$PKGS strace"
 PKGS="$PKGS qemu-system-data"
 # dmidecode: the judge of the SMBIOS tables a guest got (tests/470).
 PKGS="$PKGS dmidecode"
+# memtest86+: booted through SeaBIOS by tests/470.
+PKGS="$PKGS memtest86+"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
