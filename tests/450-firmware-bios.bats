@@ -13,16 +13,7 @@ load firmware
 GUEST_CMD='echo booted-$((6*7)); echo dsdt-oem=$(head -c 16 /sys/firmware/acpi/tables/DSDT | tail -c 6); echo cpus=$(nproc)'
 
 setup() {
-	BIOS=/usr/share/seabios/bios-256k.bin
-	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
-	cd "$BATS_TEST_TMPDIR"
-}
-
-# run_bios STATUS ARGS...: vm-run on the DBT through firmware.
-run_bios() {
-	local st=$1; shift
-	run_tool "$st" timeout 120 "$VM_RUN" --accel dbt --no-reboot \
-		-m 256M "$@" </dev/null
+	firmware_setup
 }
 
 @test "SeaBIOS prints its banner and 'No bootable device' on COM1" {

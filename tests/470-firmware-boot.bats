@@ -8,15 +8,8 @@ load helpers
 load firmware
 
 setup() {
-	BIOS=/usr/share/seabios/bios-256k.bin
-	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
-	cd "$BATS_TEST_TMPDIR"
-}
-
-run_bios() {
-	local st=$1; shift
-	run_tool "$st" timeout 120 "$VM_RUN" --accel dbt --no-reboot \
-		-m 64M "$@" </dev/null
+	firmware_setup
+	BIOS_MEM=64M
 }
 
 # exit_code_bin N OUT: real-mode code writing N to the vmkit exit port.

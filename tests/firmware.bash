@@ -1,4 +1,20 @@
-# Helpers of the firmware suites (450, 470): bootable media.
+# Helpers of the firmware suites (450, 470): Debian's SeaBIOS, bootable
+# media.
+
+# firmware_setup: skip without SeaBIOS; work in the test's directory.
+firmware_setup() {
+	BIOS=/usr/share/seabios/bios-256k.bin
+	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
+	cd "$BATS_TEST_TMPDIR"
+}
+
+# run_bios STATUS ARGS...: vm-run on the DBT through firmware, with
+# BIOS_MEM of RAM (default 256M).
+run_bios() {
+	local st=$1; shift
+	run_tool "$st" timeout 120 "$VM_RUN" --accel dbt --no-reboot \
+		-m "${BIOS_MEM:-256M}" "$@" </dev/null
+}
 
 # make_syslinux_disk IMG: a 64 MiB raw disk, one FAT partition from 1 MiB
 # with SYSLINUX installed (Debian's syslinux, mtools, sfdisk; no root),
