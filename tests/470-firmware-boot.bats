@@ -107,6 +107,10 @@ make_disk_and_cd() {
 	head -c 4096 /dev/zero > notlinux
 	run_tool 1 "$VM_RUN" --accel dbt -m 64M --firmware bios --kernel notlinux </dev/null
 	is "$output" "*notlinux: not a Linux bzImage*" "error"
+	# Shorter than a setup header, with an initrd.
+	head -c 100 /dev/zero > tiny
+	run_tool 1 "$VM_RUN" --accel dbt -m 64M --firmware bios --kernel tiny --initrd notlinux </dev/null
+	is "$output" "*tiny*" "error"
 }
 
 # dmi_boot NAME CPUS MEM: the kit through SeaBIOS, printing what Linux's

@@ -88,11 +88,12 @@ add_blob(struct dev *fw, uint16_t key_addr, uint32_t addr, uint16_t key_data,
 	return ret;
 }
 
-/* Check the bzImage's header and fill in the boot loader's fields;
- * *setup gets the size of its real-mode part. */
+/* Check the bzImage's header (before anything reads it) and fill in the
+ * boot loader's fields but the initrd's; *setup gets the size of its
+ * real-mode part. */
 static int
 patch_header(const char *path, uint8_t *k, uint64_t klen, uint32_t cmdlen,
-    uint32_t rd_addr, uint32_t rdlen, uint32_t *setup, struct vm_err *err)
+    uint32_t *setup, struct vm_err *err)
 {
 	unsigned proto, sects;
 
@@ -119,9 +120,16 @@ patch_header(const char *path, uint8_t *k, uint64_t klen, uint32_t cmdlen,
 	k[H_HEAP_END] = (uint8_t)(CMDLINE_ADDR - REAL_ADDR - 0x200);
 	k[H_HEAP_END + 1] = (uint8_t)((CMDLINE_ADDR - REAL_ADDR - 0x200) >> 8);
 	put_le32(k + H_CMDLINE, CMDLINE_ADDR);
-	put_le32(k + H_RAMDISK, rd_addr);
-	put_le32(k + H_RAMDISK_SIZE, rdlen);
+	put_le32(k + H_RAMDISK, 0);
+	put_le32(k + H_RAMDISK_SIZE, 0);
 	return 0;
+}
+
+/* RAM below the PCI hole. */
+static uint64_t
+low_ram(const struct vm *vm)
+{
+	return vm->ram_size < PC_PCI_HOLE ? vm->ram_size : PC_PCI_HOLE;
 }
 
 /* Where the initrd goes: page aligned below both the kernel's limit and
@@ -132,7 +140,7 @@ initrd_place(const struct vm *vm, const uint8_t *k, uint64_t rdlen,
 {
 	unsigned proto = (unsigned)(k[H_VERSION] | k[H_VERSION + 1] << 8);
 	uint64_t max = proto >= 0x203 ? le32(k + H_INITRD_MAX) : 0x37ffffff;
-	uint64_t low = vm->ram_size < PC_PCI_HOLE ? vm->ram_size : PC_PCI_HOLE;
+	uint64_t low = low_ram(vm);
 
 	if (max > low - FW_RESERVE - 1)
 		max = low - FW_RESERVE - 1;
@@ -168,11 +176,19 @@ bios_add_linux(struct vm *vm, struct dev *fw, bool *rom_added,
 	if (ret == 0 && cfg->boot.initrd[0])
 		ret = boot_read_file(cfg->boot.initrd, KERNEL_MAX, &rd, &rdlen,
 		    err);
-	if (ret == 0 && rd != NULL)
-		ret = initrd_place(vm, k, rdlen, &rd_addr, err);
 	if (ret == 0)
-		ret = patch_header(cfg->boot.kernel, k, klen, cmdlen, rd_addr,
-		    (uint32_t)rdlen, &setup, err);
+		ret = patch_header(cfg->boot.kernel, k, klen, cmdlen, &setup,
+		    err);
+	if (ret == 0 && rd != NULL) {
+		ret = initrd_place(vm, k, rdlen, &rd_addr, err);
+		put_le32(k + H_RAMDISK, rd_addr);
+		put_le32(k + H_RAMDISK_SIZE, (uint32_t)rdlen);
+	}
+	if (ret == 0 && PROT_ADDR + (klen - setup) > (rd != NULL ? rd_addr :
+	    low_ram(vm) - FW_RESERVE))
+		ret = vm_err_set(err, -E2BIG, "%s: the kernel (%llu bytes) "
+		    "does not fit in RAM below the initrd", cfg->boot.kernel,
+		    (unsigned long long)klen);
 	if (ret == 0)
 		ret = add_blob(fw, FW_CFG_SETUP_ADDR, REAL_ADDR,
 		    FW_CFG_SETUP_DATA, k, setup, err);
