@@ -6,55 +6,15 @@
 # resets; --no-reboot makes that reset end vm-run with status 0.
 
 load helpers
+load firmware
 load boot
-
-# make_syslinux_disk IMG: a 64 MiB raw disk, one FAT partition from 1 MiB
-# with SYSLINUX installed (Debian's syslinux, mtools, sfdisk; no root),
-# the guest kit's kernel and initramfs and a syslinux.cfg booting them on
-# the serial console with vmkit.run=$GUEST_CMD.
-make_syslinux_disk() {
-	local img=$1 part=$1.part
-	command -v syslinux >/dev/null && command -v mcopy >/dev/null &&
-		command -v sfdisk >/dev/null &&
-		[ -r /usr/lib/syslinux/mbr/mbr.bin ] ||
-		skip "needs syslinux, syslinux-common, mtools and fdisk"
-	rm -f "$part" "$img"
-	truncate -s 63M "$part"
-	mformat -i "$part" -T $((63 * 2048)) -h 64 -s 32 -v VMKIT ::
-	cat > "$BATS_TEST_TMPDIR/syslinux.cfg" <<-EOF
-	SERIAL 0 115200
-	DEFAULT linux
-	PROMPT 0
-	TIMEOUT 0
-	LABEL linux
-	  KERNEL vmlinuz
-	  INITRD initrd.gz
-	  APPEND console=ttyS0 panic=-1 quiet vmkit.run="$GUEST_CMD"
-	EOF
-	mcopy -i "$part" "$KERNEL" "$INITRD" "$BATS_TEST_TMPDIR/syslinux.cfg" ::
-	syslinux --install "$part"
-	truncate -s 64M "$img"
-	echo 'start=2048, type=6, bootable' | sfdisk -q "$img"
-	dd if=/usr/lib/syslinux/mbr/mbr.bin of="$img" conv=notrunc status=none
-	dd if="$part" of="$img" bs=1M seek=1 conv=notrunc status=none
-	rm -f "$part"
-}
 
 # What the guest runs: proof it booted, and whose ACPI tables it has (the
 # DSDT's OEM ID is vm-run's "VMKIT", SeaBIOS's own would say "BOCHS").
 GUEST_CMD='echo booted-$((6*7)); echo dsdt-oem=$(head -c 16 /sys/firmware/acpi/tables/DSDT | tail -c 6); echo cpus=$(nproc)'
 
 setup() {
-	BIOS=/usr/share/seabios/bios-256k.bin
-	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
-	cd "$BATS_TEST_TMPDIR"
-}
-
-# run_bios STATUS ARGS...: vm-run on the DBT through firmware.
-run_bios() {
-	local st=$1; shift
-	run_tool "$st" timeout 120 "$VM_RUN" --accel dbt --no-reboot \
-		-m 256M "$@" </dev/null
+	firmware_setup
 }
 
 @test "SeaBIOS prints its banner and 'No bootable device' on COM1" {

@@ -13,6 +13,13 @@ PKGS="$PKGS libxml2-utils"
 # strace: the disk crash tests kill a writer at chosen writes with its
 # fault injection (they skip without it).
 PKGS="$PKGS strace"
+# qemu-system-data: linuxboot_dma.bin, the option ROM through which SeaBIOS
+# boots --kernel with --firmware bios (qemu-system-x86 pulls it in too).
+PKGS="$PKGS qemu-system-data"
+# dmidecode: the judge of the SMBIOS tables a guest got (tests/470).
+PKGS="$PKGS dmidecode"
+# memtest86+: booted through SeaBIOS by tests/470.
+PKGS="$PKGS memtest86+"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -40,6 +40,7 @@ enum {
 	OPT_SAVE_ON_USR1,
 	OPT_FAST_RESTORE,
 	OPT_SCREENDUMP,
+	OPT_BOOT_ORDER, OPT_BOOT_MENU,
 };
 
 static void
@@ -64,6 +65,9 @@ usage(FILE *f)
 "      --firmware NAME     boot through firmware: bios (Debian's SeaBIOS\n"
 "                          from the seabios package), or none\n"
 "      --bios FILE         boot through this BIOS image instead\n"
+"      --boot-order LIST   the firmware's boot order: cdrom,disk,net in\n"
+"                          any order (default: disk, then CD-ROM)\n"
+"      --boot-menu         let the firmware offer its boot menu\n"
 "      --append CMDLINE    kernel command line\n"
 "      --disk SPEC         add a disk: FILE[,format=raw|qcow2][,if=virtio|ide]\n"
 "                          [,readonly=on][,media=cdrom] (repeatable)\n"
@@ -193,6 +197,8 @@ struct flags {
 	const char *console, *serial_log, *name, *decompress;
 	const char *dbt_tier, *dbt_cache, *firmware, *bios_file;
 	const char *screendump;
+	const char *boot_order;
+	bool boot_menu;
 	const char *disks[CFG_MAX_DISKS];
 	bool cdrom[CFG_MAX_DISKS];      /* disks[i] came from --cdrom */
 	int ndisks;
@@ -275,6 +281,15 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 			    "firmware '%s' (use bios or none; --bios FILE "
 			    "for an image)", fl->firmware);
 	}
+	if (fl->boot_order && cfg_parse_boot_order(cfg, fl->boot_order,
+	    err) < 0) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		return vm_err_set(err, -EINVAL, "--boot-order: %s", msg);
+	}
+	if (fl->boot_menu)
+		cfg->boot.menu = true;
 	if (fl->initrd) {
 		snprintf(cfg->boot.initrd, sizeof(cfg->boot.initrd), "%s",
 		    fl->initrd);
@@ -458,6 +473,8 @@ main(int argc, char **argv)
 		{ "firmware", required_argument, NULL, OPT_FIRMWARE },
 		{ "bios", required_argument, NULL, OPT_BIOS },
 		{ "cdrom", required_argument, NULL, OPT_CDROM },
+		{ "boot-order", required_argument, NULL, OPT_BOOT_ORDER },
+		{ "boot-menu", no_argument, NULL, OPT_BOOT_MENU },
 		{ "append", required_argument, NULL, OPT_APPEND },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "net", required_argument, NULL, OPT_NET },
@@ -525,6 +542,12 @@ main(int argc, char **argv)
 			break;
 		case OPT_APPEND:
 			fl.append = optarg;
+			break;
+		case OPT_BOOT_ORDER:
+			fl.boot_order = optarg;
+			break;
+		case OPT_BOOT_MENU:
+			fl.boot_menu = true;
 			break;
 		case OPT_DISK:
 			if (fl.ndisks == CFG_MAX_DISKS) {

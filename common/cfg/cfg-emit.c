@@ -105,7 +105,7 @@ emit_boot(FILE *f, const struct vm_config *cfg)
 
 	if (!cfg->boot.kernel[0] && !cfg->boot.initrd[0] &&
 	    !cfg->boot.cmdline[0] && !cfg->boot.firmware[0] &&
-	    !cfg->boot.order[0] &&
+	    !cfg->boot.norder && !cfg->boot.menu &&
 	    cfg->boot.decompress == CFG_DECOMPRESS_HOST)
 		return;
 	fputs("boot:\n", f);
@@ -117,8 +117,17 @@ emit_boot(FILE *f, const struct vm_config *cfg)
 		emit_kv(f, in, "initrd", cfg->boot.initrd);
 	if (cfg->boot.cmdline[0])
 		emit_kv(f, in, "cmdline", cfg->boot.cmdline);
-	if (cfg->boot.order[0])
-		emit_kv(f, in, "order", cfg->boot.order);
+	if (cfg->boot.norder) {
+		int i;
+
+		fprintf(f, "%sorder: [", in);
+		for (i = 0; i < cfg->boot.norder; i++)
+			fprintf(f, "%s%s", i ? ", " : "",
+			    cfg_boot_dev_name(cfg->boot.order[i]));
+		fputs("]\n", f);
+	}
+	if (cfg->boot.menu)
+		fprintf(f, "%smenu: true\n", in);
 	if (cfg->boot.decompress == CFG_DECOMPRESS_GUEST)
 		emit_kv(f, in, "decompress", "guest");
 }
@@ -213,7 +222,7 @@ check_strings(const struct vm_config *cfg, const char *what,
 		bad = "boot.initrd";
 	else if (!utf8_ok(cfg->boot.cmdline))
 		bad = "boot.cmdline";
-	else if (!utf8_ok(cfg->boot.firmware) || !utf8_ok(cfg->boot.order))
+	else if (!utf8_ok(cfg->boot.firmware))
 		bad = "boot";
 	else if (!utf8_ok(cfg->serial_log))
 		bad = "serial";

@@ -477,7 +477,9 @@ static const char *const top_keys[] = { "version", "name", "memory", "cpus",
 	"accel", "boot", "disks", "networks", "console", "serial", "rtc",
 	NULL };
 static const char *const boot_keys[] = { "kernel", "initrd", "cmdline",
-	"firmware", "order", "decompress", NULL };
+	"firmware", "order", "menu", "decompress", NULL };
+static const char *const boot_dev_names[] = { "disk", "cdrom", "net",
+	NULL };
 static const char *const disk_keys[] = { "file", "format", "interface",
 	"media", "readonly", NULL };
 static const char *const net_keys[] = { "type", "model", "mac", "forward",
@@ -498,6 +500,39 @@ origin(struct parse *p, const struct node *n, const char *path, char *dst,
     size_t len)
 {
 	snprintf(dst, len, "%s:%d:%d: %s", p->name, n->line, n->col, path);
+}
+
+/* Add device class d to the boot order; false if it is there already. */
+static bool
+order_add(struct vm_config *cfg, int d)
+{
+	int i;
+
+	for (i = 0; i < cfg->boot.norder; i++)
+		if (cfg->boot.order[i] == d)
+			return false;
+	cfg->boot.order[cfg->boot.norder++] = (uint8_t)d;
+	return true;
+}
+
+/* boot.order: a list of device classes, each at most once. */
+static int
+parse_order(struct parse *p, const struct node *n, struct vm_config *cfg)
+{
+	int j, d, ret = 0;
+
+	if (n->kind != N_SEQ)
+		return perr(p, n, "boot.order", "expected a list (such as "
+		    "[cdrom, disk, net]), got %s", kind_name(n->kind));
+	cfg->boot.norder = 0;
+	for (j = 0; ret == 0 && j < n->nkids; j++) {
+		ret = get_enum(p, n->kids[j], "boot.order", "boot device",
+		    boot_dev_names, &d);
+		if (ret == 0 && !order_add(cfg, d))
+			ret = perr(p, n->kids[j], "boot.order", "'%s' given "
+			    "twice", boot_dev_names[d]);
+	}
+	return ret;
 }
 
 static int
@@ -533,8 +568,9 @@ parse_boot(struct parse *p, const struct node *map, struct vm_config *cfg)
 				    cfg->boot.firmware,
 				    sizeof(cfg->boot.firmware));
 		} else if (strcmp(k, "order") == 0) {
-			ret = get_str(p, v, "boot.order", cfg->boot.order,
-			    sizeof(cfg->boot.order));
+			ret = parse_order(p, v, cfg);
+		} else if (strcmp(k, "menu") == 0) {
+			ret = get_bool(p, v, "boot.menu", &cfg->boot.menu);
 		} else if (strcmp(k, "decompress") == 0) {
 			int d = 0;
 
@@ -864,6 +900,41 @@ const char *
 cfg_accel_name(enum cfg_accel a)
 {
 	return (unsigned)a < 3 ? accel_names[a] : "auto";
+}
+
+int
+cfg_parse_boot_order(struct vm_config *cfg, const char *s,
+    struct vm_err *err)
+{
+	char buf[64], *tok, *save = NULL;
+	int d;
+
+	if (strlen(s) >= sizeof(buf))
+		return vm_err_set(err, -EINVAL, "boot order '%s' too long", s);
+	strcpy(buf, s);
+	cfg->boot.norder = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		for (d = 0; boot_dev_names[d]; d++)
+			if (strcmp(tok, boot_dev_names[d]) == 0)
+				break;
+		if (boot_dev_names[d] == NULL)
+			return vm_err_set(err, -EINVAL, "unknown boot device "
+			    "'%s' (expected disk, cdrom, net)", tok);
+		if (!order_add(cfg, d))
+			return vm_err_set(err, -EINVAL, "boot device '%s' "
+			    "given twice", tok);
+	}
+	if (cfg->boot.norder == 0)
+		return vm_err_set(err, -EINVAL, "empty boot order (expected "
+		    "a list such as cdrom,disk)");
+	return 0;
+}
+
+const char *
+cfg_boot_dev_name(enum cfg_boot_dev d)
+{
+	return (unsigned)d < CFG_MAX_BOOT ? boot_dev_names[d] : "?";
 }
 
 int

@@ -23,6 +23,9 @@ enum cfg_accel { CFG_ACCEL_AUTO, CFG_ACCEL_KVM, CFG_ACCEL_DBT };
 enum cfg_console { CFG_CONSOLE_SERIAL, CFG_CONSOLE_NONE, CFG_CONSOLE_VGA };
 enum cfg_disk_if { CFG_IF_VIRTIO, CFG_IF_IDE };
 enum cfg_media { CFG_MEDIA_DISK, CFG_MEDIA_CDROM };
+/* boot.order's device classes. */
+enum cfg_boot_dev { CFG_BOOT_DISK, CFG_BOOT_CDROM, CFG_BOOT_NET };
+#define CFG_MAX_BOOT 3
 /* Who decompresses a bzImage: vm-run where it can (default), or always the
  * kernel itself. */
 enum cfg_decompress { CFG_DECOMPRESS_HOST, CFG_DECOMPRESS_GUEST };
@@ -56,7 +59,9 @@ struct vm_config {
 		char initrd[CFG_PATH_MAX];
 		char cmdline[4096];
 		char firmware[CFG_PATH_MAX]; /* "" none, "bios", or a file */
-		char order[16];
+		uint8_t order[CFG_MAX_BOOT]; /* enum cfg_boot_dev */
+		int norder;             /* 0: the firmware's own order */
+		bool menu;              /* the firmware's boot menu */
 		enum cfg_decompress decompress;
 		char kernel_origin[160];  /* where kernel was given, for errors */
 		char initrd_origin[160];
@@ -103,6 +108,11 @@ int cfg_parse_net_opt(struct cfg_net *n, bool *none, const char *opt,
 /* "auto", "kvm", "dbt" */
 int cfg_parse_accel(const char *s, enum cfg_accel *out);
 const char *cfg_accel_name(enum cfg_accel a);
+/* "cdrom,disk,net" (each at most once) into cfg->boot.order. */
+int cfg_parse_boot_order(struct vm_config *cfg, const char *s,
+    struct vm_err *err);
+/* "disk", "cdrom", "net" */
+const char *cfg_boot_dev_name(enum cfg_boot_dev d);
 /* "host", "guest" */
 int cfg_parse_decompress(const char *s, enum cfg_decompress *out);
 

@@ -12,7 +12,9 @@
  * CONDITION; REQUEST SENSE then returns the sense data).  READ(10) and
  * READ(12) read 2048-byte sectors of the image through the block layer,
  * one sector at a time; the disc is a single data track (READ TOC) that
- * is always there.  Commands (MMC-5 and SPC-3): TEST UNIT READY,
+ * is always there.  A packet whose features register has the DMA bit
+ * moves its data through the bus master instead (ide-bmdma.c): the
+ * whole transfer at once, then the same ending.  Commands (MMC-5 and SPC-3): TEST UNIT READY,
  * REQUEST SENSE, INQUIRY, READ CAPACITY, READ(10), READ(12), READ TOC
  * (formats 0 and 1, LBA or MSF), MODE SENSE(6/10) (pages 01h, 2Ah, 3Fh),
  * GET CONFIGURATION (the current profile), GET EVENT STATUS
@@ -22,6 +24,7 @@
  */
 #include "dev/ide-int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +34,7 @@
 #define SK_NONE 0x00
 #define SK_MEDIUM_ERROR 0x03
 #define SK_ILLEGAL_REQUEST 0x05
+#define SK_ABORTED_COMMAND 0x0b
 #define ASC_INVALID_OPCODE 0x20
 #define ASC_LBA_RANGE 0x21
 #define ASC_INVALID_FIELD 0x24
@@ -87,9 +91,9 @@ atapi_identify(struct chan *c, struct drive *d)
 	ide_id_string(&w[10], 10, serial);
 	ide_id_string(&w[23], 4, "1.0");
 	ide_id_string(&w[27], 20, "VMKIT CD-ROM");
-	w[49] = 0x0200;                         /* LBA; no DMA */
-	w[53] = 0x0003;
-	w[64] = 0x0003;
+	w[49] = 0x0300;                         /* LBA, DMA */
+	w[53] = 0x0007;
+	ide_id_modes(w, d);
 	w[65] = w[66] = w[67] = w[68] = 120;
 	w[80] = 0x00f0;
 	w[82] = 0x0010;                         /* PACKET feature set */
@@ -112,6 +116,7 @@ void
 atapi_packet(struct chan *c)
 {
 	c->limit = (uint16_t)(c->lbam[0] | c->lbah[0] << 8);
+	c->pkt_dma = c->feature & 0x01;
 	c->packet = true;
 	c->pos = 0;
 	c->xfer = XFER_OUT;
@@ -175,6 +180,54 @@ next_chunk(struct chan *c, struct drive *d)
 	ide_irq_raise(c);
 }
 
+/* The data phase: PIO blocks, or the bus master for a DMA packet. */
+static void
+start_data(struct chan *c, struct drive *d)
+{
+	if (!c->pkt_dma || c->xfer_left == 0) {
+		next_chunk(c, d);
+		return;
+	}
+	c->dma = DMA_ATAPI;
+	bmdma_request(c);
+}
+
+int
+atapi_dma_xfer(struct chan *c, struct drive *d)
+{
+	while (c->xfer_left) {
+		uint32_t n;
+
+		if (c->pos >= c->buf_len) {
+			if (blk_pread(d->blk, c->buf, CD_SECTOR,
+			    c->lba * CD_SECTOR) < 0)
+				return -EIO;
+			c->lba++;
+			c->pos = 0;
+			c->buf_len = CD_SECTOR;
+		}
+		n = c->buf_len - c->pos;
+		if (n > c->xfer_left)
+			n = c->xfer_left;
+		if (bmdma_move(c, c->buf + c->pos, n, true) < 0)
+			return -EFAULT;
+		c->pos += n;
+		c->xfer_left -= n;
+	}
+	return 0;
+}
+
+void
+atapi_dma_done(struct chan *c, int ret)
+{
+	if (ret == -EIO)
+		finish(c, SK_MEDIUM_ERROR, ASC_READ_ERROR);
+	else if (ret < 0)
+		finish(c, SK_ABORTED_COMMAND, 0);
+	else
+		finish(c, SK_NONE, 0);
+}
+
 /* Answer with len bytes of data (at most alloc go out). */
 static void
 reply(struct chan *c, struct drive *d, const void *data, uint32_t len,
@@ -188,7 +241,7 @@ reply(struct chan *c, struct drive *d, const void *data, uint32_t len,
 	c->pos = 0;
 	c->buf_len = len;
 	c->xfer_left = len;
-	next_chunk(c, d);
+	start_data(c, d);
 }
 
 static void
@@ -205,7 +258,7 @@ read_cmd(struct chan *c, struct drive *d, uint64_t lba, uint32_t count)
 	c->lba = lba;
 	c->pos = c->buf_len = 0;
 	c->xfer_left = count * CD_SECTOR;
-	next_chunk(c, d);
+	start_data(c, d);
 }
 
 /* LBA to MSF (the 150-sector pregap of track 1) at p: 0, M, S, F. */

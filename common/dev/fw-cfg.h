@@ -21,9 +21,17 @@ struct vm_err;
 #define FW_CFG_ID 0x01
 #define FW_CFG_RAM_SIZE 0x03
 #define FW_CFG_NOGRAPHIC 0x04
+#define FW_CFG_KERNEL_ADDR 0x07         /* its size is the next key */
+#define FW_CFG_INITRD_ADDR 0x0a
 #define FW_CFG_NB_CPUS 0x05
 #define FW_CFG_BOOT_MENU 0x0e
 #define FW_CFG_MAX_CPUS 0x0f
+#define FW_CFG_KERNEL_DATA 0x11
+#define FW_CFG_INITRD_DATA 0x12
+#define FW_CFG_CMDLINE_ADDR 0x13
+#define FW_CFG_CMDLINE_DATA 0x15
+#define FW_CFG_SETUP_ADDR 0x16
+#define FW_CFG_SETUP_DATA 0x18
 #define FW_CFG_FILE_DIR 0x19
 #define FW_CFG_FILE_FIRST 0x20
 #define FW_CFG_MAX_FILES 32

@@ -1,6 +1,7 @@
 /*
  * PIIX IDE: an Intel 82371SB (PIIX3) IDE function, 8086:7010, with ATA
- * disks on the block layer, programmed I/O only.
+ * disks on the block layer, programmed I/O and bus-master DMA
+ * (ide-bmdma.c, BAR4).
  *
  * arg: const struct ide_args * (dev/ide.h).  Both channels sit at their
  * legacy ports (a channel without drives is not decoded: its ports read
@@ -10,11 +11,13 @@
  * selected drive that is absent reads status 0.
  *
  * Commands (ATA/ATAPI-7 vol. 1): IDENTIFY DEVICE; READ/WRITE SECTORS
- * (LBA28 and CHS, the BIOS's translation of 16 heads and 63 sectors)
- * and their EXT forms (LBA48, with the high-order bytes the HOB bit of
- * device control reads back); READ VERIFY; FLUSH CACHE (EXT); SET
- * FEATURES, INITIALIZE DEVICE PARAMETERS, power and seek commands
- * (accepted); EXECUTE DEVICE DIAGNOSTIC and software reset (SRST),
+ * (LBA28 and CHS, the BIOS's translation of 16 heads and 63 sectors),
+ * READ/WRITE DMA and the EXT forms of both (LBA48, with the high-order
+ * bytes the HOB bit of device control reads back); READ VERIFY; FLUSH
+ * CACHE (EXT); SET FEATURES (the transfer mode it sets, PIO 0-4,
+ * multiword DMA 0-2 or Ultra DMA 0-5, is what IDENTIFY then reports as
+ * selected; other subcommands are accepted), INITIALIZE DEVICE
+ * PARAMETERS, power and seek commands (accepted); EXECUTE DEVICE DIAGNOSTIC and software reset (SRST),
  * which leave the ATA signature.  Anything else, and IDENTIFY PACKET
  * DEVICE (these are not ATAPI devices), aborts.  A transfer moves one
  * 512-byte sector per DRQ block through the data port (16- or 32-bit
@@ -22,6 +25,11 @@
  * block of a write, unless nIEN masks it.  Sectors past the end of the
  * disk give IDNF; a failed read or write gives UNC; no guest value
  * reaches the block layer unchecked.
+ *
+ * Configuration space: class 01.01.80 (both channels in compatibility
+ * mode, a bus master), the IDE timing registers 0x40-0x4f writable, with
+ * the decode-enable bits of both channels (0x41 and 0x43, bit 7) set as
+ * firmware leaves them (Linux's ata_piix ignores a channel without).
  */
 #include "dev/ide.h"
 #include "dev/ide-int.h"
@@ -42,8 +50,8 @@
 #include "util/log.h"
 #include "vm/vm.h"
 
-static struct drive *
-cur(struct chan *c)
+struct drive *
+ide_cur(struct chan *c)
 {
 	struct drive *d = &c->drv[(c->dev & DEV_DRV) ? 1 : 0];
 
@@ -86,6 +94,7 @@ signature(struct chan *c)
 	c->status = c->drv[0].blk ? ST_DRDY | ST_DSC : 0;
 	c->xfer = XFER_NONE;
 	c->packet = false;
+	c->dma = DMA_NONE;
 	if (c->drv[0].cdrom)
 		atapi_signature(c);
 }
@@ -126,9 +135,9 @@ identify(struct chan *c, struct drive *d)
 	ide_id_string(&w[23], 4, "1.0");
 	ide_id_string(&w[27], 20, "VMKIT HARDDISK");
 	w[47] = 0x8000;                         /* no READ MULTIPLE */
-	w[49] = 0x0200;                         /* LBA; no DMA */
+	w[49] = 0x0300;                         /* LBA, DMA */
 	w[50] = 0x4000;
-	w[53] = 0x0003;                         /* words 54-58, 64-70 */
+	w[53] = 0x0007;                         /* words 54-58, 64-70, 88 */
 	w[54] = (uint16_t)chs;
 	w[55] = HEADS;
 	w[56] = SPT;
@@ -136,7 +145,7 @@ identify(struct chan *c, struct drive *d)
 	w[58] = (uint16_t)((chs * HEADS * SPT) >> 16);
 	w[60] = (uint16_t)lba28;
 	w[61] = (uint16_t)(lba28 >> 16);
-	w[64] = 0x0003;                         /* PIO modes 3 and 4 */
+	ide_id_modes(w, d);
 	w[65] = w[66] = w[67] = w[68] = 120;
 	w[80] = 0x00f0;                         /* ATA/ATAPI-4 to -7 */
 	w[82] = 0x4000;
@@ -149,6 +158,7 @@ identify(struct chan *c, struct drive *d)
 	w[101] = (uint16_t)(d->sectors >> 16);
 	w[102] = (uint16_t)(d->sectors >> 32);
 	w[103] = (uint16_t)(d->sectors >> 48);
+	w[93] = 0x4000 | 0x0001;                /* device 0's reset result */
 	memcpy(c->buf, w, sizeof(w));           /* little-endian host */
 	c->pos = 0;
 	c->left = 0;
@@ -156,6 +166,39 @@ identify(struct chan *c, struct drive *d)
 	c->err = 0;
 	c->status = ST_DRDY | ST_DSC | ST_DRQ;
 	ide_irq_raise(c);
+}
+
+/* The DMA and PIO modes of IDENTIFY (words 62-68, 88): multiword DMA 0-2,
+ * Ultra DMA 0-5 and PIO 3-4 supported, the mode SET FEATURES chose
+ * marked selected. */
+void
+ide_id_modes(uint16_t *w, const struct drive *d)
+{
+	w[63] = 0x0007;
+	w[88] = 0x003f;
+	if ((d->mode & 0xf8) == 0x20)
+		w[63] |= (uint16_t)(0x100 << (d->mode & 7));
+	else if ((d->mode & 0xf8) == 0x40)
+		w[88] |= (uint16_t)(0x100 << (d->mode & 7));
+	w[64] = 0x0003;                         /* PIO modes 3 and 4 */
+}
+
+/* SET FEATURES: subcommand 03h sets the transfer mode (the sector
+ * count's value); the rest are accepted. */
+static void
+set_features(struct chan *c, struct drive *d)
+{
+	uint8_t m = c->nsect[0];
+
+	if (c->feature == 0x03) {
+		if (m > 0x0c && !(m >= 0x20 && m <= 0x22) &&
+		    !(m >= 0x40 && m <= 0x45)) {
+			ide_done(c, ER_ABRT);
+			return;
+		}
+		d->mode = m;
+	}
+	ide_done(c, 0);
 }
 
 /* The command's starting sector and count; false if out of the disk. */
@@ -206,7 +249,7 @@ read_next(struct chan *c, struct drive *d)
 }
 
 static void
-rw_start(struct chan *c, struct drive *d, bool ext, bool write)
+rw_start(struct chan *c, struct drive *d, bool ext, bool write, bool dma)
 {
 	uint64_t lba;
 	uint32_t count;
@@ -222,6 +265,11 @@ rw_start(struct chan *c, struct drive *d, bool ext, bool write)
 	c->lba = lba;
 	c->left = count - 1;
 	c->err = 0;
+	if (dma) {
+		c->dma = write ? DMA_ATA_WRITE : DMA_ATA_READ;
+		bmdma_request(c);
+		return;
+	}
 	if (!write) {
 		read_next(c, d);
 		return;
@@ -249,7 +297,10 @@ atapi_command(struct chan *c, struct drive *d, uint8_t cmd)
 		if (cmd == 0x90)
 			ide_irq_raise(c);
 		return;
-	case 0xef: case 0xe5: case 0xe0: case 0xe1: case 0xe2: case 0xe3:
+	case 0xef:
+		set_features(c, d);
+		return;
+	case 0xe5: case 0xe0: case 0xe1: case 0xe2: case 0xe3:
 		ide_done(c, 0);
 		return;
 	default:
@@ -262,11 +313,12 @@ atapi_command(struct chan *c, struct drive *d, uint8_t cmd)
 static void
 command(struct chan *c, uint8_t cmd)
 {
-	struct drive *d = cur(c);
+	struct drive *d = ide_cur(c);
 
 	if (d == NULL)
 		return;                 /* nobody answers */
 	c->irq = false;
+	c->dma = DMA_NONE;
 	if (d->cdrom) {
 		atapi_command(c, d, cmd);
 		return;
@@ -276,16 +328,31 @@ command(struct chan *c, uint8_t cmd)
 		identify(c, d);
 		return;
 	case 0x20: case 0x21:
-		rw_start(c, d, false, false);
+		rw_start(c, d, false, false, false);
 		return;
 	case 0x24:
-		rw_start(c, d, true, false);
+		rw_start(c, d, true, false, false);
 		return;
 	case 0x30: case 0x31:
-		rw_start(c, d, false, true);
+		rw_start(c, d, false, true, false);
 		return;
 	case 0x34:
-		rw_start(c, d, true, true);
+		rw_start(c, d, true, true, false);
+		return;
+	case 0xc8: case 0xc9:           /* READ DMA */
+		rw_start(c, d, false, false, true);
+		return;
+	case 0x25:                      /* READ DMA EXT */
+		rw_start(c, d, true, false, true);
+		return;
+	case 0xca: case 0xcb:           /* WRITE DMA */
+		rw_start(c, d, false, true, true);
+		return;
+	case 0x35:                      /* WRITE DMA EXT */
+		rw_start(c, d, true, true, true);
+		return;
+	case 0xef:
+		set_features(c, d);
 		return;
 	case 0x40: case 0x41: case 0x42: {
 		uint64_t lba;
@@ -306,7 +373,7 @@ command(struct chan *c, uint8_t cmd)
 		c->nsect[0] = 0xff;
 		ide_done(c, 0);
 		return;
-	case 0xef: case 0x91: case 0x70:
+	case 0x91: case 0x70:
 	case 0xe0: case 0xe1: case 0xe2: case 0xe3:
 		ide_done(c, 0);
 		return;
@@ -325,7 +392,7 @@ command(struct chan *c, uint8_t cmd)
 static uint64_t
 data_read(struct chan *c, unsigned size)
 {
-	struct drive *d = cur(c);
+	struct drive *d = ide_cur(c);
 	uint64_t v = 0;
 
 	if (d != NULL && d->cdrom)
@@ -350,7 +417,7 @@ data_read(struct chan *c, unsigned size)
 static void
 data_write(struct chan *c, uint64_t v, unsigned size)
 {
-	struct drive *d = cur(c);
+	struct drive *d = ide_cur(c);
 
 	if (d != NULL && d->cdrom) {
 		atapi_data_write(c, d, v, size);
@@ -382,7 +449,7 @@ data_write(struct chan *c, uint64_t v, unsigned size)
 static uint8_t
 status_of(struct chan *c)
 {
-	return cur(c) ? c->status : 0;
+	return ide_cur(c) ? c->status : 0;
 }
 
 static uint64_t
@@ -393,7 +460,7 @@ cmd_read(void *opaque, uint64_t off, unsigned size)
 
 	if (off == 0)
 		return size == 1 ? 0xff : data_read(c, size);
-	if (cur(c) == NULL && off != 6)
+	if (ide_cur(c) == NULL && off != 6)
 		return 0;
 	switch (off) {
 	case 1: return c->err;
@@ -491,6 +558,7 @@ ide_unrealize(struct dev *dv)
 	int i, k;
 
 	for (i = 0; i < 2; i++) {
+		s->ch[i].dma = DMA_NONE;
 		if (s->ch[i].mapped) {
 			bus_unmap(s->vm->pio, s->ch[i].base);
 			bus_unmap(s->vm->pio, s->ch[i].ctl_port);
@@ -505,6 +573,7 @@ ide_unrealize(struct dev *dv)
 		}
 	}
 	pci_dev_remove(&s->pci);
+	bmdma_fini(s);
 }
 
 static int
@@ -522,10 +591,12 @@ ide_realize(struct dev *dv, struct vm *vm, const void *arg,
 
 	s->vm = vm;
 	ret = pci_dev_init(vm->pci, &s->pci, dv->id, -1, 0x8086, 0x7010,
-	    0x010100, err);
+	    0x010180, err);
 	if (ret < 0)
 		return ret;
 	s->pci.cfg[PCI_INT_PIN] = 0;            /* legacy IRQs 14 and 15 */
+	memset(&s->pci.wmask[0x40], 0xff, 16);  /* IDE timing */
+	s->pci.cfg[0x41] = s->pci.cfg[0x43] = 0x80;     /* decode enabled */
 	for (i = 0; ret == 0 && i < 2; i++) {
 		struct chan *c = &s->ch[i];
 
@@ -552,6 +623,8 @@ ide_realize(struct dev *dv, struct vm *vm, const void *arg,
 		else
 			c->mapped = true;
 	}
+	if (ret == 0 && bmdma_init(s) < 0)
+		ret = vm_err_set(err, -ENOMEM, "ide: out of memory");
 	if (ret < 0)
 		ide_unrealize(dv);
 	return ret;
@@ -628,7 +701,7 @@ ide_disk(struct dev *dv, int n)
 
 const struct dev_type piix_ide_type = {
 	.name = "piix-ide",
-	.desc = "PIIX3 IDE controller with ATA disks (PIO)",
+	.desc = "PIIX3 IDE controller: ATA disks and ATAPI CD-ROMs, PIO and DMA",
 	.priv_size = sizeof(struct piix_ide),
 	.realize = ide_realize,
 	.unrealize = ide_unrealize,

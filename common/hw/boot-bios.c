@@ -28,6 +28,8 @@
 #include "dev/dev.h"
 #include "dev/fw-cfg.h"
 #include "hw/pc.h"
+#include "hw/pci.h"
+#include "hw/smbios.h"
 #include "mem/mem.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -236,19 +238,111 @@ add_vga_rom(struct dev *fw, struct vm_err *err)
 	return ret;
 }
 
+/* The SMBIOS tables as QEMU hands them to SeaBIOS. */
+static int
+add_smbios(struct vm *vm, struct dev *fw, struct vm_err *err)
+{
+	uint8_t *anchor, *tables;
+	size_t alen, tlen;
+	int ret = smbios_build(vm, &anchor, &alen, &tables, &tlen, err);
+
+	if (ret < 0)
+		return ret;
+	ret = fw_cfg_add_file(fw, "etc/smbios/smbios-tables", tables, tlen,
+	    err);
+	if (ret == 0)
+		ret = fw_cfg_add_file(fw, "etc/smbios/smbios-anchor", anchor,
+		    alen, err);
+	free(anchor);
+	free(tables);
+	return ret;
+}
+
+/*
+ * "bootorder": the firmware paths (Open Firmware style, as QEMU writes
+ * them and SeaBIOS's boot.c matches them against its own device paths,
+ * a PCI function as "/pci@i0cf8/NAME@SLOT") of the devices of each class
+ * boot.order names, in that order, one a line: an IDE drive as
+ * ".../ide@S/drive@CHANNEL/disk@UNIT", a virtio disk ".../scsi@S/disk@0,0",
+ * a NIC ".../ethernet@S".  Devices of classes not named boot after them,
+ * in the firmware's own order.  With a kernel, linuxboot's option ROM
+ * comes before them all.
+ */
+static int
+add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	char buf[1024], id[16];         /* 16 lines of < 48 bytes at most */
+	size_t n = 0;
+	int k, i, slot;
+
+	/* A kernel given with the firmware: its option ROM boots first. */
+	if (rom)
+		n += (size_t)snprintf(buf, sizeof(buf),
+		    "/rom@genroms/linuxboot_dma.bin\n");
+	for (k = 0; k < cfg->boot.norder; k++) {
+		int nide = 0;
+
+		for (i = 0; i < cfg->ndisks; i++) {
+			const struct cfg_disk *cd = &cfg->disks[i];
+			bool cd_rom = cd->media == CFG_MEDIA_CDROM;
+			bool want = cfg->boot.order[k] == (cd_rom ?
+			    CFG_BOOT_CDROM : CFG_BOOT_DISK);
+
+			if (cd->interface == CFG_IF_IDE) {
+				slot = pci_slot_of(vm->pci, "ide");
+				if (want && slot >= 0)
+					n += (size_t)snprintf(buf + n,
+					    sizeof(buf) - n, "/pci@i0cf8/ide@%x"
+					    "/drive@%x/disk@%x\n", slot,
+					    nide / 2, nide % 2);
+				nide++;
+				continue;
+			}
+			snprintf(id, sizeof(id), "disk%d", i);
+			slot = pci_slot_of(vm->pci, id);
+			if (want && slot >= 0)
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				    "/pci@i0cf8/scsi@%x/disk@0,0\n", slot);
+		}
+		for (i = 0; cfg->boot.order[k] == CFG_BOOT_NET &&
+		    i < cfg->nnets; i++) {
+			snprintf(id, sizeof(id), "net%d", i);
+			slot = pci_slot_of(vm->pci, id);
+			if (slot >= 0)
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				    "/pci@i0cf8/ethernet@%x\n", slot);
+		}
+		if (n >= sizeof(buf))
+			return vm_err_set(err, -ENOSPC, "boot order too long");
+	}
+	if (n == 0)
+		return 0;
+	log_debug(LOG_BOOT, "bootorder:\n%.*s", (int)n, buf);
+	return fw_cfg_add_file(fw, "bootorder", buf, n, err);
+}
+
 /*
  * The fw_cfg device and its items for SeaBIOS: RAM size, CPU counts, the
- * e820 map, the board's ACPI tables through the table-loader (the boot
- * order is CMOS's, as QEMU's default: disk, floppy, CD), a reset BIOS_BOOT_FAIL_WAIT_MS after no device booted
- * (QEMU's default waits for ever) and, there being no VGA, the serial port SeaBIOS's screen
+ * e820 map, the board's ACPI tables through the table-loader, the SMBIOS
+ * tables (hw/smbios.c), the boot
+ * order (boot.order's bootorder file; without one CMOS's, as QEMU's
+ * default: disk, floppy, CD) and whether to offer the boot menu, a reset
+ * BIOS_BOOT_FAIL_WAIT_MS after no device booted (QEMU's default waits
+ * for ever) and, there being no VGA, the serial port SeaBIOS's screen
  * output goes to (etc/sercon-port).
  */
 int
 bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 {
 	struct acpi_fw_files af;
-	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1, menu = 1;
+	uint16_t ncpus = (uint16_t)vm->ncpus, sercon = PC_PORT_COM1;
 	uint32_t fail_wait = BIOS_BOOT_FAIL_WAIT_MS;
+	/* The boot menu when asked for, and always on the VGA console,
+	 * where the keyboard is (as QEMU's -boot menu=on). */
+	uint16_t menu = vm->cfg->boot.menu ||
+	    vm->cfg->console == CFG_CONSOLE_VGA;
+	bool rom = false;
 	uint64_t ram = vm->ram_size;
 	struct dev *fw;
 	int ret;
@@ -262,17 +356,22 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 	if (ret == 0)
 		ret = fw_cfg_add(fw, FW_CFG_MAX_CPUS, &ncpus, 2, err);
 	if (ret == 0)
+		ret = fw_cfg_add(fw, FW_CFG_BOOT_MENU, &menu, 2, err);
+	if (ret == 0)
 		ret = add_e820(vm, fw, err);
+	if (ret == 0)
+		ret = add_smbios(vm, fw, err);
+	if (ret == 0)
+		ret = bios_add_linux(vm, fw, &rom, err);
+	if (ret == 0)
+		ret = add_bootorder(vm, fw, rom, err);
 	/* With a VGA its BIOS draws the screen (SeaBIOS finds the ROM as
 	 * the PCI device's romfile).  SeaBIOS's screen goes to COM1 too
-	 * unless the console is the VGA's, where the keyboard is and the
-	 * boot menu (Esc) is offered, as QEMU's -boot menu=on does. */
+	 * unless the console is the VGA's. */
 	if (ret == 0 && pc_has_vga(vm->cfg))
 		ret = add_vga_rom(fw, err);
 	if (ret == 0 && vm->cfg->console != CFG_CONSOLE_VGA)
 		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);
-	else if (ret == 0)
-		ret = fw_cfg_add(fw, FW_CFG_BOOT_MENU, &menu, 2, err);
 	if (ret == 0)
 		ret = fw_cfg_add_file(fw, "etc/boot-fail-wait", &fail_wait, 4,
 		    err);

@@ -192,6 +192,7 @@ int boot_multiboot(struct vm *vm, const char *kernel_path,
 
 /* --- firmware (boot-bios.c) ---------------------------------------------- */
 
+struct dev;
 struct pc_bios;
 
 /* Debian's SeaBIOS where it is installed (bios-256k.bin, else bios.bin),
@@ -206,6 +207,11 @@ int bios_init_memory(struct vm *vm, const char *path, uint64_t low,
 void bios_pam_update(struct vm *vm, const uint8_t *pam);
 /* The fw_cfg device with the items SeaBIOS reads (ACPI, e820, CPUs). */
 int bios_init_fw_cfg(struct vm *vm, struct vm_err *err);
+/* The config's kernel, initrd and command line as fw_cfg's linuxboot
+ * items and option ROM (boot-bios-linux.c); *rom_added when there is a
+ * kernel.  0 or -errno. */
+int bios_add_linux(struct vm *vm, struct dev *fw, bool *rom_added,
+    struct vm_err *err);
 void bios_free(struct pc_bios *b);
 
 /* --- probing ------------------------------------------------------------ */

@@ -69,6 +69,10 @@ struct vm_err;
 /* PCI INTx: device slot s, pin p (0 = INTA) drives GSI 16 + ((s + p) & 3).
  * The DSDT's _PRT says the same. */
 #define PC_PCI_GSI(slot, pin) (16u + (((unsigned)(slot) + (unsigned)(pin)) & 3u))
+/* ... and PIRQ line A + ((s - 1 + p) & 3) of the PIIX3's router, which it
+ * sends to the ISA IRQ its PIRQRC register names (PIC mode); the rotation
+ * SeaBIOS's interrupt-line values and $PIR table assume. */
+#define PC_PCI_PIRQ(slot, pin) (((unsigned)(slot) + 3u + (unsigned)(pin)) & 3u)
 
 /* Guest RAM: below the PCI hole from 0, the rest from 4 GiB. */
 int pc_init_memory(struct vm *vm, struct vm_err *err);

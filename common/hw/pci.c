@@ -10,6 +10,16 @@
  * Every guest-written value is masked by the device's wmask before it
  * lands, so read-only identity and capability fields stay what the model
  * set; BAR addresses are masked to the BAR's size and type.
+ *
+ * INTx: slot s's INTA drives the IOAPIC's GSI PC_PCI_GSI(s, 0), as the
+ * DSDT's _PRT says, and PIRQ line PC_PCI_PIRQ(s, 0) of the PIIX3
+ * PCI-to-ISA bridge (8086:7000, in the last slot), whose route control
+ * registers PIRQRC[A:D] (config 0x60-0x63; PIIX3 datasheet 2.2.7: bit 7
+ * disables, bits 3:0 the ISA IRQ) also send it to that ISA IRQ of the
+ * PICs, as on the PC in PIC mode; that is the routing SeaBIOS assumes
+ * when it programs the registers and writes the devices' interrupt line
+ * (and its $PIR and MP tables).  A line is asserted while any device on
+ * it asserts its pin (shared lines are or-ed).
  */
 #include "hw/pci.h"
 
@@ -31,7 +41,15 @@ struct pci_bus {
 	uint32_t addr;                  /* the 0xcf8 latch */
 	struct pci_dev *slot[PCI_MAX_SLOTS];
 	struct pci_dev host;            /* 00.0: the host bridge */
+	struct pci_dev isa;             /* the PIIX3 PCI-to-ISA bridge */
+	uint32_t gsi_up, isa_up;        /* lines asserted: bit per GSI, IRQ */
 };
+
+#define ISA_SLOT (PCI_MAX_SLOTS - 1)
+#define PIIX_PIRQRC 0x60
+#define PIRQ_DISABLE 0x80
+/* The ISA IRQs a PIRQ may be routed to (3-7, 9-12, 14, 15). */
+#define PIRQ_IRQS 0xdef8u
 
 #define MSIX_TABLE 0x000
 #define MSIX_PBA 0x800
@@ -101,19 +119,58 @@ bars_update(struct pci_dev *d)
 
 /* ---- INTx and MSI-X ---------------------------------------------------- */
 
+/* Does d assert its INTx pin? */
+static bool
+intx_asserted(const struct pci_dev *d)
+{
+	return d->cfg[PCI_INT_PIN] && d->intx &&
+	    !(pci_get16(d, PCI_COMMAND) & PCI_CMD_INTX_DISABLE) &&
+	    !pci_msix_enabled(d);
+}
+
+/* Recompute every PCI interrupt line from the devices' pins and the
+ * PIRQ routing, and move the lines that changed. */
+static void
+route_update(struct pci_bus *bus)
+{
+	uint32_t gsi = 0, isa = 0, diff;
+	unsigned s, n;
+
+	for (s = 0; s < PCI_MAX_SLOTS; s++) {
+		const struct pci_dev *d = bus->slot[s];
+		uint8_t r;
+
+		if (d == NULL || !intx_asserted(d))
+			continue;
+		if (d->gsi < 32)
+			gsi |= 1u << d->gsi;
+		r = bus->isa.cfg[PIIX_PIRQRC +
+		    PC_PCI_PIRQ(s, d->cfg[PCI_INT_PIN] - 1u)];
+		if (!(r & PIRQ_DISABLE) && (PIRQ_IRQS >> (r & 0xf) & 1))
+			isa |= 1u << (r & 0xf);
+	}
+	diff = gsi ^ bus->gsi_up;
+	bus->gsi_up = gsi;
+	for (n = 0; n < 32; n++)
+		if (diff >> n & 1)
+			irq_set(&bus->vm->irq, n, (int)(gsi >> n & 1));
+	diff = isa ^ bus->isa_up;
+	bus->isa_up = isa;
+	for (n = 0; n < 16; n++)
+		if (diff >> n & 1)
+			irq_set(&bus->vm->irq, n, (int)(isa >> n & 1));
+}
+
 static void
 intx_update(struct pci_dev *d)
 {
-	uint16_t cmd = pci_get16(d, PCI_COMMAND);
 	uint16_t st = pci_get16(d, PCI_STATUS) & ~PCI_STATUS_INTX;
 
 	if (d->intx)
 		st |= PCI_STATUS_INTX;
 	pci_set16(d, PCI_STATUS, st);
-	if (d->cfg[PCI_INT_PIN])
-		irq_set(&d->vm->irq, d->gsi,
-		    d->intx && !(cmd & PCI_CMD_INTX_DISABLE) &&
-		    !pci_msix_enabled(d));
+	if (d->bus != NULL)
+		route_update(d->bus);
 }
 
 void
@@ -389,12 +446,22 @@ pci_dev_remove(struct pci_dev *d)
 	pci_set16(d, PCI_COMMAND, 0);
 	for (n = 0; n < 6; n++)
 		bar_update(d, n);
-	if (d->intx)
-		irq_set(&d->vm->irq, d->gsi, 0);
 	free(d->msix);
 	d->msix = NULL;
 	d->bus->slot[d->slot] = NULL;
+	route_update(d->bus);
 	d->bus = NULL;
+}
+
+int
+pci_slot_of(const struct pci_bus *bus, const char *name)
+{
+	int s;
+
+	for (s = 0; s < PCI_MAX_SLOTS; s++)
+		if (bus->slot[s] && strcmp(bus->slot[s]->name, name) == 0)
+			return s;
+	return -1;
 }
 
 static uint32_t
@@ -516,6 +583,13 @@ host_cfg_written(struct pci_dev *d, unsigned off, unsigned size)
 		bios_pam_update(d->vm, &d->cfg[I440FX_PAM0]);
 }
 
+static void
+isa_cfg_written(struct pci_dev *d, unsigned off, unsigned size)
+{
+	if (off + size > PIIX_PIRQRC && off < PIIX_PIRQRC + 4)
+		route_update(d->bus);
+}
+
 static const struct io_ops addr_ops = { addr_read, addr_write };
 static const struct io_ops data_ops = { data_read, data_write };
 static const struct io_ops none_ops = { none_read, none_write };
@@ -559,6 +633,18 @@ pci_bus_new(struct vm *vm, struct vm_err *err)
 	bus->host.wmask[I440FX_PAM0] = 0x30;
 	memset(&bus->host.wmask[I440FX_PAM0 + 1], 0x33, I440FX_NPAM - 1);
 	bus->host.cfg_written = host_cfg_written;
+	/* The PIIX3 function 0, the PCI-to-ISA bridge: its PIRQ routing
+	 * (disabled until firmware programs it). */
+	pci_dev_init(bus, &bus->isa, "isa-bridge", ISA_SLOT, 0x8086, 0x7000,
+	    0x060100, NULL);
+	bus->isa.cfg[PCI_INT_PIN] = 0;
+	bus->isa.cfg[PCI_INT_LINE] = 0;
+	bus->isa.wmask[PCI_INT_LINE] = 0;
+	pci_set16(&bus->isa, PCI_COMMAND, PCI_CMD_IO | PCI_CMD_MEM |
+	    PCI_CMD_MASTER);
+	memset(&bus->isa.cfg[PIIX_PIRQRC], PIRQ_DISABLE, 4);
+	memset(&bus->isa.wmask[PIIX_PIRQRC], PIRQ_DISABLE | 0x0f, 4);
+	bus->isa.cfg_written = isa_cfg_written;
 	return bus;
 }
 

@@ -115,6 +115,8 @@ int pci_dev_init(struct pci_bus *bus, struct pci_dev *d, const char *name,
     int slot, uint16_t vendor, uint16_t device, uint32_t class_code,
     struct vm_err *err);
 void pci_dev_remove(struct pci_dev *d);
+/* The slot of the device named name (its device id), or -1. */
+int pci_slot_of(const struct pci_bus *bus, const char *name);
 /* Declare BAR n (size a power of two; a MEM64 BAR takes n and n+1);
  * ops NULL makes it the MSI-X BAR served by pci.c. */
 void pci_bar_init(struct pci_dev *d, int n, enum pci_bar_kind kind,
