@@ -18,6 +18,7 @@ extern const struct dev_type virtio_rng_type;
 extern const struct dev_type fw_cfg_type;
 extern const struct dev_type piix_ide_type;
 extern const struct dev_type virtio_net_type;
+extern const struct dev_type e1000_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -31,6 +32,7 @@ const struct dev_type *const dev_types[] = {
 	&fw_cfg_type,
 	&piix_ide_type,
 	&virtio_net_type,
+	&e1000_type,
 	NULL,
 };
 
