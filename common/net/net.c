@@ -17,10 +17,12 @@
 
 extern const struct net_backend_ops net_nat_ops;
 extern const struct net_backend_ops net_switch_ops;
+extern const struct net_backend_ops net_tap_ops;
 
 static const struct net_backend_ops *const backends[] = {
 	&net_nat_ops,
 	&net_switch_ops,
+	&net_tap_ops,
 	NULL,
 };
 
@@ -46,13 +48,16 @@ net_check_spec(const char *spec, struct vm_err *err)
 	const struct net_backend_ops *ops;
 	const char *arg;
 
-	if (strncmp(spec, "tap:", 4) == 0)
-		return vm_err_set(err, -ENOTSUP, "'%s': tap back ends are not "
-		    "built yet (use nat or switch:NAME)", spec);
 	ops = find(spec, &arg);
 	if (ops == NULL)
 		return vm_err_set(err, -EINVAL, "'%s' is not a network (use "
-		    "nat, switch:NAME or none)", spec);
+		    "nat, switch:NAME, tap:DEV or none)", spec);
+	if (ops == &net_tap_ops) {
+		if (arg[0] == '\0')
+			return vm_err_set(err, -EINVAL, "'%s': name the tap "
+			    "device (tap:DEV)", spec);
+		return net_tap_name_check(arg, err);
+	}
 	if (ops == &net_switch_ops && arg[0] == '\0')
 		return vm_err_set(err, -EINVAL, "'%s': name the switch "
 		    "(switch:NAME)", spec);

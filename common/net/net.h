@@ -6,6 +6,7 @@
  * loop's lock held (the VM-wide I/O lock).  net.c holds the table:
  *   nat          user-mode NAT on libslirp (net/slirp.c)
  *   switch:NAME  a port on a vm-net switch (net/switch-port.c)
+ *   tap:DEV      a host tap device (net/tap.c)
  */
 #ifndef VM_NET_NET_H
 #define VM_NET_NET_H
@@ -75,6 +76,15 @@ void net_mac_derive(const char *name, int index, uint8_t mac[6]);
 int net_switch_dir(char *buf, size_t len, int mkdir, struct vm_err *err);
 int net_switch_path(const char *name, const char *ext, char *buf, size_t len,
     int mkdir, struct vm_err *err);
+/* Is name a network interface name (1..15 characters, no '/', ':',
+ * spaces)?  0 or -EINVAL with err set. */
+int net_tap_name_check(const char *name, struct vm_err *err);
+/* Open tap device name (IFF_TAP | IFF_NO_PI, non-blocking), creating it
+ * if it does not exist and we may; its name into actual.  The fd, or
+ * -errno with err set (the message says what to do without
+ * CAP_NET_ADMIN). */
+int net_tap_open_fd(const char *name, char *actual, size_t len,
+    struct vm_err *err);
 /* "xx:xx:xx:xx:xx:xx" -> mac; 0 or -EINVAL. */
 int net_mac_parse(const char *s, uint8_t mac[6]);
 
