@@ -6,7 +6,7 @@
 # offload) and serves the host through a forward; two e1000 guests on a
 # vm-net switch with vm-net nat get leases, ping each other and move a
 # file while vm-net capture records it for tshark; a guest that programs
-# the bare device with hostile rings (busybox devmem) leaves vm-run
+# the bare device with hostile rings and registers leaves vm-run
 # running and the device still works afterwards (tests/guests/e1000-evil.S).
 
 load helpers
@@ -56,10 +56,13 @@ open(sys.argv[2], "w").write("%d %s\n" % (n, h.hexdigest()))' "$@"
 }
 
 @test "hostile rings and registers from a bare-metal guest: vm-run keeps running, the device still works" {
-	for b in $(guest_backends); do
+	local b n=0
+	for b in $(usable_accels); do
+		n=$((n + 1))
 		run_tool 0 timeout 120 "$VM_RUN" --accel "$b" -m 32M --kernel "$GUESTS/e1000-evil.elf" \
 			--net nat,model=e1000,mac=52:54:00:12:34:56
 	done
+	[ "$n" -gt 0 ]
 	# The NAT's ARP reply is what check 7 receives: another MAC filters it.
 	run_tool 7 timeout 120 "$VM_RUN" --accel dbt -m 32M --kernel "$GUESTS/e1000-evil.elf" \
 		--net nat,model=e1000,mac=52:54:00:12:34:57
