@@ -15,18 +15,11 @@ load net
 setup() {
 	guestkit
 	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
-	XDG_RUNTIME_DIR=$(mktemp -d /tmp/e1000-rt.XXXXXX)
-	export XDG_RUNTIME_DIR
-	NETDIR=$XDG_RUNTIME_DIR/vmkit/net
+	net_rt_setup
 }
 
 teardown() {
-	kill_bg
-	local f
-	for f in "$NETDIR"/*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	rm -rf "$XDG_RUNTIME_DIR"
+	net_rt_teardown
 }
 
 # sink PORT FILE: accept one TCP connection on 127.0.0.1:PORT, write

@@ -9,20 +9,14 @@ load helpers
 load net
 
 setup() {
-	XDG_RUNTIME_DIR=$(mktemp -d /tmp/e1000-rt.XXXXXX)
-	export XDG_RUNTIME_DIR
-	NETDIR=$XDG_RUNTIME_DIR/vmkit/net
+	net_rt_setup
 	NS=
 }
 
 teardown() {
-	kill_bg
-	local f
-	for f in "$NETDIR"/*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
+	net_rt_teardown
 	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
-	rm -rf "$XDG_RUNTIME_DIR"
+	true
 }
 
 # netns_tap DEV ADDR: a namespace of our own with tap DEV at ADDR/24, up.

@@ -36,12 +36,11 @@
  * (a packet beyond TX_MAX is dropped), context offsets (a checksum or
  * segment field outside the packet is skipped).  One TDT write walks the
  * ring at most once; one frame takes at most the ring's descriptors.
- * While the guest has no receive descriptor free, up to RXQ_MAX frames
- * wait and are delivered when it writes RDT.
+ * While the guest has no receive descriptor free, up to NET_RXQ_MAX
+ * frames wait and are delivered when it writes RDT.
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -146,13 +145,7 @@ enum {
 #define PHY_CTRL_RESTART_AN 0x0200u
 
 #define EE_WORDS 64
-#define RXQ_MAX 64
 #define TX_MAX (64 * 1024 + 256)
-
-struct pending {
-	size_t len;
-	uint8_t data[];
-};
 
 struct tx_ctx {
 	uint8_t ipcss, ipcso, tucss, tucso, tucmd, hdrlen;
@@ -188,8 +181,7 @@ struct e1000 {
 	uint8_t vbuf[NET_FRAME_MAX + 4];  /* a frame with its tag inserted */
 
 	/* Receive: frames waiting for descriptors. */
-	struct pending *rxq[RXQ_MAX];
-	unsigned rx_head, rx_count;
+	struct net_rxq rxq;
 	uint8_t rx[NET_FRAME_MAX + 64];
 	uint64_t rx_dropped, tx_dropped;
 };
@@ -359,8 +351,6 @@ mdic_write(struct e1000 *e, uint32_t val)
 
 /* ---- reset ---- */
 
-static void drop_pending(struct e1000 *e);
-
 static void
 mac_reset(struct e1000 *e)
 {
@@ -380,7 +370,7 @@ mac_reset(struct e1000 *e)
 	memset(&e->ctx, 0, sizeof(e->ctx));
 	e->tx_len = 0;
 	e->tx_open = e->tx_bad = false;
-	drop_pending(e);
+	net_rxq_clear(&e->rxq);
 	irq_update(e);
 }
 
@@ -805,26 +795,12 @@ rx_ready(const struct e1000 *e)
 static void
 rx_flush(struct e1000 *e)
 {
-	while (e->rx_count > 0 && rx_ready(e)) {
-		struct pending *p = e->rxq[e->rx_head];
+	const struct net_rxq_frame *p;
 
+	while (rx_ready(e) && (p = net_rxq_peek(&e->rxq)) != NULL) {
 		if (rx_one(e, p->data, p->len) == 0)
 			break;
-		free(p);
-		e->rxq[e->rx_head] = NULL;
-		e->rx_head = (e->rx_head + 1) % RXQ_MAX;
-		e->rx_count--;
-	}
-}
-
-static void
-drop_pending(struct e1000 *e)
-{
-	while (e->rx_count > 0) {
-		free(e->rxq[e->rx_head]);
-		e->rxq[e->rx_head] = NULL;
-		e->rx_head = (e->rx_head + 1) % RXQ_MAX;
-		e->rx_count--;
+		net_rxq_pop(&e->rxq);
 	}
 }
 
@@ -833,27 +809,16 @@ static void
 e1000_rx(void *opaque, const void *frame, size_t len)
 {
 	struct e1000 *e = opaque;
-	struct pending *p;
 
 	if (!rx_ready(e) || len > NET_FRAME_MAX)
 		return;
-	if (e->rx_count == 0 && rx_one(e, frame, len))
+	if (e->rxq.count == 0 && rx_one(e, frame, len))
 		return;
-	if (e->rx_count == RXQ_MAX) {
+	if (net_rxq_push(&e->rxq, frame, len) < 0) {
 		e->rx_dropped++;
 		stat_add(e, ST_MPC, 1);
 		intr(e, I_RXO);
-		return;
 	}
-	p = malloc(sizeof(*p) + len);
-	if (p == NULL) {
-		e->rx_dropped++;
-		return;
-	}
-	p->len = len;
-	memcpy(p->data, frame, len);
-	e->rxq[(e->rx_head + e->rx_count) % RXQ_MAX] = p;
-	e->rx_count++;
 }
 
 /* ---- registers ---- */
@@ -1071,7 +1036,7 @@ e1000_unrealize(struct dev *d)
 
 	pci_dev_remove(&e->pci);
 	net_close(e->nb);
-	drop_pending(e);
+	net_rxq_clear(&e->rxq);
 }
 
 const struct dev_type e1000_type = {

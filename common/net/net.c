@@ -265,3 +265,44 @@ net_switch_path(const char *name, const char *ext, char *buf, size_t len,
 	snprintf(buf, len, "%s/%s.%s", dir, name, ext);
 	return 0;
 }
+
+int
+net_rxq_push(struct net_rxq *q, const void *frame, size_t len)
+{
+	struct net_rxq_frame *f;
+
+	if (q->count == NET_RXQ_MAX)
+		return -1;
+	f = malloc(sizeof(*f) + len);
+	if (f == NULL)
+		return -1;
+	f->len = len;
+	memcpy(f->data, frame, len);
+	q->q[(q->head + q->count) % NET_RXQ_MAX] = f;
+	q->count++;
+	return 0;
+}
+
+const struct net_rxq_frame *
+net_rxq_peek(const struct net_rxq *q)
+{
+	return q->count ? q->q[q->head] : NULL;
+}
+
+void
+net_rxq_pop(struct net_rxq *q)
+{
+	if (q->count == 0)
+		return;
+	free(q->q[q->head]);
+	q->q[q->head] = NULL;
+	q->head = (q->head + 1) % NET_RXQ_MAX;
+	q->count--;
+}
+
+void
+net_rxq_clear(struct net_rxq *q)
+{
+	while (q->count > 0)
+		net_rxq_pop(q);
+}

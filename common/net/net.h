@@ -85,6 +85,28 @@ int net_tap_name_check(const char *name, struct vm_err *err);
  * CAP_NET_ADMIN). */
 int net_tap_open_fd(const char *name, char *actual, size_t len,
     struct vm_err *err);
+/* Frames for a guest that has no receive buffer free just now: a NIC
+ * keeps up to NET_RXQ_MAX of them, oldest first, and delivers them when
+ * the guest posts buffers. */
+#define NET_RXQ_MAX 64
+
+struct net_rxq_frame {
+	size_t len;
+	uint8_t data[];
+};
+
+struct net_rxq {
+	struct net_rxq_frame *q[NET_RXQ_MAX];
+	unsigned head, count;
+};
+
+/* Append a copy of frame: 0, or -1 (full, or out of memory: dropped). */
+int net_rxq_push(struct net_rxq *q, const void *frame, size_t len);
+/* The oldest frame, NULL if none; net_rxq_pop frees it. */
+const struct net_rxq_frame *net_rxq_peek(const struct net_rxq *q);
+void net_rxq_pop(struct net_rxq *q);
+void net_rxq_clear(struct net_rxq *q);
+
 /* "xx:xx:xx:xx:xx:xx" -> mac; 0 or -EINVAL. */
 int net_mac_parse(const char *s, uint8_t mac[6]);
 
