@@ -14,6 +14,7 @@
 
 #include "cpu/x86-state.h"
 
+struct snap_vis;
 struct vm;
 struct vm_err;
 
@@ -58,6 +59,9 @@ struct cpu_backend_ops {
 	/* Route interrupts (the vm's irq_router points here). */
 	void (*set_irq)(struct vm *vm, unsigned gsi, int level);
 	void (*msi)(struct vm *vm, uint64_t addr, uint32_t data);
+	/* The VM stood paused for ns of the VM clock: hold the guest's
+	 * time-stamp counter back by as much (vm_resume); optional. */
+	void (*clock_stood)(struct vcpu *vcpu, uint64_t ns);
 	/* Print statistics at exit (--stats); optional. */
 	void (*print_stats)(struct vm *vm);
 };
@@ -93,5 +97,8 @@ uint64_t cpu_tsc_hz(void);
 
 /* Reset state of an x86 CPU (SDM vol. 3, 9.1.1), for vCPU id. */
 void cpu_reset_state(struct x86_state *st, int id);
+
+/* Visit every field of st for a snapshot (cpu/state-snap.c). */
+int x86_state_visit(struct x86_state *st, struct snap_vis *v);
 
 #endif

@@ -566,6 +566,18 @@ dbt_kick(struct vcpu *v)
 	kick_cpu(v->vm, v->id);
 }
 
+/* The guest TSC is the host's plus an offset: take the pause out. */
+static void
+dbt_clock_stood(struct vcpu *v, uint64_t ns)
+{
+	struct dbt_cpu *c = v->priv;
+	unsigned __int128 ticks = (unsigned __int128)ns * cpu_tsc_hz() /
+	    1000000000u;
+
+	if (c != NULL)
+		c->tsc_offset -= (int64_t)ticks;
+}
+
 static int
 dbt_get(struct vcpu *v, struct x86_state *st)
 {
@@ -634,6 +646,7 @@ const struct cpu_backend_ops dbt_backend = {
 	.kick = dbt_kick,
 	.get_state = dbt_get,
 	.set_state = dbt_set,
+	.clock_stood = dbt_clock_stood,
 	.set_irq = dbt_set_irq,
 	.msi = dbt_msi,
 	.print_stats = dbt_stats,

@@ -52,12 +52,56 @@ struct evloop {
 };
 
 uint64_t
-clock_ns(void)
+clock_host_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The VM clock: the host's CLOCK_MONOTONIC less the time it stood still.
+ * stop_at is its value while stopped (0: running), lost the time it
+ * stood in all; clock_start stores lost before clearing stop_at, so a
+ * reader in between still sees the stopped value, and it never goes back.
+ */
+static _Atomic uint64_t clock_stop_at;
+static _Atomic uint64_t clock_lost;
+
+uint64_t
+clock_ns(void)
+{
+	uint64_t s = atomic_load(&clock_stop_at);
+
+	return s ? s : clock_host_ns() - atomic_load(&clock_lost);
+}
+
+void
+clock_stop(void)
+{
+	if (atomic_load(&clock_stop_at) == 0)
+		atomic_store(&clock_stop_at, clock_ns());
+}
+
+uint64_t
+clock_start(void)
+{
+	uint64_t s = atomic_load(&clock_stop_at), was, lost;
+
+	if (s == 0)
+		return 0;
+	was = atomic_load(&clock_lost);
+	lost = clock_host_ns() - s;
+	atomic_store(&clock_lost, lost);
+	atomic_store(&clock_stop_at, 0);
+	return lost - was;
+}
+
+bool
+clock_stopped(void)
+{
+	return atomic_load(&clock_stop_at) != 0;
 }
 
 struct evloop *
@@ -266,6 +310,8 @@ evloop_run(struct evloop *loop)
 		if (loop->lock)
 			pthread_mutex_lock(loop->lock);
 		next = run_timers(loop);
+		if (clock_stopped())
+			next = 0;       /* nothing falls due while it stands */
 		n = loop->nfds;
 		memcpy(snap, loop->fds, sizeof(snap[0]) * (size_t)n);
 		for (i = 0; i < n; i++) {

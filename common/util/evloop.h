@@ -61,7 +61,18 @@ void evloop_stop(struct evloop *loop);
 /* Make a blocked poll return (any thread). */
 void evloop_wakeup(struct evloop *loop);
 
-/* CLOCK_MONOTONIC in ns. */
+/*
+ * The VM clock in ns: CLOCK_MONOTONIC less the time it was stopped, so
+ * the guest's timers (PIT, LAPIC, ACPI PM) and the timers of this loop
+ * stand still while a VM is paused.  clock_stop freezes it (no timer
+ * falls due until clock_start), clock_start lets it go on and returns how
+ * long it stood.  One VM per process: the clock is the process's.
+ */
 uint64_t clock_ns(void);
+void clock_stop(void);
+uint64_t clock_start(void);
+bool clock_stopped(void);
+/* CLOCK_MONOTONIC in ns, never stopped (uptimes, wall-clock waits). */
+uint64_t clock_host_ns(void);
 
 #endif

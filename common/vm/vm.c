@@ -8,7 +8,10 @@
  * thread per vCPU and runs the event loop (console, timers) on the calling
  * thread until something asks the VM to stop; vm_request_exit is that
  * request, from any thread: the first reason wins, every vCPU is kicked
- * and the event loop returns.  vm_create_bare stops after the RAM, the
+ * and the event loop returns.  vm_pause kicks every vCPU too, but its
+ * thread then parks on pause_cond (outside run(), so at an instruction
+ * boundary with no back-end lock held) until vm_resume; the VM clock
+ * stands meanwhile (util/evloop.h).  vm_create_bare stops after the RAM, the
  * back end and the vCPUs, for harnesses that build the guest themselves.
  */
 #include "vm/vm.h"
@@ -38,12 +41,13 @@ struct vcpu_thread {
 
 static struct vcpu_thread threads[VM_MAX_CPUS];
 
+static void kick_all(struct vm *vm);
+
 void
 vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,
     const char *diag)
 {
 	int expected = VM_RUNNING;
-	int i;
 
 	if (!atomic_compare_exchange_strong(&vm->exit_reason, &expected,
 	    (int)reason))
@@ -51,6 +55,19 @@ vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,
 	vm->exit_status = status;
 	snprintf(vm->exit_diag, sizeof(vm->exit_diag), "%s",
 	    diag ? diag : "");
+	kick_all(vm);
+	if (vm->loop)
+		evloop_stop(vm->loop);
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+static void
+kick_all(struct vm *vm)
+{
+	int i;
+
 	for (i = 0; i < vm->ncpus; i++) {
 		if (vm->vcpus[i] == NULL)
 			continue;
@@ -58,8 +75,103 @@ vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,
 		if (vm->backend && vm->backend->kick)
 			vm->backend->kick(vm->vcpus[i]);
 	}
+}
+
+int
+vm_pause(struct vm *vm)
+{
+	int depth = 0;
+
+	if (atomic_load(&vm->exit_reason) != VM_RUNNING)
+		return -ESHUTDOWN;
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused || atomic_load(&vm->pause_req)) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return -EALREADY;
+	}
+	atomic_store(&vm->pause_req, 1);
+	pthread_mutex_unlock(&vm->pause_lock);
+	/* pause_req is set before kicked: a vCPU clears kicked, then looks
+	 * at pause_req (vcpu_main), so it cannot miss both. */
+	kick_all(vm);
+	/* A vCPU may be waiting for the I/O lock inside run(): give it up
+	 * (all of it: it is recursive; unlocking one not held fails). */
+	while (pthread_mutex_unlock(&vm->io_lock) == 0)
+		depth++;
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < vm->active &&
+	    atomic_load(&vm->exit_reason) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	if (atomic_load(&vm->exit_reason) == VM_RUNNING) {
+		clock_stop();
+		vm->paused = true;
+	}
+	pthread_mutex_unlock(&vm->pause_lock);
+	while (depth-- > 0)
+		pthread_mutex_lock(&vm->io_lock);
+	return vm->paused ? 0 : -ESHUTDOWN;
+}
+
+/* The VM is gone or going: its clock must not stay stopped for the next
+ * one (a reboot builds a new VM in the same process). */
+static void
+pause_end(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm->paused)
+		clock_start();
+	vm->paused = false;
+	atomic_store(&vm->pause_req, 0);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int
+vm_resume(struct vm *vm)
+{
+	uint64_t stood;
+	int i;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	if (!vm->paused) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return -EALREADY;
+	}
+	stood = clock_start();
+	for (i = 0; i < vm->ncpus && stood; i++)
+		if (vm->vcpus[i] != NULL && vm->backend->clock_stood)
+			vm->backend->clock_stood(vm->vcpus[i], stood);
+	vm->paused = false;
+	atomic_store(&vm->pause_req, 0);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	if (vm->loop)
-		evloop_stop(vm->loop);
+		evloop_wakeup(vm->loop);
+	return 0;
+}
+
+bool
+vm_is_paused(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->pause_lock);
+	p = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	return p;
+}
+
+/* A vCPU thread between two run() calls: park while a pause is asked. */
+static void
+vcpu_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) &&
+	    atomic_load(&vm->exit_reason) == VM_RUNNING)
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 struct dev *
@@ -185,6 +297,8 @@ vm_new(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&vm->io_lock, &attr);
 	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	vm->pio = bus_new("pio", &vm->io_lock);
 	vm->mmio = bus_new("mmio", &vm->io_lock);
 	vm->loop = evloop_new(&vm->io_lock);
@@ -298,6 +412,8 @@ vcpu_main(void *arg)
 
 	for (;;) {
 		memset(&ex, 0, sizeof(ex));
+		if (atomic_load(&vm->pause_req))
+			vcpu_park(vm);
 		if (atomic_load(&vm->exit_reason) != VM_RUNNING)
 			break;
 		if (vm->backend->run(v, &ex) < 0 && ex.reason == CPU_EXIT_NONE)
@@ -305,6 +421,7 @@ vcpu_main(void *arg)
 		switch (ex.reason) {
 		case CPU_EXIT_NONE:
 		case CPU_EXIT_KICKED:
+			/* Cleared before the loop's pause_req check. */
 			atomic_store(&v->kicked, 0);
 			continue;
 		case CPU_EXIT_HLT:
@@ -332,6 +449,10 @@ vcpu_main(void *arg)
 		}
 		break;
 	}
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->active--;
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	return NULL;
 }
 
@@ -342,9 +463,15 @@ vm_run(struct vm *vm)
 
 	for (i = 0; i < vm->ncpus; i++) {
 		threads[i].vcpu = vm->vcpus[i];
+		pthread_mutex_lock(&vm->pause_lock);
+		vm->active++;
+		pthread_mutex_unlock(&vm->pause_lock);
 		ret = pthread_create(&threads[i].tid, NULL, vcpu_main,
 		    vm->vcpus[i]);
 		if (ret != 0) {
+			pthread_mutex_lock(&vm->pause_lock);
+			vm->active--;
+			pthread_mutex_unlock(&vm->pause_lock);
 			vm_request_exit(vm, VM_EXIT_ERROR, 1,
 			    "cannot start a vCPU thread");
 			break;
@@ -365,6 +492,7 @@ vm_run(struct vm *vm)
 		pthread_join(threads[i].tid, NULL);
 		threads[i].started = false;
 	}
+	pause_end(vm);
 	return (enum vm_exit_reason)atomic_load(&vm->exit_reason);
 }
 
@@ -398,6 +526,9 @@ vm_destroy(struct vm *vm)
 	bus_free(vm->pio);
 	bus_free(vm->mmio);
 	mem_fini(&vm->mem);
+	pause_end(vm);
 	pthread_mutex_destroy(&vm->io_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 	free(vm);
 }

@@ -67,6 +67,14 @@ struct vm {
 	atomic_int exit_reason;         /* enum vm_exit_reason */
 	int exit_status;
 	char exit_diag[256];
+
+	/* vm_pause / vm_resume: vCPU threads park on pause_cond. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_int pause_req;           /* vCPUs are to park */
+	int parked;                     /* vCPU threads parked (pause_lock) */
+	int active;                     /* vCPU threads in their loop (pause_lock) */
+	bool paused;                    /* vm_pause returned, no vm_resume yet */
 };
 
 /* Build a VM for cfg on backend: memory, buses, back end, board and
@@ -89,6 +97,23 @@ void vm_destroy(struct vm *vm);
  * The first request wins. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, int status,
     const char *diag);
+/*
+ * Pause the VM: every vCPU leaves guest code at an instruction boundary
+ * and parks on its thread, its state consistent (get_state / set_state
+ * may be used on it, as a snapshot does), and the guest's clock stands
+ * still (clock_ns: the PIT, LAPIC timers, ACPI PM timer; the DBT's TSC).
+ * The event loop goes on: sockets, the console and device callbacks are
+ * served, and interrupts raised meanwhile wait for vm_resume.  Returns
+ * once every vCPU is parked: 0, -EALREADY if already paused, -ESHUTDOWN
+ * if the VM is stopping.  Call from the event loop's thread (a callback,
+ * the I/O lock held: it is released while waiting) or from a thread that
+ * holds no VM lock; never from a vCPU thread.
+ */
+int vm_pause(struct vm *vm);
+/* Let a paused VM go on (the guest's clock too); -EALREADY if running. */
+int vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+
 /* Create and realize a device of type name with arg; added to vm->devs. */
 struct dev *vm_add_device(struct vm *vm, const char *type, const char *id,
     const void *arg, struct vm_err *err);
