@@ -60,11 +60,11 @@ yaml_of() {
 	is "$output" "*memory: 2G*cpus: 3*" "--memory and --cpus"
 	is "$output" "*interface: virtio*" "if=virtio"
 	is "$output" "*switch:lan0*model: virtio*52:54:00:00:00:07*nat*model: e1000*" "both NICs as given"
-	# A tap NIC is written as asked; vm-run (no tap back end yet) says so.
+	# A tap NIC is written as asked and vm-run reads it back.
 	run_tool 0 "$VM_CREATE" t1 --net tap:tap9
 	grep -q 'tap:tap9' t1/vm.yaml
-	run_tool 2 "$VM_RUN" --print-config t1
-	is "$output" "*tap back ends are not built yet*" "vm-run names what is missing"
+	run_tool 0 "$VM_RUN" --print-config t1
+	is "$output" "*type: \"tap:tap9\"*" "vm-run takes the tap network"
 	run_tool 0 "$VM_CREATE" nonet --net none
 	yaml_of nonet
 	[[ $output != *networks:* ]]

@@ -18,7 +18,7 @@ teardown() {
 
 @test "bad --net specs are usage errors that name the problem" {
 	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net bogus
-	is "$output" "*--net bogus: 'bogus' is not a network (use nat, switch:NAME or none)*"
+	is "$output" "*--net bogus: 'bogus' is not a network (use nat, switch:NAME, tap:DEV or none)*"
 	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,forward=tcp:80
 	is "$output" "*forward 'tcp:80' is not tcp|udp:\[HOSTADDR:\]HOSTPORT:GUESTPORT*"
 	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net nat,forward=tcp:99999:80

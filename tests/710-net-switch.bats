@@ -9,18 +9,11 @@ load helpers
 load net
 
 setup() {
-	XDG_RUNTIME_DIR=$(mktemp -d /tmp/vmkit-rt.XXXXXX)
-	export XDG_RUNTIME_DIR
-	NETDIR=$XDG_RUNTIME_DIR/vmkit/net
+	net_rt_setup
 }
 
 teardown() {
-	kill_bg
-	local f
-	for f in "$NETDIR"/*.pid; do
-		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	rm -rf "$XDG_RUNTIME_DIR"
+	net_rt_teardown
 }
 
 # ports.py SWITCH: the port checks, one Python script.
@@ -88,7 +81,7 @@ PY
 	is "$output" "usage: vm-net*"
 	run_tool 2 "$VM_NET" frobnicate
 	is "$output" "vm-net: unknown command 'frobnicate'*"
-	for c in switch list status stop capture plug nat; do
+	for c in switch list status stop capture plug nat tap; do
 		run_tool 0 "$VM_NET" $c --help
 		is "$output" "usage: vm-net $c*"
 		run_tool 2 "$VM_NET" $c --no-such-flag

@@ -58,3 +58,22 @@ UDHCPC_SCRIPT='printf "#!/bin/sh\n[ \$1 = bound ] || exit 0\nifconfig \$interfac
 ping_peer_cmd() {
 	printf '%s' "ip addr add $1/24 dev eth0; ip link set eth0 up; n=0; until ping -c 1 -W 1 $2 >/dev/null 2>&1 || [ \$n -ge 100 ]; do n=\$((n+1)); done; ping -c 3 $2; sleep 5"
 }
+
+# net_rt_setup: a runtime directory of the test's own, for switch sockets
+# ($NETDIR).
+net_rt_setup() {
+	XDG_RUNTIME_DIR=$(mktemp -d /tmp/vmkit-rt.XXXXXX)
+	export XDG_RUNTIME_DIR
+	NETDIR=$XDG_RUNTIME_DIR/vmkit/net
+}
+
+# net_rt_teardown: background jobs killed, the switches in $NETDIR
+# stopped, the runtime directory removed.
+net_rt_teardown() {
+	kill_bg
+	local f
+	for f in "$NETDIR"/*.pid; do
+		[ -e "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	rm -rf "$XDG_RUNTIME_DIR"
+}

@@ -2,7 +2,7 @@
  * vm-net — virtual networks: a learning Ethernet switch daemon that VMs
  * join with vm-run --net switch:NAME, the commands that look into one
  * (list, status, capture) or stop it, a port on a byte stream (plug) and
- * a shared NAT on a switch (nat).
+ * a shared NAT on a switch (nat), a host tap bridged into one (tap).
  * Argument dispatch only; each command is in its own file.
  */
 #include <getopt.h>
@@ -24,6 +24,7 @@ static const struct {
 	{ "capture", cmd_capture },
 	{ "plug", cmd_plug },
 	{ "nat", cmd_nat },
+	{ "tap", cmd_tap },
 };
 
 static void
@@ -40,6 +41,7 @@ usage(FILE *f)
 	    "  capture NAME [-w FILE|-]  every frame on a switch, as pcap\n"
 	    "  plug NAME                 a port on stdin/stdout (length-prefixed)\n"
 	    "  nat [-f RULE]... NAME     a shared NAT with DHCP on a switch\n"
+	    "  tap NAME TAPDEV           bridge a host tap device into a switch\n"
 	    "\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n"

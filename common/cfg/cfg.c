@@ -1057,7 +1057,7 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 	n = end ? (size_t)(end - s) : strlen(s);
 	if (n == 0)
 		return vm_err_set(err, -EINVAL, "--net %s: no network type "
-		    "(nat, switch:NAME or none)", opt);
+		    "(nat, switch:NAME, tap:DEV or none)", opt);
 	if (n >= sizeof(nt->spec))
 		return vm_err_set(err, -EINVAL, "--net %s: type too long", opt);
 	if (n == 4 && strncmp(s, "none", 4) == 0) {

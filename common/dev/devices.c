@@ -19,6 +19,7 @@ extern const struct dev_type fw_cfg_type;
 extern const struct dev_type piix_ide_type;
 extern const struct dev_type virtio_net_type;
 extern const struct dev_type vga_type;
+extern const struct dev_type e1000_type;
 
 const struct dev_type *const dev_types[] = {
 	&uart16550_type,
@@ -33,6 +34,7 @@ const struct dev_type *const dev_types[] = {
 	&piix_ide_type,
 	&virtio_net_type,
 	&vga_type,
+	&e1000_type,
 	NULL,
 };
 

@@ -11,8 +11,8 @@
  * bytes, or it is returned unread and counted as dropped.  Frames for the
  * guest go into the next receive chain (header with num_buffers = 1, then
  * the frame); one that does not fit is dropped.  While the guest has no
- * receive buffer posted, up to RXQ_MAX frames wait and are delivered when
- * it posts some.
+ * receive buffer posted, up to NET_RXQ_MAX frames wait and are delivered
+ * when it posts some.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,19 +33,11 @@
 #define HDR_LEN 12
 #define RXQ 0
 #define TXQ 1
-#define RXQ_MAX 64
-
-struct pending {
-	size_t len;
-	uint8_t data[];
-};
-
 struct vnet {
 	struct virtio_dev v;
 	struct net_backend *nb;
 	uint8_t config[12];
-	struct pending *rxq[RXQ_MAX];
-	unsigned rx_head, rx_count;
+	struct net_rxq rxq;
 	uint64_t rx_dropped, tx_bad;
 	uint8_t txbuf[HDR_LEN + NET_FRAME_MAX];
 };
@@ -77,20 +69,16 @@ rx_one(struct vnet *n, const void *frame, size_t len)
 static void
 rx_flush(struct vnet *n)
 {
+	const struct net_rxq_frame *p;
 	bool any = false;
 	int r;
 
-	while (n->rx_count > 0) {
-		struct pending *p = n->rxq[n->rx_head];
-
+	while ((p = net_rxq_peek(&n->rxq)) != NULL) {
 		r = rx_one(n, p->data, p->len);
 		if (r == 0)
 			break;
 		any |= r > 0;
-		free(p);
-		n->rxq[n->rx_head] = NULL;
-		n->rx_head = (n->rx_head + 1) % RXQ_MAX;
-		n->rx_count--;
+		net_rxq_pop(&n->rxq);
 	}
 	if (any)
 		virtq_notify(&n->v, RXQ);
@@ -101,31 +89,19 @@ static void
 vnet_rx(void *opaque, const void *frame, size_t len)
 {
 	struct vnet *n = opaque;
-	struct pending *p;
 	int r;
 
 	if (!(n->v.status & VIRTIO_S_DRIVER_OK) || len > NET_FRAME_MAX)
 		return;
-	if (n->rx_count == 0) {
+	if (n->rxq.count == 0) {
 		r = rx_one(n, frame, len);
 		if (r > 0)
 			virtq_notify(&n->v, RXQ);
 		if (r != 0)
 			return;
 	}
-	if (n->rx_count == RXQ_MAX) {
+	if (net_rxq_push(&n->rxq, frame, len) < 0)
 		n->rx_dropped++;
-		return;
-	}
-	p = malloc(sizeof(*p) + len);
-	if (p == NULL) {
-		n->rx_dropped++;
-		return;
-	}
-	p->len = len;
-	memcpy(p->data, frame, len);
-	n->rxq[(n->rx_head + n->rx_count) % RXQ_MAX] = p;
-	n->rx_count++;
 }
 
 static void
@@ -168,20 +144,11 @@ vnet_notify(struct virtio_dev *v, unsigned q)
 }
 
 static void
-drop_pending(struct vnet *n)
-{
-	while (n->rx_count > 0) {
-		free(n->rxq[n->rx_head]);
-		n->rxq[n->rx_head] = NULL;
-		n->rx_head = (n->rx_head + 1) % RXQ_MAX;
-		n->rx_count--;
-	}
-}
-
-static void
 vnet_reset(struct virtio_dev *v)
 {
-	drop_pending(v->opaque);
+	struct vnet *n = v->opaque;
+
+	net_rxq_clear(&n->rxq);
 }
 
 static const struct virtio_ops vnet_ops = {
@@ -225,7 +192,7 @@ vnet_unrealize(struct dev *d)
 
 	virtio_pci_fini(&n->v);
 	net_close(n->nb);
-	drop_pending(n);
+	net_rxq_clear(&n->rxq);
 }
 
 /* Frames waiting for RX buffers are not saved: a restored guest sees them
@@ -243,7 +210,7 @@ vnet_post_load(struct dev *d, struct vm_err *err)
 {
 	struct vnet *n = d->priv;
 
-	drop_pending(n);
+	net_rxq_clear(&n->rxq);
 	return virtio_post_load(&n->v, d->id, err);
 }
 

@@ -128,9 +128,6 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 
 		if (strcmp(cn->spec, "none") == 0)
 			continue;
-		if (strcmp(cn->model, "virtio") != 0)
-			return vm_err_set(err, -ENOTSUP, "%s: model %s is not "
-			    "built yet (use virtio)", cn->origin, cn->model);
 		memset(&p, 0, sizeof(p));
 		p.spec = cn->spec;
 		for (j = 0; j < cn->nforward && j < NET_MAX_FORWARDS; j++)
@@ -141,7 +138,8 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 		if (cn->mac[0] == '\0' || net_mac_parse(cn->mac, p.mac) < 0)
 			net_mac_derive(vm->cfg->name, i, p.mac);
 		snprintf(id, sizeof(id), "net%d", i);
-		if (vm_add_device(vm, "virtio-net", id, &p, err) == NULL) {
+		if (vm_add_device(vm, strcmp(cn->model, "e1000") == 0 ?
+		    "e1000" : "virtio-net", id, &p, err) == NULL) {
 			char msg[sizeof(err->msg)];
 
 			if (err && err->code) {

@@ -17,10 +17,12 @@
 
 extern const struct net_backend_ops net_nat_ops;
 extern const struct net_backend_ops net_switch_ops;
+extern const struct net_backend_ops net_tap_ops;
 
 static const struct net_backend_ops *const backends[] = {
 	&net_nat_ops,
 	&net_switch_ops,
+	&net_tap_ops,
 	NULL,
 };
 
@@ -46,13 +48,16 @@ net_check_spec(const char *spec, struct vm_err *err)
 	const struct net_backend_ops *ops;
 	const char *arg;
 
-	if (strncmp(spec, "tap:", 4) == 0)
-		return vm_err_set(err, -ENOTSUP, "'%s': tap back ends are not "
-		    "built yet (use nat or switch:NAME)", spec);
 	ops = find(spec, &arg);
 	if (ops == NULL)
 		return vm_err_set(err, -EINVAL, "'%s' is not a network (use "
-		    "nat, switch:NAME or none)", spec);
+		    "nat, switch:NAME, tap:DEV or none)", spec);
+	if (ops == &net_tap_ops) {
+		if (arg[0] == '\0')
+			return vm_err_set(err, -EINVAL, "'%s': name the tap "
+			    "device (tap:DEV)", spec);
+		return net_tap_name_check(arg, err);
+	}
 	if (ops == &net_switch_ops && arg[0] == '\0')
 		return vm_err_set(err, -EINVAL, "'%s': name the switch "
 		    "(switch:NAME)", spec);
@@ -259,4 +264,45 @@ net_switch_path(const char *name, const char *ext, char *buf, size_t len,
 		return ret;
 	snprintf(buf, len, "%s/%s.%s", dir, name, ext);
 	return 0;
+}
+
+int
+net_rxq_push(struct net_rxq *q, const void *frame, size_t len)
+{
+	struct net_rxq_frame *f;
+
+	if (q->count == NET_RXQ_MAX)
+		return -1;
+	f = malloc(sizeof(*f) + len);
+	if (f == NULL)
+		return -1;
+	f->len = len;
+	memcpy(f->data, frame, len);
+	q->q[(q->head + q->count) % NET_RXQ_MAX] = f;
+	q->count++;
+	return 0;
+}
+
+const struct net_rxq_frame *
+net_rxq_peek(const struct net_rxq *q)
+{
+	return q->count ? q->q[q->head] : NULL;
+}
+
+void
+net_rxq_pop(struct net_rxq *q)
+{
+	if (q->count == 0)
+		return;
+	free(q->q[q->head]);
+	q->q[q->head] = NULL;
+	q->head = (q->head + 1) % NET_RXQ_MAX;
+	q->count--;
+}
+
+void
+net_rxq_clear(struct net_rxq *q)
+{
+	while (q->count > 0)
+		net_rxq_pop(q);
 }

@@ -6,6 +6,7 @@
  * loop's lock held (the VM-wide I/O lock).  net.c holds the table:
  *   nat          user-mode NAT on libslirp (net/slirp.c)
  *   switch:NAME  a port on a vm-net switch (net/switch-port.c)
+ *   tap:DEV      a host tap device (net/tap.c)
  */
 #ifndef VM_NET_NET_H
 #define VM_NET_NET_H
@@ -75,6 +76,37 @@ void net_mac_derive(const char *name, int index, uint8_t mac[6]);
 int net_switch_dir(char *buf, size_t len, int mkdir, struct vm_err *err);
 int net_switch_path(const char *name, const char *ext, char *buf, size_t len,
     int mkdir, struct vm_err *err);
+/* Is name a network interface name (1..15 characters, no '/', ':',
+ * spaces)?  0 or -EINVAL with err set. */
+int net_tap_name_check(const char *name, struct vm_err *err);
+/* Open tap device name (IFF_TAP | IFF_NO_PI, non-blocking), creating it
+ * if it does not exist and we may; its name into actual.  The fd, or
+ * -errno with err set (the message says what to do without
+ * CAP_NET_ADMIN). */
+int net_tap_open_fd(const char *name, char *actual, size_t len,
+    struct vm_err *err);
+/* Frames for a guest that has no receive buffer free just now: a NIC
+ * keeps up to NET_RXQ_MAX of them, oldest first, and delivers them when
+ * the guest posts buffers. */
+#define NET_RXQ_MAX 64
+
+struct net_rxq_frame {
+	size_t len;
+	uint8_t data[];
+};
+
+struct net_rxq {
+	struct net_rxq_frame *q[NET_RXQ_MAX];
+	unsigned head, count;
+};
+
+/* Append a copy of frame: 0, or -1 (full, or out of memory: dropped). */
+int net_rxq_push(struct net_rxq *q, const void *frame, size_t len);
+/* The oldest frame, NULL if none; net_rxq_pop frees it. */
+const struct net_rxq_frame *net_rxq_peek(const struct net_rxq *q);
+void net_rxq_pop(struct net_rxq *q);
+void net_rxq_clear(struct net_rxq *q);
+
 /* "xx:xx:xx:xx:xx:xx" -> mac; 0 or -EINVAL. */
 int net_mac_parse(const char *s, uint8_t mac[6]);
 

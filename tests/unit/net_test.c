@@ -83,9 +83,39 @@ TEST(specs)
 	EXPECT_EQ(net_check_spec("switch:lan0", &err), 0);
 	EXPECT_EQ(net_check_spec("switch:", &err), -EINVAL);
 	EXPECT_EQ(net_check_spec("nat:x", &err), -EINVAL);
-	EXPECT_EQ(net_check_spec("tap:tap0", &err), -ENOTSUP);
+	EXPECT_EQ(net_check_spec("tap:tap0", &err), 0);
+	EXPECT_EQ(net_check_spec("tap:", &err), -EINVAL);
+	EXPECT_EQ(net_check_spec("tap:a/b", &err), -EINVAL);
+	EXPECT_EQ(net_check_spec("tap:abcdefghijklmnop", &err), -EINVAL);
+	EXPECT_EQ(net_check_spec("tap:abcdefghijklmno", &err), 0);
 	EXPECT_EQ(net_check_spec("bogus", &err), -EINVAL);
 	EXPECT_EQ(net_check_spec("", &err), -EINVAL);
+}
+
+TEST(rx_queue)
+{
+	struct net_rxq q = { 0 };
+	const struct net_rxq_frame *f;
+	uint8_t b[3];
+	int i;
+
+	EXPECT_TRUE(net_rxq_peek(&q) == NULL);
+	for (i = 0; i < NET_RXQ_MAX; i++) {
+		b[0] = (uint8_t)i;
+		EXPECT_EQ(net_rxq_push(&q, b, 1 + (size_t)(i % 3)), 0);
+	}
+	EXPECT_EQ(net_rxq_push(&q, b, 1), -1);
+	for (i = 0; i < 10; i++) {
+		f = net_rxq_peek(&q);
+		EXPECT_TRUE(f != NULL && f->data[0] == i &&
+		    f->len == 1 + (size_t)(i % 3));
+		net_rxq_pop(&q);
+	}
+	EXPECT_EQ(net_rxq_push(&q, b, 1), 0);
+	EXPECT_EQ((int)q.count, NET_RXQ_MAX - 9);
+	net_rxq_clear(&q);
+	EXPECT_TRUE(net_rxq_peek(&q) == NULL);
+	EXPECT_EQ((int)q.count, 0);
 }
 
 TEST(switch_names)

@@ -1,0 +1,85 @@
+#!/bin/bash
+# vmkit network benchmark: TCP throughput from guest to host through
+# user-mode NAT, virtio-net and e1000, side by side with QEMU's user
+# networking (the same libslirp) in the same run.
+#
+# The guest kit boots with vmkit.run= a script that sets 10.0.2.15/24 on
+# eth0 and sends $BENCH_NET_MB MiB of zeros (dd | busybox nc) to a Python
+# sink listening on the host's 127.0.0.1, reached as 10.0.2.2.  The sink
+# times from its first byte to end of stream, so boot time is not in the
+# figure.  Each configuration runs $BENCH_RUNS times (default 3); the
+# table shows the median MiB/s.
+#
+# usage: bench/net.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build/rel}
+RUNS=${BENCH_RUNS:-3}
+MB=${BENCH_NET_MB:-32}
+MEM=${BENCH_MEM:-256M}
+top=$(cd "$(dirname "$0")/.." && pwd)
+kit=$("$top/tests/guestkit/build.sh" --print-dir) || exit 1
+K=$kit/vmlinuz I=$kit/initrd.gz
+tmp=$(mktemp -d /tmp/vmkit-bench-net.XXXXXX); trap 'rm -rf "$tmp"' EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# sink PORT OUT: one connection; "BYTES SECONDS" into OUT.
+sink() {
+	python3 -c '
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); s.settimeout(600)
+c, _ = s.accept(); n = 0; t0 = None
+while True:
+    b = c.recv(1 << 20)
+    if not b: break
+    if t0 is None: t0 = time.monotonic()
+    n += len(b)
+open(sys.argv[2], "w").write("%d %.3f\n" % (n, time.monotonic() - (t0 or 0)))' "$@"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "NA")}'; }
+
+# measure NAME CMD...: CMD gets the guest command line as its last word.
+measure() {
+	local name=$1; shift
+	local r port app
+	: > "$tmp/$name"
+	for r in $(seq "$RUNS"); do
+		port=$(free_port)
+		sink "$port" "$tmp/res" &
+		local spid=$!
+		sleep 0.3
+		app="console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2; sleep 1; dd if=/dev/zero bs=65536 count=$((MB * 16)) 2>/dev/null | nc 10.0.2.2 $port\""
+		timeout 600 "$@" "$app" < /dev/null > "$tmp/out" 2>&1
+		wait "$spid"
+		awk -v mb="$MB" '$1 == mb * 1048576 && $2 > 0 {printf "%.1f\n", $1 / 1048576 / $2}' \
+			"$tmp/res" >> "$tmp/$name" 2>/dev/null
+		rm -f "$tmp/res"
+	done
+	cols+=("$name")
+}
+
+cols=()
+for model in virtio e1000; do
+	measure "vm-run dbt $model" "$BUILD/vm-run" --accel dbt -m "$MEM" --no-reboot \
+		--kernel "$K" --initrd "$I" --net nat,model=$model --append
+done
+if command -v qemu-system-x86_64 >/dev/null; then
+	for dev in virtio-net-pci e1000; do
+		measure "qemu tcg ${dev%-net-pci}" qemu-system-x86_64 -accel tcg -m "$MEM" \
+			-nographic -no-reboot -kernel "$K" -initrd "$I" \
+			-netdev user,id=n0 -device "$dev,netdev=n0" -append
+	done
+fi
+
+echo "vmkit network bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "guest: Debian $(cat "$kit/VERSION") + busybox, $MEM RAM; guest->host TCP through NAT, $MB MiB, MiB/s, median of $RUNS"
+echo
+printf '| %-18s | %8s | %s\n' "configuration" "MiB/s" "runs"
+printf '|%s|%s|%s\n' "--------------------" "---------:" "------"
+for c in "${cols[@]}"; do
+	printf '| %-18s | %8s | %s\n' "$c" "$(median < "$tmp/$c")" "$(tr '\n' ' ' < "$tmp/$c")"
+done

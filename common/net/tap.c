@@ -1,0 +1,190 @@
+/*
+ * tap:DEV: a host tap device (Linux's tun driver, IFF_TAP | IFF_NO_PI):
+ * each read(2) is one Ethernet frame from the host's stack, each write(2)
+ * one frame to it.  DEV is opened by name: a persistent tap made by root
+ * (ip tuntap add dev DEV mode tap user USER) opens for that user without
+ * privileges; root also gets a new, non-persistent tap when DEV does not
+ * exist, which vanishes when vm-run exits.  vm-run then sets it up
+ * (IFF_UP) if it may; addresses and bridges are the host's business.
+ *
+ * No vnet header: the NICs behind this carry no offloads, so every frame
+ * is whole and checksummed already.  Sends never block: a frame the tap
+ * cannot take now (its queue full, the device down) is dropped and
+ * counted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <linux/if.h>
+#include <linux/if_tun.h>
+
+#include "net/net.h"
+#include "util/err.h"
+#include "util/evloop.h"
+#include "util/log.h"
+
+struct tap {
+	int fd;
+	char name[IFNAMSIZ];
+	uint8_t buf[NET_FRAME_MAX];
+};
+
+int
+net_tap_name_check(const char *name, struct vm_err *err)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n >= IFNAMSIZ || strchr(name, '/') ||
+	    strcspn(name, " \t\n:%") != n || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return vm_err_set(err, -EINVAL, "'%s' is not a network "
+		    "interface name (1 to %d characters, no '/', ':' or "
+		    "spaces)", name, IFNAMSIZ - 1);
+	return 0;
+}
+
+int
+net_tap_open_fd(const char *name, char *actual, size_t len,
+    struct vm_err *err)
+{
+	struct ifreq ifr;
+	int fd, ret, s;
+
+	ret = net_tap_name_check(name, err);
+	if (ret < 0)
+		return ret;
+	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT || ret == -ENODEV)
+			return vm_err_set(err, ret, "tap %s: no /dev/net/tun "
+			    "(is the tun module loaded?)", name);
+		return vm_err_errno(err, ret, "tap %s: /dev/net/tun%s", name,
+		    ret == -EACCES || ret == -EPERM ? " (not permitted to "
+		    "open it)" : "");
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		ret = -errno;
+		close(fd);
+		if (ret == -EPERM)
+			return vm_err_set(err, ret, "tap %s: not permitted "
+			    "(without CAP_NET_ADMIN only a persistent tap "
+			    "made for this user opens: as root, 'ip tuntap "
+			    "add dev %s mode tap user %u')", name, name,
+			    (unsigned)getuid());
+		if (ret == -EINVAL || ret == -EBUSY)
+			return vm_err_set(err, ret, "tap %s: cannot attach "
+			    "(is it a tun device, not a tap, or in use by "
+			    "another program?)", name);
+		return vm_err_errno(err, ret, "tap %s: TUNSETIFF", name);
+	}
+	snprintf(actual, len, "%s", ifr.ifr_name);
+	/* Bring it up where we may; a user's persistent tap is the
+	 * owner's to configure, so failing here is no error. */
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
+		    !(ifr.ifr_flags & IFF_UP)) {
+			ifr.ifr_flags |= IFF_UP;
+			if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+				log_debug(LOG_NET, "tap %s: cannot set it up: "
+				    "%s", name, strerror(errno));
+		}
+		close(s);
+	}
+	return fd;
+}
+
+static void
+tap_readable(void *opaque, int fd, unsigned events)
+{
+	struct net_backend *nb = opaque;
+	struct tap *t = nb->priv;
+	ssize_t n;
+	int i;
+
+	(void)events;
+	for (i = 0; i < 64; i++) {
+		n = read(fd, t->buf, sizeof(t->buf));
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				log_warnx("tap %s: read: %s (detached)",
+				    t->name, strerror(errno));
+				evloop_del_fd(nb->loop, fd);
+				if (nb->hangup)
+					nb->hangup(nb->rx_opaque);
+			}
+			return;
+		}
+		if (n < 14)
+			continue;
+		nb->rx_frames++;
+		nb->rx(nb->rx_opaque, t->buf, (size_t)n);
+	}
+}
+
+static int
+tap_open(struct net_backend *nb, const struct net_params *p, const char *arg,
+    struct vm_err *err)
+{
+	struct tap *t;
+	int ret;
+
+	(void)p;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	t->fd = net_tap_open_fd(arg, t->name, sizeof(t->name), err);
+	if (t->fd < 0) {
+		ret = t->fd;
+		free(t);
+		return ret;
+	}
+	nb->priv = t;
+	ret = evloop_add_fd(nb->loop, t->fd, EV_READ, tap_readable, nb);
+	if (ret < 0) {
+		close(t->fd);
+		free(t);
+		nb->priv = NULL;
+		return vm_err_set(err, ret, "tap %s: cannot watch it", arg);
+	}
+	return 0;
+}
+
+static void
+tap_send(struct net_backend *nb, const void *frame, size_t len)
+{
+	struct tap *t = nb->priv;
+
+	if (write(t->fd, frame, len) != (ssize_t)len)
+		nb->tx_dropped++;
+}
+
+static void
+tap_close(struct net_backend *nb)
+{
+	struct tap *t = nb->priv;
+
+	if (t == NULL)
+		return;
+	evloop_del_fd(nb->loop, t->fd);
+	close(t->fd);
+	free(t);
+	nb->priv = NULL;
+}
+
+const struct net_backend_ops net_tap_ops = {
+	.name = "tap",
+	.open = tap_open,
+	.send = tap_send,
+	.close = tap_close,
+};
