@@ -7,7 +7,7 @@ PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-
  liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
  qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang xorriso
  syslinux syslinux-common extlinux mtools fdisk isolinux
- libslirp-dev tshark"
+ libslirp-dev tshark python3"
 # strace: the disk crash tests kill a writer at chosen writes with its
 # fault injection (they skip without it).
 PKGS="$PKGS strace"

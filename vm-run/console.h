@@ -17,6 +17,12 @@ struct vm;
 /* Set up the console on fds 0/1; log_path (may be NULL) gets a copy of
  * the output. 0 or -errno. */
 int console_init(const char *log_path, bool quiet_output);
+/* Detached (vm-run --detach): the console is the Unix socket path, one
+ * client at a time, bytes both ways untouched (the client, vm-run
+ * --attach, handles the escapes); output with no client attached goes
+ * only to log_path.  0 or -errno. */
+int console_init_socket(const char *path, const char *log_path);
+void console_close_socket(const char *path);
 struct chardev *console_chardev(void);
 /* Attach to a VM's event loop (stdin watch) for this run. */
 void console_attach(struct vm *vm);

@@ -24,6 +24,7 @@
 
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
+#include "dev/acpi-pm.h"
 #include "dev/dev.h"
 #include "hw/boot.h"
 #include "hw/bus.h"
@@ -172,6 +173,19 @@ vcpu_park(struct vm *vm)
 		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
 	vm->parked--;
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int
+vm_power_button(struct vm *vm)
+{
+	struct dev *d;
+
+	for (d = vm->devs; d != NULL; d = d->next)
+		if (strcmp(d->type->name, "acpi-pm") == 0) {
+			acpi_pm_power_button(d);
+			return 0;
+		}
+	return -ENODEV;
 }
 
 struct dev *
