@@ -209,6 +209,9 @@ EOF
 	is "$output" "*$VMDIR/t4/ctl: a VM called 't4' is running (its control socket answers); give another --name"
 	run_tool 1 timeout 60 "$VM_RUN" --accel dbt --name t4 --detach --kernel "$KERNEL"
 	is "$output" "*a VM called 't4' is running*"
+	# ... and leaves the first one's files alone.
+	is "$(cat "$VMDIR/t4/pid")" "$pid"
+	[ -S "$VMDIR/t4/console" ]
 	cmd t4 status
 	is "$output" "*\"pid\":$pid*"
 	run_tool 2 "$VM_RUN" --name 'bad name' --kernel "$KERNEL"
@@ -313,4 +316,28 @@ EOF
 	is "$output" "*junk*"
 	[[ $output != *"running detached"* ]]
 	[ ! -e "$VMDIR/t6/ctl" ]
+}
+
+@test "pause and resume on every usable back end (a multiboot test guest)" {
+	for accel in $(usable_accels); do
+		start "p-$accel" "" --accel "$accel" --kernel "$GUESTS/ticks.elf"
+		pid=$(cat "$VMDIR/p-$accel/pid")
+		wait_for "$BATS_TEST_TMPDIR/p-$accel.serial" '^tick' 60
+		cmd "p-$accel" pause
+		is "$output" '{"ok":true,"state":"paused"}' "$accel: pause"
+		a=$(grep -c '^tick' "$BATS_TEST_TMPDIR/p-$accel.serial")
+		sleep 2
+		is "$(grep -c '^tick' "$BATS_TEST_TMPDIR/p-$accel.serial")" "$a" "$accel: ticks while paused"
+		cmd "p-$accel" query-cpus
+		is "$output" '{"ok":true,"cpus":\[{"index":0,"rip":*,"mode":"protected","halted":false}\]}' "$accel: query-cpus"
+		cmd "p-$accel" resume
+		is "$output" '{"ok":true,"state":"running"}' "$accel: resume"
+		n=0
+		while [ "$(grep -c '^tick' "$BATS_TEST_TMPDIR/p-$accel.serial")" -le "$a" ] && [ $n -lt 600 ]; do
+			sleep 0.1; n=$((n + 1))
+		done
+		[ "$(grep -c '^tick' "$BATS_TEST_TMPDIR/p-$accel.serial")" -gt "$a" ]
+		cmd "p-$accel" stop
+		wait_gone "$pid"
+	done
 }

@@ -13,10 +13,10 @@ TOPDIR=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 export XDG_CACHE_HOME=$TOPDIR/build/test-cache
 
 # The runtime directory (VMs' control sockets, vm-net's switches): one
-# per test, so that suites running at once on a shared machine never meet
-# over a VM's name.
-if [ -n "${BATS_TEST_TMPDIR:-}" ] && [ -d "$BATS_TEST_TMPDIR" ]; then
-	export XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR/run
+# per bats run, outside the tests' own directories, so that suites running
+# at once on a shared machine never meet over a VM's name.
+if [ -n "${BATS_RUN_TMPDIR:-}" ] && [ -d "$BATS_RUN_TMPDIR" ]; then
+	export XDG_RUNTIME_DIR=$BATS_RUN_TMPDIR/xdg-run
 	mkdir -p "$XDG_RUNTIME_DIR"
 fi
 

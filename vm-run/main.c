@@ -151,6 +151,7 @@ static struct {
 	char ctl[160], console[176], pid[176], log[176];
 	struct ctl_server *srv;
 	bool detached;
+	bool wrote_pid;         /* the pidfile is ours to remove */
 	int ready_fd;           /* detached: tells the parent it started */
 } rt = { .ready_fd = -1 };
 
@@ -281,6 +282,7 @@ detach_ready(void)
 	if (f != NULL) {
 		fprintf(f, "%d\n", (int)getpid());
 		fclose(f);
+		rt.wrote_pid = true;
 	}
 	fd = open("/dev/null", O_RDWR);
 	if (fd >= 0) {
@@ -306,10 +308,10 @@ runtime_cleanup(void)
 {
 	ctl_server_close(rt.srv);
 	rt.srv = NULL;
-	if (rt.detached) {
+	if (rt.detached)
 		console_close_socket(rt.console);
+	if (rt.wrote_pid)
 		unlink(rt.pid);
-	}
 	if (rt.dir[0] != '\0' && strcmp(rt.dir, ".") != 0)
 		(void)rmdir(rt.dir);    /* if empty */
 }

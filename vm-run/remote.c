@@ -89,12 +89,28 @@ scalar(const char *key, int t, char *buf, size_t len)
 	    rj.s + rj.tok[t].start);
 }
 
+/* Row o's cell for column k of a table whose columns are the keys of
+ * object first. */
+static void
+cell(int first, int o, int k, char *val, size_t len)
+{
+	char key[64];
+	int v;
+
+	jsonr_str(&rj, jsonr_key(&rj, first, k), key, sizeof(key));
+	v = jsonr_find(&rj, o, key);
+	val[0] = '\0';
+	if (v >= 0)
+		scalar(key, v, val, len);
+}
+
 /* An array of objects as a table, the first object's keys as columns. */
 static void
 table(int arr)
 {
 	char key[64], val[256];
 	int w[16] = { 0 }, ncol, i, k, first = jsonr_elem(&rj, arr, 0);
+	size_t j;
 
 	if (first < 0 || rj.tok[first].type != JSONR_OBJ)
 		return;
@@ -102,26 +118,14 @@ table(int arr)
 	for (k = 0; k < ncol; k++) {
 		jsonr_str(&rj, jsonr_key(&rj, first, k), key, sizeof(key));
 		w[k] = (int)strlen(key);
-	}
-	for (i = 0; i < rj.tok[arr].n; i++) {
-		int o = jsonr_elem(&rj, arr, i);
-
-		for (k = 0; k < ncol; k++) {
-			int v;
-
-			jsonr_str(&rj, jsonr_key(&rj, first, k), key,
-			    sizeof(key));
-			v = jsonr_find(&rj, o, key);
-			val[0] = '\0';
-			if (v >= 0)
-				scalar(key, v, val, sizeof(val));
+		for (i = 0; i < rj.tok[arr].n; i++) {
+			cell(first, jsonr_elem(&rj, arr, i), k, val,
+			    sizeof(val));
 			if ((int)strlen(val) > w[k])
 				w[k] = (int)strlen(val);
 		}
 	}
 	for (k = 0; k < ncol; k++) {
-		size_t j;
-
 		jsonr_str(&rj, jsonr_key(&rj, first, k), key, sizeof(key));
 		for (j = 0; key[j]; j++)
 			if (key[j] >= 'a' && key[j] <= 'z')
@@ -129,22 +133,13 @@ table(int arr)
 		printf("%-*s%s", k + 1 < ncol ? w[k] : 0, key,
 		    k + 1 < ncol ? "  " : "\n");
 	}
-	for (i = 0; i < rj.tok[arr].n; i++) {
-		int o = jsonr_elem(&rj, arr, i);
-
+	for (i = 0; i < rj.tok[arr].n; i++)
 		for (k = 0; k < ncol; k++) {
-			int v;
-
-			jsonr_str(&rj, jsonr_key(&rj, first, k), key,
-			    sizeof(key));
-			v = jsonr_find(&rj, o, key);
-			val[0] = '\0';
-			if (v >= 0)
-				scalar(key, v, val, sizeof(val));
+			cell(first, jsonr_elem(&rj, arr, i), k, val,
+			    sizeof(val));
 			printf("%-*s%s", k + 1 < ncol ? w[k] : 0, val,
 			    k + 1 < ncol ? "  " : "\n");
 		}
-	}
 }
 
 static void
