@@ -145,6 +145,7 @@ bench: deps
 	@$(MAKE) --no-print-directory MODE=rel all
 	@bench/run.sh build/rel
 	@bench/cpu.sh build/rel
+	@bench/snap.sh build/rel
 
 # The long differential run (tests/prog/difftest.c); add options with
 # DIFFTEST_FLAGS, e.g. DIFFTEST_FLAGS="--seed 7 --tier jit".

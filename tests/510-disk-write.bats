@@ -94,7 +94,86 @@ setup() {
 	"$VM_DISK" convert -O qcow2 src.raw out.qcow2
 	"$VM_DISK" convert -O raw out.qcow2 - | cmp - src.raw
 	run_tool 1 "$VM_DISK" convert -O qcow2 src.raw -
-	is "$output" "vm-disk: -: only raw output can be streamed to stdout"
+	is "$output" "vm-disk: -: only raw and vmdk (-o subformat=streamOptimized) output can be streamed to stdout"
+	run_tool 1 "$VM_DISK" convert -O vmdk src.raw -
+	is "$output" "vm-disk: stdout: only streamOptimized vmdk images can be written to a stream (-o subformat=streamOptimized)"
+}
+
+@test "convert to -: a streamOptimized vmdk through a pipe, which qemu-img checks and compares" {
+	qemu-img create -q -f qcow2 src.qcow2 100M
+	qemu-io -c 'write -P 0xab 1M 3M' -c 'write -P 0x11 60M 64k' -c 'write -P 0x22 99M 1M' src.qcow2 >/dev/null
+	"$VM_DISK" convert -O vmdk -o subformat=streamOptimized src.qcow2 - | cat > out.vmdk
+	qemu_ok out.vmdk
+	qemu-img compare -q src.qcow2 out.vmdk
+	is "$(qemu-img info --output=json out.vmdk | jq -r '.["format-specific"].data["create-type"], .["virtual-size"]' | tr '\n' ' ')" \
+		"streamOptimized 104857600 " "qemu-img's view of the stream"
+	# the same bytes as the one written to a file
+	"$VM_DISK" convert -O vmdk -o subformat=streamOptimized src.qcow2 file.vmdk
+	qemu-img compare -q file.vmdk out.vmdk
+}
+
+@test "convert from -: raw and streamOptimized vmdk from a pipe, any format from a redirected file; qcow2 from a pipe refused" {
+	qemu-img create -q -f qcow2 src.qcow2 100M
+	qemu-io -c 'write -P 0xab 1M 3M' -c 'write -P 0x11 60M 64k' -c 'write -P 0x22 99M 1M' src.qcow2 >/dev/null
+	qemu-img convert -O raw src.qcow2 src100.raw
+	qemu-img convert -O vmdk -o subformat=streamOptimized src.qcow2 q.vmdk
+	# qemu-img's stream through a pipe: to qcow2, to raw on stdout, and
+	# again to a stream on stdout
+	cat q.vmdk | "$VM_DISK" convert -O qcow2 - a.qcow2
+	qemu_ok a.qcow2
+	qemu-img compare -q src.qcow2 a.qcow2
+	cat q.vmdk | "$VM_DISK" convert - - | cmp - src100.raw
+	cat q.vmdk | "$VM_DISK" convert -O vmdk -o subformat=streamOptimized - - | cat > b.vmdk
+	qemu_ok b.vmdk
+	qemu-img compare -q src.qcow2 b.vmdk
+	# raw from a pipe: the size is what came, the holes stay holes
+	cat src100.raw | "$VM_DISK" convert -O qcow2 - c.qcow2
+	qemu_ok c.qcow2
+	qemu-img compare -q src100.raw c.qcow2
+	is "$(qemu-img info --output=json c.qcow2 | jq '.["virtual-size"]')" "104857600" "the size of the stream"
+	cat src100.raw | "$VM_DISK" convert -c -O qcow2 - cz.qcow2
+	qemu_ok cz.qcow2
+	qemu-img compare -q src100.raw cz.qcow2
+	cat src100.raw | "$VM_DISK" convert - c.raw
+	cmp src100.raw c.raw
+	[ "$(stat -c %b c.raw)" -lt 10000 ]
+	head -c 1000 src100.raw | "$VM_DISK" convert -O qcow2 - odd.qcow2
+	is "$(qemu-img info --output=json odd.qcow2 | jq '.["virtual-size"]')" "1024" "a size in whole sectors"
+	# a file on stdin is opened as an image
+	"$VM_DISK" convert -O raw - d.raw < src.qcow2
+	cmp src100.raw d.raw
+	run_tool 1 "$VM_DISK" convert -O raw - e.raw < <(cat src.qcow2)
+	is "$output" "vm-disk: stdin: qcow2 images need seeking (their tables point anywhere in the file): give the file, or redirect it (< FILE), not a pipe"
+	qemu-img create -q -f vmdk sparse.vmdk 1M
+	run_tool 1 "$VM_DISK" convert -O raw - e.raw < <(cat sparse.vmdk)
+	is "$output" "vm-disk: stdin: a VMDK that is not streamOptimized needs seeking: give the file, not a pipe"
+	run_tool 1 "$VM_DISK" convert -O vdi - e.vdi < <(cat src100.raw)
+	is "$output" "vm-disk: stdin: raw data from a pipe has no size until its end: convert it to raw or qcow2 (or redirect a file)"
+	[ ! -e e.raw ] && [ ! -e e.vdi ]
+}
+
+@test "convert from -: a cut or hostile stream is refused, nothing is made" {
+	qemu-img create -q -f qcow2 src.qcow2 4M
+	qemu-io -c 'write -P 0xab 0 1M' src.qcow2 >/dev/null
+	qemu-img convert -O vmdk -o subformat=streamOptimized src.qcow2 q.vmdk
+	run_tool 1 "$VM_DISK" convert - out.raw < <(head -c 70000 q.vmdk)
+	is "$output" "vm-disk: stdin: the stream ends inside *"
+	# the first grain marker's length, made huge
+	python3 -c 'import sys; d=bytearray(open("q.vmdk","rb").read()); d[65536+8:65536+12]=(10**6).to_bytes(4,"little"); open("big.vmdk","wb").write(d)'
+	run_tool 1 "$VM_DISK" convert - out.raw < <(cat big.vmdk)
+	is "$output" "vm-disk: stdin: a grain marker at byte 65536 *is out of order, unaligned, past the end or too large"
+	# its LBA past the capacity
+	python3 -c 'import sys; d=bytearray(open("q.vmdk","rb").read()); d[65536:65544]=(1<<40).to_bytes(8,"little"); open("far.vmdk","wb").write(d)'
+	run_tool 1 "$VM_DISK" convert - out.raw < <(cat far.vmdk)
+	is "$output" "vm-disk: stdin: a grain marker at byte 65536 *"
+	# an unknown marker type in place of vm-disk's end-of-stream marker,
+	# the file's last sector (qemu-img pads behind its own)
+	"$VM_DISK" convert -O vmdk -o subformat=streamOptimized src.qcow2 v.vmdk
+	python3 -c 'import sys; d=bytearray(open("v.vmdk","rb").read()); d[len(d)-512+12]=9; open("mark.vmdk","wb").write(d)'
+	run_tool 1 "$VM_DISK" convert - out.raw < <(cat mark.vmdk)
+	is "$output" "vm-disk: stdin: unknown marker type 9 at byte *"
+	[ ! -e out.raw ]
+	is "$(ls -A | grep -c 'out.raw')" "0" "no temporary file left"
 }
 
 @test "writes through the block layer equal qemu-io's: overlay on a chain, compressed, v2" {
@@ -138,6 +217,36 @@ setup() {
 	"$VM_DISK" create -q r.img 1M
 	run_tool 0 "$VM_DISK" resize --shrink r.img 512K
 	is "$(stat -c %s r.img)" 524288
+}
+
+@test "resize --shrink qcow2: clusters and L2 tables past the end released, qemu-img agrees; growing again reads zeros" {
+	for cs in 512 4k 64k; do
+		qemu-img create -q -f qcow2 -o cluster_size=$cs k.qcow2 300M
+		qemu-io -c 'write -P 1 0 3M' -c 'write -P 2 100M 1M' -c 'write -P 3 290M 64k' \
+			-c 'write -c -P 4 200M 64k' -c 'write -P 5 149000000 2M' k.qcow2 > /dev/null
+		qemu-img convert -O raw k.qcow2 k.raw
+		before=$(qemu-img check --output=json k.qcow2 | jq '."allocated-clusters"')
+		run_tool 0 "$VM_DISK" resize --shrink k.qcow2 150000001
+		# the size in whole sectors, as qemu-img reads it
+		is "$(qemu-img info --output=json k.qcow2 | jq '."virtual-size"')" 150000128 "$cs: the size"
+		is "$("$VM_DISK" info --json k.qcow2 | jq '."virtual-size"')" 150000128 "$cs: vm-disk's size"
+		qemu_ok k.qcow2
+		after=$(qemu-img check --output=json k.qcow2 | jq '."allocated-clusters"')
+		[ "$after" -lt "$before" ]
+		truncate -s 150000128 k.raw
+		qemu-img compare -q k.raw k.qcow2
+		run_tool 0 "$VM_DISK" resize k.qcow2 300M
+		truncate -s 300M k.raw
+		qemu-img compare -q k.raw k.qcow2
+		qemu_ok k.qcow2
+		run_tool 0 "$VM_DISK" check k.qcow2
+	done
+	# not with internal snapshots, which share the clusters
+	run_tool 0 "$VM_DISK" snapshot -c s1 k.qcow2
+	cp k.qcow2 k.orig
+	run_tool 1 "$VM_DISK" resize --shrink k.qcow2 1M
+	is "$output" "vm-disk: k.qcow2: has internal snapshots, which share its clusters: delete them (vm-disk snapshot -d) before shrinking"
+	cmp k.qcow2 k.orig
 }
 
 @test "SIGKILL mid-write: qemu-img check finds no corruption, vm-disk check agrees" {

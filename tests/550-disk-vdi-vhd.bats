@@ -212,10 +212,68 @@ vhd_sum() {
 		qemu-io -f raw -c 'write -P 0x5a 1073000000 1000000' r.raw > /dev/null
 		qemu_ok r.vdi
 		qemu-img compare -f raw r.raw r.vdi
-		cp r.vdi r.orig
-		run_tool 1 "$VM_DISK" resize --shrink r.vdi 1M
-		is "$output" "vm-disk: r.vdi: shrinking VDI images is not supported"
-		cmp r.vdi r.orig
+		run_tool 1 "$VM_DISK" resize r.vdi 1M
+		is "$output" "vm-disk: r.vdi: shrinking would lose the data past 1048576 bytes; use --shrink to do it anyway"
+	done
+}
+
+@test "resize --shrink VDI images: blocks past the end let go, the rest moved down, qemu-img agrees; growing again reads zeros" {
+	for o in static=off static=on; do
+		qemu-img create -q -f vdi -o $o s.vdi 10M
+		# guest blocks written from the top down, so the first ones
+		# lie at the highest host blocks and must move
+		qemu-io -f vdi -c 'write -P 9 9M 1M' -c 'write -P 7 7M 512k' \
+			-c 'write -P 5 0 1500k' -c 'write -P 3 2M 1M' s.vdi > /dev/null
+		qemu-img convert -O raw s.vdi s.raw
+		run_tool 0 "$VM_DISK" resize --shrink s.vdi 3000k
+		is "$output" "Image resized."
+		truncate -s 3000k s.raw
+		qemu_ok s.vdi
+		qemu-img compare -q s.raw s.vdi
+		is "$(qemu-img info --output=json s.vdi | jq '.["virtual-size"]')" "3072000" "$o: qemu-img's size"
+		# two blocks of 2 MiB left, and the file ends after them
+		[ "$(stat -c %s s.vdi)" -le $(( 2 * 2097152 + 1048576 )) ]
+		run_tool 0 "$VM_DISK" resize s.vdi 10M
+		truncate -s 10M s.raw
+		qemu_ok s.vdi
+		qemu-img compare -q s.raw s.vdi
+		run_tool 0 "$VM_DISK" check s.vdi
+	done
+}
+
+# vhd_size FILE: the virtual size qemu-img reads.
+vhd_size() { qemu-img info -f vpc --output=json "$1" | jq '.["virtual-size"]'; }
+
+@test "resize VHD images: dynamic (the BAT grown in place or moved) and fixed (the footer moved), qemu-img agrees" {
+	for sub in dynamic fixed; do
+		qemu-img create -q -f vpc -o subformat=$sub r.vhd 10M
+		qemu-io -f vpc -c 'write -P 5 1M 2M' -c 'write -P 6 9M 1M' r.vhd > /dev/null
+		qemu-img convert -f vpc -O raw r.vhd r.raw
+		# +100M fits the BAT's sector, 4G does not: it moves to the end
+		for size in +100M 4G; do
+			run_tool 0 "$VM_DISK" resize r.vhd $size
+			is "$output" "Image resized."
+			vs=$(vhd_size r.vhd)
+			is "$("$VM_DISK" info --json r.vhd | jq '.["virtual-size"]')" "$vs" "$sub $size: vm-disk reads qemu-img's size"
+			truncate -s "$vs" r.raw
+			qemu-img compare -q -f raw -F vpc r.raw r.vhd
+		done
+		[ "$vs" -ge 4294967296 ]
+		# a size CHS can hold: the next one up, as create picks
+		run_tool 0 "$VM_DISK" resize --shrink r.vhd 6M
+		vs=$(vhd_size r.vhd)
+		[ "$vs" -ge 6291456 ] && [ "$vs" -lt 6815744 ]
+		head -c "$vs" r.raw > r6.raw
+		qemu-img compare -q -f raw -F vpc r6.raw r.vhd
+		[ "$(stat -c %s r.vhd)" -lt 8000000 ] || [ $sub = dynamic ]
+		run_tool 0 "$VM_DISK" resize r.vhd 20M
+		vs=$(vhd_size r.vhd)
+		truncate -s "$vs" r6.raw
+		qemu-img compare -q -f raw -F vpc r6.raw r.vhd
+		run_tool 0 "$VM_DISK" check r.vhd
+		"$BLKWRITE" r.vhd 15000000:1000000:5a > /dev/null
+		qemu-io -f raw -c 'write -P 0x5a 15000000 1000000' r6.raw > /dev/null
+		qemu-img compare -q -f raw -F vpc r6.raw r.vhd
 	done
 }
 

@@ -72,3 +72,35 @@ like() {
 	run_tool 1 "$VM_DISK" measure missing.qcow2
 	is "$output" "vm-disk: missing.qcow2: No such file or directory"
 }
+
+# exact FILE ARGS...: measure's "required" for a copy of FILE is the size
+# of the file convert writes with ARGS, and "fully allocated" that of a
+# copy of random bytes of the output's size (a VHD's: CHS-rounded).
+exact() {
+	local f=$1; shift
+	"$VM_DISK" convert "$@" "$f" out.img
+	is "$("$VM_DISK" measure --json "$@" "$f" | jq .required)" "$(stat -c %s out.img)" "required, $*"
+	head -c "$("$VM_DISK" info --json out.img | jq '."virtual-size"')" /dev/urandom > rnd.raw
+	"$VM_DISK" convert "$@" rnd.raw full.img
+	is "$("$VM_DISK" measure --json "$@" rnd.raw | jq '."fully-allocated"')" "$(stat -c %s full.img)" "fully allocated, $*"
+}
+
+@test "measure -O vdi|vpc|vmdk: the sizes convert writes, which qemu-img does not measure" {
+	qemu-img create -q -f qcow2 m.qcow2 30M
+	qemu-io -c 'write -P 1 0 3M' -c 'write -P 2 17M 1M' -c 'write -P 3 29M 64k' m.qcow2 > /dev/null
+	run qemu-img measure -O vdi m.qcow2
+	is "$output" "*does not support size measurement*" "qemu-img has no answer"
+	exact m.qcow2 -O vdi
+	exact m.qcow2 -O vdi -o static=on
+	exact m.qcow2 -O vpc
+	exact m.qcow2 -O vpc -o subformat=fixed
+	exact m.qcow2 -O vmdk
+	# streamOptimized: an upper bound of what convert writes
+	"$VM_DISK" convert -O vmdk -o subformat=streamOptimized rnd.raw s.vmdk
+	[ "$("$VM_DISK" measure --json -O vmdk -o subformat=streamOptimized rnd.raw | jq .required)" -ge "$(stat -c %s s.vmdk)" ]
+	# --size: an empty image, the VHD in its CHS size
+	qemu-img create -q -f vpc v.vhd 100M
+	is "$("$VM_DISK" measure --json -O vpc --size 100M | jq .required)" "$(stat -c %s v.vhd)" "an empty VHD"
+	run_tool 1 "$VM_DISK" measure -O vmdk -o subformat=monolithicFlat --size 1M
+	is "$output" "vm-disk: measure: vmdk subformat 'monolithicFlat': only monolithicSparse and streamOptimized are measured"
+}

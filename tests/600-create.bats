@@ -551,3 +551,72 @@ make_ova() {
 	run_tool 1 "$VM_CREATE" --import pkgs/xml/web.ovf out
 	is "$output" "vm-create: pkgs/xml/web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
 }
+
+# config_of BUNDLE: vm-run's view of it with the bundle's own name and
+# folder taken out, for comparing two bundles.
+config_of() {
+	"$VM_RUN" --print-config "$1" | sed -e "s,$1/,,g" -e "/^name:/d"
+}
+
+@test "--export NAME OUT.ova: descriptor first, manifest digests, VMDKs qemu-img accepts; --import gives the VM back" {
+	run_tool 0 "$VM_CREATE" web -m 768M -c 3 --disk 64M \
+		--net switch:lan0,mac=52:54:00:00:00:07 --net nat
+	qemu-io -c 'write -P 0xab 1M 3M' -c 'write -P 0x11 60M 64k' web/disk0.qcow2 >/dev/null
+	run_tool 0 "$VM_CREATE" --export web web.ova
+	is "$(listing)" "web web.ova " "only the package is made"
+	is "$(tar tf web.ova | tr '\n' ' ')" "web.ovf web.mf web-disk1.vmdk " \
+		"the descriptor first, the manifest after it, then the disk"
+	mkdir x && tar -C x -xf web.ova
+	xmllint --noout x/web.ovf
+	(cd x && for f in web.ovf web-disk1.vmdk; do
+		echo "SHA256($f)= $(sha256sum < "$f" | cut -d' ' -f1)"; done) > want.mf
+	diff want.mf x/web.mf
+	qemu-img check -q x/web-disk1.vmdk
+	qemu-img compare -q web/disk0.qcow2 x/web-disk1.vmdk
+	is "$(qemu-img info --output=json x/web-disk1.vmdk | jq -r '."virtual-size", ."format-specific".data."create-type"' | tr '\n' ' ')" \
+		"67108864 streamOptimized " "qemu-img's view of the VMDK"
+	# what the descriptor says of the disk and the VM
+	xml() { xmllint --xpath "$1" x/web.ovf; }
+	is "$(xml 'string(//*[local-name()="File"]/@*[local-name()="size"])')" "$(stat -c %s x/web-disk1.vmdk)" "References: the file's size"
+	is "$(xml 'string(//*[local-name()="Disk"]/@*[local-name()="capacity"])')" "67108864" "DiskSection: the capacity"
+	is "$(xml 'string(//*[local-name()="Disk"]/@*[local-name()="populatedSize"])')" "$((3 * 1048576 + 65536))" "DiskSection: the bytes of data"
+	is "$(xml 'string(//*[local-name()="Network"][1]/@*[local-name()="name"])')" "lan0" "NetworkSection"
+	is "$(xml 'count(//*[local-name()="OperatingSystemSection"])')" "1" "an OperatingSystemSection"
+	run_tool 0 "$VM_CREATE" --import web.ova back
+	is "$(config_of back)" "$(config_of web | sed 's,disk0.qcow2,web-disk1.vmdk,; s,format: qcow2,format: vmdk,')" \
+		"memory, CPUs, disks and NICs come back"
+	run_tool 0 "$VM_DISK" compare web/disk0.qcow2 back/web-disk1.vmdk
+}
+
+@test "--export NAME -: a Windows bundle with a virtio disk, a seed ISO and UEFI, to stdout, comes back the same" {
+	echo '#cloud-config' > ud
+	run_tool 0 "$VM_CREATE" --os windows win --disk 32M --disk 8M,format=raw,if=virtio \
+		--cloud-init ud --firmware uefi
+	printf 'raw disk data' | dd of=win/disk1.raw conv=notrunc seek=100 2>/dev/null
+	"$VM_CREATE" --export win - | cat > win.ova
+	is "$(tar tf win.ova | tr '\n' ' ')" "win.ovf win.mf win-disk1.vmdk win-disk2.vmdk win-cdrom1.iso "
+	tar -xOf win.ova win.ovf | xmllint --noout -
+	run_tool 0 "$VM_CREATE" --import win.ova win2
+	is "$(config_of win2)" "$(config_of win | sed 's,disk0.qcow2,win-disk1.vmdk,; s,disk1.raw,win-disk2.vmdk,; s,format: qcow2,format: vmdk,; 0,/format: raw/s//format: vmdk/; s,seed.iso,win-cdrom1.iso,')" \
+		"IDE and virtio disks, the CD-ROM, UEFI, the Windows devices"
+	run_tool 0 "$VM_DISK" compare win/disk1.raw win2/win-disk2.vmdk
+	cmp win/seed.iso win2/win-cdrom1.iso
+}
+
+@test "--export: bad input and a failing disk leave nothing behind" {
+	run_tool 0 "$VM_CREATE" web --disk 1M --disk 1M
+	qemu-io -c 'write -P 1 0 64k' web/disk0.qcow2 >/dev/null
+	qemu-io -c 'write -P 1 0 64k' web/disk1.qcow2 >/dev/null
+	# the second disk's L2 entry for cluster 0, made unaligned
+	printf '\x80\x00\x00\x00\x00\x05\x02\x00' | dd of=web/disk1.qcow2 bs=1 seek=$((0x40000)) conv=notrunc 2>/dev/null
+	run_tool 1 "$VM_CREATE" --export web web.ova
+	is "$output" "*web/disk1.qcow2*unaligned*" "the read error, naming the disk"
+	is "$(listing)" "web " "no package and no temporary directory"
+	run_tool 1 "$VM_CREATE" --export nosuch out.ova
+	is "$output" "vm-create: nosuch*" "not a bundle"
+	run_tool 2 "$VM_CREATE" --export web
+	is "$output" "*--export NAME needs one OUT.ova*"
+	run_tool 2 "$VM_CREATE" --export web -m 1G out.ova
+	is "$output" "*--export takes no other options*"
+	is "$(listing)" "web " "nothing made"
+}

@@ -8,6 +8,8 @@ PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-
  qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang xorriso
  syslinux syslinux-common extlinux mtools fdisk isolinux
  libslirp-dev tshark python3"
+# libxml2-utils: xmllint judges the OVF descriptors vm-create --export writes.
+PKGS="$PKGS libxml2-utils"
 # strace: the disk crash tests kill a writer at chosen writes with its
 # fault injection (they skip without it).
 PKGS="$PKGS strace"

@@ -54,15 +54,47 @@ all_zero(const uint8_t *p, size_t n)
 	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-/* Copy the guest-visible bytes of src into the new image dst (which
- * reads as zeros), skipping what reads as zeros. */
+/* Store buf (guest [off, off+n)) in dst: plainly, or (compressed) one
+ * cluster of cs bytes at a time, zero clusters left out; *stored counts
+ * the guest bytes written. */
 static int
-copy_image(struct blk *src, struct blk *dst, struct vm_err *err)
+store(struct blk *dst, uint8_t *buf, uint64_t n, uint64_t off, uint32_t cs,
+    uint64_t *stored)
 {
-	uint64_t off = 0, n, host;
+	uint64_t i, k;
+	int ret;
+
+	if (cs == 0) {
+		if (all_zero(buf, (size_t)n))
+			return 0;
+		*stored += n;
+		return blk_pwrite(dst, buf, (size_t)n, off);
+	}
+	if (n % cs)     /* the image's last, partial cluster */
+		memset(buf + n, 0, (size_t)(cs - n % cs));
+	for (i = 0; i < n; i += cs) {
+		k = n - i < cs ? n - i : cs;
+		if (all_zero(buf + i, (size_t)k))
+			continue;
+		if ((ret = blk_write_compressed(dst, buf + i, off + i)) < 0)
+			return ret;
+		*stored += k;
+	}
+	return 0;
+}
+
+int
+bundle_copy_image(struct blk *src, struct blk *dst, bool compressed,
+    uint64_t *stored, struct vm_err *err)
+{
+	uint64_t off = 0, n, host, done = 0;
+	uint32_t cs = compressed ? blk_cluster_size(dst) : 0;
 	uint8_t *buf;
 	int depth, st, ret = 0;
 
+	if (compressed && (cs == 0 || COPY_CHUNK % cs))
+		return vm_err_set(err, -ENOTSUP, "%s: cannot store compressed "
+		    "clusters", dst->path);
 	buf = malloc(COPY_CHUNK);
 	if (buf == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
@@ -72,7 +104,9 @@ copy_image(struct blk *src, struct blk *dst, struct vm_err *err)
 		n = src->size - off < COPY_CHUNK ? src->size - off : COPY_CHUNK;
 		st = blk_block_status(src, off, n, &n, &host, &depth);
 		if (st < 0) {
-			ret = vm_err_errno(err, st, "%s", src->path);
+			ret = src->ioerr.msg[0] ? vm_err_set(err, st, "%s",
+			    src->ioerr.msg) : vm_err_errno(err, st, "%s",
+			    src->path);
 			break;
 		}
 		if (n == 0 || n > COPY_CHUNK) {
@@ -80,14 +114,21 @@ copy_image(struct blk *src, struct blk *dst, struct vm_err *err)
 			    src->path);
 			break;
 		}
+		/* Compressed clusters are stored whole and in order: a zero
+		 * extent is skipped only in whole clusters (off stays
+		 * aligned), anything else read to the chunk's end. */
+		if (cs && (!(st & BLK_S_DATA) || (st & BLK_S_ZERO)) && n >= cs)
+			n &= ~(uint64_t)(cs - 1);
+		else if (cs)
+			n = src->size - off < COPY_CHUNK ? src->size - off :
+			    COPY_CHUNK, st = BLK_S_DATA;
 		if ((st & BLK_S_DATA) && !(st & BLK_S_ZERO)) {
 			ret = blk_pread(src, buf, (size_t)n, off);
 			if (ret < 0) {
 				ret = vm_err_set(err, ret, "%s", src->ioerr.msg);
 				break;
 			}
-			if (!all_zero(buf, (size_t)n) &&
-			    (ret = blk_pwrite(dst, buf, (size_t)n, off)) < 0) {
+			if ((ret = store(dst, buf, n, off, cs, &done)) < 0) {
 				ret = vm_err_set(err, ret, "%s", dst->ioerr.msg);
 				break;
 			}
@@ -97,6 +138,8 @@ copy_image(struct blk *src, struct blk *dst, struct vm_err *err)
 	free(buf);
 	if (ret == 0 && (ret = blk_flush(dst)) < 0)
 		ret = vm_err_errno(err, ret, "%s", dst->path);
+	if (stored)
+		*stored = done;
 	return ret;
 }
 
@@ -126,7 +169,7 @@ convert_disk(const struct plan_disk *pd, const struct cfg_disk *d,
 		ret = err->code ? err->code : -EIO;
 		goto out_src;
 	}
-	ret = copy_image(src, dst, err);
+	ret = bundle_copy_image(src, dst, false, NULL, err);
 	blk_close(dst);
 out_src:
 	blk_close(src);

@@ -10,8 +10,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <nettle/sha1.h>
+#include <nettle/sha2.h>
+
 #include "cfg/cfg.h"
 
+struct blk;
 struct vm_err;
 
 enum create_os { OS_LINUX, OS_WINDOWS, OS_OTHER };
@@ -70,7 +74,8 @@ struct vmx_vm {
 		char file[CFG_PATH_MAX]; /* absolute, or in_bundle */
 		bool cdrom;
 		bool in_bundle;         /* an OVA member, named in the bundle */
-		char bus[8];            /* "ide", "sata", "scsi", "nvme" */
+		char bus[8];            /* "ide", "sata", "scsi", "nvme";
+					 * "virtio" (OVF) keeps virtio */
 	} disks[CFG_MAX_DISKS];
 	int ndisks;
 	struct vmx_net {
@@ -96,6 +101,23 @@ int ovf_parse(const char *name, const char *buf, size_t len,
 /* Extract the members marked extract into dir, checking digests. */
 int ova_extract(const struct ova *ova, const char *dir, struct vm_err *err);
 
+/* Write the bundle at path (a directory or its vm.yaml) as the OVF
+ * package out (an .ova; "-": stdout).  export.c.  0 or -errno. */
+int ova_export(const char *path, const char *out, struct vm_err *err);
+
+/* SHA1 (alg 1) or SHA256 (alg 256) digests of manifest entries (ova.c). */
+struct digest {
+	int alg;
+	struct sha1_ctx s1;
+	struct sha256_ctx s256;
+};
+void dg_init(struct digest *d, int alg);
+void dg_update(struct digest *d, const void *p, size_t n);
+/* Finish d into out (20 or 32 bytes). */
+void dg_final(struct digest *d, uint8_t *out);
+/* n bytes as 2n lowercase hex digits and a NUL into out. */
+void dg_hex(const uint8_t *b, size_t n, char *out);
+
 /* Write the seed ISO of plan to path.  0 or -errno with err set. */
 int seed_write(const struct plan *p, const char *path, struct vm_err *err);
 
@@ -110,6 +132,13 @@ int bundle_make(struct plan *p, const char *dest, bool force,
 extern volatile sig_atomic_t bundle_interrupted;
 /* -EINTR with err set if bundle_interrupted, else 0. */
 int bundle_check_interrupt(struct vm_err *err);
+
+/* Copy src's guest-visible bytes into the new image dst (reading as
+ * zeros), zeros left out; compressed: whole clusters through
+ * blk_write_compressed, in order (streamOptimized VMDK).  *stored, if
+ * not NULL, gets the guest bytes written.  Flushes dst. */
+int bundle_copy_image(struct blk *src, struct blk *dst, bool compressed,
+    uint64_t *stored, struct vm_err *err);
 
 /* Remove a directory tree (the bundle builder's own temporary ones). */
 int bundle_rmtree(const char *dir);

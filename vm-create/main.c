@@ -32,13 +32,14 @@ enum {
 	OPT_DISK = 256, OPT_CDROM, OPT_OS, OPT_FIRMWARE, OPT_KERNEL,
 	OPT_INITRD, OPT_APPEND, OPT_NET, OPT_FORCE, OPT_PRINT, OPT_IMPORT,
 	OPT_CONVERT, OPT_CLOUD_INIT, OPT_META_DATA, OPT_NETWORK_CONFIG,
-	OPT_RTC,
+	OPT_RTC, OPT_EXPORT,
 };
 
 struct opts {
 	const char *memory, *cpus, *os, *firmware, *rtc;
 	const char *kernel, *initrd, *append;
-	const char *import, *convert;
+	const char *import, *convert, *export;
+	int others;                     /* options other than --export */
 	const char *user_data, *meta_data, *network_config;
 	const char *disks[CFG_MAX_DISKS], *cdroms[CFG_MAX_DISKS];
 	const char *nets[CFG_MAX_NETS];
@@ -59,6 +60,7 @@ usage(FILE *f)
 "usage: vm-create [options] NAME\n"
 "       vm-create --import FILE.vmx|FILE.ovf|FILE.ova [--convert FORMAT]\n"
 "                 [options] [NAME]\n"
+"       vm-create --export NAME OUT.ova|-\n"
 "Make the VM bundle NAME: a directory holding vm.yaml and its disks, which\n"
 "vm-run NAME runs.  Built beside NAME and renamed into place.\n"
 "\n"
@@ -80,6 +82,9 @@ usage(FILE *f)
 "                          no NIC (repeatable; default one on nat)\n"
 "      --import FILE       take the VM from a VMware .vmx, an OVF\n"
 "                          descriptor (.ovf) or an OVF package (.ova)\n"
+"      --export NAME       write the bundle NAME as the OVF package\n"
+"                          OUT.ova (- for stdout): an OVF 1.0 descriptor,\n"
+"                          its SHA256 manifest and streamOptimized VMDKs\n"
 "      --convert FORMAT    copy imported disks into the bundle as qcow2\n"
 "                          or raw (default: referenced where they are;\n"
 "                          an .ova's are extracted into the bundle)\n"
@@ -388,7 +393,8 @@ apply_vmx_disks(struct plan *p, const struct vmx_vm *vm, const char *convert,
 		d = add_disk(p, "--import", err);
 		if (d == NULL)
 			return -EINVAL;
-		d->interface = t->disk_if;
+		d->interface = strcmp(vm->disks[i].bus, "virtio") == 0 ?
+		    CFG_IF_VIRTIO : t->disk_if;
 		if (convert == NULL) {
 			snprintf(d->file, sizeof(d->file), "%s",
 			    vm->disks[i].file);
@@ -605,6 +611,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "print", no_argument, NULL, OPT_PRINT },
 		{ "import", required_argument, NULL, OPT_IMPORT },
 		{ "convert", required_argument, NULL, OPT_CONVERT },
+		{ "export", required_argument, NULL, OPT_EXPORT },
 		{ "cloud-init", required_argument, NULL, OPT_CLOUD_INIT },
 		{ "meta-data", required_argument, NULL, OPT_META_DATA },
 		{ "network-config", required_argument, NULL,
@@ -615,6 +622,8 @@ parse_args(int argc, char **argv, struct opts *o)
 
 	while ((ch = getopt_long(argc, argv, "hVm:c:", longopts, NULL)) !=
 	    -1) {
+		if (ch != OPT_EXPORT && ch != 'h' && ch != 'V')
+			o->others++;
 		switch (ch) {
 		case 'h':
 			usage(stdout);
@@ -634,6 +643,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case OPT_PRINT: o->print = true; break;
 		case OPT_IMPORT: o->import = optarg; break;
 		case OPT_CONVERT: o->convert = optarg; break;
+		case OPT_EXPORT: o->export = optarg; break;
 		case OPT_CLOUD_INIT: o->user_data = optarg; break;
 		case OPT_META_DATA: o->meta_data = optarg; break;
 		case OPT_NETWORK_CONFIG: o->network_config = optarg; break;
@@ -699,6 +709,26 @@ catch_signals(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
+/* vm-create --export NAME OUT: nothing else on the line. */
+static int
+export_main(const struct opts *o, int argc, char **argv)
+{
+	struct vm_err err = { 0 };
+
+	if (o->others || argc - optind != 1) {
+		log_warnx(o->others ? "--export takes no other options" :
+		    "--export NAME needs one OUT.ova (or - for stdout)");
+		usage(stderr);
+		return 2;
+	}
+	catch_signals();
+	if (ova_export(o->export, argv[optind], &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -711,6 +741,8 @@ main(int argc, char **argv)
 	log_init(argv[0]);
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
+	if (o.export)
+		return export_main(&o, argc, argv);
 	if (argc - optind > 1 || (argc == optind && o.import == NULL)) {
 		log_warnx(argc == optind ? "no bundle NAME given" :
 		    "one bundle NAME at a time");

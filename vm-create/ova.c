@@ -15,8 +15,6 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
-#include <nettle/sha1.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +23,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #include "create.h"
@@ -34,13 +33,7 @@
 
 /* ---- digests ------------------------------------------------------------ */
 
-struct digest {
-	int alg;
-	struct sha1_ctx s1;
-	struct sha256_ctx s256;
-};
-
-static void
+void
 dg_init(struct digest *d, int alg)
 {
 	d->alg = alg;
@@ -50,7 +43,7 @@ dg_init(struct digest *d, int alg)
 		sha256_init(&d->s256);
 }
 
-static void
+void
 dg_update(struct digest *d, const void *p, size_t n)
 {
 	if (d->alg == 1)
@@ -59,13 +52,23 @@ dg_update(struct digest *d, const void *p, size_t n)
 		sha256_update(&d->s256, n, p);
 }
 
-static void
-hex(const uint8_t *b, size_t n, char *out)
+void
+dg_final(struct digest *d, uint8_t *out)
+{
+	if (d->alg == 1)
+		sha1_digest(&d->s1, 20, out);
+	else if (d->alg == 256)
+		sha256_digest(&d->s256, 32, out);
+}
+
+void
+dg_hex(const uint8_t *b, size_t n, char *out)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", b[i]);
+	out[2 * n] = '\0';
 }
 
 /* Finish d and compare with f's digest; the error names pkg and f. */
@@ -79,14 +82,11 @@ dg_check(struct digest *d, const struct ova_file *f, const char *pkg,
 
 	if (d->alg == 0)
 		return 0;
-	if (d->alg == 1)
-		sha1_digest(&d->s1, 20, out);
-	else
-		sha256_digest(&d->s256, 32, out);
+	dg_final(d, out);
 	if (memcmp(out, f->digest, n) == 0)
 		return 0;
-	hex(f->digest, n, want);
-	hex(out, n, got);
+	dg_hex(f->digest, n, want);
+	dg_hex(out, n, got);
 	return vm_err_set(err, -EINVAL, "%s: %s: %s digest mismatch (the "
 	    "manifest says %.16s..., the file has %.16s...)", pkg, f->name,
 	    d->alg == 1 ? "SHA1" : "SHA256", want, got);
@@ -472,24 +472,6 @@ ovf_import(const char *path, struct vmx_vm *vm, struct ova *ova,
 }
 
 static int
-put(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -errno;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 extract_one(struct archive *a, const struct ova_file *f, const char *dir,
     const char *pkg, struct vm_err *err)
 {
@@ -507,7 +489,7 @@ extract_one(struct archive *a, const struct ova_file *f, const char *dir,
 		if ((ret = bundle_check_interrupt(err)) < 0)
 			break;
 		dg_update(&d, buf, (size_t)n);
-		if ((ret = put(fd, buf, (size_t)n)) < 0) {
+		if ((ret = io_write_full(fd, buf, (size_t)n)) < 0) {
 			ret = vm_err_errno(err, ret, "%s", path);
 			break;
 		}

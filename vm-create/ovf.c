@@ -7,9 +7,12 @@
  * (vmw:osType or its Description, as the OS class), vmw:Config firmware,
  * and the VirtualHardwareSection Items: CPU (3), memory (4) with its
  * AllocationUnits, Ethernet (10: ResourceSubType E1000*, Connection,
- * Address), disk (17: HostResource ovf:/disk/ID -> Disk fileRef -> File
- * href), CD/DVD (15, 16: an ISO in the package); controllers (5, 6, 20)
- * are understood and need nothing; other Items are listed on stderr.
+ * Address; a Connection naming one word other than nat or bridged is a
+ * vm-net switch of that name), disk (17: HostResource ovf:/disk/ID ->
+ * Disk fileRef -> File href; a disk on a VirtioSCSI controller stays
+ * virtio, others get the template's interface), CD/DVD (15, 16: an ISO
+ * in the package); controllers (5, 6, 20) are understood and need
+ * nothing; other Items are listed on stderr.
  */
 #include <errno.h>
 #include <expat.h>
@@ -32,6 +35,7 @@ struct ovf_item {
 	int type;
 	char quantity[32], units[64], host[256], subtype[64];
 	char connection[128], address[64], name[128];
+	char instance[32], parent[32];
 	int line;
 };
 
@@ -163,6 +167,8 @@ item_field(struct ovf *o, const char *n, const char *t)
 		{ "Connection", it->connection, sizeof(it->connection) },
 		{ "Address", it->address, sizeof(it->address) },
 		{ "ElementName", it->name, sizeof(it->name) },
+		{ "InstanceID", it->instance, sizeof(it->instance) },
+		{ "Parent", it->parent, sizeof(it->parent) },
 	};
 	size_t i;
 
@@ -332,6 +338,22 @@ ovf_os(const struct ovf *o)
 	return OS_OTHER;
 }
 
+/* A disk on a virtio-scsi controller (VirtualBox's subtype, and what
+ * vm-create --export writes for virtio disks) stays virtio; any other
+ * gets the template's interface. */
+static bool
+on_virtio(const struct ovf *o, const struct ovf_item *it)
+{
+	int i;
+
+	for (i = 0; it->parent[0] && i < o->nitems; i++)
+		if (strcmp(o->items[i].instance, it->parent) == 0)
+			return o->items[i].type == 6 &&
+			    (strcasecmp(o->items[i].subtype, "VirtioSCSI") == 0 ||
+			    strcasecmp(o->items[i].subtype, "virtio-scsi") == 0);
+	return false;
+}
+
 static int
 map_disk(struct ovf *o, const struct ovf_item *it, struct vmx_vm *vm,
     bool cdrom)
@@ -350,8 +372,27 @@ map_disk(struct ovf *o, const struct ovf_item *it, struct vmx_vm *vm,
 	snprintf(vm->disks[vm->ndisks].file, sizeof(vm->disks[0].file), "%s",
 	    href);
 	vm->disks[vm->ndisks].cdrom = cdrom;
+	if (!cdrom && on_virtio(o, it))
+		strcpy(vm->disks[vm->ndisks].bus, "virtio");
 	vm->ndisks++;
 	return 0;
+}
+
+/* A network name that is a vm-net switch's: one word of letters,
+ * digits, '.', '_', '-', and not one of VMware's and VirtualBox's words
+ * for NAT and bridging ("VM Network" has a space), which get NAT. */
+static bool
+net_name_ok(const char *s)
+{
+	static const char *const nat[] = { "nat", "bridged", "bridge",
+		"network", "default", NULL };
+	int i;
+
+	for (i = 0; nat[i]; i++)
+		if (strcasecmp(s, nat[i]) == 0)
+			return false;
+	return *s && strlen(s) <= 56 && strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == strlen(s);
 }
 
 static void
@@ -366,6 +407,9 @@ map_nic(struct ovf *o, const struct ovf_item *it, struct vmx_vm *vm)
 	n = &vm->nets[vm->nnets++];
 	if (strcasestr(it->connection, "host") != NULL)
 		strcpy(n->spec, "switch:hostonly");
+	else if (net_name_ok(it->connection))
+		snprintf(n->spec, sizeof(n->spec), "switch:%.56s",
+		    it->connection);
 	else
 		strcpy(n->spec, "nat");
 	if (strncasecmp(it->subtype, "e1000", 5) == 0)

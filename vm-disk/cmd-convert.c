@@ -9,7 +9,12 @@
  * unallocated clusters.  -c writes each non-zero cluster compressed, as
  * does streamOptimized vmdk output (which has nothing but compressed
  * grains).
- * OUT "-" streams raw bytes to stdout, zeros included.
+ * OUT "-" streams raw bytes to stdout, zeros included, or a
+ * streamOptimized vmdk (blk_stream_new), written once and in order.
+ * IN "-" is stdin: a file redirected is opened as any image; a pipe is
+ * read once, in order (blk_sread: raw or streamOptimized vmdk), through
+ * a window of one chunk; raw from a pipe has no size until its end, so
+ * the output (raw or qcow2) is grown as the data comes.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/size.h"
@@ -33,6 +39,8 @@
 
 struct conv {
 	struct blk *in, *out;
+	struct blk_sread *sin;  /* IN "-" a pipe: read in order */
+	bool grow;              /* its size is known at the end (raw) */
 	struct blk *base;       /* -B: the output's backing file */
 	uint64_t sparse;        /* -S; 0: write zeros too */
 	bool compress;
@@ -44,23 +52,6 @@ struct conv {
 	size_t zlen[CHUNK / 512];
 	unsigned nthreads;
 };
-
-static int
-put_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 /* A block the output need not store: zeros, or with -B what the
  * backing file already says. */
@@ -230,7 +221,7 @@ copy(struct conv *c, int stream_fd)
 		if (!(st & BLK_S_DATA)) {
 			if (stream_fd >= 0) {
 				memset(c->buf, 0, (size_t)n);
-				ret = put_all(stream_fd, c->buf, (size_t)n);
+				ret = io_write_full(stream_fd, c->buf, (size_t)n);
 				if (ret < 0) {
 					log_warnx("stdout: %s", strerror(-ret));
 					return -1;
@@ -245,7 +236,7 @@ copy(struct conv *c, int stream_fd)
 			return -1;
 		}
 		if (stream_fd >= 0)
-			ret = put_all(stream_fd, c->buf, (size_t)n);
+			ret = io_write_full(stream_fd, c->buf, (size_t)n);
 		else if (c->compress)
 			ret = write_compressed(c, c->buf, n, off, cs);
 		else if (c->base)
@@ -263,6 +254,135 @@ copy(struct conv *c, int stream_fd)
 		progress_update(&c->pr, off);
 	}
 	return 0;
+}
+
+/* Grow the output of an input without a size to hold size bytes (in
+ * whole sectors but for raw). */
+static int
+grow_to(struct conv *c, uint64_t size)
+{
+	struct vm_err err;
+
+	if (strcmp(c->out->drv->name, "raw") != 0)
+		size = (size + 511) & ~511ull;
+	vm_err_clear(&err);
+	if (!c->grow || c->out->size >= size)
+		return 0;
+	if (blk_resize(c->out, size, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* One chunk-aligned window of a streamed input, [ws, ws+len), stored
+ * (the output grown to hold it first, if its size is not known). */
+static int
+put_window(struct conv *c, uint64_t ws, uint64_t len, uint64_t cs)
+{
+	int ret;
+
+	if (grow_to(c, ws + len) < 0)
+		return -1;
+	ret = c->compress ? write_compressed(c, c->buf, len, ws, cs) :
+	    write_sparse(c, c->buf, NULL, len, ws);
+	if (ret < 0) {
+		disk_ioerr(c->out, ret, "write");
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy a streamed input: its extents gathered into chunk windows for
+ * the output image, or written in order to stream_fd (raw). */
+static int
+copy_seq(struct conv *c, int stream_fd)
+{
+	uint64_t off, len, n, pos = 0, ws = 0, size, cs = CHUNK;
+	const uint8_t *data;
+	bool dirty = false;
+	int r, ret;
+
+	if (c->compress && ((cs = blk_cluster_size(c->out)) == 0 ||
+	    CHUNK % cs)) {
+		log_warnx("%s: cannot store compressed clusters", c->out->path);
+		return -1;
+	}
+	while ((r = blk_sread_next(c->sin, &data, &off, &len)) > 0) {
+		if (stream_fd >= 0) {
+			if ((ret = io_seq_write(stream_fd, &pos, data,
+			    (size_t)len, off)) < 0) {
+				log_warnx("stdout: %s", strerror(-ret));
+				return -1;
+			}
+			len = 0;
+		}
+		while (len > 0) {
+			if (dirty && off >= ws + CHUNK) {
+				if (put_window(c, ws, CHUNK, cs) < 0)
+					return -1;
+				dirty = false;
+			}
+			if (!dirty) {
+				ws = off & ~(uint64_t)(CHUNK - 1);
+				memset(c->buf, 0, CHUNK);
+				dirty = true;
+			}
+			n = ws + CHUNK - off < len ? ws + CHUNK - off : len;
+			memcpy(c->buf + (off - ws), data, (size_t)n);
+			data += n;
+			off += n;
+			len -= n;
+		}
+		progress_update(&c->pr, off);
+	}
+	if (r < 0) {
+		log_warnx("%s", blk_sread_error(c->sin)->msg);
+		return -1;
+	}
+	size = blk_sread_size(c->sin);
+	if (stream_fd >= 0) {
+		if ((ret = io_seq_write(stream_fd, &pos, "", 0, size)) < 0) {
+			log_warnx("stdout: %s", strerror(-ret));
+			return -1;
+		}
+		return 0;
+	}
+	if (dirty && put_window(c, ws, size - ws < CHUNK ? size - ws : CHUNK,
+	    cs) < 0)
+		return -1;
+	return grow_to(c, size);
+}
+
+static int
+copy_any(struct conv *c, int stream_fd)
+{
+	return c->sin ? copy_seq(c, stream_fd) : copy(c, stream_fd);
+}
+
+/* OUT "-" as a streamOptimized vmdk. */
+static int
+to_stream(struct conv *c, const char *ofmt, struct blk_create_opts *o)
+{
+	struct vm_err err;
+	int fd = dup(1), ret;
+
+	vm_err_clear(&err);
+	if (fd < 0) {
+		log_warn("stdout");
+		return 1;
+	}
+	c->out = blk_stream_new(fd, "stdout", ofmt, o, &err);
+	if (c->out == NULL) {
+		log_warnx("%s", err.msg);
+		close(fd);
+		return 1;
+	}
+	ret = copy_any(c, -1);
+	if (ret == 0 && (ret = blk_flush(c->out)) < 0)
+		disk_ioerr(c->out, ret, "write");
+	blk_close(c->out);
+	return ret < 0 ? 1 : 0;
 }
 
 /* Build OUT in a temporary file and rename it into place. */
@@ -295,7 +415,7 @@ to_file(struct conv *c, const char *out, const char *ofmt,
 		return 1;
 	}
 	c->base = c->out->backing;
-	ret = copy(c, -1);
+	ret = copy_any(c, -1);
 	if (ret == 0 && (ret = blk_flush(c->out)) < 0)
 		disk_ioerr(c->out, ret, "sync");
 	blk_close(c->out);
@@ -306,6 +426,40 @@ to_file(struct conv *c, const char *out, const char *ofmt,
 	if (ret < 0) {
 		unlink(tmp);
 		return 1;
+	}
+	return 0;
+}
+
+/* IN "-": stdin redirected from a file is an image like any other; a
+ * pipe is read in order, raw or streamOptimized vmdk only.  -1 printed. */
+static int
+open_stdin(struct conv *c, const char *ifmt, unsigned flags,
+    const char *ofmt, const struct blk_create_opts *o)
+{
+	struct vm_err err;
+	struct stat st;
+
+	if (fstat(0, &st) == 0 && (S_ISREG(st.st_mode) ||
+	    S_ISBLK(st.st_mode)))
+		return (c->in = disk_open("/dev/stdin", ifmt, flags)) ?
+		    0 : -1;
+	if (o->backing) {
+		log_warnx("-B: not with an input read from a pipe");
+		return -1;
+	}
+	vm_err_clear(&err);
+	c->sin = blk_sread_open(0, "stdin", ifmt, &err);
+	if (c->sin == NULL) {
+		log_warnx("%s", err.msg);
+		return -1;
+	}
+	c->grow = blk_sread_size(c->sin) == UINT64_MAX;
+	if (c->grow && strcmp(ofmt, "raw") != 0 && strcmp(ofmt, "qcow2")) {
+		log_warnx("stdin: raw data from a pipe has no size until its "
+		    "end: convert it to raw or qcow2 (or redirect a file)");
+		blk_sread_close(c->sin);
+		c->sin = NULL;
+		return -1;
 	}
 	return 0;
 }
@@ -406,13 +560,19 @@ cmd_convert(int argc, char **argv)
 		return 1;
 	if (o.backing && o.backing_fmt == NULL)
 		o.backing_fmt = bfmt;
-	if (strcmp(argv[optind + 1], "-") == 0 && strcmp(ofmt, "raw") != 0) {
-		log_warnx("-: only raw output can be streamed to stdout");
+	if (strcmp(argv[optind + 1], "-") == 0 && strcmp(ofmt, "raw") != 0 &&
+	    strcmp(ofmt, "vmdk") != 0) {
+		log_warnx("-: only raw and vmdk (-o subformat=streamOptimized) "
+		    "output can be streamed to stdout");
 		return 1;
 	}
-	if ((c.in = disk_open(argv[optind], ifmt, flags)) == NULL)
+	if (strcmp(argv[optind], "-") == 0 && open_stdin(&c, ifmt, flags,
+	    ofmt, &o) < 0)
 		return 1;
-	o.size = c.in->size;
+	if (c.in == NULL && c.sin == NULL &&
+	    (c.in = disk_open(argv[optind], ifmt, flags)) == NULL)
+		return 1;
+	o.size = c.in ? c.in->size : c.grow ? 0 : blk_sread_size(c.sin);
 	c.buf = malloc(CHUNK);
 	c.zbuf = c.compress || o.backing ? malloc(CHUNK) : NULL;
 	c.nthreads = 1;
@@ -426,11 +586,14 @@ cmd_convert(int argc, char **argv)
 		free(c.zbuf);
 		log_warnx("out of memory");
 		blk_close(c.in);
+		blk_sread_close(c.sin);
 		return 1;
 	}
-	progress_init(&c.pr, prog, c.in->size);
-	if (strcmp(argv[optind + 1], "-") == 0)
-		rc = copy(&c, 1) < 0 ? 1 : 0;
+	progress_init(&c.pr, prog && !c.grow, o.size);
+	if (strcmp(argv[optind + 1], "-") == 0 && strcmp(ofmt, "raw") != 0)
+		rc = to_stream(&c, ofmt, &o);
+	else if (strcmp(argv[optind + 1], "-") == 0)
+		rc = copy_any(&c, 1) < 0 ? 1 : 0;
 	else
 		rc = to_file(&c, argv[optind + 1], ofmt, &o);
 	if (rc == 0)
@@ -438,5 +601,6 @@ cmd_convert(int argc, char **argv)
 	free(c.buf);
 	free(c.zbuf);
 	blk_close(c.in);
+	blk_sread_close(c.sin);
 	return rc;
 }

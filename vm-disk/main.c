@@ -34,8 +34,10 @@ static const struct subcmd cmds[] = {
 	{ "convert", cmd_convert,
 	  "convert [-p] [-q] [-c] [-U] [-f FMT] [-O FMT] [-B BACKING] [-o OPTS]\n"
 	  "\t\t[-S SIZE] IN OUT",
-	  "copy the guest-visible contents into a new image (OUT - is stdout,\n"
-	  "\traw; -B: an overlay holding only what differs from BACKING;\n"
+	  "copy the guest-visible contents into a new image (OUT - is stdout:\n"
+	  "\traw or a streamOptimized vmdk; IN - is stdin: a redirected file of\n"
+	  "\tany format, or from a pipe raw or a streamOptimized vmdk; -B: an\n"
+	  "\toverlay holding only what differs from BACKING;\n"
 	  "\t-O vmdk -o subformat=streamOptimized compresses, as -c does)" },
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
@@ -62,7 +64,8 @@ static const struct subcmd cmds[] = {
 	  "list, create, apply (revert to) or delete internal snapshots\n"
 	  "\t(qcow2; NAME is a snapshot's id or name)" },
 	{ "measure", cmd_measure,
-	  "measure [-U] [-f FMT] [-O raw|qcow2] [-o OPTS] [--output=json] [--json]\n"
+	  "measure [-U] [-f FMT] [-O raw|qcow2|vdi|vpc|vmdk] [-o OPTS]\n"
+	  "\t\t[--output=json] [--json]\n"
 	  "\t\t--size SIZE | FILE",
 	  "the file size an image of SIZE, or a copy of FILE, needs in the\n"
 	  "\toutput format (qemu-img's \"required\" and \"fully allocated\")" },

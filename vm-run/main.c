@@ -27,6 +27,7 @@
 #include "util/log.h"
 #include "util/size.h"
 #include "util/version.h"
+#include "vm/snapshot.h"
 #include "vm/vm.h"
 
 enum {
@@ -38,6 +39,9 @@ enum {
 	OPT_PRINT_CONFIG,
 	OPT_NET,
 	OPT_CTL, OPT_DETACH, OPT_ATTACH, OPT_CMD, OPT_LIST, OPT_JSON,
+	OPT_RESTORE,
+	OPT_SAVE_ON_USR1,
+	OPT_FAST_RESTORE,
 };
 
 static void
@@ -87,6 +91,11 @@ usage(FILE *f)
 "                          a log there\n"
 "      --no-reboot         exit (status 0) when the guest reboots\n"
 "      --stats             print CPU statistics at exit\n"
+"      --restore SNAPSHOT  continue the VM saved in SNAPSHOT (its embedded\n"
+"                          configuration, unless VM.yaml or BUNDLE is given)\n"
+"      --save-on-usr1 FILE on SIGUSR1: pause, save a snapshot to FILE\n"
+"                          (tag: FILE's name), resume\n"
+"      --fast-restore      save RAM uncompressed, for a mapped restore\n"
 "      --print-config      check the configuration, print it as vm.yaml\n"
 "                          (flags applied, paths resolved) and exit\n"
 "\n"
@@ -112,6 +121,74 @@ usage(FILE *f)
 
 static volatile sig_atomic_t got_signal;
 static struct vm *running_vm;
+
+static int usr1_pipe[2] = { -1, -1 };
+
+/* SIGUSR1: the event loop does the work (save_on_usr1). */
+static void
+on_usr1(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	if (usr1_pipe[1] >= 0 && write(usr1_pipe[1], "s", 1) < 0) {
+		/* full: a save is already due */
+	}
+	errno = e;
+}
+
+/* The tag of a snapshot file: its name without directory or ".snap". */
+static void
+snap_tag(const char *path, char *tag, size_t len)
+{
+	const char *b = strrchr(path, '/');
+	size_t n;
+
+	b = b ? b + 1 : path;
+	n = strlen(b);
+	if (n > 5 && strcmp(b + n - 5, ".snap") == 0)
+		n -= 5;
+	snprintf(tag, len, "%.*s", (int)n, b);
+}
+
+struct usr1_save {
+	struct vm *vm;
+	const char *path, *parent;
+	bool fast;
+};
+
+/* SIGUSR1 with --save-on-usr1 (an event loop callback): pause, save,
+ * resume. */
+static void
+save_on_usr1(void *opaque, int fd, unsigned events)
+{
+	struct usr1_save *u = opaque;
+	struct vm_snap_opts o = { 0 };
+	struct vm_err err = { 0 };
+	char tag[VM_SNAP_TAG_MAX], buf[16];
+	uint64_t t0 = clock_host_ns();
+	int ret;
+
+	(void)events;
+	if (read(fd, buf, sizeof(buf)) <= 0)
+		return;
+	snap_tag(u->path, tag, sizeof(tag));
+	o.tag = tag;
+	o.fast_restore = u->fast;
+	o.parent = u->parent;
+	ret = vm_pause(u->vm);
+	if (ret < 0 && ret != -EALREADY) {
+		log_warnx("snapshot %s: cannot pause the VM", u->path);
+		return;
+	}
+	if (vm_snapshot_save(u->vm, u->path, &o, &err) < 0)
+		log_warnx("snapshot %s: %s", u->path, err.msg);
+	else
+		log_info("snapshot %s saved in %llu ms", u->path,
+		    (unsigned long long)((clock_host_ns() - t0) / 1000000));
+	if (ret == 0)
+		vm_resume(u->vm);
+}
 
 static void
 on_signal(int sig)
@@ -139,7 +216,8 @@ struct flags {
 	int ndisks;
 	const char *nets[CFG_MAX_NETS];
 	int nnets;
-	bool no_reboot, stats;
+	bool no_reboot, stats, fast_restore;
+	const char *restore, *save_on_usr1;
 	const char *ctl;        /* --ctl PATH, "none" */
 	bool detach;
 };
@@ -576,6 +654,9 @@ main(int argc, char **argv)
 		{ "cmd", required_argument, NULL, OPT_CMD },
 		{ "list", no_argument, NULL, OPT_LIST },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "save-on-usr1", required_argument, NULL, OPT_SAVE_ON_USR1 },
+		{ "fast-restore", no_argument, NULL, OPT_FAST_RESTORE },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct vm_config cfg;
@@ -584,7 +665,8 @@ main(int argc, char **argv)
 	const struct cpu_backend_ops *backend;
 	enum vm_exit_reason reason;
 	struct sigaction sa;
-	char why[256];
+	char why[256], parent[VM_SNAP_TAG_MAX] = "";
+	struct usr1_save usr1 = { 0 };
 	struct vm *vm;
 	int ret;
 	int ch, verbose = 0, status;
@@ -698,6 +780,15 @@ main(int argc, char **argv)
 		case OPT_JSON:
 			json = true;
 			break;
+		case OPT_RESTORE:
+			fl.restore = optarg;
+			break;
+		case OPT_SAVE_ON_USR1:
+			fl.save_on_usr1 = optarg;
+			break;
+		case OPT_FAST_RESTORE:
+			fl.fast_restore = true;
+			break;
 		case OPT_LOG:
 			if (log_set_cats(optarg) < 0) {
 				log_warnx("--log: unknown category in '%s'",
@@ -747,6 +838,13 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return err.code == -EINVAL ? 2 : 1;
 	}
+	if (optind == argc && fl.restore &&
+	    vm_snapshot_config(fl.restore, &cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	if (fl.restore)
+		snap_tag(fl.restore, parent, sizeof(parent));
 	cfg.stats = fl.stats;
 	if (apply_flags(&cfg, &fl, &err) < 0 ||
 	    cfg_validate(&cfg, &err) < 0) {
@@ -812,6 +910,15 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (fl.save_on_usr1) {
+		if (pipe2(usr1_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+			log_warn("--save-on-usr1: pipe");
+			runtime_cleanup();
+			return 1;
+		}
+		sa.sa_handler = on_usr1;
+		sigaction(SIGUSR1, &sa, NULL);
+	}
 
 	for (;;) {
 		vm = vm_create(&cfg, backend, console_chardev(), &err);
@@ -821,6 +928,21 @@ main(int argc, char **argv)
 			runtime_cleanup();
 			return 1;
 		}
+		if (fl.restore) {
+			uint64_t t0 = clock_host_ns();
+
+			if (vm_snapshot_load(vm, fl.restore, &err) < 0) {
+				vm_destroy(vm);
+				console_restore();
+				log_warnx("%s", err.msg);
+				runtime_cleanup();
+				return 1;
+			}
+			log_info("restored %s in %llu ms", fl.restore,
+			    (unsigned long long)((clock_host_ns() - t0) /
+			    1000000));
+			fl.restore = NULL;      /* a guest reboot boots afresh */
+		}
 		running_vm = vm;
 		console_attach(vm);
 		if (rt.srv != NULL)
@@ -828,6 +950,14 @@ main(int argc, char **argv)
 		detach_ready();
 		if (got_signal)
 			vm_request_exit(vm, VM_EXIT_USER, 0, "signal");
+		if (fl.save_on_usr1) {
+			usr1.vm = vm;
+			usr1.path = fl.save_on_usr1;
+			usr1.parent = parent[0] ? parent : NULL;
+			usr1.fast = fl.fast_restore;
+			evloop_add_fd(vm->loop, usr1_pipe[0], EV_READ,
+			    save_on_usr1, &usr1);
+		}
 		reason = vm_run(vm);
 		ctl_server_detach(rt.srv);
 		console_detach();

@@ -1,24 +1,292 @@
 /*
- * vm-snap — save and restore the state of virtual machines.
- * Not built yet (issue 7): this front end answers --help and --version and
- * otherwise says so and fails, rather than pretend.
+ * vm-snap — snapshots of virtual machines: list, delete, restore; save
+ * through the running VM's control socket once that exists (until then
+ * vm-run --save-on-usr1).  Argument parsing and wiring only: the format
+ * and the work are common/snap and common/vm/snapshot.c.
+ *
+ * A VM is a bundle directory (its snapshots in BUNDLE/snapshots/) or a
+ * name (in $XDG_STATE_HOME/vmkit/NAME/); a snapshot is TAG.snap there.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "block/block.h"
+#include "cfg/cfg.h"
+#include "util/err.h"
+#include "util/json.h"
 #include "util/log.h"
+#include "util/size.h"
 #include "util/version.h"
+#include "vm/snapshot.h"
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: vm-snap [-hV] ...\n"
-	    "  save and restore the state of virtual machines (not implemented yet)\n"
+	    "usage: vm-snap list VM [--json]\n"
+	    "       vm-snap restore VM TAG [VM-RUN-OPTIONS]\n"
+	    "       vm-snap delete VM TAG\n"
+	    "       vm-snap save VM TAG\n"
+	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
+	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
+	    "  list      the snapshots: tag, time, size, RAM, parent\n"
+	    "  restore   run the VM from snapshot TAG (vm-run --restore)\n"
+	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
+	    "            (a stopped VM)\n"
+	    "  save      needs the control socket, not built yet: use\n"
+	    "            vm-run --save-on-usr1 FILE and kill -USR1\n"
+	    "\n"
+	    "      --json      list as JSON\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n");
+}
+
+/* The snapshot folder of VM into dir. */
+static int
+snap_dir(const char *vm, char *dir, size_t len, struct vm_err *err)
+{
+	char yaml[PATH_MAX];
+	struct stat st;
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", vm);
+	if (stat(yaml, &st) == 0) {
+		if ((size_t)snprintf(dir, len, "%s/snapshots", vm) >= len)
+			return vm_err_set(err, -ENAMETOOLONG, "%s: path too "
+			    "long", vm);
+		return 0;
+	}
+	if (strchr(vm, '/') != NULL || vm[0] == '\0' || vm[0] == '.')
+		return vm_err_set(err, -ENOENT, "%s: not a bundle (no vm.yaml) "
+		    "nor a VM name", vm);
+	if (state != NULL && state[0] != '\0')
+		snprintf(dir, len, "%s/vmkit/%s", state, vm);
+	else if (home != NULL)
+		snprintf(dir, len, "%s/.local/state/vmkit/%s", home, vm);
+	else
+		return vm_err_set(err, -ENOENT, "neither XDG_STATE_HOME nor HOME "
+		    "is set");
+	return 0;
+}
+
+static int
+snap_path(const char *vm, const char *tag, char *path, size_t len,
+    struct vm_err *err)
+{
+	char dir[PATH_MAX];
+	int ret = snap_dir(vm, dir, sizeof(dir), err);
+
+	if (ret < 0)
+		return ret;
+	if (tag[0] == '\0' || strchr(tag, '/') != NULL || tag[0] == '.')
+		return vm_err_set(err, -EINVAL, "'%s' is not a snapshot tag",
+		    tag);
+	if ((size_t)snprintf(path, len, "%s/%s.snap", dir, tag) >= len)
+		return vm_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+	if (access(path, F_OK) < 0)
+		return vm_err_set(err, -ENOENT, "%s: no snapshot '%s' (%s)", vm,
+		    tag, path);
+	return 0;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmd_list(const char *vm, bool json)
+{
+	struct vm_err err = { 0 };
+	char dir[PATH_MAX], path[PATH_MAX + 256], when[32], sz[32], tag[256];
+	char **names = NULL;
+	struct dirent *de;
+	struct json j;
+	DIR *d;
+	int n = 0, i, bad = 0;
+
+	if (snap_dir(vm, dir, sizeof(dir), &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	d = opendir(dir);
+	if (d != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			size_t l = strlen(de->d_name);
+			char **nn;
+
+			if (l <= 5 || strcmp(de->d_name + l - 5, ".snap") != 0)
+				continue;
+			nn = realloc(names, sizeof(*names) * (size_t)(n + 1));
+			if (nn == NULL)
+				break;
+			names = nn;
+			names[n++] = strdup(de->d_name);
+		}
+		closedir(d);
+	} else if (errno != ENOENT) {
+		log_warn("%s", dir);
+		return 1;
+	}
+	qsort(names, (size_t)n, sizeof(*names), cmp_names);
+	if (json) {
+		json_init(&j, stdout);
+		json_arr_begin(&j, NULL);
+	} else {
+		printf("%-20s %-20s %10s %-7s %s\n", "TAG", "DATE", "SIZE", "RAM",
+		    "PARENT");
+	}
+	for (i = 0; i < n; i++) {
+		struct vm_snap_info in;
+		struct stat st;
+		struct tm tm;
+		time_t t;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (vm_snapshot_info(path, &in, &err) < 0) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+			continue;
+		}
+		/* the room it takes (zero pages of mapped RAM are holes) */
+		if (stat(path, &st) == 0)
+			in.size = (uint64_t)st.st_blocks * 512;
+		/* the tag is the file's name; the disks' snapshots carry
+		 * the name it was saved under (in.tag) */
+		snprintf(tag, sizeof(tag), "%.*s", (int)(strlen(names[i]) - 5),
+		    names[i]);
+		t = (time_t)in.time;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+		if (json) {
+			json_obj_begin(&j, NULL);
+			json_str(&j, "tag", tag);
+			json_str(&j, "disk-tag", in.tag);
+			json_u64(&j, "time", in.time);
+			json_u64(&j, "size", in.size);
+			json_bool(&j, "ram", true);
+			json_str(&j, "ram-format", in.fast_restore ? "mapped" :
+			    "zstd");
+			json_u64(&j, "ram-pages", in.ram_pages);
+			json_u64(&j, "memory", in.memory);
+			json_int(&j, "cpus", in.ncpus);
+			json_int(&j, "disks", in.ndisks);
+			json_str(&j, "parent", in.parent);
+			json_str(&j, "backend", in.backend);
+			json_str(&j, "file", path);
+			json_obj_end(&j);
+		} else {
+			printf("%-20s %-20s %10s %-7s %s\n", tag, when,
+			    size_format(in.size, sz, sizeof(sz)),
+			    in.fast_restore ? "mapped" : "zstd",
+			    in.parent[0] ? in.parent : "-");
+		}
+	}
+	if (json) {
+		json_arr_end(&j);
+		json_finish(&j);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return bad;
+}
+
+/* The snapshot file, then each disk's internal snapshot of the tag. */
+static int
+cmd_delete(const char *vm, const char *tag)
+{
+	static struct vm_config cfg;
+	struct vm_err err = { 0 };
+	struct vm_snap_info in;
+	char path[PATH_MAX];
+	int i, bad = 0;
+
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
+	    vm_snapshot_info(path, &in, &err) < 0 ||
+	    vm_snapshot_config(path, &cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	for (i = 0; i < cfg.ndisks; i++) {
+		struct blk *b;
+
+		if (cfg.disks[i].readonly)
+			continue;
+		b = blk_open(cfg.disks[i].file, cfg.disks[i].format[0] ?
+		    cfg.disks[i].format : NULL, 0, &err);
+		if (b == NULL) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+			continue;
+		}
+		if (b->drv->snapshot_delete != NULL &&
+		    blk_snapshot_delete(b, in.tag, &err) < 0 &&
+		    err.code != -ENOENT) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+		}
+		blk_close(b);
+	}
+	if (unlink(path) < 0) {
+		log_warn("%s", path);
+		return 1;
+	}
+	return bad;
+}
+
+/* vm-run --restore PATH [options], from the folder vm-snap is in. */
+static int
+cmd_restore(const char *self, const char *vm, const char *tag, int argc,
+    char **argv)
+{
+	struct vm_err err = { 0 };
+	char path[PATH_MAX], run[PATH_MAX + 16], exe[PATH_MAX];
+	char **av;
+	ssize_t n;
+	int i;
+
+	(void)self;
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	snprintf(run, sizeof(run), "vm-run");
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			snprintf(run, sizeof(run), "%s/vm-run", exe);
+			if (access(run, X_OK) < 0)
+				snprintf(run, sizeof(run), "vm-run");
+		}
+	}
+	av = calloc((size_t)argc + 4, sizeof(*av));
+	if (av == NULL)
+		return 1;
+	av[0] = run;
+	av[1] = (char *)"--restore";
+	av[2] = path;
+	for (i = 0; i < argc; i++)
+		av[3 + i] = argv[i];
+	execvp(run, av);
+	log_warn("%s", run);
+	free(av);
+	return 1;
 }
 
 int
@@ -27,8 +295,11 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *cmd;
+	bool json = false;
 	int ch;
 
 	log_init(argv[0]);
@@ -40,11 +311,52 @@ main(int argc, char **argv)
 		case 'V':
 			printf("vm-snap %s\n", VMKIT_VERSION);
 			return 0;
+		case 'j':
+			json = true;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	log_warnx("not implemented yet: vm-snap is a placeholder in this build");
-	return 1;
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[optind++];
+	if (strcmp(cmd, "restore") == 0) {
+		if (argc - optind < 2) {
+			usage(stderr);
+			return 2;
+		}
+		return cmd_restore(argv[0], argv[optind], argv[optind + 1],
+		    argc - optind - 2, argv + optind + 2);
+	}
+	/* list/delete/save: options may follow the operands; parse the
+	 * command's own argv (cmd as its argv[0]) from the start */
+	argv += optind - 1;
+	argc -= optind - 1;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		if (ch != 'j') {
+			usage(stderr);
+			return 2;
+		}
+		json = true;
+	}
+	if (strcmp(cmd, "list") == 0 && argc - optind == 1)
+		return cmd_list(argv[optind], json);
+	if (strcmp(cmd, "delete") == 0 && argc - optind == 2)
+		return cmd_delete(argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "save") == 0 && argc - optind == 2) {
+		log_warnx("save: not built yet: it needs the running VM's "
+		    "control socket; meanwhile run the VM with vm-run "
+		    "--save-on-usr1 FILE and send it SIGUSR1");
+		return 1;
+	}
+	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&
+	    strcmp(cmd, "save") != 0)
+		log_warnx("unknown command '%s'", cmd);
+	usage(stderr);
+	return 2;
 }

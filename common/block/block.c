@@ -68,23 +68,17 @@ read_tail(int fd, uint8_t *tail)
 	return n > 0 ? (size_t)n : 0;
 }
 
-const struct blk_driver *
-blk_probe_fd(int fd)
+static const struct blk_driver *
+probe(const uint8_t *hdr, size_t n, const uint8_t *tail, size_t tn)
 {
-	uint8_t hdr[4096], tail[512];
-	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
-	size_t tn = read_tail(fd, tail);
 	const struct blk_driver *best = NULL;
 	int score, best_score = -1, ts;
 	size_t i;
 
-	if (n < 0)
-		n = 0;
 	for (i = 0; drivers[i] != NULL; i++) {
-		score = drivers[i]->probe ? drivers[i]->probe(hdr, (size_t)n) :
-		    0;
-		ts = drivers[i]->probe_tail ? drivers[i]->probe_tail(tail,
-		    tn) : 0;
+		score = drivers[i]->probe ? drivers[i]->probe(hdr, n) : 0;
+		ts = drivers[i]->probe_tail && tn ?
+		    drivers[i]->probe_tail(tail, tn) : 0;
 		if (ts > score)
 			score = ts;
 		if (score > best_score) {
@@ -93,6 +87,22 @@ blk_probe_fd(int fd)
 		}
 	}
 	return best;
+}
+
+const struct blk_driver *
+blk_probe_fd(int fd)
+{
+	uint8_t hdr[4096], tail[512];
+	ssize_t n = pread(fd, hdr, sizeof(hdr), 0);
+	size_t tn = read_tail(fd, tail);
+
+	return probe(hdr, n < 0 ? 0 : (size_t)n, tail, tn);
+}
+
+const struct blk_driver *
+blk_probe_buf(const uint8_t *hdr, size_t len)
+{
+	return probe(hdr, len, NULL, 0);
 }
 
 /* The path of a backing file named by the image at path. */
@@ -254,6 +264,40 @@ blk_create_fd(int fd, const char *path, const char *format,
 		return vm_err_set(err, -ENOTSUP, "%s: creating %s images is "
 		    "not supported", path, drv->name);
 	return drv->create(fd, path, o, err);
+}
+
+struct blk *
+blk_stream_new(int fd, const char *name, const char *format,
+    const struct blk_create_opts *o, struct vm_err *err)
+{
+	const struct blk_driver *drv = blk_driver_find(format ? format : "raw");
+	struct blk *b;
+
+	if (drv == NULL || drv->stream_new == NULL) {
+		vm_err_set(err, -ESPIPE, "%s: %s images cannot be written to a "
+		    "stream (vmdk -o subformat=streamOptimized can)", name,
+		    drv ? drv->name : format);
+		return NULL;
+	}
+	b = calloc(1, sizeof(*b));
+	if (b == NULL || (drv->priv_size &&
+	    (b->priv = calloc(1, drv->priv_size)) == NULL)) {
+		free(b);
+		vm_err_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	b->drv = drv;
+	b->fd = fd;
+	b->size = o->size;
+	snprintf(b->path, sizeof(b->path), "%s", name);
+	if (drv->stream_new(b, o, err) < 0) {
+		if (drv->close)
+			drv->close(b);
+		free(b->priv);
+		free(b);
+		return NULL;
+	}
+	return b;
 }
 
 /*

@@ -151,6 +151,11 @@ struct blk_driver {
 	    struct vm_err *err);
 	/* Drop everything this layer holds: it reads as its backing. */
 	int (*make_empty)(struct blk *b, struct vm_err *err);
+	/* A new image of o->size on b->fd, which need not seek (a pipe):
+	 * written once, in order, through write_compressed and a last
+	 * flush.  Formats that can be streamed have it. */
+	int (*stream_new)(struct blk *b, const struct blk_create_opts *o,
+	    struct vm_err *err);
 	/* 0..100, like probe, from the file's last bytes (tail, len of
 	 * them, at most 512) for formats whose signature is at the end. */
 	int (*probe_tail)(const uint8_t *tail, size_t len);
@@ -180,6 +185,12 @@ void blk_close(struct blk *b);
 int blk_create(const char *path, const char *format,
     const struct blk_create_opts *o, struct vm_err *err);
 int blk_create_fd(int fd, const char *path, const char *format,
+    const struct blk_create_opts *o, struct vm_err *err);
+/* A new image written to the stream fd (a pipe; name for messages),
+ * once and in order: whole clusters through blk_write_compressed*, in
+ * ascending order, then blk_flush once.  vmdk streamOptimized only.
+ * blk_close closes fd.  NULL with err set (fd left open) on failure. */
+struct blk *blk_stream_new(int fd, const char *name, const char *format,
     const struct blk_create_opts *o, struct vm_err *err);
 int blk_pread(struct blk *b, void *buf, size_t len, uint64_t off);
 int blk_pwrite(struct blk *b, const void *buf, size_t len, uint64_t off);
@@ -225,5 +236,26 @@ int blk_read_backing(struct blk *b, void *buf, size_t len, uint64_t off);
 const struct blk_driver *blk_driver_find(const char *name);
 /* The driver that best recognises the image on fd. */
 const struct blk_driver *blk_probe_fd(int fd);
+/* ... from its first len bytes alone (no tail: a stream). */
+const struct blk_driver *blk_probe_buf(const uint8_t *hdr, size_t len);
+
+/*
+ * An image read from a stream (a pipe), once, in order (sread.c): raw,
+ * or a streamOptimized vmdk; other formats need seeking and are refused
+ * (-ESPIPE).  format NULL probes the first bytes.  blk_sread_next gives
+ * the next extent that may hold data, ascending, in *data (valid until
+ * the next call): 1, 0 at the end, or -errno with blk_sread_error set.
+ * What lies between extents reads as zeros.  The size is known from the
+ * start for vmdk, at the end (UINT64_MAX before) for raw.
+ */
+struct blk_sread;
+struct blk_sread *blk_sread_open(int fd, const char *name,
+    const char *format, struct vm_err *err);
+int blk_sread_next(struct blk_sread *s, const uint8_t **data,
+    uint64_t *off, uint64_t *len);
+uint64_t blk_sread_size(const struct blk_sread *s);
+const char *blk_sread_format(const struct blk_sread *s);
+const struct vm_err *blk_sread_error(const struct blk_sread *s);
+void blk_sread_close(struct blk_sread *s);
 
 #endif

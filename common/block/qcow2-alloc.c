@@ -627,10 +627,112 @@ fail:
 	return -EIO;
 }
 
+/* Clear the L2 entries of [off, end) (inside one table) and then drop
+ * what they held: a crash in between leaks, never corrupts. */
+static int
+clear_l2(struct blk *b, uint64_t off, uint64_t end)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t l1i = off >> (q->cluster_bits + q->l2_bits), l2off, i, first;
+	uint64_t n = (end - off) >> q->cluster_bits, k, *old;
+	uint8_t *t;
+	int ret = 0;
+
+	if (l1i >= q->l1_size || (l2off = q->l1[l1i] & QC_OFFSET_MASK) == 0)
+		return 0;
+	first = (off >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
+	if ((t = qc_cache_get(b, &q->l2c, l2off, false)) == NULL)
+		return -EIO;
+	if ((old = malloc((size_t)n * 8 + 8)) == NULL)
+		return -ENOMEM;
+	for (k = 0; k < n; k++) {
+		i = first + k;
+		old[k] = qc_be64(t + i * 8);
+		qc_put64(t + i * 8, 0);
+	}
+	if (qc_write_file(b, t + first * 8, (size_t)(n * 8), l2off +
+	    first * 8) < 0)
+		ret = -EIO;
+	for (k = 0; ret == 0 && k < n; k++)
+		if (old[k] && qc_release(b, old[k]) < 0)
+			ret = -EIO;
+	free(old);
+	return ret;
+}
+
 /*
- * Grow the virtual size: a larger L1 table first if needed (written and
- * synced before the header points to it), then the size field.
- * Shrinking would have to free the clusters past the new end: not yet.
+ * Shrink to size: the tail of a cluster cut by the new end zeroed (so
+ * that growing again reads zeros), every L2 entry past it cleared and
+ * its cluster released, the L2 tables wholly past it unlinked from the
+ * L1 table and released, then the size in the header.  The L1 table
+ * keeps its length.  Not with internal snapshots (they share clusters),
+ * nor extended L2 entries (read only here).
+ */
+static int
+shrink(struct blk *b, uint64_t size, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, start, off, end, l1i, l2off;
+	uint64_t tail, e, lo;
+	uint8_t be[8] = { 0 }, *zeros;
+	unsigned ci;
+
+	if (q->nb_snapshots)
+		return vm_err_set(err, -ENOTSUP, "%s: has internal snapshots, "
+		    "which share its clusters: delete them (vm-disk snapshot "
+		    "-d) before shrinking", b->path);
+	if (q->incompat & QC_INCOMPAT_EXTL2)
+		return vm_err_set(err, -ENOTSUP, "%s: images with extended L2 "
+		    "entries cannot be shrunk", b->path);
+	start = (size + q->cs - 1) & ~(q->cs - 1);
+	tail = (start < b->size ? start : b->size) - size;
+	if (tail && qc_l2_entry(b, size, &e, &l2off) < 0)
+		goto fail;
+	if (tail && e) {
+		if ((zeros = calloc(1, (size_t)tail)) == NULL)
+			return vm_err_set(err, -ENOMEM, "out of memory");
+		if (qc_write(b, zeros, tail, size) < 0) {
+			free(zeros);
+			goto fail;
+		}
+		free(zeros);
+	}
+	for (off = start; off < b->size; off = end) {
+		end = (off / span + 1) * span;
+		if (end > b->size)
+			end = (b->size + q->cs - 1) & ~(q->cs - 1);
+		if (clear_l2(b, off, end) < 0)
+			goto fail;
+	}
+	if (sync_file(b) < 0)
+		goto fail;
+	for (l1i = (size + span - 1) / span; l1i < q->l1_size; l1i++) {
+		if ((l2off = q->l1[l1i] & QC_OFFSET_MASK) == 0)
+			continue;
+		if (qc_write_file(b, be, 8, q->l1_off + l1i * 8) < 0)
+			goto fail;
+		q->l1[l1i] = 0;
+		ci = (unsigned)((l2off >> q->cluster_bits) & (q->l2c.n - 1));
+		if (q->l2c.key[ci] == l2off)
+			q->l2c.key[ci] = 0;
+		if (qc_refcount_update(b, l2off, 1, -1) < 0)
+			goto fail;
+	}
+	lo = size;
+	qc_put64(be, lo);
+	if (qc_write_file(b, be, 8, QH_SIZE) < 0 || sync_file(b) < 0)
+		goto fail;
+	b->size = size;
+	return 0;
+fail:
+	*err = b->ioerr;
+	return err->code ? err->code : -EIO;
+}
+
+/*
+ * Grow the virtual size (rounded up to a sector): a larger L1 table
+ * first if needed (written and synced before the header points to it),
+ * then the size field.
  */
 int
 qc_resize(struct blk *b, uint64_t size, struct vm_err *err)
@@ -640,9 +742,11 @@ qc_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	uint64_t h, ncl, ocl, i, *nl1;
 	uint8_t *raw, hdr[12];
 
+	/* in whole sectors, as qemu reads the size field */
+	size = (size + 511) & ~511ull;
+	need = (size + span - 1) / span;
 	if (size < b->size)
-		return vm_err_set(err, -ENOTSUP, "%s: shrinking qcow2 images "
-		    "is not supported yet", b->path);
+		return shrink(b, size, err);
 	if (need * 8 > QC_MAX_L1_BYTES)
 		return vm_err_set(err, -EFBIG, "%s: %llu bytes needs an L1 "
 		    "table larger than qcow2 allows", b->path,

@@ -662,6 +662,90 @@ grow(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
 	return 0;
 }
 
+/*
+ * Shrink to nb blocks: the entries past them let go (the tail of a last
+ * partial block zeroed, so that growing again reads zeros), the blocks
+ * still used that lie at host index nb or above copied down into free
+ * ones (copy, then entry), then the header, then the file cut after the
+ * last block in use.  Killed midway, the image reads as the old one cut
+ * at the new size, or the new one.
+ */
+static int
+shrink(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
+{
+	struct vdi *s = b->priv;
+	uint8_t le[4], *blk = NULL, *used;
+	uint32_t g, e, free_idx = 0, count = 0, top = 0;
+	uint64_t in = size % VDI_BLOCK;
+	int ret = 0;
+
+	/* size < b->size <= blocks * VDI_BLOCK: its block is in the map */
+	if (in && allocated(s->bmap[size / VDI_BLOCK]))
+		ret = vx_write_zeros(b, VDI_BLOCK - in, s->data_off +
+		    (uint64_t)s->bmap[size / VDI_BLOCK] * VDI_BLOCK + in);
+	vx_put_le32(le, VDI_FREE);
+	for (g = nb; ret == 0 && g < s->blocks; g++) {
+		if (s->bmap[g] == VDI_FREE)
+			continue;
+		ret = vx_write(b, le, 4, s->bmap_off + 4ull * g);
+		s->bmap[g] = VDI_FREE;
+	}
+	used = calloc(nb ? nb : 1, 1);
+	if (used == NULL || (blk = malloc(VDI_BLOCK)) == NULL) {
+		free(used);
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	}
+	for (g = 0; g < nb; g++)
+		if (allocated(s->bmap[g]) && s->bmap[g] < nb)
+			used[s->bmap[g]] = 1;
+	for (g = 0; ret == 0 && g < nb; g++) {
+		e = s->bmap[g];
+		if (!allocated(e) || e < nb)
+			continue;
+		while (free_idx < nb && used[free_idx])
+			free_idx++;
+		if (free_idx == nb) {   /* cannot be: nb slots, < nb users */
+			ret = -ENOSPC;
+			break;
+		}
+		if ((ret = vx_read(b, blk, VDI_BLOCK, s->data_off +
+		    (uint64_t)e * VDI_BLOCK)) < 0 ||
+		    (ret = vx_write(b, blk, VDI_BLOCK, s->data_off +
+		    (uint64_t)free_idx * VDI_BLOCK)) < 0 ||
+		    fdatasync(b->fd) < 0)
+			break;
+		vx_put_le32(le, free_idx);
+		if ((ret = vx_write(b, le, 4, s->bmap_off + 4ull * g)) < 0)
+			break;
+		s->bmap[g] = free_idx;
+		used[free_idx] = 1;
+	}
+	free(blk);
+	for (g = 0; g < nb; g++) {
+		if (!allocated(s->bmap[g]))
+			continue;
+		count++;
+		if (s->bmap[g] + 1 > top)
+			top = s->bmap[g] + 1;
+	}
+	free(used);
+	if (ret == 0) {
+		vx_put_le32(s->hdr + H_BLOCKS, nb);
+		vx_put_le32(s->hdr + H_ALLOCATED, count);
+		vx_put_le64(s->hdr + H_DISK_SIZE, size);
+		ret = vx_write(b, s->hdr, VDI_HDR_SIZE, 0);
+	}
+	if (ret == 0 && fdatasync(b->fd) < 0)
+		ret = -errno;
+	if (ret == 0 && ftruncate(b->fd, (off_t)(s->data_off +
+	    (uint64_t)top * VDI_BLOCK)) < 0)
+		ret = -errno;
+	if (ret < 0)
+		return vm_err_set(err, ret, "%s", b->ioerr.msg[0] ?
+		    b->ioerr.msg : strerror(-ret));
+	return 0;
+}
+
 static int
 vdi_resize(struct blk *b, uint64_t size, struct vm_err *err)
 {
@@ -670,10 +754,12 @@ vdi_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	int ret;
 
 	size = (size + 511) & ~511ull;
-	if (size < b->size)
-		return vm_err_set(err, -ENOTSUP, "%s: shrinking VDI images is "
-		    "not supported", b->path);
 	nb = (size + VDI_BLOCK - 1) / VDI_BLOCK;
+	if (s->nbad == 0 && size < b->size) {
+		if ((ret = shrink(b, (uint32_t)nb, size, err)) < 0)
+			return ret;
+		return load(b, err);
+	}
 	if (nb < s->blocks)     /* a map longer than the disk needs */
 		nb = s->blocks;
 	if (nb > VDI_MAX_BLOCKS)

@@ -88,6 +88,9 @@ struct vx {
 	uint32_t *sgt;
 	bool stream, dirty;
 	uint64_t last_grain;    /* next grain index allowed (in order) */
+	bool seq;               /* fd is a stream (a pipe): written once, in
+				 * order, from seq_pos */
+	uint64_t seq_pos;
 };
 
 struct vmdk {
@@ -112,11 +115,14 @@ int vd_read_file(struct blk *b, struct vx *x, void *buf, size_t len,
 int vd_write_file(struct blk *b, struct vx *x, const void *buf, size_t len,
     uint64_t off);
 bool vd_gt_ok(const struct vx *x, uint64_t sector);
+int vd_finish_open(struct blk *b, unsigned flags, struct vm_err *err);
 int vd_lookup(struct blk *b, struct vx *x, uint64_t off, enum vx_kind *kind,
     uint64_t *host, uint32_t **gtp);
 
 /* vmdk-write.c */
 int vd_stream_open(struct blk *b, struct vx *x, struct vm_err *err);
+int vd_stream_new(struct blk *b, const struct blk_create_opts *o,
+    struct vm_err *err);
 int vd_pwritev(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off);
 size_t vd_compress(struct blk *b, const void *in, void *out, size_t cap);

@@ -69,19 +69,28 @@ vd_stream_open(struct blk *b, struct vx *x, struct vm_err *err)
 	return 0;
 }
 
+/* A write at byte at: positioned, or (seq not NULL: a stream at *seq)
+ * in order. */
 static int
-put_marker(int fd, uint64_t val, uint32_t type, uint64_t at)
+out(int fd, uint64_t *seq, const void *buf, size_t len, uint64_t at)
+{
+	return seq ? io_seq_write(fd, seq, buf, len, at) :
+	    io_pwrite_full(fd, buf, len, at);
+}
+
+static int
+put_marker(int fd, uint64_t *seq, uint64_t val, uint32_t type, uint64_t at)
 {
 	uint8_t s[512] = { 0 };
 
 	vd_put64(s, val);
 	vd_put32(s + 12, type);
-	return io_pwrite_full(fd, s, 512, at);
+	return out(fd, seq, s, 512, at);
 }
 
 /* A table of n LE u32 at at, zero-padded to a sector. */
 static int
-put_table(int fd, const uint32_t *t, uint64_t n, uint64_t at)
+put_table(int fd, uint64_t *seq, const uint32_t *t, uint64_t n, uint64_t at)
 {
 	uint8_t buf[4096];
 	uint64_t i = 0, k, c;
@@ -92,7 +101,7 @@ put_table(int fd, const uint32_t *t, uint64_t n, uint64_t at)
 		memset(buf, 0, sizeof(buf));
 		for (k = 0; k < c; k++)
 			vd_put32(buf + k * 4, t ? t[i + k] : 0);
-		if ((ret = io_pwrite_full(fd, buf, (size_t)((c * 4 + 511) &
+		if ((ret = out(fd, seq, buf, (size_t)((c * 4 + 511) &
 		    ~511ull), at + i * 4)) < 0)
 			return ret;
 		i += c;
@@ -105,11 +114,12 @@ put_table(int fd, const uint32_t *t, uint64_t n, uint64_t at)
 /*
  * Write a stream's tail at byte pos: the GTs that have entries (each
  * behind a GT marker), the GD behind its marker, the footer marker and
- * footer, the end-of-stream marker.  *end is where the file ends.
+ * footer, the end-of-stream marker.  *end is where the file ends.  seq
+ * not NULL: fd is a stream at *seq (nothing truncated).
  */
 static int
-put_trailer(int fd, const uint8_t *hdr, const uint32_t *sgt, uint32_t ngt,
-    uint32_t ngte, uint64_t pos, uint64_t *end)
+put_trailer(int fd, uint64_t *seq, const uint8_t *hdr, const uint32_t *sgt,
+    uint32_t ngt, uint32_t ngte, uint64_t pos, uint64_t *end)
 {
 	uint64_t gts = div_up((uint64_t)ngte * 4, 512);
 	uint64_t gds = div_up((uint64_t)ngt * 4, 512);
@@ -126,23 +136,23 @@ put_trailer(int fd, const uint8_t *hdr, const uint32_t *sgt, uint32_t ngt,
 			;
 		if (t == NULL || k == ngte)
 			continue;
-		if ((ret = put_marker(fd, gts, VD_MARKER_GT, pos)) < 0 ||
-		    (ret = put_table(fd, t, ngte, pos + 512)) < 0)
+		if ((ret = put_marker(fd, seq, gts, VD_MARKER_GT, pos)) < 0 ||
+		    (ret = put_table(fd, seq, t, ngte, pos + 512)) < 0)
 			break;
 		gd[i] = (uint32_t)(pos / 512 + 1);
 		pos += 512 + gts * 512;
 	}
-	if (ret == 0 && (ret = put_marker(fd, gds, VD_MARKER_GD, pos)) == 0)
-		ret = put_table(fd, gd, ngt, pos + 512);
+	if (ret == 0 && (ret = put_marker(fd, seq, gds, VD_MARKER_GD, pos)) == 0)
+		ret = put_table(fd, seq, gd, ngt, pos + 512);
 	memcpy(foot, hdr, 512);
 	vd_put64(foot + VH_GD_OFF, pos / 512 + 1);
 	pos += 512 + gds * 512;
-	if (ret == 0 && (ret = put_marker(fd, 1, VD_MARKER_FOOTER, pos)) == 0 &&
-	    (ret = io_pwrite_full(fd, foot, 512, pos + 512)) == 0)
-		ret = put_marker(fd, 0, VD_MARKER_EOS, pos + 1024);
+	if (ret == 0 && (ret = put_marker(fd, seq, 1, VD_MARKER_FOOTER,
+	    pos)) == 0 && (ret = out(fd, seq, foot, 512, pos + 512)) == 0)
+		ret = put_marker(fd, seq, 0, VD_MARKER_EOS, pos + 1024);
 	free(gd);
 	*end = pos + 1536;
-	if (ret == 0 && ftruncate(fd, (off_t)*end) < 0)
+	if (ret == 0 && seq == NULL && ftruncate(fd, (off_t)*end) < 0)
 		ret = -errno;
 	return ret;
 }
@@ -242,15 +252,15 @@ vd_flush(struct blk *b)
 	for (i = 0; i < m->n; i++) {
 		x = &m->ext[i];
 		if (x->stream && x->dirty) {
-			ret = put_trailer(x->fd, x->hdr, x->sgt, x->ngt, x->ngte,
-			    x->next, &end);
+			ret = put_trailer(x->fd, x->seq ? &x->seq_pos : NULL,
+			    x->hdr, x->sgt, x->ngt, x->ngte, x->next, &end);
 			if (ret < 0)
 				return vm_err_errno(&b->ioerr, ret, "%s: writing "
 				    "the end of the stream", x->path);
 			x->file_size = end;
 			x->dirty = false;
 		}
-		if (x->fd >= 0 && !x->rdonly && fdatasync(x->fd) < 0)
+		if (x->fd >= 0 && !x->rdonly && !x->seq && fdatasync(x->fd) < 0)
 			return vm_err_errno(&b->ioerr, -errno, "%s", x->path);
 	}
 	return 0;
@@ -465,7 +475,7 @@ write_sparse(int fd, uint64_t sectors, const char *text, bool stream)
 		if ((ret = io_pwrite_full(fd, h, 512, 0)) < 0 ||
 		    (ret = io_pwrite_full(fd, d, sizeof(d), 512)) < 0)
 			return ret;
-		return put_trailer(fd, h, NULL, (uint32_t)ngt, NGTE,
+		return put_trailer(fd, NULL, h, NULL, (uint32_t)ngt, NGTE,
 		    GRAIN_SECTORS * 512, &end);
 	}
 	over = div_up(gd + gds + ngt * GT_SECTORS, GRAIN_SECTORS) *
@@ -480,11 +490,11 @@ write_sparse(int fd, uint64_t sectors, const char *text, bool stream)
 		goto out;
 	for (i = 0; i < ngt; i++)
 		t[i] = (uint32_t)(rgd + gds + i * GT_SECTORS);
-	if ((ret = put_table(fd, t, ngt, rgd * 512)) < 0)
+	if ((ret = put_table(fd, NULL, t, ngt, rgd * 512)) < 0)
 		goto out;
 	for (i = 0; i < ngt; i++)
 		t[i] = (uint32_t)(gd + gds + i * GT_SECTORS);
-	if ((ret = put_table(fd, t, ngt, gd * 512)) < 0)
+	if ((ret = put_table(fd, NULL, t, ngt, gd * 512)) < 0)
 		goto out;
 	if (ftruncate(fd, (off_t)(over * 512)) < 0)
 		ret = -errno;
@@ -683,4 +693,66 @@ vd_create(int fd, const char *path, const struct blk_create_opts *o,
 	ret = create_files(fd, path, sectors, &d, sparse, split, stream, err);
 	free(d.ext);
 	return ret;
+}
+
+/*
+ * A streamOptimized image written to b->fd, which need not seek (a
+ * pipe): the header and descriptor now, then grains in order, the tail
+ * at flush, every byte once and in order.
+ */
+int
+vd_stream_new(struct blk *b, const struct blk_create_opts *o,
+    struct vm_err *err)
+{
+	struct vmdk *m = b->priv;
+	uint64_t sectors = (o->size + 511) / 512;
+	struct cext ext = { "", sectors, true };
+	struct cdesc d = { new_cid(), 0xffffffffu, "streamOptimized", NULL,
+		&ext, 1 };
+	char text[VD_DESC_SECTORS * 512] = { 0 };
+	struct vx *x;
+
+	if (o->subformat == NULL || strcmp(o->subformat, "streamOptimized"))
+		return vm_err_set(err, -ESPIPE, "%s: only streamOptimized vmdk "
+		    "images can be written to a stream (-o "
+		    "subformat=streamOptimized)", b->path);
+	if (o->backing || sectors > (1ull << 40))
+		return vm_err_set(err, -EINVAL, "%s: no backing file, and at "
+		    "most 512 TiB, in a streamOptimized image", b->path);
+	snprintf(ext.name, sizeof(ext.name), "%s", basename(b->path));
+	if (desc_text(text, sizeof(text), &d) < 0)
+		return vm_err_set(err, -EINVAL, "%s: name too long", b->path);
+	if ((m->ext = calloc(1, sizeof(*m->ext))) == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	m->n = 1;
+	m->cid = d.cid;
+	m->parent_cid = UINT32_MAX;
+	strcpy(m->create_type, "streamOptimized");
+	x = &m->ext[0];
+	x->type = VX_SPARSE;
+	x->fd = b->fd;
+	x->seq = true;
+	snprintf(x->path, sizeof(x->path), "%s", b->path);
+	header(x->hdr, sectors, true);
+	vd_put64(x->hdr + VH_GD_OFF, VD_GD_AT_END);
+	vd_put64(x->hdr + VH_OVERHEAD, GRAIN_SECTORS);
+	x->version = 3;
+	x->flags = vd_le32(x->hdr + VH_FLAGS);
+	x->capacity = sectors;
+	x->grain = GRAIN_SECTORS * 512;
+	x->grain_bits = 16;
+	x->ngte = NGTE;
+	x->ngt = (uint32_t)div_up(sectors, (uint64_t)GRAIN_SECTORS * NGTE);
+	x->overhead = GRAIN_SECTORS;
+	x->compressed = x->markers = true;
+	x->len = sectors * 512;
+	x->gt_idx = UINT32_MAX;
+	x->gd = calloc(x->ngt ? x->ngt : 1, 4);
+	if (x->gd == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	if (vd_write_file(b, x, x->hdr, 512, 0) < 0 ||
+	    vd_write_file(b, x, text, sizeof(text), 512) < 0)
+		return vm_err_set(err, -EIO, "%s", b->ioerr.msg);
+	x->file_size = x->overhead * 512;
+	return vd_finish_open(b, 0, err);
 }

@@ -56,7 +56,8 @@ int
 vd_write_file(struct blk *b, struct vx *x, const void *buf, size_t len,
     uint64_t off)
 {
-	int ret = io_pwrite_full(x->fd, buf, len, off);
+	int ret = x->seq ? io_seq_write(x->fd, &x->seq_pos, buf, len, off) :
+	    io_pwrite_full(x->fd, buf, len, off);
 
 	if (ret < 0)
 		return vm_err_errno(&b->ioerr, ret, "%s: write at %#llx",
@@ -777,8 +778,8 @@ vmdk_close(struct blk *b)
 }
 
 /* Buffers, the info list, and the checks that need every extent. */
-static int
-finish_open(struct blk *b, unsigned flags, struct vm_err *err)
+int
+vd_finish_open(struct blk *b, unsigned flags, struct vm_err *err)
 {
 	struct vmdk *m = b->priv;
 	struct vx *x;
@@ -849,7 +850,7 @@ vmdk_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 		    "magic, and no descriptor)", b->path);
 	}
 	if (ret == 0)
-		ret = finish_open(b, flags, err);
+		ret = vd_finish_open(b, flags, err);
 	if (ret < 0)
 		vmdk_close(b);
 	else if (b->backing_name[0])
@@ -879,6 +880,7 @@ const struct blk_driver blk_vmdk = {
 	.open = vmdk_open,
 	.close = vmdk_close,
 	.create = vd_create,
+	.stream_new = vd_stream_new,
 	.preadv = vmdk_preadv,
 	.pwritev = vd_pwritev,
 	.compress = vd_compress,

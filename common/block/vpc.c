@@ -232,8 +232,9 @@ scan(struct vpc *s, struct blk_check *res)
 }
 
 /* The guest size as qemu computes it from the footer, in bytes. */
-static uint64_t
-footer_size(const uint8_t *f)
+/* Whether the size is the footer's current_size rather than its CHS. */
+static bool
+cur_size_rules(const uint8_t *f)
 {
 	static const char *const cur[] = { "win ", "qem2", "d2v ", "CTXS" };
 	uint64_t chs = (uint64_t)vx_be16(f + F_CYLS) * f[F_HEADS] * f[F_SECS];
@@ -243,9 +244,15 @@ footer_size(const uint8_t *f)
 	for (i = 0; i < ARRAY_SIZE(cur); i++)
 		if (memcmp(f + F_APP, cur[i], 4) == 0)
 			use_chs = false;
-	if (!use_chs || chs == VPC_MAX_CHS)
+	return !use_chs || chs == VPC_MAX_CHS;
+}
+
+static uint64_t
+footer_size(const uint8_t *f)
+{
+	if (cur_size_rules(f))
 		return vx_be64(f + F_CUR_SIZE) / 512 * 512;
-	return chs * 512;
+	return (uint64_t)vx_be16(f + F_CYLS) * f[F_HEADS] * f[F_SECS] * 512;
 }
 
 /* Find the footer: at 0 for a dynamic image, else at the end. */
@@ -756,6 +763,188 @@ vpc_create(int fd, const char *path, const struct blk_create_opts *o,
 	return ret < 0 ? vm_err_errno(err, ret, "%s", path) : 0;
 }
 
+/* ---- resize ---- */
+
+/* Fixed: the footer moves to the new end; grown, the old footer's
+ * sector (now guest data) is zeroed after the new one is in place. */
+static int
+resize_fixed(struct blk *b, const uint8_t *f, uint64_t size)
+{
+	struct vpc *s = b->priv;
+	int ret;
+
+	if ((ret = vx_write(b, f, VPC_FOOTER, size)) < 0)
+		return ret;
+	if (size > b->size && (ret = vx_write_zeros(b, VPC_FOOTER,
+	    b->size)) < 0)
+		return ret;
+	if (size < b->size && ftruncate(b->fd, (off_t)(size + VPC_FOOTER)) < 0)
+		return vx_fail(b, "cannot truncate: %s", strerror(errno));
+	s->file_size = size + VPC_FOOTER;
+	return 0;
+}
+
+/* The dynamic header with its table at off holding n entries. */
+static int
+put_dyn_header(struct blk *b, uint64_t off, uint32_t n)
+{
+	struct vpc *s = b->priv;
+	uint8_t d[VPC_DYN];
+	int ret;
+
+	if ((ret = vx_read(b, d, VPC_DYN, s->dyn_off)) < 0)
+		return ret;
+	vx_put_be64(d + D_TABLE_OFF, off);
+	vx_put_be32(d + D_ENTRIES, n);
+	vx_put_be32(d + D_CHECKSUM, checksum(d, VPC_DYN, D_CHECKSUM));
+	return vx_write(b, d, VPC_DYN, s->dyn_off);
+}
+
+/* n BAT entries from the in-memory table (FREE past s->entries) at off,
+ * padded with FREE to a sector. */
+static int
+put_bat(struct blk *b, uint64_t off, uint32_t n)
+{
+	struct vpc *s = b->priv;
+	uint64_t len = ((uint64_t)n * 4 + 511) & ~511ull, i;
+	uint8_t *t = malloc((size_t)len);
+	int ret;
+
+	if (t == NULL)
+		return -ENOMEM;
+	memset(t, 0xff, (size_t)len);
+	for (i = 0; i < n && i < s->entries; i++)
+		vx_put_be32(t + 4 * i, s->bat[i]);
+	ret = vx_write(b, t, (size_t)len, off);
+	free(t);
+	return ret;
+}
+
+/*
+ * Dynamic, grown: a table with more entries, in place if the sectors it
+ * has hold them, else written after the last block and named by the
+ * dynamic header (the old one is left unused).  The header is switched
+ * last, so a crash leaves the old table in force.
+ */
+static int
+grow_bat(struct blk *b, uint32_t need)
+{
+	struct vpc *s = b->priv;
+	uint64_t limit = (s->bat_off + (uint64_t)s->entries * 4 + 511) &
+	    ~511ull, off = s->bat_off, h;
+	uint32_t *bat, g;
+	uint8_t *bad;
+	int ret;
+
+	for (g = 0; g < s->entries; g++) {
+		h = (uint64_t)s->bat[g] * 512;
+		if (s->bat[g] != VPC_FREE && h >= s->bat_off && h < limit)
+			limit = h;
+	}
+	if (s->dyn_off >= s->bat_off && s->dyn_off < limit)
+		limit = s->dyn_off;
+	if (s->bat_off + (uint64_t)need * 4 > limit) {
+		off = s->free_off;
+		if ((ret = put_bat(b, off, need)) < 0 ||
+		    (ret = vx_write(b, s->footer, VPC_FOOTER, off +
+		    (((uint64_t)need * 4 + 511) & ~511ull))) < 0)
+			return ret;
+		if (fdatasync(b->fd) < 0)
+			return vx_fail(b, "sync: %s", strerror(errno));
+	} else if ((ret = put_bat(b, off, need)) < 0) {
+		return ret;
+	}
+	if ((ret = put_dyn_header(b, off, need)) < 0)
+		return ret;
+	bat = realloc(s->bat, (size_t)need * 4 + 4);
+	if (bat != NULL)
+		s->bat = bat;
+	bad = realloc(s->bad, (size_t)need + 1);
+	if (bad != NULL)
+		s->bad = bad;
+	if (bat == NULL || bad == NULL)
+		return -ENOMEM;
+	for (g = s->entries; g < need; g++)
+		s->bat[g] = VPC_FREE;
+	s->entries = need;
+	s->bat_off = off;
+	s->file_size = vx_file_size(b->fd);
+	return 0;
+}
+
+/* Dynamic, shrunk: the blocks past the new end are let go, and the tail
+ * of the last one zeroed, so that growing again reads zeros there. */
+static int
+drop_blocks(struct blk *b, uint64_t size)
+{
+	struct vpc *s = b->priv;
+	uint32_t g = (uint32_t)((size + s->block_size - 1) / s->block_size);
+	uint64_t in = size % s->block_size;
+	uint8_t be[4] = { 0xff, 0xff, 0xff, 0xff };
+	int ret;
+
+	if (in && s->bat[size / s->block_size] != VPC_FREE &&
+	    (ret = zero_in_file(b, s->block_size - in,
+	    (uint64_t)s->bat[size / s->block_size] * 512 + s->bitmap_size +
+	    in)) < 0)
+		return ret;
+	for (; g < s->entries; g++) {
+		if (s->bat[g] == VPC_FREE)
+			continue;
+		if ((ret = vx_write(b, be, 4, s->bat_off + 4ull * g)) < 0)
+			return ret;
+		s->bat[g] = VPC_FREE;
+	}
+	return 0;
+}
+
+static int
+vpc_resize(struct blk *b, uint64_t size, struct vm_err *err)
+{
+	struct blk_create_opts o = { .size = size };
+	struct vpc *s = b->priv;
+	uint8_t f[VPC_FOOTER];
+	uint64_t nsize, need;
+	int ret;
+
+	memcpy(f, s->footer, VPC_FOOTER);
+	o.force_size = cur_size_rules(f);
+	if ((ret = new_size(&o, b->path, &nsize, f, err)) < 0)
+		return ret;
+	vx_put_be64(f + F_CUR_SIZE, nsize);
+	vx_put_be32(f + F_CHECKSUM, checksum(f, VPC_FOOTER, F_CHECKSUM));
+	if (s->fixed) {
+		ret = resize_fixed(b, f, nsize);
+	} else {
+		need = (nsize + s->block_size - 1) / s->block_size;
+		if (need > VPC_MAX_ENTRIES)
+			return vm_err_set(err, -EFBIG, "%s: %llu blocks are "
+			    "more than a VHD block table holds here", b->path,
+			    (unsigned long long)need);
+		ret = need > s->entries ? grow_bat(b, (uint32_t)need) :
+		    nsize < b->size ? drop_blocks(b, nsize) : 0;
+		if (ret == 0) {
+			scan(s, NULL);
+			/* the footer's copies: at the end (the file cut
+			 * there), then at the start */
+			ret = vx_write(b, f, VPC_FOOTER, s->free_off);
+		}
+		if (ret == 0 && ftruncate(b->fd, (off_t)(s->free_off +
+		    VPC_FOOTER)) < 0)
+			ret = vx_fail(b, "cannot truncate: %s", strerror(errno));
+		if (ret == 0)
+			ret = vx_write(b, f, VPC_FOOTER, 0);
+		s->file_size = s->free_off + VPC_FOOTER;
+	}
+	if (ret == 0 && fdatasync(b->fd) < 0)
+		ret = vx_fail(b, "sync: %s", strerror(errno));
+	if (ret < 0)
+		return vm_err_set(err, ret, "%s", b->ioerr.msg);
+	memcpy(s->footer, f, VPC_FOOTER);
+	b->size = nsize;
+	return 0;
+}
+
 const struct blk_driver blk_vpc = {
 	.name = "vpc",
 	.priv_size = sizeof(struct vpc),
@@ -770,4 +959,5 @@ const struct blk_driver blk_vpc = {
 	.block_status = vpc_block_status,
 	.info = vpc_info,
 	.check = vpc_check,
+	.resize = vpc_resize,
 };

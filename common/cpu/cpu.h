@@ -14,6 +14,7 @@
 
 #include "cpu/x86-state.h"
 
+struct snap_vis;
 struct vm;
 struct vm_err;
 
@@ -96,5 +97,8 @@ uint64_t cpu_tsc_hz(void);
 
 /* Reset state of an x86 CPU (SDM vol. 3, 9.1.1), for vCPU id. */
 void cpu_reset_state(struct x86_state *st, int id);
+
+/* Visit every field of st for a snapshot (cpu/state-snap.c). */
+int x86_state_visit(struct x86_state *st, struct snap_vis *v);
 
 #endif

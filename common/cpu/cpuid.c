@@ -10,7 +10,12 @@
  *               to Meltdown, MDS, TAA, L1TF, MMIO stale data, GDS, RFDS,
  *               BHI or ITS (true of a DBT, which has no such
  *               speculation), so Linux turns off page-table isolation
- *               and buffer clearing, which would only slow the guest
+ *               and buffer clearing, which would only slow the guest;
+ *               and IBRS/IBPB, with IBRS_ALL in that MSR and BHI_CTRL in
+ *               leaf 7.2 EDX: "enhanced IBRS", so Linux uses plain
+ *               indirect branches, not retpolines (which cost a DBT a
+ *               mispredicted return each) nor BHB-clearing loops.  KVM
+ *               shows these where it emulates the MSRs (kvm.c)
  * No AVX/XSAVE, SSSE3/SSE4, AES, RDRAND, x2APIC, PCID, FSGSBASE, SMEP,
  * SMAP, 1 GiB pages.  Leaf 0xB gives the topology, 0x15/0x16 the TSC
  * frequency (so Linux needs no calibration), 0x40000000 the hypervisor
@@ -30,10 +35,11 @@ static uint64_t tsc_hz;
 uint64_t
 cpu_arch_capabilities(void)
 {
-	/* RDCL_NO, SKIP_L1DFL_VMENTRY, SSB_NO, MDS_NO, PSCHANGE_MC_NO,
-	 * TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO, PBRSB_NO,
-	 * GDS_NO, RFDS_NO, ITS_NO. */
-	return 1ULL << 0 | 1ULL << 3 | 1ULL << 4 | 1ULL << 5 | 1ULL << 6 |
+	/* RDCL_NO, IBRS_ALL, SKIP_L1DFL_VMENTRY, SSB_NO, MDS_NO,
+	 * PSCHANGE_MC_NO, TAA_NO, SBDR_SSDP_NO, FBSDP_NO, PSDP_NO, BHI_NO,
+	 * PBRSB_NO, GDS_NO, RFDS_NO, ITS_NO. */
+	return 1ULL << 0 | 1ULL << 1 | 1ULL << 3 | 1ULL << 4 | 1ULL << 5 |
+	    1ULL << 6 |
 	    1ULL << 8 | 1ULL << 13 | 1ULL << 14 | 1ULL << 15 | 1ULL << 20 |
 	    1ULL << 24 | 1ULL << 26 | 1ULL << 27 | 1ULL << 62;
 }
@@ -129,8 +135,13 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 		*a = 1u << 2; /* ARAT: the APIC timer always runs */
 		break;
 	case 7:
-		if (sub == 0)
-			*d = 1u << 29; /* ARCH_CAPABILITIES */
+		if (sub == 0) {
+			*a = 2;         /* subleaves 1 and 2 */
+			/* IBRS/IBPB (SPEC_CTRL), ARCH_CAPABILITIES */
+			*d = 1u << 26 | 1u << 29;
+		} else if (sub == 2) {
+			*d = 1u << 4;   /* BHI_CTRL: SPEC_CTRL.BHI_DIS_S */
+		}
 		break;
 	case 0xb:
 		*d = (uint32_t)cpu;
@@ -203,7 +214,7 @@ cpu_cpuid_table(int cpu, int ncpus, struct cpuid_entry *tab, int max)
 		tab[n++] = (struct cpuid_entry){ 0xb, sub, true, out[0],
 			out[1], out[2], out[3] };
 	}
-	for (sub = 0; sub < 1 && n < max; sub++) {
+	for (sub = 0; sub < 3 && n < max; sub++) {
 		cpu_cpuid(7, sub, cpu, ncpus, out);
 		tab[n++] = (struct cpuid_entry){ 7, sub, true, out[0], out[1],
 			out[2], out[3] };

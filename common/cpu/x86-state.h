@@ -141,6 +141,7 @@ struct x86_state {
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
 	uint64_t pat, misc_enable, tsc_aux;
+	uint64_t spec_ctrl;             /* IA32_SPEC_CTRL (IBRS) */
 
 	/* x87/MMX/SSE in FXSAVE layout. */
 	uint8_t fxsave[512] __attribute__((aligned(16)));

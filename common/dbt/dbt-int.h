@@ -119,12 +119,15 @@ int dbt_insn_pfx(const struct insn *i);
 /* ---- the vCPU ---------------------------------------------------------- */
 
 #define DBT_TLB_SIZE 1024
+#define DBT_TLB_LOG 256
+/* IA32_SPEC_CTRL bits the CPU model has: IBRS, BHI_DIS_S. */
+#define SPEC_CTRL_BITS (1ULL | 1ULL << 10)
 
 /* The translator's jump cache: linear RIP -> compiled code, for indirect
  * branches, returns and exits to other pages (jit.c).  An entry is valid
  * only in the generation it was made in: any TLB flush, whole or one page,
  * starts a new generation, which empties the cache in O(1). */
-#define DBT_JC_SIZE 16384
+#define DBT_JC_SIZE 65536
 struct dbt_jc_entry {
 	uint64_t lin;
 	uint32_t mode_key;
@@ -162,6 +165,7 @@ struct dbt_cpu {
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
 	uint64_t pat, misc_enable, tsc_aux;
+	uint64_t spec_ctrl;             /* SPEC_CTRL_BITS of IA32_SPEC_CTRL */
 	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
 	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
 	uint8_t fx_mem[128] __attribute__((aligned(16))); /* hx scratch */
@@ -181,6 +185,12 @@ struct dbt_cpu {
 	 * tlb_pa: each entry's guest physical page, | 1 if global. */
 	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE];
 	uint64_t tlb_pa[2][DBT_TLB_SIZE];
+	/* The entries filled with non-global translations since the last
+	 * flush (cls * DBT_TLB_SIZE + index), so that a CR3 load clears
+	 * those rather than scanning both TLBs; > DBT_TLB_LOG: overflowed. */
+	uint16_t tlb_log[DBT_TLB_LOG];
+	unsigned tlb_nlog;
+	uint64_t tlb_logged[2 * DBT_TLB_SIZE / 64];
 
 	/* Events (exc.c). */
 	jmp_buf jmp;            /* the run loop's setjmp */

@@ -78,6 +78,7 @@
 #include "dbt/dbt-int.h"
 #include "dbt/fpu.h"
 #include "cfg/cfg.h"
+#include "util/vmem.h"
 #include "vm/vm.h"
 
 #define JIT_DEFAULT_CACHE (128u << 20)
@@ -517,7 +518,8 @@ jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
 	uint64_t next = rip + i->len;
 
 	if (c->jit->profile != NULL)
-		c->jit->profile[(i->map & 3) << 8 | i->op]++;
+		c->jit->profile[((i->map & 3) << 8 | i->op) << 3 |
+		    (i->has_modrm ? (i->reg & 7) : 0)]++;
 	c->rip = rip;
 	c->next_rip = next;
 	c->cur_block = b;
@@ -2910,9 +2912,8 @@ dbt_jit_new(size_t cache_size)
 	j->size = cache_size ? cache_size : JIT_DEFAULT_CACHE;
 	if (j->size < 4 * JIT_BLOCK_ROOM)
 		j->size = 4 * JIT_BLOCK_ROOM;
-	j->base = mmap(NULL, j->size, PROT_READ | PROT_WRITE | PROT_EXEC,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (j->base == MAP_FAILED) {
+	j->base = vmem_alloc(j->size, PROT_READ | PROT_WRITE | PROT_EXEC);
+	if (j->base == NULL) {
 		free(j);
 		return NULL;
 	}
@@ -2932,7 +2933,7 @@ dbt_jit_new(size_t cache_size)
 	if (getenv("VMKIT_JIT_DUMP") != NULL)
 		j->dump = fopen(getenv("VMKIT_JIT_DUMP"), "w");
 	if (getenv("VMKIT_JIT_PROFILE") != NULL)
-		j->profile = calloc(4 * 256, sizeof(*j->profile));
+		j->profile = calloc(4 * 256 * 8, sizeof(*j->profile));
 	j->max_native = getenv("VMKIT_JIT_MAX_NATIVE") ?
 	    atol(getenv("VMKIT_JIT_MAX_NATIVE")) : -1;
 	return j;
@@ -2943,7 +2944,7 @@ dbt_jit_free(struct dbt_jit *j)
 {
 	if (j == NULL)
 		return;
-	munmap(j->base, j->size);
+	vmem_free(j->base, j->size);
 	if (j->perfmap != NULL)
 		fclose(j->perfmap);
 	if (j->dump != NULL)
@@ -2978,19 +2979,22 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 		size_t n = strlen(buf);
 		int k, m, best;
 
-		/* The ten opcodes run most often through the interpreter. */
+		/* The ten opcodes (and ModRM.reg, as /N) run most often
+		 * through the interpreter. */
 		for (m = 0; m < 10 && n < len; m++) {
 			best = -1;
-			for (k = 0; k < 4 * 256; k++)
+			for (k = 0; k < 4 * 256 * 8; k++)
 				if (j->profile[k] && (best < 0 ||
 				    j->profile[k] > j->profile[best]))
 					best = k;
 			if (best < 0)
 				break;
-			n += (size_t)snprintf(buf + n, len - n, "%s%s%02x:%llu",
+			n += (size_t)snprintf(buf + n, len - n,
+			    "%s%s%02x/%d:%llu",
 			    m ? " " : "; through the interpreter: ",
-			    (best >> 8) == 0 ? "" : (best >> 8) == 1 ? "0f" :
-			    (best >> 8) == 2 ? "0f38" : "0f3a", best & 0xff,
+			    (best >> 11) == 0 ? "" : (best >> 11) == 1 ? "0f" :
+			    (best >> 11) == 2 ? "0f38" : "0f3a",
+			    (best >> 3) & 0xff, best & 7,
 			    (unsigned long long)j->profile[best]);
 			j->profile[best] = 0;
 		}

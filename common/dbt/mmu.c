@@ -273,6 +273,8 @@ dbt_tlb_flush(struct dbt_cpu *c)
 {
 	memset(c->tlb, 0xff, sizeof(c->tlb));   /* every tag DBT_TLB_EMPTY */
 	memset(c->tlb_pa, 0, sizeof(c->tlb_pa));
+	c->tlb_nlog = 0;
+	memset(c->tlb_logged, 0, sizeof(c->tlb_logged));
 	/* The jump cache maps linear addresses too. */
 	dbt_jc_flush(c);
 	c->tlb_flushes++;
@@ -287,18 +289,35 @@ dbt_tlb_flush_local(struct dbt_cpu *c)
 		dbt_tlb_flush(c);
 		return;
 	}
-	for (cls = 0; cls < 2; cls++)
-		for (k = 0; k < DBT_TLB_SIZE; k++)
-			if (!(c->tlb_pa[cls][k] & TLB_G))
-				tlb_clear(c, cls, k);
+	if (c->tlb_nlog > DBT_TLB_LOG) {
+		for (cls = 0; cls < 2; cls++)
+			for (k = 0; k < DBT_TLB_SIZE; k++)
+				if (!(c->tlb_pa[cls][k] & TLB_G))
+					tlb_clear(c, cls, k);
+	} else {
+		/* Only entries filled since the last flush can hold
+		 * non-global translations; refilled as global, they stay. */
+		for (k = 0; k < c->tlb_nlog; k++) {
+			unsigned e = c->tlb_log[k];
+
+			cls = e / DBT_TLB_SIZE;
+			if (!(c->tlb_pa[cls][e % DBT_TLB_SIZE] & TLB_G))
+				tlb_clear(c, cls, e % DBT_TLB_SIZE);
+		}
+	}
+	c->tlb_nlog = 0;
+	memset(c->tlb_logged, 0, sizeof(c->tlb_logged));
 	/* The jump cache: the slots filled from non-global pages. */
 	if (c->jc_nlog > DBT_JC_SIZE) {
 		dbt_jc_flush(c);
 	} else {
-		for (k = 0; k < c->jc_nlog; k++)
-			c->jc[c->jc_log[k]].gen = 0;
+		for (k = 0; k < c->jc_nlog; k++) {
+			unsigned x = c->jc_log[k];
+
+			c->jc[x].gen = 0;
+			c->jc_logged[x / 64] &= ~(1ULL << (x % 64));
+		}
 		c->jc_nlog = 0;
-		memset(c->jc_logged, 0, sizeof(c->jc_logged));
 	}
 	c->tlb_flushes_local++;
 }
@@ -359,6 +378,17 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 	if ((c->tlb_pa[cls][k] & ~0xfffULL) != w->page_pa || t->tag_r != tag)
 		tlb_clear(c, cls, k);
 	c->tlb_pa[cls][k] = w->page_pa | (w->global ? TLB_G : 0);
+	if (!w->global) {
+		unsigned e = cls * DBT_TLB_SIZE + k;
+
+		if (!(c->tlb_logged[e / 64] & (1ULL << (e % 64))) &&
+		    c->tlb_nlog <= DBT_TLB_LOG) {
+			if (c->tlb_nlog < DBT_TLB_LOG)
+				c->tlb_log[c->tlb_nlog] = (uint16_t)e;
+			c->tlb_nlog++;
+			c->tlb_logged[e / 64] |= 1ULL << (e % 64);
+		}
+	}
 	t->addend = (uintptr_t)(r->hva + (w->page_pa - r->gpa)) -
 	    (uintptr_t)(lin & ~0xfffULL);
 	t->tag_r = tag;

@@ -41,6 +41,7 @@ dbt_state_get(const struct dbt_cpu *c, struct x86_state *st)
 	st->pat = c->pat;
 	st->misc_enable = c->misc_enable;
 	st->tsc_aux = c->tsc_aux;
+	st->spec_ctrl = c->spec_ctrl;
 	memcpy(st->fxsave, c->fx, sizeof(st->fxsave));
 	st->halted = c->halted;
 	st->sipi_wait = c->sipi_wait;
@@ -81,6 +82,7 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 	c->pat = st->pat;
 	c->misc_enable = st->misc_enable;
 	c->tsc_aux = st->tsc_aux;
+	c->spec_ctrl = st->spec_ctrl & SPEC_CTRL_BITS;
 	memcpy(c->fx, st->fxsave, sizeof(c->fx));
 	c->halted = st->halted;
 	c->sipi_wait = st->sipi_wait;

@@ -916,6 +916,9 @@ rdmsr(struct dbt_cpu *c, uint32_t msr, uint64_t *v)
 	case 0x10a: /* ARCH_CAPABILITIES */
 		*v = cpu_arch_capabilities();
 		return 0;
+	case 0x48: /* SPEC_CTRL: IBRS and BHI_DIS_S (no STIBP, SSBD) */
+		*v = c->spec_ctrl;
+		return 0;
 	}
 	if (c->vm->intc && lapic_msr_read(c->vm->intc, c->index, msr, v) == 0)
 		return 0;
@@ -967,6 +970,13 @@ wrmsr(struct dbt_cpu *c, uint32_t msr, uint64_t v)
 	case 0x8b:
 	case 0x17a:
 		return 0;
+	case 0x48: /* SPEC_CTRL: a DBT has no branch predictor to restrict */
+		if (v & ~SPEC_CTRL_BITS)
+			return -1;
+		c->spec_ctrl = v;
+		return 0;
+	case 0x49: /* PRED_CMD: IBPB, nothing to flush */
+		return (v & ~1ULL) ? -1 : 0;
 	}
 	if (c->vm->intc && lapic_msr_write(c->vm->intc, c->index, msr, v) == 0)
 		return 0;

@@ -18,6 +18,7 @@
 #include "hw/bus.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "vm/vm.h"
@@ -265,10 +266,28 @@ pm_realize(struct dev *d, struct vm *vm, const void *arg, struct vm_err *err)
 	return ret;
 }
 
+static int
+pm_state(struct dev *d, struct snap_vis *v)
+{
+	struct pm *p = d->priv;
+
+	snap_u16(v, "pm1_sts", &p->r.sts);
+	snap_u16(v, "pm1_en", &p->r.en);
+	snap_u16(v, "pm1_cnt", &p->r.cnt);
+	snap_u16(v, "gpe0_sts", &p->r.gpe_sts);
+	snap_u16(v, "gpe0_en", &p->r.gpe_en);
+	snap_u8(v, "port92", &p->r.port92);
+	snap_time(v, "pm_tmr_t0", &p->t0);
+	snap_int(v, "level", &p->level, 0, 1);
+	return v->failed;
+}
+
 const struct dev_type acpi_pm_type = {
 	.name = "acpi-pm",
 	.desc = "ACPI PM block, reset control, port 0x92",
 	.priv_size = sizeof(struct pm),
 	.realize = pm_realize,
 	.reset = pm_reset,
+	.state = pm_state,
+	.state_version = 1,
 };

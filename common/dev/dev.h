@@ -8,10 +8,13 @@
 #define VM_DEV_DEV_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+struct blk;
+struct dev;
+struct snap_vis;
 struct vm;
 struct vm_err;
-struct dev;
 
 struct dev_type {
 	const char *name;
@@ -23,6 +26,18 @@ struct dev_type {
 	    struct vm_err *err);
 	void (*reset)(struct dev *d);
 	void (*unrealize)(struct dev *d);
+	/* Snapshots (snap/snap.h): visit the guest-visible state, one walk
+	 * for save and load, with the VM paused.  NULL: the device cannot
+	 * be saved, and a snapshot of a VM holding one fails naming it. */
+	int (*state)(struct dev *d, struct snap_vis *v);
+	uint32_t state_version;
+	/* After a load: re-derive host-side state (BAR mappings, queue
+	 * pointers, timers) and re-check every guest-controlled value as if
+	 * the guest had just written it; 0 or -errno with err set. */
+	int (*post_load)(struct dev *d, struct vm_err *err);
+	/* The n-th disk the device holds (snapshots take them along), NULL
+	 * past the last; NULL op: none. */
+	struct blk *(*disk)(struct dev *d, int n);
 };
 
 struct dev {

@@ -30,6 +30,7 @@
 #include "dev/dev.h"
 #include "hw/bus.h"
 #include "mem/mem.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -342,10 +343,25 @@ fwcfg_unrealize(struct dev *d)
 		free(f->items[i].data);
 }
 
+/* The items follow from the configuration; the guest's cursor into them
+ * is the state (checked at every access, as it is after a guest write). */
+static int
+fwcfg_state(struct dev *d, struct snap_vis *v)
+{
+	struct fwcfg *f = d->priv;
+
+	snap_u16(v, "sel", &f->sel);
+	snap_u32(v, "off", &f->off);
+	snap_u32(v, "dma_hi", &f->dma_hi);
+	return v->failed;
+}
+
 const struct dev_type fw_cfg_type = {
 	.name = "fw-cfg",
 	.desc = "QEMU firmware configuration interface",
 	.priv_size = sizeof(struct fwcfg),
 	.realize = fwcfg_realize,
 	.unrealize = fwcfg_unrealize,
+	.state = fwcfg_state,
+	.state_version = 1,
 };

@@ -13,6 +13,7 @@
 #include "hw/bus.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "vm/vm.h"
 
@@ -246,9 +247,27 @@ kbc_realize(struct dev *d, struct vm *vm, const void *arg,
 	    "i8042-cmd", err);
 }
 
+static int
+kbc_state(struct dev *d, struct snap_vis *v)
+{
+	struct kbc *k = d->priv;
+
+	snap_u8(v, "cmdbyte", &k->cmdbyte);
+	snap_u8(v, "pending_cmd", &k->pending_cmd);
+	snap_u8(v, "kbd_cmd", &k->kbd_cmd);
+	snap_u8(v, "status", &k->status);
+	snap_bytes(v, "q", k->q, sizeof(k->q));
+	snap_int(v, "qhead", &k->qhead, 0, QLEN - 1);
+	snap_int(v, "qlen", &k->qlen, 0, QLEN);
+	snap_int(v, "level", &k->level, 0, 1);
+	return v->failed;
+}
+
 const struct dev_type i8042_type = {
 	.name = "i8042",
 	.desc = "i8042 keyboard controller",
 	.priv_size = sizeof(struct kbc),
 	.realize = kbc_realize,
+	.state = kbc_state,
+	.state_version = 1,
 };

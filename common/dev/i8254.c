@@ -10,12 +10,14 @@
  * Used with the DBT; KVM has its own in-kernel PIT.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dev/dev.h"
 #include "hw/bus.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "vm/vm.h"
@@ -304,10 +306,64 @@ pit_unrealize(struct dev *d)
 	evloop_timer_free(p->timer);
 }
 
+static int
+pit_state(struct dev *d, struct snap_vis *v)
+{
+	struct pit *p = d->priv;
+	char n[24];
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		struct pit_ch *c = &p->ch[i];
+
+#define F(f) (snprintf(n, sizeof(n), "ch%d.%s", i, f), n)
+		snap_u8(v, F("mode"), &c->mode);
+		snap_check(v, c->mode <= 5, n, "not a PIT mode");
+		snap_u8(v, F("rw"), &c->rw);
+		snap_check(v, c->rw <= 3, n, "not an access mode");
+		snap_u8(v, F("bcd"), &c->bcd);
+		snap_u32(v, F("reload"), &c->reload);
+		snap_check(v, c->reload <= 65536 &&
+		    (c->reload >= 1 || !c->loaded), n,
+		    "outside 1..65536 on a loaded channel");
+		snap_time(v, F("start"), &c->start);
+		snap_bool(v, F("loaded"), &c->loaded);
+		snap_bool(v, F("latched"), &c->latched);
+		snap_u16(v, F("latch"), &c->latch);
+		snap_bool(v, F("lsb_next"), &c->lsb_next);
+		snap_bool(v, F("wlsb_next"), &c->wlsb_next);
+		snap_u8(v, F("wlow"), &c->wlow);
+		snap_bool(v, F("gate"), &c->gate);
+		snap_bool(v, F("status_latched"), &c->status_latched);
+		snap_u8(v, F("status"), &c->status);
+#undef F
+	}
+	snap_u8(v, "portb", &p->portb);
+	snap_time(v, "next", &p->next);
+	return v->failed;
+}
+
+/* Channel 0's timer from the restored times. */
+static int
+pit_post_load(struct dev *d, struct vm_err *err)
+{
+	struct pit *p = d->priv;
+
+	(void)err;
+	if (p->ch[0].loaded && p->next != 0)
+		evloop_timer_mod(p->timer, p->next);
+	else
+		evloop_timer_del(p->timer);
+	return 0;
+}
+
 const struct dev_type i8254_type = {
 	.name = "i8254",
 	.desc = "i8254 PIT and port B",
 	.priv_size = sizeof(struct pit),
 	.realize = pit_realize,
 	.unrealize = pit_unrealize,
+	.state = pit_state,
+	.state_version = 1,
+	.post_load = pit_post_load,
 };

@@ -21,6 +21,7 @@
 #include "dev/dev.h"
 #include "hw/bus.h"
 #include "hw/pc.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "vm/vm.h"
@@ -181,9 +182,24 @@ rtc_realize(struct dev *d, struct vm *vm, const void *arg,
 	return bus_map(vm->pio, PC_PORT_CMOS, 2, &rtc_ops, r, "rtc", err);
 }
 
+/* The clock itself follows the host (see rtc_read); the CMOS bytes and
+ * the index are the state. */
+static int
+rtc_state(struct dev *d, struct snap_vis *v)
+{
+	struct rtc *r = d->priv;
+
+	snap_u8(v, "index", &r->index);
+	snap_bytes(v, "cmos", r->cmos, sizeof(r->cmos));
+	snap_i64(v, "last_sec", &r->last_sec);
+	return v->failed;
+}
+
 const struct dev_type mc146818_type = {
 	.name = "mc146818",
 	.desc = "MC146818 RTC and CMOS memory",
 	.priv_size = sizeof(struct rtc),
 	.realize = rtc_realize,
+	.state = rtc_state,
+	.state_version = 1,
 };

@@ -37,6 +37,7 @@
 #include "hw/bus.h"
 #include "hw/irq.h"
 #include "hw/pci.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -556,10 +557,83 @@ ide_realize(struct dev *dv, struct vm *vm, const void *arg,
 	return ret;
 }
 
+/* Both channels' task files and the transfer in progress; the drives
+ * themselves follow from the configuration. */
+static int
+ide_state(struct dev *dv, struct snap_vis *v)
+{
+	struct piix_ide *s = dv->priv;
+	char n[24];
+	int i;
+
+	pci_dev_state(&s->pci, v);
+	for (i = 0; i < 2; i++) {
+		struct chan *c = &s->ch[i];
+		unsigned xfer = c->xfer;
+
+#define F(f) (snprintf(n, sizeof(n), "ch%d.%s", i, f), n)
+		snap_u8(v, F("feature"), &c->feature);
+		snap_u8(v, F("err"), &c->err);
+		snap_u8(v, F("status"), &c->status);
+		snap_u8(v, F("devctl"), &c->devctl);
+		snap_u8(v, F("dev"), &c->dev);
+		snap_bytes(v, F("nsect"), c->nsect, 2);
+		snap_bytes(v, F("lbal"), c->lbal, 2);
+		snap_bytes(v, F("lbam"), c->lbam, 2);
+		snap_bytes(v, F("lbah"), c->lbah, 2);
+		snap_bool(v, F("irq"), &c->irq);
+		snap_unsigned(v, F("xfer"), &xfer, XFER_OUT);
+		c->xfer = (enum xfer)xfer;
+		snap_bytes(v, F("buf"), c->buf, sizeof(c->buf));
+		snap_unsigned(v, F("pos"), &c->pos, sizeof(c->buf));
+		snap_u64(v, F("lba"), &c->lba);
+		snap_u32(v, F("left"), &c->left);
+		snap_bool(v, F("packet"), &c->packet);
+		snap_bytes(v, F("pkt"), c->pkt, sizeof(c->pkt));
+		snap_unsigned(v, F("buf_len"), &c->buf_len, sizeof(c->buf));
+		snap_u32(v, F("xfer_left"), &c->xfer_left);
+		snap_u32(v, F("chunk_left"), &c->chunk_left);
+		snap_u16(v, F("limit"), &c->limit);
+		snap_u8(v, F("sense_key"), &c->sense_key);
+		snap_u8(v, F("asc"), &c->asc);
+#undef F
+	}
+	return v->failed;
+}
+
+static int
+ide_post_load(struct dev *dv, struct vm_err *err)
+{
+	struct piix_ide *s = dv->priv;
+
+	(void)err;
+	pci_dev_post_load(&s->pci);
+	return 0;
+}
+
+static struct blk *
+ide_disk(struct dev *dv, int n)
+{
+	struct piix_ide *s = dv->priv;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		struct drive *d = &s->ch[i / 2].drv[i % 2];
+
+		if (d->blk != NULL && !d->cdrom && n-- == 0)
+			return d->blk;
+	}
+	return NULL;
+}
+
 const struct dev_type piix_ide_type = {
 	.name = "piix-ide",
 	.desc = "PIIX3 IDE controller with ATA disks (PIO)",
 	.priv_size = sizeof(struct piix_ide),
 	.realize = ide_realize,
 	.unrealize = ide_unrealize,
+	.state = ide_state,
+	.state_version = 1,
+	.post_load = ide_post_load,
+	.disk = ide_disk,
 };

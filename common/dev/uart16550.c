@@ -26,6 +26,7 @@
 #include "hw/bus.h"
 #include "hw/chardev.h"
 #include "hw/irq.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "vm/vm.h"
 
@@ -328,6 +329,41 @@ uart_unrealize(struct dev *d)
 	}
 }
 
+/* Snapshots: the registers and the RX FIFO (bytes the guest has not read
+ * yet); the chardev's own queue stays with vm-run. */
+static int
+uart_state(struct dev *d, struct snap_vis *v)
+{
+	struct uart *u = d->priv;
+
+	snap_u8(v, "ier", &u->r.ier);
+	snap_u8(v, "lcr", &u->r.lcr);
+	snap_u8(v, "mcr", &u->r.mcr);
+	snap_u8(v, "lsr", &u->r.lsr);
+	snap_u8(v, "msr", &u->r.msr);
+	snap_u8(v, "scr", &u->r.scr);
+	snap_u8(v, "fcr", &u->r.fcr);
+	snap_u16(v, "divisor", &u->r.divisor);
+	snap_bytes(v, "rx", u->r.rx, sizeof(u->r.rx));
+	snap_u8(v, "rx_head", &u->r.rx_head);
+	snap_check(v, u->r.rx_head < FIFO_SIZE, "rx_head", "past the FIFO");
+	snap_u8(v, "rx_count", &u->r.rx_count);
+	snap_check(v, u->r.rx_count <= FIFO_SIZE, "rx_count",
+	    "more than the FIFO holds");
+	snap_bool(v, "thr_pending", &u->r.thr_pending);
+	snap_int(v, "level", &u->level, 0, 1);
+	return v->failed;
+}
+
+/* Input that waited while the VM was being restored comes in now. */
+static int
+uart_post_load(struct dev *d, struct vm_err *err)
+{
+	(void)err;
+	input_ready(d->priv);
+	return 0;
+}
+
 const struct dev_type uart16550_type = {
 	.name = "uart16550",
 	.desc = "16550A UART",
@@ -335,4 +371,7 @@ const struct dev_type uart16550_type = {
 	.realize = uart_realize,
 	.reset = uart_reset,
 	.unrealize = uart_unrealize,
+	.state = uart_state,
+	.state_version = 1,
+	.post_load = uart_post_load,
 };

@@ -17,6 +17,7 @@
 #include "cfg/cfg.h"
 #include "dev/dev.h"
 #include "dev/virtio.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -268,10 +269,22 @@ vblk_unrealize(struct dev *d)
 	}
 }
 
+static struct blk *
+vblk_disk(struct dev *d, int n)
+{
+	struct vblk *b = d->priv;
+
+	return n == 0 ? b->blk : NULL;
+}
+
 const struct dev_type virtio_blk_type = {
 	.name = "virtio-blk",
 	.desc = "virtio block device (PCI)",
 	.priv_size = sizeof(struct vblk),
 	.realize = vblk_realize,
 	.unrealize = vblk_unrealize,
+	.state = virtio_dev_state,
+	.state_version = 1,
+	.post_load = virtio_dev_post_load,
+	.disk = vblk_disk,
 };

@@ -20,6 +20,7 @@
 
 #include "dev/dev.h"
 #include "dev/virtio.h"
+#include "snap/snap.h"
 #include "net/net.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -227,10 +228,32 @@ vnet_unrealize(struct dev *d)
 	drop_pending(n);
 }
 
+/* Frames waiting for RX buffers are not saved: a restored guest sees them
+ * as lost on the wire, which its protocols already handle. */
+static int
+vnet_state(struct dev *d, struct snap_vis *v)
+{
+	struct vnet *n = d->priv;
+
+	return virtio_state(&n->v, v);
+}
+
+static int
+vnet_post_load(struct dev *d, struct vm_err *err)
+{
+	struct vnet *n = d->priv;
+
+	drop_pending(n);
+	return virtio_post_load(&n->v, d->id, err);
+}
+
 const struct dev_type virtio_net_type = {
 	.name = "virtio-net",
 	.desc = "virtio network device (PCI) on a network back end",
 	.priv_size = sizeof(struct vnet),
 	.realize = vnet_realize,
 	.unrealize = vnet_unrealize,
+	.state = vnet_state,
+	.state_version = 1,
+	.post_load = vnet_post_load,
 };

@@ -8,6 +8,7 @@
 
 #include "dev/dev.h"
 #include "dev/virtio.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "vm/vm.h"
 
@@ -68,4 +69,7 @@ const struct dev_type virtio_rng_type = {
 	.priv_size = sizeof(struct vrng),
 	.realize = vrng_realize,
 	.unrealize = vrng_unrealize,
+	.state = virtio_dev_state,
+	.state_version = 1,
+	.post_load = virtio_dev_post_load,
 };

@@ -15,9 +15,12 @@
 #include "dev/virtio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "dev/dev.h"
 #include "mem/mem.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -605,4 +608,97 @@ void
 virtio_pci_fini(struct virtio_dev *v)
 {
 	pci_dev_remove(&v->pci);
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+/*
+ * The transport and every queue.  The device-specific config bytes are not
+ * saved: they follow from the VM's configuration (capacity, MAC), which a
+ * restore rebuilds the same.
+ */
+int
+virtio_state(struct virtio_dev *v, struct snap_vis *vis)
+{
+	unsigned nq = v->nq, k;
+	char n[32];
+
+	pci_dev_state(&v->pci, vis);
+	snap_u64(vis, "driver_features", &v->driver_features);
+	snap_check(vis, !(v->driver_features & ~v->features),
+	    "driver_features", "features the device does not offer");
+	snap_u32(vis, "dfsel", &v->dfsel);
+	snap_u32(vis, "gfsel", &v->gfsel);
+	snap_u8(vis, "status", &v->status);
+	snap_u8(vis, "config_gen", &v->config_gen);
+	snap_u8(vis, "isr", &v->isr);
+	snap_u16(vis, "config_msix", &v->config_msix);
+	snap_check(vis, v->config_msix == NO_VECTOR ||
+	    v->config_msix < v->pci.msix_n, "config_msix",
+	    "no such MSI-X vector");
+	snap_u16(vis, "qsel", &v->qsel);
+	snap_unsigned(vis, "nq", &nq, VIRTIO_MAX_QUEUES);
+	snap_check(vis, nq == v->nq, "nq",
+	    "the device has a different number of queues");
+	for (k = 0; k < v->nq && !vis->failed; k++) {
+		struct virtq *q = &v->vq[k];
+
+#define F(f) (snprintf(n, sizeof(n), "vq%u.%s", k, f), n)
+		snap_u16(vis, F("size"), &q->size);
+		snap_check(vis, q->size <= q->max, n, "bigger than the queue's "
+		    "maximum");
+		snap_bool(vis, F("enabled"), &q->enabled);
+		snap_bool(vis, F("broken"), &q->broken);
+		snap_u16(vis, F("msix_vector"), &q->msix_vector);
+		snap_check(vis, q->msix_vector == NO_VECTOR ||
+		    q->msix_vector < v->pci.msix_n, n, "no such MSI-X vector");
+		snap_u64(vis, F("desc"), &q->desc);
+		snap_u64(vis, F("avail"), &q->avail);
+		snap_u64(vis, F("used"), &q->used);
+		snap_u16(vis, F("last_avail"), &q->last_avail);
+		snap_u16(vis, F("used_idx"), &q->used_idx);
+#undef F
+	}
+	return vis->failed;
+}
+
+/* Map the BARs, then enable each enabled queue again as if the driver had
+ * just written its addresses: size and alignment checked, the rings looked
+ * up in guest RAM; its indices are then the saved ones. */
+int
+virtio_post_load(struct virtio_dev *v, const char *id, struct vm_err *err)
+{
+	unsigned k;
+
+	pci_dev_post_load(&v->pci);
+	for (k = 0; k < v->nq; k++) {
+		struct virtq *q = &v->vq[k];
+		uint16_t la = q->last_avail, ui = q->used_idx;
+
+		q->desc_p = q->avail_p = q->used_p = NULL;
+		if (!q->enabled)
+			continue;
+		q->enabled = false;
+		queue_enable(v, q);
+		if (!q->enabled)
+			return vm_err_set(err, -EINVAL, "%s: queue %u: bad "
+			    "size or ring address in the snapshot", id, k);
+		q->last_avail = la;
+		q->used_idx = ui;
+	}
+	return 0;
+}
+
+/* For devices whose private state starts with their struct virtio_dev
+ * (and that save nothing else): dev_type.state and .post_load. */
+int
+virtio_dev_state(struct dev *d, struct snap_vis *vis)
+{
+	return virtio_state(d->priv, vis);
+}
+
+int
+virtio_dev_post_load(struct dev *d, struct vm_err *err)
+{
+	return virtio_post_load(d->priv, d->id, err);
 }

@@ -124,4 +124,16 @@ size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip,
 unsigned iov_slice(const struct iovec *src, unsigned n, size_t skip,
     size_t len, struct iovec *dst, unsigned max, size_t *got);
 
+struct snap_vis;
+/* Snapshots: the transport's and the queues' state (virtio.c); post_load
+ * re-checks each enabled queue as a driver's enable would. */
+int virtio_state(struct virtio_dev *v, struct snap_vis *vis);
+int virtio_post_load(struct virtio_dev *v, const char *id,
+    struct vm_err *err);
+/* The same as dev_type ops, for a device whose priv starts with its
+ * struct virtio_dev and holds no other state. */
+struct dev;
+int virtio_dev_state(struct dev *d, struct snap_vis *vis);
+int virtio_dev_post_load(struct dev *d, struct vm_err *err);
+
 #endif

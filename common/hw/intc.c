@@ -19,6 +19,7 @@
 #include "hw/intc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include "cpu/cpu.h"
 #include "hw/bus.h"
 #include "hw/pc.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "vm/vm.h"
@@ -1014,4 +1016,93 @@ intc_set_tsc_fn(struct intc *ic, uint64_t (*tsc)(void *), void *opaque)
 {
 	ic->tsc = tsc;
 	ic->tsc_opaque = opaque;
+}
+
+/* ---- snapshots ------------------------------------------------------------ */
+
+static void
+pic_state(struct pic *p, struct snap_vis *v, int n)
+{
+	char b[24];
+
+#define F(f) (snprintf(b, sizeof(b), "pic%d.%s", n, f), b)
+	snap_u8(v, F("irr"), &p->irr);
+	snap_u8(v, F("isr"), &p->isr);
+	snap_u8(v, F("imr"), &p->imr);
+	snap_u8(v, F("base"), &p->base);
+	snap_u8(v, F("elcr"), &p->elcr);
+	snap_u8(v, F("lines"), &p->lines);
+	snap_u8(v, F("step"), &p->step);
+	snap_check(v, p->step <= 4, b, "not an initialisation step");
+	snap_bool(v, F("icw4"), &p->icw4);
+	snap_bool(v, F("single"), &p->single);
+	snap_bool(v, F("auto_eoi"), &p->auto_eoi);
+	snap_bool(v, F("read_isr"), &p->read_isr);
+#undef F
+}
+
+/*
+ * The PICs, the IOAPIC and every LAPIC: registers, timers (relative to the
+ * snapshot's clock), pending INIT/SIPI.  The vCPU count must match.
+ */
+int
+intc_state(struct intc *ic, struct snap_vis *v)
+{
+	char b[32];
+	int ncpus = ic->ncpus, i;
+
+	pic_state(&ic->pic[0], v, 0);
+	pic_state(&ic->pic[1], v, 1);
+	snap_u32(v, "ioapic.id", &ic->io.id);
+	snap_u8(v, "ioapic.sel", &ic->io.sel);
+	snap_u64_array(v, "ioapic.redir", ic->io.redir, 24);
+	snap_u32(v, "ioapic.lines", &ic->io.lines);
+	snap_int(v, "ncpus", &ncpus, 1, 4096);
+	snap_check(v, ncpus == ic->ncpus, "ncpus",
+	    "the snapshot has a different number of LAPICs");
+	for (i = 0; i < ic->ncpus && !v->failed; i++) {
+		struct lapic *l = &ic->lapic[i];
+		bool nmi = atomic_load(&l->nmi);
+
+#define F(f) (snprintf(b, sizeof(b), "lapic%d.%s", i, f), b)
+		snap_u32_array(v, F("reg"), l->reg, 64);
+		snap_u64(v, F("base"), &l->base);
+		snap_time(v, F("timer_start"), &l->timer_start);
+		snap_time(v, F("timer_next"), &l->timer_next);
+		snap_u64(v, F("tsc_deadline"), &l->tsc_deadline);
+		snap_bool(v, F("nmi"), &nmi);
+		snap_int(v, F("init_sipi"), &l->init_sipi, 0, 2);
+		snap_bool(v, F("sipi_after_init"), &l->sipi_after_init);
+		snap_u8(v, F("sipi_vec"), &l->sipi_vec);
+#undef F
+		if (v->load && !v->failed) {
+			atomic_store(&l->nmi, nmi);
+			/* The ID follows the vCPU, as on reset. */
+			l->reg[R_ID] = (l->reg[R_ID] & 0x00ffffffu) |
+			    (uint32_t)l->cpu << 24;
+		}
+	}
+	return v->failed;
+}
+
+/* After intc_state loaded (and the vCPUs' TSCs): the LAPIC timers armed
+ * again, interrupt state re-evaluated, the PIC output re-driven. */
+void
+intc_post_load(struct intc *ic)
+{
+	int i;
+
+	for (i = 0; i < ic->ncpus; i++) {
+		struct lapic *l = &ic->lapic[i];
+
+		if (timer_mode(l) == 2 && l->tsc_deadline != 0)
+			lapic_msr_write(ic, i, 0x6e0, l->tsc_deadline);
+		else if (l->timer_next != 0)
+			evloop_timer_mod(l->timer, l->timer_next);
+		else
+			evloop_timer_del(l->timer);
+		lapic_set_base(ic, i, l->base);
+		update(l);
+	}
+	pic_update(ic);
 }

@@ -62,4 +62,10 @@ void intc_set_tsc_fn(struct intc *ic, uint64_t (*tsc)(void *), void *opaque);
 void lapic_get_page(struct intc *ic, int cpu, uint8_t page[1024]);
 void lapic_set_page(struct intc *ic, int cpu, const uint8_t page[1024]);
 
+struct snap_vis;
+/* Snapshots: visit the PICs, IOAPIC and LAPICs; post_load re-arms the
+ * LAPIC timers and re-evaluates pending interrupts. */
+int intc_state(struct intc *ic, struct snap_vis *v);
+void intc_post_load(struct intc *ic);
+
 #endif

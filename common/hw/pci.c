@@ -21,6 +21,7 @@
 #include "hw/boot.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -611,4 +612,60 @@ pci_assign_bars(struct pci_bus *bus, struct vm_err *err)
 		bars_update(d);
 	}
 	return 0;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+/*
+ * One function's configuration space, INTx line and MSI-X table.  Loading
+ * applies the saved bytes only through the writable-bit mask, as a guest's
+ * writes would land, so a snapshot cannot change a device's IDs, BAR sizes
+ * or capability layout; the MSI-X table size must match the device's.
+ */
+int
+pci_dev_state(struct pci_dev *d, struct snap_vis *v)
+{
+	uint8_t cfg[PCI_CFG_SIZE];
+	unsigned n = d->msix_n, i, o;
+	int intx = d->intx;
+
+	memcpy(cfg, d->cfg, sizeof(cfg));
+	snap_bytes(v, "pci.cfg", cfg, sizeof(cfg));
+	snap_int(v, "pci.intx", &intx, 0, 1);
+	snap_unsigned(v, "pci.msix_n", &n, 256);
+	snap_check(v, n == d->msix_n, "pci.msix_n",
+	    "the device has a different MSI-X table size");
+	if (v->failed)
+		return v->failed;
+	for (i = 0; i < n; i++) {
+		snap_u32(v, "pci.msix.addr_lo", &d->msix[i].addr_lo);
+		snap_u32(v, "pci.msix.addr_hi", &d->msix[i].addr_hi);
+		snap_u32(v, "pci.msix.data", &d->msix[i].data);
+		snap_u32(v, "pci.msix.ctrl", &d->msix[i].ctrl);
+	}
+	snap_u64_array(v, "pci.msix_pba", d->msix_pba, 4);
+	if (v->load && !v->failed) {
+		for (o = 0; o < PCI_CFG_SIZE; o++)
+			d->cfg[o] = (uint8_t)((d->cfg[o] & ~d->wmask[o]) |
+			    (cfg[o] & d->wmask[o]));
+		d->intx = intx;
+	}
+	return v->failed;
+}
+
+/* After pci_dev_state loaded: BAR mappings, the INTx line, the board's
+ * reaction to its registers (the host bridge's PAM), as after writes. */
+void
+pci_dev_post_load(struct pci_dev *d)
+{
+	bars_update(d);
+	intx_update(d);
+	if (d->cfg_written)
+		d->cfg_written(d, 0, PCI_CFG_SIZE);
+}
+
+struct pci_dev *
+pci_host_bridge(struct pci_bus *bus)
+{
+	return &bus->host;
 }

@@ -97,6 +97,15 @@ struct pci_dev {
 	void (*cfg_written)(struct pci_dev *d, unsigned off, unsigned size);
 };
 
+struct snap_vis;
+/* Snapshots: visit one function's config space, INTx and MSI-X state
+ * (applied through the writable-bit mask on load); then post_load maps
+ * its BARs and re-drives its line as after guest writes. */
+int pci_dev_state(struct pci_dev *d, struct snap_vis *v);
+void pci_dev_post_load(struct pci_dev *d);
+/* 00.0, the host bridge (PAM registers). */
+struct pci_dev *pci_host_bridge(struct pci_bus *bus);
+
 struct pci_bus *pci_bus_new(struct vm *vm, struct vm_err *err);
 void pci_bus_free(struct pci_bus *bus);
 

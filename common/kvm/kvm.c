@@ -208,6 +208,67 @@ kvm_vm_fini(struct vm *vm)
 	vm->backend_priv = NULL;
 }
 
+/* KVM's own answer for CPUID leaf/subleaf register edx, 0 if none. */
+static uint32_t
+kvm_supported_edx(struct kvm_vm *k, uint32_t leaf, uint32_t subleaf)
+{
+	static struct {
+		struct kvm_cpuid2 c;
+		struct kvm_cpuid_entry2 e[256];
+	} sup;
+	static int have = -1;
+	uint32_t i;
+
+	if (have < 0) {
+		sup.c.nent = 256;
+		have = ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, &sup) == 0;
+	}
+	for (i = 0; have > 0 && i < sup.c.nent; i++)
+		if (sup.e[i].function == leaf && sup.e[i].index == subleaf)
+			return sup.e[i].edx;
+	return 0;
+}
+
+/*
+ * IA32_ARCH_CAPABILITIES as the model says, as far as KVM can present it
+ * (its feature-MSR value), and the speculation-control CPUID bits only if
+ * KVM emulates the MSRs behind them: a guest must not be told of an MSR
+ * whose write then faults.  On KVM-capable hosts from 2019 on, the model
+ * and the DBT's are then the same.
+ */
+static void
+spec_cpuid(struct kvm_vm *k, struct kvm_cpuid_entry2 *e, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (e[i].function == 7 && e[i].index == 0)
+			e[i].edx &= kvm_supported_edx(k, 7, 0) |
+			    ~(uint32_t)(1u << 26);
+		if (e[i].function == 7 && e[i].index == 2)
+			e[i].edx &= kvm_supported_edx(k, 7, 2) |
+			    ~(uint32_t)(1u << 4);
+	}
+}
+
+static void
+spec_arch_cap(struct kvm_vm *k, int fd)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry m;
+	} msr;
+	uint64_t cap = cpu_arch_capabilities();
+
+	memset(&msr, 0, sizeof(msr));
+	msr.h.nmsrs = 1;
+	msr.m.index = 0x10a;
+	if (ioctl(k->sys_fd, KVM_GET_MSRS, &msr) == 1)
+		cap &= msr.m.data;
+	msr.m.data = cap;
+	(void)ioctl(fd, KVM_SET_MSRS, &msr);
+}
+
 /* The CPU model of cpu/cpuid.c, the same the DBT presents. */
 static int
 set_cpuid(struct kvm_vm *k, int fd, int id, int ncpus, struct vm_err *err)
@@ -219,7 +280,6 @@ set_cpuid(struct kvm_vm *k, int fd, int id, int ncpus, struct vm_err *err)
 	} cp;
 	int n, i;
 
-	(void)k;
 	memset(&cp, 0, sizeof(cp));
 	n = cpu_cpuid_table(id, ncpus, tab, 64);
 	for (i = 0; i < n; i++) {
@@ -233,8 +293,10 @@ set_cpuid(struct kvm_vm *k, int fd, int id, int ncpus, struct vm_err *err)
 		cp.e[i].edx = tab[i].edx;
 	}
 	cp.c.nent = (uint32_t)n;
+	spec_cpuid(k, cp.e, n);
 	if (ioctl(fd, KVM_SET_CPUID2, &cp) < 0)
 		return vm_err_errno(err, -errno, "KVM_SET_CPUID2");
+	spec_arch_cap(k, fd);
 	return 0;
 }
 

@@ -208,6 +208,11 @@ kvm_get_state(int fd, struct x86_state *st)
 	if (ioctl(fd, KVM_GET_MSRS, &m) == (int)NMSRS)
 		for (i = 0; i < NMSRS; i++)
 			memcpy((uint8_t *)st + msr_map[i].off, &m.e[i].data, 8);
+	/* SPEC_CTRL on its own: KVM has it only where the host does. */
+	m.hdr.nmsrs = 1;
+	m.e[0].index = 0x48;
+	if (ioctl(fd, KVM_GET_MSRS, &m) == 1)
+		st->spec_ctrl = m.e[0].data;
 	if (ioctl(fd, KVM_GET_LAPIC, &lapic) == 0)
 		memcpy(st->lapic, lapic.regs, sizeof(st->lapic));
 	st->irq_injected = -1;
@@ -276,6 +281,10 @@ kvm_set_state(int fd, const struct x86_state *st, bool with_lapic)
 		memcpy(&m.e[i].data, (const uint8_t *)st + msr_map[i].off, 8);
 	}
 	(void)ioctl(fd, KVM_SET_MSRS, &m); /* MSRs KVM lacks are skipped */
+	m.hdr.nmsrs = 1;
+	m.e[0].index = 0x48;
+	m.e[0].data = st->spec_ctrl;
+	(void)ioctl(fd, KVM_SET_MSRS, &m);
 	if (with_lapic) {
 		memcpy(lapic.regs, st->lapic, sizeof(lapic.regs));
 		if (ioctl(fd, KVM_SET_LAPIC, &lapic) < 0)

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "util/err.h"
+#include "util/vmem.h"
 
 void
 mem_init(struct mem_map *map)
@@ -24,7 +25,7 @@ mem_fini(struct mem_map *map)
 	int i;
 
 	for (i = 0; i < map->nr; i++)
-		munmap(map->regions[i].hva, map->regions[i].size);
+		vmem_free(map->regions[i].hva, map->regions[i].size);
 	map->nr = 0;
 }
 
@@ -48,9 +49,8 @@ add_region(struct mem_map *map, gpa_t gpa, uint64_t size, unsigned flags,
 			return vm_err_set(err, -EEXIST,
 			    "memory region %s overlaps %s", name, r->name);
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	p = vmem_alloc(size, PROT_READ | PROT_WRITE);
+	if (p == NULL)
 		return vm_err_errno(err, -errno,
 		    "cannot allocate %llu MiB of guest memory",
 		    (unsigned long long)(size >> 20));

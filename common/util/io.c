@@ -51,3 +51,66 @@ io_pread_zfill(int fd, void *buf, size_t len, uint64_t off)
 	}
 	return 0;
 }
+
+int
+io_write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+io_seq_write(int fd, uint64_t *pos, const void *buf, size_t len,
+    uint64_t off)
+{
+	static const uint8_t zeros[4096];
+	size_t n;
+	int ret;
+
+	if (off < *pos)
+		return -ESPIPE;
+	while (*pos < off) {
+		n = off - *pos < sizeof(zeros) ? (size_t)(off - *pos) :
+		    sizeof(zeros);
+		if ((ret = io_write_full(fd, zeros, n)) < 0)
+			return ret;
+		*pos += n;
+	}
+	if ((ret = io_write_full(fd, buf, len)) < 0)
+		return ret;
+	*pos += len;
+	return 0;
+}
+
+int
+io_read_full(int fd, void *buf, size_t len, size_t *got)
+{
+	uint8_t *p = buf;
+	ssize_t n;
+
+	*got = 0;
+	while (len > 0) {
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		p += n;
+		*got += (size_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,4 +1,4 @@
-/* Whole-buffer positioned I/O: loops over short transfers and EINTR. */
+/* Whole-buffer I/O: loops over short transfers and EINTR. */
 #ifndef VM_UTIL_IO_H
 #define VM_UTIL_IO_H
 
@@ -11,5 +11,15 @@ int io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
  * zeros (image formats whose files may end before their last cluster).
  * 0 or -errno. */
 int io_pread_zfill(int fd, void *buf, size_t len, uint64_t off);
+
+/* Write all len bytes at the fd's position (a pipe): 0 or -errno. */
+int io_write_full(int fd, const void *buf, size_t len);
+/* A positioned write on a stream: *pos is where the stream is; the gap up
+ * to off is written as zeros, then buf.  -ESPIPE if off is behind *pos. */
+int io_seq_write(int fd, uint64_t *pos, const void *buf, size_t len,
+    uint64_t off);
+/* Read up to len bytes, stopping only at the end of the stream; *got
+ * says how many came.  0 or -errno. */
+int io_read_full(int fd, void *buf, size_t len, size_t *got);
 
 #endif

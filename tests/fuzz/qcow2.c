@@ -4,7 +4,7 @@
  * image file: it is opened read-only and everything a user can ask of it
  * is done (block status over the whole disk, reads, check), then it is
  * opened read-write and written, which drives allocation, refcount
- * updates and copy-on-write over whatever the tables claim, and
+ * updates and copy-on-write over whatever the tables claim, shrunk, and
  * internal snapshots are made, applied and deleted.  The file
  * lives in a memfd; backing files are not opened (BLK_F_NOBACKING), so
  * an input cannot reach outside itself.  Any sanitizer report is a bug.
@@ -43,7 +43,7 @@ inspect(struct blk *b, uint8_t *buf)
 }
 
 static void
-scribble(struct blk *b, uint8_t *buf)
+scribble(struct blk *b, uint8_t *buf, bool shrink)
 {
 	uint64_t offs[4] = { 0, b->size / 2, b->size > 70000 ?
 	    b->size - 70000 : 0, 12345 };
@@ -58,6 +58,11 @@ scribble(struct blk *b, uint8_t *buf)
 			    (size_t)(b->size - offs[k]) : 65536, offs[k]);
 	if (b->size >= 65536)
 		blk_write_compressed(b, buf, 0);
+	/* shrunk (its clusters and tables past the end released), then
+	 * written at its new end: every other input, to keep runs short */
+	if (shrink && b->size > 65536 && b->size < (16u << 20) &&
+	    blk_resize(b, b->size / 2 + 1000, &err) == 0)
+		blk_pwrite(b, buf, 4096, b->size - 4096);
 	memset(&res, 0, sizeof(res));
 	blk_check(b, BLK_REPAIR_ALL, &res, &err);
 }
@@ -109,7 +114,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		b = blk_open(path, "qcow2", BLK_F_NOBACKING | BLK_F_NOLOCK |
 		    BLK_F_REPAIR, &err);
 		if (b != NULL) {
-			scribble(b, buf);
+			scribble(b, buf, size > 0 && (data[size - 1] & 1));
 			snapshots(b, buf);
 			blk_close(b);
 		}

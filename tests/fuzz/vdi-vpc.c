@@ -4,8 +4,9 @@
  * Each input is an image file, opened as VDI and as VHD in turn: read
  * only, every extent's status and some bytes are read and the image is
  * checked; then read-write, it is written at its start, middle and end
- * (allocating blocks over whatever the tables claim) and, as VDI, grown
- * (which moves data blocks when the map outgrows its room).  The file
+ * (allocating blocks over whatever the tables claim), grown (a VDI
+ * moves data blocks when its map outgrows its room, a VHD its BAT) and
+ * shrunk (a VDI moving the blocks still used down).  The file
  * lives in a memfd, so an input cannot reach outside itself.  Any
  * sanitizer report is a bug.
  */
@@ -56,8 +57,12 @@ scribble(struct blk *b, uint8_t *buf)
 		if (offs[k] < b->size)
 			blk_pwrite(b, buf, b->size - offs[k] < 65536 ?
 			    (size_t)(b->size - offs[k]) : 65536, offs[k]);
-	if (strcmp(b->drv->name, "vdi") == 0 && b->size < (64u << 20) &&
+	/* grown (VDI and VHD), then shrunk below where it was */
+	if (b->size < (64u << 20) &&
 	    blk_resize(b, b->size + (3u << 20), &err) == 0)
+		blk_pwrite(b, buf, 4096, b->size - 4096);
+	if (b->size > (1u << 20) && b->size < (64u << 20) &&
+	    blk_resize(b, b->size / 3 + 1000, &err) == 0 && b->size >= 4096)
 		blk_pwrite(b, buf, 4096, b->size - 4096);
 	memset(&res, 0, sizeof(res));
 	blk_check(b, 0, &res, &err);

@@ -9,7 +9,8 @@
  * where libFuzzer reads its corpus), and descriptor inputs with
  * a '/' are skipped, so the extents an input names can only be missing
  * or itself: nothing outside is read or written.  Backing files are not
- * opened.  Any sanitizer report is a bug.
+ * opened.  A sparse input is also read as a stream (blk_sread, what
+ * vm-disk convert - does with a pipe).  Any sanitizer report is a bug.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +43,26 @@ inspect(struct blk *b, uint8_t *buf)
 	}
 	memset(&res, 0, sizeof(res));
 	blk_check(b, 0, &res, &err);
+}
+
+/* The input read once, in order, as vm-disk convert reads a pipe. */
+static void
+stream(const char *path)
+{
+	const uint8_t *d;
+	uint64_t off, len;
+	struct blk_sread *s;
+	struct vm_err err;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return;
+	s = blk_sread_open(fd, "img", "vmdk", &err);
+	while (s && blk_sread_next(s, &d, &off, &len) > 0)
+		if (len == 0 || off + len > blk_sread_size(s))
+			abort();
+	blk_sread_close(s);
+	close(fd);
 }
 
 static void
@@ -87,6 +108,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	close(fd);
+	if (sparse)
+		stream(path);
 	b = blk_open(path, "vmdk", BLK_F_RDONLY | BLK_F_NOBACKING |
 	    BLK_F_NOLOCK, &err);
 	if (b != NULL) {

@@ -1,0 +1,980 @@
+/*
+ * Snapshots of a whole VM.  The stream (snap/snap.h) holds, in order:
+ *
+ *   config      the VM's vm.yaml (cfg_emit), so a snapshot restores alone
+ *   vm          memory size, vCPU count, tag, disks, RAM mode, back end
+ *   cpu         one per vCPU (instance = index): the canonical x86 state
+ *   intc        the user-space PICs, IOAPIC and LAPICs
+ *   pci-host    the host bridge's config space (the PAM registers)
+ *   dev:ID      one per device, through its dev_type.state walk
+ *   ram-map     the memory regions, a bitmap of their non-zero pages
+ *   ram         the non-zero pages: zstd chunks, or (--fast-restore) the
+ *               regions' bytes uncompressed and page aligned, zero pages
+ *               left as holes, so a restore maps them MAP_PRIVATE
+ *
+ * Loading goes into a VM built for the restore: every check runs before it
+ * starts, and a refused snapshot leaves the caller a VM to throw away, with
+ * the disks untouched (their snapshots are applied last).
+ */
+#include "vm/snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "block/block.h"
+#include "cfg/cfg.h"
+#include "cpu/cpu.h"
+#include "dev/dev.h"
+#include "hw/intc.h"
+#include "hw/pci.h"
+#include "snap/snap.h"
+#include "util/err.h"
+#include "util/evloop.h"
+#include "util/log.h"
+#include "vm/vm.h"
+
+#define PAGE 4096u
+#define CHUNK_PAGES 256u        /* 1 MiB of pages per zstd frame */
+#define BATCH 8                 /* chunks compressed at once, on 2 threads */
+#define ZSTD_LEVEL 1
+
+enum { RAM_ZSTD = 0, RAM_MAPPED = 1 };
+
+#define MAX_DISKS 16
+
+struct vm_sect {
+	uint64_t memory;
+	int ncpus;
+	char tag[VM_SNAP_TAG_MAX];
+	char parent[VM_SNAP_TAG_MAX];
+	char backend[16];
+	uint32_t ndisks;
+	uint8_t ram_mode;
+};
+
+static int
+vm_sect_visit(struct snap_vis *v, struct vm_sect *s)
+{
+	uint32_t n;
+
+	snap_u64(v, "memory", &s->memory);
+	snap_int(v, "ncpus", &s->ncpus, 1, VM_MAX_CPUS);
+	n = (uint32_t)strnlen(s->tag, sizeof(s->tag) - 1);
+	snap_blob(v, "tag", s->tag, &n, sizeof(s->tag) - 1);
+	if (v->load)
+		s->tag[n] = '\0';
+	n = (uint32_t)strnlen(s->parent, sizeof(s->parent) - 1);
+	snap_blob(v, "parent", s->parent, &n, sizeof(s->parent) - 1);
+	if (v->load)
+		s->parent[n] = '\0';
+	n = (uint32_t)strnlen(s->backend, sizeof(s->backend) - 1);
+	snap_blob(v, "backend", s->backend, &n, sizeof(s->backend) - 1);
+	if (v->load)
+		s->backend[n] = '\0';
+	snap_u32(v, "ndisks", &s->ndisks);
+	snap_check(v, s->ndisks <= MAX_DISKS, "ndisks", "too many disks");
+	snap_u8(v, "ram_mode", &s->ram_mode);
+	snap_check(v, s->ram_mode <= RAM_MAPPED, "ram_mode",
+	    "not a RAM layout this vmkit knows");
+	return v->failed;
+}
+
+/* ---- RAM ------------------------------------------------------------------ */
+
+struct ram_region {
+	uint64_t gpa, size, data_off;
+	uint8_t *bitmap;
+	uint32_t bmlen;
+};
+
+struct ram_map {
+	uint32_t nr;
+	struct ram_region r[MEM_MAX_REGIONS];
+	uint64_t pages;         /* non-zero pages */
+};
+
+static void
+ram_map_free(struct ram_map *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nr; i++)
+		free(m->r[i].bitmap);
+	memset(m, 0, sizeof(*m));
+}
+
+static int
+ram_map_visit(struct snap_vis *v, struct ram_map *m)
+{
+	uint32_t i;
+
+	snap_u32(v, "nregions", &m->nr);
+	snap_check(v, m->nr <= MEM_MAX_REGIONS, "nregions", "too many");
+	for (i = 0; i < m->nr && !v->failed; i++) {
+		struct ram_region *r = &m->r[i];
+		uint32_t want;
+
+		snap_u64(v, "gpa", &r->gpa);
+		snap_u64(v, "size", &r->size);
+		snap_check(v, r->size % PAGE == 0 && r->size <= (1ULL << 46),
+		    "size", "not a page multiple below 64 TiB");
+		snap_u64(v, "data_off", &r->data_off);
+		snap_check(v, r->data_off % PAGE == 0, "data_off",
+		    "not page aligned");
+		if (v->failed)
+			break;
+		want = (uint32_t)((r->size / PAGE + 7) / 8);
+		if (v->load) {
+			r->bitmap = calloc(1, want ? want : 1);
+			if (r->bitmap == NULL)
+				return snap_fail(v, -ENOMEM, "out of memory");
+		}
+		r->bmlen = want;
+		snap_blob(v, "bitmap", r->bitmap, &r->bmlen, want);
+		snap_check(v, r->bmlen == want, "bitmap",
+		    "does not match the region's size");
+	}
+	if (v->load && !v->failed) {
+		m->pages = 0;
+		for (i = 0; i < m->nr; i++) {
+			uint32_t k;
+
+			for (k = 0; k < m->r[i].bmlen; k++)
+				m->pages += (uint64_t)__builtin_popcount(
+				    m->r[i].bitmap[k]);
+		}
+	}
+	return v->failed;
+}
+
+static bool
+page_zero(const uint8_t *p)
+{
+	const uint64_t *q = (const uint64_t *)(const void *)p;
+	unsigned i;
+
+	for (i = 0; i < PAGE / 8; i++)
+		if (q[i] != 0)
+			return false;
+	return true;
+}
+
+static int
+ram_map_build(struct vm *vm, struct ram_map *m, struct vm_err *err)
+{
+	uint64_t off = 0;
+	int i;
+
+	memset(m, 0, sizeof(*m));
+	for (i = 0; i < vm->mem.nr; i++) {
+		const struct mem_region *mr = &vm->mem.regions[i];
+		struct ram_region *r = &m->r[m->nr];
+		uint64_t pg, n = mr->size / PAGE;
+
+		r->gpa = mr->gpa;
+		r->size = mr->size;
+		r->data_off = off;
+		off += mr->size;
+		r->bmlen = (uint32_t)((n + 7) / 8);
+		r->bitmap = calloc(1, r->bmlen ? r->bmlen : 1);
+		if (r->bitmap == NULL) {
+			ram_map_free(m);
+			return vm_err_set(err, -ENOMEM, "out of memory");
+		}
+		m->nr++;
+		for (pg = 0; pg < n; pg++)
+			if (!page_zero(mr->hva + pg * PAGE)) {
+				r->bitmap[pg / 8] |= (uint8_t)(1u << (pg % 8));
+				m->pages++;
+			}
+	}
+	return 0;
+}
+
+static bool
+bit(const struct ram_region *r, uint64_t pg)
+{
+	return r->bitmap[pg / 8] & (1u << (pg % 8));
+}
+
+/* Walks the non-zero pages of all regions in order. */
+struct page_iter {
+	const struct ram_map *m;
+	uint32_t ri;
+	uint64_t pg;
+};
+
+static uint8_t *
+next_page(struct page_iter *it, struct vm *vm)
+{
+	while (it->ri < it->m->nr) {
+		const struct ram_region *r = &it->m->r[it->ri];
+
+		while (it->pg < r->size / PAGE) {
+			uint64_t pg = it->pg++;
+
+			if (bit(r, pg))
+				return vm->mem.regions[it->ri].hva + pg * PAGE;
+		}
+		it->ri++;
+		it->pg = 0;
+	}
+	return NULL;
+}
+
+struct zjob {
+	uint8_t *src, *dst;
+	size_t srclen, dstcap, dstlen;
+	int err;
+};
+
+struct zwork {
+	struct zjob *jobs;
+	int njobs, first;
+};
+
+static void *
+zworker(void *arg)
+{
+	struct zwork *w = arg;
+	int i;
+
+	for (i = w->first; i < w->njobs; i += 2) {
+		struct zjob *j = &w->jobs[i];
+		size_t n = ZSTD_compress(j->dst, j->dstcap, j->src, j->srclen,
+		    ZSTD_LEVEL);
+
+		if (ZSTD_isError(n))
+			j->err = -EIO;
+		else
+			j->dstlen = n;
+	}
+	return NULL;
+}
+
+static int
+ram_write_zstd(struct vm *vm, struct snap_writer *w, const struct ram_map *m,
+    uint64_t off, uint64_t *len, uint32_t *crc, struct vm_err *err)
+{
+	struct zjob jobs[BATCH];
+	struct page_iter it = { m, 0, 0 };
+	uint64_t left = m->pages, pos = off;
+	uint32_t c = 0;
+	int i, ret = 0;
+
+	memset(jobs, 0, sizeof(jobs));
+	for (i = 0; i < BATCH; i++) {
+		jobs[i].src = malloc(CHUNK_PAGES * PAGE);
+		jobs[i].dstcap = ZSTD_compressBound(CHUNK_PAGES * PAGE);
+		jobs[i].dst = malloc(jobs[i].dstcap);
+		if (jobs[i].src == NULL || jobs[i].dst == NULL) {
+			ret = vm_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	while (left > 0) {
+		struct zwork wk[2];
+		pthread_t tid;
+		int nj = 0;
+		bool threaded;
+
+		for (nj = 0; nj < BATCH && left > 0; nj++) {
+			uint64_t n = left < CHUNK_PAGES ? left : CHUNK_PAGES, k;
+
+			for (k = 0; k < n; k++)
+				memcpy(jobs[nj].src + k * PAGE,
+				    next_page(&it, vm), PAGE);
+			jobs[nj].srclen = n * PAGE;
+			jobs[nj].err = 0;
+			left -= n;
+		}
+		wk[0] = (struct zwork){ jobs, nj, 0 };
+		wk[1] = (struct zwork){ jobs, nj, 1 };
+		threaded = nj > 1 &&
+		    pthread_create(&tid, NULL, zworker, &wk[1]) == 0;
+		zworker(&wk[0]);
+		if (threaded)
+			pthread_join(tid, NULL);
+		else if (nj > 1)
+			zworker(&wk[1]);
+		for (i = 0; i < nj; i++) {
+			uint32_t cl = (uint32_t)jobs[i].dstlen;
+
+			if (jobs[i].err) {
+				ret = vm_err_set(err, -EIO, "RAM: zstd failed");
+				goto out;
+			}
+			if (pwrite(w->fd, &cl, 4, (off_t)pos) != 4 ||
+			    pwrite(w->fd, jobs[i].dst, cl, (off_t)pos + 4) !=
+			    (ssize_t)cl) {
+				ret = vm_err_errno(err, -errno, "%s: RAM",
+				    w->path);
+				goto out;
+			}
+			c = snap_crc32(c, &cl, 4);
+			c = snap_crc32(c, jobs[i].dst, cl);
+			pos += 4 + cl;
+		}
+	}
+	*len = pos - off;
+	*crc = c;
+out:
+	for (i = 0; i < BATCH; i++) {
+		free(jobs[i].src);
+		free(jobs[i].dst);
+	}
+	return ret;
+}
+
+/* Runs of non-zero pages written where they lie; zero pages stay holes. */
+static int
+ram_write_mapped(struct vm *vm, struct snap_writer *w,
+    const struct ram_map *m, uint64_t off, uint64_t *len,
+    struct vm_err *err)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nr; i++) {
+		const struct ram_region *r = &m->r[i];
+		const uint8_t *hva = vm->mem.regions[i].hva;
+		uint64_t n = r->size / PAGE, pg = 0, run;
+
+		while (pg < n) {
+			if (!bit(r, pg)) {
+				pg++;
+				continue;
+			}
+			for (run = 1; pg + run < n && bit(r, pg + run); run++)
+				;
+			{
+				uint64_t at = off + r->data_off + pg * PAGE;
+				size_t todo = run * PAGE;
+				const uint8_t *p = hva + pg * PAGE;
+
+				while (todo > 0) {
+					ssize_t k = pwrite(w->fd, p, todo,
+					    (off_t)at);
+
+					if (k <= 0)
+						return vm_err_errno(err,
+						    k < 0 ? -errno : -EIO,
+						    "%s: RAM", w->path);
+					p += k;
+					at += (uint64_t)k;
+					todo -= (size_t)k;
+				}
+			}
+			pg += run;
+		}
+		*len = r->data_off + r->size;
+	}
+	return 0;
+}
+
+/* The VM's regions must be the snapshot's, one for one. */
+static int
+ram_check_layout(struct vm *vm, const struct ram_map *m, struct vm_err *err)
+{
+	uint32_t i;
+
+	if (m->nr != (uint32_t)vm->mem.nr)
+		return vm_err_set(err, -EINVAL, "section 'ram-map': %u memory "
+		    "regions, this VM has %d (a different memory size or "
+		    "board)", m->nr, vm->mem.nr);
+	for (i = 0; i < m->nr; i++)
+		if (m->r[i].gpa != vm->mem.regions[i].gpa ||
+		    m->r[i].size != vm->mem.regions[i].size)
+			return vm_err_set(err, -EINVAL, "section 'ram-map': "
+			    "region %u is 0x%llx+0x%llx, this VM's %s is "
+			    "0x%llx+0x%llx (a different memory size)", i,
+			    (unsigned long long)m->r[i].gpa,
+			    (unsigned long long)m->r[i].size,
+			    vm->mem.regions[i].name,
+			    (unsigned long long)vm->mem.regions[i].gpa,
+			    (unsigned long long)vm->mem.regions[i].size);
+	return 0;
+}
+
+static int
+ram_load_zstd(struct vm *vm, struct snap_reader *rd,
+    const struct snap_section *s, const struct ram_map *m,
+    struct vm_err *err)
+{
+	size_t cap = ZSTD_compressBound(CHUNK_PAGES * PAGE);
+	uint8_t *in = malloc(cap), *out = malloc(CHUNK_PAGES * PAGE);
+	struct page_iter it = { m, 0, 0 };
+	uint64_t left = m->pages, pos = s->off, end = s->off + s->len;
+	int ret = 0;
+
+	if (in == NULL || out == NULL) {
+		ret = vm_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	while (left > 0) {
+		uint64_t n = left < CHUNK_PAGES ? left : CHUNK_PAGES, k;
+		uint32_t cl;
+		size_t got;
+
+		if (end - pos < 4 || pread(rd->fd, &cl, 4, (off_t)pos) != 4 ||
+		    cl > cap || cl > end - pos - 4 ||
+		    pread(rd->fd, in, cl, (off_t)pos + 4) != (ssize_t)cl) {
+			ret = vm_err_set(err, -EINVAL, "section 'ram': chunk at "
+			    "offset %llu is truncated or too big",
+			    (unsigned long long)(pos - s->off));
+			goto out;
+		}
+		got = ZSTD_decompress(out, n * PAGE, in, cl);
+		if (ZSTD_isError(got) || got != n * PAGE) {
+			ret = vm_err_set(err, -EINVAL, "section 'ram': chunk at "
+			    "offset %llu does not decompress to its %llu pages",
+			    (unsigned long long)(pos - s->off),
+			    (unsigned long long)n);
+			goto out;
+		}
+		for (k = 0; k < n; k++)
+			memcpy(next_page(&it, vm), out + k * PAGE, PAGE);
+		pos += 4 + cl;
+		left -= n;
+	}
+	if (pos != end)
+		ret = vm_err_set(err, -EINVAL, "section 'ram': %llu bytes "
+		    "after the last chunk", (unsigned long long)(end - pos));
+out:
+	free(in);
+	free(out);
+	return ret;
+}
+
+static int
+ram_load_mapped(struct vm *vm, struct snap_reader *rd,
+    const struct snap_section *s, const struct ram_map *m,
+    struct vm_err *err)
+{
+	uint32_t i;
+
+	if (s->off % PAGE)
+		return vm_err_set(err, -EINVAL, "section 'ram': not page "
+		    "aligned in the file");
+	for (i = 0; i < m->nr; i++) {
+		const struct ram_region *r = &m->r[i];
+		void *p;
+
+		if (r->data_off > s->len || r->size > s->len - r->data_off)
+			return vm_err_set(err, -EINVAL, "section 'ram': region "
+			    "%u lies past the section's end", i);
+		p = mmap(vm->mem.regions[i].hva, r->size,
+		    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED |
+		    MAP_NORESERVE, rd->fd, (off_t)(s->off + r->data_off));
+		if (p == MAP_FAILED)
+			return vm_err_errno(err, -errno, "%s: cannot map RAM",
+			    rd->path);
+	}
+	return 0;
+}
+
+/* ---- save ----------------------------------------------------------------- */
+
+static int
+put_section(struct snap_writer *w, const char *name, uint32_t inst,
+    struct snap_vis *v, struct vm_err *err)
+{
+	int ret = snap_vis_end(v);
+
+	if (ret == 0)
+		ret = snap_writer_section(w, name, inst, v, err);
+	snap_vis_free(v);
+	return ret;
+}
+
+static int
+dev_sect_name(const struct dev *d, char *buf, size_t len, struct vm_err *err)
+{
+	if ((size_t)snprintf(buf, len, "dev:%s", d->id) >= len)
+		return vm_err_set(err, -ENAMETOOLONG, "device %s: id too long "
+		    "for a snapshot section", d->id);
+	return 0;
+}
+
+/* The disks snapshots take along: every writable one. */
+static int
+collect_disks(struct vm *vm, struct blk **out, struct vm_err *err)
+{
+	struct dev *d;
+	int n = 0, k;
+
+	for (d = vm->devs; d; d = d->next) {
+		struct blk *b;
+
+		if (d->type->disk == NULL)
+			continue;
+		for (k = 0; (b = d->type->disk(d, k)) != NULL; k++) {
+			if (b->flags & BLK_F_RDONLY)
+				continue;
+			if (n == MAX_DISKS)
+				return vm_err_set(err, -E2BIG, "more than %d "
+				    "disks", MAX_DISKS);
+			out[n++] = b;
+		}
+	}
+	return n;
+}
+
+int
+vm_snapshot_save(struct vm *vm, const char *path,
+    const struct vm_snap_opts *opts, struct vm_err *err)
+{
+	struct blk *disks[MAX_DISKS];
+	struct snap_writer w;
+	struct snap_vis v;
+	struct vm_sect vs = { 0 };
+	struct ram_map m = { 0 };
+	struct dev *d;
+	char *yaml = NULL, name[SNAP_NAME_MAX + 8];
+	size_t ylen = 0;
+	uint64_t now = clock_ns(), off, len = 0;
+	uint32_t crc = 0;
+	FILE *f;
+	int i, nd, done = 0, ret;
+
+	/* Everything that could refuse, before a byte is written. */
+	if (opts->tag == NULL || opts->tag[0] == '\0' ||
+	    strlen(opts->tag) >= VM_SNAP_TAG_MAX)
+		return vm_err_set(err, -EINVAL, "snapshot tag: give 1 to %d "
+		    "characters", VM_SNAP_TAG_MAX - 1);
+	if (vm->backend->has_irqchip)
+		return vm_err_set(err, -ENOTSUP, "%s: the in-kernel interrupt "
+		    "controllers cannot be saved yet (use --accel dbt)",
+		    vm->backend->name);
+	for (d = vm->devs; d; d = d->next) {
+		if (d->type->state == NULL)
+			return vm_err_set(err, -ENOTSUP, "device %s (%s) cannot "
+			    "be saved in a snapshot", d->id, d->type->name);
+		ret = dev_sect_name(d, name, SNAP_NAME_MAX + 1, err);
+		if (ret < 0)
+			return ret;
+	}
+	nd = collect_disks(vm, disks, err);
+	if (nd < 0)
+		return nd;
+	for (i = 0; i < nd; i++)
+		if (disks[i]->drv->snapshot_create == NULL)
+			return vm_err_set(err, -ENOTSUP, "%s: %s images have no "
+			    "internal snapshots (convert it to qcow2: vm-disk "
+			    "convert -O qcow2)", disks[i]->path,
+			    disks[i]->drv->name);
+
+	f = open_memstream(&yaml, &ylen);
+	if (f == NULL)
+		return vm_err_errno(err, -errno, "config");
+	ret = cfg_emit(vm->cfg, f, "snapshot config", err);
+	fclose(f);
+	if (ret < 0) {
+		free(yaml);
+		return ret;
+	}
+	ret = snap_writer_open(&w, path, 0, err);
+	if (ret < 0) {
+		free(yaml);
+		return ret;
+	}
+	pthread_mutex_lock(&vm->io_lock);
+
+	snap_vis_begin_save(&v, "config", 1, err);
+	snap_bytes(&v, "yaml", yaml, ylen);
+	ret = put_section(&w, "config", 0, &v, err);
+
+	vs.memory = vm->ram_size;
+	vs.ncpus = vm->ncpus;
+	snprintf(vs.tag, sizeof(vs.tag), "%s", opts->tag);
+	snprintf(vs.parent, sizeof(vs.parent), "%s",
+	    opts->parent ? opts->parent : "");
+	snprintf(vs.backend, sizeof(vs.backend), "%s", vm->backend->name);
+	vs.ndisks = (uint32_t)nd;
+	vs.ram_mode = opts->fast_restore ? RAM_MAPPED : RAM_ZSTD;
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "vm", 1, err);
+		vm_sect_visit(&v, &vs);
+		ret = put_section(&w, "vm", 0, &v, err);
+	}
+	for (i = 0; ret == 0 && i < vm->ncpus; i++) {
+		struct x86_state st;
+
+		memset(&st, 0, sizeof(st));
+		ret = vm->backend->get_state(vm->vcpus[i], &st);
+		if (ret < 0) {
+			vm_err_set(err, ret, "vCPU %d: cannot read its state", i);
+			break;
+		}
+		snap_vis_begin_save(&v, "cpu", 1, err);
+		x86_state_visit(&st, &v);
+		ret = put_section(&w, "cpu", (uint32_t)i, &v, err);
+	}
+	if (ret == 0 && vm->intc) {
+		snap_vis_begin_save(&v, "intc", 1, err);
+		v.now = now;
+		intc_state(vm->intc, &v);
+		ret = put_section(&w, "intc", 0, &v, err);
+	}
+	if (ret == 0 && vm->pci) {
+		snap_vis_begin_save(&v, "pci-host", 1, err);
+		pci_dev_state(pci_host_bridge(vm->pci), &v);
+		ret = put_section(&w, "pci-host", 0, &v, err);
+	}
+	for (d = vm->devs; ret == 0 && d; d = d->next) {
+		dev_sect_name(d, name, sizeof(name), err);
+		snap_vis_begin_save(&v, name, d->type->state_version, err);
+		v.now = now;
+		d->type->state(d, &v);
+		ret = put_section(&w, name, 0, &v, err);
+	}
+	if (ret == 0)
+		ret = ram_map_build(vm, &m, err);
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "ram-map", 1, err);
+		ram_map_visit(&v, &m);
+		ret = put_section(&w, "ram-map", 0, &v, err);
+	}
+	if (ret == 0)
+		ret = snap_writer_begin_raw(&w, "ram", 0, 1,
+		    opts->fast_restore ? PAGE : 1, &off, err);
+	if (ret == 0)
+		ret = opts->fast_restore ?
+		    ram_write_mapped(vm, &w, &m, off, &len, err) :
+		    ram_write_zstd(vm, &w, &m, off, &len, &crc, err);
+	if (ret == 0)
+		ret = snap_writer_end_raw(&w, len, crc, err);
+	ram_map_free(&m);
+	/* The disks last: a failure before leaves them untouched. */
+	for (i = 0; ret == 0 && i < nd; i++) {
+		ret = blk_flush(disks[i]);
+		if (ret < 0)
+			vm_err_errno(err, ret, "%s: flush", disks[i]->path);
+		else
+			ret = blk_snapshot_create(disks[i], opts->tag, err);
+		if (ret == 0)
+			done++;
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	free(yaml);
+	if (ret == 0)
+		ret = snap_writer_close(&w, err);
+	else
+		snap_writer_abort(&w);
+	if (ret < 0)
+		for (i = 0; i < done; i++)
+			blk_snapshot_delete(disks[i], opts->tag, NULL);
+	return ret;
+}
+
+/* ---- load ----------------------------------------------------------------- */
+
+/* Read and visit one section with fn; version above max is refused. */
+static int
+get_section(struct snap_reader *rd, const char *name, uint32_t inst,
+    uint32_t max_version, int (*fn)(struct snap_vis *, void *), void *arg,
+    uint64_t now, struct vm_err *err)
+{
+	const struct snap_section *s = snap_reader_find(rd, name, inst);
+	struct snap_vis v;
+	void *buf;
+	int ret;
+
+	if (s == NULL)
+		return vm_err_set(err, -EINVAL, "%s: no section '%s' (instance "
+		    "%u): the snapshot is of a different VM", rd->path, name,
+		    inst);
+	if (s->version > max_version)
+		return vm_err_set(err, -EINVAL, "%s: section '%s' is version "
+		    "%u, newer than this vmkit reads (%u)", rd->path, name,
+		    s->version, max_version);
+	ret = snap_reader_load(rd, s, &buf, err);
+	if (ret < 0)
+		return ret;
+	snap_vis_begin_load(&v, name, s->version, buf, s->len, err);
+	v.now = now;
+	fn(&v, arg);
+	ret = snap_vis_end(&v);
+	free(buf);
+	return ret;
+}
+
+static int
+visit_vm(struct snap_vis *v, void *a)
+{
+	return vm_sect_visit(v, a);
+}
+
+static int
+visit_cpu(struct snap_vis *v, void *a)
+{
+	return x86_state_visit(a, v);
+}
+
+static int
+visit_intc(struct snap_vis *v, void *a)
+{
+	return intc_state(a, v);
+}
+
+static int
+visit_pci(struct snap_vis *v, void *a)
+{
+	return pci_dev_state(a, v);
+}
+
+static int
+visit_dev(struct snap_vis *v, void *a)
+{
+	struct dev *d = a;
+
+	return d->type->state(d, v);
+}
+
+static int
+visit_ram_map(struct snap_vis *v, void *a)
+{
+	return ram_map_visit(v, a);
+}
+
+static bool
+known_section(struct vm *vm, const struct snap_section *s)
+{
+	static const char *const fixed[] = {
+		"config", "vm", "cpu", "intc", "pci-host", "ram-map", "ram",
+		"end",
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(fixed); i++)
+		if (strcmp(s->name, fixed[i]) == 0)
+			return true;
+	(void)vm;
+	return false;
+}
+
+int
+vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
+{
+	struct snap_reader rd;
+	struct blk *disks[MAX_DISKS];
+	struct vm_sect vs = { 0 };
+	struct ram_map m = { 0 };
+	struct dev *d;
+	char name[SNAP_NAME_MAX + 8];
+	uint64_t now = clock_ns();
+	const struct snap_section *s;
+	int i, nd, ret;
+
+	ret = snap_reader_open(&rd, path, err);
+	if (ret < 0)
+		return ret;
+	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, now, err);
+	if (ret < 0)
+		goto out;
+	if (vs.memory != vm->ram_size || vs.ncpus != vm->ncpus) {
+		ret = vm_err_set(err, -EINVAL, "%s: the snapshot is of a VM "
+		    "with %llu MiB and %d vCPUs, this one has %llu MiB and %d",
+		    path, (unsigned long long)(vs.memory >> 20), vs.ncpus,
+		    (unsigned long long)(vm->ram_size >> 20), vm->ncpus);
+		goto out;
+	}
+	if (vm->backend->has_irqchip) {
+		ret = vm_err_set(err, -ENOTSUP, "%s: restoring into the "
+		    "in-kernel interrupt controllers is not built yet (use "
+		    "--accel dbt)", vm->backend->name);
+		goto out;
+	}
+	/* Devices: the same set, each with a walk. */
+	for (d = vm->devs; d; d = d->next) {
+		if (d->type->state == NULL) {
+			ret = vm_err_set(err, -ENOTSUP, "device %s (%s) cannot "
+			    "be restored from a snapshot", d->id,
+			    d->type->name);
+			goto out;
+		}
+		ret = dev_sect_name(d, name, SNAP_NAME_MAX + 1, err);
+		if (ret < 0)
+			goto out;
+		if (snap_reader_find(&rd, name, 0) == NULL) {
+			ret = vm_err_set(err, -EINVAL, "%s: the snapshot has no "
+			    "device %s (%s): it is of a VM with other devices",
+			    path, d->id, d->type->name);
+			goto out;
+		}
+	}
+	for (i = 0; i < rd.nsect; i++) {
+		s = &rd.sect[i];
+		if (strncmp(s->name, "dev:", 4) == 0) {
+			for (d = vm->devs; d; d = d->next)
+				if (strcmp(d->id, s->name + 4) == 0)
+					break;
+			if (d == NULL) {
+				ret = vm_err_set(err, -EINVAL, "%s: the snapshot "
+				    "has device %s, this VM has none: it is of "
+				    "a VM with other devices", path,
+				    s->name + 4);
+				goto out;
+			}
+		} else if (!known_section(vm, s))
+			log_warnx("%s: skipping section '%s' (not known to "
+			    "this vmkit)", path, s->name);
+	}
+	nd = collect_disks(vm, disks, err);
+	if (nd < 0) {
+		ret = nd;
+		goto out;
+	}
+	if ((uint32_t)nd != vs.ndisks) {
+		ret = vm_err_set(err, -EINVAL, "%s: the snapshot took %u disks "
+		    "along, this VM has %d writable ones", path, vs.ndisks, nd);
+		goto out;
+	}
+	for (i = 0; i < nd; i++) {
+		const struct blk_snapshot *list;
+		int k, n = blk_snapshots(disks[i], &list);
+
+		for (k = 0; k < n; k++)
+			if (strcmp(list[k].name, vs.tag) == 0)
+				break;
+		if (k >= n) {
+			ret = vm_err_set(err, -ENOENT, "%s: no internal snapshot "
+			    "'%s' (the disk has changed since the save)",
+			    disks[i]->path, vs.tag);
+			goto out;
+		}
+	}
+
+	/* RAM. */
+	ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, now, err);
+	if (ret == 0)
+		ret = ram_check_layout(vm, &m, err);
+	s = snap_reader_find(&rd, "ram", 0);
+	if (ret == 0 && s == NULL)
+		ret = vm_err_set(err, -EINVAL, "%s: no section 'ram'", path);
+	if (ret == 0 && s->version > 1)
+		ret = vm_err_set(err, -EINVAL, "%s: section 'ram' is version "
+		    "%u, newer than this vmkit reads (1)", path, s->version);
+	if (ret == 0)
+		ret = vs.ram_mode == RAM_MAPPED ?
+		    ram_load_mapped(vm, &rd, s, &m, err) :
+		    ram_load_zstd(vm, &rd, s, &m, err);
+	ram_map_free(&m);
+	if (ret < 0)
+		goto out;
+	for (i = 0; i < vm->mem.nr; i++)
+		mem_notify_write(&vm->mem, vm->mem.regions[i].gpa,
+		    vm->mem.regions[i].size);
+
+	pthread_mutex_lock(&vm->io_lock);
+	for (i = 0; ret == 0 && i < vm->ncpus; i++) {
+		struct x86_state st;
+
+		memset(&st, 0, sizeof(st));
+		ret = get_section(&rd, "cpu", (uint32_t)i, 1, visit_cpu, &st,
+		    now, err);
+		if (ret == 0 && vm->backend->set_state(vm->vcpus[i], &st) < 0)
+			ret = vm_err_set(err, -EINVAL, "section 'cpu' "
+			    "(instance %d): the back end refused the state", i);
+	}
+	if (ret == 0 && vm->intc) {
+		ret = get_section(&rd, "intc", 0, 1, visit_intc, vm->intc, now,
+		    err);
+		if (ret == 0)
+			intc_post_load(vm->intc);
+	}
+	if (ret == 0 && vm->pci) {
+		ret = get_section(&rd, "pci-host", 0, 1, visit_pci,
+		    pci_host_bridge(vm->pci), now, err);
+		if (ret == 0)
+			pci_dev_post_load(pci_host_bridge(vm->pci));
+	}
+	for (d = vm->devs; ret == 0 && d; d = d->next) {
+		dev_sect_name(d, name, sizeof(name), err);
+		ret = get_section(&rd, name, 0, d->type->state_version,
+		    visit_dev, d, now, err);
+	}
+	for (d = vm->devs; ret == 0 && d; d = d->next)
+		if (d->type->post_load)
+			ret = d->type->post_load(d, err);
+	/* The disks last, once everything else has been accepted. */
+	for (i = 0; ret == 0 && i < nd; i++)
+		ret = blk_snapshot_apply(disks[i], vs.tag, err);
+	pthread_mutex_unlock(&vm->io_lock);
+out:
+	snap_reader_close(&rd);
+	return ret;
+}
+
+/* ---- offline -------------------------------------------------------------- */
+
+int
+vm_snapshot_config(const char *path, struct vm_config *cfg,
+    struct vm_err *err)
+{
+	struct snap_reader rd;
+	const struct snap_section *s;
+	void *buf;
+	int ret;
+
+	ret = snap_reader_open(&rd, path, err);
+	if (ret < 0)
+		return ret;
+	s = snap_reader_find(&rd, "config", 0);
+	if (s == NULL) {
+		snap_reader_close(&rd);
+		return vm_err_set(err, -EINVAL, "%s: the snapshot holds no "
+		    "configuration", path);
+	}
+	ret = snap_reader_load(&rd, s, &buf, err);
+	snap_reader_close(&rd);
+	if (ret < 0)
+		return ret;
+	cfg_defaults(cfg);
+	ret = cfg_parse(cfg, buf, s->len, path, ".", err);
+	free(buf);
+	return ret;
+}
+
+int
+vm_snapshot_info(const char *path, struct vm_snap_info *info,
+    struct vm_err *err)
+{
+	struct snap_reader rd;
+	struct vm_sect vs = { 0 };
+	struct ram_map m = { 0 };
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	ret = snap_reader_open(&rd, path, err);
+	if (ret < 0)
+		return ret;
+	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, 0, err);
+	if (ret == 0)
+		ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, 0,
+		    err);
+	if (ret == 0) {
+		snprintf(info->tag, sizeof(info->tag), "%s", vs.tag);
+		snprintf(info->parent, sizeof(info->parent), "%s", vs.parent);
+		snprintf(info->backend, sizeof(info->backend), "%s",
+		    vs.backend);
+		snprintf(info->vmkit_version, sizeof(info->vmkit_version), "%s",
+		    rd.hdr.vmkit_version);
+		info->time = rd.hdr.time;
+		info->size = rd.size;
+		info->memory = vs.memory;
+		info->ncpus = vs.ncpus;
+		info->ndisks = (int)vs.ndisks;
+		info->fast_restore = vs.ram_mode == RAM_MAPPED;
+		info->ram_pages = m.pages;
+	}
+	ram_map_free(&m);
+	snap_reader_close(&rd);
+	return ret;
+}

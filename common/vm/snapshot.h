@@ -1,0 +1,56 @@
+/*
+ * Snapshots of a whole VM (vm/snapshot.c): its configuration, every vCPU,
+ * the interrupt controllers, every device, RAM and the disks' point in
+ * time, in one state stream (snap/snap.h).
+ */
+#ifndef VM_VM_SNAPSHOT_H
+#define VM_VM_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct vm_config;
+struct vm_err;
+
+#define VM_SNAP_TAG_MAX 64
+
+struct vm_snap_opts {
+	const char *tag;        /* the disks' internal snapshot name */
+	bool fast_restore;      /* RAM uncompressed, page aligned: mapped */
+	const char *parent;     /* the snapshot this run was restored from */
+};
+
+struct vm_snap_info {
+	char tag[VM_SNAP_TAG_MAX];
+	char parent[VM_SNAP_TAG_MAX];   /* "" = none */
+	char vmkit_version[32];
+	uint64_t time;                  /* seconds since the epoch */
+	uint64_t size;                  /* bytes of the file */
+	uint64_t memory;                /* guest RAM */
+	uint64_t ram_pages;             /* non-zero pages stored */
+	int ncpus;
+	int ndisks;                     /* disk snapshots taken */
+	bool fast_restore;
+	char backend[16];
+};
+
+/* Save vm to path (a new file), with the vCPUs stopped (not in run()).
+ * Disks: an internal snapshot named opts->tag on every qcow2 disk; other
+ * formats are refused.  On failure nothing is left behind. */
+int vm_snapshot_save(struct vm *vm, const char *path,
+    const struct vm_snap_opts *opts, struct vm_err *err);
+/* Load path into vm, a VM just built (vm_create) from the configuration
+ * the snapshot embeds or one with the same memory and devices; the
+ * vCPUs not started.  The whole file is checked first; a refused load
+ * leaves the disks as they were (they are reverted last) and the caller
+ * throws the VM away. */
+int vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err);
+/* The configuration a snapshot embeds (on top of cfg_defaults). */
+int vm_snapshot_config(const char *path, struct vm_config *cfg,
+    struct vm_err *err);
+/* What a snapshot holds, checked as a load would check it. */
+int vm_snapshot_info(const char *path, struct vm_snap_info *info,
+    struct vm_err *err);
+
+#endif

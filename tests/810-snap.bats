@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# Snapshots of a running VM: a guest-kit guest counts on its serial console
+# and writes each count to its qcow2 disk (direct I/O, so reads come from
+# the disk, not the guest's page cache); SIGUSR1 with --save-on-usr1 saves
+# it while it runs; the VM is killed; vm-run --restore continues it: the
+# count goes on from where it was, the disk writes made after the save are
+# gone, qemu-img finds the image clean.  Damaged snapshots are refused and
+# leave the disk as it was.  On the DBT, the back end every host has.
+
+load helpers
+load disk
+
+# Each second: read the disk's first sector, print the count and what was
+# read, write "w<count>" to the disk.
+COUNTER='i=0; while :; do d=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -dc a-z0-9); echo count=$i disk=$d; echo w$i | dd of=/dev/vda bs=512 conv=sync oflag=direct 2>/dev/null; i=$((i+1)); sleep 1; done'
+PLAIN_COUNTER='i=0; while :; do echo count=$i; i=$((i+1)); sleep 1; done'
+
+# wait_for FILE PATTERN SECONDS
+wait_for() {
+	local i
+	for ((i = 0; i < $3 * 5; i++)); do
+		tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2" && return 0
+		sleep 0.2
+	done
+	echo "# no '$2' in $1 after $3 s:" >&3
+	sed 's/^/#   | /' "$1" >&3
+	return 1
+}
+
+# last_count FILE: the highest count=N printed
+last_count() {
+	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\).*/\1/p' | tail -n 1
+}
+
+# boot_and_save DIR SNAPSHOT SCRIPT [vm-run options]: boot, wait for
+# count=3, SIGUSR1, wait for 3 counts more, kill.  Leaves DIR/run1.out (all
+# of run 1), DIR/at-save.out (the console when the signal was sent).
+boot_and_save() {
+	local dir=$1 snap=$2 script=$3 pid n
+	shift 3
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --kernel "$KERNEL" \
+		--initrd "$INITRD" --save-on-usr1 "$snap" "$@" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$script\"" \
+		</dev/null >"$dir/run1.out" 2>"$dir/run1.err" &
+	pid=$!
+	wait_for "$dir/run1.out" 'count=3' 300 || { kill $pid; return 1; }
+	cp "$dir/run1.out" "$dir/at-save.out"
+	kill -USR1 $pid
+	n=$(last_count "$dir/at-save.out")
+	wait_for "$dir/run1.out" "count=$((n + 3))" 300 || { kill $pid; return 1; }
+	kill $pid
+	wait $pid || true
+}
+
+setup_file() {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	D=$BATS_FILE_TMPDIR
+	qemu-img create -q -f qcow2 "$D/disk.qcow2" 16M
+	boot_and_save "$D" "$D/s1.snap" "$COUNTER" --disk "$D/disk.qcow2"
+}
+
+setup() {
+	guestkit
+	D=$BATS_FILE_TMPDIR
+	cd "$BATS_TEST_TMPDIR"
+}
+
+@test "save: the snapshot file and the qcow2 internal snapshot of the same tag" {
+	[ -s "$D/s1.snap" ]
+	run cat "$D/run1.err"
+	is "$output" "" "run 1's messages"
+	run qemu-img snapshot -l "$D/disk.qcow2"
+	is "$output" "*s1 *" "qemu-img lists the disk snapshot"
+	qemu_ok "$D/disk.qcow2"
+}
+
+@test "restore: the count goes on where it was, later disk writes are gone" {
+	local at first last
+	cp "$D/disk.qcow2" disk.before
+	"$VM_RUN" --restore "$D/s1.snap" </dev/null >run2.out 2>run2.err &
+	pid=$!
+	at=$(last_count "$D/at-save.out")
+	wait_for run2.out "count=$((at + 4))" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	run cat run2.err
+	is "$output" "" "the restore's messages"
+	out=$(tr -d '\r' <run2.out)
+	first=$(sed -n 's/^count=\([0-9]*\).*/\1/p' <<<"$out" | head -n 1)
+	# no repeat: nothing printed before the save comes again; no gap:
+	# the count before the first one restored was printed by run 1
+	[ "$first" -gt "$at" ] || { echo "# first restored count $first, $at printed before the save" >&3; false; }
+	tr -d '\r' <"$D/run1.out" | grep -qx "count=$((first - 1)) disk=.*"
+	# counting on by one, no line twice
+	run bash -c "sed -n 's/^count=\([0-9]*\).*/\1/p' <<<'$out' | awk 'NR > 1 && \$1 != p + 1 { exit 1 } { p = \$1 }'"
+	is "$status" 0 "consecutive counts after the restore"
+	# the disk as it was at the save: run 1's later writes vanished
+	is "$out" "*count=$first disk=w$((first - 1))*" "the disk read after the restore"
+	last=$(last_count "$D/run1.out")
+	[ "$last" -gt "$first" ]
+	qemu_ok "$D/disk.qcow2"
+	run qemu-img snapshot -l "$D/disk.qcow2"
+	is "$output" "*s1 *" "the disk snapshot is kept"
+}
+
+@test "restore: a truncated snapshot is refused, the disk left as it was" {
+	local size
+	size=$(stat -c %s "$D/s1.snap")
+	head -c $((size - 1000)) "$D/s1.snap" >t.snap
+	cp "$D/disk.qcow2" disk.before
+	run_tool 1 timeout 60 "$VM_RUN" --restore t.snap </dev/null
+	is "$output" "*t.snap: truncated snapshot: *section 'ram'*" "the message"
+	cmp "$D/disk.qcow2" disk.before
+	head -c 40 "$D/s1.snap" >h.snap
+	run_tool 1 "$VM_RUN" --restore h.snap </dev/null
+	is "$output" "*h.snap: not a vmkit snapshot*" "a bare header"
+}
+
+@test "restore: a snapshot with one byte flipped is refused, the disk left as it was" {
+	local size off b
+	cp "$D/s1.snap" c.snap
+	cp "$D/disk.qcow2" disk.before
+	size=$(stat -c %s c.snap)
+	off=$((size / 2))
+	b=$(od -An -tu1 -j $off -N1 c.snap | tr -d ' ')
+	printf "\\$(printf %03o $(((b + 1) % 256)))" | dd of=c.snap bs=1 seek=$off conv=notrunc status=none
+	! cmp -s c.snap "$D/s1.snap"
+	run_tool 1 timeout 60 "$VM_RUN" --restore c.snap </dev/null
+	is "$output" "*c.snap: corrupt snapshot: section 'ram' (instance 0) fails its CRC32 check*" "the message"
+	cmp "$D/disk.qcow2" disk.before
+	cp "$D/s1.snap" c2.snap
+	printf 'X' | dd of=c2.snap bs=1 seek=70 conv=notrunc status=none
+	run_tool 1 timeout 60 "$VM_RUN" --restore c2.snap </dev/null
+	is "$output" "*c2.snap: corrupt snapshot: the section header after '(file header)' is damaged*" "a damaged section header"
+}
+
+@test "restore: a snapshot of a VM with another memory size is refused" {
+	run_tool 1 timeout 60 "$VM_RUN" --restore "$D/s1.snap" -m 512M </dev/null
+	is "$output" "*the snapshot is of a VM with 256 MiB and 1 vCPUs, this one has 512 MiB*" "the message"
+}
+
+@test "--fast-restore: RAM mapped from the file, the count goes on" {
+	local at first
+	boot_and_save "$BATS_TEST_TMPDIR" fast.snap "$PLAIN_COUNTER" --fast-restore
+	# zero pages are holes: the file takes less room than the guest's RAM
+	[ $(($(stat -c %b fast.snap) * 512)) -lt $((256 << 20)) ]
+	[ "$(stat -c %s fast.snap)" -gt $((256 << 20)) ]
+	# through vm-snap, from a bundle's snapshots/ folder
+	mkdir -p b/snapshots
+	echo "memory: 256M" >b/vm.yaml
+	mv fast.snap b/snapshots/
+	"$VM_SNAP" restore b fast </dev/null >run2.out 2>run2.err &
+	pid=$!
+	at=$(last_count at-save.out)
+	wait_for run2.out "count=$((at + 3))" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	first=$(tr -d '\r' <run2.out | sed -n 's/^count=\([0-9]*\).*/\1/p' | head -n 1)
+	[ "$first" -gt "$at" ]
+	tr -d '\r' <run1.out | grep -qx "count=$((first - 1))"
+}
+
+@test "save: a raw disk is refused by name, no snapshot file left, the VM goes on" {
+	truncate -s 16M raw.img
+	boot_and_save "$BATS_TEST_TMPDIR" raw.snap "$PLAIN_COUNTER" --disk raw.img,format=raw
+	run cat run1.err
+	is "$output" "*snapshot raw.snap: raw.img: raw images have no internal snapshots*" "the message"
+	[ ! -e raw.snap ]
+}
+
+@test "vm-snap list and delete: a bundle's snapshots, the disk's internal snapshot goes too" {
+	mkdir -p b/snapshots
+	echo "memory: 256M" >b/vm.yaml
+	cp "$D/s1.snap" b/snapshots/s1.snap
+	run_tool 0 "$VM_SNAP" list b
+	is "${lines[0]}" "TAG *DATE *SIZE *RAM *PARENT" "the header"
+	is "${lines[1]}" "s1 *20[0-9][0-9]-* MiB zstd *-" "the snapshot's line"
+	run_tool 0 "$VM_SNAP" list b --json
+	is "$output" '*"tag": "s1"*"ram-format": "zstd"*"disks": 1*' "JSON"
+	run_tool 1 "$VM_SNAP" delete b s2
+	is "$output" "*no snapshot 's2'*" "an unknown tag"
+	run_tool 0 "$VM_SNAP" delete b s1
+	[ ! -e b/snapshots/s1.snap ]
+	run qemu-img snapshot -l "$D/disk.qcow2"
+	[[ $output != *s1* ]] || { echo "# $output" >&3; false; }
+	qemu_ok "$D/disk.qcow2"
+	run_tool 1 "$VM_SNAP" save b s1
+	is "$output" "*needs the running VM's control socket*" "save before the control socket"
+}
