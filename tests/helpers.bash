@@ -12,6 +12,14 @@ TOPDIR=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 # build tree, never the user's.
 export XDG_CACHE_HOME=$TOPDIR/build/test-cache
 
+# The runtime directory (VMs' control sockets, vm-net's switches): one
+# per bats run, outside the tests' own directories, so that suites running
+# at once on a shared machine never meet over a VM's name.
+if [ -n "${BATS_RUN_TMPDIR:-}" ] && [ -d "$BATS_RUN_TMPDIR" ]; then
+	export XDG_RUNTIME_DIR=$BATS_RUN_TMPDIR/xdg-run
+	mkdir -p "$XDG_RUNTIME_DIR"
+fi
+
 # run_tool EXPECTED_STATUS TOOL ARGS... ('?' accepts any status)
 run_tool() {
 	local expect=$1; shift

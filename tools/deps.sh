@@ -7,7 +7,7 @@ PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-
  liblz4-dev libzydis-dev bats cpio xz-utils zstd mandoc socat qemu-utils
  qemu-system-x86 seabios busybox-static time bc acpica-tools jq clang xorriso
  syslinux syslinux-common extlinux mtools fdisk isolinux tmux
- libslirp-dev tshark"
+ libslirp-dev tshark python3"
 # libxml2-utils: xmllint judges the OVF descriptors vm-create --export writes.
 PKGS="$PKGS libxml2-utils"
 # strace: the disk crash tests kill a writer at chosen writes with its

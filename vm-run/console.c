@@ -20,6 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -36,6 +39,8 @@
 static struct {
 	struct chardev cd;
 	struct vm *vm;
+	int in_fd, out_fd;      /* stdin/stdout, or the attached client */
+	int listen_fd;          /* detached: the console socket, else -1 */
 	uint8_t ring[RING_SIZE];
 	size_t head, tail;      /* tail: next to read; head: next to write */
 	bool tty;
@@ -47,7 +52,8 @@ static struct {
 	int log_fd;
 	bool quiet;
 	bool vga;
-} con = { .log_fd = -1 };
+} con = { .log_fd = -1, .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
+	.listen_fd = -1 };
 
 static size_t
 ring_used(void)
@@ -86,11 +92,37 @@ console_write_all(int fd, const void *data, size_t len)
 	}
 }
 
+static void client_gone(void);
+
+/* Detached: to the attached client, if any, as much as its socket takes
+ * now (a vCPU never waits for a slow terminal; the rest is lost). */
+static void
+sock_write(const uint8_t *buf, size_t len)
+{
+	while (len > 0 && con.out_fd >= 0) {
+		ssize_t n = send(con.out_fd, buf, len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0) {
+			client_gone();
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
 static void
 con_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	(void)cd;
-	if (!con.quiet)
+	if (con.listen_fd >= 0)
+		sock_write(buf, len);
+	else if (!con.quiet)
 		console_write_all(STDOUT_FILENO, buf, len);
 	if (con.log_fd >= 0)
 		console_write_all(con.log_fd, buf, len);
@@ -101,14 +133,15 @@ static void stdin_ready(void *opaque, int fd, unsigned events);
 static void
 watch_stdin(bool on)
 {
-	if (con.vm == NULL || con.eof || on == con.watching)
+	if (con.vm == NULL || con.eof || con.in_fd < 0 || on == con.watching)
 		return;
 	if (on)
-		evloop_add_fd(con.vm->loop, STDIN_FILENO, EV_READ, stdin_ready,
+		evloop_add_fd(con.vm->loop, con.in_fd, EV_READ, stdin_ready,
 		    NULL);
 	else
-		evloop_del_fd(con.vm->loop, STDIN_FILENO);
+		evloop_del_fd(con.vm->loop, con.in_fd);
 	con.watching = on;
+	evloop_wakeup(con.vm->loop);
 }
 
 static size_t
@@ -205,6 +238,11 @@ stdin_ready(void *opaque, int fd, unsigned events)
 			return;
 		n = 0;
 	}
+	if (n == 0 && con.listen_fd >= 0) {
+		/* The attached client left; the next one may come. */
+		client_gone();
+		return;
+	}
 	if (n == 0) {
 		/* EOF: stop watching; the guest goes on. */
 		watch_stdin(false);
@@ -218,6 +256,91 @@ stdin_ready(void *opaque, int fd, unsigned events)
 	if (ring_used() >= RING_SIZE)
 		watch_stdin(false);
 	chardev_notify(&con.cd);
+}
+
+static void
+client_gone(void)
+{
+	int fd = con.in_fd;
+
+	if (fd < 0)
+		return;
+	watch_stdin(false);
+	con.in_fd = con.out_fd = -1;
+	close(fd);
+}
+
+static void
+accept_ready(void *opaque, int fd, unsigned events)
+{
+	static const char busy[] = "vm-run: another terminal is attached to "
+	    "this console\r\n";
+	int c;
+	ssize_t w;
+
+	(void)opaque;
+	(void)events;
+	c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	if (con.in_fd >= 0) {
+		w = send(c, busy, sizeof(busy) - 1, MSG_NOSIGNAL);
+		(void)w;
+		close(c);
+		return;
+	}
+	con.in_fd = con.out_fd = c;
+	con.watching = false;
+	if (ring_used() < RING_SIZE)
+		watch_stdin(true);
+}
+
+int
+console_init_socket(const char *path, const char *log_path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	con.cd.write = con_write;
+	con.cd.read = con_read;
+	con.cd.pending = con_pending;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (log_path != NULL && *log_path) {
+		con.log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC |
+		    O_CLOEXEC, 0644);
+		if (con.log_fd < 0)
+			return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* The control socket is ours already: this name is not in use. */
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(fd, 2) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	(void)chmod(path, 0600);
+	con.listen_fd = fd;
+	con.in_fd = con.out_fd = -1;
+	con.tty = false;
+	return 0;
+}
+
+void
+console_close_socket(const char *path)
+{
+	client_gone();
+	if (con.listen_fd >= 0) {
+		close(con.listen_fd);
+		con.listen_fd = -1;
+		unlink(path);
+	}
 }
 
 void
@@ -284,10 +407,16 @@ console_attach(struct vm *vm)
 {
 	con.vm = vm;
 	con.watching = false;
-	if (fcntl(STDIN_FILENO, F_GETFL) >= 0)
+	if (con.listen_fd >= 0) {
+		evloop_add_fd(vm->loop, con.listen_fd, EV_READ, accept_ready,
+		    NULL);
+		if (con.in_fd >= 0)
+			watch_stdin(true);
+	} else if (fcntl(STDIN_FILENO, F_GETFL) >= 0) {
 		watch_stdin(true);
-	else
+	} else {
 		con.eof = true;
+	}
 	if (con.vga)
 		vgacon_attach(vm);
 }
@@ -298,5 +427,7 @@ console_detach(void)
 	if (con.vga)
 		vgacon_detach();
 	watch_stdin(false);
+	if (con.listen_fd >= 0 && con.vm != NULL)
+		evloop_del_fd(con.vm->loop, con.listen_fd);
 	con.vm = NULL;
 }

@@ -21,6 +21,12 @@ struct vm;
  * shows the VGA screen and keystrokes go to the PS/2 keyboard
  * (vga-console.h).  0 or -errno. */
 int console_init(const char *log_path, int mode);
+/* Detached (vm-run --detach): the console is the Unix socket path, one
+ * client at a time, bytes both ways untouched (the client, vm-run
+ * --attach, handles the escapes); output with no client attached goes
+ * only to log_path.  0 or -errno. */
+int console_init_socket(const char *path, const char *log_path);
+void console_close_socket(const char *path);
 struct chardev *console_chardev(void);
 /* Attach to a VM's event loop (stdin watch) for this run. */
 void console_attach(struct vm *vm);

@@ -13,13 +13,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cfg/cfg.h"
 #include "console.h"
 #include "cpu/cpu.h"
+#include "ctl/ctl.h"
 #include "dev/vga.h"
 #include "net/net.h"
+#include "remote.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -36,6 +39,7 @@ enum {
 	OPT_DBT_CACHE,
 	OPT_PRINT_CONFIG,
 	OPT_NET,
+	OPT_CTL, OPT_DETACH, OPT_ATTACH, OPT_CMD, OPT_LIST, OPT_JSON,
 	OPT_RESTORE,
 	OPT_SAVE_ON_USR1,
 	OPT_FAST_RESTORE,
@@ -51,8 +55,10 @@ usage(FILE *f)
 "       vm-run --kernel BZIMAGE|VMLINUX [--initrd FILE] [--append CMDLINE]\n"
 "       vm-run --firmware bios|--bios FILE [--disk FILE]\n"
 "              [options]\n"
+"       vm-run --attach NAME | --cmd NAME CMD [KEY=VALUE...] | --list\n"
 "Run a virtual machine in the foreground; its serial console is this\n"
-"terminal (Ctrl-A x quits, Ctrl-A h helps).\n"
+"terminal (Ctrl-A x quits, Ctrl-A h helps).  Or in the background\n"
+"(--detach), or talk to running ones through their control sockets.\n"
 "\n"
 "  -m, --memory SIZE       guest RAM, e.g. 512M or 2G (default 512M)\n"
 "  -c, --cpus N            number of vCPUs (default 1)\n"
@@ -85,7 +91,13 @@ usage(FILE *f)
 "                          this terminal, the keyboard on PS/2) or none\n"
 "      --serial-log FILE   also write the serial output to FILE\n"
 "      --screendump FILE   at exit, save the VGA display as a PNG\n"
-"      --name NAME         the VM's name\n"
+"      --name NAME         the VM's name (default: the config's, the\n"
+"                          bundle directory's, or vm-PID)\n"
+"      --ctl PATH|none     the control socket (default\n"
+"                          $XDG_RUNTIME_DIR/vmkit/vm/NAME/ctl)\n"
+"      --detach            run in the background once started: console\n"
+"                          on a socket beside ctl, a pidfile, stderr to\n"
+"                          a log there\n"
 "      --no-reboot         exit (status 0) when the guest reboots\n"
 "      --stats             print CPU statistics at exit\n"
 "      --restore SNAPSHOT  continue the VM saved in SNAPSHOT (its embedded\n"
@@ -95,6 +107,17 @@ usage(FILE *f)
 "      --fast-restore      save RAM uncompressed, for a mapped restore\n"
 "      --print-config      check the configuration, print it as vm.yaml\n"
 "                          (flags applied, paths resolved) and exit\n"
+"\n"
+"Running VMs (NAME, or a control socket's PATH):\n"
+"      --attach NAME       this terminal on a detached VM's console\n"
+"                          (Ctrl-A d detaches, Ctrl-A x stops the VM)\n"
+"      --cmd NAME CMD [KEY=VALUE...]\n"
+"                          send a command (status, pause, resume, stop,\n"
+"                          powerdown, reset, query-cpus, query-disks,\n"
+"                          help) and print the reply\n"
+"      --list              the running VMs\n"
+"      --json              --cmd and --list print JSON\n"
+"\n"
 "  -v, --verbose           say more (repeat for debug output)\n"
 "      --log CATS          debug categories: cpu,dbt,kvm,io,dev,boot,...\n"
 "  -h, --help              show this help and exit\n"
@@ -207,7 +230,181 @@ struct flags {
 	int nnets;
 	bool no_reboot, stats, fast_restore;
 	const char *restore, *save_on_usr1;
+	const char *ctl;        /* --ctl PATH, "none" */
+	bool detach;
 };
+
+/* The VM's control socket and, detached, its other runtime files. */
+static struct {
+	char name[RUNDIR_NAME_MAX + 1];
+	char dir[160];
+	char ctl[160], console[176], pid[176], log[176];
+	struct ctl_server *srv;
+	bool detached;
+	bool wrote_pid;         /* the pidfile is ours to remove */
+	int ready_fd;           /* detached: tells the parent it started */
+} rt = { .ready_fd = -1 };
+
+/* A name for the runtime directory from any text: the characters it
+ * cannot hold become '_'. */
+static void
+name_from(const char *src, char *out, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; src[i] && n + 1 < len && n < RUNDIR_NAME_MAX; i++) {
+		char c = src[i];
+
+		out[n++] = (strchr("._-", c) || (c >= '0' && c <= '9') ||
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) ? c : '_';
+	}
+	out[n] = '\0';
+	if (out[0] == '.')
+		out[0] = '_';
+}
+
+/*
+ * The VM's name: --name or the config's, else the bundle directory's,
+ * else vm-PID; and its runtime files' paths.  2 (usage) or 1 on error.
+ */
+static int
+runtime_paths(const struct vm_config *cfg, const struct flags *fl,
+    const char *arg)
+{
+	struct vm_err err = { 0 };
+	char base[CFG_PATH_MAX], *slash;
+
+	if (fl->name != NULL && !rundir_name_ok(fl->name)) {
+		log_warnx("--name: '%s' is not a VM name (letters, digits, "
+		    "'.', '_', '-'; at most %d)", fl->name, RUNDIR_NAME_MAX);
+		return 2;
+	}
+	if (cfg->name[0] != '\0') {
+		name_from(cfg->name, rt.name, sizeof(rt.name));
+	} else if (arg != NULL) {
+		struct stat sb;
+
+		snprintf(base, sizeof(base), "%s", arg);
+		while (strlen(base) > 1 && base[strlen(base) - 1] == '/')
+			base[strlen(base) - 1] = '\0';
+		slash = strrchr(base, '/');
+		if (stat(arg, &sb) == 0 && S_ISDIR(sb.st_mode))
+			name_from(slash ? slash + 1 : base, rt.name,
+			    sizeof(rt.name));
+	}
+	if (rt.name[0] == '\0')
+		snprintf(rt.name, sizeof(rt.name), "vm-%d", (int)getpid());
+	if (fl->ctl != NULL && strcmp(fl->ctl, "none") == 0)
+		return 0;
+	if (fl->ctl != NULL) {
+		snprintf(rt.ctl, sizeof(rt.ctl), "%s", fl->ctl);
+		snprintf(rt.dir, sizeof(rt.dir), "%s", fl->ctl);
+		slash = strrchr(rt.dir, '/');
+		if (slash == NULL)
+			snprintf(rt.dir, sizeof(rt.dir), ".");
+		else if (slash == rt.dir)
+			rt.dir[1] = '\0';
+		else
+			*slash = '\0';
+	} else if (ctl_vm_path(rt.name, NULL, rt.dir, sizeof(rt.dir), 1,
+	    &err) < 0 || ctl_vm_path(rt.name, "ctl", rt.ctl, sizeof(rt.ctl),
+	    0, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	snprintf(rt.console, sizeof(rt.console), "%s/console", rt.dir);
+	snprintf(rt.pid, sizeof(rt.pid), "%s/pid", rt.dir);
+	snprintf(rt.log, sizeof(rt.log), "%s/log", rt.dir);
+	return 0;
+}
+
+/*
+ * --detach: fork; the parent waits until the child says the VM started
+ * (then exits 0) or the child exits (with its status: its errors went to
+ * this terminal).  Returns -1 in the child.
+ */
+static int
+detach_fork(void)
+{
+	int p[2], st;
+	char buf[8];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		log_warn("pipe");
+		return 1;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		log_warn("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		rt.ready_fd = p[1];
+		setsid();
+		return -1;
+	}
+	close(p[1]);
+	if (read(p[0], buf, 1) == 1) {
+		fprintf(stderr, "vm-run: %s: running detached (pid %d); "
+		    "vm-run --attach %s\n", rt.name, (int)pid, rt.name);
+		return 0;
+	}
+	if (waitpid(pid, &st, 0) < 0)
+		return 1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+/* The detached VM has started: pidfile, stdio away from the terminal
+ * (stderr to the log), and the parent told. */
+static void
+detach_ready(void)
+{
+	FILE *f;
+	int fd;
+
+	if (rt.ready_fd < 0)
+		return;
+	f = fopen(rt.pid, "w");
+	if (f != NULL) {
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+		rt.wrote_pid = true;
+	}
+	fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	fd = open(rt.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		dup2(fd, STDERR_FILENO);
+		close(fd);
+	}
+	if (write(rt.ready_fd, "R", 1) < 0)
+		log_warn("telling the parent");
+	close(rt.ready_fd);
+	rt.ready_fd = -1;
+}
+
+/* Take the runtime files away (the log stays, for a detached VM). */
+static void
+runtime_cleanup(void)
+{
+	ctl_server_close(rt.srv);
+	rt.srv = NULL;
+	if (rt.detached)
+		console_close_socket(rt.console);
+	if (rt.wrote_pid)
+		unlink(rt.pid);
+	if (rt.dir[0] != '\0' && strcmp(rt.dir, ".") != 0)
+		(void)rmdir(rt.dir);    /* if empty */
+}
 
 /* Each network's type and forward rules, with where they were given. */
 static int
@@ -490,6 +687,12 @@ main(int argc, char **argv)
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "log", required_argument, NULL, OPT_LOG },
 		{ "print-config", no_argument, NULL, OPT_PRINT_CONFIG },
+		{ "ctl", required_argument, NULL, OPT_CTL },
+		{ "detach", no_argument, NULL, OPT_DETACH },
+		{ "attach", required_argument, NULL, OPT_ATTACH },
+		{ "cmd", required_argument, NULL, OPT_CMD },
+		{ "list", no_argument, NULL, OPT_LIST },
+		{ "json", no_argument, NULL, OPT_JSON },
 		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "save-on-usr1", required_argument, NULL, OPT_SAVE_ON_USR1 },
 		{ "fast-restore", no_argument, NULL, OPT_FAST_RESTORE },
@@ -504,8 +707,10 @@ main(int argc, char **argv)
 	char why[256], parent[VM_SNAP_TAG_MAX] = "";
 	struct usr1_save usr1 = { 0 };
 	struct vm *vm;
+	int ret;
 	int ch, verbose = 0, status;
-	bool print_config = false;
+	bool print_config = false, list = false, json = false;
+	const char *attach = NULL, *cmd = NULL;
 
 	log_init(argv[0]);
 	while ((ch = getopt_long(argc, argv, "hVvm:c:", longopts, NULL)) !=
@@ -605,6 +810,24 @@ main(int argc, char **argv)
 		case OPT_PRINT_CONFIG:
 			print_config = true;
 			break;
+		case OPT_CTL:
+			fl.ctl = optarg;
+			break;
+		case OPT_DETACH:
+			fl.detach = true;
+			break;
+		case OPT_ATTACH:
+			attach = optarg;
+			break;
+		case OPT_CMD:
+			cmd = optarg;
+			break;
+		case OPT_LIST:
+			list = true;
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
 		case OPT_RESTORE:
 			fl.restore = optarg;
 			break;
@@ -628,6 +851,30 @@ main(int argc, char **argv)
 	}
 	if (fl.accel != NULL && strcmp(fl.accel, "help") == 0)
 		return list_accels();
+	if ((attach != NULL) + (cmd != NULL) + list > 1) {
+		log_warnx("--attach, --cmd and --list go alone");
+		return 2;
+	}
+	if (attach != NULL || list) {
+		if (optind < argc) {
+			log_warnx("%s takes no VM file", list ? "--list" :
+			    "--attach");
+			return 2;
+		}
+		return list ? remote_list(json) : remote_attach(attach);
+	}
+	if (cmd != NULL) {
+		if (optind >= argc) {
+			log_warnx("--cmd %s: which command? (help lists them)",
+			    cmd);
+			return 2;
+		}
+		return remote_cmd(cmd, argc - optind, argv + optind, json);
+	}
+	if (fl.detach && fl.ctl != NULL && strcmp(fl.ctl, "none") == 0) {
+		log_warnx("--detach needs the control socket (not --ctl none)");
+		return 2;
+	}
 	if (argc - optind > 1) {
 		log_warnx("one VM at a time: give one vm.yaml or bundle");
 		usage(stderr);
@@ -672,9 +919,37 @@ main(int argc, char **argv)
 	}
 	log_info("accelerator %s", why);
 
-	if (console_init(cfg.serial_log[0] ? cfg.serial_log : NULL,
+	status = runtime_paths(&cfg, &fl, optind < argc ? argv[optind] : NULL);
+	if (status != 0)
+		return status;
+	if (fl.detach) {
+		status = detach_fork();
+		if (status >= 0)
+			return status;
+		rt.detached = true;
+	}
+	if (rt.ctl[0] != '\0') {
+		rt.srv = ctl_server_open(rt.ctl, rt.name, &err);
+		if (rt.srv == NULL) {
+			log_warnx("%s", err.msg);
+			runtime_cleanup();
+			return 1;
+		}
+		log_info("control socket %s", rt.ctl);
+	}
+	if (rt.detached) {
+		ret = console_init_socket(rt.console,
+		    cfg.serial_log[0] ? cfg.serial_log : NULL);
+		if (ret < 0) {
+			log_warnx("%s: %s", rt.console, strerror(-ret));
+			runtime_cleanup();
+			return 1;
+		}
+		ctl_server_set_console(rt.srv, rt.console);
+	} else if (console_init(cfg.serial_log[0] ? cfg.serial_log : NULL,
 	    cfg.console) < 0) {
 		log_warn("%s", cfg.serial_log);
+		runtime_cleanup();
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -686,6 +961,7 @@ main(int argc, char **argv)
 	if (fl.save_on_usr1) {
 		if (pipe2(usr1_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
 			log_warn("--save-on-usr1: pipe");
+			runtime_cleanup();
 			return 1;
 		}
 		sa.sa_handler = on_usr1;
@@ -697,6 +973,7 @@ main(int argc, char **argv)
 		if (vm == NULL) {
 			console_restore();
 			log_warnx("%s", err.msg);
+			runtime_cleanup();
 			return 1;
 		}
 		if (fl.restore) {
@@ -706,6 +983,7 @@ main(int argc, char **argv)
 				vm_destroy(vm);
 				console_restore();
 				log_warnx("%s", err.msg);
+				runtime_cleanup();
 				return 1;
 			}
 			log_info("restored %s in %llu ms", fl.restore,
@@ -715,6 +993,9 @@ main(int argc, char **argv)
 		}
 		running_vm = vm;
 		console_attach(vm);
+		if (rt.srv != NULL)
+			ctl_server_attach(rt.srv, vm);
+		detach_ready();
 		if (got_signal)
 			vm_request_exit(vm, VM_EXIT_USER, 0, "signal");
 		if (fl.save_on_usr1) {
@@ -726,6 +1007,7 @@ main(int argc, char **argv)
 			    save_on_usr1, &usr1);
 		}
 		reason = vm_run(vm);
+		ctl_server_detach(rt.srv);
 		console_detach();
 		running_vm = NULL;
 		if (fl.stats && backend->print_stats)
@@ -741,5 +1023,9 @@ main(int argc, char **argv)
 		break;
 	}
 	console_restore();
+	if (rt.detached)
+		fprintf(stderr, "vm-run: %s: exit status %d\n", rt.name,
+		    status);
+	runtime_cleanup();
 	return status;
 }

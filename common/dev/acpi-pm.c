@@ -7,10 +7,13 @@
  *   GPE0      status and enable, 2 + 2 bytes
  * plus the reset control port 0xcf9 (the FADT's RESET_REG) and port 0x92
  * (fast A20, always on; bit 0 resets).  The SCI (level) is raised while an
- * enabled status bit is set.
+ * enabled status bit is set.  The power button is the fixed-feature one
+ * (the FADT's PWR_BUTTON flag clear): acpi_pm_power_button sets its
+ * status bit, as pressing it would.
  */
 #include <errno.h>
 
+#include "dev/acpi-pm.h"
 #include "dev/dev.h"
 #include "hw/bus.h"
 #include "hw/irq.h"
@@ -48,6 +51,15 @@ update_sci(struct pm *p)
 		p->level = level;
 		irq_set(&p->vm->irq, PC_IRQ_SCI, level);
 	}
+}
+
+void
+acpi_pm_power_button(struct dev *d)
+{
+	struct pm *p = d->priv;
+
+	p->r.sts |= PM1_PWRBTN_STS;
+	update_sci(p);
 }
 
 static uint32_t

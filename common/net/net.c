@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/rundir.h"
 
 extern const struct net_backend_ops net_nat_ops;
 extern const struct net_backend_ops net_switch_ops;
@@ -211,40 +212,10 @@ net_mac_parse(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-static int
-mkdir_p(const char *dir, struct vm_err *err)
-{
-	char tmp[256];
-	size_t i;
-
-	snprintf(tmp, sizeof(tmp), "%s", dir);
-	for (i = 1; tmp[i]; i++) {
-		if (tmp[i] != '/')
-			continue;
-		tmp[i] = '\0';
-		if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-			return vm_err_errno(err, -errno, "%s", tmp);
-		tmp[i] = '/';
-	}
-	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
-		return vm_err_errno(err, -errno, "%s", tmp);
-	return 0;
-}
-
 int
 net_switch_dir(char *buf, size_t len, int mk, struct vm_err *err)
 {
-	const char *rt = getenv("XDG_RUNTIME_DIR");
-	int n;
-
-	if (rt && rt[0] == '/')
-		n = snprintf(buf, len, "%s/vmkit/net", rt);
-	else
-		n = snprintf(buf, len, "/tmp/vmkit-%u/net", (unsigned)getuid());
-	if (n < 0 || (size_t)n >= len || (size_t)n > 100)
-		return vm_err_set(err, -ENAMETOOLONG, "%s: the runtime "
-		    "directory's path is too long for a socket", buf);
-	return mk ? mkdir_p(buf, err) : 0;
+	return rundir_path("net", buf, len, mk, err);
 }
 
 int
@@ -254,9 +225,7 @@ net_switch_path(const char *name, const char *ext, char *buf, size_t len,
 	char dir[160];
 	int ret;
 
-	if (name[0] == '\0' || name[0] == '.' || strlen(name) > 64 ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789._-") != strlen(name))
+	if (!rundir_name_ok(name))
 		return vm_err_set(err, -EINVAL, "'%s' is not a switch name "
 		    "(letters, digits, '.', '_', '-'; at most 64)", name);
 	ret = net_switch_dir(dir, sizeof(dir), mk, err);

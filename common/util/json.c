@@ -13,7 +13,15 @@ json_init(struct json *j, FILE *f)
 {
 	j->f = f;
 	j->depth = 0;
+	j->compact = false;
 	j->first[0] = true;
+}
+
+void
+json_init_compact(struct json *j, FILE *f)
+{
+	json_init(j, f);
+	j->compact = true;
 }
 
 static void
@@ -43,7 +51,10 @@ lead(struct json *j, const char *key)
 {
 	int i;
 
-	if (j->depth > 0) {
+	if (j->depth > 0 && j->compact) {
+		if (!j->first[j->depth])
+			fputc(',', j->f);
+	} else if (j->depth > 0) {
 		fputs(j->first[j->depth] ? "\n" : ",\n", j->f);
 		for (i = 0; i < j->depth; i++)
 			fputs("    ", j->f);
@@ -51,7 +62,7 @@ lead(struct json *j, const char *key)
 	j->first[j->depth] = false;
 	if (key != NULL) {
 		escaped(j->f, key);
-		fputs(": ", j->f);
+		fputs(j->compact ? ":" : ": ", j->f);
 	}
 }
 
@@ -73,7 +84,7 @@ close_(struct json *j, char c)
 
 	if (j->depth > 0)
 		j->depth--;
-	if (!empty) {
+	if (!empty && !j->compact) {
 		fputc('\n', j->f);
 		for (i = 0; i < j->depth; i++)
 			fputs("    ", j->f);
@@ -131,6 +142,20 @@ json_bool(struct json *j, const char *key, bool v)
 {
 	lead(j, key);
 	fputs(v ? "true" : "false", j->f);
+}
+
+void
+json_null(struct json *j, const char *key)
+{
+	lead(j, key);
+	fputs("null", j->f);
+}
+
+void
+json_raw(struct json *j, const char *key, const char *text, size_t len)
+{
+	lead(j, key);
+	fwrite(text, 1, len, j->f);
 }
 
 void

@@ -24,6 +24,7 @@
 
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
+#include "dev/acpi-pm.h"
 #include "dev/dev.h"
 #include "hw/boot.h"
 #include "hw/bus.h"
@@ -184,6 +185,19 @@ vm_find_device(struct vm *vm, const char *id)
 		if (strcmp(d->id, id) == 0)
 			return d;
 	return NULL;
+}
+
+int
+vm_power_button(struct vm *vm)
+{
+	struct dev *d;
+
+	for (d = vm->devs; d != NULL; d = d->next)
+		if (strcmp(d->type->name, "acpi-pm") == 0) {
+			acpi_pm_power_button(d);
+			return 0;
+		}
+	return -ENODEV;
 }
 
 struct dev *

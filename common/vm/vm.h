@@ -114,6 +114,10 @@ int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);
 bool vm_is_paused(struct vm *vm);
 
+/* Press the ACPI power button (the guest's OS decides what follows);
+ * -ENODEV if the board has no ACPI PM block.  I/O lock held. */
+int vm_power_button(struct vm *vm);
+
 /* Create and realize a device of type name with arg; added to vm->devs. */
 struct dev *vm_add_device(struct vm *vm, const char *type, const char *id,
     const void *arg, struct vm_err *err);

@@ -5,8 +5,9 @@
 # tests/guestkit/cache/<kernel-version>/ (or $VMKIT_GUESTKIT_CACHE):
 #   vmlinuz     the kernel (bzImage) as Debian ships it
 #   initrd.gz   newc cpio + gzip: /init (tests/guestkit/init), busybox,
-#               the virtio modules in dependency order (modules.order,
-#               loaded at boot) and the extra modules a test asks for with
+#               the virtio modules and the ACPI power button's (button,
+#               evdev: busybox acpid reads its key) in dependency order
+#               (modules.order, loaded at boot) and the extra modules a test asks for with
 #               vmkit.modules=NAME,... (each one's load order, its
 #               dependencies first, in /lib/modules/NAME.load)
 #   busybox     the same busybox binary, for host-side comparisons
@@ -66,7 +67,7 @@ chmod 755 "$root/init" "$root/bin/busybox"
 # Modules the kit loads at boot, and the extra ones a test may ask for,
 # with their dependencies (the depends= field of each module's .modinfo
 # section), leaves last.
-want="virtio_pci virtio_blk virtio-rng virtio_net"
+want="virtio_pci virtio_blk virtio-rng virtio_net button evdev"
 extra="e1000 ata_piix sd_mod sr_mod isofs"
 declare -A path seen
 while IFS= read -r f; do

@@ -1,0 +1,230 @@
+/*
+ * The control socket's commands: one table entry (name, handler, summary)
+ * each.  Handlers run on the event loop's thread with the I/O lock held
+ * (server.c); they read the request through req->rq and add their reply's
+ * members to req->out.  Those that read vCPU state pause the VM for the
+ * moment it takes, unless it is paused already.
+ */
+#include "ctl/ctl.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "block/block.h"
+#include "cfg/cfg.h"
+#include "cpu/cpu.h"
+#include "util/err.h"
+#include "util/evloop.h"
+#include "vm/vm.h"
+
+static const char *
+state_name(struct vm *vm)
+{
+	if (atomic_load(&vm->exit_reason) != VM_RUNNING)
+		return "stopping";
+	return vm_is_paused(vm) ? "paused" : "running";
+}
+
+static int
+cmd_status(struct ctl_req *req)
+{
+	struct vm *vm = req->vm;
+	struct json *j = req->out;
+	const char *con = ctl_server_console(req->srv);
+
+	json_str(j, "name", ctl_server_name(req->srv));
+	json_str(j, "state", state_name(vm));
+	json_str(j, "backend", vm->backend->name);
+	json_int(j, "cpus", vm->ncpus);
+	json_u64(j, "memory", vm->ram_size);
+	json_u64(j, "uptime", (clock_host_ns() -
+	    ctl_server_started(req->srv)) / 1000000000ULL);
+	json_int(j, "pid", (int64_t)getpid());
+	if (con[0] != '\0')
+		json_str(j, "console", con);
+	return 0;
+}
+
+static int
+cmd_pause(struct ctl_req *req)
+{
+	int ret = vm_pause(req->vm);
+
+	if (ret == -EALREADY)
+		return ctl_fail(req, ret, "the VM is paused already");
+	if (ret < 0)
+		return ctl_fail(req, ret, "the VM is stopping");
+	json_str(req->out, "state", "paused");
+	return 0;
+}
+
+static int
+cmd_resume(struct ctl_req *req)
+{
+	if (vm_resume(req->vm) < 0)
+		return ctl_fail(req, -EALREADY, "the VM is not paused");
+	json_str(req->out, "state", "running");
+	return 0;
+}
+
+static int
+cmd_stop(struct ctl_req *req)
+{
+	vm_request_exit(req->vm, VM_EXIT_USER, VM_STATUS_USER_QUIT,
+	    "stopped through the control socket");
+	json_str(req->out, "state", "stopping");
+	return 0;
+}
+
+static int
+cmd_powerdown(struct ctl_req *req)
+{
+	if (vm_is_paused(req->vm))
+		return ctl_fail(req, -EAGAIN, "the VM is paused: resume it, "
+		    "so that the guest sees the power button");
+	if (vm_power_button(req->vm) < 0)
+		return ctl_fail(req, -ENODEV, "this machine has no ACPI "
+		    "power button");
+	return 0;
+}
+
+static int
+cmd_reset(struct ctl_req *req)
+{
+	vm_request_exit(req->vm, VM_EXIT_RESET, 0,
+	    "reset through the control socket");
+	return 0;
+}
+
+static const char *
+cpu_mode(const struct x86_state *st)
+{
+	if (!(st->cr0 & X86_CR0_PE))
+		return "real";
+	if (st->efer & X86_EFER_LMA)
+		return st->seg[X86_CS].l ? "long" : "compat";
+	if (st->rflags & X86_VM)
+		return "v8086";
+	return "protected";
+}
+
+static int
+cmd_query_cpus(struct ctl_req *req)
+{
+	static struct x86_state st;     /* big; the loop's thread only */
+	struct vm *vm = req->vm;
+	bool paused_here = false;
+	int i, ret = 0;
+
+	if (!vm_is_paused(vm)) {
+		ret = vm_pause(vm);
+		if (ret < 0)
+			return ctl_fail(req, ret, "the VM is stopping");
+		paused_here = true;
+	}
+	json_arr_begin(req->out, "cpus");
+	for (i = 0; i < vm->ncpus; i++) {
+		memset(&st, 0, sizeof(st));
+		ret = vm->backend->get_state(vm->vcpus[i], &st);
+		if (ret < 0) {
+			ctl_fail(req, ret, "vCPU %d: cannot read its state",
+			    i);
+			break;
+		}
+		json_obj_begin(req->out, NULL);
+		json_int(req->out, "index", i);
+		json_u64(req->out, "rip", st.rip);
+		json_str(req->out, "mode", cpu_mode(&st));
+		json_bool(req->out, "halted", st.halted || st.sipi_wait);
+		json_obj_end(req->out);
+	}
+	json_arr_end(req->out);
+	if (paused_here)
+		vm_resume(vm);
+	return ret < 0 ? ret : 0;
+}
+
+static int
+cmd_query_disks(struct ctl_req *req)
+{
+	const struct vm_config *cfg = req->vm->cfg;
+	struct vm_err e = { 0 };
+	char dev[16];
+	int i, nide = 0;
+
+	json_arr_begin(req->out, "disks");
+	for (i = 0; i < cfg->ndisks; i++) {
+		const struct cfg_disk *d = &cfg->disks[i];
+		struct blk *b;
+
+		/* The names the board gives them (hw/pc.c, dev/piix-ide.c). */
+		if (d->interface == CFG_IF_IDE)
+			snprintf(dev, sizeof(dev), "hd%c", 'a' + nide++);
+		else
+			snprintf(dev, sizeof(dev), "disk%d", i);
+		json_obj_begin(req->out, NULL);
+		json_str(req->out, "device", dev);
+		json_str(req->out, "interface",
+		    d->interface == CFG_IF_IDE ? "ide" : "virtio");
+		json_str(req->out, "media",
+		    d->media == CFG_MEDIA_CDROM ? "cdrom" : "disk");
+		json_str(req->out, "file", d->file);
+		/* Format and size as the image's header says, read beside
+		 * the device's own handle (which holds the lock). */
+		vm_err_clear(&e);
+		b = blk_open(d->file, d->format[0] ? d->format : NULL,
+		    BLK_F_RDONLY | BLK_F_NOLOCK | BLK_F_NOBACKING, &e);
+		json_str(req->out, "format", b ? b->drv->name : d->format);
+		json_bool(req->out, "read-only",
+		    d->readonly || d->media == CFG_MEDIA_CDROM);
+		if (b != NULL) {
+			json_u64(req->out, "size", b->size);
+			blk_close(b);
+		} else {
+			json_str(req->out, "size-error", e.msg);
+		}
+		json_obj_end(req->out);
+	}
+	json_arr_end(req->out);
+	return 0;
+}
+
+static int
+cmd_not_built(struct ctl_req *req)
+{
+	return ctl_fail(req, -ENOSYS, "not built yet");
+}
+
+static int
+cmd_help(struct ctl_req *req)
+{
+	const struct ctl_cmd *c;
+
+	json_arr_begin(req->out, "commands");
+	for (c = ctl_cmds; c->name != NULL; c++) {
+		json_obj_begin(req->out, NULL);
+		json_str(req->out, "name", c->name);
+		json_str(req->out, "summary", c->summary);
+		json_obj_end(req->out);
+	}
+	json_arr_end(req->out);
+	return 0;
+}
+
+const struct ctl_cmd ctl_cmds[] = {
+	{ "status", cmd_status, "name, state, backend, cpus, memory, "
+	    "uptime, pid" },
+	{ "pause", cmd_pause, "stop every vCPU and the guest's clock" },
+	{ "resume", cmd_resume, "let a paused VM go on" },
+	{ "stop", cmd_stop, "end vm-run at once, as Ctrl-A x does" },
+	{ "powerdown", cmd_powerdown, "press the ACPI power button" },
+	{ "reset", cmd_reset, "reset the machine, as its reset button" },
+	{ "query-cpus", cmd_query_cpus, "each vCPU's RIP, mode, halted" },
+	{ "query-disks", cmd_query_disks, "each disk's file, format, size" },
+	{ "snapshot-save", cmd_not_built, "not built yet" },
+	{ "snapshot-load", cmd_not_built, "not built yet" },
+	{ "help", cmd_help, "the commands" },
+	{ NULL, NULL, NULL },
+};
