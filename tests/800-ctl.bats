@@ -121,7 +121,14 @@ wait_gone() {
 	is "${lines[1]}" "disk0 *virtio *disk *$BATS_TEST_TMPDIR/a.qcow2 *qcow2 *false *64 MiB"
 
 	cmd t1 snapshot-save
-	is "$output" '{"ok":false,"error":"not built yet"}'
+	is "$output" '{"ok":false,"error":"snapshot-save needs \\"file\\", an absolute path"}'
+	cmd t1 snapshot-save file=relative.snap tag=x
+	is "$output" '{"ok":false,"error":"snapshot-save needs \\"file\\", an absolute path"}'
+	cmd t1 snapshot-save file="$BATS_TEST_TMPDIR/s.snap" tag=x
+	# the read-only raw disk needs no snapshot; the qcow2 gets one
+	is "$output" '{"ok":true,"file":"'"$BATS_TEST_TMPDIR/s.snap"'","tag":"x","ms":*}'
+	[ -s "$BATS_TEST_TMPDIR/s.snap" ]
+	is "$(qemu-img snapshot -U -l "$BATS_TEST_TMPDIR/a.qcow2")" "*x *" "the qcow2's internal snapshot"
 	cmd t1 stop
 	is "$output" '{"ok":true,"state":"stopping"}'
 	wait_gone "$pid"

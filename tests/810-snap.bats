@@ -186,5 +186,39 @@ setup() {
 	[[ $output != *s1* ]] || { echo "# $output" >&3; false; }
 	qemu_ok "$D/disk.qcow2"
 	run_tool 1 "$VM_SNAP" save b s1
-	is "$output" "*needs the running VM's control socket*" "save before the control socket"
+	is "$output" "*b: *is it running?*" "save with no such VM running"
+}
+
+@test "vm-snap save through the control socket: the VM goes on, the snapshot restores where it was" {
+	local pid at first path
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --name snapme \
+		--kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$PLAIN_COUNTER\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	wait_for run1.out 'count=3' 300 || { kill $pid; false; }
+	run_tool 0 "$VM_SNAP" save snapme t1
+	path=$output
+	is "$path" "$XDG_STATE_HOME/vmkit/snapme/t1.snap" "the file it prints"
+	at=$(last_count run1.out)
+	# the VM goes on after the save
+	wait_for run1.out "count=$((at + 2))" 300 || { kill $pid; false; }
+	run_tool 1 "$VM_SNAP" save snapme t1
+	is "$output" "*snapshot 't1' exists*" "a tag taken already"
+	kill $pid
+	wait $pid || true
+	run_tool 0 "$VM_SNAP" list snapme
+	is "${lines[1]}" "t1 *20[0-9][0-9]-* MiB zstd *-" "listed"
+	"$VM_SNAP" restore snapme t1 </dev/null >run2.out 2>run2.err &
+	pid=$!
+	wait_for run2.out "count=$((at + 3))" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	# it goes on from the save: its first count came after what was
+	# printed when the save was asked for, and run 1 printed the one
+	# before it
+	first=$(tr -d '\r' <run2.out | sed -n 's/^count=\([0-9]*\).*/\1/p' | head -n 1)
+	[ "$first" -ge "$at" ] || { echo "# first restored $first, saved at $at" >&3; false; }
+	tr -d '\r' <run1.out | grep -qx "count=$((first - 1))"
 }

@@ -20,6 +20,7 @@
 
 #include "block/block.h"
 #include "cfg/cfg.h"
+#include "ctl/ctl.h"
 #include "util/err.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -34,7 +35,7 @@ usage(FILE *f)
 	    "usage: vm-snap list VM [--json]\n"
 	    "       vm-snap restore VM TAG [VM-RUN-OPTIONS]\n"
 	    "       vm-snap delete VM TAG\n"
-	    "       vm-snap save VM TAG\n"
+	    "       vm-snap save VM TAG [--fast-restore]\n"
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
@@ -42,10 +43,11 @@ usage(FILE *f)
 	    "  restore   run the VM from snapshot TAG (vm-run --restore)\n"
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
 	    "            (a stopped VM)\n"
-	    "  save      needs the control socket, not built yet: use\n"
-	    "            vm-run --save-on-usr1 FILE and kill -USR1\n"
+	    "  save      snapshot the running VM (its control socket):\n"
+	    "            paused for the save, then it goes on; prints the file\n"
 	    "\n"
 	    "      --json      list as JSON\n"
+	    "      --fast-restore  save RAM uncompressed, mapped at restore\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n");
 }
@@ -246,6 +248,128 @@ cmd_delete(const char *vm, const char *tag)
 }
 
 /* vm-run --restore PATH [options], from the folder vm-snap is in. */
+/* mkdir -p for the snapshot folder (its parents are the user's). */
+static int
+make_dirs(const char *dir)
+{
+	char p[PATH_MAX];
+	size_t k;
+
+	snprintf(p, sizeof(p), "%s", dir);
+	for (k = 1; p[k] != '\0'; k++) {
+		if (p[k] != '/')
+			continue;
+		p[k] = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		p[k] = '/';
+	}
+	return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* The name a running VM of bundle or name vm has (vm-run's rule: the
+ * configuration's name, else the bundle directory's). */
+static void
+running_name(const char *vm, char *name, size_t len)
+{
+	static struct vm_config cfg;
+	struct vm_err err = { 0 };
+	char yaml[PATH_MAX], base[PATH_MAX], *slash;
+
+	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", vm);
+	snprintf(base, sizeof(base), "%s", vm);
+	while (strlen(base) > 1 && base[strlen(base) - 1] == '/')
+		base[strlen(base) - 1] = '\0';
+	slash = strrchr(base, '/');
+	snprintf(name, len, "%s", slash != NULL ? slash + 1 : base);
+	cfg_defaults(&cfg);
+	if (access(yaml, F_OK) == 0 && cfg_load(&cfg, yaml, &err) == 0 &&
+	    cfg.name[0] != '\0')
+		snprintf(name, len, "%s", cfg.name);
+}
+
+/* save VM TAG: through the running VM's control socket. */
+static int
+cmd_save(const char *vm, const char *tag, bool fast)
+{
+	static char reply[65536];
+	struct vm_err err = { 0 };
+	char dir[PATH_MAX], abs[PATH_MAX], path[PATH_MAX + 64], name[PATH_MAX];
+	char req[2 * PATH_MAX + 128];
+	static struct jsonr rj;
+	bool ok = false;
+	FILE *f;
+	int fd, ret, t;
+
+	if (tag[0] == '\0' || strchr(tag, '/') != NULL || tag[0] == '.' ||
+	    strlen(tag) >= VM_SNAP_TAG_MAX) {
+		log_warnx("'%s' is not a snapshot tag", tag);
+		return 2;
+	}
+	if (snap_dir(vm, dir, sizeof(dir), &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	running_name(vm, name, sizeof(name));
+	fd = ctl_client_connect(name, &err);
+	if (fd < 0) {
+		log_warnx("%s: %s (is it running? vm-run --list)", vm, err.msg);
+		return 1;
+	}
+	ret = make_dirs(dir);
+	if (ret < 0 || realpath(dir, abs) == NULL) {
+		log_warnx("%s: %s", dir, strerror(ret < 0 ? -ret : errno));
+		close(fd);
+		return 1;
+	}
+	snprintf(path, sizeof(path), "%s/%s.snap", abs, tag);
+	if (access(path, F_OK) == 0) {
+		log_warnx("%s: snapshot '%s' exists (%s): delete it first", vm,
+		    tag, path);
+		close(fd);
+		return 1;
+	}
+	f = fmemopen(req, sizeof(req), "w");
+	if (f == NULL) {
+		close(fd);
+		return 1;
+	}
+	{
+		struct json j;
+
+		json_init_compact(&j, f);
+		json_obj_begin(&j, NULL);
+		json_str(&j, "cmd", "snapshot-save");
+		json_str(&j, "file", path);
+		json_str(&j, "tag", tag);
+		json_bool(&j, "fast-restore", fast);
+		json_obj_end(&j);
+	}
+	fputc('\0', f);
+	fclose(f);
+	ret = ctl_client_call(fd, req, reply, sizeof(reply), -1, &err);
+	close(fd);
+	if (ret < 0) {
+		log_warnx("%s: %s", vm, err.msg);
+		return 1;
+	}
+	if (jsonr_parse(&rj, reply, strlen(reply)) < 0 ||
+	    rj.tok[0].type != JSONR_OBJ) {
+		log_warnx("%s: a reply that is not a JSON object", vm);
+		return 1;
+	}
+	t = jsonr_find(&rj, 0, "ok");
+	if (t < 0 || jsonr_bool(&rj, t, &ok) < 0 || !ok) {
+		t = jsonr_find(&rj, 0, "error");
+		if (t < 0 || jsonr_str(&rj, t, reply, sizeof(reply)) < 0)
+			snprintf(reply, sizeof(reply), "failed");
+		log_warnx("%s: %s", vm, reply);
+		return 1;
+	}
+	printf("%s\n", path);
+	return 0;
+}
+
 static int
 cmd_restore(const char *self, const char *vm, const char *tag, int argc,
     char **argv)
@@ -296,10 +420,11 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "fast-restore", no_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd;
-	bool json = false;
+	bool json = false, fast = false;
 	int ch;
 
 	log_init(argv[0]);
@@ -338,6 +463,10 @@ main(int argc, char **argv)
 	argc -= optind - 1;
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		if (ch == 'f' && strcmp(cmd, "save") == 0) {
+			fast = true;
+			continue;
+		}
 		if (ch != 'j') {
 			usage(stderr);
 			return 2;
@@ -348,12 +477,8 @@ main(int argc, char **argv)
 		return cmd_list(argv[optind], json);
 	if (strcmp(cmd, "delete") == 0 && argc - optind == 2)
 		return cmd_delete(argv[optind], argv[optind + 1]);
-	if (strcmp(cmd, "save") == 0 && argc - optind == 2) {
-		log_warnx("save: not built yet: it needs the running VM's "
-		    "control socket; meanwhile run the VM with vm-run "
-		    "--save-on-usr1 FILE and send it SIGUSR1");
-		return 1;
-	}
+	if (strcmp(cmd, "save") == 0 && argc - optind == 2)
+		return cmd_save(argv[optind], argv[optind + 1], fast);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&
 	    strcmp(cmd, "save") != 0)
 		log_warnx("unknown command '%s'", cmd);
