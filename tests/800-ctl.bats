@@ -237,6 +237,26 @@ EOF
 	wait_gone "$pid"
 }
 
+@test "VMs run without a name never meet: each gets vm-PID, both run at once" {
+	local names=() k out
+	for k in 1 2; do
+		run_tool 0 timeout 60 "$VM_RUN" --accel dbt --detach \
+			--serial-log "$BATS_TEST_TMPDIR/anon$k.serial" --kernel "$GUESTS/ticks.elf"
+		is "$output" "*vm-[0-9]*: running detached (pid *"
+		out=${output##*vm-}
+		names+=("vm-${out%%:*}")
+	done
+	[ "${names[0]}" != "${names[1]}" ]
+	run_tool 0 "$VM_RUN" --list
+	is "$output" "*${names[0]}*"
+	is "$output" "*${names[1]}*"
+	for k in 0 1; do
+		pid=$(cat "$VMDIR/${names[$k]}/pid")
+		cmd "${names[$k]}" stop
+		wait_gone "$pid"
+	done
+}
+
 @test "--attach: a pty on the detached console sees the shell; Ctrl-A d leaves the VM running" {
 	start t5 ""
 	pid=$(cat "$VMDIR/t5/pid")

@@ -43,18 +43,55 @@ if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
 	done
 fi
 
+# The bats suites run $JOBS at a time (VMKIT_TEST_JOBS, default: one per
+# core): most of their time is one guest on one vCPU, so on two cores two
+# suites take the time of one.  Each suite has its own runtime directory
+# (helpers.bash) and asks for free ports, so suites never meet.  Their
+# results are printed in order, each as soon as it and those before it
+# are done.
+JOBS=${VMKIT_TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+[ "$JOBS" -ge 1 ] 2>/dev/null || JOBS=1
+
+run_suite() { # file name
+	local t0=$SECONDS
+	bats --tap "$1" > "$tmp/$2.tap" 2>&1
+	echo $? > "$tmp/$2.rc.part"
+	echo $((SECONDS - t0)) > "$tmp/$2.secs"
+	mv "$tmp/$2.rc.part" "$tmp/$2.rc"
+}
+
+report_suite() { # name
+	local n=$1 rc
+	rc=$(cat "$tmp/$n.rc")
+	echo "== bats: $n ($(cat "$tmp/$n.secs") s)"
+	count_tap "$tmp/$n.tap" "$n"
+	if [ "$rc" -ne 0 ] && ! grep -q '^not ok' "$tmp/$n.tap"; then
+		fail=$((fail + 1)); failed_names+=("$n (exit $rc)")
+		tail -20 "$tmp/$n.tap"
+	fi
+}
+
 if [ "$WHAT" = all ] || [ "$WHAT" = bats ]; then
+	suites=() names=()
 	for s in tests/[0-9]*.bats; do
 		[ -e "$s" ] || continue
-		n=$(basename "$s" .bats)
-		echo "== bats: $n"
-		bats --tap "$s" > "$tmp/$n.tap" 2>&1
-		rc=$?
-		count_tap "$tmp/$n.tap" "$n"
-		if [ $rc -ne 0 ] && ! grep -q '^not ok' "$tmp/$n.tap"; then
-			fail=$((fail + 1)); failed_names+=("$n (exit $rc)")
-			tail -20 "$tmp/$n.tap"
-		fi
+		suites+=("$s"); names+=("$(basename "$s" .bats)")
+	done
+	echo "== bats: ${#suites[@]} suites, $JOBS at a time"
+	running=0 next=0
+	for k in "${!suites[@]}"; do
+		while [ "$running" -ge "$JOBS" ]; do
+			wait -n; running=$((running - 1))
+			while [ "$next" -lt "$k" ] && [ -e "$tmp/${names[$next]}.rc" ]; do
+				report_suite "${names[$next]}"; next=$((next + 1))
+			done
+		done
+		run_suite "${suites[$k]}" "${names[$k]}" &
+		running=$((running + 1))
+	done
+	wait
+	while [ "$next" -lt "${#suites[@]}" ]; do
+		report_suite "${names[$next]}"; next=$((next + 1))
 	done
 fi
 

@@ -279,7 +279,8 @@ runtime_paths(const struct vm_config *cfg, const struct flags *fl,
 		    "'.', '_', '-'; at most %d)", fl->name, RUNDIR_NAME_MAX);
 		return 2;
 	}
-	if (cfg->name[0] != '\0') {
+	/* Only a chosen name must be unique: two unnamed VMs never meet. */
+	if (fl->name != NULL || cfg->name_given) {
 		name_from(cfg->name, rt.name, sizeof(rt.name));
 	} else if (arg != NULL) {
 		struct stat sb;

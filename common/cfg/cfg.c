@@ -730,6 +730,7 @@ parse_top(struct parse *p, const struct node *root, struct vm_config *cfg)
 				    "%d is not a version (use 1)", v);
 		} else if (strcmp(k, "name") == 0) {
 			ret = get_str(p, n, k, cfg->name, sizeof(cfg->name));
+			cfg->name_given = true;
 			if (ret == 0 && (cfg->name[0] == '\0' ||
 			    strspn(cfg->name, "abcdefghijklmnopqrstuvwxyz"
 			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=

@@ -51,6 +51,7 @@ struct cfg_net {
 struct vm_config {
 	char path[CFG_PATH_MAX];        /* the YAML file, "" when none */
 	char name[64];
+	bool name_given;                /* name: in the file, not the default */
 	uint64_t memory;                /* bytes */
 	int cpus;
 	enum cfg_accel accel;
