@@ -658,8 +658,9 @@ parse_desc(struct blk *b, char *text, unsigned flags, bool embedded,
 		} else if (strcmp(line, "parentCID") == 0) {
 			m->parent_cid = (uint32_t)strtoul(val, NULL, 16);
 		} else if (strcmp(line, "createType") == 0) {
-			snprintf(m->create_type, sizeof(m->create_type), "%s",
-			    val);
+			/* longer than any type: cut, then refused as unknown */
+			snprintf(m->create_type, sizeof(m->create_type), "%.*s",
+			    (int)sizeof(m->create_type) - 1, val);
 		} else if (strcmp(line, "parentFileNameHint") == 0) {
 			if (strlen(val) >= sizeof(b->backing_name))
 				return vm_err_set(err, -EINVAL, "%s: parent "

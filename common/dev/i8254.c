@@ -310,7 +310,7 @@ static int
 pit_state(struct dev *d, struct snap_vis *v)
 {
 	struct pit *p = d->priv;
-	char n[24];
+	char n[48];
 	int i;
 
 	for (i = 0; i < 3; i++) {

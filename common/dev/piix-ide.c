@@ -636,7 +636,7 @@ static int
 ide_state(struct dev *dv, struct snap_vis *v)
 {
 	struct piix_ide *s = dv->priv;
-	char n[24];
+	char n[48];
 	int i;
 
 	pci_dev_state(&s->pci, v);

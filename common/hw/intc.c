@@ -1023,7 +1023,7 @@ intc_set_tsc_fn(struct intc *ic, uint64_t (*tsc)(void *), void *opaque)
 static void
 pic_state(struct pic *p, struct snap_vis *v, int n)
 {
-	char b[24];
+	char b[48];
 
 #define F(f) (snprintf(b, sizeof(b), "pic%d.%s", n, f), b)
 	snap_u8(v, F("irr"), &p->irr);
@@ -1048,7 +1048,7 @@ pic_state(struct pic *p, struct snap_vis *v, int n)
 int
 intc_state(struct intc *ic, struct snap_vis *v)
 {
-	char b[32];
+	char b[48];
 	int ncpus = ic->ncpus, i;
 
 	pic_state(&ic->pic[0], v, 0);
