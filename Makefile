@@ -145,6 +145,7 @@ bench: deps
 	@$(MAKE) --no-print-directory MODE=rel all
 	@bench/run.sh build/rel
 	@bench/cpu.sh build/rel
+	@bench/smp.sh build/rel
 	@bench/snap.sh build/rel
 	@bench/net.sh build/rel
 

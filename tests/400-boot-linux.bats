@@ -142,6 +142,33 @@ vmkit.run=\"sleep 1; cat /proc/bus/input/devices /sys/bus/serio/devices/*/descri
 	smp_disk_exit_port kvm
 }
 
+# Four CPU-bound processes at once on four vCPUs (host threads): each
+# sums the busybox binary five times (SHA-256 and MD5 through a pipe, so
+# the page cache, the pipe and the scheduler are shared); every sum must
+# be the host's, and every vCPU must have run user code (/proc/stat).
+@test "dbt: --cpus 4 runs four CPU-bound processes at once, every result the host's, every vCPU busy" {
+	local bb=$GUESTKIT/busybox md5 sha k
+	md5=$(md5sum <"$bb" | cut -d' ' -f1)
+	sha=$(sha256sum <"$bb" | cut -d' ' -f1)
+	linux_boot dbt --cpus 4 -m 512M --append "console=ttyS0 panic=-1 quiet \
+vmkit.run=\"for w in 1 2 3 4; do (for r in 1 2 3 4 5; do cat /bin/busybox | sha256sum; \
+cat /bin/busybox | md5sum; done > /tmp/w\$w) & done; wait; \
+for w in 1 2 3 4; do while read l; do echo w\$w \$l; done < /tmp/w\$w; done; \
+grep '^cpu[0-9]' /proc/stat\"" </dev/null
+	is "$status" 0 "exit status after the guest's poweroff"
+	is "$output" "*vmkit-guest: ready (4 cpus)*" "four CPUs online"
+	for k in 1 2 3 4; do
+		is "$(grep -c "^w$k $sha " <<<"$output")" 5 "worker $k: SHA-256 sums equal to the host's"
+		is "$(grep -c "^w$k $md5 " <<<"$output")" 5 "worker $k: MD5 sums equal to the host's"
+	done
+	is "$(grep -c '^w[1-4] ' <<<"$output")" 40 "no other lines from the workers"
+	for k in 0 1 2 3; do
+		# user time (jiffies) of cpuK above zero
+		[ "$(awk -v c="cpu$k" '$1 == c {print $2}' <<<"$output")" -gt 0 ] ||
+			{ echo "# cpu$k ran no user code: $(grep "^cpu$k " <<<"$output")"; false; }
+	done
+}
+
 # The same session on the DBT's interpreter alone: the translator's
 # results above are judged against it (and against the host).
 @test "dbt --dbt-tier interp: the same shell session gives the same results" {
