@@ -19,6 +19,8 @@ struct dbt_jit_exit {
 	uint64_t target;                /* guest RIP it leads to */
 	uint8_t *disp;                  /* the rel32 field to patch */
 	uint8_t *stub;                  /* its target while unlinked */
+	uint8_t *stub_jc;               /* to another page: through the jump
+	                                   cache, once a link is refused */
 	struct dbt_jit_exit *in_next;   /* in to->jit_in */
 	struct dbt_jit_exit **in_pprev;
 	int xidx;                       /* in the translator's list of links

@@ -1437,17 +1437,20 @@ new_exit(struct emit *e, uint64_t target)
 	return x;
 }
 
-/* While x is not linked: a target on another page (never linked) through
- * the jump cache, else back to the dispatcher with the record, which
- * links a target on this page. */
+/*
+ * While x is not linked: back to the dispatcher with the record, which
+ * links the target if it can.  A target on another page that cannot be
+ * linked (its page is not global) is then reached through the jump
+ * cache, by a second stub the refusal points x at: linking is tried
+ * first, so an exit whose target is already in the jump cache still
+ * gets its link when there is one to make.
+ */
 static void
-emit_stub(struct emit *e, struct dbt_jit_exit *x)
+emit_stub_part(struct emit *e, struct dbt_jit_exit *x, bool jc)
 {
 	uint8_t *miss[3];
 	int k;
 
-	x->stub = e->p;
-	set_rel32(x->disp, x->stub);
 	if (x->fl_bx) {
 		/* Unlinked: the flags go where the dispatcher and the
 		 * jump cache's targets look for them. */
@@ -1455,7 +1458,7 @@ emit_stub(struct emit *e, struct dbt_jit_exit *x)
 		flags_merge_ax(e);
 	}
 	set_rip(e, x->target);
-	if ((x->target ^ e->b->lin) & ~0xfffULL) {
+	if (jc) {
 		mov_imm64(e, CX, x->target);
 		emit_jc_lookup_miss(e, miss);
 		for (k = 0; k < 3; k++)
@@ -1463,6 +1466,18 @@ emit_stub(struct emit *e, struct dbt_jit_exit *x)
 	}
 	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)x);
 	jmp32(e, e->j->exit);
+}
+
+static void
+emit_stub(struct emit *e, struct dbt_jit_exit *x)
+{
+	x->stub = e->p;
+	set_rel32(x->disp, x->stub);
+	emit_stub_part(e, x, false);
+	if ((x->target ^ e->b->lin) & ~0xfffULL) {
+		x->stub_jc = e->p;
+		emit_stub_part(e, x, true);
+	}
 }
 
 static void
@@ -2787,8 +2802,11 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 	 * every OS arranges, that a global page maps the same on all vCPUs
 	 * (a guest that breaks it runs its own other code, no one else's). */
 	if (cross) {
-		if (to->npages != 1 || !dbt_tlb_global(c, to->lin))
+		if (to->npages != 1 || !dbt_tlb_global(c, to->lin)) {
+			if (x->stub_jc != NULL)
+				set_rel32(x->disp, x->stub_jc);
 			return;
+		}
 		if (j->nxlinks == j->capxlinks) {
 			size_t cap = j->capxlinks ? 2 * j->capxlinks : 1024;
 			struct dbt_jit_exit **n = realloc(j->xlinks,
