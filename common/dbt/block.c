@@ -228,9 +228,7 @@ dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
 static void
 mem_written(void *opaque, gpa_t gpa, uint64_t len)
 {
-	struct dbt_cpu *c = opaque;
-
-	dbt_blocks_invalidate(c, gpa, len);
+	dbt_code_written(opaque, gpa, len);
 }
 
 void
@@ -272,7 +270,6 @@ ends_block(const struct insn *i)
 	return dbt_fn_ends_block(i->fn);
 }
 
-void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
 
 /* Decode the block at c->rip (already fetched: code/avail/pa). */
 static struct dbt_block *
@@ -355,10 +352,10 @@ translate(struct dbt_cpu *c, uint64_t pa)
 			dbt_blocks_flush(c);
 			return NULL;
 		}
-		/* The page's first block: fast write entries for it go (no
-		 * new ones are made while it holds code). */
+		/* The page's first block: fast write entries for it go, on
+		 * every vCPU (no new ones are made while it holds code). */
 		if (e->blocks == NULL)
-			dbt_tlb_drop_writes(c, b->page[k2]);
+			dbt_tlb_drop_writes_all(c, b->page[k2]);
 		b->page_next[k2] = e->blocks;
 		e->blocks = b;
 	}

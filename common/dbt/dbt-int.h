@@ -296,6 +296,12 @@ dbt_jc_flush(struct dbt_cpu *c)
 /* Flush the soft TLB (CR4/EFER writes, mode change); the non-global
  * entries only (a CR3 load with CR4.PGE: global translations survive, as
  * on hardware); one page (INVLPG). */
+/* Drop c's write entries for physical page pa (it now holds code); the
+ * same on every vCPU of c's VM (dbt.c). */
+void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
+void dbt_tlb_drop_writes_all(struct dbt_cpu *c, uint64_t pa);
+/* Guest memory written by a device (dbt.c; block.c's on_write hook). */
+void dbt_code_written(struct dbt_cpu *c, uint64_t gpa, uint64_t len);
 void dbt_tlb_flush(struct dbt_cpu *c);
 void dbt_tlb_flush_local(struct dbt_cpu *c);
 /* The TLB holds a global translation of lin for fetches. */

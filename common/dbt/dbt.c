@@ -14,7 +14,7 @@
  * while halted.  A halted vCPU sleeps on the VM's condition variable until
  * an interrupt may be pending (the interrupt controllers call kick) or a
  * kick.  HLT with interrupts disabled and nothing to wake it returns
- * CPU_EXIT_HLT.
+ * CPU_EXIT_HLT.  What running them in parallel needs: common/dbt/SMP.md.
  */
 #include "dbt/dbt-int.h"
 #include "dbt/hx.h"
@@ -47,7 +47,18 @@ struct dbt_vm {
 	struct dbt_jit *jit;    /* NULL: interpreter only */
 	struct dbt_cpu *cpus[VM_MAX_CPUS];
 	atomic_int stopped;     /* vCPUs halted with interrupts off */
+	/* Guest memory written by a thread that does not hold the run
+	 * lock (devices' DMA from the I/O thread): the ranges whose
+	 * translations a vCPU drops before it runs guest code again. */
+	pthread_mutex_t dma_lock;
+	atomic_int dma_pending;
+	int ndma;
+	struct { uint64_t lo, hi; } dma[16];
 };
+
+/* The vCPU this thread runs guest code for, while it holds the run lock
+ * (inside dbt_run); NULL on every other thread. */
+static __thread struct dbt_cpu *run_holder;
 
 /* Take the run lock, counted, so a vCPU giving it up can see a taker. */
 static void
@@ -77,6 +88,96 @@ run_lock_pass(struct dbt_vm *d)
 	    atomic_load(&d->run_takes) == taken; i++)
 		sched_yield();
 	run_lock(d);
+}
+
+/*
+ * A page that gains translated code loses its fast write entries in every
+ * vCPU's TLB, not only in the translating one's: another vCPU that wrote
+ * it as data would otherwise go on writing it past the invalidation of
+ * what was translated (cross-modifying code, SDM vol. 3A 8.1.3).  The
+ * others are not running guest code meanwhile: this one holds the run
+ * lock.
+ */
+void
+dbt_tlb_drop_writes_all(struct dbt_cpu *c, uint64_t pa)
+{
+	struct dbt_vm *d = c->vm->backend_priv;
+	int i;
+
+	if (d == NULL) {
+		dbt_tlb_drop_writes(c, pa);
+		return;
+	}
+	for (i = 0; i < VM_MAX_CPUS; i++)
+		if (d->cpus[i] != NULL)
+			dbt_tlb_drop_writes(d->cpus[i], pa);
+}
+
+/*
+ * Guest memory [gpa, gpa + len) was written behind the CPU's back (mem.c's
+ * on_write: device DMA, and the DBT's own writes through the memory map).
+ * On a thread that holds the run lock the translations of those pages go
+ * now.  Any other thread (the I/O thread's network and disk completions)
+ * must not touch the block cache while a vCPU runs: it queues the range
+ * and sets every vCPU's attention, and the next vCPU to reach its run
+ * loop drops the translations before it runs guest code (dbt_dma_drain).
+ * The guest learns of a DMA only after it (a used ring, an interrupt),
+ * and what it then reads is the bytes the device wrote.
+ */
+void
+dbt_code_written(struct dbt_cpu *c0, uint64_t gpa, uint64_t len)
+{
+	struct dbt_vm *d = c0->vm->backend_priv;
+	int i, n;
+
+	if (run_holder != NULL || d == NULL) {
+		dbt_blocks_invalidate(run_holder ? run_holder : c0, gpa, len);
+		return;
+	}
+	if (len == 0)
+		return;
+	pthread_mutex_lock(&d->dma_lock);
+	n = d->ndma;
+	for (i = 0; i < n; i++)
+		if (gpa <= d->dma[i].hi && gpa + len >= d->dma[i].lo)
+			break;
+	if (i == n && n < (int)(sizeof(d->dma) / sizeof(d->dma[0]))) {
+		d->dma[i].lo = gpa;
+		d->dma[i].hi = gpa + len;
+		d->ndma = n + 1;
+	} else {
+		/* touching one, or no room: merge (a larger range to drop) */
+		if (i == n)
+			i = n - 1;
+		if (gpa < d->dma[i].lo)
+			d->dma[i].lo = gpa;
+		if (gpa + len > d->dma[i].hi)
+			d->dma[i].hi = gpa + len;
+	}
+	atomic_store(&d->dma_pending, 1);
+	pthread_mutex_unlock(&d->dma_lock);
+	for (i = 0; i < VM_MAX_CPUS; i++)
+		if (d->cpus[i] != NULL)
+			atomic_store(d->cpus[i]->attention, 1);
+}
+
+/* The ranges dbt_code_written queued: their translations go (run lock). */
+static void
+dbt_dma_drain(struct dbt_cpu *c, struct dbt_vm *d)
+{
+	struct { uint64_t lo, hi; } r[sizeof(d->dma) / sizeof(d->dma[0])];
+	int i, n;
+
+	if (!atomic_load(&d->dma_pending))
+		return;
+	pthread_mutex_lock(&d->dma_lock);
+	n = d->ndma;
+	memcpy(r, d->dma, (size_t)n * sizeof(r[0]));
+	d->ndma = 0;
+	atomic_store(&d->dma_pending, 0);
+	pthread_mutex_unlock(&d->dma_lock);
+	for (i = 0; i < n; i++)
+		dbt_blocks_invalidate(c, r[i].lo, r[i].hi - r[i].lo);
 }
 
 extern const dbt_fn dbt_enders_int[];
@@ -171,6 +272,7 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	pthread_mutex_init(&d->run_lock, NULL);
 	pthread_mutex_init(&d->wait_lock, NULL);
+	pthread_mutex_init(&d->dma_lock, NULL);
 	pthread_cond_init(&d->wake, NULL);
 	d->cache = dbt_cache_new();
 	if (d->cache == NULL) {
@@ -460,6 +562,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	bool trace = log_cat_on(LOG_DBT);
 
 	run_lock(d);
+	run_holder = c;
 	c->diag[0] = '\0';
 	c->exit_reason = CPU_EXIT_NONE;
 	c->jit_budget = DBT_SLICE;
@@ -485,6 +588,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			goto out;
 	}
 	for (;;) {
+		dbt_dma_drain(c, d);
 		if (atomic_load(c->attention)) {
 			atomic_store(c->attention, 0);
 			if (atomic_load(&v->kicked) ||
@@ -547,6 +651,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		}
 	}
 	c->jit_pending = NULL;
+	run_holder = NULL;
 	pthread_mutex_unlock(&d->run_lock);
 	return 0;
 out:
@@ -556,6 +661,7 @@ out:
 		diag_here(c, "emulation failure");
 	snprintf(ex->diag, sizeof(ex->diag), "%s", c->diag);
 	c->exit_reason = CPU_EXIT_NONE;
+	run_holder = NULL;
 	pthread_mutex_unlock(&d->run_lock);
 	return 0;
 }

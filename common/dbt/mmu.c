@@ -344,8 +344,6 @@ dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
 	c->tlb_flushes_page++;
 }
 
-/* Drop write entries for physical page pa (it now holds code). */
-void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
 void
 dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa)
 {

@@ -48,8 +48,10 @@ dbt_state_get(const struct dbt_cpu *c, struct x86_state *st)
 	st->irq_shadow = c->irq_shadow;
 	st->irq_injected = -1;
 	if (c->vm != NULL && c->vm->intc != NULL) {
+		pthread_mutex_lock(&c->vm->io_lock);
 		st->apic_base = lapic_get_base(c->vm->intc, c->index);
 		lapic_get_page(c->vm->intc, c->index, st->lapic);
+		pthread_mutex_unlock(&c->vm->io_lock);
 	}
 }
 
@@ -89,8 +91,10 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 	c->irq_shadow = st->irq_shadow;
 	c->exc_vector = -1;
 	if (c->vm != NULL && c->vm->intc != NULL) {
+		pthread_mutex_lock(&c->vm->io_lock);
 		if (st->apic_base)
 			lapic_set_base(c->vm->intc, c->index, st->apic_base);
+		pthread_mutex_unlock(&c->vm->io_lock);
 	}
 	dbt_update_mode(c);
 	dbt_tlb_flush(c);

@@ -189,8 +189,13 @@ op_mov_cr(struct dbt_cpu *c, const struct insn *i)
 		case 3: v = c->cr3; break;
 		case 4: v = c->cr4; break;
 		case 8:
-			v = c->vm->intc ? lapic_get_cr8(c->vm->intc,
-			    c->index) : c->cr8;
+			if (c->vm->intc) {
+				pthread_mutex_lock(&c->vm->io_lock);
+				v = lapic_get_cr8(c->vm->intc, c->index);
+				pthread_mutex_unlock(&c->vm->io_lock);
+			} else {
+				v = c->cr8;
+			}
 			break;
 		default: dbt_ud(c);
 		}
@@ -218,8 +223,11 @@ op_mov_cr(struct dbt_cpu *c, const struct insn *i)
 		if (v & ~0xfULL)
 			dbt_gp0(c);
 		c->cr8 = v;
-		if (c->vm->intc)
+		if (c->vm->intc) {
+			pthread_mutex_lock(&c->vm->io_lock);
 			lapic_set_cr8(c->vm->intc, c->index, (uint8_t)v);
+			pthread_mutex_unlock(&c->vm->io_lock);
+		}
 		break;
 	default:
 		dbt_ud(c);
@@ -992,10 +1000,16 @@ static void
 op_rdmsr(struct dbt_cpu *c, const struct insn *i)
 {
 	uint64_t v;
+	int ret;
 
 	(void)i;
 	need_cpl0(c);
-	if (rdmsr(c, (uint32_t)c->gpr[X86_RCX], &v) < 0)
+	if (c->vm->intc)
+		pthread_mutex_lock(&c->vm->io_lock);    /* as in op_wrmsr */
+	ret = rdmsr(c, (uint32_t)c->gpr[X86_RCX], &v);
+	if (c->vm->intc)
+		pthread_mutex_unlock(&c->vm->io_lock);
+	if (ret < 0)
 		dbt_gp0(c);
 	c->gpr[X86_RAX] = v & 0xffffffffULL;
 	c->gpr[X86_RDX] = v >> 32;
@@ -1008,17 +1022,17 @@ op_wrmsr(struct dbt_cpu *c, const struct insn *i)
 
 	(void)i;
 	need_cpl0(c);
-	if (c->vm->intc && (uint32_t)c->gpr[X86_RCX] >= 0x800 &&
-	    (uint32_t)c->gpr[X86_RCX] <= 0x8ff)
+	/* The LAPIC's MSRs (x2APIC, APIC base) are the interrupt
+	 * controllers', which the I/O thread's timers reach too: all under
+	 * io_lock, as every other way into them. */
+	if (c->vm->intc)
 		pthread_mutex_lock(&c->vm->io_lock);
 	if (wrmsr(c, (uint32_t)c->gpr[X86_RCX], v) < 0) {
-		if (c->vm->intc && (uint32_t)c->gpr[X86_RCX] >= 0x800 &&
-		    (uint32_t)c->gpr[X86_RCX] <= 0x8ff)
+		if (c->vm->intc)
 			pthread_mutex_unlock(&c->vm->io_lock);
 		dbt_gp0(c);
 	}
-	if (c->vm->intc && (uint32_t)c->gpr[X86_RCX] >= 0x800 &&
-	    (uint32_t)c->gpr[X86_RCX] <= 0x8ff)
+	if (c->vm->intc)
 		pthread_mutex_unlock(&c->vm->io_lock);
 }
 
