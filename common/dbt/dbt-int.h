@@ -272,6 +272,9 @@ uint64_t dbt_read_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
     unsigned acc);
 void dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
     uint64_t v, unsigned acc);
+/* False if a present PAE PDPTE at cr3 has a reserved bit set (then the
+ * MOV to CR0/CR3/CR4 that would load it is #GP(0)). */
+bool dbt_pae_pdptes_ok(struct dbt_cpu *c, uint64_t cr3);
 /* Linear -> physical with a page walk; raises #PF (sets CR2). */
 uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
 /* Empty the jump cache (every mapping it was made under is gone). */

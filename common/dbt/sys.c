@@ -134,7 +134,7 @@ dbt_check_io(struct dbt_cpu *c, uint16_t port, unsigned size)
 static void
 set_cr0(struct dbt_cpu *c, uint64_t v)
 {
-	uint64_t old = c->cr0;
+	uint64_t old = c->cr0, efer = c->efer;
 
 	if (v >> 32)
 		dbt_gp0(c);
@@ -153,6 +153,16 @@ set_cr0(struct dbt_cpu *c, uint64_t v)
 			dbt_gp0(c);
 		c->efer &= ~(uint64_t)X86_EFER_LMA;
 	}
+	/* Entering or staying in PAE paging with PG, CD or NW changed
+	 * loads the PDPTEs (SDM vol. 3A, 4.4.1); nothing is changed when
+	 * one has a reserved bit. */
+	if ((v & X86_CR0_PG) && (c->cr4 & X86_CR4_PAE) &&
+	    !(c->efer & X86_EFER_LMA) &&
+	    ((old ^ v) & (X86_CR0_PG | X86_CR0_CD | X86_CR0_NW)) &&
+	    !dbt_pae_pdptes_ok(c, c->cr3)) {
+		c->efer = efer;
+		dbt_gp0(c);
+	}
 	c->cr0 = v | X86_CR0_ET;
 	if ((old ^ c->cr0) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE))
 		dbt_tlb_flush(c);
@@ -169,6 +179,11 @@ set_cr4(struct dbt_cpu *c, uint64_t v)
 	if (v & ~ok)
 		dbt_gp0(c);
 	if (c->lma && !(v & X86_CR4_PAE))
+		dbt_gp0(c);
+	/* PAE paging with PAE, PGE or PSE changed loads the PDPTEs. */
+	if ((c->cr0 & X86_CR0_PG) && (v & X86_CR4_PAE) && !c->lma &&
+	    ((v ^ c->cr4) & (X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE)) &&
+	    !dbt_pae_pdptes_ok(c, c->cr3))
 		dbt_gp0(c);
 	c->cr4 = v;
 	dbt_tlb_flush(c);
@@ -208,6 +223,10 @@ op_mov_cr(struct dbt_cpu *c, const struct insn *i)
 		c->cr2 = v;
 		break;
 	case 3:
+		/* PAE paging loads the PDPTEs (SDM vol. 3A, 4.4.1). */
+		if (c->pg && !c->lma && (c->cr4 & X86_CR4_PAE) &&
+		    !dbt_pae_pdptes_ok(c, v))
+			dbt_gp0(c);
 		c->cr3 = v;
 		dbt_tlb_flush_local(c);
 		break;
