@@ -116,3 +116,7 @@ system_guest() {
 @test "paging: #PF error codes and CR2, WP, U/S, NX, reserved bits, A/D bits, large pages (32-bit, PAE, 4-level)" {
 	system_guest paging 32M
 }
+
+@test "gates: call gates (stack switch, parameters), conforming code, interrupt/trap gates, #GP/#NP/#SS error codes, limits, expand-down, returns to outer levels" {
+	system_guest gates 32M
+}

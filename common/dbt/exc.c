@@ -104,6 +104,33 @@ tss_stack(struct dbt_cpu *c, unsigned dpl, int ist, uint64_t *sp,
 	}
 }
 
+/*
+ * The stack of inner privilege level dpl from the TSS, checked as a call
+ * through a call gate and an interrupt check it (SDM vol. 3A, 5.8.5 and
+ * 6.12.1; the CALL and INT n pseudo-code in vol. 2): a null selector,
+ * one outside its table, or one whose RPL or DPL is not dpl or that is
+ * not a writable data segment is #TS(selector + ext); a not-present
+ * one #SS(selector + ext).
+ */
+void
+dbt_inner_stack(struct dbt_cpu *c, unsigned dpl, uint32_t ext, uint64_t *sp,
+    struct x86_seg *ss)
+{
+	uint64_t d[2];
+	uint16_t sel;
+
+	tss_stack(c, dpl, 0, sp, &sel);
+	if ((sel & ~3u) == 0 || dbt_read_desc(c, sel, d, false) < 0)
+		dbt_raise(c, X86_EXC_TS, (sel & 0xfffc) + ext);
+	memset(ss, 0, sizeof(*ss));
+	dbt_desc_to_seg(ss, sel, d, false);
+	if ((sel & 3u) != dpl || ss->dpl != dpl || !ss->s ||
+	    (ss->type & 8) || !(ss->type & 2))
+		dbt_raise(c, X86_EXC_TS, (sel & 0xfffc) + ext);
+	if (!ss->present)
+		dbt_raise(c, X86_EXC_SS, (sel & 0xfffc) + ext);
+}
+
 static void
 deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
     bool sw, uint64_t ret)
@@ -178,13 +205,10 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	} else {
 		size = (type & 8) ? 4 : 2;
 		if (priv) {
-			tss_stack(c, new_cpl, 0, &sp, &new_ss);
-			if (dbt_read_desc(c, new_ss, d, false) < 0)
-				dbt_raise(c, X86_EXC_TS, new_ss & 0xfffc);
 			struct x86_seg ss;
 
-			memset(&ss, 0, sizeof(ss));
-			dbt_desc_to_seg(&ss, new_ss, d, false);
+			dbt_inner_stack(c, new_cpl, ext, &sp, &ss);
+			new_ss = ss.sel;
 			sp_base = ss.base;
 			mask = ss.db ? 0xffffffffULL : 0xffffULL;
 		} else {
@@ -211,6 +235,7 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		dbt_read_desc(c, sel, d, false);
 	dbt_desc_to_seg(&cs, (uint16_t)((sel & ~3u) | new_cpl), d, false);
 	cs.type |= 1;
+	cs.dpl = (uint8_t)new_cpl;      /* the CPL (a conforming handler) */
 	c->seg[X86_CS] = cs;
 	if (priv || c->lma) {
 		if (c->lma) {

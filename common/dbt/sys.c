@@ -526,15 +526,75 @@ op_lfp(struct dbt_cpu *c, const struct insn *i)
 	dbt_set_reg(c, i, i->reg, size, off);
 }
 
-/* Far transfer to sel:off (JMP/CALL to a code segment; call gates not yet). */
+/*
+ * CALL through a call gate to a more privileged non-conforming segment
+ * (SDM vol. 3A, 5.8.5, figure 5-13, and the CALL pseudo-code in vol. 2):
+ * SS:ESP for the new level from the TSS, then on that stack the old SS
+ * and ESP, the gate's parameter count of words or dwords copied from the
+ * old stack, and the old CS and EIP.  Nothing changes until every check
+ * and every write to the new stack has succeeded.
+ */
+static void
+call_gate_inner(struct dbt_cpu *c, struct x86_seg *cs, uint16_t sel,
+    uint64_t off, unsigned gsize, unsigned nparm)
+{
+	unsigned dpl = cs->dpl, k;
+	uint64_t sp, mask, osp = c->gpr[X86_RSP], omask, parm[32], lo, hi;
+	uint16_t old_ss = c->seg[X86_SS].sel, old_cs = c->seg[X86_CS].sel;
+	struct x86_seg ss;
+
+	dbt_inner_stack(c, dpl, 0, &sp, &ss);
+	mask = ss.db ? 0xffffffffULL : 0xffffULL;
+	omask = c->stack32 ? 0xffffffffULL : 0xffffULL;
+	for (k = 0; k < nparm; k++)
+		parm[k] = gsize == 4 ?
+		    dbt_read32(c, X86_SS, (osp + 4 * k) & omask) :
+		    dbt_read16(c, X86_SS, (osp + 2 * k) & omask);
+	/* The new stack must hold the whole frame (#SS(ss) otherwise). */
+	lo = (sp - (4 + nparm) * gsize) & mask;
+	hi = (sp - 1) & mask;
+	if ((ss.type & 4) ? lo <= ss.limit : hi > ss.limit || lo > hi)
+		dbt_raise(c, X86_EXC_SS, ss.sel & 0xfffc);
+	sp &= mask;
+#define PUSH_NEW(v) do {                                                 \
+	sp = (sp - gsize) & mask;                                        \
+	dbt_write_lin(c, (ss.base + sp) & 0xffffffffULL, gsize, (v),     \
+	    DBT_ACC_SUPER);                                              \
+} while (0)
+	PUSH_NEW(old_ss);
+	PUSH_NEW(osp & omask);
+	for (k = nparm; k-- > 0;)
+		PUSH_NEW(parm[k]);
+	PUSH_NEW(old_cs);
+	PUSH_NEW(c->next_rip);
+#undef PUSH_NEW
+	/* Commit. */
+	ss.type |= 1;
+	c->seg[X86_SS] = ss;
+	c->gpr[X86_RSP] = mask == 0xffffULL ?
+	    (c->gpr[X86_RSP] & ~0xffffULL) | sp : sp;
+	cs->sel = (uint16_t)((sel & ~3u) | dpl);
+	cs->type |= 1;
+	c->seg[X86_CS] = *cs;
+	dbt_update_mode(c);
+	c->next_rip = off;
+}
+
+/*
+ * Far transfer to sel:off: JMP or CALL to a code segment, or through a
+ * call gate (SDM vol. 3A, 5.8.3-5.8.5 and the JMP and CALL pseudo-code
+ * in vol. 2).  TSS and task-gate targets (task switches) and 64-bit call
+ * gates are not supported yet.
+ */
 static void
 far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
     bool call)
 {
 	uint64_t d[2];
 	struct x86_seg cs;
-	uint16_t old_cs = c->seg[X86_CS].sel;
+	uint16_t old_cs = c->seg[X86_CS].sel, gsel = 0;
 	uint64_t ret = c->next_rip;
+	unsigned gsize = 0, nparm = 0;
 
 	if (!c->pe || c->v86) {
 		if (call) {
@@ -551,21 +611,55 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
 	memset(&cs, 0, sizeof(cs));
 	dbt_desc_to_seg(&cs, sel, d, false);
-	if (!cs.s) {
+	if (!cs.s && (cs.type == 0x4 || cs.type == 0xc) && !c->lma) {
+		/* A call gate: DPL >= CPL and >= RPL, present; its target
+		 * a code segment of DPL <= CPL (== CPL for a JMP to a
+		 * non-conforming one). */
+		if (cs.dpl < c->cpl || cs.dpl < (sel & 3u))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		gsel = sel;
+		gsize = cs.type == 0xc ? 4 : 2;
+		nparm = (unsigned)(d[0] >> 32) & 0x1f;
+		off = (d[0] & 0xffff) | (gsize == 4 ?
+		    (d[0] >> 32) & 0xffff0000ULL : 0);
+		sel = (uint16_t)(d[0] >> 16);
+		if ((sel & ~3u) == 0)
+			dbt_gp0(c);
+		if (dbt_read_desc(c, sel, d, false) < 0)
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		memset(&cs, 0, sizeof(cs));
+		dbt_desc_to_seg(&cs, sel, d, false);
+		if (!cs.s || !(cs.type & 8) || cs.dpl > c->cpl ||
+		    (!call && !(cs.type & 4) && cs.dpl != c->cpl))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		if (call && !(cs.type & 4) && cs.dpl < c->cpl) {
+			call_gate_inner(c, &cs, sel, off, gsize, nparm);
+			dbt_desc_set_accessed(c, sel, d[0]);
+			return;
+		}
+		size = gsize;
+	} else if (!cs.s) {
 		snprintf(c->diag, sizeof(c->diag), "DBT: far %s through a "
-		    "system descriptor (gate or TSS, selector 0x%x) is not "
-		    "supported yet", call ? "call" : "jump", sel);
+		    "system descriptor (type %u: TSS, task gate or 64-bit "
+		    "call gate, selector 0x%x) is not supported yet",
+		    call ? "call" : "jump", cs.type, sel);
 		c->exit_reason = CPU_EXIT_ERROR;
 		c->next_rip = c->rip;
 		return;
+	} else {
+		if (!(cs.type & 8))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if ((cs.type & 4) ? cs.dpl > c->cpl :
+		    (cs.dpl != c->cpl || (sel & 3) > c->cpl))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
 	}
-	if (!(cs.type & 8))
-		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
-	if ((cs.type & 4) ? cs.dpl > c->cpl :
-	    (cs.dpl != c->cpl || (sel & 3) > c->cpl))
-		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
-	if (!cs.present)
-		dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+	(void)gsel;
 	if (call) {
 		dbt_push(c, size, old_cs);
 		dbt_push(c, size, ret);
@@ -573,6 +667,7 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 	dbt_desc_set_accessed(c, sel, d[0]);
 	cs.sel = (uint16_t)((sel & ~3u) | c->cpl);
 	cs.type |= 1;
+	cs.dpl = (uint8_t)c->cpl;       /* the CPL: conforming code keeps it */
 	c->seg[X86_CS] = cs;
 	dbt_update_mode(c);
 	c->next_rip = c->long64 ? off : off & opmask(size == 8 ? 4 : size);
@@ -600,19 +695,39 @@ op_far_indirect(struct dbt_cpu *c, const struct insn *i)
 	far_jump(c, sel, off, size, (i->reg & 7) == 3);
 }
 
-/* RETF (same or outer privilege). */
+/* RSP + n within the stack's address size (SS.B), upper bits kept. */
+static uint64_t
+stack_add(const struct dbt_cpu *c, uint64_t n)
+{
+	uint64_t sp = c->gpr[X86_RSP];
+
+	if (c->long64)
+		return sp + n;
+	if (c->stack32)
+		return (sp + n) & 0xffffffffULL;
+	return (sp & ~0xffffULL) | ((sp + n) & 0xffff);
+}
+
+/*
+ * RETF to the same or an outer privilege level (SDM vol. 3A, 5.8.6 and
+ * the RET pseudo-code in vol. 2): the return CS's RPL not below the CPL,
+ * its DPL equal to that RPL (at most that RPL for conforming code); to
+ * an outer level SS:ESP follow on the stack, imm16 bytes of parameters
+ * are released on both stacks, and data segments the new CPL may not
+ * use become null.
+ */
 static void
 op_retf(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = i->opsize;
-	uint64_t off = dbt_pop(c, size), d[2];
+	uint64_t off = dbt_pop(c, size), d[2], imm = i->op == 0xca ?
+	    i->imm & 0xffff : 0;
 	uint16_t sel = (uint16_t)dbt_pop(c, size);
 	unsigned rpl = sel & 3;
 	struct x86_seg cs;
 
-	if (i->op == 0xca)
-		c->gpr[X86_RSP] += i->imm & 0xffff;
 	if (!c->pe || c->v86) {
+		c->gpr[X86_RSP] += imm;
 		dbt_load_seg(c, X86_CS, sel);
 		c->next_rip = off & opmask(size);
 		return;
@@ -621,19 +736,27 @@ op_retf(struct dbt_cpu *c, const struct insn *i)
 		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
 	memset(&cs, 0, sizeof(cs));
 	dbt_desc_to_seg(&cs, sel, d, false);
-	if (!cs.s || !(cs.type & 8) || rpl < c->cpl)
+	if (!cs.s || !(cs.type & 8) || rpl < c->cpl ||
+	    ((cs.type & 4) ? cs.dpl > rpl : cs.dpl != rpl))
 		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	if (!cs.present)
+		dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+	c->gpr[X86_RSP] = stack_add(c, imm);
+	cs.type |= 1;
+	cs.dpl = (uint8_t)rpl;          /* the CPL, conforming code too */
 	if (rpl > c->cpl) {
 		uint64_t sp = dbt_pop(c, size);
 		uint16_t ss = (uint16_t)dbt_pop(c, size);
 
-		cs.type |= 1;
 		c->seg[X86_CS] = cs;
 		dbt_update_mode(c);
 		dbt_load_seg(c, X86_SS, ss);
-		c->gpr[X86_RSP] = sp;
+		c->gpr[X86_RSP] = size == 2 ?
+		    (c->gpr[X86_RSP] & ~0xffffULL) | (sp & 0xffff) : sp;
+		c->gpr[X86_RSP] = stack_add(c, imm);
+		if (!c->long64)
+			dbt_null_outer_segs(c);
 	} else {
-		cs.type |= 1;
 		c->seg[X86_CS] = cs;
 		dbt_update_mode(c);
 	}
@@ -670,6 +793,7 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 	uint16_t cs_sel, ss_sel = 0;
 	struct x86_seg cs;
 	unsigned rpl;
+	bool outer, popped;
 
 	if (!c->pe) {
 		rip = dbt_pop(c, size);
@@ -707,7 +831,8 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 		c->next_rip = c->rip;
 		return;
 	}
-	if (c->long64 || rpl > c->cpl) {
+	popped = c->long64 || rpl > c->cpl;
+	if (popped) {
 		rsp = dbt_pop(c, size);
 		ss_sel = (uint16_t)dbt_pop(c, size);
 	}
@@ -715,45 +840,34 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 		dbt_raise(c, X86_EXC_GP, cs_sel & 0xfffc);
 	memset(&cs, 0, sizeof(cs));
 	dbt_desc_to_seg(&cs, cs_sel, d, false);
-	if (!cs.s || !(cs.type & 8) || rpl < c->cpl)
+	if (!cs.s || !(cs.type & 8) || rpl < c->cpl ||
+	    ((cs.type & 4) ? cs.dpl > rpl : cs.dpl != rpl))
 		dbt_raise(c, X86_EXC_GP, cs_sel & 0xfffc);
 	if (!cs.present)
 		dbt_raise(c, X86_EXC_NP, cs_sel & 0xfffc);
+	outer = rpl > c->cpl;
 	/* Commit: flags with the old CPL's privileges, then CS and SS. */
 	dbt_write_flags(c, flags, opmask(size));
 	cs.type |= 1;
+	cs.dpl = (uint8_t)rpl;          /* the CPL, conforming code too */
 	c->seg[X86_CS] = cs;
 	dbt_update_mode(c);
-	if (c->lma || rpl != cs.dpl || ss_sel) {
+	/* SS:RSP as popped (64-bit mode, or a return to an outer level). */
+	if (popped) {
 		if (c->lma && (ss_sel & ~3u) == 0) {
 			c->seg[X86_SS].sel = ss_sel;
 			c->seg[X86_SS].unusable = rpl == 3;
 			c->seg[X86_SS].dpl = (uint8_t)rpl;
-		} else if (ss_sel || rpl) {
+		} else {
 			dbt_load_seg(c, X86_SS, ss_sel);
 		}
-		if (c->lma || rsp)
-			c->gpr[X86_RSP] = size == 4 ? rsp & 0xffffffffULL :
-			    rsp;
-	}
-	if (rpl > 0 && !c->long64) {
-		/* Null data segments the new CPL may not use. */
-		int s;
-
-		for (s = X86_ES; s <= X86_GS; s++) {
-			struct x86_seg *g = &c->seg[s];
-
-			if (s == X86_CS || s == X86_SS)
-				continue;
-			if (g->s && (!(g->type & 8) || !(g->type & 4)) &&
-			    g->dpl < rpl) {
-				g->sel = 0;
-				g->unusable = 1;
-			}
-		}
+		c->gpr[X86_RSP] = size == 4 ? rsp & 0xffffffffULL : rsp;
 	}
 	c->nmi_blocked = false;
 	dbt_update_mode(c);
+	/* Null data segments the new CPL may not use. */
+	if (outer && !c->long64)
+		dbt_null_outer_segs(c);
 	c->next_rip = c->long64 ? rip : rip & 0xffffffffULL;
 }
 

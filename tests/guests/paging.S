@@ -30,61 +30,8 @@
  */
 #include "guest.inc"
 
-/* TRY user, fetch, name, vec, err, cr2, insn: run insn (at CPL 3 if
- * user) and check that it raised vec with err and (for #PF) cr2, or
- * nothing if vec is NONE; fetch ORs in the I/D bit this paging mode
- * sets for a fetch.  A fault resumes at 777; from CPL 3, INT 0x30 there
- * comes back to CPL 0. */
-	.macro TRY user, fetch, name, vec, err, cr2, insn:vararg
-	movl $\vec, want_vec
-	movl $\err, want_err
-	.if \fetch
-	pushl fetch_id
-	popl want_cr2
-	pushl %eax
-	movl want_cr2, %eax
-	orl %eax, want_err
-	popl %eax
-	.endif
-	movl $\cr2, want_cr2
-	movl $-1, ex_vec
-	movl $777f, resume
-	.if \user
-	call enter_user
-	.endif
-	\insn
-777:
-	.if \user
-	int $0x30
-	.endif
-	movl $888f, %esi
-	call check
-	.section .rodata
-888:	.asciz "\name"
-	.text
-	.endm
-	.macro TRY0 name, vec, err, cr2, insn:vararg
-	TRY 0, 0, \name, \vec, \err, \cr2, \insn
-	.endm
-	.macro TRYU name, vec, err, cr2, insn:vararg
-	TRY 1, 0, \name, \vec, \err, \cr2, \insn
-	.endm
-	.macro TRY0F name, vec, err, cr2, insn:vararg
-	TRY 0, 1, \name, \vec, \err, \cr2, \insn
-	.endm
-	.macro TRYUF name, vec, err, cr2, insn:vararg
-	TRY 1, 1, \name, \vec, \err, \cr2, \insn
-	.endm
-/* CHECKV name, val: the value in `got' against val (an operand). */
-	.macro CHECKV name, val:vararg
-	movl \val, %eax
-	movl %eax, want
-	movl $888f, %esi
-	call checkv
-	.section .rodata
-888:	.asciz "\name"
-	.text
-	.endm
+#include "systest.inc"
+
 /* GETPTE n, mask: got = (PTE of test page n) & mask; edi = its address. */
 	.macro GETPTE n, mask
 	movl $\n, %eax
@@ -99,10 +46,6 @@
 	.set X86_CR4_PSE, 0x10
 	.set X86_CR4_PAE, 0x20
 
-	.set CODE0, 0x08
-	.set DATA0, 0x10
-	.set CODE3, 0x1b
-	.set DATA3, 0x23
 	.set TSS_SEL, 0x28
 	.set CODE64, 0x38
 
@@ -123,9 +66,6 @@
 	.set USTACK, 0x2e0000
 	.set ISTACK, 0x2d0000             /* the TSS's CPL 0 stack */
 
-	.set PF, 14
-	.set GP, 13
-	.set NONE, -1
 
 	.text
 	.globl _start
@@ -618,169 +558,6 @@ nxe_off:
 	wrmsr
 	ret
 
-/* Switch to CPL 3 and return there (the caller's next instruction). */
-enter_user:
-	popl user_ret
-	movl %esp, saved_esp
-	pushl %ecx
-	movw $DATA3, %cx
-	movw %cx, %ds
-	movw %cx, %es
-	popl %ecx
-	pushl $DATA3
-	pushl $USTACK
-	pushfl
-	pushl $CODE3
-	pushl user_ret
-	iret
-
-/* INT 0x30 from CPL 3: continue at CPL 0 after the INT, on the kernel
- * stack the caller of enter_user had. */
-to_cpl0:
-	movl (%esp), %eax
-	movl saved_esp, %esp
-	movw $DATA0, %cx
-	movw %cx, %ds
-	movw %cx, %es
-	jmp *%eax
-
-/* Exception stubs, 16 bytes each: push a zero for vectors without an
- * error code, then the vector. */
-	.align 16
-stubs:
-	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-	.align 16
-	.if (\v == 8) || (\v == 10) || (\v == 11) || (\v == 12) || (\v == 13) || (\v == 14) || (\v == 17) || (\v == 21)
-	pushl $\v
-	.else
-	pushl $0
-	pushl $\v
-	.endif
-	jmp fault32
-	.endr
-
-/* Record vector, error code and CR2; resume at `resume'. */
-fault32:
-	pushl %eax
-	movl 4(%esp), %eax
-	movl %eax, ex_vec
-	movl 8(%esp), %eax
-	movl %eax, ex_err
-	movl %cr2, %eax
-	movl %eax, ex_cr2
-	movl resume, %eax
-	movl %eax, 12(%esp)
-	popl %eax
-	addl $8, %esp
-	iret
-
-/* check: the exception seen against want_*; esi = the check's name. */
-check:
-	movl ex_vec, %eax
-	cmpl want_vec, %eax
-	jne 1f
-	cmpl $NONE, %eax
-	je 2f
-	movl ex_err, %eax
-	cmpl want_err, %eax
-	jne 1f
-	cmpl $PF, ex_vec
-	jne 2f
-	movl ex_cr2, %eax
-	cmpl want_cr2, %eax
-	jne 1f
-2:	call line_start
-	movl $s_ok, %esi
-	jmp puts
-1:	call line_start
-	movl $s_bad, %esi
-	call puts
-	movl $s_vec, %esi
-	movl ex_vec, %eax
-	call putval
-	movl $s_err, %esi
-	movl ex_err, %eax
-	call putval
-	movl $s_cr2, %esi
-	movl ex_cr2, %eax
-	call putval
-	movl $s_want, %esi
-	movl want_vec, %eax
-	call putval
-	movl $s_sp, %esi
-	movl want_err, %eax
-	call putval
-	movl $s_sp, %esi
-	movl want_cr2, %eax
-	call putval
-	movl $s_nl, %esi
-	call puts
-	incl failures
-	ret
-
-/* checkv: got against want; esi = name. */
-checkv:
-	movl got, %eax
-	cmpl want, %eax
-	jne 1f
-	call line_start
-	movl $s_ok, %esi
-	jmp puts
-1:	call line_start
-	movl $s_bad, %esi
-	call puts
-	movl $s_got, %esi
-	movl got, %eax
-	call putval
-	movl $s_want, %esi
-	movl want, %eax
-	call putval
-	movl $s_nl, %esi
-	call puts
-	incl failures
-	ret
-
-/* "paging: MODE NAME" for the name at esi. */
-line_start:
-	pushl %esi
-	movl $s_head, %esi
-	call puts
-	movl modename, %esi
-	call puts
-	movl $s_sp, %esi
-	call puts
-	popl %esi
-	jmp puts
-
-/* Print the string at esi, then eax in hex (8 digits). */
-putval:
-	call puts
-	pushl %ecx
-	pushl %edx
-	pushl %ebx
-	movl %eax, %ebx
-	movl $8, %ecx
-1:	roll $4, %ebx
-	movl %ebx, %eax
-	andl $15, %eax
-	movb hexdig(%eax), %al
-	PUTC
-	loop 1b
-	popl %ebx
-	popl %edx
-	popl %ecx
-	ret
-
-finish:
-	cmpl $0, failures
-	jne 1f
-	movl $s_allok, %esi
-	call puts
-	EXIT $0
-1:	movl $s_failed, %esi
-	call puts
-	EXIT $1
-
 /* ---- 64-bit code --------------------------------------------------------- */
 
 	.code64
@@ -855,22 +632,12 @@ idt_desc:
 idt64_desc:
 	.word 0x31 * 16 - 1
 	.long idt64
-hexdig:	.ascii "0123456789abcdef"
 m_cr4:	.asciz "cr4"
 m_32:	.asciz "32-bit"
 m_pae:	.asciz "pae"
 m_long:	.asciz "4-level"
 s_pml4e: .asciz "pml4e-ps-rsvd"
 s_head:	.asciz "paging: "
-s_sp:	.asciz " "
-s_ok:	.asciz " ok\n"
-s_bad:	.asciz " BAD"
-s_vec:	.asciz " vec="
-s_err:	.asciz " err="
-s_cr2:	.asciz " cr2="
-s_got:	.asciz " got="
-s_want:	.asciz " want="
-s_nl:	.asciz "\n"
 s_allok: .asciz "paging: all ok\n"
 s_failed: .asciz "paging: some checks failed\n"
 	.bss
@@ -880,21 +647,7 @@ idt:	.space 0x31 * 8
 idt64:	.space 0x31 * 16
 tss:	.space 0x68
 tss64:	.space 0x68
-resume:	.space 4
-saved_esp: .space 4
-user_ret: .space 4
-ex_vec:	.space 4
-ex_err:	.space 4
-ex_cr2:	.space 4
 ex_cr2_hi: .space 4
-want_vec: .space 4
-want_err: .space 4
-want_cr2: .space 4
-got:	.space 4
-want:	.space 4
-failures: .space 4
-modename: .space 4
-fetch_id: .space 4
 pt_base: .space 4
 pte_size: .space 4
 pde_region: .space 4
