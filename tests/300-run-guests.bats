@@ -120,3 +120,7 @@ system_guest() {
 @test "gates: call gates (stack switch, parameters), conforming code, interrupt/trap gates, #GP/#NP/#SS error codes, limits, expand-down, returns to outer levels" {
 	system_guest gates 32M
 }
+
+@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate" {
+	system_guest tasks 32M
+}

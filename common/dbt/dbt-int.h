@@ -363,6 +363,15 @@ _Noreturn void dbt_fail(struct dbt_cpu *c, const char *fmt, ...)
 /* Deliver an exception or interrupt through the IDT/IVT (all modes).
  * sw: INT n / INT3 / INTO (privilege check against the gate DPL, return to
  * next_rip).  Escalates to #DF and triple fault. */
+/* Hardware task switches (task.c): to the TSS sel, for a JMP, a CALL, an
+ * interrupt or exception through a task gate (with its error code, if
+ * has_err), or an IRET with NT; ret is the EIP saved in the old TSS.
+ * Sets c->rip and c->next_rip to the new task's EIP, or stops the vCPU
+ * with a diagnosis (c->exit_reason) for what is not supported. */
+enum dbt_task_reason { DBT_TASK_JMP, DBT_TASK_CALL, DBT_TASK_INT,
+	DBT_TASK_IRET };
+void dbt_task_switch(struct dbt_cpu *c, uint16_t sel,
+    enum dbt_task_reason why, uint64_t ret, bool has_err, uint32_t err);
 void dbt_deliver(struct dbt_cpu *c, int vector, bool has_error,
     uint32_t error, bool sw);
 /* At a block boundary: take a pending NMI/interrupt if allowed. */

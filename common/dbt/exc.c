@@ -5,8 +5,9 @@
  * gates (IST, 16-byte aligned frames).  A fault while delivering becomes
  * #DF when the SDM's table 6-5 says so; a fault while delivering #DF is a
  * triple fault, which stops the vCPU with CPU_EXIT_SHUTDOWN.
- * Task gates and delivery into virtual-8086 handlers are not supported
- * yet: they stop the VM with a diagnosis instead of guessing.
+ * Task gates switch tasks (task.c).  Delivery from virtual-8086 mode is
+ * not supported yet: it stops the VM with a diagnosis instead of
+ * guessing.
  */
 #include "dbt/dbt-int.h"
 
@@ -154,10 +155,15 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	type = (unsigned)(g[0] >> 40) & 0x1f;
 	gdpl = (unsigned)(g[0] >> 45) & 3;
 	ist = c->lma ? (unsigned)(g[0] >> 32) & 7 : 0;
-	if (type == 0x05) {
-		stop(c, CPU_EXIT_ERROR, "DBT: task gate for vector %d at RIP "
-		    "0x%llx: hardware task switches are not supported yet",
-		    vec);
+	if (type == 0x05 && !c->lma) {
+		/* A task gate: a task switch (SDM vol. 3A, 6.12.2), the
+		 * error code pushed on the new task's stack. */
+		if (sw && gdpl < c->cpl)
+			dbt_raise(c, X86_EXC_GP, (uint32_t)vec * 8 + 2);
+		if (!((g[0] >> 47) & 1))
+			dbt_raise(c, X86_EXC_NP, verr);
+		dbt_task_switch(c, (uint16_t)(g[0] >> 16), DBT_TASK_INT, ret,
+		    has_err, err);
 		return;
 	}
 	if (c->lma ? (type != 0x0e && type != 0x0f) :

@@ -583,8 +583,8 @@ call_gate_inner(struct dbt_cpu *c, struct x86_seg *cs, uint16_t sel,
 /*
  * Far transfer to sel:off: JMP or CALL to a code segment, or through a
  * call gate (SDM vol. 3A, 5.8.3-5.8.5 and the JMP and CALL pseudo-code
- * in vol. 2).  TSS and task-gate targets (task switches) and 64-bit call
- * gates are not supported yet.
+ * in vol. 2), or to a TSS or task gate (task.c).  64-bit call gates are
+ * not supported yet.
  */
 static void
 far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
@@ -642,10 +642,24 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 			return;
 		}
 		size = gsize;
+	} else if (!cs.s && !c->lma && (cs.type == 5 ||
+	    (cs.type & ~2u) == 9 || (cs.type & ~2u) == 1)) {
+		/* A task switch (SDM vol. 3A, 7.3): the TSS's or the task
+		 * gate's DPL >= CPL and >= RPL. */
+		if (cs.dpl < c->cpl || cs.dpl < (sel & 3u))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (cs.type == 5) {
+			if (!cs.present)
+				dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+			sel = (uint16_t)(d[0] >> 16);
+		}
+		dbt_task_switch(c, sel, call ? DBT_TASK_CALL : DBT_TASK_JMP,
+		    c->next_rip, false, 0);
+		return;
 	} else if (!cs.s) {
 		snprintf(c->diag, sizeof(c->diag), "DBT: far %s through a "
-		    "system descriptor (type %u: TSS, task gate or 64-bit "
-		    "call gate, selector 0x%x) is not supported yet",
+		    "system descriptor (type %u, selector 0x%x: a 64-bit "
+		    "call gate or an invalid type) is not supported yet",
 		    call ? "call" : "jump", cs.type, sel);
 		c->exit_reason = CPU_EXIT_ERROR;
 		c->next_rip = c->rip;
@@ -814,10 +828,13 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 		return;
 	}
 	if (c->rflags & X86_NT) {
-		snprintf(c->diag, sizeof(c->diag),
-		    "DBT: IRET with NT set (task return) is not supported yet");
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+		/* A return to the task in the back-link (SDM vol. 3A,
+		 * 7.3); IA-32e mode has none: #GP(0). */
+		if (c->lma)
+			dbt_gp0(c);
+		dbt_task_switch(c, (uint16_t)dbt_read_lin(c,
+		    c->seg[X86_TR].base, 2, DBT_ACC_SUPER), DBT_TASK_IRET,
+		    c->next_rip, false, 0);
 		return;
 	}
 	rip = dbt_pop(c, size);
