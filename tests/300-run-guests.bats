@@ -124,3 +124,7 @@ system_guest() {
 @test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate" {
 	system_guest tasks 32M
 }
+
+@test "v86: IRET into virtual-8086 mode, the monitor's frame, #GP for INT n/CLI/PUSHF/HLT, the I/O bitmap, VME's redirection bitmap and VIF/VIP" {
+	system_guest v86 32M
+}

@@ -10,6 +10,9 @@
  *                 access goes through dbt_read* / dbt_write*.
  *   exc.c         exceptions and interrupts: dbt_raise() records the event
  *                 and longjmps to the run loop, which delivers it.
+ *   task.c        hardware task switches (TSS, task gates, IRET with NT).
+ *   sys.c, seg.c  system instructions, far transfers, call gates,
+ *                 virtual-8086 mode; descriptors and segment loads.
  *   block.c       the block cache: decoded blocks keyed by physical address
  *                 and mode; invalidated by writes to their pages (SMC).
  *   dbt.c         the back end ops and the run loop.

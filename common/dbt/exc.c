@@ -5,9 +5,8 @@
  * gates (IST, 16-byte aligned frames).  A fault while delivering becomes
  * #DF when the SDM's table 6-5 says so; a fault while delivering #DF is a
  * triple fault, which stops the vCPU with CPU_EXIT_SHUTDOWN.
- * Task gates switch tasks (task.c).  Delivery from virtual-8086 mode is
- * not supported yet: it stops the VM with a diagnosis instead of
- * guessing.
+ * Task gates switch tasks (task.c).  From virtual-8086 mode an interrupt
+ * goes to a DPL 0 handler with ES, DS, FS and GS saved on its stack.
  */
 #include "dbt/dbt-int.h"
 
@@ -189,11 +188,10 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		dbt_raise(c, X86_EXC_GP, (sel & 0xfffc) + ext);
 	if (!cs.present)
 		dbt_raise(c, X86_EXC_NP, (sel & 0xfffc) + ext);
-	if (c->v86) {
-		stop(c, CPU_EXIT_ERROR, "DBT: interrupt %d from virtual-8086 "
-		    "mode at RIP 0x%llx is not supported yet", vec);
-		return;
-	}
+	/* From virtual-8086 mode only to a non-conforming DPL 0 handler
+	 * (SDM vol. 3A, 20.3.1.1). */
+	if (c->v86 && ((cs.type & 4) || cs.dpl != 0))
+		dbt_raise(c, X86_EXC_GP, (sel & 0xfffc) + ext);
 	new_cpl = (cs.type & 4) ? c->cpl : cs.dpl;
 	priv = new_cpl < c->cpl;
 	old_sp = c->gpr[X86_RSP];
@@ -226,6 +224,13 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	}
 	if (!sw && fault_class(vec))
 		old_flags |= X86_RF;
+	if (c->v86) {
+		/* Figure 20-5: GS, FS, DS and ES first. */
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_GS].sel);
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_FS].sel);
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_DS].sel);
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_ES].sel);
+	}
 	if (priv || c->lma) {
 		push_lin(c, &sp, sp_base, size, mask, old_ss);
 		push_lin(c, &sp, sp_base, size, mask, old_sp);
@@ -271,6 +276,16 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		c->gpr[X86_RSP] = sp;
 	else
 		c->gpr[X86_RSP] = (c->gpr[X86_RSP] & ~0xffffULL) | sp;
+	if (c->v86) {
+		/* Leaving virtual-8086 mode: null data segments. */
+		static const int r[] = { X86_ES, X86_DS, X86_FS, X86_GS };
+		unsigned k;
+
+		for (k = 0; k < 4; k++) {
+			memset(&c->seg[r[k]], 0, sizeof(c->seg[r[k]]));
+			c->seg[r[k]].unusable = 1;
+		}
+	}
 	c->rflags &= ~(uint64_t)(X86_TF | X86_NT | X86_RF | X86_VM);
 	if (!(type & 1))
 		c->rflags &= ~(uint64_t)X86_IF;

@@ -36,6 +36,16 @@ opmask(unsigned size)
 
 /* ---- flags -------------------------------------------------------------- */
 
+/* Virtual-8086 mode with CR4.VME and IOPL < 3: CLI, STI, PUSHF, POPF,
+ * IRET and INT n work on VIF (SDM vol. 3A, 20.3 and 20.4). */
+static bool
+vme(const struct dbt_cpu *c)
+{
+	return c->v86 && (c->cr4 & X86_CR4_VME) &&
+	    ((c->rflags & X86_IOPL) >> 12) < 3;
+}
+
+
 void
 dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
 {
@@ -50,17 +60,23 @@ dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
 	if (c->v86)
 		allowed &= ~(uint64_t)(X86_IOPL);
 	allowed &= mask;
+	/* VM, VIF and VIP are never written here (IRET sets them). */
+	allowed &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP);
 	c->rflags = (c->rflags & ~allowed) | (val & allowed) | 2;
-	c->rflags &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP) | (c->rflags &
-	    X86_VM);
 	dbt_update_mode(c);     /* RFLAGS.AC is part of the mode key */
 }
 
 static void
 op_pushf(struct dbt_cpu *c, const struct insn *i)
 {
-	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
-		dbt_gp0(c);
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3) {
+		/* VME, 16-bit: IF's place shows VIF, IOPL shows 3. */
+		if (!vme(c) || i->opsize != 2)
+			dbt_gp0(c);
+		dbt_push(c, 2, ((c->rflags & 0xffff & ~(uint64_t)X86_IF) |
+		    X86_IOPL | ((c->rflags & X86_VIF) ? X86_IF : 0)));
+		return;
+	}
 	dbt_push(c, i->opsize, (c->rflags & ~(uint64_t)(X86_VM | X86_RF)) &
 	    opmask(i->opsize));
 }
@@ -70,8 +86,23 @@ op_popf(struct dbt_cpu *c, const struct insn *i)
 {
 	uint64_t v;
 
-	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
-		dbt_gp0(c);
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3) {
+		/* VME, 16-bit: IF's image goes to VIF; #GP(0) if that
+		 * would set VIF with VIP pending, or set TF. */
+		if (!vme(c) || i->opsize != 2)
+			dbt_gp0(c);
+		v = dbt_read16(c, X86_SS, c->gpr[X86_RSP] & 0xffff);
+		if (((v & X86_IF) && (c->rflags & X86_VIP)) || (v & X86_TF))
+			dbt_gp0(c);
+		(void)dbt_pop(c, 2);
+		c->rflags = (c->rflags & ~(uint64_t)(0xffff & ~(X86_IOPL |
+		    X86_IF))) | (v & 0xffff & ~(uint64_t)(X86_IOPL | X86_IF |
+		    X86_RF)) | 2;
+		c->rflags = (c->rflags & ~(uint64_t)X86_VIF) |
+		    ((v & X86_IF) ? X86_VIF : 0);
+		dbt_update_mode(c);
+		return;
+	}
 	v = dbt_pop(c, i->opsize);
 	/* POPF never sets RF: the SDM has it cleared. */
 	dbt_write_flags(c, v & ~(uint64_t)X86_RF, opmask(i->opsize));
@@ -82,6 +113,10 @@ static void
 op_cli(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)i;
+	if (vme(c)) {                   /* SDM 20.3.2: VIF instead */
+		c->rflags &= ~(uint64_t)X86_VIF;
+		return;
+	}
 	if (c->pe && c->cpl > ((c->rflags & X86_IOPL) >> 12))
 		dbt_gp0(c);
 	c->rflags &= ~(uint64_t)X86_IF;
@@ -91,6 +126,12 @@ static void
 op_sti(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)i;
+	if (vme(c)) {                   /* VIF, #GP(0) with VIP pending */
+		if (c->rflags & X86_VIP)
+			dbt_gp0(c);
+		c->rflags |= X86_VIF;
+		return;
+	}
 	if (c->pe && c->cpl > ((c->rflags & X86_IOPL) >> 12))
 		dbt_gp0(c);
 	if (!(c->rflags & X86_IF))
@@ -779,6 +820,57 @@ op_retf(struct dbt_cpu *c, const struct insn *i)
 
 /* ---- INT, IRET ----------------------------------------------------------- */
 
+/*
+ * INT n in virtual-8086 mode (SDM vol. 3A, 20.3.3 and table 20-2).
+ * Without CR4.VME: IOPL 3 goes to the protected-mode handler (method 1),
+ * IOPL < 3 is #GP(0) (2).  With VME the TSS's interrupt redirection
+ * bitmap (the 32 bytes below the I/O map base) decides: a set bit means
+ * #GP(0) with IOPL < 3 (3) or the protected-mode handler (4); a clear one
+ * redirects to the 8086 handler in the IVT at linear 0 (5: IOPL 3, IF
+ * cleared; 6: IOPL < 3, the pushed FLAGS show VIF as IF and IOPL 3, and
+ * VIF is cleared).  True if handled here.
+ */
+static bool
+v86_int(struct dbt_cpu *c, int vec)
+{
+	const struct x86_seg *tr = &c->seg[X86_TR];
+	unsigned iopl = (unsigned)(c->rflags & X86_IOPL) >> 12;
+	uint64_t base, fl;
+	uint32_t ent;
+	uint8_t bit;
+
+	if (!(c->cr4 & X86_CR4_VME)) {
+		if (iopl < 3)
+			dbt_gp0(c);
+		return false;
+	}
+	if (!(tr->type & 8) || tr->limit < 0x67)
+		dbt_gp0(c);
+	base = dbt_read_lin(c, tr->base + 0x66, 2, DBT_ACC_SUPER);
+	if (base < 32 || base - 32 + (unsigned)vec / 8 > tr->limit)
+		dbt_gp0(c);
+	bit = (uint8_t)dbt_read_lin(c, tr->base + base - 32 +
+	    (unsigned)vec / 8, 1, DBT_ACC_SUPER);
+	if (bit & (1u << (vec & 7))) {
+		if (iopl < 3)
+			dbt_gp0(c);
+		return false;
+	}
+	ent = (uint32_t)dbt_read_lin(c, (uint64_t)vec * 4, 4, 0);
+	fl = c->rflags & 0xffff;
+	if (iopl < 3)
+		fl = (fl & ~(uint64_t)X86_IF) | X86_IOPL |
+		    ((c->rflags & X86_VIF) ? X86_IF : 0);
+	dbt_push(c, 2, fl);
+	dbt_push(c, 2, c->seg[X86_CS].sel);
+	dbt_push(c, 2, c->next_rip & 0xffff);
+	dbt_load_seg(c, X86_CS, (uint16_t)(ent >> 16));
+	c->rflags &= ~(uint64_t)(X86_TF | X86_RF |
+	    (iopl < 3 ? X86_VIF : X86_IF));
+	c->next_rip = ent & 0xffff;
+	return true;
+}
+
 static void
 op_int(struct dbt_cpu *c, const struct insn *i)
 {
@@ -794,9 +886,79 @@ op_int(struct dbt_cpu *c, const struct insn *i)
 		break;
 	default: vec = (int)(i->imm & 0xff); break;
 	}
-	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3 && i->op == 0xcd)
-		dbt_gp0(c);
+	if (c->v86 && i->op == 0xcd && v86_int(c, vec))
+		return;
 	dbt_deliver(c, vec, false, 0, true);
+}
+
+/* ---- virtual-8086 mode (SDM vol. 3A, chapter 20) ------------------------ */
+
+/* IRET at CPL 0 to an EFLAGS image with VM set (the IRET pseudo-code's
+ * RETURN-TO-VIRTUAL-8086-MODE): ESP, SS, ES, DS, FS and GS follow on the
+ * stack; the segments are loaded as in real mode; CPL becomes 3. */
+static void
+iret_to_v86(struct dbt_cpu *c, uint64_t rip, uint16_t cs, uint64_t flags)
+{
+	uint64_t sp = dbt_pop(c, 4);
+	uint16_t ss = (uint16_t)dbt_pop(c, 4), es = (uint16_t)dbt_pop(c, 4);
+	uint16_t ds = (uint16_t)dbt_pop(c, 4), fs = (uint16_t)dbt_pop(c, 4);
+	uint16_t gs = (uint16_t)dbt_pop(c, 4);
+
+	c->rflags = (flags & 0x3f7fd7ULL) | 2;
+	dbt_update_mode(c);             /* v86 now: real-mode style loads */
+	dbt_load_seg(c, X86_CS, cs);
+	dbt_load_seg(c, X86_SS, ss);
+	dbt_load_seg(c, X86_ES, es);
+	dbt_load_seg(c, X86_DS, ds);
+	dbt_load_seg(c, X86_FS, fs);
+	dbt_load_seg(c, X86_GS, gs);
+	c->gpr[X86_RSP] = sp & 0xffffffffULL;
+	c->nmi_blocked = false;
+	dbt_update_mode(c);
+	c->next_rip = rip & 0xffff;
+}
+
+/*
+ * IRET in virtual-8086 mode: with IOPL 3 a real-mode IRET (IOPL itself
+ * kept); with IOPL < 3 #GP(0), unless CR4.VME and a 16-bit operand:
+ * then IF's image goes to VIF, and #GP(0) if it would set VIF while VIP
+ * is set or set TF (SDM 20.3.2 and the IRET pseudo-code).
+ */
+static void
+v86_iret(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned size = i->opsize;
+	uint64_t rip, flags;
+	uint16_t cs;
+
+	if (((c->rflags & X86_IOPL) >> 12) < 3 && !(vme(c) && size == 2))
+		dbt_gp0(c);
+	if (((c->rflags & X86_IOPL) >> 12) < 3) {
+		uint64_t sp = c->gpr[X86_RSP] & 0xffff;
+
+		flags = dbt_read16(c, X86_SS, (sp + 4) & 0xffff);
+		if (((flags & X86_IF) && (c->rflags & X86_VIP)) ||
+		    (flags & X86_TF))
+			dbt_gp0(c);
+		rip = dbt_pop(c, 2);
+		cs = (uint16_t)dbt_pop(c, 2);
+		(void)dbt_pop(c, 2);
+		dbt_load_seg(c, X86_CS, cs);
+		c->rflags = (c->rflags & ~(uint64_t)(0xffff & ~(X86_IOPL |
+		    X86_IF))) | (flags & 0xffff & ~(uint64_t)(X86_IOPL |
+		    X86_IF)) | 2;
+		c->rflags = (c->rflags & ~(uint64_t)X86_VIF) |
+		    ((flags & X86_IF) ? X86_VIF : 0);
+		dbt_update_mode(c);
+		c->next_rip = rip & 0xffff;
+		return;
+	}
+	rip = dbt_pop(c, size);
+	cs = (uint16_t)dbt_pop(c, size);
+	flags = dbt_pop(c, size);
+	dbt_load_seg(c, X86_CS, cs);
+	dbt_write_flags(c, flags, opmask(size));
+	c->next_rip = rip & 0xffff;
 }
 
 static void
@@ -821,10 +983,7 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 		return;
 	}
 	if (c->v86) {
-		snprintf(c->diag, sizeof(c->diag),
-		    "DBT: IRET in virtual-8086 mode is not supported yet");
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+		v86_iret(c, i);
 		return;
 	}
 	if (c->rflags & X86_NT) {
@@ -841,11 +1000,8 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 	cs_sel = (uint16_t)dbt_pop(c, size);
 	flags = dbt_pop(c, size);
 	rpl = cs_sel & 3;
-	if (!c->long64 && (flags & X86_VM) && c->cpl == 0) {
-		snprintf(c->diag, sizeof(c->diag),
-		    "DBT: IRET to virtual-8086 mode is not supported yet");
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+	if (!c->lma && (flags & X86_VM) && c->cpl == 0 && size == 4) {
+		iret_to_v86(c, rip, cs_sel, flags);
 		return;
 	}
 	popped = c->long64 || rpl > c->cpl;
@@ -863,7 +1019,11 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 	if (!cs.present)
 		dbt_raise(c, X86_EXC_NP, cs_sel & 0xfffc);
 	outer = rpl > c->cpl;
-	/* Commit: flags with the old CPL's privileges, then CS and SS. */
+	/* Commit: flags with the old CPL's privileges (VIF and VIP from
+	 * CPL 0 only), then CS and SS. */
+	if (c->cpl == 0 && size >= 4)
+		c->rflags = (c->rflags & ~(uint64_t)(X86_VIF | X86_VIP)) |
+		    (flags & (X86_VIF | X86_VIP));
 	dbt_write_flags(c, flags, opmask(size));
 	cs.type |= 1;
 	cs.dpl = (uint8_t)rpl;          /* the CPL, conforming code too */
