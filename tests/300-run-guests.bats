@@ -128,3 +128,7 @@ system_guest() {
 @test "v86: IRET into virtual-8086 mode, the monitor's frame, #GP for INT n/CLI/PUSHF/HLT, the I/O bitmap, VME's redirection bitmap and VIF/VIP" {
 	system_guest v86 32M
 }
+
+@test "modes16: ENTER with nesting levels and 16-bit stacks, faults that leave ESP/EBP, BOUND, ARPL, 16-bit code segments and interrupt gates" {
+	system_guest modes16 32M
+}
