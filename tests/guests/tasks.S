@@ -15,6 +15,8 @@
  *   7.2.2, 7.3 (table 7-1)  a busy TSS as the target of a JMP or CALL is
  *       #GP(selector); a TSS with a limit below 0x67 #TS(selector); a
  *       not-present TSS or task gate #NP(selector).
+ *   6.12.1, 6.13 (interrupt 10)  an INT n from CPL 3 whose TSS gives a
+ *       code segment as the CPL 0 stack is #TS(that selector), EXT 0.
  *   6.12.2, 6.15 (interrupt 8)  an exception through a task gate runs
  *       the handler task with its error code pushed on that task's
  *       stack: here a #GP whose gate is not present becomes #NP while
@@ -34,6 +36,7 @@
 	.set TSS_SHORT, 0x50            /* limit 0x50 */
 	.set TGATE_C, 0x58              /* task gate to TSS_C */
 	.set TGATE_NP, 0x60             /* task gate, not present */
+	.set TSS_TS, 0x68               /* the #TS handler task */
 
 	.set KSTACK, 0x2f0000
 	.set USTACK, 0x2e0000
@@ -41,6 +44,7 @@
 	.set STACK_B, 0x2c0000
 	.set STACK_C, 0x2b0000
 	.set STACK_DF, 0x2a0000
+	.set STACK_TS, 0x290000
 	.set NT, 0x4000
 	.set CR0_TS, 8
 
@@ -80,6 +84,7 @@ _start:
 	TSSDESC TSS_DF, tss_df
 	TSSDESC TSS_NP, tss_b
 	TSSDESC TSS_SHORT, tss_b
+	TSSDESC TSS_TS, tss_ts
 	movl $ISTACK, tss_a + 4
 	movl $DATA0, tss_a + 8
 	movw $TSS_A, %ax
@@ -102,6 +107,13 @@ _start:
 	movl $0, idt + 8 * 8
 	movw $TSS_DF, idt + 8 * 8 + 2
 	movl $0x8500, idt + 8 * 8 + 4
+	movl $0, idt + 10 * 8
+	movw $TSS_TS, idt + 10 * 8 + 2
+	movl $0x8500, idt + 10 * 8 + 4
+	movl $tss_ts, %edi
+	movl $task_ts, %eax
+	movl $STACK_TS, %edx
+	call init_tss
 	lidt idt_desc
 
 	call run_jmp
@@ -252,7 +264,28 @@ run_errors:
 	TRY0 tss-limit-short, TS, TSS_SHORT, 0, ljmp $TSS_SHORT, $0
 	TRY0 task-gate-not-present, NP, TGATE_NP, 0, lcall $TGATE_NP, $0
 	TRYU tss-dpl-below-cpl, GP, TSS_B, 0, ljmp $TSS_B | 3, $0
+	/* A bad SS0 in the TSS: INT 0x30 from CPL 3 is #TS(SS0), EXT 0
+	 * for a software interrupt (SDM 6.12.1, 6.13, interrupt 10),
+	 * delivered here through a task gate; the #TS task repairs SS0
+	 * and its IRET retries the INT. */
+	movl $CODE0, tss_a + 8
+	TRYU int-bad-ss0-ts, TS, CODE0, 0, nop
+	movl ts_esp, %eax
+	movl %eax, got
+	CHECKV ts-error-code-on-task-stack, $STACK_TS - 4
 	ret
+
+/* The #TS task: record, repair SS0, resume the faulting task at
+ * `resume'; entered again after its IRET, it starts over. */
+task_ts:
+	movl %esp, ts_esp
+	popl ex_err
+	movl $10, ex_vec
+	movl $DATA0, tss_a + 8
+	movl resume, %eax
+	movl %eax, tss_a + 0x20
+	iret
+	jmp task_ts
 
 /* ---- a double fault through a task gate --------------------------------- */
 
@@ -354,6 +387,7 @@ gdt:	.quad 0
 	.quad 0x0000890000000050        /* 0x50 TSS_SHORT */
 	.quad 0x0000850000380000        /* 0x58 task gate to TSS_C */
 	.quad 0x0000050000380000        /* 0x60 task gate, not present */
+	.quad 0x0000890000000067        /* 0x68 TSS_TS */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -379,6 +413,9 @@ tss_b:	.space 0x68
 tss_c:	.space 0x68
 	.align 128
 tss_df:	.space 0x68
+	.align 128
+tss_ts:	.space 0x68
+ts_esp:	.space 4
 b_eax:	.space 4
 b_tr:	.space 4
 b_flags: .space 4
