@@ -353,6 +353,33 @@ run_long:
 	CHECKV ad4-pde-a, $0x20
 	GETPTE 3, 0x60
 	CHECKV ad4-pte-a-d, $0x60
+	/* The same from loops in 64-bit code (which the translator
+	 * compiles): reads set A only, writes D, a write to a read-only
+	 * page with WP faults with the error code and CR2 of the first
+	 * write. */
+	GETPTE 3, 0
+	andl $~0x60, (%edi)
+	call flush
+	movl $probe64_done, resume
+	lcall $CODE64, $loop64_read
+	GETPTE 3, 0x60
+	CHECKV jit-loop-read-a-not-d, $0x20
+	lcall $CODE64, $loop64_write
+	GETPTE 3, 0x60
+	CHECKV jit-loop-write-d, $0x60
+	movl %cr0, %eax
+	orl $X86_CR0_WP, %eax
+	movl %eax, %cr0
+	movl $PF, want_vec
+	movl $3, want_err
+	movl $TEST + 0x1000, want_cr2
+	movl $-1, ex_vec
+	lcall $CODE64, $loop64_write_ro
+	movl $s_jitro, %esi
+	call check
+	movl loop_left, %eax
+	movl %eax, got
+	CHECKV jit-loop-ro-fault-first-iteration, $1000
 	ret
 
 /* ---- paging modes ------------------------------------------------------- */
@@ -568,6 +595,27 @@ probe64:
 	movl (%rax), %edx
 probe64_done:
 	lretl
+loop64_read:
+	movl $1000, %ecx
+1:	movl TEST + 0x3000, %eax
+	decl %ecx
+	jnz 1b
+	lretl
+loop64_write:
+	movl $1000, %ecx
+1:	movl %ecx, TEST + 0x3000
+	decl %ecx
+	jnz 1b
+	lretl
+/* A fault leaves the count in ECX: stored at probe64_done's caller. */
+loop64_write_ro:
+	movl $1000, %ecx
+	movl %ecx, loop_left(%rip)
+1:	movl %ecx, TEST + 0x1000
+	decl %ecx
+	movl %ecx, loop_left(%rip)
+	jnz 1b
+	lretl
 
 /* INT 0x30 from CPL 3: back to CPL 0 in compatibility mode after the
  * INT, on the stack the caller of enter_user had. */
@@ -637,6 +685,7 @@ m_32:	.asciz "32-bit"
 m_pae:	.asciz "pae"
 m_long:	.asciz "4-level"
 s_pml4e: .asciz "pml4e-ps-rsvd"
+s_jitro: .asciz "jit-loop-ro-write-fault"
 s_head:	.asciz "paging: "
 s_allok: .asciz "paging: all ok\n"
 s_failed: .asciz "paging: some checks failed\n"
@@ -655,3 +704,4 @@ pde_large: .space 4
 cpuid7_ebx: .space 4
 ext_edx: .space 4
 scratch: .space 4
+loop_left: .space 4
