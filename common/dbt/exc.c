@@ -104,6 +104,16 @@ tss_stack(struct dbt_cpu *c, unsigned dpl, int ist, uint64_t *sp,
 	}
 }
 
+uint64_t
+dbt_tss_rsp64(struct dbt_cpu *c, unsigned dpl)
+{
+	uint64_t sp;
+	uint16_t ss;
+
+	tss_stack(c, dpl, 0, &sp, &ss);
+	return sp;
+}
+
 /*
  * The stack of inner privilege level dpl from the TSS, checked as a call
  * through a call gate and an interrupt check it (SDM vol. 3A, 5.8.5 and

@@ -622,10 +622,71 @@ call_gate_inner(struct dbt_cpu *c, struct x86_seg *cs, uint16_t sel,
 }
 
 /*
+ * A 64-bit call gate in IA-32e mode (SDM vol. 3A, 5.8.3.1 and 5.8.5.1):
+ * a 16-byte descriptor whose upper type field must be 0, to a 64-bit
+ * code segment; no parameters are copied.  A CALL to an inner level
+ * takes RSPn from the TSS, loads SS with a null selector of the new
+ * RPL and pushes the old SS, RSP, CS and RIP as 8 bytes each; otherwise
+ * CS and RIP go as 8 bytes on the current stack.
+ */
+static void
+gate64(struct dbt_cpu *c, uint16_t sel, bool call)
+{
+	uint64_t g[2], d[2], off, sp;
+	uint16_t tsel, old_cs = c->seg[X86_CS].sel, old_ss = c->seg[X86_SS].sel;
+	uint64_t old_sp = c->gpr[X86_RSP], ret = c->next_rip;
+	struct x86_seg cs;
+	unsigned dpl;
+
+	if (dbt_read_desc(c, sel, g, true) < 0 || ((g[1] >> 40) & 0x1f))
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	off = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000ULL) |
+	    ((g[1] & 0xffffffffULL) << 32);
+	tsel = (uint16_t)(g[0] >> 16);
+	if ((tsel & ~3u) == 0)
+		dbt_gp0(c);
+	if (dbt_read_desc(c, tsel, d, false) < 0)
+		dbt_raise(c, X86_EXC_GP, tsel & 0xfffc);
+	memset(&cs, 0, sizeof(cs));
+	dbt_desc_to_seg(&cs, tsel, d, false);
+	if (!cs.s || !(cs.type & 8) || !cs.l || cs.db || cs.dpl > c->cpl ||
+	    (!call && !(cs.type & 4) && cs.dpl != c->cpl))
+		dbt_raise(c, X86_EXC_GP, tsel & 0xfffc);
+	if (!cs.present)
+		dbt_raise(c, X86_EXC_NP, tsel & 0xfffc);
+	dpl = (cs.type & 4) ? c->cpl : cs.dpl;
+	if (call && dpl < c->cpl) {
+		sp = dbt_tss_rsp64(c, dpl);
+		if ((uint64_t)((int64_t)(sp << 16) >> 16) != sp)
+			dbt_raise(c, X86_EXC_SS, 0);
+		dbt_write_lin(c, sp - 8, 8, old_ss, DBT_ACC_SUPER);
+		dbt_write_lin(c, sp - 16, 8, old_sp, DBT_ACC_SUPER);
+		dbt_write_lin(c, sp - 24, 8, old_cs, DBT_ACC_SUPER);
+		dbt_write_lin(c, sp - 32, 8, ret, DBT_ACC_SUPER);
+		c->seg[X86_SS].sel = (uint16_t)dpl;
+		c->seg[X86_SS].unusable = 1;
+		c->seg[X86_SS].dpl = (uint8_t)dpl;
+		c->gpr[X86_RSP] = sp - 32;
+	} else if (call) {
+		sp = c->long64 ? old_sp : old_sp & 0xffffffffULL;
+		dbt_write_lin(c, sp - 8, 8, old_cs, 0);
+		dbt_write_lin(c, sp - 16, 8, ret, 0);
+		c->gpr[X86_RSP] = sp - 16;
+	}
+	dbt_desc_set_accessed(c, tsel, d[0]);
+	cs.sel = (uint16_t)((tsel & ~3u) | dpl);
+	cs.type |= 1;
+	cs.dpl = (uint8_t)dpl;
+	c->seg[X86_CS] = cs;
+	dbt_update_mode(c);
+	c->next_rip = off;
+}
+
+/*
  * Far transfer to sel:off: JMP or CALL to a code segment, or through a
  * call gate (SDM vol. 3A, 5.8.3-5.8.5 and the JMP and CALL pseudo-code
- * in vol. 2), or to a TSS or task gate (task.c).  64-bit call gates are
- * not supported yet.
+ * in vol. 2), or to a TSS or task gate (task.c), or through a 64-bit call
+ * gate in IA-32e mode.
  */
 static void
 far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
@@ -683,6 +744,13 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 			return;
 		}
 		size = gsize;
+	} else if (!cs.s && cs.type == 0xc && c->lma) {
+		if (cs.dpl < c->cpl || cs.dpl < (sel & 3u))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		gate64(c, sel, call);
+		return;
 	} else if (!cs.s && !c->lma && (cs.type == 5 ||
 	    (cs.type & ~2u) == 9 || (cs.type & ~2u) == 1)) {
 		/* A task switch (SDM vol. 3A, 7.3): the TSS's or the task
@@ -698,13 +766,9 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 		    c->next_rip, false, 0);
 		return;
 	} else if (!cs.s) {
-		snprintf(c->diag, sizeof(c->diag), "DBT: far %s through a "
-		    "system descriptor (type %u, selector 0x%x: a 64-bit "
-		    "call gate or an invalid type) is not supported yet",
-		    call ? "call" : "jump", cs.type, sel);
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
-		return;
+		/* LDT, interrupt and trap gates, and in IA-32e mode TSSs,
+		 * task gates and 16-bit call gates. */
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
 	} else {
 		if (!(cs.type & 8))
 			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);

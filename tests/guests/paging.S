@@ -24,6 +24,11 @@
  *       PDPTE unless CPUID 80000001h:EDX[26] (1 GiB pages) is set.
  *   4.4.1  a PAE PDPTE with P=1 and a reserved bit (2:1, 8:5) makes the
  *       MOV to CR3 raise #GP(0) and leaves CR3 as it was.
+ *   5.8.3.1, 5.8.5.1 (figure 5-14), the "ia32e" group: a 64-bit call
+ *       gate from compatibility-mode CPL 3 to 64-bit CPL 0 takes RSP0
+ *       from the TSS, loads a null SS and pushes SS, RSP, CS and RIP as
+ *       quadwords; a gate whose upper type field is not 0 is #GP(gate);
+ *       IA-32e mode has no task switches (#GP(selector)).
  *   2.5 (CR4) and 4.6.1: SMEP and SMAP are used only where CPUID 7:EBX
  *       bits 7 and 20 advertise them; where they do not, setting CR4
  *       bits 20 and 21 is #GP(0).
@@ -380,6 +385,55 @@ run_long:
 	movl loop_left, %eax
 	movl %eax, got
 	CHECKV jit-loop-ro-fault-first-iteration, $1000
+	movl %cr0, %eax
+	andl $~X86_CR0_WP, %eax
+	movl %eax, %cr0
+	/* A 64-bit call gate (SDM 5.8.3.1, 5.8.5.1, figure 5-14): from
+	 * compatibility mode at CPL 3 to 64-bit code at CPL 0, RSP0 from
+	 * the TSS, SS null, the old SS, RSP, CS and RIP as quadwords; RET
+	 * (64-bit) back to CPL 3. */
+	movl $gate64_target, %eax
+	movw %ax, gdt + 0x40
+	movw $CODE64, gdt + 0x42
+	movw $0xec00, gdt + 0x44
+	shrl $16, %eax
+	movw %ax, gdt + 0x46
+	movl $0, gdt + 0x48
+	movl $0, gdt + 0x4c
+	movl gdt + 0x40, %eax
+	movl %eax, gdt + 0x50
+	movl gdt + 0x44, %eax
+	movl %eax, gdt + 0x54
+	movl $0, gdt + 0x58
+	movl $0x00000c00, gdt + 0x5c    /* type 0xc in the upper half */
+	movl $m_ia32e, modename
+	TRYU gate64-call, NONE, 0, 0, call user_gate64
+	movl g64_rsp, %eax
+	movl %eax, got
+	CHECKV gate64-rsp0, $ISTACK - 32
+	movl g64_cs, %eax
+	movl %eax, got
+	CHECKV gate64-cs, $CODE64
+	movl g64_ss, %eax
+	movl %eax, got
+	CHECKV gate64-ss-null, $0
+	movl g64_frame, %eax
+	movl %eax, got
+	CHECKV gate64-frame-rip, $user_gate64_ret
+	movl g64_frame + 8, %eax
+	movl %eax, got
+	CHECKV gate64-frame-cs, $CODE3
+	movl g64_frame + 16, %eax
+	movl %eax, got
+	CHECKV gate64-frame-rsp, u64_esp
+	movl g64_frame + 24, %eax
+	movl %eax, got
+	CHECKV gate64-frame-ss, $DATA3
+	movl u64_cs_after, %eax
+	movl %eax, got
+	CHECKV gate64-ret-cpl3, $CODE3
+	TRYU gate64-bad-upper-type, GP, 0x50, 0, lcall $0x53, $0
+	TRYU gate64-in-ia32e-no-task-switch, GP, TSS_SEL, 0, ljmp $TSS_SEL | 3, $0
 	ret
 
 /* ---- paging modes ------------------------------------------------------- */
@@ -524,6 +578,15 @@ fill_pts:
 	movl $0x00080000, 5 * 8 + 4(%edi)
 2:	ret
 
+/* At CPL 3 in compatibility mode: a call through the 64-bit gate. */
+user_gate64:
+	movl %esp, u64_esp
+	lcall $0x43, $0
+user_gate64_ret:
+	movl %cs, %eax
+	movl %eax, u64_cs_after
+	ret
+
 /* ---- helpers ------------------------------------------------------------ */
 
 /* The TSS descriptor's base := eax, type 32/64-bit available TSS. */
@@ -595,6 +658,23 @@ probe64:
 	movl (%rax), %edx
 probe64_done:
 	lretl
+/* The 64-bit call gate's target: record RSP, CS, SS and the frame. */
+gate64_target:
+	movq %rsp, %rax
+	movl %eax, g64_rsp(%rip)
+	movl %cs, %eax
+	movl %eax, g64_cs(%rip)
+	movl %ss, %eax
+	movl %eax, g64_ss(%rip)
+	movq (%rsp), %rax
+	movl %eax, g64_frame(%rip)
+	movq 8(%rsp), %rax
+	movl %eax, g64_frame + 8(%rip)
+	movq 16(%rsp), %rax
+	movl %eax, g64_frame + 16(%rip)
+	movq 24(%rsp), %rax
+	movl %eax, g64_frame + 24(%rip)
+	lretq
 loop64_read:
 	movl $1000, %ecx
 1:	movl TEST + 0x3000, %eax
@@ -670,6 +750,8 @@ gdt:	.quad 0
 	.quad 0x0000890000000067        /* 0x28 TSS (base filled in) */
 	.quad 0                         /*      its upper half in IA-32e */
 	.quad 0x00209a0000000000        /* 0x38 64-bit code, DPL 0 */
+	.quad 0, 0                      /* 0x40 64-bit call gate, DPL 3 */
+	.quad 0, 0                      /* 0x50 64-bit call gate, bad upper */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -684,6 +766,7 @@ m_cr4:	.asciz "cr4"
 m_32:	.asciz "32-bit"
 m_pae:	.asciz "pae"
 m_long:	.asciz "4-level"
+m_ia32e: .asciz "ia32e"
 s_pml4e: .asciz "pml4e-ps-rsvd"
 s_jitro: .asciz "jit-loop-ro-write-fault"
 s_head:	.asciz "paging: "
@@ -704,4 +787,10 @@ pde_large: .space 4
 cpuid7_ebx: .space 4
 ext_edx: .space 4
 scratch: .space 4
+g64_rsp: .space 4
+g64_cs:	.space 4
+g64_ss:	.space 4
+g64_frame: .space 32
+u64_esp: .space 4
+u64_cs_after: .space 4
 loop_left: .space 4
