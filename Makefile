@@ -96,7 +96,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/prog/%.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB) -Wl,--no-whole-archive $(LDLIBS)
 
 # Test guests: freestanding 32-bit multiboot ELF kernels from one .S each.
-$(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld tests/guests/guest.inc
+$(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld tests/guests/guest.inc tests/guests/systest.inc
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  GUEST   $@")
 	$(Q)$(CC) -m32 -nostdlib -static -Wl,--build-id=none -Wl,-T,tests/guests/guest.ld \

@@ -78,6 +78,8 @@ const struct cpu_backend_ops *cpu_backend_select(const char *accel,
 bool cpu_host_has_hw_virt(void);
 
 /* The CPU model both back ends present (cpu/cpuid.c). */
+/* Its physical-address width, MAXPHYADDR (CPUID 80000008h:EAX[7:0]). */
+#define CPU_PHYS_BITS 40
 struct cpuid_entry {
 	uint32_t leaf, subleaf;
 	bool has_subleaf;

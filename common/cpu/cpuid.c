@@ -184,7 +184,7 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 		*c = 2048u << 16 | 8u << 12 | 64;
 		break;
 	case 0x80000008u:
-		*a = 48u << 8 | 40;
+		*a = 48u << 8 | CPU_PHYS_BITS;
 		break;
 	}
 }

@@ -10,6 +10,9 @@
  *                 access goes through dbt_read* / dbt_write*.
  *   exc.c         exceptions and interrupts: dbt_raise() records the event
  *                 and longjmps to the run loop, which delivers it.
+ *   task.c        hardware task switches (TSS, task gates, IRET with NT).
+ *   sys.c, seg.c  system instructions, far transfers, call gates,
+ *                 virtual-8086 mode; descriptors and segment loads.
  *   block.c       the block cache: decoded blocks keyed by physical address
  *                 and mode; invalidated by writes to their pages (SMC).
  *   dbt.c         the back end ops and the run loop.
@@ -272,6 +275,9 @@ uint64_t dbt_read_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
     unsigned acc);
 void dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size,
     uint64_t v, unsigned acc);
+/* False if a present PAE PDPTE at cr3 has a reserved bit set (then the
+ * MOV to CR0/CR3/CR4 that would load it is #GP(0)). */
+bool dbt_pae_pdptes_ok(struct dbt_cpu *c, uint64_t cr3);
 /* Linear -> physical with a page walk; raises #PF (sets CR2). */
 uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
 /* Empty the jump cache (every mapping it was made under is gone). */
@@ -366,6 +372,15 @@ _Noreturn void dbt_fail(struct dbt_cpu *c, const char *fmt, ...)
 /* Deliver an exception or interrupt through the IDT/IVT (all modes).
  * sw: INT n / INT3 / INTO (privilege check against the gate DPL, return to
  * next_rip).  Escalates to #DF and triple fault. */
+/* Hardware task switches (task.c): to the TSS sel, for a JMP, a CALL, an
+ * interrupt or exception through a task gate (with its error code, if
+ * has_err), or an IRET with NT; ret is the EIP saved in the old TSS.
+ * Sets c->rip and c->next_rip to the new task's EIP, or stops the vCPU
+ * with a diagnosis (c->exit_reason) for what is not supported. */
+enum dbt_task_reason { DBT_TASK_JMP, DBT_TASK_CALL, DBT_TASK_INT,
+	DBT_TASK_IRET };
+void dbt_task_switch(struct dbt_cpu *c, uint16_t sel,
+    enum dbt_task_reason why, uint64_t ret, bool has_err, uint32_t err);
 void dbt_deliver(struct dbt_cpu *c, int vector, bool has_error,
     uint32_t error, bool sw);
 /* At a block boundary: take a pending NMI/interrupt if allowed. */

@@ -5,8 +5,8 @@
  * gates (IST, 16-byte aligned frames).  A fault while delivering becomes
  * #DF when the SDM's table 6-5 says so; a fault while delivering #DF is a
  * triple fault, which stops the vCPU with CPU_EXIT_SHUTDOWN.
- * Task gates and delivery into virtual-8086 handlers are not supported
- * yet: they stop the VM with a diagnosis instead of guessing.
+ * Task gates switch tasks (task.c).  From virtual-8086 mode an interrupt
+ * goes to a DPL 0 handler with ES, DS, FS and GS saved on its stack.
  */
 #include "dbt/dbt-int.h"
 
@@ -104,6 +104,43 @@ tss_stack(struct dbt_cpu *c, unsigned dpl, int ist, uint64_t *sp,
 	}
 }
 
+uint64_t
+dbt_tss_rsp64(struct dbt_cpu *c, unsigned dpl)
+{
+	uint64_t sp;
+	uint16_t ss;
+
+	tss_stack(c, dpl, 0, &sp, &ss);
+	return sp;
+}
+
+/*
+ * The stack of inner privilege level dpl from the TSS, checked as a call
+ * through a call gate and an interrupt check it (SDM vol. 3A, 5.8.5 and
+ * 6.12.1; the CALL and INT n pseudo-code in vol. 2): a null selector,
+ * one outside its table, or one whose RPL or DPL is not dpl or that is
+ * not a writable data segment is #TS(selector + ext); a not-present
+ * one #SS(selector + ext).
+ */
+void
+dbt_inner_stack(struct dbt_cpu *c, unsigned dpl, uint32_t ext, uint64_t *sp,
+    struct x86_seg *ss)
+{
+	uint64_t d[2];
+	uint16_t sel;
+
+	tss_stack(c, dpl, 0, sp, &sel);
+	if ((sel & ~3u) == 0 || dbt_read_desc(c, sel, d, false) < 0)
+		dbt_raise(c, X86_EXC_TS, (sel & 0xfffc) + ext);
+	memset(ss, 0, sizeof(*ss));
+	dbt_desc_to_seg(ss, sel, d, false);
+	if ((sel & 3u) != dpl || ss->dpl != dpl || !ss->s ||
+	    (ss->type & 8) || !(ss->type & 2))
+		dbt_raise(c, X86_EXC_TS, (sel & 0xfffc) + ext);
+	if (!ss->present)
+		dbt_raise(c, X86_EXC_SS, (sel & 0xfffc) + ext);
+}
+
 static void
 deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
     bool sw, uint64_t ret)
@@ -127,10 +164,15 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	type = (unsigned)(g[0] >> 40) & 0x1f;
 	gdpl = (unsigned)(g[0] >> 45) & 3;
 	ist = c->lma ? (unsigned)(g[0] >> 32) & 7 : 0;
-	if (type == 0x05) {
-		stop(c, CPU_EXIT_ERROR, "DBT: task gate for vector %d at RIP "
-		    "0x%llx: hardware task switches are not supported yet",
-		    vec);
+	if (type == 0x05 && !c->lma) {
+		/* A task gate: a task switch (SDM vol. 3A, 6.12.2), the
+		 * error code pushed on the new task's stack. */
+		if (sw && gdpl < c->cpl)
+			dbt_raise(c, X86_EXC_GP, (uint32_t)vec * 8 + 2);
+		if (!((g[0] >> 47) & 1))
+			dbt_raise(c, X86_EXC_NP, verr);
+		dbt_task_switch(c, (uint16_t)(g[0] >> 16), DBT_TASK_INT, ret,
+		    has_err, err);
 		return;
 	}
 	if (c->lma ? (type != 0x0e && type != 0x0f) :
@@ -156,11 +198,10 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		dbt_raise(c, X86_EXC_GP, (sel & 0xfffc) + ext);
 	if (!cs.present)
 		dbt_raise(c, X86_EXC_NP, (sel & 0xfffc) + ext);
-	if (c->v86) {
-		stop(c, CPU_EXIT_ERROR, "DBT: interrupt %d from virtual-8086 "
-		    "mode at RIP 0x%llx is not supported yet", vec);
-		return;
-	}
+	/* From virtual-8086 mode only to a non-conforming DPL 0 handler
+	 * (SDM vol. 3A, 20.3.1.1). */
+	if (c->v86 && ((cs.type & 4) || cs.dpl != 0))
+		dbt_raise(c, X86_EXC_GP, (sel & 0xfffc) + ext);
 	new_cpl = (cs.type & 4) ? c->cpl : cs.dpl;
 	priv = new_cpl < c->cpl;
 	old_sp = c->gpr[X86_RSP];
@@ -178,13 +219,10 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	} else {
 		size = (type & 8) ? 4 : 2;
 		if (priv) {
-			tss_stack(c, new_cpl, 0, &sp, &new_ss);
-			if (dbt_read_desc(c, new_ss, d, false) < 0)
-				dbt_raise(c, X86_EXC_TS, new_ss & 0xfffc);
 			struct x86_seg ss;
 
-			memset(&ss, 0, sizeof(ss));
-			dbt_desc_to_seg(&ss, new_ss, d, false);
+			dbt_inner_stack(c, new_cpl, ext, &sp, &ss);
+			new_ss = ss.sel;
 			sp_base = ss.base;
 			mask = ss.db ? 0xffffffffULL : 0xffffULL;
 		} else {
@@ -196,6 +234,13 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	}
 	if (!sw && fault_class(vec))
 		old_flags |= X86_RF;
+	if (c->v86) {
+		/* Figure 20-5: GS, FS, DS and ES first. */
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_GS].sel);
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_FS].sel);
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_DS].sel);
+		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_ES].sel);
+	}
 	if (priv || c->lma) {
 		push_lin(c, &sp, sp_base, size, mask, old_ss);
 		push_lin(c, &sp, sp_base, size, mask, old_sp);
@@ -211,6 +256,7 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		dbt_read_desc(c, sel, d, false);
 	dbt_desc_to_seg(&cs, (uint16_t)((sel & ~3u) | new_cpl), d, false);
 	cs.type |= 1;
+	cs.dpl = (uint8_t)new_cpl;      /* the CPL (a conforming handler) */
 	c->seg[X86_CS] = cs;
 	if (priv || c->lma) {
 		if (c->lma) {
@@ -240,6 +286,16 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		c->gpr[X86_RSP] = sp;
 	else
 		c->gpr[X86_RSP] = (c->gpr[X86_RSP] & ~0xffffULL) | sp;
+	if (c->v86) {
+		/* Leaving virtual-8086 mode: null data segments. */
+		static const int r[] = { X86_ES, X86_DS, X86_FS, X86_GS };
+		unsigned k;
+
+		for (k = 0; k < 4; k++) {
+			memset(&c->seg[r[k]], 0, sizeof(c->seg[r[k]]));
+			c->seg[r[k]].unusable = 1;
+		}
+	}
 	c->rflags &= ~(uint64_t)(X86_TF | X86_NT | X86_RF | X86_VM);
 	if (!(type & 1))
 		c->rflags &= ~(uint64_t)X86_IF;

@@ -663,26 +663,86 @@ op_popa(struct dbt_cpu *c, const struct insn *i)
 	}
 }
 
+/* A write of size bytes at SS:off (ENTER). */
+static void
+write_stack(struct dbt_cpu *c, uint64_t off, unsigned size, uint64_t v)
+{
+	if (size == 8)
+		dbt_write64(c, X86_SS, off, v);
+	else if (size == 4)
+		dbt_write32(c, X86_SS, off, (uint32_t)v);
+	else
+		dbt_write16(c, X86_SS, off, (uint16_t)v);
+}
+
+/*
+ * BOUND r, m (SDM vol. 2, BOUND; 62 /r outside 64-bit mode, where it is
+ * EVEX): #BR, a fault, if the signed index is below the lower bound at m
+ * or above the upper one after it; a register operand is #UD.
+ */
+static void
+op_bound(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned size = osz(i);
+	uint64_t ea;
+	int64_t idx, lo, hi;
+
+	if (!i->mem)
+		dbt_ud(c);
+	ea = dbt_ea(c, i);
+	if (size == 2) {
+		lo = (int16_t)dbt_read16(c, i->seg, ea);
+		hi = (int16_t)dbt_read16(c, i->seg, ea + 2);
+		idx = (int16_t)dbt_get_reg(c, i, i->reg, 2);
+	} else {
+		lo = (int32_t)dbt_read32(c, i->seg, ea);
+		hi = (int32_t)dbt_read32(c, i->seg, ea + 4);
+		idx = (int32_t)dbt_get_reg(c, i, i->reg, 4);
+	}
+	if (idx < lo || idx > hi)
+		dbt_raise_noerr(c, X86_EXC_BR);
+}
+
+/*
+ * ENTER imm16, level (SDM vol. 2, ENTER; vol. 1, 6.5): push (E)BP, copy
+ * level-1 frame pointers from the old frame (addressed with BP, EBP or
+ * RBP by the stack's size), push the new frame pointer, then make room
+ * for imm16 bytes.  Every read comes first and RSP and RBP are written
+ * last, so a fault leaves them as they were; outside 64-bit mode the
+ * final stack pointer must lie within SS (#SS(0)).
+ */
 static void
 op_enter(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = osz(i), level = (unsigned)(i->imm2 & 31), k;
-	uint64_t frame, bp = c->gpr[X86_RBP];
+	uint64_t smask = c->long64 ? ~0ULL : c->stack32 ? 0xffffffffULL :
+	    0xffffULL;
+	uint64_t bp = c->gpr[X86_RBP], sp = c->gpr[RSP] & smask, frame;
+	uint64_t v[32];
 
-	dbt_push(c, size, bp);
-	frame = c->gpr[RSP];
 	for (k = 1; k < level; k++) {
-		bp -= size;
-		dbt_push(c, size, size == 8 ? dbt_read64(c, X86_SS, bp) :
-		    size == 4 ? dbt_read32(c, X86_SS, bp) :
-		    dbt_read16(c, X86_SS, bp));
+		uint64_t a = (bp - (uint64_t)k * size) & smask;
+
+		v[k] = size == 8 ? dbt_read64(c, X86_SS, a) : size == 4 ?
+		    dbt_read32(c, X86_SS, a) : dbt_read16(c, X86_SS, a);
 	}
-	if (level)
-		dbt_push(c, size, frame);
+	sp = (sp - size) & smask;
+	write_stack(c, sp, size, bp);
+	frame = sp;
+	for (k = 1; k < level; k++) {
+		sp = (sp - size) & smask;
+		write_stack(c, sp, size, v[k]);
+	}
+	if (level) {
+		sp = (sp - size) & smask;
+		write_stack(c, sp, size, frame);
+	}
+	sp = (sp - (i->imm & 0xffff)) & smask;
+	if (!c->long64)
+		(void)dbt_linear(c, X86_SS, sp, 1, DBT_ACC_WRITE);
+	c->gpr[RSP] = smask == 0xffffULL ?
+	    (c->gpr[RSP] & ~0xffffULL) | sp : sp;
 	dbt_set_reg(c, i, X86_RBP, size, frame);
-	c->gpr[RSP] -= i->imm & 0xffff;
-	if (!c->long64 && !c->stack32)
-		c->gpr[RSP] &= 0xffff;
 }
 
 static void
@@ -1239,7 +1299,7 @@ const struct op_entry dbt_ops_int[] = {
 	E(0, 0x5a, op_pop_reg), E(0, 0x5b, op_pop_reg),
 	E(0, 0x5c, op_pop_reg), E(0, 0x5d, op_pop_reg),
 	E(0, 0x5e, op_pop_reg), E(0, 0x5f, op_pop_reg),
-	E(0, 0x60, op_pusha), E(0, 0x61, op_popa),
+	E(0, 0x60, op_pusha), E(0, 0x61, op_popa), E(0, 0x62, op_bound),
 	E(0, 0x68, op_push_imm), E(0, 0x69, op_imul), E(0, 0x6a, op_push_imm),
 	E(0, 0x6b, op_imul),
 	E(0, 0x6c, op_string), E(0, 0x6d, op_string), E(0, 0x6e, op_string),

@@ -21,6 +21,7 @@
 
 #include <string.h>
 
+#include "cpu/cpu.h"
 #include "hw/bus.h"
 #include "hw/intc.h"
 #include "vm/vm.h"
@@ -127,14 +128,73 @@ touch(struct dbt_cpu *c, uint64_t epa, uint64_t e, uint64_t bits,
 		dbt_phys_write(c, epa, size, e | bits);
 }
 
+/* Physical-address bits above MAXPHYADDR in an 8-byte entry (51:M). */
+#define PTE_PA_RSVD (((1ULL << 52) - 1) & ~((1ULL << CPU_PHYS_BITS) - 1))
+
+/*
+ * The reserved bits of a present 8-byte paging entry at level (4 PML4E,
+ * 3 PDPTE, 2 PDE, 1 PTE) of a PAE or 4-level walk (SDM vol. 3A, tables
+ * 4-9 to 4-11 and 4-15 to 4-20): the address bits above MAXPHYADDR; bit
+ * 63 without EFER.NXE; PS in a PML4E, and in a PDPTE where 1 GiB pages
+ * are not advertised (vmkit's CPU model does not); bits 20:13 of a
+ * 2 MiB page.  PAE's PDPTEs are checked when loaded (dbt_pae_pdptes_ok).
+ */
+static uint64_t
+rsvd8(const struct dbt_cpu *c, int level, uint64_t e)
+{
+	uint64_t m = PTE_PA_RSVD;
+
+	if (!(c->efer & X86_EFER_NXE))
+		m |= PTE_NX;
+	if (level == 4 || level == 3)
+		m |= PTE_PS;
+	else if (level == 2 && (e & PTE_PS))
+		m |= 0x1fe000ULL;
+	return m;
+}
+
+/*
+ * 32-bit paging has reserved bits only in a 4 MiB PDE (CR4.PSE, PS=1):
+ * bit 21, and bits 20:13 beyond the physical-address width (table 4-4;
+ * with PSE-36 bits 20:13 are address bits 39:32).
+ */
+static uint64_t
+rsvd4(uint64_t e, const struct dbt_cpu *c)
+{
+	unsigned hi = CPU_PHYS_BITS > 40 ? 40 : CPU_PHYS_BITS;
+
+	if (!(e & PTE_PS) || !(c->cr4 & X86_CR4_PSE))
+		return 0;
+	return (1ULL << 21) | (0x1fe000ULL & ~((1ULL << (13 + hi - 32)) - 1));
+}
+
+bool
+dbt_pae_pdptes_ok(struct dbt_cpu *c, uint64_t cr3)
+{
+	/* SDM vol. 3A, 4.4.1 and table 4-8: bits 2:1, 8:5 and 63:M. */
+	uint64_t m = 0x1e6ULL | ~((1ULL << CPU_PHYS_BITS) - 1), e;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		e = dbt_phys_read(c, (cr3 & 0xffffffe0ULL) + 8 * (unsigned)k,
+		    8);
+		if ((e & PTE_P) && (e & m))
+			return false;
+	}
+	return true;
+}
+
 static void
 walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 {
 	bool user_acc = c->cpl == 3 && !(acc & DBT_ACC_SUPER);
 	bool wr = acc & DBT_ACC_WRITE, ex = acc & DBT_ACC_EXEC;
 	bool nxe = (c->efer & X86_EFER_NXE) != 0;
+	/* I/D: a fetch, with SMEP or with NX in force (PAE paging and
+	 * EFER.NXE): SDM vol. 3A, 4.7. */
 	uint32_t ferr = (wr ? PF_W : 0) | (user_acc ? PF_U : 0) |
-	    (ex && (nxe || (c->cr4 & X86_CR4_SMEP)) ? PF_I : 0);
+	    (ex && ((nxe && (c->cr4 & X86_CR4_PAE)) ||
+	    (c->cr4 & X86_CR4_SMEP)) ? PF_I : 0);
 	uint64_t e = 0, epa, base, pages = 0;
 	bool u = true, w_ok = true, nx = false;
 	int level, levels, shift;
@@ -176,14 +236,13 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 		e = dbt_phys_read(c, epa, esz);
 		if (!(e & PTE_P))
 			WALK_FAULT(c, lin, w, ferr);
-		if (esz == 8 && !nxe && (e & PTE_NX))
+		if (e & (esz == 8 ? rsvd8(c, level, e) : rsvd4(e, c)))
 			WALK_FAULT(c, lin, w, ferr | PF_P | PF_RSVD);
 		u = u && (e & PTE_U);
 		w_ok = w_ok && (e & PTE_W);
 		nx = nx || (esz == 8 && nxe && (e & PTE_NX));
 		if (level > 1 && (e & PTE_PS) &&
-		    (esz == 8 ? (level == 2 || (level == 3 && c->lma)) :
-		    (c->cr4 & X86_CR4_PSE) != 0)) {
+		    (esz == 8 ? level == 2 : (c->cr4 & X86_CR4_PSE) != 0)) {
 			/* Large page: 2 MiB / 1 GiB (8-byte entries) or
 			 * 4 MiB (32-bit paging with PSE). */
 			if (esz == 8) {

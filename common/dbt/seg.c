@@ -158,3 +158,21 @@ dbt_load_seg(struct dbt_cpu *c, int sreg, uint16_t sel)
 	if (sreg == X86_SS)
 		dbt_update_mode(c);
 }
+
+void
+dbt_null_outer_segs(struct dbt_cpu *c)
+{
+	static const int regs[] = { X86_ES, X86_DS, X86_FS, X86_GS };
+	unsigned k;
+
+	for (k = 0; k < 4; k++) {
+		struct x86_seg *g = &c->seg[regs[k]];
+
+		if (!g->unusable && g->s &&
+		    (!(g->type & 8) || !(g->type & 4)) && g->dpl < c->cpl) {
+			g->sel = 0;
+			g->unusable = 1;
+			g->present = 0;
+		}
+	}
+}

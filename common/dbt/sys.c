@@ -36,6 +36,16 @@ opmask(unsigned size)
 
 /* ---- flags -------------------------------------------------------------- */
 
+/* Virtual-8086 mode with CR4.VME and IOPL < 3: CLI, STI, PUSHF, POPF,
+ * IRET and INT n work on VIF (SDM vol. 3A, 20.3 and 20.4). */
+static bool
+vme(const struct dbt_cpu *c)
+{
+	return c->v86 && (c->cr4 & X86_CR4_VME) &&
+	    ((c->rflags & X86_IOPL) >> 12) < 3;
+}
+
+
 void
 dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
 {
@@ -50,17 +60,23 @@ dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
 	if (c->v86)
 		allowed &= ~(uint64_t)(X86_IOPL);
 	allowed &= mask;
+	/* VM, VIF and VIP are never written here (IRET sets them). */
+	allowed &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP);
 	c->rflags = (c->rflags & ~allowed) | (val & allowed) | 2;
-	c->rflags &= ~(uint64_t)(X86_VM | X86_VIF | X86_VIP) | (c->rflags &
-	    X86_VM);
 	dbt_update_mode(c);     /* RFLAGS.AC is part of the mode key */
 }
 
 static void
 op_pushf(struct dbt_cpu *c, const struct insn *i)
 {
-	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
-		dbt_gp0(c);
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3) {
+		/* VME, 16-bit: IF's place shows VIF, IOPL shows 3. */
+		if (!vme(c) || i->opsize != 2)
+			dbt_gp0(c);
+		dbt_push(c, 2, ((c->rflags & 0xffff & ~(uint64_t)X86_IF) |
+		    X86_IOPL | ((c->rflags & X86_VIF) ? X86_IF : 0)));
+		return;
+	}
 	dbt_push(c, i->opsize, (c->rflags & ~(uint64_t)(X86_VM | X86_RF)) &
 	    opmask(i->opsize));
 }
@@ -70,8 +86,23 @@ op_popf(struct dbt_cpu *c, const struct insn *i)
 {
 	uint64_t v;
 
-	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3)
-		dbt_gp0(c);
+	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3) {
+		/* VME, 16-bit: IF's image goes to VIF; #GP(0) if that
+		 * would set VIF with VIP pending, or set TF. */
+		if (!vme(c) || i->opsize != 2)
+			dbt_gp0(c);
+		v = dbt_read16(c, X86_SS, c->gpr[X86_RSP] & 0xffff);
+		if (((v & X86_IF) && (c->rflags & X86_VIP)) || (v & X86_TF))
+			dbt_gp0(c);
+		(void)dbt_pop(c, 2);
+		c->rflags = (c->rflags & ~(uint64_t)(0xffff & ~(X86_IOPL |
+		    X86_IF))) | (v & 0xffff & ~(uint64_t)(X86_IOPL | X86_IF |
+		    X86_RF)) | 2;
+		c->rflags = (c->rflags & ~(uint64_t)X86_VIF) |
+		    ((v & X86_IF) ? X86_VIF : 0);
+		dbt_update_mode(c);
+		return;
+	}
 	v = dbt_pop(c, i->opsize);
 	/* POPF never sets RF: the SDM has it cleared. */
 	dbt_write_flags(c, v & ~(uint64_t)X86_RF, opmask(i->opsize));
@@ -82,6 +113,10 @@ static void
 op_cli(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)i;
+	if (vme(c)) {                   /* SDM 20.3.2: VIF instead */
+		c->rflags &= ~(uint64_t)X86_VIF;
+		return;
+	}
 	if (c->pe && c->cpl > ((c->rflags & X86_IOPL) >> 12))
 		dbt_gp0(c);
 	c->rflags &= ~(uint64_t)X86_IF;
@@ -91,6 +126,12 @@ static void
 op_sti(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)i;
+	if (vme(c)) {                   /* VIF, #GP(0) with VIP pending */
+		if (c->rflags & X86_VIP)
+			dbt_gp0(c);
+		c->rflags |= X86_VIF;
+		return;
+	}
 	if (c->pe && c->cpl > ((c->rflags & X86_IOPL) >> 12))
 		dbt_gp0(c);
 	if (!(c->rflags & X86_IF))
@@ -134,7 +175,7 @@ dbt_check_io(struct dbt_cpu *c, uint16_t port, unsigned size)
 static void
 set_cr0(struct dbt_cpu *c, uint64_t v)
 {
-	uint64_t old = c->cr0;
+	uint64_t old = c->cr0, efer = c->efer;
 
 	if (v >> 32)
 		dbt_gp0(c);
@@ -153,6 +194,16 @@ set_cr0(struct dbt_cpu *c, uint64_t v)
 			dbt_gp0(c);
 		c->efer &= ~(uint64_t)X86_EFER_LMA;
 	}
+	/* Entering or staying in PAE paging with PG, CD or NW changed
+	 * loads the PDPTEs (SDM vol. 3A, 4.4.1); nothing is changed when
+	 * one has a reserved bit. */
+	if ((v & X86_CR0_PG) && (c->cr4 & X86_CR4_PAE) &&
+	    !(c->efer & X86_EFER_LMA) &&
+	    ((old ^ v) & (X86_CR0_PG | X86_CR0_CD | X86_CR0_NW)) &&
+	    !dbt_pae_pdptes_ok(c, c->cr3)) {
+		c->efer = efer;
+		dbt_gp0(c);
+	}
 	c->cr0 = v | X86_CR0_ET;
 	if ((old ^ c->cr0) & (X86_CR0_PG | X86_CR0_WP | X86_CR0_PE))
 		dbt_tlb_flush(c);
@@ -169,6 +220,11 @@ set_cr4(struct dbt_cpu *c, uint64_t v)
 	if (v & ~ok)
 		dbt_gp0(c);
 	if (c->lma && !(v & X86_CR4_PAE))
+		dbt_gp0(c);
+	/* PAE paging with PAE, PGE or PSE changed loads the PDPTEs. */
+	if ((c->cr0 & X86_CR0_PG) && (v & X86_CR4_PAE) && !c->lma &&
+	    ((v ^ c->cr4) & (X86_CR4_PAE | X86_CR4_PGE | X86_CR4_PSE)) &&
+	    !dbt_pae_pdptes_ok(c, c->cr3))
 		dbt_gp0(c);
 	c->cr4 = v;
 	dbt_tlb_flush(c);
@@ -213,6 +269,10 @@ op_mov_cr(struct dbt_cpu *c, const struct insn *i)
 		c->cr2 = v;
 		break;
 	case 3:
+		/* PAE paging loads the PDPTEs (SDM vol. 3A, 4.4.1). */
+		if (c->pg && !c->lma && (c->cr4 & X86_CR4_PAE) &&
+		    !dbt_pae_pdptes_ok(c, v))
+			dbt_gp0(c);
 		c->cr3 = v;
 		dbt_tlb_flush_local(c);
 		break;
@@ -515,15 +575,136 @@ op_lfp(struct dbt_cpu *c, const struct insn *i)
 	dbt_set_reg(c, i, i->reg, size, off);
 }
 
-/* Far transfer to sel:off (JMP/CALL to a code segment; call gates not yet). */
+/*
+ * CALL through a call gate to a more privileged non-conforming segment
+ * (SDM vol. 3A, 5.8.5, figure 5-13, and the CALL pseudo-code in vol. 2):
+ * SS:ESP for the new level from the TSS, then on that stack the old SS
+ * and ESP, the gate's parameter count of words or dwords copied from the
+ * old stack, and the old CS and EIP.  Nothing changes until every check
+ * and every write to the new stack has succeeded.
+ */
+static void
+call_gate_inner(struct dbt_cpu *c, struct x86_seg *cs, uint16_t sel,
+    uint64_t off, unsigned gsize, unsigned nparm)
+{
+	unsigned dpl = cs->dpl, k;
+	uint64_t sp, mask, osp = c->gpr[X86_RSP], omask, parm[32], lo, hi;
+	uint16_t old_ss = c->seg[X86_SS].sel, old_cs = c->seg[X86_CS].sel;
+	struct x86_seg ss;
+
+	dbt_inner_stack(c, dpl, 0, &sp, &ss);
+	mask = ss.db ? 0xffffffffULL : 0xffffULL;
+	omask = c->stack32 ? 0xffffffffULL : 0xffffULL;
+	for (k = 0; k < nparm; k++)
+		parm[k] = gsize == 4 ?
+		    dbt_read32(c, X86_SS, (osp + 4 * k) & omask) :
+		    dbt_read16(c, X86_SS, (osp + 2 * k) & omask);
+	/* The new stack must hold the whole frame (#SS(ss) otherwise). */
+	lo = (sp - (4 + nparm) * gsize) & mask;
+	hi = (sp - 1) & mask;
+	if ((ss.type & 4) ? lo <= ss.limit : hi > ss.limit || lo > hi)
+		dbt_raise(c, X86_EXC_SS, ss.sel & 0xfffc);
+	sp &= mask;
+#define PUSH_NEW(v) do {                                                 \
+	sp = (sp - gsize) & mask;                                        \
+	dbt_write_lin(c, (ss.base + sp) & 0xffffffffULL, gsize, (v),     \
+	    DBT_ACC_SUPER);                                              \
+} while (0)
+	PUSH_NEW(old_ss);
+	PUSH_NEW(osp & omask);
+	for (k = nparm; k-- > 0;)
+		PUSH_NEW(parm[k]);
+	PUSH_NEW(old_cs);
+	PUSH_NEW(c->next_rip);
+#undef PUSH_NEW
+	/* Commit. */
+	ss.type |= 1;
+	c->seg[X86_SS] = ss;
+	c->gpr[X86_RSP] = mask == 0xffffULL ?
+	    (c->gpr[X86_RSP] & ~0xffffULL) | sp : sp;
+	cs->sel = (uint16_t)((sel & ~3u) | dpl);
+	cs->type |= 1;
+	c->seg[X86_CS] = *cs;
+	dbt_update_mode(c);
+	c->next_rip = off;
+}
+
+/*
+ * A 64-bit call gate in IA-32e mode (SDM vol. 3A, 5.8.3.1 and 5.8.5.1):
+ * a 16-byte descriptor whose upper type field must be 0, to a 64-bit
+ * code segment; no parameters are copied.  A CALL to an inner level
+ * takes RSPn from the TSS, loads SS with a null selector of the new
+ * RPL and pushes the old SS, RSP, CS and RIP as 8 bytes each; otherwise
+ * CS and RIP go as 8 bytes on the current stack.
+ */
+static void
+gate64(struct dbt_cpu *c, uint16_t sel, bool call)
+{
+	uint64_t g[2], d[2], off, sp;
+	uint16_t tsel, old_cs = c->seg[X86_CS].sel, old_ss = c->seg[X86_SS].sel;
+	uint64_t old_sp = c->gpr[X86_RSP], ret = c->next_rip;
+	struct x86_seg cs;
+	unsigned dpl;
+
+	if (dbt_read_desc(c, sel, g, true) < 0 || ((g[1] >> 40) & 0x1f))
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	off = (g[0] & 0xffff) | ((g[0] >> 32) & 0xffff0000ULL) |
+	    ((g[1] & 0xffffffffULL) << 32);
+	tsel = (uint16_t)(g[0] >> 16);
+	if ((tsel & ~3u) == 0)
+		dbt_gp0(c);
+	if (dbt_read_desc(c, tsel, d, false) < 0)
+		dbt_raise(c, X86_EXC_GP, tsel & 0xfffc);
+	memset(&cs, 0, sizeof(cs));
+	dbt_desc_to_seg(&cs, tsel, d, false);
+	if (!cs.s || !(cs.type & 8) || !cs.l || cs.db || cs.dpl > c->cpl ||
+	    (!call && !(cs.type & 4) && cs.dpl != c->cpl))
+		dbt_raise(c, X86_EXC_GP, tsel & 0xfffc);
+	if (!cs.present)
+		dbt_raise(c, X86_EXC_NP, tsel & 0xfffc);
+	dpl = (cs.type & 4) ? c->cpl : cs.dpl;
+	if (call && dpl < c->cpl) {
+		sp = dbt_tss_rsp64(c, dpl);
+		if ((uint64_t)((int64_t)(sp << 16) >> 16) != sp)
+			dbt_raise(c, X86_EXC_SS, 0);
+		dbt_write_lin(c, sp - 8, 8, old_ss, DBT_ACC_SUPER);
+		dbt_write_lin(c, sp - 16, 8, old_sp, DBT_ACC_SUPER);
+		dbt_write_lin(c, sp - 24, 8, old_cs, DBT_ACC_SUPER);
+		dbt_write_lin(c, sp - 32, 8, ret, DBT_ACC_SUPER);
+		c->seg[X86_SS].sel = (uint16_t)dpl;
+		c->seg[X86_SS].unusable = 1;
+		c->seg[X86_SS].dpl = (uint8_t)dpl;
+		c->gpr[X86_RSP] = sp - 32;
+	} else if (call) {
+		sp = c->long64 ? old_sp : old_sp & 0xffffffffULL;
+		dbt_write_lin(c, sp - 8, 8, old_cs, 0);
+		dbt_write_lin(c, sp - 16, 8, ret, 0);
+		c->gpr[X86_RSP] = sp - 16;
+	}
+	dbt_desc_set_accessed(c, tsel, d[0]);
+	cs.sel = (uint16_t)((tsel & ~3u) | dpl);
+	cs.type |= 1;
+	cs.dpl = (uint8_t)dpl;
+	c->seg[X86_CS] = cs;
+	dbt_update_mode(c);
+	c->next_rip = off;
+}
+
+/*
+ * Far transfer to sel:off: JMP or CALL to a code segment, or through a
+ * call gate (SDM vol. 3A, 5.8.3-5.8.5 and the JMP and CALL pseudo-code
+ * in vol. 2), or to a TSS or task gate (task.c), or through a 64-bit call
+ * gate in IA-32e mode.
+ */
 static void
 far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
     bool call)
 {
 	uint64_t d[2];
 	struct x86_seg cs;
-	uint16_t old_cs = c->seg[X86_CS].sel;
+	uint16_t old_cs = c->seg[X86_CS].sel, gsel = 0;
 	uint64_t ret = c->next_rip;
+	unsigned gsize = 0, nparm = 0;
 
 	if (!c->pe || c->v86) {
 		if (call) {
@@ -540,21 +721,72 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
 	memset(&cs, 0, sizeof(cs));
 	dbt_desc_to_seg(&cs, sel, d, false);
-	if (!cs.s) {
-		snprintf(c->diag, sizeof(c->diag), "DBT: far %s through a "
-		    "system descriptor (gate or TSS, selector 0x%x) is not "
-		    "supported yet", call ? "call" : "jump", sel);
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+	if (!cs.s && (cs.type == 0x4 || cs.type == 0xc) && !c->lma) {
+		/* A call gate: DPL >= CPL and >= RPL, present; its target
+		 * a code segment of DPL <= CPL (== CPL for a JMP to a
+		 * non-conforming one). */
+		if (cs.dpl < c->cpl || cs.dpl < (sel & 3u))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		gsel = sel;
+		gsize = cs.type == 0xc ? 4 : 2;
+		nparm = (unsigned)(d[0] >> 32) & 0x1f;
+		off = (d[0] & 0xffff) | (gsize == 4 ?
+		    (d[0] >> 32) & 0xffff0000ULL : 0);
+		sel = (uint16_t)(d[0] >> 16);
+		if ((sel & ~3u) == 0)
+			dbt_gp0(c);
+		if (dbt_read_desc(c, sel, d, false) < 0)
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		memset(&cs, 0, sizeof(cs));
+		dbt_desc_to_seg(&cs, sel, d, false);
+		if (!cs.s || !(cs.type & 8) || cs.dpl > c->cpl ||
+		    (!call && !(cs.type & 4) && cs.dpl != c->cpl))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		if (call && !(cs.type & 4) && cs.dpl < c->cpl) {
+			call_gate_inner(c, &cs, sel, off, gsize, nparm);
+			dbt_desc_set_accessed(c, sel, d[0]);
+			return;
+		}
+		size = gsize;
+	} else if (!cs.s && cs.type == 0xc && c->lma) {
+		if (cs.dpl < c->cpl || cs.dpl < (sel & 3u))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+		gate64(c, sel, call);
 		return;
+	} else if (!cs.s && !c->lma && (cs.type == 5 ||
+	    (cs.type & ~2u) == 9 || (cs.type & ~2u) == 1)) {
+		/* A task switch (SDM vol. 3A, 7.3): the TSS's or the task
+		 * gate's DPL >= CPL and >= RPL. */
+		if (cs.dpl < c->cpl || cs.dpl < (sel & 3u))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (cs.type == 5) {
+			if (!cs.present)
+				dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+			sel = (uint16_t)(d[0] >> 16);
+		}
+		dbt_task_switch(c, sel, call ? DBT_TASK_CALL : DBT_TASK_JMP,
+		    c->next_rip, false, 0);
+		return;
+	} else if (!cs.s) {
+		/* LDT, interrupt and trap gates, and in IA-32e mode TSSs,
+		 * task gates and 16-bit call gates. */
+		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	} else {
+		if (!(cs.type & 8))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if ((cs.type & 4) ? cs.dpl > c->cpl :
+		    (cs.dpl != c->cpl || (sel & 3) > c->cpl))
+			dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+		if (!cs.present)
+			dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
 	}
-	if (!(cs.type & 8))
-		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
-	if ((cs.type & 4) ? cs.dpl > c->cpl :
-	    (cs.dpl != c->cpl || (sel & 3) > c->cpl))
-		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
-	if (!cs.present)
-		dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+	(void)gsel;
 	if (call) {
 		dbt_push(c, size, old_cs);
 		dbt_push(c, size, ret);
@@ -562,6 +794,7 @@ far_jump(struct dbt_cpu *c, uint16_t sel, uint64_t off, unsigned size,
 	dbt_desc_set_accessed(c, sel, d[0]);
 	cs.sel = (uint16_t)((sel & ~3u) | c->cpl);
 	cs.type |= 1;
+	cs.dpl = (uint8_t)c->cpl;       /* the CPL: conforming code keeps it */
 	c->seg[X86_CS] = cs;
 	dbt_update_mode(c);
 	c->next_rip = c->long64 ? off : off & opmask(size == 8 ? 4 : size);
@@ -589,19 +822,39 @@ op_far_indirect(struct dbt_cpu *c, const struct insn *i)
 	far_jump(c, sel, off, size, (i->reg & 7) == 3);
 }
 
-/* RETF (same or outer privilege). */
+/* RSP + n within the stack's address size (SS.B), upper bits kept. */
+static uint64_t
+stack_add(const struct dbt_cpu *c, uint64_t n)
+{
+	uint64_t sp = c->gpr[X86_RSP];
+
+	if (c->long64)
+		return sp + n;
+	if (c->stack32)
+		return (sp + n) & 0xffffffffULL;
+	return (sp & ~0xffffULL) | ((sp + n) & 0xffff);
+}
+
+/*
+ * RETF to the same or an outer privilege level (SDM vol. 3A, 5.8.6 and
+ * the RET pseudo-code in vol. 2): the return CS's RPL not below the CPL,
+ * its DPL equal to that RPL (at most that RPL for conforming code); to
+ * an outer level SS:ESP follow on the stack, imm16 bytes of parameters
+ * are released on both stacks, and data segments the new CPL may not
+ * use become null.
+ */
 static void
 op_retf(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = i->opsize;
-	uint64_t off = dbt_pop(c, size), d[2];
+	uint64_t off = dbt_pop(c, size), d[2], imm = i->op == 0xca ?
+	    i->imm & 0xffff : 0;
 	uint16_t sel = (uint16_t)dbt_pop(c, size);
 	unsigned rpl = sel & 3;
 	struct x86_seg cs;
 
-	if (i->op == 0xca)
-		c->gpr[X86_RSP] += i->imm & 0xffff;
 	if (!c->pe || c->v86) {
+		c->gpr[X86_RSP] += imm;
 		dbt_load_seg(c, X86_CS, sel);
 		c->next_rip = off & opmask(size);
 		return;
@@ -610,19 +863,27 @@ op_retf(struct dbt_cpu *c, const struct insn *i)
 		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
 	memset(&cs, 0, sizeof(cs));
 	dbt_desc_to_seg(&cs, sel, d, false);
-	if (!cs.s || !(cs.type & 8) || rpl < c->cpl)
+	if (!cs.s || !(cs.type & 8) || rpl < c->cpl ||
+	    ((cs.type & 4) ? cs.dpl > rpl : cs.dpl != rpl))
 		dbt_raise(c, X86_EXC_GP, sel & 0xfffc);
+	if (!cs.present)
+		dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
+	c->gpr[X86_RSP] = stack_add(c, imm);
+	cs.type |= 1;
+	cs.dpl = (uint8_t)rpl;          /* the CPL, conforming code too */
 	if (rpl > c->cpl) {
 		uint64_t sp = dbt_pop(c, size);
 		uint16_t ss = (uint16_t)dbt_pop(c, size);
 
-		cs.type |= 1;
 		c->seg[X86_CS] = cs;
 		dbt_update_mode(c);
 		dbt_load_seg(c, X86_SS, ss);
-		c->gpr[X86_RSP] = sp;
+		c->gpr[X86_RSP] = size == 2 ?
+		    (c->gpr[X86_RSP] & ~0xffffULL) | (sp & 0xffff) : sp;
+		c->gpr[X86_RSP] = stack_add(c, imm);
+		if (!c->long64)
+			dbt_null_outer_segs(c);
 	} else {
-		cs.type |= 1;
 		c->seg[X86_CS] = cs;
 		dbt_update_mode(c);
 	}
@@ -630,6 +891,57 @@ op_retf(struct dbt_cpu *c, const struct insn *i)
 }
 
 /* ---- INT, IRET ----------------------------------------------------------- */
+
+/*
+ * INT n in virtual-8086 mode (SDM vol. 3A, 20.3.3 and table 20-2).
+ * Without CR4.VME: IOPL 3 goes to the protected-mode handler (method 1),
+ * IOPL < 3 is #GP(0) (2).  With VME the TSS's interrupt redirection
+ * bitmap (the 32 bytes below the I/O map base) decides: a set bit means
+ * #GP(0) with IOPL < 3 (3) or the protected-mode handler (4); a clear one
+ * redirects to the 8086 handler in the IVT at linear 0 (5: IOPL 3, IF
+ * cleared; 6: IOPL < 3, the pushed FLAGS show VIF as IF and IOPL 3, and
+ * VIF is cleared).  True if handled here.
+ */
+static bool
+v86_int(struct dbt_cpu *c, int vec)
+{
+	const struct x86_seg *tr = &c->seg[X86_TR];
+	unsigned iopl = (unsigned)(c->rflags & X86_IOPL) >> 12;
+	uint64_t base, fl;
+	uint32_t ent;
+	uint8_t bit;
+
+	if (!(c->cr4 & X86_CR4_VME)) {
+		if (iopl < 3)
+			dbt_gp0(c);
+		return false;
+	}
+	if (!(tr->type & 8) || tr->limit < 0x67)
+		dbt_gp0(c);
+	base = dbt_read_lin(c, tr->base + 0x66, 2, DBT_ACC_SUPER);
+	if (base < 32 || base - 32 + (unsigned)vec / 8 > tr->limit)
+		dbt_gp0(c);
+	bit = (uint8_t)dbt_read_lin(c, tr->base + base - 32 +
+	    (unsigned)vec / 8, 1, DBT_ACC_SUPER);
+	if (bit & (1u << (vec & 7))) {
+		if (iopl < 3)
+			dbt_gp0(c);
+		return false;
+	}
+	ent = (uint32_t)dbt_read_lin(c, (uint64_t)vec * 4, 4, 0);
+	fl = c->rflags & 0xffff;
+	if (iopl < 3)
+		fl = (fl & ~(uint64_t)X86_IF) | X86_IOPL |
+		    ((c->rflags & X86_VIF) ? X86_IF : 0);
+	dbt_push(c, 2, fl);
+	dbt_push(c, 2, c->seg[X86_CS].sel);
+	dbt_push(c, 2, c->next_rip & 0xffff);
+	dbt_load_seg(c, X86_CS, (uint16_t)(ent >> 16));
+	c->rflags &= ~(uint64_t)(X86_TF | X86_RF |
+	    (iopl < 3 ? X86_VIF : X86_IF));
+	c->next_rip = ent & 0xffff;
+	return true;
+}
 
 static void
 op_int(struct dbt_cpu *c, const struct insn *i)
@@ -646,9 +958,79 @@ op_int(struct dbt_cpu *c, const struct insn *i)
 		break;
 	default: vec = (int)(i->imm & 0xff); break;
 	}
-	if (c->v86 && ((c->rflags & X86_IOPL) >> 12) < 3 && i->op == 0xcd)
-		dbt_gp0(c);
+	if (c->v86 && i->op == 0xcd && v86_int(c, vec))
+		return;
 	dbt_deliver(c, vec, false, 0, true);
+}
+
+/* ---- virtual-8086 mode (SDM vol. 3A, chapter 20) ------------------------ */
+
+/* IRET at CPL 0 to an EFLAGS image with VM set (the IRET pseudo-code's
+ * RETURN-TO-VIRTUAL-8086-MODE): ESP, SS, ES, DS, FS and GS follow on the
+ * stack; the segments are loaded as in real mode; CPL becomes 3. */
+static void
+iret_to_v86(struct dbt_cpu *c, uint64_t rip, uint16_t cs, uint64_t flags)
+{
+	uint64_t sp = dbt_pop(c, 4);
+	uint16_t ss = (uint16_t)dbt_pop(c, 4), es = (uint16_t)dbt_pop(c, 4);
+	uint16_t ds = (uint16_t)dbt_pop(c, 4), fs = (uint16_t)dbt_pop(c, 4);
+	uint16_t gs = (uint16_t)dbt_pop(c, 4);
+
+	c->rflags = (flags & 0x3f7fd7ULL) | 2;
+	dbt_update_mode(c);             /* v86 now: real-mode style loads */
+	dbt_load_seg(c, X86_CS, cs);
+	dbt_load_seg(c, X86_SS, ss);
+	dbt_load_seg(c, X86_ES, es);
+	dbt_load_seg(c, X86_DS, ds);
+	dbt_load_seg(c, X86_FS, fs);
+	dbt_load_seg(c, X86_GS, gs);
+	c->gpr[X86_RSP] = sp & 0xffffffffULL;
+	c->nmi_blocked = false;
+	dbt_update_mode(c);
+	c->next_rip = rip & 0xffff;
+}
+
+/*
+ * IRET in virtual-8086 mode: with IOPL 3 a real-mode IRET (IOPL itself
+ * kept); with IOPL < 3 #GP(0), unless CR4.VME and a 16-bit operand:
+ * then IF's image goes to VIF, and #GP(0) if it would set VIF while VIP
+ * is set or set TF (SDM 20.3.2 and the IRET pseudo-code).
+ */
+static void
+v86_iret(struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned size = i->opsize;
+	uint64_t rip, flags;
+	uint16_t cs;
+
+	if (((c->rflags & X86_IOPL) >> 12) < 3 && !(vme(c) && size == 2))
+		dbt_gp0(c);
+	if (((c->rflags & X86_IOPL) >> 12) < 3) {
+		uint64_t sp = c->gpr[X86_RSP] & 0xffff;
+
+		flags = dbt_read16(c, X86_SS, (sp + 4) & 0xffff);
+		if (((flags & X86_IF) && (c->rflags & X86_VIP)) ||
+		    (flags & X86_TF))
+			dbt_gp0(c);
+		rip = dbt_pop(c, 2);
+		cs = (uint16_t)dbt_pop(c, 2);
+		(void)dbt_pop(c, 2);
+		dbt_load_seg(c, X86_CS, cs);
+		c->rflags = (c->rflags & ~(uint64_t)(0xffff & ~(X86_IOPL |
+		    X86_IF))) | (flags & 0xffff & ~(uint64_t)(X86_IOPL |
+		    X86_IF)) | 2;
+		c->rflags = (c->rflags & ~(uint64_t)X86_VIF) |
+		    ((flags & X86_IF) ? X86_VIF : 0);
+		dbt_update_mode(c);
+		c->next_rip = rip & 0xffff;
+		return;
+	}
+	rip = dbt_pop(c, size);
+	cs = (uint16_t)dbt_pop(c, size);
+	flags = dbt_pop(c, size);
+	dbt_load_seg(c, X86_CS, cs);
+	dbt_write_flags(c, flags, opmask(size));
+	c->next_rip = rip & 0xffff;
 }
 
 static void
@@ -659,6 +1041,7 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 	uint16_t cs_sel, ss_sel = 0;
 	struct x86_seg cs;
 	unsigned rpl;
+	bool outer, popped;
 
 	if (!c->pe) {
 		rip = dbt_pop(c, size);
@@ -672,31 +1055,29 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 		return;
 	}
 	if (c->v86) {
-		snprintf(c->diag, sizeof(c->diag),
-		    "DBT: IRET in virtual-8086 mode is not supported yet");
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+		v86_iret(c, i);
 		return;
 	}
 	if (c->rflags & X86_NT) {
-		snprintf(c->diag, sizeof(c->diag),
-		    "DBT: IRET with NT set (task return) is not supported yet");
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+		/* A return to the task in the back-link (SDM vol. 3A,
+		 * 7.3); IA-32e mode has none: #GP(0). */
+		if (c->lma)
+			dbt_gp0(c);
+		dbt_task_switch(c, (uint16_t)dbt_read_lin(c,
+		    c->seg[X86_TR].base, 2, DBT_ACC_SUPER), DBT_TASK_IRET,
+		    c->next_rip, false, 0);
 		return;
 	}
 	rip = dbt_pop(c, size);
 	cs_sel = (uint16_t)dbt_pop(c, size);
 	flags = dbt_pop(c, size);
 	rpl = cs_sel & 3;
-	if (!c->long64 && (flags & X86_VM) && c->cpl == 0) {
-		snprintf(c->diag, sizeof(c->diag),
-		    "DBT: IRET to virtual-8086 mode is not supported yet");
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
+	if (!c->lma && (flags & X86_VM) && c->cpl == 0 && size == 4) {
+		iret_to_v86(c, rip, cs_sel, flags);
 		return;
 	}
-	if (c->long64 || rpl > c->cpl) {
+	popped = c->long64 || rpl > c->cpl;
+	if (popped) {
 		rsp = dbt_pop(c, size);
 		ss_sel = (uint16_t)dbt_pop(c, size);
 	}
@@ -704,45 +1085,38 @@ op_iret(struct dbt_cpu *c, const struct insn *i)
 		dbt_raise(c, X86_EXC_GP, cs_sel & 0xfffc);
 	memset(&cs, 0, sizeof(cs));
 	dbt_desc_to_seg(&cs, cs_sel, d, false);
-	if (!cs.s || !(cs.type & 8) || rpl < c->cpl)
+	if (!cs.s || !(cs.type & 8) || rpl < c->cpl ||
+	    ((cs.type & 4) ? cs.dpl > rpl : cs.dpl != rpl))
 		dbt_raise(c, X86_EXC_GP, cs_sel & 0xfffc);
 	if (!cs.present)
 		dbt_raise(c, X86_EXC_NP, cs_sel & 0xfffc);
-	/* Commit: flags with the old CPL's privileges, then CS and SS. */
+	outer = rpl > c->cpl;
+	/* Commit: flags with the old CPL's privileges (VIF and VIP from
+	 * CPL 0 only), then CS and SS. */
+	if (c->cpl == 0 && size >= 4)
+		c->rflags = (c->rflags & ~(uint64_t)(X86_VIF | X86_VIP)) |
+		    (flags & (X86_VIF | X86_VIP));
 	dbt_write_flags(c, flags, opmask(size));
 	cs.type |= 1;
+	cs.dpl = (uint8_t)rpl;          /* the CPL, conforming code too */
 	c->seg[X86_CS] = cs;
 	dbt_update_mode(c);
-	if (c->lma || rpl != cs.dpl || ss_sel) {
+	/* SS:RSP as popped (64-bit mode, or a return to an outer level). */
+	if (popped) {
 		if (c->lma && (ss_sel & ~3u) == 0) {
 			c->seg[X86_SS].sel = ss_sel;
 			c->seg[X86_SS].unusable = rpl == 3;
 			c->seg[X86_SS].dpl = (uint8_t)rpl;
-		} else if (ss_sel || rpl) {
+		} else {
 			dbt_load_seg(c, X86_SS, ss_sel);
 		}
-		if (c->lma || rsp)
-			c->gpr[X86_RSP] = size == 4 ? rsp & 0xffffffffULL :
-			    rsp;
-	}
-	if (rpl > 0 && !c->long64) {
-		/* Null data segments the new CPL may not use. */
-		int s;
-
-		for (s = X86_ES; s <= X86_GS; s++) {
-			struct x86_seg *g = &c->seg[s];
-
-			if (s == X86_CS || s == X86_SS)
-				continue;
-			if (g->s && (!(g->type & 8) || !(g->type & 4)) &&
-			    g->dpl < rpl) {
-				g->sel = 0;
-				g->unusable = 1;
-			}
-		}
+		c->gpr[X86_RSP] = size == 4 ? rsp & 0xffffffffULL : rsp;
 	}
 	c->nmi_blocked = false;
 	dbt_update_mode(c);
+	/* Null data segments the new CPL may not use. */
+	if (outer && !c->long64)
+		dbt_null_outer_segs(c);
 	c->next_rip = c->long64 ? rip : rip & 0xffffffffULL;
 }
 

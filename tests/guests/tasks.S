@@ -1,0 +1,434 @@
+/*
+ * tasks: hardware task switches in 32-bit protected mode (Intel SDM
+ * vol. 3A, chapter 7, and the JMP, CALL and IRET pseudo-code in vol. 2).
+ * One line per check, "tasks: GROUP NAME ok" or "... BAD" with the values
+ * seen; exit 0 only if all pass.  The expected values, by section:
+ *   7.3  a JMP to a TSS clears the old task's busy bit, sets the new
+ *       one's, leaves NT clear and writes no back-link; a CALL (to a TSS
+ *       or through a task gate) keeps the old task busy, writes its
+ *       selector in the new TSS's back-link and sets NT; every switch
+ *       sets CR0.TS, saves EIP (the next instruction), EFLAGS and the
+ *       general registers in the old TSS and loads them from the new.
+ *   7.3, IRET  IRET with NT returns to the back-linked task, clears the
+ *       busy bit of the task it leaves and NT in the EFLAGS image saved
+ *       there.
+ *   7.2.2, 7.3 (table 7-1)  a busy TSS as the target of a JMP or CALL is
+ *       #GP(selector); a TSS with a limit below 0x67 #TS(selector); a
+ *       not-present TSS or task gate #NP(selector).
+ *   6.12.1, 6.13 (interrupt 10)  an INT n from CPL 3 whose TSS gives a
+ *       code segment as the CPL 0 stack is #TS(that selector), EXT 0.
+ *   6.12.2, 6.15 (interrupt 8)  an exception through a task gate runs
+ *       the handler task with its error code pushed on that task's
+ *       stack: here a #GP whose gate is not present becomes #NP while
+ *       delivering it, which is a double fault (table 6-5), error code
+ *       0, delivered through IDT vector 8's task gate; the faulting task
+ *       saved the EIP of the faulting instruction, so an IRET from the
+ *       double-fault task (after the #GP gate is repaired) retries it.
+ */
+#include "guest.inc"
+#include "systest.inc"
+
+	.set TSS_A, 0x28                /* the main task */
+	.set TSS_B, 0x30
+	.set TSS_C, 0x38
+	.set TSS_DF, 0x40
+	.set TSS_NP, 0x48               /* not present */
+	.set TSS_SHORT, 0x50            /* limit 0x50 */
+	.set TGATE_C, 0x58              /* task gate to TSS_C */
+	.set TGATE_NP, 0x60             /* task gate, not present */
+	.set TSS_TS, 0x68               /* the #TS handler task */
+
+	.set KSTACK, 0x2f0000
+	.set USTACK, 0x2e0000
+	.set ISTACK, 0x2d0000
+	.set STACK_B, 0x2c0000
+	.set STACK_C, 0x2b0000
+	.set STACK_DF, 0x2a0000
+	.set STACK_TS, 0x290000
+	.set NT, 0x4000
+	.set CR0_TS, 8
+
+/* TSSDESC sel, tss: the base of TSS descriptor sel := tss. */
+	.macro TSSDESC sel, tss
+	movl $\tss, %eax
+	movw %ax, gdt + \sel + 2
+	shrl $16, %eax
+	movb %al, gdt + \sel + 4
+	movb %ah, gdt + \sel + 7
+	.endm
+/* BUSY sel: got := the busy bit (2) of TSS descriptor sel. */
+	.macro BUSY sel
+	movzbl gdt + \sel + 5, %eax
+	andl $2, %eax
+	movl %eax, got
+	.endm
+
+	.text
+	.globl _start
+_start:
+	movl $KSTACK, %esp
+	lgdt gdt_desc
+	ljmp $CODE0, $1f
+1:	movw $DATA0, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movw %ax, %fs
+	movw %ax, %gs
+	movb $0xff, %al
+	outb %al, $0x21
+	outb %al, $0xa1
+	TSSDESC TSS_A, tss_a
+	TSSDESC TSS_B, tss_b
+	TSSDESC TSS_C, tss_c
+	TSSDESC TSS_DF, tss_df
+	TSSDESC TSS_NP, tss_b
+	TSSDESC TSS_SHORT, tss_b
+	TSSDESC TSS_TS, tss_ts
+	movl $ISTACK, tss_a + 4
+	movl $DATA0, tss_a + 8
+	movw $TSS_A, %ax
+	ltr %ax
+	/* IDT: 0-31 the recording stubs, 8 a task gate to TSS_DF. */
+	xorl %ecx, %ecx
+2:	movl %ecx, %eax
+	shll $4, %eax
+	addl $stubs, %eax
+	leal idt(, %ecx, 8), %edi
+	movw $0x8e00, %bx
+	call set_gate
+	incl %ecx
+	cmpl $32, %ecx
+	jb 2b
+	movl $to_cpl0, %eax
+	movl $idt + 0x30 * 8, %edi
+	movw $0xee00, %bx
+	call set_gate
+	movl $0, idt + 8 * 8
+	movw $TSS_DF, idt + 8 * 8 + 2
+	movl $0x8500, idt + 8 * 8 + 4
+	movl $0, idt + 10 * 8
+	movw $TSS_TS, idt + 10 * 8 + 2
+	movl $0x8500, idt + 10 * 8 + 4
+	movl $tss_ts, %edi
+	movl $task_ts, %eax
+	movl $STACK_TS, %edx
+	call init_tss
+	lidt idt_desc
+
+	call run_jmp
+	call run_call
+	call run_errors
+	call run_df
+	jmp finish
+
+/* ---- JMP to a TSS and back ---------------------------------------------- */
+
+run_jmp:
+	movl $m_jmp, modename
+	movl $tss_b, %edi
+	movl $task_b, %eax
+	movl $STACK_B, %edx
+	call init_tss
+	movl $0xffff, tss_b             /* the back-link, not to be written */
+	movl $0xaaaa, tss_b + 0x28      /* EAX */
+	clts
+	movl $0x1234, %ebx
+	movl $0x5678, %edi
+	TRY0 jmp-to-tss, NONE, 0, 0, ljmp $TSS_B, $0
+	movl %edi, got
+	CHECKV jmp-back-edi-restored, $0x5678
+	movl %ebx, got
+	CHECKV jmp-back-ebx-restored, $0x1234
+	movl b_eax, %eax
+	movl %eax, got
+	CHECKV new-task-eax-from-tss, $0xaaaa
+	movl b_tr, %eax
+	movl %eax, got
+	CHECKV new-task-tr, $TSS_B
+	movl b_flags, %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV jmp-no-nt, $0
+	movl b_cr0, %eax
+	andl $CR0_TS, %eax
+	movl %eax, got
+	CHECKV switch-sets-cr0-ts, $CR0_TS
+	movl b_busy_a, %eax
+	movl %eax, got
+	CHECKV jmp-old-not-busy, $0
+	movl b_busy_b, %eax
+	movl %eax, got
+	CHECKV jmp-new-busy, $2
+	movzwl tss_b, %eax
+	movl %eax, got
+	CHECKV jmp-no-back-link, $0xffff
+	BUSY TSS_B
+	CHECKV jmp-back-b-not-busy, $0
+	BUSY TSS_A
+	CHECKV jmp-back-a-busy, $2
+	movl tss_b + 0x20, %eax
+	movl %eax, got
+	CHECKV old-task-eip-saved, $task_b_after
+	movl tss_b + 0x2c, %eax         /* ECX as task B left it */
+	movl %eax, got
+	CHECKV old-task-ecx-saved, $0xb0b0
+	ret
+
+task_b:
+	movl %eax, b_eax
+	str %ax
+	movzwl %ax, %eax
+	movl %eax, b_tr
+	pushfl
+	popl b_flags
+	movl %cr0, %eax
+	movl %eax, b_cr0
+	BUSY TSS_A
+	movl %eax, b_busy_a
+	BUSY TSS_B
+	movl %eax, b_busy_b
+	movl $0xb0b0, %ecx
+	ljmp $TSS_A, $0
+task_b_after:
+	hlt
+
+/* ---- CALL through a task gate, IRET back ---------------------------------- */
+
+run_call:
+	movl $m_call, modename
+	movl $tss_c, %edi
+	movl $task_c, %eax
+	movl $STACK_C, %edx
+	call init_tss
+	movl $0x4321, %ebx
+	TRY0 call-task-gate, NONE, 0, 0, lcall $TGATE_C, $0
+	movl %ebx, got
+	CHECKV iret-back-ebx-restored, $0x4321
+	movl c_link, %eax
+	movl %eax, got
+	CHECKV call-back-link, $TSS_A
+	movl c_flags, %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV call-sets-nt, $NT
+	movl c_busy_a, %eax
+	movl %eax, got
+	CHECKV call-old-stays-busy, $2
+	movl c_busy_c, %eax
+	movl %eax, got
+	CHECKV call-new-busy, $2
+	BUSY TSS_C
+	CHECKV iret-leaves-c-not-busy, $0
+	BUSY TSS_A
+	CHECKV iret-back-a-busy, $2
+	movl tss_c + 0x24, %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV iret-saved-flags-no-nt, $0
+	pushfl
+	popl %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV iret-back-no-nt, $0
+	/* A CALL straight to the TSS works the same way. */
+	movl $tss_c, %edi
+	movl $task_c, %eax
+	movl $STACK_C, %edx
+	call init_tss
+	TRY0 call-tss, NONE, 0, 0, lcall $TSS_C, $0
+	movl c_link, %eax
+	movl %eax, got
+	CHECKV call-tss-back-link, $TSS_A
+	ret
+
+task_c:
+	movzwl tss_c, %eax
+	movl %eax, c_link
+	pushfl
+	popl c_flags
+	BUSY TSS_A
+	movl %eax, c_busy_a
+	BUSY TSS_C
+	movl %eax, c_busy_c
+	movl $0x9999, %ebx
+	iret
+
+/* ---- bad targets ----------------------------------------------------------- */
+
+run_errors:
+	movl $m_err, modename
+	TRY0 jmp-busy-tss, GP, TSS_A, 0, ljmp $TSS_A, $0
+	TRY0 call-busy-tss, GP, TSS_A, 0, lcall $TSS_A, $0
+	TRY0 tss-not-present, NP, TSS_NP, 0, ljmp $TSS_NP, $0
+	TRY0 tss-limit-short, TS, TSS_SHORT, 0, ljmp $TSS_SHORT, $0
+	TRY0 task-gate-not-present, NP, TGATE_NP, 0, lcall $TGATE_NP, $0
+	TRYU tss-dpl-below-cpl, GP, TSS_B, 0, ljmp $TSS_B | 3, $0
+	/* A bad SS0 in the TSS: INT 0x30 from CPL 3 is #TS(SS0), EXT 0
+	 * for a software interrupt (SDM 6.12.1, 6.13, interrupt 10),
+	 * delivered here through a task gate; the #TS task repairs SS0
+	 * and its IRET retries the INT. */
+	movl $CODE0, tss_a + 8
+	TRYU int-bad-ss0-ts, TS, CODE0, 0, nop
+	movl ts_esp, %eax
+	movl %eax, got
+	CHECKV ts-error-code-on-task-stack, $STACK_TS - 4
+	ret
+
+/* The #TS task: record, repair SS0, resume the faulting task at
+ * `resume'; entered again after its IRET, it starts over. */
+task_ts:
+	movl %esp, ts_esp
+	popl ex_err
+	movl $10, ex_vec
+	movl $DATA0, tss_a + 8
+	movl resume, %eax
+	movl %eax, tss_a + 0x20
+	iret
+	jmp task_ts
+
+/* ---- a double fault through a task gate --------------------------------- */
+
+run_df:
+	movl $m_df, modename
+	movl $tss_df, %edi
+	movl $task_df, %eax
+	movl $STACK_DF, %edx
+	call init_tss
+	/* #GP's gate not present: a #GP becomes #NP, then #DF. */
+	andb $0x7f, idt + 13 * 8 + 5
+	movw $0x100, %ax
+	TRY0 df-then-retry, GP, 0x100, 0, movw %ax, %ds
+	movl df_err, %eax
+	movl %eax, got
+	CHECKV df-error-code-0, $0
+	movl df_esp, %eax
+	movl %eax, got
+	CHECKV df-error-code-on-new-stack, $STACK_DF - 4
+	movl df_link, %eax
+	movl %eax, got
+	CHECKV df-back-link, $TSS_A
+	movl df_flags, %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV df-nt, $NT
+	movl df_eip, %eax
+	movl %eax, got
+	movl df_fault_eip, %eax
+	movl %eax, want
+	CHECKV df-saved-eip-faulting-insn, want
+	ret
+
+task_df:
+	movl %esp, df_esp
+	popl df_err
+	movzwl tss_df, %eax
+	movl %eax, df_link
+	pushfl
+	popl df_flags
+	movl tss_a + 0x20, %eax
+	movl %eax, df_eip
+	/* The faulting instruction: TRY0's, just before its label. */
+	movl resume, %eax
+	subl $2, %eax                   /* movw %ax, %ds is 2 bytes: 8e d8 */
+	movl %eax, df_fault_eip
+	orb $0x80, idt + 13 * 8 + 5
+	iret
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A fresh TSS at edi for a CPL 0 task starting at eax on stack edx. */
+init_tss:
+	pushl %ecx
+	pushl %edi
+	pushl %eax
+	xorl %eax, %eax
+	movl $0x68 / 4, %ecx
+	cld
+	rep stosl
+	popl %eax
+	popl %edi
+	movl %eax, 0x20(%edi)
+	movl $2, 0x24(%edi)
+	movl %edx, 0x38(%edi)
+	movl $DATA0, 0x48(%edi)
+	movl $CODE0, 0x4c(%edi)
+	movl $DATA0, 0x50(%edi)
+	movl $DATA0, 0x54(%edi)
+	movl $DATA0, 0x58(%edi)
+	movl $DATA0, 0x5c(%edi)
+	movw $0x68, 0x66(%edi)
+	popl %ecx
+	ret
+
+/* Write a 32-bit gate to CODE0:eax at edi; bx = type word. */
+set_gate:
+	pushl %eax
+	movw %ax, (%edi)
+	movw $CODE0, 2(%edi)
+	movw %bx, 4(%edi)
+	shrl $16, %eax
+	movw %ax, 6(%edi)
+	popl %eax
+	ret
+
+	.data
+	.align 8
+gdt:	.quad 0
+	.quad 0x00cf9a000000ffff        /* 0x08 flat 32-bit code, DPL 0 */
+	.quad 0x00cf92000000ffff        /* 0x10 flat data, DPL 0 */
+	.quad 0x00cffa000000ffff        /* 0x18 flat 32-bit code, DPL 3 */
+	.quad 0x00cff2000000ffff        /* 0x20 flat data, DPL 3 */
+	.quad 0x0000890000000067        /* 0x28 TSS_A */
+	.quad 0x0000890000000067        /* 0x30 TSS_B */
+	.quad 0x0000890000000067        /* 0x38 TSS_C */
+	.quad 0x0000890000000067        /* 0x40 TSS_DF */
+	.quad 0x0000090000000067        /* 0x48 TSS_NP */
+	.quad 0x0000890000000050        /* 0x50 TSS_SHORT */
+	.quad 0x0000850000380000        /* 0x58 task gate to TSS_C */
+	.quad 0x0000050000380000        /* 0x60 task gate, not present */
+	.quad 0x0000890000000067        /* 0x68 TSS_TS */
+gdt_end:
+gdt_desc:
+	.word gdt_end - gdt - 1
+	.long gdt
+idt_desc:
+	.word 0x31 * 8 - 1
+	.long idt
+m_jmp:	.asciz "jmp"
+m_call:	.asciz "call"
+m_err:	.asciz "errors"
+m_df:	.asciz "double-fault"
+s_head:	.asciz "tasks: "
+s_allok: .asciz "tasks: all ok\n"
+s_failed: .asciz "tasks: some checks failed\n"
+	.bss
+	.align 8
+idt:	.space 0x31 * 8
+	.align 128
+tss_a:	.space 0x68
+	.align 128
+tss_b:	.space 0x68
+	.align 128
+tss_c:	.space 0x68
+	.align 128
+tss_df:	.space 0x68
+	.align 128
+tss_ts:	.space 0x68
+ts_esp:	.space 4
+b_eax:	.space 4
+b_tr:	.space 4
+b_flags: .space 4
+b_cr0:	.space 4
+b_busy_a: .space 4
+b_busy_b: .space 4
+c_link:	.space 4
+c_flags: .space 4
+c_busy_a: .space 4
+c_busy_c: .space 4
+df_err:	.space 4
+df_esp:	.space 4
+df_link: .space 4
+df_flags: .space 4
+df_eip:	.space 4
+df_fault_eip: .space 4
