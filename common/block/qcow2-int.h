@@ -92,7 +92,13 @@ struct qcow2 {
 	uint64_t snapshots_len;         /* bytes of the table */
 
 	uint64_t file_size;     /* host file size as we know it */
-	uint64_t next_free;     /* where the next cluster goes */
+	uint64_t next_free;     /* the end of the clusters in use or
+				 * reserved: appending starts here */
+	uint64_t free_hint;     /* first cluster a search for free
+				 * clusters looks at (all below are in
+				 * use or reserved) */
+	uint64_t freed_lo;      /* lowest cluster freed since the last
+				 * qc_alloc_rewind (UINT64_MAX: none) */
 	uint64_t comp_off;      /* packing cursor for compressed clusters */
 
 	struct qc_cache l2c, rbc;
@@ -115,7 +121,9 @@ void qc_comp_span(const struct qcow2 *q, uint64_t e, uint64_t *host,
 #define qc_fail blk_fail        /* block.h */
 
 /* qcow2-alloc.c */
-uint64_t qc_reserve(struct qcow2 *q, uint64_t n);
+uint64_t qc_reserve(struct blk *b, uint64_t n);
+void qc_alloc_rewind(struct qcow2 *q);
+int qc_discard(struct blk *b, uint64_t off, uint64_t len);
 int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);
