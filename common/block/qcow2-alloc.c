@@ -82,6 +82,34 @@ qc_alloc_rewind(struct qcow2 *q)
 	q->freed_lo = UINT64_MAX;
 }
 
+static int
+cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+
+	return a < c ? -1 : a > c;
+}
+
+/* The refcount blocks' offsets, sorted, for is_metadata's search (made
+ * again after the refcount table changes). */
+static int
+sort_refblocks(struct qcow2 *q)
+{
+	uint64_t r, n = 0;
+
+	free(q->rb_sorted);
+	q->rb_sorted = malloc((size_t)q->rt_entries * 8 + 8);
+	if (q->rb_sorted == NULL)
+		return -ENOMEM;
+	for (r = 0; r < q->rt_entries; r++)
+		if (q->rt[r])
+			q->rb_sorted[n++] = q->rt[r];
+	qsort(q->rb_sorted, (size_t)n, 8, cmp_u64);
+	q->rb_sorted_n = n;
+	q->rb_sorted_ok = true;
+	return 0;
+}
+
 /*
  * Host cluster c holds metadata that the header or the refcount table
  * points to.  Those have refcounts of their own in a sound image; this
@@ -89,9 +117,9 @@ qc_alloc_rewind(struct qcow2 *q)
  * overwritten.
  */
 static bool
-is_metadata(const struct qcow2 *q, uint64_t c)
+is_metadata(struct qcow2 *q, uint64_t c)
 {
-	uint64_t h = c << q->cluster_bits, r, sb;
+	uint64_t h = c << q->cluster_bits, r, sb, lo, hi;
 	uint32_t i;
 
 	if (hits_metadata(q, h, q->cs))
@@ -105,10 +133,18 @@ is_metadata(const struct qcow2 *q, uint64_t c)
 		if (h < q->qsnaps[i].l1_off + sb && q->qsnaps[i].l1_off < h + q->cs)
 			return true;
 	}
-	for (r = 0; r < q->rt_entries; r++)
-		if (q->rt[r] == h)
-			return true;
-	return false;
+	if (!q->rb_sorted_ok && sort_refblocks(q) < 0)
+		return true;    /* no memory: take nothing here */
+	lo = 0;
+	hi = q->rb_sorted_n;
+	while (lo < hi) {
+		r = lo + (hi - lo) / 2;
+		if (q->rb_sorted[r] < h)
+			lo = r + 1;
+		else
+			hi = r;
+	}
+	return lo < q->rb_sorted_n && q->rb_sorted[lo] == h;
 }
 
 /*
@@ -229,6 +265,7 @@ new_refblock(struct blk *b, uint64_t r)
 	if (qc_write_file(b, blk, (size_t)q->cs, h) < 0)
 		return -EIO;
 	q->rt[r] = h;
+	q->rb_sorted_ok = false;
 	if (!q->rt_pending) {
 		qc_put64(e, h);
 		if (qc_write_file(b, e, 8, q->rt_off + r * 8) < 0)
@@ -364,6 +401,7 @@ grow_table(struct blk *b, uint64_t need)
 	memset(nt + q->rt_entries, 0, (size_t)((n - q->rt_entries) * 8));
 	q->rt = nt;
 	q->rt_entries = n;
+	q->rb_sorted_ok = false;
 	q->rt_pending = true;
 	h = qc_reserve(b, tcl);
 	ret = qc_refcount_update(b, h, tcl, 1);

@@ -84,6 +84,9 @@ struct qcow2 {
 	uint64_t rt_entries;
 	uint64_t *rt;
 	bool rt_pending;        /* rt is a new table not yet on disk */
+	uint64_t *rb_sorted;    /* the refcount blocks' offsets, sorted */
+	uint64_t rb_sorted_n;
+	bool rb_sorted_ok;      /* false: rt changed since they were */
 
 	uint32_t nb_snapshots;
 	uint64_t snapshots_off;

@@ -655,6 +655,7 @@ qcow2_close(struct blk *b)
 
 	free(q->l1);
 	free(q->rt);
+	free(q->rb_sorted);
 	free(q->l2c.key);
 	free(q->l2c.mem);
 	free(q->rbc.key);
