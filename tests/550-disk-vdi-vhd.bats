@@ -366,7 +366,7 @@ corrupt_map() {
 	t 48 '\x01' "bad VHD footer checksum (0x*, the footer sums to 0x*)"
 	t 512 'X' "not a VHD dynamic header (bad magic)" 
 	t 544 '\x00\x00\x00\x03' "bad VHD dynamic header checksum"
-	t 60 '\x00\x00\x00\x04' "a differencing VHD image (it has a parent), not supported" "0 512 64"
+	t 60 '\x00\x00\x00\x04' "a differencing VHD image that names no parent" "0 512 64"
 	t 60 '\x00\x00\x00\x07' "unknown VHD disk type 7 for a footer at its start" "0 512 64"
 	cp good.vhd bad.vhd; poke bad.vhd 56 '\xff\xff\x10\xff'; poke bad.vhd 48 '\x00\x00\x20\x00'; vhd_sum bad.vhd 0 512 64
 	refused bad.vhd "the VHD footer claims 351843* bytes, more than the format's 2040 GiB"
