@@ -19,7 +19,8 @@
  * writer killed between the two leaves a count one too high: check
  * reports it (as qemu-img does), and check -r all sets the count from
  * the map; the orphan block is then past the count, where the next
- * allocation reuses it.
+ * allocation reuses it.  check -r all also repairs the map itself (see
+ * repair_map).
  */
 #include "block/block.h"
 
@@ -464,6 +465,44 @@ vdi_info(struct blk *b, struct blk_info *info)
 	info->cluster_size = VDI_BLOCK;
 }
 
+/*
+ * check -r all: every entry that names a block outside the image or past
+ * the end of the file, or a block an entry before it already names,
+ * becomes "never written" (so the first guest block of a shared pair
+ * keeps it, the others read as zeros); each entry is rewritten on its
+ * own.  Then the allocated count, if it disagrees with the map.
+ */
+static int
+repair_map(struct blk *b, uint64_t *fixed)
+{
+	struct vdi *s = b->priv;
+	uint8_t *seen = calloc(s->blocks ? s->blocks : 1, 1), le[4];
+	uint32_t g, e;
+
+	if (seen == NULL)
+		return -ENOMEM;
+	for (g = 0; g < s->blocks; g++) {
+		e = s->bmap[g];
+		if (!allocated(e))
+			continue;
+		if (e < s->blocks && s->data_off + (uint64_t)e * VDI_BLOCK <
+		    s->file_size && !seen[e]) {
+			seen[e] = 1;
+			continue;
+		}
+		vx_put_le32(le, VDI_FREE);
+		if (vx_write(b, le, 4, s->bmap_off + (uint64_t)g * 4) < 0) {
+			free(seen);
+			return -EIO;
+		}
+		s->bmap[g] = VDI_FREE;
+		(*fixed)++;
+	}
+	free(seen);
+	scan(s, NULL);
+	return 0;
+}
+
 static int
 vdi_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err)
@@ -472,6 +511,14 @@ vdi_check(struct blk *b, int repair, struct blk_check *res,
 	uint8_t le[4];
 
 	scan(s, res);
+	if ((repair & ~BLK_REPAIR_LEAKS) && s->nbad && !s->count_bad &&
+	    !(b->flags & BLK_F_RDONLY)) {
+		/* scan then flags a count that disagrees with the map */
+		if (repair_map(b, &res->corruptions_fixed) < 0) {
+			*err = b->ioerr;
+			return err->code ? err->code : -EIO;
+		}
+	}
 	if (repair && s->count_bad && !(b->flags & BLK_F_RDONLY)) {
 		/* Only the count is wrong: take the map's. */
 		vx_put_le32(le, s->counted);
@@ -481,7 +528,7 @@ vdi_check(struct blk *b, int repair, struct blk_check *res,
 		}
 		vx_put_le32(s->hdr + H_ALLOCATED, s->counted);
 		s->allocated = s->counted;
-		res->corruptions_fixed = 1;
+		res->corruptions_fixed++;
 		scan(s, NULL);
 	}
 	res->total_clusters = s->blocks;

@@ -30,9 +30,10 @@
  *            bits after the data is written.
  *
  * Every BAT entry is checked at open: its block must lie inside the
- * file, clear of the footer, the header and the table, and overlap no
- * other block.  An image with a bad table opens read-only only; reads of
- * a bad block fail naming it.
+ * file, clear of the footer, the header, the table and the parent
+ * locators, and overlap no other block.  An image with a bad table opens
+ * read-only only (and for check -r all, which frees the bad entries:
+ * see repair_bat); reads of a bad block fail naming it.
  */
 #include "block/block.h"
 
@@ -656,7 +657,7 @@ vpc_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 		unload(s);
 		return ret;
 	}
-	if (s->nbad && !(flags & BLK_F_RDONLY)) {
+	if (s->nbad && !(flags & (BLK_F_RDONLY | BLK_F_REPAIR))) {
 		unload(s);
 		return vm_err_set(err, -EINVAL, "%s: corrupt VHD image: %s "
 		    "(vm-disk check lists every problem)", b->path, s->why);
@@ -1014,19 +1015,93 @@ vpc_info(struct blk *b, struct blk_info *info)
 	info->cluster_size = s->fixed ? 0 : s->block_size;
 }
 
+/*
+ * check -r all: every BAT entry whose block lies past the end of the
+ * file or over the image's metadata becomes free, and of blocks that
+ * overlap, the one of the lowest guest block stays and the others become
+ * free (they read as zeros, or as the parent).  Each entry is rewritten
+ * on its own; the BAT in memory is scanned again after.
+ */
+static int
+repair_bat(struct blk *b, uint64_t *fixed)
+{
+	struct vpc *s = b->priv;
+	uint64_t *order = malloc((size_t)s->entries * 8 + 8), h, end = 0;
+	uint32_t n = 0, g, i, keep = VPC_FREE;
+	uint8_t be[4] = { 0xff, 0xff, 0xff, 0xff }, *drop;
+	int ret = 0;
+
+	drop = calloc(s->entries ? s->entries : 1, 1);
+	if (order == NULL || drop == NULL) {
+		free(order);
+		free(drop);
+		return -ENOMEM;
+	}
+	for (g = 0; g < s->entries; g++) {
+		if (s->bat[g] == VPC_FREE)
+			continue;
+		h = (uint64_t)s->bat[g] * 512;
+		if (h + span(s) > s->file_size ||
+		    overlap(h, span(s), 0, VPC_FOOTER) ||
+		    overlap(h, span(s), s->dyn_off, VPC_DYN) ||
+		    overlap(h, span(s), s->bat_off, (uint64_t)s->entries * 4) ||
+		    over_locator(s, h, span(s)))
+			drop[g] = 1;
+		else
+			order[n++] = (uint64_t)s->bat[g] << 32 | g;
+	}
+	qsort(order, n, sizeof(*order), by_host);
+	for (i = 0; i < n; i++) {
+		g = (uint32_t)order[i];
+		h = (uint64_t)s->bat[g] * 512;
+		if (keep != VPC_FREE && h < end) {
+			/* overlaps the block kept last: the lower guest
+			 * block wins */
+			if (g < keep) {
+				drop[keep] = 1;
+				keep = g;
+				end = h + span(s);
+			} else {
+				drop[g] = 1;
+			}
+			continue;
+		}
+		keep = g;
+		end = h + span(s);
+	}
+	for (g = 0; g < s->entries && ret == 0; g++) {
+		if (!drop[g])
+			continue;
+		if ((ret = vx_write(b, be, 4, s->bat_off + 4ull * g)) == 0) {
+			s->bat[g] = VPC_FREE;
+			(*fixed)++;
+		}
+	}
+	free(order);
+	free(drop);
+	scan(s, NULL);
+	return ret;
+}
+
 static int
 vpc_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err)
 {
 	struct vpc *s = b->priv;
 
-	if (repair)
-		return vm_err_set(err, -ENOTSUP, "%s: VHD images cannot be "
-		    "repaired", b->path);
+	if (repair && s->fixed)
+		return vm_err_set(err, -ENOTSUP, "%s: fixed VHD images have "
+		    "nothing to repair", b->path);
 	res->image_end = s->file_size;
 	if (s->fixed)
 		return 0;
 	scan(s, res);
+	if ((repair & ~BLK_REPAIR_LEAKS) && s->nbad &&
+	    !(b->flags & BLK_F_RDONLY) &&
+	    repair_bat(b, &res->corruptions_fixed) < 0) {
+		*err = b->ioerr;
+		return err->code ? err->code : -EIO;
+	}
 	res->total_clusters = (b->size + s->block_size - 1) / s->block_size;
 	res->allocated_clusters = s->counted;
 	return 0;
