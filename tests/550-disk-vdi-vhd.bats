@@ -313,7 +313,8 @@ corrupt_map() {
 	qemu-io -f vdi -c 'write -P 5 0 1M' -c 'write -P 6 2M 64k' good.vdi > /dev/null
 	t() { cp good.vdi bad.vdi; poke bad.vdi "$1" "$2"; refused bad.vdi "$3"; }
 	t $((0x44)) '\x00\x00\x02\x00' "unsupported VDI version 2.0 (only 1.1)"
-	t $((0x4c)) '\x04' "unsupported VDI image type 4 (only normal and fixed images)"
+	t $((0x4c)) '\x05' "unsupported VDI image type 5 (only normal, fixed and differencing images)"
+	t $((0x4c)) '\x04' "a differencing VDI image without its parent's UUID"
 	t $((0x178)) '\x00\x00\x20\x00' "unsupported VDI layout *"
 	t $((0x170)) '\x00\x00\x00\x00\x00\x00\x00\x01' "the disk size 72057594037927936 does not fit in the image's 4 blocks"
 	t $((0x180)) '\xff\xff\xff\xff' "absurd VDI block count 4294967295"
@@ -321,7 +322,7 @@ corrupt_map() {
 	refused bad.vdi "the block map runs past the end of the file (truncated image?)"
 	t $((0x154)) '\x00\x01\x00\x00' "block map offset 0x100 or data offset 0x400 is unaligned or overlaps the header or the map"
 	t $((0x158)) '\x01\x04\x00\x00' "block map offset 0x200 or data offset 0x401 is unaligned *"
-	t $((0x1b8)) '\x01' "a differencing VDI image (it has a parent), not supported"
+	t $((0x1b8)) '\x01' "a VDI image of type 1 with a parent's UUID"
 	t $((0x184)) '\x09' "9 blocks allocated of only 4"
 	head -c 300 good.vdi > short.vdi
 	refused short.vdi "not a VDI image (shorter than its header)" vdi

@@ -84,6 +84,7 @@ struct vdi {
 	uint64_t bmap_off, data_off, file_size;
 	uint32_t nbad;
 	bool diff;              /* differencing: free blocks are the parent's */
+	bool orphan;            /* ... and no parent was found */
 	bool count_bad;         /* the one problem is the allocated count */
 	char why[160];          /* the first problem found in the map */
 };
@@ -292,10 +293,14 @@ vdi_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 
 	(void)fd;
 	if ((ret = load(b, err)) < 0 ||
-	    (s->diff && (ret = find_parent(b, err)) < 0)) {
+	    (s->diff && (ret = find_parent(b, err)) < 0 &&
+	    !(flags & BLK_F_NOBACKING))) {
 		unload(s);
 		return ret;
 	}
+	/* Opened alone (info, check, rebase -u) without a parent found:
+	 * what only the parent holds cannot be read. */
+	s->orphan = ret < 0;
 	if (s->nbad && !(flags & (BLK_F_RDONLY | BLK_F_REPAIR))) {
 		unload(s);
 		return vm_err_set(err, -EINVAL, "%s: corrupt VDI image: %s "
@@ -333,6 +338,9 @@ vdi_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
 			return bad_entry(b, g);
 		e = s->bmap[g];
 		if (s->diff && e == VDI_FREE) {
+			if (s->orphan)
+				return vx_fail(b, "block %u is the parent's, and "
+				    "the parent was not found", g);
 			if ((ret = blk_read_backing(b, buf, (size_t)n, off)) < 0)
 				return ret;
 		} else if (!allocated(e))
@@ -439,6 +447,9 @@ vdi_write(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
 		if (allocated(e))
 			ret = vx_write(b, buf, (size_t)n, s->data_off +
 			    (uint64_t)e * VDI_BLOCK + in);
+		else if (s->diff && e == VDI_FREE && s->orphan)
+			return vx_fail(b, "block %u is the parent's, and the "
+			    "parent was not found", g);
 		else if (s->diff && e == VDI_FREE)
 			ret = diff_alloc(b, g, buf, in, n);
 		else if (vx_is_zero(buf, n))
@@ -778,6 +789,7 @@ vdi_set_backing(struct blk *b, const char *name, const char *fmt,
 	}
 	memcpy(s->hdr, h, VDI_HDR_SIZE);
 	s->diff = name != NULL;
+	s->orphan = false;
 	snprintf(b->backing_name, sizeof(b->backing_name), "%s",
 	    name ? name : "");
 	snprintf(b->backing_fmt, sizeof(b->backing_fmt), "%s",
