@@ -28,7 +28,8 @@ static const struct subcmd cmds[] = {
 	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)"
 	  "\n\tsubformat=monolithicSparse|monolithicFlat|twoGbMaxExtentSparse|"
 	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk);"
-	  "\n\t-b: a qcow2 or vmdk overlay, or a differencing vpc over a vpc" },
+	  "\n\t-b: a qcow2 or vmdk overlay, a differencing vpc or vdi over\n"
+	  "\tone of its format" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
@@ -56,7 +57,7 @@ static const struct subcmd cmds[] = {
 	{ "commit", cmd_commit,
 	  "commit [-q] [-p] [-d] [-f FMT] [-b BASE] FILE",
 	  "write an overlay's data into its backing file (or BASE, deeper in\n"
-	  "\tthe chain), then empty the overlay (qcow2, differencing vpc;\n"
+	  "\tthe chain), then empty the overlay (qcow2, differencing vpc/vdi;\n"
 	  "\t-d, or -b: keep it)" },
 	{ "rebase", cmd_rebase,
 	  "rebase [-q] [-p] [-u] [-f FMT] [-F FMT] -b BACKING FILE",

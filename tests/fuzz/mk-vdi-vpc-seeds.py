@@ -79,4 +79,10 @@ def vdi(nblocks, disk, entries, fsize, typ=1):
 F = 0xffffffff
 open('vdi-vpc-seeds/vdi-short', 'wb').write(vdi(4, 4 << 20, [0, F, F, F], 4096))
 open('vdi-vpc-seeds/vdi-static', 'wb').write(vdi(1, (1 << 20) - 512, [0], 6000, 2))
+# differencing: type 4 with parent UUIDs and the name in the comment
+# (no parent is opened: the harness opens without backing files)
+dv = bytearray(vdi(4, 4 << 20, [F, 0, F, 0xfffffffe], 4096, 4))
+dv[0x54:0x54 + 23] = b'vmkit-parent=parent.vdi'
+dv[0x1a8:0x1c8] = bytes(range(1, 33))
+open('vdi-vpc-seeds/vdi-diff', 'wb').write(bytes(dv))
 open('vdi-vpc-seeds/vdi-big', 'wb').write(vdi(200, 200 << 20, [F] * 199 + [0], 2048))
