@@ -160,7 +160,11 @@ own_blocks() {
 	run_tool 1 "$VM_DISK" create -q -f vpc -b q.qcow2 t2.vhd
 	is "$output" "vm-disk: t2.vhd: the parent of a differencing VHD must be a VHD image, not qcow2"
 	[ ! -e t2.vhd ]
-	run_tool 1 "$VM_DISK" create -q -f vpc -o subformat=fixed -b real.vhd t3.vhd
+	mv real.vhd base.vhd
+	run_tool 1 "$VM_DISK" resize top.vhd +1M
+	is "$output" "vm-disk: top.vhd: resizing a differencing VHD image is not supported (it has its parent's size)"
+	cmp top.vhd orig.vhd
+	run_tool 1 "$VM_DISK" create -q -f vpc -o subformat=fixed -b base.vhd t3.vhd
 	is "$output" "vm-disk: t3.vhd: a fixed VHD image cannot have a parent*"
 	[ ! -e t3.vhd ]
 	# a locator past the end of the file (dynamic header at 512, its

@@ -90,6 +90,8 @@ uuid() {
 	run_tool 1 "$VM_DISK" cat vm/Snapshots/child.vdi
 	is "$output" "vm-disk: vm/Snapshots/child.vdi: its parent */moved.vdi has another UUID than the one it was made over*"
 	run_tool 1 "$BLKWRITE" vm/Snapshots/child.vdi 0:512:1
+	run_tool 1 "$VM_DISK" resize vm/Snapshots/child.vdi +1M
+	is "$output" "vm-disk: vm/Snapshots/child.vdi: resizing a differencing VDI image is not supported (it has its parent's size)"
 	cmp vm/Snapshots/child.vdi orig.vdi
 	# parents that are not VDIs, and fixed images, are refused
 	qemu-img create -q -f qcow2 q.qcow2 8M

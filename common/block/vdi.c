@@ -1079,6 +1079,10 @@ vdi_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	uint64_t nb;
 	int ret;
 
+	if (s->diff)
+		return vm_err_set(err, -ENOTSUP, "%s: resizing a differencing "
+		    "VDI image is not supported (it has its parent's size)",
+		    b->path);
 	size = (size + 511) & ~511ull;
 	nb = (size + VDI_BLOCK - 1) / VDI_BLOCK;
 	if (s->nbad == 0 && size < b->size) {

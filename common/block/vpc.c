@@ -1722,6 +1722,10 @@ vpc_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	uint64_t nsize, need;
 	int ret;
 
+	if (s->diff)
+		return vm_err_set(err, -ENOTSUP, "%s: resizing a differencing "
+		    "VHD image is not supported (it has its parent's size)",
+		    b->path);
 	memcpy(f, s->footer, VPC_FOOTER);
 	o.force_size = cur_size_rules(f);
 	if ((ret = new_size(&o, b->path, &nsize, f, err)) < 0)
