@@ -4,7 +4,8 @@
 # itself reads back as qemu-io says it should; a writer killed with
 # SIGKILL while it reuses freed clusters leaves at worst leaks; and an
 # image whose refcounts wrongly call its own tables free does not get
-# them overwritten.  qemu-img check and qemu-io are the judges.
+# them overwritten; a guest's blkdiscard through virtio-blk frees clusters
+# its next writes take.  qemu-img check and qemu-io are the judges.
 
 load helpers
 load disk
@@ -187,4 +188,27 @@ points() {
 	run_tool 0 "$VM_DISK" check -r all a.qcow2
 	qemu_ok a.qcow2
 	qemu-io -c 'read -P 1 0 64k' -c 'read -P 2 1M 64k' a.qcow2 > /dev/null
+}
+
+@test "dbt: a guest that writes, discards (blkdiscard through virtio-blk) and writes elsewhere does not grow its qcow2 disk" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	qemu-img create -q -f qcow2 d.qcow2 32M
+	run_tool '?' timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--kernel "$KERNEL" --initrd "$INITRD" --disk d.qcow2 \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"yes A | dd of=/dev/vda bs=1M count=16 iflag=fullblock conv=fsync 2>/dev/null; \
+blkdiscard /dev/vda && echo discarded; \
+yes B | dd of=/dev/vda bs=1M seek=16 count=16 iflag=fullblock conv=fsync 2>/dev/null; echo done\"" </dev/null
+	output=${output//$'\r'/}
+	is "$status" 0 "vm-run's exit status"
+	is "$output" "*discarded*done*" "the guest's blkdiscard"
+	qemu_ok d.qcow2
+	yes B | head -c 16M > b.raw
+	qemu-img convert -O raw d.qcow2 d.raw
+	cmp -n 16777216 d.raw /dev/zero
+	cmp -i 16777216:0 d.raw b.raw
+	# 16 MiB of data live at the end; without reuse the file would
+	# hold both 16 MiB regions
+	size=$(stat -c %s d.qcow2)
+	[ "$size" -lt $((20 << 20)) ] || { echo "# d.qcow2 is $size bytes" >&3; false; }
 }
