@@ -212,3 +212,19 @@ yes B | dd of=/dev/vda bs=1M seek=16 count=16 iflag=fullblock conv=fsync 2>/dev/
 	size=$(stat -c %s d.qcow2)
 	[ "$size" -lt $((20 << 20)) ] || { echo "# d.qcow2 is $size bytes" >&3; false; }
 }
+
+@test "check -r all of an image missing a refcount block writes its new tables past the end, never over data the refcounts call free" {
+	qemu-img create -q -f qcow2 -o cluster_size=512 a.qcow2 1M
+	qemu-io -c 'write -P 3 0 1M' a.qcow2 > /dev/null
+	# the refcount table's fourth entry (clusters 768..1023) cleared:
+	# those clusters, all in use, now have refcount 0
+	rt=$(od -An -tu8 --endian=big -j48 -N8 a.qcow2 | tr -d ' ')
+	poke a.qcow2 $((rt + 24)) '\x00\x00\x00\x00\x00\x00\x00\x00'
+	run_tool 2 qemu-img check a.qcow2
+	run_tool '?' "$VM_DISK" check -r all a.qcow2
+	qemu-io -c 'read -P 3 0 1M' a.qcow2 > /dev/null
+	# whatever the repair left, qemu-img's own repair finds the data whole
+	qemu-img check -q -r all a.qcow2
+	qemu_ok a.qcow2
+	qemu-io -c 'read -P 3 0 1M' a.qcow2 > /dev/null
+}

@@ -152,7 +152,10 @@ is_metadata(struct qcow2 *q, uint64_t c)
  * with whole, only a run of exactly n (a free run that reaches the end
  * of the file counts: it goes on past it).  Its first cluster, and its
  * length in *got; 0 when there is none (then append).  A refcount that
- * cannot be read ends the search: appending is always safe.
+ * cannot be read ends the search: appending is always safe, and is all
+ * that is done while the refcounts may be wrong (q->no_reuse: a dirty
+ * image, or check repairing one, where a refcount of 0 may belong to a
+ * cluster still in use).
  */
 static uint64_t
 find_free(struct blk *b, uint64_t n, bool whole, uint64_t *got)
@@ -163,6 +166,8 @@ find_free(struct blk *b, uint64_t n, bool whole, uint64_t *got)
 	uint8_t *blk = NULL;
 
 	len = 0;
+	if (q->no_reuse)
+		return 0;
 	for (c = q->free_hint; c < end; c++) {
 		r = c / q->rb_entries;
 		if (r >= q->rt_entries)

@@ -102,6 +102,8 @@ struct qcow2 {
 				 * use or reserved) */
 	uint64_t freed_lo;      /* lowest cluster freed since the last
 				 * qc_alloc_rewind (UINT64_MAX: none) */
+	bool no_reuse;          /* refcounts not to be trusted (a dirty
+				 * image, a repair): append only */
 	uint64_t comp_off;      /* packing cursor for compressed clusters */
 
 	struct qc_cache l2c, rbc;

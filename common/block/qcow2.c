@@ -633,6 +633,7 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 	q->next_free = (q->file_size + q->cs - 1) & ~(q->cs - 1);
 	q->free_hint = 0;
 	q->freed_lo = UINT64_MAX;
+	q->no_reuse = (q->incompat & QC_INCOMPAT_DIRTY) != 0;
 	if (cache_init(&q->l2c, q->cs) < 0 || cache_init(&q->rbc, q->cs) < 0 ||
 	    (q->cbuf = malloc((size_t)(2 * q->cs + 512))) == NULL ||
 	    (q->dbuf = malloc((size_t)q->cs)) == NULL) {
