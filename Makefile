@@ -148,6 +148,7 @@ bench: deps
 	@bench/smp.sh build/rel
 	@bench/snap.sh build/rel
 	@bench/net.sh build/rel
+	@bench/disk.sh build/rel
 
 # The long differential run (tests/prog/difftest.c); add options with
 # DIFFTEST_FLAGS, e.g. DIFFTEST_FLAGS="--seed 7 --tier jit".

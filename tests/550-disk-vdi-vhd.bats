@@ -313,7 +313,8 @@ corrupt_map() {
 	qemu-io -f vdi -c 'write -P 5 0 1M' -c 'write -P 6 2M 64k' good.vdi > /dev/null
 	t() { cp good.vdi bad.vdi; poke bad.vdi "$1" "$2"; refused bad.vdi "$3"; }
 	t $((0x44)) '\x00\x00\x02\x00' "unsupported VDI version 2.0 (only 1.1)"
-	t $((0x4c)) '\x04' "unsupported VDI image type 4 (only normal and fixed images)"
+	t $((0x4c)) '\x05' "unsupported VDI image type 5 (only normal, fixed and differencing images)"
+	t $((0x4c)) '\x04' "a differencing VDI image without its parent's UUID"
 	t $((0x178)) '\x00\x00\x20\x00' "unsupported VDI layout *"
 	t $((0x170)) '\x00\x00\x00\x00\x00\x00\x00\x01' "the disk size 72057594037927936 does not fit in the image's 4 blocks"
 	t $((0x180)) '\xff\xff\xff\xff' "absurd VDI block count 4294967295"
@@ -321,7 +322,7 @@ corrupt_map() {
 	refused bad.vdi "the block map runs past the end of the file (truncated image?)"
 	t $((0x154)) '\x00\x01\x00\x00' "block map offset 0x100 or data offset 0x400 is unaligned or overlaps the header or the map"
 	t $((0x158)) '\x01\x04\x00\x00' "block map offset 0x200 or data offset 0x401 is unaligned *"
-	t $((0x1b8)) '\x01' "a differencing VDI image (it has a parent), not supported"
+	t $((0x1b8)) '\x01' "a VDI image of type 1 with a parent's UUID"
 	t $((0x184)) '\x09' "9 blocks allocated of only 4"
 	head -c 300 good.vdi > short.vdi
 	refused short.vdi "not a VDI image (shorter than its header)" vdi
@@ -350,9 +351,10 @@ corrupt_map() {
 	is "$output" "*found and repaired*1 corruptions*No errors were found on the image.*"
 	qemu_ok bad.vdi
 	qemu_reads vdi bad.vdi
-	# the others it cannot, and says so with status 2
+	# -r leaks does not touch a damaged map (-r all repairs it: see the
+	# repair test below)
 	cp good.vdi bad.vdi; poke bad.vdi 520 '\x00\x00\x00\x00'; cp bad.vdi bad.orig
-	run_tool 2 "$VM_DISK" check -r all bad.vdi
+	run_tool 2 "$VM_DISK" check -r leaks bad.vdi
 	cmp bad.vdi bad.orig
 	cp good.vdi bad.vdi; poke bad.vdi 516 '\x02\x00\x00\x00'; poke bad.vdi $((0x184)) '\x03'
 	truncate -s $((1024 + 2 * 1048576)) bad.vdi
@@ -366,7 +368,7 @@ corrupt_map() {
 	t 48 '\x01' "bad VHD footer checksum (0x*, the footer sums to 0x*)"
 	t 512 'X' "not a VHD dynamic header (bad magic)" 
 	t 544 '\x00\x00\x00\x03' "bad VHD dynamic header checksum"
-	t 60 '\x00\x00\x00\x04' "a differencing VHD image (it has a parent), not supported" "0 512 64"
+	t 60 '\x00\x00\x00\x04' "a differencing VHD image that names no parent" "0 512 64"
 	t 60 '\x00\x00\x00\x07' "unknown VHD disk type 7 for a footer at its start" "0 512 64"
 	cp good.vhd bad.vhd; poke bad.vhd 56 '\xff\xff\x10\xff'; poke bad.vhd 48 '\x00\x00\x20\x00'; vhd_sum bad.vhd 0 512 64
 	refused bad.vhd "the VHD footer claims 351843* bytes, more than the format's 2040 GiB"
@@ -390,6 +392,56 @@ corrupt_map() {
 	corrupt_map bad.vhd "the blocks of BAT entries 0 and 2 overlap"
 	run_tool 1 "$VM_DISK" cat bad.vhd
 	is "$output" "*bad.vhd: BAT entry 0 is corrupt*"
+}
+
+@test "check -r all repairs VDI and VHD block maps: entries past the image or the file, shared blocks; qemu-img reads the result" {
+	# VDI: guest blocks 0, 2, 3 hold 5, 6, 7 in host blocks 0, 1, 2
+	qemu-img create -q -f vdi good.vdi 4M
+	qemu-io -f vdi -c 'write -P 5 0 1M' -c 'write -P 6 2M 64k' -c 'write -P 7 3M 4k' good.vdi > /dev/null
+	# entry 2 names host block 0 too: the first guest block keeps it
+	cp good.vdi bad.vdi; poke bad.vdi 520 '\x00\x00\x00\x00'
+	run_tool 2 qemu-img check bad.vdi
+	run_tool 2 "$VM_DISK" check bad.vdi
+	run_tool 0 "$VM_DISK" check -r all bad.vdi
+	is "$output" "*found and repaired*2 corruptions*No errors were found on the image.*"
+	qemu_ok bad.vdi
+	qemu_reads vdi bad.vdi
+	qemu-io -f vdi -c 'read -P 5 0 1M' -c 'read -P 0 1M 2M' -c 'read -P 7 3M 4k' bad.vdi > /dev/null
+	# and it takes writes again, in a block no entry names
+	"$BLKWRITE" bad.vdi 1048576:4096:8
+	qemu_ok bad.vdi
+	qemu-io -f vdi -c 'read -P 5 0 1M' -c 'read -P 8 1M 4k' -c 'read -P 7 3M 4k' bad.vdi > /dev/null
+	# entries past the image's blocks and past the end of the file
+	cp good.vdi bad.vdi; poke bad.vdi 512 '\x07\x00\x00\x00'
+	truncate -s $((1024 + 2 * 1048576)) bad.vdi
+	run_tool 2 "$VM_DISK" check bad.vdi
+	is "$output" "*block map entry 0 names block 7, past the image's 4 blocks*block map entry 3 names block 2, past the end of the file*"
+	run_tool 0 "$VM_DISK" check -r all bad.vdi
+	qemu_ok bad.vdi
+	qemu_reads vdi bad.vdi
+	qemu-io -f vdi -c 'read -P 0 0 2M' -c 'read -P 6 2M 64k' -c 'read -P 0 3M 1M' bad.vdi > /dev/null
+	# -r leaks leaves a damaged map alone
+	cp good.vdi bad.vdi; poke bad.vdi 520 '\x00\x00\x00\x00'; cp bad.vdi bad.orig
+	run_tool 2 "$VM_DISK" check -r leaks bad.vdi
+	cmp bad.vdi bad.orig
+
+	# VHD: blocks 0, 1, 2 hold 5, 6, 7; entry 0 goes past the end of
+	# the file, entry 2 names entry 1's block
+	qemu-img create -q -f vpc good.vhd 8M
+	qemu-io -f vpc -c 'write -P 5 0 64k' -c 'write -P 6 2M 64k' -c 'write -P 7 4M 64k' good.vhd > /dev/null
+	cp good.vhd bad.vhd
+	poke bad.vhd 1536 '\x7f\x00\x00\x00'
+	dd if=good.vhd of=bad.vhd bs=1 skip=1540 seek=1544 count=4 conv=notrunc status=none
+	run_tool 2 "$VM_DISK" check bad.vhd
+	is "$output" "*BAT entry 0 puts its block at 0xfe00000000, past the end of the file*the blocks of BAT entries 1 and 2 overlap*"
+	run_tool 0 "$VM_DISK" check -r all bad.vhd
+	is "$output" "*found and repaired*2 corruptions*No errors were found on the image.*"
+	qemu_reads vpc bad.vhd
+	qemu-io -f vpc -c 'read -P 0 0 2M' -c 'read -P 6 2M 64k' -c 'read -P 0 4M 2M' bad.vhd > /dev/null
+	"$BLKWRITE" bad.vhd 0:4096:9 4194304:4096:a
+	run_tool 0 "$VM_DISK" check bad.vhd
+	qemu-io -f vpc -c 'read -P 9 0 4k' -c 'read -P 6 2M 64k' -c 'read -P 10 4M 4k' bad.vhd > /dev/null
+	qemu_reads vpc bad.vhd
 }
 
 @test "SIGKILL mid-write: the image stays readable and consistent (VDI: at worst a count check -r all corrects)" {

@@ -20,6 +20,9 @@ PKGS="$PKGS qemu-system-data"
 PKGS="$PKGS dmidecode"
 # memtest86+: booted through SeaBIOS by tests/470.
 PKGS="$PKGS memtest86+"
+# python3-libvhdi: libvhdi reads differencing VHDs with their parents
+# (qemu-img reads them without), the judge of tests/555.
+PKGS="$PKGS python3-libvhdi"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -27,7 +27,9 @@ static const struct subcmd cmds[] = {
 	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1,"
 	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)"
 	  "\n\tsubformat=monolithicSparse|monolithicFlat|twoGbMaxExtentSparse|"
-	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk)" },
+	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk);"
+	  "\n\t-b: a qcow2 or vmdk overlay, a differencing vpc or vdi over\n"
+	  "\tone of its format" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
@@ -41,7 +43,8 @@ static const struct subcmd cmds[] = {
 	  "\t-O vmdk -o subformat=streamOptimized compresses, as -c does)" },
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
-	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks" },
+	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks;\n"
+	  "\t-r all also repairs vdi/vpc block maps" },
 	{ "compare", cmd_compare,
 	  "compare [-q] [-s] [-U] [-f FMT] [-F FMT] FILE1 FILE2",
 	  "compare guest contents: exit 0 identical, 1 different, 2 error" },
@@ -54,7 +57,8 @@ static const struct subcmd cmds[] = {
 	{ "commit", cmd_commit,
 	  "commit [-q] [-p] [-d] [-f FMT] [-b BASE] FILE",
 	  "write an overlay's data into its backing file (or BASE, deeper in\n"
-	  "\tthe chain), then empty the overlay (-d, or -b: keep it)" },
+	  "\tthe chain), then empty the overlay (qcow2, differencing vpc/vdi;\n"
+	  "\t-d, or -b: keep it)" },
 	{ "rebase", cmd_rebase,
 	  "rebase [-q] [-p] [-u] [-f FMT] [-F FMT] -b BACKING FILE",
 	  "point an overlay at another backing file (\"\": none), copying in\n"

@@ -106,8 +106,8 @@ blk_probe_buf(const uint8_t *hdr, size_t len)
 }
 
 /* The path of a backing file named by the image at path. */
-static void
-backing_path(const char *path, const char *name, char *out, size_t len)
+void
+blk_backing_path(const char *path, const char *name, char *out, size_t len)
 {
 	char dir[4096];
 
@@ -137,7 +137,7 @@ open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
 	if (ch->n > BLK_BACKING_MAX)
 		return vm_err_set(err, -ELOOP, "%s: backing chain deeper than "
 		    "%d images", b->path, BLK_BACKING_MAX);
-	backing_path(b->path, b->backing_name, path, sizeof(path));
+	blk_backing_path(b->path, b->backing_name, path, sizeof(path));
 	b->backing = open_one(path, fmt, (b->flags & BLK_F_BACKING_NOLOCK ?
 	    BLK_F_NOLOCK | BLK_F_BACKING_NOLOCK : b->flags & BLK_F_NOLOCK) |
 	    BLK_F_RDONLY, ch, err);
@@ -220,7 +220,8 @@ open_one(const char *path, const char *format, unsigned flags,
 		return NULL;
 	}
 	if (b->backing_name[0] && !(flags & BLK_F_NOBACKING) &&
-	    open_backing(b, ch, err) < 0) {
+	    (open_backing(b, ch, err) < 0 || (drv->backing_opened &&
+	    drv->backing_opened(b, err) < 0))) {
 		blk_close(b);
 		return NULL;
 	}

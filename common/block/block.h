@@ -159,6 +159,9 @@ struct blk_driver {
 	/* 0..100, like probe, from the file's last bytes (tail, len of
 	 * them, at most 512) for formats whose signature is at the end. */
 	int (*probe_tail)(const uint8_t *tail, size_t len);
+	/* b->backing is open: refuse it if it is not the parent b was
+	 * made over (a differencing VHD records its parent's UUID). */
+	int (*backing_opened)(struct blk *b, struct vm_err *err);
 };
 
 struct blk {
@@ -231,6 +234,10 @@ int blk_set_backing(struct blk *b, const char *name, const char *fmt,
     struct vm_err *err);
 /* Empty the image's own layer (commit does, unless -d). */
 int blk_make_empty(struct blk *b, struct vm_err *err);
+/* The path of the backing file name names for the image at path: name
+ * relative to path's directory unless it is absolute. */
+void blk_backing_path(const char *path, const char *name, char *out,
+    size_t len);
 /* Read from the backing chain below b, zeros past its end or without one. */
 int blk_read_backing(struct blk *b, void *buf, size_t len, uint64_t off);
 const struct blk_driver *blk_driver_find(const char *name);

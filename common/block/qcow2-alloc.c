@@ -2,15 +2,23 @@
  * qcow2 writing: refcounts, cluster allocation, guest writes, compressed
  * clusters and growing the virtual size.
  *
- * New clusters always go at the end of the file (q->next_free); freed
- * ones are not reused, which keeps allocation trivial and every crash
- * harmless.  Each allocation is written in the order
+ * New clusters go where the refcounts say clusters are free (refcount
+ * 0) before the end of the file, and past its end (q->next_free) only
+ * when there are none, so space freed by discard, snapshot deletion,
+ * shrinking or commit is used again.  Each allocation is written in the
+ * order
  *
  *     data  ->  refcount  ->  L2 entry  ->  (new L2 table: L1 entry)
  *
- * so that if the process dies between two of these writes the image has
- * at worst clusters with a refcount and no reference (a leak, which
- * check -r leaks reclaims), never a reference without a refcount.  A new
+ * and every release in the reverse one (L2 entry cleared, then the
+ * refcount dropped), so a cluster with refcount 0 is referenced by
+ * nothing on disk and may be overwritten at any time: if the process
+ * dies between two of these writes the image has at worst clusters with
+ * a refcount and no reference (a leak, which check -r leaks reclaims),
+ * never a reference without a refcount.  Clusters reserved but not yet
+ * counted lie below q->free_hint, where no search looks; clusters freed
+ * during an operation are looked at again only by the next one
+ * (qc_alloc_rewind), never by the operation that freed them.  A new
  * refcount block is written whole before the refcount table points to
  * it; a new refcount table or L1 table is written and synced before the
  * header points to it, and the old one is freed after.
@@ -27,15 +35,6 @@
 
 #include "block/qcow2-int.h"
 #include "util/err.h"
-
-uint64_t
-qc_reserve(struct qcow2 *q, uint64_t n)
-{
-	uint64_t h = q->next_free;
-
-	q->next_free += n << q->cluster_bits;
-	return h;
-}
 
 static uint64_t
 rc_read(const struct qcow2 *q, const uint8_t *blk, uint64_t i)
@@ -73,12 +72,196 @@ qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val)
 static int grow_table(struct blk *b, uint64_t need);
 static bool hits_metadata(const struct qcow2 *q, uint64_t h, uint64_t len);
 
+/* Let the next search see the clusters freed since the last call: only
+ * at the start of an operation, when nothing is reserved and uncounted. */
+void
+qc_alloc_rewind(struct qcow2 *q)
+{
+	if (q->freed_lo < q->free_hint)
+		q->free_hint = q->freed_lo;
+	q->freed_lo = UINT64_MAX;
+}
+
+static int
+cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, c = *(const uint64_t *)y;
+
+	return a < c ? -1 : a > c;
+}
+
+/* The refcount blocks' offsets, sorted, for is_metadata's search (made
+ * again after the refcount table changes). */
+static int
+sort_refblocks(struct qcow2 *q)
+{
+	uint64_t r, n = 0;
+
+	free(q->rb_sorted);
+	q->rb_sorted = malloc((size_t)q->rt_entries * 8 + 8);
+	if (q->rb_sorted == NULL)
+		return -ENOMEM;
+	for (r = 0; r < q->rt_entries; r++)
+		if (q->rt[r])
+			q->rb_sorted[n++] = q->rt[r];
+	qsort(q->rb_sorted, (size_t)n, 8, cmp_u64);
+	q->rb_sorted_n = n;
+	q->rb_sorted_ok = true;
+	return 0;
+}
+
+/*
+ * Host cluster c holds metadata that the header or the refcount table
+ * points to.  Those have refcounts of their own in a sound image; this
+ * keeps an image whose refcounts say otherwise from having them
+ * overwritten.
+ */
+static bool
+is_metadata(struct qcow2 *q, uint64_t c)
+{
+	uint64_t h = c << q->cluster_bits, r, sb, lo, hi;
+	uint32_t i;
+
+	if (hits_metadata(q, h, q->cs))
+		return true;
+	sb = (q->snapshots_len + q->cs - 1) & ~(q->cs - 1);
+	if (q->nb_snapshots && h < q->snapshots_off + sb &&
+	    q->snapshots_off < h + q->cs)
+		return true;
+	for (i = 0; i < q->nb_snapshots; i++) {
+		sb = (uint64_t)q->qsnaps[i].l1_size * 8;
+		if (h < q->qsnaps[i].l1_off + sb && q->qsnaps[i].l1_off < h + q->cs)
+			return true;
+	}
+	if (!q->rb_sorted_ok && sort_refblocks(q) < 0)
+		return true;    /* no memory: take nothing here */
+	lo = 0;
+	hi = q->rb_sorted_n;
+	while (lo < hi) {
+		r = lo + (hi - lo) / 2;
+		if (q->rb_sorted[r] < h)
+			lo = r + 1;
+		else
+			hi = r;
+	}
+	return lo < q->rb_sorted_n && q->rb_sorted[lo] == h;
+}
+
+/*
+ * The first run of free clusters from q->free_hint on, at most n long;
+ * with whole, only a run of exactly n (a free run that reaches the end
+ * of the file counts: it goes on past it).  Its first cluster, and its
+ * length in *got; 0 when there is none (then append).  A refcount that
+ * cannot be read ends the search: appending is always safe, and is all
+ * that is done while the refcounts may be wrong (q->no_reuse: a dirty
+ * image, or check repairing one, where a refcount of 0 may belong to a
+ * cluster still in use).
+ */
+static uint64_t
+find_free(struct blk *b, uint64_t n, bool whole, uint64_t *got)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t end = q->next_free >> q->cluster_bits, c, r, start = 0, len;
+	uint64_t cr = UINT64_MAX;
+	uint8_t *blk = NULL;
+
+	len = 0;
+	if (q->no_reuse)
+		return 0;
+	for (c = q->free_hint; c < end; c++) {
+		r = c / q->rb_entries;
+		if (r >= q->rt_entries)
+			break;
+		if (q->rt[r] == 0) {
+			blk = NULL;
+		} else if (r != cr || blk == NULL) {
+			blk = qc_cache_get(b, &q->rbc, q->rt[r], false);
+			if (blk == NULL)
+				break;
+		}
+		cr = r;
+		if ((blk == NULL || rc_read(q, blk, c % q->rb_entries) == 0) &&
+		    !is_metadata(q, c)) {
+			if (len++ == 0)
+				start = c;
+			if (len == n)
+				break;
+			continue;
+		}
+		if (len && !whole)
+			break;
+		len = 0;
+	}
+	if (len == 0)
+		return 0;
+	/* A run that reaches the end of the file goes on past it. */
+	if (len < n && start + len < end) {
+		if (whole)
+			return 0;
+		n = len;
+	}
+	*got = n;
+	return start;
+}
+
+/*
+ * Reserve up to n contiguous clusters (exactly n with whole) for the
+ * caller to write and count: free ones if there are, else past the end.
+ * Their host offset; their number in *got.
+ */
+static uint64_t
+reserve(struct blk *b, uint64_t n, bool whole, uint64_t *got)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t c, i, k, h;
+	unsigned ci;
+
+	c = find_free(b, n, whole, &k);
+	if (c == 0) {
+		h = q->next_free;
+		q->next_free += n << q->cluster_bits;
+		q->free_hint = q->next_free >> q->cluster_bits;
+		*got = n;
+		return h;
+	}
+	h = c << q->cluster_bits;
+	if (h + (k << q->cluster_bits) > q->next_free)
+		q->next_free = h + (k << q->cluster_bits);
+	q->free_hint = c + k;
+	/* Nothing cached may speak for what these clusters held. */
+	for (i = 0; i < k; i++) {
+		uint64_t at = h + (i << q->cluster_bits);
+
+		ci = (unsigned)((at >> q->cluster_bits) & (q->l2c.n - 1));
+		if (q->l2c.key[ci] == at)
+			q->l2c.key[ci] = 0;
+		ci = (unsigned)((at >> q->cluster_bits) & (q->rbc.n - 1));
+		if (q->rbc.key[ci] == at)
+			q->rbc.key[ci] = 0;
+	}
+	if (q->comp_off && q->comp_off >= h &&
+	    q->comp_off < h + (k << q->cluster_bits))
+		q->comp_off = 0;
+	q->dbuf_key = 0;
+	*got = k;
+	return h;
+}
+
+/* n contiguous clusters. */
+uint64_t
+qc_reserve(struct blk *b, uint64_t n)
+{
+	uint64_t got;
+
+	return reserve(b, n, true, &got);
+}
+
 /* A new, zeroed refcount block for table index r. */
 static int
 new_refblock(struct blk *b, uint64_t r)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t h = qc_reserve(q, 1), c = h >> q->cluster_bits;
+	uint64_t h = qc_reserve(b, 1), c = h >> q->cluster_bits;
 	uint8_t *blk, e[8];
 
 	blk = qc_cache_get(b, &q->rbc, h, true);
@@ -87,6 +270,7 @@ new_refblock(struct blk *b, uint64_t r)
 	if (qc_write_file(b, blk, (size_t)q->cs, h) < 0)
 		return -EIO;
 	q->rt[r] = h;
+	q->rb_sorted_ok = false;
 	if (!q->rt_pending) {
 		qc_put64(e, h);
 		if (qc_write_file(b, e, 8, q->rt_off + r * 8) < 0)
@@ -125,6 +309,8 @@ qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
 		return qc_fail(b, "refcount overflow");
 	blk[i * 2] = (uint8_t)(val >> 8);
 	blk[i * 2 + 1] = (uint8_t)val;
+	if (val == 0 && cluster < q->freed_lo)
+		q->freed_lo = cluster;
 	return qc_write_file(b, blk + i * 2, 2,
 	    q->rt[cluster / q->rb_entries] + i * 2);
 }
@@ -159,6 +345,8 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 				    "would leave 0..65535",
 				    (unsigned long long)(k << q->cluster_bits));
 			v = (uint64_t)((int64_t)v + delta);
+			if (v == 0 && c - i + k < q->freed_lo)
+				q->freed_lo = c - i + k;
 			blk[k * 2] = (uint8_t)(v >> 8);
 			blk[k * 2 + 1] = (uint8_t)v;
 		}
@@ -218,8 +406,9 @@ grow_table(struct blk *b, uint64_t need)
 	memset(nt + q->rt_entries, 0, (size_t)((n - q->rt_entries) * 8));
 	q->rt = nt;
 	q->rt_entries = n;
+	q->rb_sorted_ok = false;
 	q->rt_pending = true;
-	h = qc_reserve(q, tcl);
+	h = qc_reserve(b, tcl);
 	ret = qc_refcount_update(b, h, tcl, 1);
 	q->rt_pending = false;
 	for (i = 0; ret == 0 && i < n; i++)
@@ -276,7 +465,7 @@ l2_cow(struct blk *b, uint64_t l1i, uint64_t *l2off)
 		for (i = 0; i < q->cs / 8; i++)
 			qc_put64(tmp + i * 8, qc_be64(t + i * 8) &
 			    ~QC_OFLAG_COPIED);
-		h = qc_reserve(q, 1);
+		h = qc_reserve(b, 1);
 		t = qc_cache_get(b, &q->l2c, h, true);
 		memcpy(t, tmp, (size_t)q->cs);
 		free(tmp);
@@ -310,7 +499,7 @@ l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
 		*l2off = q->l1[l1i] & QC_OFFSET_MASK;
 		return 0;
 	}
-	h = qc_reserve(q, 1);
+	h = qc_reserve(b, 1);
 	t = qc_cache_get(b, &q->l2c, h, true);
 	if (qc_write_file(b, t, (size_t)q->cs, h) < 0 ||
 	    qc_refcount_update(b, h, 1, 1) < 0)
@@ -360,17 +549,18 @@ hits_metadata(const struct qcow2 *q, uint64_t h, uint64_t len)
 }
 
 /*
- * Write k clusters' worth of the request, all needing new clusters, at
- * guest offset off (cluster aligned start: coff), from buf covering
+ * Write k clusters' worth of the request, all needing new clusters
+ * (reserved from host offset h on), at guest offset off (cluster aligned start: coff), from buf covering
  * [off, off+len).  Partial first and last clusters are completed with
  * their current contents (backing file, compressed data or zeros).
  */
 static int
-write_new(struct blk *b, uint64_t coff, uint64_t k, const uint8_t *buf,
-    uint64_t off, uint64_t len, uint64_t l2off, const uint64_t *old)
+write_new(struct blk *b, uint64_t h, uint64_t coff, uint64_t k,
+    const uint8_t *buf, uint64_t off, uint64_t len, uint64_t l2off,
+    const uint64_t *old)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t h = qc_reserve(q, k), total = k * q->cs, head, tail, i;
+	uint64_t total = k * q->cs, head, tail, i;
 	uint8_t *tmp, *t;
 	int ret = 0;
 
@@ -463,9 +653,11 @@ write_l2(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
 				break;
 			old[k] = e;
 		}
+		h = reserve(b, k, false, &k);
 		n = coff + k * q->cs - off < end - off ?
 		    coff + k * q->cs - off : end - off;
-		if ((ret = write_new(b, coff, k, buf, off, n, l2off, old)) < 0)
+		if ((ret = write_new(b, h, coff, k, buf, off, n, l2off,
+		    old)) < 0)
 			return ret;
 		buf += n;
 		off += n;
@@ -480,6 +672,7 @@ qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
 	uint64_t span = q->cs << q->l2_bits, n;
 	int ret;
 
+	qc_alloc_rewind(q);
 	while (len > 0) {
 		n = span - (off & (span - 1));
 		if (n > len)
@@ -541,6 +734,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 
 	if (off & (q->cs - 1))
 		return -EINVAL;
+	qc_alloc_rewind(q);
 	if (n == 0 || n > q->cs - 512)
 		return qc_write(b, plain, q->cs < b->size - off ? q->cs :
 		    b->size - off, off);
@@ -548,7 +742,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 		return -EIO;
 	if (q->comp_off == 0 || (q->comp_off & (q->cs - 1)) == 0 ||
 	    (q->comp_off & (q->cs - 1)) + n > q->cs) {
-		h = qc_reserve(q, 1);
+		h = qc_reserve(b, 1);
 		if (qc_write_file(b, data, n, h) < 0 ||
 		    qc_refcount_update(b, h, 1, 1) < 0)
 			return -EIO;
@@ -588,13 +782,15 @@ qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
 	uint8_t *t;
 	int r;
 
+	qc_alloc_rewind(q);
 	for (off = 0; off < b->size; off += span) {
 		k = ((b->size - off < span ? b->size - off : span) + q->cs - 1) >>
 		    q->cluster_bits;
 		if (l2_for_write(b, off, &l2off) < 0)
 			goto fail;
-		h = qc_reserve(q, k);
-		if (ftruncate(b->fd, (off_t)(h + (k << q->cluster_bits))) < 0) {
+		h = qc_reserve(b, k);
+		if (h + (k << q->cluster_bits) > q->file_size &&
+		    ftruncate(b->fd, (off_t)(h + (k << q->cluster_bits))) < 0) {
 			vm_err_errno(&b->ioerr, -errno, "%s", b->path);
 			goto fail;
 		}
@@ -627,10 +823,11 @@ fail:
 	return -EIO;
 }
 
-/* Clear the L2 entries of [off, end) (inside one table) and then drop
- * what they held: a crash in between leaks, never corrupts. */
+/* Set the L2 entries of [off, end) (inside one table) to val (0 or a
+ * zero flag) and then drop what they held: a crash in between leaks,
+ * never corrupts. */
 static int
-clear_l2(struct blk *b, uint64_t off, uint64_t end)
+clear_l2(struct blk *b, uint64_t off, uint64_t end, uint64_t val)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t l1i = off >> (q->cluster_bits + q->l2_bits), l2off, i, first;
@@ -648,16 +845,55 @@ clear_l2(struct blk *b, uint64_t off, uint64_t end)
 	for (k = 0; k < n; k++) {
 		i = first + k;
 		old[k] = qc_be64(t + i * 8);
-		qc_put64(t + i * 8, 0);
+		qc_put64(t + i * 8, val);
 	}
 	if (qc_write_file(b, t + first * 8, (size_t)(n * 8), l2off +
 	    first * 8) < 0)
 		ret = -EIO;
 	for (k = 0; ret == 0 && k < n; k++)
-		if (old[k] && qc_release(b, old[k]) < 0)
+		if ((old[k] & ~QC_OFLAG_ZERO) && qc_release(b, old[k]) < 0)
 			ret = -EIO;
 	free(old);
 	return ret;
+}
+
+/*
+ * Discard the whole clusters of [off, off+len) (the last one whole if
+ * the range ends at the virtual size): their L2 entries say "unallocated"
+ * (reads as zeros, or as the backing file in a version 2 image) or, in a
+ * version 3 image with a backing file, "zero"; their clusters are freed
+ * for the next writes.  Tables that snapshots share are copied first.
+ */
+int
+qc_discard(struct blk *b, uint64_t off, uint64_t len)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, start, end, e, l1i, l2off;
+	uint64_t val = 0;
+	int ret;
+
+	qc_alloc_rewind(q);
+	if (q->incompat & QC_INCOMPAT_EXTL2)
+		return 0;
+	start = (off + q->cs - 1) & ~(q->cs - 1);
+	end = off + len >= b->size ? (b->size + q->cs - 1) & ~(q->cs - 1) :
+	    (off + len) & ~(q->cs - 1);
+	if (b->backing_name[0] && q->version >= 3)
+		val = QC_OFLAG_ZERO;
+	for (; start < end; start = e) {
+		e = (start / span + 1) * span;
+		if (e > end)
+			e = end;
+		l1i = start / span;
+		if (l1i >= q->l1_size)
+			return qc_fail(b, "guest offset beyond the L1 table");
+		if ((q->l1[l1i] & QC_OFFSET_MASK) == 0 && val == 0)
+			continue;
+		if ((ret = l2_for_write(b, start, &l2off)) < 0 ||
+		    (ret = clear_l2(b, start, e, val)) < 0)
+			return ret;
+	}
+	return 0;
 }
 
 /*
@@ -701,7 +937,7 @@ shrink(struct blk *b, uint64_t size, struct vm_err *err)
 		end = (off / span + 1) * span;
 		if (end > b->size)
 			end = (b->size + q->cs - 1) & ~(q->cs - 1);
-		if (clear_l2(b, off, end) < 0)
+		if (clear_l2(b, off, end, 0) < 0)
 			goto fail;
 	}
 	if (sync_file(b) < 0)
@@ -742,6 +978,7 @@ qc_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	uint64_t h, ncl, ocl, i, *nl1;
 	uint8_t *raw, hdr[12];
 
+	qc_alloc_rewind(q);
 	/* in whole sectors, as qemu reads the size field */
 	size = (size + 511) & ~511ull;
 	need = (size + span - 1) / span;
@@ -766,7 +1003,7 @@ qc_resize(struct blk *b, uint64_t size, struct vm_err *err)
 		memcpy(nl1, q->l1, (size_t)q->l1_size * 8);
 		for (i = 0; i < need; i++)
 			qc_put64(raw + i * 8, nl1[i]);
-		h = qc_reserve(q, ncl);
+		h = qc_reserve(b, ncl);
 		if (qc_write_file(b, raw, (size_t)(need * 8), h) < 0 ||
 		    qc_refcount_update(b, h, ncl, 1) < 0 || sync_file(b) < 0) {
 			free(nl1);

@@ -270,6 +270,10 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 		return vm_err_set(err, -ENOTSUP, "%s: repairing %u-bit "
 		    "refcounts is not supported yet", b->path,
 		    1u << q->refcount_order);
+	/* A refcount block the repair makes must not land on a cluster
+	 * whose refcount is too low: append only, from now on. */
+	if (repair)
+		q->no_reuse = true;
 	k.n = (q->file_size + q->cs - 1) >> q->cluster_bits;
 	k.ref = calloc(k.n ? k.n : 1, sizeof(*k.ref));
 	if (k.ref == NULL)

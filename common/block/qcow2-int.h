@@ -84,6 +84,9 @@ struct qcow2 {
 	uint64_t rt_entries;
 	uint64_t *rt;
 	bool rt_pending;        /* rt is a new table not yet on disk */
+	uint64_t *rb_sorted;    /* the refcount blocks' offsets, sorted */
+	uint64_t rb_sorted_n;
+	bool rb_sorted_ok;      /* false: rt changed since they were */
 
 	uint32_t nb_snapshots;
 	uint64_t snapshots_off;
@@ -92,7 +95,15 @@ struct qcow2 {
 	uint64_t snapshots_len;         /* bytes of the table */
 
 	uint64_t file_size;     /* host file size as we know it */
-	uint64_t next_free;     /* where the next cluster goes */
+	uint64_t next_free;     /* the end of the clusters in use or
+				 * reserved: appending starts here */
+	uint64_t free_hint;     /* first cluster a search for free
+				 * clusters looks at (all below are in
+				 * use or reserved) */
+	uint64_t freed_lo;      /* lowest cluster freed since the last
+				 * qc_alloc_rewind (UINT64_MAX: none) */
+	bool no_reuse;          /* refcounts not to be trusted (a dirty
+				 * image, a repair): append only */
 	uint64_t comp_off;      /* packing cursor for compressed clusters */
 
 	struct qc_cache l2c, rbc;
@@ -115,7 +126,9 @@ void qc_comp_span(const struct qcow2 *q, uint64_t e, uint64_t *host,
 #define qc_fail blk_fail        /* block.h */
 
 /* qcow2-alloc.c */
-uint64_t qc_reserve(struct qcow2 *q, uint64_t n);
+uint64_t qc_reserve(struct blk *b, uint64_t n);
+void qc_alloc_rewind(struct qcow2 *q);
+int qc_discard(struct blk *b, uint64_t off, uint64_t len);
 int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);

@@ -631,6 +631,9 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 	if ((ret = qc_read_snapshots(b, err)) < 0)
 		goto out;
 	q->next_free = (q->file_size + q->cs - 1) & ~(q->cs - 1);
+	q->free_hint = 0;
+	q->freed_lo = UINT64_MAX;
+	q->no_reuse = (q->incompat & QC_INCOMPAT_DIRTY) != 0;
 	if (cache_init(&q->l2c, q->cs) < 0 || cache_init(&q->rbc, q->cs) < 0 ||
 	    (q->cbuf = malloc((size_t)(2 * q->cs + 512))) == NULL ||
 	    (q->dbuf = malloc((size_t)q->cs)) == NULL) {
@@ -653,6 +656,7 @@ qcow2_close(struct blk *b)
 
 	free(q->l1);
 	free(q->rt);
+	free(q->rb_sorted);
 	free(q->l2c.key);
 	free(q->l2c.mem);
 	free(q->rbc.key);
@@ -707,6 +711,7 @@ const struct blk_driver blk_qcow2 = {
 	.compress = qc_compress,
 	.write_compressed = qc_write_compressed,
 	.flush = qcow2_flush,
+	.discard = qc_discard,
 	.block_status = qcow2_block_status,
 	.info = qcow2_info,
 	.check = qc_check,

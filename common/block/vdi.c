@@ -19,11 +19,14 @@
  * writer killed between the two leaves a count one too high: check
  * reports it (as qemu-img does), and check -r all sets the count from
  * the map; the orphan block is then past the count, where the next
- * allocation reuses it.
+ * allocation reuses it.  check -r all also repairs the map itself (see
+ * repair_map).
  */
 #include "block/block.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,6 +50,12 @@
 #define VDI_MAX_BLOCKS  (1u << 26)
 #define VDI_DYNAMIC     1
 #define VDI_FIXED       2
+#define VDI_DIFF        4
+#define H_COMMENT       0x54    /* 256 bytes */
+#define VDI_COMMENT     256
+/* How a differencing image made here names its parent (VirtualBox keeps
+ * the name in its media registry, not in the image): in the comment. */
+#define PARENT_TAG      "vmkit-parent="
 
 /* Header field offsets. */
 #define H_SIGNATURE     0x40
@@ -74,6 +83,8 @@ struct vdi {
 	uint32_t blocks, allocated, counted, top;
 	uint64_t bmap_off, data_off, file_size;
 	uint32_t nbad;
+	bool diff;              /* differencing: free blocks are the parent's */
+	bool orphan;            /* ... and no parent was found */
 	bool count_bad;         /* the one problem is the allocated count */
 	char why[160];          /* the first problem found in the map */
 };
@@ -180,9 +191,10 @@ check_header(struct blk *b, struct vdi *s, struct vm_err *err)
 	if (v != VDI_VERSION)
 		return vm_err_set(err, -ENOTSUP, "%s: unsupported VDI version "
 		    "%u.%u (only 1.1)", b->path, v >> 16, v & 0xffff);
-	if (type != VDI_DYNAMIC && type != VDI_FIXED)
+	if (type != VDI_DYNAMIC && type != VDI_FIXED && type != VDI_DIFF)
 		return vm_err_set(err, -ENOTSUP, "%s: unsupported VDI image "
-		    "type %u (only normal and fixed images)", b->path, type);
+		    "type %u (only normal, fixed and differencing images)",
+		    b->path, type);
 	if (vx_le32(h + H_SECTOR_SIZE) != 512 ||
 	    vx_le32(h + H_BLOCK_SIZE) != VDI_BLOCK ||
 	    vx_le32(h + H_BLOCK_EXTRA) != 0)
@@ -190,10 +202,14 @@ check_header(struct blk *b, struct vdi *s, struct vm_err *err)
 		    "(sector size %u, block size %u, block extra %u; only "
 		    "512, 1 MiB, 0)", b->path, vx_le32(h + H_SECTOR_SIZE),
 		    vx_le32(h + H_BLOCK_SIZE), vx_le32(h + H_BLOCK_EXTRA));
-	if (memcmp(h + H_UUID_LINK, nil, 16) != 0 ||
-	    memcmp(h + H_UUID_PARENT, nil, 16) != 0)
-		return vm_err_set(err, -ENOTSUP, "%s: a differencing VDI "
-		    "image (it has a parent), not supported", b->path);
+	s->diff = type == VDI_DIFF;
+	if (s->diff && memcmp(h + H_UUID_LINK, nil, 16) == 0)
+		return vm_err_set(err, -EINVAL, "%s: a differencing VDI image "
+		    "without its parent's UUID", b->path);
+	if (!s->diff && (memcmp(h + H_UUID_LINK, nil, 16) != 0 ||
+	    memcmp(h + H_UUID_PARENT, nil, 16) != 0))
+		return vm_err_set(err, -EINVAL, "%s: a VDI image of type %u "
+		    "with a parent's UUID", b->path, type);
 	s->blocks = vx_le32(h + H_BLOCKS);
 	s->allocated = vx_le32(h + H_ALLOCATED);
 	s->bmap_off = vx_le32(h + H_OFF_BMAP);
@@ -267,6 +283,8 @@ load(struct blk *b, struct vm_err *err)
 	return 0;
 }
 
+static int find_parent(struct blk *b, struct vm_err *err);
+
 static int
 vdi_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 {
@@ -274,10 +292,15 @@ vdi_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 	int ret;
 
 	(void)fd;
-	if ((ret = load(b, err)) < 0) {
+	if ((ret = load(b, err)) < 0 ||
+	    (s->diff && (ret = find_parent(b, err)) < 0 &&
+	    !(flags & BLK_F_NOBACKING))) {
 		unload(s);
 		return ret;
 	}
+	/* Opened alone (info, check, rebase -u) without a parent found:
+	 * what only the parent holds cannot be read. */
+	s->orphan = ret < 0;
 	if (s->nbad && !(flags & (BLK_F_RDONLY | BLK_F_REPAIR))) {
 		unload(s);
 		return vm_err_set(err, -EINVAL, "%s: corrupt VDI image: %s "
@@ -314,7 +337,13 @@ vdi_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
 		if (g >= s->blocks || s->bad[g])
 			return bad_entry(b, g);
 		e = s->bmap[g];
-		if (!allocated(e))
+		if (s->diff && e == VDI_FREE) {
+			if (s->orphan)
+				return vx_fail(b, "block %u is the parent's, and "
+				    "the parent was not found", g);
+			if ((ret = blk_read_backing(b, buf, (size_t)n, off)) < 0)
+				return ret;
+		} else if (!allocated(e))
 			memset(buf, 0, (size_t)n);
 		else if ((ret = vx_read(b, buf, (size_t)n, s->data_off +
 		    (uint64_t)e * VDI_BLOCK + in)) < 0)
@@ -380,6 +409,26 @@ alloc_block(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
 	return 0;
 }
 
+/* A differencing image's new block: the parent's block with the write
+ * in it (copy-up: a VDI block has no sector bitmap). */
+static int
+diff_alloc(struct blk *b, uint32_t g, const uint8_t *buf, uint64_t in,
+    uint64_t n)
+{
+	uint8_t *t = malloc(VDI_BLOCK);
+	int ret;
+
+	if (t == NULL)
+		return -ENOMEM;
+	ret = blk_read_backing(b, t, VDI_BLOCK, (uint64_t)g * VDI_BLOCK);
+	if (ret == 0) {
+		memcpy(t + in, buf, (size_t)n);
+		ret = alloc_block(b, g, t, 0, VDI_BLOCK);
+	}
+	free(t);
+	return ret;
+}
+
 static int
 vdi_write(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
 {
@@ -398,6 +447,11 @@ vdi_write(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off)
 		if (allocated(e))
 			ret = vx_write(b, buf, (size_t)n, s->data_off +
 			    (uint64_t)e * VDI_BLOCK + in);
+		else if (s->diff && e == VDI_FREE && s->orphan)
+			return vx_fail(b, "block %u is the parent's, and the "
+			    "parent was not found", g);
+		else if (s->diff && e == VDI_FREE)
+			ret = diff_alloc(b, g, buf, in, n);
 		else if (vx_is_zero(buf, n))
 			ret = 0;
 		else
@@ -444,14 +498,15 @@ vdi_block_status(struct blk *b, uint64_t off, uint64_t len, uint64_t *pnum,
 	for (k = 1; n < len && g + k < s->blocks && !s->bad[g + k]; k++) {
 		f = s->bmap[g + k];
 		if (allocated(e) != allocated(f) ||
-		    (allocated(e) && f != e + k))
+		    (allocated(e) && f != e + k) || (s->diff && e != f &&
+		    !allocated(e)))
 			break;
 		n += VDI_BLOCK;
 	}
 	*pnum = n < len ? n : len;
 	if (!allocated(e)) {
 		*host = UINT64_MAX;
-		return 0;
+		return s->diff && e == VDI_DISCARDED ? BLK_S_ZERO : 0;
 	}
 	*host = s->data_off + (uint64_t)e * VDI_BLOCK + off % VDI_BLOCK;
 	return BLK_S_DATA;
@@ -464,6 +519,44 @@ vdi_info(struct blk *b, struct blk_info *info)
 	info->cluster_size = VDI_BLOCK;
 }
 
+/*
+ * check -r all: every entry that names a block outside the image or past
+ * the end of the file, or a block an entry before it already names,
+ * becomes "never written" (so the first guest block of a shared pair
+ * keeps it, the others read as zeros); each entry is rewritten on its
+ * own.  Then the allocated count, if it disagrees with the map.
+ */
+static int
+repair_map(struct blk *b, uint64_t *fixed)
+{
+	struct vdi *s = b->priv;
+	uint8_t *seen = calloc(s->blocks ? s->blocks : 1, 1), le[4];
+	uint32_t g, e;
+
+	if (seen == NULL)
+		return -ENOMEM;
+	for (g = 0; g < s->blocks; g++) {
+		e = s->bmap[g];
+		if (!allocated(e))
+			continue;
+		if (e < s->blocks && s->data_off + (uint64_t)e * VDI_BLOCK <
+		    s->file_size && !seen[e]) {
+			seen[e] = 1;
+			continue;
+		}
+		vx_put_le32(le, VDI_FREE);
+		if (vx_write(b, le, 4, s->bmap_off + (uint64_t)g * 4) < 0) {
+			free(seen);
+			return -EIO;
+		}
+		s->bmap[g] = VDI_FREE;
+		(*fixed)++;
+	}
+	free(seen);
+	scan(s, NULL);
+	return 0;
+}
+
 static int
 vdi_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err)
@@ -472,6 +565,14 @@ vdi_check(struct blk *b, int repair, struct blk_check *res,
 	uint8_t le[4];
 
 	scan(s, res);
+	if ((repair & ~BLK_REPAIR_LEAKS) && s->nbad && !s->count_bad &&
+	    !(b->flags & BLK_F_RDONLY)) {
+		/* scan then flags a count that disagrees with the map */
+		if (repair_map(b, &res->corruptions_fixed) < 0) {
+			*err = b->ioerr;
+			return err->code ? err->code : -EIO;
+		}
+	}
 	if (repair && s->count_bad && !(b->flags & BLK_F_RDONLY)) {
 		/* Only the count is wrong: take the map's. */
 		vx_put_le32(le, s->counted);
@@ -481,7 +582,7 @@ vdi_check(struct blk *b, int repair, struct blk_check *res,
 		}
 		vx_put_le32(s->hdr + H_ALLOCATED, s->counted);
 		s->allocated = s->counted;
-		res->corruptions_fixed = 1;
+		res->corruptions_fixed++;
 		scan(s, NULL);
 	}
 	res->total_clusters = s->blocks;
@@ -523,6 +624,207 @@ write_map(int fd, uint64_t at, uint32_t n, const uint32_t *map, bool fixed,
 	return 0;
 }
 
+
+/* ---- differencing images ---- */
+
+extern const struct blk_driver blk_vdi;
+
+/* The first 512 bytes of path, if it is a VDI image. */
+static bool
+vdi_header_of(const char *path, uint8_t *h)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = io_pread_zfill(fd, h, VDI_HDR_SIZE, 0) == 0 &&
+	    vx_le32(h + H_SIGNATURE) == VDI_SIGNATURE;
+	close(fd);
+	return ok;
+}
+
+/*
+ * The parent of a differencing image: the name a vmkit-made image keeps
+ * in its comment, else (VirtualBox's own, whose names live in its media
+ * registry) the VDI image in the image's directory or the one above it
+ * whose UUID is the image's parent UUID.
+ */
+static int
+find_parent(struct blk *b, struct vm_err *err)
+{
+	struct vdi *s = b->priv;
+	char c[VDI_COMMENT + 1], dir[4096], sub[2][4100], path[8500];
+	uint8_t h[VDI_HDR_SIZE];
+	struct dirent *de;
+	DIR *d;
+	int k;
+
+	memcpy(c, s->hdr + H_COMMENT, VDI_COMMENT);
+	c[VDI_COMMENT] = '\0';
+	if (strncmp(c, PARENT_TAG, strlen(PARENT_TAG)) == 0 &&
+	    c[strlen(PARENT_TAG)] != '\0') {
+		snprintf(b->backing_name, sizeof(b->backing_name), "%s",
+		    c + strlen(PARENT_TAG));
+		snprintf(b->backing_fmt, sizeof(b->backing_fmt), "vdi");
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", b->path);
+	snprintf(sub[0], sizeof(sub[0]), "%.4000s", strchr(b->path, '/') ?
+	    dirname(dir) : ".");
+	snprintf(sub[1], sizeof(sub[1]), "%.4000s/..", sub[0]);
+	for (k = 0; k < 2; k++) {
+		if ((d = opendir(sub[k])) == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			size_t n = strlen(de->d_name);
+
+			if (n < 5 || strcasecmp(de->d_name + n - 4, ".vdi") != 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", sub[k], de->d_name);
+			if (!vdi_header_of(path, h) || memcmp(h + H_UUID_IMAGE,
+			    s->hdr + H_UUID_LINK, 16) != 0)
+				continue;
+			snprintf(b->backing_name, sizeof(b->backing_name),
+			    "%s%s", k ? "../" : "", de->d_name);
+			snprintf(b->backing_fmt, sizeof(b->backing_fmt), "vdi");
+			closedir(d);
+			return 0;
+		}
+		closedir(d);
+	}
+	return vm_err_set(err, -ENOENT, "%s: a differencing VDI image whose "
+	    "parent is not named in it and not beside it (no VDI image with "
+	    "its parent's UUID); vm-disk rebase -u -b names one", b->path);
+}
+
+/* The parent opened must be the image it was made over. */
+static int
+vdi_backing_opened(struct blk *b, struct vm_err *err)
+{
+	struct vdi *s = b->priv;
+	const struct vdi *ps;
+
+	if (!s->diff)
+		return 0;
+	if (b->backing->drv != &blk_vdi)
+		return vm_err_set(err, -EINVAL, "%s: its parent %s is a %s "
+		    "image, not a VDI", b->path, b->backing->path,
+		    b->backing->drv->name);
+	ps = b->backing->priv;
+	if (memcmp(ps->hdr + H_UUID_IMAGE, s->hdr + H_UUID_LINK, 16) != 0)
+		return vm_err_set(err, -EINVAL, "%s: its parent %s has another "
+		    "UUID than the one it was made over (the parent was "
+		    "replaced; vm-disk rebase -u names a new one)", b->path,
+		    b->backing->path);
+	return 0;
+}
+
+/* Header fields naming parent p (name as stored), or none (p NULL). */
+static int
+put_parent(uint8_t *h, const char *name, const struct vdi *p)
+{
+	memset(h + H_COMMENT, 0, VDI_COMMENT);
+	memset(h + H_UUID_LINK, 0, 32);
+	if (p == NULL) {
+		vx_put_le32(h + H_TYPE, VDI_DYNAMIC);
+		return 0;
+	}
+	if (strlen(PARENT_TAG) + strlen(name) >= VDI_COMMENT)
+		return -ENAMETOOLONG;
+	snprintf((char *)h + H_COMMENT, VDI_COMMENT, PARENT_TAG "%s", name);
+	memcpy(h + H_UUID_LINK, p->hdr + H_UUID_IMAGE, 16);
+	memcpy(h + H_UUID_PARENT, p->hdr + H_UUID_SNAP, 16);
+	vx_put_le32(h + H_TYPE, VDI_DIFF);
+	return 0;
+}
+
+static struct blk *
+open_parent(const char *path, const char *name, const char *fmt,
+    struct vm_err *err)
+{
+	char ppath[8192];
+
+	if (fmt && fmt[0] && strcmp(fmt, "vdi") != 0) {
+		vm_err_set(err, -EINVAL, "%s: the parent of a differencing VDI "
+		    "must be a VDI image, not %s", path, fmt);
+		return NULL;
+	}
+	blk_backing_path(path, name, ppath, sizeof(ppath));
+	return blk_open(ppath, "vdi", BLK_F_RDONLY | BLK_F_NOBACKING |
+	    BLK_F_NOLOCK, err);
+}
+
+/* rebase: the header names another parent, or none (then a dynamic
+ * image); one header write. */
+static int
+vdi_set_backing(struct blk *b, const char *name, const char *fmt,
+    struct vm_err *err)
+{
+	struct vdi *s = b->priv;
+	uint8_t h[VDI_HDR_SIZE];
+	struct blk *p = NULL;
+	int ret;
+
+	if (vx_le32(s->hdr + H_TYPE) == VDI_FIXED)
+		return name == NULL ? 0 : vm_err_set(err, -ENOTSUP, "%s: a "
+		    "fixed VDI image cannot have a parent", b->path);
+	if (name && (p = open_parent(b->path, name, fmt, err)) == NULL)
+		return err->code ? err->code : -EINVAL;
+	if (p && p->size != b->size) {
+		blk_close(p);
+		return vm_err_set(err, -EINVAL, "%s: the new parent is %llu "
+		    "bytes, this image %llu", b->path,
+		    (unsigned long long)p->size, (unsigned long long)b->size);
+	}
+	memcpy(h, s->hdr, VDI_HDR_SIZE);
+	ret = put_parent(h, name, p ? p->priv : NULL);
+	blk_close(p);
+	if (ret < 0)
+		return vm_err_set(err, ret, "%s: the parent's name does not fit "
+		    "in the VDI header's comment", b->path);
+	if (vx_write(b, h, VDI_HDR_SIZE, 0) < 0 || fdatasync(b->fd) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
+	memcpy(s->hdr, h, VDI_HDR_SIZE);
+	s->diff = name != NULL;
+	s->orphan = false;
+	snprintf(b->backing_name, sizeof(b->backing_name), "%s",
+	    name ? name : "");
+	snprintf(b->backing_fmt, sizeof(b->backing_fmt), "%s",
+	    name ? "vdi" : "");
+	return 0;
+}
+
+/* commit: every entry "never written" (the map, synced), the count 0,
+ * the file cut after the map. */
+static int
+vdi_make_empty(struct blk *b, struct vm_err *err)
+{
+	struct vdi *s = b->priv;
+	uint8_t z[4] = { 0, 0, 0, 0 };
+	uint32_t g;
+	int ret;
+
+	if (vx_le32(s->hdr + H_TYPE) == VDI_FIXED)
+		return vm_err_set(err, -ENOTSUP, "%s: a fixed VDI image cannot "
+		    "be emptied", b->path);
+	for (g = 0; g < s->blocks; g++)
+		s->bmap[g] = VDI_FREE;
+	if ((ret = write_map(b->fd, s->bmap_off, s->blocks, s->bmap, false,
+	    0)) < 0 || fdatasync(b->fd) < 0 ||
+	    vx_write(b, z, 4, H_ALLOCATED) < 0)
+		return vm_err_errno(err, ret < 0 ? ret : -EIO, "%s", b->path);
+	if (ftruncate(b->fd, (off_t)s->data_off) < 0)
+		return vm_err_errno(err, -errno, "%s", b->path);
+	vx_put_le32(s->hdr + H_ALLOCATED, 0);
+	s->allocated = 0;
+	s->file_size = s->data_off;
+	scan(s, NULL);
+	return 0;
+}
+
 static int
 vdi_create(int fd, const char *path, const struct blk_create_opts *o,
     struct vm_err *err)
@@ -531,11 +833,13 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	bool fixed = o->static_img;
 	uint8_t h[VDI_HDR_SIZE];
 	uint32_t blocks;
+	struct blk *p = NULL;
 	int ret;
 
-	if (o->backing)
-		return vm_err_set(err, -EINVAL, "%s: VDI images have no "
-		    "backing file", path);
+	if (o->backing && (o->static_img || (o->subformat &&
+	    strcmp(o->subformat, "fixed") == 0)))
+		return vm_err_set(err, -EINVAL, "%s: a fixed VDI image cannot "
+		    "have a parent (-b makes a differencing one)", path);
 	if (o->cluster_size && o->cluster_size != VDI_BLOCK)
 		return vm_err_set(err, -EINVAL, "%s: VDI blocks are 1 MiB "
 		    "(no other cluster_size)", path);
@@ -559,6 +863,21 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	if (data_off > UINT32_MAX)
 		return vm_err_set(err, -EFBIG, "%s: too large for a VDI image",
 		    path);
+	if (o->backing) {
+		if ((p = open_parent(path, o->backing, o->backing_fmt,
+		    err)) == NULL)
+			return err->code ? err->code : -EINVAL;
+		if (o->size && ((o->size + 511) & ~511ull) != p->size) {
+			blk_close(p);
+			return vm_err_set(err, -EINVAL, "%s: a differencing VDI "
+			    "has its parent's size (%llu bytes)", path,
+			    (unsigned long long)p->size);
+		}
+		size = p->size;
+		blocks = (uint32_t)((size + VDI_BLOCK - 1) / VDI_BLOCK);
+		data_off = VDI_HDR_SIZE + (((uint64_t)blocks * 4 + 511) &
+		    ~511ull);
+	}
 	memset(h, 0, sizeof(h));
 	snprintf((char *)h, 0x40, "<<< vmkit VM Virtual Disk Image >>>\n");
 	vx_put_le32(h + H_SIGNATURE, VDI_SIGNATURE);
@@ -574,6 +893,13 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	vx_put_le32(h + H_ALLOCATED, fixed ? blocks : 0);
 	uuid(h + H_UUID_IMAGE);
 	uuid(h + H_UUID_SNAP);
+	if (p) {
+		ret = put_parent(h, o->backing, p->priv);
+		blk_close(p);
+		if (ret < 0)
+			return vm_err_set(err, ret, "%s: the parent's name does "
+			    "not fit in the VDI header's comment", path);
+	}
 	if ((ret = io_pwrite_full(fd, h, sizeof(h), 0)) < 0 ||
 	    (ret = write_map(fd, VDI_HDR_SIZE, blocks, NULL, fixed, 0)) < 0)
 		return vm_err_errno(err, ret, "%s", path);
@@ -753,6 +1079,10 @@ vdi_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	uint64_t nb;
 	int ret;
 
+	if (s->diff)
+		return vm_err_set(err, -ENOTSUP, "%s: resizing a differencing "
+		    "VDI image is not supported (it has its parent's size)",
+		    b->path);
 	size = (size + 511) & ~511ull;
 	nb = (size + VDI_BLOCK - 1) / VDI_BLOCK;
 	if (s->nbad == 0 && size < b->size) {
@@ -789,4 +1119,7 @@ const struct blk_driver blk_vdi = {
 	.info = vdi_info,
 	.check = vdi_check,
 	.resize = vdi_resize,
+	.set_backing = vdi_set_backing,
+	.make_empty = vdi_make_empty,
+	.backing_opened = vdi_backing_opened,
 };

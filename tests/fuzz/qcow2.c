@@ -4,7 +4,8 @@
  * image file: it is opened read-only and everything a user can ask of it
  * is done (block status over the whole disk, reads, check), then it is
  * opened read-write and written, which drives allocation, refcount
- * updates and copy-on-write over whatever the tables claim, shrunk, and
+ * updates and copy-on-write over whatever the tables claim, discarded and
+ * written again (reusing what the refcounts call free), shrunk, and
  * internal snapshots are made, applied and deleted.  The file
  * lives in a memfd; backing files are not opened (BLK_F_NOBACKING), so
  * an input cannot reach outside itself.  Any sanitizer report is a bug.
@@ -58,6 +59,13 @@ scribble(struct blk *b, uint8_t *buf, bool shrink)
 			    (size_t)(b->size - offs[k]) : 65536, offs[k]);
 	if (b->size >= 65536)
 		blk_write_compressed(b, buf, 0);
+	/* discarded and written again: the freed clusters (wherever the
+	 * refcounts say free ones are) take the new data */
+	blk_discard(b, 0, b->size < (1u << 20) ? b->size : (1u << 20));
+	for (k = 0; k < 4; k++)
+		if (offs[k] < b->size)
+			blk_pwrite(b, buf, b->size - offs[k] < 65536 ?
+			    (size_t)(b->size - offs[k]) : 65536, offs[k]);
 	/* shrunk (its clusters and tables past the end released), then
 	 * written at its new end: every other input, to keep runs short */
 	if (shrink && b->size > 65536 && b->size < (16u << 20) &&

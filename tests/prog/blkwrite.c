@@ -2,7 +2,8 @@
  * blkwrite: write patterns into an image through the block layer, for
  * the disk tests (qemu-io applies the same writes to a copy, and
  * qemu-img compare judges).  Each argument after the image is
- * OFFSET:LENGTH:BYTE (BYTE in hex, "z" for zeros); "rand:N:SEED" does N
+ * OFFSET:LENGTH:BYTE (BYTE in hex, "z" for zeros, "d" to discard the
+ * range instead, as a guest's TRIM does); "rand:N:SEED" does N
  * pseudo-random writes of up to 64 KiB (printing each as a plain
  * OFFSET:LENGTH:BYTE line, so a script can replay them with qemu-io).
  * The image is flushed and closed at the end.
@@ -42,7 +43,7 @@ main(int argc, char **argv)
 	int k, rc = 0;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: blkwrite IMAGE OFF:LEN:BYTE... | "
+		fprintf(stderr, "usage: blkwrite IMAGE OFF:LEN:BYTE|z|d... | "
 		    "rand:N:SEED\n");
 		return 2;
 	}
@@ -64,6 +65,14 @@ main(int argc, char **argv)
 				printf("%llu:%llu:%x\n", off, len, byte);
 				fflush(stdout);
 				rc = one(b, off, len, (int)byte);
+			}
+		} else if (sscanf(argv[k], "%llu:%llu:", &off, &len) == 2 &&
+		    strcmp(strrchr(argv[k], ':'), ":d") == 0) {
+			if (blk_discard(b, off, len) < 0) {
+				fprintf(stderr, "blkwrite: %s\n",
+				    b->ioerr.msg[0] ? b->ioerr.msg :
+				    "discard failed");
+				rc = -1;
 			}
 		} else if (sscanf(argv[k], "%llu:%llu:z", &off, &len) == 2 &&
 		    strchr(argv[k], 'z')) {
