@@ -117,9 +117,8 @@ need_accel() { [ -n "$ACCEL" ] || skip "no usable CPU back end"; }
 	need_accel
 	printf 'precious' > x.img
 	truncate -s 1M x.img
-	flock -x x.img sleep 30 &
-	local locker=$!
-	sleep 0.3
+	hold_lock x.img 30
+	local locker=$LOCK_PID
 	run_tool 1 timeout 20 "$VM_RUN" --accel "$ACCEL" -m 16M --disk x.img \
 		--kernel kernel.elf
 	kill "$locker" 2>/dev/null || true

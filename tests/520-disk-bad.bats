@@ -131,9 +131,8 @@ refused() {
 	is "$output" "vm-disk: x.qcow2: compression type 'lz4' is not zlib or zstd"
 	is "$(cat x.qcow2)" precious
 	# a writer holds good.qcow2: a second writer is refused, -U inspects
-	flock -x good.qcow2 sleep 5 3>&- &
-	holder=$!
-	sleep 0.3
+	hold_lock good.qcow2 5
+	holder=$LOCK_PID
 	run_tool 1 "$BLKWRITE" good.qcow2 0:1:1
 	is "$output" "*in use by another process*"
 	run_tool 0 "$VM_DISK" info -U good.qcow2

@@ -52,9 +52,11 @@ teardown() {
 
 @test "a forward to a host port already in use fails with the port named, status 1" {
 	port=$(free_port)
-	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(60)' "$port" 3>&- &
+	# The listener says when it listens: on a loaded host its start-up
+	# can take longer than any fixed sleep.
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); print("listening", flush=True); time.sleep(120)' "$port" > "$BATS_TEST_TMPDIR/busy.log" 3>&- &
 	BG_PIDS="$!"
-	sleep 0.5
+	wait_for "$BATS_TEST_TMPDIR/busy.log" listening 60
 	run_tool 1 "$VM_RUN" --accel dbt --kernel "$KERNEL" --initrd "$INITRD" \
 		--net nat,forward=tcp:$port:80 </dev/null
 	is "$output" "*--net nat,forward=tcp:$port:80: forward 'tcp:$port:80': cannot listen on 127.0.0.1 port $port*"

@@ -108,3 +108,16 @@ extract_vmlinux() {
 	esac
 	tail -c +$((ss + po + 1)) "$k" | head -c $((pl - strip)) | $dec > "$out"
 }
+
+# hold_lock FILE SECONDS: another process holds an exclusive flock on
+# FILE for SECONDS, from before this returns (on a loaded host a fixed
+# sleep after starting it is no guarantee); its pid in $LOCK_PID.
+hold_lock() {
+	local f=$1 secs=$2 flag n=500
+	flag=$(mktemp "${BATS_TEST_TMPDIR:-/tmp}/lock.XXXXXX")
+	rm -f "$flag"
+	flock -x "$f" sh -c 'touch "$1"; sleep "$2"' sh "$flag" "$secs" 3>&- &
+	LOCK_PID=$!
+	while [ ! -e "$flag" ] && [ $n -gt 0 ]; do sleep 0.02; n=$((n - 1)); done
+	[ -e "$flag" ]
+}
