@@ -222,3 +222,71 @@ setup() {
 	[ "$first" -ge "$at" ] || { echo "# first restored $first, saved at $at" >&3; false; }
 	tr -d '\r' <run1.out | grep -qx "count=$((first - 1))"
 }
+
+# An e1000 guest on NAT pings the gateway each second; saved while it
+# runs, restored: the pings keep being answered through the restored card.
+@test "e1000 on NAT: saved while pinging the gateway, the restored guest's pings are answered" {
+	local pid at
+	local script='ip link set eth0 up; ip addr add 10.0.2.15/24 dev eth0; i=0; while :; do if ping -c 1 -W 2 10.0.2.2 >/dev/null 2>&1; then r=ok; else r=lost; fi; echo count=$i ping=$r; i=$((i+1)); sleep 1; done'
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --kernel "$KERNEL" \
+		--initrd "$INITRD" --save-on-usr1 net.snap \
+		--net nat,model=e1000 \
+		--append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000 vmkit.run=\"$script\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	wait_for run1.out 'count=2 ping=ok' 300 || { kill $pid; false; }
+	kill -USR1 $pid
+	at=$(last_count run1.out)
+	wait_for run1.out "count=$((at + 2)) ping=ok" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	[ -s net.snap ]
+	"$VM_RUN" --restore net.snap </dev/null >run2.out 2>run2.err &
+	pid=$!
+	wait_for run2.out "count=$((at + 4)) ping=ok" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	run cat run2.err
+	is "$output" "" "the restore's messages"
+	# every ping after the first restored count is answered
+	run bash -c "tr -d '\r' <run2.out | grep '^count=' | tail -n +2 | grep -v 'ping=ok'"
+	is "$output" "" "pings lost after the restore"
+}
+
+# The VGA (given by --screendump) in text mode 3 with a line Linux's vgacon
+# wrote on tty1: the screen the restored VM shows is the one it was saved
+# with, pixel for pixel.
+@test "VGA: a text screen saved with the VM is the same after the restore" {
+	local pid at
+	local script='echo vga-mark-$((6*7)) >/dev/tty1; i=0; while :; do echo count=$i; i=$((i+1)); sleep 1; done'
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --kernel "$KERNEL" \
+		--initrd "$INITRD" --save-on-usr1 vga.snap --screendump run1.png \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$script\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	wait_for run1.out 'count=2' 300 || { kill $pid; false; }
+	kill -USR1 $pid
+	at=$(last_count run1.out)
+	wait_for run1.out "count=$((at + 2))" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	[ -s vga.snap ]
+	[ -s run1.png ]
+	"$VM_RUN" --restore vga.snap --screendump run2.png </dev/null >run2.out 2>run2.err &
+	pid=$!
+	wait_for run2.out "count=$((at + 4))" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	run cat run2.err
+	is "$output" "" "the restore's messages"
+	# not a black screen: the image data has non-zero bytes
+	run python3 -c 'import sys, struct, zlib
+d = open(sys.argv[1], "rb").read(); p, z = 8, b""
+while p < len(d):
+    n, t = struct.unpack(">I4s", d[p:p + 8])
+    z += d[p + 8:p + 8 + n] if t == b"IDAT" else b""
+    p += 12 + n
+print(sum(1 for b in zlib.decompress(z) if b))' run1.png
+	[ "$output" -gt 200 ] || { echo "# $output non-zero bytes in run 1's screen" >&3; false; }
+	cmp run1.png run2.png
+}
