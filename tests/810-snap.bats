@@ -290,3 +290,33 @@ print(sum(1 for b in zlib.decompress(z) if b))' run1.png
 	[ "$output" -gt 200 ] || { echo "# $output non-zero bytes in run 1's screen" >&3; false; }
 	cmp run1.png run2.png
 }
+
+# Snapshots saved through the control socket by a VM restored from t1 have
+# t1 as their parent; vm-snap list shows them under it.
+@test "vm-snap save in a restored VM: the parent is the snapshot it was restored from, list shows the tree" {
+	local pid
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --name treevm \
+		--kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$PLAIN_COUNTER\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	wait_for run1.out 'count=2' 300 || { kill $pid; false; }
+	run_tool 0 "$VM_SNAP" save treevm t1
+	kill $pid
+	wait $pid || true
+	"$VM_SNAP" restore treevm t1 </dev/null >run2.out 2>run2.err &
+	pid=$!
+	wait_for run2.out 'count=' 300 || { kill $pid; false; }
+	run_tool 0 "$VM_SNAP" save treevm t3
+	run_tool 0 "$VM_SNAP" save treevm t2
+	kill $pid
+	wait $pid || true
+	run_tool 0 "$VM_SNAP" list treevm
+	is "${lines[1]}" "t1 *20[0-9][0-9]-* -" "the root first, no parent"
+	is "${lines[2]}" "  t2 *20[0-9][0-9]-* t1" "a child under it, indented"
+	is "${lines[3]}" "  t3 *20[0-9][0-9]-* t1" "its sibling, in name order"
+	"$VM_SNAP" list treevm --json >list.json
+	run python3 -c 'import json, sys; print(" ".join("%s:%s:%d" % (s["tag"], s["parent"], s["depth"]) for s in json.load(open(sys.argv[1]))))' list.json
+	is "$output" "t1::0 t2:t1:1 t3:t1:1" "the JSON's tags, parents and depths"
+}
