@@ -320,3 +320,40 @@ print(sum(1 for b in zlib.decompress(z) if b))' run1.png
 	run python3 -c 'import json, sys; print(" ".join("%s:%s:%d" % (s["tag"], s["parent"], s["depth"]) for s in json.load(open(sys.argv[1]))))' list.json
 	is "$output" "t1::0 t2:t1:1 t3:t1:1" "the JSON's tags, parents and depths"
 }
+
+# sector0 IMAGE: the number N of the "wN" the counter wrote in sector 0
+sector0() {
+	qemu-img dd -f qcow2 -O raw if="$1" of=sector0.raw bs=512 count=1 >/dev/null
+	tr -dc a-z0-9 <sector0.raw | sed -n 's/^w\([0-9]*\)$/\1/p'
+}
+
+@test "vm-snap revert: a stopped VM's disk writes after the snapshot vanish, and stay without it" {
+	local pid at before after
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	qemu-img create -q -f qcow2 rdisk.qcow2 16M
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --name revvm \
+		--kernel "$KERNEL" --initrd "$INITRD" --disk "$PWD/rdisk.qcow2" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$COUNTER\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	wait_for run1.out 'count=3' 300 || { kill $pid; false; }
+	run_tool 0 "$VM_SNAP" save revvm r1
+	at=$(last_count run1.out)
+	wait_for run1.out "count=$((at + 3))" 300 || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	# without a revert the later writes stay
+	before=$(sector0 rdisk.qcow2)
+	[ "$before" -ge $((at + 2)) ] || { echo "# sector 0 has w$before, saved at $at" >&3; false; }
+	run_tool 0 "$VM_SNAP" revert revvm r1
+	is "$output" "" "revert's messages"
+	after=$(sector0 rdisk.qcow2)
+	[ -n "$after" ] && [ "$after" -le "$at" ] || { echo "# sector 0 has w$after after the revert, saved at $at" >&3; false; }
+	qemu_ok rdisk.qcow2
+	run qemu-img snapshot -l rdisk.qcow2
+	is "$output" "*r1 *" "the disk snapshot is kept"
+	# a tag the disk lacks: refused by name, the disk untouched
+	run_tool 1 "$VM_SNAP" revert revvm nosuch
+	is "$output" "*nosuch*" "the missing snapshot named"
+	is "$(sector0 rdisk.qcow2)" "$after" "the disk after a refused revert"
+}

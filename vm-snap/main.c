@@ -41,6 +41,7 @@ usage(FILE *f)
 	    "\n"
 	    "  list      the snapshot tree: tag, time, size, RAM, parent\n"
 	    "  restore   run the VM from snapshot TAG (vm-run --restore)\n"
+	    "  revert    a stopped VM's disks back at snapshot TAG\n"
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
 	    "            (a stopped VM)\n"
 	    "  save      snapshot the running VM (its control socket):\n"
@@ -328,6 +329,68 @@ cmd_delete(const char *vm, const char *tag)
 	return bad;
 }
 
+static void running_name(const char *vm, char *name, size_t len);
+
+/* A stopped VM's writable disks back at snapshot tag's internal
+ * snapshots.  Every disk is opened (and locked) and checked to hold the
+ * snapshot before any is touched. */
+static int
+cmd_revert(const char *vm, const char *tag)
+{
+	static struct vm_config cfg;
+	struct vm_err err = { 0 };
+	struct vm_snap_info in;
+	struct blk *b[CFG_MAX_DISKS];
+	char path[PATH_MAX], name[PATH_MAX];
+	int i, k, n = 0, bad = 0, fd;
+
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
+	    vm_snapshot_info(path, &in, &err) < 0 ||
+	    vm_snapshot_config(path, &cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	running_name(vm, name, sizeof(name));
+	fd = ctl_client_connect(name, &err);
+	if (fd >= 0) {
+		close(fd);
+		log_warnx("%s: the VM is running: stop it before a revert "
+		    "(or vm-snap restore it)", vm);
+		return 1;
+	}
+	for (i = 0; i < cfg.ndisks && !bad; i++) {
+		const struct blk_snapshot *sl;
+		int ns;
+
+		if (cfg.disks[i].readonly)
+			continue;
+		b[n] = blk_open(cfg.disks[i].file, cfg.disks[i].format[0] ?
+		    cfg.disks[i].format : NULL, 0, &err);
+		if (b[n] == NULL) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+			break;
+		}
+		ns = b[n]->drv->snapshots ? blk_snapshots(b[n], &sl) : 0;
+		for (k = 0; k < ns && strcmp(sl[k].name, in.tag) != 0; k++)
+			;
+		if (k >= ns) {
+			log_warnx("%s: no internal snapshot '%s' (nothing "
+			    "reverted)", cfg.disks[i].file, in.tag);
+			bad = 1;
+		}
+		n++;
+	}
+	for (i = 0; i < n && !bad; i++)
+		if (blk_snapshot_apply(b[i], in.tag, &err) < 0) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+		}
+	for (i = 0; i < n; i++)
+		blk_close(b[i]);
+	return bad;
+}
+
 /* vm-run --restore PATH [options], from the folder vm-snap is in. */
 /* mkdir -p for the snapshot folder (its parents are the user's). */
 static int
@@ -560,8 +623,10 @@ main(int argc, char **argv)
 		return cmd_delete(argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "save") == 0 && argc - optind == 2)
 		return cmd_save(argv[optind], argv[optind + 1], fast);
+	if (strcmp(cmd, "revert") == 0 && argc - optind == 2)
+		return cmd_revert(argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&
-	    strcmp(cmd, "save") != 0)
+	    strcmp(cmd, "save") != 0 && strcmp(cmd, "revert") != 0)
 		log_warnx("unknown command '%s'", cmd);
 	usage(stderr);
 	return 2;
