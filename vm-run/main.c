@@ -987,6 +987,8 @@ main(int argc, char **argv)
 				runtime_cleanup();
 				return 1;
 			}
+			snprintf(vm->snap_parent, sizeof(vm->snap_parent),
+			    "%s", parent);
 			log_info("restored %s in %llu ms", fl.restore,
 			    (unsigned long long)((clock_host_ns() - t0) /
 			    1000000));

@@ -39,8 +39,9 @@ usage(FILE *f)
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
-	    "  list      the snapshots: tag, time, size, RAM, parent\n"
+	    "  list      the snapshot tree: tag, time, size, RAM, parent\n"
 	    "  restore   run the VM from snapshot TAG (vm-run --restore)\n"
+	    "  revert    a stopped VM's disks back at snapshot TAG\n"
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
 	    "            (a stopped VM)\n"
 	    "  save      snapshot the running VM (its control socket):\n"
@@ -106,6 +107,46 @@ cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct list_info {
+	struct vm_snap_info in;
+	char tag[256];
+	bool bad;
+};
+
+/* The snapshot whose tag is tag, or -1. */
+static int
+snap_index(const struct list_info *in, int n, const char *tag)
+{
+	int i;
+
+	if (tag[0] == '\0')
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!in[i].bad && strcmp(in[i].tag, tag) == 0)
+			return i;
+	return -1;
+}
+
+/* Appends i and, under it, its children (names are sorted, so they come
+ * in name order); depth bounds a cycle of parents. */
+static int
+tree_walk(const struct list_info *in, int n, int i, int d, int *order,
+    int *depth, int norder)
+{
+	int c;
+
+	if (d > n)
+		return norder;
+	order[norder] = i;
+	depth[norder++] = d;
+	for (c = 0; c < n; c++)
+		if (c != i && !in[c].bad &&
+		    strcmp(in[c].in.parent, in[i].tag) == 0)
+			norder = tree_walk(in, n, c, d + 1, order, depth,
+			    norder);
+	return norder;
+}
+
 static int
 cmd_list(const char *vm, bool json)
 {
@@ -115,7 +156,9 @@ cmd_list(const char *vm, bool json)
 	struct dirent *de;
 	struct json j;
 	DIR *d;
-	int n = 0, i, bad = 0;
+	struct list_info *infos = NULL;
+	int *order = NULL, *depth = NULL;
+	int n = 0, i, bad = 0, norder;
 
 	if (snap_dir(vm, dir, sizeof(dir), &err) < 0) {
 		log_warnx("%s", err.msg);
@@ -148,31 +191,64 @@ cmd_list(const char *vm, bool json)
 		printf("%-20s %-20s %10s %-7s %s\n", "TAG", "DATE", "SIZE", "RAM",
 		    "PARENT");
 	}
+	infos = calloc((size_t)n + 1, sizeof(*infos));
+	order = calloc((size_t)n + 1, sizeof(*order));
+	depth = calloc((size_t)n + 1, sizeof(*depth));
+	if (infos == NULL || order == NULL || depth == NULL) {
+		log_warnx("out of memory");
+		n = 0;
+		bad = 1;
+	}
 	for (i = 0; i < n; i++) {
-		struct vm_snap_info in;
 		struct stat st;
-		struct tm tm;
-		time_t t;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (vm_snapshot_info(path, &in, &err) < 0) {
+		if (vm_snapshot_info(path, &infos[i].in, &err) < 0) {
 			log_warnx("%s", err.msg);
 			bad = 1;
+			infos[i].bad = true;
 			continue;
 		}
 		/* the room it takes (zero pages of mapped RAM are holes) */
 		if (stat(path, &st) == 0)
-			in.size = (uint64_t)st.st_blocks * 512;
+			infos[i].in.size = (uint64_t)st.st_blocks * 512;
 		/* the tag is the file's name; the disks' snapshots carry
 		 * the name it was saved under (in.tag) */
-		snprintf(tag, sizeof(tag), "%.*s", (int)(strlen(names[i]) - 5),
-		    names[i]);
+		snprintf(infos[i].tag, sizeof(infos[i].tag), "%.*s",
+		    (int)(strlen(names[i]) - 5), names[i]);
+	}
+	/* The tree: each snapshot under its parent (a parent that is not
+	 * here makes a root), children in name order, depth first. */
+	norder = 0;
+	for (i = 0; i < n; i++)
+		if (!infos[i].bad && snap_index(infos, n,
+		    infos[i].in.parent) < 0)
+			norder = tree_walk(infos, n, i, 0, order, depth, norder);
+	/* parents in a cycle: listed as roots, unindented */
+	for (i = 0; i < n; i++) {
+		int k;
+
+		for (k = 0; k < norder && order[k] != i; k++)
+			;
+		if (!infos[i].bad && k == norder) {
+			order[norder] = i;
+			depth[norder++] = 0;
+		}
+	}
+	for (int k = 0; k < norder; k++) {
+		struct vm_snap_info in = infos[order[k]].in;
+		const char *tg = infos[order[k]].tag;
+		struct tm tm;
+		time_t t;
+
+		i = order[k];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		t = (time_t)in.time;
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 		if (json) {
 			json_obj_begin(&j, NULL);
-			json_str(&j, "tag", tag);
+			json_str(&j, "tag", tg);
 			json_str(&j, "disk-tag", in.tag);
 			json_u64(&j, "time", in.time);
 			json_u64(&j, "size", in.size);
@@ -184,16 +260,22 @@ cmd_list(const char *vm, bool json)
 			json_int(&j, "cpus", in.ncpus);
 			json_int(&j, "disks", in.ndisks);
 			json_str(&j, "parent", in.parent);
+			json_int(&j, "depth", depth[k]);
 			json_str(&j, "backend", in.backend);
 			json_str(&j, "file", path);
 			json_obj_end(&j);
 		} else {
+			snprintf(tag, sizeof(tag), "%*s%.200s",
+			    depth[k] > 20 ? 40 : 2 * depth[k], "", tg);
 			printf("%-20s %-20s %10s %-7s %s\n", tag, when,
 			    size_format(in.size, sz, sizeof(sz)),
 			    in.fast_restore ? "mapped" : "zstd",
 			    in.parent[0] ? in.parent : "-");
 		}
 	}
+	free(infos);
+	free(order);
+	free(depth);
 	if (json) {
 		json_arr_end(&j);
 		json_finish(&j);
@@ -244,6 +326,68 @@ cmd_delete(const char *vm, const char *tag)
 		log_warn("%s", path);
 		return 1;
 	}
+	return bad;
+}
+
+static void running_name(const char *vm, char *name, size_t len);
+
+/* A stopped VM's writable disks back at snapshot tag's internal
+ * snapshots.  Every disk is opened (and locked) and checked to hold the
+ * snapshot before any is touched. */
+static int
+cmd_revert(const char *vm, const char *tag)
+{
+	static struct vm_config cfg;
+	struct vm_err err = { 0 };
+	struct vm_snap_info in;
+	struct blk *b[CFG_MAX_DISKS];
+	char path[PATH_MAX], name[PATH_MAX];
+	int i, k, n = 0, bad = 0, fd;
+
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
+	    vm_snapshot_info(path, &in, &err) < 0 ||
+	    vm_snapshot_config(path, &cfg, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	running_name(vm, name, sizeof(name));
+	fd = ctl_client_connect(name, &err);
+	if (fd >= 0) {
+		close(fd);
+		log_warnx("%s: the VM is running: stop it before a revert "
+		    "(or vm-snap restore it)", vm);
+		return 1;
+	}
+	for (i = 0; i < cfg.ndisks && !bad; i++) {
+		const struct blk_snapshot *sl;
+		int ns;
+
+		if (cfg.disks[i].readonly)
+			continue;
+		b[n] = blk_open(cfg.disks[i].file, cfg.disks[i].format[0] ?
+		    cfg.disks[i].format : NULL, 0, &err);
+		if (b[n] == NULL) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+			break;
+		}
+		ns = b[n]->drv->snapshots ? blk_snapshots(b[n], &sl) : 0;
+		for (k = 0; k < ns && strcmp(sl[k].name, in.tag) != 0; k++)
+			;
+		if (k >= ns) {
+			log_warnx("%s: no internal snapshot '%s' (nothing "
+			    "reverted)", cfg.disks[i].file, in.tag);
+			bad = 1;
+		}
+		n++;
+	}
+	for (i = 0; i < n && !bad; i++)
+		if (blk_snapshot_apply(b[i], in.tag, &err) < 0) {
+			log_warnx("%s", err.msg);
+			bad = 1;
+		}
+	for (i = 0; i < n; i++)
+		blk_close(b[i]);
 	return bad;
 }
 
@@ -479,8 +623,10 @@ main(int argc, char **argv)
 		return cmd_delete(argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "save") == 0 && argc - optind == 2)
 		return cmd_save(argv[optind], argv[optind + 1], fast);
+	if (strcmp(cmd, "revert") == 0 && argc - optind == 2)
+		return cmd_revert(argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&
-	    strcmp(cmd, "save") != 0)
+	    strcmp(cmd, "save") != 0 && strcmp(cmd, "revert") != 0)
 		log_warnx("unknown command '%s'", cmd);
 	usage(stderr);
 	return 2;

@@ -223,6 +223,7 @@ cmd_snapshot_save(struct ctl_req *req)
 		    "false");
 	o.tag = tag;
 	o.fast_restore = fast;
+	o.parent = req->vm->snap_parent[0] ? req->vm->snap_parent : NULL;
 	paused = vm_pause(req->vm);
 	if (paused < 0 && paused != -EALREADY)
 		return ctl_fail(req, paused, "the VM is stopping");

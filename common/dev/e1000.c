@@ -48,6 +48,7 @@
 #include "hw/pci.h"
 #include "mem/mem.h"
 #include "net/net.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -1039,6 +1040,66 @@ e1000_unrealize(struct dev *d)
 	net_rxq_clear(&e->rxq);
 }
 
+/* Snapshots: the registers (statistics, filters and ring pointers among
+ * them), the EEPROM and its serial state, the PHY, the transmit context
+ * and a packet gathered from descriptors the guest has already handed
+ * over (so TDH stays consistent with what was consumed).  Frames waiting
+ * for receive descriptors are not saved: they are lost on the wire. */
+static int
+e1000_state(struct dev *d, struct snap_vis *v)
+{
+	struct e1000 *e = d->priv;
+	struct tx_ctx *c = &e->ctx;
+	uint32_t tx_len = (uint32_t)e->tx_len;
+
+	pci_dev_state(&e->pci, v);
+	snap_u32_array(v, "reg", e->reg, REG_SIZE / 4);
+	snap_u16_array(v, "eeprom", e->eeprom, EE_WORDS);
+	snap_u16_array(v, "phy", e->phy, 32);
+	snap_u32(v, "eecd", &e->eecd);
+	snap_unsigned(v, "ee_bits", &e->ee_bits, 9);
+	snap_u32(v, "ee_in", &e->ee_in);
+	snap_bool(v, "ee_reading", &e->ee_reading);
+	snap_unsigned(v, "ee_addr", &e->ee_addr, EE_WORDS - 1);
+	snap_unsigned(v, "ee_pos", &e->ee_pos, 15);
+	snap_int(v, "ee_do", &e->ee_do, 0, 1);
+	snap_u8(v, "ctx.ipcss", &c->ipcss);
+	snap_u8(v, "ctx.ipcso", &c->ipcso);
+	snap_u16(v, "ctx.ipcse", &c->ipcse);
+	snap_u8(v, "ctx.tucss", &c->tucss);
+	snap_u8(v, "ctx.tucso", &c->tucso);
+	snap_u16(v, "ctx.tucse", &c->tucse);
+	snap_u8(v, "ctx.tucmd", &c->tucmd);
+	snap_u8(v, "ctx.hdrlen", &c->hdrlen);
+	snap_u16(v, "ctx.mss", &c->mss);
+	snap_bool(v, "tx_open", &e->tx_open);
+	snap_bool(v, "tx_bad", &e->tx_bad);
+	snap_bool(v, "tx_ext", &e->tx_ext);
+	snap_bool(v, "tx_tse", &e->tx_tse);
+	snap_u8(v, "tx_popts", &e->tx_popts);
+	snap_u8(v, "tx_cso", &e->tx_cso);
+	snap_u8(v, "tx_css", &e->tx_css);
+	snap_bool(v, "tx_ic", &e->tx_ic);
+	snap_blob(v, "tx", e->tx, &tx_len, TX_MAX);
+	snap_u64(v, "rx_dropped", &e->rx_dropped);
+	snap_u64(v, "tx_dropped", &e->tx_dropped);
+	if (v->load && !v->failed)
+		e->tx_len = tx_len;
+	return v->failed;
+}
+
+static int
+e1000_post_load(struct dev *d, struct vm_err *err)
+{
+	struct e1000 *e = d->priv;
+
+	(void)err;
+	net_rxq_clear(&e->rxq);
+	pci_dev_post_load(&e->pci);
+	irq_update(e);
+	return 0;
+}
+
 const struct dev_type e1000_type = {
 	.name = "e1000",
 	.desc = "Intel 82540EM gigabit Ethernet (PCI) on a network back end",
@@ -1046,4 +1107,7 @@ const struct dev_type e1000_type = {
 	.realize = e1000_realize,
 	.reset = e1000_reset,
 	.unrealize = e1000_unrealize,
+	.state = e1000_state,
+	.state_version = 1,
+	.post_load = e1000_post_load,
 };

@@ -29,6 +29,7 @@
 #include "hw/boot.h"
 #include "hw/bus.h"
 #include "hw/pci.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/png.h"
@@ -977,6 +978,104 @@ vga_unrealize(struct dev *d)
 	v->vram = NULL;
 }
 
+/*
+ * Snapshots: the registers, the DAC, the latches, the VBE registers, and
+ * VRAM as a bitmap of its non-zero 4 KiB pages followed by those pages
+ * (a text screen is a few pages of 4096).  A loaded VBE mode is checked
+ * as a guest's write of it would be.
+ */
+#define VRAM_PAGE 4096u
+#define VRAM_PAGES (VRAM_SIZE / VRAM_PAGE)
+
+static bool
+vram_page_zero(const uint8_t *p)
+{
+	static const uint8_t zero[256];
+	unsigned i;
+
+	for (i = 0; i < VRAM_PAGE; i += sizeof(zero))
+		if (memcmp(p + i, zero, sizeof(zero)) != 0)
+			return false;
+	return true;
+}
+
+static int
+vga_state(struct dev *d, struct snap_vis *vis)
+{
+	struct vga *v = d->priv;
+	uint8_t map[VRAM_PAGES / 8];
+	unsigned i, bpp;
+	uint64_t need;
+
+	pci_dev_state(&v->pci, vis);
+	snap_u8(vis, "misc", &v->misc);
+	snap_u8(vis, "sr_idx", &v->sr_idx);
+	snap_bytes(vis, "sr", v->sr, sizeof(v->sr));
+	snap_u8(vis, "gr_idx", &v->gr_idx);
+	snap_bytes(vis, "gr", v->gr, sizeof(v->gr));
+	snap_u8(vis, "cr_idx", &v->cr_idx);
+	snap_bytes(vis, "cr", v->cr, sizeof(v->cr));
+	snap_u8(vis, "ar_idx", &v->ar_idx);
+	snap_bytes(vis, "ar", v->ar, sizeof(v->ar));
+	snap_bool(vis, "ar_flip", &v->ar_flip);
+	snap_bytes(vis, "dac", v->dac, sizeof(v->dac));
+	snap_u8(vis, "dac_widx", &v->dac_widx);
+	snap_u8(vis, "dac_ridx", &v->dac_ridx);
+	snap_u8(vis, "dac_sub", &v->dac_sub);
+	snap_check(vis, v->dac_sub < 3, "dac_sub", "past a DAC entry's 3 colours");
+	snap_u8(vis, "dac_state", &v->dac_state);
+	snap_u8(vis, "dac_mask", &v->dac_mask);
+	snap_bytes(vis, "latch", v->latch, sizeof(v->latch));
+	snap_u8(vis, "st1", &v->st1);
+	snap_u8(vis, "feature", &v->feature);
+	snap_u16(vis, "dispi_idx", &v->dispi_idx);
+	snap_u16_array(vis, "dispi", v->dispi, DISPI_NREGS);
+	if (vis->load && !vis->failed) {
+		snap_check(vis, (uint32_t)v->dispi[DISPI_BANK] << 16 < VRAM_SIZE,
+		    "dispi", "the VBE bank is past VRAM");
+		bpp = v->dispi[DISPI_BPP];
+		need = (uint64_t)v->dispi[DISPI_XRES] * v->dispi[DISPI_YRES] *
+		    dispi_bytepp(v);
+		if (dispi_on(v))
+			snap_check(vis, (bpp == 4 || bpp == 8 || bpp == 15 ||
+			    bpp == 16 || bpp == 24 || bpp == 32) &&
+			    v->dispi[DISPI_XRES] != 0 &&
+			    v->dispi[DISPI_YRES] != 0 &&
+			    v->dispi[DISPI_XRES] <= DISPI_MAX_XRES &&
+			    v->dispi[DISPI_YRES] <= DISPI_MAX_YRES &&
+			    need <= VRAM_SIZE, "dispi",
+			    "the VBE mode is not one the card takes");
+	}
+	memset(map, 0, sizeof(map));
+	if (!vis->load)
+		for (i = 0; i < VRAM_PAGES; i++)
+			if (!vram_page_zero(v->vram + (size_t)i * VRAM_PAGE))
+				map[i / 8] |= (uint8_t)(1u << (i % 8));
+	snap_bytes(vis, "vram_map", map, sizeof(map));
+	for (i = 0; i < VRAM_PAGES && !vis->failed; i++) {
+		uint8_t *pg = v->vram + (size_t)i * VRAM_PAGE;
+
+		if (map[i / 8] & (1u << (i % 8)))
+			snap_bytes(vis, "vram", pg, VRAM_PAGE);
+		else if (vis->load)
+			memset(pg, 0, VRAM_PAGE);
+	}
+	if (vis->load && !vis->failed)
+		v->gen++;
+	return vis->failed;
+}
+
+static int
+vga_post_load(struct dev *d, struct vm_err *err)
+{
+	struct vga *v = d->priv;
+
+	(void)err;
+	pci_dev_post_load(&v->pci);
+	v->gen++;
+	return 0;
+}
+
 const struct dev_type vga_type = {
 	.name = "vga",
 	.desc = "standard VGA with Bochs VBE (PCI 1234:1111)",
@@ -984,4 +1083,7 @@ const struct dev_type vga_type = {
 	.realize = vga_realize,
 	.reset = vga_reset,
 	.unrealize = vga_unrealize,
+	.state = vga_state,
+	.state_version = 1,
+	.post_load = vga_post_load,
 };

@@ -57,6 +57,9 @@ struct vm {
 	struct pc_bios *bios;           /* firmware boot: the BIOS shadow */
 	struct chardev *console;        /* COM1's stream */
 	struct dev *devs;
+	/* The tag of the snapshot this run was restored from ("" none):
+	 * the parent of the snapshots it saves. */
+	char snap_parent[64];
 
 	const struct cpu_backend_ops *backend;
 	void *backend_priv;
