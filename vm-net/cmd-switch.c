@@ -266,6 +266,17 @@ forward(struct sw *s, struct port *from, const uint8_t *f, size_t len)
 			port_send(&s->ports[i], f, len);
 }
 
+/* A SEQPACKET recv of 0 bytes is either an empty message (a bad frame)
+ * or the peer hanging up; only poll tells which. */
+static bool
+peer_gone(int fd)
+{
+	struct pollfd q = { fd, POLLIN | POLLRDHUP, 0 };
+
+	return poll(&q, 1, 0) > 0 && (q.revents & (POLLHUP | POLLRDHUP |
+	    POLLERR));
+}
+
 static void
 port_readable(struct sw *s, struct port *p)
 {
@@ -280,7 +291,7 @@ port_readable(struct sw *s, struct port *p)
 				p->dead = true;
 			return;
 		}
-		if (n == 0) {
+		if (n == 0 && peer_gone(p->fd)) {
 			p->dead = true;
 			return;
 		}
