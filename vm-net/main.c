@@ -25,6 +25,7 @@ static const struct {
 	{ "plug", cmd_plug },
 	{ "nat", cmd_nat },
 	{ "tap", cmd_tap },
+	{ "hostonly", cmd_hostonly },
 };
 
 static void
@@ -35,6 +36,7 @@ usage(FILE *f)
 	    "Virtual networks for vm-run (sockets under $XDG_RUNTIME_DIR/vmkit/net/).\n"
 	    "\n"
 	    "  switch [-d] NAME          run a learning Ethernet switch\n"
+	    "  hostonly [-d] NAME        a switch with a DHCP server and no way out\n"
 	    "  list [--json]             the switches running\n"
 	    "  status [--json] NAME      a switch's ports, MACs and counters\n"
 	    "  stop NAME                 stop a switch\n"
