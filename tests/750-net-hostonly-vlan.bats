@@ -1,22 +1,21 @@
 #!/usr/bin/env bats
 # vm-net hostonly (a switch with a DHCP server and no way out) and VLANs
 # on switch ports.  Judges: the guest kit's udhcpc, ping and wget; tshark
-# reading the DHCP exchange and the 802.1Q tags; the Linux kernel's own
-# VLAN devices on a trunk tap in a namespace the test makes.  Raw ports
-# (Python SEQPACKET sockets) send the malformed tags and hellos.
+# reading the DHCP exchange and the 802.1Q tags.  Raw ports (Python
+# SEQPACKET sockets) send the malformed tags and hellos.  (The Linux
+# kernel's VLAN devices would be the better judge of the tags on a trunk
+# tap, but this host's kernel has neither 8021q nor bridge VLAN
+# filtering.)
 
 load helpers
 load net
 
 setup() {
 	net_rt_setup
-	NS=
 }
 
 teardown() {
 	net_rt_teardown
-	[ -n "$NS" ] && ip netns del "$NS" 2>/dev/null
-	true
 }
 
 need_dbt() {
@@ -165,71 +164,59 @@ sleep 6"
 	[[ $output != *"Option: (3) Router"* ]]
 }
 
-@test "dbt: VLANs: guests on VLANs 10 and 20 of one switch; a trunk tap into the namespace's kernel VLAN devices; tshark sees the tags" {
+@test "dbt: VLANs: guests on VLAN 10 of two switches joined by a trunk plug reach each other, not the guest on VLAN 20; tshark sees the tags" {
 	need_dbt
-	require_root
 	command -v tshark >/dev/null || skip "tshark is not installed"
-	[ -c /dev/net/tun ] || skip "no /dev/net/tun"
 	cd "$BATS_TEST_TMPDIR"
-	NS=vmkit-vlan-$$
-	ip netns add "$NS" 2>/dev/null || skip "cannot make a network namespace"
-	ip -n "$NS" link set lo up
-	ip -n "$NS" tuntap add dev vmkvt mode tap
-	ip -n "$NS" link set vmkvt up
-	# The kernel's own 802.1Q devices on the trunk: VLAN 10 at .1, VLAN
-	# 20 at .4, one subnet, so only the VLANs keep them apart.
-	ip -n "$NS" link add link vmkvt name vmkvt.10 type vlan id 10
-	ip -n "$NS" link add link vmkvt name vmkvt.20 type vlan id 20
-	ip -n "$NS" addr add 10.0.10.1/24 dev vmkvt.10
-	ip -n "$NS" addr add 10.0.10.4/32 dev vmkvt.20
-	ip -n "$NS" route add 10.0.10.3/32 dev vmkvt.20
-	ip netns exec "$NS" sysctl -qw net.ipv4.conf.all.arp_ignore=1
-	ip -n "$NS" link set vmkvt.10 up
-	ip -n "$NS" link set vmkvt.20 up
-	ip netns exec "$NS" tshark -q -i vmkvt -w trunk.pcap > tshark.log 2>&1 3>&- &
+	"$VM_NET" switch -d lana
+	"$VM_NET" switch -d lanb
+	mkfifo back
+	"$VM_NET" plug --trunk lana < back 3>&- | "$VM_NET" plug --trunk lanb > back 3>&- &
 	BG_PIDS="$!"
-	"$VM_NET" switch -d lanv
-	ip netns exec "$NS" "$VM_NET" tap --trunk lanv vmkvt > tap.log 2>&1 3>&- &
+	"$VM_NET" capture lana -w lana.pcap 3>&- &
 	BG_PIDS="$BG_PIDS $!"
-	"$VM_NET" capture lanv -w lanv.pcap 3>&- &
-	BG_PIDS="$BG_PIDS $!"
-	wait_for tshark.log "Capturing on" 30 || true
-	# g10 (VLAN 10, 10.0.10.2) reaches the kernel's VLAN 10 address, not
-	# g20 (VLAN 20, 10.0.10.3) nor the kernel's VLAN 20 address; g20 the
-	# other way round.
+	for _ in $(seq 50); do
+		[ "$("$VM_NET" status --json lanb | jq '.ports | length')" = 1 ] && break
+		sleep 0.1
+	done
+	# One subnet for all three, so only the VLANs keep g20 apart.
 	reach='for a in $PEERS; do n=0; until ping -c 1 -W 1 $a >/dev/null 2>&1 || [ $n -ge 60 ]; do n=$((n+1)); done; ping -c 2 -W 1 $a | grep transmitted | sed "s/^/to-$a: /"; done
 for a in $OTHERS; do ping -c 2 -W 1 $a | grep transmitted | sed "s/^/to-$a: /"; done
 sleep 6'
-	guest_bg g10 "ip addr add 10.0.10.2/24 dev eth0; ip link set eth0 up
-PEERS=10.0.10.1 OTHERS='10.0.10.3 10.0.10.4'
-$reach" --net switch:lanv,vlan=10
-	printf 'name: g20\nnetworks:\n  - type: switch:lanv\n    model: e1000\n    vlan: 20\n' > g20.yaml
-	guest_bg g20 "ip addr add 10.0.10.3/24 dev eth0; ip link set eth0 up
-PEERS=10.0.10.4 OTHERS='10.0.10.2 10.0.10.1'
-$reach" --append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000" g20.yaml
-	guest_wait g10
-	s10=$status o10=$output
-	guest_wait g20
-	s20=$status o20=$output
-	run_tool 0 "$VM_NET" status --json lanv
+	guest_bg ga "ip addr add 10.0.10.1/24 dev eth0; ip link set eth0 up
+PEERS=10.0.10.2 OTHERS=10.0.10.3
+$reach" --net switch:lana,vlan=10
+	printf 'name: gb\nnetworks:\n  - type: switch:lanb\n    model: e1000\n    vlan: 10\n' > gb.yaml
+	guest_bg gb "ip addr add 10.0.10.2/24 dev eth0; ip link set eth0 up
+PEERS=10.0.10.1 OTHERS=10.0.10.3
+$reach" --append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000" gb.yaml
+	guest_bg gc "ip addr add 10.0.10.3/24 dev eth0; ip link set eth0 up
+PEERS= OTHERS='10.0.10.1 10.0.10.2'
+$reach" --net switch:lana,vlan=20
+	wait_for gc.log "to-10.0.10.1:" 250
+	run_tool 0 "$VM_NET" status --json lana
 	st=$output
-	"$VM_NET" stop lanv
+	guest_wait ga
+	sa=$status oa=$output
+	guest_wait gb
+	sb=$status ob=$output
+	guest_wait gc
+	sc=$status oc=$output
+	"$VM_NET" stop lana
+	"$VM_NET" stop lanb
 	kill_bg
-	sleep 1
-	is "$s10 $s20" "0 0" "both guests powered off"
-	is "$o10" "*to-10.0.10.1: 2 packets transmitted, 2 packets received*" "VLAN 10's guest reaches the kernel's VLAN 10 device"
-	is "$o10" "*to-10.0.10.3: 2 packets transmitted, 0 packets received*" "not the guest on VLAN 20"
-	is "$o10" "*to-10.0.10.4: 2 packets transmitted, 0 packets received*" "not the kernel's VLAN 20 address"
-	is "$o20" "*to-10.0.10.4: 2 packets transmitted, 2 packets received*" "VLAN 20's guest reaches the kernel's VLAN 20 device"
-	is "$o20" "*to-10.0.10.2: 2 packets transmitted, 0 packets received*" "not the guest on VLAN 10"
-	is "$o20" "*to-10.0.10.1: 2 packets transmitted, 0 packets received*" "not the kernel's VLAN 10 address"
-	is "$(jq -c '[.ports[] | {vlan, trunk}] | sort_by(.vlan)' <<<"$st")" '[{"vlan":1,"trunk":true},{"vlan":10,"trunk":false},{"vlan":20,"trunk":false}]'
-	for f in trunk.pcap lanv.pcap; do
-		run tshark -r $f -Y 'vlan.id == 10 && icmp.type == 8' -T fields -e vlan.id -e ip.src -e ip.dst
-		is "$output" "*10	10.0.10.2	10.0.10.1*" "$f: g10's echo requests tagged 10"
-		run tshark -r $f -Y 'vlan.id == 20 && icmp.type == 0' -T fields -e vlan.id -e ip.src -e ip.dst
-		is "$output" "*20	10.0.10.4	10.0.10.3*" "$f: the kernel's replies to g20 tagged 20"
-		run tshark -r $f -Y 'vlan.id == 20 && ip.dst == 10.0.10.2'
-		is "$output" "" "$f: nothing for g10 on VLAN 20"
-	done
+	is "$sa $sb $sc" "0 0 0" "the three guests powered off"
+	is "$oa" "*to-10.0.10.2: 2 packets transmitted, 2 packets received*" "VLAN 10 on lana reaches VLAN 10 on lanb through the trunk"
+	is "$ob" "*to-10.0.10.1: 2 packets transmitted, 2 packets received*" "and back"
+	is "$oa" "*to-10.0.10.3: 2 packets transmitted, 0 packets received*" "not the guest on VLAN 20 of its own switch"
+	is "$ob" "*to-10.0.10.3: 2 packets transmitted, 0 packets received*" "nor across the trunk"
+	is "$oc" "*to-10.0.10.1: 2 packets transmitted, 0 packets received*" "VLAN 20 does not reach VLAN 10"
+	is "$oc" "*to-10.0.10.2: 2 packets transmitted, 0 packets received*" "nor across the trunk"
+	is "$(jq -r '[.ports[] | "\(.vlan):\(.trunk)"] | sort | join(" ")' <<<"$st")" "10:false 1:true 20:false" "lana's ports: VLAN 10, VLAN 20, the trunk"
+	run tshark -r lana.pcap -Y 'vlan.id == 10 && icmp.type == 0' -T fields -e vlan.id -e ip.src -e ip.dst
+	is "$output" "*10	10.0.10.2	10.0.10.1*" "gb's echo replies, tagged 10"
+	run tshark -r lana.pcap -Y 'vlan.id == 20 && arp.opcode == 1' -T fields -e vlan.id -e arp.src.proto_ipv4 -e arp.dst.proto_ipv4
+	is "$output" "*20	10.0.10.3	10.0.10.1*" "gc's ARP requests, tagged 20"
+	is "$(tshark -r lana.pcap -Y 'vlan.id == 20 && arp.opcode == 2' 2>/dev/null)" "" "nobody answers on VLAN 20"
+	is "$(tshark -r lana.pcap -Y '!vlan && (arp || icmp)' 2>/dev/null)" "" "no guest frame untagged in the capture, a trunk's view"
 }
