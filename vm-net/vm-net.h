@@ -15,6 +15,7 @@ int cmd_plug(int argc, char **argv);
 int cmd_nat(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
 int cmd_hostonly(int argc, char **argv);
+int cmd_vxlan(int argc, char **argv);
 
 struct net_params;
 /* Bridge a port on switch name and the back end far names until either
