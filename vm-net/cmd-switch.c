@@ -597,11 +597,12 @@ status_text(struct sw *s, FILE *f)
 	    (unsigned long long)s->frames);
 	if (s->nports == 0)
 		return;
-	fprintf(f, "%-5s %-8s %-17s %10s %12s %10s %12s %8s %6s\n", "PORT",
-	    "PID", "MAC", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES",
-	    "DROPPED", "BAD");
+	fprintf(f, "%-5s %-8s %-5s %-17s %10s %12s %10s %12s %8s %6s\n",
+	    "PORT", "PID", "VLAN", "MAC", "RX-FRAMES", "RX-BYTES", "TX-FRAMES",
+	    "TX-BYTES", "DROPPED", "BAD");
 	for (i = 0; i < s->nports; i++) {
 		struct port *p = &s->ports[i];
+		char vl[8];
 
 		strcpy(mac, "-");
 		for (k = 0, shown = 0; k < MAC_TABLE && !shown; k++)
@@ -609,8 +610,12 @@ status_text(struct sw *s, FILE *f)
 				mac_str(s->macs[k].mac, mac);
 				shown = 1;
 			}
-		fprintf(f, "%-5d %-8d %-17s %10llu %12llu %10llu %12llu %8llu "
-		    "%6llu\n", p->id, (int)p->pid, mac,
+		if (p->trunk)
+			strcpy(vl, "trunk");
+		else
+			snprintf(vl, sizeof(vl), "%u", p->vlan);
+		fprintf(f, "%-5d %-8d %-5s %-17s %10llu %12llu %10llu %12llu "
+		    "%8llu %6llu\n", p->id, (int)p->pid, vl, mac,
 		    (unsigned long long)p->rx_frames,
 		    (unsigned long long)p->rx_bytes,
 		    (unsigned long long)p->tx_frames,
