@@ -81,7 +81,7 @@ PY
 	is "$output" "usage: vm-net*"
 	run_tool 2 "$VM_NET" frobnicate
 	is "$output" "vm-net: unknown command 'frobnicate'*"
-	for c in switch list status stop capture plug nat tap; do
+	for c in switch hostonly list status stop capture plug nat tap vxlan; do
 		run_tool 0 "$VM_NET" $c --help
 		is "$output" "usage: vm-net $c*"
 		run_tool 2 "$VM_NET" $c --no-such-flag

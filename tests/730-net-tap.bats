@@ -48,7 +48,7 @@ sleep 20'
 	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net tap:abcdefghijklmnop
 	is "$output" "*'abcdefghijklmnop' is not a network interface name (1 to 15 characters*"
 	run_tool 2 "$VM_NET" tap lan0
-	is "$output" "*usage: vm-net tap NAME TAPDEV*"
+	is "$output" "*usage: vm-net tap \[--vlan N | --trunk\] NAME TAPDEV*"
 	run_tool 2 "$VM_NET" tap lan0 a/b
 	is "$output" "*'a/b' is not a network interface name*"
 	run_tool 1 "$VM_NET" tap nosuch tap0

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "net/net.h"
@@ -56,7 +57,24 @@ side_gone(void *opaque)
 }
 
 int
-bridge_run(const char *name, const struct net_params *far)
+vlan_opt(const char *s, int *vlan)
+{
+	char *end;
+	long v;
+
+	v = strtol(s, &end, 10);
+	if (s[0] < '0' || s[0] > '9' || *end || v < 1 || v > NET_VLAN_MAX) {
+		log_warnx("--vlan: '%s' is not a VLAN (1 to %d)", s,
+		    NET_VLAN_MAX);
+		return -1;
+	}
+	*vlan = (int)v;
+	return 0;
+}
+
+int
+bridge_run(const char *name, const struct net_params *far, int vlan,
+    int trunk)
 {
 	struct net_params ps = { 0 };
 	struct vm_err err = { 0 };
@@ -74,6 +92,8 @@ bridge_run(const char *name, const struct net_params *far)
 	ps.spec = spec;
 	ps.vm_name = name;
 	ps.origin = spec;
+	ps.vlan = vlan;
+	ps.trunk = trunk;
 	b.sw = net_open(&ps, b.loop, to_far, &b, &err);
 	if (b.sw == NULL) {
 		log_warnx("%s", err.msg);

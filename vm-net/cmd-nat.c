@@ -73,5 +73,5 @@ cmd_nat(int argc, char **argv)
 	pn.spec = "nat";
 	pn.vm_name = argv[optind];
 	pn.origin = "nat";
-	return bridge_run(argv[optind], &pn);
+	return bridge_run(argv[optind], &pn, 0, 0);
 }

@@ -107,36 +107,59 @@ cmd_plug(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "vlan", required_argument, NULL, 'v' },
+		{ "trunk", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char usage_line[] =
-	    "usage: vm-net plug NAME\n"
+	    "usage: vm-net plug [--vlan N | --trunk] NAME\n"
 	    "  a port on switch NAME on stdin/stdout: frames each after a\n"
 	    "  4-byte big-endian length (QEMU's stream framing); join two\n"
-	    "  switches with a pipe, ssh or socat\n";
+	    "  switches with a pipe, ssh or socat\n"
+	    "\n"
+	    "  -v, --vlan N  an access port on VLAN N (default 1)\n"
+	    "  -t, --trunk   a trunk: every VLAN, tagged 802.1Q (VLAN 1\n"
+	    "                untagged), to join two switches' VLANs\n"
+	    "  -h, --help    show this help and exit\n";
+	uint8_t hello[NET_HELLO_LEN];
 	struct pollfd pfd[2];
 	size_t have = 0;
 	ssize_t n;
-	int ch, sfd, ret = 0;
+	int ch, sfd, ret = 0, vlan = 0, trunk = 0;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hv:t", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			printf("%s", usage_line);
 			return 0;
+		case 'v':
+			if (vlan_opt(optarg, &vlan) < 0)
+				return 2;
+			break;
+		case 't':
+			trunk = 1;
+			break;
 		default:
 			fprintf(stderr, "%s", usage_line);
 			return 2;
 		}
 	}
-	if (argc - optind != 1) {
+	if (argc - optind != 1 || (vlan && trunk)) {
 		fprintf(stderr, "%s", usage_line);
 		return 2;
 	}
 	sfd = switch_connect(argv[optind]);
 	if (sfd < 0)
 		return 1;
+	if (vlan || trunk) {
+		net_hello_build(hello, vlan, trunk);
+		if (send(sfd, hello, sizeof(hello), MSG_NOSIGNAL) < 0) {
+			log_warn("switch %s", argv[optind]);
+			close(sfd);
+			return 1;
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
 		pfd[0] = (struct pollfd){ 0, POLLIN, 0 };

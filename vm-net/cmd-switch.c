@@ -18,6 +18,7 @@
  * bounded buffer per client; a capture reader too slow to keep up loses
  * whole records, never part of one.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net/dhcpd.h"
 #include "net/net.h"
 #include "net/pcap.h"
 #include "util/err.h"
@@ -53,8 +55,10 @@ struct port {
 	pid_t pid;
 	int nmacs;
 	bool dead;
+	bool trunk;                     /* frames tagged 802.1Q */
+	uint16_t vlan;                  /* an access port's VLAN */
 	uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
-	uint64_t tx_dropped, rx_bad, macs_refused;
+	uint64_t tx_dropped, rx_bad, macs_refused, vlan_dropped;
 };
 
 struct client {
@@ -69,6 +73,7 @@ struct client {
 
 struct mac_entry {
 	uint8_t mac[6];
+	uint16_t vlan;                  /* each VLAN learns on its own */
 	int port;                       /* port id; 0 = free */
 };
 
@@ -82,7 +87,14 @@ struct sw {
 	int nclients;
 	struct mac_entry macs[MAC_TABLE];
 	uint64_t frames, flooded;
+	/* hostonly: the DHCP server, a port of the switch's own */
+	bool dhcp_on;
+	struct dhcpd dhcpd;
+	struct port dhcp_port;
 	uint8_t buf[NET_FRAME_MAX];
+	uint8_t ubuf[NET_FRAME_MAX];    /* a frame from a trunk, untagged */
+	uint8_t tbuf[NET_FRAME_MAX + 4];        /* a frame for trunks */
+	uint8_t dbuf[DHCPD_REPLY_MAX];  /* the DHCP server's reply */
 };
 
 static volatile sig_atomic_t stop_sig;
@@ -91,6 +103,24 @@ static void
 on_signal(int sig)
 {
 	stop_sig = sig;
+}
+
+static void
+usage_hostonly(FILE *f)
+{
+	fprintf(f,
+	    "usage: vm-net hostonly [-d] [--subnet ADDR/PREFIX] [--pidfile FILE] "
+	    "NAME\n"
+	    "  run a host-only network: a switch (as vm-net switch) with a DHCP\n"
+	    "  server that leases addresses of one subnet and offers no router\n"
+	    "  and no DNS, so the guests on it reach each other and nothing else\n"
+	    "\n"
+	    "  -d, --detach        go to the background once the switch is ready\n"
+	    "  -s, --subnet NET    the subnet, a.b.c.d/16 to /29 (default\n"
+	    "                      192.168.56.0/24: server .254, leases from .100)\n"
+	    "      --pidfile FILE  write the pid here (default NAME.pid beside the\n"
+	    "                      socket)\n"
+	    "  -h, --help          show this help and exit\n");
 }
 
 static void
@@ -129,35 +159,37 @@ forget_port(struct sw *s, int id)
 }
 
 static unsigned
-mac_hash(const uint8_t *m)
+mac_hash(const uint8_t *m, uint16_t vlan)
 {
 	uint32_t h = 2166136261u;
 	int i;
 
 	for (i = 0; i < 6; i++)
 		h = (h ^ m[i]) * 16777619u;
+	h = (h ^ (vlan & 0xff)) * 16777619u;
+	h = (h ^ (vlan >> 8)) * 16777619u;
 	return h % MAC_TABLE;
 }
 
-/* The table slot holding mac, or NULL. */
+/* The table slot holding mac on vlan, or NULL. */
 static struct mac_entry *
-mac_find(struct sw *s, const uint8_t *m)
+mac_find(struct sw *s, const uint8_t *m, uint16_t vlan)
 {
-	unsigned h = mac_hash(m), i;
+	unsigned h = mac_hash(m, vlan), i;
 
 	for (i = 0; i < 16; i++) {
 		struct mac_entry *e = &s->macs[(h + i) % MAC_TABLE];
 
-		if (e->port && memcmp(e->mac, m, 6) == 0)
+		if (e->port && e->vlan == vlan && memcmp(e->mac, m, 6) == 0)
 			return e;
 	}
 	return NULL;
 }
 
 static void
-learn(struct sw *s, struct port *p, const uint8_t *m)
+learn(struct sw *s, struct port *p, const uint8_t *m, uint16_t vlan)
 {
-	struct mac_entry *e = mac_find(s, m);
+	struct mac_entry *e = mac_find(s, m, vlan);
 	unsigned h, i;
 
 	if (m[0] & 1)
@@ -181,11 +213,12 @@ learn(struct sw *s, struct port *p, const uint8_t *m)
 		p->macs_refused++;
 		return;
 	}
-	h = mac_hash(m);
+	h = mac_hash(m, vlan);
 	for (i = 0; i < 16; i++) {
 		e = &s->macs[(h + i) % MAC_TABLE];
 		if (e->port == 0) {
 			memcpy(e->mac, m, 6);
+			e->vlan = vlan;
 			e->port = p->id;
 			p->nmacs++;
 			return;
@@ -231,7 +264,7 @@ capture(struct sw *s, const uint8_t *f, size_t len)
 static void
 port_send(struct port *p, const uint8_t *f, size_t len)
 {
-	if (p->dead)
+	if (p->dead || p->fd < 0)
 		return;
 	if (send(p->fd, f, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		p->tx_dropped++;
@@ -243,27 +276,148 @@ port_send(struct port *p, const uint8_t *f, size_t len)
 	p->tx_bytes += len;
 }
 
+static uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* The frame (untagged, f/len) on vlan as a trunk carries it: tagged in
+ * s->tbuf, or f itself on the default VLAN; NULL when the tag would make
+ * it too long. */
+static const uint8_t *
+trunk_form(struct sw *s, const uint8_t *f, size_t len, uint16_t vlan,
+    size_t *tlen)
+{
+	if (vlan == NET_VLAN_DEFAULT) {
+		*tlen = len;
+		return f;
+	}
+	if (len + 4 > NET_FRAME_MAX)
+		return NULL;
+	memcpy(s->tbuf, f, 12);
+	s->tbuf[12] = 0x81;
+	s->tbuf[13] = 0x00;
+	s->tbuf[14] = (uint8_t)(vlan >> 8);
+	s->tbuf[15] = (uint8_t)vlan;
+	memcpy(s->tbuf + 16, f + 12, len - 12);
+	*tlen = len + 4;
+	return s->tbuf;
+}
+
+/* Send the untagged frame f on vlan to port p, as p takes it. */
+static void
+send_on(struct sw *s, struct port *p, const uint8_t *f, size_t len,
+    uint16_t vlan, const uint8_t **tf, size_t *tlen)
+{
+	if (!p->trunk) {
+		if (p->vlan == vlan)
+			port_send(p, f, len);
+		return;
+	}
+	if (*tf == NULL)
+		*tf = trunk_form(s, f, len, vlan, tlen);
+	if (*tf == NULL) {
+		p->tx_dropped++;
+		return;
+	}
+	port_send(p, *tf, *tlen);
+}
+
+/* A frame from port from: its VLAN found (and its tag taken off), its
+ * source learned, and it goes where its destination is. */
 static void
 forward(struct sw *s, struct port *from, const uint8_t *f, size_t len)
 {
+	const uint8_t *tf = NULL;
 	struct mac_entry *e;
 	struct port *to;
+	uint16_t vlan = from->vlan;
+	size_t tlen = 0, n;
 	int i;
 
-	learn(s, from, f + 6);
+	if (get16(f + 12) == 0x8100) {
+		uint16_t vid = len >= 18 ? get16(f + 14) & 0xfff : 0xfff;
+
+		/* A tag on an access port, a frame too short for its tag,
+		 * the reserved VID 4095: dropped.  VID 0 (priority only)
+		 * means the port's own VLAN. */
+		if (!from->trunk || vid == 0xfff || len < 18) {
+			from->vlan_dropped++;
+			return;
+		}
+		if (vid != 0)
+			vlan = vid;
+		memcpy(s->ubuf, f, 12);
+		memcpy(s->ubuf + 12, f + 16, len - 16);
+		f = s->ubuf;
+		len -= 4;
+	}
+	learn(s, from, f + 6, vlan);
 	s->frames++;
-	capture(s, f, len);
-	e = (f[0] & 1) ? NULL : mac_find(s, f);
+	tf = trunk_form(s, f, len, vlan, &tlen);
+	if (tf)
+		capture(s, tf, tlen);
+	e = (f[0] & 1) ? NULL : mac_find(s, f, vlan);
 	if (e) {
 		to = port_by_id(s, e->port);
 		if (to && to != from)
-			port_send(to, f, len);
-		return;
+			send_on(s, to, f, len, vlan, &tf, &tlen);
+	} else {
+		s->flooded++;
+		for (i = 0; i < s->nports; i++)
+			if (&s->ports[i] != from)
+				send_on(s, &s->ports[i], f, len, vlan, &tf,
+				    &tlen);
 	}
-	s->flooded++;
-	for (i = 0; i < s->nports; i++)
-		if (&s->ports[i] != from)
-			port_send(&s->ports[i], f, len);
+	/* The DHCP server of a host-only switch is a port on the default
+	 * VLAN; its reply goes out like any port's frame. */
+	if (s->dhcp_on && from != &s->dhcp_port &&
+	    vlan == s->dhcp_port.vlan &&
+	    ((f[0] & 1) || memcmp(f, s->dhcpd.mac, 6) == 0)) {
+		n = dhcpd_input(&s->dhcpd, f, len, s->dbuf);
+		if (n > 0) {
+			s->dhcp_port.rx_frames++;
+			forward(s, &s->dhcp_port, s->dbuf, n);
+		}
+	}
+}
+
+/* A port's first message may say its VLAN (NET_HELLO_LEN): true when this
+ * was one (taken or refused). */
+static bool
+port_hello(struct sw *s, struct port *p, const uint8_t *m, size_t n)
+{
+	uint16_t v;
+
+	if (n != NET_HELLO_LEN || memcmp(m, "VMKP", 4) != 0)
+		return false;
+	v = get16(m + 4);
+	if (p->rx_frames != 1 || v < 1 || v > NET_VLAN_MAX ||
+	    (m[6] & ~NET_HELLO_TRUNK) || m[7] ||
+	    ((m[6] & NET_HELLO_TRUNK) && v != NET_VLAN_DEFAULT)) {
+		log_warnx("switch %s: port %d: a bad port hello (VLAN %u); "
+		    "closing it", s->name, p->id, v);
+		p->rx_bad++;
+		p->dead = true;
+		return true;
+	}
+	p->vlan = v;
+	p->trunk = (m[6] & NET_HELLO_TRUNK) != 0;
+	log_info("switch %s: port %d: %s VLAN %u", s->name, p->id,
+	    p->trunk ? "trunk, native" : "access", v);
+	return true;
+}
+
+/* A SEQPACKET recv of 0 bytes is either an empty message (a bad frame)
+ * or the peer hanging up; only poll tells which. */
+static bool
+peer_gone(int fd)
+{
+	struct pollfd q = { fd, POLLIN | POLLRDHUP, 0 };
+
+	return poll(&q, 1, 0) > 0 && (q.revents & (POLLHUP | POLLRDHUP |
+	    POLLERR));
 }
 
 static void
@@ -280,12 +434,17 @@ port_readable(struct sw *s, struct port *p)
 				p->dead = true;
 			return;
 		}
-		if (n == 0) {
+		if (n == 0 && peer_gone(p->fd)) {
 			p->dead = true;
 			return;
 		}
 		p->rx_frames++;
 		p->rx_bytes += (uint64_t)n;
+		if (port_hello(s, p, s->buf, (size_t)n)) {
+			if (p->dead)
+				return;
+			continue;
+		}
 		if (n < 14 || (size_t)n > sizeof(s->buf)) {
 			p->rx_bad++;
 			continue;
@@ -317,6 +476,7 @@ accept_port(struct sw *s)
 	memset(p, 0, sizeof(*p));
 	p->fd = fd;
 	p->id = ++s->next_id;
+	p->vlan = NET_VLAN_DEFAULT;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) == 0)
 		p->pid = cr.pid;
 	log_info("switch %s: port %d up (pid %d)", s->name, p->id,
@@ -367,6 +527,33 @@ status_json(struct sw *s, FILE *f)
 	json_u64(&j, "frames", s->frames);
 	json_u64(&j, "flooded", s->flooded);
 	json_int(&j, "captures", ncap);
+	if (s->dhcp_on) {
+		char a[INET_ADDRSTRLEN];
+		struct in_addr in;
+
+		json_obj_begin(&j, "dhcp");
+		in.s_addr = htonl(s->dhcpd.server);
+		inet_ntop(AF_INET, &in, a, sizeof(a));
+		json_str(&j, "server", a);
+		json_arr_begin(&j, "leases");
+		for (k = 0; k < s->dhcpd.pool; k++) {
+			if (!s->dhcpd.lease[k].used)
+				continue;
+			json_obj_begin(&j, NULL);
+			mac_str(s->dhcpd.lease[k].mac, mac);
+			json_str(&j, "mac", mac);
+			in.s_addr = htonl(s->dhcpd.first + (uint32_t)k);
+			inet_ntop(AF_INET, &in, a, sizeof(a));
+			json_str(&j, "addr", a);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_u64(&j, "offers", s->dhcpd.offers);
+		json_u64(&j, "acks", s->dhcpd.acks);
+		json_u64(&j, "naks", s->dhcpd.naks);
+		json_u64(&j, "bad", s->dhcpd.bad);
+		json_obj_end(&j);
+	}
 	json_arr_begin(&j, "ports");
 	for (i = 0; i < s->nports; i++) {
 		struct port *p = &s->ports[i];
@@ -374,6 +561,8 @@ status_json(struct sw *s, FILE *f)
 		json_obj_begin(&j, NULL);
 		json_int(&j, "port", p->id);
 		json_int(&j, "pid", p->pid);
+		json_int(&j, "vlan", p->vlan);
+		json_bool(&j, "trunk", p->trunk);
 		json_arr_begin(&j, "macs");
 		for (k = 0; k < MAC_TABLE; k++) {
 			if (s->macs[k].port != p->id)
@@ -389,6 +578,7 @@ status_json(struct sw *s, FILE *f)
 		json_u64(&j, "tx_bytes", p->tx_bytes);
 		json_u64(&j, "tx_dropped", p->tx_dropped);
 		json_u64(&j, "macs_refused", p->macs_refused);
+		json_u64(&j, "vlan_dropped", p->vlan_dropped);
 		json_obj_end(&j);
 	}
 	json_arr_end(&j);
@@ -407,11 +597,12 @@ status_text(struct sw *s, FILE *f)
 	    (unsigned long long)s->frames);
 	if (s->nports == 0)
 		return;
-	fprintf(f, "%-5s %-8s %-17s %10s %12s %10s %12s %8s %6s\n", "PORT",
-	    "PID", "MAC", "RX-FRAMES", "RX-BYTES", "TX-FRAMES", "TX-BYTES",
-	    "DROPPED", "BAD");
+	fprintf(f, "%-5s %-8s %-5s %-17s %10s %12s %10s %12s %8s %6s\n",
+	    "PORT", "PID", "VLAN", "MAC", "RX-FRAMES", "RX-BYTES", "TX-FRAMES",
+	    "TX-BYTES", "DROPPED", "BAD");
 	for (i = 0; i < s->nports; i++) {
 		struct port *p = &s->ports[i];
+		char vl[8];
 
 		strcpy(mac, "-");
 		for (k = 0, shown = 0; k < MAC_TABLE && !shown; k++)
@@ -419,8 +610,12 @@ status_text(struct sw *s, FILE *f)
 				mac_str(s->macs[k].mac, mac);
 				shown = 1;
 			}
-		fprintf(f, "%-5d %-8d %-17s %10llu %12llu %10llu %12llu %8llu "
-		    "%6llu\n", p->id, (int)p->pid, mac,
+		if (p->trunk)
+			strcpy(vl, "trunk");
+		else
+			snprintf(vl, sizeof(vl), "%u", p->vlan);
+		fprintf(f, "%-5d %-8d %-5s %-17s %10llu %12llu %10llu %12llu "
+		    "%8llu %6llu\n", p->id, (int)p->pid, vl, mac,
 		    (unsigned long long)p->rx_frames,
 		    (unsigned long long)p->rx_bytes,
 		    (unsigned long long)p->tx_frames,
@@ -674,27 +869,31 @@ sw_loop(struct sw *s)
 	return 0;
 }
 
-int
-cmd_switch(int argc, char **argv)
+static int
+switch_main(int argc, char **argv, bool hostonly)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "detach", no_argument, NULL, 'd' },
 		{ "pidfile", required_argument, NULL, 'p' },
+		{ "subnet", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct sw s;
+	void (*use)(FILE *) = hostonly ? usage_hostonly : usage;
 	struct vm_err err = { 0 };
-	const char *pidfile = NULL;
+	const char *pidfile = NULL, *subnet = "192.168.56.0/24";
 	struct sigaction sa;
 	bool detach = false;
-	int ch, ret, i;
+	uint32_t net;
+	int ch, ret, i, prefix;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "hd", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, hostonly ? "hds:" : "hd",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
-			usage(stdout);
+			use(stdout);
 			return 0;
 		case 'd':
 			detach = true;
@@ -702,16 +901,39 @@ cmd_switch(int argc, char **argv)
 		case 'p':
 			pidfile = optarg;
 			break;
+		case 's':
+			if (hostonly) {
+				subnet = optarg;
+				break;
+			}
+			/* fall through */
 		default:
-			usage(stderr);
+			use(stderr);
 			return 2;
 		}
 	}
 	if (argc - optind != 1) {
-		usage(stderr);
+		use(stderr);
 		return 2;
 	}
 	s.name = argv[optind];
+	if (hostonly) {
+		uint8_t mac[6];
+		char key[80];
+
+		if (dhcpd_parse_subnet(subnet, &net, &prefix) < 0) {
+			log_warnx("--subnet: '%s' is not a subnet a.b.c.d/P "
+			    "with P from 16 to 29", subnet);
+			return 2;
+		}
+		snprintf(key, sizeof(key), "hostonly:%s", s.name);
+		net_mac_derive(key, 0, mac);
+		dhcpd_init(&s.dhcpd, net, prefix, mac);
+		s.dhcp_on = true;
+		s.dhcp_port.fd = -1;
+		s.dhcp_port.id = INT32_MAX;
+		s.dhcp_port.vlan = NET_VLAN_DEFAULT;
+	}
 	if (net_switch_path(s.name, "sock", s.sock_path, sizeof(s.sock_path),
 	    1, &err) < 0 ||
 	    net_switch_path(s.name, "ctl", s.ctl_path, sizeof(s.ctl_path), 1,
@@ -788,4 +1010,16 @@ cmd_switch(int argc, char **argv)
 		close(s.ports[i].fd);
 	reap_clients(&s, true);
 	return ret;
+}
+
+int
+cmd_switch(int argc, char **argv)
+{
+	return switch_main(argc, argv, false);
+}
+
+int
+cmd_hostonly(int argc, char **argv)
+{
+	return switch_main(argc, argv, true);
 }

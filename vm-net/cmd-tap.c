@@ -20,12 +20,15 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: vm-net tap NAME TAPDEV\n"
+	    "usage: vm-net tap [--vlan N | --trunk] NAME TAPDEV\n"
 	    "  bridge host tap device TAPDEV into switch NAME, in the foreground\n"
 	    "  (TAPDEV: a persistent tap made for you, 'ip tuntap add dev TAPDEV\n"
 	    "  mode tap user USER', or as root any, created if missing)\n"
 	    "\n"
-	    "  -h, --help  show this help and exit\n");
+	    "  -v, --vlan N  the tap is an access port on VLAN N (default 1)\n"
+	    "  -t, --trunk   the tap is a trunk: every VLAN, tagged 802.1Q\n"
+	    "                (VLAN 1 untagged)\n"
+	    "  -h, --help    show this help and exit\n");
 }
 
 int
@@ -33,25 +36,34 @@ cmd_tap(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "vlan", required_argument, NULL, 'v' },
+		{ "trunk", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct net_params pt = { 0 };
 	struct vm_err err = { 0 };
 	char spec[80];
-	int ch;
+	int ch, vlan = 0, trunk = 0;
 
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hv:t", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'v':
+			if (vlan_opt(optarg, &vlan) < 0)
+				return 2;
+			break;
+		case 't':
+			trunk = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (argc - optind != 2) {
+	if (argc - optind != 2 || (vlan && trunk)) {
 		usage(stderr);
 		return 2;
 	}
@@ -63,5 +75,5 @@ cmd_tap(int argc, char **argv)
 	pt.spec = spec;
 	pt.vm_name = argv[optind];
 	pt.origin = "tap";
-	return bridge_run(argv[optind], &pt);
+	return bridge_run(argv[optind], &pt, vlan, trunk);
 }

@@ -2,7 +2,8 @@
  * vm-net — virtual networks: a learning Ethernet switch daemon that VMs
  * join with vm-run --net switch:NAME, the commands that look into one
  * (list, status, capture) or stop it, a port on a byte stream (plug) and
- * a shared NAT on a switch (nat), a host tap bridged into one (tap).
+ * a shared NAT on a switch (nat), a host tap bridged into one (tap), a
+ * switch with a DHCP server (hostonly), a port over VXLAN (vxlan).
  * Argument dispatch only; each command is in its own file.
  */
 #include <getopt.h>
@@ -25,6 +26,8 @@ static const struct {
 	{ "plug", cmd_plug },
 	{ "nat", cmd_nat },
 	{ "tap", cmd_tap },
+	{ "hostonly", cmd_hostonly },
+	{ "vxlan", cmd_vxlan },
 };
 
 static void
@@ -35,6 +38,7 @@ usage(FILE *f)
 	    "Virtual networks for vm-run (sockets under $XDG_RUNTIME_DIR/vmkit/net/).\n"
 	    "\n"
 	    "  switch [-d] NAME          run a learning Ethernet switch\n"
+	    "  hostonly [-d] NAME        a switch with a DHCP server and no way out\n"
 	    "  list [--json]             the switches running\n"
 	    "  status [--json] NAME      a switch's ports, MACs and counters\n"
 	    "  stop NAME                 stop a switch\n"
@@ -42,6 +46,8 @@ usage(FILE *f)
 	    "  plug NAME                 a port on stdin/stdout (length-prefixed)\n"
 	    "  nat [-f RULE]... NAME     a shared NAT with DHCP on a switch\n"
 	    "  tap NAME TAPDEV           bridge a host tap device into a switch\n"
+	    "  vxlan --remote ADDR --vni N NAME\n"
+	    "                            a switch port over VXLAN (RFC 7348)\n"
 	    "\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n"

@@ -14,11 +14,16 @@ int cmd_capture(int argc, char **argv);
 int cmd_plug(int argc, char **argv);
 int cmd_nat(int argc, char **argv);
 int cmd_tap(int argc, char **argv);
+int cmd_hostonly(int argc, char **argv);
+int cmd_vxlan(int argc, char **argv);
 
 struct net_params;
 /* Bridge a port on switch name and the back end far names until either
  * side goes away or a signal: the exit status (2 for a bad name). */
-int bridge_run(const char *name, const struct net_params *far);
+int bridge_run(const char *name, const struct net_params *far, int vlan,
+    int trunk);
+/* --vlan N: 0, or -1 with a message printed (a usage error). */
+int vlan_opt(const char *s, int *vlan);
 
 /* Connect to switch name's control socket: the fd, or -1 with a message
  * printed ("switch lan0 is not running"). */

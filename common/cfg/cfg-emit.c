@@ -173,6 +173,8 @@ emit_nets(FILE *f, const struct vm_config *cfg)
 			emit_kv(f, in, "model", n->model);
 		if (n->mac[0])
 			emit_kv(f, in, "mac", n->mac);
+		if (n->vlan)
+			fprintf(f, "%svlan: %d\n", in, n->vlan);
 	}
 }
 

@@ -483,7 +483,7 @@ static const char *const boot_dev_names[] = { "disk", "cdrom", "net",
 static const char *const disk_keys[] = { "file", "format", "interface",
 	"media", "readonly", NULL };
 static const char *const net_keys[] = { "type", "model", "mac", "forward",
-	NULL };
+	"vlan", NULL };
 static const char *const accel_names[] = { "auto", "kvm", "dbt", NULL };
 static const char *const decompress_names[] = { "host", "guest", NULL };
 static const char *const console_names[] = { "serial", "none", "vga",
@@ -626,10 +626,13 @@ parse_net(struct parse *p, const struct node *map, int idx,
     struct cfg_net *nt)
 {
 	char path[64], prefix[64], kp[96];
+	const struct node *vlan_node = NULL;
+	char vlan_path[96];
 	int i, j, v, ret;
 
 	snprintf(path, sizeof(path), "networks[%d]", idx);
 	snprintf(prefix, sizeof(prefix), "networks[%d].", idx);
+	snprintf(vlan_path, sizeof(vlan_path), "%svlan", prefix);
 	ret = check_keys(p, map, path, prefix, net_keys);
 	origin(p, map, path, nt->origin, sizeof(nt->origin));
 	strcpy(nt->spec, "nat");
@@ -673,8 +676,14 @@ parse_net(struct parse *p, const struct node *map, int idx,
 			}
 			if (ret == 0)
 				nt->nforward = n->nkids;
+		} else if (strcmp(k, "vlan") == 0) {
+			ret = get_int(p, n, kp, 1, 4094, &nt->vlan);
+			vlan_node = n;
 		}
 	}
+	if (ret == 0 && vlan_node && strncmp(nt->spec, "switch:", 7) != 0)
+		ret = perr(p, vlan_node, vlan_path, "a VLAN is for a switch port "
+		    "(type: switch:NAME), not '%s'", nt->spec);
 	return ret;
 }
 
@@ -1114,9 +1123,24 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 				    "'%s' is not a unicast MAC address "
 				    "(xx:xx:xx:xx:xx:xx)", opt, val);
 			strcpy(nt->mac, val);
+		} else if (strcmp(key, "vlan") == 0) {
+			char *e;
+			long v = strtol(val, &e, 10);
+
+			if (val[0] < '0' || val[0] > '9' || *e || v < 1 ||
+			    v > 4094)
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "VLAN '%s' is not a number from 1 to 4094",
+				    opt, val);
+			if (strncmp(nt->spec, "switch:", 7) != 0)
+				return vm_err_set(err, -EINVAL, "--net %s: a "
+				    "VLAN is for a switch port (switch:NAME)",
+				    opt);
+			nt->vlan = (int)v;
 		} else {
 			return vm_err_set(err, -EINVAL, "--net %s: unknown "
-			    "option '%s' (forward, model, mac)", opt, key);
+			    "option '%s' (forward, model, mac, vlan)", opt,
+			    key);
 		}
 	}
 	return 0;

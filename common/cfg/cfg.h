@@ -45,6 +45,7 @@ struct cfg_net {
 	char mac[18];                   /* "" = derived */
 	char forward[CFG_MAX_FORWARDS][64]; /* nat: "tcp:8080:80" */
 	int nforward;
+	int vlan;                       /* switch: the port's VLAN, 0 = default */
 	char origin[160];               /* "vm.yaml:9:5: networks[0]" or "--net" */
 };
 

@@ -17,8 +17,10 @@
  *   MDIC      the PHY (address 1, a Marvell 88E1011's IDs): link up and
  *             autonegotiation complete; resets and restarts self-clear.
  *   ICR ICS IMS IMC   interrupt cause (read clears) and mask; the PCI
- *             INTx line is (ICR & IMS) != 0.  ITR and the delay timers are
- *             stored but do not delay: every event interrupts at once.
+ *             INTx line is (ICR & IMS) != 0.  ITR (interrupt throttling)
+ *             holds the line down until ITR * 256 ns after it last rose,
+ *             so a busy card interrupts at most that often; the
+ *             receive/transmit delay timers are stored but do not delay.
  *   RCTL RDBA RDLEN RDH RDT   receive into legacy descriptors: the
  *             filter (promiscuous, RAL/RAH exact matches, the multicast
  *             table hashed as RCTL.MO says, broadcast), buffer sizes
@@ -50,6 +52,7 @@
 #include "net/net.h"
 #include "snap/snap.h"
 #include "util/err.h"
+#include "util/evloop.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -181,6 +184,12 @@ struct e1000 {
 	uint8_t seg[NET_FRAME_MAX];
 	uint8_t vbuf[NET_FRAME_MAX + 4];  /* a frame with its tag inserted */
 
+	/* Interrupt throttling: when the line last rose, the timer that
+	 * raises it once ITR allows. */
+	struct ev_timer *itr_timer;
+	uint64_t irq_last;
+	bool irq_on, itr_armed;
+
 	/* Receive: frames waiting for descriptors. */
 	struct net_rxq rxq;
 	uint8_t rx[NET_FRAME_MAX + 64];
@@ -206,7 +215,37 @@ static const uint16_t phy_init[32] = {
 static void
 irq_update(struct e1000 *e)
 {
-	pci_set_intx(&e->pci, (R(e, ICR) & R(e, IMS)) != 0);
+	uint64_t gap, now;
+
+	if ((R(e, ICR) & R(e, IMS)) == 0) {
+		if (e->irq_on)
+			pci_set_intx(&e->pci, false);
+		e->irq_on = false;
+		return;
+	}
+	if (e->irq_on)
+		return;
+	gap = (uint64_t)(R(e, ITR) & 0xffff) * 256;
+	now = clock_ns();
+	if (gap && now < e->irq_last + gap) {
+		if (!e->itr_armed) {
+			e->itr_armed = true;
+			evloop_timer_mod(e->itr_timer, e->irq_last + gap);
+		}
+		return;
+	}
+	e->irq_last = now;
+	e->irq_on = true;
+	pci_set_intx(&e->pci, true);
+}
+
+static void
+itr_fire(void *opaque)
+{
+	struct e1000 *e = opaque;
+
+	e->itr_armed = false;
+	irq_update(e);
 }
 
 static void
@@ -356,6 +395,11 @@ static void
 mac_reset(struct e1000 *e)
 {
 	memset(e->reg, 0, sizeof(e->reg));
+	if (e->itr_timer)
+		evloop_timer_del(e->itr_timer);
+	e->itr_armed = false;
+	e->irq_last = 0;
+	e->irq_on = true;               /* so that irq_update lowers it */
 	R(e, CTRL) = CTRL_SLU | 0x1 | (2u << 8);        /* FD, 1000 */
 	R(e, STATUS) = STATUS_FD | STATUS_LU | STATUS_SPEED_1000;
 	R(e, PBA) = 0x30;
@@ -1004,11 +1048,16 @@ e1000_realize(struct dev *d, struct vm *vm, const void *arg,
 		    d->id);
 	e->vm = vm;
 	memcpy(e->mac, p->mac, 6);
+	e->itr_timer = evloop_timer_new(vm->loop, itr_fire, e);
+	if (e->itr_timer == NULL)
+		return vm_err_set(err, -ENOMEM, "%s: out of memory", d->id);
 	eeprom_init(e);
 	ret = pci_dev_init(vm->pci, &e->pci, d->id, -1, 0x8086, 0x100e,
 	    0x020000, err);
-	if (ret < 0)
+	if (ret < 0) {
+		evloop_timer_free(e->itr_timer);
 		return ret;
+	}
 	e->pci.opaque = e;
 	e->pci.cfg[PCI_REVISION] = 3;
 	pci_set16(&e->pci, PCI_SUBSYS_VENDOR, 0x8086);
@@ -1019,6 +1068,7 @@ e1000_realize(struct dev *d, struct vm *vm, const void *arg,
 	e->nb = net_open(p, vm->loop, e1000_rx, e, err);
 	if (e->nb == NULL) {
 		pci_dev_remove(&e->pci);
+		evloop_timer_free(e->itr_timer);
 		return err ? err->code : -EIO;
 	}
 	return 0;
@@ -1038,6 +1088,7 @@ e1000_unrealize(struct dev *d)
 	pci_dev_remove(&e->pci);
 	net_close(e->nb);
 	net_rxq_clear(&e->rxq);
+	evloop_timer_free(e->itr_timer);
 }
 
 /* Snapshots: the registers (statistics, filters and ring pointers among

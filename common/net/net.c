@@ -235,6 +235,18 @@ net_switch_path(const char *name, const char *ext, char *buf, size_t len,
 	return 0;
 }
 
+void
+net_hello_build(uint8_t h[NET_HELLO_LEN], int vlan, int trunk)
+{
+	int v = vlan ? vlan : NET_VLAN_DEFAULT;
+
+	memcpy(h, "VMKP", 4);
+	h[4] = (uint8_t)(v >> 8);
+	h[5] = (uint8_t)v;
+	h[6] = trunk ? NET_HELLO_TRUNK : 0;
+	h[7] = 0;
+}
+
 int
 net_rxq_push(struct net_rxq *q, const void *frame, size_t len)
 {

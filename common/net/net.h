@@ -30,7 +30,20 @@ struct net_params {
 	const char *origin;             /* for messages: "--net", "vm.yaml:9:5" */
 	const char *vm_name;
 	uint8_t mac[6];                 /* the NIC's */
+	int vlan;                       /* switch: access VLAN, 0 = default */
+	int trunk;                      /* switch: a trunk port (802.1Q) */
 };
+
+/* A switch port may say what it is in its first message, before any
+ * frame: NET_HELLO_LEN bytes (too short to be a frame), "VMKP", the
+ * access VLAN (2 bytes, big-endian, 1 to 4094), flags (NET_HELLO_TRUNK),
+ * a zero byte.  Without one the port is an access port on VLAN 1. */
+#define NET_HELLO_LEN 8
+#define NET_HELLO_TRUNK 1
+#define NET_VLAN_DEFAULT 1
+#define NET_VLAN_MAX 4094
+/* The hello of an access port on vlan (0: the default) or of a trunk. */
+void net_hello_build(uint8_t h[NET_HELLO_LEN], int vlan, int trunk);
 
 struct net_backend;
 

@@ -3,7 +3,8 @@
  * SOCK_SEQPACKET Unix socket (net_switch_path(NAME, "sock")); each message
  * either way is one Ethernet frame, so no framing can be lost or forged.
  * Sends never block: a frame the socket cannot take now is dropped and
- * counted, as a real switch port under load would.
+ * counted, as a real switch port under load would.  A port with a VLAN
+ * or a trunk port says so first (NET_HELLO_LEN in net.h).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -83,6 +84,26 @@ swport_open(struct net_backend *nb, const struct net_params *p,
 		close(s->fd);
 		free(s);
 		return ret;
+	}
+	if (p->vlan || p->trunk) {
+		uint8_t h[NET_HELLO_LEN];
+
+		if (p->vlan < 0 || p->vlan > NET_VLAN_MAX ||
+		    (p->trunk && p->vlan)) {
+			close(s->fd);
+			free(s);
+			return vm_err_set(err, -EINVAL, "switch %s: VLAN %d is "
+			    "not 1 to %d%s", arg, p->vlan, NET_VLAN_MAX,
+			    p->trunk ? " (or a trunk)" : "");
+		}
+		net_hello_build(h, p->vlan, p->trunk);
+		if (send(s->fd, h, sizeof(h), MSG_NOSIGNAL) < 0) {
+			ret = vm_err_errno(err, -errno, "switch %s: cannot "
+			    "join", arg);
+			close(s->fd);
+			free(s);
+			return ret;
+		}
 	}
 	nb->priv = s;
 	ret = evloop_add_fd(nb->loop, s->fd, EV_READ, swport_readable, nb);

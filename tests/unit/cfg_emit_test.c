@@ -73,6 +73,7 @@ TEST(every_key_round_trips)
 	snprintf(a.nets[0].spec, sizeof(a.nets[0].spec), "switch:lan0");
 	snprintf(a.nets[0].model, sizeof(a.nets[0].model), "e1000");
 	snprintf(a.nets[0].mac, sizeof(a.nets[0].mac), "52:54:00:12:34:56");
+	a.nets[0].vlan = 42;
 	a.console = CFG_CONSOLE_VGA;
 	a.rtc_localtime = true;
 	snprintf(a.serial_log, sizeof(a.serial_log), "serial.log");
@@ -100,6 +101,7 @@ TEST(every_key_round_trips)
 	EXPECT_STREQ(b.nets[0].spec, "switch:lan0");
 	EXPECT_STREQ(b.nets[0].model, "e1000");
 	EXPECT_STREQ(b.nets[0].mac, a.nets[0].mac);
+	EXPECT_EQ(b.nets[0].vlan, 42);
 	EXPECT_EQ(b.console, CFG_CONSOLE_VGA);
 	EXPECT_EQ(b.rtc_localtime, true);
 	EXPECT_STREQ(b.serial_log, "serial.log");

@@ -1,0 +1,45 @@
+/*
+ * A small DHCP server (RFC 2131, IPv4 over Ethernet) for a host-only
+ * network: it leases addresses of one subnet by client MAC and offers no
+ * router and no DNS server, so its clients reach each other and nothing
+ * else.  It also answers ARP for its own address.  Pure: a frame in, at
+ * most one frame out; every field of the frame is checked before use.
+ */
+#ifndef VM_NET_DHCPD_H
+#define VM_NET_DHCPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DHCPD_LEASES 64
+#define DHCPD_LEASE_SECS 86400u
+/* A reply never needs more than this. */
+#define DHCPD_REPLY_MAX 400
+
+struct dhcpd {
+	uint32_t net, mask, server;     /* host byte order */
+	uint32_t first;                 /* the first address leased */
+	int pool;                       /* how many from first */
+	uint8_t mac[6];                 /* the server's */
+	struct {
+		uint8_t mac[6];
+		bool used;
+	} lease[DHCPD_LEASES];
+	uint64_t offers, acks, naks, bad;
+};
+
+/* net/prefix: the subnet (prefix 16 to 29); the server takes its last
+ * usable address and leases from the 100th (or the 2nd, in a small one).
+ * 0, or -1 when prefix is out of range. */
+int dhcpd_init(struct dhcpd *d, uint32_t net, int prefix,
+    const uint8_t mac[6]);
+/* One Ethernet frame seen on the network: the length of the reply built
+ * in out (at least DHCPD_REPLY_MAX bytes), or 0 when there is none. */
+size_t dhcpd_input(struct dhcpd *d, const uint8_t *f, size_t len,
+    uint8_t *out);
+/* "a.b.c.d/p" into net (host order, host bits cleared) and prefix: 0 or
+ * -1. */
+int dhcpd_parse_subnet(const char *s, uint32_t *net, int *prefix);
+
+#endif
