@@ -114,7 +114,7 @@ usage(FILE *f)
 "      --cmd NAME CMD [KEY=VALUE...]\n"
 "                          send a command (status, pause, resume, stop,\n"
 "                          powerdown, reset, query-cpus, query-disks,\n"
-"                          help) and print the reply\n"
+"                          screendump file=PNG, help) and print the reply\n"
 "      --list              the running VMs\n"
 "      --json              --cmd and --list print JSON\n"
 "\n"
