@@ -45,8 +45,8 @@ struct pci_bus {
 	uint32_t gsi_up, isa_up;        /* lines asserted: bit per GSI, IRQ */
 };
 
-#define ISA_SLOT (PCI_MAX_SLOTS - 1)
-#define PIIX_PIRQRC 0x60
+#define ISA_SLOT PC_PCI_ISA_SLOT
+#define PIIX_PIRQRC PC_PIIX_PIRQRC
 #define PIRQ_DISABLE 0x80
 /* The ISA IRQs a PIRQ may be routed to (3-7, 9-12, 14, 15). */
 #define PIRQ_IRQS 0xdef8u
