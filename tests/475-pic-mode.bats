@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# PCI interrupts for a guest in PIC mode: Linux booted with noapic (ACPI
+# The PIIX3 functions where QEMU and the i440FX boards have them, and PCI
+# interrupts for a guest in PIC mode: Linux booted with noapic (ACPI
 # PIC mode: \_PIC(0), the _PRT through the interrupt link devices
 # LNKA..LNKD, their _SRS programming the PIIX3's PIRQ routing) and
 # pci=nomsi (so virtio cannot go around INTx with MSI-X), on the DBT.
@@ -80,4 +81,30 @@ EOF
 	is "$output" "*irq=XT-PIC*virtio0*" "virtio on the PIC"
 	is "$output" "*irq=XT-PIC*eth0*" "the e1000 on the PIC"
 	[[ $output != *"ACPI Error"* && $output != *"ACPI BIOS Error"* ]]
+}
+
+@test "the PCI layout of QEMU's pc machine and real i440FX boards: 00.0 host bridge, 01.0 PIIX3 ISA (multi-function), 01.1 IDE, 01.3 PM" {
+	head -c 1048576 /dev/zero > ide.img
+	run_tool '?' timeout 600 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.modules=ata_piix,sd_mod" \
+		--disk ide.img,if=ide --disk data.img,readonly=on <<-'EOF'
+	stty -echo
+	cd /sys/bus/pci/devices
+	for d in *; do echo "pci $d $(cat $d/vendor):$(cat $d/device) $(cat $d/class)"; done
+	echo "hdr $(dd if=0000:00:01.0/config bs=1 skip=14 count=1 2>/dev/null | od -An -tx1)"
+	echo "ide $(basename $(readlink 0000:00:01.1/driver)) sda=$(cat /sys/block/sda/size)"
+	dmesg | grep -o 'claimed by PIIX4 ACPI'
+	poweroff -f
+	EOF
+	output=${output//$'\r'/}
+	is "$status" 0 "vm-run's exit status"
+	is "$output" "*pci 0000:00:00.0 0x8086:0x1237 0x060000
+pci 0000:00:01.0 0x8086:0x7000 0x060100
+pci 0000:00:01.1 0x8086:0x7010 0x010180
+pci 0000:00:01.3 0x8086:0x7113 0x068000
+pci 0000:00:02.0 0x1af4:0x1042*" "the functions, then the disks from slot 2"
+	is "$output" "*hdr  80*" "01.0 is a multi-function device"
+	is "$output" "*ide ata_piix sda=2048*" "Linux's ata_piix drives the IDE function"
+	is "$output" "*claimed by PIIX4 ACPI*" "Linux finds the PM block through 01.3's PMBA"
 }

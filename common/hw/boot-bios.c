@@ -274,7 +274,7 @@ add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
 	const struct vm_config *cfg = vm->cfg;
 	char buf[1024], id[16];         /* 16 lines of < 48 bytes at most */
 	size_t n = 0;
-	int k, i, slot;
+	int k, i, slot, fn;
 
 	/* A kernel given with the firmware: its option ROM boots first. */
 	if (rom)
@@ -290,8 +290,16 @@ add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
 			    CFG_BOOT_CDROM : CFG_BOOT_DISK);
 
 			if (cd->interface == CFG_IF_IDE) {
+				/* ide@1,1: slot and function, as SeaBIOS
+				 * names a function other than 0. */
 				slot = pci_slot_of(vm->pci, "ide");
-				if (want && slot >= 0)
+				fn = pci_fn_of(vm->pci, "ide");
+				if (want && slot >= 0 && fn > 0)
+					n += (size_t)snprintf(buf + n,
+					    sizeof(buf) - n, "/pci@i0cf8/ide@%x,%x"
+					    "/drive@%x/disk@%x\n", slot, fn,
+					    nide / 2, nide % 2);
+				else if (want && slot >= 0)
 					n += (size_t)snprintf(buf + n,
 					    sizeof(buf) - n, "/pci@i0cf8/ide@%x"
 					    "/drive@%x/disk@%x\n", slot,
