@@ -185,3 +185,36 @@ print(s.makefile().readline().strip())' "$VMDIR/s3/ctl"
 	[ ! -e no.png ]
 	stop s4
 }
+
+@test "--attach to a detached VM whose console is vga: the text screen in the terminal, keys to the guest, Ctrl-A d leaves it running, a second attach redraws it" {
+	guestkit
+	command -v tmux >/dev/null || skip "needs tmux"
+	run_tool 0 timeout 120 "$VM_RUN" --accel dbt -m 256M --name a1 --detach \
+		--console vga --kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=tty0 quiet" --serial-log a1.serial
+	tmux_attach() {
+		tm kill-server 2>/dev/null || true
+		rm -f rc
+		tm new-session -d -x 80 -y 26 \
+			"XDG_RUNTIME_DIR='$XDG_RUNTIME_DIR' '$VM_RUN' --attach a1; echo \$? > '$BATS_TEST_TMPDIR/rc'; sleep 600"
+	}
+	tmux_attach
+	wait_screen "~ #" 300
+	tm send-keys 'echo $((6*7))-on-the-vga' Enter
+	wait_screen "42-on-the-vga"
+	# Nothing of it on COM1: the shell is the VGA's.
+	! grep -q on-the-vga a1.serial
+	tm send-keys C-a d
+	wait_screen "detached; the VM goes on"
+	wait_exit 0
+	run_tool 0 "$VM_RUN" --cmd a1 status
+	is "$output" "*state: running*"
+	# A new terminal gets the whole screen as it is, and types on.
+	tmux_attach
+	wait_screen "42-on-the-vga"
+	tm send-keys 'echo $((7*8))-again' Enter
+	wait_screen "56-again"
+	tm send-keys 'poweroff -f' Enter
+	wait_screen "the console closed"
+	wait_exit 0
+}

@@ -109,8 +109,9 @@ usage(FILE *f)
 "                          (flags applied, paths resolved) and exit\n"
 "\n"
 "Running VMs (NAME, or a control socket's PATH):\n"
-"      --attach NAME       this terminal on a detached VM's console\n"
-"                          (Ctrl-A d detaches, Ctrl-A x stops the VM)\n"
+"      --attach NAME       this terminal on a detached VM's console, its\n"
+"                          VGA console with console: vga (Ctrl-A d\n"
+"                          detaches, Ctrl-A x stops the VM)\n"
 "      --cmd NAME CMD [KEY=VALUE...]\n"
 "                          send a command (status, pause, resume, stop,\n"
 "                          powerdown, reset, query-cpus, query-disks,\n"
@@ -939,7 +940,7 @@ main(int argc, char **argv)
 	}
 	if (rt.detached) {
 		ret = console_init_socket(rt.console,
-		    cfg.serial_log[0] ? cfg.serial_log : NULL);
+		    cfg.serial_log[0] ? cfg.serial_log : NULL, cfg.console);
 		if (ret < 0) {
 			log_warnx("%s: %s", rt.console, strerror(-ret));
 			runtime_cleanup();
