@@ -243,3 +243,16 @@ check_memtest_screen() {
 	is "$output" "*Booting from ROM*" "linuxboot"
 	check_memtest_screen
 }
+
+@test "--boot-order net: an e1000 boots iPXE's ROM (Debian's ipxe-qemu), which gets its NAT lease; without a NIC that has a ROM, refused or passed over with a warning" {
+	firmware_setup
+	[ -r /usr/lib/ipxe/qemu/pxe-e1000.rom ] || skip "no pxe-e1000.rom (Debian's ipxe-qemu)"
+	run_bios 0 --firmware bios --net nat,model=e1000 --boot-order net
+	output=${output//$'\r'/}
+	is "$output" "*iPXE*net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2*" "iPXE's DHCP through the e1000 on NAT"
+	is "$output" "*No more network devices*No bootable device.*" "nothing to boot from the network, then SeaBIOS goes on"
+	run_bios 1 --firmware bios --boot-order net
+	is "$output" "vm-run: boot order net: no NIC with a network boot ROM (an e1000 NIC, model=e1000, gets iPXE's from Debian's ipxe-qemu, /usr/lib/ipxe/qemu/pxe-e1000.rom)"
+	run_bios 0 --firmware bios --net none --boot-order net,disk
+	is "$output" "vm-run: boot order net: no NIC with a network boot ROM*passed over*No bootable device.*"
+}
