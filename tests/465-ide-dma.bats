@@ -69,7 +69,8 @@ check_disk_run() {
 @test "hostile PRD tables end the DMA command with an error, never a hang" {
 	BIOS=/usr/share/seabios/bios-256k.bin
 	[ -r "$BIOS" ] || skip "no $BIOS (Debian's seabios package)"
-	# A boot sector finding the IDE function on PCI bus 0, turning on
+	# A boot sector finding the IDE function on PCI bus 0 (every function
+	# of every slot: it is 01.1), turning on
 	# bus mastering and running READ DMA of sector 1 (whose first byte the
 	# host wrote) four times: a PRD entry outside RAM (bit 0 of the exit
 	# status when the bus master says error and the drive ERR), a table
@@ -92,7 +93,7 @@ check_disk_run() {
 		in %dx, %eax
 		cmp $0x70108086, %eax
 		je found
-		add $0x800, %ebx
+		add $0x100, %ebx
 		cmp $0x80010000, %ebx
 		jb find
 		mov $0x80, %al

@@ -50,10 +50,10 @@ make_disk_and_cd() {
 	make_disk_and_cd
 	printf 'version: 1\nmemory: 64M\nboot:\n  firmware: bios\n  order: [cdrom, disk]\ndisks:\n  - file: disk.img\n  - file: cd.iso\n    interface: ide\n    media: cdrom\n' > vm.yaml
 	run_bios 43 vm.yaml --log=boot
-	# virtio-blk in slot 1, the IDE function in slot 2.
+	# The IDE function at 01.1 (the PIIX3's), virtio-blk in slot 2.
 	is "$output" "*bootorder:
-/pci@i0cf8/ide@2/drive@0/disk@0
-/pci@i0cf8/scsi@1/disk@0,0*" "the bootorder file"
+/pci@i0cf8/ide@1,1/drive@0/disk@0
+/pci@i0cf8/scsi@2/disk@0,0*" "the bootorder file"
 	sed -i 's/order: \[cdrom, disk\]/order: [disk, cdrom]/' vm.yaml
 	run_bios 42 vm.yaml
 	# --boot-order wins over the file.
@@ -179,16 +179,18 @@ dmi_dump() {
 	is "$output" "*Memory Device*Size: 128 MB*" "type 17"
 }
 
-# pirq_boot APPEND: the kit through SeaBIOS with a virtio disk (slot 1)
-# and virtio-rng (slot 2), MSI-X off so that both use INTx, which
-# SeaBIOS's PIRQ programming puts on ISA IRQ 10 for both (PIRQA, PIRQB).
+# pirq_boot APPEND: the kit through SeaBIOS with two virtio disks (slots
+# 2 and 3; slot 1 is the PIIX3's) and virtio-rng (slot 4), MSI-X off so
+# that all use INTx, which SeaBIOS's PIRQ programming puts on ISA IRQ 10
+# (PIRQB) for the first disk and 11 for the others (PIRQC, PIRQD).
 pirq_boot() {
 	[ -r /usr/share/qemu/linuxboot_dma.bin ] || skip "no linuxboot_dma.bin (Debian's qemu-system-data)"
 	guestkit
 	head -c 1048576 /dev/urandom > data.img
+	cp data.img data2.img
 	run_tool 0 timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M \
 		--firmware bios --kernel "$KERNEL" --initrd "$INITRD" \
-		--disk data.img,format=raw \
+		--disk data.img,format=raw --disk data2.img,format=raw \
 		--append "console=ttyS0 quiet pci=nomsi $1 vmkit.run=\"echo rng=\$(head -c 64 /dev/hwrng | wc -c); echo disk=\$(md5sum < /dev/vda); grep virtio /proc/interrupts\"" </dev/null
 	is "$output" "*rng=64*" "virtio-rng's requests complete"
 	is "$output" "*disk=$(md5sum < data.img | cut -d' ' -f1) *" "the disk reads"
@@ -199,15 +201,16 @@ pirq_boot() {
 	# table and the router's PIRQ registers.
 	pirq_boot "acpi=noirq noapic"
 	is "$output" "* 10: * XT-PIC * virtio0*" "the disk on the PIC's IRQ 10"
-	is "$output" "* 10: * XT-PIC * virtio0, virtio1*" "the RNG sharing it"
+	is "$output" "* 11: * XT-PIC * virtio1, virtio2*" "the second disk and the RNG sharing 11"
 }
 
 @test "PIRQ routing through the MP table's IOAPIC entries (acpi=noirq), and ACPI's _PRT GSIs as before" {
 	pirq_boot "acpi=noirq"
-	is "$output" "* 10: * IO-APIC * virtio0, virtio1*" "IOAPIC pin 10, as the MP table says"
+	is "$output" "* 10: * IO-APIC * virtio0*" "IOAPIC pin 10, as the MP table says"
+	is "$output" "* 11: * IO-APIC * virtio1, virtio2*" "IOAPIC pin 11, shared"
 	pirq_boot ""
-	is "$output" "* 17: * IO-APIC * virtio0*" "the disk (slot 1) on GSI 17, as the DSDT's _PRT says"
-	is "$output" "* 18: * IO-APIC * virtio1*" "the RNG (slot 2) on GSI 18"
+	is "$output" "* 18: * IO-APIC * virtio0*" "the disk (slot 2) on GSI 18, as the DSDT's _PRT says"
+	is "$output" "* 16: * IO-APIC * virtio2*" "the RNG (slot 4) on GSI 16"
 }
 
 # The screen memtest86+ draws on the serial console (VT100) while its
@@ -239,4 +242,17 @@ check_memtest_screen() {
 		--firmware bios --kernel "$MT" --append console=ttyS0,115200 </dev/null
 	is "$output" "*Booting from ROM*" "linuxboot"
 	check_memtest_screen
+}
+
+@test "--boot-order net: an e1000 boots iPXE's ROM (Debian's ipxe-qemu), which gets its NAT lease; without a NIC that has a ROM, refused or passed over with a warning" {
+	firmware_setup
+	[ -r /usr/lib/ipxe/qemu/pxe-e1000.rom ] || skip "no pxe-e1000.rom (Debian's ipxe-qemu)"
+	run_bios 0 --firmware bios --net nat,model=e1000 --boot-order net
+	output=${output//$'\r'/}
+	is "$output" "*iPXE*net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2*" "iPXE's DHCP through the e1000 on NAT"
+	is "$output" "*No more network devices*No bootable device.*" "nothing to boot from the network, then SeaBIOS goes on"
+	run_bios 1 --firmware bios --boot-order net
+	is "$output" "vm-run: boot order net: no NIC with a network boot ROM (an e1000 NIC, model=e1000, gets iPXE's from Debian's ipxe-qemu, /usr/lib/ipxe/qemu/pxe-e1000.rom)"
+	run_bios 0 --firmware bios --net none --boot-order net,disk
+	is "$output" "vm-run: boot order net: no NIC with a network boot ROM*passed over*No bootable device.*"
 }

@@ -19,7 +19,8 @@ run_bios() {
 # make_syslinux_disk IMG: a 64 MiB raw disk, one FAT partition from 1 MiB
 # with SYSLINUX installed (Debian's syslinux, mtools, sfdisk; no root),
 # the guest kit's kernel and initramfs and a syslinux.cfg booting them on
-# the serial console with vmkit.run=$GUEST_CMD.  SYSLINUX_KERNEL (with
+# the serial console (SYSLINUX_CONSOLE=tty0: the VGA) with
+# vmkit.run=$GUEST_CMD and SYSLINUX_MORE's words.  SYSLINUX_KERNEL (with
 # SYSLINUX_APPEND, and no initrd) boots another kernel instead.
 make_syslinux_disk() {
 	local img=$1 part=$1.part
@@ -51,7 +52,7 @@ make_syslinux_disk() {
 		LABEL linux
 		  KERNEL vmlinuz
 		  INITRD initrd.gz
-		  APPEND console=ttyS0 panic=-1 quiet vmkit.run="$GUEST_CMD"
+		  APPEND console=${SYSLINUX_CONSOLE:-ttyS0} panic=-1 quiet ${SYSLINUX_MORE:-} vmkit.run="$GUEST_CMD"
 		EOF
 		mcopy -i "$part" "$KERNEL" "$INITRD" "$BATS_TEST_TMPDIR/syslinux.cfg" ::
 	fi

@@ -393,8 +393,15 @@ apply_vmx_disks(struct plan *p, const struct vmx_vm *vm, const char *convert,
 		d = add_disk(p, "--import", err);
 		if (d == NULL)
 			return -EINVAL;
-		d->interface = strcmp(vm->disks[i].bus, "virtio") == 0 ?
-		    CFG_IF_VIRTIO : t->disk_if;
+		/* An IDE disk stays IDE: the guest's drivers, device names
+		 * and boot loader were set up for it.  Other buses (SATA,
+		 * SCSI, NVMe) have no model here and get the template's. */
+		if (strcmp(vm->disks[i].bus, "virtio") == 0)
+			d->interface = CFG_IF_VIRTIO;
+		else if (strcmp(vm->disks[i].bus, "ide") == 0)
+			d->interface = CFG_IF_IDE;
+		else
+			d->interface = t->disk_if;
 		if (convert == NULL) {
 			snprintf(d->file, sizeof(d->file), "%s",
 			    vm->disks[i].file);

@@ -10,7 +10,8 @@
  * write(2), unbuffered, and to the optional serial log.
  * With console: vga the terminal is the VGA's instead (vga-console.c):
  * the serial output goes only to the log, and keystrokes, once the
- * Ctrl-A escapes are taken out, go to the keyboard.
+ * Ctrl-A escapes are taken out, go to the keyboard.  Detached, the
+ * attached client is that terminal.
  */
 #include "console.h"
 
@@ -120,7 +121,7 @@ static void
 con_write(struct chardev *cd, const uint8_t *buf, size_t len)
 {
 	(void)cd;
-	if (con.listen_fd >= 0)
+	if (con.listen_fd >= 0 && !con.vga)
 		sock_write(buf, len);
 	else if (!con.quiet)
 		console_write_all(STDOUT_FILENO, buf, len);
@@ -267,6 +268,8 @@ client_gone(void)
 		return;
 	watch_stdin(false);
 	con.in_fd = con.out_fd = -1;
+	if (con.vga)
+		vgacon_set_fd(-1);
 	close(fd);
 }
 
@@ -291,12 +294,14 @@ accept_ready(void *opaque, int fd, unsigned events)
 	}
 	con.in_fd = con.out_fd = c;
 	con.watching = false;
+	if (con.vga)
+		vgacon_set_fd(c);
 	if (ring_used() < RING_SIZE)
 		watch_stdin(true);
 }
 
 int
-console_init_socket(const char *path, const char *log_path)
+console_init_socket(const char *path, const char *log_path, int mode)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
@@ -329,6 +334,9 @@ console_init_socket(const char *path, const char *log_path)
 	con.listen_fd = fd;
 	con.in_fd = con.out_fd = -1;
 	con.tty = false;
+	con.vga = mode == CFG_CONSOLE_VGA;
+	if (con.vga)
+		vgacon_set_fd(-1);      /* nothing drawn until a client comes */
 	return 0;
 }
 

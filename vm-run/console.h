@@ -24,8 +24,10 @@ int console_init(const char *log_path, int mode);
 /* Detached (vm-run --detach): the console is the Unix socket path, one
  * client at a time, bytes both ways untouched (the client, vm-run
  * --attach, handles the escapes); output with no client attached goes
- * only to log_path.  0 or -errno. */
-int console_init_socket(const char *path, const char *log_path);
+ * only to log_path.  In vga mode the client gets the VGA console (the
+ * text screen redrawn whole when it connects) and its bytes are keys;
+ * the serial output goes only to log_path.  0 or -errno. */
+int console_init_socket(const char *path, const char *log_path, int mode);
 void console_close_socket(const char *path);
 struct chardev *console_chardev(void);
 /* Attach to a VM's event loop (stdin watch) for this run. */

@@ -72,7 +72,8 @@ usage(FILE *f)
 "                          from the seabios package), or none\n"
 "      --bios FILE         boot through this BIOS image instead\n"
 "      --boot-order LIST   the firmware's boot order: cdrom,disk,net in\n"
-"                          any order (default: disk, then CD-ROM)\n"
+"                          any order (default: disk, then CD-ROM); net\n"
+"                          needs an e1000 NIC (iPXE's ROM)\n"
 "      --boot-menu         let the firmware offer its boot menu\n"
 "      --append CMDLINE    kernel command line\n"
 "      --disk SPEC         add a disk: FILE[,format=raw|qcow2][,if=virtio|ide]\n"
@@ -110,12 +111,13 @@ usage(FILE *f)
 "                          (flags applied, paths resolved) and exit\n"
 "\n"
 "Running VMs (NAME, or a control socket's PATH):\n"
-"      --attach NAME       this terminal on a detached VM's console\n"
-"                          (Ctrl-A d detaches, Ctrl-A x stops the VM)\n"
+"      --attach NAME       this terminal on a detached VM's console, its\n"
+"                          VGA console with console: vga (Ctrl-A d\n"
+"                          detaches, Ctrl-A x stops the VM)\n"
 "      --cmd NAME CMD [KEY=VALUE...]\n"
 "                          send a command (status, pause, resume, stop,\n"
 "                          powerdown, reset, query-cpus, query-disks,\n"
-"                          help) and print the reply\n"
+"                          screendump file=PNG, help) and print the reply\n"
 "      --list              the running VMs\n"
 "      --json              --cmd and --list print JSON\n"
 "\n"
@@ -941,7 +943,7 @@ main(int argc, char **argv)
 	}
 	if (rt.detached) {
 		ret = console_init_socket(rt.console,
-		    cfg.serial_log[0] ? cfg.serial_log : NULL);
+		    cfg.serial_log[0] ? cfg.serial_log : NULL, cfg.console);
 		if (ret < 0) {
 			log_warnx("%s: %s", rt.console, strerror(-ret));
 			runtime_cleanup();

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,12 +170,14 @@ print_reply(void)
 	}
 }
 
-/* KEY=VALUE: a number if it is all digits, true/false, else a string. */
+/* KEY=VALUE: a number if it is all digits, true/false, else a string;
+ * file=NAME relative to this directory is sent as an absolute path (the
+ * VM's own directory may be another). */
 static void
 arg_member(struct json *j, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	char key[64];
+	char key[64], cwd[PATH_MAX], *abs;
 	size_t n;
 
 	n = (size_t)(eq - arg) < sizeof(key) ? (size_t)(eq - arg) :
@@ -187,7 +190,12 @@ arg_member(struct json *j, const char *arg)
 		json_u64(j, key, strtoull(eq, NULL, 10));
 	else if (strcmp(eq, "true") == 0 || strcmp(eq, "false") == 0)
 		json_bool(j, key, eq[0] == 't');
-	else
+	else if (strcmp(key, "file") == 0 && eq[0] != '/' && eq[0] != '\0' &&
+	    getcwd(cwd, sizeof(cwd)) != NULL &&
+	    asprintf(&abs, "%s/%s", cwd, eq) >= 0) {
+		json_str(j, key, abs);
+		free(abs);
+	} else
 		json_str(j, key, eq);
 }
 

@@ -11,6 +11,8 @@
  *
  * Input: termkey.c decodes the bytes into key presses, each sent as
  * modifier downs, the key down and up, modifier ups.
+ * Detached, the terminal is the attached client's socket (vgacon_set_fd):
+ * drawn whole when it connects, never waited for.
  */
 #include "vga-console.h"
 
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "console.h"
@@ -46,12 +49,39 @@ static struct {
 	struct term_keys keys;
 	char out[OUT_MAX];
 	size_t olen;
-} vc;
+	int fd;                         /* where it is drawn, -1 nowhere */
+	bool sock;                      /* fd is a client's socket */
+} vc = { .fd = STDOUT_FILENO };
+
+static void frame(void *opaque);
 
 static void
 flush_out(void)
 {
-	console_write_all(STDOUT_FILENO, vc.out, vc.olen);
+	size_t off = 0;
+	ssize_t n;
+
+	if (!vc.sock) {
+		if (vc.fd >= 0)
+			console_write_all(vc.fd, vc.out, vc.olen);
+		vc.olen = 0;
+		return;
+	}
+	/* A client's socket: never wait for it.  What it cannot take is
+	 * dropped; the next frame draws the whole screen again. */
+	while (vc.fd >= 0 && off < vc.olen) {
+		n = send(vc.fd, vc.out + off, vc.olen - off,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			vc.valid = false;
+			vc.graphics_shown = false;
+			vc.gen = 0;
+			break;
+		}
+		off += (size_t)n;
+	}
 	vc.olen = 0;
 }
 
@@ -158,7 +188,8 @@ frame(void *opaque)
 	uint64_t g = vga_generation(vc.vga);
 
 	(void)opaque;
-	if (g != vc.gen) {
+	/* A change, or nothing shown yet (a new client). */
+	if (vc.fd >= 0 && (g != vc.gen || (!vc.valid && !vc.graphics_shown))) {
 		vc.gen = g;
 		vga_get_screen(vc.vga, &vc.now);
 		if (vc.now.text && vc.now.cols >= 8)
@@ -167,7 +198,25 @@ frame(void *opaque)
 			draw_graphics();
 		flush_out();
 	}
+	if (opaque == NULL)
+		return;
 	evloop_timer_mod(vc.timer, clock_ns() + FRAME_NS);
+}
+
+void
+vgacon_set_fd(int fd)
+{
+	vc.olen = 0;
+	vc.fd = fd;
+	vc.sock = true;
+	vc.valid = false;
+	vc.graphics_shown = false;
+	vc.gen = 0;
+	vc.attr = -1;
+	if (fd >= 0 && vc.vga != NULL) {
+		put("\033[0m\033[H\033[2J", 11);
+		frame(NULL);
+	}
 }
 
 void
@@ -185,7 +234,7 @@ vgacon_attach(struct vm *vm)
 		return;
 	put("\033[0m\033[H\033[2J", 11);
 	flush_out();
-	vc.timer = evloop_timer_new(vm->loop, frame, NULL);
+	vc.timer = evloop_timer_new(vm->loop, frame, &vc);
 	if (vc.timer != NULL)
 		evloop_timer_mod(vc.timer, clock_ns() + FRAME_NS);
 }

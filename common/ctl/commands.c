@@ -15,6 +15,7 @@
 #include "block/block.h"
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
+#include "dev/vga.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "vm/snapshot.h"
@@ -238,6 +239,38 @@ cmd_snapshot_save(struct ctl_req *req)
 	return 0;
 }
 
+/*
+ * screendump: {"file": ABSOLUTE-PATH}.  The VGA's display as it is now,
+ * as the PNG --screendump writes at exit; the VM runs on meanwhile.
+ */
+static int
+cmd_screendump(struct ctl_req *req)
+{
+	static struct vga_screen scr;   /* big; the loop's thread only */
+	struct vm_err err = { 0 };
+	char file[4096];
+	struct dev *d;
+	int t;
+
+	t = jsonr_find(req->rq, 0, "file");
+	if (t < 0 || jsonr_str(req->rq, t, file, sizeof(file)) < 0 ||
+	    file[0] != '/')
+		return ctl_fail(req, -EINVAL, "screendump needs \"file\", "
+		    "an absolute path");
+	d = vm_find_device(req->vm, "vga");
+	if (d == NULL)
+		return ctl_fail(req, -ENODEV, "this VM has no VGA (console: "
+		    "vga, or --screendump when it starts, gives it one)");
+	if (vga_screendump(d, file, &err) < 0)
+		return ctl_fail(req, err.code, "%s", err.msg);
+	vga_get_screen(d, &scr);
+	json_str(req->out, "file", file);
+	json_str(req->out, "mode", scr.text ? "text" : "graphics");
+	json_int(req->out, "width", scr.width);
+	json_int(req->out, "height", scr.height);
+	return 0;
+}
+
 static int
 cmd_snapshot_load(struct ctl_req *req)
 {
@@ -274,6 +307,8 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ "query-disks", cmd_query_disks, "each disk's file, format, size" },
 	{ "snapshot-save", cmd_snapshot_save, "pause, save CPU, devices, "
 	    "RAM and disk snapshots to a file, resume" },
+	{ "screendump", cmd_screendump, "save the VGA display as a PNG "
+	    "file" },
 	{ "snapshot-load", cmd_snapshot_load, "not built yet (vm-snap "
 	    "restore)" },
 	{ "help", cmd_help, "the commands" },

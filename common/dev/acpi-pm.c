@@ -18,6 +18,7 @@
 #include "hw/bus.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
+#include "hw/pci.h"
 #include "snap/snap.h"
 #include "util/err.h"
 #include "util/evloop.h"
@@ -32,6 +33,8 @@
 
 struct pm {
 	struct vm *vm;
+	struct pci_dev pci;             /* 00:01.3, the PIIX4's PM function */
+	bool on_pci;
 	struct {
 		uint16_t sts, en, cnt;
 		uint16_t gpe_sts, gpe_en;
@@ -242,6 +245,42 @@ pm_reset(struct dev *d)
 	update_sci(p);
 }
 
+/*
+ * The PCI function firmware and guests look for (8086:7113 at 00:01.3,
+ * as QEMU's pc machine): its PM base (PMBA, 0x40) is the fixed block at
+ * PC_PORT_PM and ignores writes (SeaBIOS writes that same address);
+ * PMREGMISC (0x80) says the block decodes; the SMBus base (0x90) keeps
+ * what is written, with no SMBus behind it; DEVACTB says the APM port's
+ * SMI is on (there is no SMM).  No interrupt pin: the SCI
+ * is ISA IRQ 9, as the FADT says.  Called once the PCI bus exists.
+ */
+int
+acpi_pm_pci_init(struct dev *d, struct pci_bus *bus, struct vm_err *err)
+{
+	struct pm *p = d->priv;
+	int ret;
+
+	ret = pci_dev_init_fn(bus, &p->pci, "acpi-pm", PC_PCI_ISA_SLOT, 3,
+	    0x8086, 0x7113, 0x068000, err);
+	if (ret < 0)
+		return ret;
+	p->on_pci = true;
+	p->pci.cfg[PCI_REVISION] = 0x03;
+	p->pci.cfg[PCI_INT_PIN] = 0;
+	p->pci.cfg[PCI_INT_LINE] = 0;
+	p->pci.wmask[PCI_INT_LINE] = 0;
+	pci_set32(&p->pci, 0x40, PC_PORT_PM | 1);
+	/* DEVACTB (0x58) bit 25, APMC_EN, read-only on: there is no SMM,
+	 * and firmware that finds SMI on the APM port enabled already
+	 * (SeaBIOS) does not set SMM up and wait for an SMI. */
+	p->pci.cfg[0x5b] = 0x02;
+	p->pci.cfg[0x80] = 0x01;
+	p->pci.cfg[0x90] = 0x01;
+	p->pci.wmask[0x90] = 0xf0;
+	p->pci.wmask[0x91] = 0xff;
+	return 0;
+}
+
 static int
 pm_realize(struct dev *d, struct vm *vm, const void *arg, struct vm_err *err)
 {
@@ -266,6 +305,16 @@ pm_realize(struct dev *d, struct vm *vm, const void *arg, struct vm_err *err)
 	return ret;
 }
 
+static void
+pm_unrealize(struct dev *d)
+{
+	struct pm *p = d->priv;
+
+	if (p->on_pci)
+		pci_dev_remove(&p->pci);
+	p->on_pci = false;
+}
+
 static int
 pm_state(struct dev *d, struct snap_vis *v)
 {
@@ -287,6 +336,7 @@ const struct dev_type acpi_pm_type = {
 	.desc = "ACPI PM block, reset control, port 0x92",
 	.priv_size = sizeof(struct pm),
 	.realize = pm_realize,
+	.unrealize = pm_unrealize,
 	.reset = pm_reset,
 	.state = pm_state,
 	.state_version = 1,

@@ -44,6 +44,7 @@
 #include "dev/dev.h"
 #include "hw/bus.h"
 #include "hw/irq.h"
+#include "hw/pc.h"
 #include "hw/pci.h"
 #include "snap/snap.h"
 #include "util/err.h"
@@ -590,8 +591,9 @@ ide_realize(struct dev *dv, struct vm *vm, const void *arg,
 	int i, ret;
 
 	s->vm = vm;
-	ret = pci_dev_init(vm->pci, &s->pci, dv->id, -1, 0x8086, 0x7010,
-	    0x010180, err);
+	/* Function 1 of the PIIX3 (00:01.1), as on QEMU's pc machine. */
+	ret = pci_dev_init_fn(vm->pci, &s->pci, dv->id, PC_PCI_ISA_SLOT, 1,
+	    0x8086, 0x7010, 0x010180, err);
 	if (ret < 0)
 		return ret;
 	s->pci.cfg[PCI_INT_PIN] = 0;            /* legacy IRQs 14 and 15 */

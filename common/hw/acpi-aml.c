@@ -4,10 +4,13 @@
  * Design: one growable byte array.  Constructs that carry a PkgLength
  * (scope, device, package, buffer) record where the length belongs and
  * insert it when closed, once the body's size is known; the encoding
- * needs 1 to 4 bytes and counts itself.  Only what a static DSDT needs is
- * here: no methods, operation regions or fields.
+ * needs 1 to 4 bytes and counts itself.  Besides the static objects:
+ * methods, If/Else, operation regions and fields, enough for the PCI
+ * interrupt link devices; the callers emit the opcodes of the method
+ * bodies (acpi-aml.h names them).
  * Spec: ACPI 6.0 section 20.2 (AML grammar: NameString, PkgLength,
- * ComputationalData, DefScope, DefDevice, DefPackage, DefBuffer) and
+ * ComputationalData, DefScope, DefDevice, DefPackage, DefBuffer,
+ * DefMethod, DefIfElse, DefOpRegion, DefField) and
  * section 6.4 (small and large resource data types).
  */
 #include "hw/acpi-aml.h"
@@ -29,6 +32,11 @@
 #define AML_PACKAGE_OP 0x12
 #define AML_EXT_OP 0x5b
 #define AML_DEVICE_OP 0x82              /* after AML_EXT_OP */
+#define AML_OPREGION_OP 0x80            /* after AML_EXT_OP */
+#define AML_FIELD_OP 0x81               /* after AML_EXT_OP */
+#define AML_METHOD_OP 0x14
+#define AML_IF_OP 0xa0
+#define AML_ELSE_OP 0xa1
 #define AML_ROOT_CHAR 0x5c
 #define AML_PARENT_PREFIX 0x5e
 #define AML_DUAL_NAME 0x2e
@@ -394,4 +402,77 @@ aml_res_end(struct aml *a)
 	for (i = 0; i < a->len; i++)
 		sum = (uint8_t)(sum + a->buf[i]);
 	aml_byte(a, (uint8_t)-sum);
+}
+
+/* --- methods, control flow, regions (ACPI 6.0 20.2.5) ------------------- */
+
+size_t
+aml_method(struct aml *a, const char *name, unsigned nargs)
+{
+	size_t mark;
+
+	aml_byte(a, AML_METHOD_OP);
+	mark = a->len;
+	aml_name_string(a, name);
+	aml_byte(a, (uint8_t)(nargs & 7));      /* NotSerialized */
+	return mark;
+}
+
+size_t
+aml_if(struct aml *a)
+{
+	aml_byte(a, AML_IF_OP);
+	return a->len;
+}
+
+size_t
+aml_else(struct aml *a)
+{
+	aml_byte(a, AML_ELSE_OP);
+	return a->len;
+}
+
+void
+aml_opregion(struct aml *a, const char *name, uint8_t space, uint64_t off,
+    uint64_t len)
+{
+	aml_byte(a, AML_EXT_OP);
+	aml_byte(a, AML_OPREGION_OP);
+	aml_name_string(a, name);
+	aml_byte(a, space);
+	aml_integer(a, off);
+	aml_integer(a, len);
+}
+
+void
+aml_field(struct aml *a, const char *region, uint8_t flags,
+    const char *const *names, const uint8_t *bits, unsigned n)
+{
+	size_t mark;
+	unsigned i;
+
+	aml_byte(a, AML_EXT_OP);
+	aml_byte(a, AML_FIELD_OP);
+	mark = a->len;
+	aml_name_string(a, region);
+	aml_byte(a, flags);
+	for (i = 0; i < n; i++) {
+		/* NamedField: a NameSeg of exactly 4 characters, then its
+		 * width in bits as a one-byte PkgLength (below 64). */
+		if (strlen(names[i]) != 4 || bits[i] == 0 || bits[i] > 63) {
+			a->error = -EINVAL;
+			return;
+		}
+		aml_bytes(a, names[i], 4);
+		aml_byte(a, bits[i]);
+	}
+	aml_end(a, mark);
+}
+
+void
+aml_res_irq_flags(struct aml *a, uint16_t mask, uint8_t flags)
+{
+	aml_byte(a, 0x23);                      /* IRQ with a flags byte */
+	le(a, mask, 2);
+	aml_byte(a, flags);
 }

@@ -7,9 +7,12 @@
  * aligned), then DSDT, FADT, MADT, XSDT and RSDT, each checksummed once
  * complete, and the whole is copied into guest memory in one go.  ACPI is
  * always enabled (SMI_CMD = 0), so the PM block needs no enable handshake.
- * The DSDT is static AML from acpi-aml.c: \_S5 for power-off, the PCI root
+ * The DSDT is AML from acpi-aml.c: \_S5 for power-off, \_PIC, the PCI root
  * bridge with its windows and a _PRT routing every slot and pin straight to
- * a GSI (PC_PCI_GSI), the legacy devices, and one processor device per CPU.
+ * a GSI (PC_PCI_GSI) in APIC mode or, in PIC mode, to the link device
+ * LNKA..LNKD of its PIIX3 PIRQ line (PC_PCI_PIRQ), whose methods read and
+ * program the PIIX3's route control registers; the legacy devices, and
+ * one processor device per CPU.
  * Spec: ACPI 6.0, sections 5.2.5 (RSDP), 5.2.6 (headers), 5.2.7/5.2.8
  * (RSDT/XSDT), 5.2.9 (FADT), 5.2.10 (FACS), 5.2.12 (MADT), 5.2.3.2
  * (Generic Address Structure), 6.2.13 (_PRT), 7.3.4 (\_Sx).
@@ -170,9 +173,12 @@ legacy_device(struct aml *a, const char *name, const char *hid, int uid,
 static void
 pci_root(struct aml *a)
 {
+	static const char *const prq[] = { "PRQA", "PRQB", "PRQC", "PRQD" };
+	static const uint8_t prq_bits[] = { 8, 8, 8, 8 };
 	struct aml r;
-	size_t dev, prt, e;
-	unsigned slot, pin;
+	size_t dev, prt, e, isa, m, c;
+	unsigned slot, pin, k;
+	char lnk[16];
 
 	dev = aml_device(a, "PCI0");
 	aml_name(a, "_HID");
@@ -198,21 +204,158 @@ pci_root(struct aml *a)
 	aml_buffer(a, r.buf, r.len);
 	aml_free(&r);
 
-	/* _PRT: {Address (slot << 16 | 0xffff), Pin, Source 0, GSI}. */
-	aml_name(a, "_PRT");
-	prt = aml_package(a, 32 * 4);
-	for (slot = 0; slot < 32; slot++) {
-		for (pin = 0; pin < 4; pin++) {
-			e = aml_package(a, 4);
-			aml_integer(a, (uint64_t)slot << 16 | 0xffff);
-			aml_integer(a, pin);
-			aml_integer(a, 0);
-			aml_integer(a, PC_PCI_GSI(slot, pin));
-			aml_end(a, e);
+	/* The PIIX3's ISA bridge, for its PIRQ route control registers. */
+	isa = aml_device(a, "ISA");
+	aml_name(a, "_ADR");
+	aml_integer(a, (uint64_t)PC_PCI_ISA_SLOT << 16);
+	aml_opregion(a, "PIRQ", AML_SPACE_PCI_CONFIG, PC_PIIX_PIRQRC, 4);
+	aml_field(a, "PIRQ", AML_FIELD_BYTE_ACC, prq, prq_bits, 4);
+	aml_end(a, isa);
+
+	/* _PRT: {Address (slot << 16 | 0xffff), Pin, Source, Index}: in
+	 * APIC mode (PICF set by \_PIC) Source 0 and the GSI as Index; in
+	 * PIC mode the link device of the PIIX3's PIRQ line the pin is
+	 * wired to, Index 0. */
+	for (k = 0; k < 2; k++) {
+		aml_name(a, k ? "PRTA" : "PRTP");
+		prt = aml_package(a, 32 * 4);
+		for (slot = 0; slot < 32; slot++) {
+			for (pin = 0; pin < 4; pin++) {
+				e = aml_package(a, 4);
+				aml_integer(a, (uint64_t)slot << 16 | 0xffff);
+				aml_integer(a, pin);
+				if (k) {
+					aml_integer(a, 0);
+					aml_integer(a, PC_PCI_GSI(slot, pin));
+				} else {
+					snprintf(lnk, sizeof(lnk), "\\_SB.LNK%c",
+					    'A' + PC_PCI_PIRQ(slot, pin));
+					aml_name_string(a, lnk);
+					aml_integer(a, 0);
+				}
+				aml_end(a, e);
+			}
 		}
+		aml_end(a, prt);
 	}
-	aml_end(a, prt);
+	/* Method (_PRT) { If (\PICF) { Return (PRTA) } Return (PRTP) } */
+	m = aml_method(a, "_PRT", 0);
+	c = aml_if(a);
+	aml_name_string(a, "\\PICF");
+	aml_byte(a, AML_OP_RETURN);
+	aml_name_string(a, "PRTA");
+	aml_end(a, c);
+	aml_byte(a, AML_OP_RETURN);
+	aml_name_string(a, "PRTP");
+	aml_end(a, m);
 	aml_end(a, dev);
+}
+
+/*
+ * The PCI interrupt link devices LNKA..LNKD (PNP0C0F), one per PIRQ line
+ * of the PIIX3, for an OS routing PCI interrupts through the PICs (ACPI
+ * PIC mode): each reads and writes its route control register through
+ * the ISA bridge's PCI configuration space, so what the OS chooses
+ * (_SRS) is what the board does.
+ *   _STA: 0x0b (present, enabled, functioning) or 0x09 when bit 7
+ *         (disable) is set.
+ *   _PRS: IRQ (Level, ActiveLow, Shared) {5, 10, 11}, as QEMU's board.
+ *   _CRS: the same descriptor with the routed IRQ's bit.
+ *   _SRS: the lowest IRQ bit of the descriptor given, into the register.
+ *   _DIS: sets bit 7.
+ */
+static void
+pci_links(struct aml *a)
+{
+	static const uint8_t crs_tmpl[] = { 0x23, 0, 0, 0x18, 0x79, 0 };
+	struct aml r;
+	char name[8], reg[24];
+	size_t dev, m, c;
+	int i;
+
+	aml_init(&r);
+	aml_res_irq_flags(&r, 1u << 5 | 1u << 10 | 1u << 11,
+	    AML_IRQ_ACTIVE_LOW | AML_IRQ_SHARED);
+	aml_res_end(&r);
+	if (r.error)
+		a->error = r.error;
+	for (i = 0; i < 4; i++) {
+		snprintf(name, sizeof(name), "LNK%c", 'A' + i);
+		snprintf(reg, sizeof(reg), "\\_SB.PCI0.ISA.PRQ%c", 'A' + i);
+		dev = aml_device(a, name);
+		aml_name(a, "_HID");
+		aml_eisaid(a, "PNP0C0F");
+		aml_name(a, "_UID");
+		aml_integer(a, (uint64_t)i + 1);
+		aml_name(a, "_PRS");
+		aml_buffer(a, r.buf, r.len);
+
+		/* _STA: If (And (PRQx, 0x80)) { Return (9) } Return (0x0b) */
+		m = aml_method(a, "_STA", 0);
+		c = aml_if(a);
+		aml_byte(a, AML_OP_AND);
+		aml_name_string(a, reg);
+		aml_integer(a, 0x80);
+		aml_byte(a, AML_OP_ZERO);
+		aml_byte(a, AML_OP_RETURN);
+		aml_integer(a, 0x09);
+		aml_end(a, c);
+		aml_byte(a, AML_OP_RETURN);
+		aml_integer(a, 0x0b);
+		aml_end(a, m);
+
+		/* _DIS: Or (PRQx, 0x80, PRQx) */
+		m = aml_method(a, "_DIS", 0);
+		aml_byte(a, AML_OP_OR);
+		aml_name_string(a, reg);
+		aml_integer(a, 0x80);
+		aml_name_string(a, reg);
+		aml_end(a, m);
+
+		/* _CRS: Store (Buffer {IRQ(){}, End}, Local0)
+		 *       CreateWordField (Local0, 1, IRQV)
+		 *       ShiftLeft (One, And (PRQx, 0x0f), IRQV)
+		 *       Return (Local0) */
+		m = aml_method(a, "_CRS", 0);
+		aml_byte(a, AML_OP_STORE);
+		aml_buffer(a, crs_tmpl, sizeof(crs_tmpl));
+		aml_byte(a, AML_OP_LOCAL0);
+		aml_byte(a, AML_OP_CREATE_WORD_FIELD);
+		aml_byte(a, AML_OP_LOCAL0);
+		aml_integer(a, 1);
+		aml_name_string(a, "IRQV");
+		aml_byte(a, AML_OP_SHIFT_LEFT);
+		aml_byte(a, AML_OP_ONE);
+		aml_byte(a, AML_OP_AND);
+		aml_name_string(a, reg);
+		aml_integer(a, 0x0f);
+		aml_byte(a, AML_OP_ZERO);
+		aml_name_string(a, "IRQV");
+		aml_byte(a, AML_OP_RETURN);
+		aml_byte(a, AML_OP_LOCAL0);
+		aml_end(a, m);
+
+		/* _SRS (Arg0): CreateWordField (Arg0, 1, IRQW)
+		 *              FindSetRightBit (IRQW, Local0)
+		 *              Decrement (Local0)
+		 *              Store (Local0, PRQx) */
+		m = aml_method(a, "_SRS", 1);
+		aml_byte(a, AML_OP_CREATE_WORD_FIELD);
+		aml_byte(a, AML_OP_ARG0);
+		aml_integer(a, 1);
+		aml_name_string(a, "IRQW");
+		aml_byte(a, AML_OP_FIND_SET_RIGHT_BIT);
+		aml_name_string(a, "IRQW");
+		aml_byte(a, AML_OP_LOCAL0);
+		aml_byte(a, AML_OP_DECREMENT);
+		aml_byte(a, AML_OP_LOCAL0);
+		aml_byte(a, AML_OP_STORE);
+		aml_byte(a, AML_OP_LOCAL0);
+		aml_name_string(a, reg);
+		aml_end(a, m);
+		aml_end(a, dev);
+	}
+	aml_free(&r);
 }
 
 /* The DSDT's AML body (after the header). */
@@ -226,7 +369,7 @@ build_dsdt_aml(struct aml *a, int ncpus)
 	static const uint8_t kbd_len[] = { 1, 1 };
 	static const uint16_t rtc_port[] = { PC_PORT_CMOS };
 	static const uint8_t rtc_len[] = { 2 };
-	size_t pkg, sb, dev;
+	size_t pkg, sb, dev, m;
 	char name[8];
 	int i;
 
@@ -239,8 +382,19 @@ build_dsdt_aml(struct aml *a, int ncpus)
 	aml_integer(a, 0);
 	aml_end(a, pkg);
 
+	/* Name (PICF, 0); Method (\_PIC, 1) { Store (Arg0, PICF) }: the
+	 * interrupt model the OS chose (0 PIC, 1 APIC), for _PRT. */
+	aml_name(a, "\\PICF");
+	aml_integer(a, 0);
+	m = aml_method(a, "\\_PIC", 1);
+	aml_byte(a, AML_OP_STORE);
+	aml_byte(a, AML_OP_ARG0);
+	aml_name_string(a, "\\PICF");
+	aml_end(a, m);
+
 	sb = aml_scope(a, "\\_SB");
 	pci_root(a);
+	pci_links(a);
 	legacy_device(a, "COM1", "PNP0501", 1, com1_port, com1_len, 1,
 	    PC_IRQ_COM1);
 	legacy_device(a, "KBD", "PNP0303", -1, kbd_port, kbd_len, 2,

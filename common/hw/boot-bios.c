@@ -238,6 +238,56 @@ add_vga_rom(struct dev *fw, struct vm_err *err)
 	return ret;
 }
 
+#define IPXE_E1000_ROM "/usr/lib/ipxe/qemu/pxe-e1000.rom"
+
+/*
+ * Network boot: an e1000 NIC gets iPXE's option ROM for the 82540EM from
+ * Debian's ipxe-qemu, as "pci8086,100e.rom" (SeaBIOS runs a PCI
+ * device's romfile; iPXE adds itself as a boot device of that NIC).  A
+ * virtio NIC has no ROM here.  A boot order that names only the network
+ * with no such NIC is refused; one that names it beside other classes
+ * gets a warning.
+ */
+static int
+add_nic_roms(struct vm *vm, struct dev *fw, struct vm_err *err)
+{
+	const struct vm_config *cfg = vm->cfg;
+	bool e1000 = false, want_net = false, only_net = cfg->boot.norder > 0;
+	const char *path = IPXE_E1000_ROM;
+	uint8_t *rom = NULL;
+	uint64_t len;
+	int i, ret;
+
+	for (i = 0; i < cfg->nnets; i++)
+		if (strcmp(cfg->nets[i].spec, "none") != 0 &&
+		    strcmp(cfg->nets[i].model, "e1000") == 0)
+			e1000 = true;
+	for (i = 0; i < cfg->boot.norder; i++) {
+		if (cfg->boot.order[i] == CFG_BOOT_NET)
+			want_net = true;
+		else
+			only_net = false;
+	}
+	if (e1000 && access(path, R_OK) == 0) {
+		ret = boot_read_file(path, 1u << 20, &rom, &len, err);
+		if (ret < 0)
+			return ret;
+		ret = fw_cfg_add_file(fw, "pci8086,100e.rom", rom, len, err);
+		free(rom);
+		return ret;
+	}
+	if (!want_net)
+		return 0;
+	if (only_net)
+		return vm_err_set(err, -ENOENT, "boot order net: no NIC with a "
+		    "network boot ROM (an e1000 NIC, model=e1000, gets iPXE's "
+		    "from Debian's ipxe-qemu, %s)", IPXE_E1000_ROM);
+	log_warnx("boot order net: no NIC with a network boot ROM (an e1000 "
+	    "NIC gets iPXE's from Debian's ipxe-qemu); the network is "
+	    "passed over");
+	return 0;
+}
+
 /* The SMBIOS tables as QEMU hands them to SeaBIOS. */
 static int
 add_smbios(struct vm *vm, struct dev *fw, struct vm_err *err)
@@ -274,7 +324,7 @@ add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
 	const struct vm_config *cfg = vm->cfg;
 	char buf[1024], id[16];         /* 16 lines of < 48 bytes at most */
 	size_t n = 0;
-	int k, i, slot;
+	int k, i, slot, fn;
 
 	/* A kernel given with the firmware: its option ROM boots first. */
 	if (rom)
@@ -290,8 +340,16 @@ add_bootorder(struct vm *vm, struct dev *fw, bool rom, struct vm_err *err)
 			    CFG_BOOT_CDROM : CFG_BOOT_DISK);
 
 			if (cd->interface == CFG_IF_IDE) {
+				/* ide@1,1: slot and function, as SeaBIOS
+				 * names a function other than 0. */
 				slot = pci_slot_of(vm->pci, "ide");
-				if (want && slot >= 0)
+				fn = pci_fn_of(vm->pci, "ide");
+				if (want && slot >= 0 && fn > 0)
+					n += (size_t)snprintf(buf + n,
+					    sizeof(buf) - n, "/pci@i0cf8/ide@%x,%x"
+					    "/drive@%x/disk@%x\n", slot, fn,
+					    nide / 2, nide % 2);
+				else if (want && slot >= 0)
 					n += (size_t)snprintf(buf + n,
 					    sizeof(buf) - n, "/pci@i0cf8/ide@%x"
 					    "/drive@%x/disk@%x\n", slot,
@@ -370,6 +428,8 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 	 * unless the console is the VGA's. */
 	if (ret == 0 && pc_has_vga(vm->cfg))
 		ret = add_vga_rom(fw, err);
+	if (ret == 0)
+		ret = add_nic_roms(vm, fw, err);
 	if (ret == 0 && vm->cfg->console != CFG_CONSOLE_VGA)
 		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);
 	if (ret == 0)

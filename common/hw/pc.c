@@ -13,6 +13,7 @@
 
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
+#include "dev/acpi-pm.h"
 #include "dev/dev.h"
 #include "dev/ide.h"
 #include "dev/uart16550.h"
@@ -162,6 +163,7 @@ static int
 pc_init_pci(struct vm *vm, struct vm_err *err)
 {
 	struct ide_args ide = { { NULL } };
+	struct dev *pm;
 	int i, nide = 0;
 	char id[16];
 	int ret;
@@ -169,6 +171,10 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	vm->pci = pci_bus_new(vm, err);
 	if (vm->pci == NULL)
 		return err ? err->code : -ENOMEM;
+	/* 00:01.3, the PIIX's power management function. */
+	pm = vm_find_device(vm, "acpi-pm");
+	if (pm != NULL && (ret = acpi_pm_pci_init(pm, vm->pci, err)) < 0)
+		return ret;
 	for (i = 0; i < vm->cfg->ndisks; i++) {
 		const struct cfg_disk *cd = &vm->cfg->disks[i];
 

@@ -73,6 +73,12 @@ struct vm_err;
  * sends to the ISA IRQ its PIRQRC register names (PIC mode); the rotation
  * SeaBIOS's interrupt-line values and $PIR table assume. */
 #define PC_PCI_PIRQ(slot, pin) (((unsigned)(slot) + 3u + (unsigned)(pin)) & 3u)
+/* The PIIX3's slot (01.0 the PCI-to-ISA bridge, 01.1 IDE, 01.3 power
+ * management, as QEMU's pc machine has them) and the bridge's PIRQ route control
+ * registers PIRQRC[A:D], one byte each (bit 7 disables, bits 3:0 the ISA
+ * IRQ); the DSDT's link devices LNKA..LNKD read and write them. */
+#define PC_PCI_ISA_SLOT 1
+#define PC_PIIX_PIRQRC 0x60
 
 /* Guest RAM: below the PCI hole from 0, the rest from 4 GiB. */
 int pc_init_memory(struct vm *vm, struct vm_err *err);

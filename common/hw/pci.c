@@ -11,9 +11,16 @@
  * lands, so read-only identity and capability fields stay what the model
  * set; BAR addresses are masked to the BAR's size and type.
  *
+ * Functions: up to 8 per slot, by devfn; a slot's other functions answer
+ * only beside function 0, whose header type then has the multi-function
+ * bit.  Slot 1 is the PIIX3's, as on QEMU's pc machine and the real
+ * i440FX boards: the PCI-to-ISA bridge 01.0 (8086:7000), the IDE
+ * controller 01.1 (piix-ide.c) and the PIIX4-style power management
+ * 01.3 (acpi-pm.c).
+ *
  * INTx: slot s's INTA drives the IOAPIC's GSI PC_PCI_GSI(s, 0), as the
  * DSDT's _PRT says, and PIRQ line PC_PCI_PIRQ(s, 0) of the PIIX3
- * PCI-to-ISA bridge (8086:7000, in the last slot), whose route control
+ * PCI-to-ISA bridge (01.0), whose route control
  * registers PIRQRC[A:D] (config 0x60-0x63; PIIX3 datasheet 2.2.7: bit 7
  * disables, bits 3:0 the ISA IRQ) also send it to that ISA IRQ of the
  * PICs, as on the PC in PIC mode; that is the routing SeaBIOS assumes
@@ -39,14 +46,14 @@
 struct pci_bus {
 	struct vm *vm;
 	uint32_t addr;                  /* the 0xcf8 latch */
-	struct pci_dev *slot[PCI_MAX_SLOTS];
+	struct pci_dev *fn[PCI_MAX_SLOTS * 8];  /* by devfn: slot << 3 | fn */
 	struct pci_dev host;            /* 00.0: the host bridge */
 	struct pci_dev isa;             /* the PIIX3 PCI-to-ISA bridge */
 	uint32_t gsi_up, isa_up;        /* lines asserted: bit per GSI, IRQ */
 };
 
-#define ISA_SLOT (PCI_MAX_SLOTS - 1)
-#define PIIX_PIRQRC 0x60
+#define ISA_SLOT PC_PCI_ISA_SLOT
+#define PIIX_PIRQRC PC_PIIX_PIRQRC
 #define PIRQ_DISABLE 0x80
 /* The ISA IRQs a PIRQ may be routed to (3-7, 9-12, 14, 15). */
 #define PIRQ_IRQS 0xdef8u
@@ -136,8 +143,8 @@ route_update(struct pci_bus *bus)
 	uint32_t gsi = 0, isa = 0, diff;
 	unsigned s, n;
 
-	for (s = 0; s < PCI_MAX_SLOTS; s++) {
-		const struct pci_dev *d = bus->slot[s];
+	for (s = 0; s < PCI_MAX_SLOTS * 8; s++) {
+		const struct pci_dev *d = bus->fn[s];
 		uint8_t r;
 
 		if (d == NULL || !intx_asserted(d))
@@ -145,7 +152,7 @@ route_update(struct pci_bus *bus)
 		if (d->gsi < 32)
 			gsi |= 1u << d->gsi;
 		r = bus->isa.cfg[PIIX_PIRQRC +
-		    PC_PCI_PIRQ(s, d->cfg[PCI_INT_PIN] - 1u)];
+		    PC_PCI_PIRQ(d->slot, d->cfg[PCI_INT_PIN] - 1u)];
 		if (!(r & PIRQ_DISABLE) && (PIRQ_IRQS >> (r & 0xf) & 1))
 			isa |= 1u << (r & 0xf);
 	}
@@ -408,31 +415,64 @@ cfg_init_common(struct pci_dev *d, uint16_t vendor, uint16_t device,
 	d->msix_bar = -1;
 }
 
+static bool
+slot_used(const struct pci_bus *bus, int s)
+{
+	int f;
+
+	for (f = 0; f < 8; f++)
+		if (bus->fn[s << 3 | f] != NULL)
+			return true;
+	return false;
+}
+
 int
 pci_dev_init(struct pci_bus *bus, struct pci_dev *d, const char *name,
     int slot, uint16_t vendor, uint16_t device, uint32_t class_code,
     struct vm_err *err)
 {
+	return pci_dev_init_fn(bus, d, name, slot, 0, vendor, device,
+	    class_code, err);
+}
+
+int
+pci_dev_init_fn(struct pci_bus *bus, struct pci_dev *d, const char *name,
+    int slot, int fn, uint16_t vendor, uint16_t device, uint32_t class_code,
+    struct vm_err *err)
+{
+	struct pci_dev *f0;
 	int s;
 
+	if (fn < 0 || fn > 7 || (fn > 0 && slot < 0))
+		return vm_err_set(err, -EINVAL, "%s: bad PCI function %d",
+		    name, fn);
 	if (slot < 0) {
-		for (s = 1; s < PCI_MAX_SLOTS && bus->slot[s]; s++)
+		for (s = 1; s < PCI_MAX_SLOTS && slot_used(bus, s); s++)
 			;
 	} else {
 		s = slot;
 	}
-	if (s >= PCI_MAX_SLOTS || bus->slot[s] != NULL)
+	if (s >= PCI_MAX_SLOTS || bus->fn[s << 3 | fn] != NULL)
 		return vm_err_set(err, -ENOSPC, "%s: no free PCI slot", name);
+	/* A function other than 0 needs function 0 of its slot, which
+	 * then says it is a multi-function device (header type bit 7). */
+	f0 = bus->fn[s << 3];
+	if (fn > 0 && f0 == NULL)
+		return vm_err_set(err, -EINVAL, "%s: PCI function %d of slot "
+		    "%d without function 0", name, fn, s);
 	memset(d, 0, sizeof(*d));
 	d->bus = bus;
 	d->vm = bus->vm;
 	d->slot = (uint8_t)s;
+	d->fn = (uint8_t)fn;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	cfg_init_common(d, vendor, device, class_code);
 	d->gsi = PC_PCI_GSI(s, 0);
 	d->cfg[PCI_INT_PIN] = 1;        /* INTA */
 	d->cfg[PCI_INT_LINE] = (uint8_t)d->gsi;
-	bus->slot[s] = d;
+	bus->fn[s << 3 | fn] = d;
+	if (fn > 0)
+		f0->cfg[PCI_HEADER_TYPE] |= 0x80;
 	return 0;
 }
 
@@ -448,7 +488,7 @@ pci_dev_remove(struct pci_dev *d)
 		bar_update(d, n);
 	free(d->msix);
 	d->msix = NULL;
-	d->bus->slot[d->slot] = NULL;
+	d->bus->fn[d->slot << 3 | d->fn] = NULL;
 	route_update(d->bus);
 	d->bus = NULL;
 }
@@ -458,9 +498,20 @@ pci_slot_of(const struct pci_bus *bus, const char *name)
 {
 	int s;
 
-	for (s = 0; s < PCI_MAX_SLOTS; s++)
-		if (bus->slot[s] && strcmp(bus->slot[s]->name, name) == 0)
-			return s;
+	for (s = 0; s < PCI_MAX_SLOTS * 8; s++)
+		if (bus->fn[s] && strcmp(bus->fn[s]->name, name) == 0)
+			return s >> 3;
+	return -1;
+}
+
+int
+pci_fn_of(const struct pci_bus *bus, const char *name)
+{
+	int s;
+
+	for (s = 0; s < PCI_MAX_SLOTS * 8; s++)
+		if (bus->fn[s] && strcmp(bus->fn[s]->name, name) == 0)
+			return s & 7;
 	return -1;
 }
 
@@ -510,10 +561,14 @@ addressed(struct pci_bus *bus)
 {
 	uint32_t a = bus->addr;
 
-	if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != 0 ||
-	    ((a >> 8) & 7) != 0)
+	unsigned devfn = (a >> 8) & 0xff;
+
+	if (!(a & 0x80000000u) || ((a >> 16) & 0xff) != 0)
 		return NULL;
-	return bus->slot[(a >> 11) & 31];
+	/* Functions of a slot without function 0 are not there. */
+	if (bus->fn[devfn & ~7u] == NULL)
+		return NULL;
+	return bus->fn[devfn];
 }
 
 static uint64_t
@@ -665,8 +720,8 @@ pci_assign_bars(struct pci_bus *bus, struct vm_err *err)
 	uint64_t mem = PC_PCI_MMIO_BASE, io = PC_PCI_IO_BASE;
 	int s, n;
 
-	for (s = 1; s < PCI_MAX_SLOTS; s++) {
-		struct pci_dev *d = bus->slot[s];
+	for (s = 8; s < PCI_MAX_SLOTS * 8; s++) {
+		struct pci_dev *d = bus->fn[s];
 		uint16_t cmd = 0;
 
 		if (d == NULL)

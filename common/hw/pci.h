@@ -75,6 +75,7 @@ struct pci_dev {
 	struct vm *vm;
 	char name[32];
 	uint8_t slot;                   /* device number on bus 0 */
+	uint8_t fn;                     /* function number, 0-7 */
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];    /* writable bits */
 	struct pci_bar bar[6];
@@ -114,9 +115,16 @@ void pci_bus_free(struct pci_bus *bus);
 int pci_dev_init(struct pci_bus *bus, struct pci_dev *d, const char *name,
     int slot, uint16_t vendor, uint16_t device, uint32_t class_code,
     struct vm_err *err);
+/* The same as function fn (0-7) of slot (not < 0 for fn > 0), whose
+ * function 0 must exist already (it becomes multi-function). */
+int pci_dev_init_fn(struct pci_bus *bus, struct pci_dev *d, const char *name,
+    int slot, int fn, uint16_t vendor, uint16_t device, uint32_t class_code,
+    struct vm_err *err);
 void pci_dev_remove(struct pci_dev *d);
-/* The slot of the device named name (its device id), or -1. */
+/* The slot and the function of the device named name (its device id),
+ * or -1. */
 int pci_slot_of(const struct pci_bus *bus, const char *name);
+int pci_fn_of(const struct pci_bus *bus, const char *name);
 /* Declare BAR n (size a power of two; a MEM64 BAR takes n and n+1);
  * ops NULL makes it the MSI-X BAR served by pci.c. */
 void pci_bar_init(struct pci_dev *d, int n, enum pci_bar_kind kind,

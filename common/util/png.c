@@ -3,14 +3,21 @@
  * depth 8, colour type 2 = RGB), one IDAT holding the zlib stream of
  * the filtered rows (filter 0, none, before each row) and IEND; every
  * chunk is length, type, data and the CRC-32 of type and data (PNG 1.2,
- * 3.2 and 4.1), which zlib computes.
+ * 3.2 and 4.1), which zlib computes.  It is written beside its name
+ * (NAME.XXXXXX) and renamed into place, so a failed write leaves any
+ * older file of that name as it was and no partial one; a name that is
+ * not a regular file (a device, a FIFO, a link) is written through.
  */
 #include "util/png.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "util/err.h"
@@ -53,8 +60,12 @@ png_write_rgb(const char *path, const uint32_t *px, unsigned w, unsigned h,
 	uint8_t *raw, *z;
 	uLongf zlen;
 	unsigned x, y;
+	char tmp[4096];
+	struct stat st;
+	mode_t mask;
+	bool direct;
 	FILE *f;
-	int ret;
+	int fd, ret;
 
 	if (w == 0 || h == 0 || w > 16384 || h > 16384)
 		return vm_err_set(err, -EINVAL, "%s: no picture of %ux%u",
@@ -85,11 +96,29 @@ png_write_rgb(const char *path, const uint32_t *px, unsigned w, unsigned h,
 		free(z);
 		return vm_err_set(err, ret, "%s: zlib failed", path);
 	}
-	f = fopen(path, "wb");
-	if (f == NULL) {
+	if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int)sizeof(tmp)) {
+		free(z);
+		return vm_err_set(err, -ENAMETOOLONG, "%s: name too long", path);
+	}
+	/* Anything but a regular file (a device, a FIFO, a symbolic link)
+	 * is written through, not replaced. */
+	direct = lstat(path, &st) == 0 && !S_ISREG(st.st_mode);
+	fd = direct ? open(path, O_WRONLY | O_TRUNC | O_CLOEXEC) :
+	    mkstemp(tmp);
+	if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
 		ret = -errno;
+		if (fd >= 0) {
+			close(fd);
+			if (!direct)
+				unlink(tmp);
+		}
 		free(z);
 		return vm_err_set(err, ret, "%s: %s", path, strerror(-ret));
+	}
+	if (!direct) {
+		mask = umask(0);
+		umask(mask);
+		(void)fchmod(fd, 0666 & ~mask);
 	}
 	put32(ihdr, w);
 	put32(ihdr + 4, h);
@@ -102,7 +131,13 @@ png_write_rgb(const char *path, const uint32_t *px, unsigned w, unsigned h,
 	free(z);
 	if (fclose(f) != 0 && ret == 0)
 		ret = -errno;
-	if (ret < 0)
-		return vm_err_set(err, ret, "%s: write failed", path);
+	if (ret == 0 && !direct && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret < 0) {
+		if (!direct)
+			unlink(tmp);
+		return vm_err_set(err, ret, "%s: %s", path, ret == -EIO ?
+		    "write failed" : strerror(-ret));
+	}
 	return 0;
 }

@@ -10,8 +10,10 @@
  *      aside, the divider bits are 010 (32.768 kHz)
  *   6  the PM timer (port 0x608) advances
  *   7  PCI config mechanism 1: 00.0 is the host bridge (8086:1237)
- *   8  00.1 is virtio-rng (1af4:1044: no disks given), 00.2 is empty
- *   9  its BAR1 (MSI-X) is assigned and enabled: the first table entry's
+ *   8  01.0 is the PIIX3's ISA bridge (8086:7000), 01.3 its PM function
+ *      (8086:7113), 02.0 virtio-rng (1af4:1044: no disks given), 03.0
+ *      is empty
+ *   9  virtio-rng's BAR1 (MSI-X) is assigned and enabled: the first table entry's
  *      vector control reads 1 (masked) through MMIO
  */
 #include "guest.inc"
@@ -91,10 +93,24 @@ _start:
 	outl %eax, %dx
 	movw $0xcfc, %dx
 	inl %dx, %eax
-	cmpl $0x10441af4, %eax
+	cmpl $0x70008086, %eax
 	movl $8, %ebx
 	jne fail
+	movl $0x80000b00, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inl %dx, %eax
+	cmpl $0x71138086, %eax
+	jne fail
 	movl $0x80001000, %eax
+	movw $0xcf8, %dx
+	outl %eax, %dx
+	movw $0xcfc, %dx
+	inl %dx, %eax
+	cmpl $0x10441af4, %eax
+	jne fail
+	movl $0x80001800, %eax
 	movw $0xcf8, %dx
 	outl %eax, %dx
 	movw $0xcfc, %dx
@@ -102,8 +118,8 @@ _start:
 	cmpl $0xffffffff, %eax
 	jne fail
 
-	/* 9: BAR1 of 00.1 (config 0x14), memory decoding on (0x04 bit 1) */
-	movl $0x80000814, %eax
+	/* 9: BAR1 of 02.0 (config 0x14), memory decoding on (0x04 bit 1) */
+	movl $0x80001014, %eax
 	movw $0xcf8, %dx
 	outl %eax, %dx
 	movw $0xcfc, %dx
@@ -112,7 +128,7 @@ _start:
 	movl $9, %ebx
 	jz fail
 	movl %eax, %edi
-	movl $0x80000804, %eax
+	movl $0x80001004, %eax
 	movw $0xcf8, %dx
 	outl %eax, %dx
 	movw $0xcfc, %dx
