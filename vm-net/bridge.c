@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "net/net.h"
 #include "util/err.h"
@@ -122,4 +125,40 @@ bridge_run(const char *name, const struct net_params *far, int vlan,
 	net_close(b.sw);
 	evloop_free(b.loop);
 	return ret < 0 ? 1 : 0;
+}
+
+/* A port on switch name (its socket), announcing VLAN vlan or a trunk
+ * when asked: the fd, -1 (the switch is not running, a message
+ * printed) or -2 (a bad name). */
+int
+switch_port_connect(const char *name, int vlan, int trunk)
+{
+	struct vm_err err = { 0 };
+	struct sockaddr_un sa;
+	uint8_t hello[NET_HELLO_LEN];
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (net_switch_path(name, "sock", sa.sun_path, sizeof(sa.sun_path), 0,
+	    &err) < 0) {
+		log_warnx("%s", err.msg);
+		return -2;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_warnx("switch %s is not running (no %s)", name, sa.sun_path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (vlan || trunk) {
+		net_hello_build(hello, vlan, trunk);
+		if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) < 0) {
+			log_warn("switch %s", name);
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
 }

@@ -48,30 +48,6 @@ write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-static int
-switch_connect(const char *name)
-{
-	struct vm_err err = { 0 };
-	struct sockaddr_un sa;
-	int fd;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (net_switch_path(name, "sock", sa.sun_path, sizeof(sa.sun_path), 0,
-	    &err) < 0) {
-		log_warnx("%s", err.msg);
-		return -1;
-	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_warnx("switch %s is not running (no %s)", name, sa.sun_path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* Hand the complete frames in inbuf[0, *have) to the switch; keep the
  * rest.  -1 on a length that cannot be. */
 static int
@@ -121,7 +97,6 @@ cmd_plug(int argc, char **argv)
 	    "  -t, --trunk   a trunk: every VLAN, tagged 802.1Q (VLAN 1\n"
 	    "                untagged), to join two switches' VLANs\n"
 	    "  -h, --help    show this help and exit\n";
-	uint8_t hello[NET_HELLO_LEN];
 	struct pollfd pfd[2];
 	size_t have = 0;
 	ssize_t n;
@@ -149,17 +124,9 @@ cmd_plug(int argc, char **argv)
 		fprintf(stderr, "%s", usage_line);
 		return 2;
 	}
-	sfd = switch_connect(argv[optind]);
+	sfd = switch_port_connect(argv[optind], vlan, trunk);
 	if (sfd < 0)
-		return 1;
-	if (vlan || trunk) {
-		net_hello_build(hello, vlan, trunk);
-		if (send(sfd, hello, sizeof(hello), MSG_NOSIGNAL) < 0) {
-			log_warn("switch %s", argv[optind]);
-			close(sfd);
-			return 1;
-		}
-	}
+		return sfd == -2 ? 2 : 1;
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
 		pfd[0] = (struct pollfd){ 0, POLLIN, 0 };

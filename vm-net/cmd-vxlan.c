@@ -93,39 +93,6 @@ parse_addr(const char *s, struct sockaddr_in *sa)
 	return 0;
 }
 
-static int
-switch_connect(const char *name, int vlan, int trunk)
-{
-	struct vm_err err = { 0 };
-	struct sockaddr_un sa;
-	uint8_t hello[NET_HELLO_LEN];
-	int fd;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (net_switch_path(name, "sock", sa.sun_path, sizeof(sa.sun_path), 0,
-	    &err) < 0) {
-		log_warnx("%s", err.msg);
-		return -2;
-	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_warnx("switch %s is not running (no %s)", name, sa.sun_path);
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	if (vlan || trunk) {
-		net_hello_build(hello, vlan, trunk);
-		if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) < 0) {
-			log_warn("switch %s", name);
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
 /* One datagram from the UDP socket, to the switch if it is one of ours. */
 static void
 from_udp(int ufd, int sfd, const struct sockaddr_in *remote, uint32_t vni,
@@ -255,7 +222,7 @@ cmd_vxlan(int argc, char **argv)
 		close(ufd);
 		return 1;
 	}
-	sfd = switch_connect(argv[optind], vlan, trunk);
+	sfd = switch_port_connect(argv[optind], vlan, trunk);
 	if (sfd < 0) {
 		close(ufd);
 		return sfd == -2 ? 2 : 1;

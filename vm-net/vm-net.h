@@ -24,6 +24,9 @@ int bridge_run(const char *name, const struct net_params *far, int vlan,
     int trunk);
 /* --vlan N: 0, or -1 with a message printed (a usage error). */
 int vlan_opt(const char *s, int *vlan);
+/* A port on switch name, announcing VLAN vlan (or a trunk): the fd, -1
+ * (not running, a message printed) or -2 (a bad name, usage). */
+int switch_port_connect(const char *name, int vlan, int trunk);
 
 /* Connect to switch name's control socket: the fd, or -1 with a message
  * printed ("switch lan0 is not running"). */
