@@ -110,7 +110,10 @@ nports() {
 	# left switch carried the frames.
 	is "$(jq '.ports | length' <<<"$left_json")" 1 "only the plug is left on host A's switch"
 	[ "$(jq '.ports[0].tx_bytes' <<<"$left_json")" -gt 1000000 ]
-	[ "$(jq '.ports[0].rx_frames' <<<"$left_json")" -gt 100 ]
+	# From host B: its pings and ping replies, ARP, the TCP handshakes and
+	# the ACKs of the transfer (how many ACKs depends on how many segments
+	# the receiving guest's GRO merges, so only a floor is certain).
+	[ "$(jq '.ports[0].rx_frames' <<<"$left_json")" -gt 10 ]
 }
 
 @test "dbt: a guest killed mid-transfer, bad frames and a MAC flood: the namespace's kernel still pings and fetches from another guest" {
