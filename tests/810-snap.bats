@@ -185,8 +185,42 @@ setup() {
 	run qemu-img snapshot -l "$D/disk.qcow2"
 	[[ $output != *s1* ]] || { echo "# $output" >&3; false; }
 	qemu_ok "$D/disk.qcow2"
+	# not running: a bundle's disks only, and this one has none
 	run_tool 1 "$VM_SNAP" save b s1
-	is "$output" "*b: *is it running?*" "save with no such VM running"
+	is "$output" "*b: not running, a disks-only snapshot: no writable disk*" "save of a stopped bundle without disks"
+	[ ! -e b/snapshots/s1.snap ]
+	run_tool 1 "$VM_SNAP" save nosuchvm s1
+	is "$output" "*nosuchvm: *is it running?*" "save with no such VM running"
+}
+
+@test "vm-snap save of a stopped bundle: its disks only; revert brings their bytes back, restore refuses it" {
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	mkdir off
+	qemu-img create -q -f qcow2 off/d.qcow2 16M
+	printf 'memory: 256M\ndisks:\n  - file: d.qcow2\n' > off/vm.yaml
+	qemu-io -c 'write -P 0xaa 0 64k' off/d.qcow2 >/dev/null
+	run_tool 0 "$VM_SNAP" save off o1
+	is "$output" "*/off/snapshots/o1.snap" "the file printed"
+	run_tool 0 "$VM_SNAP" list off
+	is "${lines[1]}" "o1 *20[0-9][0-9]-* none *-" "listed with no RAM"
+	run_tool 1 "$VM_SNAP" save off o1
+	is "$output" "*snapshot 'o1' exists*" "a tag taken"
+	qemu-io -c 'write -P 0xbb 0 64k' off/d.qcow2 >/dev/null
+	run_tool 0 "$VM_SNAP" revert off o1
+	run qemu-io -c 'read -P 0xaa 0 64k' off/d.qcow2
+	is "$output" "*read 65536/65536 bytes*" "the bytes of the snapshot's time (qemu-io)"
+	[[ $output != *"Pattern verification failed"* ]] || { echo "# $output" >&3; false; }
+	qemu_ok off/d.qcow2
+	run_tool 1 "$VM_RUN" --accel dbt --restore off/snapshots/o1.snap </dev/null
+	is "$output" "*a disks-only snapshot (of a stopped VM): no state to restore*" "restore refuses it"
+	# a raw disk has no internal snapshots: refused, nothing left
+	truncate -s 1M off/r.img
+	printf 'memory: 256M\ndisks:\n  - file: d.qcow2\n  - file: r.img\n    format: raw\n' > off/vm.yaml
+	run_tool 1 "$VM_SNAP" save off o2
+	is "$output" "*r.img: raw images have no internal snapshots*" "the raw disk named"
+	[ ! -e off/snapshots/o2.snap ]
+	run qemu-img snapshot -l off/d.qcow2
+	[[ $output != *o2* ]] || { echo "# $output" >&3; false; }
 }
 
 @test "vm-snap save through the control socket: the VM goes on, the snapshot restores where it was" {

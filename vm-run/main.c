@@ -895,6 +895,19 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return 1;
 	}
+	if (fl.restore) {
+		struct vm_snap_info si;
+
+		/* a stopped VM's disks-only snapshot has nothing to run */
+		if (vm_snapshot_info(fl.restore, &si, &err) < 0) {
+			log_warnx("%s", err.msg);
+			return 1;
+		}
+		if (!si.ram) {
+			log_warnx("%s: " VM_SNAP_NO_STATE, fl.restore);
+			return 1;
+		}
+	}
 	if (fl.restore)
 		snap_tag(fl.restore, parent, sizeof(parent));
 	cfg.stats = fl.stats;

@@ -1,7 +1,7 @@
 /*
- * vm-snap — snapshots of virtual machines: list, delete, restore; save
- * through the running VM's control socket once that exists (until then
- * vm-run --save-on-usr1).  Argument parsing and wiring only: the format
+ * vm-snap — snapshots of virtual machines: list, delete, restore, revert;
+ * save through the running VM's control socket, or of a stopped bundle's
+ * disks only.  Argument parsing and wiring only: the format
  * and the work are common/snap and common/vm/snapshot.c.
  *
  * A VM is a bundle directory (its snapshots in BUNDLE/snapshots/) or a
@@ -45,7 +45,9 @@ usage(FILE *f)
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
 	    "            (a stopped VM)\n"
 	    "  save      snapshot the running VM (its control socket):\n"
-	    "            paused for the save, then it goes on; prints the file\n"
+	    "            paused for the save, then it goes on; prints the file.\n"
+	    "            A stopped bundle: its disks only (qcow2 internal\n"
+	    "            snapshots), for revert\n"
 	    "\n"
 	    "      --json      list as JSON\n"
 	    "      --fast-restore  save RAM uncompressed, mapped at restore\n"
@@ -252,9 +254,9 @@ cmd_list(const char *vm, bool json)
 			json_str(&j, "disk-tag", in.tag);
 			json_u64(&j, "time", in.time);
 			json_u64(&j, "size", in.size);
-			json_bool(&j, "ram", true);
-			json_str(&j, "ram-format", in.fast_restore ? "mapped" :
-			    "zstd");
+			json_bool(&j, "ram", in.ram);
+			json_str(&j, "ram-format", !in.ram ? "none" :
+			    in.fast_restore ? "mapped" : "zstd");
 			json_u64(&j, "ram-pages", in.ram_pages);
 			json_u64(&j, "memory", in.memory);
 			json_int(&j, "cpus", in.ncpus);
@@ -269,8 +271,8 @@ cmd_list(const char *vm, bool json)
 			    depth[k] > 20 ? 40 : 2 * depth[k], "", tg);
 			printf("%-20s %-20s %10s %-7s %s\n", tag, when,
 			    size_format(in.size, sz, sizeof(sz)),
-			    in.fast_restore ? "mapped" : "zstd",
-			    in.parent[0] ? in.parent : "-");
+			    !in.ram ? "none" : in.fast_restore ? "mapped" :
+			    "zstd", in.parent[0] ? in.parent : "-");
 		}
 	}
 	free(infos);
@@ -428,8 +430,58 @@ running_name(const char *vm, char *name, size_t len)
 	snprintf(name, len, "%s", slash != NULL ? slash + 1 : base);
 	cfg_defaults(&cfg);
 	if (access(yaml, F_OK) == 0 && cfg_load(&cfg, yaml, &err) == 0 &&
-	    cfg.name[0] != '\0')
+	    cfg.name_given)
 		snprintf(name, len, "%s", cfg.name);
+}
+
+static bool
+is_bundle(const char *vm)
+{
+	char yaml[PATH_MAX];
+
+	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", vm);
+	return access(yaml, F_OK) == 0;
+}
+
+/* save VM TAG of a stopped bundle: its disks only. */
+static int
+save_disks(const char *vm, const char *dir, const char *tag, bool fast)
+{
+	static struct vm_config cfg;
+	struct vm_err err = { 0 };
+	char yaml[PATH_MAX], abs[PATH_MAX], path[PATH_MAX + 64];
+	int ret;
+
+	if (fast) {
+		log_warnx("%s: not running: --fast-restore is for a running "
+		    "VM's RAM", vm);
+		return 2;
+	}
+	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", vm);
+	cfg_defaults(&cfg);
+	if (cfg_load(&cfg, yaml, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	ret = make_dirs(dir);
+	if (ret < 0 || realpath(dir, abs) == NULL) {
+		log_warnx("%s: %s", dir, strerror(ret < 0 ? -ret : errno));
+		return 1;
+	}
+	/* absolute, as a running VM's save prints it */
+	snprintf(path, sizeof(path), "%s/%s.snap", abs, tag);
+	if (access(path, F_OK) == 0) {
+		log_warnx("%s: snapshot '%s' exists (%s): delete it first", vm,
+		    tag, path);
+		return 1;
+	}
+	if (vm_snapshot_save_disks(&cfg, path, tag, &err) < 0) {
+		log_warnx("%s: not running, a disks-only snapshot: %s", vm,
+		    err.msg);
+		return 1;
+	}
+	printf("%s\n", path);
+	return 0;
 }
 
 /* save VM TAG: through the running VM's control socket. */
@@ -456,6 +508,8 @@ cmd_save(const char *vm, const char *tag, bool fast)
 	}
 	running_name(vm, name, sizeof(name));
 	fd = ctl_client_connect(name, &err);
+	if (fd < 0 && is_bundle(vm))
+		return save_disks(vm, dir, tag, fast);
 	if (fd < 0) {
 		log_warnx("%s: %s (is it running? vm-run --list)", vm, err.msg);
 		return 1;

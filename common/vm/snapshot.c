@@ -45,7 +45,9 @@
 #define BATCH 8                 /* chunks compressed at once, on 2 threads */
 #define ZSTD_LEVEL 1
 
-enum { RAM_ZSTD = 0, RAM_MAPPED = 1 };
+/* RAM_NONE: a disks-only snapshot of a stopped VM (no cpu, device or RAM
+ * sections). */
+enum { RAM_ZSTD = 0, RAM_MAPPED = 1, RAM_NONE = 2 };
 
 #define MAX_DISKS 16
 
@@ -81,7 +83,7 @@ vm_sect_visit(struct snap_vis *v, struct vm_sect *s)
 	snap_u32(v, "ndisks", &s->ndisks);
 	snap_check(v, s->ndisks <= MAX_DISKS, "ndisks", "too many disks");
 	snap_u8(v, "ram_mode", &s->ram_mode);
-	snap_check(v, s->ram_mode <= RAM_MAPPED, "ram_mode",
+	snap_check(v, s->ram_mode <= RAM_NONE, "ram_mode",
 	    "not a RAM layout this vmkit knows");
 	return v->failed;
 }
@@ -778,6 +780,10 @@ vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
 	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, now, err);
 	if (ret < 0)
 		goto out;
+	if (vs.ram_mode == RAM_NONE) {
+		ret = vm_err_set(err, -EINVAL, "%s: " VM_SNAP_NO_STATE, path);
+		goto out;
+	}
 	if (vs.memory != vm->ram_size || vs.ncpus != vm->ncpus) {
 		ret = vm_err_set(err, -EINVAL, "%s: the snapshot is of a VM "
 		    "with %llu MiB and %d vCPUs, this one has %llu MiB and %d",
@@ -956,10 +962,11 @@ vm_snapshot_info(const char *path, struct vm_snap_info *info,
 	if (ret < 0)
 		return ret;
 	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, 0, err);
-	if (ret == 0)
+	if (ret == 0 && vs.ram_mode != RAM_NONE)
 		ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, 0,
 		    err);
 	if (ret == 0) {
+		info->ram = vs.ram_mode != RAM_NONE;
 		snprintf(info->tag, sizeof(info->tag), "%s", vs.tag);
 		snprintf(info->parent, sizeof(info->parent), "%s", vs.parent);
 		snprintf(info->backend, sizeof(info->backend), "%s",
@@ -976,5 +983,126 @@ vm_snapshot_info(const char *path, struct vm_snap_info *info,
 	}
 	ram_map_free(&m);
 	snap_reader_close(&rd);
+	return ret;
+}
+
+/* ---- a stopped VM --------------------------------------------------------- */
+
+/* Open cfg's writable disks (locked: a running VM holding one refuses). */
+static int
+open_cfg_disks(const struct vm_config *cfg, struct blk **out,
+    struct vm_err *err)
+{
+	int i, n = 0;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		if (cfg->disks[i].readonly)
+			continue;
+		if (n == MAX_DISKS) {
+			vm_err_set(err, -E2BIG, "more than %d disks", MAX_DISKS);
+			break;
+		}
+		out[n] = blk_open(cfg->disks[i].file, cfg->disks[i].format[0] ?
+		    cfg->disks[i].format : NULL, 0, err);
+		if (out[n] == NULL)
+			break;
+		n++;
+	}
+	if (i < cfg->ndisks) {
+		while (n > 0)
+			blk_close(out[--n]);
+		return err->code ? err->code : -EIO;
+	}
+	return n;
+}
+
+static bool
+has_snapshot(struct blk *b, const char *tag)
+{
+	const struct blk_snapshot *list;
+	int k, n = blk_snapshots(b, &list);
+
+	for (k = 0; k < n; k++)
+		if (strcmp(list[k].name, tag) == 0)
+			return true;
+	return false;
+}
+
+int
+vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
+    const char *tag, struct vm_err *err)
+{
+	struct blk *disks[MAX_DISKS];
+	struct snap_writer w;
+	struct snap_vis v;
+	struct vm_sect vs = { 0 };
+	char *yaml = NULL;
+	size_t ylen = 0;
+	FILE *f;
+	int i, k, nd, done = 0, ret;
+
+	if (tag == NULL || tag[0] == '\0' || strlen(tag) >= VM_SNAP_TAG_MAX)
+		return vm_err_set(err, -EINVAL, "snapshot tag: give 1 to %d "
+		    "characters", VM_SNAP_TAG_MAX - 1);
+	nd = open_cfg_disks(cfg, disks, err);
+	if (nd < 0)
+		return nd;
+	ret = 0;
+	if (nd == 0)
+		ret = vm_err_set(err, -EINVAL, "no writable disk: a stopped "
+		    "VM's snapshot is of its disks only");
+	for (i = 0; ret == 0 && i < nd; i++) {
+		if (disks[i]->drv->snapshot_create == NULL)
+			ret = vm_err_set(err, -ENOTSUP, "%s: %s images have no "
+			    "internal snapshots (convert it to qcow2: vm-disk "
+			    "convert -O qcow2)", disks[i]->path,
+			    disks[i]->drv->name);
+		else if (has_snapshot(disks[i], tag))
+			ret = vm_err_set(err, -EEXIST, "%s: it has an internal "
+			    "snapshot '%s' already", disks[i]->path, tag);
+	}
+	if (ret == 0) {
+		f = open_memstream(&yaml, &ylen);
+		if (f == NULL)
+			ret = vm_err_errno(err, -errno, "config");
+		else {
+			ret = cfg_emit(cfg, f, "snapshot config", err);
+			fclose(f);
+		}
+	}
+	if (ret == 0)
+		ret = snap_writer_open(&w, path, 0, err);
+	if (ret < 0)
+		goto out;
+	snap_vis_begin_save(&v, "config", 1, err);
+	snap_bytes(&v, "yaml", yaml, ylen);
+	ret = put_section(&w, "config", 0, &v, err);
+	vs.memory = cfg->memory;
+	vs.ncpus = cfg->cpus;
+	snprintf(vs.tag, sizeof(vs.tag), "%s", tag);
+	vs.ndisks = (uint32_t)nd;
+	vs.ram_mode = RAM_NONE;
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "vm", 1, err);
+		vm_sect_visit(&v, &vs);
+		ret = put_section(&w, "vm", 0, &v, err);
+	}
+	/* The disks last; a failure takes back the ones made. */
+	for (done = 0; ret == 0 && done < nd; done++) {
+		ret = blk_snapshot_create(disks[done], tag, err);
+		if (ret < 0)
+			break;
+	}
+	if (ret == 0)
+		ret = snap_writer_close(&w, err);
+	else
+		snap_writer_abort(&w);
+	if (ret < 0)
+		for (k = 0; k < done; k++)
+			blk_snapshot_delete(disks[k], tag, NULL);
+out:
+	free(yaml);
+	for (i = 0; i < nd; i++)
+		blk_close(disks[i]);
 	return ret;
 }

@@ -32,6 +32,7 @@ struct vm_snap_info {
 	int ncpus;
 	int ndisks;                     /* disk snapshots taken */
 	bool fast_restore;
+	bool ram;                       /* false: disks only (a stopped VM) */
 	char backend[16];
 };
 
@@ -49,8 +50,17 @@ int vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err);
 /* The configuration a snapshot embeds (on top of cfg_defaults). */
 int vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err);
+#define VM_SNAP_NO_STATE "a disks-only snapshot (of a stopped VM): no " \
+	"state to restore; vm-snap revert rolls the disks back"
 /* What a snapshot holds, checked as a load would check it. */
 int vm_snapshot_info(const char *path, struct vm_snap_info *info,
     struct vm_err *err);
+
+/* A stopped VM of configuration cfg: a disks-only snapshot at path (its
+ * configuration and a qcow2 internal snapshot tag on every writable
+ * disk, no state).  Every disk is checked first (qcow2, tag free); on
+ * failure nothing is left behind. */
+int vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
+    const char *tag, struct vm_err *err);
 
 #endif
