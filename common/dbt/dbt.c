@@ -588,7 +588,6 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			goto out;
 	}
 	for (;;) {
-		dbt_dma_drain(c, d);
 		if (atomic_load(c->attention)) {
 			atomic_store(c->attention, 0);
 			if (atomic_load(&v->kicked) ||
@@ -609,6 +608,9 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			}
 		}
 		c->exc_depth = 0;
+		/* Devices' writes queued by other threads (while this vCPU
+		 * ran, or slept), before any guest code runs. */
+		dbt_dma_drain(c, d);
 		if (c->vm->intc != NULL)
 			dbt_check_interrupts(c);
 		if (c->halted)
