@@ -189,6 +189,10 @@ setup() {
 	run_tool 1 "$VM_SNAP" save b s1
 	is "$output" "*b: not running, a disks-only snapshot: no writable disk*" "save of a stopped bundle without disks"
 	[ ! -e b/snapshots/s1.snap ]
+	mkdir c
+	echo "memory: 256M" >c/vm.yaml
+	run_tool 1 "$VM_SNAP" save c s1
+	[ ! -e c/snapshots ] || { echo "# a snapshot folder was left: $(ls -la c)" >&3; false; }
 	run_tool 1 "$VM_SNAP" save nosuchvm s1
 	is "$output" "*nosuchvm: *is it running?*" "save with no such VM running"
 }

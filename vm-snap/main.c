@@ -450,6 +450,7 @@ save_disks(const char *vm, const char *dir, const char *tag, bool fast)
 	static struct vm_config cfg;
 	struct vm_err err = { 0 };
 	char yaml[PATH_MAX], abs[PATH_MAX], path[PATH_MAX + 64];
+	bool existed;
 	int ret;
 
 	if (fast) {
@@ -463,6 +464,7 @@ save_disks(const char *vm, const char *dir, const char *tag, bool fast)
 		log_warnx("%s", err.msg);
 		return 1;
 	}
+	existed = access(dir, F_OK) == 0;
 	ret = make_dirs(dir);
 	if (ret < 0 || realpath(dir, abs) == NULL) {
 		log_warnx("%s: %s", dir, strerror(ret < 0 ? -ret : errno));
@@ -478,6 +480,8 @@ save_disks(const char *vm, const char *dir, const char *tag, bool fast)
 	if (vm_snapshot_save_disks(&cfg, path, tag, &err) < 0) {
 		log_warnx("%s: not running, a disks-only snapshot: %s", vm,
 		    err.msg);
+		if (!existed)
+			(void)rmdir(abs);       /* the folder made for it */
 		return 1;
 	}
 	printf("%s\n", path);
