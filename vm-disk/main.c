@@ -44,7 +44,9 @@ static const struct subcmd cmds[] = {
 	{ "check", cmd_check,
 	  "check [-q] [-U] [-f FMT] [-r leaks|all] [--output=json] [--json] FILE",
 	  "check metadata: exit 0 clean, 2 corrupt, 3 leaks only, 63 no checks;\n"
-	  "\t-r all also repairs vdi/vpc block maps" },
+	  "\t-r leaks lowers refcounts that are too high; -r all also fixes\n"
+	  "\tthose too low, missing refcount blocks, qcow2 copied flags and\n"
+	  "\tL2 entries past the end, and repairs vdi/vpc block maps" },
 	{ "compare", cmd_compare,
 	  "compare [-q] [-s] [-U] [-f FMT] [-F FMT] FILE1 FILE2",
 	  "compare guest contents: exit 0 identical, 1 different, 2 error" },

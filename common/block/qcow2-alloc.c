@@ -295,6 +295,15 @@ refblock_for(struct blk *b, uint64_t c)
 	return qc_cache_get(b, &q->rbc, q->rt[r], false);
 }
 
+/* Make the refcount block covering host cluster c if it is missing
+ * (check's repair, before it sets refcounts: a block made then is
+ * counted by the allocation, not by the references found before it). */
+int
+qc_refblock_ensure(struct blk *b, uint64_t c)
+{
+	return refblock_for(b, c) == NULL ? -EIO : 0;
+}
+
 /* Set one 16-bit refcount (check's repair uses it). */
 int
 qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)

@@ -257,12 +257,124 @@ compare(struct ck *k, int repair)
 	return 0;
 }
 
+/* The "copied" bit entry e should have, given its cluster's refcount. */
+static int
+want_copied(struct ck *k, uint64_t e, uint64_t *fixed)
+{
+	struct qcow2 *q = k->b->priv;
+	uint64_t h = e & QC_OFFSET_MASK, rc;
+
+	if (qc_refcount_get(k->b, h >> q->cluster_bits, &rc) < 0)
+		return -EIO;
+	*fixed = rc == 1 ? e | QC_OFLAG_COPIED : e & ~QC_OFLAG_COPIED;
+	return 0;
+}
+
+/*
+ * After the refcounts are right: the active L1 and L2 entries' "copied"
+ * bits made to say refcount == 1 again (a cluster referenced twice
+ * loses them, so that a write copies it first).  Entries pointing past
+ * unaligned are left as the count reported them; data entries past the
+ * end of the file are cleared (that guest cluster becomes unallocated).
+ */
+static int
+fix_copied(struct ck *k)
+{
+	struct qcow2 *q = k->b->priv;
+	uint64_t i, j, h, e, f;
+	uint8_t *t, buf[8];
+
+	if (q->incompat & QC_INCOMPAT_EXTL2)
+		return 0;
+	for (i = 0; i < q->l1_size; i++) {
+		h = q->l1[i] & QC_OFFSET_MASK;
+		if (h == 0 || (h & (q->cs - 1)) || h >= q->file_size)
+			continue;
+		if (want_copied(k, q->l1[i], &f) < 0)
+			return -EIO;
+		if (f != q->l1[i]) {
+			note(k, "Repairing OFLAG_COPIED L2 table: "
+			    "l1_entry=%llx", (unsigned long long)q->l1[i]);
+			qc_put64(buf, f);
+			if (qc_write_file(k->b, buf, 8, q->l1_off + i * 8) < 0)
+				return -EIO;
+			q->l1[i] = f;
+			k->res->corruptions_fixed++;
+		}
+		for (j = 0; j < q->cs / 8; j++) {
+			if ((t = qc_cache_get(k->b, &q->l2c, h, false)) == NULL)
+				return -EIO;
+			e = qc_be64(t + j * 8);
+			if ((e & QC_OFLAG_COMPRESSED) ||
+			    (e & QC_OFFSET_MASK) == 0 ||
+			    (e & QC_OFFSET_MASK & (q->cs - 1)))
+				continue;
+			if ((e & QC_OFFSET_MASK) >= q->file_size) {
+				/* Data that is not there: the cluster
+				 * becomes unallocated. */
+				note(k, "Repairing L2 entry %llu of %#llx: "
+				    "offset=%llx is past the end of the file",
+				    (unsigned long long)j,
+				    (unsigned long long)h,
+				    (unsigned long long)e);
+				memset(t + j * 8, 0, 8);
+				if (qc_write_file(k->b, t + j * 8, 8,
+				    h + j * 8) < 0)
+					return -EIO;
+				k->res->corruptions_fixed++;
+				continue;
+			}
+			if (want_copied(k, e, &f) < 0)
+				return -EIO;
+			if (f == e)
+				continue;
+			note(k, "Repairing OFLAG_COPIED data cluster: "
+			    "l2_entry=%llx", (unsigned long long)e);
+			qc_put64(t + j * 8, f);
+			if (qc_write_file(k->b, t + j * 8, 8, h + j * 8) < 0)
+				return -EIO;
+			k->res->corruptions_fixed++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Before a repair sets refcounts: make the refcount blocks that clusters
+ * with references lack.  Made here, their own clusters are counted when
+ * they are allocated; made while compare() walks the refcounts, the
+ * walk would count them as leaks and set their refcounts back to 0.
+ * 1 if any was made.
+ */
+static int
+add_refblocks(struct ck *k)
+{
+	struct qcow2 *q = k->b->priv;
+	uint64_t c, r, n = k->n;
+	int made = 0;
+
+	for (c = 0; c < n; c++) {
+		if (k->ref[c] == 0)
+			continue;
+		r = c / q->rb_entries;
+		if (r < q->rt_entries && q->rt[r] != 0) {
+			c = (r + 1) * q->rb_entries - 1;
+			continue;
+		}
+		if (qc_refblock_ensure(k->b, c) < 0)
+			return -EIO;
+		made = 1;
+	}
+	return made;
+}
+
 int
 qc_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
 	struct ck k = { b, res, NULL, 0, 0 };
+	struct blk_check scratch;
 	uint8_t inc[8];
 	int ret;
 
@@ -274,14 +386,34 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 	 * whose refcount is too low: append only, from now on. */
 	if (repair)
 		q->no_reuse = true;
+	memset(&scratch, 0, sizeof(scratch));
 	k.n = (q->file_size + q->cs - 1) >> q->cluster_bits;
 	k.ref = calloc(k.n ? k.n : 1, sizeof(*k.ref));
 	if (k.ref == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	res->total_clusters = (b->size + q->cs - 1) >> q->cluster_bits;
 	ret = count_refs(&k);
+	if (ret == 0 && (repair & BLK_REPAIR_ALL) == BLK_REPAIR_ALL) {
+		ret = add_refblocks(&k);
+		if (ret > 0) {
+			/* Count again: the new blocks (and perhaps a new
+			 * refcount table) are references now, with the
+			 * refcounts their allocation gave them. */
+			free(k.ref);
+			k.n = (q->file_size + q->cs - 1) >> q->cluster_bits;
+			k.ref = calloc(k.n ? k.n : 1, sizeof(*k.ref));
+			if (k.ref == NULL)
+				return vm_err_set(err, -ENOMEM,
+				    "out of memory");
+			k.res = &scratch;
+			ret = count_refs(&k);
+			k.res = res;
+		}
+	}
 	if (ret == 0)
 		ret = compare(&k, repair);
+	if (ret == 0 && (repair & BLK_REPAIR_ALL) == BLK_REPAIR_ALL)
+		ret = fix_copied(&k);
 	free(k.ref);
 	if (ret < 0) {
 		*err = b->ioerr;
