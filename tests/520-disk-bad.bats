@@ -130,6 +130,21 @@ refused() {
 	run_tool 1 "$VM_DISK" create -q -f qcow2 -o compression_type=lz4 x.qcow2 1M
 	is "$output" "vm-disk: x.qcow2: compression type 'lz4' is not zlib or zstd"
 	is "$(cat x.qcow2)" precious
+	# without -q: no "Formatting" line for an image never made, and no
+	# file left behind, in any format
+	for f in qcow2:cluster_size=3000 vmdk:subformat=bogus vpc:subformat=bogus vdi:static=maybe; do
+		run_tool 1 "$VM_DISK" create -f ${f%%:*} -o ${f#*:} new.img 1M
+		[[ "$output" != *Formatting* ]] || { echo "# $f: $output" >&3; false; }
+		is "$output" "vm-disk: *"
+		run ls new.img*
+		is "$status" 2 "no new.img* files after a failed $f create"
+	done
+	run_tool 1 "$VM_DISK" create -f qcow2 -b nosuch.qcow2 new.img
+	[[ "$output" != *Formatting* ]]
+	[ ! -e new.img ]
+	# a create that works says so once
+	run_tool 0 "$VM_DISK" create -f qcow2 new.img 1M
+	is "$output" "Formatting 'new.img', fmt=qcow2 *size=1048576*"
 	# a writer holds good.qcow2: a second writer is refused, -U inspects
 	hold_lock good.qcow2 5
 	holder=$LOCK_PID

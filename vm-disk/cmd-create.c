@@ -3,7 +3,8 @@
  * when complete.  With -b and no size, the size is the backing file's;
  * the backing file is named relative to FILE's directory, as qemu-img
  * does, and opened once to check it exists and to probe its format
- * (disk_probe_backing).
+ * (disk_probe_backing).  "Formatting ..." is printed once the image
+ * exists; a failed create prints only the error and leaves no file.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -87,6 +88,11 @@ cmd_create(int argc, char **argv)
 		return 1;
 	}
 	vm_err_clear(&err);
+	if (blk_create(argv[optind], fmt, &o, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	/* Said once the image exists, never before a failure. */
 	if (!quiet) {
 		printf("Formatting '%s', fmt=%s", argv[optind], fmt);
 		if (strcmp(fmt, "qcow2") == 0)
@@ -108,10 +114,6 @@ cmd_create(int argc, char **argv)
 			    o.backing_fmt ? o.backing_fmt : "");
 		printf("\n");
 		fflush(stdout);
-	}
-	if (blk_create(argv[optind], fmt, &o, &err) < 0) {
-		log_warnx("%s", err.msg);
-		return 1;
 	}
 	return 0;
 }

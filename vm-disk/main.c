@@ -29,7 +29,8 @@ static const struct subcmd cmds[] = {
 	  "\n\tsubformat=monolithicSparse|monolithicFlat|twoGbMaxExtentSparse|"
 	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk);"
 	  "\n\t-b: a qcow2 or vmdk overlay, a differencing vpc or vdi over\n"
-	  "\tone of its format" },
+	  "\tone of its format; \"Formatting ...\" once the image is made\n"
+	  "\t(a failed create leaves no file)" },
 	{ "info", cmd_info,
 	  "info [-U] [-f FMT] [--output=json] [--json] [--backing-chain] FILE",
 	  "describe an image (and with --backing-chain, every image below)" },
