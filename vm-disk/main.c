@@ -90,6 +90,8 @@ usage(FILE *f)
 	    "usage: vm-disk [-hV] COMMAND [ARGS...]\n"
 	    "  create, inspect, convert and check disk images\n"
 	    "  (raw, qcow2, vdi, vpc, vmdk; vhd is another name for vpc)\n"
+	    "  (a qcow2 file written to loses the freed clusters at its end\n"
+	    "  when closed: discard, commit and check -r leaks shrink it)\n"
 	    "\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  vm-disk %s\n", cmds[i].synopsis);

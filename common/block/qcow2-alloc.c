@@ -295,6 +295,58 @@ refblock_for(struct blk *b, uint64_t c)
 	return qc_cache_get(b, &q->rbc, q->rt[r], false);
 }
 
+/*
+ * Give back the clusters at the end of the file that nothing counts
+ * (refcount 0, no table the header or refcount table names), as the
+ * last thing before an image opened for writing is closed: snapshot
+ * deletion, discard, commit and check -r leaks free clusters, and the
+ * file shrinks as qemu-img's would.  A cluster of refcount 0 is
+ * referenced by nothing on disk (every release clears the reference
+ * first), so a crash before or after the truncation leaves at worst
+ * the leaks there were.  Nothing is done while the refcounts are not
+ * trusted (q->no_reuse: a dirty image, a repair not yet checked clean).
+ */
+int
+qc_trim_tail(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t end, c, rc, newsize;
+	unsigned i;
+
+	if (!q->open_ok || (b->flags & BLK_F_RDONLY) || q->no_reuse ||
+	    (q->incompat & (QC_INCOMPAT_DIRTY | QC_INCOMPAT_CORRUPT |
+	    QC_INCOMPAT_DATA_FILE)))
+		return 0;
+	end = (q->file_size + q->cs - 1) >> q->cluster_bits;
+	for (c = end; c > 1; c--) {
+		if (qc_refcount_get(b, c - 1, &rc) < 0)
+			return -EIO;
+		if (rc != 0 || is_metadata(q, c - 1))
+			break;
+	}
+	newsize = c << q->cluster_bits;
+	if (newsize >= q->file_size)
+		return 0;
+	if (ftruncate(b->fd, (off_t)newsize) < 0)
+		return vm_err_errno(&b->ioerr, -errno, "%s: truncate",
+		    b->path);
+	q->file_size = newsize;
+	if (q->next_free > newsize)
+		q->next_free = newsize;
+	if (q->free_hint > c)
+		q->free_hint = c;
+	if (q->comp_off >= newsize)
+		q->comp_off = 0;
+	for (i = 0; i < q->l2c.n; i++)
+		if (q->l2c.key[i] >= newsize)
+			q->l2c.key[i] = 0;
+	for (i = 0; i < q->rbc.n; i++)
+		if (q->rbc.key[i] >= newsize)
+			q->rbc.key[i] = 0;
+	q->dbuf_key = 0;
+	return 0;
+}
+
 /* Make the refcount block covering host cluster c if it is missing
  * (check's repair, before it sets refcounts: a block made then is
  * counted by the allocation, not by the references found before it). */

@@ -440,5 +440,11 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 	}
 	if (res->image_end == 0)
 		res->image_end = q->file_size;
+	/* A pass that repairs nothing and finds the refcounts right (the
+	 * one after a repair) makes them trusted again, for reuse and for
+	 * trimming the file's tail on close. */
+	if (!repair && res->corruptions == 0 && res->leaks == 0 &&
+	    !(q->incompat & QC_INCOMPAT_DIRTY))
+		q->no_reuse = false;
 	return 0;
 }

@@ -105,6 +105,7 @@ struct qcow2 {
 	bool no_reuse;          /* refcounts not to be trusted (a dirty
 				 * image, a repair): append only */
 	uint64_t comp_off;      /* packing cursor for compressed clusters */
+	bool open_ok;           /* the open succeeded (close may trim) */
 
 	struct qc_cache l2c, rbc;
 	uint8_t *cbuf;          /* compressed bytes, 2 clusters + a sector */
@@ -130,6 +131,7 @@ uint64_t qc_reserve(struct blk *b, uint64_t n);
 void qc_alloc_rewind(struct qcow2 *q);
 int qc_discard(struct blk *b, uint64_t off, uint64_t len);
 int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
+int qc_trim_tail(struct blk *b);
 int qc_refblock_ensure(struct blk *b, uint64_t cluster);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);

@@ -645,12 +645,14 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 out:
 	free(h);
 	if (ret < 0)
-		b->drv->close(b);
+		b->drv->close(b);       /* open_ok unset: nothing trimmed */
+	else
+		q->open_ok = true;
 	return ret < 0 ? ret : 0;
 }
 
 static void
-qcow2_close(struct blk *b)
+free_state(struct blk *b)
 {
 	struct qcow2 *q = b->priv;
 
@@ -668,11 +670,20 @@ qcow2_close(struct blk *b)
 	memset(q, 0, sizeof(*q));
 }
 
+/* Freed clusters at the end of the file go (qc_trim_tail); a failure
+ * there only leaves them, as leaks. */
+static void
+qcow2_close(struct blk *b)
+{
+	(void)qc_trim_tail(b);
+	free_state(b);
+}
+
 /* Read the header and tables again after a change made them stale. */
 int
 qc_reopen(struct blk *b, struct vm_err *err)
 {
-	b->drv->close(b);
+	free_state(b);         /* not qcow2_close: nothing is trimmed */
 	b->backing_name[0] = '\0';
 	b->backing_fmt[0] = '\0';
 	return b->drv->open(b, b->fd, b->flags, err);
