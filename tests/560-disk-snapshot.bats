@@ -237,3 +237,33 @@ points() {
 		qemu-io -c 'read -P 4 0 16M' t.qcow2 > /dev/null
 	done
 }
+
+@test "repeated snapshot create and delete reuse freed clusters: the file stops growing, qemu-img check clean" {
+	qemu-img create -q -f qcow2 a.qcow2 64M
+	qemu-io -c 'write -P 1 0 4M' a.qcow2 > /dev/null
+	"$VM_DISK" snapshot -c t a.qcow2
+	"$VM_DISK" snapshot -d t a.qcow2
+	first=$(stat -c %s a.qcow2)
+	for i in $(seq 1 25); do
+		"$VM_DISK" snapshot -c t a.qcow2
+		"$VM_DISK" snapshot -d t a.qcow2
+	done
+	same "$(stat -c %s a.qcow2)" "$first" "size after 25 more create/delete cycles"
+	qemu_ok a.qcow2
+	# with snapshots kept, the new tables still land in freed space
+	for i in $(seq 1 10); do "$VM_DISK" snapshot -c k$i a.qcow2; done
+	# (one cycle first: the table of 11 entries may need a cluster more)
+	"$VM_DISK" snapshot -c t a.qcow2
+	"$VM_DISK" snapshot -d t a.qcow2
+	kept=$(stat -c %s a.qcow2)
+	for i in $(seq 1 20); do
+		"$VM_DISK" snapshot -c t a.qcow2
+		"$VM_DISK" snapshot -d t a.qcow2
+	done
+	same "$(stat -c %s a.qcow2)" "$kept" "size with 10 snapshots kept"
+	qemu_ok a.qcow2
+	run qemu-img snapshot -l a.qcow2
+	is "$output" "*k10*"
+	qemu-img snapshot -a k5 a.qcow2
+	qemu-io -r -c 'read -P 1 0 4M' -c 'read -P 0 4M 60M' a.qcow2 > /dev/null
+}

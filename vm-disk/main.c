@@ -69,7 +69,8 @@ static const struct subcmd cmds[] = {
 	{ "snapshot", cmd_snapshot,
 	  "snapshot [-q] [-U] [-f FMT] -l | -c NAME | -a NAME | -d NAME FILE",
 	  "list, create, apply (revert to) or delete internal snapshots\n"
-	  "\t(qcow2; NAME is a snapshot's id or name)" },
+	  "\t(qcow2; NAME is a snapshot's id or name; the new tables go in\n"
+	  "\tfreed clusters first)" },
 	{ "measure", cmd_measure,
 	  "measure [-U] [-f FMT] [-O raw|qcow2|vdi|vpc|vmdk] [-o OPTS]\n"
 	  "\t\t[--output=json] [--json]\n"

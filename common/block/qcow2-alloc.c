@@ -147,6 +147,13 @@ is_metadata(struct qcow2 *q, uint64_t c)
 	return lo < q->rb_sorted_n && q->rb_sorted[lo] == h;
 }
 
+/* is_metadata for the snapshot code's allocator (qcow2-snap.c). */
+bool
+qc_is_metadata(struct blk *b, uint64_t c)
+{
+	return is_metadata(b->priv, c);
+}
+
 /*
  * The first run of free clusters from q->free_hint on, at most n long;
  * with whole, only a run of exactly n (a free run that reaches the end

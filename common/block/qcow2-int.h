@@ -132,6 +132,7 @@ void qc_alloc_rewind(struct qcow2 *q);
 int qc_discard(struct blk *b, uint64_t off, uint64_t len);
 int qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val);
 int qc_trim_tail(struct blk *b);
+bool qc_is_metadata(struct blk *b, uint64_t cluster);
 int qc_refblock_ensure(struct blk *b, uint64_t cluster);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);

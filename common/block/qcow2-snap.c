@@ -171,6 +171,9 @@ struct tx {
 	uint64_t next;          /* the next cluster to allocate */
 	uint8_t *l2;            /* one L2 table's bytes */
 	struct vm_err *err;
+	uint8_t *busy;          /* old_n flags: in use in the old image */
+	uint64_t hint;          /* clusters below are not free for us */
+	bool reuse;             /* the old refcounts are trusted */
 };
 
 static int
@@ -213,11 +216,28 @@ tx_old(struct tx *t, uint64_t h, uint64_t len, int d, const char *what)
 static uint64_t
 tx_alloc(struct tx *t, uint64_t k)
 {
-	uint64_t c = t->next, i;
+	uint64_t c = t->next, i, run = 0, s = 0;
 
+	/* Clusters free in the old image (refcount 0, no table there) and
+	 * not yet taken in the new one: writing them cannot touch what
+	 * the old header reaches, so a kill before the switch still
+	 * leaves the old image.  Past the end of the file otherwise. */
+	for (i = t->reuse ? t->hint : t->old_n; i < t->old_n && run < k; i++) {
+		if (t->busy[i] || t->rc[i] != 0 || qc_is_metadata(t->b, i)) {
+			run = 0;
+			if (i == t->hint)
+				t->hint = i + 1;
+			continue;
+		}
+		if (run++ == 0)
+			s = i;
+	}
+	if (run == k && k > 0)
+		c = s;
+	else
+		t->next += k;
 	for (i = 0; i < k; i++)
 		t->rc[c + i] = 1;
-	t->next += k;
 	return c;
 }
 
@@ -300,6 +320,7 @@ load_refcounts(struct tx *t)
 			if (c >= t->old_n)
 				break;
 			t->rc[c] = blk[i * 2] << 8 | blk[i * 2 + 1];
+			t->busy[c] = t->rc[c] != 0;
 		}
 	}
 	return 0;
@@ -511,9 +532,11 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 	}
 	free(buf);
 	/* The tail of the last cluster exists, so the file's size is a
-	 * whole number of clusters as check expects. */
-	if (ret == 0 && ftruncate(t->b->fd, (off_t)(rth + (nrt <<
-	    q->cluster_bits))) < 0)
+	 * whole number of clusters as check expects (t->next is never
+	 * below the old end: the new structures may lie in free clusters
+	 * before it). */
+	if (ret == 0 && ftruncate(t->b->fd, (off_t)(t->next <<
+	    q->cluster_bits)) < 0)
 		ret = vm_err_errno(t->err, -errno, "%s", t->b->path);
 	if (ret == 0 && fdatasync(t->b->fd) < 0)
 		ret = vm_err_errno(t->err, -errno, "%s: sync", t->b->path);
@@ -540,7 +563,7 @@ run(struct blk *b, const struct op *o, struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t size0 = q->file_size, *nl1;
-	struct tx t = { b, NULL, 0, 0, 0, NULL, err };
+	struct tx t = { b, NULL, 0, 0, 0, NULL, err, NULL, 0, false };
 	int ret;
 
 	if (q->refcount_order != 4)
@@ -549,11 +572,16 @@ run(struct blk *b, const struct op *o, struct vm_err *err)
 		    1u << q->refcount_order);
 	t.old_n = div_up(q->file_size, q->cs);
 	t.next = t.old_n;
+	t.hint = 1;
+	t.reuse = !q->no_reuse;
 	nl1 = calloc(o->l1_n ? o->l1_n : 1, 8);
 	t.l2 = malloc((size_t)q->cs);
-	if (nl1 == NULL || t.l2 == NULL || tx_cover(&t, t.old_n + 1) < 0) {
+	t.busy = calloc((size_t)t.old_n + 1, 1);
+	if (nl1 == NULL || t.l2 == NULL || t.busy == NULL ||
+	    tx_cover(&t, t.old_n + 1) < 0) {
 		free(nl1);
 		free(t.l2);
+		free(t.busy);
 		free(t.rc);
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	}
@@ -562,9 +590,11 @@ run(struct blk *b, const struct op *o, struct vm_err *err)
 		ret = build(&t, o, nl1);
 	free(nl1);
 	free(t.l2);
+	free(t.busy);
 	free(t.rc);
 	if (ret < 0) {
-		/* Only appended to: cut it back to what it was. */
+		/* Appended to, or wrote clusters the old image does not
+		 * use: cut it back to what it was. */
 		if (ftruncate(b->fd, (off_t)size0) == 0)
 			q->file_size = size0;
 		return ret;
