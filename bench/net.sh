@@ -13,6 +13,12 @@
 # the host's load does not move much.  $BENCH_NET_MODELS (default
 # "virtio e1000") picks the cards; BENCH_NET_QEMU=no leaves QEMU out.
 #
+# First, guest to guest (the "g2g" rows): two guest kits on a vm-net
+# switch (10.0.3.1 sends $BENCH_NET_MB MiB to 10.0.3.2's nc), beside two
+# QEMU TCG guests joined by -netdev socket,listen=/connect= on loopback.
+# The sender times its own stream (see g2g below).  BENCH_NET_G2G=no or
+# BENCH_NET_NAT=no leaves one half out.
+#
 # usage: bench/net.sh BUILD_DIR
 set -uo pipefail
 BUILD=${1:-build/rel}
@@ -81,12 +87,67 @@ measure() {
 	cols+=("$name")
 }
 
+# g2g NAME RECV-CMD... -- SEND-CMD...: two guests on one network, the
+# receiver started first; each command gets its guest command line as its
+# last word.  The sender times (from /proc/uptime, 10 ms steps) from the
+# start of its stream to nc's exit, which comes after the receiver has
+# read the end of stream and closed: the whole transfer, not boot.
+g2g() {
+	local name=$1; shift
+	local recv=() send=() r rpid a b
+	while [ "$1" != -- ]; do recv+=("$1"); shift; done
+	shift; send=("$@")
+	: > "$tmp/$name"
+	: > "$tmp/$name.irq"
+	for r in $(seq "$RUNS"); do
+		timeout 600 "${recv[@]}" "console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.3.2/24 dev eth0; ip link set eth0 up; nc -l -p 5001 >/dev/null; echo recv-done\"" \
+			< /dev/null > "$tmp/recv.out" 2>&1 &
+		rpid=$!
+		timeout 600 "${send[@]}" "console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.3.1/24 dev eth0; ip link set eth0 up; n=0; until ping -c 1 -W 1 10.0.3.2 >/dev/null 2>&1 || [ \$n -ge 300 ]; do n=\$((n+1)); done; sleep 2; a=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=65536 count=$((MB * 16)) 2>/dev/null | nc 10.0.3.2 5001; echo g2g \$a \$(cut -d' ' -f1 /proc/uptime); grep -E 'eth0|virtio.-(input|output)' /proc/interrupts | sed 's/^/irq: /'\"" \
+			< /dev/null > "$tmp/send.out" 2>&1
+		wait "$rpid" 2>/dev/null
+		if ! grep -q recv-done "$tmp/recv.out" || ! grep -q '^g2g ' "$tmp/send.out"; then
+			echo "bench/net.sh: $name: run $r failed: $(tail -1 "$tmp/send.out" | tr -d '\r')" >&2
+			continue
+		fi
+		tr -d '\r' < "$tmp/send.out" | awk -v mb="$MB" '/^g2g / && $3 > $2 {printf "%.1f\n", mb / ($3 - $2)}' >> "$tmp/$name"
+		tr -d '\r' < "$tmp/send.out" | awk -v mb="$MB" '/^irq: / {s += $3} END {if (s) printf "%d\n", s / mb}' >> "$tmp/$name.irq"
+	done
+	cols+=("$name")
+}
+
 cols=()
+if [ "${BENCH_NET_G2G:-yes}" != no ]; then
+	for model in $MODELS; do
+		sw=bench$$
+		"$BUILD/vm-net" switch -d "$sw" || exit 1
+		g2g "g2g vm-net switch $model" \
+			"$BUILD/vm-run" --accel dbt -m "$MEM" --no-reboot --name g2g-b \
+			--kernel "$K" --initrd "$I" --net "switch:$sw,model=$model,mac=52:54:00:00:03:02" --append -- \
+			"$BUILD/vm-run" --accel dbt -m "$MEM" --no-reboot --name g2g-a \
+			--kernel "$K" --initrd "$I" --net "switch:$sw,model=$model,mac=52:54:00:00:03:01" --append
+		"$BUILD/vm-net" stop "$sw" >/dev/null
+	done
+	if [ "${BENCH_NET_QEMU:-yes}" != no ] && command -v qemu-system-x86_64 >/dev/null; then
+		for dev in virtio-net-pci e1000; do
+			qport=$(free_port)
+			g2g "g2g qemu socket ${dev%-net-pci}" \
+				qemu-system-x86_64 -accel tcg -m "$MEM" -nographic -no-reboot \
+				-kernel "$K" -initrd "$I" -netdev "socket,id=n0,listen=127.0.0.1:$qport" \
+				-device "$dev,netdev=n0,mac=52:54:00:00:03:02" -append -- \
+				qemu-system-x86_64 -accel tcg -m "$MEM" -nographic -no-reboot \
+				-kernel "$K" -initrd "$I" -netdev "socket,id=n0,connect=127.0.0.1:$qport" \
+				-device "$dev,netdev=n0,mac=52:54:00:00:03:01" -append
+		done
+	fi
+fi
+[ "${BENCH_NET_NAT:-yes}" != no ] &&
 for model in $MODELS; do
 	measure "vm-run dbt $model" "$BUILD/vm-run" --accel dbt -m "$MEM" --no-reboot \
 		--kernel "$K" --initrd "$I" --net nat,model=$model --append
 done
-if [ "${BENCH_NET_QEMU:-yes}" != no ] && command -v qemu-system-x86_64 >/dev/null; then
+if [ "${BENCH_NET_NAT:-yes}" != no ] && [ "${BENCH_NET_QEMU:-yes}" != no ] &&
+    command -v qemu-system-x86_64 >/dev/null; then
 	for dev in virtio-net-pci e1000; do
 		measure "qemu tcg ${dev%-net-pci}" qemu-system-x86_64 -accel tcg -m "$MEM" \
 			-nographic -no-reboot -kernel "$K" -initrd "$I" \
@@ -95,7 +156,9 @@ if [ "${BENCH_NET_QEMU:-yes}" != no ] && command -v qemu-system-x86_64 >/dev/nul
 fi
 
 echo "vmkit network bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "guest: Debian $(cat "$kit/VERSION") + busybox, $MEM RAM; guest->host TCP through NAT, $MB MiB, MiB/s, median of $RUNS"
+echo "guest: Debian $(cat "$kit/VERSION") + busybox, $MEM RAM; TCP, $MB MiB, MiB/s, median of $RUNS;"
+echo "g2g: guest to guest (vm-net switch, or QEMU's -netdev socket); others: guest to host through NAT"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 printf '| %-18s | %8s | %9s | %s\n' "configuration" "MiB/s" "irqs/MiB" "runs (MiB/s; irqs/MiB)"
 printf '|%s|%s|%s|%s\n' "--------------------" "---------:" "----------:" "------"

@@ -96,3 +96,32 @@ echo req=\$(head -1 /req)" web.yaml
 	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> guest port 80"
 	is "$output" "*req=GET /x HTTP/1.1*" "the guest saw the host's request"
 }
+
+@test "dbt: vm-create --net nat,forward=...: --print shows the rules and the bundle forwards the host's port to the guest's httpd" {
+	cd "$BATS_TEST_TMPDIR"
+	fport=$(free_port)
+	sport=$(free_port)
+	net="nat,forward=tcp:127.0.0.1:$fport:80,forward=tcp:127.0.0.1:$sport:9001"
+	run_tool 0 "$VM_CREATE" --print fw --net "$net"
+	is "$output" "*forward:*- \"tcp:127.0.0.1:$fport:80\"*- \"tcp:127.0.0.1:$sport:9001\"*" \
+		"both rules in the printed vm.yaml"
+	run_tool 0 "$VM_CREATE" fw -m 256M --kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=ttyS0 panic=-1 quiet" --net "$net"
+	run_tool 0 "$VM_RUN" --print-config fw
+	is "$output" "*tcp:127.0.0.1:$fport:80*tcp:127.0.0.1:$sport:9001*" "vm-run reads both rules from the bundle"
+	printf '%s\n' "stty -echo" "$UDHCPC_SCRIPT" \
+		"ip link set eth0 up" "udhcpc -i eth0 -n -q -s /dhcp.sh >/dev/null" \
+		"mkdir /www && echo page-from-the-bundle-$$ > /www/index.html" \
+		"httpd -p 80 -h /www" "echo =RE''ADY=" "nc -l -p 9001 </dev/null" \
+		"poweroff -f" > fw.in
+	timeout 300 "$VM_RUN" --accel dbt --no-reboot fw < fw.in > fw.log 2>&1 3>&- &
+	fw_pid=$!
+	BG_PIDS="$fw_pid"
+	wait_for fw.log "=READY=" 200
+	got=$(curl -s --max-time 30 "http://127.0.0.1:$fport/index.html")
+	# Let the guest go: a connection to the second forward ends its nc.
+	curl -s --max-time 30 "http://127.0.0.1:$sport/" >/dev/null || true
+	guest_wait fw
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$got" "page-from-the-bundle-$$" "the host, through 127.0.0.1:$fport -> the guest's httpd on port 80"
+}

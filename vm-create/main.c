@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cfg/cfg.h"
+#include "net/net.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/size.h"
@@ -77,9 +78,11 @@ usage(FILE *f)
 "      --append CMDLINE    kernel command line\n"
 "      --rtc utc|localtime what the RTC keeps (default: the OS's; Windows\n"
 "                          localtime)\n"
-"      --net SPEC[,model=virtio|e1000][,mac=MAC]\n"
+"      --net SPEC[,model=virtio|e1000][,mac=MAC][,forward=RULE]...\n"
 "                          a NIC on nat, switch:NAME or tap:DEV; none for\n"
-"                          no NIC (repeatable; default one on nat)\n"
+"                          no NIC (repeatable; default one on nat);\n"
+"                          forward=tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT\n"
+"                          (nat only, repeatable) forwards a host port\n"
 "      --import FILE       take the VM from a VMware .vmx, an OVF\n"
 "                          descriptor (.ovf) or an OVF package (.ova)\n"
 "      --export NAME       write the bundle NAME as the OVF package\n"
@@ -312,9 +315,31 @@ add_net(struct vm_config *cfg, const char *spec, const struct tmpl *t,
 			return vm_err_set(err, -EINVAL, "--net %s: '%s' is not "
 			    "a unicast MAC address (xx:xx:xx:xx:xx:xx)", spec,
 			    tok + 4);
-		else
+		else if (strncmp(tok, "forward=", 8) == 0) {
+			struct vm_err e = { 0 };
+			uint32_t addr;
+			uint16_t hp, gp;
+			int udp;
+
+			if (strcmp(n->spec, "nat") != 0)
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "forward rules are for nat networks", spec);
+			if (n->nforward == CFG_MAX_FORWARDS)
+				return vm_err_set(err, -EINVAL, "--net %s: at "
+				    "most %d forwards", spec, CFG_MAX_FORWARDS);
+			if (strlen(tok + 8) >= sizeof(n->forward[0]))
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "forward rule too long", spec);
+			if (net_parse_forward(tok + 8, &udp, &addr, &hp, &gp,
+			    &e) < 0)
+				return vm_err_set(err, -EINVAL, "--net %s: %s",
+				    spec, e.msg);
+			snprintf(n->forward[n->nforward++],
+			    sizeof(n->forward[0]), "%s", tok + 8);
+		} else
 			return vm_err_set(err, -EINVAL, "--net %s: bad option "
-			    "'%s' (model=virtio|e1000, mac=MAC)", spec, tok);
+			    "'%s' (model=virtio|e1000, mac=MAC, "
+			    "forward=RULE)", spec, tok);
 	}
 	return 0;
 }

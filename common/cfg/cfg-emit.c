@@ -173,6 +173,17 @@ emit_nets(FILE *f, const struct vm_config *cfg)
 			emit_kv(f, in, "model", n->model);
 		if (n->mac[0])
 			emit_kv(f, in, "mac", n->mac);
+		if (n->nforward > 0) {
+			int j;
+
+			fprintf(f, "%sforward:\n", in);
+			for (j = 0; j < n->nforward && j < CFG_MAX_FORWARDS;
+			    j++) {
+				fprintf(f, "%s  - ", in);
+				emit_scalar(f, n->forward[j]);
+				fputc('\n', f);
+			}
+		}
 		if (n->vlan)
 			fprintf(f, "%svlan: %d\n", in, n->vlan);
 	}
@@ -231,9 +242,17 @@ check_strings(const struct vm_config *cfg, const char *what,
 	for (i = 0; !bad && i < cfg->ndisks; i++)
 		if (!utf8_ok(cfg->disks[i].file))
 			bad = "disks";
-	for (i = 0; !bad && i < cfg->nnets; i++)
-		if (!utf8_ok(cfg->nets[i].spec) || !utf8_ok(cfg->nets[i].mac))
+	for (i = 0; !bad && i < cfg->nnets; i++) {
+		const struct cfg_net *n = &cfg->nets[i];
+		int j;
+
+		if (!utf8_ok(n->spec) || !utf8_ok(n->mac))
 			bad = "networks";
+		for (j = 0; !bad && j < n->nforward && j < CFG_MAX_FORWARDS;
+		    j++)
+			if (!utf8_ok(n->forward[j]))
+				bad = "networks";
+	}
 	if (bad)
 		return vm_err_set(err, -EINVAL, "%s: %s: not valid UTF-8 "
 		    "(YAML files are UTF-8)", what, bad);

@@ -62,6 +62,11 @@ TEST(every_key_round_trips)
 	    "console=ttyS0 vmkit.run=\"echo a: b # c\\d\"");
 	snprintf(a.boot.firmware, sizeof(a.boot.firmware), "uefi");
 	a.boot.decompress = CFG_DECOMPRESS_GUEST;
+	a.boot.norder = 3;
+	a.boot.order[0] = CFG_BOOT_NET;
+	a.boot.order[1] = CFG_BOOT_CDROM;
+	a.boot.order[2] = CFG_BOOT_DISK;
+	a.boot.menu = true;
 	a.ndisks = 2;
 	snprintf(a.disks[0].file, sizeof(a.disks[0].file), "disk0.qcow2");
 	snprintf(a.disks[0].format, sizeof(a.disks[0].format), "qcow2");
@@ -69,11 +74,18 @@ TEST(every_key_round_trips)
 	a.disks[1].interface = CFG_IF_IDE;
 	a.disks[1].media = CFG_MEDIA_CDROM;
 	a.disks[1].readonly = true;
-	a.nnets = 1;
 	snprintf(a.nets[0].spec, sizeof(a.nets[0].spec), "switch:lan0");
 	snprintf(a.nets[0].model, sizeof(a.nets[0].model), "e1000");
 	snprintf(a.nets[0].mac, sizeof(a.nets[0].mac), "52:54:00:12:34:56");
 	a.nets[0].vlan = 42;
+	snprintf(a.nets[1].spec, sizeof(a.nets[1].spec), "nat");
+	snprintf(a.nets[1].model, sizeof(a.nets[1].model), "virtio");
+	snprintf(a.nets[1].forward[0], sizeof(a.nets[1].forward[0]),
+	    "tcp:8080:80");
+	snprintf(a.nets[1].forward[1], sizeof(a.nets[1].forward[1]),
+	    "udp:127.0.0.1:5353:53");
+	a.nets[1].nforward = 2;
+	a.nnets = 2;
 	a.console = CFG_CONSOLE_VGA;
 	a.rtc_localtime = true;
 	snprintf(a.serial_log, sizeof(a.serial_log), "serial.log");
@@ -88,6 +100,11 @@ TEST(every_key_round_trips)
 	EXPECT_STREQ(b.boot.cmdline, a.boot.cmdline);
 	EXPECT_STREQ(b.boot.firmware, "uefi");
 	EXPECT_EQ(b.boot.decompress, CFG_DECOMPRESS_GUEST);
+	EXPECT_EQ(b.boot.norder, 3);
+	EXPECT_EQ(b.boot.order[0], CFG_BOOT_NET);
+	EXPECT_EQ(b.boot.order[1], CFG_BOOT_CDROM);
+	EXPECT_EQ(b.boot.order[2], CFG_BOOT_DISK);
+	EXPECT_EQ(b.boot.menu, true);
 	EXPECT_EQ(b.ndisks, 2);
 	EXPECT_STREQ(b.disks[0].file, "disk0.qcow2");
 	EXPECT_STREQ(b.disks[0].format, "qcow2");
@@ -97,11 +114,19 @@ TEST(every_key_round_trips)
 	EXPECT_EQ(b.disks[1].interface, CFG_IF_IDE);
 	EXPECT_EQ(b.disks[1].media, CFG_MEDIA_CDROM);
 	EXPECT_EQ(b.disks[1].readonly, true);
-	EXPECT_EQ(b.nnets, 1);
+	EXPECT_EQ(b.nnets, 2);
 	EXPECT_STREQ(b.nets[0].spec, "switch:lan0");
 	EXPECT_STREQ(b.nets[0].model, "e1000");
 	EXPECT_STREQ(b.nets[0].mac, a.nets[0].mac);
 	EXPECT_EQ(b.nets[0].vlan, 42);
+	EXPECT_EQ(b.nets[0].nforward, 0);
+	EXPECT_STREQ(b.nets[1].spec, "nat");
+	EXPECT_STREQ(b.nets[1].model, "virtio");
+	EXPECT_STREQ(b.nets[1].mac, "");
+	EXPECT_EQ(b.nets[1].vlan, 0);
+	EXPECT_EQ(b.nets[1].nforward, 2);
+	EXPECT_STREQ(b.nets[1].forward[0], "tcp:8080:80");
+	EXPECT_STREQ(b.nets[1].forward[1], "udp:127.0.0.1:5353:53");
 	EXPECT_EQ(b.console, CFG_CONSOLE_VGA);
 	EXPECT_EQ(b.rtc_localtime, true);
 	EXPECT_STREQ(b.serial_log, "serial.log");
