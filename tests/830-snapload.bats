@@ -44,8 +44,11 @@ setup() {
 	guestkit
 	cd "$BATS_TEST_TMPDIR"
 	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	# an e1000 (net0) and the VGA (--screendump) beside the board's
+	# devices, so that their sections are in the snapshot
 	"$VM_RUN" --accel dbt --no-reboot -m 256M --name loadvm \
 		--kernel "$KERNEL" --initrd "$INITRD" \
+		--net nat,model=e1000 --screendump "$BATS_TEST_TMPDIR/run.png" \
 		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$PLAIN_COUNTER\"" \
 		</dev/null >run.out 2>run.err &
 	PID=$!
@@ -100,4 +103,39 @@ refused() {
 	rm "$XDG_STATE_HOME/vmkit/loadvm/bad.snap"
 	run_tool 0 "$VM_SNAP" list loadvm --json
 	is "$output" '*"tag": "t2"*"parent": "t1"*' "t2's parent"
+}
+
+# edit NAME EDIT...: the snapshot t1 edited into NAME.snap beside it, every
+# CRC made right again (tests/snapedit.py)
+edit() {
+	local name=$1
+	shift
+	python3 "$TOPDIR/tests/snapedit.py" "$SNAP" "$XDG_STATE_HOME/vmkit/loadvm/$name.snap" "$@"
+}
+
+@test "snapshot-load: damage the CRCs cannot see is refused naming the section, the VM goes on" {
+	local at vga vq pe
+	# an e1000 transmit packet claiming 4 GiB
+	at=$(python3 "$TOPDIR/tests/snapedit.py" "$SNAP" - find-blob-end,dev:net0,16)
+	edit tx4g u32,dev:net0,$at,0xffffffff
+	refused tx4g "*section 'dev:net0': field 'tx': 4294967295 bytes, at most * fit*"
+	# a VBE mode of 65535x65535 at 32 bpp, enabled
+	pe=$(python3 "$TOPDIR/tests/snapedit.py" "$SNAP" - pci-end,dev:vga)
+	vga=$((pe + 875))
+	edit vbe u16,dev:vga,$((vga + 2)),65535 u16,dev:vga,$((vga + 4)),65535 \
+		u16,dev:vga,$((vga + 6)),32 u16,dev:vga,$((vga + 8)),0x41
+	refused vbe "*section 'dev:vga': field 'dispi': the VBE mode is not one the card takes*"
+	# virtio-rng's queue 0 having taken more buffers than its ring holds
+	pe=$(python3 "$TOPDIR/tests/snapedit.py" "$SNAP" - pci-end,dev:rng0)
+	vq=$((pe + 27))
+	edit vqidx u16,dev:rng0,$((vq + 30)),60000 u16,dev:rng0,$((vq + 32)),0
+	refused vqidx "*section 'dev:rng0': field 'vq0.used_idx': more buffers in flight than the ring holds*"
+	# a RAM region 64 MiB larger than the VM's
+	edit bigram grow-ram,0x4000000
+	refused bigram "*section 'ram-map': region * is 0x*, this VM's * is 0x* (a different memory size)*"
+	# two vCPUs where the VM has one
+	edit cpus2 u32,vm,8,2
+	refused cpus2 "*section 'vm': the snapshot is of a VM with 256 MiB and 2 vCPUs, this one has 256 MiB and 1*"
+	# and the VM still loads the good one
+	run_tool 0 "$VM_SNAP" restore loadvm t1
 }

@@ -801,8 +801,9 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		goto out;
 	}
 	if (vs.memory != vm->ram_size || vs.ncpus != vm->ncpus) {
-		ret = vm_err_set(err, -EINVAL, "%s: the snapshot is of a VM "
-		    "with %llu MiB and %d vCPUs, this one has %llu MiB and %d",
+		ret = vm_err_set(err, -EINVAL, "%s: section 'vm': the snapshot "
+		    "is of a VM with %llu MiB and %d vCPUs, this one has %llu "
+		    "MiB and %d",
 		    path, (unsigned long long)(vs.memory >> 20), vs.ncpus,
 		    (unsigned long long)(vm->ram_size >> 20), vm->ncpus);
 		goto out;
