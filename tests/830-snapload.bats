@@ -7,6 +7,7 @@
 # refused by the semantic checks, naming the section.  On the DBT.
 
 load helpers
+load disk
 
 PLAIN_COUNTER='i=0; while :; do echo count=$i; i=$((i+1)); sleep 1; done'
 
@@ -44,9 +45,11 @@ setup() {
 	guestkit
 	cd "$BATS_TEST_TMPDIR"
 	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
-	# an e1000 (net0) and the VGA (--screendump) beside the board's
-	# devices, so that their sections are in the snapshot
+	# an e1000 (net0), the VGA (--screendump) and a qcow2 disk beside
+	# the board's devices, so that their sections are in the snapshot
+	qemu-img create -q -f qcow2 "$BATS_TEST_TMPDIR/d.qcow2" 16M
 	"$VM_RUN" --accel dbt --no-reboot -m 256M --name loadvm \
+		--disk "$BATS_TEST_TMPDIR/d.qcow2" \
 		--kernel "$KERNEL" --initrd "$INITRD" \
 		--net nat,model=e1000 --screendump "$BATS_TEST_TMPDIR/run.png" \
 		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$PLAIN_COUNTER\"" \
@@ -101,6 +104,12 @@ refused() {
 	# the socket answers, the VM runs, and a snapshot saved now has t1 as parent
 	run_tool 0 "$VM_SNAP" save loadvm t2
 	rm "$XDG_STATE_HOME/vmkit/loadvm/bad.snap"
+	# the disk went back to t1's internal snapshot in the running VM:
+	# qemu-img finds it clean and keeps both snapshots
+	run qemu-img snapshot -l d.qcow2
+	is "$output" "*t1 *t2 *" "the disk's internal snapshots"
+	teardown
+	qemu_ok d.qcow2
 	run_tool 0 "$VM_SNAP" list loadvm --json
 	is "$output" '*"tag": "t2"*"parent": "t1"*' "t2's parent"
 }
