@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -772,6 +773,59 @@ known_section(struct vm *vm, const struct snap_section *s)
 	return false;
 }
 
+/*
+ * One read of the file for a restore: vm_snapshot_config keeps the reader
+ * it opened (and validated: header, every section's CRC), and the load
+ * that follows takes it over if the path names the same file unchanged
+ * (device, inode, size, modification time), instead of reading it again.
+ */
+static struct {
+	bool valid;
+	char path[4096];
+	struct snap_reader rd;
+	struct stat st;
+} kept;
+
+static void
+kept_drop(void)
+{
+	if (kept.valid)
+		snap_reader_close(&kept.rd);
+	kept.valid = false;
+}
+
+static void
+kept_put(struct snap_reader *rd, const char *path)
+{
+	kept_drop();
+	if (strlen(path) >= sizeof(kept.path) || fstat(rd->fd, &kept.st) < 0) {
+		snap_reader_close(rd);
+		return;
+	}
+	snprintf(kept.path, sizeof(kept.path), "%s", path);
+	kept.rd = *rd;
+	kept.valid = true;
+}
+
+static int
+reader_get(struct snap_reader *rd, const char *path, struct vm_err *err)
+{
+	struct stat st;
+
+	if (kept.valid && strcmp(kept.path, path) == 0 &&
+	    stat(path, &st) == 0 && st.st_dev == kept.st.st_dev &&
+	    st.st_ino == kept.st.st_ino && st.st_size == kept.st.st_size &&
+	    st.st_mtim.tv_sec == kept.st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == kept.st.st_mtim.tv_nsec) {
+		*rd = kept.rd;
+		rd->path = path;
+		kept.valid = false;
+		return 0;
+	}
+	kept_drop();
+	return snap_reader_open(rd, path, err);
+}
+
 static int
 snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
     struct vm_err *err)
@@ -790,7 +844,7 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	const struct snap_section *s;
 	int i, nd, ret;
 
-	ret = snap_reader_open(&rd, path, err);
+	ret = reader_get(&rd, path, err);
 	if (ret < 0)
 		return ret;
 	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, now, false, err);
@@ -1025,9 +1079,11 @@ vm_snapshot_config(const char *path, struct vm_config *cfg,
 		    "configuration", path);
 	}
 	ret = snap_reader_load(&rd, s, &buf, err);
-	snap_reader_close(&rd);
-	if (ret < 0)
+	if (ret < 0) {
+		snap_reader_close(&rd);
 		return ret;
+	}
+	kept_put(&rd, path);    /* for the load that follows */
 	cfg_defaults(cfg);
 	ret = cfg_parse(cfg, buf, s->len, path, ".", err);
 	free(buf);
