@@ -40,7 +40,8 @@ usage(FILE *f)
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
 	    "  list      the snapshot tree: tag, time, size, RAM, parent\n"
-	    "  restore   run the VM from snapshot TAG (vm-run --restore)\n"
+	    "  restore   run the VM from snapshot TAG (vm-run --restore); a\n"
+	    "            running VM loads it in place (its control socket)\n"
 	    "  revert    a stopped VM's disks back at snapshot TAG\n"
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
 	    "            (a stopped VM)\n"
@@ -488,18 +489,48 @@ save_disks(const char *vm, const char *dir, const char *tag, bool fast)
 	return 0;
 }
 
+/* Send request (a JSON object line) on fd, closed after; 0 if the reply
+ * says ok, else 1 with the reason logged. */
+static int
+ctl_request(int fd, const char *vm, const char *req)
+{
+	static char reply[65536];
+	static struct jsonr rj;
+	struct vm_err err = { 0 };
+	bool ok = false;
+	int ret, t;
+
+	ret = ctl_client_call(fd, req, reply, sizeof(reply), -1, &err);
+	close(fd);
+	if (ret < 0) {
+		log_warnx("%s: %s", vm, err.msg);
+		return 1;
+	}
+	if (jsonr_parse(&rj, reply, strlen(reply)) < 0 ||
+	    rj.tok[0].type != JSONR_OBJ) {
+		log_warnx("%s: a reply that is not a JSON object", vm);
+		return 1;
+	}
+	t = jsonr_find(&rj, 0, "ok");
+	if (t < 0 || jsonr_bool(&rj, t, &ok) < 0 || !ok) {
+		t = jsonr_find(&rj, 0, "error");
+		if (t < 0 || jsonr_str(&rj, t, reply, sizeof(reply)) < 0)
+			snprintf(reply, sizeof(reply), "failed");
+		log_warnx("%s: %s", vm, reply);
+		return 1;
+	}
+	return 0;
+}
+
 /* save VM TAG: through the running VM's control socket. */
 static int
 cmd_save(const char *vm, const char *tag, bool fast)
 {
-	static char reply[65536];
 	struct vm_err err = { 0 };
 	char dir[PATH_MAX], abs[PATH_MAX], path[PATH_MAX + 64], name[PATH_MAX];
 	char req[2 * PATH_MAX + 128];
-	static struct jsonr rj;
-	bool ok = false;
 	FILE *f;
-	int fd, ret, t;
+	int fd, ret;
 
 	if (tag[0] == '\0' || strchr(tag, '/') != NULL || tag[0] == '.' ||
 	    strlen(tag) >= VM_SNAP_TAG_MAX) {
@@ -549,27 +580,45 @@ cmd_save(const char *vm, const char *tag, bool fast)
 	}
 	fputc('\0', f);
 	fclose(f);
-	ret = ctl_client_call(fd, req, reply, sizeof(reply), -1, &err);
-	close(fd);
-	if (ret < 0) {
-		log_warnx("%s: %s", vm, err.msg);
+	if (ctl_request(fd, vm, req) != 0)
 		return 1;
-	}
-	if (jsonr_parse(&rj, reply, strlen(reply)) < 0 ||
-	    rj.tok[0].type != JSONR_OBJ) {
-		log_warnx("%s: a reply that is not a JSON object", vm);
-		return 1;
-	}
-	t = jsonr_find(&rj, 0, "ok");
-	if (t < 0 || jsonr_bool(&rj, t, &ok) < 0 || !ok) {
-		t = jsonr_find(&rj, 0, "error");
-		if (t < 0 || jsonr_str(&rj, t, reply, sizeof(reply)) < 0)
-			snprintf(reply, sizeof(reply), "failed");
-		log_warnx("%s: %s", vm, reply);
-		return 1;
-	}
 	printf("%s\n", path);
 	return 0;
+}
+
+/* restore VM TAG into the running VM: snapshot-load on its socket. */
+static int
+restore_running(int fd, const char *vm, const char *path, int argc)
+{
+	char abs[PATH_MAX], req[2 * PATH_MAX + 64];
+	struct json j;
+	FILE *f;
+
+	if (argc > 0) {
+		close(fd);
+		log_warnx("%s: the VM is running: the snapshot is loaded into "
+		    "it, vm-run options do not apply (stop it first to "
+		    "restore with them)", vm);
+		return 2;
+	}
+	if (realpath(path, abs) == NULL) {
+		log_warn("%s", path);
+		close(fd);
+		return 1;
+	}
+	f = fmemopen(req, sizeof(req), "w");
+	if (f == NULL) {
+		close(fd);
+		return 1;
+	}
+	json_init_compact(&j, f);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "cmd", "snapshot-load");
+	json_str(&j, "file", abs);
+	json_obj_end(&j);
+	fputc('\0', f);
+	fclose(f);
+	return ctl_request(fd, vm, req);
 }
 
 static int
@@ -578,15 +627,20 @@ cmd_restore(const char *self, const char *vm, const char *tag, int argc,
 {
 	struct vm_err err = { 0 };
 	char path[PATH_MAX], run[PATH_MAX + 16], exe[PATH_MAX];
+	char name[PATH_MAX];
 	char **av;
 	ssize_t n;
-	int i;
+	int i, fd;
 
 	(void)self;
 	if (snap_path(vm, tag, path, sizeof(path), &err) < 0) {
 		log_warnx("%s", err.msg);
 		return 1;
 	}
+	running_name(vm, name, sizeof(name));
+	fd = ctl_client_connect(name, &err);
+	if (fd >= 0)
+		return restore_running(fd, vm, path, argc);
 	snprintf(run, sizeof(run), "vm-run");
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {

@@ -35,6 +35,12 @@ struct dev_type {
 	 * pointers, timers) and re-check every guest-controlled value as if
 	 * the guest had just written it; 0 or -errno with err set. */
 	int (*post_load)(struct dev *d, struct vm_err *err);
+	/* Loading into a running VM, everything is checked before anything
+	 * changes: state runs first on a staging copy of priv (a dry walk,
+	 * snap.h), then load_check on that copy must find every reason
+	 * post_load could refuse it, without side effects.  NULL: post_load
+	 * never refuses. */
+	int (*load_check)(struct dev *staged, struct vm_err *err);
 	/* The n-th disk the device holds (snapshots take them along), NULL
 	 * past the last; NULL op: none. */
 	struct blk *(*disk)(struct dev *d, int n);

@@ -1053,14 +1053,16 @@ vga_state(struct dev *d, struct snap_vis *vis)
 				map[i / 8] |= (uint8_t)(1u << (i % 8));
 	snap_bytes(vis, "vram_map", map, sizeof(map));
 	for (i = 0; i < VRAM_PAGES && !vis->failed; i++) {
-		uint8_t *pg = v->vram + (size_t)i * VRAM_PAGE;
+		static uint8_t scratch[VRAM_PAGE];      /* a dry load's */
+		uint8_t *pg = vis->dry ? scratch :
+		    v->vram + (size_t)i * VRAM_PAGE;
 
 		if (map[i / 8] & (1u << (i % 8)))
 			snap_bytes(vis, "vram", pg, VRAM_PAGE);
-		else if (vis->load)
+		else if (vis->load && !vis->dry)
 			memset(pg, 0, VRAM_PAGE);
 	}
-	if (vis->load && !vis->failed)
+	if (vis->load && !vis->failed && !vis->dry)
 		v->gen++;
 	return vis->failed;
 }

@@ -286,5 +286,6 @@ const struct dev_type virtio_blk_type = {
 	.state = virtio_dev_state,
 	.state_version = 1,
 	.post_load = virtio_dev_post_load,
+	.load_check = virtio_dev_load_check,
 	.disk = vblk_disk,
 };

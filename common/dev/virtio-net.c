@@ -214,6 +214,14 @@ vnet_post_load(struct dev *d, struct vm_err *err)
 	return virtio_post_load(&n->v, d->id, err);
 }
 
+static int
+vnet_load_check(struct dev *d, struct vm_err *err)
+{
+	struct vnet *n = d->priv;
+
+	return virtio_load_check(&n->v, d->id, err);
+}
+
 const struct dev_type virtio_net_type = {
 	.name = "virtio-net",
 	.desc = "virtio network device (PCI) on a network back end",
@@ -223,4 +231,5 @@ const struct dev_type virtio_net_type = {
 	.state = vnet_state,
 	.state_version = 1,
 	.post_load = vnet_post_load,
+	.load_check = vnet_load_check,
 };

@@ -72,4 +72,5 @@ const struct dev_type virtio_rng_type = {
 	.state = virtio_dev_state,
 	.state_version = 1,
 	.post_load = virtio_dev_post_load,
+	.load_check = virtio_dev_load_check,
 };

@@ -135,5 +135,9 @@ int virtio_post_load(struct virtio_dev *v, const char *id,
 struct dev;
 int virtio_dev_state(struct dev *d, struct snap_vis *vis);
 int virtio_dev_post_load(struct dev *d, struct vm_err *err);
+/* What post_load would refuse, checked on a staged copy (dev.h). */
+int virtio_load_check(const struct virtio_dev *v, const char *id,
+    struct vm_err *err);
+int virtio_dev_load_check(struct dev *d, struct vm_err *err);
 
 #endif

@@ -66,6 +66,8 @@ struct snap_vis;
 /* Snapshots: visit the PICs, IOAPIC and LAPICs; post_load re-arms the
  * LAPIC timers and re-evaluates pending interrupts. */
 int intc_state(struct intc *ic, struct snap_vis *v);
+/* The same walk as a load, on a copy: every check, nothing changed. */
+int intc_state_dry(const struct intc *ic, struct snap_vis *v);
 void intc_post_load(struct intc *ic);
 
 #endif

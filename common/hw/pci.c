@@ -779,10 +779,15 @@ pci_dev_state(struct pci_dev *d, struct snap_vis *v)
 	if (v->failed)
 		return v->failed;
 	for (i = 0; i < n; i++) {
-		snap_u32(v, "pci.msix.addr_lo", &d->msix[i].addr_lo);
-		snap_u32(v, "pci.msix.addr_hi", &d->msix[i].addr_hi);
-		snap_u32(v, "pci.msix.data", &d->msix[i].data);
-		snap_u32(v, "pci.msix.ctrl", &d->msix[i].ctrl);
+		/* the table is shared with a staging copy: a dry load
+		 * reads into scratch */
+		struct pci_msix_entry scratch, *e = v->dry ? &scratch :
+		    &d->msix[i];
+
+		snap_u32(v, "pci.msix.addr_lo", &e->addr_lo);
+		snap_u32(v, "pci.msix.addr_hi", &e->addr_hi);
+		snap_u32(v, "pci.msix.data", &e->data);
+		snap_u32(v, "pci.msix.ctrl", &e->ctrl);
 	}
 	snap_u64_array(v, "pci.msix_pba", d->msix_pba, 4);
 	if (v->load && !v->failed) {

@@ -44,6 +44,12 @@ struct snap_vis {
 	struct vm_err *err;
 	int failed;             /* first error's code; later visits no-ops */
 	uint64_t now;           /* CLOCK_MONOTONIC ns of the save / load */
+	/* Load into a staging copy (a snapshot-load into a running VM
+	 * checks the whole file before it changes anything): the walk is
+	 * given a copy of its struct, and fields that live behind pointers
+	 * the copy shares with the live device (VRAM, MSI-X table, LAPICs)
+	 * are read into scratch, not stored.  Every check still runs. */
+	bool dry;
 };
 
 void snap_vis_begin_save(struct snap_vis *v, const char *section,

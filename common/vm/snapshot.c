@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -404,9 +405,11 @@ ram_check_layout(struct vm *vm, const struct ram_map *m, struct vm_err *err)
 	return 0;
 }
 
+/* dry: decompress every chunk and check it, store nothing (a load into a
+ * running VM checks the RAM before it overwrites any). */
 static int
 ram_load_zstd(struct vm *vm, struct snap_reader *rd,
-    const struct snap_section *s, const struct ram_map *m,
+    const struct snap_section *s, const struct ram_map *m, bool dry,
     struct vm_err *err)
 {
 	size_t cap = ZSTD_compressBound(CHUNK_PAGES * PAGE);
@@ -440,7 +443,7 @@ ram_load_zstd(struct vm *vm, struct snap_reader *rd,
 			    (unsigned long long)n);
 			goto out;
 		}
-		for (k = 0; k < n; k++)
+		for (k = 0; k < n && !dry; k++)
 			memcpy(next_page(&it, vm), out + k * PAGE, PAGE);
 		pos += 4 + cl;
 		left -= n;
@@ -464,13 +467,15 @@ ram_load_mapped(struct vm *vm, struct snap_reader *rd,
 	if (s->off % PAGE)
 		return vm_err_set(err, -EINVAL, "section 'ram': not page "
 		    "aligned in the file");
+	for (i = 0; i < m->nr; i++)
+		if (m->r[i].data_off > s->len ||
+		    m->r[i].size > s->len - m->r[i].data_off)
+			return vm_err_set(err, -EINVAL, "section 'ram': region "
+			    "%u lies past the section's end", i);
 	for (i = 0; i < m->nr; i++) {
 		const struct ram_region *r = &m->r[i];
 		void *p;
 
-		if (r->data_off > s->len || r->size > s->len - r->data_off)
-			return vm_err_set(err, -EINVAL, "section 'ram': region "
-			    "%u lies past the section's end", i);
 		p = mmap(vm->mem.regions[i].hva, r->size,
 		    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED |
 		    MAP_NORESERVE, rd->fd, (off_t)(s->off + r->data_off));
@@ -681,7 +686,7 @@ vm_snapshot_save(struct vm *vm, const char *path,
 static int
 get_section(struct snap_reader *rd, const char *name, uint32_t inst,
     uint32_t max_version, int (*fn)(struct snap_vis *, void *), void *arg,
-    uint64_t now, struct vm_err *err)
+    uint64_t now, bool dry, struct vm_err *err)
 {
 	const struct snap_section *s = snap_reader_find(rd, name, inst);
 	struct snap_vis v;
@@ -701,6 +706,7 @@ get_section(struct snap_reader *rd, const char *name, uint32_t inst,
 		return ret;
 	snap_vis_begin_load(&v, name, s->version, buf, s->len, err);
 	v.now = now;
+	v.dry = dry;
 	fn(&v, arg);
 	ret = snap_vis_end(&v);
 	free(buf);
@@ -729,6 +735,12 @@ static int
 visit_pci(struct snap_vis *v, void *a)
 {
 	return pci_dev_state(a, v);
+}
+
+static int
+visit_intc_dry(struct snap_vis *v, void *a)
+{
+	return intc_state_dry(a, v);
 }
 
 static int
@@ -761,9 +773,67 @@ known_section(struct vm *vm, const struct snap_section *s)
 	return false;
 }
 
-int
-vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
+/*
+ * One read of the file for a restore: vm_snapshot_config keeps the reader
+ * it opened (and validated: header, every section's CRC), and the load
+ * that follows takes it over if the path names the same file unchanged
+ * (device, inode, size, modification time), instead of reading it again.
+ */
+static struct {
+	bool valid;
+	char path[4096];
+	struct snap_reader rd;
+	struct stat st;
+} kept;
+
+static void
+kept_drop(void)
 {
+	if (kept.valid)
+		snap_reader_close(&kept.rd);
+	kept.valid = false;
+}
+
+static void
+kept_put(struct snap_reader *rd, const char *path)
+{
+	kept_drop();
+	if (strlen(path) >= sizeof(kept.path) || fstat(rd->fd, &kept.st) < 0) {
+		snap_reader_close(rd);
+		return;
+	}
+	snprintf(kept.path, sizeof(kept.path), "%s", path);
+	kept.rd = *rd;
+	kept.valid = true;
+}
+
+static int
+reader_get(struct snap_reader *rd, const char *path, struct vm_err *err)
+{
+	struct stat st;
+
+	if (kept.valid && strcmp(kept.path, path) == 0 &&
+	    stat(path, &st) == 0 && st.st_dev == kept.st.st_dev &&
+	    st.st_ino == kept.st.st_ino && st.st_size == kept.st.st_size &&
+	    st.st_mtim.tv_sec == kept.st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == kept.st.st_mtim.tv_nsec) {
+		*rd = kept.rd;
+		rd->path = path;
+		kept.valid = false;
+		return 0;
+	}
+	kept_drop();
+	return snap_reader_open(rd, path, err);
+}
+
+static int
+snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
+    struct vm_err *err)
+{
+	struct x86_state *st = NULL;
+	struct pci_dev *host = NULL;
+	struct dev_staged { struct dev d; } *stg = NULL;
+	int ndev = 0, di;
 	struct snap_reader rd;
 	struct blk *disks[MAX_DISKS];
 	struct vm_sect vs = { 0 };
@@ -774,10 +844,10 @@ vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
 	const struct snap_section *s;
 	int i, nd, ret;
 
-	ret = snap_reader_open(&rd, path, err);
+	ret = reader_get(&rd, path, err);
 	if (ret < 0)
 		return ret;
-	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, now, err);
+	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, now, false, err);
 	if (ret < 0)
 		goto out;
 	if (vs.ram_mode == RAM_NONE) {
@@ -785,8 +855,9 @@ vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
 		goto out;
 	}
 	if (vs.memory != vm->ram_size || vs.ncpus != vm->ncpus) {
-		ret = vm_err_set(err, -EINVAL, "%s: the snapshot is of a VM "
-		    "with %llu MiB and %d vCPUs, this one has %llu MiB and %d",
+		ret = vm_err_set(err, -EINVAL, "%s: section 'vm': the snapshot "
+		    "is of a VM with %llu MiB and %d vCPUs, this one has %llu "
+		    "MiB and %d",
 		    path, (unsigned long long)(vs.memory >> 20), vs.ncpus,
 		    (unsigned long long)(vm->ram_size >> 20), vm->ncpus);
 		goto out;
@@ -857,8 +928,13 @@ vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
 		}
 	}
 
-	/* RAM. */
-	ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, now, err);
+	/* Everything else decoded and checked before anything changes:
+	 * the RAM (a running VM's: every chunk decompressed), each vCPU into
+	 * staging, the interrupt controllers, the host bridge and each
+	 * device through a dry walk on a copy of its state, then the
+	 * device's own check of that copy. */
+	ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, now, false,
+	    err);
 	if (ret == 0)
 		ret = ram_check_layout(vm, &m, err);
 	s = snap_reader_find(&rd, "ram", 0);
@@ -867,55 +943,119 @@ vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
 	if (ret == 0 && s->version > 1)
 		ret = vm_err_set(err, -EINVAL, "%s: section 'ram' is version "
 		    "%u, newer than this vmkit reads (1)", path, s->version);
+	if (ret == 0 && live && vs.ram_mode != RAM_MAPPED)
+		ret = ram_load_zstd(vm, &rd, s, &m, true, err);
+	if (ret < 0)
+		goto out;
+	st = calloc((size_t)vm->ncpus, sizeof(*st));
+	for (d = vm->devs; d; d = d->next)
+		ndev++;
+	stg = calloc((size_t)ndev + 1, sizeof(*stg));
+	if (st == NULL || stg == NULL) {
+		ret = vm_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; ret == 0 && i < vm->ncpus; i++)
+		ret = get_section(&rd, "cpu", (uint32_t)i, 1, visit_cpu, &st[i],
+		    now, false, err);
+	if (ret == 0 && vm->intc)
+		ret = get_section(&rd, "intc", 0, 1, visit_intc_dry, vm->intc,
+		    now, true, err);
+	if (ret == 0 && vm->pci) {
+		host = malloc(sizeof(*host));
+		if (host == NULL)
+			ret = vm_err_set(err, -ENOMEM, "out of memory");
+		else {
+			memcpy(host, pci_host_bridge(vm->pci), sizeof(*host));
+			ret = get_section(&rd, "pci-host", 0, 1, visit_pci,
+			    host, now, true, err);
+		}
+	}
+	for (d = vm->devs, di = 0; ret == 0 && d; d = d->next, di++) {
+		struct dev *sd = &stg[di].d;
+
+		*sd = *d;
+		sd->priv = malloc(d->type->priv_size ? d->type->priv_size : 1);
+		if (sd->priv == NULL) {
+			ret = vm_err_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		memcpy(sd->priv, d->priv, d->type->priv_size);
+		dev_sect_name(d, name, sizeof(name), err);
+		ret = get_section(&rd, name, 0, d->type->state_version,
+		    visit_dev, sd, now, true, err);
+		if (ret == 0 && d->type->load_check)
+			ret = d->type->load_check(sd, err);
+	}
+	if (ret < 0)
+		goto out;
+
+	/* Commit: nothing below refuses the file (it was all checked);
+	 * only the host can fail now (I/O, memory).  The disks first. */
+	if (damaged != NULL)
+		*damaged = true;
+	pthread_mutex_lock(&vm->io_lock);
+	for (i = 0; ret == 0 && i < nd; i++)
+		ret = blk_snapshot_apply(disks[i], vs.tag, err);
 	if (ret == 0)
 		ret = vs.ram_mode == RAM_MAPPED ?
 		    ram_load_mapped(vm, &rd, s, &m, err) :
-		    ram_load_zstd(vm, &rd, s, &m, err);
-	ram_map_free(&m);
-	if (ret < 0)
-		goto out;
-	for (i = 0; i < vm->mem.nr; i++)
-		mem_notify_write(&vm->mem, vm->mem.regions[i].gpa,
-		    vm->mem.regions[i].size);
-
-	pthread_mutex_lock(&vm->io_lock);
-	for (i = 0; ret == 0 && i < vm->ncpus; i++) {
-		struct x86_state st;
-
-		memset(&st, 0, sizeof(st));
-		ret = get_section(&rd, "cpu", (uint32_t)i, 1, visit_cpu, &st,
-		    now, err);
-		if (ret == 0 && vm->backend->set_state(vm->vcpus[i], &st) < 0)
+		    ram_load_zstd(vm, &rd, s, &m, false, err);
+	if (ret == 0)
+		for (i = 0; i < vm->mem.nr; i++)
+			mem_notify_write(&vm->mem, vm->mem.regions[i].gpa,
+			    vm->mem.regions[i].size);
+	for (i = 0; ret == 0 && i < vm->ncpus; i++)
+		if (vm->backend->set_state(vm->vcpus[i], &st[i]) < 0)
 			ret = vm_err_set(err, -EINVAL, "section 'cpu' "
 			    "(instance %d): the back end refused the state", i);
-	}
 	if (ret == 0 && vm->intc) {
 		ret = get_section(&rd, "intc", 0, 1, visit_intc, vm->intc, now,
-		    err);
+		    false, err);
 		if (ret == 0)
 			intc_post_load(vm->intc);
 	}
 	if (ret == 0 && vm->pci) {
 		ret = get_section(&rd, "pci-host", 0, 1, visit_pci,
-		    pci_host_bridge(vm->pci), now, err);
+		    pci_host_bridge(vm->pci), now, false, err);
 		if (ret == 0)
 			pci_dev_post_load(pci_host_bridge(vm->pci));
 	}
 	for (d = vm->devs; ret == 0 && d; d = d->next) {
 		dev_sect_name(d, name, sizeof(name), err);
 		ret = get_section(&rd, name, 0, d->type->state_version,
-		    visit_dev, d, now, err);
+		    visit_dev, d, now, false, err);
 	}
 	for (d = vm->devs; ret == 0 && d; d = d->next)
 		if (d->type->post_load)
 			ret = d->type->post_load(d, err);
-	/* The disks last, once everything else has been accepted. */
-	for (i = 0; ret == 0 && i < nd; i++)
-		ret = blk_snapshot_apply(disks[i], vs.tag, err);
 	pthread_mutex_unlock(&vm->io_lock);
+	if (ret == 0 && damaged != NULL)
+		*damaged = false;
 out:
+	ram_map_free(&m);
+	if (stg != NULL)
+		for (di = 0; di < ndev; di++)
+			free(stg[di].d.priv);
+	free(stg);
+	free(host);
+	free(st);
 	snap_reader_close(&rd);
 	return ret;
+}
+
+int
+vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err)
+{
+	return snapshot_load(vm, path, false, NULL, err);
+}
+
+int
+vm_snapshot_load_live(struct vm *vm, const char *path, bool *damaged,
+    struct vm_err *err)
+{
+	*damaged = false;
+	return snapshot_load(vm, path, true, damaged, err);
 }
 
 /* ---- offline -------------------------------------------------------------- */
@@ -939,9 +1079,11 @@ vm_snapshot_config(const char *path, struct vm_config *cfg,
 		    "configuration", path);
 	}
 	ret = snap_reader_load(&rd, s, &buf, err);
-	snap_reader_close(&rd);
-	if (ret < 0)
+	if (ret < 0) {
+		snap_reader_close(&rd);
 		return ret;
+	}
+	kept_put(&rd, path);    /* for the load that follows */
 	cfg_defaults(cfg);
 	ret = cfg_parse(cfg, buf, s->len, path, ".", err);
 	free(buf);
@@ -961,10 +1103,10 @@ vm_snapshot_info(const char *path, struct vm_snap_info *info,
 	ret = snap_reader_open(&rd, path, err);
 	if (ret < 0)
 		return ret;
-	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, 0, err);
+	ret = get_section(&rd, "vm", 0, 1, visit_vm, &vs, 0, false, err);
 	if (ret == 0 && vs.ram_mode != RAM_NONE)
 		ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, 0,
-		    err);
+		    false, err);
 	if (ret == 0) {
 		info->ram = vs.ram_mode != RAM_NONE;
 		snprintf(info->tag, sizeof(info->tag), "%s", vs.tag);

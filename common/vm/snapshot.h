@@ -47,6 +47,18 @@ int vm_snapshot_save(struct vm *vm, const char *path,
  * leaves the disks as they were (they are reverted last) and the caller
  * throws the VM away. */
 int vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err);
+/* Load path into a running VM, paused (vm_pause) by the caller, on the
+ * event loop's thread.  Two phases: everything is decoded and checked
+ * first (every section's CRC, the versions, memory layout, device list,
+ * the disks' snapshots, every zstd chunk of RAM, each vCPU's state, and
+ * each device's through a dry walk on a staging copy plus its own
+ * load_check), so that a refused file leaves the VM exactly as it was;
+ * then the disks go back to the snapshot's point and CPU, devices and RAM
+ * are replaced.  The caller resumes the VM.  *damaged: the failure came
+ * after the VM began to change (the host failed: I/O, memory), and the
+ * VM cannot go on. */
+int vm_snapshot_load_live(struct vm *vm, const char *path, bool *damaged,
+    struct vm_err *err);
 /* The configuration a snapshot embeds (on top of cfg_defaults). */
 int vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err);

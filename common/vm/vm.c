@@ -376,6 +376,32 @@ struct vm *
 vm_create(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
     struct chardev *console, struct vm_err *err)
 {
+	return vm_create_ex(cfg, backend, console, 0, err);
+}
+
+/* Every vCPU at its reset state, nothing loaded: a snapshot replaces it. */
+static int
+vm_boot_none(struct vm *vm, struct vm_err *err)
+{
+	struct x86_state st;
+	int i, ret;
+
+	for (i = 0; i < vm->ncpus; i++) {
+		memset(&st, 0, sizeof(st));
+		cpu_reset_state(&st, i);
+		ret = vm->backend->set_state(vm->vcpus[i], &st);
+		if (ret < 0)
+			return vm_err_set(err, ret,
+			    "vCPU %d: cannot set its initial state", i);
+	}
+	return 0;
+}
+
+struct vm *
+vm_create_ex(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct chardev *console,
+    unsigned flags, struct vm_err *err)
+{
 	struct vm *vm;
 	int ret;
 
@@ -389,7 +415,8 @@ vm_create(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
 	ret = vm_add_vcpus(vm, err);
 	if (ret < 0)
 		goto err_destroy;
-	ret = vm_boot(vm, err);
+	ret = flags & VM_CREATE_NO_BOOT ? vm_boot_none(vm, err) :
+	    vm_boot(vm, err);
 	if (ret < 0)
 		goto err_destroy;
 	return vm;

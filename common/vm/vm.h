@@ -86,6 +86,14 @@ struct vm {
 struct vm *vm_create(const struct vm_config *cfg,
     const struct cpu_backend_ops *backend, struct chardev *console,
     struct vm_err *err);
+/* vm_create with flags: VM_CREATE_NO_BOOT builds the machine without a
+ * boot loader (no kernel, initrd or multiboot image read; the vCPUs at
+ * their reset state), for a snapshot to replace RAM and vCPUs.  The
+ * firmware image is still mapped (its ROM is not in the snapshot). */
+#define VM_CREATE_NO_BOOT 1u
+struct vm *vm_create_ex(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct chardev *console,
+    unsigned flags, struct vm_err *err);
 /* Run until the guest or the user stops it: vCPU threads plus the event
  * loop on the calling thread.  Returns the exit reason; status and diag
  * are in vm->exit_status / vm->exit_diag. */
