@@ -87,7 +87,7 @@ handover_said() {
 	wait_out "Loading /vmlinuz... ok"
 	wait_out "Loading /initrd.gz... ok"
 	# The kernel's own real-mode setup code, started by ISOLINUX.
-	wait_out "Probing EDD (edd=off to disable)... ok"
+	wait_out "Probing EDD (edd=off to disable)..."
 	if have_hw_kvm; then
 		wait_out "booted-42"
 	fi

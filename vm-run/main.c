@@ -28,6 +28,7 @@
 #include "util/log.h"
 #include "util/size.h"
 #include "util/version.h"
+#include "vm/hybrid.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
 
@@ -1033,6 +1034,9 @@ main(int argc, char **argv)
 		running_vm = NULL;
 		if (fl.stats && backend->print_stats)
 			backend->print_stats(vm);
+		if (fl.stats && hybrid_stints(vm))
+			fprintf(stderr, "hybrid: %u stints on the DBT for KVM\n",
+			    hybrid_stints(vm));
 		if (fl.screendump)
 			screendump(vm, fl.screendump);
 		status = exit_status(vm, reason);

@@ -157,8 +157,9 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 
 /* PCI bus 0: the host bridge, a virtio-blk per virtio disk (in the order
  * given, so the first is /dev/vda), the IDE controller if a disk is on
- * IDE (IDE disks in order: primary master, slave, secondary master,
- * slave), virtio-rng; BARs assigned as firmware would. */
+ * IDE or the machine boots firmware (IDE disks in order: primary master,
+ * slave, secondary master, slave), virtio-rng; BARs assigned as firmware
+ * would. */
 static int
 pc_init_pci(struct vm *vm, struct vm_err *err)
 {
@@ -194,7 +195,11 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 		if (vm_add_device(vm, "virtio-blk", id, cd, err) == NULL)
 			return err ? err->code : -EIO;
 	}
-	if (nide && vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
+	/* A firmware machine always has the PIIX3's IDE function, as
+	 * QEMU's pc does (empty channels when no drive is on them), so its
+	 * PCI layout does not depend on its disks. */
+	if ((nide || vm->cfg->boot.firmware[0] != '\0') &&
+	    vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
 		return err ? err->code : -EIO;
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
 		return err ? err->code : -EIO;
