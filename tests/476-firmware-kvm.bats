@@ -84,8 +84,8 @@ handover_said() {
 	wait_out "Booting from DVD/CD..."
 	# The banner's second half is printed after the first mode switch.
 	wait_out "Copyright (C) 1994-2015 H. Peter Anvin"
-	wait_out "Loading /vmlinuz... ok"
-	wait_out "Loading /initrd.gz... ok"
+	wait_out "Loading /vmlinuz..."
+	wait_out "Loading /initrd.gz..."
 	# The kernel's own real-mode setup code, started by ISOLINUX.
 	wait_out "Probing EDD (edd=off to disable)..."
 	if have_hw_kvm; then
@@ -100,7 +100,7 @@ handover_said() {
 	start_kvm --firmware bios --disk disk.img,if=ide
 	wait_out "SYSLINUX 6."
 	wait_out "Copyright (C) 1994-2015 H. Peter Anvin"
-	wait_out "Loading vmlinuz... ok"
+	wait_out "Loading vmlinuz..."
 	if have_hw_kvm; then
 		wait_out "booted-42"
 	fi
