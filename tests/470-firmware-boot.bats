@@ -252,7 +252,7 @@ check_memtest_screen() {
 	is "$output" "*iPXE*net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2*" "iPXE's DHCP through the e1000 on NAT"
 	is "$output" "*No more network devices*No bootable device.*" "nothing to boot from the network, then SeaBIOS goes on"
 	run_bios 1 --firmware bios --boot-order net
-	is "$output" "vm-run: boot order net: no NIC with a network boot ROM (an e1000 NIC, model=e1000, gets iPXE's from Debian's ipxe-qemu, /usr/lib/ipxe/qemu/pxe-e1000.rom)"
+	is "$output" "vm-run: boot order net: no NIC with a network boot ROM (e1000 and virtio NICs get iPXE's from Debian's ipxe-qemu, /usr/lib/ipxe/qemu/pxe-e1000.rom and /usr/lib/ipxe/qemu/pxe-virtio.rom)"
 	run_bios 0 --firmware bios --net none --boot-order net,disk
 	is "$output" "vm-run: boot order net: no NIC with a network boot ROM*passed over*No bootable device.*"
 }
@@ -286,6 +286,11 @@ check_memtest_screen() {
 	printf 'version: 1\nmemory: 1G\nboot:\n  firmware: bios\n  order: [net]\nnetworks:\n  - type: nat\n    model: e1000\n    tftp: tftp\n    bootfile: boot.ipxe\n' > vm.yaml
 	BIOS_MEM=1G run_bios 0 vm.yaml
 	is "$output" "*netbooted-42*" "vm.yaml's tftp and bootfile"
+	# A virtio NIC boots the same, through iPXE's virtio-net ROM.
+	if [ -r /usr/lib/ipxe/qemu/pxe-virtio.rom ]; then
+		BIOS_MEM=1G run_bios 0 --firmware bios --net nat,tftp=tftp,bootfile=boot.ipxe --boot-order net
+		is "$output" "*iPXE*virtio-net*10.0.2.15*netbooted-42*" "a virtio NIC's network boot"
+	fi
 	run_bios 2 --firmware bios --net switch:lan0,tftp=tftp
 	is "$output" "*--net switch:lan0,tftp=tftp: tftp is for nat*" "error"
 	run_bios 1 --firmware bios --net nat,model=e1000,tftp=nowhere --boot-order net
