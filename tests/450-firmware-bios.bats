@@ -62,6 +62,20 @@ setup() {
 	is "$output" "*dsdt-oem=VMKIT*" "the guest's DSDT"
 }
 
+@test "the PIIX3 IDE function is there whatever the disks: the guest's PCI list is the same with a virtio disk as with an IDE disk" {
+	guestkit
+	# Each function as Linux lists it: address, vendor:device, class.
+	GUEST_CMD='for d in /sys/bus/pci/devices/*; do echo pci=${d##*/}:$(cat $d/vendor):$(cat $d/device):$(cat $d/class); done'
+	make_syslinux_disk disk.img
+	run_bios 0 --firmware bios --disk disk.img
+	virtio=$(grep -o 'pci=[^[:space:]]*' <<<"$output" | grep -v 0x1af4)
+	is "$virtio" "*pci=0000:00:01.1:0x8086:0x7010:0x010180*" "the IDE function beside a virtio disk"
+	run_bios 0 --firmware bios --disk disk.img,if=ide
+	ide=$(grep -o 'pci=[^[:space:]]*' <<<"$output" | grep -v 0x1af4)
+	# The virtio disk's own function aside, the two lists are the same.
+	is "$ide" "$virtio" "the PCI functions with an IDE disk"
+}
+
 @test "an IDE disk in vm.yaml (interface: ide), as a qcow2 overlay on a raw base" {
 	guestkit
 	make_syslinux_disk base.img

@@ -252,7 +252,47 @@ check_memtest_screen() {
 	is "$output" "*iPXE*net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2*" "iPXE's DHCP through the e1000 on NAT"
 	is "$output" "*No more network devices*No bootable device.*" "nothing to boot from the network, then SeaBIOS goes on"
 	run_bios 1 --firmware bios --boot-order net
-	is "$output" "vm-run: boot order net: no NIC with a network boot ROM (an e1000 NIC, model=e1000, gets iPXE's from Debian's ipxe-qemu, /usr/lib/ipxe/qemu/pxe-e1000.rom)"
+	is "$output" "vm-run: boot order net: no NIC with a network boot ROM (e1000 and virtio NICs get iPXE's from Debian's ipxe-qemu, /usr/lib/ipxe/qemu/pxe-e1000.rom and /usr/lib/ipxe/qemu/pxe-virtio.rom)"
 	run_bios 0 --firmware bios --net none --boot-order net,disk
 	is "$output" "vm-run: boot order net: no NIC with a network boot ROM*passed over*No bootable device.*"
+}
+
+@test "network boot for real: --net nat,tftp=DIR,bootfile=FILE serves iPXE a script that loads the guest kit's kernel and initramfs over TFTP, to the guest's shell" {
+	firmware_setup
+	guestkit
+	[ -r /usr/lib/ipxe/qemu/pxe-e1000.rom ] || skip "no pxe-e1000.rom (Debian's ipxe-qemu)"
+	mkdir tftp
+	cp "$KERNEL" tftp/vmlinuz
+	cp "$INITRD" tftp/initrd.gz
+	cat > tftp/boot.ipxe <<-'EOF2'
+	#!ipxe
+	kernel tftp://10.0.2.2/vmlinuz console=ttyS0 panic=-1 quiet vmkit.run="echo netbooted-$((6*7))"
+	initrd tftp://10.0.2.2/initrd.gz
+	boot
+	EOF2
+	sum=$(cat tftp/* | md5sum)
+	# 1G: with 256M the kernel that iPXE starts triple-faults right after
+	# it turns paging on (QEMU's TCG boots the same at 256M: a vmkit bug,
+	# not found yet; SYSLINUX's kernel at 256M does not fault).
+	BIOS_MEM=1G run_bios 0 --firmware bios --net nat,model=e1000,tftp=tftp,bootfile=boot.ipxe --boot-order net
+	output=${output//$'\r'/}
+	is "$output" "*net0: 10.0.2.15/255.255.255.0 gw 10.0.2.2*" "iPXE's lease"
+	is "$output" "*boot.ipxe*vmlinuz*initrd.gz*" "iPXE fetched the script, the kernel and the initramfs"
+	is "$output" "*netbooted-42*" "the guest's shell ran its command"
+	is "$output" "*reboot: Power down*" "power-off"
+	is "$(cat tftp/* | md5sum)" "$sum" "the TFTP folder, read only"
+	# The same in vm.yaml (the folder relative to the file); tftp on a
+	# switch port is refused.
+	printf 'version: 1\nmemory: 1G\nboot:\n  firmware: bios\n  order: [net]\nnetworks:\n  - type: nat\n    model: e1000\n    tftp: tftp\n    bootfile: boot.ipxe\n' > vm.yaml
+	BIOS_MEM=1G run_bios 0 vm.yaml
+	is "$output" "*netbooted-42*" "vm.yaml's tftp and bootfile"
+	# A virtio NIC boots the same, through iPXE's virtio-net ROM.
+	if [ -r /usr/lib/ipxe/qemu/pxe-virtio.rom ]; then
+		BIOS_MEM=1G run_bios 0 --firmware bios --net nat,tftp=tftp,bootfile=boot.ipxe --boot-order net
+		is "$output" "*iPXE*virtio-net*10.0.2.15*netbooted-42*" "a virtio NIC's network boot"
+	fi
+	run_bios 2 --firmware bios --net switch:lan0,tftp=tftp
+	is "$output" "*--net switch:lan0,tftp=tftp: tftp is for nat*" "error"
+	run_bios 1 --firmware bios --net nat,model=e1000,tftp=nowhere --boot-order net
+	is "$output" "*tftp=nowhere: not a directory*" "error"
 }

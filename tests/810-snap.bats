@@ -395,3 +395,30 @@ sector0() {
 	is "$output" "*nosuch*" "the missing snapshot named"
 	is "$(sector0 rdisk.qcow2)" "$after" "the disk after a refused revert"
 }
+
+# The ACPI PM block (PM1 status, enable and control, the timer, the PM
+# function's configuration space) comes back with the VM: the restored
+# guest's acpid still hears the power button.
+@test "powerdown after a restore: the restored guest's acpid powers it off, vm-run exits 0" {
+	local pid at status
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	"$VM_RUN" --accel dbt --no-reboot -m 256M --name pwr \
+		--kernel "$KERNEL" --initrd "$INITRD" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$PLAIN_COUNTER\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	wait_for run1.out 'count=3' 300 || { kill $pid; false; }
+	run_tool 0 "$VM_SNAP" save pwr p1
+	kill $pid
+	wait $pid || true
+	at=$(last_count run1.out)
+	"$VM_SNAP" restore pwr p1 </dev/null >run2.out 2>run2.err &
+	pid=$!
+	wait_for run2.out "count=$((at + 2))" 300 || { kill $pid; false; }
+	run_tool 0 "$VM_RUN" --cmd pwr powerdown --json
+	is "$output" '{"ok":true}'
+	status=0
+	wait "$pid" || status=$?
+	is "$status" 0 "the restored vm-run's exit status"
+	is "$(tr -d '\r' <run2.out)" "*vmkit-guest: power button: powering off*reboot: Power down*" "the guest's power-off"
+}

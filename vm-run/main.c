@@ -28,6 +28,7 @@
 #include "util/log.h"
 #include "util/size.h"
 #include "util/version.h"
+#include "vm/hybrid.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
 
@@ -80,13 +81,17 @@ usage(FILE *f)
 "                          [,readonly=on][,media=cdrom] (repeatable)\n"
 "      --cdrom FILE        add an IDE CD-ROM drive holding this ISO image\n"
 "      --net SPEC          add a NIC: nat[,forward=tcp:HOSTPORT:GUESTPORT]...\n"
-"                          (user-mode NAT, 10.0.2.15 by DHCP), switch:NAME\n"
+"                          [,tftp=DIR][,bootfile=FILE] (user-mode NAT,\n"
+"                          10.0.2.15 by DHCP, DIR served by TFTP and FILE\n"
+"                          offered for network boot), switch:NAME\n"
 "                          (a vm-net switch, [,vlan=1..4094]), tap:DEV (a\n"
 "                          host tap) or none;\n"
 "                          [,model=virtio|e1000]\n"
 "                          [,mac=52:54:00:..] (repeatable; replaces the\n"
 "                          config's networks)\n"
-"      --accel WHICH       auto (default), kvm or dbt; help lists them\n"
+"      --accel WHICH       auto (default), kvm or dbt; help lists them;\n"
+"                          under kvm the DBT runs what KVM cannot, then\n"
+"                          hands the vCPU back\n"
 "      --dbt-tier TIER     jit (default: the translator) or interp\n"
 "      --dbt-cache SIZE    the translator's code cache (default 128M)\n"
 "      --console WHICH     serial (default), vga (the VGA text screen in\n"
@@ -1034,6 +1039,9 @@ main(int argc, char **argv)
 		running_vm = NULL;
 		if (fl.stats && backend->print_stats)
 			backend->print_stats(vm);
+		if (fl.stats && hybrid_stints(vm))
+			fprintf(stderr, "hybrid: %u stints on the DBT for KVM\n",
+			    hybrid_stints(vm));
 		if (fl.screendump)
 			screendump(vm, fl.screendump);
 		status = exit_status(vm, reason);

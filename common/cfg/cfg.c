@@ -483,7 +483,7 @@ static const char *const boot_dev_names[] = { "disk", "cdrom", "net",
 static const char *const disk_keys[] = { "file", "format", "interface",
 	"media", "readonly", NULL };
 static const char *const net_keys[] = { "type", "model", "mac", "forward",
-	"vlan", NULL };
+	"vlan", "tftp", "bootfile", NULL };
 static const char *const accel_names[] = { "auto", "kvm", "dbt", NULL };
 static const char *const decompress_names[] = { "host", "guest", NULL };
 static const char *const console_names[] = { "serial", "none", "vga",
@@ -626,7 +626,7 @@ parse_net(struct parse *p, const struct node *map, int idx,
     struct cfg_net *nt)
 {
 	char path[64], prefix[64], kp[96];
-	const struct node *vlan_node = NULL;
+	const struct node *vlan_node = NULL, *nat_node = NULL;
 	char vlan_path[96];
 	int i, j, v, ret;
 
@@ -679,11 +679,21 @@ parse_net(struct parse *p, const struct node *map, int idx,
 		} else if (strcmp(k, "vlan") == 0) {
 			ret = get_int(p, n, kp, 1, 4094, &nt->vlan);
 			vlan_node = n;
+		} else if (strcmp(k, "tftp") == 0) {
+			ret = get_path(p, n, kp, nt->tftp, sizeof(nt->tftp));
+			nat_node = n;
+		} else if (strcmp(k, "bootfile") == 0) {
+			ret = get_str(p, n, kp, nt->bootfile,
+			    sizeof(nt->bootfile));
+			nat_node = n;
 		}
 	}
 	if (ret == 0 && vlan_node && strncmp(nt->spec, "switch:", 7) != 0)
 		ret = perr(p, vlan_node, vlan_path, "a VLAN is for a switch port "
 		    "(type: switch:NAME), not '%s'", nt->spec);
+	if (ret == 0 && nat_node && strcmp(nt->spec, "nat") != 0)
+		ret = perr(p, nat_node, prefix, "tftp and bootfile are for "
+		    "type nat, not '%s'", nt->spec);
 	return ret;
 }
 
@@ -979,7 +989,7 @@ int
 cfg_parse_disk_opt(struct cfg_disk *d, const char *opt, struct vm_err *err)
 {
 	const char *s = opt;
-	char key[32], val[64];
+	char key[32], val[CFG_PATH_MAX];
 	size_t n = 0;
 	int v = 0, ret;
 
@@ -1058,7 +1068,7 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
     struct vm_err *err)
 {
 	const char *s = opt, *end, *eq;
-	char key[32], val[64];
+	char key[32], val[CFG_PATH_MAX];
 	size_t n;
 	int i;
 
@@ -1102,6 +1112,9 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 			if (nt->nforward == CFG_MAX_FORWARDS)
 				return vm_err_set(err, -EINVAL, "--net %s: at "
 				    "most %d forwards", opt, CFG_MAX_FORWARDS);
+			if (strlen(val) >= sizeof(nt->forward[0]))
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "forward rule too long", opt);
 			strcpy(nt->forward[nt->nforward++], val);
 		} else if (strcmp(key, "model") == 0) {
 			for (i = 0; model_names[i]; i++)
@@ -1123,6 +1136,18 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 				    "'%s' is not a unicast MAC address "
 				    "(xx:xx:xx:xx:xx:xx)", opt, val);
 			strcpy(nt->mac, val);
+		} else if (strcmp(key, "tftp") == 0 ||
+		    strcmp(key, "bootfile") == 0) {
+			if (strcmp(nt->spec, "nat") != 0)
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "%s is for nat", opt, key);
+			if (key[0] == 't')
+				memcpy(nt->tftp, val, sizeof(nt->tftp));
+			else if (strlen(val) >= sizeof(nt->bootfile))
+				return vm_err_set(err, -EINVAL, "--net %s: "
+				    "bootfile too long", opt);
+			else
+				strcpy(nt->bootfile, val);
 		} else if (strcmp(key, "vlan") == 0) {
 			char *e;
 			long v = strtol(val, &e, 10);
@@ -1139,7 +1164,7 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 			nt->vlan = (int)v;
 		} else {
 			return vm_err_set(err, -EINVAL, "--net %s: unknown "
-			    "option '%s' (forward, model, mac, vlan)", opt,
+			    "option '%s' (forward, model, mac, vlan, tftp, bootfile)", opt,
 			    key);
 		}
 	}

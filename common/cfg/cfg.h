@@ -46,6 +46,8 @@ struct cfg_net {
 	char forward[CFG_MAX_FORWARDS][64]; /* nat: "tcp:8080:80" */
 	int nforward;
 	int vlan;                       /* switch: the port's VLAN, 0 = default */
+	char tftp[CFG_PATH_MAX];        /* nat: the TFTP server's root, "" none */
+	char bootfile[128];             /* nat: the DHCP boot file name */
 	char origin[160];               /* "vm.yaml:9:5: networks[0]" or "--net" */
 };
 

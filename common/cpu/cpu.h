@@ -38,6 +38,9 @@ struct vcpu {
 	struct vm *vm;
 	void *priv;             /* the back end's per-vCPU state */
 	atomic_int kicked;
+	/* run() returns CPU_EXIT_KICKED once this many instructions have
+	 * retired in it (0: no limit); the DBT only (vm/hybrid.c). */
+	uint64_t insn_budget;
 };
 
 struct cpu_backend_ops {

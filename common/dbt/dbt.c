@@ -287,6 +287,8 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 			    "running on the interpreter");
 	}
 	vm->backend_priv = d;
+	if (vm->intc_elsewhere)
+		return 0;
 	vm->intc = intc_new(vm, vm->ncpus, kick_cpu, vm, err);
 	if (vm->intc == NULL) {
 		dbt_cache_free(d->cache);
@@ -560,8 +562,11 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	struct dbt_vm *d = v->vm->backend_priv;
 	struct dbt_block *b;
 	bool trace = log_cat_on(LOG_DBT);
+	uint64_t stop_at = v->insn_budget ? 0 : UINT64_MAX;
 
 	run_lock(d);
+	if (v->insn_budget)
+		stop_at = c->icount + v->insn_budget;
 	run_holder = c;
 	c->diag[0] = '\0';
 	c->exit_reason = CPU_EXIT_NONE;
@@ -646,6 +651,10 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		}
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;
+		if (c->icount >= stop_at) {
+			ex->reason = CPU_EXIT_KICKED;
+			break;
+		}
 		if (c->jit_budget <= 0) {
 			c->jit_budget = DBT_SLICE;
 			c->jit_pending = NULL;

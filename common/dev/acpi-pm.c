@@ -328,6 +328,13 @@ pm_state(struct dev *d, struct snap_vis *v)
 	snap_u8(v, "port92", &p->r.port92);
 	snap_time(v, "pm_tmr_t0", &p->t0);
 	snap_int(v, "level", &p->level, 0, 1);
+	/* Version 2: the PCI function's configuration space (PMBA, the
+	 * SMBus base and the other registers firmware and guests write). */
+	if (p->on_pci && (!v->load || v->version >= 2)) {
+		pci_dev_state(&p->pci, v);
+		if (v->load && !v->failed)
+			pci_dev_post_load(&p->pci);
+	}
 	return v->failed;
 }
 
@@ -339,5 +346,5 @@ const struct dev_type acpi_pm_type = {
 	.unrealize = pm_unrealize,
 	.reset = pm_reset,
 	.state = pm_state,
-	.state_version = 1,
+	.state_version = 2,
 };

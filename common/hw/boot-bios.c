@@ -239,51 +239,78 @@ add_vga_rom(struct dev *fw, struct vm_err *err)
 }
 
 #define IPXE_E1000_ROM "/usr/lib/ipxe/qemu/pxe-e1000.rom"
+#define IPXE_VIRTIO_ROM "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+
+/* The ROM file at path as fw_cfg's name (a PCI device's romfile). */
+static int
+add_rom_file(struct dev *fw, const char *path, const char *name,
+    struct vm_err *err)
+{
+	uint8_t *rom = NULL;
+	uint64_t len;
+	int ret;
+
+	ret = boot_read_file(path, 1u << 20, &rom, &len, err);
+	if (ret < 0)
+		return ret;
+	ret = fw_cfg_add_file(fw, name, rom, len, err);
+	free(rom);
+	return ret;
+}
 
 /*
- * Network boot: an e1000 NIC gets iPXE's option ROM for the 82540EM from
- * Debian's ipxe-qemu, as "pci8086,100e.rom" (SeaBIOS runs a PCI
- * device's romfile; iPXE adds itself as a boot device of that NIC).  A
- * virtio NIC has no ROM here.  A boot order that names only the network
- * with no such NIC is refused; one that names it beside other classes
- * gets a warning.
+ * Network boot: NICs get iPXE's option ROMs from Debian's ipxe-qemu, an
+ * e1000 the 82540EM's as "pci8086,100e.rom", a virtio NIC (1af4:1041,
+ * virtio 1.x) iPXE's virtio-net ROM (built for 1af4:1000; its driver
+ * takes the modern device too) as "pci1af4,1041.rom".  SeaBIOS runs a
+ * PCI device's romfile; iPXE adds itself as a boot device of that NIC.
+ * A boot order that names only the network with no such NIC is refused;
+ * one that names it beside other classes gets a warning.
  */
 static int
 add_nic_roms(struct vm *vm, struct dev *fw, struct vm_err *err)
 {
 	const struct vm_config *cfg = vm->cfg;
-	bool e1000 = false, want_net = false, only_net = cfg->boot.norder > 0;
-	const char *path = IPXE_E1000_ROM;
-	uint8_t *rom = NULL;
-	uint64_t len;
+	bool e1000 = false, virtio = false, want_net = false;
+	bool only_net = cfg->boot.norder > 0, have = false;
 	int i, ret;
 
-	for (i = 0; i < cfg->nnets; i++)
-		if (strcmp(cfg->nets[i].spec, "none") != 0 &&
-		    strcmp(cfg->nets[i].model, "e1000") == 0)
+	for (i = 0; i < cfg->nnets; i++) {
+		if (strcmp(cfg->nets[i].spec, "none") == 0)
+			continue;
+		if (strcmp(cfg->nets[i].model, "e1000") == 0)
 			e1000 = true;
+		else
+			virtio = true;
+	}
 	for (i = 0; i < cfg->boot.norder; i++) {
 		if (cfg->boot.order[i] == CFG_BOOT_NET)
 			want_net = true;
 		else
 			only_net = false;
 	}
-	if (e1000 && access(path, R_OK) == 0) {
-		ret = boot_read_file(path, 1u << 20, &rom, &len, err);
+	if (e1000 && access(IPXE_E1000_ROM, R_OK) == 0) {
+		ret = add_rom_file(fw, IPXE_E1000_ROM, "pci8086,100e.rom", err);
 		if (ret < 0)
 			return ret;
-		ret = fw_cfg_add_file(fw, "pci8086,100e.rom", rom, len, err);
-		free(rom);
-		return ret;
+		have = true;
 	}
-	if (!want_net)
+	if (virtio && access(IPXE_VIRTIO_ROM, R_OK) == 0) {
+		ret = add_rom_file(fw, IPXE_VIRTIO_ROM, "pci1af4,1041.rom",
+		    err);
+		if (ret < 0)
+			return ret;
+		have = true;
+	}
+	if (have || !want_net)
 		return 0;
 	if (only_net)
 		return vm_err_set(err, -ENOENT, "boot order net: no NIC with a "
-		    "network boot ROM (an e1000 NIC, model=e1000, gets iPXE's "
-		    "from Debian's ipxe-qemu, %s)", IPXE_E1000_ROM);
-	log_warnx("boot order net: no NIC with a network boot ROM (an e1000 "
-	    "NIC gets iPXE's from Debian's ipxe-qemu); the network is "
+		    "network boot ROM (e1000 and virtio NICs get iPXE's from "
+		    "Debian's ipxe-qemu, %s and %s)", IPXE_E1000_ROM,
+		    IPXE_VIRTIO_ROM);
+	log_warnx("boot order net: no NIC with a network boot ROM (e1000 and "
+	    "virtio NICs get iPXE's from Debian's ipxe-qemu); the network is "
 	    "passed over");
 	return 0;
 }

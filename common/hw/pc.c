@@ -137,6 +137,8 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 		p.origin = cn->origin;
 		p.vm_name = vm->cfg->name;
 		p.vlan = cn->vlan;
+		p.tftp = cn->tftp;
+		p.bootfile = cn->bootfile;
 		if (cn->mac[0] == '\0' || net_mac_parse(cn->mac, p.mac) < 0)
 			net_mac_derive(vm->cfg->name, i, p.mac);
 		snprintf(id, sizeof(id), "net%d", i);
@@ -157,8 +159,9 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 
 /* PCI bus 0: the host bridge, a virtio-blk per virtio disk (in the order
  * given, so the first is /dev/vda), the IDE controller if a disk is on
- * IDE (IDE disks in order: primary master, slave, secondary master,
- * slave), virtio-rng; BARs assigned as firmware would. */
+ * IDE or the machine boots firmware (IDE disks in order: primary master,
+ * slave, secondary master, slave), virtio-rng; BARs assigned as firmware
+ * would. */
 static int
 pc_init_pci(struct vm *vm, struct vm_err *err)
 {
@@ -194,7 +197,11 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 		if (vm_add_device(vm, "virtio-blk", id, cd, err) == NULL)
 			return err ? err->code : -EIO;
 	}
-	if (nide && vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
+	/* A firmware machine always has the PIIX3's IDE function, as
+	 * QEMU's pc does (empty channels when no drive is on them), so its
+	 * PCI layout does not depend on its disks. */
+	if ((nide || vm->cfg->boot.firmware[0] != '\0') &&
+	    vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
 		return err ? err->code : -EIO;
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)
 		return err ? err->code : -EIO;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "net/net.h"
 #include "util/err.h"
@@ -258,6 +259,21 @@ nat_open(struct net_backend *nb, const struct net_params *p,
 	sc.vhostname = p->vm_name;
 	sc.if_mtu = 1500;
 	sc.if_mru = 1500;
+	/* libslirp's TFTP server (read-only, at the host's 10.0.2.2) and
+	 * the boot file name its DHCP offers, for network boot. */
+	if (p->tftp && p->tftp[0]) {
+		struct stat sb;
+
+		if (stat(p->tftp, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+			free(n);
+			return vm_err_set(err, -ENOTDIR, "%s: tftp=%s: not a "
+			    "directory", p->origin ? p->origin : "nat",
+			    p->tftp);
+		}
+		sc.tftp_path = p->tftp;
+	}
+	if (p->bootfile && p->bootfile[0])
+		sc.bootfile = p->bootfile;
 	n->slirp = slirp_new(&sc, &nat_cb, n);
 	if (n->slirp == NULL) {
 		free(n);

@@ -32,6 +32,8 @@ struct net_params {
 	uint8_t mac[6];                 /* the NIC's */
 	int vlan;                       /* switch: access VLAN, 0 = default */
 	int trunk;                      /* switch: a trunk port (802.1Q) */
+	const char *tftp;               /* nat: TFTP root, NULL or "" none */
+	const char *bootfile;           /* nat: DHCP boot file, NULL none */
 };
 
 /* A switch port may say what it is in its first message, before any

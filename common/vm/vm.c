@@ -33,6 +33,7 @@
 #include "util/err.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "vm/hybrid.h"
 
 struct vcpu_thread {
 	pthread_t tid;
@@ -471,6 +472,11 @@ vcpu_main(void *arg)
 			break;
 		if (vm->backend->run(v, &ex) < 0 && ex.reason == CPU_EXIT_NONE)
 			ex.reason = CPU_EXIT_ERROR;
+		/* What KVM cannot run, the DBT runs for a while (hybrid.c). */
+		if (ex.reason == CPU_EXIT_ERROR && hybrid_wanted(vm) &&
+		    atomic_load(&vm->exit_reason) == VM_RUNNING &&
+		    hybrid_run(v, &ex) == 0)
+			continue;
 		switch (ex.reason) {
 		case CPU_EXIT_NONE:
 		case CPU_EXIT_KICKED:
@@ -564,6 +570,7 @@ vm_destroy(struct vm *vm)
 		free(d->priv);
 		free(d);
 	}
+	hybrid_free(vm);
 	pci_bus_free(vm->pci);
 	bios_free(vm->bios);
 	for (i = 0; i < vm->ncpus; i++) {

@@ -66,6 +66,11 @@ struct vm {
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
 	void *intc;                     /* user-space PIC/IOAPIC/LAPICs (DBT) */
+	/* The interrupt controllers are another back end's (a DBT standing
+	 * in for KVM, vm/hybrid.c): the back end makes none of its own. */
+	bool intc_elsewhere;
+	/* vm/hybrid.c: the DBT that runs what KVM cannot (NULL: none yet). */
+	struct hybrid *hybrid;
 
 	atomic_int exit_reason;         /* enum vm_exit_reason */
 	int exit_status;
