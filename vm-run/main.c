@@ -475,12 +475,13 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		if (strcmp(fl->firmware, "none") == 0)
 			cfg->boot.firmware[0] = '\0';
 		else if (strcmp(fl->firmware, "bios") == 0 ||
+		    strcmp(fl->firmware, "uefi") == 0 ||
 		    fl->firmware == fl->bios_file)
 			snprintf(cfg->boot.firmware,
 			    sizeof(cfg->boot.firmware), "%s", fl->firmware);
 		else
 			return vm_err_set(err, -EINVAL, "--firmware: unknown "
-			    "firmware '%s' (use bios or none; --bios FILE "
+			    "firmware '%s' (use bios, uefi or none; --bios FILE "
 			    "for an image)", fl->firmware);
 	}
 	if (fl->boot_order && cfg_parse_boot_order(cfg, fl->boot_order,
