@@ -83,3 +83,13 @@ make_esp() {
 	run_bios 1 b
 	is "$output" "*uefi-vars.fd: a UEFI variable store is a multiple of 4 KiB*1000 bytes*" "error"
 }
+
+@test "a vm-create --firmware uefi bundle runs: OVMF boots its qcow2 disk's ESP and the bundle gets its store" {
+	command -v qemu-img >/dev/null || skip "needs qemu-img"
+	run_tool 0 "$VM_CREATE" b --firmware uefi --memory 256M --disk 64M --net none
+	make_esp esp.img 'echo bundle-ran' 'mm 5e0 5 -IO -w 1 -n'
+	qemu-img convert -f raw -O qcow2 esp.img b/disk0.qcow2
+	run_bios 5 b
+	is "$output" "*bundle-ran*" "startup.nsh ran"
+	[ -s b/uefi-vars.fd ]
+}
