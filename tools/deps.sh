@@ -23,6 +23,9 @@ PKGS="$PKGS memtest86+"
 # python3-libvhdi: libvhdi reads differencing VHDs with their parents
 # (qemu-img reads them without), the judge of tests/555.
 PKGS="$PKGS python3-libvhdi"
+# ovmf: the UEFI firmware vm-run --firmware uefi boots (OVMF_CODE_4M.fd,
+# OVMF_VARS_4M.fd; tests/480).
+PKGS="$PKGS ovmf"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

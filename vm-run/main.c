@@ -54,7 +54,7 @@ usage(FILE *f)
 	fprintf(f,
 "usage: vm-run [options] [VM.yaml | BUNDLE-DIR]\n"
 "       vm-run --kernel BZIMAGE|VMLINUX [--initrd FILE] [--append CMDLINE]\n"
-"       vm-run --firmware bios|--bios FILE [--disk FILE]\n"
+"       vm-run --firmware bios|uefi|--bios FILE [--disk FILE]\n"
 "              [options]\n"
 "       vm-run --attach NAME | --cmd NAME CMD [KEY=VALUE...] | --list\n"
 "Run a virtual machine in the foreground; its serial console is this\n"
@@ -70,7 +70,9 @@ usage(FILE *f)
 "                          can) or guest (the kernel's own decompressor)\n"
 "      --initrd FILE       initial ramdisk for --kernel\n"
 "      --firmware NAME     boot through firmware: bios (Debian's SeaBIOS\n"
-"                          from the seabios package), or none\n"
+"                          from the seabios package), uefi (Debian's\n"
+"                          OVMF from the ovmf package; a bundle keeps its\n"
+"                          variables in uefi-vars.fd), or none\n"
 "      --bios FILE         boot through this BIOS image instead\n"
 "      --boot-order LIST   the firmware's boot order: cdrom,disk,net in\n"
 "                          any order (default: disk, then CD-ROM); net\n"
@@ -480,12 +482,13 @@ apply_flags(struct vm_config *cfg, const struct flags *fl,
 		if (strcmp(fl->firmware, "none") == 0)
 			cfg->boot.firmware[0] = '\0';
 		else if (strcmp(fl->firmware, "bios") == 0 ||
+		    strcmp(fl->firmware, "uefi") == 0 ||
 		    fl->firmware == fl->bios_file)
 			snprintf(cfg->boot.firmware,
 			    sizeof(cfg->boot.firmware), "%s", fl->firmware);
 		else
 			return vm_err_set(err, -EINVAL, "--firmware: unknown "
-			    "firmware '%s' (use bios or none; --bios FILE "
+			    "firmware '%s' (use bios, uefi or none; --bios FILE "
 			    "for an image)", fl->firmware);
 	}
 	if (fl->boot_order && cfg_parse_boot_order(cfg, fl->boot_order,

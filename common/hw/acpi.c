@@ -504,7 +504,9 @@ acpi_assemble(int ncpus, uint64_t base, uint8_t **bufp,
 	gas_io(t + 116, PC_PORT_RESET, 1, GAS_ACCESS_BYTE);     /* RESET_REG */
 	t[128] = PC_RESET_VALUE;
 	t[131] = 0;                             /* FADT minor version */
-	put64(t + 132, base + off_facs);        /* X_FIRMWARE_CTRL */
+	/* X_FIRMWARE_CTRL stays 0: FIRMWARE_CTRL holds the FACS, which is
+	 * below 4 GiB, and the two must not both be set (ACPI 6.0, 5.2.9;
+	 * OVMF's ACPI table driver drops such a FADT). */
 	put64(t + 140, base + off_dsdt);        /* X_DSDT */
 	gas_io(t + 148, PC_PM1A_EVT, 4, GAS_ACCESS_WORD);
 	gas_io(t + 172, PC_PM1A_CNT, 2, GAS_ACCESS_WORD);
@@ -730,7 +732,6 @@ acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f, struct vm_err *err)
 	loader_alloc(f, TABLES_FILE, 64, LOADER_ZONE_HIGH);
 	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 36, 4);
 	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 40, 4);
-	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 132, 8);
 	loader_pointer(f, TABLES_FILE, lo.fadt - t0 + 140, 8);
 	loader_pointer(f, TABLES_FILE, lo.xsdt - t0 + HDR_LEN, 8);
 	loader_pointer(f, TABLES_FILE, lo.xsdt - t0 + HDR_LEN + 8, 8);

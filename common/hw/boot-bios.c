@@ -52,6 +52,7 @@ struct pc_bios {
 	uint8_t ram[SHADOW_SIZE];       /* RAM of segments reading ROM */
 	uint8_t rom[SHADOW_SIZE];
 	uint8_t mode[NSEG];             /* PAM_READ | PAM_WRITE */
+	struct uefi_flash *flash;       /* UEFI: the variable store */
 };
 
 const char *
@@ -137,10 +138,18 @@ bios_pam_update(struct vm *vm, const uint8_t *pam)
  * Guest memory for a firmware boot: RAM below 0xC0000, the shadow
  * region, RAM from 1 MiB (and from 4 GiB past the PCI hole), and the
  * firmware image as ROM ending at 4 GiB.  The image is the file path:
- * a multiple of 64 KiB, at most 16 MiB.
+ * a multiple of 64 KiB (a BIOS; 4 KiB for UEFI's code, whose flash has
+ * 4 KiB blocks), at most 16 MiB.
  */
 int
 bios_init_memory(struct vm *vm, const char *path, uint64_t low,
+    struct vm_err *err)
+{
+	return fw_init_memory(vm, path, low, 0x10000, err);
+}
+
+int
+fw_init_memory(struct vm *vm, const char *path, uint64_t low, uint64_t unit,
     struct vm_err *err)
 {
 	struct pc_bios *b;
@@ -154,11 +163,11 @@ bios_init_memory(struct vm *vm, const char *path, uint64_t low,
 	ret = boot_read_file(path, BIOS_MAX + 1, &img, &len, err);
 	if (ret < 0)
 		return ret;
-	if (len == 0 || len % 0x10000 || len > BIOS_MAX) {
+	if (len == 0 || len % unit || len > BIOS_MAX) {
 		free(img);
 		return vm_err_set(err, -EINVAL, "%s: a firmware image is a "
-		    "multiple of 64 KiB up to 16 MiB, not %llu bytes", path,
-		    (unsigned long long)len);
+		    "multiple of %llu KiB up to 16 MiB, not %llu bytes", path,
+		    (unsigned long long)(unit >> 10), (unsigned long long)len);
 	}
 	b = calloc(1, sizeof(*b));
 	if (b == NULL) {
@@ -190,8 +199,17 @@ bios_init_memory(struct vm *vm, const char *path, uint64_t low,
 }
 
 void
+bios_set_flash(struct vm *vm, struct uefi_flash *f)
+{
+	if (vm->bios != NULL)
+		vm->bios->flash = f;
+}
+
+void
 bios_free(struct pc_bios *b)
 {
+	if (b != NULL)
+		uefi_flash_free(b->flash);
 	free(b);
 }
 

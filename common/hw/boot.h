@@ -23,6 +23,7 @@
 #define VM_HW_BOOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vm;
@@ -203,6 +204,9 @@ const char *bios_default_path(void);
  * ending at 4 GiB; sets vm->bios. */
 int bios_init_memory(struct vm *vm, const char *path, uint64_t low,
     struct vm_err *err);
+/* The same with the image a multiple of unit bytes. */
+int fw_init_memory(struct vm *vm, const char *path, uint64_t low,
+    uint64_t unit, struct vm_err *err);
 /* The i440FX PAM registers (config bytes 0x59-0x5f) now hold pam[0..6]. */
 void bios_pam_update(struct vm *vm, const uint8_t *pam);
 /* The fw_cfg device with the items SeaBIOS reads (ACPI, e820, CPUs). */
@@ -213,6 +217,24 @@ int bios_init_fw_cfg(struct vm *vm, struct vm_err *err);
 int bios_add_linux(struct vm *vm, struct dev *fw, bool *rom_added,
     struct vm_err *err);
 void bios_free(struct pc_bios *b);
+
+/* --- UEFI firmware (boot-uefi.c) ---------------------------------------- */
+
+struct uefi_flash;
+struct vm_config;
+
+/* Debian's OVMF code image (OVMF_CODE_4M.fd) where installed, or NULL. */
+const char *uefi_code_path(void);
+/* Where cfg's VM keeps its UEFI variables: uefi-vars.fd beside its
+ * vm.yaml, "" without one (a store in memory).  0 or -ENAMETOOLONG. */
+int uefi_vars_path(const struct vm_config *cfg, char *buf, size_t len);
+/* Guest memory for a UEFI boot: OVMF's code as ROM ending at 4 GiB and
+ * the VM's variable store as CFI flash below it (made from
+ * OVMF_VARS_4M.fd when missing); sets vm->bios. */
+int uefi_init_memory(struct vm *vm, uint64_t low, struct vm_err *err);
+/* The variable store's flash belongs to vm->bios from now on. */
+void bios_set_flash(struct vm *vm, struct uefi_flash *f);
+void uefi_flash_free(struct uefi_flash *f);
 
 /* --- probing ------------------------------------------------------------ */
 

@@ -26,8 +26,8 @@
 
 /*
  * The firmware image boot.firmware names: "bios" is Debian's SeaBIOS
- * where the seabios package installs it; anything else but "" is a
- * file.  NULL for a firmware-less (direct) boot; "" with err set when
+ * where the seabios package installs it, "uefi" Debian's OVMF (its two
+ * flash images, boot-uefi.c); anything else but "" is a file.  NULL for a firmware-less (direct) boot; "" with err set when
  * the firmware cannot be had.
  */
 static const char *
@@ -37,11 +37,8 @@ firmware_path(const struct vm_config *cfg, struct vm_err *err)
 
 	if (cfg->boot.firmware[0] == '\0')
 		return NULL;
-	if (strcmp(cfg->boot.firmware, "uefi") == 0) {
-		vm_err_set(err, -ENOTSUP, "firmware 'uefi' is not built yet "
-		    "(use bios)");
-		return "";
-	}
+	if (strcmp(cfg->boot.firmware, "uefi") == 0)
+		return "uefi";
 	if (strcmp(cfg->boot.firmware, "bios") != 0)
 		return cfg->boot.firmware;
 	p = bios_default_path();
@@ -73,7 +70,9 @@ pc_init_memory(struct vm *vm, struct vm_err *err)
 		high = low - PC_PCI_HOLE;
 		low = PC_PCI_HOLE;
 	}
-	if (fw != NULL) {
+	if (fw != NULL && strcmp(fw, "uefi") == 0) {
+		ret = uefi_init_memory(vm, low, err);
+	} else if (fw != NULL) {
 		ret = bios_init_memory(vm, fw, low, err);
 	} else if (pc_has_vga(vm->cfg)) {
 		/* The VGA window 0xa0000-0xbffff is the VGA's. */
