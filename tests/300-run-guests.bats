@@ -137,10 +137,10 @@ system_guest() {
 # the same races, in 32-bit mode (interpreted) and 64-bit mode (compiled on
 # the jit tier): LOCKed counters whose totals must be exact, spinlocks,
 # message passing and store buffering with fences (TSO forbids their
-# failures), IPIs both ways and a TLB shootdown.  The lines must be the
-# same on every tier and CPU count; KVM joins where it has hardware
-# virtualization (the guest lives in kernel mode).
-@test "smp: INIT-SIPI-SIPI, LOCK/XCHG/CMPXCHG/XADD races with exact totals, TSO litmus tests, IPIs, a TLB shootdown (--cpus 2 and 4, both tiers)" {
+# failures), cross-modifying code, IPIs both ways and a TLB shootdown.
+# The lines must be the same on every tier and CPU count; KVM joins where
+# it has hardware virtualization (the guest lives in kernel mode).
+@test "smp: INIT-SIPI-SIPI, LOCK/XCHG/CMPXCHG/XADD races with exact totals, TSO litmus tests, cross-modifying code, IPIs, a TLB shootdown (--cpus 2 and 4, both tiers)" {
 	local a t n out first=""
 	for a in $(guest_backends); do
 		if [ "$a" = kvm ] && ! have_hw_kvm; then
@@ -154,7 +154,7 @@ system_guest() {
 					--kernel "$GUESTS/smp.elf" --append "cpus=$n"
 				out=$(printf '%s\n' "$output" | grep "^smp: ")
 				printf '%s\n' "$out" | grep -v ' ok$' | sed "s/^/# $a\/$t\/$n: /" >&3 || true
-				is "$out" "*smp: 32 up ok*smp: 32 inc ok*smp: 32 ipi ok*smp: 32 tlb ok*smp: 64 c16b ok*smp: 64 sb ok*smp: all ok" "$a/$t/--cpus $n: every check"
+				is "$out" "*smp: 32 up ok*smp: 32 inc ok*smp: 32 ipi ok*smp: 32 tlb ok*smp: 64 c16b ok*smp: 64 sb ok*smp: 64 xmc ok*smp: all ok" "$a/$t/--cpus $n: every check"
 				[ -z "$first" ] && first=$out
 				[ "$out" = "$first" ] || { diff <(echo "$first") <(echo "$out") | sed 's/^/# /' >&3; false; }
 			done

@@ -18,6 +18,9 @@
  *           flag then data and never sees data older than flag (TSO)
  *   sb      store buffering with MFENCE, and with a LOCKed op, between
  *           each CPU's store and load: both loads 0 never happens
+ *   xmc     cross-modifying code: CPU 1 rewrites a function CPU 0 ran,
+ *           in a page it also stores data to; after CPUID CPU 0 runs
+ *           the new code
  *   ipi     (32-bit) fixed IPIs from CPU 0 to every other CPU and back,
  *           each counted by the handler
  *   tlb     (32-bit) a TLB shootdown: CPU 0 remaps a page, IPIs the
@@ -48,6 +51,7 @@
 	.set MP_ROUNDS, 200000
 	.set IPI_ROUNDS, 500
 	.set TLB_ROUNDS, 200
+	.set XMC_ROUNDS, 1000
 	.set V_IPI, 0x40
 	.set V_TLB, 0x41
 
@@ -326,6 +330,68 @@ sb\m:
 	jnz 11b
 	SKIP \m, sb
 	ret
+
+/* Cross-modifying code (SDM vol. 3A, 8.1.3), XMC_ROUNDS rounds: CPU 1
+ * stores data to a page and rewrites the immediate of a function on it
+ * that CPU 0 has just run, then raises a flag; CPU 0 waits for the flag,
+ * serializes with CPUID and calls the function: it must return the new
+ * immediate. */
+xmc\m:
+	call bar\m
+	cmpl $2, ncpus\R
+	jb 6f
+	cmpl $1, %ebp
+	ja 5f
+	je 3f
+	call xmc_fn\m
+	movl $1, %esi
+1:	cmpl xmc_flag\R, %esi
+	je 2f
+	pause
+	jmp 1b
+2:	xorl %eax, %eax
+	cpuid
+	call xmc_fn\m
+	cmpl %esi, %eax
+	je 7f
+	incl xmc_bad\R
+7:	call xmc_fn\m                  /* translated again, old immediate */
+	movl %esi, xmc_ack\R
+	incl %esi
+	cmpl $XMC_ROUNDS + 1, %esi
+	jne 1b
+	jmp 5f
+3:	movl $1, %esi
+4:	movl %esi, xmc_data\m\R
+	movl %esi, xmc_fn\m + 1\R
+	movl %esi, xmc_flag\R
+8:	pause
+	cmpl xmc_ack\R, %esi
+	jne 8b
+	incl %esi
+	cmpl $XMC_ROUNDS + 1, %esi
+	jne 4b
+5:	call bar\m
+	testl %ebp, %ebp
+	jnz 9f
+	movl $0, want\R
+	CHK \m, xmc, xmc_bad\R
+9:	ret
+6:	testl %ebp, %ebp
+	jnz 9b
+	SKIP \m, xmc
+	ret
+
+	.data
+	.align 4096
+xmc_fn\m:
+	movl $0, %eax
+	ret
+	.align 64
+xmc_data\m:
+	.long 0
+	.align 4096
+	.text
 	.endm
 
 	.text
@@ -483,6 +549,7 @@ common32:
 	call counters32
 	call mp32
 	call sb32
+	call xmc32
 	call ipi32
 	call tlb32
 	call bar32
@@ -676,9 +743,12 @@ common64:
 	movl $0, bitlock(%rip)
 	movl $0, mp_flag(%rip)
 	movl $0, mp_data(%rip)
+	movl $0, xmc_flag(%rip)
+	movl $0, xmc_ack(%rip)
 1:	call counters64
 	call mp64
 	call sb64
+	call xmc64
 	call bar64
 	testl %ebp, %ebp
 	jnz 3f
@@ -742,6 +812,8 @@ sb_r2:	.long 1
 ipi_done: .long 0
 tlb_done: .long 0
 tlb_ack: .long 0
+xmc_flag: .long 0
+xmc_ack: .long 0
 	.align 64
 c_first:
 c_inc:	.long 0
@@ -760,6 +832,7 @@ c_c16b:	.quad 0, 0
 mp_bad:	.long 0
 sb_bad:	.long 0
 tlb_bad: .long 0
+xmc_bad: .long 0
 	.align 64
 	.space 62
 c_line:	.long 0                         /* bytes 62-65 of a line */
