@@ -132,3 +132,37 @@ system_guest() {
 @test "modes16: ENTER with nesting levels and 16-bit stacks, faults that leave ESP/EBP, BOUND, ARPL, 16-bit code segments and interrupt gates" {
 	system_guest modes16 32M
 }
+
+# smp.S: the BSP starts the others with INIT-SIPI-SIPI and every CPU runs
+# the same races, in 32-bit mode (interpreted) and 64-bit mode (compiled on
+# the jit tier): LOCKed counters whose totals must be exact, spinlocks,
+# message passing and store buffering with fences (TSO forbids their
+# failures), cross-modifying code, IPIs both ways and a TLB shootdown.
+# The lines must be the same on every tier and CPU count; KVM joins where
+# it has hardware virtualization (the guest lives in kernel mode).
+@test "smp: INIT-SIPI-SIPI, LOCK/XCHG/CMPXCHG/XADD races with exact totals, TSO litmus tests, cross-modifying code, IPIs, a TLB shootdown (--cpus 2 and 4, both tiers)" {
+	local a t n out first=""
+	for a in $(guest_backends); do
+		if [ "$a" = kvm ] && ! have_hw_kvm; then
+			echo "# smp: kvm skipped: /dev/kvm is software-only (KVM-PVM), it cannot run guest kernel mode" >&3
+			continue
+		fi
+		for n in 2 4; do
+			for t in interp jit; do
+				[ "$a" = kvm ] && [ "$t" = jit ] && continue
+				run_tool 0 timeout 120 "$VM_RUN" --accel "$a" --dbt-tier "$t" --cpus "$n" -m 64M \
+					--kernel "$GUESTS/smp.elf" --append "cpus=$n"
+				out=$(printf '%s\n' "$output" | grep "^smp: ")
+				printf '%s\n' "$out" | grep -v ' ok$' | sed "s/^/# $a\/$t\/$n: /" >&3 || true
+				is "$out" "*smp: 32 up ok*smp: 32 inc ok*smp: 32 ipi ok*smp: 32 tlb ok*smp: 64 c16b ok*smp: 64 sb ok*smp: 64 xmc ok*smp: all ok" "$a/$t/--cpus $n: every check"
+				[ -z "$first" ] && first=$out
+				[ "$out" = "$first" ] || { diff <(echo "$first") <(echo "$out") | sed 's/^/# /' >&3; false; }
+			done
+		done
+	done
+}
+
+@test "smp: one CPU without cpus=N runs the counters and says which checks it skipped" {
+	run_tool 0 timeout 60 "$VM_RUN" --accel dbt -m 64M --kernel "$GUESTS/smp.elf"
+	is "$output" "*smp: 32 up ok*smp: 32 inc ok*smp: 32 mp skipped*smp: 32 tlb skipped*smp: 64 code ok*smp: all ok*"
+}

@@ -37,6 +37,12 @@ struct dbt_cache {
 	unsigned npages_cap, npages_used;
 	struct dbt_block *dead;         /* invalidated, to free */
 	uint64_t translated, invalidated;
+	/* tb_lock (common/dbt/SMP.md, M1): held by every writer of the
+	 * translation state, this cache's chains and page table and the
+	 * JIT's arena and links.  Recursive: a compile that finds the arena
+	 * full flushes the cache, an invalidation forgets the JIT's code.
+	 * Never held across guest code or a fault (decode runs outside it). */
+	pthread_mutex_t tb_lock;
 };
 
 static unsigned
@@ -61,7 +67,29 @@ dbt_cache_new(void)
 		return NULL;
 	}
 	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
+	{
+		pthread_mutexattr_t a;
+
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&k->tb_lock, &a);
+		pthread_mutexattr_destroy(&a);
+	}
 	return k;
+}
+
+void
+dbt_tb_lock(struct dbt_cpu *c)
+{
+	if (c->blocks != NULL)
+		pthread_mutex_lock(&((struct dbt_cache *)c->blocks)->tb_lock);
+}
+
+void
+dbt_tb_unlock(struct dbt_cpu *c)
+{
+	if (c->blocks != NULL)
+		pthread_mutex_unlock(&((struct dbt_cache *)c->blocks)->tb_lock);
 }
 
 static void
@@ -94,6 +122,7 @@ dbt_cache_free(struct dbt_cache *k)
 	}
 	free_dead(k);
 	free(k->pages);
+	pthread_mutex_destroy(&k->tb_lock);
 	free(k);
 }
 
@@ -148,6 +177,7 @@ dbt_blocks_flush(struct dbt_cpu *c)
 	struct dbt_cache *k = cache_of(c);
 	unsigned i;
 
+	pthread_mutex_lock(&k->tb_lock);
 	for (i = 0; i < (1u << HASH_BITS); i++) {
 		while (k->hash[i]) {
 			struct dbt_block *b = k->hash[i];
@@ -162,6 +192,7 @@ dbt_blocks_flush(struct dbt_cpu *c)
 	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
 	k->npages_used = 0;
 	c->block_dirty = true;
+	pthread_mutex_unlock(&k->tb_lock);
 }
 
 static void
@@ -201,6 +232,7 @@ dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
 
 	if (k == NULL)
 		return;
+	pthread_mutex_lock(&k->tb_lock);
 	for (page = pa & ~0xfffULL; page <= end; page += 4096) {
 		struct page_ent *e = page_find(k, page, false);
 
@@ -223,6 +255,7 @@ dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
 		if (page + 4096 < page)
 			break;
 	}
+	pthread_mutex_unlock(&k->tb_lock);
 }
 
 static void
@@ -252,7 +285,13 @@ dbt_blocks_fini(struct dbt_cpu *c)
 void
 dbt_blocks_gc(struct dbt_cpu *c)
 {
-	free_dead(cache_of(c));
+	struct dbt_cache *k = cache_of(c);
+
+	if (k->dead == NULL)
+		return;
+	pthread_mutex_lock(&k->tb_lock);
+	free_dead(k);
+	pthread_mutex_unlock(&k->tb_lock);
 }
 
 uint64_t
@@ -272,6 +311,10 @@ ends_block(const struct insn *i)
 
 
 /* Decode the block at c->rip (already fetched: code/avail/pa). */
+static struct dbt_block *insert(struct dbt_cpu *c, struct dbt_cache *k,
+    struct dbt_block *b, const struct insn *tmp, int n, uint64_t pa,
+    uint64_t lin, bool crossed, uint64_t pa2);
+
 static struct dbt_block *
 translate(struct dbt_cpu *c, uint64_t pa)
 {
@@ -330,6 +373,18 @@ translate(struct dbt_cpu *c, uint64_t pa)
 	b = malloc(sizeof(*b) + sizeof(struct insn) * (size_t)n);
 	if (b == NULL)
 		return NULL;
+	return insert(c, k, b, tmp, n, pa, lin, crossed, pa2);
+}
+
+/* Put a decoded block into the cache (tb_lock). */
+static struct dbt_block *
+insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
+    const struct insn *tmp, int n, uint64_t pa, uint64_t lin, bool crossed,
+    uint64_t pa2)
+{
+	int k2;
+
+	pthread_mutex_lock(&k->tb_lock);
 	memset(b, 0, sizeof(*b));
 	b->pa = pa;
 	b->lin = lin;
@@ -350,6 +405,7 @@ translate(struct dbt_cpu *c, uint64_t pa)
 			/* Page table full: start over. */
 			free(b);
 			dbt_blocks_flush(c);
+			pthread_mutex_unlock(&k->tb_lock);
 			return NULL;
 		}
 		/* The page's first block: fast write entries for it go, on
@@ -362,6 +418,7 @@ translate(struct dbt_cpu *c, uint64_t pa)
 	b->hash_next = k->hash[hash_of(pa, b->mode_key)];
 	k->hash[hash_of(pa, b->mode_key)] = b;
 	k->translated++;
+	pthread_mutex_unlock(&k->tb_lock);
 	return b;
 }
 

@@ -197,6 +197,12 @@ struct dbt_cpu {
 
 	/* Events (exc.c). */
 	jmp_buf jmp;            /* the run loop's setjmp */
+	/* A LOCKed read-modify-write in progress (interp.c, SMP.md M3):
+	 * dbt_get_rm_rmw read atom_old at atom_ptr (host) / atom_pa for
+	 * atom_insn; dbt_set_rm stores with a compare-and-swap. */
+	const struct insn *atom_insn;
+	void *atom_ptr;
+	uint64_t atom_old, atom_pa;
 	int exc_vector;         /* pending exception, -1 none */
 	uint32_t exc_error;
 	bool exc_has_error;
@@ -281,6 +287,9 @@ bool dbt_pae_pdptes_ok(struct dbt_cpu *c, uint64_t cr3);
 /* Linear -> physical with a page walk; raises #PF (sets CR2). */
 uint64_t dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc);
 /* Empty the jump cache (every mapping it was made under is gone). */
+/* tb_lock, the writers' lock of the shared translation state (block.c). */
+void dbt_tb_lock(struct dbt_cpu *c);
+void dbt_tb_unlock(struct dbt_cpu *c);
 /* Unlink every direct exit linked to another page (jit.c). */
 void dbt_jit_unlink_cross(struct dbt_jit *j);
 static inline void
@@ -288,8 +297,11 @@ dbt_jc_flush(struct dbt_cpu *c)
 {
 	/* Links to other (global) pages are valid as long as the jump
 	 * cache's entries would be. */
-	if (c->jit != NULL)
+	if (c->jit != NULL) {
+		dbt_tb_lock(c);
 		dbt_jit_unlink_cross(c->jit);
+		dbt_tb_unlock(c);
+	}
 	if (++c->jc_gen == 0) {
 		__builtin_memset(c->jc, 0, sizeof(c->jc));
 		c->jc_gen = 1;
@@ -321,7 +333,10 @@ void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);
  * caller then uses the dbt_read/write functions.  For in-place and LOCKed
  * read-modify-write on host memory. */
 void *dbt_mem_ptr(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
-    unsigned acc);
+    unsigned acc, uint64_t *pa);
+/* After writing through dbt_mem_ptr's pointer (physical pa): drop the
+ * translations of those bytes, if any. */
+void dbt_mem_written(struct dbt_cpu *c, uint64_t pa, unsigned size);
 /* Instruction fetch at linear address lin: host pointer to the code, the
  * bytes available on that page in *avail, its physical address in *pa.
  * Raises #PF/#GP. */
@@ -352,6 +367,14 @@ void dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
     uint64_t v);
 /* The destination of a read-modify-write: as dbt_get_rm, but a memory
  * operand is checked for writing first (faults are reported as writes). */
+/* The host pointer of a LOCKed operand of size bytes at seg:ea when it is
+ * RAM within one cache line (physical address in *pa), else NULL: for the
+ * host's own atomic operations. */
+void *dbt_atomic_ptr(struct dbt_cpu *c, int seg, uint64_t ea, unsigned size,
+    uint64_t *pa);
+/* A compare-and-swap that found memory changed: run the instruction
+ * again (nothing architectural has changed yet). */
+_Noreturn void dbt_atomic_retry(struct dbt_cpu *c);
 uint64_t dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i,
     unsigned size);
 /* Stack: push/pop with the current stack size (SS.B / 64-bit). */

@@ -542,13 +542,23 @@ static void
 run_block(struct dbt_cpu *c, struct dbt_block *b)
 {
 	b->execs++;
-	if (c->jit != NULL && !c->irq_shadow && dbt_jit_compile(c, b) &&
-	    b->valid) {
-		if (c->jit_pending != NULL)
-			dbt_jit_link(c, c->jit_pending, b);
-		dbt_jit_remember(c, b);
-		c->jit_pending = dbt_jit_run(c, b);
-		return;
+	if (c->jit != NULL && !c->irq_shadow) {
+		bool ok;
+
+		/* Compiling, linking and the jump cache's entry change the
+		 * shared translation state: tb_lock (SMP.md, M1). */
+		dbt_tb_lock(c);
+		ok = dbt_jit_compile(c, b) && b->valid;
+		if (ok) {
+			if (c->jit_pending != NULL)
+				dbt_jit_link(c, c->jit_pending, b);
+			dbt_jit_remember(c, b);
+		}
+		dbt_tb_unlock(c);
+		if (ok) {
+			c->jit_pending = dbt_jit_run(c, b);
+			return;
+		}
 	}
 	c->jit_pending = NULL;
 	c->jit_budget--;

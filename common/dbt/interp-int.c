@@ -366,6 +366,31 @@ op_xchg(struct dbt_cpu *c, const struct insn *i)
 		dbt_set_reg(c, i, i->opreg, size, a);
 		return;
 	}
+	if (i->mem) {
+		/* XCHG with memory is locked without a prefix (SDM vol. 3A,
+		 * 8.1.2.1): the host's own exchange where it can. */
+		uint64_t ea = dbt_ea(c, i), pa;
+		void *p;
+
+		dbt_probe_write(c, i->seg, ea, size);
+		p = dbt_atomic_ptr(c, i->seg, ea, size, &pa);
+		if (p != NULL) {
+			b = dbt_get_reg(c, i, i->reg, size);
+			switch (size) {
+			case 1: a = __atomic_exchange_n((uint8_t *)p,
+			    (uint8_t)b, __ATOMIC_SEQ_CST); break;
+			case 2: a = __atomic_exchange_n((uint16_t *)p,
+			    (uint16_t)b, __ATOMIC_SEQ_CST); break;
+			case 4: a = __atomic_exchange_n((uint32_t *)p,
+			    (uint32_t)b, __ATOMIC_SEQ_CST); break;
+			default: a = __atomic_exchange_n((uint64_t *)p, b,
+			    __ATOMIC_SEQ_CST); break;
+			}
+			dbt_mem_written(c, pa, size);
+			dbt_set_reg(c, i, i->reg, size, a);
+			return;
+		}
+	}
 	a = dbt_get_rm_rmw(c, i, size);
 	b = dbt_get_reg(c, i, i->reg, size);
 	dbt_set_rm(c, i, size, b);
@@ -470,6 +495,33 @@ op_cmpxchg(struct dbt_cpu *c, const struct insn *i)
 	set_flags(c, fl);
 }
 
+/* LOCK CMPXCHG16B on RAM: the host's own (16-aligned, so in one line);
+ * false if the operand is not plain RAM. */
+static bool
+cmpxchg16b_host(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
+{
+	uint64_t pa, lo = c->gpr[RAX], hi = c->gpr[RDX];
+	void *p = dbt_atomic_ptr(c, i->seg, ea, 16, &pa);
+	unsigned char zf;
+
+	if (p == NULL)
+		return false;
+	__asm__ volatile("lock cmpxchg16b %1; setz %0"
+	    : "=q"(zf), "+m"(*(volatile unsigned __int128 *)p),
+	      "+a"(lo), "+d"(hi)
+	    : "b"(c->gpr[X86_RBX]), "c"(c->gpr[RCX])
+	    : "memory", "cc");
+	if (zf) {
+		dbt_mem_written(c, pa, 16);
+		c->rflags |= X86_ZF;
+	} else {
+		c->gpr[RAX] = lo;
+		c->gpr[RDX] = hi;
+		c->rflags &= ~(uint64_t)X86_ZF;
+	}
+	return true;
+}
+
 /* 0F C7 /1: CMPXCHG8B / CMPXCHG16B. */
 static void
 op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
@@ -487,6 +539,8 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 		if (ea & 15)
 			dbt_gp0(c);
 		dbt_probe_write(c, i->seg, ea, 16);
+		if (i->lock && cmpxchg16b_host(c, i, ea))
+			return;
 		dbt_read_bytes(c, i->seg, ea, m, 16);
 		if (m[0] == c->gpr[RAX] && m[1] == c->gpr[RDX]) {
 			uint64_t n[2] = { c->gpr[X86_RBX], c->gpr[RCX] };
@@ -504,10 +558,30 @@ op_cmpxchg8b(struct dbt_cpu *c, const struct insn *i)
 	{
 		uint64_t m, cmp;
 
-		dbt_probe_write(c, i->seg, ea, 8);
-		m = dbt_read64(c, i->seg, ea);
-		cmp = (c->gpr[RDX] << 32) | (uint32_t)c->gpr[RAX];
+		uint64_t pa;
+		void *p;
 
+		dbt_probe_write(c, i->seg, ea, 8);
+		cmp = (c->gpr[RDX] << 32) | (uint32_t)c->gpr[RAX];
+		p = i->lock ? dbt_atomic_ptr(c, i->seg, ea, 8, &pa) : NULL;
+		if (p != NULL) {
+			/* The host's CMPXCHG8B: one atomic compare-and-swap;
+			 * on failure memory is left as it is (the CPU's write
+			 * back of the same value). */
+			m = cmp;
+			if (__atomic_compare_exchange_n((uint64_t *)p, &m,
+			    (c->gpr[RCX] << 32) | (uint32_t)c->gpr[X86_RBX],
+			    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+				dbt_mem_written(c, pa, 8);
+				c->rflags |= X86_ZF;
+			} else {
+				c->gpr[RAX] = (uint32_t)m;
+				c->gpr[RDX] = m >> 32;
+				c->rflags &= ~(uint64_t)X86_ZF;
+			}
+			return;
+		}
+		m = dbt_read64(c, i->seg, ea);
 		if (m == cmp) {
 			dbt_write64(c, i->seg, ea, (c->gpr[RCX] << 32) |
 			    (uint32_t)c->gpr[X86_RBX]);
@@ -934,6 +1008,7 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 {
 	uint64_t n = count_reg(c, i), di, si, chunk, room;
 	uint8_t *d, *s = NULL;
+	uint64_t spa, dpa;
 	bool movs = i->op == 0xa4 || i->op == 0xa5;
 
 	if ((c->rflags & X86_DF) || n == 0 || i->addrsize == 2)
@@ -957,12 +1032,12 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 	/* The source first: its faults come before the destination's. */
 	if (movs) {
 		s = dbt_mem_ptr(c, i->seg, c->gpr[RSI] & mask_of(i->addrsize),
-		    (unsigned)(chunk * size), DBT_ACC_READ);
+		    (unsigned)(chunk * size), DBT_ACC_READ, &spa);
 		if (s == NULL)
 			return false;
 	}
 	d = dbt_mem_ptr(c, X86_ES, di, (unsigned)(chunk * size),
-	    DBT_ACC_WRITE);
+	    DBT_ACC_WRITE, &dpa);
 	if (d == NULL)
 		return false;
 	if (movs) {
@@ -988,6 +1063,7 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 		for (k = 0; k < chunk; k++)
 			memcpy(d + k * size, &v, size);
 	}
+	dbt_mem_written(c, dpa, (unsigned)(chunk * size));
 	dbt_set_reg(c, i, RDI, i->addrsize,
 	    (c->gpr[RDI] + chunk * size) & mask_of(i->addrsize));
 	set_count(c, i, n - chunk);

@@ -302,17 +302,106 @@ dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i, unsigned size)
 		return dbt_get_reg(c, i, i->rm, size);
 	ea = dbt_ea(c, i);
 	dbt_probe_write(c, i->seg, ea, size);
+	c->atom_insn = NULL;
+	if (i->lock) {
+		uint64_t pa, v;
+		void *p = dbt_atomic_ptr(c, i->seg, ea, size, &pa);
+
+		if (p != NULL) {
+			switch (size) {
+			case 1: v = __atomic_load_n((uint8_t *)p,
+			    __ATOMIC_ACQUIRE); break;
+			case 2: v = __atomic_load_n((uint16_t *)p,
+			    __ATOMIC_ACQUIRE); break;
+			case 4: v = __atomic_load_n((uint32_t *)p,
+			    __ATOMIC_ACQUIRE); break;
+			default: v = __atomic_load_n((uint64_t *)p,
+			    __ATOMIC_ACQUIRE); break;
+			}
+			c->atom_insn = i;
+			c->atom_ptr = p;
+			c->atom_old = v;
+			c->atom_pa = pa;
+			return v;
+		}
+		/* Page- or line-crossing, ROM, MMIO: the plain path, atomic
+		 * only while the run lock serializes the vCPUs (SMP.md M3's
+		 * exclusive fallback is still to come). */
+	}
 	return read_sized(c, i->seg, ea, size);
+}
+
+/*
+ * LOCKed operands the host can update atomically itself: RAM, within one
+ * 64-byte line (a line-crossing one would be a host split lock).  Host
+ * RAM is mapped page for page, so the host address has the guest's
+ * offset in the line.
+ */
+void *
+dbt_atomic_ptr(struct dbt_cpu *c, int seg, uint64_t ea, unsigned size,
+    uint64_t *pa)
+{
+	uint8_t *p;
+
+	p = dbt_mem_ptr(c, seg, ea, size, DBT_ACC_WRITE, pa);
+	if (p == NULL || ((uintptr_t)p & 63) + size > 64 ||
+	    (size > 8 && ((uintptr_t)p & (size - 1)) != 0))
+		return NULL;
+	return p;
+}
+
+_Noreturn void
+dbt_atomic_retry(struct dbt_cpu *c)
+{
+	c->atom_insn = NULL;
+	c->exc_vector = -1;
+	longjmp(c->jmp, 1);
+}
+
+static bool
+cas_sized(void *p, uint64_t old, uint64_t v, unsigned size)
+{
+	switch (size) {
+	case 1: {
+		uint8_t o = (uint8_t)old;
+
+		return __atomic_compare_exchange_n((uint8_t *)p, &o,
+		    (uint8_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	case 2: {
+		uint16_t o = (uint16_t)old;
+
+		return __atomic_compare_exchange_n((uint16_t *)p, &o,
+		    (uint16_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	case 4: {
+		uint32_t o = (uint32_t)old;
+
+		return __atomic_compare_exchange_n((uint32_t *)p, &o,
+		    (uint32_t)v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
+	default:
+		return __atomic_compare_exchange_n((uint64_t *)p, &old, v,
+		    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	}
 }
 
 void
 dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
     uint64_t v)
 {
-	if (!i->mem)
+	if (!i->mem) {
 		dbt_set_reg(c, i, i->rm, size, v);
-	else
+	} else if (c->atom_insn == i) {
+		/* The LOCKed store: only if memory still holds what was
+		 * read, else the instruction runs again. */
+		c->atom_insn = NULL;
+		if (!cas_sized(c->atom_ptr, c->atom_old, v, size))
+			dbt_atomic_retry(c);
+		dbt_mem_written(c, c->atom_pa, size);
+	} else {
 		write_sized(c, i->seg, dbt_ea(c, i), size, v);
+	}
 }
 
 static unsigned

@@ -109,7 +109,8 @@ struct walk {
 		(w)->faulted = true;                                    \
 		return;                                                 \
 	}                                                               \
-	touch((c), (epa), (e), (bits), (size));                         \
+	if (!touch((c), (epa), (e), (bits), (size)))                    \
+		goto restart;                                           \
 } while (0)
 
 static _Noreturn void
@@ -119,13 +120,47 @@ page_fault(struct dbt_cpu *c, uint64_t lin, uint32_t err)
 	dbt_raise(c, X86_EXC_PF, err);
 }
 
-/* Set A (and D) in a paging entry if not yet set. */
-static void
+/*
+ * Set A (and D) in a paging entry if not yet set, the way the processor
+ * does it, with a locked read-modify-write (SDM vol. 3A, 4.8 and
+ * 8.1.2.1): the entry read by the walk, e, becomes e | bits only if it is
+ * still e.  False when another CPU changed it meanwhile (cleared it,
+ * remapped it, or set the bits itself): the walk starts over rather than
+ * write back a stale entry.  Entries outside RAM (ROM, MMIO) take the
+ * plain write.
+ */
+static bool
 touch(struct dbt_cpu *c, uint64_t epa, uint64_t e, uint64_t bits,
     unsigned size)
 {
-	if ((e & bits) != bits)
+	const struct mem_region *r;
+	void *p;
+	bool ok;
+
+	if ((e & bits) == bits)
+		return true;
+	r = mem_lookup(&c->vm->mem, epa);
+	if (r == NULL || !(r->flags & MEM_RAM) ||
+	    epa + size > r->gpa + r->size || (epa & (size - 1)) != 0) {
 		dbt_phys_write(c, epa, size, e | bits);
+		return true;
+	}
+	p = r->hva + (epa - r->gpa);
+	if (size == 8) {
+		uint64_t old = e;
+
+		ok = __atomic_compare_exchange_n((uint64_t *)p, &old, e | bits,
+		    false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	} else {
+		uint32_t old = (uint32_t)e;
+
+		ok = __atomic_compare_exchange_n((uint32_t *)p, &old,
+		    (uint32_t)(e | bits), false, __ATOMIC_SEQ_CST,
+		    __ATOMIC_SEQ_CST);
+	}
+	if (ok && dbt_page_has_code(c, epa))
+		dbt_blocks_invalidate(c, epa, size);
+	return ok;
 }
 
 /* Physical-address bits above MAXPHYADDR in an 8-byte entry (51:M). */
@@ -200,6 +235,11 @@ walk(struct dbt_cpu *c, uint64_t lin, unsigned acc, struct walk *w)
 	int level, levels, shift;
 	unsigned esz;
 
+restart:
+	/* (again when an A/D update found the entry changed: touch) */
+	u = w_ok = true;
+	nx = false;
+	pages = 0;
 	if (!c->pg) {
 		w->pa = c->lma ? lin : lin & 0xffffffffULL;
 		w->page_pa = w->pa & ~0xfffULL;
@@ -778,17 +818,25 @@ dbt_write_bytes(struct dbt_cpu *c, int seg, uint64_t off, const void *buf,
 
 void *
 dbt_mem_ptr(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
-    unsigned acc)
+    unsigned acc, uint64_t *pa)
 {
-	uint64_t lin = dbt_linear(c, seg, off, size, acc), pa;
-	uint8_t *h;
+	uint64_t lin = dbt_linear(c, seg, off, size, acc);
 
 	if ((lin & 0xfff) + size > 4096)
 		return NULL;
-	h = tlb_lookup(c, lin, acc, &pa);
-	if (h != NULL && (acc & DBT_ACC_WRITE) && dbt_page_has_code(c, pa))
+	return tlb_lookup(c, lin, acc, pa);
+}
+
+/*
+ * After a write through dbt_mem_ptr: the translations of what it
+ * overwrote go.  After, not before: a translation another vCPU made in
+ * between would otherwise be of the old bytes and survive (SMP.md, M2).
+ */
+void
+dbt_mem_written(struct dbt_cpu *c, uint64_t pa, unsigned size)
+{
+	if (dbt_page_has_code(c, pa))
 		dbt_blocks_invalidate(c, pa, size);
-	return h;
 }
 
 const uint8_t *

@@ -2,7 +2,7 @@
  * System instructions (Intel SDM vol. 2 and vol. 3 chapters 2-6):
  * control and debug registers, descriptor tables, segment loads and far
  * transfers, INT/IRET, SYSCALL/SYSRET, SYSENTER/SYSEXIT, MSRs, CPUID, TSC,
- * HLT, CLI/STI, PUSHF/POPF, INVLPG and the cache/fence no-ops.
+ * HLT, CLI/STI, PUSHF/POPF, INVLPG, the cache no-ops and the fences.
  * Privileged ones raise #GP(0) outside CPL 0.  Instructions that change
  * the mode or the translation end their block (dbt_enders_sys).
  */
@@ -495,6 +495,23 @@ op_nop_sys(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)c;
 	(void)i;
+}
+
+/*
+ * LFENCE, MFENCE, SFENCE: the host's own.  Ordinary guest accesses keep
+ * their order on the host (TSO); MFENCE is what orders a store before a
+ * later load across vCPUs (SDM vol. 3A, 8.2.2), SFENCE orders the
+ * non-temporal stores hx runs natively.
+ */
+static void
+op_fence(struct dbt_cpu *c, const struct insn *i)
+{
+	(void)c;
+	switch (i->reg) {
+	case 5: __asm__ volatile("lfence" ::: "memory"); break;
+	case 6: __asm__ volatile("mfence" ::: "memory"); break;
+	default: __asm__ volatile("sfence" ::: "memory"); break;
+	}
 }
 
 static void
@@ -1497,9 +1514,9 @@ const struct op_entry dbt_ops_sys[] = {
 	E(1, 0xa8, op_push_sreg), E(1, 0xa9, op_pop_sreg),
 	E(1, 0xb2, op_lfp), E(1, 0xb4, op_lfp), E(1, 0xb5, op_lfp),
 	/* 0F AE: fences (mod 3, /5 /6 /7) and CLFLUSH (/7 memory). */
-	RM(1, 0xae, 5, OP_MOD_REG, op_nop_sys),
-	RM(1, 0xae, 6, OP_MOD_REG, op_nop_sys),
-	RM(1, 0xae, 7, OP_MOD_REG, op_nop_sys),
+	RM(1, 0xae, 5, OP_MOD_REG, op_fence),
+	RM(1, 0xae, 6, OP_MOD_REG, op_fence),
+	RM(1, 0xae, 7, OP_MOD_REG, op_fence),
 	RM(1, 0xae, 7, OP_MOD_MEM, op_nop_sys),
 	{ 0 },
 };
@@ -1508,5 +1525,8 @@ const dbt_fn dbt_enders_sys[] = {
 	op_pop_sreg, op_mov_sreg, op_jmpf_ptr, op_far_indirect, op_popf,
 	op_lfp, op_retf, op_int, op_iret, op_hlt, op_sti, op_cli, op_grp6,
 	op_dtr, op_lmsw_smsw, op_invlpg, op_swapgs, op_syscall, op_sysret,
-	op_sysenter, op_sysexit, op_mov_cr, op_wrmsr, op_clts, NULL,
+	op_sysenter, op_sysexit, op_mov_cr, op_wrmsr, op_clts,
+	/* serializing: code another vCPU wrote runs after it (SDM vol. 3A,
+	 * 8.1.3), not the rest of a stale block */
+	op_cpuid, op_wbinvd, NULL,
 };
