@@ -184,6 +184,10 @@ emit_nets(FILE *f, const struct vm_config *cfg)
 				fputc('\n', f);
 			}
 		}
+		if (n->tftp[0])
+			emit_kv(f, in, "tftp", n->tftp);
+		if (n->bootfile[0])
+			emit_kv(f, in, "bootfile", n->bootfile);
 		if (n->vlan)
 			fprintf(f, "%svlan: %d\n", in, n->vlan);
 	}
@@ -246,7 +250,8 @@ check_strings(const struct vm_config *cfg, const char *what,
 		const struct cfg_net *n = &cfg->nets[i];
 		int j;
 
-		if (!utf8_ok(n->spec) || !utf8_ok(n->mac))
+		if (!utf8_ok(n->spec) || !utf8_ok(n->mac) ||
+		    !utf8_ok(n->tftp) || !utf8_ok(n->bootfile))
 			bad = "networks";
 		for (j = 0; !bad && j < n->nforward && j < CFG_MAX_FORWARDS;
 		    j++)

@@ -85,6 +85,8 @@ TEST(every_key_round_trips)
 	snprintf(a.nets[1].forward[1], sizeof(a.nets[1].forward[1]),
 	    "udp:127.0.0.1:5353:53");
 	a.nets[1].nforward = 2;
+	snprintf(a.nets[1].tftp, sizeof(a.nets[1].tftp), "/srv/tftp root");
+	snprintf(a.nets[1].bootfile, sizeof(a.nets[1].bootfile), "boot.ipxe");
 	a.nnets = 2;
 	a.console = CFG_CONSOLE_VGA;
 	a.rtc_localtime = true;
@@ -127,6 +129,9 @@ TEST(every_key_round_trips)
 	EXPECT_EQ(b.nets[1].nforward, 2);
 	EXPECT_STREQ(b.nets[1].forward[0], "tcp:8080:80");
 	EXPECT_STREQ(b.nets[1].forward[1], "udp:127.0.0.1:5353:53");
+	EXPECT_STREQ(b.nets[1].tftp, "/srv/tftp root");
+	EXPECT_STREQ(b.nets[1].bootfile, "boot.ipxe");
+	EXPECT_STREQ(b.nets[0].tftp, "");
 	EXPECT_EQ(b.console, CFG_CONSOLE_VGA);
 	EXPECT_EQ(b.rtc_localtime, true);
 	EXPECT_STREQ(b.serial_log, "serial.log");
