@@ -238,24 +238,6 @@ add_e820(struct vm *vm, struct dev *fw, struct vm_err *err)
 	return fw_cfg_add_file(fw, "etc/e820", buf, n, err);
 }
 
-/* Debian's VGA BIOS for the stdvga, as "pci1234,1111.rom": SeaBIOS
- * runs a VGA device's romfile, telling it the device's PCI address. */
-static int
-add_vga_rom(struct dev *fw, struct vm_err *err)
-{
-	static const char path[] = "/usr/share/seabios/vgabios-stdvga.bin";
-	uint8_t *rom = NULL;
-	uint64_t len;
-	int ret;
-
-	ret = boot_read_file(path, 1u << 20, &rom, &len, err);
-	if (ret < 0)
-		return ret;
-	ret = fw_cfg_add_file(fw, "pci1234,1111.rom", rom, len, err);
-	free(rom);
-	return ret;
-}
-
 #define IPXE_E1000_ROM "/usr/lib/ipxe/qemu/pxe-e1000.rom"
 #define IPXE_VIRTIO_ROM "/usr/lib/ipxe/qemu/pxe-virtio.rom"
 
@@ -274,6 +256,15 @@ add_rom_file(struct dev *fw, const char *path, const char *name,
 	ret = fw_cfg_add_file(fw, name, rom, len, err);
 	free(rom);
 	return ret;
+}
+
+/* Debian's VGA BIOS for the stdvga, as "pci1234,1111.rom": SeaBIOS
+ * runs a VGA device's romfile, telling it the device's PCI address. */
+static int
+add_vga_rom(struct dev *fw, struct vm_err *err)
+{
+	return add_rom_file(fw, "/usr/share/seabios/vgabios-stdvga.bin",
+	    "pci1234,1111.rom", err);
 }
 
 /*
