@@ -45,10 +45,17 @@ parse() {
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "NA")}'; }
 
+# The host's CPU ticks: "steal total" from /proc/stat's cpu line (steal is
+# time the hypervisor under this host gave to someone else: on a shared
+# host it, not the code measured, can decide a figure).
+ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t}' /proc/stat; }
+steal=()
+
 # measure NAME CMD...: runs it RUNS times, fills $tmp/NAME.WORKLOAD
 measure() {
 	local name=$1; shift
-	local r w
+	local r w t0 t1
+	t0=$(ticks)
 	for r in $(seq "$RUNS"); do
 		timeout 600 "$@" < /dev/null > "$tmp/out" 2>&1
 		parse "$tmp/out" > "$tmp/p"
@@ -56,6 +63,8 @@ measure() {
 			awk -v w="$w" '$1 == w {print $2}' "$tmp/p" >> "$tmp/$name.$w"
 		done
 	done
+	t1=$(ticks)
+	steal+=("$(echo "$t0 $t1" | awk '{d = $4 - $2; printf "%.0f", (d > 0 ? 100 * ($3 - $1) / d : 0)}')")
 	cols+=("$name")
 }
 
@@ -101,4 +110,8 @@ for w in $WORKLOADS total; do
 		fi
 	fi
 	echo "$line"
+done
+echo
+for k in "${!cols[@]}"; do
+	echo "steal while ${cols[$k]} ran: ${steal[$k]}% of the host's CPU time"
 done
