@@ -49,6 +49,9 @@ struct cpu_backend_ops {
 	int (*probe)(struct vm_err *err);
 	/* Does the back end bring its own PIC/IOAPIC/LAPIC/PIT (KVM irqchip)? */
 	bool has_irqchip;
+	/* Is guest RAM better on transparent huge pages?  (Yes where the
+	 * hardware walks the guest's memory through its own page tables.) */
+	bool huge_ram;
 	int (*vm_init)(struct vm *vm, struct vm_err *err);
 	void (*vm_fini)(struct vm *vm);
 	int (*vcpu_init)(struct vcpu *vcpu, struct vm_err *err);

@@ -2930,7 +2930,8 @@ dbt_jit_new(size_t cache_size)
 	j->size = cache_size ? cache_size : JIT_DEFAULT_CACHE;
 	if (j->size < 4 * JIT_BLOCK_ROOM)
 		j->size = 4 * JIT_BLOCK_ROOM;
-	j->base = vmem_alloc(j->size, PROT_READ | PROT_WRITE | PROT_EXEC);
+	j->base = vmem_alloc(j->size, PROT_READ | PROT_WRITE | PROT_EXEC,
+	    true);
 	if (j->base == NULL) {
 		free(j);
 		return NULL;

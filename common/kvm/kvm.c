@@ -545,6 +545,7 @@ const struct cpu_backend_ops kvm_backend = {
 	.name = "kvm",
 	.probe = kvm_probe,
 	.has_irqchip = true,
+	.huge_ram = true,
 	.vm_init = kvm_vm_init,
 	.vm_fini = kvm_vm_fini,
 	.vcpu_init = kvm_vcpu_init,

@@ -49,7 +49,7 @@ add_region(struct mem_map *map, gpa_t gpa, uint64_t size, unsigned flags,
 			return vm_err_set(err, -EEXIST,
 			    "memory region %s overlaps %s", name, r->name);
 	}
-	p = vmem_alloc(size, PROT_READ | PROT_WRITE);
+	p = vmem_alloc(size, PROT_READ | PROT_WRITE, map->huge_pages);
 	if (p == NULL)
 		return vm_err_errno(err, -errno,
 		    "cannot allocate %llu MiB of guest memory",

@@ -44,6 +44,8 @@ struct mem_map {
 	struct mem_region regions[MEM_MAX_REGIONS];
 	int nr;
 	mem_write_fn on_write;
+	/* RAM added from now on goes on transparent huge pages (vmem.h). */
+	bool huge_pages;
 	void *on_write_opaque;
 };
 

@@ -8,8 +8,9 @@
 #define HUGE_ALIGN (2u << 20)
 
 void *
-vmem_alloc(size_t size, int prot)
+vmem_alloc(size_t size, int prot, bool huge)
 {
+	const char *thp = getenv("VMKIT_THP");
 	size_t len = size + HUGE_ALIGN;
 	uintptr_t raw, start;
 	void *p;
@@ -27,7 +28,9 @@ vmem_alloc(size_t size, int prot)
 		munmap(p, start - raw);
 	if (raw + len > start + size)
 		munmap((void *)(start + size), raw + len - (start + size));
-	if (getenv("VMKIT_NO_THP") == NULL)
+	if (thp != NULL && thp[0] != '\0')
+		huge = thp[0] != '0';
+	if (huge)
 		(void)madvise((void *)start, size, MADV_HUGEPAGE);
 	return (void *)start;
 }

@@ -320,6 +320,7 @@ vm_new(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
 	vm->ncpus = cfg->cpus;
 	vm->ram_size = cfg->memory;
 	mem_init(&vm->mem);
+	vm->mem.huge_pages = backend->huge_ram;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&vm->io_lock, &attr);
