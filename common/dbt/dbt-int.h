@@ -203,6 +203,12 @@ struct dbt_cpu {
 	const struct insn *atom_insn;
 	void *atom_ptr;
 	uint64_t atom_old, atom_pa;
+	/* A LOCKed operand the host cannot update atomically (crossing a
+	 * page or a 64-byte line, MMIO, ROM): atom_excl asks the run loop
+	 * to run the instruction again alone (dbt_start_exclusive), and
+	 * in_excl is set while it does, so the plain path is taken. */
+	bool atom_excl, in_excl;
+	bool step_one;          /* exec_block: one instruction only */
 	int exc_vector;         /* pending exception, -1 none */
 	uint32_t exc_error;
 	bool exc_has_error;
@@ -237,6 +243,7 @@ struct dbt_cpu {
 	uint64_t tlb_hits, tlb_misses;
 	uint64_t tlb_flushes, tlb_flushes_local, tlb_flushes_page;
 	uint64_t jc_flushes;
+	uint64_t excl_runs;     /* instructions run in exclusive sections */
 	bool block_dirty;       /* a write hit the code of the running block */
 	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */
 	struct dbt_block *cur_block;
@@ -370,6 +377,9 @@ void dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
 /* The host pointer of a LOCKed operand of size bytes at seg:ea when it is
  * RAM within one cache line (physical address in *pa), else NULL: for the
  * host's own atomic operations. */
+_Noreturn void dbt_atomic_exclusive(struct dbt_cpu *c);
+void dbt_start_exclusive(struct dbt_cpu *c);
+void dbt_end_exclusive(struct dbt_cpu *c);
 void *dbt_atomic_ptr(struct dbt_cpu *c, int seg, uint64_t ea, unsigned size,
     uint64_t *pa);
 /* A compare-and-swap that found memory changed: run the instruction

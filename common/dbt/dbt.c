@@ -54,6 +54,14 @@ struct dbt_vm {
 	atomic_int dma_pending;
 	int ndma;
 	struct { uint64_t lo, hi; } dma[16];
+	/* Exclusive sections (SMP.md M6): excl_pending while one is asked
+	 * for or runs; running[i] while vCPU i may touch guest memory
+	 * (false when it waits for the run lock, sleeps in HLT, or is
+	 * outside dbt_run). */
+	pthread_mutex_t excl_lock;
+	pthread_cond_t excl_cond;
+	atomic_int excl_pending;
+	atomic_bool running[VM_MAX_CPUS];
 };
 
 /* The vCPU this thread runs guest code for, while it holds the run lock
@@ -77,17 +85,121 @@ run_lock(struct dbt_vm *d)
  * has taken it (a bounded wait).  Without it a vCPU spinning on a lock
  * held by another that waits here (SeaBIOS's CPU start-up) never ends.
  */
+static void set_running(struct dbt_vm *d, struct dbt_cpu *c, bool on);
+
 static void
-run_lock_pass(struct dbt_vm *d)
+run_lock_pass(struct dbt_vm *d, struct dbt_cpu *c)
 {
 	unsigned taken = atomic_load(&d->run_takes);
 	int i;
 
+	set_running(d, c, false);
 	pthread_mutex_unlock(&d->run_lock);
 	for (i = 0; i < 1000 && atomic_load(&d->run_waiters) > 0 &&
 	    atomic_load(&d->run_takes) == taken; i++)
 		sched_yield();
 	run_lock(d);
+	atomic_store(&d->running[c->index], true);
+}
+
+/* vCPU c stops or starts touching guest memory; a stop wakes a vCPU
+ * waiting to start an exclusive section. */
+static void
+set_running(struct dbt_vm *d, struct dbt_cpu *c, bool on)
+{
+	atomic_store(&d->running[c->index], on);
+	if (!on && atomic_load(&d->excl_pending)) {
+		pthread_mutex_lock(&d->excl_lock);
+		pthread_cond_broadcast(&d->excl_cond);
+		pthread_mutex_unlock(&d->excl_lock);
+	}
+}
+
+static bool
+others_running(struct dbt_vm *d, const struct dbt_cpu *c)
+{
+	int k;
+
+	for (k = 0; k < c->vm->ncpus; k++)
+		if (k != c->index && atomic_load(&d->running[k]))
+			return true;
+	return false;
+}
+
+/* A deadline 1 ms from now, for waits that also poll. */
+static void
+soon(struct timespec *ts)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += 1000 * 1000;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * Stop every other vCPU at its next quiescent point (the top of its run
+ * loop, a HLT, the run lock) and return when none runs guest code: the
+ * caller then owns guest memory, for an access the host cannot make
+ * atomic (SMP.md M3, M6).  With the run lock no other vCPU runs anyway
+ * and this returns at once.  Others asking at the same time go one
+ * after the other; one waiting here is itself quiescent.
+ */
+void
+dbt_start_exclusive(struct dbt_cpu *c)
+{
+	struct dbt_vm *d = c->vm->backend_priv;
+	struct timespec ts;
+	int k;
+
+	set_running(d, c, false);
+	pthread_mutex_lock(&d->excl_lock);
+	while (atomic_load(&d->excl_pending)) {
+		soon(&ts);
+		pthread_cond_timedwait(&d->excl_cond, &d->excl_lock, &ts);
+	}
+	atomic_store(&d->excl_pending, 1);
+	atomic_store(&d->running[c->index], true);
+	for (k = 0; k < c->vm->ncpus; k++)
+		if (k != c->index && d->cpus[k] != NULL &&
+		    atomic_load(&d->running[k]))
+			atomic_store(&d->cpus[k]->attn, 1);
+	while (others_running(d, c)) {
+		soon(&ts);
+		pthread_cond_timedwait(&d->excl_cond, &d->excl_lock, &ts);
+	}
+	pthread_mutex_unlock(&d->excl_lock);
+}
+
+void
+dbt_end_exclusive(struct dbt_cpu *c)
+{
+	struct dbt_vm *d = c->vm->backend_priv;
+
+	pthread_mutex_lock(&d->excl_lock);
+	atomic_store(&d->excl_pending, 0);
+	pthread_cond_broadcast(&d->excl_cond);
+	pthread_mutex_unlock(&d->excl_lock);
+}
+
+/* A quiescent point: if an exclusive section is asked for or runs,
+ * wait until it has ended. */
+static void
+excl_idle(struct dbt_vm *d, struct dbt_cpu *c)
+{
+	struct timespec ts;
+
+	if (!atomic_load(&d->excl_pending))
+		return;
+	set_running(d, c, false);
+	pthread_mutex_lock(&d->excl_lock);
+	while (atomic_load(&d->excl_pending)) {
+		soon(&ts);
+		pthread_cond_timedwait(&d->excl_cond, &d->excl_lock, &ts);
+	}
+	atomic_store(&d->running[c->index], true);
+	pthread_mutex_unlock(&d->excl_lock);
 }
 
 /*
@@ -273,6 +385,8 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 	pthread_mutex_init(&d->run_lock, NULL);
 	pthread_mutex_init(&d->wait_lock, NULL);
 	pthread_mutex_init(&d->dma_lock, NULL);
+	pthread_mutex_init(&d->excl_lock, NULL);
+	pthread_cond_init(&d->excl_cond, NULL);
 	pthread_cond_init(&d->wake, NULL);
 	d->cache = dbt_cache_new();
 	if (d->cache == NULL) {
@@ -464,6 +578,7 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 			if (ev)
 				break;
 		}
+		set_running(d, c, false);
 		pthread_mutex_unlock(&d->run_lock);
 		pthread_mutex_lock(&d->wait_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -476,6 +591,7 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 			pthread_cond_timedwait(&d->wake, &d->wait_lock, &ts);
 		pthread_mutex_unlock(&d->wait_lock);
 		run_lock(d);
+		atomic_store(&d->running[c->index], true);
 		if (atomic_load(c->attention) &&
 		    !atomic_load(&c->vcpu->kicked))
 			atomic_store(c->attention, 0);
@@ -508,7 +624,7 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
 			break;
 		/* The instruction after STI / MOV SS ends the block so a
 		 * pending interrupt is taken right after it. */
-		if (c->block_dirty || shadow || c->halted)
+		if (c->block_dirty || shadow || c->halted || c->step_one)
 			break;
 	}
 	c->cur_block = NULL;
@@ -565,6 +681,42 @@ run_block(struct dbt_cpu *c, struct dbt_block *b)
 	exec_block(c, b);
 }
 
+/*
+ * The instruction at c->rip, whose LOCKed operand the host cannot update
+ * atomically, run by the interpreter while no other vCPU runs, and with
+ * io_lock held so that a device sees its read and write as one (SMP.md
+ * M3).  A fault inside returns through the run loop's setjmp, which
+ * ends the section.  False if the code cannot be fetched.
+ */
+static bool
+run_exclusive(struct dbt_cpu *c)
+{
+	struct dbt_block *b;
+
+	c->jit_pending = NULL;
+	c->rip_lin = c->long64 ? c->rip :
+	    (c->seg[X86_CS].base + c->rip) & 0xffffffffULL;
+	b = dbt_block_get(c);
+	if (b == NULL) {
+		if (c->diag[0] == '\0')
+			diag_here(c, "cannot fetch code");
+		c->exit_reason = CPU_EXIT_ERROR;
+		return false;
+	}
+	dbt_start_exclusive(c);
+	pthread_mutex_lock(&c->vm->io_lock);
+	c->in_excl = true;
+	c->step_one = true;
+	c->excl_runs++;
+	c->rflags &= ~(uint64_t)X86_RF;
+	exec_block(c, b);
+	c->in_excl = false;
+	c->step_one = false;
+	pthread_mutex_unlock(&c->vm->io_lock);
+	dbt_end_exclusive(c);
+	return c->exit_reason == CPU_EXIT_NONE;
+}
+
 static int
 dbt_run(struct vcpu *v, struct cpu_exit *ex)
 {
@@ -575,6 +727,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	uint64_t stop_at = v->insn_budget ? 0 : UINT64_MAX;
 
 	run_lock(d);
+	atomic_store(&d->running[c->index], true);
 	if (v->insn_budget)
 		stop_at = c->icount + v->insn_budget;
 	run_holder = c;
@@ -586,6 +739,18 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		/* A fault or trap was raised: deliver it. */
 		c->cur_block = NULL;
 		c->jit_pending = NULL;
+		if (c->in_excl) {
+			/* It faulted, or ended: the others run again. */
+			c->in_excl = false;
+			c->step_one = false;
+			pthread_mutex_unlock(&c->vm->io_lock);
+			dbt_end_exclusive(c);
+		}
+		if (c->atom_excl) {
+			c->atom_excl = false;
+			if (!run_exclusive(c))
+				goto out;
+		}
 		if (c->exc_vector >= 0) {
 			int vec = c->exc_vector;
 
@@ -603,6 +768,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			goto out;
 	}
 	for (;;) {
+		excl_idle(d, c);
 		if (atomic_load(c->attention)) {
 			atomic_store(c->attention, 0);
 			if (atomic_load(&v->kicked) ||
@@ -668,11 +834,12 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		if (c->jit_budget <= 0) {
 			c->jit_budget = DBT_SLICE;
 			c->jit_pending = NULL;
-			run_lock_pass(d);
+			run_lock_pass(d, c);
 		}
 	}
 	c->jit_pending = NULL;
 	run_holder = NULL;
+	set_running(d, c, false);
 	pthread_mutex_unlock(&d->run_lock);
 	return 0;
 out:
@@ -683,6 +850,7 @@ out:
 	snprintf(ex->diag, sizeof(ex->diag), "%s", c->diag);
 	c->exit_reason = CPU_EXIT_NONE;
 	run_holder = NULL;
+	set_running(d, c, false);
 	pthread_mutex_unlock(&d->run_lock);
 	return 0;
 }
@@ -724,7 +892,7 @@ dbt_stats(struct vm *vm)
 {
 	struct dbt_vm *d = vm->backend_priv;
 	uint64_t icount = 0, hits = 0, misses = 0, fl = 0, fll = 0, flp = 0;
-	uint64_t jcf = 0;
+	uint64_t jcf = 0, excl = 0;
 	int i;
 
 	if (d == NULL)
@@ -739,20 +907,22 @@ dbt_stats(struct vm *vm)
 		fll += d->cpus[i]->tlb_flushes_local;
 		flp += d->cpus[i]->tlb_flushes_page;
 		jcf += d->cpus[i]->jc_flushes;
+		excl += d->cpus[i]->excl_runs;
 	}
 	/* Hits counted here are the C paths' only: the translator's inline
 	 * probes do not count theirs. */
 	fprintf(stderr, "dbt: %llu instructions retired, %llu blocks "
 	    "translated, TLB %llu misses (%.2f%% of the slow-path lookups), "
 	    "flushes: %llu full, %llu non-global, %llu pages; %llu jump-cache "
-	    "flushes\n",
+	    "flushes; %llu LOCKed accesses run exclusively\n",
 	    (unsigned long long)icount,
 	    (unsigned long long)(d->cpus[0] ?
 	    dbt_blocks_translated(d->cpus[0]) : 0),
 	    (unsigned long long)misses,
 	    hits + misses ? 100.0 * (double)misses / (double)(hits + misses) :
 	    0.0, (unsigned long long)fl, (unsigned long long)fll,
-	    (unsigned long long)flp, (unsigned long long)jcf);
+	    (unsigned long long)flp, (unsigned long long)jcf,
+	    (unsigned long long)excl);
 	{
 		char buf[1024];
 

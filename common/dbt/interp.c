@@ -324,9 +324,9 @@ dbt_get_rm_rmw(struct dbt_cpu *c, const struct insn *i, unsigned size)
 			c->atom_pa = pa;
 			return v;
 		}
-		/* Page- or line-crossing, ROM, MMIO: the plain path, atomic
-		 * only while the run lock serializes the vCPUs (SMP.md M3's
-		 * exclusive fallback is still to come). */
+		/* Page- or line-crossing, ROM, MMIO: dbt_atomic_ptr only
+		 * returns NULL inside an exclusive section, where the plain
+		 * path is atomic (no other vCPU runs). */
 	}
 	return read_sized(c, i->seg, ea, size);
 }
@@ -343,11 +343,27 @@ dbt_atomic_ptr(struct dbt_cpu *c, int seg, uint64_t ea, unsigned size,
 {
 	uint8_t *p;
 
+	if (c->in_excl)
+		return NULL;
 	p = dbt_mem_ptr(c, seg, ea, size, DBT_ACC_WRITE, pa);
 	if (p == NULL || ((uintptr_t)p & 63) + size > 64 ||
 	    (size > 8 && ((uintptr_t)p & (size - 1)) != 0))
-		return NULL;
+		dbt_atomic_exclusive(c);
 	return p;
+}
+
+/*
+ * Leave the instruction (nothing architectural has changed yet: every
+ * caller checked the operand for writing and wrote nothing) and have the
+ * run loop run it again inside an exclusive section (SMP.md M3, M6).
+ */
+_Noreturn void
+dbt_atomic_exclusive(struct dbt_cpu *c)
+{
+	c->atom_insn = NULL;
+	c->atom_excl = true;
+	c->exc_vector = -1;
+	longjmp(c->jmp, 1);
 }
 
 _Noreturn void

@@ -643,6 +643,28 @@ emit_ea(struct emit *e, const struct insn *i, uint64_t next_rip, bool seg)
  * Clobbers rax and the host flags (the caller saved them).  The slow path
  * is finished by probe_done() once the fast path's end is known.
  */
+/*
+ * A LOCKed operand (or XCHG's) that crosses a 64-byte line goes to the
+ * slow path, which runs it in an exclusive section (SMP.md M3): natively
+ * it would be a host split lock, which Linux throttles or kills on hosts
+ * that detect them.  The guest's offset in the line is the host's (RAM
+ * is mapped page for page).  rsi: the guest address; rdi is free.
+ */
+static void
+emit_split_lock_check(struct emit *e, struct slow_path *s,
+    const struct insn *i, unsigned size)
+{
+	bool locked = i->lock || (i->map == 0 && i->mem &&
+	    (i->op == 0x86 || i->op == 0x87));
+
+	if (!locked || size < 2 || s->nextra >= 6)
+		return;
+	b1(e, 0x89); b1(e, 0xf7);                       /* mov edi, esi */
+	b1(e, 0x83); b1(e, 0xe7); b1(e, 63);            /* and edi, 63 */
+	b1(e, 0x83); b1(e, 0xff); b1(e, 64 - size);     /* cmp edi, 64-n */
+	s->extra[s->nextra++] = jcc32(e, 0x7, NULL);    /* ja slow */
+}
+
 static struct slow_path *
 emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
     unsigned size, bool write)
@@ -659,6 +681,7 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	s->retry = e->p;
 	s->size = size;
 	s->write = write;
+	emit_split_lock_check(e, s, i, size);
 
 	/* rax = index * 32: bits 12.. of the address, shifted by 7 */
 	if (e->j->bmi2) {

@@ -12,6 +12,12 @@
  *           bit lock; the totals must be exact
  *   line page    LOCK INC on a counter that crosses a cache line and one
  *           that crosses a page
+ *   cline xpage  a LOCK CMPXCHG retry loop on a counter that crosses a
+ *           line, plain increments under an XCHG spinlock whose lock
+ *           word crosses a page (the DBT runs these alone: the host
+ *           cannot make them atomic, and its JIT must not split-lock)
+ *   mmio    LOCK INC and LOCK XADD on the CPU's own LAPIC TPR (MMIO): 16
+ *           increments read back as 16
  *   code    LOCK INC on a counter in a page that holds executed code
  *   c16b    (64-bit) a LOCK CMPXCHG16B retry loop on a 128-bit counter
  *   mp      message passing: CPU 0 stores data then flag, CPU 1 loads
@@ -197,6 +203,22 @@ counters\m:
 	lock btrl $3, bitlock\R
 	lock incl c_line\R
 	lock incl c_page\R
+	movl c_cline\R, %eax
+13:	leal 1(%eax), %edx
+	lock cmpxchgl %edx, c_cline\R
+	jne 13b
+14:	movl $1, %eax
+	xchgl %eax, xlock\R
+	testl %eax, %eax
+	jz 16f
+15:	pause
+	cmpl $0, xlock\R
+	jne 15b
+	jmp 14b
+16:	movl c_xpage\R, %eax
+	incl %eax
+	movl %eax, c_xpage\R
+	movl $0, xlock\R
 	.if \m == 64
 	movq c_c16b\R, %rax
 	movq c_c16b + 8\R, %rdx
@@ -213,6 +235,21 @@ counters\m:
 11:	lock incl c_code\m\R
 	decl %esi
 	jnz 11b
+	/* LOCKed MMIO: this CPU's TPR, 16 LOCK INCs, then a LOCK XADD of
+	 * 0 must read 16; the TPR goes back to 0. */
+	movl $LAPIC + 0x80, %ebx
+	movl $0, (%ebx)
+	movl $16, %esi
+17:	lock incl (%ebx)
+	decl %esi
+	jnz 17b
+	xorl %eax, %eax
+	lock xaddl %eax, (%ebx)
+	movl $0, (%ebx)
+	cmpl $16, %eax
+	je 18f
+	lock incl mmio_bad\R
+18:
 	call bar\m
 	testl %ebp, %ebp
 	jnz 12f
@@ -232,6 +269,8 @@ counters\m:
 	CHK \m, bts, c_bts\R
 	CHK \m, line, c_line\R
 	CHK \m, page, c_page\R
+	CHK \m, cline, c_cline\R
+	CHK \m, xpage, c_xpage\R
 	.if \m == 64
 	CHK \m, c16b, c_c16b\R
 	.endif
@@ -239,6 +278,8 @@ counters\m:
 	imull $ITER_CODE, %eax
 	movl %eax, want\R
 	CHK \m, code, c_code\m\R
+	movl $0, want\R
+	CHK \m, mmio, mmio_bad\R
 12:	ret
 	.align 64
 c_code\m:
@@ -836,9 +877,17 @@ xmc_bad: .long 0
 	.align 64
 	.space 62
 c_line:	.long 0                         /* bytes 62-65 of a line */
+	.align 64
+	.space 61
+c_cline: .long 0                        /* bytes 61-64 of a line */
+mmio_bad: .long 0
 	.align 4096
 	.space 4094
 c_page:	.long 0                         /* bytes 4094-4097 of a page */
+c_xpage: .long 0
+	.align 4096
+	.space 4093
+xlock:	.long 0                         /* bytes 4093-4096 of a page */
 	.align 4
 c_last:
 ipi_cnt: .space 4 * MAXCPU
