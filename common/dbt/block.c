@@ -36,6 +36,10 @@ struct dbt_cache {
 	struct page_ent *pages;         /* open addressing */
 	unsigned npages_cap, npages_used;
 	struct dbt_block *dead;         /* invalidated, to free */
+	/* Bumped by each block's death; a block dead at epoch E is freed
+	 * once every running vCPU has passed a quiescent point after E
+	 * (dbt_blocks_gc, SMP.md M4). */
+	atomic_uint_fast64_t epoch;
 	uint64_t translated, invalidated;
 	/* tb_lock (common/dbt/SMP.md, M1): held by every writer of the
 	 * translation state, this cache's chains and page table and the
@@ -93,15 +97,30 @@ dbt_tb_unlock(struct dbt_cpu *c)
 }
 
 static void
+free_block(struct dbt_block *b)
+{
+	free(b->jit_exit);
+	free(b);
+}
+
+static void
 free_dead(struct dbt_cache *k)
 {
 	while (k->dead) {
 		struct dbt_block *b = k->dead;
 
-		k->dead = b->hash_next;
-		free(b->jit_exit);
-		free(b);
+		k->dead = b->dead_next;
+		free_block(b);
 	}
+}
+
+/* b is invalid and off the chains: onto the dead list, stamped. */
+static void
+bury(struct dbt_cache *k, struct dbt_block *b)
+{
+	b->dead_epoch = atomic_fetch_add(&k->epoch, 1) + 1;
+	b->dead_next = k->dead;
+	k->dead = b;
 }
 
 void
@@ -185,8 +204,7 @@ dbt_blocks_flush(struct dbt_cpu *c)
 			k->hash[i] = b->hash_next;
 			b->valid = false;
 			dbt_jit_forget(c, b);
-			b->hash_next = k->dead;
-			k->dead = b;
+			bury(k, b);
 		}
 	}
 	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
@@ -246,8 +264,7 @@ dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
 			unlink_hash(k, b);
 			b->valid = false;
 			dbt_jit_forget(c, b);
-			b->hash_next = k->dead;
-			k->dead = b;
+			bury(k, b);
 			k->invalidated++;
 			if (b == c->cur_block)
 				c->block_dirty = true;
@@ -282,15 +299,33 @@ dbt_blocks_fini(struct dbt_cpu *c)
 	}
 }
 
+/*
+ * The top of c's run loop, a quiescent point: c runs no block and holds
+ * none but its pending link's source.  Free the dead blocks no vCPU can
+ * be in (dbt_block_in_use): those that died before every running vCPU
+ * last passed here, and that are no vCPU's pending link source.
+ */
 void
 dbt_blocks_gc(struct dbt_cpu *c)
 {
 	struct dbt_cache *k = cache_of(c);
+	struct dbt_block **pp;
 
+	atomic_store(&c->qs_epoch, atomic_load(&k->epoch));
 	if (k->dead == NULL)
 		return;
 	pthread_mutex_lock(&k->tb_lock);
-	free_dead(k);
+	pp = &k->dead;
+	while (*pp != NULL) {
+		struct dbt_block *b = *pp;
+
+		if (dbt_block_in_use(c, b)) {
+			pp = &b->dead_next;
+			continue;
+		}
+		*pp = b->dead_next;
+		free_block(b);
+	}
 	pthread_mutex_unlock(&k->tb_lock);
 }
 
@@ -383,6 +418,7 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
     uint64_t pa2)
 {
 	int k2;
+	bool first;
 
 	pthread_mutex_lock(&k->tb_lock);
 	memset(b, 0, sizeof(*b));
@@ -409,14 +445,21 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 			return NULL;
 		}
 		/* The page's first block: fast write entries for it go, on
-		 * every vCPU (no new ones are made while it holds code). */
-		if (e->blocks == NULL)
-			dbt_tlb_drop_writes_all(c, b->page[k2]);
+		 * every vCPU (no new ones are made while it holds code).
+		 * Marked first, then dropped: a fill racing this sees the
+		 * mark (tlb_install looks again), SMP.md M5. */
+		first = e->blocks == NULL;
 		b->page_next[k2] = e->blocks;
 		e->blocks = b;
+		if (first) {
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			dbt_tlb_drop_writes_all(c, b->page[k2]);
+		}
 	}
 	b->hash_next = k->hash[hash_of(pa, b->mode_key)];
-	k->hash[hash_of(pa, b->mode_key)] = b;
+	/* Published whole: a lookup without tb_lock follows the chain. */
+	__atomic_store_n(&k->hash[hash_of(pa, b->mode_key)], b,
+	    __ATOMIC_RELEASE);
 	k->translated++;
 	pthread_mutex_unlock(&k->tb_lock);
 	return b;

@@ -43,6 +43,10 @@ struct dbt_block {
 	uint64_t page[2];
 	struct dbt_block *page_next[2];
 	struct dbt_block *hash_next;
+	/* Invalidated: the dead list (never hash_next, which a lookup may
+	 * still be following) and the epoch it died in (SMP.md M4). */
+	struct dbt_block *dead_next;
+	uint64_t dead_epoch;
 	/* Translator tier (jit.c). */
 	uint8_t *jit_code;              /* entry, NULL if not compiled */
 	uint8_t *jit_code_bx;           /* entry with the flags in rbx */

@@ -230,6 +230,9 @@ struct dbt_cpu {
 	struct dbt_jit *jit;    /* the translator's code cache, NULL: off */
 	int32_t jit_budget;     /* blocks left in this turn (run lock) */
 	struct dbt_jit_exit *jit_pending; /* last direct exit, to link */
+	/* The block cache's epoch when this vCPU last passed the top of
+	 * its run loop (dbt_blocks_gc, SMP.md M4). */
+	atomic_uint_fast64_t qs_epoch;
 	uint32_t jc_gen;        /* the jump cache's generation, never 0 */
 	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	/* Which jump-cache slots hold blocks on non-global pages (filled
@@ -378,6 +381,8 @@ void dbt_set_rm(struct dbt_cpu *c, const struct insn *i, unsigned size,
  * RAM within one cache line (physical address in *pa), else NULL: for the
  * host's own atomic operations. */
 _Noreturn void dbt_atomic_exclusive(struct dbt_cpu *c);
+struct dbt_block;
+bool dbt_block_in_use(struct dbt_cpu *c, const struct dbt_block *b);
 void dbt_start_exclusive(struct dbt_cpu *c);
 void dbt_end_exclusive(struct dbt_cpu *c);
 void *dbt_atomic_ptr(struct dbt_cpu *c, int seg, uint64_t ea, unsigned size,

@@ -183,6 +183,37 @@ dbt_end_exclusive(struct dbt_cpu *c)
 	pthread_mutex_unlock(&d->excl_lock);
 }
 
+/*
+ * Whether dead block b may still be in use (SMP.md M4): some vCPU's
+ * pending link starts in it, or a running vCPU other than c has not
+ * passed a quiescent point since b died.  A vCPU that is not running
+ * (waiting for the run lock, in HLT, outside dbt_run) is in no block.
+ * Under tb_lock.
+ */
+bool
+dbt_block_in_use(struct dbt_cpu *c, const struct dbt_block *b)
+{
+	struct dbt_vm *d = c->vm->backend_priv;
+	int k;
+
+	if (d == NULL)
+		return c->jit_pending != NULL &&
+		    dbt_jit_exit_from(c->jit_pending) == b;
+	for (k = 0; k < VM_MAX_CPUS; k++) {
+		struct dbt_cpu *o = d->cpus[k];
+
+		if (o == NULL)
+			continue;
+		if (o->jit_pending != NULL &&
+		    dbt_jit_exit_from(o->jit_pending) == b)
+			return true;
+		if (o != c && atomic_load(&d->running[k]) &&
+		    atomic_load(&o->qs_epoch) < b->dead_epoch)
+			return true;
+	}
+	return false;
+}
+
 /* A quiescent point: if an exclusive section is asked for or runs,
  * wait until it has ended. */
 static void
@@ -778,6 +809,9 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			}
 		}
 		if (c->halted) {
+			/* A sleeping vCPU holds no block (dbt_block_in_use):
+			 * the link it would make is not worth keeping one. */
+			c->jit_pending = NULL;
 			if (!wait_halted(c, d)) {
 				ex->reason = CPU_EXIT_HLT;
 				break;

@@ -224,6 +224,31 @@ set_rel32(uint8_t *field, const uint8_t *target)
 	memcpy(field, &rel, 4);
 }
 
+/*
+ * A block exit's jmp rel32, which linking and unlinking rewrite while
+ * other vCPUs may be running it (SMP.md M7): NOPs first so that the
+ * displacement is 4-aligned, which puts it in one cache line, and the
+ * rewrite is one aligned 4-byte store (patch_rel32): a vCPU jumping
+ * through it sees the old target or the new one, both valid code.
+ */
+static uint8_t *
+jmp32_patchable(struct emit *e)
+{
+	while (((uintptr_t)e->p & 3) != 3)
+		b1(e, 0x90);
+	b1(e, 0xe9);
+	b4(e, 0);
+	return e->p - 4;
+}
+
+static void
+patch_rel32(uint8_t *field, const uint8_t *target)
+{
+	int32_t rel = (int32_t)(target - (field + 4));
+
+	__atomic_store_n((int32_t *)(void *)field, rel, __ATOMIC_RELEASE);
+}
+
 static uint8_t *
 jmp32(struct emit *e, const uint8_t *target)
 {
@@ -1515,7 +1540,7 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 	x = new_exit(e, target);
 	x->fl_bx = e->fl == FLS_BX;
 	memcpy(x->rmap, e->rc_host, sizeof(x->rmap));
-	x->disp = jmp32(e, NULL);
+	x->disp = jmp32_patchable(e);
 	emit_stub(e, x);
 }
 
@@ -1559,7 +1584,7 @@ emit_side_exits(struct emit *e)
 		xe = new_exit(e, x->target);
 		xe->fl_bx = true;
 		memcpy(xe->rmap, x->rc_host, sizeof(xe->rmap));
-		xe->disp = jmp32(e, NULL);
+		xe->disp = jmp32_patchable(e);
 		emit_stub(e, xe);
 	}
 }
@@ -2827,7 +2852,7 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 	if (cross) {
 		if (to->npages != 1 || !dbt_tlb_global(c, to->lin)) {
 			if (x->stub_jc != NULL)
-				set_rel32(x->disp, x->stub_jc);
+				patch_rel32(x->disp, x->stub_jc);
 			return;
 		}
 		if (j->nxlinks == j->capxlinks) {
@@ -2845,7 +2870,7 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		j->xlinks_made++;
 	}
 	entry = link_entry(c, x, to);
-	set_rel32(x->disp, entry != NULL ? entry :
+	patch_rel32(x->disp, entry != NULL ? entry :
 	    x->fl_bx ? to->jit_code_bx : to->jit_code);
 	x->to = to;
 	x->in_next = to->jit_in;
@@ -2871,7 +2896,7 @@ unlink_exit(struct dbt_jit *j, struct dbt_jit_exit *x)
 	*x->in_pprev = x->in_next;
 	if (x->in_next != NULL)
 		x->in_next->in_pprev = x->in_pprev;
-	set_rel32(x->disp, x->stub);
+	patch_rel32(x->disp, x->stub);
 	x->to = NULL;
 	x->in_next = NULL;
 	x->in_pprev = NULL;

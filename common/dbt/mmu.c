@@ -452,7 +452,10 @@ dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa)
 		for (k = 0; k < DBT_TLB_SIZE; k++)
 			if ((c->tlb_pa[cls][k] & ~0xfffULL) ==
 			    (pa & ~0xfffULL))
-				c->tlb[cls][k].tag_w = DBT_TLB_EMPTY;
+				/* c may be another vCPU (SMP.md M5): one
+				 * 8-byte store its probes read whole. */
+				__atomic_store_n(&c->tlb[cls][k].tag_w,
+				    DBT_TLB_EMPTY, __ATOMIC_RELAXED);
 }
 
 /* A tag is the linear page address (DBT_TLB_EMPTY never matches one). */
@@ -494,8 +497,16 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 	/* A write entry only for dirty RAM holding no translated code
 	 * (writing code: the caller invalidates, on the slow path). */
 	if ((acc & DBT_ACC_WRITE) && (r->flags & MEM_RAM) &&
-	    !dbt_page_has_code(c, w->page_pa) && w->dirty && w->write)
-		t->tag_w = tag;
+	    !dbt_page_has_code(c, w->page_pa) && w->dirty && w->write) {
+		__atomic_store_n(&t->tag_w, tag, __ATOMIC_RELAXED);
+		/* A translator that gave the page code meanwhile dropped
+		 * write entries before this one existed: look again
+		 * (SMP.md M5; the translator marks, then drops). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (dbt_page_has_code(c, w->page_pa))
+			__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY,
+			    __ATOMIC_RELAXED);
+	}
 }
 
 /*
