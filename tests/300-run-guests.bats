@@ -180,6 +180,14 @@ system_guest() {
 	done
 }
 
+@test "smp: VMKIT_DBT_SMP takes serial (the default) and refuses anything else by name" {
+	VMKIT_DBT_SMP=serial run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
+		--kernel "$GUESTS/smp.elf" --append "cpus=2"
+	is "$output" "*smp: all ok*"
+	VMKIT_DBT_SMP=sideways run_tool 1 timeout 20 "$VM_RUN" --accel dbt -m 64M --kernel "$GUESTS/smp.elf"
+	is "$output" "*VMKIT_DBT_SMP=sideways: want serial or parallel*"
+}
+
 @test "smp: one CPU without cpus=N runs the counters and says which checks it skipped" {
 	run_tool 0 timeout 60 "$VM_RUN" --accel dbt -m 64M --kernel "$GUESTS/smp.elf"
 	is "$output" "*smp: 32 up ok*smp: 32 inc ok*smp: 32 mp skipped*smp: 32 tlb skipped*smp: 64 code ok*smp: all ok*"

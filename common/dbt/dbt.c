@@ -38,6 +38,10 @@
 #define DBT_SLICE 4096          /* blocks between lock releases */
 
 struct dbt_vm {
+	/* $VMKIT_DBT_SMP=parallel: the vCPUs run at once, no run lock
+	 * (SMP.md step 5; experimental).  serial, the default: one at a
+	 * time under run_lock. */
+	bool parallel;
 	pthread_mutex_t run_lock;
 	atomic_int run_waiters;         /* vCPU threads waiting for it */
 	atomic_uint run_takes;          /* times it was taken */
@@ -72,6 +76,8 @@ static __thread struct dbt_cpu *run_holder;
 static void
 run_lock(struct dbt_vm *d)
 {
+	if (d->parallel)
+		return;
 	atomic_fetch_add(&d->run_waiters, 1);
 	pthread_mutex_lock(&d->run_lock);
 	atomic_fetch_sub(&d->run_waiters, 1);
@@ -88,11 +94,20 @@ run_lock(struct dbt_vm *d)
 static void set_running(struct dbt_vm *d, struct dbt_cpu *c, bool on);
 
 static void
+run_unlock(struct dbt_vm *d)
+{
+	if (!d->parallel)
+		pthread_mutex_unlock(&d->run_lock);
+}
+
+static void
 run_lock_pass(struct dbt_vm *d, struct dbt_cpu *c)
 {
 	unsigned taken = atomic_load(&d->run_takes);
 	int i;
 
+	if (d->parallel)
+		return;
 	set_running(d, c, false);
 	pthread_mutex_unlock(&d->run_lock);
 	for (i = 0; i < 1000 && atomic_load(&d->run_waiters) > 0 &&
@@ -419,6 +434,18 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 	pthread_mutex_init(&d->excl_lock, NULL);
 	pthread_cond_init(&d->excl_cond, NULL);
 	pthread_cond_init(&d->wake, NULL);
+	{
+		const char *m = getenv("VMKIT_DBT_SMP");
+
+		if (m != NULL && m[0] != '\0' && strcmp(m, "serial") != 0) {
+			if (strcmp(m, "parallel") != 0) {
+				free(d);
+				return vm_err_set(err, -EINVAL, "VMKIT_DBT_SMP="
+				    "%s: want serial or parallel", m);
+			}
+			d->parallel = true;
+		}
+	}
 	d->cache = dbt_cache_new();
 	if (d->cache == NULL) {
 		free(d);
@@ -482,6 +509,7 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	c->vcpu = v;
 	c->index = v->id;
 	c->attention = &c->attn;
+	c->smp_parallel = d->parallel;
 	c->blocks = d->cache;
 	c->jit = d->jit;
 	dbt_jit_add_cpu(d->jit, c);
@@ -610,7 +638,7 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 				break;
 		}
 		set_running(d, c, false);
-		pthread_mutex_unlock(&d->run_lock);
+		run_unlock(d);
 		pthread_mutex_lock(&d->wait_lock);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 10 * 1000 * 1000;
@@ -800,6 +828,15 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	}
 	for (;;) {
 		excl_idle(d, c);
+		if (c->flush_wanted) {
+			c->flush_wanted = false;
+			c->jit_pending = NULL;
+			dbt_start_exclusive(c);
+			dbt_tb_lock(c);
+			dbt_jit_flush_arena(c);
+			dbt_tb_unlock(c);
+			dbt_end_exclusive(c);
+		}
 		if (atomic_load(c->attention)) {
 			atomic_store(c->attention, 0);
 			if (atomic_load(&v->kicked) ||
@@ -874,7 +911,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	c->jit_pending = NULL;
 	run_holder = NULL;
 	set_running(d, c, false);
-	pthread_mutex_unlock(&d->run_lock);
+	run_unlock(d);
 	return 0;
 out:
 	c->jit_pending = NULL;
@@ -885,7 +922,7 @@ out:
 	c->exit_reason = CPU_EXIT_NONE;
 	run_holder = NULL;
 	set_running(d, c, false);
-	pthread_mutex_unlock(&d->run_lock);
+	run_unlock(d);
 	return 0;
 }
 

@@ -2573,7 +2573,12 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	memset(&e, 0, sizeof(e));
 	e.start = alloc_code(j, JIT_BLOCK_ROOM);
 	if (e.start == NULL) {
-		/* Full: start over.  b is flushed with the rest. */
+		/* Full: start over.  b is flushed with the rest.  With the
+		 * vCPUs in parallel the run loop does it, alone. */
+		if (c->smp_parallel) {
+			c->flush_wanted = true;
+			return false;
+		}
 		dbt_blocks_flush(c);
 		j->used = j->head;
 		j->flushes++;
@@ -2909,6 +2914,20 @@ dbt_jit_unlink_cross(struct dbt_jit *j)
 		unlink_exit(j, j->xlinks[j->nxlinks - 1]);
 }
 
+/* The deferred arena-full flush (parallel vCPUs), in an exclusive
+ * section, under tb_lock. */
+void
+dbt_jit_flush_arena(struct dbt_cpu *c)
+{
+	struct dbt_jit *j = c->jit;
+
+	if (j == NULL)
+		return;
+	dbt_blocks_flush(c);
+	j->used = j->head;
+	j->flushes++;
+}
+
 void
 dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b)
 {
@@ -2919,8 +2938,11 @@ dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b)
 	for (k = 0; j != NULL && k < j->ncpus; k++) {
 		struct dbt_jc_entry *x = &j->cpus[k]->jc[idx];
 
+		/* Only the generation (SMP.md M8): one 4-byte store, so a
+		 * vCPU reading the slot meanwhile misses or finds the old,
+		 * still mapped code, never a torn entry. */
 		if (x->block == b)
-			memset(x, 0, sizeof(*x));
+			__atomic_store_n(&x->gen, 0, __ATOMIC_RELEASE);
 	}
 	while (b->jit_in != NULL)
 		unlink_exit(j, b->jit_in);

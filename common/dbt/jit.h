@@ -36,6 +36,7 @@ void dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x,
     struct dbt_block *to);
 /* The source block of exit x. */
 struct dbt_block *dbt_jit_exit_from(const struct dbt_jit_exit *x);
+void dbt_jit_flush_arena(struct dbt_cpu *c);
 /* b is being invalidated: undo every link into and out of it and drop
  * it from every vCPU's jump cache. */
 void dbt_jit_forget(struct dbt_cpu *c, struct dbt_block *b);
