@@ -11,7 +11,8 @@
 # table shows the median MiB/s, and the guest's interrupts from the card
 # per MiB sent (from its /proc/interrupts after the transfer), a figure
 # the host's load does not move much.  $BENCH_NET_MODELS (default
-# "virtio e1000") picks the cards; BENCH_NET_QEMU=no leaves QEMU out.
+# "virtio e1000" when unset) picks vmkit's cards; set but empty, it runs
+# none of them (QEMU's rows only).  BENCH_NET_QEMU=no leaves QEMU out.
 #
 # First, guest to guest (the "g2g" rows): two guest kits on a vm-net
 # switch (10.0.3.1 sends $BENCH_NET_MB MiB to 10.0.3.2's nc), beside two
@@ -25,7 +26,14 @@ BUILD=${1:-build/rel}
 RUNS=${BENCH_RUNS:-3}
 MB=${BENCH_NET_MB:-32}
 MEM=${BENCH_MEM:-256M}
-MODELS=${BENCH_NET_MODELS:-virtio e1000}
+# "-", not ":-": an empty BENCH_NET_MODELS means no vmkit cards, not both.
+MODELS=${BENCH_NET_MODELS-virtio e1000}
+for model in $MODELS; do
+	case $model in
+	virtio | e1000) ;;
+	*) echo "bench/net.sh: BENCH_NET_MODELS: unknown model '$model' (virtio, e1000)" >&2; exit 2 ;;
+	esac
+done
 top=$(cd "$(dirname "$0")/.." && pwd)
 kit=$("$top/tests/guestkit/build.sh" --print-dir) || exit 1
 K=$kit/vmlinuz I=$kit/initrd.gz
