@@ -41,8 +41,12 @@ fi
 kver=${kpkg#linux-image-}
 out=$cache_root/$kver
 
+# The kit is current when it was made from this init and this script:
+# compared by content, not by file times, so that a fresh checkout or a
+# git worktree (whose files are all newer) reuses a kit made from the same.
+inputs=$(cat "$here/init" "$0" | sha256sum | cut -d' ' -f1)
 if [ $force -eq 0 ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.gz" ] &&
-   [ "$out/initrd.gz" -nt "$here/init" ] && [ "$out/initrd.gz" -nt "$0" ]; then
+   [ "$(cat "$out/INPUTS" 2>/dev/null)" = "$inputs" ]; then
 	[ $print_dir -eq 1 ] && echo "$out"
 	exit 0
 fi
@@ -113,6 +117,7 @@ cp "$work/bb/bin/busybox" "$out.tmp/busybox"
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) |
 	gzip -9 > "$out.tmp/initrd.gz"
 echo "$kver" > "$out.tmp/VERSION"
+echo "$inputs" > "$out.tmp/INPUTS"
 rm -rf "$out"
 mv "$out.tmp" "$out"
 log "ready in $out ($(du -sh "$out" | cut -f1)): modules ${order[*]}"
