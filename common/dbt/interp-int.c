@@ -1060,8 +1060,22 @@ fast_rep(struct dbt_cpu *c, const struct insn *i, unsigned size)
 	} else {
 		uint64_t v = c->gpr[RAX], k;
 
-		for (k = 0; k < chunk; k++)
-			memcpy(d + k * size, &v, size);
+		/* One loop per element size, so that each is a plain store
+		 * loop rather than a memcpy of a variable size. */
+		if (size == 8) {
+			for (k = 0; k < chunk; k++)
+				memcpy(d + k * 8, &v, 8);
+		} else if (size == 4) {
+			uint32_t w = (uint32_t)v;
+
+			for (k = 0; k < chunk; k++)
+				memcpy(d + k * 4, &w, 4);
+		} else {
+			uint16_t w = (uint16_t)v;
+
+			for (k = 0; k < chunk; k++)
+				memcpy(d + k * 2, &w, 2);
+		}
 	}
 	dbt_mem_written(c, dpa, (unsigned)(chunk * size));
 	dbt_set_reg(c, i, RDI, i->addrsize,
