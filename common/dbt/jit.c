@@ -14,6 +14,11 @@
  * (FLS_MEM), or rbx holds them as LAHF/SETO left them (FLS_BX: a TLB
  * probe had to clobber the host flags; two instructions instead of a
  * read-modify-write of c->rflags, and only a slow path merges them).
+ * A probe whose instruction overwrites every flag without reading one
+ * saves nothing when the flags come from an ADD, SUB, CMP, TEST or
+ * logical op on registers just before it (a Jcc between allowed): its
+ * slow path, which needs them only to fault precisely, makes them again
+ * from those registers (FLS_REPLAY).
  * A block goes on past a Jcc along its fall-through path; the taken side
  * leaves through a side exit that writes back flags and registers.
  *
@@ -95,6 +100,7 @@ struct dbt_jit {
 	uint8_t *exit;          /* rax = exit record; back to enter's caller */
 	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
 	uint64_t compiled, failed, links, flushes, helper_insns, native_insns;
+	uint64_t probes, probes_replay; /* probes, those saving no flags */
 	uint64_t ns;            /* time spent compiling */
 	long max_native;        /* VMKIT_JIT_MAX_NATIVE, -1: no limit */
 	struct dbt_cpu *cpus[DBT_JIT_MAX_CPUS]; /* whose jump caches to clean */
@@ -128,6 +134,21 @@ struct slow_path {
 	bool write;
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
 	bool rc_dirty[16];
+	uint8_t replay[32];     /* FLS_REPLAY: code that makes the flags again */
+	int nreplay;
+};
+
+/*
+ * The last flag-writing instruction compiled on registers alone, kept so
+ * that the probe of the next one need not save the flags (see
+ * flags_replay): its host code, and the host registers it reads, which
+ * must still cache the same guest registers at the probe.
+ */
+struct flag_src {
+	int at;                 /* e->insn_no of the instruction, or -1 */
+	uint8_t code[32];       /* undo and redo: the flags it made */
+	int n;
+	int8_t host[2], guest[2];
 };
 
 /* A taken Jcc inside a block: out of line, the flags and the dirty
@@ -156,6 +177,9 @@ struct emit {
 	struct slow_path slow[DBT_BLOCK_MAX];
 	int nside;
 	struct side_exit side[DBT_BLOCK_MAX];
+	int insn_no;            /* of the instruction being compiled */
+	struct flag_src fsrc;
+	bool replay_ok;         /* this probe's instruction writes all flags */
 };
 
 static void
@@ -354,7 +378,9 @@ set_rip(struct emit *e, uint64_t v)
 
 /* ---- flags -------------------------------------------------------------- */
 
-enum { FLS_MEM, FLS_HOST, FLS_BX };
+/* FLS_REPLAY: only at a probe, the flags are nowhere but a slow path can
+ * make them again (struct flag_src). */
+enum { FLS_MEM, FLS_HOST, FLS_BX, FLS_REPLAY };
 
 /* Host flags -> c->rflags (SF ZF AF PF CF in the low byte, OF bit 11).
  * Clobbers rax and the host flags. */
@@ -690,6 +716,122 @@ emit_split_lock_check(struct emit *e, struct slow_path *s,
 	s->extra[s->nextra++] = jcc32(e, 0x7, NULL);    /* ja slow */
 }
 
+/*
+ * Keep what it takes to make again the flags of an instruction just
+ * compiled at start (up to e->p) on host registers alone: ADD and SUB
+ * (undone, then done again: the destination ends as it was), CMP and
+ * TEST (done again), AND, OR and XOR (TEST of the result, which sets the
+ * same flags: CF, OF and AF clear on this host, as alu.c notes).  hr/gr
+ * and hm/gm: its reg and r/m operands (host register, guest register).
+ */
+static void
+flags_src_record(struct emit *e, const uint8_t *start, unsigned size,
+    int hr, int gr, int hm, int gm)
+{
+	struct flag_src *f = &e->fsrc;
+	const uint8_t *q = start;
+	int n = (int)(e->p - start), pre, ext, dst = -1, k;
+	bool undo = false, test = false;
+	uint8_t o, m, *w = f->code;
+
+	f->at = -1;
+	if (n <= 0 || n > 12)
+		return;
+	if (*q == 0x66)
+		q++;
+	if ((*q & 0xf0) == 0x40)
+		q++;
+	pre = (int)(q - start);
+	if (pre + 2 > n)
+		return;
+	o = q[0];
+	m = q[1];
+	ext = (m >> 3) & 7;
+	if ((m >> 6) != 3)
+		return;
+	if (o <= 0x03 || (o >= 0x28 && o <= 0x2b)) {
+		undo = true;
+		if (hr == hm)
+			return;                 /* ADD r, r: not undone */
+	} else if ((o >= 0x38 && o <= 0x3b) || o == 0x84 || o == 0x85 ||
+	    ((o == 0xf6 || o == 0xf7) && ext == 0) ||
+	    ((o == 0x80 || o == 0x81 || o == 0x83) && ext == 7)) {
+		/* done again as it is */
+	} else if ((o >= 0x08 && o <= 0x0b) || (o >= 0x20 && o <= 0x23) ||
+	    (o >= 0x30 && o <= 0x33)) {
+		test = true;
+		dst = (o & 2) ? hr : hm;
+	} else if (o == 0x80 || o == 0x81 || o == 0x83) {
+		if (ext == 0 || ext == 5)
+			undo = true;
+		else if (ext == 1 || ext == 4 || ext == 6)
+			test = true, dst = hm;
+		else
+			return;
+	} else {
+		return;
+	}
+	if (test) {
+		unsigned rex = (size == 8 ? 8u : 0) | (dst >= 8 ? 5u : 0);
+
+		if (dst < 0)
+			return;
+		if (size == 2)
+			*w++ = 0x66;
+		if (rex || (size == 1 && dst >= 4))
+			*w++ = (uint8_t)(0x40 | rex);
+		*w++ = size == 1 ? 0x84 : 0x85;
+		*w++ = (uint8_t)(0xc0 | (dst & 7) << 3 | (dst & 7));
+	} else {
+		if (undo) {
+			memcpy(w, start, (size_t)n);
+			if (o <= 0x03)
+				w[pre] = (uint8_t)(o + 0x28);
+			else if (o >= 0x28 && o <= 0x2b)
+				w[pre] = (uint8_t)(o - 0x28);
+			else
+				w[pre + 1] = (uint8_t)(m ^ (5 << 3));
+			w += n;
+		}
+		memcpy(w, start, (size_t)n);
+		w += n;
+	}
+	f->n = (int)(w - f->code);
+	f->host[0] = (int8_t)hr;
+	f->guest[0] = (int8_t)gr;
+	f->host[1] = (int8_t)hm;
+	f->guest[1] = (int8_t)gm;
+	for (k = 0; k < 2; k++)
+		if ((f->host[k] < 0) != (f->guest[k] < 0))
+			return;
+	f->at = e->insn_no;
+}
+
+/*
+ * Can slow path s make the flags of the instruction before this one
+ * again?  Only if that one was recorded and the host registers it read
+ * still cache the same guest registers (this instruction has changed
+ * none yet: its probe comes before it).  Then s keeps the code.
+ */
+static bool
+flags_replay(struct emit *e, struct slow_path *s)
+{
+	const struct flag_src *f = &e->fsrc;
+	int k;
+
+	if (f->at < 0 || f->at != e->insn_no - 1)
+		return false;
+	for (k = 0; k < 2; k++) {
+		int h = f->host[k], g = f->guest[k];
+
+		if (h >= 0 && (e->rc_owner[h] != g || e->rc_host[g] != h))
+			return false;
+	}
+	memcpy(s->replay, f->code, (size_t)f->n);
+	s->nreplay = f->n;
+	return true;
+}
+
 static struct slow_path *
 emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
     unsigned size, bool write)
@@ -701,8 +843,17 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	int32_t tlb = OFF(tlb) + (e->c->cpl == 3 ?
 	    (int32_t)sizeof(e->c->tlb[0]) : 0);
 
-	flags_to_bx(e);
-	s->fl_probe = e->fl;
+	s->nreplay = 0;
+	e->j->probes++;
+	if (e->fl == FLS_HOST && e->replay_ok && flags_replay(e, s)) {
+		e->j->probes_replay++;
+		/* The probe clobbers the flags the instruction then writes
+		 * whole; the slow path makes them again if it needs them. */
+		s->fl_probe = FLS_REPLAY;
+	} else {
+		flags_to_bx(e);
+		s->fl_probe = e->fl;
+	}
 	s->retry = e->p;
 	s->size = size;
 	s->write = write;
@@ -799,6 +950,10 @@ emit_slow_paths(struct emit *e)
 		if (s->fl_probe == FLS_BX) {
 			b1(e, 0x89); b1(e, 0xd8);       /* mov eax, ebx */
 			flags_merge_ax(e);
+		} else if (s->fl_probe == FLS_REPLAY) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+			flags_save(e);
 		}
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0 && s->rc_dirty[g])
@@ -948,6 +1103,7 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 	bool mem = i->mem && h->rm_force < 0, hi_r = false, hi_m = false;
 	int gr = -1, gm = -1, hr = -1, hm = -1, hc = -1, k;
 	struct slow_path *s = NULL;
+	const uint8_t *start;
 	unsigned rex;
 
 	if (h->reg >= 0)
@@ -990,12 +1146,16 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 	 * r/m operand too (MOV EAX, EAX). */
 	if (gr >= 0)
 		hr = rc_take(e, gr, h->reg_nr && gr != gm);
-	if (mem)
+	if (mem) {
+		e->replay_ok = (h->flags & (FL_W | FL_R)) == FL_W && !h->cl;
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+		e->replay_ok = false;
+	}
 	if (h->flags & FL_R)
 		flags_to_host(e);
 	if (h->cl)
 		mov_rr(e, CX, hc);
+	start = e->p;
 	if (i->lock && mem)
 		b1(e, 0xf0);
 	if (h->size == 2)
@@ -1032,6 +1192,8 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		rc_dirty(e, gm);
 	if (h->flags & (FL_W | FL_R))
 		e->fl = FLS_HOST;
+	if (!mem && (h->flags & (FL_W | FL_R)) == FL_W && !h->cl)
+		flags_src_record(e, start, h->size, hr, gr, hm, gm);
 	if (s != NULL)
 		probe_done(e, s);
 	return true;
@@ -1562,6 +1724,10 @@ emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	x->jcc = jcc32(e, i->op & 0xf, NULL);
 	if (last)
 		emit_jmp_exit(e, next);
+	/* A Jcc changes no register: the flags it read can still be made
+	 * again after it (CMP, JNE, then a probe). */
+	if (e->fsrc.at == e->insn_no - 1)
+		e->fsrc.at = e->insn_no;
 }
 
 static void
@@ -2203,6 +2369,7 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	struct hop h;
 
 	memset(e->rc_pin, 0, sizeof(e->rc_pin));
+	e->insn_no++;
 	if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0)
 		goto helper;
 	/* Bisecting aid: VMKIT_JIT_MAX_NATIVE=N compiles only the first N
@@ -2596,6 +2763,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 		return false;
 	}
 	rc_init(&e);
+	e.fsrc.at = -1;
 	/* The entry from the dispatcher and the jump cache: c->rflags into
 	 * rbx; linked exits that have the flags in rbx enter after it. */
 	b1(&e, 0x0f); b1(&e, 0xb7); m_bp(&e, 0, OFF(rflags)); /* movzx */
@@ -3057,7 +3225,8 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
 	    "%.1f of %.0f MiB (%llu flushes), %llu links (%llu to global "
 	    "pages, %llu handing registers over, %llu through moves made for it), %llu jump-cache fills (%llu replacing another block), "
-	    "%llu instructions native, %llu through the interpreter",
+	    "%llu instructions native, %llu through the interpreter, "
+	    "%llu TLB probes (%llu saving no flags)",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
 	    (double)j->used / 1048576.0, (double)j->size / 1048576.0,
 	    (unsigned long long)j->flushes, (unsigned long long)j->links,
@@ -3067,7 +3236,9 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,
-	    (unsigned long long)j->helper_insns);
+	    (unsigned long long)j->helper_insns,
+	    (unsigned long long)j->probes,
+	    (unsigned long long)j->probes_replay);
 	if (j->profile != NULL) {
 		size_t n = strlen(buf);
 		int k, m, best;
