@@ -45,8 +45,9 @@
  * Blocks are entered through a trampoline that saves the host's
  * callee-saved registers and leaves through jit_exit, returning the
  * direct exit taken (or NULL) to the dispatcher in dbt.c.  A block has
- * three entries: from the dispatcher and the jump cache (the flags in
- * c->rflags), with the flags in rbx, and with both the flags in rbx and
+ * three entries: from the dispatcher (the flags in c->rflags), with the
+ * flags in rbx (the jump cache's, so that a return or an indirect jump
+ * leaves them in a register), and with both the flags in rbx and
  * the registers it uses first already in host registers (the register
  * entry).  The first two load those registers and check the vCPU's
  * attention flag (and, with several vCPUs, a budget of blocks); linked
@@ -99,6 +100,7 @@ struct dbt_jit {
 	uint8_t *enter;         /* void enter(struct dbt_cpu *, void *code) */
 	uint8_t *exit;          /* rax = exit record; back to enter's caller */
 	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
+	uint8_t *exit_null_bx;  /* the same with the flags in rbx */
 	uint64_t compiled, failed, links, flushes, helper_insns, native_insns;
 	uint64_t probes, probes_replay; /* probes, those saving no flags */
 	uint64_t ns;            /* time spent compiling */
@@ -445,6 +447,18 @@ flags_to_host(struct emit *e)
 	e->fl = FLS_HOST;
 }
 
+/* c->rflags into rbx in LAHF/SETO form.  Clobbers rax and the host
+ * flags. */
+static void
+flags_mem_to_bx(struct emit *e)
+{
+	b1(e, 0x0f); b1(e, 0xb7); m_bp(e, 0, OFF(rflags)); /* movzx eax,w */
+	b1(e, 0x66); b1(e, 0xc1); b1(e, 0xc0); b1(e, 8);   /* rol ax, 8 */
+	b1(e, 0x24); b1(e, 0x08);               /* and al, 8 (OF) */
+	b1(e, 0xc0); b1(e, 0xe8); b1(e, 3);     /* shr al, 3 */
+	b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
+}
+
 /* Before a TLB probe: keep host flags in rbx (rax is the probe's). */
 static void
 flags_to_bx(struct emit *e)
@@ -455,6 +469,18 @@ flags_to_bx(struct emit *e)
 		b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
 		e->fl = FLS_BX;
 	}
+}
+
+/* Before a jump through the jump cache, whose entries take the flags in
+ * rbx: from wherever they are. */
+static void
+flags_all_to_bx(struct emit *e)
+{
+	if (e->fl == FLS_MEM)
+		flags_mem_to_bx(e);
+	else if (e->fl == FLS_HOST)
+		flags_to_bx(e);
+	e->fl = FLS_BX;
 }
 
 /* ---- the register cache ------------------------------------------------- */
@@ -1596,7 +1622,7 @@ static void
 emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 {
 	int32_t jc = OFF(jc);
-	uint8_t *to = miss != NULL ? NULL : e->j->exit_null;
+	uint8_t *to = miss != NULL ? NULL : e->j->exit_null_bx;
 	uint8_t *f[3];
 
 	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
@@ -1661,18 +1687,21 @@ emit_stub_part(struct emit *e, struct dbt_jit_exit *x, bool jc)
 	uint8_t *miss[3];
 	int k;
 
-	if (x->fl_bx) {
-		/* Unlinked: the flags go where the dispatcher and the
-		 * jump cache's targets look for them. */
-		b1(e, 0x89); b1(e, 0xd8);               /* mov eax, ebx */
-		flags_merge_ax(e);
-	}
 	set_rip(e, x->target);
 	if (jc) {
+		/* The jump cache's entries take the flags in rbx. */
+		if (!x->fl_bx)
+			flags_mem_to_bx(e);
 		mov_imm64(e, CX, x->target);
 		emit_jc_lookup_miss(e, miss);
 		for (k = 0; k < 3; k++)
 			set_rel32(miss[k], e->p);
+	}
+	if (x->fl_bx || jc) {
+		/* Unlinked: the flags go where the dispatcher looks for
+		 * them. */
+		b1(e, 0x89); b1(e, 0xd8);               /* mov eax, ebx */
+		flags_merge_ax(e);
 	}
 	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)x);
 	jmp32(e, e->j->exit);
@@ -1789,7 +1818,7 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	rc_dirty(e, X86_RSP);
 	st64(e, CX, OFF(rip));
 	probe_done(e, s);
-	flags_to_mem(e);
+	flags_all_to_bx(e);
 	rc_flush(e);
 	/* The slow path ran the RET and set c->rip: reload it. */
 	ld64(e, CX, OFF(rip));
@@ -1830,7 +1859,7 @@ emit_ind(struct emit *e, const struct insn *i, uint64_t rip)
 		probe_done(e, s1);
 	if (s2 != NULL)
 		probe_done(e, s2);
-	flags_to_mem(e);
+	flags_all_to_bx(e);
 	rc_flush(e);
 	/* A slow path ran the instruction and set c->rip: reload it. */
 	ld64(e, CX, OFF(rip));
@@ -2549,6 +2578,7 @@ helper:
 	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
 	    ((i->reg & 7) == 2 || (i->reg & 7) == 4)) {
 		/* Near indirect CALL/JMP: the handler set c->rip. */
+		flags_mem_to_bx(e);
 		ld64(e, CX, OFF(rip));
 		emit_jc_lookup(e);
 		return false;
@@ -2764,13 +2794,9 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	}
 	rc_init(&e);
 	e.fsrc.at = -1;
-	/* The entry from the dispatcher and the jump cache: c->rflags into
-	 * rbx; linked exits that have the flags in rbx enter after it. */
-	b1(&e, 0x0f); b1(&e, 0xb7); m_bp(&e, 0, OFF(rflags)); /* movzx */
-	b1(&e, 0x66); b1(&e, 0xc1); b1(&e, 0xc0); b1(&e, 8); /* rol ax, 8 */
-	b1(&e, 0x24); b1(&e, 0x08);                     /* and al, 8 */
-	b1(&e, 0xc0); b1(&e, 0xe8); b1(&e, 3);          /* shr al, 3 */
-	b1(&e, 0x89); b1(&e, 0xc3);                     /* mov ebx, eax */
+	/* The entry from the dispatcher: c->rflags into rbx; linked exits
+	 * and the jump cache, which have the flags in rbx, enter after it. */
+	flags_mem_to_bx(&e);
 	code_bx = e.p;
 	e.fl = FLS_BX;
 	/* Then the registers preload_scan picked, in r8 up: linked exits
@@ -2877,7 +2903,7 @@ dbt_jit_remember(struct dbt_cpu *c, struct dbt_block *b)
 	x->lin = b->lin;
 	x->mode_key = b->mode_key;
 	x->gen = c->jc_gen;
-	x->code = b->jit_code;
+	x->code = b->jit_code_bx;       /* the flags come in rbx */
 	x->block = b;
 	c->jit->jc_fills++;
 	for (k = 0; k < b->npages; k++) {
@@ -3142,6 +3168,9 @@ emit_trampoline(struct dbt_jit *j)
 	b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xfd);        /* mov rbp, rdi */
 	b1(&e, 0xff); b1(&e, 0xe6);                      /* jmp rsi */
 	e.p = (uint8_t *)(((uintptr_t)e.p + 15) & ~(uintptr_t)15);
+	j->exit_null_bx = e.p;
+	b1(&e, 0x89); b1(&e, 0xd8);                      /* mov eax, ebx */
+	flags_merge_ax(&e);
 	j->exit_null = e.p;
 	b1(&e, 0x31); b1(&e, 0xc0);                      /* xor eax, eax */
 	j->exit = e.p;
