@@ -64,13 +64,15 @@ make_esp() {
 @test "--firmware uefi --kernel: OVMF's fw_cfg loader boots the guest kit's kernel to its shell; ata_piix finds the empty IDE channels" {
 	guestkit
 	run_bios 0 --firmware uefi --kernel "$KERNEL" --initrd "$INITRD" \
-		--append 'console=ttyS0 panic=-1 quiet vmkit.modules=ata_piix vmkit.run="echo booted-$((6*7)); echo efi-bits=$(cat /sys/firmware/efi/fw_platform_size); echo ports: $(ls /sys/class/ata_port); echo blocks: $(ls /sys/block) end"'
+		--append 'console=ttyS0 panic=-1 quiet vmkit.modules=ata_piix vmkit.run="echo booted-$((6*7)); echo efi-bits=$(cat /sys/firmware/efi/fw_platform_size); echo ports: $(ls /sys/class/ata_port); echo blocks: $(ls /sys/block) end; echo bios=$(cat /sys/class/dmi/id/bios_version)"'
 	is "$output" "*vmkit-guest: ready*" "the kit's shell"
 	is "$output" "*booted-42*" "guest command"
 	is "$output" "*efi-bits=64*" "booted by 64-bit UEFI"
 	# ata_piix drives the IDE function's two channels and finds no disk.
 	is "$output" "*ports: ata1 ata2*" "the two IDE channels"
 	is "$output" "*blocks: end*" "no disk on them"
+	# SMBIOS's BIOS structure names the firmware that ran.
+	is "$output" "*bios=OVMF (vmkit *)*" "the DMI BIOS version"
 }
 
 @test "a bundle's variable store: made from the template, and a variable the guest sets is there the next run" {
