@@ -144,6 +144,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory MODE=rel all
 	@bench/run.sh build/rel
+	@bench/boot-fw.sh build/rel
 	@bench/cpu.sh build/rel
 	@bench/smp.sh build/rel
 	@bench/snap.sh build/rel

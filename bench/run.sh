@@ -29,6 +29,9 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # run_one CMD...: prints "ready_s exit_s rss_kib status cpu_s"
 run_one() {
 	local start ready="" line
+	# The last run's output goes first: the background job's redirection
+	# may truncate it after the loop below has looked once.
+	: > "$tmp/out"
 	start=$(date +%s.%N)
 	/usr/bin/time -f '%M %U %S' -o "$tmp/rss" "$@" < /dev/null > "$tmp/out" 2>&1 &
 	local pid=$!

@@ -147,6 +147,48 @@ make_vga_iso() {
 	wait_exit 42
 }
 
+# make_grub_iso ISO: a BIOS GRUB rescue ISO (Debian's grub-pc-bin through
+# grub-mkrescue and xorriso) whose menu waits for a key and has three
+# entries, each booting the guest kit's shell on the VGA (console=tty0)
+# with vmkit.entry=its name on the kernel's command line.
+make_grub_iso() {
+	local root=$BATS_TEST_TMPDIR/grubroot e
+	command -v grub-mkrescue >/dev/null && command -v xorriso >/dev/null &&
+		[ -r /usr/lib/grub/i386-pc/cdboot.img ] ||
+		skip "needs grub-pc-bin, grub-common and xorriso"
+	mkdir -p "$root/boot/grub"
+	cp "$KERNEL" "$root/vmlinuz"
+	cp "$INITRD" "$root/initrd.gz"
+	printf 'set timeout=-1\nset default=0\n' > "$root/boot/grub/grub.cfg"
+	for e in first second third; do
+		printf "menuentry 'vmkit %s' {\n\tlinux /vmlinuz console=tty0 panic=-1 quiet vmkit.entry=%s\n\tinitrd /initrd.gz\n}\n" \
+			"$e" "$e" >> "$root/boot/grub/grub.cfg"
+	done
+	grub-mkrescue -o "$1" "$root" 2>/dev/null
+}
+
+@test "GRUB's menu on the VGA console: the arrow keys move the highlight, Enter boots the entry chosen" {
+	guestkit
+	make_grub_iso grub.iso
+	in_tmux --cdrom grub.iso
+	wait_screen "GNU GRUB"
+	wait_screen "vmkit third"
+	# GRUB marks the highlighted entry with a * in the menu's first
+	# column (tmux keeps the text, not the colours).
+	is "$(screen | grep -F 'vmkit ' | tr -d '\342\224\202' | sed 's/ *$//')" \
+		"$(printf ' *vmkit first\n  vmkit second\n  vmkit third')" "the menu, first highlighted"
+	tm send-keys Down Down
+	wait_screen "*vmkit third"
+	tm send-keys Up
+	wait_screen "*vmkit second"
+	tm send-keys Enter
+	wait_screen "~ #" 240
+	tm send-keys 'tr " " "\n" < /proc/cmdline | grep entry=' Enter
+	wait_screen "vmkit.entry=second"
+	tm send-keys 'poweroff -f' Enter
+	wait_exit 0
+}
+
 @test "a Bochs VBE graphics mode: the console says so, --screendump saves its pixels" {
 	# A boot sector programming the DISPI registers (640x480, 32 bpp),
 	# writing two pixels through the 64 KiB bank at 0xa0000 and leaving

@@ -37,20 +37,42 @@ make_esp() {
 }
 
 @test "OVMF boots to its shell, which runs startup.nsh from a virtio disk's EFI system partition" {
-	make_esp esp.img 'echo shell-ran' 'mm 5e0 2a -IO -w 1 -n'
+	make_esp esp.img 'echo shell-ran' 'pci' 'mm 5e0 2a -IO -w 1 -n'
 	run_bios 42 --firmware uefi --disk esp.img
 	is "$output" "*UEFI Interactive Shell v2.*" "OVMF's shell"
 	is "$output" "*FS0:*Alias(s):*PciRoot(0x0)/Pci(0x2,0x0)/HD(1,MBR,*" "the ESP mapped as FS0"
 	is "$output" "*shell-ran*" "startup.nsh ran"
+	# The PIIX3's IDE function is there with no disk on IDE (as on
+	# QEMU's pc), and OVMF finds its empty channels empty: no block
+	# device of its own in the mapping table.
+	is "$output" "*00   00   01    01 ==> *IDE controller*Vendor 8086 Device 7010 Prog Interface 80*" "the IDE function in the shell's pci list"
+	map=$(sed -n '/Mapping table/,/startup.nsh/p' <<<"$output")
+	is "$map" "*BLK0:*" "the mapping table"
+	[[ $map != *"Pci(0x1,0x1)"* ]]
 }
 
-@test "--firmware uefi --kernel: OVMF's fw_cfg loader boots the guest kit's kernel to its shell" {
+@test "OVMF boots an EFI system partition on an IDE disk (primary master; the slave and the secondary channel empty)" {
+	make_esp esp.img 'echo ide-ran' 'mm 5e0 2b -IO -w 1 -n'
+	run_bios 43 --firmware uefi --disk esp.img,if=ide
+	is "$output" "*FS0:*Alias(s):*PciRoot(0x0)/Pci(0x1,0x1)/Ata(0x0)/HD(1,MBR,*" "the ESP on the IDE master as FS0"
+	is "$output" "*ide-ran*" "startup.nsh ran"
+	# One ATA device: OVMF saw no drive on the three empty places.
+	map=$(sed -n '/Mapping table/,/startup.nsh/p' <<<"$output")
+	[[ $map != *"BLK2:"* ]] && [[ $map != *"Ata(0x1)"* ]]
+}
+
+@test "--firmware uefi --kernel: OVMF's fw_cfg loader boots the guest kit's kernel to its shell; ata_piix finds the empty IDE channels" {
 	guestkit
 	run_bios 0 --firmware uefi --kernel "$KERNEL" --initrd "$INITRD" \
-		--append 'console=ttyS0 panic=-1 quiet vmkit.run="echo booted-$((6*7)); echo efi-bits=$(cat /sys/firmware/efi/fw_platform_size)"'
+		--append 'console=ttyS0 panic=-1 quiet vmkit.modules=ata_piix vmkit.run="echo booted-$((6*7)); echo efi-bits=$(cat /sys/firmware/efi/fw_platform_size); echo ports: $(ls /sys/class/ata_port); echo blocks: $(ls /sys/block) end; echo bios=$(cat /sys/class/dmi/id/bios_version)"'
 	is "$output" "*vmkit-guest: ready*" "the kit's shell"
 	is "$output" "*booted-42*" "guest command"
 	is "$output" "*efi-bits=64*" "booted by 64-bit UEFI"
+	# ata_piix drives the IDE function's two channels and finds no disk.
+	is "$output" "*ports: ata1 ata2*" "the two IDE channels"
+	is "$output" "*blocks: end*" "no disk on them"
+	# SMBIOS's BIOS structure names the firmware that ran.
+	is "$output" "*bios=OVMF (vmkit *)*" "the DMI BIOS version"
 }
 
 @test "a bundle's variable store: made from the template, and a variable the guest sets is there the next run" {

@@ -4,11 +4,16 @@
  * (ide-bmdma.c, BAR4).
  *
  * arg: const struct ide_args * (dev/ide.h).  Both channels sit at their
- * legacy ports (a channel without drives is not decoded: its ports read
- * all-ones, the floating bus that firmware takes for "nothing there").
- * Each channel has one task file shared by its two drives, as on the
- * cable; the device bit of the device register selects the drive, and a
- * selected drive that is absent reads status 0.
+ * legacy ports, with or without drives, as on QEMU's pc.  Each channel
+ * has one task file shared by its two drives, as on the cable; the
+ * device bit of the device register selects the drive, and a selected
+ * drive that is absent reads status and error 0 (BSY clear: a probe
+ * waits for nothing) and ignores commands.  A channel with no drive at
+ * all reads 0 in every register, the device register too, so its
+ * signature is neither ATA's nor ATAPI's and its sector count does not
+ * keep what was written: firmware and drivers find nothing there at
+ * once.  (A channel that is not decoded would read 0xff, BSY set, and
+ * OVMF waits 35 s for each of its four drives to clear it.)
  *
  * Commands (ATA/ATAPI-7 vol. 1): IDENTIFY DEVICE; READ/WRITE SECTORS
  * (LBA28 and CHS, the BIOS's translation of 16 heads and 63 sectors),
@@ -461,6 +466,8 @@ cmd_read(void *opaque, uint64_t off, unsigned size)
 
 	if (off == 0)
 		return size == 1 ? 0xff : data_read(c, size);
+	if (!c->drv[0].blk && !c->drv[1].blk)
+		return 0;               /* an empty channel */
 	if (ide_cur(c) == NULL && off != 6)
 		return 0;
 	switch (off) {
@@ -612,7 +619,7 @@ ide_realize(struct dev *dv, struct vm *vm, const void *arg,
 		if (ret == 0 && a->disk[2 * i + 1])
 			ret = open_drive(&c->drv[1], a->disk[2 * i + 1],
 			    names[2 * i + 1], err);
-		if (ret < 0 || (!c->drv[0].blk && !c->drv[1].blk))
+		if (ret < 0)
 			continue;
 		signature(c);
 		ret = bus_map(vm->pio, c->base, 8, &cmd_ops, c, "ide", err);

@@ -158,7 +158,7 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 
 /* PCI bus 0: the host bridge, a virtio-blk per virtio disk (in the order
  * given, so the first is /dev/vda), the IDE controller if a disk is on
- * IDE or the machine boots SeaBIOS (IDE disks in order: primary master,
+ * IDE or the machine boots firmware (IDE disks in order: primary master,
  * slave, secondary master, slave), virtio-rng; BARs assigned as firmware
  * would. */
 static int
@@ -196,12 +196,10 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 		if (vm_add_device(vm, "virtio-blk", id, cd, err) == NULL)
 			return err ? err->code : -EIO;
 	}
-	/* A SeaBIOS machine always has the PIIX3's IDE function, as
+	/* A firmware machine always has the PIIX3's IDE function, as
 	 * QEMU's pc does (empty channels when no drive is on them), so its
-	 * PCI layout does not depend on its disks.  Not yet under UEFI:
-	 * OVMF does not get past empty channels here (it waits out the
-	 * probe of drives that are not there), where it does on QEMU's. */
-	if ((nide || strcmp(vm->cfg->boot.firmware, "bios") == 0) &&
+	 * PCI layout does not depend on its disks. */
+	if ((nide || vm->cfg->boot.firmware[0] != '\0') &&
 	    vm_add_device(vm, "piix-ide", "ide", &ide, err) == NULL)
 		return err ? err->code : -EIO;
 	if (vm_add_device(vm, "virtio-rng", "rng0", NULL, err) == NULL)

@@ -152,14 +152,18 @@ smbios_uuid(const char *name, uint8_t uuid[16])
 	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);   /* RFC 4122 variant */
 }
 
+/* The BIOS: its version names the firmware that runs, OVMF under
+ * boot.firmware uefi, SeaBIOS (Debian's or the --bios image) otherwise. */
 static void
-type0(struct sm *s)
+type0(struct sm *s, const char *firmware)
 {
 	char strs[3][64];
 	unsigned n = 0, vendor, version, date;
 
 	vendor = str_index("vmkit", strs, &n);
-	version = str_index("SeaBIOS (vmkit " VMKIT_VERSION ")", strs, &n);
+	version = str_index(strcmp(firmware, "uefi") == 0 ?
+	    "OVMF (vmkit " VMKIT_VERSION ")" :
+	    "SeaBIOS (vmkit " VMKIT_VERSION ")", strs, &n);
 	date = str_index("12/01/2026", strs, &n);
 	begin(s, 0, 0x18, 0x0000);
 	put8(s, vendor);
@@ -357,7 +361,7 @@ smbios_build(const struct vm *vm, uint8_t **anchor, size_t *anchor_len,
 		free(ep);
 		return vm_err_set(err, -ENOMEM, "SMBIOS: out of memory");
 	}
-	type0(&s);
+	type0(&s, vm->cfg->boot.firmware);
 	type1(&s, vm->cfg->name[0] ? vm->cfg->name : "vm");
 	type3(&s);
 	for (c = 0; c < vm->ncpus; c++)

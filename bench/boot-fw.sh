@@ -1,0 +1,125 @@
+#!/bin/bash
+# Firmware boot, side by side with QEMU in the same run: Debian's SeaBIOS
+# (bios-256k.bin, the same file for both) boots the guest kit from an IDE
+# disk (SYSLINUX on a FAT partition) and from an IDE CD-ROM (an isolinux
+# ISO made by xorriso), under vm-run --accel dbt and under
+# qemu-system-x86_64 -accel tcg.  The guest runs md5sum and powers off.
+#
+# Figures, as in bench/run.sh: wall time from process start to the guest's
+# first userspace line ("vmkit-guest: ready") and to exit, the CPU time
+# (user + system) and peak RSS of the whole process (GNU time's); the
+# median of $BENCH_RUNS runs (default 3).  QEMU's machine is made like
+# vm-run's: no VGA (-vga none; vm-run has none with the serial console),
+# no NIC (vm-run has none without --net), the disk on IDE and read-only
+# for the guest's sake (snapshot=on), the ISO on the secondary master.
+#
+# usage: bench/boot-fw.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build/rel}
+RUNS=${BENCH_RUNS:-3}
+MEM=${BENCH_MEM:-256M}
+BIOS=${BENCH_BIOS:-/usr/share/seabios/bios-256k.bin}
+top=$(cd "$(dirname "$0")/.." && pwd)
+for t in syslinux mcopy sfdisk xorriso; do
+	command -v $t >/dev/null || { echo "boot-fw.sh: needs $t" >&2; exit 1; }
+done
+for f in "$BIOS" /usr/lib/syslinux/mbr/mbr.bin /usr/lib/ISOLINUX/isolinux.bin \
+    /usr/lib/syslinux/modules/bios/ldlinux.c32; do
+	[ -r "$f" ] || { echo "boot-fw.sh: needs $f" >&2; exit 1; }
+done
+kit=$("$top/tests/guestkit/build.sh" --print-dir) || exit 1
+K=$kit/vmlinuz I=$kit/initrd.gz
+APPEND='console=ttyS0 panic=-1 quiet vmkit.run="md5sum /bin/busybox"'
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+cfg() { # the SYSLINUX/ISOLINUX configuration: boot the kit at once
+	printf 'SERIAL 0 115200\nDEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n'
+	printf '  KERNEL %s\n  INITRD %s\n  APPEND %s\n' "$1" "$2" "$APPEND"
+}
+# The disk: 64 MiB, one FAT partition from 1 MiB with SYSLINUX.
+part=$tmp/part disk=$tmp/disk.img
+truncate -s 63M "$part"
+mformat -i "$part" -T $((63 * 2048)) -h 64 -s 32 -v VMKIT ::
+cfg vmlinuz initrd.gz > "$tmp/syslinux.cfg"
+mcopy -i "$part" "$K" ::vmlinuz
+mcopy -i "$part" "$I" ::initrd.gz
+mcopy -i "$part" "$tmp/syslinux.cfg" ::
+syslinux --install "$part"
+truncate -s 64M "$disk"
+echo 'start=2048, type=6, bootable' | sfdisk -q "$disk"
+dd if=/usr/lib/syslinux/mbr/mbr.bin of="$disk" conv=notrunc status=none
+dd if="$part" of="$disk" bs=1M seek=1 conv=notrunc status=none
+rm -f "$part"
+# The ISO: El Torito, no emulation, isolinux.
+root=$tmp/iso iso=$tmp/boot.iso
+mkdir -p "$root/isolinux"
+cp /usr/lib/ISOLINUX/isolinux.bin /usr/lib/syslinux/modules/bios/ldlinux.c32 \
+	"$root/isolinux/"
+cp "$K" "$root/vmlinuz"; cp "$I" "$root/initrd.gz"
+cfg /vmlinuz /initrd.gz > "$root/isolinux/isolinux.cfg"
+xorriso -as mkisofs -quiet -o "$iso" -b isolinux/isolinux.bin \
+	-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
+	-boot-info-table "$root" 2>/dev/null || exit 1
+
+# run_one CMD...: prints "ready_s exit_s rss_kib status cpu_s"
+run_one() {
+	local start ready="" end st rss usr sys
+	# The last run's output goes first: the background job's redirection
+	# may truncate it after the loop below has looked once.
+	: > "$tmp/out"
+	start=$(date +%s.%N)
+	/usr/bin/time -f '%M %U %S' -o "$tmp/rss" "$@" < /dev/null > "$tmp/out" 2>&1 &
+	local pid=$!
+	while kill -0 $pid 2>/dev/null; do
+		if [ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" 2>/dev/null; then
+			ready=$(date +%s.%N)
+		fi
+		sleep 0.01
+	done
+	wait $pid; st=$?
+	end=$(date +%s.%N)
+	[ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" && ready=$end
+	# a run that did not boot the guest and run its command is a failure
+	grep -q '[0-9a-f]\{32\}  /bin/busybox' "$tmp/out" || [ "$st" -ne 0 ] || st=99
+	read -r rss usr sys < <(tail -1 "$tmp/rss")
+	printf '%s %s %s %s %s\n' \
+		"$( [ -n "$ready" ] && echo "$ready - $start" | bc || echo NA)" \
+		"$(echo "$end - $start" | bc)" "$rss" "$st" \
+		"$(echo "$usr + $sys" | bc)"
+}
+
+# median [DECIMALS]: of one number per line (NA when there is none)
+median() {
+	sort -n | awk -v d="${1:-}" '{a[NR]=$1} END {
+		m = NR ? a[int((NR+1)/2)] : "NA"
+		if (d == "" || m == "NA") print m; else printf "%.*f\n", d, m }'
+}
+
+bench() { # NAME CMD...
+	local name=$1; shift
+	: > "$tmp/r"
+	for _ in $(seq "$RUNS"); do run_one "$@" >> "$tmp/r"; done
+	local ok; ok=$(awk '$4 == 0' "$tmp/r" | wc -l)
+	printf '| %-41s | %10s | %9s | %5s | %12s | %s/%s |\n' "$name" \
+		"$(awk '{print $1}' "$tmp/r" | median 1)" \
+		"$(awk '{print $2}' "$tmp/r" | median 1)" \
+		"$(awk '{print $5}' "$tmp/r" | median 1)" \
+		"$(awk '{print $3}' "$tmp/r" | median)" "$ok" "$RUNS"
+}
+
+echo "vmkit firmware-boot bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "SeaBIOS $BIOS -> SYSLINUX/ISOLINUX -> Debian $(cat "$kit/VERSION") + busybox initramfs, $MEM RAM, runs md5sum and powers off; median of $RUNS"
+echo
+echo "| configuration                             | to ready s | to exit s | CPU s | peak RSS KiB | ok |"
+echo "|-------------------------------------------|-----------:|---------:|------:|------------:|----|"
+VR=("$BUILD/vm-run" --accel dbt --no-reboot -m "$MEM" --bios "$BIOS")
+bench "vm-run --accel dbt, IDE disk" "${VR[@]}" --disk "$disk,if=ide,readonly=on"
+bench "vm-run --accel dbt, IDE CD-ROM" "${VR[@]}" --cdrom "$iso"
+if command -v qemu-system-x86_64 >/dev/null; then
+	Q=(qemu-system-x86_64 -accel tcg -M pc -m "$MEM" -bios "$BIOS"
+		-nographic -vga none -nic none -no-reboot)
+	bench "qemu-system-x86_64 -accel tcg, IDE disk" "${Q[@]}" \
+		-drive "file=$disk,if=ide,format=raw,snapshot=on"
+	bench "qemu-system-x86_64 -accel tcg, IDE CD-ROM" "${Q[@]}" \
+		-cdrom "$iso"
+fi
