@@ -14,11 +14,13 @@
  * (FLS_MEM), or rbx holds them as LAHF/SETO left them (FLS_BX: a TLB
  * probe had to clobber the host flags; two instructions instead of a
  * read-modify-write of c->rflags, and only a slow path merges them).
- * A probe whose instruction overwrites every flag without reading one
- * saves nothing when the flags come from an ADD, SUB, CMP, TEST or
- * logical op on registers just before it (a Jcc between allowed): its
- * slow path, which needs them only to fault precisely, makes them again
- * from those registers (FLS_REPLAY).
+ * A probe saves nothing when the flags come from an ADD, SUB, CMP, TEST
+ * or logical op on registers just before it (a Jcc between allowed) and
+ * its instruction overwrites every flag without reading one, or touches
+ * none and writes none of that op's registers: its slow path, which
+ * needs them only to fault precisely, makes them again from those
+ * registers (FLS_REPLAY), and so does the fast path after an instruction
+ * that keeps them.
  * A block goes on past a Jcc along its fall-through path; the taken side
  * leaves through a side exit that writes back flags and registers.
  *
@@ -833,6 +835,13 @@ flags_src_record(struct emit *e, const uint8_t *start, unsigned size,
 	f->at = e->insn_no;
 }
 
+/* Is guest register g one the recorded flags were made from? */
+static bool
+flags_src_uses(const struct emit *e, int g)
+{
+	return g >= 0 && (e->fsrc.guest[0] == g || e->fsrc.guest[1] == g);
+}
+
 /*
  * Can slow path s make the flags of the instruction before this one
  * again?  Only if that one was recorded and the host registers it read
@@ -873,8 +882,9 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	e->j->probes++;
 	if (e->fl == FLS_HOST && e->replay_ok && flags_replay(e, s)) {
 		e->j->probes_replay++;
-		/* The probe clobbers the flags the instruction then writes
-		 * whole; the slow path makes them again if it needs them. */
+		/* The probe clobbers the flags; the instruction then writes
+		 * them whole, or emit_hop makes them again after it; the
+		 * slow path makes them again if it needs them. */
 		s->fl_probe = FLS_REPLAY;
 	} else {
 		flags_to_bx(e);
@@ -1173,7 +1183,12 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 	if (gr >= 0)
 		hr = rc_take(e, gr, h->reg_nr && gr != gm);
 	if (mem) {
-		e->replay_ok = (h->flags & (FL_W | FL_R)) == FL_W && !h->cl;
+		/* Flags the instruction overwrites, or leaves alone without
+		 * writing a register they were made from, need no saving
+		 * if they can be made again (flags_replay). */
+		e->replay_ok = !h->cl && (h->flags & FL_R) == 0 &&
+		    ((h->flags & FL_W) || (!flags_src_uses(e, h->reg_w ?
+		    gr : -1) && !flags_src_uses(e, h->rm_w ? gm : -1)));
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
 		e->replay_ok = false;
 	}
@@ -1218,6 +1233,13 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		rc_dirty(e, gm);
 	if (h->flags & (FL_W | FL_R))
 		e->fl = FLS_HOST;
+	if (s != NULL && s->fl_probe == FLS_REPLAY && !(h->flags & FL_W)) {
+		/* The probe clobbered flags this instruction keeps: made
+		 * again, from registers it did not write. */
+		memcpy(e->p, s->replay, (size_t)s->nreplay);
+		e->p += s->nreplay;
+		e->fsrc.at = e->insn_no;
+	}
 	if (!mem && (h->flags & (FL_W | FL_R)) == FL_W && !h->cl)
 		flags_src_record(e, start, h->size, hr, gr, hm, gm);
 	if (s != NULL)
