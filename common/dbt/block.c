@@ -45,7 +45,7 @@ struct dbt_cache {
 	struct page_ent *pages;         /* open addressing */
 	unsigned npages_cap;
 	unsigned npages_used;           /* LOAD/STORE */
-	struct dbt_block *dead;         /* invalidated, to free */
+	struct dbt_block *dead;         /* invalidated, to free (STORE) */
 	/* Bumped by each block's death; a block dead at epoch E is freed
 	 * once every running vCPU has passed a quiescent point after E
 	 * (dbt_blocks_gc, SMP.md M4). */
@@ -132,7 +132,7 @@ bury(struct dbt_cache *k, struct dbt_block *b)
 {
 	b->dead_epoch = atomic_fetch_add(&k->epoch, 1) + 1;
 	b->dead_next = k->dead;
-	k->dead = b;
+	STORE(k->dead, b);
 }
 
 void
@@ -341,7 +341,7 @@ dbt_blocks_gc(struct dbt_cpu *c)
 	struct dbt_block **pp;
 
 	atomic_store(&c->qs_epoch, atomic_load(&k->epoch));
-	if (k->dead == NULL)
+	if (LOAD(k->dead) == NULL)   /* without tb_lock: a hint */
 		return;
 	pthread_mutex_lock(&k->tb_lock);
 	pp = &k->dead;
@@ -352,7 +352,7 @@ dbt_blocks_gc(struct dbt_cpu *c)
 			pp = &b->dead_next;
 			continue;
 		}
-		*pp = b->dead_next;
+		STORE(*pp, b->dead_next);
 		free_block(b);
 	}
 	pthread_mutex_unlock(&k->tb_lock);
@@ -391,10 +391,18 @@ struct code_copy {
 	int n[2];
 };
 
+/* n guest bytes into the copy (a function of its own: other vCPUs may
+ * store to them meanwhile, on purpose, tools/tsan.supp). */
+static __attribute__((noinline)) void
+copy_guest_code(uint8_t *to, const uint8_t *from, int n)
+{
+	memcpy(to, from, (size_t)n);
+}
+
 /* Are the guest's bytes still those decoded?  After the page was marked
  * and its write entries dropped: a store that missed the mark is seen
  * here, one after it invalidates (SMP.md M2's pairing). */
-static bool
+static __attribute__((noinline)) bool
 copy_same(const struct code_copy *cc)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -435,7 +443,7 @@ translate(struct dbt_cpu *c, uint64_t pa, bool *again)
 		return NULL;
 	}
 	ncopy = avail < COPY_MAX ? avail : COPY_MAX;
-	memcpy(cc.bytes, code, (size_t)ncopy);
+	copy_guest_code(cc.bytes, code, ncopy);
 	cc.h[0] = code;
 	cc.h[1] = NULL;
 	for (;;) {
@@ -447,7 +455,7 @@ translate(struct dbt_cpu *c, uint64_t pa, bool *again)
 			code = dbt_fetch(c, lin + (uint64_t)avail, &pa2, &k2);
 			if (code == NULL)
 				return NULL;
-			memcpy(cc.bytes + avail, code, (size_t)(16 - avail));
+			copy_guest_code(cc.bytes + avail, code, 16 - avail);
 			cc.h[1] = code;
 			len = dbt_decode(c, cc.bytes, 16, &tmp[n]);
 			crossed = true;

@@ -727,7 +727,10 @@ jc_block(struct dbt_cpu *c)
 {
 	const struct dbt_jc_entry *x = &c->jc[dbt_jc_index(c->rip_lin)];
 
-	if (c->jit == NULL || x->gen != c->jc_gen || x->lin != c->rip_lin ||
+	/* gen: another vCPU's dbt_jit_forget may clear it (SMP.md M8). */
+	if (c->jit == NULL ||
+	    __atomic_load_n(&x->gen, __ATOMIC_ACQUIRE) != c->jc_gen ||
+	    x->lin != c->rip_lin ||
 	    x->mode_key != c->mode_key || x->block == NULL ||
 	    !x->block->valid)
 		return NULL;
@@ -744,7 +747,10 @@ jc_block(struct dbt_cpu *c)
 static void
 run_block(struct dbt_cpu *c, struct dbt_block *b)
 {
-	b->execs++;
+	/* A statistic every vCPU bumps: lost counts are fine, a locked
+	 * add on every dispatch is not. */
+	__atomic_store_n(&b->execs, __atomic_load_n(&b->execs,
+	    __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 	if (c->jit != NULL && !c->irq_shadow) {
 		bool ok;
 
