@@ -197,6 +197,35 @@ setup() {
 	is "$output" "*nosuchvm: *is it running?*" "save with no such VM running"
 }
 
+@test "vm-snap list: damaged files are listed as damaged with the reason, exit 1 only if none could be read" {
+	local size off b
+	mkdir -p b/snapshots
+	echo "memory: 256M" >b/vm.yaml
+	cp "$D/s1.snap" b/snapshots/s1.snap
+	size=$(stat -c %s "$D/s1.snap")
+	head -c $((size / 2)) "$D/s1.snap" >b/snapshots/half.snap
+	cp "$D/s1.snap" b/snapshots/flip.snap
+	off=$((size - 4096))
+	b=$(od -An -tu1 -j $off -N1 b/snapshots/flip.snap | tr -d ' ')
+	printf "\\$(printf %03o $(((b + 1) % 256)))" | dd of=b/snapshots/flip.snap bs=1 seek=$off conv=notrunc status=none
+	run_tool 0 "$VM_SNAP" list b
+	is "${lines[1]}" "s1 *20[0-9][0-9]-* MiB zstd *-" "the good snapshot first"
+	is "${lines[2]}" "flip *- * damaged corrupt snapshot: section '*' (instance *) fails its CRC32 check" "the flipped byte, with the reason"
+	is "${lines[3]}" "half *- * damaged truncated snapshot: *" "the truncated file, with the reason"
+	[ "${#lines[@]}" -eq 4 ] || { echo "# $output" >&3; false; }
+	"$VM_SNAP" list b --json >list.json
+	run python3 -c 'import json, sys; print(" ".join("%s:%s:%s" % (s["tag"], s["damaged"], s.get("error", "-").split(":")[0]) for s in json.load(open(sys.argv[1]))))' list.json
+	is "$output" "s1:False:- flip:True:corrupt snapshot half:True:truncated snapshot" "the JSON's damaged flags and reasons"
+	# nothing readable: listed, and exit 1
+	rm b/snapshots/s1.snap
+	run_tool 1 "$VM_SNAP" list b
+	is "${lines[1]}" "flip *damaged corrupt snapshot: *" "still listed"
+	# no snapshots at all is no failure
+	rm b/snapshots/*.snap
+	run_tool 0 "$VM_SNAP" list b
+	[ "${#lines[@]}" -eq 1 ] || { echo "# $output" >&3; false; }
+}
+
 @test "vm-snap save of a stopped bundle: its disks only; revert brings their bytes back, restore refuses it" {
 	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
 	mkdir off
