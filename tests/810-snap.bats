@@ -9,28 +9,12 @@
 
 load helpers
 load disk
+load snap
 
 # Each second: read the disk's first sector, print the count and what was
 # read, write "w<count>" to the disk.
 COUNTER='i=0; while :; do d=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -dc a-z0-9); echo count=$i disk=$d; echo w$i | dd of=/dev/vda bs=512 conv=sync oflag=direct 2>/dev/null; i=$((i+1)); sleep 1; done'
 PLAIN_COUNTER='i=0; while :; do echo count=$i; i=$((i+1)); sleep 1; done'
-
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 5; i++)); do
-		tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2" && return 0
-		sleep 0.2
-	done
-	echo "# no '$2' in $1 after $3 s:" >&3
-	sed 's/^/#   | /' "$1" >&3
-	return 1
-}
-
-# last_count FILE: the highest count=N printed
-last_count() {
-	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\).*/\1/p' | tail -n 1
-}
 
 # boot_and_save DIR SNAPSHOT SCRIPT [vm-run options]: boot, wait for
 # count=3, SIGUSR1, wait for 3 counts more, kill.  Leaves DIR/run1.out (all
