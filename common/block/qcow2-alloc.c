@@ -384,9 +384,9 @@ qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
 /*
  * Add delta to the refcounts of the n clusters from host offset host,
  * in the cached refcount blocks (written back by qc_meta_flush).  A
- * drop (delta < 0) first writes back everything changed so far: the
- * references it counted must be gone from the file before a refcount
- * that says the cluster is free can reach it.
+ * drop (delta < 0) first writes back the L2 tables and L1 entries
+ * changed so far, and syncs them: the references it counted must be
+ * gone from the file before a lower refcount can reach it.
  */
 int
 qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
@@ -395,7 +395,10 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 	uint64_t c = host >> q->cluster_bits, i, k, m, v;
 	uint8_t *blk;
 
-	if (delta < 0 && qc_meta_flush(b) < 0)
+	if (delta < 0 && (q->l2c.ndirty || q->l1_dirty_lo < q->l1_dirty_hi) &&
+	    qc_meta_flush(b) < 0)
+		return -EIO;
+	if (delta < 0 && q->tables_unsynced && qc_sync(b) < 0)
 		return -EIO;
 	while (n > 0) {
 		blk = refblock_for(b, c);
@@ -1012,6 +1015,7 @@ shrink(struct blk *b, uint64_t size, struct vm_err *err)
 			continue;
 		if (qc_write_file(b, be, 8, q->l1_off + l1i * 8) < 0)
 			goto fail;
+		q->tables_unsynced = true;
 		q->l1[l1i] = 0;
 		if (qc_refcount_update(b, l2off, 1, -1) < 0)
 			goto fail;

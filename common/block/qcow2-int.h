@@ -91,6 +91,7 @@ struct qcow2 {
 	uint64_t l1_dirty_lo;   /* L1 entries [lo, hi) changed in memory */
 	uint64_t l1_dirty_hi;   /* only (lo >= hi: none) */
 	bool unsynced;          /* written since the last fdatasync */
+	bool tables_unsynced;   /* L2 tables or L1 entries among them */
 	uint64_t rt_off;
 	uint32_t rt_clusters;
 	uint64_t rt_entries;

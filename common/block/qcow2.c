@@ -79,6 +79,7 @@ qc_sync(struct blk *b)
 	if (fdatasync(b->fd) < 0)
 		return vm_err_errno(&b->ioerr, -errno, "%s: sync", b->path);
 	q->unsynced = false;
+	q->tables_unsynced = false;
 	return 0;
 }
 
@@ -169,6 +170,8 @@ write_slots(struct blk *b, struct qc_cache *c)
 			return -EIO;
 		c->dirty[best] = false;
 		c->ndirty--;
+		if (c->is_l2)
+			q->tables_unsynced = true;
 	}
 	return 0;
 }
@@ -192,17 +195,21 @@ write_l1(struct blk *b)
 	ret = hi > lo ? qc_write_file(b, raw, (size_t)(hi - lo) * 8,
 	    q->l1_off + lo * 8) : 0;
 	free(raw);
-	if (ret == 0)
+	if (ret == 0) {
 		q->l1_dirty_lo = q->l1_dirty_hi = 0;
+		q->tables_unsynced = true;
+	}
 	return ret;
 }
 
 /*
  * Write back the metadata changed in memory, in the order that keeps
  * the file consistent at every step (qcow2-int.h): refcount blocks,
- * sync, L2 tables, sync, L1 entries, sync.  The sync before the L2
- * tables also makes the data they will point to durable.  Returns 0,
- * or -EIO with b->ioerr set; what was not written stays dirty.
+ * sync, L2 tables, sync, L1 entries.  The sync before the L2 tables
+ * also makes the data they will point to durable.  No sync after: a
+ * caller that needs the tables durable calls qc_sync (blk_flush does,
+ * and so does a refcount drop while q->tables_unsynced).  Returns 0, or
+ * -EIO with b->ioerr set; what was not written stays dirty.
  */
 int
 qc_meta_flush(struct blk *b)
@@ -220,7 +227,7 @@ qc_meta_flush(struct blk *b)
 	}
 	if (l1 && (qc_sync(b) < 0 || write_l1(b) < 0))
 		return -EIO;
-	return qc_sync(b);
+	return 0;
 }
 
 /*
