@@ -39,7 +39,8 @@ usage(FILE *f)
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
-	    "  list      the snapshot tree: tag, time, size, RAM, parent\n"
+	    "  list      the snapshot tree: tag, time, size, RAM, parent;\n"
+	    "            damaged files listed as such, with the reason\n"
 	    "  restore   run the VM from snapshot TAG (vm-run --restore); a\n"
 	    "            running VM loads it in place (its control socket)\n"
 	    "  revert    a stopped VM's disks back at snapshot TAG\n"
@@ -114,6 +115,7 @@ struct list_info {
 	struct vm_snap_info in;
 	char tag[256];
 	bool bad;
+	char why[256];          /* a damaged file: what is wrong with it */
 };
 
 /* The snapshot whose tag is tag, or -1. */
@@ -150,6 +152,26 @@ tree_walk(const struct list_info *in, int n, int i, int d, int *order,
 	return norder;
 }
 
+/* A file that could not be read: its tag, its size, "damaged" and why. */
+static void
+list_damaged(struct json *j, const struct list_info *li, const char *path)
+{
+	char sz[32];
+
+	if (j != NULL) {
+		json_obj_begin(j, NULL);
+		json_str(j, "tag", li->tag);
+		json_u64(j, "size", li->in.size);
+		json_str(j, "file", path);
+		json_bool(j, "damaged", true);
+		json_str(j, "error", li->why);
+		json_obj_end(j);
+		return;
+	}
+	printf("%-20.200s %-20s %10s %-7s %s\n", li->tag, "-",
+	    size_format(li->in.size, sz, sizeof(sz)), "damaged", li->why);
+}
+
 static int
 cmd_list(const char *vm, bool json)
 {
@@ -161,7 +183,7 @@ cmd_list(const char *vm, bool json)
 	DIR *d;
 	struct list_info *infos = NULL;
 	int *order = NULL, *depth = NULL;
-	int n = 0, i, bad = 0, norder;
+	int n = 0, i, bad = 0, nbad = 0, norder;
 
 	if (snap_dir(vm, dir, sizeof(dir), &err) < 0) {
 		log_warnx("%s", err.msg);
@@ -206,20 +228,28 @@ cmd_list(const char *vm, bool json)
 		struct stat st;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (vm_snapshot_info(path, &infos[i].in, &err) < 0) {
-			log_warnx("%s", err.msg);
-			bad = 1;
-			infos[i].bad = true;
-			continue;
-		}
-		/* the room it takes (zero pages of mapped RAM are holes) */
-		if (stat(path, &st) == 0)
-			infos[i].in.size = (uint64_t)st.st_blocks * 512;
 		/* the tag is the file's name; the disks' snapshots carry
 		 * the name it was saved under (in.tag) */
 		snprintf(infos[i].tag, sizeof(infos[i].tag), "%.*s",
 		    (int)(strlen(names[i]) - 5), names[i]);
+		if (vm_snapshot_info(path, &infos[i].in, &err) < 0) {
+			size_t pl = strlen(path);
+
+			/* the reason without the path the line names */
+			snprintf(infos[i].why, sizeof(infos[i].why), "%s",
+			    strncmp(err.msg, path, pl) == 0 &&
+			    strncmp(err.msg + pl, ": ", 2) == 0 ?
+			    err.msg + pl + 2 : err.msg);
+			infos[i].bad = true;
+			nbad++;
+		}
+		/* the room it takes (zero pages of mapped RAM are holes) */
+		if (stat(path, &st) == 0)
+			infos[i].in.size = (uint64_t)st.st_blocks * 512;
 	}
+	/* every file there damaged: nothing could be listed */
+	if (n > 0 && nbad == n)
+		bad = 1;
 	/* The tree: each snapshot under its parent (a parent that is not
 	 * here makes a root), children in name order, depth first. */
 	norder = 0;
@@ -227,7 +257,8 @@ cmd_list(const char *vm, bool json)
 		if (!infos[i].bad && snap_index(infos, n,
 		    infos[i].in.parent) < 0)
 			norder = tree_walk(infos, n, i, 0, order, depth, norder);
-	/* parents in a cycle: listed as roots, unindented */
+	/* parents in a cycle: listed as roots, unindented; then the
+	 * damaged files, in name order */
 	for (i = 0; i < n; i++) {
 		int k;
 
@@ -238,6 +269,11 @@ cmd_list(const char *vm, bool json)
 			depth[norder++] = 0;
 		}
 	}
+	for (i = 0; i < n; i++)
+		if (infos[i].bad) {
+			order[norder] = i;
+			depth[norder++] = 0;
+		}
 	for (int k = 0; k < norder; k++) {
 		struct vm_snap_info in = infos[order[k]].in;
 		const char *tg = infos[order[k]].tag;
@@ -246,6 +282,10 @@ cmd_list(const char *vm, bool json)
 
 		i = order[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (infos[i].bad) {
+			list_damaged(json ? &j : NULL, &infos[i], path);
+			continue;
+		}
 		t = (time_t)in.time;
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
@@ -266,6 +306,7 @@ cmd_list(const char *vm, bool json)
 			json_int(&j, "depth", depth[k]);
 			json_str(&j, "backend", in.backend);
 			json_str(&j, "file", path);
+			json_bool(&j, "damaged", false);
 			json_obj_end(&j);
 		} else {
 			snprintf(tag, sizeof(tag), "%*s%.200s",
