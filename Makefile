@@ -62,6 +62,8 @@ TEST_PROGS := $(TEST_PROG_SRCS:tests/prog/%.c=$(BUILD)/tests/%)
 
 GUEST_SRCS := $(sort $(wildcard tests/guests/*.S))
 GUEST_BINS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/guests/%.elf)
+GUEST_C_SRCS := $(sort $(wildcard tests/guests/*.c))
+GUEST_BINS += $(GUEST_C_SRCS:tests/guests/%.c=$(BUILD)/guests/%.elf)
 
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
@@ -101,6 +103,14 @@ $(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld tests/guests/guest
 	@$(if $(Q),echo "  GUEST   $@")
 	$(Q)$(CC) -m32 -nostdlib -static -Wl,--build-id=none -Wl,-T,tests/guests/guest.ld \
 		-Itests/guests -o $@ $<
+
+# ... or from one freestanding .c each, with its own multiboot header.
+$(BUILD)/guests/%.elf: tests/guests/%.c tests/guests/guest.ld
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 -O2 -ffreestanding -fno-pic -fno-stack-protector \
+		-fno-asynchronous-unwind-tables $(WARN) -nostdlib -static \
+		-Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,tests/guests/guest.ld -o $@ $<
 
 deps:
 	@tools/deps.sh
