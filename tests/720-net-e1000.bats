@@ -91,6 +91,9 @@ echo req=\$(head -1 /req)" \
 		--net "nat,model=e1000,mac=52:54:00:12:34:57,forward=tcp:127.0.0.1:$fport:80" \
 		--append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000"
 	wait_for web.log "=READY=" 250
+	# The upload is done: the card's counters, through the control socket.
+	run_tool 0 "$VM_RUN" --cmd web query-nics --json
+	nics=$output
 	got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/x" % sys.argv[1], timeout=30).read().decode().strip())' "$fport")
 	guest_wait web
 	is "$status" 0 "vm-run's exit status after the guest's poweroff"
@@ -101,6 +104,13 @@ echo req=\$(head -1 /req)" \
 	up=$(sed -n 's/.*upmd5=\([0-9a-f]\{32\}\).*/\1/p' <<<"$output")
 	[ -n "$up" ] || { echo "$output" | sed 's/^/# /' >&3; false; }
 	is "$(cat up.txt)" "2000000 $up" "2 MB sent to the host intact"
+	# Linux's e1000 driver sends the upload as TSO contexts (TSE): the
+	# card cut them into segments and refused none.
+	is "$(jq -r '.nics[0] | .device + " " + .model + " " + (.tso_failed | tostring)' <<<"$nics")" "* e1000 0" "query-nics: the card, no TSO context refused"
+	tf=$(jq '.nics[0].tso_frames' <<<"$nics")
+	ts=$(jq '.nics[0].tso_segments' <<<"$nics")
+	[ "$tf" -gt 0 ] && [ "$ts" -gt "$tf" ] || { echo "# query-nics: $nics" >&3; false; }
+	[ "$(jq '.nics[0].tx_frames' <<<"$nics")" -ge "$ts" ]
 	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> guest port 80"
 	is "$output" "*req=GET /x HTTP/1.1*" "the guest saw the host's request"
 }
