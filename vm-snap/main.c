@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "util/size.h"
 #include "util/version.h"
 #include "vm/snapshot.h"
+#include "vm/transfer.h"
 
 static void
 usage(FILE *f)
@@ -36,6 +38,8 @@ usage(FILE *f)
 	    "       vm-snap restore VM TAG [VM-RUN-OPTIONS]\n"
 	    "       vm-snap delete VM TAG\n"
 	    "       vm-snap save VM TAG [--fast-restore]\n"
+	    "       vm-snap send VM TAG > STREAM\n"
+	    "       vm-snap receive [DIR] < STREAM\n"
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
@@ -50,6 +54,10 @@ usage(FILE *f)
 	    "            paused for the save, then it goes on; prints the file.\n"
 	    "            A stopped bundle: its disks only (qcow2 internal\n"
 	    "            snapshots), for revert\n"
+	    "  send      write a stopped bundle, its disks and snapshot TAG to\n"
+	    "            stdout as one stream, sectioned with checksums\n"
+	    "  receive   make the bundle DIR (default: the VM's name) from a\n"
+	    "            stream on stdin; a bad or truncated one leaves nothing\n"
 	    "\n"
 	    "      --json      list as JSON\n"
 	    "      --fast-restore  save RAM uncompressed, mapped at restore\n"
@@ -375,6 +383,22 @@ cmd_delete(const char *vm, const char *tag)
 
 static void running_name(const char *vm, char *name, size_t len);
 
+/* Whether VM's control socket answers. */
+static bool
+vm_running(const char *vm)
+{
+	struct vm_err err = { 0 };
+	char name[PATH_MAX];
+	int fd;
+
+	running_name(vm, name, sizeof(name));
+	fd = ctl_client_connect(name, &err);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* A stopped VM's writable disks back at snapshot tag's internal
  * snapshots.  Every disk is opened (and locked) and checked to hold the
  * snapshot before any is touched. */
@@ -385,8 +409,8 @@ cmd_revert(const char *vm, const char *tag)
 	struct vm_err err = { 0 };
 	struct vm_snap_info in;
 	struct blk *b[CFG_MAX_DISKS];
-	char path[PATH_MAX], name[PATH_MAX];
-	int i, k, n = 0, bad = 0, fd;
+	char path[PATH_MAX];
+	int i, k, n = 0, bad = 0;
 
 	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
 	    vm_snapshot_info(path, &in, &err) < 0 ||
@@ -394,10 +418,7 @@ cmd_revert(const char *vm, const char *tag)
 		log_warnx("%s", err.msg);
 		return 1;
 	}
-	running_name(vm, name, sizeof(name));
-	fd = ctl_client_connect(name, &err);
-	if (fd >= 0) {
-		close(fd);
+	if (vm_running(vm)) {
 		log_warnx("%s: the VM is running: stop it before a revert "
 		    "(or vm-snap restore it)", vm);
 		return 1;
@@ -627,6 +648,60 @@ cmd_save(const char *vm, const char *tag, bool fast)
 	return 0;
 }
 
+/* send VM TAG: a stopped bundle as a stream on stdout. */
+static int
+cmd_send(const char *vm, const char *tag)
+{
+	struct vm_err err = { 0 };
+	char path[PATH_MAX];
+
+	if (!is_bundle(vm)) {
+		log_warnx("%s: not a bundle (no vm.yaml): send takes a VM's "
+		    "folder", vm);
+		return 1;
+	}
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	if (vm_running(vm)) {
+		log_warnx("%s: the VM is running: stop it before a send (its "
+		    "disks would change under the copy)", vm);
+		return 1;
+	}
+	if (isatty(STDOUT_FILENO)) {
+		log_warnx("stdout is a terminal: send it into a pipe or a file "
+		    "(vm-snap send VM TAG | vm-snap receive DIR)");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (vm_send(vm, path, tag, STDOUT_FILENO, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* receive [DIR]: the bundle from the stream on stdin. */
+static int
+cmd_receive(const char *dir)
+{
+	struct vm_err err = { 0 };
+	char made[PATH_MAX];
+
+	if (isatty(STDIN_FILENO)) {
+		log_warnx("stdin is a terminal: give the stream vm-snap send "
+		    "wrote (vm-snap send VM TAG | vm-snap receive DIR)");
+		return 2;
+	}
+	if (vm_receive(STDIN_FILENO, dir, made, sizeof(made), &err) < 0) {
+		log_warnx("%s (nothing made)", err.msg);
+		return 1;
+	}
+	printf("%s\n", made);
+	return 0;
+}
+
 /* restore VM TAG into the running VM: snapshot-load on its socket. */
 static int
 restore_running(int fd, const char *vm, const char *path, int argc)
@@ -778,8 +853,13 @@ main(int argc, char **argv)
 		return cmd_save(argv[optind], argv[optind + 1], fast);
 	if (strcmp(cmd, "revert") == 0 && argc - optind == 2)
 		return cmd_revert(argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "send") == 0 && argc - optind == 2)
+		return cmd_send(argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "receive") == 0 && argc - optind <= 1)
+		return cmd_receive(argc - optind == 1 ? argv[optind] : NULL);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&
-	    strcmp(cmd, "save") != 0 && strcmp(cmd, "revert") != 0)
+	    strcmp(cmd, "save") != 0 && strcmp(cmd, "revert") != 0 &&
+	    strcmp(cmd, "send") != 0 && strcmp(cmd, "receive") != 0)
 		log_warnx("unknown command '%s'", cmd);
 	usage(stderr);
 	return 2;
