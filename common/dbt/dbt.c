@@ -39,7 +39,8 @@
 
 struct dbt_vm {
 	/* $VMKIT_DBT_SMP=parallel: the vCPUs run at once, no run lock
-	 * (SMP.md step 5; experimental).  serial, the default: one at a
+	 * (SMP.md step 5; every 3xx/4xx suite passes in it, not yet the
+	 * default: SMP.md says why).  serial, the default: one at a
 	 * time under run_lock. */
 	bool parallel;
 	pthread_mutex_t run_lock;
