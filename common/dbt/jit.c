@@ -720,15 +720,36 @@ emit_ea_from(struct emit *e, const struct insn *i, uint64_t next_rip,
 		}
 		if (hb < 0 && hx < 0) {
 			mov_imm64(e, SI, (uint64_t)i->disp);
+		} else if (hx < 0 && i->disp == 0) {
+			mov_rr(e, SI, hb);
+		} else if (hb < 0) {
+			/* lea rsi, [hx*scale + disp32] */
+			b1(e, 0x48 | (hx >= 8 ? 2 : 0));
+			b1(e, 0x8d);
+			b1(e, 0x34);
+			b1(e, (unsigned)ss[i->scale & 15] << 6 |
+			    (unsigned)(hx & 7) << 3 | 5);
+			b4(e, (uint32_t)i->disp);
 		} else {
-			/* lea rsi, [hb + hx*scale + disp32] */
+			/* lea rsi, [hb + hx*scale + disp]: the shortest
+			 * displacement (rbp and r13 as base need one) */
+			unsigned mod = i->disp == 0 && (hb & 7) != BP ? 0 :
+			    fits8(i->disp) ? 1 : 2;
+
 			b1(e, 0x48 | (hx >= 8 ? 2 : 0) | (hb >= 8 ? 1 : 0));
 			b1(e, 0x8d);
-			b1(e, hb >= 0 ? 0xb4 : 0x34);
-			b1(e, (unsigned)ss[i->scale & 15] << 6 |
-			    (unsigned)(hx >= 0 ? hx & 7 : 4) << 3 |
-			    (unsigned)(hb >= 0 ? hb & 7 : 5));
-			b4(e, (uint32_t)i->disp);
+			if (hx < 0 && (hb & 7) != SP) {
+				b1(e, mod << 6 | SI << 3 | (hb & 7));
+			} else {
+				b1(e, mod << 6 | SI << 3 | 4);
+				b1(e, (hx >= 0 ? (unsigned)ss[i->scale & 15] :
+				    0) << 6 | (unsigned)(hx >= 0 ? hx & 7 : 4)
+				    << 3 | (unsigned)(hb & 7));
+			}
+			if (mod == 1)
+				b1(e, (uint8_t)i->disp);
+			else if (mod == 2)
+				b4(e, (uint32_t)i->disp);
 		}
 		if (i->addrsize == 4) {
 			b1(e, 0x89); b1(e, 0xf6);       /* mov esi, esi */
