@@ -29,6 +29,9 @@ PKGS="$PKGS grub-pc-bin grub-common"
 # ovmf: the UEFI firmware vm-run --firmware uefi boots (OVMF_CODE_4M.fd,
 # OVMF_VARS_4M.fd; tests/480).
 PKGS="$PKGS ovmf"
+# grub-efi-amd64-bin: the x86_64-efi GRUB that tests/480 puts on an EFI
+# system partition (grub-mkimage) for OVMF to boot the guest kit with.
+PKGS="$PKGS grub-efi-amd64-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
