@@ -759,11 +759,51 @@ lookup(struct blk *b, const char *name, uint8_t **tab, struct vm_err *err)
 	return i;
 }
 
+/*
+ * After an apply or a delete that appended its new tables past the old
+ * end of the file because the clusters it freed were still the old
+ * image's: if the cluster just below the old end is free now, and the
+ * free clusters below it would hold the appended ones, lay the active
+ * image out once more (an apply of itself: the same guest bytes, the
+ * same snapshots).  Its tables then go into the low free clusters, the
+ * appended ones are freed, and the free tail of the file is given back
+ * on close (qc_trim_tail).  size0 is the file's size before.
+ */
+static int
+compact(struct blk *b, uint64_t size0, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t app, c, end0 = size0 >> q->cluster_bits, nfree = 0, rc;
+	struct op o = { 0 };
+
+	if (q->no_reuse || q->file_size <= size0 || end0 < 2)
+		return 0;
+	app = (q->file_size - size0) >> q->cluster_bits;
+	for (c = end0 - 1; c >= 1; c--) {
+		if (qc_refcount_get(b, c, &rc) < 0) {
+			*err = b->ioerr;
+			return -EIO;
+		}
+		if (rc == 0 && !qc_is_metadata(b, c))
+			nfree++;
+		else if (c == end0 - 1)
+			return 0;       /* the old tail is in use */
+	}
+	if (nfree < app)
+		return 0;
+	o.src = q->l1;
+	o.src_n = q->l1_size;
+	o.l1_n = q->l1_size;
+	o.size = b->size;
+	o.drop_active = true;
+	return run(b, &o, err);
+}
+
 int
 qc_snap_apply(struct blk *b, const char *name, struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t span = q->cs << q->l2_bits, need, *sl1;
+	uint64_t span = q->cs << q->l2_bits, need, *sl1, size0;
 	struct op o = { 0 };
 	struct qc_snap *s;
 	uint8_t *tab;
@@ -785,9 +825,10 @@ qc_snap_apply(struct blk *b, const char *name, struct vm_err *err)
 	o.l1_n = need > s->l1_size ? (uint32_t)need : s->l1_size;
 	o.src_n = s->l1_size;
 	o.drop_active = true;
+	size0 = q->file_size;
 	ret = run(b, &o, err);
 	free(sl1);
-	return ret;
+	return ret < 0 ? ret : compact(b, size0, err);
 }
 
 int
@@ -797,7 +838,7 @@ qc_snap_delete(struct blk *b, const char *name, struct vm_err *err)
 	struct op o = { 0 };
 	struct qc_snap *s;
 	uint8_t *tab;
-	uint64_t at;
+	uint64_t at, size0;
 	int i, ret;
 
 	if ((i = lookup(b, name, &tab, err)) < 0)
@@ -817,7 +858,8 @@ qc_snap_delete(struct blk *b, const char *name, struct vm_err *err)
 	o.tab = tab;
 	o.tab_len = q->snapshots_len - s->len;
 	o.nsnap = q->nb_snapshots - 1;
+	size0 = q->file_size;
 	ret = run(b, &o, err);
 	free(tab);
-	return ret;
+	return ret < 0 ? ret : compact(b, size0, err);
 }
