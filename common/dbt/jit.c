@@ -2617,15 +2617,15 @@ native:
 	return true;
 }
 
-/* if (c->attn) leave; with several vCPUs, if (c->jit_budget-- == 0)
- * leave (their turn on the run lock).  exit0[0..1]: the two jumps out. */
+/* if (c->attn) leave; with several vCPUs taking turns, if
+ * (c->jit_budget-- == 0) leave (their turn on the run lock).  exit0[0..1]: the two jumps out. */
 static void
 emit_attn_check(struct emit *e, uint8_t **exit0)
 {
 	b1(e, 0x83); m_bp(e, 7, OFF(attn)); b1(e, 0);   /* cmp dword [], 0 */
 	exit0[0] = jcc32(e, 0x5, NULL);
 	exit0[1] = NULL;
-	if (e->c->vm->ncpus > 1) {
+	if (e->c->vm->ncpus > 1 && !e->c->smp_parallel) {
 		b1(e, 0x83); m_bp(e, 5, OFF(jit_budget)); b1(e, 1);
 		exit0[1] = jcc32(e, 0x2, NULL);         /* jb */
 	}

@@ -60,6 +60,22 @@ dbt_phys_read(struct dbt_cpu *c, uint64_t pa, unsigned size)
 	return v;
 }
 
+/*
+ * After a store to guest RAM or ROM at pa: does its page hold code?  In
+ * parallel a translator may be marking the page at the same time; the
+ * store is made visible before the mark is read (a host fence), the
+ * mirror of the translator's mark, fence, re-read of the bytes (block.c,
+ * copy_same), so that either the translation sees the new bytes or this
+ * sees the mark and invalidates it.
+ */
+static inline bool
+wrote_code(struct dbt_cpu *c, uint64_t pa)
+{
+	if (c->smp_parallel)
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return dbt_page_has_code(c, pa);
+}
+
 void
 dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size, uint64_t v)
 {
@@ -68,11 +84,11 @@ dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size, uint64_t v)
 	if (r != NULL && pa + size <= r->gpa + r->size) {
 		if (r->flags & MEM_RAM) {
 			memcpy(r->hva + (pa - r->gpa), &v, size);
-			if (dbt_page_has_code(c, pa))
+			if (wrote_code(c, pa))
 				dbt_blocks_invalidate(c, pa, size);
 		} else {
 			mem_rom_write(r, pa, &v, size);
-			if (dbt_page_has_code(c, pa))
+			if (wrote_code(c, pa))
 				dbt_blocks_invalidate(c, pa, size);
 		}
 		return;
@@ -710,7 +726,7 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 	h = tlb_lookup(c, lin, acc | DBT_ACC_WRITE, &pa);
 	if (h != NULL) {
 		memcpy(h, &v, size);
-		if (dbt_page_has_code(c, pa))
+		if (wrote_code(c, pa))
 			dbt_blocks_invalidate(c, pa, size);
 		return;
 	}
@@ -718,7 +734,7 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 	if (r != NULL) {
 		/* ROM: its filter may put the bytes where reads see them. */
 		mem_rom_write(r, pa, &v, size);
-		if (dbt_page_has_code(c, pa))
+		if (wrote_code(c, pa))
 			dbt_blocks_invalidate(c, pa, size);
 		return;
 	}
@@ -846,7 +862,7 @@ dbt_mem_ptr(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
 void
 dbt_mem_written(struct dbt_cpu *c, uint64_t pa, unsigned size)
 {
-	if (dbt_page_has_code(c, pa))
+	if (wrote_code(c, pa))
 		dbt_blocks_invalidate(c, pa, size);
 }
 
