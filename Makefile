@@ -2,7 +2,7 @@
 #
 # The core library is every .c under common/ (common/kvm only where
 # <linux/kvm.h> exists); each tool links its own folder's .c files with it.
-# Outputs go to build/$(MODE)/.  MODE=dbg (default), rel, asan.
+# Outputs go to build/$(MODE)/.  MODE=dbg (default), rel, asan, tsan.
 
 MODE    ?= dbg
 BUILD   := build/$(MODE)
@@ -30,6 +30,8 @@ OPT_rel  := -O2 -g -DNDEBUG
 OPT_asan := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDOPT_asan := -fsanitize=address,undefined
+OPT_tsan := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+LDOPT_tsan := -fsanitize=thread
 CFLAGS  ?=
 CFLAGS  += $(CSTD) $(WARN) $(OPT_$(MODE)) -Icommon -Itests/unit -MMD -MP -pthread
 LDFLAGS += $(LDOPT_$(MODE)) -pthread
@@ -62,6 +64,8 @@ TEST_PROGS := $(TEST_PROG_SRCS:tests/prog/%.c=$(BUILD)/tests/%)
 
 GUEST_SRCS := $(sort $(wildcard tests/guests/*.S))
 GUEST_BINS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/guests/%.elf)
+GUEST_C_SRCS := $(sort $(wildcard tests/guests/*.c))
+GUEST_BINS += $(GUEST_C_SRCS:tests/guests/%.c=$(BUILD)/guests/%.elf)
 
 MANPAGES := $(sort $(wildcard man/*.[1-8]))
 
@@ -102,6 +106,14 @@ $(BUILD)/guests/%.elf: tests/guests/%.S tests/guests/guest.ld tests/guests/guest
 	$(Q)$(CC) -m32 -nostdlib -static -Wl,--build-id=none -Wl,-T,tests/guests/guest.ld \
 		-Itests/guests -o $@ $<
 
+# ... or from one freestanding .c each, with its own multiboot header.
+$(BUILD)/guests/%.elf: tests/guests/%.c tests/guests/guest.ld
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GUEST   $@")
+	$(Q)$(CC) -m32 -O2 -ffreestanding -fno-pic -fno-stack-protector \
+		-fno-asynchronous-unwind-tables $(WARN) -nostdlib -static \
+		-Wl,--build-id=none -Wl,--no-warn-rwx-segments -Wl,-T,tests/guests/guest.ld -o $@ $<
+
 deps:
 	@tools/deps.sh
 
@@ -136,6 +148,12 @@ check-man:
 
 asan:
 	@$(MAKE) --no-print-directory MODE=asan all
+
+# ThreadSanitizer over the DBT's parallel vCPUs: build/tsan, then the SMP
+# test guest on both tiers at --cpus 2 and 4 (common/dbt/SMP.md, "TSan").
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan all
+	@tools/tsan-smp.sh build/tsan
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -185,6 +203,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 .PHONY: all deps check check-unit check-bats check-headers check-layers \
-	check-man asan demo bench difftest fuzz install clean format
+	check-man asan tsan demo bench difftest fuzz install clean format
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -44,12 +44,7 @@ cfg vmlinuz initrd.gz > "$tmp/syslinux.cfg"
 mcopy -i "$part" "$K" ::vmlinuz
 mcopy -i "$part" "$I" ::initrd.gz
 mcopy -i "$part" "$tmp/syslinux.cfg" ::
-syslinux --install "$part"
-truncate -s 64M "$disk"
-echo 'start=2048, type=6, bootable' | sfdisk -q "$disk"
-dd if=/usr/lib/syslinux/mbr/mbr.bin of="$disk" conv=notrunc status=none
-dd if="$part" of="$disk" bs=1M seek=1 conv=notrunc status=none
-rm -f "$part"
+"$top/tools/syslinux-disk.sh" "$part" "$disk" || exit 1
 # The ISO: El Torito, no emulation, isolinux.
 root=$tmp/iso iso=$tmp/boot.iso
 mkdir -p "$root/isolinux"
@@ -61,51 +56,8 @@ xorriso -as mkisofs -quiet -o "$iso" -b isolinux/isolinux.bin \
 	-c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
 	-boot-info-table "$root" 2>/dev/null || exit 1
 
-# run_one CMD...: prints "ready_s exit_s rss_kib status cpu_s"
-run_one() {
-	local start ready="" end st rss usr sys
-	# The last run's output goes first: the background job's redirection
-	# may truncate it after the loop below has looked once.
-	: > "$tmp/out"
-	start=$(date +%s.%N)
-	/usr/bin/time -f '%M %U %S' -o "$tmp/rss" "$@" < /dev/null > "$tmp/out" 2>&1 &
-	local pid=$!
-	while kill -0 $pid 2>/dev/null; do
-		if [ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" 2>/dev/null; then
-			ready=$(date +%s.%N)
-		fi
-		sleep 0.01
-	done
-	wait $pid; st=$?
-	end=$(date +%s.%N)
-	[ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" && ready=$end
-	# a run that did not boot the guest and run its command is a failure
-	grep -q '[0-9a-f]\{32\}  /bin/busybox' "$tmp/out" || [ "$st" -ne 0 ] || st=99
-	read -r rss usr sys < <(tail -1 "$tmp/rss")
-	printf '%s %s %s %s %s\n' \
-		"$( [ -n "$ready" ] && echo "$ready - $start" | bc || echo NA)" \
-		"$(echo "$end - $start" | bc)" "$rss" "$st" \
-		"$(echo "$usr + $sys" | bc)"
-}
-
-# median [DECIMALS]: of one number per line (NA when there is none)
-median() {
-	sort -n | awk -v d="${1:-}" '{a[NR]=$1} END {
-		m = NR ? a[int((NR+1)/2)] : "NA"
-		if (d == "" || m == "NA") print m; else printf "%.*f\n", d, m }'
-}
-
-bench() { # NAME CMD...
-	local name=$1; shift
-	: > "$tmp/r"
-	for _ in $(seq "$RUNS"); do run_one "$@" >> "$tmp/r"; done
-	local ok; ok=$(awk '$4 == 0' "$tmp/r" | wc -l)
-	printf '| %-41s | %10s | %9s | %5s | %12s | %s/%s |\n' "$name" \
-		"$(awk '{print $1}' "$tmp/r" | median 1)" \
-		"$(awk '{print $2}' "$tmp/r" | median 1)" \
-		"$(awk '{print $5}' "$tmp/r" | median 1)" \
-		"$(awk '{print $3}' "$tmp/r" | median)" "$ok" "$RUNS"
-}
+. "$top/bench/lib.sh"
+BENCH_NAME_WIDTH=41
 
 echo "vmkit firmware-boot bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "SeaBIOS $BIOS -> SYSLINUX/ISOLINUX -> Debian $(cat "$kit/VERSION") + busybox initramfs, $MEM RAM, runs md5sum and powers off; median of $RUNS"

@@ -26,50 +26,7 @@ K=$kit/vmlinuz I=$kit/initrd.gz
 APPEND='console=ttyS0 quiet vmkit.run="md5sum /bin/busybox"'
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-# run_one CMD...: prints "ready_s exit_s rss_kib status cpu_s"
-run_one() {
-	local start ready="" line
-	# The last run's output goes first: the background job's redirection
-	# may truncate it after the loop below has looked once.
-	: > "$tmp/out"
-	start=$(date +%s.%N)
-	/usr/bin/time -f '%M %U %S' -o "$tmp/rss" "$@" < /dev/null > "$tmp/out" 2>&1 &
-	local pid=$!
-	while kill -0 $pid 2>/dev/null; do
-		if [ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" 2>/dev/null; then
-			ready=$(date +%s.%N)
-		fi
-		sleep 0.01
-	done
-	wait $pid; local st=$?
-	local end; end=$(date +%s.%N)
-	[ -z "$ready" ] && grep -q 'vmkit-guest: ready' "$tmp/out" && ready=$end
-	local rss usr sys
-	read -r rss usr sys < <(tail -1 "$tmp/rss")
-	printf '%s %s %s %s %s\n' \
-		"$( [ -n "$ready" ] && echo "$ready - $start" | bc || echo NA)" \
-		"$(echo "$end - $start" | bc)" "$rss" "$st" \
-		"$(echo "$usr + $sys" | bc)"
-}
-
-# median [DECIMALS]: of one number per line (NA when there is none)
-median() {
-	sort -n | awk -v d="${1:-}" '{a[NR]=$1} END {
-		m = NR ? a[int((NR+1)/2)] : "NA"
-		if (d == "" || m == "NA") print m; else printf "%.*f\n", d, m }'
-}
-
-bench() { # NAME CMD...
-	local name=$1; shift
-	: > "$tmp/r"
-	for _ in $(seq "$RUNS"); do run_one "$@" >> "$tmp/r"; done
-	local ok; ok=$(awk '$4 == 0' "$tmp/r" | wc -l)
-	printf '| %-44s | %10s | %9s | %5s | %12s | %s/%s |\n' "$name" \
-		"$(awk '{print $1}' "$tmp/r" | median 1)" \
-		"$(awk '{print $2}' "$tmp/r" | median 1)" \
-		"$(awk '{print $5}' "$tmp/r" | median 1)" \
-		"$(awk '{print $3}' "$tmp/r" | median)" "$ok" "$RUNS"
-}
+. "$top/bench/lib.sh"
 
 echo "vmkit bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "guest: Debian $(cat "$kit/VERSION") + busybox initramfs, $MEM RAM, runs md5sum and powers off; median of $RUNS"

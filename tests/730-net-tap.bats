@@ -116,3 +116,31 @@ $GUEST_PING" --net switch:lan0,model=e1000 \
 	is "$back" "*3 packets transmitted, 3 packets received*" "the namespace pings the guest"
 	is "$ports" 2 "the switch has the tap's port and the guest's"
 }
+
+@test "dbt: virtio-net on a tap with IFF_VNET_HDR: 4 MiB from the guest reach the namespace intact, its TSO frames unsplit" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	netns_tap vmkt2 10.0.7.1
+	cd "$BATS_TEST_TMPDIR"
+	printf '%s\n' "stty -echo" "ip addr add 10.0.7.2/24 dev eth0; ip link set eth0 up" \
+		"mkdir /www; dd if=/dev/urandom of=/www/f bs=1M count=4 2>/dev/null" \
+		"echo gsum=\$(md5sum < /www/f)" "httpd -p 80 -h /www" "echo =RE''ADY=" \
+		"sleep 600" > tso.in
+	timeout 300 ip netns exec "$NS" "$VM_RUN" --accel dbt --no-reboot -m 256M --name tso \
+		--kernel "$KERNEL" --initrd "$INITRD" --net tap:vmkt2 \
+		--append "console=ttyS0 panic=-1 quiet" < tso.in > tso.log 2>&1 3>&- &
+	pid=$!
+	BG_PIDS="$pid"
+	wait_for tso.log "=READY=" 250
+	rx0=$(ip netns exec "$NS" cat /sys/class/net/vmkt2/statistics/rx_packets)
+	ip netns exec "$NS" curl -s --max-time 120 -o got http://10.0.7.2/f
+	rx1=$(ip netns exec "$NS" cat /sys/class/net/vmkt2/statistics/rx_packets)
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" || true
+	BG_PIDS=
+	gsum=$(tr -d '\r' < tso.log | sed -n 's/.*gsum=\([0-9a-f]\{32\}\).*/\1/p')
+	[ -n "$gsum" ]
+	is "$(md5sum < got | cut -d' ' -f1)" "$gsum" "the namespace's copy of the guest's 4 MiB"
+	# 4 MiB in MTU-sized frames would be over 2,800 of them.
+	[ $((rx1 - rx0)) -lt 2000 ] || { echo "# the tap took $((rx1 - rx0)) frames for 4 MiB: TSO frames were split" >&3; false; }
+}

@@ -220,3 +220,35 @@ $reach" --net switch:lana,vlan=20
 	is "$(tshark -r lana.pcap -Y 'vlan.id == 20 && arp.opcode == 2' 2>/dev/null)" "" "nobody answers on VLAN 20"
 	is "$(tshark -r lana.pcap -Y '!vlan && (arp || icmp)' 2>/dev/null)" "" "no guest frame untagged in the capture, a trunk's view"
 }
+
+@test "dbt: vm-net hostonly keeps its leases in NAME.leases: restarted, it hands the same address back; a damaged file is refused by its line and kept" {
+	need_dbt
+	cd "$BATS_TEST_TMPDIR"
+	"$VM_NET" hostonly -d --subnet 192.168.78.0/24 ho1
+	guest_bg l1 "$UDHCPC_SCRIPT
+for i in eth0 eth1; do ip link set \$i up; udhcpc -i \$i -n -q -s /dhcp.sh 2>/dev/null >/dev/null; echo \$i=\$(ip -4 -o addr show \$i | sed 's/.*inet \([0-9.]*\).*/\1/'); done" \
+		--net switch:ho1,mac=52:54:00:78:00:01 --net switch:ho1,mac=52:54:00:78:00:02
+	guest_wait l1
+	is "$status" 0 "the first guest powered off"
+	is "$output" "*eth0=192.168.78.100*eth1=192.168.78.101*" "the first run's leases, in order"
+	"$VM_NET" stop ho1
+	leases=$NETDIR/ho1.leases
+	is "$(grep -v '^#' "$leases")" "52:54:00:78:00:01 192.168.78.100
+52:54:00:78:00:02 192.168.78.101" "the leases kept after the stop"
+	"$VM_NET" hostonly -d --subnet 192.168.78.0/24 ho1
+	# The second MAC alone: a fresh server would give it .100.
+	guest_bg l2 "$UDHCPC_SCRIPT
+ip link set eth0 up; udhcpc -i eth0 -n -q -s /dhcp.sh 2>/dev/null >/dev/null
+echo eth0=\$(ip -4 -o addr show eth0 | sed 's/.*inet \([0-9.]*\).*/\1/')" \
+		--net switch:ho1,mac=52:54:00:78:00:02
+	guest_wait l2
+	is "$status" 0 "the second guest powered off"
+	is "$output" "*eth0=192.168.78.101*" "the restarted network hands the same address back"
+	"$VM_NET" stop ho1
+	echo "52:54:00:78:00:03 not-an-address" >> "$leases"
+	cp "$leases" before
+	run_tool 1 "$VM_NET" hostonly --subnet 192.168.78.0/24 ho1
+	is "$output" "vm-net: hostonly ho1: $leases:4: not 'MAC ADDRESS' (a unicast MAC, an IPv4 address) (remove the file to forget the leases)"
+	cmp before "$leases"
+	run_tool 1 "$VM_NET" status ho1
+}

@@ -9,28 +9,12 @@
 
 load helpers
 load disk
+load snap
 
 # Each second: read the disk's first sector, print the count and what was
 # read, write "w<count>" to the disk.
 COUNTER='i=0; while :; do d=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -dc a-z0-9); echo count=$i disk=$d; echo w$i | dd of=/dev/vda bs=512 conv=sync oflag=direct 2>/dev/null; i=$((i+1)); sleep 1; done'
 PLAIN_COUNTER='i=0; while :; do echo count=$i; i=$((i+1)); sleep 1; done'
-
-# wait_for FILE PATTERN SECONDS
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 5; i++)); do
-		tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2" && return 0
-		sleep 0.2
-	done
-	echo "# no '$2' in $1 after $3 s:" >&3
-	sed 's/^/#   | /' "$1" >&3
-	return 1
-}
-
-# last_count FILE: the highest count=N printed
-last_count() {
-	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\).*/\1/p' | tail -n 1
-}
 
 # boot_and_save DIR SNAPSHOT SCRIPT [vm-run options]: boot, wait for
 # count=3, SIGUSR1, wait for 3 counts more, kill.  Leaves DIR/run1.out (all
@@ -195,6 +179,35 @@ setup() {
 	[ ! -e c/snapshots ] || { echo "# a snapshot folder was left: $(ls -la c)" >&3; false; }
 	run_tool 1 "$VM_SNAP" save nosuchvm s1
 	is "$output" "*nosuchvm: *is it running?*" "save with no such VM running"
+}
+
+@test "vm-snap list: damaged files are listed as damaged with the reason, exit 1 only if none could be read" {
+	local size off b
+	mkdir -p b/snapshots
+	echo "memory: 256M" >b/vm.yaml
+	cp "$D/s1.snap" b/snapshots/s1.snap
+	size=$(stat -c %s "$D/s1.snap")
+	head -c $((size / 2)) "$D/s1.snap" >b/snapshots/half.snap
+	cp "$D/s1.snap" b/snapshots/flip.snap
+	off=$((size - 4096))
+	b=$(od -An -tu1 -j $off -N1 b/snapshots/flip.snap | tr -d ' ')
+	printf "\\$(printf %03o $(((b + 1) % 256)))" | dd of=b/snapshots/flip.snap bs=1 seek=$off conv=notrunc status=none
+	run_tool 0 "$VM_SNAP" list b
+	is "${lines[1]}" "s1 *20[0-9][0-9]-* MiB zstd *-" "the good snapshot first"
+	is "${lines[2]}" "flip *- * damaged corrupt snapshot: section '*' (instance *) fails its CRC32 check" "the flipped byte, with the reason"
+	is "${lines[3]}" "half *- * damaged truncated snapshot: *" "the truncated file, with the reason"
+	[ "${#lines[@]}" -eq 4 ] || { echo "# $output" >&3; false; }
+	"$VM_SNAP" list b --json >list.json
+	run python3 -c 'import json, sys; print(" ".join("%s:%s:%s" % (s["tag"], s["damaged"], s.get("error", "-").split(":")[0]) for s in json.load(open(sys.argv[1]))))' list.json
+	is "$output" "s1:False:- flip:True:corrupt snapshot half:True:truncated snapshot" "the JSON's damaged flags and reasons"
+	# nothing readable: listed, and exit 1
+	rm b/snapshots/s1.snap
+	run_tool 1 "$VM_SNAP" list b
+	is "${lines[1]}" "flip *damaged corrupt snapshot: *" "still listed"
+	# no snapshots at all is no failure
+	rm b/snapshots/*.snap
+	run_tool 0 "$VM_SNAP" list b
+	[ "${#lines[@]}" -eq 1 ] || { echo "# $output" >&3; false; }
 }
 
 @test "vm-snap save of a stopped bundle: its disks only; revert brings their bytes back, restore refuses it" {

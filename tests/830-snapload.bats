@@ -8,33 +8,9 @@
 
 load helpers
 load disk
+load snap
 
 PLAIN_COUNTER='i=0; while :; do echo count=$i; i=$((i+1)); sleep 1; done'
-
-wait_for() {
-	local i
-	for ((i = 0; i < $3 * 5; i++)); do
-		tr -d '\r' <"$1" 2>/dev/null | grep -q -- "$2" && return 0
-		sleep 0.2
-	done
-	echo "# no '$2' in $1 after $3 s:" >&3
-	sed 's/^/#   | /' "$1" >&3
-	return 1
-}
-
-last_count() {
-	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\).*/\1/p' | tail -n 1
-}
-
-# counts FILE [BYTE-OFFSET]: the counts printed (after the offset)
-counts() {
-	tail -c +$((${2:-0} + 1)) "$1" | tr -d '\r' | sed -n 's/^count=\([0-9]*\)$/\1/p'
-}
-
-# consecutive: stdin's numbers each one more than the one before
-consecutive() {
-	awk 'NR > 1 && $1 != p + 1 { print "# " p " then " $1; exit 1 } { p = $1 }'
-}
 
 setup_file() {
 	guestkit

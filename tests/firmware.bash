@@ -56,10 +56,5 @@ make_syslinux_disk() {
 		EOF
 		mcopy -i "$part" "$KERNEL" "$INITRD" "$BATS_TEST_TMPDIR/syslinux.cfg" ::
 	fi
-	syslinux --install "$part"
-	truncate -s 64M "$img"
-	echo 'start=2048, type=6, bootable' | sfdisk -q "$img"
-	dd if=/usr/lib/syslinux/mbr/mbr.bin of="$img" conv=notrunc status=none
-	dd if="$part" of="$img" bs=1M seek=1 conv=notrunc status=none
-	rm -f "$part"
+	"$TOPDIR/tools/syslinux-disk.sh" "$part" "$img"
 }

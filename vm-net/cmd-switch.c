@@ -91,6 +91,8 @@ struct sw {
 	bool dhcp_on;
 	struct dhcpd dhcpd;
 	struct port dhcp_port;
+	char leases_path[160];          /* NAME.leases, kept across runs */
+	bool leases_failed;             /* a save failed (said once) */
 	uint8_t buf[NET_FRAME_MAX];
 	uint8_t ubuf[NET_FRAME_MAX];    /* a frame from a trunk, untagged */
 	uint8_t tbuf[NET_FRAME_MAX + 4];        /* a frame for trunks */
@@ -113,7 +115,9 @@ usage_hostonly(FILE *f)
 	    "NAME\n"
 	    "  run a host-only network: a switch (as vm-net switch) with a DHCP\n"
 	    "  server that leases addresses of one subnet and offers no router\n"
-	    "  and no DNS, so the guests on it reach each other and nothing else\n"
+	    "  and no DNS, so the guests on it reach each other and nothing else;\n"
+	    "  its leases are kept in NAME.leases beside the socket, so a\n"
+	    "  restarted network hands the same addresses back\n"
 	    "\n"
 	    "  -d, --detach        go to the background once the switch is ready\n"
 	    "  -s, --subnet NET    the subnet, a.b.c.d/16 to /29 (default\n"
@@ -324,6 +328,24 @@ send_on(struct sw *s, struct port *p, const uint8_t *f, size_t len,
 	port_send(p, *tf, *tlen);
 }
 
+/* The host-only network's leases to NAME.leases, after each change; a
+ * failure is said once (the leases still work, only a restart forgets
+ * them). */
+static void
+leases_save(struct sw *s)
+{
+	struct vm_err err = { 0 };
+
+	if (dhcpd_leases_save(&s->dhcpd, s->leases_path, &err) < 0) {
+		if (!s->leases_failed)
+			log_warnx("switch %s: cannot keep the leases: %s",
+			    s->name, err.msg);
+		s->leases_failed = true;
+		return;
+	}
+	s->leases_failed = false;
+}
+
 /* A frame from port from: its VLAN found (and its tag taken off), its
  * source learned, and it goes where its destination is. */
 static void
@@ -335,6 +357,7 @@ forward(struct sw *s, struct port *from, const uint8_t *f, size_t len)
 	uint16_t vlan = from->vlan;
 	size_t tlen = 0, n;
 	int i;
+	__typeof__(s->dhcpd.lease) before;
 
 	if (get16(f + 12) == 0x8100) {
 		uint16_t vid = len >= 18 ? get16(f + 14) & 0xfff : 0xfff;
@@ -375,7 +398,10 @@ forward(struct sw *s, struct port *from, const uint8_t *f, size_t len)
 	if (s->dhcp_on && from != &s->dhcp_port &&
 	    vlan == s->dhcp_port.vlan &&
 	    ((f[0] & 1) || memcmp(f, s->dhcpd.mac, 6) == 0)) {
+		memcpy(before, s->dhcpd.lease, sizeof(before));
 		n = dhcpd_input(&s->dhcpd, f, len, s->dbuf);
+		if (memcmp(s->dhcpd.lease, before, sizeof(before)) != 0)
+			leases_save(s);
 		if (n > 0) {
 			s->dhcp_port.rx_frames++;
 			forward(s, &s->dhcp_port, s->dbuf, n);
@@ -947,6 +973,14 @@ switch_main(int argc, char **argv, bool hostonly)
 		snprintf(s.pid_path, sizeof(s.pid_path), "%s", pidfile);
 	if (claim_name(&s, &err) < 0) {
 		log_warnx("%s", err.msg);
+		return 1;
+	}
+	if (hostonly &&
+	    (net_switch_path(s.name, "leases", s.leases_path,
+	    sizeof(s.leases_path), 1, &err) < 0 ||
+	    dhcpd_leases_load(&s.dhcpd, s.leases_path, &err) < 0)) {
+		log_warnx("hostonly %s: %s (remove the file to forget the "
+		    "leases)", s.name, err.msg);
 		return 1;
 	}
 	s.lfd = listen_on(s.sock_path, SOCK_SEQPACKET, &err);

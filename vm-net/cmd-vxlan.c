@@ -58,47 +58,95 @@ usage(FILE *f)
 	    "  carry a port of switch NAME over VXLAN (RFC 7348) to one remote\n"
 	    "  end point, such as a Linux kernel vxlan device, in the foreground\n"
 	    "\n"
-	    "  -r, --remote ADDR[:PORT]  the remote end point (IPv4; port 4789)\n"
+	    "  -r, --remote ADDR[:PORT]  the remote end point: IPv4, or IPv6\n"
+	    "                            ([ADDR]:PORT with a port; port 4789)\n"
 	    "  -n, --vni N               the VXLAN network identifier, 0 to\n"
 	    "                            16777215\n"
 	    "  -l, --local ADDR[:PORT]   the address and UDP port to listen on\n"
-	    "                            (default 0.0.0.0:4789)\n"
+	    "                            (default 0.0.0.0:4789, or [::]:4789)\n"
 	    "  -v, --vlan N              the port's VLAN on the switch (default 1)\n"
 	    "  -t, --trunk               a trunk port: frames keep 802.1Q tags\n"
 	    "  -h, --help                show this help and exit\n");
 }
 
-/* "a.b.c.d[:port]" into sa (port kept when none is given): 0 or -1. */
+/* "a.b.c.d[:port]", "v6addr" or "[v6addr][:port]" into sa (the port
+ * kept when none is given): 0 or -1. */
 static int
-parse_addr(const char *s, struct sockaddr_in *sa)
+parse_addr(const char *s, struct sockaddr_storage *sa)
 {
-	char buf[32], *colon, *end;
-	long port;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+	uint16_t keep = s4->sin_family == AF_INET6 ? s6->sin6_port :
+	    s4->sin_port;
+	char buf[64], *host = buf, *port = NULL, *end;
+	long pn;
 
 	if (strlen(s) >= sizeof(buf))
 		return -1;
 	strcpy(buf, s);
-	colon = strchr(buf, ':');
-	if (colon) {
-		*colon = '\0';
-		if (colon[1] < '0' || colon[1] > '9')
+	if (buf[0] == '[') {
+		end = strchr(buf, ']');
+		if (end == NULL || (end[1] != '\0' && end[1] != ':'))
 			return -1;
-		port = strtol(colon + 1, &end, 10);
-		if (*end || port < 1 || port > 65535)
-			return -1;
-		sa->sin_port = htons((uint16_t)port);
+		*end = '\0';
+		host = buf + 1;
+		if (end[1] == ':')
+			port = end + 2;
+	} else if ((end = strchr(buf, ':')) != NULL && strchr(end + 1, ':')
+	    == NULL) {
+		*end = '\0';           /* one colon: IPv4 and a port */
+		port = end + 1;
 	}
-	if (inet_pton(AF_INET, buf, &sa->sin_addr) != 1)
-		return -1;
-	return 0;
+	if (port) {
+		if (port[0] < '0' || port[0] > '9')
+			return -1;
+		pn = strtol(port, &end, 10);
+		if (*end || pn < 1 || pn > 65535)
+			return -1;
+		keep = htons((uint16_t)pn);
+	}
+	memset(sa, 0, sizeof(*sa));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1 && buf[0] != '[') {
+		s4->sin_family = AF_INET;
+		s4->sin_port = keep;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = keep;
+		return 0;
+	}
+	return -1;
+}
+
+static socklen_t
+sa_len(const struct sockaddr_storage *sa)
+{
+	return sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+}
+
+/* Is from the remote's address (any port)? */
+static int
+same_host(const struct sockaddr_storage *from, socklen_t fl,
+    const struct sockaddr_storage *remote)
+{
+	if (fl < sa_len(remote) || from->ss_family != remote->ss_family)
+		return 0;
+	if (remote->ss_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)from)->sin6_addr,
+		    &((const struct sockaddr_in6 *)remote)->sin6_addr,
+		    16) == 0;
+	return ((const struct sockaddr_in *)from)->sin_addr.s_addr ==
+	    ((const struct sockaddr_in *)remote)->sin_addr.s_addr;
 }
 
 /* One datagram from the UDP socket, to the switch if it is one of ours. */
 static void
-from_udp(int ufd, int sfd, const struct sockaddr_in *remote, uint32_t vni,
-    struct vx_counts *c)
+from_udp(int ufd, int sfd, const struct sockaddr_storage *remote,
+    uint32_t vni, struct vx_counts *c)
 {
-	struct sockaddr_in from;
+	struct sockaddr_storage from;
 	socklen_t fl = sizeof(from);
 	ssize_t n;
 
@@ -106,8 +154,7 @@ from_udp(int ufd, int sfd, const struct sockaddr_in *remote, uint32_t vni,
 	    (struct sockaddr *)&from, &fl);
 	if (n < 0)
 		return;
-	if (fl < sizeof(from) || from.sin_family != AF_INET ||
-	    from.sin_addr.s_addr != remote->sin_addr.s_addr) {
+	if (!same_host(&from, fl, remote)) {
 		c->rx_foreign++;
 		return;
 	}
@@ -138,7 +185,8 @@ cmd_vxlan(int argc, char **argv)
 		{ "trunk", no_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sockaddr_in remote = { 0 }, local = { 0 };
+	struct sockaddr_storage remote = { 0 }, local = { 0 };
+	int have_local = 0;
 	struct vx_counts c = { 0 };
 	struct pollfd pfd[2];
 	struct sigaction sa;
@@ -148,11 +196,10 @@ cmd_vxlan(int argc, char **argv)
 	ssize_t n;
 	int ch, sfd, ufd, vlan = 0, trunk = 0, ret = 0, one = 1;
 
-	remote.sin_family = AF_INET;
-	remote.sin_port = htons(VXLAN_PORT);
-	local.sin_family = AF_INET;
-	local.sin_port = htons(VXLAN_PORT);
-	local.sin_addr.s_addr = htonl(INADDR_ANY);
+	((struct sockaddr_in *)&remote)->sin_family = AF_INET;
+	((struct sockaddr_in *)&remote)->sin_port = htons(VXLAN_PORT);
+	((struct sockaddr_in *)&local)->sin_family = AF_INET;
+	((struct sockaddr_in *)&local)->sin_port = htons(VXLAN_PORT);
 	optind = 0;
 	while ((ch = getopt_long(argc, argv, "hr:l:n:v:t", longopts,
 	    NULL)) != -1) {
@@ -164,18 +211,21 @@ cmd_vxlan(int argc, char **argv)
 			rs = optarg;
 			if (parse_addr(optarg, &remote) < 0) {
 				log_warnx("--remote: '%s' is not ADDR[:PORT] "
-				    "(an IPv4 address, a port 1 to 65535)",
-				    optarg);
+				    "(an IPv4 address, or an IPv6 one in "
+				    "[brackets] before a port; a port 1 to "
+				    "65535)", optarg);
 				return 2;
 			}
 			break;
 		case 'l':
 			if (parse_addr(optarg, &local) < 0) {
 				log_warnx("--local: '%s' is not ADDR[:PORT] "
-				    "(an IPv4 address, a port 1 to 65535)",
-				    optarg);
+				    "(an IPv4 address, or an IPv6 one in "
+				    "[brackets] before a port; a port 1 to "
+				    "65535)", optarg);
 				return 2;
 			}
+			have_local = 1;
 			break;
 		case 'n':
 			vni = strtol(optarg, &end, 10);
@@ -207,18 +257,44 @@ cmd_vxlan(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (!have_local) {
+		/* The wildcard address of the remote's family, port 4789. */
+		uint16_t port = ((struct sockaddr_in *)&local)->sin_port;
+
+		memset(&local, 0, sizeof(local));
+		local.ss_family = remote.ss_family;
+		if (remote.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&local)->sin6_port = port;
+		else
+			((struct sockaddr_in *)&local)->sin_port = port;
+	} else if (local.ss_family != remote.ss_family) {
+		log_warnx("vxlan: --local and --remote are not both IPv4 or "
+		    "both IPv6");
+		return 2;
+	}
+	ufd = socket(remote.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (ufd < 0) {
 		log_warn("socket");
 		return 1;
 	}
 	setsockopt(ufd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ufd, (struct sockaddr *)&local, sizeof(local)) < 0) {
-		char a[INET_ADDRSTRLEN];
+	if (bind(ufd, (struct sockaddr *)&local, sa_len(&local)) < 0) {
+		char a[INET6_ADDRSTRLEN];
+		unsigned port;
 
-		inet_ntop(AF_INET, &local.sin_addr, a, sizeof(a));
-		log_warn("vxlan: cannot listen on %s:%u", a,
-		    ntohs(local.sin_port));
+		if (local.ss_family == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&local)->
+			    sin6_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in6 *)&local)->
+			    sin6_port);
+		} else {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&local)->
+			    sin_addr, a, sizeof(a));
+			port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+		}
+		log_warn("vxlan: cannot listen on %s%s%s:%u",
+		    local.ss_family == AF_INET6 ? "[" : "", a,
+		    local.ss_family == AF_INET6 ? "]" : "", port);
 		close(ufd);
 		return 1;
 	}
@@ -264,7 +340,7 @@ cmd_vxlan(int argc, char **argv)
 					if (sendto(ufd, dgram, (size_t)n +
 					    VXLAN_HLEN, MSG_DONTWAIT,
 					    (struct sockaddr *)&remote,
-					    sizeof(remote)) < 0)
+					    sa_len(&remote)) < 0)
 						c.tx_dropped++;
 					else
 						c.tx++;

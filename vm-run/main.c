@@ -110,7 +110,8 @@ usage(FILE *f)
 "      --no-reboot         exit (status 0) when the guest reboots\n"
 "      --stats             print CPU statistics at exit\n"
 "      --restore SNAPSHOT  continue the VM saved in SNAPSHOT (its embedded\n"
-"                          configuration, unless VM.yaml or BUNDLE is given)\n"
+"                          configuration, unless VM.yaml or BUNDLE is given;\n"
+"                          no kernel or firmware image is read)\n"
 "      --save-on-usr1 FILE on SIGUSR1: pause, save a snapshot to FILE\n"
 "                          (tag: FILE's name), resume\n"
 "      --fast-restore      save RAM uncompressed, for a mapped restore\n"
@@ -985,9 +986,11 @@ main(int argc, char **argv)
 	}
 
 	for (;;) {
-		/* a restore loads no kernel: the snapshot replaces RAM */
-		vm = vm_create_ex(&cfg, backend, console_chardev(),
-		    fl.restore ? VM_CREATE_NO_BOOT : 0, &err);
+		/* a restore reads no kernel and no firmware image: the
+		 * snapshot replaces RAM, ROM included */
+		vm = fl.restore ? vm_create_restore(&cfg, backend,
+		    console_chardev(), fl.restore, &err) :
+		    vm_create_ex(&cfg, backend, console_chardev(), 0, &err);
 		if (vm == NULL) {
 			console_restore();
 			log_warnx("%s", err.msg);

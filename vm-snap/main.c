@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include "util/size.h"
 #include "util/version.h"
 #include "vm/snapshot.h"
+#include "vm/transfer.h"
 
 static void
 usage(FILE *f)
@@ -36,10 +38,13 @@ usage(FILE *f)
 	    "       vm-snap restore VM TAG [VM-RUN-OPTIONS]\n"
 	    "       vm-snap delete VM TAG\n"
 	    "       vm-snap save VM TAG [--fast-restore]\n"
+	    "       vm-snap send VM TAG > STREAM\n"
+	    "       vm-snap receive [DIR] < STREAM\n"
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
 	    "\n"
-	    "  list      the snapshot tree: tag, time, size, RAM, parent\n"
+	    "  list      the snapshot tree: tag, time, size, RAM, parent;\n"
+	    "            damaged files listed as such, with the reason\n"
 	    "  restore   run the VM from snapshot TAG (vm-run --restore); a\n"
 	    "            running VM loads it in place (its control socket)\n"
 	    "  revert    a stopped VM's disks back at snapshot TAG\n"
@@ -49,6 +54,10 @@ usage(FILE *f)
 	    "            paused for the save, then it goes on; prints the file.\n"
 	    "            A stopped bundle: its disks only (qcow2 internal\n"
 	    "            snapshots), for revert\n"
+	    "  send      write a stopped bundle, its disks and snapshot TAG to\n"
+	    "            stdout as one stream, sectioned with checksums\n"
+	    "  receive   make the bundle DIR (default: the VM's name) from a\n"
+	    "            stream on stdin; a bad or truncated one leaves nothing\n"
 	    "\n"
 	    "      --json      list as JSON\n"
 	    "      --fast-restore  save RAM uncompressed, mapped at restore\n"
@@ -114,6 +123,7 @@ struct list_info {
 	struct vm_snap_info in;
 	char tag[256];
 	bool bad;
+	char why[256];          /* a damaged file: what is wrong with it */
 };
 
 /* The snapshot whose tag is tag, or -1. */
@@ -150,6 +160,26 @@ tree_walk(const struct list_info *in, int n, int i, int d, int *order,
 	return norder;
 }
 
+/* A file that could not be read: its tag, its size, "damaged" and why. */
+static void
+list_damaged(struct json *j, const struct list_info *li, const char *path)
+{
+	char sz[32];
+
+	if (j != NULL) {
+		json_obj_begin(j, NULL);
+		json_str(j, "tag", li->tag);
+		json_u64(j, "size", li->in.size);
+		json_str(j, "file", path);
+		json_bool(j, "damaged", true);
+		json_str(j, "error", li->why);
+		json_obj_end(j);
+		return;
+	}
+	printf("%-20.200s %-20s %10s %-7s %s\n", li->tag, "-",
+	    size_format(li->in.size, sz, sizeof(sz)), "damaged", li->why);
+}
+
 static int
 cmd_list(const char *vm, bool json)
 {
@@ -161,7 +191,7 @@ cmd_list(const char *vm, bool json)
 	DIR *d;
 	struct list_info *infos = NULL;
 	int *order = NULL, *depth = NULL;
-	int n = 0, i, bad = 0, norder;
+	int n = 0, i, bad = 0, nbad = 0, norder;
 
 	if (snap_dir(vm, dir, sizeof(dir), &err) < 0) {
 		log_warnx("%s", err.msg);
@@ -206,20 +236,28 @@ cmd_list(const char *vm, bool json)
 		struct stat st;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (vm_snapshot_info(path, &infos[i].in, &err) < 0) {
-			log_warnx("%s", err.msg);
-			bad = 1;
-			infos[i].bad = true;
-			continue;
-		}
-		/* the room it takes (zero pages of mapped RAM are holes) */
-		if (stat(path, &st) == 0)
-			infos[i].in.size = (uint64_t)st.st_blocks * 512;
 		/* the tag is the file's name; the disks' snapshots carry
 		 * the name it was saved under (in.tag) */
 		snprintf(infos[i].tag, sizeof(infos[i].tag), "%.*s",
 		    (int)(strlen(names[i]) - 5), names[i]);
+		if (vm_snapshot_info(path, &infos[i].in, &err) < 0) {
+			size_t pl = strlen(path);
+
+			/* the reason without the path the line names */
+			snprintf(infos[i].why, sizeof(infos[i].why), "%s",
+			    strncmp(err.msg, path, pl) == 0 &&
+			    strncmp(err.msg + pl, ": ", 2) == 0 ?
+			    err.msg + pl + 2 : err.msg);
+			infos[i].bad = true;
+			nbad++;
+		}
+		/* the room it takes (zero pages of mapped RAM are holes) */
+		if (stat(path, &st) == 0)
+			infos[i].in.size = (uint64_t)st.st_blocks * 512;
 	}
+	/* every file there damaged: nothing could be listed */
+	if (n > 0 && nbad == n)
+		bad = 1;
 	/* The tree: each snapshot under its parent (a parent that is not
 	 * here makes a root), children in name order, depth first. */
 	norder = 0;
@@ -227,7 +265,8 @@ cmd_list(const char *vm, bool json)
 		if (!infos[i].bad && snap_index(infos, n,
 		    infos[i].in.parent) < 0)
 			norder = tree_walk(infos, n, i, 0, order, depth, norder);
-	/* parents in a cycle: listed as roots, unindented */
+	/* parents in a cycle: listed as roots, unindented; then the
+	 * damaged files, in name order */
 	for (i = 0; i < n; i++) {
 		int k;
 
@@ -238,6 +277,11 @@ cmd_list(const char *vm, bool json)
 			depth[norder++] = 0;
 		}
 	}
+	for (i = 0; i < n; i++)
+		if (infos[i].bad) {
+			order[norder] = i;
+			depth[norder++] = 0;
+		}
 	for (int k = 0; k < norder; k++) {
 		struct vm_snap_info in = infos[order[k]].in;
 		const char *tg = infos[order[k]].tag;
@@ -246,6 +290,10 @@ cmd_list(const char *vm, bool json)
 
 		i = order[k];
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (infos[i].bad) {
+			list_damaged(json ? &j : NULL, &infos[i], path);
+			continue;
+		}
 		t = (time_t)in.time;
 		localtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
@@ -266,6 +314,7 @@ cmd_list(const char *vm, bool json)
 			json_int(&j, "depth", depth[k]);
 			json_str(&j, "backend", in.backend);
 			json_str(&j, "file", path);
+			json_bool(&j, "damaged", false);
 			json_obj_end(&j);
 		} else {
 			snprintf(tag, sizeof(tag), "%*s%.200s",
@@ -334,6 +383,22 @@ cmd_delete(const char *vm, const char *tag)
 
 static void running_name(const char *vm, char *name, size_t len);
 
+/* Whether VM's control socket answers. */
+static bool
+vm_running(const char *vm)
+{
+	struct vm_err err = { 0 };
+	char name[PATH_MAX];
+	int fd;
+
+	running_name(vm, name, sizeof(name));
+	fd = ctl_client_connect(name, &err);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* A stopped VM's writable disks back at snapshot tag's internal
  * snapshots.  Every disk is opened (and locked) and checked to hold the
  * snapshot before any is touched. */
@@ -344,8 +409,8 @@ cmd_revert(const char *vm, const char *tag)
 	struct vm_err err = { 0 };
 	struct vm_snap_info in;
 	struct blk *b[CFG_MAX_DISKS];
-	char path[PATH_MAX], name[PATH_MAX];
-	int i, k, n = 0, bad = 0, fd;
+	char path[PATH_MAX];
+	int i, k, n = 0, bad = 0;
 
 	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
 	    vm_snapshot_info(path, &in, &err) < 0 ||
@@ -353,10 +418,7 @@ cmd_revert(const char *vm, const char *tag)
 		log_warnx("%s", err.msg);
 		return 1;
 	}
-	running_name(vm, name, sizeof(name));
-	fd = ctl_client_connect(name, &err);
-	if (fd >= 0) {
-		close(fd);
+	if (vm_running(vm)) {
 		log_warnx("%s: the VM is running: stop it before a revert "
 		    "(or vm-snap restore it)", vm);
 		return 1;
@@ -586,6 +648,60 @@ cmd_save(const char *vm, const char *tag, bool fast)
 	return 0;
 }
 
+/* send VM TAG: a stopped bundle as a stream on stdout. */
+static int
+cmd_send(const char *vm, const char *tag)
+{
+	struct vm_err err = { 0 };
+	char path[PATH_MAX];
+
+	if (!is_bundle(vm)) {
+		log_warnx("%s: not a bundle (no vm.yaml): send takes a VM's "
+		    "folder", vm);
+		return 1;
+	}
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	if (vm_running(vm)) {
+		log_warnx("%s: the VM is running: stop it before a send (its "
+		    "disks would change under the copy)", vm);
+		return 1;
+	}
+	if (isatty(STDOUT_FILENO)) {
+		log_warnx("stdout is a terminal: send it into a pipe or a file "
+		    "(vm-snap send VM TAG | vm-snap receive DIR)");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (vm_send(vm, path, tag, STDOUT_FILENO, &err) < 0) {
+		log_warnx("%s", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* receive [DIR]: the bundle from the stream on stdin. */
+static int
+cmd_receive(const char *dir)
+{
+	struct vm_err err = { 0 };
+	char made[PATH_MAX];
+
+	if (isatty(STDIN_FILENO)) {
+		log_warnx("stdin is a terminal: give the stream vm-snap send "
+		    "wrote (vm-snap send VM TAG | vm-snap receive DIR)");
+		return 2;
+	}
+	if (vm_receive(STDIN_FILENO, dir, made, sizeof(made), &err) < 0) {
+		log_warnx("%s (nothing made)", err.msg);
+		return 1;
+	}
+	printf("%s\n", made);
+	return 0;
+}
+
 /* restore VM TAG into the running VM: snapshot-load on its socket. */
 static int
 restore_running(int fd, const char *vm, const char *path, int argc)
@@ -737,8 +853,13 @@ main(int argc, char **argv)
 		return cmd_save(argv[optind], argv[optind + 1], fast);
 	if (strcmp(cmd, "revert") == 0 && argc - optind == 2)
 		return cmd_revert(argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "send") == 0 && argc - optind == 2)
+		return cmd_send(argv[optind], argv[optind + 1]);
+	if (strcmp(cmd, "receive") == 0 && argc - optind <= 1)
+		return cmd_receive(argc - optind == 1 ? argv[optind] : NULL);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&
-	    strcmp(cmd, "save") != 0 && strcmp(cmd, "revert") != 0)
+	    strcmp(cmd, "save") != 0 && strcmp(cmd, "revert") != 0 &&
+	    strcmp(cmd, "send") != 0 && strcmp(cmd, "receive") != 0)
 		log_warnx("unknown command '%s'", cmd);
 	usage(stderr);
 	return 2;

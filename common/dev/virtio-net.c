@@ -2,19 +2,28 @@
  * virtio-net (virtio spec 1.2 section 5.1) on a network back end.
  *
  * arg: const struct net_params * (back end spec, forwards, the MAC).  One
- * queue pair: queue 0 receives, queue 1 transmits; no control queue, no
- * offloads.  Features: MAC (no STATUS: the link is always up).  Every
- * buffer carries the 12-byte virtio_net_hdr of VERSION_1 first.
+ * queue pair: queue 0 receives, queue 1 transmits; no control queue.
+ * Features: MAC (no STATUS: the link is always up), and the offloads
+ * CSUM, HOST_TSO4 and HOST_TSO6 (the guest hands over frames with a
+ * partial checksum, and TCP frames of up to 64 KiB to cut into
+ * segments) and GUEST_CSUM (frames from the NAT come marked DATA_VALID:
+ * libslirp made their checksums).  Every buffer carries the 12-byte
+ * virtio_net_hdr of VERSION_1 first.
  *
  * A transmitted chain is checked before the back end sees it: its
  * readable bytes must hold the header and a frame of 14 to NET_FRAME_MAX
- * bytes, or it is returned unread and counted as dropped.  Frames for the
+ * bytes, and the header must tell the truth about the frame
+ * (net_offload_check), or it is returned unread and counted as dropped;
+ * the first refused header of each kind is logged, and vm-run says at
+ * exit how many of each it refused.  The checksum and segmentation a
+ * header asks for are done in software (net_send_offload).  Frames for the
  * guest go into the next receive chain (header with num_buffers = 1, then
  * the frame); one that does not fit is dropped.  While the guest has no
  * receive buffer posted, up to NET_RXQ_MAX frames wait and are delivered
  * when it posts some.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,15 +31,21 @@
 #include "dev/virtio.h"
 #include "snap/snap.h"
 #include "net/net.h"
+#include "net/offload.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
 #define VIRTIO_ID_NET 1
 
+#define F_CSUM (1ULL << 0)
+#define F_GUEST_CSUM (1ULL << 1)
 #define F_MAC (1ULL << 5)
+#define F_HOST_TSO4 (1ULL << 11)
+#define F_HOST_TSO6 (1ULL << 12)
+#define FEATURES (F_CSUM | F_GUEST_CSUM | F_MAC | F_HOST_TSO4 | F_HOST_TSO6)
 
-#define HDR_LEN 12
+#define HDR_LEN NET_VNET_HDR_LEN
 #define RXQ 0
 #define TXQ 1
 struct vnet {
@@ -39,6 +54,8 @@ struct vnet {
 	uint8_t config[12];
 	struct net_rxq rxq;
 	uint64_t rx_dropped, tx_bad;
+	uint64_t hdr_refused[NET_HDR_NFAULTS];
+	uint64_t tso_frames, tso_segments;
 	uint8_t txbuf[HDR_LEN + NET_FRAME_MAX];
 };
 
@@ -59,6 +76,8 @@ rx_one(struct vnet *n, const void *frame, size_t len)
 		virtq_push(&n->v, RXQ, &e, 0);
 		return -1;
 	}
+	if (n->nb->rx_csum_valid && (n->v.driver_features & F_GUEST_CSUM))
+		hdr[0] = NET_VNET_F_DATA_VALID;
 	hdr[10] = 1;    /* num_buffers */
 	iov_from_buf(e.in, e.nin, 0, hdr, HDR_LEN);
 	iov_from_buf(e.in, e.nin, HDR_LEN, frame, len);
@@ -104,6 +123,53 @@ vnet_rx(void *opaque, const void *frame, size_t len)
 		n->rx_dropped++;
 }
 
+/* What the guest's headers may ask for. */
+static unsigned
+allowed(const struct vnet *n)
+{
+	uint64_t f = n->v.driver_features;
+	unsigned a = 0;
+
+	if (f & F_CSUM) {
+		a |= NET_OFF_CSUM;
+		if (f & F_HOST_TSO4)
+			a |= NET_OFF_TSO4;
+		if (f & F_HOST_TSO6)
+			a |= NET_OFF_TSO6;
+	}
+	return a;
+}
+
+/* Check the header of the frame in n->txbuf and send what it asks. */
+static void
+tx_frame(struct vnet *n, size_t len)
+{
+	struct net_vnet_hdr h;
+	struct net_gso_info gi;
+	enum net_hdr_fault f;
+	unsigned k;
+
+	net_vnet_hdr_get(n->txbuf, &h);
+	f = net_offload_check(&h, n->txbuf + HDR_LEN, len, allowed(n), &gi);
+	if (f != NET_HDR_OK) {
+		if (n->hdr_refused[f]++ == 0)
+			log_warnx("%s: refused a transmit header: %s "
+			    "(flags %#x gso_type %#x hdr_len %u gso_size %u "
+			    "csum_start %u csum_offset %u, a %zu-byte frame); "
+			    "more of this kind are counted, not logged",
+			    n->v.pci.name, net_hdr_fault_name(f), h.flags,
+			    h.gso_type, h.hdr_len, h.gso_size, h.csum_start,
+			    h.csum_offset, len);
+		n->tx_bad++;
+		return;
+	}
+	k = net_send_offload(n->nb, &h, &gi, n->txbuf + HDR_LEN, len);
+	if ((h.gso_type & ~NET_GSO_ECN) != NET_GSO_NONE) {
+		n->tso_frames++;
+		n->tso_segments += k;
+	}
+}
+
 static void
 tx(struct vnet *n)
 {
@@ -126,7 +192,7 @@ tx(struct vnet *n)
 		}
 		iov_to_buf(e.out, e.nout, 0, n->txbuf, (size_t)len);
 		virtq_push(&n->v, TXQ, &e, 0);
-		net_send(n->nb, n->txbuf + HDR_LEN, (size_t)len - HDR_LEN);
+		tx_frame(n, (size_t)len - HDR_LEN);
 	}
 	if (any)
 		virtq_notify(&n->v, TXQ);
@@ -175,7 +241,7 @@ vnet_realize(struct dev *d, struct vm *vm, const void *arg,
 	if (n->nb == NULL)
 		return err ? err->code : -EIO;
 	ret = virtio_pci_init(&n->v, vm, d->id, VIRTIO_ID_NET, 0x020000, 2,
-	    256, &vnet_ops, F_MAC, n->config, sizeof(n->config),
+	    256, &vnet_ops, FEATURES, n->config, sizeof(n->config),
 	    err);
 	if (ret < 0) {
 		net_close(n->nb);
@@ -185,14 +251,56 @@ vnet_realize(struct dev *d, struct vm *vm, const void *arg,
 	return 0;
 }
 
+/* At exit: how many headers of each kind were refused, if any. */
+static void
+report_refused(const struct vnet *n)
+{
+	char buf[1024];
+	size_t o = 0;
+	uint64_t total = 0;
+	unsigned f;
+
+	for (f = 1; f < NET_HDR_NFAULTS; f++) {
+		if (n->hdr_refused[f] == 0)
+			continue;
+		total += n->hdr_refused[f];
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s: %llu",
+		    o ? "; " : "", net_hdr_fault_name(f),
+		    (unsigned long long)n->hdr_refused[f]);
+		if (o >= sizeof(buf))
+			break;
+	}
+	if (total)
+		log_warnx("%s: refused %llu transmit headers: %s",
+		    n->v.pci.name, (unsigned long long)total, buf);
+}
+
 static void
 vnet_unrealize(struct dev *d)
 {
 	struct vnet *n = d->priv;
 
+	report_refused(n);
+
 	virtio_pci_fini(&n->v);
 	net_close(n->nb);
 	net_rxq_clear(&n->rxq);
+}
+
+static void
+vnet_counters(struct dev *d, struct nic_counters *c)
+{
+	struct vnet *n = d->priv;
+	unsigned f;
+
+	c->tx_frames = n->nb->tx_frames;
+	c->rx_frames = n->nb->rx_frames;
+	c->tx_dropped = n->tx_bad + n->nb->tx_dropped;
+	c->rx_dropped = n->rx_dropped;
+	c->tso_frames = n->tso_frames;
+	c->tso_segments = n->tso_segments;
+	for (f = 1; f < NET_HDR_NFAULTS; f++)
+		c->headers_refused += n->hdr_refused[f];
 }
 
 /* Frames waiting for RX buffers are not saved: a restored guest sees them
@@ -232,4 +340,5 @@ const struct dev_type virtio_net_type = {
 	.state_version = 1,
 	.post_load = vnet_post_load,
 	.load_check = vnet_load_check,
+	.nic_counters = vnet_counters,
 };

@@ -15,6 +15,12 @@
  * it where PAM says: in the region (reads RAM, writes RAM), in ram[]
  * (reads ROM, writes RAM) or nowhere.  A PAM change swaps the affected
  * segments' bytes and tells the DBT its translations there are stale.
+ *
+ * A snapshot holds the regions' bytes as RAM (the image's ROM too) and,
+ * in its "bios" section (bios_state), each segment's mode and the ram[]
+ * of those reading ROM.  A restore reads no image: the ROM regions are
+ * made the sizes the snapshot's were, its RAM fills them, and
+ * bios_post_load takes rom[] from the image's region again.
  */
 #include "hw/boot.h"
 
@@ -31,6 +37,7 @@
 #include "hw/pci.h"
 #include "hw/smbios.h"
 #include "mem/mem.h"
+#include "snap/snap.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "vm/vm.h"
@@ -139,7 +146,8 @@ bios_pam_update(struct vm *vm, const uint8_t *pam)
  * region, RAM from 1 MiB (and from 4 GiB past the PCI hole), and the
  * firmware image as ROM ending at 4 GiB.  The image is the file path:
  * a multiple of 64 KiB (a BIOS; 4 KiB for UEFI's code, whose flash has
- * 4 KiB blocks), at most 16 MiB.
+ * 4 KiB blocks), at most 16 MiB.  path NULL (a restore): no file, a ROM
+ * of vm->restore_fw_len bytes of 0xff for the snapshot to fill.
  */
 int
 bios_init_memory(struct vm *vm, const char *path, uint64_t low,
@@ -160,13 +168,23 @@ fw_init_memory(struct vm *vm, const char *path, uint64_t low, uint64_t unit,
 	if (low < (2ULL << 20))
 		return vm_err_set(err, -EINVAL, "firmware boot needs at "
 		    "least 2 MiB of memory");
-	ret = boot_read_file(path, BIOS_MAX + 1, &img, &len, err);
-	if (ret < 0)
-		return ret;
+	if (path != NULL) {
+		ret = boot_read_file(path, BIOS_MAX + 1, &img, &len, err);
+		if (ret < 0)
+			return ret;
+	} else {
+		len = vm->restore_fw_len;
+		img = len > 0 && len <= BIOS_MAX ? malloc(len) : NULL;
+		if (img != NULL)
+			memset(img, 0xff, len);
+		else if (len > 0 && len <= BIOS_MAX)
+			return vm_err_set(err, -ENOMEM, "out of memory");
+	}
 	if (len == 0 || len % unit || len > BIOS_MAX) {
 		free(img);
 		return vm_err_set(err, -EINVAL, "%s: a firmware image is a "
-		    "multiple of %llu KiB up to 16 MiB, not %llu bytes", path,
+		    "multiple of %llu KiB up to 16 MiB, not %llu bytes",
+		    path != NULL ? path : "the snapshot's firmware ROM",
 		    (unsigned long long)(unit >> 10), (unsigned long long)len);
 	}
 	b = calloc(1, sizeof(*b));
@@ -196,6 +214,58 @@ fw_init_memory(struct vm *vm, const char *path, uint64_t low, uint64_t unit,
 		return ret;
 	b->live = mem_gpa_to_hva(&vm->mem, SHADOW_BASE, SHADOW_SIZE);
 	return mem_set_rom_write(&vm->mem, SHADOW_BASE, shadow_write, b);
+}
+
+/*
+ * The shadow's state: each segment's PAM mode and the RAM of the
+ * segments reading ROM (the others' RAM is the region's bytes, saved
+ * with the RAM).  A dry walk (v->dry) checks into scratch.
+ */
+int
+bios_state(struct pc_bios *b, struct snap_vis *v)
+{
+	static uint8_t scratch[SHADOW_SIZE];
+	uint8_t mode[NSEG], *ram = v->dry ? scratch : b->ram;
+	char name[16];
+	unsigned s;
+
+	memcpy(mode, b->mode, sizeof(mode));
+	snap_bytes(v, "mode", mode, sizeof(mode));
+	for (s = 0; s < NSEG; s++)
+		snap_check(v, mode[s] <= (PAM_READ | PAM_WRITE), "mode",
+		    "not a PAM setting");
+	for (s = 0; s < NSEG && !v->failed; s++) {
+		if (mode[s] & PAM_READ)
+			continue;
+		snprintf(name, sizeof(name), "ram%u", s);
+		snap_bytes(v, name, ram + s * SEG_SIZE, SEG_SIZE);
+	}
+	if (v->load && !v->dry && !v->failed)
+		memcpy(b->mode, mode, sizeof(mode));
+	return v->failed;
+}
+
+/* After a snapshot's RAM: rom[] is the image's last 128 KiB again, from
+ * the ROM region ending at 4 GiB (the snapshot's bytes of the image). */
+void
+bios_post_load(struct vm *vm)
+{
+	struct pc_bios *b = vm->bios;
+	const struct mem_region *r = NULL;
+	uint64_t isa;
+	int i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < vm->mem.nr; i++)
+		if (vm->mem.regions[i].gpa + vm->mem.regions[i].size ==
+		    PC_HIGHRAM)
+			r = &vm->mem.regions[i];
+	if (r == NULL)
+		return;
+	isa = r->size < ISA_BIOS_SIZE ? r->size : ISA_BIOS_SIZE;
+	memset(b->rom, 0xff, sizeof(b->rom));
+	memcpy(b->rom + SHADOW_SIZE - isa, r->hva + r->size - isa, isa);
 }
 
 void
@@ -455,16 +525,18 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 		ret = add_e820(vm, fw, err);
 	if (ret == 0)
 		ret = add_smbios(vm, fw, err);
-	if (ret == 0)
+	/* A restored VM's firmware has run: the files it read at boot (the
+	 * linuxboot kernel, option ROMs) are not read again. */
+	if (ret == 0 && !vm->restoring)
 		ret = bios_add_linux(vm, fw, &rom, err);
 	if (ret == 0)
 		ret = add_bootorder(vm, fw, rom, err);
 	/* With a VGA its BIOS draws the screen (SeaBIOS finds the ROM as
 	 * the PCI device's romfile).  SeaBIOS's screen goes to COM1 too
 	 * unless the console is the VGA's. */
-	if (ret == 0 && pc_has_vga(vm->cfg))
+	if (ret == 0 && pc_has_vga(vm->cfg) && !vm->restoring)
 		ret = add_vga_rom(fw, err);
-	if (ret == 0)
+	if (ret == 0 && !vm->restoring)
 		ret = add_nic_roms(vm, fw, err);
 	if (ret == 0 && vm->cfg->console != CFG_CONSOLE_VGA)
 		ret = fw_cfg_add_file(fw, "etc/sercon-port", &sercon, 2, err);

@@ -273,14 +273,19 @@ uefi_init_memory(struct vm *vm, uint64_t low, struct vm_err *err)
 	struct stat st;
 	int ret;
 
-	if (uefi_code_path() == NULL || access(UEFI_VARS, R_OK) != 0)
+	/* A restore reads no code image: its ROM is the snapshot's. */
+	if ((vm->restore_fw_len == 0 && uefi_code_path() == NULL) ||
+	    access(UEFI_VARS, R_OK) != 0)
 		return vm_err_set(err, -ENOENT, "firmware 'uefi': no OVMF in "
 		    "/usr/share/OVMF (install the ovmf package)");
-	if (stat(UEFI_CODE, &st) < 0 || st.st_size <= 0 ||
+	if (vm->restore_fw_len != 0)
+		code_len = vm->restore_fw_len;
+	else if (stat(UEFI_CODE, &st) < 0 || st.st_size <= 0 ||
 	    st.st_size > FLASH_MAX || st.st_size % FLASH_BLOCK)
 		return vm_err_set(err, -EINVAL, "%s: not an OVMF code image "
 		    "(a multiple of 4 KiB up to 8 MiB)", UEFI_CODE);
-	code_len = (uint64_t)st.st_size;
+	else
+		code_len = (uint64_t)st.st_size;
 	ret = boot_read_file(UEFI_VARS, FLASH_MAX + 1, &tmpl, &tlen, err);
 	if (ret < 0)
 		return ret;
@@ -315,7 +320,8 @@ uefi_init_memory(struct vm *vm, uint64_t low, struct vm_err *err)
 	}
 	f->size = len;
 	f->base = PC_HIGHRAM - code_len - len;
-	ret = fw_init_memory(vm, UEFI_CODE, low, FLASH_BLOCK, err);
+	ret = fw_init_memory(vm, vm->restore_fw_len ? NULL : UEFI_CODE, low,
+	    FLASH_BLOCK, err);
 	if (ret == 0)
 		ret = mem_add_rom(&vm->mem, f->base, len, img, len,
 		    "uefi-vars", err);

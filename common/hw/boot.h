@@ -201,7 +201,8 @@ struct pc_bios;
 const char *bios_default_path(void);
 /* Guest memory for a firmware boot with low bytes of RAM below 4 GiB:
  * RAM, the 0xC0000-0xFFFFF shadow (PAM) and the image at path as ROM
- * ending at 4 GiB; sets vm->bios. */
+ * ending at 4 GiB; sets vm->bios.  path NULL: a restore's, no file read
+ * (a ROM of vm->restore_fw_len bytes for the snapshot to fill). */
 int bios_init_memory(struct vm *vm, const char *path, uint64_t low,
     struct vm_err *err);
 /* The same with the image a multiple of unit bytes. */
@@ -209,6 +210,13 @@ int fw_init_memory(struct vm *vm, const char *path, uint64_t low,
     uint64_t unit, struct vm_err *err);
 /* The i440FX PAM registers (config bytes 0x59-0x5f) now hold pam[0..6]. */
 void bios_pam_update(struct vm *vm, const uint8_t *pam);
+/* A snapshot's "bios" section: the shadow's PAM modes and hidden RAM
+ * (a dry load checks only). */
+struct snap_vis;
+int bios_state(struct pc_bios *b, struct snap_vis *v);
+/* After a snapshot's RAM is in: the shadow's ROM from the image's region
+ * (no file is read). */
+void bios_post_load(struct vm *vm);
 /* The fw_cfg device with the items SeaBIOS reads (ACPI, e820, CPUs). */
 int bios_init_fw_cfg(struct vm *vm, struct vm_err *err);
 /* The config's kernel, initrd and command line as fw_cfg's linuxboot

@@ -68,8 +68,16 @@ int
 pc_init_memory(struct vm *vm, struct vm_err *err)
 {
 	uint64_t low = vm->ram_size, high = 0;
-	const char *fw = firmware_path(vm->cfg, err);
+	const char *fw;
 	int ret;
+
+	/* A restore maps the firmware's ROM from the snapshot: no image is
+	 * looked for (NULL: bios_init_memory reads none). */
+	if (vm->restore_fw_len != 0 && vm->cfg->boot.firmware[0] != '\0')
+		fw = strcmp(vm->cfg->boot.firmware, "uefi") == 0 ? "uefi" :
+		    NULL;
+	else
+		fw = firmware_path(vm->cfg, err);
 
 	if (fw != NULL && fw[0] == '\0')
 		return err ? err->code : -ENOENT;
@@ -79,7 +87,7 @@ pc_init_memory(struct vm *vm, struct vm_err *err)
 	}
 	if (fw != NULL && strcmp(fw, "uefi") == 0) {
 		ret = uefi_init_memory(vm, low, err);
-	} else if (fw != NULL) {
+	} else if (fw != NULL || vm->restore_fw_len != 0) {
 		ret = bios_init_memory(vm, fw, low, err);
 	} else if (pc_has_vga(vm->cfg)) {
 		/* The VGA window 0xa0000-0xbffff is the VGA's. */

@@ -9,9 +9,15 @@
 #include "net/dhcpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "net/net.h"
+#include "util/err.h"
+#include "util/log.h"
 
 #define ETH_HLEN 14
 #define BOOTP_FIXED 236
@@ -297,4 +303,103 @@ dhcpd_input(struct dhcpd *d, const uint8_t *f, size_t len, uint8_t *out)
 	default:
 		return 0;
 	}
+}
+
+int
+dhcpd_leases_load(struct dhcpd *d, const char *path, struct vm_err *err)
+{
+	struct dhcpd tmp = *d;
+	char line[128], macs[32], addrs[32], extra;
+	struct in_addr in;
+	uint8_t mac[6];
+	uint32_t a;
+	FILE *f;
+	int n = 0, i, fields, ret = 0;
+
+	f = fopen(path, "r");
+	if (f == NULL)
+		return errno == ENOENT ? 0 :
+		    vm_err_errno(err, -errno, "%s", path);
+	for (i = 0; i < tmp.pool; i++)
+		tmp.lease[i].used = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			ret = vm_err_set(err, -EINVAL, "%s:%d: a line longer "
+			    "than %zu bytes", path, n, sizeof(line) - 2);
+			goto out;
+		}
+		if (line[strspn(line, " \t\n")] == '\0' ||
+		    line[strspn(line, " \t")] == '#')
+			continue;
+		fields = sscanf(line, "%31s %31s %c", macs, addrs, &extra);
+		if (fields != 2 || net_mac_parse(macs, mac) < 0 ||
+		    inet_pton(AF_INET, addrs, &in) != 1) {
+			ret = vm_err_set(err, -EINVAL, "%s:%d: not 'MAC "
+			    "ADDRESS' (a unicast MAC, an IPv4 address)", path,
+			    n);
+			goto out;
+		}
+		a = ntohl(in.s_addr);
+		if (a < tmp.first || a - tmp.first >= (uint32_t)tmp.pool) {
+			log_warnx("%s:%d: %s is outside this network's leases "
+			    "(a new --subnet?): forgotten", path, n, addrs);
+			continue;
+		}
+		i = (int)(a - tmp.first);
+		if (tmp.lease[i].used || lease_find(&tmp, mac) >= 0) {
+			ret = vm_err_set(err, -EINVAL, "%s:%d: %s or %s is "
+			    "leased twice", path, n, macs, addrs);
+			goto out;
+		}
+		tmp.lease[i].used = true;
+		memcpy(tmp.lease[i].mac, mac, 6);
+	}
+	if (ferror(f))
+		ret = vm_err_errno(err, -EIO, "%s: read", path);
+	else
+		*d = tmp;
+out:
+	fclose(f);
+	return ret;
+}
+
+int
+dhcpd_leases_save(const struct dhcpd *d, const char *path,
+    struct vm_err *err)
+{
+	char tmp[4096];
+	struct in_addr in;
+	const uint8_t *m;
+	FILE *f;
+	int i, ret;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return vm_err_set(err, -ENAMETOOLONG, "%s: name too long",
+		    path);
+	f = fopen(tmp, "w");
+	if (f == NULL)
+		return vm_err_errno(err, -errno, "%s", tmp);
+	fprintf(f, "# vm-net hostonly leases: MAC ADDRESS\n");
+	for (i = 0; i < d->pool; i++) {
+		if (!d->lease[i].used)
+			continue;
+		m = d->lease[i].mac;
+		in.s_addr = htonl(d->first + (uint32_t)i);
+		fprintf(f, "%02x:%02x:%02x:%02x:%02x:%02x %s\n", m[0], m[1],
+		    m[2], m[3], m[4], m[5], inet_ntoa(in));
+	}
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
+		ret = vm_err_errno(err, -errno, "%s", tmp);
+		fclose(f);
+		unlink(tmp);
+		return ret;
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		ret = vm_err_errno(err, -errno, "%s", path);
+		unlink(tmp);
+		return ret;
+	}
+	return 0;
 }

@@ -38,6 +38,17 @@ int dhcpd_init(struct dhcpd *d, uint32_t net, int prefix,
  * in out (at least DHCPD_REPLY_MAX bytes), or 0 when there is none. */
 size_t dhcpd_input(struct dhcpd *d, const uint8_t *f, size_t len,
     uint8_t *out);
+struct vm_err;
+/* The leases kept in path across restarts: lines "MAC ADDRESS" (and
+ * '#' comments).  dhcpd_leases_load takes them into d (a missing file
+ * is no lease; an address outside d's pool, after a change of subnet, is
+ * forgotten with a warning): 0, or -errno with err naming path:line and
+ * what is wrong (d unchanged).  dhcpd_leases_save writes d's leases to a
+ * temporary file renamed over path: 0 or -errno with err set. */
+int dhcpd_leases_load(struct dhcpd *d, const char *path, struct vm_err *err);
+int dhcpd_leases_save(const struct dhcpd *d, const char *path,
+    struct vm_err *err);
+
 /* "a.b.c.d/p" into net (host order, host bits cleared) and prefix: 0 or
  * -1. */
 int dhcpd_parse_subnet(const char *s, uint32_t *net, int *prefix);

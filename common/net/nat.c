@@ -290,6 +290,7 @@ nat_open(struct net_backend *nb, const struct net_params *p,
 		return ret;
 	}
 	nb->priv = n;
+	nb->rx_csum_valid = 1;
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "net/offload.h"
 #include "util/err.h"
 #include "util/rundir.h"
 
@@ -100,6 +101,29 @@ net_send(struct net_backend *nb, const void *frame, size_t len)
 {
 	nb->tx_frames++;
 	nb->ops->send(nb, frame, len);
+}
+
+static void
+send_one(void *opaque, const void *frame, size_t len)
+{
+	net_send(opaque, frame, len);
+}
+
+unsigned
+net_send_offload(struct net_backend *nb, const struct net_vnet_hdr *h,
+    const struct net_gso_info *gi, uint8_t *f, size_t len)
+{
+	uint8_t b[NET_VNET_HDR_LEN];
+	struct net_vnet_hdr v = *h;
+
+	if (nb->vnet_hdr && nb->ops->send_vnet) {
+		v.num_buffers = 0;
+		net_vnet_hdr_put(b, &v);
+		nb->tx_frames++;
+		nb->ops->send_vnet(nb, b, f, len);
+		return 1;
+	}
+	return net_offload_emit(h, gi, f, len, send_one, nb);
 }
 
 void

@@ -54,6 +54,11 @@ struct net_backend_ops {
 	int (*open)(struct net_backend *nb, const struct net_params *p,
 	    const char *arg, struct vm_err *err);
 	void (*send)(struct net_backend *nb, const void *frame, size_t len);
+	/* (optional) A frame behind its virtio_net_hdr (NET_VNET_HDR_LEN
+	 * bytes, checked), offloads still to do: for a back end that passes
+	 * them on (a tap with IFF_VNET_HDR).  Used when vnet_hdr is set. */
+	void (*send_vnet)(struct net_backend *nb, const uint8_t *hdr,
+	    const void *frame, size_t len);
 	void (*close)(struct net_backend *nb);
 };
 
@@ -64,6 +69,12 @@ struct net_backend {
 	void *rx_opaque;
 	void *priv;
 	uint64_t tx_frames, rx_frames, tx_dropped;
+	/* Frames this back end gives the guest have checksums known to be
+	 * right (NAT's, which libslirp makes): a NIC may tell the guest so
+	 * and spare it the check. */
+	int rx_csum_valid;
+	/* send_vnet works (the tap took IFF_VNET_HDR). */
+	int vnet_hdr;
 	/* Called (if set) when the far end goes away for good (a switch
 	 * that stops). */
 	void (*hangup)(void *opaque);
@@ -77,6 +88,16 @@ struct net_backend *net_open(const struct net_params *p, struct evloop *loop,
 /* A frame from the guest (dropped if the back end cannot take it now). */
 void net_send(struct net_backend *nb, const void *frame, size_t len);
 void net_close(struct net_backend *nb);
+struct net_vnet_hdr;
+struct net_gso_info;
+/* A frame from the guest with the offloads its (checked) virtio header
+ * asks for: passed on with its header to a back end that takes them
+ * (vnet_hdr), else the checksum completed or the frame segmented here
+ * (net/offload.h), so that the back end gets real frames.  f may be
+ * changed in place.  The number of frames the back end was given. */
+unsigned net_send_offload(struct net_backend *nb,
+    const struct net_vnet_hdr *h, const struct net_gso_info *gi, uint8_t *f,
+    size_t len);
 
 /* Parse one NAT forward rule, "tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT". */
 int net_parse_forward(const char *rule, int *udp, uint32_t *host_addr,
@@ -95,10 +116,11 @@ int net_switch_path(const char *name, const char *ext, char *buf, size_t len,
  * spaces)?  0 or -EINVAL with err set. */
 int net_tap_name_check(const char *name, struct vm_err *err);
 /* Open tap device name (IFF_TAP | IFF_NO_PI, non-blocking), creating it
- * if it does not exist and we may; its name into actual.  The fd, or
- * -errno with err set (the message says what to do without
- * CAP_NET_ADMIN). */
-int net_tap_open_fd(const char *name, char *actual, size_t len,
+ * if it does not exist and we may; its name into actual.  With *vnet
+ * set, ask for IFF_VNET_HDR too (12-byte headers, no offloads on what
+ * is read) and clear *vnet if the kernel will not.  The fd, or -errno
+ * with err set (the message says what to do without CAP_NET_ADMIN). */
+int net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
     struct vm_err *err);
 /* Frames for a guest that has no receive buffer free just now: a NIC
  * keeps up to NET_RXQ_MAX of them, oldest first, and delivers them when

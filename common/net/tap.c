@@ -7,10 +7,15 @@
  * exist, which vanishes when vm-run exits.  vm-run then sets it up
  * (IFF_UP) if it may; addresses and bridges are the host's business.
  *
- * No vnet header: the NICs behind this carry no offloads, so every frame
- * is whole and checksummed already.  Sends never block: a frame the tap
- * cannot take now (its queue full, the device down) is dropped and
- * counted.
+ * The tap is opened with IFF_VNET_HDR where the kernel allows it: every
+ * frame then goes behind a 12-byte virtio_net_hdr, so a virtio-net
+ * guest's partial checksums and TSO frames pass to the host's stack
+ * unsplit (the kernel checks the header once more), and a frame with no
+ * offload goes behind a zero header.  Frames read from the tap are
+ * whole (no offloads are asked for on that side); one whose header asks
+ * for work anyway is checked and completed like a guest's, or dropped.
+ * Sends never block: a frame the tap cannot take now (its queue full,
+ * the device down) is dropped and counted.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,12 +24,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <linux/if.h>
 #include <linux/if_tun.h>
 
 #include "net/net.h"
+#include "net/offload.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -32,7 +39,8 @@
 struct tap {
 	int fd;
 	char name[IFNAMSIZ];
-	uint8_t buf[NET_FRAME_MAX];
+	int vnet;
+	uint8_t buf[NET_VNET_HDR_LEN + NET_FRAME_MAX];
 };
 
 int
@@ -50,7 +58,7 @@ net_tap_name_check(const char *name, struct vm_err *err)
 }
 
 int
-net_tap_open_fd(const char *name, char *actual, size_t len,
+net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
     struct vm_err *err)
 {
 	struct ifreq ifr;
@@ -71,9 +79,16 @@ net_tap_open_fd(const char *name, char *actual, size_t len,
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	if (*vnet)
+		ifr.ifr_flags |= IFF_VNET_HDR;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		ret = -errno;
+	ret = ioctl(fd, TUNSETIFF, &ifr) < 0 ? -errno : 0;
+	if (ret == -EINVAL && *vnet) {
+		*vnet = 0;
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+		ret = ioctl(fd, TUNSETIFF, &ifr) < 0 ? -errno : 0;
+	}
+	if (ret < 0) {
 		close(fd);
 		if (ret == -EPERM)
 			return vm_err_set(err, ret, "tap %s: not permitted "
@@ -86,6 +101,18 @@ net_tap_open_fd(const char *name, char *actual, size_t len,
 			    "(is it a tun device, not a tap, or in use by "
 			    "another program?)", name);
 		return vm_err_errno(err, ret, "tap %s: TUNSETIFF", name);
+	}
+	if (*vnet) {
+		int sz = NET_VNET_HDR_LEN;
+
+		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 ||
+		    ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
+			log_debug(LOG_NET, "tap %s: no 12-byte vnet headers: "
+			    "%s", name, strerror(errno));
+			close(fd);
+			*vnet = 0;
+			return net_tap_open_fd(name, vnet, actual, len, err);
+		}
 	}
 	snprintf(actual, len, "%s", ifr.ifr_name);
 	/* Bring it up where we may; a user's persistent tap is the
@@ -102,6 +129,40 @@ net_tap_open_fd(const char *name, char *actual, size_t len,
 		close(s);
 	}
 	return fd;
+}
+
+static void
+deliver(void *opaque, const void *frame, size_t len)
+{
+	struct net_backend *nb = opaque;
+
+	nb->rx_frames++;
+	nb->rx(nb->rx_opaque, frame, len);
+}
+
+/* A frame read behind its vnet header: n bytes in t->buf. */
+static void
+tap_rx_vnet(struct net_backend *nb, size_t n)
+{
+	struct tap *t = nb->priv;
+	struct net_vnet_hdr h;
+	struct net_gso_info gi;
+	uint8_t *f = t->buf + NET_VNET_HDR_LEN;
+	size_t len;
+
+	if (n < NET_VNET_HDR_LEN + 14)
+		return;
+	len = n - NET_VNET_HDR_LEN;
+	net_vnet_hdr_get(t->buf, &h);
+	/* DATA_VALID says the host checked it: nothing to do. */
+	h.flags &= (uint8_t)~NET_VNET_F_DATA_VALID;
+	if (net_offload_check(&h, f, len, NET_OFF_CSUM | NET_OFF_TSO4 |
+	    NET_OFF_TSO6, &gi) != NET_HDR_OK) {
+		log_debug(LOG_NET, "tap %s: dropped a frame with a bad vnet "
+		    "header", t->name);
+		return;
+	}
+	net_offload_emit(&h, &gi, f, len, deliver, nb);
 }
 
 static void
@@ -125,10 +186,12 @@ tap_readable(void *opaque, int fd, unsigned events)
 			}
 			return;
 		}
-		if (n < 14)
-			continue;
-		nb->rx_frames++;
-		nb->rx(nb->rx_opaque, t->buf, (size_t)n);
+		if (t->vnet)
+			tap_rx_vnet(nb, (size_t)n);
+		else if (n >= 14) {
+			nb->rx_frames++;
+			nb->rx(nb->rx_opaque, t->buf, (size_t)n);
+		}
 	}
 }
 
@@ -143,13 +206,15 @@ tap_open(struct net_backend *nb, const struct net_params *p, const char *arg,
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
-	t->fd = net_tap_open_fd(arg, t->name, sizeof(t->name), err);
+	t->vnet = 1;
+	t->fd = net_tap_open_fd(arg, &t->vnet, t->name, sizeof(t->name), err);
 	if (t->fd < 0) {
 		ret = t->fd;
 		free(t);
 		return ret;
 	}
 	nb->priv = t;
+	nb->vnet_hdr = t->vnet;
 	ret = evloop_add_fd(nb->loop, t->fd, EV_READ, tap_readable, nb);
 	if (ret < 0) {
 		close(t->fd);
@@ -161,11 +226,28 @@ tap_open(struct net_backend *nb, const struct net_params *p, const char *arg,
 }
 
 static void
+tap_send_vnet(struct net_backend *nb, const uint8_t *hdr, const void *frame,
+    size_t len)
+{
+	struct tap *t = nb->priv;
+	struct iovec iov[2] = {
+		{ (void *)hdr, NET_VNET_HDR_LEN },
+		{ (void *)frame, len },
+	};
+
+	if (writev(t->fd, iov, 2) != (ssize_t)(NET_VNET_HDR_LEN + len))
+		nb->tx_dropped++;
+}
+
+static void
 tap_send(struct net_backend *nb, const void *frame, size_t len)
 {
 	struct tap *t = nb->priv;
+	static const uint8_t zero[NET_VNET_HDR_LEN];
 
-	if (write(t->fd, frame, len) != (ssize_t)len)
+	if (t->vnet)
+		tap_send_vnet(nb, zero, frame, len);
+	else if (write(t->fd, frame, len) != (ssize_t)len)
 		nb->tx_dropped++;
 }
 
@@ -186,5 +268,6 @@ const struct net_backend_ops net_tap_ops = {
 	.name = "tap",
 	.open = tap_open,
 	.send = tap_send,
+	.send_vnet = tap_send_vnet,
 	.close = tap_close,
 };

@@ -161,6 +161,50 @@ int snap_reader_load(struct snap_reader *r, const struct snap_section *s,
     void **out, struct vm_err *err);
 void snap_reader_close(struct snap_reader *r);
 
+/* ---- the send stream (send.c) ---- */
+
+/* A bundle as one stream in order (vm-snap send | vm-snap receive):
+ * a header, then records of at most SNAP_SEND_REC_MAX bytes, each with
+ * a name, an instance, its length and a CRC32 of its payload and of its
+ * header, then an "end" record.  What the records hold is the caller's. */
+#define SNAP_SEND_MAGIC "VMKSEND"       /* 8 bytes with its NUL */
+#define SNAP_SEND_VERSION 1u
+#define SNAP_SEND_REC_MAX (2u << 20)
+
+struct snap_send {
+	int fd;
+	const char *what;       /* for messages: "stdout" */
+};
+
+/* Write the header to fd; 0/-errno. */
+int snap_send_open(struct snap_send *s, int fd, const char *what,
+    struct vm_err *err);
+int snap_send_record(struct snap_send *s, const char *name,
+    uint32_t instance, const void *buf, size_t len, struct vm_err *err);
+/* A record of what visitor v saved (v freed). */
+int snap_send_vis(struct snap_send *s, const char *name, uint32_t instance,
+    struct snap_vis *v, struct vm_err *err);
+/* The end record. */
+int snap_send_close(struct snap_send *s, struct vm_err *err);
+
+struct snap_recv {
+	int fd;
+	const char *what;       /* "stdin" */
+	char name[SNAP_NAME_MAX + 16];  /* the record read last */
+	uint32_t instance;
+	size_t len;
+	uint8_t *buf;           /* its payload */
+};
+
+/* Read and check the header; 0/-errno (a clear message for an empty
+ * stream, another file, a newer format). */
+int snap_recv_open(struct snap_recv *r, int fd, const char *what,
+    struct vm_err *err);
+/* The next record into r (its header's and payload's CRC checked): 1, 0
+ * for the end record, -errno for a truncated or corrupt stream. */
+int snap_recv_next(struct snap_recv *r, struct vm_err *err);
+void snap_recv_close(struct snap_recv *r);
+
 /* zlib's CRC32, chained (start with 0). */
 uint32_t snap_crc32(uint32_t crc, const void *buf, size_t len);
 

@@ -6,6 +6,8 @@
  *   cpu         one per vCPU (instance = index): the canonical x86 state
  *   intc        the user-space PICs, IOAPIC and LAPICs
  *   pci-host    the host bridge's config space (the PAM registers)
+ *   bios        a firmware VM's shadow RAM state: each 0xC0000-0xFFFFF
+ *               segment's PAM mode, the RAM hidden behind ROM
  *   dev:ID      one per device, through its dev_type.state walk
  *   ram-map     the memory regions, a bitmap of their non-zero pages
  *   ram         the non-zero pages: zstd chunks, or (--fast-restore) the
@@ -33,7 +35,9 @@
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
 #include "dev/dev.h"
+#include "hw/boot.h"
 #include "hw/intc.h"
+#include "hw/pc.h"
 #include "hw/pci.h"
 #include "snap/snap.h"
 #include "util/err.h"
@@ -405,6 +409,36 @@ ram_check_layout(struct vm *vm, const struct ram_map *m, struct vm_err *err)
 	return 0;
 }
 
+/* The pages a zstd snapshot does not store were zero at the save: make
+ * them zero again (a running VM's RAM written since, a new VM's ROM
+ * regions holding their initial bytes).  Every region is anonymous
+ * memory, so MADV_DONTNEED gives zero pages back without touching them
+ * (nothing is allocated in a new VM's untouched RAM). */
+static void
+ram_zero_unstored(struct vm *vm, const struct ram_map *m)
+{
+	uint32_t i;
+
+	for (i = 0; i < m->nr; i++) {
+		const struct ram_region *r = &m->r[i];
+		uint8_t *hva = vm->mem.regions[i].hva;
+		uint64_t pg = 0, n = r->size / PAGE, run;
+
+		while (pg < n) {
+			if (bit(r, pg)) {
+				pg++;
+				continue;
+			}
+			for (run = pg; run < n && !bit(r, run); run++)
+				;
+			if (madvise(hva + pg * PAGE, (run - pg) * PAGE,
+			    MADV_DONTNEED) < 0)
+				memset(hva + pg * PAGE, 0, (run - pg) * PAGE);
+			pg = run;
+		}
+	}
+}
+
 /* dry: decompress every chunk and check it, store nothing (a load into a
  * running VM checks the RAM before it overwrites any). */
 static int
@@ -451,6 +485,8 @@ ram_load_zstd(struct vm *vm, struct snap_reader *rd,
 	if (pos != end)
 		ret = vm_err_set(err, -EINVAL, "section 'ram': %llu bytes "
 		    "after the last chunk", (unsigned long long)(end - pos));
+	if (ret == 0 && !dry)
+		ram_zero_unstored(vm, m);
 out:
 	free(in);
 	free(out);
@@ -634,6 +670,11 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		pci_dev_state(pci_host_bridge(vm->pci), &v);
 		ret = put_section(&w, "pci-host", 0, &v, err);
 	}
+	if (ret == 0 && vm->bios) {
+		snap_vis_begin_save(&v, "bios", 1, err);
+		bios_state(vm->bios, &v);
+		ret = put_section(&w, "bios", 0, &v, err);
+	}
 	for (d = vm->devs; ret == 0 && d; d = d->next) {
 		dev_sect_name(d, name, sizeof(name), err);
 		snap_vis_begin_save(&v, name, d->type->state_version, err);
@@ -738,6 +779,12 @@ visit_pci(struct snap_vis *v, void *a)
 }
 
 static int
+visit_bios(struct snap_vis *v, void *a)
+{
+	return bios_state(a, v);
+}
+
+static int
 visit_intc_dry(struct snap_vis *v, void *a)
 {
 	return intc_state_dry(a, v);
@@ -761,8 +808,8 @@ static bool
 known_section(struct vm *vm, const struct snap_section *s)
 {
 	static const char *const fixed[] = {
-		"config", "vm", "cpu", "intc", "pci-host", "ram-map", "ram",
-		"end",
+		"config", "vm", "cpu", "intc", "pci-host", "bios", "ram-map",
+		"ram", "end",
 	};
 	size_t i;
 
@@ -971,6 +1018,9 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 			    host, now, true, err);
 		}
 	}
+	if (ret == 0 && vm->bios)
+		ret = get_section(&rd, "bios", 0, 1, visit_bios, vm->bios, now,
+		    true, err);
 	for (d = vm->devs, di = 0; ret == 0 && d; d = d->next, di++) {
 		struct dev *sd = &stg[di].d;
 
@@ -1014,6 +1064,14 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		    false, err);
 		if (ret == 0)
 			intc_post_load(vm->intc);
+	}
+	/* The shadow's modes before the host bridge's PAM is applied, so
+	 * that the PAM finds them as they were (no bytes swapped); its ROM
+	 * from the image's region, the snapshot's bytes. */
+	if (ret == 0 && vm->bios) {
+		ret = get_section(&rd, "bios", 0, 1, visit_bios, vm->bios, now,
+		    false, err);
+		bios_post_load(vm);
 	}
 	if (ret == 0 && vm->pci) {
 		ret = get_section(&rd, "pci-host", 0, 1, visit_pci,
@@ -1059,6 +1117,32 @@ vm_snapshot_load_live(struct vm *vm, const char *path, bool *damaged,
 }
 
 /* ---- offline -------------------------------------------------------------- */
+
+int
+vm_snapshot_fw_len(const char *path, uint64_t *len, struct vm_err *err)
+{
+	struct snap_reader rd;
+	struct ram_map m = { 0 };
+	uint32_t i;
+	int ret;
+
+	*len = 0;
+	ret = reader_get(&rd, path, err);
+	if (ret < 0)
+		return ret;
+	ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, 0, false,
+	    err);
+	for (i = 0; ret == 0 && i < m.nr; i++)
+		if (m.r[i].gpa < PC_HIGHRAM && m.r[i].size ==
+		    PC_HIGHRAM - m.r[i].gpa)
+			*len = m.r[i].size;
+	ram_map_free(&m);
+	if (ret < 0)
+		snap_reader_close(&rd);
+	else
+		kept_put(&rd, path);    /* for the load that follows */
+	return ret;
+}
 
 int
 vm_snapshot_config(const char *path, struct vm_config *cfg,

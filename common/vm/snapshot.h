@@ -59,6 +59,10 @@ int vm_snapshot_load(struct vm *vm, const char *path, struct vm_err *err);
  * VM cannot go on. */
 int vm_snapshot_load_live(struct vm *vm, const char *path, bool *damaged,
     struct vm_err *err);
+/* The size of the firmware ROM a snapshot holds (the region ending at
+ * 4 GiB; 0 for a VM booted without firmware), for vm_create_restore. */
+int vm_snapshot_fw_len(const char *path, uint64_t *len,
+    struct vm_err *err);
 /* The configuration a snapshot embeds (on top of cfg_defaults). */
 int vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err);

@@ -34,6 +34,7 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "vm/hybrid.h"
+#include "vm/snapshot.h"
 
 struct vcpu_thread {
 	pthread_t tid;
@@ -303,7 +304,8 @@ vm_boot(struct vm *vm, struct vm_err *err)
 /* The parts every VM has: RAM, buses, the back end's per-VM state. */
 static struct vm *
 vm_new(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
-    struct chardev *console, struct vm_err *err)
+    struct chardev *console, uint64_t restore_fw_len, bool restoring,
+    struct vm_err *err)
 {
 	pthread_mutexattr_t attr;
 	struct vm *vm;
@@ -319,6 +321,8 @@ vm_new(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
 	vm->console = console;
 	vm->ncpus = cfg->cpus;
 	vm->ram_size = cfg->memory;
+	vm->restore_fw_len = restore_fw_len;
+	vm->restoring = restoring;
 	mem_init(&vm->mem);
 	vm->mem.huge_pages = backend->huge_ram;
 	pthread_mutexattr_init(&attr);
@@ -399,15 +403,15 @@ vm_boot_none(struct vm *vm, struct vm_err *err)
 	return 0;
 }
 
-struct vm *
-vm_create_ex(const struct vm_config *cfg,
-    const struct cpu_backend_ops *backend, struct chardev *console,
-    unsigned flags, struct vm_err *err)
+static struct vm *
+vm_build(const struct vm_config *cfg, const struct cpu_backend_ops *backend,
+    struct chardev *console, unsigned flags, uint64_t restore_fw_len,
+    bool restoring, struct vm_err *err)
 {
 	struct vm *vm;
 	int ret;
 
-	vm = vm_new(cfg, backend, console, err);
+	vm = vm_new(cfg, backend, console, restore_fw_len, restoring, err);
 	if (vm == NULL)
 		return NULL;
 	/* The back end may have replaced the router (KVM); keep ours if not. */
@@ -426,6 +430,36 @@ vm_create_ex(const struct vm_config *cfg,
 err_destroy:
 	vm_destroy(vm);
 	return NULL;
+}
+
+struct vm *
+vm_create_ex(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct chardev *console,
+    unsigned flags, struct vm_err *err)
+{
+	return vm_build(cfg, backend, console, flags, 0, false, err);
+}
+
+struct vm *
+vm_create_restore(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct chardev *console,
+    const char *path, struct vm_err *err)
+{
+	uint64_t fw_len = 0;
+
+	if (cfg->boot.firmware[0] != '\0') {
+		if (vm_snapshot_fw_len(path, &fw_len, err) < 0)
+			return NULL;
+		if (fw_len == 0) {
+			vm_err_set(err, -EINVAL, "%s: the snapshot has no "
+			    "firmware ROM: it is of a VM booted without "
+			    "firmware (the configuration names %s)", path,
+			    cfg->boot.firmware);
+			return NULL;
+		}
+	}
+	return vm_build(cfg, backend, console, VM_CREATE_NO_BOOT, fw_len,
+	    true, err);
 }
 
 /*
@@ -447,7 +481,7 @@ vm_create_bare(const struct vm_config *cfg,
 {
 	struct vm *vm;
 
-	vm = vm_new(cfg, backend, NULL, err);
+	vm = vm_new(cfg, backend, NULL, 0, false, err);
 	if (vm == NULL)
 		return NULL;
 	if (vm_add_vcpus(vm, err) < 0) {

@@ -55,6 +55,10 @@ struct vm {
 	struct irq_router irq;
 	struct pci_bus *pci;
 	struct pc_bios *bios;           /* firmware boot: the BIOS shadow */
+	/* vm_create_restore: the firmware ROM's size, from the snapshot
+	 * that fills it (no image read); 0 when building to boot. */
+	uint64_t restore_fw_len;
+	bool restoring;                 /* built by vm_create_restore */
 	struct chardev *console;        /* COM1's stream */
 	struct dev *devs;
 	/* The tag of the snapshot this run was restored from ("" none):
@@ -93,12 +97,19 @@ struct vm *vm_create(const struct vm_config *cfg,
     struct vm_err *err);
 /* vm_create with flags: VM_CREATE_NO_BOOT builds the machine without a
  * boot loader (no kernel, initrd or multiboot image read; the vCPUs at
- * their reset state), for a snapshot to replace RAM and vCPUs.  The
- * firmware image is still mapped (its ROM is not in the snapshot). */
+ * their reset state). */
 #define VM_CREATE_NO_BOOT 1u
 struct vm *vm_create_ex(const struct vm_config *cfg,
     const struct cpu_backend_ops *backend, struct chardev *console,
     unsigned flags, struct vm_err *err);
+/* The machine of cfg for the snapshot at path to fill (vm_snapshot_load
+ * follows): no boot loader and no firmware image read either (a firmware
+ * VM's ROM regions are made the sizes the snapshot holds, its RAM
+ * brings their bytes; the option ROMs and linuxboot files the firmware
+ * read at boot are left out). */
+struct vm *vm_create_restore(const struct vm_config *cfg,
+    const struct cpu_backend_ops *backend, struct chardev *console,
+    const char *path, struct vm_err *err);
 /* Run until the guest or the user stops it: vCPU threads plus the event
  * loop on the calling thread.  Returns the exit reason; status and diag
  * are in vm->exit_status / vm->exit_diag. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "net/net.h"
+#include "net/offload.h"
 #include "test.h"
 #include "util/err.h"
 
@@ -134,4 +135,116 @@ TEST(switch_names)
 	    -EINVAL);
 	EXPECT_EQ(net_switch_path("a/b", "sock", p, sizeof(p), 0, &err),
 	    -EINVAL);
+}
+
+/* A TCP/IPv4 frame of n payload bytes, 10.0.0.1 -> 10.0.0.2, seq 1000,
+ * PSH|ACK|FIN, its checksum field the pseudo-header's sum (no length). */
+static size_t
+tcp4_frame(uint8_t *f, size_t n)
+{
+	size_t i;
+
+	memset(f, 0, 54);
+	f[12] = 0x08;
+	f[14] = 0x45;
+	f[16] = (uint8_t)((40 + n) >> 8);
+	f[17] = (uint8_t)(40 + n);
+	f[18] = 0x12;
+	f[19] = 0x34;
+	f[22] = 64;
+	f[23] = 6;
+	f[26] = 10, f[29] = 1, f[30] = 10, f[33] = 2;
+	f[38] = 0, f[39] = 0, f[40] = 0x03, f[41] = 0xe8;
+	f[46] = 5 << 4;
+	f[47] = 0x19;
+	for (i = 0; i < n; i++)
+		f[54 + i] = (uint8_t)(i * 7);
+	return 54 + n;
+}
+
+struct segs {
+	unsigned n;
+	size_t len[8];
+	uint8_t f[8][1600];
+};
+
+static void
+collect(void *opaque, const void *frame, size_t len)
+{
+	struct segs *s = opaque;
+
+	if (s->n < 8 && len <= sizeof(s->f[0])) {
+		memcpy(s->f[s->n], frame, len);
+		s->len[s->n] = len;
+	}
+	s->n++;
+}
+
+TEST(offload_tso4_segments)
+{
+	static uint8_t f[4000];
+	static struct segs s;
+	struct net_vnet_hdr h = { NET_VNET_F_NEEDS_CSUM, NET_GSO_TCPV4, 54,
+		1000, 34, 16, 0 };
+	struct net_gso_info gi;
+	size_t len = tcp4_frame(f, 2500);
+	unsigned i;
+	uint32_t sum;
+
+	EXPECT_EQ(net_offload_check(&h, f, len, NET_OFF_CSUM | NET_OFF_TSO4,
+	    &gi), NET_HDR_OK);
+	EXPECT_EQ(net_offload_emit(&h, &gi, f, len, collect, &s), 3);
+	EXPECT_EQ(s.n, 3);
+	for (i = 0; i < 3; i++) {
+		const uint8_t *g = s.f[i];
+		size_t pl = i < 2 ? 1000 : 500;
+
+		EXPECT_EQ(s.len[i], 54 + pl);
+		EXPECT_EQ((size_t)(g[16] << 8 | g[17]), 40 + pl);
+		EXPECT_EQ(g[19], 0x34 + i);
+		EXPECT_EQ(net_csum_fold(net_csum_add(0, g + 14, 20)), 0);
+		sum = net_csum_add(0, g + 26, 8) + 6 + (uint32_t)(20 + pl);
+		EXPECT_EQ(net_csum_fold(net_csum_add(sum, g + 34, 20 + pl)),
+		    0);
+		EXPECT_EQ((uint32_t)(g[38] << 24 | g[39] << 16 | g[40] << 8 |
+		    g[41]), 1000 + 1000 * i);
+		EXPECT_EQ(g[47], i < 2 ? 0x10 : 0x19);
+		EXPECT_EQ(memcmp(g + 54, f + 54 + 1000 * i, pl), 0);
+	}
+}
+
+TEST(offload_lies_refused)
+{
+	static uint8_t f[4000];
+	struct net_vnet_hdr h = { NET_VNET_F_NEEDS_CSUM, NET_GSO_TCPV4, 54,
+		1000, 34, 16, 0 }, b;
+	struct net_gso_info gi;
+	size_t len = tcp4_frame(f, 2500);
+	unsigned all = NET_OFF_CSUM | NET_OFF_TSO4 | NET_OFF_TSO6;
+
+	b = h, b.gso_size = 10;
+	EXPECT_EQ(net_offload_check(&b, f, len, all, &gi), NET_HDR_GSO_SIZE);
+	b = h, b.gso_size = 8961;
+	EXPECT_EQ(net_offload_check(&b, f, len, all, &gi), NET_HDR_GSO_SIZE);
+	b = h, b.gso_size = 8960;
+	EXPECT_EQ(net_offload_check(&b, f, len, all, &gi), NET_HDR_OK);
+	EXPECT_EQ(net_offload_check(&h, f, len, NET_OFF_CSUM, &gi),
+	    NET_HDR_GSO_TYPE);
+	b = h, b.csum_offset = 0xffff;
+	EXPECT_EQ(net_offload_check(&b, f, len, all, &gi),
+	    NET_HDR_CSUM_OFFSET);
+	b = h, b.csum_start = (uint16_t)len;
+	EXPECT_EQ(net_offload_check(&b, f, len, all, &gi), NET_HDR_CSUM_START);
+	/* An IP length one byte past the frame. */
+	f[16] = (uint8_t)((len - 14 + 1) >> 8);
+	f[17] = (uint8_t)(len - 14 + 1);
+	EXPECT_EQ(net_offload_check(&h, f, len, all, &gi), NET_HDR_IP_LEN);
+	/* A header cut short: the frame ends inside the TCP header. */
+	len = tcp4_frame(f, 0);
+	f[17] = 40;
+	h.hdr_len = 0;
+	EXPECT_EQ(net_offload_check(&h, f, 50, all, &gi),
+	    NET_HDR_CSUM_OFFSET);
+	EXPECT_EQ(net_offload_check(&h, f, 53, all, &gi), NET_HDR_IP_LEN);
+	EXPECT_EQ(net_offload_check(&h, f, 54, all, &gi), NET_HDR_OK);
 }

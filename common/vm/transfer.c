@@ -1,0 +1,804 @@
+/*
+ * vm-snap send / receive: a bundle and one of its snapshots as a send
+ * stream (snap/snap.h, send.c).  The records, in order:
+ *
+ *   vm                the bundle's name, the snapshot's tag, how many disks
+ *   vm.yaml           the bundle's vm.yaml as it is
+ *   disk (i)          per disk: its file name in the bundle, its size
+ *   disk-data (i)     an offset and up to 1 MiB of the file there, in
+ *                     order; holes and zero runs are not sent
+ *   section (k)       per section of the snapshot file: name, instance,
+ *                     version, flags, length, alignment
+ *   section-data (k)  an offset and up to 1 MiB of its payload, in order
+ *   end
+ *
+ * A disk goes as its image file, every internal snapshot in it, so the
+ * copy's disks go back to the snapshot's point as the original's would.
+ * The receiver builds the bundle in a new folder beside the one it is to
+ * be and renames it into place only once all of it is in and checked;
+ * the snapshot's embedded configuration names the copy's disks.
+ */
+#include "vm/transfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg/cfg.h"
+#include "snap/snap.h"
+#include "util/err.h"
+
+#define CHUNK (1u << 20)
+#define PAGE 4096u
+#define MAX_FILES (2 * CFG_MAX_DISKS)
+#define NAME_MAX_LEN 255u
+/* a path in the folder being received: the folder, a name, room */
+#define PBUF (PATH_MAX + 2 * NAME_MAX_LEN + 64)
+
+struct vm_rec {
+	char name[NAME_MAX_LEN + 1];
+	char tag[NAME_MAX_LEN + 1];
+	uint32_t ndisks;
+};
+
+static void
+str_visit(struct snap_vis *v, const char *field, char *s, size_t size)
+{
+	uint32_t n = (uint32_t)strnlen(s, size - 1);
+
+	snap_blob(v, field, s, &n, (uint32_t)size - 1);
+	if (v->load && !v->failed)
+		s[n] = '\0';
+	snap_check(v, strlen(s) == n, field, "holds a NUL byte");
+}
+
+static int
+vm_rec_visit(struct snap_vis *v, struct vm_rec *r)
+{
+	str_visit(v, "name", r->name, sizeof(r->name));
+	str_visit(v, "tag", r->tag, sizeof(r->tag));
+	snap_u32(v, "ndisks", &r->ndisks);
+	snap_check(v, r->ndisks <= MAX_FILES, "ndisks", "too many disks");
+	return v->failed;
+}
+
+struct disk_rec {
+	char name[NAME_MAX_LEN + 1];
+	uint64_t size;
+};
+
+static int
+disk_rec_visit(struct snap_vis *v, struct disk_rec *r)
+{
+	str_visit(v, "name", r->name, sizeof(r->name));
+	snap_u64(v, "size", &r->size);
+	snap_check(v, r->size <= (1ULL << 50), "size", "over 1 PiB");
+	return v->failed;
+}
+
+struct sect_rec {
+	char name[SNAP_NAME_MAX + 1];
+	uint32_t instance, version, flags, align;
+	uint64_t len;
+};
+
+static int
+sect_rec_visit(struct snap_vis *v, struct sect_rec *r)
+{
+	str_visit(v, "name", r->name, sizeof(r->name));
+	snap_u32(v, "instance", &r->instance);
+	snap_u32(v, "version", &r->version);
+	snap_u32(v, "flags", &r->flags);
+	snap_u32(v, "align", &r->align);
+	snap_check(v, r->align == 1 || r->align == PAGE, "align",
+	    "neither 1 nor a page");
+	snap_u64(v, "len", &r->len);
+	snap_check(v, r->len <= (1ULL << 50), "len", "over 1 PiB");
+	return v->failed;
+}
+
+/* A data record: off, then the bytes (at most CHUNK) at data. */
+static int
+data_visit(struct snap_vis *v, uint64_t *off, void *data, uint32_t *len)
+{
+	snap_u64(v, "off", off);
+	snap_blob(v, "data", data, len, CHUNK);
+	return v->failed;
+}
+
+/* A file name the bundle may hold: no folder, not hidden, none of ours. */
+static bool
+plain_name(const char *s)
+{
+	return s[0] != '\0' && s[0] != '.' && strchr(s, '/') == NULL &&
+	    strcmp(s, "vm.yaml") != 0 && strcmp(s, "snapshots") != 0;
+}
+
+static const char *
+base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s != NULL ? s + 1 : p;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* ---- send ----------------------------------------------------------------- */
+
+struct send_list {
+	char path[MAX_FILES][PATH_MAX];
+	int n;
+};
+
+/* Add cfg's disks to l; each must be a file in the bundle folder babs. */
+static int
+add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
+    const char *what, struct vm_err *err)
+{
+	char rp[PATH_MAX], dir[PATH_MAX];
+	int i, k;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		if (realpath(cfg->disks[i].file, rp) == NULL)
+			return vm_err_errno(err, -errno, "%s: disk %s", what,
+			    cfg->disks[i].file);
+		snprintf(dir, sizeof(dir), "%s", rp);
+		*strrchr(dir, '/') = '\0';
+		if (strcmp(dir, babs) != 0 || !plain_name(base_name(rp)))
+			return vm_err_set(err, -EINVAL, "%s: disk %s is not a "
+			    "file of the bundle (send takes the bundle's own "
+			    "files: move it into %s)", what,
+			    cfg->disks[i].file, babs);
+		for (k = 0; k < l->n && strcmp(l->path[k], rp) != 0; k++)
+			;
+		if (k < l->n)
+			continue;
+		if (l->n == MAX_FILES)
+			return vm_err_set(err, -EINVAL, "%s: too many disks",
+			    what);
+		snprintf(l->path[l->n++], PATH_MAX, "%s", rp);
+	}
+	return 0;
+}
+
+static int
+send_file_data(struct snap_send *s, int fd, uint32_t inst, uint64_t size,
+    const char *what, uint8_t *buf, struct vm_err *err)
+{
+	struct snap_vis v;
+	uint64_t off = 0, end;
+	int ret;
+
+	while (off < size) {
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA), h;
+
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0)
+			d = (off_t)off;         /* no SEEK_DATA: all of it */
+		h = lseek(fd, d, SEEK_HOLE);
+		end = h < 0 || (uint64_t)h > size ? size : (uint64_t)h;
+		for (off = (uint64_t)d; off < end;) {
+			uint32_t n = end - off < CHUNK ? (uint32_t)(end - off) :
+			    CHUNK;
+			ssize_t got = pread(fd, buf, n, (off_t)off);
+
+			if (got < 0)
+				return vm_err_errno(err, -errno, "%s", what);
+			if (got == 0)
+				return vm_err_set(err, -EIO, "%s: shorter than "
+				    "its size while being sent", what);
+			n = (uint32_t)got;
+			if (!all_zero(buf, n)) {
+				snap_vis_begin_save(&v, "disk-data", 1, err);
+				data_visit(&v, &off, buf, &n);
+				ret = snap_send_vis(s, "disk-data", inst, &v,
+				    err);
+				if (ret < 0)
+					return ret;
+			}
+			off += n;
+		}
+	}
+	return 0;
+}
+
+static int
+send_sections(struct snap_send *s, struct snap_reader *rd, uint8_t *buf,
+    struct vm_err *err)
+{
+	struct snap_vis v;
+	int k, ret;
+
+	for (k = 0; k < rd->nsect; k++) {
+		const struct snap_section *sc = &rd->sect[k];
+		struct sect_rec r = { 0 };
+		uint64_t off;
+
+		if (strcmp(sc->name, "end") == 0)
+			continue;
+		snprintf(r.name, sizeof(r.name), "%s", sc->name);
+		r.instance = sc->instance;
+		r.version = sc->version;
+		r.flags = sc->flags;
+		r.len = sc->len;
+		/* mapped RAM stays page aligned in the copy */
+		r.align = (sc->flags & SNAP_SECT_NOCRC) && sc->off % PAGE == 0 ?
+		    PAGE : 1;
+		snap_vis_begin_save(&v, "section", 1, err);
+		sect_rec_visit(&v, &r);
+		ret = snap_send_vis(s, "section", (uint32_t)k, &v, err);
+		for (off = 0; ret == 0 && off < sc->len;) {
+			uint32_t n = sc->len - off < CHUNK ?
+			    (uint32_t)(sc->len - off) : CHUNK;
+
+			if (pread(rd->fd, buf, n, (off_t)(sc->off + off)) !=
+			    (ssize_t)n)
+				return vm_err_set(err, -EIO, "%s: section '%s' "
+				    "could not be read", rd->path, sc->name);
+			snap_vis_begin_save(&v, "section-data", 1, err);
+			data_visit(&v, &off, buf, &n);
+			ret = snap_send_vis(s, "section-data", (uint32_t)k, &v,
+			    err);
+			off += n;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int
+vm_send(const char *bundle, const char *snap_path, const char *tag, int fd,
+    struct vm_err *err)
+{
+	static struct vm_config bcfg, scfg;
+	static struct send_list l;
+	char babs[PATH_MAX], yaml[PATH_MAX + 16];
+	struct snap_reader rd;
+	struct snap_send s;
+	struct snap_vis v;
+	struct vm_rec vr = { 0 };
+	const struct snap_section *cs;
+	uint8_t *buf = NULL;
+	void *cbuf = NULL;
+	size_t ylen = 0;
+	int i, ret;
+
+	if (realpath(bundle, babs) == NULL)
+		return vm_err_errno(err, -errno, "%s", bundle);
+	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", babs);
+	cfg_defaults(&bcfg);
+	ret = cfg_load(&bcfg, yaml, err);
+	if (ret < 0)
+		return ret;
+	ret = snap_reader_open(&rd, snap_path, err);
+	if (ret < 0)
+		return ret;
+	cs = snap_reader_find(&rd, "config", 0);
+	if (cs == NULL) {
+		ret = vm_err_set(err, -EINVAL, "%s: the snapshot holds no "
+		    "configuration", snap_path);
+		goto out;
+	}
+	ret = snap_reader_load(&rd, cs, &cbuf, err);
+	cfg_defaults(&scfg);
+	if (ret == 0)
+		ret = cfg_parse(&scfg, cbuf, cs->len, snap_path, ".", err);
+	l.n = 0;
+	if (ret == 0)
+		ret = add_disks(&l, &bcfg, babs, yaml, err);
+	if (ret == 0)
+		ret = add_disks(&l, &scfg, babs, snap_path, err);
+	buf = malloc(CHUNK);
+	if (ret == 0 && buf == NULL)
+		ret = vm_err_set(err, -ENOMEM, "out of memory");
+	if (ret < 0)
+		goto out;
+	{
+		FILE *f = fopen(yaml, "r");
+
+		ylen = f != NULL ? fread(buf, 1, CHUNK, f) : 0;
+		if (f == NULL || ferror(f) || !feof(f)) {
+			ret = f == NULL ? vm_err_errno(err, -errno, "%s", yaml) :
+			    vm_err_set(err, -EFBIG, "%s: over 1 MiB", yaml);
+			if (f != NULL)
+				fclose(f);
+			goto out;
+		}
+		fclose(f);
+	}
+	snprintf(vr.name, sizeof(vr.name), "%.255s", base_name(babs));
+	snprintf(vr.tag, sizeof(vr.tag), "%s", tag);
+	vr.ndisks = (uint32_t)l.n;
+	ret = snap_send_open(&s, fd, "stdout", err);
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "vm", 1, err);
+		vm_rec_visit(&v, &vr);
+		ret = snap_send_vis(&s, "vm", 0, &v, err);
+	}
+	if (ret == 0)
+		ret = snap_send_record(&s, "vm.yaml", 0, buf, ylen, err);
+	for (i = 0; ret == 0 && i < l.n; i++) {
+		struct disk_rec dr = { 0 };
+		struct stat st;
+		int dfd = open(l.path[i], O_RDONLY | O_CLOEXEC);
+
+		if (dfd < 0 || fstat(dfd, &st) < 0) {
+			ret = vm_err_errno(err, -errno, "%s", l.path[i]);
+			if (dfd >= 0)
+				close(dfd);
+			break;
+		}
+		snprintf(dr.name, sizeof(dr.name), "%s", base_name(l.path[i]));
+		dr.size = (uint64_t)st.st_size;
+		snap_vis_begin_save(&v, "disk", 1, err);
+		disk_rec_visit(&v, &dr);
+		ret = snap_send_vis(&s, "disk", (uint32_t)i, &v, err);
+		if (ret == 0)
+			ret = send_file_data(&s, dfd, (uint32_t)i, dr.size,
+			    l.path[i], buf, err);
+		close(dfd);
+	}
+	if (ret == 0)
+		ret = send_sections(&s, &rd, buf, err);
+	if (ret == 0)
+		ret = snap_send_close(&s, err);
+out:
+	free(cbuf);
+	free(buf);
+	snap_reader_close(&rd);
+	return ret;
+}
+
+/* ---- receive -------------------------------------------------------------- */
+
+struct recv_state {
+	char tmp[PBUF];                 /* the folder being built */
+	char final[PBUF];               /* where it goes, absolute */
+	char snap[2 * PBUF];
+	struct vm_rec vr;
+	/* files made so far in tmp (removed on failure) */
+	char files[MAX_FILES + 2][NAME_MAX_LEN + 1];
+	int nfiles;
+	bool have_yaml, have_snapdir;
+	char *yaml;
+	size_t ylen;
+	/* the disk being received */
+	int dfd, ndisk;
+	struct disk_rec dr;
+	/* the snapshot being written */
+	struct snap_writer w;
+	bool w_open;
+	int nsect;
+	struct sect_rec sr;
+	uint64_t sect_got, payload_off;
+	uint32_t sect_crc;
+	bool in_sect;
+	uint8_t *config;                /* the config section, rewritten */
+};
+
+static int
+new_file(struct recv_state *st, const char *name, struct vm_err *err)
+{
+	char p[2 * PBUF];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/%s", st->tmp, name);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return vm_err_errno(err, -errno, "%s", p);
+	snprintf(st->files[st->nfiles++], NAME_MAX_LEN + 1, "%s", name);
+	return fd;
+}
+
+static int
+disk_finish(struct recv_state *st, struct vm_err *err)
+{
+	int ret = 0;
+
+	if (st->dfd < 0)
+		return 0;
+	if (ftruncate(st->dfd, (off_t)st->dr.size) < 0 || fsync(st->dfd) < 0)
+		ret = vm_err_errno(err, -errno, "%s/%s", st->tmp, st->dr.name);
+	close(st->dfd);
+	st->dfd = -1;
+	return ret;
+}
+
+/* The embedded configuration with its disks in the copy (final/NAME). */
+static int
+config_rewrite(struct recv_state *st, struct vm_err *err)
+{
+	static struct vm_config cfg;
+	struct snap_vis v;
+	char *out = NULL;
+	size_t olen = 0;
+	FILE *f;
+	int i, k, ret;
+
+	cfg_defaults(&cfg);
+	ret = cfg_parse(&cfg, (const char *)st->config, st->sr.len,
+	    "the snapshot's configuration", ".", err);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < cfg.ndisks; i++) {
+		char b[NAME_MAX_LEN + 1];
+
+		snprintf(b, sizeof(b), "%.255s", base_name(cfg.disks[i].file));
+
+		for (k = 0; k < st->nfiles && strcmp(st->files[k], b) != 0; k++)
+			;
+		if (k == st->nfiles || !plain_name(b))
+			return vm_err_set(err, -EINVAL, "stdin: the snapshot's "
+			    "configuration names disk %s, which was not sent",
+			    cfg.disks[i].file);
+		if ((size_t)snprintf(cfg.disks[i].file, sizeof(cfg.disks[i].file),
+		    "%s/%s", st->final, b) >= sizeof(cfg.disks[i].file))
+			return vm_err_set(err, -ENAMETOOLONG, "%s: path too "
+			    "long", st->final);
+	}
+	f = open_memstream(&out, &olen);
+	if (f == NULL)
+		return vm_err_errno(err, -errno, "memstream");
+	ret = cfg_emit(&cfg, f, "the snapshot's configuration", err);
+	fclose(f);
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "config", st->sr.version, err);
+		snap_bytes(&v, "yaml", out, olen);
+		ret = snap_vis_end(&v);
+		if (ret == 0)
+			ret = snap_writer_section(&st->w, "config",
+			    st->sr.instance, &v, err);
+		snap_vis_free(&v);
+	}
+	free(out);
+	return ret;
+}
+
+static int
+sect_finish(struct recv_state *st, struct vm_err *err)
+{
+	int ret;
+
+	if (!st->in_sect)
+		return 0;
+	st->in_sect = false;
+	if (st->sect_got != st->sr.len)
+		return vm_err_set(err, -EINVAL, "stdin: section '%s' of the "
+		    "snapshot: %llu of its %llu bytes sent", st->sr.name,
+		    (unsigned long long)st->sect_got,
+		    (unsigned long long)st->sr.len);
+	if (st->config != NULL) {
+		ret = config_rewrite(st, err);
+		free(st->config);
+		st->config = NULL;
+		return ret;
+	}
+	return snap_writer_end_raw(&st->w, st->sr.len,
+	    st->sr.flags & SNAP_SECT_NOCRC ? 0 : st->sect_crc, err);
+}
+
+static int
+recv_vis(struct snap_recv *r, struct snap_vis *v, struct vm_err *err)
+{
+	snap_vis_begin_load(v, r->name, 1, r->buf, r->len, err);
+	return 0;
+}
+
+/* One record into the folder; 0 or -errno. */
+static int
+recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
+    struct vm_err *err)
+{
+	struct snap_vis v;
+	uint64_t off = 0;
+	uint32_t n = 0;
+	int ret;
+
+	if (strcmp(r->name, "vm.yaml") == 0) {
+		int fd;
+
+		if (st->have_yaml)
+			return vm_err_set(err, -EINVAL, "stdin: two vm.yaml "
+			    "records");
+		fd = new_file(st, "vm.yaml", err);
+		if (fd < 0)
+			return fd;
+		ret = (size_t)write(fd, r->buf, r->len) == r->len &&
+		    fsync(fd) == 0 ? 0 : vm_err_errno(err, -errno, "%s/vm.yaml",
+		    st->tmp);
+		close(fd);
+		st->yaml = malloc(r->len + 1);
+		if (ret == 0 && st->yaml == NULL)
+			ret = vm_err_set(err, -ENOMEM, "out of memory");
+		if (ret == 0) {
+			memcpy(st->yaml, r->buf, r->len);
+			st->ylen = r->len;
+			st->have_yaml = true;
+		}
+		return ret;
+	}
+	if (strcmp(r->name, "disk") == 0) {
+		int fd;
+
+		ret = disk_finish(st, err);
+		if (ret < 0)
+			return ret;
+		if (r->instance != (uint32_t)st->ndisk ||
+		    st->ndisk >= (int)st->vr.ndisks || st->nsect > 0)
+			return vm_err_set(err, -EINVAL, "stdin: disk %u out of "
+			    "order (%u disks)", r->instance, st->vr.ndisks);
+		recv_vis(r, &v, err);
+		memset(&st->dr, 0, sizeof(st->dr));
+		disk_rec_visit(&v, &st->dr);
+		ret = snap_vis_end(&v);
+		if (ret == 0 && !plain_name(st->dr.name))
+			ret = vm_err_set(err, -EINVAL, "stdin: '%s' is not a "
+			    "disk file name", st->dr.name);
+		if (ret < 0)
+			return ret;
+		fd = new_file(st, st->dr.name, err);
+		if (fd < 0)
+			return fd;
+		st->dfd = fd;
+		st->ndisk++;
+		return 0;
+	}
+	if (strcmp(r->name, "disk-data") == 0) {
+		recv_vis(r, &v, err);
+		data_visit(&v, &off, data, &n);
+		ret = snap_vis_end(&v);
+		if (ret < 0)
+			return ret;
+		if (st->dfd < 0 || r->instance != (uint32_t)st->ndisk - 1 ||
+		    off > st->dr.size || n > st->dr.size - off)
+			return vm_err_set(err, -EINVAL, "stdin: disk data for "
+			    "disk %u at %llu+%u lies outside the disk sent "
+			    "last", r->instance, (unsigned long long)off, n);
+		if (pwrite(st->dfd, data, n, (off_t)off) != (ssize_t)n)
+			return vm_err_errno(err, -errno, "%s/%s", st->tmp,
+			    st->dr.name);
+		return 0;
+	}
+	if (strcmp(r->name, "section") == 0) {
+		ret = disk_finish(st, err);
+		if (ret == 0)
+			ret = sect_finish(st, err);
+		if (ret < 0)
+			return ret;
+		if (st->ndisk != (int)st->vr.ndisks || !st->have_yaml ||
+		    r->instance != (uint32_t)st->nsect)
+			return vm_err_set(err, -EINVAL, "stdin: the snapshot's "
+			    "section %u out of order", r->instance);
+		recv_vis(r, &v, err);
+		memset(&st->sr, 0, sizeof(st->sr));
+		sect_rec_visit(&v, &st->sr);
+		ret = snap_vis_end(&v);
+		if (ret < 0)
+			return ret;
+		if (!st->w_open) {
+			ret = snap_writer_open(&st->w, st->snap, 0, err);
+			if (ret < 0)
+				return ret;
+			st->w_open = true;
+		}
+		st->nsect++;
+		st->in_sect = true;
+		st->sect_got = 0;
+		st->sect_crc = 0;
+		if (strcmp(st->sr.name, "config") == 0) {
+			if (st->sr.len > SNAP_SECTION_MEM_MAX)
+				return vm_err_set(err, -EINVAL, "stdin: the "
+				    "snapshot's configuration is too big");
+			st->config = malloc(st->sr.len + 1);
+			if (st->config == NULL)
+				return vm_err_set(err, -ENOMEM, "out of memory");
+			return 0;
+		}
+		return snap_writer_begin_raw(&st->w, st->sr.name,
+		    st->sr.instance, st->sr.version, st->sr.align,
+		    &st->payload_off, err);
+	}
+	if (strcmp(r->name, "section-data") == 0) {
+		recv_vis(r, &v, err);
+		data_visit(&v, &off, data, &n);
+		ret = snap_vis_end(&v);
+		if (ret < 0)
+			return ret;
+		if (!st->in_sect || r->instance != (uint32_t)st->nsect - 1 ||
+		    off != st->sect_got || n > st->sr.len - off)
+			return vm_err_set(err, -EINVAL, "stdin: data of the "
+			    "snapshot's section %u at %llu+%u out of order",
+			    r->instance, (unsigned long long)off, n);
+		if (st->config != NULL)
+			memcpy(st->config + off, data, n);
+		else if (pwrite(st->w.fd, data, n,
+		    (off_t)(st->payload_off + off)) != (ssize_t)n)
+			return vm_err_errno(err, -errno, "%s", st->snap);
+		st->sect_crc = snap_crc32(st->sect_crc, data, n);
+		st->sect_got += n;
+		return 0;
+	}
+	return vm_err_set(err, -EINVAL, "stdin: a record '%s' this vmkit "
+	    "does not know (a newer sender?)", r->name);
+}
+
+/* All of it in: the snapshot closed and checked as a restore would, the
+ * vm.yaml's disks the ones sent. */
+static int
+recv_finish(struct recv_state *st, struct vm_err *err)
+{
+	static struct vm_config cfg;
+	struct snap_reader rd;
+	char yname[PBUF + 16];
+	int i, k, ret;
+
+	ret = disk_finish(st, err);
+	if (ret == 0)
+		ret = sect_finish(st, err);
+	if (ret < 0)
+		return ret;
+	if (!st->have_yaml || st->ndisk != (int)st->vr.ndisks || !st->w_open)
+		return vm_err_set(err, -EINVAL, "stdin: incomplete send stream "
+		    "(%s, %d of %u disks, %s)", st->have_yaml ? "vm.yaml" :
+		    "no vm.yaml", st->ndisk, st->vr.ndisks, st->w_open ?
+		    "the snapshot" : "no snapshot");
+	st->w_open = false;
+	ret = snap_writer_close(&st->w, err);
+	if (ret < 0)
+		return ret;
+	ret = snap_reader_open(&rd, st->snap, err);
+	if (ret < 0)
+		return ret;
+	snap_reader_close(&rd);
+	snprintf(yname, sizeof(yname), "%s/vm.yaml", st->final);
+	cfg_defaults(&cfg);
+	ret = cfg_parse(&cfg, st->yaml, st->ylen, yname, st->final, err);
+	for (i = 0; ret == 0 && i < cfg.ndisks; i++) {
+		const char *f = cfg.disks[i].file;
+		size_t fl = strlen(st->final);
+
+		for (k = 0; k < st->nfiles; k++)
+			if (strncmp(f, st->final, fl) == 0 && f[fl] == '/' &&
+			    strcmp(f + fl + 1, st->files[k]) == 0)
+				break;
+		if (k == st->nfiles)
+			ret = vm_err_set(err, -EINVAL, "stdin: vm.yaml names disk "
+			    "%s, not one of the bundle's disks sent (name them "
+			    "relative to vm.yaml)", f);
+	}
+	return ret;
+}
+
+static void
+recv_cleanup(struct recv_state *st)
+{
+	char p[2 * PBUF];
+	int i;
+
+	if (st->dfd >= 0)
+		close(st->dfd);
+	if (st->w_open)
+		snap_writer_abort(&st->w);
+	else
+		unlink(st->snap);
+	for (i = 0; i < st->nfiles; i++) {
+		snprintf(p, sizeof(p), "%s/%s", st->tmp, st->files[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/snapshots", st->tmp);
+	if (st->have_snapdir)
+		rmdir(p);
+	rmdir(st->tmp);
+}
+
+int
+vm_receive(int fd, const char *dir, char *made, size_t made_len,
+    struct vm_err *err)
+{
+	static struct recv_state st;
+	struct snap_recv r;
+	struct snap_vis v;
+	char parent[PATH_MAX], pabs[PATH_MAX], leaf[NAME_MAX_LEN + 1];
+	char sdir[2 * PBUF], d[PATH_MAX];
+	uint8_t *data = NULL;
+	const char *slash;
+	int ret;
+
+	free(st.yaml);
+	memset(&st, 0, sizeof(st));
+	st.dfd = -1;
+	ret = snap_recv_open(&r, fd, "stdin", err);
+	if (ret == 0)
+		ret = snap_recv_next(&r, err);
+	if (ret == 0 || (ret > 0 && strcmp(r.name, "vm") != 0))
+		ret = vm_err_set(err, -EINVAL, "stdin: a send stream without "
+		    "its 'vm' record first");
+	if (ret < 0) {
+		snap_recv_close(&r);
+		return ret;
+	}
+	recv_vis(&r, &v, err);
+	vm_rec_visit(&v, &st.vr);
+	ret = snap_vis_end(&v);
+	if (ret == 0 && (!plain_name(st.vr.tag) ||
+	    strlen(st.vr.tag) >= 64))
+		ret = vm_err_set(err, -EINVAL, "stdin: '%s' is not a snapshot "
+		    "tag", st.vr.tag);
+	if (ret == 0 && dir == NULL && !plain_name(st.vr.name))
+		ret = vm_err_set(err, -EINVAL, "stdin: the VM's name '%s' is "
+		    "no folder name: give the folder", st.vr.name);
+	if (ret < 0) {
+		snap_recv_close(&r);
+		return ret;
+	}
+	/* where it goes: an absolute path (the copy's configuration names
+	 * its disks by it), a folder not there yet */
+	snprintf(d, sizeof(d), "%s", dir != NULL ? dir : st.vr.name);
+	while (strlen(d) > 1 && d[strlen(d) - 1] == '/')
+		d[strlen(d) - 1] = '\0';
+	dir = d;
+	slash = strrchr(d, '/');
+	snprintf(leaf, sizeof(leaf), "%.255s", slash ? slash + 1 : d);
+	if (slash == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == d)
+		snprintf(parent, sizeof(parent), "/");
+	else
+		snprintf(parent, sizeof(parent), "%.*s", (int)(slash - d), d);
+	if (leaf[0] == '\0' || strcmp(leaf, ".") == 0 ||
+	    strcmp(leaf, "..") == 0 || realpath(parent, pabs) == NULL) {
+		snap_recv_close(&r);
+		return vm_err_set(err, -EINVAL, "%s: not a folder to make "
+		    "(its parent must exist)", dir);
+	}
+	snprintf(st.final, sizeof(st.final), "%s/%s",
+	    strcmp(pabs, "/") == 0 ? "" : pabs, leaf);
+	if (access(st.final, F_OK) == 0) {
+		snap_recv_close(&r);
+		return vm_err_set(err, -EEXIST, "%s: exists (receive makes a "
+		    "new bundle: give another folder)", st.final);
+	}
+	snprintf(st.tmp, sizeof(st.tmp), "%s/.%s.recv-XXXXXX",
+	    strcmp(pabs, "/") == 0 ? "" : pabs, leaf);
+	if (mkdtemp(st.tmp) == NULL) {
+		snap_recv_close(&r);
+		return vm_err_errno(err, -errno, "%s", st.tmp);
+	}
+	snprintf(sdir, sizeof(sdir), "%s/snapshots", st.tmp);
+	snprintf(st.snap, sizeof(st.snap), "%s/snapshots/%.63s.snap", st.tmp,
+	    st.vr.tag);
+	data = malloc(CHUNK);
+	if (data == NULL)
+		ret = vm_err_set(err, -ENOMEM, "out of memory");
+	else if (mkdir(sdir, 0755) < 0)
+		ret = vm_err_errno(err, -errno, "%s", sdir);
+	else
+		st.have_snapdir = true;
+	while (ret == 0 && (ret = snap_recv_next(&r, err)) > 0)
+		ret = recv_record(&st, &r, data, err);
+	if (ret == 0)
+		ret = recv_finish(&st, err);
+	if (ret == 0 && rename(st.tmp, st.final) < 0)
+		ret = vm_err_errno(err, -errno, "%s", st.final);
+	if (ret < 0)
+		recv_cleanup(&st);
+	else if (made != NULL)
+		snprintf(made, made_len, "%s", st.final);
+	free(st.config);
+	st.config = NULL;
+	free(data);
+	snap_recv_close(&r);
+	return ret;
+}

@@ -1,0 +1,26 @@
+/*
+ * A bundle and one of its snapshots as one stream (vm/transfer.c): what
+ * vm-snap send writes and vm-snap receive reads, framed and checked by
+ * snap/snap.h's send stream.
+ */
+#ifndef VM_VM_TRANSFER_H
+#define VM_VM_TRANSFER_H
+
+#include <stddef.h>
+
+struct vm_err;
+
+/* Write bundle (a stopped VM's folder), its vm.yaml, its disk image files
+ * and the snapshot file snap_path (of tag) to fd.  Every disk the bundle's
+ * vm.yaml or the snapshot names must be a file in the bundle.  0/-errno;
+ * what was written is of no use on failure. */
+int vm_send(const char *bundle, const char *snap_path, const char *tag,
+    int fd, struct vm_err *err);
+/* Read a stream from fd and make the bundle dir (NULL: the sent VM's
+ * name in the current folder), which must not exist: built in a new
+ * folder beside it and renamed into place once complete and checked, so
+ * a refused stream leaves nothing.  made: the bundle's absolute path. */
+int vm_receive(int fd, const char *dir, char *made, size_t made_len,
+    struct vm_err *err);
+
+#endif
