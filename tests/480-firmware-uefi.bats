@@ -157,6 +157,23 @@ type_at() {
 	is "$output" "*BOOT_IMAGE=/vmlinuz console=ttyS0*" "the command line GRUB gave"
 }
 
+@test "a VMware .vmx with firmware = \"efi\", imported by vm-create, runs under OVMF, which boots its VMDK's ESP" {
+	command -v qemu-img >/dev/null || skip "needs qemu-img"
+	make_esp esp.img 'echo vmx-ran' 'mm 5e0 6 -IO -w 1 -n'
+	mkdir vmw
+	qemu-img convert -f raw -O vmdk esp.img vmw/esp.vmdk
+	printf '%s\n' '.encoding = "UTF-8"' 'displayName = "efi box"' \
+		'guestOS = "debian11-64"' 'memsize = "256"' 'numvcpus = "1"' \
+		'firmware = "efi"' 'scsi0.present = "TRUE"' \
+		'scsi0:0.present = "TRUE"' 'scsi0:0.fileName = "esp.vmdk"' \
+		> vmw/box.vmx
+	run_tool 0 "$VM_CREATE" --import vmw/box.vmx box
+	is "$(cat box/vm.yaml)" "*firmware: uefi*" "boot.firmware"
+	run_bios 6 box
+	is "$output" "*vmx-ran*" "startup.nsh ran"
+	[ -s box/uefi-vars.fd ]
+}
+
 @test "a bundle's variable store: made from the template, and a variable the guest sets is there the next run" {
 	mkdir b
 	printf 'memory: 256M\nboot:\n  firmware: uefi\ndisks:\n  - file: esp.img\n' > b/vm.yaml
