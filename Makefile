@@ -2,7 +2,7 @@
 #
 # The core library is every .c under common/ (common/kvm only where
 # <linux/kvm.h> exists); each tool links its own folder's .c files with it.
-# Outputs go to build/$(MODE)/.  MODE=dbg (default), rel, asan.
+# Outputs go to build/$(MODE)/.  MODE=dbg (default), rel, asan, tsan.
 
 MODE    ?= dbg
 BUILD   := build/$(MODE)
@@ -30,6 +30,8 @@ OPT_rel  := -O2 -g -DNDEBUG
 OPT_asan := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
 LDOPT_asan := -fsanitize=address,undefined
+OPT_tsan := -O1 -g -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+LDOPT_tsan := -fsanitize=thread
 CFLAGS  ?=
 CFLAGS  += $(CSTD) $(WARN) $(OPT_$(MODE)) -Icommon -Itests/unit -MMD -MP -pthread
 LDFLAGS += $(LDOPT_$(MODE)) -pthread
@@ -147,6 +149,12 @@ check-man:
 asan:
 	@$(MAKE) --no-print-directory MODE=asan all
 
+# ThreadSanitizer over the DBT's parallel vCPUs: build/tsan, then the SMP
+# test guest on both tiers at --cpus 2 and 4 (common/dbt/SMP.md, "TSan").
+tsan:
+	@$(MAKE) --no-print-directory MODE=tsan all
+	@tools/tsan-smp.sh build/tsan
+
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@tools/demo.sh $(BUILD)
@@ -195,6 +203,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 .PHONY: all deps check check-unit check-bats check-headers check-layers \
-	check-man asan demo bench difftest fuzz install clean format
+	check-man asan tsan demo bench difftest fuzz install clean format
 
 -include $(shell find build -name '*.d' 2>/dev/null)

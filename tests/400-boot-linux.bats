@@ -169,6 +169,36 @@ grep '^cpu[0-9]' /proc/stat\"" </dev/null
 	done
 }
 
+# The vCPUs on host threads at once ($VMKIT_DBT_SMP=parallel, no run lock),
+# on the translator: both CPUs online in /proc/cpuinfo and
+# /sys/devices/system/cpu/online, two CPU-bound workers whose sums are the
+# host's, and user time on both vCPUs in /proc/stat.
+@test "dbt VMKIT_DBT_SMP=parallel: --cpus 2 boots with both CPUs online, two workers' sums the host's, both vCPUs busy" {
+	local bb=$GUESTKIT/busybox md5 sha k
+	md5=$(md5sum <"$bb" | cut -d' ' -f1)
+	sha=$(sha256sum <"$bb" | cut -d' ' -f1)
+	VMKIT_DBT_SMP=parallel linux_boot dbt --cpus 2 --dbt-tier jit \
+		--append "console=ttyS0 panic=-1 quiet \
+vmkit.run=\"echo processors=\$(grep -c ^processor /proc/cpuinfo) \
+online=\$(cat /sys/devices/system/cpu/online); \
+for w in 1 2; do (for r in 1 2 3; do cat /bin/busybox | sha256sum; \
+cat /bin/busybox | md5sum; done > /tmp/w\$w) & done; wait; \
+for w in 1 2; do while read l; do echo w\$w \$l; done < /tmp/w\$w; done; \
+grep '^cpu[0-9]' /proc/stat\"" </dev/null
+	is "$status" 0 "exit status after the guest's poweroff"
+	is "$output" "*vmkit-guest: ready (2 cpus)*" "two CPUs online"
+	is "$output" "*processors=2 online=0-1*" "/proc/cpuinfo and the online mask"
+	for k in 1 2; do
+		is "$(grep -c "^w$k $sha " <<<"$output")" 3 "worker $k: SHA-256 sums equal to the host's"
+		is "$(grep -c "^w$k $md5 " <<<"$output")" 3 "worker $k: MD5 sums equal to the host's"
+	done
+	is "$(grep -c '^w[12] ' <<<"$output")" 12 "no other lines from the workers"
+	for k in 0 1; do
+		[ "$(awk -v c="cpu$k" '$1 == c {print $2}' <<<"$output")" -gt 0 ] ||
+			{ echo "# cpu$k ran no user code: $(grep "^cpu$k " <<<"$output")"; false; }
+	done
+}
+
 # The same session on the DBT's interpreter alone: the translator's
 # results above are judged against it (and against the host).
 @test "dbt --dbt-tier interp: the same shell session gives the same results" {

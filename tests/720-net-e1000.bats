@@ -61,7 +61,7 @@ open(sys.argv[2], "w").write("%d %s\n" % (n, h.hexdigest()))' "$@"
 		--net nat,model=e1000,mac=52:54:00:12:34:57
 }
 
-@test "dbt: e1000 on NAT: DHCP gives 10.0.2.15, ping 10.0.2.2, a page and 2 MB from the host's loopback, 2 MB to the host, a forward into the guest" {
+@test "dbt: e1000 on NAT: DHCP gives 10.0.2.15, ping 10.0.2.2, a page and 2 MB from the host's loopback, 2 MB to the host (nc, then httpd in TSO contexts), a forward into the guest" {
 	cd "$BATS_TEST_TMPDIR"
 	mkdir www && echo "page-from-the-host-$$" > www/index.html
 	head -c 2000000 /dev/urandom > www/big
@@ -73,6 +73,7 @@ open(sys.argv[2], "w").write("%d %s\n" % (n, h.hexdigest()))' "$@"
 	sink "$sport" up.txt 3>&- &
 	BG_PIDS="$BG_PIDS $!"
 	fport=$(free_port)
+	wport=$(free_port)
 	wait_for http.log "Serving HTTP" 20 || curl -s "http://127.0.0.1:$hport/" >/dev/null
 	guest_bg web "$UDHCPC_SCRIPT
 ip link set eth0 up
@@ -84,13 +85,19 @@ wget -q -O - http://10.0.2.2:$hport/big | md5sum | sed 's/^/bigmd5=/'
 dd if=/dev/urandom of=/up bs=1000 count=2000 2>/dev/null
 md5sum /up | sed 's/^/upmd5=/'
 nc 10.0.2.2 $sport < /up
+mkdir /www; mv /up /www/up; httpd -p 8080 -h /www
 printf 'HTTP/1.0 200 OK\r\n\r\npage-from-the-guest\n' > /r
 echo =RE''ADY=
 nc -l -p 80 < /r > /req
 echo req=\$(head -1 /req)" \
-		--net "nat,model=e1000,mac=52:54:00:12:34:57,forward=tcp:127.0.0.1:$fport:80" \
+		--net "nat,model=e1000,mac=52:54:00:12:34:57,forward=tcp:127.0.0.1:$fport:80,forward=tcp:127.0.0.1:$wport:8080" \
 		--append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000"
 	wait_for web.log "=READY=" 250
+	# The same 2 MB again from the guest's httpd (large writes: TSO), then
+	# the card's counters, through the control socket.
+	curl -s --max-time 120 -o up2 "http://127.0.0.1:$wport/up"
+	run_tool 0 "$VM_RUN" --cmd web query-nics --json
+	nics=$output
 	got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/x" % sys.argv[1], timeout=30).read().decode().strip())' "$fport")
 	guest_wait web
 	is "$status" 0 "vm-run's exit status after the guest's poweroff"
@@ -101,6 +108,14 @@ echo req=\$(head -1 /req)" \
 	up=$(sed -n 's/.*upmd5=\([0-9a-f]\{32\}\).*/\1/p' <<<"$output")
 	[ -n "$up" ] || { echo "$output" | sed 's/^/# /' >&3; false; }
 	is "$(cat up.txt)" "2000000 $up" "2 MB sent to the host intact"
+	is "$(md5sum < up2 | cut -d' ' -f1)" "$up" "2 MB from the guest's httpd intact"
+	# Linux's e1000 driver sends httpd's reply as TSO contexts (TSE): the
+	# card cut them into segments and refused none.
+	is "$(jq -r '.nics[0] | .device + " " + .model + " " + (.tso_failed | tostring)' <<<"$nics")" "* e1000 0" "query-nics: the card, no TSO context refused"
+	tf=$(jq '.nics[0].tso_frames' <<<"$nics")
+	ts=$(jq '.nics[0].tso_segments' <<<"$nics")
+	[ "$tf" -gt 0 ] && [ "$ts" -gt "$tf" ] || { echo "# query-nics: $nics" >&3; false; }
+	[ "$(jq '.nics[0].tx_frames' <<<"$nics")" -ge "$ts" ]
 	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> guest port 80"
 	is "$output" "*req=GET /x HTTP/1.1*" "the guest saw the host's request"
 }

@@ -55,6 +55,8 @@ echo txpk=\$((\$(cat /sys/class/net/eth0/statistics/tx_packets) - t0))" \
 		--net "nat,forward=tcp:127.0.0.1:$fport:80,forward=tcp:127.0.0.1:$sport:9001"
 	wait_for up.log "=READY=" 250
 	curl -s --max-time 120 -o got "http://127.0.0.1:$fport/up"
+	run_tool 0 "$VM_RUN" --cmd up query-nics --json
+	nics=$output
 	curl -s --max-time 30 "http://127.0.0.1:$sport/" >/dev/null || true
 	guest_wait up
 	is "$status" 0 "vm-run's exit status after the guest's poweroff"
@@ -66,6 +68,11 @@ echo txpk=\$((\$(cat /sys/class/net/eth0/statistics/tx_packets) - t0))" \
 	# 8 MiB in MTU-sized frames would be over 5,700 of them.
 	n=$(sed -n 's/.*txpk=\([0-9]*\).*/\1/p' <<<"$output")
 	[ -n "$n" ] && [ "$n" -lt 4000 ] || { echo "# the guest sent $n frames for 8 MiB: no TSO" >&3; false; }
+	# vm-run's side: TSO frames cut into more segments, no header refused.
+	is "$(jq -r '.nics[0] | .model + " " + (.headers_refused | tostring)' <<<"$nics")" "virtio-net 0" "query-nics"
+	tf=$(jq '.nics[0].tso_frames' <<<"$nics")
+	ts=$(jq '.nics[0].tso_segments' <<<"$nics")
+	[ "$tf" -gt 0 ] && [ "$ts" -gt "$tf" ] || { echo "# query-nics: $nics" >&3; false; }
 }
 
 @test "dbt: a switch with offloads: 4 MiB between two guests intact; in vm-net capture tshark finds every IP and TCP checksum right, no frame over 1514 bytes" {

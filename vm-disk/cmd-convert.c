@@ -177,34 +177,76 @@ write_over_base(struct conv *c, uint64_t n, uint64_t off)
 	return write_sparse(c, c->buf, c->zbuf, n, off);
 }
 
+/*
+ * The extent of the input at off, at most a chunk: its length in *n and
+ * its block status in *st (BLK_S_DATA: to be read and stored).  With -c
+ * it is whole clusters, so that off stays cluster aligned: whole zero
+ * clusters are skipped, the rest read.  A negative errno on a read
+ * error (c->in's ioerr says why).
+ */
 static int
-copy(struct conv *c, int stream_fd)
+next_extent(struct conv *c, uint64_t off, uint64_t cs, uint64_t *n, int *st)
 {
-	uint64_t off = 0, size = c->in->size, n, host, cs = CHUNK, want;
+	uint64_t want = c->in->size - off < CHUNK ? c->in->size - off : CHUNK;
+	uint64_t host;
+	int depth;
+
+	*st = blk_block_status(c->in, off, want, n, &host, &depth);
+	if (*st < 0)
+		return *st;
+	if (c->compress) {
+		if (!(*st & BLK_S_DATA) && *n >= cs)
+			*n &= ~(cs - 1);
+		else
+			*n = want, *st |= BLK_S_DATA;
+	}
+	return 0;
+}
+
+/* Store the extent [off, off+n) of status st, its bytes in buf when it
+ * has data (buf holds a chunk: -c pads the last cluster in it). */
+static int
+store(struct conv *c, int stream_fd, uint8_t *buf, uint64_t n, uint64_t off,
+    int st, uint64_t cs)
+{
+	int ret;
+
+	if (!(st & BLK_S_DATA)) {
+		if (stream_fd < 0)
+			return 0;
+		memset(buf, 0, (size_t)n);
+		ret = io_write_full(stream_fd, buf, (size_t)n);
+	} else if (stream_fd >= 0) {
+		ret = io_write_full(stream_fd, buf, (size_t)n);
+	} else if (c->compress) {
+		ret = write_compressed(c, buf, n, off, cs);
+	} else if (c->base) {
+		ret = write_over_base(c, n, off);
+	} else {
+		ret = write_sparse(c, buf, NULL, n, off);
+	}
+	if (ret < 0) {
+		if (stream_fd >= 0)
+			log_warnx("stdout: %s", strerror(-ret));
+		else
+			disk_ioerr(c->out, ret, "write");
+		return -1;
+	}
+	return 0;
+}
+
+/* In this thread, one extent after the other (with -B, whose backing
+ * file the output's writes read too). */
+static int
+copy_sync(struct conv *c, int stream_fd, uint64_t cs)
+{
+	uint64_t off = 0, size = c->in->size, n, host;
 	int st, depth, ret;
 
-	if (c->compress) {
-		cs = blk_cluster_size(c->out);
-		if (cs == 0 || CHUNK % cs) {
-			log_warnx("%s: cannot store compressed clusters",
-			    c->out->path);
-			return -1;
-		}
-	}
 	while (off < size) {
-		want = size - off < CHUNK ? size - off : CHUNK;
-		st = blk_block_status(c->in, off, want, &n, &host, &depth);
-		if (st < 0) {
-			disk_ioerr(c->in, st, "read");
+		if ((ret = next_extent(c, off, cs, &n, &st)) < 0) {
+			disk_ioerr(c->in, ret, "read");
 			return -1;
-		}
-		if (c->compress) {
-			/* Whole clusters (off stays cluster aligned): skip
-			 * whole zero clusters, read the rest. */
-			if (!(st & BLK_S_DATA) && n >= cs)
-				n &= ~(cs - 1);
-			else
-				n = want, st |= BLK_S_DATA;
 		}
 		if (c->base && !(st & BLK_S_DATA) && off < c->base->size) {
 			/* Zeros over a backing file with data must be written. */
@@ -218,42 +260,163 @@ copy(struct conv *c, int stream_fd)
 			}
 			st |= bst & BLK_S_DATA;
 		}
-		if (!(st & BLK_S_DATA)) {
-			if (stream_fd >= 0) {
-				memset(c->buf, 0, (size_t)n);
-				ret = io_write_full(stream_fd, c->buf, (size_t)n);
-				if (ret < 0) {
-					log_warnx("stdout: %s", strerror(-ret));
-					return -1;
-				}
-			}
-			off += n;
-			progress_update(&c->pr, off);
-			continue;
-		}
-		if ((ret = disk_read(c->in, c->buf, n, off)) < 0) {
+		if ((st & BLK_S_DATA) &&
+		    (ret = disk_read(c->in, c->buf, n, off)) < 0) {
 			disk_ioerr(c->in, ret, "read");
 			return -1;
 		}
-		if (stream_fd >= 0)
-			ret = io_write_full(stream_fd, c->buf, (size_t)n);
-		else if (c->compress)
-			ret = write_compressed(c, c->buf, n, off, cs);
-		else if (c->base)
-			ret = write_over_base(c, n, off);
-		else
-			ret = write_sparse(c, c->buf, NULL, n, off);
-		if (ret < 0) {
-			if (stream_fd >= 0)
-				log_warnx("stdout: %s", strerror(-ret));
-			else
-				disk_ioerr(c->out, ret, "write");
+		if (store(c, stream_fd, c->buf, n, off, st, cs) < 0)
 			return -1;
-		}
 		off += n;
 		progress_update(&c->pr, off);
 	}
 	return 0;
+}
+
+/*
+ * Read-ahead: a reader thread maps and reads the input into a ring of
+ * RA_SLOTS chunk buffers while this thread writes the output, so the
+ * two overlap (decompressing a compressed input, a cold page cache).
+ * The input is the reader's alone from its start to its join; the
+ * output and everything it reads (its backing file) this thread's.
+ * Slots tail..head-1 (counted modulo RA_SLOTS) are full; mu guards the
+ * counters and flags.
+ */
+#define RA_SLOTS 4
+
+struct ra {
+	struct conv *c;
+	uint64_t cs;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint8_t *buf[RA_SLOTS];
+	uint64_t off[RA_SLOTS], n[RA_SLOTS];
+	int st[RA_SLOTS];
+	unsigned head, tail;
+	int err;                /* the reader's error, 0 for none */
+	bool done;              /* the reader has ended */
+	bool stop;              /* the writer asks it to end */
+};
+
+static void *
+ra_reader(void *arg)
+{
+	struct ra *r = arg;
+	uint64_t off = 0, n;
+	unsigned k;
+	bool stop;
+	int st, ret;
+
+	while (off < r->c->in->size) {
+		pthread_mutex_lock(&r->mu);
+		while (r->head - r->tail == RA_SLOTS && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		k = r->head % RA_SLOTS;
+		stop = r->stop;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		ret = next_extent(r->c, off, r->cs, &n, &st);
+		if (ret == 0 && (st & BLK_S_DATA))
+			ret = disk_read(r->c->in, r->buf[k], n, off);
+		pthread_mutex_lock(&r->mu);
+		if (ret < 0) {
+			r->err = ret;
+		} else {
+			r->off[k] = off;
+			r->n[k] = n;
+			r->st[k] = st;
+			r->head++;
+		}
+		pthread_cond_broadcast(&r->cv);
+		pthread_mutex_unlock(&r->mu);
+		if (ret < 0)
+			break;
+		off += n;
+	}
+	pthread_mutex_lock(&r->mu);
+	r->done = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/* Write what the reader thread read, in order.  1 when the thread or its
+ * buffers could not be had (then copy_sync does the work). */
+static int
+copy_ra(struct conv *c, int stream_fd, uint64_t cs)
+{
+	struct ra r = { .c = c, .cs = cs };
+	pthread_t tid;
+	unsigned i, k;
+	int ret = 0;
+
+	for (i = 0; i < RA_SLOTS; i++)
+		if ((r.buf[i] = malloc(CHUNK)) == NULL)
+			ret = 1;
+	if (ret == 0 && (pthread_mutex_init(&r.mu, NULL) != 0 ||
+	    pthread_cond_init(&r.cv, NULL) != 0 ||
+	    pthread_create(&tid, NULL, ra_reader, &r) != 0))
+		ret = 1;        /* (a mutex or condvar init cannot fail here) */
+	if (ret) {
+		for (i = 0; i < RA_SLOTS; i++)
+			free(r.buf[i]);
+		return 1;
+	}
+	for (;;) {
+		pthread_mutex_lock(&r.mu);
+		while (r.head == r.tail && !r.done && !r.err)
+			pthread_cond_wait(&r.cv, &r.mu);
+		if (r.err || r.head == r.tail) {
+			pthread_mutex_unlock(&r.mu);
+			break;
+		}
+		k = r.tail % RA_SLOTS;
+		pthread_mutex_unlock(&r.mu);
+		ret = store(c, stream_fd, r.buf[k], r.n[k], r.off[k], r.st[k],
+		    cs);
+		if (ret == 0)
+			progress_update(&c->pr, r.off[k] + r.n[k]);
+		pthread_mutex_lock(&r.mu);
+		r.tail++;
+		pthread_cond_broadcast(&r.cv);
+		pthread_mutex_unlock(&r.mu);
+		if (ret < 0)
+			break;
+	}
+	pthread_mutex_lock(&r.mu);
+	r.stop = true;
+	pthread_cond_broadcast(&r.cv);
+	pthread_mutex_unlock(&r.mu);
+	pthread_join(tid, NULL);
+	pthread_cond_destroy(&r.cv);
+	pthread_mutex_destroy(&r.mu);
+	for (i = 0; i < RA_SLOTS; i++)
+		free(r.buf[i]);
+	if (ret == 0 && r.err) {
+		disk_ioerr(c->in, r.err, "read");
+		ret = -1;
+	}
+	return ret;
+}
+
+static int
+copy(struct conv *c, int stream_fd)
+{
+	uint64_t cs = CHUNK;
+	int ret;
+
+	if (c->compress) {
+		cs = blk_cluster_size(c->out);
+		if (cs == 0 || CHUNK % cs) {
+			log_warnx("%s: cannot store compressed clusters",
+			    c->out->path);
+			return -1;
+		}
+	}
+	if (c->base == NULL && (ret = copy_ra(c, stream_fd, cs)) <= 0)
+		return ret;
+	return copy_sync(c, stream_fd, cs);
 }
 
 /* Grow the output of an input without a size to hold size bytes (in

@@ -632,3 +632,31 @@ blk_fail(struct blk *b, const char *fmt, ...)
 	va_end(ap);
 	return vm_err_set(&b->ioerr, -EIO, "%s: %s", b->path, msg);
 }
+
+/*
+ * The crash-consistency tests' hook: with VMKIT_BLOCK_CRASH_AFTER=N in
+ * the environment, the process ends with _exit(9), as if killed, just
+ * before the Nth write a driver makes to an image through this call
+ * (qcow2: every write, data and metadata, and those of create).  The
+ * variable is read once; anything but a positive number disables it.
+ * Nothing else in common/ ends the process: this exists for tests/515.
+ */
+void
+blk_crash_point(void)
+{
+	static long left = -1;
+	const char *v;
+	char *end;
+
+	if (left == -1) {
+		v = getenv("VMKIT_BLOCK_CRASH_AFTER");
+		left = 0;
+		if (v && *v) {
+			left = strtol(v, &end, 10);
+			if (*end || left < 0)
+				left = 0;
+		}
+	}
+	if (left > 0 && --left == 0)
+		_exit(9);
+}

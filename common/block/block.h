@@ -224,6 +224,9 @@ void blk_get_info(struct blk *b, struct blk_info *info);
  * when an operation fails); returns -EIO. */
 int blk_fail(struct blk *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Test hook: VMKIT_BLOCK_CRASH_AFTER=N ends the process before its Nth
+ * image write (block.c says which writes count). */
+void blk_crash_point(void);
 int blk_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err);
 int blk_resize(struct blk *b, uint64_t size, struct vm_err *err);

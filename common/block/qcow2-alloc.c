@@ -221,7 +221,6 @@ reserve(struct blk *b, uint64_t n, bool whole, uint64_t *got)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t c, i, k, h;
-	unsigned ci;
 
 	c = find_free(b, n, whole, &k);
 	if (c == 0) {
@@ -239,12 +238,8 @@ reserve(struct blk *b, uint64_t n, bool whole, uint64_t *got)
 	for (i = 0; i < k; i++) {
 		uint64_t at = h + (i << q->cluster_bits);
 
-		ci = (unsigned)((at >> q->cluster_bits) & (q->l2c.n - 1));
-		if (q->l2c.key[ci] == at)
-			q->l2c.key[ci] = 0;
-		ci = (unsigned)((at >> q->cluster_bits) & (q->rbc.n - 1));
-		if (q->rbc.key[ci] == at)
-			q->rbc.key[ci] = 0;
+		qc_cache_drop(b, &q->l2c, at);
+		qc_cache_drop(b, &q->rbc, at);
 	}
 	if (q->comp_off && q->comp_off >= h &&
 	    q->comp_off < h + (k << q->cluster_bits))
@@ -271,7 +266,9 @@ new_refblock(struct blk *b, uint64_t r)
 	uint64_t h = qc_reserve(b, 1), c = h >> q->cluster_bits;
 	uint8_t *blk, e[8];
 
-	blk = qc_cache_get(b, &q->rbc, h, true);
+	/* Written whole at once: the refcount table will point to it. */
+	if ((blk = qc_cache_get(b, &q->rbc, h, true)) == NULL)
+		return -EIO;
 	if (c / q->rb_entries == r)
 		blk[(c % q->rb_entries) * 2 + 1] = 1;   /* itself */
 	if (qc_write_file(b, blk, (size_t)q->cs, h) < 0)
@@ -321,6 +318,7 @@ qc_trim_tail(struct blk *b)
 	unsigned i;
 
 	if (!q->open_ok || (b->flags & BLK_F_RDONLY) || q->no_reuse ||
+	    q->rbc.ndirty || q->l2c.ndirty ||
 	    (q->incompat & (QC_INCOMPAT_DIRTY | QC_INCOMPAT_CORRUPT |
 	    QC_INCOMPAT_DATA_FILE)))
 		return 0;
@@ -346,10 +344,10 @@ qc_trim_tail(struct blk *b)
 		q->comp_off = 0;
 	for (i = 0; i < q->l2c.n; i++)
 		if (q->l2c.key[i] >= newsize)
-			q->l2c.key[i] = 0;
+			qc_cache_drop(b, &q->l2c, q->l2c.key[i]);
 	for (i = 0; i < q->rbc.n; i++)
 		if (q->rbc.key[i] >= newsize)
-			q->rbc.key[i] = 0;
+			qc_cache_drop(b, &q->rbc, q->rbc.key[i]);
 	q->dbuf_key = 0;
 	return 0;
 }
@@ -385,7 +383,10 @@ qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
 
 /*
  * Add delta to the refcounts of the n clusters from host offset host,
- * one write per refcount block touched.
+ * in the cached refcount blocks (written back by qc_meta_flush).  A
+ * drop (delta < 0) first writes back the L2 tables and L1 entries
+ * changed so far, and syncs them: the references it counted must be
+ * gone from the file before a lower refcount can reach it.
  */
 int
 qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
@@ -394,6 +395,11 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 	uint64_t c = host >> q->cluster_bits, i, k, m, v;
 	uint8_t *blk;
 
+	if (delta < 0 && (q->l2c.ndirty || q->l1_dirty_lo < q->l1_dirty_hi) &&
+	    qc_meta_flush(b) < 0)
+		return -EIO;
+	if (delta < 0 && q->tables_unsynced && qc_sync(b) < 0)
+		return -EIO;
 	while (n > 0) {
 		blk = refblock_for(b, c);
 		if (blk == NULL)
@@ -418,21 +424,21 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 			blk[k * 2] = (uint8_t)(v >> 8);
 			blk[k * 2 + 1] = (uint8_t)v;
 		}
-		if (qc_write_file(b, blk + i * 2, (size_t)(m * 2),
-		    q->rt[c / q->rb_entries] + i * 2) < 0)
-			return -EIO;
+		qc_cache_dirty(b, &q->rbc, q->rt[c / q->rb_entries]);
 		c += m;
 		n -= m;
 	}
 	return 0;
 }
 
+/* The metadata in memory written back and everything synced: before a
+ * header field points to a new table. */
 static int
 sync_file(struct blk *b)
 {
-	if (fdatasync(b->fd) < 0)
-		return vm_err_errno(&b->ioerr, -errno, "%s: sync", b->path);
-	return 0;
+	if (qc_meta_flush(b) < 0)
+		return -EIO;
+	return qc_sync(b);
 }
 
 /*
@@ -508,7 +514,7 @@ l2_cow(struct blk *b, uint64_t l1i, uint64_t *l2off)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t old = q->l1[l1i] & QC_OFFSET_MASK, rc, h, i;
-	uint8_t *t, *tmp, e[8];
+	uint8_t *t, *tmp;
 
 	if ((old & (q->cs - 1)) || old < q->cs || old >= q->file_size ||
 	    hits_metadata(q, old, q->cs))
@@ -534,17 +540,18 @@ l2_cow(struct blk *b, uint64_t l1i, uint64_t *l2off)
 			qc_put64(tmp + i * 8, qc_be64(t + i * 8) &
 			    ~QC_OFLAG_COPIED);
 		h = qc_reserve(b, 1);
-		t = qc_cache_get(b, &q->l2c, h, true);
+		if ((t = qc_cache_get(b, &q->l2c, h, true)) == NULL) {
+			free(tmp);
+			return -EIO;
+		}
 		memcpy(t, tmp, (size_t)q->cs);
 		free(tmp);
-		if (qc_write_file(b, t, (size_t)q->cs, h) < 0 ||
-		    qc_refcount_update(b, h, 1, 1) < 0)
+		qc_cache_dirty(b, &q->l2c, h);
+		if (qc_refcount_update(b, h, 1, 1) < 0)
 			return -EIO;
 	}
 	q->l1[l1i] = h | QC_OFLAG_COPIED;
-	qc_put64(e, q->l1[l1i]);
-	if (qc_write_file(b, e, 8, q->l1_off + l1i * 8) < 0)
-		return -EIO;
+	qc_l1_dirty(q, l1i);
 	if (h != old && qc_refcount_update(b, old, 1, -1) < 0)
 		return -EIO;
 	*l2off = h;
@@ -557,7 +564,6 @@ l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t l1i = off >> (q->cluster_bits + q->l2_bits), h;
-	uint8_t *t, e[8];
 
 	if (l1i >= q->l1_size)
 		return qc_fail(b, "guest offset beyond the L1 table");
@@ -568,14 +574,13 @@ l2_for_write(struct blk *b, uint64_t off, uint64_t *l2off)
 		return 0;
 	}
 	h = qc_reserve(b, 1);
-	t = qc_cache_get(b, &q->l2c, h, true);
-	if (qc_write_file(b, t, (size_t)q->cs, h) < 0 ||
-	    qc_refcount_update(b, h, 1, 1) < 0)
+	if (qc_cache_get(b, &q->l2c, h, true) == NULL)
+		return -EIO;
+	qc_cache_dirty(b, &q->l2c, h);
+	if (qc_refcount_update(b, h, 1, 1) < 0)
 		return -EIO;
 	q->l1[l1i] = h | QC_OFLAG_COPIED;
-	qc_put64(e, q->l1[l1i]);
-	if (qc_write_file(b, e, 8, q->l1_off + l1i * 8) < 0)
-		return -EIO;
+	qc_l1_dirty(q, l1i);
 	*l2off = h;
 	return 0;
 }
@@ -662,8 +667,7 @@ write_new(struct blk *b, uint64_t h, uint64_t coff, uint64_t k,
 	i = (coff >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
 	for (uint64_t j = 0; j < k; j++)
 		qc_put64(t + (i + j) * 8, (h + j * q->cs) | QC_OFLAG_COPIED);
-	if (qc_write_file(b, t + i * 8, (size_t)(k * 8), l2off + i * 8) < 0)
-		return -EIO;
+	qc_cache_dirty(b, &q->l2c, l2off);
 	for (uint64_t j = 0; j < k; j++)
 		if (old[j] && qc_release(b, old[j]) < 0)
 			return -EIO;
@@ -797,7 +801,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 {
 	struct qcow2 *q = b->priv;
 	uint64_t l2off, h, i, e, old;
-	uint8_t *t, ent[8];
+	uint8_t *t;
 	unsigned x = 62 - (q->cluster_bits - 8);
 
 	if (off & (q->cs - 1))
@@ -828,9 +832,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 	i = (off >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
 	old = qc_be64(t + i * 8);
 	qc_put64(t + i * 8, e);
-	memcpy(ent, t + i * 8, 8);
-	if (qc_write_file(b, ent, 8, l2off + i * 8) < 0)
-		return -EIO;
+	qc_cache_dirty(b, &q->l2c, l2off);
 	if (old)
 		return qc_release(b, old);
 	return 0;
@@ -882,9 +884,10 @@ qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
 		for (j = 0; j < k; j++)
 			qc_put64(t + j * 8, (h + (j << q->cluster_bits)) |
 			    QC_OFLAG_COPIED);
-		if (qc_write_file(b, t, (size_t)(k * 8), l2off) < 0)
-			goto fail;
+		qc_cache_dirty(b, &q->l2c, l2off);
 	}
+	if (qc_meta_flush(b) < 0)
+		goto fail;
 	return 0;
 fail:
 	*err = b->ioerr;
@@ -915,9 +918,7 @@ clear_l2(struct blk *b, uint64_t off, uint64_t end, uint64_t val)
 		old[k] = qc_be64(t + i * 8);
 		qc_put64(t + i * 8, val);
 	}
-	if (qc_write_file(b, t + first * 8, (size_t)(n * 8), l2off +
-	    first * 8) < 0)
-		ret = -EIO;
+	qc_cache_dirty(b, &q->l2c, l2off);
 	for (k = 0; ret == 0 && k < n; k++)
 		if ((old[k] & ~QC_OFLAG_ZERO) && qc_release(b, old[k]) < 0)
 			ret = -EIO;
@@ -979,7 +980,6 @@ shrink(struct blk *b, uint64_t size, struct vm_err *err)
 	uint64_t span = q->cs << q->l2_bits, start, off, end, l1i, l2off;
 	uint64_t tail, e, lo;
 	uint8_t be[8] = { 0 }, *zeros;
-	unsigned ci;
 
 	if (q->nb_snapshots)
 		return vm_err_set(err, -ENOTSUP, "%s: has internal snapshots, "
@@ -1015,10 +1015,8 @@ shrink(struct blk *b, uint64_t size, struct vm_err *err)
 			continue;
 		if (qc_write_file(b, be, 8, q->l1_off + l1i * 8) < 0)
 			goto fail;
+		q->tables_unsynced = true;
 		q->l1[l1i] = 0;
-		ci = (unsigned)((l2off >> q->cluster_bits) & (q->l2c.n - 1));
-		if (q->l2c.key[ci] == l2off)
-			q->l2c.key[ci] = 0;
 		if (qc_refcount_update(b, l2off, 1, -1) < 0)
 			goto fail;
 	}
@@ -1047,6 +1045,12 @@ qc_resize(struct blk *b, uint64_t size, struct vm_err *err)
 	uint8_t *raw, hdr[12];
 
 	qc_alloc_rewind(q);
+	/* The file's L2 tables and L1 as memory has them: a new L1 table
+	 * is made from q->l1. */
+	if (qc_meta_flush(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
 	/* in whole sectors, as qemu reads the size field */
 	size = (size + 511) & ~511ull;
 	need = (size + span - 1) / span;

@@ -378,6 +378,11 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 	uint8_t inc[8];
 	int ret;
 
+	/* The tables are read from the file: what memory changed first. */
+	if (qc_meta_flush(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
 	if (repair && q->refcount_order != 4)
 		return vm_err_set(err, -ENOTSUP, "%s: repairing %u-bit "
 		    "refcounts is not supported yet", b->path,
@@ -431,6 +436,11 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 			return 0;
 	}
 	if (repair && (q->incompat & QC_INCOMPAT_DIRTY)) {
+		/* The repaired refcounts on disk before the bit goes. */
+		if (qc_meta_flush(b) < 0 || qc_sync(b) < 0) {
+			*err = b->ioerr;
+			return -EIO;
+		}
 		q->incompat &= ~QC_INCOMPAT_DIRTY;
 		qc_put64(inc, q->incompat);
 		if (qc_write_file(b, inc, 8, QH_INCOMPAT) < 0) {

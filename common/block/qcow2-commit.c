@@ -30,6 +30,12 @@ qc_make_empty(struct blk *b, struct vm_err *err)
 	uint8_t *raw, *t;
 	int ret = 0;
 
+	/* The L2 tables are read from the file: what memory changed
+	 * first. */
+	if (qc_meta_flush(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
 	old = malloc(q->l1_size ? (size_t)q->l1_size * 8 : 1);
 	raw = calloc(1, q->l1_size ? (size_t)q->l1_size * 8 : 1);
 	t = malloc((size_t)q->cs);
@@ -105,6 +111,10 @@ qc_set_backing(struct blk *b, const char *name, const char *fmt,
 	if (nlen >= sizeof(b->backing_name) || flen >= sizeof(b->backing_fmt))
 		return vm_err_set(err, -ENAMETOOLONG, "%s: backing file name "
 		    "or format too long", b->path);
+	if (qc_meta_flush(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
 	h = calloc(1, (size_t)q->cs);
 	n = calloc(1, (size_t)q->cs);
 	if (h == NULL || n == NULL) {

@@ -29,8 +29,10 @@ static int
 put(int fd, const void *buf, size_t len, uint64_t off, const char *path,
     struct vm_err *err)
 {
-	int ret = io_pwrite_full(fd, buf, len, off);
+	int ret;
 
+	blk_crash_point();
+	ret = io_pwrite_full(fd, buf, len, off);
 	return ret < 0 ? vm_err_errno(err, ret, "%s", path) : 0;
 }
 
@@ -176,14 +178,10 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 		free(buf);
 		return vm_err_errno(err, -errno, "%s", path);
 	}
-	fill_header(buf, o, bits, ctype, l1e, l1e ? l1_off : 0, rt_off, rtc);
-	ret = put(fd, buf, (size_t)cs, 0, path, err);
-	for (i = 0; ret == 0 && i < rbc * 8; i += 8) {
-		uint8_t e[8];
-
-		qc_put64(e, rb_off + i / 8 * cs);
-		ret = put(fd, e, 8, rt_off + i, path, err);
-	}
+	/* The refcount blocks, then the refcount table pointing to them,
+	 * then the header pointing to that: a file cut short at any
+	 * write has no header, or one whose tables are all there. */
+	ret = 0;
 	for (i = 0; ret == 0 && i < rbc; i++) {
 		uint64_t k, first = i * rbe;
 
@@ -191,6 +189,21 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 		for (k = 0; k < rbe && first + k < total; k++)
 			buf[k * 2 + 1] = 1;
 		ret = put(fd, buf, (size_t)cs, rb_off + i * cs, path, err);
+	}
+	memset(buf, 0, (size_t)cs);
+	for (i = 0; ret == 0 && i < rbc; i++) {
+		qc_put64(buf + (i * 8) % cs, rb_off + i * cs);
+		if ((i + 1) * 8 % cs == 0 || i + 1 == rbc) {
+			ret = put(fd, buf, (size_t)(((i * 8) % cs) + 8),
+			    rt_off + i * 8 - (i * 8) % cs, path, err);
+			memset(buf, 0, (size_t)cs);
+		}
+	}
+	if (ret == 0) {
+		memset(buf, 0, (size_t)cs);
+		fill_header(buf, o, bits, ctype, l1e, l1e ? l1_off : 0, rt_off,
+		    rtc);
+		ret = put(fd, buf, (size_t)cs, 0, path, err);
 	}
 	free(buf);
 	if (ret == 0 && o->prealloc && strcmp(o->prealloc, "off") != 0)

@@ -9,10 +9,16 @@
  *
  * Tables are kept in memory in host byte order (L1, refcount table) or
  * in small direct-mapped caches of on-disk bytes (L2 tables, refcount
- * blocks).  Every change is written through at once, in the order that
- * keeps the image consistent if the process dies between two writes:
- * data, then refcounts, then the L2 entry, then the L1 entry.  A crash
- * can leak clusters (refcount > references), never the reverse.
+ * blocks).  Guest data is written at once; the L2 tables, refcount
+ * blocks and L1 entries it changes are written back later, by
+ * qc_meta_flush (on a flush, before a refcount drops, when a changed
+ * table leaves its cache slot, and at close), in the order that keeps
+ * the image consistent if the process dies between two writes: every
+ * changed refcount block, a sync, every changed L2 table, a sync, the
+ * changed L1 entries, a sync.  A drop of a refcount is made only after
+ * the references it counted are gone on disk (qc_meta_flush first).  A
+ * crash can leak clusters (refcount > references), never the reverse,
+ * and loses at most the allocations since the last flush.
  */
 #ifndef VM_BLOCK_QCOW2_INT_H
 #define VM_BLOCK_QCOW2_INT_H
@@ -53,6 +59,9 @@ struct qc_cache {
 	unsigned n;             /* entries, a power of two */
 	uint64_t *key;          /* host offset of the table; 0: empty */
 	uint8_t *mem;           /* n clusters of on-disk bytes */
+	bool *dirty;            /* the slot differs from the file */
+	unsigned ndirty;        /* slots dirty */
+	bool is_l2;             /* L2 tables (else refcount blocks) */
 };
 
 /* Where a snapshot table entry and its L1 table are. */
@@ -79,6 +88,10 @@ struct qcow2 {
 	uint64_t l1_off;
 	uint32_t l1_size;
 	uint64_t *l1;
+	uint64_t l1_dirty_lo;   /* L1 entries [lo, hi) changed in memory */
+	uint64_t l1_dirty_hi;   /* only (lo >= hi: none) */
+	bool unsynced;          /* written since the last fdatasync */
+	bool tables_unsynced;   /* L2 tables or L1 entries among them */
 	uint64_t rt_off;
 	uint32_t rt_clusters;
 	uint64_t rt_entries;
@@ -119,6 +132,11 @@ int qc_read_file(struct blk *b, void *buf, size_t len, uint64_t off);
 int qc_write_file(struct blk *b, const void *buf, size_t len, uint64_t off);
 uint8_t *qc_cache_get(struct blk *b, struct qc_cache *c, uint64_t off,
     bool fresh);
+void qc_cache_dirty(struct blk *b, struct qc_cache *c, uint64_t off);
+void qc_cache_drop(struct blk *b, struct qc_cache *c, uint64_t off);
+void qc_l1_dirty(struct qcow2 *q, uint64_t l1i);
+int qc_sync(struct blk *b);
+int qc_meta_flush(struct blk *b);
 int qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry,
     uint64_t *l2off);
 int qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off);

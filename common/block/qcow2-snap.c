@@ -570,6 +570,11 @@ run(struct blk *b, const struct op *o, struct vm_err *err)
 		return vm_err_set(err, -ENOTSUP, "%s: snapshots of images with "
 		    "%u-bit refcounts are not supported", b->path,
 		    1u << q->refcount_order);
+	/* The tables are read from the file: what memory changed first. */
+	if (qc_meta_flush(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
 	t.old_n = div_up(q->file_size, q->cs);
 	t.next = t.old_n;
 	t.hint = 1;

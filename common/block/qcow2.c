@@ -55,18 +55,36 @@ int
 qc_write_file(struct blk *b, const void *buf, size_t len, uint64_t off)
 {
 	struct qcow2 *q = b->priv;
-	int ret = io_pwrite_full(b->fd, buf, len, off);
+	int ret;
 
+	blk_crash_point();
+	ret = io_pwrite_full(b->fd, buf, len, off);
 	if (ret < 0)
 		return vm_err_errno(&b->ioerr, ret, "%s: write at %#llx",
 		    b->path, (unsigned long long)off);
 	if (off + len > q->file_size)
 		q->file_size = off + len;
+	q->unsynced = true;
+	return 0;
+}
+
+/* fdatasync, if anything was written since the last one. */
+int
+qc_sync(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+
+	if (!q->unsynced)
+		return 0;
+	if (fdatasync(b->fd) < 0)
+		return vm_err_errno(&b->ioerr, -errno, "%s: sync", b->path);
+	q->unsynced = false;
+	q->tables_unsynced = false;
 	return 0;
 }
 
 static int
-cache_init(struct qc_cache *c, uint64_t cs)
+cache_init(struct qc_cache *c, uint64_t cs, bool is_l2)
 {
 	unsigned n = 1;
 
@@ -76,26 +94,163 @@ cache_init(struct qc_cache *c, uint64_t cs)
 	if (n < 4)
 		n = 4;
 	c->n = n;
+	c->is_l2 = is_l2;
+	c->ndirty = 0;
 	c->key = calloc(n, sizeof(*c->key));
+	c->dirty = calloc(n, sizeof(*c->dirty));
 	c->mem = malloc((size_t)(n * cs));
-	return c->key && c->mem ? 0 : -ENOMEM;
+	return c->key && c->dirty && c->mem ? 0 : -ENOMEM;
+}
+
+static unsigned
+slot_of(const struct qcow2 *q, const struct qc_cache *c, uint64_t off)
+{
+	return (unsigned)((off >> q->cluster_bits) & (c->n - 1));
+}
+
+/* Mark the cached table at host offset off changed: qc_meta_flush
+ * writes it.  The caller changed its bytes through qc_cache_get. */
+void
+qc_cache_dirty(struct blk *b, struct qc_cache *c, uint64_t off)
+{
+	unsigned i = slot_of(b->priv, c, off);
+
+	if (c->key[i] == off && !c->dirty[i]) {
+		c->dirty[i] = true;
+		c->ndirty++;
+	}
+}
+
+/* Forget the cached table at host offset off, changes and all: its
+ * cluster was freed and is being used again. */
+void
+qc_cache_drop(struct blk *b, struct qc_cache *c, uint64_t off)
+{
+	unsigned i = slot_of(b->priv, c, off);
+
+	if (c->key[i] != off)
+		return;
+	c->key[i] = 0;
+	if (c->dirty[i]) {
+		c->dirty[i] = false;
+		c->ndirty--;
+	}
+}
+
+/* L1 entry l1i changed in memory: qc_meta_flush writes it. */
+void
+qc_l1_dirty(struct qcow2 *q, uint64_t l1i)
+{
+	if (q->l1_dirty_lo >= q->l1_dirty_hi) {
+		q->l1_dirty_lo = l1i;
+		q->l1_dirty_hi = l1i + 1;
+		return;
+	}
+	if (l1i < q->l1_dirty_lo)
+		q->l1_dirty_lo = l1i;
+	if (l1i + 1 > q->l1_dirty_hi)
+		q->l1_dirty_hi = l1i + 1;
+}
+
+/* Write every dirty slot of c, in ascending host order for the disk. */
+static int
+write_slots(struct blk *b, struct qc_cache *c)
+{
+	struct qcow2 *q = b->priv;
+	unsigned i, best;
+
+	while (c->ndirty > 0) {
+		best = c->n;
+		for (i = 0; i < c->n; i++)
+			if (c->dirty[i] && (best == c->n ||
+			    c->key[i] < c->key[best]))
+				best = i;
+		if (qc_write_file(b, c->mem + (size_t)best * q->cs,
+		    (size_t)q->cs, c->key[best]) < 0)
+			return -EIO;
+		c->dirty[best] = false;
+		c->ndirty--;
+		if (c->is_l2)
+			q->tables_unsynced = true;
+	}
+	return 0;
+}
+
+static int
+write_l1(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t lo = q->l1_dirty_lo, hi = q->l1_dirty_hi, i;
+	uint8_t *raw;
+	int ret;
+
+	if (lo >= hi)
+		return 0;
+	if (hi > q->l1_size)
+		hi = q->l1_size;
+	if ((raw = malloc((size_t)(hi - lo) * 8 + 8)) == NULL)
+		return -ENOMEM;
+	for (i = lo; i < hi; i++)
+		qc_put64(raw + (i - lo) * 8, q->l1[i]);
+	ret = hi > lo ? qc_write_file(b, raw, (size_t)(hi - lo) * 8,
+	    q->l1_off + lo * 8) : 0;
+	free(raw);
+	if (ret == 0) {
+		q->l1_dirty_lo = q->l1_dirty_hi = 0;
+		q->tables_unsynced = true;
+	}
+	return ret;
+}
+
+/*
+ * Write back the metadata changed in memory, in the order that keeps
+ * the file consistent at every step (qcow2-int.h): refcount blocks,
+ * sync, L2 tables, sync, L1 entries.  The sync before the L2 tables
+ * also makes the data they will point to durable.  No sync after: a
+ * caller that needs the tables durable calls qc_sync (blk_flush does,
+ * and so does a refcount drop while q->tables_unsynced).  Returns 0, or
+ * -EIO with b->ioerr set; what was not written stays dirty.
+ */
+int
+qc_meta_flush(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+	bool l1 = q->l1_dirty_lo < q->l1_dirty_hi;
+
+	if (q->rbc.ndirty == 0 && q->l2c.ndirty == 0 && !l1)
+		return 0;
+	if (write_slots(b, &q->rbc) < 0)
+		return -EIO;
+	if (q->l2c.ndirty > 0) {
+		if (qc_sync(b) < 0 || write_slots(b, &q->l2c) < 0)
+			return -EIO;
+	}
+	if (l1 && (qc_sync(b) < 0 || write_l1(b) < 0))
+		return -EIO;
+	return 0;
 }
 
 /*
  * The cached bytes of the table cluster at host offset off, read from
  * the file unless fresh (a new table: zeroed).  Valid until the next
- * call for the same cache; changes must be written through by the
- * caller.  NULL on a read error (b->ioerr says why).
+ * call for the same cache.  A caller that changes them marks them with
+ * qc_cache_dirty.  A changed table that must leave its slot is written
+ * back first, with everything else (qc_meta_flush, for the order).
+ * NULL on a read or write error (b->ioerr says why).
  */
 uint8_t *
 qc_cache_get(struct blk *b, struct qc_cache *c, uint64_t off, bool fresh)
 {
 	struct qcow2 *q = b->priv;
-	unsigned i = (unsigned)((off >> q->cluster_bits) & (c->n - 1));
+	unsigned i = slot_of(q, c, off);
 	uint8_t *p = c->mem + (size_t)i * q->cs;
 
 	if (c->key[i] == off && !fresh)
 		return p;
+	if (c->key[i] == off)
+		qc_cache_drop(b, c, off);   /* freed, now a new table */
+	if (c->dirty[i] && qc_meta_flush(b) < 0)
+		return NULL;
 	c->key[i] = 0;
 	if (fresh)
 		memset(p, 0, q->cs);
@@ -634,7 +789,8 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 	q->free_hint = 0;
 	q->freed_lo = UINT64_MAX;
 	q->no_reuse = (q->incompat & QC_INCOMPAT_DIRTY) != 0;
-	if (cache_init(&q->l2c, q->cs) < 0 || cache_init(&q->rbc, q->cs) < 0 ||
+	if (cache_init(&q->l2c, q->cs, true) < 0 ||
+	    cache_init(&q->rbc, q->cs, false) < 0 ||
 	    (q->cbuf = malloc((size_t)(2 * q->cs + 512))) == NULL ||
 	    (q->dbuf = malloc((size_t)q->cs)) == NULL) {
 		ret = vm_err_set(err, -ENOMEM, "out of memory");
@@ -660,8 +816,10 @@ free_state(struct blk *b)
 	free(q->rt);
 	free(q->rb_sorted);
 	free(q->l2c.key);
+	free(q->l2c.dirty);
 	free(q->l2c.mem);
 	free(q->rbc.key);
+	free(q->rbc.dirty);
 	free(q->rbc.mem);
 	free(q->cbuf);
 	free(q->dbuf);
@@ -670,29 +828,43 @@ free_state(struct blk *b)
 	memset(q, 0, sizeof(*q));
 }
 
-/* Freed clusters at the end of the file go (qc_trim_tail); a failure
- * there only leaves them, as leaks. */
+/* The metadata changed in memory is written back; then freed clusters
+ * at the end of the file go (qc_trim_tail).  A failure there only
+ * leaves them, as leaks; a failed write-back loses the allocations
+ * since the last flush (blk_flush reports it; callers flush first). */
 static void
 qcow2_close(struct blk *b)
 {
-	(void)qc_trim_tail(b);
+	struct qcow2 *q = b->priv;
+
+	if (q->open_ok && qc_meta_flush(b) == 0)
+		(void)qc_trim_tail(b);
 	free_state(b);
 }
 
-/* Read the header and tables again after a change made them stale. */
+/* Read the header and tables again after a change made them stale
+ * (what is dirty in memory is written back first). */
 int
 qc_reopen(struct blk *b, struct vm_err *err)
 {
+	if (qc_meta_flush(b) < 0) {
+		*err = b->ioerr;
+		return -EIO;
+	}
 	free_state(b);         /* not qcow2_close: nothing is trimmed */
 	b->backing_name[0] = '\0';
 	b->backing_fmt[0] = '\0';
 	return b->drv->open(b, b->fd, b->flags, err);
 }
 
+/* The guest's or the command's flush: the metadata in memory written
+ * back in order, and everything synced. */
 static int
 qcow2_flush(struct blk *b)
 {
-	return fdatasync(b->fd) < 0 ? -errno : 0;
+	if (qc_meta_flush(b) < 0 || qc_sync(b) < 0)
+		return b->ioerr.code ? b->ioerr.code : -EIO;
+	return 0;
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "block/block.h"
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
+#include "dev/dev.h"
 #include "dev/vga.h"
 #include "util/err.h"
 #include "util/evloop.h"
@@ -193,6 +194,40 @@ cmd_query_disks(struct ctl_req *req)
 	return 0;
 }
 
+/* query-nics: each network card's counters, in the order of --net. */
+static int
+cmd_query_nics(struct ctl_req *req)
+{
+	struct dev *d, *nics[64];
+	struct nic_counters c;
+	int n = 0;
+
+	/* vm->devs is newest first. */
+	for (d = req->vm->devs; d != NULL && n < 64; d = d->next)
+		if (d->type->nic_counters != NULL)
+			nics[n++] = d;
+	json_arr_begin(req->out, "nics");
+	while (n-- > 0) {
+		d = nics[n];
+		memset(&c, 0, sizeof(c));
+		d->type->nic_counters(d, &c);
+		json_obj_begin(req->out, NULL);
+		json_str(req->out, "device", d->id);
+		json_str(req->out, "model", d->type->name);
+		json_u64(req->out, "tx_frames", c.tx_frames);
+		json_u64(req->out, "rx_frames", c.rx_frames);
+		json_u64(req->out, "tx_dropped", c.tx_dropped);
+		json_u64(req->out, "rx_dropped", c.rx_dropped);
+		json_u64(req->out, "tso_frames", c.tso_frames);
+		json_u64(req->out, "tso_segments", c.tso_segments);
+		json_u64(req->out, "tso_failed", c.tso_failed);
+		json_u64(req->out, "headers_refused", c.headers_refused);
+		json_obj_end(req->out);
+	}
+	json_arr_end(req->out);
+	return 0;
+}
+
 /*
  * snapshot-save: {"file": ABSOLUTE-PATH, "tag": TAG, "fast-restore": bool}.
  * The VM is paused for the save (and resumed unless it was paused), so
@@ -347,6 +382,8 @@ const struct ctl_cmd ctl_cmds[] = {
 	{ "reset", cmd_reset, "reset the machine, as its reset button" },
 	{ "query-cpus", cmd_query_cpus, "each vCPU's RIP, mode, halted" },
 	{ "query-disks", cmd_query_disks, "each disk's file, format, size" },
+	{ "query-nics", cmd_query_nics, "each network card's frames, drops, "
+	    "TSO frames and segments, refused headers" },
 	{ "snapshot-save", cmd_snapshot_save, "pause, save CPU, devices, "
 	    "RAM and disk snapshots to a file, resume" },
 	{ "screendump", cmd_screendump, "save the VGA display as a PNG "

@@ -11,7 +11,12 @@
  * such a page (the MMU's slow path, or DMA through mem_notify_write)
  * invalidates every block listed there.  Invalid blocks are freed only at
  * the top of the run loop, never while one may be executing.
- * The cache is per VM, shared by its vCPUs (which take turns).
+ * The cache is per VM, shared by its vCPUs.  Writers hold tb_lock; the
+ * lookup (hash chains) and dbt_page_has_code (the page table) do not,
+ * so those fields are read and written with acquire/release atomics, and
+ * a block is decoded from a copy of its bytes that is compared with the
+ * guest's again once the page is marked as holding code (another vCPU
+ * may have stored to it meanwhile through a fast write entry).
  */
 #include "dbt/dbt-int.h"
 
@@ -30,12 +35,17 @@ struct page_ent {
 	uint64_t pa;                    /* page address, or ~0 = empty slot */
 	struct dbt_block *blocks;       /* via page_next[] */
 };
+/* Both fields are stored under tb_lock and loaded without it
+ * (dbt_page_has_code): a slot, once taken, keeps its pa until a flush. */
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
 struct dbt_cache {
 	struct dbt_block *hash[1u << HASH_BITS];
 	struct page_ent *pages;         /* open addressing */
-	unsigned npages_cap, npages_used;
-	struct dbt_block *dead;         /* invalidated, to free */
+	unsigned npages_cap;
+	unsigned npages_used;           /* LOAD/STORE */
+	struct dbt_block *dead;         /* invalidated, to free (STORE) */
 	/* Bumped by each block's death; a block dead at epoch E is freed
 	 * once every running vCPU has passed a quiescent point after E
 	 * (dbt_blocks_gc, SMP.md M4). */
@@ -48,6 +58,8 @@ struct dbt_cache {
 	 * Never held across guest code or a fault (decode runs outside it). */
 	pthread_mutex_t tb_lock;
 };
+
+static void pages_clear(struct dbt_cache *k);
 
 static unsigned
 hash_of(uint64_t pa, uint32_t key)
@@ -70,7 +82,7 @@ dbt_cache_new(void)
 		free(k);
 		return NULL;
 	}
-	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
+	pages_clear(k);
 	{
 		pthread_mutexattr_t a;
 
@@ -120,7 +132,7 @@ bury(struct dbt_cache *k, struct dbt_block *b)
 {
 	b->dead_epoch = atomic_fetch_add(&k->epoch, 1) + 1;
 	b->dead_next = k->dead;
-	k->dead = b;
+	STORE(k->dead, b);
 }
 
 void
@@ -154,17 +166,18 @@ page_find(struct dbt_cache *k, uint64_t pa, bool create)
 
 	for (n = 0; n <= mask; n++, h = (h + 1) & mask) {
 		struct page_ent *e = &k->pages[h];
+		uint64_t epa = LOAD(e->pa);
 
-		if (e->pa == pa)
+		if (epa == pa)
 			return e;
-		if (e->pa == ~0ULL) {
+		if (epa == ~0ULL) {
 			if (!create)
 				return NULL;
 			if (k->npages_used * 2 >= k->npages_cap)
 				return NULL; /* caller flushes */
-			e->pa = pa;
-			e->blocks = NULL;
-			k->npages_used++;
+			STORE(e->blocks, NULL);
+			STORE(e->pa, pa);
+			STORE(k->npages_used, k->npages_used + 1);
 			return e;
 		}
 	}
@@ -184,10 +197,23 @@ dbt_page_has_code(struct dbt_cpu *c, uint64_t pa)
 	struct dbt_cache *k = cache_of(c);
 	struct page_ent *e;
 
-	if (k == NULL || k->npages_used == 0)
+	if (k == NULL || LOAD(k->npages_used) == 0)
 		return false;
 	e = page_find(k, pa & ~0xfffULL, false);
-	return e != NULL && e->blocks != NULL;
+	return e != NULL && LOAD(e->blocks) != NULL;
+}
+
+/* Every page table slot empty (tb_lock; lock-free readers probe it). */
+static void
+pages_clear(struct dbt_cache *k)
+{
+	unsigned i;
+
+	for (i = 0; i < k->npages_cap; i++) {
+		STORE(k->pages[i].pa, ~0ULL);
+		STORE(k->pages[i].blocks, NULL);
+	}
+	STORE(k->npages_used, 0);
 }
 
 void
@@ -201,14 +227,13 @@ dbt_blocks_flush(struct dbt_cpu *c)
 		while (k->hash[i]) {
 			struct dbt_block *b = k->hash[i];
 
-			k->hash[i] = b->hash_next;
-			b->valid = false;
+			STORE(k->hash[i], b->hash_next);
+			atomic_store(&b->valid, false);
 			dbt_jit_forget(c, b);
 			bury(k, b);
 		}
 	}
-	memset(k->pages, 0xff, sizeof(*k->pages) * k->npages_cap);
-	k->npages_used = 0;
+	pages_clear(k);
 	c->block_dirty = true;
 	pthread_mutex_unlock(&k->tb_lock);
 }
@@ -221,7 +246,7 @@ unlink_hash(struct dbt_cache *k, struct dbt_block *b)
 	while (*pp && *pp != b)
 		pp = &(*pp)->hash_next;
 	if (*pp)
-		*pp = b->hash_next;
+		STORE(*pp, b->hash_next);
 }
 
 static void
@@ -238,8 +263,12 @@ unlink_page(struct dbt_cache *k, struct dbt_block *b, int which)
 		w = (*pp)->page[0] == e->pa ? 0 : 1;
 		pp = &(*pp)->page_next[w];
 	}
-	if (*pp)
-		*pp = b->page_next[which];
+	if (*pp) {
+		if (pp == &e->blocks)
+			STORE(e->blocks, b->page_next[which]);
+		else
+			*pp = b->page_next[which];
+	}
 }
 
 void
@@ -258,11 +287,11 @@ dbt_blocks_invalidate(struct dbt_cpu *c, uint64_t pa, uint64_t len)
 			struct dbt_block *b = e->blocks;
 			int w = b->page[0] == page ? 0 : 1;
 
-			e->blocks = b->page_next[w];
+			STORE(e->blocks, b->page_next[w]);
 			if (b->npages == 2)
 				unlink_page(k, b, 1 - w);
 			unlink_hash(k, b);
-			b->valid = false;
+			atomic_store(&b->valid, false);
 			dbt_jit_forget(c, b);
 			bury(k, b);
 			k->invalidated++;
@@ -312,7 +341,7 @@ dbt_blocks_gc(struct dbt_cpu *c)
 	struct dbt_block **pp;
 
 	atomic_store(&c->qs_epoch, atomic_load(&k->epoch));
-	if (k->dead == NULL)
+	if (LOAD(k->dead) == NULL)   /* without tb_lock: a hint */
 		return;
 	pthread_mutex_lock(&k->tb_lock);
 	pp = &k->dead;
@@ -323,7 +352,7 @@ dbt_blocks_gc(struct dbt_cpu *c)
 			pp = &b->dead_next;
 			continue;
 		}
-		*pp = b->dead_next;
+		STORE(*pp, b->dead_next);
 		free_block(b);
 	}
 	pthread_mutex_unlock(&k->tb_lock);
@@ -345,48 +374,90 @@ ends_block(const struct insn *i)
 }
 
 
-/* Decode the block at c->rip (already fetched: code/avail/pa). */
+/*
+ * The guest bytes a block is decoded from: a copy, so that another vCPU
+ * storing to them while the decoder reads cannot make it see two
+ * versions of one instruction, and so that insert can tell whether they
+ * changed before the page was marked as holding code.  bytes[0, n[0])
+ * came from h[0] (the block's first page), then n[1] bytes from h[1]
+ * (the page an instruction crosses into).  A block of DBT_BLOCK_MAX
+ * instructions of 15 bytes never runs past the end of it.
+ */
+#define COPY_MAX 1024
+
+struct code_copy {
+	uint8_t bytes[COPY_MAX];
+	const uint8_t *h[2];
+	int n[2];
+};
+
+/* n guest bytes into the copy (a function of its own: other vCPUs may
+ * store to them meanwhile, on purpose, tools/tsan.supp). */
+static __attribute__((noinline)) void
+copy_guest_code(uint8_t *to, const uint8_t *from, int n)
+{
+	memcpy(to, from, (size_t)n);
+}
+
+/* Are the guest's bytes still those decoded?  After the page was marked
+ * and its write entries dropped: a store that missed the mark is seen
+ * here, one after it invalidates (SMP.md M2's pairing). */
+static __attribute__((noinline)) bool
+copy_same(const struct code_copy *cc)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (memcmp(cc->bytes, cc->h[0], (size_t)cc->n[0]) != 0)
+		return false;
+	return cc->n[1] == 0 ||
+	    memcmp(cc->bytes + cc->n[0], cc->h[1], (size_t)cc->n[1]) == 0;
+}
+
 static struct dbt_block *insert(struct dbt_cpu *c, struct dbt_cache *k,
     struct dbt_block *b, const struct insn *tmp, int n, uint64_t pa,
-    uint64_t lin, bool crossed, uint64_t pa2);
+    uint64_t lin, bool crossed, uint64_t pa2, const struct code_copy *cc,
+    bool *again);
 
+/* Decode the block at c->rip_lin (physical pa) and insert it.  NULL with
+ * *again set when it should be tried once more (the cache was flushed
+ * for room, or the bytes changed while it was decoded). */
 static struct dbt_block *
-translate(struct dbt_cpu *c, uint64_t pa)
+translate(struct dbt_cpu *c, uint64_t pa, bool *again)
 {
 	struct dbt_cache *k = cache_of(c);
 	struct insn tmp[DBT_BLOCK_MAX];
-	uint8_t buf[16];
+	struct code_copy cc;
 	uint64_t lin = c->rip_lin, pa2 = 0, xpa;
 	const uint8_t *code;
 	struct dbt_block *b;
-	int n = 0, avail, len, pos = 0, k2;
+	int n = 0, avail, ncopy, len, pos = 0, k2;
 	bool crossed = false;
 
+	*again = false;
+	code = dbt_fetch(c, lin, &xpa, &avail);
+	if (code == NULL) {
+		/* Fetch from MMIO: nothing we can run. */
+		snprintf(c->diag, sizeof(c->diag),
+		    "instruction fetch from MMIO at physical 0x%llx",
+		    (unsigned long long)xpa);
+		c->exit_reason = -1;
+		return NULL;
+	}
+	ncopy = avail < COPY_MAX ? avail : COPY_MAX;
+	copy_guest_code(cc.bytes, code, ncopy);
+	cc.h[0] = code;
+	cc.h[1] = NULL;
 	for (;;) {
-		code = dbt_fetch(c, lin + (uint64_t)pos, &xpa, &avail);
-		if (code == NULL) {
-			/* Fetch from MMIO: nothing we can run. */
-			snprintf(c->diag, sizeof(c->diag),
-			    "instruction fetch from MMIO at physical 0x%llx",
-			    (unsigned long long)xpa);
-			c->exit_reason = -1;
-			if (n == 0)
-				return NULL;
-			break;
-		}
-		len = dbt_decode(c, code, avail, &tmp[n]);
+		len = dbt_decode(c, cc.bytes + pos, ncopy - pos, &tmp[n]);
 		if (len == 0) {
 			/* Crosses into the next page. */
-			if (n > 0)
+			if (n > 0 || ncopy < avail)
 				break;
-			for (k2 = 0; k2 < avail; k2++)
-				buf[k2] = code[k2];
-			code = dbt_fetch(c, lin + (uint64_t)pos +
-			    (uint64_t)avail, &pa2, &k2);
+			code = dbt_fetch(c, lin + (uint64_t)avail, &pa2, &k2);
 			if (code == NULL)
 				return NULL;
-			memcpy(buf + avail, code, (size_t)(16 - avail));
-			len = dbt_decode(c, buf, 16, &tmp[n]);
+			copy_guest_code(cc.bytes + avail, code, 16 - avail);
+			cc.h[1] = code;
+			len = dbt_decode(c, cc.bytes, 16, &tmp[n]);
 			crossed = true;
 			pa2 &= ~0xfffULL;
 		}
@@ -405,17 +476,19 @@ translate(struct dbt_cpu *c, uint64_t pa)
 		if (tmp[n - 1].fn == dbt_op_ud || tmp[n - 1].fn == dbt_op_gp0)
 			break;
 	}
+	cc.n[0] = crossed ? avail : pos;
+	cc.n[1] = crossed && pos > avail ? pos - avail : 0;
 	b = malloc(sizeof(*b) + sizeof(struct insn) * (size_t)n);
 	if (b == NULL)
 		return NULL;
-	return insert(c, k, b, tmp, n, pa, lin, crossed, pa2);
+	return insert(c, k, b, tmp, n, pa, lin, crossed, pa2, &cc, again);
 }
 
 /* Put a decoded block into the cache (tb_lock). */
 static struct dbt_block *
 insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
     const struct insn *tmp, int n, uint64_t pa, uint64_t lin, bool crossed,
-    uint64_t pa2)
+    uint64_t pa2, const struct code_copy *cc, bool *again)
 {
 	int k2;
 	bool first;
@@ -426,7 +499,7 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 	b->lin = lin;
 	b->mode_key = c->mode_key;
 	b->n = n;
-	b->valid = true;
+	atomic_init(&b->valid, true);
 	memcpy(b->insns, tmp, sizeof(struct insn) * (size_t)n);
 	b->page[0] = pa & ~0xfffULL;
 	b->npages = 1;
@@ -442,6 +515,7 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 			free(b);
 			dbt_blocks_flush(c);
 			pthread_mutex_unlock(&k->tb_lock);
+			*again = true;
 			return NULL;
 		}
 		/* The page's first block: fast write entries for it go, on
@@ -450,16 +524,25 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 		 * mark (tlb_install looks again), SMP.md M5. */
 		first = e->blocks == NULL;
 		b->page_next[k2] = e->blocks;
-		e->blocks = b;
+		STORE(e->blocks, b);
 		if (first) {
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
 			dbt_tlb_drop_writes_all(c, b->page[k2]);
 		}
 	}
+	if (!copy_same(cc)) {
+		/* Stored to meanwhile, through a write entry made before the
+		 * page held code: what was decoded is stale.  It goes with
+		 * the page's other blocks, unpublished; decode again. */
+		for (k2 = 0; k2 < b->npages; k2++)
+			dbt_blocks_invalidate(c, b->page[k2], 4096);
+		pthread_mutex_unlock(&k->tb_lock);
+		*again = true;
+		return NULL;
+	}
 	b->hash_next = k->hash[hash_of(pa, b->mode_key)];
 	/* Published whole: a lookup without tb_lock follows the chain. */
-	__atomic_store_n(&k->hash[hash_of(pa, b->mode_key)], b,
-	    __ATOMIC_RELEASE);
+	STORE(k->hash[hash_of(pa, b->mode_key)], b);
 	k->translated++;
 	pthread_mutex_unlock(&k->tb_lock);
 	return b;
@@ -472,7 +555,8 @@ dbt_block_get(struct dbt_cpu *c)
 	struct dbt_block *b;
 	const uint8_t *code;
 	uint64_t pa;
-	int avail;
+	int avail, tries;
+	bool again;
 
 	code = dbt_fetch(c, c->rip_lin, &pa, &avail);
 	if (code == NULL) {
@@ -481,14 +565,18 @@ dbt_block_get(struct dbt_cpu *c)
 		    (unsigned long long)pa);
 		return NULL;
 	}
-	for (b = k->hash[hash_of(pa, c->mode_key)]; b; b = b->hash_next)
+	/* Without tb_lock: a block that died is still whole (freed only
+	 * once this vCPU has passed its next quiescent point, M4), and
+	 * its hash_next still leads on along the chain. */
+	for (b = LOAD(k->hash[hash_of(pa, c->mode_key)]); b;
+	    b = LOAD(b->hash_next))
 		if (b->pa == pa && b->mode_key == c->mode_key &&
-		    b->lin == c->rip_lin)
+		    b->lin == c->rip_lin && atomic_load(&b->valid))
 			return b;
-	b = translate(c, pa);
-	if (b == NULL && c->diag[0] == '\0') {
-		/* Flushed for room: try once more. */
-		b = translate(c, pa);
+	for (tries = 0; tries < 8; tries++) {
+		b = translate(c, pa, &again);
+		if (b != NULL || !again)
+			break;
 	}
 	return b;
 }

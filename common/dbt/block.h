@@ -38,11 +38,13 @@ struct dbt_block {
 	uint64_t lin;                   /* linear address it was decoded at */
 	uint32_t mode_key;
 	int n;
-	bool valid;
+	/* Cleared (under tb_lock) when it dies; read without the lock by
+	 * lookups, the jump cache and the linker. */
+	atomic_bool valid;
 	int npages;
 	uint64_t page[2];
 	struct dbt_block *page_next[2];
-	struct dbt_block *hash_next;
+	struct dbt_block *hash_next;    /* read without tb_lock: __atomic */
 	/* Invalidated: the dead list (never hash_next, which a lookup may
 	 * still be following) and the epoch it died in (SMP.md M4). */
 	struct dbt_block *dead_next;

@@ -68,6 +68,14 @@ struct dbt_vm {
 	atomic_bool running[VM_MAX_CPUS];
 };
 
+/* c's pending link (its last direct exit): only c writes it, other
+ * vCPUs' gc reads it (dbt_block_in_use). */
+static inline void
+set_pending(struct dbt_cpu *c, struct dbt_jit_exit *x)
+{
+	__atomic_store_n(&c->jit_pending, x, __ATOMIC_RELEASE);
+}
+
 /* The vCPU this thread runs guest code for, while it holds the run lock
  * (inside dbt_run); NULL on every other thread. */
 static __thread struct dbt_cpu *run_holder;
@@ -176,11 +184,14 @@ dbt_start_exclusive(struct dbt_cpu *c)
 	}
 	atomic_store(&d->excl_pending, 1);
 	atomic_store(&d->running[c->index], true);
-	for (k = 0; k < c->vm->ncpus; k++)
-		if (k != c->index && d->cpus[k] != NULL &&
-		    atomic_load(&d->running[k]))
-			atomic_store(&d->cpus[k]->attn, 1);
+	/* The kick again at every wake-up: a vCPU that had just looked
+	 * (excl_idle) and then cleared its attention for a kick of its own
+	 * would otherwise run on in compiled code, never looking again. */
 	while (others_running(d, c)) {
+		for (k = 0; k < c->vm->ncpus; k++)
+			if (k != c->index && d->cpus[k] != NULL &&
+			    atomic_load(&d->running[k]))
+				atomic_store(&d->cpus[k]->attn, 1);
 		soon(&ts);
 		pthread_cond_timedwait(&d->excl_cond, &d->excl_lock, &ts);
 	}
@@ -209,6 +220,7 @@ bool
 dbt_block_in_use(struct dbt_cpu *c, const struct dbt_block *b)
 {
 	struct dbt_vm *d = c->vm->backend_priv;
+	struct dbt_jit_exit *pend;
 	int k;
 
 	if (d == NULL)
@@ -219,8 +231,8 @@ dbt_block_in_use(struct dbt_cpu *c, const struct dbt_block *b)
 
 		if (o == NULL)
 			continue;
-		if (o->jit_pending != NULL &&
-		    dbt_jit_exit_from(o->jit_pending) == b)
+		pend = __atomic_load_n(&o->jit_pending, __ATOMIC_ACQUIRE);
+		if (pend != NULL && dbt_jit_exit_from(pend) == b)
 			return true;
 		if (o != c && atomic_load(&d->running[k]) &&
 		    atomic_load(&o->qs_epoch) < b->dead_epoch)
@@ -246,6 +258,22 @@ excl_idle(struct dbt_vm *d, struct dbt_cpu *c)
 	}
 	atomic_store(&d->running[c->index], true);
 	pthread_mutex_unlock(&d->excl_lock);
+}
+
+/*
+ * c runs again after a wait in which it was not running (HLT): running
+ * is set first, then an exclusive section looked for, the mirror of
+ * dbt_start_exclusive's order (it sets pending, then looks at running),
+ * so that one of the two sees the other.  Without the second look a
+ * vCPU woken from HLT would take its interrupt, writing guest memory,
+ * inside another's exclusive section.
+ */
+static void
+resume_running(struct dbt_vm *d, struct dbt_cpu *c)
+{
+	atomic_store(&d->running[c->index], true);
+	if (atomic_load(&d->excl_pending))
+		excl_idle(d, c);
 }
 
 /*
@@ -650,7 +678,7 @@ wait_halted(struct dbt_cpu *c, struct dbt_vm *d)
 			pthread_cond_timedwait(&d->wake, &d->wait_lock, &ts);
 		pthread_mutex_unlock(&d->wait_lock);
 		run_lock(d);
-		atomic_store(&d->running[c->index], true);
+		resume_running(d, c);
 		if (atomic_load(c->attention) &&
 		    !atomic_load(&c->vcpu->kicked))
 			atomic_store(c->attention, 0);
@@ -699,7 +727,10 @@ jc_block(struct dbt_cpu *c)
 {
 	const struct dbt_jc_entry *x = &c->jc[dbt_jc_index(c->rip_lin)];
 
-	if (c->jit == NULL || x->gen != c->jc_gen || x->lin != c->rip_lin ||
+	/* gen: another vCPU's dbt_jit_forget may clear it (SMP.md M8). */
+	if (c->jit == NULL ||
+	    __atomic_load_n(&x->gen, __ATOMIC_ACQUIRE) != c->jc_gen ||
+	    x->lin != c->rip_lin ||
 	    x->mode_key != c->mode_key || x->block == NULL ||
 	    !x->block->valid)
 		return NULL;
@@ -716,7 +747,10 @@ jc_block(struct dbt_cpu *c)
 static void
 run_block(struct dbt_cpu *c, struct dbt_block *b)
 {
-	b->execs++;
+	/* A statistic every vCPU bumps: lost counts are fine, a locked
+	 * add on every dispatch is not. */
+	__atomic_store_n(&b->execs, __atomic_load_n(&b->execs,
+	    __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 	if (c->jit != NULL && !c->irq_shadow) {
 		bool ok;
 
@@ -731,11 +765,11 @@ run_block(struct dbt_cpu *c, struct dbt_block *b)
 		}
 		dbt_tb_unlock(c);
 		if (ok) {
-			c->jit_pending = dbt_jit_run(c, b);
+			set_pending(c, dbt_jit_run(c, b));
 			return;
 		}
 	}
-	c->jit_pending = NULL;
+	set_pending(c, NULL);
 	c->jit_budget--;
 	exec_block(c, b);
 }
@@ -752,19 +786,25 @@ run_exclusive(struct dbt_cpu *c)
 {
 	struct dbt_block *b;
 
-	c->jit_pending = NULL;
+	set_pending(c, NULL);
+	dbt_start_exclusive(c);
+	pthread_mutex_lock(&c->vm->io_lock);
+	c->in_excl = true;
+	/* The block is looked up inside the section: one found before it
+	 * could be freed by the vCPU that had the section first (an arena
+	 * flush).  A fault in the fetch ends the section (run loop). */
 	c->rip_lin = c->long64 ? c->rip :
 	    (c->seg[X86_CS].base + c->rip) & 0xffffffffULL;
 	b = dbt_block_get(c);
 	if (b == NULL) {
+		c->in_excl = false;
+		pthread_mutex_unlock(&c->vm->io_lock);
+		dbt_end_exclusive(c);
 		if (c->diag[0] == '\0')
 			diag_here(c, "cannot fetch code");
 		c->exit_reason = CPU_EXIT_ERROR;
 		return false;
 	}
-	dbt_start_exclusive(c);
-	pthread_mutex_lock(&c->vm->io_lock);
-	c->in_excl = true;
 	c->step_one = true;
 	c->excl_runs++;
 	c->rflags &= ~(uint64_t)X86_RF;
@@ -793,11 +833,11 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 	c->diag[0] = '\0';
 	c->exit_reason = CPU_EXIT_NONE;
 	c->jit_budget = DBT_SLICE;
-	c->jit_pending = NULL;
+	set_pending(c, NULL);
 	if (setjmp(c->jmp) != 0) {
 		/* A fault or trap was raised: deliver it. */
 		c->cur_block = NULL;
-		c->jit_pending = NULL;
+		set_pending(c, NULL);
 		if (c->in_excl) {
 			/* It faulted, or ended: the others run again. */
 			c->in_excl = false;
@@ -830,7 +870,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		excl_idle(d, c);
 		if (c->flush_wanted) {
 			c->flush_wanted = false;
-			c->jit_pending = NULL;
+			set_pending(c, NULL);
 			dbt_start_exclusive(c);
 			dbt_tb_lock(c);
 			dbt_jit_flush_arena(c);
@@ -848,7 +888,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		if (c->halted) {
 			/* A sleeping vCPU holds no block (dbt_block_in_use):
 			 * the link it would make is not worth keeping one. */
-			c->jit_pending = NULL;
+			set_pending(c, NULL);
 			if (!wait_halted(c, d)) {
 				ex->reason = CPU_EXIT_HLT;
 				break;
@@ -870,7 +910,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		/* The pending link's source must outlive the gc below. */
 		if (c->jit_pending != NULL &&
 		    !dbt_jit_exit_from(c->jit_pending)->valid)
-			c->jit_pending = NULL;
+			set_pending(c, NULL);
 		dbt_blocks_gc(c);
 		c->rip_lin = c->long64 ? c->rip :
 		    (c->seg[X86_CS].base + c->rip) & 0xffffffffULL;
@@ -890,7 +930,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		c->rflags &= ~(uint64_t)X86_RF;
 		if (trace) {
 			trace_block(c, b);
-			c->jit_pending = NULL;
+			set_pending(c, NULL);
 			c->jit_budget--;
 			exec_block(c, b);
 		} else {
@@ -904,17 +944,17 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		}
 		if (c->jit_budget <= 0) {
 			c->jit_budget = DBT_SLICE;
-			c->jit_pending = NULL;
+			set_pending(c, NULL);
 			run_lock_pass(d, c);
 		}
 	}
-	c->jit_pending = NULL;
+	set_pending(c, NULL);
 	run_holder = NULL;
 	set_running(d, c, false);
 	run_unlock(d);
 	return 0;
 out:
-	c->jit_pending = NULL;
+	set_pending(c, NULL);
 	ex->reason = (enum cpu_exit_reason)c->exit_reason;
 	if (ex->reason == CPU_EXIT_ERROR && c->diag[0] == '\0')
 		diag_here(c, "emulation failure");

@@ -7,6 +7,7 @@
  */
 #include "dbt/dbt-int.h"
 
+#include <sched.h>
 #include <string.h>
 
 #include "dbt/alu.h"
@@ -337,6 +338,7 @@ static void op_xchg(struct dbt_cpu *c, const struct insn *i);
  * spins on; ending its turn here, at the hint, lets that one run (and
  * release it) instead of spinning out a whole slice.  The block is left
  * so the turn ends before the next instruction (often the lock's retry).
+ * Running in parallel there is no turn: the host thread yields.
  */
 static void
 op_pause(struct dbt_cpu *c, const struct insn *i)
@@ -345,7 +347,11 @@ op_pause(struct dbt_cpu *c, const struct insn *i)
 		op_xchg(c, i);          /* F3 with XCHG r8-r15 */
 		return;
 	}
-	if (c->vm->ncpus > 1) {
+	/* In parallel the vCPU spun on may want this host core (there
+	 * may be more vCPUs than cores): give it up for a moment. */
+	if (c->smp_parallel)
+		sched_yield();
+	else if (c->vm->ncpus > 1) {
 		c->jit_budget = 0;
 		c->block_dirty = true;
 	}

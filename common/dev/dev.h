@@ -16,6 +16,16 @@ struct snap_vis;
 struct vm;
 struct vm_err;
 
+/* What a network card has done, for query-nics. */
+struct nic_counters {
+	uint64_t tx_frames, rx_frames;  /* to and from the back end */
+	uint64_t tx_dropped, rx_dropped;
+	uint64_t tso_frames;            /* TSO frames (contexts) the guest sent */
+	uint64_t tso_segments;          /* the frames made of them */
+	uint64_t tso_failed;            /* TSO frames refused */
+	uint64_t headers_refused;       /* virtio-net: lying headers */
+};
+
 struct dev_type {
 	const char *name;
 	const char *desc;
@@ -44,6 +54,8 @@ struct dev_type {
 	/* The n-th disk the device holds (snapshots take them along), NULL
 	 * past the last; NULL op: none. */
 	struct blk *(*disk)(struct dev *d, int n);
+	/* A network card's counters; NULL op: not a network card. */
+	void (*nic_counters)(struct dev *d, struct nic_counters *c);
 };
 
 struct dev {

@@ -74,7 +74,8 @@ enum {
 enum {
 	ST_MPC = 0x10, ST_GPRC = 0x74, ST_BPRC = 0x78, ST_MPRC = 0x7c,
 	ST_GPTC = 0x80, ST_GORCL = 0x88, ST_GOTCL = 0x90, ST_TORL = 0xc0,
-	ST_TOTL = 0xc8, ST_TPR = 0xd0, ST_TPT = 0xd4,
+	ST_TOTL = 0xc8, ST_TPR = 0xd0, ST_TPT = 0xd4, ST_TSCTC = 0xf8,
+	ST_TSCTFC = 0xfc,
 };
 
 #define CTRL_SLU (1u << 6)
@@ -194,6 +195,7 @@ struct e1000 {
 	struct net_rxq rxq;
 	uint8_t rx[NET_FRAME_MAX + 64];
 	uint64_t rx_dropped, tx_dropped;
+	uint64_t tso_frames, tso_segments, tso_failed;
 };
 
 #define R(e, off) ((e)->reg[(off) >> 2])
@@ -533,6 +535,8 @@ tso_send(struct e1000 *e, bool vle, uint16_t tag)
 	    (size_t)c->tucso + 2 > hl || (size_t)c->tucss + 20 > hl ||
 	    (size_t)c->ipcss + 20 > hl) {
 		e->tx_dropped++;
+		e->tso_failed++;
+		stat_add(e, ST_TSCTFC, 1);
 		return;
 	}
 	seed = get16(e->tx + c->tucso);
@@ -576,6 +580,9 @@ tso_send(struct e1000 *e, bool vle, uint16_t tag)
 		send_frame(e, f, flen, vle, tag);
 		off += n;
 	}
+	e->tso_frames++;
+	e->tso_segments += i;
+	stat_add(e, ST_TSCTC, 1);
 }
 
 static void
@@ -1151,6 +1158,20 @@ e1000_post_load(struct dev *d, struct vm_err *err)
 	return 0;
 }
 
+static void
+e1000_counters(struct dev *d, struct nic_counters *c)
+{
+	struct e1000 *e = d->priv;
+
+	c->tx_frames = e->nb->tx_frames;
+	c->rx_frames = e->nb->rx_frames;
+	c->tx_dropped = e->tx_dropped + e->nb->tx_dropped;
+	c->rx_dropped = e->rx_dropped;
+	c->tso_frames = e->tso_frames;
+	c->tso_segments = e->tso_segments;
+	c->tso_failed = e->tso_failed;
+}
+
 const struct dev_type e1000_type = {
 	.name = "e1000",
 	.desc = "Intel 82540EM gigabit Ethernet (PCI) on a network back end",
@@ -1161,4 +1182,5 @@ const struct dev_type e1000_type = {
 	.state = e1000_state,
 	.state_version = 1,
 	.post_load = e1000_post_load,
+	.nic_counters = e1000_counters,
 };

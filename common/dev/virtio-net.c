@@ -55,6 +55,7 @@ struct vnet {
 	struct net_rxq rxq;
 	uint64_t rx_dropped, tx_bad;
 	uint64_t hdr_refused[NET_HDR_NFAULTS];
+	uint64_t tso_frames, tso_segments;
 	uint8_t txbuf[HDR_LEN + NET_FRAME_MAX];
 };
 
@@ -146,6 +147,7 @@ tx_frame(struct vnet *n, size_t len)
 	struct net_vnet_hdr h;
 	struct net_gso_info gi;
 	enum net_hdr_fault f;
+	unsigned k;
 
 	net_vnet_hdr_get(n->txbuf, &h);
 	f = net_offload_check(&h, n->txbuf + HDR_LEN, len, allowed(n), &gi);
@@ -161,7 +163,11 @@ tx_frame(struct vnet *n, size_t len)
 		n->tx_bad++;
 		return;
 	}
-	net_send_offload(n->nb, &h, &gi, n->txbuf + HDR_LEN, len);
+	k = net_send_offload(n->nb, &h, &gi, n->txbuf + HDR_LEN, len);
+	if ((h.gso_type & ~NET_GSO_ECN) != NET_GSO_NONE) {
+		n->tso_frames++;
+		n->tso_segments += k;
+	}
 }
 
 static void
@@ -281,6 +287,22 @@ vnet_unrealize(struct dev *d)
 	net_rxq_clear(&n->rxq);
 }
 
+static void
+vnet_counters(struct dev *d, struct nic_counters *c)
+{
+	struct vnet *n = d->priv;
+	unsigned f;
+
+	c->tx_frames = n->nb->tx_frames;
+	c->rx_frames = n->nb->rx_frames;
+	c->tx_dropped = n->tx_bad + n->nb->tx_dropped;
+	c->rx_dropped = n->rx_dropped;
+	c->tso_frames = n->tso_frames;
+	c->tso_segments = n->tso_segments;
+	for (f = 1; f < NET_HDR_NFAULTS; f++)
+		c->headers_refused += n->hdr_refused[f];
+}
+
 /* Frames waiting for RX buffers are not saved: a restored guest sees them
  * as lost on the wire, which its protocols already handle. */
 static int
@@ -318,4 +340,5 @@ const struct dev_type virtio_net_type = {
 	.state_version = 1,
 	.post_load = vnet_post_load,
 	.load_check = vnet_load_check,
+	.nic_counters = vnet_counters,
 };

@@ -109,7 +109,7 @@ send_one(void *opaque, const void *frame, size_t len)
 	net_send(opaque, frame, len);
 }
 
-void
+unsigned
 net_send_offload(struct net_backend *nb, const struct net_vnet_hdr *h,
     const struct net_gso_info *gi, uint8_t *f, size_t len)
 {
@@ -121,9 +121,9 @@ net_send_offload(struct net_backend *nb, const struct net_vnet_hdr *h,
 		net_vnet_hdr_put(b, &v);
 		nb->tx_frames++;
 		nb->ops->send_vnet(nb, b, f, len);
-		return;
+		return 1;
 	}
-	net_offload_emit(h, gi, f, len, send_one, nb);
+	return net_offload_emit(h, gi, f, len, send_one, nb);
 }
 
 void

@@ -94,9 +94,10 @@ struct net_gso_info;
  * asks for: passed on with its header to a back end that takes them
  * (vnet_hdr), else the checksum completed or the frame segmented here
  * (net/offload.h), so that the back end gets real frames.  f may be
- * changed in place. */
-void net_send_offload(struct net_backend *nb, const struct net_vnet_hdr *h,
-    const struct net_gso_info *gi, uint8_t *f, size_t len);
+ * changed in place.  The number of frames the back end was given. */
+unsigned net_send_offload(struct net_backend *nb,
+    const struct net_vnet_hdr *h, const struct net_gso_info *gi, uint8_t *f,
+    size_t len);
 
 /* Parse one NAT forward rule, "tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT". */
 int net_parse_forward(const char *rule, int *udp, uint32_t *host_addr,

@@ -613,7 +613,10 @@ common32:
 	ljmp $CODE64, $common64
 
 /* IPIs: CPU 0 sends IPI_ROUNDS to each other CPU, waiting for each to
- * be counted and answered; each answer is counted in CPU 0's slot. */
+ * be counted and answered; each answer is counted in CPU 0's slot.  One
+ * IPI is in flight at a time: a fixed IPI sent while the same vector is
+ * already pending at its target merges with it (SDM vol. 3A 10.8.4), so
+ * CPU 0 sends the next only once it has counted the last answer. */
 ipi32:
 	call bar32
 	cmpl $2, ncpus
@@ -622,6 +625,7 @@ ipi32:
 	testl %ebp, %ebp
 	jnz 5f
 	movl $1, %esi                   /* round */
+	xorl %ebx, %ebx                 /* answers counted so far */
 1:	movl $1, %edi                   /* target */
 2:	movl %edi, %eax
 	shll $24, %eax
@@ -630,6 +634,10 @@ ipi32:
 3:	pause
 	cmpl ipi_cnt(, %edi, 4), %esi
 	jne 3b
+	incl %ebx
+12:	pause
+	cmpl ipi_cnt, %ebx
+	jne 12b
 	incl %edi
 	cmpl ncpus, %edi
 	jne 2b

@@ -5,8 +5,10 @@
  * OFFSET:LENGTH:BYTE (BYTE in hex, "z" for zeros, "d" to discard the
  * range instead, as a guest's TRIM does); "rand:N:SEED" does N
  * pseudo-random writes of up to 64 KiB (printing each as a plain
- * OFFSET:LENGTH:BYTE line, so a script can replay them with qemu-io).
- * The image is flushed and closed at the end.
+ * OFFSET:LENGTH:BYTE line, so a script can replay them with qemu-io);
+ * "flush" flushes the image, as a guest's FLUSH does, and prints
+ * "flushed" once it returned.  The image is flushed and closed at the
+ * end.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: blkwrite IMAGE OFF:LEN:BYTE|z|d... | "
-		    "rand:N:SEED\n");
+		    "rand:N:SEED | flush\n");
 		return 2;
 	}
 	vm_err_clear(&err);
@@ -54,7 +56,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	for (k = 2; k < argc && rc == 0; k++) {
-		if (sscanf(argv[k], "rand:%llu:%u", &n, &seed) == 2) {
+		if (strcmp(argv[k], "flush") == 0) {
+			if (blk_flush(b) < 0) {
+				fprintf(stderr, "blkwrite: flush failed\n");
+				rc = -1;
+			} else {
+				printf("flushed\n");
+				fflush(stdout);
+			}
+		} else if (sscanf(argv[k], "rand:%llu:%u", &n, &seed) == 2) {
 			srand(seed);
 			for (i = 0; i < n && rc == 0; i++) {
 				len = (unsigned long long)(rand() % 65536) + 1;

@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+# qcow2 crash consistency at every write.  VMKIT_BLOCK_CRASH_AFTER=N ends
+# the writer (exit 9, as a kill would) just before its Nth write to the
+# image; N runs from 1 until the writer finishes, so every point between
+# two writes is tried once, metadata write-back included.  After each
+# crash qemu-img check and vm-disk check must find at worst leaks (exit
+# 0 or 3), never corruption; what a finished flush made durable, and
+# what a snapshot keeps, must still read back.
+
+load helpers
+load disk
+
+setup() {
+	disk_setup
+}
+
+# crash_ok IMAGE WHAT: both checkers find at worst leaked clusters.
+crash_ok() {
+	run qemu-img check "$1"
+	[ "$status" -eq 0 ] || [ "$status" -eq 3 ] || { echo "# qemu-img check, $2: $output" >&3; false; }
+	run "$VM_DISK" check "$1"
+	[ "$status" -eq 0 ] || [ "$status" -eq 3 ] || { echo "# vm-disk check, $2: $output" >&3; false; }
+}
+
+# has_header FILE: the first four bytes are qcow2's magic
+has_header() {
+	[ "$(head -c 4 "$1" | od -An -tx1 | tr -d ' ')" = 514649fb ]
+}
+
+@test "a convert to qcow2 ended before each of its writes: the output untouched, the partial image at worst leaks" {
+	truncate -s 6M src.raw
+	yes crash | head -c 1M | dd of=src.raw conv=notrunc status=none
+	head -c 1M /dev/urandom | dd of=src.raw bs=1M seek=5 conv=notrunc status=none
+	printf 'middle' | dd of=src.raw bs=1 seek=$((2560 * 1024)) conv=notrunc status=none
+	n=1
+	while :; do
+		rm -f out.qcow2*
+		echo old > out.qcow2
+		run env VMKIT_BLOCK_CRASH_AFTER=$n "$VM_DISK" convert -O qcow2 -o cluster_size=4k src.raw out.qcow2
+		[ "$status" -ne 9 ] && break
+		is "$(cat out.qcow2)" old "the output named on the command line, crash at write $n"
+		for f in out.qcow2.*; do
+			[ -e "$f" ] || continue
+			# before its header is written the file is no image yet
+			has_header "$f" || continue
+			crash_ok "$f" "convert ended at write $n"
+		done
+		n=$((n + 1))
+	done
+	is "$status" 0 "convert with no crash point left (after $n)"
+	# the hook really ended it before writes: header, tables, data
+	[ "$n" -gt 8 ] || { echo "# only $n write points" >&3; false; }
+	qemu_ok out.qcow2
+	qemu-img compare -f raw src.raw out.qcow2
+}
+
+@test "a guest-like workload on an image with a snapshot ended before each write: at worst leaks, flushed writes and the snapshot intact" {
+	qemu-img create -q -f qcow2 -o cluster_size=4k k.qcow2 8M
+	qemu-io -c 'write -P 4 0 4M' k.qcow2 > /dev/null
+	qemu-img snapshot -c keep k.qcow2
+	# random writes, then: overwrite clusters the snapshot shares (copy
+	# of L2 tables and data, refcount drops), flush, discard, allocate
+	# new tables, flush, more
+	ops="rand:6:3 0:262144:5 flush 1048576:131072:d 3145728:2097152:6 7340032:4096:7 flush 6291456:65536:8 2097152:8192:d"
+	n=1
+	while :; do
+		cp k.qcow2 t.qcow2
+		run env VMKIT_BLOCK_CRASH_AFTER=$n "$BLKWRITE" t.qcow2 $ops
+		[ "$status" -ne 9 ] && break
+		crash_ok t.qcow2 "ended at write $n"
+		flushed=$(grep -c '^flushed' <<< "$output" || true)
+		if [ "$flushed" -ge 1 ]; then
+			qemu-io -r -c 'read -P 5 0 256k' t.qcow2 > /dev/null ||
+				{ echo "# write $n: the first flush's data lost" >&3; false; }
+		fi
+		if [ "$flushed" -ge 2 ]; then
+			qemu-io -r -c 'read -P 0 1M 128k' -c 'read -P 6 3M 2M' \
+			    -c 'read -P 7 7M 4k' t.qcow2 > /dev/null ||
+				{ echo "# write $n: the second flush's data lost" >&3; false; }
+		fi
+		# the snapshot shares clusters with what was overwritten
+		qemu-img snapshot -a keep t.qcow2
+		qemu-io -r -c 'read -P 4 0 4M' t.qcow2 > /dev/null ||
+			{ echo "# write $n: the snapshot's data changed" >&3; false; }
+		n=$((n + 1))
+	done
+	is "$status" 0 "the workload with no crash point left (after $n)"
+	printed=$output
+	[ "$n" -gt 20 ] || { echo "# only $n write points" >&3; false; }
+	qemu_ok t.qcow2
+	# the same operations through qemu-io give the same bytes
+	args=()
+	for op in $ops; do
+		case $op in
+		flush) ;;
+		rand:*)
+			while IFS=: read -r o l b; do
+				args+=(-c "write -P 0x$b $o $l")
+			done < <(grep -v '^flushed' <<< "$printed") ;;
+		*:d)
+			IFS=: read -r o l b <<< "$op"
+			args+=(-c "discard $o $l") ;;
+		*)
+			IFS=: read -r o l b <<< "$op"
+			args+=(-c "write -P 0x$b $o $l") ;;
+		esac
+	done
+	cp k.qcow2 q.qcow2
+	qemu-io "${args[@]}" q.qcow2 > /dev/null
+	qemu-img compare q.qcow2 t.qcow2
+}
