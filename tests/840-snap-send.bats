@@ -159,6 +159,11 @@ disk_at() {
 	run_tool 1 "$VM_SNAP" receive "$PWD/fresh" <delta.stream
 	is "$output" "*fresh: no readable snapshot 's1' (a delta goes into the bundle received with its base)*" "a delta without its base"
 	no_leftovers "$PWD/fresh"
+	# a folder in the bundle would be lost with the old one: refused
+	mkdir copy/notes
+	run_tool 1 "$VM_SNAP" receive "$PWD/copy" <delta.stream
+	is "$output" "*copy/notes: not a plain file: a delta updates a bundle of files only*" "a folder in the bundle"
+	rmdir copy/notes
 	cp -r copy before
 	head -c $((delta - 100)) delta.stream >cut.stream
 	run_tool 1 "$VM_SNAP" receive "$PWD/copy" <cut.stream

@@ -1007,9 +1007,18 @@ base_copy(struct recv_state *st, uint8_t *buf, struct vm_err *err)
 
 			snprintf(a, sizeof(a), "%s%s/%s", st->final, sub,
 			    de->d_name);
-			if (de->d_name[0] == '.' || stat(a, &s) < 0 ||
-			    !S_ISREG(s.st_mode))
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0 ||
+			    (!pass && strcmp(de->d_name, "snapshots") == 0))
 				continue;
+			/* only files move to the updated copy: anything else
+			 * would be lost with the old folder */
+			if (stat(a, &s) < 0 || !S_ISREG(s.st_mode)) {
+				ret = vm_err_set(err, -EINVAL, "%s: not a plain "
+				    "file: a delta updates a bundle of files "
+				    "only (move it out of the bundle)", a);
+				break;
+			}
 			snprintf(b, sizeof(b), "%s%s/%s", st->tmp, sub,
 			    de->d_name);
 			ret = copy_file(a, b, buf, err);
