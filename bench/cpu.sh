@@ -11,9 +11,15 @@
 # (default 3), the configurations taking turns; the table shows the
 # median per workload and the sum of the medians.
 #
-# usage: bench/cpu.sh BUILD_DIR
+# With more than one build directory, each further one gets a column of
+# its own ("dbt 2", "dbt 3"... in the order given), taking its turn in every round: an A/B of two
+# builds of vm-run, side by side with QEMU.  $BENCH_QEMU=0 leaves QEMU out.
+#
+# usage: bench/cpu.sh BUILD_DIR [OTHER_BUILD_DIR...]
 set -uo pipefail
 BUILD=${1:-build/rel}
+OTHERS=("${@:2}")
+QEMU=${BENCH_QEMU:-1}
 RUNS=${BENCH_RUNS:-3}
 MEM=${BENCH_MEM:-512M}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,11 +79,17 @@ cols=()
 declare -A cmd
 cols+=("vm-run dbt")
 cmd["vm-run dbt"]="$BUILD/vm-run --accel dbt -m $MEM"
+n=1
+for o in "${OTHERS[@]}"; do
+	n=$((n + 1))
+	cols+=("dbt $n")
+	cmd["dbt $n"]="$o/vm-run --accel dbt -m $MEM"
+done
 if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
 	cols+=("vm-run kvm")
 	cmd["vm-run kvm"]="$BUILD/vm-run --accel kvm -m $MEM"
 fi
-if command -v qemu-system-x86_64 >/dev/null; then
+if [ "$QEMU" != 0 ] && command -v qemu-system-x86_64 >/dev/null; then
 	cols+=("qemu tcg")
 	cmd["qemu tcg"]="qemu-system-x86_64 -accel tcg -m $MEM -nographic -no-reboot -device virtio-rng-pci"
 fi
@@ -96,6 +108,10 @@ done
 
 echo "vmkit CPU bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "guest: Debian $(cat "$kit/VERSION") + busybox, $MEM RAM; in-guest seconds, median of $RUNS"
+n=1
+for o in "${OTHERS[@]}"; do
+	n=$((n + 1)); echo "dbt $n: $o/vm-run (vm-run dbt: $BUILD/vm-run)"
+done
 echo
 hdr="| workload  |"; sep="|-----------|"
 for c in "${cols[@]}"; do hdr+=$(printf ' %12s |' "$c"); sep+="-------------:|"; done

@@ -23,6 +23,9 @@ PKGS="$PKGS memtest86+"
 # python3-libvhdi: libvhdi reads differencing VHDs with their parents
 # (qemu-img reads them without), the judge of tests/555.
 PKGS="$PKGS python3-libvhdi"
+# libvhdi-utils: vhdiinfo, which tests/555 reads a differencing VHD's
+# parent name and identifier with.
+PKGS="$PKGS libvhdi-utils"
 # grub-pc-bin, grub-common: a BIOS GRUB rescue ISO (grub-mkrescue) whose
 # menu tests/460 drives through the VGA console.
 PKGS="$PKGS grub-pc-bin grub-common"

@@ -123,6 +123,7 @@ int dbt_insn_pfx(const struct insn *i);
 
 #define DBT_TLB_SIZE 1024
 #define DBT_TLB_LOG 256
+#define DBT_TLB_LARGE_BITS 4096
 /* IA32_SPEC_CTRL bits the CPU model has: IBRS, BHI_DIS_S. */
 #define SPEC_CTRL_BITS (1ULL | 1ULL << 10)
 
@@ -194,6 +195,9 @@ struct dbt_cpu {
 	uint16_t tlb_log[DBT_TLB_LOG];
 	unsigned tlb_nlog;
 	uint64_t tlb_logged[2 * DBT_TLB_SIZE / 64];
+	/* A filter of the 2 MiB regions that entries from large pages
+	 * cover, for INVLPG (mmu.c); cleared by a full flush only. */
+	uint64_t tlb_large[DBT_TLB_LARGE_BITS / 64];
 
 	/* Events (exc.c). */
 	jmp_buf jmp;            /* the run loop's setjmp */

@@ -91,6 +91,7 @@
 
 #define JIT_DEFAULT_CACHE (128u << 20)
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
+#define JIT_FILL_SIZES 17               /* access sizes with a fill thunk */
 #define DBT_JIT_MAX_CPUS 64
 
 /* Host registers. */
@@ -103,6 +104,18 @@ struct dbt_jit {
 	uint8_t *exit;          /* rax = exit record; back to enter's caller */
 	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
 	uint8_t *exit_null_bx;  /* the same with the flags in rbx */
+	/* dbt_tlb_fill for a slow path, by access size, write, TLB class:
+	 * lin in rsi, the result in dil, the caller-saved registers kept
+	 * (emit_fill_thunks). */
+	uint8_t *fill[JIT_FILL_SIZES][2][2];
+	/* jit_helper_at(c, rsi, edx); leaves through exit_null when it
+	 * returns nonzero (emit_call_helper). */
+	uint8_t *helper;
+	/* For cold code (emit_cold_thunks): flags_merge_ax, flags_load
+	 * and the FLS_BX join of a slow path, each with a ret; an exit
+	 * stub's way out, rax = its exit record, flags in c->rflags or
+	 * in rbx. */
+	uint8_t *merge_ax, *load_fl, *load_bx, *exit_x, *exit_x_bx;
 	uint64_t compiled, failed, links, flushes, helper_insns, native_insns;
 	uint64_t probes, probes_replay; /* probes, those saving no flags */
 	uint64_t ns;            /* time spent compiling */
@@ -611,9 +624,35 @@ jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
 	    c->halted || c->exit_reason != CPU_EXIT_NONE;
 }
 
+/* jit_helper for instruction k of b at b->lin + off, at = k | off << 8:
+ * what the helper thunk calls (emit_call_helper). */
+static uint64_t
+jit_helper_at(struct dbt_cpu *c, struct dbt_block *b, uint32_t at)
+{
+	return jit_helper(c, &b->insns[at & 0xff], b->lin + (at >> 8), b);
+}
+
+/*
+ * The handler of i (at rip) on the guest state in c: through the helper
+ * thunk, with the block in rsi and where i is in it in edx (20 bytes of
+ * code; 53 with the arguments in full, which is the way left for an
+ * instruction the packing cannot name).
+ */
 static void
 emit_call_helper(struct emit *e, const struct insn *i, uint64_t rip)
 {
+	ptrdiff_t k = i - e->b->insns;
+	uint64_t off = rip - e->b->lin;
+
+	if (e->j->helper != NULL && k >= 0 && k < e->b->n && k < 256 &&
+	    off < (1u << 24)) {
+		b1(e, 0x48); b1(e, 0xbe); b8(e, (uint64_t)(uintptr_t)e->b);
+		b1(e, 0xba); b4(e, (uint32_t)k | (uint32_t)off << 8);
+		b1(e, 0xe8);                    /* call helper */
+		set_rel32(e->p, e->j->helper);
+		e->p += 4;
+		return;
+	}
 	b1(e, 0x48); b1(e, 0x89); b1(e, 0xef);  /* mov rdi, rbp */
 	b1(e, 0x48); b1(e, 0xbe); b8(e, (uint64_t)(uintptr_t)i);
 	mov_imm64(e, DX, rip);
@@ -935,6 +974,120 @@ probe_done(struct emit *e, struct slow_path *s)
 	s->fl_join = e->fl;
 }
 
+/*
+ * dil = dbt_tlb_fill(c, rsi, size, write, cls), keeping the registers the
+ * call may clobber (rdi excepted).  Stack: rsp is 16-aligned at the
+ * first push in block code, and 8 off in a fill thunk after its call.
+ */
+static void
+emit_fill_call(struct emit *e, unsigned size, bool write, unsigned cls)
+{
+	static const uint8_t keep[] = { AX, CX, DX, SI, 8, 9, 10, 11 };
+	int n;
+
+	for (n = 0; n < 8; n++) {
+		if (keep[n] >= 8)
+			b1(e, 0x41);
+		b1(e, 0x50 + (keep[n] & 7));            /* push */
+	}
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xef);          /* mov rdi, rbp */
+	b1(e, 0xba); b4(e, size);                       /* mov edx, size */
+	b1(e, 0xb9); b4(e, write);                      /* mov ecx, w */
+	b1(e, 0x41); b1(e, 0xb8); b4(e, cls);           /* mov r8d, cls */
+	b1(e, 0x48); b1(e, 0xb8);
+	b8(e, (uint64_t)(uintptr_t)dbt_tlb_fill);
+	b1(e, 0xff); b1(e, 0xd0);                       /* call rax */
+	b1(e, 0x89); b1(e, 0xc7);                       /* mov edi, eax */
+	for (n = 7; n >= 0; n--) {
+		if (keep[n] >= 8)
+			b1(e, 0x41);
+		b1(e, 0x58 + (keep[n] & 7));            /* pop */
+	}
+}
+
+/* The fill thunks, shared by every slow path whose access size has one
+ * (saving some 50 bytes of code a TLB probe). */
+static void
+emit_fill_thunks(struct emit *e)
+{
+	unsigned size, w, cls;
+
+	for (size = 0; size < JIT_FILL_SIZES; size++) {
+		for (w = 0; w < 2; w++) {
+			for (cls = 0; cls < 2; cls++) {
+				e->j->fill[size][w][cls] = e->p;
+				/* sub rsp, 8: aligned again for the call */
+				b1(e, 0x48); b1(e, 0x83); b1(e, 0xec); b1(e, 8);
+				emit_fill_call(e, size, w != 0, cls);
+				b1(e, 0x48); b1(e, 0x83); b1(e, 0xc4); b1(e, 8);
+				b1(e, 0xc3);                    /* ret */
+			}
+		}
+	}
+}
+
+/* The helper thunk (emit_call_helper), after the exits it jumps to. */
+static void
+emit_helper_thunk(struct emit *e)
+{
+	uint8_t *out;
+
+	e->j->helper = e->p;
+	b1(e, 0x48); b1(e, 0x83); b1(e, 0xec); b1(e, 8); /* sub rsp, 8 */
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xef);          /* mov rdi, rbp */
+	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)jit_helper_at);
+	b1(e, 0xff); b1(e, 0xd0);                       /* call rax */
+	b1(e, 0x48); b1(e, 0x83); b1(e, 0xc4); b1(e, 8); /* add rsp, 8 */
+	b1(e, 0x85); b1(e, 0xc0);                       /* test eax, eax */
+	out = jcc32(e, 0x5, NULL);                      /* jnz out */
+	b1(e, 0xc3);                                    /* ret */
+	set_rel32(out, e->p);
+	/* the return address goes: the block's own stack is exit's */
+	b1(e, 0x48); b1(e, 0x83); b1(e, 0xc4); b1(e, 8); /* add rsp, 8 */
+	jmp32(e, e->j->exit_null);
+}
+
+/* call target (a thunk in the arena's head) */
+static void
+call_thunk(struct emit *e, const uint8_t *target)
+{
+	b1(e, 0xe8);
+	set_rel32(e->p, target);
+	e->p += 4;
+}
+
+/*
+ * The sequences slow paths and exit stubs share, called rather than
+ * repeated in each (a slow path is some 40 bytes shorter, an exit stub
+ * 30): code run on a TLB miss or until an exit is linked.
+ */
+static void
+emit_cold_thunks(struct emit *e)
+{
+	struct dbt_jit *j = e->j;
+
+	j->merge_ax = e->p;
+	flags_merge_ax(e);
+	b1(e, 0xc3);
+	j->load_fl = e->p;
+	flags_load(e);
+	b1(e, 0xc3);                    /* ret: the flags stay */
+	j->load_bx = e->p;
+	flags_mem_to_bx(e);
+	b1(e, 0xc3);
+	/* rax = the exit record: c->rip = its target, to exit */
+	j->exit_x_bx = e->p;
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc1);          /* mov rcx, rax */
+	b1(e, 0x89); b1(e, 0xd8);                       /* mov eax, ebx */
+	flags_merge_ax(e);
+	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
+	j->exit_x = e->p;
+	b1(e, 0x48); b1(e, 0x8b); b1(e, 0x48);          /* mov rcx, target */
+	b1(e, (uint8_t)offsetof(struct dbt_jit_exit, target));
+	st64(e, CX, OFF(rip));
+	jmp32(e, j->exit);
+}
+
 /* The out-of-line slow paths, after the block's body. */
 static void
 emit_slow_paths(struct emit *e)
@@ -952,30 +1105,15 @@ emit_slow_paths(struct emit *e)
 		if (fill) {
 			/* Most misses are of pages the access may use: a TLB
 			 * fill (dbt_tlb_fill, which needs none of the guest's
-			 * state and changes none of it) and the probe again.
-			 * The registers the call may clobber are kept. */
-			static const uint8_t keep[] = { AX, CX, DX, SI, 8, 9,
-			    10, 11 };
-			int n;
-
-			for (n = 0; n < 8; n++) {
-				if (keep[n] >= 8)
-					b1(e, 0x41);
-				b1(e, 0x50 + (keep[n] & 7));    /* push */
-			}
-			b1(e, 0x48); b1(e, 0x89); b1(e, 0xef); /* mov rdi, rbp */
-			b1(e, 0xba); b4(e, s->size);           /* mov edx, size */
-			b1(e, 0xb9); b4(e, s->write);          /* mov ecx, w */
-			b1(e, 0x41); b1(e, 0xb8);              /* mov r8d, cls */
-			b4(e, e->c->cpl == 3);
-			b1(e, 0x48); b1(e, 0xb8);
-			b8(e, (uint64_t)(uintptr_t)dbt_tlb_fill);
-			b1(e, 0xff); b1(e, 0xd0);              /* call rax */
-			b1(e, 0x89); b1(e, 0xc7);              /* mov edi, eax */
-			for (n = 7; n >= 0; n--) {
-				if (keep[n] >= 8)
-					b1(e, 0x41);
-				b1(e, 0x58 + (keep[n] & 7));    /* pop */
+			 * state and changes none of it) and the probe again. */
+			if (s->size < JIT_FILL_SIZES) {
+				b1(e, 0xe8);                    /* call fill */
+				set_rel32(e->p, e->j->fill[s->size][s->write]
+				    [e->c->cpl == 3]);
+				e->p += 4;
+			} else {
+				emit_fill_call(e, s->size, s->write,
+				    e->c->cpl == 3);
 			}
 			b1(e, 0x40); b1(e, 0x84); b1(e, 0xff); /* test dil, dil */
 			jcc32(e, 0x5, s->retry);               /* jnz retry */
@@ -985,11 +1123,13 @@ emit_slow_paths(struct emit *e)
 		 * keeps them at the join. */
 		if (s->fl_probe == FLS_BX) {
 			b1(e, 0x89); b1(e, 0xd8);       /* mov eax, ebx */
-			flags_merge_ax(e);
+			call_thunk(e, e->j->merge_ax);
 		} else if (s->fl_probe == FLS_REPLAY) {
 			memcpy(e->p, s->replay, (size_t)s->nreplay);
 			e->p += s->nreplay;
-			flags_save(e);
+			b1(e, 0x9f);                    /* lahf */
+			b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0); /* seto al */
+			call_thunk(e, e->j->merge_ax);
 		}
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0 && s->rc_dirty[g])
@@ -998,16 +1138,10 @@ emit_slow_paths(struct emit *e)
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0)
 				ld64(e, s->rc_host[g], GPR(g));
-		if (s->fl_join == FLS_HOST) {
-			flags_load(e);
-		} else if (s->fl_join == FLS_BX) {
-			/* c->rflags in LAHF/SETO form in rbx */
-			b1(e, 0x0f); b1(e, 0xb7); m_bp(e, 0, OFF(rflags));
-			b1(e, 0x66); b1(e, 0xc1); b1(e, 0xc0); b1(e, 8);
-			b1(e, 0x24); b1(e, 0x08);       /* and al, 8 */
-			b1(e, 0xc0); b1(e, 0xe8); b1(e, 3); /* shr al, 3 */
-			b1(e, 0x89); b1(e, 0xc3);       /* mov ebx, eax */
-		}
+		if (s->fl_join == FLS_HOST)
+			call_thunk(e, e->j->load_fl);
+		else if (s->fl_join == FLS_BX)  /* LAHF/SETO form in rbx */
+			call_thunk(e, e->j->load_bx);
 		jmp32(e, s->resume);
 	}
 }
@@ -1709,8 +1843,8 @@ emit_stub_part(struct emit *e, struct dbt_jit_exit *x, bool jc)
 	uint8_t *miss[3];
 	int k;
 
-	set_rip(e, x->target);
 	if (jc) {
+		set_rip(e, x->target);
 		/* The jump cache's entries take the flags in rbx. */
 		if (!x->fl_bx)
 			flags_mem_to_bx(e);
@@ -1719,14 +1853,10 @@ emit_stub_part(struct emit *e, struct dbt_jit_exit *x, bool jc)
 		for (k = 0; k < 3; k++)
 			set_rel32(miss[k], e->p);
 	}
-	if (x->fl_bx || jc) {
-		/* Unlinked: the flags go where the dispatcher looks for
-		 * them. */
-		b1(e, 0x89); b1(e, 0xd8);               /* mov eax, ebx */
-		flags_merge_ax(e);
-	}
+	/* Unlinked: RIP and the flags go where the dispatcher looks for
+	 * them (exit_x_bx merges them from rbx). */
 	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)x);
-	jmp32(e, e->j->exit);
+	jmp32(e, x->fl_bx || jc ? e->j->exit_x_bx : e->j->exit_x);
 }
 
 static void
@@ -3204,6 +3334,9 @@ emit_trampoline(struct dbt_jit *j)
 	b1(&e, 0x5b);
 	b1(&e, 0x5d);
 	b1(&e, 0xc3);
+	emit_fill_thunks(&e);
+	emit_helper_thunk(&e);
+	emit_cold_thunks(&e);
 	j->head = (size_t)(((uintptr_t)e.p + 63 - (uintptr_t)j->base) &
 	    ~(uintptr_t)63);
 	j->used = j->head;

@@ -103,6 +103,7 @@ struct walk {
 	uint64_t page_pa;       /* of the 4 KiB page holding lin */
 	bool user, write, exec, dirty;
 	bool global;            /* G in the leaf entry, with CR4.PGE */
+	uint64_t large;         /* the size of a large page, 0: 4 KiB */
 	bool nofault;           /* a fault sets faulted instead of raising */
 	bool faulted;
 };
@@ -340,6 +341,7 @@ restart:
 	w->exec = !nx;
 	w->dirty = wr || (e & PTE_D);
 	w->global = (c->cr4 & X86_CR4_PGE) && (e & PTE_G);
+	w->large = pages > 4096 ? pages : 0;
 }
 
 uint64_t
@@ -355,6 +357,17 @@ dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc)
 
 /* In a tlb_pa word (a page address): the translation is global. */
 #define TLB_G 1ULL
+/* ... from a large page: 2 MiB, or 4 MiB with TLB_L4M too. */
+#define TLB_L 2ULL
+#define TLB_L4M 4ULL
+
+/* tlb_large: bit (lin >> 21) % DBT_TLB_LARGE_BITS for the 2 MiB regions
+ * some entry from a large page covers (see dbt_tlb_flush_page). */
+static inline unsigned
+large_bit(uint64_t lin)
+{
+	return (unsigned)(lin >> 21) % DBT_TLB_LARGE_BITS;
+}
 
 /* The TLB an access of kind acc uses: user (CPL 3, not an implicit
  * supervisor access) or supervisor. */
@@ -390,6 +403,7 @@ dbt_tlb_flush(struct dbt_cpu *c)
 	memset(c->tlb_pa, 0, sizeof(c->tlb_pa));
 	c->tlb_nlog = 0;
 	memset(c->tlb_logged, 0, sizeof(c->tlb_logged));
+	memset(c->tlb_large, 0, sizeof(c->tlb_large));
 	/* The jump cache maps linear addresses too. */
 	dbt_jc_flush(c);
 	c->tlb_flushes++;
@@ -446,15 +460,39 @@ dbt_tlb_global(const struct dbt_cpu *c, uint64_t lin)
 	    c->tlb[cls][k].tag_x == (lin & ~0xfffULL);
 }
 
+/*
+ * INVLPG: the entries for lin's page go, and when lin is in a large page
+ * the entries of every 4 KiB part of it (SDM vol. 3A 4.10.4.1; Linux
+ * invalidates one address per 2 MiB page when it unmaps a huge page).
+ * The TLB holds large pages as 4 KiB parts, so those are looked for,
+ * where tlb_large says some entry from a large page covers lin.
+ */
 void
 dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
 {
-	unsigned bit = (unsigned)(lin >> 12) % DBT_JC_SIZE;
+	unsigned bit = (unsigned)(lin >> 12) % DBT_JC_SIZE, lb = large_bit(lin);
+	bool jc = (c->jc_pages[bit / 64] & (1ULL << (bit % 64))) != 0;
+	unsigned cls, k;
 
 	tlb_clear(c, 0, tlb_index(lin));
 	tlb_clear(c, 1, tlb_index(lin));
-	/* Only if the jump cache may hold code of that page. */
-	if (c->jc_pages[bit / 64] & (1ULL << (bit % 64)))
+	if (c->tlb_large[lb / 64] & (1ULL << (lb % 64))) {
+		for (cls = 0; cls < 2; cls++) {
+			for (k = 0; k < DBT_TLB_SIZE; k++) {
+				uint64_t pa = c->tlb_pa[cls][k];
+				uint64_t size = (pa & TLB_L4M) ? 4u << 20 :
+				    2u << 20;
+
+				if ((pa & TLB_L) && ((c->tlb[cls][k].tag_r ^
+				    lin) & ~(size - 1)) == 0) {
+					tlb_clear(c, cls, k);
+					jc = true;
+				}
+			}
+		}
+	}
+	/* Only if the jump cache may hold code of the pages dropped. */
+	if (jc)
 		dbt_jc_flush(c);
 	c->tlb_flushes_page++;
 }
@@ -493,7 +531,15 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 
 	if ((c->tlb_pa[cls][k] & ~0xfffULL) != w->page_pa || t->tag_r != tag)
 		tlb_clear(c, cls, k);
-	c->tlb_pa[cls][k] = w->page_pa | (w->global ? TLB_G : 0);
+	c->tlb_pa[cls][k] = w->page_pa | (w->global ? TLB_G : 0) |
+	    (w->large ? TLB_L : 0) | (w->large == 4u << 20 ? TLB_L4M : 0);
+	if (w->large) {
+		unsigned b = large_bit(lin), b2 = large_bit(lin ^ (2u << 20));
+
+		c->tlb_large[b / 64] |= 1ULL << (b % 64);
+		if (w->large == 4u << 20)       /* and the other half */
+			c->tlb_large[b2 / 64] |= 1ULL << (b2 % 64);
+	}
 	if (!w->global) {
 		unsigned e = cls * DBT_TLB_SIZE + k;
 

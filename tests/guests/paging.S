@@ -16,6 +16,8 @@
  *       WP=1; CPL 3 needs U/S=1 and (for writes) R/W=1 at every level.
  *   4.8    A is set in every paging-structure entry used, D only in the
  *       entry mapping the page, and only on a write.
+ *   4.10.4.1  INVLPG of an address in a large page invalidates the
+ *       translations of the whole page.
  *   4.3 (table 4-4) a 4 MiB PDE: bit 21 reserved; 4.4 (table 4-9) and
  *       4.5 (table 4-17): a 2 MiB PDE: bits 20:13 reserved; bits 62:M
  *       (M = MAXPHYADDR, 40 in vmkit's CPU model, bit 51 used here so
@@ -252,6 +254,19 @@ run_common:
 	andl $0x60, %eax
 	movl %eax, got
 	CHECKV large-write-a-d, $0x60
+	/* INVLPG of one address of a large page drops the translations
+	 * of the whole page (4.10.4.1), not only of its 4 KiB part: after
+	 * reads through two parts, the PDE made not present and one part
+	 * invalidated, the other faults. */
+	movl 0xc01000, %eax
+	movl 0xc05000, %eax
+	movl pde_large, %esi
+	andl $~1, (%esi)
+	invlpg 0xc01000
+	TRY0 large-invlpg-whole-page, PF, 0, 0xc05008, movl 0xc05008, %eax
+	movl pde_large, %esi
+	orl $1, (%esi)
+	call flush
 	/* A reserved bit in a present large-page PDE. */
 	TRY0 large-rsvd-read, PF, 9, 0x1000040, movl 0x1000040, %eax
 	TRYU large-rsvd-user-write, PF, 0xf, 0x1000044, movl %eax, 0x1000044
