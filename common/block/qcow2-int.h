@@ -175,6 +175,7 @@ int qc_snapshots(struct blk *b, const struct blk_snapshot **list);
 int qc_snap_create(struct blk *b, const char *name, struct vm_err *err);
 int qc_snap_apply(struct blk *b, const char *name, struct vm_err *err);
 int qc_snap_delete(struct blk *b, const char *name, struct vm_err *err);
+int qc_snap_view(struct blk *b, const char *name, struct vm_err *err);
 int qc_set_backing(struct blk *b, const char *name, const char *fmt,
     struct vm_err *err);
 int qc_make_empty(struct blk *b, struct vm_err *err);

@@ -922,6 +922,7 @@ const struct blk_driver blk_qcow2 = {
 	.snapshot_create = qc_snap_create,
 	.snapshot_apply = qc_snap_apply,
 	.snapshot_delete = qc_snap_delete,
+	.snapshot_view = qc_snap_view,
 	.set_backing = qc_set_backing,
 	.make_empty = qc_make_empty,
 };
