@@ -849,6 +849,32 @@ lookup(struct blk *b, const char *name, uint8_t **tab, struct vm_err *err)
 	return i;
 }
 
+/* Snapshot name's entry, its size (checked) and its L1 table (*sl1,
+ * malloc'd). */
+static int
+snap_l1(struct blk *b, const char *name, struct qc_snap **sp,
+    uint64_t *size, uint64_t **sl1, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, need;
+	struct qc_snap *s;
+	uint8_t *tab;
+	int i;
+
+	if ((i = lookup(b, name, &tab, err)) < 0)
+		return i;
+	free(tab);
+	s = &q->qsnaps[i];
+	*size = s->disk_size != UINT64_MAX ? s->disk_size : b->size;
+	need = div_up(*size, span);
+	if (*size > (1ull << 62) || need * 8 > QC_MAX_L1_BYTES ||
+	    (s->l1_size && s->l1_off == q->l1_off))
+		return vm_err_set(err, -EINVAL, "%s: snapshot '%s' is "
+		    "invalid (its size or L1 table)", b->path, name);
+	*sp = s;
+	return read_l1(b, s->l1_off, s->l1_size, sl1, err);
+}
+
 /*
  * After an apply or a delete that appended its new tables past the old
  * end of the file because the clusters it freed were still the old
@@ -896,21 +922,11 @@ qc_snap_apply(struct blk *b, const char *name, struct vm_err *err)
 	uint64_t span = q->cs << q->l2_bits, need, *sl1, size0;
 	struct op o = { 0 };
 	struct qc_snap *s;
-	uint8_t *tab;
-	int i, ret;
+	int ret;
 
-	if ((i = lookup(b, name, &tab, err)) < 0)
-		return i;
-	free(tab);
-	s = &q->qsnaps[i];
-	o.size = s->disk_size != UINT64_MAX ? s->disk_size : b->size;
-	need = div_up(o.size, span);
-	if (o.size > (1ull << 62) || need * 8 > QC_MAX_L1_BYTES ||
-	    (s->l1_size && s->l1_off == q->l1_off))
-		return vm_err_set(err, -EINVAL, "%s: snapshot '%s' is "
-		    "invalid (its size or L1 table)", b->path, name);
-	if ((ret = read_l1(b, s->l1_off, s->l1_size, &sl1, err)) < 0)
+	if ((ret = snap_l1(b, name, &s, &o.size, &sl1, err)) < 0)
 		return ret;
+	need = div_up(o.size, span);
 	o.src = sl1;
 	o.l1_n = need > s->l1_size ? (uint32_t)need : s->l1_size;
 	o.src_n = s->l1_size;
@@ -919,6 +935,26 @@ qc_snap_apply(struct blk *b, const char *name, struct vm_err *err)
 	ret = run(b, &o, err);
 	free(sl1);
 	return ret < 0 ? ret : compact(b, size0, err);
+}
+
+/* Reads from now on through the snapshot's L1 table and at its size;
+ * only the in-memory table changes (a read-only handle). */
+int
+qc_snap_view(struct blk *b, const char *name, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t *sl1, size;
+	struct qc_snap *s;
+	int ret;
+
+	if ((ret = snap_l1(b, name, &s, &size, &sl1, err)) < 0)
+		return ret;
+	free(q->l1);
+	q->l1 = sl1;
+	q->l1_size = s->l1_size;
+	b->size = size;
+	q->dbuf_key = 0;
+	return 0;
 }
 
 int
