@@ -20,6 +20,16 @@
 # The sender times its own stream (see g2g below).  BENCH_NET_G2G=no or
 # BENCH_NET_NAT=no leaves one half out.
 #
+# Then HTTP (the "http" rows, BENCH_NET_HTTP=no leaves them out), with
+# busybox httpd in the guest serving $BENCH_NET_MB MiB of random bytes
+# from its tmpfs: "http nat" is curl on the host fetching it through a
+# NAT forward (guest to host), "http g2g" a second guest's wget through a
+# vm-net switch (guest to guest).  curl times its own transfer; the
+# client guest times wget from /proc/uptime.  These are the rows that
+# show virtio-net's offloads (TSO: the guest hands over 64 KiB frames);
+# for a before/after, run the bench on two builds, with
+# BENCH_NET_LABEL naming each in its rows.
+#
 # usage: bench/net.sh BUILD_DIR
 set -uo pipefail
 BUILD=${1:-build/rel}
@@ -124,7 +134,77 @@ g2g() {
 	cols+=("$name")
 }
 
+LABEL=${BENCH_NET_LABEL:+$BENCH_NET_LABEL }
+HTTP_SERVE="mkdir /www; dd if=/dev/urandom of=/www/f bs=1M count=$MB 2>/dev/null; httpd -p 80 -h /www; echo http-ready"
+
+# http_nat NAME CMD...: the guest serves, curl on the host fetches through
+# a forward; CMD gets --net and the guest command line as its last words.
+http_nat() {
+	local name=$1; shift
+	local r fport pid n
+	: > "$tmp/$name"
+	: > "$tmp/$name.irq"
+	for r in $(seq "$RUNS"); do
+		fport=$(free_port)
+		timeout 600 "$@" "nat,model=$model,forward=tcp:127.0.0.1:$fport:80" --append \
+			"console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.2.15/24 dev eth0; ip link set eth0 up; ip route add default via 10.0.2.2; $HTTP_SERVE; sleep 600\"" \
+			< /dev/null > "$tmp/out" 2>&1 &
+		pid=$!
+		n=3000
+		until grep -q http-ready "$tmp/out" || [ $n -le 0 ] || ! kill -0 $pid 2>/dev/null; do
+			sleep 0.1; n=$((n - 1))
+		done
+		curl -s --max-time 300 -o /dev/null -w '%{size_download} %{speed_download}\n' \
+			"http://127.0.0.1:$fport/f" > "$tmp/res" 2>/dev/null
+		kill $pid 2>/dev/null; wait $pid 2>/dev/null
+		awk -v mb="$MB" '$1 == mb * 1048576 && $2 > 0 {printf "%.1f\n", $2 / 1048576}' \
+			"$tmp/res" >> "$tmp/$name"
+		grep -q . "$tmp/res" && awk -v mb="$MB" '$1 == mb * 1048576 {ok=1} END {exit !ok}' "$tmp/res" ||
+			echo "bench/net.sh: $name: run $r failed: $(tail -1 "$tmp/out" | tr -d '\r')" >&2
+	done
+	cols+=("$name")
+}
+
+# http_g2g NAME SWITCH CMD...: guest 10.0.3.1 serves, 10.0.3.2 fetches.
+http_g2g() {
+	local name=$1 sw=$2; shift 2
+	local r spid
+	: > "$tmp/$name"
+	: > "$tmp/$name.irq"
+	for r in $(seq "$RUNS"); do
+		timeout 600 "$@" --name http-a --net "switch:$sw,model=$model,mac=52:54:00:00:04:01" --append \
+			"console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.3.1/24 dev eth0; ip link set eth0 up; $HTTP_SERVE; sleep 600\"" \
+			< /dev/null > "$tmp/srv.out" 2>&1 &
+		spid=$!
+		timeout 600 "$@" --name http-b --net "switch:$sw,model=$model,mac=52:54:00:00:04:02" --append \
+			"console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.3.2/24 dev eth0; ip link set eth0 up; n=0; until wget -q -O /dev/null http://10.0.3.1/none 2>&1 | grep -q 404 || [ \$n -ge 600 ]; do n=\$((n+1)); sleep 1; done; a=\$(cut -d' ' -f1 /proc/uptime); wget -q -O - http://10.0.3.1/f | wc -c | sed 's/^/bytes=/'; echo http \$a \$(cut -d' ' -f1 /proc/uptime)\"" \
+			< /dev/null > "$tmp/cli.out" 2>&1
+		kill $spid 2>/dev/null; wait $spid 2>/dev/null
+		if ! tr -d '\r' < "$tmp/cli.out" | grep -q "bytes=$((MB * 1048576))"; then
+			echo "bench/net.sh: $name: run $r failed: $(tail -1 "$tmp/cli.out" | tr -d '\r')" >&2
+			continue
+		fi
+		tr -d '\r' < "$tmp/cli.out" | awk -v mb="$MB" '/^http / && $3 > $2 {printf "%.1f\n", mb / ($3 - $2)}' >> "$tmp/$name"
+	done
+	cols+=("$name")
+}
+
 cols=()
+if [ "${BENCH_NET_HTTP:-yes}" != no ]; then
+	for model in $MODELS; do
+		[ "${BENCH_NET_NAT:-yes}" != no ] &&
+			http_nat "${LABEL}http nat $model" "$BUILD/vm-run" --accel dbt -m "$MEM" \
+				--no-reboot --kernel "$K" --initrd "$I" --net
+		if [ "${BENCH_NET_G2G:-yes}" != no ]; then
+			sw=benchh$$
+			"$BUILD/vm-net" switch -d "$sw" || exit 1
+			http_g2g "${LABEL}http g2g $model" "$sw" "$BUILD/vm-run" --accel dbt -m "$MEM" \
+				--no-reboot --kernel "$K" --initrd "$I"
+			"$BUILD/vm-net" stop "$sw" >/dev/null
+		fi
+	done
+fi
+[ "${BENCH_NET_TCP:-yes}" != no ] &&
 if [ "${BENCH_NET_G2G:-yes}" != no ]; then
 	for model in $MODELS; do
 		sw=bench$$
@@ -149,12 +229,13 @@ if [ "${BENCH_NET_G2G:-yes}" != no ]; then
 		done
 	fi
 fi
-[ "${BENCH_NET_NAT:-yes}" != no ] &&
+[ "${BENCH_NET_TCP:-yes}" != no ] && [ "${BENCH_NET_NAT:-yes}" != no ] &&
 for model in $MODELS; do
 	measure "vm-run dbt $model" "$BUILD/vm-run" --accel dbt -m "$MEM" --no-reboot \
 		--kernel "$K" --initrd "$I" --net nat,model=$model --append
 done
-if [ "${BENCH_NET_NAT:-yes}" != no ] && [ "${BENCH_NET_QEMU:-yes}" != no ] &&
+if [ "${BENCH_NET_TCP:-yes}" != no ] && [ "${BENCH_NET_NAT:-yes}" != no ] &&
+    [ "${BENCH_NET_QEMU:-yes}" != no ] &&
     command -v qemu-system-x86_64 >/dev/null; then
 	for dev in virtio-net-pci e1000; do
 		measure "qemu tcg ${dev%-net-pci}" qemu-system-x86_64 -accel tcg -m "$MEM" \
@@ -166,12 +247,13 @@ fi
 echo "vmkit network bench: $(date -u +%F), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "guest: Debian $(cat "$kit/VERSION") + busybox, $MEM RAM; TCP, $MB MiB, MiB/s, median of $RUNS;"
 echo "g2g: guest to guest (vm-net switch, or QEMU's -netdev socket); others: guest to host through NAT"
+echo "http: busybox httpd in the guest, curl on the host (nat) or wget in a second guest (g2g)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-printf '| %-18s | %8s | %9s | %s\n' "configuration" "MiB/s" "irqs/MiB" "runs (MiB/s; irqs/MiB)"
-printf '|%s|%s|%s|%s\n' "--------------------" "---------:" "----------:" "------"
+printf '| %-26s | %8s | %9s | %s\n' "configuration" "MiB/s" "irqs/MiB" "runs (MiB/s; irqs/MiB)"
+printf '|%s|%s|%s|%s\n' "----------------------------" "---------:" "----------:" "------"
 for c in "${cols[@]}"; do
-	printf '| %-18s | %8s | %9s | %s; %s\n' "$c" "$(median < "$tmp/$c")" \
+	printf '| %-26s | %8s | %9s | %s; %s\n' "$c" "$(median < "$tmp/$c")" \
 		"$(median < "$tmp/$c.irq")" "$(tr '\n' ' ' < "$tmp/$c")" \
 		"$(tr '\n' ' ' < "$tmp/$c.irq")"
 done

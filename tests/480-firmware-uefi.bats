@@ -9,6 +9,7 @@
 
 load helpers
 load firmware
+load net
 
 G=5d3c1f3a-7b2e-4c21-9a57-766d6b697421
 
@@ -34,6 +35,23 @@ make_esp() {
 	echo 'start=2048, type=ef' | sfdisk -q "$img"
 	dd if="$part" of="$img" bs=1M seek=1 conv=notrunc status=none
 	rm -f "$part"
+}
+
+# type_at STATUS PATTERN TEXT VM-RUN-ARGS...: vm-run on the DBT, its
+# console in out.log; once PATTERN is there, TEXT is typed on the serial
+# console; the run's status must be STATUS; $output is the console.
+type_at() {
+	local want=$1 pat=$2 text=$3 st=0 pid; shift 3
+	rm -f in; mkfifo in
+	timeout 400 "$VM_RUN" --accel dbt --no-reboot "$@" <in >out.log 2>&1 &
+	pid=$!
+	exec 4>in
+	wait_for out.log "$pat" 300 || { kill $pid; exec 4>&-; false; }
+	printf "$text" >&4
+	wait $pid || st=$?
+	exec 4>&-
+	output=$(cat out.log)
+	[ "$st" = "$want" ] || { echo "# status $st, not $want" >&3; false; }
 }
 
 @test "OVMF boots to its shell, which runs startup.nsh from a virtio disk's EFI system partition" {
@@ -73,6 +91,87 @@ make_esp() {
 	is "$output" "*blocks: end*" "no disk on them"
 	# SMBIOS's BIOS structure names the firmware that ran.
 	is "$output" "*bios=OVMF (vmkit *)*" "the DMI BIOS version"
+}
+
+@test "Linux after OVMF has ACPI from the table-loader (FADT, DSDT), and poweroff -f goes through ACPI S5" {
+	guestkit
+	# efi=noruntime: no EFI ResetSystem for the kernel to fall back on,
+	# so only the FADT's PM1a control block powers the VM off.
+	run_bios 0 -v --firmware uefi --kernel "$KERNEL" --initrd "$INITRD" \
+		--append 'console=ttyS0 panic=-1 quiet efi=noruntime vmkit.run="echo tables: $(ls /sys/firmware/acpi/tables) end; dmesg | grep -e ACPI: -e ACPI.Error | grep -e Unable -e supports -e Error"'
+	is "$output" "*vmkit-guest: ready*" "the kit's shell"
+	is "$output" "*tables: APIC DSDT FACP FACS *end*" "the tables Linux found"
+	is "$output" "*ACPI: PM: (supports S0 S5)*" "ACPI's sleep states"
+	[[ $output != *"ACPI: Unable to"* ]]
+	[[ $output != *"ACPI Error"* ]]
+	is "$output" "*reboot: Power down*vm-run: ACPI power off (S5)*" "the power-off"
+}
+
+@test "OVMF's reset -s powers the VM off through the PM block OVMF placed (PMBA 0xb000); the shell's countdown and stall run" {
+	make_esp esp.img 'echo before-stall' 'stall 1000000' 'echo after-stall' 'reset -s'
+	run_bios 0 -v --firmware uefi --disk esp.img
+	# The countdown ticks on OVMF's APIC timer, stall on the PM timer.
+	is "$output" "*in 5 seconds*in 1 seconds*" "the startup.nsh countdown"
+	is "$output" "*before-stall*stall 1000000*after-stall*" "stall returned"
+	is "$output" "*reset -s*vm-run: ACPI power off (S5)*" "the power-off"
+}
+
+@test "keys typed on the serial console reach OVMF's shell, which polls the UART" {
+	make_esp esp.img 'echo no-startup-script'
+	# OVMF drops what it read before its prompt: type at the prompt.
+	type_at 44 'Shell> ' 'set -v vk typed\recho got-%%vk%%\rmm 5e0 2c -IO -w 1 -n\r' \
+		-m 256M --firmware uefi --disk esp.img
+	is "$output" "*got-typed*" "the shell's echo of the variable set"
+}
+
+@test "OVMF boots GRUB (Debian's grub-efi-amd64-bin) from an ESP's \\EFI\\BOOT\\BOOTX64.EFI, and GRUB the guest kit's kernel and initramfs" {
+	[ -d /usr/lib/grub/x86_64-efi ] && command -v grub-mkimage >/dev/null ||
+		skip "needs grub-efi-amd64-bin and grub-common"
+	guestkit
+	grub-mkimage -O x86_64-efi -o BOOTX64.EFI -p /EFI/BOOT \
+		part_msdos fat normal linux echo
+	cat > grub.cfg <<-'EOF'
+	set timeout=0
+	echo "grub: loading the kit"
+	linux /vmlinuz console=ttyS0 panic=-1 quiet
+	initrd /initrd.gz
+	boot
+	EOF
+	truncate -s 63M esp.part
+	mformat -i esp.part -F ::
+	mmd -i esp.part ::/EFI ::/EFI/BOOT
+	mcopy -i esp.part BOOTX64.EFI grub.cfg ::/EFI/BOOT/
+	mcopy -i esp.part "$KERNEL" ::/vmlinuz
+	mcopy -i esp.part "$INITRD" ::/initrd.gz
+	truncate -s 64M esp.img
+	echo 'start=2048, type=ef' | sfdisk -q esp.img
+	dd if=esp.part of=esp.img bs=1M seek=1 conv=notrunc status=none
+	# GRUB 2.06 runs out of memory loading the kernel at 256M.  (GRUB
+	# escapes the quotes of a vmkit.run=, so the commands are typed.)
+	type_at 0 'vmkit-guest: ready' 'echo grub-booted-efi$(cat /sys/firmware/efi/fw_platform_size); cat /proc/cmdline; poweroff -f\n' \
+		-m 1G --firmware uefi --disk esp.img
+	is "$output" "*BdsDxe: starting Boot0001 \"UEFI Misc Device\"*" "OVMF's removable-media boot"
+	is "$output" "*grub: loading the kit*" "GRUB's grub.cfg"
+	is "$output" "*vmkit-guest: ready*" "the kit's shell"
+	is "$output" "*grub-booted-efi64*" "Linux on 64-bit UEFI"
+	is "$output" "*BOOT_IMAGE=/vmlinuz console=ttyS0*" "the command line GRUB gave"
+}
+
+@test "a VMware .vmx with firmware = \"efi\", imported by vm-create, runs under OVMF, which boots its VMDK's ESP" {
+	command -v qemu-img >/dev/null || skip "needs qemu-img"
+	make_esp esp.img 'echo vmx-ran' 'mm 5e0 6 -IO -w 1 -n'
+	mkdir vmw
+	qemu-img convert -f raw -O vmdk esp.img vmw/esp.vmdk
+	printf '%s\n' '.encoding = "UTF-8"' 'displayName = "efi box"' \
+		'guestOS = "debian11-64"' 'memsize = "256"' 'numvcpus = "1"' \
+		'firmware = "efi"' 'scsi0.present = "TRUE"' \
+		'scsi0:0.present = "TRUE"' 'scsi0:0.fileName = "esp.vmdk"' \
+		> vmw/box.vmx
+	run_tool 0 "$VM_CREATE" --import vmw/box.vmx box
+	is "$(cat box/vm.yaml)" "*firmware: uefi*" "boot.firmware"
+	run_bios 6 box
+	is "$output" "*vmx-ran*" "startup.nsh ran"
+	[ -s box/uefi-vars.fd ]
 }
 
 @test "a bundle's variable store: made from the template, and a variable the guest sets is there the next run" {

@@ -99,6 +99,16 @@ fill() {
 	want=$(qemu-img map top.qcow2)
 	got=$("$VM_DISK" map top.qcow2)
 	same "$got" "$want" "human map"
+	# qemu-img's spellings: --output FMT and --output=FMT, json or human
+	same "$("$VM_DISK" map --output json top.qcow2 | jq -c "$keys")" \
+		"$(qemu-img map --output json top.qcow2 | jq -c "$keys")" "map --output json"
+	same "$("$VM_DISK" map --output=human top.qcow2)" "$want" "map --output=human"
+	for c in info check measure; do
+		same "$("$VM_DISK" $c --output json top.qcow2 | jq -c 'keys')" \
+			"$("$VM_DISK" $c --json top.qcow2 | jq -c 'keys')" "$c --output json"
+	done
+	run_tool 2 "$VM_DISK" map --output=xml top.qcow2
+	is "$output" "vm-disk: --output=xml: expected human or json"
 }
 
 @test "check: a clean qemu-img image is clean (exit 0) in human and JSON form" {

@@ -109,3 +109,34 @@ has_header() {
 	qemu-io "${args[@]}" q.qcow2 > /dev/null
 	qemu-img compare q.qcow2 t.qcow2
 }
+
+@test "snapshot -a and -d ended before each write (the second layout that shrinks the file included): the old image or the new one" {
+	qemu-img create -q -f qcow2 -o cluster_size=4k a.qcow2 8M
+	qemu-io -c 'write -P 4 0 2M' a.qcow2 > /dev/null
+	qemu-img snapshot -c keep a.qcow2
+	qemu-io -c 'write -P 5 4M 2M' a.qcow2 > /dev/null
+	# d.qcow2: the 2 MiB at the end held by the snapshot "later" alone
+	cp a.qcow2 d.qcow2
+	qemu-img snapshot -c later d.qcow2
+	"$VM_DISK" snapshot -a keep d.qcow2
+	for op in "-a keep a" "-d later d"; do
+		set -- $op
+		n=1
+		while :; do
+			cp $3.qcow2 t.qcow2
+			run env VMKIT_BLOCK_CRASH_AFTER=$n "$VM_DISK" snapshot $1 $2 t.qcow2
+			[ "$status" -ne 9 ] && break
+			crash_ok t.qcow2 "snapshot $1 $2 ended at write $n"
+			qemu-io -r -c 'read -P 4 0 2M' t.qcow2 > /dev/null ||
+				{ echo "# $1 $2, write $n: the data both keep" >&3; false; }
+			n=$((n + 1))
+		done
+		is "$status" 0 "snapshot $1 $2 with no crash point left (after $n)"
+		[ "$n" -gt 5 ]
+		qemu_ok t.qcow2
+		qemu-io -r -c 'read -P 4 0 2M' -c 'read -P 0 4M 2M' t.qcow2 > /dev/null
+		# the 2 MiB it let go of are given back
+		[ "$(stat -c %s t.qcow2)" -lt $(( $(stat -c %s $3.qcow2) - 1048576 )) ] ||
+			{ echo "# $1 $2: $(stat -c %s t.qcow2) bytes, $(stat -c %s $3.qcow2) before" >&3; false; }
+	done
+}

@@ -130,3 +130,67 @@ no_leftovers() {
 	run_tool 1 "$VM_SNAP" send run s1
 	is "$output" "*run: the VM is running: stop it before a send*" "a running VM"
 }
+
+# disk_at IMAGE TAG OUT: the disk's contents at internal snapshot TAG, raw
+# (qemu-img's own reading)
+disk_at() {
+	qemu-img convert -f qcow2 -O raw -l snapshot.name="$2" "$1" "$3"
+}
+
+@test "send --base: a later snapshot as deltas into the copy received with the base; the copy restores it, its disk at both snapshots as the original's" {
+	local pid n full delta first
+	run_tool 0 bash -c "'$VM_SNAP' send '$D/web' s1 | '$VM_SNAP' receive '$PWD/copy'"
+	# a delta needs the bundle with the base
+	"$VM_SNAP" restore "$D/web" s1 </dev/null >run2.out 2>run2.err &
+	pid=$!
+	wait_for run2.out 'count=' 300 $pid
+	n=$(last_count run2.out)
+	wait_for run2.out "count=$((n + 2)) " 300 $pid
+	"$VM_SNAP" save "$D/web" s2 >/dev/null
+	n=$(last_count run2.out)
+	wait_for run2.out "count=$((n + 2)) " 300 $pid
+	kill $pid
+	wait $pid || true
+	"$VM_SNAP" send "$D/web" s2 >full.stream
+	"$VM_SNAP" send "$D/web" s2 --base s1 >delta.stream
+	full=$(stat -c %s full.stream)
+	delta=$(stat -c %s delta.stream)
+	[ "$delta" -lt "$full" ] || { echo "# delta $delta bytes, full $full" >&3; false; }
+	run_tool 1 "$VM_SNAP" receive "$PWD/fresh" <delta.stream
+	is "$output" "*fresh: no readable snapshot 's1' (a delta goes into the bundle received with its base)*" "a delta without its base"
+	no_leftovers "$PWD/fresh"
+	# a folder in the bundle would be lost with the old one: refused
+	mkdir copy/notes
+	run_tool 1 "$VM_SNAP" receive "$PWD/copy" <delta.stream
+	is "$output" "*copy/notes: not a plain file: a delta updates a bundle of files only*" "a folder in the bundle"
+	rmdir copy/notes
+	cp -r copy before
+	head -c $((delta - 100)) delta.stream >cut.stream
+	run_tool 1 "$VM_SNAP" receive "$PWD/copy" <cut.stream
+	is "$output" "*truncated send stream*" "a cut delta"
+	diff -r before copy
+	run_tool 0 "$VM_SNAP" receive "$PWD/copy" <delta.stream
+	is "$output" "$PWD/copy" "the bundle updated"
+	! ls -a . | grep -q '^\.copy\.recv-' || { echo "# left: $(ls -a)" >&3; false; }
+	[ -f copy/snapshots/s1.snap ] && [ -f copy/snapshots/s2.snap ]
+	qemu_ok copy/d.qcow2
+	disk_at "$D/web/d.qcow2" s2 orig-s2.raw
+	disk_at copy/d.qcow2 s2 copy-s2.raw
+	cmp orig-s2.raw copy-s2.raw
+	disk_at "$D/web/d.qcow2" s1 orig-s1.raw
+	disk_at copy/d.qcow2 s1 copy-s1.raw
+	cmp orig-s1.raw copy-s1.raw
+	# the same delta again: s2 is there now
+	run_tool 1 "$VM_SNAP" receive "$PWD/copy" <delta.stream
+	is "$output" "*copy: has a snapshot 's2' already*" "a delta received twice"
+	# the copy continues from s2
+	"$VM_SNAP" restore copy s2 </dev/null >run3.out 2>run3.err &
+	PID=$!
+	wait_for run3.out 'count=' 300 $PID
+	first=$(last_count run3.out)
+	wait_for run3.out "count=$((first + 2)) " 300 $PID
+	teardown
+	PID=
+	run awk '/^count=/ { sub("\r", ""); n = substr($1, 7); if ($2 != "note=kept-42" || $3 != "disk=w" (n - 1)) { print "# " $0; exit 1 } }' run3.out
+	[ "$status" -eq 0 ] || { echo "$output" >&3; false; }
+}

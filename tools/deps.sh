@@ -23,12 +23,18 @@ PKGS="$PKGS memtest86+"
 # python3-libvhdi: libvhdi reads differencing VHDs with their parents
 # (qemu-img reads them without), the judge of tests/555.
 PKGS="$PKGS python3-libvhdi"
+# libvhdi-utils: vhdiinfo, which tests/555 reads a differencing VHD's
+# parent name and identifier with.
+PKGS="$PKGS libvhdi-utils"
 # grub-pc-bin, grub-common: a BIOS GRUB rescue ISO (grub-mkrescue) whose
 # menu tests/460 drives through the VGA console.
 PKGS="$PKGS grub-pc-bin grub-common"
 # ovmf: the UEFI firmware vm-run --firmware uefi boots (OVMF_CODE_4M.fd,
 # OVMF_VARS_4M.fd; tests/480).
 PKGS="$PKGS ovmf"
+# grub-efi-amd64-bin: the x86_64-efi GRUB that tests/480 puts on an EFI
+# system partition (grub-mkimage) for OVMF to boot the guest kit with.
+PKGS="$PKGS grub-efi-amd64-bin"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

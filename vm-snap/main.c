@@ -38,7 +38,7 @@ usage(FILE *f)
 	    "       vm-snap restore VM TAG [VM-RUN-OPTIONS]\n"
 	    "       vm-snap delete VM TAG\n"
 	    "       vm-snap save VM TAG [--fast-restore]\n"
-	    "       vm-snap send VM TAG > STREAM\n"
+	    "       vm-snap send VM TAG [--base BASE] > STREAM\n"
 	    "       vm-snap receive [DIR] < STREAM\n"
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
@@ -55,12 +55,15 @@ usage(FILE *f)
 	    "            A stopped bundle: its disks only (qcow2 internal\n"
 	    "            snapshots), for revert\n"
 	    "  send      write a stopped bundle, its disks and snapshot TAG to\n"
-	    "            stdout as one stream, sectioned with checksums\n"
+	    "            stdout as one stream, sectioned with checksums;\n"
+	    "            --base: the disks as changes since snapshot BASE,\n"
+	    "            for the copy received with BASE\n"
 	    "  receive   make the bundle DIR (default: the VM's name) from a\n"
 	    "            stream on stdin; a bad or truncated one leaves nothing\n"
 	    "\n"
 	    "      --json      list as JSON\n"
 	    "      --fast-restore  save RAM uncompressed, mapped at restore\n"
+	    "      --base BASE     send: disks as deltas against snapshot BASE\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n");
 }
@@ -650,19 +653,25 @@ cmd_save(const char *vm, const char *tag, bool fast)
 
 /* send VM TAG: a stopped bundle as a stream on stdout. */
 static int
-cmd_send(const char *vm, const char *tag)
+cmd_send(const char *vm, const char *tag, const char *base)
 {
 	struct vm_err err = { 0 };
-	char path[PATH_MAX];
+	char path[PATH_MAX], bpath[PATH_MAX];
 
 	if (!is_bundle(vm)) {
 		log_warnx("%s: not a bundle (no vm.yaml): send takes a VM's "
 		    "folder", vm);
 		return 1;
 	}
-	if (snap_path(vm, tag, path, sizeof(path), &err) < 0) {
+	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
+	    (base != NULL &&
+	    snap_path(vm, base, bpath, sizeof(bpath), &err) < 0)) {
 		log_warnx("%s", err.msg);
 		return 1;
+	}
+	if (base != NULL && strcmp(base, tag) == 0) {
+		log_warnx("--base %s: the base is the snapshot sent", base);
+		return 2;
 	}
 	if (vm_running(vm)) {
 		log_warnx("%s: the VM is running: stop it before a send (its "
@@ -675,7 +684,8 @@ cmd_send(const char *vm, const char *tag)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (vm_send(vm, path, tag, STDOUT_FILENO, &err) < 0) {
+	if (vm_send(vm, path, tag, base, base != NULL ? bpath : NULL,
+	    STDOUT_FILENO, &err) < 0) {
 		log_warnx("%s", err.msg);
 		return 1;
 	}
@@ -771,14 +781,24 @@ cmd_restore(const char *self, const char *vm, const char *tag, int argc,
 				snprintf(run, sizeof(run), "vm-run");
 		}
 	}
-	av = calloc((size_t)argc + 4, sizeof(*av));
+	av = calloc((size_t)argc + 6, sizeof(*av));
 	if (av == NULL)
 		return 1;
 	av[0] = run;
 	av[1] = (char *)"--restore";
 	av[2] = path;
+	/* the restored VM answers to the name it is restored by (vm-snap
+	 * save VM TAG then finds it), unless the options name it */
+	for (i = 0; i < argc && strcmp(argv[i], "--name") != 0 &&
+	    strncmp(argv[i], "--name=", 7) != 0; i++)
+		;
+	n = 3;
+	if (i == argc) {
+		av[n++] = (char *)"--name";
+		av[n++] = name;
+	}
 	for (i = 0; i < argc; i++)
-		av[3 + i] = argv[i];
+		av[n + i] = argv[i];
 	execvp(run, av);
 	log_warn("%s", run);
 	free(av);
@@ -793,9 +813,10 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "fast-restore", no_argument, NULL, 'f' },
+		{ "base", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd;
+	const char *cmd, *base = NULL;
 	bool json = false, fast = false;
 	int ch;
 
@@ -839,6 +860,10 @@ main(int argc, char **argv)
 			fast = true;
 			continue;
 		}
+		if (ch == 'b' && strcmp(cmd, "send") == 0) {
+			base = optarg;
+			continue;
+		}
 		if (ch != 'j') {
 			usage(stderr);
 			return 2;
@@ -854,7 +879,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "revert") == 0 && argc - optind == 2)
 		return cmd_revert(argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "send") == 0 && argc - optind == 2)
-		return cmd_send(argv[optind], argv[optind + 1]);
+		return cmd_send(argv[optind], argv[optind + 1], base);
 	if (strcmp(cmd, "receive") == 0 && argc - optind <= 1)
 		return cmd_receive(argc - optind == 1 ? argv[optind] : NULL);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&

@@ -582,6 +582,18 @@ blk_snapshot_apply(struct blk *b, const char *name, struct vm_err *err)
 }
 
 int
+blk_snapshot_view(struct blk *b, const char *name, struct vm_err *err)
+{
+	if (!(b->flags & BLK_F_RDONLY))
+		return vm_err_set(err, -EINVAL, "%s: a snapshot is viewed "
+		    "through a read-only handle", b->path);
+	if (b->drv->snapshot_view == NULL)
+		return vm_err_set(err, -ENOTSUP, "%s: %s images have no "
+		    "internal snapshots", b->path, b->drv->name);
+	return b->drv->snapshot_view(b, name, err);
+}
+
+int
 blk_snapshot_delete(struct blk *b, const char *name, struct vm_err *err)
 {
 	int ret = need_rw(b, b->drv->snapshot_delete != NULL,

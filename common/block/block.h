@@ -146,6 +146,10 @@ struct blk_driver {
 	    struct vm_err *err);
 	int (*snapshot_delete)(struct blk *b, const char *name,
 	    struct vm_err *err);
+	/* A read-only handle reads the snapshot's contents from now on
+	 * (its size too); the file is not touched. */
+	int (*snapshot_view)(struct blk *b, const char *name,
+	    struct vm_err *err);
 	/* Name another backing file (NULL: none) in the header only. */
 	int (*set_backing)(struct blk *b, const char *name, const char *fmt,
 	    struct vm_err *err);
@@ -232,6 +236,9 @@ int blk_snapshots(struct blk *b, const struct blk_snapshot **list);
 int blk_snapshot_create(struct blk *b, const char *name, struct vm_err *err);
 int blk_snapshot_apply(struct blk *b, const char *name, struct vm_err *err);
 int blk_snapshot_delete(struct blk *b, const char *name, struct vm_err *err);
+/* A handle opened BLK_F_RDONLY reads internal snapshot name's contents
+ * from now on (vm-snap send --base compares two of them). */
+int blk_snapshot_view(struct blk *b, const char *name, struct vm_err *err);
 /* Rewrite the backing file name and format (NULL name: none). */
 int blk_set_backing(struct blk *b, const char *name, const char *fmt,
     struct vm_err *err);

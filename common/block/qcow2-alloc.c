@@ -71,6 +71,8 @@ qc_refcount_get(struct blk *b, uint64_t cluster, uint64_t *val)
 
 static int grow_table(struct blk *b, uint64_t need);
 static bool hits_metadata(const struct qcow2 *q, uint64_t h, uint64_t len);
+static uint64_t find_free(struct blk *b, uint64_t n, bool whole,
+    uint64_t *got);
 
 /* Let the next search see the clusters freed since the last call: only
  * at the start of an operation, when nothing is reserved and uncounted. */
@@ -80,6 +82,42 @@ qc_alloc_rewind(struct qcow2 *q)
 	if (q->freed_lo < q->free_hint)
 		q->free_hint = q->freed_lo;
 	q->freed_lo = UINT64_MAX;
+}
+
+/* Some waiting refcount drop frees its cluster (takes a refcount of 1
+ * to 0; several drops of one cluster are not added up here). */
+static bool
+drops_free(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t i, k, rc;
+
+	for (i = 0; i < q->npend; i++)
+		for (k = 0; k < q->pend[i * 2 + 1]; k++)
+			if (qc_refcount_get(b, (q->pend[i * 2] >>
+			    q->cluster_bits) + k, &rc) < 0 || rc == 1)
+				return true;
+	return false;
+}
+
+/*
+ * The start of a write: when waiting refcount drops (q->pend) would
+ * free clusters and no free cluster is left to take, write the tables
+ * back so that the drops are made and what they free is taken before
+ * the file grows (a guest that discards, then writes elsewhere); then
+ * qc_alloc_rewind.  Otherwise the drops wait on, for the next flush.
+ */
+static int
+op_start(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t got;
+
+	if (q->npend > 0 && find_free(b, 1, false, &got) == 0 &&
+	    drops_free(b) && qc_meta_flush(b) < 0)
+		return -EIO;
+	qc_alloc_rewind(q);
+	return 0;
 }
 
 static int
@@ -384,22 +422,37 @@ qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
 /*
  * Add delta to the refcounts of the n clusters from host offset host,
  * in the cached refcount blocks (written back by qc_meta_flush).  A
- * drop (delta < 0) first writes back the L2 tables and L1 entries
- * changed so far, and syncs them: the references it counted must be
- * gone from the file before a lower refcount can reach it.
+ * drop (delta -1) made while L2 tables or L1 entries are changed in
+ * memory, or written but not synced, waits in q->pend: the references
+ * it counted must be gone from the file before a lower refcount can
+ * reach it.  qc_meta_flush makes it once they are; until then the
+ * cluster looks in use (a leak at worst, and not taken again).
  */
 int
 qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t c = host >> q->cluster_bits, i, k, m, v;
+	uint64_t c = host >> q->cluster_bits, i, k, m, v, *p;
 	uint8_t *blk;
 
-	if (delta < 0 && (q->l2c.ndirty || q->l1_dirty_lo < q->l1_dirty_hi) &&
-	    qc_meta_flush(b) < 0)
-		return -EIO;
-	if (delta < 0 && q->tables_unsynced && qc_sync(b) < 0)
-		return -EIO;
+	if (delta < 0 && (q->l2c.ndirty || q->tables_unsynced ||
+	    q->l1_dirty_lo < q->l1_dirty_hi)) {
+		if (delta != -1)
+			return qc_fail(b, "refcount drop of %d", delta);
+		if (q->npend == q->pend_cap) {
+			size_t cap = q->pend_cap ? q->pend_cap * 2 : 64;
+
+			if ((p = realloc(q->pend, cap * 16)) == NULL)
+				return vm_err_set(&b->ioerr, -ENOMEM,
+				    "out of memory");
+			q->pend = p;
+			q->pend_cap = cap;
+		}
+		q->pend[q->npend * 2] = host;
+		q->pend[q->npend * 2 + 1] = n;
+		q->npend++;
+		return 0;
+	}
 	while (n > 0) {
 		blk = refblock_for(b, c);
 		if (blk == NULL)
@@ -433,6 +486,22 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 
 /* The metadata in memory written back and everything synced: before a
  * header field points to a new table. */
+/* Make the refcount drops that waited for their tables (all written
+ * and synced by now: qc_meta_flush). */
+int
+qc_apply_drops(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+	size_t i;
+
+	for (i = 0; i < q->npend; i++)
+		if (qc_refcount_update(b, q->pend[i * 2], q->pend[i * 2 + 1],
+		    -1) < 0)
+			return -EIO;
+	q->npend = 0;
+	return 0;
+}
+
 static int
 sync_file(struct blk *b)
 {
@@ -744,7 +813,8 @@ qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
 	uint64_t span = q->cs << q->l2_bits, n;
 	int ret;
 
-	qc_alloc_rewind(q);
+	if ((ret = op_start(b)) < 0)
+		return ret;
 	while (len > 0) {
 		n = span - (off & (span - 1));
 		if (n > len)
@@ -806,7 +876,8 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 
 	if (off & (q->cs - 1))
 		return -EINVAL;
-	qc_alloc_rewind(q);
+	if (op_start(b) < 0)
+		return -EIO;
 	if (n == 0 || n > q->cs - 512)
 		return qc_write(b, plain, q->cs < b->size - off ? q->cs :
 		    b->size - off, off);

@@ -15,10 +15,11 @@
  * table leaves its cache slot, and at close), in the order that keeps
  * the image consistent if the process dies between two writes: every
  * changed refcount block, a sync, every changed L2 table, a sync, the
- * changed L1 entries, a sync.  A drop of a refcount is made only after
- * the references it counted are gone on disk (qc_meta_flush first).  A
- * crash can leak clusters (refcount > references), never the reverse,
- * and loses at most the allocations since the last flush.
+ * changed L1 entries.  A drop of a refcount waits (q->pend) until the
+ * tables that no longer hold the references it counted are written and
+ * synced; qc_meta_flush then makes the drops and writes their refcount
+ * blocks.  A crash can leak clusters (refcount > references), never the
+ * reverse, and loses at most the allocations since the last flush.
  */
 #ifndef VM_BLOCK_QCOW2_INT_H
 #define VM_BLOCK_QCOW2_INT_H
@@ -92,6 +93,11 @@ struct qcow2 {
 	uint64_t l1_dirty_hi;   /* only (lo >= hi: none) */
 	bool unsynced;          /* written since the last fdatasync */
 	bool tables_unsynced;   /* L2 tables or L1 entries among them */
+	uint64_t *pend;         /* refcount drops waiting for the tables
+				 * that dropped the references: pairs of
+				 * (host offset, clusters) */
+	size_t npend, pend_cap; /* pairs held, room for */
+	bool flushing;          /* qc_meta_flush is running */
 	uint64_t rt_off;
 	uint32_t rt_clusters;
 	uint64_t rt_entries;
@@ -154,6 +160,7 @@ bool qc_is_metadata(struct blk *b, uint64_t cluster);
 int qc_refblock_ensure(struct blk *b, uint64_t cluster);
 int qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val);
 int qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta);
+int qc_apply_drops(struct blk *b);
 int qc_write(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off);
 int qc_release(struct blk *b, uint64_t e);
 size_t qc_compress(struct blk *b, const void *in, void *out, size_t cap);
@@ -168,6 +175,7 @@ int qc_snapshots(struct blk *b, const struct blk_snapshot **list);
 int qc_snap_create(struct blk *b, const char *name, struct vm_err *err);
 int qc_snap_apply(struct blk *b, const char *name, struct vm_err *err);
 int qc_snap_delete(struct blk *b, const char *name, struct vm_err *err);
+int qc_snap_view(struct blk *b, const char *name, struct vm_err *err);
 int qc_set_backing(struct blk *b, const char *name, const char *fmt,
     struct vm_err *err);
 int qc_make_empty(struct blk *b, struct vm_err *err);

@@ -452,28 +452,106 @@ div_up(uint64_t a, uint64_t b)
 	return (a + b - 1) / b;
 }
 
-/* The nrb refcount blocks at rbh from t->rc, and the table (nrt
- * clusters, zeroed in buf) at rth pointing to them. */
-static int
-write_refcounts(struct tx *t, uint8_t *buf, uint64_t nrb, uint64_t rbh,
-    uint64_t nrt, uint64_t rth)
+/* Refcount block r of the new image, from t->rc, into blk. */
+static void
+fill_refblock(struct tx *t, uint64_t r, uint8_t *blk)
 {
 	struct qcow2 *q = t->b->priv;
-	uint64_t r, i, c, e;
+	uint64_t i, c, e;
+
+	memset(blk, 0, (size_t)q->cs);
+	for (i = 0; i < q->rb_entries; i++) {
+		c = r * q->rb_entries + i;
+		e = c < t->n ? (uint64_t)t->rc[c] : 0;
+		blk[i * 2] = (uint8_t)(e >> 8);
+		blk[i * 2 + 1] = (uint8_t)e;
+	}
+}
+
+/* The old refcount block r holds exactly the new image's refcounts
+ * (1: the same, 0: not, <0: a read error). */
+static int
+refblock_same(struct tx *t, uint64_t r, uint8_t *old)
+{
+	struct qcow2 *q = t->b->priv;
+
+	if (qc_read_file(t->b, old, (size_t)q->cs, q->rt[r]) < 0) {
+		*t->err = t->b->ioerr;
+		return -EIO;
+	}
+	fill_refblock(t, r, t->l2);
+	return memcmp(old, t->l2, (size_t)q->cs) == 0;
+}
+
+/*
+ * Where the new image's nrb refcount blocks go (pos[r]): an old block
+ * whose refcounts the operation leaves as they were stays where it is
+ * (keep[r]: not written again; the old image keeps reading it too),
+ * every other one is written to a new cluster.  A new cluster, and the
+ * old one a changed block lets go of, change the refcounts of the
+ * blocks covering them, so this repeats until no kept block differs;
+ * each round keeps fewer, so it ends.  plan() counted every old block
+ * as let go of: the kept ones are counted again here.
+ */
+static int
+place_refblocks(struct tx *t, uint64_t nrb, uint64_t *pos, bool *keep)
+{
+	struct qcow2 *q = t->b->priv;
+	uint64_t r;
+	uint8_t *old;
+	bool again = true;
+	int same = 0;
+
+	if ((old = malloc((size_t)q->cs)) == NULL)
+		return vm_err_set(t->err, -ENOMEM, "out of memory");
+	for (r = 0; r < nrb; r++) {
+		keep[r] = r < q->rt_entries && q->rt[r] &&
+		    (q->rt[r] >> q->cluster_bits) < t->old_n;
+		pos[r] = keep[r] ? q->rt[r] : 0;
+		if (keep[r])
+			t->rc[q->rt[r] >> q->cluster_bits]++;
+	}
+	while (again) {
+		again = false;
+		for (r = 0; r < nrb; r++)
+			if (!keep[r] && pos[r] == 0)
+				pos[r] = tx_alloc(t, 1) << q->cluster_bits;
+		for (r = 0; r < nrb; r++) {
+			if (!keep[r])
+				continue;
+			if ((same = refblock_same(t, r, old)) < 0)
+				break;
+			if (same)
+				continue;
+			keep[r] = false;
+			t->rc[q->rt[r] >> q->cluster_bits]--;
+			pos[r] = 0;
+			again = true;
+		}
+		if (same < 0)
+			break;
+	}
+	free(old);
+	return same < 0 ? same : 0;
+}
+
+/* The nrb refcount blocks not kept, to their new clusters, and the
+ * table (nrt clusters, zeroed in buf) at rth pointing to all of them. */
+static int
+write_refcounts(struct tx *t, uint8_t *buf, uint64_t nrb, const uint64_t *pos,
+    const bool *keep, uint64_t nrt, uint64_t rth)
+{
+	struct qcow2 *q = t->b->priv;
+	uint64_t r;
 	int ret;
 
 	for (r = 0; r < nrb; r++) {
-		memset(t->l2, 0, (size_t)q->cs);
-		for (i = 0; i < q->rb_entries; i++) {
-			c = r * q->rb_entries + i;
-			e = c < t->n ? (uint64_t)t->rc[c] : 0;
-			t->l2[i * 2] = (uint8_t)(e >> 8);
-			t->l2[i * 2 + 1] = (uint8_t)e;
+		if (!keep[r]) {
+			fill_refblock(t, r, t->l2);
+			if ((ret = put(t, t->l2, (size_t)q->cs, pos[r])) < 0)
+				return ret;
 		}
-		ret = put(t, t->l2, (size_t)q->cs, rbh + (r << q->cluster_bits));
-		if (ret < 0)
-			return ret;
-		qc_put64(buf + r * 8, rbh + (r << q->cluster_bits));
+		qc_put64(buf + r * 8, pos[r]);
 	}
 	return put(t, buf, (size_t)(nrt << q->cluster_bits), rth);
 }
@@ -483,9 +561,10 @@ static int
 build(struct tx *t, const struct op *o, uint64_t *nl1)
 {
 	struct qcow2 *q = t->b->priv;
-	uint64_t l1c, l1h, tabc, tabh, nrb = 0, nrt = 0, rbh, rth, r, i, c;
-	uint64_t base;
+	uint64_t l1c, l1h, tabc, tabh, nrb = 0, nrt = 0, rth, r, i, c;
+	uint64_t base, *pos;
 	uint8_t *buf, hdr[48];
+	bool *keep;
 	int ret;
 
 	l1c = div_up((uint64_t)o->l1_n * 8, q->cs);
@@ -508,19 +587,28 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 		return ret;
 	l1h = tx_alloc(t, l1c) << q->cluster_bits;
 	tabh = tabc ? tx_alloc(t, tabc) << q->cluster_bits : 0;
-	rbh = tx_alloc(t, nrb) << q->cluster_bits;
 	rth = tx_alloc(t, nrt) << q->cluster_bits;
-	for (c = 0; c < t->n; c++)
+	pos = calloc((size_t)nrb + 1, sizeof(*pos));
+	keep = calloc((size_t)nrb + 1, sizeof(*keep));
+	buf = calloc(1, (size_t)(l1c > nrt ? l1c : nrt) << q->cluster_bits);
+	if (pos == NULL || keep == NULL || buf == NULL)
+		ret = vm_err_set(t->err, -ENOMEM, "out of memory");
+	else
+		ret = place_refblocks(t, nrb, pos, keep);
+	for (c = 0; ret == 0 && c < t->n; c++)
 		if (t->rc[c] < 0 || t->rc[c] > 0xffff)
-			return vm_err_set(t->err, -EINVAL, "%s: refcount of "
+			ret = vm_err_set(t->err, -EINVAL, "%s: refcount of "
 			    "cluster %llu would be %d: the image's refcounts "
 			    "are inconsistent (run vm-disk check)", t->b->path,
 			    (unsigned long long)c, t->rc[c]);
-	if ((ret = write_l2s(t, o, nl1)) < 0)
+	if (ret == 0)
+		ret = write_l2s(t, o, nl1);
+	if (ret < 0) {
+		free(pos);
+		free(keep);
+		free(buf);
 		return ret;
-	buf = calloc(1, (size_t)(l1c > nrt ? l1c : nrt) << q->cluster_bits);
-	if (buf == NULL)
-		return vm_err_set(t->err, -ENOMEM, "out of memory");
+	}
 	for (i = 0; i < o->l1_n; i++)
 		qc_put64(buf + i * 8, nl1[i]);
 	ret = put(t, buf, (size_t)(l1c << q->cluster_bits), l1h);
@@ -528,9 +616,11 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 		ret = put(t, o->tab, (size_t)o->tab_len, tabh);
 	if (ret == 0) {
 		memset(buf, 0, (size_t)nrt << q->cluster_bits);
-		ret = write_refcounts(t, buf, nrb, rbh, nrt, rth);
+		ret = write_refcounts(t, buf, nrb, pos, keep, nrt, rth);
 	}
 	free(buf);
+	free(pos);
+	free(keep);
 	/* The tail of the last cluster exists, so the file's size is a
 	 * whole number of clusters as check expects (t->next is never
 	 * below the old end: the new structures may lie in free clusters
@@ -759,35 +849,112 @@ lookup(struct blk *b, const char *name, uint8_t **tab, struct vm_err *err)
 	return i;
 }
 
-int
-qc_snap_apply(struct blk *b, const char *name, struct vm_err *err)
+/* Snapshot name's entry, its size (checked) and its L1 table (*sl1,
+ * malloc'd). */
+static int
+snap_l1(struct blk *b, const char *name, struct qc_snap **sp,
+    uint64_t *size, uint64_t **sl1, struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t span = q->cs << q->l2_bits, need, *sl1;
-	struct op o = { 0 };
+	uint64_t span = q->cs << q->l2_bits, need;
 	struct qc_snap *s;
 	uint8_t *tab;
-	int i, ret;
+	int i;
 
 	if ((i = lookup(b, name, &tab, err)) < 0)
 		return i;
 	free(tab);
 	s = &q->qsnaps[i];
-	o.size = s->disk_size != UINT64_MAX ? s->disk_size : b->size;
-	need = div_up(o.size, span);
-	if (o.size > (1ull << 62) || need * 8 > QC_MAX_L1_BYTES ||
+	*size = s->disk_size != UINT64_MAX ? s->disk_size : b->size;
+	need = div_up(*size, span);
+	if (*size > (1ull << 62) || need * 8 > QC_MAX_L1_BYTES ||
 	    (s->l1_size && s->l1_off == q->l1_off))
 		return vm_err_set(err, -EINVAL, "%s: snapshot '%s' is "
 		    "invalid (its size or L1 table)", b->path, name);
-	if ((ret = read_l1(b, s->l1_off, s->l1_size, &sl1, err)) < 0)
+	*sp = s;
+	return read_l1(b, s->l1_off, s->l1_size, sl1, err);
+}
+
+/*
+ * After an apply or a delete that appended its new tables past the old
+ * end of the file because the clusters it freed were still the old
+ * image's: if the cluster just below the old end is free now, and the
+ * free clusters below it would hold the appended ones, lay the active
+ * image out once more (an apply of itself: the same guest bytes, the
+ * same snapshots).  Its tables then go into the low free clusters, the
+ * appended ones are freed, and the free tail of the file is given back
+ * on close (qc_trim_tail).  size0 is the file's size before.
+ */
+static int
+compact(struct blk *b, uint64_t size0, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t app, c, end0 = size0 >> q->cluster_bits, nfree = 0, rc;
+	struct op o = { 0 };
+
+	if (q->no_reuse || q->file_size <= size0 || end0 < 2)
+		return 0;
+	app = (q->file_size - size0) >> q->cluster_bits;
+	for (c = end0 - 1; c >= 1; c--) {
+		if (qc_refcount_get(b, c, &rc) < 0) {
+			*err = b->ioerr;
+			return -EIO;
+		}
+		if (rc == 0 && !qc_is_metadata(b, c))
+			nfree++;
+		else if (c == end0 - 1)
+			return 0;       /* the old tail is in use */
+	}
+	if (nfree < app)
+		return 0;
+	o.src = q->l1;
+	o.src_n = q->l1_size;
+	o.l1_n = q->l1_size;
+	o.size = b->size;
+	o.drop_active = true;
+	return run(b, &o, err);
+}
+
+int
+qc_snap_apply(struct blk *b, const char *name, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t span = q->cs << q->l2_bits, need, *sl1, size0;
+	struct op o = { 0 };
+	struct qc_snap *s;
+	int ret;
+
+	if ((ret = snap_l1(b, name, &s, &o.size, &sl1, err)) < 0)
 		return ret;
+	need = div_up(o.size, span);
 	o.src = sl1;
 	o.l1_n = need > s->l1_size ? (uint32_t)need : s->l1_size;
 	o.src_n = s->l1_size;
 	o.drop_active = true;
+	size0 = q->file_size;
 	ret = run(b, &o, err);
 	free(sl1);
-	return ret;
+	return ret < 0 ? ret : compact(b, size0, err);
+}
+
+/* Reads from now on through the snapshot's L1 table and at its size;
+ * only the in-memory table changes (a read-only handle). */
+int
+qc_snap_view(struct blk *b, const char *name, struct vm_err *err)
+{
+	struct qcow2 *q = b->priv;
+	uint64_t *sl1, size;
+	struct qc_snap *s;
+	int ret;
+
+	if ((ret = snap_l1(b, name, &s, &size, &sl1, err)) < 0)
+		return ret;
+	free(q->l1);
+	q->l1 = sl1;
+	q->l1_size = s->l1_size;
+	b->size = size;
+	q->dbuf_key = 0;
+	return 0;
 }
 
 int
@@ -797,7 +964,7 @@ qc_snap_delete(struct blk *b, const char *name, struct vm_err *err)
 	struct op o = { 0 };
 	struct qc_snap *s;
 	uint8_t *tab;
-	uint64_t at;
+	uint64_t at, size0;
 	int i, ret;
 
 	if ((i = lookup(b, name, &tab, err)) < 0)
@@ -817,7 +984,8 @@ qc_snap_delete(struct blk *b, const char *name, struct vm_err *err)
 	o.tab = tab;
 	o.tab_len = q->snapshots_len - s->len;
 	o.nsnap = q->nb_snapshots - 1;
+	size0 = q->file_size;
 	ret = run(b, &o, err);
 	free(tab);
-	return ret;
+	return ret < 0 ? ret : compact(b, size0, err);
 }

@@ -205,29 +205,39 @@ write_l1(struct blk *b)
 /*
  * Write back the metadata changed in memory, in the order that keeps
  * the file consistent at every step (qcow2-int.h): refcount blocks,
- * sync, L2 tables, sync, L1 entries.  The sync before the L2 tables
- * also makes the data they will point to durable.  No sync after: a
- * caller that needs the tables durable calls qc_sync (blk_flush does,
- * and so does a refcount drop while q->tables_unsynced).  Returns 0, or
- * -EIO with b->ioerr set; what was not written stays dirty.
+ * sync, L2 tables, sync, L1 entries; then, if refcount drops wait for
+ * those tables, a sync, the drops, and their refcount blocks.  The sync
+ * before the L2 tables also makes the data they will point to durable.
+ * No sync at the end: a caller that needs it all durable calls qc_sync
+ * (blk_flush does).  Returns 0, or -EIO with b->ioerr set; what was not
+ * written stays dirty.
  */
 int
 qc_meta_flush(struct blk *b)
 {
 	struct qcow2 *q = b->priv;
 	bool l1 = q->l1_dirty_lo < q->l1_dirty_hi;
+	int ret = -EIO;
 
-	if (q->rbc.ndirty == 0 && q->l2c.ndirty == 0 && !l1)
+	if (q->rbc.ndirty == 0 && q->l2c.ndirty == 0 && !l1 && q->npend == 0)
 		return 0;
+	if (q->flushing)
+		return qc_fail(b, "metadata write-back recursed");
+	q->flushing = true;
 	if (write_slots(b, &q->rbc) < 0)
-		return -EIO;
-	if (q->l2c.ndirty > 0) {
-		if (qc_sync(b) < 0 || write_slots(b, &q->l2c) < 0)
-			return -EIO;
-	}
+		goto out;
+	if (q->l2c.ndirty > 0 &&
+	    (qc_sync(b) < 0 || write_slots(b, &q->l2c) < 0))
+		goto out;
 	if (l1 && (qc_sync(b) < 0 || write_l1(b) < 0))
-		return -EIO;
-	return 0;
+		goto out;
+	if (q->npend > 0 && (qc_sync(b) < 0 || qc_apply_drops(b) < 0 ||
+	    write_slots(b, &q->rbc) < 0))
+		goto out;
+	ret = 0;
+out:
+	q->flushing = false;
+	return ret;
 }
 
 /*
@@ -249,8 +259,16 @@ qc_cache_get(struct blk *b, struct qc_cache *c, uint64_t off, bool fresh)
 		return p;
 	if (c->key[i] == off)
 		qc_cache_drop(b, c, off);   /* freed, now a new table */
-	if (c->dirty[i] && qc_meta_flush(b) < 0)
+	if (c->dirty[i] && q->flushing) {
+		/* A refcount block while qc_meta_flush makes the drops:
+		 * the tables are on disk, it may go now. */
+		if (qc_write_file(b, p, (size_t)q->cs, c->key[i]) < 0)
+			return NULL;
+		c->dirty[i] = false;
+		c->ndirty--;
+	} else if (c->dirty[i] && qc_meta_flush(b) < 0) {
 		return NULL;
+	}
 	c->key[i] = 0;
 	if (fresh)
 		memset(p, 0, q->cs);
@@ -823,6 +841,7 @@ free_state(struct blk *b)
 	free(q->rbc.mem);
 	free(q->cbuf);
 	free(q->dbuf);
+	free(q->pend);
 	free(q->snaps);
 	free(q->qsnaps);
 	memset(q, 0, sizeof(*q));
@@ -903,6 +922,7 @@ const struct blk_driver blk_qcow2 = {
 	.snapshot_create = qc_snap_create,
 	.snapshot_apply = qc_snap_apply,
 	.snapshot_delete = qc_snap_delete,
+	.snapshot_view = qc_snap_view,
 	.set_backing = qc_set_backing,
 	.make_empty = qc_make_empty,
 };

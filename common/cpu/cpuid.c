@@ -159,9 +159,11 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 		}
 		break;
 	case 0x15:
-		*a = 1;
+		/* A 1 GHz crystal, the APIC timer's clock (hw/intc.c, and
+		 * KVM's in-kernel APIC's); TSC = crystal * EBX / EAX. */
+		*a = 1000;
 		*b = (uint32_t)(cpu_tsc_hz() / 1000000);
-		*c = 1000000;
+		*c = 1000000000;
 		break;
 	case 0x16:
 		*a = (uint32_t)(cpu_tsc_hz() / 1000000);

@@ -85,6 +85,7 @@
 #include "dbt/block.h"
 #include "dbt/dbt-int.h"
 #include "dbt/fpu.h"
+#include "hw/intc.h"
 #include "cfg/cfg.h"
 #include "util/vmem.h"
 #include "vm/vm.h"
@@ -599,9 +600,11 @@ rc_sync_all(struct emit *e)
 
 /*
  * Run one instruction through its interpreter handler.  Returns nonzero
- * when the compiled block must be left: control went elsewhere, the block
- * was invalidated under us, an interrupt shadow began, or the vCPU halted.
- * c->rip is then the next instruction.
+ * when the compiled block must be left: 2 when control went elsewhere
+ * (IRET, a far transfer), which the jump cache may find; 1 when the
+ * block was invalidated under us, an interrupt shadow began, the vCPU
+ * halted or must leave for the run loop.  c->rip is then the next
+ * instruction.
  */
 static uint64_t
 jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
@@ -620,8 +623,16 @@ jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
 	i->fn(c, i);
 	c->rip = c->next_rip;
 	c->cur_block = NULL;
-	return c->next_rip != next || c->block_dirty || c->irq_shadow ||
-	    c->halted || c->exit_reason != CPU_EXIT_NONE;
+	if (c->block_dirty || c->irq_shadow || c->halted ||
+	    c->exit_reason != CPU_EXIT_NONE)
+		return 1;
+	if (c->next_rip == next)
+		return 0;
+	/* An interrupt held back while IF was clear goes to the run loop,
+	 * which delivers it once the IRET has set IF again (the jump
+	 * cache's targets only look at the attention flag). */
+	return c->vm->intc != NULL &&
+	    intc_has_interrupt(c->vm->intc, c->index) ? 1 : 2;
 }
 
 /* jit_helper for instruction k of b at b->lin + off, at = k | off << 8:
@@ -720,15 +731,36 @@ emit_ea_from(struct emit *e, const struct insn *i, uint64_t next_rip,
 		}
 		if (hb < 0 && hx < 0) {
 			mov_imm64(e, SI, (uint64_t)i->disp);
+		} else if (hx < 0 && i->disp == 0) {
+			mov_rr(e, SI, hb);
+		} else if (hb < 0) {
+			/* lea rsi, [hx*scale + disp32] */
+			b1(e, 0x48 | (hx >= 8 ? 2 : 0));
+			b1(e, 0x8d);
+			b1(e, 0x34);
+			b1(e, (unsigned)ss[i->scale & 15] << 6 |
+			    (unsigned)(hx & 7) << 3 | 5);
+			b4(e, (uint32_t)i->disp);
 		} else {
-			/* lea rsi, [hb + hx*scale + disp32] */
+			/* lea rsi, [hb + hx*scale + disp]: the shortest
+			 * displacement (rbp and r13 as base need one) */
+			unsigned mod = i->disp == 0 && (hb & 7) != BP ? 0 :
+			    fits8(i->disp) ? 1 : 2;
+
 			b1(e, 0x48 | (hx >= 8 ? 2 : 0) | (hb >= 8 ? 1 : 0));
 			b1(e, 0x8d);
-			b1(e, hb >= 0 ? 0xb4 : 0x34);
-			b1(e, (unsigned)ss[i->scale & 15] << 6 |
-			    (unsigned)(hx >= 0 ? hx & 7 : 4) << 3 |
-			    (unsigned)(hb >= 0 ? hb & 7 : 5));
-			b4(e, (uint32_t)i->disp);
+			if (hx < 0 && (hb & 7) != SP) {
+				b1(e, mod << 6 | SI << 3 | (hb & 7));
+			} else {
+				b1(e, mod << 6 | SI << 3 | 4);
+				b1(e, (hx >= 0 ? (unsigned)ss[i->scale & 15] :
+				    0) << 6 | (unsigned)(hx >= 0 ? hx & 7 : 4)
+				    << 3 | (unsigned)(hb & 7));
+			}
+			if (mod == 1)
+				b1(e, (uint8_t)i->disp);
+			else if (mod == 2)
+				b4(e, (uint32_t)i->disp);
 		}
 		if (i->addrsize == 4) {
 			b1(e, 0x89); b1(e, 0xf6);       /* mov esi, esi */
@@ -1026,6 +1058,8 @@ emit_fill_thunks(struct emit *e)
 	}
 }
 
+static void emit_jc_lookup(struct emit *e);
+
 /* The helper thunk (emit_call_helper), after the exits it jumps to. */
 static void
 emit_helper_thunk(struct emit *e)
@@ -1044,7 +1078,14 @@ emit_helper_thunk(struct emit *e)
 	set_rel32(out, e->p);
 	/* the return address goes: the block's own stack is exit's */
 	b1(e, 0x48); b1(e, 0x83); b1(e, 0xc4); b1(e, 8); /* add rsp, 8 */
-	jmp32(e, e->j->exit_null);
+	b1(e, 0x83); b1(e, 0xf8); b1(e, 2);             /* cmp eax, 2 */
+	jcc32(e, 0x5, e->j->exit_null);                 /* jne exit */
+	/* Control went elsewhere (an IRET): the jump cache, as a RET
+	 * would, instead of the dispatcher.  The flags from c->rflags,
+	 * into rbx as its entries take them; a miss merges them back. */
+	flags_mem_to_bx(e);
+	ld64(e, CX, OFF(rip));
+	emit_jc_lookup(e);
 }
 
 /* call target (a thunk in the arena's head) */
@@ -1790,11 +1831,20 @@ emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
 	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
 	f[0] = jcc32(e, 0x5, to);
-	/* cmp dword [rbp + rax + jc + mode_key], mode */
-	b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
-	    mode_key)));
-	b4(e, e->b->mode_key);
+	if (e->b != NULL) {
+		/* cmp dword [rbp + rax + jc + mode_key], mode */
+		b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
+		b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+		    mode_key)));
+		b4(e, e->b->mode_key);
+	} else {
+		/* A thunk: the mode the vCPU is in now.  mov edi,
+		 * [rbp + mode_key]; cmp edi, [rbp + rax + jc + mode_key] */
+		b1(e, 0x8b); m_bp(e, DI, OFF(mode_key));
+		b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
+		b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+		    mode_key)));
+	}
 	f[1] = jcc32(e, 0x5, to);
 	/* mov edi, [rbp + jc_gen]; cmp edi, [rbp + rax + jc + gen] */
 	b1(e, 0x8b); m_bp(e, DI, OFF(jc_gen));

@@ -1,6 +1,8 @@
 /*
  * The ACPI power-management block, PIIX4 style (ACPI 6.4, 4.8 "fixed
- * hardware"), at the ports of hw/pc.h, which the FADT publishes:
+ * hardware"), at the port its PCI function's PMBA register holds while
+ * PMREGMISC enables it (PC_PORT_PM, or where OVMF programs it), which the
+ * FADT publishes:
  *   PM1a_EVT  status (write 1 to clear) and enable, 2 + 2 bytes
  *   PM1a_CNT  SCI_EN, SLP_TYP, SLP_EN: sleeping in S5 powers the VM off
  *   PM_TMR    24-bit free-running counter at 3.579545 MHz
@@ -22,6 +24,7 @@
 #include "snap/snap.h"
 #include "util/err.h"
 #include "util/evloop.h"
+#include "util/log.h"
 #include "vm/vm.h"
 
 #define PM1_TMR_STS 0x0001u
@@ -35,6 +38,7 @@ struct pm {
 	struct vm *vm;
 	struct pci_dev pci;             /* 00:01.3, the PIIX4's PM function */
 	bool on_pci;
+	uint16_t mapped_at;             /* the block's port, 0 unmapped */
 	struct {
 		uint16_t sts, en, cnt;
 		uint16_t gpe_sts, gpe_en;
@@ -245,17 +249,60 @@ pm_reset(struct dev *d)
 	update_sci(p);
 }
 
+#define PMBA 0x40
+#define PMBA_MASK 0xffc0u               /* 64-byte aligned I/O base */
+#define PMREGMISC 0x80
+#define PMIOSE 0x01                     /* the PM I/O space decodes */
+
+/* Map the block where PMBA and PMREGMISC say, after a write to them (or
+ * a load): unmapped while PMIOSE is clear or PMBA is 0; a base the guest
+ * chose over another device's ports leaves it unmapped, as a decode
+ * conflict on real hardware would leave it unreachable. */
+static void
+pm_remap(struct pm *p)
+{
+	uint16_t base = (uint16_t)(pci_get32(&p->pci, PMBA) & PMBA_MASK);
+	struct vm_err err;
+
+	if (!(p->pci.cfg[PMREGMISC] & PMIOSE))
+		base = 0;
+	if (base == p->mapped_at)
+		return;
+	if (p->mapped_at != 0)
+		bus_unmap(p->vm->pio, p->mapped_at);
+	p->mapped_at = 0;
+	if (base == 0)
+		return;
+	if (bus_map(p->vm->pio, base, PC_PM_LEN, &pm_ops, p, "acpi-pm",
+	    &err) == 0)
+		p->mapped_at = base;
+	else
+		log_debug(LOG_DEV, "acpi-pm: PM base 0x%x not mapped: %s",
+		    base, err.msg);
+}
+
+static void
+pm_cfg_written(struct pci_dev *pd, unsigned off, unsigned size)
+{
+	if (off < PMBA + 4 && off + size > PMBA)
+		pm_remap(pd->opaque);
+	else if (off <= PMREGMISC && off + size > PMREGMISC)
+		pm_remap(pd->opaque);
+}
+
 /*
  * The PCI function firmware and guests look for (8086:7113 at 00:01.3,
- * as QEMU's pc machine): its PM base (PMBA, 0x40) is the fixed block at
- * PC_PORT_PM and ignores writes (SeaBIOS writes that same address);
- * PMREGMISC (0x80) says the block decodes; the SMBus base (0x90) keeps
- * what is written, with no SMBus behind it; DEVACTB says the APM port's
- * SMI is on (there is no SMM).  No interrupt pin: the SCI
- * is ISA IRQ 9, as the FADT says.  Called once the PCI bus exists.
+ * as QEMU's pc machine): its PM base (PMBA, 0x40, bits 15:6) places the
+ * block while PMREGMISC (0x80) bit 0 enables it, set to base here or
+ * left for the firmware to program (OVMF does, SeaBIOS writes
+ * PC_PORT_PM again); the SMBus base (0x90) keeps what is written, with
+ * no SMBus behind it; DEVACTB says the APM port's SMI is on (there is no
+ * SMM).  No interrupt pin: the SCI is ISA IRQ 9, as the FADT says.
+ * Called once the PCI bus exists.
  */
 int
-acpi_pm_pci_init(struct dev *d, struct pci_bus *bus, struct vm_err *err)
+acpi_pm_pci_init(struct dev *d, struct pci_bus *bus, uint16_t base,
+    struct vm_err *err)
 {
 	struct pm *p = d->priv;
 	int ret;
@@ -269,15 +316,21 @@ acpi_pm_pci_init(struct dev *d, struct pci_bus *bus, struct vm_err *err)
 	p->pci.cfg[PCI_INT_PIN] = 0;
 	p->pci.cfg[PCI_INT_LINE] = 0;
 	p->pci.wmask[PCI_INT_LINE] = 0;
-	pci_set32(&p->pci, 0x40, PC_PORT_PM | 1);
+	p->pci.opaque = p;
+	p->pci.cfg_written = pm_cfg_written;
+	pci_set32(&p->pci, PMBA, (uint32_t)(base & PMBA_MASK) | 1);
+	p->pci.wmask[PMBA] = 0xc0;
+	p->pci.wmask[PMBA + 1] = 0xff;
 	/* DEVACTB (0x58) bit 25, APMC_EN, read-only on: there is no SMM,
 	 * and firmware that finds SMI on the APM port enabled already
 	 * (SeaBIOS) does not set SMM up and wait for an SMI. */
 	p->pci.cfg[0x5b] = 0x02;
-	p->pci.cfg[0x80] = 0x01;
+	p->pci.cfg[PMREGMISC] = base != 0 ? PMIOSE : 0;
+	p->pci.wmask[PMREGMISC] = PMIOSE;
 	p->pci.cfg[0x90] = 0x01;
 	p->pci.wmask[0x90] = 0xf0;
 	p->pci.wmask[0x91] = 0xff;
+	pm_remap(p);
 	return 0;
 }
 
@@ -291,11 +344,14 @@ pm_realize(struct dev *d, struct vm *vm, const void *arg, struct vm_err *err)
 	p->vm = vm;
 	p->t0 = clock_ns();
 	pm_reset(d);
+	/* At PC_PORT_PM until its PCI function says otherwise. */
 	ret = bus_map(vm->pio, PC_PORT_PM, PC_PM_LEN, &pm_ops, p, "acpi-pm",
 	    err);
-	if (ret == 0)
+	if (ret == 0) {
+		p->mapped_at = PC_PORT_PM;
 		ret = bus_map(vm->pio, PC_GPE0, PC_GPE0_LEN, &gpe_ops, p,
 		    "acpi-gpe0", err);
+	}
 	if (ret == 0)
 		ret = bus_map(vm->pio, PC_PORT_RESET, 1, &rst_ops, p,
 		    "reset-control", err);

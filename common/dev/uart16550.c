@@ -12,10 +12,18 @@
  * with receive interrupts off, and anything fed then would vanish.  Its
  * probe also sets every IER bit for an instant to see whether the
  * register exists, so a write to IER alone never pulls input: the next
- * access to another register does, or the arrival of input.  (A guest
- * that polls for input without interrupts, as GRUB's serial terminal
- * does, will need another sign.)  Output goes to the chardev as each byte is
- * written: a THR write "transmits" at once, so THRE is always set.
+ * access to another register does, or the arrival of input.
+ *
+ * A guest that polls for input without interrupts (OVMF's console, GRUB's
+ * serial terminal) gives another sign: it reads LSR over and over
+ * (POLL_READS times) with nothing written to THR, IER or FCR in between,
+ * where Linux's polled console output writes THR after each LSR read.
+ * While it polls, one byte is pulled each time the FIFO is empty, so at
+ * most one byte that the poller saw no more waits there when an OS driver
+ * takes the port over and clears the FIFO.
+ *
+ * Output goes to the chardev as each byte is written: a THR write
+ * "transmits" at once, so THRE is always set.
  */
 #include "dev/uart16550.h"
 
@@ -31,6 +39,7 @@
 #include "vm/vm.h"
 
 #define FIFO_SIZE 16
+#define POLL_READS 16           /* LSR reads in a row: a polling reader */
 
 #define IER_RDI 0x01
 #define IER_THRI 0x02
@@ -75,6 +84,7 @@ struct uart {
 		bool thr_pending;       /* THRE interrupt armed */
 	} r;
 	int level;
+	unsigned lsr_polls;     /* LSR reads since THR, IER or FCR was written */
 };
 
 static uint8_t
@@ -118,11 +128,15 @@ fill_rx(struct uart *u)
 	uint8_t buf[FIFO_SIZE];
 	size_t room, n, i;
 
-	if (u->cd == NULL || u->cd->read == NULL || !(u->r.ier & IER_RDI) ||
-	    (u->r.mcr & MCR_LOOP))
+	if (u->cd == NULL || u->cd->read == NULL || (u->r.mcr & MCR_LOOP))
 		return;
-	room = (u->r.fcr & FCR_ENABLE) ? FIFO_SIZE - u->r.rx_count :
-	    (u->r.rx_count ? 0 : 1);
+	if (u->r.ier & IER_RDI)
+		room = (u->r.fcr & FCR_ENABLE) ? FIFO_SIZE - u->r.rx_count :
+		    (u->r.rx_count ? 0 : 1);
+	else if (u->lsr_polls >= POLL_READS)
+		room = u->r.rx_count ? 0 : 1;
+	else
+		return;
 	if (room == 0)
 		return;
 	n = u->cd->read(u->cd, buf, room);
@@ -161,6 +175,8 @@ uart_read(void *opaque, uint64_t off, unsigned size)
 	struct uart *u = opaque;
 	uint8_t v = 0xff;
 
+	if (off == 5 && u->lsr_polls < POLL_READS)
+		u->lsr_polls++;
 	if (off != 1 || (u->r.lcr & LCR_DLAB))
 		fill_rx(u);
 	switch (off) {
@@ -226,6 +242,8 @@ uart_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 	uint8_t v = (uint8_t)val, b;
 
 	(void)size;
+	if (off == 2 || (off < 2 && !(u->r.lcr & LCR_DLAB)))
+		u->lsr_polls = 0;       /* THR, IER or FCR */
 	switch (off) {
 	case 0:
 		if (u->r.lcr & LCR_DLAB) {
@@ -288,6 +306,7 @@ uart_reset(struct dev *d)
 	struct uart *u = d->priv;
 
 	memset(&u->r, 0, sizeof(u->r));
+	u->lsr_polls = 0;
 	u->r.lsr = LSR_THRE | LSR_TEMT;
 	u->r.divisor = 12; /* 9600 baud */
 	if (u->level) {

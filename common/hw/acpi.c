@@ -432,10 +432,11 @@ struct acpi_layout {
 /*
  * Assemble every table in a malloc'd buffer (*bufp) as it will sit at
  * guest address base: the RSDP at offset 0, then FACS, DSDT, FADT, MADT,
- * XSDT and RSDT at the offsets *lo records, each checksummed.
+ * XSDT and RSDT at the offsets *lo records, each checksummed; the FADT
+ * names the PM block at port pm.
  */
 static int
-acpi_assemble(int ncpus, uint64_t base, uint8_t **bufp,
+acpi_assemble(int ncpus, uint64_t base, uint16_t pm, uint8_t **bufp,
     struct acpi_layout *lo, struct vm_err *err)
 {
 	uint64_t off_facs, off_dsdt, off_fadt, off_madt, off_xsdt, off_rsdt;
@@ -488,9 +489,9 @@ acpi_assemble(int ncpus, uint64_t base, uint8_t **bufp,
 	t[45] = 0;                              /* PM profile: unspecified */
 	put16(t + 46, PC_IRQ_SCI);
 	put32(t + 48, 0);                       /* SMI_CMD: always in ACPI */
-	put32(t + 56, PC_PM1A_EVT);
-	put32(t + 64, PC_PM1A_CNT);
-	put32(t + 76, PC_PM_TMR);
+	put32(t + 56, pm + PC_PM1A_EVT_OFF);
+	put32(t + 64, pm + PC_PM1A_CNT_OFF);
+	put32(t + 76, pm + PC_PM_TMR_OFF);
 	put32(t + 80, PC_GPE0);
 	t[88] = 4;                              /* PM1_EVT_LEN */
 	t[89] = 2;                              /* PM1_CNT_LEN */
@@ -508,9 +509,9 @@ acpi_assemble(int ncpus, uint64_t base, uint8_t **bufp,
 	 * below 4 GiB, and the two must not both be set (ACPI 6.0, 5.2.9;
 	 * OVMF's ACPI table driver drops such a FADT). */
 	put64(t + 140, base + off_dsdt);        /* X_DSDT */
-	gas_io(t + 148, PC_PM1A_EVT, 4, GAS_ACCESS_WORD);
-	gas_io(t + 172, PC_PM1A_CNT, 2, GAS_ACCESS_WORD);
-	gas_io(t + 208, PC_PM_TMR, 4, GAS_ACCESS_DWORD);
+	gas_io(t + 148, pm + PC_PM1A_EVT_OFF, 4, GAS_ACCESS_WORD);
+	gas_io(t + 172, pm + PC_PM1A_CNT_OFF, 2, GAS_ACCESS_WORD);
+	gas_io(t + 208, pm + PC_PM_TMR_OFF, 4, GAS_ACCESS_DWORD);
 	gas_io(t + 220, PC_GPE0, PC_GPE0_LEN, GAS_ACCESS_BYTE);
 	finish(t, FADT_LEN);
 
@@ -607,7 +608,7 @@ acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr, struct vm_err *err)
 	uint8_t *buf, *hva;
 	int ret;
 
-	ret = acpi_assemble(ncpus, base, &buf, &lo, err);
+	ret = acpi_assemble(ncpus, base, PC_PORT_PM, &buf, &lo, err);
 	if (ret < 0)
 		return ret;
 	if (lo.end > PC_BIOS_AREA_SIZE) {
@@ -675,12 +676,22 @@ loader_pointer(struct acpi_fw_files *f, const char *dst, uint64_t off,
 	e[2 * LOADER_FILE_LEN + 4] = size;
 }
 
+/*
+ * An ADD_CHECKSUM command for the range start..start+len of file (whose
+ * bytes are blob), the result at start+cksum_off.  The result byte is
+ * zeroed in the blob: SeaBIOS subtracts the range's sum from whatever
+ * the byte holds, but OVMF stores the negated sum of the whole range,
+ * the byte itself included, so a byte left holding the checksum made for
+ * the unpatched table would make the patched table's sum that value
+ * instead of 0 (Linux then refused the FADT under OVMF).
+ */
 static void
-loader_checksum(struct acpi_fw_files *f, const char *file, uint64_t start,
-    uint64_t len, uint64_t cksum_off)
+loader_checksum(struct acpi_fw_files *f, const char *file, uint8_t *blob,
+    uint64_t start, uint64_t len, uint64_t cksum_off)
 {
 	uint8_t *e = loader_entry(f, LOADER_ADD_CHECKSUM);
 
+	blob[start + cksum_off] = 0;
 	memcpy(e, file, strlen(file));
 	put32(e + LOADER_FILE_LEN, (uint32_t)(start + cksum_off));
 	put32(e + LOADER_FILE_LEN + 4, (uint32_t)start);
@@ -695,10 +706,12 @@ loader_checksum(struct acpi_fw_files *f, const char *file, uint64_t start,
  * "etc/table-loader", the commands that place them and patch each
  * pointer and checksum.  The tables are assembled for base -FACS offset,
  * so every pointer holds its target's offset in the tables file; the
- * loader adds the address the firmware chose.
+ * loader adds the address the firmware chose.  The FADT names the PM
+ * block at port pm, where that firmware programs it.
  */
 int
-acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f, struct vm_err *err)
+acpi_build_fw_cfg(int ncpus, uint16_t pm, struct acpi_fw_files *f,
+    struct vm_err *err)
 {
 	struct acpi_layout lo = { 0 };
 	uint8_t *buf;
@@ -706,12 +719,12 @@ acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f, struct vm_err *err)
 	int ret;
 
 	memset(f, 0, sizeof(*f));
-	ret = acpi_assemble(ncpus, 0, &buf, &lo, err);
+	ret = acpi_assemble(ncpus, 0, pm, &buf, &lo, err);
 	if (ret < 0)
 		return ret;
 	free(buf);
 	t0 = lo.facs;
-	ret = acpi_assemble(ncpus, (uint64_t)0 - t0, &buf, &lo, err);
+	ret = acpi_assemble(ncpus, (uint64_t)0 - t0, pm, &buf, &lo, err);
 	if (ret < 0)
 		return ret;
 	f->rsdp = malloc(RSDP_LEN);
@@ -739,11 +752,13 @@ acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f, struct vm_err *err)
 	loader_pointer(f, TABLES_FILE, lo.rsdt - t0 + HDR_LEN + 4, 4);
 	loader_pointer(f, RSDP_FILE, 16, 4);
 	loader_pointer(f, RSDP_FILE, 24, 8);
-	loader_checksum(f, TABLES_FILE, lo.fadt - t0, FADT_LEN, 9);
-	loader_checksum(f, TABLES_FILE, lo.xsdt - t0, HDR_LEN + 16, 9);
-	loader_checksum(f, TABLES_FILE, lo.rsdt - t0, HDR_LEN + 8, 9);
-	loader_checksum(f, RSDP_FILE, 0, 20, 8);
-	loader_checksum(f, RSDP_FILE, 0, RSDP_LEN, 32);
+	loader_checksum(f, TABLES_FILE, f->tables, lo.fadt - t0, FADT_LEN, 9);
+	loader_checksum(f, TABLES_FILE, f->tables, lo.xsdt - t0, HDR_LEN + 16,
+	    9);
+	loader_checksum(f, TABLES_FILE, f->tables, lo.rsdt - t0, HDR_LEN + 8,
+	    9);
+	loader_checksum(f, RSDP_FILE, f->rsdp, 0, 20, 8);
+	loader_checksum(f, RSDP_FILE, f->rsdp, 0, RSDP_LEN, 32);
 	return 0;
 }
 

@@ -545,7 +545,7 @@ bios_init_fw_cfg(struct vm *vm, struct vm_err *err)
 		    err);
 	if (ret < 0)
 		return ret;
-	ret = acpi_build_fw_cfg(vm->ncpus, &af, err);
+	ret = acpi_build_fw_cfg(vm->ncpus, pc_pm_base(vm->cfg), &af, err);
 	if (ret < 0)
 		return ret;
 	ret = fw_cfg_add_file(fw, "etc/acpi/rsdp", af.rsdp, af.rsdp_len, err);

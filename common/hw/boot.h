@@ -267,12 +267,13 @@ bool boot_is_multiboot(const char *path);
 int acpi_build(struct vm *vm, int ncpus, uint64_t *rsdp_addr,
     struct vm_err *err);
 /* The same tables as fw_cfg files for firmware (QEMU's table-loader):
- * "etc/acpi/rsdp", "etc/acpi/tables" and "etc/table-loader". */
+ * "etc/acpi/rsdp", "etc/acpi/tables" and "etc/table-loader", the FADT
+ * naming the PM block at port pm (where that firmware puts it). */
 struct acpi_fw_files {
 	uint8_t *rsdp, *tables, *loader;
 	uint64_t rsdp_len, tables_len, loader_len;
 };
-int acpi_build_fw_cfg(int ncpus, struct acpi_fw_files *f,
+int acpi_build_fw_cfg(int ncpus, uint16_t pm, struct acpi_fw_files *f,
     struct vm_err *err);
 void acpi_fw_files_free(struct acpi_fw_files *f);
 /* Sum of len bytes (a table is valid when the sum is 0 mod 256). */

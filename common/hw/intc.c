@@ -12,7 +12,9 @@
  * as QEMU's does: devices assert with 1.
  *
  * The APIC timer counts at the crystal clock CPUID leaf 0x15 announces
- * (1 MHz), so Linux takes its period from CPUID and needs no calibration.
+ * (1 GHz, as KVM's and QEMU's APIC timers count), so Linux takes its
+ * period from CPUID and needs no calibration, and firmware that assumes
+ * QEMU's rate (OVMF's 10 ms tick is 10,000,000 counts) ticks on time.
  * Locking: everything runs under the VM I/O lock; each LAPIC keeps an
  * atomic "may have an interrupt" summary for the CPU's lock-free peek.
  */
@@ -32,7 +34,7 @@
 #include "util/evloop.h"
 #include "vm/vm.h"
 
-#define APIC_HZ 1000000ULL      /* CPUID 0x15 crystal */
+#define APIC_HZ 1000000000ULL   /* CPUID 0x15 crystal */
 
 /* LAPIC register indexes (offset >> 4). */
 #define R_ID 0x02
@@ -282,7 +284,8 @@ timer_current(const struct lapic *l)
 		el %= period;
 	else if (el >= period)
 		return 0;
-	return (uint32_t)((period - el) * (uint64_t)l->reg[R_TMICT] / period);
+	return (uint32_t)((unsigned __int128)(period - el) *
+	    l->reg[R_TMICT] / period);
 }
 
 static bool

@@ -57,6 +57,13 @@ pc_has_vga(const struct vm_config *cfg)
 	return cfg->console == CFG_CONSOLE_VGA || cfg->vga;
 }
 
+uint16_t
+pc_pm_base(const struct vm_config *cfg)
+{
+	return strcmp(cfg->boot.firmware, "uefi") == 0 ? PC_PORT_PM_OVMF :
+	    PC_PORT_PM;
+}
+
 int
 pc_init_memory(struct vm *vm, struct vm_err *err)
 {
@@ -181,9 +188,12 @@ pc_init_pci(struct vm *vm, struct vm_err *err)
 	vm->pci = pci_bus_new(vm, err);
 	if (vm->pci == NULL)
 		return err ? err->code : -ENOMEM;
-	/* 00:01.3, the PIIX's power management function. */
+	/* 00:01.3, the PIIX's power management function: OVMF programs
+	 * its PM base itself and finds it unprogrammed, as on QEMU's pc;
+	 * elsewhere it decodes at PC_PORT_PM from the start. */
 	pm = vm_find_device(vm, "acpi-pm");
-	if (pm != NULL && (ret = acpi_pm_pci_init(pm, vm->pci, err)) < 0)
+	if (pm != NULL && (ret = acpi_pm_pci_init(pm, vm->pci,
+	    pc_pm_base(vm->cfg) == PC_PORT_PM ? PC_PORT_PM : 0, err)) < 0)
 		return ret;
 	for (i = 0; i < vm->cfg->ndisks; i++) {
 		const struct cfg_disk *cd = &vm->cfg->disks[i];

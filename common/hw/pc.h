@@ -46,10 +46,14 @@ struct vm_err;
 #define PC_PORT_ELCR 0x4d0              /* 2 bytes */
 #define PC_PORT_VMKIT_EXIT 0x5e0        /* vmkit exit port: status = value */
 #define PC_PORT_PM 0x600                /* ACPI PM block (PIIX4 style) */
+#define PC_PORT_PM_OVMF 0xb000          /* where OVMF programs it (PMBA) */
 #define PC_PM_LEN 0x40
-#define PC_PM1A_EVT (PC_PORT_PM + 0x00) /* PM1a_STS(2) PM1a_EN(2) */
-#define PC_PM1A_CNT (PC_PORT_PM + 0x04) /* 2 bytes: SCI_EN, SLP_TYP, SLP_EN */
-#define PC_PM_TMR (PC_PORT_PM + 0x08)   /* 4 bytes, 3.579545 MHz, 24 bit */
+#define PC_PM1A_EVT_OFF 0x00            /* PM1a_STS(2) PM1a_EN(2) */
+#define PC_PM1A_CNT_OFF 0x04            /* 2 bytes: SCI_EN, SLP_TYP, SLP_EN */
+#define PC_PM_TMR_OFF 0x08              /* 4 bytes, 3.579545 MHz, 24 bit */
+#define PC_PM1A_EVT (PC_PORT_PM + PC_PM1A_EVT_OFF)
+#define PC_PM1A_CNT (PC_PORT_PM + PC_PM1A_CNT_OFF)
+#define PC_PM_TMR (PC_PORT_PM + PC_PM_TMR_OFF)
 #define PC_GPE0 0xafe0                  /* GPE0 block, 4 bytes */
 #define PC_GPE0_LEN 4
 #define PC_PORT_PCI_CONF 0xcf8          /* mechanism 1: 0xcf8 addr, 0xcfc data */
@@ -88,5 +92,10 @@ int pc_init(struct vm *vm, struct vm_err *err);
 /* Does the board have the VGA (console: vga, or cfg->vga)?  Its window
  * at 0xa0000-0xbffff is then a hole in RAM. */
 bool pc_has_vga(const struct vm_config *cfg);
+/* Where the guest's OS finds the PM block: PC_PORT_PM_OVMF under OVMF,
+ * which programs the PM function's PMBA there (its shutdown writes that
+ * port whatever PMBA holds), else PC_PORT_PM (SeaBIOS programs it
+ * there; a direct boot finds it there from the start). */
+uint16_t pc_pm_base(const struct vm_config *cfg);
 
 #endif

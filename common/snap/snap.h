@@ -115,6 +115,9 @@ struct snap_writer {
 /* Create path (refusing to overwrite unless it is new); 0/-errno. */
 int snap_writer_open(struct snap_writer *w, const char *path,
     uint32_t flags, struct vm_err *err);
+/* The same with the header's time given (a copy keeps the original's). */
+int snap_writer_open_time(struct snap_writer *w, const char *path,
+    uint32_t flags, uint64_t when, struct vm_err *err);
 /* Append v's bytes as a section (name, instance, version). */
 int snap_writer_section(struct snap_writer *w, const char *name,
     uint32_t instance, const struct snap_vis *v, struct vm_err *err);

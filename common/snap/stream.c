@@ -95,6 +95,13 @@ int
 snap_writer_open(struct snap_writer *w, const char *path, uint32_t flags,
     struct vm_err *err)
 {
+	return snap_writer_open_time(w, path, flags, (uint64_t)time(NULL), err);
+}
+
+int
+snap_writer_open_time(struct snap_writer *w, const char *path,
+    uint32_t flags, uint64_t when, struct vm_err *err)
+{
 	uint8_t h[FILE_HDR] = { 0 };
 	int ret;
 
@@ -106,7 +113,7 @@ snap_writer_open(struct snap_writer *w, const char *path, uint32_t flags,
 	memcpy(h, SNAP_MAGIC, 8);
 	put32(h + 8, SNAP_FORMAT_VERSION);
 	put32(h + 12, flags);
-	put64(h + 16, (uint64_t)time(NULL));
+	put64(h + 16, when);
 	snprintf((char *)h + 24, 32, "%s", VMKIT_VERSION);
 	put32(h + 56, snap_crc32(0, h, 56));
 	ret = pwrite_all(w->fd, h, sizeof(h), 0);

@@ -2,11 +2,15 @@
  * vm-snap send / receive: a bundle and one of its snapshots as a send
  * stream (snap/snap.h, send.c).  The records, in order:
  *
- *   vm                the bundle's name, the snapshot's tag, how many disks
+ *   vm                the bundle's name, the snapshot's tag, how many
+ *                     disks; with --base the base snapshot's tag and time
  *   vm.yaml           the bundle's vm.yaml as it is
- *   disk (i)          per disk: its file name in the bundle, its size
- *   disk-data (i)     an offset and up to 1 MiB of the file there, in
- *                     order; holes and zero runs are not sent
+ *   disk (i)          per disk: its file name in the bundle, its size,
+ *                     how it is sent: the file, a delta, or kept
+ *   disk-data (i)     an offset and up to 1 MiB there, in order: of the
+ *                     file (holes and zero runs not sent), or for a delta
+ *                     of the disk's contents at the snapshot where they
+ *                     differ from the base's
  *   section (k)       per section of the snapshot file: name, instance,
  *                     version, flags, length, alignment
  *   section-data (k)  an offset and up to 1 MiB of its payload, in order
@@ -16,7 +20,11 @@
  * copy's disks go back to the snapshot's point as the original's would.
  * The receiver builds the bundle in a new folder beside the one it is to
  * be and renames it into place only once all of it is in and checked;
- * the snapshot's embedded configuration names the copy's disks.
+ * the snapshot's embedded configuration names the copy's disks.  A delta
+ * goes into a bundle received before with the base: the new folder
+ * starts as a copy of it, each disk is taken back to the base's internal
+ * snapshot, the differences written and the new internal snapshot made,
+ * and the two folders are swapped in one rename.
  */
 #include "vm/transfer.h"
 
@@ -29,9 +37,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+
+#include "block/block.h"
 #include "cfg/cfg.h"
 #include "snap/snap.h"
 #include "util/err.h"
+#include "vm/snapshot.h"
 
 #define CHUNK (1u << 20)
 #define PAGE 4096u
@@ -40,10 +54,15 @@
 /* a path in the folder being received: the folder, a name, room */
 #define PBUF (PATH_MAX + 2 * NAME_MAX_LEN + 64)
 
+#define DELTA_GRAIN 65536u        /* a delta compares and sends these */
+
 struct vm_rec {
 	char name[NAME_MAX_LEN + 1];
 	char tag[NAME_MAX_LEN + 1];
 	uint32_t ndisks;
+	char base[NAME_MAX_LEN + 1];    /* "": the disks whole */
+	uint64_t base_time;             /* the base snapshot file's time */
+	uint64_t time;                  /* the snapshot file's */
 };
 
 static void
@@ -64,12 +83,18 @@ vm_rec_visit(struct snap_vis *v, struct vm_rec *r)
 	str_visit(v, "tag", r->tag, sizeof(r->tag));
 	snap_u32(v, "ndisks", &r->ndisks);
 	snap_check(v, r->ndisks <= MAX_FILES, "ndisks", "too many disks");
+	str_visit(v, "base", r->base, sizeof(r->base));
+	snap_u64(v, "base_time", &r->base_time);
+	snap_u64(v, "time", &r->time);
 	return v->failed;
 }
+
+enum { DISK_FILE = 0, DISK_DELTA = 1, DISK_KEPT = 2 };
 
 struct disk_rec {
 	char name[NAME_MAX_LEN + 1];
 	uint64_t size;
+	uint8_t how;            /* DISK_* */
 };
 
 static int
@@ -78,6 +103,8 @@ disk_rec_visit(struct snap_vis *v, struct disk_rec *r)
 	str_visit(v, "name", r->name, sizeof(r->name));
 	snap_u64(v, "size", &r->size);
 	snap_check(v, r->size <= (1ULL << 50), "size", "over 1 PiB");
+	snap_u8(v, "how", &r->how);
+	snap_check(v, r->how <= DISK_KEPT, "how", "not a way to send a disk");
 	return v->failed;
 }
 
@@ -213,6 +240,80 @@ send_file_data(struct snap_send *s, int fd, uint32_t inst, uint64_t size,
 	return 0;
 }
 
+/* The disk's contents at tag where they differ from base's, in grains. */
+static int
+send_delta(struct snap_send *s, const char *path, uint32_t inst,
+    const char *tag, const char *base, uint8_t *buf, struct vm_err *err)
+{
+	struct blk *a = blk_open(path, NULL, BLK_F_RDONLY, err), *b = NULL;
+	struct disk_rec dr = { 0 };
+	struct snap_vis v;
+	uint8_t *old = malloc(DELTA_GRAIN);
+	uint64_t off;
+	int ret = a != NULL ? 0 : -EINVAL;
+
+	if (ret == 0)
+		b = blk_open(path, NULL, BLK_F_RDONLY, err);
+	if (b == NULL || old == NULL)
+		ret = old == NULL ? vm_err_set(err, -ENOMEM, "out of memory") :
+		    -EINVAL;
+	if (ret == 0)
+		ret = blk_snapshot_view(a, tag, err);
+	if (ret == 0)
+		ret = blk_snapshot_view(b, base, err);
+	if (ret == 0) {
+		snprintf(dr.name, sizeof(dr.name), "%.255s", base_name(path));
+		dr.size = a->size;
+		dr.how = DISK_DELTA;
+		snap_vis_begin_save(&v, "disk", 1, err);
+		disk_rec_visit(&v, &dr);
+		ret = snap_send_vis(s, "disk", inst, &v, err);
+	}
+	for (off = 0; ret == 0 && off < dr.size; off += DELTA_GRAIN) {
+		uint32_t n = dr.size - off < DELTA_GRAIN ?
+		    (uint32_t)(dr.size - off) : DELTA_GRAIN;
+		uint32_t nb = off >= b->size ? 0 : b->size - off < n ?
+		    (uint32_t)(b->size - off) : n;
+
+		memset(old, 0, n);
+		if (blk_pread(a, buf, n, off) < 0 ||
+		    (nb > 0 && blk_pread(b, old, nb, off) < 0)) {
+			ret = vm_err_set(err, -EIO, "%s: cannot be read at "
+			    "%llu", path, (unsigned long long)off);
+			break;
+		}
+		if (memcmp(buf, old, n) == 0)
+			continue;
+		snap_vis_begin_save(&v, "disk-data", 1, err);
+		data_visit(&v, &off, buf, &n);
+		ret = snap_send_vis(s, "disk-data", inst, &v, err);
+	}
+	free(old);
+	if (a != NULL)
+		blk_close(a);
+	if (b != NULL)
+		blk_close(b);
+	return ret;
+}
+
+/* Whether the image at path holds internal snapshot tag. */
+static bool
+has_snap(const char *path, const char *tag)
+{
+	struct vm_err e = { 0 };
+	struct blk *b = blk_open(path, NULL, BLK_F_RDONLY, &e);
+	const struct blk_snapshot *sl;
+	int k, n;
+
+	if (b == NULL)
+		return false;
+	n = b->drv->snapshots ? blk_snapshots(b, &sl) : 0;
+	for (k = 0; k < n && strcmp(sl[k].name, tag) != 0; k++)
+		;
+	blk_close(b);
+	return k < n;
+}
+
 static int
 send_sections(struct snap_send *s, struct snap_reader *rd, uint8_t *buf,
     struct vm_err *err)
@@ -259,8 +360,8 @@ send_sections(struct snap_send *s, struct snap_reader *rd, uint8_t *buf,
 }
 
 int
-vm_send(const char *bundle, const char *snap_path, const char *tag, int fd,
-    struct vm_err *err)
+vm_send(const char *bundle, const char *snap_path, const char *tag,
+    const char *base, const char *base_path, int fd, struct vm_err *err)
 {
 	static struct vm_config bcfg, scfg;
 	static struct send_list l;
@@ -321,6 +422,36 @@ vm_send(const char *bundle, const char *snap_path, const char *tag, int fd,
 	snprintf(vr.name, sizeof(vr.name), "%.255s", base_name(babs));
 	snprintf(vr.tag, sizeof(vr.tag), "%s", tag);
 	vr.ndisks = (uint32_t)l.n;
+	vr.time = rd.hdr.time;
+	if (base != NULL) {
+		struct vm_snap_info in;
+
+		ret = vm_snapshot_info(base_path, &in, err);
+		if (ret < 0)
+			goto out;
+		snprintf(vr.base, sizeof(vr.base), "%s", base);
+		vr.base_time = in.time;
+		/* a delta of every writable disk (each holds both internal
+		 * snapshots); read-only ones stay as the base's */
+		for (i = 0; i < l.n; i++) {
+			int k;
+
+			for (k = 0; k < scfg.ndisks; k++)
+				if (realpath(scfg.disks[k].file, yaml) != NULL &&
+				    strcmp(yaml, l.path[i]) == 0)
+					break;
+			if (k < scfg.ndisks && scfg.disks[k].readonly)
+				continue;
+			if (!has_snap(l.path[i], tag) ||
+			    !has_snap(l.path[i], base)) {
+				ret = vm_err_set(err, -EINVAL, "%s: no internal "
+				    "snapshots '%s' and '%s' to make a delta "
+				    "of (send it whole, without --base)",
+				    l.path[i], base, tag);
+				goto out;
+			}
+		}
+	}
 	ret = snap_send_open(&s, fd, "stdout", err);
 	if (ret == 0) {
 		snap_vis_begin_save(&v, "vm", 1, err);
@@ -332,7 +463,23 @@ vm_send(const char *bundle, const char *snap_path, const char *tag, int fd,
 	for (i = 0; ret == 0 && i < l.n; i++) {
 		struct disk_rec dr = { 0 };
 		struct stat st;
-		int dfd = open(l.path[i], O_RDONLY | O_CLOEXEC);
+		int dfd;
+
+		if (base != NULL && has_snap(l.path[i], base)) {
+			ret = send_delta(&s, l.path[i], (uint32_t)i, tag, base,
+			    buf, err);
+			continue;
+		}
+		if (base != NULL) {
+			snprintf(dr.name, sizeof(dr.name), "%.255s",
+			    base_name(l.path[i]));
+			dr.how = DISK_KEPT;
+			snap_vis_begin_save(&v, "disk", 1, err);
+			disk_rec_visit(&v, &dr);
+			ret = snap_send_vis(&s, "disk", (uint32_t)i, &v, err);
+			continue;
+		}
+		dfd = open(l.path[i], O_RDONLY | O_CLOEXEC);
 
 		if (dfd < 0 || fstat(dfd, &st) < 0) {
 			ret = vm_err_errno(err, -errno, "%s", l.path[i]);
@@ -374,8 +521,9 @@ struct recv_state {
 	bool have_yaml, have_snapdir;
 	char *yaml;
 	size_t ylen;
-	/* the disk being received */
+	/* the disk being received: a file, or a delta through dblk */
 	int dfd, ndisk;
+	struct blk *dblk;
 	struct disk_rec dr;
 	/* the snapshot being written */
 	struct snap_writer w;
@@ -407,6 +555,16 @@ disk_finish(struct recv_state *st, struct vm_err *err)
 {
 	int ret = 0;
 
+	if (st->dblk != NULL) {
+		ret = blk_flush(st->dblk);
+		if (ret < 0)
+			vm_err_errno(err, ret, "%s: flush", st->dblk->path);
+		else
+			ret = blk_snapshot_create(st->dblk, st->vr.tag, err);
+		blk_close(st->dblk);
+		st->dblk = NULL;
+		return ret;
+	}
 	if (st->dfd < 0)
 		return 0;
 	if (ftruncate(st->dfd, (off_t)st->dr.size) < 0 || fsync(st->dfd) < 0)
@@ -489,6 +647,51 @@ sect_finish(struct recv_state *st, struct vm_err *err)
 	    st->sr.flags & SNAP_SECT_NOCRC ? 0 : st->sect_crc, err);
 }
 
+/* Base mode: the copied file of that name goes (the stream's replaces
+ * it).  Not in st->files: those are the stream's. */
+static void
+drop_copy(struct recv_state *st, const char *name)
+{
+	char p[2 * PBUF];
+
+	if (!st->vr.base[0])
+		return;
+	snprintf(p, sizeof(p), "%s/%s", st->tmp, name);
+	unlink(p);
+}
+
+/* A delta or kept disk: the copy of the base bundle's, back at the base's
+ * internal snapshot, to take the differences. */
+static int
+disk_delta_begin(struct recv_state *st, struct vm_err *err)
+{
+	char p[2 * PBUF];
+	struct blk *b;
+	int ret;
+
+	snprintf(p, sizeof(p), "%s/%s", st->tmp, st->dr.name);
+	if (access(p, F_OK) < 0)
+		return vm_err_set(err, -ENOENT, "%s: no disk %s to take the "
+		    "delta (the bundle received with '%s' has none)", st->final,
+		    st->dr.name, st->vr.base);
+	snprintf(st->files[st->nfiles++], NAME_MAX_LEN + 1, "%s", st->dr.name);
+	st->ndisk++;
+	if (st->dr.how == DISK_KEPT)
+		return 0;
+	b = blk_open(p, NULL, 0, err);
+	if (b == NULL)
+		return err->code ? err->code : -EIO;
+	ret = blk_snapshot_apply(b, st->vr.base, err);
+	if (ret == 0 && b->size != st->dr.size)
+		ret = blk_resize(b, st->dr.size, err);
+	if (ret < 0) {
+		blk_close(b);
+		return ret;
+	}
+	st->dblk = b;
+	return 0;
+}
+
 static int
 recv_vis(struct snap_recv *r, struct snap_vis *v, struct vm_err *err)
 {
@@ -512,6 +715,7 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		if (st->have_yaml)
 			return vm_err_set(err, -EINVAL, "stdin: two vm.yaml "
 			    "records");
+		drop_copy(st, "vm.yaml");
 		fd = new_file(st, "vm.yaml", err);
 		if (fd < 0)
 			return fd;
@@ -546,8 +750,14 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		if (ret == 0 && !plain_name(st->dr.name))
 			ret = vm_err_set(err, -EINVAL, "stdin: '%s' is not a "
 			    "disk file name", st->dr.name);
+		if (ret == 0 && st->dr.how != DISK_FILE && !st->vr.base[0])
+			ret = vm_err_set(err, -EINVAL, "stdin: disk %s sent as "
+			    "a delta in a stream without a base", st->dr.name);
 		if (ret < 0)
 			return ret;
+		if (st->dr.how != DISK_FILE)
+			return disk_delta_begin(st, err);
+		drop_copy(st, st->dr.name);
 		fd = new_file(st, st->dr.name, err);
 		if (fd < 0)
 			return fd;
@@ -561,11 +771,17 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		ret = snap_vis_end(&v);
 		if (ret < 0)
 			return ret;
-		if (st->dfd < 0 || r->instance != (uint32_t)st->ndisk - 1 ||
+		if ((st->dfd < 0 && st->dblk == NULL) ||
+		    r->instance != (uint32_t)st->ndisk - 1 ||
 		    off > st->dr.size || n > st->dr.size - off)
 			return vm_err_set(err, -EINVAL, "stdin: disk data for "
 			    "disk %u at %llu+%u lies outside the disk sent "
 			    "last", r->instance, (unsigned long long)off, n);
+		if (st->dblk != NULL) {
+			ret = blk_pwrite(st->dblk, data, n, off);
+			return ret < 0 ? vm_err_errno(err, ret, "%s",
+			    st->dblk->path) : 0;
+		}
 		if (pwrite(st->dfd, data, n, (off_t)off) != (ssize_t)n)
 			return vm_err_errno(err, -errno, "%s/%s", st->tmp,
 			    st->dr.name);
@@ -588,7 +804,8 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		if (ret < 0)
 			return ret;
 		if (!st->w_open) {
-			ret = snap_writer_open(&st->w, st->snap, 0, err);
+			ret = snap_writer_open_time(&st->w, st->snap, 0,
+			    st->vr.time, err);
 			if (ret < 0)
 				return ret;
 			st->w_open = true;
@@ -681,26 +898,134 @@ recv_finish(struct recv_state *st, struct vm_err *err)
 	return ret;
 }
 
+/* Remove a folder of ours: its files, those of its snapshots/, both. */
+static void
+rm_bundle(const char *dir)
+{
+	char p[2 * PBUF + NAME_MAX_LEN];
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		struct dirent *de;
+		DIR *d;
+
+		snprintf(p, sizeof(p), "%s%s", dir, pass ? "" : "/snapshots");
+		d = opendir(p);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0)
+				unlinkat(dirfd(d), de->d_name, 0);
+		closedir(d);
+		rmdir(p);
+	}
+}
+
 static void
 recv_cleanup(struct recv_state *st)
 {
-	char p[2 * PBUF];
-	int i;
-
 	if (st->dfd >= 0)
 		close(st->dfd);
+	if (st->dblk != NULL)
+		blk_close(st->dblk);
+	st->dblk = NULL;
 	if (st->w_open)
 		snap_writer_abort(&st->w);
-	else
-		unlink(st->snap);
-	for (i = 0; i < st->nfiles; i++) {
-		snprintf(p, sizeof(p), "%s/%s", st->tmp, st->files[i]);
-		unlink(p);
+	rm_bundle(st->tmp);
+}
+
+/* Copy file from to a new file to (a reflink where the file system
+ * makes one; holes and zero runs stay holes). */
+static int
+copy_file(const char *from, const char *to, uint8_t *buf, struct vm_err *err)
+{
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, ret = 0;
+	struct stat st;
+	ssize_t n;
+	off_t off = 0;
+
+	if (in < 0 || fstat(in, &st) < 0)
+		ret = vm_err_errno(err, -errno, "%s", from);
+	else if ((out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    st.st_mode & 0777)) < 0)
+		ret = vm_err_errno(err, -errno, "%s", to);
+	if (ret == 0 && ioctl(out, FICLONE, in) < 0) {
+		while ((n = pread(in, buf, CHUNK, off)) > 0) {
+			if (!all_zero(buf, (size_t)n) &&
+			    pwrite(out, buf, (size_t)n, off) != n)
+				break;
+			off += n;
+		}
+		if (n != 0 || ftruncate(out, st.st_size) < 0)
+			ret = vm_err_errno(err, -EIO, "%s: copying it", to);
 	}
-	snprintf(p, sizeof(p), "%s/snapshots", st->tmp);
-	if (st->have_snapdir)
-		rmdir(p);
-	rmdir(st->tmp);
+	if (ret == 0 && fsync(out) < 0)
+		ret = vm_err_errno(err, -errno, "%s", to);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+/* Base mode: final is the bundle received with the base (its snapshot
+ * file of the same time), without the new tag; tmp starts as its copy. */
+static int
+base_copy(struct recv_state *st, uint8_t *buf, struct vm_err *err)
+{
+	char a[2 * PBUF + NAME_MAX_LEN], b[2 * PBUF + NAME_MAX_LEN];
+	struct vm_snap_info in;
+	int pass, ret = 0;
+
+	snprintf(a, sizeof(a), "%s/snapshots/%.63s.snap", st->final,
+	    st->vr.base);
+	if (vm_snapshot_info(a, &in, err) < 0)
+		return vm_err_set(err, -ENOENT, "%s: no readable snapshot '%s' "
+		    "(a delta goes into the bundle received with its base)",
+		    st->final, st->vr.base);
+	if (in.time != st->vr.base_time)
+		return vm_err_set(err, -EINVAL, "%s: snapshot '%s' is not the "
+		    "sender's (taken at another time)", st->final,
+		    st->vr.base);
+	snprintf(a, sizeof(a), "%s/snapshots/%.63s.snap", st->final,
+	    st->vr.tag);
+	if (access(a, F_OK) == 0)
+		return vm_err_set(err, -EEXIST, "%s: has a snapshot '%s' "
+		    "already", st->final, st->vr.tag);
+	for (pass = 0; pass < 2 && ret == 0; pass++) {
+		struct dirent *de;
+		const char *sub = pass ? "/snapshots" : "";
+		DIR *d;
+
+		snprintf(a, sizeof(a), "%s%s", st->final, sub);
+		d = opendir(a);
+		if (d == NULL)
+			return vm_err_errno(err, -errno, "%s", a);
+		while (ret == 0 && (de = readdir(d)) != NULL) {
+			struct stat s;
+
+			snprintf(a, sizeof(a), "%s%s/%s", st->final, sub,
+			    de->d_name);
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0 ||
+			    (!pass && strcmp(de->d_name, "snapshots") == 0))
+				continue;
+			/* only files move to the updated copy: anything else
+			 * would be lost with the old folder */
+			if (stat(a, &s) < 0 || !S_ISREG(s.st_mode)) {
+				ret = vm_err_set(err, -EINVAL, "%s: not a plain "
+				    "file: a delta updates a bundle of files "
+				    "only (move it out of the bundle)", a);
+				break;
+			}
+			snprintf(b, sizeof(b), "%s%s/%s", st->tmp, sub,
+			    de->d_name);
+			ret = copy_file(a, b, buf, err);
+		}
+		closedir(d);
+	}
+	return ret;
 }
 
 int
@@ -765,7 +1090,7 @@ vm_receive(int fd, const char *dir, char *made, size_t made_len,
 	}
 	snprintf(st.final, sizeof(st.final), "%s/%s",
 	    strcmp(pabs, "/") == 0 ? "" : pabs, leaf);
-	if (access(st.final, F_OK) == 0) {
+	if (!st.vr.base[0] && access(st.final, F_OK) == 0) {
 		snap_recv_close(&r);
 		return vm_err_set(err, -EEXIST, "%s: exists (receive makes a "
 		    "new bundle: give another folder)", st.final);
@@ -786,12 +1111,23 @@ vm_receive(int fd, const char *dir, char *made, size_t made_len,
 		ret = vm_err_errno(err, -errno, "%s", sdir);
 	else
 		st.have_snapdir = true;
+	if (ret == 0 && st.vr.base[0])
+		ret = base_copy(&st, data, err);
 	while (ret == 0 && (ret = snap_recv_next(&r, err)) > 0)
 		ret = recv_record(&st, &r, data, err);
 	if (ret == 0)
 		ret = recv_finish(&st, err);
-	if (ret == 0 && rename(st.tmp, st.final) < 0)
+	/* into place: a new folder renamed, or (a delta) the two swapped
+	 * at once and the old one removed */
+	if (ret == 0 && !st.vr.base[0] && rename(st.tmp, st.final) < 0)
 		ret = vm_err_errno(err, -errno, "%s", st.final);
+	if (ret == 0 && st.vr.base[0]) {
+		if (renameat2(AT_FDCWD, st.tmp, AT_FDCWD, st.final,
+		    RENAME_EXCHANGE) < 0)
+			ret = vm_err_errno(err, -errno, "%s", st.final);
+		else
+			rm_bundle(st.tmp);
+	}
 	if (ret < 0)
 		recv_cleanup(&st);
 	else if (made != NULL)

@@ -12,14 +12,20 @@ struct vm_err;
 
 /* Write bundle (a stopped VM's folder), its vm.yaml, its disk image files
  * and the snapshot file snap_path (of tag) to fd.  Every disk the bundle's
- * vm.yaml or the snapshot names must be a file in the bundle.  0/-errno;
- * what was written is of no use on failure. */
+ * vm.yaml or the snapshot names must be a file in the bundle.  base (NULL:
+ * none), whose snapshot file is base_path: each writable disk as its
+ * contents at tag where they differ from base's (each holds both internal
+ * snapshots), for a receive into the bundle received with base.
+ * 0/-errno; what was written is of no use on failure. */
 int vm_send(const char *bundle, const char *snap_path, const char *tag,
-    int fd, struct vm_err *err);
+    const char *base, const char *base_path, int fd, struct vm_err *err);
 /* Read a stream from fd and make the bundle dir (NULL: the sent VM's
  * name in the current folder), which must not exist: built in a new
  * folder beside it and renamed into place once complete and checked, so
- * a refused stream leaves nothing.  made: the bundle's absolute path. */
+ * a refused stream leaves nothing.  A delta (send --base) goes into the
+ * bundle dir received with its base: the new folder starts as a copy of
+ * it and takes its place in one rename.  made: the bundle's absolute
+ * path. */
 int vm_receive(int fd, const char *dir, char *made, size_t made_len,
     struct vm_err *err);
 

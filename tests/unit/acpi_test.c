@@ -416,3 +416,109 @@ TEST(aml_resource_template)
 	EXPECT_EQ(acpi_checksum(r.buf, r.len), 0);
 	aml_free(&r);
 }
+
+/*
+ * Run the table-loader's commands as a firmware does, the tables file
+ * placed at 0x7000000, with one of the two ways the
+ * firmwares make an ADD_CHECKSUM result: SeaBIOS subtracts the range's
+ * sum from the byte there (ovmf false), OVMF stores the negated sum of
+ * the range, the byte itself included (ovmf true).
+ */
+static void
+run_loader(struct acpi_fw_files *f, bool ovmf)
+{
+	const uint64_t tables_at = 0x7000000;
+	uint64_t o, v, i;
+
+	for (o = 0; o + 128 <= f->loader_len; o += 128) {
+		const uint8_t *e = f->loader + o;
+		bool rsdp = strcmp((const char *)e + 4, "etc/acpi/rsdp") == 0;
+		uint8_t *blob = rsdp ? f->rsdp : f->tables;
+		uint64_t len = rsdp ? f->rsdp_len : f->tables_len;
+		uint32_t at, start, n;
+
+		EXPECT_TRUE(rsdp ||
+		    strcmp((const char *)e + 4, "etc/acpi/tables") == 0);
+		switch (get32(e)) {
+		case 2:         /* ADD_POINTER into the tables file */
+			EXPECT_TRUE(strcmp((const char *)e + 60,
+			    "etc/acpi/tables") == 0);
+			at = get32(e + 116);
+			n = e[120];
+			EXPECT_TRUE((n == 4 || n == 8) && at + n <= len);
+			if (at + n > len)
+				break;
+			v = n == 4 ? get32(blob + at) : get64(blob + at);
+			v += tables_at;
+			for (i = 0; i < n; i++)
+				blob[at + i] = (uint8_t)(v >> (8 * i));
+			break;
+		case 3:         /* ADD_CHECKSUM */
+			at = get32(e + 60);
+			start = get32(e + 64);
+			n = get32(e + 68);
+			EXPECT_TRUE(start + n <= len && at >= start &&
+			    at < start + n);
+			if (start + n > len || at < start || at >= start + n)
+				break;
+			if (ovmf)
+				blob[at] = (uint8_t)-acpi_checksum(blob + start,
+				    n);
+			else
+				blob[at] -= acpi_checksum(blob + start, n);
+			break;
+		default:
+			EXPECT_EQ(get32(e), 1);         /* ALLOCATE */
+		}
+	}
+}
+
+/* After either firmware's loader every table the RSDP leads to sums to 0
+ * (a checksum byte left non-zero in the file broke the FADT under OVMF),
+ * and the FADT names the PM block where that firmware programs it. */
+TEST(table_loader_checksums)
+{
+	int ovmf;
+
+	for (ovmf = 0; ovmf < 2; ovmf++) {
+		struct acpi_fw_files f;
+		const uint8_t *r, *x, *t;
+		uint64_t k, a;
+
+		EXPECT_EQ(acpi_build_fw_cfg(2, ovmf ? PC_PORT_PM_OVMF :
+		    PC_PORT_PM, &f, NULL), 0);
+		run_loader(&f, ovmf);
+		r = f.rsdp;
+		EXPECT_EQ(acpi_checksum(r, 20), 0);
+		EXPECT_EQ(acpi_checksum(r, f.rsdp_len), 0);
+		a = get64(r + 24) - 0x7000000;
+		EXPECT_TRUE(a + 36 <= f.tables_len);
+		if (a + 36 > f.tables_len)
+			goto next;
+		x = f.tables + a;
+		EXPECT_TRUE(memcmp(x, "XSDT", 4) == 0);
+		EXPECT_EQ(acpi_checksum(x, get32(x + 4)), 0);
+		for (k = 36; k + 8 <= get32(x + 4); k += 8) {
+			a = get64(x + k) - 0x7000000;
+			EXPECT_TRUE(a + 36 <= f.tables_len);
+			if (a + 36 > f.tables_len)
+				continue;
+			t = f.tables + a;
+			EXPECT_EQ(acpi_checksum(t, get32(t + 4)), 0);
+			/* The FADT's PM1a control block is where that
+			 * firmware puts the PM block. */
+			if (memcmp(t, "FACP", 4) == 0)
+				EXPECT_EQ(get32(t + 64), (ovmf ?
+				    PC_PORT_PM_OVMF : PC_PORT_PM) + 4);
+		}
+		a = get32(r + 16) - 0x7000000;
+		EXPECT_TRUE(a + 36 <= f.tables_len);
+		if (a + 36 <= f.tables_len) {
+			t = f.tables + a;
+			EXPECT_TRUE(memcmp(t, "RSDT", 4) == 0);
+			EXPECT_EQ(acpi_checksum(t, get32(t + 4)), 0);
+		}
+next:
+		acpi_fw_files_free(&f);
+	}
+}
