@@ -1123,6 +1123,8 @@ emit_cold_thunks(struct emit *e)
 	flags_merge_ax(e);
 	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
 	j->exit_x = e->p;
+	_Static_assert(offsetof(struct dbt_jit_exit, target) < 128,
+	    "exit_x reads the target with a disp8");
 	b1(e, 0x48); b1(e, 0x8b); b1(e, 0x48);          /* mov rcx, target */
 	b1(e, (uint8_t)offsetof(struct dbt_jit_exit, target));
 	st64(e, CX, OFF(rip));
