@@ -131,38 +131,18 @@ net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
 	return fd;
 }
 
-static void
-deliver(void *opaque, const void *frame, size_t len)
-{
-	struct net_backend *nb = opaque;
-
-	nb->rx_frames++;
-	nb->rx(nb->rx_opaque, frame, len);
-}
-
 /* A frame read behind its vnet header: n bytes in t->buf. */
 static void
 tap_rx_vnet(struct net_backend *nb, size_t n)
 {
 	struct tap *t = nb->priv;
-	struct net_vnet_hdr h;
-	struct net_gso_info gi;
-	uint8_t *f = t->buf + NET_VNET_HDR_LEN;
-	size_t len;
 
 	if (n < NET_VNET_HDR_LEN + 14)
 		return;
-	len = n - NET_VNET_HDR_LEN;
-	net_vnet_hdr_get(t->buf, &h);
-	/* DATA_VALID says the host checked it: nothing to do. */
-	h.flags &= (uint8_t)~NET_VNET_F_DATA_VALID;
-	if (net_offload_check(&h, f, len, NET_OFF_CSUM | NET_OFF_TSO4 |
-	    NET_OFF_TSO6, &gi) != NET_HDR_OK) {
+	if (net_deliver_vnet(nb, t->buf, t->buf + NET_VNET_HDR_LEN,
+	    n - NET_VNET_HDR_LEN) == 0)
 		log_debug(LOG_NET, "tap %s: dropped a frame with a bad vnet "
 		    "header", t->name);
-		return;
-	}
-	net_offload_emit(&h, &gi, f, len, deliver, nb);
 }
 
 static void
