@@ -11,9 +11,12 @@
  * frame then goes behind a 12-byte virtio_net_hdr, so a virtio-net
  * guest's partial checksums and TSO frames pass to the host's stack
  * unsplit (the kernel checks the header once more), and a frame with no
- * offload goes behind a zero header.  Frames read from the tap are
- * whole (no offloads are asked for on that side); one whose header asks
- * for work anyway is checked and completed like a guest's, or dropped.
+ * offload goes behind a zero header.  The other way, the tap takes
+ * TUN_F_CSUM, TUN_F_TSO4 and TUN_F_TSO6, so the host's TCP sends TSO
+ * frames and partial checksums: each header is checked like a guest's
+ * (net_deliver_vnet) and the frame goes whole to a virtio-net guest that
+ * negotiated GUEST_TSO, completed or cut into segments for any other
+ * card, or dropped when the header lies.
  * Sends never block: a frame the tap cannot take now (its queue full,
  * the device down) is dropped and counted.
  */
@@ -105,8 +108,13 @@ net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
 	if (*vnet) {
 		int sz = NET_VNET_HDR_LEN;
 
+		/* The host's stack may hand us partial checksums and TSO
+		 * frames (checked and passed on, or completed, by
+		 * net_deliver_vnet); a kernel that will not: none. */
 		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 ||
-		    ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
+		    (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM |
+		    TUN_F_TSO4 | TUN_F_TSO6)) < 0 &&
+		    ioctl(fd, TUNSETOFFLOAD, 0UL) < 0)) {
 			log_debug(LOG_NET, "tap %s: no 12-byte vnet headers: "
 			    "%s", name, strerror(errno));
 			close(fd);
