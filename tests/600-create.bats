@@ -268,6 +268,10 @@ write_vmx() {
 	ethernet1.present = "TRUE"
 	ethernet1.connectionType = "custom"
 	ethernet1.vnet = "/dev/vmnet3"
+	ethernet2.present = "TRUE"
+	ethernet2.connectionType = "hostonly"
+	ethernet3.present = "TRUE"
+	ethernet3.connectionType = "bridged"
 	# a comment
 	tools.syncTime = "FALSE"
 	sound.present = "TRUE"
@@ -279,14 +283,15 @@ write_vmx() {
 	sum=$(md5sum < vmw/web-disk1.vmdk)
 	run_tool 0 "$VM_CREATE" --import vmw/web.vmx imp
 	is "$output" "*vmw/web.vmx:3: virtualHW.version: not understood, left out*" "an unknown key, with its line"
-	is "$output" "*vmw/web.vmx:30: tools.syncTime: not understood*vmw/web.vmx:31: sound.present: not understood*"
+	is "$output" "*vmw/web.vmx:34: tools.syncTime: not understood*vmw/web.vmx:35: sound.present: not understood*"
+	is "$output" "*vmw/web.vmx: ethernet3: bridged networking needs a tap device on the host: imported as nat (use --net tap:DEV)*" "bridged, said so"
 	[[ $output != *memsize* && $output != *ethernet0* && $output != *gone.vmdk* ]]
 	yaml_of imp
 	d=$(cd vmw && pwd -P)
 	is "$output" "*memory: 2G*cpus: 2*firmware: uefi*" "memsize, numvcpus, firmware"
 	is "$output" "*file: $d/install.iso*media: cdrom*file: $d/web-disk1.vmdk*format: vmdk*interface: virtio*file: $d/data.vmdk*" \
 		"the CD-ROM, then the SCSI disks in unit order, referenced where they are"
-	is "$output" "*type: nat*model: e1000*mac: \"00:0c:29:ab:cd:ef\"*type: \"switch:vmnet3\"*model: virtio*" "the NICs"
+	is "$output" "*type: nat*model: e1000*mac: \"00:0c:29:ab:cd:ef\"*type: \"switch:vmnet3\"*model: virtio*type: \"switch:hostonly\"*type: nat*" "the NICs: nat, custom vmnet3, hostonly, bridged"
 	is "$(listing imp)" "vm.yaml " "nothing copied"
 	is "$(md5sum < vmw/web-disk1.vmdk)" "$sum" "the VMDK untouched"
 	qemu-img check -q vmw/web-disk1.vmdk
