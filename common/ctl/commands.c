@@ -221,6 +221,7 @@ cmd_query_nics(struct ctl_req *req)
 		json_u64(req->out, "rx_dropped", c.rx_dropped);
 		json_u64(req->out, "tso_frames", c.tso_frames);
 		json_u64(req->out, "tso_segments", c.tso_segments);
+		json_u64(req->out, "rx_offload", c.rx_offload);
 		json_u64(req->out, "tso_failed", c.tso_failed);
 		json_u64(req->out, "headers_refused", c.headers_refused);
 		json_obj_end(req->out);
