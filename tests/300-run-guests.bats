@@ -166,7 +166,7 @@ system_guest() {
 # gained code lands after the translator compared its bytes.  The
 # delay (interpreter-side stores sleep between check and store) makes
 # it land late almost every round: without the translator's wait for
-# such stores (dbt_sync_writers) 32 xmcs fails some 350-490 of its 500
+# such stores (dbt_sync_writers) 32 xmcs fails some 195 of its 200
 # rounds on both tiers.
 @test "smp: a function rewritten while another vCPU translates it runs in its last version after CPUID (parallel, a store delayed past its check, both tiers, --cpus 2 and 4)" {
 	local t n

@@ -409,11 +409,13 @@ xl_wait() {     # FILE N: until FILE shows more than N passes (bounded)
 	cmd xl stop
 	wait_gone "$pid"
 	mv "$log" run1.out
-	"$VM_SNAP" restore xl t9 </dev/null >run2.out 2>run2.err &
+	# the restored VM's console goes to the same log (and stdout)
+	"$VM_SNAP" restore xl t9 </dev/null >/dev/null 2>run2.err &
 	pid=$!
-	xl_wait run2.out 3
-	kill $pid
-	wait $pid || true
+	xl_wait "$log" 3
+	cmd xl stop
+	wait_gone "$pid"
+	mv "$log" run2.out
 	# the restored guest goes on from the save: its first pass is one
 	# after a pass run 1 printed
 	first=$(tr -d '\r' <run2.out | sed -n 's/^smp: pass \([0-9a-f]*\)$/\1/p' | head -n 1)

@@ -66,7 +66,7 @@
 	.set IPI_ROUNDS, 500
 	.set TLB_ROUNDS, 200
 	.set XMC_ROUNDS, 1000
-	.set XMCS_ROUNDS, 500
+	.set XMCS_ROUNDS, 200
 	.set V_IPI, 0x40
 	.set V_TLB, 0x41
 
