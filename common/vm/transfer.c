@@ -57,6 +57,7 @@
 #define PBUF (PATH_MAX + 2 * NAME_MAX_LEN + 64)
 
 #define DELTA_GRAIN 65536u        /* a delta compares and sends these */
+#define RAM_WRITEBACK (16u << 20) /* live RAM: writeback after so much */
 
 struct vm_rec {
 	char name[NAME_MAX_LEN + 1];
@@ -701,6 +702,7 @@ struct recv_state {
 	bool ram_open, ram_done;
 	uint32_t ram_nr;
 	uint64_t ram_gpa[16], ram_size[16], ram_total, ram_off;
+	uint64_t ram_unsynced;          /* bytes since writeback was started */
 	uint8_t *ram_bits;              /* non-zero pages, regions in a row */
 };
 
@@ -935,6 +937,13 @@ ram_data(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 	if (pwrite(st->w.fd, data, n, (off_t)(st->ram_off + off)) !=
 	    (ssize_t)n)
 		return vm_err_errno(err, -errno, "%s", st->snap);
+	/* start writing back as pages come, so the fsync at the end, in
+	 * the VM's downtime, finds little left to write */
+	st->ram_unsynced += n;
+	if (st->ram_unsynced >= RAM_WRITEBACK) {
+		(void)sync_file_range(st->w.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		st->ram_unsynced = 0;
+	}
 	for (k = 0; k < n / PAGE; k++) {
 		uint64_t pg = off / PAGE + k;
 		const uint8_t *p = data + k * PAGE;
