@@ -158,6 +158,32 @@ nc -l -p 80 < /r > /req" --net "nat,subnet=10.0.9.0/24,forward=tcp:127.0.0.1:$fp
 	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> 10.0.9.15 port 80"
 }
 
+@test "dbt: NAT carries the guest's UDP to the host's loopback and answers DNS at 10.0.2.3 from the host's resolver" {
+	cd "$BATS_TEST_TMPDIR"
+	name=deb.debian.org
+	want=$(getent ahostsv4 "$name" | awk 'NR == 1 {print $1}')
+	uport=$(free_port)
+	# The host's UDP sink: the first datagram it gets, into udp.bin.
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1]))); print("bound", flush=True); open("udp.bin", "wb").write(s.recv(2048))' "$uport" > sink.log 2>&1 3>&- &
+	BG_PIDS="$!"
+	wait_for sink.log bound 20
+	# busybox has no UDP nc: tftp's read request is the datagram (no
+	# answer comes; it gives up).
+	guest_bg udp "$UDHCPC_SCRIPT
+ip link set eth0 up
+udhcpc -i eth0 -n -q -s /dhcp.sh >/dev/null
+timeout 5 tftp -g -r from-the-guest-$$ -l /dev/null 10.0.2.2 $uport
+nslookup $name 10.0.2.3 2>&1 | sed 's/^/dns: /'" --net nat
+	guest_wait udp
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$(tr -c 'a-z0-9-' ' ' < udp.bin)" "*from-the-guest-$$*" "the host's sink got the guest's datagram (10.0.2.15 to 10.0.2.2)"
+	if [ -n "$want" ]; then
+		is "$output" "*dns: *Name:*$name*Address: $want*" "10.0.2.3 answered $name as the host's resolver does ($want)"
+	else
+		echo "# the host cannot resolve $name: the DNS part was not checked" >&3
+	fi
+}
+
 @test "dbt: vm-create --net nat,forward=...: --print shows the rules and the bundle forwards the host's port to the guest's httpd" {
 	cd "$BATS_TEST_TMPDIR"
 	fport=$(free_port)
