@@ -98,6 +98,11 @@ struct qcow2 {
 				 * (host offset, clusters) */
 	size_t npend, pend_cap; /* pairs held, room for */
 	bool flushing;          /* qc_meta_flush is running */
+	/* The loss window (qc_window): bytes written and the time of the
+	 * first change since the tables were last written back, and the
+	 * bounds past which they are written back and synced. */
+	uint64_t win_bytes, win_start_ns;
+	uint64_t win_max_bytes, win_max_ns;
 	uint64_t rt_off;
 	uint32_t rt_clusters;
 	uint64_t rt_entries;
@@ -143,6 +148,8 @@ void qc_cache_drop(struct blk *b, struct qc_cache *c, uint64_t off);
 void qc_l1_dirty(struct qcow2 *q, uint64_t l1i);
 int qc_sync(struct blk *b);
 int qc_meta_flush(struct blk *b);
+int qc_window(struct blk *b, uint64_t n);
+void qc_window_init(struct qcow2 *q);
 int qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry,
     uint64_t *l2off);
 int qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -241,9 +242,63 @@ qc_meta_flush(struct blk *b)
 	    write_slots(b, &q->rbc) < 0))
 		goto out;
 	ret = 0;
+	q->win_bytes = 0;
+	q->win_start_ns = 0;
 out:
 	q->flushing = false;
 	return ret;
+}
+
+/*
+ * The loss window.  Changed tables stay in memory until a flush, so a
+ * writer that never flushes (a long convert, a guest that writes for
+ * minutes without a FLUSH) would lose every allocation since it opened
+ * the image if it were killed.  After each write, discard or compressed
+ * cluster, qc_window writes the tables back and syncs them, as a flush
+ * does, once VMKIT_BLOCK_WRITEBACK's bytes (MiB) have been written or
+ * its seconds have passed since the first change still unwritten:
+ * "MIB,SECONDS", default 256,10; 0 for either turns that bound off.  The
+ * time is looked at when the next write comes; an idle writer's changes
+ * wait for its flush or close.
+ */
+void
+qc_window_init(struct qcow2 *q)
+{
+	const char *v = getenv("VMKIT_BLOCK_WRITEBACK");
+	unsigned long long mib = 256, sec = 10;
+	char c;
+
+	if (v && *v && sscanf(v, "%llu,%llu%c", &mib, &sec, &c) != 2 &&
+	    sscanf(v, "%llu%c", &mib, &c) != 1)
+		mib = 256, sec = 10;    /* not ours to complain: defaults */
+	q->win_max_bytes = mib > (1ull << 40) ? 0 : mib << 20;
+	q->win_max_ns = sec > (1ull << 30) ? 0 : sec * 1000000000ull;
+}
+
+int
+qc_window(struct blk *b, uint64_t n)
+{
+	struct qcow2 *q = b->priv;
+	struct timespec ts;
+	uint64_t now;
+
+	if (q->rbc.ndirty == 0 && q->l2c.ndirty == 0 && q->npend == 0 &&
+	    q->l1_dirty_lo >= q->l1_dirty_hi) {
+		q->win_bytes = 0;
+		q->win_start_ns = 0;
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (q->win_start_ns == 0)
+		q->win_start_ns = now;
+	q->win_bytes += n;
+	if ((q->win_max_bytes && q->win_bytes >= q->win_max_bytes) ||
+	    (q->win_max_ns && now - q->win_start_ns >= q->win_max_ns)) {
+		if (qc_meta_flush(b) < 0 || qc_sync(b) < 0)
+			return b->ioerr.code ? b->ioerr.code : -EIO;
+	}
+	return 0;
 }
 
 /*
@@ -506,7 +561,30 @@ static int
 qcow2_pwritev(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off)
 {
-	return rwv(b, iov, iovcnt, off, true);
+	int k, ret = rwv(b, iov, iovcnt, off, true);
+	uint64_t n = 0;
+
+	for (k = 0; k < iovcnt; k++)
+		n += iov[k].iov_len;
+	return ret < 0 ? ret : qc_window(b, n);
+}
+
+static int
+qcow2_write_compressed(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off)
+{
+	int ret = qc_write_compressed(b, data, n, plain, off);
+	const struct qcow2 *q = b->priv;
+
+	return ret < 0 ? ret : qc_window(b, q->cs);
+}
+
+static int
+qcow2_discard(struct blk *b, uint64_t off, uint64_t len)
+{
+	int ret = qc_discard(b, off, len);
+
+	return ret < 0 ? ret : qc_window(b, 0);
 }
 
 static int
@@ -820,6 +898,7 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 		ret = vm_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	qc_window_init(q);
 	if (!(flags & BLK_F_RDONLY))
 		ret = check_writable(b, flags, err);
 out:
@@ -917,9 +996,9 @@ const struct blk_driver blk_qcow2 = {
 	.preadv = qcow2_preadv,
 	.pwritev = qcow2_pwritev,
 	.compress = qc_compress,
-	.write_compressed = qc_write_compressed,
+	.write_compressed = qcow2_write_compressed,
 	.flush = qcow2_flush,
-	.discard = qc_discard,
+	.discard = qcow2_discard,
 	.block_status = qcow2_block_status,
 	.info = qcow2_info,
 	.check = qc_check,
