@@ -80,6 +80,9 @@ struct qcow2 {
 	unsigned cluster_bits;
 	uint64_t cs;
 	unsigned l2_bits;
+	bool extl2;             /* extended L2: 16-byte entries, the second
+				 * half a bitmap of 32 subclusters (read
+				 * only) */
 	uint64_t header_len;
 	uint64_t incompat, compat, autoclear;
 	int ctype;              /* 0 zlib, 1 zstd */
@@ -152,6 +155,8 @@ int qc_window(struct blk *b, uint64_t n);
 void qc_window_init(struct qcow2 *q);
 int qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry,
     uint64_t *l2off);
+int qc_l2_entry_ext(struct blk *b, uint64_t off, uint64_t *entry,
+    uint64_t *bitmap, uint64_t *l2off);
 int qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off);
 void qc_comp_span(const struct qcow2 *q, uint64_t e, uint64_t *host,
     uint64_t *len);
