@@ -24,6 +24,28 @@ fill() {
 	done
 }
 
+@test "qcow2 option combinations qemu-img writes (preallocation, lazy refcounts, v2 with backing, compressed zstd at 2 MiB) read byte for byte, check clean" {
+	qemu-img create -q -f qcow2 -o compat=0.10 b.qcow2 4M
+	qemu-io -c 'write -P 0x42 0 4M' b.qcow2 > /dev/null
+	for o in preallocation=metadata preallocation=falloc preallocation=full \
+	    cluster_size=2M,preallocation=metadata lazy_refcounts=on \
+	    lazy_refcounts=on,cluster_size=4k compat=0.10,cluster_size=1k \
+	    "compat=0.10,backing_file=b.qcow2,backing_fmt=qcow2" \
+	    "cluster_size=2M,backing_file=b.qcow2,backing_fmt=qcow2"; do
+		rm -f i.qcow2
+		qemu-img create -q -f qcow2 -o $o i.qcow2 4M
+		fill i.qcow2
+		same_as_qemu i.qcow2 || { echo "# -o $o" >&3; false; }
+		run_tool 0 "$VM_DISK" check i.qcow2
+	done
+	head -c 1M /dev/urandom > r.raw
+	yes vmkit | head -c 3M >> r.raw
+	for ct in zlib zstd; do
+		qemu-img convert -c -O qcow2 -o compression_type=$ct,cluster_size=2M r.raw c.qcow2
+		same_as_qemu c.qcow2 || { echo "# -c $ct 2M" >&3; false; }
+	done
+}
+
 @test "refcount widths 1 to 64 bits: qemu-img's images read and check clean; writing them is refused, the file unchanged" {
 	for rb in 1 2 4 8 16 32 64; do
 		qemu-img create -q -f qcow2 -o refcount_bits=$rb i.qcow2 4M
