@@ -43,6 +43,9 @@ struct net_params {
 	int trunk;                      /* switch: a trunk port (802.1Q) */
 	const char *tftp;               /* nat: TFTP root, NULL or "" none */
 	const char *bootfile;           /* nat: DHCP boot file, NULL none */
+	const char *subnet;             /* nat: "a.b.c.d/P" (16 to 27), NULL
+	                                 * or "" 10.0.2.0/24; the host is .2,
+	                                 * DNS .3, DHCP from .15 */
 };
 
 /* A switch port may say what it is in its first message, before any

@@ -17,7 +17,9 @@
  *   end
  *
  * A disk goes as its image file, every internal snapshot in it, so the
- * copy's disks go back to the snapshot's point as the original's would.
+ * copy's disks go back to the snapshot's point as the original's would;
+ * one from outside the bundle lands in the copy's folder by its file
+ * name, and the copy's vm.yaml is written anew naming it there.
  * The receiver builds the bundle in a new folder beside the one it is to
  * be and renames it into place only once all of it is in and checked;
  * the snapshot's embedded configuration names the copy's disks.  A delta
@@ -55,6 +57,7 @@
 #define PBUF (PATH_MAX + 2 * NAME_MAX_LEN + 64)
 
 #define DELTA_GRAIN 65536u        /* a delta compares and sends these */
+#define RAM_WRITEBACK (16u << 20) /* live RAM: writeback after so much */
 
 struct vm_rec {
 	char name[NAME_MAX_LEN + 1];
@@ -173,12 +176,15 @@ struct send_list {
 	int n;
 };
 
-/* Add cfg's disks to l; each must be a file in the bundle folder babs. */
+/* Add cfg's disks to l.  A disk outside the bundle folder babs goes too,
+ * into the copy's folder under its file name: that name must be free
+ * there (no file of the bundle, no other disk by that name). */
 static int
 add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
     const char *what, struct vm_err *err)
 {
-	char rp[PATH_MAX], dir[PATH_MAX];
+	char rp[PATH_MAX], dir[PATH_MAX], in[2 * PATH_MAX];
+	struct stat a, b;
 	int i, k;
 
 	for (i = 0; i < cfg->ndisks; i++) {
@@ -187,15 +193,28 @@ add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
 			    cfg->disks[i].file);
 		snprintf(dir, sizeof(dir), "%s", rp);
 		*strrchr(dir, '/') = '\0';
-		if (strcmp(dir, babs) != 0 || !plain_name(base_name(rp)))
-			return vm_err_set(err, -EINVAL, "%s: disk %s is not a "
-			    "file of the bundle (send takes the bundle's own "
-			    "files: move it into %s)", what,
-			    cfg->disks[i].file, babs);
+		if (!plain_name(base_name(rp)))
+			return vm_err_set(err, -EINVAL, "%s: disk %s: a file "
+			    "named '%s' cannot be a disk of the copy (rename "
+			    "it)", what, cfg->disks[i].file, base_name(rp));
 		for (k = 0; k < l->n && strcmp(l->path[k], rp) != 0; k++)
 			;
 		if (k < l->n)
 			continue;
+		for (k = 0; k < l->n; k++)
+			if (strcmp(base_name(l->path[k]), base_name(rp)) == 0)
+				return vm_err_set(err, -EINVAL, "%s: disks %s "
+				    "and %s have one file name: the copy holds "
+				    "its disks in one folder (rename one)", what,
+				    l->path[k], rp);
+		snprintf(in, sizeof(in), "%s/%s", babs, base_name(rp));
+		if (strcmp(dir, babs) != 0 && stat(in, &b) == 0 &&
+		    (stat(rp, &a) < 0 || a.st_ino != b.st_ino ||
+		    a.st_dev != b.st_dev))
+			return vm_err_set(err, -EINVAL, "%s: disk %s, outside "
+			    "the bundle, has the name of the bundle's file %s: "
+			    "the copy holds both in one folder (rename one)",
+			    what, rp, in);
 		if (l->n == MAX_FILES)
 			return vm_err_set(err, -EINVAL, "%s: too many disks",
 			    what);
@@ -683,6 +702,7 @@ struct recv_state {
 	bool ram_open, ram_done;
 	uint32_t ram_nr;
 	uint64_t ram_gpa[16], ram_size[16], ram_total, ram_off;
+	uint64_t ram_unsynced;          /* bytes since writeback was started */
 	uint8_t *ram_bits;              /* non-zero pages, regions in a row */
 };
 
@@ -917,6 +937,13 @@ ram_data(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 	if (pwrite(st->w.fd, data, n, (off_t)(st->ram_off + off)) !=
 	    (ssize_t)n)
 		return vm_err_errno(err, -errno, "%s", st->snap);
+	/* start writing back as pages come, so the fsync at the end, in
+	 * the VM's downtime, finds little left to write */
+	st->ram_unsynced += n;
+	if (st->ram_unsynced >= RAM_WRITEBACK) {
+		(void)sync_file_range(st->w.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		st->ram_unsynced = 0;
+	}
 	for (k = 0; k < n / PAGE; k++) {
 		uint64_t pg = off / PAGE + k;
 		const uint8_t *p = data + k * PAGE;
@@ -1111,6 +1138,49 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 	    "does not know (a newer sender?)", r->name);
 }
 
+/* The copy's vm.yaml when the sender's named disks outside its bundle:
+ * written anew from cfg (comments and layout are lost), every disk by its
+ * file name, relative to the copy's folder. */
+static int
+yaml_rewrite(struct recv_state *st, struct vm_config *cfg, struct vm_err *err)
+{
+	char p[2 * PBUF], *out = NULL, *line;
+	size_t olen = 0;
+	FILE *f;
+	int i, fd, ret;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		char b[NAME_MAX_LEN + 1];
+
+		snprintf(b, sizeof(b), "%.255s", base_name(cfg->disks[i].file));
+		snprintf(cfg->disks[i].file, sizeof(cfg->disks[i].file), "%s",
+		    b);
+	}
+	snprintf(p, sizeof(p), "%s/vm.yaml", st->tmp);
+	f = open_memstream(&out, &olen);
+	if (f == NULL)
+		return vm_err_errno(err, -errno, "memstream");
+	ret = cfg_emit(cfg, f, p, err);
+	fclose(f);
+	/* a name the sender's vm.yaml did not give stays the folder's */
+	line = out;
+	if (ret == 0 && !cfg->name_given && strncmp(out, "version:", 8) == 0 &&
+	    (line = strstr(out, "\nname: ")) != NULL) {
+		char *eol = strchr(line + 1, '\n');
+
+		memmove(line, eol != NULL ? eol : line + strlen(line),
+		    strlen(eol != NULL ? eol : line + strlen(line)) + 1);
+	}
+	fd = ret == 0 ? open(p, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
+	if (ret == 0 && (fd < 0 || write(fd, out, strlen(out)) !=
+	    (ssize_t)strlen(out) || fsync(fd) < 0))
+		ret = vm_err_errno(err, -errno, "%s", p);
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	return ret;
+}
+
 /* All of it in: the snapshot closed and checked as a restore would, the
  * vm.yaml's disks the ones sent. */
 static int
@@ -1119,7 +1189,7 @@ recv_finish(struct recv_state *st, struct vm_err *err)
 	static struct vm_config cfg;
 	struct snap_reader rd;
 	char yname[PBUF + 16];
-	int i, k, ret;
+	int i, k, ret, outside = 0;
 
 	ret = disk_finish(st, err);
 	if (ret == 0)
@@ -1161,11 +1231,21 @@ recv_finish(struct recv_state *st, struct vm_err *err)
 			if (strncmp(f, st->final, fl) == 0 && f[fl] == '/' &&
 			    strcmp(f + fl + 1, st->files[k]) == 0)
 				break;
+		if (k < st->nfiles)
+			continue;
+		/* a disk from outside the sender's bundle: in the copy's
+		 * folder now, under its file name */
+		for (k = 0; k < st->nfiles; k++)
+			if (strcmp(base_name(f), st->files[k]) == 0)
+				break;
 		if (k == st->nfiles)
 			ret = vm_err_set(err, -EINVAL, "stdin: vm.yaml names disk "
-			    "%s, not one of the bundle's disks sent (name them "
-			    "relative to vm.yaml)", f);
+			    "%s, not one of the disks sent", f);
+		else
+			outside++;
 	}
+	if (ret == 0 && outside > 0)
+		ret = yaml_rewrite(st, &cfg, err);
 	return ret;
 }
 

@@ -14,8 +14,10 @@ struct vm_err;
 struct vm_live_send;
 
 /* Write bundle (a stopped VM's folder), its vm.yaml, its disk image files
- * and the snapshot file snap_path (of tag) to fd.  Every disk the bundle's
- * vm.yaml or the snapshot names must be a file in the bundle.  base (NULL:
+ * and the snapshot file snap_path (of tag) to fd.  A disk the bundle's
+ * vm.yaml or the snapshot names outside the bundle goes under its file
+ * name, which must be free in the bundle and among the disks (the
+ * receiver names it there in the copy's vm.yaml).  base (NULL:
  * none), whose snapshot file is base_path: each writable disk as its
  * contents at tag where they differ from base's (each holds both internal
  * snapshots), for a receive into the bundle received with base.
