@@ -387,7 +387,7 @@ xl_wait() {     # FILE N: until FILE shows more than N passes (bounded)
 	[ "$(xl_passes "$1")" -gt "$2" ] || { echo "# no pass after $2 in $1" >&3; false; }
 }
 @test "parallel vCPUs in and waiting for exclusive sections: pause, resume, vm-snap save and restore (--cpus 4)" {
-	local pid a i first log=$BATS_TEST_TMPDIR/xl.serial
+	local pid a i f first log=$BATS_TEST_TMPDIR/xl.serial r1=$BATS_TEST_TMPDIR/run1.out r2=$BATS_TEST_TMPDIR/run2.out
 	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state VMKIT_DBT_SMP=parallel
 	run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 4 -m 64M --name xl --detach \
 		--serial-log "$log" --kernel "$GUESTS/smp.elf" --append "cpus=4 xloop"
@@ -408,20 +408,20 @@ xl_wait() {     # FILE N: until FILE shows more than N passes (bounded)
 	xl_wait "$log" "$((a + 2))"
 	cmd xl stop
 	wait_gone "$pid"
-	mv "$log" run1.out
+	mv "$log" "$r1"
 	# the restored VM's console goes to the same log (and stdout)
-	"$VM_SNAP" restore xl t9 </dev/null >/dev/null 2>run2.err &
+	"$VM_SNAP" restore xl t9 </dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/run2.err" &
 	pid=$!
 	xl_wait "$log" 3
 	cmd xl stop
 	wait_gone "$pid"
-	mv "$log" run2.out
+	mv "$log" "$r2"
 	# the restored guest goes on from the save: its first pass is one
 	# after a pass run 1 printed
-	first=$(tr -d '\r' <run2.out | sed -n 's/^smp: pass \([0-9a-f]*\)$/\1/p' | head -n 1)
-	tr -d '\r' <run1.out | grep -qx "smp: pass $(printf '%08x' $((16#$first - 1)))" ||
+	first=$(tr -d '\r' <"$r2" | sed -n 's/^smp: pass \([0-9a-f]*\)$/\1/p' | head -n 1)
+	tr -d '\r' <"$r1" | grep -qx "smp: pass $(printf '%08x' $((16#$first - 1)))" ||
 		{ echo "# first restored pass $first, not one after a pass of run 1" >&3; false; }
-	for f in run1.out run2.out; do
+	for f in "$r1" "$r2"; do
 		run grep -c ' BAD ' "$f"
 		is "$output" 0 "$f: every total right"
 		[ "$(tr -d '\r' <"$f" | grep -c '^smp: 64 xpage ok')" -ge "$(($(xl_passes "$f") - 1))" ] ||
