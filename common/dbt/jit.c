@@ -94,6 +94,10 @@
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
 #define JIT_FILL_SIZES 17               /* access sizes with a fill thunk */
 #define DBT_JIT_MAX_CPUS 64
+/* Slow paths a block may have: REP MOVS has two, so a block of them has
+ * twice as many as instructions; more than this and the block stays on
+ * the interpreter (emit.slow_full). */
+#define JIT_SLOW_MAX (2 * DBT_BLOCK_MAX + 8)
 
 /* Host registers. */
 enum { AX = 0, CX = 1, DX = 2, BX = 3, SP = 4, BP = 5, SI = 6, DI = 7 };
@@ -191,14 +195,24 @@ struct emit {
 	bool rc_dirty[16];      /* by guest reg */
 	bool rc_pin[16];        /* by host reg: used by this instruction */
 	unsigned rc_lru[16], rc_tick;
-	int nslow;
-	struct slow_path slow[DBT_BLOCK_MAX];
-	int nside;
-	struct side_exit side[DBT_BLOCK_MAX];
 	int insn_no;            /* of the instruction being compiled */
 	struct flag_src fsrc;
 	bool replay_ok;         /* this probe's instruction writes all flags */
+	int nslow, nside;
+	bool slow_full;         /* slow[] ran out: the block is refused */
+	/* Last, and not cleared before a compilation (emit_init): each
+	 * entry is set up when it is handed out. */
+	struct slow_path slow[JIT_SLOW_MAX];
+	struct side_exit side[DBT_BLOCK_MAX];
 };
+
+/* Everything before the slow paths and side exits zeroed (some 30 KB
+ * less to clear per block). */
+static void
+emit_init(struct emit *e)
+{
+	memset(e, 0, offsetof(struct emit, slow));
+}
 
 static void
 b1(struct emit *e, unsigned v)
@@ -268,7 +282,7 @@ set_rel32(uint8_t *field, const uint8_t *target)
 
 /*
  * A block exit's jmp rel32, which linking and unlinking rewrite while
- * other vCPUs may be running it (SMP.md M7): NOPs first so that the
+ * other vCPUs may be running it (SMP.md M7): a NOP first so that the
  * displacement is 4-aligned, which puts it in one cache line, and the
  * rewrite is one aligned 4-byte store (patch_rel32): a vCPU jumping
  * through it sees the old target or the new one, both valid code.
@@ -276,8 +290,21 @@ set_rel32(uint8_t *field, const uint8_t *target)
 static uint8_t *
 jmp32_patchable(struct emit *e)
 {
-	while (((uintptr_t)e->p & 3) != 3)
+	/* One NOP of the length needed, not up to three (executed on
+	 * every exit): 66 90, and 0F 1F 00 (NOP dword [rax]). */
+	switch (3 - ((uintptr_t)e->p & 3)) {
+	case 1:
 		b1(e, 0x90);
+		break;
+	case 2:
+		b1(e, 0x66); b1(e, 0x90);
+		break;
+	case 3:
+		b1(e, 0x0f); b1(e, 0x1f); b1(e, 0x00);
+		break;
+	default:
+		break;
+	}
 	b1(e, 0xe9);
 	b4(e, 0);
 	return e->p - 4;
@@ -686,14 +713,31 @@ emit_helper_insn(struct emit *e, const struct insn *i, uint64_t rip)
 
 /* ---- memory operands ----------------------------------------------------- */
 
+/* A new slow path.  When there is no room left the last one is handed
+ * out again and the block is refused once emitted (slow_full), so that
+ * no guest code can make the emitter write past slow[]. */
+static struct slow_path *
+slow_alloc(struct emit *e)
+{
+	struct slow_path *s;
+
+	if (e->nslow == JIT_SLOW_MAX) {
+		e->slow_full = true;
+		s = &e->slow[JIT_SLOW_MAX - 1];
+	} else {
+		s = &e->slow[e->nslow++];
+	}
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
 /* A slow path entered by jumps other than a probe's (checks that send the
  * instruction to its handler), with the register cache as it is now. */
 static struct slow_path *
 new_slow(struct emit *e, const struct insn *i, uint64_t rip)
 {
-	struct slow_path *s = &e->slow[e->nslow++];
+	struct slow_path *s = slow_alloc(e);
 
-	memset(s, 0, sizeof(*s));
 	s->i = i;
 	s->rip = rip;
 	memcpy(s->rc_host, e->rc_host, sizeof(s->rc_host));
@@ -945,7 +989,7 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	struct slow_path *s = e->nslow > 0 &&
 	    e->slow[e->nslow - 1].jcc == NULL &&
 	    e->slow[e->nslow - 1].i == i ? &e->slow[e->nslow - 1] :
-	    &e->slow[e->nslow++];
+	    slow_alloc(e);
 	int32_t tlb = OFF(tlb) + (e->c->cpl == 3 ?
 	    (int32_t)sizeof(e->c->tlb[0]) : 0);
 
@@ -1791,6 +1835,30 @@ emit_push(struct emit *e, const struct insn *i, uint64_t rip)
 	probe_done(e, s);
 }
 
+/*
+ * PUSH r/m64 from memory (FF /6; the kernel's entry code pushes per-CPU
+ * values through GS): two probes, the load's and the store's, before
+ * anything changes, so that either slow path can run the whole
+ * instruction.  The address is computed with the RSP of before the push.
+ */
+static void
+emit_push_mem(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *ld, *st;
+	int hs = rc_get(e, X86_RSP);
+
+	emit_ea_rc(e, i, rip + i->len, true);
+	ld = emit_probe(e, i, rip, 8, false);
+	ld_rdi(e, CX);
+	lea_disp(e, SI, hs, -8);
+	st = emit_probe(e, i, rip, 8, true);
+	st_rdi(e, CX);
+	mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
+	probe_done(e, ld);
+	probe_done(e, st);
+}
+
 static void
 emit_pop(struct emit *e, const struct insn *i, uint64_t rip)
 {
@@ -2138,6 +2206,61 @@ emit_cli(struct emit *e)
 	flags_to_bx(e);
 	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1);
 	b1(e, (uint8_t)~(X86_IF >> 8));                 /* and byte [], ~2 */
+}
+
+/*
+ * STI at CPL 0, the last instruction of its block (it ends blocks).  When
+ * IF was set already it does nothing and the block leaves by a direct
+ * exit like any other.  Otherwise it sets IF and the interrupt shadow:
+ * with an interrupt pending, back to the run loop, which runs the next
+ * instruction on the interpreter and then delivers it; with none, the
+ * direct exit, whose linked target has no attention check at its entry,
+ * so the next instruction runs before anything raised meanwhile is
+ * taken.  The shadow flag then stays set until the next helper or run
+ * loop visit, which at worst runs one more instruction first.
+ */
+static void
+emit_sti(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	uint64_t next = rip + i->len;
+	const void *hint = e->c->vm->intc == NULL ? NULL :
+	    intc_pending_hint(e->c->vm->intc, e->c->index);
+	uint8_t *was_set, *pending = NULL;
+
+	flags_to_bx(e);
+	rc_flush(e);
+	b1(e, 0xf6); m_bp(e, 0, OFF(rflags) + 1); b1(e, X86_IF >> 8); /* test */
+	was_set = jcc32(e, 0x5, NULL);                  /* jnz */
+	b1(e, 0x80); m_bp(e, 1, OFF(rflags) + 1); b1(e, X86_IF >> 8); /* or */
+	b1(e, 0xc6); m_bp(e, 0, OFF(irq_shadow)); b1(e, 1); /* mov byte */
+	if (hint != NULL) {
+		mov_imm64(e, AX, (uint64_t)(uintptr_t)hint);
+		b1(e, 0x80); b1(e, 0x38); b1(e, 0);     /* cmp byte [rax], 0 */
+		pending = jcc32(e, 0x5, NULL);          /* jnz */
+	}
+	set_rel32(was_set, e->p);
+	emit_jmp_exit(e, next);
+	if (pending != NULL) {
+		set_rel32(pending, e->p);
+		set_rip(e, next);
+		jmp32(e, e->fl == FLS_BX ? e->j->exit_null_bx :
+		    e->j->exit_null);
+	}
+}
+
+/* CLD, STD: RFLAGS.DF is bit 2 of its second byte (string instructions
+ * read it there). */
+static void
+emit_cld_std(struct emit *e, const struct insn *i)
+{
+	flags_to_bx(e);
+	if (i->op == 0xfc) {
+		b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1);
+		b1(e, (uint8_t)~(X86_DF >> 8));         /* and byte [], ~4 */
+	} else {
+		b1(e, 0x80); m_bp(e, 1, OFF(rflags) + 1);
+		b1(e, X86_DF >> 8);                     /* or byte [], 4 */
+	}
 }
 
 /* PUSHF with a 64-bit operand size: RFLAGS without VM and RF. */
@@ -2689,6 +2812,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 			emit_pop(e, i, rip);
 			goto native;
 		}
+		if (i->op == 0xff && (i->reg & 7) == 6 && i->opsize == 8 &&
+		    i->mem && !i->lock) {
+			emit_push_mem(e, i, rip);
+			goto native;
+		}
 	}
 	if (i->map == MAP_0F && i->op == 0x1f)
 		goto native;                            /* NOP r/m */
@@ -2703,6 +2831,15 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_1B && i->op == 0xfa && e->c->cpl == 0) {
 		emit_cli(e);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0xfb && e->c->cpl == 0 && last) {
+		emit_sti(e, i, rip);
+		e->j->native_insns++;
+		return false;
+	}
+	if (i->map == MAP_1B && (i->op == 0xfc || i->op == 0xfd)) {
+		emit_cld_std(e, i);
 		goto native;
 	}
 	if (i->map == MAP_1B && i->op == 0x9c && i->opsize == 8) {
@@ -2971,7 +3108,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	    (b->mode_key & DBT_MODE_AC))
 		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&e, 0, sizeof(e));
+	emit_init(&e);
 	e.start = alloc_code(j, JIT_BLOCK_ROOM);
 	if (e.start == NULL) {
 		/* Full: start over.  b is flushed with the rest.  With the
@@ -3022,6 +3159,13 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 		const struct insn *i = &b->insns[k];
 		bool last = k == b->n - 1;
 
+		if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM / 2) {
+			/* Half the room is body: the rest is for the slow
+			 * paths and side exits.  The block's other
+			 * instructions run from a block of their own. */
+			emit_jmp_exit(&e, rip);
+			break;
+		}
 		if (!emit_insn(&e, i, rip, last))
 			break;
 		rip += i->len;
@@ -3041,8 +3185,8 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	flags_merge_ax(&e);
 	set_rip(&e, b->lin);
 	jmp32(&e, j->exit_null);
-	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM) {
-		/* Cannot happen with DBT_BLOCK_MAX instructions; refuse
+	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM || e.slow_full) {
+		/* Not expected with the body cut at half the room; refuse
 		 * rather than trust memory past the reservation. */
 		b->jit_failed = true;
 		return false;
@@ -3174,7 +3318,7 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		return to->jit_code_reg;
 	if (j->used + 256 > j->size)
 		return NULL;
-	memset(&e, 0, sizeof(e));
+	emit_init(&e);
 	e.start = e.p = j->base + j->used;
 	e.j = j;
 	e.c = c;
@@ -3358,7 +3502,7 @@ emit_trampoline(struct dbt_jit *j)
 {
 	struct emit e;
 
-	memset(&e, 0, sizeof(e));
+	emit_init(&e);
 	e.p = e.start = j->base;
 	e.j = j;
 	j->enter = e.p;

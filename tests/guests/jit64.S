@@ -274,6 +274,14 @@ irq:
 	movb $'\n', %al
 	call putc64
 23:
+	/* ---- many: 64 REP MOVSBs in one block, two slow paths each, more
+	 * than the block has instructions (RCX = 0: each moves nothing) ---- */
+	xorl %ecx, %ecx
+	.rept 64
+	rep movsb
+	.endr
+	movl $msg_many, %esi
+	call puts64
 	movl $msg_ok, %esi
 	call puts64
 	EXIT $0
@@ -592,6 +600,7 @@ msg_irq:	.asciz "jit64: irq ok\n"
 msg_irq_bad:	.asciz "jit64: irq FAILED\n"
 msg_sum:	.asciz "jit64: sum "
 msg_sse:	.asciz "jit64: sse "
+msg_many:	.asciz "jit64: many slow paths ok\n"
 msg_ok:		.asciz "jit64: all ok\n"
 
 /* cross_fn: its MOV straddles the boundary between two pages. */
