@@ -158,6 +158,7 @@ struct slow_path {
 	bool rc_dirty[16];
 	uint8_t replay[32];     /* FLS_REPLAY: code that makes the flags again */
 	int nreplay;
+	int count;              /* instructions from i the handlers run (0: 1) */
 };
 
 /*
@@ -1221,7 +1222,17 @@ emit_slow_paths(struct emit *e)
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0 && s->rc_dirty[g])
 				st64(e, s->rc_host[g], GPR(g));
-		emit_call_helper(e, s->i, s->rip);
+		{
+			const struct insn *hi = s->i;
+			uint64_t hrip = s->rip;
+			int n;
+
+			for (n = 0; n < (s->count > 1 ? s->count : 1); n++) {
+				emit_call_helper(e, hi, hrip);
+				hrip += hi->len;
+				hi++;
+			}
+		}
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0)
 				ld64(e, s->rc_host[g], GPR(g));
@@ -1857,6 +1868,85 @@ emit_push_mem(struct emit *e, const struct insn *i, uint64_t rip)
 	rc_dirty(e, X86_RSP);
 	probe_done(e, ld);
 	probe_done(e, st);
+}
+
+/* Is i a PUSH r64 (pop: POP r64) a run of them can take, RSP aside? */
+static bool
+stack_run_insn(const struct insn *i, bool pop)
+{
+	unsigned base = pop ? 0x58 : 0x50;
+
+	return i->map == MAP_1B && i->op >= base && i->op <= base + 7 &&
+	    i->opsize == 8 && i->rep == REP_NONE && !i->lock &&
+	    i->opreg != X86_RSP;
+}
+
+/* How many instructions from b->insns[k] make a run of PUSHes or POPs
+ * (at most 6: their registers and RSP stay pinned). */
+static int
+stack_run(const struct dbt_block *b, int k, bool *pop)
+{
+	int n;
+
+	*pop = b->insns[k].op >= 0x58;
+	for (n = 0; k + n < b->n && n < 6; n++)
+		if (!stack_run_insn(&b->insns[k + n], *pop))
+			break;
+	return n;
+}
+
+/*
+ * n PUSH r64 (or POP r64) in a row, the prologue and epilogue of most
+ * functions: one probe for the 8n bytes instead of one each.  When they
+ * are not all on one mapped page the slow path runs the n instructions
+ * one by one through their handlers, so faults stay precise.
+ */
+static void
+emit_stack_run(struct emit *e, int k, int n, bool pop)
+{
+	const struct insn *i = &e->b->insns[k];
+	struct slow_path *s;
+	int hs, hr[6], j;
+	uint64_t rip = e->b->lin;
+
+	for (j = 0; j < k; j++)
+		rip += e->b->insns[j].len;
+	memset(e->rc_pin, 0, sizeof(e->rc_pin));
+	e->insn_no += n;
+	hs = rc_get(e, X86_RSP);
+	for (j = 0; j < n; j++)
+		hr[j] = pop ? rc_take(e, i[j].opreg, true) :
+		    rc_get(e, i[j].opreg);
+	if (pop)
+		mov_rr(e, SI, hs);
+	else
+		lea_disp(e, SI, hs, -8 * n);
+	s = emit_probe(e, i, rip, 8u * (unsigned)n, !pop);
+	s->count = n;
+	for (j = 0; j < n; j++) {
+		/* push j goes to 8 (n - 1 - j) above the new RSP; pop j
+		 * reads 8 j above the old one. */
+		int32_t off = 8 * (pop ? j : n - 1 - j);
+		int r = hr[j];
+
+		b1(e, 0x48 | (r >= 8 ? 4 : 0)); b1(e, pop ? 0x8b : 0x89);
+		if (off == 0) {
+			b1(e, (unsigned)(r & 7) << 3 | DI);
+		} else {
+			b1(e, 0x40 | (unsigned)(r & 7) << 3 | DI);
+			b1(e, (uint8_t)off);
+		}
+	}
+	if (pop)
+		lea_disp(e, hs, SI, 8 * n);
+	else
+		mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
+	for (j = 0; j < n; j++)
+		if (pop)
+			rc_dirty(e, i[j].opreg);
+	probe_done(e, s);
+	e->j->native_insns += (uint64_t)n;
 }
 
 static void
@@ -3095,10 +3185,12 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	struct dbt_jit *j = c->jit;
 	struct emit e;
 	uint8_t *exit0[2], *code_bx, *code_reg;
+	struct dbt_jit_exit *x;
 	struct timespec t0, t1;
 	uint64_t rip = b->lin;
 	int8_t pre[16];
-	int k, npre;
+	int k, n, npre;
+	bool pop;
 
 	if (b->jit_code != NULL)
 		return true;
@@ -3144,6 +3236,20 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	 * that hand them over in host registers enter after the loads. */
 	memset(b->jit_rmap, -1, sizeof(b->jit_rmap));
 	npre = preload_scan(b, pre, 6);
+	/* Where the exit that brought us here (linked to this block next)
+	 * holds them: that link then needs no moves, and a forward one no
+	 * code of its own (link_entry). */
+	x = c->jit_pending;
+	if (x != NULL && x->target == b->lin)
+		for (k = 0; k < npre; k++) {
+			int h = x->rmap[pre[k]];
+
+			if (h >= 8 && h < 16 && e.rc_owner[h] < 0) {
+				e.rc_owner[h] = pre[k];
+				e.rc_host[pre[k]] = (int8_t)h;
+				ld64(&e, h, GPR(pre[k]));
+			}
+		}
 	for (k = 0; k < npre; k++) {
 		int h = rc_get(&e, pre[k]);
 
@@ -3165,6 +3271,15 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 			 * instructions run from a block of their own. */
 			emit_jmp_exit(&e, rip);
 			break;
+		}
+		if (j->max_native < 0 && (n = stack_run(b, k, &pop)) >= 2) {
+			emit_stack_run(&e, k, n, pop);
+			for (; n > 0; n--, k++)
+				rip += b->insns[k].len;
+			k--;
+			if (k == b->n - 1)
+				emit_jmp_exit(&e, rip);
+			continue;
 		}
 		if (!emit_insn(&e, i, rip, last))
 			break;
