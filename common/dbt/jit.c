@@ -199,6 +199,7 @@ struct emit {
 	int insn_no;            /* of the instruction being compiled */
 	struct flag_src fsrc;
 	bool replay_ok;         /* this probe's instruction writes all flags */
+	bool probe_sib;         /* this probe's user addresses [rdi + rsi] */
 	int nslow, nside;
 	bool slow_full;         /* slow[] ran out: the block is refused */
 	/* Last, and not cleared before a compilation (emit_init): each
@@ -1036,7 +1037,11 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	b1(e, 0x48); b1(e, 0x8b);                       /* mov rdi, addend */
 	m_bp_ax1(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
 	    addend));
-	b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);          /* add rdi, rsi */
+	/* rdi = host address, unless the instruction takes [rdi + rsi]
+	 * (emit_hop: one instruction less on every hit) */
+	if (!e->probe_sib) {
+		b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);  /* add rdi, rsi */
+	}
 	s->i = i;
 	s->rip = rip;
 	memcpy(s->rc_host, e->rc_host, sizeof(s->rc_host));
@@ -1297,7 +1302,9 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 
 	if (mem) {
 		emit_ea(e, i, rip + i->len, true);
+		e->probe_sib = true;
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+		e->probe_sib = false;
 	}
 	if (h->flags & FL_R)
 		flags_to_host(e);
@@ -1326,9 +1333,10 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 		b1(e, 0x48);
 	for (k = 0; k < h->nopc; k++)
 		b1(e, h->opc[k]);
-	if (mem)
-		b1(e, (unsigned)(regenc & 7) << 3 | DI);        /* [rdi] */
-	else
+	if (mem) {
+		b1(e, (unsigned)(regenc & 7) << 3 | 4);         /* SIB: */
+		b1(e, SI << 3 | DI);                            /* [rdi+rsi] */
+	} else
 		b1(e, 0xc0 | (unsigned)(regenc & 7) << 3 | (unsigned)rmenc);
 	switch (h->imm) {
 	case IMM_8:
@@ -1360,9 +1368,9 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 
 /*
  * A guest instruction on the register cache: its register operands are
- * the host registers caching them (r8-r15), its memory operand [rdi]
- * after the probe.  High-byte registers cannot be encoded with the REX
- * prefix r8-r15 need: those go through emit_hop_mem.
+ * the host registers caching them (r8-r15), its memory operand
+ * [rdi + rsi] after the probe.  High-byte registers cannot be encoded
+ * with the REX prefix r8-r15 need: those go through emit_hop_mem.
  */
 static bool
 emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
@@ -1421,7 +1429,9 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		e->replay_ok = !h->cl && (h->flags & FL_R) == 0 &&
 		    ((h->flags & FL_W) || (!flags_src_uses(e, h->reg_w ?
 		    gr : -1) && !flags_src_uses(e, h->rm_w ? gm : -1)));
+		e->probe_sib = true;
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+		e->probe_sib = false;
 		e->replay_ok = false;
 	}
 	if (h->flags & FL_R)
@@ -1439,9 +1449,10 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		b1(e, 0x40 | rex);
 	for (k = 0; k < h->nopc; k++)
 		b1(e, h->opc[k]);
-	if (mem)
-		b1(e, (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 | DI);
-	else
+	if (mem) {
+		b1(e, (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 | 4);
+		b1(e, SI << 3 | DI);                    /* [rdi + rsi] */
+	} else
 		b1(e, 0xc0 | (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 |
 		    (unsigned)(hm & 7));
 	switch (h->imm) {
