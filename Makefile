@@ -166,6 +166,7 @@ bench: deps
 	@bench/cpu.sh build/rel
 	@bench/smp.sh build/rel
 	@bench/snap.sh build/rel
+	@bench/live.sh build/rel
 	@bench/net.sh build/rel
 	@bench/disk.sh build/rel
 

@@ -4,19 +4,25 @@
 # issue's 4 GiB), half data (incompressible and text, alternating 32 MiB
 # runs) and half holes.  $BENCH_DISK_ROWS=issue runs only the issue's
 # three conversions (raw -> qcow2, qcow2 -> raw, qcow2 -> streamOptimized
-# VMDK); the default, all, adds compressed qcow2 output.
-# Each conversion runs $BENCH_RUNS times (default 3); the table shows the
-# median wall time and the throughput over the virtual size.  The output
+# VMDK); plain only the first two; the default, all, adds compressed
+# qcow2 output.
+# Each conversion runs $BENCH_RUNS times (default 3), vm-disk and
+# qemu-img taking turns, each after a sync; the table shows the median
+# wall time and the throughput over the virtual size.  The output
 # is synced before the clock stops (vm-disk syncs; qemu-img runs with -t
 # writeback and a sync after), and the page cache holds the source.
 #
-# usage: bench/disk.sh BUILD_DIR
+# A second build directory, BASE, adds a column: its vm-disk, taking
+# turns with the other two.
+#
+# usage: bench/disk.sh BUILD_DIR [BASE_BUILD_DIR]
 set -uo pipefail
 BUILD=${1:-build/rel}
 RUNS=${BENCH_RUNS:-3}
 MIB=${BENCH_DISK_MIB:-4096}
 ROWS=${BENCH_DISK_ROWS:-all}
 VD=$BUILD/vm-disk
+BASE=${2:-}
 command -v qemu-img >/dev/null || { echo "qemu-img not installed" >&2; exit 1; }
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/vmkit-bench.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
 
@@ -44,21 +50,39 @@ time_it() {
 	echo "$e - $s" | bc
 }
 
-row() { # name, then the two commands as strings
-	local name=$1 vm=$2 q=$3 tv tq
-	tv=$(for ((r = 0; r < RUNS; r++)); do rm -f "$tmp/out"; time_it sh -c "$vm"; done | median)
-	tq=$(for ((r = 0; r < RUNS; r++)); do rm -f "$tmp/out"; time_it sh -c "$q"; done | median)
-	printf '| %s | %.2f s (%.0f MiB/s) | %.2f s (%.0f MiB/s) |\n' "$name" \
+row() { # name, then the two commands as strings; the runs take turns
+	local name=$1 vm=$2 q=$3 tv tq tb r
+	: > "$tmp/tv"; : > "$tmp/tq"; : > "$tmp/tb"
+	for ((r = 0; r < RUNS; r++)); do
+		rm -f "$tmp/out"; sync; time_it sh -c "$vm" >> "$tmp/tv"
+		rm -f "$tmp/out"; sync; time_it sh -c "$q" >> "$tmp/tq"
+		[ -n "$BASE" ] || continue
+		rm -f "$tmp/out"; sync; time_it sh -c "${vm/#$VD/$BASE/vm-disk}" >> "$tmp/tb"
+	done
+	tv=$(median < "$tmp/tv"); tq=$(median < "$tmp/tq")
+	printf '| %s | %.2f s (%.0f MiB/s) | %.2f s (%.0f MiB/s) |' "$name" \
 		"$tv" "$(echo "$MIB / $tv" | bc -l)" "$tq" "$(echo "$MIB / $tq" | bc -l)"
+	if [ -n "$BASE" ]; then
+		tb=$(median < "$tmp/tb")
+		printf ' %.2f s (%.0f MiB/s) |' "$tb" "$(echo "$MIB / $tb" | bc -l)"
+	fi
+	echo
+	echo "  vm-disk: $(tr '\n' ' ' < "$tmp/tv"); qemu-img: $(tr '\n' ' ' < "$tmp/tq")${BASE:+; base: $(tr '\n' ' ' < "$tmp/tb")}" >&2
 }
 
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| convert ($MIB MiB virtual, half data, half holes) | vm-disk | qemu-img |"
-echo "|---|---:|---:|"
+if [ -n "$BASE" ]; then
+	echo "| convert ($MIB MiB virtual, half data, half holes) | vm-disk | qemu-img | vm-disk $BASE |"
+	echo "|---|---:|---:|---:|"
+else
+	echo "| convert ($MIB MiB virtual, half data, half holes) | vm-disk | qemu-img |"
+	echo "|---|---:|---:|"
+fi
 S=$tmp/src.raw Q=$tmp/src.qcow2 O=$tmp/out
 row "raw -> qcow2" "$VD convert -O qcow2 $S $O" "qemu-img convert -t writeback -O qcow2 $S $O"
 row "qcow2 -> raw" "$VD convert -O raw $Q $O" "qemu-img convert -t writeback -O raw $Q $O"
+[ "$ROWS" = plain ] && exit 0
 if [ "$ROWS" = all ]; then
 row "raw -> qcow2 -c (zlib)" "$VD convert -c -O qcow2 $S $O" "qemu-img convert -t writeback -c -O qcow2 $S $O"
 row "raw -> qcow2 -c (zstd)" "$VD convert -c -O qcow2 -o compression_type=zstd $S $O" "qemu-img convert -t writeback -c -O qcow2 -o compression_type=zstd $S $O"

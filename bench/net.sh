@@ -17,7 +17,8 @@
 # First, guest to guest (the "g2g" rows): two guest kits on a vm-net
 # switch (10.0.3.1 sends $BENCH_NET_MB MiB to 10.0.3.2's nc), beside two
 # QEMU TCG guests joined by -netdev socket,listen=/connect= on loopback.
-# The sender times its own stream (see g2g below).  BENCH_NET_G2G=no or
+# The sender times its own stream (see g2g below); QEMU's sender starts
+# once its receiver listens.  BENCH_NET_G2G=no or
 # BENCH_NET_NAT=no leaves one half out.
 #
 # Then HTTP (the "http" rows, BENCH_NET_HTTP=no leaves them out), with
@@ -121,6 +122,16 @@ g2g() {
 		timeout 600 "${recv[@]}" "console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.3.2/24 dev eth0; ip link set eth0 up; nc -l -p 5001 >/dev/null; echo recv-done\"" \
 			< /dev/null > "$tmp/recv.out" 2>&1 &
 		rpid=$!
+		# QEMU's -netdev socket,connect= that finds nobody listening
+		# runs on unconnected (the cause of the lost e1000 runs of
+		# 12-03): wait for the receiver's listen socket.
+		if [ -n "${G2G_LISTEN:-}" ]; then
+			local w=600
+			until ss -Hltn "sport = :$G2G_LISTEN" | grep -q . || [ $w -le 0 ] ||
+			    ! kill -0 "$rpid" 2>/dev/null; do
+				sleep 0.1; w=$((w - 1))
+			done
+		fi
 		timeout 600 "${send[@]}" "console=ttyS0 quiet vmkit.modules=e1000 vmkit.run=\"ip addr add 10.0.3.1/24 dev eth0; ip link set eth0 up; n=0; until ping -c 1 -W 1 10.0.3.2 >/dev/null 2>&1 || [ \$n -ge 300 ]; do n=\$((n+1)); done; sleep 2; a=\$(cut -d' ' -f1 /proc/uptime); dd if=/dev/zero bs=65536 count=$((MB * 16)) 2>/dev/null | nc 10.0.3.2 5001; echo g2g \$a \$(cut -d' ' -f1 /proc/uptime); grep -E 'eth0|virtio.-(input|output)' /proc/interrupts | sed 's/^/irq: /'\"" \
 			< /dev/null > "$tmp/send.out" 2>&1
 		wait "$rpid" 2>/dev/null
@@ -219,7 +230,7 @@ if [ "${BENCH_NET_G2G:-yes}" != no ]; then
 	if [ "${BENCH_NET_QEMU:-yes}" != no ] && command -v qemu-system-x86_64 >/dev/null; then
 		for dev in virtio-net-pci e1000; do
 			qport=$(free_port)
-			g2g "g2g qemu socket ${dev%-net-pci}" \
+			G2G_LISTEN=$qport g2g "g2g qemu socket ${dev%-net-pci}" \
 				qemu-system-x86_64 -accel tcg -m "$MEM" -nographic -no-reboot \
 				-kernel "$K" -initrd "$I" -netdev "socket,id=n0,listen=127.0.0.1:$qport" \
 				-device "$dev,netdev=n0,mac=52:54:00:00:03:02" -append -- \

@@ -189,6 +189,25 @@ make_grub_iso() {
 	wait_exit 0
 }
 
+@test "GRUB's entry editor: a line typed in one burst (49 keys, more than the BIOS's 15-key buffer) arrives whole and boots" {
+	guestkit
+	make_grub_iso grub.iso
+	in_tmux --cdrom grub.iso
+	wait_screen "vmkit third"
+	tm send-keys e
+	wait_screen "initrd /initrd.gz"
+	# To the end of the linux line, then the burst as tmux types it.
+	tm send-keys Down Down End
+	tm send-keys ' vmkit.burst=abcdefghijklmnopqrstuvwxyz0123456789'
+	wait_screen "burst=abcdefghijklmnopqrstuvwxyz0123456789"
+	tm send-keys C-x
+	wait_screen "~ #" 240
+	tm send-keys 'tr " " "\n" < /proc/cmdline | grep burst=' Enter
+	wait_screen "vmkit.burst=abcdefghijklmnopqrstuvwxyz0123456789"
+	tm send-keys 'poweroff -f' Enter
+	wait_exit 0
+}
+
 @test "a Bochs VBE graphics mode: the console says so, --screendump saves its pixels" {
 	# A boot sector programming the DISPI registers (640x480, 32 bpp),
 	# writing two pixels through the 64 KiB bank at 0xa0000 and leaving

@@ -146,7 +146,8 @@ type_at() {
 	truncate -s 64M esp.img
 	echo 'start=2048, type=ef' | sfdisk -q esp.img
 	dd if=esp.part of=esp.img bs=1M seek=1 conv=notrunc status=none
-	# GRUB 2.06 runs out of memory loading the kernel at 256M.  (GRUB
+	# GRUB 2.06 runs out of memory loading the kernel at 256M, under
+	# QEMU 7.2's TCG with its OVMF.fd too; both load it at 288M.  (GRUB
 	# escapes the quotes of a vmkit.run=, so the commands are typed.)
 	type_at 0 'vmkit-guest: ready' 'echo grub-booted-efi$(cat /sys/firmware/efi/fw_platform_size); cat /proc/cmdline; poweroff -f\n' \
 		-m 1G --firmware uefi --disk esp.img

@@ -268,6 +268,10 @@ write_vmx() {
 	ethernet1.present = "TRUE"
 	ethernet1.connectionType = "custom"
 	ethernet1.vnet = "/dev/vmnet3"
+	ethernet2.present = "TRUE"
+	ethernet2.connectionType = "hostonly"
+	ethernet3.present = "TRUE"
+	ethernet3.connectionType = "bridged"
 	# a comment
 	tools.syncTime = "FALSE"
 	sound.present = "TRUE"
@@ -279,14 +283,15 @@ write_vmx() {
 	sum=$(md5sum < vmw/web-disk1.vmdk)
 	run_tool 0 "$VM_CREATE" --import vmw/web.vmx imp
 	is "$output" "*vmw/web.vmx:3: virtualHW.version: not understood, left out*" "an unknown key, with its line"
-	is "$output" "*vmw/web.vmx:30: tools.syncTime: not understood*vmw/web.vmx:31: sound.present: not understood*"
+	is "$output" "*vmw/web.vmx:34: tools.syncTime: not understood*vmw/web.vmx:35: sound.present: not understood*"
+	is "$output" "*vmw/web.vmx: ethernet3: bridged networking needs a tap device on the host: imported as nat (use --net tap:DEV)*" "bridged, said so"
 	[[ $output != *memsize* && $output != *ethernet0* && $output != *gone.vmdk* ]]
 	yaml_of imp
 	d=$(cd vmw && pwd -P)
 	is "$output" "*memory: 2G*cpus: 2*firmware: uefi*" "memsize, numvcpus, firmware"
 	is "$output" "*file: $d/install.iso*media: cdrom*file: $d/web-disk1.vmdk*format: vmdk*interface: virtio*file: $d/data.vmdk*" \
 		"the CD-ROM, then the SCSI disks in unit order, referenced where they are"
-	is "$output" "*type: nat*model: e1000*mac: \"00:0c:29:ab:cd:ef\"*type: \"switch:vmnet3\"*model: virtio*" "the NICs"
+	is "$output" "*type: nat*model: e1000*mac: \"00:0c:29:ab:cd:ef\"*type: \"switch:vmnet3\"*model: virtio*type: \"switch:hostonly\"*type: nat*" "the NICs: nat, custom vmnet3, hostonly, bridged"
 	is "$(listing imp)" "vm.yaml " "nothing copied"
 	is "$(md5sum < vmw/web-disk1.vmdk)" "$sum" "the VMDK untouched"
 	qemu-img check -q vmw/web-disk1.vmdk
@@ -550,6 +555,175 @@ make_ova() {
 	ova_bad dtd.ova "vm-create: pkgs/dtd.ova:web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
 	run_tool 1 "$VM_CREATE" --import pkgs/xml/web.ovf out
 	is "$output" "vm-create: pkgs/xml/web.ovf:2: a DOCTYPE is not allowed in an OVF descriptor"
+}
+
+# write_vbox_ovf DIR FIRMWARE: an OVF 1.0 descriptor box.ovf in DIR
+# shaped as VBoxManage export writes one (MegaBytes units, a PIIX4 IDE
+# controller, "/disk/vmdisk1" host resources, the vbox:Machine section
+# with the machine's own settings), its firmware only in that section's
+# <Firmware type=FIRMWARE/>, and a streamOptimized VMDK.
+write_vbox_ovf() {
+	local d=$1 fw=$2
+	mkdir -p "$d"
+	qemu-img create -q -f vmdk -o subformat=streamOptimized "$d/box-disk001.vmdk" 32M
+	cat > "$d/box.ovf" <<-EOF
+	<?xml version="1.0"?>
+	<Envelope ovf:version="1.0" xml:lang="en-US" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:vbox="http://www.virtualbox.org/ovf/machine">
+	  <References>
+	    <File ovf:id="file1" ovf:href="box-disk001.vmdk"/>
+	  </References>
+	  <DiskSection>
+	    <Info>List of the virtual disks used in the package</Info>
+	    <Disk ovf:capacity="33554432" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized" vbox:uuid="6f1d2a3b-0000-4000-8000-000000000001"/>
+	  </DiskSection>
+	  <NetworkSection>
+	    <Info>Logical networks used in the package</Info>
+	    <Network ovf:name="NAT">
+	      <Description>Logical network used by this appliance.</Description>
+	    </Network>
+	  </NetworkSection>
+	  <VirtualSystem ovf:id="box">
+	    <Info>A virtual machine</Info>
+	    <OperatingSystemSection ovf:id="96">
+	      <Info>The kind of installed guest operating system</Info>
+	      <Description>Debian_64</Description>
+	      <vbox:OSType ovf:required="false">Debian_64</vbox:OSType>
+	    </OperatingSystemSection>
+	    <VirtualHardwareSection>
+	      <Info>Virtual hardware requirements for a virtual machine</Info>
+	      <System>
+	        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
+	        <vssd:InstanceID>0</vssd:InstanceID>
+	        <vssd:VirtualSystemIdentifier>box</vssd:VirtualSystemIdentifier>
+	        <vssd:VirtualSystemType>virtualbox-2.2</vssd:VirtualSystemType>
+	      </System>
+	      <Item>
+	        <rasd:Caption>2 virtual CPU</rasd:Caption>
+	        <rasd:Description>Number of virtual CPUs</rasd:Description>
+	        <rasd:ElementName>2 virtual CPU</rasd:ElementName>
+	        <rasd:InstanceID>1</rasd:InstanceID>
+	        <rasd:ResourceType>3</rasd:ResourceType>
+	        <rasd:VirtualQuantity>2</rasd:VirtualQuantity>
+	      </Item>
+	      <Item>
+	        <rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits>
+	        <rasd:Caption>1024 MB of memory</rasd:Caption>
+	        <rasd:Description>Memory Size</rasd:Description>
+	        <rasd:ElementName>1024 MB of memory</rasd:ElementName>
+	        <rasd:InstanceID>2</rasd:InstanceID>
+	        <rasd:ResourceType>4</rasd:ResourceType>
+	        <rasd:VirtualQuantity>1024</rasd:VirtualQuantity>
+	      </Item>
+	      <Item>
+	        <rasd:Address>0</rasd:Address>
+	        <rasd:Caption>ideController0</rasd:Caption>
+	        <rasd:Description>IDE Controller</rasd:Description>
+	        <rasd:ElementName>ideController0</rasd:ElementName>
+	        <rasd:InstanceID>3</rasd:InstanceID>
+	        <rasd:ResourceSubType>PIIX4</rasd:ResourceSubType>
+	        <rasd:ResourceType>5</rasd:ResourceType>
+	      </Item>
+	      <Item>
+	        <rasd:AddressOnParent>0</rasd:AddressOnParent>
+	        <rasd:Caption>disk1</rasd:Caption>
+	        <rasd:Description>Disk Image</rasd:Description>
+	        <rasd:ElementName>disk1</rasd:ElementName>
+	        <rasd:HostResource>/disk/vmdisk1</rasd:HostResource>
+	        <rasd:InstanceID>4</rasd:InstanceID>
+	        <rasd:Parent>3</rasd:Parent>
+	        <rasd:ResourceType>17</rasd:ResourceType>
+	      </Item>
+	      <Item>
+	        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>
+	        <rasd:Caption>Ethernet adapter on 'NAT'</rasd:Caption>
+	        <rasd:Connection>NAT</rasd:Connection>
+	        <rasd:ElementName>Ethernet adapter on 'NAT'</rasd:ElementName>
+	        <rasd:InstanceID>5</rasd:InstanceID>
+	        <rasd:ResourceSubType>E1000</rasd:ResourceSubType>
+	        <rasd:ResourceType>10</rasd:ResourceType>
+	      </Item>
+	    </VirtualHardwareSection>
+	    <vbox:Machine ovf:required="false" version="1.16-linux" uuid="{6f1d2a3b-0000-4000-8000-000000000002}" name="box" OSType="Debian_64" snapshotFolder="Snapshots">
+	      <ovf:Info>Complete VirtualBox machine configuration in VirtualBox format</ovf:Info>
+	      <Description>a machine of the test</Description>
+	      <Hardware>
+	        <CPU count="2">
+	          <PAE enabled="true"/>
+	          <LongMode enabled="true"/>
+	        </CPU>
+	        <Memory RAMSize="1024"/>
+	        <Firmware type="$fw"/>
+	        <Boot>
+	          <Order position="1" device="HardDisk"/>
+	        </Boot>
+	        <BIOS>
+	          <IOAPIC enabled="true"/>
+	        </BIOS>
+	        <Network>
+	          <Adapter slot="0" enabled="true" MACAddress="080027A1B2C3" type="82540EM">
+	            <NAT/>
+	          </Adapter>
+	        </Network>
+	      </Hardware>
+	      <StorageControllers>
+	        <StorageController name="IDE" type="PIIX4" PortCount="2" useHostIOCache="true" Bootable="true">
+	          <AttachedDevice type="HardDisk" hotpluggable="false" port="0" device="0">
+	            <Image uuid="{6f1d2a3b-0000-4000-8000-000000000001}"/>
+	          </AttachedDevice>
+	        </StorageController>
+	      </StorageControllers>
+	    </vbox:Machine>
+	  </VirtualSystem>
+	</Envelope>
+	EOF
+}
+
+@test "a VirtualBox export: the vbox:Machine section's <Firmware type=\"EFI\"/> gives UEFI; BIOS and EFI64 too, EFI32 is named and left out" {
+	write_vbox_ovf src EFI
+	run_tool 0 "$VM_CREATE" --import src/box.ovf box
+	yaml_of box
+	is "$output" "*memory: 1G*cpus: 2*firmware: uefi*" "CPUs, memory in MegaBytes, the firmware from vbox:Machine"
+	is "$output" "*box-disk001.vmdk*interface: virtio*model: e1000*" "the Debian template's disk, the export's E1000"
+	write_vbox_ovf bios BIOS
+	run_tool 0 "$VM_CREATE" --import bios/box.ovf boxb
+	yaml_of boxb
+	is "$output" "*firmware: bios*" "BIOS"
+	write_vbox_ovf e64 EFI64
+	run_tool 0 "$VM_CREATE" --import e64/box.ovf box64
+	yaml_of box64
+	is "$output" "*firmware: uefi*" "EFI64"
+	write_vbox_ovf e32 EFI32
+	run_tool 0 "$VM_CREATE" --import e32/box.ovf box32
+	is "$output" "*e32/box.ovf:*: vbox:Machine firmware 'EFI32': not one vm-run has (efi or bios), left out*"
+	yaml_of box32
+	is "$output" "*firmware: bios*" "BIOS"
+}
+
+@test "VMware's vmw:ExtraConfig spelling of firmware=efi, and a vmw:Config that disagrees with vbox:Machine: the first kept, the other named" {
+	write_ovf src
+	sed -i 's/<vmw:Config ovf:required="false" vmw:key="firmware"/<vmw:ExtraConfig ovf:required="false" vmw:key="firmware"/' src/web.ovf
+	grep -q 'vmw:ExtraConfig' src/web.ovf
+	rm src/web.mf
+	run_tool 0 "$VM_CREATE" --import src/web.ovf web
+	yaml_of web
+	is "$output" "*firmware: uefi*" "vmw:ExtraConfig"
+	write_vbox_ovf box EFI
+	sed -i 's|    </VirtualHardwareSection>|      <vmw:Config ovf:required="false" vmw:key="firmware" vmw:value="bios"/>\n    </VirtualHardwareSection>|; s|xmlns:vbox=|xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vbox=|' box/box.ovf
+	run_tool 0 "$VM_CREATE" --import box/box.ovf both
+	is "$output" "*box/box.ovf:*: vbox:Machine firmware 'EFI' disagrees with vmw:Config's (bios), which is kept*"
+	yaml_of both
+	is "$output" "*firmware: bios*" "BIOS"
+}
+
+@test "XenServer's VirtualSystemOtherConfigurationData HVM_boot_params firmware=uefi gives UEFI" {
+	write_ovf src
+	sed -i -e '/vmw:Config/d' -e 's|    </VirtualHardwareSection>|      <xenovf:VirtualSystemOtherConfigurationData Name="HVM_boot_policy"><xenovf:Value>BIOS order</xenovf:Value></xenovf:VirtualSystemOtherConfigurationData>\n      <xenovf:VirtualSystemOtherConfigurationData Name="HVM_boot_params"><xenovf:Value>order=dc;firmware=uefi</xenovf:Value></xenovf:VirtualSystemOtherConfigurationData>\n    </VirtualHardwareSection>|' \
+		-e 's|xmlns:vmw=|xmlns:xenovf="http://schemas.citrix.com/ovf/envelope/1" xmlns:vmw=|' src/web.ovf
+	xmllint --noout src/web.ovf
+	rm src/web.mf
+	run_tool 0 "$VM_CREATE" --import src/web.ovf web
+	yaml_of web
+	is "$output" "*firmware: uefi*" "HVM_boot_params"
 }
 
 # config_of BUNDLE: vm-run's view of it with the bundle's own name and

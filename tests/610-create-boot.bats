@@ -2,7 +2,9 @@
 # Bundles vm-create makes for firmware boot, run by vm-run as they are:
 # the windows template (IDE disk, e1000 on NAT, VGA console, 2 CPUs,
 # 4G) with a bootable SYSLINUX disk from tests/firmware.bash as its
-# system disk, driven on the VGA console through tmux; a VMware .vmx
+# system disk, driven on the VGA console through tmux; the linux
+# (virtio disk) and other (IDE) templates' bundles with that disk on the
+# serial console; a VMware .vmx
 # whose IDE disk is a VMDK qemu-img converted from such a disk,
 # imported in place and converted to qcow2.  SeaBIOS on the DBT in each.
 
@@ -40,6 +42,23 @@ setup() {
 	tm send-keys 'poweroff -f' Enter
 	wait_exit 0 120
 	cmp boot.img win/disk0.raw
+}
+
+@test "linux and other templates without a kernel: SeaBIOS boots the bundle's disk (virtio for linux, IDE for other) to the guest shell" {
+	GUEST_CMD='echo disks=$(ls /sys/block) sum=$((6*7))' \
+	SYSLINUX_MORE=vmkit.modules=ata_piix,sd_mod make_syslinux_disk boot.img
+	run_tool 0 "$VM_CREATE" lin --disk 64M,format=raw
+	run_tool 0 "$VM_CREATE" --os other oth --disk 64M,format=raw
+	for b in lin oth; do cp boot.img $b/disk0.raw; done
+	run_tool 0 "$VM_RUN" --print-config lin
+	is "$output" "*firmware: bios*interface: virtio*" "the linux template: BIOS, a virtio disk"
+	run_bios 0 lin
+	is "$output" "*SeaBIOS (version 1.*SYSLINUX 6.*disks=vda sum=42*" "the linux bundle: SeaBIOS boots its virtio disk"
+	run_tool 0 "$VM_RUN" --print-config oth
+	is "$output" "*firmware: bios*interface: ide*model: e1000*" "the other template: BIOS, IDE, e1000"
+	run_bios 0 oth
+	is "$output" "*SeaBIOS (version 1.*SYSLINUX 6.*disks=sda sum=42*" "the other bundle: SeaBIOS boots its IDE disk"
+	cmp boot.img lin/disk0.raw
 }
 
 # vmx_of DIR DISK: a VMware Workstation .vmx (a Linux guest) with DISK as

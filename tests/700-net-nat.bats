@@ -16,6 +16,22 @@ teardown() {
 	kill_bg
 }
 
+# host_page: in the test's folder, a page served on the host's loopback
+# (port $hport, its log http.log) and a free port for a forward ($fport).
+host_page() {
+	cd "$BATS_TEST_TMPDIR"
+	mkdir www && echo "page-from-the-host-$$" > www/index.html
+	hport=$(free_port)
+	python3 -m http.server "$hport" --bind 127.0.0.1 --directory www > http.log 2>&1 3>&- &
+	BG_PIDS="$!"
+	fport=$(free_port)
+}
+
+# fetch_forward: what the host gets from http://127.0.0.1:$fport/x.
+fetch_forward() {
+	python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/x" % sys.argv[1], timeout=30).read().decode().strip())' "$fport"
+}
+
 @test "bad --net specs are usage errors that name the problem" {
 	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net bogus
 	is "$output" "*--net bogus: 'bogus' is not a network (use nat, switch:NAME, tap:DEV or none)*"
@@ -48,6 +64,24 @@ teardown() {
 	EOF2
 	run_tool 2 "$VM_RUN" vm.yaml
 	is "$output" "*vm.yaml:4:5: networks\[0\]: forward 'tcp:nope:80': ports are numbers*"
+	cat > sw.yaml <<-EOF2
+	boot:
+	  kernel: $KERNEL
+	networks:
+	  - type: switch:lan0
+	    subnet: 10.0.9.0/24
+	EOF2
+	run_tool 2 "$VM_RUN" sw.yaml
+	is "$output" "*sw.yaml:5:13: networks\[0\]: tftp, bootfile and subnet are for type nat, not 'switch:lan0'*"
+	cat > nat.yaml <<-EOF2
+	boot:
+	  kernel: $KERNEL
+	networks:
+	  - type: nat
+	    subnet: 10.0.9.0/24
+	EOF2
+	run_tool 0 "$VM_RUN" --print-config nat.yaml
+	is "$output" "*subnet: 10.0.9.0/24*" "the subnet in the configuration vm-run runs"
 }
 
 @test "a forward to a host port already in use fails with the port named, status 1" {
@@ -64,12 +98,7 @@ teardown() {
 }
 
 @test "dbt: vm.yaml networks: DHCP gives 10.0.2.15; the guest fetches from the host's loopback and serves the host through a forward" {
-	cd "$BATS_TEST_TMPDIR"
-	mkdir www && echo "page-from-the-host-$$" > www/index.html
-	hport=$(free_port)
-	python3 -m http.server "$hport" --bind 127.0.0.1 --directory www > http.log 2>&1 3>&- &
-	BG_PIDS="$!"
-	fport=$(free_port)
+	host_page
 	# The network from vm.yaml (--net is the switch suite's).
 	cat > web.yaml <<-EOF2
 	networks:
@@ -88,13 +117,71 @@ echo =RE''ADY=
 nc -l -p 80 < /r > /req
 echo req=\$(head -1 /req)" web.yaml
 	wait_for web.log "=READY=" 200
-	got=$(python3 -c 'import sys,urllib.request; print(urllib.request.urlopen("http://127.0.0.1:%s/x" % sys.argv[1], timeout=30).read().decode().strip())' "$fport")
+	got=$(fetch_forward)
 	guest_wait web
 	is "$status" 0 "vm-run's exit status after the guest's poweroff"
 	is "$output" "*addr=10.0.2.15 mac=52:54:00:12:34:56 gw=10.0.2.2*" "the lease, the MAC given, the route"
 	is "$output" "*got=page-from-the-host-$$*" "wget in the guest, from the host's loopback"
 	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> guest port 80"
 	is "$output" "*req=GET /x HTTP/1.1*" "the guest saw the host's request"
+}
+
+@test "a NAT subnet that is not a.b.c.d/16 to /27 is refused, named; subnet is for nat only" {
+	run_tool 1 "$VM_RUN" --accel dbt --kernel "$KERNEL" --initrd "$INITRD" \
+		--net nat,subnet=10.0.5.0/28 </dev/null
+	is "$output" "*--net nat,subnet=10.0.5.0/28: subnet '10.0.5.0/28' is not a.b.c.d/P with P from 16 to 27*"
+	run_tool 1 "$VM_RUN" --accel dbt --kernel "$KERNEL" --initrd "$INITRD" \
+		--net nat,subnet=10.0.500.0/24 </dev/null
+	is "$output" "*subnet '10.0.500.0/24' is not*"
+	run_tool 2 "$VM_RUN" --kernel "$KERNEL" --net switch:lan0,subnet=10.0.5.0/24
+	is "$output" "*subnet is for nat*"
+	run_tool 2 "$VM_NET" nat --subnet 10.1.0.0/28 lanq
+	is "$output" "*--subnet: '10.1.0.0/28' is not a subnet a.b.c.d/P with P from 16 to 27*"
+}
+
+@test "dbt: --net nat,subnet=10.0.9.0/24: DHCP gives 10.0.9.15 with the gateway .2 and DNS .3; the host is reached at 10.0.9.2 and reaches the guest through a forward" {
+	host_page
+	wait_for http.log "Serving HTTP" 20 || true
+	guest_bg sub "printf '#!/bin/sh\n[ \$1 = bound ] || exit 0\nifconfig \$interface \$ip netmask \$subnet\nroute add default gw \$router\necho lease=\$ip router=\$router dns=\$dns\n' > /dhcp.sh; chmod +x /dhcp.sh
+ip link set eth0 up
+udhcpc -i eth0 -n -q -s /dhcp.sh
+wget -q -O - http://10.0.9.2:$hport/index.html | sed 's/^/got=/'
+printf 'HTTP/1.0 200 OK\r\n\r\npage-from-the-guest\n' > /r
+echo =RE''ADY=
+nc -l -p 80 < /r > /req" --net "nat,subnet=10.0.9.0/24,forward=tcp:127.0.0.1:$fport:80"
+	wait_for sub.log "=READY=" 200
+	got=$(fetch_forward)
+	guest_wait sub
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$output" "*lease=10.0.9.15 router=10.0.9.2 dns=10.0.9.3*" "the lease, the gateway and DNS DHCP gave"
+	is "$output" "*got=page-from-the-host-$$*" "wget in the guest from the host's loopback, as 10.0.9.2"
+	is "$got" "page-from-the-guest" "the host, through 127.0.0.1:$fport -> 10.0.9.15 port 80"
+}
+
+@test "dbt: NAT carries the guest's UDP to the host's loopback and answers DNS at 10.0.2.3 from the host's resolver" {
+	cd "$BATS_TEST_TMPDIR"
+	name=deb.debian.org
+	want=$(getent ahostsv4 "$name" | awk 'NR == 1 {print $1}')
+	uport=$(free_port)
+	# The host's UDP sink: the first datagram it gets, into udp.bin.
+	python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1]))); print("bound", flush=True); open("udp.bin", "wb").write(s.recv(2048))' "$uport" > sink.log 2>&1 3>&- &
+	BG_PIDS="$!"
+	wait_for sink.log bound 20
+	# busybox has no UDP nc: tftp's read request is the datagram (no
+	# answer comes; it gives up).
+	guest_bg udp "$UDHCPC_SCRIPT
+ip link set eth0 up
+udhcpc -i eth0 -n -q -s /dhcp.sh >/dev/null
+timeout 5 tftp -g -r from-the-guest-$$ -l /dev/null 10.0.2.2 $uport
+nslookup $name 10.0.2.3 2>&1 | sed 's/^/dns: /'" --net nat
+	guest_wait udp
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$(tr -c 'a-z0-9-' ' ' < udp.bin)" "*from-the-guest-$$*" "the host's sink got the guest's datagram (10.0.2.15 to 10.0.2.2)"
+	if [ -n "$want" ]; then
+		is "$output" "*dns: *Name:*$name*Address: $want*" "10.0.2.3 answered $name as the host's resolver does ($want)"
+	else
+		echo "# the host cannot resolve $name: the DNS part was not checked" >&3
+	fi
 }
 
 @test "dbt: vm-create --net nat,forward=...: --print shows the rules and the bundle forwards the host's port to the guest's httpd" {

@@ -127,7 +127,7 @@ PY
 	"$VM_NET" stop lan1
 }
 
-@test "dbt: two guests on one switch ping each other and move a file; tshark reads their ARP and ICMP from vm-net capture" {
+@test "dbt: two guests on one switch, virtio-net and e1000, ping each other and move a file; tshark reads their ARP and ICMP from vm-net capture" {
 	guestkit
 	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
 	command -v tshark >/dev/null || skip "tshark is not installed"
@@ -139,11 +139,13 @@ PY
 	# fetches busybox from it.
 	run1="httpd -p 80 -h /bin; $(ping_peer_cmd 10.0.3.1 10.0.3.2); nc -l -p 9001 </dev/null"
 	run2="$(ping_peer_cmd 10.0.3.2 10.0.3.1); wget -q -O - http://10.0.3.1/busybox | md5sum | sed s/^/fetched=/; n=0; until echo done | nc 10.0.3.1 9001 || [ \$n -ge 60 ]; do n=\$((n+1)); sleep 1; done"
+	# vm1 has a virtio-net card, vm2 an e1000.
+	model1=virtio model2=e1000
 	for i in 1 2; do
-		eval "cmd=\$run$i"
+		eval "cmd=\$run$i model=\$model$i"
 		timeout 300 "$VM_RUN" --accel dbt --no-reboot -m 256M --name vm$i \
-			--kernel "$KERNEL" --initrd "$INITRD" --net switch:lan0 \
-			--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$cmd\"" \
+			--kernel "$KERNEL" --initrd "$INITRD" --net switch:lan0,model=$model \
+			--append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000 vmkit.run=\"$cmd\"" \
 			</dev/null > vm$i.log 2>&1 3>&- &
 		eval "vm${i}_pid=$!"
 	done

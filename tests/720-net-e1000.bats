@@ -120,7 +120,7 @@ echo req=\$(head -1 /req)" \
 	is "$output" "*req=GET /x HTTP/1.1*" "the guest saw the host's request"
 }
 
-@test "dbt: two e1000 guests on a switch with vm-net nat: leases, pings both ways, a file moved; tshark sees the DHCP exchange" {
+@test "dbt: two e1000 guests on a switch with vm-net nat: leases, pings both ways, a file moved; tshark sees the DHCP exchange, the ARP and the ICMP" {
 	command -v tshark >/dev/null || skip "tshark is not installed"
 	cd "$BATS_TEST_TMPDIR"
 	"$VM_NET" switch -d lan0
@@ -167,4 +167,9 @@ n=0; until echo done | nc 10.0.2.15 9001 || [ \$n -ge 60 ]; do n=\$((n+1)); slee
 	is "$output" "*DHCP ACK*" "an ACK"
 	run tshark -r lan0.pcap -Y "dhcp.option.dhcp == 5" -T fields -e dhcp.ip.your
 	is "$(sort -u <<<"$output" | grep '^10' | tr '\n' ' ')" "10.0.2.15 10.0.2.16 " "the two leases the ACKs gave"
+	run tshark -r lan0.pcap -Y "arp || icmp"
+	is "$output" "*ARP*Who has 10.0.2.1[56]? Tell 10.0.2.1[56]*" "an ARP request from one guest for the other"
+	is "$output" "*ARP*10.0.2.1[56] is at*" "the other's ARP reply"
+	is "$output" "*10.0.2.16 → 10.0.2.15*ICMP*Echo (ping) request*" "vm2's echo request"
+	is "$output" "*10.0.2.15 → 10.0.2.16*ICMP*Echo (ping) reply*" "vm1's echo reply"
 }

@@ -144,3 +144,30 @@ $GUEST_PING" --net switch:lan0,model=e1000 \
 	# 4 MiB in MTU-sized frames would be over 2,800 of them.
 	[ $((rx1 - rx0)) -lt 2000 ] || { echo "# the tap took $((rx1 - rx0)) frames for 4 MiB: TSO frames were split" >&3; false; }
 }
+
+@test "dbt: the host's TSO frames through a tap: 4 MiB from the namespace reach a virtio guest intact in fewer, larger frames (GUEST_TSO4)" {
+	guestkit
+	"$VM_RUN" --accel help | grep -q '^dbt: usable' || skip "the DBT is not usable here"
+	netns_tap vmkt3 10.0.8.1
+	cd "$BATS_TEST_TMPDIR"
+	mkdir www && head -c 4194304 /dev/urandom > www/f
+	sum=$(md5sum < www/f | cut -d' ' -f1)
+	ip netns exec "$NS" python3 -m http.server 8080 --bind 10.0.8.1 --directory www > http.log 2>&1 3>&- &
+	BG_PIDS="$!"
+	wait_for http.log "Serving HTTP" 20 || true
+	printf '%s\n' "stty -echo" "ip addr add 10.0.8.2/24 dev eth0; ip link set eth0 up" \
+		"n=0; until ping -c 1 -W 1 10.0.8.1 >/dev/null 2>&1 || [ \$n -ge 100 ]; do n=\$((n+1)); done" \
+		"r0=\$(cat /sys/class/net/eth0/statistics/rx_packets)" \
+		"wget -q -O - http://10.0.8.1:8080/f | md5sum | sed 's/^/got=/'" \
+		"echo rxpk=\$((\$(cat /sys/class/net/eth0/statistics/rx_packets) - r0))" \
+		"poweroff -f" > in.txt
+	run timeout 300 ip netns exec "$NS" "$VM_RUN" --accel dbt --no-reboot -m 256M --name tsoin \
+		--kernel "$KERNEL" --initrd "$INITRD" --net tap:vmkt3 \
+		--append "console=ttyS0 panic=-1 quiet" < in.txt 3>&-
+	output=$(tr -d '\r' <<<"$output")
+	is "$status" 0 "vm-run's exit status after the guest's poweroff"
+	is "$output" "*got=$sum*" "the guest's copy of the namespace's 4 MiB"
+	n=$(sed -n 's/.*rxpk=\([0-9][0-9]*\).*/\1/p' <<<"$output")
+	# 4 MiB in MTU-sized frames would be over 2,800 of them.
+	[ -n "$n" ] && [ "$n" -lt 2700 ] || { echo "# the guest received $n frames for 4 MiB: split" >&3; false; }
+}

@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
-# virtio-net's offloads (CSUM, GUEST_CSUM, HOST_TSO4, HOST_TSO6): the
-# guest kit's Linux negotiates them and moves data intact through the NAT
-# and through a switch, where vm-net capture and tshark find every
-# checksum right and no frame over the MTU (the TSO frames were cut into
-# segments); a bare-metal guest (tests/guests/virtio-net-evil.c) sends
+# virtio-net's offloads (CSUM, GUEST_CSUM, HOST_TSO4, HOST_TSO6,
+# GUEST_TSO4, GUEST_TSO6): the guest kit's Linux negotiates them and
+# moves data intact through the NAT and through a switch, where vm-net
+# capture and tshark find every checksum right and no frame over the MTU
+# (the TSO frames were cut into segments for the capture); without a
+# capture a TSO frame reaches another virtio guest whole, an e1000 guest
+# in segments; a bare-metal guest (tests/guests/virtio-net-evil.c) sends
 # headers that lie about their frames, and every one is refused while
 # vm-run keeps running and the truthful frames still get through.
 
@@ -108,6 +110,64 @@ n=0; until echo done | nc 10.0.3.1 9001 || [ \$n -ge 60 ]; do n=\$((n+1)); sleep
 	[ "$good" -gt 2800 ] || { echo "# only $good data segments from the server with a right checksum" >&3; false; }
 	max=$(tshark -r lanx.pcap -T fields -e frame.len 2>/dev/null | sort -n | tail -1)
 	[ "$max" -le 1514 ] || { echo "# a $max-byte frame on the switch" >&3; false; }
+}
+
+# tso_client NAME ADDR: a vmkit.run= script for a guest that fetches
+# /up from 10.0.3.1 and says its card's receive count for it, then waits
+# 30 s for the test's query-nics and tells the server it is done.
+tso_client() {
+	printf '%s\n' "ip addr add $2/24 dev eth0; ip link set eth0 up" \
+		"echo feat=\$(cut -c8,9 /sys/class/net/eth0/device/features 2>/dev/null)" \
+		"n=0; until ping -c 1 -W 1 10.0.3.1 >/dev/null 2>&1 || [ \$n -ge 100 ]; do n=\$((n+1)); done" \
+		"r0=\$(cat /sys/class/net/eth0/statistics/rx_packets)" \
+		"wget -q -O - http://10.0.3.1/up | md5sum | sed 's/^/got=/'" \
+		"echo rxpk=\$((\$(cat /sys/class/net/eth0/statistics/rx_packets) - r0))" \
+		"echo =GO''T=; sleep 30" \
+		"n=0; until echo done | nc 10.0.3.1 9001 || [ \$n -ge 60 ]; do n=\$((n+1)); sleep 1; done"
+}
+
+@test "dbt: GUEST_TSO4/6 on a switch: a virtio guest's TSO frames reach a virtio guest whole (fewer, larger frames), an e1000 guest as segments; 4 MiB intact in both" {
+	cd "$BATS_TEST_TMPDIR"
+	"$VM_NET" switch -d lant
+	guest_bg srv "dd if=/dev/urandom of=/up bs=1M count=4 2>/dev/null
+echo srvsum=\$(md5sum < /up)
+mkdir /www; mv /up /www/up; httpd -p 80 -h /www
+ip addr add 10.0.3.1/24 dev eth0; ip link set eth0 up
+nc -l -p 9001 </dev/null; nc -l -p 9001 </dev/null" --net switch:lant
+	guest_bg vio "$(tso_client vio 10.0.3.2)" --net switch:lant
+	guest_bg eth "$(tso_client eth 10.0.3.3)" --net switch:lant,model=e1000 \
+		--append "console=ttyS0 panic=-1 quiet vmkit.modules=e1000"
+	wait_for vio.log "=GOT=" 250
+	run_tool 0 "$VM_RUN" --cmd vio query-nics --json
+	nics=$output
+	wait_for eth.log "=GOT=" 250
+	run_tool 0 "$VM_NET" status --json lant
+	ports=$output
+	guest_wait vio
+	is "$status" 0 "the virtio client powered off"
+	vio_out=$output
+	guest_wait eth
+	is "$status" 0 "the e1000 client powered off"
+	eth_out=$output
+	guest_wait srv
+	is "$status" 0 "the server powered off"
+	sum=$(sed -n 's/.*srvsum=\([0-9a-f]\{32\}\).*/\1/p' <<<"$output")
+	[ -n "$sum" ]
+	is "$vio_out" "*feat=11*" "the virtio client negotiated GUEST_TSO4 and GUEST_TSO6 (feature bits 7, 8)"
+	is "$vio_out" "*got=$sum*" "the virtio client's copy of the server's 4 MiB"
+	is "$eth_out" "*got=$sum*" "the e1000 client's copy of the server's 4 MiB"
+	# 4 MiB in MTU-sized segments is at least 2,897 frames.
+	v=$(sed -n 's/.*rxpk=\([0-9][0-9]*\).*/\1/p' <<<"$vio_out")
+	e=$(sed -n 's/.*rxpk=\([0-9][0-9]*\).*/\1/p' <<<"$eth_out")
+	echo "# frames received for 4 MiB: virtio $v, e1000 $e" >&3
+	[ -n "$v" ] && [ "$v" -lt 2700 ] || { echo "# the virtio client received $v frames: no large frames" >&3; false; }
+	[ -n "$e" ] && [ "$e" -ge 2897 ] || { echo "# the e1000 client received $e frames" >&3; false; }
+	off=$(jq '.nics[0].rx_offload' <<<"$nics")
+	[ "$off" -gt 0 ] || { echo "# query-nics: $nics" >&3; false; }
+	# The switch passed frames on whole (to each vm-run: the e1000's cut
+	# them up itself), behind their headers.
+	t=$(jq '[.ports[] | select(.offload_headers) | .tx_offload] | add' <<<"$ports")
+	[ "$t" -gt 0 ] || { echo "# vm-net status: $ports" >&3; false; }
 }
 
 @test "lying virtio_net_hdrs from a bare-metal guest: each is refused and counted, vm-run keeps running, the device still works" {

@@ -92,7 +92,11 @@ no_leftovers() {
 	is "$output" "*stdin: truncated send stream*" "a stream cut in its end record"
 	no_leftovers "$PWD/e"
 	cp s.stream flip.stream
-	printf '\377' | dd of=flip.stream bs=1 seek=$((size / 3)) conv=notrunc status=none
+	# the byte there, inverted (a byte already 0xff would not change)
+	local b
+	b=$(od -An -tu1 -j $((size / 3)) -N1 s.stream | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 255)))" | dd of=flip.stream bs=1 seek=$((size / 3)) conv=notrunc status=none
+	! cmp -s s.stream flip.stream || { echo "# flip.stream unchanged" >&3; false; }
 	run_tool 1 "$VM_SNAP" receive "$PWD/f" <flip.stream
 	is "$output" "*stdin: corrupt send stream: *" "a flipped byte"
 	no_leftovers "$PWD/f"
@@ -110,16 +114,16 @@ no_leftovers() {
 	qemu_ok ok/d.qcow2
 }
 
-@test "send: a running VM, a missing tag and a disk outside the bundle are refused" {
+@test "send: a running VM, a missing tag and two disks of one file name are refused" {
 	run_tool 1 "$VM_SNAP" send "$D/web" nosuch
 	is "$output" "*no snapshot 'nosuch'*" "a missing tag"
-	mkdir out
-	qemu-img create -q -f qcow2 elsewhere.qcow2 1M
-	mkdir -p out/snapshots
-	cp "$D/web/snapshots/s1.snap" out/snapshots/
-	printf 'memory: 256M\ndisks:\n  - file: ../elsewhere.qcow2\n' >out/vm.yaml
-	run_tool 1 "$VM_SNAP" send out s1
-	is "$output" "*disk *elsewhere.qcow2 is not a file of the bundle*" "a disk outside"
+	mkdir out other
+	qemu-img create -q -f qcow2 other/d.qcow2 1M
+	qemu-img create -q -f qcow2 out/d.qcow2 1M
+	printf 'memory: 256M\ndisks:\n  - file: d.qcow2\n  - file: %s/other/d.qcow2\n' "$PWD" >out/vm.yaml
+	run_tool 0 "$VM_SNAP" save out s0
+	run_tool 1 "$VM_SNAP" send out s0
+	is "$output" "*disks */out/d.qcow2 and */other/d.qcow2 have one file name: the copy holds its disks in one folder (rename one)" "two disks named alike"
 	# a copy of the bundle, running: its disks change, so no send
 	cp -r "$D/web" run
 	"$VM_RUN" --accel dbt --no-reboot run \
@@ -129,6 +133,34 @@ no_leftovers() {
 	wait_for run.out 'count=1 ' 300 $PID
 	run_tool 1 "$VM_SNAP" send run s1
 	is "$output" "*run: the VM is running: stop it before a send*" "a running VM"
+}
+
+@test "send | receive: a disk outside the bundle goes into the copy, its vm.yaml and snapshot name the copy's file" {
+	mkdir out other
+	qemu-img create -q -f qcow2 out/d.qcow2 4M
+	qemu-img create -q -f qcow2 other/e.qcow2 4M
+	qemu-io -c "write -P 0x11 0 64k" other/e.qcow2 >/dev/null
+	printf 'memory: 64M\ndisks:\n  - file: d.qcow2\n  - file: %s/other/e.qcow2\n' "$PWD" >out/vm.yaml
+	run_tool 0 "$VM_SNAP" save out s0
+	run_tool 0 bash -c "'$VM_SNAP' send out s0 | '$VM_SNAP' receive '$PWD/copy'"
+	is "$output" "$PWD/copy" "the bundle made"
+	[ -f copy/e.qcow2 ] && qemu_ok copy/e.qcow2
+	run grep -c 'file: e.qcow2$' copy/vm.yaml
+	is "$output" 1 "the copy's vm.yaml names its own file"
+	! grep -q "other\|^name:" copy/vm.yaml || { cat copy/vm.yaml >&3; false; }
+	run qemu-img snapshot -l copy/e.qcow2
+	is "$output" "*s0 *" "the copy's disk holds the internal snapshot"
+	run qemu-io -c "read -P 0x11 0 64k" copy/e.qcow2
+	is "$output" "read 65536/65536*" "the contents came"
+	# the copy's snapshot reverts the copy's disk, not the original
+	qemu-io -c "write -P 0x22 0 64k" copy/e.qcow2 >/dev/null
+	run_tool 0 "$VM_SNAP" revert copy s0
+	run qemu-io -c "read -P 0x11 0 64k" copy/e.qcow2
+	is "$output" "read 65536/65536*" "reverted to the snapshot's contents"
+	qemu-io -c "write -P 0x33 0 64k" copy/e.qcow2 >/dev/null
+	run qemu-io -c "read -P 0x11 0 64k" other/e.qcow2
+	is "$output" "read 65536/65536*" "the original disk untouched"
+	qemu_ok other/e.qcow2
 }
 
 # disk_at IMAGE TAG OUT: the disk's contents at internal snapshot TAG, raw

@@ -4,7 +4,7 @@
  * refused, so no entity expansion can happen.
  *
  * Mapped: VirtualSystem Name (or ovf:id), OperatingSystemSection
- * (vmw:osType or its Description, as the OS class), vmw:Config firmware,
+ * (vmw:osType or its Description, as the OS class), the firmware (below),
  * and the VirtualHardwareSection Items: CPU (3), memory (4) with its
  * AllocationUnits, Ethernet (10: ResourceSubType E1000*, Connection,
  * Address; a Connection naming one word other than nat or bridged is a
@@ -13,6 +13,14 @@
  * virtio, others get the template's interface), CD/DVD (15, 16: an ISO
  * in the package); controllers (5, 6, 20) are understood and need
  * nothing; other Items are listed on stderr.
+ *
+ * The firmware comes from whichever of three places the exporter wrote:
+ * VMware's vmw:Config or vmw:ExtraConfig with vmw:key="firmware" (ovftool
+ * and vSphere write the first, older tools the second; value efi or
+ * bios), the <Firmware type="EFI|BIOS"/> of the vbox:Machine section a
+ * VirtualBox export embeds, or the HVM_boot_params entry of XenServer's
+ * VirtualSystemOtherConfigurationData ("order=dc;firmware=uefi").  When
+ * two disagree the first one read wins and the other is named on stderr.
  */
 #include <errno.h>
 #include <expat.h>
@@ -59,7 +67,10 @@ struct ovf {
 	struct ovf_ref files[OVF_MAX_REFS], disks[OVF_MAX_REFS];
 	int nfiles, ndisks;
 	char os_type[128], os_desc[128], sys_name[128], sys_id[128];
-	char firmware[16];
+	char firmware[8];               /* "uefi", "bios" or "" */
+	char fw_from[40];               /* where firmware came from */
+	char other_name[64];            /* VirtualSystemOtherConfigurationData */
+	int machine_depth;              /* depth of vbox:Machine, 0 outside */
 };
 
 static const char *
@@ -117,6 +128,59 @@ add_ref(struct ovf *o, struct ovf_ref *list, int *n, const char *id,
 	(*n)++;
 }
 
+/*
+ * A firmware value v (VMware's efi/bios, VirtualBox's EFI, EFI64,
+ * EFIDUAL, BIOS, XenServer's uefi/bios) read from where: recorded unless
+ * one was read already; a value that names no firmware vm-run has (EFI32:
+ * 32-bit UEFI) is named on stderr and left out.
+ */
+static void
+set_firmware(struct ovf *o, const char *v, const char *where)
+{
+	const char *fw = NULL;
+	unsigned long line = (unsigned long)XML_GetCurrentLineNumber(o->xp);
+
+	if (strcasecmp(v, "efi") == 0 || strcasecmp(v, "uefi") == 0 ||
+	    strcasecmp(v, "efi64") == 0 || strcasecmp(v, "efidual") == 0)
+		fw = "uefi";
+	else if (strcasecmp(v, "bios") == 0)
+		fw = "bios";
+	if (fw == NULL) {
+		log_warnx("%s:%lu: %s firmware '%.40s': not one vm-run has "
+		    "(efi or bios), left out", o->name, line, where, v);
+		return;
+	}
+	if (o->firmware[0] == '\0') {
+		snprintf(o->firmware, sizeof(o->firmware), "%s", fw);
+		snprintf(o->fw_from, sizeof(o->fw_from), "%s", where);
+	} else if (strcmp(o->firmware, fw) != 0) {
+		log_warnx("%s:%lu: %s firmware '%.40s' disagrees with %s's "
+		    "(%s), which is kept", o->name, line, where, v,
+		    o->fw_from, o->firmware);
+	}
+}
+
+/* XenServer's HVM_boot_params value: "key=value;..." with firmware=. */
+static void
+xen_boot_params(struct ovf *o, const char *t)
+{
+	const char *p = t;
+	char v[16];
+	size_t n;
+
+	while ((p = strstr(p, "firmware=")) != NULL) {
+		if (p == t || p[-1] == ';' || p[-1] == ' ') {
+			p += strlen("firmware=");
+			n = strcspn(p, "; ");
+			snprintf(v, sizeof(v), "%.*s", (int)(n < 15 ? n : 15),
+			    p);
+			set_firmware(o, v, "HVM_boot_params");
+			return;
+		}
+		p++;
+	}
+}
+
 static void XMLCALL
 on_start(void *ud, const char *name, const char **atts)
 {
@@ -148,10 +212,21 @@ on_start(void *ud, const char *name, const char **atts)
 	} else if (strcmp(n, "VirtualSystem") == 0 &&
 	    (v = attr(atts, "id")) != NULL) {
 		snprintf(o->sys_id, sizeof(o->sys_id), "%s", v);
-	} else if (strcmp(n, "Config") == 0 &&
+	} else if ((strcmp(n, "Config") == 0 ||
+	    strcmp(n, "ExtraConfig") == 0) &&
 	    (v = attr(atts, "key")) != NULL && strcmp(v, "firmware") == 0 &&
 	    (v = attr(atts, "value")) != NULL) {
-		snprintf(o->firmware, sizeof(o->firmware), "%s", v);
+		set_firmware(o, v, n[0] == 'C' ? "vmw:Config" :
+		    "vmw:ExtraConfig");
+	} else if (strcmp(n, "Machine") == 0 && o->machine_depth == 0) {
+		o->machine_depth = o->depth;
+	} else if (strcmp(n, "Firmware") == 0 && o->machine_depth > 0 &&
+	    (v = attr(atts, "type")) != NULL) {
+		set_firmware(o, v, "vbox:Machine");
+	} else if (strcmp(n, "VirtualSystemOtherConfigurationData") == 0) {
+		v = attr(atts, "Name");
+		snprintf(o->other_name, sizeof(o->other_name), "%s",
+		    v ? v : "");
 	}
 }
 
@@ -206,7 +281,13 @@ on_end(void *ud, const char *name)
 	    strcmp(parent(o), "OperatingSystemSection") == 0) {
 		snprintf(o->os_desc, sizeof(o->os_desc), "%.127s",
 		    o->text);
+	} else if (strcmp(n, "Value") == 0 &&
+	    strcmp(parent(o), "VirtualSystemOtherConfigurationData") == 0 &&
+	    strcmp(o->other_name, "HVM_boot_params") == 0) {
+		xen_boot_params(o, o->text);
 	}
+	if (o->depth == o->machine_depth)
+		o->machine_depth = 0;
 	o->ntext = 0;
 	if (o->depth > 0)
 		o->depth--;
@@ -476,10 +557,7 @@ ovf_map(struct ovf *o, struct vmx_vm *vm)
 		vm->have_os = true;
 		vm->os = ovf_os(o);
 	}
-	if (strcasecmp(o->firmware, "efi") == 0)
-		strcpy(vm->firmware, "uefi");
-	else if (strcasecmp(o->firmware, "bios") == 0)
-		strcpy(vm->firmware, "bios");
+	snprintf(vm->firmware, sizeof(vm->firmware), "%s", o->firmware);
 	return map_items(o, vm);
 }
 

@@ -35,6 +35,7 @@
 #include "disk.h"
 
 #define CHUNK (2u << 20)
+#define BUF_ALIGN 4096  /* chunk buffers, for the output's O_DIRECT writes */
 #define CONV_THREADS 8
 
 struct conv {
@@ -352,7 +353,7 @@ copy_ra(struct conv *c, int stream_fd, uint64_t cs)
 	int ret = 0;
 
 	for (i = 0; i < RA_SLOTS; i++)
-		if ((r.buf[i] = malloc(CHUNK)) == NULL)
+		if ((r.buf[i] = aligned_alloc(BUF_ALIGN, CHUNK)) == NULL)
 			ret = 1;
 	if (ret == 0 && (pthread_mutex_init(&r.mu, NULL) != 0 ||
 	    pthread_cond_init(&r.cv, NULL) != 0 ||
@@ -572,7 +573,7 @@ to_file(struct conv *c, const char *out, const char *ofmt,
 		unlink(tmp);
 		return 1;
 	}
-	c->out = disk_open(tmp, ofmt, 0);
+	c->out = disk_open(tmp, ofmt, BLK_F_DIRECT);
 	if (c->out == NULL) {
 		unlink(tmp);
 		return 1;
@@ -736,7 +737,7 @@ cmd_convert(int argc, char **argv)
 	    (c.in = disk_open(argv[optind], ifmt, flags)) == NULL)
 		return 1;
 	o.size = c.in ? c.in->size : c.grow ? 0 : blk_sread_size(c.sin);
-	c.buf = malloc(CHUNK);
+	c.buf = aligned_alloc(BUF_ALIGN, CHUNK);
 	c.zbuf = c.compress || o.backing ? malloc(CHUNK) : NULL;
 	c.nthreads = 1;
 	if (c.compress) {

@@ -153,7 +153,7 @@ switch_port_connect(const char *name, int vlan, int trunk)
 		return -1;
 	}
 	if (vlan || trunk) {
-		net_hello_build(hello, vlan, trunk);
+		net_hello_build(hello, vlan, trunk, 0);
 		if (send(fd, hello, sizeof(hello), MSG_NOSIGNAL) < 0) {
 			log_warn("switch %s", name);
 			close(fd);

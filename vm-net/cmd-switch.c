@@ -31,12 +31,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "net/dhcpd.h"
 #include "net/net.h"
+#include "net/offload.h"
 #include "net/pcap.h"
 #include "util/err.h"
 #include "util/json.h"
@@ -56,9 +58,11 @@ struct port {
 	int nmacs;
 	bool dead;
 	bool trunk;                     /* frames tagged 802.1Q */
+	bool vnet;                      /* NET_HELLO_VNET: virtio_net_hdr first */
 	uint16_t vlan;                  /* an access port's VLAN */
 	uint64_t rx_frames, rx_bytes, tx_frames, tx_bytes;
 	uint64_t tx_dropped, rx_bad, macs_refused, vlan_dropped;
+	uint64_t tx_offload;            /* frames sent whole, header and all */
 };
 
 struct client {
@@ -93,7 +97,7 @@ struct sw {
 	struct port dhcp_port;
 	char leases_path[160];          /* NAME.leases, kept across runs */
 	bool leases_failed;             /* a save failed (said once) */
-	uint8_t buf[NET_FRAME_MAX];
+	uint8_t buf[NET_VNET_HDR_LEN + NET_FRAME_MAX];
 	uint8_t ubuf[NET_FRAME_MAX];    /* a frame from a trunk, untagged */
 	uint8_t tbuf[NET_FRAME_MAX + 4];        /* a frame for trunks */
 	uint8_t dbuf[DHCPD_REPLY_MAX];  /* the DHCP server's reply */
@@ -265,12 +269,23 @@ capture(struct sw *s, const uint8_t *f, size_t len)
 	}
 }
 
+/* Send frame f to port p, behind hdr (NET_VNET_HDR_LEN bytes; NULL: a
+ * zero header) if p takes headers. */
 static void
-port_send(struct port *p, const uint8_t *f, size_t len)
+port_send_hdr(struct port *p, const uint8_t *hdr, const uint8_t *f,
+    size_t len)
 {
+	static const uint8_t zero[NET_VNET_HDR_LEN];
+	struct iovec iov[2] = {
+		{ (void *)(hdr ? hdr : zero), NET_VNET_HDR_LEN },
+		{ (void *)f, len },
+	};
+	struct msghdr m = { .msg_iov = iov + !p->vnet,
+		.msg_iovlen = p->vnet ? 2 : 1 };
+
 	if (p->dead || p->fd < 0)
 		return;
-	if (send(p->fd, f, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+	if (sendmsg(p->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		p->tx_dropped++;
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
 			p->dead = true;
@@ -278,6 +293,12 @@ port_send(struct port *p, const uint8_t *f, size_t len)
 	}
 	p->tx_frames++;
 	p->tx_bytes += len;
+}
+
+static void
+port_send(struct port *p, const uint8_t *f, size_t len)
+{
+	port_send_hdr(p, NULL, f, len);
 }
 
 static uint16_t
@@ -409,6 +430,70 @@ forward(struct sw *s, struct port *from, const uint8_t *f, size_t len)
 	}
 }
 
+static bool
+capturing(const struct sw *s)
+{
+	int i;
+
+	for (i = 0; i < s->nclients; i++)
+		if (s->clients[i].capture)
+			return true;
+	return false;
+}
+
+struct seg_ctx {
+	struct sw *s;
+	struct port *from;
+};
+
+static void
+forward_seg(void *opaque, const void *frame, size_t len)
+{
+	struct seg_ctx *c = opaque;
+
+	forward(c->s, c->from, frame, len);
+}
+
+/* A frame behind its virtio_net_hdr hb from port from (which takes
+ * headers): a frame with no offload is forwarded as any; one whose header
+ * lies is bad; a TSO frame or partial checksum goes whole to a known
+ * unicast destination that takes headers on the same VLAN, and to anyone
+ * else (other ports, a flood, a capture) as the real frames it stands
+ * for. */
+static void
+forward_vnet(struct sw *s, struct port *from, const uint8_t *hb, uint8_t *f,
+    size_t len)
+{
+	struct net_vnet_hdr h;
+	struct net_gso_info gi;
+	struct seg_ctx c = { s, from };
+	struct mac_entry *e;
+	struct port *to;
+
+	net_vnet_hdr_get(hb, &h);
+	if (h.flags == 0 && h.gso_type == NET_GSO_NONE) {
+		forward(s, from, f, len);
+		return;
+	}
+	if (net_offload_check(&h, f, len, NET_OFF_CSUM | NET_OFF_TSO4 |
+	    NET_OFF_TSO6, &gi) != NET_HDR_OK) {
+		from->rx_bad++;
+		return;
+	}
+	if (!(f[0] & 1) && get16(f + 12) != 0x8100 && !capturing(s)) {
+		e = mac_find(s, f, from->vlan);
+		to = e ? port_by_id(s, e->port) : NULL;
+		if (to && to != from && to->vnet && to->vlan == from->vlan) {
+			learn(s, from, f + 6, from->vlan);
+			s->frames++;
+			port_send_hdr(to, hb, f, len);
+			to->tx_offload++;
+			return;
+		}
+	}
+	net_offload_emit(&h, &gi, f, len, forward_seg, &c);
+}
+
 /* A port's first message may say its VLAN (NET_HELLO_LEN): true when this
  * was one (taken or refused). */
 static bool
@@ -420,8 +505,9 @@ port_hello(struct sw *s, struct port *p, const uint8_t *m, size_t n)
 		return false;
 	v = get16(m + 4);
 	if (p->rx_frames != 1 || v < 1 || v > NET_VLAN_MAX ||
-	    (m[6] & ~NET_HELLO_TRUNK) || m[7] ||
-	    ((m[6] & NET_HELLO_TRUNK) && v != NET_VLAN_DEFAULT)) {
+	    (m[6] & ~(NET_HELLO_TRUNK | NET_HELLO_VNET)) || m[7] ||
+	    ((m[6] & NET_HELLO_TRUNK) && (v != NET_VLAN_DEFAULT ||
+	    (m[6] & NET_HELLO_VNET)))) {
 		log_warnx("switch %s: port %d: a bad port hello (VLAN %u); "
 		    "closing it", s->name, p->id, v);
 		p->rx_bad++;
@@ -430,8 +516,10 @@ port_hello(struct sw *s, struct port *p, const uint8_t *m, size_t n)
 	}
 	p->vlan = v;
 	p->trunk = (m[6] & NET_HELLO_TRUNK) != 0;
-	log_info("switch %s: port %d: %s VLAN %u", s->name, p->id,
-	    p->trunk ? "trunk, native" : "access", v);
+	p->vnet = (m[6] & NET_HELLO_VNET) != 0;
+	log_info("switch %s: port %d: %s VLAN %u%s", s->name, p->id,
+	    p->trunk ? "trunk, native" : "access", v,
+	    p->vnet ? ", offload headers" : "");
 	return true;
 }
 
@@ -471,7 +559,17 @@ port_readable(struct sw *s, struct port *p)
 				return;
 			continue;
 		}
-		if (n < 14 || (size_t)n > sizeof(s->buf)) {
+		if (p->vnet) {
+			if (n < NET_VNET_HDR_LEN + 14 ||
+			    (size_t)n > sizeof(s->buf)) {
+				p->rx_bad++;
+				continue;
+			}
+			forward_vnet(s, p, s->buf, s->buf + NET_VNET_HDR_LEN,
+			    (size_t)n - NET_VNET_HDR_LEN);
+			continue;
+		}
+		if (n < 14 || (size_t)n > NET_FRAME_MAX) {
 			p->rx_bad++;
 			continue;
 		}
@@ -589,6 +687,7 @@ status_json(struct sw *s, FILE *f)
 		json_int(&j, "pid", p->pid);
 		json_int(&j, "vlan", p->vlan);
 		json_bool(&j, "trunk", p->trunk);
+		json_bool(&j, "offload_headers", p->vnet);
 		json_arr_begin(&j, "macs");
 		for (k = 0; k < MAC_TABLE; k++) {
 			if (s->macs[k].port != p->id)
@@ -603,6 +702,7 @@ status_json(struct sw *s, FILE *f)
 		json_u64(&j, "tx_frames", p->tx_frames);
 		json_u64(&j, "tx_bytes", p->tx_bytes);
 		json_u64(&j, "tx_dropped", p->tx_dropped);
+		json_u64(&j, "tx_offload", p->tx_offload);
 		json_u64(&j, "macs_refused", p->macs_refused);
 		json_u64(&j, "vlan_dropped", p->vlan_dropped);
 		json_obj_end(&j);

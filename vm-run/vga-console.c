@@ -10,7 +10,21 @@
  * names the mode and points to --screendump.
  *
  * Input: termkey.c decodes the bytes into key presses, each sent as
- * modifier downs, the key down and up, modifier ups.
+ * modifier downs, the key down and up, modifier ups.  A BIOS keeps the
+ * keys its IRQ 1 handler took in a 15-key ring in the BIOS data area
+ * (head and tail at 0x41a, the ring's bounds at 0x480), and a boot
+ * loader slower than a burst of typing (GRUB's entry editor on the DBT,
+ * a pasted line) would lose what overflows it.  So while that ring is
+ * there (SeaBIOS's bounds, 0x1e..0x3e, in the BIOS data area), presses
+ * wait here and the next goes to the keyboard only when the controller
+ * has nothing left for the guest and the ring holds fewer than
+ * KEYS_AHEAD keys, checked every PACE_NS.  While the ring stands still
+ * that full a press goes through every HOLD_NS (a slow guest still gets
+ * its keys), and after STALLS of those the ring is taken for nobody's
+ * (the BIOS is gone, its data area left as it was): presses then flow at
+ * once until the ring moves again.  Without
+ * a BIOS ring (OVMF, a direct boot) presses go to the keyboard at once,
+ * into its own 512-byte buffer.
  * Detached, the terminal is the attached client's socket (vgacon_set_fd):
  * drawn whole when it connects, never waited for.
  */
@@ -28,6 +42,7 @@
 #include "console.h"
 #include "dev/i8042.h"
 #include "dev/vga.h"
+#include "mem/mem.h"
 #include "util/cp437.h"
 #include "util/evloop.h"
 #include "util/termkey.h"
@@ -35,6 +50,13 @@
 
 #define FRAME_NS (33ULL * 1000 * 1000)
 #define OUT_MAX 8192
+#define PRESSQ 256                      /* presses waiting for the guest */
+#define PACE_NS (2ULL * 1000 * 1000)
+#define HOLD_NS (500ULL * 1000 * 1000)
+#define STALLS 4
+#define KEYS_AHEAD 4
+#define BDA_KBD_HEAD 0x41a              /* head, tail: offsets from 0x400 */
+#define BDA_KBD_START 0x480             /* the ring's start, end */
 
 static struct {
 	struct vm *vm;
@@ -51,9 +73,18 @@ static struct {
 	size_t olen;
 	int fd;                         /* where it is drawn, -1 nowhere */
 	bool sock;                      /* fd is a client's socket */
+	struct term_key_ev pq[PRESSQ];  /* presses held back (pacing) */
+	unsigned phead, plen;
+	struct ev_timer *pace;
+	uint64_t held_since;            /* the first press waiting, 0 none */
+	uint32_t stale;                 /* a ring nobody reads: head, tail */
+	bool stale_set;
+	uint32_t last;                  /* the ring's head, tail last seen */
+	unsigned stalls;                /* HOLD_NS waits it did not move */
 } vc = { .fd = STDOUT_FILENO };
 
 static void frame(void *opaque);
+static void pace(void *opaque);
 
 static void
 flush_out(void)
@@ -237,6 +268,11 @@ vgacon_attach(struct vm *vm)
 	vc.timer = evloop_timer_new(vm->loop, frame, &vc);
 	if (vc.timer != NULL)
 		evloop_timer_mod(vc.timer, clock_ns() + FRAME_NS);
+	vc.plen = 0;
+	vc.held_since = 0;
+	vc.stale_set = false;
+	vc.stalls = 0;
+	vc.pace = evloop_timer_new(vm->loop, pace, &vc);
 }
 
 void
@@ -251,12 +287,17 @@ vgacon_detach(void)
 		    vc.valid ? vc.now.rows : 2);
 		flush_out();
 	}
+	if (vc.pace != NULL) {
+		evloop_timer_free(vc.pace);
+		vc.pace = NULL;
+	}
+	vc.plen = 0;
 	vc.vm = NULL;
 	vc.vga = vc.kbd = NULL;
 }
 
 static void
-press(const struct term_key_ev *ev)
+send_press(const struct term_key_ev *ev)
 {
 	static const struct {
 		unsigned mod;
@@ -275,6 +316,91 @@ press(const struct term_key_ev *ev)
 	for (i = 3; i-- > 0;)
 		if (ev->mods & mods[i].mod)
 			i8042_key(vc.kbd, mods[i].key, false);
+}
+
+/*
+ * The keys waiting in the BIOS's ring, with its head and tail in *raw;
+ * -1 when the BIOS data area holds no ring of SeaBIOS's shape.
+ */
+static int
+bios_keys(uint32_t *raw)
+{
+	const uint8_t *p = mem_gpa_to_hva(&vc.vm->mem, BDA_KBD_HEAD, 4);
+	const uint8_t *q = mem_gpa_to_hva(&vc.vm->mem, BDA_KBD_START, 4);
+	unsigned head, tail, start, end;
+
+	if (p == NULL || q == NULL)
+		return -1;
+	head = p[0] | (unsigned)p[1] << 8;
+	tail = p[2] | (unsigned)p[3] << 8;
+	start = q[0] | (unsigned)q[1] << 8;
+	end = q[2] | (unsigned)q[3] << 8;
+	if (start != 0x1e || end != 0x3e || head < start || head >= end ||
+	    tail < start || tail >= end || ((head | tail) & 1))
+		return -1;
+	*raw = head | tail << 16;
+	return (int)((tail + (end - start) - head) % (end - start)) / 2;
+}
+
+/* Presses to the keyboard as fast as the guest takes them (above). */
+static void
+pace(void *opaque)
+{
+	uint32_t raw = 0;
+	uint64_t now;
+	int n;
+	bool ring;
+
+	(void)opaque;
+	while (vc.plen > 0 && vc.kbd != NULL) {
+		n = bios_keys(&raw);
+		ring = n >= 0 && !(vc.stale_set && raw == vc.stale);
+		if (ring && raw != vc.last) {
+			vc.last = raw;          /* the guest took or got a key */
+			vc.stalls = 0;
+			vc.held_since = 0;      /* the wait starts again */
+		}
+		if (ring && (i8042_pending(vc.kbd) > 0 || n >= KEYS_AHEAD)) {
+			now = clock_ns();
+			if (vc.held_since == 0)
+				vc.held_since = now;
+			if (now - vc.held_since < HOLD_NS) {
+				evloop_timer_mod(vc.pace, now + PACE_NS);
+				return;
+			}
+			/* One press through for each HOLD_NS the ring stands
+			 * still; after STALLS of them it is nobody's. */
+			if (++vc.stalls >= STALLS) {
+				vc.stale = raw;
+				vc.stale_set = true;
+			}
+		}
+		vc.held_since = 0;
+		send_press(&vc.pq[vc.phead]);
+		vc.phead = (vc.phead + 1) % PRESSQ;
+		vc.plen--;
+		if (ring && vc.plen > 0) {
+			/* The next once the guest has taken this one. */
+			evloop_timer_mod(vc.pace, clock_ns() + PACE_NS);
+			return;
+		}
+	}
+}
+
+static void
+press(const struct term_key_ev *ev)
+{
+	if (vc.kbd == NULL)
+		return;
+	if (vc.pace == NULL) {
+		send_press(ev);
+		return;
+	}
+	if (vc.plen == PRESSQ)
+		return;                 /* typed far ahead of the guest */
+	vc.pq[(vc.phead + vc.plen++) % PRESSQ] = *ev;
+	if (vc.plen == 1)
+		pace(NULL);
 }
 
 void

@@ -39,6 +39,7 @@ usage(FILE *f)
 	    "       vm-snap delete VM TAG\n"
 	    "       vm-snap save VM TAG [--fast-restore]\n"
 	    "       vm-snap send VM TAG [--base BASE] > STREAM\n"
+	    "       vm-snap send --live VM TAG | vm-snap receive DIR\n"
 	    "       vm-snap receive [DIR] < STREAM\n"
 	    "Snapshots of virtual machines.  VM is a bundle directory (snapshots\n"
 	    "in BUNDLE/snapshots/) or a name ($XDG_STATE_HOME/vmkit/NAME/).\n"
@@ -57,13 +58,16 @@ usage(FILE *f)
 	    "  send      write a stopped bundle, its disks and snapshot TAG to\n"
 	    "            stdout as one stream, sectioned with checksums;\n"
 	    "            --base: the disks as changes since snapshot BASE,\n"
-	    "            for the copy received with BASE\n"
+	    "            for the copy received with BASE; --live: the\n"
+	    "            running VM, RAM pre-copied while it runs, paused\n"
+	    "            for the last pages and its state, then stopped\n"
 	    "  receive   make the bundle DIR (default: the VM's name) from a\n"
 	    "            stream on stdin; a bad or truncated one leaves nothing\n"
 	    "\n"
 	    "      --json      list as JSON\n"
 	    "      --fast-restore  save RAM uncompressed, mapped at restore\n"
 	    "      --base BASE     send: disks as deltas against snapshot BASE\n"
+	    "      --live          send: the running VM, live (pre-copy)\n"
 	    "  -h, --help      show this help and exit\n"
 	    "  -V, --version   show the version and exit\n");
 }
@@ -651,9 +655,120 @@ cmd_save(const char *vm, const char *tag, bool fast)
 	return 0;
 }
 
+/* One request on a new connection to the running VM; the reply in rj. */
+static int
+ctl_ask(const char *name, const char *req, struct jsonr *rj, char *reply,
+    size_t len, struct vm_err *err)
+{
+	int fd = ctl_client_connect(name, err), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = ctl_client_call(fd, req, reply, len, -1, err);
+	close(fd);
+	if (ret == 0 && (jsonr_parse(rj, reply, strlen(reply)) < 0 ||
+	    rj->tok[0].type != JSONR_OBJ))
+		ret = vm_err_set(err, -EPROTO, "a reply that is not a JSON "
+		    "object");
+	return ret;
+}
+
+/* send --live VM TAG: the running VM writes the stream into our stdout
+ * (opened by its /proc path), pre-copying RAM; we wait for the result,
+ * then stop the source, which stays paused once its copy is sent. */
+static int
+send_live(const char *vm, const char *tag, const char *name)
+{
+	static char reply[65536], state[64];
+	static struct jsonr rj;
+	struct vm_err err = { 0 };
+	char dir[PATH_MAX], abs[PATH_MAX], babs[PATH_MAX], file[PATH_MAX + 80];
+	char stream[64], req[4 * PATH_MAX + 256];
+	uint64_t rounds = 0, pages = 0, down = 0, at = 0;
+	struct json j;
+	FILE *f;
+	int t, ret;
+
+	if (snap_dir(vm, dir, sizeof(dir), &err) < 0 ||
+	    realpath(vm, babs) == NULL) {
+		log_warnx("%s", err.msg[0] ? err.msg : strerror(errno));
+		return 1;
+	}
+	ret = make_dirs(dir);
+	if (ret < 0 || realpath(dir, abs) == NULL) {
+		log_warnx("%s: %s", dir, strerror(ret < 0 ? -ret : errno));
+		return 1;
+	}
+	snprintf(file, sizeof(file), "%s/.%s.live", abs, tag);
+	snprintf(stream, sizeof(stream), "/proc/%d/fd/%d", (int)getpid(),
+	    STDOUT_FILENO);
+	f = fmemopen(req, sizeof(req), "w");
+	if (f == NULL)
+		return 1;
+	json_init_compact(&j, f);
+	json_obj_begin(&j, NULL);
+	json_str(&j, "cmd", "migrate");
+	json_str(&j, "stream", stream);
+	json_str(&j, "bundle", babs);
+	json_str(&j, "tag", tag);
+	json_str(&j, "file", file);
+	json_obj_end(&j);
+	fputc('\0', f);
+	fclose(f);
+	if (ctl_request(ctl_client_connect(name, &err), vm, req) != 0)
+		return 1;
+	for (;;) {
+		bool ok = false;
+
+		if (ctl_ask(name, "{\"cmd\":\"migrate-status\"}", &rj, reply,
+		    sizeof(reply), &err) < 0) {
+			log_warnx("%s: %s", vm, err.msg);
+			return 1;
+		}
+		t = jsonr_find(&rj, 0, "ok");
+		if (t < 0 || jsonr_bool(&rj, t, &ok) < 0 || !ok ||
+		    (t = jsonr_find(&rj, 0, "state")) < 0 ||
+		    jsonr_str(&rj, t, state, sizeof(state)) < 0) {
+			log_warnx("%s: migrate-status failed", vm);
+			return 1;
+		}
+		if (strcmp(state, "active") != 0)
+			break;
+		usleep(10000);
+	}
+	if (strcmp(state, "done") != 0) {
+		t = jsonr_find(&rj, 0, "error");
+		if (t < 0 || jsonr_str(&rj, t, reply, sizeof(reply)) < 0)
+			snprintf(reply, sizeof(reply), "%s", state);
+		log_warnx("%s: the live send failed, the VM runs on: %s", vm,
+		    reply);
+		return 1;
+	}
+	if ((t = jsonr_find(&rj, 0, "rounds")) >= 0)
+		jsonr_u64(&rj, t, &rounds);
+	if ((t = jsonr_find(&rj, 0, "pages")) >= 0)
+		jsonr_u64(&rj, t, &pages);
+	if ((t = jsonr_find(&rj, 0, "downtime-us")) >= 0)
+		jsonr_u64(&rj, t, &down);
+	if ((t = jsonr_find(&rj, 0, "paused-at-us")) >= 0)
+		jsonr_u64(&rj, t, &at);
+	log_warnx("%s: sent live: %llu pages, %llu rounds after the first, "
+	    "paused %llu.%03llu ms for the last (from %llu.%06llu)", vm,
+	    (unsigned long long)pages, (unsigned long long)rounds,
+	    (unsigned long long)(down / 1000),
+	    (unsigned long long)(down % 1000),
+	    (unsigned long long)(at / 1000000),
+	    (unsigned long long)(at % 1000000));
+	/* the copy is out: the source stops (it stays paused till then) */
+	if (ctl_ask(name, "{\"cmd\":\"stop\"}", &rj, reply, sizeof(reply),
+	    &err) < 0)
+		log_warnx("%s: could not stop the source: %s", vm, err.msg);
+	return 0;
+}
+
 /* send VM TAG: a stopped bundle as a stream on stdout. */
 static int
-cmd_send(const char *vm, const char *tag, const char *base)
+cmd_send(const char *vm, const char *tag, const char *base, bool live)
 {
 	struct vm_err err = { 0 };
 	char path[PATH_MAX], bpath[PATH_MAX];
@@ -662,6 +777,32 @@ cmd_send(const char *vm, const char *tag, const char *base)
 		log_warnx("%s: not a bundle (no vm.yaml): send takes a VM's "
 		    "folder", vm);
 		return 1;
+	}
+	if (live) {
+		char name[PATH_MAX];
+
+		if (base != NULL) {
+			log_warnx("--live sends the whole VM: no --base");
+			return 2;
+		}
+		if (tag[0] == '\0' || strchr(tag, '/') != NULL ||
+		    tag[0] == '.' || strlen(tag) >= VM_SNAP_TAG_MAX) {
+			log_warnx("'%s' is not a snapshot tag", tag);
+			return 2;
+		}
+		if (isatty(STDOUT_FILENO)) {
+			log_warnx("stdout is a terminal: send it into a pipe "
+			    "(vm-snap send --live VM TAG | vm-snap receive "
+			    "DIR)");
+			return 2;
+		}
+		running_name(vm, name, sizeof(name));
+		if (!vm_running(vm)) {
+			log_warnx("%s: not running: --live sends a running VM "
+			    "(send a stopped one's snapshot without it)", vm);
+			return 1;
+		}
+		return send_live(vm, tag, name);
 	}
 	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
 	    (base != NULL &&
@@ -814,10 +955,11 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "fast-restore", no_argument, NULL, 'f' },
 		{ "base", required_argument, NULL, 'b' },
+		{ "live", no_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd, *base = NULL;
-	bool json = false, fast = false;
+	bool json = false, fast = false, live = false;
 	int ch;
 
 	log_init(argv[0]);
@@ -864,6 +1006,10 @@ main(int argc, char **argv)
 			base = optarg;
 			continue;
 		}
+		if (ch == 'l' && strcmp(cmd, "send") == 0) {
+			live = true;
+			continue;
+		}
 		if (ch != 'j') {
 			usage(stderr);
 			return 2;
@@ -879,7 +1025,7 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "revert") == 0 && argc - optind == 2)
 		return cmd_revert(argv[optind], argv[optind + 1]);
 	if (strcmp(cmd, "send") == 0 && argc - optind == 2)
-		return cmd_send(argv[optind], argv[optind + 1], base);
+		return cmd_send(argv[optind], argv[optind + 1], base, live);
 	if (strcmp(cmd, "receive") == 0 && argc - optind <= 1)
 		return cmd_receive(argc - optind == 1 ? argv[optind] : NULL);
 	if (strcmp(cmd, "list") != 0 && strcmp(cmd, "delete") != 0 &&

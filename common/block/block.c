@@ -151,13 +151,61 @@ open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
 	return 0;
 }
 
+/*
+ * BLK_F_DIRECT: b->dfd, the same file (inode checked) opened again with
+ * O_DIRECT, for the writes blk_write_fd finds aligned.  A convert
+ * through the page cache allocates a page for each byte it writes; in
+ * a VM whose balloon reports free pages to the host, those pages are
+ * mostly ones the host has taken back, and copying into them stalls on
+ * the host's faults (bench/RESULTS.md, 2026-12-07 disk7).  Without
+ * O_DIRECT (not a regular file, read-only, a file system that refuses
+ * it) the flag is dropped and every write takes b->fd.  Crash safety is
+ * unchanged: a driver's flush is the same fdatasync either way.
+ */
+static void
+open_direct(struct blk *b, const struct stat *st)
+{
+	struct stat dst;
+
+	b->dfd = -1;
+	if (!S_ISREG(st->st_mode) || (b->flags & BLK_F_RDONLY) ||
+	    (b->dfd = open(b->path, O_RDWR | O_DIRECT | O_CLOEXEC)) < 0 ||
+	    fstat(b->dfd, &dst) < 0 || dst.st_dev != st->st_dev ||
+	    dst.st_ino != st->st_ino)
+		blk_direct_off(b);
+}
+
+void
+blk_direct_off(struct blk *b)
+{
+	if ((b->flags & BLK_F_DIRECT) && b->dfd >= 0)
+		close(b->dfd);
+	b->dfd = -1;
+	b->flags &= ~BLK_F_DIRECT;
+}
+
+int
+blk_write_fd(struct blk *b, const struct iovec *iov, int iovcnt,
+    uint64_t off)
+{
+	int k;
+
+	if (!(b->flags & BLK_F_DIRECT) || off % 4096)
+		return b->fd;
+	for (k = 0; k < iovcnt; k++)
+		if ((uintptr_t)iov[k].iov_base % 4096 ||
+		    iov[k].iov_len % 4096)
+			return b->fd;
+	return b->dfd;
+}
+
 static struct blk *
 open_one(const char *path, const char *format, unsigned flags,
     struct chain *ch, struct vm_err *err)
 {
 	const struct blk_driver *drv = NULL;
 	struct blk *b;
-	struct stat st;
+	struct stat st = { 0 };
 	bool ro = flags & BLK_F_RDONLY;
 	int fd, ret, i;
 
@@ -212,8 +260,11 @@ open_one(const char *path, const char *format, unsigned flags,
 	b->fd = fd;
 	b->flags = flags;
 	snprintf(b->path, sizeof(b->path), "%s", path);
+	if (flags & BLK_F_DIRECT)
+		open_direct(b, &st);
 	ret = drv->open(b, fd, flags, err);
 	if (ret < 0) {
+		blk_direct_off(b);
 		free(b->priv);
 		free(b);
 		close(fd);
@@ -247,6 +298,7 @@ blk_close(struct blk *b)
 		b->drv->close(b);
 	if (b->backing)
 		blk_close(b->backing);
+	blk_direct_off(b);
 	close(b->fd);
 	free(b->priv);
 	free(b);

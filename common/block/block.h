@@ -24,6 +24,9 @@ struct blk;
 #define BLK_F_REPAIR    0x8u    /* open a dirty image read-write to repair */
 #define BLK_F_BACKING_NOLOCK 0x10u /* lock this image, not its backing chain
                                     * (commit opens its base again, to write) */
+#define BLK_F_DIRECT    0x20u   /* written once, not read back (convert's
+                                 * output): writes aligned to 4 KiB bypass
+                                 * the page cache (blk_write_fd) */
 
 /* block_status flags for one extent of one layer. */
 #define BLK_S_DATA      0x1u    /* this layer holds data for it */
@@ -172,6 +175,7 @@ struct blk {
 	const struct blk_driver *drv;
 	char path[4096];
 	int fd;
+	int dfd;                /* BLK_F_DIRECT: fd again, with O_DIRECT */
 	unsigned flags;
 	uint64_t size;          /* virtual size in bytes */
 	void *priv;
@@ -227,6 +231,15 @@ int blk_fail(struct blk *b, const char *fmt, ...)
 /* Test hook: VMKIT_BLOCK_CRASH_AFTER=N ends the process before its Nth
  * image write (block.c says which writes count). */
 void blk_crash_point(void);
+/* The descriptor a driver writes iov at file offset off through: b->dfd
+ * (O_DIRECT) for an image opened BLK_F_DIRECT when the offset and every
+ * buffer and length are 4 KiB aligned, b->fd otherwise. */
+int blk_write_fd(struct blk *b, const struct iovec *iov, int iovcnt,
+    uint64_t off);
+/* A write through b->dfd failed with EINVAL (the file system wants
+ * another alignment, or no O_DIRECT at all): write through b->fd from
+ * now on. */
+void blk_direct_off(struct blk *b);
 int blk_check(struct blk *b, int repair, struct blk_check *res,
     struct vm_err *err);
 int blk_resize(struct blk *b, uint64_t size, struct vm_err *err);

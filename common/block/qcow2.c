@@ -55,10 +55,16 @@ int
 qc_write_file(struct blk *b, const void *buf, size_t len, uint64_t off)
 {
 	struct qcow2 *q = b->priv;
-	int ret;
+	struct iovec v = { (void *)buf, len };
+	int fd, ret;
 
 	blk_crash_point();
-	ret = io_pwrite_full(b->fd, buf, len, off);
+	fd = blk_write_fd(b, &v, 1, off);
+	ret = io_pwrite_full(fd, buf, len, off);
+	if (ret == -EINVAL && fd != b->fd) {
+		blk_direct_off(b);
+		ret = io_pwrite_full(b->fd, buf, len, off);
+	}
 	if (ret < 0)
 		return vm_err_errno(&b->ioerr, ret, "%s: write at %#llx",
 		    b->path, (unsigned long long)off);

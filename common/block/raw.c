@@ -1,6 +1,7 @@
 /*
  * raw: the image is the disk, byte for byte.  Regular files and block
- * devices; holes punched for discard keep sparse files sparse.
+ * devices; holes punched for discard keep sparse files sparse.  Opened
+ * BLK_F_DIRECT (convert's output), aligned writes bypass the page cache.
  */
 #include "block/block.h"
 
@@ -55,7 +56,7 @@ raw_rw(struct blk *b, const struct iovec *iov, int iovcnt, uint64_t off,
     bool write)
 {
 	struct iovec v[64];
-	int n, k;
+	int n, k, fd;
 	ssize_t got;
 
 	while (iovcnt > 0) {
@@ -66,11 +67,16 @@ raw_rw(struct blk *b, const struct iovec *iov, int iovcnt, uint64_t off,
 		iovcnt -= n;
 		k = 0;
 		while (k < n) {
-			got = write ? pwritev(b->fd, v + k, n - k, (off_t)off) :
-			    preadv(b->fd, v + k, n - k, (off_t)off);
+			fd = write ? blk_write_fd(b, v + k, n - k, off) : b->fd;
+			got = write ? pwritev(fd, v + k, n - k, (off_t)off) :
+			    preadv(fd, v + k, n - k, (off_t)off);
 			if (got < 0) {
 				if (errno == EINTR)
 					continue;
+				if (errno == EINVAL && fd != b->fd) {
+					blk_direct_off(b);
+					continue;
+				}
 				return -errno;
 			}
 			if (got == 0) {

@@ -188,6 +188,8 @@ emit_nets(FILE *f, const struct vm_config *cfg)
 			emit_kv(f, in, "tftp", n->tftp);
 		if (n->bootfile[0])
 			emit_kv(f, in, "bootfile", n->bootfile);
+		if (n->subnet[0])
+			emit_kv(f, in, "subnet", n->subnet);
 		if (n->vlan)
 			fprintf(f, "%svlan: %d\n", in, n->vlan);
 	}

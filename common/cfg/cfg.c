@@ -483,7 +483,7 @@ static const char *const boot_dev_names[] = { "disk", "cdrom", "net",
 static const char *const disk_keys[] = { "file", "format", "interface",
 	"media", "readonly", NULL };
 static const char *const net_keys[] = { "type", "model", "mac", "forward",
-	"vlan", "tftp", "bootfile", NULL };
+	"vlan", "tftp", "bootfile", "subnet", NULL };
 static const char *const accel_names[] = { "auto", "kvm", "dbt", NULL };
 static const char *const decompress_names[] = { "host", "guest", NULL };
 static const char *const console_names[] = { "serial", "none", "vga",
@@ -686,14 +686,18 @@ parse_net(struct parse *p, const struct node *map, int idx,
 			ret = get_str(p, n, kp, nt->bootfile,
 			    sizeof(nt->bootfile));
 			nat_node = n;
+		} else if (strcmp(k, "subnet") == 0) {
+			ret = get_str(p, n, kp, nt->subnet,
+			    sizeof(nt->subnet));
+			nat_node = n;
 		}
 	}
 	if (ret == 0 && vlan_node && strncmp(nt->spec, "switch:", 7) != 0)
 		ret = perr(p, vlan_node, vlan_path, "a VLAN is for a switch port "
 		    "(type: switch:NAME), not '%s'", nt->spec);
 	if (ret == 0 && nat_node && strcmp(nt->spec, "nat") != 0)
-		ret = perr(p, nat_node, prefix, "tftp and bootfile are for "
-		    "type nat, not '%s'", nt->spec);
+		ret = perr(p, nat_node, path, "tftp, bootfile and subnet "
+		    "are for type nat, not '%s'", nt->spec);
 	return ret;
 }
 
@@ -1137,11 +1141,18 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 				    "(xx:xx:xx:xx:xx:xx)", opt, val);
 			strcpy(nt->mac, val);
 		} else if (strcmp(key, "tftp") == 0 ||
-		    strcmp(key, "bootfile") == 0) {
+		    strcmp(key, "bootfile") == 0 ||
+		    strcmp(key, "subnet") == 0) {
 			if (strcmp(nt->spec, "nat") != 0)
 				return vm_err_set(err, -EINVAL, "--net %s: "
 				    "%s is for nat", opt, key);
-			if (key[0] == 't')
+			if (key[0] == 's') {
+				if (strlen(val) >= sizeof(nt->subnet))
+					return vm_err_set(err, -EINVAL,
+					    "--net %s: '%s' is not a subnet "
+					    "a.b.c.d/P", opt, val);
+				strcpy(nt->subnet, val);
+			} else if (key[0] == 't')
 				memcpy(nt->tftp, val, sizeof(nt->tftp));
 			else if (strlen(val) >= sizeof(nt->bootfile))
 				return vm_err_set(err, -EINVAL, "--net %s: "
@@ -1164,7 +1175,7 @@ cfg_parse_net_opt(struct cfg_net *nt, bool *none, const char *opt,
 			nt->vlan = (int)v;
 		} else {
 			return vm_err_set(err, -EINVAL, "--net %s: unknown "
-			    "option '%s' (forward, model, mac, vlan, tftp, bootfile)", opt,
+			    "option '%s' (forward, model, mac, vlan, tftp, bootfile, subnet)", opt,
 			    key);
 		}
 	}

@@ -48,6 +48,7 @@ struct cfg_net {
 	int vlan;                       /* switch: the port's VLAN, 0 = default */
 	char tftp[CFG_PATH_MAX];        /* nat: the TFTP server's root, "" none */
 	char bootfile[128];             /* nat: the DHCP boot file name */
+	char subnet[20];                /* nat: "a.b.c.d/P", "" 10.0.2.0/24 */
 	char origin[160];               /* "vm.yaml:9:5: networks[0]" or "--net" */
 };
 

@@ -68,6 +68,10 @@ struct cpu_backend_ops {
 	/* The VM stood paused for ns of the VM clock: hold the guest's
 	 * time-stamp counter back by as much (vm_resume); optional. */
 	void (*clock_stood)(struct vcpu *vcpu, uint64_t ns);
+	/* The memory map's dirty log was taken (mem.h), the vCPU paused:
+	 * make its next write to every page mark that page again.  NULL:
+	 * the back end keeps no dirty log (no live migration). */
+	void (*dirty_log_sync)(struct vcpu *vcpu);
 	/* Print statistics at exit (--stats); optional. */
 	void (*print_stats)(struct vm *vm);
 };

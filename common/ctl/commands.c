@@ -19,6 +19,7 @@
 #include "dev/vga.h"
 #include "util/err.h"
 #include "util/evloop.h"
+#include "vm/live.h"
 #include "vm/snapshot.h"
 #include "vm/vm.h"
 
@@ -220,6 +221,7 @@ cmd_query_nics(struct ctl_req *req)
 		json_u64(req->out, "rx_dropped", c.rx_dropped);
 		json_u64(req->out, "tso_frames", c.tso_frames);
 		json_u64(req->out, "tso_segments", c.tso_segments);
+		json_u64(req->out, "rx_offload", c.rx_offload);
 		json_u64(req->out, "tso_failed", c.tso_failed);
 		json_u64(req->out, "headers_refused", c.headers_refused);
 		json_obj_end(req->out);
@@ -271,6 +273,67 @@ cmd_snapshot_save(struct ctl_req *req)
 	json_str(req->out, "file", file);
 	json_str(req->out, "tag", tag);
 	json_u64(req->out, "ms", (clock_host_ns() - t0) / 1000000);
+	return 0;
+}
+
+/*
+ * migrate: {"stream": PATH, "bundle": ABSOLUTE-PATH, "tag": TAG, "file":
+ * ABSOLUTE-PATH}.  Starts the live send (vm/live.c) of this VM, of bundle
+ * bundle, into stream (a pipe, opened by its path, as /proc/PID/fd/1),
+ * the copy's snapshot named tag, file the RAM-less snapshot on the way;
+ * the reply comes at once, migrate-status tells how it goes.
+ */
+static int
+cmd_migrate(struct ctl_req *req)
+{
+	static char stream[4096], bundle[4096], file[4096];
+	char tag[VM_SNAP_TAG_MAX];
+	struct vm_err err = { 0 };
+	int t;
+
+	t = jsonr_find(req->rq, 0, "stream");
+	if (t < 0 || jsonr_str(req->rq, t, stream, sizeof(stream)) < 0 ||
+	    stream[0] != '/')
+		return ctl_fail(req, -EINVAL, "migrate needs \"stream\", "
+		    "an absolute path");
+	t = jsonr_find(req->rq, 0, "bundle");
+	if (t < 0 || jsonr_str(req->rq, t, bundle, sizeof(bundle)) < 0 ||
+	    bundle[0] != '/')
+		return ctl_fail(req, -EINVAL, "migrate needs \"bundle\", "
+		    "an absolute path");
+	t = jsonr_find(req->rq, 0, "file");
+	if (t < 0 || jsonr_str(req->rq, t, file, sizeof(file)) < 0 ||
+	    file[0] != '/')
+		return ctl_fail(req, -EINVAL, "migrate needs \"file\", "
+		    "an absolute path");
+	t = jsonr_find(req->rq, 0, "tag");
+	if (t < 0 || jsonr_str(req->rq, t, tag, sizeof(tag)) < 0 ||
+	    tag[0] == '\0')
+		return ctl_fail(req, -EINVAL, "migrate needs \"tag\", "
+		    "at most %d characters", VM_SNAP_TAG_MAX - 1);
+	if (vm_live_start(req->vm, stream, bundle, tag, file, &err) < 0)
+		return ctl_fail(req, err.code, "%s", err.msg);
+	json_str(req->out, "state", "active");
+	return 0;
+}
+
+/* migrate-status: {} -> state (idle, active, done, failed), rounds,
+ * pages, downtime-ms, error. */
+static int
+cmd_migrate_status(struct ctl_req *req)
+{
+	static const char *const names[] = { "idle", "active", "done",
+		"failed" };
+	struct vm_live_info in;
+
+	vm_live_status(&in);
+	json_str(req->out, "state", names[in.state]);
+	json_u64(req->out, "rounds", in.rounds);
+	json_u64(req->out, "pages", in.pages);
+	json_u64(req->out, "downtime-us", in.downtime_ns / 1000);
+	json_u64(req->out, "paused-at-us", in.pause_unix_us);
+	if (in.state == VM_LIVE_FAILED)
+		json_str(req->out, "error", in.error);
 	return 0;
 }
 
@@ -390,6 +453,10 @@ const struct ctl_cmd ctl_cmds[] = {
 	    "file" },
 	{ "snapshot-load", cmd_snapshot_load, "pause, check the whole "
 	    "file, load disks, CPU, devices and RAM from it, resume" },
+	{ "migrate", cmd_migrate, "send the running VM live into a pipe "
+	    "(vm-snap send --live)" },
+	{ "migrate-status", cmd_migrate_status, "how the live send goes: "
+	    "state, rounds, pages, downtime" },
 	{ "help", cmd_help, "the commands" },
 	{ NULL, NULL, NULL },
 };

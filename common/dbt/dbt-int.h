@@ -338,6 +338,7 @@ void dbt_tlb_drop_writes_all(struct dbt_cpu *c, uint64_t pa);
 void dbt_code_written(struct dbt_cpu *c, uint64_t gpa, uint64_t len);
 void dbt_tlb_flush(struct dbt_cpu *c);
 void dbt_tlb_flush_local(struct dbt_cpu *c);
+void dbt_tlb_drop_all_writes(struct dbt_cpu *c);
 /* The TLB holds a global translation of lin for fetches. */
 bool dbt_tlb_global(const struct dbt_cpu *c, uint64_t lin);
 bool dbt_tlb_fill(struct dbt_cpu *c, uint64_t lin, unsigned size, bool write,

@@ -973,6 +973,16 @@ dbt_kick(struct vcpu *v)
 	kick_cpu(v->vm, v->id);
 }
 
+/* The dirty log was taken, the vCPU parked (vm_pause). */
+static void
+dbt_dirty_log_sync(struct vcpu *v)
+{
+	struct dbt_cpu *c = v->priv;
+
+	if (c != NULL)
+		dbt_tlb_drop_all_writes(c);
+}
+
 /* The guest TSC is the host's plus an offset: take the pause out. */
 static void
 dbt_clock_stood(struct vcpu *v, uint64_t ns)
@@ -1056,6 +1066,7 @@ const struct cpu_backend_ops dbt_backend = {
 	.get_state = dbt_get,
 	.set_state = dbt_set,
 	.clock_stood = dbt_clock_stood,
+	.dirty_log_sync = dbt_dirty_log_sync,
 	.set_irq = dbt_set_irq,
 	.msi = dbt_msi,
 	.print_stats = dbt_stats,

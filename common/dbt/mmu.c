@@ -82,6 +82,7 @@ dbt_phys_write(struct dbt_cpu *c, uint64_t pa, unsigned size, uint64_t v)
 	const struct mem_region *r = mem_lookup(&c->vm->mem, pa);
 
 	if (r != NULL && pa + size <= r->gpa + r->size) {
+		mem_dirty_mark(&c->vm->mem, pa, size);
 		if (r->flags & MEM_RAM) {
 			memcpy(r->hva + (pa - r->gpa), &v, size);
 			if (wrote_code(c, pa))
@@ -163,6 +164,7 @@ touch(struct dbt_cpu *c, uint64_t epa, uint64_t e, uint64_t bits,
 		return true;
 	}
 	p = r->hva + (epa - r->gpa);
+	mem_dirty_mark(&c->vm->mem, epa, size);
 	if (size == 8) {
 		uint64_t old = e;
 
@@ -409,6 +411,19 @@ dbt_tlb_flush(struct dbt_cpu *c)
 	c->tlb_flushes++;
 }
 
+/* The dirty log was taken (mem.h): no page keeps a write entry, so
+ * the next write to each goes through tlb_install and marks it again. */
+void
+dbt_tlb_drop_all_writes(struct dbt_cpu *c)
+{
+	unsigned cls, k;
+
+	for (cls = 0; cls < 2; cls++)
+		for (k = 0; k < DBT_TLB_SIZE; k++)
+			__atomic_store_n(&c->tlb[cls][k].tag_w, DBT_TLB_EMPTY,
+			    __ATOMIC_RELAXED);
+}
+
 void
 dbt_tlb_flush_local(struct dbt_cpu *c)
 {
@@ -551,6 +566,11 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 			c->tlb_logged[e / 64] |= 1ULL << (e % 64);
 		}
 	}
+	/* the dirty log: a page is marked when it gets a write entry, and
+	 * on each write through the slow path (dbt_dirty_log_sync drops
+	 * the entries when the log is taken) */
+	if (acc & DBT_ACC_WRITE)
+		mem_dirty_mark(&c->vm->mem, w->page_pa, 1);
 	t->addend = (uintptr_t)(r->hva + (w->page_pa - r->gpa)) -
 	    (uintptr_t)(lin & ~0xfffULL);
 	t->tag_r = tag;

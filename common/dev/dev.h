@@ -24,6 +24,8 @@ struct nic_counters {
 	uint64_t tso_segments;          /* the frames made of them */
 	uint64_t tso_failed;            /* TSO frames refused */
 	uint64_t headers_refused;       /* virtio-net: lying headers */
+	uint64_t rx_offload;            /* virtio-net: TSO frames and partial
+	                                 * checksums given to the guest whole */
 };
 
 struct dev_type {

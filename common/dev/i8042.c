@@ -170,6 +170,14 @@ i8042_key(struct dev *d, enum term_key key, bool down)
 	kbd_feed(k);
 }
 
+size_t
+i8042_pending(struct dev *d)
+{
+	const struct kbc *k = d->priv;
+
+	return k->klen + (size_t)k->qlen;
+}
+
 static void
 kbd_command(struct kbc *k, uint8_t v)
 {

@@ -18,6 +18,9 @@ struct dev;
  * (scan set 2, or set 1 when the controller translates, as BIOSes and
  * Linux have it). */
 void i8042_key(struct dev *d, enum term_key key, bool down);
+/* Bytes the keyboard and the controller hold that the guest has not
+ * read yet. */
+size_t i8042_pending(struct dev *d);
 /* The bytes key sends going down or up in scan set 1 or 2, in out (at
  * least 4); the count, 0 for an unknown key. */
 size_t i8042_scancode(enum term_key key, bool down, int set, uint8_t *out);

@@ -41,9 +41,12 @@
 #define F_CSUM (1ULL << 0)
 #define F_GUEST_CSUM (1ULL << 1)
 #define F_MAC (1ULL << 5)
+#define F_GUEST_TSO4 (1ULL << 7)
+#define F_GUEST_TSO6 (1ULL << 8)
 #define F_HOST_TSO4 (1ULL << 11)
 #define F_HOST_TSO6 (1ULL << 12)
-#define FEATURES (F_CSUM | F_GUEST_CSUM | F_MAC | F_HOST_TSO4 | F_HOST_TSO6)
+#define FEATURES (F_CSUM | F_GUEST_CSUM | F_MAC | F_GUEST_TSO4 | \
+	F_GUEST_TSO6 | F_HOST_TSO4 | F_HOST_TSO6)
 
 #define HDR_LEN NET_VNET_HDR_LEN
 #define RXQ 0
@@ -56,13 +59,15 @@ struct vnet {
 	uint64_t rx_dropped, tx_bad;
 	uint64_t hdr_refused[NET_HDR_NFAULTS];
 	uint64_t tso_frames, tso_segments;
+	uint64_t rx_offload;            /* frames given whole with a header */
 	uint8_t txbuf[HDR_LEN + NET_FRAME_MAX];
 };
 
-/* Put one frame into the guest's next receive chain: 1 done, 0 no chain
- * posted (try later), -1 dropped. */
+/* Put one frame into the guest's next receive chain, behind vh (a
+ * virtio_net_hdr for it, NULL: none to pass on): 1 done, 0 no chain
+ * posted (try later), -1 dropped (the chain too small for it). */
 static int
-rx_one(struct vnet *n, const void *frame, size_t len)
+rx_one(struct vnet *n, const uint8_t *vh, const void *frame, size_t len)
 {
 	struct virtq_elem e;
 	uint8_t hdr[HDR_LEN] = { 0 };
@@ -76,9 +81,14 @@ rx_one(struct vnet *n, const void *frame, size_t len)
 		virtq_push(&n->v, RXQ, &e, 0);
 		return -1;
 	}
-	if (n->nb->rx_csum_valid && (n->v.driver_features & F_GUEST_CSUM))
+	if (vh) {
+		memcpy(hdr, vh, HDR_LEN);
+		n->rx_offload++;
+	} else if (n->nb->rx_csum_valid &&
+	    (n->v.driver_features & F_GUEST_CSUM))
 		hdr[0] = NET_VNET_F_DATA_VALID;
 	hdr[10] = 1;    /* num_buffers */
+	hdr[11] = 0;
 	iov_from_buf(e.in, e.nin, 0, hdr, HDR_LEN);
 	iov_from_buf(e.in, e.nin, HDR_LEN, frame, len);
 	virtq_push(&n->v, RXQ, &e, (uint32_t)(HDR_LEN + len));
@@ -93,7 +103,7 @@ rx_flush(struct vnet *n)
 	int r;
 
 	while ((p = net_rxq_peek(&n->rxq)) != NULL) {
-		r = rx_one(n, p->data, p->len);
+		r = rx_one(n, p->has_hdr ? p->hdr : NULL, p->data, p->len);
 		if (r == 0)
 			break;
 		any |= r > 0;
@@ -103,24 +113,56 @@ rx_flush(struct vnet *n)
 		virtq_notify(&n->v, RXQ);
 }
 
-/* The back end's callback: a frame for the guest. */
+/* A frame for the guest, behind vh or not (rx_one). */
 static void
-vnet_rx(void *opaque, const void *frame, size_t len)
+rx_frame(struct vnet *n, const uint8_t *vh, const void *frame, size_t len)
 {
-	struct vnet *n = opaque;
 	int r;
 
 	if (!(n->v.status & VIRTIO_S_DRIVER_OK) || len > NET_FRAME_MAX)
 		return;
 	if (n->rxq.count == 0) {
-		r = rx_one(n, frame, len);
+		r = rx_one(n, vh, frame, len);
 		if (r > 0)
 			virtq_notify(&n->v, RXQ);
 		if (r != 0)
 			return;
 	}
-	if (net_rxq_push(&n->rxq, frame, len) < 0)
+	if ((vh ? net_rxq_push_hdr(&n->rxq, vh, frame, len) :
+	    net_rxq_push(&n->rxq, frame, len)) < 0)
 		n->rx_dropped++;
+}
+
+/* The back end's callback: a frame for the guest. */
+static void
+vnet_rx(void *opaque, const void *frame, size_t len)
+{
+	rx_frame(opaque, NULL, frame, len);
+}
+
+/* The back end's callback for a frame behind a checked header (another
+ * guest's TSO frame, a partial checksum): whole to a guest that
+ * negotiated that offload, else completed or cut up here. */
+static void
+vnet_rx_vnet(void *opaque, const struct net_vnet_hdr *h,
+    const struct net_gso_info *gi, uint8_t *frame, size_t len)
+{
+	struct vnet *n = opaque;
+	uint64_t f = n->v.driver_features;
+	unsigned gso = h->gso_type & ~NET_GSO_ECN;
+	struct net_vnet_hdr g = *h;
+	uint8_t vh[HDR_LEN];
+
+	if (!(f & F_GUEST_CSUM) ||
+	    (gso == NET_GSO_TCPV4 && !(f & F_GUEST_TSO4)) ||
+	    (gso == NET_GSO_TCPV6 && !(f & F_GUEST_TSO6))) {
+		g.flags &= (uint8_t)~NET_VNET_F_DATA_VALID;
+		net_offload_emit(&g, gi, frame, len, vnet_rx, n);
+		return;
+	}
+	g.num_buffers = 1;
+	net_vnet_hdr_put(vh, &g);
+	rx_frame(n, vh, frame, len);
 }
 
 /* What the guest's headers may ask for. */
@@ -240,6 +282,7 @@ vnet_realize(struct dev *d, struct vm *vm, const void *arg,
 	n->nb = net_open(p, vm->loop, vnet_rx, n, err);
 	if (n->nb == NULL)
 		return err ? err->code : -EIO;
+	n->nb->rx_vnet = vnet_rx_vnet;
 	ret = virtio_pci_init(&n->v, vm, d->id, VIRTIO_ID_NET, 0x020000, 2,
 	    256, &vnet_ops, FEATURES, n->config, sizeof(n->config),
 	    err);
@@ -299,6 +342,7 @@ vnet_counters(struct dev *d, struct nic_counters *c)
 	c->rx_dropped = n->rx_dropped;
 	c->tso_frames = n->tso_frames;
 	c->tso_segments = n->tso_segments;
+	c->rx_offload = n->rx_offload;
 	for (f = 1; f < NET_HDR_NFAULTS; f++)
 		c->headers_refused += n->hdr_refused[f];
 }

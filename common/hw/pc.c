@@ -153,6 +153,7 @@ pc_init_nics(struct vm *vm, struct vm_err *err)
 		p.vlan = cn->vlan;
 		p.tftp = cn->tftp;
 		p.bootfile = cn->bootfile;
+		p.subnet = cn->subnet;
 		if (cn->mac[0] == '\0' || net_mac_parse(cn->mac, p.mac) < 0)
 			net_mac_derive(vm->cfg->name, i, p.mac);
 		snprintf(id, sizeof(id), "net%d", i);

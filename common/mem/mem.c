@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -24,9 +25,74 @@ mem_fini(struct mem_map *map)
 {
 	int i;
 
+	mem_dirty_stop(map);
 	for (i = 0; i < map->nr; i++)
 		vmem_free(map->regions[i].hva, map->regions[i].size);
 	map->nr = 0;
+}
+
+int
+mem_dirty_start(struct mem_map *map, struct vm_err *err)
+{
+	int i;
+
+	for (i = 0; i < map->nr; i++) {
+		uint64_t words = (map->regions[i].size / 4096 + 63) / 64;
+
+		map->dirty[i] = calloc(words ? words : 1, 8);
+		if (map->dirty[i] == NULL) {
+			mem_dirty_stop(map);
+			return vm_err_set(err, -ENOMEM, "out of memory for the "
+			    "dirty log");
+		}
+	}
+	__atomic_store_n(&map->dirty_on, true, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+void
+mem_dirty_stop(struct mem_map *map)
+{
+	int i;
+
+	__atomic_store_n(&map->dirty_on, false, __ATOMIC_SEQ_CST);
+	for (i = 0; i < MEM_MAX_REGIONS; i++) {
+		free(map->dirty[i]);
+		map->dirty[i] = NULL;
+	}
+}
+
+void
+mem_dirty_mark_slow(const struct mem_map *map, gpa_t gpa, uint64_t len)
+{
+	int i;
+
+	if (len == 0)
+		return;
+	for (i = 0; i < map->nr; i++) {
+		const struct mem_region *r = &map->regions[i];
+		uint64_t a, b, pg;
+
+		if (gpa + len <= r->gpa || gpa >= r->gpa + r->size ||
+		    map->dirty[i] == NULL)
+			continue;
+		a = (gpa > r->gpa ? gpa - r->gpa : 0) / 4096;
+		b = (gpa + len - r->gpa > r->size ? r->size :
+		    gpa + len - r->gpa) - 1;
+		for (pg = a; pg <= b / 4096; pg++)
+			__atomic_fetch_or(&map->dirty[i][pg / 64],
+			    1ULL << (pg % 64), __ATOMIC_RELAXED);
+	}
+}
+
+void
+mem_dirty_take(struct mem_map *map, int i, uint64_t *out)
+{
+	uint64_t k, words = (map->regions[i].size / 4096 + 63) / 64;
+
+	for (k = 0; k < words; k++)
+		out[k] = map->dirty[i] == NULL ? ~0ULL :
+		    __atomic_exchange_n(&map->dirty[i][k], 0, __ATOMIC_SEQ_CST);
 }
 
 static int
@@ -183,6 +249,7 @@ mem_write(const struct mem_map *map, gpa_t gpa, const void *buf, size_t len)
 		gpa += n;
 		len -= n;
 	}
+	mem_dirty_mark(map, start, total);
 	if (map->on_write)
 		map->on_write(map->on_write_opaque, start, total);
 	return 0;
@@ -203,6 +270,7 @@ mem_ram_size(const struct mem_map *map)
 void
 mem_notify_write(const struct mem_map *map, gpa_t gpa, uint64_t len)
 {
+	mem_dirty_mark(map, gpa, len);
 	if (map->on_write)
 		map->on_write(map->on_write_opaque, gpa, len);
 }

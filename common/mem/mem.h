@@ -47,6 +47,10 @@ struct mem_map {
 	/* RAM added from now on goes on transparent huge pages (vmem.h). */
 	bool huge_pages;
 	void *on_write_opaque;
+	/* The dirty log (mem_dirty_start): a bit per 4 KiB page of each
+	 * region, set by every write while it is on. */
+	uint64_t *dirty[MEM_MAX_REGIONS];
+	bool dirty_on;
 };
 
 void mem_init(struct mem_map *map);
@@ -81,6 +85,28 @@ int mem_write(const struct mem_map *map, gpa_t gpa, const void *buf,
     size_t len);
 /* A device wrote [gpa, gpa+len) through a host pointer: tell on_write. */
 void mem_notify_write(const struct mem_map *map, gpa_t gpa, uint64_t len);
+/*
+ * The dirty log, for live migration (vm/live.c): while it is on, every
+ * write to guest memory marks its page.  mem_write, mem_notify_write and
+ * mem_rom_write mark theirs (loaders, device DMA); a CPU back end marks
+ * the pages its vCPUs write (the DBT when it gives a page a write TLB
+ * entry, and in its direct writes) and forgets those entries when told
+ * the log was taken (cpu_backend_ops.dirty_log_sync), so the next write
+ * marks again.  Start and take with the vCPUs paused.
+ */
+int mem_dirty_start(struct mem_map *map, struct vm_err *err);
+void mem_dirty_stop(struct mem_map *map);
+void mem_dirty_mark_slow(const struct mem_map *map, gpa_t gpa, uint64_t len);
+static inline void
+mem_dirty_mark(const struct mem_map *map, gpa_t gpa, uint64_t len)
+{
+	if (__builtin_expect(map->dirty_on, 0))
+		mem_dirty_mark_slow(map, gpa, len);
+}
+/* Region i's bitmap (a bit per page, (size/4096+63)/64 words) into out,
+ * cleared in the log. */
+void mem_dirty_take(struct mem_map *map, int i, uint64_t *out);
+
 /* Total RAM bytes (ROM excluded). */
 uint64_t mem_ram_size(const struct mem_map *map);
 

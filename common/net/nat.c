@@ -1,9 +1,10 @@
 /*
  * nat: user-mode NAT on libslirp, inside vm-run, with QEMU's default
- * addressing: the network 10.0.2.0/24, the host (gateway) at 10.0.2.2, DNS
- * at 10.0.2.3 (the host's resolver), DHCP handing out 10.0.2.15 first.
- * Forward rules (net_parse_forward) listen on the host, loopback unless an
- * address is given, and connect to 10.0.2.15.
+ * addressing unless p->subnet says another: the network 10.0.2.0/24, the
+ * host (gateway) at 10.0.2.2, DNS at 10.0.2.3 (the host's resolver), DHCP
+ * handing out 10.0.2.15 first (the same offsets, .2, .3 and .15, in
+ * another subnet).  Forward rules (net_parse_forward) listen on the host,
+ * loopback unless an address is given, and connect to the first lease.
  *
  * libslirp is not thread-safe: every call into it is made with the event
  * loop's lock held (the VM-wide I/O lock), from a vCPU thread sending a
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "net/dhcpd.h"
 #include "net/net.h"
 #include "util/err.h"
 #include "util/evloop.h"
@@ -30,6 +32,7 @@ struct nat {
 	/* Between prepare and dispatch: the loop's array for this poll. */
 	struct pollfd *pfd;
 	int npfd, max;
+	struct in_addr guest;           /* the first lease, forwards' target */
 };
 
 struct nat_timer {
@@ -201,15 +204,6 @@ nat_dispatch(void *opaque, struct pollfd *pfd, int npfd)
 	n->npfd = 0;
 }
 
-static struct in_addr
-ip4(const char *s)
-{
-	struct in_addr a;
-
-	inet_pton(AF_INET, s, &a);
-	return a;
-}
-
 static int
 nat_forwards(struct nat *n, const struct net_params *p, struct vm_err *err)
 {
@@ -225,7 +219,7 @@ nat_forwards(struct nat *n, const struct net_params *p, struct vm_err *err)
 			return -EINVAL;
 		h.s_addr = haddr;
 		if (slirp_add_hostfwd(n->slirp, udp, h, hport,
-		    ip4("10.0.2.15"), gport) < 0) {
+		    n->guest, gport) < 0) {
 			inet_ntop(AF_INET, &h, where, sizeof(where));
 			return vm_err_set(err, -EADDRINUSE, "forward '%s': "
 			    "cannot listen on %s port %u (in use?)",
@@ -235,15 +229,31 @@ nat_forwards(struct nat *n, const struct net_params *p, struct vm_err *err)
 	return 0;
 }
 
+static struct in_addr
+ip4_at(uint32_t net, uint32_t off)
+{
+	struct in_addr a = { htonl(net + off) };
+
+	return a;
+}
+
 static int
 nat_open(struct net_backend *nb, const struct net_params *p,
     const char *arg, struct vm_err *err)
 {
 	SlirpConfig sc;
 	struct nat *n;
-	int ret;
+	uint32_t net = 0x0a000200;      /* 10.0.2.0 */
+	int ret, prefix = 24;
 
 	(void)arg;
+	/* libslirp's 16 leases from .15 must fit below the broadcast. */
+	if (p->subnet && p->subnet[0] &&
+	    (dhcpd_parse_subnet(p->subnet, &net, &prefix) < 0 ||
+	    prefix > 27))
+		return vm_err_set(err, -EINVAL, "%s: subnet '%s' is not "
+		    "a.b.c.d/P with P from 16 to 27", p->origin ? p->origin :
+		    "nat", p->subnet);
 	n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
@@ -251,11 +261,12 @@ nat_open(struct net_backend *nb, const struct net_params *p,
 	memset(&sc, 0, sizeof(sc));
 	sc.version = 1;
 	sc.in_enabled = true;
-	sc.vnetwork = ip4("10.0.2.0");
-	sc.vnetmask = ip4("255.255.255.0");
-	sc.vhost = ip4("10.0.2.2");
-	sc.vdhcp_start = ip4("10.0.2.15");
-	sc.vnameserver = ip4("10.0.2.3");
+	sc.vnetwork = ip4_at(net, 0);
+	sc.vnetmask = ip4_at(~0u << (32 - prefix), 0);
+	sc.vhost = ip4_at(net, 2);
+	sc.vdhcp_start = ip4_at(net, 15);
+	sc.vnameserver = ip4_at(net, 3);
+	n->guest = sc.vdhcp_start;
 	sc.vhostname = p->vm_name;
 	sc.if_mtu = 1500;
 	sc.if_mru = 1500;

@@ -260,19 +260,58 @@ net_switch_path(const char *name, const char *ext, char *buf, size_t len,
 }
 
 void
-net_hello_build(uint8_t h[NET_HELLO_LEN], int vlan, int trunk)
+net_hello_build(uint8_t h[NET_HELLO_LEN], int vlan, int trunk,
+    unsigned flags)
 {
 	int v = vlan ? vlan : NET_VLAN_DEFAULT;
 
 	memcpy(h, "VMKP", 4);
 	h[4] = (uint8_t)(v >> 8);
 	h[5] = (uint8_t)v;
-	h[6] = trunk ? NET_HELLO_TRUNK : 0;
+	h[6] = (uint8_t)((trunk ? NET_HELLO_TRUNK : 0) | flags);
 	h[7] = 0;
 }
 
-int
-net_rxq_push(struct net_rxq *q, const void *frame, size_t len)
+static void
+deliver_one(void *opaque, const void *frame, size_t len)
+{
+	struct net_backend *nb = opaque;
+
+	nb->rx_frames++;
+	nb->rx(nb->rx_opaque, frame, len);
+}
+
+unsigned
+net_deliver_vnet(struct net_backend *nb, const uint8_t *hdr, uint8_t *frame,
+    size_t len)
+{
+	struct net_vnet_hdr h;
+	struct net_gso_info gi;
+	uint8_t valid;
+
+	if (len < 14 || len > NET_FRAME_MAX)
+		return 0;
+	net_vnet_hdr_get(hdr, &h);
+	h.num_buffers = 0;
+	/* DATA_VALID: the peer checked the frame's checksums. */
+	valid = h.flags & NET_VNET_F_DATA_VALID;
+	h.flags &= (uint8_t)~NET_VNET_F_DATA_VALID;
+	if (net_offload_check(&h, frame, len, NET_OFF_CSUM | NET_OFF_TSO4 |
+	    NET_OFF_TSO6, &gi) != NET_HDR_OK)
+		return 0;
+	if (nb->rx_vnet == NULL)
+		return net_offload_emit(&h, &gi, frame, len, deliver_one, nb);
+	h.flags |= valid;
+	nb->rx_frames++;
+	nb->rx_vnet(nb->rx_opaque, &h, &gi, frame, len);
+	return 1;
+}
+
+_Static_assert(sizeof(((struct net_rxq_frame *)0)->hdr) == NET_VNET_HDR_LEN,
+    "net_rxq_frame holds a virtio_net_hdr");
+
+static int
+rxq_add(struct net_rxq *q, const uint8_t *hdr, const void *frame, size_t len)
 {
 	struct net_rxq_frame *f;
 
@@ -282,10 +321,26 @@ net_rxq_push(struct net_rxq *q, const void *frame, size_t len)
 	if (f == NULL)
 		return -1;
 	f->len = len;
+	f->has_hdr = hdr != NULL;
+	if (hdr)
+		memcpy(f->hdr, hdr, sizeof(f->hdr));
 	memcpy(f->data, frame, len);
 	q->q[(q->head + q->count) % NET_RXQ_MAX] = f;
 	q->count++;
 	return 0;
+}
+
+int
+net_rxq_push(struct net_rxq *q, const void *frame, size_t len)
+{
+	return rxq_add(q, NULL, frame, len);
+}
+
+int
+net_rxq_push_hdr(struct net_rxq *q, const uint8_t *hdr, const void *frame,
+    size_t len)
+{
+	return rxq_add(q, hdr, frame, len);
 }
 
 const struct net_rxq_frame *

@@ -21,6 +21,15 @@ struct vm_err;
 #define NET_FRAME_MAX 65536
 
 typedef void (*net_rx_fn)(void *opaque, const void *frame, size_t len);
+struct net_vnet_hdr;
+struct net_gso_info;
+/* A frame for the guest behind a checked virtio_net_hdr whose offloads
+ * are still to do (a TSO frame from another guest or the host, a partial
+ * checksum): for a NIC that can hand them on (virtio-net with GUEST_TSO);
+ * the NIC completes what its guest did not negotiate (net_offload_emit).
+ * h->flags may hold NET_VNET_F_DATA_VALID.  frame is writable. */
+typedef void (*net_rx_vnet_fn)(void *opaque, const struct net_vnet_hdr *h,
+    const struct net_gso_info *gi, uint8_t *frame, size_t len);
 
 /* What a back end is opened with. */
 struct net_params {
@@ -34,6 +43,9 @@ struct net_params {
 	int trunk;                      /* switch: a trunk port (802.1Q) */
 	const char *tftp;               /* nat: TFTP root, NULL or "" none */
 	const char *bootfile;           /* nat: DHCP boot file, NULL none */
+	const char *subnet;             /* nat: "a.b.c.d/P" (16 to 27), NULL
+	                                 * or "" 10.0.2.0/24; the host is .2,
+	                                 * DNS .3, DHCP from .15 */
 };
 
 /* A switch port may say what it is in its first message, before any
@@ -42,10 +54,16 @@ struct net_params {
  * a zero byte.  Without one the port is an access port on VLAN 1. */
 #define NET_HELLO_LEN 8
 #define NET_HELLO_TRUNK 1
+/* The port's messages, both ways, are a 12-byte virtio_net_hdr
+ * (NET_VNET_HDR_LEN, num_buffers 0) and the frame, so TSO frames and
+ * partial checksums cross the switch whole.  Not with NET_HELLO_TRUNK. */
+#define NET_HELLO_VNET 2
 #define NET_VLAN_DEFAULT 1
 #define NET_VLAN_MAX 4094
-/* The hello of an access port on vlan (0: the default) or of a trunk. */
-void net_hello_build(uint8_t h[NET_HELLO_LEN], int vlan, int trunk);
+/* The hello of an access port on vlan (0: the default) or of a trunk;
+ * flags: more NET_HELLO_* (NET_HELLO_VNET). */
+void net_hello_build(uint8_t h[NET_HELLO_LEN], int vlan, int trunk,
+    unsigned flags);
 
 struct net_backend;
 
@@ -66,6 +84,9 @@ struct net_backend {
 	const struct net_backend_ops *ops;
 	struct evloop *loop;
 	net_rx_fn rx;
+	/* (optional, set by the NIC after net_open) frames behind their
+	 * offload headers; without it net_deliver_vnet completes them. */
+	net_rx_vnet_fn rx_vnet;
 	void *rx_opaque;
 	void *priv;
 	uint64_t tx_frames, rx_frames, tx_dropped;
@@ -88,8 +109,6 @@ struct net_backend *net_open(const struct net_params *p, struct evloop *loop,
 /* A frame from the guest (dropped if the back end cannot take it now). */
 void net_send(struct net_backend *nb, const void *frame, size_t len);
 void net_close(struct net_backend *nb);
-struct net_vnet_hdr;
-struct net_gso_info;
 /* A frame from the guest with the offloads its (checked) virtio header
  * asks for: passed on with its header to a back end that takes them
  * (vnet_hdr), else the checksum completed or the frame segmented here
@@ -98,6 +117,14 @@ struct net_gso_info;
 unsigned net_send_offload(struct net_backend *nb,
     const struct net_vnet_hdr *h, const struct net_gso_info *gi, uint8_t *f,
     size_t len);
+
+/* For back ends: a frame for the guest behind its virtio_net_hdr (hdr,
+ * NET_VNET_HDR_LEN bytes from a peer: not trusted), frame writable.  The
+ * header is checked (a lying one drops the frame: 0); the frame goes to
+ * nb->rx_vnet whole, or, without one, to nb->rx completed or cut into
+ * segments.  The number of frames given to the NIC. */
+unsigned net_deliver_vnet(struct net_backend *nb, const uint8_t *hdr,
+    uint8_t *frame, size_t len);
 
 /* Parse one NAT forward rule, "tcp|udp:[HOSTADDR:]HOSTPORT:GUESTPORT". */
 int net_parse_forward(const char *rule, int *udp, uint32_t *host_addr,
@@ -129,6 +156,8 @@ int net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
 
 struct net_rxq_frame {
 	size_t len;
+	int has_hdr;                    /* hdr holds a virtio_net_hdr */
+	uint8_t hdr[12];                /* NET_VNET_HDR_LEN */
 	uint8_t data[];
 };
 
@@ -139,6 +168,9 @@ struct net_rxq {
 
 /* Append a copy of frame: 0, or -1 (full, or out of memory: dropped). */
 int net_rxq_push(struct net_rxq *q, const void *frame, size_t len);
+/* The same, with the virtio_net_hdr the frame goes behind (12 bytes). */
+int net_rxq_push_hdr(struct net_rxq *q, const uint8_t *hdr,
+    const void *frame, size_t len);
 /* The oldest frame, NULL if none; net_rxq_pop frees it. */
 const struct net_rxq_frame *net_rxq_peek(const struct net_rxq *q);
 void net_rxq_pop(struct net_rxq *q);

@@ -5,24 +5,34 @@
  * Sends never block: a frame the socket cannot take now is dropped and
  * counted, as a real switch port under load would.  A port with a VLAN
  * or a trunk port says so first (NET_HELLO_LEN in net.h).
+ *
+ * An access port asks for NET_HELLO_VNET in its hello: every message then
+ * carries a virtio_net_hdr before the frame, so a virtio-net guest's TSO
+ * frames and partial checksums reach another guest's NIC whole (the
+ * switch cuts them up only for ports that did not ask).  Headers coming
+ * in are checked again here (net_deliver_vnet): the switch is another
+ * process, not trusted.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "net/net.h"
+#include "net/offload.h"
 #include "util/err.h"
 #include "util/evloop.h"
 #include "util/log.h"
 
 struct swport {
 	int fd;
+	int vnet;                       /* NET_HELLO_VNET: headers both ways */
 	char name[80];
-	uint8_t buf[NET_FRAME_MAX];
+	uint8_t buf[NET_VNET_HDR_LEN + NET_FRAME_MAX];
 };
 
 static void
@@ -45,10 +55,20 @@ swport_readable(void *opaque, int fd, unsigned events)
 				nb->hangup(nb->rx_opaque);
 			return;
 		}
-		if ((size_t)n > sizeof(s->buf) || n < 14)
+		if (!s->vnet) {
+			if ((size_t)n > NET_FRAME_MAX || n < 14)
+				continue;
+			nb->rx_frames++;
+			nb->rx(nb->rx_opaque, s->buf, (size_t)n);
 			continue;
-		nb->rx_frames++;
-		nb->rx(nb->rx_opaque, s->buf, (size_t)n);
+		}
+		if ((size_t)n > sizeof(s->buf) ||
+		    n < NET_VNET_HDR_LEN + 14)
+			continue;
+		if (net_deliver_vnet(nb, s->buf, s->buf + NET_VNET_HDR_LEN,
+		    (size_t)n - NET_VNET_HDR_LEN) == 0)
+			log_debug(LOG_NET, "switch %s: dropped a frame with a "
+			    "bad vnet header", s->name);
 	}
 }
 
@@ -85,7 +105,7 @@ swport_open(struct net_backend *nb, const struct net_params *p,
 		free(s);
 		return ret;
 	}
-	if (p->vlan || p->trunk) {
+	{
 		uint8_t h[NET_HELLO_LEN];
 
 		if (p->vlan < 0 || p->vlan > NET_VLAN_MAX ||
@@ -96,7 +116,10 @@ swport_open(struct net_backend *nb, const struct net_params *p,
 			    "not 1 to %d%s", arg, p->vlan, NET_VLAN_MAX,
 			    p->trunk ? " (or a trunk)" : "");
 		}
-		net_hello_build(h, p->vlan, p->trunk);
+		/* A trunk carries plain tagged frames. */
+		s->vnet = !p->trunk;
+		net_hello_build(h, p->vlan, p->trunk,
+		    s->vnet ? NET_HELLO_VNET : 0);
 		if (send(s->fd, h, sizeof(h), MSG_NOSIGNAL) < 0) {
 			ret = vm_err_errno(err, -errno, "switch %s: cannot "
 			    "join", arg);
@@ -105,6 +128,7 @@ swport_open(struct net_backend *nb, const struct net_params *p,
 			return ret;
 		}
 	}
+	nb->vnet_hdr = s->vnet;
 	nb->priv = s;
 	ret = evloop_add_fd(nb->loop, s->fd, EV_READ, swport_readable, nb);
 	if (ret < 0) {
@@ -116,10 +140,29 @@ swport_open(struct net_backend *nb, const struct net_params *p,
 }
 
 static void
-swport_send(struct net_backend *nb, const void *frame, size_t len)
+swport_send_vnet(struct net_backend *nb, const uint8_t *hdr,
+    const void *frame, size_t len)
 {
 	struct swport *s = nb->priv;
+	struct iovec iov[2] = {
+		{ (void *)hdr, NET_VNET_HDR_LEN }, { (void *)frame, len },
+	};
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 
+	if (sendmsg(s->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		nb->tx_dropped++;
+}
+
+static void
+swport_send(struct net_backend *nb, const void *frame, size_t len)
+{
+	static const uint8_t zero[NET_VNET_HDR_LEN];
+	struct swport *s = nb->priv;
+
+	if (s->vnet) {
+		swport_send_vnet(nb, zero, frame, len);
+		return;
+	}
 	if (send(s->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 		nb->tx_dropped++;
 }
@@ -138,5 +181,6 @@ const struct net_backend_ops net_switch_ops = {
 	.name = "switch",
 	.open = swport_open,
 	.send = swport_send,
+	.send_vnet = swport_send_vnet,
 	.close = swport_close,
 };

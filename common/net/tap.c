@@ -11,9 +11,12 @@
  * frame then goes behind a 12-byte virtio_net_hdr, so a virtio-net
  * guest's partial checksums and TSO frames pass to the host's stack
  * unsplit (the kernel checks the header once more), and a frame with no
- * offload goes behind a zero header.  Frames read from the tap are
- * whole (no offloads are asked for on that side); one whose header asks
- * for work anyway is checked and completed like a guest's, or dropped.
+ * offload goes behind a zero header.  The other way, the tap takes
+ * TUN_F_CSUM, TUN_F_TSO4 and TUN_F_TSO6, so the host's TCP sends TSO
+ * frames and partial checksums: each header is checked like a guest's
+ * (net_deliver_vnet) and the frame goes whole to a virtio-net guest that
+ * negotiated GUEST_TSO, completed or cut into segments for any other
+ * card, or dropped when the header lies.
  * Sends never block: a frame the tap cannot take now (its queue full,
  * the device down) is dropped and counted.
  */
@@ -105,8 +108,13 @@ net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
 	if (*vnet) {
 		int sz = NET_VNET_HDR_LEN;
 
+		/* The host's stack may hand us partial checksums and TSO
+		 * frames (checked and passed on, or completed, by
+		 * net_deliver_vnet); a kernel that will not: none. */
 		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 ||
-		    ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
+		    (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM |
+		    TUN_F_TSO4 | TUN_F_TSO6)) < 0 &&
+		    ioctl(fd, TUNSETOFFLOAD, 0UL) < 0)) {
 			log_debug(LOG_NET, "tap %s: no 12-byte vnet headers: "
 			    "%s", name, strerror(errno));
 			close(fd);
@@ -131,38 +139,18 @@ net_tap_open_fd(const char *name, int *vnet, char *actual, size_t len,
 	return fd;
 }
 
-static void
-deliver(void *opaque, const void *frame, size_t len)
-{
-	struct net_backend *nb = opaque;
-
-	nb->rx_frames++;
-	nb->rx(nb->rx_opaque, frame, len);
-}
-
 /* A frame read behind its vnet header: n bytes in t->buf. */
 static void
 tap_rx_vnet(struct net_backend *nb, size_t n)
 {
 	struct tap *t = nb->priv;
-	struct net_vnet_hdr h;
-	struct net_gso_info gi;
-	uint8_t *f = t->buf + NET_VNET_HDR_LEN;
-	size_t len;
 
 	if (n < NET_VNET_HDR_LEN + 14)
 		return;
-	len = n - NET_VNET_HDR_LEN;
-	net_vnet_hdr_get(t->buf, &h);
-	/* DATA_VALID says the host checked it: nothing to do. */
-	h.flags &= (uint8_t)~NET_VNET_F_DATA_VALID;
-	if (net_offload_check(&h, f, len, NET_OFF_CSUM | NET_OFF_TSO4 |
-	    NET_OFF_TSO6, &gi) != NET_HDR_OK) {
+	if (net_deliver_vnet(nb, t->buf, t->buf + NET_VNET_HDR_LEN,
+	    n - NET_VNET_HDR_LEN) == 0)
 		log_debug(LOG_NET, "tap %s: dropped a frame with a bad vnet "
 		    "header", t->name);
-		return;
-	}
-	net_offload_emit(&h, &gi, f, len, deliver, nb);
 }
 
 static void

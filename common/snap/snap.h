@@ -130,6 +130,11 @@ int snap_writer_begin_raw(struct snap_writer *w, const char *name,
     uint64_t *payload_off, struct vm_err *err);
 int snap_writer_end_raw(struct snap_writer *w, uint64_t len, uint32_t crc,
     struct vm_err *err);
+/* The same for a payload the CRC does not cover (SNAP_SECT_NOCRC: mapped
+ * RAM, which a restore maps rather than reads).  Every other section is
+ * checked, whatever its CRC's value. */
+int snap_writer_end_raw_nocrc(struct snap_writer *w, uint64_t len,
+    struct vm_err *err);
 /* Write the end marker, fsync, close. */
 int snap_writer_close(struct snap_writer *w, struct vm_err *err);
 /* Close and unlink after a failure. */

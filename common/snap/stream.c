@@ -186,15 +186,15 @@ snap_writer_begin_raw(struct snap_writer *w, const char *name,
 	return 0;
 }
 
-int
-snap_writer_end_raw(struct snap_writer *w, uint64_t len, uint32_t crc,
+static int
+end_raw(struct snap_writer *w, uint64_t len, uint32_t crc, uint32_t flags,
     struct vm_err *err)
 {
 	uint8_t h[SECT_HDR];
 	int ret;
 
-	sect_header(h, raw.name, raw.instance, raw.version,
-	    crc == 0 && len > 0 ? SNAP_SECT_NOCRC : 0, raw.pad, len, crc);
+	sect_header(h, raw.name, raw.instance, raw.version, flags, raw.pad,
+	    len, crc);
 	ret = pwrite_all(w->fd, h, sizeof(h), raw.hdr_off);
 	if (ret < 0)
 		return vm_err_errno(err, ret, "%s: section '%s'", w->path,
@@ -204,6 +204,20 @@ snap_writer_end_raw(struct snap_writer *w, uint64_t len, uint32_t crc,
 	if (ftruncate(w->fd, (off_t)w->off) < 0)
 		return vm_err_errno(err, -errno, "%s", w->path);
 	return 0;
+}
+
+int
+snap_writer_end_raw(struct snap_writer *w, uint64_t len, uint32_t crc,
+    struct vm_err *err)
+{
+	return end_raw(w, len, crc, 0, err);
+}
+
+int
+snap_writer_end_raw_nocrc(struct snap_writer *w, uint64_t len,
+    struct vm_err *err)
+{
+	return end_raw(w, len, 0, SNAP_SECT_NOCRC, err);
 }
 
 int

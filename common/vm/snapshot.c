@@ -161,8 +161,8 @@ ram_map_visit(struct snap_vis *v, struct ram_map *m)
 	return v->failed;
 }
 
-static bool
-page_zero(const uint8_t *p)
+bool
+vm_page_zero(const uint8_t *p)
 {
 	const uint64_t *q = (const uint64_t *)(const void *)p;
 	unsigned i;
@@ -197,7 +197,7 @@ ram_map_build(struct vm *vm, struct ram_map *m, struct vm_err *err)
 		}
 		m->nr++;
 		for (pg = 0; pg < n; pg++)
-			if (!page_zero(mr->hva + pg * PAGE)) {
+			if (!vm_page_zero(mr->hva + pg * PAGE)) {
 				r->bitmap[pg / 8] |= (uint8_t)(1u << (pg % 8));
 				m->pages++;
 			}
@@ -595,6 +595,9 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		return vm_err_set(err, -ENOTSUP, "%s: the in-kernel interrupt "
 		    "controllers cannot be saved yet (use --accel dbt)",
 		    vm->backend->name);
+	if (opts->no_ram && !opts->fast_restore)
+		return vm_err_set(err, -EINVAL, "a snapshot without its RAM "
+		    "is for mapped RAM (fast_restore)");
 	for (d = vm->devs; d; d = d->next) {
 		if (d->type->state == NULL)
 			return vm_err_set(err, -ENOTSUP, "device %s (%s) cannot "
@@ -682,22 +685,24 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		d->type->state(d, &v);
 		ret = put_section(&w, name, 0, &v, err);
 	}
-	if (ret == 0)
+	if (ret == 0 && !opts->no_ram)
 		ret = ram_map_build(vm, &m, err);
-	if (ret == 0) {
+	if (ret == 0 && !opts->no_ram) {
 		snap_vis_begin_save(&v, "ram-map", 1, err);
 		ram_map_visit(&v, &m);
 		ret = put_section(&w, "ram-map", 0, &v, err);
 	}
-	if (ret == 0)
+	if (ret == 0 && !opts->no_ram)
 		ret = snap_writer_begin_raw(&w, "ram", 0, 1,
 		    opts->fast_restore ? PAGE : 1, &off, err);
-	if (ret == 0)
+	if (ret == 0 && !opts->no_ram)
 		ret = opts->fast_restore ?
 		    ram_write_mapped(vm, &w, &m, off, &len, err) :
 		    ram_write_zstd(vm, &w, &m, off, &len, &crc, err);
-	if (ret == 0)
-		ret = snap_writer_end_raw(&w, len, crc, err);
+	if (ret == 0 && !opts->no_ram)
+		ret = opts->fast_restore ?
+		    snap_writer_end_raw_nocrc(&w, len, err) :
+		    snap_writer_end_raw(&w, len, crc, err);
 	ram_map_free(&m);
 	/* The disks last: a failure before leaves them untouched. */
 	for (i = 0; ret == 0 && i < nd; i++) {
@@ -719,6 +724,66 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		for (i = 0; i < done; i++)
 			blk_snapshot_delete(disks[i], opts->tag, NULL);
 	return ret;
+}
+
+int
+vm_snapshot_begin_ram(struct snap_writer *w, uint64_t *off,
+    struct vm_err *err)
+{
+	return snap_writer_begin_raw(w, "ram", 0, 1, PAGE, off, err);
+}
+
+int
+vm_snapshot_end_ram(struct snap_writer *w, uint32_t nr, const uint64_t *gpa,
+    const uint64_t *size, const uint8_t *bits, struct vm_err *err)
+{
+	struct ram_map m = { 0 };
+	struct snap_vis v;
+	uint64_t off = 0, pg0 = 0, pg;
+	uint32_t i;
+	int ret;
+
+	if (nr > MEM_MAX_REGIONS)
+		return vm_err_set(err, -EINVAL, "too many memory regions");
+	for (i = 0; i < nr; i++) {
+		struct ram_region *r = &m.r[i];
+		uint64_t n = size[i] / PAGE;
+
+		r->gpa = gpa[i];
+		r->size = size[i];
+		r->data_off = off;
+		off += size[i];
+		r->bmlen = (uint32_t)((n + 7) / 8);
+		r->bitmap = calloc(1, r->bmlen ? r->bmlen : 1);
+		m.nr = i + 1;
+		if (r->bitmap == NULL) {
+			ram_map_free(&m);
+			return vm_err_set(err, -ENOMEM, "out of memory");
+		}
+		for (pg = 0; pg < n; pg++)
+			if (bits[(pg0 + pg) / 8] & (1u << ((pg0 + pg) % 8)))
+				r->bitmap[pg / 8] |= (uint8_t)(1u << (pg % 8));
+		pg0 += n;
+	}
+	ret = snap_writer_end_raw_nocrc(w, off, err);
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "ram-map", 1, err);
+		ram_map_visit(&v, &m);
+		ret = put_section(w, "ram-map", 0, &v, err);
+	}
+	ram_map_free(&m);
+	return ret;
+}
+
+void
+vm_snapshot_drop_disks(struct vm *vm, const char *tag)
+{
+	struct blk *disks[MAX_DISKS];
+	int i, nd = collect_disks(vm, disks, NULL);
+
+	for (i = 0; i < nd; i++)
+		if (disks[i]->drv->snapshot_delete != NULL)
+			blk_snapshot_delete(disks[i], tag, NULL);
 }
 
 /* ---- load ----------------------------------------------------------------- */

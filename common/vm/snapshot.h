@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 struct vm;
+struct snap_writer;
 struct vm_config;
 struct vm_err;
 
@@ -19,6 +20,10 @@ struct vm_snap_opts {
 	const char *tag;        /* the disks' internal snapshot name */
 	bool fast_restore;      /* RAM uncompressed, page aligned: mapped */
 	const char *parent;     /* the snapshot this run was restored from */
+	/* No ram-map and ram sections (with fast_restore): the RAM goes
+	 * its own way, a live migration's pages (vm/live.c), and the
+	 * receiver writes those two sections (vm_snapshot_put_ram). */
+	bool no_ram;
 };
 
 struct vm_snap_info {
@@ -78,5 +83,21 @@ int vm_snapshot_info(const char *path, struct vm_snap_info *info,
  * failure nothing is left behind. */
 int vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
     const char *tag, struct vm_err *err);
+
+/* Of a VM saved with no_ram: the "ram" section (at *off, page aligned:
+ * the caller writes the regions' bytes there, region after region) for
+ * nr regions of gpa[i], size[i]; then vm_snapshot_end_ram with the
+ * bitmap of their non-zero pages (a bit per page, regions one after the
+ * other), which closes it and writes the "ram-map" section. */
+int vm_snapshot_begin_ram(struct snap_writer *w, uint64_t *off,
+    struct vm_err *err);
+int vm_snapshot_end_ram(struct snap_writer *w, uint32_t nr,
+    const uint64_t *gpa, const uint64_t *size, const uint8_t *bits,
+    struct vm_err *err);
+/* Whether the 4 KiB page at p is all zero bytes. */
+bool vm_page_zero(const uint8_t *p);
+/* Drop the disks' internal snapshots tag of a running VM (what a live
+ * migration made for the copy). */
+void vm_snapshot_drop_disks(struct vm *vm, const char *tag);
 
 #endif

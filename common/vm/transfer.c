@@ -17,7 +17,9 @@
  *   end
  *
  * A disk goes as its image file, every internal snapshot in it, so the
- * copy's disks go back to the snapshot's point as the original's would.
+ * copy's disks go back to the snapshot's point as the original's would;
+ * one from outside the bundle lands in the copy's folder by its file
+ * name, and the copy's vm.yaml is written anew naming it there.
  * The receiver builds the bundle in a new folder beside the one it is to
  * be and renames it into place only once all of it is in and checked;
  * the snapshot's embedded configuration names the copy's disks.  A delta
@@ -55,6 +57,7 @@
 #define PBUF (PATH_MAX + 2 * NAME_MAX_LEN + 64)
 
 #define DELTA_GRAIN 65536u        /* a delta compares and sends these */
+#define RAM_WRITEBACK (16u << 20) /* live RAM: writeback after so much */
 
 struct vm_rec {
 	char name[NAME_MAX_LEN + 1];
@@ -162,17 +165,26 @@ all_zero(const uint8_t *p, size_t n)
 
 /* ---- send ----------------------------------------------------------------- */
 
+struct send_list;
+static int send_rest(struct snap_send *s, const struct send_list *l,
+    uint8_t *buf, size_t ylen, const char *tag, const char *base,
+    struct snap_reader *rd, struct vm_err *err);
+static ssize_t read_yaml(const char *yaml, uint8_t *buf, struct vm_err *err);
+
 struct send_list {
 	char path[MAX_FILES][PATH_MAX];
 	int n;
 };
 
-/* Add cfg's disks to l; each must be a file in the bundle folder babs. */
+/* Add cfg's disks to l.  A disk outside the bundle folder babs goes too,
+ * into the copy's folder under its file name: that name must be free
+ * there (no file of the bundle, no other disk by that name). */
 static int
 add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
     const char *what, struct vm_err *err)
 {
-	char rp[PATH_MAX], dir[PATH_MAX];
+	char rp[PATH_MAX], dir[PATH_MAX], in[2 * PATH_MAX];
+	struct stat a, b;
 	int i, k;
 
 	for (i = 0; i < cfg->ndisks; i++) {
@@ -181,15 +193,28 @@ add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
 			    cfg->disks[i].file);
 		snprintf(dir, sizeof(dir), "%s", rp);
 		*strrchr(dir, '/') = '\0';
-		if (strcmp(dir, babs) != 0 || !plain_name(base_name(rp)))
-			return vm_err_set(err, -EINVAL, "%s: disk %s is not a "
-			    "file of the bundle (send takes the bundle's own "
-			    "files: move it into %s)", what,
-			    cfg->disks[i].file, babs);
+		if (!plain_name(base_name(rp)))
+			return vm_err_set(err, -EINVAL, "%s: disk %s: a file "
+			    "named '%s' cannot be a disk of the copy (rename "
+			    "it)", what, cfg->disks[i].file, base_name(rp));
 		for (k = 0; k < l->n && strcmp(l->path[k], rp) != 0; k++)
 			;
 		if (k < l->n)
 			continue;
+		for (k = 0; k < l->n; k++)
+			if (strcmp(base_name(l->path[k]), base_name(rp)) == 0)
+				return vm_err_set(err, -EINVAL, "%s: disks %s "
+				    "and %s have one file name: the copy holds "
+				    "its disks in one folder (rename one)", what,
+				    l->path[k], rp);
+		snprintf(in, sizeof(in), "%s/%s", babs, base_name(rp));
+		if (strcmp(dir, babs) != 0 && stat(in, &b) == 0 &&
+		    (stat(rp, &a) < 0 || a.st_ino != b.st_ino ||
+		    a.st_dev != b.st_dev))
+			return vm_err_set(err, -EINVAL, "%s: disk %s, outside "
+			    "the bundle, has the name of the bundle's file %s: "
+			    "the copy holds both in one folder (rename one)",
+			    what, rp, in);
 		if (l->n == MAX_FILES)
 			return vm_err_set(err, -EINVAL, "%s: too many disks",
 			    what);
@@ -407,17 +432,13 @@ vm_send(const char *bundle, const char *snap_path, const char *tag,
 	if (ret < 0)
 		goto out;
 	{
-		FILE *f = fopen(yaml, "r");
+		ssize_t n = read_yaml(yaml, buf, err);
 
-		ylen = f != NULL ? fread(buf, 1, CHUNK, f) : 0;
-		if (f == NULL || ferror(f) || !feof(f)) {
-			ret = f == NULL ? vm_err_errno(err, -errno, "%s", yaml) :
-			    vm_err_set(err, -EFBIG, "%s: over 1 MiB", yaml);
-			if (f != NULL)
-				fclose(f);
+		if (n < 0) {
+			ret = (int)n;
 			goto out;
 		}
-		fclose(f);
+		ylen = (size_t)n;
 	}
 	snprintf(vr.name, sizeof(vr.name), "%.255s", base_name(babs));
 	snprintf(vr.tag, sizeof(vr.tag), "%s", tag);
@@ -459,53 +480,196 @@ vm_send(const char *bundle, const char *snap_path, const char *tag,
 		ret = snap_send_vis(&s, "vm", 0, &v, err);
 	}
 	if (ret == 0)
-		ret = snap_send_record(&s, "vm.yaml", 0, buf, ylen, err);
-	for (i = 0; ret == 0 && i < l.n; i++) {
-		struct disk_rec dr = { 0 };
-		struct stat st;
-		int dfd;
-
-		if (base != NULL && has_snap(l.path[i], base)) {
-			ret = send_delta(&s, l.path[i], (uint32_t)i, tag, base,
-			    buf, err);
-			continue;
-		}
-		if (base != NULL) {
-			snprintf(dr.name, sizeof(dr.name), "%.255s",
-			    base_name(l.path[i]));
-			dr.how = DISK_KEPT;
-			snap_vis_begin_save(&v, "disk", 1, err);
-			disk_rec_visit(&v, &dr);
-			ret = snap_send_vis(&s, "disk", (uint32_t)i, &v, err);
-			continue;
-		}
-		dfd = open(l.path[i], O_RDONLY | O_CLOEXEC);
-
-		if (dfd < 0 || fstat(dfd, &st) < 0) {
-			ret = vm_err_errno(err, -errno, "%s", l.path[i]);
-			if (dfd >= 0)
-				close(dfd);
-			break;
-		}
-		snprintf(dr.name, sizeof(dr.name), "%s", base_name(l.path[i]));
-		dr.size = (uint64_t)st.st_size;
-		snap_vis_begin_save(&v, "disk", 1, err);
-		disk_rec_visit(&v, &dr);
-		ret = snap_send_vis(&s, "disk", (uint32_t)i, &v, err);
-		if (ret == 0)
-			ret = send_file_data(&s, dfd, (uint32_t)i, dr.size,
-			    l.path[i], buf, err);
-		close(dfd);
-	}
-	if (ret == 0)
-		ret = send_sections(&s, &rd, buf, err);
-	if (ret == 0)
-		ret = snap_send_close(&s, err);
+		ret = send_rest(&s, &l, buf, ylen, tag, base, &rd, err);
 out:
 	free(cbuf);
 	free(buf);
 	snap_reader_close(&rd);
 	return ret;
+}
+
+/* vm.yaml (its ylen bytes in buf), the disks of l, the sections of rd,
+ * the end; buf is CHUNK bytes of room. */
+static int
+send_rest(struct snap_send *s, const struct send_list *l, uint8_t *buf,
+    size_t ylen, const char *tag, const char *base, struct snap_reader *rd,
+    struct vm_err *err)
+{
+	struct snap_vis v;
+	int i, ret;
+
+	ret = snap_send_record(s, "vm.yaml", 0, buf, ylen, err);
+	for (i = 0; ret == 0 && i < l->n; i++) {
+		struct disk_rec dr = { 0 };
+		struct stat st;
+		int dfd;
+
+		if (base != NULL && has_snap(l->path[i], base)) {
+			ret = send_delta(s, l->path[i], (uint32_t)i, tag, base,
+			    buf, err);
+			continue;
+		}
+		if (base != NULL) {
+			snprintf(dr.name, sizeof(dr.name), "%.255s",
+			    base_name(l->path[i]));
+			dr.how = DISK_KEPT;
+			snap_vis_begin_save(&v, "disk", 1, err);
+			disk_rec_visit(&v, &dr);
+			ret = snap_send_vis(s, "disk", (uint32_t)i, &v, err);
+			continue;
+		}
+		dfd = open(l->path[i], O_RDONLY | O_CLOEXEC);
+
+		if (dfd < 0 || fstat(dfd, &st) < 0) {
+			ret = vm_err_errno(err, -errno, "%s", l->path[i]);
+			if (dfd >= 0)
+				close(dfd);
+			break;
+		}
+		snprintf(dr.name, sizeof(dr.name), "%s", base_name(l->path[i]));
+		dr.size = (uint64_t)st.st_size;
+		snap_vis_begin_save(&v, "disk", 1, err);
+		disk_rec_visit(&v, &dr);
+		ret = snap_send_vis(s, "disk", (uint32_t)i, &v, err);
+		if (ret == 0)
+			ret = send_file_data(s, dfd, (uint32_t)i, dr.size,
+			    l->path[i], buf, err);
+		close(dfd);
+	}
+	if (ret == 0)
+		ret = send_sections(s, rd, buf, err);
+	if (ret == 0)
+		ret = snap_send_close(s, err);
+	return ret;
+}
+
+/* ---- send, live (vm/live.c drives it) ------------------------------------ */
+
+struct vm_live_send {
+	struct snap_send s;
+	struct send_list l;
+	char yaml[PATH_MAX + 16];
+	char tag[NAME_MAX_LEN + 1];
+	uint8_t *buf;
+};
+
+/* The bundle's vm.yaml into buf (CHUNK bytes); its length or -errno. */
+static ssize_t
+read_yaml(const char *yaml, uint8_t *buf, struct vm_err *err)
+{
+	FILE *f = fopen(yaml, "r");
+	size_t n = f != NULL ? fread(buf, 1, CHUNK, f) : 0;
+	int ret = 0;
+
+	if (f == NULL || ferror(f) || !feof(f))
+		ret = f == NULL ? vm_err_errno(err, -errno, "%s", yaml) :
+		    vm_err_set(err, -EFBIG, "%s: over 1 MiB", yaml);
+	if (f != NULL)
+		fclose(f);
+	return ret < 0 ? ret : (ssize_t)n;
+}
+
+struct vm_live_send *
+vm_send_live_begin(const char *bundle, const struct vm_config *running,
+    const char *tag, int fd, struct vm_err *err)
+{
+	static struct vm_config bcfg;
+	struct vm_live_send *ls = calloc(1, sizeof(*ls));
+	struct vm_rec vr = { 0 };
+	struct snap_vis v;
+	char babs[PATH_MAX];
+	int ret = 0;
+
+	if (ls == NULL || (ls->buf = malloc(CHUNK)) == NULL) {
+		free(ls);
+		vm_err_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (realpath(bundle, babs) == NULL)
+		ret = vm_err_errno(err, -errno, "%s", bundle);
+	snprintf(ls->yaml, sizeof(ls->yaml), "%s/vm.yaml", babs);
+	cfg_defaults(&bcfg);
+	if (ret == 0)
+		ret = cfg_load(&bcfg, ls->yaml, err);
+	if (ret == 0)
+		ret = add_disks(&ls->l, &bcfg, babs, ls->yaml, err);
+	if (ret == 0)
+		ret = add_disks(&ls->l, running, babs, "the running VM", err);
+	if (ret == 0 && read_yaml(ls->yaml, ls->buf, err) < 0)
+		ret = err->code ? err->code : -EIO;
+	snprintf(ls->tag, sizeof(ls->tag), "%s", tag);
+	snprintf(vr.name, sizeof(vr.name), "%.255s", base_name(babs));
+	snprintf(vr.tag, sizeof(vr.tag), "%s", tag);
+	vr.ndisks = (uint32_t)ls->l.n;
+	if (ret == 0)
+		ret = snap_send_open(&ls->s, fd, "the stream", err);
+	if (ret == 0) {
+		snap_vis_begin_save(&v, "vm", 1, err);
+		vm_rec_visit(&v, &vr);
+		ret = snap_send_vis(&ls->s, "vm", 0, &v, err);
+	}
+	if (ret < 0) {
+		vm_send_live_free(ls);
+		return NULL;
+	}
+	return ls;
+}
+
+int
+vm_send_live_layout(struct vm_live_send *ls, uint32_t nr,
+    const uint64_t *gpa, const uint64_t *size, struct vm_err *err)
+{
+	struct snap_vis v;
+	uint32_t i;
+
+	snap_vis_begin_save(&v, "ram-layout", 1, err);
+	snap_u32(&v, "nregions", &nr);
+	for (i = 0; i < nr; i++) {
+		uint64_t g = gpa[i], z = size[i];
+
+		snap_u64(&v, "gpa", &g);
+		snap_u64(&v, "size", &z);
+	}
+	return snap_send_vis(&ls->s, "ram-layout", 0, &v, err);
+}
+
+int
+vm_send_live_ram(struct vm_live_send *ls, uint64_t off, const void *data,
+    uint32_t len, struct vm_err *err)
+{
+	struct snap_vis v;
+
+	snap_vis_begin_save(&v, "ram-data", 1, err);
+	data_visit(&v, &off, (void *)data, &len);
+	return snap_send_vis(&ls->s, "ram-data", 0, &v, err);
+}
+
+int
+vm_send_live_end(struct vm_live_send *ls, const char *state_path,
+    struct vm_err *err)
+{
+	struct snap_reader rd;
+	ssize_t ylen = read_yaml(ls->yaml, ls->buf, err);
+	int ret;
+
+	if (ylen < 0)
+		return (int)ylen;
+	ret = snap_reader_open(&rd, state_path, err);
+	if (ret < 0)
+		return ret;
+	ret = send_rest(&ls->s, &ls->l, ls->buf, (size_t)ylen, ls->tag, NULL,
+	    &rd, err);
+	snap_reader_close(&rd);
+	return ret;
+}
+
+void
+vm_send_live_free(struct vm_live_send *ls)
+{
+	if (ls == NULL)
+		return;
+	free(ls->buf);
+	free(ls);
 }
 
 /* ---- receive -------------------------------------------------------------- */
@@ -534,6 +698,12 @@ struct recv_state {
 	uint32_t sect_crc;
 	bool in_sect;
 	uint8_t *config;                /* the config section, rewritten */
+	/* a live stream's RAM: the "ram" section, open while pages come */
+	bool ram_open, ram_done;
+	uint32_t ram_nr;
+	uint64_t ram_gpa[16], ram_size[16], ram_total, ram_off;
+	uint64_t ram_unsynced;          /* bytes since writeback was started */
+	uint8_t *ram_bits;              /* non-zero pages, regions in a row */
 };
 
 static int
@@ -643,8 +813,9 @@ sect_finish(struct recv_state *st, struct vm_err *err)
 		st->config = NULL;
 		return ret;
 	}
-	return snap_writer_end_raw(&st->w, st->sr.len,
-	    st->sr.flags & SNAP_SECT_NOCRC ? 0 : st->sect_crc, err);
+	return st->sr.flags & SNAP_SECT_NOCRC ?
+	    snap_writer_end_raw_nocrc(&st->w, st->sr.len, err) :
+	    snap_writer_end_raw(&st->w, st->sr.len, st->sect_crc, err);
 }
 
 /* Base mode: the copied file of that name goes (the stream's replaces
@@ -699,6 +870,105 @@ recv_vis(struct snap_recv *r, struct snap_vis *v, struct vm_err *err)
 	return 0;
 }
 
+/* A live stream's memory regions: the snapshot file opened, its "ram"
+ * section begun, for the pages. */
+static int
+ram_layout(struct recv_state *st, struct snap_recv *r, struct vm_err *err)
+{
+	struct snap_vis v;
+	uint32_t i;
+	int ret;
+
+	if (st->ram_open || st->ram_done || st->have_yaml || st->ndisk > 0 ||
+	    st->w_open)
+		return vm_err_set(err, -EINVAL, "stdin: a 'ram-layout' record "
+		    "out of place");
+	recv_vis(r, &v, err);
+	snap_u32(&v, "nregions", &st->ram_nr);
+	snap_check(&v, st->ram_nr >= 1 && st->ram_nr <= 16, "nregions",
+	    "not 1 to 16");
+	for (i = 0; i < st->ram_nr && !v.failed; i++) {
+		snap_u64(&v, "gpa", &st->ram_gpa[i]);
+		snap_u64(&v, "size", &st->ram_size[i]);
+		snap_check(&v, st->ram_size[i] % PAGE == 0 &&
+		    st->ram_size[i] <= (1ULL << 46) &&
+		    st->ram_total + st->ram_size[i] <= (1ULL << 46), "size",
+		    "not a page multiple, or the regions pass 64 TiB");
+		st->ram_total += v.failed ? 0 : st->ram_size[i];
+	}
+	ret = snap_vis_end(&v);
+	if (ret < 0)
+		return ret;
+	st->ram_bits = calloc(1, st->ram_total / PAGE / 8 + 1);
+	if (st->ram_bits == NULL)
+		return vm_err_set(err, -ENOMEM, "out of memory");
+	ret = snap_writer_open(&st->w, st->snap, 0, err);
+	if (ret < 0)
+		return ret;
+	st->w_open = true;
+	ret = vm_snapshot_begin_ram(&st->w, &st->ram_off, err);
+	if (ret == 0 && ftruncate(st->w.fd, (off_t)(st->ram_off +
+	    st->ram_total)) < 0)
+		ret = vm_err_errno(err, -errno, "%s", st->snap);
+	st->ram_open = ret == 0;
+	return ret;
+}
+
+/* Pages of a live stream, where they lie in the "ram" section. */
+static int
+ram_data(struct recv_state *st, struct snap_recv *r, uint8_t *data,
+    struct vm_err *err)
+{
+	struct snap_vis v;
+	uint64_t off = 0, k;
+	uint32_t n = 0;
+	int ret;
+
+	recv_vis(r, &v, err);
+	data_visit(&v, &off, data, &n);
+	ret = snap_vis_end(&v);
+	if (ret < 0)
+		return ret;
+	if (!st->ram_open || off % PAGE || n % PAGE || off > st->ram_total ||
+	    n > st->ram_total - off)
+		return vm_err_set(err, -EINVAL, "stdin: RAM pages at %llu+%u "
+		    "outside the memory the stream laid out",
+		    (unsigned long long)off, n);
+	if (pwrite(st->w.fd, data, n, (off_t)(st->ram_off + off)) !=
+	    (ssize_t)n)
+		return vm_err_errno(err, -errno, "%s", st->snap);
+	/* start writing back as pages come, so the fsync at the end, in
+	 * the VM's downtime, finds little left to write */
+	st->ram_unsynced += n;
+	if (st->ram_unsynced >= RAM_WRITEBACK) {
+		(void)sync_file_range(st->w.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		st->ram_unsynced = 0;
+	}
+	for (k = 0; k < n / PAGE; k++) {
+		uint64_t pg = off / PAGE + k;
+		const uint8_t *p = data + k * PAGE;
+		bool nz = p[0] != 0 || memcmp(p, p + 1, PAGE - 1) != 0;
+
+		if (nz)
+			st->ram_bits[pg / 8] |= (uint8_t)(1u << (pg % 8));
+		else
+			st->ram_bits[pg / 8] &= (uint8_t)~(1u << (pg % 8));
+	}
+	return 0;
+}
+
+/* The pages are all in: the "ram" section closed, "ram-map" written. */
+static int
+ram_close(struct recv_state *st, struct vm_err *err)
+{
+	if (!st->ram_open)
+		return 0;
+	st->ram_open = false;
+	st->ram_done = true;
+	return vm_snapshot_end_ram(&st->w, st->ram_nr, st->ram_gpa,
+	    st->ram_size, st->ram_bits, err);
+}
+
 /* One record into the folder; 0 or -errno. */
 static int
 recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
@@ -709,6 +979,13 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 	uint32_t n = 0;
 	int ret;
 
+	if (strcmp(r->name, "ram-layout") == 0)
+		return ram_layout(st, r, err);
+	if (strcmp(r->name, "ram-data") == 0)
+		return ram_data(st, r, data, err);
+	ret = ram_close(st, err);
+	if (ret < 0)
+		return ret;
 	if (strcmp(r->name, "vm.yaml") == 0) {
 		int fd;
 
@@ -803,6 +1080,16 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		ret = snap_vis_end(&v);
 		if (ret < 0)
 			return ret;
+		/* only mapped RAM goes unchecked by its CRC */
+		if ((st->sr.flags & SNAP_SECT_NOCRC) &&
+		    strcmp(st->sr.name, "ram") != 0)
+			return vm_err_set(err, -EINVAL, "stdin: the snapshot's "
+			    "section '%s' claims no CRC (only mapped RAM may)",
+			    st->sr.name);
+		if (st->ram_done && (strcmp(st->sr.name, "ram") == 0 ||
+		    strcmp(st->sr.name, "ram-map") == 0))
+			return vm_err_set(err, -EINVAL, "stdin: a section '%s' "
+			    "after the live stream's pages", st->sr.name);
 		if (!st->w_open) {
 			ret = snap_writer_open_time(&st->w, st->snap, 0,
 			    st->vr.time, err);
@@ -851,6 +1138,49 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 	    "does not know (a newer sender?)", r->name);
 }
 
+/* The copy's vm.yaml when the sender's named disks outside its bundle:
+ * written anew from cfg (comments and layout are lost), every disk by its
+ * file name, relative to the copy's folder. */
+static int
+yaml_rewrite(struct recv_state *st, struct vm_config *cfg, struct vm_err *err)
+{
+	char p[2 * PBUF], *out = NULL, *line;
+	size_t olen = 0;
+	FILE *f;
+	int i, fd, ret;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		char b[NAME_MAX_LEN + 1];
+
+		snprintf(b, sizeof(b), "%.255s", base_name(cfg->disks[i].file));
+		snprintf(cfg->disks[i].file, sizeof(cfg->disks[i].file), "%s",
+		    b);
+	}
+	snprintf(p, sizeof(p), "%s/vm.yaml", st->tmp);
+	f = open_memstream(&out, &olen);
+	if (f == NULL)
+		return vm_err_errno(err, -errno, "memstream");
+	ret = cfg_emit(cfg, f, p, err);
+	fclose(f);
+	/* a name the sender's vm.yaml did not give stays the folder's */
+	line = out;
+	if (ret == 0 && !cfg->name_given && strncmp(out, "version:", 8) == 0 &&
+	    (line = strstr(out, "\nname: ")) != NULL) {
+		char *eol = strchr(line + 1, '\n');
+
+		memmove(line, eol != NULL ? eol : line + strlen(line),
+		    strlen(eol != NULL ? eol : line + strlen(line)) + 1);
+	}
+	fd = ret == 0 ? open(p, O_WRONLY | O_TRUNC | O_CLOEXEC) : -1;
+	if (ret == 0 && (fd < 0 || write(fd, out, strlen(out)) !=
+	    (ssize_t)strlen(out) || fsync(fd) < 0))
+		ret = vm_err_errno(err, -errno, "%s", p);
+	if (fd >= 0)
+		close(fd);
+	free(out);
+	return ret;
+}
+
 /* All of it in: the snapshot closed and checked as a restore would, the
  * vm.yaml's disks the ones sent. */
 static int
@@ -859,11 +1189,14 @@ recv_finish(struct recv_state *st, struct vm_err *err)
 	static struct vm_config cfg;
 	struct snap_reader rd;
 	char yname[PBUF + 16];
-	int i, k, ret;
+	int i, k, ret, outside = 0;
 
 	ret = disk_finish(st, err);
 	if (ret == 0)
 		ret = sect_finish(st, err);
+	if (ret == 0 && st->ram_open)
+		ret = vm_err_set(err, -EINVAL, "stdin: incomplete send stream "
+		    "(it ends in the live stream's pages)");
 	if (ret < 0)
 		return ret;
 	if (!st->have_yaml || st->ndisk != (int)st->vr.ndisks || !st->w_open)
@@ -879,6 +1212,14 @@ recv_finish(struct recv_state *st, struct vm_err *err)
 	if (ret < 0)
 		return ret;
 	snap_reader_close(&rd);
+	if (st->ram_done) {
+		struct vm_snap_info in;
+
+		/* what a live sender's sections and our RAM make */
+		ret = vm_snapshot_info(st->snap, &in, err);
+		if (ret < 0)
+			return ret;
+	}
 	snprintf(yname, sizeof(yname), "%s/vm.yaml", st->final);
 	cfg_defaults(&cfg);
 	ret = cfg_parse(&cfg, st->yaml, st->ylen, yname, st->final, err);
@@ -890,11 +1231,21 @@ recv_finish(struct recv_state *st, struct vm_err *err)
 			if (strncmp(f, st->final, fl) == 0 && f[fl] == '/' &&
 			    strcmp(f + fl + 1, st->files[k]) == 0)
 				break;
+		if (k < st->nfiles)
+			continue;
+		/* a disk from outside the sender's bundle: in the copy's
+		 * folder now, under its file name */
+		for (k = 0; k < st->nfiles; k++)
+			if (strcmp(base_name(f), st->files[k]) == 0)
+				break;
 		if (k == st->nfiles)
 			ret = vm_err_set(err, -EINVAL, "stdin: vm.yaml names disk "
-			    "%s, not one of the bundle's disks sent (name them "
-			    "relative to vm.yaml)", f);
+			    "%s, not one of the disks sent", f);
+		else
+			outside++;
 	}
+	if (ret == 0 && outside > 0)
+		ret = yaml_rewrite(st, &cfg, err);
 	return ret;
 }
 
@@ -1134,6 +1485,8 @@ vm_receive(int fd, const char *dir, char *made, size_t made_len,
 		snprintf(made, made_len, "%s", st.final);
 	free(st.config);
 	st.config = NULL;
+	free(st.ram_bits);
+	st.ram_bits = NULL;
 	free(data);
 	snap_recv_close(&r);
 	return ret;

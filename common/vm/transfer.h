@@ -7,12 +7,17 @@
 #define VM_VM_TRANSFER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+struct vm_config;
 struct vm_err;
+struct vm_live_send;
 
 /* Write bundle (a stopped VM's folder), its vm.yaml, its disk image files
- * and the snapshot file snap_path (of tag) to fd.  Every disk the bundle's
- * vm.yaml or the snapshot names must be a file in the bundle.  base (NULL:
+ * and the snapshot file snap_path (of tag) to fd.  A disk the bundle's
+ * vm.yaml or the snapshot names outside the bundle goes under its file
+ * name, which must be free in the bundle and among the disks (the
+ * receiver names it there in the copy's vm.yaml).  base (NULL:
  * none), whose snapshot file is base_path: each writable disk as its
  * contents at tag where they differ from base's (each holds both internal
  * snapshots), for a receive into the bundle received with base.
@@ -28,5 +33,28 @@ int vm_send(const char *bundle, const char *snap_path, const char *tag,
  * path. */
 int vm_receive(int fd, const char *dir, char *made, size_t made_len,
     struct vm_err *err);
+
+/*
+ * The live form (vm-snap send --live, written by the running vm-run,
+ * vm/live.c): the vm record, then a "ram-layout" record (the memory
+ * regions) and "ram-data" records (an offset in the regions laid end to
+ * end and whole pages there), round after round, a page sent again each
+ * time it was written meanwhile; then what vm_send sends, the snapshot's
+ * sections without RAM (the receiver writes the "ram" section from the
+ * pages, mapped, and "ram-map").  begin checks that every disk of the
+ * bundle and of the running configuration is a file of the bundle and
+ * writes the header and the vm record to fd; end sends vm.yaml, the disk
+ * files (the VM paused, flushed) and the sections of state_path.
+ */
+struct vm_live_send *vm_send_live_begin(const char *bundle,
+    const struct vm_config *running, const char *tag, int fd,
+    struct vm_err *err);
+int vm_send_live_layout(struct vm_live_send *ls, uint32_t nr,
+    const uint64_t *gpa, const uint64_t *size, struct vm_err *err);
+int vm_send_live_ram(struct vm_live_send *ls, uint64_t off,
+    const void *data, uint32_t len, struct vm_err *err);
+int vm_send_live_end(struct vm_live_send *ls, const char *state_path,
+    struct vm_err *err);
+void vm_send_live_free(struct vm_live_send *ls);
 
 #endif

@@ -15,11 +15,15 @@
  *     (refused) and an ARP request for 10.0.2.2, whose reply must come
  *     back into the receive queue
  * Exit status: 0 when the ARP reply came, else the number of the failed
- * step: 1 no device, 2 BAR 4 unusable, 3 features refused, 4 a transmit
- * buffer not returned, 5 no ARP reply.
+ * step: 1 no device, 2 no usable common configuration or notification
+ * capability, 3 features refused, 4 a transmit buffer not returned, 5 no
+ * ARP reply.
  *
- * BAR 4's layout is vmkit's (common configuration at 0, notifications at
- * 0x3000 with multiplier 4), not found through the capabilities.
+ * The common configuration and the notification area are found as a
+ * virtio driver finds them (virtio 1.2, 4.1.4): through the vendor
+ * capabilities in PCI configuration space, each naming a BAR, an offset
+ * and a length (and the notification's offset multiplier), so nothing of
+ * vmkit's own BAR layout is assumed.
  */
 typedef unsigned char u8;
 typedef unsigned short u16;
@@ -120,7 +124,8 @@ puts(const char *s)
 #define BUF_RX 0x400000
 #define BUF_TX 0x500000
 
-static u32 bar;
+static u32 cc;                  /* the common configuration */
+static u32 notify_base, notify_mult, notify_len;
 
 struct desc {
 	u64 addr;
@@ -136,22 +141,30 @@ struct queue {
 
 static struct queue rxq, txq;
 
-static void
+/* 0, or -1 when the queue's notification address is outside the
+ * notification area. */
+static int
 queue_init(struct queue *q, unsigned n, u32 base)
 {
-	R16(bar + QSEL) = (u16)n;
-	R16(bar + QSIZE) = QN;
+	u32 qoff;
+
+	R16(cc + QSEL) = (u16)n;
+	R16(cc + QSIZE) = QN;
 	memset((void *)base, 0, 0x4000);
-	R32(bar + QDESC) = base;
-	R32(bar + QDESC + 4) = 0;
-	R32(bar + QDRIVER) = base + 0x1000;
-	R32(bar + QDRIVER + 4) = 0;
-	R32(bar + QDEVICE) = base + 0x2000;
-	R32(bar + QDEVICE + 4) = 0;
+	R32(cc + QDESC) = base;
+	R32(cc + QDESC + 4) = 0;
+	R32(cc + QDRIVER) = base + 0x1000;
+	R32(cc + QDRIVER + 4) = 0;
+	R32(cc + QDEVICE) = base + 0x2000;
+	R32(cc + QDEVICE + 4) = 0;
 	q->base = base;
 	q->avail = q->used = 0;
-	q->notify = bar + 0x3000 + 4u * R16(bar + QNOTIFYOFF);
-	R16(bar + QENABLE) = 1;
+	qoff = R16(cc + QNOTIFYOFF);
+	if (notify_mult != 0 && qoff > (notify_len - 2) / notify_mult)
+		return -1;
+	q->notify = notify_base + notify_mult * qoff;
+	R16(cc + QENABLE) = 1;
+	return 0;
 }
 
 /* Post one buffer (write: device-writable) and kick. */
@@ -189,21 +202,22 @@ queue_drain(struct queue *q, unsigned long tries)
 static int
 dev_init(u32 features)
 {
-	R8(bar + STATUS) = 0;
-	while (R8(bar + STATUS) != 0)
+	R8(cc + STATUS) = 0;
+	while (R8(cc + STATUS) != 0)
 		;
-	R8(bar + STATUS) = 1;
-	R8(bar + STATUS) = 1 | 2;
-	R32(bar + GFSEL) = 0;
-	R32(bar + GF) = features;
-	R32(bar + GFSEL) = 1;
-	R32(bar + GF) = 1;      /* VERSION_1 */
-	R8(bar + STATUS) = 1 | 2 | 8;
-	if (!(R8(bar + STATUS) & 8))
+	R8(cc + STATUS) = 1;
+	R8(cc + STATUS) = 1 | 2;
+	R32(cc + GFSEL) = 0;
+	R32(cc + GF) = features;
+	R32(cc + GFSEL) = 1;
+	R32(cc + GF) = 1;      /* VERSION_1 */
+	R8(cc + STATUS) = 1 | 2 | 8;
+	if (!(R8(cc + STATUS) & 8))
 		return -1;
-	queue_init(&rxq, 0, RING_RX);
-	queue_init(&txq, 1, RING_TX);
-	R8(bar + STATUS) = 1 | 2 | 4 | 8;
+	if (queue_init(&rxq, 0, RING_RX) < 0 ||
+	    queue_init(&txq, 1, RING_TX) < 0)
+		return -1;
+	R8(cc + STATUS) = 1 | 2 | 4 | 8;
 	queue_post(&rxq, BUF_RX, 2048, 1, 0);
 	return 0;
 }
@@ -444,6 +458,83 @@ build(enum frame_kind k)
 		tcp6(2500);
 }
 
+/* ---- finding the device's structures --------------------------------- */
+
+static u32
+cfg32(unsigned slot, unsigned off)
+{
+	outl(0xcf8, 0x80000000u | slot << 11 | (off & 0xfc));
+	return inl(0xcfc);
+}
+
+static u8
+cfg8(unsigned slot, unsigned off)
+{
+	return (u8)(cfg32(slot, off) >> (8 * (off & 3)));
+}
+
+/* The address of BAR b plus off, for a structure of len bytes: 0 if the
+ * BAR is not a memory BAR below 4 GiB, is unassigned, or too small. */
+static u32
+bar_addr(unsigned slot, unsigned b, u32 off, u32 len)
+{
+	u32 lo, size, hi = 0;
+
+	if (b > 5)
+		return 0;
+	lo = cfg32(slot, 0x10 + 4 * b);
+	if (lo & 1)
+		return 0;               /* an I/O BAR */
+	if ((lo & 6) == 4) {
+		if (b == 5)
+			return 0;
+		hi = cfg32(slot, 0x14 + 4 * b);
+	}
+	/* Its size: all ones written, the mask read back, the base put back. */
+	outl(0xcf8, 0x80000000u | slot << 11 | (0x10 + 4 * b));
+	outl(0xcfc, 0xffffffffu);
+	size = ~(inl(0xcfc) & ~0xfu) + 1;
+	outl(0xcfc, lo);
+	lo &= ~0xfu;
+	if (hi != 0 || lo == 0 || off > size || len > size - off ||
+	    lo + off < lo)
+		return 0;
+	return lo + off;
+}
+
+/* Walk the capability list for the common configuration (type 1) and the
+ * notification area (type 2): 0, or -1 when either is missing or bad. */
+static int
+find_caps(unsigned slot)
+{
+	unsigned pos, n, type;
+	u32 off, len;
+
+	if (!(cfg32(slot, 0x04) >> 16 & 0x10))
+		return -1;              /* no capability list */
+	pos = cfg8(slot, 0x34) & 0xfc;
+	for (n = 0; pos >= 0x40 && n < 48; n++) {
+		if (cfg8(slot, pos) == 0x09 && cfg8(slot, pos + 2) >= 16) {
+			type = cfg8(slot, pos + 3);
+			off = cfg32(slot, pos + 8);
+			len = cfg32(slot, pos + 12);
+			if (type == 1 && cc == 0 && len >= 0x38)
+				cc = bar_addr(slot, cfg8(slot, pos + 4), off,
+				    0x38);
+			if (type == 2 && notify_base == 0 &&
+			    cfg8(slot, pos + 2) >= 20) {
+				notify_mult = cfg32(slot, pos + 16);
+				notify_len = len;
+				if (len >= 2)
+					notify_base = bar_addr(slot,
+					    cfg8(slot, pos + 4), off, len);
+			}
+		}
+		pos = cfg8(slot, pos + 1) & 0xfc;
+	}
+	return cc && notify_base ? 0 : -1;
+}
+
 int
 main(void)
 {
@@ -460,12 +551,7 @@ main(void)
 	}
 	if (slot == 32)
 		return 1;
-	outl(0xcf8, 0x80000000u | slot << 11 | 0x24);
-	if (inl(0xcfc) != 0)
-		return 2;
-	outl(0xcf8, 0x80000000u | slot << 11 | 0x20);
-	bar = inl(0xcfc) & ~0xfu;
-	if (bar == 0)
+	if (find_caps(slot) < 0)
 		return 2;
 	outl(0xcf8, 0x80000000u | slot << 11 | 0x04);
 	outl(0xcfc, 6);         /* memory space, bus master */

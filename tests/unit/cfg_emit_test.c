@@ -87,6 +87,7 @@ TEST(every_key_round_trips)
 	a.nets[1].nforward = 2;
 	snprintf(a.nets[1].tftp, sizeof(a.nets[1].tftp), "/srv/tftp root");
 	snprintf(a.nets[1].bootfile, sizeof(a.nets[1].bootfile), "boot.ipxe");
+	snprintf(a.nets[1].subnet, sizeof(a.nets[1].subnet), "10.0.9.0/24");
 	a.nnets = 2;
 	a.console = CFG_CONSOLE_VGA;
 	a.rtc_localtime = true;
@@ -131,6 +132,7 @@ TEST(every_key_round_trips)
 	EXPECT_STREQ(b.nets[1].forward[1], "udp:127.0.0.1:5353:53");
 	EXPECT_STREQ(b.nets[1].tftp, "/srv/tftp root");
 	EXPECT_STREQ(b.nets[1].bootfile, "boot.ipxe");
+	EXPECT_STREQ(b.nets[1].subnet, "10.0.9.0/24");
 	EXPECT_STREQ(b.nets[0].tftp, "");
 	EXPECT_EQ(b.console, CFG_CONSOLE_VGA);
 	EXPECT_EQ(b.rtc_localtime, true);

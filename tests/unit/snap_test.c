@@ -352,3 +352,39 @@ TEST(cpu_state_visit_and_dbt_set_get)
 	EXPECT_TRUE(c.tsc >= a.tsc);
 	vm_destroy(vm);
 }
+
+/* A raw section's CRC is checked whatever its value, 0 included; only
+ * one ended as mapped RAM (end_raw_nocrc) goes unchecked. */
+TEST(container_checks_a_crc_of_zero)
+{
+	struct vm_err err = { 0 };
+	struct snap_writer w;
+	struct snap_reader r;
+	uint64_t off;
+	int fd;
+
+	snprintf(tmpl, sizeof(tmpl), "/tmp/snap-unit-XXXXXX");
+	fd = mkstemp(tmpl);
+	close(fd);
+	unlink(tmpl);
+	EXPECT_EQ(snap_writer_open(&w, tmpl, 0, &err), 0);
+	EXPECT_EQ(snap_writer_begin_raw(&w, "blob", 0, 1, 1, &off, &err), 0);
+	EXPECT_EQ(pwrite(w.fd, "abc", 3, (off_t)off), 3);
+	/* "abc"'s CRC32 is not 0: the header's 0 must not pass */
+	EXPECT_TRUE(snap_crc32(0, "abc", 3) != 0);
+	EXPECT_EQ(snap_writer_end_raw(&w, 3, 0, &err), 0);
+	EXPECT_EQ(snap_writer_close(&w, &err), 0);
+	EXPECT_TRUE(snap_reader_open(&r, tmpl, &err) < 0);
+	EXPECT_TRUE(strstr(err.msg, "section 'blob' (instance 0) fails its "
+	    "CRC32 check") != NULL);
+	unlink(tmpl);
+
+	EXPECT_EQ(snap_writer_open(&w, tmpl, 0, &err), 0);
+	EXPECT_EQ(snap_writer_begin_raw(&w, "ram", 0, 1, 4096, &off, &err), 0);
+	EXPECT_EQ(pwrite(w.fd, "abc", 3, (off_t)off), 3);
+	EXPECT_EQ(snap_writer_end_raw_nocrc(&w, 3, &err), 0);
+	EXPECT_EQ(snap_writer_close(&w, &err), 0);
+	EXPECT_EQ(snap_reader_open(&r, tmpl, &err), 0);
+	snap_reader_close(&r);
+	unlink(tmpl);
+}

@@ -1,0 +1,72 @@
+#!/bin/bash
+# Live send (vm-snap send --live | vm-snap receive, through a pipe on this
+# host) of a running guest: its downtime, pause to running again.
+#
+# The guest (guest kit, $BENCH_MEM, default 512M, on the DBT, a 16 MiB
+# qcow2 disk) fills 128 MiB of its RAM with random bytes, then counts on
+# its console every 0.2 s.  vm-snap send --live reports how many pages
+# went, in how many rounds, how long the source stood paused (final pause
+# to the stream's end record written, the receiver reading it all) and
+# when that pause began.  Downtime, pause to running: from that moment to
+# receive's exit (its snapshot file fsynced, the folder renamed), plus the
+# copy's restore to its first guest instruction (vm-run -v's own figure
+# from its start); the shell's start of vm-snap restore is not counted.
+#
+# usage: bench/live.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build/rel}
+MEM=${BENCH_MEM:-512M}
+RUNS=${BENCH_RUNS:-3}
+top=$(cd "$(dirname "$0")/.." && pwd)
+kit=$("$top/tests/guestkit/build.sh" --print-dir) || exit 1
+SCRIPT='dd if=/dev/urandom of=/fill bs=1M count=128 2>/dev/null; echo filled; i=0; while :; do echo count=$i; i=$((i+1)); sleep 0.2; done'
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"; kill $(jobs -p) 2>/dev/null' EXIT
+export XDG_STATE_HOME=$tmp/state
+
+wait_for() { # FILE PATTERN SECONDS
+	local i
+	for ((i = 0; i < $3 * 20; i++)); do
+		grep -q -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+echo "live send of a running $MEM guest (128 MiB of it random bytes), DBT, through a pipe"
+echo
+echo "host load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| run | pages | rounds | source paused ms | pause to received ms | restore first insn ms | downtime ms | counts |"
+echo "|----:|------:|-------:|-----------------:|---------------------:|----------------------:|------------:|-------:|"
+for ((r = 1; r <= RUNS; r++)); do
+	d=$tmp/r$r
+	mkdir -p "$d/web"
+	qemu-img create -q -f qcow2 "$d/web/d.qcow2" 16M
+	printf 'memory: %s\nboot:\n  kernel: %s\n  initrd: %s\ndisks:\n  - file: d.qcow2\n' \
+		"$MEM" "$kit/vmlinuz" "$kit/initrd.gz" >"$d/web/vm.yaml"
+	"$BUILD/vm-run" --accel dbt "$d/web" --append "console=ttyS0 quiet panic=-1 vmkit.run=\"$SCRIPT\"" \
+		</dev/null >"$d/run1.out" 2>"$d/run1.err" &
+	pid=$!
+	wait_for "$d/run1.out" 'count=5' 600 || { echo "run $r: no boot" >&2; kill $pid; continue; }
+	"$BUILD/vm-snap" send --live "$d/web" s1 2>"$d/send.err" | "$BUILD/vm-snap" receive "$d/web2" >/dev/null
+	t_recv=$(date +%s.%N)
+	wait $pid 2>/dev/null
+	line=$(grep 'sent live' "$d/send.err")
+	pages=$(sed -n 's/.*sent live: \([0-9]*\) pages.*/\1/p' <<<"$line")
+	rounds=$(sed -n 's/.* \([0-9]*\) rounds after.*/\1/p' <<<"$line")
+	paused=$(sed -n 's/.*paused \([0-9.]*\) ms.*/\1/p' <<<"$line")
+	at=$(sed -n 's/.*(from \([0-9.]*\)).*/\1/p' <<<"$line")
+	last=$(tr -d '\r' <"$d/run1.out" | sed -n 's/^count=\([0-9]*\)$/\1/p' | tail -n 1)
+	"$BUILD/vm-snap" restore "$d/web2" s1 -v </dev/null >"$d/run2.out" 2>"$d/run2.err" &
+	pid=$!
+	wait_for "$d/run2.out" "count=$((last + 2))" 600
+	kill $pid; wait $pid 2>/dev/null
+	first=$(tr -d '\r' <"$d/run2.out" | sed -n 's/^count=\([0-9]*\)$/\1/p' | head -n 1)
+	insn=$(sed -n 's/.*first guest instruction \([0-9.]*\) ms.*/\1/p' "$d/run2.err")
+	recv_ms=$(echo "($t_recv - $at) * 1000" | bc)
+	printf '| %3d | %5s | %6s | %16s | %20.1f | %21s | %11.1f | %s..%s |\n' "$r" "$pages" "$rounds" \
+		"$paused" "$recv_ms" "${insn:-NA}" "$(echo "$recv_ms + ${insn:-0}" | bc)" "$last" "$first"
+	rm -rf "$d"
+done
+echo
+echo "host load after: $(cut -d' ' -f1-3 /proc/loadavg)"
