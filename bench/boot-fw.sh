@@ -8,7 +8,8 @@
 # Figures, as in bench/run.sh: wall time from process start to the guest's
 # first userspace line ("vmkit-guest: ready") and to exit, the CPU time
 # (user + system) and peak RSS of the whole process (GNU time's); the
-# median of $BENCH_RUNS runs (default 3).  QEMU's machine is made like
+# median of $BENCH_RUNS runs (default 3), the rows taking turns, a run of
+# each per round.  QEMU's machine is made like
 # vm-run's: no VGA (-vga none; vm-run has none with the serial console),
 # no NIC (vm-run has none without --net), the disk on IDE and read-only
 # for the guest's sake (snapshot=on), the ISO on the secondary master.
@@ -65,13 +66,24 @@ echo
 echo "| configuration                             | to ready s | to exit s | CPU s | peak RSS KiB | ok |"
 echo "|-------------------------------------------|-----------:|---------:|------:|------------:|----|"
 VR=("$BUILD/vm-run" --accel dbt --no-reboot -m "$MEM" --bios "$BIOS")
-bench "vm-run --accel dbt, IDE disk" "${VR[@]}" --disk "$disk,if=ide,readonly=on"
-bench "vm-run --accel dbt, IDE CD-ROM" "${VR[@]}" --cdrom "$iso"
+names=("vm-run --accel dbt, IDE disk" "vm-run --accel dbt, IDE CD-ROM")
+cmds=("${VR[*]} --disk $disk,if=ide,readonly=on" "${VR[*]} --cdrom $iso")
 if command -v qemu-system-x86_64 >/dev/null; then
-	Q=(qemu-system-x86_64 -accel tcg -M pc -m "$MEM" -bios "$BIOS"
-		-nographic -vga none -nic none -no-reboot)
-	bench "qemu-system-x86_64 -accel tcg, IDE disk" "${Q[@]}" \
-		-drive "file=$disk,if=ide,format=raw,snapshot=on"
-	bench "qemu-system-x86_64 -accel tcg, IDE CD-ROM" "${Q[@]}" \
-		-cdrom "$iso"
+	Q="qemu-system-x86_64 -accel tcg -M pc -m $MEM -bios $BIOS -nographic -vga none -nic none -no-reboot"
+	names+=("qemu-system-x86_64 -accel tcg, IDE disk"
+		"qemu-system-x86_64 -accel tcg, IDE CD-ROM")
+	cmds+=("$Q -drive file=$disk,if=ide,format=raw,snapshot=on"
+		"$Q -cdrom $iso")
 fi
+# The rows take turns, a run of each per round, so a change in the
+# host's load falls on all of them alike.  (No word of a command has a
+# space: $tmp is mktemp's, the build directory the caller's.)
+for r in $(seq "$RUNS"); do
+	for i in "${!cmds[@]}"; do
+		# shellcheck disable=SC2086
+		run_one ${cmds[$i]} >> "$tmp/r$i"
+	done
+done
+for i in "${!cmds[@]}"; do
+	row "${names[$i]}" "$tmp/r$i"
+done

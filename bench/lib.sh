@@ -41,11 +41,16 @@ bench() {
 	local name=$1; shift
 	: > "$tmp/r"
 	for _ in $(seq "$RUNS"); do run_one "$@" >> "$tmp/r"; done
-	local ok; ok=$(awk '$4 == 0' "$tmp/r" | wc -l)
+	row "$name" "$tmp/r"
+}
+
+# row NAME FILE: the table row of FILE's run_one lines
+row() {
+	local ok; ok=$(awk '$4 == 0' "$2" | wc -l)
 	printf '| %-*s | %10s | %9s | %5s | %12s | %s/%s |\n' \
-		"${BENCH_NAME_WIDTH:-44}" "$name" \
-		"$(awk '{print $1}' "$tmp/r" | median 1)" \
-		"$(awk '{print $2}' "$tmp/r" | median 1)" \
-		"$(awk '{print $5}' "$tmp/r" | median 1)" \
-		"$(awk '{print $3}' "$tmp/r" | median)" "$ok" "$RUNS"
+		"${BENCH_NAME_WIDTH:-44}" "$1" \
+		"$(awk '{print $1}' "$2" | median 1)" \
+		"$(awk '{print $2}' "$2" | median 1)" \
+		"$(awk '{print $5}' "$2" | median 1)" \
+		"$(awk '{print $3}' "$2" | median)" "$ok" "$(wc -l < "$2")"
 }

@@ -24,6 +24,84 @@ fill() {
 	done
 }
 
+@test "qcow2 option combinations qemu-img writes (preallocation, lazy refcounts, v2 with backing, compressed zstd at 2 MiB) read byte for byte, check clean" {
+	qemu-img create -q -f qcow2 -o compat=0.10 b.qcow2 4M
+	qemu-io -c 'write -P 0x42 0 4M' b.qcow2 > /dev/null
+	for o in preallocation=metadata preallocation=falloc preallocation=full \
+	    cluster_size=2M,preallocation=metadata lazy_refcounts=on \
+	    lazy_refcounts=on,cluster_size=4k compat=0.10,cluster_size=1k \
+	    "compat=0.10,backing_file=b.qcow2,backing_fmt=qcow2" \
+	    "cluster_size=2M,backing_file=b.qcow2,backing_fmt=qcow2"; do
+		rm -f i.qcow2
+		qemu-img create -q -f qcow2 -o $o i.qcow2 4M
+		fill i.qcow2
+		same_as_qemu i.qcow2 || { echo "# -o $o" >&3; false; }
+		run_tool 0 "$VM_DISK" check i.qcow2
+	done
+	head -c 1M /dev/urandom > r.raw
+	yes vmkit | head -c 3M >> r.raw
+	for ct in zlib zstd; do
+		qemu-img convert -c -O qcow2 -o compression_type=$ct,cluster_size=2M r.raw c.qcow2
+		same_as_qemu c.qcow2 || { echo "# -c $ct 2M" >&3; false; }
+	done
+}
+
+@test "refcount widths 1 to 64 bits: qemu-img's images read and check clean; writing them is refused, the file unchanged" {
+	for rb in 1 2 4 8 16 32 64; do
+		qemu-img create -q -f qcow2 -o refcount_bits=$rb i.qcow2 4M
+		fill i.qcow2
+		same_as_qemu i.qcow2 || { echo "# refcount_bits=$rb" >&3; false; }
+		run_tool 0 "$VM_DISK" check i.qcow2
+		[ $rb -eq 16 ] && continue
+		sum=$(md5sum < i.qcow2)
+		run_tool 1 "$BLKWRITE" i.qcow2 0:4096:1
+		is "$output" "*i.qcow2: writing images with $rb-bit refcounts is not supported*"
+		is "$(md5sum < i.qcow2)" "$sum" "refcount_bits=$rb image after the refused write"
+	done
+}
+
+# merged MAP-JSON: map extents as [start, length, data, zero, depth],
+# neighbours of one kind joined (qemu-img splits some at cluster edges)
+merged() {
+	jq -c 'reduce (.[] | [.start, .length, .data, .zero, .depth]) as $e ([];
+		if length > 0 and (.[-1][2:] == $e[2:]) and (.[-1][0] + .[-1][1] == $e[0])
+		then .[-1][1] += $e[1] else . + [$e] end)'
+}
+
+@test "extended L2 (subclusters): qemu-img's images read byte for byte, with a backing file, compressed, every subcluster kind; map and check agree; writes refused" {
+	head -c 3M /dev/urandom > r.raw
+	truncate -s 8M r.raw
+	qemu-img create -q -f qcow2 -o cluster_size=64k base.qcow2 8M
+	qemu-io -c 'write -P 0x99 0 8M' base.qcow2 > /dev/null
+	for o in cluster_size=16k cluster_size=64k cluster_size=2M compression_type=zstd; do
+		for top in plain backed compressed; do
+			rm -f x.qcow2
+			case $top in
+			plain) qemu-img convert -O qcow2 -o extended_l2=on,$o r.raw x.qcow2 ;;
+			backed) qemu-img create -q -f qcow2 -o extended_l2=on,$o -b base.qcow2 -F qcow2 x.qcow2 ;;
+			compressed) qemu-img convert -c -O qcow2 -o extended_l2=on,$o r.raw x.qcow2 ;;
+			esac
+			# subclusters allocated, zero and unallocated within
+			# one cluster, a discard, data past the random part
+			qemu-io -c 'write -z 64k 64k' -c 'write -P 7 4M 100k' 			    -c 'write -P 5 6000k 3k' -c 'write -z 6100k 2k' 			    -c 'discard 7M 8k' -c 'write -P 3 1030k 1k' x.qcow2 > /dev/null
+			same_as_qemu x.qcow2 || { echo "# extended_l2 $o $top" >&3; false; }
+			run_tool 0 "$VM_DISK" check x.qcow2
+			same "$("$VM_DISK" map --output=json x.qcow2 | merged)" \
+			    "$(qemu-img map --output=json x.qcow2 | merged)" "map of extended_l2 $o $top"
+		done
+	done
+	run_tool 0 "$VM_DISK" info --output=json x.qcow2
+	same "$(jq -c '.["format-specific"].data["extended-l2"]' <<< "$output")" true "info extended-l2"
+	# converted to a plain qcow2, which qemu-img finds equal
+	run_tool 0 "$VM_DISK" convert -O qcow2 x.qcow2 plain.qcow2
+	qemu_ok plain.qcow2
+	qemu-img compare x.qcow2 plain.qcow2
+	sum=$(md5sum < x.qcow2)
+	run_tool 1 "$BLKWRITE" x.qcow2 0:4096:1
+	is "$output" "*x.qcow2: writing images with extended L2 entries (subclusters) is not supported*"
+	is "$(md5sum < x.qcow2)" "$sum" "the image after the refused write"
+}
+
 @test "zero clusters (write -z) read as zeros over a backing file that has data" {
 	qemu-img create -q -f qcow2 base.qcow2 2M
 	qemu-io -c 'write -P 0x77 0 2M' base.qcow2 > /dev/null

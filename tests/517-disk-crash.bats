@@ -140,3 +140,39 @@ has_header() {
 			{ echo "# $1 $2: $(stat -c %s t.qcow2) bytes, $(stat -c %s $3.qcow2) before" >&3; false; }
 	done
 }
+
+@test "a writer that never flushes, ended before each of its writes, loses at most VMKIT_BLOCK_WRITEBACK's window" {
+	qemu-img create -q -f qcow2 -o cluster_size=64k w.qcow2 16M
+	# 128 writes of one cluster each, in order, no flush among them
+	ops=() ; : > exp.raw
+	for ((i = 0; i < 128; i++)); do
+		b=$(printf %02x $((i % 250 + 1)))
+		ops+=("$((i * 65536)):65536:$b")
+		head -c 64k /dev/zero | tr '\0' "\\$(printf %03o $((16#$b)))" >> exp.raw
+	done
+	truncate -s 16M exp.raw
+	n=1
+	while :; do
+		cp w.qcow2 t.qcow2
+		run env VMKIT_BLOCK_CRASH_AFTER=$n VMKIT_BLOCK_WRITEBACK=1,0 "$BLKWRITE" t.qcow2 "${ops[@]}"
+		[ "$status" -ne 9 ] && break
+		crash_ok t.qcow2 "ended at write $n"
+		# what reads back: the first p writes, then nothing
+		qemu-img convert -O raw t.qcow2 got.raw
+		d=$(cmp got.raw exp.raw | sed -n 's/.*differ: byte \([0-9]*\),.*/\1/p')
+		p=$(( d ? (d - 1) / 65536 : 128 ))
+		head -c $((p * 65536)) exp.raw > pre.raw
+		truncate -s 16M pre.raw
+		cmp got.raw pre.raw || { echo "# write $n: more than a prefix of $p writes" >&3; false; }
+		# n - 1 writes were made: data, and at each 1 MiB (16 writes)
+		# a write-back of at most 3 tables (refcount block, L2, L1);
+		# all but the last window's 16 (and the one under way) read back
+		want=$(( (n - 1) - 3 * ((n - 1) / 16 + 1) - 17 ))
+		[ "$p" -ge "$want" ] || { echo "# write $n: only $p of the writes read back, want $want" >&3; false; }
+		n=$((n + 3))
+	done
+	is "$status" 0 "the writer with no crash point left (after $n)"
+	[ "$n" -gt 128 ] || { echo "# only $n write points" >&3; false; }
+	qemu-img convert -O raw t.qcow2 got.raw
+	cmp got.raw exp.raw
+}

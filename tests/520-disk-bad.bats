@@ -12,10 +12,11 @@ setup() {
 	qemu-io -c 'write -P 5 0 256k' good.qcow2 > /dev/null
 }
 
-# refused FIELD-OFFSET BYTES MESSAGE-GLOB: poke good.qcow2's header, then
-# info, cat, check, convert and a write all fail cleanly and change nothing.
+# refused FIELD-OFFSET BYTES MESSAGE-GLOB: poke good.qcow2's header (or
+# $GOOD's), then info, cat, check, convert and a write all fail cleanly
+# and change nothing.
 refused() {
-	cp good.qcow2 bad.qcow2
+	cp "${GOOD:-good.qcow2}" bad.qcow2
 	poke bad.qcow2 "$1" "$2"
 	cp bad.qcow2 bad.orig
 	run_tool 1 "$VM_DISK" info bad.qcow2
@@ -40,7 +41,10 @@ refused() {
 	refused 56 '\x00\x01\x00\x00' "refcount table of 65536 clusters is absurd"
 	refused 48 '\x00\x00\x00\x00\x00\x03\x00\x00' "the L1 table and the refcount table overlap"
 	refused 72 '\x00\x00\x00\x00\x00\x00\x01\x00' "unknown incompatible features 0x100"
-	refused 72 '\x00\x00\x00\x00\x00\x00\x00\x10' "extended L2 entries (subclusters) are not supported yet"
+	# extended L2 (read, not written) needs clusters of 16 KiB or more
+	cp good.qcow2 ext.qcow2
+	poke ext.qcow2 72 '\x00\x00\x00\x00\x00\x00\x00\x10'
+	GOOD=ext.qcow2 refused 20 '\x00\x00\x00\x0d' "extended L2 entries with 8192-byte clusters (subclusters under 512 bytes) are invalid"
 	refused 32 '\x00\x00\x00\x01' "encrypted images are not supported"
 	refused 100 '\x00\x00\x00\x05' "header length 5 is invalid"
 	refused 8 '\x00\x00\x00\x00\x00\x00\xff\xf0\x00\x00\x00\x40' "backing file name is outside the header cluster"

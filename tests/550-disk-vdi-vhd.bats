@@ -196,6 +196,35 @@ vhd_sum() {
 	cmp <(tail -c +$(( n + 1 )) back2.raw) <(head -c $(( $(stat -c %s back2.raw) - n )) /dev/zero)
 }
 
+@test "round trips through every pair of the formats vm-disk writes keep the bytes, qemu-img judging" {
+	# name, -O, -o (or -c), qemu-img's name for it
+	kinds=("raw|raw||raw" "qcow2|qcow2||qcow2" "qcow2c|qcow2|-c|qcow2"
+	    "qcow2v2|qcow2|-o compat=0.10,cluster_size=4k|qcow2"
+	    "sparse|vmdk||vmdk" "stream|vmdk|-o subformat=streamOptimized|vmdk"
+	    "vdi|vdi||vdi" "vdifixed|vdi|-o static=on|vdi"
+	    "vhd|vpc|-o force_size=on|vpc" "vhdfixed|vpc|-o subformat=fixed,force_size=on|vpc")
+	for k in "${kinds[@]}"; do
+		IFS='|' read -r name fmt opt q <<< "$k"
+		run_tool 0 "$VM_DISK" convert -O $fmt $opt src.raw "a.$name"
+	done
+	for ka in "${kinds[@]}"; do
+		IFS='|' read -r a fa oa qa <<< "$ka"
+		for kb in "${kinds[@]}"; do
+			IFS='|' read -r b fb ob qb <<< "$kb"
+			[ "$a" = "$b" ] && continue
+			run_tool 0 "$VM_DISK" convert -O $fb $ob "a.$a" "b.$b"
+			"$VM_DISK" cat "b.$b" | cmp - src.raw ||
+				{ echo "# $a -> $b: vm-disk reads other bytes" >&3; false; }
+			run qemu-img compare -f raw -F $qb src.raw "b.$b"
+			[ "$status" -eq 0 ] || { echo "# $a -> $b: qemu-img compare: $output" >&3; false; }
+			case $qb in qcow2|vdi|vmdk)
+				run qemu-img check -f $qb "b.$b"
+				[ "$status" -eq 0 ] || { echo "# $a -> $b: qemu-img check: $output" >&3; false; } ;;
+			esac
+		done
+	done
+}
+
 @test "resize grows VDI images (the block map moving data when it outgrows its room)" {
 	for o in static=off static=on; do
 		"$VM_DISK" convert -O vdi -o $o src.raw r.vdi

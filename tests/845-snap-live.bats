@@ -60,3 +60,36 @@ teardown() {
 	counts run2.out | consecutive
 	{ counts run1.out; counts run2.out | tail -n +$((first == last ? 2 : 1)); } | consecutive
 }
+
+@test "send --live into a reader that goes away: refused with the reason, the source runs on with nothing of the send left" {
+	local at
+	"$VM_RUN" --accel dbt --no-reboot web \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$GUEST_CMD\"" \
+		</dev/null >run1.out 2>run1.err &
+	PID1=$!
+	wait_for run1.out 'count=3$' 300 $PID1
+	# the reader takes 1 MiB of the stream and leaves
+	run bash -c "'$VM_SNAP' send --live web s1 | head -c 1048576 >/dev/null; exit \${PIPESTATUS[0]}"
+	[ "$status" -eq 1 ] || { echo "# status $status: $output" >&3; false; }
+	is "$output" "*web: the live send failed, the VM runs on: *" "the sender's message"
+	at=$(last_count run1.out)
+	wait_for run1.out "count=$((at + 3))\$" 300 $PID1
+	[ -z "$(ls -A web/snapshots 2>/dev/null)" ] || { echo "# left: $(ls -A web/snapshots)" >&3; false; }
+	run qemu-img snapshot -l web/d.qcow2
+	[[ "$output" != *s1* ]] || { echo "# $output" >&3; false; }
+}
+
+@test "send --live: a stopped bundle and a VM under KVM (no dirty log) are refused" {
+	run_tool 1 "$VM_SNAP" send --live web s1 </dev/null
+	is "$output" "*web: not running: --live sends a running VM*" "a stopped bundle"
+	usable_accels | grep -qx kvm || skip "KVM is not usable here"
+	mkdir kv
+	printf 'memory: 16M\nboot:\n  kernel: %s\n' "$GUESTS/ticks.elf" >kv/vm.yaml
+	"$VM_RUN" --accel kvm --no-reboot kv </dev/null >kv.out 2>kv.err &
+	PID1=$!
+	wait_for kv.out '^tick' 60 $PID1
+	run bash -c "'$VM_SNAP' send --live kv s1 | cat >/dev/null"
+	is "$output" "*kvm: the back end keeps no dirty log: no live send (use --accel dbt)*" "KVM"
+	# it runs on
+	kill -0 $PID1
+}

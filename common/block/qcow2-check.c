@@ -101,8 +101,8 @@ walk_l2(struct ck *k, uint64_t l2off, bool active)
 		free(t);
 		return -EIO;
 	}
-	for (i = 0; i < q->cs / 8; i++) {
-		e = qc_be64(t + i * 8);
+	for (i = 0; i < (1ull << q->l2_bits); i++) {
+		e = qc_be64(t + (i << (q->extl2 ? 4 : 3)));
 		if (e & QC_OFLAG_COMPRESSED) {
 			qc_comp_span(q, e, &h, &len);
 			add(k, h & ~511ull, len + (h & 511), "compressed cluster");

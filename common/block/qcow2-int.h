@@ -80,6 +80,9 @@ struct qcow2 {
 	unsigned cluster_bits;
 	uint64_t cs;
 	unsigned l2_bits;
+	bool extl2;             /* extended L2: 16-byte entries, the second
+				 * half a bitmap of 32 subclusters (read
+				 * only) */
 	uint64_t header_len;
 	uint64_t incompat, compat, autoclear;
 	int ctype;              /* 0 zlib, 1 zstd */
@@ -98,6 +101,11 @@ struct qcow2 {
 				 * (host offset, clusters) */
 	size_t npend, pend_cap; /* pairs held, room for */
 	bool flushing;          /* qc_meta_flush is running */
+	/* The loss window (qc_window): bytes written and the time of the
+	 * first change since the tables were last written back, and the
+	 * bounds past which they are written back and synced. */
+	uint64_t win_bytes, win_start_ns;
+	uint64_t win_max_bytes, win_max_ns;
 	uint64_t rt_off;
 	uint32_t rt_clusters;
 	uint64_t rt_entries;
@@ -143,8 +151,12 @@ void qc_cache_drop(struct blk *b, struct qc_cache *c, uint64_t off);
 void qc_l1_dirty(struct qcow2 *q, uint64_t l1i);
 int qc_sync(struct blk *b);
 int qc_meta_flush(struct blk *b);
+int qc_window(struct blk *b, uint64_t n);
+void qc_window_init(struct qcow2 *q);
 int qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry,
     uint64_t *l2off);
+int qc_l2_entry_ext(struct blk *b, uint64_t off, uint64_t *entry,
+    uint64_t *bitmap, uint64_t *l2off);
 int qc_read(struct blk *b, uint8_t *buf, uint64_t len, uint64_t off);
 void qc_comp_span(const struct qcow2 *q, uint64_t e, uint64_t *host,
     uint64_t *len);

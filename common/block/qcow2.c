@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -241,9 +242,63 @@ qc_meta_flush(struct blk *b)
 	    write_slots(b, &q->rbc) < 0))
 		goto out;
 	ret = 0;
+	q->win_bytes = 0;
+	q->win_start_ns = 0;
 out:
 	q->flushing = false;
 	return ret;
+}
+
+/*
+ * The loss window.  Changed tables stay in memory until a flush, so a
+ * writer that never flushes (a long convert, a guest that writes for
+ * minutes without a FLUSH) would lose every allocation since it opened
+ * the image if it were killed.  After each write, discard or compressed
+ * cluster, qc_window writes the tables back and syncs them, as a flush
+ * does, once VMKIT_BLOCK_WRITEBACK's bytes (MiB) have been written or
+ * its seconds have passed since the first change still unwritten:
+ * "MIB,SECONDS", default 256,10; 0 for either turns that bound off.  The
+ * time is looked at when the next write comes; an idle writer's changes
+ * wait for its flush or close.
+ */
+void
+qc_window_init(struct qcow2 *q)
+{
+	const char *v = getenv("VMKIT_BLOCK_WRITEBACK");
+	unsigned long long mib = 256, sec = 10;
+	char c;
+
+	if (v && *v && sscanf(v, "%llu,%llu%c", &mib, &sec, &c) != 2 &&
+	    sscanf(v, "%llu%c", &mib, &c) != 1)
+		mib = 256, sec = 10;    /* not ours to complain: defaults */
+	q->win_max_bytes = mib > (1ull << 40) ? 0 : mib << 20;
+	q->win_max_ns = sec > (1ull << 30) ? 0 : sec * 1000000000ull;
+}
+
+int
+qc_window(struct blk *b, uint64_t n)
+{
+	struct qcow2 *q = b->priv;
+	struct timespec ts;
+	uint64_t now;
+
+	if (q->rbc.ndirty == 0 && q->l2c.ndirty == 0 && q->npend == 0 &&
+	    q->l1_dirty_lo >= q->l1_dirty_hi) {
+		q->win_bytes = 0;
+		q->win_start_ns = 0;
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (q->win_start_ns == 0)
+		q->win_start_ns = now;
+	q->win_bytes += n;
+	if ((q->win_max_bytes && q->win_bytes >= q->win_max_bytes) ||
+	    (q->win_max_ns && now - q->win_start_ns >= q->win_max_ns)) {
+		if (qc_meta_flush(b) < 0 || qc_sync(b) < 0)
+			return b->ioerr.code ? b->ioerr.code : -EIO;
+	}
+	return 0;
 }
 
 /*
@@ -291,12 +346,24 @@ qc_cache_get(struct blk *b, struct qc_cache *c, uint64_t off, bool fresh)
 int
 qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry, uint64_t *l2off)
 {
+	uint64_t bitmap;
+
+	return qc_l2_entry_ext(b, off, entry, &bitmap, l2off);
+}
+
+/* The same, and with extended L2 the entry's subcluster bitmap (bits
+ * 0-31 allocated, 32-63 reading as zeros; 0 without extended L2). */
+int
+qc_l2_entry_ext(struct blk *b, uint64_t off, uint64_t *entry,
+    uint64_t *bitmap, uint64_t *l2off)
+{
 	struct qcow2 *q = b->priv;
 	uint64_t l1i = off >> (q->cluster_bits + q->l2_bits);
 	uint64_t l2i = (off >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
 	uint8_t *t;
 
 	*entry = 0;
+	*bitmap = 0;
 	*l2off = 0;
 	if (l1i >= q->l1_size)
 		return 0;
@@ -306,7 +373,12 @@ qc_l2_entry(struct blk *b, uint64_t off, uint64_t *entry, uint64_t *l2off)
 	t = qc_cache_get(b, &q->l2c, *l2off, false);
 	if (t == NULL)
 		return -EIO;
-	*entry = qc_be64(t + l2i * 8);
+	if (q->extl2) {
+		*entry = qc_be64(t + l2i * 16);
+		*bitmap = qc_be64(t + l2i * 16 + 8);
+	} else {
+		*entry = qc_be64(t + l2i * 8);
+	}
 	return 0;
 }
 
@@ -331,6 +403,84 @@ kind_of(const struct qcow2 *q, uint64_t e)
 	return (e & QC_OFFSET_MASK) ? QC_DATA : QC_UNALLOC;
 }
 
+/* A host cluster offset an L2 entry for guest offset off gives. */
+static int
+check_host(struct blk *b, uint64_t off, uint64_t h)
+{
+	struct qcow2 *q = b->priv;
+
+	if (h & (q->cs - 1))
+		return qc_fail(b, "L2 entry for guest offset %#llx "
+		    "points to unaligned host offset %#llx",
+		    (unsigned long long)off, (unsigned long long)h);
+	if (h >= q->file_size)
+		return qc_fail(b, "L2 entry for guest offset %#llx "
+		    "points past the end of the file (%#llx)",
+		    (unsigned long long)off, (unsigned long long)h);
+	if (h < q->cs)
+		return qc_fail(b, "L2 entry for guest offset %#llx "
+		    "points into the header", (unsigned long long)off);
+	return 0;
+}
+
+/*
+ * map for extended L2: the kind is per subcluster (a 32nd of a
+ * cluster) from the entry's bitmap, but for a compressed cluster, which
+ * is whole.  Subclusters both allocated and zero, or allocated in an
+ * entry with no host cluster, are corruption.
+ */
+static int
+map_ext(struct blk *b, uint64_t off, uint64_t len, enum qc_kind *kind,
+    uint64_t *host, uint64_t *pnum, uint64_t *entry)
+{
+	struct qcow2 *q = b->priv;
+	unsigned scb = q->cluster_bits - 5, i;
+	uint64_t e, bm, l2off, h, at, step, n = 0, next = 0, pos = off;
+	enum qc_kind k;
+
+	while (n < len) {
+		if (qc_l2_entry_ext(b, pos, &e, &bm, &l2off) < 0)
+			return -EIO;
+		i = (unsigned)(pos >> scb) & 31;
+		h = e & QC_OFFSET_MASK;
+		at = UINT64_MAX;
+		step = (1ull << scb) - (pos & ((1ull << scb) - 1));
+		if (e & QC_OFLAG_COMPRESSED) {
+			k = QC_COMPRESSED;
+			step = q->cs - (pos & (q->cs - 1));
+		} else if ((bm >> i & 1) && (bm >> (32 + i) & 1)) {
+			return qc_fail(b, "subcluster at guest offset %#llx is "
+			    "both allocated and zero", (unsigned long long)pos);
+		} else if (bm >> i & 1) {
+			if (h == 0)
+				return qc_fail(b, "subcluster at guest offset "
+				    "%#llx is allocated in no host cluster",
+				    (unsigned long long)pos);
+			if (check_host(b, pos, h) < 0)
+				return -EIO;
+			k = QC_DATA;
+			at = h + (pos & (q->cs - 1));
+		} else {
+			k = bm >> (32 + i) & 1 ? QC_ZERO : QC_UNALLOC;
+		}
+		if (n == 0) {
+			*kind = k;
+			*entry = e;
+			*host = at;
+			next = at;
+		} else if (k != *kind || k == QC_COMPRESSED ||
+		    (k == QC_DATA && at != next)) {
+			break;
+		}
+		n += step;
+		pos += step;
+		if (k == QC_DATA)
+			next += step;
+	}
+	*pnum = n < len ? n : len;
+	return 0;
+}
+
 /*
  * Map [off, off+len) to the extent at off that has one kind (and, for
  * data, contiguous host clusters), within one L2 table.
@@ -344,24 +494,17 @@ map(struct blk *b, uint64_t off, uint64_t len, enum qc_kind *kind,
 	uint64_t l2span = q->cs << q->l2_bits;
 	uint64_t lim = l2span - (off & (l2span - 1));
 
+	if (q->extl2)
+		return map_ext(b, off, len < lim ? len : lim, kind, host, pnum,
+		    entry);
 	if (qc_l2_entry(b, off, &e, &l2off) < 0)
 		return -EIO;
 	*entry = e;
 	*kind = kind_of(q, e);
 	h = e & QC_OFFSET_MASK;
-	if (*kind == QC_DATA || (*kind == QC_ZERO && h)) {
-		if (h & (q->cs - 1))
-			return qc_fail(b, "L2 entry for guest offset %#llx "
-			    "points to unaligned host offset %#llx",
-			    (unsigned long long)off, (unsigned long long)h);
-		if (h >= q->file_size)
-			return qc_fail(b, "L2 entry for guest offset %#llx "
-			    "points past the end of the file (%#llx)",
-			    (unsigned long long)off, (unsigned long long)h);
-		if (h < q->cs)
-			return qc_fail(b, "L2 entry for guest offset %#llx "
-			    "points into the header", (unsigned long long)off);
-	}
+	if ((*kind == QC_DATA || (*kind == QC_ZERO && h)) &&
+	    check_host(b, off, h) < 0)
+		return -EIO;
 	*host = *kind == QC_DATA ? h + in : UINT64_MAX;
 	if (len > lim)
 		len = lim;
@@ -506,7 +649,30 @@ static int
 qcow2_pwritev(struct blk *b, const struct iovec *iov, int iovcnt,
     uint64_t off)
 {
-	return rwv(b, iov, iovcnt, off, true);
+	int k, ret = rwv(b, iov, iovcnt, off, true);
+	uint64_t n = 0;
+
+	for (k = 0; k < iovcnt; k++)
+		n += iov[k].iov_len;
+	return ret < 0 ? ret : qc_window(b, n);
+}
+
+static int
+qcow2_write_compressed(struct blk *b, const void *data, size_t n,
+    const void *plain, uint64_t off)
+{
+	int ret = qc_write_compressed(b, data, n, plain, off);
+	const struct qcow2 *q = b->priv;
+
+	return ret < 0 ? ret : qc_window(b, q->cs);
+}
+
+static int
+qcow2_discard(struct blk *b, uint64_t off, uint64_t len)
+{
+	int ret = qc_discard(b, off, len);
+
+	return ret < 0 ? ret : qc_window(b, 0);
 }
 
 static int
@@ -548,7 +714,13 @@ check_header(struct blk *b, const uint8_t *h, struct vm_err *err)
 		return vm_err_set(err, -EINVAL, "%s: cluster size 2^%u is "
 		    "outside 512 B..2 MiB", b->path, q->cluster_bits);
 	q->cs = 1ull << q->cluster_bits;
-	q->l2_bits = q->cluster_bits - 3;
+	q->extl2 = q->version >= 3 &&
+	    (qc_be64(h + QH_INCOMPAT) & QC_INCOMPAT_EXTL2);
+	q->l2_bits = q->cluster_bits - (q->extl2 ? 4 : 3);
+	if (q->extl2 && q->cluster_bits < 14)
+		return vm_err_set(err, -EINVAL, "%s: extended L2 entries with "
+		    "%llu-byte clusters (subclusters under 512 bytes) are "
+		    "invalid", b->path, (unsigned long long)q->cs);
 	if (qc_be32(h + 32) != 0)
 		return vm_err_set(err, -ENOTSUP, "%s: encrypted images are "
 		    "not supported", b->path);
@@ -602,7 +774,7 @@ check_v3(struct blk *b, const uint8_t *h, struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t known = QC_INCOMPAT_DIRTY | QC_INCOMPAT_CORRUPT |
-	    QC_INCOMPAT_COMPRESSION;
+	    QC_INCOMPAT_COMPRESSION | QC_INCOMPAT_EXTL2;
 
 	q->refcount_order = 4;
 	q->header_len = 72;
@@ -623,9 +795,6 @@ check_v3(struct blk *b, const uint8_t *h, struct vm_err *err)
 	if (q->incompat & QC_INCOMPAT_DATA_FILE)
 		return vm_err_set(err, -ENOTSUP, "%s: images with an external "
 		    "data file are not supported", b->path);
-	if (q->incompat & QC_INCOMPAT_EXTL2)
-		return vm_err_set(err, -ENOTSUP, "%s: extended L2 entries "
-		    "(subclusters) are not supported yet", b->path);
 	if (q->incompat & ~known)
 		return vm_err_set(err, -ENOTSUP, "%s: unknown incompatible "
 		    "features %#llx", b->path,
@@ -740,6 +909,11 @@ check_writable(struct blk *b, unsigned flags, struct vm_err *err)
 		return vm_err_set(err, -EROFS, "%s: image is dirty (its "
 		    "refcounts may be stale); run 'vm-disk check -r all' "
 		    "first", b->path);
+	if (q->extl2)
+		return vm_err_set(err, -ENOTSUP, "%s: writing images with "
+		    "extended L2 entries (subclusters) is not supported yet; "
+		    "they can be read (convert one to a plain qcow2)",
+		    b->path);
 	if (q->refcount_order != 4)
 		return vm_err_set(err, -ENOTSUP, "%s: writing images with "
 		    "%u-bit refcounts is not supported yet", b->path,
@@ -820,6 +994,7 @@ qcow2_open(struct blk *b, int fd, unsigned flags, struct vm_err *err)
 		ret = vm_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	qc_window_init(q);
 	if (!(flags & BLK_F_RDONLY))
 		ret = check_writable(b, flags, err);
 out:
@@ -902,6 +1077,7 @@ qcow2_info(struct blk *b, struct blk_info *info)
 	info->dirty = q->incompat & QC_INCOMPAT_DIRTY;
 	info->corrupt = q->incompat & QC_INCOMPAT_CORRUPT;
 	info->lazy_refcounts = q->compat & QC_COMPAT_LAZY;
+	info->extended_l2 = q->extl2;
 	info->refcount_bits = 1 << q->refcount_order;
 	snprintf(info->compression, sizeof(info->compression), "%s",
 	    q->ctype ? "zstd" : "zlib");
@@ -917,9 +1093,9 @@ const struct blk_driver blk_qcow2 = {
 	.preadv = qcow2_preadv,
 	.pwritev = qcow2_pwritev,
 	.compress = qc_compress,
-	.write_compressed = qc_write_compressed,
+	.write_compressed = qcow2_write_compressed,
 	.flush = qcow2_flush,
-	.discard = qc_discard,
+	.discard = qcow2_discard,
 	.block_status = qcow2_block_status,
 	.info = qcow2_info,
 	.check = qc_check,

@@ -6,8 +6,10 @@
 #include "mem/mem.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -253,6 +255,38 @@ mem_write(const struct mem_map *map, gpa_t gpa, const void *buf, size_t len)
 	if (map->on_write)
 		map->on_write(map->on_write_opaque, start, total);
 	return 0;
+}
+
+void
+mem_absent_pages(const struct mem_map *map, int i, uint64_t pg, uint64_t n,
+    uint64_t *absent)
+{
+	const struct mem_region *r = &map->regions[i];
+	uint64_t ent[512], k, done = 0;
+	int fd;
+
+	memset(absent, 0, (n + 63) / 64 * 8);
+	if ((r->flags & MEM_FILE) || pg > r->size / 4096 ||
+	    n > r->size / 4096 - pg)
+		return;
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while (done < n) {
+		uint64_t m = n - done < 512 ? n - done : 512;
+		off_t at = (off_t)(((uintptr_t)r->hva / 4096 + pg + done) * 8);
+
+		if (pread(fd, ent, m * 8, at) != (ssize_t)(m * 8)) {
+			memset(absent, 0, (n + 63) / 64 * 8);
+			break;
+		}
+		/* bit 63: present, bit 62: swapped */
+		for (k = 0; k < m; k++)
+			if (!(ent[k] >> 62))
+				absent[(done + k) / 64] |= 1ULL << ((done + k) % 64);
+		done += m;
+	}
+	close(fd);
 }
 
 uint64_t

@@ -24,6 +24,8 @@ typedef void (*mem_rom_write_fn)(void *opaque, gpa_t gpa, const void *buf,
 
 #define MEM_RAM 0x1u
 #define MEM_ROM 0x2u     /* guest writes are dropped */
+#define MEM_FILE 0x4u    /* mapped from a file (a --fast-restore restore):
+                          * a page not in memory is not zero */
 #define MEM_MAX_REGIONS 16
 
 struct mem_region {
@@ -106,6 +108,14 @@ mem_dirty_mark(const struct mem_map *map, gpa_t gpa, uint64_t len)
 /* Region i's bitmap (a bit per page, (size/4096+63)/64 words) into out,
  * cleared in the log. */
 void mem_dirty_take(struct mem_map *map, int i, uint64_t *out);
+
+/* For pages [pg, pg+n) of region i, set bit k of absent (n bits, zeroed
+ * first) when page pg+k is anonymous memory with no page behind it (never
+ * written, or given back, and not swapped out): it reads as zero, and
+ * looking at it would fault one in.  Nothing is set for a MEM_FILE region
+ * or where /proc/self/pagemap cannot be read. */
+void mem_absent_pages(const struct mem_map *map, int i, uint64_t pg,
+    uint64_t n, uint64_t *absent);
 
 /* Total RAM bytes (ROM excluded). */
 uint64_t mem_ram_size(const struct mem_map *map);

@@ -43,6 +43,7 @@
 #define RUN_PAGES 256u          /* 1 MiB: a ram-data record at most */
 #define LIVE_LAST 256u          /* pages left for the pause */
 #define LIVE_ROUNDS 30
+#define ABSENT_PAGES 4096u
 
 static struct {
 	pthread_mutex_t lock;
@@ -53,6 +54,9 @@ static struct {
 	int fd;
 	char bundle[4096], tag[VM_SNAP_TAG_MAX], state[4096 + 64];
 	uint64_t *bits[MEM_MAX_REGIONS];
+	/* wanted()'s look at pagemap: chunk achunk of region aregion */
+	uint64_t absent[ABSENT_PAGES / 64], achunk;
+	int aregion;
 } L = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
@@ -103,6 +107,28 @@ take(struct vm *vm)
 	return n;
 }
 
+/* Whether page pg of region i goes: written since the last take, or
+ * (all) not zero; pages with nothing behind them (mem_absent_pages) are
+ * zero without a look, in chunks of ABSENT_PAGES. */
+static bool
+wanted(struct vm *vm, int i, uint64_t pg, bool all)
+{
+	uint64_t n = vm->mem.regions[i].size / PAGE, c = pg / ABSENT_PAGES;
+
+	if (!all)
+		return (L.bits[i][pg / 64] >> (pg % 64)) & 1;
+	if (L.aregion != i || L.achunk != c) {
+		mem_absent_pages(&vm->mem, i, c * ABSENT_PAGES,
+		    n - c * ABSENT_PAGES < ABSENT_PAGES ? n - c * ABSENT_PAGES :
+		    ABSENT_PAGES, L.absent);
+		L.aregion = i;
+		L.achunk = c;
+	}
+	if ((L.absent[pg % ABSENT_PAGES / 64] >> (pg % 64)) & 1)
+		return false;
+	return !vm_page_zero(vm->mem.regions[i].hva + pg * PAGE);
+}
+
 /* Send the pages of L.bits (all != NULL) or, all, every non-zero page,
  * in runs of up to RUN_PAGES, each copied before it goes (the guest may
  * write on; a page written meanwhile is in the next take). */
@@ -113,24 +139,20 @@ send_pages(struct vm *vm, struct vm_live_send *ls, uint8_t *buf, bool all,
 	uint64_t off = 0;
 	int i, ret;
 
+	L.aregion = -1;
 	for (i = 0; i < vm->mem.nr; i++) {
 		const struct mem_region *r = &vm->mem.regions[i];
 		uint64_t n = r->size / PAGE, pg = 0, run;
 
 		while (pg < n) {
-			bool want = all ? !vm_page_zero(r->hva + pg * PAGE) :
-			    (L.bits[i][pg / 64] >> (pg % 64)) & 1;
-
-			if (!want) {
+			if (!wanted(vm, i, pg, all)) {
 				pg++;
 				continue;
 			}
 			for (run = 0; pg + run < n && run < RUN_PAGES; run++) {
 				const uint8_t *p = r->hva + (pg + run) * PAGE;
 
-				if (run > 0 && !(all ? !vm_page_zero(p) :
-				    (L.bits[i][(pg + run) / 64] >>
-				    ((pg + run) % 64)) & 1))
+				if (run > 0 && !wanted(vm, i, pg + run, all))
 					break;
 				memcpy(buf + run * PAGE, p, PAGE);
 			}

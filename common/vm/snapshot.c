@@ -49,6 +49,7 @@
 #define CHUNK_PAGES 256u        /* 1 MiB of pages per zstd frame */
 #define BATCH 8                 /* chunks compressed at once, on 2 threads */
 #define ZSTD_LEVEL 1
+#define ABSENT_PAGES 4096u      /* pages looked up in pagemap at once */
 
 /* RAM_NONE: a disks-only snapshot of a stopped VM (no cpu, device or RAM
  * sections). */
@@ -183,7 +184,7 @@ ram_map_build(struct vm *vm, struct ram_map *m, struct vm_err *err)
 	for (i = 0; i < vm->mem.nr; i++) {
 		const struct mem_region *mr = &vm->mem.regions[i];
 		struct ram_region *r = &m->r[m->nr];
-		uint64_t pg, n = mr->size / PAGE;
+		uint64_t pg, n = mr->size / PAGE, absent[ABSENT_PAGES / 64];
 
 		r->gpa = mr->gpa;
 		r->size = mr->size;
@@ -196,11 +197,21 @@ ram_map_build(struct vm *vm, struct ram_map *m, struct vm_err *err)
 			return vm_err_set(err, -ENOMEM, "out of memory");
 		}
 		m->nr++;
-		for (pg = 0; pg < n; pg++)
+		for (pg = 0; pg < n; pg++) {
+			/* pages with nothing behind them are zero: not read
+			 * (a 4 GiB guest's untouched RAM costs no faults) */
+			if (pg % ABSENT_PAGES == 0)
+				mem_absent_pages(&vm->mem, i, pg,
+				    n - pg < ABSENT_PAGES ? n - pg : ABSENT_PAGES,
+				    absent);
+			if ((absent[pg % ABSENT_PAGES / 64] >>
+			    (pg % 64)) & 1)
+				continue;
 			if (!vm_page_zero(mr->hva + pg * PAGE)) {
 				r->bitmap[pg / 8] |= (uint8_t)(1u << (pg % 8));
 				m->pages++;
 			}
+		}
 	}
 	return 0;
 }
@@ -431,7 +442,10 @@ ram_zero_unstored(struct vm *vm, const struct ram_map *m)
 			}
 			for (run = pg; run < n && !bit(r, run); run++)
 				;
-			if (madvise(hva + pg * PAGE, (run - pg) * PAGE,
+			/* a file mapping (a --fast-restore restore) would
+			 * give the file's bytes back: those are zeroed */
+			if ((vm->mem.regions[i].flags & MEM_FILE) ||
+			    madvise(hva + pg * PAGE, (run - pg) * PAGE,
 			    MADV_DONTNEED) < 0)
 				memset(hva + pg * PAGE, 0, (run - pg) * PAGE);
 			pg = run;
@@ -518,6 +532,7 @@ ram_load_mapped(struct vm *vm, struct snap_reader *rd,
 		if (p == MAP_FAILED)
 			return vm_err_errno(err, -errno, "%s: cannot map RAM",
 			    rd->path);
+		vm->mem.regions[i].flags |= MEM_FILE;
 	}
 	return 0;
 }
