@@ -10,6 +10,9 @@ PKGS="build-essential libyaml-dev zlib1g-dev libzstd-dev libarchive-dev liblzma-
  libslirp-dev tshark python3"
 # libxml2-utils: xmllint judges the OVF descriptors vm-create --export writes.
 PKGS="$PKGS libxml2-utils"
+# iproute2: ip for the network tests' namespaces, ss for bench/net.sh
+# (QEMU's socket sender waits for its receiver's listen socket).
+PKGS="$PKGS iproute2"
 # strace: the disk crash tests kill a writer at chosen writes with its
 # fault injection (they skip without it).
 PKGS="$PKGS strace"

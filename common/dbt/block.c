@@ -20,6 +20,7 @@
  */
 #include "dbt/dbt-int.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,12 @@
 struct page_ent {
 	uint64_t pa;                    /* page address, or ~0 = empty slot */
 	struct dbt_block *blocks;       /* via page_next[] */
+	/* A vCPU that waited for others' stores to this page (insert):
+	 * while it is set the page counts as holding code even with no
+	 * block, so no fast write entry is made for it again. */
+	struct dbt_cpu *pin;
 };
-/* Both fields are stored under tb_lock and loaded without it
+/* The fields are stored under tb_lock and loaded without it
  * (dbt_page_has_code): a slot, once taken, keeps its pa until a flush. */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
@@ -51,6 +56,7 @@ struct dbt_cache {
 	 * (dbt_blocks_gc, SMP.md M4). */
 	atomic_uint_fast64_t epoch;
 	uint64_t translated, invalidated;
+	uint64_t flushes;               /* tb_lock */
 	/* tb_lock (common/dbt/SMP.md, M1): held by every writer of the
 	 * translation state, this cache's chains and page table and the
 	 * JIT's arena and links.  Recursive: a compile that finds the arena
@@ -176,6 +182,7 @@ page_find(struct dbt_cache *k, uint64_t pa, bool create)
 			if (k->npages_used * 2 >= k->npages_cap)
 				return NULL; /* caller flushes */
 			STORE(e->blocks, NULL);
+			STORE(e->pin, NULL);
 			STORE(e->pa, pa);
 			STORE(k->npages_used, k->npages_used + 1);
 			return e;
@@ -200,7 +207,7 @@ dbt_page_has_code(struct dbt_cpu *c, uint64_t pa)
 	if (k == NULL || LOAD(k->npages_used) == 0)
 		return false;
 	e = page_find(k, pa & ~0xfffULL, false);
-	return e != NULL && LOAD(e->blocks) != NULL;
+	return e != NULL && (LOAD(e->blocks) != NULL || LOAD(e->pin) != NULL);
 }
 
 /* Every page table slot empty (tb_lock; lock-free readers probe it). */
@@ -212,6 +219,7 @@ pages_clear(struct dbt_cache *k)
 	for (i = 0; i < k->npages_cap; i++) {
 		STORE(k->pages[i].pa, ~0ULL);
 		STORE(k->pages[i].blocks, NULL);
+		STORE(k->pages[i].pin, NULL);
 	}
 	STORE(k->npages_used, 0);
 }
@@ -234,6 +242,7 @@ dbt_blocks_flush(struct dbt_cpu *c)
 		}
 	}
 	pages_clear(k);
+	k->flushes++;
 	c->block_dirty = true;
 	pthread_mutex_unlock(&k->tb_lock);
 }
@@ -484,16 +493,103 @@ translate(struct dbt_cpu *c, uint64_t pa, bool *again)
 	return insert(c, k, b, tmp, n, pa, lin, crossed, pa2, &cc, again);
 }
 
+/* Is one of pages[0, n) pinned by a vCPU other than c that is waiting
+ * for stores to it (sync_wait)?  tb_lock. */
+static bool
+others_syncing(struct dbt_cache *k, const struct dbt_cpu *c,
+    const uint64_t *pages, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct page_ent *e = page_find(k, pages[i], false);
+
+		if (e != NULL && e->pin != NULL && e->pin != c &&
+		    e->pin->syncing)
+			return true;
+	}
+	return false;
+}
+
+void
+dbt_blocks_unpin(struct dbt_cpu *c)
+{
+	struct dbt_cache *k = cache_of(c);
+	int i;
+
+	pthread_mutex_lock(&k->tb_lock);
+	if (c->pin_flushes == k->flushes)
+		for (i = 0; i < c->npinned; i++) {
+			struct page_ent *e = c->pinned[i];
+
+			if (e->pin == c)
+				STORE(e->pin, NULL);
+		}
+	c->npinned = 0;
+	pthread_mutex_unlock(&k->tb_lock);
+}
+
+/*
+ * The write entries the first block of a page dropped (mask: the other
+ * vCPUs that had one) may have let a store pass its check that has not
+ * landed yet (SMP.md M5): wait, without tb_lock, until each of those
+ * vCPUs has passed a point outside any store (dbt_sync_writers), the
+ * pages pinned (no write entry for them is made meanwhile, and no other
+ * block on them published).  False if b went meanwhile (the pages were
+ * written, or the cache flushed): decode again.  tb_lock held.
+ */
+static bool
+sync_wait(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
+    const bool *dropped, uint64_t mask)
+{
+	uint64_t flushes = k->flushes;
+	int k2;
+
+	if (c->npinned != 0 && c->pin_flushes != k->flushes)
+		c->npinned = 0;
+	c->pin_flushes = k->flushes;
+	for (k2 = 0; k2 < b->npages; k2++) {
+		struct page_ent *e = page_find(k, b->page[k2], false);
+
+		if (!dropped[k2] || e == NULL)
+			continue;
+		STORE(e->pin, c);
+		if (c->npinned < 2)
+			c->pinned[c->npinned++] = e;
+	}
+	c->syncing = true;
+	pthread_mutex_unlock(&k->tb_lock);
+	dbt_sync_writers(c, mask);
+	pthread_mutex_lock(&k->tb_lock);
+	c->syncing = false;
+	if (!atomic_load(&b->valid))
+		return false;   /* invalidated: on the dead list */
+	if (k->flushes != flushes) {
+		free(b);        /* on no list any more */
+		return false;
+	}
+	return true;
+}
+
 /* Put a decoded block into the cache (tb_lock). */
 static struct dbt_block *
 insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
     const struct insn *tmp, int n, uint64_t pa, uint64_t lin, bool crossed,
     uint64_t pa2, const struct code_copy *cc, bool *again)
 {
+	uint64_t pages[2] = { pa & ~0xfffULL, pa2 }, mask = 0;
+	bool dropped[2] = { false, false };
 	int k2;
-	bool first;
 
 	pthread_mutex_lock(&k->tb_lock);
+	/* Another vCPU waits for stores to one of these pages: nothing on
+	 * them is published before it is done. */
+	while (others_syncing(k, c, pages, crossed ? 2 : 1)) {
+		pthread_mutex_unlock(&k->tb_lock);
+		dbt_sync_ack(c);
+		sched_yield();
+		pthread_mutex_lock(&k->tb_lock);
+	}
 	memset(b, 0, sizeof(*b));
 	b->pa = pa;
 	b->lin = lin;
@@ -501,7 +597,7 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 	b->n = n;
 	atomic_init(&b->valid, true);
 	memcpy(b->insns, tmp, sizeof(struct insn) * (size_t)n);
-	b->page[0] = pa & ~0xfffULL;
+	b->page[0] = pages[0];
 	b->npages = 1;
 	if (crossed && pa2 != b->page[0]) {
 		b->page[1] = pa2;
@@ -522,13 +618,18 @@ insert(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 		 * every vCPU (no new ones are made while it holds code).
 		 * Marked first, then dropped: a fill racing this sees the
 		 * mark (tlb_install looks again), SMP.md M5. */
-		first = e->blocks == NULL;
+		dropped[k2] = e->blocks == NULL;
 		b->page_next[k2] = e->blocks;
 		STORE(e->blocks, b);
-		if (first) {
+		if (dropped[k2]) {
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			dbt_tlb_drop_writes_all(c, b->page[k2]);
+			mask |= dbt_tlb_drop_writes_all(c, b->page[k2]);
 		}
+	}
+	if (mask != 0 && !sync_wait(c, k, b, dropped, mask)) {
+		pthread_mutex_unlock(&k->tb_lock);
+		*again = true;
+		return NULL;
 	}
 	if (!copy_same(cc)) {
 		/* Stored to meanwhile, through a write entry made before the
@@ -578,5 +679,7 @@ dbt_block_get(struct dbt_cpu *c)
 		if (b != NULL || !again)
 			break;
 	}
+	if (c->npinned != 0)
+		dbt_blocks_unpin(c);
 	return b;
 }

@@ -75,6 +75,8 @@ struct dbt_block *dbt_block_get(struct dbt_cpu *c);
 /* Free invalidated blocks (only when none is executing). */
 void dbt_blocks_gc(struct dbt_cpu *c);
 uint64_t dbt_blocks_translated(struct dbt_cpu *c);
+/* Let go of the pages c keeps marked as holding code (SMP.md M5). */
+void dbt_blocks_unpin(struct dbt_cpu *c);
 /* Does this handler end a block (control transfer, mode change)? */
 bool dbt_fn_ends_block(dbt_fn fn);
 /* #GP(0) for over-long instructions. */

@@ -239,6 +239,19 @@ struct dbt_cpu {
 	/* The block cache's epoch when this vCPU last passed the top of
 	 * its run loop (dbt_blocks_gc, SMP.md M4). */
 	atomic_uint_fast64_t qs_epoch;
+	/* Write-entry drops (SMP.md M5): another vCPU that dropped this
+	 * one's fast write entries for a page gaining code bumps sync_req
+	 * and waits until sync_ack reaches it (dbt_sync_ack, at the top of
+	 * the run loop: no store that passed its check before the drop is
+	 * still to land).  The pages this vCPU keeps marked as holding
+	 * code meanwhile (block.c's pins), released at the loop's top. */
+	atomic_uint sync_req;
+	atomic_uint sync_ack;
+	void *pinned[2];
+	int npinned;
+	uint64_t pin_flushes;   /* the cache's flush count at the pin */
+	bool syncing;           /* in block.c's sync_wait (tb_lock) */
+	unsigned wdelay_us;     /* $VMKIT_DBT_WRITE_DELAY (testing) */
 	uint32_t jc_gen;        /* the jump cache's generation, never 0 */
 	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	/* Which jump-cache slots hold blocks on non-global pages (filled
@@ -253,6 +266,7 @@ struct dbt_cpu {
 	uint64_t tlb_flushes, tlb_flushes_local, tlb_flushes_page;
 	uint64_t jc_flushes;
 	uint64_t excl_runs;     /* instructions run in exclusive sections */
+	uint64_t xmc_syncs;     /* dbt_sync_writers waits */
 	bool block_dirty;       /* a write hit the code of the running block */
 	uint64_t rip_lin;       /* linear address of rip (CS.base + rip) */
 	struct dbt_block *cur_block;
@@ -332,8 +346,10 @@ dbt_jc_flush(struct dbt_cpu *c)
  * on hardware); one page (INVLPG). */
 /* Drop c's write entries for physical page pa (it now holds code); the
  * same on every vCPU of c's VM (dbt.c). */
-void dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
-void dbt_tlb_drop_writes_all(struct dbt_cpu *c, uint64_t pa);
+bool dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa);
+uint64_t dbt_tlb_drop_writes_all(struct dbt_cpu *c, uint64_t pa);
+void dbt_sync_writers(struct dbt_cpu *c, uint64_t mask);
+void dbt_sync_ack(struct dbt_cpu *c);
 /* Guest memory written by a device (dbt.c; block.c's on_write hook). */
 void dbt_code_written(struct dbt_cpu *c, uint64_t gpa, uint64_t len);
 void dbt_tlb_flush(struct dbt_cpu *c);

@@ -43,6 +43,7 @@ struct dbt_vm {
 	 * default: SMP.md says why).  serial, the default: one at a
 	 * time under run_lock. */
 	bool parallel;
+	unsigned wdelay_us;     /* $VMKIT_DBT_WRITE_DELAY */
 	pthread_mutex_t run_lock;
 	atomic_int run_waiters;         /* vCPU threads waiting for it */
 	atomic_uint run_takes;          /* times it was taken */
@@ -189,6 +190,7 @@ dbt_start_exclusive(struct dbt_cpu *c)
 	 * (excl_idle) and then cleared its attention for a kick of its own
 	 * would otherwise run on in compiled code, never looking again. */
 	while (others_running(d, c)) {
+		dbt_sync_ack(c);
 		for (k = 0; k < c->vm->ncpus; k++)
 			if (k != c->index && d->cpus[k] != NULL &&
 			    atomic_load(&d->running[k]))
@@ -281,23 +283,86 @@ resume_running(struct dbt_vm *d, struct dbt_cpu *c)
  * A page that gains translated code loses its fast write entries in every
  * vCPU's TLB, not only in the translating one's: another vCPU that wrote
  * it as data would otherwise go on writing it past the invalidation of
- * what was translated (cross-modifying code, SDM vol. 3A 8.1.3).  The
- * others are not running guest code meanwhile: this one holds the run
- * lock.
+ * what was translated (cross-modifying code, SDM vol. 3A 8.1.3).  Returns
+ * the other vCPUs that had one and may be running guest code (parallel
+ * mode): a store of theirs that passed its check before the drop may not
+ * have landed yet (dbt_sync_writers).  Under the run lock none is running.
  */
-void
+uint64_t
 dbt_tlb_drop_writes_all(struct dbt_cpu *c, uint64_t pa)
 {
 	struct dbt_vm *d = c->vm->backend_priv;
+	uint64_t mask = 0;
 	int i;
 
 	if (d == NULL) {
 		dbt_tlb_drop_writes(c, pa);
-		return;
+		return 0;
 	}
 	for (i = 0; i < VM_MAX_CPUS; i++)
-		if (d->cpus[i] != NULL)
-			dbt_tlb_drop_writes(d->cpus[i], pa);
+		if (d->cpus[i] != NULL && dbt_tlb_drop_writes(d->cpus[i], pa) &&
+		    d->parallel && d->cpus[i] != c)
+			mask |= 1ULL << i;
+	return mask;
+}
+
+/*
+ * c passes a point where it is in no store (SMP.md M5): between guest
+ * instructions, outside compiled code, or waiting.  A vCPU that asked
+ * (sync_req) since the last time learns that every store this one
+ * checked against a write entry before that request has landed: those
+ * stores come before this release store, and any check after the
+ * acquire load below sees the drop that came before the request.
+ */
+void
+dbt_sync_ack(struct dbt_cpu *c)
+{
+	unsigned q = atomic_load_explicit(&c->sync_req, memory_order_acquire);
+
+	if (q != atomic_load_explicit(&c->sync_ack, memory_order_relaxed))
+		atomic_store_explicit(&c->sync_ack, q, memory_order_release);
+}
+
+/*
+ * After dropping the write entries of the vCPUs in mask (a page gained
+ * code): wait until each has passed dbt_sync_ack or stopped running, so
+ * that no store through a dropped entry lands after the translator
+ * compares the guest's bytes with what it decoded.  Called with no lock
+ * held; it acknowledges others' requests while it waits, so two vCPUs
+ * waiting for each other both go on.
+ */
+void
+dbt_sync_writers(struct dbt_cpu *c, uint64_t mask)
+{
+	struct dbt_vm *d = c->vm->backend_priv;
+	unsigned want[VM_MAX_CPUS];
+	int k;
+
+	for (k = 0; k < VM_MAX_CPUS; k++)
+		if (mask & (1ULL << k))
+			want[k] = atomic_fetch_add(&d->cpus[k]->sync_req, 1) + 1;
+	while (mask != 0) {
+		for (k = 0; k < VM_MAX_CPUS; k++) {
+			struct dbt_cpu *o = d->cpus[k];
+
+			if (!(mask & (1ULL << k)))
+				continue;
+			if (!atomic_load(&d->running[k]) ||
+			    (int)(atomic_load_explicit(&o->sync_ack,
+			    memory_order_acquire) - want[k]) >= 0) {
+				mask &= ~(1ULL << k);
+				continue;
+			}
+			/* Out of compiled code to the loop's top; again on
+			 * every turn, as dbt_start_exclusive kicks. */
+			atomic_store(&o->attn, 1);
+		}
+		if (mask == 0)
+			break;
+		dbt_sync_ack(c);
+		sched_yield();
+	}
+	c->xmc_syncs++;
 }
 
 /*
@@ -475,6 +540,25 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 			d->parallel = true;
 		}
 	}
+	{
+		/* Testing: every store through a fast write entry on the
+		 * interpreter's side sleeps this many microseconds between
+		 * its check and the store (SMP.md M5's window, widened). */
+		const char *w = getenv("VMKIT_DBT_WRITE_DELAY");
+		char *end;
+
+		if (w != NULL && w[0] != '\0') {
+			unsigned long us = strtoul(w, &end, 10);
+
+			if (*end != '\0' || us > 100000) {
+				free(d);
+				return vm_err_set(err, -EINVAL,
+				    "VMKIT_DBT_WRITE_DELAY=%s: want a number "
+				    "of microseconds, at most 100000", w);
+			}
+			d->wdelay_us = (unsigned)us;
+		}
+	}
 	d->cache = dbt_cache_new();
 	if (d->cache == NULL) {
 		free(d);
@@ -539,6 +623,7 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	c->index = v->id;
 	c->attention = &c->attn;
 	c->smp_parallel = d->parallel;
+	c->wdelay_us = d->wdelay_us;
 	c->blocks = d->cache;
 	c->jit = d->jit;
 	dbt_jit_add_cpu(d->jit, c);
@@ -868,6 +953,9 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			goto out;
 	}
 	for (;;) {
+		dbt_sync_ack(c);
+		if (c->npinned != 0)
+			dbt_blocks_unpin(c);
 		excl_idle(d, c);
 		if (c->flush_wanted) {
 			c->flush_wanted = false;
@@ -1014,7 +1102,7 @@ dbt_stats(struct vm *vm)
 {
 	struct dbt_vm *d = vm->backend_priv;
 	uint64_t icount = 0, hits = 0, misses = 0, fl = 0, fll = 0, flp = 0;
-	uint64_t jcf = 0, excl = 0;
+	uint64_t jcf = 0, excl = 0, syncs = 0;
 	int i;
 
 	if (d == NULL)
@@ -1030,13 +1118,15 @@ dbt_stats(struct vm *vm)
 		flp += d->cpus[i]->tlb_flushes_page;
 		jcf += d->cpus[i]->jc_flushes;
 		excl += d->cpus[i]->excl_runs;
+		syncs += d->cpus[i]->xmc_syncs;
 	}
 	/* Hits counted here are the C paths' only: the translator's inline
 	 * probes do not count theirs. */
 	fprintf(stderr, "dbt: %llu instructions retired, %llu blocks "
 	    "translated, TLB %llu misses (%.2f%% of the slow-path lookups), "
 	    "flushes: %llu full, %llu non-global, %llu pages; %llu jump-cache "
-	    "flushes; %llu LOCKed accesses run exclusively\n",
+	    "flushes; %llu LOCKed accesses run exclusively; %llu waits for "
+	    "other vCPUs' stores to a page gaining code\n",
 	    (unsigned long long)icount,
 	    (unsigned long long)(d->cpus[0] ?
 	    dbt_blocks_translated(d->cpus[0]) : 0),
@@ -1044,7 +1134,7 @@ dbt_stats(struct vm *vm)
 	    hits + misses ? 100.0 * (double)misses / (double)(hits + misses) :
 	    0.0, (unsigned long long)fl, (unsigned long long)fll,
 	    (unsigned long long)flp, (unsigned long long)jcf,
-	    (unsigned long long)excl);
+	    (unsigned long long)excl, (unsigned long long)syncs);
 	{
 		char buf[1024];
 

@@ -20,6 +20,7 @@
 #include "dbt/dbt-int.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu/cpu.h"
 #include "hw/bus.h"
@@ -512,19 +513,26 @@ dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin)
 	c->tlb_flushes_page++;
 }
 
-void
+/* Whether c had a write entry for pa's page. */
+bool
 dbt_tlb_drop_writes(struct dbt_cpu *c, uint64_t pa)
 {
 	unsigned cls, k;
+	bool had = false;
 
 	for (cls = 0; cls < 2; cls++)
 		for (k = 0; k < DBT_TLB_SIZE; k++)
 			if ((c->tlb_pa[cls][k] & ~0xfffULL) ==
-			    (pa & ~0xfffULL))
+			    (pa & ~0xfffULL)) {
 				/* c may be another vCPU (SMP.md M5): one
 				 * 8-byte store its probes read whole. */
+				if (__atomic_load_n(&c->tlb[cls][k].tag_w,
+				    __ATOMIC_RELAXED) != DBT_TLB_EMPTY)
+					had = true;
 				__atomic_store_n(&c->tlb[cls][k].tag_w,
 				    DBT_TLB_EMPTY, __ATOMIC_RELAXED);
+			}
+	return had;
 }
 
 /* A tag is the linear page address (DBT_TLB_EMPTY never matches one). */
@@ -786,6 +794,8 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 
 	if (t->tag_w == tag_of(lin)) {
 		c->tlb_hits++;
+		if (__builtin_expect(c->wdelay_us != 0, 0))
+			usleep(c->wdelay_us);   /* widens SMP.md M5's window */
 		memcpy((uint8_t *)(uintptr_t)(lin + t->addend), &v, size);
 		return;
 	}

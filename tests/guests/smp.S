@@ -27,6 +27,14 @@
  *   xmc     cross-modifying code: CPU 1 rewrites a function CPU 0 ran,
  *           in a page it also stores data to; after CPUID CPU 0 runs
  *           the new code
+ *   xmcs    cross-modifying code racing the translation: CPU 1 rewrites
+ *           a function while CPU 0 keeps calling (translating) it; after
+ *           CPU 1's flag and CPUID CPU 0 runs the last version.  With
+ *           "xmcs" on the command line the CPUs run only up and xmcs
+ *           (for a stress run with VMKIT_DBT_WRITE_DELAY)
+ * With "xloop" they run up and xmcs, then the 64-bit counters again and
+ * again, CPU 0 printing "smp: pass N" (hex) after each, never exiting:
+ * a load for pausing and snapshotting vCPUs in exclusive sections.
  *   ipi     (32-bit) fixed IPIs from CPU 0 to every other CPU and back,
  *           each counted by the handler
  *   tlb     (32-bit) a TLB shootdown: CPU 0 remaps a page, IPIs the
@@ -58,6 +66,7 @@
 	.set IPI_ROUNDS, 500
 	.set TLB_ROUNDS, 200
 	.set XMC_ROUNDS, 1000
+	.set XMCS_ROUNDS, 200
 	.set V_IPI, 0x40
 	.set V_TLB, 0x41
 
@@ -433,6 +442,67 @@ xmc_data\m:
 	.long 0
 	.align 4096
 	.text
+
+/* Cross-modifying code against a translation being made (SMP.md M5),
+ * XMCS_ROUNDS rounds: CPU 1 stores ~round twice and then round into the
+ * immediate of a function CPU 0 calls all the while, so CPU 0 keeps
+ * translating it as CPU 1 stores, then raises a flag; CPU 0 sees it,
+ * serializes with CPUID, and the function must return the round.  A
+ * translation published while a store through a write entry checked
+ * before it is still to land runs the stale immediate. */
+xmcs\m:
+	call bar\m
+	cmpl $2, ncpus\R
+	jb 6f
+	cmpl $1, %ebp
+	ja 5f
+	je 3f
+	movl $1, %esi
+1:	call xmcs_fn\m
+	cmpl xmcs_flag\R, %esi
+	jne 1b
+	xorl %eax, %eax
+	cpuid
+	call xmcs_fn\m
+	cmpl %esi, %eax
+	je 7f
+	incl xmcs_bad\R
+7:	movl %esi, xmcs_ack\R
+	incl %esi
+	cmpl $XMCS_ROUNDS + 1, %esi
+	jne 1b
+	jmp 5f
+3:	movl $1, %esi
+4:	movl %esi, %eax
+	notl %eax
+	movl %eax, xmcs_fn\m + 1\R
+	movl %eax, xmcs_fn\m + 1\R
+	movl %esi, xmcs_fn\m + 1\R
+	movl %esi, xmcs_flag\R
+8:	pause
+	cmpl xmcs_ack\R, %esi
+	jne 8b
+	incl %esi
+	cmpl $XMCS_ROUNDS + 1, %esi
+	jne 4b
+5:	call bar\m
+	testl %ebp, %ebp
+	jnz 9f
+	movl $0, want\R
+	CHK \m, xmcs, xmcs_bad\R
+9:	ret
+6:	testl %ebp, %ebp
+	jnz 9b
+	SKIP \m, xmcs
+	ret
+
+	.data
+	.align 4096
+xmcs_fn\m:
+	movl $0, %eax
+	ret
+	.align 4096
+	.text
 	.endm
 
 	.text
@@ -451,7 +521,7 @@ _start:
 	testb %al, %al
 	jz 3f
 	cmpl $0x73757063, (%esi)        /* "cpus" */
-	jne 2f
+	jne 12f
 	cmpb $'=', 4(%esi)
 	jne 2f
 	movzbl 5(%esi), %eax
@@ -461,7 +531,14 @@ _start:
 	cmpl $MAXCPU, %eax
 	ja 3f
 	movl %eax, ncpus
-	jmp 3f
+	jmp 2f
+12:	cmpl $0x73636d78, (%esi)        /* "xmcs" */
+	jne 13f
+	movl $1, xmcs_only
+13:	cmpl $0x6f6f6c78, (%esi)        /* "xloo(p)" */
+	jne 2f
+	movl $1, xmcs_only
+	movl $1, xloop
 2:	incl %esi
 	jmp 1b
 3:	/* 32-bit page directory: 4 MiB identity pages for 0-32 MiB and the
@@ -587,12 +664,15 @@ ap_entry32:
 	jmp common32
 
 common32:
+	cmpl $0, xmcs_only
+	jne 1f
 	call counters32
 	call mp32
 	call sb32
 	call xmc32
 	call ipi32
 	call tlb32
+1:	call xmcs32
 	call bar32
 	/* Long mode: paging off, PAE, the 4-level tables, LME, paging on. */
 	movl %cr0, %eax
@@ -794,10 +874,17 @@ common64:
 	movl $0, mp_data(%rip)
 	movl $0, xmc_flag(%rip)
 	movl $0, xmc_ack(%rip)
-1:	call counters64
+	movl $0, xmcs_flag(%rip)
+	movl $0, xmcs_ack(%rip)
+1:	cmpl $0, xloop(%rip)
+	jne 20f
+	cmpl $0, xmcs_only(%rip)
+	jne 4f
+	call counters64
 	call mp64
 	call sb64
 	call xmc64
+4:	call xmcs64
 	call bar64
 	testl %ebp, %ebp
 	jnz 3f
@@ -812,6 +899,29 @@ common64:
 3:	cli
 	hlt
 	jmp 3b
+	/* "xloop": the 64-bit counters (exact totals, LOCKed operands run
+	 * in exclusive sections) over and over, fresh each pass, CPU 0
+	 * printing "smp: pass N" after each; it never exits. */
+20:	call counters64
+	call bar64
+	testl %ebp, %ebp
+	jnz 21f
+	movl $c_first, %edi
+	movl $(c_last - c_first) / 4, %ecx
+	xorl %eax, %eax
+	rep stosl
+	movl $0, c_code64(%rip)
+	movl $0, slock(%rip)
+	movl $0, bitlock(%rip)
+	incl xl_pass(%rip)
+	movl $s_pass, %esi
+	call puts64
+	movl xl_pass(%rip), %ebx
+	call hex64
+	movl $s_nl, %esi
+	call puts64
+21:	call bar64
+	jmp 20b
 
 	BODY 64, "(%rip)"
 
@@ -826,6 +936,7 @@ s_want:	.asciz " want="
 s_nl:	.asciz "\n"
 s_skipped: .asciz " skipped\n"
 s_allok: .asciz "smp: all ok\n"
+s_pass:	.asciz "smp: pass "
 s_failed: .asciz "smp: FAILED\n"
 s_unexpected: .asciz "smp: unexpected exception or interrupt\n"
 
@@ -863,6 +974,12 @@ tlb_done: .long 0
 tlb_ack: .long 0
 xmc_flag: .long 0
 xmc_ack: .long 0
+xmcs_only: .long 0
+xloop:	.long 0
+xl_pass: .long 0
+xmcs_flag: .long 0
+	.align 64
+xmcs_ack: .long 0
 	.align 64
 c_first:
 c_inc:	.long 0
@@ -882,6 +999,7 @@ mp_bad:	.long 0
 sb_bad:	.long 0
 tlb_bad: .long 0
 xmc_bad: .long 0
+xmcs_bad: .long 0
 	.align 64
 	.space 62
 c_line:	.long 0                         /* bytes 62-65 of a line */
