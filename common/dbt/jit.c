@@ -38,6 +38,11 @@
  * to the interpreter's handler for that one instruction, so coverage is
  * the interpreter's.
  *
+ * A run of PUSH r64 (or POP r64) shares one probe for all its bytes;
+ * when they are not on one mapped page its slow path runs them one by
+ * one.  STI at CPL 0 is compiled: with an interrupt pending it leaves for
+ * the run loop with the interrupt shadow set, otherwise it links on.
+ *
  * Only 64-bit code is compiled (where a Linux guest spends its time);
  * other modes, and CPL 3 code with alignment checking on, stay on the
  * interpreter.  Registers in the generated code:
