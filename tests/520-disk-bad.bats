@@ -227,3 +227,59 @@ refused() {
 	qemu_ok lz.qcow2
 	run_tool 0 "$BLKWRITE" lz.qcow2 0:1:1
 }
+
+# wait_locked CMD...: until CMD fails (the other side has its locks), at
+# most 10 s
+wait_locked() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		"$@" > /dev/null 2>&1 || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+@test "locks qemu sees: an image qemu-io has open is refused by vm-disk, and qemu refuses one vm-disk reads or writes" {
+	qemu-img create -q -f qcow2 l.qcow2 8M
+	qemu-io -c 'write -P 3 0 8M' l.qcow2 > /dev/null
+	# qemu-io holds it for writing until its stdin says quit
+	mkfifo in
+	qemu-io l.qcow2 < in > /dev/null 2>&1 &
+	exec 5> in
+	wait_locked qemu-img info l.qcow2
+	sum=$(md5sum < l.qcow2)
+	run_tool 1 "$VM_DISK" info l.qcow2
+	is "$output" "*l.qcow2: in use by another process*"
+	run_tool 1 "$BLKWRITE" l.qcow2 0:512:1
+	is "$output" "*l.qcow2: in use by another process*"
+	run_tool 0 "$VM_DISK" info -U l.qcow2
+	echo quit >&5
+	exec 5>&-
+	wait
+	is "$(md5sum < l.qcow2)" "$sum" "the image qemu-io held"
+	# vm-disk cat blocked on a full pipe holds it for reading: qemu may
+	# read it too but not write it
+	mkfifo out
+	exec 6<> out
+	"$VM_DISK" cat l.qcow2 > out &
+	pid=$!
+	wait_locked qemu-io -c 'write 0 512' l.qcow2
+	run qemu-io -c 'write 0 512' l.qcow2
+	is "$output" "*Failed to get \"write\" lock*"
+	qemu-img info l.qcow2 > /dev/null
+	kill $pid; wait $pid || true
+	exec 6<&-
+	# blkwrite blocked printing its writes holds it for writing: qemu
+	# may not even read it (without -U)
+	exec 6<> out
+	"$BLKWRITE" l.qcow2 rand:100000:1 > out &
+	pid=$!
+	wait_locked qemu-img info l.qcow2
+	run qemu-img info l.qcow2
+	is "$output" "*Failed to get shared \"write\" lock*"
+	qemu-img info -U l.qcow2 > /dev/null
+	kill -9 $pid; wait $pid || true
+	exec 6<&-
+	qemu_ok l.qcow2
+	run_tool 0 "$BLKWRITE" l.qcow2 0:512:1
+}

@@ -152,6 +152,52 @@ open_backing(struct blk *b, struct chain *ch, struct vm_err *err)
 }
 
 /*
+ * Locks qemu sees.  Beside the flock that keeps vm-disk and vm-run
+ * apart, an image is locked the way qemu locks its images (OFD locks
+ * on single bytes), so that qemu-img, qemu-io and a running qemu on one
+ * side and vmkit's tools on the other refuse an image the other writes:
+ * byte 100+p is read-locked by an opener that uses permission p, 200+p
+ * by one that does not let others have it (p: 0 consistent read, 1
+ * write, 3 resize).  A writer uses 0, 1 and 3 and shares neither 1 nor
+ * 3; a reader uses 0 and does not share 1 or 3 (as qemu-img info).  The
+ * locks are taken first, then the others' looked for, so two openers at
+ * once cannot both miss each other.  -1 with errno EWOULDBLOCK when
+ * someone else's locks conflict; a file system without OFD locks gets
+ * none (flock still holds).
+ */
+static int
+qemu_lock(int fd, bool ro)
+{
+	static const int use_w[] = { 100, 101, 103, 201, 203 };
+	static const int use_r[] = { 100, 201, 203 };
+	/* bytes whose holder another opener must not be: the ones that
+	 * mean "does not share what I use" and "uses what I do not share" */
+	static const int bad_w[] = { 200, 201, 203, 101, 103 };
+	static const int bad_r[] = { 200, 101, 103 };
+	const int *use = ro ? use_r : use_w, *bad = ro ? bad_r : bad_w;
+	size_t nuse = ro ? 3 : 5, nbad = ro ? 3 : 5, i;
+	struct flock l;
+
+	for (i = 0; i < nuse; i++) {
+		l = (struct flock){ .l_type = F_RDLCK, .l_whence = SEEK_SET,
+		    .l_start = use[i], .l_len = 1 };
+		if (fcntl(fd, F_OFD_SETLK, &l) < 0)
+			return errno == EINVAL || errno == ENOLCK ? 0 : -1;
+	}
+	for (i = 0; i < nbad; i++) {
+		l = (struct flock){ .l_type = F_WRLCK, .l_whence = SEEK_SET,
+		    .l_start = bad[i], .l_len = 1 };
+		if (fcntl(fd, F_OFD_GETLK, &l) < 0)
+			return 0;
+		if (l.l_type != F_UNLCK) {
+			errno = EWOULDBLOCK;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * BLK_F_DIRECT: b->dfd, the same file (inode checked) opened again with
  * O_DIRECT, for the writes blk_write_fd finds aligned.  A convert
  * through the page cache allocates a page for each byte it writes; in
@@ -236,7 +282,8 @@ open_one(const char *path, const char *format, unsigned flags,
 		ch->n++;
 	}
 	if (!(flags & BLK_F_NOLOCK) &&
-	    flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+	    (flock(fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0 ||
+	    qemu_lock(fd, ro) < 0)) {
 		if (errno == EWOULDBLOCK)
 			vm_err_set(err, -EBUSY, "%s: in use by another "
 			    "process (it holds a lock on the image; -U "

@@ -38,6 +38,11 @@
  * to the interpreter's handler for that one instruction, so coverage is
  * the interpreter's.
  *
+ * A run of PUSH r64 (or POP r64) shares one probe for all its bytes;
+ * when they are not on one mapped page its slow path runs them one by
+ * one.  STI at CPL 0 is compiled: with an interrupt pending it leaves for
+ * the run loop with the interrupt shadow set, otherwise it links on.
+ *
  * Only 64-bit code is compiled (where a Linux guest spends its time);
  * other modes, and CPL 3 code with alignment checking on, stay on the
  * interpreter.  Registers in the generated code:
@@ -94,6 +99,10 @@
 #define JIT_BLOCK_ROOM (48u << 10)      /* worst case for one block */
 #define JIT_FILL_SIZES 17               /* access sizes with a fill thunk */
 #define DBT_JIT_MAX_CPUS 64
+/* Slow paths a block may have: REP MOVS has two, so a block of them has
+ * twice as many as instructions; more than this and the block stays on
+ * the interpreter (emit.slow_full). */
+#define JIT_SLOW_MAX (2 * DBT_BLOCK_MAX + 8)
 
 /* Host registers. */
 enum { AX = 0, CX = 1, DX = 2, BX = 3, SP = 4, BP = 5, SI = 6, DI = 7 };
@@ -154,6 +163,7 @@ struct slow_path {
 	bool rc_dirty[16];
 	uint8_t replay[32];     /* FLS_REPLAY: code that makes the flags again */
 	int nreplay;
+	int count;              /* instructions from i the handlers run (0: 1) */
 };
 
 /*
@@ -191,14 +201,25 @@ struct emit {
 	bool rc_dirty[16];      /* by guest reg */
 	bool rc_pin[16];        /* by host reg: used by this instruction */
 	unsigned rc_lru[16], rc_tick;
-	int nslow;
-	struct slow_path slow[DBT_BLOCK_MAX];
-	int nside;
-	struct side_exit side[DBT_BLOCK_MAX];
 	int insn_no;            /* of the instruction being compiled */
 	struct flag_src fsrc;
 	bool replay_ok;         /* this probe's instruction writes all flags */
+	bool probe_sib;         /* this probe's user addresses [rdi + rsi] */
+	int nslow, nside;
+	bool slow_full;         /* slow[] ran out: the block is refused */
+	/* Last, and not cleared before a compilation (emit_init): each
+	 * entry is set up when it is handed out. */
+	struct slow_path slow[JIT_SLOW_MAX];
+	struct side_exit side[DBT_BLOCK_MAX];
 };
+
+/* Everything before the slow paths and side exits zeroed (some 30 KB
+ * less to clear per block). */
+static void
+emit_init(struct emit *e)
+{
+	memset(e, 0, offsetof(struct emit, slow));
+}
 
 static void
 b1(struct emit *e, unsigned v)
@@ -268,7 +289,7 @@ set_rel32(uint8_t *field, const uint8_t *target)
 
 /*
  * A block exit's jmp rel32, which linking and unlinking rewrite while
- * other vCPUs may be running it (SMP.md M7): NOPs first so that the
+ * other vCPUs may be running it (SMP.md M7): a NOP first so that the
  * displacement is 4-aligned, which puts it in one cache line, and the
  * rewrite is one aligned 4-byte store (patch_rel32): a vCPU jumping
  * through it sees the old target or the new one, both valid code.
@@ -276,8 +297,21 @@ set_rel32(uint8_t *field, const uint8_t *target)
 static uint8_t *
 jmp32_patchable(struct emit *e)
 {
-	while (((uintptr_t)e->p & 3) != 3)
+	/* One NOP of the length needed, not up to three (executed on
+	 * every exit): 66 90, and 0F 1F 00 (NOP dword [rax]). */
+	switch (3 - ((uintptr_t)e->p & 3)) {
+	case 1:
 		b1(e, 0x90);
+		break;
+	case 2:
+		b1(e, 0x66); b1(e, 0x90);
+		break;
+	case 3:
+		b1(e, 0x0f); b1(e, 0x1f); b1(e, 0x00);
+		break;
+	default:
+		break;
+	}
 	b1(e, 0xe9);
 	b4(e, 0);
 	return e->p - 4;
@@ -686,14 +720,31 @@ emit_helper_insn(struct emit *e, const struct insn *i, uint64_t rip)
 
 /* ---- memory operands ----------------------------------------------------- */
 
+/* A new slow path.  When there is no room left the last one is handed
+ * out again and the block is refused once emitted (slow_full), so that
+ * no guest code can make the emitter write past slow[]. */
+static struct slow_path *
+slow_alloc(struct emit *e)
+{
+	struct slow_path *s;
+
+	if (e->nslow == JIT_SLOW_MAX) {
+		e->slow_full = true;
+		s = &e->slow[JIT_SLOW_MAX - 1];
+	} else {
+		s = &e->slow[e->nslow++];
+	}
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
 /* A slow path entered by jumps other than a probe's (checks that send the
  * instruction to its handler), with the register cache as it is now. */
 static struct slow_path *
 new_slow(struct emit *e, const struct insn *i, uint64_t rip)
 {
-	struct slow_path *s = &e->slow[e->nslow++];
+	struct slow_path *s = slow_alloc(e);
 
-	memset(s, 0, sizeof(*s));
 	s->i = i;
 	s->rip = rip;
 	memcpy(s->rc_host, e->rc_host, sizeof(s->rc_host));
@@ -945,7 +996,7 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	struct slow_path *s = e->nslow > 0 &&
 	    e->slow[e->nslow - 1].jcc == NULL &&
 	    e->slow[e->nslow - 1].i == i ? &e->slow[e->nslow - 1] :
-	    &e->slow[e->nslow++];
+	    slow_alloc(e);
 	int32_t tlb = OFF(tlb) + (e->c->cpl == 3 ?
 	    (int32_t)sizeof(e->c->tlb[0]) : 0);
 
@@ -991,7 +1042,11 @@ emit_probe(struct emit *e, const struct insn *i, uint64_t rip,
 	b1(e, 0x48); b1(e, 0x8b);                       /* mov rdi, addend */
 	m_bp_ax1(e, DI, tlb + (int32_t)offsetof(struct dbt_tlb_entry,
 	    addend));
-	b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);          /* add rdi, rsi */
+	/* rdi = host address, unless the instruction takes [rdi + rsi]
+	 * (emit_hop: one instruction less on every hit) */
+	if (!e->probe_sib) {
+		b1(e, 0x48); b1(e, 0x01); b1(e, 0xf7);  /* add rdi, rsi */
+	}
 	s->i = i;
 	s->rip = rip;
 	memcpy(s->rc_host, e->rc_host, sizeof(s->rc_host));
@@ -1177,7 +1232,17 @@ emit_slow_paths(struct emit *e)
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0 && s->rc_dirty[g])
 				st64(e, s->rc_host[g], GPR(g));
-		emit_call_helper(e, s->i, s->rip);
+		{
+			const struct insn *hi = s->i;
+			uint64_t hrip = s->rip;
+			int n;
+
+			for (n = 0; n < (s->count > 1 ? s->count : 1); n++) {
+				emit_call_helper(e, hi, hrip);
+				hrip += hi->len;
+				hi++;
+			}
+		}
 		for (g = 0; g < 16; g++)
 			if (s->rc_host[g] >= 0)
 				ld64(e, s->rc_host[g], GPR(g));
@@ -1242,7 +1307,9 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 
 	if (mem) {
 		emit_ea(e, i, rip + i->len, true);
+		e->probe_sib = true;
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+		e->probe_sib = false;
 	}
 	if (h->flags & FL_R)
 		flags_to_host(e);
@@ -1271,9 +1338,10 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 		b1(e, 0x48);
 	for (k = 0; k < h->nopc; k++)
 		b1(e, h->opc[k]);
-	if (mem)
-		b1(e, (unsigned)(regenc & 7) << 3 | DI);        /* [rdi] */
-	else
+	if (mem) {
+		b1(e, (unsigned)(regenc & 7) << 3 | 4);         /* SIB: */
+		b1(e, SI << 3 | DI);                            /* [rdi+rsi] */
+	} else
 		b1(e, 0xc0 | (unsigned)(regenc & 7) << 3 | (unsigned)rmenc);
 	switch (h->imm) {
 	case IMM_8:
@@ -1305,9 +1373,9 @@ emit_hop_mem(struct emit *e, const struct insn *i, uint64_t rip,
 
 /*
  * A guest instruction on the register cache: its register operands are
- * the host registers caching them (r8-r15), its memory operand [rdi]
- * after the probe.  High-byte registers cannot be encoded with the REX
- * prefix r8-r15 need: those go through emit_hop_mem.
+ * the host registers caching them (r8-r15), its memory operand
+ * [rdi + rsi] after the probe.  High-byte registers cannot be encoded
+ * with the REX prefix r8-r15 need: those go through emit_hop_mem.
  */
 static bool
 emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
@@ -1366,7 +1434,9 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		e->replay_ok = !h->cl && (h->flags & FL_R) == 0 &&
 		    ((h->flags & FL_W) || (!flags_src_uses(e, h->reg_w ?
 		    gr : -1) && !flags_src_uses(e, h->rm_w ? gm : -1)));
+		e->probe_sib = true;
 		s = emit_probe(e, i, rip, h->mem_size, h->rm_w);
+		e->probe_sib = false;
 		e->replay_ok = false;
 	}
 	if (h->flags & FL_R)
@@ -1384,9 +1454,10 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		b1(e, 0x40 | rex);
 	for (k = 0; k < h->nopc; k++)
 		b1(e, h->opc[k]);
-	if (mem)
-		b1(e, (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 | DI);
-	else
+	if (mem) {
+		b1(e, (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 | 4);
+		b1(e, SI << 3 | DI);                    /* [rdi + rsi] */
+	} else
 		b1(e, 0xc0 | (unsigned)((hr >= 0 ? hr : h->ext) & 7) << 3 |
 		    (unsigned)(hm & 7));
 	switch (h->imm) {
@@ -1791,6 +1862,109 @@ emit_push(struct emit *e, const struct insn *i, uint64_t rip)
 	probe_done(e, s);
 }
 
+/*
+ * PUSH r/m64 from memory (FF /6; the kernel's entry code pushes per-CPU
+ * values through GS): two probes, the load's and the store's, before
+ * anything changes, so that either slow path can run the whole
+ * instruction.  The address is computed with the RSP of before the push.
+ */
+static void
+emit_push_mem(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *ld, *st;
+	int hs = rc_get(e, X86_RSP);
+
+	emit_ea_rc(e, i, rip + i->len, true);
+	ld = emit_probe(e, i, rip, 8, false);
+	ld_rdi(e, CX);
+	lea_disp(e, SI, hs, -8);
+	st = emit_probe(e, i, rip, 8, true);
+	st_rdi(e, CX);
+	mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
+	probe_done(e, ld);
+	probe_done(e, st);
+}
+
+/* Is i a PUSH r64 (pop: POP r64) a run of them can take, RSP aside? */
+static bool
+stack_run_insn(const struct insn *i, bool pop)
+{
+	unsigned base = pop ? 0x58 : 0x50;
+
+	return i->map == MAP_1B && i->op >= base && i->op <= base + 7 &&
+	    i->opsize == 8 && i->rep == REP_NONE && !i->lock &&
+	    i->opreg != X86_RSP;
+}
+
+/* How many instructions from b->insns[k] make a run of PUSHes or POPs
+ * (at most 6: their registers and RSP stay pinned). */
+static int
+stack_run(const struct dbt_block *b, int k, bool *pop)
+{
+	int n;
+
+	*pop = b->insns[k].op >= 0x58;
+	for (n = 0; k + n < b->n && n < 6; n++)
+		if (!stack_run_insn(&b->insns[k + n], *pop))
+			break;
+	return n;
+}
+
+/*
+ * n PUSH r64 (or POP r64) in a row, the prologue and epilogue of most
+ * functions: one probe for the 8n bytes instead of one each.  When they
+ * are not all on one mapped page the slow path runs the n instructions
+ * one by one through their handlers, so faults stay precise.
+ */
+static void
+emit_stack_run(struct emit *e, int k, int n, bool pop)
+{
+	const struct insn *i = &e->b->insns[k];
+	struct slow_path *s;
+	int hs, hr[6], j;
+	uint64_t rip = e->b->lin;
+
+	for (j = 0; j < k; j++)
+		rip += e->b->insns[j].len;
+	memset(e->rc_pin, 0, sizeof(e->rc_pin));
+	e->insn_no += n;
+	hs = rc_get(e, X86_RSP);
+	for (j = 0; j < n; j++)
+		hr[j] = pop ? rc_take(e, i[j].opreg, true) :
+		    rc_get(e, i[j].opreg);
+	if (pop)
+		mov_rr(e, SI, hs);
+	else
+		lea_disp(e, SI, hs, -8 * n);
+	s = emit_probe(e, i, rip, 8u * (unsigned)n, !pop);
+	s->count = n;
+	for (j = 0; j < n; j++) {
+		/* push j goes to 8 (n - 1 - j) above the new RSP; pop j
+		 * reads 8 j above the old one. */
+		int32_t off = 8 * (pop ? j : n - 1 - j);
+		int r = hr[j];
+
+		b1(e, 0x48 | (r >= 8 ? 4 : 0)); b1(e, pop ? 0x8b : 0x89);
+		if (off == 0) {
+			b1(e, (unsigned)(r & 7) << 3 | DI);
+		} else {
+			b1(e, 0x40 | (unsigned)(r & 7) << 3 | DI);
+			b1(e, (uint8_t)off);
+		}
+	}
+	if (pop)
+		lea_disp(e, hs, SI, 8 * n);
+	else
+		mov_rr(e, hs, SI);
+	rc_dirty(e, X86_RSP);
+	for (j = 0; j < n; j++)
+		if (pop)
+			rc_dirty(e, i[j].opreg);
+	probe_done(e, s);
+	e->j->native_insns += (uint64_t)n;
+}
+
 static void
 emit_pop(struct emit *e, const struct insn *i, uint64_t rip)
 {
@@ -2138,6 +2312,61 @@ emit_cli(struct emit *e)
 	flags_to_bx(e);
 	b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1);
 	b1(e, (uint8_t)~(X86_IF >> 8));                 /* and byte [], ~2 */
+}
+
+/*
+ * STI at CPL 0, the last instruction of its block (it ends blocks).  When
+ * IF was set already it does nothing and the block leaves by a direct
+ * exit like any other.  Otherwise it sets IF and the interrupt shadow:
+ * with an interrupt pending, back to the run loop, which runs the next
+ * instruction on the interpreter and then delivers it; with none, the
+ * direct exit, whose linked target has no attention check at its entry,
+ * so the next instruction runs before anything raised meanwhile is
+ * taken.  The shadow flag then stays set until the next helper or run
+ * loop visit, which at worst runs one more instruction first.
+ */
+static void
+emit_sti(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	uint64_t next = rip + i->len;
+	const void *hint = e->c->vm->intc == NULL ? NULL :
+	    intc_pending_hint(e->c->vm->intc, e->c->index);
+	uint8_t *was_set, *pending = NULL;
+
+	flags_to_bx(e);
+	rc_flush(e);
+	b1(e, 0xf6); m_bp(e, 0, OFF(rflags) + 1); b1(e, X86_IF >> 8); /* test */
+	was_set = jcc32(e, 0x5, NULL);                  /* jnz */
+	b1(e, 0x80); m_bp(e, 1, OFF(rflags) + 1); b1(e, X86_IF >> 8); /* or */
+	b1(e, 0xc6); m_bp(e, 0, OFF(irq_shadow)); b1(e, 1); /* mov byte */
+	if (hint != NULL) {
+		mov_imm64(e, AX, (uint64_t)(uintptr_t)hint);
+		b1(e, 0x80); b1(e, 0x38); b1(e, 0);     /* cmp byte [rax], 0 */
+		pending = jcc32(e, 0x5, NULL);          /* jnz */
+	}
+	set_rel32(was_set, e->p);
+	emit_jmp_exit(e, next);
+	if (pending != NULL) {
+		set_rel32(pending, e->p);
+		set_rip(e, next);
+		jmp32(e, e->fl == FLS_BX ? e->j->exit_null_bx :
+		    e->j->exit_null);
+	}
+}
+
+/* CLD, STD: RFLAGS.DF is bit 2 of its second byte (string instructions
+ * read it there). */
+static void
+emit_cld_std(struct emit *e, const struct insn *i)
+{
+	flags_to_bx(e);
+	if (i->op == 0xfc) {
+		b1(e, 0x80); m_bp(e, 4, OFF(rflags) + 1);
+		b1(e, (uint8_t)~(X86_DF >> 8));         /* and byte [], ~4 */
+	} else {
+		b1(e, 0x80); m_bp(e, 1, OFF(rflags) + 1);
+		b1(e, X86_DF >> 8);                     /* or byte [], 4 */
+	}
 }
 
 /* PUSHF with a 64-bit operand size: RFLAGS without VM and RF. */
@@ -2689,6 +2918,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 			emit_pop(e, i, rip);
 			goto native;
 		}
+		if (i->op == 0xff && (i->reg & 7) == 6 && i->opsize == 8 &&
+		    i->mem && !i->lock) {
+			emit_push_mem(e, i, rip);
+			goto native;
+		}
 	}
 	if (i->map == MAP_0F && i->op == 0x1f)
 		goto native;                            /* NOP r/m */
@@ -2703,6 +2937,15 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	if (i->map == MAP_1B && i->op == 0xfa && e->c->cpl == 0) {
 		emit_cli(e);
+		goto native;
+	}
+	if (i->map == MAP_1B && i->op == 0xfb && e->c->cpl == 0 && last) {
+		emit_sti(e, i, rip);
+		e->j->native_insns++;
+		return false;
+	}
+	if (i->map == MAP_1B && (i->op == 0xfc || i->op == 0xfd)) {
+		emit_cld_std(e, i);
 		goto native;
 	}
 	if (i->map == MAP_1B && i->op == 0x9c && i->opsize == 8) {
@@ -2958,10 +3201,12 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	struct dbt_jit *j = c->jit;
 	struct emit e;
 	uint8_t *exit0[2], *code_bx, *code_reg;
+	struct dbt_jit_exit *x;
 	struct timespec t0, t1;
 	uint64_t rip = b->lin;
 	int8_t pre[16];
-	int k, npre;
+	int k, n, npre;
+	bool pop;
 
 	if (b->jit_code != NULL)
 		return true;
@@ -2971,7 +3216,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	    (b->mode_key & DBT_MODE_AC))
 		return false;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&e, 0, sizeof(e));
+	emit_init(&e);
 	e.start = alloc_code(j, JIT_BLOCK_ROOM);
 	if (e.start == NULL) {
 		/* Full: start over.  b is flushed with the rest.  With the
@@ -3007,6 +3252,20 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	 * that hand them over in host registers enter after the loads. */
 	memset(b->jit_rmap, -1, sizeof(b->jit_rmap));
 	npre = preload_scan(b, pre, 6);
+	/* Where the exit that brought us here (linked to this block next)
+	 * holds them: that link then needs no moves, and a forward one no
+	 * code of its own (link_entry). */
+	x = c->jit_pending;
+	if (x != NULL && x->target == b->lin)
+		for (k = 0; k < npre; k++) {
+			int h = x->rmap[pre[k]];
+
+			if (h >= 8 && h < 16 && e.rc_owner[h] < 0) {
+				e.rc_owner[h] = pre[k];
+				e.rc_host[pre[k]] = (int8_t)h;
+				ld64(&e, h, GPR(pre[k]));
+			}
+		}
 	for (k = 0; k < npre; k++) {
 		int h = rc_get(&e, pre[k]);
 
@@ -3022,6 +3281,22 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 		const struct insn *i = &b->insns[k];
 		bool last = k == b->n - 1;
 
+		if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM / 2) {
+			/* Half the room is body: the rest is for the slow
+			 * paths and side exits.  The block's other
+			 * instructions run from a block of their own. */
+			emit_jmp_exit(&e, rip);
+			break;
+		}
+		if (j->max_native < 0 && (n = stack_run(b, k, &pop)) >= 2) {
+			emit_stack_run(&e, k, n, pop);
+			for (; n > 0; n--, k++)
+				rip += b->insns[k].len;
+			k--;
+			if (k == b->n - 1)
+				emit_jmp_exit(&e, rip);
+			continue;
+		}
 		if (!emit_insn(&e, i, rip, last))
 			break;
 		rip += i->len;
@@ -3041,8 +3316,8 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	flags_merge_ax(&e);
 	set_rip(&e, b->lin);
 	jmp32(&e, j->exit_null);
-	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM) {
-		/* Cannot happen with DBT_BLOCK_MAX instructions; refuse
+	if ((size_t)(e.p - e.start) > JIT_BLOCK_ROOM || e.slow_full) {
+		/* Not expected with the body cut at half the room; refuse
 		 * rather than trust memory past the reservation. */
 		b->jit_failed = true;
 		return false;
@@ -3174,7 +3449,7 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		return to->jit_code_reg;
 	if (j->used + 256 > j->size)
 		return NULL;
-	memset(&e, 0, sizeof(e));
+	emit_init(&e);
 	e.start = e.p = j->base + j->used;
 	e.j = j;
 	e.c = c;
@@ -3358,7 +3633,7 @@ emit_trampoline(struct dbt_jit *j)
 {
 	struct emit e;
 
-	memset(&e, 0, sizeof(e));
+	emit_init(&e);
 	e.p = e.start = j->base;
 	e.j = j;
 	j->enter = e.p;

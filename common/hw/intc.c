@@ -945,6 +945,15 @@ intc_has_interrupt(struct intc *ic, int cpu)
 	    atomic_load(&ic->lapic[cpu].maybe);
 }
 
+const void *
+intc_pending_hint(struct intc *ic, int cpu)
+{
+	_Static_assert(sizeof(atomic_bool) == 1, "the hint is one byte");
+	if (cpu < 0 || cpu >= ic->ncpus)
+		return NULL;
+	return &ic->lapic[cpu].maybe;
+}
+
 int
 intc_ack(struct intc *ic, int cpu)
 {

@@ -36,6 +36,10 @@ void intc_msi(struct intc *ic, uint64_t addr, uint32_t data);
 
 /* Is a maskable interrupt deliverable to cpu (if its IF allows)? */
 bool intc_has_interrupt(struct intc *ic, int cpu);
+/* The byte intc_has_interrupt reads for cpu (nonzero: an interrupt may be
+ * deliverable), for generated code to read itself; NULL for no such cpu.
+ * Valid while ic lives. */
+const void *intc_pending_hint(struct intc *ic, int cpu);
 /* An NMI, INIT or SIPI is pending (these wake a CPU whatever its IF). */
 bool intc_has_event(struct intc *ic, int cpu);
 /* Acknowledge: the vector to deliver (IRR -> ISR), or -1 if it vanished. */

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ static struct {
 	/* wanted()'s look at pagemap: chunk achunk of region aregion */
 	uint64_t absent[ABSENT_PAGES / 64], achunk;
 	int aregion;
+	atomic_bool abort;      /* vm_live_end: give up */
 } L = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 static void
@@ -156,6 +158,9 @@ send_pages(struct vm *vm, struct vm_live_send *ls, uint8_t *buf, bool all,
 					break;
 				memcpy(buf + run * PAGE, p, PAGE);
 			}
+			if (atomic_load(&L.abort))
+				return vm_err_set(err, -ECANCELED, "the VM "
+				    "stopped");
 			ret = vm_send_live_ram(ls, off + pg * PAGE, buf,
 			    (uint32_t)(run * PAGE), err);
 			if (ret < 0)
@@ -335,6 +340,7 @@ vm_live_start(struct vm *vm, const char *stream, const char *bundle,
 		return vm_err_errno(err, -errno, "%s (the stream: a pipe or a "
 		    "file)", stream);
 	memset(&L.info, 0, sizeof(L.info));
+	atomic_store(&L.abort, false);
 	L.info.state = VM_LIVE_ACTIVE;
 	L.vm = vm;
 	L.fd = fd;
@@ -348,6 +354,23 @@ vm_live_start(struct vm *vm, const char *stream, const char *bundle,
 	}
 	L.busy = true;
 	return 0;
+}
+
+void
+vm_live_end(struct vm *vm)
+{
+	bool busy;
+
+	pthread_mutex_lock(&L.lock);
+	busy = L.busy && L.vm == vm;
+	pthread_mutex_unlock(&L.lock);
+	if (!busy)
+		return;
+	atomic_store(&L.abort, true);
+	pthread_join(L.tid, NULL);
+	pthread_mutex_lock(&L.lock);
+	L.busy = false;
+	pthread_mutex_unlock(&L.lock);
 }
 
 void

@@ -30,5 +30,8 @@ struct vm_live_info {
 int vm_live_start(struct vm *vm, const char *stream, const char *bundle,
     const char *tag, const char *state, struct vm_err *err);
 void vm_live_status(struct vm_live_info *info);
+/* vm is going away: a live send of it gives up at its next record (or
+ * pause) and is waited for. */
+void vm_live_end(struct vm *vm);
 
 #endif

@@ -34,6 +34,7 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "vm/hybrid.h"
+#include "vm/live.h"
 #include "vm/snapshot.h"
 
 struct vcpu_thread {
@@ -598,6 +599,7 @@ vm_destroy(struct vm *vm)
 
 	if (vm == NULL)
 		return;
+	vm_live_end(vm);        /* a live send reads RAM and devices */
 	for (d = vm->devs; d; d = next) {
 		next = d->next;
 		if (d->type->unrealize)

@@ -274,6 +274,74 @@ irq:
 	movb $'\n', %al
 	call putc64
 23:
+	/* ---- many: 64 REP MOVSBs in one block, two slow paths each, more
+	 * than the block has instructions (RCX = 0: each moves nothing) ---- */
+	xorl %ecx, %ecx
+	.rept 64
+	rep movsb
+	.endr
+	movl $msg_many, %esi
+	call puts64
+
+	/* ---- stack: POPs in a row whose second one faults (the 2 MiB page
+	 * at 0x600000 made not present), then PUSHes across a page ---- */
+	movl $14, %edi
+	movl $pf2_handler, %eax
+	call set_gate64
+	movl $0x5ffff8, %eax
+	movq $0x0123456789abcdef, %r15
+	movq %r15, (%rax)
+	movl $PD + 3 * 8, %eax
+	andb $0xfe, (%rax)
+	movl $0x600000, %eax
+	invlpg (%rax)
+	movl $-1, %r14d
+	movq %rsp, %r12
+	movl $0x5ffff8, %esp
+	movl $0x1111, %ebx
+	movl $0x2222, %ecx
+	popq %rbx
+pop2_insn:
+	popq %rcx                       /* #PF: RSP 0x600000, RCX kept */
+	popq %rdx
+	movq %r12, %rsp
+	jmp 31f
+pop_resume:
+	movq %r12, %rsp
+	movl $PD + 3 * 8, %eax
+	orb $1, (%rax)
+	movl $0x600000, %eax
+	invlpg (%rax)
+	movl $14, %edi
+	movl $pf_handler, %eax
+	call set_gate64
+	testl %r14d, %r14d
+	jnz 31f
+	movl $0x400008, %esp            /* across 0x400000 */
+	movl $0xaaaa, %ebx
+	movl $0xbbbb, %ecx
+	pushq %rbx
+	pushq %rcx
+	movq %rsp, %rdx
+	movq %r12, %rsp
+	cmpq $0x3ffff8, %rdx
+	jne 31f
+	movl $0x400000, %eax
+	cmpq $0xaaaa, (%rax)
+	jne 31f
+	cmpq $0xbbbb, -8(%rax)
+	jne 31f
+	movl $msg_stack, %esi
+	call puts64
+	jmp 32f
+31:	movl $msg_stack_bad, %esi
+	call puts64
+	movl %r14d, %eax
+	call puthex64
+	movb $'\n', %al
+	call putc64
+	EXIT $1
+32:
 	movl $msg_ok, %esi
 	call puts64
 	EXIT $0
@@ -376,6 +444,31 @@ pf_handler:
 17:	movl $pf_resume, %eax
 	movq %rax, 8(%rsp)
 	addq $8, %rsp                   /* drop the error code */
+	iretq
+
+/* #PF handler of the stack check: the state at the second POP. */
+pf2_handler:
+	xorl %r14d, %r14d
+	movl $pop2_insn, %eax
+	cmpq %rax, 8(%rsp)              /* saved RIP */
+	je 1f
+	orl $1, %r14d
+1:	cmpq $0x600000, 32(%rsp)        /* saved RSP: one POP done */
+	je 2f
+	orl $2, %r14d
+2:	movq %cr2, %rdx
+	cmpq $0x600000, %rdx
+	je 3f
+	orl $4, %r14d
+3:	cmpq %r15, %rbx                 /* the first POP's value */
+	je 4f
+	orl $8, %r14d
+4:	cmpq $0x2222, %rcx              /* the second's register kept */
+	je 5f
+	orl $16, %r14d
+5:	movl $pop_resume, %eax
+	movq %rax, 8(%rsp)
+	addq $8, %rsp
 	iretq
 
 timer_handler:
@@ -592,6 +685,10 @@ msg_irq:	.asciz "jit64: irq ok\n"
 msg_irq_bad:	.asciz "jit64: irq FAILED\n"
 msg_sum:	.asciz "jit64: sum "
 msg_sse:	.asciz "jit64: sse "
+msg_many:	.asciz "jit64: many slow paths ok\n"
+msg_stack:	.asciz "jit64: stack runs ok\n"
+msg_stack_bad:	.asciz "jit64: stack runs FAILED "
+
 msg_ok:		.asciz "jit64: all ok\n"
 
 /* cross_fn: its MOV straddles the boundary between two pages. */

@@ -7,12 +7,14 @@
  * pseudo-random writes of up to 64 KiB (printing each as a plain
  * OFFSET:LENGTH:BYTE line, so a script can replay them with qemu-io);
  * "flush" flushes the image, as a guest's FLUSH does, and prints
- * "flushed" once it returned.  The image is flushed and closed at the
+ * "flushed" once it returned; "sleep:MS" waits MS milliseconds (a
+ * writer that pauses, for the loss window's time bound).  The image is flushed and closed at the
  * end.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "block/block.h"
 
@@ -46,7 +48,7 @@ main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: blkwrite IMAGE OFF:LEN:BYTE|z|d... | "
-		    "rand:N:SEED | flush\n");
+		    "rand:N:SEED | flush | sleep:MS\n");
 		return 2;
 	}
 	vm_err_clear(&err);
@@ -64,6 +66,11 @@ main(int argc, char **argv)
 				printf("flushed\n");
 				fflush(stdout);
 			}
+		} else if (sscanf(argv[k], "sleep:%llu", &n) == 1) {
+			struct timespec ts = { (time_t)(n / 1000),
+			    (long)(n % 1000) * 1000000 };
+
+			nanosleep(&ts, NULL);
 		} else if (sscanf(argv[k], "rand:%llu:%u", &n, &seed) == 2) {
 			srand(seed);
 			for (i = 0; i < n && rc == 0; i++) {
