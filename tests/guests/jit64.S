@@ -214,12 +214,7 @@ pf_resume:
 	call puts64
 	jmp irq
 5:	movl $msg_precise_bad, %esi
-	call puts64
-	movl %r14d, %eax
-	call puthex64
-	movb $'\n', %al
-	call putc64
-	EXIT $1
+	jmp fail_r14
 
 	/* ---- irq: a timer interrupt ends a tight loop ---- */
 irq:
@@ -335,12 +330,7 @@ pop_resume:
 	call puts64
 	jmp 32f
 31:	movl $msg_stack_bad, %esi
-	call puts64
-	movl %r14d, %eax
-	call puthex64
-	movb $'\n', %al
-	call putc64
-	EXIT $1
+	jmp fail_r14
 32:
 	movl $msg_ok, %esi
 	call puts64
@@ -349,6 +339,15 @@ pop_resume:
 /* A check failed: print the message at esi and stop with status 1. */
 fail:
 	call puts64
+	EXIT $1
+
+/* The same with the failed checks' bits in r14d, printed after it. */
+fail_r14:
+	call puts64
+	movl %r14d, %eax
+	call puthex64
+	movb $'\n', %al
+	call putc64
 	EXIT $1
 
 /* ---- helpers --------------------------------------------------------- */
