@@ -81,8 +81,9 @@ refused() {
 	run_tool 0 "$VM_SNAP" save loadvm t2
 	rm "$XDG_STATE_HOME/vmkit/loadvm/bad.snap"
 	# the disk went back to t1's internal snapshot in the running VM:
-	# qemu-img finds it clean and keeps both snapshots
-	run qemu-img snapshot -l d.qcow2
+	# qemu-img (-U: the running vm-run holds the image's locks, as QEMU
+	# would) finds it clean and keeps both snapshots
+	run qemu-img snapshot -U -l d.qcow2
 	is "$output" "*t1 *t2 *" "the disk's internal snapshots"
 	teardown
 	qemu_ok d.qcow2
