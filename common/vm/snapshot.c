@@ -35,8 +35,10 @@
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
 #include "dev/dev.h"
+#include "dev/i8254.h"
 #include "hw/boot.h"
 #include "hw/intc.h"
+#include "hw/irqchip.h"
 #include "hw/pc.h"
 #include "hw/pci.h"
 #include "snap/snap.h"
@@ -551,6 +553,71 @@ put_section(struct snap_writer *w, const char *name, uint32_t inst,
 	return ret;
 }
 
+/* Channel 0's next IRQ, ns of the VM clock (0: none), from its mode,
+ * reload and start, as the i8254 device keeps it. */
+static uint64_t
+pit_next(const struct pc_pit_ch *c, uint64_t now)
+{
+	uint64_t period = (uint64_t)c->reload * 1000000000ULL / 1193182ULL;
+
+	if (!c->loaded || period == 0)
+		return 0;
+	if (c->mode == 2 || c->mode == 3)
+		return now < c->start ? c->start + period :
+		    c->start + ((now - c->start) / period + 1) * period;
+	return c->start + period > now ? c->start + period : 0;
+}
+
+/*
+ * A back end with its own irqchip (KVM): its PICs, IOAPIC and PIT, and
+ * the LAPIC pages in the vCPUs' states, saved as the sections the DBT's
+ * devices write ("intc" and "dev:pit"), through the same walks.
+ */
+static int
+put_irqchip(struct vm *vm, struct snap_writer *w, uint64_t now,
+    struct vm_err *err)
+{
+	struct pc_irqchip c;
+	struct snap_vis v;
+	struct intc *ic;
+	uint64_t next;
+	int i, ret;
+
+	ret = vm->backend->irqchip_get(vm, &c);
+	if (ret < 0)
+		return vm_err_set(err, ret, "%s: cannot read the in-kernel "
+		    "interrupt controllers: %s", vm->backend->name,
+		    strerror(-ret));
+	ic = intc_new_staging(vm, vm->ncpus, err);
+	if (ic == NULL)
+		return -ENOMEM;
+	intc_import(ic, &c);
+	for (i = 0; i < vm->ncpus; i++) {
+		struct x86_state st;
+
+		memset(&st, 0, sizeof(st));
+		ret = vm->backend->get_state(vm->vcpus[i], &st);
+		if (ret < 0) {
+			intc_free(ic);
+			return vm_err_set(err, ret, "vCPU %d: cannot read its "
+			    "state", i);
+		}
+		lapic_import(ic, i, st.lapic, st.apic_base, now);
+	}
+	snap_vis_begin_save(&v, "intc", 1, err);
+	v.now = now;
+	intc_state(ic, &v);
+	ret = put_section(w, "intc", 0, &v, err);
+	intc_free(ic);
+	if (ret < 0)
+		return ret;
+	next = pit_next(&c.pit[0], now);
+	snap_vis_begin_save(&v, "dev:pit", 1, err);
+	v.now = now;
+	i8254_state_walk(c.pit, &c.portb, &next, &v);
+	return put_section(w, "dev:pit", 0, &v, err);
+}
+
 static int
 dev_sect_name(const struct dev *d, char *buf, size_t len, struct vm_err *err)
 {
@@ -606,9 +673,9 @@ vm_snapshot_save(struct vm *vm, const char *path,
 	    strlen(opts->tag) >= VM_SNAP_TAG_MAX)
 		return vm_err_set(err, -EINVAL, "snapshot tag: give 1 to %d "
 		    "characters", VM_SNAP_TAG_MAX - 1);
-	if (vm->backend->has_irqchip)
+	if (vm->backend->has_irqchip && vm->backend->irqchip_get == NULL)
 		return vm_err_set(err, -ENOTSUP, "%s: the in-kernel interrupt "
-		    "controllers cannot be saved yet (use --accel dbt)",
+		    "controllers cannot be saved (use --accel dbt)",
 		    vm->backend->name);
 	if (opts->no_ram && !opts->fast_restore)
 		return vm_err_set(err, -EINVAL, "a snapshot without its RAM "
@@ -683,6 +750,8 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		intc_state(vm->intc, &v);
 		ret = put_section(&w, "intc", 0, &v, err);
 	}
+	if (ret == 0 && vm->backend->has_irqchip)
+		ret = put_irqchip(vm, &w, now, err);
 	if (ret == 0 && vm->pci) {
 		snap_vis_begin_save(&v, "pci-host", 1, err);
 		pci_dev_state(pci_host_bridge(vm->pci), &v);
