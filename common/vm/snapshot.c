@@ -939,6 +939,53 @@ visit_intc_dry(struct snap_vis *v, void *a)
 	return intc_state_dry(a, v);
 }
 
+struct pit_sect {
+	struct pc_irqchip *c;
+	uint64_t next;
+};
+
+static int
+visit_pit(struct snap_vis *v, void *a)
+{
+	struct pit_sect *p = a;
+
+	return i8254_state_walk(p->c->pit, &p->c->portb, &p->next, v);
+}
+
+/*
+ * A back end with its own irqchip: the "intc" and "dev:pit" sections
+ * (whichever back end wrote them) loaded into a staging copy and checked,
+ * the canonical form for irqchip_set in *c, each vCPU's LAPIC page (with
+ * its timer's current count) into its state for set_state.
+ */
+static int
+get_irqchip(struct vm *vm, struct snap_reader *rd, struct x86_state *st,
+    struct pc_irqchip *c, struct intc **icp, uint64_t now,
+    struct vm_err *err)
+{
+	struct pit_sect p = { c, 0 };
+	struct intc *ic;
+	int i, ret;
+
+	memset(c, 0, sizeof(*c));
+	ic = intc_new_staging(vm, vm->ncpus, err);
+	if (ic == NULL)
+		return -ENOMEM;
+	*icp = ic;
+	ret = get_section(rd, "intc", 0, 1, visit_intc, ic, now, false, err);
+	if (ret == 0)
+		ret = get_section(rd, "dev:pit", 0, 1, visit_pit, &p, now,
+		    false, err);
+	if (ret < 0)
+		return ret;
+	intc_export(ic, c);
+	for (i = 0; i < vm->ncpus; i++) {
+		lapic_export_page(ic, i, st[i].lapic);
+		st[i].apic_base = lapic_get_base(ic, i);
+	}
+	return 0;
+}
+
 static int
 visit_dev(struct snap_vis *v, void *a)
 {
@@ -1029,6 +1076,8 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	struct x86_state *st = NULL;
 	struct pci_dev *host = NULL;
 	struct dev_staged { struct dev d; } *stg = NULL;
+	struct pc_irqchip chip;
+	struct intc *kic = NULL;        /* has_irqchip: staging */
 	int ndev = 0, di;
 	struct snap_reader rd;
 	struct blk *disks[MAX_DISKS];
@@ -1058,10 +1107,10 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		    (unsigned long long)(vm->ram_size >> 20), vm->ncpus);
 		goto out;
 	}
-	if (vm->backend->has_irqchip) {
-		ret = vm_err_set(err, -ENOTSUP, "%s: restoring into the "
-		    "in-kernel interrupt controllers is not built yet (use "
-		    "--accel dbt)", vm->backend->name);
+	if (vm->backend->has_irqchip && vm->backend->irqchip_set == NULL) {
+		ret = vm_err_set(err, -ENOTSUP, "%s: the in-kernel interrupt "
+		    "controllers cannot be restored (use --accel dbt)",
+		    vm->backend->name);
 		goto out;
 	}
 	/* Devices: the same set, each with a walk. */
@@ -1084,6 +1133,9 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	}
 	for (i = 0; i < rd.nsect; i++) {
 		s = &rd.sect[i];
+		if (strcmp(s->name, "dev:pit") == 0 &&
+		    vm->backend->has_irqchip)
+			continue;       /* the in-kernel PIT's */
 		if (strncmp(s->name, "dev:", 4) == 0) {
 			for (d = vm->devs; d; d = d->next)
 				if (strcmp(d->id, s->name + 4) == 0)
@@ -1157,6 +1209,8 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	if (ret == 0 && vm->intc)
 		ret = get_section(&rd, "intc", 0, 1, visit_intc_dry, vm->intc,
 		    now, true, err);
+	if (ret == 0 && vm->backend->has_irqchip)
+		ret = get_irqchip(vm, &rd, st, &chip, &kic, now, err);
 	if (ret == 0 && vm->pci) {
 		host = malloc(sizeof(*host));
 		if (host == NULL)
@@ -1204,6 +1258,13 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		for (i = 0; i < vm->mem.nr; i++)
 			mem_notify_write(&vm->mem, vm->mem.regions[i].gpa,
 			    vm->mem.regions[i].size);
+	if (ret == 0 && kic != NULL) {
+		ret = vm->backend->irqchip_set(vm, &chip);
+		if (ret < 0)
+			vm_err_set(err, ret, "%s: the in-kernel interrupt "
+			    "controllers refused the state: %s",
+			    vm->backend->name, strerror(-ret));
+	}
 	for (i = 0; ret == 0 && i < vm->ncpus; i++)
 		if (vm->backend->set_state(vm->vcpus[i], &st[i]) < 0)
 			ret = vm_err_set(err, -EINVAL, "section 'cpu' "
@@ -1247,6 +1308,7 @@ out:
 	free(stg);
 	free(host);
 	free(st);
+	intc_free(kic);
 	snap_reader_close(&rd);
 	return ret;
 }
