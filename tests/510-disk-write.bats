@@ -227,6 +227,42 @@ setup() {
 	done
 }
 
+@test "create and convert -o refcount_bits=1..64: qemu-img checks and compares; compressed, snapshots where the width holds 2, refused where it does not" {
+	for rb in 1 2 4 8 16 32 64; do
+		rm -f a.qcow2 b.qcow2 c.qcow2
+		run_tool 0 "$VM_DISK" create -q -f qcow2 -o refcount_bits=$rb a.qcow2 16M
+		qemu_ok a.qcow2
+		same "$(qemu-img info --output=json a.qcow2 | jq '.["format-specific"].data["refcount-bits"]')" $rb "create refcount_bits=$rb"
+		run_tool 0 "$VM_DISK" convert -O qcow2 -o refcount_bits=$rb,cluster_size=4k src.raw b.qcow2
+		qemu_ok b.qcow2
+		qemu-img compare src.raw b.qcow2
+		# compressed clusters share host clusters, except where one
+		# already holds the largest refcount the width has
+		run_tool 0 "$VM_DISK" convert -c -O qcow2 -o refcount_bits=$rb src.raw c.qcow2
+		qemu_ok c.qcow2
+		qemu-img compare src.raw c.qcow2
+		run_tool 0 "$VM_DISK" check c.qcow2
+		sum=$(md5sum < b.qcow2)
+		if [ $rb -eq 1 ]; then
+			run_tool 1 "$VM_DISK" snapshot -c s1 b.qcow2
+			is "$output" "*b.qcow2: refcount of cluster * would be 2, more than 1-bit refcounts hold*"
+			is "$(md5sum < b.qcow2)" "$sum" "the image after the refused snapshot"
+			continue
+		fi
+		run_tool 0 "$VM_DISK" snapshot -c s1 b.qcow2
+		run_tool 0 "$BLKWRITE" b.qcow2 0:65536:44 3145728:8192:d
+		qemu_ok b.qcow2
+		run_tool 0 "$VM_DISK" snapshot -a s1 b.qcow2
+		qemu-img compare src.raw b.qcow2
+		run_tool 0 "$VM_DISK" snapshot -d s1 b.qcow2
+		qemu_ok b.qcow2
+	done
+	run_tool 1 "$VM_DISK" create -f qcow2 -o refcount_bits=8,compat=0.10 v2.qcow2 1M
+	is "$output" "*v2.qcow2: refcount widths other than 16 bits need compat=1.1*"
+	run_tool 1 "$VM_DISK" create -f qcow2 -o refcount_bits=3 x.qcow2 1M
+	is "$output" "*refcount_bits=3: not a power of two from 1 to 64*"
+}
+
 @test "refcount table growth: 24 MiB of 512-byte clusters" {
 	head -c 24M /dev/urandom > big.raw
 	run_tool 0 "$VM_DISK" convert -O qcow2 -o cluster_size=512 big.raw out.qcow2

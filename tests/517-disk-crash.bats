@@ -196,3 +196,34 @@ has_header() {
 	is "$status" 9 "the writer ended at write 3"
 	qemu-io -r -c 'read -P 0 0 192k' v.qcow2 > /dev/null
 }
+
+@test "writes to images with 1-, 4- and 64-bit refcounts ended before each write: at worst leaks, flushed data there" {
+	for rb in 1 4 64; do
+		rm -f k.qcow2
+		qemu-img create -q -f qcow2 -o refcount_bits=$rb,cluster_size=4k k.qcow2 8M
+		qemu-io -c 'write -P 4 0 1M' k.qcow2 > /dev/null
+		# new clusters past several refcount blocks (64 refcounts in a
+		# 4 KiB block of 64-bit ones), a flush, a discard, reuse
+		ops="0:65536:5 2097152:1048576:6 flush 524288:131072:d 6291456:262144:7 flush 7340032:4096:8"
+		n=1
+		while :; do
+			cp k.qcow2 t.qcow2
+			run env VMKIT_BLOCK_CRASH_AFTER=$n "$BLKWRITE" t.qcow2 $ops
+			[ "$status" -ne 9 ] && break
+			crash_ok t.qcow2 "refcount_bits=$rb, ended at write $n"
+			flushed=$(grep -c '^flushed' <<< "$output" || true)
+			if [ "$flushed" -ge 1 ]; then
+				qemu-io -r -c 'read -P 5 0 64k' -c 'read -P 6 2M 1M' t.qcow2 > /dev/null ||
+					{ echo "# refcount_bits=$rb, write $n: the first flush's data lost" >&3; false; }
+			fi
+			n=$((n + 1))
+		done
+		is "$status" 0 "refcount_bits=$rb with no crash point left (after $n)"
+		[ "$n" -gt 8 ] || { echo "# refcount_bits=$rb: only $n write points" >&3; false; }
+		qemu_ok t.qcow2
+		cp k.qcow2 q.qcow2
+		qemu-io -c 'write -P 5 0 64k' -c 'write -P 6 2M 1M' -c 'discard 512k 128k' \
+		    -c 'write -P 7 6M 256k' -c 'write -P 8 7M 4k' q.qcow2 > /dev/null
+		qemu-img compare q.qcow2 t.qcow2
+	done
+}

@@ -39,16 +39,7 @@
 static uint64_t
 rc_read(const struct qcow2 *q, const uint8_t *blk, uint64_t i)
 {
-	unsigned bits = 1u << q->refcount_order;
-	uint64_t bit = i * bits, v = 0;
-	unsigned k;
-
-	if (bits >= 8) {
-		for (k = 0; k < bits / 8; k++)
-			v = v << 8 | blk[bit / 8 + k];
-		return v;
-	}
-	return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+	return qc_rc_read(q->refcount_order, blk, i);
 }
 
 /* The refcount of host cluster number cluster (0 without a block). */
@@ -308,7 +299,8 @@ new_refblock(struct blk *b, uint64_t r)
 	if ((blk = qc_cache_get(b, &q->rbc, h, true)) == NULL)
 		return -EIO;
 	if (c / q->rb_entries == r)
-		blk[(c % q->rb_entries) * 2 + 1] = 1;   /* itself */
+		qc_rc_write(q->refcount_order, blk, c % q->rb_entries,
+		    1);                                 /* itself */
 	if (qc_write_file(b, blk, (size_t)q->cs, h) < 0)
 		return -EIO;
 	q->rt[r] = h;
@@ -399,24 +391,26 @@ qc_refblock_ensure(struct blk *b, uint64_t c)
 	return refblock_for(b, c) == NULL ? -EIO : 0;
 }
 
-/* Set one 16-bit refcount (check's repair uses it). */
+/* Set one refcount (check's repair uses it). */
 int
 qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t i = cluster % q->rb_entries;
+	uint64_t at = qc_rc_byte(q->refcount_order, i);
 	uint8_t *blk = refblock_for(b, cluster);
 
 	if (blk == NULL)
 		return -EIO;
-	if (val > 0xffff)
-		return qc_fail(b, "refcount overflow");
-	blk[i * 2] = (uint8_t)(val >> 8);
-	blk[i * 2 + 1] = (uint8_t)val;
+	if (val > qc_rc_max(q->refcount_order))
+		return qc_fail(b, "refcount %llu of cluster %llu does not fit "
+		    "in %u bits", (unsigned long long)val,
+		    (unsigned long long)cluster, 1u << q->refcount_order);
+	qc_rc_write(q->refcount_order, blk, i, val);
 	if (val == 0 && cluster < q->freed_lo)
 		q->freed_lo = cluster;
-	return qc_write_file(b, blk + i * 2, 2,
-	    q->rt[cluster / q->rb_entries] + i * 2);
+	return qc_write_file(b, blk + at, qc_rc_len(q->refcount_order),
+	    q->rt[cluster / q->rb_entries] + at);
 }
 
 /*
@@ -433,6 +427,7 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t c = host >> q->cluster_bits, i, k, m, v, *p;
+	uint64_t max = qc_rc_max(q->refcount_order);
 	uint8_t *blk;
 
 	if (delta < 0 && (q->l2c.ndirty || q->tables_unsynced ||
@@ -465,17 +460,17 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 		i = c % q->rb_entries;
 		m = q->rb_entries - i < n ? q->rb_entries - i : n;
 		for (k = i; k < i + m; k++) {
-			v = (uint64_t)blk[k * 2] << 8 | blk[k * 2 + 1];
+			v = rc_read(q, blk, k);
 			if ((delta < 0 && v < (uint64_t)-delta) ||
-			    (delta > 0 && v + (uint64_t)delta > 0xffff))
+			    (delta > 0 && max - v < (uint64_t)delta))
 				return qc_fail(b, "refcount of cluster %#llx "
-				    "would leave 0..65535",
-				    (unsigned long long)(k << q->cluster_bits));
-			v = (uint64_t)((int64_t)v + delta);
+				    "would leave 0..%llu",
+				    (unsigned long long)((c - i + k) <<
+				    q->cluster_bits), (unsigned long long)max);
+			v = delta < 0 ? v - (uint64_t)-delta : v + (uint64_t)delta;
 			if (v == 0 && c - i + k < q->freed_lo)
 				q->freed_lo = c - i + k;
-			blk[k * 2] = (uint8_t)(v >> 8);
-			blk[k * 2 + 1] = (uint8_t)v;
+			qc_rc_write(q->refcount_order, blk, k, v);
 		}
 		qc_cache_dirty(b, &q->rbc, q->rt[c / q->rb_entries]);
 		c += m;
@@ -870,7 +865,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
     const void *plain, uint64_t off)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t l2off, h, i, e, old;
+	uint64_t l2off, h, i, e, old, rc;
 	uint8_t *t;
 	unsigned x = 62 - (q->cluster_bits - 8);
 
@@ -883,8 +878,15 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 		    b->size - off, off);
 	if (l2_for_write(b, off, &l2off) < 0)
 		return -EIO;
+	/* A host cluster whose refcount is at its width's maximum (one
+	 * compressed cluster, with 1-bit refcounts) takes no more. */
+	rc = 0;
+	if (q->comp_off != 0 && (q->comp_off & (q->cs - 1)) != 0 &&
+	    qc_refcount_get(b, q->comp_off >> q->cluster_bits, &rc) < 0)
+		return -EIO;
 	if (q->comp_off == 0 || (q->comp_off & (q->cs - 1)) == 0 ||
-	    (q->comp_off & (q->cs - 1)) + n > q->cs) {
+	    (q->comp_off & (q->cs - 1)) + n > q->cs ||
+	    rc >= qc_rc_max(q->refcount_order)) {
 		h = qc_reserve(b, 1);
 		if (qc_write_file(b, data, n, h) < 0 ||
 		    qc_refcount_update(b, h, 1, 1) < 0)
