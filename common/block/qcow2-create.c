@@ -65,9 +65,12 @@ parse_opts(const char *path, const struct blk_create_opts *o,
 	if (o->refcount_bits != 0 && o->refcount_bits != 16 && o->compat == 2)
 		return vm_err_set(err, -EINVAL, "%s: refcount widths other "
 		    "than 16 bits need compat=1.1 (version 3)", path);
-	if (o->extended_l2)
-		return vm_err_set(err, -ENOTSUP, "%s: extended L2 entries "
-		    "(subclusters) are not written yet", path);
+	if (o->extended_l2 && o->compat == 2)
+		return vm_err_set(err, -EINVAL, "%s: extended L2 entries need "
+		    "compat=1.1 (version 3)", path);
+	if (o->extended_l2 && *bits < 14)
+		return vm_err_set(err, -EINVAL, "%s: extended L2 entries need "
+		    "a cluster size of at least 16K", path);
 	if (o->backing && strlen(o->backing) > 1023)
 		return vm_err_set(err, -EINVAL, "%s: backing file name too "
 		    "long", path);
@@ -106,7 +109,8 @@ fill_header(uint8_t *h, const struct blk_create_opts *o, unsigned bits,
 	qc_put64(h + QH_RT_OFFSET, rt_off);
 	qc_put32(h + 56, (uint32_t)rt_cl);
 	if (v == 3) {
-		qc_put64(h + QH_INCOMPAT, ctype ? QC_INCOMPAT_COMPRESSION : 0);
+		qc_put64(h + QH_INCOMPAT, (ctype ? QC_INCOMPAT_COMPRESSION : 0) |
+		    (o->extended_l2 ? QC_INCOMPAT_EXTL2 : 0));
 		qc_put32(h + 96, rc_order(o));
 		qc_put32(h + 100, 112);
 		h[104] = (uint8_t)ctype;
@@ -169,7 +173,7 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 	if ((ret = parse_opts(path, o, &bits, &ctype, err)) < 0)
 		return ret;
 	cs = 1ull << bits;
-	span = cs << (bits - 3);
+	span = cs << (bits - (o->extended_l2 ? 4 : 3));
 	l1e = (o->size + span - 1) / span;
 	if (l1e * 8 > QC_MAX_L1_BYTES || o->size > (1ull << 62))
 		return vm_err_set(err, -EFBIG, "%s: %llu bytes is too large "

@@ -81,8 +81,8 @@ struct qcow2 {
 	uint64_t cs;
 	unsigned l2_bits;
 	bool extl2;             /* extended L2: 16-byte entries, the second
-				 * half a bitmap of 32 subclusters (read
-				 * only) */
+				 * half a bitmap of 32 subclusters (low
+				 * half allocated, high half zero) */
 	uint64_t header_len;
 	uint64_t incompat, compat, autoclear;
 	int ctype;              /* 0 zlib, 1 zstd */
