@@ -61,7 +61,11 @@
  * exits take the register entry through moves made at link time that
  * hand over what the exit leaves in host registers, and make the
  * attention check there when they go backwards, so every loop of chained
- * code still takes interrupts and yields the run lock.  Direct exits
+ * code still takes interrupts and yields the run lock.  An exit leaves
+ * the flags where they are, most often in the host's flags register;
+ * its link code saves them into rbx only for a target that needs them
+ * before it overwrites them (jit_fl_dead, flags_dead_at_entry), and its
+ * attention check then uses MOV and JRCXZ, which leave them alone.  Direct exits
  * are patched to jump straight into their
  * target's code when the target is on the same guest page (the page's
  * mapping is the one the source was looked up under) and in the same
