@@ -143,6 +143,7 @@ struct dbt_jit {
 	size_t nxlinks, capxlinks;
 	uint64_t xlinks_made;
 	uint64_t reg_links, trans_made;  /* links into register entries */
+	uint64_t links_flhost;          /* ... carrying the flags in the host's */
 	bool bmi2;              /* the host has RORX */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
@@ -2011,26 +2012,20 @@ emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
 	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
 	f[0] = jcc32(e, 0x5, to);
-	if (e->b != NULL) {
-		/* cmp dword [rbp + rax + jc + mode_key], mode */
-		b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
-		b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
-		    mode_key)));
-		b4(e, e->b->mode_key);
-	} else {
-		/* A thunk: the mode the vCPU is in now.  mov edi,
-		 * [rbp + mode_key]; cmp edi, [rbp + rax + jc + mode_key] */
-		b1(e, 0x8b); m_bp(e, DI, OFF(mode_key));
-		b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
-		b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
-		    mode_key)));
-	}
+	/* The mode and the generation, in one: mov rdi, [rbp + mode_key]
+	 * (jc_gen follows it, as gen follows mode_key in an entry); cmp
+	 * rdi, [rbp + rax + jc + mode_key].  The vCPU's mode is the
+	 * block's: whatever changes it ends the block. */
+	_Static_assert(offsetof(struct dbt_cpu, jc_gen) ==
+	    offsetof(struct dbt_cpu, mode_key) + 4, "mode_key, jc_gen");
+	_Static_assert(offsetof(struct dbt_jc_entry, gen) ==
+	    offsetof(struct dbt_jc_entry, mode_key) + 4, "mode_key, gen");
+	b1(e, 0x48); b1(e, 0x8b); m_bp(e, DI, OFF(mode_key));
+	b1(e, 0x48); b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+	    mode_key)));
 	f[1] = jcc32(e, 0x5, to);
-	/* mov edi, [rbp + jc_gen]; cmp edi, [rbp + rax + jc + gen] */
-	b1(e, 0x8b); m_bp(e, DI, OFF(jc_gen));
-	b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, gen)));
-	f[2] = jcc32(e, 0x5, to);
+	f[2] = f[1];            /* (callers patch three) */
 	/* jmp [rbp + rax + jc + code] */
 	b1(e, 0xff); b1(e, 0xa4); b1(e, 0x05);
 	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, code)));
@@ -3507,6 +3502,8 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		j->reg_links++;
 		return x->trans;
 	}
+	if (fl_host)
+		j->links_flhost++;
 	/* from[h]: the host register whose value goes to h, -1 for
 	 * c->gpr[memg[h]], -2 for nothing to do */
 	for (h = 0; h < 16; h++)
@@ -3842,7 +3839,7 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
 	    "%.1f of %.0f MiB (%llu flushes), %llu links (%llu to global "
-	    "pages, %llu handing registers over, %llu through moves made for it), %llu jump-cache fills (%llu replacing another block), "
+	    "pages, %llu handing registers over, %llu through moves made for it, %llu with the flags left in the host's), %llu jump-cache fills (%llu replacing another block), "
 	    "%llu instructions native, %llu through the interpreter, "
 	    "%llu TLB probes (%llu saving no flags)",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
@@ -3851,6 +3848,7 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	    (unsigned long long)j->xlinks_made,
 	    (unsigned long long)j->reg_links,
 	    (unsigned long long)j->trans_made,
+	    (unsigned long long)j->links_flhost,
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,
