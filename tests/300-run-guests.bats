@@ -202,10 +202,16 @@ system_guest() {
 	done
 }
 
-@test "smp: VMKIT_DBT_SMP takes serial (the default) and refuses anything else by name" {
+@test "smp: the vCPUs run at once by default; VMKIT_DBT_SMP takes serial and parallel and refuses anything else by name" {
+	run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
+		--kernel "$GUESTS/smp.elf" --append "cpus=2" --stats
+	is "$output" "*smp: all ok*dbt: 2 vCPUs, running at once (parallel)*"
+	VMKIT_DBT_SMP=parallel run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
+		--kernel "$GUESTS/smp.elf" --append "cpus=2" --stats
+	is "$output" "*smp: all ok*dbt: 2 vCPUs, running at once (parallel)*"
 	VMKIT_DBT_SMP=serial run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
-		--kernel "$GUESTS/smp.elf" --append "cpus=2"
-	is "$output" "*smp: all ok*"
+		--kernel "$GUESTS/smp.elf" --append "cpus=2" --stats
+	is "$output" "*smp: all ok*dbt: 2 vCPUs, taking turns (VMKIT_DBT_SMP=serial)*"
 	VMKIT_DBT_SMP=sideways run_tool 1 timeout 20 "$VM_RUN" --accel dbt -m 64M --kernel "$GUESTS/smp.elf"
 	is "$output" "*VMKIT_DBT_SMP=sideways: want serial or parallel*"
 }

@@ -227,6 +227,97 @@ setup() {
 	done
 }
 
+@test "create and convert -o refcount_bits=1..64: qemu-img checks and compares; compressed, snapshots where the width holds 2, refused where it does not" {
+	for rb in 1 2 4 8 16 32 64; do
+		rm -f a.qcow2 b.qcow2 c.qcow2
+		run_tool 0 "$VM_DISK" create -q -f qcow2 -o refcount_bits=$rb a.qcow2 16M
+		qemu_ok a.qcow2
+		same "$(qemu-img info --output=json a.qcow2 | jq '.["format-specific"].data["refcount-bits"]')" $rb "create refcount_bits=$rb"
+		run_tool 0 "$VM_DISK" convert -O qcow2 -o refcount_bits=$rb,cluster_size=4k src.raw b.qcow2
+		qemu_ok b.qcow2
+		qemu-img compare src.raw b.qcow2
+		# compressed clusters share host clusters, except where one
+		# already holds the largest refcount the width has
+		run_tool 0 "$VM_DISK" convert -c -O qcow2 -o refcount_bits=$rb src.raw c.qcow2
+		qemu_ok c.qcow2
+		qemu-img compare src.raw c.qcow2
+		run_tool 0 "$VM_DISK" check c.qcow2
+		sum=$(md5sum < b.qcow2)
+		if [ $rb -eq 1 ]; then
+			run_tool 1 "$VM_DISK" snapshot -c s1 b.qcow2
+			is "$output" "*b.qcow2: refcount of cluster * would be 2, more than 1-bit refcounts hold*"
+			is "$(md5sum < b.qcow2)" "$sum" "the image after the refused snapshot"
+			continue
+		fi
+		run_tool 0 "$VM_DISK" snapshot -c s1 b.qcow2
+		run_tool 0 "$BLKWRITE" b.qcow2 0:65536:44 3145728:8192:d
+		qemu_ok b.qcow2
+		run_tool 0 "$VM_DISK" snapshot -a s1 b.qcow2
+		qemu-img compare src.raw b.qcow2
+		run_tool 0 "$VM_DISK" snapshot -d s1 b.qcow2
+		qemu_ok b.qcow2
+	done
+	run_tool 1 "$VM_DISK" create -f qcow2 -o refcount_bits=8,compat=0.10 v2.qcow2 1M
+	is "$output" "*v2.qcow2: refcount widths other than 16 bits need compat=1.1*"
+	run_tool 1 "$VM_DISK" create -f qcow2 -o refcount_bits=3 x.qcow2 1M
+	is "$output" "*refcount_bits=3: not a power of two from 1 to 64*"
+}
+
+@test "create and convert -o extended_l2=on: qemu-img checks, compares and maps them as its own; compressed, preallocated, a backing file; bad combinations refused" {
+	for c in 16k 64k 2M; do
+		rm -f a.qcow2 b.qcow2 c.qcow2 q.qcow2
+		run_tool 0 "$VM_DISK" create -q -f qcow2 -o extended_l2=on,cluster_size=$c a.qcow2 8M
+		qemu_ok a.qcow2
+		same "$(qemu-img info --output=json a.qcow2 | jq -c '.["format-specific"].data["extended-l2"]')" true "create extended_l2 $c"
+		run_tool 0 "$VM_DISK" convert -O qcow2 -o extended_l2=on,cluster_size=$c src.raw b.qcow2
+		qemu_ok b.qcow2
+		qemu-img compare src.raw b.qcow2
+		qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=$c src.raw q.qcow2
+		same "$(qemu-img map --output=json b.qcow2 | bits | merged)" \
+		    "$(qemu-img map --output=json q.qcow2 | bits | merged)" "convert extended_l2 $c: map"
+		run_tool 0 "$VM_DISK" convert -c -O qcow2 -o extended_l2=on,cluster_size=$c src.raw c.qcow2
+		qemu_ok c.qcow2
+		qemu-img compare src.raw c.qcow2
+		# a compressed cluster written into: copied whole
+		run_tool 0 "$BLKWRITE" c.qcow2 1000:10:66
+		qemu-io -c 'write -P 0x66 1000 10' q.qcow2 > /dev/null
+		qemu_ok c.qcow2
+		qemu-img compare q.qcow2 c.qcow2
+		for m in metadata falloc full; do
+			rm -f p.qcow2 pq.qcow2
+			run_tool 0 "$VM_DISK" create -q -f qcow2 -o extended_l2=on,cluster_size=$c,preallocation=$m p.qcow2 8M
+			qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=$c,preallocation=$m pq.qcow2 8M
+			qemu_ok p.qcow2
+			same "$(qemu-img map --output=json p.qcow2 | jq -c .)" "$(qemu-img map --output=json pq.qcow2 | jq -c .)" "preallocation=$m extended_l2 $c: map"
+			run_tool 0 "$BLKWRITE" p.qcow2 5000:20000:67
+			qemu_ok p.qcow2
+			qemu-io -r -c 'read -P 0 0 5000' -c 'read -P 0x67 5000 20000' -c 'read -P 0 25000 1M' p.qcow2 > /dev/null
+		done
+	done
+	# an overlay: subclusters written partly are completed from the
+	# backing file
+	qemu-img convert -O qcow2 src.raw base.qcow2
+	run_tool 0 "$VM_DISK" create -q -f qcow2 -o extended_l2=on -b base.qcow2 -F qcow2 o.qcow2
+	qemu-img create -q -f qcow2 -o extended_l2=on -b base.qcow2 -F qcow2 oq.qcow2
+	run_tool 0 "$BLKWRITE" o.qcow2 100:100:71 3000000:70000:72
+	qemu-io -c 'write -P 0x71 100 100' -c 'write -P 0x72 3000000 70000' oq.qcow2 > /dev/null
+	qemu_ok o.qcow2
+	qemu-img compare oq.qcow2 o.qcow2
+	same "$(qemu-img map --output=json o.qcow2 | bits | merged)" \
+	    "$(qemu-img map --output=json oq.qcow2 | bits | merged)" "overlay: map"
+	sum=$(md5sum < o.qcow2)
+	run_tool 1 "$VM_DISK" snapshot -c s o.qcow2
+	is "$output" "*o.qcow2: snapshots of images with extended L2 entries (subclusters) are not supported*"
+	is "$(md5sum < o.qcow2)" "$sum" "the overlay after the refused snapshot"
+	run_tool 1 "$VM_DISK" create -f qcow2 -o extended_l2=on,cluster_size=4k e.qcow2 1M
+	is "$output" "*e.qcow2: extended L2 entries need a cluster size of at least 16K*"
+	run_tool 1 "$VM_DISK" create -f qcow2 -o extended_l2=on,compat=0.10 e.qcow2 1M
+	is "$output" "*e.qcow2: extended L2 entries need compat=1.1*"
+	run_tool 1 "$VM_DISK" create -f vdi -o extended_l2=on e.vdi 1M
+	is "$output" "*e.vdi: vdi images have no refcount_bits or extended_l2 option*"
+	[ ! -e e.qcow2 ] && [ ! -e e.vdi ]
+}
+
 @test "refcount table growth: 24 MiB of 512-byte clusters" {
 	head -c 24M /dev/urandom > big.raw
 	run_tool 0 "$VM_DISK" convert -O qcow2 -o cluster_size=512 big.raw out.qcow2

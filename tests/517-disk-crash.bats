@@ -196,3 +196,62 @@ has_header() {
 	is "$status" 9 "the writer ended at write 3"
 	qemu-io -r -c 'read -P 0 0 192k' v.qcow2 > /dev/null
 }
+
+# crash_each WHAT OPS READ...: blkwrite OPS on copies of k.qcow2, ended
+# before its 1st, 2nd, ... write until it finishes (in t.qcow2); each
+# crash leaves at worst leaks, and once "flushed" is printed the
+# qemu-io READ commands (-c arguments) succeed.  More than 8 points.
+crash_each() {
+	local what=$1 ops=$2 n=1 flushed
+	shift 2
+	while :; do
+		cp k.qcow2 t.qcow2
+		run env VMKIT_BLOCK_CRASH_AFTER=$n "$BLKWRITE" t.qcow2 $ops
+		[ "$status" -ne 9 ] && break
+		crash_ok t.qcow2 "$what, ended at write $n"
+		flushed=$(grep -c '^flushed' <<< "$output" || true)
+		if [ "$flushed" -ge 1 ]; then
+			qemu-io -r "$@" t.qcow2 > /dev/null ||
+				{ echo "# $what, write $n: the first flush's data lost" >&3; false; }
+		fi
+		n=$((n + 1))
+	done
+	is "$status" 0 "$what with no crash point left (after $n)"
+	[ "$n" -gt 8 ] || { echo "# $what: only $n write points" >&3; false; }
+	qemu_ok t.qcow2
+}
+
+@test "writes to images with 1-, 4- and 64-bit refcounts ended before each write: at worst leaks, flushed data there" {
+	for rb in 1 4 64; do
+		rm -f k.qcow2
+		qemu-img create -q -f qcow2 -o refcount_bits=$rb,cluster_size=4k k.qcow2 8M
+		qemu-io -c 'write -P 4 0 1M' k.qcow2 > /dev/null
+		# new clusters past several refcount blocks (64 refcounts in a
+		# 4 KiB block of 64-bit ones), a flush, a discard, reuse
+		crash_each "refcount_bits=$rb" \
+		    "0:65536:5 2097152:1048576:6 flush 524288:131072:d 6291456:262144:7 flush 7340032:4096:8" \
+		    -c 'read -P 5 0 64k' -c 'read -P 6 2M 1M'
+		cp k.qcow2 q.qcow2
+		qemu-io -c 'write -P 5 0 64k' -c 'write -P 6 2M 1M' -c 'discard 512k 128k' \
+		    -c 'write -P 7 6M 256k' -c 'write -P 8 7M 4k' q.qcow2 > /dev/null
+		qemu-img compare q.qcow2 t.qcow2
+	done
+}
+
+@test "writes to an extended L2 image (over a backing file, with a compressed cluster) ended before each write: at worst leaks, flushed data there" {
+	qemu-img create -q -f qcow2 base.qcow2 8M
+	qemu-io -c 'write -P 3 0 8M' base.qcow2 > /dev/null
+	qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k -b base.qcow2 -F qcow2 k.qcow2
+	qemu-io -c 'write -P 4 0 64k' -c 'write -z 1M 32k' k.qcow2 > /dev/null
+	qemu-io -c 'write -c -P 9 2M 16k' k.qcow2 > /dev/null
+	# parts of subclusters, whole ones, into the compressed cluster, a
+	# flush, a discard, new L2 tables (2 MiB each here), a flush
+	crash_each "extended L2" \
+	    "1000:3000:5 1048576:20000:6 flush 2097152:100:7 65536:32768:d 4194304:1048576:8 flush 7340032:512:9" \
+	    -c 'read -P 4 0 1000' -c 'read -P 5 1000 3000' -c 'read -P 4 4000 61536' \
+	    -c 'read -P 6 1M 20000' -c 'read -P 0 1068576 12192'
+	cp k.qcow2 q.qcow2
+	qemu-io -c 'write -P 5 1000 3000' -c 'write -P 6 1M 20000' -c 'write -P 7 2M 100' \
+	    -c 'discard 64k 32k' -c 'write -P 8 4M 1M' -c 'write -P 9 7M 512' q.qcow2 > /dev/null
+	qemu-img compare q.qcow2 t.qcow2
+}

@@ -33,6 +33,17 @@ like() {
 	done
 }
 
+@test "measure --size with -o refcount_bits and extended_l2: qemu-img's numbers" {
+	for s in 1M 1G 100G; do
+		for rb in 1 8 64; do
+			like --size $s -O qcow2 -o refcount_bits=$rb
+			like --size $s -O qcow2 -o refcount_bits=$rb,cluster_size=4k
+		done
+		like --size $s -O qcow2 -o extended_l2=on
+		like --size $s -O qcow2 -o extended_l2=on,cluster_size=16k,refcount_bits=2
+	done
+}
+
 @test "measure FILE: qemu-img's numbers for raw and qcow2 inputs, overlays and backing files" {
 	head -c 3M /dev/urandom > r.raw
 	truncate -s 20M r.raw

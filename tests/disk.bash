@@ -48,3 +48,17 @@ same() {
 	echo "#   actual:   $1" >&3
 	false
 }
+
+# bits MAP-JSON: the extents with zero made false where data is true
+# (qemu-img map then reports whether the host file has a hole there)
+bits() {
+	jq -c '[.[] | if .data then .zero = false else . end]'
+}
+
+# merged MAP-JSON: map extents as [start, length, data, zero, depth],
+# neighbours of one kind joined (qemu-img splits some at cluster edges)
+merged() {
+	jq -c 'reduce (.[] | [.start, .length, .data, .zero, .depth]) as $e ([];
+		if length > 0 and (.[-1][2:] == $e[2:]) and (.[-1][0] + .[-1][1] == $e[0])
+		then .[-1][1] += $e[1] else . + [$e] end)'
+}

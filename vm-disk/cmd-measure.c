@@ -46,11 +46,12 @@ div_up(uint64_t a, uint64_t m)
 	return (a + m - 1) / m;
 }
 
-/* Bytes of refcount blocks and table for clusters host clusters. */
+/* Bytes of refcount blocks and table for clusters host clusters, with
+ * refcounts of rcb bits. */
 static uint64_t
-refcount_bytes(uint64_t clusters, uint64_t cs)
+refcount_bytes(uint64_t clusters, uint64_t cs, unsigned rcb)
 {
-	uint64_t per_block = cs * 8 / 16, per_table = cs / 8;
+	uint64_t per_block = cs * 8 / rcb, per_table = cs / 8;
 	uint64_t blocks = 0, table = 0, n = 0, last;
 
 	do {
@@ -62,17 +63,20 @@ refcount_bytes(uint64_t clusters, uint64_t cs)
 	return (blocks + table) * cs;
 }
 
-/* Every cluster of a virtual size (cluster aligned) and its metadata. */
+/* Every cluster of a virtual size (cluster aligned) and its metadata:
+ * L2 entries of 16 bytes with extended L2, refcounts of -o
+ * refcount_bits (16 by default). */
 static uint64_t
-qcow2_full(uint64_t size, uint64_t cs)
+qcow2_full(uint64_t size, uint64_t cs, const struct blk_create_opts *co)
 {
-	uint64_t meta = cs, l2e, l1e;
+	uint64_t meta = cs, l2e, l1e, es = co->extended_l2 ? 16 : 8;
 
-	l2e = round_up(size / cs, cs / 8);
-	meta += l2e * 8;
-	l1e = round_up(l2e * 8 / cs, cs / 8);
+	l2e = round_up(size / cs, cs / es);
+	meta += l2e * es;
+	l1e = round_up(l2e * es / cs, cs / 8);
 	meta += l1e * 8;
-	meta += refcount_bytes((meta + size) / cs, cs);
+	meta += refcount_bytes((meta + size) / cs, cs,
+	    co->refcount_bits ? (unsigned)co->refcount_bits : 16);
 	return meta + size;
 }
 
@@ -345,7 +349,7 @@ cmd_measure(int argc, char **argv)
 		if (co.prealloc && (strcmp(co.prealloc, "full") == 0 ||
 		    strcmp(co.prealloc, "falloc") == 0))
 			req = vsize;
-		full = qcow2_full(vsize, cs);
+		full = qcow2_full(vsize, cs, &co);
 		req = full - vsize + req;
 		if (b && co.compat != 2 && strcmp(b->drv->name, "qcow2") == 0) {
 			blk_get_info(b, &info);

@@ -115,9 +115,23 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 			o->backing = v;
 		} else if (strcmp(kv, "backing_fmt") == 0) {
 			o->backing_fmt = v;
-		} else if (strcmp(kv, "refcount_bits") == 0 ||
-		    strcmp(kv, "lazy_refcounts") == 0) {
-			if (strcmp(v, "16") != 0 && strcmp(v, "off") != 0) {
+		} else if (strcmp(kv, "refcount_bits") == 0) {
+			if (size_parse(v, &n) < 0 || n < 1 || n > 64 ||
+			    (n & (n - 1)) != 0) {
+				log_warnx("-o refcount_bits=%s: not a power "
+				    "of two from 1 to 64", v);
+				return -1;
+			}
+			o->refcount_bits = (int)n;
+		} else if (strcmp(kv, "extended_l2") == 0) {
+			if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+				log_warnx("-o %s=%s: expected on or off", kv,
+				    v);
+				return -1;
+			}
+			o->extended_l2 = strcmp(v, "on") == 0;
+		} else if (strcmp(kv, "lazy_refcounts") == 0) {
+			if (strcmp(v, "off") != 0) {
 				log_warnx("-o %s=%s: not supported (only the "
 				    "default)", kv, v);
 				return -1;
@@ -126,7 +140,7 @@ disk_parse_opts(char *s, struct blk_create_opts *o)
 			log_warnx("-o %s: unknown option (cluster_size, "
 			    "compression_type, preallocation, compat, "
 			    "backing_file, backing_fmt, subformat, static, "
-			    "force_size)", kv);
+			    "force_size, refcount_bits, extended_l2)", kv);
 			return -1;
 		}
 	}

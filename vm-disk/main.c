@@ -25,6 +25,7 @@ static const struct subcmd cmds[] = {
 	  "create [-q] [-f FMT] [-b BACKING [-F FMT]] [-o OPTS] FILE [SIZE]",
 	  "make a new image; -o cluster_size=,compression_type=zlib|zstd,"
 	  "\n\tpreallocation=off|metadata (qcow2)|falloc|full,compat=0.10|1.1,"
+	  "\n\trefcount_bits=1..64,extended_l2=on (qcow2),"
 	  "\n\tstatic=on (vdi), subformat=dynamic|fixed,force_size=on (vpc)"
 	  "\n\tsubformat=monolithicSparse|monolithicFlat|twoGbMaxExtentSparse|"
 	  "\n\ttwoGbMaxExtentFlat|streamOptimized (vmdk);"

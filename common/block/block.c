@@ -363,6 +363,10 @@ blk_create_fd(int fd, const char *path, const char *format,
 	if (drv->create == NULL)
 		return vm_err_set(err, -ENOTSUP, "%s: creating %s images is "
 		    "not supported", path, drv->name);
+	if ((o->refcount_bits || o->extended_l2) &&
+	    strcmp(drv->name, "qcow2") != 0)
+		return vm_err_set(err, -EINVAL, "%s: %s images have no "
+		    "refcount_bits or extended_l2 option", path, drv->name);
 	return drv->create(fd, path, o, err);
 }
 

@@ -48,6 +48,8 @@ struct blk_create_opts {
 	                               monolithicSparse (NULL), ... */
 	bool static_img;            /* vdi: -o static=on (every block now) */
 	bool force_size;            /* vpc: the size as given, not CHS */
+	int refcount_bits;          /* qcow2: 1, 2, 4 ... 64 (0: 16) */
+	bool extended_l2;           /* qcow2: subclusters */
 };
 
 /* One extent of a multi-extent image (vmdk), as info lists it. */

@@ -39,16 +39,7 @@
 static uint64_t
 rc_read(const struct qcow2 *q, const uint8_t *blk, uint64_t i)
 {
-	unsigned bits = 1u << q->refcount_order;
-	uint64_t bit = i * bits, v = 0;
-	unsigned k;
-
-	if (bits >= 8) {
-		for (k = 0; k < bits / 8; k++)
-			v = v << 8 | blk[bit / 8 + k];
-		return v;
-	}
-	return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+	return qc_rc_read(q->refcount_order, blk, i);
 }
 
 /* The refcount of host cluster number cluster (0 without a block). */
@@ -308,7 +299,8 @@ new_refblock(struct blk *b, uint64_t r)
 	if ((blk = qc_cache_get(b, &q->rbc, h, true)) == NULL)
 		return -EIO;
 	if (c / q->rb_entries == r)
-		blk[(c % q->rb_entries) * 2 + 1] = 1;   /* itself */
+		qc_rc_write(q->refcount_order, blk, c % q->rb_entries,
+		    1);                                 /* itself */
 	if (qc_write_file(b, blk, (size_t)q->cs, h) < 0)
 		return -EIO;
 	q->rt[r] = h;
@@ -399,24 +391,26 @@ qc_refblock_ensure(struct blk *b, uint64_t c)
 	return refblock_for(b, c) == NULL ? -EIO : 0;
 }
 
-/* Set one 16-bit refcount (check's repair uses it). */
+/* Set one refcount (check's repair uses it). */
 int
 qc_refcount_set(struct blk *b, uint64_t cluster, uint64_t val)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t i = cluster % q->rb_entries;
+	uint64_t at = qc_rc_byte(q->refcount_order, i);
 	uint8_t *blk = refblock_for(b, cluster);
 
 	if (blk == NULL)
 		return -EIO;
-	if (val > 0xffff)
-		return qc_fail(b, "refcount overflow");
-	blk[i * 2] = (uint8_t)(val >> 8);
-	blk[i * 2 + 1] = (uint8_t)val;
+	if (val > qc_rc_max(q->refcount_order))
+		return qc_fail(b, "refcount %llu of cluster %llu does not fit "
+		    "in %u bits", (unsigned long long)val,
+		    (unsigned long long)cluster, 1u << q->refcount_order);
+	qc_rc_write(q->refcount_order, blk, i, val);
 	if (val == 0 && cluster < q->freed_lo)
 		q->freed_lo = cluster;
-	return qc_write_file(b, blk + i * 2, 2,
-	    q->rt[cluster / q->rb_entries] + i * 2);
+	return qc_write_file(b, blk + at, qc_rc_len(q->refcount_order),
+	    q->rt[cluster / q->rb_entries] + at);
 }
 
 /*
@@ -433,6 +427,7 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t c = host >> q->cluster_bits, i, k, m, v, *p;
+	uint64_t max = qc_rc_max(q->refcount_order);
 	uint8_t *blk;
 
 	if (delta < 0 && (q->l2c.ndirty || q->tables_unsynced ||
@@ -465,17 +460,17 @@ qc_refcount_update(struct blk *b, uint64_t host, uint64_t n, int delta)
 		i = c % q->rb_entries;
 		m = q->rb_entries - i < n ? q->rb_entries - i : n;
 		for (k = i; k < i + m; k++) {
-			v = (uint64_t)blk[k * 2] << 8 | blk[k * 2 + 1];
+			v = rc_read(q, blk, k);
 			if ((delta < 0 && v < (uint64_t)-delta) ||
-			    (delta > 0 && v + (uint64_t)delta > 0xffff))
+			    (delta > 0 && max - v < (uint64_t)delta))
 				return qc_fail(b, "refcount of cluster %#llx "
-				    "would leave 0..65535",
-				    (unsigned long long)(k << q->cluster_bits));
-			v = (uint64_t)((int64_t)v + delta);
+				    "would leave 0..%llu",
+				    (unsigned long long)((c - i + k) <<
+				    q->cluster_bits), (unsigned long long)max);
+			v = delta < 0 ? v - (uint64_t)-delta : v + (uint64_t)delta;
 			if (v == 0 && c - i + k < q->freed_lo)
 				q->freed_lo = c - i + k;
-			blk[k * 2] = (uint8_t)(v >> 8);
-			blk[k * 2 + 1] = (uint8_t)v;
+			qc_rc_write(q->refcount_order, blk, k, v);
 		}
 		qc_cache_dirty(b, &q->rbc, q->rt[c / q->rb_entries]);
 		c += m;
@@ -605,9 +600,9 @@ l2_cow(struct blk *b, uint64_t l1i, uint64_t *l2off)
 			free(tmp);
 			return -EIO;
 		}
-		for (i = 0; i < q->cs / 8; i++)
-			qc_put64(tmp + i * 8, qc_be64(t + i * 8) &
-			    ~QC_OFLAG_COPIED);
+		memcpy(tmp, t, (size_t)q->cs);
+		for (i = 0; i < q->cs; i += q->extl2 ? 16 : 8)
+			qc_put64(tmp + i, qc_be64(t + i) & ~QC_OFLAG_COPIED);
 		h = qc_reserve(b, 1);
 		if ((t = qc_cache_get(b, &q->l2c, h, true)) == NULL) {
 			free(tmp);
@@ -743,6 +738,93 @@ write_new(struct blk *b, uint64_t h, uint64_t coff, uint64_t k,
 	return 0;
 }
 
+/* Subclusters [lo, hi) of 32 as bitmap bits (the low half: allocated). */
+static uint64_t
+sub_mask(unsigned lo, unsigned hi)
+{
+	return (hi - lo >= 32 ? 0xffffffffull : ((1ull << (hi - lo)) - 1)) <<
+	    lo;
+}
+
+/*
+ * Extended L2: write [off, off+n), inside one cluster, a subcluster (a
+ * 32nd of the cluster) at a time.  The cluster we alone own takes the
+ * touched subclusters in place; one with no host cluster gets a new one
+ * holding only them (the rest keep reading as zeros or the backing
+ * file); a compressed or shared one is copied whole into a new one.  A
+ * touched subcluster the write covers only partly is completed with
+ * what it read as.  Its bits say allocated, not zero; the entry is
+ * changed in the cached table, after the data and the refcount.
+ */
+static int
+write_ext(struct blk *b, const uint8_t *buf, uint64_t off, uint64_t n,
+    uint64_t l2off)
+{
+	struct qcow2 *q = b->priv;
+	unsigned scb = q->cluster_bits - 5;
+	uint64_t coff = off & ~(q->cs - 1), in = off - coff;
+	uint64_t i = (coff >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
+	uint64_t lo = in >> scb << scb;
+	uint64_t hi = (in + n + (1ull << scb) - 1) >> scb << scb;
+	uint64_t e, bm, h, nh, mask, rd;
+	const uint8_t *src = buf;
+	uint8_t *t, *tmp = NULL;
+	bool fresh;
+	int ret = 0;
+
+	if ((t = qc_cache_get(b, &q->l2c, l2off, false)) == NULL)
+		return -EIO;
+	e = qc_be64(t + i * 16);
+	bm = qc_be64(t + i * 16 + 8);
+	h = e & QC_OFFSET_MASK;
+	fresh = (e & QC_OFLAG_COMPRESSED) || !(e & QC_OFLAG_COPIED) || h == 0;
+	if (!(e & QC_OFLAG_COMPRESSED) && h == 0 && (bm & 0xffffffffull))
+		return qc_fail(b, "subclusters at guest offset %#llx are "
+		    "allocated in no host cluster", (unsigned long long)coff);
+	if (!(e & QC_OFLAG_COMPRESSED) && h != 0 && ((h & (q->cs - 1)) ||
+	    h >= q->file_size || hits_metadata(q, h, q->cs)))
+		return qc_fail(b, "L2 entry for guest offset %#llx points at "
+		    "%#llx, which is not a data cluster",
+		    (unsigned long long)coff, (unsigned long long)h);
+	/* The touched subclusters' bits: allocated, not zero (the others
+	 * of a copied cluster keep theirs). */
+	mask = sub_mask((unsigned)(lo >> scb), (unsigned)(hi >> scb));
+	if (fresh && ((e & QC_OFLAG_COMPRESSED) || h != 0)) {
+		lo = 0;
+		hi = q->cs;
+	}
+	if (lo < in || hi > in + n) {
+		if ((tmp = malloc((size_t)(hi - lo))) == NULL)
+			return -ENOMEM;
+		rd = coff + hi <= b->size ? hi - lo : b->size - coff - lo;
+		memset(tmp + rd, 0, (size_t)(hi - lo - rd));
+		if (qc_read(b, tmp, rd, coff + lo) < 0) {
+			free(tmp);
+			return -EIO;
+		}
+		memcpy(tmp + (in - lo), buf, (size_t)n);
+		src = tmp;
+	}
+	nh = fresh ? qc_reserve(b, 1) : h;
+	if (qc_write_file(b, src, (size_t)(hi - lo), nh + lo) < 0 ||
+	    (fresh && qc_refcount_update(b, nh, 1, 1) < 0))
+		ret = -EIO;
+	free(tmp);
+	if (ret < 0)
+		return ret;
+	bm = (e & QC_OFLAG_COMPRESSED) ? 0xffffffffull :
+	    (bm | mask) & ~(mask << 32);
+	/* qc_read and the allocation may have used the table's slot. */
+	if ((t = qc_cache_get(b, &q->l2c, l2off, false)) == NULL)
+		return -EIO;
+	qc_put64(t + i * 16, nh | QC_OFLAG_COPIED);
+	qc_put64(t + i * 16 + 8, bm);
+	qc_cache_dirty(b, &q->l2c, l2off);
+	if (fresh && ((e & QC_OFLAG_COMPRESSED) || h != 0))
+		return qc_release(b, e);
+	return 0;
+}
+
 /* An L2 entry we may overwrite in place: plain data we alone own. */
 static bool
 in_place(const struct qcow2 *q, uint64_t e)
@@ -762,6 +844,15 @@ write_l2(struct blk *b, const uint8_t *buf, uint64_t len, uint64_t off)
 
 	if ((ret = l2_for_write(b, off, &l2off)) < 0)
 		return ret;
+	while (q->extl2 && off < end) {
+		n = (off | (q->cs - 1)) + 1 - off;
+		if (n > end - off)
+			n = end - off;
+		if ((ret = write_ext(b, buf, off, n, l2off)) < 0)
+			return ret;
+		buf += n;
+		off += n;
+	}
 	while (off < end) {
 		coff = off & ~(q->cs - 1);
 		t = qc_cache_get(b, &q->l2c, l2off, false);
@@ -870,7 +961,7 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
     const void *plain, uint64_t off)
 {
 	struct qcow2 *q = b->priv;
-	uint64_t l2off, h, i, e, old;
+	uint64_t l2off, h, i, e, old, rc;
 	uint8_t *t;
 	unsigned x = 62 - (q->cluster_bits - 8);
 
@@ -883,8 +974,15 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 		    b->size - off, off);
 	if (l2_for_write(b, off, &l2off) < 0)
 		return -EIO;
+	/* A host cluster whose refcount is at its width's maximum (one
+	 * compressed cluster, with 1-bit refcounts) takes no more. */
+	rc = 0;
+	if (q->comp_off != 0 && (q->comp_off & (q->cs - 1)) != 0 &&
+	    qc_refcount_get(b, q->comp_off >> q->cluster_bits, &rc) < 0)
+		return -EIO;
 	if (q->comp_off == 0 || (q->comp_off & (q->cs - 1)) == 0 ||
-	    (q->comp_off & (q->cs - 1)) + n > q->cs) {
+	    (q->comp_off & (q->cs - 1)) + n > q->cs ||
+	    rc >= qc_rc_max(q->refcount_order)) {
 		h = qc_reserve(b, 1);
 		if (qc_write_file(b, data, n, h) < 0 ||
 		    qc_refcount_update(b, h, 1, 1) < 0)
@@ -901,8 +999,11 @@ qc_write_compressed(struct blk *b, const void *data, size_t n,
 	if (t == NULL)
 		return -EIO;
 	i = (off >> q->cluster_bits) & ((1ull << q->l2_bits) - 1);
-	old = qc_be64(t + i * 8);
-	qc_put64(t + i * 8, e);
+	i *= q->extl2 ? 16 : 8;
+	old = qc_be64(t + i);
+	qc_put64(t + i, e);
+	if (q->extl2)
+		qc_put64(t + i + 8, 0);    /* no subcluster bits */
 	qc_cache_dirty(b, &q->l2c, l2off);
 	if (old)
 		return qc_release(b, old);
@@ -920,6 +1021,7 @@ qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
 {
 	struct qcow2 *q = b->priv;
 	uint64_t span = q->cs << q->l2_bits, off, k, h, j, l2off, at;
+	unsigned es = q->extl2 ? 4 : 3;         /* log2 of an L2 entry */
 	uint8_t *t;
 	int r;
 
@@ -952,9 +1054,14 @@ qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
 		t = qc_cache_get(b, &q->l2c, l2off, false);
 		if (t == NULL)
 			goto fail;
-		for (j = 0; j < k; j++)
-			qc_put64(t + j * 8, (h + (j << q->cluster_bits)) |
+		for (j = 0; j < k; j++) {
+			qc_put64(t + (j << es), (h + (j << q->cluster_bits)) |
 			    QC_OFLAG_COPIED);
+			/* Extended L2 (as qemu does it): the subclusters
+			 * unallocated in the cluster, until written. */
+			if (q->extl2)
+				qc_put64(t + (j << es) + 8, 0);
+		}
 		qc_cache_dirty(b, &q->l2c, l2off);
 	}
 	if (qc_meta_flush(b) < 0)
@@ -985,9 +1092,15 @@ clear_l2(struct blk *b, uint64_t off, uint64_t end, uint64_t val)
 	if ((old = malloc((size_t)n * 8 + 8)) == NULL)
 		return -ENOMEM;
 	for (k = 0; k < n; k++) {
-		i = first + k;
-		old[k] = qc_be64(t + i * 8);
-		qc_put64(t + i * 8, val);
+		i = (first + k) << (q->extl2 ? 4 : 3);
+		old[k] = qc_be64(t + i);
+		if (q->extl2) {
+			/* every subcluster zero, or unallocated */
+			qc_put64(t + i, 0);
+			qc_put64(t + i + 8, val ? 0xffffffffull << 32 : 0);
+		} else {
+			qc_put64(t + i, val);
+		}
 	}
 	qc_cache_dirty(b, &q->l2c, l2off);
 	for (k = 0; ret == 0 && k < n; k++)
@@ -1013,8 +1126,6 @@ qc_discard(struct blk *b, uint64_t off, uint64_t len)
 	int ret;
 
 	qc_alloc_rewind(q);
-	if (q->incompat & QC_INCOMPAT_EXTL2)
-		return 0;
 	start = (off + q->cs - 1) & ~(q->cs - 1);
 	end = off + len >= b->size ? (b->size + q->cs - 1) & ~(q->cs - 1) :
 	    (off + len) & ~(q->cs - 1);

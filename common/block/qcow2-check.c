@@ -383,10 +383,6 @@ qc_check(struct blk *b, int repair, struct blk_check *res,
 		*err = b->ioerr;
 		return -EIO;
 	}
-	if (repair && q->refcount_order != 4)
-		return vm_err_set(err, -ENOTSUP, "%s: repairing %u-bit "
-		    "refcounts is not supported yet", b->path,
-		    1u << q->refcount_order);
 	/* A refcount block the repair makes must not land on a cluster
 	 * whose refcount is too low: append only, from now on. */
 	if (repair)

@@ -63,10 +63,10 @@ qc_make_empty(struct blk *b, struct vm_err *err)
 			ret = -EIO;
 			goto fail;
 		}
-		for (j = 0; j < q->cs / 8; j++) {
-			if (qc_be64(t + j * 8) == 0)
+		for (j = 0; j < q->cs; j += q->extl2 ? 16 : 8) {
+			if (qc_be64(t + j) == 0)
 				continue;
-			if (qc_release(b, qc_be64(t + j * 8)) < 0) {
+			if (qc_release(b, qc_be64(t + j)) < 0) {
 				ret = -EIO;
 				goto fail;
 			}

@@ -62,10 +62,32 @@ parse_opts(const char *path, const struct blk_create_opts *o,
 	    strcmp(o->prealloc, "full") != 0)
 		return vm_err_set(err, -EINVAL, "%s: preallocation '%s' is not "
 		    "one of off, metadata, falloc, full", path, o->prealloc);
+	if (o->refcount_bits != 0 && o->refcount_bits != 16 && o->compat == 2)
+		return vm_err_set(err, -EINVAL, "%s: refcount widths other "
+		    "than 16 bits need compat=1.1 (version 3)", path);
+	if (o->extended_l2 && o->compat == 2)
+		return vm_err_set(err, -EINVAL, "%s: extended L2 entries need "
+		    "compat=1.1 (version 3)", path);
+	if (o->extended_l2 && *bits < 14)
+		return vm_err_set(err, -EINVAL, "%s: extended L2 entries need "
+		    "a cluster size of at least 16K", path);
 	if (o->backing && strlen(o->backing) > 1023)
 		return vm_err_set(err, -EINVAL, "%s: backing file name too "
 		    "long", path);
 	return 0;
+}
+
+/* log2 of the refcount width (-o refcount_bits, checked by the caller
+ * to be a power of two from 1 to 64; 16 by default). */
+static unsigned
+rc_order(const struct blk_create_opts *o)
+{
+	unsigned order = 0;
+
+	while (order < 6 && (1u << order) < (o->refcount_bits ?
+	    (unsigned)o->refcount_bits : 16u))
+		order++;
+	return order;
 }
 
 /* The header cluster's bytes for the given layout. */
@@ -87,8 +109,9 @@ fill_header(uint8_t *h, const struct blk_create_opts *o, unsigned bits,
 	qc_put64(h + QH_RT_OFFSET, rt_off);
 	qc_put32(h + 56, (uint32_t)rt_cl);
 	if (v == 3) {
-		qc_put64(h + QH_INCOMPAT, ctype ? QC_INCOMPAT_COMPRESSION : 0);
-		qc_put32(h + 96, 4);
+		qc_put64(h + QH_INCOMPAT, (ctype ? QC_INCOMPAT_COMPRESSION : 0) |
+		    (o->extended_l2 ? QC_INCOMPAT_EXTL2 : 0));
+		qc_put32(h + 96, rc_order(o));
 		qc_put32(h + 100, 112);
 		h[104] = (uint8_t)ctype;
 	}
@@ -109,6 +132,7 @@ fill_header(uint8_t *h, const struct blk_create_opts *o, unsigned bits,
 }
 
 extern const struct blk_driver blk_qcow2;
+
 
 /* Open the new image on fd as the driver does and preallocate it. */
 static int
@@ -149,7 +173,7 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 	if ((ret = parse_opts(path, o, &bits, &ctype, err)) < 0)
 		return ret;
 	cs = 1ull << bits;
-	span = cs << (bits - 3);
+	span = cs << (bits - (o->extended_l2 ? 4 : 3));
 	l1e = (o->size + span - 1) / span;
 	if (l1e * 8 > QC_MAX_L1_BYTES || o->size > (1ull << 62))
 		return vm_err_set(err, -EFBIG, "%s: %llu bytes is too large "
@@ -159,7 +183,7 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 		return vm_err_set(err, -EINVAL, "%s: backing file name does "
 		    "not fit in one cluster", path);
 	l1c = (l1e * 8 + cs - 1) / cs;
-	rbe = cs / 2;
+	rbe = (cs * 8) >> rc_order(o);
 	for (;;) {
 		total = 1 + rtc + rbc + l1c;
 		rbc = (total + rbe - 1) / rbe;
@@ -187,7 +211,7 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 
 		memset(buf, 0, (size_t)cs);
 		for (k = 0; k < rbe && first + k < total; k++)
-			buf[k * 2 + 1] = 1;
+			qc_rc_write(rc_order(o), buf, k, 1);
 		ret = put(fd, buf, (size_t)cs, rb_off + i * cs, path, err);
 	}
 	memset(buf, 0, (size_t)cs);

@@ -81,8 +81,8 @@ struct qcow2 {
 	uint64_t cs;
 	unsigned l2_bits;
 	bool extl2;             /* extended L2: 16-byte entries, the second
-				 * half a bitmap of 32 subclusters (read
-				 * only) */
+				 * half a bitmap of 32 subclusters (low
+				 * half allocated, high half zero) */
 	uint64_t header_len;
 	uint64_t incompat, compat, autoclear;
 	int ctype;              /* 0 zlib, 1 zstd */
@@ -232,6 +232,63 @@ qc_put32(uint8_t *p, uint32_t v)
 
 	for (i = 3; i >= 0; i--, v >>= 8)
 		p[i] = (uint8_t)v;
+}
+
+/*
+ * Refcount entry i of a refcount block in on-disk bytes, for a width of
+ * 1 << order bits (1 to 64): entries of 8 bits and more are big-endian,
+ * narrower ones are packed into bytes from the least significant bit.
+ */
+static inline uint64_t
+qc_rc_read(unsigned order, const uint8_t *blk, uint64_t i)
+{
+	unsigned bits = 1u << order, k;
+	uint64_t bit = i * bits, v = 0;
+
+	if (bits >= 8) {
+		for (k = 0; k < bits / 8; k++)
+			v = v << 8 | blk[bit / 8 + k];
+		return v;
+	}
+	return (blk[bit / 8] >> (bit % 8)) & ((1u << bits) - 1);
+}
+
+static inline void
+qc_rc_write(unsigned order, uint8_t *blk, uint64_t i, uint64_t v)
+{
+	unsigned bits = 1u << order, k;
+	uint64_t bit = i * bits;
+	uint8_t m;
+
+	if (bits >= 8) {
+		for (k = bits / 8; k-- > 0; v >>= 8)
+			blk[bit / 8 + k] = (uint8_t)v;
+		return;
+	}
+	m = (uint8_t)(((1u << bits) - 1) << (bit % 8));
+	blk[bit / 8] = (uint8_t)((blk[bit / 8] & ~m) |
+	    ((v << (bit % 8)) & m));
+}
+
+/* The largest refcount a width holds. */
+static inline uint64_t
+qc_rc_max(unsigned order)
+{
+	return order >= 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
+}
+
+/* The bytes holding entry i: its first byte's offset in the block and
+ * how many (narrow entries share a byte). */
+static inline uint64_t
+qc_rc_byte(unsigned order, uint64_t i)
+{
+	return (i << order) / 8;
+}
+
+static inline size_t
+qc_rc_len(unsigned order)
+{
+	return order >= 3 ? (size_t)1 << (order - 3) : 1;
 }
 
 #endif

@@ -305,7 +305,7 @@ static int
 load_refcounts(struct tx *t)
 {
 	struct qcow2 *q = t->b->priv;
-	uint64_t r, i, c;
+	uint64_t r, i, c, v;
 	uint8_t *blk = t->l2;
 
 	for (r = 0; r < q->rt_entries; r++) {
@@ -319,7 +319,15 @@ load_refcounts(struct tx *t)
 			c = r * q->rb_entries + i;
 			if (c >= t->old_n)
 				break;
-			t->rc[c] = blk[i * 2] << 8 | blk[i * 2 + 1];
+			v = qc_rc_read(q->refcount_order, blk, i);
+			if (v > INT32_MAX) {
+				return vm_err_set(t->err, -EINVAL, "%s: refcount "
+				    "of cluster %llu is %llu: too large for a "
+				    "snapshot operation", t->b->path,
+				    (unsigned long long)c,
+				    (unsigned long long)v);
+			}
+			t->rc[c] = (int32_t)v;
 			t->busy[c] = t->rc[c] != 0;
 		}
 	}
@@ -463,8 +471,7 @@ fill_refblock(struct tx *t, uint64_t r, uint8_t *blk)
 	for (i = 0; i < q->rb_entries; i++) {
 		c = r * q->rb_entries + i;
 		e = c < t->n ? (uint64_t)t->rc[c] : 0;
-		blk[i * 2] = (uint8_t)(e >> 8);
-		blk[i * 2 + 1] = (uint8_t)e;
+		qc_rc_write(q->refcount_order, blk, i, e);
 	}
 }
 
@@ -596,11 +603,17 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 	else
 		ret = place_refblocks(t, nrb, pos, keep);
 	for (c = 0; ret == 0 && c < t->n; c++)
-		if (t->rc[c] < 0 || t->rc[c] > 0xffff)
+		if (t->rc[c] < 0)
 			ret = vm_err_set(t->err, -EINVAL, "%s: refcount of "
 			    "cluster %llu would be %d: the image's refcounts "
 			    "are inconsistent (run vm-disk check)", t->b->path,
 			    (unsigned long long)c, t->rc[c]);
+		else if ((uint64_t)t->rc[c] > qc_rc_max(q->refcount_order))
+			ret = vm_err_set(t->err, -EOVERFLOW, "%s: refcount of "
+			    "cluster %llu would be %d, more than %u-bit "
+			    "refcounts hold", t->b->path,
+			    (unsigned long long)c, t->rc[c],
+			    1u << q->refcount_order);
 	if (ret == 0)
 		ret = write_l2s(t, o, nl1);
 	if (ret < 0) {
@@ -656,10 +669,10 @@ run(struct blk *b, const struct op *o, struct vm_err *err)
 	struct tx t = { b, NULL, 0, 0, 0, NULL, err, NULL, 0, false };
 	int ret;
 
-	if (q->refcount_order != 4)
+	if (q->extl2)
 		return vm_err_set(err, -ENOTSUP, "%s: snapshots of images with "
-		    "%u-bit refcounts are not supported", b->path,
-		    1u << q->refcount_order);
+		    "extended L2 entries (subclusters) are not supported",
+		    b->path);
 	/* The tables are read from the file: what memory changed first. */
 	if (qc_meta_flush(b) < 0) {
 		*err = b->ioerr;

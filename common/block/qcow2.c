@@ -909,15 +909,6 @@ check_writable(struct blk *b, unsigned flags, struct vm_err *err)
 		return vm_err_set(err, -EROFS, "%s: image is dirty (its "
 		    "refcounts may be stale); run 'vm-disk check -r all' "
 		    "first", b->path);
-	if (q->extl2)
-		return vm_err_set(err, -ENOTSUP, "%s: writing images with "
-		    "extended L2 entries (subclusters) is not supported yet; "
-		    "they can be read (convert one to a plain qcow2)",
-		    b->path);
-	if (q->refcount_order != 4)
-		return vm_err_set(err, -ENOTSUP, "%s: writing images with "
-		    "%u-bit refcounts is not supported yet", b->path,
-		    1u << q->refcount_order);
 	/* Autoclear features (bitmaps) are not kept up to date by us, so
 	 * the spec says to clear them. */
 	if (q->version >= 3 && q->autoclear) {
