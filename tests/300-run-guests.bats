@@ -66,7 +66,7 @@ guest_backends() {
 			args=()
 			[ "$a" = kvm ] && ! have_hw_kvm && args=(--append nosse)
 			run_tool 0 timeout 60 "$VM_RUN" --accel "$a" --dbt-tier "$t" -m 64M --kernel "$GUESTS/jit64.elf" "${args[@]}"
-			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: icall ok*jit64: precise ok*jit64: irq ok*jit64: many slow paths ok*jit64: stack runs ok*jit64: all ok*" "$a/$t: every check"
+			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: icall ok*jit64: precise ok*jit64: irq ok*jit64: many slow paths ok*jit64: stack runs ok*jit64: linked flags ok*jit64: all ok*" "$a/$t: every check"
 			s=$(printf '%s\n' "$output" | sed -n 's/^jit64: sum \([0-9a-f]*\).*/\1/p')
 			x=$(printf '%s\n' "$output" | sed -n 's/^jit64: sse \([0-9a-f]*\).*/\1/p')
 			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }
@@ -202,10 +202,16 @@ system_guest() {
 	done
 }
 
-@test "smp: VMKIT_DBT_SMP takes serial (the default) and refuses anything else by name" {
+@test "smp: the vCPUs run at once by default; VMKIT_DBT_SMP takes serial and parallel and refuses anything else by name" {
+	run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
+		--kernel "$GUESTS/smp.elf" --append "cpus=2" --stats
+	is "$output" "*smp: all ok*dbt: 2 vCPUs, running at once (parallel)*"
+	VMKIT_DBT_SMP=parallel run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
+		--kernel "$GUESTS/smp.elf" --append "cpus=2" --stats
+	is "$output" "*smp: all ok*dbt: 2 vCPUs, running at once (parallel)*"
 	VMKIT_DBT_SMP=serial run_tool 0 timeout 120 "$VM_RUN" --accel dbt --cpus 2 -m 64M \
-		--kernel "$GUESTS/smp.elf" --append "cpus=2"
-	is "$output" "*smp: all ok*"
+		--kernel "$GUESTS/smp.elf" --append "cpus=2" --stats
+	is "$output" "*smp: all ok*dbt: 2 vCPUs, taking turns (VMKIT_DBT_SMP=serial)*"
 	VMKIT_DBT_SMP=sideways run_tool 1 timeout 20 "$VM_RUN" --accel dbt -m 64M --kernel "$GUESTS/smp.elf"
 	is "$output" "*VMKIT_DBT_SMP=sideways: want serial or parallel*"
 }

@@ -529,6 +529,21 @@ dbt_blocks_unpin(struct dbt_cpu *c)
 	pthread_mutex_unlock(&k->tb_lock);
 }
 
+/* Is e among the pages c keeps pinned?  A lookup that decodes again
+ * (the bytes changed, or the block went while it waited) pins its pages
+ * again: a page is listed once, so a repeat takes no slot and every pin
+ * is released at the lookup's end (dbt_blocks_unpin).  tb_lock. */
+static bool
+pinned_by(const struct dbt_cpu *c, const struct page_ent *e)
+{
+	int i;
+
+	for (i = 0; i < c->npinned; i++)
+		if (c->pinned[i] == e)
+			return true;
+	return false;
+}
+
 /*
  * The write entries the first block of a page dropped (mask: the other
  * vCPUs that had one) may have let a store pass its check that has not
@@ -553,9 +568,9 @@ sync_wait(struct dbt_cpu *c, struct dbt_cache *k, struct dbt_block *b,
 
 		if (!dropped[k2] || e == NULL)
 			continue;
-		STORE(e->pin, c);
-		if (c->npinned < 2)
+		if (!pinned_by(c, e) && c->npinned < DBT_PINS)
 			c->pinned[c->npinned++] = e;
+		STORE(e->pin, c);
 	}
 	c->syncing = true;
 	pthread_mutex_unlock(&k->tb_lock);

@@ -132,6 +132,12 @@ int dbt_insn_pfx(const struct insn *i);
  * only in the generation it was made in: any TLB flush, whole or one page,
  * starts a new generation, which empties the cache in O(1). */
 #define DBT_JC_SIZE 65536
+/* The pages one block lookup keeps pinned (block.c's sync_wait): a block
+ * spans at most two and every try of a lookup decodes at the same
+ * address, so two slots hold them; a page listed already takes none.  A
+ * page past them (a second page remapped between tries) would stay
+ * pinned until the next cache flush: slower stores to it, not wrong. */
+#define DBT_PINS 2
 struct dbt_jc_entry {
 	uint64_t lin;
 	uint32_t mode_key;
@@ -184,6 +190,10 @@ struct dbt_cpu {
 	uint8_t pe, pg, lma, v86;
 	uint32_t mode_key;      /* block-cache key bits for the above, and
 	                           DBT_MODE_AC */
+	/* The jump cache's generation, never 0.  Right after mode_key, as
+	 * in struct dbt_jc_entry: the translator compares both with one
+	 * 64-bit load (emit_jc_lookup_miss). */
+	uint32_t jc_gen;
 
 	/* Soft TLB (mmu.c): [0] supervisor accesses, [1] user (CPL 3);
 	 * tlb_pa: each entry's guest physical page, | 1 if global. */
@@ -247,12 +257,11 @@ struct dbt_cpu {
 	 * code meanwhile (block.c's pins), released at the loop's top. */
 	atomic_uint sync_req;
 	atomic_uint sync_ack;
-	void *pinned[2];
+	void *pinned[DBT_PINS];
 	int npinned;
 	uint64_t pin_flushes;   /* the cache's flush count at the pin */
 	bool syncing;           /* in block.c's sync_wait (tb_lock) */
 	unsigned wdelay_us;     /* $VMKIT_DBT_WRITE_DELAY (testing) */
-	uint32_t jc_gen;        /* the jump cache's generation, never 0 */
 	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	/* Which jump-cache slots hold blocks on non-global pages (filled
 	 * since the last flush), so that a CR3 load drops only those; and

@@ -9,12 +9,14 @@
  * with RIP still at the faulting instruction.  Between blocks the loop
  * checks the vCPU's attention flag (kick, VM stop).
  *
- * vCPUs each have a host thread but take turns: the per-VM run lock is
- * held while guest code executes and released every DBT_SLICE blocks and
+ * vCPUs each have a host thread and run guest code at once (parallel,
+ * the default; what that takes: common/dbt/SMP.md).  With
+ * $VMKIT_DBT_SMP=serial they take turns: the per-VM run lock is held
+ * while guest code executes and released every DBT_SLICE blocks and
  * while halted.  A halted vCPU sleeps on the VM's condition variable until
  * an interrupt may be pending (the interrupt controllers call kick) or a
  * kick.  HLT with interrupts disabled and nothing to wake it returns
- * CPU_EXIT_HLT.  What running them in parallel needs: common/dbt/SMP.md.
+ * CPU_EXIT_HLT.
  */
 #include "dbt/dbt-int.h"
 #include "dbt/hx.h"
@@ -38,10 +40,9 @@
 #define DBT_SLICE 4096          /* blocks between lock releases */
 
 struct dbt_vm {
-	/* $VMKIT_DBT_SMP=parallel: the vCPUs run at once, no run lock
-	 * (SMP.md step 5; every 3xx/4xx suite passes in it, not yet the
-	 * default: SMP.md says why).  serial, the default: one at a
-	 * time under run_lock. */
+	/* parallel, the default: the vCPUs run at once, no run lock
+	 * (SMP.md).  $VMKIT_DBT_SMP=serial: one at a time under run_lock,
+	 * kept for debugging. */
 	bool parallel;
 	unsigned wdelay_us;     /* $VMKIT_DBT_WRITE_DELAY */
 	pthread_mutex_t run_lock;
@@ -531,13 +532,14 @@ dbt_vm_init(struct vm *vm, struct vm_err *err)
 	{
 		const char *m = getenv("VMKIT_DBT_SMP");
 
-		if (m != NULL && m[0] != '\0' && strcmp(m, "serial") != 0) {
-			if (strcmp(m, "parallel") != 0) {
+		d->parallel = true;
+		if (m != NULL && m[0] != '\0' && strcmp(m, "parallel") != 0) {
+			if (strcmp(m, "serial") != 0) {
 				free(d);
 				return vm_err_set(err, -EINVAL, "VMKIT_DBT_SMP="
 				    "%s: want serial or parallel", m);
 			}
-			d->parallel = true;
+			d->parallel = false;
 		}
 	}
 	{
@@ -1120,6 +1122,9 @@ dbt_stats(struct vm *vm)
 		excl += d->cpus[i]->excl_runs;
 		syncs += d->cpus[i]->xmc_syncs;
 	}
+	fprintf(stderr, "dbt: %d vCPU%s, %s\n", vm->ncpus,
+	    vm->ncpus == 1 ? "" : "s", d->parallel ? "running at once "
+	    "(parallel)" : "taking turns (VMKIT_DBT_SMP=serial)");
 	/* Hits counted here are the C paths' only: the translator's inline
 	 * probes do not count theirs. */
 	fprintf(stderr, "dbt: %llu instructions retired, %llu blocks "

@@ -2,8 +2,9 @@
  * The translator tier (dbt/ only): decoded blocks compiled to host x86-64
  * code.  See jit.c for the design.
  *
- * Threads: called from the vCPU thread holding the VM's run lock (vCPUs
- * take turns), like the rest of the block cache.
+ * Threads: called from every vCPU thread at once (with
+ * $VMKIT_DBT_SMP=serial, from the one holding the run lock), like the
+ * rest of the block cache; the shared state is under block.c's tb_lock.
  */
 #ifndef VM_DBT_JIT_H
 #define VM_DBT_JIT_H
