@@ -79,6 +79,32 @@ teardown() {
 	[[ "$output" != *s1* ]] || { echo "# $output" >&3; false; }
 }
 
+@test "send --live whose vm-run goes away: the sender says so and fails" {
+	"$VM_RUN" --accel dbt --no-reboot web \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$GUEST_CMD\"" \
+		</dev/null >run1.out 2>run1.err &
+	PID1=$!
+	wait_for run1.out 'count=3$' 300 $PID1
+	# a reader that takes nothing: the stream's pipe fills, the send
+	# stands until vm-run is killed
+	mkfifo stream
+	sleep 600 <stream &
+	PID2=$!
+	"$VM_SNAP" send --live web s1 >stream 2>send.err &
+	local sp=$!
+	n=0
+	until "$VM_RUN" --cmd web migrate-status --json 2>/dev/null | grep -q '"state":"active"' || [ $n -ge 300 ]; do
+		sleep 0.2; n=$((n + 1))
+	done
+	kill -KILL $PID1
+	wait $PID1 || true
+	PID1=
+	run wait $sp
+	[ "$status" -eq 1 ] || { echo "# status $status: $(cat send.err)" >&3; false; }
+	run cat send.err
+	is "$output" "*web: the live send failed: the VM's vm-run went away during the send (its control socket: *); the stream on stdout is incomplete, and the VM is not running*" "the sender's message"
+}
+
 @test "send --live: a stopped bundle and a VM under KVM (no dirty log) are refused" {
 	run_tool 1 "$VM_SNAP" send --live web s1 </dev/null
 	is "$output" "*web: not running: --live sends a running VM*" "a stopped bundle"

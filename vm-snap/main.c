@@ -722,7 +722,12 @@ send_live(const char *vm, const char *tag, const char *name)
 
 		if (ctl_ask(name, "{\"cmd\":\"migrate-status\"}", &rj, reply,
 		    sizeof(reply), &err) < 0) {
-			log_warnx("%s: %s", vm, err.msg);
+			/* the migrate was accepted: its vm-run is gone (killed,
+			 * crashed) or no longer answers */
+			log_warnx("%s: the live send failed: the VM's vm-run "
+			    "went away during the send (its control socket: "
+			    "%s); the stream on stdout is incomplete, and the "
+			    "VM is not running", vm, err.msg);
 			return 1;
 		}
 		t = jsonr_find(&rj, 0, "ok");

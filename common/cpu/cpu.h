@@ -14,6 +14,7 @@
 
 #include "cpu/x86-state.h"
 
+struct pc_irqchip;
 struct snap_vis;
 struct vm;
 struct vm_err;
@@ -72,6 +73,10 @@ struct cpu_backend_ops {
 	 * make its next write to every page mark that page again.  NULL:
 	 * the back end keeps no dirty log (no live migration). */
 	void (*dirty_log_sync)(struct vcpu *vcpu);
+	/* has_irqchip: the in-kernel PICs, IOAPIC and PIT to and from the
+	 * canonical form (hw/irqchip.h), the VM paused; -errno. */
+	int (*irqchip_get)(struct vm *vm, struct pc_irqchip *c);
+	int (*irqchip_set)(struct vm *vm, const struct pc_irqchip *c);
 	/* Print statistics at exit (--stats); optional. */
 	void (*print_stats)(struct vm *vm);
 };

@@ -467,6 +467,7 @@ enum {
 	X_ENV = 1 << 4,         /* FNSTENV/FNSAVE: fix the pointers stored */
 	X_FLAGS = 1 << 5,       /* FCOMI family: writes ZF PF CF */
 	X_UD = 1 << 6,
+	X_FCMOV = 1 << 7,       /* FCMOVcc: reads CF ZF PF */
 };
 
 /* Memory forms: size and flags by (opcode & 7, ModRM.reg). */
@@ -541,10 +542,10 @@ x87_reg(const struct insn *i)
 			return 0;
 		return X_UD;
 	case 2:                                         /* DA */
-		return m <= 0xdf || m == 0xe9 ? 0 : X_UD;
+		return m <= 0xdf ? X_FCMOV : m == 0xe9 ? 0 : X_UD;
 	case 3:                                         /* DB */
 		if (m <= 0xdf)
-			return 0;
+			return X_FCMOV;
 		if (m == 0xe2)
 			return X_CTL | X_NOWAIT;        /* fnclex */
 		if (m == 0xe3)
@@ -627,8 +628,47 @@ x87_env_fix(const uint8_t *ptr, uint8_t *env, unsigned opsize)
 	w = fcs | (uint32_t)(fop & 0x7ff) << 16;
 	memcpy(env + 16, &w, 4);
 	memcpy(env + 20, &fdp, 4);
-	w = fds;
+	/* Bits 31:16 are reserved: as the host wrote them. */
+	memcpy(&w, env + 24, 4);
+	w = (w & 0xffff0000u) | fds;
 	memcpy(env + 24, &w, 4);
+}
+
+/* FLDENV/FRSTOR loaded the environment env in protected or long mode:
+ * take FOP, FIP and FDP from it, not from the host's FXSAVE, which on
+ * AMD stores them only while FSW.ES is set (the loaded FSW may have it
+ * clear: the CPU recomputes it).  The 16-bit format has no FOP. */
+static void
+x87_env_load(struct dbt_cpu *c, const uint8_t *env, unsigned opsize)
+{
+	uint32_t fip, fdp, w = 0;
+	uint16_t fcs, fds, fop = 0;
+
+	if (opsize == 2) {
+		uint16_t v;
+
+		memcpy(&v, env + 6, 2);
+		fip = v;
+		memcpy(&fcs, env + 8, 2);
+		memcpy(&v, env + 10, 2);
+		fdp = v;
+		memcpy(&fds, env + 12, 2);
+	} else {
+		memcpy(&fip, env + 12, 4);
+		memcpy(&w, env + 16, 4);
+		fcs = (uint16_t)w;
+		fop = (uint16_t)((w >> 16) & 0x7ff);
+		memcpy(&fdp, env + 20, 4);
+		memcpy(&fds, env + 24, 2);
+	}
+	memcpy(c->fx + FX_FOP, &fop, 2);
+	memset(c->fx + FX_FIP, 0, 16);
+	memcpy(c->fx + FX_FIP, &fip, 4);
+	memcpy(c->fx + FX_FDP, &fdp, 4);
+	if (!c->long64) {
+		memcpy(c->fx + FX_FIP + 4, &fcs, 2);
+		memcpy(c->fx + FX_FDP + 4, &fds, 2);
+	}
 }
 
 static void
@@ -638,6 +678,7 @@ op_x87(struct dbt_cpu *c, const struct insn *i)
 	uint8_t enc[4], save[18];
 	unsigned f, size = 0, len = 0, flags = 0;
 	uint64_t ea = 0;
+	uint16_t fsw0;
 
 	f = i->mem ? x87_mem(i, &size) : x87_reg(i);
 	if ((f & X_UD) || i->lock)
@@ -660,10 +701,24 @@ op_x87(struct dbt_cpu *c, const struct insn *i)
 	memset(&r, 0, sizeof(r));
 	if (f & X_FLAGS)
 		flags |= HX_RFLAGS;
+	if (f & X_FCMOV) {
+		flags |= HX_RFLAGS_IN;
+		r.rflags = c->rflags & X86_ARITH_FLAGS;
+	}
 	memcpy(save, c->fx + FX_FOP, sizeof(save));
+	fsw0 = get16(c, FX_FSW);
 	hx_run(c, enc, len, flags, c->fx, &r);
+	/* An unmasked invalid-operation, denormal, overflow or underflow
+	 * exception suppresses a store to memory (SDM vol. 1, 4.9.1.6 and
+	 * 8.5); the host did not write its scratch buffer then. */
+	if ((f & X_ST) && !(f & X_CTL) && ((get16(c, FX_FSW) & ~fsw0) &
+	    ~get16(c, FX_FCW) & 0x1b))
+		f &= ~(unsigned)X_ST;
 	if (f & X_ENV)
 		x87_env_fix(save, c->fx_mem, i->opsize);
+	if ((f & X_LOADS) && i->mem && !(f & X_ST) && (c->cr0 & X86_CR0_PE) &&
+	    !(c->rflags & X86_VM))
+		x87_env_load(c, c->fx_mem, i->opsize);
 	if (!(f & X_LOADS))
 		memcpy(c->fx + FX_FOP, save, sizeof(save));
 	if (!(f & X_CTL))

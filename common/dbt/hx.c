@@ -162,6 +162,11 @@ hx_build(struct dbt_hx *h, const uint8_t *enc, unsigned len, unsigned flags)
 	};
 	static const uint8_t ld_rax[] = { 0x48, 0x8b, 0x02 };
 	static const uint8_t st_rax[] = { 0x48, 0x89, 0x02 };
+	static const uint8_t flg_in[] = {
+		0x48, 0x8b, 0x4a, 0x08,         /* mov rcx, [rdx+8] */
+		0x48, 0x81, 0xe1, 0xd5, 0x08, 0x00, 0x00, /* and rcx, 0x8d5 */
+		0x51, 0x9d,                     /* push rcx; popfq */
+	};
 	static const uint8_t flg[] = {
 		0x9c, 0x59,                     /* pushfq; pop rcx */
 		0x48, 0x89, 0x4a, 0x08,         /* mov [rdx+8], rcx */
@@ -183,6 +188,8 @@ hx_build(struct dbt_hx *h, const uint8_t *enc, unsigned len, unsigned flags)
 	n = put(p, n, pro, sizeof(pro));
 	if (flags & HX_GPR)
 		n = put(p, n, ld_rax, sizeof(ld_rax));
+	if (flags & HX_RFLAGS_IN)
+		n = put(p, n, flg_in, sizeof(flg_in));
 	n = put(p, n, enc, len);
 	if (flags & HX_GPR)
 		n = put(p, n, st_rax, sizeof(st_rax));

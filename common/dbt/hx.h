@@ -11,7 +11,9 @@ struct dbt_hx;
 /* The stub's view of the general registers; offsets are fixed in hx.c. */
 struct hx_regs {
 	uint64_t rax;           /* 0: a GPR operand, in and out */
-	uint64_t rflags;        /* 8: host RFLAGS after the instruction */
+	uint64_t rflags;        /* 8: RFLAGS after the instruction; with
+	                           HX_RFLAGS_IN, its CF PF AF ZF SF OF
+	                           before it */
 	uint32_t mxcsr;         /* 16: the host's, kept across the stub */
 	uint32_t pad;
 	uint16_t fcw;           /* 24: likewise */
@@ -20,6 +22,8 @@ struct hx_regs {
 
 #define HX_GPR 1u               /* load rax before, store it after */
 #define HX_RFLAGS 2u            /* capture RFLAGS after */
+#define HX_RFLAGS_IN 4u         /* load the arithmetic flags of rflags
+                                   before (FCMOVcc reads them) */
 
 struct dbt_hx *dbt_hx_new(void);
 void dbt_hx_free(struct dbt_hx *h);

@@ -680,14 +680,17 @@ canonical(uint64_t a)
 /*
  * Alignment checking (SDM vol. 3, 6.15 and table 6-7): with CR0.AM and
  * RFLAGS.AC, a CPL 3 data access not aligned to its size takes #AC(0).
- * The sizes checked are 2, 4 and 8 bytes, and 10 (x87 extended real,
- * aligned to 8).  Implicit system accesses (descriptor tables, the TSS,
- * the stack of an interrupt) do not come through here.
+ * The sizes checked are 2, 4 and 8 bytes, 10 (x87 extended real,
+ * aligned to 8), and the x87 environment and state of FLDENV, FNSTENV,
+ * FRSTOR and FNSAVE, aligned to their operand size: 14 and 94 bytes
+ * (16-bit) to 2, 28 and 108 to 4.  Implicit system accesses (descriptor
+ * tables, the TSS, the stack of an interrupt) do not come through here.
  */
 static void
 align_check(struct dbt_cpu *c, uint64_t lin, unsigned size)
 {
-	unsigned a = size == 10 ? 8 : size;
+	unsigned a = size == 10 ? 8 : size == 14 || size == 94 ? 2 :
+	    size == 28 || size == 108 ? 4 : size;
 
 	if ((c->cr0 & X86_CR0_AM) && (a == 2 || a == 4 || a == 8) &&
 	    (lin & (a - 1)))

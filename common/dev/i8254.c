@@ -14,7 +14,9 @@
 #include <string.h>
 
 #include "dev/dev.h"
+#include "dev/i8254.h"
 #include "hw/bus.h"
+#include "hw/irqchip.h"
 #include "hw/irq.h"
 #include "hw/pc.h"
 #include "snap/snap.h"
@@ -24,31 +26,16 @@
 
 #define PIT_HZ 1193182ULL
 
-struct pit_ch {
-	uint8_t mode, rw, bcd;
-	uint32_t reload;        /* 1..65536 */
-	uint64_t start;         /* ns when loaded (or gated on) */
-	bool loaded;
-	bool latched;
-	uint16_t latch;
-	bool lsb_next;          /* byte toggle for rw = 3 reads */
-	bool wlsb_next;         /* and writes */
-	uint8_t wlow;
-	bool gate;
-	bool status_latched;
-	uint8_t status;
-};
-
 struct pit {
 	struct vm *vm;
-	struct pit_ch ch[3];
+	struct pc_pit_ch ch[3];
 	uint8_t portb;
 	struct ev_timer *timer;
 	uint64_t next;          /* ns of channel 0's next IRQ */
 };
 
 static uint64_t
-ticks_since(const struct pit_ch *c, uint64_t now)
+ticks_since(const struct pc_pit_ch *c, uint64_t now)
 {
 	return (uint64_t)((unsigned __int128)(now - c->start) * PIT_HZ /
 	    1000000000ULL);
@@ -61,7 +48,7 @@ ns_for(uint64_t ticks)
 }
 
 static uint16_t
-count_of(const struct pit_ch *c, uint64_t now)
+count_of(const struct pc_pit_ch *c, uint64_t now)
 {
 	uint64_t t;
 
@@ -78,7 +65,7 @@ count_of(const struct pit_ch *c, uint64_t now)
 }
 
 static bool
-out_of(const struct pit_ch *c, uint64_t now)
+out_of(const struct pc_pit_ch *c, uint64_t now)
 {
 	uint64_t t;
 
@@ -100,7 +87,7 @@ out_of(const struct pit_ch *c, uint64_t now)
 static void
 arm(struct pit *p)
 {
-	struct pit_ch *c = &p->ch[0];
+	struct pc_pit_ch *c = &p->ch[0];
 
 	if (!c->loaded) {
 		evloop_timer_del(p->timer);
@@ -114,7 +101,7 @@ static void
 fire(void *opaque)
 {
 	struct pit *p = opaque;
-	struct pit_ch *c = &p->ch[0];
+	struct pc_pit_ch *c = &p->ch[0];
 	uint64_t now = clock_ns();
 
 	if (!c->loaded)
@@ -131,7 +118,7 @@ fire(void *opaque)
 static void
 load(struct pit *p, int n, uint32_t v)
 {
-	struct pit_ch *c = &p->ch[n];
+	struct pc_pit_ch *c = &p->ch[n];
 
 	c->reload = v ? v : 65536;
 	c->start = clock_ns();
@@ -144,7 +131,7 @@ static uint64_t
 pit_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct pit *p = opaque;
-	struct pit_ch *c;
+	struct pc_pit_ch *c;
 	uint16_t v;
 	uint8_t r;
 
@@ -178,7 +165,7 @@ pit_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 {
 	struct pit *p = opaque;
 	uint8_t v = (uint8_t)val;
-	struct pit_ch *c;
+	struct pc_pit_ch *c;
 	int n, k;
 
 	(void)size;
@@ -306,15 +293,17 @@ pit_unrealize(struct dev *d)
 	evloop_timer_free(p->timer);
 }
 
-static int
-pit_state(struct dev *d, struct snap_vis *v)
+/* The walk of the PIT's section: the three channels, port B, channel 0's
+ * next IRQ (also how a back end with an in-kernel PIT saves one). */
+int
+i8254_state_walk(struct pc_pit_ch ch[3], uint8_t *portb, uint64_t *next,
+    struct snap_vis *v)
 {
-	struct pit *p = d->priv;
 	char n[48];
 	int i;
 
 	for (i = 0; i < 3; i++) {
-		struct pit_ch *c = &p->ch[i];
+		struct pc_pit_ch *c = &ch[i];
 
 #define F(f) (snprintf(n, sizeof(n), "ch%d.%s", i, f), n)
 		snap_u8(v, F("mode"), &c->mode);
@@ -338,9 +327,17 @@ pit_state(struct dev *d, struct snap_vis *v)
 		snap_u8(v, F("status"), &c->status);
 #undef F
 	}
-	snap_u8(v, "portb", &p->portb);
-	snap_time(v, "next", &p->next);
+	snap_u8(v, "portb", portb);
+	snap_time(v, "next", next);
 	return v->failed;
+}
+
+static int
+pit_state(struct dev *d, struct snap_vis *v)
+{
+	struct pit *p = d->priv;
+
+	return i8254_state_walk(p->ch, &p->portb, &p->next, v);
 }
 
 /* Channel 0's timer from the restored times. */

@@ -28,6 +28,7 @@
 
 #include "cpu/cpu.h"
 #include "hw/bus.h"
+#include "hw/irqchip.h"
 #include "hw/pc.h"
 #include "snap/snap.h"
 #include "util/err.h"
@@ -853,12 +854,12 @@ static const struct io_ops pic_ops = { pic_read, pic_write };
 static const struct io_ops elcr_ops = { elcr_read, elcr_write };
 static const struct io_ops ioapic_ops = { ioapic_read, ioapic_write };
 
-struct intc *
-intc_new(struct vm *vm, int ncpus, intc_kick_fn kick, void *kick_opaque,
-    struct vm_err *err)
+/* The controllers' state, no ports or timers (intc_new adds those). */
+static struct intc *
+intc_alloc(struct vm *vm, int ncpus, struct vm_err *err)
 {
 	struct intc *ic = calloc(1, sizeof(*ic));
-	int k, ret;
+	int k;
 
 	if (ic == NULL) {
 		vm_err_set(err, -ENOMEM, "out of memory");
@@ -866,8 +867,6 @@ intc_new(struct vm *vm, int ncpus, intc_kick_fn kick, void *kick_opaque,
 	}
 	ic->vm = vm;
 	ic->ncpus = ncpus;
-	ic->kick = kick;
-	ic->kick_opaque = kick_opaque;
 	ic->lapic = calloc((size_t)ncpus, sizeof(*ic->lapic));
 	if (ic->lapic == NULL) {
 		free(ic);
@@ -882,10 +881,35 @@ intc_new(struct vm *vm, int ncpus, intc_kick_fn kick, void *kick_opaque,
 		l->ic = ic;
 		l->cpu = k;
 		lapic_reset(l);
-		l->timer = evloop_timer_new(vm->loop, timer_fire, l);
 	}
 	ic->pic[0].ic = ic;
 	ic->pic[1].ic = ic;
+	return ic;
+}
+
+/* A staging copy for a back end with its own irqchip: its state in the
+ * canonical form (intc_import, lapic_import), saved as the "intc" section
+ * or loaded from it; no ports, no timers, nothing delivered. */
+struct intc *
+intc_new_staging(struct vm *vm, int ncpus, struct vm_err *err)
+{
+	return intc_alloc(vm, ncpus, err);
+}
+
+struct intc *
+intc_new(struct vm *vm, int ncpus, intc_kick_fn kick, void *kick_opaque,
+    struct vm_err *err)
+{
+	struct intc *ic = intc_alloc(vm, ncpus, err);
+	int k, ret;
+
+	if (ic == NULL)
+		return NULL;
+	ic->kick = kick;
+	ic->kick_opaque = kick_opaque;
+	for (k = 0; k < ncpus; k++)
+		ic->lapic[k].timer = evloop_timer_new(vm->loop, timer_fire,
+		    &ic->lapic[k]);
 	ret = bus_map(vm->pio, PC_PORT_PIC1, 2, &pic_ops, &ic->pic[0],
 	    "pic-master", err);
 	if (ret == 0)
@@ -912,7 +936,8 @@ intc_free(struct intc *ic)
 	if (ic == NULL)
 		return;
 	for (k = 0; k < ic->ncpus; k++)
-		evloop_timer_free(ic->lapic[k].timer);
+		if (ic->lapic[k].timer != NULL)
+			evloop_timer_free(ic->lapic[k].timer);
 	free(ic->lapic);
 	free(ic);
 }
@@ -1133,4 +1158,88 @@ intc_post_load(struct intc *ic)
 		update(l);
 	}
 	pic_update(ic);
+}
+
+/* ---- the canonical form (hw/irqchip.h) ------------------------------------ */
+
+static void
+pic_to(const struct pic *p, struct pc_pic_regs *r)
+{
+	r->irr = p->irr; r->isr = p->isr; r->imr = p->imr; r->base = p->base;
+	r->elcr = p->elcr; r->lines = p->lines; r->step = p->step;
+	r->icw4 = p->icw4; r->single = p->single; r->auto_eoi = p->auto_eoi;
+	r->read_isr = p->read_isr;
+}
+
+static void
+pic_from(struct pic *p, const struct pc_pic_regs *r)
+{
+	p->irr = r->irr; p->isr = r->isr; p->imr = r->imr; p->base = r->base;
+	p->elcr = r->elcr; p->lines = r->lines; p->step = r->step;
+	p->icw4 = r->icw4; p->single = r->single; p->auto_eoi = r->auto_eoi;
+	p->read_isr = r->read_isr;
+}
+
+/* The PICs and the IOAPIC to and from the canonical form (c->pit and
+ * c->portb are the PIT's, left alone).  Fields only: no interrupt is
+ * delivered, no timer armed (intc_post_load does that). */
+void
+intc_export(const struct intc *ic, struct pc_irqchip *c)
+{
+	pic_to(&ic->pic[0], &c->pic[0]);
+	pic_to(&ic->pic[1], &c->pic[1]);
+	c->io_id = ic->io.id;
+	c->io_sel = ic->io.sel;
+	memcpy(c->io_redir, ic->io.redir, sizeof(c->io_redir));
+	c->io_lines = ic->io.lines;
+}
+
+void
+intc_import(struct intc *ic, const struct pc_irqchip *c)
+{
+	pic_from(&ic->pic[0], &c->pic[0]);
+	pic_from(&ic->pic[1], &c->pic[1]);
+	ic->io.id = c->io_id & 0x0f000000u;
+	ic->io.sel = c->io_sel;
+	memcpy(ic->io.redir, c->io_redir, sizeof(ic->io.redir));
+	ic->io.lines = c->io_lines & 0xffffffu;
+}
+
+/* A LAPIC's register page (as KVM_GET_LAPIC has it: 64 registers, 16
+ * bytes apart), its APIC base MSR, and the timer from the page's current
+ * count (TMCCT): the next expiry that far after now. */
+void
+lapic_import(struct intc *ic, int cpu, const uint8_t page[1024],
+    uint64_t base, uint64_t now)
+{
+	struct lapic *l = &ic->lapic[cpu];
+	uint64_t period;
+	int k;
+
+	for (k = 0; k < 64; k++)
+		memcpy(&l->reg[k], page + k * 16, 4);
+	l->base = base;
+	l->timer_next = 0;
+	l->timer_start = now;
+	period = timer_period_ns(l);
+	if (period != 0 && timer_mode(l) != 2 && l->reg[R_TMCCT] != 0 &&
+	    l->reg[R_TMCCT] <= l->reg[R_TMICT]) {
+		uint64_t left = (uint64_t)((unsigned __int128)period *
+		    l->reg[R_TMCCT] / l->reg[R_TMICT]);
+
+		l->timer_next = now + left;
+		l->timer_start = l->timer_next - period;
+	}
+	l->reg[R_TMCCT] = 0;
+}
+
+/* The page for a back end's own LAPIC: the registers, TMCCT the timer's
+ * current count. */
+void
+lapic_export_page(struct intc *ic, int cpu, uint8_t page[1024])
+{
+	uint32_t cur = timer_current(&ic->lapic[cpu]);
+
+	lapic_get_page(ic, cpu, page);
+	memcpy(page + R_TMCCT * 16, &cur, 4);
 }

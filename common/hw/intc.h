@@ -74,4 +74,14 @@ int intc_state(struct intc *ic, struct snap_vis *v);
 int intc_state_dry(const struct intc *ic, struct snap_vis *v);
 void intc_post_load(struct intc *ic);
 
+/* The canonical form (hw/irqchip.h), for a back end with its own irqchip:
+ * the PICs and IOAPIC, and a LAPIC's register page with its timer. */
+struct pc_irqchip;
+struct intc *intc_new_staging(struct vm *vm, int ncpus, struct vm_err *err);
+void intc_export(const struct intc *ic, struct pc_irqchip *c);
+void intc_import(struct intc *ic, const struct pc_irqchip *c);
+void lapic_import(struct intc *ic, int cpu, const uint8_t page[1024],
+    uint64_t base, uint64_t now);
+void lapic_export_page(struct intc *ic, int cpu, uint8_t page[1024]);
+
 #endif

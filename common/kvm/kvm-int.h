@@ -27,4 +27,10 @@ int kvm_set_state(int vcpu_fd, const struct x86_state *st, bool with_lapic);
 void kvm_seg_from(struct kvm_segment *k, const struct x86_seg *s);
 void kvm_seg_to(struct x86_seg *s, const struct kvm_segment *k);
 
+struct pc_irqchip;
+struct vm;
+/* The in-kernel PICs, IOAPIC and PIT in canonical form (irqchip.c). */
+int kvm_irqchip_get(struct vm *vm, struct pc_irqchip *c);
+int kvm_irqchip_set(struct vm *vm, const struct pc_irqchip *c);
+
 #endif

@@ -556,4 +556,6 @@ const struct cpu_backend_ops kvm_backend = {
 	.set_state = kvm_set,
 	.set_irq = kvm_set_irq,
 	.msi = kvm_msi,
+	.irqchip_get = kvm_irqchip_get,
+	.irqchip_set = kvm_irqchip_set,
 };

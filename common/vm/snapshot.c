@@ -35,8 +35,10 @@
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
 #include "dev/dev.h"
+#include "dev/i8254.h"
 #include "hw/boot.h"
 #include "hw/intc.h"
+#include "hw/irqchip.h"
 #include "hw/pc.h"
 #include "hw/pci.h"
 #include "snap/snap.h"
@@ -551,6 +553,71 @@ put_section(struct snap_writer *w, const char *name, uint32_t inst,
 	return ret;
 }
 
+/* Channel 0's next IRQ, ns of the VM clock (0: none), from its mode,
+ * reload and start, as the i8254 device keeps it. */
+static uint64_t
+pit_next(const struct pc_pit_ch *c, uint64_t now)
+{
+	uint64_t period = (uint64_t)c->reload * 1000000000ULL / 1193182ULL;
+
+	if (!c->loaded || period == 0)
+		return 0;
+	if (c->mode == 2 || c->mode == 3)
+		return now < c->start ? c->start + period :
+		    c->start + ((now - c->start) / period + 1) * period;
+	return c->start + period > now ? c->start + period : 0;
+}
+
+/*
+ * A back end with its own irqchip (KVM): its PICs, IOAPIC and PIT, and
+ * the LAPIC pages in the vCPUs' states, saved as the sections the DBT's
+ * devices write ("intc" and "dev:pit"), through the same walks.
+ */
+static int
+put_irqchip(struct vm *vm, struct snap_writer *w, uint64_t now,
+    struct vm_err *err)
+{
+	struct pc_irqchip c;
+	struct snap_vis v;
+	struct intc *ic;
+	uint64_t next;
+	int i, ret;
+
+	ret = vm->backend->irqchip_get(vm, &c);
+	if (ret < 0)
+		return vm_err_set(err, ret, "%s: cannot read the in-kernel "
+		    "interrupt controllers: %s", vm->backend->name,
+		    strerror(-ret));
+	ic = intc_new_staging(vm, vm->ncpus, err);
+	if (ic == NULL)
+		return -ENOMEM;
+	intc_import(ic, &c);
+	for (i = 0; i < vm->ncpus; i++) {
+		struct x86_state st;
+
+		memset(&st, 0, sizeof(st));
+		ret = vm->backend->get_state(vm->vcpus[i], &st);
+		if (ret < 0) {
+			intc_free(ic);
+			return vm_err_set(err, ret, "vCPU %d: cannot read its "
+			    "state", i);
+		}
+		lapic_import(ic, i, st.lapic, st.apic_base, now);
+	}
+	snap_vis_begin_save(&v, "intc", 1, err);
+	v.now = now;
+	intc_state(ic, &v);
+	ret = put_section(w, "intc", 0, &v, err);
+	intc_free(ic);
+	if (ret < 0)
+		return ret;
+	next = pit_next(&c.pit[0], now);
+	snap_vis_begin_save(&v, "dev:pit", 1, err);
+	v.now = now;
+	i8254_state_walk(c.pit, &c.portb, &next, &v);
+	return put_section(w, "dev:pit", 0, &v, err);
+}
+
 static int
 dev_sect_name(const struct dev *d, char *buf, size_t len, struct vm_err *err)
 {
@@ -606,9 +673,9 @@ vm_snapshot_save(struct vm *vm, const char *path,
 	    strlen(opts->tag) >= VM_SNAP_TAG_MAX)
 		return vm_err_set(err, -EINVAL, "snapshot tag: give 1 to %d "
 		    "characters", VM_SNAP_TAG_MAX - 1);
-	if (vm->backend->has_irqchip)
+	if (vm->backend->has_irqchip && vm->backend->irqchip_get == NULL)
 		return vm_err_set(err, -ENOTSUP, "%s: the in-kernel interrupt "
-		    "controllers cannot be saved yet (use --accel dbt)",
+		    "controllers cannot be saved (use --accel dbt)",
 		    vm->backend->name);
 	if (opts->no_ram && !opts->fast_restore)
 		return vm_err_set(err, -EINVAL, "a snapshot without its RAM "
@@ -683,6 +750,8 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		intc_state(vm->intc, &v);
 		ret = put_section(&w, "intc", 0, &v, err);
 	}
+	if (ret == 0 && vm->backend->has_irqchip)
+		ret = put_irqchip(vm, &w, now, err);
 	if (ret == 0 && vm->pci) {
 		snap_vis_begin_save(&v, "pci-host", 1, err);
 		pci_dev_state(pci_host_bridge(vm->pci), &v);
@@ -870,6 +939,53 @@ visit_intc_dry(struct snap_vis *v, void *a)
 	return intc_state_dry(a, v);
 }
 
+struct pit_sect {
+	struct pc_irqchip *c;
+	uint64_t next;
+};
+
+static int
+visit_pit(struct snap_vis *v, void *a)
+{
+	struct pit_sect *p = a;
+
+	return i8254_state_walk(p->c->pit, &p->c->portb, &p->next, v);
+}
+
+/*
+ * A back end with its own irqchip: the "intc" and "dev:pit" sections
+ * (whichever back end wrote them) loaded into a staging copy and checked,
+ * the canonical form for irqchip_set in *c, each vCPU's LAPIC page (with
+ * its timer's current count) into its state for set_state.
+ */
+static int
+get_irqchip(struct vm *vm, struct snap_reader *rd, struct x86_state *st,
+    struct pc_irqchip *c, struct intc **icp, uint64_t now,
+    struct vm_err *err)
+{
+	struct pit_sect p = { c, 0 };
+	struct intc *ic;
+	int i, ret;
+
+	memset(c, 0, sizeof(*c));
+	ic = intc_new_staging(vm, vm->ncpus, err);
+	if (ic == NULL)
+		return -ENOMEM;
+	*icp = ic;
+	ret = get_section(rd, "intc", 0, 1, visit_intc, ic, now, false, err);
+	if (ret == 0)
+		ret = get_section(rd, "dev:pit", 0, 1, visit_pit, &p, now,
+		    false, err);
+	if (ret < 0)
+		return ret;
+	intc_export(ic, c);
+	for (i = 0; i < vm->ncpus; i++) {
+		lapic_export_page(ic, i, st[i].lapic);
+		st[i].apic_base = lapic_get_base(ic, i);
+	}
+	return 0;
+}
+
 static int
 visit_dev(struct snap_vis *v, void *a)
 {
@@ -960,6 +1076,8 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	struct x86_state *st = NULL;
 	struct pci_dev *host = NULL;
 	struct dev_staged { struct dev d; } *stg = NULL;
+	struct pc_irqchip chip;
+	struct intc *kic = NULL;        /* has_irqchip: staging */
 	int ndev = 0, di;
 	struct snap_reader rd;
 	struct blk *disks[MAX_DISKS];
@@ -989,10 +1107,10 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		    (unsigned long long)(vm->ram_size >> 20), vm->ncpus);
 		goto out;
 	}
-	if (vm->backend->has_irqchip) {
-		ret = vm_err_set(err, -ENOTSUP, "%s: restoring into the "
-		    "in-kernel interrupt controllers is not built yet (use "
-		    "--accel dbt)", vm->backend->name);
+	if (vm->backend->has_irqchip && vm->backend->irqchip_set == NULL) {
+		ret = vm_err_set(err, -ENOTSUP, "%s: the in-kernel interrupt "
+		    "controllers cannot be restored (use --accel dbt)",
+		    vm->backend->name);
 		goto out;
 	}
 	/* Devices: the same set, each with a walk. */
@@ -1015,6 +1133,9 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	}
 	for (i = 0; i < rd.nsect; i++) {
 		s = &rd.sect[i];
+		if (strcmp(s->name, "dev:pit") == 0 &&
+		    vm->backend->has_irqchip)
+			continue;       /* the in-kernel PIT's */
 		if (strncmp(s->name, "dev:", 4) == 0) {
 			for (d = vm->devs; d; d = d->next)
 				if (strcmp(d->id, s->name + 4) == 0)
@@ -1088,6 +1209,8 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	if (ret == 0 && vm->intc)
 		ret = get_section(&rd, "intc", 0, 1, visit_intc_dry, vm->intc,
 		    now, true, err);
+	if (ret == 0 && vm->backend->has_irqchip)
+		ret = get_irqchip(vm, &rd, st, &chip, &kic, now, err);
 	if (ret == 0 && vm->pci) {
 		host = malloc(sizeof(*host));
 		if (host == NULL)
@@ -1135,6 +1258,13 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		for (i = 0; i < vm->mem.nr; i++)
 			mem_notify_write(&vm->mem, vm->mem.regions[i].gpa,
 			    vm->mem.regions[i].size);
+	if (ret == 0 && kic != NULL) {
+		ret = vm->backend->irqchip_set(vm, &chip);
+		if (ret < 0)
+			vm_err_set(err, ret, "%s: the in-kernel interrupt "
+			    "controllers refused the state: %s",
+			    vm->backend->name, strerror(-ret));
+	}
 	for (i = 0; ret == 0 && i < vm->ncpus; i++)
 		if (vm->backend->set_state(vm->vcpus[i], &st[i]) < 0)
 			ret = vm_err_set(err, -EINVAL, "section 'cpu' "
@@ -1178,6 +1308,7 @@ out:
 	free(stg);
 	free(host);
 	free(st);
+	intc_free(kic);
 	snap_reader_close(&rd);
 	return ret;
 }

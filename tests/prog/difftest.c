@@ -125,14 +125,27 @@
  * compatibility-mode code only the low halves of the GPRs are compared
  * (the upper ones are undefined: SDM vol. 1, 3.4.1.1).
  *
+ * x87 (class "x87", its state from a stream of its own: FCW with every
+ * rounding and precision control and sometimes an exception unmasked,
+ * FSW with TOP and sometimes a pending exception, random tags and 80-bit
+ * values of every kind): every documented form but FCMOVcc where its
+ * flags are undefined; compared: FCW, FSW, FTW, ST0-7, and FOP, FIP and
+ * FDP (where the host's FXSAVE stores them, see the probes).  Three more
+ * probes: AMD's FXSAVE stores FOP/FIP/FDP only with FSW.ES set (compared
+ * only then); KVM-PVM stores its own selectors as FCS/FDS in FNSTENV and
+ * FNSAVE (overwritten right after by the generator); an unmasked inexact
+ * underflow sets UE without PE on AMD (SDM vol. 1, 4.9.1.6: both; PE is
+ * not compared after such an #XM).  Where FLDENV, FNSTENV, FRSTOR or
+ * FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
+ * is its own: AMD reports the last).
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
  * or time-dependent; KVM-PVM user code sees the host's CPUID, not the
  * model); LZCNT, TZCNT, MOVBE, ADX, BMI, AVX and later (the DBT's CPU
  * model does not advertise them, while the real CPU under KVM-PVM runs
  * them, and F3 0F BC/BD mean BSF/BSR to a CPU without them; 62, C4, C5
  * are EVEX/VEX prefixes in 64-bit mode); SGDT, SIDT, SLDT, STR, SMSW
- * (they show the host's tables on KVM-PVM); MMX and x87 (their state is
- * not randomized yet); POPF, CLI/STI with IOPL 3, SYSCALL, far transfers,
+ * (they show the host's tables on KVM-PVM); MMX, FXSAVE/FXRSTOR (not
+ * yet); POPF, CLI/STI with IOPL 3, SYSCALL, far transfers,
  * CALL/RET and segment loads (they leave CPL3, need guest kernel code or
  * backward control flow); MASKMOVDQU and XLAT (implicit addresses
  * through registers the generator does not reserve); IN/OUT only to
@@ -693,7 +706,7 @@ enum iclass {
 	C_DIV, C_BT, C_BSX, C_POPCNT, C_BSWAP, C_MOVX, C_LEA, C_MOV, C_XCHG,
 	C_CMPXCHG, C_CMOV, C_SETCC, C_JCC, C_LOOP, C_STACK, C_CONV, C_FLAGOP,
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
-	C_FAULT, C_SETUP, C_END, NCLASS
+	C_FAULT, C_X87, C_SETUP, C_END, NCLASS
 };
 
 /* Sets of classes are uint64_t bit masks (there are more than 32). */
@@ -706,7 +719,8 @@ static const char *const class_name[NCLASS] = {
 	"mul", "div", "bt", "bsf/bsr", "popcnt", "bswap", "movzx/sx", "lea",
 	"mov", "xchg/xadd", "cmpxchg", "cmov", "setcc", "jcc/jmp", "loop",
 	"push/pop", "cbw/cwd", "flag-ops", "string", "bcd", "sse-mov",
-	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "set-up", "end",
+	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "set-up",
+	"end",
 };
 
 enum { END_OUT, END_INT3 };
@@ -720,6 +734,8 @@ struct ginsn {
 	int8_t rel_at;          /* open jump: where its displacement is */
 	uint8_t rel_size;
 	uint32_t undef_in;      /* flags undefined before it */
+	bool multi;             /* FLDENV, FNSTENV, FRSTOR, FNSAVE: many
+	                           accesses in an order of its own */
 };
 
 struct seq {
@@ -758,6 +774,10 @@ struct flow {
 #define GEN_CMPS_SRC_FIRST 0x80  /* REP CMPS reads DS:rSI first (AMD) */
 #define GEN_UE_NOPE 0x100       /* an unmasked inexact underflow leaves PE
                                    clear (AMD) */
+#define GEN_FX_PTR_ES 0x200     /* FXSAVE stores FOP, FIP and FDP only
+                                   with FSW.ES set (AMD) */
+#define GEN_FCS_HOST 0x400      /* FNSTENV stores a host selector as FCS
+                                   (KVM-PVM) */
 #define GEN_SSE_AC 0x8          /* the CPU checks SSE operands' alignment
                                    under RFLAGS.AC (AMD; not the model) */
 
@@ -1366,6 +1386,8 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 		if (kind != MT_STACK)
 			d = (int64_t)(ea - (G_STACK_INIT +
 			    (int64_t)g->cur.rsp));
+		g->last_t = (uint64_t)((int64_t)G_STACK_INIT + g->cur.rsp + d) +
+		    segbase;
 		enc_sib_or_rm(g, e, X86_RSP, -1, 0, d);
 		break;
 	}
@@ -3048,6 +3070,247 @@ u_sse(struct gen *g, int cls)
 	return true;
 }
 
+/* ---- x87 ----------------------------------------------------------------- */
+
+/* An 80-bit value: normals of every size, zeros, denormals and
+ * pseudo-denormals, infinities, NaNs, and the encodings the 387 and later
+ * reject (unnormals, pseudo-NaNs and pseudo-infinities). */
+static void
+rand_f80(struct rng *r, uint8_t *out)
+{
+	uint64_t m = rng_next(r) | 1ULL << 63;
+	uint16_t se = (uint16_t)(rng_next(r) & 0x8000);
+
+	switch (rng_below(r, 16)) {
+	case 0:
+		m = 0;                                  /* zero */
+		break;
+	case 1:
+		m &= ~(1ULL << 63);                     /* denormal */
+		break;
+	case 2:
+		break;                                  /* pseudo-denormal */
+	case 3:
+		se |= 0x7fff;
+		m = 1ULL << 63;                         /* infinity */
+		break;
+	case 4:
+		se |= 0x7fff;                           /* NaN */
+		if (rng_pct(r, 50))
+			m |= 1ULL << 62;
+		else if (!(m & ~(3ULL << 62)))
+			m |= 1;
+		break;
+	case 5:
+		se |= (uint16_t)(1 + rng_below(r, 0x7ffe));
+		if (rng_pct(r, 50))
+			m &= ~(1ULL << 63);             /* unnormal */
+		else
+			se |= 0x7fff, m &= ~(1ULL << 63);   /* pseudo-NaN/inf */
+		break;
+	case 6:
+		se |= (uint16_t)(1 + rng_below(r, 0x7ffe));
+		break;                                  /* any size */
+	case 7:
+		m = (rng_next(r) & 0xffffffffffULL) << 24 | 1ULL << 63;
+		se |= (uint16_t)(0x3fff + rng_below(r, 64));    /* an integer */
+		break;
+	default:
+		se |= (uint16_t)(0x3fff - 40 + rng_below(r, 80));
+		break;
+	}
+	memcpy(out, &m, 8);
+	memcpy(out + 8, &se, 2);
+}
+
+/* The x87 state: FCW (rounding, precision, sometimes an exception
+ * unmasked), FSW (TOP, condition codes, sometimes a pending unmasked
+ * exception), which registers are valid and their values.  From its own
+ * stream, so that adding it left the other classes' sequences as they
+ * were. */
+static void
+gen_x87_state(struct rng *r, struct x86_state *st)
+{
+	static const uint16_t pc[3] = { 0x000, 0x200, 0x300 };
+	uint16_t fcw = 0x037f, fsw, ftw = 0;
+	int k;
+
+	if (rng_pct(r, 40))
+		fcw = (uint16_t)((fcw & ~0x0c00) | rng_below(r, 4) << 10);
+	if (rng_pct(r, 30))
+		fcw = (uint16_t)((fcw & ~0x0300) | pc[rng_below(r, 3)]);
+	if (rng_pct(r, 8))
+		fcw &= (uint16_t)~(1u << rng_below(r, 6));
+	fsw = (uint16_t)(rng_below(r, 8) << 11 | (rng_next(r) & 0x4700));
+	if (rng_pct(r, 10))
+		fsw |= (uint16_t)(rng_next(r) & 0x3f & fcw);    /* masked */
+	if (rng_pct(r, 3) && (~fcw & 0x3f)) {
+		/* An unmasked exception pending: #MF at the next waiting
+		 * x87 instruction. */
+		fsw |= (uint16_t)((~fcw & 0x3f) | 0x8080);
+	}
+	for (k = 0; k < 8; k++)
+		if (rng_pct(r, 60))
+			ftw |= (uint16_t)(1u << k);
+	if (rng_pct(r, 10))
+		ftw = rng_pct(r, 50) ? 0 : 0xff;
+	memcpy(st->fxsave, &fcw, 2);
+	memcpy(st->fxsave + 2, &fsw, 2);
+	st->fxsave[4] = (uint8_t)ftw;
+	memset(st->fxsave + 6, 0, 18);          /* FOP, FIP, FDP */
+	for (k = 0; k < 8; k++) {
+		memset(st->fxsave + 32 + 16 * k, 0, 16);
+		rand_f80(r, st->fxsave + 32 + 16 * k);
+	}
+}
+
+/* x87 memory forms by (opcode D8..DF, ModRM.reg): operand size, 0 if
+ * none; E = FLDENV/FNSTENV (14 or 28 bytes), S = FNSAVE/FRSTOR (94 or
+ * 108). */
+#define X87_E 200
+#define X87_S 201
+static const uint8_t x87_msize[8][8] = {
+	{ 4, 4, 4, 4, 4, 4, 4, 4 },             /* D8: m32fp arith */
+	{ 4, 0, 4, 4, X87_E, 2, X87_E, 2 },     /* D9 */
+	{ 4, 4, 4, 4, 4, 4, 4, 4 },             /* DA: m32int arith */
+	{ 4, 4, 4, 4, 0, 10, 0, 10 },           /* DB */
+	{ 8, 8, 8, 8, 8, 8, 8, 8 },             /* DC: m64fp arith */
+	{ 8, 8, 8, 8, X87_S, 0, X87_S, 2 },     /* DD */
+	{ 2, 2, 2, 2, 2, 2, 2, 2 },             /* DE: m16int arith */
+	{ 2, 2, 2, 2, 10, 8, 10, 8 },           /* DF */
+};
+
+/* Is ModRM m (mod 3) after opcode D8+op a documented x87 register form?
+ * FCMOVcc (DA/DB C0-DF) is left to u_x87's caller: it reads flags. */
+static bool
+x87_reg_ok(int op, unsigned m)
+{
+	switch (op) {
+	case 0:
+		return true;
+	case 1:
+		return m <= 0xd0 && (m <= 0xcf || m == 0xd0) ? true :
+		    m == 0xe0 || m == 0xe1 || m == 0xe4 || m == 0xe5 ||
+		    (m >= 0xe8 && m <= 0xee) || m >= 0xf0;
+	case 2:
+		return m <= 0xdf || m == 0xe9;
+	case 3:
+		return m <= 0xdf || m == 0xe2 || m == 0xe3 ||
+		    (m >= 0xe8 && m <= 0xf7);
+	case 4:
+		return m <= 0xcf || m >= 0xe0;
+	case 5:
+		return m <= 0xc7 || (m >= 0xd0 && m <= 0xef);
+	case 6:
+		return m <= 0xcf || m == 0xd9 || m >= 0xe0;
+	default:
+		return m == 0xe0 || (m >= 0xe8 && m <= 0xf7);
+	}
+}
+
+/* Is [t, t + sz) in the user data or stack page? */
+static bool
+user_rw(uint64_t t, unsigned sz)
+{
+	return (t >= G_DATA && t + sz <= G_DATA + 4096) ||
+	    (t >= G_STACK && t + sz <= G_STACK + 4096);
+}
+
+/* mov word [B + d], 0 at linear address t: where KVM-PVM stores a host
+ * selector as an environment's FCS or FDS (GEN_FCS_HOST), the guest's
+ * copy is cleared at once, so it is neither compared nor read later. */
+static bool
+x87_clear_sel(struct gen *g, uint64_t t)
+{
+	struct enc e;
+
+	enc_init(&e);
+	add_pfx(&e, 0x66);
+	set_op(&e, 1, 0xc7, 0, 0);
+	enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t -
+	    g->s->bval));
+	set_imm(&e, 2, 0);
+	return commit(g, &e, C_SETUP, 0, 0);
+}
+
+/* One x87 instruction, any form, or FWAIT.  FCOMI and its kind write ZF
+ * PF CF and clear OF SF AF; FCMOVcc reads CF, ZF or PF; FNSTSW AX
+ * writes AX. */
+static bool
+u_x87(struct gen *g)
+{
+	struct enc e;
+	int op, k;
+	unsigned m;
+	uint32_t w = 0;
+	uint64_t t;
+	bool env;
+
+	enc_init(&e);
+	if (rng_pct(&g->r, 3)) {
+		set_op(&e, 1, 0x9b, 0, 0);              /* fwait */
+		return commit(g, &e, C_X87, 0, 0);
+	}
+	op = (int)rng_below(&g->r, 8);
+	if (rng_pct(&g->r, 45)) {
+		unsigned sz;
+		int reg = (int)rng_below(&g->r, 8);
+
+		sz = x87_msize[op][reg];
+		if (sz == 0)
+			return false;
+		if (sz == X87_E || sz == X87_S) {
+			bool o16 = rng_pct(&g->r, 30);
+
+			if (o16)
+				add_pfx(&e, 0x66);
+			sz = sz == X87_E ? (o16 ? 14 : 28) : (o16 ? 94 : 108);
+		}
+		maybe_rex(g, &e);
+		set_op(&e, 1, (uint8_t)(0xd8 + op), 0, 0);
+		e.reg = (uint8_t)reg;
+		if (!gen_mem(g, &e, sz, 0))
+			return false;
+		env = reg == 6 && (op == 1 || op == 5);     /* fnstenv, fnsave */
+		t = g->last_t;
+		if (env && (g->opts & GEN_FCS_HOST) && !user_rw(t, sz))
+			return false;
+		if (!commit(g, &e, C_X87, 0, 0))
+			return false;
+		g->s->in[g->s->n - 1].multi = sz >= 14;
+		if (env && (g->opts & GEN_FCS_HOST)) {
+			/* Overwrite the selectors it stored (FCS, FDS): here
+			 * the host's, not the guest's. */
+			unsigned o16 = sz == 14 || sz == 94;
+
+			return x87_clear_sel(g, t + (o16 ? 8 : 16)) &&
+			    x87_clear_sel(g, t + (o16 ? 12 : 24));
+		}
+		return true;
+	}
+	for (k = 0; k < 16; k++) {
+		m = 0xc0 + rng_below(&g->r, 64);
+		if (x87_reg_ok(op, m))
+			break;
+	}
+	if (!x87_reg_ok(op, m))
+		return false;
+	if ((op == 2 || op == 3) && m <= 0xdf) {
+		/* FCMOVcc: B/NB CF, E/NE ZF, BE/NBE CF ZF, U/NU PF */
+		static const uint32_t rd[4] = { X86_CF, X86_ZF,
+			X86_CF | X86_ZF, X86_PF };
+
+		if (!flags_ok(g, rd[(m >> 3) & 3]))
+			return false;
+	}
+	if ((op == 3 || op == 7) && m >= 0xe8 && m <= 0xf7)
+		w = ARITH;                              /* fcomi family */
+	if (op == 7 && m == 0xe0 && !writable(g, X86_RAX))
+		return false;                           /* fnstsw ax */
+	set_op(&e, 2, (uint8_t)(0xd8 + op), (uint8_t)m, 0);
+	return commit(g, &e, C_X87, w, 0);
+}
+
 /* ---- units and sequences ------------------------------------------------- */
 
 static bool u_shift_s(struct gen *g) { return u_shift(g, C_SHIFT); }
@@ -3104,6 +3367,7 @@ static const struct unit {
 	{ u_ssecvt, C_SSECVT, 3, UM_ALL },
 	{ u_mxcsr, C_MXCSR, 1, UM_ALL },
 	{ u_fault, C_FAULT, 2, UM_ALL },
+	{ u_x87, C_X87, 6, UM_ALL },
 };
 
 static const struct unit *
@@ -3258,6 +3522,13 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 	if (s->xreg >= 0)
 		g->rsv |= (uint16_t)(1u << s->xreg);
 	gen_state(g, g->iopl);
+	{
+		struct rng xr;
+
+		rng_seed(&xr, seed ^ 0x8787878787878787ULL, iter * 2 +
+		    (uint64_t)mode);
+		gen_x87_state(&xr, &s->init);
+	}
 	g->cur.undef = 0;
 	g->cur.rsp_known = true;
 	g->cur.rsp = 0;
@@ -3573,6 +3844,27 @@ cmps_either(const struct seq *s, const struct result *k,
 	    user_read_faults(di, size, (rfl & X86_AC) != 0);
 }
 
+/* Both runs took #PF at an x87 environment or state load or store
+ * (FLDENV, FNSTENV, FRSTOR, FNSAVE) crossing into a page it may not
+ * touch: which of its bytes the CPU accessed first is its own (AMD
+ * reports the operand's last byte; the SDM gives no order), so CR2 is not
+ * compared (the error code and everything else are). */
+static bool
+multi_pf(const struct seq *s, const struct result *k, const struct result *b)
+{
+	uint64_t f[6];
+	int n;
+
+	if (outcome(s, k) != OUT_EXC || outcome(s, b) != OUT_EXC ||
+	    k->port != X86_EXC_PF || b->port != X86_EXC_PF)
+		return false;
+	frame_of(k, k->port, f);
+	for (n = 0; n < s->n; n++)
+		if (G_CODE + s->in[n].off == f[1])
+			return s->in[n].multi;
+	return false;
+}
+
 /* The MXCSR bits not compared: PE after #XM for an unmasked underflow
  * where the CPU sets UE without PE (AMD; the SDM, vol. 1, 4.9.1.6, and
  * the model set both when the result is inexact). */
@@ -3701,7 +3993,7 @@ diff_mem(struct diffs *d, const char *what, uint64_t lo, uint64_t hi,
 static void
 compare(const struct seq *s, const struct result *k, const struct result *b,
     uint32_t mask, uint64_t fin_mask, uint16_t low, bool either,
-    uint32_t mx_skip, struct diffs *d, bool *udiff)
+    uint32_t mx_skip, bool fx_ptr_es, struct diffs *d, bool *udiff)
 {
 	static const int segs[6] = { X86_CS, X86_SS, X86_DS, X86_ES, X86_FS,
 		X86_GS };
@@ -3737,7 +4029,7 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 		    b->st.rflags, (uint64_t)mask | fin_mask);
 	if ((k->st.rflags ^ b->st.rflags) & mask)
 		*udiff = true;
-	if (!either)
+	if (!either && !multi_pf(s, k, b))
 		diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
 	for (i = 0; i < 6; i++)
 		if (k->st.seg[segs[i]].sel != b->st.seg[segs[i]].sel)
@@ -3751,6 +4043,40 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 		if ((ma ^ mb) & ~mx_skip)
 			diff_add(d, "    mxcsr    kvm %#010x  dbt %#010x\n", ma,
 			    mb);
+	}
+	/* x87: FCW, FSW, FTW (abridged), FOP, FIP, FDP and the registers'
+	 * 80 bits. */
+	if (memcmp(k->st.fxsave, b->st.fxsave, fx_ptr_es &&
+	    !(k->st.fxsave[2] & 0x80) ? 6 : 24)) {
+		const uint8_t *xa = k->st.fxsave, *xb = b->st.fxsave;
+		uint16_t wa[4], wb[4];
+		uint64_t pa[2], pb[2];
+
+		memcpy(wa, xa, 8);
+		memcpy(wb, xb, 8);
+		memcpy(pa, xa + 8, 16);
+		memcpy(pb, xb + 8, 16);
+		diff_add(d, "    x87      kvm fcw %04x fsw %04x ftw %02x fop "
+		    "%04x fip %" PRIx64 " fdp %" PRIx64 "\n"
+		    "             dbt fcw %04x fsw %04x ftw %02x fop %04x fip %"
+		    PRIx64 " fdp %" PRIx64 "\n", wa[0], wa[1], wa[2] & 0xff,
+		    wa[3], pa[0], pa[1], wb[0], wb[1], wb[2] & 0xff, wb[3],
+		    pb[0], pb[1]);
+	}
+	for (i = 0; i < 8; i++) {
+		const uint8_t *xa = k->st.fxsave + 32 + 16 * i;
+		const uint8_t *xb = b->st.fxsave + 32 + 16 * i;
+		uint64_t ma, mb;
+		uint16_t ea, eb;
+
+		if (!memcmp(xa, xb, 10))
+			continue;
+		memcpy(&ma, xa, 8);
+		memcpy(&mb, xb, 8);
+		memcpy(&ea, xa + 8, 2);
+		memcpy(&eb, xb + 8, 2);
+		diff_add(d, "    st%-6d kvm %04x_%016" PRIx64 "  dbt %04x_%016"
+		    PRIx64 "\n", i, ea, ma, eb, mb);
 	}
 	for (i = 0; i < 16; i++) {
 		const uint8_t *xa = k->st.fxsave + 160 + 16 * i;
@@ -3859,6 +4185,23 @@ print_state(FILE *f, const struct seq *s)
 		    gpr_name[k], st->gpr[k], k % 4 == 3 ? "\n" : "");
 	memcpy(&mx, st->fxsave + 24, 4);
 	fprintf(f, "    rflags %#" PRIx64 "  mxcsr %#x\n", st->rflags, mx);
+	{
+		uint16_t w[3];
+
+		memcpy(w, st->fxsave, 6);
+		fprintf(f, "    x87 fcw %#06x fsw %#06x ftw %#04x (TOP %d):",
+		    w[0], w[1], w[2] & 0xff, (w[1] >> 11) & 7);
+		for (k = 0; k < 8; k++) {
+			uint64_t mm;
+			uint16_t se;
+
+			memcpy(&mm, st->fxsave + 32 + 16 * k, 8);
+			memcpy(&se, st->fxsave + 40 + 16 * k, 2);
+			fprintf(f, "%sst%d %04x_%016" PRIx64, k % 3 ? "  " :
+			    "\n     ", k, se, mm);
+		}
+		fputc('\n', f);
+	}
 	for (k = 0; k < 16; k++) {
 		uint64_t x[2];
 
@@ -3876,7 +4219,7 @@ struct mode_info {
 	unsigned opts;
 	uint64_t nogp;          /* classes whose #GP KVM gets wrong */
 	bool ac_cleared;        /* KVM's delivery clears RFLAGS.AC */
-	char why[1024];         /* why not usable, or notes */
+	char why[4096];         /* why not usable, or notes */
 };
 
 static void
@@ -3981,6 +4324,7 @@ probe_gp(struct side *kvm, int m, struct mode_info *mi)
 		{ C_SSEINT, 5, { 0x66, 0x0f, 0x74, 0x43, 0x01 } },
 		{ C_SSECVT, 4, { 0x0f, 0x5b, 0x43, 0x01 } },
 		{ C_MXCSR, 3, { 0x0f, 0xae, 0x10 } },
+		{ C_X87, 2, { 0xd9, 0x00 } },                   /* fld m32 */
 	};
 	static struct seq s;
 	static struct result r;
@@ -4076,6 +4420,8 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		0xa6 };
 	/* movsxd ax, [rbx + 0xffe]: the word before G_HOLE */
 	static const uint8_t ue_pe[] = { 0xf3, 0x0f, 0x59, 0xc1 };
+	static const uint8_t fld1[] = { 0xd9, 0xe8 };
+	static const uint8_t fnstenv[] = { 0xd9, 0xe8, 0xd9, 0x33 };
 	static const uint8_t movsxd16[] = { 0x66, 0x63, 0x83, 0xfe, 0x0f, 0x00,
 		0x00 };
 	static struct seq s;
@@ -4241,6 +4587,36 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		note(mi, "an unmasked underflow with an inexact result sets "
 		    "UE without PE (AMD; the SDM and the model set both): "
 		    "MXCSR.PE is not compared after #XM with UE unmasked");
+	}
+	/* fld1: Intel's FXSAVE stores its FOP and FIP, AMD's only where
+	 * an unmasked exception is pending (FSW.ES). */
+	if (probe_code(kvm, m, mi, fld1, sizeof(fld1), 0, &s, &r) == 0 &&
+	    (r.port == PORT_END || r.port == X86_EXC_BP) &&
+	    !(r.st.fxsave[2] & 0x80) &&
+	    !memcmp(r.st.fxsave + 6, "\0\0\0\0\0\0\0\0\0\0", 10)) {
+		mi->opts |= GEN_FX_PTR_ES;
+		note(mi, "FXSAVE stores the x87 FOP, FIP and FDP only with "
+		    "FSW.ES set (AMD; the model's Intel CPU always): they are "
+		    "compared only where KVM's FSW.ES is set");
+	}
+	/* fld1; fnstenv [rbx]: FCS is the CS of fld1, or 0 where the CPU
+	 * deprecates it.  KVM-PVM stores its own selectors there (FDS too),
+	 * so the generator overwrites those two words right after each
+	 * FNSTENV and FNSAVE. */
+	if (probe_code(kvm, m, mi, fnstenv, sizeof(fnstenv), 0, &s, &r) == 0 &&
+	    (r.port == PORT_END || r.port == X86_EXC_BP)) {
+		uint16_t fcs;
+
+		memcpy(&fcs, r.mem + G_DATA + 16, 2);
+		if (fcs != 0 && fcs != s.init.seg[X86_CS].sel) {
+			mi->opts |= GEN_FCS_HOST;
+			note(mi, "FNSTENV and FNSAVE store FCS %#x, not the "
+			    "guest's CS %#x (KVM-PVM runs guest user code on "
+			    "the host's own code and data selectors): a stored "
+			    "environment's FCS and FDS are overwritten right "
+			    "after, not compared", fcs,
+			    s.init.seg[X86_CS].sel);
+		}
 	}
 	/* MOVSXD with a 16-bit operand size reads a word on Intel, a dword
 	 * on AMD (which then faults on G_HOLE here). */
@@ -4590,8 +4966,8 @@ bad:
 		memset(&d, 0, sizeof(d));
 		compare(&s, &rk, &rb, mask, mi[m].ac_cleared && (o == OUT_EXC ||
 		    s.end_kind == END_INT3) ? X86_AC : 0, low_half_regs(&s,
-		    (mi[m].opts & GEN_REP32_UPPER) != 0), either, mx_skip, &d,
-		    &udiff);
+		    (mi[m].opts & GEN_REP32_UPPER) != 0), either, mx_skip,
+		    (mi[m].opts & GEN_FX_PTR_ES) != 0, &d, &udiff);
 		if (mask) {
 			st.undef_seqs++;
 			if (udiff)
