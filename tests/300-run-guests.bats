@@ -66,7 +66,7 @@ guest_backends() {
 			args=()
 			[ "$a" = kvm ] && ! have_hw_kvm && args=(--append nosse)
 			run_tool 0 timeout 60 "$VM_RUN" --accel "$a" --dbt-tier "$t" -m 64M --kernel "$GUESTS/jit64.elf" "${args[@]}"
-			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: icall ok*jit64: precise ok*jit64: irq ok*jit64: many slow paths ok*jit64: stack runs ok*jit64: all ok*" "$a/$t: every check"
+			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: icall ok*jit64: precise ok*jit64: irq ok*jit64: many slow paths ok*jit64: stack runs ok*jit64: linked flags ok*jit64: all ok*" "$a/$t: every check"
 			s=$(printf '%s\n' "$output" | sed -n 's/^jit64: sum \([0-9a-f]*\).*/\1/p')
 			x=$(printf '%s\n' "$output" | sed -n 's/^jit64: sse \([0-9a-f]*\).*/\1/p')
 			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }

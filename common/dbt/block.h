@@ -27,6 +27,8 @@ struct dbt_jit_exit {
 	                                   to other pages, or -1 */
 	bool fl_bx;                     /* it leaves the guest flags in rbx
 	                                   (LAHF/SETO form), not c->rflags */
+	bool fl_host;                   /* ... or in the host's flags: its
+	                                   stub and link code save them */
 	int8_t rmap[16];                /* guest reg -> host reg holding it
 	                                   (clean) as it leaves, or -1 */
 	uint8_t *trans;                 /* moves into to's register entry */
@@ -55,6 +57,9 @@ struct dbt_block {
 	uint8_t *jit_code_reg;          /* ... and jit_rmap's registers in
 	                                   their host registers */
 	int8_t jit_rmap[16];            /* guest reg -> host reg, or -1 */
+	bool jit_fl_dead;               /* the flags are dead at the register
+	                                   entry: it may be entered with them
+	                                   in rbx or in the host's flags */
 	uint8_t *jit_leave;             /* back to the dispatcher unentered
 	                                   (flags in rbx, c->gpr current) */
 	bool jit_failed;                /* not compilable: interpret */

@@ -190,6 +190,10 @@ struct dbt_cpu {
 	uint8_t pe, pg, lma, v86;
 	uint32_t mode_key;      /* block-cache key bits for the above, and
 	                           DBT_MODE_AC */
+	/* The jump cache's generation, never 0.  Right after mode_key, as
+	 * in struct dbt_jc_entry: the translator compares both with one
+	 * 64-bit load (emit_jc_lookup_miss). */
+	uint32_t jc_gen;
 
 	/* Soft TLB (mmu.c): [0] supervisor accesses, [1] user (CPL 3);
 	 * tlb_pa: each entry's guest physical page, | 1 if global. */
@@ -260,7 +264,6 @@ struct dbt_cpu {
 	uint64_t pin_flushes;   /* the cache's flush count at the pin */
 	bool syncing;           /* in block.c's sync_wait (tb_lock) */
 	unsigned wdelay_us;     /* $VMKIT_DBT_WRITE_DELAY (testing) */
-	uint32_t jc_gen;        /* the jump cache's generation, never 0 */
 	struct dbt_jc_entry jc[DBT_JC_SIZE] __attribute__((aligned(64)));
 	/* Which jump-cache slots hold blocks on non-global pages (filled
 	 * since the last flush), so that a CR3 load drops only those; and

@@ -61,7 +61,11 @@
  * exits take the register entry through moves made at link time that
  * hand over what the exit leaves in host registers, and make the
  * attention check there when they go backwards, so every loop of chained
- * code still takes interrupts and yields the run lock.  Direct exits
+ * code still takes interrupts and yields the run lock.  An exit leaves
+ * the flags where they are, most often in the host's flags register;
+ * its link code saves them into rbx only for a target that needs them
+ * before it overwrites them (jit_fl_dead, flags_dead_at_entry), and its
+ * attention check then uses MOV and JRCXZ, which leave them alone.  Direct exits
  * are patched to jump straight into their
  * target's code when the target is on the same guest page (the page's
  * mapping is the one the source was looked up under) and in the same
@@ -139,6 +143,7 @@ struct dbt_jit {
 	size_t nxlinks, capxlinks;
 	uint64_t xlinks_made;
 	uint64_t reg_links, trans_made;  /* links into register entries */
+	uint64_t links_flhost;          /* ... carrying the flags in the host's */
 	bool bmi2;              /* the host has RORX */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
@@ -2007,26 +2012,20 @@ emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
 	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, lin)));
 	f[0] = jcc32(e, 0x5, to);
-	if (e->b != NULL) {
-		/* cmp dword [rbp + rax + jc + mode_key], mode */
-		b1(e, 0x81); b1(e, 0xbc); b1(e, 0x05);
-		b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
-		    mode_key)));
-		b4(e, e->b->mode_key);
-	} else {
-		/* A thunk: the mode the vCPU is in now.  mov edi,
-		 * [rbp + mode_key]; cmp edi, [rbp + rax + jc + mode_key] */
-		b1(e, 0x8b); m_bp(e, DI, OFF(mode_key));
-		b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
-		b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
-		    mode_key)));
-	}
+	/* The mode and the generation, in one: mov rdi, [rbp + mode_key]
+	 * (jc_gen follows it, as gen follows mode_key in an entry); cmp
+	 * rdi, [rbp + rax + jc + mode_key].  The vCPU's mode is the
+	 * block's: whatever changes it ends the block. */
+	_Static_assert(offsetof(struct dbt_cpu, jc_gen) ==
+	    offsetof(struct dbt_cpu, mode_key) + 4, "mode_key, jc_gen");
+	_Static_assert(offsetof(struct dbt_jc_entry, gen) ==
+	    offsetof(struct dbt_jc_entry, mode_key) + 4, "mode_key, gen");
+	b1(e, 0x48); b1(e, 0x8b); m_bp(e, DI, OFF(mode_key));
+	b1(e, 0x48); b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
+	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry,
+	    mode_key)));
 	f[1] = jcc32(e, 0x5, to);
-	/* mov edi, [rbp + jc_gen]; cmp edi, [rbp + rax + jc + gen] */
-	b1(e, 0x8b); m_bp(e, DI, OFF(jc_gen));
-	b1(e, 0x3b); b1(e, 0xbc); b1(e, 0x05);
-	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, gen)));
-	f[2] = jcc32(e, 0x5, to);
+	f[2] = f[1];            /* (callers patch three) */
 	/* jmp [rbp + rax + jc + code] */
 	b1(e, 0xff); b1(e, 0xa4); b1(e, 0x05);
 	b4(e, (uint32_t)(jc + (int32_t)offsetof(struct dbt_jc_entry, code)));
@@ -2069,10 +2068,15 @@ emit_stub_part(struct emit *e, struct dbt_jit_exit *x, bool jc)
 	uint8_t *miss[3];
 	int k;
 
+	if (x->fl_host) {
+		b1(e, 0x9f);                            /* lahf */
+		b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);  /* seto al */
+		b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
+	}
 	if (jc) {
 		set_rip(e, x->target);
 		/* The jump cache's entries take the flags in rbx. */
-		if (!x->fl_bx)
+		if (!x->fl_bx && !x->fl_host)
 			flags_mem_to_bx(e);
 		mov_imm64(e, CX, x->target);
 		emit_jc_lookup_miss(e, miss);
@@ -2082,7 +2086,8 @@ emit_stub_part(struct emit *e, struct dbt_jit_exit *x, bool jc)
 	/* Unlinked: RIP and the flags go where the dispatcher looks for
 	 * them (exit_x_bx merges them from rbx). */
 	b1(e, 0x48); b1(e, 0xb8); b8(e, (uint64_t)(uintptr_t)x);
-	jmp32(e, x->fl_bx || jc ? e->j->exit_x_bx : e->j->exit_x);
+	jmp32(e, x->fl_bx || x->fl_host || jc ? e->j->exit_x_bx :
+	    e->j->exit_x);
 }
 
 static void
@@ -2102,11 +2107,12 @@ emit_jmp_exit(struct emit *e, uint64_t target)
 {
 	struct dbt_jit_exit *x;
 
-	/* Flags in rbx for a linked target's rbx entry (three register
-	 * instructions rather than a read-modify-write of c->rflags). */
-	flags_to_bx(e);
+	/* Flags left where they are: in the host's flags register, the
+	 * stub or the link code saves them if the target needs them
+	 * (link_entry); rbx or c->rflags otherwise. */
 	rc_flush(e);
 	x = new_exit(e, target);
+	x->fl_host = e->fl == FLS_HOST;
 	x->fl_bx = e->fl == FLS_BX;
 	memcpy(x->rmap, e->rc_host, sizeof(x->rmap));
 	x->disp = jmp32_patchable(e);
@@ -2147,15 +2153,12 @@ emit_side_exits(struct emit *e)
 		struct side_exit *x = &e->side[k];
 
 		set_rel32(x->jcc, e->p);
-		/* The Jcc had the flags in the host: into rbx. */
-		b1(e, 0x9f);                            /* lahf */
-		b1(e, 0x0f); b1(e, 0x90); b1(e, 0xc0);  /* seto al */
-		b1(e, 0x89); b1(e, 0xc3);               /* mov ebx, eax */
+		/* The Jcc had the flags in the host: they stay there. */
 		for (g = 0; g < 16; g++)
 			if (x->rc_host[g] >= 0 && x->rc_dirty[g])
 				st64(e, x->rc_host[g], GPR(g));
 		xe = new_exit(e, x->target);
-		xe->fl_bx = true;
+		xe->fl_host = true;
 		memcpy(xe->rmap, x->rc_host, sizeof(xe->rmap));
 		xe->disp = jmp32_patchable(e);
 		emit_stub(e, xe);
@@ -3063,8 +3066,69 @@ emit_icount(struct emit *e)
 {
 	if (!e->c->vm->cfg->stats)
 		return;
-	b1(e, 0x48); b1(e, 0x83); m_bp(e, 0, OFF(icount)); /* add icount */
+	/* Without touching the host flags: a linked exit may bring the
+	 * guest's there (jit_fl_dead). */
+	b1(e, 0x48); b1(e, 0x8b); m_bp(e, AX, OFF(icount)); /* mov rax */
+	b1(e, 0x48); b1(e, 0x8d); b1(e, 0x40);          /* lea rax, [rax+n] */
 	b1(e, (uint8_t)e->b->n);
+	b1(e, 0x48); b1(e, 0x89); m_bp(e, AX, OFF(icount)); /* mov [], rax */
+}
+
+/*
+ * Whether the guest flags are dead where b's register entry starts: the
+ * first instruction doing anything with them overwrites all six without
+ * reading one, and what comes before it is compiled as itself without
+ * touching the host flags (register moves, MOVZX/MOVSX, LEA, MOV imm: no
+ * probe, which would save them for its slow path, no helper, no exit).
+ * Then a linked exit that holds the flags in the host's flags register
+ * enters b without saving them: they stay there until b overwrites them.
+ * Anything else, or anything this does not recognize, is "live", which
+ * costs the exit a save and nothing more.  It must agree with the order
+ * in which emit_insn picks emitters: instructions it takes before
+ * select_hop are refused here unless listed.
+ */
+static bool
+flags_dead_at_entry(const struct dbt_block *b)
+{
+	int k;
+
+	for (k = 0; k < b->n; k++) {
+		const struct insn *i = &b->insns[k];
+		struct hop h;
+		bool hi = false, mem;
+
+		if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
+		    i->rep != REP_NONE || i->lock)
+			return false;
+		if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
+		    (i->op >= 0xb0 && i->op <= 0xbf)))
+			continue;               /* emit_lea, emit_mov_imm */
+		if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
+		    (i->reg & 7) >= 4)
+			return false;           /* emit_acc_op, emit_div */
+		if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
+		    i->op != 0xbe && i->op != 0xbf)
+			return false;           /* SSE and the rest */
+		if (i->map != MAP_1B && i->map != MAP_0F)
+			return false;
+		if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
+			return false;
+		mem = i->mem && h.rm_force < 0;
+		if (mem)
+			return false;           /* a probe */
+		if (h.reg >= 0 && h.reg_byte)
+			(void)byte_slot(i, h.reg, &hi);
+		if (!hi && h.rm_byte)
+			(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm,
+			    &hi);
+		if (hi)
+			return false;           /* emit_hop_mem */
+		if (h.flags == FL_W)
+			return true;
+		if (h.flags != FL_NONE)
+			return false;
+	}
+	return false;
 }
 
 /*
@@ -3327,6 +3391,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	b->jit_code = e.start;
 	b->jit_code_bx = code_bx;
 	b->jit_code_reg = code_reg;
+	b->jit_fl_dead = j->max_native < 0 && flags_dead_at_entry(b);
 	j->compiled++;
 	if (j->dump != NULL) {
 		/* A text line, then the code: tools/jit-dump.py reads it. */
@@ -3422,9 +3487,14 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 	struct dbt_jit *j = c->jit;
 	int from[16], memg[16], g, h, h2;
 	bool back = to->lin <= x->from->lin;
-	bool need = !x->fl_bx || back, pending, blocked, progress;
+	/* Flags in the host's flags register that to needs in rbx: saved
+	 * here.  Those to overwrites first stay where they are. */
+	bool save = x->fl_host && !to->jit_fl_dead;
+	bool fl_host = x->fl_host && to->jit_fl_dead;
+	bool need = (!x->fl_bx && !x->fl_host) || save || back;
+	bool pending, blocked, progress;
 	struct emit e;
-	uint8_t *leave[2];
+	uint8_t *leave[2], *nf_leave = NULL;
 
 	if (to->jit_code_reg == NULL)
 		return NULL;
@@ -3432,6 +3502,8 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		j->reg_links++;
 		return x->trans;
 	}
+	if (fl_host)
+		j->links_flhost++;
 	/* from[h]: the host register whose value goes to h, -1 for
 	 * c->gpr[memg[h]], -2 for nothing to do */
 	for (h = 0; h < 16; h++)
@@ -3453,7 +3525,16 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 	e.start = e.p = j->base + j->used;
 	e.j = j;
 	e.c = c;
-	if (!x->fl_bx) {
+	if (back && fl_host && e.c->vm->ncpus > 1 && !e.c->smp_parallel) {
+		/* The turn budget's check below clobbers them. */
+		save = true;
+		fl_host = false;
+	}
+	if (save) {
+		b1(&e, 0x9f);                           /* lahf */
+		b1(&e, 0x0f); b1(&e, 0x90); b1(&e, 0xc0); /* seto al */
+		b1(&e, 0x89); b1(&e, 0xc3);             /* mov ebx, eax */
+	} else if (!x->fl_bx && !x->fl_host) {
 		/* the flags from c->rflags into rbx, as the entry does */
 		b1(&e, 0x0f); b1(&e, 0xb7); m_bp(&e, 0, OFF(rflags));
 		b1(&e, 0x66); b1(&e, 0xc1); b1(&e, 0xc0); b1(&e, 8);
@@ -3461,7 +3542,14 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		b1(&e, 0xc0); b1(&e, 0xe8); b1(&e, 3);
 		b1(&e, 0x89); b1(&e, 0xc3);
 	}
-	if (back) {
+	if (back && fl_host) {
+		/* A way back: the attention check the entry skips, here
+		 * without touching the flags (mov ecx, [attn]; jrcxz), and
+		 * out through a save of them into rbx (nf_leave, below). */
+		b1(&e, 0x8b); m_bp(&e, CX, OFF(attn));
+		b1(&e, 0xe3); b1(&e, 5);                /* jrcxz +5 */
+		b1(&e, 0xe9); nf_leave = e.p; b4(&e, 0); /* jmp nf_leave */
+	} else if (back) {
 		/* A way back: the attention check the entry skips.  The
 		 * registers are all in c->gpr: leave through to's own. */
 		emit_attn_check(&e, leave);
@@ -3501,6 +3589,13 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		if (from[h] == -1)
 			ld64(&e, h, GPR(memg[h]));
 	jmp32(&e, to->jit_code_reg);
+	if (nf_leave != NULL) {
+		set_rel32(nf_leave, e.p);
+		b1(&e, 0x9f);                           /* lahf */
+		b1(&e, 0x0f); b1(&e, 0x90); b1(&e, 0xc0); /* seto al */
+		b1(&e, 0x89); b1(&e, 0xc3);             /* mov ebx, eax */
+		jmp32(&e, to->jit_leave);
+	}
 	j->used += (size_t)(e.p - e.start);
 	j->used = (j->used + 15) & ~(size_t)15;
 	x->trans = e.start;
@@ -3548,6 +3643,15 @@ dbt_jit_link(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		j->xlinks_made++;
 	}
 	entry = link_entry(c, x, to);
+	if (entry == NULL && x->fl_host) {
+		/* No room for the code that saves the flags: not linked (the
+		 * arena is about to be flushed anyway). */
+		if (x->xidx >= 0) {
+			j->nxlinks--;
+			x->xidx = -1;
+		}
+		return;
+	}
 	patch_rel32(x->disp, entry != NULL ? entry :
 	    x->fl_bx ? to->jit_code_bx : to->jit_code);
 	x->to = to;
@@ -3735,7 +3839,7 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%llu blocks compiled in %.1f ms, code cache "
 	    "%.1f of %.0f MiB (%llu flushes), %llu links (%llu to global "
-	    "pages, %llu handing registers over, %llu through moves made for it), %llu jump-cache fills (%llu replacing another block), "
+	    "pages, %llu handing registers over, %llu through moves made for it, %llu with the flags left in the host's), %llu jump-cache fills (%llu replacing another block), "
 	    "%llu instructions native, %llu through the interpreter, "
 	    "%llu TLB probes (%llu saving no flags)",
 	    (unsigned long long)j->compiled, (double)j->ns / 1e6,
@@ -3744,6 +3848,7 @@ dbt_jit_stats(struct dbt_jit *j, char *buf, size_t len)
 	    (unsigned long long)j->xlinks_made,
 	    (unsigned long long)j->reg_links,
 	    (unsigned long long)j->trans_made,
+	    (unsigned long long)j->links_flhost,
 	    (unsigned long long)j->jc_fills,
 	    (unsigned long long)j->jc_conflicts,
 	    (unsigned long long)j->native_insns,

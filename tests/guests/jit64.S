@@ -12,6 +12,8 @@
  *            registers, flags and RIP exactly as before the faulting
  *            instruction, and CR2
  *   irq      a LAPIC timer interrupt ends a tight loop (chained block)
+ *   flags    flags carried by linked exits into blocks that read them
+ *            first, overwrite them first, and back to a loop's head
  *   sum      a checksum over ALU work with byte registers, memory
  *            operands, shifts, CMOV/SETcc, XADD and BSF, so that tiers
  *            can be compared
@@ -332,6 +334,57 @@ pop_resume:
 31:	movl $msg_stack_bad, %esi
 	jmp fail_r14
 32:
+	/* ---- flags: blocks that leave with the flags in the host's flags
+	 * register, linked (100 rounds) to blocks that read them first
+	 * (their link code saves them), that overwrite them first (nothing
+	 * saved), and a way back to a block that overwrites them first
+	 * (the attention check there must not touch them) ---- */
+	movl $100, %r9d
+	xorl %r14d, %r14d
+41:	movl %r9d, %eax                 /* the flags differ round by round */
+	andl $1, %eax
+	negl %eax                       /* 0 or -1 */
+	movl $0x04, %r11d               /* 0x7fffffff - 0: PF */
+	movl $0x885, %r10d              /* 0x7fffffff - -1: CF PF SF OF */
+	testl %eax, %eax
+	cmovnzl %r10d, %r11d
+	movl $0x7fffffff, %r12d
+	subl %eax, %r12d                /* 0x7fffffff + CF */
+	movl $0x7fffffff, %ecx
+	cmpl %eax, %ecx
+	jmp 42f
+42:	pushfq                          /* reads them first */
+	popq %rdx
+	andl $0x8d5, %edx
+	cmpl %r11d, %edx
+	je 43f
+	orl $1, %r14d
+43:	cmpl %eax, %ecx
+	jc 44f                          /* a side exit, taken every other round */
+44:	adcl $0, %ecx                   /* reads CF first */
+	cmpl %r12d, %ecx
+	je 45f
+	orl $4, %r14d
+45:	cmpl $-1, %eax
+	jmp 46f
+46:	movl $5, %ecx                   /* overwrites them first */
+	cmpl $5, %ecx                   /* ZF PF: 0x44 */
+	pushfq
+	popq %rdx
+	andl $0x8d5, %edx
+	cmpl $0x44, %edx
+	je 47f
+	orl $8, %r14d
+47:	decl %r9d
+	jnz 41b
+	testl %r14d, %r14d
+	jnz 48f
+	movl $msg_flags, %esi
+	call puts64
+	jmp 49f
+48:	movl $msg_flags_bad, %esi
+	jmp fail_r14
+49:
 	movl $msg_ok, %esi
 	call puts64
 	EXIT $0
@@ -671,6 +724,8 @@ sum_data:
 hexdigits:
 	.ascii "0123456789abcdef"
 msg_smc:	.asciz "jit64: smc ok\n"
+msg_flags:	.asciz "jit64: linked flags ok\n"
+msg_flags_bad:	.asciz "jit64: linked flags FAILED\n"
 msg_smc_bad:	.asciz "jit64: smc FAILED\n"
 msg_gen:	.asciz "jit64: gen ok\n"
 msg_gen_bad:	.asciz "jit64: gen FAILED\n"

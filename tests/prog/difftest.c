@@ -130,12 +130,10 @@
  * FSW with TOP and sometimes a pending exception, random tags and 80-bit
  * values of every kind): every documented form but FCMOVcc where its
  * flags are undefined; compared: FCW, FSW, FTW, ST0-7, and FOP, FIP and
- * FDP (where the host's FXSAVE stores them, see the probes).  Three more
+ * FDP (where the host's FXSAVE stores them, see the probes).  Two more
  * probes: AMD's FXSAVE stores FOP/FIP/FDP only with FSW.ES set (compared
  * only then); KVM-PVM stores its own selectors as FCS/FDS in FNSTENV and
- * FNSAVE (overwritten right after by the generator); an unmasked inexact
- * underflow sets UE without PE on AMD (SDM vol. 1, 4.9.1.6: both; PE is
- * not compared after such an #XM).  Where FLDENV, FNSTENV, FRSTOR or
+ * FNSAVE (overwritten right after by the generator).  Where FLDENV, FNSTENV, FRSTOR or
  * FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
  * is its own: AMD reports the last).
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
@@ -772,8 +770,6 @@ struct flow {
 #define GEN_REP32_UPPER 0x40    /* a 67 REP MOVS/STOS faulting at once
                                    keeps RSI/RDI's upper halves (AMD) */
 #define GEN_CMPS_SRC_FIRST 0x80  /* REP CMPS reads DS:rSI first (AMD) */
-#define GEN_UE_NOPE 0x100       /* an unmasked inexact underflow leaves PE
-                                   clear (AMD) */
 #define GEN_FX_PTR_ES 0x200     /* FXSAVE stores FOP, FIP and FDP only
                                    with FSW.ES set (AMD) */
 #define GEN_FCS_HOST 0x400      /* FNSTENV stores a host selector as FCS
@@ -3595,7 +3591,6 @@ struct stats {
 	uint64_t seqs, mismatches, exceptions, unjudged, timeouts;
 	uint64_t undef_seqs, undef_agreed, undef_differed;
 	uint64_t cmps_either;   /* CMPS faults explained by operand order */
-	uint64_t ue_nope;       /* #XM whose PE differed as explained */
 	uint64_t per_mode[NMODES];
 	uint64_t cls_insns[NCLASS], cls_bad[NCLASS], cls_exc[NCLASS];
 	uint64_t vec[32];
@@ -3865,22 +3860,6 @@ multi_pf(const struct seq *s, const struct result *k, const struct result *b)
 	return false;
 }
 
-/* The MXCSR bits not compared: PE after #XM for an unmasked underflow
- * where the CPU sets UE without PE (AMD; the SDM, vol. 1, 4.9.1.6, and
- * the model set both when the result is inexact). */
-static uint32_t
-ue_nope(const struct seq *s, const struct result *k, const struct result *b,
-    bool nope)
-{
-	uint32_t mx;
-
-	if (!nope || outcome(s, k) != OUT_EXC || outcome(s, b) != OUT_EXC ||
-	    k->port != X86_EXC_XM || b->port != X86_EXC_XM)
-		return 0;
-	memcpy(&mx, k->st.fxsave + 24, 4);
-	return (mx & 0x10) && !(mx & 0x800) ? 0x20 : 0;
-}
-
 /* The flags undefined where the reference run stopped.  rep_partial: the
  * CPU shows the flags of a faulting REP CMPS/SCAS's completed iterations
  * (AMD), where the model (Intel) leaves them as before the instruction:
@@ -3993,7 +3972,7 @@ diff_mem(struct diffs *d, const char *what, uint64_t lo, uint64_t hi,
 static void
 compare(const struct seq *s, const struct result *k, const struct result *b,
     uint32_t mask, uint64_t fin_mask, uint16_t low, bool either,
-    uint32_t mx_skip, bool fx_ptr_es, struct diffs *d, bool *udiff)
+    bool fx_ptr_es, struct diffs *d, bool *udiff)
 {
 	static const int segs[6] = { X86_CS, X86_SS, X86_DS, X86_ES, X86_FS,
 		X86_GS };
@@ -4040,7 +4019,7 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 
 		memcpy(&ma, k->st.fxsave + 24, 4);
 		memcpy(&mb, b->st.fxsave + 24, 4);
-		if ((ma ^ mb) & ~mx_skip)
+		if (ma != mb)
 			diff_add(d, "    mxcsr    kvm %#010x  dbt %#010x\n", ma,
 			    mb);
 	}
@@ -4419,7 +4398,6 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		0x00, 0x00, 0x00, 0x70, 0xbf, 0x00, 0x10, 0x02, 0x00, 0xf3,
 		0xa6 };
 	/* movsxd ax, [rbx + 0xffe]: the word before G_HOLE */
-	static const uint8_t ue_pe[] = { 0xf3, 0x0f, 0x59, 0xc1 };
 	static const uint8_t fld1[] = { 0xd9, 0xe8 };
 	static const uint8_t fnstenv[] = { 0xd9, 0xe8, 0xd9, 0x33 };
 	static const uint8_t movsxd16[] = { 0x66, 0x63, 0x83, 0xfe, 0x0f, 0x00,
@@ -4564,29 +4542,6 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		    "model's Intel CPU reads ES:rDI first): where both "
 		    "operands fault, the vector, CR2 and the error code are "
 		    "not compared");
-	}
-	/* mulss xmm0, xmm1 with a tiny, inexact product and only underflow
-	 * unmasked: the SDM (vol. 1, 4.9.1.6) sets UE and PE before #XM, as
-	 * the DBT does; AMD sets UE alone. */
-	probe_seq(&s, m, ue_pe, sizeof(ue_pe), mi->end_kind == END_OUT ? 3 :
-	    0);
-	{
-		uint32_t mx = 0x1780, a = 0x00800000, b = 0x2d714f65;
-
-		memcpy(s.init.fxsave + 24, &mx, 4);
-		memcpy(s.init.fxsave + 160, &a, 4);
-		memcpy(s.init.fxsave + 176, &b, 4);
-	}
-	if (mi->end_kind == END_OUT)
-		memcpy(s.code + sizeof(ue_pe), out_end + 1, 4);
-	else
-		s.code[sizeof(ue_pe)] = 0xcc;
-	if (probe_run(kvm, &s, &r) == 0 && r.port == X86_EXC_XM &&
-	    (r.st.fxsave[24] & 0x30) == 0x10) {
-		mi->opts |= GEN_UE_NOPE;
-		note(mi, "an unmasked underflow with an inexact result sets "
-		    "UE without PE (AMD; the SDM and the model set both): "
-		    "MXCSR.PE is not compared after #XM with UE unmasked");
 	}
 	/* fld1: Intel's FXSAVE stores its FOP and FIP, AMD's only where
 	 * an unmasked exception is pending (FSW.ES). */
@@ -4915,7 +4870,7 @@ bad:
 	for (i = 0; i < iterations; i++) {
 		uint64_t it = start + i;
 		struct diffs d;
-		uint32_t mask, mx_skip;
+		uint32_t mask;
 		bool udiff, either;
 		int o, k;
 
@@ -4961,12 +4916,10 @@ bad:
 		mask = undef_mask(&s, &rk, (mi[m].opts & GEN_REP_PARTIAL) != 0);
 		either = cmps_either(&s, &rk, &rb,
 		    (mi[m].opts & GEN_CMPS_SRC_FIRST) != 0);
-		mx_skip = ue_nope(&s, &rk, &rb, (mi[m].opts & GEN_UE_NOPE) !=
-		    0);
 		memset(&d, 0, sizeof(d));
 		compare(&s, &rk, &rb, mask, mi[m].ac_cleared && (o == OUT_EXC ||
 		    s.end_kind == END_INT3) ? X86_AC : 0, low_half_regs(&s,
-		    (mi[m].opts & GEN_REP32_UPPER) != 0), either, mx_skip,
+		    (mi[m].opts & GEN_REP32_UPPER) != 0), either,
 		    (mi[m].opts & GEN_FX_PTR_ES) != 0, &d, &udiff);
 		if (mask) {
 			st.undef_seqs++;
@@ -4975,9 +4928,6 @@ bad:
 			else
 				st.undef_agreed++;
 		}
-		if (mx_skip && !d.n && ((rk.st.fxsave[24] ^
-		    rb.st.fxsave[24]) & mx_skip))
-			st.ue_nope++;
 		if (either && !d.n && (rk.port != rb.port ||
 		    rk.st.cr2 != rb.st.cr2 || memcmp(rk.mem + G_KSTACK_TOP -
 		    48, rb.mem + G_KSTACK_TOP - 48, 8)))
@@ -5022,9 +4972,6 @@ bad:
 	if (st.cmps_either)
 		printf("; %" PRIu64 " CMPS faults differed by operand order "
 		    "(explained)", st.cmps_either);
-	if (st.ue_nope)
-		printf("; %" PRIu64 " #XM differed in PE after an unmasked "
-		    "underflow (explained)", st.ue_nope);
 	printf("\n");
 	if (!st.quiet) {
 		printf("difftest: by mode:");
