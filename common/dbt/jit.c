@@ -2003,10 +2003,18 @@ emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 	uint8_t *to = miss != NULL ? NULL : e->j->exit_null_bx;
 	uint8_t *f[3];
 
-	b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);          /* mov rax, rcx */
-	b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr rax, 12 */
-	b1(e, 0x48); b1(e, 0x31); b1(e, 0xc8);          /* xor rax, rcx */
-	b1(e, 0x25); b4(e, DBT_JC_SIZE - 1);            /* and eax, mask */
+	if (e->j->bmi2) {
+		/* rorx rax, rcx, 12: its low bits are those of rcx >> 12,
+		 * the only ones the mask keeps */
+		b1(e, 0xc4); b1(e, 0xe3); b1(e, 0xfb); b1(e, 0xf0);
+		b1(e, 0xc1); b1(e, 12);
+	} else {
+		b1(e, 0x48); b1(e, 0x89); b1(e, 0xc8);  /* mov rax, rcx */
+		b1(e, 0x48); b1(e, 0xc1); b1(e, 0xe8); b1(e, 12); /* shr */
+	}
+	b1(e, 0x31); b1(e, 0xc8);                       /* xor eax, ecx */
+	_Static_assert(DBT_JC_SIZE == 65536, "jc mask is movzx's");
+	b1(e, 0x0f); b1(e, 0xb7); b1(e, 0xc0);          /* movzx eax, ax */
 	b1(e, 0xc1); b1(e, 0xe0); b1(e, 5);             /* shl eax, 5 */
 	/* cmp rcx, [rbp + rax + jc + lin] */
 	b1(e, 0x48); b1(e, 0x3b); b1(e, 0x8c); b1(e, 0x05);
