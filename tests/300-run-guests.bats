@@ -134,6 +134,10 @@ system_guest() {
 	system_guest modes16 32M
 }
 
+@test "debug: single-step traps (after POPF, MOV SS, INT n, far jumps to 16-bit code and back) and DR0-DR3 instruction breakpoints with DR6 and RF, 32-bit and 64-bit" {
+	system_guest debug 32M
+}
+
 # smp.S: the BSP starts the others with INIT-SIPI-SIPI and every CPU runs
 # the same races, in 32-bit mode (interpreted) and 64-bit mode (compiled on
 # the jit tier): LOCKed counters whose totals must be exact, spinlocks,
