@@ -71,6 +71,7 @@ guest_backends() {
 			x=$(printf '%s\n' "$output" | sed -n 's/^jit64: sse \([0-9a-f]*\).*/\1/p')
 			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }
 			[ -n "$x" ] || [ ${#args[@]} -gt 0 ] || { echo "# $a/$t: no sse line" >&3; false; }
+			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: 16-byte alignment before the address ok*" "$a/$t: #GP before #SS"
 			sums="$sums $a/$t=$s/${x:-skipped}"
 			[ -z "$first" ] && first=$s
 			is "$s" "$first" "integer checksums:$sums"
@@ -131,6 +132,10 @@ system_guest() {
 
 @test "modes16: ENTER with nesting levels and 16-bit stacks, faults that leave ESP/EBP, BOUND, ARPL, 16-bit code segments and interrupt gates" {
 	system_guest modes16 32M
+}
+
+@test "debug: single-step traps (after POPF, MOV SS, INT n, far jumps to 16-bit code and back) and DR0-DR3 instruction breakpoints with DR6 and RF, 32-bit and 64-bit" {
+	system_guest debug 32M
 }
 
 # smp.S: the BSP starts the others with INIT-SIPI-SIPI and every CPU runs

@@ -231,6 +231,19 @@ fill() {
 	is "$output" "vm-disk: --output=xml: expected human or json"
 }
 
+@test "map of preallocated qcow2 images (metadata, falloc, full), partly written: exactly qemu-img's, JSON and table (data over a hole of the file says zero)" {
+	keys='[.[] | {start, length, depth, present, zero, data, offset}]'
+	for o in preallocation=metadata preallocation=metadata,cluster_size=4k \
+	    preallocation=falloc preallocation=full; do
+		rm -f p.qcow2
+		qemu-img create -q -f qcow2 -o $o p.qcow2 4M
+		qemu-io -c 'write -P 1 1M 64k' -c 'write -P 2 3000k 5k' p.qcow2 > /dev/null
+		same "$("$VM_DISK" map --json p.qcow2 | jq -c "$keys")" \
+		    "$(qemu-img map --output=json p.qcow2 | jq -c "$keys")" "map $o"
+		same "$("$VM_DISK" map p.qcow2)" "$(qemu-img map p.qcow2)" "human map $o"
+	done
+}
+
 @test "check: a clean qemu-img image is clean (exit 0) in human and JSON form" {
 	qemu-img create -q -f qcow2 -o cluster_size=4k i.qcow2 8M
 	fill i.qcow2

@@ -318,6 +318,32 @@ setup() {
 	[ ! -e e.qcow2 ] && [ ! -e e.vdi ]
 }
 
+# dir_synced TRACE DIR: in an strace log, a rename is followed by an
+# fsync of a descriptor opened on directory DIR
+dir_synced() {
+	awk -v dir="\"$2\"" '
+		/rename\(/ && / = 0$/ { renamed = 1 }
+		renamed && /openat\(/ && /O_DIRECTORY/ && index($0, dir) {
+			fd = $NF; next
+		}
+		fd != "" && $0 ~ "fsync\\(" fd "\\)" && / = 0$/ { ok = 1 }
+		END { exit !ok }' "$1"
+}
+
+@test "create and convert sync the directory after renaming the new image into place (strace sees the fsync)" {
+	mkdir sub
+	strace -f -o c.trace -e trace=rename,openat,fsync "$VM_DISK" create -q -f qcow2 sub/a.qcow2 1M
+	dir_synced c.trace sub || { sed 's/^/# /' c.trace | tail -5 >&3; false; }
+	for f in qcow2 raw vmdk vdi vpc; do
+		strace -f -o v.trace -e trace=rename,openat,fsync "$VM_DISK" convert -O $f src.raw sub/b.$f
+		dir_synced v.trace sub || { echo "# convert -O $f" >&3; sed 's/^/# /' v.trace | tail -5 >&3; false; }
+		qemu-img compare src.raw sub/b.$f
+	done
+	# a name with no directory part: the current directory
+	strace -f -o d.trace -e trace=rename,openat,fsync "$VM_DISK" convert -O qcow2 src.raw here.qcow2
+	dir_synced d.trace . || { sed 's/^/# /' d.trace | tail -5 >&3; false; }
+}
+
 @test "refcount table growth: 24 MiB of 512-byte clusters" {
 	head -c 24M /dev/urandom > big.raw
 	run_tool 0 "$VM_DISK" convert -O qcow2 -o cluster_size=512 big.raw out.qcow2

@@ -63,3 +63,26 @@ echo mark-flushed; echo later | dd of=/dev/vda bs=65536 seek=40 conv=sync 2>/dev
 	qemu-img convert -O raw d.qcow2 d.raw
 	is "$(dd if=d.raw bs=65536 skip=2 count=1 status=none | head -c 12)" flushed-data "the flushed write, read by qemu-img"
 }
+
+@test "dbt: a guest that writes without flushing and then writes nothing more: vm-run writes the qcow2 tables back within VMKIT_BLOCK_WRITEBACK's seconds, a SIGKILL after keeps the data" {
+	"$VM_DISK" create -q -f qcow2 w.qcow2 64M
+	# oflag=direct: the write reaches the disk at once, with no FLUSH;
+	# then the guest only sleeps, so no later write looks at the time
+	VMKIT_BLOCK_WRITEBACK=0,2 "$VM_RUN" --accel dbt --no-reboot -m 256M \
+		--kernel "$KERNEL" --initrd "$INITRD" --disk w.qcow2 \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"yes idle-data | dd of=/dev/vda bs=65536 seek=40 count=1 iflag=fullblock oflag=direct 2>/dev/null; echo mark-written; sleep 600\"" \
+		< /dev/null > console 2>&1 &
+	pid=$!
+	for ((i = 0; i < 1500; i++)); do
+		grep -q mark-written console || ! kill -0 $pid 2>/dev/null && break
+		sleep 0.2
+	done
+	grep -q mark-written console || { sed 's/^/# /' console >&3; kill -9 $pid; false; }
+	# past the 2-second bound (and the once-a-second look at it)
+	sleep 5
+	kill -9 $pid
+	wait $pid || true
+	qemu_ok w.qcow2
+	qemu-io -r -c 'read -v 2621440 10' w.qcow2 | grep -q 'idle.data.' ||
+		{ qemu-io -r -c 'read -v 2621440 16' w.qcow2 | sed 's/^/# /' >&3; false; }
+}

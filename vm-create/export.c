@@ -33,6 +33,7 @@
 
 #include "block/block.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/version.h"
 
@@ -665,8 +666,8 @@ write_out(struct xport *x, const char *out)
 		ret = vm_err_errno(x->err, -errno, "%s", out);
 	if (close(fd) < 0 && ret == 0)
 		ret = vm_err_errno(x->err, -errno, "%s", out);
-	if (ret == 0 && rename(path, out) < 0)
-		ret = vm_err_errno(x->err, -errno, "%s", out);
+	if (ret == 0 && (ret = io_rename_durable(path, out)) < 0)
+		ret = vm_err_errno(x->err, ret, "%s", out);
 	return ret;
 }
 

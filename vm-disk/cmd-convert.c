@@ -583,8 +583,8 @@ to_file(struct conv *c, const char *out, const char *ofmt,
 	if (ret == 0 && (ret = blk_flush(c->out)) < 0)
 		disk_ioerr(c->out, ret, "sync");
 	blk_close(c->out);
-	if (ret == 0 && rename(tmp, out) < 0) {
-		log_warn("%s", out);
+	if (ret == 0 && (ret = io_rename_durable(tmp, out)) < 0) {
+		log_warnx("%s: %s", out, strerror(-ret));
 		ret = -1;
 	}
 	if (ret < 0) {

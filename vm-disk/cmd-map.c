@@ -3,11 +3,17 @@
  * keys are qemu-img map's: start, length, depth (0 = this image), present
  * (some layer has it), zero, data, compressed, offset (host offset in that
  * layer's file, for uncompressed data).  The human table lists the data
- * extents and the file each lives in.
+ * extents and the file each lives in.  As in qemu-img, data over a hole
+ * of the host file (a preallocation=metadata cluster not yet written)
+ * says zero, and the table leaves it out (qcow2 images whose file is
+ * much sparser than its clusters: sparse_prealloc).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "block/block.h"
 #include "util/json.h"
@@ -28,14 +34,61 @@ layer(struct blk *b, int depth)
 	return b;
 }
 
+/*
+ * The run of [host, host+len) in fd that is all hole or all data
+ * (SEEK_HOLE/SEEK_DATA): its length, and in *hole which.  A file system
+ * without them has data everywhere.
+ */
+static uint64_t
+host_run(int fd, uint64_t host, uint64_t len, bool *hole)
+{
+	off_t d = lseek(fd, (off_t)host, SEEK_DATA), h;
+	uint64_t n;
+
+	*hole = false;
+	if (d < 0) {
+		*hole = errno == ENXIO;         /* a hole to the end */
+		return len;
+	}
+	if ((uint64_t)d > host) {
+		*hole = true;
+		n = (uint64_t)d - host;
+	} else {
+		h = lseek(fd, (off_t)host, SEEK_HOLE);
+		n = h < 0 || (uint64_t)h <= host ? len : (uint64_t)h - host;
+	}
+	return n < len ? n : len;
+}
+
+/*
+ * Whether the file of a qcow2 layer looks preallocated with metadata
+ * only: it spans many more clusters than it has blocks allocated (a
+ * tenth more, or two), the test qemu makes before it looks at the host
+ * file's holes under data clusters.
+ */
+static bool
+sparse_prealloc(struct blk *b)
+{
+	struct stat st;
+	uint64_t cs = blk_cluster_size(b), real, spans, thr;
+
+	if (cs == 0 || fstat(b->fd, &st) < 0)
+		return false;
+	real = (uint64_t)st.st_blocks * 512 / cs;
+	spans = ((uint64_t)st.st_size + cs - 1) / cs;
+	thr = real * 10 / 9 > real + 2 ? real * 10 / 9 : real + 2;
+	return spans >= thr;
+}
+
 static void
 emit(struct json *j, struct blk *b, const struct ext *e, bool as_json)
 {
 	bool data = e->st & BLK_S_DATA, present = e->st & (BLK_S_DATA |
 	    BLK_S_ZERO), comp = e->st & BLK_S_COMPRESSED;
+	bool zero = !data || (e->st & BLK_S_ZERO);
 
 	if (!as_json) {
-		if (data && !comp)
+		if (data && !comp && !zero)
 			printf("%#-16llx%#-16llx%#-16llx%s\n",
 			    (unsigned long long)e->start,
 			    (unsigned long long)e->len,
@@ -48,7 +101,7 @@ emit(struct json *j, struct blk *b, const struct ext *e, bool as_json)
 	json_u64(j, "length", e->len);
 	json_int(j, "depth", e->depth);
 	json_bool(j, "present", present);
-	json_bool(j, "zero", !data);
+	json_bool(j, "zero", zero);
 	json_bool(j, "data", data);
 	json_bool(j, "compressed", comp);
 	if (data && !comp && e->host != UINT64_MAX)
@@ -100,6 +153,18 @@ cmd_map(int argc, char **argv)
 		}
 		if (!(st & BLK_S_DATA))
 			host = UINT64_MAX;
+		/* qcow2 only: other formats' host offsets may lie in
+		 * extent files other than the one opened */
+		if ((st & BLK_S_DATA) && !(st & BLK_S_COMPRESSED) &&
+		    host != UINT64_MAX &&
+		    strcmp(layer(b, depth)->drv->name, "qcow2") == 0 &&
+		    sparse_prealloc(layer(b, depth))) {
+			bool hole;
+
+			n = host_run(layer(b, depth)->fd, host, n, &hole);
+			if (hole)
+				st |= BLK_S_ZERO;
+		}
 		if (cur.st == st && cur.depth == depth &&
 		    (host == UINT64_MAX ? cur.host == UINT64_MAX :
 		    cur.host + cur.len == host) && !(st & BLK_S_COMPRESSED)) {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/io.h"
 
 extern const struct blk_driver blk_raw;
 extern const struct blk_driver blk_qcow2;
@@ -406,8 +407,9 @@ blk_stream_new(int fd, const char *name, const char *format,
 
 /*
  * Create an image at path: the new image is written to a temporary file
- * beside it and renamed over path only when complete, so a failure leaves
- * whatever was at path untouched.
+ * beside it, synced, and renamed over path only when complete (the
+ * directory synced after), so a failure leaves whatever was at path
+ * untouched and a power cut after the return keeps the new image.
  */
 int
 blk_create(const char *path, const char *format,
@@ -428,8 +430,8 @@ blk_create(const char *path, const char *format,
 	if (ret == 0 && fsync(fd) < 0)
 		ret = vm_err_errno(err, -errno, "%s", path);
 	close(fd);
-	if (ret == 0 && rename(tmp, path) < 0)
-		ret = vm_err_errno(err, -errno, "%s", path);
+	if (ret == 0 && (ret = io_rename_durable(tmp, path)) < 0)
+		ret = vm_err_errno(err, ret, "%s", path);
 	if (ret < 0)
 		unlink(tmp);
 	return ret;
@@ -545,6 +547,14 @@ blk_flush(struct blk *b)
 	if (b->flags & BLK_F_RDONLY)
 		return 0;
 	return b->drv->flush ? b->drv->flush(b) : 0;
+}
+
+uint64_t
+blk_writeback_idle(struct blk *b)
+{
+	if (b->flags & BLK_F_RDONLY)
+		return 0;
+	return b->drv->writeback_idle ? b->drv->writeback_idle(b) : 0;
 }
 
 int

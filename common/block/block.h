@@ -130,6 +130,10 @@ struct blk_driver {
 	int (*write_compressed)(struct blk *b, const void *data, size_t n,
 	    const void *plain, uint64_t off);
 	int (*flush)(struct blk *b);
+	/* The loss window's time bound while no write comes (optional):
+	 * write back what is due; when it is next due (CLOCK_MONOTONIC
+	 * ns), 0 if nothing waits. */
+	uint64_t (*writeback_idle)(struct blk *b);
 	int (*discard)(struct blk *b, uint64_t off, uint64_t len);
 	/* Status of [off, off+len) in this layer only: *pnum bytes from
 	 * off share the returned BLK_S_* flags (and, for data, a host
@@ -220,6 +224,12 @@ size_t blk_compress(struct blk *b, const void *in, void *out, size_t cap);
 int blk_write_compressed_data(struct blk *b, const void *data, size_t n,
     const void *plain, uint64_t off);
 int blk_flush(struct blk *b);
+/* For a writer's event loop while the image gets no writes: metadata a
+ * format keeps in memory is written back and synced once the loss
+ * window's time bound (VMKIT_BLOCK_WRITEBACK) has passed, as the next
+ * write would do.  Returns the CLOCK_MONOTONIC time (ns) at which that
+ * is next due, 0 if nothing waits.  Same thread rules as a write. */
+uint64_t blk_writeback_idle(struct blk *b);
 int blk_discard(struct blk *b, uint64_t off, uint64_t len);
 /* Status through the chain: flags of the first layer that has the range
  * (0 if none: reads as zeros), its depth (0 = this image) in *depth. */

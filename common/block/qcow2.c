@@ -258,8 +258,8 @@ out:
  * does, once VMKIT_BLOCK_WRITEBACK's bytes (MiB) have been written or
  * its seconds have passed since the first change still unwritten:
  * "MIB,SECONDS", default 256,10; 0 for either turns that bound off.  The
- * time is looked at when the next write comes; an idle writer's changes
- * wait for its flush or close.
+ * time is looked at when the next write comes, and by a writer's event
+ * loop while none comes (blk_writeback_idle: vm-run's disks).
  */
 void
 qc_window_init(struct qcow2 *q)
@@ -665,6 +665,18 @@ qcow2_write_compressed(struct blk *b, const void *data, size_t n,
 	const struct qcow2 *q = b->priv;
 
 	return ret < 0 ? ret : qc_window(b, q->cs);
+}
+
+/* The time bound of the loss window (qc_window) for an idle writer: an
+ * I/O error is left in b->ioerr for the next flush to report. */
+static uint64_t
+qcow2_writeback_idle(struct blk *b)
+{
+	struct qcow2 *q = b->priv;
+
+	if (qc_window(b, 0) < 0 || q->win_start_ns == 0 || q->win_max_ns == 0)
+		return 0;
+	return q->win_start_ns + q->win_max_ns;
 }
 
 static int
@@ -1086,6 +1098,7 @@ const struct blk_driver blk_qcow2 = {
 	.compress = qc_compress,
 	.write_compressed = qcow2_write_compressed,
 	.flush = qcow2_flush,
+	.writeback_idle = qcow2_writeback_idle,
 	.discard = qcow2_discard,
 	.block_status = qcow2_block_status,
 	.info = qcow2_info,

@@ -223,6 +223,8 @@ struct dbt_cpu {
 	 * in_excl is set while it does, so the plain path is taken. */
 	bool atom_excl, in_excl;
 	bool step_one;          /* exec_block: one instruction only */
+	bool ss_shadow;         /* MOV SS / POP SS ran: no #DB after it */
+	uint32_t deliveries;    /* events dbt_deliver delivered */
 	bool smp_parallel;      /* $VMKIT_DBT_SMP=parallel (dbt.c) */
 	bool flush_wanted;      /* the arena is full: flush, alone */
 	int exc_vector;         /* pending exception, -1 none */

@@ -806,6 +806,55 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
 }
 
 /*
+ * One instruction of b with RFLAGS.TF set or a breakpoint armed in DR7
+ * (SDM vol. 3A, 17.2 and 17.3), on the interpreter:
+ * - an instruction breakpoint (DRn with Ln or Gn set, R/Wn 00) on its
+ *   address is a fault before it, unless RF is set: #DB with the DRn's
+ *   B bit set in DR6 (DR6's bits are sticky: the handler clears them);
+ * - with TF set when it began, a trap after it: #DB with DR6.BS set and
+ *   the next instruction's address pushed.  Not after the POPF or IRET
+ *   that set TF (it was clear when they began), not after a MOV SS or
+ *   POP SS (it comes after the next instruction, 6.8.3), not after one
+ *   that delivered an interrupt or exception (the handler runs with TF
+ *   clear; the IRET back restores it).
+ * Not done: data breakpoints (R/Wn 01 and 11: an armed one only makes
+ * the vCPU run one instruction at a time), I/O breakpoints, DR7.GD, a
+ * trap per iteration of a REP string instruction.
+ */
+static void
+debug_step(struct dbt_cpu *c, struct dbt_block *b)
+{
+	bool tf = (c->rflags & X86_TF) != 0;
+	uint32_t dr7 = (uint32_t)c->dr[7], hit = 0, delivered;
+	int n;
+
+	if (!(c->rflags & X86_RF))
+		for (n = 0; n < 4; n++)
+			if (((dr7 >> (2 * n)) & 3) != 0 &&
+			    ((dr7 >> (16 + 4 * n)) & 3) == 0 &&
+			    c->dr[n] == c->rip_lin)
+				hit |= 1u << n;
+	if (hit != 0) {
+		c->dr[6] |= hit;
+		dbt_raise_noerr(c, X86_EXC_DB);
+	}
+	c->rflags &= ~(uint64_t)X86_RF;
+	set_pending(c, NULL);
+	c->ss_shadow = false;
+	delivered = c->deliveries;
+	c->jit_budget--;
+	c->step_one = true;
+	exec_block(c, b);
+	c->step_one = false;
+	if (tf && !c->ss_shadow && c->deliveries == delivered &&
+	    c->exit_reason == CPU_EXIT_NONE) {
+		c->dr[6] |= 1u << 14;   /* BS */
+		dbt_raise_noerr(c, X86_EXC_DB);
+	}
+	c->ss_shadow = false;
+}
+
+/*
  * The compiled block at c->rip_lin from the jump cache, if it has one:
  * the translator's own lookup, which every TLB flush empties, so it is
  * valid under the current mappings without a fetch through the TLB.
@@ -1014,10 +1063,16 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			c->exit_reason = CPU_EXIT_ERROR;
 			goto out;
 		}
+		/* Single-stepping or a breakpoint armed: one instruction at
+		 * a time, on the interpreter. */
+		if ((c->rflags & X86_TF) || (c->dr[7] & 0xff)) {
+			debug_step(c, b);
+			goto next;
+		}
 		/* RF (restored by an IRET from a fault frame) lasts for one
 		 * instruction, and only IRET, which ends a block, sets it.
-		 * All it would suppress is an instruction breakpoint, which
-		 * the DBT has none of, so it goes before the block. */
+		 * All it suppresses is an instruction breakpoint, which
+		 * debug_step looks for: it goes before the block. */
 		c->rflags &= ~(uint64_t)X86_RF;
 		if (trace) {
 			trace_block(c, b);
@@ -1027,6 +1082,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 		} else {
 			run_block(c, b);
 		}
+next:
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;
 		if (c->icount >= stop_at) {

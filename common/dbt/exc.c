@@ -335,6 +335,7 @@ dbt_deliver(struct dbt_cpu *c, int vector, bool has_error, uint32_t error,
 		    (vector >= X86_EXC_TS && vector <= X86_EXC_PF) ||
 		    vector == X86_EXC_AC);
 	ret = sw ? c->next_rip : c->rip;
+	c->deliveries++;
 	c->exc_depth = vector + 1;
 	c->halted = false;
 	if (!c->pe)

@@ -307,6 +307,9 @@ op_mov_dr(struct dbt_cpu *c, const struct insn *i)
 		    dr == 7 ? 0x400 : 0);
 	else
 		c->dr[dr] = c->gpr[i->rm];
+	/* DR7 may arm a breakpoint: the run loop looks before the next
+	 * instruction (dbt_debug_step). */
+	c->block_dirty = true;
 }
 
 static void
@@ -548,7 +551,7 @@ op_pop_sreg(struct dbt_cpu *c, const struct insn *i)
 	dbt_load_seg(c, s, v);
 	(void)dbt_pop(c, i->opsize);
 	if (s == X86_SS)
-		c->irq_shadow = true;
+		c->irq_shadow = c->ss_shadow = true;
 }
 
 static void
@@ -566,7 +569,7 @@ op_mov_sreg(struct dbt_cpu *c, const struct insn *i)
 		dbt_ud(c);
 	dbt_load_seg(c, (int)s, (uint16_t)dbt_get_rm(c, i, 2));
 	if (s == X86_SS)
-		c->irq_shadow = true;
+		c->irq_shadow = c->ss_shadow = true;
 }
 
 /* LES, LDS, LSS, LFS, LGS. */

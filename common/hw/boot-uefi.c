@@ -36,6 +36,7 @@
 #include "hw/pc.h"
 #include "mem/mem.h"
 #include "util/err.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "vm/vm.h"
 
@@ -231,7 +232,8 @@ vars_open(struct uefi_flash *f, const uint8_t *tmpl, uint64_t tlen,
 			    "UEFI variable store: %s", f->path,
 			    strerror(errno));
 		if (write(fd, tmpl, tlen) != (ssize_t)tlen || fsync(fd) < 0 ||
-		    close(fd) < 0 || rename(tmp, f->path) < 0) {
+		    close(fd) < 0 || (errno = -io_rename_durable(tmp,
+		    f->path)) != 0) {
 			ret = -errno;
 			unlink(tmp);
 			return vm_err_set(err, ret ? ret : -EIO, "%s: cannot "

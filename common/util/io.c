@@ -6,7 +6,9 @@
 #include "util/io.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -113,4 +115,35 @@ io_read_full(int fd, void *buf, size_t len, size_t *got)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+/*
+ * A rename is a change to the directory, which fsync of the file does
+ * not write: without the directory's fsync a crash can bring back the
+ * old name (or no file) over contents that were synced.
+ */
+int
+io_rename_durable(const char *tmp, const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, ret = 0;
+
+	if (rename(tmp, path) < 0)
+		return -errno;
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Some file systems cannot sync a directory: nothing to make
+	 * durable there. */
+	if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
+		ret = -errno;
+	close(fd);
+	return ret;
 }

@@ -21,5 +21,9 @@ int io_seq_write(int fd, uint64_t *pos, const void *buf, size_t len,
 /* Read up to len bytes, stopping only at the end of the stream; *got
  * says how many came.  0 or -errno. */
 int io_read_full(int fd, void *buf, size_t len, size_t *got);
+/* Rename tmp over path, then fsync the directory holding path, so that
+ * the new name survives a power cut as the file's contents (synced by
+ * the caller before) do.  0 or -errno (the rename done or not). */
+int io_rename_durable(const char *tmp, const char *path);
 
 #endif

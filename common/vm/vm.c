@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block/block.h"
 #include "cfg/cfg.h"
 #include "cpu/cpu.h"
 #include "dev/acpi-pm.h"
@@ -551,6 +552,41 @@ vcpu_main(void *arg)
 	return NULL;
 }
 
+/*
+ * The disks' loss window while the guest does not write: each writable
+ * disk is asked (blk_writeback_idle) at least once a second, and again
+ * when the time bound of the window it has open runs out, so that what
+ * a guest wrote and never flushed is written back and synced within
+ * VMKIT_BLOCK_WRITEBACK's seconds even if no other write comes.  Runs
+ * on the event loop's thread with the I/O lock held, as device I/O does.
+ */
+#define WRITEBACK_POLL_NS 1000000000ull
+
+static void
+writeback_fire(void *opaque)
+{
+	struct vm *vm = opaque;
+	uint64_t next = 0, due, host, delay = WRITEBACK_POLL_NS;
+	struct dev *d;
+	struct blk *b;
+	int k;
+
+	for (d = vm->devs; d; d = d->next) {
+		if (d->type->disk == NULL)
+			continue;
+		for (k = 0; (b = d->type->disk(d, k)) != NULL; k++) {
+			due = blk_writeback_idle(b);
+			if (due && (next == 0 || due < next))
+				next = due;
+		}
+	}
+	host = clock_host_ns();
+	if (next)
+		delay = next <= host ? 1 : next - host < delay ? next - host :
+		    delay;
+	evloop_timer_mod(vm->wb_timer, clock_ns() + delay);
+}
+
 enum vm_exit_reason
 vm_run(struct vm *vm)
 {
@@ -573,6 +609,9 @@ vm_run(struct vm *vm)
 		}
 		threads[i].started = true;
 	}
+	vm->wb_timer = evloop_timer_new(vm->loop, writeback_fire, vm);
+	if (vm->wb_timer)
+		evloop_timer_mod(vm->wb_timer, clock_ns() + WRITEBACK_POLL_NS);
 	if (atomic_load(&vm->exit_reason) == VM_RUNNING) {
 		ret = evloop_run(vm->loop);
 		if (ret < 0)
@@ -586,6 +625,10 @@ vm_run(struct vm *vm)
 			continue;
 		pthread_join(threads[i].tid, NULL);
 		threads[i].started = false;
+	}
+	if (vm->wb_timer) {
+		evloop_timer_free(vm->wb_timer);
+		vm->wb_timer = NULL;
 	}
 	pause_end(vm);
 	return (enum vm_exit_reason)atomic_load(&vm->exit_reason);

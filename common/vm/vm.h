@@ -20,6 +20,7 @@ struct chardev;
 struct cpu_backend_ops;
 struct dev;
 struct evloop;
+struct ev_timer;
 struct pc_bios;
 struct pci_bus;
 struct vcpu;
@@ -52,6 +53,7 @@ struct vm {
 	struct bus *mmio;
 	pthread_mutex_t io_lock;        /* the VM-wide I/O lock (recursive) */
 	struct evloop *loop;
+	struct ev_timer *wb_timer;      /* the disks' loss window (vm_run) */
 	struct irq_router irq;
 	struct pci_bus *pci;
 	struct pc_bios *bios;           /* firmware boot: the BIOS shadow */

@@ -1,0 +1,608 @@
+/*
+ * debug: single-step (RFLAGS.TF) and instruction breakpoints (DR0-DR3,
+ * DR7) in 32-bit protected mode (Intel SDM vol. 3A, chapter 17, and 6.8.3).
+ * The #DB handler logs each debug exception's pushed EIP, CS and DR6
+ * (B0-B3 and BS), clears DR6, and for an instruction breakpoint sets RF in
+ * the pushed EFLAGS so the IRET runs the instruction; it clears TF in the
+ * pushed EFLAGS when the EIP is the check's end.  Each check compares the
+ * log with the list the SDM gives, one line "debug: NAME ok" or "... BAD"
+ * with the entries seen; exit 0 only if all pass.  The expected values:
+ *   17.3.1.4  a single-step trap after each instruction begun with TF set,
+ *       with DR6.BS set and the next instruction's address (a taken
+ *       jump's target) pushed; none after the POPF that sets TF.
+ *   6.8.3  none after a MOV SS: the trap comes after the next one.
+ *   17.3.1.4, 6.12.1  an INT n clears TF for its handler (no trap in it,
+ *       none for the INT); the IRET back restores TF, and the next trap
+ *       follows the instruction after the IRET's return point.
+ *   17.2.4, 17.2.5, 17.3.1.1  an enabled (L0 or G0) execute breakpoint
+ *       (R/W 00, LEN 00) is a fault before the instruction: EIP = DR0,
+ *       DR6.B0; RF set in the EFLAGS image lets it run once; every later
+ *       execution faults again.  A breakpoint whose Ln and Gn are clear
+ *       never fires.
+ *   17.3.1.4  TF holds across far jumps into a 16-bit code segment and
+ *       back: the traps push the new CS and the new segment's offsets.
+ * Then in 64-bit mode (compiled on the jit tier) the step and breakpoint
+ * checks again, three times each: the first time and the third (blocks
+ * compiled and linked, so a TF set by POPF must still reach the run loop)
+ * are judged, from compatibility mode.
+ */
+#include "guest.inc"
+
+	.set CODE0, 0x08
+	.set DATA0, 0x10
+	.set CODE16, 0x18               /* D=0, base = code16_base */
+	.set CODE64, 0x20
+	.set TF, 0x100
+	.set RF, 0x10000
+	.set BS, 0x4000
+	.set LOGMAX, 16
+
+/* START name, stop: a check begins: an empty log, its name, where the
+ * handler stops single-stepping. */
+	.macro START name, stop
+	movl $0, nlog
+	movl $\stop, stop_at
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+/* START64: START in 64-bit code (an ELF32 object: symbols only as
+ * zero-extended immediates). */
+	.macro START64 name, stop
+	movl $nlog, %r8d
+	movl $0, (%r8)
+	movl $stop_at, %r8d
+	movl $\stop, (%r8)
+	movl $cname, %r8d
+	movl $888f, (%r8)
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+/* TFON: set TF (no trap after the POPF). */
+	.macro TFON
+	pushfl
+	orl $TF, (%esp)
+	popfl
+	.endm
+/* WANT eip, cs, dr6: one expected log entry. */
+	.macro WANT eip, cs, dr6
+	.long \eip, \cs, \dr6
+	.endm
+/* COPY from, to: a log (its count, then its entries). */
+	.macro COPY from, to
+	movl $\from, %esi
+	movl $\to, %edi
+	movl $(LOGMAX * 3 + 1), %ecx
+	rep movsl
+	.endm
+
+	.text
+	.globl _start
+_start:
+	movl $0x200000, %esp
+	lgdt gdt_desc
+	ljmp $CODE0, $1f
+1:	movw $DATA0, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movl $code16_base, %eax
+	movw %ax, gdt + CODE16 + 2
+	shrl $16, %eax
+	movb %al, gdt + CODE16 + 4
+	movb %ah, gdt + CODE16 + 7
+	/* Every vector to `unexpected', then #DB and 0x31 their own. */
+	xorl %ecx, %ecx
+2:	leal idt(, %ecx, 8), %edi
+	movl $unexpected, %eax
+	call set_gate
+	incl %ecx
+	cmpl $0x40, %ecx
+	jb 2b
+	movl $db_handler, %eax
+	movl $idt + 1 * 8, %edi
+	call set_gate
+	movl $int31, %eax
+	movl $idt + 0x31 * 8, %edi
+	call set_gate
+	lidt idt_desc
+
+	/* step: traps after each instruction, the jump's target. */
+	START step, s1_end
+	xorl %eax, %eax
+	TFON
+s1_a:	nop
+s1_b:	movl $5, %eax
+s1_c:	jmp s1_e
+s1_d:	hlt
+s1_e:	incl %eax
+s1_end:
+	movl %eax, got
+	movl $w_step, %esi
+	call judge
+	cmpl $6, got
+	je 1f
+	movl $s_eax, %esi
+	call puts
+	incl failures
+1:
+	/* movss: no trap after MOV SS, one after the next instruction. */
+	START movss, s2_end
+	movw %ss, %bx
+	TFON
+s2_a:	nop
+s2_b:	movw %bx, %ss
+s2_c:	nop
+s2_d:	nop
+s2_end:
+	movl $w_movss, %esi
+	call judge
+
+	/* int: INT n is not traced, nor its handler; after its IRET the
+	 * next trap follows one more instruction. */
+	START int, s3_end
+	TFON
+s3_a:	nop
+s3_b:	int $0x31
+s3_c:	nop
+s3_d:	nop
+s3_end:
+	movl $w_int, %esi
+	call judge
+
+	/* ibp: DR0 on an instruction, L0: a fault before it, once. */
+	START ibp, 0
+	movl $s4_b, %eax
+	movl %eax, %dr0
+	movl $0x1, %eax
+	movl %eax, %dr7
+	xorl %ecx, %ecx
+s4_a:	nop
+s4_b:	incl %ecx
+s4_c:	nop
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl %ecx, got
+	movl $w_ibp, %esi
+	call judge
+	cmpl $1, got
+	je 1f
+	movl $s_ecx, %esi
+	call puts
+	incl failures
+1:
+	/* ibp-loop: G0, an instruction run three times faults three
+	 * times (RF lasts one instruction). */
+	START ibp-loop, 0
+	movl $s5_b, %eax
+	movl %eax, %dr0
+	movl $0x2, %eax
+	movl %eax, %dr7
+	movl $3, %ecx
+s5_b:	decl %ecx
+	jnz s5_b
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $w_ibploop, %esi
+	call judge
+
+	/* ibp-off: DR0 on an instruction with L0 and G0 clear, DR1 (L1)
+	 * on one never run: nothing. */
+	START ibp-off, 0
+	movl $s6_b, %eax
+	movl %eax, %dr0
+	movl $s6_x, %eax
+	movl %eax, %dr1
+	movl $0x4, %eax
+	movl %eax, %dr7
+s6_b:	nop
+	jmp 1f
+s6_x:	nop
+1:	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $w_ibpoff, %esi
+	call judge
+
+	/* mode16: TF across far jumps to 16-bit code and back. */
+	START mode16, s7_end
+	TFON
+s7_a:	nop
+s7_b:	ljmp $CODE16, $(c16 - code16_base)
+s7_end:
+	movl $w_mode16, %esi
+	call judge
+	jmp go64
+
+/* The same in 64-bit mode, where the jit tier compiles the code: each
+ * check three times, the first log judged and the third, once the
+ * translator has compiled and linked the blocks. */
+go64:
+	movl $pml4, %edi
+	xorl %eax, %eax
+	movl $(3 * 4096 / 4), %ecx
+	rep stosl
+	movl $pdpt + 3, pml4
+	movl $pd + 3, pdpt
+	movl $0x83, pd                  /* 2 MiB pages: 0-4 MiB */
+	movl $0x200083, pd + 8
+	xorl %ecx, %ecx
+1:	movl %ecx, %edi
+	shll $4, %edi
+	addl $idt64, %edi
+	movl $unexp64, %eax
+	cmpl $1, %ecx
+	jne 2f
+	movl $db64, %eax
+2:	movw %ax, (%edi)
+	movw $CODE64, 2(%edi)
+	movw $0x8e00, 4(%edi)
+	shrl $16, %eax
+	movw %ax, 6(%edi)
+	movl $0, 8(%edi)
+	movl $0, 12(%edi)
+	incl %ecx
+	cmpl $32, %ecx
+	jb 1b
+	movl $pml4, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $0x20, %eax                 /* PAE */
+	movl %eax, %cr4
+	movl $0xc0000080, %ecx          /* EFER.LME */
+	rdmsr
+	orl $0x100, %eax
+	wrmsr
+	movl %cr0, %eax
+	orl $0x80000000, %eax
+	movl %eax, %cr0
+	ljmp $CODE64, $long64
+
+	.code64
+long64:
+	movl $idt64_desc, %eax
+	lidt (%rax)
+	movl $3, %r12d
+r1:	START64 step64, t1_end
+	xorl %eax, %eax
+	pushfq
+	orq $TF, (%rsp)
+	popfq
+t1_a:	nop
+t1_b:	movl $5, %eax
+t1_c:	jmp t1_e
+t1_d:	hlt
+t1_e:	incl %eax
+t1_end:
+	cmpl $3, %r12d
+	jne 1f
+	COPY nlog, l_step64
+1:	decl %r12d
+	jnz r1
+	COPY nlog, l_step64b
+	movl $3, %r12d
+r2:	START64 ibp64, 0
+	movl $t2_b, %eax
+	movq %rax, %dr0
+	movl $1, %eax
+	movq %rax, %dr7
+	xorl %ecx, %ecx
+t2_a:	nop
+t2_b:	incl %ecx
+	nop
+	xorl %eax, %eax
+	movq %rax, %dr7
+	cmpl $3, %r12d
+	jne 1f
+	COPY nlog, l_ibp64
+1:	decl %r12d
+	jnz r2
+	COPY nlog, l_ibp64b
+	/* To compatibility mode (32-bit code) to judge them. */
+	pushq $CODE0
+	movl $compat, %eax
+	pushq %rax
+	lretq
+
+/* #DB in 64-bit mode: as db_handler. */
+db64:
+	pushq %rax
+	pushq %rbx
+	pushq %rcx
+	pushq %rdx
+	/* RIP at 32(%rsp), CS at 40, RFLAGS at 48. */
+	movq %dr6, %rcx
+	andl $(BS | 0xf), %ecx
+	movl $nlog, %edx
+	movl (%rdx), %ebx
+	cmpl $LOGMAX, %ebx
+	jae 2f
+	imull $12, %ebx
+	addl $log, %ebx
+	movl 32(%rsp), %eax
+	movl %eax, (%rbx)
+	movzwl 40(%rsp), %eax
+	movl %eax, 4(%rbx)
+	movl %ecx, 8(%rbx)
+	incl (%rdx)
+2:	testl $0xf, %ecx
+	jz 3f
+	orl $RF, 48(%rsp)
+3:	xorl %eax, %eax
+	movq %rax, %dr6
+	movl 32(%rsp), %eax
+	movl $stop_at, %ebx
+	cmpl (%rbx), %eax
+	je 4f
+	cmpl $LOGMAX, (%rdx)
+	jb 5f
+	xorl %eax, %eax
+	movq %rax, %dr7
+4:	andl $~TF, 48(%rsp)
+5:	popq %rdx
+	popq %rcx
+	popq %rbx
+	popq %rax
+	iretq
+
+unexp64:
+	movl $s_unexp, %esi
+	call puts
+	EXIT $1
+	.code32
+
+compat:
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "step64"
+	.text
+	COPY l_step64, nlog
+	movl $w_step64, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "step64-linked"
+	.text
+	COPY l_step64b, nlog
+	movl $w_step64, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "ibp64"
+	.text
+	COPY l_ibp64, nlog
+	movl $w_ibp64, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "ibp64-linked"
+	.text
+	COPY l_ibp64b, nlog
+	movl $w_ibp64, %esi
+	call judge
+
+	cmpl $0, failures
+	jne 1f
+	movl $s_allok, %esi
+	call puts
+	EXIT $0
+1:	movl $s_failed, %esi
+	call puts
+	EXIT $1
+
+/* #DB: log EIP, CS, DR6 & (B0-B3 | BS); clear DR6; RF for a breakpoint;
+ * TF off at the check's end or when the log is full. */
+db_handler:
+	pushl %eax
+	pushl %ebx
+	pushl %ecx
+	/* The frame: EIP at 12(%esp), CS at 16, EFLAGS at 20. */
+	movl %dr6, %ecx
+	andl $(BS | 0xf), %ecx
+	movl nlog, %ebx
+	cmpl $LOGMAX, %ebx
+	jae 2f
+	imull $12, %ebx
+	movl 12(%esp), %eax
+	movl %eax, log(%ebx)
+	movzwl 16(%esp), %eax
+	movl %eax, log + 4(%ebx)
+	movl %ecx, log + 8(%ebx)
+	incl nlog
+2:	testl $0xf, %ecx
+	jz 3f
+	orl $RF, 20(%esp)
+3:	xorl %eax, %eax
+	movl %eax, %dr6
+	movl 12(%esp), %eax
+	cmpl stop_at, %eax
+	je 4f
+	cmpl $LOGMAX, nlog
+	jb 5f
+	xorl %eax, %eax
+	movl %eax, %dr7
+4:	andl $~TF, 20(%esp)
+5:	popl %ecx
+	popl %ebx
+	popl %eax
+	iret
+
+/* INT 0x31: a handler of two instructions (TF is clear in it). */
+int31:
+	nop
+	iret
+
+unexpected:
+	movl $s_unexp, %esi
+	call puts
+	EXIT $1
+
+/* judge: the log against the list at esi (a count, then entries); print
+ * the check's line. */
+judge:
+	pushl %esi
+	movl cname, %esi
+	call head
+	popl %esi
+	movl (%esi), %ecx
+	cmpl nlog, %ecx
+	jne 9f
+	leal 4(%esi), %edi
+	xorl %ebx, %ebx
+	imull $3, %ecx
+1:	cmpl %ecx, %ebx
+	jae 2f
+	movl (%edi, %ebx, 4), %eax
+	cmpl log(, %ebx, 4), %eax
+	jne 9f
+	incl %ebx
+	jmp 1b
+2:	movl $s_ok, %esi
+	jmp puts
+9:	movl $s_bad, %esi
+	call puts
+	xorl %ebx, %ebx
+	movl nlog, %ecx
+	cmpl $LOGMAX, %ecx
+	jbe 1f
+	movl $LOGMAX, %ecx
+1:	imull $3, %ecx
+2:	cmpl %ecx, %ebx
+	jae 3f
+	movl log(, %ebx, 4), %eax
+	call puthex
+	incl %ebx
+	jmp 2b
+3:	movl $s_nl, %esi
+	call puts
+	incl failures
+	ret
+
+/* head: "debug: NAME " (esi = NAME). */
+head:
+	pushl %esi
+	movl $s_head, %esi
+	call puts
+	popl %esi
+	call puts
+	movl $s_sp, %esi
+	jmp puts
+
+/* puthex: " " and eax in hex. */
+puthex:
+	pushl %ecx
+	pushl %edx
+	pushl %eax
+	movb $' ', %al
+	PUTC
+	popl %eax
+	movl $8, %ecx
+1:	roll $4, %eax
+	pushl %eax
+	andl $0xf, %eax
+	movb hex(%eax), %al
+	PUTC
+	popl %eax
+	loop 1b
+	popl %edx
+	popl %ecx
+	ret
+
+/* A 32-bit interrupt gate (DPL 0) to CODE0:eax at edi. */
+set_gate:
+	movw %ax, (%edi)
+	movw $CODE0, 2(%edi)
+	movw $0x8e00, 4(%edi)
+	shrl $16, %eax
+	movw %ax, 6(%edi)
+	ret
+
+	.code16
+	.align 16
+code16_base:
+c16:	nop
+c16_b:	ljmpl $CODE0, $s7_end
+	.code32
+
+	.section .rodata
+	.align 4
+w_step:	.long 4
+	WANT s1_b, CODE0, BS
+	WANT s1_c, CODE0, BS
+	WANT s1_e, CODE0, BS
+	WANT s1_end, CODE0, BS
+w_movss: .long 3
+	WANT s2_b, CODE0, BS
+	WANT s2_d, CODE0, BS
+	WANT s2_end, CODE0, BS
+w_int:	.long 3
+	WANT s3_b, CODE0, BS
+	WANT s3_d, CODE0, BS
+	WANT s3_end, CODE0, BS
+w_ibp:	.long 1
+	WANT s4_b, CODE0, 1
+w_ibploop: .long 3
+	WANT s5_b, CODE0, 1
+	WANT s5_b, CODE0, 1
+	WANT s5_b, CODE0, 1
+w_ibpoff: .long 0
+w_mode16: .long 4
+	WANT s7_b, CODE0, BS
+	WANT (c16 - code16_base), CODE16, BS
+	WANT (c16_b - code16_base), CODE16, BS
+	WANT s7_end, CODE0, BS
+w_step64: .long 4
+	WANT t1_b, CODE64, BS
+	WANT t1_c, CODE64, BS
+	WANT t1_e, CODE64, BS
+	WANT t1_end, CODE64, BS
+w_ibp64: .long 1
+	WANT t2_b, CODE64, 1
+hex:	.ascii "0123456789abcdef"
+s_head:	.asciz "debug: "
+s_sp:	.asciz " "
+s_ok:	.asciz "ok\n"
+s_bad:	.asciz "BAD log:"
+s_nl:	.asciz "\n"
+s_eax:	.asciz "debug: step: EAX is not 6\n"
+s_ecx:	.asciz "debug: ibp: the instruction did not run exactly once\n"
+s_unexp: .asciz "debug: unexpected exception\n"
+s_allok: .asciz "debug: all ok\n"
+s_failed: .asciz "debug: some checks failed\n"
+
+	.data
+	.align 8
+gdt:	.quad 0
+	.quad 0x00cf9a000000ffff        /* 0x08 flat 32-bit code */
+	.quad 0x00cf92000000ffff        /* 0x10 flat data */
+	.quad 0x00009a000000ffff        /* 0x18 16-bit code, base patched */
+	.quad 0x00af9a000000ffff        /* 0x20 64-bit code */
+gdt_end:
+gdt_desc:
+	.word gdt_end - gdt - 1
+	.long gdt
+idt_desc:
+	.word 0x40 * 8 - 1
+	.long idt
+idt64_desc:
+	.word 32 * 16 - 1
+	.long idt64, 0
+failures: .long 0
+stop_at: .long 0
+	.bss
+	.align 4096
+pml4:	.space 4096
+pdpt:	.space 4096
+pd:	.space 4096
+idt:	.space 0x40 * 8
+idt64:	.space 32 * 16
+got:	.long 0
+cname:	.long 0
+/* A log: its count, then its entries (COPY moves both). */
+nlog:	.long 0
+log:	.space LOGMAX * 12
+l_step64: .space LOGMAX * 12 + 4
+l_step64b: .space LOGMAX * 12 + 4
+l_ibp64: .space LOGMAX * 12 + 4
+l_ibp64b: .space LOGMAX * 12 + 4
