@@ -71,6 +71,7 @@ guest_backends() {
 			x=$(printf '%s\n' "$output" | sed -n 's/^jit64: sse \([0-9a-f]*\).*/\1/p')
 			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }
 			[ -n "$x" ] || [ ${#args[@]} -gt 0 ] || { echo "# $a/$t: no sse line" >&3; false; }
+			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: 16-byte alignment before the address ok*" "$a/$t: #GP before #SS"
 			sums="$sums $a/$t=$s/${x:-skipped}"
 			[ -z "$first" ] && first=$s
 			is "$s" "$first" "integer checksums:$sums"

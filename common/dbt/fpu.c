@@ -340,13 +340,15 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	if (i->mem) {
 		size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
 		ea = dbt_ea(c, i);
-		/* Segment and canonical faults come before the alignment #GP
-		 * (as for CMPXCHG16B, where the CPU was seen doing so). */
+		/* The alignment #GP before the segment and canonical faults,
+		 * as for CMPXCHG16B (op_cmpxchg8b): the CPU run natively
+		 * gives #GP(0) for a misaligned operand at a non-canonical
+		 * address through SS. */
 		if ((d->f & S_A16) && size == 16) {
-			(void)dbt_linear(c, i->seg, ea, size, (d->f & S_ST) ?
-			    DBT_ACC_WRITE : DBT_ACC_READ);
 			if ((c->seg[i->seg].base + ea) & 15)
 				dbt_gp0(c);
+			(void)dbt_linear(c, i->seg, ea, size, (d->f & S_ST) ?
+			    DBT_ACC_WRITE : DBT_ACC_READ);
 		}
 		if (d->f & S_ST)
 			dbt_probe_write(c, i->seg, ea, size);
