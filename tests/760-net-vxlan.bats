@@ -45,9 +45,11 @@ vxlan_netns() {
 }
 
 # arp_port SOCKET MAC IP: a raw port on the switch that answers ARP for
-# IP with MAC (hex, no colons), printing "arp-reply N" each time.
+# IP with MAC (hex, no colons), printing "arp-reply N" each time, until
+# the switch goes away.  exec: started with &, $! is python itself, which
+# the test's teardown kills.
 arp_port() {
-	python3 - "$@" <<'PY'
+	exec python3 - "$@" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(sys.argv[1])
@@ -56,6 +58,8 @@ ip = socket.inet_aton(sys.argv[3])
 n = 0
 while True:
     f = s.recv(70000)
+    if not f:
+        break
     if len(f) >= 42 and f[12:14] == b"\x08\x06" and f[20:22] == b"\x00\x01" and f[38:42] == ip:
         s.send(f[6:12] + me + b"\x08\x06\x00\x01\x08\x00\x06\x04\x00\x02" + me + ip + f[22:32] + b"\x00" * 18)
         n += 1
