@@ -103,6 +103,28 @@ check_summary() {
 	check_summary 3000
 }
 
+# The general-purpose extensions (tests/prog/difftest.c's bmi1, bmi2,
+# adx, movbe, crc32 and rdrand classes), VEX-encoded ones included, with
+# their invalid forms (VEX.L 1, a prefix before VEX, RORX's vvvv): found
+# RORX reading its memory operand before its #UD.
+@test "difftest: BMI1/2, ADX, MOVBE, CRC32, RDRAND, both tiers" {
+	require_kvm
+	local c=bmi1,bmi2,adx,movbe,crc32,rdrand
+	run_difftest --seed 314 --iterations 3000 --mode 64 --only $c -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+	run_difftest --seed 315 --iterations 3000 --mode 64 --only $c \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
 @test "difftest: a corrupted result is reported (--self-test)" {
 	require_kvm
 	run_difftest --seed 310 --iterations 50 --self-test
