@@ -103,6 +103,29 @@ check_summary() {
 	check_summary 3000
 }
 
+# SSSE3 (MMX and XMM forms), SSE4.1, SSE4.2 (PCMPGTQ in sse41, the four
+# string compares with lengths of both signs and null elements made on
+# purpose), AES-NI and PCLMULQDQ (common/dbt/sse4.c; ROUNDxx, DPPS and DPPD
+# in fpu.c), against the CPU.  It found PCMPESTRx's REX.W lengths and the
+# MMX forms' register order under a non-zero x87 TOP.
+@test "difftest: SSSE3, SSE4.1, SSE4.2 strings, AES, PCLMULQDQ, both tiers" {
+	require_kvm
+	local only=ssse3,sse41,sse42-string,aes,pclmul
+	run_difftest --seed 314 --iterations 2000 --mode 64 --only $only -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+	run_difftest --seed 315 --iterations 2000 --mode 64 --only $only \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+}
+
 @test "difftest: a corrupted result is reported (--self-test)" {
 	require_kvm
 	run_difftest --seed 310 --iterations 50 --self-test

@@ -113,6 +113,7 @@ struct op_entry {
 extern const struct op_entry dbt_ops_int[];   /* interp-int.c: integer */
 extern const struct op_entry dbt_ops_sys[];   /* sys.c: system */
 extern const struct op_entry dbt_ops_fpu[];   /* fpu.c, sse.c: x87/SSE */
+extern const struct op_entry dbt_ops_sse4[];  /* sse4.c: SSSE3..SSE4.2, AES */
 /* Each table ends with an entry whose fn is NULL. */
 void dbt_ops_init(void);        /* builds the lookup once */
 dbt_fn dbt_lookup(const struct insn *i);
