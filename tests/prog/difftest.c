@@ -2821,8 +2821,9 @@ struct sse_op {
 	X38(0x66, o, SK_XXM, 16, SF_A16, C_SSSE3)
 
 /* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3, minus the MMX forms
- * and MASKMOVDQU; then what sse4.c (and fpu.c's 0F3A part) runs for
- * SSSE3 (with its MMX forms), SSE4.1, SSE4.2, AES-NI and PCLMULQDQ. */
+ * and MASKMOVDQU; sse4_ops below is what sse4.c (and fpu.c's 0F3A part)
+ * runs for SSSE3 (with its MMX forms), SSE4.1, SSE4.2, AES-NI and
+ * PCLMULQDQ. */
 static const struct sse_op sse_ops[] = {
 	SX(0, 0x10, SK_XXM, 16, 0, C_SSEMOV),
 	SX(0x66, 0x10, SK_XXM, 16, 0, C_SSEMOV),
@@ -2929,6 +2930,11 @@ static const struct sse_op sse_ops[] = {
 	{ 0x66, 0x73, SK_XI, 0, SF_REG | SF_IMM, 7, C_SSEINT },
 	{ 0, 0xae, SK_M32, 4, SF_MEM, 2, C_MXCSR },     /* ldmxcsr */
 	{ 0, 0xae, SK_M32, 4, SF_MEM, 3, C_MXCSR },     /* stmxcsr */
+};
+
+/* A table of their own, so that adding them left the SSE classes'
+ * sequences as they were. */
+static const struct sse_op sse4_ops[] = {
 	/* SSSE3 (0F 38 00-0B, 1C-1E; 0F 3A 0F), MMX and XMM forms. */
 	S3(0x00), S3(0x01), S3(0x02), S3(0x03), S3(0x04), S3(0x05),
 	S3(0x06), S3(0x07), S3(0x08), S3(0x09), S3(0x0a), S3(0x0b),
@@ -3071,13 +3077,18 @@ u_ldmxcsr_valid(struct gen *g)
 static bool
 u_sse(struct gen *g, int cls)
 {
-	const struct sse_op *o;
+	const struct sse_op *o, *t = sse_ops;
+	unsigned nt = ARRAY_LEN(sse_ops);
 	struct enc e;
 	bool mem = false, w = false;
 	int k, r;
 
+	if (cls >= C_SSSE3 && cls <= C_PCLMUL) {
+		t = sse4_ops;
+		nt = ARRAY_LEN(sse4_ops);
+	}
 	for (k = 0; k < 64; k++) {
-		o = &sse_ops[rng_below(&g->r, ARRAY_LEN(sse_ops))];
+		o = &t[rng_below(&g->r, nt)];
 		if (o->cls == cls)
 			break;
 	}
@@ -3197,7 +3208,7 @@ u_sse42s(struct gen *g)
 	bool mem = rng_pct(&g->r, 40);
 
 	for (k = 0; k < 64; k++) {
-		o = &sse_ops[rng_below(&g->r, ARRAY_LEN(sse_ops))];
+		o = &sse4_ops[rng_below(&g->r, ARRAY_LEN(sse4_ops))];
 		if (o->cls == C_SSE42S)
 			break;
 	}
