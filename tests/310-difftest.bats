@@ -103,6 +103,33 @@ check_summary() {
 	check_summary 3000
 }
 
+# SSE PE under an unmasked overflow or underflow: the destination is left
+# alone and PE says whether the result rounded with an unbounded exponent
+# is inexact (SDM vol. 1, 4.9.1.5-6, 11.5.2).  Sequence 13665 of seed 9100
+# (sse-cvt) narrows an exact tiny double with UM clear: the CPU sets UE
+# (and DE) alone; the DBT set PE too, from its masked, denormalized run.
+@test "difftest: SSE PE after an unmasked overflow or underflow" {
+	require_kvm
+	local tier
+	for tier in interp jit; do
+		run_difftest --seed 9100 --start 13665 --iterations 1 \
+		    --mode 64 --only sse-cvt --tier "$tier"
+		if [ "$status" -ne 0 ]; then
+			printf '%s\n' "$output" | head -80 | sed 's/^/# /' >&3
+			false
+		fi
+		is "$output" "*difftest: exceptions: #XM 1*" "$tier: #XM"
+		check_summary 1
+	done
+	run_difftest --seed 9100 --start 12000 --iterations 3000 --mode 64 \
+	    --only sse-cvt --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
 @test "difftest: a corrupted result is reported (--self-test)" {
 	require_kvm
 	run_difftest --seed 310 --iterations 50 --self-test

@@ -797,6 +797,7 @@ struct gen {
 	uint64_t last_t;        /* linear target of the last gen_mem, 0 wild */
 	bool nogp;              /* the unit being made is of such a class */
 	bool align_all;         /* its memory operands are all aligned */
+	bool canonical;         /* its memory operand is never MT_WILD */
 	uint64_t only;          /* classes allowed (--only), 0 = all */
 };
 
@@ -1134,7 +1135,8 @@ enum {
 static int
 pick_target(struct gen *g)
 {
-	unsigned x = rng_below(&g->r, g->nogp ? 975 : 1000);
+	unsigned x = rng_below(&g->r, g->nogp ? 975 : g->canonical ? 980 :
+	    1000);
 
 	if (x < 840)
 		return MT_DATA;
@@ -2323,8 +2325,24 @@ u_cmpxchg(struct gen *g)
 			e.rex |= REX_W;
 		maybe_rex(g, &e);
 		set_op(&e, 2, 0x0f, 0xc7, 0);
-		if (!gen_mem(g, &e, x16 ? 16 : 8, x16 ? 16 : 0))
+		/*
+		 * CMPXCHG16B's operand is never through a register with a
+		 * random value (MT_WILD), the one kind that can be both
+		 * misaligned and non-canonical.  There the CPU gives #GP(0)
+		 * for the alignment first (run natively on this AMD host,
+		 * and so does the DBT); KVM-PVM sends a user-mode #GP
+		 * through the host kernel's instruction emulator, which
+		 * looks at the address first and reports #SS(0) through
+		 * RSP, so it is no judge of it.  Misaligned operands
+		 * across the data page's end, and aligned ones in every
+		 * page, are still generated; CMPXCHG8B keeps MT_WILD.
+		 */
+		g->canonical = x16;
+		if (!gen_mem(g, &e, x16 ? 16 : 8, x16 ? 16 : 0)) {
+			g->canonical = false;
 			return false;
+		}
+		g->canonical = false;
 		e.reg = 1;
 		maybe_lock(g, &e, true);
 		return commit(g, &e, C_CMPXCHG, X86_ZF, 0);
