@@ -54,6 +54,7 @@ ops_build(void)
 	add_table(dbt_ops_int);
 	add_table(dbt_ops_sys);
 	add_table(dbt_ops_fpu);
+	add_table(dbt_ops_sse4);
 	add_table(dbt_ops_bit);
 }
 

@@ -136,6 +136,12 @@
  * FNSAVE (overwritten right after by the generator).  Where FLDENV, FNSTENV, FRSTOR or
  * FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
  * is its own: AMD reports the last).
+ * SSSE3 to SSE4.2, AES-NI, PCLMULQDQ (classes "ssse3", "sse41" with
+ * SSE4.2's PCMPGTQ, "sse42-string", "aes", "pclmul"): every form, the
+ * SSSE3 ones on MMX registers too (so the x87 TOP and tags are compared
+ * after them); the string compares get set-up that makes their cases
+ * likely (a PSRLDQ leaving null elements, small lengths of either sign
+ * in EAX and EDX, with and without REX.W).
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
  * or time-dependent; KVM-PVM user code sees the host's CPUID, not the
  * model); LZCNT, TZCNT, MOVBE, ADX, BMI, AVX and later (the DBT's CPU
@@ -704,22 +710,25 @@ enum iclass {
 	C_DIV, C_BT, C_BSX, C_POPCNT, C_BSWAP, C_MOVX, C_LEA, C_MOV, C_XCHG,
 	C_CMPXCHG, C_CMOV, C_SETCC, C_JCC, C_LOOP, C_STACK, C_CONV, C_FLAGOP,
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
-	C_FAULT, C_X87, C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
+	C_FAULT, C_X87, C_SSSE3, C_SSE41, C_SSE42S, C_AES, C_PCLMUL,
+	C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
 	C_SETUP, C_END, NCLASS
 };
 
 /* Sets of classes are uint64_t bit masks (there are more than 32). */
 #define CLS(c) (1ULL << (c))
 #define SSE_CLASSES (CLS(C_SSEMOV) | CLS(C_SSEFP) | CLS(C_SSEINT) | \
-	CLS(C_SSECVT) | CLS(C_MXCSR))
+	CLS(C_SSECVT) | CLS(C_MXCSR) | CLS(C_SSSE3) | CLS(C_SSE41) | \
+	CLS(C_SSE42S) | CLS(C_AES) | CLS(C_PCLMUL))
 
 static const char *const class_name[NCLASS] = {
 	"alu", "incdec", "negnot", "shift", "rotate", "rcl/rcr", "shld/shrd",
 	"mul", "div", "bt", "bsf/bsr", "popcnt", "bswap", "movzx/sx", "lea",
 	"mov", "xchg/xadd", "cmpxchg", "cmov", "setcc", "jcc/jmp", "loop",
 	"push/pop", "cbw/cwd", "flag-ops", "string", "bcd", "sse-mov",
-	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "bmi1",
-	"bmi2", "adx", "movbe", "crc32", "rdrand", "set-up", "end",
+	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "ssse3",
+	"sse41", "sse42-string", "aes", "pclmul", "bmi1", "bmi2", "adx",
+	"movbe", "crc32", "rdrand", "set-up", "end",
 };
 
 enum { END_OUT, END_INT3 };
@@ -798,6 +807,7 @@ struct gen {
 	uint64_t last_t;        /* linear target of the last gen_mem, 0 wild */
 	bool nogp;              /* the unit being made is of such a class */
 	bool align_all;         /* its memory operands are all aligned */
+	bool canonical;         /* its memory operand is never MT_WILD */
 	uint64_t only;          /* classes allowed (--only), 0 = all */
 };
 
@@ -1150,7 +1160,8 @@ enum {
 static int
 pick_target(struct gen *g)
 {
-	unsigned x = rng_below(&g->r, g->nogp ? 975 : 1000);
+	unsigned x = rng_below(&g->r, g->nogp ? 975 : g->canonical ? 980 :
+	    1000);
 
 	if (x < 840)
 		return MT_DATA;
@@ -2668,8 +2679,24 @@ u_cmpxchg(struct gen *g)
 			e.rex |= REX_W;
 		maybe_rex(g, &e);
 		set_op(&e, 2, 0x0f, 0xc7, 0);
-		if (!gen_mem(g, &e, x16 ? 16 : 8, x16 ? 16 : 0))
+		/*
+		 * CMPXCHG16B's operand is never through a register with a
+		 * random value (MT_WILD), the one kind that can be both
+		 * misaligned and non-canonical.  There the CPU gives #GP(0)
+		 * for the alignment first (run natively on this AMD host,
+		 * and so does the DBT); KVM-PVM sends a user-mode #GP
+		 * through the host kernel's instruction emulator, which
+		 * looks at the address first and reports #SS(0) through
+		 * RSP, so it is no judge of it.  Misaligned operands
+		 * across the data page's end, and aligned ones in every
+		 * page, are still generated; CMPXCHG8B keeps MT_WILD.
+		 */
+		g->canonical = x16;
+		if (!gen_mem(g, &e, x16 ? 16 : 8, x16 ? 16 : 0)) {
+			g->canonical = false;
 			return false;
+		}
+		g->canonical = false;
 		e.reg = 1;
 		maybe_lock(g, &e, true);
 		return commit(g, &e, C_CMPXCHG, X86_ZF, 0);
@@ -3107,6 +3134,7 @@ enum {
 	SK_XI,                  /* xmm, imm8 (shift groups, ModRM.reg = ext) */
 	SK_MG,                  /* m32 (m64), r32 (r64): movnti */
 	SK_M32,                 /* m32: ldmxcsr / stmxcsr */
+	SK_MMM,                 /* mm, mm/m64 (SSSE3's MMX forms) */
 };
 
 #define SF_A16  0x01            /* a memory operand must be 16-aligned */
@@ -3120,6 +3148,7 @@ struct sse_op {
 	uint8_t pfx, op, kind, msz, f;
 	int8_t ext;
 	uint8_t cls;
+	uint8_t map;            /* 0: 0F, 0x38: 0F 38, 0x3a: 0F 3A */
 };
 
 #define SX(p, o, k, m, f, c) { p, o, k, m, f, -1, c }
@@ -3132,9 +3161,15 @@ struct sse_op {
 	SX(0, o, SK_XXM, 16, SF_A16 | (f), c),                            \
 	SX(0x66, o, SK_XXM, 16, SF_A16 | (f), c)
 #define INT66(o) SX(0x66, o, SK_XXM, 16, SF_A16, C_SSEINT)
+#define X38(p, o, k, m, f, c) { p, o, k, m, f, -1, c, 0x38 }
+#define X3A(p, o, k, m, f, c) { p, o, k, m, f, -1, c, 0x3a }
+#define S3(o) X38(0, o, SK_MMM, 8, 0, C_SSSE3),                           \
+	X38(0x66, o, SK_XXM, 16, SF_A16, C_SSSE3)
 
-/* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3 (the DBT's CPU model
- * advertises those), minus the MMX forms and MASKMOVDQU. */
+/* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3, minus the MMX forms
+ * and MASKMOVDQU; sse4_ops below is what sse4.c (and fpu.c's 0F3A part)
+ * runs for SSSE3 (with its MMX forms), SSE4.1, SSE4.2, AES-NI and
+ * PCLMULQDQ. */
 static const struct sse_op sse_ops[] = {
 	SX(0, 0x10, SK_XXM, 16, 0, C_SSEMOV),
 	SX(0x66, 0x10, SK_XXM, 16, 0, C_SSEMOV),
@@ -3243,10 +3278,86 @@ static const struct sse_op sse_ops[] = {
 	{ 0, 0xae, SK_M32, 4, SF_MEM, 3, C_MXCSR },     /* stmxcsr */
 };
 
+/* A table of their own, so that adding them left the SSE classes'
+ * sequences as they were. */
+static const struct sse_op sse4_ops[] = {
+	/* SSSE3 (0F 38 00-0B, 1C-1E; 0F 3A 0F), MMX and XMM forms. */
+	S3(0x00), S3(0x01), S3(0x02), S3(0x03), S3(0x04), S3(0x05),
+	S3(0x06), S3(0x07), S3(0x08), S3(0x09), S3(0x0a), S3(0x0b),
+	S3(0x1c), S3(0x1d), S3(0x1e),
+	X3A(0, 0x0f, SK_MMM, 8, SF_IMM, C_SSSE3),
+	X3A(0x66, 0x0f, SK_XXM, 16, SF_A16 | SF_IMM, C_SSSE3),
+	/* SSE4.1, and SSE4.2's PCMPGTQ. */
+	X38(0x66, 0x10, SK_XXM, 16, SF_A16, C_SSE41),   /* pblendvb */
+	X38(0x66, 0x14, SK_XXM, 16, SF_A16, C_SSE41),   /* blendvps */
+	X38(0x66, 0x15, SK_XXM, 16, SF_A16, C_SSE41),   /* blendvpd */
+	X38(0x66, 0x17, SK_XXM, 16, SF_A16 | SF_FL, C_SSE41), /* ptest */
+	X38(0x66, 0x20, SK_XXM, 8, 0, C_SSE41),         /* pmovsxbw */
+	X38(0x66, 0x21, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x22, SK_XXM, 2, 0, C_SSE41),
+	X38(0x66, 0x23, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x24, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x25, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x28, SK_XXM, 16, SF_A16, C_SSE41),   /* pmuldq */
+	X38(0x66, 0x29, SK_XXM, 16, SF_A16, C_SSE41),   /* pcmpeqq */
+	X38(0x66, 0x2a, SK_XXM, 16, SF_A16 | SF_MEM, C_SSE41), /* movntdqa */
+	X38(0x66, 0x2b, SK_XXM, 16, SF_A16, C_SSE41),   /* packusdw */
+	X38(0x66, 0x30, SK_XXM, 8, 0, C_SSE41),         /* pmovzxbw */
+	X38(0x66, 0x31, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x32, SK_XXM, 2, 0, C_SSE41),
+	X38(0x66, 0x33, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x34, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x35, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x37, SK_XXM, 16, SF_A16, C_SSE41),   /* pcmpgtq */
+	X38(0x66, 0x38, SK_XXM, 16, SF_A16, C_SSE41),   /* pmin/pmax */
+	X38(0x66, 0x39, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3a, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3b, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3c, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3d, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3e, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3f, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x40, SK_XXM, 16, SF_A16, C_SSE41),   /* pmulld */
+	X38(0x66, 0x41, SK_XXM, 16, SF_A16, C_SSE41),   /* phminposuw */
+	X3A(0x66, 0x08, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* roundps */
+	X3A(0x66, 0x09, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41),
+	X3A(0x66, 0x0a, SK_XXM, 4, SF_IMM, C_SSE41),    /* roundss */
+	X3A(0x66, 0x0b, SK_XXM, 8, SF_IMM, C_SSE41),
+	X3A(0x66, 0x0c, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* blendps */
+	X3A(0x66, 0x0d, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41),
+	X3A(0x66, 0x0e, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* pblendw */
+	X3A(0x66, 0x14, SK_GMX, 1, SF_IMM, C_SSE41),    /* pextrb */
+	X3A(0x66, 0x15, SK_GMX, 2, SF_IMM, C_SSE41),    /* pextrw */
+	X3A(0x66, 0x16, SK_GMX, 4, SF_IMM | SF_W, C_SSE41), /* pextrd/q */
+	X3A(0x66, 0x17, SK_GMX, 4, SF_IMM, C_SSE41),    /* extractps */
+	X3A(0x66, 0x20, SK_XGM, 1, SF_IMM, C_SSE41),    /* pinsrb */
+	X3A(0x66, 0x21, SK_XXM, 4, SF_IMM, C_SSE41),    /* insertps */
+	X3A(0x66, 0x22, SK_XGM, 4, SF_IMM | SF_W, C_SSE41), /* pinsrd/q */
+	X3A(0x66, 0x40, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* dpps */
+	X3A(0x66, 0x41, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* dppd */
+	X3A(0x66, 0x42, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* mpsadbw */
+	/* SSE4.2 string compares: no alignment, any imm8. */
+	X3A(0x66, 0x60, SK_XXM, 16, SF_IMM | SF_FL | SF_W, C_SSE42S),
+	X3A(0x66, 0x61, SK_XXM, 16, SF_IMM | SF_FL | SF_W, C_SSE42S),
+	X3A(0x66, 0x62, SK_XXM, 16, SF_IMM | SF_FL, C_SSE42S),
+	X3A(0x66, 0x63, SK_XXM, 16, SF_IMM | SF_FL, C_SSE42S),
+	/* AES-NI, PCLMULQDQ. */
+	X38(0x66, 0xdb, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdc, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdd, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xde, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdf, SK_XXM, 16, SF_A16, C_AES),
+	X3A(0x66, 0xdf, SK_XXM, 16, SF_A16 | SF_IMM, C_AES),
+	X3A(0x66, 0x44, SK_XXM, 16, SF_A16 | SF_IMM, C_PCLMUL),
+};
+
 #undef SX
 #undef ARITH4
 #undef PS_PD
 #undef INT66
+#undef X38
+#undef X3A
+#undef S3
 
 static int
 pick_xmm(struct gen *g)
@@ -3312,13 +3423,18 @@ u_ldmxcsr_valid(struct gen *g)
 static bool
 u_sse(struct gen *g, int cls)
 {
-	const struct sse_op *o;
+	const struct sse_op *o, *t = sse_ops;
+	unsigned nt = ARRAY_LEN(sse_ops);
 	struct enc e;
 	bool mem = false, w = false;
 	int k, r;
 
+	if (cls >= C_SSSE3 && cls <= C_PCLMUL) {
+		t = sse4_ops;
+		nt = ARRAY_LEN(sse4_ops);
+	}
 	for (k = 0; k < 64; k++) {
-		o = &sse_ops[rng_below(&g->r, ARRAY_LEN(sse_ops))];
+		o = &t[rng_below(&g->r, nt)];
 		if (o->cls == cls)
 			break;
 	}
@@ -3336,7 +3452,10 @@ u_sse(struct gen *g, int cls)
 		w = true;
 	}
 	maybe_rex(g, &e);
-	set_op(&e, 2, 0x0f, o->op, 0);
+	if (o->map)
+		set_op(&e, 3, 0x0f, o->map, o->op);
+	else
+		set_op(&e, 2, 0x0f, o->op, 0);
 	if (o->f & SF_MEM)
 		mem = true;
 	else if (!(o->f & SF_REG))
@@ -3394,6 +3513,15 @@ u_sse(struct gen *g, int cls)
 		if (!gen_mem(g, &e, w ? 8 : 4, 0))
 			return false;
 		break;
+	case SK_MMM:
+		enc_reg(&e, (int)rng_below(&g->r, 8));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, (int)rng_below(&g->r, 8));
+		}
+		break;
 	default: /* SK_M32 */
 		if (!gen_mem(g, &e, 4, 0))
 			return false;
@@ -3409,6 +3537,76 @@ u_sse(struct gen *g, int cls)
 	if (o->kind == SK_M32 && o->ext == 2)
 		plant_mxcsr(g, g->last_t);
 	return true;
+}
+
+/*
+ * An SSE4.2 string compare, with set-up that makes its cases likely: a
+ * PSRLDQ that leaves null elements at the top of an operand (implicit
+ * lengths), and small lengths in EAX and EDX (explicit ones, of either
+ * sign).  PCMPxSTRI writes ECX, PCMPxSTRM XMM0.
+ */
+static bool
+u_sse42s(struct gen *g)
+{
+	const struct sse_op *o;
+	struct enc e;
+	int k, xr = pick_xmm(g), xm = pick_xmm(g);
+	bool mem = rng_pct(&g->r, 40);
+
+	for (k = 0; k < 64; k++) {
+		o = &sse4_ops[rng_below(&g->r, ARRAY_LEN(sse4_ops))];
+		if (o->cls == C_SSE42S)
+			break;
+	}
+	if (o->cls != C_SSE42S)
+		return false;
+	if ((o->op & 1) && !writable(g, X86_RCX))
+		return false;
+	for (k = 0; k < 2; k++) {
+		if (!rng_pct(&g->r, 50))
+			continue;
+		enc_init(&e);
+		add_pfx(&e, 0x66);
+		set_op(&e, 2, 0x0f, 0x73, 0);
+		enc_rm_reg(&e, k ? xm : xr);
+		e.reg = 3;
+		set_imm(&e, 1, rng_below(&g->r, 16));
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	for (k = 0; o->op < 0x62 && k < 2; k++) {
+		int r = k ? X86_RDX : X86_RAX;
+
+		if (!writable(g, r) || !rng_pct(&g->r, 70))
+			continue;
+		enc_init(&e);
+		if (g->m64 && rng_pct(&g->r, 30))
+			e.rex |= REX_W;
+		set_op(&e, 1, 0xc7, 0, 0);
+		enc_rm_reg(&e, r);
+		e.reg = 0;
+		set_imm(&e, 4, (uint64_t)(int64_t)((int)rng_below(&g->r, 41) -
+		    20));
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	enc_init(&e);
+	e.shuffle = false;
+	add_pfx(&e, 0x66);
+	if ((o->f & SF_W) && g->m64 && rng_below(&g->r, 2))
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x3a, o->op);
+	enc_reg(&e, xr);
+	if (mem) {
+		if (!gen_mem(g, &e, 16, 0))
+			return false;
+	} else {
+		enc_rm_reg(&e, xm);
+	}
+	set_imm(&e, 1, rng_below(&g->r, 256));
+	g->last_t = mem ? g->last_t : 0;
+	return commit(g, &e, C_SSE42S, ARITH, 0);
 }
 
 /* ---- x87 ----------------------------------------------------------------- */
@@ -3662,6 +3860,10 @@ static bool u_ssefp(struct gen *g) { return u_sse(g, C_SSEFP); }
 static bool u_sseint(struct gen *g) { return u_sse(g, C_SSEINT); }
 static bool u_ssecvt(struct gen *g) { return u_sse(g, C_SSECVT); }
 static bool u_mxcsr(struct gen *g) { return u_sse(g, C_MXCSR); }
+static bool u_ssse3(struct gen *g) { return u_sse(g, C_SSSE3); }
+static bool u_sse41(struct gen *g) { return u_sse(g, C_SSE41); }
+static bool u_aes(struct gen *g) { return u_sse(g, C_AES); }
+static bool u_pclmul(struct gen *g) { return u_sse(g, C_PCLMUL); }
 
 #define UM_64 1
 #define UM_32 2
@@ -3709,6 +3911,11 @@ static const struct unit {
 	{ u_mxcsr, C_MXCSR, 1, UM_ALL },
 	{ u_fault, C_FAULT, 2, UM_ALL },
 	{ u_x87, C_X87, 6, UM_ALL },
+	{ u_ssse3, C_SSSE3, 3, UM_ALL },
+	{ u_sse41, C_SSE41, 4, UM_ALL },
+	{ u_sse42s, C_SSE42S, 2, UM_ALL },
+	{ u_aes, C_AES, 1, UM_ALL },
+	{ u_pclmul, C_PCLMUL, 1, UM_ALL },
 	{ u_bmi1, C_BMI1, 3, UM_ALL },
 	{ u_bmi2, C_BMI2, 3, UM_ALL },
 	{ u_adx, C_ADX, 1, UM_ALL },
