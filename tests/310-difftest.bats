@@ -130,6 +130,51 @@ check_summary() {
 	check_summary 3000
 }
 
+# The general-purpose extensions (tests/prog/difftest.c's bmi1, bmi2,
+# adx, movbe, crc32 and rdrand classes), VEX-encoded ones included, with
+# their invalid forms (VEX.L 1, a prefix before VEX, RORX's vvvv): found
+# RORX reading its memory operand before its #UD.
+@test "difftest: BMI1/2, ADX, MOVBE, CRC32, RDRAND, both tiers" {
+	require_kvm
+	local c=bmi1,bmi2,adx,movbe,crc32,rdrand
+	run_difftest --seed 316 --iterations 3000 --mode 64 --only $c -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+	run_difftest --seed 317 --iterations 3000 --mode 64 --only $c \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
+# SSSE3 (MMX and XMM forms), SSE4.1, SSE4.2 (PCMPGTQ in sse41, the four
+# string compares with lengths of both signs and null elements made on
+# purpose), AES-NI and PCLMULQDQ (common/dbt/sse4.c; ROUNDxx, DPPS and DPPD
+# in fpu.c), against the CPU.  It found PCMPESTRx's REX.W lengths and the
+# MMX forms' register order under a non-zero x87 TOP.
+@test "difftest: SSSE3, SSE4.1, SSE4.2 strings, AES, PCLMULQDQ, both tiers" {
+	require_kvm
+	local only=ssse3,sse41,sse42-string,aes,pclmul
+	run_difftest --seed 314 --iterations 2000 --mode 64 --only $only -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+	run_difftest --seed 315 --iterations 2000 --mode 64 --only $only \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+}
+
 # run_class CLASS SEED N: --only CLASS on both tiers, N sequences each,
 # no mismatch and some exceptions compared.
 run_class() {
@@ -150,7 +195,7 @@ run_class() {
 # found the transition missing where CVTPS2PI and its kind fault (#XM).
 @test "difftest: MMX, both tiers" {
 	require_kvm
-	run_class mmx 314 3000
+	run_class mmx 318 3000
 }
 
 # FXSAVE/FXRSTOR (and the REX.W forms): the saved image is compared, its
@@ -159,7 +204,7 @@ run_class() {
 # selectors as pointer bits.
 @test "difftest: FXSAVE and FXRSTOR, both tiers" {
 	require_kvm
-	run_class fxsave 315 3000
+	run_class fxsave 319 3000
 }
 
 # ENTER with every nesting level and LEAVE, both operand sizes of 64-bit
@@ -168,14 +213,14 @@ run_class() {
 # check of a write at the final stack pointer (SDM: #PF, and #AC).
 @test "difftest: ENTER and LEAVE, both tiers" {
 	require_kvm
-	run_class enter/leave 316 3000
+	run_class enter/leave 320 3000
 }
 
 # String instructions with every segment override (FS and GS with their
 # bases) and every REP form (F2 on MOVS, STOS, LODS too).
 @test "difftest: string instructions, every override and REP form" {
 	require_kvm
-	run_class string 317 3000
+	run_class string 321 3000
 }
 
 @test "difftest: a corrupted result is reported (--self-test)" {

@@ -147,6 +147,14 @@ static const struct sse_op sse_ops[] = {
 	INT2(0xfd), INT2(0xfe),
 };
 
+/* The 0F3A SSE4.1 instructions that depend on MXCSR (the rest of SSSE3
+ * to SSE4.2 is plain C in sse4.c): ROUNDPS/PD/SS/SD, DPPS, DPPD. */
+static const struct sse_op sse_ops_3a[] = {
+	{ 0x08, P, 16, 0, A | S_IMM }, { 0x09, P, 16, 0, A | S_IMM },
+	{ 0x0a, P, 4, 0, S_IMM }, { 0x0b, P, 8, 0, S_IMM },
+	{ 0x40, P, 16, 0, A | S_IMM }, { 0x41, P, 16, 0, A | S_IMM },
+};
+
 #undef N
 #undef P
 #undef F3
@@ -537,10 +545,17 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	int pfx = dbt_insn_pfx(i);
 
 	pthread_once(&sse_once, sse_index_build);
-	k = sse_index[i->op][pfx];
-	if (i->map != MAP_0F || k == 0 || i->lock)
+	d = NULL;
+	if (i->map == MAP_0F3A) {
+		for (k = 0; k < sizeof(sse_ops_3a) / sizeof(sse_ops_3a[0]); k++)
+			if (sse_ops_3a[k].op == i->op &&
+			    sse_ops_3a[k].pfx == pfx)
+				d = &sse_ops_3a[k];
+	} else if (i->map == MAP_0F && sse_index[i->op][pfx]) {
+		d = &sse_ops[sse_index[i->op][pfx] - 1];
+	}
+	if (d == NULL || i->lock)
 		dbt_ud(c);
-	d = &sse_ops[k - 1];
 	if ((d->f & S_REG) && i->mem)
 		dbt_ud(c);
 	if ((d->f & S_MEM) && !i->mem)
@@ -1116,5 +1131,11 @@ const struct op_entry dbt_ops_fpu[] = {
 	{ MAP_0F, 0xae, PFX_NONE, 1, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 2, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 3, OP_MOD_MEM, OP_ANY, op_fxsave },
+	{ MAP_0F3A, 0x08, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x09, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x0a, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x0b, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x40, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x41, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
 	{ 0 },
 };
