@@ -802,28 +802,34 @@ op_enter(struct dbt_cpu *c, const struct insn *i)
 	uint64_t smask = c->long64 ? ~0ULL : c->stack32 ? 0xffffffffULL :
 	    0xffffULL;
 	uint64_t bp = c->gpr[X86_RBP], sp = c->gpr[RSP] & smask, frame;
-	uint64_t v[32];
 
-	for (k = 1; k < level; k++) {
-		uint64_t a = (bp - (uint64_t)k * size) & smask;
-
-		v[k] = size == 8 ? dbt_read64(c, X86_SS, a) : size == 4 ?
-		    dbt_read32(c, X86_SS, a) : dbt_read16(c, X86_SS, a);
-	}
+	/* In the SDM's order: RBP pushed, then each outer frame pointer
+	 * read and pushed in turn.  A fault leaves RSP and RBP as they were
+	 * but the stores before it made (the CPU run natively does), and a
+	 * read sees what an earlier push of this ENTER stored. */
 	sp = (sp - size) & smask;
 	write_stack(c, sp, size, bp);
 	frame = sp;
 	for (k = 1; k < level; k++) {
+		uint64_t a = (bp - (uint64_t)k * size) & smask, v;
+
+		v = size == 8 ? dbt_read64(c, X86_SS, a) : size == 4 ?
+		    dbt_read32(c, X86_SS, a) : dbt_read16(c, X86_SS, a);
 		sp = (sp - size) & smask;
-		write_stack(c, sp, size, v[k]);
+		write_stack(c, sp, size, v);
 	}
 	if (level) {
 		sp = (sp - size) & smask;
 		write_stack(c, sp, size, frame);
 	}
 	sp = (sp - (i->imm & 0xffff)) & smask;
+	/* "A write using the final value of the stack pointer" is checked
+	 * (SDM vol. 2, ENTER, #PF): in 64-bit mode as a write of the
+	 * operand size there, with its #AC (the CPU run natively does). */
 	if (!c->long64)
 		(void)dbt_linear(c, X86_SS, sp, 1, DBT_ACC_WRITE);
+	else
+		dbt_probe_write(c, X86_SS, sp, size);
 	c->gpr[RSP] = smask == 0xffffULL ?
 	    (c->gpr[RSP] & ~0xffffULL) | sp : sp;
 	dbt_set_reg(c, i, X86_RBP, size, frame);
@@ -1167,7 +1173,16 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 	for (k = 0; k < STR_CHUNK; k++) {
 		if (rep && count_reg(c, i) == 0)
 			return;
-		if (rep && (op == 0xa4 || op == 0xaa) && fast_rep(c, i, size)) {
+		/* Single-stepping or a data breakpoint armed: one iteration
+		 * at a time, each its own trap (SDM vol. 3B 17.3.1.2,
+		 * 17.3.1.4: RIP stays on the instruction until the last). */
+		if (rep && c->str_one && k > 0) {
+			if (op == 0xa6 || op == 0xae)
+				set_flags(c, sfl);
+			break;
+		}
+		if (rep && !c->str_one && (op == 0xa4 || op == 0xaa) &&
+		    fast_rep(c, i, size)) {
 			if (count_reg(c, i) == 0)
 				return;
 			continue;
@@ -1220,6 +1235,8 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			str_write(c, X86_ES, c->gpr[RDI] & mask_of(i->addrsize),
 			    size, v);
 			advance(c, i, RDI, size);
+			if (__builtin_expect(c->io_watch != 0, 0))
+				dbt_watch_io(c, (uint16_t)c->gpr[RDX], size);
 			break;
 		case 0x6e: /* OUTS */
 			dbt_check_io(c, (uint16_t)c->gpr[RDX], size);
@@ -1227,6 +1244,8 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			    mask_of(i->addrsize), size);
 			dbt_port_out(c, (uint16_t)c->gpr[RDX], size, v);
 			advance(c, i, RSI, size);
+			if (__builtin_expect(c->io_watch != 0, 0))
+				dbt_watch_io(c, (uint16_t)c->gpr[RDX], size);
 			break;
 		}
 		if (!rep)
@@ -1250,6 +1269,7 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 	if (count_reg(c, i) != 0) {
 		c->next_rip = c->rip;
 		c->block_dirty = true;
+		c->push_rf = c->str_one;        /* debug_step's trap */
 	}
 }
 
@@ -1267,6 +1287,8 @@ op_inout(struct dbt_cpu *c, const struct insn *i)
 		dbt_port_out(c, port, size, c->gpr[RAX] & mask_of(size));
 	else
 		dbt_set_reg(c, i, RAX, size, dbt_port_in(c, port, size));
+	if (__builtin_expect(c->io_watch != 0, 0))
+		dbt_watch_io(c, port, size);
 }
 
 /* ---- misc --------------------------------------------------------------- */
