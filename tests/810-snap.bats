@@ -388,6 +388,10 @@ print(sum(1 for b in zlib.decompress(z) if b))' run1.png
 	"$VM_SNAP" list treevm --json >list.json
 	run python3 -c 'import json, sys; print(" ".join("%s:%s:%d" % (s["tag"], s["parent"], s["depth"]) for s in json.load(open(sys.argv[1]))))' list.json
 	is "$output" "t1::0 t2:t1:1 t3:t1:1" "the JSON's tags, parents and depths"
+	# the guest's clock at each save: on from t1 through the restore,
+	# t3 saved before t2
+	run python3 -c 'import json, sys; c = {s["tag"]: s["guest-tsc"] for s in json.load(open(sys.argv[1]))}; print("ordered" if 0 < c["t1"] < c["t3"] < c["t2"] else c)' list.json
+	is "$output" "ordered" "the guest clocks"
 }
 
 # sector0 IMAGE: the number N of the "wN" the counter wrote in sector 0

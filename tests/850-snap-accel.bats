@@ -148,12 +148,15 @@ ticks_go_on() {
 	read -r p2 a2 < <(pits "$name.after" | tail -n 1)
 	echo "# $name: pit/apic $p0/$a0 at the save, $p1/$a1 then $p2/$a2 after" >&3
 	# across the restore: the LAPIC timer neither stalled nor burst
-	# (half as many ticks as the PIT's 25, a few either way: restoring a
-	# timer may restart its period, and a loaded host delays ticks)
-	[ $((a1 - a0)) -ge 8 ] && [ $((a1 - a0)) -le 17 ] || { echo "# $name: $((a1 - a0)) LAPIC ticks across the restore for 25 of the PIT's" >&3; false; }
-	# and after it, at the rate it had: 225 PIT ticks, about 112 LAPIC
-	# ones (a stall would give 0, a doubled rate 225)
-	[ $((a2 - a1)) -ge 104 ] && [ $((a2 - a1)) -le 121 ] || { echo "# $name: $((a2 - a1)) LAPIC ticks after the restore for 225 of the PIT's" >&3; false; }
+	# (about half the PIT's 25; restoring a timer may restart its period)
+	[ $((a1 - a0)) -ge 1 ] && [ $((a1 - a0)) -le 25 ] || { echo "# $name: $((a1 - a0)) LAPIC ticks across the restore for 25 of the PIT's" >&3; false; }
+	# and after it, at the rate it had against the PIT: about 112 for
+	# 225.  The bounds are wide: on a loaded host the back ends lose
+	# ticks of one timer or the other (KVM re-injects a late PIT tick but
+	# merges late LAPIC ones; the DBT drops PIT deadlines 100 ms behind),
+	# ratios of 0.3 were seen at load 12.  A stall gives 0, a timer
+	# restored at twice (or half) its rate 225 (or 56).
+	[ $((a2 - a1)) -ge 60 ] && [ $((a2 - a1)) -le 180 ] || { echo "# $name: $((a2 - a1)) LAPIC ticks after the restore for 225 of the PIT's" >&3; false; }
 }
 
 @test "timer.elf saved on the DBT: the PIT's and the LAPIC's ticks go on at their rate restored on the DBT" {

@@ -314,6 +314,7 @@ cmd_list(const char *vm, bool json)
 			json_str(&j, "ram-format", !in.ram ? "none" :
 			    in.fast_restore ? "mapped" : "zstd");
 			json_u64(&j, "ram-pages", in.ram_pages);
+			json_u64(&j, "guest-tsc", in.guest_tsc);
 			json_u64(&j, "memory", in.memory);
 			json_int(&j, "cpus", in.ncpus);
 			json_int(&j, "disks", in.ndisks);
