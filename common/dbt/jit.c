@@ -2753,35 +2753,36 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	const struct sse_op *d = dbt_sse_lookup(i);
 	int pfx = dbt_insn_pfx(i);
 	bool greg, grm, shift, st;
-	struct slow_path *s;
+	struct slow_path *s = NULL;
 	unsigned size, regf, rmf;
 
+	/* Without DBT_MODE_SSE (CR0.EM or TS set, or CR4.OSFXSR clear)
+	 * fpu.c raises the #UD or #NM. */
 	if (d == NULL || i->lock || (d->f & (S_MMX | S_FLAGS | S_NOMODRM)) ||
-	    !sse_mxcsr_free(i->op, pfx))
+	    !sse_mxcsr_free(i->op, pfx) || e->b == NULL ||
+	    !(e->b->mode_key & DBT_MODE_SSE))
 		return false;
 	greg = (d->f & S_GREG) != 0;
 	grm = (d->f & S_GRM) && !i->mem;
 	shift = i->op >= 0x71 && i->op <= 0x73;     /* ModRM.reg: /ext */
 	st = (d->f & S_ST) != 0;
 	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
-	flags_to_mem(e);
 	/* A general-register operand is read and written in c->gpr. */
 	if (greg)
 		rc_sync_one(e, i->reg);
 	if (grm)
 		rc_sync_one(e, i->rm);
-	s = new_slow(e, i, rip);
-	/* CR0.EM and TS clear, CR4.OSFXSR set; else fpu.c decides. */
-	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
-	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
-	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
-	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
+	/* Register forms leave the host flags alone; a memory operand's
+	 * checks keep them in rbx, as a probe does. */
 	if (i->mem) {
 		emit_ea_rc(e, i, rip + i->len, true);
 		if ((d->f & S_A16) && size == 16) {
+			flags_to_bx(e);
+			s = new_slow(e, i, rip);
 			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
 			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
 		}
+		flags_to_bx(e);
 		s = emit_probe(e, i, rip, size, st);
 	}
 	/* Operands: xmm0 = ModRM.reg, xmm1 = ModRM.rm, rcx = a GPR. */
@@ -2822,7 +2823,8 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	} else {
 		movdqu_st(e, 0, XMM(i->reg));
 	}
-	probe_done(e, s);
+	if (i->mem)
+		probe_done(e, s);
 	return true;
 }
 
