@@ -182,6 +182,7 @@ struct flag_src {
 	uint8_t code[32];       /* undo and redo: the flags it made */
 	int n;
 	int8_t host[2], guest[2];
+	uint16_t wgen[2];       /* e->rc_wgen of guest[] when recorded */
 };
 
 /* A taken Jcc inside a block: out of line, the flags and the dirty
@@ -205,6 +206,7 @@ struct emit {
 	int8_t rc_owner[16];    /* host reg -> guest reg, -1 */
 	bool rc_dirty[16];      /* by guest reg */
 	bool rc_pin[16];        /* by host reg: used by this instruction */
+	uint16_t rc_wgen[16];   /* by guest reg: writes so far (rc_dirty) */
 	unsigned rc_lru[16], rc_tick;
 	int insn_no;            /* of the instruction being compiled */
 	struct flag_src fsrc;
@@ -543,6 +545,10 @@ flags_all_to_bx(struct emit *e)
 static void
 rc_init(struct emit *e)
 {
+	int g;
+
+	for (g = 0; g < 16; g++)
+		e->rc_wgen[g]++;        /* as in rc_sync_one */
 	memset(e->rc_host, -1, sizeof(e->rc_host));
 	memset(e->rc_owner, -1, sizeof(e->rc_owner));
 	memset(e->rc_dirty, 0, sizeof(e->rc_dirty));
@@ -591,6 +597,7 @@ static void
 rc_dirty(struct emit *e, int g)
 {
 	e->rc_dirty[g] = true;
+	e->rc_wgen[g]++;
 }
 
 /* Write every dirty cached register back to c->gpr (flag-neutral). */
@@ -626,6 +633,7 @@ rc_sync_one(struct emit *e, int g)
 	e->rc_host[g] = -1;
 	e->rc_owner[h] = -1;
 	e->rc_dirty[g] = false;
+	e->rc_wgen[g]++;        /* c->gpr may be written now (flags_src_carry) */
 }
 
 static void
@@ -956,8 +964,31 @@ flags_src_record(struct emit *e, const uint8_t *start, unsigned size,
 	f->guest[0] = (int8_t)gr;
 	f->host[1] = (int8_t)hm;
 	f->guest[1] = (int8_t)gm;
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < 2; k++) {
 		if ((f->host[k] < 0) != (f->guest[k] < 0))
+			return;
+		f->wgen[k] = f->guest[k] >= 0 ? e->rc_wgen[f->guest[k]] : 0;
+	}
+	f->at = e->insn_no;
+}
+
+/*
+ * After instruction e->insn_no, which wrote no flags: the recorded flags
+ * are still the guest's if they were before it and it wrote none of the
+ * registers they were made from.  Probes after it can then make them
+ * again rather than save them (LEA, MOV and SSE moves between a CMP and
+ * a load are common).
+ */
+static void
+flags_src_carry(struct emit *e)
+{
+	struct flag_src *f = &e->fsrc;
+	int k;
+
+	if (f->at < 0 || f->at != e->insn_no - 1)
+		return;
+	for (k = 0; k < 2; k++)
+		if (f->guest[k] >= 0 && e->rc_wgen[f->guest[k]] != f->wgen[k])
 			return;
 	f->at = e->insn_no;
 }
@@ -2772,8 +2803,10 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 		rc_sync_one(e, i->reg);
 	if (grm)
 		rc_sync_one(e, i->rm);
-	/* Register forms leave the host flags alone; a memory operand's
-	 * checks keep them in rbx, as a probe does. */
+	/* Register forms leave the host flags alone.  A memory operand's
+	 * probe makes them again if it can (the instruction writes none,
+	 * nor a register), else keeps them in rbx, as the alignment
+	 * check does. */
 	if (i->mem) {
 		emit_ea_rc(e, i, rip + i->len, true);
 		if ((d->f & S_A16) && size == 16) {
@@ -2782,8 +2815,9 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
 			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
 		}
-		flags_to_bx(e);
+		e->replay_ok = !greg;
 		s = emit_probe(e, i, rip, size, st);
+		e->replay_ok = false;
 	}
 	/* Operands: xmm0 = ModRM.reg, xmm1 = ModRM.rm, rcx = a GPR. */
 	if (greg)
@@ -2822,6 +2856,12 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 		st64(e, CX, GPR(i->reg));
 	} else {
 		movdqu_st(e, 0, XMM(i->reg));
+	}
+	if (s != NULL && s->fl_probe == FLS_REPLAY) {
+		/* the flags the probe clobbered, made again */
+		memcpy(e->p, s->replay, (size_t)s->nreplay);
+		e->p += s->nreplay;
+		e->fsrc.at = e->insn_no;
 	}
 	if (i->mem)
 		probe_done(e, s);
@@ -2892,7 +2932,7 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
-		goto native;
+		goto carry;
 	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
 	    ((i->reg & 7) == 2 || (i->reg & 7) == 4) && bnd_ok(i) &&
 	    !i->lock) {
@@ -2911,11 +2951,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	if (i->map == MAP_1B) {
 		if (i->op == 0x8d && i->mem) {
 			emit_lea(e, i, rip);
-			goto native;
+			goto carry;
 		}
 		if (i->op >= 0xb0 && i->op <= 0xbf) {
 			emit_mov_imm(e, i);
-			goto native;
+			goto carry;
 		}
 		/* NOP; PAUSE too with one vCPU (with several, its handler
 		 * ends the turn on the run lock). */
@@ -3031,6 +3071,8 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		if (!i->mem && hop_same_slot(i, &h))
 			goto helper;
 		emit_hop(e, i, rip, &h);
+		if ((h.flags & (FL_W | FL_R)) == 0 && !h.cl)
+			goto carry;
 		goto native;
 	}
 helper:
@@ -3050,6 +3092,9 @@ helper:
 		return false;
 	}
 	return true;
+carry:
+	/* It wrote no flags: the flags' source may still serve. */
+	flags_src_carry(e);
 native:
 	e->j->native_insns++;
 	return true;
