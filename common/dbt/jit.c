@@ -2163,6 +2163,30 @@ emit_jmp_exit(struct emit *e, uint64_t target)
  * in the host and the registers still cached; the taken side leaves
  * through a side exit emitted after the body (emit_side_exits).
  */
+/*
+ * Does i write all six flags so that a zero result leaves ZF and PF set
+ * and the rest clear?  CMP and SUB (equal operands: no borrow, no
+ * overflow, AF clear) and TEST (CF, OF clear; AF clear on this host, as
+ * flags_src_record takes it too).
+ */
+static bool
+flags_zero_on_equal(const struct insn *i)
+{
+	unsigned ext = i->reg & 7;
+
+	if (i->lock)
+		return false;
+	if (i->map != MAP_1B)
+		return false;
+	if ((i->op >= 0x38 && i->op <= 0x3d) || (i->op >= 0x28 &&
+	    i->op <= 0x2d) || i->op == 0x84 || i->op == 0x85 ||
+	    i->op == 0xa8 || i->op == 0xa9)
+		return true;
+	if (i->op >= 0x80 && i->op <= 0x83 && i->op != 0x82)
+		return ext == 7 || ext == 5;
+	return (i->op == 0xf6 || i->op == 0xf7) && ext <= 1;
+}
+
 static void
 emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 {
@@ -2180,6 +2204,19 @@ emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	 * again after it (CMP, JNE, then a probe). */
 	if (e->fsrc.at == e->insn_no - 1)
 		e->fsrc.at = e->insn_no;
+	/* Past a JNE that follows a CMP, SUB or TEST the result was zero:
+	 * the flags are those of CMP EAX, EAX whatever the operands, a
+	 * memory one included. */
+	if (!last && (i->op & 0xf) == 5 && i > e->b->insns &&
+	    flags_zero_on_equal(i - 1)) {
+		static const uint8_t cmp_eax[2] = { 0x39, 0xc0 };
+
+		memcpy(e->fsrc.code, cmp_eax, sizeof(cmp_eax));
+		e->fsrc.n = (int)sizeof(cmp_eax);
+		memset(e->fsrc.host, -1, sizeof(e->fsrc.host));
+		memset(e->fsrc.guest, -1, sizeof(e->fsrc.guest));
+		e->fsrc.at = e->insn_no;
+	}
 }
 
 static void

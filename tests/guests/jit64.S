@@ -15,7 +15,8 @@
  *   order    a misaligned 16-byte operand at a non-canonical address
  *            through RSP is #GP(0), not #SS(0) (CMPXCHG16B, MOVAPS)
  *   flags    flags carried by linked exits into blocks that read them
- *            first, overwrite them first, and back to a loop's head
+ *            first, overwrite them first, and back to a loop's head;
+ *            the flags of an equal CMP past its JNE and a load
  *   nm       SSE code translated with CR0.TS clear, run again with TS
  *            set: #NM at its first SSE instruction, register or memory
  *            form, every time TS is set again
@@ -422,7 +423,20 @@ pop_resume:
 	cmpl $0x44, %edx
 	je 47f
 	orl $8, %r14d
-47:	decl %r9d
+47:	movl %r9d, %eax                 /* CMP with memory, equal: JNE */
+	movl %eax, flag_word(%rip)      /* falls through, and the load */
+	movl $0x7fffffff, %ecx          /* after it keeps ZF PF */
+	addl $1, %ecx                   /* (flags first: SF OF AF PF) */
+	cmpl flag_word(%rip), %eax
+	jne 58f
+	movq sum_data(%rip), %rdx
+	pushfq
+	popq %rdx
+	andl $0x8d5, %edx
+	cmpl $0x44, %edx
+	je 59f
+58:	orl $16, %r14d
+59:	decl %r9d
 	jnz 41b
 	testl %r14d, %r14d
 	jnz 48f
@@ -858,6 +872,8 @@ sum_data:
 	.quad 0x123, 0x8000, 0x4242, 0, 0, 0, 0
 nm_expect:
 	.quad 0
+flag_word:
+	.long 0, 0
 nm_buf:
 	.quad 0, 0, 0
 nm_count:
