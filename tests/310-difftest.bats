@@ -103,6 +103,78 @@ check_summary() {
 	check_summary 3000
 }
 
+# SSE PE under an unmasked overflow or underflow: the destination is left
+# alone and PE says whether the result rounded with an unbounded exponent
+# is inexact (SDM vol. 1, 4.9.1.5-6, 11.5.2).  Sequence 13665 of seed 9100
+# (sse-cvt) narrows an exact tiny double with UM clear: the CPU sets UE
+# (and DE) alone; the DBT set PE too, from its masked, denormalized run.
+@test "difftest: SSE PE after an unmasked overflow or underflow" {
+	require_kvm
+	local tier
+	for tier in interp jit; do
+		run_difftest --seed 9100 --start 13665 --iterations 1 \
+		    --mode 64 --only sse-cvt --tier "$tier"
+		if [ "$status" -ne 0 ]; then
+			printf '%s\n' "$output" | head -80 | sed 's/^/# /' >&3
+			false
+		fi
+		is "$output" "*difftest: exceptions: #XM 1*" "$tier: #XM"
+		check_summary 1
+	done
+	run_difftest --seed 9100 --start 12000 --iterations 3000 --mode 64 \
+	    --only sse-cvt --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
+# The general-purpose extensions (tests/prog/difftest.c's bmi1, bmi2,
+# adx, movbe, crc32 and rdrand classes), VEX-encoded ones included, with
+# their invalid forms (VEX.L 1, a prefix before VEX, RORX's vvvv): found
+# RORX reading its memory operand before its #UD.
+@test "difftest: BMI1/2, ADX, MOVBE, CRC32, RDRAND, both tiers" {
+	require_kvm
+	local c=bmi1,bmi2,adx,movbe,crc32,rdrand
+	run_difftest --seed 316 --iterations 3000 --mode 64 --only $c -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+	run_difftest --seed 317 --iterations 3000 --mode 64 --only $c \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
+# SSSE3 (MMX and XMM forms), SSE4.1, SSE4.2 (PCMPGTQ in sse41, the four
+# string compares with lengths of both signs and null elements made on
+# purpose), AES-NI and PCLMULQDQ (common/dbt/sse4.c; ROUNDxx, DPPS and DPPD
+# in fpu.c), against the CPU.  It found PCMPESTRx's REX.W lengths and the
+# MMX forms' register order under a non-zero x87 TOP.
+@test "difftest: SSSE3, SSE4.1, SSE4.2 strings, AES, PCLMULQDQ, both tiers" {
+	require_kvm
+	local only=ssse3,sse41,sse42-string,aes,pclmul
+	run_difftest --seed 314 --iterations 2000 --mode 64 --only $only -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+	run_difftest --seed 315 --iterations 2000 --mode 64 --only $only \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 2000
+}
+
 @test "difftest: a corrupted result is reported (--self-test)" {
 	require_kvm
 	run_difftest --seed 310 --iterations 50 --self-test

@@ -55,7 +55,10 @@ typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
 
 /* ---- decoded instruction ---------------------------------------------- */
 
-enum insn_map { MAP_1B = 0, MAP_0F = 1, MAP_0F38 = 2, MAP_0F3A = 3 };
+enum insn_map { MAP_1B = 0, MAP_0F = 1, MAP_0F38 = 2, MAP_0F3A = 3,
+	/* VEX-encoded (C4/C5): MAP_VEX | VEX.mmmmm, apart from the legacy
+	 * maps, so a table line for one never matches the other. */
+	MAP_VEX = 4, MAP_VEX_0F = 5, MAP_VEX_0F38 = 6, MAP_VEX_0F3A = 7 };
 enum insn_rep { REP_NONE = 0, REP_F3 = 1, REP_F2 = 2 };
 #define INSN_BASE_NONE (-1)
 #define INSN_BASE_RIP 16    /* RIP-relative: base is next_rip */
@@ -72,7 +75,11 @@ struct insn {
 	uint8_t rep;            /* enum insn_rep (last of F2/F3) */
 	uint8_t lock;
 	uint8_t pfx66;          /* operand-size prefix present */
-	uint8_t rex;            /* the REX byte, 0 if none */
+	uint8_t rex;            /* the REX byte, 0 if none (VEX: its R X B
+	                           W bits, as if from a REX) */
+	uint8_t vex;            /* 2 or 3: the VEX prefix's length, 0 none */
+	uint8_t vvvv;           /* VEX.vvvv, un-inverted: a GPR number */
+	uint8_t vex_l;          /* VEX.L */
 	uint8_t has_modrm;
 	uint8_t modrm;          /* raw byte */
 	uint8_t mod;            /* modrm.mod */
@@ -113,6 +120,8 @@ struct op_entry {
 extern const struct op_entry dbt_ops_int[];   /* interp-int.c: integer */
 extern const struct op_entry dbt_ops_sys[];   /* sys.c: system */
 extern const struct op_entry dbt_ops_fpu[];   /* fpu.c, sse.c: x87/SSE */
+extern const struct op_entry dbt_ops_sse4[];  /* sse4.c: SSSE3..SSE4.2, AES */
+extern const struct op_entry dbt_ops_bit[];   /* interp-bit.c: BMI, ADX... */
 /* Each table ends with an entry whose fn is NULL. */
 void dbt_ops_init(void);        /* builds the lookup once */
 dbt_fn dbt_lookup(const struct insn *i);
@@ -224,6 +233,14 @@ struct dbt_cpu {
 	bool atom_excl, in_excl;
 	bool step_one;          /* exec_block: one instruction only */
 	bool ss_shadow;         /* MOV SS / POP SS ran: no #DB after it */
+	/* Debug registers (mmu.c, dbt_watch_update): the DRn armed as data
+	 * breakpoints (R/W 01, 11) and as I/O breakpoints (R/W 10 with
+	 * CR4.DE); which of them the current instruction hit; hits held
+	 * past a MOV SS; str_one: a string instruction stops after one
+	 * iteration (single-step, data breakpoints); push_rf: the #DB trap
+	 * interrupts a REP instruction, whose image gets RF. */
+	uint8_t watch, io_watch, watch_hits, watch_held;
+	bool str_one, push_rf;
 	uint32_t deliveries;    /* events dbt_deliver delivered */
 	bool smp_parallel;      /* $VMKIT_DBT_SMP=parallel (dbt.c) */
 	bool flush_wanted;      /* the arena is full: flush, alone */
@@ -375,6 +392,8 @@ bool dbt_tlb_global(const struct dbt_cpu *c, uint64_t lin);
 bool dbt_tlb_fill(struct dbt_cpu *c, uint64_t lin, unsigned size, bool write,
     unsigned cls);
 void dbt_tlb_flush_page(struct dbt_cpu *c, uint64_t lin);
+void dbt_watch_update(struct dbt_cpu *c);
+void dbt_watch_io(struct dbt_cpu *c, uint16_t port, unsigned size);
 /* A host pointer to [off, off+size) for an access of kind acc (after every
  * segment, paging and SMC check, dirty bit set for writes), or NULL when
  * the bytes are not plain RAM within one page (MMIO, page crossing): the

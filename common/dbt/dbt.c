@@ -817,10 +817,23 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
  *   POP SS (it comes after the next instruction, 6.8.3), not after one
  *   that delivered an interrupt or exception (the handler runs with TF
  *   clear; the IRET back restores it).
- * Not done: data breakpoints (R/Wn 01 and 11: an armed one only makes
- * the vCPU run one instruction at a time), I/O breakpoints, DR7.GD, a
- * trap per iteration of a REP string instruction.
+ * - a data breakpoint (R/Wn 01 writes, 11 reads and writes) or an I/O
+ *   breakpoint (R/Wn 10, CR4.DE) the instruction hit (mmu.c,
+ *   dbt_watch_update): a trap after it with the DRn's B bit, and BS as
+ *   well when TF was set (17.2.4, 17.3.1.2); held past a MOV SS with
+ *   the single-step trap (6.8.3).
+ * A REP string instruction does one iteration per step: each its own
+ * trap, with RIP still on the instruction and RF in the pushed EFLAGS
+ * until the last (17.3.1.1).  DR7.GD is sys.c's (op_mov_dr).
  */
+/* #DB, with DR7.GD cleared for its handler (17.2.4). */
+static _Noreturn void
+raise_db(struct dbt_cpu *c)
+{
+	c->dr[7] &= ~(uint64_t)(1u << 13);
+	dbt_raise_noerr(c, X86_EXC_DB);
+}
+
 static void
 debug_step(struct dbt_cpu *c, struct dbt_block *b)
 {
@@ -836,7 +849,7 @@ debug_step(struct dbt_cpu *c, struct dbt_block *b)
 				hit |= 1u << n;
 	if (hit != 0) {
 		c->dr[6] |= hit;
-		dbt_raise_noerr(c, X86_EXC_DB);
+		raise_db(c);
 	}
 	c->rflags &= ~(uint64_t)X86_RF;
 	set_pending(c, NULL);
@@ -844,13 +857,22 @@ debug_step(struct dbt_cpu *c, struct dbt_block *b)
 	delivered = c->deliveries;
 	c->jit_budget--;
 	c->step_one = true;
+	c->str_one = tf || c->watch != 0 || c->io_watch != 0;
+	c->watch_hits = 0;
+	c->push_rf = false;
 	exec_block(c, b);
 	c->step_one = false;
-	if (tf && !c->ss_shadow && c->deliveries == delivered &&
+	c->str_one = false;
+	hit = c->watch_hits | c->watch_held;
+	c->watch_hits = c->watch_held = 0;
+	if (c->ss_shadow) {
+		c->watch_held = (uint8_t)hit;
+	} else if ((tf || hit != 0) && c->deliveries == delivered &&
 	    c->exit_reason == CPU_EXIT_NONE) {
-		c->dr[6] |= 1u << 14;   /* BS */
-		dbt_raise_noerr(c, X86_EXC_DB);
+		c->dr[6] |= hit | (tf ? 1u << 14 : 0);  /* B0-B3, BS */
+		raise_db(c);    /* push_rf: op_string's */
 	}
+	c->push_rf = false;
 	c->ss_shadow = false;
 }
 
@@ -999,6 +1021,7 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			c->exc_vector = -1;
 			dbt_deliver(c, vec, c->exc_has_error, c->exc_error,
 			    false);
+			c->push_rf = false;
 		}
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;

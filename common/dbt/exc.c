@@ -232,8 +232,9 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		}
 		sp &= mask;
 	}
-	if (!sw && fault_class(vec))
+	if ((!sw && fault_class(vec)) || c->push_rf)
 		old_flags |= X86_RF;
+	c->push_rf = false;
 	if (c->v86) {
 		/* Figure 20-5: GS, FS, DS and ES first. */
 		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_GS].sel);

@@ -24,6 +24,8 @@
 #include "dbt/fpu.h"
 #include "dbt/hx.h"
 
+#include <fenv.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -143,6 +145,14 @@ static const struct sse_op sse_ops[] = {
 	INT2(0xf6),
 	INT2(0xf8), INT2(0xf9), INT2(0xfa), INT2(0xfb), INT2(0xfc),
 	INT2(0xfd), INT2(0xfe),
+};
+
+/* The 0F3A SSE4.1 instructions that depend on MXCSR (the rest of SSSE3
+ * to SSE4.2 is plain C in sse4.c): ROUNDPS/PD/SS/SD, DPPS, DPPD. */
+static const struct sse_op sse_ops_3a[] = {
+	{ 0x08, P, 16, 0, A | S_IMM }, { 0x09, P, 16, 0, A | S_IMM },
+	{ 0x0a, P, 4, 0, S_IMM }, { 0x0b, P, 8, 0, S_IMM },
+	{ 0x40, P, 16, 0, A | S_IMM }, { 0x41, P, 16, 0, A | S_IMM },
 };
 
 #undef N
@@ -304,6 +314,208 @@ tiny_check(struct dbt_cpu *c, const uint8_t *enc, unsigned len,
 	return nmx & 0x10;
 }
 
+/* ---- PE under an unmasked overflow or underflow ------------------------ */
+
+/*
+ * With overflow or underflow unmasked the CPU leaves the destination alone
+ * and sets PE by the result rounded to the destination's precision with an
+ * unbounded exponent (SDM vol. 1, 4.9.1.5, 4.9.1.6, 11.5.2): an exact
+ * tiny product sets UE alone.  The host ran the instruction masked, whose
+ * PE is the one of the denormalized or overflowed result, so the lanes are
+ * worked out again here, in C, one format wider (double for single lanes,
+ * the x87's 64-bit significand for double ones).  Rounding toward zero and
+ * then setting the last bit when inexact (rounding to odd) keeps every
+ * later rounding to the narrower format correct.
+ */
+enum { PE_ADD, PE_SUB, PE_MUL, PE_DIV, PE_CVT };
+
+struct pe_lane {
+	long double r;  /* the result, rounded to odd in the wider format */
+	int inexact;    /* the wider format was inexact already */
+};
+
+static long double
+pe_operand(const uint8_t *p, int dbl, int daz)
+{
+	long double v;
+
+	if (dbl) {
+		double d;
+
+		memcpy(&d, p, 8);
+		if (daz && fpclassify(d) == FP_SUBNORMAL)
+			d = copysign(0.0, d);
+		v = d;
+	} else {
+		float f;
+
+		memcpy(&f, p, 4);
+		if (daz && fpclassify(f) == FP_SUBNORMAL)
+			f = copysignf(0.0f, f);
+		v = f;
+	}
+	return v;
+}
+
+/* a OP b in the wider format, rounded to odd. */
+static struct pe_lane
+pe_compute(int op, long double a, long double b, int dbl)
+{
+	struct pe_lane l;
+	volatile long double vr;
+	volatile double dr;
+	uint64_t bits;
+
+	fesetround(FE_TOWARDZERO);
+	feclearexcept(FE_ALL_EXCEPT);
+	if (dbl) {
+		switch (op) {
+		case PE_ADD: vr = a + b; break;
+		case PE_SUB: vr = a - b; break;
+		case PE_MUL: vr = a * b; break;
+		case PE_DIV: vr = a / b; break;
+		default: vr = b; break;
+		}
+		l.r = vr;
+		l.inexact = fetestexcept(FE_INEXACT) != 0;
+		if (l.inexact && isfinite(l.r)) {
+			memcpy(&bits, (const void *)&vr, 8);
+			bits |= 1;
+			memcpy((void *)&vr, &bits, 8);
+			l.r = vr;
+		}
+	} else {
+		double x = (double)a, y = (double)b;
+
+		switch (op) {
+		case PE_ADD: dr = x + y; break;
+		case PE_SUB: dr = x - y; break;
+		case PE_MUL: dr = x * y; break;
+		case PE_DIV: dr = x / y; break;
+		default: dr = y; break;
+		}
+		l.inexact = fetestexcept(FE_INEXACT) != 0;
+		if (l.inexact && isfinite(dr)) {
+			double t = dr;
+
+			memcpy(&bits, &t, 8);
+			bits |= 1;
+			memcpy(&t, &bits, 8);
+			dr = t;
+		}
+		l.r = dr;
+	}
+	fesetround(FE_TONEAREST);
+	return l;
+}
+
+/* The PE this lane contributes, the CPU's way (see above). */
+static int
+pe_lane_flag(struct pe_lane l, int dbl, uint32_t mx)
+{
+	static const int rc[4] = { FE_TONEAREST, FE_DOWNWARD, FE_UPWARD,
+	    FE_TOWARDZERO };
+	volatile long double m, rm;
+	int e, er, emax = dbl ? 1023 : 127, emin = dbl ? -1022 : -126;
+	int unb_inexact, tiny, over;
+
+	if (!isfinite(l.r) || l.r == 0)
+		return l.inexact;
+	fesetround(rc[(mx >> 13) & 3]);
+	m = frexpl(l.r, &e);
+	rm = dbl ? (long double)(double)m : (long double)(float)m;
+	unb_inexact = l.inexact || rm != m;
+	er = e - 1 + (fabsl(rm) == 1.0L);
+	over = er > emax;
+	tiny = er < emin;
+	if (over && (mx & 0x400))
+		unb_inexact = 1;       /* masked: an infinity or the largest */
+	else if (tiny && (mx & 0x800)) {
+		if (mx & 0x8000)
+			unb_inexact = 1;        /* flushed to zero */
+		else {
+			volatile long double d = dbl ? (long double)(double)l.r
+			    : (long double)(float)l.r;
+
+			unb_inexact = l.inexact || d != l.r;
+		}
+	}
+	fesetround(FE_TONEAREST);
+	return unb_inexact;
+}
+
+/*
+ * PE (0x20 or 0) for i, the instruction d, whose host run raised an
+ * overflow or underflow that mx leaves unmasked; -1 when i is none of the
+ * instructions that can (the host's PE stands then).
+ */
+static int
+sse_unbounded_pe(const struct dbt_cpu *c, const struct insn *i,
+    const struct sse_op *d, uint32_t mx)
+{
+	const uint8_t *dst = c->fx + 160 + 16 * i->reg;
+	const uint8_t *src = i->mem ? c->fx_mem : c->fx + 160 + 16 * i->rm;
+	int op, dbl, lanes, w, k, pe = 0, daz = (mx & 0x40) != 0;
+	int pair = 0, alt = 0;
+	fenv_t env;
+
+	if (i->map != MAP_0F)
+		return -1;
+	switch (d->op) {
+	case 0x58: op = PE_ADD; break;
+	case 0x59: op = PE_MUL; break;
+	case 0x5c: op = PE_SUB; break;
+	case 0x5e: op = PE_DIV; break;
+	case 0x5a: op = PE_CVT; break;
+	case 0x7c: op = PE_ADD; pair = 1; break;
+	case 0x7d: op = PE_SUB; pair = 1; break;
+	case 0xd0: op = PE_ADD; alt = 1; break;
+	default: return -1;
+	}
+	if (op == PE_CVT) {
+		/* cvtpd2ps and cvtsd2ss narrow; the widening forms are exact. */
+		if (d->pfx != PFX_66 && d->pfx != PFX_F2)
+			return -1;
+		dbl = 0;
+		lanes = d->pfx == PFX_66 ? 2 : 1;
+	} else if (pair || alt) {
+		dbl = d->pfx == PFX_66;
+		lanes = dbl ? 2 : 4;
+	} else {
+		dbl = d->pfx == PFX_66 || d->pfx == PFX_F2;
+		lanes = (d->pfx == PFX_F3 || d->pfx == PFX_F2) ? 1 :
+		    dbl ? 2 : 4;
+	}
+	w = dbl ? 8 : 4;
+	fegetenv(&env);
+	for (k = 0; k < lanes; k++) {
+		long double a, b;
+		int o = op, h = lanes / 2;
+
+		if (op == PE_CVT) {
+			a = 0;
+			b = pe_operand(src + 8 * k, 1, daz);
+		} else if (pair) {
+			/* hadd/hsub: the low half from the destination's
+			 * pairs, the high half from the source's. */
+			const uint8_t *p = k < h ? dst : src;
+			int j = 2 * (k % h);
+
+			a = pe_operand(p + w * j, dbl, daz);
+			b = pe_operand(p + w * (j + 1), dbl, daz);
+		} else {
+			a = pe_operand(dst + w * k, dbl, daz);
+			b = pe_operand(src + w * k, dbl, daz);
+			if (alt)
+				o = (k & 1) ? PE_ADD : PE_SUB;
+		}
+		pe |= pe_lane_flag(pe_compute(o, a, b, op == PE_CVT ? 1 : dbl),
+		    dbl, mx);
+	}
+	fesetenv(&env);
+	return pe ? 0x20 : 0;
+}
+
 static void
 op_sse(struct dbt_cpu *c, const struct insn *i)
 {
@@ -316,10 +528,17 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	int pfx = dbt_insn_pfx(i);
 
 	pthread_once(&sse_once, sse_index_build);
-	k = sse_index[i->op][pfx];
-	if (i->map != MAP_0F || k == 0 || i->lock)
+	d = NULL;
+	if (i->map == MAP_0F3A) {
+		for (k = 0; k < sizeof(sse_ops_3a) / sizeof(sse_ops_3a[0]); k++)
+			if (sse_ops_3a[k].op == i->op &&
+			    sse_ops_3a[k].pfx == pfx)
+				d = &sse_ops_3a[k];
+	} else if (i->map == MAP_0F && sse_index[i->op][pfx]) {
+		d = &sse_ops[sse_index[i->op][pfx] - 1];
+	}
+	if (d == NULL || i->lock)
 		dbt_ud(c);
-	d = &sse_ops[k - 1];
 	if ((d->f & S_REG) && i->mem)
 		dbt_ud(c);
 	if ((d->f & S_MEM) && !i->mem)
@@ -389,6 +608,12 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		    !(raised & ~(mx >> 7) & 0x7))
 			raised |= tiny_check(c, enc, len, flags, mx, &r0);
 		unmasked = raised & ~(mx >> 7) & 0x3f;
+		if ((unmasked & 0x18) && !(unmasked & 0x7)) {
+			int pe = sse_unbounded_pe(c, i, d, mx);
+
+			if (pe >= 0)
+				raised = (raised & ~0x20u) | (uint32_t)pe;
+		}
 		if (unmasked) {
 			/* The CPU reports every exception it detected, masked
 			 * ones too, except that an unmasked pre-computation
@@ -819,5 +1044,11 @@ const struct op_entry dbt_ops_fpu[] = {
 	{ MAP_0F, 0xae, PFX_NONE, 1, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 2, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 3, OP_MOD_MEM, OP_ANY, op_fxsave },
+	{ MAP_0F3A, 0x08, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x09, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x0a, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x0b, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x40, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x41, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
 	{ 0 },
 };

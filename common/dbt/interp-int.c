@@ -1167,7 +1167,16 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 	for (k = 0; k < STR_CHUNK; k++) {
 		if (rep && count_reg(c, i) == 0)
 			return;
-		if (rep && (op == 0xa4 || op == 0xaa) && fast_rep(c, i, size)) {
+		/* Single-stepping or a data breakpoint armed: one iteration
+		 * at a time, each its own trap (SDM vol. 3B 17.3.1.2,
+		 * 17.3.1.4: RIP stays on the instruction until the last). */
+		if (rep && c->str_one && k > 0) {
+			if (op == 0xa6 || op == 0xae)
+				set_flags(c, sfl);
+			break;
+		}
+		if (rep && !c->str_one && (op == 0xa4 || op == 0xaa) &&
+		    fast_rep(c, i, size)) {
 			if (count_reg(c, i) == 0)
 				return;
 			continue;
@@ -1220,6 +1229,8 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			str_write(c, X86_ES, c->gpr[RDI] & mask_of(i->addrsize),
 			    size, v);
 			advance(c, i, RDI, size);
+			if (__builtin_expect(c->io_watch != 0, 0))
+				dbt_watch_io(c, (uint16_t)c->gpr[RDX], size);
 			break;
 		case 0x6e: /* OUTS */
 			dbt_check_io(c, (uint16_t)c->gpr[RDX], size);
@@ -1227,6 +1238,8 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 			    mask_of(i->addrsize), size);
 			dbt_port_out(c, (uint16_t)c->gpr[RDX], size, v);
 			advance(c, i, RSI, size);
+			if (__builtin_expect(c->io_watch != 0, 0))
+				dbt_watch_io(c, (uint16_t)c->gpr[RDX], size);
 			break;
 		}
 		if (!rep)
@@ -1250,6 +1263,7 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 	if (count_reg(c, i) != 0) {
 		c->next_rip = c->rip;
 		c->block_dirty = true;
+		c->push_rf = c->str_one;        /* debug_step's trap */
 	}
 }
 
@@ -1267,6 +1281,8 @@ op_inout(struct dbt_cpu *c, const struct insn *i)
 		dbt_port_out(c, port, size, c->gpr[RAX] & mask_of(size));
 	else
 		dbt_set_reg(c, i, RAX, size, dbt_port_in(c, port, size));
+	if (__builtin_expect(c->io_watch != 0, 0))
+		dbt_watch_io(c, port, size);
 }
 
 /* ---- misc --------------------------------------------------------------- */

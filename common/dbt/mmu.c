@@ -544,6 +544,113 @@ tag_of(uint64_t lin)
 
 static bool canonical(uint64_t a);
 
+/* ---- debug registers ---------------------------------------------------- */
+
+/* The bytes DRn covers (SDM vol. 3B, 17.2.4): LENn 00 1, 01 2, 11 4, and
+ * 10 8 (on every processor of the family vmkit presents). */
+static unsigned
+dr_len(const struct dbt_cpu *c, int n)
+{
+	static const unsigned len[4] = { 1, 2, 8, 4 };
+
+	return len[(c->dr[7] >> (18 + 4 * n)) & 3];
+}
+
+/* Whether bytes a .. a + size - 1 overlap DRn's range, whose address is
+ * taken aligned to its length (17.2.5: the low bits are ignored) and cut
+ * to amask (32-bit linear addresses, 16-bit ports). */
+static bool
+dr_overlaps(const struct dbt_cpu *c, int n, uint64_t a, unsigned size,
+    uint64_t amask)
+{
+	unsigned len = dr_len(c, n);
+	uint64_t lo = c->dr[n] & amask & ~(uint64_t)(len - 1);
+
+	return a <= lo + len - 1 && lo <= a + size - 1;
+}
+
+static uint64_t
+lin_mask(const struct dbt_cpu *c)
+{
+	return c->lma ? ~0ULL : 0xffffffffULL;
+}
+
+/*
+ * After a write to DR0-DR3, DR7 or CR4 (or a state load): which DRn are
+ * armed data breakpoints (Ln or Gn, R/W 01 writes, 11 reads and writes)
+ * and I/O breakpoints (R/W 10, only with CR4.DE).  A page one of the
+ * data breakpoints covers gets no read or write entry in the TLB
+ * (tlb_install), so every data access to it reaches tlb_lookup's slow
+ * path, which looks (watch_access); the TLB is flushed when one is or
+ * was armed.  None armed costs nothing on any access.  The run loop
+ * single-steps on the interpreter while DR7 enables any breakpoint, so
+ * compiled code and its inline probes never run with one armed.
+ */
+void
+dbt_watch_update(struct dbt_cpu *c)
+{
+	uint32_t dr7 = (uint32_t)c->dr[7];
+	uint8_t data = 0, io = 0;
+	int n;
+
+	for (n = 0; n < 4; n++) {
+		unsigned rw = (dr7 >> (16 + 4 * n)) & 3;
+
+		if (((dr7 >> (2 * n)) & 3) == 0)
+			continue;
+		if (rw == 1 || rw == 3)
+			data |= (uint8_t)(1u << n);
+		else if (rw == 2 && (c->cr4 & X86_CR4_DE))
+			io |= (uint8_t)(1u << n);
+	}
+	if (data != 0 || c->watch != 0)
+		dbt_tlb_flush(c);
+	c->watch = data;
+	c->io_watch = io;
+}
+
+/* A data access of size bytes at lin (acc: its kind) with data
+ * breakpoints armed: the ones it hits, for the run loop's trap. */
+static void
+watch_access(struct dbt_cpu *c, uint64_t lin, unsigned size, unsigned acc)
+{
+	int n;
+
+	if (acc & DBT_ACC_EXEC)
+		return;
+	for (n = 0; n < 4; n++)
+		if ((c->watch & (1u << n)) && ((acc & DBT_ACC_WRITE) ||
+		    ((c->dr[7] >> (16 + 4 * n)) & 3) == 3) &&
+		    dr_overlaps(c, n, lin, size, lin_mask(c)))
+			c->watch_hits |= (uint8_t)(1u << n);
+}
+
+/* An IN, OUT, INS or OUTS of size bytes at port, done: the I/O
+ * breakpoints it hits (17.2.4). */
+void
+dbt_watch_io(struct dbt_cpu *c, uint16_t port, unsigned size)
+{
+	int n;
+
+	for (n = 0; n < 4; n++)
+		if ((c->io_watch & (1u << n)) &&
+		    dr_overlaps(c, n, port, size, 0xffff))
+			c->watch_hits |= (uint8_t)(1u << n);
+}
+
+/* Whether a data breakpoint covers part of lin's page. */
+static bool
+watch_page(const struct dbt_cpu *c, uint64_t lin)
+{
+	int n;
+
+	for (n = 0; n < 4; n++)
+		if ((c->watch & (1u << n)) &&
+		    dr_overlaps(c, n, lin & ~0xfffULL, 4096, lin_mask(c)))
+			return true;
+	return false;
+}
+
 /* Fill entry k of TLB cls for lin's page as walk w found it in r. */
 static void
 tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
@@ -597,6 +704,11 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 			__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY,
 			    __ATOMIC_RELAXED);
 	}
+	/* Data breakpoints: fetches only (dbt_watch_update). */
+	if (__builtin_expect(c->watch != 0, 0) && watch_page(c, lin)) {
+		t->tag_r = DBT_TLB_EMPTY;
+		__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY, __ATOMIC_RELAXED);
+	}
 }
 
 /*
@@ -633,11 +745,13 @@ dbt_tlb_fill(struct dbt_cpu *c, uint64_t lin, unsigned size, bool write,
 }
 
 /*
- * Look up or fill the TLB for one page.  Returns the host address of lin
- * for RAM, or NULL for MMIO (then *pa is the physical address).
+ * Look up or fill the TLB for one page, for an access of size bytes (0:
+ * a probe, not the access).  Returns the host address of lin for RAM, or
+ * NULL for MMIO (then *pa is the physical address).
  */
 static uint8_t *
-tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
+tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned size, unsigned acc,
+    uint64_t *pa)
 {
 	unsigned cls = tlb_class(c, acc), k = tlb_index(lin);
 	struct dbt_tlb_entry *t = &c->tlb[cls][k];
@@ -656,6 +770,8 @@ tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned acc, uint64_t *pa)
 	}
 	c->tlb_misses++;
 	walk(c, lin, acc, &w);
+	if (__builtin_expect(c->watch != 0, 0) && size != 0)
+		watch_access(c, lin, size, acc);
 	*pa = w.pa;
 	r = mem_lookup(&c->vm->mem, w.page_pa);
 	if (r == NULL || ((acc & DBT_ACC_WRITE) && !(r->flags & MEM_RAM)))
@@ -775,7 +891,7 @@ static uint64_t
 lin_read_page(struct dbt_cpu *c, uint64_t lin, unsigned size, unsigned acc)
 {
 	uint64_t pa, v = 0;
-	uint8_t *h = tlb_lookup(c, lin, acc, &pa);
+	uint8_t *h = tlb_lookup(c, lin, size, acc, &pa);
 
 	if (h != NULL) {
 		memcpy(&v, h, size);
@@ -802,7 +918,7 @@ lin_write_page(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 		memcpy((uint8_t *)(uintptr_t)(lin + t->addend), &v, size);
 		return;
 	}
-	h = tlb_lookup(c, lin, acc | DBT_ACC_WRITE, &pa);
+	h = tlb_lookup(c, lin, size, acc | DBT_ACC_WRITE, &pa);
 	if (h != NULL) {
 		memcpy(h, &v, size);
 		if (wrote_code(c, pa))
@@ -849,8 +965,8 @@ dbt_write_lin(struct dbt_cpu *c, uint64_t lin, unsigned size, uint64_t v,
 	}
 	/* Check both pages before writing either. */
 	first = 4096 - (unsigned)(lin & 0xfff);
-	(void)tlb_lookup(c, lin, acc | DBT_ACC_WRITE, &pa);
-	(void)tlb_lookup(c, lin + first, acc | DBT_ACC_WRITE, &pa);
+	(void)tlb_lookup(c, lin, 0, acc | DBT_ACC_WRITE, &pa);
+	(void)tlb_lookup(c, lin + first, 0, acc | DBT_ACC_WRITE, &pa);
 	lin_write_page(c, lin, first, v, acc);
 	lin_write_page(c, lin + first, size - first, v >> (8 * first), acc);
 }
@@ -900,12 +1016,12 @@ dbt_probe_write(struct dbt_cpu *c, int seg, uint64_t off, unsigned n)
 {
 	uint64_t lin = dbt_linear(c, seg, off, n, DBT_ACC_WRITE), pa;
 
-	(void)tlb_lookup(c, lin, DBT_ACC_WRITE, &pa);
+	(void)tlb_lookup(c, lin, 0, DBT_ACC_WRITE, &pa);
 	/* The second page faults at its first byte (CR2), as the CPU's
 	 * access to it starts there. */
 	if (((lin + n - 1) ^ lin) & ~0xfffULL)
-		(void)tlb_lookup(c, (lin + n - 1) & ~0xfffULL, DBT_ACC_WRITE,
-		    &pa);
+		(void)tlb_lookup(c, (lin + n - 1) & ~0xfffULL, 0,
+		    DBT_ACC_WRITE, &pa);
 }
 
 void
@@ -930,7 +1046,7 @@ dbt_mem_ptr(struct dbt_cpu *c, int seg, uint64_t off, unsigned size,
 
 	if ((lin & 0xfff) + size > 4096)
 		return NULL;
-	return tlb_lookup(c, lin, acc, pa);
+	return tlb_lookup(c, lin, size, acc, pa);
 }
 
 /*
@@ -948,7 +1064,7 @@ dbt_mem_written(struct dbt_cpu *c, uint64_t pa, unsigned size)
 const uint8_t *
 dbt_fetch(struct dbt_cpu *c, uint64_t lin, uint64_t *pa, int *avail)
 {
-	uint8_t *h = tlb_lookup(c, lin, DBT_ACC_EXEC, pa);
+	uint8_t *h = tlb_lookup(c, lin, 1, DBT_ACC_EXEC, pa);
 
 	if (h == NULL)
 		return NULL;

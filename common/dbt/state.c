@@ -70,6 +70,8 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 	c->cr4 = st->cr4;
 	c->cr8 = st->cr8;
 	memcpy(c->dr, st->dr, sizeof(c->dr));
+	c->watch = 0;           /* dbt_watch_update below */
+	c->watch_hits = c->watch_held = 0;
 	c->efer = st->efer;
 	c->xcr0 = st->xcr0;
 	c->tsc_offset = (int64_t)st->tsc - (int64_t)__rdtsc();
@@ -98,4 +100,5 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 	}
 	dbt_update_mode(c);
 	dbt_tlb_flush(c);
+	dbt_watch_update(c);
 }

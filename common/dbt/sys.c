@@ -229,6 +229,7 @@ set_cr4(struct dbt_cpu *c, uint64_t v)
 	c->cr4 = v;
 	dbt_tlb_flush(c);
 	dbt_update_mode(c);     /* OSFXSR is part of the mode key */
+	dbt_watch_update(c);    /* CR4.DE arms I/O breakpoints */
 }
 
 static void
@@ -295,19 +296,44 @@ op_mov_cr(struct dbt_cpu *c, const struct insn *i)
 	}
 }
 
+/*
+ * MOV to or from a debug register (SDM vol. 2B MOV DR, vol. 3B 17.2):
+ * #GP at CPL > 0; DR4 and DR5 are DR6 and DR7 with CR4.DE clear, #UD
+ * with it set; with DR7.GD set, a #DB fault before the access with
+ * DR6.BD set and GD cleared for the handler; in 64-bit mode, a value
+ * with bits 63:32 set is #GP(0) for DR6 and DR7.
+ */
 static void
 op_mov_dr(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned dr = i->reg & 7;
 
 	need_cpl0(c);
-	if (dr == 4 || dr == 5)
+	if (dr == 4 || dr == 5) {
+		if (c->cr4 & X86_CR4_DE)
+			dbt_ud(c);
 		dr += 2;
-	if (i->op == 0x21)
+	}
+	if (c->dr[7] & (1u << 13)) {
+		c->dr[6] |= 1u << 13;   /* BD */
+		c->dr[7] &= ~(uint64_t)(1u << 13);
+		dbt_watch_update(c);
+		dbt_raise_noerr(c, X86_EXC_DB);
+	}
+	if (i->op == 0x21) {
 		c->gpr[i->rm] = c->dr[dr] | (dr == 6 ? 0xffff0ff0ULL :
 		    dr == 7 ? 0x400 : 0);
-	else
-		c->dr[dr] = c->gpr[i->rm];
+		if (!c->long64)
+			c->gpr[i->rm] &= 0xffffffffULL;
+	} else {
+		uint64_t v = c->long64 ? c->gpr[i->rm] :
+		    c->gpr[i->rm] & 0xffffffffULL;
+
+		if (dr >= 6 && (v >> 32) != 0)
+			dbt_gp0(c);
+		c->dr[dr] = v;
+		dbt_watch_update(c);
+	}
 	/* DR7 may arm a breakpoint: the run loop looks before the next
 	 * instruction (dbt_debug_step). */
 	c->block_dirty = true;

@@ -21,10 +21,24 @@
  *       never fires.
  *   17.3.1.4  TF holds across far jumps into a 16-bit code segment and
  *       back: the traps push the new CS and the new segment's offsets.
+ *   17.2.4, 17.2.5, 17.3.1.2  data breakpoints (R/W 01 writes, 11 reads
+ *       and writes; LEN 1, 2, 4 and 8 bytes, aligned) are traps after the
+ *       instruction whose access touches a byte of the range, with the
+ *       DRn's B bit: the SDM's table 17-2 of examples, 8-byte ranges, a
+ *       read-modify-write and a PUSH; a REP string instruction traps
+ *       after the iteration that hit, EIP still on it, with RF pushed
+ *       (17.3.1.1).  With CR4.DE, R/W 10 is an I/O breakpoint on IN and
+ *       OUT.  DR7.GD makes a MOV DR a #DB fault with DR6.BD and GD clear
+ *       in the handler.  DR4/DR5 are DR6/DR7 with CR4.DE clear, #UD with
+ *       it set (17.2.2).
+ *   17.3.1.4  under TF a REP string instruction traps after each
+ *       iteration (EIP on it, RF pushed, until the last; a REPE CMPSB
+ *       that stops early; ECX 0 traps once).
  * Then in 64-bit mode (compiled on the jit tier) the step and breakpoint
- * checks again, three times each: the first time and the third (blocks
- * compiled and linked, so a TF set by POPF must still reach the run loop)
- * are judged, from compatibility mode.
+ * checks again, and a write breakpoint armed over a compiled block,
+ * three times each: the first time and the third (blocks compiled and
+ * linked, so a TF set by POPF must still reach the run loop) are judged,
+ * from compatibility mode.
  */
 #include "guest.inc"
 
@@ -35,6 +49,8 @@
 	.set TF, 0x100
 	.set RF, 0x10000
 	.set BS, 0x4000
+	.set BD, 0x2000
+	.set DE, 0x8                    /* CR4.DE */
 	.set LOGMAX, 16
 
 /* START name, stop: a check begins: an empty log, its name, where the
@@ -106,6 +122,9 @@ _start:
 	call set_gate
 	movl $int31, %eax
 	movl $idt + 0x31 * 8, %edi
+	call set_gate
+	movl $ud_handler, %eax
+	movl $idt + 6 * 8, %edi
 	call set_gate
 	lidt idt_desc
 
@@ -213,6 +232,210 @@ s7_b:	ljmp $CODE16, $(c16 - code16_base)
 s7_end:
 	movl $w_mode16, %esi
 	call judge
+
+	/* wp-table: the SDM's table of data breakpoint examples (17.2.5,
+	 * table 17-2): DR0 read/write 1 byte at A+1, DR1 write 1 byte at
+	 * A+2, DR2 read/write 2 bytes at B+2, DR3 write 4 bytes at C; each
+	 * access that touches a byte of a range of the right kind is a trap
+	 * after the instruction with that DRn's B bit, no other access is. */
+	START wp-table, 0
+	movl $(wdata + 1), %eax
+	movl %eax, %dr0
+	movl $(wdata + 2), %eax
+	movl %eax, %dr1
+	movl $(wdata + 0x12), %eax
+	movl %eax, %dr2
+	movl $(wdata + 0x20), %eax
+	movl %eax, %dr3
+	movl $0xd7130055, %eax          /* L0-L3; RW/LEN 11/00 01/00 11/01 01/11 */
+	movl %eax, %dr7
+	movb wdata + 1, %al
+x2:	movw wdata + 1, %ax
+x3:	movw %ax, wdata + 1
+x4:	movb %al, wdata + 2
+x5:	movw %ax, wdata + 2
+x6:	movl wdata + 0x11, %eax
+x7:	movb wdata + 0x12, %al
+x8:	movw %ax, wdata + 0x12
+x9:	movl %eax, wdata + 0x20
+x10:	movw %ax, wdata + 0x21
+x11:	movb %al, wdata + 0x23
+x12:	movb wdata, %al                 /* none from here */
+	movb wdata + 2, %al
+	movl wdata + 3, %eax
+	movw wdata + 0x10, %ax
+	movl wdata + 0x14, %eax
+	movl wdata + 0x20, %eax
+	movl %eax, wdata + 0x24
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $w_wptable, %esi
+	call judge
+
+	/* wp-len8: LEN 10 is 8 bytes (17.2.4, on the processors vmkit
+	 * models); a write touching one of them traps. */
+	START wp-len8, 0
+	movl $(wdata + 0x30), %eax
+	movl %eax, %dr0
+	movl $0x00090001, %eax          /* L0, RW 01, LEN 10 */
+	movl %eax, %dr7
+	movl %eax, wdata + 0x2c         /* below: none */
+	movl %eax, wdata + 0x34
+y2:	movb %al, wdata + 0x37
+y3:	movl %eax, wdata + 0x38         /* above: none */
+	movl %eax, wdata + 0x2e
+y4:	movl wdata + 0x30, %eax         /* a read: none */
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $w_wplen8, %esi
+	call judge
+
+	/* wp-rmw: a read-modify-write and a PUSH to a write breakpoint:
+	 * one trap each; the POP's read none. */
+	START wp-rmw, 0
+	movl $(wdata + 0x40), %eax
+	movl %eax, %dr0
+	leal -4(%esp), %eax
+	movl %eax, %dr1
+	movl $0x00dd0004, %eax          /* L1, RW 01 LEN 11 (both) */
+	movl %eax, %dr7
+	pushl $7
+v2:	popl %eax
+	movl $0x00dd0001, %eax          /* L0 (the #DB frame would hit DR1) */
+	movl %eax, %dr7
+	incl wdata + 0x40
+v3:	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $w_wprmw, %esi
+	call judge
+
+	/* wp-rep: a REP STOSB over a write breakpoint and a REP MOVSL over
+	 * a read/write one: a trap after the iteration that hit, with EIP
+	 * on the instruction, ECX counting the iterations left, and RF in
+	 * the pushed EFLAGS (17.3.1.1); none for the others.  The log has
+	 * ECX | (RF) where the CS goes. */
+	START wp-rep, 0
+	movl $1, log_ecx
+	movl $(wdata + 0x48), %eax
+	movl %eax, %dr0
+	movl $(wdata + 0x58), %eax
+	movl %eax, %dr1
+	movl $0x00f10005, %eax          /* L0 RW 01 LEN 00, L1 RW 11 LEN 11 */
+	movl %eax, %dr7
+	cld
+	xorl %eax, %eax
+	movl $(wdata + 0x44), %edi
+	movl $8, %ecx
+u1:	rep stosb
+	movl $(wdata + 0x50), %esi
+	movl $(wdata + 0x60), %edi
+	movl $4, %ecx
+u2:	rep movsl
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $0, log_ecx
+	movl $w_wprep, %esi
+	call judge
+
+	/* iobp: with CR4.DE, R/W 10 is an I/O breakpoint: a trap after an
+	 * IN or OUT touching its ports (17.2.4, 17.2.5). */
+	START iobp, 0
+	movl %cr4, %eax
+	orl $DE, %eax
+	movl %eax, %cr4
+	movl $0x80, %eax
+	movl %eax, %dr0
+	movl $0x84, %eax
+	movl %eax, %dr1
+	movl $0x00e20005, %eax          /* L0 RW 10 LEN 00, L1 RW 10 LEN 11 */
+	movl %eax, %dr7
+	xorl %eax, %eax
+	outb %al, $0x80
+z2:	inb $0x81, %al                  /* none */
+	movw $0x86, %dx
+	outw %ax, %dx
+z3:	inb $0x83, %al                  /* none */
+	movw $0x82, %dx
+	inl %dx, %eax                   /* 0x82-0x85 */
+z4:	xorl %eax, %eax
+	movl %eax, %dr7
+	movl %cr4, %eax
+	andl $~DE, %eax
+	movl %eax, %cr4
+	movl $w_iobp, %esi
+	call judge
+
+	/* gd: with DR7.GD a MOV DR is a #DB fault before it, DR6.BD set
+	 * and GD clear in the handler, whose IRET runs it (17.2.4). */
+	START gd, 0
+	movl $0x2000, %eax
+	movl %eax, %dr7
+g1:	movl %dr0, %eax
+	movl %dr7, %eax
+	movl %eax, got
+	movl $w_gd, %esi
+	call judge
+	testl $0x2000, got
+	jz 1f
+	movl $s_gd, %esi
+	call puts
+	incl failures
+1:
+	/* dr45: with CR4.DE clear DR4 and DR5 are DR6 and DR7; with it set
+	 * a MOV to or from either is #UD (17.2.2).  The #UD handler logs
+	 * EIP and skips the 3-byte MOV. */
+	START dr45, 0
+	movl $1, %eax
+	movl %eax, %dr6
+	movl %dr4, %eax
+	andl $0xf, %eax
+	movl %eax, got
+	movl $0x100, %eax               /* LE, no breakpoint */
+	movl %eax, %dr5
+	movl %dr7, %eax
+	andl $0x1ff, %eax
+	addl %eax, got                  /* 1 + 0x100 */
+	xorl %eax, %eax
+	movl %eax, %dr5
+	movl %eax, %dr6
+	movl %cr4, %eax
+	orl $DE, %eax
+	movl %eax, %cr4
+d1:	movl %dr4, %eax
+d2:	movl %eax, %dr5
+d3:	movl %cr4, %eax
+	andl $~DE, %eax
+	movl %eax, %cr4
+	movl $w_dr45, %esi
+	call judge
+	cmpl $0x101, got
+	je 1f
+	movl $s_dr45, %esi
+	call puts
+	incl failures
+1:
+	/* step-rep: TF and REP: a trap after each iteration, EIP on the
+	 * instruction and RF pushed until the last (17.3.1.4, 17.3.1.1);
+	 * a REPE CMPSB that stops early; a REP with ECX 0 traps once. */
+	START step-rep, sr_end
+	movl $1, log_ecx
+	cld
+	movl $(wdata + 0x68), %edi
+	movl $(wdata + 0x78), %esi
+	movl $0x01020304, wdata + 0x70
+	movl $0x09090904, wdata + 0x78  /* differs at the 2nd byte */
+	movl $3, %ecx
+	TFON
+sr_a:	rep stosb
+sr_b:	movl $4, %ecx
+sr_c:	movl $(wdata + 0x70), %edi
+sr_d:	repe cmpsb
+sr_e:	xorl %ecx, %ecx
+sr_f:	rep stosb
+sr_end:
+	movl $0, log_ecx
+	movl $w_steprep, %esi
+	call judge
 	jmp go64
 
 /* The same in 64-bit mode, where the jit tier compiles the code: each
@@ -299,6 +522,24 @@ t2_b:	incl %ecx
 1:	decl %r12d
 	jnz r2
 	COPY nlog, l_ibp64b
+	/* wp64: a write breakpoint armed over a block the translator has
+	 * compiled (wtouch, run once before): its store traps. */
+	movl $3, %r12d
+r3:	START64 wp64, 0
+	call wtouch
+	movl $(wdata + 0x40), %eax
+	movq %rax, %dr0
+	movl $0x000d0001, %eax          /* L0, RW 01, LEN 11 */
+	movq %rax, %dr7
+	call wtouch
+	xorl %eax, %eax
+	movq %rax, %dr7
+	cmpl $3, %r12d
+	jne 1f
+	COPY nlog, l_wp64
+1:	decl %r12d
+	jnz r3
+	COPY nlog, l_wp64b
 	/* To compatibility mode (32-bit code) to judge them. */
 	pushq $CODE0
 	movl $compat, %eax
@@ -346,6 +587,13 @@ db64:
 	popq %rax
 	iretq
 
+wtouch:
+	movl $(wdata + 0x40), %edx
+	movl (%rdx), %eax
+	incl %eax
+	movl %eax, (%rdx)
+w64b:	ret
+
 unexp64:
 	movl $s_unexp, %esi
 	call puts
@@ -381,6 +629,20 @@ compat:
 	COPY l_ibp64b, nlog
 	movl $w_ibp64, %esi
 	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "wp64"
+	.text
+	COPY l_wp64, nlog
+	movl $w_wp64, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "wp64-linked"
+	.text
+	COPY l_wp64b, nlog
+	movl $w_wp64, %esi
+	call judge
 
 	cmpl $0, failures
 	jne 1f
@@ -399,7 +661,7 @@ db_handler:
 	pushl %ecx
 	/* The frame: EIP at 12(%esp), CS at 16, EFLAGS at 20. */
 	movl %dr6, %ecx
-	andl $(BS | 0xf), %ecx
+	andl $(BS | BD | 0xf), %ecx
 	movl nlog, %ebx
 	cmpl $LOGMAX, %ebx
 	jae 2f
@@ -407,7 +669,12 @@ db_handler:
 	movl 12(%esp), %eax
 	movl %eax, log(%ebx)
 	movzwl 16(%esp), %eax
-	movl %eax, log + 4(%ebx)
+	cmpl $0, log_ecx
+	je 6f
+	movl 20(%esp), %eax             /* ECX | RF instead of CS */
+	andl $RF, %eax
+	orl (%esp), %eax
+6:	movl %eax, log + 4(%ebx)
 	movl %ecx, log + 8(%ebx)
 	incl nlog
 2:	testl $0xf, %ecx
@@ -424,6 +691,25 @@ db_handler:
 	movl %eax, %dr7
 4:	andl $~TF, 20(%esp)
 5:	popl %ecx
+	popl %ebx
+	popl %eax
+	iret
+
+/* #UD: log EIP, CS, 6; skip the 3-byte MOV DR. */
+ud_handler:
+	pushl %eax
+	pushl %ebx
+	movl nlog, %ebx
+	cmpl $LOGMAX, %ebx
+	jae 1f
+	imull $12, %ebx
+	movl 8(%esp), %eax
+	movl %eax, log(%ebx)
+	movzwl 12(%esp), %eax
+	movl %eax, log + 4(%ebx)
+	movl $6, log + 8(%ebx)
+	incl nlog
+1:	addl $3, 8(%esp)
 	popl %ebx
 	popl %eax
 	iret
@@ -552,6 +838,47 @@ w_mode16: .long 4
 	WANT (c16 - code16_base), CODE16, BS
 	WANT (c16_b - code16_base), CODE16, BS
 	WANT s7_end, CODE0, BS
+w_wptable: .long 11
+	WANT x2, CODE0, 1
+	WANT x3, CODE0, 1
+	WANT x4, CODE0, 3
+	WANT x5, CODE0, 2
+	WANT x6, CODE0, 2
+	WANT x7, CODE0, 4
+	WANT x8, CODE0, 4
+	WANT x9, CODE0, 4
+	WANT x10, CODE0, 8
+	WANT x11, CODE0, 8
+	WANT x12, CODE0, 8
+w_wplen8: .long 3
+	WANT y2, CODE0, 1
+	WANT y3, CODE0, 1
+	WANT y4, CODE0, 1
+w_wprmw: .long 2
+	WANT v2, CODE0, 2
+	WANT v3, CODE0, 1
+w_wprep: .long 2
+	WANT u1, 3 + RF, 1
+	WANT u2, 1 + RF, 2
+w_iobp:	.long 3
+	WANT z2, CODE0, 1
+	WANT z3, CODE0, 2
+	WANT z4, CODE0, 2
+w_gd:	.long 1
+	WANT g1, CODE0, BD
+w_dr45:	.long 2
+	WANT d1, CODE0, 6
+	WANT d2, CODE0, 6
+w_steprep: .long 9
+	WANT sr_a, 2 + RF, BS
+	WANT sr_a, 1 + RF, BS
+	WANT sr_b, 0, BS
+	WANT sr_c, 4, BS
+	WANT sr_d, 4, BS
+	WANT sr_d, 3 + RF, BS
+	WANT sr_e, 2, BS
+	WANT sr_f, 0, BS
+	WANT sr_end, 0, BS
 w_step64: .long 4
 	WANT t1_b, CODE64, BS
 	WANT t1_c, CODE64, BS
@@ -559,6 +886,8 @@ w_step64: .long 4
 	WANT t1_end, CODE64, BS
 w_ibp64: .long 1
 	WANT t2_b, CODE64, 1
+w_wp64:	.long 1
+	WANT w64b, CODE64, 1
 hex:	.ascii "0123456789abcdef"
 s_head:	.asciz "debug: "
 s_sp:	.asciz " "
@@ -568,6 +897,8 @@ s_nl:	.asciz "\n"
 s_eax:	.asciz "debug: step: EAX is not 6\n"
 s_ecx:	.asciz "debug: ibp: the instruction did not run exactly once\n"
 s_unexp: .asciz "debug: unexpected exception\n"
+s_gd:	.asciz "debug: gd: DR7.GD still set after the #DB\n"
+s_dr45:	.asciz "debug: dr45: DR4/DR5 are not DR6/DR7 with CR4.DE clear\n"
 s_allok: .asciz "debug: all ok\n"
 s_failed: .asciz "debug: some checks failed\n"
 
@@ -590,6 +921,7 @@ idt64_desc:
 	.long idt64, 0
 failures: .long 0
 stop_at: .long 0
+log_ecx: .long 0
 	.bss
 	.align 4096
 pml4:	.space 4096
@@ -599,6 +931,8 @@ idt:	.space 0x40 * 8
 idt64:	.space 32 * 16
 got:	.long 0
 cname:	.long 0
+	.align 64
+wdata:	.space 128
 /* A log: its count, then its entries (COPY moves both). */
 nlog:	.long 0
 log:	.space LOGMAX * 12
@@ -606,3 +940,5 @@ l_step64: .space LOGMAX * 12 + 4
 l_step64b: .space LOGMAX * 12 + 4
 l_ibp64: .space LOGMAX * 12 + 4
 l_ibp64b: .space LOGMAX * 12 + 4
+l_wp64:	.space LOGMAX * 12 + 4
+l_wp64b: .space LOGMAX * 12 + 4

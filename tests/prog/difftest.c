@@ -136,6 +136,12 @@
  * FNSAVE (overwritten right after by the generator).  Where FLDENV, FNSTENV, FRSTOR or
  * FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
  * is its own: AMD reports the last).
+ * SSSE3 to SSE4.2, AES-NI, PCLMULQDQ (classes "ssse3", "sse41" with
+ * SSE4.2's PCMPGTQ, "sse42-string", "aes", "pclmul"): every form, the
+ * SSSE3 ones on MMX registers too (so the x87 TOP and tags are compared
+ * after them); the string compares get set-up that makes their cases
+ * likely (a PSRLDQ leaving null elements, small lengths of either sign
+ * in EAX and EDX, with and without REX.W).
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
  * or time-dependent; KVM-PVM user code sees the host's CPUID, not the
  * model); LZCNT, TZCNT, MOVBE, ADX, BMI, AVX and later (the DBT's CPU
@@ -704,21 +710,25 @@ enum iclass {
 	C_DIV, C_BT, C_BSX, C_POPCNT, C_BSWAP, C_MOVX, C_LEA, C_MOV, C_XCHG,
 	C_CMPXCHG, C_CMOV, C_SETCC, C_JCC, C_LOOP, C_STACK, C_CONV, C_FLAGOP,
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
-	C_FAULT, C_X87, C_SETUP, C_END, NCLASS
+	C_FAULT, C_X87, C_SSSE3, C_SSE41, C_SSE42S, C_AES, C_PCLMUL,
+	C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
+	C_SETUP, C_END, NCLASS
 };
 
 /* Sets of classes are uint64_t bit masks (there are more than 32). */
 #define CLS(c) (1ULL << (c))
 #define SSE_CLASSES (CLS(C_SSEMOV) | CLS(C_SSEFP) | CLS(C_SSEINT) | \
-	CLS(C_SSECVT) | CLS(C_MXCSR))
+	CLS(C_SSECVT) | CLS(C_MXCSR) | CLS(C_SSSE3) | CLS(C_SSE41) | \
+	CLS(C_SSE42S) | CLS(C_AES) | CLS(C_PCLMUL))
 
 static const char *const class_name[NCLASS] = {
 	"alu", "incdec", "negnot", "shift", "rotate", "rcl/rcr", "shld/shrd",
 	"mul", "div", "bt", "bsf/bsr", "popcnt", "bswap", "movzx/sx", "lea",
 	"mov", "xchg/xadd", "cmpxchg", "cmov", "setcc", "jcc/jmp", "loop",
 	"push/pop", "cbw/cwd", "flag-ops", "string", "bcd", "sse-mov",
-	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "set-up",
-	"end",
+	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "ssse3",
+	"sse41", "sse42-string", "aes", "pclmul", "bmi1", "bmi2", "adx",
+	"movbe", "crc32", "rdrand", "set-up", "end",
 };
 
 enum { END_OUT, END_INT3 };
@@ -797,6 +807,7 @@ struct gen {
 	uint64_t last_t;        /* linear target of the last gen_mem, 0 wild */
 	bool nogp;              /* the unit being made is of such a class */
 	bool align_all;         /* its memory operands are all aligned */
+	bool canonical;         /* its memory operand is never MT_WILD */
 	uint64_t only;          /* classes allowed (--only), 0 = all */
 };
 
@@ -821,6 +832,11 @@ struct enc {
 	bool riprel;
 	uint64_t rip_target;    /* the EA a RIP-relative disp must reach */
 	bool invalid;
+	/* A VEX prefix (C4) instead of REX: map (1 0F, 2 0F38, 3 0F3A),
+	 * pp (0 none, 1 66, 2 F3, 3 F2), the vvvv register, L; W R X B
+	 * come from rex. */
+	bool vex;
+	uint8_t vmap, vpp, vvvv, vl;
 };
 
 #define REX_W 8
@@ -914,7 +930,17 @@ emit(const struct gen *g, struct enc *e, uint8_t *out, uint64_t addr)
 	}
 	for (k = 0; k < e->npfx; k++)
 		out[n++] = pfx[k];
-	if (rex_present(e)) {
+	if (e->vex) {
+		if (!g->m64 && ((e->rex & (REX_R | REX_X | REX_B)) ||
+		    e->vvvv >= 8 || e->rex_on))
+			return -1;
+		out[n++] = 0xc4;
+		out[n++] = (uint8_t)((e->rex & REX_R ? 0 : 0x80) |
+		    (e->rex & REX_X ? 0 : 0x40) | (e->rex & REX_B ? 0 : 0x20) |
+		    e->vmap);
+		out[n++] = (uint8_t)((e->rex & REX_W ? 0x80 : 0) |
+		    (~e->vvvv & 15) << 3 | e->vl << 2 | e->vpp);
+	} else if (rex_present(e)) {
 		if (!g->m64 || e->no_rex)
 			return -1;
 		out[n++] = (uint8_t)(0x40 | e->rex);
@@ -1134,7 +1160,8 @@ enum {
 static int
 pick_target(struct gen *g)
 {
-	unsigned x = rng_below(&g->r, g->nogp ? 975 : 1000);
+	unsigned x = rng_below(&g->r, g->nogp ? 975 : g->canonical ? 980 :
+	    1000);
 
 	if (x < 840)
 		return MT_DATA;
@@ -2059,6 +2086,335 @@ u_popcnt(struct gen *g)
 	return commit(g, &e, C_POPCNT, ARITH, 0);
 }
 
+/* ---- the general-purpose extensions: BMI1/2, ADX, MOVBE, CRC32, RDRAND -- */
+
+/* A VEX-encoded GPR instruction (map 0F38 or 0F3A, pp, 32 or 64 bits by
+ * W); rarely an invalid form: VEX.L 1, or a 66 or REX before it. */
+static int
+vex_init(struct gen *g, struct enc *e, unsigned map, unsigned pp)
+{
+	int sz;
+
+	enc_init(e);
+	e->shuffle = false;
+	e->vex = true;
+	e->vmap = (uint8_t)map;
+	e->vpp = (uint8_t)pp;
+	sz = g->m64 && rng_below(&g->r, 2) ? 8 : 4;
+	if (sz == 8)
+		e->rex |= REX_W;
+	if (rng_pct(&g->r, 1)) {
+		switch (rng_below(&g->r, 3)) {
+		case 0: e->vl = 1; break;
+		case 1: add_pfx(e, 0x66); break;
+		default:
+			if (g->m64)
+				add_pfx(e, 0x40);
+			else
+				e->vl = 1;
+			break;
+		}
+		e->invalid = true;
+	}
+	return sz;
+}
+
+/* The vvvv operand: a source (dst false) or a register to write. */
+static bool
+gen_vvvv(struct gen *g, struct enc *e, int sz, bool dst)
+{
+	int r = dst ? pick_dst(g, e, sz) : pick_src(g, e);
+
+	if (r < 0)
+		return false;
+	e->vvvv = (uint8_t)r;
+	return true;
+}
+
+/* A bit-field control in a register now and then (BEXTR, BZHI): start
+ * and length, or an index, mostly within the operand. */
+static bool
+gen_ctl(struct gen *g, struct enc *e, int sz, bool two)
+{
+	int r;
+	uint64_t v;
+
+	if (!rng_pct(&g->r, 70))
+		return gen_vvvv(g, e, sz, false);
+	r = pick_dst(g, e, sz);
+	if (r < 0)
+		return false;
+	v = rng_below(&g->r, 72);
+	if (two)
+		v |= (uint64_t)rng_below(&g->r, 72) << 8;
+	if (rng_pct(&g->r, 20))
+		v |= rng_next(&g->r) << 16;
+	if (!setup_mov_imm(g, r, g->m64 ? 8 : 4, v))
+		return false;
+	e->vvvv = (uint8_t)r;
+	return true;
+}
+
+/* BMI1: ANDN BEXTR BLSI BLSMSK BLSR (VEX), TZCNT LZCNT (F3 0F BC/BD). */
+static bool
+u_bmi1(struct gen *g)
+{
+	struct enc e;
+	int sz, k = (int)rng_below(&g->r, 7);
+	bool mem;
+
+	if (k >= 5) {
+		enc_init(&e);
+		e.shuffle = false;
+		sz = pick_osz(g, &e, 2 | 4 | 8);
+		add_pfx(&e, 0xf3);
+		maybe_rex(g, &e);
+		set_op(&e, 2, 0x0f, k == 5 ? 0xbc : 0xbd, 0);
+		if (!gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, X86_CF | X86_ZF,
+		    X86_OF | X86_SF | X86_AF | X86_PF);
+	}
+	sz = vex_init(g, &e, 2, 0);
+	switch (k) {
+	case 0:                                 /* ANDN r, v, r/m */
+		set_op(&e, 1, 0xf2, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	case 1:                                 /* BEXTR r, r/m, v */
+		set_op(&e, 1, 0xf7, 0, 0);
+		if (!gen_ctl(g, &e, sz, true) || !gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, X86_ZF | X86_CF | X86_OF,
+		    X86_AF | X86_SF | X86_PF);
+	default:                                /* BLSR /1 BLSMSK /2 BLSI /3 */
+		set_op(&e, 1, 0xf3, 0, 0);
+		if (!gen_vvvv(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		e.reg = (uint8_t)(k - 1);
+		if (rng_pct(&g->r, 1)) {
+			e.reg = rng_below(&g->r, 2) ? 0 : (uint8_t)(4 +
+			    rng_below(&g->r, 4));
+			e.invalid = true;
+		}
+		return commit(g, &e, C_BMI1, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	}
+}
+
+/* BMI2: BZHI MULX PDEP PEXT RORX SARX SHLX SHRX (VEX). */
+static bool
+u_bmi2(struct gen *g)
+{
+	static const uint8_t shx_pp[3] = { 1, 2, 3 };  /* SHLX SARX SHRX */
+	struct enc e;
+	int sz, k = (int)rng_below(&g->r, 6);
+	bool mem;
+
+	switch (k) {
+	case 0:                                 /* BZHI r, r/m, v */
+		sz = vex_init(g, &e, 2, 0);
+		set_op(&e, 1, 0xf5, 0, 0);
+		if (!gen_ctl(g, &e, sz, false) || !gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	case 1:                                 /* MULX hi, lo, r/m (rDX) */
+		sz = vex_init(g, &e, 2, 3);
+		set_op(&e, 1, 0xf6, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	case 2:                                 /* PDEP (F2), PEXT (F3) */
+		sz = vex_init(g, &e, 2, rng_below(&g->r, 2) ? 3 : 2);
+		set_op(&e, 1, 0xf5, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	case 3:                                 /* RORX r, r/m, imm8 */
+		sz = vex_init(g, &e, 3, 3);
+		set_op(&e, 1, 0xf0, 0, 0);
+		if (!gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		set_imm(&e, 1, rng_below(&g->r, 256));
+		if (rng_pct(&g->r, 1)) {        /* vvvv is reserved */
+			e.vvvv = (uint8_t)(1 + rng_below(&g->r, 7));
+			e.invalid = true;
+		}
+		return commit(g, &e, C_BMI2, 0, 0);
+	default:                                /* SHLX SARX SHRX r, r/m, v */
+		sz = vex_init(g, &e, 2, shx_pp[k - 3]);
+		set_op(&e, 1, 0xf7, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	}
+}
+
+/* ADCX (66) / ADOX (F3) 0F38 F6: read and write CF or OF only. */
+static bool
+u_adx(struct gen *g)
+{
+	struct enc e;
+	bool ox = rng_below(&g->r, 2), mem;
+	uint32_t f = ox ? X86_OF : X86_CF;
+	int sz;
+
+	if (!flags_ok(g, f))
+		return false;
+	enc_init(&e);
+	e.shuffle = false;
+	add_pfx(&e, ox ? 0xf3 : 0x66);
+	sz = g->m64 && rng_below(&g->r, 2) ? 8 : 4;
+	if (sz == 8)
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x38, 0xf6);
+	if (!gen_reg(g, &e, sz, true) || !gen_rm(g, &e, sz, false, 30, &mem))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_ADX, f, 0);
+}
+
+/* MOVBE r, m (0F38 F0) / m, r (F1); no register form. */
+static bool
+u_movbe(struct gen *g)
+{
+	struct enc e;
+	bool st = rng_below(&g->r, 2);
+	int sz;
+
+	enc_init(&e);
+	e.shuffle = false;
+	sz = pick_osz(g, &e, 2 | 4 | 8);
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x38, st ? 0xf1 : 0xf0);
+	if (!gen_reg(g, &e, sz, !st) || !gen_mem(g, &e, (unsigned)sz, 0))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_MOVBE, 0, 0);
+}
+
+/* CRC32 r32/r64, r/m8 (F2 0F38 F0) or r/m16/32/64 (F1). */
+static bool
+u_crc32(struct gen *g)
+{
+	struct enc e;
+	bool byte = rng_below(&g->r, 3) == 0, mem;
+	int sz;
+
+	enc_init(&e);
+	e.shuffle = false;
+	if (byte) {
+		sz = 1;
+		byte_mode(g, &e);
+		if (e.rex_on && rng_pct(&g->r, 30))
+			e.rex |= REX_W;
+	} else {
+		sz = pick_osz(g, &e, 2 | 4 | 8);
+		maybe_rex(g, &e);
+	}
+	add_pfx(&e, 0xf2);
+	set_op(&e, 3, 0x0f, 0x38, byte ? 0xf0 : 0xf1);
+	if (!gen_reg(g, &e, 4, true) || !gen_rm(g, &e, sz, false, 30, &mem))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_CRC32, 0, 0);
+}
+
+/*
+ * RDRAND / RDSEED r (0F C7 /6, /7).  The value is random, so the unit
+ * keeps its flags and reduces the register to what both CPUs must agree
+ * on: the bits it keeps (16-bit form), or that it was written (from a
+ * known value, the difference is -1 after SUB, NEG, SBB):
+ *   mov r, K; rdrand r; pushf; [and byte [rsp], 0xfe]; <reduce r>; popf
+ * RDSEED may fail on the real CPU when the host's entropy runs dry (CF 0,
+ * a zero result), so its CF is cleared in the saved flags; every other
+ * flag is compared.
+ */
+static bool
+u_rdrand(struct gen *g)
+{
+	static const uint64_t k_val = 0x5a5a5a5a;
+	struct enc e;
+	bool seed = rng_below(&g->r, 2);
+	int sz, r;
+
+	enc_init(&e);
+	e.shuffle = false;
+	sz = pick_osz(g, &e, 2 | 4 | 8);
+	r = pick_dst(g, &e, sz);
+	if (r < 0 || !setup_mov_imm(g, r, g->m64 ? 8 : 4, k_val))
+		return false;
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, 0xc7, 0);
+	enc_rm_reg(&e, r);
+	e.reg = seed ? 7 : 6;
+	/* No LOCK: the CPU gives #UD for it, but on KVM-PVM a user-mode
+	 * #UD goes through the host kernel's emulator, which runs it. */
+	if (!commit(g, &e, C_RDRAND, ARITH, 0))
+		return false;
+	enc_init(&e);
+	set_op(&e, 1, 0x9c, 0, 0);                      /* pushf */
+	if (!commit(g, &e, C_RDRAND, 0, 0))
+		return false;
+	if (seed) {
+		enc_init(&e);                           /* and byte [rsp] */
+		set_op(&e, 1, 0x80, 0, 0);
+		e.has_modrm = e.has_sib = true;
+		e.reg = 4;
+		e.rm = 4;
+		e.index = 4;
+		e.base = 4;
+		set_imm(&e, 1, 0xfe);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	}
+	enc_init(&e);
+	e.rex = sz == 8 || (sz == 2 && g->m64) ? REX_W : 0;
+	set_op(&e, 1, 0x81, 0, 0);
+	enc_rm_reg(&e, r);
+	if (sz == 2) {                  /* and r, ~0xffff: the upper bits */
+		e.reg = 4;
+		set_imm(&e, 4, 0xffff0000u);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	} else {
+		e.reg = 5;                      /* sub r, K */
+		set_imm(&e, 4, (uint32_t)k_val);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+		enc_init(&e);                   /* neg r */
+		e.rex = sz == 8 ? REX_W : 0;
+		set_op(&e, 1, 0xf7, 0, 0);
+		enc_rm_reg(&e, r);
+		e.reg = 3;
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+		enc_init(&e);                   /* sbb r, r */
+		e.rex = sz == 8 ? REX_W : 0;
+		set_op(&e, 1, 0x1b, 0, 0);
+		enc_rm_reg(&e, r);
+		enc_reg(&e, r);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	}
+	enc_init(&e);
+	set_op(&e, 1, 0x9d, 0, 0);                      /* popf */
+	return commit(g, &e, C_RDRAND, ARITH, 0);
+}
+
 static bool
 u_bswap(struct gen *g)
 {
@@ -2323,8 +2679,24 @@ u_cmpxchg(struct gen *g)
 			e.rex |= REX_W;
 		maybe_rex(g, &e);
 		set_op(&e, 2, 0x0f, 0xc7, 0);
-		if (!gen_mem(g, &e, x16 ? 16 : 8, x16 ? 16 : 0))
+		/*
+		 * CMPXCHG16B's operand is never through a register with a
+		 * random value (MT_WILD), the one kind that can be both
+		 * misaligned and non-canonical.  There the CPU gives #GP(0)
+		 * for the alignment first (run natively on this AMD host,
+		 * and so does the DBT); KVM-PVM sends a user-mode #GP
+		 * through the host kernel's instruction emulator, which
+		 * looks at the address first and reports #SS(0) through
+		 * RSP, so it is no judge of it.  Misaligned operands
+		 * across the data page's end, and aligned ones in every
+		 * page, are still generated; CMPXCHG8B keeps MT_WILD.
+		 */
+		g->canonical = x16;
+		if (!gen_mem(g, &e, x16 ? 16 : 8, x16 ? 16 : 0)) {
+			g->canonical = false;
 			return false;
+		}
+		g->canonical = false;
 		e.reg = 1;
 		maybe_lock(g, &e, true);
 		return commit(g, &e, C_CMPXCHG, X86_ZF, 0);
@@ -2762,6 +3134,7 @@ enum {
 	SK_XI,                  /* xmm, imm8 (shift groups, ModRM.reg = ext) */
 	SK_MG,                  /* m32 (m64), r32 (r64): movnti */
 	SK_M32,                 /* m32: ldmxcsr / stmxcsr */
+	SK_MMM,                 /* mm, mm/m64 (SSSE3's MMX forms) */
 };
 
 #define SF_A16  0x01            /* a memory operand must be 16-aligned */
@@ -2775,6 +3148,7 @@ struct sse_op {
 	uint8_t pfx, op, kind, msz, f;
 	int8_t ext;
 	uint8_t cls;
+	uint8_t map;            /* 0: 0F, 0x38: 0F 38, 0x3a: 0F 3A */
 };
 
 #define SX(p, o, k, m, f, c) { p, o, k, m, f, -1, c }
@@ -2787,9 +3161,15 @@ struct sse_op {
 	SX(0, o, SK_XXM, 16, SF_A16 | (f), c),                            \
 	SX(0x66, o, SK_XXM, 16, SF_A16 | (f), c)
 #define INT66(o) SX(0x66, o, SK_XXM, 16, SF_A16, C_SSEINT)
+#define X38(p, o, k, m, f, c) { p, o, k, m, f, -1, c, 0x38 }
+#define X3A(p, o, k, m, f, c) { p, o, k, m, f, -1, c, 0x3a }
+#define S3(o) X38(0, o, SK_MMM, 8, 0, C_SSSE3),                           \
+	X38(0x66, o, SK_XXM, 16, SF_A16, C_SSSE3)
 
-/* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3 (the DBT's CPU model
- * advertises those), minus the MMX forms and MASKMOVDQU. */
+/* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3, minus the MMX forms
+ * and MASKMOVDQU; sse4_ops below is what sse4.c (and fpu.c's 0F3A part)
+ * runs for SSSE3 (with its MMX forms), SSE4.1, SSE4.2, AES-NI and
+ * PCLMULQDQ. */
 static const struct sse_op sse_ops[] = {
 	SX(0, 0x10, SK_XXM, 16, 0, C_SSEMOV),
 	SX(0x66, 0x10, SK_XXM, 16, 0, C_SSEMOV),
@@ -2898,10 +3278,86 @@ static const struct sse_op sse_ops[] = {
 	{ 0, 0xae, SK_M32, 4, SF_MEM, 3, C_MXCSR },     /* stmxcsr */
 };
 
+/* A table of their own, so that adding them left the SSE classes'
+ * sequences as they were. */
+static const struct sse_op sse4_ops[] = {
+	/* SSSE3 (0F 38 00-0B, 1C-1E; 0F 3A 0F), MMX and XMM forms. */
+	S3(0x00), S3(0x01), S3(0x02), S3(0x03), S3(0x04), S3(0x05),
+	S3(0x06), S3(0x07), S3(0x08), S3(0x09), S3(0x0a), S3(0x0b),
+	S3(0x1c), S3(0x1d), S3(0x1e),
+	X3A(0, 0x0f, SK_MMM, 8, SF_IMM, C_SSSE3),
+	X3A(0x66, 0x0f, SK_XXM, 16, SF_A16 | SF_IMM, C_SSSE3),
+	/* SSE4.1, and SSE4.2's PCMPGTQ. */
+	X38(0x66, 0x10, SK_XXM, 16, SF_A16, C_SSE41),   /* pblendvb */
+	X38(0x66, 0x14, SK_XXM, 16, SF_A16, C_SSE41),   /* blendvps */
+	X38(0x66, 0x15, SK_XXM, 16, SF_A16, C_SSE41),   /* blendvpd */
+	X38(0x66, 0x17, SK_XXM, 16, SF_A16 | SF_FL, C_SSE41), /* ptest */
+	X38(0x66, 0x20, SK_XXM, 8, 0, C_SSE41),         /* pmovsxbw */
+	X38(0x66, 0x21, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x22, SK_XXM, 2, 0, C_SSE41),
+	X38(0x66, 0x23, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x24, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x25, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x28, SK_XXM, 16, SF_A16, C_SSE41),   /* pmuldq */
+	X38(0x66, 0x29, SK_XXM, 16, SF_A16, C_SSE41),   /* pcmpeqq */
+	X38(0x66, 0x2a, SK_XXM, 16, SF_A16 | SF_MEM, C_SSE41), /* movntdqa */
+	X38(0x66, 0x2b, SK_XXM, 16, SF_A16, C_SSE41),   /* packusdw */
+	X38(0x66, 0x30, SK_XXM, 8, 0, C_SSE41),         /* pmovzxbw */
+	X38(0x66, 0x31, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x32, SK_XXM, 2, 0, C_SSE41),
+	X38(0x66, 0x33, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x34, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x35, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x37, SK_XXM, 16, SF_A16, C_SSE41),   /* pcmpgtq */
+	X38(0x66, 0x38, SK_XXM, 16, SF_A16, C_SSE41),   /* pmin/pmax */
+	X38(0x66, 0x39, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3a, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3b, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3c, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3d, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3e, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3f, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x40, SK_XXM, 16, SF_A16, C_SSE41),   /* pmulld */
+	X38(0x66, 0x41, SK_XXM, 16, SF_A16, C_SSE41),   /* phminposuw */
+	X3A(0x66, 0x08, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* roundps */
+	X3A(0x66, 0x09, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41),
+	X3A(0x66, 0x0a, SK_XXM, 4, SF_IMM, C_SSE41),    /* roundss */
+	X3A(0x66, 0x0b, SK_XXM, 8, SF_IMM, C_SSE41),
+	X3A(0x66, 0x0c, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* blendps */
+	X3A(0x66, 0x0d, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41),
+	X3A(0x66, 0x0e, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* pblendw */
+	X3A(0x66, 0x14, SK_GMX, 1, SF_IMM, C_SSE41),    /* pextrb */
+	X3A(0x66, 0x15, SK_GMX, 2, SF_IMM, C_SSE41),    /* pextrw */
+	X3A(0x66, 0x16, SK_GMX, 4, SF_IMM | SF_W, C_SSE41), /* pextrd/q */
+	X3A(0x66, 0x17, SK_GMX, 4, SF_IMM, C_SSE41),    /* extractps */
+	X3A(0x66, 0x20, SK_XGM, 1, SF_IMM, C_SSE41),    /* pinsrb */
+	X3A(0x66, 0x21, SK_XXM, 4, SF_IMM, C_SSE41),    /* insertps */
+	X3A(0x66, 0x22, SK_XGM, 4, SF_IMM | SF_W, C_SSE41), /* pinsrd/q */
+	X3A(0x66, 0x40, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* dpps */
+	X3A(0x66, 0x41, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* dppd */
+	X3A(0x66, 0x42, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* mpsadbw */
+	/* SSE4.2 string compares: no alignment, any imm8. */
+	X3A(0x66, 0x60, SK_XXM, 16, SF_IMM | SF_FL | SF_W, C_SSE42S),
+	X3A(0x66, 0x61, SK_XXM, 16, SF_IMM | SF_FL | SF_W, C_SSE42S),
+	X3A(0x66, 0x62, SK_XXM, 16, SF_IMM | SF_FL, C_SSE42S),
+	X3A(0x66, 0x63, SK_XXM, 16, SF_IMM | SF_FL, C_SSE42S),
+	/* AES-NI, PCLMULQDQ. */
+	X38(0x66, 0xdb, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdc, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdd, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xde, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdf, SK_XXM, 16, SF_A16, C_AES),
+	X3A(0x66, 0xdf, SK_XXM, 16, SF_A16 | SF_IMM, C_AES),
+	X3A(0x66, 0x44, SK_XXM, 16, SF_A16 | SF_IMM, C_PCLMUL),
+};
+
 #undef SX
 #undef ARITH4
 #undef PS_PD
 #undef INT66
+#undef X38
+#undef X3A
+#undef S3
 
 static int
 pick_xmm(struct gen *g)
@@ -2967,13 +3423,18 @@ u_ldmxcsr_valid(struct gen *g)
 static bool
 u_sse(struct gen *g, int cls)
 {
-	const struct sse_op *o;
+	const struct sse_op *o, *t = sse_ops;
+	unsigned nt = ARRAY_LEN(sse_ops);
 	struct enc e;
 	bool mem = false, w = false;
 	int k, r;
 
+	if (cls >= C_SSSE3 && cls <= C_PCLMUL) {
+		t = sse4_ops;
+		nt = ARRAY_LEN(sse4_ops);
+	}
 	for (k = 0; k < 64; k++) {
-		o = &sse_ops[rng_below(&g->r, ARRAY_LEN(sse_ops))];
+		o = &t[rng_below(&g->r, nt)];
 		if (o->cls == cls)
 			break;
 	}
@@ -2991,7 +3452,10 @@ u_sse(struct gen *g, int cls)
 		w = true;
 	}
 	maybe_rex(g, &e);
-	set_op(&e, 2, 0x0f, o->op, 0);
+	if (o->map)
+		set_op(&e, 3, 0x0f, o->map, o->op);
+	else
+		set_op(&e, 2, 0x0f, o->op, 0);
 	if (o->f & SF_MEM)
 		mem = true;
 	else if (!(o->f & SF_REG))
@@ -3049,6 +3513,15 @@ u_sse(struct gen *g, int cls)
 		if (!gen_mem(g, &e, w ? 8 : 4, 0))
 			return false;
 		break;
+	case SK_MMM:
+		enc_reg(&e, (int)rng_below(&g->r, 8));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, (int)rng_below(&g->r, 8));
+		}
+		break;
 	default: /* SK_M32 */
 		if (!gen_mem(g, &e, 4, 0))
 			return false;
@@ -3064,6 +3537,76 @@ u_sse(struct gen *g, int cls)
 	if (o->kind == SK_M32 && o->ext == 2)
 		plant_mxcsr(g, g->last_t);
 	return true;
+}
+
+/*
+ * An SSE4.2 string compare, with set-up that makes its cases likely: a
+ * PSRLDQ that leaves null elements at the top of an operand (implicit
+ * lengths), and small lengths in EAX and EDX (explicit ones, of either
+ * sign).  PCMPxSTRI writes ECX, PCMPxSTRM XMM0.
+ */
+static bool
+u_sse42s(struct gen *g)
+{
+	const struct sse_op *o;
+	struct enc e;
+	int k, xr = pick_xmm(g), xm = pick_xmm(g);
+	bool mem = rng_pct(&g->r, 40);
+
+	for (k = 0; k < 64; k++) {
+		o = &sse4_ops[rng_below(&g->r, ARRAY_LEN(sse4_ops))];
+		if (o->cls == C_SSE42S)
+			break;
+	}
+	if (o->cls != C_SSE42S)
+		return false;
+	if ((o->op & 1) && !writable(g, X86_RCX))
+		return false;
+	for (k = 0; k < 2; k++) {
+		if (!rng_pct(&g->r, 50))
+			continue;
+		enc_init(&e);
+		add_pfx(&e, 0x66);
+		set_op(&e, 2, 0x0f, 0x73, 0);
+		enc_rm_reg(&e, k ? xm : xr);
+		e.reg = 3;
+		set_imm(&e, 1, rng_below(&g->r, 16));
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	for (k = 0; o->op < 0x62 && k < 2; k++) {
+		int r = k ? X86_RDX : X86_RAX;
+
+		if (!writable(g, r) || !rng_pct(&g->r, 70))
+			continue;
+		enc_init(&e);
+		if (g->m64 && rng_pct(&g->r, 30))
+			e.rex |= REX_W;
+		set_op(&e, 1, 0xc7, 0, 0);
+		enc_rm_reg(&e, r);
+		e.reg = 0;
+		set_imm(&e, 4, (uint64_t)(int64_t)((int)rng_below(&g->r, 41) -
+		    20));
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	enc_init(&e);
+	e.shuffle = false;
+	add_pfx(&e, 0x66);
+	if ((o->f & SF_W) && g->m64 && rng_below(&g->r, 2))
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x3a, o->op);
+	enc_reg(&e, xr);
+	if (mem) {
+		if (!gen_mem(g, &e, 16, 0))
+			return false;
+	} else {
+		enc_rm_reg(&e, xm);
+	}
+	set_imm(&e, 1, rng_below(&g->r, 256));
+	g->last_t = mem ? g->last_t : 0;
+	return commit(g, &e, C_SSE42S, ARITH, 0);
 }
 
 /* ---- x87 ----------------------------------------------------------------- */
@@ -3317,6 +3860,10 @@ static bool u_ssefp(struct gen *g) { return u_sse(g, C_SSEFP); }
 static bool u_sseint(struct gen *g) { return u_sse(g, C_SSEINT); }
 static bool u_ssecvt(struct gen *g) { return u_sse(g, C_SSECVT); }
 static bool u_mxcsr(struct gen *g) { return u_sse(g, C_MXCSR); }
+static bool u_ssse3(struct gen *g) { return u_sse(g, C_SSSE3); }
+static bool u_sse41(struct gen *g) { return u_sse(g, C_SSE41); }
+static bool u_aes(struct gen *g) { return u_sse(g, C_AES); }
+static bool u_pclmul(struct gen *g) { return u_sse(g, C_PCLMUL); }
 
 #define UM_64 1
 #define UM_32 2
@@ -3364,6 +3911,17 @@ static const struct unit {
 	{ u_mxcsr, C_MXCSR, 1, UM_ALL },
 	{ u_fault, C_FAULT, 2, UM_ALL },
 	{ u_x87, C_X87, 6, UM_ALL },
+	{ u_ssse3, C_SSSE3, 3, UM_ALL },
+	{ u_sse41, C_SSE41, 4, UM_ALL },
+	{ u_sse42s, C_SSE42S, 2, UM_ALL },
+	{ u_aes, C_AES, 1, UM_ALL },
+	{ u_pclmul, C_PCLMUL, 1, UM_ALL },
+	{ u_bmi1, C_BMI1, 3, UM_ALL },
+	{ u_bmi2, C_BMI2, 3, UM_ALL },
+	{ u_adx, C_ADX, 1, UM_ALL },
+	{ u_movbe, C_MOVBE, 1, UM_ALL },
+	{ u_crc32, C_CRC32, 1, UM_ALL },
+	{ u_rdrand, C_RDRAND, 1, UM_ALL },
 };
 
 static const struct unit *
@@ -4304,6 +4862,17 @@ probe_gp(struct side *kvm, int m, struct mode_info *mi)
 		{ C_SSECVT, 4, { 0x0f, 0x5b, 0x43, 0x01 } },
 		{ C_MXCSR, 3, { 0x0f, 0xae, 0x10 } },
 		{ C_X87, 2, { 0xd9, 0x00 } },                   /* fld m32 */
+		{ C_BMI1, 4, { 0xf3, 0x0f, 0xbc, 0x00 } },      /* tzcnt */
+		{ C_BMI1, 5, { 0xc4, 0xe2, 0x78, 0xf2, 0x00 } }, /* andn */
+		{ C_BMI1, 5, { 0xc4, 0xe2, 0x78, 0xf3, 0x18 } }, /* blsi */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x78, 0xf5, 0x00 } }, /* bzhi */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x7b, 0xf6, 0x00 } }, /* mulx */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x79, 0xf7, 0x00 } }, /* shlx */
+		{ C_BMI2, 6, { 0xc4, 0xe3, 0x7b, 0xf0, 0x00, 0x01 } },
+		{ C_ADX, 5, { 0x66, 0x0f, 0x38, 0xf6, 0x00 } },
+		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf0, 0x00 } },
+		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf1, 0x00 } },
+		{ C_CRC32, 5, { 0xf2, 0x0f, 0x38, 0xf1, 0x00 } },
 	};
 	static struct seq s;
 	static struct result r;
