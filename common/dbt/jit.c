@@ -455,6 +455,8 @@ flags_save(struct emit *e)
 }
 
 static void flags_merge_ax(struct emit *e);
+static bool flags_dead_after(const struct emit *e, const struct insn *i);
+static int hop_plain(const struct insn *i);
 
 /* c->rflags -> host flags.  Clobbers rax. */
 static void
@@ -1519,9 +1521,12 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		e->fl = FLS_HOST;
 	if (s != NULL && s->fl_probe == FLS_REPLAY && !(h->flags & FL_W)) {
 		/* The probe clobbered flags this instruction keeps: made
-		 * again, from registers it did not write. */
-		memcpy(e->p, s->replay, (size_t)s->nreplay);
-		e->p += s->nreplay;
+		 * again, from registers it did not write, unless the next
+		 * instruction overwrites them. */
+		if (!flags_dead_after(e, i)) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+		}
 		e->fsrc.at = e->insn_no;
 	}
 	if (!mem && (h->flags & (FL_W | FL_R)) == FL_W && !h->cl)
@@ -2895,9 +2900,11 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 		movdqu_st(e, 0, XMM(i->reg));
 	}
 	if (s != NULL && s->fl_probe == FLS_REPLAY) {
-		/* the flags the probe clobbered, made again */
-		memcpy(e->p, s->replay, (size_t)s->nreplay);
-		e->p += s->nreplay;
+		/* the flags the probe clobbered, made again (as emit_hop) */
+		if (!flags_dead_after(e, i)) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+		}
 		e->fsrc.at = e->insn_no;
 	}
 	if (i->mem)
@@ -3182,45 +3189,79 @@ emit_icount(struct emit *e)
 static bool
 flags_dead_at_entry(const struct dbt_block *b)
 {
-	int k;
+	int k, f;
 
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
-		struct hop h;
-		bool hi = false, mem;
 
-		if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
-		    i->rep != REP_NONE || i->lock)
-			return false;
 		if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
-		    (i->op >= 0xb0 && i->op <= 0xbf)))
+		    (i->op >= 0xb0 && i->op <= 0xbf)) && i->rep == REP_NONE &&
+		    !i->lock && i->fn != dbt_op_ud && i->fn != dbt_op_gp0)
 			continue;               /* emit_lea, emit_mov_imm */
-		if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
-		    (i->reg & 7) >= 4)
-			return false;           /* emit_acc_op, emit_div */
-		if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
-		    i->op != 0xbe && i->op != 0xbf)
-			return false;           /* SSE and the rest */
-		if (i->map != MAP_1B && i->map != MAP_0F)
-			return false;
-		if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
-			return false;
-		mem = i->mem && h.rm_force < 0;
-		if (mem)
-			return false;           /* a probe */
-		if (h.reg >= 0 && h.reg_byte)
-			(void)byte_slot(i, h.reg, &hi);
-		if (!hi && h.rm_byte)
-			(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm,
-			    &hi);
-		if (hi)
-			return false;           /* emit_hop_mem */
-		if (h.flags == FL_W)
+		f = hop_plain(i);
+		if (f == FL_W)
 			return true;
-		if (h.flags != FL_NONE)
+		if (f != FL_NONE)
 			return false;
 	}
 	return false;
+}
+
+/*
+ * The FL_* of i if emit_insn compiles it as a register-only hop on host
+ * registers (no probe, no helper, no exit, the host flags touched only
+ * as the guest's), else -1.  It must agree with the order in which
+ * emit_insn picks emitters: instructions it takes before select_hop are
+ * refused here.
+ */
+static int
+hop_plain(const struct insn *i)
+{
+	struct hop h;
+	bool hi = false;
+
+	if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
+	    i->rep != REP_NONE || i->lock)
+		return -1;
+	if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
+	    (i->op >= 0xb0 && i->op <= 0xbf)))
+		return -1;                      /* emit_lea, emit_mov_imm */
+	if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
+	    (i->reg & 7) >= 4)
+		return -1;                      /* emit_acc_op, emit_div */
+	if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
+	    i->op != 0xbe && i->op != 0xbf)
+		return -1;                      /* SSE and the rest */
+	if (i->map != MAP_1B && i->map != MAP_0F)
+		return -1;
+	if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
+		return -1;
+	if (i->mem && h.rm_force < 0)
+		return -1;                      /* a probe */
+	if (h.reg >= 0 && h.reg_byte)
+		(void)byte_slot(i, h.reg, &hi);
+	if (!hi && h.rm_byte)
+		(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm, &hi);
+	if (hi)
+		return -1;                      /* emit_hop_mem */
+	return h.flags;
+}
+
+/*
+ * Are the flags dead right after i, which writes none: the next
+ * instruction of the block overwrites all six without reading one and
+ * with nothing before that (hop_plain)?  Then what a probe of i
+ * clobbered need not be made again in the fast path.
+ */
+static bool
+flags_dead_after(const struct emit *e, const struct insn *i)
+{
+	/* (and the block goes on to it: not past half its room, where
+	 * dbt_jit_compile leaves it with an exit) */
+	return e->b != NULL && i >= e->b->insns &&
+	    i + 1 < e->b->insns + e->b->n && e->j->max_native < 0 &&
+	    (size_t)(e->p - e->start) <= JIT_BLOCK_ROOM / 2 &&
+	    hop_plain(i + 1) == FL_W;
 }
 
 /*
