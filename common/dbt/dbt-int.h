@@ -250,6 +250,11 @@ struct dbt_cpu {
 	int exc_depth;          /* for #DF / triple fault */
 	bool halted;
 	bool irq_shadow;        /* interrupts inhibited for one instruction */
+	/* A vector another back end had taken from the interrupt
+	 * controller and was delivering when the state was saved (KVM's
+	 * vcpu_events interrupt.injected; its ISR bit already set): the DBT
+	 * delivers it before anything else, -1 none. */
+	int16_t irq_inject;
 	bool nmi_blocked;
 	bool sipi_wait;         /* an AP after INIT, waiting for SIPI */
 
