@@ -167,7 +167,7 @@ setup() {
 	truncate -s 16M raw.img
 	boot_and_save "$BATS_TEST_TMPDIR" raw.snap "$PLAIN_COUNTER" --disk raw.img,format=raw
 	run cat run1.err
-	is "$output" "*snapshot raw.snap: raw.img: raw images have no internal snapshots*" "the message"
+	is "$output" "*snapshot raw.snap: raw.img: raw images have no internal snapshots, and a running VM's disk does not move to an overlay yet (stop the VM*" "the message"
 	[ ! -e raw.snap ]
 }
 
@@ -248,14 +248,130 @@ setup() {
 	qemu_ok off/d.qcow2
 	run_tool 1 "$VM_RUN" --accel dbt --restore off/snapshots/o1.snap </dev/null
 	is "$output" "*a disks-only snapshot (of a stopped VM): no state to restore*" "restore refuses it"
-	# a raw disk has no internal snapshots: refused, nothing left
+	# a raw disk beside the qcow2 one: an overlay for it, an internal
+	# snapshot in the other, one snapshot file
 	truncate -s 1M off/r.img
 	printf 'memory: 256M\ndisks:\n  - file: d.qcow2\n  - file: r.img\n    format: raw\n' > off/vm.yaml
-	run_tool 1 "$VM_SNAP" save off o2
-	is "$output" "*r.img: raw images have no internal snapshots*" "the raw disk named"
-	[ ! -e off/snapshots/o2.snap ]
+	run_tool 0 "$VM_SNAP" save off o2
 	run qemu-img snapshot -l off/d.qcow2
-	[[ $output != *o2* ]] || { echo "# $output" >&3; false; }
+	is "$output" "*o2 *" "the qcow2 disk's internal snapshot"
+	run qemu-img info --output=json off/r.o2.qcow2
+	is "$output" '*"backing-filename": "r.img"*' "the raw disk's overlay"
+	grep -qx '  - file: r.o2.qcow2' off/vm.yaml || { cat off/vm.yaml >&3; false; }
+}
+
+# vm_boot BUNDLE SCRIPT: run the bundle's guest on the DBT until SCRIPT
+# (which ends with poweroff -f) is done; its console in boot.out.
+vm_boot() {
+	run_tool 0 "$VM_RUN" --accel dbt --no-reboot "$1" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$2\"" </dev/null
+	printf '%s\n' "$output" | tr -d '\r' >boot.out
+}
+
+# sector N of the image FILE (through its backing chain), letters and digits
+sector() {
+	rm -f flat.raw
+	qemu-img convert -O raw "$1" flat.raw
+	dd if=flat.raw bs=512 skip="$2" count=1 status=none | tr -dc a-z0-9
+}
+
+@test "vm-snap save of a stopped bundle with a raw disk: a qcow2 overlay on it; revert drops the writes since, keeps those before, the base byte for byte as it was" {
+	local w
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	mkdir rb
+	truncate -s 16M rb/r.img
+	printf 'memory: 256M\nboot:\n  kernel: %s\n  initrd: %s\ndisks:\n  - file: r.img\n    format: raw\n' \
+		"$KERNEL" "$INITRD" >rb/vm.yaml
+	w='dd of=/dev/vda bs=512 conv=sync oflag=direct 2>/dev/null'
+	vm_boot rb "echo first | $w; echo early | $w seek=8; poweroff -f"
+	cp rb/r.img r.copy
+	run_tool 0 "$VM_SNAP" save rb s1
+	is "$output" "$PWD/rb/snapshots/s1.snap" "the file printed"
+	# the overlay as qemu-img sees it: relative backing file, its format
+	run qemu-img info --backing-chain --output=json rb/r.s1.qcow2
+	is "$output" '*"backing-filename-format": "raw"*' "the backing format recorded"
+	is "$output" '*"backing-filename": "r.img"*"filename": "rb/r.img"*' "the backing file by its name, found beside the overlay"
+	qemu_ok rb/r.s1.qcow2
+	grep -qx '  - file: r.s1.qcow2' rb/vm.yaml && grep -qx '    format: qcow2' rb/vm.yaml || { cat rb/vm.yaml >&3; false; }
+	! grep -q '^name:' rb/vm.yaml || { echo "# a name was added" >&3; false; }
+	# the snapshot names the file the disk was in
+	run_tool 0 "$VM_SNAP" list rb --json
+	is "$output" '*"tag": "s1"*"ram": false*"disks": 1*' "listed, disks only"
+	# the guest writes more: into the overlay, the base as it was
+	vm_boot rb "echo second | $w; echo late | $w seek=16; poweroff -f"
+	cmp rb/r.img r.copy
+	is "$(sector rb/r.s1.qcow2 0)" "second" "the later write, in the overlay"
+	qemu_ok rb/r.s1.qcow2
+	run_tool 0 "$VM_SNAP" revert rb s1
+	is "$output" "$PWD/rb/r.s1-2.qcow2" "a new overlay on the base"
+	grep -qx '  - file: r.s1-2.qcow2' rb/vm.yaml || { cat rb/vm.yaml >&3; false; }
+	qemu_ok rb/r.s1-2.qcow2
+	# the guest finds the earlier writes and not the later
+	vm_boot rb 'for s in 0 8 16; do echo at$s=$(dd if=/dev/vda bs=512 skip=$s count=1 iflag=direct 2>/dev/null | tr -dc a-z0-9)=; done; poweroff -f'
+	is "$(cat boot.out)" "*at0=first=*at8=early=*at16==*" "the guest reads the snapshot's disk"
+	cmp rb/r.img r.copy
+	# the snapshot goes on being one to go back to
+	vm_boot rb "echo third | $w; poweroff -f"
+	run_tool 0 "$VM_SNAP" revert rb s1
+	is "$output" "$PWD/rb/r.s1-3.qcow2" "another overlay"
+	is "$(sector rb/r.s1-3.qcow2 0)" "first" "the snapshot's bytes again"
+	is "$(sector rb/r.s1-2.qcow2 0)" "third" "the overlay left kept its writes"
+	# a second snapshot on the overlay (qcow2: internal), revert to it:
+	# vm.yaml names that overlay again
+	vm_boot rb "echo fourth | $w; poweroff -f"
+	run_tool 0 "$VM_SNAP" save rb s2
+	run qemu-img snapshot -l rb/r.s1-3.qcow2
+	is "$output" "*s2 *" "an internal snapshot in the overlay"
+	run_tool 0 "$VM_SNAP" revert rb s1
+	run_tool 0 "$VM_SNAP" revert rb s2
+	grep -qx '  - file: r.s1-3.qcow2' rb/vm.yaml || { cat rb/vm.yaml >&3; false; }
+	is "$(sector rb/r.s1-3.qcow2 0)" "fourth" "s2's bytes"
+	# delete s1: its base stays, the overlays on it whole
+	run_tool 0 "$VM_SNAP" delete rb s1
+	[ ! -e rb/snapshots/s1.snap ] && [ -e rb/r.img ]
+	cmp rb/r.img r.copy
+	for f in rb/r.s1*.qcow2; do qemu_ok "$f"; done
+	run qemu-img info --backing-chain rb/r.s1-3.qcow2
+	is "$output" "*backing file: r.img*" "the chain as it was"
+}
+
+@test "vm-snap save of a stopped bundle with a raw disk: a failure in the middle leaves vm.yaml, the disks and the folder as they were" {
+	local long
+	mkdir fb
+	qemu-img create -q -f qcow2 fb/d.qcow2 16M
+	truncate -s 1M fb/r.img
+	printf '# a comment\nmemory: 256M\ndisks:\n  - file: d.qcow2\n  - file: r.img\n    format: raw\n' >fb/vm.yaml
+	cp fb/vm.yaml yaml.before
+	# vm.yaml cannot be written anew (its new file's name is a folder)
+	mkdir fb/vm.yaml.vm-snap-new
+	run_tool 1 "$VM_SNAP" save fb s1
+	is "$output" "*fb/vm.yaml.vm-snap-new: Is a directory*" "the file named"
+	cmp fb/vm.yaml yaml.before
+	[ ! -e fb/snapshots/s1.snap ] && [ ! -e fb/r.s1.qcow2 ] || { ls -l fb fb/snapshots >&3; false; }
+	run qemu-img snapshot -l fb/d.qcow2
+	[[ $output != *s1* ]] || { echo "# $output" >&3; false; }
+	[ -w fb/r.img ] || { echo "# the raw disk was made read-only" >&3; false; }
+	rmdir fb/vm.yaml.vm-snap-new
+	# the overlay cannot be made: its name would be too long
+	long=$(printf 'x%.0s' $(seq 250))
+	mv fb/r.img "fb/$long.img"
+	printf 'memory: 256M\ndisks:\n  - file: d.qcow2\n  - file: %s.img\n    format: raw\n' "$long" >fb/vm.yaml
+	cp fb/vm.yaml yaml.before
+	run_tool 1 "$VM_SNAP" save fb s1
+	is "$output" "*: xxxxxxxxxx*...: the name of its overlay (its own with .s1.qcow2) would be too long*" "the disk named"
+	cmp fb/vm.yaml yaml.before
+	[ ! -e fb/snapshots/s1.snap ]
+	run qemu-img snapshot -l fb/d.qcow2
+	[[ $output != *s1* ]] || { echo "# $output" >&3; false; }
+	# not root: a folder the overlay cannot be made in
+	if [ "$(id -u)" -ne 0 ]; then
+		mv "fb/$long.img" fb/r.img
+		mkdir ro && mv fb/r.img ro/ && chmod a-w ro
+		printf 'memory: 256M\ndisks:\n  - file: ../ro/r.img\n    format: raw\n' >fb/vm.yaml
+		run_tool 1 "$VM_SNAP" save fb s1
+		is "$output" "*ro/r.s1.qcow2: cannot make the overlay for the snapshot: Permission denied*" "the folder refused"
+		chmod u+w ro
+	fi
 }
 
 @test "vm-snap save through the control socket: the VM goes on, the snapshot restores where it was" {

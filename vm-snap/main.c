@@ -48,13 +48,17 @@ usage(FILE *f)
 	    "            damaged files listed as such, with the reason\n"
 	    "  restore   run the VM from snapshot TAG (vm-run --restore); a\n"
 	    "            running VM loads it in place (its control socket)\n"
-	    "  revert    a stopped VM's disks back at snapshot TAG\n"
+	    "  revert    a stopped VM's disks back at snapshot TAG (a raw,\n"
+	    "            vmdk, vdi or vhd disk: a new overlay on the base the\n"
+	    "            snapshot names; prints the overlays made)\n"
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
-	    "            (a stopped VM)\n"
+	    "            (a stopped VM); an overlay's base stays\n"
 	    "  save      snapshot the running VM (its control socket):\n"
 	    "            paused for the save, then it goes on; prints the file.\n"
-	    "            A stopped bundle: its disks only (qcow2 internal\n"
-	    "            snapshots), for revert\n"
+	    "            A stopped bundle: its disks only, for revert (qcow2:\n"
+	    "            internal snapshots; raw, vmdk, vdi, vhd: the file\n"
+	    "            becomes the read-only base of a new qcow2 overlay,\n"
+	    "            which vm.yaml then names)\n"
 	    "  send      write a stopped bundle, its disks and snapshot TAG to\n"
 	    "            stdout as one stream, sectioned with checksums;\n"
 	    "            --base: the disks as changes since snapshot BASE,\n"
@@ -367,8 +371,19 @@ cmd_delete(const char *vm, const char *tag)
 
 		if (cfg.disks[i].readonly)
 			continue;
+		/* an overlay's base (read-only) stays: overlays read it */
 		b = blk_open(cfg.disks[i].file, cfg.disks[i].format[0] ?
-		    cfg.disks[i].format : NULL, 0, &err);
+		    cfg.disks[i].format : NULL, BLK_F_RDONLY, &err);
+		if (b != NULL && vm_disk_external(b)) {
+			blk_close(b);
+			continue;
+		}
+		if (b != NULL) {
+			blk_close(b);
+			b = blk_open(cfg.disks[i].file,
+			    cfg.disks[i].format[0] ? cfg.disks[i].format : NULL,
+			    0, &err);
+		}
 		if (b == NULL) {
 			log_warnx("%s", err.msg);
 			bad = 1;
@@ -407,18 +422,16 @@ vm_running(const char *vm)
 	return true;
 }
 
-/* A stopped VM's writable disks back at snapshot tag's internal
- * snapshots.  Every disk is opened (and locked) and checked to hold the
- * snapshot before any is touched. */
+/* A stopped VM's writable disks back at snapshot tag: internal
+ * snapshots applied, an overlay's base given a new overlay (the bundle's
+ * vm.yaml then names it).  Every disk is checked before any is touched. */
 static int
 cmd_revert(const char *vm, const char *tag)
 {
 	static struct vm_config cfg;
 	struct vm_err err = { 0 };
 	struct vm_snap_info in;
-	struct blk *b[CFG_MAX_DISKS];
-	char path[PATH_MAX];
-	int i, k, n = 0, bad = 0;
+	char path[PATH_MAX], yaml[PATH_MAX + 16], made[4096];
 
 	if (snap_path(vm, tag, path, sizeof(path), &err) < 0 ||
 	    vm_snapshot_info(path, &in, &err) < 0 ||
@@ -431,37 +444,14 @@ cmd_revert(const char *vm, const char *tag)
 		    "(or vm-snap restore it)", vm);
 		return 1;
 	}
-	for (i = 0; i < cfg.ndisks && !bad; i++) {
-		const struct blk_snapshot *sl;
-		int ns;
-
-		if (cfg.disks[i].readonly)
-			continue;
-		b[n] = blk_open(cfg.disks[i].file, cfg.disks[i].format[0] ?
-		    cfg.disks[i].format : NULL, 0, &err);
-		if (b[n] == NULL) {
-			log_warnx("%s", err.msg);
-			bad = 1;
-			break;
-		}
-		ns = b[n]->drv->snapshots ? blk_snapshots(b[n], &sl) : 0;
-		for (k = 0; k < ns && strcmp(sl[k].name, in.tag) != 0; k++)
-			;
-		if (k >= ns) {
-			log_warnx("%s: no internal snapshot '%s' (nothing "
-			    "reverted)", cfg.disks[i].file, in.tag);
-			bad = 1;
-		}
-		n++;
+	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", vm);
+	if (vm_snapshot_revert_disks(&cfg, in.tag, access(yaml, F_OK) == 0 ?
+	    yaml : NULL, made, sizeof(made), &err) < 0) {
+		log_warnx("%s (nothing reverted)", err.msg);
+		return 1;
 	}
-	for (i = 0; i < n && !bad; i++)
-		if (blk_snapshot_apply(b[i], in.tag, &err) < 0) {
-			log_warnx("%s", err.msg);
-			bad = 1;
-		}
-	for (i = 0; i < n; i++)
-		blk_close(b[i]);
-	return bad;
+	fputs(made, stdout);
+	return 0;
 }
 
 /* vm-run --restore PATH [options], from the folder vm-snap is in. */
@@ -548,7 +538,7 @@ save_disks(const char *vm, const char *dir, const char *tag, bool fast)
 		    tag, path);
 		return 1;
 	}
-	if (vm_snapshot_save_disks(&cfg, path, tag, &err) < 0) {
+	if (vm_snapshot_save_disks(&cfg, yaml, path, tag, &err) < 0) {
 		log_warnx("%s: not running, a disks-only snapshot: %s", vm,
 		    err.msg);
 		if (!existed)

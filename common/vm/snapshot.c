@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -712,10 +713,12 @@ vm_snapshot_save(struct vm *vm, const char *path,
 	if (nd < 0)
 		return nd;
 	for (i = 0; i < nd; i++)
-		if (disks[i]->drv->snapshot_create == NULL)
+		if (vm_disk_external(disks[i]))
 			return vm_err_set(err, -ENOTSUP, "%s: %s images have no "
-			    "internal snapshots (convert it to qcow2: vm-disk "
-			    "convert -O qcow2)", disks[i]->path,
+			    "internal snapshots, and a running VM's disk does "
+			    "not move to an overlay yet (stop the VM: vm-snap "
+			    "save of a stopped bundle makes one; or convert it "
+			    "to qcow2: vm-disk convert -O qcow2)", disks[i]->path,
 			    disks[i]->drv->name);
 
 	f = open_memstream(&yaml, &ylen);
@@ -1495,16 +1498,56 @@ has_snapshot(struct blk *b, const char *tag)
 	return false;
 }
 
-int
-vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
-    const char *tag, struct vm_err *err)
+/* For the snapshot's configuration: cfg with its disks' files absolute,
+ * so that the snapshot names them wherever it is read from. */
+static int
+abs_disks(const struct vm_config *cfg, struct vm_config *rec,
+    struct vm_err *err)
 {
+	char rp[PATH_MAX];
+	int i;
+
+	*rec = *cfg;
+	for (i = 0; i < rec->ndisks; i++) {
+		if (realpath(cfg->disks[i].file, rp) == NULL)
+			return vm_err_errno(err, -errno, "%s",
+			    cfg->disks[i].file);
+		if (strlen(rp) >= sizeof(rec->disks[i].file))
+			return vm_err_set(err, -ENAMETOOLONG, "%s: path too "
+			    "long", rp);
+		snprintf(rec->disks[i].file, sizeof(rec->disks[i].file), "%s",
+		    rp);
+	}
+	return 0;
+}
+
+/* Commit a new vm.yaml (tmp, made by vm_yaml_set_disks) over yaml. */
+static int
+yaml_commit(const char *tmp, const char *yaml, struct vm_err *err)
+{
+	if (rename(tmp, yaml) < 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return vm_err_errno(err, -e, "%s: cannot replace it", yaml);
+	}
+	return 0;
+}
+
+int
+vm_snapshot_save_disks(const struct vm_config *cfg, const char *yaml,
+    const char *path, const char *tag, struct vm_err *err)
+{
+	static struct vm_config rec;
+	static char ovl[MAX_DISKS][PATH_MAX];
+	const char *files[MAX_DISKS] = { 0 }, *fmts[MAX_DISKS] = { 0 };
 	struct blk *disks[MAX_DISKS];
 	struct snap_writer w;
 	struct snap_vis v;
 	struct vm_sect vs = { 0 };
-	char *yaml = NULL;
+	char *yaml_text = NULL, tmp[PATH_MAX + 32] = "";
 	size_t ylen = 0;
+	bool external = false, opened = false;
 	FILE *f;
 	int i, k, nd, done = 0, ret;
 
@@ -1519,21 +1562,28 @@ vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
 		ret = vm_err_set(err, -EINVAL, "no writable disk: a stopped "
 		    "VM's snapshot is of its disks only");
 	for (i = 0; ret == 0 && i < nd; i++) {
-		if (disks[i]->drv->snapshot_create == NULL)
-			ret = vm_err_set(err, -ENOTSUP, "%s: %s images have no "
-			    "internal snapshots (convert it to qcow2: vm-disk "
-			    "convert -O qcow2)", disks[i]->path,
-			    disks[i]->drv->name);
-		else if (has_snapshot(disks[i], tag))
+		ovl[i][0] = '\0';
+		if (vm_disk_external(disks[i])) {
+			external = true;
+			if (yaml == NULL)
+				ret = vm_err_set(err, -ENOTSUP, "%s: %s images "
+				    "have no internal snapshots, and a VM "
+				    "without a bundle has no vm.yaml to point "
+				    "at an overlay (convert it to qcow2: "
+				    "vm-disk convert -O qcow2)", disks[i]->path,
+				    disks[i]->drv->name);
+		} else if (has_snapshot(disks[i], tag))
 			ret = vm_err_set(err, -EEXIST, "%s: it has an internal "
 			    "snapshot '%s' already", disks[i]->path, tag);
 	}
+	if (ret == 0)
+		ret = abs_disks(cfg, &rec, err);
 	if (ret == 0) {
-		f = open_memstream(&yaml, &ylen);
+		f = open_memstream(&yaml_text, &ylen);
 		if (f == NULL)
 			ret = vm_err_errno(err, -errno, "config");
 		else {
-			ret = cfg_emit(cfg, f, "snapshot config", err);
+			ret = cfg_emit(&rec, f, "snapshot config", err);
 			fclose(f);
 		}
 	}
@@ -1541,8 +1591,9 @@ vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
 		ret = snap_writer_open(&w, path, 0, err);
 	if (ret < 0)
 		goto out;
+	opened = true;
 	snap_vis_begin_save(&v, "config", 1, err);
-	snap_bytes(&v, "yaml", yaml, ylen);
+	snap_bytes(&v, "yaml", yaml_text, ylen);
 	ret = put_section(&w, "config", 0, &v, err);
 	vs.memory = cfg->memory;
 	vs.ncpus = cfg->cpus;
@@ -1554,22 +1605,170 @@ vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
 		vm_sect_visit(&v, &vs);
 		ret = put_section(&w, "vm", 0, &v, err);
 	}
-	/* The disks last; a failure takes back the ones made. */
+	/* The disks last; a failure takes back the ones made.  An overlay
+	 * is a new file: the base is not written. */
 	for (done = 0; ret == 0 && done < nd; done++) {
-		ret = blk_snapshot_create(disks[done], tag, err);
+		if (vm_disk_external(disks[done])) {
+			ret = vm_overlay_create(disks[done], tag, ovl[done],
+			    sizeof(ovl[done]), err);
+			files[done] = ovl[done];
+			fmts[done] = "qcow2";
+		} else
+			ret = blk_snapshot_create(disks[done], tag, err);
 		if (ret < 0)
 			break;
 	}
+	if (ret == 0 && external)
+		ret = vm_yaml_set_disks(yaml, files, fmts, nd, tmp,
+		    sizeof(tmp), err);
 	if (ret == 0)
 		ret = snap_writer_close(&w, err);
 	else
 		snap_writer_abort(&w);
-	if (ret < 0)
-		for (k = 0; k < done; k++)
-			blk_snapshot_delete(disks[k], tag, NULL);
+	opened = false;
+	if (ret == 0 && external) {
+		ret = yaml_commit(tmp, yaml, err);
+		if (ret < 0)
+			unlink(path);
+	}
+	if (ret < 0) {
+		if (tmp[0] != '\0')
+			unlink(tmp);
+		for (k = 0; k < done; k++) {
+			if (ovl[k][0] != '\0')
+				unlink(ovl[k]);
+			else if (!vm_disk_external(disks[k]))
+				blk_snapshot_delete(disks[k], tag, NULL);
+		}
+	}
+	/* the base is read from only now: written, it would change what
+	 * its overlays read */
+	for (i = 0; ret == 0 && i < nd; i++) {
+		struct stat st;
+
+		if (ovl[i][0] != '\0' && stat(disks[i]->path, &st) == 0)
+			(void)chmod(disks[i]->path, st.st_mode & 07555);
+	}
 out:
-	free(yaml);
+	if (opened)
+		snap_writer_abort(&w);
+	free(yaml_text);
 	for (i = 0; i < nd; i++)
 		blk_close(disks[i]);
+	return ret;
+}
+
+/* The file the current vm.yaml gives writable disk j (resolved), or NULL. */
+static const char *
+cfg_disk_file(const struct vm_config *c, int j)
+{
+	int i, n = 0;
+
+	for (i = 0; i < c->ndisks; i++)
+		if (!c->disks[i].readonly && n++ == j)
+			return c->disks[i].file;
+	return NULL;
+}
+
+static bool
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a != NULL && b != NULL && stat(a, &sa) == 0 &&
+	    stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino;
+}
+
+int
+vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
+    const char *yaml, char *made, size_t len, struct vm_err *err)
+{
+	static struct vm_config cur;
+	static char ovl[MAX_DISKS][PATH_MAX];
+	const char *files[MAX_DISKS] = { 0 }, *fmts[MAX_DISKS] = { 0 };
+	struct blk *b[MAX_DISKS];
+	char tmp[PATH_MAX + 32] = "";
+	bool rewrite = false;
+	size_t ml = 0;
+	int i, n = 0, ret = 0;
+
+	if (len > 0)
+		made[0] = '\0';
+	if (yaml != NULL) {
+		cfg_defaults(&cur);
+		ret = cfg_load(&cur, yaml, err);
+		if (ret < 0)
+			return ret;
+	}
+	/* Open each disk the snapshot names: a base read-only (its overlay
+	 * is made beside it), a qcow2 one to write, holding the tag. */
+	for (i = 0; ret == 0 && i < scfg->ndisks; i++) {
+		const struct cfg_disk *d = &scfg->disks[i];
+		const char *fmt = d->format[0] ? d->format : NULL;
+
+		if (d->readonly)
+			continue;
+		if (n == MAX_DISKS) {
+			ret = vm_err_set(err, -E2BIG, "more than %d disks",
+			    MAX_DISKS);
+			break;
+		}
+		ovl[n][0] = '\0';
+		b[n] = blk_open(d->file, fmt, BLK_F_RDONLY, err);
+		if (b[n] != NULL && !vm_disk_external(b[n])) {
+			blk_close(b[n]);
+			b[n] = blk_open(d->file, fmt, 0, err);
+		}
+		if (b[n] == NULL) {
+			ret = err->code ? err->code : -EIO;
+			break;
+		}
+		n++;
+		if (vm_disk_external(b[n - 1])) {
+			if (yaml == NULL)
+				ret = vm_err_set(err, -ENOTSUP, "%s: the base of "
+				    "an overlay, and the VM has no bundle "
+				    "(vm.yaml) to point at a new one",
+				    d->file);
+			rewrite = true;
+		} else if (!has_snapshot(b[n - 1], tag))
+			ret = vm_err_set(err, -ENOENT, "%s: no internal "
+			    "snapshot '%s' (nothing reverted)", d->file, tag);
+		else if (yaml != NULL && !same_file(d->file,
+		    cfg_disk_file(&cur, n - 1))) {
+			/* the VM has moved to another file since (an
+			 * overlay): back to the snapshot's */
+			files[n - 1] = d->file;
+			fmts[n - 1] = b[n - 1]->drv->name;
+			rewrite = true;
+		}
+	}
+	for (i = 0; ret == 0 && i < n; i++)
+		if (vm_disk_external(b[i])) {
+			ret = vm_overlay_create(b[i], tag, ovl[i],
+			    sizeof(ovl[i]), err);
+			files[i] = ovl[i];
+			fmts[i] = "qcow2";
+		}
+	if (ret == 0 && rewrite)
+		ret = vm_yaml_set_disks(yaml, files, fmts, n, tmp, sizeof(tmp),
+		    err);
+	/* Nothing has changed yet; now the disks. */
+	for (i = 0; ret == 0 && i < n; i++)
+		if (!vm_disk_external(b[i]))
+			ret = blk_snapshot_apply(b[i], tag, err);
+	if (ret == 0 && rewrite)
+		ret = yaml_commit(tmp, yaml, err);
+	if (ret < 0 && tmp[0] != '\0')
+		unlink(tmp);
+	for (i = 0; i < n; i++) {
+		if (ret < 0 && ovl[i][0] != '\0')
+			unlink(ovl[i]);
+		else if (ovl[i][0] != '\0' && ml < len)
+			ml += (size_t)snprintf(made + ml, len - ml, "%s\n",
+			    ovl[i]);
+		blk_close(b[i]);
+	}
 	return ret;
 }

@@ -7,8 +7,10 @@
 #define VM_VM_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+struct blk;
 struct vm;
 struct snap_writer;
 struct vm_config;
@@ -79,11 +81,42 @@ int vm_snapshot_info(const char *path, struct vm_snap_info *info,
     struct vm_err *err);
 
 /* A stopped VM of configuration cfg: a disks-only snapshot at path (its
- * configuration and a qcow2 internal snapshot tag on every writable
- * disk, no state).  Every disk is checked first (qcow2, tag free); on
- * failure nothing is left behind. */
-int vm_snapshot_save_disks(const struct vm_config *cfg, const char *path,
-    const char *tag, struct vm_err *err);
+ * configuration, with the disks' files as absolute paths, and no state).
+ * A qcow2 disk gets an internal snapshot tag; a disk of a format without
+ * them (raw, vmdk, vdi, vpc) becomes the read-only base of a new qcow2
+ * overlay beside it (vm_overlay_create), and the bundle's vm.yaml (yaml;
+ * NULL: no bundle, such disks refused) points at the overlay, so that the
+ * snapshot's configuration names the base.  Every disk is checked first
+ * (tag free); on failure nothing is left behind and vm.yaml is as it was. */
+int vm_snapshot_save_disks(const struct vm_config *cfg, const char *yaml,
+    const char *path, const char *tag, struct vm_err *err);
+/* A stopped VM's writable disks back at the disks-only or full snapshot
+ * whose configuration is scfg and disk tag tag: a qcow2 disk's internal
+ * snapshot applied, an overlay's base (the file the snapshot names, of a
+ * format without internal snapshots) given a new overlay, so the snapshot
+ * can be gone back to again; the bundle's vm.yaml (yaml, or NULL) then
+ * names the files the snapshot's disks are in.  Everything is checked,
+ * the overlays and the new vm.yaml made, before a disk changes; *made
+ * (len bytes) lists the overlays made, one a line. */
+int vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
+    const char *yaml, char *made, size_t len, struct vm_err *err);
+
+/* vm/overlay.c.  Whether b's format has no internal snapshots (so its
+ * snapshot is an overlay). */
+bool vm_disk_external(const struct blk *b);
+/* A new, empty qcow2 image beside base's file, backed by it (its file
+ * name and format recorded, as qemu-img create -b -F does): named
+ * STEM.TAG.qcow2 (STEM.TAG-N.qcow2 when taken), its path in out. */
+int vm_overlay_create(struct blk *base, const char *tag, char *out,
+    size_t len, struct vm_err *err);
+/* vm.yaml at yaml, its n writable disks (in order) given files[j] with
+ * format fmts[j] where files[j] is not NULL, written to a new file beside
+ * it (its name in tmp) and read back as vm-run would; the caller renames
+ * it over yaml.  Paths in the folder are written relative to it; a name
+ * the file did not give is not added. */
+int vm_yaml_set_disks(const char *yaml, const char *const *files,
+    const char *const *fmts, int n, char *tmp, size_t tmplen,
+    struct vm_err *err);
 
 /* Of a VM saved with no_ram: the "ram" section (at *off, page aligned:
  * the caller writes the regions' bytes there, region after region) for
