@@ -50,6 +50,10 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
+teardown() {
+	[ -z "${PID:-}" ] || { kill $PID 2>/dev/null; wait $PID 2>/dev/null; } || true
+}
+
 @test "save: the snapshot file and the qcow2 internal snapshot of the same tag" {
 	[ -s "$D/s1.snap" ]
 	run cat "$D/run1.err"
@@ -167,7 +171,7 @@ setup() {
 	truncate -s 16M raw.img
 	boot_and_save "$BATS_TEST_TMPDIR" raw.snap "$PLAIN_COUNTER" --disk raw.img,format=raw
 	run cat run1.err
-	is "$output" "*snapshot raw.snap: raw.img: raw images have no internal snapshots, and a running VM's disk does not move to an overlay yet (stop the VM*" "the message"
+	is "$output" "*snapshot raw.snap: raw.img: raw images have no internal snapshots, and the VM has no vm.yaml to point at an overlay (run it from a bundle)*" "the message"
 	[ ! -e raw.snap ]
 }
 
@@ -271,7 +275,7 @@ vm_boot() {
 # sector N of the image FILE (through its backing chain), letters and digits
 sector() {
 	rm -f flat.raw
-	qemu-img convert -O raw "$1" flat.raw
+	qemu-img convert -U -O raw "$1" flat.raw
 	dd if=flat.raw bs=512 skip="$2" count=1 status=none | tr -dc a-z0-9
 }
 
@@ -333,6 +337,63 @@ sector() {
 	for f in rb/r.s1*.qcow2; do qemu_ok "$f"; done
 	run qemu-img info --backing-chain rb/r.s1-3.qcow2
 	is "$output" "*backing file: r.img*" "the chain as it was"
+}
+
+# each count's disk= the write of the count before (none lost, none late)
+disk_follows() {
+	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\) disk=\([a-z0-9]*\)$/\1 \2/p' |
+		awk 'NR > 1 && $2 != "w" ($1 - 1) { print "# count=" $1 " read " $2; bad = 1 } END { exit bad }'
+}
+
+@test "vm-snap save of a running bundle with a raw disk: paused, vm-run moves the disk to an overlay; no write lost, the base as it was at the save; revert drops the later writes" {
+	local pid base at n
+	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state
+	mkdir lb
+	truncate -s 16M lb/r.img
+	printf 'memory: 256M\nboot:\n  kernel: %s\n  initrd: %s\ndisks:\n  - file: r.img\n    format: raw\n' \
+		"$KERNEL" "$INITRD" >lb/vm.yaml
+	cp lb/vm.yaml yaml.before
+	"$VM_RUN" --accel dbt --no-reboot lb \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$COUNTER\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	PID=$pid
+	wait_for run1.out 'count=3 ' 300 $pid || { kill $pid; false; }
+	# a failure midway (vm.yaml cannot be written anew): the VM goes on
+	# on its disk, vm.yaml and the folder as they were
+	mkdir lb/vm.yaml.vm-snap-new
+	run_tool 1 "$VM_SNAP" save lb s1
+	is "$output" "*vm.yaml.vm-snap-new: Is a directory*" "the file named"
+	cmp lb/vm.yaml yaml.before
+	[ ! -e lb/r.s1.qcow2 ] && [ ! -e lb/snapshots/s1.snap ] || { ls -l lb >&3; kill $pid; false; }
+	rmdir lb/vm.yaml.vm-snap-new
+	n=$(last_count run1.out)
+	wait_for run1.out "count=$((n + 2)) " 300 $pid || { kill $pid; false; }
+	is "$(sector lb/r.img 0)" "w*" "the guest still writes the raw file"
+	run_tool 0 "$VM_SNAP" save lb s1
+	cp lb/r.img r.copy
+	base=$(sector lb/r.img 0)
+	at=$(last_count run1.out)
+	wait_for run1.out "count=$((at + 3)) " 300 $pid || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	# every read found the write before it, across the switch
+	disk_follows run1.out
+	cmp lb/r.img r.copy
+	grep -qx '  - file: r.s1.qcow2' lb/vm.yaml && grep -qx '    format: qcow2' lb/vm.yaml || { cat lb/vm.yaml >&3; false; }
+	run qemu-img info --backing-chain --output=json lb/r.s1.qcow2
+	is "$output" '*"backing-filename-format": "raw"*"backing-filename": "r.img"*' "the overlay's backing file"
+	qemu_ok lb/r.s1.qcow2
+	[ "$(sector lb/r.s1.qcow2 0)" != "$base" ] || { echo "# the overlay holds no later write" >&3; false; }
+	# restore onto the base is not done yet: refused by name
+	run_tool 1 "$VM_RUN" --accel dbt --restore lb/snapshots/s1.snap </dev/null
+	is "$output" "*r.img: the base of the snapshot's overlay: a VM is not restored onto it yet*" "restore refused"
+	run_tool 0 "$VM_SNAP" revert lb s1
+	is "$output" "$PWD/lb/r.s1-2.qcow2" "a new overlay on the base"
+	qemu_ok lb/r.s1-2.qcow2
+	vm_boot lb 'echo at0=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -dc a-z0-9)=; poweroff -f'
+	is "$(cat boot.out)" "*at0=$base=*" "the disk as it was at the save"
+	cmp lb/r.img r.copy
 }
 
 @test "vm-snap save of a stopped bundle with a raw disk: a failure in the middle leaves vm.yaml, the disks and the folder as they were" {

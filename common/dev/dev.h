@@ -56,6 +56,10 @@ struct dev_type {
 	/* The n-th disk the device holds (snapshots take them along), NULL
 	 * past the last; NULL op: none. */
 	struct blk *(*disk)(struct dev *d, int n);
+	/* Put b in the place of the n-th disk (a snapshot's overlay: the
+	 * same size), the VM paused and the I/O lock held; the old one is
+	 * the caller's to close.  NULL op: the disks cannot be replaced. */
+	void (*set_disk)(struct dev *d, int n, struct blk *b);
 	/* A network card's counters; NULL op: not a network card. */
 	void (*nic_counters)(struct dev *d, struct nic_counters *c);
 };

@@ -708,6 +708,22 @@ ide_disk(struct dev *dv, int n)
 	return NULL;
 }
 
+static void
+ide_set_disk(struct dev *dv, int n, struct blk *b)
+{
+	struct piix_ide *s = dv->priv;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		struct drive *d = &s->ch[i / 2].drv[i % 2];
+
+		if (d->blk != NULL && !d->cdrom && n-- == 0) {
+			d->blk = b;
+			return;
+		}
+	}
+}
+
 const struct dev_type piix_ide_type = {
 	.name = "piix-ide",
 	.desc = "PIIX3 IDE controller: ATA disks and ATAPI CD-ROMs, PIO and DMA",
@@ -718,4 +734,5 @@ const struct dev_type piix_ide_type = {
 	.state_version = 1,
 	.post_load = ide_post_load,
 	.disk = ide_disk,
+	.set_disk = ide_set_disk,
 };

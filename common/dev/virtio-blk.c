@@ -277,6 +277,15 @@ vblk_disk(struct dev *d, int n)
 	return n == 0 ? b->blk : NULL;
 }
 
+static void
+vblk_set_disk(struct dev *d, int n, struct blk *nb)
+{
+	struct vblk *b = d->priv;
+
+	if (n == 0)
+		b->blk = nb;
+}
+
 const struct dev_type virtio_blk_type = {
 	.name = "virtio-blk",
 	.desc = "virtio block device (PCI)",
@@ -288,4 +297,5 @@ const struct dev_type virtio_blk_type = {
 	.post_load = virtio_dev_post_load,
 	.load_check = virtio_dev_load_check,
 	.disk = vblk_disk,
+	.set_disk = vblk_set_disk,
 };

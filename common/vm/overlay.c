@@ -114,16 +114,26 @@ yaml_path(const char *ydir, const char *file, char *out, size_t len,
 	return 0;
 }
 
+bool
+vm_same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return a != NULL && b != NULL && stat(a, &sa) == 0 &&
+	    stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino;
+}
+
 int
-vm_yaml_set_disks(const char *yaml, const char *const *files,
-    const char *const *fmts, int n, char *tmp, size_t tmplen,
-    struct vm_err *err)
+vm_yaml_set_disks(const char *yaml, const char *const *old,
+    const char *const *files, const char *const *fmts, int n, char *tmp,
+    size_t tmplen, struct vm_err *err)
 {
 	static struct vm_config c, check;
 	char ydir[PATH_MAX], yp[PATH_MAX], *buf = NULL, *out = NULL, *line;
 	size_t blen = 0, olen = 0;
 	FILE *f;
-	int i, j, fd = -1, ret;
+	int i, j, fd = -1, ret = 0;
 
 	tmp[0] = '\0';
 	f = fopen(yaml, "re");
@@ -154,21 +164,33 @@ vm_yaml_set_disks(const char *yaml, const char *const *files,
 	cfg_defaults(&c);
 	ret = cfg_parse(&c, buf, blen, yaml, NULL, err);
 	free(buf);
-	for (i = 0, j = 0; ret == 0 && i < c.ndisks; i++) {
-		if (c.disks[i].readonly)
+	(void)j;
+	/* each disk old[j] names, by the file it is */
+	for (j = 0; ret == 0 && j < n; j++) {
+		if (files[j] == NULL)
 			continue;
-		if (j < n && files[j] != NULL) {
-			ret = yaml_path(ydir, files[j], c.disks[i].file,
-			    sizeof(c.disks[i].file), err);
-			snprintf(c.disks[i].format, sizeof(c.disks[i].format),
-			    "%s", fmts[j]);
+		for (i = 0; i < c.ndisks; i++) {
+			char rp[2 * PATH_MAX];
+
+			if (c.disks[i].file[0] == '/')
+				snprintf(rp, sizeof(rp), "%s", c.disks[i].file);
+			else
+				snprintf(rp, sizeof(rp), "%s/%s", ydir,
+				    c.disks[i].file);
+			if (!c.disks[i].readonly && vm_same_file(rp, old[j]))
+				break;
 		}
-		j++;
+		if (i == c.ndisks) {
+			ret = vm_err_set(err, -ENOENT, "%s: no writable disk "
+			    "%s in it: vm.yaml has changed since the VM read "
+			    "it", yaml, old[j] != NULL ? old[j] : "(none)");
+			break;
+		}
+		ret = yaml_path(ydir, files[j], c.disks[i].file,
+		    sizeof(c.disks[i].file), err);
+		snprintf(c.disks[i].format, sizeof(c.disks[i].format), "%s",
+		    fmts[j]);
 	}
-	if (ret == 0 && j != n)
-		ret = vm_err_set(err, -EINVAL, "%s: %d writable disks, the "
-		    "snapshot has %d: the disks have changed since the save",
-		    yaml, j, n);
 	if (ret < 0)
 		return ret;
 	f = open_memstream(&out, &olen);

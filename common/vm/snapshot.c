@@ -672,17 +672,79 @@ collect_disks(struct vm *vm, struct blk **out, struct vm_err *err)
 	return n;
 }
 
+/* The device holding disk b, and b's number there; NULL if none. */
+static struct dev *
+disk_dev(struct vm *vm, struct blk *b, int *n)
+{
+	struct dev *d;
+	struct blk *x;
+	int k;
+
+	for (d = vm->devs; d; d = d->next)
+		for (k = 0; d->type->disk != NULL &&
+		    (x = d->type->disk(d, k)) != NULL; k++)
+			if (x == b) {
+				*n = k;
+				return d;
+			}
+	return NULL;
+}
+
+static bool
+can_swap(struct vm *vm, struct blk *b)
+{
+	int k;
+	struct dev *d = disk_dev(vm, b, &k);
+
+	return d != NULL && d->type->set_disk != NULL;
+}
+
+static void
+swap_disk(struct vm *vm, struct blk *old, struct blk *nb)
+{
+	int k;
+	struct dev *d = disk_dev(vm, old, &k);
+
+	if (d != NULL && d->type->set_disk != NULL)
+		d->type->set_disk(d, k, nb);
+}
+
+/* The running VM's configuration names the overlay where it named file
+ * (so that the next snapshot records the overlay). */
+static void
+set_cfg_disk(struct vm_config *cfg, const char *file, const char *ovl)
+{
+	int i;
+
+	for (i = 0; i < cfg->ndisks; i++)
+		if (strcmp(cfg->disks[i].file, file) == 0) {
+			snprintf(cfg->disks[i].file, sizeof(cfg->disks[i].file),
+			    "%s", ovl);
+			snprintf(cfg->disks[i].format,
+			    sizeof(cfg->disks[i].format), "qcow2");
+			return;
+		}
+}
+
+static int abs_disks(const struct vm_config *cfg, struct vm_config *rec,
+    struct vm_err *err);
+static int yaml_commit(const char *tmp, const char *yaml,
+    struct vm_err *err);
+
 int
 vm_snapshot_save(struct vm *vm, const char *path,
     const struct vm_snap_opts *opts, struct vm_err *err)
 {
-	struct blk *disks[MAX_DISKS];
+	static struct vm_config rec;
+	static char ovl[MAX_DISKS][PATH_MAX];
+	struct blk *disks[MAX_DISKS], *nb[MAX_DISKS];
 	struct snap_writer w;
 	struct snap_vis v;
 	struct vm_sect vs = { 0 };
 	struct ram_map m = { 0 };
 	struct dev *d;
-	char *yaml = NULL, name[SNAP_NAME_MAX + 8];
+	bool external = false;
+	char *yaml = NULL, name[SNAP_NAME_MAX + 8], tmp[PATH_MAX + 32] = "";
 	size_t ylen = 0;
 	uint64_t now = clock_ns(), off, len = 0;
 	uint32_t crc = 0;
@@ -712,19 +774,36 @@ vm_snapshot_save(struct vm *vm, const char *path,
 	nd = collect_disks(vm, disks, err);
 	if (nd < 0)
 		return nd;
-	for (i = 0; i < nd; i++)
-		if (vm_disk_external(disks[i]))
+	for (i = 0; i < nd; i++) {
+		ovl[i][0] = '\0';
+		nb[i] = NULL;
+		if (!vm_disk_external(disks[i]))
+			continue;
+		external = true;
+		if (opts->no_ram || vm->cfg->path[0] == '\0' ||
+		    !can_swap(vm, disks[i]))
 			return vm_err_set(err, -ENOTSUP, "%s: %s images have no "
-			    "internal snapshots, and a running VM's disk does "
-			    "not move to an overlay yet (stop the VM: vm-snap "
-			    "save of a stopped bundle makes one; or convert it "
-			    "to qcow2: vm-disk convert -O qcow2)", disks[i]->path,
-			    disks[i]->drv->name);
+			    "internal snapshots, and %s (convert it to qcow2: "
+			    "vm-disk convert -O qcow2)", disks[i]->path,
+			    disks[i]->drv->name, opts->no_ram ? "a live send "
+			    "copies the disk itself" : vm->cfg->path[0] == '\0' ?
+			    "the VM has no vm.yaml to point at an overlay "
+			    "(run it from a bundle)" : "its device cannot move "
+			    "to an overlay");
+	}
+	if (external)
+		ret = abs_disks(vm->cfg, &rec, err);
+	else
+		ret = 0;
+	if (ret < 0)
+		return ret;
 
 	f = open_memstream(&yaml, &ylen);
 	if (f == NULL)
 		return vm_err_errno(err, -errno, "config");
-	ret = cfg_emit(vm->cfg, f, "snapshot config", err);
+	/* with overlays: the disks' files by absolute path, so that the
+	 * snapshot names the bases wherever it is read from */
+	ret = cfg_emit(external ? &rec : vm->cfg, f, "snapshot config", err);
 	fclose(f);
 	if (ret < 0) {
 		free(yaml);
@@ -811,25 +890,83 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		    snap_writer_end_raw_nocrc(&w, len, err) :
 		    snap_writer_end_raw(&w, len, crc, err);
 	ram_map_free(&m);
-	/* The disks last: a failure before leaves them untouched. */
+	/* The disks last: a failure before leaves them untouched.  A disk
+	 * without internal snapshots: flushed, an overlay made on its file
+	 * and opened (the base read through a descriptor of its own, after
+	 * the flush), put in its place below once all is written. */
 	for (i = 0; ret == 0 && i < nd; i++) {
 		ret = blk_flush(disks[i]);
 		if (ret < 0)
 			vm_err_errno(err, ret, "%s: flush", disks[i]->path);
-		else
+		else if (vm_disk_external(disks[i])) {
+			ret = vm_overlay_create(disks[i], opts->tag, ovl[i],
+			    sizeof(ovl[i]), err);
+			if (ret == 0) {
+				nb[i] = blk_open(ovl[i], "qcow2",
+				    BLK_F_BACKING_NOLOCK, err);
+				if (nb[i] == NULL) {
+					ret = err->code ? err->code : -EIO;
+					unlink(ovl[i]);
+					ovl[i][0] = '\0';
+				}
+			}
+		} else
 			ret = blk_snapshot_create(disks[i], opts->tag, err);
 		if (ret == 0)
 			done++;
 	}
-	pthread_mutex_unlock(&vm->io_lock);
+	if (ret == 0 && external) {
+		const char *old[MAX_DISKS], *files[MAX_DISKS];
+		const char *fmts[MAX_DISKS];
+
+		for (i = 0; i < nd; i++) {
+			old[i] = disks[i]->path;
+			files[i] = ovl[i][0] ? ovl[i] : NULL;
+			fmts[i] = "qcow2";
+		}
+		ret = vm_yaml_set_disks(vm->cfg->path, old, files, fmts, nd, tmp,
+		    sizeof(tmp), err);
+	}
 	free(yaml);
 	if (ret == 0)
 		ret = snap_writer_close(&w, err);
 	else
 		snap_writer_abort(&w);
-	if (ret < 0)
-		for (i = 0; i < done; i++)
-			blk_snapshot_delete(disks[i], opts->tag, NULL);
+	if (ret == 0 && external) {
+		ret = yaml_commit(tmp, vm->cfg->path, err);
+		if (ret < 0)
+			unlink(path);
+		tmp[0] = '\0';
+	}
+	/* Committed: the overlays in the disks' places, still paused. */
+	for (i = 0; ret == 0 && i < nd; i++) {
+		if (nb[i] == NULL)
+			continue;
+		swap_disk(vm, disks[i], nb[i]);
+		/* vm-run's own configuration, which the VM holds const */
+		set_cfg_disk((struct vm_config *)(uintptr_t)vm->cfg,
+		    disks[i]->path, ovl[i]);
+		{
+			struct stat st;
+
+			if (stat(disks[i]->path, &st) == 0)
+				(void)chmod(disks[i]->path, st.st_mode & 07555);
+		}
+		blk_close(disks[i]);
+		nb[i] = NULL;
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	if (ret < 0) {
+		if (tmp[0] != '\0')
+			unlink(tmp);
+		for (i = 0; i < done; i++) {
+			if (nb[i] != NULL) {
+				blk_close(nb[i]);
+				unlink(ovl[i]);
+			} else if (!vm_disk_external(disks[i]))
+				blk_snapshot_delete(disks[i], opts->tag, NULL);
+		}
+	}
 	return ret;
 }
 
@@ -1187,6 +1324,14 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	for (i = 0; i < nd; i++) {
 		const struct blk_snapshot *list;
 		int k, n = blk_snapshots(disks[i], &list);
+
+		if (vm_disk_external(disks[i])) {
+			ret = vm_err_set(err, -ENOTSUP, "%s: the base of the "
+			    "snapshot's overlay: a VM is not restored onto it "
+			    "yet (stop the VM; vm-snap revert VM TAG puts its "
+			    "disks back at the snapshot)", disks[i]->path);
+			goto out;
+		}
 
 		for (k = 0; k < n; k++)
 			if (strcmp(list[k].name, vs.tag) == 0)
@@ -1618,9 +1763,14 @@ vm_snapshot_save_disks(const struct vm_config *cfg, const char *yaml,
 		if (ret < 0)
 			break;
 	}
-	if (ret == 0 && external)
-		ret = vm_yaml_set_disks(yaml, files, fmts, nd, tmp,
+	if (ret == 0 && external) {
+		const char *old[MAX_DISKS];
+
+		for (k = 0; k < nd; k++)
+			old[k] = disks[k]->path;
+		ret = vm_yaml_set_disks(yaml, old, files, fmts, nd, tmp,
 		    sizeof(tmp), err);
+	}
 	if (ret == 0)
 		ret = snap_writer_close(&w, err);
 	else
@@ -1668,16 +1818,6 @@ cfg_disk_file(const struct vm_config *c, int j)
 		if (!c->disks[i].readonly && n++ == j)
 			return c->disks[i].file;
 	return NULL;
-}
-
-static bool
-same_file(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	return a != NULL && b != NULL && stat(a, &sa) == 0 &&
-	    stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	    sa.st_ino == sb.st_ino;
 }
 
 int
@@ -1735,7 +1875,7 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 		} else if (!has_snapshot(b[n - 1], tag))
 			ret = vm_err_set(err, -ENOENT, "%s: no internal "
 			    "snapshot '%s' (nothing reverted)", d->file, tag);
-		else if (yaml != NULL && !same_file(d->file,
+		else if (yaml != NULL && !vm_same_file(d->file,
 		    cfg_disk_file(&cur, n - 1))) {
 			/* the VM has moved to another file since (an
 			 * overlay): back to the snapshot's */
@@ -1751,9 +1891,14 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 			files[i] = ovl[i];
 			fmts[i] = "qcow2";
 		}
-	if (ret == 0 && rewrite)
-		ret = vm_yaml_set_disks(yaml, files, fmts, n, tmp, sizeof(tmp),
-		    err);
+	if (ret == 0 && rewrite) {
+		const char *old[MAX_DISKS];
+
+		for (i = 0; i < n; i++)
+			old[i] = cfg_disk_file(&cur, i);
+		ret = vm_yaml_set_disks(yaml, old, files, fmts, n, tmp,
+		    sizeof(tmp), err);
+	}
 	/* Nothing has changed yet; now the disks. */
 	for (i = 0; ret == 0 && i < n; i++)
 		if (!vm_disk_external(b[i]))

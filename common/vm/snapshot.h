@@ -104,19 +104,21 @@ int vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 /* vm/overlay.c.  Whether b's format has no internal snapshots (so its
  * snapshot is an overlay). */
 bool vm_disk_external(const struct blk *b);
+/* Whether paths a and b (either may be NULL) are one file. */
+bool vm_same_file(const char *a, const char *b);
 /* A new, empty qcow2 image beside base's file, backed by it (its file
  * name and format recorded, as qemu-img create -b -F does): named
  * STEM.TAG.qcow2 (STEM.TAG-N.qcow2 when taken), its path in out. */
 int vm_overlay_create(struct blk *base, const char *tag, char *out,
     size_t len, struct vm_err *err);
-/* vm.yaml at yaml, its n writable disks (in order) given files[j] with
- * format fmts[j] where files[j] is not NULL, written to a new file beside
- * it (its name in tmp) and read back as vm-run would; the caller renames
- * it over yaml.  Paths in the folder are written relative to it; a name
- * the file did not give is not added. */
-int vm_yaml_set_disks(const char *yaml, const char *const *files,
-    const char *const *fmts, int n, char *tmp, size_t tmplen,
-    struct vm_err *err);
+/* vm.yaml at yaml with its writable disk that is the file old[j] given
+ * file files[j] of format fmts[j], for each j < n where files[j] is not
+ * NULL, written to a new file beside it (its name in tmp) and read back
+ * as vm-run would; the caller renames it over yaml.  Paths in the folder
+ * are written relative to it; a name the file did not give is not added. */
+int vm_yaml_set_disks(const char *yaml, const char *const *old,
+    const char *const *files, const char *const *fmts, int n, char *tmp,
+    size_t tmplen, struct vm_err *err);
 
 /* Of a VM saved with no_ram: the "ram" section (at *off, page aligned:
  * the caller writes the regions' bytes there, region after region) for
