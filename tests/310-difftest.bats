@@ -130,6 +130,28 @@ check_summary() {
 	check_summary 3000
 }
 
+# The general-purpose extensions (tests/prog/difftest.c's bmi1, bmi2,
+# adx, movbe, crc32 and rdrand classes), VEX-encoded ones included, with
+# their invalid forms (VEX.L 1, a prefix before VEX, RORX's vvvv): found
+# RORX reading its memory operand before its #UD.
+@test "difftest: BMI1/2, ADX, MOVBE, CRC32, RDRAND, both tiers" {
+	require_kvm
+	local c=bmi1,bmi2,adx,movbe,crc32,rdrand
+	run_difftest --seed 316 --iterations 3000 --mode 64 --only $c -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+	run_difftest --seed 317 --iterations 3000 --mode 64 --only $c \
+	    --tier interp -q
+	if [ "$status" -ne 0 ]; then
+		printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+		false
+	fi
+	check_summary 3000
+}
+
 # SSSE3 (MMX and XMM forms), SSE4.1, SSE4.2 (PCMPGTQ in sse41, the four
 # string compares with lengths of both signs and null elements made on
 # purpose), AES-NI and PCLMULQDQ (common/dbt/sse4.c; ROUNDxx, DPPS and DPPD

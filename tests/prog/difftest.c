@@ -711,6 +711,7 @@ enum iclass {
 	C_CMPXCHG, C_CMOV, C_SETCC, C_JCC, C_LOOP, C_STACK, C_CONV, C_FLAGOP,
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
 	C_FAULT, C_X87, C_SSSE3, C_SSE41, C_SSE42S, C_AES, C_PCLMUL,
+	C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
 	C_SETUP, C_END, NCLASS
 };
 
@@ -726,7 +727,8 @@ static const char *const class_name[NCLASS] = {
 	"mov", "xchg/xadd", "cmpxchg", "cmov", "setcc", "jcc/jmp", "loop",
 	"push/pop", "cbw/cwd", "flag-ops", "string", "bcd", "sse-mov",
 	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "ssse3",
-	"sse41", "sse42-string", "aes", "pclmul", "set-up", "end",
+	"sse41", "sse42-string", "aes", "pclmul", "bmi1", "bmi2", "adx",
+	"movbe", "crc32", "rdrand", "set-up", "end",
 };
 
 enum { END_OUT, END_INT3 };
@@ -830,6 +832,11 @@ struct enc {
 	bool riprel;
 	uint64_t rip_target;    /* the EA a RIP-relative disp must reach */
 	bool invalid;
+	/* A VEX prefix (C4) instead of REX: map (1 0F, 2 0F38, 3 0F3A),
+	 * pp (0 none, 1 66, 2 F3, 3 F2), the vvvv register, L; W R X B
+	 * come from rex. */
+	bool vex;
+	uint8_t vmap, vpp, vvvv, vl;
 };
 
 #define REX_W 8
@@ -923,7 +930,17 @@ emit(const struct gen *g, struct enc *e, uint8_t *out, uint64_t addr)
 	}
 	for (k = 0; k < e->npfx; k++)
 		out[n++] = pfx[k];
-	if (rex_present(e)) {
+	if (e->vex) {
+		if (!g->m64 && ((e->rex & (REX_R | REX_X | REX_B)) ||
+		    e->vvvv >= 8 || e->rex_on))
+			return -1;
+		out[n++] = 0xc4;
+		out[n++] = (uint8_t)((e->rex & REX_R ? 0 : 0x80) |
+		    (e->rex & REX_X ? 0 : 0x40) | (e->rex & REX_B ? 0 : 0x20) |
+		    e->vmap);
+		out[n++] = (uint8_t)((e->rex & REX_W ? 0x80 : 0) |
+		    (~e->vvvv & 15) << 3 | e->vl << 2 | e->vpp);
+	} else if (rex_present(e)) {
 		if (!g->m64 || e->no_rex)
 			return -1;
 		out[n++] = (uint8_t)(0x40 | e->rex);
@@ -2067,6 +2084,335 @@ u_popcnt(struct gen *g)
 	if (!gen_reg(g, &e, sz, true) || !gen_rm(g, &e, sz, false, 30, &mem))
 		return false;
 	return commit(g, &e, C_POPCNT, ARITH, 0);
+}
+
+/* ---- the general-purpose extensions: BMI1/2, ADX, MOVBE, CRC32, RDRAND -- */
+
+/* A VEX-encoded GPR instruction (map 0F38 or 0F3A, pp, 32 or 64 bits by
+ * W); rarely an invalid form: VEX.L 1, or a 66 or REX before it. */
+static int
+vex_init(struct gen *g, struct enc *e, unsigned map, unsigned pp)
+{
+	int sz;
+
+	enc_init(e);
+	e->shuffle = false;
+	e->vex = true;
+	e->vmap = (uint8_t)map;
+	e->vpp = (uint8_t)pp;
+	sz = g->m64 && rng_below(&g->r, 2) ? 8 : 4;
+	if (sz == 8)
+		e->rex |= REX_W;
+	if (rng_pct(&g->r, 1)) {
+		switch (rng_below(&g->r, 3)) {
+		case 0: e->vl = 1; break;
+		case 1: add_pfx(e, 0x66); break;
+		default:
+			if (g->m64)
+				add_pfx(e, 0x40);
+			else
+				e->vl = 1;
+			break;
+		}
+		e->invalid = true;
+	}
+	return sz;
+}
+
+/* The vvvv operand: a source (dst false) or a register to write. */
+static bool
+gen_vvvv(struct gen *g, struct enc *e, int sz, bool dst)
+{
+	int r = dst ? pick_dst(g, e, sz) : pick_src(g, e);
+
+	if (r < 0)
+		return false;
+	e->vvvv = (uint8_t)r;
+	return true;
+}
+
+/* A bit-field control in a register now and then (BEXTR, BZHI): start
+ * and length, or an index, mostly within the operand. */
+static bool
+gen_ctl(struct gen *g, struct enc *e, int sz, bool two)
+{
+	int r;
+	uint64_t v;
+
+	if (!rng_pct(&g->r, 70))
+		return gen_vvvv(g, e, sz, false);
+	r = pick_dst(g, e, sz);
+	if (r < 0)
+		return false;
+	v = rng_below(&g->r, 72);
+	if (two)
+		v |= (uint64_t)rng_below(&g->r, 72) << 8;
+	if (rng_pct(&g->r, 20))
+		v |= rng_next(&g->r) << 16;
+	if (!setup_mov_imm(g, r, g->m64 ? 8 : 4, v))
+		return false;
+	e->vvvv = (uint8_t)r;
+	return true;
+}
+
+/* BMI1: ANDN BEXTR BLSI BLSMSK BLSR (VEX), TZCNT LZCNT (F3 0F BC/BD). */
+static bool
+u_bmi1(struct gen *g)
+{
+	struct enc e;
+	int sz, k = (int)rng_below(&g->r, 7);
+	bool mem;
+
+	if (k >= 5) {
+		enc_init(&e);
+		e.shuffle = false;
+		sz = pick_osz(g, &e, 2 | 4 | 8);
+		add_pfx(&e, 0xf3);
+		maybe_rex(g, &e);
+		set_op(&e, 2, 0x0f, k == 5 ? 0xbc : 0xbd, 0);
+		if (!gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, X86_CF | X86_ZF,
+		    X86_OF | X86_SF | X86_AF | X86_PF);
+	}
+	sz = vex_init(g, &e, 2, 0);
+	switch (k) {
+	case 0:                                 /* ANDN r, v, r/m */
+		set_op(&e, 1, 0xf2, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	case 1:                                 /* BEXTR r, r/m, v */
+		set_op(&e, 1, 0xf7, 0, 0);
+		if (!gen_ctl(g, &e, sz, true) || !gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, X86_ZF | X86_CF | X86_OF,
+		    X86_AF | X86_SF | X86_PF);
+	default:                                /* BLSR /1 BLSMSK /2 BLSI /3 */
+		set_op(&e, 1, 0xf3, 0, 0);
+		if (!gen_vvvv(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		e.reg = (uint8_t)(k - 1);
+		if (rng_pct(&g->r, 1)) {
+			e.reg = rng_below(&g->r, 2) ? 0 : (uint8_t)(4 +
+			    rng_below(&g->r, 4));
+			e.invalid = true;
+		}
+		return commit(g, &e, C_BMI1, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	}
+}
+
+/* BMI2: BZHI MULX PDEP PEXT RORX SARX SHLX SHRX (VEX). */
+static bool
+u_bmi2(struct gen *g)
+{
+	static const uint8_t shx_pp[3] = { 1, 2, 3 };  /* SHLX SARX SHRX */
+	struct enc e;
+	int sz, k = (int)rng_below(&g->r, 6);
+	bool mem;
+
+	switch (k) {
+	case 0:                                 /* BZHI r, r/m, v */
+		sz = vex_init(g, &e, 2, 0);
+		set_op(&e, 1, 0xf5, 0, 0);
+		if (!gen_ctl(g, &e, sz, false) || !gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	case 1:                                 /* MULX hi, lo, r/m (rDX) */
+		sz = vex_init(g, &e, 2, 3);
+		set_op(&e, 1, 0xf6, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	case 2:                                 /* PDEP (F2), PEXT (F3) */
+		sz = vex_init(g, &e, 2, rng_below(&g->r, 2) ? 3 : 2);
+		set_op(&e, 1, 0xf5, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	case 3:                                 /* RORX r, r/m, imm8 */
+		sz = vex_init(g, &e, 3, 3);
+		set_op(&e, 1, 0xf0, 0, 0);
+		if (!gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		set_imm(&e, 1, rng_below(&g->r, 256));
+		if (rng_pct(&g->r, 1)) {        /* vvvv is reserved */
+			e.vvvv = (uint8_t)(1 + rng_below(&g->r, 7));
+			e.invalid = true;
+		}
+		return commit(g, &e, C_BMI2, 0, 0);
+	default:                                /* SHLX SARX SHRX r, r/m, v */
+		sz = vex_init(g, &e, 2, shx_pp[k - 3]);
+		set_op(&e, 1, 0xf7, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	}
+}
+
+/* ADCX (66) / ADOX (F3) 0F38 F6: read and write CF or OF only. */
+static bool
+u_adx(struct gen *g)
+{
+	struct enc e;
+	bool ox = rng_below(&g->r, 2), mem;
+	uint32_t f = ox ? X86_OF : X86_CF;
+	int sz;
+
+	if (!flags_ok(g, f))
+		return false;
+	enc_init(&e);
+	e.shuffle = false;
+	add_pfx(&e, ox ? 0xf3 : 0x66);
+	sz = g->m64 && rng_below(&g->r, 2) ? 8 : 4;
+	if (sz == 8)
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x38, 0xf6);
+	if (!gen_reg(g, &e, sz, true) || !gen_rm(g, &e, sz, false, 30, &mem))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_ADX, f, 0);
+}
+
+/* MOVBE r, m (0F38 F0) / m, r (F1); no register form. */
+static bool
+u_movbe(struct gen *g)
+{
+	struct enc e;
+	bool st = rng_below(&g->r, 2);
+	int sz;
+
+	enc_init(&e);
+	e.shuffle = false;
+	sz = pick_osz(g, &e, 2 | 4 | 8);
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x38, st ? 0xf1 : 0xf0);
+	if (!gen_reg(g, &e, sz, !st) || !gen_mem(g, &e, (unsigned)sz, 0))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_MOVBE, 0, 0);
+}
+
+/* CRC32 r32/r64, r/m8 (F2 0F38 F0) or r/m16/32/64 (F1). */
+static bool
+u_crc32(struct gen *g)
+{
+	struct enc e;
+	bool byte = rng_below(&g->r, 3) == 0, mem;
+	int sz;
+
+	enc_init(&e);
+	e.shuffle = false;
+	if (byte) {
+		sz = 1;
+		byte_mode(g, &e);
+		if (e.rex_on && rng_pct(&g->r, 30))
+			e.rex |= REX_W;
+	} else {
+		sz = pick_osz(g, &e, 2 | 4 | 8);
+		maybe_rex(g, &e);
+	}
+	add_pfx(&e, 0xf2);
+	set_op(&e, 3, 0x0f, 0x38, byte ? 0xf0 : 0xf1);
+	if (!gen_reg(g, &e, 4, true) || !gen_rm(g, &e, sz, false, 30, &mem))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_CRC32, 0, 0);
+}
+
+/*
+ * RDRAND / RDSEED r (0F C7 /6, /7).  The value is random, so the unit
+ * keeps its flags and reduces the register to what both CPUs must agree
+ * on: the bits it keeps (16-bit form), or that it was written (from a
+ * known value, the difference is -1 after SUB, NEG, SBB):
+ *   mov r, K; rdrand r; pushf; [and byte [rsp], 0xfe]; <reduce r>; popf
+ * RDSEED may fail on the real CPU when the host's entropy runs dry (CF 0,
+ * a zero result), so its CF is cleared in the saved flags; every other
+ * flag is compared.
+ */
+static bool
+u_rdrand(struct gen *g)
+{
+	static const uint64_t k_val = 0x5a5a5a5a;
+	struct enc e;
+	bool seed = rng_below(&g->r, 2);
+	int sz, r;
+
+	enc_init(&e);
+	e.shuffle = false;
+	sz = pick_osz(g, &e, 2 | 4 | 8);
+	r = pick_dst(g, &e, sz);
+	if (r < 0 || !setup_mov_imm(g, r, g->m64 ? 8 : 4, k_val))
+		return false;
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, 0xc7, 0);
+	enc_rm_reg(&e, r);
+	e.reg = seed ? 7 : 6;
+	/* No LOCK: the CPU gives #UD for it, but on KVM-PVM a user-mode
+	 * #UD goes through the host kernel's emulator, which runs it. */
+	if (!commit(g, &e, C_RDRAND, ARITH, 0))
+		return false;
+	enc_init(&e);
+	set_op(&e, 1, 0x9c, 0, 0);                      /* pushf */
+	if (!commit(g, &e, C_RDRAND, 0, 0))
+		return false;
+	if (seed) {
+		enc_init(&e);                           /* and byte [rsp] */
+		set_op(&e, 1, 0x80, 0, 0);
+		e.has_modrm = e.has_sib = true;
+		e.reg = 4;
+		e.rm = 4;
+		e.index = 4;
+		e.base = 4;
+		set_imm(&e, 1, 0xfe);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	}
+	enc_init(&e);
+	e.rex = sz == 8 || (sz == 2 && g->m64) ? REX_W : 0;
+	set_op(&e, 1, 0x81, 0, 0);
+	enc_rm_reg(&e, r);
+	if (sz == 2) {                  /* and r, ~0xffff: the upper bits */
+		e.reg = 4;
+		set_imm(&e, 4, 0xffff0000u);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	} else {
+		e.reg = 5;                      /* sub r, K */
+		set_imm(&e, 4, (uint32_t)k_val);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+		enc_init(&e);                   /* neg r */
+		e.rex = sz == 8 ? REX_W : 0;
+		set_op(&e, 1, 0xf7, 0, 0);
+		enc_rm_reg(&e, r);
+		e.reg = 3;
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+		enc_init(&e);                   /* sbb r, r */
+		e.rex = sz == 8 ? REX_W : 0;
+		set_op(&e, 1, 0x1b, 0, 0);
+		enc_rm_reg(&e, r);
+		enc_reg(&e, r);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	}
+	enc_init(&e);
+	set_op(&e, 1, 0x9d, 0, 0);                      /* popf */
+	return commit(g, &e, C_RDRAND, ARITH, 0);
 }
 
 static bool
@@ -3570,6 +3916,12 @@ static const struct unit {
 	{ u_sse42s, C_SSE42S, 2, UM_ALL },
 	{ u_aes, C_AES, 1, UM_ALL },
 	{ u_pclmul, C_PCLMUL, 1, UM_ALL },
+	{ u_bmi1, C_BMI1, 3, UM_ALL },
+	{ u_bmi2, C_BMI2, 3, UM_ALL },
+	{ u_adx, C_ADX, 1, UM_ALL },
+	{ u_movbe, C_MOVBE, 1, UM_ALL },
+	{ u_crc32, C_CRC32, 1, UM_ALL },
+	{ u_rdrand, C_RDRAND, 1, UM_ALL },
 };
 
 static const struct unit *
@@ -4510,6 +4862,17 @@ probe_gp(struct side *kvm, int m, struct mode_info *mi)
 		{ C_SSECVT, 4, { 0x0f, 0x5b, 0x43, 0x01 } },
 		{ C_MXCSR, 3, { 0x0f, 0xae, 0x10 } },
 		{ C_X87, 2, { 0xd9, 0x00 } },                   /* fld m32 */
+		{ C_BMI1, 4, { 0xf3, 0x0f, 0xbc, 0x00 } },      /* tzcnt */
+		{ C_BMI1, 5, { 0xc4, 0xe2, 0x78, 0xf2, 0x00 } }, /* andn */
+		{ C_BMI1, 5, { 0xc4, 0xe2, 0x78, 0xf3, 0x18 } }, /* blsi */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x78, 0xf5, 0x00 } }, /* bzhi */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x7b, 0xf6, 0x00 } }, /* mulx */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x79, 0xf7, 0x00 } }, /* shlx */
+		{ C_BMI2, 6, { 0xc4, 0xe3, 0x7b, 0xf0, 0x00, 0x01 } },
+		{ C_ADX, 5, { 0x66, 0x0f, 0x38, 0xf6, 0x00 } },
+		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf0, 0x00 } },
+		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf1, 0x00 } },
+		{ C_CRC32, 5, { 0xf2, 0x0f, 0x38, 0xf1, 0x00 } },
 	};
 	static struct seq s;
 	static struct result r;
