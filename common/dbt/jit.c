@@ -2832,8 +2832,9 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
  * forms that neither read MXCSR nor use an implicit general register run
  * natively where the host has the feature, on xmm1 (ModRM.reg), xmm2
  * (ModRM.rm) and xmm0 (the guest's XMM0, BLENDV's mask).  PTEST leaves
- * its flags, all six, in the host's.  The MMX forms (x87 state) and
- * PCMPxSTRx (RAX, RDX, RCX, XMM0) stay with sse4.c.
+ * its flags, all six, in the host's.  PCMPxSTRx (emit_pcmpstr) reads
+ * RAX and RDX and writes RCX or XMM0 and the flags.  The MMX forms (x87
+ * state) stay with sse4.c.
  */
 enum { JS4_SSSE3 = 1, JS4_SSE41 = 2, JS4_SSE42 = 4, JS4_AES = 8,
 	JS4_PCLMUL = 16 };
@@ -2880,8 +2881,47 @@ sse4_feature(const struct insn *i)
 	if (op == 0xdf)
 		return JS4_AES;
 	if (op >= 0x60 && op <= 0x63)
-		return 0;                       /* PCMPxSTRx */
+		return JS4_SSE42;               /* PCMPxSTRx */
 	return JS4_SSE41;
+}
+
+/* PCMPESTRM/I, PCMPISTRM/I: the guest's RAX and RDX in the host's for
+ * the explicit lengths, ECX or XMM0 and the flags back. */
+static void
+emit_pcmpstr(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	s = new_slow(e, i, rip);
+	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
+	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
+	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		s = emit_probe(e, i, rip, 16, false);
+	}
+	movdqu_ld(e, 1, XMM(i->reg));
+	if (!i->mem)
+		movdqu_ld(e, 2, XMM(i->rm));
+	if (i->op < 0x62) {
+		ld64(e, AX, GPR(X86_RAX));
+		ld64(e, DX, GPR(X86_RDX));
+	}
+	b1(e, 0x66);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f); b1(e, 0x3a); b1(e, i->op);
+	b1(e, i->mem ? 1 << 3 | DI : 0xc0 | 1 << 3 | 2);
+	b1(e, (uint8_t)i->imm);
+	if (i->op & 1)
+		st64(e, CX, GPR(X86_RCX));
+	else
+		movdqu_st(e, 0, XMM(0));
+	e->fl = FLS_HOST;
+	probe_done(e, s);
 }
 
 static bool
@@ -2897,6 +2937,10 @@ emit_sse4(struct emit *e, const struct insn *i, uint64_t rip)
 	need = sse4_feature(i);
 	if (need == 0 || !(e->j->sse4 & need))
 		return false;
+	if (i->map == MAP_0F3A && i->op >= 0x60 && i->op <= 0x63) {
+		emit_pcmpstr(e, i, rip);
+		return true;
+	}
 	grm = (d->f & S_GRM) && !i->mem;
 	st = (d->f & S_ST) != 0;
 	fl = (d->f & S_FLAGS) != 0;
