@@ -142,14 +142,20 @@
  * after them); the string compares get set-up that makes their cases
  * likely (a PSRLDQ leaving null elements, small lengths of either sign
  * in EAX and EDX, with and without REX.W).
+ * MMX (class "mmx", u_mmx), FXSAVE/FXRSTOR (class "fxsave", u_fxsave)
+ * and ENTER/LEAVE (class "enter/leave", u_enter) say at their unit
+ * builders what they generate and what is masked.  String instructions
+ * take every segment override (FS and GS with the harness's non-zero
+ * bases: WRFSBASE at CPL3 needs FSGSBASE, which the model does not
+ * advertise) and every REP form.
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
  * or time-dependent; KVM-PVM user code sees the host's CPUID, not the
  * model); LZCNT, TZCNT, MOVBE, ADX, BMI, AVX and later (the DBT's CPU
  * model does not advertise them, while the real CPU under KVM-PVM runs
  * them, and F3 0F BC/BD mean BSF/BSR to a CPU without them; 62, C4, C5
  * are EVEX/VEX prefixes in 64-bit mode); SGDT, SIDT, SLDT, STR, SMSW
- * (they show the host's tables on KVM-PVM); MMX, FXSAVE/FXRSTOR (not
- * yet); POPF, CLI/STI with IOPL 3, SYSCALL, far transfers,
+ * (they show the host's tables on KVM-PVM); POPF, CLI/STI with IOPL 3,
+ * SYSCALL, far transfers,
  * CALL/RET and segment loads (they leave CPL3, need guest kernel code or
  * backward control flow); MASKMOVDQU and XLAT (implicit addresses
  * through registers the generator does not reserve); IN/OUT only to
@@ -712,7 +718,7 @@ enum iclass {
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
 	C_FAULT, C_X87, C_SSSE3, C_SSE41, C_SSE42S, C_AES, C_PCLMUL,
 	C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
-	C_SETUP, C_END, NCLASS
+	C_MMX, C_FXSR, C_ENTER, C_SETUP, C_END, NCLASS
 };
 
 /* Sets of classes are uint64_t bit masks (there are more than 32). */
@@ -728,7 +734,8 @@ static const char *const class_name[NCLASS] = {
 	"push/pop", "cbw/cwd", "flag-ops", "string", "bcd", "sse-mov",
 	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "ssse3",
 	"sse41", "sse42-string", "aes", "pclmul", "bmi1", "bmi2", "adx",
-	"movbe", "crc32", "rdrand", "set-up", "end",
+	"movbe", "crc32", "rdrand", "mmx", "fxsave", "enter/leave",
+	"set-up", "end",
 };
 
 enum { END_OUT, END_INT3 };
@@ -2953,17 +2960,28 @@ u_string(struct gen *g)
 	} else {
 		sz = 2 << rng_below(&g->r, g->m64 ? 3 : 2);
 	}
+	/* Every REP form: F3 (REP, REPE) and F2 (REPNE, which MOVS, STOS
+	 * and LODS take as REP) on each of them. */
 	if (rng_pct(&g->r, 60)) {
-		rep = cmp && rng_below(&g->r, 2) ? 0xf2 : 0xf3;
+		rep = rng_below(&g->r, 2) ? 0xf2 : 0xf3;
 		n = (int)rng_below(&g->r, 9);
 	}
 	if ((rep && !writable(g, X86_RCX)) || (src && !writable(g, X86_RSI)) ||
 	    (dst && !writable(g, X86_RDI)) || (k == 2 && !writable(g, X86_RAX)))
 		return false;
 	enc_init(&e);
-	/* DS:RSI may be overridden (not ES:RDI). */
-	if (src && rng_pct(&g->r, 15))
-		seg_override(g, &e, &segbase);
+	/* DS:RSI may be overridden (not ES:RDI), by any of the six (FS and
+	 * GS with their bases; seg_override); an override on STOS and SCAS,
+	 * which have no DS operand, is ignored by the CPU. */
+	if (rng_pct(&g->r, src ? 40 : 10)) {
+		static const uint8_t pfx[6] = { 0x26, 0x2e, 0x36, 0x3e, 0x64,
+			0x65 };
+		int o = (int)rng_below(&g->r, 6);
+
+		add_pfx(&e, pfx[o]);
+		if (src && g->m64 && o >= 4)
+			segbase = o == 4 ? FS_BASE : GS_BASE;
+	}
 	span = (unsigned)(n * sz);
 	if (rep && !setup_mov_imm(g, X86_RCX, 4, (uint64_t)n))
 		return false;
@@ -3850,6 +3868,384 @@ u_x87(struct gen *g)
 	return commit(g, &e, C_X87, w, 0);
 }
 
+/* ---- MMX ------------------------------------------------------------------ */
+
+/*
+ * MMX (class "mmx"): the 0F forms without a mandatory prefix on MM0-MM7,
+ * SSE's MMX additions (PSHUFW, PINSRW, PEXTRW, PMOVMSKB, PAVG*, PMIN*,
+ * PMAX*, PSADBW, PMULHUW, PMULUDQ, PADDQ, PSUBQ, MOVNTQ), the conversions
+ * between MMX and XMM registers, and EMMS.  An MM register is the low 64
+ * bits of an x87 register; the x87 state is random (gen_x87_state) and
+ * compared whole, so every result is checked as the register's 80 bits
+ * with FTW and TOP: an MMX instruction but EMMS sets TOP to 0 and every
+ * tag valid, a write sets the register's exponent bits to all ones, EMMS
+ * empties every tag (SDM vol. 1, 9.5.1).  A pending unmasked x87
+ * exception makes them #MF.  ModRM's REX.R and REX.B bits are ignored
+ * for an MM register, so they are set at random.
+ */
+enum {
+	MK_MM,          /* mm, mm/m */
+	MK_MS,          /* mm/m, mm (store) */
+	MK_MG,          /* mm, r/m32 (r/m64 with REX.W) */
+	MK_GM,          /* r/m32 (r/m64), mm */
+	MK_RM,          /* r32, mm (register only) */
+	MK_MI,          /* mm, imm8 (shift groups, ModRM.reg = ext) */
+	MK_XM,          /* xmm, mm/m */
+	MK_MX,          /* mm, xmm/m */
+	MK_NONE,        /* emms */
+};
+
+struct mmx_op {
+	uint8_t pfx, op, kind, msz, f;
+	int8_t ext;
+};
+
+#define MX(o) { 0, o, MK_MM, 8, 0, -1 }
+static const struct mmx_op mmx_ops[] = {
+	{ 0, 0x60, MK_MM, 4, 0, -1 }, { 0, 0x61, MK_MM, 4, 0, -1 },
+	{ 0, 0x62, MK_MM, 4, 0, -1 },   /* punpckl*: m32 */
+	MX(0x63), MX(0x64), MX(0x65), MX(0x66), MX(0x67), MX(0x68),
+	MX(0x69), MX(0x6a), MX(0x6b), MX(0x74), MX(0x75), MX(0x76),
+	MX(0xd1), MX(0xd2), MX(0xd3), MX(0xd4), MX(0xd5), MX(0xd8),
+	MX(0xd9), MX(0xda), MX(0xdb), MX(0xdc), MX(0xdd), MX(0xde),
+	MX(0xdf), MX(0xe0), MX(0xe1), MX(0xe2), MX(0xe3), MX(0xe4),
+	MX(0xe5), MX(0xe8), MX(0xe9), MX(0xea), MX(0xeb), MX(0xec),
+	MX(0xed), MX(0xee), MX(0xef), MX(0xf1), MX(0xf2), MX(0xf3),
+	MX(0xf4), MX(0xf5), MX(0xf6), MX(0xf8), MX(0xf9), MX(0xfa),
+	MX(0xfb), MX(0xfc), MX(0xfd), MX(0xfe),
+	MX(0xf5), MX(0xe5), MX(0xd5),   /* pmaddwd, pmulhw, pmullw again */
+	{ 0, 0x6f, MK_MM, 8, 0, -1 },                   /* movq mm, mm/m */
+	{ 0, 0x7f, MK_MS, 8, 0, -1 },                   /* movq mm/m, mm */
+	{ 0, 0x6e, MK_MG, 4, SF_W, -1 },                /* movd/movq */
+	{ 0, 0x7e, MK_GM, 4, SF_W, -1 },
+	{ 0, 0x6e, MK_MG, 4, SF_W, -1 },
+	{ 0, 0x7e, MK_GM, 4, SF_W, -1 },
+	{ 0, 0xe7, MK_MS, 8, SF_MEM, -1 },              /* movntq */
+	{ 0, 0x70, MK_MM, 8, SF_IMM, -1 },              /* pshufw */
+	{ 0, 0xc4, MK_MG, 2, SF_IMM, -1 },              /* pinsrw */
+	{ 0, 0xc5, MK_RM, 0, SF_IMM, -1 },              /* pextrw */
+	{ 0, 0xd7, MK_RM, 0, 0, -1 },                   /* pmovmskb */
+	{ 0, 0x71, MK_MI, 0, SF_IMM, 2 }, { 0, 0x71, MK_MI, 0, SF_IMM, 4 },
+	{ 0, 0x71, MK_MI, 0, SF_IMM, 6 }, { 0, 0x72, MK_MI, 0, SF_IMM, 2 },
+	{ 0, 0x72, MK_MI, 0, SF_IMM, 4 }, { 0, 0x72, MK_MI, 0, SF_IMM, 6 },
+	{ 0, 0x73, MK_MI, 0, SF_IMM, 2 }, { 0, 0x73, MK_MI, 0, SF_IMM, 6 },
+	{ 0, 0x2a, MK_XM, 8, 0, -1 },                   /* cvtpi2ps */
+	{ 0x66, 0x2a, MK_XM, 8, 0, -1 },                /* cvtpi2pd */
+	{ 0, 0x2c, MK_MX, 8, 0, -1 },                   /* cvttps2pi */
+	{ 0, 0x2d, MK_MX, 8, 0, -1 },                   /* cvtps2pi */
+	{ 0x66, 0x2c, MK_MX, 16, SF_A16, -1 },          /* cvttpd2pi */
+	{ 0x66, 0x2d, MK_MX, 16, SF_A16, -1 },          /* cvtpd2pi */
+	{ 0xf3, 0xd6, MK_XM, 0, SF_REG, -1 },           /* movq2dq */
+	{ 0xf2, 0xd6, MK_MX, 0, SF_REG, -1 },           /* movdq2q */
+	{ 0, 0x77, MK_NONE, 0, 0, -1 },                 /* emms */
+	{ 0, 0x77, MK_NONE, 0, 0, -1 },
+};
+#undef MX
+
+/* An MM register number for ModRM, with REX.R or REX.B (ignored for MM
+ * registers) now and then in 64-bit mode. */
+static int
+pick_mm(struct gen *g)
+{
+	int r = (int)rng_below(&g->r, 8);
+
+	if (g->m64 && rng_pct(&g->r, 15))
+		r |= 8;
+	return r;
+}
+
+static bool
+u_mmx(struct gen *g)
+{
+	const struct mmx_op *o = &mmx_ops[rng_below(&g->r,
+	    ARRAY_LEN(mmx_ops))];
+	struct enc e;
+	bool mem = false, w = false;
+	int r;
+
+	enc_init(&e);
+	e.shuffle = false;
+	if (o->pfx)
+		add_pfx(&e, o->pfx);
+	if ((o->f & SF_W) && g->m64 && rng_below(&g->r, 2)) {
+		e.rex |= REX_W;
+		w = true;
+	}
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, o->op, 0);
+	if (o->f & SF_MEM)
+		mem = true;
+	else if (!(o->f & SF_REG) && o->kind != MK_RM && o->kind != MK_MI &&
+	    o->kind != MK_NONE)
+		mem = rng_pct(&g->r, 40);
+	switch (o->kind) {
+	case MK_MM:
+	case MK_MS:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_mm(g));
+		}
+		break;
+	case MK_MG:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, w ? 8 : o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_src(g, &e));
+		}
+		break;
+	case MK_GM:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, w ? 8 : o->msz, 0))
+				return false;
+		} else {
+			r = pick_dst(g, &e, w ? 8 : 4);
+			if (r < 0)
+				return false;
+			enc_rm_reg(&e, r);
+		}
+		break;
+	case MK_RM:
+		r = pick_dst(g, &e, 4);
+		if (r < 0)
+			return false;
+		enc_reg(&e, r);
+		enc_rm_reg(&e, pick_mm(g));
+		break;
+	case MK_MI:
+		enc_rm_reg(&e, pick_mm(g));
+		e.reg = (uint8_t)o->ext;
+		break;
+	case MK_XM:
+		enc_reg(&e, pick_xmm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_mm(g));
+		}
+		break;
+	case MK_MX:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, o->f & SF_A16 ? 16 : 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_xmm(g));
+		}
+		break;
+	default:
+		break;
+	}
+	if (o->f & SF_IMM)
+		set_imm(&e, 1, rng_below(&g->r, 256));
+	return commit(g, &e, C_MMX, 0, 0);
+}
+
+/* ---- ENTER and LEAVE ------------------------------------------------------ */
+
+/*
+ * ENTER imm16, imm8 with every nesting level 0-31 (and an imm8 above 31
+ * now and then: the level is imm8 mod 32), and LEAVE, in each operand
+ * size the mode has: 64 and 16 bits in 64-bit mode (66; there is no
+ * 32-bit form there), 32 and 16 outside it.  RBP mostly points into the
+ * stack or data page first (lea), so a nested level's frame pointers are
+ * read from there; else it keeps its random value (#SS, #PF).  ENTER
+ * pushes RBP and level frame pointers (the last is the new frame's own)
+ * and then subtracts imm16 from RSP; LEAVE loads RSP from RBP and pops
+ * RBP.  The stack pointer stays known only where it follows from the
+ * code: after ENTER, and after an ENTER LEAVE pair of the natural size.
+ */
+static bool
+u_enter(struct gen *g)
+{
+	struct enc e;
+	int sz = g->m64 ? 8 : 4, level, k = (int)rng_below(&g->r, 4);
+	unsigned frame;
+	uint8_t imm8;
+
+	if (!writable(g, X86_RBP))
+		return false;
+	if (g->cur.rsp_known && (g->cur.rsp < -0x600 || g->cur.rsp > 0x600))
+		return false;
+	if (k == 3) {
+		/* LEAVE alone: RSP takes whatever RBP holds. */
+		enc_init(&e);
+		if (rng_pct(&g->r, 15))
+			add_pfx(&e, 0x66);
+		maybe_rex(g, &e);
+		set_op(&e, 1, 0xc9, 0, 0);
+		if (!commit(g, &e, C_ENTER, 0, 0))
+			return false;
+		g->cur.rsp_known = false;
+		return true;
+	}
+	if (rng_pct(&g->r, 85) && !setup_lea(g, X86_RBP, rng_pct(&g->r, 70) ?
+	    G_STACK + 0x100 + rng_below(&g->r, 0xe00) :
+	    G_DATA + 0x100 + rng_below(&g->r, 0xf00)))
+		return false;
+	level = rng_pct(&g->r, 40) ? (int)rng_below(&g->r, 4) :
+	    (int)rng_below(&g->r, 32);
+	imm8 = (uint8_t)level;
+	if (rng_pct(&g->r, 5))
+		imm8 = (uint8_t)(level | (rng_below(&g->r, 8) << 5));
+	frame = rng_pct(&g->r, 70) ? (unsigned)rng_below(&g->r, 0x80) :
+	    rng_pct(&g->r, 80) ? (unsigned)rng_below(&g->r, 0x400) :
+	    (unsigned)rng_below(&g->r, 0x10000);
+	enc_init(&e);
+	if (rng_pct(&g->r, 25)) {
+		add_pfx(&e, 0x66);
+		sz = 2;
+	}
+	maybe_rex(g, &e);
+	set_op(&e, 1, 0xc8, 0, 0);
+	set_imm(&e, 3, frame | (uint64_t)imm8 << 16);   /* imm16, imm8 */
+	if (!commit(g, &e, C_ENTER, 0, 0))
+		return false;
+	g->cur.rsp -= (int64_t)(sz * (1 + level)) + (int64_t)frame;
+	if (frame >= 0x400)
+		g->cur.rsp_known = false;
+	if (k == 2) {
+		/* LEAVE in the same size: back where ENTER started. */
+		enc_init(&e);
+		if (sz == 2)
+			add_pfx(&e, 0x66);
+		maybe_rex(g, &e);
+		set_op(&e, 1, 0xc9, 0, 0);
+		if (!commit(g, &e, C_ENTER, 0, 0))
+			return false;
+		g->cur.rsp += (int64_t)(sz * (1 + level)) + (int64_t)frame;
+		/* A 16-bit ENTER wrote BP alone: RSP = RBP is not known. */
+		if (sz == 2 && g->m64)
+			g->cur.rsp_known = false;
+	}
+	return true;
+}
+
+/* ---- FXSAVE and FXRSTOR --------------------------------------------------- */
+
+/*
+ * FXSAVE and FXRSTOR (and their REX.W forms, FXSAVE64 and FXRSTOR64, with
+ * 64-bit FIP and FDP), 512 bytes, 16-byte aligned (#GP if not).  The saved
+ * image is compared with the rest of memory; the bytes the SDM (vol. 1,
+ * 10.5.1, table 10-2) leaves reserved are overwritten right after (byte
+ * 5, FOP to FDS 6-23 whose upper halves and selectors are reserved or
+ * the host's, see below, the six bytes after each ST register, 416-463),
+ * so they are neither compared nor read later; 464-511, which the CPU
+ * never writes, are compared.  FOP, FIP and FDP themselves are compared
+ * in the x87 state where the host stores them.  FXRSTOR mostly loads an
+ * image with a valid MXCSR stored just before it (a reserved bit set is
+ * #GP(0)); the x87 registers, tags and the rest are random.
+ */
+static bool
+fx_store(struct gen *g, uint64_t t, int size, uint32_t v)
+{
+	struct enc e;
+	int64_t d = (int64_t)(t - g->s->bval);
+
+	enc_init(&e);
+	if (size == 2)
+		add_pfx(&e, 0x66);
+	if (size == 8)
+		e.rex |= REX_W;
+	set_op(&e, 1, size == 1 ? 0xc6 : 0xc7, 0, 0);
+	enc_sib_or_rm(g, &e, g->s->breg, -1, 0, d);
+	e.reg = 0;
+	set_imm(&e, size == 1 ? 1 : size == 2 ? 2 : 4, v);
+	return commit(g, &e, C_SETUP, 0, 0);
+}
+
+static bool
+fx_clear(struct gen *g, uint64_t t, int size)
+{
+	return fx_store(g, t, size, 0);
+}
+
+static bool
+u_fxsave(struct gen *g)
+{
+	struct enc e;
+	bool save = rng_pct(&g->r, 55), w = g->m64 && rng_below(&g->r, 2);
+	bool known = !rng_pct(&g->r, 20);
+	uint64_t t = G_DATA + 16 * rng_below(&g->r, (4096 - 512) / 16);
+	int k;
+
+	/* Room for FXSAVE and its 26 stores (at most 12 bytes each). */
+	if (g->s->n + 28 > MAX_INSNS || g->off + 28 * 12 > G_CODE_SIZE - 80)
+		save = false;
+	if (!save && known && w) {
+		/* FXRSTOR64's FIP and FDP canonical: the CPU makes them so
+		 * to its own linear-address width (57 bits on this host's
+		 * Zen 5, where the model has 48), which the SDM leaves to
+		 * it. */
+		if (!fx_store(g, t + 8, 8, (uint32_t)rand_value(&g->r)) ||
+		    !fx_store(g, t + 16, 8, (uint32_t)rand_value(&g->r)))
+			return false;
+	}
+	if (!save && known) {
+		uint32_t v = 0x1f80;
+
+		if (rng_pct(&g->r, 40))
+			v = (v & ~0x6000u) | (rng_below(&g->r, 4) << 13);
+		if (rng_pct(&g->r, 15))
+			v |= 0x8040;
+		if (rng_pct(&g->r, 10))
+			v &= ~(0x80u << rng_below(&g->r, 6));
+		v |= (uint32_t)rng_below(&g->r, 64);
+		enc_init(&e);
+		set_op(&e, 1, 0xc7, 0, 0);
+		enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t + 24 -
+		    g->s->bval));
+		e.reg = 0;
+		set_imm(&e, 4, v);
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	enc_init(&e);
+	if (w)
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, 0xae, 0);
+	if (known) {
+		enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t -
+		    g->s->bval));
+	} else {
+		if (!gen_mem(g, &e, 512, 16))
+			return false;
+		t = g->last_t;
+		/* FXRSTOR through a random operand only where it faults
+		 * (#PF, or #GP where this KVM judges it): an image it could
+		 * load would have a random MXCSR (#GP(0) for a reserved bit)
+		 * and random pointers. */
+		if (!save && (user_rw(t, 512) || (t >= G_RO && t < G_RO +
+		    4096) || (t >= G_CODE && t < G_CODE + G_CODE_SIZE)))
+			return false;
+	}
+	e.reg = save ? 0 : 1;
+	if (!commit(g, &e, C_FXSR, 0, 0))
+		return false;
+	g->s->in[g->s->n - 1].multi = true;
+	if (!save || !user_rw(t, 512))
+		return true;
+	/* Mask the reserved bytes (see above). */
+	if (!fx_clear(g, t + 5, 1) || !fx_clear(g, t + 6, 2) ||
+	    !fx_clear(g, t + 8, 8) || !fx_clear(g, t + 16, 8))
+		return false;
+	for (k = 0; k < 8; k++)
+		if (!fx_clear(g, t + 32 + 16 * k + 10, 2) ||
+		    !fx_clear(g, t + 32 + 16 * k + 12, 4))
+			return false;
+	for (k = 416; k < 464; k += 8)
+		if (!fx_clear(g, t + (uint64_t)k, 8))
+			return false;
+	return true;
+}
+
 /* ---- units and sequences ------------------------------------------------- */
 
 static bool u_shift_s(struct gen *g) { return u_shift(g, C_SHIFT); }
@@ -3922,6 +4318,9 @@ static const struct unit {
 	{ u_movbe, C_MOVBE, 1, UM_ALL },
 	{ u_crc32, C_CRC32, 1, UM_ALL },
 	{ u_rdrand, C_RDRAND, 1, UM_ALL },
+	{ u_mmx, C_MMX, 5, UM_ALL },
+	{ u_fxsave, C_FXSR, 1, UM_ALL },
+	{ u_enter, C_ENTER, 2, UM_ALL },
 };
 
 static const struct unit *
@@ -4873,10 +5272,13 @@ probe_gp(struct side *kvm, int m, struct mode_info *mi)
 		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf0, 0x00 } },
 		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf1, 0x00 } },
 		{ C_CRC32, 5, { 0xf2, 0x0f, 0x38, 0xf1, 0x00 } },
+		{ C_MMX, 3, { 0x0f, 0x6f, 0x00 } },             /* movq mm0 */
+		{ C_MMX, 3, { 0x0f, 0xfc, 0x00 } },             /* paddb */
+		{ C_FXSR, 3, { 0x0f, 0xae, 0x06 } },            /* fxsave */
 	};
 	static struct seq s;
 	static struct result r;
-	char list[256] = "";
+	char list[512] = "";
 	size_t k, n = 0;
 
 	/* Outside 64-bit mode addresses wrap at 4 GiB: no canonical #GP. */
