@@ -21,12 +21,14 @@
  *               shows these where it emulates the MSRs (kvm.c)
  * SSSE3 to SSE4.2, AES and PCLMULQDQ are plain C in the DBT (sse4.c),
  * except ROUNDxx, DPPS and DPPD, which fpu.c runs on the host's SSE4.1
- * as it runs SSE/SSE2 arithmetic on the host's.
+ * as it runs SSE/SSE2 arithmetic on the host's.  CRC32 is SSE4.2's
+ * (leaf 1 ECX bit 20).
  * No AVX/XSAVE, x2APIC, PCID, FSGSBASE, SMEP, SMAP, 1 GiB pages.  Under
- * KVM a bit the host's KVM does not support is cleared (kvm.c): the DBT
- * runs the rest on any host.  Leaf 0xB gives the topology, 0x15/0x16 the
- * TSC frequency (so Linux needs no calibration), 0x40000000 the hypervisor
- * signature "vmkitvmkitvm".
+ * KVM, MOVBE, RDRAND, BMI1/2, RDSEED, ADX and LZCNT are cleared where
+ * the host's KVM does not support them (kvm.c); the DBT runs them on any
+ * host.  Leaf 0xB gives the topology, 0x15/0x16 the TSC frequency (so
+ * Linux needs no calibration), 0x40000000 the hypervisor signature
+ * "vmkitvmkitvm".
  */
 #include "cpu/cpu.h"
 
