@@ -138,6 +138,10 @@ system_guest() {
 	system_guest debug 32M
 }
 
+@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC) and UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), 64-bit, both tiers" {
+	system_guest prot 32M
+}
+
 # smp.S: the BSP starts the others with INIT-SIPI-SIPI and every CPU runs
 # the same races, in 32-bit mode (interpreted) and 64-bit mode (compiled on
 # the jit tier): LOCKed counters whose totals must be exact, spinlocks,

@@ -6,6 +6,7 @@
  *               CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (+HTT with >1 CPU)
  *   leaf 1 ECX: SSE3 CX16 POPCNT, hypervisor
  *   80000001:   SYSCALL NX LM (EDX), LAHF-SAHF (ECX)
+ *   leaf 7 EBX: SMEP SMAP; ECX: UMIP
  *   leaf 7 EDX: ARCH_CAPABILITIES, whose MSR says the CPU is not subject
  *               to Meltdown, MDS, TAA, L1TF, MMIO stale data, GDS, RFDS,
  *               BHI or ITS (true of a DBT, which has no such
@@ -16,8 +17,8 @@
  *               indirect branches, not retpolines (which cost a DBT a
  *               mispredicted return each) nor BHB-clearing loops.  KVM
  *               shows these where it emulates the MSRs (kvm.c)
- * No AVX/XSAVE, SSSE3/SSE4, AES, RDRAND, x2APIC, PCID, FSGSBASE, SMEP,
- * SMAP, 1 GiB pages.  Leaf 0xB gives the topology, 0x15/0x16 the TSC
+ * No AVX/XSAVE, SSSE3/SSE4, AES, RDRAND, x2APIC, PCID, FSGSBASE, 1 GiB
+ * pages.  Leaf 0xB gives the topology, 0x15/0x16 the TSC
  * frequency (so Linux needs no calibration), 0x40000000 the hypervisor
  * signature "vmkitvmkitvm".
  */
@@ -137,6 +138,8 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 	case 7:
 		if (sub == 0) {
 			*a = 2;         /* subleaves 1 and 2 */
+			*b = 1u << 7 | 1u << 20;        /* SMEP, SMAP */
+			*c = 1u << 2;                   /* UMIP */
 			/* IBRS/IBPB (SPEC_CTRL), ARCH_CAPABILITIES */
 			*d = 1u << 26 | 1u << 29;
 		} else if (sub == 2) {
