@@ -138,7 +138,7 @@ system_guest() {
 	system_guest debug 32M
 }
 
-@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC) and UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), 64-bit, both tiers" {
+@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers" {
 	system_guest prot 32M
 }
 

@@ -23,6 +23,15 @@
  *       are not affected.  STAC at CPL 3 is #UD.
  *   2.5    with CR4.UMIP, SGDT, SIDT, SLDT, SMSW and STR at CPL 3 are
  *       #GP(0); at CPL 0, and without UMIP, they run.
+ *   4.10.4.1  global pages: with a page's PTE changed in memory to
+ *       another frame, INVLPG of the page and a toggle of CR4.PGE
+ *       invalidate its translation even when G is set; a MOV to CR3
+ *       invalidates it when G is clear, and with CR4.PGE clear whatever
+ *       G is.  Each for data (the value read) and for code (the value
+ *       the code returns, so that the translator's caches must follow).
+ *       That a global translation outlives a MOV to CR3 is not checked:
+ *       a processor may drop any TLB entry at any time, so the SDM
+ *       guarantees no observation of a stale one.
  */
 #include "guest.inc"
 
@@ -41,6 +50,8 @@
 	.set SMEP, 1 << 20
 	.set SMAP, 1 << 21
 	.set UMIP, 1 << 11
+	.set PGE, 1 << 7
+	.set GLIN, 0x800000             /* pt: data at GLIN, code at +4K */
 	.set NONE, -1
 	.set UD, 6
 	.set GP, 13
@@ -151,6 +162,14 @@ _start:
 	movl $0x200083, pd + 8
 	movl $0x000087, pd + 16
 	movl $0x200087, pd + 24
+	movl $pt + 3, pd + 32
+	/* Frames behind GLIN (a marker) and GLIN + 4K (mov $n, %eax; ret). */
+	movl $0xaaaa0001, fa
+	movl $0xbbbb0002, fb
+	movl $0x000001b8, ca
+	movw $0xc300, ca + 4
+	movl $0x000002b8, cb
+	movw $0xc300, cb + 4
 	/* TSS (RSP0), LDT descriptor (base: the LDT's user alias). */
 	movl $ISTACK, tss + 4
 	movw $0x68, tss + 0x66
@@ -283,6 +302,7 @@ round:
 	movl $(ubuf + ALIAS), %ecx
 	TRYU umip-off-sgdt, NONE, 0, 0, sgdt (%rcx)
 	TRYU umip-off-smsw, NONE, 0, 0, smsw %eax
+	call globals
 	decl %r12d
 	jnz round
 
@@ -298,6 +318,118 @@ fail:	movl $s_failed, %esi
 
 /* Reached through the user alias. */
 ufunc:	ret
+
+/* CHECKV name, val: eax against val. */
+	.macro CHECKV name, val
+	movl $\val, %ecx
+	movl $888f, %esi
+	call checkv
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+/* PTE n, frame, flags: entry n of pt maps frame (clobbers rbx). */
+	.macro PTE n, frame, flags
+	movl $pt, %ebx
+	movl $(\frame + \flags), 8 * \n(%rbx)
+	movl $0, 8 * \n + 4(%rbx)
+	.endm
+
+/* Global pages (4.10.4.1): data at GLIN, code at GLIN + 4K. */
+globals:
+	movl $GLIN, %r8d
+	movl $(GLIN + 0x1000), %r9d
+	CR4ON PGE
+	/* INVLPG drops a global translation. */
+	PTE 0, fa, 0x103
+	invlpg (%r8)
+	movl (%r8), %eax
+	PTE 0, fb, 0x103
+	invlpg (%r8)
+	movl (%r8), %eax
+	CHECKV global-invlpg, 0xbbbb0002
+	PTE 1, ca, 0x103
+	invlpg (%r9)
+	call *%r9
+	call *%r9
+	PTE 1, cb, 0x103
+	invlpg (%r9)
+	call *%r9
+	CHECKV global-invlpg-code, 2
+	/* So does a toggle of CR4.PGE. */
+	PTE 0, fa, 0x103
+	invlpg (%r8)
+	movl (%r8), %eax
+	PTE 1, ca, 0x103
+	invlpg (%r9)
+	call *%r9
+	call *%r9
+	PTE 0, fb, 0x103
+	PTE 1, cb, 0x103
+	CR4OFF PGE
+	CR4ON PGE
+	movl (%r8), %eax
+	CHECKV global-pge-toggle, 0xbbbb0002
+	call *%r9
+	CHECKV global-pge-toggle-code, 2
+	/* A MOV to CR3 drops a translation whose G is clear. */
+	PTE 0, fa, 0x003
+	PTE 1, ca, 0x003
+	invlpg (%r8)
+	invlpg (%r9)
+	movl (%r8), %eax
+	call *%r9
+	call *%r9
+	PTE 0, fb, 0x003
+	PTE 1, cb, 0x003
+	movq %cr3, %rax
+	movq %rax, %cr3
+	movl (%r8), %eax
+	CHECKV nonglobal-cr3, 0xbbbb0002
+	call *%r9
+	CHECKV nonglobal-cr3-code, 2
+	/* With CR4.PGE clear, a MOV to CR3 drops them whatever G is. */
+	CR4OFF PGE
+	PTE 0, fa, 0x103
+	PTE 1, ca, 0x103
+	invlpg (%r8)
+	invlpg (%r9)
+	movl (%r8), %eax
+	call *%r9
+	call *%r9
+	PTE 0, fb, 0x103
+	PTE 1, cb, 0x103
+	movq %cr3, %rax
+	movq %rax, %cr3
+	movl (%r8), %eax
+	CHECKV pge0-cr3, 0xbbbb0002
+	call *%r9
+	CHECKV pge0-cr3-code, 2
+	ret
+
+/* checkv: eax against ecx, a line for check esi. */
+checkv:
+	pushq %rax
+	pushq %rcx
+	movq %rsi, %rbx
+	movl $s_head, %esi
+	call puts64
+	movq %rbx, %rsi
+	call puts64
+	popq %rcx
+	popq %rax
+	cmpl %ecx, %eax
+	jne 9f
+	movl $s_ok, %esi
+	jmp puts64
+9:	movl $s_badv, %esi
+	call puts64
+	call puthex64
+	movl $s_nl, %esi
+	call puts64
+	movl $failures, %eax
+	incl (%rax)
+	ret
 
 /* Switch to CPL 3 and return there, in the user alias of the caller's
  * next instruction. */
@@ -434,6 +566,7 @@ s_head:	.asciz "prot: "
 s_ok:	.asciz " ok\n"
 s_bad:	.asciz " BAD (vector, error code, CR2):"
 s_nl:	.asciz "\n"
+s_badv:	.asciz " BAD: got"
 s_cpuid: .asciz "prot: cpuid BAD: leaf 7 does not advertise SMEP, SMAP and UMIP\n"
 s_allok: .asciz "prot: all ok\n"
 s_failed: .asciz "prot: some checks failed\n"
@@ -481,3 +614,9 @@ pdpt:	.space 4096
 pd:	.space 4096
 idt:	.space 0x31 * 16
 tss:	.space 0x68
+	.align 4096
+pt:	.space 4096
+fa:	.space 4096
+fb:	.space 4096
+ca:	.space 4096
+cb:	.space 4096
