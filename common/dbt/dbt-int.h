@@ -55,7 +55,10 @@ typedef void (*dbt_fn)(struct dbt_cpu *c, const struct insn *i);
 
 /* ---- decoded instruction ---------------------------------------------- */
 
-enum insn_map { MAP_1B = 0, MAP_0F = 1, MAP_0F38 = 2, MAP_0F3A = 3 };
+enum insn_map { MAP_1B = 0, MAP_0F = 1, MAP_0F38 = 2, MAP_0F3A = 3,
+	/* VEX-encoded (C4/C5): MAP_VEX | VEX.mmmmm, apart from the legacy
+	 * maps, so a table line for one never matches the other. */
+	MAP_VEX = 4, MAP_VEX_0F = 5, MAP_VEX_0F38 = 6, MAP_VEX_0F3A = 7 };
 enum insn_rep { REP_NONE = 0, REP_F3 = 1, REP_F2 = 2 };
 #define INSN_BASE_NONE (-1)
 #define INSN_BASE_RIP 16    /* RIP-relative: base is next_rip */
@@ -72,7 +75,11 @@ struct insn {
 	uint8_t rep;            /* enum insn_rep (last of F2/F3) */
 	uint8_t lock;
 	uint8_t pfx66;          /* operand-size prefix present */
-	uint8_t rex;            /* the REX byte, 0 if none */
+	uint8_t rex;            /* the REX byte, 0 if none (VEX: its R X B
+	                           W bits, as if from a REX) */
+	uint8_t vex;            /* 2 or 3: the VEX prefix's length, 0 none */
+	uint8_t vvvv;           /* VEX.vvvv, un-inverted: a GPR number */
+	uint8_t vex_l;          /* VEX.L */
 	uint8_t has_modrm;
 	uint8_t modrm;          /* raw byte */
 	uint8_t mod;            /* modrm.mod */
@@ -113,6 +120,8 @@ struct op_entry {
 extern const struct op_entry dbt_ops_int[];   /* interp-int.c: integer */
 extern const struct op_entry dbt_ops_sys[];   /* sys.c: system */
 extern const struct op_entry dbt_ops_fpu[];   /* fpu.c, sse.c: x87/SSE */
+extern const struct op_entry dbt_ops_sse4[];  /* sse4.c: SSSE3..SSE4.2, AES */
+extern const struct op_entry dbt_ops_bit[];   /* interp-bit.c: BMI, ADX... */
 /* Each table ends with an entry whose fn is NULL. */
 void dbt_ops_init(void);        /* builds the lookup once */
 dbt_fn dbt_lookup(const struct insn *i);

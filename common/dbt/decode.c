@@ -262,6 +262,61 @@ lockable(const struct insn *i)
 	return false;
 }
 
+/*
+ * A VEX prefix at p[pos - 1] (C4 or C5): its fields into i, the prefix
+ * bytes consumed up to the opcode.  Returns the opcode's position, 0 if
+ * short, -1 for a map VEX does not have (SDM vol. 2, 2.3.5: R X B vvvv
+ * stored inverted; C5 implies map 0F, W0, X and B clear).
+ */
+static int
+decode_vex(const struct dbt_cpu *c, const uint8_t *p, int pos, int max,
+    struct insn *i, uint8_t b)
+{
+	unsigned b1 = p[pos], b2, m, r, x, bb, w;
+
+	if (b == 0xc5) {
+		b2 = b1;
+		m = 1;
+		r = !(b1 & 0x80);
+		x = bb = w = 0;
+		pos += 1;
+	} else {
+		if (pos + 1 >= max)
+			return 0;
+		b2 = p[pos + 1];
+		m = b1 & 0x1f;
+		r = !(b1 & 0x80);
+		x = !(b1 & 0x40);
+		bb = !(b1 & 0x20);
+		w = b2 >> 7;
+		pos += 2;
+	}
+	if (pos >= max)
+		return 0;
+	if (m < 1 || m > 3)
+		return -1;
+	i->vex = b == 0xc5 ? 2 : 3;
+	i->map = (uint8_t)(MAP_VEX | m);
+	i->vvvv = (uint8_t)(~b2 >> 3 & 15);
+	i->vex_l = (uint8_t)(b2 >> 2 & 1);
+	/* pp: the implied 66, F3 or F2, for the table lookup. */
+	i->pfx66 = (b2 & 3) == 1;
+	i->rep = (b2 & 3) == 2 ? REP_F3 : (b2 & 3) == 3 ? REP_F2 : REP_NONE;
+	if (c->long64)
+		i->rex = (uint8_t)(0x40 | w << 3 | r << 2 | x << 1 | bb);
+	return pos;
+}
+
+/* Outside 64-bit mode VEX.vvvv[3], B and W are ignored: the operand size
+ * of the VEX-encoded general-purpose instructions is 32, or 64 with W. */
+static void
+vex_fields(const struct dbt_cpu *c, struct insn *i)
+{
+	if (!c->long64)
+		i->vvvv &= 7;
+	i->opsize = (i->rex & 8) ? 8 : 4;
+}
+
 int
 dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
     struct insn *i)
@@ -372,12 +427,39 @@ dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
 			i->map = MAP_0F;
 			f = map2[b];
 		}
+	} else if (b == 0xc4 || b == 0xc5) {
+		/* VEX outside 64-bit mode only with ModRM.mod 11 in the next
+		 * byte's place (else LES/LDS, SDM vol. 2, 2.3). */
+		if (pos >= max)
+			goto short_or_long;
+		if (!c->long64 && p[pos] >> 6 != 3) {
+			i->map = MAP_1B;
+			f = map1[b];
+		} else {
+			/* 66, F2, F3, LOCK or REX before it: #UD; and in
+			 * real and virtual-8086 mode. */
+			bool bad = p66 || i->rep || i->lock || i->rex ||
+			    !c->pe || c->v86;
+
+			n = decode_vex(c, p, pos, max, i, b);
+			if (n == 0)
+				goto short_or_long;
+			if (n < 0 || bad)
+				goto ud;
+			pos = n;
+			vex_fields(c, i);
+			b = p[pos++];
+			/* Map 0F keeps the legacy map's structure (C5 F8 77
+			 * is VZEROUPPER, no ModRM); all of it is #UD. */
+			f = i->map == MAP_VEX_0F3A ? F_M | F_IB :
+			    i->map == MAP_VEX_0F ? map2[b] & (F_M | F_IB) : F_M;
+		}
 	} else {
 		i->map = MAP_1B;
 		f = map1[b];
-		/* VEX/EVEX (C4, C5, 62 in 64-bit mode): AVX is not
-		 * advertised, so they decode as #UD there. */
-		if (c->long64 && (b == 0xc4 || b == 0xc5 || b == 0x62))
+		/* EVEX (62 in 64-bit mode): AVX-512 is not advertised, so
+		 * it decodes as #UD there. */
+		if (c->long64 && b == 0x62)
 			f = F_I64;
 	}
 	i->op = b;
@@ -445,6 +527,9 @@ dbt_decode(const struct dbt_cpu *c, const uint8_t *code, int avail,
 	i->len = (uint8_t)pos;
 	i->fn = dbt_lookup(i);
 	if (i->lock && !lockable(i))
+		i->fn = dbt_op_ud;
+	/* The VEX instructions there are (BMI1/2) are all VEX.L 0. */
+	if (i->vex && i->vex_l)
 		i->fn = dbt_op_ud;
 	return pos;
 

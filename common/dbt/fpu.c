@@ -147,6 +147,14 @@ static const struct sse_op sse_ops[] = {
 	INT2(0xfd), INT2(0xfe),
 };
 
+/* The 0F3A SSE4.1 instructions that depend on MXCSR (the rest of SSSE3
+ * to SSE4.2 is plain C in sse4.c): ROUNDPS/PD/SS/SD, DPPS, DPPD. */
+static const struct sse_op sse_ops_3a[] = {
+	{ 0x08, P, 16, 0, A | S_IMM }, { 0x09, P, 16, 0, A | S_IMM },
+	{ 0x0a, P, 4, 0, S_IMM }, { 0x0b, P, 8, 0, S_IMM },
+	{ 0x40, P, 16, 0, A | S_IMM }, { 0x41, P, 16, 0, A | S_IMM },
+};
+
 #undef N
 #undef P
 #undef F3
@@ -508,6 +516,23 @@ sse_unbounded_pe(const struct dbt_cpu *c, const struct insn *i,
 	return pe ? 0x20 : 0;
 }
 
+/* The x87 to MMX transition: TOP 0 and every tag valid.  The image
+ * holds the registers by stack position, so they move with TOP. */
+static void
+mmx_enter(struct dbt_cpu *c)
+{
+	uint8_t st[128];
+	uint16_t fsw = get16(c, FX_FSW);
+	unsigned top = (fsw >> 11) & 7, k;
+
+	for (k = 0; k < 8; k++)
+		memcpy(st + 16 * k, c->fx + 32 + 16 * ((k - top) & 7), 16);
+	memcpy(c->fx + 32, st, sizeof(st));
+	fsw &= (uint16_t)~0x3800u;
+	memcpy(c->fx + FX_FSW, &fsw, 2);
+	c->fx[FX_FTW] = 0xff;
+}
+
 static void
 op_sse(struct dbt_cpu *c, const struct insn *i)
 {
@@ -520,10 +545,17 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	int pfx = dbt_insn_pfx(i);
 
 	pthread_once(&sse_once, sse_index_build);
-	k = sse_index[i->op][pfx];
-	if (i->map != MAP_0F || k == 0 || i->lock)
+	d = NULL;
+	if (i->map == MAP_0F3A) {
+		for (k = 0; k < sizeof(sse_ops_3a) / sizeof(sse_ops_3a[0]); k++)
+			if (sse_ops_3a[k].op == i->op &&
+			    sse_ops_3a[k].pfx == pfx)
+				d = &sse_ops_3a[k];
+	} else if (i->map == MAP_0F && sse_index[i->op][pfx]) {
+		d = &sse_ops[sse_index[i->op][pfx] - 1];
+	}
+	if (d == NULL || i->lock)
 		dbt_ud(c);
-	d = &sse_ops[k - 1];
 	if ((d->f & S_REG) && i->mem)
 		dbt_ud(c);
 	if ((d->f & S_MEM) && !i->mem)
@@ -608,6 +640,12 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 			 * 11.5.2). */
 			put_mxcsr(c, mx | ((unmasked & 0x7) ? raised & 0x7 :
 			    raised));
+			/* CVTPI2PS, CVT(T)PS2PI, CVT(T)PD2PI: the x87 to MMX
+			 * transition (TOP 0, every tag valid) is made even
+			 * when they fault so, the destination left alone (the
+			 * CPU here; the SDM does not say). */
+			if (d->f & S_MMX)
+				mmx_enter(c);
 			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
 			    X86_EXC_XM : X86_EXC_UD);
 		}
@@ -964,6 +1002,67 @@ op_fwait(struct dbt_cpu *c, const struct insn *i)
 	x87_pending_check(c);
 }
 
+/*
+ * After FXRSTOR loaded img: the CPU keeps only FCW's defined bits and
+ * derives FSW.ES and B from the exception flags and masks it loaded.
+ * The host's own FXRSTOR does that (hx_run loads the image, runs MOVAPS
+ * XMM0, XMM0, which changes nothing and cannot fault, and saves it).  FOP,
+ * FIP and FDP are then taken from the image (fx_ptrs_load), as for FLDENV
+ * (x87_env_load): some hosts store them only while FSW.ES is set.
+ */
+static void
+fx_normalize(struct dbt_cpu *c)
+{
+	static const uint8_t nop[3] = { 0x0f, 0x28, 0xc0 };
+	struct hx_regs r;
+
+	memset(&r, 0, sizeof(r));
+	hx_run(c, nop, sizeof(nop), 0, c->fx, &r);
+}
+
+/*
+ * The pointer fields of an FXSAVE image (SDM vol. 1, tables 10-2 and
+ * 10-3; FOP is 11 bits).  The image's format: REX.W (FXSAVE64) has 64-bit
+ * FIP and FDP; without it FIP and FDP are 32 bits, each followed by its
+ * selector.  The state (x87_set_pointers) has 64-bit pointers in 64-bit
+ * mode and the 32-bit format elsewhere.
+ */
+static void
+fx_ptrs_load(struct dbt_cpu *c, const uint8_t *img, int rexw)
+{
+	uint16_t fop;
+
+	memcpy(&fop, img + FX_FOP, 2);
+	fop &= 0x7ff;
+	memcpy(c->fx + FX_FOP, &fop, 2);
+	memcpy(c->fx + FX_FIP, img + FX_FIP, 8);
+	memcpy(c->fx + FX_FDP, img + FX_FDP, 8);
+	if (rexw)
+		return;
+	if (c->long64) {
+		memset(c->fx + FX_FIP + 4, 0, 4);
+		memset(c->fx + FX_FDP + 4, 0, 4);
+	} else {
+		memset(c->fx + FX_FIP + 6, 0, 2);
+		memset(c->fx + FX_FDP + 6, 0, 2);
+	}
+}
+
+static void
+fx_ptrs_store(const struct dbt_cpu *c, uint8_t *img, int rexw)
+{
+	uint16_t sel;
+
+	if (rexw || !c->long64)
+		return;
+	sel = c->seg[X86_CS].sel;
+	memcpy(img + FX_FIP + 4, &sel, 2);
+	memset(img + FX_FIP + 6, 0, 2);
+	sel = c->seg[X86_DS].sel;
+	memcpy(img + FX_FDP + 4, &sel, 2);
+	memset(img + FX_FDP + 6, 0, 2);
+}
+
 /* 0F AE /0 FXSAVE, /1 FXRSTOR, /2 LDMXCSR, /3 STMXCSR. */
 static void
 op_fxsave(struct dbt_cpu *c, const struct insn *i)
@@ -987,6 +1086,7 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 			dbt_gp0(c);
 		memcpy(c->fx + FX_MXCSR_MASK, &mask, 4);
 		memcpy(buf, c->fx, 464);
+		fx_ptrs_store(c, buf, i->rex & 8);
 		dbt_write_bytes(c, i->seg, ea, buf, 464);
 		break;
 	case 1:
@@ -997,6 +1097,8 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 		if (mx & ~mask)
 			dbt_gp0(c);
 		memcpy(c->fx, buf, 512);
+		fx_normalize(c);
+		fx_ptrs_load(c, buf, i->rex & 8);
 		break;
 	case 2:
 		mx = dbt_read32(c, i->seg, ea);
@@ -1029,5 +1131,11 @@ const struct op_entry dbt_ops_fpu[] = {
 	{ MAP_0F, 0xae, PFX_NONE, 1, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 2, OP_MOD_MEM, OP_ANY, op_fxsave },
 	{ MAP_0F, 0xae, PFX_NONE, 3, OP_MOD_MEM, OP_ANY, op_fxsave },
+	{ MAP_0F3A, 0x08, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x09, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x0a, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x0b, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x40, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
+	{ MAP_0F3A, 0x41, PFX_ANY, OP_ANY, OP_MOD_ANY, OP_ANY, op_sse },
 	{ 0 },
 };

@@ -33,5 +33,7 @@ struct sse_op {
 
 /* i's whitelist entry, ModRM constraints checked; NULL: #UD. */
 const struct sse_op *dbt_sse_lookup(const struct insn *i);
+/* The same for sse4.c's 0F38/0F3A instructions (SSSE3..PCLMULQDQ). */
+const struct sse_op *dbt_sse4_lookup(const struct insn *i);
 
 #endif

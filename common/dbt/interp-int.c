@@ -802,28 +802,34 @@ op_enter(struct dbt_cpu *c, const struct insn *i)
 	uint64_t smask = c->long64 ? ~0ULL : c->stack32 ? 0xffffffffULL :
 	    0xffffULL;
 	uint64_t bp = c->gpr[X86_RBP], sp = c->gpr[RSP] & smask, frame;
-	uint64_t v[32];
 
-	for (k = 1; k < level; k++) {
-		uint64_t a = (bp - (uint64_t)k * size) & smask;
-
-		v[k] = size == 8 ? dbt_read64(c, X86_SS, a) : size == 4 ?
-		    dbt_read32(c, X86_SS, a) : dbt_read16(c, X86_SS, a);
-	}
+	/* In the SDM's order: RBP pushed, then each outer frame pointer
+	 * read and pushed in turn.  A fault leaves RSP and RBP as they were
+	 * but the stores before it made (the CPU run natively does), and a
+	 * read sees what an earlier push of this ENTER stored. */
 	sp = (sp - size) & smask;
 	write_stack(c, sp, size, bp);
 	frame = sp;
 	for (k = 1; k < level; k++) {
+		uint64_t a = (bp - (uint64_t)k * size) & smask, v;
+
+		v = size == 8 ? dbt_read64(c, X86_SS, a) : size == 4 ?
+		    dbt_read32(c, X86_SS, a) : dbt_read16(c, X86_SS, a);
 		sp = (sp - size) & smask;
-		write_stack(c, sp, size, v[k]);
+		write_stack(c, sp, size, v);
 	}
 	if (level) {
 		sp = (sp - size) & smask;
 		write_stack(c, sp, size, frame);
 	}
 	sp = (sp - (i->imm & 0xffff)) & smask;
+	/* "A write using the final value of the stack pointer" is checked
+	 * (SDM vol. 2, ENTER, #PF): in 64-bit mode as a write of the
+	 * operand size there, with its #AC (the CPU run natively does). */
 	if (!c->long64)
 		(void)dbt_linear(c, X86_SS, sp, 1, DBT_ACC_WRITE);
+	else
+		dbt_probe_write(c, X86_SS, sp, size);
 	c->gpr[RSP] = smask == 0xffffULL ?
 	    (c->gpr[RSP] & ~0xffffULL) | sp : sp;
 	dbt_set_reg(c, i, X86_RBP, size, frame);

@@ -30,14 +30,14 @@ struct op_list {
 	int n;
 };
 
-static struct op_list op_table[4][256];
+static struct op_list op_table[8][256];
 static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
 
 static void
 add_table(const struct op_entry *t)
 {
 	for (; t && t->fn; t++) {
-		struct op_list *l = &op_table[t->map & 3][t->op];
+		struct op_list *l = &op_table[t->map & 7][t->op];
 		const struct op_entry **e = realloc(l->e,
 		    sizeof(*e) * (size_t)(l->n + 1));
 
@@ -54,6 +54,8 @@ ops_build(void)
 	add_table(dbt_ops_int);
 	add_table(dbt_ops_sys);
 	add_table(dbt_ops_fpu);
+	add_table(dbt_ops_sse4);
+	add_table(dbt_ops_bit);
 }
 
 void
@@ -82,7 +84,7 @@ dbt_lookup(const struct insn *i)
 	int k, score, best_score = -1, pfx = dbt_insn_pfx(i);
 
 	dbt_ops_init();
-	l = &op_table[i->map & 3][i->op];
+	l = &op_table[i->map & 7][i->op];
 	for (k = 0; k < l->n; k++) {
 		const struct op_entry *e = l->e[k];
 

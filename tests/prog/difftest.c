@@ -136,14 +136,26 @@
  * FNSAVE (overwritten right after by the generator).  Where FLDENV, FNSTENV, FRSTOR or
  * FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
  * is its own: AMD reports the last).
+ * SSSE3 to SSE4.2, AES-NI, PCLMULQDQ (classes "ssse3", "sse41" with
+ * SSE4.2's PCMPGTQ, "sse42-string", "aes", "pclmul"): every form, the
+ * SSSE3 ones on MMX registers too (so the x87 TOP and tags are compared
+ * after them); the string compares get set-up that makes their cases
+ * likely (a PSRLDQ leaving null elements, small lengths of either sign
+ * in EAX and EDX, with and without REX.W).
+ * MMX (class "mmx", u_mmx), FXSAVE/FXRSTOR (class "fxsave", u_fxsave)
+ * and ENTER/LEAVE (class "enter/leave", u_enter) say at their unit
+ * builders what they generate and what is masked.  String instructions
+ * take every segment override (FS and GS with the harness's non-zero
+ * bases: WRFSBASE at CPL3 needs FSGSBASE, which the model does not
+ * advertise) and every REP form.
  * Not generated, and why: CPUID, RDTSC(P), RDPID, RDRAND (host-dependent
  * or time-dependent; KVM-PVM user code sees the host's CPUID, not the
  * model); LZCNT, TZCNT, MOVBE, ADX, BMI, AVX and later (the DBT's CPU
  * model does not advertise them, while the real CPU under KVM-PVM runs
  * them, and F3 0F BC/BD mean BSF/BSR to a CPU without them; 62, C4, C5
  * are EVEX/VEX prefixes in 64-bit mode); SGDT, SIDT, SLDT, STR, SMSW
- * (they show the host's tables on KVM-PVM); MMX, FXSAVE/FXRSTOR (not
- * yet); POPF, CLI/STI with IOPL 3, SYSCALL, far transfers,
+ * (they show the host's tables on KVM-PVM); POPF, CLI/STI with IOPL 3,
+ * SYSCALL, far transfers,
  * CALL/RET and segment loads (they leave CPL3, need guest kernel code or
  * backward control flow); MASKMOVDQU and XLAT (implicit addresses
  * through registers the generator does not reserve); IN/OUT only to
@@ -704,21 +716,26 @@ enum iclass {
 	C_DIV, C_BT, C_BSX, C_POPCNT, C_BSWAP, C_MOVX, C_LEA, C_MOV, C_XCHG,
 	C_CMPXCHG, C_CMOV, C_SETCC, C_JCC, C_LOOP, C_STACK, C_CONV, C_FLAGOP,
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
-	C_FAULT, C_X87, C_SETUP, C_END, NCLASS
+	C_FAULT, C_X87, C_SSSE3, C_SSE41, C_SSE42S, C_AES, C_PCLMUL,
+	C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
+	C_MMX, C_FXSR, C_ENTER, C_SETUP, C_END, NCLASS
 };
 
 /* Sets of classes are uint64_t bit masks (there are more than 32). */
 #define CLS(c) (1ULL << (c))
 #define SSE_CLASSES (CLS(C_SSEMOV) | CLS(C_SSEFP) | CLS(C_SSEINT) | \
-	CLS(C_SSECVT) | CLS(C_MXCSR))
+	CLS(C_SSECVT) | CLS(C_MXCSR) | CLS(C_SSSE3) | CLS(C_SSE41) | \
+	CLS(C_SSE42S) | CLS(C_AES) | CLS(C_PCLMUL))
 
 static const char *const class_name[NCLASS] = {
 	"alu", "incdec", "negnot", "shift", "rotate", "rcl/rcr", "shld/shrd",
 	"mul", "div", "bt", "bsf/bsr", "popcnt", "bswap", "movzx/sx", "lea",
 	"mov", "xchg/xadd", "cmpxchg", "cmov", "setcc", "jcc/jmp", "loop",
 	"push/pop", "cbw/cwd", "flag-ops", "string", "bcd", "sse-mov",
-	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "set-up",
-	"end",
+	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "ssse3",
+	"sse41", "sse42-string", "aes", "pclmul", "bmi1", "bmi2", "adx",
+	"movbe", "crc32", "rdrand", "mmx", "fxsave", "enter/leave",
+	"set-up", "end",
 };
 
 enum { END_OUT, END_INT3 };
@@ -822,6 +839,11 @@ struct enc {
 	bool riprel;
 	uint64_t rip_target;    /* the EA a RIP-relative disp must reach */
 	bool invalid;
+	/* A VEX prefix (C4) instead of REX: map (1 0F, 2 0F38, 3 0F3A),
+	 * pp (0 none, 1 66, 2 F3, 3 F2), the vvvv register, L; W R X B
+	 * come from rex. */
+	bool vex;
+	uint8_t vmap, vpp, vvvv, vl;
 };
 
 #define REX_W 8
@@ -915,7 +937,17 @@ emit(const struct gen *g, struct enc *e, uint8_t *out, uint64_t addr)
 	}
 	for (k = 0; k < e->npfx; k++)
 		out[n++] = pfx[k];
-	if (rex_present(e)) {
+	if (e->vex) {
+		if (!g->m64 && ((e->rex & (REX_R | REX_X | REX_B)) ||
+		    e->vvvv >= 8 || e->rex_on))
+			return -1;
+		out[n++] = 0xc4;
+		out[n++] = (uint8_t)((e->rex & REX_R ? 0 : 0x80) |
+		    (e->rex & REX_X ? 0 : 0x40) | (e->rex & REX_B ? 0 : 0x20) |
+		    e->vmap);
+		out[n++] = (uint8_t)((e->rex & REX_W ? 0x80 : 0) |
+		    (~e->vvvv & 15) << 3 | e->vl << 2 | e->vpp);
+	} else if (rex_present(e)) {
 		if (!g->m64 || e->no_rex)
 			return -1;
 		out[n++] = (uint8_t)(0x40 | e->rex);
@@ -2061,6 +2093,335 @@ u_popcnt(struct gen *g)
 	return commit(g, &e, C_POPCNT, ARITH, 0);
 }
 
+/* ---- the general-purpose extensions: BMI1/2, ADX, MOVBE, CRC32, RDRAND -- */
+
+/* A VEX-encoded GPR instruction (map 0F38 or 0F3A, pp, 32 or 64 bits by
+ * W); rarely an invalid form: VEX.L 1, or a 66 or REX before it. */
+static int
+vex_init(struct gen *g, struct enc *e, unsigned map, unsigned pp)
+{
+	int sz;
+
+	enc_init(e);
+	e->shuffle = false;
+	e->vex = true;
+	e->vmap = (uint8_t)map;
+	e->vpp = (uint8_t)pp;
+	sz = g->m64 && rng_below(&g->r, 2) ? 8 : 4;
+	if (sz == 8)
+		e->rex |= REX_W;
+	if (rng_pct(&g->r, 1)) {
+		switch (rng_below(&g->r, 3)) {
+		case 0: e->vl = 1; break;
+		case 1: add_pfx(e, 0x66); break;
+		default:
+			if (g->m64)
+				add_pfx(e, 0x40);
+			else
+				e->vl = 1;
+			break;
+		}
+		e->invalid = true;
+	}
+	return sz;
+}
+
+/* The vvvv operand: a source (dst false) or a register to write. */
+static bool
+gen_vvvv(struct gen *g, struct enc *e, int sz, bool dst)
+{
+	int r = dst ? pick_dst(g, e, sz) : pick_src(g, e);
+
+	if (r < 0)
+		return false;
+	e->vvvv = (uint8_t)r;
+	return true;
+}
+
+/* A bit-field control in a register now and then (BEXTR, BZHI): start
+ * and length, or an index, mostly within the operand. */
+static bool
+gen_ctl(struct gen *g, struct enc *e, int sz, bool two)
+{
+	int r;
+	uint64_t v;
+
+	if (!rng_pct(&g->r, 70))
+		return gen_vvvv(g, e, sz, false);
+	r = pick_dst(g, e, sz);
+	if (r < 0)
+		return false;
+	v = rng_below(&g->r, 72);
+	if (two)
+		v |= (uint64_t)rng_below(&g->r, 72) << 8;
+	if (rng_pct(&g->r, 20))
+		v |= rng_next(&g->r) << 16;
+	if (!setup_mov_imm(g, r, g->m64 ? 8 : 4, v))
+		return false;
+	e->vvvv = (uint8_t)r;
+	return true;
+}
+
+/* BMI1: ANDN BEXTR BLSI BLSMSK BLSR (VEX), TZCNT LZCNT (F3 0F BC/BD). */
+static bool
+u_bmi1(struct gen *g)
+{
+	struct enc e;
+	int sz, k = (int)rng_below(&g->r, 7);
+	bool mem;
+
+	if (k >= 5) {
+		enc_init(&e);
+		e.shuffle = false;
+		sz = pick_osz(g, &e, 2 | 4 | 8);
+		add_pfx(&e, 0xf3);
+		maybe_rex(g, &e);
+		set_op(&e, 2, 0x0f, k == 5 ? 0xbc : 0xbd, 0);
+		if (!gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, X86_CF | X86_ZF,
+		    X86_OF | X86_SF | X86_AF | X86_PF);
+	}
+	sz = vex_init(g, &e, 2, 0);
+	switch (k) {
+	case 0:                                 /* ANDN r, v, r/m */
+		set_op(&e, 1, 0xf2, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	case 1:                                 /* BEXTR r, r/m, v */
+		set_op(&e, 1, 0xf7, 0, 0);
+		if (!gen_ctl(g, &e, sz, true) || !gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI1, X86_ZF | X86_CF | X86_OF,
+		    X86_AF | X86_SF | X86_PF);
+	default:                                /* BLSR /1 BLSMSK /2 BLSI /3 */
+		set_op(&e, 1, 0xf3, 0, 0);
+		if (!gen_vvvv(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		e.reg = (uint8_t)(k - 1);
+		if (rng_pct(&g->r, 1)) {
+			e.reg = rng_below(&g->r, 2) ? 0 : (uint8_t)(4 +
+			    rng_below(&g->r, 4));
+			e.invalid = true;
+		}
+		return commit(g, &e, C_BMI1, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	}
+}
+
+/* BMI2: BZHI MULX PDEP PEXT RORX SARX SHLX SHRX (VEX). */
+static bool
+u_bmi2(struct gen *g)
+{
+	static const uint8_t shx_pp[3] = { 1, 2, 3 };  /* SHLX SARX SHRX */
+	struct enc e;
+	int sz, k = (int)rng_below(&g->r, 6);
+	bool mem;
+
+	switch (k) {
+	case 0:                                 /* BZHI r, r/m, v */
+		sz = vex_init(g, &e, 2, 0);
+		set_op(&e, 1, 0xf5, 0, 0);
+		if (!gen_ctl(g, &e, sz, false) || !gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, ARITH & ~(X86_AF | X86_PF),
+		    X86_AF | X86_PF);
+	case 1:                                 /* MULX hi, lo, r/m (rDX) */
+		sz = vex_init(g, &e, 2, 3);
+		set_op(&e, 1, 0xf6, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	case 2:                                 /* PDEP (F2), PEXT (F3) */
+		sz = vex_init(g, &e, 2, rng_below(&g->r, 2) ? 3 : 2);
+		set_op(&e, 1, 0xf5, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	case 3:                                 /* RORX r, r/m, imm8 */
+		sz = vex_init(g, &e, 3, 3);
+		set_op(&e, 1, 0xf0, 0, 0);
+		if (!gen_reg(g, &e, sz, true) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		set_imm(&e, 1, rng_below(&g->r, 256));
+		if (rng_pct(&g->r, 1)) {        /* vvvv is reserved */
+			e.vvvv = (uint8_t)(1 + rng_below(&g->r, 7));
+			e.invalid = true;
+		}
+		return commit(g, &e, C_BMI2, 0, 0);
+	default:                                /* SHLX SARX SHRX r, r/m, v */
+		sz = vex_init(g, &e, 2, shx_pp[k - 3]);
+		set_op(&e, 1, 0xf7, 0, 0);
+		if (!gen_reg(g, &e, sz, true) || !gen_vvvv(g, &e, sz, false) ||
+		    !gen_rm(g, &e, sz, false, 30, &mem))
+			return false;
+		return commit(g, &e, C_BMI2, 0, 0);
+	}
+}
+
+/* ADCX (66) / ADOX (F3) 0F38 F6: read and write CF or OF only. */
+static bool
+u_adx(struct gen *g)
+{
+	struct enc e;
+	bool ox = rng_below(&g->r, 2), mem;
+	uint32_t f = ox ? X86_OF : X86_CF;
+	int sz;
+
+	if (!flags_ok(g, f))
+		return false;
+	enc_init(&e);
+	e.shuffle = false;
+	add_pfx(&e, ox ? 0xf3 : 0x66);
+	sz = g->m64 && rng_below(&g->r, 2) ? 8 : 4;
+	if (sz == 8)
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x38, 0xf6);
+	if (!gen_reg(g, &e, sz, true) || !gen_rm(g, &e, sz, false, 30, &mem))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_ADX, f, 0);
+}
+
+/* MOVBE r, m (0F38 F0) / m, r (F1); no register form. */
+static bool
+u_movbe(struct gen *g)
+{
+	struct enc e;
+	bool st = rng_below(&g->r, 2);
+	int sz;
+
+	enc_init(&e);
+	e.shuffle = false;
+	sz = pick_osz(g, &e, 2 | 4 | 8);
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x38, st ? 0xf1 : 0xf0);
+	if (!gen_reg(g, &e, sz, !st) || !gen_mem(g, &e, (unsigned)sz, 0))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_MOVBE, 0, 0);
+}
+
+/* CRC32 r32/r64, r/m8 (F2 0F38 F0) or r/m16/32/64 (F1). */
+static bool
+u_crc32(struct gen *g)
+{
+	struct enc e;
+	bool byte = rng_below(&g->r, 3) == 0, mem;
+	int sz;
+
+	enc_init(&e);
+	e.shuffle = false;
+	if (byte) {
+		sz = 1;
+		byte_mode(g, &e);
+		if (e.rex_on && rng_pct(&g->r, 30))
+			e.rex |= REX_W;
+	} else {
+		sz = pick_osz(g, &e, 2 | 4 | 8);
+		maybe_rex(g, &e);
+	}
+	add_pfx(&e, 0xf2);
+	set_op(&e, 3, 0x0f, 0x38, byte ? 0xf0 : 0xf1);
+	if (!gen_reg(g, &e, 4, true) || !gen_rm(g, &e, sz, false, 30, &mem))
+		return false;
+	maybe_lock(g, &e, false);
+	return commit(g, &e, C_CRC32, 0, 0);
+}
+
+/*
+ * RDRAND / RDSEED r (0F C7 /6, /7).  The value is random, so the unit
+ * keeps its flags and reduces the register to what both CPUs must agree
+ * on: the bits it keeps (16-bit form), or that it was written (from a
+ * known value, the difference is -1 after SUB, NEG, SBB):
+ *   mov r, K; rdrand r; pushf; [and byte [rsp], 0xfe]; <reduce r>; popf
+ * RDSEED may fail on the real CPU when the host's entropy runs dry (CF 0,
+ * a zero result), so its CF is cleared in the saved flags; every other
+ * flag is compared.
+ */
+static bool
+u_rdrand(struct gen *g)
+{
+	static const uint64_t k_val = 0x5a5a5a5a;
+	struct enc e;
+	bool seed = rng_below(&g->r, 2);
+	int sz, r;
+
+	enc_init(&e);
+	e.shuffle = false;
+	sz = pick_osz(g, &e, 2 | 4 | 8);
+	r = pick_dst(g, &e, sz);
+	if (r < 0 || !setup_mov_imm(g, r, g->m64 ? 8 : 4, k_val))
+		return false;
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, 0xc7, 0);
+	enc_rm_reg(&e, r);
+	e.reg = seed ? 7 : 6;
+	/* No LOCK: the CPU gives #UD for it, but on KVM-PVM a user-mode
+	 * #UD goes through the host kernel's emulator, which runs it. */
+	if (!commit(g, &e, C_RDRAND, ARITH, 0))
+		return false;
+	enc_init(&e);
+	set_op(&e, 1, 0x9c, 0, 0);                      /* pushf */
+	if (!commit(g, &e, C_RDRAND, 0, 0))
+		return false;
+	if (seed) {
+		enc_init(&e);                           /* and byte [rsp] */
+		set_op(&e, 1, 0x80, 0, 0);
+		e.has_modrm = e.has_sib = true;
+		e.reg = 4;
+		e.rm = 4;
+		e.index = 4;
+		e.base = 4;
+		set_imm(&e, 1, 0xfe);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	}
+	enc_init(&e);
+	e.rex = sz == 8 || (sz == 2 && g->m64) ? REX_W : 0;
+	set_op(&e, 1, 0x81, 0, 0);
+	enc_rm_reg(&e, r);
+	if (sz == 2) {                  /* and r, ~0xffff: the upper bits */
+		e.reg = 4;
+		set_imm(&e, 4, 0xffff0000u);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	} else {
+		e.reg = 5;                      /* sub r, K */
+		set_imm(&e, 4, (uint32_t)k_val);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+		enc_init(&e);                   /* neg r */
+		e.rex = sz == 8 ? REX_W : 0;
+		set_op(&e, 1, 0xf7, 0, 0);
+		enc_rm_reg(&e, r);
+		e.reg = 3;
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+		enc_init(&e);                   /* sbb r, r */
+		e.rex = sz == 8 ? REX_W : 0;
+		set_op(&e, 1, 0x1b, 0, 0);
+		enc_rm_reg(&e, r);
+		enc_reg(&e, r);
+		if (!commit(g, &e, C_RDRAND, ARITH, 0))
+			return false;
+	}
+	enc_init(&e);
+	set_op(&e, 1, 0x9d, 0, 0);                      /* popf */
+	return commit(g, &e, C_RDRAND, ARITH, 0);
+}
+
 static bool
 u_bswap(struct gen *g)
 {
@@ -2599,17 +2960,28 @@ u_string(struct gen *g)
 	} else {
 		sz = 2 << rng_below(&g->r, g->m64 ? 3 : 2);
 	}
+	/* Every REP form: F3 (REP, REPE) and F2 (REPNE, which MOVS, STOS
+	 * and LODS take as REP) on each of them. */
 	if (rng_pct(&g->r, 60)) {
-		rep = cmp && rng_below(&g->r, 2) ? 0xf2 : 0xf3;
+		rep = rng_below(&g->r, 2) ? 0xf2 : 0xf3;
 		n = (int)rng_below(&g->r, 9);
 	}
 	if ((rep && !writable(g, X86_RCX)) || (src && !writable(g, X86_RSI)) ||
 	    (dst && !writable(g, X86_RDI)) || (k == 2 && !writable(g, X86_RAX)))
 		return false;
 	enc_init(&e);
-	/* DS:RSI may be overridden (not ES:RDI). */
-	if (src && rng_pct(&g->r, 15))
-		seg_override(g, &e, &segbase);
+	/* DS:RSI may be overridden (not ES:RDI), by any of the six (FS and
+	 * GS with their bases; seg_override); an override on STOS and SCAS,
+	 * which have no DS operand, is ignored by the CPU. */
+	if (rng_pct(&g->r, src ? 40 : 10)) {
+		static const uint8_t pfx[6] = { 0x26, 0x2e, 0x36, 0x3e, 0x64,
+			0x65 };
+		int o = (int)rng_below(&g->r, 6);
+
+		add_pfx(&e, pfx[o]);
+		if (src && g->m64 && o >= 4)
+			segbase = o == 4 ? FS_BASE : GS_BASE;
+	}
 	span = (unsigned)(n * sz);
 	if (rep && !setup_mov_imm(g, X86_RCX, 4, (uint64_t)n))
 		return false;
@@ -2780,6 +3152,7 @@ enum {
 	SK_XI,                  /* xmm, imm8 (shift groups, ModRM.reg = ext) */
 	SK_MG,                  /* m32 (m64), r32 (r64): movnti */
 	SK_M32,                 /* m32: ldmxcsr / stmxcsr */
+	SK_MMM,                 /* mm, mm/m64 (SSSE3's MMX forms) */
 };
 
 #define SF_A16  0x01            /* a memory operand must be 16-aligned */
@@ -2793,6 +3166,7 @@ struct sse_op {
 	uint8_t pfx, op, kind, msz, f;
 	int8_t ext;
 	uint8_t cls;
+	uint8_t map;            /* 0: 0F, 0x38: 0F 38, 0x3a: 0F 3A */
 };
 
 #define SX(p, o, k, m, f, c) { p, o, k, m, f, -1, c }
@@ -2805,9 +3179,15 @@ struct sse_op {
 	SX(0, o, SK_XXM, 16, SF_A16 | (f), c),                            \
 	SX(0x66, o, SK_XXM, 16, SF_A16 | (f), c)
 #define INT66(o) SX(0x66, o, SK_XXM, 16, SF_A16, C_SSEINT)
+#define X38(p, o, k, m, f, c) { p, o, k, m, f, -1, c, 0x38 }
+#define X3A(p, o, k, m, f, c) { p, o, k, m, f, -1, c, 0x3a }
+#define S3(o) X38(0, o, SK_MMM, 8, 0, C_SSSE3),                           \
+	X38(0x66, o, SK_XXM, 16, SF_A16, C_SSSE3)
 
-/* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3 (the DBT's CPU model
- * advertises those), minus the MMX forms and MASKMOVDQU. */
+/* What common/dbt/fpu.c runs for SSE, SSE2 and SSE3, minus the MMX forms
+ * and MASKMOVDQU; sse4_ops below is what sse4.c (and fpu.c's 0F3A part)
+ * runs for SSSE3 (with its MMX forms), SSE4.1, SSE4.2, AES-NI and
+ * PCLMULQDQ. */
 static const struct sse_op sse_ops[] = {
 	SX(0, 0x10, SK_XXM, 16, 0, C_SSEMOV),
 	SX(0x66, 0x10, SK_XXM, 16, 0, C_SSEMOV),
@@ -2916,10 +3296,86 @@ static const struct sse_op sse_ops[] = {
 	{ 0, 0xae, SK_M32, 4, SF_MEM, 3, C_MXCSR },     /* stmxcsr */
 };
 
+/* A table of their own, so that adding them left the SSE classes'
+ * sequences as they were. */
+static const struct sse_op sse4_ops[] = {
+	/* SSSE3 (0F 38 00-0B, 1C-1E; 0F 3A 0F), MMX and XMM forms. */
+	S3(0x00), S3(0x01), S3(0x02), S3(0x03), S3(0x04), S3(0x05),
+	S3(0x06), S3(0x07), S3(0x08), S3(0x09), S3(0x0a), S3(0x0b),
+	S3(0x1c), S3(0x1d), S3(0x1e),
+	X3A(0, 0x0f, SK_MMM, 8, SF_IMM, C_SSSE3),
+	X3A(0x66, 0x0f, SK_XXM, 16, SF_A16 | SF_IMM, C_SSSE3),
+	/* SSE4.1, and SSE4.2's PCMPGTQ. */
+	X38(0x66, 0x10, SK_XXM, 16, SF_A16, C_SSE41),   /* pblendvb */
+	X38(0x66, 0x14, SK_XXM, 16, SF_A16, C_SSE41),   /* blendvps */
+	X38(0x66, 0x15, SK_XXM, 16, SF_A16, C_SSE41),   /* blendvpd */
+	X38(0x66, 0x17, SK_XXM, 16, SF_A16 | SF_FL, C_SSE41), /* ptest */
+	X38(0x66, 0x20, SK_XXM, 8, 0, C_SSE41),         /* pmovsxbw */
+	X38(0x66, 0x21, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x22, SK_XXM, 2, 0, C_SSE41),
+	X38(0x66, 0x23, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x24, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x25, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x28, SK_XXM, 16, SF_A16, C_SSE41),   /* pmuldq */
+	X38(0x66, 0x29, SK_XXM, 16, SF_A16, C_SSE41),   /* pcmpeqq */
+	X38(0x66, 0x2a, SK_XXM, 16, SF_A16 | SF_MEM, C_SSE41), /* movntdqa */
+	X38(0x66, 0x2b, SK_XXM, 16, SF_A16, C_SSE41),   /* packusdw */
+	X38(0x66, 0x30, SK_XXM, 8, 0, C_SSE41),         /* pmovzxbw */
+	X38(0x66, 0x31, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x32, SK_XXM, 2, 0, C_SSE41),
+	X38(0x66, 0x33, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x34, SK_XXM, 4, 0, C_SSE41),
+	X38(0x66, 0x35, SK_XXM, 8, 0, C_SSE41),
+	X38(0x66, 0x37, SK_XXM, 16, SF_A16, C_SSE41),   /* pcmpgtq */
+	X38(0x66, 0x38, SK_XXM, 16, SF_A16, C_SSE41),   /* pmin/pmax */
+	X38(0x66, 0x39, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3a, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3b, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3c, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3d, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3e, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x3f, SK_XXM, 16, SF_A16, C_SSE41),
+	X38(0x66, 0x40, SK_XXM, 16, SF_A16, C_SSE41),   /* pmulld */
+	X38(0x66, 0x41, SK_XXM, 16, SF_A16, C_SSE41),   /* phminposuw */
+	X3A(0x66, 0x08, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* roundps */
+	X3A(0x66, 0x09, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41),
+	X3A(0x66, 0x0a, SK_XXM, 4, SF_IMM, C_SSE41),    /* roundss */
+	X3A(0x66, 0x0b, SK_XXM, 8, SF_IMM, C_SSE41),
+	X3A(0x66, 0x0c, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* blendps */
+	X3A(0x66, 0x0d, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41),
+	X3A(0x66, 0x0e, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* pblendw */
+	X3A(0x66, 0x14, SK_GMX, 1, SF_IMM, C_SSE41),    /* pextrb */
+	X3A(0x66, 0x15, SK_GMX, 2, SF_IMM, C_SSE41),    /* pextrw */
+	X3A(0x66, 0x16, SK_GMX, 4, SF_IMM | SF_W, C_SSE41), /* pextrd/q */
+	X3A(0x66, 0x17, SK_GMX, 4, SF_IMM, C_SSE41),    /* extractps */
+	X3A(0x66, 0x20, SK_XGM, 1, SF_IMM, C_SSE41),    /* pinsrb */
+	X3A(0x66, 0x21, SK_XXM, 4, SF_IMM, C_SSE41),    /* insertps */
+	X3A(0x66, 0x22, SK_XGM, 4, SF_IMM | SF_W, C_SSE41), /* pinsrd/q */
+	X3A(0x66, 0x40, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* dpps */
+	X3A(0x66, 0x41, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* dppd */
+	X3A(0x66, 0x42, SK_XXM, 16, SF_A16 | SF_IMM, C_SSE41), /* mpsadbw */
+	/* SSE4.2 string compares: no alignment, any imm8. */
+	X3A(0x66, 0x60, SK_XXM, 16, SF_IMM | SF_FL | SF_W, C_SSE42S),
+	X3A(0x66, 0x61, SK_XXM, 16, SF_IMM | SF_FL | SF_W, C_SSE42S),
+	X3A(0x66, 0x62, SK_XXM, 16, SF_IMM | SF_FL, C_SSE42S),
+	X3A(0x66, 0x63, SK_XXM, 16, SF_IMM | SF_FL, C_SSE42S),
+	/* AES-NI, PCLMULQDQ. */
+	X38(0x66, 0xdb, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdc, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdd, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xde, SK_XXM, 16, SF_A16, C_AES),
+	X38(0x66, 0xdf, SK_XXM, 16, SF_A16, C_AES),
+	X3A(0x66, 0xdf, SK_XXM, 16, SF_A16 | SF_IMM, C_AES),
+	X3A(0x66, 0x44, SK_XXM, 16, SF_A16 | SF_IMM, C_PCLMUL),
+};
+
 #undef SX
 #undef ARITH4
 #undef PS_PD
 #undef INT66
+#undef X38
+#undef X3A
+#undef S3
 
 static int
 pick_xmm(struct gen *g)
@@ -2985,13 +3441,18 @@ u_ldmxcsr_valid(struct gen *g)
 static bool
 u_sse(struct gen *g, int cls)
 {
-	const struct sse_op *o;
+	const struct sse_op *o, *t = sse_ops;
+	unsigned nt = ARRAY_LEN(sse_ops);
 	struct enc e;
 	bool mem = false, w = false;
 	int k, r;
 
+	if (cls >= C_SSSE3 && cls <= C_PCLMUL) {
+		t = sse4_ops;
+		nt = ARRAY_LEN(sse4_ops);
+	}
 	for (k = 0; k < 64; k++) {
-		o = &sse_ops[rng_below(&g->r, ARRAY_LEN(sse_ops))];
+		o = &t[rng_below(&g->r, nt)];
 		if (o->cls == cls)
 			break;
 	}
@@ -3009,7 +3470,10 @@ u_sse(struct gen *g, int cls)
 		w = true;
 	}
 	maybe_rex(g, &e);
-	set_op(&e, 2, 0x0f, o->op, 0);
+	if (o->map)
+		set_op(&e, 3, 0x0f, o->map, o->op);
+	else
+		set_op(&e, 2, 0x0f, o->op, 0);
 	if (o->f & SF_MEM)
 		mem = true;
 	else if (!(o->f & SF_REG))
@@ -3067,6 +3531,15 @@ u_sse(struct gen *g, int cls)
 		if (!gen_mem(g, &e, w ? 8 : 4, 0))
 			return false;
 		break;
+	case SK_MMM:
+		enc_reg(&e, (int)rng_below(&g->r, 8));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, (int)rng_below(&g->r, 8));
+		}
+		break;
 	default: /* SK_M32 */
 		if (!gen_mem(g, &e, 4, 0))
 			return false;
@@ -3082,6 +3555,76 @@ u_sse(struct gen *g, int cls)
 	if (o->kind == SK_M32 && o->ext == 2)
 		plant_mxcsr(g, g->last_t);
 	return true;
+}
+
+/*
+ * An SSE4.2 string compare, with set-up that makes its cases likely: a
+ * PSRLDQ that leaves null elements at the top of an operand (implicit
+ * lengths), and small lengths in EAX and EDX (explicit ones, of either
+ * sign).  PCMPxSTRI writes ECX, PCMPxSTRM XMM0.
+ */
+static bool
+u_sse42s(struct gen *g)
+{
+	const struct sse_op *o;
+	struct enc e;
+	int k, xr = pick_xmm(g), xm = pick_xmm(g);
+	bool mem = rng_pct(&g->r, 40);
+
+	for (k = 0; k < 64; k++) {
+		o = &sse4_ops[rng_below(&g->r, ARRAY_LEN(sse4_ops))];
+		if (o->cls == C_SSE42S)
+			break;
+	}
+	if (o->cls != C_SSE42S)
+		return false;
+	if ((o->op & 1) && !writable(g, X86_RCX))
+		return false;
+	for (k = 0; k < 2; k++) {
+		if (!rng_pct(&g->r, 50))
+			continue;
+		enc_init(&e);
+		add_pfx(&e, 0x66);
+		set_op(&e, 2, 0x0f, 0x73, 0);
+		enc_rm_reg(&e, k ? xm : xr);
+		e.reg = 3;
+		set_imm(&e, 1, rng_below(&g->r, 16));
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	for (k = 0; o->op < 0x62 && k < 2; k++) {
+		int r = k ? X86_RDX : X86_RAX;
+
+		if (!writable(g, r) || !rng_pct(&g->r, 70))
+			continue;
+		enc_init(&e);
+		if (g->m64 && rng_pct(&g->r, 30))
+			e.rex |= REX_W;
+		set_op(&e, 1, 0xc7, 0, 0);
+		enc_rm_reg(&e, r);
+		e.reg = 0;
+		set_imm(&e, 4, (uint64_t)(int64_t)((int)rng_below(&g->r, 41) -
+		    20));
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	enc_init(&e);
+	e.shuffle = false;
+	add_pfx(&e, 0x66);
+	if ((o->f & SF_W) && g->m64 && rng_below(&g->r, 2))
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 3, 0x0f, 0x3a, o->op);
+	enc_reg(&e, xr);
+	if (mem) {
+		if (!gen_mem(g, &e, 16, 0))
+			return false;
+	} else {
+		enc_rm_reg(&e, xm);
+	}
+	set_imm(&e, 1, rng_below(&g->r, 256));
+	g->last_t = mem ? g->last_t : 0;
+	return commit(g, &e, C_SSE42S, ARITH, 0);
 }
 
 /* ---- x87 ----------------------------------------------------------------- */
@@ -3325,6 +3868,384 @@ u_x87(struct gen *g)
 	return commit(g, &e, C_X87, w, 0);
 }
 
+/* ---- MMX ------------------------------------------------------------------ */
+
+/*
+ * MMX (class "mmx"): the 0F forms without a mandatory prefix on MM0-MM7,
+ * SSE's MMX additions (PSHUFW, PINSRW, PEXTRW, PMOVMSKB, PAVG*, PMIN*,
+ * PMAX*, PSADBW, PMULHUW, PMULUDQ, PADDQ, PSUBQ, MOVNTQ), the conversions
+ * between MMX and XMM registers, and EMMS.  An MM register is the low 64
+ * bits of an x87 register; the x87 state is random (gen_x87_state) and
+ * compared whole, so every result is checked as the register's 80 bits
+ * with FTW and TOP: an MMX instruction but EMMS sets TOP to 0 and every
+ * tag valid, a write sets the register's exponent bits to all ones, EMMS
+ * empties every tag (SDM vol. 1, 9.5.1).  A pending unmasked x87
+ * exception makes them #MF.  ModRM's REX.R and REX.B bits are ignored
+ * for an MM register, so they are set at random.
+ */
+enum {
+	MK_MM,          /* mm, mm/m */
+	MK_MS,          /* mm/m, mm (store) */
+	MK_MG,          /* mm, r/m32 (r/m64 with REX.W) */
+	MK_GM,          /* r/m32 (r/m64), mm */
+	MK_RM,          /* r32, mm (register only) */
+	MK_MI,          /* mm, imm8 (shift groups, ModRM.reg = ext) */
+	MK_XM,          /* xmm, mm/m */
+	MK_MX,          /* mm, xmm/m */
+	MK_NONE,        /* emms */
+};
+
+struct mmx_op {
+	uint8_t pfx, op, kind, msz, f;
+	int8_t ext;
+};
+
+#define MX(o) { 0, o, MK_MM, 8, 0, -1 }
+static const struct mmx_op mmx_ops[] = {
+	{ 0, 0x60, MK_MM, 4, 0, -1 }, { 0, 0x61, MK_MM, 4, 0, -1 },
+	{ 0, 0x62, MK_MM, 4, 0, -1 },   /* punpckl*: m32 */
+	MX(0x63), MX(0x64), MX(0x65), MX(0x66), MX(0x67), MX(0x68),
+	MX(0x69), MX(0x6a), MX(0x6b), MX(0x74), MX(0x75), MX(0x76),
+	MX(0xd1), MX(0xd2), MX(0xd3), MX(0xd4), MX(0xd5), MX(0xd8),
+	MX(0xd9), MX(0xda), MX(0xdb), MX(0xdc), MX(0xdd), MX(0xde),
+	MX(0xdf), MX(0xe0), MX(0xe1), MX(0xe2), MX(0xe3), MX(0xe4),
+	MX(0xe5), MX(0xe8), MX(0xe9), MX(0xea), MX(0xeb), MX(0xec),
+	MX(0xed), MX(0xee), MX(0xef), MX(0xf1), MX(0xf2), MX(0xf3),
+	MX(0xf4), MX(0xf5), MX(0xf6), MX(0xf8), MX(0xf9), MX(0xfa),
+	MX(0xfb), MX(0xfc), MX(0xfd), MX(0xfe),
+	MX(0xf5), MX(0xe5), MX(0xd5),   /* pmaddwd, pmulhw, pmullw again */
+	{ 0, 0x6f, MK_MM, 8, 0, -1 },                   /* movq mm, mm/m */
+	{ 0, 0x7f, MK_MS, 8, 0, -1 },                   /* movq mm/m, mm */
+	{ 0, 0x6e, MK_MG, 4, SF_W, -1 },                /* movd/movq */
+	{ 0, 0x7e, MK_GM, 4, SF_W, -1 },
+	{ 0, 0x6e, MK_MG, 4, SF_W, -1 },
+	{ 0, 0x7e, MK_GM, 4, SF_W, -1 },
+	{ 0, 0xe7, MK_MS, 8, SF_MEM, -1 },              /* movntq */
+	{ 0, 0x70, MK_MM, 8, SF_IMM, -1 },              /* pshufw */
+	{ 0, 0xc4, MK_MG, 2, SF_IMM, -1 },              /* pinsrw */
+	{ 0, 0xc5, MK_RM, 0, SF_IMM, -1 },              /* pextrw */
+	{ 0, 0xd7, MK_RM, 0, 0, -1 },                   /* pmovmskb */
+	{ 0, 0x71, MK_MI, 0, SF_IMM, 2 }, { 0, 0x71, MK_MI, 0, SF_IMM, 4 },
+	{ 0, 0x71, MK_MI, 0, SF_IMM, 6 }, { 0, 0x72, MK_MI, 0, SF_IMM, 2 },
+	{ 0, 0x72, MK_MI, 0, SF_IMM, 4 }, { 0, 0x72, MK_MI, 0, SF_IMM, 6 },
+	{ 0, 0x73, MK_MI, 0, SF_IMM, 2 }, { 0, 0x73, MK_MI, 0, SF_IMM, 6 },
+	{ 0, 0x2a, MK_XM, 8, 0, -1 },                   /* cvtpi2ps */
+	{ 0x66, 0x2a, MK_XM, 8, 0, -1 },                /* cvtpi2pd */
+	{ 0, 0x2c, MK_MX, 8, 0, -1 },                   /* cvttps2pi */
+	{ 0, 0x2d, MK_MX, 8, 0, -1 },                   /* cvtps2pi */
+	{ 0x66, 0x2c, MK_MX, 16, SF_A16, -1 },          /* cvttpd2pi */
+	{ 0x66, 0x2d, MK_MX, 16, SF_A16, -1 },          /* cvtpd2pi */
+	{ 0xf3, 0xd6, MK_XM, 0, SF_REG, -1 },           /* movq2dq */
+	{ 0xf2, 0xd6, MK_MX, 0, SF_REG, -1 },           /* movdq2q */
+	{ 0, 0x77, MK_NONE, 0, 0, -1 },                 /* emms */
+	{ 0, 0x77, MK_NONE, 0, 0, -1 },
+};
+#undef MX
+
+/* An MM register number for ModRM, with REX.R or REX.B (ignored for MM
+ * registers) now and then in 64-bit mode. */
+static int
+pick_mm(struct gen *g)
+{
+	int r = (int)rng_below(&g->r, 8);
+
+	if (g->m64 && rng_pct(&g->r, 15))
+		r |= 8;
+	return r;
+}
+
+static bool
+u_mmx(struct gen *g)
+{
+	const struct mmx_op *o = &mmx_ops[rng_below(&g->r,
+	    ARRAY_LEN(mmx_ops))];
+	struct enc e;
+	bool mem = false, w = false;
+	int r;
+
+	enc_init(&e);
+	e.shuffle = false;
+	if (o->pfx)
+		add_pfx(&e, o->pfx);
+	if ((o->f & SF_W) && g->m64 && rng_below(&g->r, 2)) {
+		e.rex |= REX_W;
+		w = true;
+	}
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, o->op, 0);
+	if (o->f & SF_MEM)
+		mem = true;
+	else if (!(o->f & SF_REG) && o->kind != MK_RM && o->kind != MK_MI &&
+	    o->kind != MK_NONE)
+		mem = rng_pct(&g->r, 40);
+	switch (o->kind) {
+	case MK_MM:
+	case MK_MS:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_mm(g));
+		}
+		break;
+	case MK_MG:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, w ? 8 : o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_src(g, &e));
+		}
+		break;
+	case MK_GM:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, w ? 8 : o->msz, 0))
+				return false;
+		} else {
+			r = pick_dst(g, &e, w ? 8 : 4);
+			if (r < 0)
+				return false;
+			enc_rm_reg(&e, r);
+		}
+		break;
+	case MK_RM:
+		r = pick_dst(g, &e, 4);
+		if (r < 0)
+			return false;
+		enc_reg(&e, r);
+		enc_rm_reg(&e, pick_mm(g));
+		break;
+	case MK_MI:
+		enc_rm_reg(&e, pick_mm(g));
+		e.reg = (uint8_t)o->ext;
+		break;
+	case MK_XM:
+		enc_reg(&e, pick_xmm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_mm(g));
+		}
+		break;
+	case MK_MX:
+		enc_reg(&e, pick_mm(g));
+		if (mem) {
+			if (!gen_mem(g, &e, o->msz, o->f & SF_A16 ? 16 : 0))
+				return false;
+		} else {
+			enc_rm_reg(&e, pick_xmm(g));
+		}
+		break;
+	default:
+		break;
+	}
+	if (o->f & SF_IMM)
+		set_imm(&e, 1, rng_below(&g->r, 256));
+	return commit(g, &e, C_MMX, 0, 0);
+}
+
+/* ---- ENTER and LEAVE ------------------------------------------------------ */
+
+/*
+ * ENTER imm16, imm8 with every nesting level 0-31 (and an imm8 above 31
+ * now and then: the level is imm8 mod 32), and LEAVE, in each operand
+ * size the mode has: 64 and 16 bits in 64-bit mode (66; there is no
+ * 32-bit form there), 32 and 16 outside it.  RBP mostly points into the
+ * stack or data page first (lea), so a nested level's frame pointers are
+ * read from there; else it keeps its random value (#SS, #PF).  ENTER
+ * pushes RBP and level frame pointers (the last is the new frame's own)
+ * and then subtracts imm16 from RSP; LEAVE loads RSP from RBP and pops
+ * RBP.  The stack pointer stays known only where it follows from the
+ * code: after ENTER, and after an ENTER LEAVE pair of the natural size.
+ */
+static bool
+u_enter(struct gen *g)
+{
+	struct enc e;
+	int sz = g->m64 ? 8 : 4, level, k = (int)rng_below(&g->r, 4);
+	unsigned frame;
+	uint8_t imm8;
+
+	if (!writable(g, X86_RBP))
+		return false;
+	if (g->cur.rsp_known && (g->cur.rsp < -0x600 || g->cur.rsp > 0x600))
+		return false;
+	if (k == 3) {
+		/* LEAVE alone: RSP takes whatever RBP holds. */
+		enc_init(&e);
+		if (rng_pct(&g->r, 15))
+			add_pfx(&e, 0x66);
+		maybe_rex(g, &e);
+		set_op(&e, 1, 0xc9, 0, 0);
+		if (!commit(g, &e, C_ENTER, 0, 0))
+			return false;
+		g->cur.rsp_known = false;
+		return true;
+	}
+	if (rng_pct(&g->r, 85) && !setup_lea(g, X86_RBP, rng_pct(&g->r, 70) ?
+	    G_STACK + 0x100 + rng_below(&g->r, 0xe00) :
+	    G_DATA + 0x100 + rng_below(&g->r, 0xf00)))
+		return false;
+	level = rng_pct(&g->r, 40) ? (int)rng_below(&g->r, 4) :
+	    (int)rng_below(&g->r, 32);
+	imm8 = (uint8_t)level;
+	if (rng_pct(&g->r, 5))
+		imm8 = (uint8_t)(level | (rng_below(&g->r, 8) << 5));
+	frame = rng_pct(&g->r, 70) ? (unsigned)rng_below(&g->r, 0x80) :
+	    rng_pct(&g->r, 80) ? (unsigned)rng_below(&g->r, 0x400) :
+	    (unsigned)rng_below(&g->r, 0x10000);
+	enc_init(&e);
+	if (rng_pct(&g->r, 25)) {
+		add_pfx(&e, 0x66);
+		sz = 2;
+	}
+	maybe_rex(g, &e);
+	set_op(&e, 1, 0xc8, 0, 0);
+	set_imm(&e, 3, frame | (uint64_t)imm8 << 16);   /* imm16, imm8 */
+	if (!commit(g, &e, C_ENTER, 0, 0))
+		return false;
+	g->cur.rsp -= (int64_t)(sz * (1 + level)) + (int64_t)frame;
+	if (frame >= 0x400)
+		g->cur.rsp_known = false;
+	if (k == 2) {
+		/* LEAVE in the same size: back where ENTER started. */
+		enc_init(&e);
+		if (sz == 2)
+			add_pfx(&e, 0x66);
+		maybe_rex(g, &e);
+		set_op(&e, 1, 0xc9, 0, 0);
+		if (!commit(g, &e, C_ENTER, 0, 0))
+			return false;
+		g->cur.rsp += (int64_t)(sz * (1 + level)) + (int64_t)frame;
+		/* A 16-bit ENTER wrote BP alone: RSP = RBP is not known. */
+		if (sz == 2 && g->m64)
+			g->cur.rsp_known = false;
+	}
+	return true;
+}
+
+/* ---- FXSAVE and FXRSTOR --------------------------------------------------- */
+
+/*
+ * FXSAVE and FXRSTOR (and their REX.W forms, FXSAVE64 and FXRSTOR64, with
+ * 64-bit FIP and FDP), 512 bytes, 16-byte aligned (#GP if not).  The saved
+ * image is compared with the rest of memory; the bytes the SDM (vol. 1,
+ * 10.5.1, table 10-2) leaves reserved are overwritten right after (byte
+ * 5, FOP to FDS 6-23 whose upper halves and selectors are reserved or
+ * the host's, see below, the six bytes after each ST register, 416-463),
+ * so they are neither compared nor read later; 464-511, which the CPU
+ * never writes, are compared.  FOP, FIP and FDP themselves are compared
+ * in the x87 state where the host stores them.  FXRSTOR mostly loads an
+ * image with a valid MXCSR stored just before it (a reserved bit set is
+ * #GP(0)); the x87 registers, tags and the rest are random.
+ */
+static bool
+fx_store(struct gen *g, uint64_t t, int size, uint32_t v)
+{
+	struct enc e;
+	int64_t d = (int64_t)(t - g->s->bval);
+
+	enc_init(&e);
+	if (size == 2)
+		add_pfx(&e, 0x66);
+	if (size == 8)
+		e.rex |= REX_W;
+	set_op(&e, 1, size == 1 ? 0xc6 : 0xc7, 0, 0);
+	enc_sib_or_rm(g, &e, g->s->breg, -1, 0, d);
+	e.reg = 0;
+	set_imm(&e, size == 1 ? 1 : size == 2 ? 2 : 4, v);
+	return commit(g, &e, C_SETUP, 0, 0);
+}
+
+static bool
+fx_clear(struct gen *g, uint64_t t, int size)
+{
+	return fx_store(g, t, size, 0);
+}
+
+static bool
+u_fxsave(struct gen *g)
+{
+	struct enc e;
+	bool save = rng_pct(&g->r, 55), w = g->m64 && rng_below(&g->r, 2);
+	bool known = !rng_pct(&g->r, 20);
+	uint64_t t = G_DATA + 16 * rng_below(&g->r, (4096 - 512) / 16);
+	int k;
+
+	/* Room for FXSAVE and its 26 stores (at most 12 bytes each). */
+	if (g->s->n + 28 > MAX_INSNS || g->off + 28 * 12 > G_CODE_SIZE - 80)
+		save = false;
+	if (!save && known && w) {
+		/* FXRSTOR64's FIP and FDP canonical: the CPU makes them so
+		 * to its own linear-address width (57 bits on this host's
+		 * Zen 5, where the model has 48), which the SDM leaves to
+		 * it. */
+		if (!fx_store(g, t + 8, 8, (uint32_t)rand_value(&g->r)) ||
+		    !fx_store(g, t + 16, 8, (uint32_t)rand_value(&g->r)))
+			return false;
+	}
+	if (!save && known) {
+		uint32_t v = 0x1f80;
+
+		if (rng_pct(&g->r, 40))
+			v = (v & ~0x6000u) | (rng_below(&g->r, 4) << 13);
+		if (rng_pct(&g->r, 15))
+			v |= 0x8040;
+		if (rng_pct(&g->r, 10))
+			v &= ~(0x80u << rng_below(&g->r, 6));
+		v |= (uint32_t)rng_below(&g->r, 64);
+		enc_init(&e);
+		set_op(&e, 1, 0xc7, 0, 0);
+		enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t + 24 -
+		    g->s->bval));
+		e.reg = 0;
+		set_imm(&e, 4, v);
+		if (!commit(g, &e, C_SETUP, 0, 0))
+			return false;
+	}
+	enc_init(&e);
+	if (w)
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, 0xae, 0);
+	if (known) {
+		enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t -
+		    g->s->bval));
+	} else {
+		if (!gen_mem(g, &e, 512, 16))
+			return false;
+		t = g->last_t;
+		/* FXRSTOR through a random operand only where it faults
+		 * (#PF, or #GP where this KVM judges it): an image it could
+		 * load would have a random MXCSR (#GP(0) for a reserved bit)
+		 * and random pointers. */
+		if (!save && (user_rw(t, 512) || (t >= G_RO && t < G_RO +
+		    4096) || (t >= G_CODE && t < G_CODE + G_CODE_SIZE)))
+			return false;
+	}
+	e.reg = save ? 0 : 1;
+	if (!commit(g, &e, C_FXSR, 0, 0))
+		return false;
+	g->s->in[g->s->n - 1].multi = true;
+	if (!save || !user_rw(t, 512))
+		return true;
+	/* Mask the reserved bytes (see above). */
+	if (!fx_clear(g, t + 5, 1) || !fx_clear(g, t + 6, 2) ||
+	    !fx_clear(g, t + 8, 8) || !fx_clear(g, t + 16, 8))
+		return false;
+	for (k = 0; k < 8; k++)
+		if (!fx_clear(g, t + 32 + 16 * k + 10, 2) ||
+		    !fx_clear(g, t + 32 + 16 * k + 12, 4))
+			return false;
+	for (k = 416; k < 464; k += 8)
+		if (!fx_clear(g, t + (uint64_t)k, 8))
+			return false;
+	return true;
+}
+
 /* ---- units and sequences ------------------------------------------------- */
 
 static bool u_shift_s(struct gen *g) { return u_shift(g, C_SHIFT); }
@@ -3335,6 +4256,10 @@ static bool u_ssefp(struct gen *g) { return u_sse(g, C_SSEFP); }
 static bool u_sseint(struct gen *g) { return u_sse(g, C_SSEINT); }
 static bool u_ssecvt(struct gen *g) { return u_sse(g, C_SSECVT); }
 static bool u_mxcsr(struct gen *g) { return u_sse(g, C_MXCSR); }
+static bool u_ssse3(struct gen *g) { return u_sse(g, C_SSSE3); }
+static bool u_sse41(struct gen *g) { return u_sse(g, C_SSE41); }
+static bool u_aes(struct gen *g) { return u_sse(g, C_AES); }
+static bool u_pclmul(struct gen *g) { return u_sse(g, C_PCLMUL); }
 
 #define UM_64 1
 #define UM_32 2
@@ -3382,6 +4307,20 @@ static const struct unit {
 	{ u_mxcsr, C_MXCSR, 1, UM_ALL },
 	{ u_fault, C_FAULT, 2, UM_ALL },
 	{ u_x87, C_X87, 6, UM_ALL },
+	{ u_ssse3, C_SSSE3, 3, UM_ALL },
+	{ u_sse41, C_SSE41, 4, UM_ALL },
+	{ u_sse42s, C_SSE42S, 2, UM_ALL },
+	{ u_aes, C_AES, 1, UM_ALL },
+	{ u_pclmul, C_PCLMUL, 1, UM_ALL },
+	{ u_bmi1, C_BMI1, 3, UM_ALL },
+	{ u_bmi2, C_BMI2, 3, UM_ALL },
+	{ u_adx, C_ADX, 1, UM_ALL },
+	{ u_movbe, C_MOVBE, 1, UM_ALL },
+	{ u_crc32, C_CRC32, 1, UM_ALL },
+	{ u_rdrand, C_RDRAND, 1, UM_ALL },
+	{ u_mmx, C_MMX, 5, UM_ALL },
+	{ u_fxsave, C_FXSR, 1, UM_ALL },
+	{ u_enter, C_ENTER, 2, UM_ALL },
 };
 
 static const struct unit *
@@ -4322,10 +5261,24 @@ probe_gp(struct side *kvm, int m, struct mode_info *mi)
 		{ C_SSECVT, 4, { 0x0f, 0x5b, 0x43, 0x01 } },
 		{ C_MXCSR, 3, { 0x0f, 0xae, 0x10 } },
 		{ C_X87, 2, { 0xd9, 0x00 } },                   /* fld m32 */
+		{ C_BMI1, 4, { 0xf3, 0x0f, 0xbc, 0x00 } },      /* tzcnt */
+		{ C_BMI1, 5, { 0xc4, 0xe2, 0x78, 0xf2, 0x00 } }, /* andn */
+		{ C_BMI1, 5, { 0xc4, 0xe2, 0x78, 0xf3, 0x18 } }, /* blsi */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x78, 0xf5, 0x00 } }, /* bzhi */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x7b, 0xf6, 0x00 } }, /* mulx */
+		{ C_BMI2, 5, { 0xc4, 0xe2, 0x79, 0xf7, 0x00 } }, /* shlx */
+		{ C_BMI2, 6, { 0xc4, 0xe3, 0x7b, 0xf0, 0x00, 0x01 } },
+		{ C_ADX, 5, { 0x66, 0x0f, 0x38, 0xf6, 0x00 } },
+		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf0, 0x00 } },
+		{ C_MOVBE, 4, { 0x0f, 0x38, 0xf1, 0x00 } },
+		{ C_CRC32, 5, { 0xf2, 0x0f, 0x38, 0xf1, 0x00 } },
+		{ C_MMX, 3, { 0x0f, 0x6f, 0x00 } },             /* movq mm0 */
+		{ C_MMX, 3, { 0x0f, 0xfc, 0x00 } },             /* paddb */
+		{ C_FXSR, 3, { 0x0f, 0xae, 0x06 } },            /* fxsave */
 	};
 	static struct seq s;
 	static struct result r;
-	char list[256] = "";
+	char list[512] = "";
 	size_t k, n = 0;
 
 	/* Outside 64-bit mode addresses wrap at 4 GiB: no canonical #GP. */

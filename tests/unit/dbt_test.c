@@ -101,6 +101,54 @@ TEST(decode_too_long)
 	EXPECT_EQ(dec("66666666666666666666666666666690", &i), -2);
 }
 
+/* VEX (C4/C5): BMI1/2 only, everything else #UD; outside 64-bit mode C4
+ * and C5 are LES and LDS unless the next byte's mod is 11. */
+TEST(decode_vex)
+{
+	struct insn i;
+
+	mode64(&cpu);
+	EXPECT_EQ(dec("c4e270f2c2", &i), 5);            /* andn eax, ecx, edx */
+	EXPECT_EQ(i.map, MAP_VEX_0F38);
+	EXPECT_EQ(i.op, 0xf2);
+	EXPECT_EQ(i.vvvv, 1);
+	EXPECT_EQ(i.reg, 0);
+	EXPECT_EQ(i.rm, 2);
+	EXPECT_EQ(i.opsize, 4);
+	EXPECT_TRUE(i.fn != dbt_op_ud);
+	EXPECT_EQ(dec("c442b0f2c2", &i), 5);            /* andn r8, r9, r10 */
+	EXPECT_EQ(i.opsize, 8);
+	EXPECT_EQ(i.reg, 8);
+	EXPECT_EQ(i.vvvv, 9);
+	EXPECT_EQ(i.rm, 10);
+	EXPECT_EQ(dec("c4e37bf0c105", &i), 6);          /* rorx eax, ecx, 5 */
+	EXPECT_EQ(i.imm, 5);
+	EXPECT_TRUE(i.fn != dbt_op_ud);
+	EXPECT_EQ(dec("c4e274f2c2", &i), 5);            /* VEX.L 1: #UD */
+	EXPECT_TRUE(i.fn == dbt_op_ud);
+	EXPECT_EQ(dec("c5f877", &i), 3);                /* vzeroupper: #UD */
+	EXPECT_TRUE(i.fn == dbt_op_ud);
+	EXPECT_EQ(dec("66c4e270f2c2", &i), -1);         /* 66 before VEX */
+	EXPECT_EQ(dec("40c4e270f2c2", &i), -1);         /* REX before VEX */
+	EXPECT_EQ(dec("c4e070f2c2", &i), -1);           /* no map 0 */
+	/* 32-bit protected mode. */
+	memset(&cpu, 0, sizeof(cpu));
+	cpu.cr0 = X86_CR0_PE;
+	cpu.seg[X86_CS].db = 1;
+	dbt_update_mode(&cpu);
+	EXPECT_EQ(dec("c400", &i), 2);                  /* les eax, [eax] */
+	EXPECT_EQ(i.map, MAP_1B);
+	EXPECT_EQ(dec("c50500010000", &i), 6);          /* lds eax, [disp32] */
+	EXPECT_EQ(dec("c4e270f2c2", &i), 5);            /* andn */
+	EXPECT_EQ(i.map, MAP_VEX_0F38);
+	EXPECT_TRUE(i.fn != dbt_op_ud);
+	/* Real mode: no VEX. */
+	memset(&cpu, 0, sizeof(cpu));
+	dbt_update_mode(&cpu);
+	EXPECT_EQ(dec("c4e270f2c2", &i), -1);
+	EXPECT_EQ(dec("c400", &i), 2);                  /* les ax, [bx+si] */
+}
+
 /* 4-level page walk to a 4 KiB page and a 2 MiB page. */
 TEST(page_walk_4k_and_2m)
 {
