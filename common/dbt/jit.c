@@ -81,6 +81,7 @@
  */
 #include "dbt/jit.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -145,6 +146,7 @@ struct dbt_jit {
 	uint64_t reg_links, trans_made;  /* links into register entries */
 	uint64_t links_flhost;          /* ... carrying the flags in the host's */
 	bool bmi2;              /* the host has RORX */
+	unsigned isa;           /* ISA_*: the extensions the host has */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
@@ -1269,6 +1271,12 @@ enum {
 
 enum { IMM_NONE, IMM_8, IMM_Z, IMM_64 };
 
+enum {
+	ISA_BMI1 = 1, ISA_BMI2 = 2, ISA_LZCNT = 4, ISA_POPCNT = 8,
+	ISA_MOVBE = 16, ISA_CRC32 = 32, ISA_ADX = 64, ISA_RDRAND = 128,
+	ISA_RDSEED = 256,
+};
+
 /* A guest instruction re-encoded on host scratch registers. */
 struct hop {
 	uint8_t opc[3];
@@ -1286,6 +1294,12 @@ struct hop {
 	bool cl;                /* guest RCX in host rcx (shift counts) */
 	bool lockable;          /* LOCK is valid with a memory operand */
 	bool reg_nr;            /* the reg operand is written whole, not read */
+	uint8_t mpfx;           /* a mandatory prefix (F2, F3, 66) before REX */
+	bool dx;                /* guest RDX in host rdx (MULX) */
+	bool vex;               /* a VEX prefix, not REX (select_hop_isa) */
+	uint8_t vmap, vpp;      /* VEX.mmmmm, VEX.pp */
+	int vreg;               /* guest register in VEX.vvvv, -1: none */
+	bool vreg_w;            /* it is written (whole), not read */
 };
 
 /* Guest register g as a byte operand: which slot holds it and whether it
@@ -1295,6 +1309,18 @@ byte_slot(const struct insn *i, int g, bool *hi)
 {
 	*hi = !i->rex && g >= 4 && g < 8;
 	return *hi ? g - 4 : g;
+}
+
+/* A three-byte VEX prefix for host registers reg, rm (or [rdi + rsi]) and
+ * vvvv (-1: none, 1111b); W from the operand size. */
+static void
+emit_vex3(struct emit *e, const struct hop *h, int hr, int hm, int hv)
+{
+	b1(e, 0xc4);
+	b1(e, (hr >= 8 ? 0u : 0x80u) | 0x40u | (hm >= 8 ? 0u : 0x20u) |
+	    h->vmap);
+	b1(e, (h->size == 8 ? 0x80u : 0u) |
+	    (~(unsigned)(hv >= 0 ? hv : 0) & 15) << 3 | h->vpp);
 }
 
 /*
@@ -1388,6 +1414,7 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 {
 	bool mem = i->mem && h->rm_force < 0, hi_r = false, hi_m = false;
 	int gr = -1, gm = -1, hr = -1, hm = -1, hc = -1, k;
+	int hd = -1, hv = -1;
 	struct slow_path *s = NULL;
 	const uint8_t *start;
 	unsigned rex;
@@ -1423,6 +1450,10 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		emit_ea_rc(e, i, rip + i->len, true);
 	if (h->cl)
 		hc = rc_get(e, X86_RCX);
+	if (h->dx)
+		hd = rc_get(e, X86_RDX);
+	if (h->vex && h->vreg >= 0)
+		hv = rc_take(e, h->vreg, h->vreg_w && h->vreg != gm);
 	/* Nor need an r/m register written whole and not read (MOV r/m32,
 	 * r32 included: a 32-bit write clears the upper half). */
 	if (gm >= 0)
@@ -1436,7 +1467,7 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		/* Flags the instruction overwrites, or leaves alone without
 		 * writing a register they were made from, need no saving
 		 * if they can be made again (flags_replay). */
-		e->replay_ok = !h->cl && (h->flags & FL_R) == 0 &&
+		e->replay_ok = !h->cl && !h->vex && (h->flags & FL_R) == 0 &&
 		    ((h->flags & FL_W) || (!flags_src_uses(e, h->reg_w ?
 		    gr : -1) && !flags_src_uses(e, h->rm_w ? gm : -1)));
 		e->probe_sib = true;
@@ -1448,14 +1479,20 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		flags_to_host(e);
 	if (h->cl)
 		mov_rr(e, CX, hc);
+	if (h->dx)
+		mov_rr(e, DX, hd);
 	start = e->p;
 	if (i->lock && mem)
 		b1(e, 0xf0);
 	if (h->size == 2)
 		b1(e, 0x66);
+	if (h->mpfx)
+		b1(e, h->mpfx);
 	rex = (h->size == 8 ? 8u : 0) | (hr >= 8 ? 4u : 0) |
 	    (hm >= 8 ? 1u : 0);
-	if (rex || (h->size == 1 && (hr >= 4 || hm >= 4)))
+	if (h->vex)
+		emit_vex3(e, h, hr, hm, hv);
+	else if (rex || (h->size == 1 && (hr >= 4 || hm >= 4)))
 		b1(e, 0x40 | rex);
 	for (k = 0; k < h->nopc; k++)
 		b1(e, h->opc[k]);
@@ -1484,6 +1521,8 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		rc_dirty(e, gr);
 	if (h->rm_w && gm >= 0)
 		rc_dirty(e, gm);
+	if (h->vex && h->vreg_w)
+		rc_dirty(e, h->vreg);
 	if (h->flags & (FL_W | FL_R))
 		e->fl = FLS_HOST;
 	if (s != NULL && s->fl_probe == FLS_REPLAY && !(h->flags & FL_W)) {
@@ -1743,6 +1782,167 @@ select_hop(const struct insn *i, struct hop *h)
 		}
 	}
 	return false;
+}
+
+/*
+ * The general-purpose extensions (interp-bit.c) compiled as themselves
+ * where the host has them (j->isa, from its CPUID at start-up; else the
+ * handler runs them): TZCNT, LZCNT, POPCNT, MOVBE, CRC32, ADCX, ADOX,
+ * RDRAND, RDSEED and the VEX-encoded BMI1/BMI2.  Their flags are the
+ * host's; the interpreter's are this host's too (interp-bit.c).
+ */
+static bool
+select_hop_isa(const struct insn *i, struct hop *h, unsigned isa)
+{
+	unsigned op = i->op, os = i->opsize, r = i->reg & 7;
+	int pfx = dbt_insn_pfx(i);
+	bool hi;
+
+	if (i->lock || i->fn == dbt_op_ud)
+		return false;
+	if (i->map == MAP_0F && (op == 0xbc || op == 0xbd || op == 0xb8) &&
+	    pfx == PFX_F3) {
+		if (!(isa & (op == 0xb8 ? ISA_POPCNT : op == 0xbc ? ISA_BMI1 :
+		    ISA_LZCNT)))
+			return false;
+		hop_init(h, i, os, 2, 0x0f, op);
+		h->mpfx = 0xf3;
+		h->reg = i->reg;
+		h->reg_w = true;
+		h->rm_r = true;
+		/* TZCNT and LZCNT keep OF on this host: read. */
+		h->flags = op == 0xb8 ? FL_W : FL_W | FL_R;
+		return true;
+	}
+	if (i->map == MAP_0F && op == 0xc7 && !i->mem && (r == 6 || r == 7) &&
+	    (pfx == PFX_NONE || pfx == PFX_66)) {
+		if (!(isa & (r == 6 ? ISA_RDRAND : ISA_RDSEED)))
+			return false;
+		hop_init(h, i, os, 2, 0x0f, op);
+		h->ext = (int)r;
+		h->rm_w = true;
+		h->flags = FL_W;
+		return true;
+	}
+	if (i->map == MAP_0F38 && (op == 0xf0 || op == 0xf1)) {
+		if (pfx == PFX_F2) {                    /* CRC32 */
+			unsigned sz = op == 0xf0 ? 1 : os;
+
+			if (!(isa & ISA_CRC32))
+				return false;
+			if (sz == 1 && !i->mem && byte_slot(i, i->rm, &hi) >= 0
+			    && hi)
+				return false;           /* AH..BH */
+			hop_init(h, i, sz, 3, 0x0f, 0x38);
+			h->opc[2] = (uint8_t)op;
+			h->mpfx = 0xf2;
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			return true;
+		}
+		if (!(isa & ISA_MOVBE) || !i->mem ||
+		    (pfx != PFX_NONE && pfx != PFX_66))
+			return false;
+		hop_init(h, i, os, 3, 0x0f, 0x38);      /* MOVBE */
+		h->opc[2] = (uint8_t)op;
+		h->reg = i->reg;
+		if (op == 0xf0) {
+			h->reg_w = true;
+			h->reg_nr = os >= 4;
+			h->rm_r = true;
+		} else {
+			h->rm_w = true;
+		}
+		return true;
+	}
+	if (i->map == MAP_0F38 && op == 0xf6 &&
+	    (pfx == PFX_66 || pfx == PFX_F3)) {         /* ADCX, ADOX */
+		if (!(isa & ISA_ADX))
+			return false;
+		hop_init(h, i, (i->rex & 8) ? 8 : 4, 3, 0x0f, 0x38);
+		h->opc[2] = 0xf6;
+		h->mpfx = pfx == PFX_66 ? 0x66 : 0xf3;
+		h->reg = i->reg;
+		h->reg_w = true;
+		h->rm_r = true;
+		h->flags = FL_W | FL_R;
+		return true;
+	}
+	if (i->map != MAP_VEX_0F38 && i->map != MAP_VEX_0F3A)
+		return false;
+	hop_init(h, i, os, 1, op, 0);
+	h->vex = true;
+	h->vmap = (uint8_t)(i->map & 3);
+	h->vpp = (uint8_t)(pfx == PFX_66 ? 1 : pfx == PFX_F3 ? 2 :
+	    pfx == PFX_F2 ? 3 : 0);
+	h->vreg = i->vvvv;
+	h->reg = i->reg;
+	h->reg_w = true;
+	/* Written whole unless it is the vvvv source too. */
+	h->reg_nr = i->reg != i->vvvv;
+	h->rm_r = true;
+	if (i->map == MAP_VEX_0F3A) {                   /* RORX */
+		if (op != 0xf0 || !(isa & ISA_BMI2) || i->vvvv != 0)
+			return false;
+		h->vreg = -1;
+		h->imm = IMM_8;
+		return true;
+	}
+	switch (op) {
+	case 0xf2:                                      /* ANDN */
+	case 0xf7:                      /* BEXTR; SHLX SARX SHRX */
+		if (!(isa & (op == 0xf2 || pfx == PFX_NONE ? ISA_BMI1 :
+		    ISA_BMI2)))
+			return false;
+		h->flags = pfx == PFX_NONE ? FL_W : FL_NONE;
+		return true;
+	case 0xf3:                      /* BLSR, BLSMSK, BLSI: vvvv = f(rm) */
+		if (!(isa & ISA_BMI1))
+			return false;
+		h->reg = -1;
+		h->ext = (int)r;
+		h->reg_w = h->reg_nr = false;
+		h->vreg_w = true;
+		h->flags = FL_W;
+		return true;
+	case 0xf5:                      /* BZHI; PDEP, PEXT */
+		if (!(isa & ISA_BMI2))
+			return false;
+		h->flags = pfx == PFX_NONE ? FL_W : FL_NONE;
+		return true;
+	case 0xf6:                      /* MULX hi:reg, lo:vvvv = rDX * rm */
+		if (!(isa & ISA_BMI2))
+			return false;
+		h->dx = true;
+		h->reg_nr = true;
+		h->vreg_w = true;
+		return true;
+	}
+	return false;
+}
+
+/* The extensions of select_hop_isa the host has (CPUID). */
+static unsigned
+host_isa(void)
+{
+	unsigned a, b, c, d, isa = 0;
+
+	if (__get_cpuid(1, &a, &b, &c, &d)) {
+		isa |= (c & 1u << 20 ? ISA_CRC32 : 0) |
+		    (c & 1u << 22 ? ISA_MOVBE : 0) |
+		    (c & 1u << 23 ? ISA_POPCNT : 0) |
+		    (c & 1u << 30 ? ISA_RDRAND : 0);
+	}
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+		isa |= (b & 1u << 3 ? ISA_BMI1 : 0) |
+		    (b & 1u << 8 ? ISA_BMI2 : 0) |
+		    (b & 1u << 18 ? ISA_RDSEED : 0) |
+		    (b & 1u << 19 ? ISA_ADX : 0);
+	}
+	if (__get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & 1u << 5))
+		isa |= ISA_LZCNT;
+	return isa;
 }
 
 /* Both operands written and held in one guest register (XCHG AH, AL):
@@ -2904,6 +3104,10 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		emit_rep_str(e, i, rip);
 		goto native;
 	}
+	if (select_hop_isa(i, &h, e->j->isa)) {
+		emit_hop(e, i, rip, &h);
+		goto native;
+	}
 	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
 		goto helper;
 	if (i->map == MAP_1B) {
@@ -3804,6 +4008,9 @@ dbt_jit_new(size_t cache_size)
 	emit_trampoline(j);
 	j->bmi2 = __builtin_cpu_supports("bmi2") &&
 	    getenv("VMKIT_JIT_NO_BMI2") == NULL;
+	/* VMKIT_JIT_NO_ISA=1: the guest's extensions through their
+	 * handlers (for comparison and the difftest). */
+	j->isa = getenv("VMKIT_JIT_NO_ISA") == NULL ? host_isa() : 0;
 	if (getenv("VMKIT_JIT_PERFMAP") != NULL) {
 		char path[64];
 
