@@ -72,6 +72,7 @@ guest_backends() {
 			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }
 			[ -n "$x" ] || [ ${#args[@]} -gt 0 ] || { echo "# $a/$t: no sse line" >&3; false; }
 			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: 16-byte alignment before the address ok*" "$a/$t: #GP before #SS"
+			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: sse after CR0.TS ok*" "$a/$t: #NM from translated SSE code"
 			sums="$sums $a/$t=$s/${x:-skipped}"
 			[ -z "$first" ] && first=$s
 			is "$s" "$first" "integer checksums:$sums"

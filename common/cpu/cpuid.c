@@ -20,10 +20,12 @@
  *               mispredicted return each) nor BHB-clearing loops.  KVM
  *               shows these where it emulates the MSRs (kvm.c)
  * No AVX/XSAVE, SSSE3/SSE4, AES, x2APIC, PCID, FSGSBASE, 1 GiB pages.
- * Under KVM a bit the host's KVM does not support is cleared (kvm.c):
- * the DBT runs all of these on any host.  Leaf 0xB gives the topology, 0x15/0x16 the TSC
- * frequency (so Linux needs no calibration), 0x40000000 the hypervisor
- * signature "vmkitvmkitvm".
+ * CRC32 runs on the DBT but is SSE4.2's (leaf 1 ECX bit 20), not
+ * advertised on its own.  Under KVM, MOVBE, RDRAND, BMI1/2, RDSEED,
+ * ADX, LZCNT, SMEP, SMAP and UMIP are cleared where the host's KVM does
+ * not support them (kvm.c); the DBT runs them on any host.  Leaf 0xB
+ * gives the topology, 0x15/0x16 the TSC frequency (so Linux needs no
+ * calibration), 0x40000000 the hypervisor signature "vmkitvmkitvm".
  */
 #include "cpu/cpu.h"
 

@@ -229,6 +229,7 @@ set_cr4(struct dbt_cpu *c, uint64_t v)
 		dbt_gp0(c);
 	c->cr4 = v;
 	dbt_tlb_flush(c);
+	dbt_update_mode(c);     /* OSFXSR is part of the mode key */
 	dbt_watch_update(c);    /* CR4.DE arms I/O breakpoints */
 }
 
@@ -345,6 +346,7 @@ op_clts(struct dbt_cpu *c, const struct insn *i)
 	(void)i;
 	need_cpl0(c);
 	c->cr0 &= ~(uint64_t)X86_CR0_TS;
+	dbt_update_mode(c);     /* TS is part of the mode key */
 }
 
 /* UMIP (CR4 bit 11): SGDT, SIDT, SLDT, SMSW and STR are #GP(0) at CPL > 0
