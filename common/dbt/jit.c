@@ -184,6 +184,7 @@ struct flag_src {
 	uint8_t code[32];       /* undo and redo: the flags it made */
 	int n;
 	int8_t host[2], guest[2];
+	uint16_t wgen[2];       /* e->rc_wgen of guest[] when recorded */
 };
 
 /* A taken Jcc inside a block: out of line, the flags and the dirty
@@ -207,6 +208,7 @@ struct emit {
 	int8_t rc_owner[16];    /* host reg -> guest reg, -1 */
 	bool rc_dirty[16];      /* by guest reg */
 	bool rc_pin[16];        /* by host reg: used by this instruction */
+	uint16_t rc_wgen[16];   /* by guest reg: writes so far (rc_dirty) */
 	unsigned rc_lru[16], rc_tick;
 	int insn_no;            /* of the instruction being compiled */
 	struct flag_src fsrc;
@@ -455,6 +457,8 @@ flags_save(struct emit *e)
 }
 
 static void flags_merge_ax(struct emit *e);
+static bool flags_dead_after(const struct emit *e, const struct insn *i);
+static int hop_plain(const struct insn *i);
 
 /* c->rflags -> host flags.  Clobbers rax. */
 static void
@@ -545,6 +549,10 @@ flags_all_to_bx(struct emit *e)
 static void
 rc_init(struct emit *e)
 {
+	int g;
+
+	for (g = 0; g < 16; g++)
+		e->rc_wgen[g]++;        /* as in rc_sync_one */
 	memset(e->rc_host, -1, sizeof(e->rc_host));
 	memset(e->rc_owner, -1, sizeof(e->rc_owner));
 	memset(e->rc_dirty, 0, sizeof(e->rc_dirty));
@@ -593,6 +601,7 @@ static void
 rc_dirty(struct emit *e, int g)
 {
 	e->rc_dirty[g] = true;
+	e->rc_wgen[g]++;
 }
 
 /* Write every dirty cached register back to c->gpr (flag-neutral). */
@@ -628,6 +637,7 @@ rc_sync_one(struct emit *e, int g)
 	e->rc_host[g] = -1;
 	e->rc_owner[h] = -1;
 	e->rc_dirty[g] = false;
+	e->rc_wgen[g]++;        /* c->gpr may be written now (flags_src_carry) */
 }
 
 static void
@@ -958,8 +968,31 @@ flags_src_record(struct emit *e, const uint8_t *start, unsigned size,
 	f->guest[0] = (int8_t)gr;
 	f->host[1] = (int8_t)hm;
 	f->guest[1] = (int8_t)gm;
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < 2; k++) {
 		if ((f->host[k] < 0) != (f->guest[k] < 0))
+			return;
+		f->wgen[k] = f->guest[k] >= 0 ? e->rc_wgen[f->guest[k]] : 0;
+	}
+	f->at = e->insn_no;
+}
+
+/*
+ * After instruction e->insn_no, which wrote no flags: the recorded flags
+ * are still the guest's if they were before it and it wrote none of the
+ * registers they were made from.  Probes after it can then make them
+ * again rather than save them (LEA, MOV and SSE moves between a CMP and
+ * a load are common).
+ */
+static void
+flags_src_carry(struct emit *e)
+{
+	struct flag_src *f = &e->fsrc;
+	int k;
+
+	if (f->at < 0 || f->at != e->insn_no - 1)
+		return;
+	for (k = 0; k < 2; k++)
+		if (f->guest[k] >= 0 && e->rc_wgen[f->guest[k]] != f->wgen[k])
 			return;
 	f->at = e->insn_no;
 }
@@ -1527,9 +1560,12 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		e->fl = FLS_HOST;
 	if (s != NULL && s->fl_probe == FLS_REPLAY && !(h->flags & FL_W)) {
 		/* The probe clobbered flags this instruction keeps: made
-		 * again, from registers it did not write. */
-		memcpy(e->p, s->replay, (size_t)s->nreplay);
-		e->p += s->nreplay;
+		 * again, from registers it did not write, unless the next
+		 * instruction overwrites them. */
+		if (!flags_dead_after(e, i)) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+		}
 		e->fsrc.at = e->insn_no;
 	}
 	if (!mem && (h->flags & (FL_W | FL_R)) == FL_W && !h->cl)
@@ -2332,6 +2368,30 @@ emit_jmp_exit(struct emit *e, uint64_t target)
  * in the host and the registers still cached; the taken side leaves
  * through a side exit emitted after the body (emit_side_exits).
  */
+/*
+ * Does i write all six flags so that a zero result leaves ZF and PF set
+ * and the rest clear?  CMP and SUB (equal operands: no borrow, no
+ * overflow, AF clear) and TEST (CF, OF clear; AF clear on this host, as
+ * flags_src_record takes it too).
+ */
+static bool
+flags_zero_on_equal(const struct insn *i)
+{
+	unsigned ext = i->reg & 7;
+
+	if (i->lock)
+		return false;
+	if (i->map != MAP_1B)
+		return false;
+	if ((i->op >= 0x38 && i->op <= 0x3d) || (i->op >= 0x28 &&
+	    i->op <= 0x2d) || i->op == 0x84 || i->op == 0x85 ||
+	    i->op == 0xa8 || i->op == 0xa9)
+		return true;
+	if (i->op >= 0x80 && i->op <= 0x83 && i->op != 0x82)
+		return ext == 7 || ext == 5;
+	return (i->op == 0xf6 || i->op == 0xf7) && ext <= 1;
+}
+
 static void
 emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 {
@@ -2349,6 +2409,19 @@ emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	 * again after it (CMP, JNE, then a probe). */
 	if (e->fsrc.at == e->insn_no - 1)
 		e->fsrc.at = e->insn_no;
+	/* Past a JNE that follows a CMP, SUB or TEST the result was zero:
+	 * the flags are those of CMP EAX, EAX whatever the operands, a
+	 * memory one included. */
+	if (!last && (i->op & 0xf) == 5 && i > e->b->insns &&
+	    flags_zero_on_equal(i - 1)) {
+		static const uint8_t cmp_eax[2] = { 0x39, 0xc0 };
+
+		memcpy(e->fsrc.code, cmp_eax, sizeof(cmp_eax));
+		e->fsrc.n = (int)sizeof(cmp_eax);
+		memset(e->fsrc.host, -1, sizeof(e->fsrc.host));
+		memset(e->fsrc.guest, -1, sizeof(e->fsrc.guest));
+		e->fsrc.at = e->insn_no;
+	}
 }
 
 static void
@@ -2953,36 +3026,40 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	const struct sse_op *d = dbt_sse_lookup(i);
 	int pfx = dbt_insn_pfx(i);
 	bool greg, grm, shift, st;
-	struct slow_path *s;
+	struct slow_path *s = NULL;
 	unsigned size, regf, rmf;
 
+	/* Without DBT_MODE_SSE (CR0.EM or TS set, or CR4.OSFXSR clear)
+	 * fpu.c raises the #UD or #NM. */
 	if (d == NULL || i->lock || (d->f & (S_MMX | S_FLAGS | S_NOMODRM)) ||
-	    !sse_mxcsr_free(i->op, pfx))
+	    !sse_mxcsr_free(i->op, pfx) || e->b == NULL ||
+	    !(e->b->mode_key & DBT_MODE_SSE))
 		return false;
 	greg = (d->f & S_GREG) != 0;
 	grm = (d->f & S_GRM) && !i->mem;
 	shift = i->op >= 0x71 && i->op <= 0x73;     /* ModRM.reg: /ext */
 	st = (d->f & S_ST) != 0;
 	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
-	flags_to_mem(e);
 	/* A general-register operand is read and written in c->gpr. */
 	if (greg)
 		rc_sync_one(e, i->reg);
 	if (grm)
 		rc_sync_one(e, i->rm);
-	s = new_slow(e, i, rip);
-	/* CR0.EM and TS clear, CR4.OSFXSR set; else fpu.c decides. */
-	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
-	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
-	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
-	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
+	/* Register forms leave the host flags alone.  A memory operand's
+	 * probe makes them again if it can (the instruction writes none,
+	 * nor a register), else keeps them in rbx, as the alignment
+	 * check does. */
 	if (i->mem) {
 		emit_ea_rc(e, i, rip + i->len, true);
 		if ((d->f & S_A16) && size == 16) {
+			flags_to_bx(e);
+			s = new_slow(e, i, rip);
 			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
 			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
 		}
+		e->replay_ok = !greg;
 		s = emit_probe(e, i, rip, size, st);
+		e->replay_ok = false;
 	}
 	/* Operands: xmm0 = ModRM.reg, xmm1 = ModRM.rm, rcx = a GPR. */
 	if (greg)
@@ -3022,7 +3099,16 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	} else {
 		movdqu_st(e, 0, XMM(i->reg));
 	}
-	probe_done(e, s);
+	if (s != NULL && s->fl_probe == FLS_REPLAY) {
+		/* the flags the probe clobbered, made again (as emit_hop) */
+		if (!flags_dead_after(e, i)) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+		}
+		e->fsrc.at = e->insn_no;
+	}
+	if (i->mem)
+		probe_done(e, s);
 	return true;
 }
 
@@ -3090,7 +3176,7 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
-		goto native;
+		goto carry;
 	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
 	    ((i->reg & 7) == 2 || (i->reg & 7) == 4) && bnd_ok(i) &&
 	    !i->lock) {
@@ -3113,11 +3199,11 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	if (i->map == MAP_1B) {
 		if (i->op == 0x8d && i->mem) {
 			emit_lea(e, i, rip);
-			goto native;
+			goto carry;
 		}
 		if (i->op >= 0xb0 && i->op <= 0xbf) {
 			emit_mov_imm(e, i);
-			goto native;
+			goto carry;
 		}
 		/* NOP; PAUSE too with one vCPU (with several, its handler
 		 * ends the turn on the run lock). */
@@ -3233,6 +3319,8 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		if (!i->mem && hop_same_slot(i, &h))
 			goto helper;
 		emit_hop(e, i, rip, &h);
+		if ((h.flags & (FL_W | FL_R)) == 0 && !h.cl)
+			goto carry;
 		goto native;
 	}
 helper:
@@ -3252,6 +3340,9 @@ helper:
 		return false;
 	}
 	return true;
+carry:
+	/* It wrote no flags: the flags' source may still serve. */
+	flags_src_carry(e);
 native:
 	e->j->native_insns++;
 	return true;
@@ -3302,45 +3393,79 @@ emit_icount(struct emit *e)
 static bool
 flags_dead_at_entry(const struct dbt_block *b)
 {
-	int k;
+	int k, f;
 
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
-		struct hop h;
-		bool hi = false, mem;
 
-		if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
-		    i->rep != REP_NONE || i->lock)
-			return false;
 		if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
-		    (i->op >= 0xb0 && i->op <= 0xbf)))
+		    (i->op >= 0xb0 && i->op <= 0xbf)) && i->rep == REP_NONE &&
+		    !i->lock && i->fn != dbt_op_ud && i->fn != dbt_op_gp0)
 			continue;               /* emit_lea, emit_mov_imm */
-		if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
-		    (i->reg & 7) >= 4)
-			return false;           /* emit_acc_op, emit_div */
-		if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
-		    i->op != 0xbe && i->op != 0xbf)
-			return false;           /* SSE and the rest */
-		if (i->map != MAP_1B && i->map != MAP_0F)
-			return false;
-		if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
-			return false;
-		mem = i->mem && h.rm_force < 0;
-		if (mem)
-			return false;           /* a probe */
-		if (h.reg >= 0 && h.reg_byte)
-			(void)byte_slot(i, h.reg, &hi);
-		if (!hi && h.rm_byte)
-			(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm,
-			    &hi);
-		if (hi)
-			return false;           /* emit_hop_mem */
-		if (h.flags == FL_W)
+		f = hop_plain(i);
+		if (f == FL_W)
 			return true;
-		if (h.flags != FL_NONE)
+		if (f != FL_NONE)
 			return false;
 	}
 	return false;
+}
+
+/*
+ * The FL_* of i if emit_insn compiles it as a register-only hop on host
+ * registers (no probe, no helper, no exit, the host flags touched only
+ * as the guest's), else -1.  It must agree with the order in which
+ * emit_insn picks emitters: instructions it takes before select_hop are
+ * refused here.
+ */
+static int
+hop_plain(const struct insn *i)
+{
+	struct hop h;
+	bool hi = false;
+
+	if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
+	    i->rep != REP_NONE || i->lock)
+		return -1;
+	if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
+	    (i->op >= 0xb0 && i->op <= 0xbf)))
+		return -1;                      /* emit_lea, emit_mov_imm */
+	if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
+	    (i->reg & 7) >= 4)
+		return -1;                      /* emit_acc_op, emit_div */
+	if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
+	    i->op != 0xbe && i->op != 0xbf)
+		return -1;                      /* SSE and the rest */
+	if (i->map != MAP_1B && i->map != MAP_0F)
+		return -1;
+	if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
+		return -1;
+	if (i->mem && h.rm_force < 0)
+		return -1;                      /* a probe */
+	if (h.reg >= 0 && h.reg_byte)
+		(void)byte_slot(i, h.reg, &hi);
+	if (!hi && h.rm_byte)
+		(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm, &hi);
+	if (hi)
+		return -1;                      /* emit_hop_mem */
+	return h.flags;
+}
+
+/*
+ * Are the flags dead right after i, which writes none: the next
+ * instruction of the block overwrites all six without reading one and
+ * with nothing before that (hop_plain)?  Then what a probe of i
+ * clobbered need not be made again in the fast path.
+ */
+static bool
+flags_dead_after(const struct emit *e, const struct insn *i)
+{
+	/* (and the block goes on to it: not past half its room, where
+	 * dbt_jit_compile leaves it with an exit) */
+	return e->b != NULL && i >= e->b->insns &&
+	    i + 1 < e->b->insns + e->b->n && e->j->max_native < 0 &&
+	    (size_t)(e->p - e->start) <= JIT_BLOCK_ROOM / 2 &&
+	    hop_plain(i + 1) == FL_W;
 }
 
 /*
