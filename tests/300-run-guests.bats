@@ -139,6 +139,10 @@ system_guest() {
 	system_guest debug 32M
 }
 
+@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers" {
+	system_guest prot 32M
+}
+
 # smp.S: the BSP starts the others with INIT-SIPI-SIPI and every CPU runs
 # the same races, in 32-bit mode (interpreted) and 64-bit mode (compiled on
 # the jit tier): LOCKed counters whose totals must be exact, spinlocks,

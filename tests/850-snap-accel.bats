@@ -188,3 +188,22 @@ ticks_go_on() {
 	timer_restore_on kvm tkk
 	ticks_go_on tkk
 }
+
+@test "count.elf restored with --detach: in the background under its name, the count goes on, the control socket answers" {
+	local pid at
+	usable dbt || skip "the DBT is not usable here"
+	save_on dbt dt
+	at=$(last_count dt.before)
+	run_tool 0 timeout 60 "$VM_RUN" --accel dbt --restore dt.snap --detach \
+		--name dt2 --serial-log dt2.serial </dev/null
+	is "$output" "*dt2: running detached (pid *" "the message"
+	pid=$(cat "$VMDIR/dt2/pid")
+	wait_for dt2.serial "^count=$((at + 5))\$" 120 "$pid"
+	run_tool 0 "$VM_RUN" --cmd dt2 status --json
+	is "$output" '{"ok":true,"name":"dt2","state":"running","backend":"dbt",*' "status"
+	cat dt.before dt2.serial | tr -d '\r' | sed -n 's/^count=\([0-9]*\)$/\1/p' | consecutive
+	run_tool 0 "$VM_RUN" --cmd dt2 stop --json
+	n=600
+	while kill -0 "$pid" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.2; n=$((n - 1)); done
+	! kill -0 "$pid" 2>/dev/null
+}
