@@ -119,6 +119,7 @@ struct dbt_jit {
 	uint8_t *exit;          /* rax = exit record; back to enter's caller */
 	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
 	uint8_t *exit_null_bx;  /* the same with the flags in rbx */
+	uint8_t *exit_jc_miss;  /* the same with the guest RIP in rcx */
 	/* dbt_tlb_fill for a slow path, by access size, write, TLB class:
 	 * lin in rsi, the result in dil, the caller-saved registers kept
 	 * (emit_fill_thunks). */
@@ -169,6 +170,7 @@ struct slow_path {
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
 	bool rc_dirty[16];
 	uint8_t replay[32];     /* FLS_REPLAY: code that makes the flags again */
+	bool rcx_rip;           /* the fast path goes on with c->rip in rcx */
 	int nreplay;
 	int count;              /* instructions from i the handlers run (0: 1) */
 };
@@ -1290,6 +1292,8 @@ emit_slow_paths(struct emit *e)
 			call_thunk(e, e->j->load_fl);
 		else if (s->fl_join == FLS_BX)  /* LAHF/SETO form in rbx */
 			call_thunk(e, e->j->load_bx);
+		if (s->rcx_rip)
+			ld64(e, CX, OFF(rip));
 		jmp32(e, s->resume);
 	}
 }
@@ -2236,7 +2240,7 @@ static void
 emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 {
 	int32_t jc = OFF(jc);
-	uint8_t *to = miss != NULL ? NULL : e->j->exit_null_bx;
+	uint8_t *to = miss != NULL ? NULL : e->j->exit_jc_miss;
 	uint8_t *f[3];
 
 	if (e->j->bmi2) {
@@ -2478,12 +2482,12 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	lea_disp(e, hs, SI, 8 + (int32_t)(i->op == 0xc2 ?
 	    (i->imm & 0xffff) : 0));
 	rc_dirty(e, X86_RSP);
-	st64(e, CX, OFF(rip));
+	/* The target stays in rcx (a miss stores it in c->rip); a slow
+	 * path that comes back has run the RET and loads it from there. */
+	s->rcx_rip = true;
 	probe_done(e, s);
 	flags_all_to_bx(e);
 	rc_flush(e);
-	/* The slow path ran the RET and set c->rip: reload it. */
-	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
 }
 
@@ -2516,15 +2520,17 @@ emit_ind(struct emit *e, const struct insn *i, uint64_t rip)
 		mov_rr(e, hs, SI);
 		rc_dirty(e, X86_RSP);
 	}
-	st64(e, CX, OFF(rip));
-	if (s1 != NULL)
+	/* The target stays in rcx, as in emit_ret. */
+	if (s1 != NULL) {
+		s1->rcx_rip = true;
 		probe_done(e, s1);
-	if (s2 != NULL)
+	}
+	if (s2 != NULL) {
+		s2->rcx_rip = true;
 		probe_done(e, s2);
+	}
 	flags_all_to_bx(e);
 	rc_flush(e);
-	/* A slow path ran the instruction and set c->rip: reload it. */
-	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
 }
 
@@ -4088,6 +4094,10 @@ emit_trampoline(struct dbt_jit *j)
 	b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xfd);        /* mov rbp, rdi */
 	b1(&e, 0xff); b1(&e, 0xe6);                      /* jmp rsi */
 	e.p = (uint8_t *)(((uintptr_t)e.p + 15) & ~(uintptr_t)15);
+	/* A jump-cache miss: the target in rcx becomes c->rip here, so
+	 * that RET and indirect jumps need not store it on every hit. */
+	j->exit_jc_miss = e.p;
+	st64(&e, CX, OFF(rip));
 	j->exit_null_bx = e.p;
 	b1(&e, 0x89); b1(&e, 0xd8);                      /* mov eax, ebx */
 	flags_merge_ax(&e);
