@@ -374,6 +374,25 @@ EOF
 	done
 }
 
+@test "reset: the machine starts over as from its reset button, the same vm-run" {
+	local pid n
+	run_tool 0 timeout 120 "$VM_RUN" --accel dbt -m 64M --name rs --detach \
+		--serial-log "$BATS_TEST_TMPDIR/rs.serial" --kernel "$GUESTS/count.elf"
+	pid=$(cat "$VMDIR/rs/pid")
+	wait_for "$BATS_TEST_TMPDIR/rs.serial" '^count=5$' 120
+	cmd rs reset
+	is "$output" '{"ok":true}' "reset"
+	# count.elf starts from 0 again: a second count=0 in the log
+	n=0
+	until [ "$(tr -d '\r' <"$BATS_TEST_TMPDIR/rs.serial" | grep -c '^count=0$')" -ge 2 ] || [ $n -ge 600 ]; do
+		sleep 0.1; n=$((n + 1))
+	done
+	is "$(tr -d '\r' <"$BATS_TEST_TMPDIR/rs.serial" | grep -c '^count=0$')" 2 "the count started over once"
+	kill -0 "$pid"
+	cmd rs stop
+	wait_gone "$pid"
+}
+
 # T9 (common/dbt/SMP.md): vCPUs on their host threads at once that are
 # always in, or waiting for, exclusive sections (smp.S's xloop: LOCKed
 # operands across a line or a page, run with the others stopped, and

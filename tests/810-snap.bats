@@ -124,6 +124,24 @@ setup() {
 	is "$output" "*the snapshot is of a VM with 256 MiB and 1 vCPUs, this one has 512 MiB*" "the message"
 }
 
+@test "restore: a snapshot from a newer format, a section of a newer version, or one of a VM with other devices is refused by name, the disk left as it was" {
+	local dev
+	cp "$D/disk.qcow2" disk.before
+	python3 "$BATS_TEST_DIRNAME/snapedit.py" "$D/s1.snap" f.snap format,99
+	run_tool 1 timeout 60 "$VM_RUN" --restore f.snap </dev/null
+	is "$output" "*f.snap: snapshot format 99 is newer than this vmkit reads (1; made by vmkit *)*" "a format from the future"
+	python3 "$BATS_TEST_DIRNAME/snapedit.py" "$D/s1.snap" v.snap version,dev:pit,7
+	run_tool 1 timeout 60 "$VM_RUN" --restore v.snap </dev/null
+	is "$output" "*v.snap: section 'dev:pit' is version 7, newer than this vmkit reads (1)*" "a section version from the future"
+	# a device's section under another device's name: a VM without it
+	dev=$(python3 "$BATS_TEST_DIRNAME/snapedit.py" "$D/s1.snap" /dev/null list | awk '$1 ~ /^dev:/ && $1 != "dev:pit" { print $1; exit }')
+	python3 "$BATS_TEST_DIRNAME/snapedit.py" "$D/s1.snap" o.snap "rename,$dev,dev:elsewhere"
+	run_tool 1 timeout 60 "$VM_RUN" --restore o.snap </dev/null
+	is "$output" "*o.snap: the snapshot has no device ${dev#dev:} (*): it is of a VM with other devices*" "other devices"
+	cmp "$D/disk.qcow2" disk.before
+	qemu_ok "$D/disk.qcow2"
+}
+
 @test "--fast-restore: RAM mapped from the file, the count goes on" {
 	local at first
 	boot_and_save "$BATS_TEST_TMPDIR" fast.snap "$PLAIN_COUNTER" --fast-restore
@@ -370,6 +388,10 @@ print(sum(1 for b in zlib.decompress(z) if b))' run1.png
 	"$VM_SNAP" list treevm --json >list.json
 	run python3 -c 'import json, sys; print(" ".join("%s:%s:%d" % (s["tag"], s["parent"], s["depth"]) for s in json.load(open(sys.argv[1]))))' list.json
 	is "$output" "t1::0 t2:t1:1 t3:t1:1" "the JSON's tags, parents and depths"
+	# the guest's clock at each save: on from t1 through the restore,
+	# t3 saved before t2
+	run python3 -c 'import json, sys; c = {s["tag"]: s["guest-tsc"] for s in json.load(open(sys.argv[1]))}; print("ordered" if 0 < c["t1"] < c["t3"] < c["t2"] else c)' list.json
+	is "$output" "ordered" "the guest clocks"
 }
 
 # sector0 IMAGE: the number N of the "wN" the counter wrote in sector 0

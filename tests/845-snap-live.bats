@@ -37,7 +37,7 @@ teardown() {
 	run_tool 0 bash -c "'$VM_SNAP' send --live web s1 2>send.err | '$VM_SNAP' receive '$PWD/web2'"
 	is "$output" "$PWD/web2" "the bundle made"
 	run cat send.err
-	is "$output" "*: sent live: * pages, * rounds after the first, paused * ms for the last (from *)" "what the send says"
+	is "$output" "*: sent live: * pages, * rounds after the first, paused * ms for the last (from *); disks: * bytes before the pause, * in it" "what the send says"
 	# the source ends: stopped once its copy was out
 	wait $PID1 || true
 	PID1=
@@ -59,6 +59,40 @@ teardown() {
 	[ "$first" -eq $((last + 1)) ] || [ "$first" -eq "$last" ] || { echo "# the source ended at $last, the copy began at $first" >&3; false; }
 	counts run2.out | consecutive
 	{ counts run1.out; counts run2.out | tail -n +$((first == last ? 2 : 1)); } | consecutive
+}
+
+@test "send --live of a guest writing its disk all along: the copy's disk has every write, and the pause sends only what was written since the disks went" {
+	local line before paused
+	# 96 MiB of data on the disk before, for the send to take a while
+	qemu-img resize -q web/d.qcow2 256M
+	qemu-io -f qcow2 -c 'write -q -P 0x5a 0 96M' web/d.qcow2 >/dev/null
+	# blocks of 4 KiB from 128 MiB on, one after the other, each its own
+	# random bytes, as fast as the guest goes
+	local cmd='i=0; while :; do dd if=/dev/urandom of=/dev/vda bs=4096 seek=$((32768 + i)) count=1 oflag=direct 2>/dev/null; [ $((i % 16)) = 0 ] && echo count=$i; i=$((i+1)); done'
+	"$VM_RUN" --accel dbt --no-reboot web \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$cmd\"" \
+		</dev/null >run1.out 2>run1.err &
+	PID1=$!
+	wait_for run1.out 'count=32$' 300 $PID1
+	run_tool 0 bash -c "'$VM_SNAP' send --live web s1 2>send.err | '$VM_SNAP' receive '$PWD/web2'"
+	wait $PID1 || true
+	PID1=
+	line=$(cat send.err)
+	before=$(sed -n 's/.*disks: \([0-9]*\) bytes before the pause.*/\1/p' <<<"$line")
+	paused=$(sed -n 's/.*before the pause, \([0-9]*\) in it.*/\1/p' <<<"$line")
+	# the 96 MiB went with the guest running; the pause took the blocks
+	# written meanwhile and the internal snapshot's metadata, far less
+	[ "$before" -ge $((96 << 20)) ] || { echo "# $line" >&3; false; }
+	[ "$paused" -lt $((before / 8)) ] || { echo "# $line" >&3; false; }
+	# the guest wrote during the send: counts on after the one it was at
+	[ "$(last_count run1.out)" -gt 32 ]
+	# the copy holds what the source's disk holds, every write of it
+	qemu_ok web2/d.qcow2
+	run qemu-img compare web/d.qcow2 web2/d.qcow2
+	[ "$status" -eq 0 ] || { echo "# $output" >&3; false; }
+	is "$output" "Images are identical." "qemu-img compare"
+	run qemu-img snapshot -l web2/d.qcow2
+	[[ "$output" == *s1* ]] || { echo "# $output" >&3; false; }
 }
 
 @test "send --live into a reader that goes away: refused with the reason, the source runs on with nothing of the send left" {

@@ -13,6 +13,9 @@ EDIT is one of
                                         (its page bitmap grown to match)
   find-blob-end,SECTION,TAIL            print the offset of the u32 length
                                         of the blob followed by TAIL bytes
+  version,SECTION,V                     the section's version V
+  rename,SECTION,NAME                   the section named NAME
+  format,V                              the file header's format V
 """
 import struct
 import sys
@@ -37,6 +40,7 @@ def parse(data):
 
 def write(data, sects):
     out = bytearray(data[:FILE_HDR])
+    struct.pack_into("<I", out, 56, zlib.crc32(bytes(out[:56])))
     for s in sects:
         p = s["payload"]
         crc = 0 if s["flags"] & 1 else zlib.crc32(p)
@@ -72,6 +76,13 @@ def main():
                 off += len(s)
             fmt = {"u8": "<B", "u16": "<H", "u32": "<I", "u64": "<Q"}[f[0]]
             struct.pack_into(fmt, s, off, int(f[3], 0))
+        elif f[0] == "version":
+            find(sects, f[1])["ver"] = int(f[2], 0)
+        elif f[0] == "rename":
+            find(sects, f[1])["name"] = f[2]
+        elif f[0] == "format":
+            data = bytearray(data)
+            struct.pack_into("<I", data, 8, int(f[1], 0))
         elif f[0] == "list":
             for s in sects:
                 print(s["name"], s["inst"], len(s["payload"]))

@@ -314,6 +314,7 @@ cmd_list(const char *vm, bool json)
 			json_str(&j, "ram-format", !in.ram ? "none" :
 			    in.fast_restore ? "mapped" : "zstd");
 			json_u64(&j, "ram-pages", in.ram_pages);
+			json_u64(&j, "guest-tsc", in.guest_tsc);
 			json_u64(&j, "memory", in.memory);
 			json_int(&j, "cpus", in.ncpus);
 			json_int(&j, "disks", in.ndisks);
@@ -684,7 +685,7 @@ send_live(const char *vm, const char *tag, const char *name)
 	struct vm_err err = { 0 };
 	char dir[PATH_MAX], abs[PATH_MAX], babs[PATH_MAX], file[PATH_MAX + 80];
 	char stream[64], req[4 * PATH_MAX + 256];
-	uint64_t rounds = 0, pages = 0, down = 0, at = 0;
+	uint64_t rounds = 0, pages = 0, down = 0, at = 0, before = 0, paused = 0;
 	struct json j;
 	FILE *f;
 	int t, ret;
@@ -757,13 +758,19 @@ send_live(const char *vm, const char *tag, const char *name)
 		jsonr_u64(&rj, t, &down);
 	if ((t = jsonr_find(&rj, 0, "paused-at-us")) >= 0)
 		jsonr_u64(&rj, t, &at);
+	if ((t = jsonr_find(&rj, 0, "disk-bytes-before")) >= 0)
+		jsonr_u64(&rj, t, &before);
+	if ((t = jsonr_find(&rj, 0, "disk-bytes-paused")) >= 0)
+		jsonr_u64(&rj, t, &paused);
 	log_warnx("%s: sent live: %llu pages, %llu rounds after the first, "
-	    "paused %llu.%03llu ms for the last (from %llu.%06llu)", vm,
+	    "paused %llu.%03llu ms for the last (from %llu.%06llu); disks: "
+	    "%llu bytes before the pause, %llu in it", vm,
 	    (unsigned long long)pages, (unsigned long long)rounds,
 	    (unsigned long long)(down / 1000),
 	    (unsigned long long)(down % 1000),
 	    (unsigned long long)(at / 1000000),
-	    (unsigned long long)(at % 1000000));
+	    (unsigned long long)(at % 1000000),
+	    (unsigned long long)before, (unsigned long long)paused);
 	/* the copy is out: the source stops (it stays paused till then) */
 	if (ctl_ask(name, "{\"cmd\":\"stop\"}", &rj, reply, sizeof(reply),
 	    &err) < 0)

@@ -35,6 +35,7 @@
 
 #include "block/qcow2-int.h"
 #include "util/err.h"
+#include "util/track.h"
 
 static uint64_t
 rc_read(const struct qcow2 *q, const uint8_t *blk, uint64_t i)
@@ -362,7 +363,7 @@ qc_trim_tail(struct blk *b)
 	newsize = c << q->cluster_bits;
 	if (newsize >= q->file_size)
 		return 0;
-	if (ftruncate(b->fd, (off_t)newsize) < 0)
+	if (io_ftruncate(b->fd, (off_t)newsize) < 0)
 		return vm_err_errno(&b->ioerr, -errno, "%s: truncate",
 		    b->path);
 	q->file_size = newsize;
@@ -1033,7 +1034,7 @@ qc_preallocate(struct blk *b, const char *mode, struct vm_err *err)
 			goto fail;
 		h = qc_reserve(b, k);
 		if (h + (k << q->cluster_bits) > q->file_size &&
-		    ftruncate(b->fd, (off_t)(h + (k << q->cluster_bits))) < 0) {
+		    io_ftruncate(b->fd, (off_t)(h + (k << q->cluster_bits))) < 0) {
 			vm_err_errno(&b->ioerr, -errno, "%s", b->path);
 			goto fail;
 		}

@@ -24,6 +24,7 @@
 #include "block/qcow2-int.h"
 #include "util/err.h"
 #include "util/io.h"
+#include "util/track.h"
 
 static int
 put(int fd, const void *buf, size_t len, uint64_t off, const char *path,
@@ -198,7 +199,7 @@ qc_create(int fd, const char *path, const struct blk_create_opts *o,
 	buf = calloc(1, (size_t)cs);
 	if (buf == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
-	if (ftruncate(fd, (off_t)(l1_off + l1c * cs)) < 0) {
+	if (io_ftruncate(fd, (off_t)(l1_off + l1c * cs)) < 0) {
 		free(buf);
 		return vm_err_errno(err, -errno, "%s", path);
 	}

@@ -40,6 +40,7 @@
 
 #include "block/qcow2-int.h"
 #include "util/err.h"
+#include "util/track.h"
 
 #define SNAP_TABLE_MAX (64u << 20)      /* bytes, as a sanity bound */
 #define SNAP_NAME_MAX  255
@@ -638,7 +639,7 @@ build(struct tx *t, const struct op *o, uint64_t *nl1)
 	 * whole number of clusters as check expects (t->next is never
 	 * below the old end: the new structures may lie in free clusters
 	 * before it). */
-	if (ret == 0 && ftruncate(t->b->fd, (off_t)(t->next <<
+	if (ret == 0 && io_ftruncate(t->b->fd, (off_t)(t->next <<
 	    q->cluster_bits)) < 0)
 		ret = vm_err_errno(t->err, -errno, "%s", t->b->path);
 	if (ret == 0 && fdatasync(t->b->fd) < 0)
@@ -703,7 +704,7 @@ run(struct blk *b, const struct op *o, struct vm_err *err)
 	if (ret < 0) {
 		/* Appended to, or wrote clusters the old image does not
 		 * use: cut it back to what it was. */
-		if (ftruncate(b->fd, (off_t)size0) == 0)
+		if (io_ftruncate(b->fd, (off_t)size0) == 0)
 			q->file_size = size0;
 		return ret;
 	}

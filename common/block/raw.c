@@ -17,6 +17,7 @@
 
 #include "util/err.h"
 #include "util/io.h"
+#include "util/track.h"
 
 static int
 raw_probe(const uint8_t *hdr, size_t len)
@@ -86,6 +87,8 @@ raw_rw(struct blk *b, const struct iovec *iov, int iovcnt, uint64_t off,
 					memset(v[k].iov_base, 0, v[k].iov_len);
 				break;
 			}
+			if (write)
+				io_track_note(fd, off, (uint64_t)got);
 			off += (uint64_t)got;
 			while (k < n && (size_t)got >= v[k].iov_len) {
 				got -= (ssize_t)v[k].iov_len;
@@ -121,6 +124,7 @@ raw_flush(struct blk *b)
 static int
 raw_discard(struct blk *b, uint64_t off, uint64_t len)
 {
+	io_track_note(b->fd, off, len);
 	if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 	    (off_t)off, (off_t)len) < 0 && errno != EOPNOTSUPP)
 		return -errno;
@@ -183,7 +187,7 @@ raw_create(int fd, const char *path, const struct blk_create_opts *o,
 	if (o->backing)
 		return vm_err_set(err, -EINVAL, "%s: raw images have no "
 		    "backing file", path);
-	if (ftruncate(fd, (off_t)o->size) < 0)
+	if (io_ftruncate(fd, (off_t)o->size) < 0)
 		return vm_err_errno(err, -errno, "%s", path);
 	if (strcmp(pa, "off") == 0)
 		return 0;
@@ -201,7 +205,7 @@ raw_create(int fd, const char *path, const struct blk_create_opts *o,
 static int
 raw_resize(struct blk *b, uint64_t size, struct vm_err *err)
 {
-	if (ftruncate(b->fd, (off_t)size) < 0)
+	if (io_ftruncate(b->fd, (off_t)size) < 0)
 		return vm_err_errno(err, -errno, "%s", b->path);
 	b->size = size;
 	return 0;

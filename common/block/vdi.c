@@ -38,6 +38,7 @@
 #include "block/vxio.h"
 #include "util/err.h"
 #include "util/io.h"
+#include "util/track.h"
 
 #define VDI_HDR_SIZE    512
 #define VDI_SIGNATURE   0xbeda107fu
@@ -816,7 +817,7 @@ vdi_make_empty(struct blk *b, struct vm_err *err)
 	    0)) < 0 || fdatasync(b->fd) < 0 ||
 	    vx_write(b, z, 4, H_ALLOCATED) < 0)
 		return vm_err_errno(err, ret < 0 ? ret : -EIO, "%s", b->path);
-	if (ftruncate(b->fd, (off_t)s->data_off) < 0)
+	if (io_ftruncate(b->fd, (off_t)s->data_off) < 0)
 		return vm_err_errno(err, -errno, "%s", b->path);
 	vx_put_le32(s->hdr + H_ALLOCATED, 0);
 	s->allocated = 0;
@@ -903,7 +904,7 @@ vdi_create(int fd, const char *path, const struct blk_create_opts *o,
 	if ((ret = io_pwrite_full(fd, h, sizeof(h), 0)) < 0 ||
 	    (ret = write_map(fd, VDI_HDR_SIZE, blocks, NULL, fixed, 0)) < 0)
 		return vm_err_errno(err, ret, "%s", path);
-	if (ftruncate(fd, (off_t)(data_off + (fixed ? (uint64_t)blocks *
+	if (io_ftruncate(fd, (off_t)(data_off + (fixed ? (uint64_t)blocks *
 	    VDI_BLOCK : 0))) < 0)
 		return vm_err_errno(err, -errno, "%s", path);
 	return 0;
@@ -953,7 +954,7 @@ grow(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
 	}
 	free(blk);
 	if (ret < 0) {
-		if (ftruncate(b->fd, (off_t)s->file_size) < 0)
+		if (io_ftruncate(b->fd, (off_t)s->file_size) < 0)
 			ret = -errno;
 		free(map);
 		*err = b->ioerr;
@@ -969,7 +970,7 @@ grow(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
 	for (g = 0; g < nb; g++)
 		count += allocated(map[g]);
 	end = new_data + (uint64_t)top * VDI_BLOCK;
-	if (fixed && end > s->file_size && ftruncate(b->fd, (off_t)end) < 0)
+	if (fixed && end > s->file_size && io_ftruncate(b->fd, (off_t)end) < 0)
 		ret = vm_err_errno(err, -errno, "%s", b->path);
 	if (ret == 0 && (ret = write_map(b->fd, s->bmap_off, nb, map, false,
 	    0)) < 0)
@@ -1063,7 +1064,7 @@ shrink(struct blk *b, uint32_t nb, uint64_t size, struct vm_err *err)
 	}
 	if (ret == 0 && fdatasync(b->fd) < 0)
 		ret = -errno;
-	if (ret == 0 && ftruncate(b->fd, (off_t)(s->data_off +
+	if (ret == 0 && io_ftruncate(b->fd, (off_t)(s->data_off +
 	    (uint64_t)top * VDI_BLOCK)) < 0)
 		ret = -errno;
 	if (ret < 0)

@@ -33,6 +33,7 @@
 #include "block/vmdk-int.h"
 #include "util/err.h"
 #include "util/io.h"
+#include "util/track.h"
 
 #define GRAIN_SECTORS 128u
 #define NGTE 512u
@@ -152,7 +153,7 @@ put_trailer(int fd, uint64_t *seq, const uint8_t *hdr, const uint32_t *sgt,
 		ret = put_marker(fd, seq, 0, VD_MARKER_EOS, pos + 1024);
 	free(gd);
 	*end = pos + 1536;
-	if (ret == 0 && seq == NULL && ftruncate(fd, (off_t)*end) < 0)
+	if (ret == 0 && seq == NULL && io_ftruncate(fd, (off_t)*end) < 0)
 		ret = -errno;
 	return ret;
 }
@@ -496,7 +497,7 @@ write_sparse(int fd, uint64_t sectors, const char *text, bool stream)
 		t[i] = (uint32_t)(gd + gds + i * GT_SECTORS);
 	if ((ret = put_table(fd, NULL, t, ngt, gd * 512)) < 0)
 		goto out;
-	if (ftruncate(fd, (off_t)(over * 512)) < 0)
+	if (io_ftruncate(fd, (off_t)(over * 512)) < 0)
 		ret = -errno;
 out:
 	free(t);
@@ -585,7 +586,7 @@ make_extents(const char *path, struct cdesc *d, struct vm_err *err)
 			break;
 		}
 		ret = d->ext[i].sparse ? write_sparse(fd, d->ext[i].sectors,
-		    NULL, false) : ftruncate(fd, (off_t)(d->ext[i].sectors *
+		    NULL, false) : io_ftruncate(fd, (off_t)(d->ext[i].sectors *
 		    512)) < 0 ? -errno : 0;
 		if (ret == 0 && fsync(fd) < 0)
 			ret = -errno;

@@ -50,6 +50,7 @@
 #include "block/vxio.h"
 #include "util/err.h"
 #include "util/io.h"
+#include "util/track.h"
 
 #define VPC_FOOTER      512
 #define VPC_DYN         1024
@@ -1528,7 +1529,7 @@ vpc_make_empty(struct blk *b, struct vm_err *err)
 	scan(s, NULL);
 	if (vx_write(b, s->footer, VPC_FOOTER, s->free_off) < 0)
 		goto ioerr;
-	if (ftruncate(b->fd, (off_t)(s->free_off + VPC_FOOTER)) < 0)
+	if (io_ftruncate(b->fd, (off_t)(s->free_off + VPC_FOOTER)) < 0)
 		return vm_err_errno(err, -errno, "%s", b->path);
 	s->file_size = s->free_off + VPC_FOOTER;
 	return 0;
@@ -1569,7 +1570,7 @@ vpc_create(int fd, const char *path, const struct blk_create_opts *o,
 		return ret;
 	make_footer(f, size, fixed ? VPC_FIXED : VPC_DYNAMIC);
 	if (fixed) {
-		if (ftruncate(fd, (off_t)size) < 0)
+		if (io_ftruncate(fd, (off_t)size) < 0)
 			return vm_err_errno(err, -errno, "%s", path);
 		ret = io_pwrite_full(fd, f, VPC_FOOTER, size);
 	} else {
@@ -1593,7 +1594,7 @@ resize_fixed(struct blk *b, const uint8_t *f, uint64_t size)
 	if (size > b->size && (ret = vx_write_zeros(b, VPC_FOOTER,
 	    b->size)) < 0)
 		return ret;
-	if (size < b->size && ftruncate(b->fd, (off_t)(size + VPC_FOOTER)) < 0)
+	if (size < b->size && io_ftruncate(b->fd, (off_t)(size + VPC_FOOTER)) < 0)
 		return vx_fail(b, "cannot truncate: %s", strerror(errno));
 	s->file_size = size + VPC_FOOTER;
 	return 0;
@@ -1748,7 +1749,7 @@ vpc_resize(struct blk *b, uint64_t size, struct vm_err *err)
 			 * there), then at the start */
 			ret = vx_write(b, f, VPC_FOOTER, s->free_off);
 		}
-		if (ret == 0 && ftruncate(b->fd, (off_t)(s->free_off +
+		if (ret == 0 && io_ftruncate(b->fd, (off_t)(s->free_off +
 		    VPC_FOOTER)) < 0)
 			ret = vx_fail(b, "cannot truncate: %s", strerror(errno));
 		if (ret == 0)

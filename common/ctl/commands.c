@@ -318,7 +318,8 @@ cmd_migrate(struct ctl_req *req)
 }
 
 /* migrate-status: {} -> state (idle, active, done, failed), rounds,
- * pages, downtime-ms, error. */
+ * pages, downtime-us, paused-at-us, disk-bytes-before, disk-bytes-paused,
+ * error. */
 static int
 cmd_migrate_status(struct ctl_req *req)
 {
@@ -332,6 +333,8 @@ cmd_migrate_status(struct ctl_req *req)
 	json_u64(req->out, "pages", in.pages);
 	json_u64(req->out, "downtime-us", in.downtime_ns / 1000);
 	json_u64(req->out, "paused-at-us", in.pause_unix_us);
+	json_u64(req->out, "disk-bytes-before", in.disk_before);
+	json_u64(req->out, "disk-bytes-paused", in.disk_pause);
 	if (in.state == VM_LIVE_FAILED)
 		json_str(req->out, "error", in.error);
 	return 0;

@@ -197,8 +197,8 @@ struct dbt_cpu {
 	uint8_t code32;         /* CS.D (protected, non-64) */
 	uint8_t stack32;        /* SS.B */
 	uint8_t pe, pg, lma, v86;
-	uint32_t mode_key;      /* block-cache key bits for the above, and
-	                           DBT_MODE_AC */
+	uint32_t mode_key;      /* block-cache key bits for the above,
+	                           DBT_MODE_AC and DBT_MODE_SSE */
 	/* The jump cache's generation, never 0.  Right after mode_key, as
 	 * in struct dbt_jc_entry: the translator compares both with one
 	 * 64-bit load (emit_jc_lookup_miss). */
@@ -206,7 +206,8 @@ struct dbt_cpu {
 
 	/* Soft TLB (mmu.c): [0] supervisor accesses, [1] user (CPL 3);
 	 * tlb_pa: each entry's guest physical page, | 1 if global. */
-	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE];
+	/* 64-byte aligned: no entry straddles two cache lines */
+	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE] __attribute__((aligned(64)));
 	uint64_t tlb_pa[2][DBT_TLB_SIZE];
 	/* The entries filled with non-global translations since the last
 	 * flush (cls * DBT_TLB_SIZE + index), so that a CR3 load clears
@@ -250,6 +251,11 @@ struct dbt_cpu {
 	int exc_depth;          /* for #DF / triple fault */
 	bool halted;
 	bool irq_shadow;        /* interrupts inhibited for one instruction */
+	/* A vector another back end had taken from the interrupt
+	 * controller and was delivering when the state was saved (KVM's
+	 * vcpu_events interrupt.injected; its ISR bit already set): the DBT
+	 * delivers it before anything else, -1 none. */
+	int16_t irq_inject;
 	bool nmi_blocked;
 	bool sipi_wait;         /* an AP after INIT, waiting for SIPI */
 
@@ -306,6 +312,10 @@ struct dbt_cpu {
  * block enders change it, and the translator leaves such blocks to the
  * interpreter, whose memory path raises #AC (mmu.c). */
 #define DBT_MODE_AC 0x100u
+/* In mode_key: SSE instructions may run (CR0.EM and TS clear, CR4.OSFXSR
+ * set), so translated SSE code needs no check of its own.  CR0 and CR4
+ * change only in block enders (MOV CR, CLTS, LMSW, task switches). */
+#define DBT_MODE_SSE 0x200u
 
 /* ---- memory access (mmu.c) --------------------------------------------- */
 

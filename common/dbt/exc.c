@@ -356,6 +356,14 @@ dbt_check_interrupts(struct dbt_cpu *c)
 	int v = -1, k;
 	bool nmi = false;
 
+	if (c->irq_inject >= 0) {
+		/* acknowledged at the controller under the other back end
+		 * already: delivered, not asked for again */
+		v = c->irq_inject;
+		c->irq_inject = -1;
+		dbt_deliver(c, v, false, 0, false);
+		return;
+	}
 	if (ic == NULL)
 		return;
 	/* The lock-free hint: nothing pending, nothing to do (the common

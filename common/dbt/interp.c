@@ -181,6 +181,9 @@ dbt_update_mode(struct dbt_cpu *c)
 	    ((uint32_t)c->cpl << 6));
 	if (c->cpl == 3 && (c->cr0 & X86_CR0_AM) && (c->rflags & X86_AC))
 		c->mode_key |= DBT_MODE_AC;
+	if (!(c->cr0 & (X86_CR0_EM | X86_CR0_TS)) &&
+	    (c->cr4 & X86_CR4_OSFXSR))
+		c->mode_key |= DBT_MODE_SSE;
 }
 
 /* ---- operands ---------------------------------------------------------- */

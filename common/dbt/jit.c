@@ -81,6 +81,7 @@
  */
 #include "dbt/jit.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -118,6 +119,7 @@ struct dbt_jit {
 	uint8_t *exit;          /* rax = exit record; back to enter's caller */
 	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
 	uint8_t *exit_null_bx;  /* the same with the flags in rbx */
+	uint8_t *exit_jc_miss;  /* the same with the guest RIP in rcx */
 	/* dbt_tlb_fill for a slow path, by access size, write, TLB class:
 	 * lin in rsi, the result in dil, the caller-saved registers kept
 	 * (emit_fill_thunks). */
@@ -145,6 +147,8 @@ struct dbt_jit {
 	uint64_t reg_links, trans_made;  /* links into register entries */
 	uint64_t links_flhost;          /* ... carrying the flags in the host's */
 	bool bmi2;              /* the host has RORX */
+	uint8_t sse4;           /* the host's JS4_* (emit_sse4) */
+	unsigned isa;           /* ISA_*: the extensions the host has */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
 	FILE *dump;             /* VMKIT_JIT_DUMP: every block's code */
@@ -167,6 +171,7 @@ struct slow_path {
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
 	bool rc_dirty[16];
 	uint8_t replay[32];     /* FLS_REPLAY: code that makes the flags again */
+	bool rcx_rip;           /* the fast path goes on with c->rip in rcx */
 	int nreplay;
 	int count;              /* instructions from i the handlers run (0: 1) */
 };
@@ -182,6 +187,7 @@ struct flag_src {
 	uint8_t code[32];       /* undo and redo: the flags it made */
 	int n;
 	int8_t host[2], guest[2];
+	uint16_t wgen[2];       /* e->rc_wgen of guest[] when recorded */
 };
 
 /* A taken Jcc inside a block: out of line, the flags and the dirty
@@ -205,6 +211,7 @@ struct emit {
 	int8_t rc_owner[16];    /* host reg -> guest reg, -1 */
 	bool rc_dirty[16];      /* by guest reg */
 	bool rc_pin[16];        /* by host reg: used by this instruction */
+	uint16_t rc_wgen[16];   /* by guest reg: writes so far (rc_dirty) */
 	unsigned rc_lru[16], rc_tick;
 	int insn_no;            /* of the instruction being compiled */
 	struct flag_src fsrc;
@@ -453,6 +460,8 @@ flags_save(struct emit *e)
 }
 
 static void flags_merge_ax(struct emit *e);
+static bool flags_dead_after(const struct emit *e, const struct insn *i);
+static int hop_plain(const struct insn *i);
 
 /* c->rflags -> host flags.  Clobbers rax. */
 static void
@@ -543,6 +552,10 @@ flags_all_to_bx(struct emit *e)
 static void
 rc_init(struct emit *e)
 {
+	int g;
+
+	for (g = 0; g < 16; g++)
+		e->rc_wgen[g]++;        /* as in rc_sync_one */
 	memset(e->rc_host, -1, sizeof(e->rc_host));
 	memset(e->rc_owner, -1, sizeof(e->rc_owner));
 	memset(e->rc_dirty, 0, sizeof(e->rc_dirty));
@@ -591,6 +604,7 @@ static void
 rc_dirty(struct emit *e, int g)
 {
 	e->rc_dirty[g] = true;
+	e->rc_wgen[g]++;
 }
 
 /* Write every dirty cached register back to c->gpr (flag-neutral). */
@@ -626,6 +640,7 @@ rc_sync_one(struct emit *e, int g)
 	e->rc_host[g] = -1;
 	e->rc_owner[h] = -1;
 	e->rc_dirty[g] = false;
+	e->rc_wgen[g]++;        /* c->gpr may be written now (flags_src_carry) */
 }
 
 static void
@@ -956,8 +971,31 @@ flags_src_record(struct emit *e, const uint8_t *start, unsigned size,
 	f->guest[0] = (int8_t)gr;
 	f->host[1] = (int8_t)hm;
 	f->guest[1] = (int8_t)gm;
-	for (k = 0; k < 2; k++)
+	for (k = 0; k < 2; k++) {
 		if ((f->host[k] < 0) != (f->guest[k] < 0))
+			return;
+		f->wgen[k] = f->guest[k] >= 0 ? e->rc_wgen[f->guest[k]] : 0;
+	}
+	f->at = e->insn_no;
+}
+
+/*
+ * After instruction e->insn_no, which wrote no flags: the recorded flags
+ * are still the guest's if they were before it and it wrote none of the
+ * registers they were made from.  Probes after it can then make them
+ * again rather than save them (LEA, MOV and SSE moves between a CMP and
+ * a load are common).
+ */
+static void
+flags_src_carry(struct emit *e)
+{
+	struct flag_src *f = &e->fsrc;
+	int k;
+
+	if (f->at < 0 || f->at != e->insn_no - 1)
+		return;
+	for (k = 0; k < 2; k++)
+		if (f->guest[k] >= 0 && e->rc_wgen[f->guest[k]] != f->wgen[k])
 			return;
 	f->at = e->insn_no;
 }
@@ -1255,6 +1293,8 @@ emit_slow_paths(struct emit *e)
 			call_thunk(e, e->j->load_fl);
 		else if (s->fl_join == FLS_BX)  /* LAHF/SETO form in rbx */
 			call_thunk(e, e->j->load_bx);
+		if (s->rcx_rip)
+			ld64(e, CX, OFF(rip));
 		jmp32(e, s->resume);
 	}
 }
@@ -1268,6 +1308,12 @@ enum {
 };
 
 enum { IMM_NONE, IMM_8, IMM_Z, IMM_64 };
+
+enum {
+	ISA_BMI1 = 1, ISA_BMI2 = 2, ISA_LZCNT = 4, ISA_POPCNT = 8,
+	ISA_MOVBE = 16, ISA_CRC32 = 32, ISA_ADX = 64, ISA_RDRAND = 128,
+	ISA_RDSEED = 256,
+};
 
 /* A guest instruction re-encoded on host scratch registers. */
 struct hop {
@@ -1286,6 +1332,12 @@ struct hop {
 	bool cl;                /* guest RCX in host rcx (shift counts) */
 	bool lockable;          /* LOCK is valid with a memory operand */
 	bool reg_nr;            /* the reg operand is written whole, not read */
+	uint8_t mpfx;           /* a mandatory prefix (F2, F3, 66) before REX */
+	bool dx;                /* guest RDX in host rdx (MULX) */
+	bool vex;               /* a VEX prefix, not REX (select_hop_isa) */
+	uint8_t vmap, vpp;      /* VEX.mmmmm, VEX.pp */
+	int vreg;               /* guest register in VEX.vvvv, -1: none */
+	bool vreg_w;            /* it is written (whole), not read */
 };
 
 /* Guest register g as a byte operand: which slot holds it and whether it
@@ -1295,6 +1347,18 @@ byte_slot(const struct insn *i, int g, bool *hi)
 {
 	*hi = !i->rex && g >= 4 && g < 8;
 	return *hi ? g - 4 : g;
+}
+
+/* A three-byte VEX prefix for host registers reg, rm (or [rdi + rsi]) and
+ * vvvv (-1: none, 1111b); W from the operand size. */
+static void
+emit_vex3(struct emit *e, const struct hop *h, int hr, int hm, int hv)
+{
+	b1(e, 0xc4);
+	b1(e, (hr >= 8 ? 0u : 0x80u) | 0x40u | (hm >= 8 ? 0u : 0x20u) |
+	    h->vmap);
+	b1(e, (h->size == 8 ? 0x80u : 0u) |
+	    (~(unsigned)(hv >= 0 ? hv : 0) & 15) << 3 | h->vpp);
 }
 
 /*
@@ -1388,6 +1452,7 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 {
 	bool mem = i->mem && h->rm_force < 0, hi_r = false, hi_m = false;
 	int gr = -1, gm = -1, hr = -1, hm = -1, hc = -1, k;
+	int hd = -1, hv = -1;
 	struct slow_path *s = NULL;
 	const uint8_t *start;
 	unsigned rex;
@@ -1423,6 +1488,10 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		emit_ea_rc(e, i, rip + i->len, true);
 	if (h->cl)
 		hc = rc_get(e, X86_RCX);
+	if (h->dx)
+		hd = rc_get(e, X86_RDX);
+	if (h->vex && h->vreg >= 0)
+		hv = rc_take(e, h->vreg, h->vreg_w && h->vreg != gm);
 	/* Nor need an r/m register written whole and not read (MOV r/m32,
 	 * r32 included: a 32-bit write clears the upper half). */
 	if (gm >= 0)
@@ -1436,7 +1505,7 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		/* Flags the instruction overwrites, or leaves alone without
 		 * writing a register they were made from, need no saving
 		 * if they can be made again (flags_replay). */
-		e->replay_ok = !h->cl && (h->flags & FL_R) == 0 &&
+		e->replay_ok = !h->cl && !h->vex && (h->flags & FL_R) == 0 &&
 		    ((h->flags & FL_W) || (!flags_src_uses(e, h->reg_w ?
 		    gr : -1) && !flags_src_uses(e, h->rm_w ? gm : -1)));
 		e->probe_sib = true;
@@ -1448,14 +1517,20 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		flags_to_host(e);
 	if (h->cl)
 		mov_rr(e, CX, hc);
+	if (h->dx)
+		mov_rr(e, DX, hd);
 	start = e->p;
 	if (i->lock && mem)
 		b1(e, 0xf0);
 	if (h->size == 2)
 		b1(e, 0x66);
+	if (h->mpfx)
+		b1(e, h->mpfx);
 	rex = (h->size == 8 ? 8u : 0) | (hr >= 8 ? 4u : 0) |
 	    (hm >= 8 ? 1u : 0);
-	if (rex || (h->size == 1 && (hr >= 4 || hm >= 4)))
+	if (h->vex)
+		emit_vex3(e, h, hr, hm, hv);
+	else if (rex || (h->size == 1 && (hr >= 4 || hm >= 4)))
 		b1(e, 0x40 | rex);
 	for (k = 0; k < h->nopc; k++)
 		b1(e, h->opc[k]);
@@ -1484,13 +1559,18 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		rc_dirty(e, gr);
 	if (h->rm_w && gm >= 0)
 		rc_dirty(e, gm);
+	if (h->vex && h->vreg_w)
+		rc_dirty(e, h->vreg);
 	if (h->flags & (FL_W | FL_R))
 		e->fl = FLS_HOST;
 	if (s != NULL && s->fl_probe == FLS_REPLAY && !(h->flags & FL_W)) {
 		/* The probe clobbered flags this instruction keeps: made
-		 * again, from registers it did not write. */
-		memcpy(e->p, s->replay, (size_t)s->nreplay);
-		e->p += s->nreplay;
+		 * again, from registers it did not write, unless the next
+		 * instruction overwrites them. */
+		if (!flags_dead_after(e, i)) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+		}
 		e->fsrc.at = e->insn_no;
 	}
 	if (!mem && (h->flags & (FL_W | FL_R)) == FL_W && !h->cl)
@@ -1743,6 +1823,167 @@ select_hop(const struct insn *i, struct hop *h)
 		}
 	}
 	return false;
+}
+
+/*
+ * The general-purpose extensions (interp-bit.c) compiled as themselves
+ * where the host has them (j->isa, from its CPUID at start-up; else the
+ * handler runs them): TZCNT, LZCNT, POPCNT, MOVBE, CRC32, ADCX, ADOX,
+ * RDRAND, RDSEED and the VEX-encoded BMI1/BMI2.  Their flags are the
+ * host's; the interpreter's are this host's too (interp-bit.c).
+ */
+static bool
+select_hop_isa(const struct insn *i, struct hop *h, unsigned isa)
+{
+	unsigned op = i->op, os = i->opsize, r = i->reg & 7;
+	int pfx = dbt_insn_pfx(i);
+	bool hi;
+
+	if (i->lock || i->fn == dbt_op_ud)
+		return false;
+	if (i->map == MAP_0F && (op == 0xbc || op == 0xbd || op == 0xb8) &&
+	    pfx == PFX_F3) {
+		if (!(isa & (op == 0xb8 ? ISA_POPCNT : op == 0xbc ? ISA_BMI1 :
+		    ISA_LZCNT)))
+			return false;
+		hop_init(h, i, os, 2, 0x0f, op);
+		h->mpfx = 0xf3;
+		h->reg = i->reg;
+		h->reg_w = true;
+		h->rm_r = true;
+		/* TZCNT and LZCNT keep OF on this host: read. */
+		h->flags = op == 0xb8 ? FL_W : FL_W | FL_R;
+		return true;
+	}
+	if (i->map == MAP_0F && op == 0xc7 && !i->mem && (r == 6 || r == 7) &&
+	    (pfx == PFX_NONE || pfx == PFX_66)) {
+		if (!(isa & (r == 6 ? ISA_RDRAND : ISA_RDSEED)))
+			return false;
+		hop_init(h, i, os, 2, 0x0f, op);
+		h->ext = (int)r;
+		h->rm_w = true;
+		h->flags = FL_W;
+		return true;
+	}
+	if (i->map == MAP_0F38 && (op == 0xf0 || op == 0xf1)) {
+		if (pfx == PFX_F2) {                    /* CRC32 */
+			unsigned sz = op == 0xf0 ? 1 : os;
+
+			if (!(isa & ISA_CRC32))
+				return false;
+			if (sz == 1 && !i->mem && byte_slot(i, i->rm, &hi) >= 0
+			    && hi)
+				return false;           /* AH..BH */
+			hop_init(h, i, sz, 3, 0x0f, 0x38);
+			h->opc[2] = (uint8_t)op;
+			h->mpfx = 0xf2;
+			h->reg = i->reg;
+			h->reg_w = true;
+			h->rm_r = true;
+			return true;
+		}
+		if (!(isa & ISA_MOVBE) || !i->mem ||
+		    (pfx != PFX_NONE && pfx != PFX_66))
+			return false;
+		hop_init(h, i, os, 3, 0x0f, 0x38);      /* MOVBE */
+		h->opc[2] = (uint8_t)op;
+		h->reg = i->reg;
+		if (op == 0xf0) {
+			h->reg_w = true;
+			h->reg_nr = os >= 4;
+			h->rm_r = true;
+		} else {
+			h->rm_w = true;
+		}
+		return true;
+	}
+	if (i->map == MAP_0F38 && op == 0xf6 &&
+	    (pfx == PFX_66 || pfx == PFX_F3)) {         /* ADCX, ADOX */
+		if (!(isa & ISA_ADX))
+			return false;
+		hop_init(h, i, (i->rex & 8) ? 8 : 4, 3, 0x0f, 0x38);
+		h->opc[2] = 0xf6;
+		h->mpfx = pfx == PFX_66 ? 0x66 : 0xf3;
+		h->reg = i->reg;
+		h->reg_w = true;
+		h->rm_r = true;
+		h->flags = FL_W | FL_R;
+		return true;
+	}
+	if (i->map != MAP_VEX_0F38 && i->map != MAP_VEX_0F3A)
+		return false;
+	hop_init(h, i, os, 1, op, 0);
+	h->vex = true;
+	h->vmap = (uint8_t)(i->map & 3);
+	h->vpp = (uint8_t)(pfx == PFX_66 ? 1 : pfx == PFX_F3 ? 2 :
+	    pfx == PFX_F2 ? 3 : 0);
+	h->vreg = i->vvvv;
+	h->reg = i->reg;
+	h->reg_w = true;
+	/* Written whole unless it is the vvvv source too. */
+	h->reg_nr = i->reg != i->vvvv;
+	h->rm_r = true;
+	if (i->map == MAP_VEX_0F3A) {                   /* RORX */
+		if (op != 0xf0 || !(isa & ISA_BMI2) || i->vvvv != 0)
+			return false;
+		h->vreg = -1;
+		h->imm = IMM_8;
+		return true;
+	}
+	switch (op) {
+	case 0xf2:                                      /* ANDN */
+	case 0xf7:                      /* BEXTR; SHLX SARX SHRX */
+		if (!(isa & (op == 0xf2 || pfx == PFX_NONE ? ISA_BMI1 :
+		    ISA_BMI2)))
+			return false;
+		h->flags = pfx == PFX_NONE ? FL_W : FL_NONE;
+		return true;
+	case 0xf3:                      /* BLSR, BLSMSK, BLSI: vvvv = f(rm) */
+		if (!(isa & ISA_BMI1))
+			return false;
+		h->reg = -1;
+		h->ext = (int)r;
+		h->reg_w = h->reg_nr = false;
+		h->vreg_w = true;
+		h->flags = FL_W;
+		return true;
+	case 0xf5:                      /* BZHI; PDEP, PEXT */
+		if (!(isa & ISA_BMI2))
+			return false;
+		h->flags = pfx == PFX_NONE ? FL_W : FL_NONE;
+		return true;
+	case 0xf6:                      /* MULX hi:reg, lo:vvvv = rDX * rm */
+		if (!(isa & ISA_BMI2))
+			return false;
+		h->dx = true;
+		h->reg_nr = true;
+		h->vreg_w = true;
+		return true;
+	}
+	return false;
+}
+
+/* The extensions of select_hop_isa the host has (CPUID). */
+static unsigned
+host_isa(void)
+{
+	unsigned a, b, c, d, isa = 0;
+
+	if (__get_cpuid(1, &a, &b, &c, &d)) {
+		isa |= (c & 1u << 20 ? ISA_CRC32 : 0) |
+		    (c & 1u << 22 ? ISA_MOVBE : 0) |
+		    (c & 1u << 23 ? ISA_POPCNT : 0) |
+		    (c & 1u << 30 ? ISA_RDRAND : 0);
+	}
+	if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+		isa |= (b & 1u << 3 ? ISA_BMI1 : 0) |
+		    (b & 1u << 8 ? ISA_BMI2 : 0) |
+		    (b & 1u << 18 ? ISA_RDSEED : 0) |
+		    (b & 1u << 19 ? ISA_ADX : 0);
+	}
+	if (__get_cpuid(0x80000001u, &a, &b, &c, &d) && (c & 1u << 5))
+		isa |= ISA_LZCNT;
+	return isa;
 }
 
 /* Both operands written and held in one guest register (XCHG AH, AL):
@@ -2000,7 +2241,7 @@ static void
 emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 {
 	int32_t jc = OFF(jc);
-	uint8_t *to = miss != NULL ? NULL : e->j->exit_null_bx;
+	uint8_t *to = miss != NULL ? NULL : e->j->exit_jc_miss;
 	uint8_t *f[3];
 
 	if (e->j->bmi2) {
@@ -2132,6 +2373,30 @@ emit_jmp_exit(struct emit *e, uint64_t target)
  * in the host and the registers still cached; the taken side leaves
  * through a side exit emitted after the body (emit_side_exits).
  */
+/*
+ * Does i write all six flags so that a zero result leaves ZF and PF set
+ * and the rest clear?  CMP and SUB (equal operands: no borrow, no
+ * overflow, AF clear) and TEST (CF, OF clear; AF clear on this host, as
+ * flags_src_record takes it too).
+ */
+static bool
+flags_zero_on_equal(const struct insn *i)
+{
+	unsigned ext = i->reg & 7;
+
+	if (i->lock)
+		return false;
+	if (i->map != MAP_1B)
+		return false;
+	if ((i->op >= 0x38 && i->op <= 0x3d) || (i->op >= 0x28 &&
+	    i->op <= 0x2d) || i->op == 0x84 || i->op == 0x85 ||
+	    i->op == 0xa8 || i->op == 0xa9)
+		return true;
+	if (i->op >= 0x80 && i->op <= 0x83 && i->op != 0x82)
+		return ext == 7 || ext == 5;
+	return (i->op == 0xf6 || i->op == 0xf7) && ext <= 1;
+}
+
 static void
 emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 {
@@ -2149,6 +2414,19 @@ emit_jcc(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	 * again after it (CMP, JNE, then a probe). */
 	if (e->fsrc.at == e->insn_no - 1)
 		e->fsrc.at = e->insn_no;
+	/* Past a JNE that follows a CMP, SUB or TEST the result was zero:
+	 * the flags are those of CMP EAX, EAX whatever the operands, a
+	 * memory one included. */
+	if (!last && (i->op & 0xf) == 5 && i > e->b->insns &&
+	    flags_zero_on_equal(i - 1)) {
+		static const uint8_t cmp_eax[2] = { 0x39, 0xc0 };
+
+		memcpy(e->fsrc.code, cmp_eax, sizeof(cmp_eax));
+		e->fsrc.n = (int)sizeof(cmp_eax);
+		memset(e->fsrc.host, -1, sizeof(e->fsrc.host));
+		memset(e->fsrc.guest, -1, sizeof(e->fsrc.guest));
+		e->fsrc.at = e->insn_no;
+	}
 }
 
 static void
@@ -2205,12 +2483,12 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	lea_disp(e, hs, SI, 8 + (int32_t)(i->op == 0xc2 ?
 	    (i->imm & 0xffff) : 0));
 	rc_dirty(e, X86_RSP);
-	st64(e, CX, OFF(rip));
+	/* The target stays in rcx (a miss stores it in c->rip); a slow
+	 * path that comes back has run the RET and loads it from there. */
+	s->rcx_rip = true;
 	probe_done(e, s);
 	flags_all_to_bx(e);
 	rc_flush(e);
-	/* The slow path ran the RET and set c->rip: reload it. */
-	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
 }
 
@@ -2243,15 +2521,17 @@ emit_ind(struct emit *e, const struct insn *i, uint64_t rip)
 		mov_rr(e, hs, SI);
 		rc_dirty(e, X86_RSP);
 	}
-	st64(e, CX, OFF(rip));
-	if (s1 != NULL)
+	/* The target stays in rcx, as in emit_ret. */
+	if (s1 != NULL) {
+		s1->rcx_rip = true;
 		probe_done(e, s1);
-	if (s2 != NULL)
+	}
+	if (s2 != NULL) {
+		s2->rcx_rip = true;
 		probe_done(e, s2);
+	}
 	flags_all_to_bx(e);
 	rc_flush(e);
-	/* A slow path ran the instruction and set c->rip: reload it. */
-	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
 }
 
@@ -2753,36 +3033,40 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	const struct sse_op *d = dbt_sse_lookup(i);
 	int pfx = dbt_insn_pfx(i);
 	bool greg, grm, shift, st;
-	struct slow_path *s;
+	struct slow_path *s = NULL;
 	unsigned size, regf, rmf;
 
+	/* Without DBT_MODE_SSE (CR0.EM or TS set, or CR4.OSFXSR clear)
+	 * fpu.c raises the #UD or #NM. */
 	if (d == NULL || i->lock || (d->f & (S_MMX | S_FLAGS | S_NOMODRM)) ||
-	    !sse_mxcsr_free(i->op, pfx))
+	    !sse_mxcsr_free(i->op, pfx) || e->b == NULL ||
+	    !(e->b->mode_key & DBT_MODE_SSE))
 		return false;
 	greg = (d->f & S_GREG) != 0;
 	grm = (d->f & S_GRM) && !i->mem;
 	shift = i->op >= 0x71 && i->op <= 0x73;     /* ModRM.reg: /ext */
 	st = (d->f & S_ST) != 0;
 	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
-	flags_to_mem(e);
 	/* A general-register operand is read and written in c->gpr. */
 	if (greg)
 		rc_sync_one(e, i->reg);
 	if (grm)
 		rc_sync_one(e, i->rm);
-	s = new_slow(e, i, rip);
-	/* CR0.EM and TS clear, CR4.OSFXSR set; else fpu.c decides. */
-	b1(e, 0xf6); m_bp(e, 0, OFF(cr0)); b1(e, X86_CR0_EM | X86_CR0_TS);
-	s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
-	b1(e, 0xf6); m_bp(e, 0, OFF(cr4) + 1); b1(e, X86_CR4_OSFXSR >> 8);
-	s->extra[s->nextra++] = jcc32(e, 0x4, NULL);
+	/* Register forms leave the host flags alone.  A memory operand's
+	 * probe makes them again if it can (the instruction writes none,
+	 * nor a register), else keeps them in rbx, as the alignment
+	 * check does. */
 	if (i->mem) {
 		emit_ea_rc(e, i, rip + i->len, true);
 		if ((d->f & S_A16) && size == 16) {
+			flags_to_bx(e);
+			s = new_slow(e, i, rip);
 			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
 			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
 		}
+		e->replay_ok = !greg;
 		s = emit_probe(e, i, rip, size, st);
+		e->replay_ok = false;
 	}
 	/* Operands: xmm0 = ModRM.reg, xmm1 = ModRM.rm, rcx = a GPR. */
 	if (greg)
@@ -2822,7 +3106,179 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	} else {
 		movdqu_st(e, 0, XMM(i->reg));
 	}
-	probe_done(e, s);
+	if (s != NULL && s->fl_probe == FLS_REPLAY) {
+		/* the flags the probe clobbered, made again (as emit_hop) */
+		if (!flags_dead_after(e, i)) {
+			memcpy(e->p, s->replay, (size_t)s->nreplay);
+			e->p += s->nreplay;
+		}
+		e->fsrc.at = e->insn_no;
+	}
+	if (i->mem)
+		probe_done(e, s);
+	return true;
+}
+
+/*
+ * SSSE3, SSE4.1, SSE4.2, AES-NI and PCLMULQDQ (sse4.c's table): the XMM
+ * forms that neither read MXCSR nor use an implicit general register run
+ * natively where the host has the feature, on xmm1 (ModRM.reg), xmm2
+ * (ModRM.rm) and xmm0 (the guest's XMM0, BLENDV's mask).  PTEST leaves
+ * its flags, all six, in the host's.  PCMPxSTRx (emit_pcmpstr) reads
+ * RAX and RDX and writes RCX or XMM0 and the flags.  The MMX forms (x87
+ * state) stay with sse4.c.
+ */
+enum { JS4_SSSE3 = 1, JS4_SSE41 = 2, JS4_SSE42 = 4, JS4_AES = 8,
+	JS4_PCLMUL = 16 };
+
+static uint8_t
+sse4_host(void)
+{
+	uint8_t f = 0;
+
+	if (getenv("VMKIT_JIT_NO_SSE4") != NULL)
+		return 0;
+	if (__builtin_cpu_supports("ssse3"))
+		f |= JS4_SSSE3;
+	if (__builtin_cpu_supports("sse4.1"))
+		f |= JS4_SSE41;
+	if (__builtin_cpu_supports("sse4.2"))
+		f |= JS4_SSE42;
+	if (__builtin_cpu_supports("aes"))
+		f |= JS4_AES;
+	if (__builtin_cpu_supports("pclmul"))
+		f |= JS4_PCLMUL;
+	return f;
+}
+
+/* The feature i needs; 0: not emitted natively. */
+static unsigned
+sse4_feature(const struct insn *i)
+{
+	unsigned op = i->op;
+
+	if (i->map == MAP_0F38) {
+		if (op <= 0x0b || (op >= 0x1c && op <= 0x1e))
+			return JS4_SSSE3;
+		if (op == 0x37)
+			return JS4_SSE42;
+		if (op >= 0xdb && op <= 0xdf)
+			return JS4_AES;
+		return JS4_SSE41;
+	}
+	if (op == 0x0f)
+		return JS4_SSSE3;
+	if (op == 0x44)
+		return JS4_PCLMUL;
+	if (op == 0xdf)
+		return JS4_AES;
+	if (op >= 0x60 && op <= 0x63)
+		return JS4_SSE42;               /* PCMPxSTRx */
+	return JS4_SSE41;
+}
+
+/* PCMPESTRM/I, PCMPISTRM/I: the guest's RAX and RDX in the host's for
+ * the explicit lengths, ECX or XMM0 and the flags back. */
+static void
+emit_pcmpstr(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		s = emit_probe(e, i, rip, 16, false);
+	}
+	movdqu_ld(e, 1, XMM(i->reg));
+	if (!i->mem)
+		movdqu_ld(e, 2, XMM(i->rm));
+	if (i->op < 0x62) {
+		ld64(e, AX, GPR(X86_RAX));
+		ld64(e, DX, GPR(X86_RDX));
+	}
+	b1(e, 0x66);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f); b1(e, 0x3a); b1(e, i->op);
+	b1(e, i->mem ? 1 << 3 | DI : 0xc0 | 1 << 3 | 2);
+	b1(e, (uint8_t)i->imm);
+	if (i->op & 1)
+		st64(e, CX, GPR(X86_RCX));
+	else
+		movdqu_st(e, 0, XMM(0));
+	e->fl = FLS_HOST;
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+static bool
+emit_sse4(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	const struct sse_op *d = dbt_sse4_lookup(i);
+	struct slow_path *s = NULL;
+	unsigned need, size, rmf;
+	bool grm, st, fl;
+
+	/* Without DBT_MODE_SSE (CR0.EM or TS set, or CR4.OSFXSR clear)
+	 * sse4.c raises the #UD or #NM. */
+	if (d == NULL || i->lock || (d->f & S_MMX) || e->b == NULL ||
+	    !(e->b->mode_key & DBT_MODE_SSE))
+		return false;
+	need = sse4_feature(i);
+	if (need == 0 || !(e->j->sse4 & need))
+		return false;
+	if (i->map == MAP_0F3A && i->op >= 0x60 && i->op <= 0x63) {
+		emit_pcmpstr(e, i, rip);
+		return true;
+	}
+	grm = (d->f & S_GRM) && !i->mem;
+	st = (d->f & S_ST) != 0;
+	fl = (d->f & S_FLAGS) != 0;
+	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
+	flags_to_mem(e);
+	if (grm)
+		rc_sync_one(e, i->rm);
+	if (i->mem) {
+		emit_ea_rc(e, i, rip + i->len, true);
+		if ((d->f & S_A16) && size == 16) {
+			s = new_slow(e, i, rip);
+			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
+			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+		}
+		s = emit_probe(e, i, rip, size, st);
+	}
+	movdqu_ld(e, 1, XMM(i->reg));
+	if (grm)
+		ld64(e, CX, GPR(i->rm));
+	else if (!i->mem)
+		movdqu_ld(e, 2, XMM(i->rm));
+	if (i->map == MAP_0F38 && (i->op == 0x10 || i->op == 0x14 ||
+	    i->op == 0x15))
+		movdqu_ld(e, 0, XMM(0));
+	rmf = i->mem ? DI : grm ? CX : 2;
+	b1(e, 0x66);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f);
+	b1(e, i->map == MAP_0F38 ? 0x38 : 0x3a);
+	b1(e, i->op);
+	if (i->mem)
+		b1(e, 1 << 3 | DI);
+	else
+		b1(e, 0xc0 | 1 << 3 | rmf);
+	if (d->f & S_IMM)
+		b1(e, (uint8_t)i->imm);
+	if (st) {
+		if (grm)
+			st64(e, CX, GPR(i->rm));
+	} else if (fl) {
+		e->fl = FLS_HOST;
+	} else {
+		movdqu_st(e, 1, XMM(i->reg));
+	}
+	if (s != NULL)
+		probe_done(e, s);
 	return true;
 }
 
@@ -2890,6 +3346,8 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	}
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
+		goto carry;
+	if ((i->map == MAP_0F38 || i->map == MAP_0F3A) && emit_sse4(e, i, rip))
 		goto native;
 	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
 	    ((i->reg & 7) == 2 || (i->reg & 7) == 4) && bnd_ok(i) &&
@@ -2904,16 +3362,20 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		emit_rep_str(e, i, rip);
 		goto native;
 	}
+	if (select_hop_isa(i, &h, e->j->isa)) {
+		emit_hop(e, i, rip, &h);
+		goto native;
+	}
 	if (i->rep != REP_NONE && !(i->map == MAP_1B && i->op == 0x90))
 		goto helper;
 	if (i->map == MAP_1B) {
 		if (i->op == 0x8d && i->mem) {
 			emit_lea(e, i, rip);
-			goto native;
+			goto carry;
 		}
 		if (i->op >= 0xb0 && i->op <= 0xbf) {
 			emit_mov_imm(e, i);
-			goto native;
+			goto carry;
 		}
 		/* NOP; PAUSE too with one vCPU (with several, its handler
 		 * ends the turn on the run lock). */
@@ -3029,6 +3491,8 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 		if (!i->mem && hop_same_slot(i, &h))
 			goto helper;
 		emit_hop(e, i, rip, &h);
+		if ((h.flags & (FL_W | FL_R)) == 0 && !h.cl)
+			goto carry;
 		goto native;
 	}
 helper:
@@ -3048,6 +3512,9 @@ helper:
 		return false;
 	}
 	return true;
+carry:
+	/* It wrote no flags: the flags' source may still serve. */
+	flags_src_carry(e);
 native:
 	e->j->native_insns++;
 	return true;
@@ -3098,45 +3565,79 @@ emit_icount(struct emit *e)
 static bool
 flags_dead_at_entry(const struct dbt_block *b)
 {
-	int k;
+	int k, f;
 
 	for (k = 0; k < b->n; k++) {
 		const struct insn *i = &b->insns[k];
-		struct hop h;
-		bool hi = false, mem;
 
-		if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
-		    i->rep != REP_NONE || i->lock)
-			return false;
 		if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
-		    (i->op >= 0xb0 && i->op <= 0xbf)))
+		    (i->op >= 0xb0 && i->op <= 0xbf)) && i->rep == REP_NONE &&
+		    !i->lock && i->fn != dbt_op_ud && i->fn != dbt_op_gp0)
 			continue;               /* emit_lea, emit_mov_imm */
-		if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
-		    (i->reg & 7) >= 4)
-			return false;           /* emit_acc_op, emit_div */
-		if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
-		    i->op != 0xbe && i->op != 0xbf)
-			return false;           /* SSE and the rest */
-		if (i->map != MAP_1B && i->map != MAP_0F)
-			return false;
-		if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
-			return false;
-		mem = i->mem && h.rm_force < 0;
-		if (mem)
-			return false;           /* a probe */
-		if (h.reg >= 0 && h.reg_byte)
-			(void)byte_slot(i, h.reg, &hi);
-		if (!hi && h.rm_byte)
-			(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm,
-			    &hi);
-		if (hi)
-			return false;           /* emit_hop_mem */
-		if (h.flags == FL_W)
+		f = hop_plain(i);
+		if (f == FL_W)
 			return true;
-		if (h.flags != FL_NONE)
+		if (f != FL_NONE)
 			return false;
 	}
 	return false;
+}
+
+/*
+ * The FL_* of i if emit_insn compiles it as a register-only hop on host
+ * registers (no probe, no helper, no exit, the host flags touched only
+ * as the guest's), else -1.  It must agree with the order in which
+ * emit_insn picks emitters: instructions it takes before select_hop are
+ * refused here.
+ */
+static int
+hop_plain(const struct insn *i)
+{
+	struct hop h;
+	bool hi = false;
+
+	if (i->fn == dbt_op_ud || i->fn == dbt_op_gp0 ||
+	    i->rep != REP_NONE || i->lock)
+		return -1;
+	if (i->map == MAP_1B && ((i->op == 0x8d && i->mem) ||
+	    (i->op >= 0xb0 && i->op <= 0xbf)))
+		return -1;                      /* emit_lea, emit_mov_imm */
+	if (i->map == MAP_1B && (i->op == 0xf6 || i->op == 0xf7) &&
+	    (i->reg & 7) >= 4)
+		return -1;                      /* emit_acc_op, emit_div */
+	if (i->map == MAP_0F && i->op != 0xb6 && i->op != 0xb7 &&
+	    i->op != 0xbe && i->op != 0xbf)
+		return -1;                      /* SSE and the rest */
+	if (i->map != MAP_1B && i->map != MAP_0F)
+		return -1;
+	if (!select_hop(i, &h) || hop_same_slot(i, &h) || h.cl)
+		return -1;
+	if (i->mem && h.rm_force < 0)
+		return -1;                      /* a probe */
+	if (h.reg >= 0 && h.reg_byte)
+		(void)byte_slot(i, h.reg, &hi);
+	if (!hi && h.rm_byte)
+		(void)byte_slot(i, h.rm_force >= 0 ? h.rm_force : i->rm, &hi);
+	if (hi)
+		return -1;                      /* emit_hop_mem */
+	return h.flags;
+}
+
+/*
+ * Are the flags dead right after i, which writes none: the next
+ * instruction of the block overwrites all six without reading one and
+ * with nothing before that (hop_plain)?  Then what a probe of i
+ * clobbered need not be made again in the fast path.
+ */
+static bool
+flags_dead_after(const struct emit *e, const struct insn *i)
+{
+	/* (and the block goes on to it: not past half its room, where
+	 * dbt_jit_compile leaves it with an exit) */
+	return e->b != NULL && i >= e->b->insns &&
+	    i + 1 < e->b->insns + e->b->n && e->j->max_native < 0 &&
+	    (size_t)(e->p - e->start) <= JIT_BLOCK_ROOM / 2 &&
+	    hop_plain(i + 1) == FL_W;
 }
 
 /*
@@ -3759,6 +4260,10 @@ emit_trampoline(struct dbt_jit *j)
 	b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xfd);        /* mov rbp, rdi */
 	b1(&e, 0xff); b1(&e, 0xe6);                      /* jmp rsi */
 	e.p = (uint8_t *)(((uintptr_t)e.p + 15) & ~(uintptr_t)15);
+	/* A jump-cache miss: the target in rcx becomes c->rip here, so
+	 * that RET and indirect jumps need not store it on every hit. */
+	j->exit_jc_miss = e.p;
+	st64(&e, CX, OFF(rip));
 	j->exit_null_bx = e.p;
 	b1(&e, 0x89); b1(&e, 0xd8);                      /* mov eax, ebx */
 	flags_merge_ax(&e);
@@ -3804,6 +4309,10 @@ dbt_jit_new(size_t cache_size)
 	emit_trampoline(j);
 	j->bmi2 = __builtin_cpu_supports("bmi2") &&
 	    getenv("VMKIT_JIT_NO_BMI2") == NULL;
+	j->sse4 = sse4_host();
+	/* VMKIT_JIT_NO_ISA=1: the guest's extensions through their
+	 * handlers (for comparison and the difftest). */
+	j->isa = getenv("VMKIT_JIT_NO_ISA") == NULL ? host_isa() : 0;
 	if (getenv("VMKIT_JIT_PERFMAP") != NULL) {
 		char path[64];
 

@@ -46,7 +46,7 @@ dbt_state_get(const struct dbt_cpu *c, struct x86_state *st)
 	st->halted = c->halted;
 	st->sipi_wait = c->sipi_wait;
 	st->irq_shadow = c->irq_shadow;
-	st->irq_injected = -1;
+	st->irq_injected = c->irq_inject;
 	if (c->vm != NULL && c->vm->intc != NULL) {
 		pthread_mutex_lock(&c->vm->io_lock);
 		st->apic_base = lapic_get_base(c->vm->intc, c->index);
@@ -92,6 +92,9 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 	c->sipi_wait = st->sipi_wait;
 	c->irq_shadow = st->irq_shadow;
 	c->exc_vector = -1;
+	c->irq_inject = st->irq_injected;
+	if (c->irq_inject >= 0)
+		c->halted = false;      /* it was running into the handler */
 	if (c->vm != NULL && c->vm->intc != NULL) {
 		pthread_mutex_lock(&c->vm->io_lock);
 		if (st->apic_base)

@@ -42,18 +42,25 @@ pic_to_kvm(struct kvm_pic_state *k, const struct pc_pic_regs *r, int n)
 }
 
 /* KVM's read_state/write_state: 1 LSB, 2 MSB, 3 word (LSB next),
- * 4 word (MSB next). */
+ * 4 word (MSB next).  KVM keeps no "loaded" flag: its reset sets a
+ * channel's mode to 0xff, a control word to 0..5, so a mode is a channel
+ * programmed.  Its count_load_time may be 0 on a running channel (so on
+ * this project's host, kernel 6.x under KVM-PVM): the channel then counts
+ * from now, its phase within one period lost -- no tick missed or added.
+ * now: the VM clock's. */
 static void
 pit_from_kvm(struct pc_pit_ch *c, const struct kvm_pit_channel_state *k,
-    int64_t shift)
+    int64_t shift, uint64_t now)
 {
 	c->mode = k->mode <= 5 ? k->mode : 0;
 	c->rw = k->rw_mode <= 3 ? k->rw_mode : 3;
 	c->bcd = k->bcd;
 	c->reload = k->count >= 1 && k->count <= 65536 ? k->count : 65536;
-	c->loaded = k->count_load_time != 0;
-	c->start = c->loaded && k->count_load_time + shift > 0 ?
-	    (uint64_t)(k->count_load_time + shift) : 0;
+	c->loaded = k->mode <= 5;
+	c->start = !c->loaded ? 0 : k->count_load_time != 0 &&
+	    k->count_load_time + shift > 0 &&
+	    (uint64_t)(k->count_load_time + shift) <= now ?
+	    (uint64_t)(k->count_load_time + shift) : now;
 	c->latched = k->count_latched != 0;
 	c->latch = k->latched_count;
 	c->lsb_next = k->read_state != 4;
@@ -89,7 +96,8 @@ kvm_irqchip_get(struct vm *vm, struct pc_irqchip *c)
 	struct kvm_vm *k = vm->backend_priv;
 	struct kvm_irqchip chip;
 	struct kvm_pit_state2 pit;
-	int64_t shift = (int64_t)clock_ns() - (int64_t)clock_host_ns();
+	uint64_t now = clock_ns();
+	int64_t shift = (int64_t)now - (int64_t)clock_host_ns();
 	int i;
 
 	memset(c, 0, sizeof(*c));
@@ -113,7 +121,7 @@ kvm_irqchip_get(struct vm *vm, struct pc_irqchip *c)
 	if (ioctl(k->vm_fd, KVM_GET_PIT2, &pit) < 0)
 		return -errno;
 	for (i = 0; i < 3; i++)
-		pit_from_kvm(&c->pit[i], &pit.channels[i], shift);
+		pit_from_kvm(&c->pit[i], &pit.channels[i], shift, now);
 	c->portb = pit.channels[2].gate ? 1 : 0;
 	return 0;
 }

@@ -208,9 +208,10 @@ kvm_vm_fini(struct vm *vm)
 	vm->backend_priv = NULL;
 }
 
-/* KVM's own answer for CPUID leaf/subleaf register edx, 0 if none. */
+/* KVM's own answer for CPUID leaf/subleaf register reg (0 EAX .. 3 EDX),
+ * 0 if none. */
 static uint32_t
-kvm_supported_edx(struct kvm_vm *k, uint32_t leaf, uint32_t subleaf)
+kvm_supported(struct kvm_vm *k, uint32_t leaf, uint32_t subleaf, int reg)
 {
 	static struct {
 		struct kvm_cpuid2 c;
@@ -225,8 +226,16 @@ kvm_supported_edx(struct kvm_vm *k, uint32_t leaf, uint32_t subleaf)
 	}
 	for (i = 0; have > 0 && i < sup.c.nent; i++)
 		if (sup.e[i].function == leaf && sup.e[i].index == subleaf)
-			return sup.e[i].edx;
+			return reg == 0 ? sup.e[i].eax : reg == 1 ?
+			    sup.e[i].ebx : reg == 2 ? sup.e[i].ecx :
+			    sup.e[i].edx;
 	return 0;
+}
+
+static uint32_t
+kvm_supported_edx(struct kvm_vm *k, uint32_t leaf, uint32_t subleaf)
+{
+	return kvm_supported(k, leaf, subleaf, 3);
 }
 
 /*
@@ -248,6 +257,35 @@ spec_cpuid(struct kvm_vm *k, struct kvm_cpuid_entry2 *e, int n)
 		if (e[i].function == 7 && e[i].index == 2)
 			e[i].edx &= kvm_supported_edx(k, 7, 2) |
 			    ~(uint32_t)(1u << 4);
+	}
+}
+
+/*
+ * The general-purpose extensions of the model (MOVBE, RDRAND; BMI1,
+ * BMI2, RDSEED, ADX; LZCNT) only where the host's KVM has them: the
+ * guest runs them on the CPU, which would give #UD for a missing one.
+ * SMEP, SMAP and UMIP the same: the CR4 bits of a feature KVM lacks are
+ * refused.
+ */
+static void
+isa_cpuid(struct kvm_vm *k, struct kvm_cpuid_entry2 *e, int n)
+{
+	const uint32_t l1c = 1u << 22 | 1u << 30;
+	const uint32_t l7b = 1u << 3 | 1u << 8 | 1u << 18 | 1u << 19 |
+	    1u << 7 | 1u << 20;
+	const uint32_t l7c = 1u << 2;
+	const uint32_t x1c = 1u << 5;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (e[i].function == 1)
+			e[i].ecx &= kvm_supported(k, 1, 0, 2) | ~l1c;
+		if (e[i].function == 7 && e[i].index == 0) {
+			e[i].ebx &= kvm_supported(k, 7, 0, 1) | ~l7b;
+			e[i].ecx &= kvm_supported(k, 7, 0, 2) | ~l7c;
+		}
+		if (e[i].function == 0x80000001u)
+			e[i].ecx &= kvm_supported(k, 0x80000001u, 0, 2) | ~x1c;
 	}
 }
 
@@ -294,6 +332,7 @@ set_cpuid(struct kvm_vm *k, int fd, int id, int ncpus, struct vm_err *err)
 	}
 	cp.c.nent = (uint32_t)n;
 	spec_cpuid(k, cp.e, n);
+	isa_cpuid(k, cp.e, n);
 	if (ioctl(fd, KVM_SET_CPUID2, &cp) < 0)
 		return vm_err_errno(err, -errno, "KVM_SET_CPUID2");
 	spec_arch_cap(k, fd);

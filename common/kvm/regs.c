@@ -290,5 +290,20 @@ kvm_set_state(int fd, const struct x86_state *st, bool with_lapic)
 		if (ioctl(fd, KVM_SET_LAPIC, &lapic) < 0)
 			return -errno;
 	}
+	if (st->irq_injected >= 0) {
+		/* a vector taken from the LAPIC or PIC (its ISR bit set) and
+		 * on its way in when the state was read: it goes in, or it
+		 * would stay in service for ever */
+		struct kvm_vcpu_events ev;
+
+		if (ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+			return -errno;
+		ev.interrupt.injected = 1;
+		ev.interrupt.nr = (uint8_t)st->irq_injected;
+		ev.interrupt.soft = 0;
+		ev.flags = 0;
+		if (ioctl(fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+			return -errno;
+	}
 	return 0;
 }

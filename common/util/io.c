@@ -12,12 +12,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/track.h"
+
 int
 io_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 {
 	const uint8_t *p = buf;
 	ssize_t n;
 
+	io_track_note(fd, off, len);
 	while (len > 0) {
 		n = pwrite(fd, p, len, (off_t)off);
 		if (n < 0 && errno == EINTR)

@@ -3,6 +3,8 @@
  * running vm-run writes the live send stream (vm/transfer.h) while the
  * guest runs.  Pre-copy, as QEMU's migrate does it:
  *
+ *   0. the disk files, the guest running, their writes tracked from
+ *      before the first byte read (util/track.h);
  *   1. pause a moment, turn the memory map's dirty log on (mem.h), make
  *      the back end forget its write permissions, resume;
  *   2. send every non-zero page, the guest running;
@@ -12,7 +14,10 @@
  *   4. pause for good (the I/O lock held, so no device writes either):
  *      the last pages, then a snapshot without RAM (CPU, devices, the
  *      disks' internal snapshots) to a file beside the bundle's, then
- *      vm.yaml, the disks and that snapshot's sections.
+ *      vm.yaml, the parts of the disk files written since step 0 (the
+ *      internal snapshots' metadata among them) and that snapshot's
+ *      sections.  So the pause does not grow with the disks' size, only
+ *      with what the guest wrote during the send.
  *
  * The source then stays paused (QEMU's "postmigrate"); vm-snap stops it
  * once it has seen the result.  A failure (the reader went away) resumes
@@ -203,6 +208,9 @@ live_main(void *arg)
 		ls = vm_send_live_begin(L.bundle, vm->cfg, L.tag, L.fd, &err);
 		ret = ls == NULL ? (err.code ? err.code : -EIO) : 0;
 	}
+	/* 0 */
+	if (ret == 0)
+		ret = vm_send_live_disks(ls, &L.info.disk_before, &err);
 	if (ret == 0)
 		ret = vm_send_live_layout(ls, (uint32_t)vm->mem.nr, gpa, size,
 		    &err);
@@ -285,6 +293,7 @@ live_main(void *arg)
 		saved = ret == 0;
 		if (ret == 0)
 			ret = vm_send_live_end(ls, L.state, &err);
+		L.info.disk_pause = vm_send_live_disk_pause(ls);
 		pthread_mutex_unlock(&vm->io_lock);
 		L.info.downtime_ns = clock_host_ns() - t0;
 	}

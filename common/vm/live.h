@@ -20,6 +20,8 @@ struct vm_live_info {
 	uint64_t pages;         /* pages sent, all rounds and the pause */
 	uint64_t downtime_ns;   /* the final pause, to the end record */
 	uint64_t pause_unix_us; /* when the final pause began (wall clock) */
+	uint64_t disk_before;   /* disk bytes sent with the guest running */
+	uint64_t disk_pause;    /* and in the final pause (written since) */
 	char error[256];        /* VM_LIVE_FAILED: why */
 };
 

@@ -1422,6 +1422,16 @@ vm_snapshot_info(const char *path, struct vm_snap_info *info,
 	if (ret == 0 && vs.ram_mode != RAM_NONE)
 		ret = get_section(&rd, "ram-map", 0, 1, visit_ram_map, &m, 0,
 		    false, err);
+	if (ret == 0 && vs.ram_mode != RAM_NONE) {
+		/* the guest's clock: its TSC, as the vCPU state holds it */
+		struct x86_state *st = calloc(1, sizeof(*st));
+
+		ret = st == NULL ? vm_err_set(err, -ENOMEM, "out of memory") :
+		    get_section(&rd, "cpu", 0, 1, visit_cpu, st, 0, false, err);
+		if (ret == 0)
+			info->guest_tsc = st->tsc;
+		free(st);
+	}
 	if (ret == 0) {
 		info->ram = vs.ram_mode != RAM_NONE;
 		snprintf(info->tag, sizeof(info->tag), "%s", vs.tag);

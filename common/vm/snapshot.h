@@ -34,6 +34,7 @@ struct vm_snap_info {
 	uint64_t size;                  /* bytes of the file */
 	uint64_t memory;                /* guest RAM */
 	uint64_t ram_pages;             /* non-zero pages stored */
+	uint64_t guest_tsc;             /* vCPU 0's TSC at the save (RAM) */
 	int ncpus;
 	int ndisks;                     /* disk snapshots taken */
 	bool fast_restore;

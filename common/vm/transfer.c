@@ -16,6 +16,11 @@
  *   section-data (k)  an offset and up to 1 MiB of its payload, in order
  *   end
  *
+ * A live stream (vm/live.c) has after vm, per disk, "disk-pre" and its
+ * "disk-pre-data": the file read while the guest runs, its writes
+ * tracked (util/track.h); then the RAM records; and in the pause "disk"
+ * records of kind DISK_UPDATE, with the pieces of the file written since.
+ *
  * A disk goes as its image file, every internal snapshot in it, so the
  * copy's disks go back to the snapshot's point as the original's would;
  * one from outside the bundle lands in the copy's folder by its file
@@ -47,6 +52,7 @@
 #include "cfg/cfg.h"
 #include "snap/snap.h"
 #include "util/err.h"
+#include "util/track.h"
 #include "vm/snapshot.h"
 
 #define CHUNK (1u << 20)
@@ -92,7 +98,10 @@ vm_rec_visit(struct snap_vis *v, struct vm_rec *r)
 	return v->failed;
 }
 
-enum { DISK_FILE = 0, DISK_DELTA = 1, DISK_KEPT = 2 };
+/* DISK_UPDATE (live): the file went before the pause as "disk-pre";
+ * the records that follow are the parts written since, and the size is
+ * its final one. */
+enum { DISK_FILE = 0, DISK_DELTA = 1, DISK_KEPT = 2, DISK_UPDATE = 3 };
 
 struct disk_rec {
 	char name[NAME_MAX_LEN + 1];
@@ -107,7 +116,7 @@ disk_rec_visit(struct snap_vis *v, struct disk_rec *r)
 	snap_u64(v, "size", &r->size);
 	snap_check(v, r->size <= (1ULL << 50), "size", "over 1 PiB");
 	snap_u8(v, "how", &r->how);
-	snap_check(v, r->how <= DISK_KEPT, "how", "not a way to send a disk");
+	snap_check(v, r->how <= DISK_UPDATE, "how", "not a way to send a disk");
 	return v->failed;
 }
 
@@ -166,9 +175,10 @@ all_zero(const uint8_t *p, size_t n)
 /* ---- send ----------------------------------------------------------------- */
 
 struct send_list;
+struct send_disks;
 static int send_rest(struct snap_send *s, const struct send_list *l,
     uint8_t *buf, size_t ylen, const char *tag, const char *base,
-    struct snap_reader *rd, struct vm_err *err);
+    struct snap_reader *rd, struct send_disks *pre, struct vm_err *err);
 static ssize_t read_yaml(const char *yaml, uint8_t *buf, struct vm_err *err);
 
 struct send_list {
@@ -223,9 +233,12 @@ add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
 	return 0;
 }
 
+/* The file's data (holes and zero runs left out) as rec records;
+ * *sent counts the bytes. */
 static int
 send_file_data(struct snap_send *s, int fd, uint32_t inst, uint64_t size,
-    const char *what, uint8_t *buf, struct vm_err *err)
+    const char *what, const char *rec, uint8_t *buf, uint64_t *sent,
+    struct vm_err *err)
 {
 	struct snap_vis v;
 	uint64_t off = 0, end;
@@ -252,12 +265,12 @@ send_file_data(struct snap_send *s, int fd, uint32_t inst, uint64_t size,
 				    "its size while being sent", what);
 			n = (uint32_t)got;
 			if (!all_zero(buf, n)) {
-				snap_vis_begin_save(&v, "disk-data", 1, err);
+				snap_vis_begin_save(&v, rec, 1, err);
 				data_visit(&v, &off, buf, &n);
-				ret = snap_send_vis(s, "disk-data", inst, &v,
-				    err);
+				ret = snap_send_vis(s, rec, inst, &v, err);
 				if (ret < 0)
 					return ret;
+				*sent += n;
 			}
 			off += n;
 		}
@@ -480,7 +493,7 @@ vm_send(const char *bundle, const char *snap_path, const char *tag,
 		ret = snap_send_vis(&s, "vm", 0, &v, err);
 	}
 	if (ret == 0)
-		ret = send_rest(&s, &l, buf, ylen, tag, base, &rd, err);
+		ret = send_rest(&s, &l, buf, ylen, tag, base, &rd, NULL, err);
 out:
 	free(cbuf);
 	free(buf);
@@ -488,14 +501,61 @@ out:
 	return ret;
 }
 
+/* A live send's disks: each file's writes tracked since before it was
+ * first read ("disk-pre"), and the bytes sent before and in the pause. */
+struct send_disks {
+	struct io_track *track[MAX_FILES];
+	uint64_t before, pause;
+};
+
+/* The grains of the file written since it was tracked, up to its size
+ * now, as "disk-data" records (zeros too: the copy holds what was there). */
+static int
+send_written(struct snap_send *s, int fd, uint32_t inst, uint64_t size,
+    const struct io_track *t, const char *what, uint8_t *buf,
+    uint64_t *sent, struct vm_err *err)
+{
+	const uint64_t most = CHUNK / IO_TRACK_GRAIN;
+	uint64_t g = 0, run, off;
+	struct snap_vis v;
+	uint32_t n;
+	int ret;
+
+	while (g * IO_TRACK_GRAIN < size) {
+		if (!io_track_dirty(t, g)) {
+			g++;
+			continue;
+		}
+		for (run = 1; run < most && (g + run) * IO_TRACK_GRAIN < size &&
+		    io_track_dirty(t, g + run); run++)
+			;
+		off = g * IO_TRACK_GRAIN;
+		n = (uint32_t)(size - off < run * IO_TRACK_GRAIN ? size - off :
+		    run * IO_TRACK_GRAIN);
+		if (pread(fd, buf, n, (off_t)off) != (ssize_t)n)
+			return vm_err_set(err, -EIO, "%s: cannot be read at "
+			    "%llu", what, (unsigned long long)off);
+		snap_vis_begin_save(&v, "disk-data", 1, err);
+		data_visit(&v, &off, buf, &n);
+		ret = snap_send_vis(s, "disk-data", inst, &v, err);
+		if (ret < 0)
+			return ret;
+		*sent += n;
+		g += run;
+	}
+	return 0;
+}
+
 /* vm.yaml (its ylen bytes in buf), the disks of l, the sections of rd,
- * the end; buf is CHUNK bytes of room. */
+ * the end; buf is CHUNK bytes of room.  pre: a live send's disks, sent
+ * before; only what was written since goes. */
 static int
 send_rest(struct snap_send *s, const struct send_list *l, uint8_t *buf,
     size_t ylen, const char *tag, const char *base, struct snap_reader *rd,
-    struct vm_err *err)
+    struct send_disks *pre, struct vm_err *err)
 {
 	struct snap_vis v;
+	uint64_t whole = 0;
 	int i, ret;
 
 	ret = snap_send_record(s, "vm.yaml", 0, buf, ylen, err);
@@ -528,12 +588,16 @@ send_rest(struct snap_send *s, const struct send_list *l, uint8_t *buf,
 		}
 		snprintf(dr.name, sizeof(dr.name), "%s", base_name(l->path[i]));
 		dr.size = (uint64_t)st.st_size;
+		dr.how = pre != NULL ? DISK_UPDATE : DISK_FILE;
 		snap_vis_begin_save(&v, "disk", 1, err);
 		disk_rec_visit(&v, &dr);
 		ret = snap_send_vis(s, "disk", (uint32_t)i, &v, err);
-		if (ret == 0)
+		if (ret == 0 && pre != NULL)
+			ret = send_written(s, dfd, (uint32_t)i, dr.size,
+			    pre->track[i], l->path[i], buf, &pre->pause, err);
+		else if (ret == 0)
 			ret = send_file_data(s, dfd, (uint32_t)i, dr.size,
-			    l->path[i], buf, err);
+			    l->path[i], "disk-data", buf, &whole, err);
 		close(dfd);
 	}
 	if (ret == 0)
@@ -548,6 +612,8 @@ send_rest(struct snap_send *s, const struct send_list *l, uint8_t *buf,
 struct vm_live_send {
 	struct snap_send s;
 	struct send_list l;
+	struct send_disks d;
+	bool pre;               /* the disks went before the pause */
 	char yaml[PATH_MAX + 16];
 	char tag[NAME_MAX_LEN + 1];
 	uint8_t *buf;
@@ -658,16 +724,74 @@ vm_send_live_end(struct vm_live_send *ls, const char *state_path,
 	if (ret < 0)
 		return ret;
 	ret = send_rest(&ls->s, &ls->l, ls->buf, (size_t)ylen, ls->tag, NULL,
-	    &rd, err);
+	    &rd, ls->pre ? &ls->d : NULL, err);
 	snap_reader_close(&rd);
 	return ret;
+}
+
+/*
+ * The disks while the guest runs: each file's writes tracked (util/
+ * track.h) from before its first byte is read, then the file as it is
+ * ("disk-pre" and its "disk-pre-data"), holes and zero runs left out.
+ * What the guest writes meanwhile, vm_send_live_end sends in the pause.
+ * Before the stream's "ram-layout"; *before the bytes sent.
+ */
+int
+vm_send_live_disks(struct vm_live_send *ls, uint64_t *before,
+    struct vm_err *err)
+{
+	struct snap_vis v;
+	int i, ret = 0;
+
+	for (i = 0; ret == 0 && i < ls->l.n; i++) {
+		struct disk_rec dr = { 0 };
+		struct stat st;
+		int fd = open(ls->l.path[i], O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			ret = vm_err_errno(err, -errno, "%s", ls->l.path[i]);
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		ls->d.track[i] = io_track_start(fd);
+		if (ls->d.track[i] == NULL) {
+			ret = vm_err_errno(err, -errno, "%s: cannot track its "
+			    "writes", ls->l.path[i]);
+			close(fd);
+			break;
+		}
+		snprintf(dr.name, sizeof(dr.name), "%s", base_name(ls->l.path[i]));
+		dr.size = (uint64_t)st.st_size;
+		snap_vis_begin_save(&v, "disk-pre", 1, err);
+		disk_rec_visit(&v, &dr);
+		ret = snap_send_vis(&ls->s, "disk-pre", (uint32_t)i, &v, err);
+		if (ret == 0)
+			ret = send_file_data(&ls->s, fd, (uint32_t)i, dr.size,
+			    ls->l.path[i], "disk-pre-data", ls->buf,
+			    &ls->d.before, err);
+		close(fd);
+	}
+	ls->pre = ret == 0;
+	*before = ls->d.before;
+	return ret;
+}
+
+uint64_t
+vm_send_live_disk_pause(const struct vm_live_send *ls)
+{
+	return ls->d.pause;
 }
 
 void
 vm_send_live_free(struct vm_live_send *ls)
 {
+	int i;
+
 	if (ls == NULL)
 		return;
+	for (i = 0; i < MAX_FILES; i++)
+		io_track_stop(ls->d.track[i]);
 	free(ls->buf);
 	free(ls);
 }
@@ -704,6 +828,11 @@ struct recv_state {
 	uint64_t ram_gpa[16], ram_size[16], ram_total, ram_off;
 	uint64_t ram_unsynced;          /* bytes since writeback was started */
 	uint8_t *ram_bits;              /* non-zero pages, regions in a row */
+	/* a live stream's disks sent before its pause ("disk-pre"), open
+	 * until their update comes */
+	int npre, pre_fd[MAX_FILES];
+	struct disk_rec pre[MAX_FILES];
+	uint64_t pre_unsynced;          /* bytes since writeback was started */
 };
 
 static int
@@ -870,6 +999,18 @@ recv_vis(struct snap_recv *r, struct snap_vis *v, struct vm_err *err)
 	return 0;
 }
 
+/* A data record's offset and bytes (into data, CHUNK of room). */
+static int
+recv_data(struct snap_recv *r, uint8_t *data, uint64_t *off, uint32_t *n,
+    struct vm_err *err)
+{
+	struct snap_vis v;
+
+	recv_vis(r, &v, err);
+	data_visit(&v, off, data, n);
+	return snap_vis_end(&v);
+}
+
 /* A live stream's memory regions: the snapshot file opened, its "ram"
  * section begun, for the pages. */
 static int
@@ -883,6 +1024,12 @@ ram_layout(struct recv_state *st, struct snap_recv *r, struct vm_err *err)
 	    st->w_open)
 		return vm_err_set(err, -EINVAL, "stdin: a 'ram-layout' record "
 		    "out of place");
+	/* the disks sent before go to the disk now, while the guest runs,
+	 * so the fsync in its pause (disk_finish) finds little to write */
+	for (i = 0; i < (uint32_t)st->npre; i++)
+		if (fdatasync(st->pre_fd[i]) < 0)
+			return vm_err_errno(err, -errno, "%s/%s", st->tmp,
+			    st->pre[i].name);
 	recv_vis(r, &v, err);
 	snap_u32(&v, "nregions", &st->ram_nr);
 	snap_check(&v, st->ram_nr >= 1 && st->ram_nr <= 16, "nregions",
@@ -919,14 +1066,11 @@ static int
 ram_data(struct recv_state *st, struct snap_recv *r, uint8_t *data,
     struct vm_err *err)
 {
-	struct snap_vis v;
 	uint64_t off = 0, k;
 	uint32_t n = 0;
 	int ret;
 
-	recv_vis(r, &v, err);
-	data_visit(&v, &off, data, &n);
-	ret = snap_vis_end(&v);
+	ret = recv_data(r, data, &off, &n, err);
 	if (ret < 0)
 		return ret;
 	if (!st->ram_open || off % PAGE || n % PAGE || off > st->ram_total ||
@@ -969,6 +1113,86 @@ ram_close(struct recv_state *st, struct vm_err *err)
 	    st->ram_size, st->ram_bits, err);
 }
 
+/* A live stream's disk file sent before its pause: made, held open. */
+static int
+disk_pre(struct recv_state *st, struct snap_recv *r, struct vm_err *err)
+{
+	struct disk_rec *dr = &st->pre[st->npre < MAX_FILES ? st->npre : 0];
+	struct snap_vis v;
+	int fd, ret, k;
+
+	if (st->ram_open || st->ram_done || st->have_yaml || st->ndisk > 0 ||
+	    st->w_open || st->vr.base[0] || r->instance != (uint32_t)st->npre ||
+	    st->npre >= (int)st->vr.ndisks)
+		return vm_err_set(err, -EINVAL, "stdin: a 'disk-pre' record "
+		    "out of place (disk %u)", r->instance);
+	recv_vis(r, &v, err);
+	memset(dr, 0, sizeof(*dr));
+	disk_rec_visit(&v, dr);
+	ret = snap_vis_end(&v);
+	if (ret == 0 && (!plain_name(dr->name) || dr->how != DISK_FILE))
+		ret = vm_err_set(err, -EINVAL, "stdin: '%s' is not a disk "
+		    "file name, or not sent as a file", dr->name);
+	for (k = 0; ret == 0 && k < st->npre; k++)
+		if (strcmp(st->pre[k].name, dr->name) == 0)
+			ret = vm_err_set(err, -EINVAL, "stdin: disk %s sent "
+			    "twice", dr->name);
+	if (ret < 0)
+		return ret;
+	fd = new_file(st, dr->name, err);
+	if (fd < 0)
+		return fd;
+	st->pre_fd[st->npre++] = fd;
+	return 0;
+}
+
+static int
+disk_pre_data(struct recv_state *st, struct snap_recv *r, uint8_t *data,
+    struct vm_err *err)
+{
+	uint64_t off = 0;
+	uint32_t n = 0;
+	int ret;
+
+	ret = recv_data(r, data, &off, &n, err);
+	if (ret < 0)
+		return ret;
+	if (st->npre == 0 || r->instance != (uint32_t)st->npre - 1 ||
+	    st->ndisk > 0 || off > st->pre[st->npre - 1].size ||
+	    n > st->pre[st->npre - 1].size - off)
+		return vm_err_set(err, -EINVAL, "stdin: disk data for disk %u "
+		    "at %llu+%u lies outside the disk sent last", r->instance,
+		    (unsigned long long)off, n);
+	if (pwrite(st->pre_fd[st->npre - 1], data, n, (off_t)off) !=
+	    (ssize_t)n)
+		return vm_err_errno(err, -errno, "%s/%s", st->tmp,
+		    st->pre[st->npre - 1].name);
+	st->pre_unsynced += n;
+	if (st->pre_unsynced >= RAM_WRITEBACK) {
+		(void)sync_file_range(st->pre_fd[st->npre - 1], 0, 0,
+		    SYNC_FILE_RANGE_WRITE);
+		st->pre_unsynced = 0;
+	}
+	return 0;
+}
+
+/* The update of a disk sent before the pause: its file takes the data
+ * records that follow, then its final size. */
+static int
+disk_update_begin(struct recv_state *st, struct vm_err *err)
+{
+	int i = st->ndisk;
+
+	if (i >= st->npre || st->pre_fd[i] < 0 ||
+	    strcmp(st->pre[i].name, st->dr.name) != 0)
+		return vm_err_set(err, -EINVAL, "stdin: disk %s sent as an "
+		    "update of a file not sent before", st->dr.name);
+	st->dfd = st->pre_fd[i];
+	st->pre_fd[i] = -1;
+	st->ndisk++;
+	return 0;
+}
+
 /* One record into the folder; 0 or -errno. */
 static int
 recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
@@ -979,6 +1203,10 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 	uint32_t n = 0;
 	int ret;
 
+	if (strcmp(r->name, "disk-pre") == 0)
+		return disk_pre(st, r, err);
+	if (strcmp(r->name, "disk-pre-data") == 0)
+		return disk_pre_data(st, r, data, err);
 	if (strcmp(r->name, "ram-layout") == 0)
 		return ram_layout(st, r, err);
 	if (strcmp(r->name, "ram-data") == 0)
@@ -1027,6 +1255,12 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		if (ret == 0 && !plain_name(st->dr.name))
 			ret = vm_err_set(err, -EINVAL, "stdin: '%s' is not a "
 			    "disk file name", st->dr.name);
+		if (ret == 0 && st->dr.how == DISK_UPDATE)
+			return disk_update_begin(st, err);
+		if (ret == 0 && st->npre > 0)
+			ret = vm_err_set(err, -EINVAL, "stdin: disk %s sent "
+			    "whole after disks sent before the pause",
+			    st->dr.name);
 		if (ret == 0 && st->dr.how != DISK_FILE && !st->vr.base[0])
 			ret = vm_err_set(err, -EINVAL, "stdin: disk %s sent as "
 			    "a delta in a stream without a base", st->dr.name);
@@ -1043,9 +1277,7 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		return 0;
 	}
 	if (strcmp(r->name, "disk-data") == 0) {
-		recv_vis(r, &v, err);
-		data_visit(&v, &off, data, &n);
-		ret = snap_vis_end(&v);
+		ret = recv_data(r, data, &off, &n, err);
 		if (ret < 0)
 			return ret;
 		if ((st->dfd < 0 && st->dblk == NULL) ||
@@ -1115,9 +1347,7 @@ recv_record(struct recv_state *st, struct snap_recv *r, uint8_t *data,
 		    &st->payload_off, err);
 	}
 	if (strcmp(r->name, "section-data") == 0) {
-		recv_vis(r, &v, err);
-		data_visit(&v, &off, data, &n);
-		ret = snap_vis_end(&v);
+		ret = recv_data(r, data, &off, &n, err);
 		if (ret < 0)
 			return ret;
 		if (!st->in_sect || r->instance != (uint32_t)st->nsect - 1 ||
@@ -1276,8 +1506,14 @@ rm_bundle(const char *dir)
 static void
 recv_cleanup(struct recv_state *st)
 {
+	int i;
+
 	if (st->dfd >= 0)
 		close(st->dfd);
+	for (i = 0; i < st->npre; i++)
+		if (st->pre_fd[i] >= 0)
+			close(st->pre_fd[i]);
+	st->npre = 0;
 	if (st->dblk != NULL)
 		blk_close(st->dblk);
 	st->dblk = NULL;
@@ -1390,11 +1626,13 @@ vm_receive(int fd, const char *dir, char *made, size_t made_len,
 	char sdir[2 * PBUF], d[PATH_MAX];
 	uint8_t *data = NULL;
 	const char *slash;
-	int ret;
+	int i, ret;
 
 	free(st.yaml);
 	memset(&st, 0, sizeof(st));
 	st.dfd = -1;
+	for (i = 0; i < MAX_FILES; i++)
+		st.pre_fd[i] = -1;
 	ret = snap_recv_open(&r, fd, "stdin", err);
 	if (ret == 0)
 		ret = snap_recv_next(&r, err);

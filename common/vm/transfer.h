@@ -43,11 +43,18 @@ int vm_receive(int fd, const char *dir, char *made, size_t made_len,
  * sections without RAM (the receiver writes the "ram" section from the
  * pages, mapped, and "ram-map").  begin checks that every disk of the
  * bundle and of the running configuration is a file of the bundle and
- * writes the header and the vm record to fd; end sends vm.yaml, the disk
- * files (the VM paused, flushed) and the sections of state_path.
+ * writes the header and the vm record to fd; disks, before the layout,
+ * sends each disk file while the guest runs ("disk-pre" and
+ * "disk-pre-data" records), its writes tracked from then on; end sends
+ * vm.yaml, the disks (the VM paused, flushed: after disks, only the
+ * parts of each file written since, as a "disk" record of kind update
+ * and its "disk-data"; without, the files whole) and the sections of
+ * state_path.  disk_pause: the disk bytes end sent.
  */
 struct vm_live_send *vm_send_live_begin(const char *bundle,
     const struct vm_config *running, const char *tag, int fd,
+    struct vm_err *err);
+int vm_send_live_disks(struct vm_live_send *ls, uint64_t *before,
     struct vm_err *err);
 int vm_send_live_layout(struct vm_live_send *ls, uint32_t nr,
     const uint64_t *gpa, const uint64_t *size, struct vm_err *err);
@@ -55,6 +62,7 @@ int vm_send_live_ram(struct vm_live_send *ls, uint64_t off,
     const void *data, uint32_t len, struct vm_err *err);
 int vm_send_live_end(struct vm_live_send *ls, const char *state_path,
     struct vm_err *err);
+uint64_t vm_send_live_disk_pause(const struct vm_live_send *ls);
 void vm_send_live_free(struct vm_live_send *ls);
 
 #endif

@@ -15,7 +15,11 @@
  *   order    a misaligned 16-byte operand at a non-canonical address
  *            through RSP is #GP(0), not #SS(0) (CMPXCHG16B, MOVAPS)
  *   flags    flags carried by linked exits into blocks that read them
- *            first, overwrite them first, and back to a loop's head
+ *            first, overwrite them first, and back to a loop's head;
+ *            the flags of an equal CMP past its JNE and a load
+ *   nm       SSE code translated with CR0.TS clear, run again with TS
+ *            set: #NM at its first SSE instruction, register or memory
+ *            form, every time TS is set again
  *   sum      a checksum over ALU work with byte registers, memory
  *            operands, shifts, CMOV/SETcc, XADD and BSF, so that tiers
  *            can be compared
@@ -265,7 +269,8 @@ irq:
 	je 23f
 22:	incl %esi
 	jmp 21b
-20:	call sse_sum
+20:	movb $1, sse_on(%rip)
+	call sse_sum
 	movl $msg_sse, %esi
 	call puts64
 	movq %r13, %rax
@@ -418,7 +423,20 @@ pop_resume:
 	cmpl $0x44, %edx
 	je 47f
 	orl $8, %r14d
-47:	decl %r9d
+47:	movl %r9d, %eax                 /* CMP with memory, equal: JNE */
+	movl %eax, flag_word(%rip)      /* falls through, and the load */
+	movl $0x7fffffff, %ecx          /* after it keeps ZF PF */
+	addl $1, %ecx                   /* (flags first: SF OF AF PF) */
+	cmpl flag_word(%rip), %eax
+	jne 58f
+	movq sum_data(%rip), %rdx
+	pushfq
+	popq %rdx
+	andl $0x8d5, %edx
+	cmpl $0x44, %edx
+	je 59f
+58:	orl $16, %r14d
+59:	decl %r9d
 	jnz 41b
 	testl %r14d, %r14d
 	jnz 48f
@@ -428,6 +446,57 @@ pop_resume:
 48:	movl $msg_flags_bad, %esi
 	jmp fail_r14
 49:
+
+	/* ---- nm: the same SSE code with CR0.TS clear (100 rounds, so
+	 * that it is translated and linked), then set: each call must
+	 * stop with #NM at its first SSE instruction, whose handler clears
+	 * TS and returns to it.  Skipped with "nosse", as sse is. ---- */
+	cmpb $0, sse_on(%rip)
+	je 67f
+	movl $7, %edi
+	movl $nm_handler, %eax
+	call set_gate64
+	movl $100, %r9d
+61:	call nm_reg
+	call nm_mem
+	decl %r9d
+	jnz 61b
+	xorl %r14d, %r14d
+	movl $0, nm_count(%rip)
+	movl $3, %r9d
+62:	movq %cr0, %rax
+	orl $8, %eax                    /* TS */
+	movq %rax, %cr0
+	leaq nm_reg_first(%rip), %rax
+	movq %rax, nm_expect(%rip)
+	call nm_reg
+	movq %cr0, %rax
+	orl $8, %eax
+	movq %rax, %cr0
+	leaq nm_mem_first(%rip), %rax
+	movq %rax, nm_expect(%rip)
+	call nm_mem
+	decl %r9d
+	jnz 62b
+	cmpl $6, nm_count(%rip)               /* two per round, at the right RIP */
+	je 63f
+	orl $1, %r14d
+63:	cmpl $0, nm_wrong(%rip)
+	je 64f
+	orl $2, %r14d
+64:	movq nm_buf(%rip), %rax
+	movq $0x1122334455667788, %rdx
+	cmpq %rdx, %rax                 /* nm_mem's store went through */
+	je 65f
+	orl $4, %r14d
+65:	testl %r14d, %r14d
+	jnz 66f
+	movl $msg_nm, %esi
+	call puts64
+	jmp 67f
+66:	movl $msg_nm_bad, %esi
+	jmp fail_r14
+67:
 	movl $msg_ok, %esi
 	call puts64
 	EXIT $0
@@ -495,6 +564,34 @@ set_gate64:
 	movl $0, 8(%edi)
 	movl $0, 12(%edi)
 	ret
+
+/* nm: a register-form SSE instruction first, then a memory form first. */
+nm_reg:
+	movl $3, %eax
+	addl %eax, %eax                 /* flags live across the SSE code */
+nm_reg_first:
+	pxor %xmm2, %xmm2
+	movq %xmm2, %rcx
+	ret
+nm_mem:
+	movq $0x1122334455667788, %rax
+	movq %rax, nm_buf + 8(%rip)
+nm_mem_first:
+	movdqu nm_buf + 8(%rip), %xmm3
+	movq %xmm3, nm_buf(%rip)
+	ret
+
+/* #NM: count it, check its RIP, clear TS, retry the instruction. */
+nm_handler:
+	pushq %rax
+	incl nm_count(%rip)
+	movq 8(%rsp), %rax
+	cmpq nm_expect(%rip), %rax
+	je 1f
+	incl nm_wrong(%rip)
+1:	clts
+	popq %rax
+	iretq
 
 smc_fn:
 	movl $0, %eax
@@ -773,6 +870,18 @@ mb_info:
 sum_data:
 	.quad 0x1122334455667788, 0x99aabbccddeeff00, 0x0f0f0f0f0f0f0f0f
 	.quad 0x123, 0x8000, 0x4242, 0, 0, 0, 0
+nm_expect:
+	.quad 0
+flag_word:
+	.long 0, 0
+nm_buf:
+	.quad 0, 0, 0
+nm_count:
+	.long 0
+nm_wrong:
+	.long 0
+sse_on:
+	.byte 0
 
 hexdigits:
 	.ascii "0123456789abcdef"
@@ -781,6 +890,8 @@ msg_order:	.asciz "jit64: 16-byte alignment before the address ok\n"
 msg_order_bad:	.asciz "jit64: 16-byte alignment before the address FAILED\n"
 msg_flags:	.asciz "jit64: linked flags ok\n"
 msg_flags_bad:	.asciz "jit64: linked flags FAILED\n"
+msg_nm:		.asciz "jit64: sse after CR0.TS ok\n"
+msg_nm_bad:	.asciz "jit64: sse after CR0.TS FAILED "
 msg_smc_bad:	.asciz "jit64: smc FAILED\n"
 msg_gen:	.asciz "jit64: gen ok\n"
 msg_gen_bad:	.asciz "jit64: gen FAILED\n"

@@ -2348,14 +2348,16 @@ u_crc32(struct gen *g)
  *   mov r, K; rdrand r; pushf; [and byte [rsp], 0xfe]; <reduce r>; popf
  * RDSEED may fail on the real CPU when the host's entropy runs dry (CF 0,
  * a zero result), so its CF is cleared in the saved flags; every other
- * flag is compared.
+ * flag is compared.  PUSHF could fault where RSP is not known to be
+ * 8-aligned within the stack page (#AC, #PF) and show the random value:
+ * there the flags are left to the reduction, not saved.
  */
 static bool
 u_rdrand(struct gen *g)
 {
 	static const uint64_t k_val = 0x5a5a5a5a;
 	struct enc e;
-	bool seed = rng_below(&g->r, 2);
+	bool seed = rng_below(&g->r, 2), save;
 	int sz, r;
 
 	enc_init(&e);
@@ -2372,11 +2374,13 @@ u_rdrand(struct gen *g)
 	 * #UD goes through the host kernel's emulator, which runs it. */
 	if (!commit(g, &e, C_RDRAND, ARITH, 0))
 		return false;
+	save = g->cur.rsp_known && (g->cur.rsp & 7) == 0 &&
+	    g->cur.rsp > -0x600 && g->cur.rsp < 0x600;
 	enc_init(&e);
 	set_op(&e, 1, 0x9c, 0, 0);                      /* pushf */
-	if (!commit(g, &e, C_RDRAND, 0, 0))
+	if (save && !commit(g, &e, C_RDRAND, 0, 0))
 		return false;
-	if (seed) {
+	if (save && seed) {
 		enc_init(&e);                           /* and byte [rsp] */
 		set_op(&e, 1, 0x80, 0, 0);
 		e.has_modrm = e.has_sib = true;
@@ -2417,6 +2421,8 @@ u_rdrand(struct gen *g)
 		if (!commit(g, &e, C_RDRAND, ARITH, 0))
 			return false;
 	}
+	if (!save)
+		return true;
 	enc_init(&e);
 	set_op(&e, 1, 0x9d, 0, 0);                      /* popf */
 	return commit(g, &e, C_RDRAND, ARITH, 0);
