@@ -28,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#include <xmmintrin.h>
 
 #define FX_FCW 0
 #define FX_FSW 2
@@ -516,6 +517,119 @@ sse_unbounded_pe(const struct dbt_cpu *c, const struct insn *i,
 	return pe ? 0x20 : 0;
 }
 
+/* ---- DPPS and DPPD with an exception unmasked -------------------------- */
+
+/*
+ * DPPS and DPPD are steps (SDM vol. 2, DPPS, Operation): the products the
+ * immediate selects, then their sums (for DPPS two, then one).  The CPU
+ * looks for exceptions step by step and stops at the first step with an
+ * unmasked one, reporting every earlier step's flags with it: a masked
+ * underflow in a product and then an unmasked denormal operand in the
+ * sum set UE, PE and DE; an unmasked underflow in a product stops before
+ * the sum's DE.  Within a step the rule of one packed operation holds (an
+ * unmasked invalid, denormal or divide-by-zero leaves that step's
+ * post-computation flags out).  The host run as one instruction shows the
+ * flags of all steps together, so the steps are run here one scalar
+ * operation at a time on the host's SSE unit, with the guest's rounding,
+ * FTZ and DAZ and every exception masked.  *fault: an unmasked one.
+ */
+static uint32_t
+dpp_op(int dbl, int mul, const uint8_t *x, const uint8_t *y, uint8_t *out)
+{
+	uint32_t f;
+
+	_mm_setcsr((_mm_getcsr() & ~0x3fu));
+	if (dbl) {
+		volatile double a, b, r;
+
+		memcpy((void *)&a, x, 8);
+		memcpy((void *)&b, y, 8);
+		r = mul ? a * b : a + b;
+		memcpy(out, (const void *)&r, 8);
+	} else {
+		volatile float a, b, r;
+
+		memcpy((void *)&a, x, 4);
+		memcpy((void *)&b, y, 4);
+		r = mul ? a * b : a + b;
+		memcpy(out, (const void *)&r, 4);
+	}
+	f = _mm_getcsr() & 0x3f;
+	return f;
+}
+
+/* A tiny result an unmasked underflow reports even when exact (as
+ * tiny_check does for one instruction). */
+static uint32_t
+dpp_tiny(int dbl, const uint8_t *r, uint32_t mx)
+{
+	if (mx & 0x800)
+		return 0;
+	if (dbl) {
+		double v;
+
+		memcpy(&v, r, 8);
+		return fpclassify(v) == FP_SUBNORMAL ? 0x10 : 0;
+	} else {
+		float v;
+
+		memcpy(&v, r, 4);
+		return fpclassify(v) == FP_SUBNORMAL ? 0x10 : 0;
+	}
+}
+
+static uint32_t
+dpp_flags(const struct dbt_cpu *c, const struct insn *i, uint32_t mx,
+    int *fault)
+{
+	const uint8_t *dst = c->fx + 160 + 16 * i->reg;
+	const uint8_t *src = i->mem ? c->fx_mem : c->fx + 160 + 16 * i->rm;
+	int dbl = i->op == 0x41, w = dbl ? 8 : 4, n = dbl ? 2 : 4, k, s;
+	unsigned imm = (unsigned)i->imm & 0xff;
+	uint8_t p[4][8], t[2][8], zero[8] = { 0 };
+	uint32_t acc = 0, host = _mm_getcsr(), masks = (mx >> 7) & 0x3f;
+	uint32_t step[3] = { 0, 0, 0 };
+
+	/* The guest's RC, FTZ and DAZ; everything masked.  FTZ applies
+	 * only while underflow is masked. */
+	_mm_setcsr((mx & (0x6000u | 0x40u | ((mx & 0x800) ? 0x8000u : 0))) |
+	    0x1f80u);
+	for (k = 0; k < n; k++) {
+		if (imm & (0x10u << k)) {
+			step[0] |= dpp_op(dbl, 1, dst + w * k, src + w * k, p[k]);
+			step[0] |= dpp_tiny(dbl, p[k], mx);
+		} else {
+			memcpy(p[k], zero, 8);
+		}
+	}
+	if (dbl) {
+		step[1] = dpp_op(1, 0, p[0], p[1], t[0]);
+		step[1] |= dpp_tiny(1, t[0], mx);
+	} else {
+		step[1] = dpp_op(0, 0, p[0], p[1], t[0]);
+		step[1] |= dpp_op(0, 0, p[2], p[3], t[1]);
+		step[1] |= dpp_tiny(0, t[0], mx) | dpp_tiny(0, t[1], mx);
+		step[2] = dpp_op(0, 0, t[0], t[1], p[0]);
+		step[2] |= dpp_tiny(0, p[0], mx);
+	}
+	_mm_setcsr(host);
+	*fault = 0;
+	for (s = 0; s < (dbl ? 2 : 3); s++) {
+		uint32_t unm = step[s] & ~masks;
+
+		if (unm & 0x7) {
+			*fault = 1;
+			return acc | (step[s] & 0x7);
+		}
+		acc |= step[s];
+		if (unm) {
+			*fault = 1;
+			return acc;
+		}
+	}
+	return acc;
+}
+
 /* The x87 to MMX transition: TOP 0 and every tag valid.  The image
  * holds the registers by stack position, so they move with TOP. */
 static void
@@ -542,7 +656,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	unsigned len, size = 0, flags = 0, k;
 	uint64_t ea = 0;
 	uint32_t mx;
-	int pfx = dbt_insn_pfx(i);
+	int pfx = dbt_insn_pfx(i), mmx;
 
 	pthread_once(&sse_once, sse_index_build);
 	d = NULL;
@@ -570,7 +684,11 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		dbt_ud(c);
 	if (c->cr0 & X86_CR0_TS)
 		dbt_raise_noerr(c, X86_EXC_NM);
-	if (d->f & S_MMX)
+	/* CVTPI2PS and CVTPI2PD from memory touch no MMX register: no
+	 * transition, so no #MF either (SDM vol. 2, CVTPI2PS). */
+	mmx = (d->f & S_MMX) && !(i->map == MAP_0F && d->op == 0x2a &&
+	    i->mem);
+	if (mmx)
 		x87_pending_check(c);
 
 	if (i->mem) {
@@ -625,6 +743,19 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		    !(raised & ~(mx >> 7) & 0x7))
 			raised |= tiny_check(c, enc, len, flags, mx, &r0);
 		unmasked = raised & ~(mx >> 7) & 0x3f;
+		if (i->map == MAP_0F3A && (i->op == 0x40 || i->op == 0x41)) {
+			int fault;
+			uint32_t f = dpp_flags(c, i, mx, &fault);
+
+			if (fault) {
+				put_mxcsr(c, mx | f);
+				dbt_raise_noerr(c, (c->cr4 &
+				    X86_CR4_OSXMMEXCPT) ? X86_EXC_XM :
+				    X86_EXC_UD);
+			}
+			raised = f;
+			unmasked = 0;
+		}
 		if ((unmasked & 0x18) && !(unmasked & 0x7)) {
 			int pe = sse_unbounded_pe(c, i, d, mx);
 
@@ -644,7 +775,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 			 * transition (TOP 0, every tag valid) is made even
 			 * when they fault so, the destination left alone (the
 			 * CPU here; the SDM does not say). */
-			if (d->f & S_MMX)
+			if (mmx)
 				mmx_enter(c);
 			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
 			    X86_EXC_XM : X86_EXC_UD);
