@@ -28,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#include <xmmintrin.h>
 
 #define FX_FCW 0
 #define FX_FSW 2
@@ -655,7 +656,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	unsigned len, size = 0, flags = 0, k;
 	uint64_t ea = 0;
 	uint32_t mx;
-	int pfx = dbt_insn_pfx(i);
+	int pfx = dbt_insn_pfx(i), mmx;
 
 	pthread_once(&sse_once, sse_index_build);
 	d = NULL;
@@ -683,7 +684,11 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		dbt_ud(c);
 	if (c->cr0 & X86_CR0_TS)
 		dbt_raise_noerr(c, X86_EXC_NM);
-	if (d->f & S_MMX)
+	/* CVTPI2PS and CVTPI2PD from memory touch no MMX register: no
+	 * transition, so no #MF either (SDM vol. 2, CVTPI2PS). */
+	mmx = (d->f & S_MMX) && !(i->map == MAP_0F && d->op == 0x2a &&
+	    i->mem);
+	if (mmx)
 		x87_pending_check(c);
 
 	if (i->mem) {
@@ -762,7 +767,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 			 * transition (TOP 0, every tag valid) is made even
 			 * when they fault so, the destination left alone (the
 			 * CPU here; the SDM does not say). */
-			if (d->f & S_MMX)
+			if (mmx)
 				mmx_enter(c);
 			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
 			    X86_EXC_XM : X86_EXC_UD);
