@@ -93,35 +93,23 @@
 	TRY 1, \name, \vec, \err, \cr2, \insn
 	.endm
 /* Two-instruction bodies for TRY (a ';' would end the TRY line). */
-	.macro STAC_READ
-	stac
+	.macro AC_READ op
+	\op
 	movl (%rdx), %ecx
 	.endm
-	.macro STAC_WRITE
-	stac
+	.macro AC_WRITE op
+	\op
 	movl %ecx, (%rdx)
 	.endm
-	.macro CLAC_READ
-	clac
-	movl (%rdx), %ecx
-	.endm
-	.macro CLAC_WRITE
-	clac
-	movl %ecx, (%rdx)
+	.macro AC_REP op
+	\op
+	rep movsb
 	.endm
 	.macro POPF_AC_READ
 	pushfq
 	orl $AC, (%rsp)
 	popfq
 	movl (%rdx), %ecx
-	.endm
-	.macro STAC_REP
-	stac
-	rep movsb
-	.endm
-	.macro CLAC_REP
-	clac
-	rep movsb
 	.endm
 	.macro STAC_LOADFS
 	stac
@@ -264,20 +252,20 @@ round:
 	TRY0 smap-fetch, NONE, 0, 0, call *%rax
 	TRY0 smap-read, PF, 1, udata + ALIAS, movl (%rdx), %ecx
 	TRY0 smap-write, PF, 3, udata + ALIAS, movl %ecx, (%rdx)
-	TRY0 smap-stac-read, NONE, 0, 0, STAC_READ
-	TRY0 smap-stac-write, NONE, 0, 0, STAC_WRITE
-	TRY0 smap-clac-read, PF, 1, udata + ALIAS, CLAC_READ
-	TRY0 smap-clac-write, PF, 3, udata + ALIAS, CLAC_WRITE
+	TRY0 smap-stac-read, NONE, 0, 0, AC_READ stac
+	TRY0 smap-stac-write, NONE, 0, 0, AC_WRITE stac
+	TRY0 smap-clac-read, PF, 1, udata + ALIAS, AC_READ clac
+	TRY0 smap-clac-write, PF, 3, udata + ALIAS, AC_WRITE clac
 	TRY0 smap-popf-ac, NONE, 0, 0, POPF_AC_READ
 	clac
 	movl $kbuf, %esi
 	movq %rdx, %rdi
 	movl $64, %ecx
-	TRY0 smap-stac-rep-movsb, NONE, 0, 0, STAC_REP
+	TRY0 smap-stac-rep-movsb, NONE, 0, 0, AC_REP stac
 	movl $kbuf, %esi
 	movq %rdx, %rdi
 	movl $64, %ecx
-	TRY0 smap-rep-movsb, PF, 3, udata + ALIAS, CLAC_REP
+	TRY0 smap-rep-movsb, PF, 3, udata + ALIAS, AC_REP clac
 	movw $4, %cx                    /* LDT entry 0 */
 	TRY0 smap-implicit, PF, 1, ldt + ALIAS, STAC_LOADFS
 	clac
@@ -335,6 +323,26 @@ ufunc:	ret
 	movl $0, 8 * \n + 4(%rbx)
 	.endm
 
+/* CR3_DROPS name, flags: data and code pages mapped with flags, used,
+ * remapped in memory; after a MOV to CR3 both must show the new frames. */
+	.macro CR3_DROPS name, flags
+	PTE 0, fa, \flags
+	PTE 1, ca, \flags
+	invlpg (%r8)
+	invlpg (%r9)
+	movl (%r8), %eax
+	call *%r9
+	call *%r9
+	PTE 0, fb, \flags
+	PTE 1, cb, \flags
+	movq %cr3, %rax
+	movq %rax, %cr3
+	movl (%r8), %eax
+	CHECKV \name, 0xbbbb0002
+	call *%r9
+	CHECKV \name\()-code, 2
+	.endm
+
 /* Global pages (4.10.4.1): data at GLIN, code at GLIN + 4K. */
 globals:
 	movl $GLIN, %r8d
@@ -373,38 +381,10 @@ globals:
 	call *%r9
 	CHECKV global-pge-toggle-code, 2
 	/* A MOV to CR3 drops a translation whose G is clear. */
-	PTE 0, fa, 0x003
-	PTE 1, ca, 0x003
-	invlpg (%r8)
-	invlpg (%r9)
-	movl (%r8), %eax
-	call *%r9
-	call *%r9
-	PTE 0, fb, 0x003
-	PTE 1, cb, 0x003
-	movq %cr3, %rax
-	movq %rax, %cr3
-	movl (%r8), %eax
-	CHECKV nonglobal-cr3, 0xbbbb0002
-	call *%r9
-	CHECKV nonglobal-cr3-code, 2
+	CR3_DROPS nonglobal-cr3, 0x003
 	/* With CR4.PGE clear, a MOV to CR3 drops them whatever G is. */
 	CR4OFF PGE
-	PTE 0, fa, 0x103
-	PTE 1, ca, 0x103
-	invlpg (%r8)
-	invlpg (%r9)
-	movl (%r8), %eax
-	call *%r9
-	call *%r9
-	PTE 0, fb, 0x103
-	PTE 1, cb, 0x103
-	movq %cr3, %rax
-	movq %rax, %cr3
-	movl (%r8), %eax
-	CHECKV pge0-cr3, 0xbbbb0002
-	call *%r9
-	CHECKV pge0-cr3-code, 2
+	CR3_DROPS pge0-cr3, 0x103
 	ret
 
 /* checkv: eax against ecx, a line for check esi. */

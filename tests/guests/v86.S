@@ -296,26 +296,18 @@ enter_v86:
 	pushl %ebx
 	pushl $(BLOB >> 4)
 	pushl %eax
-	iret
-
-/* enter_v86 with TF set for the IRET itself. */
-enter_v86_tf:
-	popl mon_ret
-	movl %esp, saved_esp
-	pushl v_gs
-	pushl v_fs
-	pushl v_ds
-	pushl v_es
-	pushl $0x700
-	pushl $0x1000
-	orl $(VM | 2), %ebx
-	pushl %ebx
-	pushl $(BLOB >> 4)
-	pushl %eax
+	cmpl $0, iret_tf
+	je 1f
+	movl $0, iret_tf
 	pushfl
 	orl $TF, (%esp)
 	popfl
-	iret
+1:	iret
+
+/* enter_v86 with TF set for the IRET itself. */
+enter_v86_tf:
+	movl $1, iret_tf
+	jmp enter_v86
 
 /* INT3 from the 8086 code: record EFLAGS, back to the monitor. */
 to_mon:
@@ -446,6 +438,7 @@ idt:	.space 0x31 * 8
 	.align 128
 tss:	.space 0x110
 mon_ret: .space 4
+iret_tf: .space 4
 mon_flags: .space 4
 h22_eip: .space 4
 v_es:	.space 4
