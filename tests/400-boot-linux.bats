@@ -43,6 +43,7 @@ shell_session() {
 	linux_boot "$accel" -v "$@" --append "console=ttyS0 panic=-1 quiet" <<-'EOF'
 	stty -echo
 	echo "sum=$((6*7)) kernel=$(uname -r)"
+	echo "simd=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'pclmulqdq|ssse3|sse4_1|sse4_2|aes' | tr '\n' ' ')"
 	for f in $(grep -m1 ^flags /proc/cpuinfo); do case $f in abm|adx|bmi1|bmi2|movbe|popcnt|rdrand|rdseed) isa="$isa $f";; esac; done; echo "isa:$isa"
 	md5sum /bin/busybox
 	sha256sum /bin/busybox
@@ -53,6 +54,9 @@ shell_session() {
 	is "$status" 0 "exit status after the guest's poweroff"
 	is "$output" "*payload decompressed on the host*" "host decompression is the default"
 	is "$output" "*sum=42 kernel=$(cat "$GUESTKIT/VERSION")*" "shell arithmetic, uname"
+	# The CPU model's SSSE3..SSE4.2, AES-NI and PCLMULQDQ (cpuid.c), which
+	# glibc's string functions in busybox then use.
+	is "$output" "*simd=pclmulqdq ssse3 sse4_1 sse4_2 aes *" "the CPU model's SIMD flags"
 	# The CPU model's general-purpose extensions, as Linux sees them.
 	is "$output" "*isa: movbe popcnt rdrand abm bmi1 bmi2 rdseed adx*" \
 		"/proc/cpuinfo flags"

@@ -4,9 +4,11 @@
  * more, so software never picks a code path the DBT cannot run:
  *   leaf 1 EDX: FPU VME DE PSE TSC MSR PAE MCE CX8 APIC SEP MTRR PGE MCA
  *               CMOV PAT PSE36 CLFSH MMX FXSR SSE SSE2 (+HTT with >1 CPU)
- *   leaf 1 ECX: SSE3 CX16 MOVBE POPCNT RDRAND, hypervisor
+ *   leaf 1 ECX: SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 (with CRC32)
+ *               MOVBE POPCNT AES RDRAND, hypervisor
  *   leaf 7 EBX: BMI1 BMI2 RDSEED ADX (the VEX-encoded general-purpose
- *               instructions; no AVX, so VEX is #UD for all else)
+ *               instructions; no AVX, so VEX is #UD for all else), SMEP
+ *               SMAP; ECX: UMIP
  *   80000001:   SYSCALL NX LM (EDX), LAHF-SAHF ABM/LZCNT (ECX)
  *   leaf 7 EDX: ARCH_CAPABILITIES, whose MSR says the CPU is not subject
  *               to Meltdown, MDS, TAA, L1TF, MMIO stale data, GDS, RFDS,
@@ -18,13 +20,16 @@
  *               indirect branches, not retpolines (which cost a DBT a
  *               mispredicted return each) nor BHB-clearing loops.  KVM
  *               shows these where it emulates the MSRs (kvm.c)
- * No AVX/XSAVE, SSSE3/SSE4, AES, x2APIC, PCID, FSGSBASE, SMEP, SMAP,
- * 1 GiB pages.  CRC32 runs on the DBT but is SSE4.2's (leaf 1 ECX bit
- * 20), not advertised on its own.  Under KVM, MOVBE, RDRAND, BMI1/2,
- * RDSEED, ADX and LZCNT are cleared where the host's KVM does not
- * support them (kvm.c); the DBT runs them on any host.  Leaf 0xB gives
- * the topology, 0x15/0x16 the TSC frequency (so Linux needs no
- * calibration), 0x40000000 the hypervisor signature "vmkitvmkitvm".
+ * SSSE3 to SSE4.2, AES and PCLMULQDQ are plain C in the DBT (sse4.c),
+ * except ROUNDxx, DPPS and DPPD, which fpu.c runs on the host's SSE4.1
+ * as it runs SSE/SSE2 arithmetic on the host's.  CRC32 is SSE4.2's
+ * (leaf 1 ECX bit 20).
+ * No AVX/XSAVE, x2APIC, PCID, FSGSBASE, 1 GiB pages.  Under KVM, MOVBE,
+ * RDRAND, BMI1/2, RDSEED, ADX, LZCNT, SMEP, SMAP and UMIP are cleared
+ * where the host's KVM does not support them (kvm.c); the DBT runs them
+ * on any host.  Leaf 0xB gives the topology, 0x15/0x16 the TSC frequency
+ * (so Linux needs no calibration), 0x40000000 the hypervisor signature
+ * "vmkitvmkitvm".
  */
 #include "cpu/cpu.h"
 
@@ -109,8 +114,11 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 		*a = 0x000806f8; /* family 6, model 0x8f, stepping 8 */
 		*b = (uint32_t)cpu << 24 | (uint32_t)(ncpus > 255 ? 255 :
 		    ncpus) << 16 | 8 << 8;
-		*c = (1u << 0) | (1u << 13) | (1u << 22) | (1u << 23) |
-		    (1u << 30) | (1u << 31);
+		/* SSE3 PCLMULQDQ SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT AES
+		 * RDRAND, hypervisor */
+		*c = (1u << 0) | (1u << 1) | (1u << 9) | (1u << 13) |
+		    (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) |
+		    (1u << 25) | (1u << 30) | (1u << 31);
 		*d = 0x078bfbffu; /* FPU..SSE2 as listed above */
 		if (ncpus > 1)
 			*d |= 1u << 28;
@@ -143,8 +151,10 @@ cpu_cpuid(uint32_t leaf, uint32_t sub, int cpu, int ncpus, uint32_t out[4])
 	case 7:
 		if (sub == 0) {
 			*a = 2;         /* subleaves 1 and 2 */
-			/* BMI1, BMI2, RDSEED, ADX */
-			*b = 1u << 3 | 1u << 8 | 1u << 18 | 1u << 19;
+			/* BMI1, BMI2, RDSEED, ADX; SMEP, SMAP */
+			*b = 1u << 3 | 1u << 8 | 1u << 18 | 1u << 19 |
+			    1u << 7 | 1u << 20;
+			*c = 1u << 2;   /* UMIP */
 			/* IBRS/IBPB (SPEC_CTRL), ARCH_CAPABILITIES */
 			*d = 1u << 26 | 1u << 29;
 		} else if (sub == 2) {

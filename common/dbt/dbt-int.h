@@ -206,7 +206,8 @@ struct dbt_cpu {
 
 	/* Soft TLB (mmu.c): [0] supervisor accesses, [1] user (CPL 3);
 	 * tlb_pa: each entry's guest physical page, | 1 if global. */
-	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE];
+	/* 64-byte aligned: no entry straddles two cache lines */
+	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE] __attribute__((aligned(64)));
 	uint64_t tlb_pa[2][DBT_TLB_SIZE];
 	/* The entries filled with non-global translations since the last
 	 * flush (cls * DBT_TLB_SIZE + index), so that a CR3 load clears

@@ -28,6 +28,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#include <xmmintrin.h>
 
 #define FX_FCW 0
 #define FX_FSW 2
@@ -516,6 +517,119 @@ sse_unbounded_pe(const struct dbt_cpu *c, const struct insn *i,
 	return pe ? 0x20 : 0;
 }
 
+/*
+ * One stage of DPPS/DPPD as its own instruction (MULPS, ADDPS, ADDSS,
+ * MULPD, ADDSD: op and prefix), on XMM0 and XMM1 of the guest image,
+ * which the caller has filled: the exceptions it raises with the guest's
+ * masks, worked out as op_sse does for a whole instruction, and its
+ * result in out.
+ */
+static uint32_t
+dpp_stage(struct dbt_cpu *c, uint8_t op, int pfx, uint32_t mx, uint8_t *out)
+{
+	uint8_t img[512] __attribute__((aligned(16)));
+	struct insn fi;
+	struct hx_regs r;
+	const struct sse_op *fd;
+	uint8_t enc[16];
+	unsigned len;
+	uint32_t nmx, raised, unmasked;
+	int pe;
+
+	memset(&fi, 0, sizeof(fi));
+	fi.map = MAP_0F;
+	fi.op = op;
+	fi.modrm = 0xc1;
+	fi.has_modrm = 1;
+	fi.mod = 3;
+	fi.rm = 1;
+	fi.pfx66 = pfx == PFX_66;
+	fi.rep = pfx == PFX_F3 ? REP_F3 : pfx == PFX_F2 ? REP_F2 : REP_NONE;
+	fd = &sse_ops[sse_index[op][pfx] - 1];
+	len = sse_encode(&fi, fd, enc);
+	memset(&r, 0, sizeof(r));
+	memcpy(img, c->fx, sizeof(img));
+	nmx = (mx | 0x1f80) & ~0x3fu;
+	memcpy(img + FX_MXCSR, &nmx, 4);
+	hx_run(c, enc, len, 0, img, &r);
+	memcpy(&nmx, img + FX_MXCSR, 4);
+	raised = nmx & 0x3f;
+	if (!(mx & 0x800) && !(mx & 0x8000) && !(raised & 0x10) &&
+	    !(raised & ~(mx >> 7) & 0x7))
+		raised |= tiny_check(c, enc, len, 0, mx, &r);
+	unmasked = raised & ~(mx >> 7) & 0x3f;
+	if ((unmasked & 0x18) && !(unmasked & 0x7)) {
+		pe = sse_unbounded_pe(c, &fi, fd, mx);
+		if (pe >= 0)
+			raised = (raised & ~0x20u) | (uint32_t)pe;
+	}
+	memcpy(out, img + 160, 16);
+	return raised;
+}
+
+/*
+ * DPPS and DPPD with an unmasked exception: the CPU stops at the first
+ * of its steps (the products, then the sums pair by pair) that raises
+ * one, and MXCSR shows the flags of the steps up to it (SDM vol. 2,
+ * DPPS: exceptions are determined separately for each add and multiply
+ * operation), not the whole instruction's.  Returns the flags to report,
+ * or -1 if no step faults alone (then op_sse's own flags stand).
+ */
+static int64_t
+dpp_fault_flags(struct dbt_cpu *c, const struct insn *i, uint32_t mx)
+{
+	uint8_t save[512], a[16], b[16], p[16], t[16];
+	uint32_t acc = 0, st, um;
+	bool dbl = i->op == 0x41;
+	unsigned k, n = dbl ? 2 : 4, w = dbl ? 8 : 4, imm = (unsigned)i->imm;
+	int64_t ret = -1;
+	int stage;
+
+	memcpy(save, c->fx, sizeof(save));
+	memset(a, 0, 16);
+	memset(b, 0, 16);
+	for (k = 0; k < n; k++)
+		if (imm & (0x10u << k)) {
+			memcpy(a + w * k, save + 160 + 16 * i->reg + w * k, w);
+			memcpy(b + w * k, (i->mem ? c->fx_mem : save + 160 +
+			    16 * i->rm) + w * k, w);
+		}
+	for (stage = 0; stage < 3; stage++) {
+		memset(c->fx + 160, 0, 32);
+		if (stage == 0) {
+			memcpy(c->fx + 160, a, 16);
+			memcpy(c->fx + 176, b, 16);
+			st = dpp_stage(c, 0x59, dbl ? PFX_66 : PFX_NONE, mx, p);
+		} else if (dbl) {
+			memcpy(c->fx + 160, p, 8);
+			memcpy(c->fx + 176, p + 8, 8);
+			st = dpp_stage(c, 0x58, PFX_F2, mx, t);
+		} else if (stage == 1) {
+			/* {p0, p2} + {p1, p3} */
+			memcpy(c->fx + 160, p, 4);
+			memcpy(c->fx + 164, p + 8, 4);
+			memcpy(c->fx + 176, p + 4, 4);
+			memcpy(c->fx + 180, p + 12, 4);
+			st = dpp_stage(c, 0x58, PFX_NONE, mx, t);
+			memcpy(p, t, 16);
+		} else {
+			memcpy(c->fx + 160, p, 4);
+			memcpy(c->fx + 176, p + 4, 4);
+			st = dpp_stage(c, 0x58, PFX_F3, mx, t);
+		}
+		um = st & ~(mx >> 7) & 0x3f;
+		if (um) {
+			ret = acc | ((um & 0x7) ? st & 0x7 : st);
+			break;
+		}
+		acc |= st;
+		if (dbl && stage == 1)
+			break;
+	}
+	memcpy(c->fx, save, sizeof(save));
+	return ret;
+}
+
 /* The x87 to MMX transition: TOP 0 and every tag valid.  The image
  * holds the registers by stack position, so they move with TOP. */
 static void
@@ -542,7 +656,7 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 	unsigned len, size = 0, flags = 0, k;
 	uint64_t ea = 0;
 	uint32_t mx;
-	int pfx = dbt_insn_pfx(i);
+	int pfx = dbt_insn_pfx(i), mmx;
 
 	pthread_once(&sse_once, sse_index_build);
 	d = NULL;
@@ -570,7 +684,11 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		dbt_ud(c);
 	if (c->cr0 & X86_CR0_TS)
 		dbt_raise_noerr(c, X86_EXC_NM);
-	if (d->f & S_MMX)
+	/* CVTPI2PS and CVTPI2PD from memory touch no MMX register: no
+	 * transition, so no #MF either (SDM vol. 2, CVTPI2PS). */
+	mmx = (d->f & S_MMX) && !(i->map == MAP_0F && d->op == 0x2a &&
+	    i->mem);
+	if (mmx)
 		x87_pending_check(c);
 
 	if (i->mem) {
@@ -638,13 +756,18 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 			 * before the post-computation ones (overflow,
 			 * underflow, precision) are looked for (SDM vol. 1,
 			 * 11.5.2). */
-			put_mxcsr(c, mx | ((unmasked & 0x7) ? raised & 0x7 :
-			    raised));
+			int64_t dpp = -1;
+
+			if (i->map == MAP_0F3A && (i->op == 0x40 ||
+			    i->op == 0x41))
+				dpp = dpp_fault_flags(c, i, mx);
+			put_mxcsr(c, mx | (dpp >= 0 ? (uint32_t)dpp :
+			    (unmasked & 0x7) ? raised & 0x7 : raised));
 			/* CVTPI2PS, CVT(T)PS2PI, CVT(T)PD2PI: the x87 to MMX
 			 * transition (TOP 0, every tag valid) is made even
 			 * when they fault so, the destination left alone (the
 			 * CPU here; the SDM does not say). */
-			if (d->f & S_MMX)
+			if (mmx)
 				mmx_enter(c);
 			dbt_raise_noerr(c, (c->cr4 & X86_CR4_OSXMMEXCPT) ?
 			    X86_EXC_XM : X86_EXC_UD);

@@ -119,6 +119,7 @@ struct dbt_jit {
 	uint8_t *exit;          /* rax = exit record; back to enter's caller */
 	uint8_t *exit_null;     /* c->rip already set: rax = 0 */
 	uint8_t *exit_null_bx;  /* the same with the flags in rbx */
+	uint8_t *exit_jc_miss;  /* the same with the guest RIP in rcx */
 	/* dbt_tlb_fill for a slow path, by access size, write, TLB class:
 	 * lin in rsi, the result in dil, the caller-saved registers kept
 	 * (emit_fill_thunks). */
@@ -146,6 +147,7 @@ struct dbt_jit {
 	uint64_t reg_links, trans_made;  /* links into register entries */
 	uint64_t links_flhost;          /* ... carrying the flags in the host's */
 	bool bmi2;              /* the host has RORX */
+	uint8_t sse4;           /* the host's JS4_* (emit_sse4) */
 	unsigned isa;           /* ISA_*: the extensions the host has */
 	uint64_t *profile;      /* VMKIT_JIT_PROFILE: helper calls by opcode */
 	FILE *perfmap;          /* VMKIT_JIT_PERFMAP: /tmp/perf-PID.map */
@@ -169,6 +171,7 @@ struct slow_path {
 	int8_t rc_host[16];     /* register cache at the probe: guest -> host */
 	bool rc_dirty[16];
 	uint8_t replay[32];     /* FLS_REPLAY: code that makes the flags again */
+	bool rcx_rip;           /* the fast path goes on with c->rip in rcx */
 	int nreplay;
 	int count;              /* instructions from i the handlers run (0: 1) */
 };
@@ -1290,6 +1293,8 @@ emit_slow_paths(struct emit *e)
 			call_thunk(e, e->j->load_fl);
 		else if (s->fl_join == FLS_BX)  /* LAHF/SETO form in rbx */
 			call_thunk(e, e->j->load_bx);
+		if (s->rcx_rip)
+			ld64(e, CX, OFF(rip));
 		jmp32(e, s->resume);
 	}
 }
@@ -2236,7 +2241,7 @@ static void
 emit_jc_lookup_miss(struct emit *e, uint8_t **miss)
 {
 	int32_t jc = OFF(jc);
-	uint8_t *to = miss != NULL ? NULL : e->j->exit_null_bx;
+	uint8_t *to = miss != NULL ? NULL : e->j->exit_jc_miss;
 	uint8_t *f[3];
 
 	if (e->j->bmi2) {
@@ -2478,12 +2483,12 @@ emit_ret(struct emit *e, const struct insn *i, uint64_t rip)
 	lea_disp(e, hs, SI, 8 + (int32_t)(i->op == 0xc2 ?
 	    (i->imm & 0xffff) : 0));
 	rc_dirty(e, X86_RSP);
-	st64(e, CX, OFF(rip));
+	/* The target stays in rcx (a miss stores it in c->rip); a slow
+	 * path that comes back has run the RET and loads it from there. */
+	s->rcx_rip = true;
 	probe_done(e, s);
 	flags_all_to_bx(e);
 	rc_flush(e);
-	/* The slow path ran the RET and set c->rip: reload it. */
-	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
 }
 
@@ -2516,15 +2521,17 @@ emit_ind(struct emit *e, const struct insn *i, uint64_t rip)
 		mov_rr(e, hs, SI);
 		rc_dirty(e, X86_RSP);
 	}
-	st64(e, CX, OFF(rip));
-	if (s1 != NULL)
+	/* The target stays in rcx, as in emit_ret. */
+	if (s1 != NULL) {
+		s1->rcx_rip = true;
 		probe_done(e, s1);
-	if (s2 != NULL)
+	}
+	if (s2 != NULL) {
+		s2->rcx_rip = true;
 		probe_done(e, s2);
+	}
 	flags_all_to_bx(e);
 	rc_flush(e);
-	/* A slow path ran the instruction and set c->rip: reload it. */
-	ld64(e, CX, OFF(rip));
 	emit_jc_lookup(e);
 }
 
@@ -3112,6 +3119,169 @@ emit_sse(struct emit *e, const struct insn *i, uint64_t rip)
 	return true;
 }
 
+/*
+ * SSSE3, SSE4.1, SSE4.2, AES-NI and PCLMULQDQ (sse4.c's table): the XMM
+ * forms that neither read MXCSR nor use an implicit general register run
+ * natively where the host has the feature, on xmm1 (ModRM.reg), xmm2
+ * (ModRM.rm) and xmm0 (the guest's XMM0, BLENDV's mask).  PTEST leaves
+ * its flags, all six, in the host's.  PCMPxSTRx (emit_pcmpstr) reads
+ * RAX and RDX and writes RCX or XMM0 and the flags.  The MMX forms (x87
+ * state) stay with sse4.c.
+ */
+enum { JS4_SSSE3 = 1, JS4_SSE41 = 2, JS4_SSE42 = 4, JS4_AES = 8,
+	JS4_PCLMUL = 16 };
+
+static uint8_t
+sse4_host(void)
+{
+	uint8_t f = 0;
+
+	if (getenv("VMKIT_JIT_NO_SSE4") != NULL)
+		return 0;
+	if (__builtin_cpu_supports("ssse3"))
+		f |= JS4_SSSE3;
+	if (__builtin_cpu_supports("sse4.1"))
+		f |= JS4_SSE41;
+	if (__builtin_cpu_supports("sse4.2"))
+		f |= JS4_SSE42;
+	if (__builtin_cpu_supports("aes"))
+		f |= JS4_AES;
+	if (__builtin_cpu_supports("pclmul"))
+		f |= JS4_PCLMUL;
+	return f;
+}
+
+/* The feature i needs; 0: not emitted natively. */
+static unsigned
+sse4_feature(const struct insn *i)
+{
+	unsigned op = i->op;
+
+	if (i->map == MAP_0F38) {
+		if (op <= 0x0b || (op >= 0x1c && op <= 0x1e))
+			return JS4_SSSE3;
+		if (op == 0x37)
+			return JS4_SSE42;
+		if (op >= 0xdb && op <= 0xdf)
+			return JS4_AES;
+		return JS4_SSE41;
+	}
+	if (op == 0x0f)
+		return JS4_SSSE3;
+	if (op == 0x44)
+		return JS4_PCLMUL;
+	if (op == 0xdf)
+		return JS4_AES;
+	if (op >= 0x60 && op <= 0x63)
+		return JS4_SSE42;               /* PCMPxSTRx */
+	return JS4_SSE41;
+}
+
+/* PCMPESTRM/I, PCMPISTRM/I: the guest's RAX and RDX in the host's for
+ * the explicit lengths, ECX or XMM0 and the flags back. */
+static void
+emit_pcmpstr(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	struct slow_path *s = NULL;
+
+	flags_to_mem(e);
+	rc_sync_all(e);
+	if (i->mem) {
+		emit_ea(e, i, rip + i->len, true);
+		s = emit_probe(e, i, rip, 16, false);
+	}
+	movdqu_ld(e, 1, XMM(i->reg));
+	if (!i->mem)
+		movdqu_ld(e, 2, XMM(i->rm));
+	if (i->op < 0x62) {
+		ld64(e, AX, GPR(X86_RAX));
+		ld64(e, DX, GPR(X86_RDX));
+	}
+	b1(e, 0x66);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f); b1(e, 0x3a); b1(e, i->op);
+	b1(e, i->mem ? 1 << 3 | DI : 0xc0 | 1 << 3 | 2);
+	b1(e, (uint8_t)i->imm);
+	if (i->op & 1)
+		st64(e, CX, GPR(X86_RCX));
+	else
+		movdqu_st(e, 0, XMM(0));
+	e->fl = FLS_HOST;
+	if (s != NULL)
+		probe_done(e, s);
+}
+
+static bool
+emit_sse4(struct emit *e, const struct insn *i, uint64_t rip)
+{
+	const struct sse_op *d = dbt_sse4_lookup(i);
+	struct slow_path *s = NULL;
+	unsigned need, size, rmf;
+	bool grm, st, fl;
+
+	/* Without DBT_MODE_SSE (CR0.EM or TS set, or CR4.OSFXSR clear)
+	 * sse4.c raises the #UD or #NM. */
+	if (d == NULL || i->lock || (d->f & S_MMX) || e->b == NULL ||
+	    !(e->b->mode_key & DBT_MODE_SSE))
+		return false;
+	need = sse4_feature(i);
+	if (need == 0 || !(e->j->sse4 & need))
+		return false;
+	if (i->map == MAP_0F3A && i->op >= 0x60 && i->op <= 0x63) {
+		emit_pcmpstr(e, i, rip);
+		return true;
+	}
+	grm = (d->f & S_GRM) && !i->mem;
+	st = (d->f & S_ST) != 0;
+	fl = (d->f & S_FLAGS) != 0;
+	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
+	flags_to_mem(e);
+	if (grm)
+		rc_sync_one(e, i->rm);
+	if (i->mem) {
+		emit_ea_rc(e, i, rip + i->len, true);
+		if ((d->f & S_A16) && size == 16) {
+			s = new_slow(e, i, rip);
+			b1(e, 0x40); b1(e, 0xf6); b1(e, 0xc6); b1(e, 15);
+			s->extra[s->nextra++] = jcc32(e, 0x5, NULL);
+		}
+		s = emit_probe(e, i, rip, size, st);
+	}
+	movdqu_ld(e, 1, XMM(i->reg));
+	if (grm)
+		ld64(e, CX, GPR(i->rm));
+	else if (!i->mem)
+		movdqu_ld(e, 2, XMM(i->rm));
+	if (i->map == MAP_0F38 && (i->op == 0x10 || i->op == 0x14 ||
+	    i->op == 0x15))
+		movdqu_ld(e, 0, XMM(0));
+	rmf = i->mem ? DI : grm ? CX : 2;
+	b1(e, 0x66);
+	if (i->rex & 8)
+		b1(e, 0x48);
+	b1(e, 0x0f);
+	b1(e, i->map == MAP_0F38 ? 0x38 : 0x3a);
+	b1(e, i->op);
+	if (i->mem)
+		b1(e, 1 << 3 | DI);
+	else
+		b1(e, 0xc0 | 1 << 3 | rmf);
+	if (d->f & S_IMM)
+		b1(e, (uint8_t)i->imm);
+	if (st) {
+		if (grm)
+			st64(e, CX, GPR(i->rm));
+	} else if (fl) {
+		e->fl = FLS_HOST;
+	} else {
+		movdqu_st(e, 1, XMM(i->reg));
+	}
+	if (s != NULL)
+		probe_done(e, s);
+	return true;
+}
+
 /* ---- one block ------------------------------------------------------------ */
 
 static bool
@@ -3177,6 +3347,8 @@ emit_insn(struct emit *e, const struct insn *i, uint64_t rip, bool last)
 	/* SSE takes its mandatory prefix from F2/F3/66. */
 	if (i->map == MAP_0F && emit_sse(e, i, rip))
 		goto carry;
+	if ((i->map == MAP_0F38 || i->map == MAP_0F3A) && emit_sse4(e, i, rip))
+		goto native;
 	if (i->map == MAP_1B && i->op == 0xff && i->opsize == 8 &&
 	    ((i->reg & 7) == 2 || (i->reg & 7) == 4) && bnd_ok(i) &&
 	    !i->lock) {
@@ -4088,6 +4260,10 @@ emit_trampoline(struct dbt_jit *j)
 	b1(&e, 0x48); b1(&e, 0x89); b1(&e, 0xfd);        /* mov rbp, rdi */
 	b1(&e, 0xff); b1(&e, 0xe6);                      /* jmp rsi */
 	e.p = (uint8_t *)(((uintptr_t)e.p + 15) & ~(uintptr_t)15);
+	/* A jump-cache miss: the target in rcx becomes c->rip here, so
+	 * that RET and indirect jumps need not store it on every hit. */
+	j->exit_jc_miss = e.p;
+	st64(&e, CX, OFF(rip));
 	j->exit_null_bx = e.p;
 	b1(&e, 0x89); b1(&e, 0xd8);                      /* mov eax, ebx */
 	flags_merge_ax(&e);
@@ -4133,6 +4309,7 @@ dbt_jit_new(size_t cache_size)
 	emit_trampoline(j);
 	j->bmi2 = __builtin_cpu_supports("bmi2") &&
 	    getenv("VMKIT_JIT_NO_BMI2") == NULL;
+	j->sse4 = sse4_host();
 	/* VMKIT_JIT_NO_ISA=1: the guest's extensions through their
 	 * handlers (for comparison and the difftest). */
 	j->isa = getenv("VMKIT_JIT_NO_ISA") == NULL ? host_isa() : 0;

@@ -329,11 +329,15 @@ restart:
 		WALK_FAULT(c, lin, w, ferr | PF_P);
 	if (ex && nx)
 		WALK_FAULT(c, lin, w, ferr | PF_P);
-	if (!user_acc && u && c->cpl < 3) {
-		if (ex && (c->cr4 & X86_CR4_SMEP))
+	/* Supervisor-mode accesses to user pages (4.6.1): no fetch at CPL
+	 * < 3 with SMEP; with SMAP no data access unless it is explicit,
+	 * at CPL < 3, with EFLAGS.AC set (an implicit one, to a descriptor
+	 * table or the TSS, never). */
+	if (!user_acc && u) {
+		if (ex && c->cpl < 3 && (c->cr4 & X86_CR4_SMEP))
 			WALK_FAULT(c, lin, w, ferr | PF_P);
 		if (!ex && (c->cr4 & X86_CR4_SMAP) &&
-		    !(c->rflags & X86_AC) && !(acc & DBT_ACC_SUPER))
+		    ((acc & DBT_ACC_SUPER) || !(c->rflags & X86_AC)))
 			WALK_FAULT(c, lin, w, ferr | PF_P);
 	}
 	WALK_TOUCH(c, w, epa, e, PTE_A | (wr ? PTE_D : 0), esz);
@@ -703,6 +707,19 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 		if (dbt_page_has_code(c, w->page_pa))
 			__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY,
 			    __ATOMIC_RELAXED);
+	}
+	/* A user page in the supervisor TLB: no fetch entry under SMEP,
+	 * no data entries under SMAP, whose check depends on EFLAGS.AC at
+	 * each access (STAC, CLAC and POPF change it without a flush):
+	 * those accesses walk (walk). */
+	if (cls == 0 && w->user && (c->cr4 & (X86_CR4_SMEP | X86_CR4_SMAP))) {
+		if (c->cr4 & X86_CR4_SMEP)
+			t->tag_x = DBT_TLB_EMPTY;
+		if (c->cr4 & X86_CR4_SMAP) {
+			t->tag_r = DBT_TLB_EMPTY;
+			__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY,
+			    __ATOMIC_RELAXED);
+		}
 	}
 	/* Data breakpoints: fetches only (dbt_watch_update). */
 	if (__builtin_expect(c->watch != 0, 0) && watch_page(c, lin)) {

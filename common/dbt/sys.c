@@ -215,7 +215,8 @@ set_cr4(struct dbt_cpu *c, uint64_t v)
 {
 	static const uint64_t ok = X86_CR4_VME | X86_CR4_PVI | X86_CR4_TSD |
 	    X86_CR4_DE | X86_CR4_PSE | X86_CR4_PAE | X86_CR4_MCE |
-	    X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT;
+	    X86_CR4_PGE | X86_CR4_PCE | X86_CR4_OSFXSR | X86_CR4_OSXMMEXCPT |
+	    X86_CR4_UMIP | X86_CR4_SMEP | X86_CR4_SMAP;
 
 	if (v & ~ok)
 		dbt_gp0(c);
@@ -348,10 +349,34 @@ op_clts(struct dbt_cpu *c, const struct insn *i)
 	dbt_update_mode(c);     /* TS is part of the mode key */
 }
 
+/* UMIP (CR4 bit 11): SGDT, SIDT, SLDT, SMSW and STR are #GP(0) at CPL > 0
+ * (SDM vol. 3A, 2.5). */
+static void
+umip_check(struct dbt_cpu *c)
+{
+	if ((c->cr4 & X86_CR4_UMIP) && c->cpl > 0)
+		dbt_gp0(c);
+}
+
+/* STAC and CLAC (0F 01 CB, CA): set and clear EFLAGS.AC, which lets
+ * CPL < 3 code read and write user pages under SMAP (mmu.c walk); #UD
+ * in virtual-8086 mode and at CPL > 0 (SDM vol. 2B). */
+static void
+op_stac_clac(struct dbt_cpu *c, const struct insn *i)
+{
+	if (c->v86 || (c->pe && c->cpl > 0))
+		dbt_ud(c);
+	if ((i->rm & 7) == 3)
+		c->rflags |= X86_AC;
+	else
+		c->rflags &= ~(uint64_t)X86_AC;
+}
+
 static void
 op_lmsw_smsw(struct dbt_cpu *c, const struct insn *i)
 {
 	if ((i->reg & 7) == 4) {
+		umip_check(c);
 		dbt_set_rm(c, i, i->mem ? 2 : i->opsize, c->cr0 &
 		    opmask(i->opsize));
 		return;
@@ -373,6 +398,7 @@ op_dtr(struct dbt_cpu *c, const struct insn *i)
 		dbt_ud(c);
 	ea = dbt_ea(c, i);
 	if ((i->reg & 7) < 2) { /* SGDT, SIDT */
+		umip_check(c);
 		dbt_write16(c, i->seg, ea, t->limit);
 		if (c->long64)
 			dbt_write64(c, i->seg, ea + 2, t->base);
@@ -404,10 +430,12 @@ op_grp6(struct dbt_cpu *c, const struct insn *i)
 		dbt_ud(c);
 	switch (i->reg & 7) {
 	case 0: /* SLDT */
+		umip_check(c);
 		dbt_set_rm(c, i, i->mem ? 2 : i->opsize,
 		    c->seg[X86_LDTR].sel);
 		return;
 	case 1: /* STR */
+		umip_check(c);
 		dbt_set_rm(c, i, i->mem ? 2 : i->opsize, c->seg[X86_TR].sel);
 		return;
 	case 2: /* LLDT */
@@ -1535,6 +1563,7 @@ const struct op_entry dbt_ops_sys[] = {
 	R(1, 0x01, 4, op_lmsw_smsw), R(1, 0x01, 6, op_lmsw_smsw),
 	RM(1, 0x01, 7, OP_MOD_MEM, op_invlpg),
 	RR(1, 0x01, 7, 0, op_swapgs), RR(1, 0x01, 7, 1, op_rdtsc),
+	RR(1, 0x01, 1, 2, op_stac_clac), RR(1, 0x01, 1, 3, op_stac_clac),
 	E(1, 0x05, op_syscall), E(1, 0x06, op_clts), E(1, 0x07, op_sysret),
 	E(1, 0x08, op_wbinvd), E(1, 0x09, op_wbinvd),
 	E(1, 0x20, op_mov_cr), E(1, 0x22, op_mov_cr),

@@ -264,20 +264,26 @@ spec_cpuid(struct kvm_vm *k, struct kvm_cpuid_entry2 *e, int n)
  * The general-purpose extensions of the model (MOVBE, RDRAND; BMI1,
  * BMI2, RDSEED, ADX; LZCNT) only where the host's KVM has them: the
  * guest runs them on the CPU, which would give #UD for a missing one.
+ * SMEP, SMAP and UMIP the same: the CR4 bits of a feature KVM lacks are
+ * refused.
  */
 static void
 isa_cpuid(struct kvm_vm *k, struct kvm_cpuid_entry2 *e, int n)
 {
 	const uint32_t l1c = 1u << 22 | 1u << 30;
-	const uint32_t l7b = 1u << 3 | 1u << 8 | 1u << 18 | 1u << 19;
+	const uint32_t l7b = 1u << 3 | 1u << 8 | 1u << 18 | 1u << 19 |
+	    1u << 7 | 1u << 20;
+	const uint32_t l7c = 1u << 2;
 	const uint32_t x1c = 1u << 5;
 	int i;
 
 	for (i = 0; i < n; i++) {
 		if (e[i].function == 1)
 			e[i].ecx &= kvm_supported(k, 1, 0, 2) | ~l1c;
-		if (e[i].function == 7 && e[i].index == 0)
+		if (e[i].function == 7 && e[i].index == 0) {
 			e[i].ebx &= kvm_supported(k, 7, 0, 1) | ~l7b;
+			e[i].ecx &= kvm_supported(k, 7, 0, 2) | ~l7c;
+		}
 		if (e[i].function == 0x80000001u)
 			e[i].ecx &= kvm_supported(k, 0x80000001u, 0, 2) | ~x1c;
 	}

@@ -34,6 +34,14 @@
  *   17.3.1.4  under TF a REP string instruction traps after each
  *       iteration (EIP on it, RF pushed, until the last; a REPE CMPSB
  *       that stops early; ECX 0 traps once).
+ *   17.3.1.4, 9.9  TF across a switch to real mode and back: each trap
+ *       is delivered in the mode the instruction left, the one after the
+ *       MOV CR0 that clears PE through the IVT (16-bit frame), the one
+ *       after the MOV CR0 that sets it through the IDT.
+ *   17.3.1.4, 9.8.5  TF across long-mode entry: the trap after the MOV
+ *       CR0 that sets PG with EFER.LME goes through a 64-bit gate (in
+ *       IA-32e mode) with the compatibility-mode CS pushed; then the far
+ *       jump to 64-bit code and the first instruction there.
  * Then in 64-bit mode (compiled on the jit tier) the step and breakpoint
  * checks again, and a write breakpoint armed over a compiled block,
  * three times each: the first time and the third (blocks compiled and
@@ -436,7 +444,83 @@ sr_end:
 	movl $0, log_ecx
 	movl $w_steprep, %esi
 	call judge
+
+	/* realmode: TF across a switch to real mode and back (17.3.1.4;
+	 * 9.9.2, 9.9.1): each trap is delivered in the mode the
+	 * instruction left: the one after the MOV CR0 that clears PE
+	 * through the real-mode IVT, the one after the MOV CR0 that sets
+	 * it through the IDT.  The code runs in a 16-bit segment whose
+	 * selector, 0xfff8, times 16 is its base, so that CS means the
+	 * same in both modes; one table serves as IVT (vector 1 at +4) and
+	 * as IDT (its gate at +8); the stack is a 16-bit one below 64K. */
+	movl $gdt, %esi                 /* the GDT, grown to 64K */
+	movl $gdt_big, %edi
+	movl $(gdt_end - gdt), %ecx
+	rep movsb
+	movl $0x0000ffff, gdt_big + 0xfff8      /* 16-bit code, base 0xfff80 */
+	movl $0x00009a0f, gdt_big + 0xfff8 + 4
+	movw $0xff80, gdt_big + 0xfff8 + 2
+	movl $0x0000ffff, gdt_big + 0xfff0      /* 16-bit data, base 0 */
+	movl $0x00009200, gdt_big + 0xfff0 + 4
+	lgdt gdt_big_desc
+	movl $((0xfff8 << 16) + (rdb - 0xfff80)), dual + 4
+	movl $db_handler, %eax
+	movl $dual + 8, %edi
+	call set_gate
+	lidt dual_desc
+	movl %esp, saved_esp
+	movw $0xfff0, %ax
+	movw %ax, %ss
+	movl $0x7ff0, %esp
+	START realmode, rm_end
+	TFON
+	ljmp $0xfff8, $(r16 - 0xfff80)
+	.code16
+r16:	movl %cr0, %eax
+r16b:	andb $0xfe, %al
+r16c:	movl %eax, %cr0                 /* real mode */
+r16d:	nop
+r16e:	movl %cr0, %eax
+r16f:	orb $1, %al
+r16g:	movl %eax, %cr0                 /* protected mode */
+r16h:	ljmpl $CODE0, $rm_end
+	.code32
+rm_end:
+	movw $DATA0, %ax
+	movw %ax, %ss
+	movl saved_esp, %esp
+	lgdt gdt_desc
+	lidt idt_desc
+	movl $w_realmode, %esi
+	call judge
 	jmp go64
+
+/* #DB in real mode (from realmode): as db_handler, with a 16-bit frame
+ * (IP, CS, FLAGS), IP where the log has EIP; DS keeps its protected-mode
+ * base 0 and 4G limit. */
+	.code16
+rdb:	pushl %eax
+	pushl %ebx
+	pushl %ecx
+	movl %dr6, %ecx
+	andl $(BS | BD | 0xf), %ecx
+	addr32 movl nlog, %ebx
+	cmpl $LOGMAX, %ebx
+	jae 1f
+	imull $12, %ebx
+	movzwl 12(%esp), %eax
+	movl %eax, log(%ebx)
+	movzwl 14(%esp), %eax
+	movl %eax, log + 4(%ebx)
+	movl %ecx, log + 8(%ebx)
+	addr32 incl nlog
+1:	xorl %eax, %eax
+	movl %eax, %dr6
+	popl %ecx
+	popl %ebx
+	popl %eax
+	iret
+	.code32
 
 /* The same in 64-bit mode, where the jit tier compiles the code: each
  * check three times, the first log judged and the third, once the
@@ -477,12 +561,30 @@ go64:
 	rdmsr
 	orl $0x100, %eax
 	wrmsr
+	/* lmentry: TF across the MOV CR0 that activates IA-32e mode and
+	 * the far jump to 64-bit code: the first trap is delivered in
+	 * IA-32e mode, through a 64-bit gate, to the 64-bit handler, with
+	 * the compatibility-mode CS (17.3.1.4, 9.8.5, 6.14).  The IDT is a
+	 * table with a 32-bit gate for #DB at +8 and a 64-bit one at +16. */
+	movl $db64, %eax
+	movw %ax, dual + 16
+	movw $CODE64, dual + 18
+	movw $0x8e00, dual + 20
+	shrl $16, %eax
+	movw %ax, dual + 22
+	movl $0, dual + 24
+	movl $0, dual + 28
+	lidt dual_desc
+	START lmentry, lm64b
 	movl %cr0, %eax
 	orl $0x80000000, %eax
+	TFON
 	movl %eax, %cr0
-	ljmp $CODE64, $long64
+lm_b:	ljmp $CODE64, $lm64
 
 	.code64
+lm64:	nop
+lm64b:	COPY nlog, l_lmentry
 long64:
 	movl $idt64_desc, %eax
 	lidt (%rax)
@@ -642,6 +744,13 @@ compat:
 	.text
 	COPY l_wp64b, nlog
 	movl $w_wp64, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "lmentry"
+	.text
+	COPY l_lmentry, nlog
+	movl $w_lmentry, %esi
 	call judge
 
 	cmpl $0, failures
@@ -879,6 +988,20 @@ w_steprep: .long 9
 	WANT sr_e, 2, BS
 	WANT sr_f, 0, BS
 	WANT sr_end, 0, BS
+w_realmode: .long 9
+	WANT (r16 - 0xfff80), 0xfff8, BS
+	WANT (r16b - 0xfff80), 0xfff8, BS
+	WANT (r16c - 0xfff80), 0xfff8, BS
+	WANT (r16d - 0xfff80), 0xfff8, BS
+	WANT (r16e - 0xfff80), 0xfff8, BS
+	WANT (r16f - 0xfff80), 0xfff8, BS
+	WANT (r16g - 0xfff80), 0xfff8, BS
+	WANT (r16h - 0xfff80), 0xfff8, BS
+	WANT rm_end, CODE0, BS
+w_lmentry: .long 3
+	WANT lm_b, CODE0, BS
+	WANT lm64, CODE64, BS
+	WANT lm64b, CODE64, BS
 w_step64: .long 4
 	WANT t1_b, CODE64, BS
 	WANT t1_c, CODE64, BS
@@ -919,6 +1042,13 @@ idt_desc:
 idt64_desc:
 	.word 32 * 16 - 1
 	.long idt64, 0
+gdt_big_desc:
+	.word 0xffff
+	.long gdt_big
+dual_desc:
+	.word 31
+	.long dual
+saved_esp: .long 0
 failures: .long 0
 stop_at: .long 0
 log_ecx: .long 0
@@ -941,4 +1071,8 @@ l_step64b: .space LOGMAX * 12 + 4
 l_ibp64: .space LOGMAX * 12 + 4
 l_ibp64b: .space LOGMAX * 12 + 4
 l_wp64:	.space LOGMAX * 12 + 4
+l_lmentry: .space LOGMAX * 12 + 4
+	.align 8
+dual:	.space 32
+gdt_big: .space 0x10000
 l_wp64b: .space LOGMAX * 12 + 4

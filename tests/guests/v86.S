@@ -23,6 +23,11 @@
  *       set is #GP(0); PUSHF/POPF work on 16 bits only (PUSHFD #GP(0)).
  *   20.2.8.1  IN and OUT are checked against the TSS's I/O permission
  *       bitmap, whatever IOPL is: a set bit is #GP(0).
+ *   17.3.1.4  TF across virtual-8086 entry: an IRET to an image with TF
+ *       set traps after the first 8086 instruction, not after itself,
+ *       the #DB frame from virtual-8086 mode with VM and TF set and the
+ *       next IP; an IRET run with TF set (the image's clear) traps right
+ *       after it, the frame with the 8086 entry IP, VM set and TF clear.
  */
 #include "guest.inc"
 #include "systest.inc"
@@ -37,6 +42,7 @@
 	.set VIP, 0x100000
 	.set IOPL3, 0x3000
 	.set IF, 0x200
+	.set TF, 0x100
 	.set CR4_VME, 1
 	.set V_IMG, 0x6000              /* data the 8086 code writes (DS 0) */
 	.set V_IN, 0x6002
@@ -180,6 +186,35 @@ run_enter:
 	VTRY out-denied, GP, 0, v_out84, v_exit, 0
 	VTRY out-denied-iopl3, GP, 0, v_out84, v_exit, IOPL3
 	VTRY hlt, GP, 0, v_hlt, v_exit, IOPL3
+	/* TF across the entry. */
+	VTRY tf-image-step, 1, 0, v_step, v_exit, TF
+	movl ex_frame, %eax
+	movl %eax, got
+	CHECKV tf-image-step-ip, $(v_step - v86_blob + 1)
+	movl ex_frame + 8, %eax
+	andl $(VM | TF), %eax
+	movl %eax, got
+	CHECKV tf-image-step-eflags, $(VM | TF)
+	movl $1, want_vec
+	movl $0, want_err
+	movl $0, want_cr2
+	movl $-1, ex_vec
+	movl $(v_exit - v86_blob), resume
+	movl $(v_step - v86_blob), %eax
+	xorl %ebx, %ebx
+	call enter_v86_tf
+	movl $s_tfiret, %esi
+	call check
+	movl ex_frame, %eax
+	movl %eax, got
+	CHECKV tf-iret-ip, $(v_step - v86_blob)
+	movl ex_frame + 4, %eax
+	movl %eax, got
+	CHECKV tf-iret-cs, $(BLOB >> 4)
+	movl ex_frame + 8, %eax
+	andl $(VM | TF), %eax
+	movl %eax, got
+	CHECKV tf-iret-eflags, $VM
 	ret
 
 /* ---- INT n without VME ---------------------------------------------------- */
@@ -261,7 +296,18 @@ enter_v86:
 	pushl %ebx
 	pushl $(BLOB >> 4)
 	pushl %eax
-	iret
+	cmpl $0, iret_tf
+	je 1f
+	movl $0, iret_tf
+	pushfl
+	orl $TF, (%esp)
+	popfl
+1:	iret
+
+/* enter_v86 with TF set for the IRET itself. */
+enter_v86_tf:
+	movl $1, iret_tf
+	jmp enter_v86
 
 /* INT3 from the 8086 code: record EFLAGS, back to the monitor. */
 to_mon:
@@ -301,6 +347,9 @@ v86_blob:
 v_int21:
 	int $0x21
 v_exit:
+	int3
+v_step:
+	nop
 	int3
 v_read:
 	movw V_MARK, %ax
@@ -380,6 +429,7 @@ m_enter: .asciz "enter"
 m_int:	.asciz "int"
 m_vme:	.asciz "vme"
 s_head:	.asciz "v86: "
+s_tfiret: .asciz "tf-iret"
 s_allok: .asciz "v86: all ok\n"
 s_failed: .asciz "v86: some checks failed\n"
 	.bss
@@ -388,6 +438,7 @@ idt:	.space 0x31 * 8
 	.align 128
 tss:	.space 0x110
 mon_ret: .space 4
+iret_tf: .space 4
 mon_flags: .space 4
 h22_eip: .space 4
 v_es:	.space 4

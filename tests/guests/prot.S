@@ -1,0 +1,602 @@
+/*
+ * prot: SMEP, SMAP and UMIP in 64-bit mode under 4-level paging (Intel SDM
+ * vol. 3A, 2.5 and 4.6; vol. 2 STAC, CLAC, SGDT, SIDT, SLDT, SMSW, STR).
+ * 0-4 MiB is mapped for the supervisor only (code, data, stacks, tables)
+ * and again at 4-8 MiB as user pages (the "user alias", address + ALIAS),
+ * so the same bytes are reached through a user page.  Each check runs
+ * one instruction at CPL 0 or CPL 3 and compares the exception it raised
+ * (vector, error code, CR2) with what the SDM says; every line is
+ * "prot: NAME ok" or "prot: NAME BAD" with the values seen, and the guest
+ * exits 0 only if all pass.  The checks run twice, so that on the jit
+ * tier the second round runs blocks already compiled (and TLB entries
+ * made during the first).  The expected values:
+ *   CPUID 7.0: EBX bit 7 (SMEP), bit 20 (SMAP), ECX bit 2 (UMIP).
+ *   4.6.1  with CR4.SMEP a fetch at CPL 0 from a user page is #PF with
+ *       P and I/D set (4.7), CR2 the address; without it, allowed; data
+ *       accesses and CPL 3 fetches are not affected.
+ *   4.6.1  with CR4.SMAP an explicit CPL 0 read or write of a user page
+ *       is #PF (P, and W/R for a write) unless EFLAGS.AC is set (STAC,
+ *       or POPF); CLAC makes it fault again, also where the access ran
+ *       before with AC set; a REP MOVSB into a user page the same; an
+ *       implicit supervisor access (a descriptor read from an LDT in a
+ *       user page) faults even with AC set; fetches and CPL 3 accesses
+ *       are not affected.  STAC at CPL 3 is #UD.
+ *   2.5    with CR4.UMIP, SGDT, SIDT, SLDT, SMSW and STR at CPL 3 are
+ *       #GP(0); at CPL 0, and without UMIP, they run.
+ *   4.10.4.1  global pages: with a page's PTE changed in memory to
+ *       another frame, INVLPG of the page and a toggle of CR4.PGE
+ *       invalidate its translation even when G is set; a MOV to CR3
+ *       invalidates it when G is clear, and with CR4.PGE clear whatever
+ *       G is.  Each for data (the value read) and for code (the value
+ *       the code returns, so that the translator's caches must follow).
+ *       That a global translation outlives a MOV to CR3 is not checked:
+ *       a processor may drop any TLB entry at any time, so the SDM
+ *       guarantees no observation of a stale one.
+ */
+#include "guest.inc"
+
+	.set CODE0, 0x08
+	.set DATA0, 0x10
+	.set CODE64, 0x18
+	.set DATA3, 0x23
+	.set CODE3, 0x2b
+	.set TSS_SEL, 0x30
+	.set LDT_SEL, 0x40
+	.set ALIAS, 0x400000
+	.set KSTACK, 0x200000
+	.set ISTACK, 0x1f0000
+	.set USTACK, 0x1e0000
+	.set AC, 0x40000
+	.set SMEP, 1 << 20
+	.set SMAP, 1 << 21
+	.set UMIP, 1 << 11
+	.set PGE, 1 << 7
+	.set GLIN, 0x800000             /* pt: data at GLIN, code at +4K */
+	.set NONE, -1
+	.set UD, 6
+	.set GP, 13
+	.set PF, 14
+
+/* TRY name, vec, err, cr2, insn: insn at CPL 0 must raise vec with err
+ * (and cr2, for #PF), or nothing (NONE).  A fault resumes at 777. */
+	.macro TRY user, name, vec, err, cr2, insn:vararg
+	movl $want, %r15d
+	movl $\vec, (%r15)
+	movl $\err, 4(%r15)
+	movl $\cr2, 8(%r15)
+	movl $0, 12(%r15)
+	movl $ex, %r15d
+	movl $-1, (%r15)
+	movl $resume, %r15d
+	movl $777f, (%r15)
+	movl $0, 4(%r15)
+	movl $saved_rsp, %r15d
+	movq %rsp, (%r15)
+	.if \user
+	call enter_user
+	.endif
+	\insn
+777:
+	.if \user
+	int $0x30
+	.endif
+	movl $888f, %esi
+	call check
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+	.macro TRY0 name, vec, err, cr2, insn:vararg
+	TRY 0, \name, \vec, \err, \cr2, \insn
+	.endm
+	.macro TRYU name, vec, err, cr2, insn:vararg
+	TRY 1, \name, \vec, \err, \cr2, \insn
+	.endm
+/* Two-instruction bodies for TRY (a ';' would end the TRY line). */
+	.macro AC_READ op
+	\op
+	movl (%rdx), %ecx
+	.endm
+	.macro AC_WRITE op
+	\op
+	movl %ecx, (%rdx)
+	.endm
+	.macro AC_REP op
+	\op
+	rep movsb
+	.endm
+	.macro POPF_AC_READ
+	pushfq
+	orl $AC, (%rsp)
+	popfq
+	movl (%rdx), %ecx
+	.endm
+	.macro STAC_LOADFS
+	stac
+	movw %cx, %fs
+	.endm
+/* CR4 |= bits, CR4 &= ~bits (clobber rax). */
+	.macro CR4ON bits
+	movq %cr4, %rax
+	orl $\bits, %eax
+	movq %rax, %cr4
+	.endm
+	.macro CR4OFF bits
+	movq %cr4, %rax
+	andl $~(\bits), %eax
+	movq %rax, %cr4
+	.endm
+
+	.text
+	.globl _start
+_start:
+	movl $KSTACK, %esp
+	lgdt gdt_desc
+	ljmp $CODE0, $1f
+1:	movw $DATA0, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	/* Page tables: PML4 and PDPT entries user and writable, the PD
+	 * decides: 0-4 MiB supervisor, 4-8 MiB user, both of physical 0-4. */
+	movl $pml4, %edi
+	xorl %eax, %eax
+	movl $(3 * 4096 / 4), %ecx
+	cld
+	rep stosl
+	movl $pdpt + 7, pml4
+	movl $pd + 7, pdpt
+	movl $0x000083, pd
+	movl $0x200083, pd + 8
+	movl $0x000087, pd + 16
+	movl $0x200087, pd + 24
+	movl $pt + 3, pd + 32
+	/* Frames behind GLIN (a marker) and GLIN + 4K (mov $n, %eax; ret). */
+	movl $0xaaaa0001, fa
+	movl $0xbbbb0002, fb
+	movl $0x000001b8, ca
+	movw $0xc300, ca + 4
+	movl $0x000002b8, cb
+	movw $0xc300, cb + 4
+	/* TSS (RSP0), LDT descriptor (base: the LDT's user alias). */
+	movl $ISTACK, tss + 4
+	movw $0x68, tss + 0x66
+	movl $tss, %eax
+	movw %ax, gdt + TSS_SEL + 2
+	shrl $16, %eax
+	movb %al, gdt + TSS_SEL + 4
+	movb %ah, gdt + TSS_SEL + 7
+	movl $(ldt + ALIAS), %eax
+	movw %ax, gdt + LDT_SEL + 2
+	shrl $16, %eax
+	movb %al, gdt + LDT_SEL + 4
+	movb %ah, gdt + LDT_SEL + 7
+	/* IDT: every vector to its stub; 0x30 (DPL 3) back to CPL 0. */
+	xorl %ecx, %ecx
+2:	movl stubtab(, %ecx, 4), %eax
+	movl %ecx, %edi
+	shll $4, %edi
+	addl $idt, %edi
+	movw $0x8e00, %bx
+	call set_gate64
+	incl %ecx
+	cmpl $32, %ecx
+	jb 2b
+	movl $to_cpl0, %eax
+	movl $idt + 0x30 * 16, %edi
+	movw $0xee00, %bx
+	call set_gate64
+	/* Long mode. */
+	movl $pml4, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	orl $0x20, %eax                 /* PAE */
+	movl %eax, %cr4
+	movl $0xc0000080, %ecx          /* EFER.LME */
+	rdmsr
+	orl $0x100, %eax
+	wrmsr
+	movl %cr0, %eax
+	orl $0x80010000, %eax           /* PG, WP */
+	movl %eax, %cr0
+	ljmp $CODE64, $long64
+
+/* A 64-bit gate to CODE64:eax at edi, type and DPL in bx. */
+set_gate64:
+	movw %ax, (%edi)
+	movw $CODE64, 2(%edi)
+	movw %bx, 4(%edi)
+	shrl $16, %eax
+	movw %ax, 6(%edi)
+	movl $0, 8(%edi)
+	movl $0, 12(%edi)
+	ret
+
+	.code64
+long64:
+	movl $idt_desc, %eax
+	lidt (%rax)
+	movw $TSS_SEL, %ax
+	ltr %ax
+	movw $LDT_SEL, %ax
+	lldt %ax
+	/* CPUID: what the checks need is advertised. */
+	movl $7, %eax
+	xorl %ecx, %ecx
+	cpuid
+	andl $(1 << 7 | 1 << 20), %ebx
+	andl $(1 << 2), %ecx
+	cmpl $(1 << 7 | 1 << 20), %ebx
+	jne 1f
+	cmpl $(1 << 2), %ecx
+	je 2f
+1:	movl $s_cpuid, %esi
+	call puts64
+	jmp fail
+2:	movl $2, %r12d
+round:
+	movl $(ufunc + ALIAS), %eax
+	movl $(udata + ALIAS), %edx
+	/* SMEP */
+	TRY0 smep-off-fetch, NONE, 0, 0, call *%rax
+	CR4ON SMEP
+	movl $(ufunc + ALIAS), %eax
+	TRY0 smep-fetch, PF, 0x11, ufunc + ALIAS, call *%rax
+	TRY0 smep-data-read, NONE, 0, 0, movl (%rdx), %ecx
+	TRY0 smep-data-write, NONE, 0, 0, movl %ecx, (%rdx)
+	TRYU smep-user-fetch, NONE, 0, 0, nop
+	CR4OFF SMEP
+	/* SMAP */
+	CR4ON SMAP
+	movl $(ufunc + ALIAS), %eax
+	TRY0 smap-fetch, NONE, 0, 0, call *%rax
+	TRY0 smap-read, PF, 1, udata + ALIAS, movl (%rdx), %ecx
+	TRY0 smap-write, PF, 3, udata + ALIAS, movl %ecx, (%rdx)
+	TRY0 smap-stac-read, NONE, 0, 0, AC_READ stac
+	TRY0 smap-stac-write, NONE, 0, 0, AC_WRITE stac
+	TRY0 smap-clac-read, PF, 1, udata + ALIAS, AC_READ clac
+	TRY0 smap-clac-write, PF, 3, udata + ALIAS, AC_WRITE clac
+	TRY0 smap-popf-ac, NONE, 0, 0, POPF_AC_READ
+	clac
+	movl $kbuf, %esi
+	movq %rdx, %rdi
+	movl $64, %ecx
+	TRY0 smap-stac-rep-movsb, NONE, 0, 0, AC_REP stac
+	movl $kbuf, %esi
+	movq %rdx, %rdi
+	movl $64, %ecx
+	TRY0 smap-rep-movsb, PF, 3, udata + ALIAS, AC_REP clac
+	movw $4, %cx                    /* LDT entry 0 */
+	TRY0 smap-implicit, PF, 1, ldt + ALIAS, STAC_LOADFS
+	clac
+	TRYU smap-user-read, NONE, 0, 0, movl (%rdx), %ecx
+	TRYU stac-cpl3, UD, 0, 0, stac
+	CR4OFF SMAP
+	movw $4, %cx
+	TRY0 smap-off-implicit, NONE, 0, 0, movw %cx, %fs
+	xorl %ecx, %ecx
+	movw %cx, %fs
+	/* UMIP */
+	CR4ON UMIP
+	movl $(ubuf + ALIAS), %ecx
+	TRYU umip-sgdt, GP, 0, 0, sgdt (%rcx)
+	TRYU umip-sidt, GP, 0, 0, sidt (%rcx)
+	TRYU umip-sldt, GP, 0, 0, sldt %eax
+	TRYU umip-smsw, GP, 0, 0, smsw %eax
+	TRYU umip-str, GP, 0, 0, str %eax
+	TRY0 umip-cpl0-sgdt, NONE, 0, 0, sgdt (%rcx)
+	TRY0 umip-cpl0-str, NONE, 0, 0, str %eax
+	CR4OFF UMIP
+	movl $(ubuf + ALIAS), %ecx
+	TRYU umip-off-sgdt, NONE, 0, 0, sgdt (%rcx)
+	TRYU umip-off-smsw, NONE, 0, 0, smsw %eax
+	call globals
+	decl %r12d
+	jnz round
+
+	movl $failures, %eax
+	cmpl $0, (%rax)
+	jne fail
+	movl $s_allok, %esi
+	call puts64
+	EXIT $0
+fail:	movl $s_failed, %esi
+	call puts64
+	EXIT $1
+
+/* Reached through the user alias. */
+ufunc:	ret
+
+/* CHECKV name, val: eax against val. */
+	.macro CHECKV name, val
+	movl $\val, %ecx
+	movl $888f, %esi
+	call checkv
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+/* PTE n, frame, flags: entry n of pt maps frame (clobbers rbx). */
+	.macro PTE n, frame, flags
+	movl $pt, %ebx
+	movl $(\frame + \flags), 8 * \n(%rbx)
+	movl $0, 8 * \n + 4(%rbx)
+	.endm
+
+/* CR3_DROPS name, flags: data and code pages mapped with flags, used,
+ * remapped in memory; after a MOV to CR3 both must show the new frames. */
+	.macro CR3_DROPS name, flags
+	PTE 0, fa, \flags
+	PTE 1, ca, \flags
+	invlpg (%r8)
+	invlpg (%r9)
+	movl (%r8), %eax
+	call *%r9
+	call *%r9
+	PTE 0, fb, \flags
+	PTE 1, cb, \flags
+	movq %cr3, %rax
+	movq %rax, %cr3
+	movl (%r8), %eax
+	CHECKV \name, 0xbbbb0002
+	call *%r9
+	CHECKV \name\()-code, 2
+	.endm
+
+/* Global pages (4.10.4.1): data at GLIN, code at GLIN + 4K. */
+globals:
+	movl $GLIN, %r8d
+	movl $(GLIN + 0x1000), %r9d
+	CR4ON PGE
+	/* INVLPG drops a global translation. */
+	PTE 0, fa, 0x103
+	invlpg (%r8)
+	movl (%r8), %eax
+	PTE 0, fb, 0x103
+	invlpg (%r8)
+	movl (%r8), %eax
+	CHECKV global-invlpg, 0xbbbb0002
+	PTE 1, ca, 0x103
+	invlpg (%r9)
+	call *%r9
+	call *%r9
+	PTE 1, cb, 0x103
+	invlpg (%r9)
+	call *%r9
+	CHECKV global-invlpg-code, 2
+	/* So does a toggle of CR4.PGE. */
+	PTE 0, fa, 0x103
+	invlpg (%r8)
+	movl (%r8), %eax
+	PTE 1, ca, 0x103
+	invlpg (%r9)
+	call *%r9
+	call *%r9
+	PTE 0, fb, 0x103
+	PTE 1, cb, 0x103
+	CR4OFF PGE
+	CR4ON PGE
+	movl (%r8), %eax
+	CHECKV global-pge-toggle, 0xbbbb0002
+	call *%r9
+	CHECKV global-pge-toggle-code, 2
+	/* A MOV to CR3 drops a translation whose G is clear. */
+	CR3_DROPS nonglobal-cr3, 0x003
+	/* With CR4.PGE clear, a MOV to CR3 drops them whatever G is. */
+	CR4OFF PGE
+	CR3_DROPS pge0-cr3, 0x103
+	ret
+
+/* checkv: eax against ecx, a line for check esi. */
+checkv:
+	pushq %rax
+	pushq %rcx
+	movq %rsi, %rbx
+	movl $s_head, %esi
+	call puts64
+	movq %rbx, %rsi
+	call puts64
+	popq %rcx
+	popq %rax
+	cmpl %ecx, %eax
+	jne 9f
+	movl $s_ok, %esi
+	jmp puts64
+9:	movl $s_badv, %esi
+	call puts64
+	call puthex64
+	movl $s_nl, %esi
+	call puts64
+	movl $failures, %eax
+	incl (%rax)
+	ret
+
+/* Switch to CPL 3 and return there, in the user alias of the caller's
+ * next instruction. */
+enter_user:
+	popq %r13
+	addq $ALIAS, %r13
+	pushq $DATA3
+	movl $(USTACK + ALIAS), %r14d
+	pushq %r14
+	pushfq
+	pushq $CODE3
+	pushq %r13
+	iretq
+
+/* INT 0x30: continue at CPL 0 after the INT (in the supervisor mapping),
+ * on the stack the check had. */
+to_cpl0:
+	movq (%rsp), %rax
+	btrq $22, %rax                  /* - ALIAS */
+	movl $saved_rsp, %r15d
+	movq (%r15), %rsp
+	jmp *%rax
+
+/* Every exception: record vector, error code, CR2; resume at CPL 0. */
+record:
+	movl $ex, %r15d
+	popq %rax
+	movl %eax, (%r15)
+	popq %rax
+	movl %eax, 4(%r15)
+	movq %cr2, %rax
+	movq %rax, 8(%r15)
+	movl $saved_rsp, %r15d
+	movq (%r15), %rsp
+	movl $resume, %r15d
+	jmp *(%r15)
+
+	.macro STUB v
+stub\v:
+	.if (\v == 8) || (\v >= 10 && \v <= 14) || (\v == 17) || (\v == 21)
+	.else
+	pushq $0
+	.endif
+	pushq $\v
+	jmp record
+	.endm
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	STUB \v
+	.endr
+
+/* check: the exception seen against the one wanted; a line for check
+ * esi (the name). */
+check:
+	movq %rsi, %rbx
+	movl $s_head, %esi
+	call puts64
+	movq %rbx, %rsi
+	call puts64
+	movl $ex, %r15d
+	movl $want, %r14d
+	movl (%r15), %eax
+	cmpl (%r14), %eax
+	jne 9f
+	cmpl $NONE, %eax
+	je 8f
+	movl 4(%r15), %eax
+	cmpl 4(%r14), %eax
+	jne 9f
+	cmpl $PF, (%r14)
+	jne 8f
+	movq 8(%r15), %rax
+	cmpq 8(%r14), %rax
+	jne 9f
+8:	movl $s_ok, %esi
+	jmp puts64
+9:	movl $s_bad, %esi
+	call puts64
+	movl (%r15), %eax
+	call puthex64
+	movl 4(%r15), %eax
+	call puthex64
+	movl 8(%r15), %eax
+	call puthex64
+	movl $s_nl, %esi
+	call puts64
+	movl $failures, %eax
+	incl (%rax)
+	ret
+
+/* puts64: the string at rsi on COM1. */
+puts64:
+	pushq %rax
+	pushq %rdx
+1:	lodsb
+	testb %al, %al
+	jz 2f
+	movw $COM1, %dx
+	outb %al, %dx
+	jmp 1b
+2:	popq %rdx
+	popq %rax
+	ret
+
+/* puthex64: " " and eax in hex. */
+puthex64:
+	pushq %rcx
+	pushq %rdx
+	pushq %rbx
+	movl %eax, %ebx
+	movb $' ', %al
+	PUTC
+	movl $8, %ecx
+1:	roll $4, %ebx
+	movl %ebx, %eax
+	andl $0xf, %eax
+	movl $hex, %edx
+	movb (%rdx, %rax), %al
+	PUTC
+	loop 1b
+	popq %rbx
+	popq %rdx
+	popq %rcx
+	ret
+	.code32
+
+	.section .rodata
+	.align 4
+stubtab:
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	.long stub\v
+	.endr
+hex:	.ascii "0123456789abcdef"
+s_head:	.asciz "prot: "
+s_ok:	.asciz " ok\n"
+s_bad:	.asciz " BAD (vector, error code, CR2):"
+s_nl:	.asciz "\n"
+s_badv:	.asciz " BAD: got"
+s_cpuid: .asciz "prot: cpuid BAD: leaf 7 does not advertise SMEP, SMAP and UMIP\n"
+s_allok: .asciz "prot: all ok\n"
+s_failed: .asciz "prot: some checks failed\n"
+
+	.data
+	.align 16
+gdt:	.quad 0
+	.quad 0x00cf9a000000ffff        /* 0x08 flat 32-bit code */
+	.quad 0x00cf92000000ffff        /* 0x10 flat data */
+	.quad 0x00af9a000000ffff        /* 0x18 64-bit code */
+	.quad 0x00cff2000000ffff        /* 0x20 DPL 3 data */
+	.quad 0x00affa000000ffff        /* 0x28 DPL 3 64-bit code */
+	.quad 0x0000890000000067, 0     /* 0x30 64-bit TSS, base patched */
+	.quad 0x000082000000000f, 0     /* 0x40 LDT, base patched */
+gdt_end:
+gdt_desc:
+	.word gdt_end - gdt - 1
+	.long gdt
+idt_desc:
+	.word 0x31 * 16 - 1
+	.long idt, 0
+	.align 8
+/* An LDT: entry 0 a flat data segment, accessed (no write to set A). */
+ldt:	.quad 0x00cf93000000ffff, 0
+want:	.long 0, 0
+	.quad 0
+ex:	.long 0, 0
+	.quad 0
+resume:	.quad 0
+saved_rsp: .quad 0
+failures: .long 0
+kbuf:	.space 64
+/* Reached only through the user alias, in a page of their own: no
+ * supervisor access between a check's STAC and CLAC evicts its TLB
+ * entries. */
+	.align 4096
+udata:	.space 64
+ubuf:	.space 16
+	.align 4096
+
+	.bss
+	.align 4096
+pml4:	.space 4096
+pdpt:	.space 4096
+pd:	.space 4096
+idt:	.space 0x31 * 16
+tss:	.space 0x68
+	.align 4096
+pt:	.space 4096
+fa:	.space 4096
+fb:	.space 4096
+ca:	.space 4096
+cb:	.space 4096
