@@ -4184,6 +4184,10 @@ u_fxsave(struct gen *g)
 	/* Room for FXSAVE and its 26 stores (at most 12 bytes each). */
 	if (g->s->n + 28 > MAX_INSNS || g->off + 28 * 12 > G_CODE_SIZE - 80)
 		save = false;
+	/* Such a unit is longer than land_some allows for (72 bytes): the
+	 * open jumps land before it, or a short one could not reach. */
+	if (save)
+		land_some(g, true);
 	if (!save && known && w) {
 		/* FXRSTOR64's FIP and FDP canonical: the CPU makes them so
 		 * to its own linear-address width (57 bits on this host's
@@ -5869,9 +5873,12 @@ bad:
 			char da[256];
 
 			describe(&s, &rk, da, sizeof(da));
-			if (st.unjudged++ < 5)
+			if (st.unjudged++ < 5) {
 				printf("difftest: iteration %" PRIu64 ": KVM "
 				    "%s: not compared\n", it, da);
+				if (st.verbose)
+					print_seq(stdout, &s);
+			}
 			side_clean(&kvm);
 			side_clean(&dbt);
 			continue;
