@@ -586,7 +586,7 @@ dpp_flags(const struct dbt_cpu *c, const struct insn *i, uint32_t mx,
 	const uint8_t *src = i->mem ? c->fx_mem : c->fx + 160 + 16 * i->rm;
 	int dbl = i->op == 0x41, w = dbl ? 8 : 4, n = dbl ? 2 : 4, k, s;
 	unsigned imm = (unsigned)i->imm & 0xff;
-	uint8_t p[4][8], t[2][8], zero[8] = { 0 };
+	uint8_t p[4][8], t[2][8], sum[8], zero[8] = { 0 };
 	uint32_t acc = 0, host = _mm_getcsr(), masks = (mx >> 7) & 0x3f;
 	uint32_t step[3] = { 0, 0, 0 };
 
@@ -609,8 +609,8 @@ dpp_flags(const struct dbt_cpu *c, const struct insn *i, uint32_t mx,
 		step[1] = dpp_op(0, 0, p[0], p[1], t[0]);
 		step[1] |= dpp_op(0, 0, p[2], p[3], t[1]);
 		step[1] |= dpp_tiny(0, t[0], mx) | dpp_tiny(0, t[1], mx);
-		step[2] = dpp_op(0, 0, t[0], t[1], p[0]);
-		step[2] |= dpp_tiny(0, p[0], mx);
+		step[2] = dpp_op(0, 0, t[0], t[1], sum);
+		step[2] |= dpp_tiny(0, sum, mx);
 	}
 	_mm_setcsr(host);
 	*fault = 0;
@@ -621,11 +621,39 @@ dpp_flags(const struct dbt_cpu *c, const struct insn *i, uint32_t mx,
 			*fault = 1;
 			return acc | (step[s] & 0x7);
 		}
-		acc |= step[s];
 		if (unm) {
+			/* An unmasked overflow or underflow: that step's PE is
+			 * the one of its results rounded with an unbounded
+			 * exponent (sse_unbounded_pe). */
+			fenv_t env;
+			int pe = 0, daz = (mx & 0x40) != 0;
+
+			fegetenv(&env);
+			if (s == 0) {
+				for (k = 0; k < n; k++)
+					if (imm & (0x10u << k))
+						pe |= pe_lane_flag(pe_compute(
+						    PE_MUL, pe_operand(dst + w * k,
+						    dbl, daz), pe_operand(src + w * k,
+						    dbl, daz), dbl), dbl, mx);
+			} else if (s == 1) {
+				pe = pe_lane_flag(pe_compute(PE_ADD,
+				    pe_operand(p[0], dbl, daz), pe_operand(p[1],
+				    dbl, daz), dbl), dbl, mx);
+				if (!dbl)
+					pe |= pe_lane_flag(pe_compute(PE_ADD,
+					    pe_operand(p[2], 0, daz),
+					    pe_operand(p[3], 0, daz), 0), 0, mx);
+			} else {
+				pe = pe_lane_flag(pe_compute(PE_ADD,
+				    pe_operand(t[0], 0, daz), pe_operand(t[1], 0,
+				    daz), 0), 0, mx);
+			}
+			fesetenv(&env);
 			*fault = 1;
-			return acc;
+			return acc | (step[s] & ~0x20u) | (pe ? 0x20u : 0);
 		}
+		acc |= step[s];
 	}
 	return acc;
 }
