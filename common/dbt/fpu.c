@@ -517,145 +517,117 @@ sse_unbounded_pe(const struct dbt_cpu *c, const struct insn *i,
 	return pe ? 0x20 : 0;
 }
 
-/* ---- DPPS and DPPD with an exception unmasked -------------------------- */
-
 /*
- * DPPS and DPPD are steps (SDM vol. 2, DPPS, Operation): the products the
- * immediate selects, then their sums (for DPPS two, then one).  The CPU
- * looks for exceptions step by step and stops at the first step with an
- * unmasked one, reporting every earlier step's flags with it: a masked
- * underflow in a product and then an unmasked denormal operand in the
- * sum set UE, PE and DE; an unmasked underflow in a product stops before
- * the sum's DE.  Within a step the rule of one packed operation holds (an
- * unmasked invalid, denormal or divide-by-zero leaves that step's
- * post-computation flags out).  The host run as one instruction shows the
- * flags of all steps together, so the steps are run here one scalar
- * operation at a time on the host's SSE unit, with the guest's rounding,
- * FTZ and DAZ and every exception masked.  *fault: an unmasked one.
+ * One stage of DPPS/DPPD as its own instruction (MULPS, ADDPS, ADDSS,
+ * MULPD, ADDSD: op and prefix), on XMM0 and XMM1 of the guest image,
+ * which the caller has filled: the exceptions it raises with the guest's
+ * masks, worked out as op_sse does for a whole instruction, and its
+ * result in out.
  */
 static uint32_t
-dpp_op(int dbl, int mul, const uint8_t *x, const uint8_t *y, uint8_t *out)
+dpp_stage(struct dbt_cpu *c, uint8_t op, int pfx, uint32_t mx, uint8_t *out)
 {
-	uint32_t f;
+	uint8_t img[512] __attribute__((aligned(16)));
+	struct insn fi;
+	struct hx_regs r;
+	const struct sse_op *fd;
+	uint8_t enc[16];
+	unsigned len;
+	uint32_t nmx, raised, unmasked;
+	int pe;
 
-	_mm_setcsr((_mm_getcsr() & ~0x3fu));
-	if (dbl) {
-		volatile double a, b, r;
-
-		memcpy((void *)&a, x, 8);
-		memcpy((void *)&b, y, 8);
-		r = mul ? a * b : a + b;
-		memcpy(out, (const void *)&r, 8);
-	} else {
-		volatile float a, b, r;
-
-		memcpy((void *)&a, x, 4);
-		memcpy((void *)&b, y, 4);
-		r = mul ? a * b : a + b;
-		memcpy(out, (const void *)&r, 4);
+	memset(&fi, 0, sizeof(fi));
+	fi.map = MAP_0F;
+	fi.op = op;
+	fi.modrm = 0xc1;
+	fi.has_modrm = 1;
+	fi.mod = 3;
+	fi.rm = 1;
+	fi.pfx66 = pfx == PFX_66;
+	fi.rep = pfx == PFX_F3 ? REP_F3 : pfx == PFX_F2 ? REP_F2 : REP_NONE;
+	fd = &sse_ops[sse_index[op][pfx] - 1];
+	len = sse_encode(&fi, fd, enc);
+	memset(&r, 0, sizeof(r));
+	memcpy(img, c->fx, sizeof(img));
+	nmx = (mx | 0x1f80) & ~0x3fu;
+	memcpy(img + FX_MXCSR, &nmx, 4);
+	hx_run(c, enc, len, 0, img, &r);
+	memcpy(&nmx, img + FX_MXCSR, 4);
+	raised = nmx & 0x3f;
+	if (!(mx & 0x800) && !(mx & 0x8000) && !(raised & 0x10) &&
+	    !(raised & ~(mx >> 7) & 0x7))
+		raised |= tiny_check(c, enc, len, 0, mx, &r);
+	unmasked = raised & ~(mx >> 7) & 0x3f;
+	if ((unmasked & 0x18) && !(unmasked & 0x7)) {
+		pe = sse_unbounded_pe(c, &fi, fd, mx);
+		if (pe >= 0)
+			raised = (raised & ~0x20u) | (uint32_t)pe;
 	}
-	f = _mm_getcsr() & 0x3f;
-	return f;
+	memcpy(out, img + 160, 16);
+	return raised;
 }
 
-/* A tiny result an unmasked underflow reports even when exact (as
- * tiny_check does for one instruction). */
-static uint32_t
-dpp_tiny(int dbl, const uint8_t *r, uint32_t mx)
+/*
+ * DPPS and DPPD with an unmasked exception: the CPU stops at the first
+ * of its steps (the products, then the sums pair by pair) that raises
+ * one, and MXCSR shows the flags of the steps up to it (SDM vol. 2,
+ * DPPS: exceptions are determined separately for each add and multiply
+ * operation), not the whole instruction's.  Returns the flags to report,
+ * or -1 if no step faults alone (then op_sse's own flags stand).
+ */
+static int64_t
+dpp_fault_flags(struct dbt_cpu *c, const struct insn *i, uint32_t mx)
 {
-	if (mx & 0x800)
-		return 0;
-	if (dbl) {
-		double v;
+	uint8_t save[512], a[16], b[16], p[16], t[16];
+	uint32_t acc = 0, st, um;
+	bool dbl = i->op == 0x41;
+	unsigned k, n = dbl ? 2 : 4, w = dbl ? 8 : 4, imm = (unsigned)i->imm;
+	int64_t ret = -1;
+	int stage;
 
-		memcpy(&v, r, 8);
-		return fpclassify(v) == FP_SUBNORMAL ? 0x10 : 0;
-	} else {
-		float v;
-
-		memcpy(&v, r, 4);
-		return fpclassify(v) == FP_SUBNORMAL ? 0x10 : 0;
-	}
-}
-
-static uint32_t
-dpp_flags(const struct dbt_cpu *c, const struct insn *i, uint32_t mx,
-    int *fault)
-{
-	const uint8_t *dst = c->fx + 160 + 16 * i->reg;
-	const uint8_t *src = i->mem ? c->fx_mem : c->fx + 160 + 16 * i->rm;
-	int dbl = i->op == 0x41, w = dbl ? 8 : 4, n = dbl ? 2 : 4, k, s;
-	unsigned imm = (unsigned)i->imm & 0xff;
-	uint8_t p[4][8], t[2][8], sum[8], zero[8] = { 0 };
-	uint32_t acc = 0, host = _mm_getcsr(), masks = (mx >> 7) & 0x3f;
-	uint32_t step[3] = { 0, 0, 0 };
-
-	/* The guest's RC, FTZ and DAZ; everything masked.  FTZ applies
-	 * only while underflow is masked. */
-	_mm_setcsr((mx & (0x6000u | 0x40u | ((mx & 0x800) ? 0x8000u : 0))) |
-	    0x1f80u);
-	for (k = 0; k < n; k++) {
+	memcpy(save, c->fx, sizeof(save));
+	memset(a, 0, 16);
+	memset(b, 0, 16);
+	for (k = 0; k < n; k++)
 		if (imm & (0x10u << k)) {
-			step[0] |= dpp_op(dbl, 1, dst + w * k, src + w * k, p[k]);
-			step[0] |= dpp_tiny(dbl, p[k], mx);
+			memcpy(a + w * k, save + 160 + 16 * i->reg + w * k, w);
+			memcpy(b + w * k, (i->mem ? c->fx_mem : save + 160 +
+			    16 * i->rm) + w * k, w);
+		}
+	for (stage = 0; stage < 3; stage++) {
+		memset(c->fx + 160, 0, 32);
+		if (stage == 0) {
+			memcpy(c->fx + 160, a, 16);
+			memcpy(c->fx + 176, b, 16);
+			st = dpp_stage(c, 0x59, dbl ? PFX_66 : PFX_NONE, mx, p);
+		} else if (dbl) {
+			memcpy(c->fx + 160, p, 8);
+			memcpy(c->fx + 176, p + 8, 8);
+			st = dpp_stage(c, 0x58, PFX_F2, mx, t);
+		} else if (stage == 1) {
+			/* {p0, p2} + {p1, p3} */
+			memcpy(c->fx + 160, p, 4);
+			memcpy(c->fx + 164, p + 8, 4);
+			memcpy(c->fx + 176, p + 4, 4);
+			memcpy(c->fx + 180, p + 12, 4);
+			st = dpp_stage(c, 0x58, PFX_NONE, mx, t);
+			memcpy(p, t, 16);
 		} else {
-			memcpy(p[k], zero, 8);
+			memcpy(c->fx + 160, p, 4);
+			memcpy(c->fx + 176, p + 4, 4);
+			st = dpp_stage(c, 0x58, PFX_F3, mx, t);
 		}
-	}
-	if (dbl) {
-		step[1] = dpp_op(1, 0, p[0], p[1], t[0]);
-		step[1] |= dpp_tiny(1, t[0], mx);
-	} else {
-		step[1] = dpp_op(0, 0, p[0], p[1], t[0]);
-		step[1] |= dpp_op(0, 0, p[2], p[3], t[1]);
-		step[1] |= dpp_tiny(0, t[0], mx) | dpp_tiny(0, t[1], mx);
-		step[2] = dpp_op(0, 0, t[0], t[1], sum);
-		step[2] |= dpp_tiny(0, sum, mx);
-	}
-	_mm_setcsr(host);
-	*fault = 0;
-	for (s = 0; s < (dbl ? 2 : 3); s++) {
-		uint32_t unm = step[s] & ~masks;
-
-		if (unm & 0x7) {
-			*fault = 1;
-			return acc | (step[s] & 0x7);
+		um = st & ~(mx >> 7) & 0x3f;
+		if (um) {
+			ret = acc | ((um & 0x7) ? st & 0x7 : st);
+			break;
 		}
-		if (unm) {
-			/* An unmasked overflow or underflow: that step's PE is
-			 * the one of its results rounded with an unbounded
-			 * exponent (sse_unbounded_pe). */
-			fenv_t env;
-			int pe = 0, daz = (mx & 0x40) != 0;
-
-			fegetenv(&env);
-			if (s == 0) {
-				for (k = 0; k < n; k++)
-					if (imm & (0x10u << k))
-						pe |= pe_lane_flag(pe_compute(
-						    PE_MUL, pe_operand(dst + w * k,
-						    dbl, daz), pe_operand(src + w * k,
-						    dbl, daz), dbl), dbl, mx);
-			} else if (s == 1) {
-				pe = pe_lane_flag(pe_compute(PE_ADD,
-				    pe_operand(p[0], dbl, daz), pe_operand(p[1],
-				    dbl, daz), dbl), dbl, mx);
-				if (!dbl)
-					pe |= pe_lane_flag(pe_compute(PE_ADD,
-					    pe_operand(p[2], 0, daz),
-					    pe_operand(p[3], 0, daz), 0), 0, mx);
-			} else {
-				pe = pe_lane_flag(pe_compute(PE_ADD,
-				    pe_operand(t[0], 0, daz), pe_operand(t[1], 0,
-				    daz), 0), 0, mx);
-			}
-			fesetenv(&env);
-			*fault = 1;
-			return acc | (step[s] & ~0x20u) | (pe ? 0x20u : 0);
-		}
-		acc |= step[s];
+		acc |= st;
+		if (dbl && stage == 1)
+			break;
 	}
-	return acc;
+	memcpy(c->fx, save, sizeof(save));
+	return ret;
 }
 
 /* The x87 to MMX transition: TOP 0 and every tag valid.  The image
@@ -771,19 +743,6 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 		    !(raised & ~(mx >> 7) & 0x7))
 			raised |= tiny_check(c, enc, len, flags, mx, &r0);
 		unmasked = raised & ~(mx >> 7) & 0x3f;
-		if (i->map == MAP_0F3A && (i->op == 0x40 || i->op == 0x41)) {
-			int fault;
-			uint32_t f = dpp_flags(c, i, mx, &fault);
-
-			if (fault) {
-				put_mxcsr(c, mx | f);
-				dbt_raise_noerr(c, (c->cr4 &
-				    X86_CR4_OSXMMEXCPT) ? X86_EXC_XM :
-				    X86_EXC_UD);
-			}
-			raised = f;
-			unmasked = 0;
-		}
 		if ((unmasked & 0x18) && !(unmasked & 0x7)) {
 			int pe = sse_unbounded_pe(c, i, d, mx);
 
@@ -797,8 +756,13 @@ op_sse(struct dbt_cpu *c, const struct insn *i)
 			 * before the post-computation ones (overflow,
 			 * underflow, precision) are looked for (SDM vol. 1,
 			 * 11.5.2). */
-			put_mxcsr(c, mx | ((unmasked & 0x7) ? raised & 0x7 :
-			    raised));
+			int64_t dpp = -1;
+
+			if (i->map == MAP_0F3A && (i->op == 0x40 ||
+			    i->op == 0x41))
+				dpp = dpp_fault_flags(c, i, mx);
+			put_mxcsr(c, mx | (dpp >= 0 ? (uint32_t)dpp :
+			    (unmasked & 0x7) ? raised & 0x7 : raised));
 			/* CVTPI2PS, CVT(T)PS2PI, CVT(T)PD2PI: the x87 to MMX
 			 * transition (TOP 0, every tag valid) is made even
 			 * when they fault so, the destination left alone (the
