@@ -132,6 +132,7 @@ int dbt_insn_pfx(const struct insn *i);
 
 #define DBT_TLB_SIZE 1024
 #define DBT_TLB_LOG 256
+#define DBT_SMAP_LOG 64
 #define DBT_TLB_LARGE_BITS 4096
 /* IA32_SPEC_CTRL bits the CPU model has: IBRS, BHI_DIS_S. */
 #define SPEC_CTRL_BITS (1ULL | 1ULL << 10)
@@ -209,6 +210,14 @@ struct dbt_cpu {
 	/* 64-byte aligned: no entry straddles two cache lines */
 	struct dbt_tlb_entry tlb[2][DBT_TLB_SIZE] __attribute__((aligned(64)));
 	uint64_t tlb_pa[2][DBT_TLB_SIZE];
+	/* Supervisor entries of user pages, filled for explicit accesses
+	 * while EFLAGS.AC is set under SMAP (a STAC window): their indexes,
+	 * so that they go when AC is clear again (dbt_smap_check); more
+	 * than DBT_SMAP_LOG: all such entries.  tlb_none: an entry that
+	 * never hits, for implicit accesses while some are there. */
+	uint16_t smap_log[DBT_SMAP_LOG];
+	unsigned smap_nlog;
+	struct dbt_tlb_entry tlb_none;
 	/* The entries filled with non-global translations since the last
 	 * flush (cls * DBT_TLB_SIZE + index), so that a CR3 load clears
 	 * those rather than scanning both TLBs; > DBT_TLB_LOG: overflowed. */
@@ -488,6 +497,16 @@ void dbt_deliver(struct dbt_cpu *c, int vector, bool has_error,
 void dbt_check_interrupts(struct dbt_cpu *c);
 /* Recompute cpl/long64/code32/... and mode_key. */
 void dbt_update_mode(struct dbt_cpu *c);
+
+/* Drop the STAC window's TLB entries once EFLAGS.AC is clear (mmu.c);
+ * after every instruction the interpreter or a helper runs. */
+void dbt_smap_close(struct dbt_cpu *c);
+static inline void
+dbt_smap_check(struct dbt_cpu *c)
+{
+	if (__builtin_expect(c->smap_nlog != 0, 0) && !(c->rflags & X86_AC))
+		dbt_smap_close(c);
+}
 /* Load a segment register in the current mode (descriptor checks). */
 void dbt_load_seg(struct dbt_cpu *c, int sreg, uint16_t sel);
 /* Port I/O permission (IOPL, TSS bitmap); raises #GP if denied. */

@@ -614,6 +614,7 @@ dbt_vcpu_init(struct vcpu *v, struct vm_err *err)
 	if (c == NULL)
 		return vm_err_set(err, -ENOMEM, "out of memory");
 	memset(c, 0, sizeof(*c));
+	memset(&c->tlb_none, 0xff, sizeof(c->tlb_none));  /* never hits */
 	c->hx = dbt_hx_new();
 	if (c->hx == NULL) {
 		free(c);
@@ -792,6 +793,7 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
 		c->irq_shadow = false;
 		c->next_rip = seq;
 		i->fn(c, i);
+		dbt_smap_check(c);
 		c->rip = c->next_rip;
 		c->icount++;
 		/* A taken branch inside the block (Jcc) leaves it. */
@@ -906,6 +908,7 @@ jc_block(struct dbt_cpu *c)
 static void
 run_block(struct dbt_cpu *c, struct dbt_block *b)
 {
+	dbt_smap_check(c);      /* after an exception or interrupt */
 	/* A statistic every vCPU bumps: lost counts are fine, a locked
 	 * add on every dispatch is not. */
 	__atomic_store_n(&b->execs, __atomic_load_n(&b->execs,

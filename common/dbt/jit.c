@@ -675,6 +675,7 @@ jit_helper(struct dbt_cpu *c, const struct insn *i, uint64_t rip,
 	c->block_dirty = false;
 	c->irq_shadow = false;
 	i->fn(c, i);
+	dbt_smap_check(c);
 	c->rip = c->next_rip;
 	c->cur_block = NULL;
 	if (c->block_dirty || c->irq_shadow || c->halted ||

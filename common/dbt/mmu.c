@@ -367,6 +367,8 @@ dbt_translate(struct dbt_cpu *c, uint64_t lin, unsigned acc)
 /* ... from a large page: 2 MiB, or 4 MiB with TLB_L4M too. */
 #define TLB_L 2ULL
 #define TLB_L4M 4ULL
+/* ... a user page in the supervisor TLB, filled in a STAC window. */
+#define TLB_U 8ULL
 
 /* tlb_large: bit (lin >> 21) % DBT_TLB_LARGE_BITS for the 2 MiB regions
  * some entry from a large page covers (see dbt_tlb_flush_page). */
@@ -393,6 +395,10 @@ tlb_index(uint64_t lin)
 static inline struct dbt_tlb_entry *
 tlb_ent(struct dbt_cpu *c, uint64_t lin, unsigned acc)
 {
+	/* An implicit access may not use a STAC window's entries (SMAP
+	 * faults it whatever AC is): tlb_lookup sorts them out. */
+	if (__builtin_expect(c->smap_nlog != 0, 0) && (acc & DBT_ACC_SUPER))
+		return &c->tlb_none;
 	return &c->tlb[tlb_class(c, acc)][tlb_index(lin)];
 }
 
@@ -404,9 +410,29 @@ tlb_clear(struct dbt_cpu *c, unsigned cls, unsigned k)
 }
 
 void
+dbt_smap_close(struct dbt_cpu *c)
+{
+	unsigned n = c->smap_nlog, k;
+
+	if (n > DBT_SMAP_LOG) {
+		for (k = 0; k < DBT_TLB_SIZE; k++)
+			if (c->tlb_pa[0][k] & TLB_U)
+				tlb_clear(c, 0, k);
+	} else {
+		while (n > 0) {
+			k = c->smap_log[--n];
+			if (c->tlb_pa[0][k] & TLB_U)
+				tlb_clear(c, 0, k);
+		}
+	}
+	c->smap_nlog = 0;
+}
+
+void
 dbt_tlb_flush(struct dbt_cpu *c)
 {
 	memset(c->tlb, 0xff, sizeof(c->tlb));   /* every tag DBT_TLB_EMPTY */
+	memset(&c->tlb_none, 0xff, sizeof(c->tlb_none));
 	memset(c->tlb_pa, 0, sizeof(c->tlb_pa));
 	c->tlb_nlog = 0;
 	memset(c->tlb_logged, 0, sizeof(c->tlb_logged));
@@ -708,14 +734,23 @@ tlb_install(struct dbt_cpu *c, unsigned cls, unsigned k, uint64_t lin,
 			__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY,
 			    __ATOMIC_RELAXED);
 	}
-	/* A user page in the supervisor TLB: no fetch entry under SMEP,
-	 * no data entries under SMAP, whose check depends on EFLAGS.AC at
-	 * each access (STAC, CLAC and POPF change it without a flush):
-	 * those accesses walk (walk). */
+	/* A user page in the supervisor TLB: no fetch entry under SMEP.
+	 * Under SMAP data entries only for an explicit access with
+	 * EFLAGS.AC set, logged: STAC, CLAC and POPF change AC without a
+	 * flush, so they go when AC is clear again (dbt_smap_check), and
+	 * implicit accesses never use them (tlb_ent, tlb_lookup).  Other
+	 * accesses walk (walk). */
 	if (cls == 0 && w->user && (c->cr4 & (X86_CR4_SMEP | X86_CR4_SMAP))) {
 		if (c->cr4 & X86_CR4_SMEP)
 			t->tag_x = DBT_TLB_EMPTY;
-		if (c->cr4 & X86_CR4_SMAP) {
+		if ((c->cr4 & X86_CR4_SMAP) && (c->rflags & X86_AC) &&
+		    !(acc & DBT_ACC_SUPER)) {
+			c->tlb_pa[0][k] |= TLB_U;
+			if (c->smap_nlog < DBT_SMAP_LOG)
+				c->smap_log[c->smap_nlog] = (uint16_t)k;
+			if (c->smap_nlog <= DBT_SMAP_LOG)
+				c->smap_nlog++;
+		} else if (c->cr4 & X86_CR4_SMAP) {
 			t->tag_r = DBT_TLB_EMPTY;
 			__atomic_store_n(&t->tag_w, DBT_TLB_EMPTY,
 			    __ATOMIC_RELAXED);
@@ -796,6 +831,19 @@ tlb_lookup(struct dbt_cpu *c, uint64_t lin, unsigned size, unsigned acc,
 	tlb_install(c, cls, k, lin, acc, &w, r);
 	return (uint8_t *)(uintptr_t)(lin + t->addend);
 hit:
+	/* A STAC window's entry is for explicit accesses only. */
+	if (__builtin_expect((acc & DBT_ACC_SUPER) &&
+	    (c->tlb_pa[cls][k] & TLB_U), 0)) {
+		c->tlb_misses++;
+		walk(c, lin, acc, &w);  /* faults: SMAP (SDM 4.6.1) */
+		*pa = w.pa;
+		r = mem_lookup(&c->vm->mem, w.page_pa);
+		if (r == NULL || ((acc & DBT_ACC_WRITE) &&
+		    !(r->flags & MEM_RAM)))
+			return NULL;
+		return (uint8_t *)(uintptr_t)(r->hva + (w.page_pa - r->gpa) +
+		    (lin & 0xfff));
+	}
 	c->tlb_hits++;
 	*pa = (c->tlb_pa[cls][k] & ~0xfffULL) | (lin & 0xfff);
 	return (uint8_t *)(uintptr_t)(lin + t->addend);

@@ -115,6 +115,13 @@
 	stac
 	movw %cx, %fs
 	.endm
+/* The same after an explicit read of the LDT's page in the window, which
+ * may fill a TLB entry for it: the implicit read must not use it. */
+	.macro STAC_READ_LOADFS
+	stac
+	movl (%rsi), %eax
+	movw %cx, %fs
+	.endm
 /* CR4 |= bits, CR4 &= ~bits (clobber rax). */
 	.macro CR4ON bits
 	movq %cr4, %rax
@@ -268,6 +275,10 @@ round:
 	TRY0 smap-rep-movsb, PF, 3, udata + ALIAS, AC_REP clac
 	movw $4, %cx                    /* LDT entry 0 */
 	TRY0 smap-implicit, PF, 1, ldt + ALIAS, STAC_LOADFS
+	clac
+	movl $(ldt + ALIAS), %esi
+	movw $4, %cx
+	TRY0 smap-implicit-after-read, PF, 1, ldt + ALIAS, STAC_READ_LOADFS
 	clac
 	TRYU smap-user-read, NONE, 0, 0, movl (%rdx), %ecx
 	TRYU stac-cpl3, UD, 0, 0, stac
