@@ -3237,10 +3237,13 @@ emit_sse4(struct emit *e, const struct insn *i, uint64_t rip)
 	st = (d->f & S_ST) != 0;
 	fl = (d->f & S_FLAGS) != 0;
 	size = ((d->f & S_W8) && (i->rex & 8)) ? 8 : d->size;
-	flags_to_mem(e);
+	/* Register forms leave the host flags alone (PTEST overwrites
+	 * them all); a memory operand's checks and probe keep them in rbx,
+	 * as emit_sse's do. */
 	if (grm)
 		rc_sync_one(e, i->rm);
 	if (i->mem) {
+		flags_to_bx(e);
 		emit_ea_rc(e, i, rip + i->len, true);
 		if ((d->f & S_A16) && size == 16) {
 			s = new_slow(e, i, rip);
