@@ -657,7 +657,7 @@ go64:
 3:	cmpl $0x1f, %ecx
 	jne 3f
 	movl $int1f64, %eax
-3:	cmpl $0x1e, %ecx
+3:	cmpl $0x30, %ecx
 	jne 2f
 	movl $rep64_isr, %eax
 2:	movw %ax, (%edi)
@@ -668,7 +668,7 @@ go64:
 	movl $0, 8(%edi)
 	movl $0, 12(%edi)
 	incl %ecx
-	cmpl $32, %ecx
+	cmpl $0x40, %ecx
 	jb 1b
 	movl $pml4, %eax
 	movl %eax, %cr3
@@ -786,7 +786,7 @@ r3:	START64 wp64, 0
 	 * breakpoint: three runs, each repeated up to 16 times until a
 	 * tick came in the middle; the third judged. */
 	movl $(APIC + 0x320), %edx
-	movl $0x2001e, (%rdx)           /* periodic, vector 0x1e */
+	movl $0x20030, (%rdx)           /* periodic, vector 0x30 */
 	movl $(APIC + 0x380), %edx
 	movl $20000, (%rdx)
 	movl $3, %r12d
@@ -819,7 +819,7 @@ ri64_rep: rep movsb
 	movl $(APIC + 0x380), %edx
 	movl $0, (%rdx)                 /* the timer stopped */
 	movl $(APIC + 0x320), %edx
-	movl $0x1001e, (%rdx)
+	movl $0x10030, (%rdx)
 	/* To compatibility mode (32-bit code) to judge them. */
 	pushq $CODE0
 	movl $compat, %eax
@@ -867,7 +867,8 @@ db64:
 	popq %rax
 	iretq
 
-/* The LAPIC timer in 64-bit mode (rep64-irq): as rep_isr. */
+/* The LAPIC timer in 64-bit mode (rep64-irq): as rep_isr.  Also a tick
+ * rep-irq's timer left pending. */
 rep64_isr:
 	pushq %rax
 	pushq %rdx
@@ -1331,7 +1332,7 @@ idt_desc:
 	.word 0x40 * 8 - 1
 	.long idt
 idt64_desc:
-	.word 32 * 16 - 1
+	.word 0x40 * 16 - 1
 	.long idt64, 0
 gdt_big_desc:
 	.word 0xffff
@@ -1357,7 +1358,7 @@ pdpt:	.space 4096
 pd:	.space 4096
 pd_apic: .space 4096
 idt:	.space 0x40 * 8
-idt64:	.space 32 * 16
+idt64:	.space 0x40 * 16
 got:	.long 0
 cname:	.long 0
 	.align 64
