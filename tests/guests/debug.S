@@ -32,8 +32,9 @@
  *       in the handler.  DR4/DR5 are DR6/DR7 with CR4.DE clear, #UD with
  *       it set (17.2.2).
  *   17.3.1.2, 6.12.1  a data breakpoint hit by an event delivery's own
- *       stack pushes (INT n, an exception) is a #DB trap once the
- *       delivery is done: the handler's first instruction pushed, DR6.Bn.
+ *       stack pushes (INT n, an exception, an interrupt) is a #DB trap
+ *       once the delivery is done: the handler's first instruction
+ *       pushed, DR6.Bn.
  *   17.3.1.1  an interrupt between the iterations of a REP string
  *       instruction pushes its EIP and RF set, so that an instruction
  *       breakpoint on it fires once, not again when it resumes.
@@ -443,6 +444,28 @@ ri_rep:	rep movsb
 1:	movl $0, APIC + 0x380           /* the timer stopped */
 	movl $0x10030, APIC + 0x320
 	movl $w_repirq, %esi
+	call judge
+	/* wp-irq: a hardware interrupt (the LAPIC timer, one-shot, taken
+	 * in HLT) whose frame's EIP slot a write breakpoint covers: the
+	 * #DB trap before the handler's first instruction, as wp-deliver.
+	 * First the tick rep-irq's timer may have left pending. */
+	sti
+	nop
+	cli
+	START wp-irq, 0
+	leal -12(%esp), %eax
+	movl %eax, %dr0
+	movl $0x000d0001, %eax          /* L0, RW 01 LEN 11 */
+	movl %eax, %dr7
+	movl $0x30, APIC + 0x320        /* one-shot, vector 0x30 */
+	movl $100000, APIC + 0x380      /* 100 us */
+	sti
+	hlt
+	cli
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $0x10030, APIC + 0x320
+	movl $w_wpirq, %esi
 	call judge
 	movl $888f, cname
 	.section .rodata
@@ -1255,6 +1278,8 @@ w_wpdeliver: .long 3
 	WANT p3, CODE0, 6
 w_repirq: .long 1
 	WANT ri_rep, CODE0, 1
+w_wpirq: .long 1
+	WANT rep_isr, CODE0, 1
 w_iobp:	.long 3
 	WANT z2, CODE0, 1
 	WANT z3, CODE0, 2
