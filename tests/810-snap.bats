@@ -352,12 +352,6 @@ sector() {
 	is "$output" "*backing file: r.img*" "the chain as it was"
 }
 
-# each count's disk= the write of the count before (none lost, none late)
-disk_follows() {
-	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\) disk=\([a-z0-9]*\)$/\1 \2/p' |
-		awk 'NR > 1 && $2 != "w" ($1 - 1) { print "# count=" $1 " read " $2; bad = 1 } END { exit bad }'
-}
-
 @test "vm-snap save of a running bundle with a raw disk: paused, vm-run moves the disk to an overlay; no write lost, the base as it was at the save; revert drops the later writes" {
 	local pid base at n
 	export XDG_STATE_HOME=$BATS_TEST_TMPDIR/state

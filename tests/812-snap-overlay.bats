@@ -38,10 +38,15 @@ yaml_disk() {
 	sed -n 's/^  - file: //p' "$1/vm.yaml"
 }
 
-# each count's disk= the write of the count before (none lost, none late)
-disk_follows() {
-	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\) disk=\([a-z0-9]*\)$/\1 \2/p' |
-		awk 'NR > 1 && $2 != "w" ($1 - 1) { print "# count=" $1 " read " $2; bad = 1 } END { exit bad }'
+# run_bundle DIR: vm-run DIR in the background, the counter as its
+# guest, its console in run1.out; until it has printed count=3
+run_bundle() {
+	"$VM_RUN" --accel dbt --no-reboot "$1" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$COUNTER\"" \
+		</dev/null >run1.out 2>run1.err &
+	pid=$!
+	PID=$pid
+	wait_for run1.out 'count=3 ' 300 $pid || { kill $pid; return 1; }
 }
 
 # restored OUT SAVED RUN1: the console OUT of a restore goes on from the
@@ -83,12 +88,7 @@ run_restore() {
 	mkdir lb
 	truncate -s 16M lb/r.img
 	bundle lb r.img raw
-	"$VM_RUN" --accel dbt --no-reboot lb \
-		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$COUNTER\"" \
-		</dev/null >run1.out 2>run1.err &
-	pid=$!
-	PID=$pid
-	wait_for run1.out 'count=3 ' 300 $pid || { kill $pid; false; }
+	run_bundle lb
 	cp run1.out saved.out
 	run_tool 0 "$VM_SNAP" save lb s1
 	cp lb/r.img r.copy
@@ -173,12 +173,7 @@ run_restore() {
 	mkdir lb
 	truncate -s 16M lb/r.img
 	bundle lb r.img raw
-	"$VM_RUN" --accel dbt --no-reboot lb \
-		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$COUNTER\"" \
-		</dev/null >run1.out 2>run1.err &
-	pid=$!
-	PID=$pid
-	wait_for run1.out 'count=3 ' 300 $pid || { kill $pid; false; }
+	run_bundle lb
 	cp run1.out saved.out
 	run_tool 0 "$VM_SNAP" save lb s1
 	cp lb/r.img r.copy
@@ -210,4 +205,103 @@ run_restore() {
 	cmp lb/r.img r.copy
 	run cat run1.err
 	is "$output" "" "vm-run's messages"
+}
+
+# vm_boot BUNDLE SCRIPT: boot the bundle, run SCRIPT, its console in boot.out
+vm_boot() {
+	run_tool 0 "$VM_RUN" --accel dbt --no-reboot "$1" \
+		--append "console=ttyS0 panic=-1 quiet vmkit.run=\"$2\"" </dev/null
+	printf '%s\n' "$output" | tr -d '\r' >boot.out
+}
+
+# sector N of the image FILE (through its backing chain), letters and digits
+sector() {
+	rm -f flat.raw
+	qemu-img convert -U -O raw "$1" flat.raw
+	dd if=flat.raw bs=512 skip="$2" count=1 status=none | tr -dc a-z0-9
+}
+
+READ0='echo at0=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -dc a-z | head -c 8)=; poweroff -f'
+
+@test "vmdk, vdi and vhd disks of a stopped bundle: the save puts a qcow2 overlay on the file, the base unchanged, revert brings the save's disk back" {
+	local f fmt ovl
+	for fmt in vmdk vdi vpc; do
+		mkdir "b-$fmt"
+		f=b-$fmt/d.$fmt
+		run_tool 0 "$VM_DISK" create -q -f "$fmt" "$f" 16M
+		qemu-io -f "$fmt" -c 'write -P 0x66 0 512' "$f" >/dev/null
+		# vm.yaml calls it vhd, qemu-img vpc
+		bundle "b-$fmt" "d.$fmt" "$([ "$fmt" = vpc ] && echo vhd || echo "$fmt")"
+		run_tool 0 "$VM_SNAP" save "b-$fmt" s1
+		cp "$f" base.copy
+		is "$(yaml_disk "b-$fmt")" "d.s1.qcow2" "$fmt: vm.yaml names the overlay"
+		run qemu-img info --backing-chain --output=json "b-$fmt/d.s1.qcow2"
+		is "$output" "*\"backing-filename-format\": \"$fmt\"*\"backing-filename\": \"d.$fmt\"*" "$fmt: the backing file"
+		qemu_ok "b-$fmt/d.s1.qcow2"
+		# written after the save: into the overlay
+		qemu-io -f qcow2 -c 'write -P 0x67 0 512' "b-$fmt/d.s1.qcow2" >/dev/null
+		cmp "$f" base.copy
+		run_tool 0 "$VM_SNAP" revert "b-$fmt" s1
+		ovl=$(yaml_disk "b-$fmt")
+		is "$output" "$PWD/b-$fmt/$ovl" "$fmt: the new overlay printed"
+		[ ! -e "b-$fmt/d.s1.qcow2" ] || { echo "# $fmt: the overlay replaced is left" >&3; false; }
+		qemu_ok "b-$fmt/$ovl"
+		vm_boot "b-$fmt" "$READ0"
+		is "$(cat boot.out)" "*at0=ffffffff=*" "$fmt: the guest reads the save's disk"
+		cmp "$f" base.copy
+		if [ "$fmt" = vmdk ] || [ "$fmt" = vdi ]; then
+			run qemu-img check -f "$fmt" "$f"
+			is "$status" 0 "$fmt: qemu-img check of the base"
+		fi
+	done
+}
+
+@test "send | receive of a bundle on an overlay chain: with a full snapshot the copy's guest goes on from the save; with a disks-only one the copy reverts to it; qemu-img check clean, the chain in the copy" {
+	local n
+	mkdir lb
+	truncate -s 16M lb/r.img
+	bundle lb r.img raw
+	run_bundle lb
+	cp run1.out saved.out
+	run_tool 0 "$VM_SNAP" save lb s1
+	n=$(last_count run1.out)
+	wait_for run1.out "count=$((n + 3)) " 300 $pid || { kill $pid; false; }
+	kill $pid
+	wait $pid || true
+	PID=
+	run_tool 0 bash -c "'$VM_SNAP' send lb s1 | '$VM_SNAP' receive '$PWD/cp'"
+	is "$output" "$PWD/cp" "the bundle made"
+	cmp cp/r.img lb/r.img
+	qemu_ok cp/r.s1.qcow2
+	run qemu-img info --backing-chain cp/r.s1.qcow2
+	is "$output" "*backing file: r.img*image: cp/r.img*" "the copy's chain"
+	# the original away: the copy runs on its own files
+	mv lb lb.away
+	run_restore run2.out 3 "$VM_SNAP" restore cp s1
+	mv lb.away lb
+	run cat run2.err
+	is "$output" "" "the restore's messages"
+	restored run2.out saved.out run1.out
+	qemu_ok "cp/$(yaml_disk cp)"
+	run qemu-img info --backing-chain "cp/$(yaml_disk cp)"
+	is "$output" "*backing file: r.img*image: cp/r.img*" "the restored copy's chain"
+	cmp cp/r.img lb/r.img
+
+	# a disks-only snapshot of a stopped bundle on its raw disk
+	mkdir sb
+	truncate -s 16M sb/r.img
+	printf 'ffffffff' | dd of=sb/r.img conv=notrunc status=none
+	bundle sb r.img raw
+	run_tool 0 "$VM_SNAP" save sb s0
+	qemu-io -f qcow2 -c 'write -P 0x67 0 512' sb/r.s0.qcow2 >/dev/null
+	run_tool 0 bash -c "'$VM_SNAP' send sb s0 | '$VM_SNAP' receive '$PWD/cp2'"
+	qemu_ok cp2/r.s0.qcow2
+	is "$(sector cp2/r.s0.qcow2 0)" "ggg*" "the overlay's write in the copy"
+	run_tool 0 "$VM_SNAP" revert cp2 s0
+	qemu_ok "cp2/$(yaml_disk cp2)"
+	run qemu-img info --backing-chain "cp2/$(yaml_disk cp2)"
+	is "$output" "*backing file: r.img*image: cp2/r.img*" "the copy's chain"
+	vm_boot cp2 "$READ0"
+	is "$(cat boot.out)" "*at0=ffffffff=*" "the copy's guest reads the snapshot's disk"
+	cmp cp2/r.img sb/r.img
 }

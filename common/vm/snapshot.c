@@ -1742,28 +1742,16 @@ vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err)
 {
 	struct snap_reader rd;
-	const struct snap_section *s;
-	void *buf;
 	int ret;
 
 	ret = snap_reader_open(&rd, path, err);
 	if (ret < 0)
 		return ret;
-	s = snap_reader_find(&rd, "config", 0);
-	if (s == NULL) {
+	ret = read_config(&rd, cfg, err);
+	if (ret < 0)
 		snap_reader_close(&rd);
-		return vm_err_set(err, -EINVAL, "%s: the snapshot holds no "
-		    "configuration", path);
-	}
-	ret = snap_reader_load(&rd, s, &buf, err);
-	if (ret < 0) {
-		snap_reader_close(&rd);
-		return ret;
-	}
-	kept_put(&rd, path);    /* for the load that follows */
-	cfg_defaults(cfg);
-	ret = cfg_parse(cfg, buf, s->len, path, ".", err);
-	free(buf);
+	else
+		kept_put(&rd, path);    /* for the load that follows */
 	return ret;
 }
 
