@@ -1,5 +1,6 @@
 /*
- * v86: virtual-8086 mode under a 32-bit monitor (Intel SDM vol. 3A,
+ * v86: virtual-8086 mode under a 32-bit monitor, and protected-mode virtual
+ * interrupts (Intel SDM vol. 3A,
  * chapter 20, and the IRET, INT n, CLI, STI, PUSHF and POPF pseudo-code in
  * vol. 2).  The monitor enters 8086 code copied to 0x8000 (CS 0x800, SS
  * 0x700) with an IRET whose EFLAGS image has VM set, and gets it back
@@ -21,6 +22,10 @@
  *       as 3, VIF cleared (method 6); a set bit is #GP(0) (method 3).
  *   20.4.1, 20.4.2 (VME)  CLI and STI change VIF, not IF; STI with VIP
  *       set is #GP(0); PUSHF/POPF work on 16 bits only (PUSHFD #GP(0)).
+ *   20.4, CLI, STI, POPF (PVI)  with CR4.PVI, at CPL 3 in protected mode
+ *       with IOPL < 3, CLI clears VIF and STI sets it, IF unchanged; STI
+ *       with VIP set is #GP(0); POPF changes neither IF nor VIF; with
+ *       IOPL 3 STI sets IF; without PVI both are #GP(0).
  *   20.2.8.1  IN and OUT are checked against the TSS's I/O permission
  *       bitmap, whatever IOPL is: a set bit is #GP(0).
  *   17.3.1.4  TF across virtual-8086 entry: an IRET to an image with TF
@@ -44,6 +49,7 @@
 	.set IF, 0x200
 	.set TF, 0x100
 	.set CR4_VME, 1
+	.set CR4_PVI, 2
 	.set V_IMG, 0x6000              /* data the 8086 code writes (DS 0) */
 	.set V_IN, 0x6002
 	.set V_MARK, 0x6004
@@ -128,7 +134,96 @@ _start:
 	call run_enter
 	call run_int
 	call run_vme
+	call run_pvi
 	jmp finish
+
+/* ---- protected-mode virtual interrupts ---------------------------------- */
+
+/* PVI op: op at CPL 3 with EFLAGS = ebx (VIF and VIP too: an IRET at CPL
+ * 0 loads them), then the flags it left in pvi_fl (a fault skips that). */
+	.macro PVI op:vararg
+	movl $-1, pvi_fl
+	call enter_user_fl
+	\op
+	pushfl
+	popl pvi_fl
+	.endm
+
+	.macro POPF_IF
+	pushl $IF
+	popfl
+	.endm
+
+run_pvi:
+	movl $m_pvi, modename
+	movl $to_cpl0, %eax
+	movl $idt + 0x30 * 8, %edi
+	movw $0xee00, %bx
+	call set_gate
+	movl %cr4, %eax
+	andl $~CR4_VME, %eax
+	orl $CR4_PVI, %eax
+	movl %eax, %cr4
+	/* CPL 3, IOPL 0: CLI clears VIF and leaves IF; STI sets VIF. */
+	movl $(IF | VIF), %ebx
+	TRYX cli-clears-vif, NONE, 0, 0, PVI cli
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV cli-clears-vif-not-if, $IF
+	xorl %ebx, %ebx
+	TRYX sti-sets-vif, NONE, 0, 0, PVI sti
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV sti-sets-vif-not-if, $VIF
+	/* STI with VIP set: #GP(0); CLI with it: VIF cleared. */
+	movl $VIP, %ebx
+	TRYX sti-vip-gp, GP, 0, 0, PVI sti
+	movl $(VIP | VIF), %ebx
+	TRYX cli-vip, NONE, 0, 0, PVI cli
+	movl pvi_fl, %eax
+	andl $(VIP | VIF), %eax
+	movl %eax, got
+	CHECKV cli-vip-clears-vif, $VIP
+	/* PVI is for CLI and STI only: POPF leaves IF and VIF, PUSHF
+	 * shows IF (20.4, POPF's and PUSHF's pseudo-code). */
+	xorl %ebx, %ebx
+	TRYX popf, NONE, 0, 0, PVI POPF_IF
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV popf-leaves-if-and-vif, $0
+	/* IOPL 3: CLI and STI work on IF (IOPL >= CPL). */
+	movl $(IOPL3 | VIF), %ebx
+	TRYX sti-iopl3, NONE, 0, 0, PVI sti
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV sti-iopl3-sets-if, $(IF | VIF)
+	/* Without PVI, IOPL 0: #GP(0). */
+	movl %cr4, %eax
+	andl $~CR4_PVI, %eax
+	movl %eax, %cr4
+	movl $VIF, %ebx
+	TRYX cli-no-pvi-gp, GP, 0, 0, PVI cli
+	xorl %ebx, %ebx
+	TRYX sti-no-pvi-gp, GP, 0, 0, PVI sti
+	ret
+
+/* enter_user with the EFLAGS image ebx. */
+enter_user_fl:
+	popl user_ret
+	movl %esp, saved_esp
+	movw $DATA3, %cx
+	movw %cx, %ds
+	movw %cx, %es
+	pushl $DATA3
+	pushl $USTACK
+	pushl %ebx
+	pushl $CODE3
+	pushl user_ret
+	iret
 
 /* ---- entering, exceptions, I/O ------------------------------------------ */
 
@@ -428,6 +523,8 @@ idt_desc:
 m_enter: .asciz "enter"
 m_int:	.asciz "int"
 m_vme:	.asciz "vme"
+m_pvi:	.asciz "pvi"
+pvi_fl:	.long 0
 s_head:	.asciz "v86: "
 s_tfiret: .asciz "tf-iret"
 s_allok: .asciz "v86: all ok\n"
