@@ -127,7 +127,7 @@ system_guest() {
 	system_guest tasks 32M
 }
 
-@test "v86: IRET into virtual-8086 mode, the monitor's frame, #GP for INT n/CLI/PUSHF/HLT, the I/O bitmap, VME's redirection bitmap and VIF/VIP, TF across the entry, PVI's CLI/STI at CPL 3" {
+@test "v86: IRET into virtual-8086 mode, the monitor's frame, #GP for INT n/CLI/PUSHF/HLT, the I/O bitmap, VME's redirection bitmap and VIF/VIP, TF across the entry, PVI's CLI/STI at CPL 3, a task switch into virtual-8086 mode" {
 	system_guest v86 32M
 }
 

@@ -12,9 +12,9 @@
  * load the new task's CR3, LDTR, EFLAGS, EIP, general registers and
  * segment registers.  A fault in that last step is raised in the new
  * task (the SDM's #TS there is raised as the #GP/#NP/#SS a segment load
- * gives).  Only 32-bit TSSs; a new task in virtual-8086 mode, 16-bit
- * TSSs and IA-32e mode (which has no task switches: #GP there) stop the
- * VM with a diagnosis or fault as the SDM says.
+ * gives).  A new task with EFLAGS.VM set runs in virtual-8086 mode.
+ * Only 32-bit TSSs: 16-bit TSSs stop the VM with a diagnosis; IA-32e
+ * mode has no task switches (#GP there).
  */
 #include "dbt/dbt-int.h"
 
@@ -137,13 +137,6 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 		s[k] = (uint16_t)dbt_read_lin(c, nb + TSS_ES + 4 * k, 2,
 		    DBT_ACC_SUPER);
 	ldt = (uint16_t)dbt_read_lin(c, nb + TSS_LDT, 2, DBT_ACC_SUPER);
-	if (eflags & X86_VM) {
-		snprintf(c->diag, sizeof(c->diag), "DBT: task switch into "
-		    "virtual-8086 mode (TSS 0x%x) is not supported yet", sel);
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
-		return;
-	}
 	/* The old task: busy bit, then its state. */
 	if (why == DBT_TASK_JMP || why == DBT_TASK_IRET)
 		set_busy(c, old, false);
@@ -183,6 +176,17 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 		c->seg[X86_ES + k].sel = s[k];
 	c->exc_depth = 0;
 	load_ldt(c, ldt);
+	if (eflags & X86_VM) {
+		/* A task in virtual-8086 mode (20.2.5): CPL 3, the segment
+		 * registers loaded as 8086 segments (base = selector * 16). */
+		dbt_update_mode(c);
+		for (k = 0; k < 6; k++)
+			dbt_load_seg(c, X86_ES + (int)k, s[k]);
+		dbt_update_mode(c);
+		if (has_err)
+			dbt_push(c, 4, err);
+		return;
+	}
 	load_cs(c, s[1]);
 	dbt_load_seg(c, X86_SS, s[2]);
 	dbt_load_seg(c, X86_ES, s[0]);

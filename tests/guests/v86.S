@@ -26,6 +26,8 @@
  *       with IOPL < 3, CLI clears VIF and STI sets it, IF unchanged; STI
  *       with VIP set is #GP(0); POPF changes neither IF nor VIF; with
  *       IOPL 3 STI sets IF; without PVI both are #GP(0).
+ *   7.3, 20.2.5  a JMP to a TSS whose EFLAGS image has VM set runs the
+ *       new task in virtual-8086 mode (8086 segments, CPL 3).
  *   20.2.8.1  IN and OUT are checked against the TSS's I/O permission
  *       bitmap, whatever IOPL is: a set bit is #GP(0).
  *   17.3.1.4  TF across virtual-8086 entry: an IRET to an image with TF
@@ -38,6 +40,7 @@
 #include "systest.inc"
 
 	.set TSS_SEL, 0x28
+	.set TSS2_SEL, 0x30
 	.set KSTACK, 0x2f0000
 	.set USTACK, 0x2e0000
 	.set ISTACK, 0x2d0000
@@ -135,7 +138,61 @@ _start:
 	call run_int
 	call run_vme
 	call run_pvi
+	call run_task
 	jmp finish
+
+/* ---- a task switch into virtual-8086 mode ------------------------------- */
+
+/* Last, as it leaves the monitor in the new task (its TSS has no
+ * redirection or I/O bitmap).  A JMP to a TSS whose EFLAGS image has VM
+ * set (7.3, 20.2.5) runs the task in virtual-8086 mode: at CPL 3 with
+ * 8086 segments (v_read's DS 0 reads V_MARK), its INT3 reaching the
+ * monitor with VM in the pushed EFLAGS and the task's CS; the old TSS is
+ * available again, the new one busy, and the old one holds the EIP after
+ * the JMP. */
+run_task:
+	movl $m_task, modename
+	movl $tss2, %eax
+	movw %ax, gdt + TSS2_SEL + 2
+	shrl $16, %eax
+	movb %al, gdt + TSS2_SEL + 4
+	movb %ah, gdt + TSS2_SEL + 7
+	movl $ISTACK, tss2 + 4          /* SS0:ESP0 */
+	movl $DATA0, tss2 + 8
+	movl $(v_read - v86_blob), tss2 + 0x20
+	movl $(VM | 2), tss2 + 0x24
+	movl $0x1000, tss2 + 0x38       /* ESP */
+	movl $(BLOB >> 4), tss2 + 0x4c  /* CS; ES, DS, FS, GS 0 */
+	movl $0x700, tss2 + 0x50        /* SS */
+	movw $0x68, tss2 + 0x66         /* no I/O bitmap */
+	movw $0x2468, V_MARK
+	movw $0, V_IN
+	movl $0, mon_flags
+	movl $0, mon_cs
+	movl %esp, saved_esp
+	movl $1f, mon_ret
+	ljmp $TSS2_SEL, $0
+tj_ret:
+1:	movl mon_flags, %eax
+	andl $VM, %eax
+	movl %eax, got
+	CHECKV jmp-into-v86-int3-from-v86, $VM
+	movl mon_cs, %eax
+	movl %eax, got
+	CHECKV jmp-into-v86-cs, $(BLOB >> 4)
+	movzwl V_IN, %eax
+	movl %eax, got
+	CHECKV jmp-into-v86-8086-segments, $0x2468
+	movzbl gdt + TSS_SEL + 5, %eax
+	movl %eax, got
+	CHECKV jmp-old-tss-available, $0x89
+	movzbl gdt + TSS2_SEL + 5, %eax
+	movl %eax, got
+	CHECKV jmp-new-tss-busy, $0x8b
+	movl tss + 0x20, %eax
+	movl %eax, got
+	CHECKV jmp-old-tss-eip, $tj_ret
+	ret
 
 /* ---- protected-mode virtual interrupts ---------------------------------- */
 
@@ -404,10 +461,12 @@ enter_v86_tf:
 	movl $1, iret_tf
 	jmp enter_v86
 
-/* INT3 from the 8086 code: record EFLAGS, back to the monitor. */
+/* INT3 from the 8086 code: record EFLAGS and CS, back to the monitor. */
 to_mon:
 	movl 8(%esp), %eax
 	movl %eax, %ss:mon_flags
+	movl 4(%esp), %eax
+	movl %eax, %ss:mon_cs
 	movl %ss:saved_esp, %esp
 	movw $DATA0, %ax
 	movw %ax, %ds
@@ -513,6 +572,7 @@ gdt:	.quad 0
 	.quad 0x00cffa000000ffff        /* 0x18 flat 32-bit code, DPL 3 */
 	.quad 0x00cff2000000ffff        /* 0x20 flat data, DPL 3 */
 	.quad 0x0000890000000109        /* 0x28 TSS, limit 0x109 */
+	.quad 0x0000890000000067        /* 0x30 run_task's TSS */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -524,6 +584,8 @@ m_enter: .asciz "enter"
 m_int:	.asciz "int"
 m_vme:	.asciz "vme"
 m_pvi:	.asciz "pvi"
+m_task:	.asciz "task"
+mon_cs:	.long 0
 pvi_fl:	.long 0
 s_head:	.asciz "v86: "
 s_tfiret: .asciz "tf-iret"
@@ -534,6 +596,7 @@ s_failed: .asciz "v86: some checks failed\n"
 idt:	.space 0x31 * 8
 	.align 128
 tss:	.space 0x110
+tss2:	.space 0x68
 mon_ret: .space 4
 iret_tf: .space 4
 mon_flags: .space 4
