@@ -73,6 +73,7 @@ guest_backends() {
 			[ -n "$x" ] || [ ${#args[@]} -gt 0 ] || { echo "# $a/$t: no sse line" >&3; false; }
 			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: 16-byte alignment before the address ok*" "$a/$t: #GP before #SS"
 			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: sse after CR0.TS ok*" "$a/$t: #NM from translated SSE code"
+			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: maskmovq with TOP 7 ok*" "$a/$t: MASKMOVQ's MMX registers"
 			sums="$sums $a/$t=$s/${x:-skipped}"
 			[ -z "$first" ] && first=$s
 			is "$s" "$first" "integer checksums:$sums"

@@ -813,9 +813,9 @@ op_maskmov(struct dbt_cpu *c, const struct insn *i)
 		n = 8;
 		src = 32 + 16 * (i->reg & 7u);
 		msk = 32 + 16 * (i->rm & 7u);
-		/* An MMX instruction: TOS = 0, every register valid. */
-		c->fx[FX_FSW + 1] &= 0xc7;
-		c->fx[FX_FTW] = 0xff;
+		/* An MMX instruction: TOP 0 (the registers by stack
+		 * position moved with it), every register valid. */
+		mmx_enter(c);
 	} else {
 		n = 16;
 		src = 160 + 16 * i->reg;
