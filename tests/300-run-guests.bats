@@ -123,7 +123,7 @@ system_guest() {
 	system_guest gates 32M
 }
 
-@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate" {
+@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate, a 16-bit TSS" {
 	system_guest tasks 32M
 }
 

@@ -10,7 +10,7 @@
  * exits 0 only if all pass.  The checks run twice, so that on the jit
  * tier the second round runs blocks already compiled (and TLB entries
  * made during the first).  Before long mode, the CPL 0 checks of SMEP and
- * SMAP (but the REP MOVSB) run in 32-bit code under 32-bit paging, with
+ * SMAP run in 32-bit code under 32-bit paging, with
  * the user alias in a 4 MiB page (CR4.PSE) and in 4 KiB pages, and under
  * PAE paging with 2 MiB pages: "prot: pse-4m-NAME", "pse-4k-NAME",
  * "pae-NAME" (4.6.1 and 4.7 hold in every paging mode; the I/D bit is
@@ -165,6 +165,15 @@
 	\op
 	movl %ecx, (%edx)
 	.endm
+	.macro AC_REP32 op
+	\op
+	rep movsb
+	.endm
+	.macro STAC_READ_LOADFS32
+	stac
+	movl (%esi), %eax
+	movw %cx, %fs
+	.endm
 	.macro CR4ON32 bits
 	movl %cr4, %eax
 	orl $\bits, %eax
@@ -315,7 +324,7 @@ _start:
 
 /* checks32: SMEP and SMAP at CPL 0 in 32-bit code under the paging mode
  * set up (4.6.1, the error codes of 4.7): what the 64-bit round checks at
- * CPL 0, but the REP MOVSB. */
+ * CPL 0. */
 checks32:
 	movl $(ufunc + ALIAS), %eax
 	movl $(udata + ALIAS), %edx
@@ -335,8 +344,21 @@ checks32:
 	TRY32 smap-stac-write, NONE, 0, 0, AC_WRITE32 stac
 	TRY32 smap-clac-read, PF, 1, udata + ALIAS, AC_READ32 clac
 	TRY32 smap-clac-write, PF, 3, udata + ALIAS, AC_WRITE32 clac
+	clac
+	movl $kbuf, %esi
+	movl %edx, %edi
+	movl $64, %ecx
+	TRY32 smap-stac-rep-movsb, NONE, 0, 0, AC_REP32 stac
+	movl $kbuf, %esi
+	movl %edx, %edi
+	movl $64, %ecx
+	TRY32 smap-rep-movsb, PF, 3, udata + ALIAS, AC_REP32 clac
 	movw $4, %cx                    /* LDT entry 0 */
 	TRY32 smap-implicit, PF, 1, ldt + ALIAS, STAC_LOADFS
+	clac
+	movl $(ldt + ALIAS), %esi
+	movw $4, %cx
+	TRY32 smap-implicit-after-read, PF, 1, ldt + ALIAS, STAC_READ_LOADFS32
 	clac
 	CR4OFF32 SMAP
 	movw $4, %cx
