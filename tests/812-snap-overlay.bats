@@ -127,12 +127,16 @@ run_restore() {
 	ls lb >files.after1
 	[ "$(grep -c qcow2 files.after1)" -eq 1 ] || { echo "# overlays left:" >&3; cat files.after1 >&3; false; }
 
-	# restore 2 from the same snapshot: the same point again
+	# restore 2 from the same snapshot, by vm-run --restore: the same
+	# point again (the bundle is the one the snapshot is in)
 	mv run2.out run2a.out
-	run_restore run2.out 3 "$VM_SNAP" restore lb s1
+	run_restore run2.out 3 "$VM_RUN" --accel dbt --restore lb/snapshots/s1.snap
+	run cat run2.err
+	is "$output" "" "vm-run's messages"
 	restored run2.out saved.out run1.out
 	is "$first" "$(sed -n 's/^count=\([0-9]*\).*/\1/p' run2a.out | head -n 1)" "the same first count"
 	ovl3=$(yaml_disk lb)
+	[ "$ovl3" != "$ovl2" ] && [ ! -e "lb/$ovl2" ] || { echo "# $ovl2 then $ovl3" >&3; ls lb >&3; false; }
 	qemu_ok "lb/$ovl3"
 	run qemu-img info --backing-chain "lb/$ovl3"
 	is "$output" "*backing file: r.img*" "the chain"
@@ -304,4 +308,24 @@ READ0='echo at0=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -d
 	vm_boot cp2 "$READ0"
 	is "$(cat boot.out)" "*at0=ffffffff=*" "the copy's guest reads the snapshot's disk"
 	cmp cp2/r.img sb/r.img
+}
+
+@test "revert keeps an overlay it replaces while a snapshot file names it, even with no internal snapshot left in it, and deletes one nothing needs" {
+	mkdir kb
+	truncate -s 1M kb/r.img
+	bundle kb r.img raw
+	run_tool 0 "$VM_SNAP" save kb s1
+	run_tool 0 "$VM_SNAP" save kb s2
+	run qemu-img snapshot -l kb/r.s1.qcow2
+	is "$output" "*s2 *" "s2 inside the overlay"
+	qemu-img snapshot -d s2 kb/r.s1.qcow2
+	run_tool 0 "$VM_SNAP" revert kb s1
+	is "$output" "$PWD/kb/r.s1-2.qcow2" "a new overlay"
+	[ -e kb/r.s1.qcow2 ] || { echo "# the overlay s2.snap names was deleted" >&3; false; }
+	qemu_ok kb/r.s1.qcow2
+	run_tool 0 "$VM_SNAP" revert kb s1
+	is "$output" "$PWD/kb/r.s1-3.qcow2" "another"
+	[ ! -e kb/r.s1-2.qcow2 ] || { echo "# the overlay nothing needs is left" >&3; false; }
+	run_tool 0 "$VM_SNAP" list kb
+	is "$output" "*s1 *s2 *" "both listed"
 }

@@ -312,7 +312,9 @@ named_by_snapshot(const char *dir, const char *file)
 {
 	static struct vm_config c;
 	struct vm_err e = { 0 };
+	struct snap_reader rd;
 	char p[2 * PATH_MAX];
+	int ret;
 	struct dirent *de;
 	DIR *d = opendir(dir);
 	bool found = false;
@@ -326,8 +328,15 @@ named_by_snapshot(const char *dir, const char *file)
 		if (l < 6 || strcmp(de->d_name + l - 5, ".snap") != 0)
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		if (vm_snapshot_config(p, &c, &e) < 0) {
+		/* its RAM not read (this may run in a VM's pause) */
+		if (snap_reader_open_small(&rd, p, &e) < 0) {
 			found = true;           /* unreadable: kept */
+			break;
+		}
+		ret = vm_snapshot_read_config(&rd, &c, &e);
+		snap_reader_close(&rd);
+		if (ret < 0) {
+			found = true;
 			break;
 		}
 		for (i = 0; i < c.ndisks; i++)

@@ -1269,9 +1269,8 @@ reader_get(struct snap_reader *rd, const char *path, struct vm_err *err)
 	return snap_reader_open(rd, path, err);
 }
 
-/* The configuration section of the snapshot rd reads, into cfg. */
-static int
-read_config(struct snap_reader *rd, struct vm_config *cfg,
+int
+vm_snapshot_read_config(struct snap_reader *rd, struct vm_config *cfg,
     struct vm_err *err)
 {
 	const struct snap_section *s = snap_reader_find(rd, "config", 0);
@@ -1432,7 +1431,7 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		    "along, this VM has %d writable ones", path, vs.ndisks, nd);
 		goto out;
 	}
-	ret = read_config(&rd, &scfg, err);
+	ret = vm_snapshot_read_config(&rd, &scfg, err);
 	if (ret < 0)
 		goto out;
 	for (i = 0; i < nd; i++) {
@@ -1747,7 +1746,7 @@ vm_snapshot_config(const char *path, struct vm_config *cfg,
 	ret = snap_reader_open(&rd, path, err);
 	if (ret < 0)
 		return ret;
-	ret = read_config(&rd, cfg, err);
+	ret = vm_snapshot_read_config(&rd, cfg, err);
 	if (ret < 0)
 		snap_reader_close(&rd);
 	else
@@ -2170,7 +2169,7 @@ vm_restore_disks_prepare(const char *snap, struct vm_config *cfg,
 		return ret;
 	ret = get_section(&r, "vm", 0, 1, visit_vm, &vs, 0, false, err);
 	if (ret == 0)
-		ret = read_config(&r, &scfg, err);
+		ret = vm_snapshot_read_config(&r, &scfg, err);
 	if (ret == 0 && yaml != NULL) {
 		cfg_defaults(&cur);
 		ret = cfg_load(&cur, yaml, err);

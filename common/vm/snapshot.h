@@ -73,6 +73,10 @@ int vm_snapshot_load_live(struct vm *vm, const char *path, bool *damaged,
  * 4 GiB; 0 for a VM booted without firmware), for vm_create_restore. */
 int vm_snapshot_fw_len(const char *path, uint64_t *len,
     struct vm_err *err);
+/* The configuration section of the snapshot rd reads, into cfg. */
+struct snap_reader;
+int vm_snapshot_read_config(struct snap_reader *rd, struct vm_config *cfg,
+    struct vm_err *err);
 /* The configuration a snapshot embeds (on top of cfg_defaults). */
 int vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err);
