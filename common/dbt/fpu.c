@@ -1210,7 +1210,9 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 		memcpy(c->fx + FX_MXCSR_MASK, &mask, 4);
 		memcpy(buf, c->fx, 464);
 		fx_ptrs_store(c, buf, i->rex & 8);
-		dbt_write_bytes(c, i->seg, ea, buf, 464);
+		/* Outside 64-bit mode XMM8-15 are not saved: the image ends
+		 * with XMM7 (SDM vol. 1, table 10-2; vol. 2, FXSAVE). */
+		dbt_write_bytes(c, i->seg, ea, buf, c->long64 ? 464 : 288);
 		break;
 	case 1:
 		if ((c->seg[i->seg].base + ea) & 15)
@@ -1219,7 +1221,10 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 		memcpy(&mx, buf + FX_MXCSR, 4);
 		if (mx & ~mask)
 			dbt_gp0(c);
-		memcpy(c->fx, buf, 512);
+		/* Outside 64-bit mode XMM8-15 are not loaded. */
+		memcpy(c->fx, buf, c->long64 ? 512 : 288);
+		if (!c->long64)
+			memcpy(c->fx + 416, buf + 416, 96);
 		fx_normalize(c);
 		fx_ptrs_load(c, buf, i->rex & 8);
 		break;

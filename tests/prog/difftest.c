@@ -171,6 +171,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -178,7 +180,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "cfg/cfg.h"
@@ -213,12 +218,16 @@
 #define G_SUPER         0x40000ULL      /* supervisor-only data */
 #define G_IMAGE_END     0x41000ULL
 
+/* The user selectors are Linux's on x86-64 (its __USER32_CS, __USER_DS
+ * and __USER_CS), so a sequence run natively in this process (the native
+ * oracle, below) sees the same selector values as the guest. */
 #define SEL_KCODE       0x08
 #define SEL_KDATA       0x10
-#define SEL_UCODE32     0x1b
-#define SEL_UDATA       0x23
-#define SEL_UCODE64     0x2b
-#define SEL_TSS         0x30
+#define SEL_UCODE32     0x23
+#define SEL_UDATA       0x2b
+#define SEL_UCODE64     0x33
+#define SEL_TSS         0x38
+#define GDT_LIMIT       0x47
 
 /* 64-bit mode segment bases for FS and GS overrides. */
 #define FS_BASE         0x1000ULL
@@ -489,6 +498,13 @@ base_state(struct x86_state *st, int mode)
 	for (i = 0; i < X86_NSEG; i++)
 		if (i != X86_CS && i != X86_LDTR && i != X86_TR)
 			seg_flat(&st->seg[i], SEL_UDATA, 0, 0);
+	/* In compatibility mode FS is null: the native oracle's FS is this
+	 * process's (glibc's thread pointer, a null selector with a 64-bit
+	 * base), so FS is never used there. */
+	if (mode == M32) {
+		memset(&st->seg[X86_FS], 0, sizeof(st->seg[X86_FS]));
+		st->seg[X86_FS].unusable = 1;
+	}
 	if (mode == M64) {
 		st->seg[X86_FS].base = FS_BASE;
 		st->seg[X86_GS].base = GS_BASE;
@@ -502,7 +518,7 @@ base_state(struct x86_state *st, int mode)
 	st->seg[X86_TR].type = 0xb;
 	st->seg[X86_TR].present = 1;
 	st->gdtr.base = G_GDT;
-	st->gdtr.limit = 0x3f;
+	st->gdtr.limit = GDT_LIMIT;
 	st->idtr.base = G_IDT;
 	st->idtr.limit = 0xfff;
 	st->cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE |
@@ -529,6 +545,7 @@ struct side {
 	int port;               /* harness port written first, -1 none */
 	double ns;              /* time spent in it */
 	uint64_t runs;
+	bool native;            /* the native oracle: no VM (nat_run) */
 };
 
 /* What one run ended with. */
@@ -653,6 +670,8 @@ side_init(struct side *s, const char *name, const struct cpu_backend_ops *be,
 static void
 side_clean(struct side *s)
 {
+	if (s->native)
+		return;
 	if (memcmp(s->ram + G_PML4, image + G_PML4, G_KSTACK - G_PML4) ||
 	    memcmp(s->ram + G_RO, image + G_RO, 0x1000) ||
 	    memcmp(s->ram + G_SUPER, image + G_SUPER, 0x1000)) {
@@ -663,6 +682,9 @@ side_clean(struct side *s)
 	}
 }
 
+static int nat_run(struct side *s, const uint8_t *code, const uint8_t *data,
+    const uint8_t *stack, const struct x86_state *st, struct result *res);
+
 static int
 side_run(struct side *s, const uint8_t *code, const uint8_t *data,
     const uint8_t *stack, const struct x86_state *st, struct result *res)
@@ -671,6 +693,8 @@ side_run(struct side *s, const uint8_t *code, const uint8_t *data,
 	struct timespec a, b;
 	int ret;
 
+	if (s->native)
+		return nat_run(s, code, data, stack, st, res);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	memcpy(s->ram + G_CODE, code, G_CODE_SIZE);
 	memcpy(s->ram + G_DATA, data, 4096);
@@ -707,6 +731,402 @@ side_run(struct side *s, const uint8_t *code, const uint8_t *data,
 	s->ns += (double)(ts_ns(&b) - ts_ns(&a));
 	s->runs++;
 	return ret;
+}
+
+/* ---- the native oracle: compatibility mode in this process --------------- */
+
+/*
+ * A second real CPU for 32-bit (compatibility) mode that needs no KVM:
+ * the sequence runs on the host CPU itself, in this process, in the 32-bit
+ * user code segment every x86-64 Linux process has (selector 0x23, data
+ * 0x2b; the guest's GDT uses the same values).  The user pages sit at the
+ * guest's own addresses (code read/execute at G_CODE through a second,
+ * writable mapping of the same memfd; G_RO read-only; G_DATA and G_STACK
+ * read/write); nothing else of this process may lie below 4 GiB (checked
+ * in /proc/self/maps), so any other 32-bit address faults as it does in
+ * the guest.  A far JMP enters the code with the sequence's GPRs, RFLAGS,
+ * DS, ES, GS and FXSAVE image loaded; the end marker (INT3) or an
+ * exception comes back as a signal on an alternate stack, whose 64-bit
+ * ucontext gives the GPRs, RIP, RFLAGS, CS, SS, the vector (trapno), the
+ * error code and CR2, and whose XSAVE image the x87/SSE state; the
+ * handler reads DS, ES and GS live and jumps back (siglongjmp).  The
+ * result is then made as the guest's delivery would make it: the 64-bit
+ * frame on the RSP0 stack (error code, RIP, CS, RFLAGS, RSP, SS), the
+ * handler's CS, SS, RSP, RIP and RFLAGS (SDM vol. 3, 6.14).  Hence what
+ * it cannot judge, each left out on purpose:
+ *   - the delivery itself: frame layout and the handler's state are the
+ *     SDM's, computed here, not observed;
+ *   - FS: this process's FS holds glibc's thread pointer, so in
+ *     compatibility mode FS is null on both sides and never used;
+ *   - supervisor pages: a user access to the guest's system pages
+ *     (0x1000-0xffff, G_SUPER) is a not-present fault natively; its
+ *     error code's P bit is set from the guest's page tables;
+ *   - IOPL is 0 at CPL3 (Linux gives no IOPL 3), so OUT ends nothing and
+ *     CLI/STI/IN/OUT always fault; INT 0x80 (a system call) is never
+ *     generated; vectors the kernel gives no signal for cannot be seen
+ *     (#DB, #NM: not generated);
+ *   - the kernel's own fix-ups on the way: none apply to these sequences
+ *     (UMIP emulation is for SGDT/SIDT/SLDT/SMSW/STR, not generated; the
+ *     IOPL emulation needs iopl(3), not called), and context switches
+ *     save and restore the state exactly, except that AMD's FXSAVE leak
+ *     workaround may change FOP/FIP/FDP while FSW.ES is clear, where they
+ *     are not compared anyway (GEN_FX_PTR_ES).
+ */
+#define NAT_CS32 0x23
+
+static bool vec_has_error(int v);
+
+/* Is 32-bit mode judged by the native oracle? */
+static bool native_m32;
+
+struct nat_ctx {
+	uint64_t gpr[16];       /* 0 */
+	uint64_t rflags;        /* 128 */
+	uint16_t ds, es, gs;    /* 136, 138, 140 */
+	uint8_t pad[18];
+	uint8_t fx[512];        /* 160 */
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct nat_ctx, rflags) == 128, "nat_ctx");
+_Static_assert(offsetof(struct nat_ctx, ds) == 136, "nat_ctx");
+_Static_assert(offsetof(struct nat_ctx, fx) == 160, "nat_ctx");
+
+/* The far pointer (m16:32) the entry jumps through. */
+extern struct { uint32_t off; uint16_t sel; } __attribute__((packed))
+    difftest_nat_far;
+void difftest_nat_enter(struct nat_ctx *c) __attribute__((noreturn));
+
+/* rdi = the context; loads everything and jumps; never returns. */
+__asm__(
+"	.pushsection .data\n"
+"	.balign 8\n"
+"	.globl difftest_nat_far\n"
+"	.hidden difftest_nat_far\n"
+"difftest_nat_far:\n"
+"	.long 0\n"
+"	.word 0x23\n"
+"	.popsection\n"
+"	.text\n"
+"	.globl difftest_nat_enter\n"
+"	.hidden difftest_nat_enter\n"
+"	.type difftest_nat_enter, @function\n"
+"difftest_nat_enter:\n"
+"	fxrstor64 160(%rdi)\n"
+"	movw 136(%rdi), %ax\n"
+"	movw %ax, %ds\n"
+"	movw 138(%rdi), %ax\n"
+"	movw %ax, %es\n"
+"	movw 140(%rdi), %ax\n"
+"	movw %ax, %gs\n"
+"	pushq 128(%rdi)\n"
+"	popfq\n"
+"	movq 0(%rdi), %rax\n"
+"	movq 8(%rdi), %rcx\n"
+"	movq 16(%rdi), %rdx\n"
+"	movq 24(%rdi), %rbx\n"
+"	movq 40(%rdi), %rbp\n"
+"	movq 48(%rdi), %rsi\n"
+"	movq 64(%rdi), %r8\n"
+"	movq 72(%rdi), %r9\n"
+"	movq 80(%rdi), %r10\n"
+"	movq 88(%rdi), %r11\n"
+"	movq 96(%rdi), %r12\n"
+"	movq 104(%rdi), %r13\n"
+"	movq 112(%rdi), %r14\n"
+"	movq 120(%rdi), %r15\n"
+"	movq 32(%rdi), %rsp\n"
+"	movq 56(%rdi), %rdi\n"
+"	ljmpl *difftest_nat_far(%rip)\n"
+"	.size difftest_nat_enter, .-difftest_nat_enter\n");
+
+static struct {
+	sigjmp_buf jb;
+	volatile sig_atomic_t active;
+	volatile int sig;
+	volatile bool timeout;
+	greg_t gregs[NGREG];
+	uint8_t fp[1024] __attribute__((aligned(64)));
+	bool xstate;
+	uint16_t ds, es, gs;
+	uint8_t *code_rw;       /* the writable view of the code pages */
+	uint8_t mem[G_IMAGE_END]; /* the result's "guest memory" */
+} nat;
+
+static void
+nat_signal(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uint16_t ds, es, gs;
+
+	/* The kernel leaves the sequence's RFLAGS.AC set in the handler. */
+	__asm__ volatile("pushfq; andl $~0x40000, (%%rsp); popfq" ::: "cc",
+	    "memory");
+	(void)si;
+	if (!nat.active) {
+		/* Not from a sequence: this program's own fault. */
+		signal(sig, SIG_DFL);
+		if (sig == SIGALRM)
+			return;
+		raise(sig);
+		return;
+	}
+	__asm__ volatile("movw %%ds, %0; movw %%es, %1; movw %%gs, %2" :
+	    "=r"(ds), "=r"(es), "=r"(gs));
+	nat.ds = ds;
+	nat.es = es;
+	nat.gs = gs;
+	nat.sig = sig;
+	nat.timeout = sig == SIGALRM;
+	memcpy(nat.gregs, uc->uc_mcontext.gregs, sizeof(nat.gregs));
+	nat.xstate = (uc->uc_flags & 1) != 0;   /* UC_FP_XSTATE */
+	if (uc->uc_mcontext.fpregs != NULL)
+		memcpy(nat.fp, uc->uc_mcontext.fpregs, nat.xstate ? 576 : 512);
+	else
+		memset(nat.fp, 0, sizeof(nat.fp));
+	nat.active = 0;
+	siglongjmp(nat.jb, 1);
+}
+
+/* Is anything but our own pages mapped below 4 GiB? */
+static bool
+nat_low_maps_clear(char *why, size_t whylen)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool ok = true;
+
+	if (f == NULL) {
+		snprintf(why, whylen, "/proc/self/maps: %s", strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 ||
+		    lo >= 0x100000000UL)
+			continue;
+		if ((lo >= G_CODE && hi <= G_CODE + G_CODE_SIZE) ||
+		    (lo >= G_RO && hi <= G_RO + 0x1000) ||
+		    (lo >= G_DATA && hi <= G_DATA + 0x1000) ||
+		    (lo >= G_STACK && hi <= G_STACK + 0x1000))
+			continue;
+		snprintf(why, whylen, "this process has a mapping below 4 "
+		    "GiB (%.60s), where 32-bit code could reach it",
+		    strtok(line, "\n"));
+		ok = false;
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
+static int
+nat_init(struct side *s, char *why, size_t whylen)
+{
+	static const struct { uint64_t a; int prot; } pg[] = {
+		{ G_RO, PROT_READ }, { G_DATA, PROT_READ | PROT_WRITE },
+		{ G_STACK, PROT_READ | PROT_WRITE },
+	};
+	struct sigaction sa;
+	stack_t ss;
+	size_t k;
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	s->name = "native";
+	s->native = true;
+	fd = memfd_create("difftest-code", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, G_CODE_SIZE) < 0) {
+		snprintf(why, whylen, "memfd: %s", strerror(errno));
+		return -1;
+	}
+	nat.code_rw = mmap(NULL, G_CODE_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	if (nat.code_rw == MAP_FAILED || mmap((void *)G_CODE, G_CODE_SIZE,
+	    PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0) !=
+	    (void *)G_CODE) {
+		snprintf(why, whylen, "cannot map the code pages at %#llx: "
+		    "%s", G_CODE, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	for (k = 0; k < ARRAY_LEN(pg); k++)
+		if (mmap((void *)pg[k].a, 4096, pg[k].prot, MAP_PRIVATE |
+		    MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) !=
+		    (void *)pg[k].a) {
+			snprintf(why, whylen, "cannot map a page at %#" PRIx64
+			    ": %s", pg[k].a, strerror(errno));
+			return -1;
+		}
+	if (!nat_low_maps_clear(why, whylen))
+		return -1;
+	ss.ss_sp = malloc(1 << 16);
+	ss.ss_size = 1 << 16;
+	ss.ss_flags = 0;
+	if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) < 0) {
+		snprintf(why, whylen, "sigaltstack: %s", strerror(errno));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = nat_signal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) < 0 ||
+	    sigaction(SIGBUS, &sa, NULL) < 0 ||
+	    sigaction(SIGFPE, &sa, NULL) < 0 ||
+	    sigaction(SIGILL, &sa, NULL) < 0 ||
+	    sigaction(SIGTRAP, &sa, NULL) < 0 ||
+	    sigaction(SIGALRM, &sa, NULL) < 0) {
+		snprintf(why, whylen, "sigaction: %s", strerror(errno));
+		return -1;
+	}
+	memcpy(nat.mem, image, sizeof(nat.mem));
+	return 0;
+}
+
+/* Is the guest's page at a present (a supervisor page, which the native
+ * side cannot have)? */
+static bool
+nat_guest_super(uint64_t a)
+{
+	a &= 0xffffffffULL;
+	return (a >= G_PML4 && a < G_CODE) ||
+	    (a >= G_SUPER && a < G_SUPER + 0x1000);
+}
+
+/* The x87/SSE state from the signal's XSAVE image: components in their
+ * initial configuration (XSTATE_BV clear) are not written by XSAVE. */
+static void
+nat_fxsave(uint8_t *fx)
+{
+	uint64_t bv = 3;
+
+	memcpy(fx, nat.fp, 512);
+	if (nat.xstate)
+		memcpy(&bv, nat.fp + 512, 8);
+	if (!(bv & 1)) {
+		memset(fx, 0, 24);
+		fx[0] = 0x7f;           /* FCW 0x037f */
+		fx[1] = 0x03;
+		memset(fx + 32, 0, 128);
+	}
+	if (!(bv & 2))
+		memset(fx + 160, 0, 256);
+	memset(fx + 464, 0, 48);        /* the kernel's software area */
+}
+
+static int
+nat_run(struct side *s, const uint8_t *code, const uint8_t *data,
+    const uint8_t *stack, const struct x86_state *st, struct result *res)
+{
+	static const int map[16] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+		REG_RSP, REG_RBP, REG_RSI, REG_RDI, REG_R8, REG_R9, REG_R10,
+		REG_R11, REG_R12, REG_R13, REG_R14, REG_R15 };
+	static struct nat_ctx ctx;
+	struct itimerval it = { { 0, 0 }, { RUN_TIMEOUT_NS / 1000000000LL,
+		0 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct timespec a, b;
+	uint64_t csgsfs, top, flags, err = 0;
+	int v, k;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	memcpy(nat.code_rw, code, G_CODE_SIZE);
+	memcpy((void *)G_DATA, data, 4096);
+	memcpy((void *)G_STACK, stack, 4096);
+	for (k = 0; k < 16; k++)
+		ctx.gpr[k] = st->gpr[k] & 0xffffffffULL;
+	for (k = 8; k < 16; k++)
+		ctx.gpr[k] = st->gpr[k];
+	ctx.rflags = st->rflags;
+	ctx.ds = st->seg[X86_DS].sel;
+	ctx.es = st->seg[X86_ES].sel;
+	ctx.gs = st->seg[X86_GS].sel;
+	memcpy(ctx.fx, st->fxsave, 512);
+	memset(ctx.fx + 464, 0, 48);
+	difftest_nat_far.off = (uint32_t)st->rip;
+	difftest_nat_far.sel = NAT_CS32;
+	nat.sig = 0;
+	nat.timeout = false;
+	if (sigsetjmp(nat.jb, 0) == 0) {
+		nat.active = 1;
+		setitimer(ITIMER_REAL, &it, NULL);
+		difftest_nat_enter(&ctx);
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	__asm__ volatile("movw %w0, %%ds; movw %w0, %%es; movw %w0, %%gs" ::
+	    "r"(0));
+
+	memset(res, 0, sizeof(*res));
+	res->st = *st;
+	res->port = -1;
+	res->reason = CPU_EXIT_ERROR;
+	memcpy(nat.mem + G_CODE, code, G_CODE_SIZE);
+	memcpy(nat.mem + G_DATA, (void *)G_DATA, 4096);
+	memcpy(nat.mem + G_STACK, (void *)G_STACK, 4096);
+	memcpy(nat.mem + G_RO, (void *)G_RO, 4096);
+	memset(nat.mem + G_KSTACK, 0, 4096);
+	res->mem = nat.mem;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->ns += (double)(ts_ns(&b) - ts_ns(&a));
+	s->runs++;
+	csgsfs = (uint64_t)nat.gregs[REG_CSGSFS];
+	if (nat.timeout) {
+		res->timeout = true;
+		res->st.rip = (uint64_t)nat.gregs[REG_RIP];
+		return 0;
+	}
+	if ((csgsfs & 0xffff) != NAT_CS32) {
+		snprintf(res->diag, sizeof(res->diag), "signal %d outside the "
+		    "32-bit code (cs %#x rip %#llx)", nat.sig,
+		    (unsigned)(csgsfs & 0xffff),
+		    (unsigned long long)nat.gregs[REG_RIP]);
+		return 0;
+	}
+	v = (int)nat.gregs[REG_TRAPNO];
+	if (v < 0 || v >= 32) {
+		snprintf(res->diag, sizeof(res->diag), "signal %d with trap "
+		    "number %d", nat.sig, v);
+		return 0;
+	}
+	for (k = 0; k < 16; k++)
+		res->st.gpr[k] = (uint64_t)nat.gregs[map[k]];
+	flags = (uint64_t)nat.gregs[REG_EFL];
+	res->st.seg[X86_DS].sel = nat.ds;
+	res->st.seg[X86_ES].sel = nat.es;
+	res->st.seg[X86_GS].sel = nat.gs;
+	res->st.seg[X86_FS].sel = (uint16_t)(csgsfs >> 32);
+	nat_fxsave(res->st.fxsave);
+	if (vec_has_error(v)) {
+		err = (uint64_t)nat.gregs[REG_ERR];
+		if (v == X86_EXC_PF && !(err & 1) &&
+		    nat_guest_super((uint64_t)nat.gregs[REG_CR2]))
+			err |= 1;
+	}
+	if (v == X86_EXC_PF)
+		res->st.cr2 = (uint64_t)nat.gregs[REG_CR2] & 0xffffffffULL;
+	/* The 64-bit delivery through the guest's IDT (SDM vol. 3, 6.14):
+	 * RSP0, the frame, the CPL0 stub. */
+	top = G_KSTACK_TOP;
+	{
+		uint64_t f[6] = { err, (uint64_t)nat.gregs[REG_RIP],
+			csgsfs & 0xffff, flags, res->st.gpr[X86_RSP],
+			(csgsfs >> 48) & 0xffff };
+
+		memcpy(nat.mem + top - 48, f, 48);
+		if (!vec_has_error(v))
+			memset(nat.mem + top - 48, 0, 8);
+	}
+	res->st.gpr[X86_RSP] = top - (vec_has_error(v) ? 48 : 40);
+	res->st.rip = G_STUBS + 16 * (uint64_t)v + 2;
+	res->st.rflags = flags & ~(uint64_t)(X86_TF | X86_NT | X86_RF |
+	    X86_VM | X86_IF);
+	seg_flat(&res->st.seg[X86_CS], SEL_KCODE, 1, 1);
+	memset(&res->st.seg[X86_SS], 0, sizeof(res->st.seg[X86_SS]));
+	res->st.seg[X86_SS].unusable = 1;
+	res->port = v;
+	res->reason = CPU_EXIT_KICKED;
+	return 0;
 }
 
 /* ---- the generated sequence ---------------------------------------------- */
@@ -1260,6 +1680,8 @@ seg_override(struct gen *g, struct enc *e, uint64_t *segbase)
 	if (!rng_pct(&g->r, 12))
 		return -1;
 	k = (int)rng_below(&g->r, 6);
+	if (!g->m64 && k == 4)
+		k = 3;                  /* FS is null (base_state) */
 	add_pfx(e, pfx[k]);
 	if (g->m64 && k == 4)
 		*segbase = FS_BASE;
@@ -1284,6 +1706,10 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 
 	/* An aligned operand across a page end is misaligned: #GP. */
 	if (((g->nogp && align) || g->align_all) && kind == MT_CROSS)
+		kind = MT_HOLE;
+	/* A random pointer may be misaligned too (32-bit mode, where
+	 * addresses are never non-canonical). */
+	if (g->align_all && kind == MT_WILD)
 		kind = MT_HOLE;
 	uint64_t t = 0, segbase, ea;
 	bool a32 = false;
@@ -2984,6 +3410,8 @@ u_string(struct gen *g)
 			0x65 };
 		int o = (int)rng_below(&g->r, 6);
 
+		if (!g->m64 && o == 4)
+			o = 3;          /* FS is null (base_state) */
 		add_pfx(&e, pfx[o]);
 		if (src && g->m64 && o >= 4)
 			segbase = o == 4 ? FS_BASE : GS_BASE;
@@ -3108,8 +3536,16 @@ u_fault(struct gen *g)
 		if (!(g->opts & GEN_INTN))
 			return false;
 		set_op(&e, 1, 0xcd, 0, 0);      /* int n: #GP or a gate */
-		set_imm(&e, 1, rng_pct(&g->r, 30) ? 3 + rng_below(&g->r, 2) :
-		    rng_below(&g->r, 256));
+		{
+			unsigned v = rng_pct(&g->r, 30) ? 3 + rng_below(&g->r,
+			    2) : rng_below(&g->r, 256);
+
+			/* Linux's INT 0x80 is a DPL3 gate: a system call
+			 * under the native oracle. */
+			if (!g->m64 && v == 0x80)
+				v = 0x81;
+			set_imm(&e, 1, v);
+		}
 		break;
 	case 11:
 		if (g->m64) {
@@ -4154,6 +4590,8 @@ fx_store(struct gen *g, uint64_t t, int size, uint32_t v)
 	struct enc e;
 	int64_t d = (int64_t)(t - g->s->bval);
 
+	if (size == 8 && !g->m64)       /* no REX.W: two dwords */
+		return fx_store(g, t, 4, v) && fx_store(g, t + 4, 4, 0);
 	enc_init(&e);
 	if (size == 2)
 		add_pfx(&e, 0x66);
@@ -4492,6 +4930,12 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 		    (uint64_t)mode);
 		gen_x87_state(&xr, &s->init);
 	}
+	/* 32-bit code leaves 32-bit x87 instruction and data pointers (the
+	 * CPU keeps no more of them there). */
+	if (mode == M32) {
+		memset(s->init.fxsave + 12, 0, 4);
+		memset(s->init.fxsave + 20, 0, 4);
+	}
 	g->cur.undef = 0;
 	g->cur.rsp_known = true;
 	g->cur.rsp = 0;
@@ -4513,7 +4957,7 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 			 * alignment under AC, such operands stay aligned. */
 			g->align_all = (g->opts & GEN_SSE_AC) &&
 			    (s->init.rflags & X86_AC) &&
-			    (CLS(u->cls) & SSE_CLASSES);
+			    (CLS(u->cls) & (SSE_CLASSES | CLS(C_FXSR)));
 			if (u->fn(g))
 				break;
 		}
@@ -4992,8 +5436,21 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 	}
 	/* x87: FCW, FSW, FTW (abridged), FOP, FIP, FDP and the registers'
 	 * 80 bits. */
-	if (memcmp(k->st.fxsave, b->st.fxsave, fx_ptr_es &&
-	    !(k->st.fxsave[2] & 0x80) ? 6 : 24)) {
+	/* The native oracle's image is the kernel's XSAVE64: 64-bit FIP and
+	 * FDP, no FCS or FDS (the DBT's 32-bit format has them in the upper
+	 * halves): only the offsets are compared. */
+	uint8_t fxa[24], fxb[24];
+
+	memcpy(fxa, k->st.fxsave, 24);
+	memcpy(fxb, b->st.fxsave, 24);
+	if (s->mode == M32 && native_m32) {
+		memset(fxa + 12, 0, 4);
+		memset(fxa + 20, 0, 4);
+		memset(fxb + 12, 0, 4);
+		memset(fxb + 20, 0, 4);
+	}
+	if (memcmp(fxa, fxb, fx_ptr_es && !(k->st.fxsave[2] & 0x80) ? 6 :
+	    24)) {
 		const uint8_t *xa = k->st.fxsave, *xb = b->st.fxsave;
 		uint16_t wa[4], wb[4];
 		uint64_t pa[2], pb[2];
@@ -5692,12 +6149,16 @@ main(int argc, char **argv)
 		{ "max-reports", required_argument, NULL, 'R' },
 		{ "self-test", no_argument, NULL, 'T' },
 		{ "accept-emulated", no_argument, NULL, 'E' },
+		{ "oracle", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct side kvm, dbt;
+	static struct side kvm, dbt, native;
+	struct side *orc[NMODES] = { &kvm, &kvm };
+	bool kvm_ok = false;
+	int oracle = 0;         /* 0 auto, 1 kvm, 2 native */
 	static struct seq s;
 	static struct result rk, rb;
 	static struct stats st;
@@ -5769,6 +6230,16 @@ main(int argc, char **argv)
 		case 'E':
 			emulated_ok = true;
 			break;
+		case 'O':
+			if (strcmp(optarg, "kvm") == 0)
+				oracle = 1;
+			else if (strcmp(optarg, "native") == 0)
+				oracle = 2;
+			else if (strcmp(optarg, "auto") == 0)
+				oracle = 0;
+			else
+				goto bad;
+			break;
 		case 'v':
 			st.verbose = true;
 			break;
@@ -5805,15 +6276,21 @@ bad:
 	    ZYDIS_STACK_WIDTH_32);
 	pthread_create(&wd, NULL, watchdog_main, NULL);
 	pthread_detach(wd);
+	if (oracle == 2 && !want[M32]) {
+		fprintf(stderr, "difftest: --oracle native judges 32-bit mode "
+		    "only (--mode 32 or both)\n");
+		return 2;
+	}
 #ifdef HAVE_KVM
-	if (side_init(&kvm, "kvm", &kvm_backend, why, sizeof(why)) < 0) {
+	kvm_ok = side_init(&kvm, "kvm", &kvm_backend, why, sizeof(why)) == 0;
+#else
+	snprintf(why, sizeof(why), "built without KVM");
+#endif
+	/* Without KVM only the native oracle's 32-bit mode is left. */
+	if (!kvm_ok && (oracle == 1 || !want[M32])) {
 		fprintf(stderr, "difftest: KVM not usable: %s\n", why);
 		return 77;
 	}
-#else
-	fprintf(stderr, "difftest: KVM not usable: built without KVM\n");
-	return 77;
-#endif
 	if (tier != NULL)
 		setenv("VMKIT_DBT_TIER", tier, 1);
 	if (side_init(&dbt, "dbt", &dbt_backend, why, sizeof(why)) < 0) {
@@ -5825,7 +6302,35 @@ bad:
 			mi[m].usable = false;
 			continue;
 		}
-		probe_mode(&kvm, m, &mi[m], emulated_ok);
+		if (m == M64 && !kvm_ok) {
+			mi[m].usable = false;
+			snprintf(mi[m].why, sizeof(mi[m].why), "KVM not usable: "
+			    "%.200s", why);
+		} else if (m == M32 && oracle != 1) {
+			bool use = oracle == 2 || !kvm_ok;
+
+			if (!use) {
+				/* auto: KVM where it runs 32-bit code on the
+				 * CPU (or --accept-emulated), else native. */
+				probe_mode(&kvm, m, &mi[m], emulated_ok);
+				use = !mi[m].usable;
+			}
+			if (use && nat_init(&native, why, sizeof(why)) < 0) {
+				mi[m].usable = false;
+				snprintf(mi[m].why, sizeof(mi[m].why), "the "
+				    "native oracle cannot run: %.200s", why);
+			} else if (use) {
+				orc[m] = &native;
+				native_m32 = true;
+				probe_mode(&native, m, &mi[m], false);
+				note(&mi[m], "JUDGED BY THIS HOST'S CPU RUNNING "
+				    "THE SEQUENCE IN THIS PROCESS (the native "
+				    "oracle; the delivery of an exception is "
+				    "the SDM's, computed)");
+			}
+		} else {
+			probe_mode(&kvm, m, &mi[m], emulated_ok);
+		}
 		if (!mi[m].usable)
 			fprintf(stderr, "difftest: %s: NOT COMPARED: %s\n",
 			    mode_name[m], mi[m].why);
@@ -5858,7 +6363,7 @@ bad:
 		m = usable[nmodes == 2 ? (int)(it & 1) : 0];
 		gen_seq(&s, seed, it, m, (int)maxu, mi[m].end_kind,
 		    mi[m].opts, mi[m].nogp, only);
-		if (side_run(&kvm, s.code, s.data, s.stack, &s.init, &rk) < 0 ||
+		if (side_run(orc[m], s.code, s.data, s.stack, &s.init, &rk) < 0 ||
 		    side_run(&dbt, s.code, s.data, s.stack, &s.init, &rb) < 0) {
 			fprintf(stderr, "difftest: cannot set or get a vCPU's "
 			    "state\n");
@@ -5879,7 +6384,7 @@ bad:
 				if (st.verbose)
 					print_seq(stdout, &s);
 			}
-			side_clean(&kvm);
+			side_clean(orc[m]);
 			side_clean(&dbt);
 			continue;
 		}
@@ -5937,7 +6442,7 @@ bad:
 			printf("\n");
 			print_seq(stdout, &s);
 		}
-		side_clean(&kvm);
+		side_clean(orc[m]);
 		side_clean(&dbt);
 		if (d.n && stop_first)
 			break;
@@ -5981,8 +6486,9 @@ bad:
 				printf(" %s %" PRIu64, class_name[c],
 				    st.cls_exc[c]);
 		printf("\ndifftest: %.2f s: kvm %.0f sequences/s, dbt %.0f "
-		    "sequences/s\n", secs, kvm.runs ? 1e9 * (double)kvm.runs /
-		    kvm.ns : 0.0, dbt.runs ? 1e9 * (double)dbt.runs / dbt.ns :
+		    "sequences/s\n", secs, kvm.runs + native.runs ? 1e9 *
+		    (double)(kvm.runs + native.runs) / (kvm.ns + native.ns) :
+		    0.0, dbt.runs ? 1e9 * (double)dbt.runs / dbt.ns :
 		    0.0);
 	}
 	return st.mismatches ? 1 : 0;
