@@ -811,11 +811,12 @@ op_maskmov(struct dbt_cpu *c, const struct insn *i)
 	if (pfx == PFX_NONE) {
 		x87_pending_check(c);
 		n = 8;
+		/* An MMX instruction: TOP 0, every register valid.  MMn is
+		 * the physical register Rn, which the image holds at stack
+		 * position (n - TOP) & 7: after the transition, at n. */
+		mmx_enter(c);
 		src = 32 + 16 * (i->reg & 7u);
 		msk = 32 + 16 * (i->rm & 7u);
-		/* An MMX instruction: TOS = 0, every register valid. */
-		c->fx[FX_FSW + 1] &= 0xc7;
-		c->fx[FX_FTW] = 0xff;
 	} else {
 		n = 16;
 		src = 160 + 16 * i->reg;
@@ -823,6 +824,13 @@ op_maskmov(struct dbt_cpu *c, const struct insn *i)
 	}
 	di = c->gpr[X86_RDI] & (i->addrsize == 8 ? ~0ULL :
 	    i->addrsize == 4 ? 0xffffffffULL : 0xffffULL);
+	/* The whole operand is checked as a write first, whatever the mask
+	 * (the SDM leaves faults for masked-off bytes to the implementation;
+	 * the CPU run natively reports CR2 at rDI, not at the first byte it
+	 * stores). */
+	if (i->addrsize == 8 || (di + n - 1) <= (i->addrsize == 4 ?
+	    0xffffffffULL : 0xffffULL))
+		dbt_probe_write(c, i->seg, di, n);
 	for (k = 0; k < n; k++)
 		if (c->fx[msk + k] & 0x80)
 			dbt_write8(c, i->seg, (di + k) & (i->addrsize == 8 ?
