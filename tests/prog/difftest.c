@@ -1706,6 +1706,12 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 	int kind = pick_target(g), form, scale = 0;
 	int base, idx = -1;
 
+	/* More random pointers in 32-bit mode, where half of them use
+	 * 16-bit addressing (below). */
+	if (!g->m64 && kind == MT_DATA && !g->nogp && !g->canonical &&
+	    rng_pct(&g->r, 3))
+		kind = MT_WILD;
+
 	/* An aligned operand across a page end is misaligned: #GP. */
 	if (((g->nogp && align) || g->align_all) && kind == MT_CROSS)
 		kind = MT_HOLE;
@@ -1750,6 +1756,20 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 	g->last_t = t;
 	seg_override(g, e, &segbase);
 	ea = t - segbase;
+	if (kind == MT_WILD && !g->m64 && rng_pct(&g->r, 50)) {
+		/* 16-bit addressing (67): rm 0..7 = BX+SI, BX+DI, BP+SI,
+		 * BP+DI, SI, DI, BP (disp16 with mod 0), BX, with whatever
+		 * values they have.  The offset wraps at 64 KiB, so it lands
+		 * below G_CODE: a #PF whose CR2 is the computed address. */
+		add_pfx(e, 0x67);
+		e->rm = (uint8_t)rng_below(&g->r, 8);
+		e->mod = (uint8_t)rng_below(&g->r, 3);
+		e->dsz = e->mod == 1 ? 1 : e->mod == 2 ? 2 : 0;
+		if (e->mod == 0 && e->rm == 6)
+			e->dsz = 2;
+		e->disp = (uint32_t)rng_next(&g->r);
+		return true;
+	}
 	if (kind == MT_WILD) {
 		/* Through a register with whatever value it has. */
 		base = pick_src(g, e);
