@@ -5472,7 +5472,8 @@ cmps_either(const struct seq *s, const struct result *k,
 	bool m64 = s->mode == M64, o16 = false, a67 = false, w = false;
 	uint64_t fk[6], fb[6], base = 0, si, di, rfl;
 	unsigned size = 0;
-	int n, j;
+	int n, j, sreg = X86_DS;
+	bool ac;
 
 	if (!src_first || outcome(s, k) != OUT_EXC || outcome(s, b) !=
 	    OUT_EXC || !is_addr_fault(k->port) || !is_addr_fault(b->port))
@@ -5493,9 +5494,11 @@ cmps_either(const struct seq *s, const struct result *k,
 		else if (c == 0x67)
 			a67 = true;
 		else if (c == 0x64 || c == 0x65)
-			base = m64 ? (c == 0x64 ? FS_BASE : GS_BASE) : 0;
+			base = m64 ? (c == 0x64 ? FS_BASE : GS_BASE) : 0,
+			sreg = c == 0x64 ? X86_FS : X86_GS;
 		else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e)
-			base = 0;
+			base = 0, sreg = c == 0x26 ? X86_ES : c == 0x2e ?
+			    X86_CS : c == 0x36 ? X86_SS : X86_DS;
 		else if (c == 0xf2 || c == 0xf3)
 			;
 		else if (m64 && (c & 0xf0) == 0x40)
@@ -5509,6 +5512,10 @@ cmps_either(const struct seq *s, const struct result *k,
 	}
 	if (!size)
 		return false;
+	/* Outside 64-bit mode a null DS or ES (LDS, LES) faults too. */
+	if (!m64 && (k->st.seg[sreg].sel & ~3) == 0 &&
+	    (k->st.seg[X86_ES].sel & ~3) == 0)
+		return true;
 	si = k->st.gpr[X86_RSI];
 	di = k->st.gpr[X86_RDI];
 	if (m64 ? a67 : true) {
@@ -5518,8 +5525,10 @@ cmps_either(const struct seq *s, const struct result *k,
 		di &= am;
 	}
 	memcpy(&rfl, k->mem + FRAME_RFLAGS, 8);
-	return user_read_faults(base + si, size, (rfl & X86_AC) != 0) &&
-	    user_read_faults(di, size, (rfl & X86_AC) != 0);
+	ac = (rfl & X86_AC) != 0;
+	return (user_read_faults(base + si, size, ac) || (!m64 &&
+	    (k->st.seg[sreg].sel & ~3) == 0)) && (user_read_faults(di, size,
+	    ac) || (!m64 && (k->st.seg[X86_ES].sel & ~3) == 0));
 }
 
 /* Both runs took #PF at an x87 environment or state load or store
@@ -6276,8 +6285,12 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 	    (r.port == PORT_END || r.port == X86_EXC_BP)) {
 		uint16_t fcs;
 
+		/* The guest's user selectors are the host's (0x33, 0x2b), so
+		 * KVM-PVM's are told by its module, not by their values. */
 		memcpy(&fcs, r.mem + G_DATA + 16, 2);
-		if (fcs != 0 && fcs != s.init.seg[X86_CS].sel) {
+		if (fcs != 0 && (fcs != s.init.seg[X86_CS].sel ||
+		    (!kvm->native && access("/sys/module/kvm_pvm", F_OK) ==
+		    0))) {
 			mi->opts |= GEN_FCS_HOST;
 			note(mi, "FNSTENV and FNSAVE store FCS %#x, not the "
 			    "guest's CS %#x (KVM-PVM runs guest user code on "
