@@ -11,7 +11,8 @@
  * buses, one vCPU, no devices), identity-mapped by 4-level paging, in
  * long mode.  Sequences run at CPL3 in 64-bit mode or in compatibility
  * mode (a 32-bit code segment); compatibility mode is the 32-bit mode
- * hardware KVM runs on the CPU (see "What KVM can judge" below).  The
+ * hardware KVM runs on the CPU (see "What KVM can judge" below), and the
+ * one the native oracle runs (below).  The
  * layout (guest physical == linear) is the G_* table below.  Every IDT
  * vector has a CPL0 stub that only does "out %al, $(0xc0 + vector)" and
  * spins, so an exception ends the run at the harness's port without
@@ -94,8 +95,9 @@
  *   - compatibility-mode code is not run on the CPU at all but by the
  *     host kernel's emulator (a 200000-iteration loop takes ~200 ms
  *     against 0.1 ms in 64-bit mode; INT3 and INTO give #UD there, no
- *     #AC): it is no oracle, so 32-bit mode is reported as not compared
- *     and skipped (exit 77 when it was the only mode asked for).
+ *     #AC): it is no oracle, so the native oracle judges 32-bit mode
+ *     instead (below; with --oracle kvm the mode is reported as not
+ *     compared and skipped, exit 77 when it was the only mode asked for).
  *     --accept-emulated compares it against that emulator anyway, and
  *     says so: a second opinion, not the CPU's (the emulator has no ARPL,
  *     DAA, AAA, AAS, INTO or #AC, ignores LOCK on registers and takes
@@ -156,15 +158,28 @@
  * are EVEX/VEX prefixes in 64-bit mode); SGDT, SIDT, SLDT, STR, SMSW
  * (they show the host's tables on KVM-PVM); POPF, CLI/STI with IOPL 3,
  * SYSCALL, far transfers,
- * CALL/RET and segment loads (they leave CPL3, need guest kernel code or
- * backward control flow); MASKMOVDQU and XLAT (implicit addresses
- * through registers the generator does not reserve); IN/OUT only to
+ * CALL/RET and segment loads other than LES/LDS (they leave CPL3, need
+ * guest kernel code or backward control flow, or would change this
+ * process's FS under the native oracle); IN/OUT only to
  * unassigned ports 0x90-0xbf (the in-kernel PIC/PIT of KVM are not the
  * DBT's devices).
  *
+ * The native oracle (--oracle native, and the default for 32-bit mode
+ * where KVM cannot judge it): the host CPU runs the 32-bit sequence in
+ * this process, in Linux's 32-bit user code segment, with the user pages
+ * at the guest's addresses; exceptions come back as signals.  What it
+ * cannot judge is listed at nat_run's section below (the delivery itself,
+ * FS, the P bit for supervisor pages, IOPL 3, a null selector's RPL, FCS
+ * and FDS in the x87 state).
+ * 32-bit-only classes: bcd, arpl, pusha/popa, bound, into, les/lds (with
+ * the user selectors both GDTs share), and 16-bit addressing (67) through
+ * random registers; xlat and maskmov (MASKMOVQ, MASKMOVDQU) in both modes,
+ * rBX and rDI set up to point into the data page.
+ *
  * Exit status: 0 no mismatch; 1 mismatches (or a harness failure); 2
- * usage; 77 KVM not usable, or no requested mode comparable on it (the
- * reason on stderr: the bats test skips with it).
+ * usage; 77 no requested mode comparable here (KVM not usable for 64-bit
+ * mode, no oracle for 32-bit mode; the reason on stderr: the bats test
+ * skips with it).
  */
 #include <Zydis/Zydis.h>
 #include <errno.h>
@@ -765,6 +780,15 @@ side_run(struct side *s, const uint8_t *code, const uint8_t *data,
  *     CLI/STI/IN/OUT always fault; INT 0x80 (a system call) is never
  *     generated; vectors the kernel gives no signal for cannot be seen
  *     (#DB, #NM: not generated);
+ *   - a null selector's RPL in DS, ES or GS (LDS/LES of selector 1-3):
+ *     the kernel's return to user mode on the way to the handler reloads
+ *     it as 0, so null selectors compare equal whatever their RPL;
+ *   - FCS and FDS in the x87 state: the kernel's XSAVE64 image has 64-bit
+ *     FIP and FDP and no selectors, so only their offsets are compared
+ *     (FNSTENV, FNSAVE and FXSAVE in the sequence store them to memory,
+ *     which is compared);
+ *   - x87 pointers above 4 GiB: 32-bit sequences start with 32-bit FIP
+ *     and FDP (the kernel's image shows no more of them);
  *   - the kernel's own fix-ups on the way: none apply to these sequences
  *     (UMIP emulation is for SGDT/SIDT/SLDT/SMSW/STR, not generated; the
  *     IOPL emulation needs iopl(3), not called), and context switches
@@ -6335,9 +6359,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: difftest [options]\n"
-"Run random CPL3 instruction sequences on KVM (the real CPU) and on the\n"
-"DBT from the same state and compare registers, flags, XMM, MXCSR, memory\n"
-"and exceptions (vector and frame).\n"
+"Run random CPL3 instruction sequences on the real CPU (KVM, or for 32-bit\n"
+"mode the host CPU itself) and on the DBT from the same state and compare\n"
+"registers, flags, XMM, MXCSR, memory and exceptions (vector and frame).\n"
 "  --iterations N     sequences to run (default 1000)\n"
 "  --seed N           random seed (default 1)\n"
 "  --start N          number of the first sequence (default 0); with\n"
@@ -6349,16 +6373,21 @@ usage(FILE *f)
 "  --only C,...       generate only these instruction classes\n"
 "  --list-classes     list the instruction classes\n"
 "  --stop-on-first    stop at the first mismatch\n"
+"  --oracle O         what judges 32-bit mode: kvm; native (the host CPU\n"
+"                     runs the sequence in difftest's own 32-bit code\n"
+"                     segment, no KVM needed); auto (default: KVM where it\n"
+"                     runs 32-bit code on the CPU, else native)\n"
 "  --accept-emulated  compare a mode even where KVM emulates it in the host\n"
 "                     kernel instead of running it (then the emulator, not\n"
-"                     the CPU, is the judge; KVM-PVM's 32-bit mode)\n"
+"                     the CPU, is the judge; KVM-PVM's 32-bit mode; with\n"
+"                     --oracle auto it keeps KVM for 32-bit mode)\n"
 "  --max-reports N    report at most N mismatches in full (default 20)\n"
 "  -v, --verbose      print every sequence and how it ended\n"
 "  -q, --quiet        print only mismatches and the summary\n"
 "  -h, --help         this text\n"
 "Exit status: 0 no mismatch, 1 mismatches (or a harness failure), 2 usage,\n"
-"77 KVM not usable here or no requested mode comparable on it (why on\n"
-"stderr).\n");
+"77 no requested mode comparable here: KVM not usable for 64-bit mode, no\n"
+"oracle for 32-bit mode (why on stderr).\n");
 }
 
 static bool
