@@ -123,11 +123,11 @@ system_guest() {
 	system_guest gates 32M
 }
 
-@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate" {
+@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate, a 16-bit TSS" {
 	system_guest tasks 32M
 }
 
-@test "v86: IRET into virtual-8086 mode, the monitor's frame, #GP for INT n/CLI/PUSHF/HLT, the I/O bitmap, VME's redirection bitmap and VIF/VIP, TF across the entry" {
+@test "v86: IRET into virtual-8086 mode, the monitor's frame, #GP for INT n/CLI/PUSHF/HLT, the I/O bitmap, VME's redirection bitmap and VIF/VIP, TF across the entry, PVI's CLI/STI at CPL 3, a task switch into virtual-8086 mode" {
 	system_guest v86 32M
 }
 
@@ -135,11 +135,11 @@ system_guest() {
 	system_guest modes16 32M
 }
 
-@test "debug: single-step traps (after POPF, MOV SS, INT n, far jumps to 16-bit code and back, each REP iteration, across real mode and back and long-mode entry), DR0-DR3 instruction, data (every R/W and LEN, REP, over compiled code) and I/O breakpoints with DR6 and RF, DR7.GD, DR4/DR5, 32-bit and 64-bit" {
+@test "debug: single-step traps (after POPF, MOV SS, INT n, far jumps to 16-bit code and back, each REP iteration, across real mode and back and long-mode entry), DR0-DR3 instruction, data (every R/W and LEN, REP, over compiled code, hit by an event delivery's pushes) and I/O breakpoints with DR6 and RF, RF for interrupts between REP iterations, DR7.GD, DR4/DR5, 32-bit and 64-bit" {
 	system_guest debug 32M
 }
 
-@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers" {
+@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers; SMEP and SMAP at CPL 0 also under 32-bit (4 MiB and 4 KiB pages) and PAE paging" {
 	system_guest prot 32M
 }
 

@@ -33,3 +33,9 @@ counts() {
 consecutive() {
 	awk 'NR > 1 && $1 != p + 1 { print "# " p " then " $1; exit 1 } { p = $1 }'
 }
+
+# each count's disk= the write of the count before (none lost, none late)
+disk_follows() {
+	tr -d '\r' <"$1" | sed -n 's/^count=\([0-9]*\) disk=\([a-z0-9]*\)$/\1 \2/p' |
+		awk 'NR > 1 && $2 != "w" ($1 - 1) { print "# count=" $1 " read " $2; bad = 1 } END { exit bad }'
+}

@@ -6,6 +6,7 @@
  * back end from --accel, and everything else from common/.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -604,6 +605,24 @@ load_config(struct vm_config *cfg, const char *arg, struct vm_err *err)
 	return cfg_load(cfg, path, err);
 }
 
+/* The bundle a snapshot at snap is in (BUNDLE/snapshots/TAG.snap, with
+ * BUNDLE/vm.yaml): its vm.yaml into yaml; false if none. */
+static bool
+snap_bundle_yaml(const char *snap, char *yaml, size_t len)
+{
+	char rp[PATH_MAX], *sl;
+
+	if (realpath(snap, rp) == NULL || (sl = strrchr(rp, '/')) == NULL)
+		return false;
+	*sl = '\0';
+	sl = strrchr(rp, '/');
+	if (sl == NULL || strcmp(sl, "/snapshots") != 0)
+		return false;
+	*sl = '\0';
+	return (size_t)snprintf(yaml, len, "%s/vm.yaml", rp) < len &&
+	    access(yaml, F_OK) == 0;
+}
+
 /* --accel help: each back end and whether it can run here. */
 static int
 list_accels(void)
@@ -714,6 +733,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct vm_config cfg;
+	static struct vm_restore_disks rdisks;
 	struct flags fl = { 0 };
 	struct vm_err err = { 0 };
 	const struct cpu_backend_ops *backend;
@@ -908,6 +928,11 @@ main(int argc, char **argv)
 		log_warnx("%s", err.msg);
 		return 1;
 	}
+	/* restored from a bundle's snapshot: the VM is that bundle's (a
+	 * disk put on a new overlay is named in its vm.yaml) */
+	if (optind == argc && fl.restore && snap_bundle_yaml(fl.restore,
+	    cfg.path, sizeof(cfg.path)) == false)
+		cfg.path[0] = '\0';
 	/* (a stopped VM's disks-only snapshot, with nothing to run, is
 	 * refused by the load, before the VM runs) */
 	if (fl.restore)
@@ -988,12 +1013,22 @@ main(int argc, char **argv)
 	}
 
 	for (;;) {
+		/* a disk whose snapshot is an overlay's base: on a new
+		 * overlay on it, committed once the load has succeeded */
+		if (fl.restore && vm_restore_disks_prepare(fl.restore, &cfg,
+		    cfg.path[0] ? cfg.path : NULL, &rdisks, &err) < 0) {
+			console_restore();
+			log_warnx("%s", err.msg);
+			runtime_cleanup();
+			return 1;
+		}
 		/* a restore reads no kernel and no firmware image: the
 		 * snapshot replaces RAM, ROM included */
 		vm = fl.restore ? vm_create_restore(&cfg, backend,
 		    console_chardev(), fl.restore, &err) :
 		    vm_create_ex(&cfg, backend, console_chardev(), 0, &err);
 		if (vm == NULL) {
+			vm_restore_disks_abort(&rdisks);
 			console_restore();
 			log_warnx("%s", err.msg);
 			runtime_cleanup();
@@ -1002,7 +1037,9 @@ main(int argc, char **argv)
 		if (fl.restore) {
 			uint64_t t0 = clock_host_ns();
 
-			if (vm_snapshot_load(vm, fl.restore, &err) < 0) {
+			if (vm_snapshot_load(vm, fl.restore, &err) < 0 ||
+			    vm_restore_disks_commit(&rdisks, &err) < 0) {
+				vm_restore_disks_abort(&rdisks);
 				vm_destroy(vm);
 				console_restore();
 				log_warnx("%s", err.msg);

@@ -47,10 +47,13 @@ usage(FILE *f)
 	    "  list      the snapshot tree: tag, time, size, RAM, parent;\n"
 	    "            damaged files listed as such, with the reason\n"
 	    "  restore   run the VM from snapshot TAG (vm-run --restore); a\n"
-	    "            running VM loads it in place (its control socket)\n"
+	    "            running VM loads it in place (its control socket);\n"
+	    "            an overlay's base: a new overlay on it, vm.yaml\n"
+	    "            naming it (the base checked to be as at the save)\n"
 	    "  revert    a stopped VM's disks back at snapshot TAG (a raw,\n"
 	    "            vmdk, vdi or vhd disk: a new overlay on the base the\n"
-	    "            snapshot names; prints the overlays made)\n"
+	    "            snapshot names; prints the overlays made); the\n"
+	    "            overlay left is deleted if nothing needs it\n"
 	    "  delete    remove snapshot TAG and its disks' internal snapshots\n"
 	    "            (a stopped VM); an overlay's base stays\n"
 	    "  save      snapshot the running VM (its control socket):\n"
@@ -446,7 +449,7 @@ cmd_revert(const char *vm, const char *tag)
 		return 1;
 	}
 	snprintf(yaml, sizeof(yaml), "%s/vm.yaml", vm);
-	if (vm_snapshot_revert_disks(&cfg, in.tag, access(yaml, F_OK) == 0 ?
+	if (vm_snapshot_revert_disks(path, &cfg, in.tag, access(yaml, F_OK) == 0 ?
 	    yaml : NULL, made, sizeof(made), &err) < 0) {
 		log_warnx("%s (nothing reverted)", err.msg);
 		return 1;

@@ -337,6 +337,27 @@ blk_open(const char *path, const char *format, unsigned flags,
 	return open_one(path, format, flags, &ch, err);
 }
 
+int
+blk_lock_chain(struct blk *b, struct vm_err *err)
+{
+	struct blk *x;
+
+	for (x = b->backing; x != NULL; x = x->backing) {
+		if (!(x->flags & BLK_F_NOLOCK))
+			continue;
+		if (flock(x->fd, LOCK_SH | LOCK_NB) < 0 ||
+		    qemu_lock(x->fd, true) < 0)
+			return errno == EWOULDBLOCK ? vm_err_set(err, -EBUSY,
+			    "%s: in use by another process (it holds a lock "
+			    "on the image)", x->path) :
+			    vm_err_errno(err, -errno, "%s: cannot lock",
+			    x->path);
+		x->flags &= ~(BLK_F_NOLOCK | BLK_F_BACKING_NOLOCK);
+	}
+	b->flags &= ~BLK_F_BACKING_NOLOCK;
+	return 0;
+}
+
 void
 blk_close(struct blk *b)
 {

@@ -198,6 +198,9 @@ struct blk {
 struct blk *blk_open(const char *path, const char *format, unsigned flags,
     struct vm_err *err);
 void blk_close(struct blk *b);
+/* b's backing chain, opened BLK_F_BACKING_NOLOCK, locked now as it would
+ * have been (shared: read-only), once the writer that held it is gone. */
+int blk_lock_chain(struct blk *b, struct vm_err *err);
 /* Create an image at path (replacing what is there only on success). */
 int blk_create(const char *path, const char *format,
     const struct blk_create_opts *o, struct vm_err *err);

@@ -247,10 +247,10 @@ struct dbt_cpu {
 	 * breakpoints (R/W 01, 11) and as I/O breakpoints (R/W 10 with
 	 * CR4.DE); which of them the current instruction hit; hits held
 	 * past a MOV SS; str_one: a string instruction stops after one
-	 * iteration (single-step, data breakpoints); push_rf: the #DB trap
-	 * interrupts a REP instruction, whose image gets RF. */
+	 * iteration (single-step, data breakpoints); watch_trap:
+	 * dbt_deliver delivers the #DB for a delivery's own hits. */
 	uint8_t watch, io_watch, watch_hits, watch_held;
-	bool str_one, push_rf;
+	bool str_one, watch_trap;
 	uint32_t deliveries;    /* events dbt_deliver delivered */
 	bool smp_parallel;      /* $VMKIT_DBT_SMP=parallel (dbt.c) */
 	bool flush_wanted;      /* the arena is full: flush, alone */

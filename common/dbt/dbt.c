@@ -826,7 +826,8 @@ exec_block(struct dbt_cpu *c, struct dbt_block *b)
  *   the single-step trap (6.8.3).
  * A REP string instruction does one iteration per step: each its own
  * trap, with RIP still on the instruction and RF in the pushed EFLAGS
- * until the last (17.3.1.1).  DR7.GD is sys.c's (op_mov_dr).
+ * until the last (17.3.1.1).  DR7.GD is sys.c's (op_mov_dr).  A data
+ * breakpoint an event delivery's own pushes hit is dbt_deliver's.
  */
 /* #DB, with DR7.GD cleared for its handler (17.2.4). */
 static _Noreturn void
@@ -861,7 +862,6 @@ debug_step(struct dbt_cpu *c, struct dbt_block *b)
 	c->step_one = true;
 	c->str_one = tf || c->watch != 0 || c->io_watch != 0;
 	c->watch_hits = 0;
-	c->push_rf = false;
 	exec_block(c, b);
 	c->step_one = false;
 	c->str_one = false;
@@ -872,9 +872,8 @@ debug_step(struct dbt_cpu *c, struct dbt_block *b)
 	} else if ((tf || hit != 0) && c->deliveries == delivered &&
 	    c->exit_reason == CPU_EXIT_NONE) {
 		c->dr[6] |= hit | (tf ? 1u << 14 : 0);  /* B0-B3, BS */
-		raise_db(c);    /* push_rf: op_string's */
+		raise_db(c);    /* RF: op_string's */
 	}
-	c->push_rf = false;
 	c->ss_shadow = false;
 }
 
@@ -1024,7 +1023,6 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			c->exc_vector = -1;
 			dbt_deliver(c, vec, c->exc_has_error, c->exc_error,
 			    false);
-			c->push_rf = false;
 		}
 		if (c->exit_reason != CPU_EXIT_NONE)
 			goto out;
@@ -1095,8 +1093,9 @@ dbt_run(struct vcpu *v, struct cpu_exit *ex)
 			debug_step(c, b);
 			goto next;
 		}
-		/* RF (restored by an IRET from a fault frame) lasts for one
-		 * instruction, and only IRET, which ends a block, sets it.
+		/* RF (restored by an IRET from a fault frame, or set by a
+		 * REP string instruction stopped between iterations) lasts
+		 * for one instruction; both end a block.
 		 * All it suppresses is an instruction breakpoint, which
 		 * debug_step looks for: it goes before the block. */
 		c->rflags &= ~(uint64_t)X86_RF;

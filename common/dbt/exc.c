@@ -232,9 +232,8 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 		}
 		sp &= mask;
 	}
-	if ((!sw && fault_class(vec)) || c->push_rf)
+	if (!sw && fault_class(vec))
 		old_flags |= X86_RF;
-	c->push_rf = false;
 	if (c->v86) {
 		/* Figure 20-5: GS, FS, DS and ES first. */
 		push_lin(c, &sp, sp_base, size, mask, c->seg[X86_GS].sel);
@@ -304,12 +303,37 @@ deliver_prot(struct dbt_cpu *c, int vec, bool has_err, uint32_t err,
 	dbt_update_mode(c);
 }
 
+/*
+ * A data breakpoint the delivery's own pushes hit (SDM vol. 3B 17.3.1.2:
+ * a trap once the access's instruction, here the event delivery, is
+ * done): #DB with the DRn's B bits, pushing the handler's first
+ * instruction, before it runs.  The pushes of that #DB only add their B
+ * bits to DR6: real hardware would take #DB again for them, and again,
+ * forever.
+ */
+static void
+deliver_watch_trap(struct dbt_cpu *c)
+{
+	c->dr[6] |= c->watch_hits;
+	c->watch_hits = 0;
+	c->dr[7] &= ~(uint64_t)(1u << 13);      /* GD, as raise_db */
+	c->watch_trap = true;
+	dbt_deliver(c, X86_EXC_DB, false, 0, false);
+}
+
 void
 dbt_deliver(struct dbt_cpu *c, int vector, bool has_error, uint32_t error,
     bool sw)
 {
 	int prev = c->exc_depth - 1;
 	uint64_t ret;
+	bool watch_trap = c->watch_trap;
+
+	/* The instruction's own hits end with it (a fault) or went to
+	 * debug_step; the delivery's are what deliver_watch_trap sees. */
+	c->watch_trap = false;
+	if (__builtin_expect(c->watch != 0, 0))
+		c->watch_hits = 0;
 
 	if (prev >= 0 && !sw) {
 		/* A fault while delivering prev. */
@@ -348,6 +372,14 @@ dbt_deliver(struct dbt_cpu *c, int vector, bool has_error, uint32_t error,
 	else
 		deliver_prot(c, vector, has_error, error, sw, ret);
 	c->exc_depth = 0;
+	if (__builtin_expect(c->watch != 0 && c->watch_hits != 0, 0) &&
+	    c->exit_reason == CPU_EXIT_NONE) {
+		if (watch_trap)
+			c->dr[6] |= c->watch_hits;
+		else
+			deliver_watch_trap(c);
+		c->watch_hits = 0;
+	}
 	if (sw)
 		c->next_rip = c->rip;
 }

@@ -1263,11 +1263,14 @@ op_string(struct dbt_cpu *c, const struct insn *i)
 		}
 	}
 	/* Not finished: run this instruction again after a block boundary
-	 * (where interrupts are taken). */
+	 * (where interrupts are taken).  RF is set until it resumes (the
+	 * run loop clears it then): the image an interrupt or a trap
+	 * pushes here gets it (SDM vol. 3B 17.3.1.1), and an instruction
+	 * breakpoint on it does not fire again as it goes on. */
 	if (count_reg(c, i) != 0) {
 		c->next_rip = c->rip;
 		c->block_dirty = true;
-		c->push_rf = c->str_one;        /* debug_step's trap */
+		c->rflags |= X86_RF;
 	}
 }
 

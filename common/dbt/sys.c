@@ -45,6 +45,16 @@ vme(const struct dbt_cpu *c)
 	    ((c->rflags & X86_IOPL) >> 12) < 3;
 }
 
+/* Protected-mode virtual interrupts (CR4.PVI, 20.4): at CPL 3 with IOPL
+ * < 3, CLI and STI work on VIF too, and only they (the CLI and STI
+ * pseudo-code; PUSHF, POPF and IRET are as without PVI). */
+static bool
+vif_mode(const struct dbt_cpu *c)
+{
+	return vme(c) || (c->pe && !c->v86 && c->cpl == 3 &&
+	    (c->cr4 & X86_CR4_PVI) && ((c->rflags & X86_IOPL) >> 12) < 3);
+}
+
 
 void
 dbt_write_flags(struct dbt_cpu *c, uint64_t val, uint64_t mask)
@@ -113,7 +123,7 @@ static void
 op_cli(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)i;
-	if (vme(c)) {                   /* SDM 20.3.2: VIF instead */
+	if (vif_mode(c)) {              /* SDM 20.3.2, 20.4: VIF instead */
 		c->rflags &= ~(uint64_t)X86_VIF;
 		return;
 	}
@@ -126,7 +136,7 @@ static void
 op_sti(struct dbt_cpu *c, const struct insn *i)
 {
 	(void)i;
-	if (vme(c)) {                   /* VIF, #GP(0) with VIP pending */
+	if (vif_mode(c)) {              /* VIF, #GP(0) with VIP pending */
 		if (c->rflags & X86_VIP)
 			dbt_gp0(c);
 		c->rflags |= X86_VIF;

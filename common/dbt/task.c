@@ -12,24 +12,31 @@
  * load the new task's CR3, LDTR, EFLAGS, EIP, general registers and
  * segment registers.  A fault in that last step is raised in the new
  * task (the SDM's #TS there is raised as the #GP/#NP/#SS a segment load
- * gives).  Only 32-bit TSSs; a new task in virtual-8086 mode, 16-bit
- * TSSs and IA-32e mode (which has no task switches: #GP there) stop the
- * VM with a diagnosis or fault as the SDM says.
+ * gives).  A new task with EFLAGS.VM set runs in virtual-8086 mode.
+ * 16-bit TSSs (types 1 and 3) as well as 32-bit ones, either side of a
+ * switch; IA-32e mode has no task switches (#GP there).
  */
 #include "dbt/dbt-int.h"
-
-#include <stdio.h>
 
 #include "cpu/cpu.h"
 #include "dbt/seg.h"
 
 #define TSS_LINK 0x00
-#define TSS_CR3 0x1c
-#define TSS_EIP 0x20
-#define TSS_EFLAGS 0x24
-#define TSS_EAX 0x28            /* then ECX EDX EBX ESP EBP ESI EDI */
-#define TSS_ES 0x48             /* then CS SS DS FS GS */
-#define TSS_LDT 0x60
+#define TSS_CR3 0x1c            /* 32-bit TSSs only */
+
+/* Where a TSS keeps the task's state (SDM figures 7-2 and 7-10): EIP
+ * (IP), EFLAGS (FLAGS), then EAX ECX EDX EBX ESP EBP ESI EDI, then the
+ * nseg selectors ES CS SS DS (FS GS), then the LDT's, in fields of size
+ * bytes (the selectors' 4 apart in a 32-bit TSS); min: the least limit. */
+struct tss_layout {
+	unsigned eip, flags, gpr, seg, nseg, ldt, size, min;
+};
+static const struct tss_layout tss32 = {
+	0x20, 0x24, 0x28, 0x48, 6, 0x60, 4, 0x67
+};
+static const struct tss_layout tss16 = {
+	0x0e, 0x10, 0x12, 0x22, 4, 0x2a, 2, 0x2b
+};
 
 static void
 set_busy(struct dbt_cpu *c, uint16_t sel, bool busy)
@@ -90,9 +97,10 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
     uint64_t ret, bool has_err, uint32_t err)
 {
 	struct x86_seg n, *tr = &c->seg[X86_TR];
-	uint64_t d[2], nb, ob = tr->base, fl;
-	uint32_t v[8], eip, eflags, cr3;
-	uint16_t s[6], ldt, old = tr->sel;
+	const struct tss_layout *nl, *ol = (tr->type & 8) ? &tss32 : &tss16;
+	uint64_t d[2], nb, ob = tr->base, fl, m;
+	uint32_t v[8], eip, eflags, cr3 = (uint32_t)c->cr3;
+	uint16_t s[6] = { 0 }, ldt, old = tr->sel;
 	unsigned k;
 	bool nest = why == DBT_TASK_CALL || why == DBT_TASK_INT;
 
@@ -104,61 +112,54 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 		    sel & 0xfffc);
 	memset(&n, 0, sizeof(n));
 	dbt_desc_to_seg(&n, sel, d, false);
-	if (n.s || (n.type & ~2u) != 9) {
-		if (!n.s && (n.type & ~2u) == 1) {
-			snprintf(c->diag, sizeof(c->diag), "DBT: task switch "
-			    "to a 16-bit TSS (selector 0x%x) is not supported "
-			    "yet", sel);
-			c->exit_reason = CPU_EXIT_ERROR;
-			c->next_rip = c->rip;
-			return;
-		}
+	if (n.s || ((n.type & ~2u) != 9 && (n.type & ~2u) != 1))
 		dbt_raise(c, why == DBT_TASK_IRET ? X86_EXC_TS : X86_EXC_GP,
 		    sel & 0xfffc);
-	}
+	nl = (n.type & 8) ? &tss32 : &tss16;
 	if (!n.present)
 		dbt_raise(c, X86_EXC_NP, sel & 0xfffc);
-	if (n.limit < 0x67)
+	if (n.limit < nl->min)
 		dbt_raise(c, X86_EXC_TS, sel & 0xfffc);
 	if (why == DBT_TASK_IRET ? !(n.type & 2) : (n.type & 2))
 		dbt_raise(c, why == DBT_TASK_IRET ? X86_EXC_TS : X86_EXC_GP,
 		    sel & 0xfffc);
-	if (tr->unusable || tr->limit < 0x5f)
+	if (tr->unusable ||
+	    tr->limit < ol->seg + ol->nseg * ol->size - 1)
 		dbt_raise(c, X86_EXC_TS, tr->sel & 0xfffc);
-	/* Read the new task's state (all of it before anything changes). */
+	/* Read the new task's state (all of it before anything changes).
+	 * A 16-bit TSS has no CR3 (the current one stays), no FS and GS
+	 * (nulled) and 16-bit fields (zero-extended: the SDM leaves the
+	 * upper halves undefined). */
 	nb = n.base;
-	cr3 = (uint32_t)dbt_read_lin(c, nb + TSS_CR3, 4, DBT_ACC_SUPER);
-	eip = (uint32_t)dbt_read_lin(c, nb + TSS_EIP, 4, DBT_ACC_SUPER);
-	eflags = (uint32_t)dbt_read_lin(c, nb + TSS_EFLAGS, 4, DBT_ACC_SUPER);
+	if (nl == &tss32)
+		cr3 = (uint32_t)dbt_read_lin(c, nb + TSS_CR3, 4,
+		    DBT_ACC_SUPER);
+	eip = (uint32_t)dbt_read_lin(c, nb + nl->eip, nl->size,
+	    DBT_ACC_SUPER);
+	eflags = (uint32_t)dbt_read_lin(c, nb + nl->flags, nl->size,
+	    DBT_ACC_SUPER);
 	for (k = 0; k < 8; k++)
-		v[k] = (uint32_t)dbt_read_lin(c, nb + TSS_EAX + 4 * k, 4,
-		    DBT_ACC_SUPER);
-	for (k = 0; k < 6; k++)
-		s[k] = (uint16_t)dbt_read_lin(c, nb + TSS_ES + 4 * k, 2,
-		    DBT_ACC_SUPER);
-	ldt = (uint16_t)dbt_read_lin(c, nb + TSS_LDT, 2, DBT_ACC_SUPER);
-	if (eflags & X86_VM) {
-		snprintf(c->diag, sizeof(c->diag), "DBT: task switch into "
-		    "virtual-8086 mode (TSS 0x%x) is not supported yet", sel);
-		c->exit_reason = CPU_EXIT_ERROR;
-		c->next_rip = c->rip;
-		return;
-	}
+		v[k] = (uint32_t)dbt_read_lin(c, nb + nl->gpr + nl->size * k,
+		    nl->size, DBT_ACC_SUPER);
+	for (k = 0; k < nl->nseg; k++)
+		s[k] = (uint16_t)dbt_read_lin(c, nb + nl->seg + nl->size * k,
+		    2, DBT_ACC_SUPER);
+	ldt = (uint16_t)dbt_read_lin(c, nb + nl->ldt, 2, DBT_ACC_SUPER);
 	/* The old task: busy bit, then its state. */
 	if (why == DBT_TASK_JMP || why == DBT_TASK_IRET)
 		set_busy(c, old, false);
 	fl = c->rflags;
 	if (why == DBT_TASK_IRET)
 		fl &= ~(uint64_t)X86_NT;
-	dbt_write_lin(c, ob + TSS_EIP, 4, ret & 0xffffffffULL, DBT_ACC_SUPER);
-	dbt_write_lin(c, ob + TSS_EFLAGS, 4, fl & 0xffffffffULL,
-	    DBT_ACC_SUPER);
+	m = ol->size == 4 ? 0xffffffffULL : 0xffffULL;
+	dbt_write_lin(c, ob + ol->eip, ol->size, ret & m, DBT_ACC_SUPER);
+	dbt_write_lin(c, ob + ol->flags, ol->size, fl & m, DBT_ACC_SUPER);
 	for (k = 0; k < 8; k++)
-		dbt_write_lin(c, ob + TSS_EAX + 4 * k, 4,
-		    c->gpr[k] & 0xffffffffULL, DBT_ACC_SUPER);
-	for (k = 0; k < 6; k++)
-		dbt_write_lin(c, ob + TSS_ES + 4 * k, 2, c->seg[X86_ES + k].sel,
-		    DBT_ACC_SUPER);
+		dbt_write_lin(c, ob + ol->gpr + ol->size * k, ol->size,
+		    c->gpr[k] & m, DBT_ACC_SUPER);
+	for (k = 0; k < ol->nseg; k++)
+		dbt_write_lin(c, ob + ol->seg + ol->size * k, 2,
+		    c->seg[X86_ES + (int)k].sel, DBT_ACC_SUPER);
 	/* The new task. */
 	if (nest) {
 		dbt_write_lin(c, nb + TSS_LINK, 2, old, DBT_ACC_SUPER);
@@ -180,9 +181,20 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 	/* Selectors first, then the descriptors, each checked: a fault
 	 * from here on belongs to the new task. */
 	for (k = 0; k < 6; k++)
-		c->seg[X86_ES + k].sel = s[k];
+		c->seg[X86_ES + (int)k].sel = s[k];
 	c->exc_depth = 0;
 	load_ldt(c, ldt);
+	if (eflags & X86_VM) {
+		/* A task in virtual-8086 mode (20.2.5): CPL 3, the segment
+		 * registers loaded as 8086 segments (base = selector * 16). */
+		dbt_update_mode(c);
+		for (k = 0; k < 6; k++)
+			dbt_load_seg(c, X86_ES + (int)k, s[k]);
+		dbt_update_mode(c);
+		if (has_err)
+			dbt_push(c, 4, err);
+		return;
+	}
 	load_cs(c, s[1]);
 	dbt_load_seg(c, X86_SS, s[2]);
 	dbt_load_seg(c, X86_ES, s[0]);
@@ -191,5 +203,5 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 	dbt_load_seg(c, X86_GS, s[5]);
 	dbt_update_mode(c);
 	if (has_err)
-		dbt_push(c, 4, err);
+		dbt_push(c, nl->size, err);
 }

@@ -161,6 +161,10 @@ struct snap_reader {
 /* Open and validate path: header, every section's bounds and CRC32. */
 int snap_reader_open(struct snap_reader *r, const char *path,
     struct vm_err *err);
+/* The same, the CRC32 checked only of sections small enough to load
+ * (SNAP_SECTION_MEM_MAX), not of RAM: for a look at the configuration. */
+int snap_reader_open_small(struct snap_reader *r, const char *path,
+    struct vm_err *err);
 /* The section named name with instance, or NULL. */
 const struct snap_section *snap_reader_find(const struct snap_reader *r,
     const char *name, uint32_t instance);

@@ -268,8 +268,10 @@ crc_range(int fd, uint64_t off, uint64_t len, uint32_t *crc)
 	return 0;
 }
 
-int
-snap_reader_open(struct snap_reader *r, const char *path, struct vm_err *err)
+/* small: only sections up to SNAP_SECTION_MEM_MAX have their CRC checked. */
+static int
+reader_open(struct snap_reader *r, const char *path, bool small,
+    struct vm_err *err)
 {
 	uint8_t h[SECT_HDR];
 	struct stat st;
@@ -345,7 +347,8 @@ snap_reader_open(struct snap_reader *r, const char *path, struct vm_err *err)
 			    "the file", path, s.name, s.instance);
 			goto fail;
 		}
-		if (!(s.flags & SNAP_SECT_NOCRC)) {
+		if (!(s.flags & SNAP_SECT_NOCRC) &&
+		    (!small || s.len <= SNAP_SECTION_MEM_MAX)) {
 			uint32_t c;
 
 			ret = crc_range(r->fd, s.off, s.len, &c);
@@ -376,6 +379,19 @@ snap_reader_open(struct snap_reader *r, const char *path, struct vm_err *err)
 fail:
 	snap_reader_close(r);
 	return ret;
+}
+
+int
+snap_reader_open(struct snap_reader *r, const char *path, struct vm_err *err)
+{
+	return reader_open(r, path, false, err);
+}
+
+int
+snap_reader_open_small(struct snap_reader *r, const char *path,
+    struct vm_err *err)
+{
+	return reader_open(r, path, true, err);
 }
 
 const struct snap_section *

@@ -10,6 +10,7 @@
  */
 #include "vm/snapshot.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -22,6 +23,7 @@
 
 #include "block/block.h"
 #include "cfg/cfg.h"
+#include "snap/snap.h"
 #include "util/err.h"
 
 bool
@@ -228,4 +230,163 @@ vm_yaml_set_disks(const char *yaml, const char *const *old,
 		tmp[0] = '\0';
 	}
 	return ret;
+}
+
+/* ---- the base's record ---------------------------------------------------- */
+
+#define BASE_EDGE 65536u        /* bytes of the head and of the tail */
+
+int
+vm_base_measure(const char *path, struct vm_base_rec *r, struct vm_err *err)
+{
+	static uint8_t buf[BASE_EDGE];
+	struct stat st;
+	uint64_t n, at;
+	ssize_t k;
+	int fd;
+
+	memset(r, 0, sizeof(*r));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return vm_err_errno(err, -errno, "%s: the base of the "
+		    "snapshot's overlay", path);
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return vm_err_errno(err, -errno, "%s", path);
+	}
+	r->size = (uint64_t)st.st_size;
+	/* the head (every format's header), then the tail (a VHD's
+	 * footer, a raw disk's backup GPT) */
+	for (at = 0; ; at = r->size - BASE_EDGE) {
+		n = r->size - at < BASE_EDGE ? r->size - at : BASE_EDGE;
+		k = pread(fd, buf, (size_t)n, (off_t)at);
+		if (k != (ssize_t)n) {
+			close(fd);
+			return vm_err_errno(err, k < 0 ? -errno : -EIO, "%s: "
+			    "cannot read it", path);
+		}
+		r->crc = snap_crc32(r->crc, buf, (size_t)n);
+		if (r->size <= BASE_EDGE || at != 0)
+			break;
+	}
+	close(fd);
+	return 0;
+}
+
+int
+vm_base_rec_visit(struct snap_vis *v, struct vm_base_rec *r)
+{
+	snap_u64(v, "size", &r->size);
+	snap_u32(v, "crc", &r->crc);
+	return v->failed;
+}
+
+int
+vm_base_check(const char *path, const struct vm_base_rec *want,
+    struct vm_err *err)
+{
+	struct vm_base_rec now;
+	int ret = vm_base_measure(path, &now, err);
+
+	if (ret < 0)
+		return ret;
+	if (now.size != want->size)
+		return vm_err_set(err, -ESTALE, "%s: the base of the "
+		    "snapshot's overlay has changed since the save (%llu "
+		    "bytes, %llu then): its point in time is lost", path,
+		    (unsigned long long)now.size,
+		    (unsigned long long)want->size);
+	if (now.crc != want->crc)
+		return vm_err_set(err, -ESTALE, "%s: the base of the "
+		    "snapshot's overlay has changed since the save (its "
+		    "first or last 64 KiB differ): its point in time is lost",
+		    path);
+	return 0;
+}
+
+/* ---- overlays no one needs ------------------------------------------------ */
+
+/* Whether a snapshot file in folder dir names file as a disk. */
+static bool
+named_by_snapshot(const char *dir, const char *file)
+{
+	static struct vm_config c;
+	struct vm_err e = { 0 };
+	struct snap_reader rd;
+	char p[2 * PATH_MAX];
+	int ret;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	bool found = false;
+	size_t l;
+	int i;
+
+	if (d == NULL)
+		return errno != ENOENT;         /* unsure: kept */
+	while (!found && (de = readdir(d)) != NULL) {
+		l = strlen(de->d_name);
+		if (l < 6 || strcmp(de->d_name + l - 5, ".snap") != 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		/* its RAM not read (this may run in a VM's pause) */
+		if (snap_reader_open_small(&rd, p, &e) < 0) {
+			found = true;           /* unreadable: kept */
+			break;
+		}
+		ret = vm_snapshot_read_config(&rd, &c, &e);
+		snap_reader_close(&rd);
+		if (ret < 0) {
+			found = true;
+			break;
+		}
+		for (i = 0; i < c.ndisks; i++)
+			if (vm_same_file(c.disks[i].file, file))
+				found = true;
+	}
+	closedir(d);
+	return found;
+}
+
+int
+vm_overlay_drop(const char *old, const char *base, const char *snapdir)
+{
+	struct vm_err e = { 0 };
+	char bdir[PATH_MAX], odir[PATH_MAX], t[PATH_MAX], stem[NAME_MAX + 1];
+	const struct blk_snapshot *list;
+	const char *name, *bp;
+	struct blk *b;
+	char *dot;
+	bool drop = false;
+
+	if (old == NULL || strlen(old) >= sizeof(t))
+		return 0;
+	/* held to write (a running VM has it open: refused), its chain
+	 * read-only (the base is another's too) */
+	b = blk_open(old, "qcow2", BLK_F_BACKING_NOLOCK, &e);
+	if (b == NULL)
+		return 0;
+	if (b->backing == NULL || (base != NULL &&
+	    !vm_same_file(b->backing->path, base)))
+		goto out;
+	/* one vmkit made: STEM.*.qcow2 in its base's folder */
+	bp = b->backing->path;
+	name = last_name(old);
+	snprintf(stem, sizeof(stem), "%.*s", NAME_MAX, last_name(bp));
+	dot = strrchr(stem, '.');
+	if (dot != NULL && dot != stem)
+		*dot = '\0';
+	snprintf(t, sizeof(t), "%s", bp);
+	if (realpath(dirname(t), bdir) == NULL)
+		goto out;
+	snprintf(t, sizeof(t), "%s", old);
+	if (realpath(dirname(t), odir) == NULL || strcmp(odir, bdir) != 0 ||
+	    strncmp(name, stem, strlen(stem)) != 0 ||
+	    name[strlen(stem)] != '.' || strlen(name) < 7 ||
+	    strcmp(name + strlen(name) - 6, ".qcow2") != 0)
+		goto out;
+	drop = blk_snapshots(b, &list) == 0 &&
+	    !named_by_snapshot(snapdir, old) && unlink(old) == 0;
+out:
+	blk_close(b);
+	return drop ? 1 : 0;
 }

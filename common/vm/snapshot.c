@@ -726,6 +726,39 @@ set_cfg_disk(struct vm_config *cfg, const char *file, const char *ovl)
 		}
 }
 
+/* The index in cfg of the disk whose file is file (as the VM opened
+ * it), or -1. */
+static int
+cfg_index(const struct vm_config *cfg, const char *file)
+{
+	int i;
+
+	for (i = 0; i < cfg->ndisks; i++)
+		if (strcmp(cfg->disks[i].file, file) == 0)
+			return i;
+	return -1;
+}
+
+/* Section "base" (instance k, the disk's index in the configuration):
+ * the record of the overlay's base at path, as it is now. */
+static int
+put_base(struct snap_writer *w, int k, const char *path, struct vm_err *err)
+{
+	struct vm_base_rec r;
+	struct snap_vis v;
+	int ret;
+
+	if (k < 0)
+		return vm_err_set(err, -ENOENT, "%s: not in the VM's "
+		    "configuration", path);
+	ret = vm_base_measure(path, &r, err);
+	if (ret < 0)
+		return ret;
+	snap_vis_begin_save(&v, "base", 1, err);
+	vm_base_rec_visit(&v, &r);
+	return put_section(w, "base", (uint32_t)k, &v, err);
+}
+
 static int abs_disks(const struct vm_config *cfg, struct vm_config *rec,
     struct vm_err *err);
 static int yaml_commit(const char *tmp, const char *yaml,
@@ -899,8 +932,12 @@ vm_snapshot_save(struct vm *vm, const char *path,
 		if (ret < 0)
 			vm_err_errno(err, ret, "%s: flush", disks[i]->path);
 		else if (vm_disk_external(disks[i])) {
-			ret = vm_overlay_create(disks[i], opts->tag, ovl[i],
-			    sizeof(ovl[i]), err);
+			/* what the base is at this point, for the restore */
+			ret = put_base(&w, cfg_index(vm->cfg, disks[i]->path),
+			    disks[i]->path, err);
+			if (ret == 0)
+				ret = vm_overlay_create(disks[i], opts->tag,
+				    ovl[i], sizeof(ovl[i]), err);
 			if (ret == 0) {
 				nb[i] = blk_open(ovl[i], "qcow2",
 				    BLK_F_BACKING_NOLOCK, err);
@@ -953,6 +990,9 @@ vm_snapshot_save(struct vm *vm, const char *path,
 				(void)chmod(disks[i]->path, st.st_mode & 07555);
 		}
 		blk_close(disks[i]);
+		/* the base read-only now, locked so as its own file was */
+		if (blk_lock_chain(nb[i], err) < 0)
+			log_warnx("%s", err->msg);
 		nb[i] = NULL;
 	}
 	pthread_mutex_unlock(&vm->io_lock);
@@ -1165,7 +1205,7 @@ known_section(struct vm *vm, const struct snap_section *s)
 {
 	static const char *const fixed[] = {
 		"config", "vm", "cpu", "intc", "pci-host", "bios", "ram-map",
-		"ram", "end",
+		"ram", "base", "end",
 	};
 	size_t i;
 
@@ -1229,10 +1269,80 @@ reader_get(struct snap_reader *rd, const char *path, struct vm_err *err)
 	return snap_reader_open(rd, path, err);
 }
 
+int
+vm_snapshot_read_config(struct snap_reader *rd, struct vm_config *cfg,
+    struct vm_err *err)
+{
+	const struct snap_section *s = snap_reader_find(rd, "config", 0);
+	void *buf;
+	int ret;
+
+	if (s == NULL)
+		return vm_err_set(err, -EINVAL, "%s: the snapshot holds no "
+		    "configuration", rd->path);
+	ret = snap_reader_load(rd, s, &buf, err);
+	if (ret < 0)
+		return ret;
+	cfg_defaults(cfg);
+	ret = cfg_parse(cfg, buf, s->len, rd->path, ".", err);
+	free(buf);
+	return ret;
+}
+
+static int
+visit_base(struct snap_vis *v, void *a)
+{
+	return vm_base_rec_visit(v, a);
+}
+
+/* Whether the snapshot rd reads recorded disk k (its index in the
+ * configuration) as an overlay's base: *has, and the base (scfg's file)
+ * checked against the record. */
+static int
+check_base(struct snap_reader *rd, const struct vm_config *scfg, int k,
+    bool *has, struct vm_err *err)
+{
+	struct vm_base_rec r = { 0 };
+	int ret;
+
+	*has = k >= 0 && snap_reader_find(rd, "base", (uint32_t)k) != NULL;
+	if (!*has)
+		return 0;
+	if (k >= scfg->ndisks)
+		return vm_err_set(err, -EINVAL, "%s: section 'base' (instance "
+		    "%d): the snapshot's configuration has %d disks", rd->path,
+		    k, scfg->ndisks);
+	ret = get_section(rd, "base", (uint32_t)k, 1, visit_base, &r, 0,
+	    false, err);
+	if (ret == 0)
+		ret = vm_base_check(scfg->disks[k].file, &r, err);
+	return ret;
+}
+
+/* The bundle's snapshot folder beside vm.yaml yaml, into out. */
+static void
+snap_dir_of(const char *yaml, char *out, size_t len)
+{
+	const char *sl = strrchr(yaml, '/');
+
+	if (sl == NULL)
+		snprintf(out, len, "snapshots");
+	else
+		snprintf(out, len, "%.*s/snapshots", (int)(sl - yaml), yaml);
+}
+
 static int
 snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
     struct vm_err *err)
 {
+	/* a disk whose snapshot is an overlay's base: based; a running
+	 * VM's (live) gets a new overlay nb on the base, made here and put
+	 * in its place when the load commits */
+	static struct vm_config scfg;
+	static char ovl[MAX_DISKS][PATH_MAX], oldp[MAX_DISKS][PATH_MAX];
+	struct blk *nb[MAX_DISKS] = { 0 };
+	bool based[MAX_DISKS] = { 0 };
+	char tmp[PATH_MAX + 32] = "";
 	struct x86_state *st = NULL;
 	struct pci_dev *host = NULL;
 	struct dev_staged { struct dev d; } *stg = NULL;
@@ -1321,15 +1431,58 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		    "along, this VM has %d writable ones", path, vs.ndisks, nd);
 		goto out;
 	}
+	ret = vm_snapshot_read_config(&rd, &scfg, err);
+	if (ret < 0)
+		goto out;
 	for (i = 0; i < nd; i++) {
 		const struct blk_snapshot *list;
 		int k, n = blk_snapshots(disks[i], &list);
+		int ci = cfg_index(vm->cfg, disks[i]->path);
 
+		ovl[i][0] = '\0';
+		ret = check_base(&rd, &scfg, ci, &based[i], err);
+		if (ret < 0)
+			goto out;
+		if (based[i] && live) {
+			/* a new overlay on the base, opened (the base read
+			 * shared, as the VM's overlay on it reads it) */
+			const struct cfg_disk *sd = &scfg.disks[ci];
+			struct blk *bb = blk_open(sd->file, sd->format[0] ?
+			    sd->format : NULL, BLK_F_RDONLY, err);
+
+			if (bb == NULL) {
+				ret = err->code ? err->code : -EIO;
+				goto out;
+			}
+			ret = vm_overlay_create(bb, vs.tag, ovl[i],
+			    sizeof(ovl[i]), err);
+			blk_close(bb);
+			if (ret == 0 && (nb[i] = blk_open(ovl[i], "qcow2", 0,
+			    err)) == NULL)
+				ret = err->code ? err->code : -EIO;
+			if (ret < 0)
+				goto out;
+			snprintf(oldp[i], sizeof(oldp[i]), "%s",
+			    disks[i]->path);
+			continue;
+		}
+		if (based[i]) {
+			/* vm-run --restore made it (vm_restore_disks_prepare) */
+			if (disks[i]->backing == NULL || !vm_same_file(
+			    disks[i]->backing->path, scfg.disks[ci].file)) {
+				ret = vm_err_set(err, -EINVAL, "%s: not an "
+				    "overlay on the snapshot's base %s",
+				    disks[i]->path, scfg.disks[ci].file);
+				goto out;
+			}
+			continue;
+		}
 		if (vm_disk_external(disks[i])) {
-			ret = vm_err_set(err, -ENOTSUP, "%s: the base of the "
-			    "snapshot's overlay: a VM is not restored onto it "
-			    "yet (stop the VM; vm-snap revert VM TAG puts its "
-			    "disks back at the snapshot)", disks[i]->path);
+			ret = vm_err_set(err, -ENOTSUP, "%s: the snapshot "
+			    "holds no record of this disk as an overlay's base "
+			    "(saved by an older vmkit): it is not restored "
+			    "onto it (stop the VM; vm-snap revert VM TAG puts "
+			    "its disks back at the snapshot)", disks[i]->path);
 			goto out;
 		}
 
@@ -1344,6 +1497,23 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		}
 	}
 
+	if (live && vm->cfg->path[0] != '\0') {
+		const char *old[MAX_DISKS], *files[MAX_DISKS];
+		const char *fmts[MAX_DISKS];
+		bool any = false;
+
+		for (i = 0; i < nd; i++) {
+			old[i] = disks[i]->path;
+			files[i] = nb[i] != NULL ? ovl[i] : NULL;
+			fmts[i] = "qcow2";
+			any |= nb[i] != NULL;
+		}
+		if (any)
+			ret = vm_yaml_set_disks(vm->cfg->path, old, files, fmts,
+			    nd, tmp, sizeof(tmp), err);
+		if (ret < 0)
+			goto out;
+	}
 	/* Everything else decoded and checked before anything changes:
 	 * the RAM (a running VM's: every chunk decompressed), each vCPU into
 	 * staging, the interrupt controllers, the host bridge and each
@@ -1416,8 +1586,30 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	if (damaged != NULL)
 		*damaged = true;
 	pthread_mutex_lock(&vm->io_lock);
-	for (i = 0; ret == 0 && i < nd; i++)
-		ret = blk_snapshot_apply(disks[i], vs.tag, err);
+	for (i = 0; ret == 0 && i < nd; i++) {
+		if (nb[i] != NULL) {
+			/* the device on its new overlay: the old one flushed
+			 * (the guest's writes since the save stay in it) */
+			ret = blk_flush(disks[i]);
+			if (ret < 0) {
+				vm_err_errno(err, ret, "%s: flush",
+				    disks[i]->path);
+				break;
+			}
+			swap_disk(vm, disks[i], nb[i]);
+			set_cfg_disk((struct vm_config *)(uintptr_t)vm->cfg,
+			    disks[i]->path, ovl[i]);
+			blk_close(disks[i]);
+			disks[i] = nb[i];
+			nb[i] = NULL;
+			ovl[i][0] = '\0';      /* in use: kept */
+		} else if (!based[i])
+			ret = blk_snapshot_apply(disks[i], vs.tag, err);
+	}
+	if (ret == 0 && tmp[0] != '\0') {
+		ret = yaml_commit(tmp, vm->cfg->path, err);
+		tmp[0] = '\0';
+	}
 	if (ret == 0)
 		ret = vs.ram_mode == RAM_MAPPED ?
 		    ram_load_mapped(vm, &rd, s, &m, err) :
@@ -1468,7 +1660,28 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 	pthread_mutex_unlock(&vm->io_lock);
 	if (ret == 0 && damaged != NULL)
 		*damaged = false;
+	/* the overlays left no one needs any more */
+	for (i = 0; ret == 0 && live && i < nd; i++)
+		if (oldp[i][0] != '\0' && based[i]) {
+			char sd[PATH_MAX + 16];
+			int ci = cfg_index(vm->cfg, disks[i]->path);
+
+			snap_dir_of(vm->cfg->path, sd, sizeof(sd));
+			if (ci >= 0 && vm->cfg->path[0] != '\0')
+				(void)vm_overlay_drop(oldp[i],
+				    scfg.disks[ci].file, sd);
+			oldp[i][0] = '\0';
+		}
 out:
+	for (i = 0; i < MAX_DISKS; i++) {
+		if (nb[i] != NULL)
+			blk_close(nb[i]);
+		if (nb[i] != NULL || (ret < 0 && ovl[i][0] != '\0'))
+			unlink(ovl[i]);
+		ovl[i][0] = oldp[i][0] = '\0';
+	}
+	if (tmp[0] != '\0')
+		unlink(tmp);
 	ram_map_free(&m);
 	if (stg != NULL)
 		for (di = 0; di < ndev; di++)
@@ -1528,28 +1741,16 @@ vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err)
 {
 	struct snap_reader rd;
-	const struct snap_section *s;
-	void *buf;
 	int ret;
 
 	ret = snap_reader_open(&rd, path, err);
 	if (ret < 0)
 		return ret;
-	s = snap_reader_find(&rd, "config", 0);
-	if (s == NULL) {
+	ret = vm_snapshot_read_config(&rd, cfg, err);
+	if (ret < 0)
 		snap_reader_close(&rd);
-		return vm_err_set(err, -EINVAL, "%s: the snapshot holds no "
-		    "configuration", path);
-	}
-	ret = snap_reader_load(&rd, s, &buf, err);
-	if (ret < 0) {
-		snap_reader_close(&rd);
-		return ret;
-	}
-	kept_put(&rd, path);    /* for the load that follows */
-	cfg_defaults(cfg);
-	ret = cfg_parse(cfg, buf, s->len, path, ".", err);
-	free(buf);
+	else
+		kept_put(&rd, path);    /* for the load that follows */
 	return ret;
 }
 
@@ -1750,6 +1951,10 @@ vm_snapshot_save_disks(const struct vm_config *cfg, const char *yaml,
 		vm_sect_visit(&v, &vs);
 		ret = put_section(&w, "vm", 0, &v, err);
 	}
+	for (i = 0; ret == 0 && i < nd; i++)
+		if (vm_disk_external(disks[i]))
+			ret = put_base(&w, cfg_index(cfg, disks[i]->path),
+			    disks[i]->path, err);
 	/* The disks last; a failure takes back the ones made.  An overlay
 	 * is a new file: the base is not written. */
 	for (done = 0; ret == 0 && done < nd; done++) {
@@ -1821,11 +2026,13 @@ cfg_disk_file(const struct vm_config *c, int j)
 }
 
 int
-vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
-    const char *yaml, char *made, size_t len, struct vm_err *err)
+vm_snapshot_revert_disks(const char *snap, const struct vm_config *scfg,
+    const char *tag, const char *yaml, char *made, size_t len,
+    struct vm_err *err)
 {
 	static struct vm_config cur;
-	static char ovl[MAX_DISKS][PATH_MAX];
+	static char ovl[MAX_DISKS][PATH_MAX], oldp[MAX_DISKS][PATH_MAX];
+	struct snap_reader r;
 	const char *files[MAX_DISKS] = { 0 }, *fmts[MAX_DISKS] = { 0 };
 	struct blk *b[MAX_DISKS];
 	char tmp[PATH_MAX + 32] = "";
@@ -1841,6 +2048,9 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 		if (ret < 0)
 			return ret;
 	}
+	ret = snap_reader_open(&r, snap, err);
+	if (ret < 0)
+		return ret;
 	/* Open each disk the snapshot names: a base read-only (its overlay
 	 * is made beside it), a qcow2 one to write, holding the tag. */
 	for (i = 0; ret == 0 && i < scfg->ndisks; i++) {
@@ -1854,7 +2064,7 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 			    MAX_DISKS);
 			break;
 		}
-		ovl[n][0] = '\0';
+		ovl[n][0] = oldp[n][0] = '\0';
 		b[n] = blk_open(d->file, fmt, BLK_F_RDONLY, err);
 		if (b[n] != NULL && !vm_disk_external(b[n])) {
 			blk_close(b[n]);
@@ -1866,6 +2076,12 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 		}
 		n++;
 		if (vm_disk_external(b[n - 1])) {
+			bool has;
+
+			/* the base as it was at the save */
+			ret = check_base(&r, scfg, i, &has, err);
+			if (ret < 0)
+				break;
 			if (yaml == NULL)
 				ret = vm_err_set(err, -ENOTSUP, "%s: the base of "
 				    "an overlay, and the VM has no bundle "
@@ -1894,8 +2110,12 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 	if (ret == 0 && rewrite) {
 		const char *old[MAX_DISKS];
 
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			old[i] = cfg_disk_file(&cur, i);
+			if (old[i] != NULL && files[i] != NULL &&
+			    !vm_same_file(old[i], files[i]))
+				snprintf(oldp[i], sizeof(oldp[i]), "%s", old[i]);
+		}
 		ret = vm_yaml_set_disks(yaml, old, files, fmts, n, tmp,
 		    sizeof(tmp), err);
 	}
@@ -1907,6 +2127,15 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 		ret = yaml_commit(tmp, yaml, err);
 	if (ret < 0 && tmp[0] != '\0')
 		unlink(tmp);
+	snap_reader_close(&r);
+	/* the overlays replaced, if nothing needs them any more */
+	for (i = 0; ret == 0 && i < n; i++)
+		if (oldp[i][0] != '\0') {
+			char sd[PATH_MAX + 16];
+
+			snap_dir_of(yaml, sd, sizeof(sd));
+			(void)vm_overlay_drop(oldp[i], NULL, sd);
+		}
 	for (i = 0; i < n; i++) {
 		if (ret < 0 && ovl[i][0] != '\0')
 			unlink(ovl[i]);
@@ -1916,4 +2145,122 @@ vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
 		blk_close(b[i]);
 	}
 	return ret;
+}
+
+/* ---- a restore's disks ---------------------------------------------------- */
+
+int
+vm_restore_disks_prepare(const char *snap, struct vm_config *cfg,
+    const char *yaml, struct vm_restore_disks *rd, struct vm_err *err)
+{
+	static struct vm_config scfg, cur;
+	const char *old[CFG_MAX_DISKS] = { 0 }, *files[CFG_MAX_DISKS] = { 0 };
+	const char *fmts[CFG_MAX_DISKS] = { 0 };
+	struct snap_reader r;
+	struct vm_sect vs = { 0 };
+	bool has;
+	int k, ret;
+
+	memset(rd, 0, sizeof(*rd));
+	if (yaml != NULL)
+		snprintf(rd->yaml, sizeof(rd->yaml), "%s", yaml);
+	ret = reader_get(&r, snap, err);
+	if (ret < 0)
+		return ret;
+	ret = get_section(&r, "vm", 0, 1, visit_vm, &vs, 0, false, err);
+	if (ret == 0)
+		ret = vm_snapshot_read_config(&r, &scfg, err);
+	if (ret == 0 && yaml != NULL) {
+		cfg_defaults(&cur);
+		ret = cfg_load(&cur, yaml, err);
+	}
+	for (k = 0; ret == 0 && k < cfg->ndisks && k < CFG_MAX_DISKS; k++) {
+		const struct cfg_disk *sd;
+		struct blk *bb;
+		char *o;
+
+		if (cfg->disks[k].readonly)
+			continue;
+		ret = check_base(&r, &scfg, k, &has, err);
+		if (ret < 0 || !has)
+			continue;
+		if (rd->n == (int)ARRAY_SIZE(rd->ovl)) {
+			ret = vm_err_set(err, -E2BIG, "more than %d disks",
+			    rd->n);
+			break;
+		}
+		sd = &scfg.disks[k];
+		bb = blk_open(sd->file, sd->format[0] ? sd->format : NULL,
+		    BLK_F_RDONLY, err);
+		if (bb == NULL) {
+			ret = err->code ? err->code : -EIO;
+			break;
+		}
+		o = rd->ovl[rd->n];
+		ret = vm_overlay_create(bb, vs.tag, o, sizeof(rd->ovl[0]), err);
+		blk_close(bb);
+		if (ret < 0)
+			break;
+		snprintf(rd->base[rd->n], sizeof(rd->base[0]), "%s", sd->file);
+		if (yaml != NULL) {
+			if (k >= cur.ndisks || cur.disks[k].readonly) {
+				rd->n++;
+				ret = vm_err_set(err, -EINVAL, "%s: no writable "
+				    "disk %d: vm.yaml has changed since the "
+				    "snapshot", yaml, k + 1);
+				break;
+			}
+			snprintf(rd->old[rd->n], sizeof(rd->old[0]), "%s",
+			    cur.disks[k].file);
+			old[k] = rd->old[rd->n];
+			files[k] = o;
+			fmts[k] = "qcow2";
+		}
+		snprintf(cfg->disks[k].file, sizeof(cfg->disks[k].file), "%s",
+		    o);
+		snprintf(cfg->disks[k].format, sizeof(cfg->disks[k].format),
+		    "qcow2");
+		rd->n++;
+	}
+	if (ret == 0 && yaml != NULL && rd->n > 0)
+		ret = vm_yaml_set_disks(yaml, old, files, fmts, cfg->ndisks,
+		    rd->tmp, sizeof(rd->tmp), err);
+	kept_put(&r, snap);     /* for the load that follows */
+	if (ret < 0)
+		vm_restore_disks_abort(rd);
+	return ret;
+}
+
+int
+vm_restore_disks_commit(struct vm_restore_disks *rd, struct vm_err *err)
+{
+	char sd[PATH_MAX + 16];
+	int i, ret = 0;
+
+	if (rd->tmp[0] != '\0') {
+		ret = yaml_commit(rd->tmp, rd->yaml, err);
+		rd->tmp[0] = '\0';
+		if (ret < 0) {
+			vm_restore_disks_abort(rd);
+			return ret;
+		}
+		snap_dir_of(rd->yaml, sd, sizeof(sd));
+		for (i = 0; i < rd->n; i++)
+			(void)vm_overlay_drop(rd->old[i], rd->base[i], sd);
+	}
+	rd->n = 0;
+	return 0;
+}
+
+void
+vm_restore_disks_abort(struct vm_restore_disks *rd)
+{
+	int i;
+
+	if (rd->tmp[0] != '\0')
+		unlink(rd->tmp);
+	rd->tmp[0] = '\0';
+	for (i = 0; i < rd->n; i++)
+		unlink(rd->ovl[i]);
+	rd->n = 0;
 }

@@ -12,11 +12,13 @@
 
 struct blk;
 struct vm;
+struct snap_vis;
 struct snap_writer;
 struct vm_config;
 struct vm_err;
 
 #define VM_SNAP_TAG_MAX 64
+#define PATH_MAX_SNAP 4096       /* PATH_MAX, without limits.h */
 
 struct vm_snap_opts {
 	const char *tag;        /* the disks' internal snapshot name */
@@ -71,6 +73,10 @@ int vm_snapshot_load_live(struct vm *vm, const char *path, bool *damaged,
  * 4 GiB; 0 for a VM booted without firmware), for vm_create_restore. */
 int vm_snapshot_fw_len(const char *path, uint64_t *len,
     struct vm_err *err);
+/* The configuration section of the snapshot rd reads, into cfg. */
+struct snap_reader;
+int vm_snapshot_read_config(struct snap_reader *rd, struct vm_config *cfg,
+    struct vm_err *err);
 /* The configuration a snapshot embeds (on top of cfg_defaults). */
 int vm_snapshot_config(const char *path, struct vm_config *cfg,
     struct vm_err *err);
@@ -97,9 +103,13 @@ int vm_snapshot_save_disks(const struct vm_config *cfg, const char *yaml,
  * can be gone back to again; the bundle's vm.yaml (yaml, or NULL) then
  * names the files the snapshot's disks are in.  Everything is checked,
  * the overlays and the new vm.yaml made, before a disk changes; *made
- * (len bytes) lists the overlays made, one a line. */
-int vm_snapshot_revert_disks(const struct vm_config *scfg, const char *tag,
-    const char *yaml, char *made, size_t len, struct vm_err *err);
+ * (len bytes) lists the overlays made, one a line.  snap: the snapshot's
+ * file, whose record of each base (section "base") is checked; an overlay
+ * replaced in vm.yaml that nothing needs any more is deleted
+ * (vm_overlay_drop). */
+int vm_snapshot_revert_disks(const char *snap, const struct vm_config *scfg,
+    const char *tag, const char *yaml, char *made, size_t len,
+    struct vm_err *err);
 
 /* vm/overlay.c.  Whether b's format has no internal snapshots (so its
  * snapshot is an overlay). */
@@ -119,6 +129,50 @@ int vm_overlay_create(struct blk *base, const char *tag, char *out,
 int vm_yaml_set_disks(const char *yaml, const char *const *old,
     const char *const *files, const char *const *fmts, int n, char *tmp,
     size_t tmplen, struct vm_err *err);
+
+/* What a snapshot records of an overlay's base (section "base", instance:
+ * the disk's index in the configuration): its size and a CRC-32 of its
+ * first and last 64 KiB (every format's header, a VHD's footer, a raw
+ * disk's partition tables).  A restore or revert onto a base that is
+ * missing or differs is refused; a base is read-only (its write
+ * permissions taken away) and locked while a VM runs on it, so nothing
+ * of vmkit's writes it. */
+struct vm_base_rec {
+	uint64_t size;
+	uint32_t crc;
+};
+int vm_base_measure(const char *path, struct vm_base_rec *r,
+    struct vm_err *err);
+int vm_base_rec_visit(struct snap_vis *v, struct vm_base_rec *r);
+/* 0 if the base at path is as r recorded it, else an error naming it. */
+int vm_base_check(const char *path, const struct vm_base_rec *r,
+    struct vm_err *err);
+/* old, a VM's disk file, has been replaced by a new overlay on base:
+ * delete old if it is an overlay vmkit made on base (STEM.*.qcow2 beside
+ * it, backed by it) that no snapshot needs (no internal snapshot in it,
+ * no snapshot file in folder snapdir naming it) and nothing has open.
+ * base NULL: whatever old's backing file is.  1 if deleted, 0 if kept. */
+int vm_overlay_drop(const char *old, const char *base, const char *snapdir);
+
+/* A restore's disks (vm-run --restore): for each disk whose snapshot is
+ * an overlay's base, a new overlay made on the base (checked against its
+ * record), cfg pointed at it, and the bundle's vm.yaml (yaml; NULL: none)
+ * written anew beside it; nothing else changes until commit (after the
+ * load succeeded: vm.yaml replaced, the overlays replaced dropped) or
+ * abort (the overlays and the new vm.yaml deleted). */
+struct vm_restore_disks {
+	int n;
+	char ovl[16][PATH_MAX_SNAP];
+	char old[16][PATH_MAX_SNAP];    /* what vm.yaml named ("" none) */
+	char base[16][PATH_MAX_SNAP];
+	char yaml[PATH_MAX_SNAP];       /* "": no bundle */
+	char tmp[PATH_MAX_SNAP + 32];
+};
+int vm_restore_disks_prepare(const char *snap, struct vm_config *cfg,
+    const char *yaml, struct vm_restore_disks *rd, struct vm_err *err);
+int vm_restore_disks_commit(struct vm_restore_disks *rd,
+    struct vm_err *err);
+void vm_restore_disks_abort(struct vm_restore_disks *rd);
 
 /* Of a VM saved with no_ram: the "ram" section (at *off, page aligned:
  * the caller writes the regions' bytes there, region after region) for

@@ -31,6 +31,13 @@
  *       OUT.  DR7.GD makes a MOV DR a #DB fault with DR6.BD and GD clear
  *       in the handler.  DR4/DR5 are DR6/DR7 with CR4.DE clear, #UD with
  *       it set (17.2.2).
+ *   17.3.1.2, 6.12.1  a data breakpoint hit by an event delivery's own
+ *       stack pushes (INT n, an exception, an interrupt) is a #DB trap
+ *       once the delivery is done: the handler's first instruction
+ *       pushed, DR6.Bn.
+ *   17.3.1.1  an interrupt between the iterations of a REP string
+ *       instruction pushes its EIP and RF set, so that an instruction
+ *       breakpoint on it fires once, not again when it resumes.
  *   17.3.1.4  under TF a REP string instruction traps after each
  *       iteration (EIP on it, RF pushed, until the last; a REPE CMPSB
  *       that stops early; ECX 0 traps once).
@@ -60,6 +67,13 @@
 	.set BD, 0x2000
 	.set DE, 0x8                    /* CR4.DE */
 	.set LOGMAX, 16
+	.set APIC, 0xfee00000
+	.set RI_SRC, 0x1000000          /* rep-irq's strings, 1 MiB each */
+	.set RI_DST, 0x1400000
+	.set RI_LEN, 0x100000
+	.set R6_SRC, 0x300000           /* rep64-irq's, 256 KiB each */
+	.set R6_DST, 0x380000
+	.set R6_LEN, 0x40000
 
 /* START name, stop: a check begins: an empty log, its name, where the
  * handler stops single-stepping. */
@@ -345,6 +359,122 @@ u2:	rep movsl
 	movl $w_wprep, %esi
 	call judge
 
+	/* wp-deliver: data breakpoints an event delivery's own pushes hit
+	 * are a #DB trap once the delivery is done, before the handler's
+	 * first instruction, whose address is pushed, with the DRn's B bit
+	 * (17.3.1.2; 6.12.1 for the frame): INT 0x31 onto a write
+	 * breakpoint on its frame's EIP slot, a #UD (MOV from DR4 with
+	 * CR4.DE) onto one on its frame's EFLAGS slot.  The #DB frames go
+	 * below the ranges.  (Under R/W 11 the IRET's read of the slot
+	 * would be a trap whose own frame hits again.) */
+	START wp-deliver, 0
+	leal -12(%esp), %eax            /* INT's EIP slot */
+	movl %eax, %dr0
+	leal -4(%esp), %eax             /* #UD's EFLAGS slot */
+	movl %eax, %dr1
+	movl $0x00dd0001, %eax          /* L0, RW 01 LEN 11 (both) */
+	movl %eax, %dr7
+	int $0x31
+p2:	movl $0x00dd0004, %eax          /* L1 */
+	movl %eax, %dr7
+	movl %cr4, %eax
+	orl $DE, %eax
+	movl %eax, %cr4
+p3:	movl %dr4, %eax
+	movl %cr4, %eax
+	andl $~DE, %eax
+	movl %eax, %cr4
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $w_wpdeliver, %esi
+	call judge
+
+	/* rep-irq: a hardware interrupt between the iterations of a REP
+	 * MOVSB pushes the instruction's EIP and RF set in the EFLAGS
+	 * image (17.3.1.1), so that the IRET resumes it without the
+	 * instruction breakpoint on it (DR0, L0) firing again: one fault
+	 * before the first iteration only.  The copy is complete: ECX 0,
+	 * ESI and EDI one byte below the strings (DF set, which also makes
+	 * it go byte by byte), every byte copied.  The LAPIC timer ticks
+	 * every 20 us (1 GHz clock); the string is run again, up to 16
+	 * times, until a tick came in the middle of it. */
+	movl $RI_SRC, %edi
+	movl $(RI_LEN / 4), %ecx
+	call ri_fill
+	movl $R6_SRC, %edi              /* rep64-irq's, while paging is off */
+	movl $(R6_LEN / 4), %ecx
+	call ri_fill
+	movl $rep_isr, %eax
+	movl $idt + 0x30 * 8, %edi
+	call set_gate
+	movl $rep_spur, %eax
+	movl $idt + 0x3f * 8, %edi
+	call set_gate
+	movl $0x13f, APIC + 0xf0        /* SVR: enabled, spurious 0x3f */
+	movl $0x10000, APIC + 0x350     /* LVT LINT0 masked: no PIC */
+	movl $0xb, APIC + 0x3e0         /* divide by 1 */
+	movl $0x20030, APIC + 0x320     /* periodic, vector 0x30 */
+	movl $20000, APIC + 0x380       /* 20 us */
+	movl $16, ri_tries
+ri_again:
+	START rep-irq, 0
+	movl $0, irq_mid
+	movl $0, irq_norf
+	movl $ri_rep, %eax
+	movl %eax, %dr0
+	movl $1, %eax
+	movl %eax, %dr7
+	std
+	movl $(RI_SRC + RI_LEN - 1), %esi
+	movl $(RI_DST + RI_LEN - 1), %edi
+	movl $RI_LEN, %ecx
+	sti
+ri_rep:	rep movsb
+	cli
+	cld
+	movl %ecx, ri_ecx
+	movl %esi, ri_esi
+	movl %edi, ri_edi
+	xorl %eax, %eax
+	movl %eax, %dr7
+	cmpl $0, irq_mid
+	jne 1f
+	decl ri_tries
+	jnz ri_again
+1:	movl $0, APIC + 0x380           /* the timer stopped */
+	movl $0x10030, APIC + 0x320
+	movl $w_repirq, %esi
+	call judge
+	/* wp-irq: a hardware interrupt (the LAPIC timer, one-shot, taken
+	 * in HLT) whose frame's EIP slot a write breakpoint covers: the
+	 * #DB trap before the handler's first instruction, as wp-deliver.
+	 * First the tick rep-irq's timer may have left pending. */
+	sti
+	nop
+	cli
+	START wp-irq, 0
+	leal -12(%esp), %eax
+	movl %eax, %dr0
+	movl $0x000d0001, %eax          /* L0, RW 01 LEN 11 */
+	movl %eax, %dr7
+	movl $0x30, APIC + 0x320        /* one-shot, vector 0x30 */
+	movl $100000, APIC + 0x380      /* 100 us */
+	sti
+	hlt
+	cli
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl $0x10030, APIC + 0x320
+	movl $w_wpirq, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "rep-irq-ticks"
+	.text
+	movl $RI_SRC, %esi
+	movl $RI_DST, %edi
+	movl $RI_LEN, %ecx
+	call ri_check
 	/* iobp: with CR4.DE, R/W 10 is an I/O breakpoint: a trap after an
 	 * IN or OUT touching its ports (17.2.4, 17.2.5). */
 	START iobp, 0
@@ -528,20 +658,31 @@ rdb:	pushl %eax
 go64:
 	movl $pml4, %edi
 	xorl %eax, %eax
-	movl $(3 * 4096 / 4), %ecx
+	movl $(4 * 4096 / 4), %ecx
 	rep stosl
 	movl $pdpt + 3, pml4
 	movl $pd + 3, pdpt
 	movl $0x83, pd                  /* 2 MiB pages: 0-4 MiB */
 	movl $0x200083, pd + 8
+	movl $pd_apic + 3, pdpt + 3 * 8 /* and the LAPIC's, PCD */
+	movl $(APIC + 0x93), pd_apic + ((APIC >> 21) & 511) * 8
 	xorl %ecx, %ecx
 1:	movl %ecx, %edi
 	shll $4, %edi
 	addl $idt64, %edi
 	movl $unexp64, %eax
 	cmpl $1, %ecx
-	jne 2f
+	jne 3f
 	movl $db64, %eax
+3:	cmpl $6, %ecx
+	jne 3f
+	movl $ud64, %eax
+3:	cmpl $0x1f, %ecx
+	jne 3f
+	movl $int1f64, %eax
+3:	cmpl $0x30, %ecx
+	jne 2f
+	movl $rep64_isr, %eax
 2:	movw %ax, (%edi)
 	movw $CODE64, 2(%edi)
 	movw $0x8e00, 4(%edi)
@@ -550,7 +691,7 @@ go64:
 	movl $0, 8(%edi)
 	movl $0, 12(%edi)
 	incl %ecx
-	cmpl $32, %ecx
+	cmpl $0x40, %ecx
 	jb 1b
 	movl $pml4, %eax
 	movl %eax, %cr3
@@ -642,6 +783,66 @@ r3:	START64 wp64, 0
 1:	decl %r12d
 	jnz r3
 	COPY nlog, l_wp64b
+	/* wp64-deliver: wp-deliver in 64-bit mode: INT 0x1f onto a write
+	 * breakpoint on the RIP slot of its frame (8 bytes, LEN 10; the
+	 * frame starts at RSP rounded down to 16), a #UD (UD2) onto one on
+	 * its RFLAGS slot. */
+	START64 wp64-deliver, 0
+	movq %rsp, %rax
+	andq $~15, %rax
+	subq $40, %rax                  /* RIP */
+	movq %rax, %dr0
+	addq $16, %rax                  /* RFLAGS */
+	movq %rax, %dr1
+	movl $0x00990001, %eax          /* L0, RW 01 LEN 10 (both) */
+	movq %rax, %dr7
+	int $0x1f
+	movl $0x00990004, %eax          /* L1 */
+	movq %rax, %dr7
+	ud2
+	xorl %eax, %eax
+	movq %rax, %dr7
+	COPY nlog, l_wp64d
+	/* rep64-irq: rep-irq's ticks in 64-bit code, which the jit tier
+	 * compiles (a REP MOVSB with DF set goes to its handler, which
+	 * stops between chunks of iterations for interrupts), without a
+	 * breakpoint: three runs, each repeated up to 16 times until a
+	 * tick came in the middle; the third judged. */
+	movl $(APIC + 0x320), %edx
+	movl $0x20030, (%rdx)           /* periodic, vector 0x30 */
+	movl $(APIC + 0x380), %edx
+	movl $20000, (%rdx)
+	movl $3, %r12d
+r4:	movl $16, %r13d
+r5:	movl $irq_mid, %edx
+	movl $0, (%rdx)
+	movl $irq_norf, %edx
+	movl $0, (%rdx)
+	std
+	movl $(R6_SRC + R6_LEN - 1), %esi
+	movl $(R6_DST + R6_LEN - 1), %edi
+	movl $R6_LEN, %ecx
+	sti
+ri64_rep: rep movsb
+	cli
+	cld
+	movl $irq_mid, %edx
+	cmpl $0, (%rdx)
+	jne 1f
+	decl %r13d
+	jnz r5
+1:	decl %r12d
+	jnz r4
+	movl $ri_ecx, %edx
+	movq %rcx, (%rdx)
+	movl $ri_esi, %edx
+	movq %rsi, (%rdx)
+	movl $ri_edi, %edx
+	movq %rdi, (%rdx)
+	movl $(APIC + 0x380), %edx
+	movl $0, (%rdx)                 /* the timer stopped */
+	movl $(APIC + 0x320), %edx
+	movl $0x10030, (%rdx)
 	/* To compatibility mode (32-bit code) to judge them. */
 	pushq $CODE0
 	movl $compat, %eax
@@ -687,6 +888,34 @@ db64:
 	popq %rcx
 	popq %rbx
 	popq %rax
+	iretq
+
+/* The LAPIC timer in 64-bit mode (rep64-irq): as rep_isr.  Also a tick
+ * rep-irq's timer left pending. */
+rep64_isr:
+	pushq %rax
+	pushq %rdx
+	movl $ri64_rep, %eax
+	cmpq %rax, 16(%rsp)
+	jne 1f
+	movl $irq_mid, %edx
+	incl (%rdx)
+	testl $RF, 32(%rsp)
+	jnz 1f
+	movl $irq_norf, %edx
+	incl (%rdx)
+1:	movl $(APIC + 0xb0), %edx
+	movl $0, (%rdx)                 /* EOI */
+	popq %rdx
+	popq %rax
+	iretq
+
+/* INT 0x1f and #UD (UD2, skipped) in 64-bit mode (wp64-deliver). */
+int1f64:
+	nop
+	iretq
+ud64:
+	addq $2, (%rsp)
 	iretq
 
 wtouch:
@@ -745,6 +974,21 @@ compat:
 	COPY l_wp64b, nlog
 	movl $w_wp64, %esi
 	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "wp64-deliver"
+	.text
+	COPY l_wp64d, nlog
+	movl $w_wp64d, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "rep64-irq-ticks"
+	.text
+	movl $R6_SRC, %esi
+	movl $R6_DST, %edi
+	movl $R6_LEN, %ecx
+	call ri_check
 	movl $888f, cname
 	.section .rodata
 888:	.asciz "lmentry"
@@ -821,6 +1065,21 @@ ud_handler:
 1:	addl $3, 8(%esp)
 	popl %ebx
 	popl %eax
+	iret
+
+/* The LAPIC timer (rep-irq): count the ticks that came in the middle of
+ * the REP MOVSB and those whose EFLAGS image had RF clear. */
+rep_isr:
+	pushl %eax
+	cmpl $ri_rep, 4(%esp)
+	jne 1f
+	incl irq_mid
+	testl $RF, 12(%esp)
+	jnz 1f
+	incl irq_norf
+1:	movl $0, APIC + 0xb0            /* EOI */
+	popl %eax
+rep_spur:
 	iret
 
 /* INT 0x31: a handler of two instructions (TF is clear in it). */
@@ -904,6 +1163,50 @@ puthex:
 	popl %ecx
 	ret
 
+/* ri_fill: ecx dwords of a pattern at edi. */
+ri_fill:
+	movl $0x01234567, %eax
+1:	movl %eax, (%edi)
+	addl $4, %edi
+	roll $3, %eax
+	addl %ecx, %eax
+	loop 1b
+	ret
+
+/* ri_check: after a REP MOVSB with DF set of ecx bytes from esi to edi
+ * (rep-irq, rep64-irq): "debug: NAME ok" if ri_ecx is 0, ri_esi and ri_edi
+ * one byte below the strings, the bytes copied, a tick came in the middle
+ * (irq_mid) and none of them had RF clear (irq_norf); else what failed. */
+ri_check:
+	pushl %esi
+	movl cname, %esi
+	call head
+	popl %esi
+	leal -1(%esi), %eax
+	cmpl %eax, ri_esi
+	jne 2f
+	leal -1(%edi), %eax
+	cmpl %eax, ri_edi
+	jne 2f
+	cmpl $0, ri_ecx
+	jne 2f
+	shrl $2, %ecx
+	repe cmpsl
+	jne 2f
+	cmpl $0, irq_mid
+	je 3f
+	cmpl $0, irq_norf
+	je 1f
+	movl $s_norf, %esi
+	jmp 4f
+3:	movl $s_nomid, %esi
+	jmp 4f
+2:	movl $s_copy, %esi
+4:	incl failures
+	jmp puts
+1:	movl $s_ok, %esi
+	jmp puts
+
 /* A 32-bit interrupt gate (DPL 0) to CODE0:eax at edi. */
 set_gate:
 	movw %ax, (%edi)
@@ -969,6 +1272,14 @@ w_wprmw: .long 2
 w_wprep: .long 2
 	WANT u1, 3 + RF, 1
 	WANT u2, 1 + RF, 2
+w_wpdeliver: .long 3
+	WANT int31, CODE0, 1
+	WANT ud_handler, CODE0, 2
+	WANT p3, CODE0, 6
+w_repirq: .long 1
+	WANT ri_rep, CODE0, 1
+w_wpirq: .long 1
+	WANT rep_isr, CODE0, 1
 w_iobp:	.long 3
 	WANT z2, CODE0, 1
 	WANT z3, CODE0, 2
@@ -1011,6 +1322,9 @@ w_ibp64: .long 1
 	WANT t2_b, CODE64, 1
 w_wp64:	.long 1
 	WANT w64b, CODE64, 1
+w_wp64d: .long 2
+	WANT int1f64, CODE64, 1
+	WANT ud64, CODE64, 2
 hex:	.ascii "0123456789abcdef"
 s_head:	.asciz "debug: "
 s_sp:	.asciz " "
@@ -1022,6 +1336,9 @@ s_ecx:	.asciz "debug: ibp: the instruction did not run exactly once\n"
 s_unexp: .asciz "debug: unexpected exception\n"
 s_gd:	.asciz "debug: gd: DR7.GD still set after the #DB\n"
 s_dr45:	.asciz "debug: dr45: DR4/DR5 are not DR6/DR7 with CR4.DE clear\n"
+s_norf:	.asciz "BAD: RF clear in the image of a tick in the middle of the string\n"
+s_nomid: .asciz "BAD: no tick came in the middle of the string in 16 runs\n"
+s_copy:	.asciz "BAD: the copy is not complete (ECX, ESI, EDI or the bytes)\n"
 s_allok: .asciz "debug: all ok\n"
 s_failed: .asciz "debug: some checks failed\n"
 
@@ -1040,7 +1357,7 @@ idt_desc:
 	.word 0x40 * 8 - 1
 	.long idt
 idt64_desc:
-	.word 32 * 16 - 1
+	.word 0x40 * 16 - 1
 	.long idt64, 0
 gdt_big_desc:
 	.word 0xffff
@@ -1052,13 +1369,21 @@ saved_esp: .long 0
 failures: .long 0
 stop_at: .long 0
 log_ecx: .long 0
+irq_mid: .long 0
+irq_norf: .long 0
+ri_tries: .long 0
+	.align 8
+ri_ecx:	.quad 0
+ri_esi:	.quad 0
+ri_edi:	.quad 0
 	.bss
 	.align 4096
 pml4:	.space 4096
 pdpt:	.space 4096
 pd:	.space 4096
+pd_apic: .space 4096
 idt:	.space 0x40 * 8
-idt64:	.space 32 * 16
+idt64:	.space 0x40 * 16
 got:	.long 0
 cname:	.long 0
 	.align 64
@@ -1076,3 +1401,4 @@ l_lmentry: .space LOGMAX * 12 + 4
 dual:	.space 32
 gdt_big: .space 0x10000
 l_wp64b: .space LOGMAX * 12 + 4
+l_wp64d: .space LOGMAX * 12 + 4

@@ -9,7 +9,12 @@
  * "prot: NAME ok" or "prot: NAME BAD" with the values seen, and the guest
  * exits 0 only if all pass.  The checks run twice, so that on the jit
  * tier the second round runs blocks already compiled (and TLB entries
- * made during the first).  The expected values:
+ * made during the first).  Before long mode, the CPL 0 checks of SMEP and
+ * SMAP run in 32-bit code under 32-bit paging, with
+ * the user alias in a 4 MiB page (CR4.PSE) and in 4 KiB pages, and under
+ * PAE paging with 2 MiB pages: "prot: pse-4m-NAME", "pse-4k-NAME",
+ * "pae-NAME" (4.6.1 and 4.7 hold in every paging mode; the I/D bit is
+ * set for a fetch under SMEP also without PAE).  The expected values:
  *   CPUID 7.0: EBX bit 7 (SMEP), bit 20 (SMAP), ECX bit 2 (UMIP).
  *   4.6.1  with CR4.SMEP a fetch at CPL 0 from a user page is #PF with
  *       P and I/D set (4.7), CR2 the address; without it, allowed; data
@@ -134,6 +139,72 @@
 	movq %rax, %cr4
 	.endm
 
+/* TRY32 name, vec, err, cr2, insn: TRY0 in 32-bit code (checks32). */
+	.macro TRY32 name, vec, err, cr2, insn:vararg
+	movl $\vec, want
+	movl $\err, want + 4
+	movl $\cr2, want + 8
+	movl $0, want + 12
+	movl $-1, ex
+	movl $777f, resume
+	movl $0, resume + 4
+	movl %esp, saved_rsp
+	\insn
+777:
+	movl $888f, %esi
+	call check32
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+	.macro AC_READ32 op
+	\op
+	movl (%edx), %ecx
+	.endm
+	.macro AC_WRITE32 op
+	\op
+	movl %ecx, (%edx)
+	.endm
+	.macro AC_REP32 op
+	\op
+	rep movsb
+	.endm
+	.macro STAC_READ_LOADFS32
+	stac
+	movl (%esi), %eax
+	movw %cx, %fs
+	.endm
+	.macro CR4ON32 bits
+	movl %cr4, %eax
+	orl $\bits, %eax
+	movl %eax, %cr4
+	.endm
+	.macro CR4OFF32 bits
+	movl %cr4, %eax
+	andl $~(\bits), %eax
+	movl %eax, %cr4
+	.endm
+/* PAGING32 name, cr3, cr4: paging off, then on with cr3 and CR4's PSE and
+ * PAE bits as cr4, WP set; the checks' lines named "name-...". */
+	.macro PAGING32 name, cr3, cr4
+	movl %cr0, %eax
+	andl $0x7fffffff, %eax
+	movl %eax, %cr0
+	movl $\cr3, %eax
+	movl %eax, %cr3
+	movl %cr4, %eax
+	andl $~0x30, %eax
+	orl $\cr4, %eax
+	movl %eax, %cr4
+	movl %cr0, %eax
+	orl $0x80010000, %eax
+	movl %eax, %cr0
+	movl $888f, mode32
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+
 	.text
 	.globl _start
 _start:
@@ -193,6 +264,49 @@ _start:
 	movl $idt + 0x30 * 16, %edi
 	movw $0xee00, %bx
 	call set_gate64
+	/* The same checks of SMEP and SMAP at CPL 0 in 32-bit code, under
+	 * 32-bit paging (the user alias in 4 MiB pages, and in 4 KiB ones)
+	 * and PAE paging (2 MiB pages: the PD above).  The 32-bit page
+	 * directory: 0-4 MiB a supervisor 4 MiB page; 4-8 MiB either a
+	 * user 4 MiB page of physical 0, or pt32's user 4 KiB pages of
+	 * physical 0-4 MiB.  The PAE PDPT's only entry is the PD. */
+	xorl %ecx, %ecx
+2:	movl stub32tab(, %ecx, 4), %eax
+	movw %ax, idt32(, %ecx, 8)
+	movw $CODE0, idt32 + 2(, %ecx, 8)
+	movw $0x8e00, idt32 + 4(, %ecx, 8)
+	shrl $16, %eax
+	movw %ax, idt32 + 6(, %ecx, 8)
+	incl %ecx
+	cmpl $32, %ecx
+	jb 2b
+	lidt idt32_desc
+	movw $LDT_SEL, %ax
+	lldt %ax
+	xorl %ecx, %ecx
+1:	movl %ecx, %eax
+	shll $12, %eax
+	orl $7, %eax
+	movl %eax, pt32(, %ecx, 4)
+	incl %ecx
+	cmpl $1024, %ecx
+	jb 1b
+	movl $0x83, pd32
+	movl $0x87, pd32 + 4
+	movl $pd + 1, pdpt_pae
+	PAGING32 pse-4m, pd32, 0x10
+	call checks32
+	movl $pt32 + 7, pd32 + 4
+	PAGING32 pse-4k, pd32, 0x10
+	call checks32
+	PAGING32 pae, pdpt_pae, 0x20
+	call checks32
+	movl %cr0, %eax
+	andl $0x7fffffff, %eax
+	movl %eax, %cr0
+	movl %cr4, %eax
+	andl $~0x30, %eax
+	movl %eax, %cr4
 	/* Long mode. */
 	movl $pml4, %eax
 	movl %eax, %cr3
@@ -207,6 +321,134 @@ _start:
 	orl $0x80010000, %eax           /* PG, WP */
 	movl %eax, %cr0
 	ljmp $CODE64, $long64
+
+/* checks32: SMEP and SMAP at CPL 0 in 32-bit code under the paging mode
+ * set up (4.6.1, the error codes of 4.7): what the 64-bit round checks at
+ * CPL 0. */
+checks32:
+	movl $(ufunc + ALIAS), %eax
+	movl $(udata + ALIAS), %edx
+	TRY32 smep-off-fetch, NONE, 0, 0, call *%eax
+	CR4ON32 SMEP
+	movl $(ufunc + ALIAS), %eax
+	TRY32 smep-fetch, PF, 0x11, ufunc + ALIAS, call *%eax
+	TRY32 smep-data-read, NONE, 0, 0, movl (%edx), %ecx
+	TRY32 smep-data-write, NONE, 0, 0, movl %ecx, (%edx)
+	CR4OFF32 SMEP
+	CR4ON32 SMAP
+	movl $(ufunc + ALIAS), %eax
+	TRY32 smap-fetch, NONE, 0, 0, call *%eax
+	TRY32 smap-read, PF, 1, udata + ALIAS, movl (%edx), %ecx
+	TRY32 smap-write, PF, 3, udata + ALIAS, movl %ecx, (%edx)
+	TRY32 smap-stac-read, NONE, 0, 0, AC_READ32 stac
+	TRY32 smap-stac-write, NONE, 0, 0, AC_WRITE32 stac
+	TRY32 smap-clac-read, PF, 1, udata + ALIAS, AC_READ32 clac
+	TRY32 smap-clac-write, PF, 3, udata + ALIAS, AC_WRITE32 clac
+	clac
+	movl $kbuf, %esi
+	movl %edx, %edi
+	movl $64, %ecx
+	TRY32 smap-stac-rep-movsb, NONE, 0, 0, AC_REP32 stac
+	movl $kbuf, %esi
+	movl %edx, %edi
+	movl $64, %ecx
+	TRY32 smap-rep-movsb, PF, 3, udata + ALIAS, AC_REP32 clac
+	movw $4, %cx                    /* LDT entry 0 */
+	TRY32 smap-implicit, PF, 1, ldt + ALIAS, STAC_LOADFS
+	clac
+	movl $(ldt + ALIAS), %esi
+	movw $4, %cx
+	TRY32 smap-implicit-after-read, PF, 1, ldt + ALIAS, STAC_READ_LOADFS32
+	clac
+	CR4OFF32 SMAP
+	movw $4, %cx
+	TRY32 smap-off-implicit, NONE, 0, 0, movw %cx, %fs
+	xorl %ecx, %ecx
+	movw %cx, %fs
+	ret
+
+/* check32: check in 32-bit code, the line "prot: MODE-NAME ...". */
+check32:
+	pushl %esi
+	movl $s_head, %esi
+	call puts
+	movl mode32, %esi
+	call puts
+	movl $s_dash, %esi
+	call puts
+	popl %esi
+	call puts
+	movl ex, %eax
+	cmpl want, %eax
+	jne 9f
+	cmpl $NONE, %eax
+	je 8f
+	movl ex + 4, %eax
+	cmpl want + 4, %eax
+	jne 9f
+	cmpl $PF, want
+	jne 8f
+	movl ex + 8, %eax
+	cmpl want + 8, %eax
+	jne 9f
+8:	movl $s_ok, %esi
+	jmp puts
+9:	movl $s_bad, %esi
+	call puts
+	movl ex, %eax
+	call puthex32
+	movl ex + 4, %eax
+	call puthex32
+	movl ex + 8, %eax
+	call puthex32
+	movl $s_nl, %esi
+	call puts
+	incl failures
+	ret
+
+/* puthex32: " " and eax in hex. */
+puthex32:
+	pushl %ecx
+	pushl %edx
+	pushl %ebx
+	movl %eax, %ebx
+	movb $' ', %al
+	PUTC
+	movl $8, %ecx
+1:	roll $4, %ebx
+	movl %ebx, %eax
+	andl $0xf, %eax
+	movb hex(%eax), %al
+	PUTC
+	loop 1b
+	popl %ebx
+	popl %edx
+	popl %ecx
+	ret
+
+/* Every exception in 32-bit code: record vector, error code, CR2;
+ * resume. */
+record32:
+	popl ex
+	popl ex + 4
+	movl %cr2, %eax
+	movl %eax, ex + 8
+	movl $0, ex + 12
+	movl saved_rsp, %esp
+	jmp *resume
+
+	.macro STUB32 v
+stub32_\v:
+	.if (\v == 8) || (\v >= 10 && \v <= 14) || (\v == 17) || (\v == 21)
+	.else
+	pushl $0
+	.endif
+	pushl $\v
+	jmp record32
+	.endm
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	STUB32 \v
+	.endr
 
 /* A 64-bit gate to CODE64:eax at edi, type and DPL in bx. */
 set_gate64:
@@ -552,7 +794,12 @@ stubtab:
 	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	.long stub\v
 	.endr
+stub32tab:
+	.irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	.long stub32_\v
+	.endr
 hex:	.ascii "0123456789abcdef"
+s_dash:	.asciz "-"
 s_head:	.asciz "prot: "
 s_ok:	.asciz " ok\n"
 s_bad:	.asciz " BAD (vector, error code, CR2):"
@@ -579,6 +826,12 @@ gdt_desc:
 idt_desc:
 	.word 0x31 * 16 - 1
 	.long idt, 0
+idt32_desc:
+	.word 32 * 8 - 1
+	.long idt32
+mode32:	.long 0
+	.align 32
+pdpt_pae: .quad 0, 0, 0, 0
 	.align 8
 /* An LDT: entry 0 a flat data segment, accessed (no write to set A). */
 ldt:	.quad 0x00cf93000000ffff, 0
@@ -611,3 +864,6 @@ fa:	.space 4096
 fb:	.space 4096
 ca:	.space 4096
 cb:	.space 4096
+pd32:	.space 4096
+pt32:	.space 4096
+idt32:	.space 32 * 8

@@ -15,6 +15,8 @@
  *   7.2.2, 7.3 (table 7-1)  a busy TSS as the target of a JMP or CALL is
  *       #GP(selector); a TSS with a limit below 0x67 #TS(selector); a
  *       not-present TSS or task gate #NP(selector).
+ *   7.6 (figure 7-10)  the same with a 16-bit TSS: IP, FLAGS, AX-DI,
+ *       ES, CS, SS, DS and the LDT selector in its 16-bit fields, no CR3.
  *   6.12.1, 6.13 (interrupt 10)  an INT n from CPL 3 whose TSS gives a
  *       code segment as the CPL 0 stack is #TS(that selector), EXT 0.
  *   6.12.2, 6.15 (interrupt 8)  an exception through a task gate runs
@@ -37,6 +39,8 @@
 	.set TGATE_C, 0x58              /* task gate to TSS_C */
 	.set TGATE_NP, 0x60             /* task gate, not present */
 	.set TSS_TS, 0x68               /* the #TS handler task */
+	.set TSS16, 0x70                /* a 16-bit TSS */
+	.set CODE_T16, 0x78             /* 32-bit code, base task16 */
 
 	.set KSTACK, 0x2f0000
 	.set USTACK, 0x2e0000
@@ -85,6 +89,8 @@ _start:
 	TSSDESC TSS_NP, tss_b
 	TSSDESC TSS_SHORT, tss_b
 	TSSDESC TSS_TS, tss_ts
+	TSSDESC TSS16, tss16
+	TSSDESC CODE_T16, task16
 	movl $ISTACK, tss_a + 4
 	movl $DATA0, tss_a + 8
 	movw $TSS_A, %ax
@@ -120,7 +126,115 @@ _start:
 	call run_call
 	call run_errors
 	call run_df
+	call run_tss16
 	jmp finish
+
+/* ---- a 16-bit TSS ----------------------------------------------------------- */
+
+/* 7.6 (figure 7-10), 7.3: a JMP from the 32-bit task to a 16-bit TSS
+ * loads IP, FLAGS, AX-DI and ES, CS, SS, DS from it and swaps the busy
+ * bits; the JMP back saves IP, FLAGS and the 16-bit registers there.  A
+ * CALL to it writes the back-link and sets NT; its IRET returns to the
+ * 32-bit task, saving FLAGS without NT.  The task's code runs at offset
+ * IP of CODE_T16, whose base is task16. */
+run_tss16:
+	movl $m_tss16, modename
+	movl $(t16_jmp - task16), %eax
+	call init_tss16
+	movl $0x2468, %ebx
+	TRY0 jmp-to-16-bit-tss, NONE, 0, 0, ljmp $TSS16, $0
+	movl %ebx, got
+	CHECKV jmp-back-ebx-restored, $0x2468
+	movzwl t16_ax, %eax
+	movl %eax, got
+	CHECKV new-task-ax-from-tss, $0xaaaa
+	movzwl t16_sp, %eax
+	movl %eax, got
+	CHECKV new-task-sp-from-tss, $0xff00
+	movl t16_tr, %eax
+	movl %eax, got
+	CHECKV new-task-tr, $TSS16
+	movl t16_busy_a, %eax
+	movl %eax, got
+	CHECKV jmp-old-not-busy, $0
+	movl t16_busy, %eax
+	movl %eax, got
+	CHECKV jmp-new-busy, $2
+	BUSY TSS16
+	CHECKV jmp-back-16-not-busy, $0
+	movzwl tss16 + 0x0e, %eax
+	movl %eax, got
+	CHECKV old-task-ip-saved, $(t16_jmp_after - task16)
+	movzwl tss16 + 0x14, %eax       /* CX */
+	movl %eax, got
+	CHECKV old-task-cx-saved, $0xb1b1
+	movl $(t16_call - task16), %eax
+	call init_tss16
+	movl $0x1357, %ebx
+	TRY0 call-16-bit-tss, NONE, 0, 0, lcall $TSS16, $0
+	movl %ebx, got
+	CHECKV iret-back-ebx-restored, $0x1357
+	movl t16_link, %eax
+	movl %eax, got
+	CHECKV call-back-link, $TSS_A
+	movl t16_flags, %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV call-sets-nt, $NT
+	BUSY TSS16
+	CHECKV iret-leaves-16-not-busy, $0
+	movzwl tss16 + 0x10, %eax
+	andl $NT, %eax
+	movl %eax, got
+	CHECKV iret-saved-flags-no-nt, $0
+	ret
+
+/* A fresh 16-bit TSS for a CPL 0 task starting at IP ax. */
+init_tss16:
+	pushl %edi
+	pushl %ecx
+	pushl %eax
+	movl $tss16, %edi
+	xorl %eax, %eax
+	movl $0x2c / 4, %ecx
+	cld
+	rep stosl
+	popl %eax
+	movw %ax, tss16 + 0x0e          /* IP */
+	movw $2, tss16 + 0x10           /* FLAGS */
+	movw $0xaaaa, tss16 + 0x12      /* AX */
+	movw $0xff00, tss16 + 0x1a      /* SP */
+	movw $DATA0, tss16 + 0x22       /* ES */
+	movw $CODE_T16, tss16 + 0x24    /* CS */
+	movw $DATA0, tss16 + 0x26       /* SS */
+	movw $DATA0, tss16 + 0x28       /* DS */
+	popl %ecx
+	popl %edi
+	ret
+
+/* The 16-bit TSS's task (32-bit code at offsets from task16). */
+task16:
+t16_jmp:
+	movl %eax, t16_ax
+	movl %esp, t16_sp
+	str %ax
+	movzwl %ax, %eax
+	movl %eax, t16_tr
+	BUSY TSS_A
+	movl %eax, t16_busy_a
+	BUSY TSS16
+	movl %eax, t16_busy
+	movl $0xb1b1, %ecx
+	ljmp $TSS_A, $0
+t16_jmp_after:
+	hlt
+t16_call:
+	movzwl tss16, %eax
+	movl %eax, t16_link
+	pushfl
+	popl t16_flags
+	movl $0x9999, %ebx
+	iret
 
 /* ---- JMP to a TSS and back ---------------------------------------------- */
 
@@ -388,6 +502,8 @@ gdt:	.quad 0
 	.quad 0x0000850000380000        /* 0x58 task gate to TSS_C */
 	.quad 0x0000050000380000        /* 0x60 task gate, not present */
 	.quad 0x0000890000000067        /* 0x68 TSS_TS */
+	.quad 0x000081000000002b        /* 0x70 TSS16, limit 0x2b */
+	.quad 0x00cf9a000000ffff        /* 0x78 CODE_T16, base patched */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -396,6 +512,7 @@ idt_desc:
 	.word 0x31 * 8 - 1
 	.long idt
 m_jmp:	.asciz "jmp"
+m_tss16: .asciz "tss16"
 m_call:	.asciz "call"
 m_err:	.asciz "errors"
 m_df:	.asciz "double-fault"
@@ -415,6 +532,14 @@ tss_c:	.space 0x68
 tss_df:	.space 0x68
 	.align 128
 tss_ts:	.space 0x68
+tss16:	.space 0x2c
+t16_ax:	.space 4
+t16_sp:	.space 4
+t16_tr:	.space 4
+t16_busy: .space 4
+t16_busy_a: .space 4
+t16_link: .space 4
+t16_flags: .space 4
 ts_esp:	.space 4
 b_eax:	.space 4
 b_tr:	.space 4

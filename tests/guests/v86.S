@@ -1,5 +1,6 @@
 /*
- * v86: virtual-8086 mode under a 32-bit monitor (Intel SDM vol. 3A,
+ * v86: virtual-8086 mode under a 32-bit monitor, and protected-mode virtual
+ * interrupts (Intel SDM vol. 3A,
  * chapter 20, and the IRET, INT n, CLI, STI, PUSHF and POPF pseudo-code in
  * vol. 2).  The monitor enters 8086 code copied to 0x8000 (CS 0x800, SS
  * 0x700) with an IRET whose EFLAGS image has VM set, and gets it back
@@ -21,6 +22,12 @@
  *       as 3, VIF cleared (method 6); a set bit is #GP(0) (method 3).
  *   20.4.1, 20.4.2 (VME)  CLI and STI change VIF, not IF; STI with VIP
  *       set is #GP(0); PUSHF/POPF work on 16 bits only (PUSHFD #GP(0)).
+ *   20.4, CLI, STI, POPF (PVI)  with CR4.PVI, at CPL 3 in protected mode
+ *       with IOPL < 3, CLI clears VIF and STI sets it, IF unchanged; STI
+ *       with VIP set is #GP(0); POPF changes neither IF nor VIF; with
+ *       IOPL 3 STI sets IF; without PVI both are #GP(0).
+ *   7.3, 20.2.5  a JMP to a TSS whose EFLAGS image has VM set runs the
+ *       new task in virtual-8086 mode (8086 segments, CPL 3).
  *   20.2.8.1  IN and OUT are checked against the TSS's I/O permission
  *       bitmap, whatever IOPL is: a set bit is #GP(0).
  *   17.3.1.4  TF across virtual-8086 entry: an IRET to an image with TF
@@ -33,6 +40,7 @@
 #include "systest.inc"
 
 	.set TSS_SEL, 0x28
+	.set TSS2_SEL, 0x30
 	.set KSTACK, 0x2f0000
 	.set USTACK, 0x2e0000
 	.set ISTACK, 0x2d0000
@@ -44,6 +52,7 @@
 	.set IF, 0x200
 	.set TF, 0x100
 	.set CR4_VME, 1
+	.set CR4_PVI, 2
 	.set V_IMG, 0x6000              /* data the 8086 code writes (DS 0) */
 	.set V_IN, 0x6002
 	.set V_MARK, 0x6004
@@ -128,7 +137,150 @@ _start:
 	call run_enter
 	call run_int
 	call run_vme
+	call run_pvi
+	call run_task
 	jmp finish
+
+/* ---- a task switch into virtual-8086 mode ------------------------------- */
+
+/* Last, as it leaves the monitor in the new task (its TSS has no
+ * redirection or I/O bitmap).  A JMP to a TSS whose EFLAGS image has VM
+ * set (7.3, 20.2.5) runs the task in virtual-8086 mode: at CPL 3 with
+ * 8086 segments (v_read's DS 0 reads V_MARK), its INT3 reaching the
+ * monitor with VM in the pushed EFLAGS and the task's CS; the old TSS is
+ * available again, the new one busy, and the old one holds the EIP after
+ * the JMP. */
+run_task:
+	movl $m_task, modename
+	movl $tss2, %eax
+	movw %ax, gdt + TSS2_SEL + 2
+	shrl $16, %eax
+	movb %al, gdt + TSS2_SEL + 4
+	movb %ah, gdt + TSS2_SEL + 7
+	movl $ISTACK, tss2 + 4          /* SS0:ESP0 */
+	movl $DATA0, tss2 + 8
+	movl $(v_read - v86_blob), tss2 + 0x20
+	movl $(VM | 2), tss2 + 0x24
+	movl $0x1000, tss2 + 0x38       /* ESP */
+	movl $(BLOB >> 4), tss2 + 0x4c  /* CS; ES, DS, FS, GS 0 */
+	movl $0x700, tss2 + 0x50        /* SS */
+	movw $0x68, tss2 + 0x66         /* no I/O bitmap */
+	movw $0x2468, V_MARK
+	movw $0, V_IN
+	movl $0, mon_flags
+	movl $0, mon_cs
+	movl %esp, saved_esp
+	movl $1f, mon_ret
+	ljmp $TSS2_SEL, $0
+tj_ret:
+1:	movl mon_flags, %eax
+	andl $VM, %eax
+	movl %eax, got
+	CHECKV jmp-into-v86-int3-from-v86, $VM
+	movl mon_cs, %eax
+	movl %eax, got
+	CHECKV jmp-into-v86-cs, $(BLOB >> 4)
+	movzwl V_IN, %eax
+	movl %eax, got
+	CHECKV jmp-into-v86-8086-segments, $0x2468
+	movzbl gdt + TSS_SEL + 5, %eax
+	movl %eax, got
+	CHECKV jmp-old-tss-available, $0x89
+	movzbl gdt + TSS2_SEL + 5, %eax
+	movl %eax, got
+	CHECKV jmp-new-tss-busy, $0x8b
+	movl tss + 0x20, %eax
+	movl %eax, got
+	CHECKV jmp-old-tss-eip, $tj_ret
+	ret
+
+/* ---- protected-mode virtual interrupts ---------------------------------- */
+
+/* PVI op: op at CPL 3 with EFLAGS = ebx (VIF and VIP too: an IRET at CPL
+ * 0 loads them), then the flags it left in pvi_fl (a fault skips that). */
+	.macro PVI op:vararg
+	movl $-1, pvi_fl
+	call enter_user_fl
+	\op
+	pushfl
+	popl pvi_fl
+	.endm
+
+	.macro POPF_IF
+	pushl $IF
+	popfl
+	.endm
+
+run_pvi:
+	movl $m_pvi, modename
+	movl $to_cpl0, %eax
+	movl $idt + 0x30 * 8, %edi
+	movw $0xee00, %bx
+	call set_gate
+	movl %cr4, %eax
+	andl $~CR4_VME, %eax
+	orl $CR4_PVI, %eax
+	movl %eax, %cr4
+	/* CPL 3, IOPL 0: CLI clears VIF and leaves IF; STI sets VIF. */
+	movl $(IF | VIF), %ebx
+	TRYX cli-clears-vif, NONE, 0, 0, PVI cli
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV cli-clears-vif-not-if, $IF
+	xorl %ebx, %ebx
+	TRYX sti-sets-vif, NONE, 0, 0, PVI sti
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV sti-sets-vif-not-if, $VIF
+	/* STI with VIP set: #GP(0); CLI with it: VIF cleared. */
+	movl $VIP, %ebx
+	TRYX sti-vip-gp, GP, 0, 0, PVI sti
+	movl $(VIP | VIF), %ebx
+	TRYX cli-vip, NONE, 0, 0, PVI cli
+	movl pvi_fl, %eax
+	andl $(VIP | VIF), %eax
+	movl %eax, got
+	CHECKV cli-vip-clears-vif, $VIP
+	/* PVI is for CLI and STI only: POPF leaves IF and VIF, PUSHF
+	 * shows IF (20.4, POPF's and PUSHF's pseudo-code). */
+	xorl %ebx, %ebx
+	TRYX popf, NONE, 0, 0, PVI POPF_IF
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV popf-leaves-if-and-vif, $0
+	/* IOPL 3: CLI and STI work on IF (IOPL >= CPL). */
+	movl $(IOPL3 | VIF), %ebx
+	TRYX sti-iopl3, NONE, 0, 0, PVI sti
+	movl pvi_fl, %eax
+	andl $(IF | VIF), %eax
+	movl %eax, got
+	CHECKV sti-iopl3-sets-if, $(IF | VIF)
+	/* Without PVI, IOPL 0: #GP(0). */
+	movl %cr4, %eax
+	andl $~CR4_PVI, %eax
+	movl %eax, %cr4
+	movl $VIF, %ebx
+	TRYX cli-no-pvi-gp, GP, 0, 0, PVI cli
+	xorl %ebx, %ebx
+	TRYX sti-no-pvi-gp, GP, 0, 0, PVI sti
+	ret
+
+/* enter_user with the EFLAGS image ebx. */
+enter_user_fl:
+	popl user_ret
+	movl %esp, saved_esp
+	movw $DATA3, %cx
+	movw %cx, %ds
+	movw %cx, %es
+	pushl $DATA3
+	pushl $USTACK
+	pushl %ebx
+	pushl $CODE3
+	pushl user_ret
+	iret
 
 /* ---- entering, exceptions, I/O ------------------------------------------ */
 
@@ -309,10 +461,12 @@ enter_v86_tf:
 	movl $1, iret_tf
 	jmp enter_v86
 
-/* INT3 from the 8086 code: record EFLAGS, back to the monitor. */
+/* INT3 from the 8086 code: record EFLAGS and CS, back to the monitor. */
 to_mon:
 	movl 8(%esp), %eax
 	movl %eax, %ss:mon_flags
+	movl 4(%esp), %eax
+	movl %eax, %ss:mon_cs
 	movl %ss:saved_esp, %esp
 	movw $DATA0, %ax
 	movw %ax, %ds
@@ -418,6 +572,7 @@ gdt:	.quad 0
 	.quad 0x00cffa000000ffff        /* 0x18 flat 32-bit code, DPL 3 */
 	.quad 0x00cff2000000ffff        /* 0x20 flat data, DPL 3 */
 	.quad 0x0000890000000109        /* 0x28 TSS, limit 0x109 */
+	.quad 0x0000890000000067        /* 0x30 run_task's TSS */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -428,6 +583,10 @@ idt_desc:
 m_enter: .asciz "enter"
 m_int:	.asciz "int"
 m_vme:	.asciz "vme"
+m_pvi:	.asciz "pvi"
+m_task:	.asciz "task"
+mon_cs:	.long 0
+pvi_fl:	.long 0
 s_head:	.asciz "v86: "
 s_tfiret: .asciz "tf-iret"
 s_allok: .asciz "v86: all ok\n"
@@ -437,6 +596,7 @@ s_failed: .asciz "v86: some checks failed\n"
 idt:	.space 0x31 * 8
 	.align 128
 tss:	.space 0x110
+tss2:	.space 0x68
 mon_ret: .space 4
 iret_tf: .space 4
 mon_flags: .space 4
