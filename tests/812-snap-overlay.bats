@@ -111,6 +111,7 @@ run_restore() {
 	PID=
 	disk_follows run1.out
 	cmp lb/r.img r.copy
+	qemu_ok "lb/$ovl1"
 
 	# restore 1: a new overlay, the old one (no snapshot in it) gone
 	run_restore run2.out 3 "$VM_SNAP" restore lb s1
@@ -184,6 +185,21 @@ run_restore() {
 	is "$(yaml_disk lb)" "r.s1.qcow2" "the save's overlay"
 	n=$(last_count run1.out)
 	wait_for run1.out "count=$((n + 4)) " 300 $pid || { kill $pid; false; }
+	# the base changed under the running VM (root ignores the lock and
+	# the mode; the guest reads sector 0 from the overlay by now): the
+	# load is refused by name, the VM goes on as it was
+	cp lb/vm.yaml yaml.before
+	ls lb >files.before
+	chmod u+w lb/r.img
+	printf 'X' | dd of=lb/r.img bs=1 seek=100 conv=notrunc status=none
+	run_tool 1 "$VM_SNAP" restore lb s1
+	is "$output" "*lb/r.img: the base of the snapshot's overlay has changed since the save*" "refused"
+	cmp lb/vm.yaml yaml.before
+	ls lb | cmp - files.before
+	n=$(last_count run1.out)
+	wait_for run1.out "count=$((n + 1)) " 300 $pid || { kill $pid; false; }
+	cp r.copy lb/r.img
+	chmod a-w lb/r.img
 	run_tool 0 "$VM_SNAP" restore lb s1
 	n=$(last_count run1.out)
 	wait_for run1.out "count=$((n + 2)) " 300 $pid || { kill $pid; false; }
