@@ -361,7 +361,11 @@ dbt_deliver(struct dbt_cpu *c, int vector, bool has_error, uint32_t error,
 		    vector == X86_EXC_AC);
 	ret = sw ? c->next_rip : c->rip;
 	c->deliveries++;
-	c->exc_depth = vector + 1;
+	/* A software interrupt (INT n, INT3, INTO) is benign: a fault while
+	 * delivering it is that fault alone, never #DF (SDM vol. 3, 6.15,
+	 * table 6-5 classes exceptions, not INT n; the CPU run natively
+	 * gives #GP(v*8+2) for INT 0x0E through a DPL-0 gate). */
+	c->exc_depth = sw ? 0x100 : vector + 1;
 	c->halted = false;
 	if (!c->pe)
 		deliver_real(c, vector, ret);

@@ -811,11 +811,12 @@ op_maskmov(struct dbt_cpu *c, const struct insn *i)
 	if (pfx == PFX_NONE) {
 		x87_pending_check(c);
 		n = 8;
+		/* An MMX instruction: TOP 0, every register valid.  MMn is
+		 * the physical register Rn, which the image holds at stack
+		 * position (n - TOP) & 7: after the transition, at n. */
+		mmx_enter(c);
 		src = 32 + 16 * (i->reg & 7u);
 		msk = 32 + 16 * (i->rm & 7u);
-		/* An MMX instruction: TOS = 0, every register valid. */
-		c->fx[FX_FSW + 1] &= 0xc7;
-		c->fx[FX_FTW] = 0xff;
 	} else {
 		n = 16;
 		src = 160 + 16 * i->reg;
@@ -823,6 +824,13 @@ op_maskmov(struct dbt_cpu *c, const struct insn *i)
 	}
 	di = c->gpr[X86_RDI] & (i->addrsize == 8 ? ~0ULL :
 	    i->addrsize == 4 ? 0xffffffffULL : 0xffffULL);
+	/* The whole operand is checked as a write first, whatever the mask
+	 * (the SDM leaves faults for masked-off bytes to the implementation;
+	 * the CPU run natively reports CR2 at rDI, not at the first byte it
+	 * stores). */
+	if (i->addrsize == 8 || (di + n - 1) <= (i->addrsize == 4 ?
+	    0xffffffffULL : 0xffffULL))
+		dbt_probe_write(c, i->seg, di, n);
 	for (k = 0; k < n; k++)
 		if (c->fx[msk + k] & 0x80)
 			dbt_write8(c, i->seg, (di + k) & (i->addrsize == 8 ?
@@ -1210,7 +1218,9 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 		memcpy(c->fx + FX_MXCSR_MASK, &mask, 4);
 		memcpy(buf, c->fx, 464);
 		fx_ptrs_store(c, buf, i->rex & 8);
-		dbt_write_bytes(c, i->seg, ea, buf, 464);
+		/* Outside 64-bit mode XMM8-15 are not saved: the image ends
+		 * with XMM7 (SDM vol. 1, table 10-2; vol. 2, FXSAVE). */
+		dbt_write_bytes(c, i->seg, ea, buf, c->long64 ? 464 : 288);
 		break;
 	case 1:
 		if ((c->seg[i->seg].base + ea) & 15)
@@ -1219,7 +1229,10 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 		memcpy(&mx, buf + FX_MXCSR, 4);
 		if (mx & ~mask)
 			dbt_gp0(c);
-		memcpy(c->fx, buf, 512);
+		/* Outside 64-bit mode XMM8-15 are not loaded. */
+		memcpy(c->fx, buf, c->long64 ? 512 : 288);
+		if (!c->long64)
+			memcpy(c->fx + 416, buf + 416, 96);
 		fx_normalize(c);
 		fx_ptrs_load(c, buf, i->rex & 8);
 		break;

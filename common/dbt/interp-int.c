@@ -824,12 +824,10 @@ op_enter(struct dbt_cpu *c, const struct insn *i)
 	}
 	sp = (sp - (i->imm & 0xffff)) & smask;
 	/* "A write using the final value of the stack pointer" is checked
-	 * (SDM vol. 2, ENTER, #PF): in 64-bit mode as a write of the
-	 * operand size there, with its #AC (the CPU run natively does). */
-	if (!c->long64)
-		(void)dbt_linear(c, X86_SS, sp, 1, DBT_ACC_WRITE);
-	else
-		dbt_probe_write(c, X86_SS, sp, size);
+	 * (SDM vol. 2, ENTER, #PF): in every mode as a write of the operand
+	 * size there, with its #AC (the CPU run natively does, in 64-bit
+	 * and in compatibility mode). */
+	dbt_probe_write(c, X86_SS, sp, size);
 	c->gpr[RSP] = smask == 0xffffULL ?
 	    (c->gpr[RSP] & ~0xffffULL) | sp : sp;
 	dbt_set_reg(c, i, X86_RBP, size, frame);

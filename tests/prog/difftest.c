@@ -11,7 +11,8 @@
  * buses, one vCPU, no devices), identity-mapped by 4-level paging, in
  * long mode.  Sequences run at CPL3 in 64-bit mode or in compatibility
  * mode (a 32-bit code segment); compatibility mode is the 32-bit mode
- * hardware KVM runs on the CPU (see "What KVM can judge" below).  The
+ * hardware KVM runs on the CPU (see "What KVM can judge" below), and the
+ * one the native oracle runs (below).  The
  * layout (guest physical == linear) is the G_* table below.  Every IDT
  * vector has a CPL0 stub that only does "out %al, $(0xc0 + vector)" and
  * spins, so an exception ends the run at the harness's port without
@@ -94,8 +95,9 @@
  *   - compatibility-mode code is not run on the CPU at all but by the
  *     host kernel's emulator (a 200000-iteration loop takes ~200 ms
  *     against 0.1 ms in 64-bit mode; INT3 and INTO give #UD there, no
- *     #AC): it is no oracle, so 32-bit mode is reported as not compared
- *     and skipped (exit 77 when it was the only mode asked for).
+ *     #AC): it is no oracle, so the native oracle judges 32-bit mode
+ *     instead (below; with --oracle kvm the mode is reported as not
+ *     compared and skipped, exit 77 when it was the only mode asked for).
  *     --accept-emulated compares it against that emulator anyway, and
  *     says so: a second opinion, not the CPU's (the emulator has no ARPL,
  *     DAA, AAA, AAS, INTO or #AC, ignores LOCK on registers and takes
@@ -156,21 +158,36 @@
  * are EVEX/VEX prefixes in 64-bit mode); SGDT, SIDT, SLDT, STR, SMSW
  * (they show the host's tables on KVM-PVM); POPF, CLI/STI with IOPL 3,
  * SYSCALL, far transfers,
- * CALL/RET and segment loads (they leave CPL3, need guest kernel code or
- * backward control flow); MASKMOVDQU and XLAT (implicit addresses
- * through registers the generator does not reserve); IN/OUT only to
+ * CALL/RET and segment loads other than LES/LDS (they leave CPL3, need
+ * guest kernel code or backward control flow, or would change this
+ * process's FS under the native oracle); IN/OUT only to
  * unassigned ports 0x90-0xbf (the in-kernel PIC/PIT of KVM are not the
  * DBT's devices).
  *
+ * The native oracle (--oracle native, and the default for 32-bit mode
+ * where KVM cannot judge it): the host CPU runs the 32-bit sequence in
+ * this process, in Linux's 32-bit user code segment, with the user pages
+ * at the guest's addresses; exceptions come back as signals.  What it
+ * cannot judge is listed at nat_run's section below (the delivery itself,
+ * FS, the P bit for supervisor pages, IOPL 3, a null selector's RPL, FCS
+ * and FDS in the x87 state).
+ * 32-bit-only classes: bcd, arpl, pusha/popa, bound, into, les/lds (with
+ * the user selectors both GDTs share), and 16-bit addressing (67) through
+ * random registers; xlat and maskmov (MASKMOVQ, MASKMOVDQU) in both modes,
+ * rBX and rDI set up to point into the data page.
+ *
  * Exit status: 0 no mismatch; 1 mismatches (or a harness failure); 2
- * usage; 77 KVM not usable, or no requested mode comparable on it (the
- * reason on stderr: the bats test skips with it).
+ * usage; 77 no requested mode comparable here (KVM not usable for 64-bit
+ * mode, no oracle for 32-bit mode; the reason on stderr: the bats test
+ * skips with it).
  */
 #include <Zydis/Zydis.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -178,7 +195,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/time.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "cfg/cfg.h"
@@ -213,12 +233,16 @@
 #define G_SUPER         0x40000ULL      /* supervisor-only data */
 #define G_IMAGE_END     0x41000ULL
 
+/* The user selectors are Linux's on x86-64 (its __USER32_CS, __USER_DS
+ * and __USER_CS), so a sequence run natively in this process (the native
+ * oracle, below) sees the same selector values as the guest. */
 #define SEL_KCODE       0x08
 #define SEL_KDATA       0x10
-#define SEL_UCODE32     0x1b
-#define SEL_UDATA       0x23
-#define SEL_UCODE64     0x2b
-#define SEL_TSS         0x30
+#define SEL_UCODE32     0x23
+#define SEL_UDATA       0x2b
+#define SEL_UCODE64     0x33
+#define SEL_TSS         0x38
+#define GDT_LIMIT       0x47
 
 /* 64-bit mode segment bases for FS and GS overrides. */
 #define FS_BASE         0x1000ULL
@@ -489,6 +513,13 @@ base_state(struct x86_state *st, int mode)
 	for (i = 0; i < X86_NSEG; i++)
 		if (i != X86_CS && i != X86_LDTR && i != X86_TR)
 			seg_flat(&st->seg[i], SEL_UDATA, 0, 0);
+	/* In compatibility mode FS is null: the native oracle's FS is this
+	 * process's (glibc's thread pointer, a null selector with a 64-bit
+	 * base), so FS is never used there. */
+	if (mode == M32) {
+		memset(&st->seg[X86_FS], 0, sizeof(st->seg[X86_FS]));
+		st->seg[X86_FS].unusable = 1;
+	}
 	if (mode == M64) {
 		st->seg[X86_FS].base = FS_BASE;
 		st->seg[X86_GS].base = GS_BASE;
@@ -502,7 +533,7 @@ base_state(struct x86_state *st, int mode)
 	st->seg[X86_TR].type = 0xb;
 	st->seg[X86_TR].present = 1;
 	st->gdtr.base = G_GDT;
-	st->gdtr.limit = 0x3f;
+	st->gdtr.limit = GDT_LIMIT;
 	st->idtr.base = G_IDT;
 	st->idtr.limit = 0xfff;
 	st->cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE |
@@ -529,6 +560,7 @@ struct side {
 	int port;               /* harness port written first, -1 none */
 	double ns;              /* time spent in it */
 	uint64_t runs;
+	bool native;            /* the native oracle: no VM (nat_run) */
 };
 
 /* What one run ended with. */
@@ -653,6 +685,8 @@ side_init(struct side *s, const char *name, const struct cpu_backend_ops *be,
 static void
 side_clean(struct side *s)
 {
+	if (s->native)
+		return;
 	if (memcmp(s->ram + G_PML4, image + G_PML4, G_KSTACK - G_PML4) ||
 	    memcmp(s->ram + G_RO, image + G_RO, 0x1000) ||
 	    memcmp(s->ram + G_SUPER, image + G_SUPER, 0x1000)) {
@@ -663,6 +697,9 @@ side_clean(struct side *s)
 	}
 }
 
+static int nat_run(struct side *s, const uint8_t *code, const uint8_t *data,
+    const uint8_t *stack, const struct x86_state *st, struct result *res);
+
 static int
 side_run(struct side *s, const uint8_t *code, const uint8_t *data,
     const uint8_t *stack, const struct x86_state *st, struct result *res)
@@ -671,6 +708,8 @@ side_run(struct side *s, const uint8_t *code, const uint8_t *data,
 	struct timespec a, b;
 	int ret;
 
+	if (s->native)
+		return nat_run(s, code, data, stack, st, res);
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	memcpy(s->ram + G_CODE, code, G_CODE_SIZE);
 	memcpy(s->ram + G_DATA, data, 4096);
@@ -709,6 +748,411 @@ side_run(struct side *s, const uint8_t *code, const uint8_t *data,
 	return ret;
 }
 
+/* ---- the native oracle: compatibility mode in this process --------------- */
+
+/*
+ * A second real CPU for 32-bit (compatibility) mode that needs no KVM:
+ * the sequence runs on the host CPU itself, in this process, in the 32-bit
+ * user code segment every x86-64 Linux process has (selector 0x23, data
+ * 0x2b; the guest's GDT uses the same values).  The user pages sit at the
+ * guest's own addresses (code read/execute at G_CODE through a second,
+ * writable mapping of the same memfd; G_RO read-only; G_DATA and G_STACK
+ * read/write); nothing else of this process may lie below 4 GiB (checked
+ * in /proc/self/maps), so any other 32-bit address faults as it does in
+ * the guest.  A far JMP enters the code with the sequence's GPRs, RFLAGS,
+ * DS, ES, GS and FXSAVE image loaded; the end marker (INT3) or an
+ * exception comes back as a signal on an alternate stack, whose 64-bit
+ * ucontext gives the GPRs, RIP, RFLAGS, CS, SS, the vector (trapno), the
+ * error code and CR2, and whose XSAVE image the x87/SSE state; the
+ * handler reads DS, ES and GS live and jumps back (siglongjmp).  The
+ * result is then made as the guest's delivery would make it: the 64-bit
+ * frame on the RSP0 stack (error code, RIP, CS, RFLAGS, RSP, SS), the
+ * handler's CS, SS, RSP, RIP and RFLAGS (SDM vol. 3, 6.14).  Hence what
+ * it cannot judge, each left out on purpose:
+ *   - the delivery itself: frame layout and the handler's state are the
+ *     SDM's, computed here, not observed;
+ *   - FS: this process's FS holds glibc's thread pointer, so in
+ *     compatibility mode FS is null on both sides and never used;
+ *   - supervisor pages: a user access to the guest's system pages
+ *     (0x1000-0xffff, G_SUPER) is a not-present fault natively; its
+ *     error code's P bit is set from the guest's page tables;
+ *   - IOPL is 0 at CPL3 (Linux gives no IOPL 3), so OUT ends nothing and
+ *     CLI/STI/IN/OUT always fault; INT 0x80 (a system call) is never
+ *     generated; vectors the kernel gives no signal for cannot be seen
+ *     (#DB, #NM: not generated);
+ *   - a null selector's RPL in DS, ES or GS (LDS/LES of selector 1-3):
+ *     the kernel's return to user mode on the way to the handler reloads
+ *     it as 0, so null selectors compare equal whatever their RPL;
+ *   - FCS and FDS in the x87 state: the kernel's XSAVE64 image has 64-bit
+ *     FIP and FDP and no selectors, so only their offsets are compared
+ *     (FNSTENV, FNSAVE and FXSAVE in the sequence store them to memory,
+ *     which is compared);
+ *   - x87 pointers above 4 GiB: 32-bit sequences start with 32-bit FIP
+ *     and FDP (the kernel's image shows no more of them);
+ *   - the kernel's own fix-ups on the way: none apply to these sequences
+ *     (UMIP emulation is for SGDT/SIDT/SLDT/SMSW/STR, not generated; the
+ *     IOPL emulation needs iopl(3), not called), and context switches
+ *     save and restore the state exactly, except that AMD's FXSAVE leak
+ *     workaround may change FOP/FIP/FDP while FSW.ES is clear, where they
+ *     are not compared anyway (GEN_FX_PTR_ES).
+ */
+#define NAT_CS32 0x23
+
+static bool vec_has_error(int v);
+
+/* Is 32-bit mode judged by the native oracle? */
+static bool native_m32;
+
+struct nat_ctx {
+	uint64_t gpr[16];       /* 0 */
+	uint64_t rflags;        /* 128 */
+	uint16_t ds, es, gs;    /* 136, 138, 140 */
+	uint8_t pad[18];
+	uint8_t fx[512];        /* 160 */
+} __attribute__((aligned(64)));
+
+_Static_assert(offsetof(struct nat_ctx, rflags) == 128, "nat_ctx");
+_Static_assert(offsetof(struct nat_ctx, ds) == 136, "nat_ctx");
+_Static_assert(offsetof(struct nat_ctx, fx) == 160, "nat_ctx");
+
+/* The far pointer (m16:32) the entry jumps through. */
+extern struct { uint32_t off; uint16_t sel; } __attribute__((packed))
+    difftest_nat_far;
+void difftest_nat_enter(struct nat_ctx *c) __attribute__((noreturn));
+
+/* rdi = the context; loads everything and jumps; never returns. */
+__asm__(
+"	.pushsection .data\n"
+"	.balign 8\n"
+"	.globl difftest_nat_far\n"
+"	.hidden difftest_nat_far\n"
+"difftest_nat_far:\n"
+"	.long 0\n"
+"	.word 0x23\n"
+"	.popsection\n"
+"	.text\n"
+"	.globl difftest_nat_enter\n"
+"	.hidden difftest_nat_enter\n"
+"	.type difftest_nat_enter, @function\n"
+"difftest_nat_enter:\n"
+"	fxrstor64 160(%rdi)\n"
+"	movw 136(%rdi), %ax\n"
+"	movw %ax, %ds\n"
+"	movw 138(%rdi), %ax\n"
+"	movw %ax, %es\n"
+"	movw 140(%rdi), %ax\n"
+"	movw %ax, %gs\n"
+"	pushq 128(%rdi)\n"
+"	popfq\n"
+"	movq 0(%rdi), %rax\n"
+"	movq 8(%rdi), %rcx\n"
+"	movq 16(%rdi), %rdx\n"
+"	movq 24(%rdi), %rbx\n"
+"	movq 40(%rdi), %rbp\n"
+"	movq 48(%rdi), %rsi\n"
+"	movq 64(%rdi), %r8\n"
+"	movq 72(%rdi), %r9\n"
+"	movq 80(%rdi), %r10\n"
+"	movq 88(%rdi), %r11\n"
+"	movq 96(%rdi), %r12\n"
+"	movq 104(%rdi), %r13\n"
+"	movq 112(%rdi), %r14\n"
+"	movq 120(%rdi), %r15\n"
+"	movq 32(%rdi), %rsp\n"
+"	movq 56(%rdi), %rdi\n"
+"	ljmpl *difftest_nat_far(%rip)\n"
+"	.size difftest_nat_enter, .-difftest_nat_enter\n");
+
+static struct {
+	sigjmp_buf jb;
+	volatile sig_atomic_t active;
+	volatile int sig;
+	volatile bool timeout;
+	greg_t gregs[NGREG];
+	uint8_t fp[1024] __attribute__((aligned(64)));
+	bool xstate;
+	uint16_t ds, es, gs;
+	uint8_t *code_rw;       /* the writable view of the code pages */
+	uint8_t mem[G_IMAGE_END]; /* the result's "guest memory" */
+} nat;
+
+static void
+nat_signal(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	uint16_t ds, es, gs;
+
+	/* The kernel leaves the sequence's RFLAGS.AC set in the handler. */
+	__asm__ volatile("pushfq; andl $~0x40000, (%%rsp); popfq" ::: "cc",
+	    "memory");
+	(void)si;
+	if (!nat.active) {
+		/* Not from a sequence: this program's own fault. */
+		signal(sig, SIG_DFL);
+		if (sig == SIGALRM)
+			return;
+		raise(sig);
+		return;
+	}
+	__asm__ volatile("movw %%ds, %0; movw %%es, %1; movw %%gs, %2" :
+	    "=r"(ds), "=r"(es), "=r"(gs));
+	nat.ds = ds;
+	nat.es = es;
+	nat.gs = gs;
+	nat.sig = sig;
+	nat.timeout = sig == SIGALRM;
+	memcpy(nat.gregs, uc->uc_mcontext.gregs, sizeof(nat.gregs));
+	nat.xstate = (uc->uc_flags & 1) != 0;   /* UC_FP_XSTATE */
+	if (uc->uc_mcontext.fpregs != NULL)
+		memcpy(nat.fp, uc->uc_mcontext.fpregs, nat.xstate ? 576 : 512);
+	else
+		memset(nat.fp, 0, sizeof(nat.fp));
+	nat.active = 0;
+	siglongjmp(nat.jb, 1);
+}
+
+/* Is anything but our own pages mapped below 4 GiB? */
+static bool
+nat_low_maps_clear(char *why, size_t whylen)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	bool ok = true;
+
+	if (f == NULL) {
+		snprintf(why, whylen, "/proc/self/maps: %s", strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 ||
+		    lo >= 0x100000000UL)
+			continue;
+		if ((lo >= G_CODE && hi <= G_CODE + G_CODE_SIZE) ||
+		    (lo >= G_RO && hi <= G_RO + 0x1000) ||
+		    (lo >= G_DATA && hi <= G_DATA + 0x1000) ||
+		    (lo >= G_STACK && hi <= G_STACK + 0x1000))
+			continue;
+		snprintf(why, whylen, "this process has a mapping below 4 "
+		    "GiB (%.60s), where 32-bit code could reach it",
+		    strtok(line, "\n"));
+		ok = false;
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
+static int
+nat_init(struct side *s, char *why, size_t whylen)
+{
+	static const struct { uint64_t a; int prot; } pg[] = {
+		{ G_RO, PROT_READ }, { G_DATA, PROT_READ | PROT_WRITE },
+		{ G_STACK, PROT_READ | PROT_WRITE },
+	};
+	struct sigaction sa;
+	stack_t ss;
+	size_t k;
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	s->name = "native";
+	s->native = true;
+	fd = memfd_create("difftest-code", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, G_CODE_SIZE) < 0) {
+		snprintf(why, whylen, "memfd: %s", strerror(errno));
+		return -1;
+	}
+	nat.code_rw = mmap(NULL, G_CODE_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	if (nat.code_rw == MAP_FAILED || mmap((void *)G_CODE, G_CODE_SIZE,
+	    PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0) !=
+	    (void *)G_CODE) {
+		snprintf(why, whylen, "cannot map the code pages at %#llx: "
+		    "%s", G_CODE, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	for (k = 0; k < ARRAY_LEN(pg); k++)
+		if (mmap((void *)pg[k].a, 4096, pg[k].prot, MAP_PRIVATE |
+		    MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) !=
+		    (void *)pg[k].a) {
+			snprintf(why, whylen, "cannot map a page at %#" PRIx64
+			    ": %s", pg[k].a, strerror(errno));
+			return -1;
+		}
+	if (!nat_low_maps_clear(why, whylen))
+		return -1;
+	ss.ss_sp = malloc(1 << 16);
+	ss.ss_size = 1 << 16;
+	ss.ss_flags = 0;
+	if (ss.ss_sp == NULL || sigaltstack(&ss, NULL) < 0) {
+		snprintf(why, whylen, "sigaltstack: %s", strerror(errno));
+		return -1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = nat_signal;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) < 0 ||
+	    sigaction(SIGBUS, &sa, NULL) < 0 ||
+	    sigaction(SIGFPE, &sa, NULL) < 0 ||
+	    sigaction(SIGILL, &sa, NULL) < 0 ||
+	    sigaction(SIGTRAP, &sa, NULL) < 0 ||
+	    sigaction(SIGALRM, &sa, NULL) < 0) {
+		snprintf(why, whylen, "sigaction: %s", strerror(errno));
+		return -1;
+	}
+	memcpy(nat.mem, image, sizeof(nat.mem));
+	return 0;
+}
+
+/* Is the guest's page at a present (a supervisor page, which the native
+ * side cannot have)? */
+static bool
+nat_guest_super(uint64_t a)
+{
+	a &= 0xffffffffULL;
+	return (a >= G_PML4 && a < G_CODE) ||
+	    (a >= G_SUPER && a < G_SUPER + 0x1000);
+}
+
+/* The x87/SSE state from the signal's XSAVE image: components in their
+ * initial configuration (XSTATE_BV clear) are not written by XSAVE. */
+static void
+nat_fxsave(uint8_t *fx)
+{
+	uint64_t bv = 3;
+
+	memcpy(fx, nat.fp, 512);
+	if (nat.xstate)
+		memcpy(&bv, nat.fp + 512, 8);
+	if (!(bv & 1)) {
+		memset(fx, 0, 24);
+		fx[0] = 0x7f;           /* FCW 0x037f */
+		fx[1] = 0x03;
+		memset(fx + 32, 0, 128);
+	}
+	if (!(bv & 2))
+		memset(fx + 160, 0, 256);
+	memset(fx + 464, 0, 48);        /* the kernel's software area */
+}
+
+static int
+nat_run(struct side *s, const uint8_t *code, const uint8_t *data,
+    const uint8_t *stack, const struct x86_state *st, struct result *res)
+{
+	static const int map[16] = { REG_RAX, REG_RCX, REG_RDX, REG_RBX,
+		REG_RSP, REG_RBP, REG_RSI, REG_RDI, REG_R8, REG_R9, REG_R10,
+		REG_R11, REG_R12, REG_R13, REG_R14, REG_R15 };
+	static struct nat_ctx ctx;
+	struct itimerval it = { { 0, 0 }, { RUN_TIMEOUT_NS / 1000000000LL,
+		0 } }, off = { { 0, 0 }, { 0, 0 } };
+	struct timespec a, b;
+	uint64_t csgsfs, top, flags, err = 0;
+	int v, k;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	memcpy(nat.code_rw, code, G_CODE_SIZE);
+	memcpy((void *)G_DATA, data, 4096);
+	memcpy((void *)G_STACK, stack, 4096);
+	for (k = 0; k < 16; k++)
+		ctx.gpr[k] = st->gpr[k] & 0xffffffffULL;
+	for (k = 8; k < 16; k++)
+		ctx.gpr[k] = st->gpr[k];
+	ctx.rflags = st->rflags;
+	ctx.ds = st->seg[X86_DS].sel;
+	ctx.es = st->seg[X86_ES].sel;
+	ctx.gs = st->seg[X86_GS].sel;
+	memcpy(ctx.fx, st->fxsave, 512);
+	memset(ctx.fx + 464, 0, 48);
+	difftest_nat_far.off = (uint32_t)st->rip;
+	difftest_nat_far.sel = NAT_CS32;
+	nat.sig = 0;
+	nat.timeout = false;
+	if (sigsetjmp(nat.jb, 0) == 0) {
+		nat.active = 1;
+		setitimer(ITIMER_REAL, &it, NULL);
+		difftest_nat_enter(&ctx);
+	}
+	setitimer(ITIMER_REAL, &off, NULL);
+	__asm__ volatile("movw %w0, %%ds; movw %w0, %%es; movw %w0, %%gs" ::
+	    "r"(0));
+
+	memset(res, 0, sizeof(*res));
+	res->st = *st;
+	res->port = -1;
+	res->reason = CPU_EXIT_ERROR;
+	memcpy(nat.mem + G_CODE, code, G_CODE_SIZE);
+	memcpy(nat.mem + G_DATA, (void *)G_DATA, 4096);
+	memcpy(nat.mem + G_STACK, (void *)G_STACK, 4096);
+	memcpy(nat.mem + G_RO, (void *)G_RO, 4096);
+	memset(nat.mem + G_KSTACK, 0, 4096);
+	res->mem = nat.mem;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->ns += (double)(ts_ns(&b) - ts_ns(&a));
+	s->runs++;
+	csgsfs = (uint64_t)nat.gregs[REG_CSGSFS];
+	if (nat.timeout) {
+		res->timeout = true;
+		res->st.rip = (uint64_t)nat.gregs[REG_RIP];
+		return 0;
+	}
+	if ((csgsfs & 0xffff) != NAT_CS32) {
+		snprintf(res->diag, sizeof(res->diag), "signal %d outside the "
+		    "32-bit code (cs %#x rip %#llx)", nat.sig,
+		    (unsigned)(csgsfs & 0xffff),
+		    (unsigned long long)nat.gregs[REG_RIP]);
+		return 0;
+	}
+	v = (int)nat.gregs[REG_TRAPNO];
+	if (v < 0 || v >= 32) {
+		snprintf(res->diag, sizeof(res->diag), "signal %d with trap "
+		    "number %d", nat.sig, v);
+		return 0;
+	}
+	for (k = 0; k < 16; k++)
+		res->st.gpr[k] = (uint64_t)nat.gregs[map[k]];
+	flags = (uint64_t)nat.gregs[REG_EFL];
+	res->st.seg[X86_DS].sel = nat.ds;
+	res->st.seg[X86_ES].sel = nat.es;
+	res->st.seg[X86_GS].sel = nat.gs;
+	res->st.seg[X86_FS].sel = (uint16_t)(csgsfs >> 32);
+	nat_fxsave(res->st.fxsave);
+	if (vec_has_error(v)) {
+		err = (uint64_t)nat.gregs[REG_ERR];
+		if (v == X86_EXC_PF && !(err & 1) &&
+		    nat_guest_super((uint64_t)nat.gregs[REG_CR2]))
+			err |= 1;
+	}
+	if (v == X86_EXC_PF)
+		res->st.cr2 = (uint64_t)nat.gregs[REG_CR2] & 0xffffffffULL;
+	/* The 64-bit delivery through the guest's IDT (SDM vol. 3, 6.14):
+	 * RSP0, the frame, the CPL0 stub. */
+	top = G_KSTACK_TOP;
+	{
+		uint64_t f[6] = { err, (uint64_t)nat.gregs[REG_RIP],
+			csgsfs & 0xffff, flags, res->st.gpr[X86_RSP],
+			(csgsfs >> 48) & 0xffff };
+
+		memcpy(nat.mem + top - 48, f, 48);
+		if (!vec_has_error(v))
+			memset(nat.mem + top - 48, 0, 8);
+	}
+	res->st.gpr[X86_RSP] = top - (vec_has_error(v) ? 48 : 40);
+	res->st.rip = G_STUBS + 16 * (uint64_t)v + 2;
+	res->st.rflags = flags & ~(uint64_t)(X86_TF | X86_NT | X86_RF |
+	    X86_VM | X86_IF);
+	seg_flat(&res->st.seg[X86_CS], SEL_KCODE, 1, 1);
+	memset(&res->st.seg[X86_SS], 0, sizeof(res->st.seg[X86_SS]));
+	res->st.seg[X86_SS].unusable = 1;
+	res->port = v;
+	res->reason = CPU_EXIT_KICKED;
+	return 0;
+}
+
 /* ---- the generated sequence ---------------------------------------------- */
 
 enum iclass {
@@ -718,7 +1162,8 @@ enum iclass {
 	C_STRING, C_BCD, C_SSEMOV, C_SSEFP, C_SSEINT, C_SSECVT, C_MXCSR,
 	C_FAULT, C_X87, C_SSSE3, C_SSE41, C_SSE42S, C_AES, C_PCLMUL,
 	C_BMI1, C_BMI2, C_ADX, C_MOVBE, C_CRC32, C_RDRAND,
-	C_MMX, C_FXSR, C_ENTER, C_SETUP, C_END, NCLASS
+	C_MMX, C_FXSR, C_ENTER, C_ARPL, C_PUSHA, C_BOUND, C_INTO, C_LESLDS,
+	C_XLAT, C_MASKMOV, C_SETUP, C_END, NCLASS
 };
 
 /* Sets of classes are uint64_t bit masks (there are more than 32). */
@@ -735,6 +1180,7 @@ static const char *const class_name[NCLASS] = {
 	"sse-fp", "sse-int", "sse-cvt", "mxcsr", "faults", "x87", "ssse3",
 	"sse41", "sse42-string", "aes", "pclmul", "bmi1", "bmi2", "adx",
 	"movbe", "crc32", "rdrand", "mmx", "fxsave", "enter/leave",
+	"arpl", "pusha/popa", "bound", "into", "les/lds", "xlat", "maskmov",
 	"set-up", "end",
 };
 
@@ -1260,6 +1706,8 @@ seg_override(struct gen *g, struct enc *e, uint64_t *segbase)
 	if (!rng_pct(&g->r, 12))
 		return -1;
 	k = (int)rng_below(&g->r, 6);
+	if (!g->m64 && k == 4)
+		k = 3;                  /* FS is null (base_state) */
 	add_pfx(e, pfx[k]);
 	if (g->m64 && k == 4)
 		*segbase = FS_BASE;
@@ -1282,8 +1730,18 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 	int kind = pick_target(g), form, scale = 0;
 	int base, idx = -1;
 
+	/* More random pointers in 32-bit mode, where half of them use
+	 * 16-bit addressing (below). */
+	if (!g->m64 && kind == MT_DATA && !g->nogp && !g->canonical &&
+	    rng_pct(&g->r, 3))
+		kind = MT_WILD;
+
 	/* An aligned operand across a page end is misaligned: #GP. */
 	if (((g->nogp && align) || g->align_all) && kind == MT_CROSS)
+		kind = MT_HOLE;
+	/* A random pointer may be misaligned too (32-bit mode, where
+	 * addresses are never non-canonical). */
+	if (g->align_all && kind == MT_WILD)
 		kind = MT_HOLE;
 	uint64_t t = 0, segbase, ea;
 	bool a32 = false;
@@ -1322,6 +1780,20 @@ gen_mem(struct gen *g, struct enc *e, unsigned sz, unsigned align)
 	g->last_t = t;
 	seg_override(g, e, &segbase);
 	ea = t - segbase;
+	if (kind == MT_WILD && !g->m64 && rng_pct(&g->r, 50)) {
+		/* 16-bit addressing (67): rm 0..7 = BX+SI, BX+DI, BP+SI,
+		 * BP+DI, SI, DI, BP (disp16 with mod 0), BX, with whatever
+		 * values they have.  The offset wraps at 64 KiB, so it lands
+		 * below G_CODE: a #PF whose CR2 is the computed address. */
+		add_pfx(e, 0x67);
+		e->rm = (uint8_t)rng_below(&g->r, 8);
+		e->mod = (uint8_t)rng_below(&g->r, 3);
+		e->dsz = e->mod == 1 ? 1 : e->mod == 2 ? 2 : 0;
+		if (e->mod == 0 && e->rm == 6)
+			e->dsz = 2;
+		e->disp = (uint32_t)rng_next(&g->r);
+		return true;
+	}
 	if (kind == MT_WILD) {
 		/* Through a register with whatever value it has. */
 		base = pick_src(g, e);
@@ -2492,7 +2964,7 @@ u_arpl(struct gen *g)
 	set_op(&e, 1, 0x63, 0, 0);
 	if (!gen_reg(g, &e, 2, false) || !gen_rm(g, &e, 2, true, 40, &mem))
 		return false;
-	return commit(g, &e, C_MOVX, X86_ZF, 0);
+	return commit(g, &e, C_ARPL, X86_ZF, 0);
 }
 
 /* LEA with every addressing form: any registers (nothing is accessed),
@@ -2822,7 +3294,7 @@ static bool
 u_stack(struct gen *g)
 {
 	struct enc e;
-	int sz, r, k = (int)rng_below(&g->r, g->m64 ? 6 : 7);
+	int sz, r, k = (int)rng_below(&g->r, 6);
 	bool mem;
 	int delta;
 
@@ -2875,15 +3347,11 @@ u_stack(struct gen *g)
 			return false;
 		e.reg = 0;
 		break;
-	case 5: /* push r (again: pushes are the more useful half) */
+	default: /* push r (again: pushes are the more useful half) */
 		r = pick_src(g, &e);
 		set_op(&e, 1, 0x50, 0, 0);
 		enc_opreg(&e, r);
 		delta = -sz;
-		break;
-	default: /* pusha (32-bit mode) */
-		set_op(&e, 1, 0x60, 0, 0);
-		delta = -8 * sz;
 		break;
 	}
 	if (!commit(g, &e, C_STACK, 0, 0))
@@ -2984,6 +3452,8 @@ u_string(struct gen *g)
 			0x65 };
 		int o = (int)rng_below(&g->r, 6);
 
+		if (!g->m64 && o == 4)
+			o = 3;          /* FS is null (base_state) */
 		add_pfx(&e, pfx[o]);
 		if (src && g->m64 && o >= 4)
 			segbase = o == 4 ? FS_BASE : GS_BASE;
@@ -3108,8 +3578,16 @@ u_fault(struct gen *g)
 		if (!(g->opts & GEN_INTN))
 			return false;
 		set_op(&e, 1, 0xcd, 0, 0);      /* int n: #GP or a gate */
-		set_imm(&e, 1, rng_pct(&g->r, 30) ? 3 + rng_below(&g->r, 2) :
-		    rng_below(&g->r, 256));
+		{
+			unsigned v = rng_pct(&g->r, 30) ? 3 + rng_below(&g->r,
+			    2) : rng_below(&g->r, 256);
+
+			/* Linux's INT 0x80 is a DPL3 gate: a system call
+			 * under the native oracle. */
+			if (!g->m64 && v == 0x80)
+				v = 0x81;
+			set_imm(&e, 1, v);
+		}
 		break;
 	case 11:
 		if (g->m64) {
@@ -4154,6 +4632,8 @@ fx_store(struct gen *g, uint64_t t, int size, uint32_t v)
 	struct enc e;
 	int64_t d = (int64_t)(t - g->s->bval);
 
+	if (size == 8 && !g->m64)       /* no REX.W: two dwords */
+		return fx_store(g, t, 4, v) && fx_store(g, t + 4, 4, 0);
 	enc_init(&e);
 	if (size == 2)
 		add_pfx(&e, 0x66);
@@ -4256,6 +4736,254 @@ u_fxsave(struct gen *g)
 	return true;
 }
 
+/* ---- unit builders: 32-bit-only forms, XLAT, MASKMOVQ/MASKMOVDQU --------- */
+
+/*
+ * PUSHA/POPA (60, 61; 66 for PUSHAW/POPAW; invalid in 64-bit mode):
+ * PUSHA alone, or PUSHA then POPA, which loads back what PUSHA stored,
+ * so the reserved registers keep their values (POPA skips ESP's slot).
+ */
+static bool
+u_pusha(struct gen *g)
+{
+	struct enc e;
+	int sz = rng_pct(&g->r, 25) ? 2 : 4;
+	bool pair = rng_pct(&g->r, 60);
+
+	if (g->m64 || (g->cur.rsp_known && (g->cur.rsp < -0x600 ||
+	    g->cur.rsp > 0x600)))
+		return false;
+	enc_init(&e);
+	if (sz == 2)
+		add_pfx(&e, 0x66);
+	set_op(&e, 1, 0x60, 0, 0);
+	if (!commit(g, &e, C_PUSHA, 0, 0))
+		return false;
+	g->cur.rsp -= 8 * sz;
+	if (!pair)
+		return true;
+	enc_init(&e);
+	if (sz == 2)
+		add_pfx(&e, 0x66);
+	set_op(&e, 1, 0x61, 0, 0);
+	if (!commit(g, &e, C_PUSHA, 0, 0))
+		return false;
+	g->cur.rsp += 8 * sz;
+	return true;
+}
+
+/*
+ * BOUND r, m (62; 66 for words; EVEX in 64-bit mode): the bounds stored
+ * just before at a known place in the data page (or whatever memory a
+ * random operand finds), the index set to a value inside, at or outside
+ * them; #BR when outside (SDM vol. 2, BOUND: signed comparisons).
+ */
+static bool
+u_bound(struct gen *g)
+{
+	struct enc e;
+	int sz = rng_pct(&g->r, 25) ? 2 : 4, r = -1, k;
+	uint64_t t = G_DATA + 8 * rng_below(&g->r, 4096 / 8 - 1);
+	int64_t lo = sext(rand_value(&g->r), sz), hi = sext(rand_value(&g->r),
+	    sz), v;
+
+	if (g->m64)
+		return false;
+	enc_init(&e);
+	if (rng_pct(&g->r, 70) && lo > hi) {
+		v = lo;
+		lo = hi;
+		hi = v;
+	}
+	for (k = 0; k < 4 && r < 0; k++) {
+		r = (int)rng_below(&g->r, 8);
+		if (r == X86_RSP || !writable(g, r))
+			r = -1;
+	}
+	if (r >= 0) {
+		switch (rng_below(&g->r, 5)) {
+		case 0:
+			v = lo;
+			break;
+		case 1:
+			v = hi;
+			break;
+		case 2:
+			v = lo - 1 - (int64_t)rng_below(&g->r, 3);
+			break;
+		case 3:
+			v = hi + 1 + (int64_t)rng_below(&g->r, 3);
+			break;
+		default:
+			v = hi >= lo ? lo + (int64_t)(rng_next(&g->r) %
+			    (uint64_t)(hi - lo + 1)) : lo;
+			break;
+		}
+		if (!setup_mov_imm(g, r, 4, (uint64_t)v & 0xffffffffULL))
+			return false;
+	} else {
+		r = pick_src(g, &e);
+	}
+	if (rng_pct(&g->r, 85)) {
+		if (!fx_store(g, t, sz, (uint32_t)lo) ||
+		    !fx_store(g, t + (uint64_t)sz, sz, (uint32_t)hi))
+			return false;
+	}
+	enc_init(&e);
+	if (sz == 2)
+		add_pfx(&e, 0x66);
+	set_op(&e, 1, 0x62, 0, 0);
+	enc_reg(&e, r);
+	if (rng_pct(&g->r, 90))
+		enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t -
+		    g->s->bval));
+	else if (!gen_mem(g, &e, 2 * (unsigned)sz, 0))
+		return false;
+	return commit(g, &e, C_BOUND, 0, 0);
+}
+
+/* INTO (CE; invalid in 64-bit mode): #OF, a trap, where OF is set. */
+static bool
+u_into(struct gen *g)
+{
+	struct enc e;
+
+	if (g->m64 || !flags_ok(g, X86_OF))
+		return false;
+	enc_init(&e);
+	set_op(&e, 1, 0xce, 0, 0);
+	return commit(g, &e, C_INTO, 0, 0);
+}
+
+/*
+ * LES/LDS r, m16:32 (C4, C5; m16:16 with 66; VEX in 64-bit mode and
+ * with ModRM.mod 11): a far pointer stored just before in the data page,
+ * its selector one of the user selectors both CPUs have (Linux's and the
+ * guest's GDT agree on them: 0x23 and 0x33 are readable code, 0x2b data;
+ * with RPL 0 to 3), null (a later use of the register is #GP(0)), or a
+ * DPL-0 one (#GP(selector)).  Selectors past the guest's GDT limit are
+ * not generated: the two GDTs differ there.
+ */
+static bool
+u_lesl(struct gen *g)
+{
+	static const uint16_t sels[] = { 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x23,
+		0x33, 0x28, 0x29, 0x2a, 0x20, 0x31, 0, 1, 3, 0x08, 0x10, 0x13,
+		0x1b };
+	struct enc e;
+	int sz = rng_pct(&g->r, 25) ? 2 : 4, r;
+	uint64_t t = G_DATA + rng_below(&g->r, 4096 - 8);
+	uint16_t sel = sels[rng_below(&g->r, ARRAY_LEN(sels))];
+
+	if (g->m64)
+		return false;
+	if (rng_pct(&g->r, 70))
+		t &= ~7ULL;
+	enc_init(&e);
+	if (sz == 2)
+		add_pfx(&e, 0x66);
+	set_op(&e, 1, rng_below(&g->r, 2) ? 0xc5 : 0xc4, 0, 0);
+	r = pick_dst(g, &e, sz);
+	if (r < 0)
+		return false;
+	if (!fx_store(g, t, sz, (uint32_t)rand_value(&g->r)) ||
+	    !fx_store(g, t + (uint64_t)sz, 2, sel))
+		return false;
+	enc_reg(&e, r);
+	enc_sib_or_rm(g, &e, g->s->breg, -1, 0, (int64_t)(t - g->s->bval));
+	return commit(g, &e, C_LESLDS, 0, 0);
+}
+
+/* A segment override for an implicit DS operand (no FS in 32-bit mode:
+ * base_state; FS and GS move it by their bases in 64-bit mode). */
+static void
+ds_override(struct gen *g, struct enc *e)
+{
+	static const uint8_t pfx[6] = { 0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65 };
+	unsigned k;
+
+	if (!rng_pct(&g->r, 15))
+		return;
+	k = rng_below(&g->r, g->m64 ? 6 : 4);
+	add_pfx(e, pfx[k]);
+}
+
+/*
+ * XLAT (D7): AL = DS:[rBX + AL] (67: EBX in 64-bit, BX in 32-bit mode).
+ * rBX is set up to point into the data page (near its end sometimes, so
+ * that AL reaches the hole) unless it is the reserved base register.
+ */
+static bool
+u_xlat(struct gen *g)
+{
+	struct enc e;
+
+	if (!writable(g, X86_RAX))
+		return false;
+	if (g->s->breg != X86_RBX) {
+		uint64_t t = G_DATA + (rng_pct(&g->r, 15) ? 4096 - 1 -
+		    rng_below(&g->r, 64) : rng_below(&g->r, 4096 - 256));
+
+		if (!writable(g, X86_RBX) || !setup_lea(g, X86_RBX, t))
+			return false;
+	}
+	enc_init(&e);
+	ds_override(g, &e);
+	if (rng_pct(&g->r, 10))
+		add_pfx(&e, 0x67);
+	if (g->m64 && rng_pct(&g->r, 20))
+		e.rex |= REX_W;
+	maybe_rex(g, &e);
+	set_op(&e, 1, 0xd7, 0, 0);
+	return commit(g, &e, C_XLAT, 0, 0);
+}
+
+/*
+ * MASKMOVQ mm, mm (0F F7) and MASKMOVDQU xmm, xmm (66 0F F7): the bytes
+ * whose mask byte has bit 7 set are stored to DS:[rDI] (67: EDI, DI).
+ * rDI is set up to point into the data page (across its end into the
+ * hole sometimes) unless it is the reserved base register; with AC set
+ * where this CPU checks SSE alignment (GEN_SSE_AC), it is 16-aligned.
+ * MASKMOVQ is an MMX instruction: the x87 state (TOP, tags) is compared
+ * after it, and a pending x87 exception gives #MF.
+ */
+static bool
+u_maskmov(struct gen *g)
+{
+	struct enc e;
+	bool x = rng_below(&g->r, 2);
+	bool al = (g->opts & GEN_SSE_AC) && (g->s->init.rflags & X86_AC);
+
+	if (g->s->breg != X86_RDI) {
+		uint64_t t = G_DATA + (rng_pct(&g->r, 10) ? 4096 - 16 +
+		    rng_below(&g->r, 16) : rng_below(&g->r, 4096 - 16));
+
+		if (al)
+			t &= ~15ULL;
+		if (!writable(g, X86_RDI) || !setup_lea(g, X86_RDI, t))
+			return false;
+	} else if (al && (g->s->bval & 15)) {
+		return false;
+	}
+	enc_init(&e);
+	e.shuffle = false;
+	ds_override(g, &e);
+	if (rng_pct(&g->r, 10) && !(al && !g->m64))
+		add_pfx(&e, 0x67);
+	if (x)
+		add_pfx(&e, 0x66);
+	maybe_rex(g, &e);
+	set_op(&e, 2, 0x0f, 0xf7, 0);
+	if (x) {
+		enc_reg(&e, pick_xmm(g));
+		enc_rm_reg(&e, pick_xmm(g));
+	} else {
+		enc_reg(&e, pick_mm(g));
+		enc_rm_reg(&e, pick_mm(g));
+	}
+	return commit(g, &e, C_MASKMOV, 0, 0);
+}
+
 /* ---- units and sequences ------------------------------------------------- */
 
 static bool u_shift_s(struct gen *g) { return u_shift(g, C_SHIFT); }
@@ -4296,7 +5024,7 @@ static const struct unit {
 	{ u_popcnt, C_POPCNT, 1, UM_ALL },
 	{ u_bswap, C_BSWAP, 1, UM_ALL },
 	{ u_movx, C_MOVX, 3, UM_ALL },
-	{ u_arpl, C_MOVX, 1, UM_32 },
+	{ u_arpl, C_ARPL, 2, UM_32 },
 	{ u_lea, C_LEA, 4, UM_ALL },
 	{ u_mov, C_MOV, 5, UM_ALL },
 	{ u_xchg, C_XCHG, 3, UM_ALL },
@@ -4331,6 +5059,12 @@ static const struct unit {
 	{ u_mmx, C_MMX, 5, UM_ALL },
 	{ u_fxsave, C_FXSR, 1, UM_ALL },
 	{ u_enter, C_ENTER, 2, UM_ALL },
+	{ u_pusha, C_PUSHA, 2, UM_32 },
+	{ u_bound, C_BOUND, 2, UM_32 },
+	{ u_into, C_INTO, 1, UM_32 },
+	{ u_lesl, C_LESLDS, 2, UM_32 },
+	{ u_xlat, C_XLAT, 1, UM_ALL },
+	{ u_maskmov, C_MASKMOV, 1, UM_ALL },
 };
 
 static const struct unit *
@@ -4492,6 +5226,12 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 		    (uint64_t)mode);
 		gen_x87_state(&xr, &s->init);
 	}
+	/* 32-bit code leaves 32-bit x87 instruction and data pointers (the
+	 * CPU keeps no more of them there). */
+	if (mode == M32) {
+		memset(s->init.fxsave + 12, 0, 4);
+		memset(s->init.fxsave + 20, 0, 4);
+	}
 	g->cur.undef = 0;
 	g->cur.rsp_known = true;
 	g->cur.rsp = 0;
@@ -4513,7 +5253,7 @@ gen_seq(struct seq *s, uint64_t seed, uint64_t iter, int mode, int maxu,
 			 * alignment under AC, such operands stay aligned. */
 			g->align_all = (g->opts & GEN_SSE_AC) &&
 			    (s->init.rflags & X86_AC) &&
-			    (CLS(u->cls) & SSE_CLASSES);
+			    (CLS(u->cls) & (SSE_CLASSES | CLS(C_FXSR)));
 			if (u->fn(g))
 				break;
 		}
@@ -4756,7 +5496,8 @@ cmps_either(const struct seq *s, const struct result *k,
 	bool m64 = s->mode == M64, o16 = false, a67 = false, w = false;
 	uint64_t fk[6], fb[6], base = 0, si, di, rfl;
 	unsigned size = 0;
-	int n, j;
+	int n, j, sreg = X86_DS;
+	bool ac;
 
 	if (!src_first || outcome(s, k) != OUT_EXC || outcome(s, b) !=
 	    OUT_EXC || !is_addr_fault(k->port) || !is_addr_fault(b->port))
@@ -4777,9 +5518,11 @@ cmps_either(const struct seq *s, const struct result *k,
 		else if (c == 0x67)
 			a67 = true;
 		else if (c == 0x64 || c == 0x65)
-			base = m64 ? (c == 0x64 ? FS_BASE : GS_BASE) : 0;
+			base = m64 ? (c == 0x64 ? FS_BASE : GS_BASE) : 0,
+			sreg = c == 0x64 ? X86_FS : X86_GS;
 		else if (c == 0x26 || c == 0x2e || c == 0x36 || c == 0x3e)
-			base = 0;
+			base = 0, sreg = c == 0x26 ? X86_ES : c == 0x2e ?
+			    X86_CS : c == 0x36 ? X86_SS : X86_DS;
 		else if (c == 0xf2 || c == 0xf3)
 			;
 		else if (m64 && (c & 0xf0) == 0x40)
@@ -4793,6 +5536,10 @@ cmps_either(const struct seq *s, const struct result *k,
 	}
 	if (!size)
 		return false;
+	/* Outside 64-bit mode a null DS or ES (LDS, LES) faults too. */
+	if (!m64 && (k->st.seg[sreg].sel & ~3) == 0 &&
+	    (k->st.seg[X86_ES].sel & ~3) == 0)
+		return true;
 	si = k->st.gpr[X86_RSI];
 	di = k->st.gpr[X86_RDI];
 	if (m64 ? a67 : true) {
@@ -4802,8 +5549,10 @@ cmps_either(const struct seq *s, const struct result *k,
 		di &= am;
 	}
 	memcpy(&rfl, k->mem + FRAME_RFLAGS, 8);
-	return user_read_faults(base + si, size, (rfl & X86_AC) != 0) &&
-	    user_read_faults(di, size, (rfl & X86_AC) != 0);
+	ac = (rfl & X86_AC) != 0;
+	return (user_read_faults(base + si, size, ac) || (!m64 &&
+	    (k->st.seg[sreg].sel & ~3) == 0)) && (user_read_faults(di, size,
+	    ac) || (!m64 && (k->st.seg[X86_ES].sel & ~3) == 0));
 }
 
 /* Both runs took #PF at an x87 environment or state load or store
@@ -4978,7 +5727,9 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 	if (!either && !multi_pf(s, k, b))
 		diff_u64(d, "cr2", k->st.cr2, b->st.cr2);
 	for (i = 0; i < 6; i++)
-		if (k->st.seg[segs[i]].sel != b->st.seg[segs[i]].sel)
+		if (k->st.seg[segs[i]].sel != b->st.seg[segs[i]].sel &&
+		    !(s->mode == M32 && native_m32 &&
+		    (k->st.seg[segs[i]].sel | b->st.seg[segs[i]].sel) < 4))
 			diff_add(d, "    %-8s kvm %#06x  dbt %#06x\n", segn[i],
 			    k->st.seg[segs[i]].sel, b->st.seg[segs[i]].sel);
 	{
@@ -4992,8 +5743,23 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 	}
 	/* x87: FCW, FSW, FTW (abridged), FOP, FIP, FDP and the registers'
 	 * 80 bits. */
-	if (memcmp(k->st.fxsave, b->st.fxsave, fx_ptr_es &&
-	    !(k->st.fxsave[2] & 0x80) ? 6 : 24)) {
+	/* (A null selector's RPL is not seen natively: the kernel's return
+	 * to user mode on the way to the signal handler reloads it as 0.)
+	 * The native oracle's image is the kernel's XSAVE64: 64-bit FIP and
+	 * FDP, no FCS or FDS (the DBT's 32-bit format has them in the upper
+	 * halves): only the offsets are compared. */
+	uint8_t fxa[24], fxb[24];
+
+	memcpy(fxa, k->st.fxsave, 24);
+	memcpy(fxb, b->st.fxsave, 24);
+	if (s->mode == M32 && native_m32) {
+		memset(fxa + 12, 0, 4);
+		memset(fxa + 20, 0, 4);
+		memset(fxb + 12, 0, 4);
+		memset(fxb + 20, 0, 4);
+	}
+	if (memcmp(fxa, fxb, fx_ptr_es && !(k->st.fxsave[2] & 0x80) ? 6 :
+	    24)) {
 		const uint8_t *xa = k->st.fxsave, *xb = b->st.fxsave;
 		uint16_t wa[4], wb[4];
 		uint64_t pa[2], pb[2];
@@ -5543,8 +6309,12 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 	    (r.port == PORT_END || r.port == X86_EXC_BP)) {
 		uint16_t fcs;
 
+		/* The guest's user selectors are the host's (0x33, 0x2b), so
+		 * KVM-PVM's are told by its module, not by their values. */
 		memcpy(&fcs, r.mem + G_DATA + 16, 2);
-		if (fcs != 0 && fcs != s.init.seg[X86_CS].sel) {
+		if (fcs != 0 && (fcs != s.init.seg[X86_CS].sel ||
+		    (!kvm->native && access("/sys/module/kvm_pvm", F_OK) ==
+		    0))) {
 			mi->opts |= GEN_FCS_HOST;
 			note(mi, "FNSTENV and FNSAVE store FCS %#x, not the "
 			    "guest's CS %#x (KVM-PVM runs guest user code on "
@@ -5589,9 +6359,9 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: difftest [options]\n"
-"Run random CPL3 instruction sequences on KVM (the real CPU) and on the\n"
-"DBT from the same state and compare registers, flags, XMM, MXCSR, memory\n"
-"and exceptions (vector and frame).\n"
+"Run random CPL3 instruction sequences on the real CPU (KVM, or for 32-bit\n"
+"mode the host CPU itself) and on the DBT from the same state and compare\n"
+"registers, flags, XMM, MXCSR, memory and exceptions (vector and frame).\n"
 "  --iterations N     sequences to run (default 1000)\n"
 "  --seed N           random seed (default 1)\n"
 "  --start N          number of the first sequence (default 0); with\n"
@@ -5603,16 +6373,21 @@ usage(FILE *f)
 "  --only C,...       generate only these instruction classes\n"
 "  --list-classes     list the instruction classes\n"
 "  --stop-on-first    stop at the first mismatch\n"
+"  --oracle O         what judges 32-bit mode: kvm; native (the host CPU\n"
+"                     runs the sequence in difftest's own 32-bit code\n"
+"                     segment, no KVM needed); auto (default: KVM where it\n"
+"                     runs 32-bit code on the CPU, else native)\n"
 "  --accept-emulated  compare a mode even where KVM emulates it in the host\n"
 "                     kernel instead of running it (then the emulator, not\n"
-"                     the CPU, is the judge; KVM-PVM's 32-bit mode)\n"
+"                     the CPU, is the judge; KVM-PVM's 32-bit mode; with\n"
+"                     --oracle auto it keeps KVM for 32-bit mode)\n"
 "  --max-reports N    report at most N mismatches in full (default 20)\n"
 "  -v, --verbose      print every sequence and how it ended\n"
 "  -q, --quiet        print only mismatches and the summary\n"
 "  -h, --help         this text\n"
 "Exit status: 0 no mismatch, 1 mismatches (or a harness failure), 2 usage,\n"
-"77 KVM not usable here or no requested mode comparable on it (why on\n"
-"stderr).\n");
+"77 no requested mode comparable here: KVM not usable for 64-bit mode, no\n"
+"oracle for 32-bit mode (why on stderr).\n");
 }
 
 static bool
@@ -5672,8 +6447,11 @@ report(struct stats *st, const struct seq *s, const struct result *k,
 	    s->mode == M64 ? "64" : "32", repro_opts);
 	print_seq(stdout, s);
 	print_state(stdout, s);
-	printf("  kvm: %s\n  dbt: %s\n  differences (%d):\n%s", da, db,
-	    d->n, d->buf);
+	if (s->mode == M32 && native_m32)
+		printf("  native (the oracle; \"kvm\" below): %s\n", da);
+	else
+		printf("  kvm: %s\n", da);
+	printf("  dbt: %s\n  differences (%d):\n%s", db, d->n, d->buf);
 }
 
 int
@@ -5692,12 +6470,16 @@ main(int argc, char **argv)
 		{ "max-reports", required_argument, NULL, 'R' },
 		{ "self-test", no_argument, NULL, 'T' },
 		{ "accept-emulated", no_argument, NULL, 'E' },
+		{ "oracle", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct side kvm, dbt;
+	static struct side kvm, dbt, native;
+	struct side *orc[NMODES] = { &kvm, &kvm };
+	bool kvm_ok = false;
+	int oracle = 0;         /* 0 auto, 1 kvm, 2 native */
 	static struct seq s;
 	static struct result rk, rb;
 	static struct stats st;
@@ -5769,6 +6551,16 @@ main(int argc, char **argv)
 		case 'E':
 			emulated_ok = true;
 			break;
+		case 'O':
+			if (strcmp(optarg, "kvm") == 0)
+				oracle = 1;
+			else if (strcmp(optarg, "native") == 0)
+				oracle = 2;
+			else if (strcmp(optarg, "auto") == 0)
+				oracle = 0;
+			else
+				goto bad;
+			break;
 		case 'v':
 			st.verbose = true;
 			break;
@@ -5805,15 +6597,21 @@ bad:
 	    ZYDIS_STACK_WIDTH_32);
 	pthread_create(&wd, NULL, watchdog_main, NULL);
 	pthread_detach(wd);
+	if (oracle == 2 && !want[M32]) {
+		fprintf(stderr, "difftest: --oracle native judges 32-bit mode "
+		    "only (--mode 32 or both)\n");
+		return 2;
+	}
 #ifdef HAVE_KVM
-	if (side_init(&kvm, "kvm", &kvm_backend, why, sizeof(why)) < 0) {
+	kvm_ok = side_init(&kvm, "kvm", &kvm_backend, why, sizeof(why)) == 0;
+#else
+	snprintf(why, sizeof(why), "built without KVM");
+#endif
+	/* Without KVM only the native oracle's 32-bit mode is left. */
+	if (!kvm_ok && (oracle == 1 || !want[M32])) {
 		fprintf(stderr, "difftest: KVM not usable: %s\n", why);
 		return 77;
 	}
-#else
-	fprintf(stderr, "difftest: KVM not usable: built without KVM\n");
-	return 77;
-#endif
 	if (tier != NULL)
 		setenv("VMKIT_DBT_TIER", tier, 1);
 	if (side_init(&dbt, "dbt", &dbt_backend, why, sizeof(why)) < 0) {
@@ -5825,7 +6623,35 @@ bad:
 			mi[m].usable = false;
 			continue;
 		}
-		probe_mode(&kvm, m, &mi[m], emulated_ok);
+		if (m == M64 && !kvm_ok) {
+			mi[m].usable = false;
+			snprintf(mi[m].why, sizeof(mi[m].why), "KVM not usable: "
+			    "%.200s", why);
+		} else if (m == M32 && oracle != 1) {
+			bool use = oracle == 2 || !kvm_ok;
+
+			if (!use) {
+				/* auto: KVM where it runs 32-bit code on the
+				 * CPU (or --accept-emulated), else native. */
+				probe_mode(&kvm, m, &mi[m], emulated_ok);
+				use = !mi[m].usable;
+			}
+			if (use && nat_init(&native, why, sizeof(why)) < 0) {
+				mi[m].usable = false;
+				snprintf(mi[m].why, sizeof(mi[m].why), "the "
+				    "native oracle cannot run: %.200s", why);
+			} else if (use) {
+				orc[m] = &native;
+				native_m32 = true;
+				probe_mode(&native, m, &mi[m], false);
+				note(&mi[m], "JUDGED BY THIS HOST'S CPU RUNNING "
+				    "THE SEQUENCE IN THIS PROCESS (the native "
+				    "oracle; the delivery of an exception is "
+				    "the SDM's, computed)");
+			}
+		} else {
+			probe_mode(&kvm, m, &mi[m], emulated_ok);
+		}
 		if (!mi[m].usable)
 			fprintf(stderr, "difftest: %s: NOT COMPARED: %s\n",
 			    mode_name[m], mi[m].why);
@@ -5858,7 +6684,7 @@ bad:
 		m = usable[nmodes == 2 ? (int)(it & 1) : 0];
 		gen_seq(&s, seed, it, m, (int)maxu, mi[m].end_kind,
 		    mi[m].opts, mi[m].nogp, only);
-		if (side_run(&kvm, s.code, s.data, s.stack, &s.init, &rk) < 0 ||
+		if (side_run(orc[m], s.code, s.data, s.stack, &s.init, &rk) < 0 ||
 		    side_run(&dbt, s.code, s.data, s.stack, &s.init, &rb) < 0) {
 			fprintf(stderr, "difftest: cannot set or get a vCPU's "
 			    "state\n");
@@ -5879,7 +6705,7 @@ bad:
 				if (st.verbose)
 					print_seq(stdout, &s);
 			}
-			side_clean(&kvm);
+			side_clean(orc[m]);
 			side_clean(&dbt);
 			continue;
 		}
@@ -5937,7 +6763,7 @@ bad:
 			printf("\n");
 			print_seq(stdout, &s);
 		}
-		side_clean(&kvm);
+		side_clean(orc[m]);
 		side_clean(&dbt);
 		if (d.n && stop_first)
 			break;
@@ -5980,9 +6806,10 @@ bad:
 			if (st.cls_exc[c])
 				printf(" %s %" PRIu64, class_name[c],
 				    st.cls_exc[c]);
-		printf("\ndifftest: %.2f s: kvm %.0f sequences/s, dbt %.0f "
-		    "sequences/s\n", secs, kvm.runs ? 1e9 * (double)kvm.runs /
-		    kvm.ns : 0.0, dbt.runs ? 1e9 * (double)dbt.runs / dbt.ns :
+		printf("\ndifftest: %.2f s: oracle %.0f sequences/s, dbt %.0f "
+		    "sequences/s\n", secs, kvm.runs + native.runs ? 1e9 *
+		    (double)(kvm.runs + native.runs) / (kvm.ns + native.ns) :
+		    0.0, dbt.runs ? 1e9 * (double)dbt.runs / dbt.ns :
 		    0.0);
 	}
 	return st.mismatches ? 1 : 0;
