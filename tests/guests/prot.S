@@ -28,6 +28,9 @@
  *       are not affected.  STAC at CPL 3 is #UD.
  *   2.5    with CR4.UMIP, SGDT, SIDT, SLDT, SMSW and STR at CPL 3 are
  *       #GP(0); at CPL 0, and without UMIP, they run.
+ *   20.4, CLI, STI  with CR4.PVI at CPL 3 and IOPL 0 in 64-bit mode,
+ *       STI sets VIF and CLI clears it (the image PUSHFQ makes shows VIF
+ *       and IF clear after it), no fault; without PVI both are #GP(0).
  *   2.5, MOV CR  CR4.FSGSBASE, PCIDE, OSXSAVE and PKE are reserved where
  *       CPUID does not advertise their features (as the model does not):
  *       setting one is #GP(0).
@@ -58,6 +61,9 @@
 	.set SMEP, 1 << 20
 	.set SMAP, 1 << 21
 	.set UMIP, 1 << 11
+	.set PVI, 1 << 1
+	.set VIF, 1 << 19
+	.set IF, 1 << 9
 	.set PGE, 1 << 7
 	.set GLIN, 0x800000             /* pt: data at GLIN, code at +4K */
 	.set NONE, -1
@@ -129,6 +135,21 @@
 	stac
 	movl (%rsi), %eax
 	movw %cx, %fs
+	.endm
+/* CHECKV name, val: eax against val. */
+	.macro CHECKV name, val
+	movl $\val, %ecx
+	movl $888f, %esi
+	call checkv
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
+/* FLAGS_AFTER op: op, then RFLAGS at (%rcx). */
+	.macro FLAGS_AFTER op
+	\op
+	pushfq
+	popq (%rcx)
 	.endm
 /* CR4 := CR4 | bits in one MOV (clobber rax). */
 	.macro CR4SET bits
@@ -568,6 +589,28 @@ round:
 	movl $(ubuf + ALIAS), %ecx
 	TRYU umip-off-sgdt, NONE, 0, 0, sgdt (%rcx)
 	TRYU umip-off-smsw, NONE, 0, 0, smsw %eax
+	/* PVI in 64-bit mode (CR4.PVI, the CLI and STI pseudo-code): at
+	 * CPL 3 with IOPL 0, CLI and STI change VIF, not IF, and raise
+	 * nothing; without PVI they are #GP(0).  VIF is read with PUSHFQ
+	 * into the user page ubuf. */
+	CR4ON PVI
+	movl $(ubuf + ALIAS), %ecx
+	movl $-1, (%rcx)
+	TRYU pvi64-sti, NONE, 0, 0, FLAGS_AFTER sti
+	movl $(ubuf + ALIAS), %ecx
+	movl (%rcx), %eax
+	andl $(VIF | IF), %eax
+	CHECKV pvi64-sti-sets-vif, VIF
+	movl $(ubuf + ALIAS), %ecx
+	movl $-1, (%rcx)
+	TRYU pvi64-cli, NONE, 0, 0, FLAGS_AFTER cli
+	movl $(ubuf + ALIAS), %ecx
+	movl (%rcx), %eax
+	andl $(VIF | IF), %eax
+	CHECKV pvi64-cli-clears-vif, 0
+	CR4OFF PVI
+	TRYU pvi64-off-cli-gp, GP, 0, 0, cli
+	TRYU pvi64-off-sti-gp, GP, 0, 0, sti
 	/* CR4 bits of features the model does not advertise are reserved:
 	 * a MOV to CR4 setting one is #GP(0). */
 	TRY0 cr4-fsgsbase-gp, GP, 0, 0, CR4SET 0x10000
@@ -591,15 +634,6 @@ fail:	movl $s_failed, %esi
 /* Reached through the user alias. */
 ufunc:	ret
 
-/* CHECKV name, val: eax against val. */
-	.macro CHECKV name, val
-	movl $\val, %ecx
-	movl $888f, %esi
-	call checkv
-	.section .rodata
-888:	.asciz "\name"
-	.text
-	.endm
 /* PTE n, frame, flags: entry n of pt maps frame (clobbers rbx). */
 	.macro PTE n, frame, flags
 	movl $pt, %ebx
