@@ -1433,14 +1433,21 @@ commit(struct gen *g, struct enc *e, int cls, uint32_t w, uint32_t u)
 	struct seq *s = g->s;
 	struct ginsn *in;
 	ZydisDecodedInstruction zi;
+	uint8_t buf[40];
 	int len;
 
 	if (s->n >= MAX_INSNS || g->off + 16 > G_CODE_SIZE - 64)
 		return false;
 	in = &s->in[s->n];
 	memset(in, 0, sizeof(*in));
-	len = emit(g, e, in->b, G_CODE + g->off);
-	if (len < 0 || len > 15) {
+	len = emit(g, e, buf, G_CODE + g->off);
+	/* Redundant prefixes (66 with REX.W, a segment, 67, LOCK) can make
+	 * a long form 16 bytes: dropped (seen once in 38,000 sequences). */
+	if (len > 15)
+		return false;
+	if (len > 0)
+		memcpy(in->b, buf, (size_t)len);
+	if (len < 0) {
 		fprintf(stderr, "difftest: generator bug: bad encoding for "
 		    "class %s\n", class_name[cls]);
 		abort();
@@ -4716,6 +4723,11 @@ u_fxsave(struct gen *g)
 		 * and random pointers. */
 		if (!save && (user_rw(t, 512) || (t >= G_RO && t < G_RO +
 		    4096) || (t >= G_CODE && t < G_CODE + G_CODE_SIZE)))
+			return false;
+		/* A misaligned operand where it would also fault on paging
+		 * (or a random pointer): #PF first on this AMD host in 32-bit
+		 * mode, #GP(0) first on the model; not generated there. */
+		if (!g->m64 && (t == 0 || ((t & 15) && !user_rw(t, 512))))
 			return false;
 	}
 	e.reg = save ? 0 : 1;
