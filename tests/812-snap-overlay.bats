@@ -111,6 +111,7 @@ run_restore() {
 	PID=
 	disk_follows run1.out
 	cmp lb/r.img r.copy
+	qemu_ok "lb/$ovl1"
 
 	# restore 1: a new overlay, the old one (no snapshot in it) gone
 	run_restore run2.out 3 "$VM_SNAP" restore lb s1
@@ -145,14 +146,7 @@ run_restore() {
 	is "$output" "*s1 *zstd*" "listed"
 
 	# the base changed since the save: refused by name, nothing changed
-	cp lb/vm.yaml yaml.before
-	ls lb >files.before
-	chmod u+w lb/r.img
-	printf 'X' | dd of=lb/r.img bs=1 seek=100 conv=notrunc status=none
-	run_tool 1 "$VM_SNAP" restore lb s1
-	is "$output" "*lb/r.img: the base of the snapshot's overlay has changed since the save*" "a changed head"
-	cmp lb/vm.yaml yaml.before
-	ls lb | cmp - files.before
+	restore_refused "a changed head"
 	run_tool 1 "$VM_SNAP" revert lb s1
 	is "$output" "*lb/r.img: the base of the snapshot's overlay has changed since the save*" "revert refused too"
 	cmp lb/vm.yaml yaml.before
@@ -184,6 +178,14 @@ run_restore() {
 	is "$(yaml_disk lb)" "r.s1.qcow2" "the save's overlay"
 	n=$(last_count run1.out)
 	wait_for run1.out "count=$((n + 4)) " 300 $pid || { kill $pid; false; }
+	# the base changed under the running VM (root ignores the lock and
+	# the mode; the guest reads sector 0 from the overlay by now): the
+	# load is refused by name, the VM goes on as it was
+	restore_refused "refused"
+	n=$(last_count run1.out)
+	wait_for run1.out "count=$((n + 1)) " 300 $pid || { kill $pid; false; }
+	cp r.copy lb/r.img
+	chmod a-w lb/r.img
 	run_tool 0 "$VM_SNAP" restore lb s1
 	n=$(last_count run1.out)
 	wait_for run1.out "count=$((n + 2)) " 300 $pid || { kill $pid; false; }
@@ -223,6 +225,19 @@ sector() {
 	rm -f flat.raw
 	qemu-img convert -U -O raw "$1" flat.raw
 	dd if=flat.raw bs=512 skip="$2" count=1 status=none | tr -dc a-z0-9
+}
+
+# restore_refused WHAT: a byte of lb's base changed, vm-snap restore lb s1
+# is refused naming it, vm.yaml and the folder left as they were
+restore_refused() {
+	cp lb/vm.yaml yaml.before
+	ls lb >files.before
+	chmod u+w lb/r.img
+	printf 'X' | dd of=lb/r.img bs=1 seek=100 conv=notrunc status=none
+	run_tool 1 "$VM_SNAP" restore lb s1
+	is "$output" "*lb/r.img: the base of the snapshot's overlay has changed since the save*" "$1"
+	cmp lb/vm.yaml yaml.before
+	ls lb | cmp - files.before
 }
 
 READ0='echo at0=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -dc a-z | head -c 8)=; poweroff -f'
@@ -308,6 +323,19 @@ READ0='echo at0=$(dd if=/dev/vda bs=512 count=1 iflag=direct 2>/dev/null | tr -d
 	vm_boot cp2 "$READ0"
 	is "$(cat boot.out)" "*at0=ffffffff=*" "the copy's guest reads the snapshot's disk"
 	cmp cp2/r.img sb/r.img
+
+	# a later snapshot, internal in the overlay, names the overlay only:
+	# its base goes along, so the copy's chain is whole
+	run_tool 0 "$VM_SNAP" save sb s2
+	run_tool 0 bash -c "'$VM_SNAP' send sb s2 | '$VM_SNAP' receive '$PWD/cp3'"
+	cmp cp3/r.img sb/r.img
+	qemu_ok cp3/r.s0.qcow2
+	run qemu-img info --backing-chain cp3/r.s0.qcow2
+	is "$output" "*backing file: r.img*image: cp3/r.img*" "the copy's chain"
+	run_tool 0 "$VM_SNAP" revert cp3 s2
+	is "$(sector cp3/r.s0.qcow2 0)" "ggg*" "s2's disk in the copy"
+	vm_boot cp3 "$READ0"
+	is "$(cat boot.out)" "*at0=gggggggg=*" "the copy's guest reads it"
 }
 
 @test "revert keeps an overlay it replaces while a snapshot file names it, even with no internal snapshot left in it, and deletes one nothing needs" {

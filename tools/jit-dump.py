@@ -6,7 +6,10 @@ usage: VMKIT_JIT_DUMP=FILE vm-run ...; tools/jit-dump.py FILE GUEST_RIP
 
 FILE holds, per compiled block, a line "block GUEST HOST LEN" (hex) and
 LEN bytes of host code.  The code is shown with objdump at its host
-address; every compilation of that guest RIP is listed.
+address; every compilation of that guest RIP is listed.  The moves a
+link makes into its target's register entry are kept as blocks too,
+under the source block's RIP with bit 63 set ("link:54ba32" selects
+them, every target of that block).
 
 With --perf, each instruction is prefixed by the number of perf samples
 taken at it, from a recording of the same run:
@@ -72,7 +75,9 @@ def main():
         args = args[2:]
     if len(args) != 2:
         sys.exit(__doc__)
-    want = int(args[1], 16)
+    want = args[1]
+    want = (int(want[5:], 16) | 1 << 63 if want.startswith('link:')
+            else int(want, 16))
     found = False
     for guest, host, code in blocks(args[0]):
         if guest != want:

@@ -20,7 +20,11 @@
  * none and writes none of that op's registers: its slow path, which
  * needs them only to fault precisely, makes them again from those
  * registers (FLS_REPLAY), and so does the fast path after an instruction
- * that keeps them.
+ * that keeps them.  An instruction that reads the flags only to pass
+ * them on (INC and DEC keep CF, a rotate SF to PF) finds them wherever
+ * they are when the next one overwrites all six; a shift by a constant
+ * writes all six on a host where the result keeps none of them
+ * (shift_flags_probe).
  * A block goes on past a Jcc along its fall-through path; the taken side
  * leaves through a side exit that writes back flags and registers.
  *
@@ -1339,6 +1343,8 @@ struct hop {
 	uint8_t vmap, vpp;      /* VEX.mmmmm, VEX.pp */
 	int vreg;               /* guest register in VEX.vvvv, -1: none */
 	bool vreg_w;            /* it is written (whole), not read */
+	bool fl_keep;           /* FL_R only for flags it leaves as they
+	                         * were: no result depends on them */
 };
 
 /* Guest register g as a byte operand: which slot holds it and whether it
@@ -1514,7 +1520,10 @@ emit_hop(struct emit *e, const struct insn *i, uint64_t rip,
 		e->probe_sib = false;
 		e->replay_ok = false;
 	}
-	if (h->flags & FL_R)
+	/* Flags an instruction only passes on (INC's CF) need not be put
+	 * back in the host's register when the next one overwrites them
+	 * all: the host's are then the guest's but for flags no one reads. */
+	if ((h->flags & FL_R) && !(h->fl_keep && flags_dead_after(e, i)))
 		flags_to_host(e);
 	if (h->cl)
 		mov_rr(e, CX, hc);
@@ -1598,6 +1607,67 @@ hop_init(struct hop *h, const struct insn *i, unsigned size, int nopc,
 }
 
 /* ---- instruction selection --------------------------------------------------- */
+
+/*
+ * Do SHL, SHR and SAR by a count other than zero leave every arithmetic
+ * flag independent of the flags before them on this host?  The SDM
+ * leaves AF (and OF past a count of 1) undefined, so a CPU may keep them;
+ * this one is the guest's CPU, and where it keeps none a shift by a
+ * constant writes all six (FL_W).  Found once (dbt_jit_new).
+ */
+static bool host_shift_flags_whole;
+
+#define SHIFT_TRY(insn, fl, v, out)                                     \
+	__asm__ volatile("push %1; popfq; " insn "; pushfq; pop %0"     \
+	    : "=&r"(out), "+r"(fl), "+r"(v) : : "cc")
+
+static bool
+shift_flags_probe(void)
+{
+	static const uint64_t vals[] = { 0, 1, 0x10, 0x7f, 0x80, 0xff,
+	    0x1234, 0x8000000000000001ULL, ~0ULL };
+	const uint64_t arith = 0x8d5;   /* OF SF ZF AF PF CF */
+	unsigned k, t;
+
+	for (k = 0; k < sizeof(vals) / sizeof(vals[0]); k++)
+		for (t = 0; t < 8; t++) {
+			uint64_t out[2], fl, v;
+			int w;
+
+			for (w = 0; w < 2; w++) {
+				fl = w ? 0x2 | arith : 0x2;
+				v = vals[k];
+				switch (t) {
+				case 0: SHIFT_TRY("shl $1, %2", fl, v, out[w]); break;
+				case 1: SHIFT_TRY("shl $3, %2", fl, v, out[w]); break;
+				case 2: SHIFT_TRY("shr $1, %2", fl, v, out[w]); break;
+				case 3: SHIFT_TRY("shr $5, %k2", fl, v, out[w]); break;
+				case 4: SHIFT_TRY("sar $1, %2", fl, v, out[w]); break;
+				case 5: SHIFT_TRY("sar $7, %w2", fl, v, out[w]); break;
+				case 6: SHIFT_TRY("shlb $9, %b2", fl, v, out[w]); break;
+				default: SHIFT_TRY("shrw $17, %w2", fl, v, out[w]); break;
+				}
+			}
+			if ((out[0] ^ out[1]) & arith)
+				return false;
+		}
+	return true;
+}
+
+/* FL_* of C0, C1, D0-D3 /r (a shift or rotate, r its ModRM.reg). */
+static int
+shift_flags(const struct insn *i, unsigned op, unsigned r)
+{
+	unsigned mask = i->opsize == 8 && (op & 1) ? 63 : 31;
+
+	if (!host_shift_flags_whole || (r != 4 && r != 5 && r != 7))
+		return FL_W | FL_R;
+	if (op == 0xd0 || op == 0xd1)
+		return FL_W;
+	if ((op == 0xc0 || op == 0xc1) && ((unsigned)i->imm & mask) != 0)
+		return FL_W;
+	return FL_W | FL_R;     /* by CL, or by 0: the flags stay */
+}
 
 /*
  * Fill h for the integer instructions compiled as themselves; false for
@@ -1685,6 +1755,7 @@ select_hop(const struct insn *i, struct hop *h)
 			h->rm_r = h->rm_w = true;
 			h->lockable = true;
 			h->flags = FL_W | FL_R;         /* CF kept */
+			h->fl_keep = true;
 			return true;
 		case 0x88: case 0x89:
 			hop_init(h, i, op == 0x88 ? 1 : os, 1, op, 0);
@@ -1732,6 +1803,7 @@ select_hop(const struct insn *i, struct hop *h)
 			h->rm_r = true;
 			h->imm = op == 0x69 ? IMM_Z : IMM_8;
 			h->flags = FL_W | FL_R;
+			h->fl_keep = true;      /* SF, ZF, AF, PF kept here */
 			return true;
 		case 0xc0: case 0xc1: case 0xd0: case 0xd1: case 0xd2:
 		case 0xd3:
@@ -1742,7 +1814,8 @@ select_hop(const struct insn *i, struct hop *h)
 			h->rm_r = h->rm_w = true;
 			h->imm = op <= 0xc1 ? IMM_8 : IMM_NONE;
 			h->cl = op >= 0xd2;
-			h->flags = FL_W | FL_R;
+			h->flags = shift_flags(i, op, r);
+			h->fl_keep = r != 2 && r != 3;  /* not RCL, RCR */
 			return true;
 		default:
 			return false;
@@ -1780,6 +1853,7 @@ select_hop(const struct insn *i, struct hop *h)
 			h->reg_w = true;
 			h->rm_r = true;
 			h->flags = FL_W | FL_R;
+			h->fl_keep = true;
 			return true;
 		case 0xbc: case 0xbd:                   /* BSF, BSR */
 			hop_init(h, i, os, 2, 0x0f, op);
@@ -3772,6 +3846,40 @@ alloc_code(struct dbt_jit *j, size_t need)
 	return j->base + j->used;
 }
 
+/*
+ * Tell the tools about code just made: VMKIT_JIT_DUMP gets a text line
+ * and the bytes (tools/jit-dump.py reads them), VMKIT_JIT_PERFMAP a
+ * line of /tmp/perf-PID.map.  A block is named by its guest RIP; the
+ * moves of a link (link_entry) by its source block's, with bit 63 set
+ * in the dump and "link_" in the map.
+ */
+static void
+jit_note_code(struct dbt_jit *j, const uint8_t *start, const uint8_t *end,
+    uint64_t lin, const struct dbt_block *link_from)
+{
+	uint64_t key = link_from != NULL ? link_from->lin | 1ULL << 63 : lin;
+
+	if (j->dump != NULL) {
+		fprintf(j->dump, "block %llx %llx %llx\n",
+		    (unsigned long long)key,
+		    (unsigned long long)(uintptr_t)start,
+		    (unsigned long long)(end - start));
+		fwrite(start, 1, (size_t)(end - start), j->dump);
+		fputc('\n', j->dump);
+	}
+	if (j->perfmap != NULL && link_from != NULL)
+		fprintf(j->perfmap, "%llx %llx link_%llx_%llx\n",
+		    (unsigned long long)(uintptr_t)start,
+		    (unsigned long long)(end - start),
+		    (unsigned long long)link_from->lin,
+		    (unsigned long long)lin);
+	else if (j->perfmap != NULL)
+		fprintf(j->perfmap, "%llx %llx guest_%llx\n",
+		    (unsigned long long)(uintptr_t)start,
+		    (unsigned long long)(end - start),
+		    (unsigned long long)lin);
+}
+
 bool
 dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 {
@@ -3906,20 +4014,7 @@ dbt_jit_compile(struct dbt_cpu *c, struct dbt_block *b)
 	b->jit_code_reg = code_reg;
 	b->jit_fl_dead = j->max_native < 0 && flags_dead_at_entry(b);
 	j->compiled++;
-	if (j->dump != NULL) {
-		/* A text line, then the code: tools/jit-dump.py reads it. */
-		fprintf(j->dump, "block %llx %llx %llx\n",
-		    (unsigned long long)b->lin,
-		    (unsigned long long)(uintptr_t)e.start,
-		    (unsigned long long)(e.p - e.start));
-		fwrite(e.start, 1, (size_t)(e.p - e.start), j->dump);
-		fputc('\n', j->dump);
-	}
-	if (j->perfmap != NULL)
-		fprintf(j->perfmap, "%llx %llx guest_%llx\n",
-		    (unsigned long long)(uintptr_t)e.start,
-		    (unsigned long long)(e.p - e.start),
-		    (unsigned long long)b->lin);
+	jit_note_code(j, e.start, e.p, b->lin, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	j->ns += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
 	    (t1.tv_nsec - t0.tv_nsec));
@@ -4109,6 +4204,7 @@ link_entry(struct dbt_cpu *c, struct dbt_jit_exit *x, struct dbt_block *to)
 		b1(&e, 0x89); b1(&e, 0xc3);             /* mov ebx, eax */
 		jmp32(&e, to->jit_leave);
 	}
+	jit_note_code(j, e.start, e.p, to->lin, x->from);
 	j->used += (size_t)(e.p - e.start);
 	j->used = (j->used + 15) & ~(size_t)15;
 	x->trans = e.start;
@@ -4314,6 +4410,7 @@ dbt_jit_new(size_t cache_size)
 	j->bmi2 = __builtin_cpu_supports("bmi2") &&
 	    getenv("VMKIT_JIT_NO_BMI2") == NULL;
 	j->sse4 = sse4_host();
+	host_shift_flags_whole = shift_flags_probe();
 	/* VMKIT_JIT_NO_ISA=1: the guest's extensions through their
 	 * handlers (for comparison and the difftest). */
 	j->isa = getenv("VMKIT_JIT_NO_ISA") == NULL ? host_isa() : 0;

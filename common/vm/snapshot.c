@@ -13,6 +13,10 @@
  *   ram         the non-zero pages: zstd chunks, or (--fast-restore) the
  *               regions' bytes uncompressed and page aligned, zero pages
  *               left as holes, so a restore maps them MAP_PRIVATE
+ *   base        one per disk that went to an overlay at the save (instance:
+ *               its index in the configuration): the base's size and a
+ *               CRC-32 of its first and last 64 KiB; a restore checks the
+ *               base and puts the disk on a new overlay on it
  *
  * Loading goes into a VM built for the restore: every check runs before it
  * starts, and a refused snapshot leaves the caller a VM to throw away, with

@@ -57,7 +57,7 @@
 
 #define CHUNK (1u << 20)
 #define PAGE 4096u
-#define MAX_FILES (2 * CFG_MAX_DISKS)
+#define MAX_FILES (4 * CFG_MAX_DISKS)   /* disks, and their backing files */
 #define NAME_MAX_LEN 255u
 /* a path in the folder being received: the folder, a name, room */
 #define PBUF (PATH_MAX + 2 * NAME_MAX_LEN + 64)
@@ -183,34 +183,30 @@ static ssize_t read_yaml(const char *yaml, uint8_t *buf, struct vm_err *err);
 
 struct send_list {
 	char path[MAX_FILES][PATH_MAX];
+	bool backing[MAX_FILES];        /* only a backing file of a disk */
 	int n;
 };
 
-/* Add cfg's disks to l.  A disk outside the bundle folder babs goes too,
- * into the copy's folder under its file name: that name must be free
- * there (no file of the bundle, no other disk by that name). */
+/* Add file rp (resolved; disk, as the configuration names it) to l. */
 static int
-add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
-    const char *what, struct vm_err *err)
+add_file(struct send_list *l, const char *rp, const char *disk,
+    bool backing, const char *babs, const char *what, struct vm_err *err)
 {
-	char rp[PATH_MAX], dir[PATH_MAX], in[2 * PATH_MAX];
+	char dir[PATH_MAX], in[2 * PATH_MAX];
 	struct stat a, b;
-	int i, k;
+	int k;
 
-	for (i = 0; i < cfg->ndisks; i++) {
-		if (realpath(cfg->disks[i].file, rp) == NULL)
-			return vm_err_errno(err, -errno, "%s: disk %s", what,
-			    cfg->disks[i].file);
+	{
 		snprintf(dir, sizeof(dir), "%s", rp);
 		*strrchr(dir, '/') = '\0';
 		if (!plain_name(base_name(rp)))
 			return vm_err_set(err, -EINVAL, "%s: disk %s: a file "
 			    "named '%s' cannot be a disk of the copy (rename "
-			    "it)", what, cfg->disks[i].file, base_name(rp));
+			    "it)", what, disk, base_name(rp));
 		for (k = 0; k < l->n && strcmp(l->path[k], rp) != 0; k++)
 			;
 		if (k < l->n)
-			continue;
+			return 0;
 		for (k = 0; k < l->n; k++)
 			if (strcmp(base_name(l->path[k]), base_name(rp)) == 0)
 				return vm_err_set(err, -EINVAL, "%s: disks %s "
@@ -228,7 +224,52 @@ add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
 		if (l->n == MAX_FILES)
 			return vm_err_set(err, -EINVAL, "%s: too many disks",
 			    what);
+		l->backing[l->n] = backing;
 		snprintf(l->path[l->n++], PATH_MAX, "%s", rp);
+	}
+	return 0;
+}
+
+/* Add cfg's disks to l.  A disk outside the bundle folder babs goes too,
+ * into the copy's folder under its file name: that name must be free
+ * there (no file of the bundle, no other disk by that name).  So does
+ * each backing file a disk names by a plain file name (beside it: an
+ * overlay's base), so that the copy's chain is whole. */
+static int
+add_disks(struct send_list *l, const struct vm_config *cfg, const char *babs,
+    const char *what, struct vm_err *err)
+{
+	char rp[PATH_MAX];
+	int i, ret;
+
+	for (i = 0; i < cfg->ndisks; i++) {
+		const struct cfg_disk *d = &cfg->disks[i];
+		struct vm_err e = { 0 };
+		struct blk *b, *x;
+
+		if (realpath(d->file, rp) == NULL)
+			return vm_err_errno(err, -errno, "%s: disk %s", what,
+			    d->file);
+		ret = add_file(l, rp, d->file, false, babs, what, err);
+		if (ret < 0)
+			return ret;
+		/* not opened here: sent as the file it is, as before */
+		b = blk_open(rp, d->format[0] ? d->format : NULL,
+		    BLK_F_RDONLY | BLK_F_NOLOCK, &e);
+		for (x = b; ret == 0 && x != NULL && x->backing != NULL;
+		    x = x->backing) {
+			if (strchr(x->backing_name, '/') != NULL)
+				break;
+			if (realpath(x->backing->path, rp) == NULL)
+				ret = vm_err_errno(err, -errno, "%s: backing "
+				    "file %s", what, x->backing->path);
+			else
+				ret = add_file(l, rp, d->file, true, babs, what,
+				    err);
+		}
+		blk_close(b);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }
@@ -474,8 +515,9 @@ vm_send(const char *bundle, const char *snap_path, const char *tag,
 				if (realpath(scfg.disks[k].file, yaml) != NULL &&
 				    strcmp(yaml, l.path[i]) == 0)
 					break;
-			if (k < scfg.ndisks && scfg.disks[k].readonly)
-				continue;
+			if ((k < scfg.ndisks && scfg.disks[k].readonly) ||
+			    l.backing[i])
+				continue;       /* as the copy has it */
 			if (!has_snap(l.path[i], tag) ||
 			    !has_snap(l.path[i], base)) {
 				ret = vm_err_set(err, -EINVAL, "%s: no internal "

@@ -16,7 +16,8 @@
  *            through RSP is #GP(0), not #SS(0) (CMPXCHG16B, MOVAPS)
  *   flags    flags carried by linked exits into blocks that read them
  *            first, overwrite them first, and back to a loop's head;
- *            the flags of an equal CMP past its JNE and a load
+ *            the flags of an equal CMP past its JNE and a load;
+ *            CF through a shift by 0 and through INC after a load
  *   nm       SSE code translated with CR0.TS clear, run again with TS
  *            set: #NM at its first SSE instruction, register or memory
  *            form, every time TS is set again
@@ -436,7 +437,26 @@ pop_resume:
 	cmpl $0x44, %edx
 	je 59f
 58:	orl $16, %r14d
-59:	decl %r9d
+59:	movl %r9d, %eax                 /* a shift by 0 keeps every flag, */
+	andl $1, %eax                   /* the probe of a load before it */
+	negl %eax                       /* clobbered the host's: CF = odd */
+	movq sum_data(%rip), %rdx
+	.byte 0xc1, 0xe2, 0x00          /* shll $0, %edx */
+	sbbl %ecx, %ecx                 /* -CF */
+	cmpl %eax, %ecx
+	je 60f
+	orl $32, %r14d
+60:	movl %r9d, %eax                 /* INC keeps CF for the ADC after */
+	andl $1, %eax                   /* it, past a load and a MOV */
+	negl %eax
+	movq sum_data(%rip), %rdx
+	incl %edx
+	movl $0, %ecx
+	adcl $0, %ecx                   /* CF: odd */
+	addl %ecx, %eax
+	jz 61f
+	orl $64, %r14d
+61:	decl %r9d
 	jnz 41b
 	testl %r14d, %r14d
 	jnz 48f
