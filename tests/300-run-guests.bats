@@ -73,6 +73,7 @@ guest_backends() {
 			[ -n "$x" ] || [ ${#args[@]} -gt 0 ] || { echo "# $a/$t: no sse line" >&3; false; }
 			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: 16-byte alignment before the address ok*" "$a/$t: #GP before #SS"
 			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: sse after CR0.TS ok*" "$a/$t: #NM from translated SSE code"
+			[ ${#args[@]} -gt 0 ] || is "$output" "*jit64: maskmovq with TOP 7 ok*" "$a/$t: MASKMOVQ's MMX registers"
 			sums="$sums $a/$t=$s/${x:-skipped}"
 			[ -z "$first" ] && first=$s
 			is "$s" "$first" "integer checksums:$sums"
@@ -123,7 +124,7 @@ system_guest() {
 	system_guest gates 32M
 }
 
-@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate, a 16-bit TSS" {
+@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate, a 16-bit TSS, DR7's local enables and the TSS T flag" {
 	system_guest tasks 32M
 }
 
@@ -139,7 +140,7 @@ system_guest() {
 	system_guest debug 32M
 }
 
-@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers; SMEP and SMAP at CPL 0 also under 32-bit (4 MiB and 4 KiB pages) and PAE paging" {
+@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers; SMEP and SMAP at CPL 0 also under 32-bit (4 MiB and 4 KiB pages) and PAE paging, CR4 bits of unadvertised features #GP" {
 	system_guest prot 32M
 }
 

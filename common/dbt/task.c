@@ -23,6 +23,7 @@
 
 #define TSS_LINK 0x00
 #define TSS_CR3 0x1c            /* 32-bit TSSs only */
+#define TSS_T 0x64              /* bit 0: the debug trap flag (32-bit) */
 
 /* Where a TSS keeps the task's state (SDM figures 7-2 and 7-10): EIP
  * (IP), EFLAGS (FLAGS), then EAX ECX EDX EBX ESP EBP ESI EDI, then the
@@ -170,6 +171,11 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 	n.type |= 2;
 	*tr = n;
 	c->cr0 |= X86_CR0_TS;
+	/* L0-L3 are the old task's breakpoints (17.2.4). */
+	if (c->dr[7] & 0x55) {
+		c->dr[7] &= ~0x55ULL;
+		dbt_watch_update(c);
+	}
 	if (c->pg && cr3 != (uint32_t)c->cr3) {
 		c->cr3 = cr3;
 		dbt_tlb_flush_local(c);
@@ -190,18 +196,25 @@ dbt_task_switch(struct dbt_cpu *c, uint16_t sel, enum dbt_task_reason why,
 		dbt_update_mode(c);
 		for (k = 0; k < 6; k++)
 			dbt_load_seg(c, X86_ES + (int)k, s[k]);
-		dbt_update_mode(c);
-		if (has_err)
-			dbt_push(c, 4, err);
-		return;
+	} else {
+		load_cs(c, s[1]);
+		dbt_load_seg(c, X86_SS, s[2]);
+		dbt_load_seg(c, X86_ES, s[0]);
+		dbt_load_seg(c, X86_DS, s[3]);
+		dbt_load_seg(c, X86_FS, s[4]);
+		dbt_load_seg(c, X86_GS, s[5]);
 	}
-	load_cs(c, s[1]);
-	dbt_load_seg(c, X86_SS, s[2]);
-	dbt_load_seg(c, X86_ES, s[0]);
-	dbt_load_seg(c, X86_DS, s[3]);
-	dbt_load_seg(c, X86_FS, s[4]);
-	dbt_load_seg(c, X86_GS, s[5]);
 	dbt_update_mode(c);
 	if (has_err)
 		dbt_push(c, nl->size, err);
+	/* The T flag of a 32-bit TSS (17.3.1.5): a #DB trap with DR6.BT
+	 * once the switch is done, before the new task's first
+	 * instruction. */
+	if (nl == &tss32 && (dbt_read_lin(c, nb + TSS_T, 1,
+	    DBT_ACC_SUPER) & 1)) {
+		c->dr[6] |= 1u << 15;
+		c->dr[7] &= ~(uint64_t)(1u << 13);      /* GD */
+		dbt_deliver(c, X86_EXC_DB, false, 0, false);
+		c->next_rip = c->rip;
+	}
 }

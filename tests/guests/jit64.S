@@ -517,6 +517,43 @@ pop_resume:
 66:	movl $msg_nm_bad, %esi
 	jmp fail_r14
 67:
+	/* ---- maskmovq: MMX register i is x87 physical register i
+	 * whatever TOP is (SDM vol. 1, 9.5.1): with TOP 7 (EMMS, then
+	 * FLD1), MASKMOVQ writes the bytes of MM1 whose MM2 mask byte has
+	 * its top bit set (DS:RDI), and after that instruction's x87 to
+	 * MMX transition MM1 still reads as it was.  Skipped with "nosse".
+	 * ---- */
+	cmpb $0, sse_on(%rip)
+	je 79f
+	fninit
+	movq mmq_a(%rip), %mm0
+	movq mmq_b(%rip), %mm1
+	movq mmq_mask(%rip), %mm2
+	emms
+	fld1
+	leaq mmq_dst(%rip), %rdi
+	maskmovq %mm2, %mm1
+	movq %mm1, mmq_back(%rip)
+	emms
+	fninit
+	xorl %r14d, %r14d
+	movq mmq_dst(%rip), %rax
+	movabsq $0x8800660044002211, %rdx
+	cmpq %rdx, %rax
+	je 76f
+	orl $1, %r14d
+76:	movq mmq_back(%rip), %rax
+	cmpq mmq_b(%rip), %rax
+	je 77f
+	orl $2, %r14d
+77:	testl %r14d, %r14d
+	jnz 78f
+	movl $msg_mmq, %esi
+	call puts64
+	jmp 79f
+78:	movl $msg_mmq_bad, %esi
+	jmp fail_r14
+79:
 	movl $msg_ok, %esi
 	call puts64
 	EXIT $0
@@ -902,6 +939,12 @@ nm_wrong:
 	.long 0
 sse_on:
 	.byte 0
+	.balign 8
+mmq_a:	.quad 0x1111111111111111
+mmq_b:	.quad 0x8877665544332211
+mmq_mask: .quad 0x80008000800080ff     /* bytes 0, 1, 3, 5, 7 */
+mmq_dst: .quad 0
+mmq_back: .quad 0
 
 hexdigits:
 	.ascii "0123456789abcdef"
@@ -910,6 +953,8 @@ msg_order:	.asciz "jit64: 16-byte alignment before the address ok\n"
 msg_order_bad:	.asciz "jit64: 16-byte alignment before the address FAILED\n"
 msg_flags:	.asciz "jit64: linked flags ok\n"
 msg_flags_bad:	.asciz "jit64: linked flags FAILED\n"
+msg_mmq:	.asciz "jit64: maskmovq with TOP 7 ok\n"
+msg_mmq_bad:	.asciz "jit64: maskmovq with TOP 7 FAILED "
 msg_nm:		.asciz "jit64: sse after CR0.TS ok\n"
 msg_nm_bad:	.asciz "jit64: sse after CR0.TS FAILED "
 msg_smc_bad:	.asciz "jit64: smc FAILED\n"

@@ -28,6 +28,9 @@
  *       are not affected.  STAC at CPL 3 is #UD.
  *   2.5    with CR4.UMIP, SGDT, SIDT, SLDT, SMSW and STR at CPL 3 are
  *       #GP(0); at CPL 0, and without UMIP, they run.
+ *   2.5, MOV CR  CR4.FSGSBASE, PCIDE, OSXSAVE and PKE are reserved where
+ *       CPUID does not advertise their features (as the model does not):
+ *       setting one is #GP(0).
  *   4.10.4.1  global pages: with a page's PTE changed in memory to
  *       another frame, INVLPG of the page and a toggle of CR4.PGE
  *       invalidate its translation even when G is set; a MOV to CR3
@@ -126,6 +129,12 @@
 	stac
 	movl (%rsi), %eax
 	movw %cx, %fs
+	.endm
+/* CR4 := CR4 | bits in one MOV (clobber rax). */
+	.macro CR4SET bits
+	movq %cr4, %rax
+	orl $\bits, %eax
+	movq %rax, %cr4
 	.endm
 /* CR4 |= bits, CR4 &= ~bits (clobber rax). */
 	.macro CR4ON bits
@@ -482,7 +491,23 @@ long64:
 1:	movl $s_cpuid, %esi
 	call puts64
 	jmp fail
-2:	movl $2, %r12d
+	/* ... and what cr4-*-gp needs is not: CPUID.1:ECX PCID (17) and
+	 * XSAVE (26), CPUID.7.0:EBX FSGSBASE (0) and ECX PKU (3). */
+2:	movl $1, %eax
+	cpuid
+	testl $(1 << 17 | 1 << 26), %ecx
+	jnz 3f
+	movl $7, %eax
+	xorl %ecx, %ecx
+	cpuid
+	testl $1, %ebx
+	jnz 3f
+	testl $(1 << 3), %ecx
+	jz 4f
+3:	movl $s_cpuid_more, %esi
+	call puts64
+	jmp fail
+4:	movl $2, %r12d
 round:
 	movl $(ufunc + ALIAS), %eax
 	movl $(udata + ALIAS), %edx
@@ -543,6 +568,12 @@ round:
 	movl $(ubuf + ALIAS), %ecx
 	TRYU umip-off-sgdt, NONE, 0, 0, sgdt (%rcx)
 	TRYU umip-off-smsw, NONE, 0, 0, smsw %eax
+	/* CR4 bits of features the model does not advertise are reserved:
+	 * a MOV to CR4 setting one is #GP(0). */
+	TRY0 cr4-fsgsbase-gp, GP, 0, 0, CR4SET 0x10000
+	TRY0 cr4-pcide-gp, GP, 0, 0, CR4SET 0x20000
+	TRY0 cr4-osxsave-gp, GP, 0, 0, CR4SET 0x40000
+	TRY0 cr4-pke-gp, GP, 0, 0, CR4SET 0x400000
 	call globals
 	decl %r12d
 	jnz round
@@ -805,6 +836,7 @@ s_ok:	.asciz " ok\n"
 s_bad:	.asciz " BAD (vector, error code, CR2):"
 s_nl:	.asciz "\n"
 s_badv:	.asciz " BAD: got"
+s_cpuid_more: .asciz "prot: cpuid BAD: PCID, XSAVE, FSGSBASE or PKU advertised: the cr4-*-gp checks need updating\n"
 s_cpuid: .asciz "prot: cpuid BAD: leaf 7 does not advertise SMEP, SMAP and UMIP\n"
 s_allok: .asciz "prot: all ok\n"
 s_failed: .asciz "prot: some checks failed\n"

@@ -17,6 +17,9 @@
  *       not-present TSS or task gate #NP(selector).
  *   7.6 (figure 7-10)  the same with a 16-bit TSS: IP, FLAGS, AX-DI,
  *       ES, CS, SS, DS and the LDT selector in its 16-bit fields, no CR3.
+ *   17.2.4, 17.3.1.5  a switch clears DR7's L0-L3, not G0-G3; a new
+ *       TSS with the T flag gives a #DB trap with DR6.BT in the new task
+ *       before its first instruction.
  *   6.12.1, 6.13 (interrupt 10)  an INT n from CPL 3 whose TSS gives a
  *       code segment as the CPL 0 stack is #TS(that selector), EXT 0.
  *   6.12.2, 6.15 (interrupt 8)  an exception through a task gate runs
@@ -127,7 +130,77 @@ _start:
 	call run_errors
 	call run_df
 	call run_tss16
+	call run_debug
 	jmp finish
+
+/* ---- debug registers across a switch ------------------------------------ */
+
+/* 17.2.4, 17.3.1.5: a task switch clears DR7's L0-L3 (the old task's
+ * breakpoints) and keeps G0-G3; a new TSS with its T flag set gives a
+ * #DB trap with DR6.BT once the switch is done, the new task's first
+ * instruction pushed.  (No DRn address is ever reached here.) */
+run_debug:
+	movl $m_debug, modename
+	movl $db_task, %eax
+	movl $idt + 1 * 8, %edi
+	movw $0x8e00, %bx
+	call set_gate
+	movl $tss_b, %edi
+	movl $task_t, %eax
+	movl $STACK_B, %edx
+	call init_tss
+	movb $1, tss_b + 0x64           /* T */
+	movl $0, db_count
+	xorl %eax, %eax
+	movl %eax, %dr6
+	movl $0x57, %eax                /* L0-L3, G0 */
+	movl %eax, %dr7
+	TRY0 jmp-to-t-tss, NONE, 0, 0, ljmp $TSS_B, $0
+	xorl %eax, %eax
+	movl %eax, %dr7
+	movl t_dr7, %eax
+	andl $0xff, %eax
+	movl %eax, got
+	CHECKV switch-clears-l0-l3, $0x02
+	movl db_count, %eax
+	movl %eax, got
+	CHECKV t-flag-one-db, $1
+	movl db_eip, %eax
+	movl %eax, got
+	CHECKV t-flag-db-eip, $task_t
+	movl db_tr, %eax
+	movl %eax, got
+	CHECKV t-flag-db-in-new-task, $TSS_B
+	movl db_dr6, %eax
+	andl $0xe00f, %eax              /* BT, BS, BD, B0-B3 */
+	movl %eax, got
+	CHECKV t-flag-dr6-bt, $0x8000
+	movl $(stubs + 16), %eax        /* vector 1 back to its stub */
+	movl $idt + 1 * 8, %edi
+	movw $0x8e00, %bx
+	call set_gate
+	ret
+
+/* #DB in run_debug: record the pushed EIP, DR6 and TR; clear DR6. */
+db_task:
+	pushl %eax
+	movl 4(%esp), %eax
+	movl %eax, db_eip
+	movl %dr6, %eax
+	movl %eax, db_dr6
+	xorl %eax, %eax
+	movl %eax, %dr6
+	str %ax
+	movzwl %ax, %eax
+	movl %eax, db_tr
+	incl db_count
+	popl %eax
+	iret
+
+task_t:
+	movl %dr7, %eax
+	movl %eax, t_dr7
+	ljmp $TSS_A, $0
 
 /* ---- a 16-bit TSS ----------------------------------------------------------- */
 
@@ -513,6 +586,7 @@ idt_desc:
 	.long idt
 m_jmp:	.asciz "jmp"
 m_tss16: .asciz "tss16"
+m_debug: .asciz "debug"
 m_call:	.asciz "call"
 m_err:	.asciz "errors"
 m_df:	.asciz "double-fault"
@@ -540,6 +614,11 @@ t16_busy: .space 4
 t16_busy_a: .space 4
 t16_link: .space 4
 t16_flags: .space 4
+t_dr7:	.space 4
+db_count: .space 4
+db_eip:	.space 4
+db_dr6:	.space 4
+db_tr:	.space 4
 ts_esp:	.space 4
 b_eax:	.space 4
 b_tr:	.space 4
