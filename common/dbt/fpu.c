@@ -1219,7 +1219,11 @@ op_fxsave(struct dbt_cpu *c, const struct insn *i)
 		memcpy(buf, c->fx, 464);
 		fx_ptrs_store(c, buf, i->rex & 8);
 		/* Outside 64-bit mode XMM8-15 are not saved: the image ends
-		 * with XMM7 (SDM vol. 1, table 10-2; vol. 2, FXSAVE). */
+		 * with XMM7 (SDM vol. 1, table 10-2; vol. 2, FXSAVE), though
+		 * the whole 512 bytes are checked as a write (the CPU run
+		 * natively faults on the last byte's page). */
+		if (!c->long64)
+			dbt_probe_write(c, i->seg, ea, 512);
 		dbt_write_bytes(c, i->seg, ea, buf, c->long64 ? 464 : 288);
 		break;
 	case 1:
