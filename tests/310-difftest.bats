@@ -325,7 +325,13 @@ run_class() {
 	is "$status" 2 "bad --tier"
 	run "$DIFFTEST" --only nosuchclass
 	is "$status" 2 "bad --only"
+	run "$DIFFTEST" --oracle qemu
+	is "$status" 2 "bad --oracle"
+	run "$DIFFTEST" --mode 64 --oracle native
+	is "$status" 2 "--oracle native without 32-bit mode"
+	is "$output" "*judges 32-bit mode only*" "says why"
 	run "$DIFFTEST" --help
 	is "$status" 0 "--help"
 	is "$output" "*--tier T*VMKIT_DBT_TIER*" "--help documents --tier"
+	is "$output" "*--oracle O*native*" "--help documents --oracle"
 }

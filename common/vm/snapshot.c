@@ -1435,7 +1435,14 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		    "along, this VM has %d writable ones", path, vs.ndisks, nd);
 		goto out;
 	}
-	ret = vm_snapshot_read_config(&rd, &scfg, err);
+	/* the configuration names the bases (a snapshot with none need
+	 * not hold one) */
+	cfg_defaults(&scfg);
+	for (i = 0; ret == 0 && i < rd.nsect; i++)
+		if (strcmp(rd.sect[i].name, "base") == 0) {
+			ret = vm_snapshot_read_config(&rd, &scfg, err);
+			break;
+		}
 	if (ret < 0)
 		goto out;
 	for (i = 0; i < nd; i++) {

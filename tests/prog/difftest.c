@@ -6492,7 +6492,7 @@ static char repro_opts[600];
 
 static void
 report(struct stats *st, const struct seq *s, const struct result *k,
-    const struct result *b, const struct diffs *d, uint64_t seed)
+    const struct result *b, struct diffs *d, uint64_t seed)
 {
 	char da[256], db[256];
 
@@ -6512,10 +6512,16 @@ report(struct stats *st, const struct seq *s, const struct result *k,
 	    s->mode == M64 ? "64" : "32", repro_opts);
 	print_seq(stdout, s);
 	print_state(stdout, s);
-	if (s->mode == M32 && native_m32)
-		printf("  native (the oracle; \"kvm\" below): %s\n", da);
-	else
+	if (s->mode == M32 && native_m32) {
+		char *p;
+
+		/* The differences name the oracle "kvm": "nat" here. */
+		for (p = strstr(d->buf, "kvm "); p; p = strstr(p + 4, "kvm "))
+			memcpy(p, "nat", 3);
+		printf("  nat (the native oracle): %s\n", da);
+	} else {
 		printf("  kvm: %s\n", da);
+	}
 	printf("  dbt: %s\n  differences (%d):\n%s", db, d->n, d->buf);
 }
 
