@@ -21,9 +21,9 @@
  * needs them only to fault precisely, makes them again from those
  * registers (FLS_REPLAY), and so does the fast path after an instruction
  * that keeps them.  An instruction that reads the flags only to pass
- * them on (INC and DEC keep CF, a rotate SF to PF) finds them wherever
- * they are when the next one overwrites all six; a shift by a constant
- * writes all six on a host where the result keeps none of them
+ * them on (INC and DEC keep CF, rotates SF, ZF, AF and PF) finds them
+ * wherever they are when the next one overwrites all six; a shift by a
+ * constant writes all six on a host where the result keeps none of them
  * (shift_flags_probe).
  * A block goes on past a Jcc along its fall-through path; the taken side
  * leaves through a side exit that writes back flags and registers.
@@ -1617,9 +1617,11 @@ hop_init(struct hop *h, const struct insn *i, unsigned size, int nopc,
  */
 static bool host_shift_flags_whole;
 
+/* (past the red zone, which the pushes would clobber, as alu.c does) */
 #define SHIFT_TRY(insn, fl, v, out)                                     \
-	__asm__ volatile("push %1; popfq; " insn "; pushfq; pop %0"     \
-	    : "=&r"(out), "+r"(fl), "+r"(v) : : "cc")
+	__asm__ volatile("sub $128, %%rsp; push %1; popfq; " insn "; "   \
+	    "pushfq; pop %0; add $128, %%rsp"                           \
+	    : "=&r"(out), "+r"(fl), "+r"(v) : : "cc", "memory")
 
 static bool
 shift_flags_probe(void)
