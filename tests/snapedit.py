@@ -13,6 +13,8 @@ EDIT is one of
                                         (its page bitmap grown to match)
   find-blob-end,SECTION,TAIL            print the offset of the u32 length
                                         of the blob followed by TAIL bytes
+  cut,SECTION,OFFSET,LEN                remove LEN bytes at OFFSET of the
+                                        payload (negative: from its end)
   version,SECTION,V                     the section's version V
   rename,SECTION,NAME                   the section named NAME
   format,V                              the file header's format V
@@ -76,6 +78,14 @@ def main():
                 off += len(s)
             fmt = {"u8": "<B", "u16": "<H", "u32": "<I", "u64": "<Q"}[f[0]]
             struct.pack_into(fmt, s, off, int(f[3], 0))
+        elif f[0] == "cut":
+            s = find(sects, f[1])["payload"]
+            off, ln = int(f[2], 0), int(f[3], 0)
+            if off < 0:
+                off += len(s)
+            if off < 0 or ln < 0 or off + ln > len(s):
+                sys.exit("snapedit: cut outside the payload of " + f[1])
+            del s[off:off + ln]
         elif f[0] == "version":
             find(sects, f[1])["ver"] = int(f[2], 0)
         elif f[0] == "rename":

@@ -117,5 +117,7 @@ void cpu_reset_state(struct x86_state *st, int id);
 
 /* Visit every field of st for a snapshot (cpu/state-snap.c). */
 int x86_state_visit(struct x86_state *st, struct snap_vis *v);
+/* The "cpu" section's version: 2 added fpu_cs and fpu_ds. */
+#define X86_STATE_VERSION 2u
 
 #endif

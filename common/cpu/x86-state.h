@@ -145,6 +145,12 @@ struct x86_state {
 
 	/* x87/MMX/SSE in FXSAVE layout. */
 	uint8_t fxsave[512] __attribute__((aligned(16)));
+	/* FCS and FDS: the last x87 instruction's CS and its operand's
+	 * segment selector.  The image's 64-bit mode format (64-bit FIP and
+	 * FDP) has no room for them; in the 32-bit format they are also at
+	 * bytes 12 and 20.  KVM reports none (its FPU state has no
+	 * selectors): 0. */
+	uint16_t fpu_cs, fpu_ds;
 
 	/* Local APIC register page (offsets as in the SDM, 16-byte strides). */
 	uint8_t lapic[1024];

@@ -188,6 +188,11 @@ struct dbt_cpu {
 	uint64_t spec_ctrl;             /* SPEC_CTRL_BITS of IA32_SPEC_CTRL */
 	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
 	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
+	/* FCS and FDS, the last x87 instruction's CS and operand segment
+	 * selectors (fpu.c).  In 64-bit mode fx holds 64-bit FIP and FDP
+	 * and no selectors, so these are the only copy; elsewhere fx's
+	 * 32-bit format holds them too and these follow it. */
+	uint16_t fcs, fds;
 	uint8_t fx_mem[128] __attribute__((aligned(16))); /* hx scratch */
 	struct dbt_hx *hx;      /* host-executed x87/SSE stubs (hx.c) */
 

@@ -952,7 +952,25 @@ x87_reg(const struct insn *i)
 	return X_UD;
 }
 
-/* The instruction and operand pointers as the guest's mode stores them. */
+/* The selector an x87 instruction with a memory operand records as FDS:
+ * its operand's segment.  In 64-bit mode CS, DS, ES and SS overrides are
+ * ignored (decode.c drops the first three and keeps SS for its #SS): the
+ * default segment, SS for an RSP or RBP base, DS otherwise (probed on
+ * this AMD: [rbx] with an SS override records DS). */
+static uint16_t
+x87_fds(const struct dbt_cpu *c, const struct insn *i)
+{
+	unsigned s = i->seg;
+
+	if (c->long64 && i->seg_override && s == X86_SS &&
+	    i->base != X86_RSP && i->base != X86_RBP)
+		s = X86_DS;
+	return c->seg[s].sel;
+}
+
+/* The instruction and operand pointers as the guest's mode stores them,
+ * and FCS and FDS (SDM vol. 1, 8.1.8: a CPU without CPUID.(EAX=7,
+ * ECX=0):EBX[13], as the model is, records them in every mode). */
 static void
 x87_set_pointers(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
 {
@@ -961,6 +979,9 @@ x87_set_pointers(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
 	uint16_t sel;
 
 	memcpy(c->fx + FX_FOP, &fop, 2);
+	c->fcs = c->seg[X86_CS].sel;
+	if (i->mem)
+		c->fds = x87_fds(c, i);
 	if (c->long64) {
 		memcpy(c->fx + FX_FIP, &c->rip, 8);
 		if (i->mem)
@@ -968,13 +989,13 @@ x87_set_pointers(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
 		return;
 	}
 	v32 = (uint32_t)c->rip;
-	sel = c->seg[X86_CS].sel;
+	sel = c->fcs;
 	memcpy(c->fx + FX_FIP, &v32, 4);
 	memcpy(c->fx + FX_FIP + 4, &sel, 2);
 	memset(c->fx + FX_FIP + 6, 0, 2);
 	if (i->mem) {
 		v32 = (uint32_t)ea;
-		sel = c->seg[i->seg].sel;
+		sel = c->fds;
 		memcpy(c->fx + FX_FDP, &v32, 4);
 		memcpy(c->fx + FX_FDP + 4, &sel, 2);
 		memset(c->fx + FX_FDP + 6, 0, 2);
@@ -985,16 +1006,15 @@ x87_set_pointers(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
  * which some hosts do not reload from FXRSTOR: store the guest's.  ptr is
  * the image's bytes FX_FOP..FX_FOP+18 from before the instruction. */
 static void
-x87_env_fix(const uint8_t *ptr, uint8_t *env, unsigned opsize)
+x87_env_fix(const struct dbt_cpu *c, const uint8_t *ptr, uint8_t *env,
+    unsigned opsize)
 {
 	uint32_t fip, fdp, w;
-	uint16_t fcs, fds, fop;
+	uint16_t fcs = c->fcs, fds = c->fds, fop;
 
 	memcpy(&fop, ptr, 2);
 	memcpy(&fip, ptr + FX_FIP - FX_FOP, 4);
-	memcpy(&fcs, ptr + FX_FIP - FX_FOP + 4, 2);
 	memcpy(&fdp, ptr + FX_FDP - FX_FOP, 4);
-	memcpy(&fds, ptr + FX_FDP - FX_FOP + 4, 2);
 	if (opsize == 2) {
 		uint16_t v = (uint16_t)fip;
 
@@ -1042,6 +1062,8 @@ x87_env_load(struct dbt_cpu *c, const uint8_t *env, unsigned opsize)
 		memcpy(&fdp, env + 20, 4);
 		memcpy(&fds, env + 24, 2);
 	}
+	c->fcs = fcs;
+	c->fds = fds;
 	memcpy(c->fx + FX_FOP, &fop, 2);
 	memset(c->fx + FX_FIP, 0, 16);
 	memcpy(c->fx + FX_FIP, &fip, 4);
@@ -1096,14 +1118,22 @@ op_x87(struct dbt_cpu *c, const struct insn *i)
 	    ~get16(c, FX_FCW) & 0x1b))
 		f &= ~(unsigned)X_ST;
 	if (f & X_ENV)
-		x87_env_fix(save, c->fx_mem, i->opsize);
+		x87_env_fix(c, save, c->fx_mem, i->opsize);
 	if ((f & X_LOADS) && i->mem && !(f & X_ST) && (c->cr0 & X86_CR0_PE) &&
 	    !(c->rflags & X86_VM))
 		x87_env_load(c, c->fx_mem, i->opsize);
+	else if (f & X_LOADS)
+		c->fcs = c->fds = 0;    /* FNINIT, FNSAVE; real and v86 mode */
 	if (!(f & X_LOADS))
 		memcpy(c->fx + FX_FOP, save, sizeof(save));
 	if (!(f & X_CTL))
 		x87_set_pointers(c, i, ea);
+	if (!c->long64) {
+		/* The 32-bit image's selectors are FCS and FDS: the host's
+		 * FLDENV/FRSTOR in real or v86 mode set them. */
+		memcpy(&c->fcs, c->fx + FX_FIP + 4, 2);
+		memcpy(&c->fds, c->fx + FX_FDP + 4, 2);
+	}
 	if (f & X_FLAGS)
 		c->rflags = (c->rflags & ~(uint64_t)X86_ARITH_FLAGS) |
 		    (r.rflags & X86_ARITH_FLAGS);
@@ -1168,8 +1198,13 @@ fx_ptrs_load(struct dbt_cpu *c, const uint8_t *img, int rexw)
 	memcpy(c->fx + FX_FOP, &fop, 2);
 	memcpy(c->fx + FX_FIP, img + FX_FIP, 8);
 	memcpy(c->fx + FX_FDP, img + FX_FDP, 8);
+	/* FXRSTOR64's image has no selectors: FCS and FDS become 0 (as
+	 * this AMD does, probed). */
+	c->fcs = c->fds = 0;
 	if (rexw)
 		return;
+	memcpy(&c->fcs, img + FX_FIP + 4, 2);
+	memcpy(&c->fds, img + FX_FDP + 4, 2);
 	if (c->long64) {
 		memset(c->fx + FX_FIP + 4, 0, 4);
 		memset(c->fx + FX_FDP + 4, 0, 4);
@@ -1186,10 +1221,10 @@ fx_ptrs_store(const struct dbt_cpu *c, uint8_t *img, int rexw)
 
 	if (rexw || !c->long64)
 		return;
-	sel = c->seg[X86_CS].sel;
+	sel = c->fcs;
 	memcpy(img + FX_FIP + 4, &sel, 2);
 	memset(img + FX_FIP + 6, 0, 2);
-	sel = c->seg[X86_DS].sel;
+	sel = c->fds;
 	memcpy(img + FX_FDP + 4, &sel, 2);
 	memset(img + FX_FDP + 6, 0, 2);
 }

@@ -43,6 +43,8 @@ dbt_state_get(const struct dbt_cpu *c, struct x86_state *st)
 	st->tsc_aux = c->tsc_aux;
 	st->spec_ctrl = c->spec_ctrl;
 	memcpy(st->fxsave, c->fx, sizeof(st->fxsave));
+	st->fpu_cs = c->fcs;
+	st->fpu_ds = c->fds;
 	st->halted = c->halted;
 	st->sipi_wait = c->sipi_wait;
 	st->irq_shadow = c->irq_shadow;
@@ -102,6 +104,14 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 		pthread_mutex_unlock(&c->vm->io_lock);
 	}
 	dbt_update_mode(c);
+	/* Outside 64-bit mode the image's own selectors are FCS and FDS (a
+	 * snapshot from before fpu_cs/fpu_ds has only those). */
+	c->fcs = st->fpu_cs;
+	c->fds = st->fpu_ds;
+	if (!c->long64) {
+		memcpy(&c->fcs, c->fx + 12, 2);
+		memcpy(&c->fds, c->fx + 20, 2);
+	}
 	dbt_tlb_flush(c);
 	dbt_watch_update(c);
 }

@@ -879,7 +879,7 @@ vm_snapshot_save(struct vm *vm, const char *path,
 			vm_err_set(err, ret, "vCPU %d: cannot read its state", i);
 			break;
 		}
-		snap_vis_begin_save(&v, "cpu", 1, err);
+		snap_vis_begin_save(&v, "cpu", X86_STATE_VERSION, err);
 		x86_state_visit(&st, &v);
 		ret = put_section(&w, "cpu", (uint32_t)i, &v, err);
 	}
@@ -1553,8 +1553,8 @@ snapshot_load(struct vm *vm, const char *path, bool live, bool *damaged,
 		goto out;
 	}
 	for (i = 0; ret == 0 && i < vm->ncpus; i++)
-		ret = get_section(&rd, "cpu", (uint32_t)i, 1, visit_cpu, &st[i],
-		    now, false, err);
+		ret = get_section(&rd, "cpu", (uint32_t)i, X86_STATE_VERSION,
+		    visit_cpu, &st[i], now, false, err);
 	if (ret == 0 && vm->intc)
 		ret = get_section(&rd, "intc", 0, 1, visit_intc_dry, vm->intc,
 		    now, true, err);
@@ -1787,7 +1787,8 @@ vm_snapshot_info(const char *path, struct vm_snap_info *info,
 		struct x86_state *st = calloc(1, sizeof(*st));
 
 		ret = st == NULL ? vm_err_set(err, -ENOMEM, "out of memory") :
-		    get_section(&rd, "cpu", 0, 1, visit_cpu, st, 0, false, err);
+		    get_section(&rd, "cpu", 0, X86_STATE_VERSION, visit_cpu, st,
+		    0, false, err);
 		if (ret == 0)
 			info->guest_tsc = st->tsc;
 		free(st);

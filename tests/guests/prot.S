@@ -34,6 +34,15 @@
  *   2.5, MOV CR  CR4.FSGSBASE, PCIDE, OSXSAVE and PKE are reserved where
  *       CPUID does not advertise their features (as the model does not):
  *       setting one is #GP(0).
+ *   vol. 1 8.1.8, 10.5.1 (tables 10-2, 10-3), FXRSTOR  the model does
+ *       not set CPUID.(EAX=7,ECX=0):EBX[13] (FCS and FDS deprecated), so
+ *       in 64-bit mode too an x87 instruction records its CS as FCS and
+ *       its operand's segment selector as FDS: SS for an RSP base, DS
+ *       where an SS override is ignored (3.3.7.1 vol. 1: CS, DS, ES and
+ *       SS overrides are ignored in 64-bit mode); FNSTENV and FXSAVE
+ *       without REX.W store them (those of the last x87 instruction,
+ *       not the segment registers' values now), FXRSTOR64 (whose image has none) makes
+ *       them 0, FLDENV loads them.
  *   4.10.4.1  global pages: with a page's PTE changed in memory to
  *       another frame, INVLPG of the page and a toggle of CR4.PGE
  *       invalidate its translation even when G is set; a MOV to CR3
@@ -617,6 +626,7 @@ round:
 	TRY0 cr4-pcide-gp, GP, 0, 0, CR4SET 0x20000
 	TRY0 cr4-osxsave-gp, GP, 0, 0, CR4SET 0x40000
 	TRY0 cr4-pke-gp, GP, 0, 0, CR4SET 0x400000
+	call x87sel
 	call globals
 	decl %r12d
 	jnz round
@@ -633,6 +643,64 @@ fail:	movl $s_failed, %esi
 
 /* Reached through the user alias. */
 ufunc:	ret
+
+/* x87sel: FCS and FDS in 64-bit mode (see the header), with DS DATA3 and
+ * SS DATA0, so the two are told apart. */
+x87sel:
+	movw $DATA0, %ax
+	movw %ax, %ss                   /* null after the CPL 3 round trips */
+	movw $DATA3, %ax
+	movw %ax, %ds
+	fninit
+	pushq $0
+	flds (%rsp)                     /* FDS: SS, the RSP base's default */
+	popq %rax
+	movl $fxbuf, %ebx
+	fnstenv (%rbx)
+	movzwl 16(%rbx), %eax
+	CHECKV x87-fnstenv-fcs, CODE64
+	movl $fxbuf, %ebx
+	movzwl 24(%rbx), %eax
+	CHECKV x87-fnstenv-fds-ss, DATA0
+	movl $fxbuf, %ebx
+	flds %ss:8(%rbx)                /* an ignored SS override: DS */
+	fnstenv (%rbx)
+	movzwl 24(%rbx), %eax
+	CHECKV x87-fnstenv-fds-ss-override, DATA3
+	movw $DATA0, %ax                /* FDS stays the operand's DS */
+	movw %ax, %ds
+	movl $fxbuf, %ebx
+	fxsave (%rbx)                   /* no REX.W: the selectors */
+	movzwl 12(%rbx), %eax
+	CHECKV x87-fxsave-fcs, CODE64
+	movl $fxbuf, %ebx
+	movzwl 20(%rbx), %eax
+	CHECKV x87-fxsave-fds, DATA3
+	movl $fxbuf, %ebx
+	fxsave64 (%rbx)
+	fxrstor64 (%rbx)                /* no selectors in the image: 0 */
+	fnstenv (%rbx)
+	movzwl 16(%rbx), %eax
+	shll $16, %eax
+	movw 24(%rbx), %ax
+	CHECKV x87-fxrstor64-clears, 0
+	movl $fxbuf, %ebx
+	movl $0x037f, (%rbx)            /* an environment with FCS 0x1234 */
+	movl $0xffff, 8(%rbx)           /* and FDS 0x5678 */
+	movl $0x1000, 12(%rbx)
+	movl $0x1234, 16(%rbx)
+	movl $0, 20(%rbx)
+	movl $0x5678, 24(%rbx)
+	fldenv (%rbx)
+	fxsave (%rbx)
+	movzwl 12(%rbx), %eax
+	shll $16, %eax
+	movw 20(%rbx), %ax
+	CHECKV x87-fldenv-fxsave, 0x12345678
+	fninit
+	xorl %eax, %eax
+	movw %ax, %ss
+	ret
 
 /* PTE n, frame, flags: entry n of pt maps frame (clobbers rbx). */
 	.macro PTE n, frame, flags
@@ -909,6 +977,8 @@ resume:	.quad 0
 saved_rsp: .quad 0
 failures: .long 0
 kbuf:	.space 64
+	.align 16
+fxbuf:	.space 512
 /* Reached only through the user alias, in a page of their own: no
  * supervisor access between a check's STAC and CLAC evicts its TLB
  * entries. */

@@ -134,9 +134,10 @@
  * flags are undefined; compared: FCW, FSW, FTW, ST0-7, and FOP, FIP and
  * FDP (where the host's FXSAVE stores them, see the probes).  Two more
  * probes: AMD's FXSAVE stores FOP/FIP/FDP only with FSW.ES set (compared
- * only then); KVM-PVM stores its own selectors as FCS/FDS in FNSTENV and
- * FNSAVE (overwritten right after by the generator).  Where FLDENV, FNSTENV, FRSTOR or
- * FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
+ * only then); FNSTENV's FCS and FDS are compared where the CPU stores
+ * the guest's CS and DS (KVM-PVM stores the host's user DS as FDS: that
+ * word is overwritten right after by the generator).  Where FLDENV,
+ * FNSTENV, FRSTOR or FNSAVE take #PF, CR2 is not compared (which byte the CPU touches first
  * is its own: AMD reports the last).
  * SSSE3 to SSE4.2, AES-NI, PCLMULQDQ (classes "ssse3", "sse41" with
  * SSE4.2's PCMPGTQ, "sse42-string", "aes", "pclmul"): every form, the
@@ -1236,7 +1237,9 @@ struct flow {
 #define GEN_FX_PTR_ES 0x200     /* FXSAVE stores FOP, FIP and FDP only
                                    with FSW.ES set (AMD) */
 #define GEN_FCS_HOST 0x400      /* FNSTENV stores a host selector as FCS
-                                   (KVM-PVM) */
+                                   (and FDS) */
+#define GEN_FDS_HOST 0x1000     /* only its FDS is a host selector
+                                   (KVM-PVM: the host's user DS, 0) */
 #define GEN_WRAP4G 0x800        /* an x87 environment access across 4 GiB
                                    takes #PF before the limit fault (AMD) */
 #define GEN_SSE_AC 0x8          /* the CPU checks SSE operands' alignment
@@ -4323,18 +4326,22 @@ u_x87(struct gen *g)
 			return false;
 		env = reg == 6 && (op == 1 || op == 5);     /* fnstenv, fnsave */
 		t = g->last_t;
-		if (env && (g->opts & GEN_FCS_HOST) && !user_rw(t, sz))
+		if (env && (g->opts & (GEN_FCS_HOST | GEN_FDS_HOST)) &&
+		    !user_rw(t, sz))
 			return false;
 		if (!commit(g, &e, C_X87, 0, 0))
 			return false;
 		g->s->in[g->s->n - 1].multi = sz >= 14;
-		if (env && (g->opts & GEN_FCS_HOST)) {
-			/* Overwrite the selectors it stored (FCS, FDS): here
-			 * the host's, not the guest's. */
+		if (env && (g->opts & (GEN_FCS_HOST | GEN_FDS_HOST))) {
+			/* Overwrite the selectors it stored that are the
+			 * host's, not the guest's: FDS, and FCS too with
+			 * GEN_FCS_HOST. */
 			unsigned o16 = sz == 14 || sz == 94;
 
-			return x87_clear_sel(g, t + (o16 ? 8 : 16)) &&
-			    x87_clear_sel(g, t + (o16 ? 12 : 24));
+			if ((g->opts & GEN_FCS_HOST) &&
+			    !x87_clear_sel(g, t + (o16 ? 8 : 16)))
+				return false;
+			return x87_clear_sel(g, t + (o16 ? 12 : 24));
 		}
 		return true;
 	}
@@ -6191,7 +6198,8 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		0xa6 };
 	/* movsxd ax, [rbx + 0xffe]: the word before G_HOLE */
 	static const uint8_t fld1[] = { 0xd9, 0xe8 };
-	static const uint8_t fnstenv[] = { 0xd9, 0xe8, 0xd9, 0x33 };
+	/* fld dword [rbx + 0x40]; fnstenv [rbx] */
+	static const uint8_t fnstenv[] = { 0xd9, 0x43, 0x40, 0xd9, 0x33 };
 	static const uint8_t movsxd16[] = { 0x66, 0x63, 0x83, 0xfe, 0x0f, 0x00,
 		0x00 };
 	static struct seq s;
@@ -6346,27 +6354,33 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 		    "FSW.ES set (AMD; the model's Intel CPU always): they are "
 		    "compared only where KVM's FSW.ES is set");
 	}
-	/* fld1; fnstenv [rbx]: FCS is the CS of fld1, or 0 where the CPU
-	 * deprecates it.  KVM-PVM stores its own selectors there (FDS too),
-	 * so the generator overwrites those two words right after each
-	 * FNSTENV and FNSAVE. */
+	/* fld dword [rbx + 0x40]; fnstenv [rbx]: FCS is the CS of the FLD
+	 * and FDS its operand's DS (the model's CPU, without CPUID.(EAX=7,
+	 * ECX=0):EBX[13], stores both in every mode), or 0 where the CPU
+	 * deprecates them.  KVM-PVM stores the selectors the hardware holds
+	 * while it runs guest user code; the guest's are the host's (0x33,
+	 * 0x2b), so they are the guest's too and are compared.  Only where
+	 * they are neither (another KVM, another host) does the generator
+	 * overwrite those two words right after each FNSTENV and FNSAVE. */
 	if (probe_code(kvm, m, mi, fnstenv, sizeof(fnstenv), 0, &s, &r) == 0 &&
 	    (r.port == PORT_END || r.port == X86_EXC_BP)) {
-		uint16_t fcs;
+		uint16_t fcs, fds;
 
-		/* The guest's user selectors are the host's (0x33, 0x2b), so
-		 * KVM-PVM's are told by its module, not by their values. */
 		memcpy(&fcs, r.mem + G_DATA + 16, 2);
-		if (fcs != 0 && (fcs != s.init.seg[X86_CS].sel ||
-		    (!kvm->native && access("/sys/module/kvm_pvm", F_OK) ==
-		    0))) {
+		memcpy(&fds, r.mem + G_DATA + 24, 2);
+		if (fcs != s.init.seg[X86_CS].sel) {
 			mi->opts |= GEN_FCS_HOST;
 			note(mi, "FNSTENV and FNSAVE store FCS %#x, not the "
-			    "guest's CS %#x (KVM-PVM runs guest user code on "
-			    "the host's own code and data selectors): a stored "
-			    "environment's FCS and FDS are overwritten right "
-			    "after, not compared", fcs,
-			    s.init.seg[X86_CS].sel);
+			    "guest's CS %#x: a stored environment's FCS and "
+			    "FDS are overwritten right after, not compared",
+			    fcs, s.init.seg[X86_CS].sel);
+		} else if (fds != s.init.seg[X86_DS].sel) {
+			mi->opts |= GEN_FDS_HOST;
+			note(mi, "FNSTENV and FNSAVE store FDS %#x, not the "
+			    "guest's DS %#x (KVM-PVM: the host's user DS; FCS "
+			    "is the guest's CS and is compared): a stored "
+			    "environment's FDS is overwritten right after, not "
+			    "compared", fds, s.init.seg[X86_DS].sel);
 		}
 	}
 	/* fldenv [0xfffffff6]: its last bytes are above a flat 32-bit
