@@ -24,8 +24,11 @@
  *       or POPF); CLAC makes it fault again, also where the access ran
  *       before with AC set; a REP MOVSB into a user page the same; an
  *       implicit supervisor access (a descriptor read from an LDT in a
- *       user page) faults even with AC set; fetches and CPL 3 accesses
- *       are not affected.  STAC at CPL 3 is #UD.
+ *       user page) faults even with AC set; so does an implicit write
+ *       right after an explicit write to the page with AC set (the task
+ *       switch saving the old task into a TSS in a user page, 32-bit
+ *       code only: "smap-implicit-tss-write"); fetches and CPL 3
+ *       accesses are not affected.  STAC at CPL 3 is #UD.
  *   2.5    with CR4.UMIP, SGDT, SIDT, SLDT, SMSW and STR at CPL 3 are
  *       #GP(0); at CPL 0, and without UMIP, they run.
  *   20.4, CLI, STI  with CR4.PVI at CPL 3 and IOPL 0 in 64-bit mode,
@@ -62,6 +65,8 @@
 	.set CODE3, 0x2b
 	.set TSS_SEL, 0x30
 	.set LDT_SEL, 0x40
+	.set TSSU_SEL, 0x50             /* 32-bit TSS in the user alias */
+	.set TSSN_SEL, 0x58             /* 32-bit TSS, supervisor */
 	.set ALIAS, 0x400000
 	.set KSTACK, 0x200000
 	.set ISTACK, 0x1f0000
@@ -212,6 +217,13 @@
 	stac
 	movl (%esi), %eax
 	movw %cx, %fs
+	.endm
+/* STAC, an explicit write to (%edx) (AC set: allowed, and it gives the
+ * page a write entry), then a task switch to TSSN_SEL. */
+	.macro STAC_WRITE_TASKJMP
+	stac
+	movl %eax, (%edx)
+	ljmp $TSSN_SEL, $0
 	.endm
 	.macro CR4ON32 bits
 	movl %cr4, %eax
@@ -399,12 +411,62 @@ checks32:
 	movw $4, %cx
 	TRY32 smap-implicit-after-read, PF, 1, ldt + ALIAS, STAC_READ_LOADFS32
 	clac
+	/* An implicit write after an explicit one in the same STAC window:
+	 * the task switch saves the old task's state into its TSS (7.3,
+	 * step 8), which is in a user page (tssu's alias), written just
+	 * before with AC set.  The save is an implicit supervisor access:
+	 * #PF whatever AC is (4.6.1), P and W/R set.  (CR2: the DBT writes
+	 * EIP's field first; the SDM names no order.) */
+	call tss_setup32
+	movl $(tssu + ALIAS + 0x20), %edx
+	TRY32 smap-implicit-tss-write, PF, 3, tssu + ALIAS + 0x20, STAC_WRITE_TASKJMP
+	clac
 	CR4OFF32 SMAP
 	movw $4, %cx
 	TRY32 smap-off-implicit, NONE, 0, 0, movw %cx, %fs
 	xorl %ecx, %ecx
 	movw %cx, %fs
 	ret
+
+/* tss_setup32: TSSU_SEL (base tssu's user alias) and TSSN_SEL (tssn)
+ * available 32-bit TSSs, TR = TSSU_SEL.  The new task, if it ever ran
+ * (SMAP not enforced), goes on at the check's resume point. */
+tss_setup32:
+	movl $(tssu + ALIAS), %eax
+	movl $TSSU_SEL, %ebx
+	call tss_desc32
+	movl $tssn, %eax
+	movl $TSSN_SEL, %ebx
+	call tss_desc32
+	movl %cr3, %eax
+	movl %eax, tssn + 0x1c
+	movl $task_new, tssn + 0x20
+	movl $2, tssn + 0x24
+	movl $ISTACK, tssn + 0x38
+	movl $DATA0, tssn + 0x48
+	movl $CODE0, tssn + 0x4c
+	movl $DATA0, tssn + 0x50
+	movl $DATA0, tssn + 0x54
+	movl $0, tssn + 0x58
+	movl $0, tssn + 0x5c
+	movl $LDT_SEL, tssn + 0x60
+	movw $TSSU_SEL, %ax
+	ltr %ax
+	ret
+/* tss_desc32: the GDT entry at ebx an available 32-bit TSS at eax. */
+tss_desc32:
+	movl $0x67, gdt(%ebx)
+	movw %ax, gdt + 2(%ebx)
+	shrl $16, %eax
+	movb %al, gdt + 4(%ebx)
+	movb $0x89, gdt + 5(%ebx)
+	movb $0, gdt + 6(%ebx)
+	movb %ah, gdt + 7(%ebx)
+	ret
+task_new:
+	clts                            /* the task switch set CR0.TS */
+	movl saved_rsp, %esp
+	jmp *resume
 
 /* check32: check in 32-bit code, the line "prot: MODE-NAME ...". */
 check32:
@@ -953,6 +1015,7 @@ gdt:	.quad 0
 	.quad 0x00affa000000ffff        /* 0x28 DPL 3 64-bit code */
 	.quad 0x0000890000000067, 0     /* 0x30 64-bit TSS, base patched */
 	.quad 0x000082000000000f, 0     /* 0x40 LDT, base patched */
+	.quad 0, 0                      /* 0x50, 0x58: tss_setup32 */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -986,6 +1049,10 @@ fxbuf:	.space 512
 udata:	.space 64
 ubuf:	.space 16
 	.align 4096
+/* The old task's TSS, reached through the user alias (its own page). */
+tssu:	.space 0x68
+	.align 4096
+tssn:	.space 0x68
 
 	.bss
 	.align 4096
