@@ -124,7 +124,7 @@ system_guest() {
 	system_guest gates 32M
 }
 
-@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate, a 16-bit TSS, DR7's local enables and the TSS T flag" {
+@test "tasks: JMP/CALL to a TSS and a task gate, busy bits, NT and back-link with IRET, #GP/#NP/#TS on bad TSSs, the double fault through a task gate, a 16-bit TSS (and an error code pushed through a task gate into it), DR7's local enables and the TSS T flag" {
 	system_guest tasks 32M
 }
 

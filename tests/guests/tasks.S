@@ -17,6 +17,8 @@
  *       not-present TSS or task gate #NP(selector).
  *   7.6 (figure 7-10)  the same with a 16-bit TSS: IP, FLAGS, AX-DI,
  *       ES, CS, SS, DS and the LDT selector in its 16-bit fields, no CR3.
+ *   6.12.2, 6.13  an exception through a task gate to a 16-bit TSS
+ *       pushes its error code as a word on the new task's stack.
  *   17.2.4, 17.3.1.5  a switch clears DR7's L0-L3, not G0-G3; a new
  *       TSS with the T flag gives a #DB trap with DR6.BT in the new task
  *       before its first instruction.
@@ -260,6 +262,31 @@ run_tss16:
 	andl $NT, %eax
 	movl %eax, got
 	CHECKV iret-saved-flags-no-nt, $0
+	/* 6.12.2, 6.13: a #GP through a task gate to the 16-bit TSS pushes
+	 * its error code as a word (the gate's size is the new TSS's) on
+	 * the new task's stack: SP 0xff00 - 2, the word below untouched. */
+	movl $(t16_gp - task16), %eax
+	call init_tss16
+	movw $0x5a5a, 0xfefc
+	movw $0x5a5a, 0xfefe
+	movl $0, idt + 13 * 8
+	movw $TSS16, idt + 13 * 8 + 2
+	movl $0x8500, idt + 13 * 8 + 4
+	movw $0x100, %ax
+	TRY0 gp-through-task-gate, GP, 0x100, 0, movw %ax, %ds
+	movl $(stubs + 13 * 16), %eax
+	leal idt + 13 * 8, %edi
+	movw $0x8e00, %bx
+	call set_gate
+	movl t16_sp, %eax
+	movl %eax, got
+	CHECKV gp-error-code-pushed-as-word, $0xfefe
+	movzwl 0xfefc, %eax
+	movl %eax, got
+	CHECKV gp-error-code-word-only, $0x5a5a
+	movl t16_link, %eax
+	movl %eax, got
+	CHECKV gp-task-gate-back-link, $TSS_A
 	ret
 
 /* A fresh 16-bit TSS for a CPL 0 task starting at IP ax. */
@@ -301,6 +328,16 @@ t16_jmp:
 	ljmp $TSS_A, $0
 t16_jmp_after:
 	hlt
+t16_gp:
+	movl %esp, t16_sp
+	movzwl (%esp), %eax             /* the error code */
+	movl %eax, ex_err
+	movl $13, ex_vec
+	movzwl tss16, %eax
+	movl %eax, t16_link
+	movl resume, %eax               /* the faulting task goes on there */
+	movl %eax, tss_a + 0x20
+	iret
 t16_call:
 	movzwl tss16, %eax
 	movl %eax, t16_link
