@@ -136,7 +136,7 @@ system_guest() {
 	system_guest modes16 32M
 }
 
-@test "debug: single-step traps (after POPF, MOV SS, INT n, far jumps to 16-bit code and back, each REP iteration, across real mode and back and long-mode entry), DR0-DR3 instruction, data (every R/W and LEN, REP, over compiled code, hit by an event delivery's pushes) and I/O breakpoints with DR6 and RF, RF for interrupts between REP iterations, DR7.GD, DR4/DR5, 32-bit and 64-bit" {
+@test "debug: single-step traps (after POPF, MOV SS, INT n, far jumps to 16-bit code and back, each REP iteration, across real mode and back and long-mode entry), DR0-DR3 instruction, data (every R/W and LEN, REP, over compiled code, hit by an event delivery's pushes) and I/O breakpoints with DR6 and RF, RF for interrupts between REP iterations (also in 16-bit code), DR7.GD, DR4/DR5, 32-bit and 64-bit" {
 	system_guest debug 32M
 }
 

@@ -37,7 +37,10 @@
  *       pushed, DR6.Bn.
  *   17.3.1.1  an interrupt between the iterations of a REP string
  *       instruction pushes its EIP and RF set, so that an instruction
- *       breakpoint on it fires once, not again when it resumes.
+ *       breakpoint on it fires once, not again when it resumes; also in
+ *       16-bit code, where the string with 16-bit addressing (vol. 2,
+ *       REP: CX; MOVS: SI, DI) completes after the interrupts with CX 0
+ *       and the upper halves of ECX, ESI and EDI untouched.
  *   17.3.1.4  under TF a REP string instruction traps after each
  *       iteration (EIP on it, RF pushed, until the last; a REPE CMPSB
  *       that stops early; ECX 0 traps once).
@@ -74,6 +77,9 @@
 	.set R6_SRC, 0x300000           /* rep64-irq's, 256 KiB each */
 	.set R6_DST, 0x380000
 	.set R6_LEN, 0x40000
+	.set R16_SRC, 0x8000            /* rep16-irq's, 16 KiB each, below */
+	.set R16_DST, 0xc000            /* 64 KiB for 16-bit addressing */
+	.set R16_LEN, 0x4000
 
 /* START name, stop: a check begins: an empty log, its name, where the
  * handler stops single-stepping. */
@@ -416,6 +422,7 @@ p3:	movl %dr4, %eax
 	movl $0x20030, APIC + 0x320     /* periodic, vector 0x30 */
 	movl $20000, APIC + 0x380       /* 20 us */
 	movl $16, ri_tries
+	movl $ri_rep, ri_at
 ri_again:
 	START rep-irq, 0
 	movl $0, irq_mid
@@ -474,6 +481,59 @@ ri_rep:	rep movsb
 	movl $RI_SRC, %esi
 	movl $RI_DST, %edi
 	movl $RI_LEN, %ecx
+	call ri_check
+	/* rep16-irq: rep-irq in 16-bit code (CODE16, D=0): the REP MOVSB
+	 * with 16-bit addressing counts CX and steps SI and DI; the ticks
+	 * through the 32-bit gate push its IP (the REP's) with RF set
+	 * (17.3.1.1), the breakpoint on it faults once, and the copy
+	 * completes: CX 0, SI and DI one byte below the strings, the upper
+	 * halves of ECX, ESI and EDI as they were (rep16-irq-ticks). */
+	movl $R16_SRC, %edi
+	movl $(R16_LEN / 4), %ecx
+	call ri_fill
+	movl $16, ri_tries
+	movl $(r16i_rep - code16_base), ri_at
+	movl $0x20030, APIC + 0x320     /* periodic, vector 0x30 */
+	movl $20000, APIC + 0x380       /* 20 us */
+r16i_again:
+	START rep16-irq, 0
+	movl $0, irq_mid
+	movl $0, irq_norf
+	movl $r16i_rep, %eax            /* its linear address */
+	movl %eax, %dr0
+	movl $1, %eax
+	movl %eax, %dr7
+	ljmp $CODE16, $(r16i - code16_base)
+r16i_back:
+	xorl %eax, %eax
+	movl %eax, %dr7
+	cmpl $0, irq_mid
+	jne 1f
+	decl ri_tries
+	jnz r16i_again
+1:	movl $0, APIC + 0x380
+	movl $0x10030, APIC + 0x320
+	movl $w_rep16irq, %esi
+	call judge
+	movl $888f, cname
+	.section .rodata
+888:	.asciz "rep16-irq-ticks"
+	.text
+	/* The upper halves first, then ri_check on the 16-bit values. */
+	cmpl $0x12340000, ri_ecx
+	jne 2f
+	cmpw $0xabcd, ri_esi + 2
+	jne 2f
+	cmpw $0x5a5a, ri_edi + 2
+	jne 2f
+	movl $0, ri_ecx
+	movw $0, ri_esi + 2
+	movw $0, ri_edi + 2
+	jmp 3f
+2:	movl $-1, ri_ecx                /* ri_check says the copy failed */
+3:	movl $R16_SRC, %esi
+	movl $R16_DST, %edi
+	movl $R16_LEN, %ecx
 	call ri_check
 	/* iobp: with CR4.DE, R/W 10 is an I/O breakpoint: a trap after an
 	 * IN or OUT touching its ports (17.2.4, 17.2.5). */
@@ -1071,7 +1131,8 @@ ud_handler:
  * the REP MOVSB and those whose EFLAGS image had RF clear. */
 rep_isr:
 	pushl %eax
-	cmpl $ri_rep, 4(%esp)
+	movl ri_at, %eax                /* the REP's EIP in its segment */
+	cmpl %eax, 4(%esp)
 	jne 1f
 	incl irq_mid
 	testl $RF, 12(%esp)
@@ -1221,6 +1282,21 @@ set_gate:
 code16_base:
 c16:	nop
 c16_b:	ljmpl $CODE0, $s7_end
+/* rep16-irq: REP MOVSB backwards with 16-bit addressing, markers in the
+ * upper halves of ECX, ESI and EDI. */
+r16i:	std
+	movl $(0xabcd0000 + R16_SRC + R16_LEN - 1), %esi
+	movl $(0x5a5a0000 + R16_DST + R16_LEN - 1), %edi
+	movl $(0x12340000 + R16_LEN), %ecx
+	sti
+r16i_rep:
+	rep movsb
+	cli
+	cld
+	addr32 movl %ecx, ri_ecx
+	addr32 movl %esi, ri_esi
+	addr32 movl %edi, ri_edi
+	ljmpl $CODE0, $r16i_back
 	.code32
 
 	.section .rodata
@@ -1278,6 +1354,8 @@ w_wpdeliver: .long 3
 	WANT p3, CODE0, 6
 w_repirq: .long 1
 	WANT ri_rep, CODE0, 1
+w_rep16irq: .long 1
+	WANT (r16i_rep - code16_base), CODE16, 1
 w_wpirq: .long 1
 	WANT rep_isr, CODE0, 1
 w_iobp:	.long 3
@@ -1372,6 +1450,7 @@ log_ecx: .long 0
 irq_mid: .long 0
 irq_norf: .long 0
 ri_tries: .long 0
+ri_at:	.long 0
 	.align 8
 ri_ecx:	.quad 0
 ri_esi:	.quad 0
