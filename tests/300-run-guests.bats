@@ -140,7 +140,7 @@ system_guest() {
 	system_guest debug 32M
 }
 
-@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers; SMEP and SMAP at CPL 0 also under 32-bit (4 MiB and 4 KiB pages) and PAE paging, CR4 bits of unadvertised features #GP, PVI's CLI/STI in 64-bit mode, x87 FCS/FDS in 64-bit mode, an implicit TSS write after a STAC window's explicit write" {
+@test "prot: SMEP, SMAP (STAC/CLAC, POPF, REP MOVSB, implicit supervisor accesses, stale TLB entries after CLAC), UMIP (SGDT/SIDT/SLDT/SMSW/STR at CPL 3), global pages flushed by INVLPG, a CR4.PGE toggle and (G clear or PGE clear) CR3 loads, for data and code, 64-bit, both tiers; SMEP and SMAP at CPL 0 also under 32-bit (4 MiB and 4 KiB pages) and PAE paging, CR4 bits of unadvertised features #GP, PVI's CLI/STI in 64-bit mode, x87 FCS/FDS in 64-bit mode, an implicit TSS write after a STAC window's explicit write, CPL 3 under SMEP and SMAP in 32-bit code" {
 	system_guest prot 32M
 }
 

@@ -14,7 +14,8 @@
  * the user alias in a 4 MiB page (CR4.PSE) and in 4 KiB pages, and under
  * PAE paging with 2 MiB pages: "prot: pse-4m-NAME", "pse-4k-NAME",
  * "pae-NAME" (4.6.1 and 4.7 hold in every paging mode; the I/D bit is
- * set for a fetch under SMEP also without PAE).  The expected values:
+ * set for a fetch under SMEP also without PAE), and there also at CPL 3
+ * (checks32u: "...-smep-user-*", "...-smap-user-*", "...-stac-cpl3").  The expected values:
  *   CPUID 7.0: EBX bit 7 (SMEP), bit 20 (SMAP), ECX bit 2 (UMIP).
  *   4.6.1  with CR4.SMEP a fetch at CPL 0 from a user page is #PF with
  *       P and I/D set (4.7), CR2 the address; without it, allowed; data
@@ -67,6 +68,7 @@
 	.set LDT_SEL, 0x40
 	.set TSSU_SEL, 0x50             /* 32-bit TSS in the user alias */
 	.set TSSN_SEL, 0x58             /* 32-bit TSS, supervisor */
+	.set CODE3_32, 0x63             /* DPL 3 32-bit code, RPL 3 */
 	.set ALIAS, 0x400000
 	.set KSTACK, 0x200000
 	.set ISTACK, 0x1f0000
@@ -201,6 +203,28 @@
 888:	.asciz "\name"
 	.text
 	.endm
+/* TRY32U name, vec, err, cr2, insn: TRY32 with insn at CPL 3 (in the
+ * user alias); INT 0x30 at 777 comes back to CPL 0 (a fault resumes
+ * there at CPL 0 already, where the INT does the same). */
+	.macro TRY32U name, vec, err, cr2, insn:vararg
+	movl $\vec, want
+	movl $\err, want + 4
+	movl $\cr2, want + 8
+	movl $0, want + 12
+	movl $-1, ex
+	movl $777f, resume
+	movl $0, resume + 4
+	movl %esp, saved_rsp
+	call enter_user32
+	\insn
+777:
+	int $0x30
+	movl $888f, %esi
+	call check32
+	.section .rodata
+888:	.asciz "\name"
+	.text
+	.endm
 	.macro AC_READ32 op
 	\op
 	movl (%edx), %ecx
@@ -224,6 +248,20 @@
 	stac
 	movl %eax, (%edx)
 	ljmp $TSSN_SEL, $0
+	.endm
+/* USER_AC_LOADFS: EFLAGS.AC set by POPF (at CPL 3), then FS := cx. */
+	.macro USER_AC_LOADFS
+	pushfl
+	orl $AC, (%esp)
+	popfl
+	movw %cx, %fs
+	.endm
+/* USER_REP: 64 bytes from the user page's start to its second half. */
+	.macro USER_REP
+	movl %edx, %esi
+	leal 2048(%edx), %edi
+	movl $64, %ecx
+	rep movsb
 	.endm
 	.macro CR4ON32 bits
 	movl %cr4, %eax
@@ -331,6 +369,12 @@ _start:
 	incl %ecx
 	cmpl $32, %ecx
 	jb 2b
+	movl $to_cpl0_32, %eax          /* 0x30 (DPL 3): back to CPL 0 */
+	movw %ax, idt32 + 0x30 * 8
+	movw $CODE0, idt32 + 0x30 * 8 + 2
+	movw $0xee00, idt32 + 0x30 * 8 + 4
+	shrl $16, %eax
+	movw %ax, idt32 + 0x30 * 8 + 6
 	lidt idt32_desc
 	movw $LDT_SEL, %ax
 	lldt %ax
@@ -347,11 +391,14 @@ _start:
 	movl $pd + 1, pdpt_pae
 	PAGING32 pse-4m, pd32, 0x10
 	call checks32
+	call checks32u
 	movl $pt32 + 7, pd32 + 4
 	PAGING32 pse-4k, pd32, 0x10
 	call checks32
+	call checks32u
 	PAGING32 pae, pdpt_pae, 0x20
 	call checks32
+	call checks32u
 	movl %cr0, %eax
 	andl $0x7fffffff, %eax
 	movl %eax, %cr0
@@ -427,6 +474,76 @@ checks32:
 	xorl %ecx, %ecx
 	movw %cx, %fs
 	ret
+
+/* checks32u: SMEP and SMAP at CPL 3 in 32-bit code under the paging mode
+ * set up (4.6.1): user fetches, reads and writes of user pages are not
+ * affected, STAC is #UD, and an implicit supervisor access made at CPL 3
+ * (the descriptor read of a segment load from the LDT in a user page) is
+ * still faulted by SMAP, as a supervisor access (U/S clear in the error
+ * code, 4.7), whatever EFLAGS.AC is.  TR is TSSN_SEL (ESP0 for the way back). */
+checks32u:
+	call tss_setup32
+	movl $ISTACK, tssn + 4
+	movl $DATA0, tssn + 8
+	movl $TSSN_SEL, %ebx            /* available again, then TR */
+	movl $tssn, %eax
+	call tss_desc32
+	movw $TSSN_SEL, %ax
+	ltr %ax
+	movl $(udata + ALIAS), %edx
+	/* At CPL 3 indeed: a supervisor page is #PF(5). */
+	TRY32U user-super-read, PF, 5, kbuf, movl kbuf, %ecx
+	CR4ON32 SMEP
+	TRY32U smep-user-fetch, NONE, 0, 0, nop
+	TRY32U smep-user-read, NONE, 0, 0, movl (%edx), %ecx
+	CR4OFF32 SMEP
+	CR4ON32 SMAP
+	TRY32U smap-user-fetch, NONE, 0, 0, nop
+	TRY32U smap-user-read, NONE, 0, 0, movl (%edx), %ecx
+	TRY32U smap-user-write, NONE, 0, 0, movl %ecx, (%edx)
+	TRY32U smap-user-rep-movsb, NONE, 0, 0, USER_REP
+	TRY32U stac-cpl3, UD, 0, 0, stac
+	movw $7, %cx                    /* LDT entry 0, RPL 3 */
+	TRY32U smap-user-implicit, PF, 1, ldt + ALIAS, movw %cx, %fs
+	movw $7, %cx                    /* ... also with EFLAGS.AC set */
+	TRY32U smap-user-implicit-ac, PF, 1, ldt + ALIAS, USER_AC_LOADFS
+	clac
+	CR4OFF32 SMAP
+	/* Without SMAP the descriptor is read: DPL 0 data at CPL 3 is
+	 * #GP(selector). */
+	movw $7, %cx
+	TRY32U smap-off-user-implicit, GP, 4, 0, movw %cx, %fs
+	movw $DATA0, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	xorl %eax, %eax
+	movw %ax, %fs
+	ret
+
+/* Switch to CPL 3 (CODE3_32, DATA3 in DS, ES and SS) and return there, in
+ * the user alias of the caller's next instruction. */
+enter_user32:
+	pushl %eax
+	movw $DATA3, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	popl %eax
+	popl eu_ret
+	addl $ALIAS, eu_ret
+	pushl $DATA3
+	pushl $(USTACK + ALIAS)
+	pushfl
+	pushl $CODE3_32
+	pushl eu_ret
+	iret
+
+/* INT 0x30 (32-bit): continue at CPL 0 after the INT (in the supervisor
+ * mapping), on the stack the check had. */
+to_cpl0_32:
+	movl (%esp), %eax
+	btrl $22, %eax                  /* - ALIAS */
+	movl saved_rsp, %esp
+	jmp *%eax
 
 /* tss_setup32: TSSU_SEL (base tssu's user alias) and TSSN_SEL (tssn)
  * available 32-bit TSSs, TR = TSSU_SEL.  The new task, if it ever ran
@@ -1016,6 +1133,7 @@ gdt:	.quad 0
 	.quad 0x0000890000000067, 0     /* 0x30 64-bit TSS, base patched */
 	.quad 0x000082000000000f, 0     /* 0x40 LDT, base patched */
 	.quad 0, 0                      /* 0x50, 0x58: tss_setup32 */
+	.quad 0x00cffa000000ffff        /* 0x60 DPL 3 flat 32-bit code */
 gdt_end:
 gdt_desc:
 	.word gdt_end - gdt - 1
@@ -1024,7 +1142,7 @@ idt_desc:
 	.word 0x31 * 16 - 1
 	.long idt, 0
 idt32_desc:
-	.word 32 * 8 - 1
+	.word 0x31 * 8 - 1
 	.long idt32
 mode32:	.long 0
 	.align 32
@@ -1038,6 +1156,7 @@ ex:	.long 0, 0
 	.quad 0
 resume:	.quad 0
 saved_rsp: .quad 0
+eu_ret:	.long 0
 failures: .long 0
 kbuf:	.space 64
 	.align 16
@@ -1069,4 +1188,4 @@ ca:	.space 4096
 cb:	.space 4096
 pd32:	.space 4096
 pt32:	.space 4096
-idt32:	.space 32 * 8
+idt32:	.space 0x31 * 8
