@@ -98,6 +98,26 @@ check_summary() {
 	done
 }
 
+# PUSHA and POPA at the edges of the stack page fault (#PF) a third of
+# the time; the DBT moved ESP slot by slot, so a fault part-way left it
+# moved (2,029 of 3,000 sequences of seed 9201 differed before the fix).
+# Where this CPU's POPA has loaded the registers before the faulting slot
+# (AMD), they are explained and not compared; ESP is.
+@test "difftest: PUSHA/POPA faulting at the stack page's edges, both tiers" {
+	local tier
+	for tier in jit interp; do
+		run_difftest --seed 9201 --iterations 3000 --mode 32 \
+		    --only pusha/popa --tier "$tier" -q
+		if [ "$status" -ne 0 ]; then
+			printf '%s\n' "$output" | head -120 | sed 's/^/# /' >&3
+			false
+		fi
+		check_summary 3000
+		local exc=${output##*difftest: 3000 sequences, 0 mismatches, }
+		[ "${exc%% *}" -gt 1000 ] || { echo "# few exceptions: $exc" >&3; false; }
+	done
+}
+
 # The native oracle's comparison catches a difference (--self-test flips
 # a bit of the DBT's RBX in the first compared sequence).
 @test "difftest: 32-bit mode, a planted difference is reported" {

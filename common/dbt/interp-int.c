@@ -722,29 +722,51 @@ op_pop_rm(struct dbt_cpu *c, const struct insn *i)
 	}
 }
 
+static void write_stack(struct dbt_cpu *c, uint64_t off, unsigned size,
+    uint64_t v);
+
+/* ESP or SP as the stack's size (B bit) has it; never 64-bit mode. */
+static uint64_t
+stack_mask(const struct dbt_cpu *c)
+{
+	return c->stack32 ? 0xffffffffULL : 0xffffULL;
+}
+
+/* PUSHA and POPA move (E)SP only once all eight slots are done: a fault
+ * part-way leaves it, and POPA's registers, as they were (exceptions are
+ * precise: SDM vol. 3A, 6.5).  The slots go one by one, from the top for
+ * PUSHA, as the CPU run natively does them (the slots above the one that
+ * faults are written, the difftest's native oracle shows). */
 static void
 op_pusha(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = osz(i);
-	uint64_t sp = c->gpr[RSP];
+	uint64_t m = stack_mask(c), sp = c->gpr[RSP] & m, at = sp;
 	int r;
 
-	for (r = 0; r < 8; r++)
-		dbt_push(c, size, r == RSP ? sp : c->gpr[r]);
+	for (r = 0; r < 8; r++) {
+		at = (at - size) & m;
+		write_stack(c, at, size, r == RSP ? sp : c->gpr[r]);
+	}
+	c->gpr[RSP] = c->stack32 ? at : (c->gpr[RSP] & ~m) | at;
 }
 
 static void
 op_popa(struct dbt_cpu *c, const struct insn *i)
 {
 	unsigned size = osz(i);
+	uint64_t m = stack_mask(c), at = c->gpr[RSP] & m, v[8];
 	int r;
 
 	for (r = 7; r >= 0; r--) {
-		uint64_t v = dbt_pop(c, size);
-
-		if (r != RSP)
-			dbt_set_reg(c, i, r, size, v);
+		v[r] = size == 4 ? dbt_read32(c, X86_SS, at) :
+		    dbt_read16(c, X86_SS, at);
+		at = (at + size) & m;
 	}
+	for (r = 7; r >= 0; r--)
+		if (r != RSP)
+			dbt_set_reg(c, i, r, size, v[r]);
+	c->gpr[RSP] = c->stack32 ? at : (c->gpr[RSP] & ~m) | at;
 }
 
 /* A write of size bytes at SS:off (ENTER). */

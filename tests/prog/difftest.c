@@ -1238,6 +1238,8 @@ struct flow {
                                    with FSW.ES set (AMD) */
 #define GEN_FCS_HOST 0x400      /* FNSTENV stores a host selector as FCS
                                    (and FDS) */
+#define GEN_POPA_PARTIAL 0x2000  /* a POPA that faults part-way has
+                                   loaded the registers before (AMD) */
 #define GEN_FDS_HOST 0x1000     /* only its FDS is a host selector
                                    (KVM-PVM: the host's user DS, 0) */
 #define GEN_WRAP4G 0x800        /* an x87 environment access across 4 GiB
@@ -4759,20 +4761,58 @@ u_fxsave(struct gen *g)
 
 /* ---- unit builders: 32-bit-only forms, XLAT, MASKMOVQ/MASKMOVDQU --------- */
 
+/* mov esp, v (set-up): RSP for a unit that needs it somewhere else. */
+static bool
+setup_esp(struct gen *g, uint32_t v)
+{
+	struct enc e;
+
+	enc_init(&e);
+	set_op(&e, 1, 0xb8, 0, 0);
+	enc_opreg(&e, X86_RSP);
+	set_imm(&e, 4, v);
+	if (!commit(g, &e, C_SETUP, 0, 0))
+		return false;
+	g->cur.rsp_known = true;
+	g->cur.rsp = (int32_t)(v - (uint32_t)G_STACK_INIT);
+	return true;
+}
+
 /*
  * PUSHA/POPA (60, 61; 66 for PUSHAW/POPAW; invalid in 64-bit mode):
  * PUSHA alone, or PUSHA then POPA, which loads back what PUSHA stored,
  * so the reserved registers keep their values (POPA skips ESP's slot).
+ * A third of the time at the edge of the stack page, so that they fault
+ * (#PF: the pages below and above it are not mapped): ESP set just
+ * above the page's start for PUSHA (d bytes, 0 to 8 slots: it faults
+ * unless all 8 fit), or POPA alone just below its end (always faulting:
+ * a POPA that completed would load the reserved registers), any
+ * alignment; ESP goes back where it was after a PUSHA that fit.
  */
 static bool
 u_pusha(struct gen *g)
 {
 	struct enc e;
 	int sz = rng_pct(&g->r, 25) ? 2 : 4;
-	bool pair = rng_pct(&g->r, 60);
+	bool pair = rng_pct(&g->r, 60), edge = rng_pct(&g->r, 33);
+	bool top = edge && rng_pct(&g->r, 40);
+	int32_t rsp0 = g->cur.rsp_known ? g->cur.rsp : 0;
 
-	if (g->m64 || (g->cur.rsp_known && (g->cur.rsp < -0x600 ||
+	if (g->m64 || (!edge && g->cur.rsp_known && (g->cur.rsp < -0x600 ||
 	    g->cur.rsp > 0x600)))
+		return false;
+	if (top) {
+		if (!setup_esp(g, (uint32_t)(G_STACK + 4096 - 1 -
+		    rng_below(&g->r, (unsigned)(8 * sz - 1)))))
+			return false;
+		enc_init(&e);
+		if (sz == 2)
+			add_pfx(&e, 0x66);
+		set_op(&e, 1, 0x61, 0, 0);
+		return commit(g, &e, C_PUSHA, 0, 0);
+	}
+	if (edge && !setup_esp(g, (uint32_t)(G_STACK +
+	    rng_below(&g->r, (unsigned)(8 * sz + 1)))))
 		return false;
 	enc_init(&e);
 	if (sz == 2)
@@ -4781,16 +4821,16 @@ u_pusha(struct gen *g)
 	if (!commit(g, &e, C_PUSHA, 0, 0))
 		return false;
 	g->cur.rsp -= 8 * sz;
-	if (!pair)
-		return true;
-	enc_init(&e);
-	if (sz == 2)
-		add_pfx(&e, 0x66);
-	set_op(&e, 1, 0x61, 0, 0);
-	if (!commit(g, &e, C_PUSHA, 0, 0))
-		return false;
-	g->cur.rsp += 8 * sz;
-	return true;
+	if (pair) {
+		enc_init(&e);
+		if (sz == 2)
+			add_pfx(&e, 0x66);
+		set_op(&e, 1, 0x61, 0, 0);
+		if (!commit(g, &e, C_PUSHA, 0, 0))
+			return false;
+		g->cur.rsp += 8 * sz;
+	}
+	return !edge || setup_esp(g, (uint32_t)(G_STACK_INIT + rsp0));
 }
 
 /*
@@ -5435,6 +5475,32 @@ is_rep_cmps_scas(const struct ginsn *in, bool m64)
 	return false;
 }
 
+/* The registers not compared where the reference run stopped on a
+ * POPA's fault and the CPU loads POPA's registers one by one (AMD,
+ * GEN_POPA_PARTIAL; the model, as the SDM's fault rule, vol. 3A 6.5, has
+ * them as before the instruction): all but ESP, which both keep. */
+static uint16_t
+popa_skip_regs(const struct seq *s, const struct result *ref, bool partial)
+{
+	uint64_t f[6];
+	int k, j;
+
+	if (!partial || outcome(s, ref) != OUT_EXC)
+		return 0;
+	frame_of(ref, ref->port, f);
+	for (k = 0; k < s->n; k++) {
+		const struct ginsn *in = &s->in[k];
+
+		if (G_CODE + in->off != f[1] || in->cls != C_PUSHA)
+			continue;
+		for (j = 0; j < in->len && in->b[j] == 0x66; j++)
+			;
+		if (j < in->len && in->b[j] == 0x61)
+			return (uint16_t)(0xff & ~(1u << X86_RSP));
+	}
+	return 0;
+}
+
 /* Is in a REP MOVS or REP STOS with a 32-bit address size (67)? */
 static bool
 is_a32_rep_movs_stos(const struct ginsn *in)
@@ -5739,8 +5805,8 @@ diff_mem(struct diffs *d, const char *what, uint64_t lo, uint64_t hi,
  */
 static void
 compare(const struct seq *s, const struct result *k, const struct result *b,
-    uint32_t mask, uint64_t fin_mask, uint16_t low, bool either,
-    bool fx_ptr_es, struct diffs *d, bool *udiff)
+    uint32_t mask, uint64_t fin_mask, uint16_t low, uint16_t skip,
+    bool either, bool fx_ptr_es, struct diffs *d, bool *udiff)
 {
 	static const int segs[6] = { X86_CS, X86_SS, X86_DS, X86_ES, X86_FS,
 		X86_GS };
@@ -5766,6 +5832,8 @@ compare(const struct seq *s, const struct result *k, const struct result *b,
 		    k->st.seg[X86_CS].sel == SEL_KCODE)) || ((low >> i) & 1) ?
 		    0xffffffffULL : ~0ULL;
 
+		if ((skip >> i) & 1)
+			continue;
 		diff_u64(d, gpr_name[i], k->st.gpr[i] & m, b->st.gpr[i] & m);
 	}
 	if (!either)    /* else each vector's stub */
@@ -6200,6 +6268,10 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 	static const uint8_t fld1[] = { 0xd9, 0xe8 };
 	/* fld dword [rbx + 0x40]; fnstenv [rbx] */
 	static const uint8_t fnstenv[] = { 0xd9, 0x43, 0x40, 0xd9, 0x33 };
+	/* mov edi, 0x5a5a5a5a; mov esp, G_STACK + 0xff4; popad: EBX's slot
+	 * is past the stack page */
+	static const uint8_t popa_top[] = { 0xbf, 0x5a, 0x5a, 0x5a, 0x5a,
+		0xbc, 0xf4, 0x0f, 0x03, 0x00, 0x61 };
 	static const uint8_t movsxd16[] = { 0x66, 0x63, 0x83, 0xfe, 0x0f, 0x00,
 		0x00 };
 	static struct seq s;
@@ -6413,6 +6485,17 @@ probe_mode(struct side *kvm, int m, struct mode_info *mi, bool emulated_ok)
 			    "is not generated");
 		else
 			mi->opts |= GEN_MOVSXD16;
+	}
+	/* POPA faulting on EBX's slot: the model (the SDM's fault rule,
+	 * vol. 3A 6.5) leaves EDI as it was; this AMD has loaded it. */
+	if (m == M32 && probe_code(kvm, m, mi, popa_top, sizeof(popa_top), 0,
+	    &s, &r) == 0 && r.port == X86_EXC_PF &&
+	    (uint32_t)r.st.gpr[X86_RDI] != 0x5a5a5a5a) {
+		mi->opts |= GEN_POPA_PARTIAL;
+		note(mi, "a POPA that faults part-way has loaded the registers "
+		    "before the faulting slot (AMD; the model's CPU leaves "
+		    "them as before it, as the SDM's rule for faults has it): "
+		    "there, only ESP of the general registers is compared");
 	}
 	/* RFLAGS.AC survives delivery (SDM vol. 2, INT n; it is why Linux
 	 * does CLAC at every entry). */
@@ -6817,7 +6900,8 @@ bad:
 		memset(&d, 0, sizeof(d));
 		compare(&s, &rk, &rb, mask, mi[m].ac_cleared && (o == OUT_EXC ||
 		    s.end_kind == END_INT3) ? X86_AC : 0, low_half_regs(&s,
-		    (mi[m].opts & GEN_REP32_UPPER) != 0), either,
+		    (mi[m].opts & GEN_REP32_UPPER) != 0), popa_skip_regs(&s,
+		    &rk, (mi[m].opts & GEN_POPA_PARTIAL) != 0), either,
 		    (mi[m].opts & GEN_FX_PTR_ES) != 0, &d, &udiff);
 		if (mask) {
 			st.undef_seqs++;
