@@ -189,9 +189,11 @@ struct dbt_cpu {
 	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
 	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
 	/* FCS and FDS, the last x87 instruction's CS and operand segment
-	 * selectors (fpu.c).  In 64-bit mode fx holds 64-bit FIP and FDP
-	 * and no selectors, so these are the only copy; elsewhere fx's
-	 * 32-bit format holds them too and these follow it. */
+	 * selectors (fpu.c), what FNSTENV, FNSAVE and FXSAVE store in every
+	 * mode.  In 64-bit mode fx holds 64-bit FIP and FDP and no
+	 * selectors; elsewhere an x87 instruction also writes them into
+	 * fx's 32-bit format (which after a switch from 64-bit mode still
+	 * holds FIP's upper half there). */
 	uint16_t fcs, fds;
 	uint8_t fx_mem[128] __attribute__((aligned(16))); /* hx scratch */
 	struct dbt_hx *hx;      /* host-executed x87/SSE stubs (hx.c) */

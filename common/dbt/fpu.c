@@ -1004,7 +1004,8 @@ x87_set_pointers(struct dbt_cpu *c, const struct insn *i, uint64_t ea)
 
 /* FNSTENV/FNSAVE wrote an environment from the host's pointer registers,
  * which some hosts do not reload from FXRSTOR: store the guest's.  ptr is
- * the image's bytes FX_FOP..FX_FOP+18 from before the instruction. */
+ * the image's bytes FX_FOP..FX_FOP+18 from before the instruction (FOP
+ * and the offsets); the selectors are c->fcs and c->fds. */
 static void
 x87_env_fix(const struct dbt_cpu *c, const uint8_t *ptr, uint8_t *env,
     unsigned opsize)
@@ -1122,18 +1123,18 @@ op_x87(struct dbt_cpu *c, const struct insn *i)
 	if ((f & X_LOADS) && i->mem && !(f & X_ST) && (c->cr0 & X86_CR0_PE) &&
 	    !(c->rflags & X86_VM))
 		x87_env_load(c, c->fx_mem, i->opsize);
-	else if (f & X_LOADS)
-		c->fcs = c->fds = 0;    /* FNINIT, FNSAVE; real and v86 mode */
+	else if ((f & X_LOADS) && i->mem && !(f & X_ST)) {
+		/* FLDENV, FRSTOR in real or v86 mode: as the host loaded
+		 * them into the image. */
+		memcpy(&c->fcs, c->fx + FX_FIP + 4, 2);
+		memcpy(&c->fds, c->fx + FX_FDP + 4, 2);
+	} else if (f & X_LOADS) {
+		c->fcs = c->fds = 0;    /* FNINIT, FNSAVE */
+	}
 	if (!(f & X_LOADS))
 		memcpy(c->fx + FX_FOP, save, sizeof(save));
 	if (!(f & X_CTL))
 		x87_set_pointers(c, i, ea);
-	if (!c->long64) {
-		/* The 32-bit image's selectors are FCS and FDS: the host's
-		 * FLDENV/FRSTOR in real or v86 mode set them. */
-		memcpy(&c->fcs, c->fx + FX_FIP + 4, 2);
-		memcpy(&c->fds, c->fx + FX_FDP + 4, 2);
-	}
 	if (f & X_FLAGS)
 		c->rflags = (c->rflags & ~(uint64_t)X86_ARITH_FLAGS) |
 		    (r.rflags & X86_ARITH_FLAGS);
@@ -1186,7 +1187,8 @@ fx_normalize(struct dbt_cpu *c)
  * 10-3; FOP is 11 bits).  The image's format: REX.W (FXSAVE64) has 64-bit
  * FIP and FDP; without it FIP and FDP are 32 bits, each followed by its
  * selector.  The state (x87_set_pointers) has 64-bit pointers in 64-bit
- * mode and the 32-bit format elsewhere.
+ * mode and the 32-bit format elsewhere; the selectors FXSAVE stores are
+ * c->fcs and c->fds.
  */
 static void
 fx_ptrs_load(struct dbt_cpu *c, const uint8_t *img, int rexw)
@@ -1219,7 +1221,7 @@ fx_ptrs_store(const struct dbt_cpu *c, uint8_t *img, int rexw)
 {
 	uint16_t sel;
 
-	if (rexw || !c->long64)
+	if (rexw)
 		return;
 	sel = c->fcs;
 	memcpy(img + FX_FIP + 4, &sel, 2);

@@ -104,11 +104,11 @@ dbt_state_set(struct dbt_cpu *c, const struct x86_state *st)
 		pthread_mutex_unlock(&c->vm->io_lock);
 	}
 	dbt_update_mode(c);
-	/* Outside 64-bit mode the image's own selectors are FCS and FDS (a
-	 * snapshot from before fpu_cs/fpu_ds has only those). */
+	/* A state with neither (a snapshot from before fpu_cs/fpu_ds, or
+	 * KVM's) outside 64-bit mode: the image's 32-bit format has them. */
 	c->fcs = st->fpu_cs;
 	c->fds = st->fpu_ds;
-	if (!c->long64) {
+	if (!c->long64 && c->fcs == 0 && c->fds == 0) {
 		memcpy(&c->fcs, c->fx + 12, 2);
 		memcpy(&c->fds, c->fx + 20, 2);
 	}

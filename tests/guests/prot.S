@@ -46,7 +46,9 @@
  *       SS overrides are ignored in 64-bit mode); FNSTENV and FXSAVE
  *       without REX.W store them (those of the last x87 instruction,
  *       not the segment registers' values now), FXRSTOR64 (whose image has none) makes
- *       them 0, FLDENV loads them.
+ *       them 0, FLDENV loads them; after a switch to compatibility
+ *       mode FNSTENV and FXSAVE there store those of the last 64-bit x87
+ *       instruction.
  *   4.10.4.1  global pages: with a page's PTE changed in memory to
  *       another frame, INVLPG of the page and a toggle of CR4.PGE
  *       invalidate its translation even when G is set; a MOV to CR3
@@ -876,6 +878,39 @@ x87sel:
 	shll $16, %eax
 	movw 20(%rbx), %ax
 	CHECKV x87-fldenv-fxsave, 0x12345678
+	/* A 64-bit x87 instruction, then FNSTENV and FXSAVE in
+	 * compatibility mode: its CS (CODE64) and DS are FCS and FDS. */
+	fninit
+	movl $fxbuf, %ebx
+	flds 8(%rbx)
+	pushq $CODE0
+	movl $x87c32, %eax
+	pushq %rax
+	lretq
+	.code32
+x87c32:	fnstenv fxbuf
+	movl fxbuf + 16, %eax
+	movl %eax, fxbuf + 32           /* FCS (and FOP) */
+	movl fxbuf + 24, %eax
+	movl %eax, fxbuf + 36           /* FDS */
+	fxsave fxbuf + 64
+	fnstenv fxbuf                   /* again: FNSTENV changes neither */
+	movl fxbuf + 16, %eax
+	movl %eax, fxbuf + 40
+	ljmp $CODE64, $x87c64
+	.code64
+x87c64:	movl $fxbuf, %ebx
+	movzwl 32(%rbx), %eax
+	CHECKV x87-compat-fnstenv-fcs, CODE64
+	movl $fxbuf, %ebx
+	movzwl 36(%rbx), %eax
+	CHECKV x87-compat-fnstenv-fds, DATA0
+	movl $fxbuf, %ebx
+	movzwl 64 + 12(%rbx), %eax
+	CHECKV x87-compat-fxsave-fcs, CODE64
+	movl $fxbuf, %ebx
+	movzwl 40(%rbx), %eax
+	CHECKV x87-compat-fnstenv-again-fcs, CODE64
 	fninit
 	xorl %eax, %eax
 	movw %ax, %ss
@@ -1160,7 +1195,7 @@ eu_ret:	.long 0
 failures: .long 0
 kbuf:	.space 64
 	.align 16
-fxbuf:	.space 512
+fxbuf:	.space 640
 /* Reached only through the user alias, in a page of their own: no
  * supervisor access between a check's STAC and CLAC evicts its TLB
  * entries. */
