@@ -58,7 +58,7 @@ guest_backends() {
 # interpreter and KVM (the real CPU) are the judges of its checksums.  On
 # KVM-PVM guest kernel mode is emulated by the host kernel, which cannot
 # run SSE arithmetic there: "nosse" skips that part.
-@test "jit64: SMC, generated code, page-crossing code, indirect CALL on a TLB miss, precise #PF, IRQ in a loop; tiers agree" {
+@test "jit64: SMC, generated code, page-crossing code, indirect CALL on a TLB miss, precise #PF, IRQ in a loop, accesses across pages whose frames are apart; tiers agree" {
 	local a t s x sums="" first="" firstx="" args
 	for a in $(guest_backends); do
 		for t in jit interp; do
@@ -66,7 +66,7 @@ guest_backends() {
 			args=()
 			[ "$a" = kvm ] && ! have_hw_kvm && args=(--append nosse)
 			run_tool 0 timeout 60 "$VM_RUN" --accel "$a" --dbt-tier "$t" -m 64M --kernel "$GUESTS/jit64.elf" "${args[@]}"
-			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: icall ok*jit64: precise ok*jit64: irq ok*jit64: many slow paths ok*jit64: stack runs ok*jit64: linked flags ok*jit64: all ok*" "$a/$t: every check"
+			is "$output" "*jit64: smc ok*jit64: gen ok*jit64: cross ok*jit64: icall ok*jit64: precise ok*jit64: irq ok*jit64: many slow paths ok*jit64: stack runs ok*jit64: xpage ok*jit64: linked flags ok*jit64: all ok*" "$a/$t: every check"
 			s=$(printf '%s\n' "$output" | sed -n 's/^jit64: sum \([0-9a-f]*\).*/\1/p')
 			x=$(printf '%s\n' "$output" | sed -n 's/^jit64: sse \([0-9a-f]*\).*/\1/p')
 			[ -n "$s" ] || { echo "# $a/$t: no sum line" >&3; false; }

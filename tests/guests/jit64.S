@@ -21,6 +21,10 @@
  *   nm       SSE code translated with CR0.TS clear, run again with TS
  *            set: #NM at its first SSE instruction, register or memory
  *            form, every time TS is set again
+ *   xpage    accesses across a 4 KiB boundary between two pages whose
+ *            frames are not adjacent (a run of PUSHes and of POPs, an
+ *            unaligned MOV each way, after an access to the upper page):
+ *            each byte lands in its own page's frame
  *   sum      a checksum over ALU work with byte registers, memory
  *            operands, shifts, CMOV/SETcc, XADD and BSF, so that tiers
  *            can be compared
@@ -38,6 +42,8 @@
 	.set STACK, 0x280000
 	.set LAPIC, 0xfee00000
 	.set UNMAPPED, 0x100000000      /* above the 4 GiB mapped */
+	.set XPT, 0x208000              /* the xpage check's page table */
+	.set XLIN, 0x800000             /* the 2 MiB it maps in 4 KiB pages */
 
 	.text
 	.code32
@@ -381,6 +387,116 @@ pop_resume:
 	call puts64
 	jmp 32f
 31:	movl $msg_stack_bad, %esi
+	jmp fail_r14
+32:
+	/* ---- xpage: the 2 MiB at XLIN in 4 KiB pages, each pair of
+	 * frames swapped: page XLIN+0x1000 is frame XLIN, page XLIN+0x2000
+	 * is frame XLIN+0x3000, so no crossing access finds its second
+	 * page's bytes next to its first page's frame.  Bytes (which no
+	 * access can split) read what went where. ---- */
+	xorl %r14d, %r14d
+	movl $XPT, %edi
+	xorl %ecx, %ecx
+33:	movl %ecx, %eax
+	xorl $1, %eax
+	shll $12, %eax
+	addl $XLIN + 3, %eax
+	movl %eax, (%edi,%ecx,8)
+	movl $0, 4(%edi,%ecx,8)
+	incl %ecx
+	cmpl $512, %ecx
+	jne 33b
+	movl $PD + (XLIN >> 21) * 8, %eax
+	movl $XPT + 3, (%rax)
+	movq %cr3, %rax
+	movq %rax, %cr3
+	movq %rsp, %r12
+	movl $XLIN + 0x2010, %esp
+	movq $-1, -0x30(%rsp)           /* both pages' entries, */
+	movq $-1, (%rsp)                /* the upper one last */
+	movq $0x1111, %rax
+	movq $0x2222, %rbx
+	movq $0x3333, %rcx
+	movq $0x4444, %rdx
+	movq $0x5555, %rsi
+	movq $0x6666, %rdi
+	pushq %rax                      /* 0x802008 down to 0x801fe0 */
+	pushq %rbx
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	movq %r12, %rsp
+	movl $XLIN + 0x1fe0, %eax       /* bytes of the lower page */
+	cmpb $0x66, (%rax)
+	jne 34f
+	cmpb $0x55, 8(%rax)
+	jne 34f
+	cmpb $0x44, 16(%rax)
+	jne 34f
+	cmpb $0x33, 24(%rax)
+	jne 34f
+	cmpb $0x22, 32(%rax)
+	jne 34f
+	cmpb $0x11, 40(%rax)
+	jne 34f
+	jmp 35f
+34:	orl $1, %r14d
+35:	movl $XLIN + 0x1fe8, %eax       /* bytes for the POPs */
+	movb $0x71, (%rax)
+	movb $0x72, 8(%rax)
+	movb $0x73, 16(%rax)
+	movb $0x74, 24(%rax)
+	movl $XLIN + 0x2008, %esp
+	popq %rax                       /* the upper page's entry first */
+	movl $XLIN + 0x1fe8, %esp
+	popq %rax
+	popq %rbx
+	popq %rcx
+	popq %rdx
+	movq %r12, %rsp
+	cmpb $0x71, %al
+	jne 36f
+	cmpb $0x72, %bl
+	jne 36f
+	cmpb $0x73, %cl
+	jne 36f
+	cmpb $0x74, %dl
+	jne 36f
+	jmp 37f
+36:	orl $2, %r14d
+37:	movl $XLIN + 0x2000, %eax
+	movq $0, (%rax)                 /* the upper page's entry first */
+	movabsq $0x8877665544332211, %rdx
+	movq %rdx, -4(%rax)             /* 4 bytes on each page */
+	cmpb $0x11, -4(%rax)
+	jne 38f
+	cmpb $0x44, -1(%rax)
+	jne 38f
+	cmpb $0x55, (%rax)
+	jne 38f
+	cmpb $0x88, 3(%rax)
+	jne 38f
+	movq $0, (%rax)
+	movb $0xab, 2(%rax)
+	movb $0xcd, -3(%rax)
+	movq -4(%rax), %rdx
+	movabsq $0x00ab00004433cd11, %rcx
+	cmpq %rcx, %rdx
+	jne 38f
+	jmp 39f
+38:	orl $4, %r14d
+39:	movl $PD + (XLIN >> 21) * 8, %eax
+	movl $XLIN + 0x83, (%rax)       /* the 2 MiB page again */
+	movl $0, 4(%rax)
+	movq %cr3, %rax
+	movq %rax, %cr3
+	testl %r14d, %r14d
+	jnz 40f
+	movl $msg_xpage, %esi
+	call puts64
+	jmp 32f
+40:	movl $msg_xpage_bad, %esi
 	jmp fail_r14
 32:
 	/* ---- flags: blocks that leave with the flags in the host's flags
@@ -973,6 +1089,8 @@ msg_sse:	.asciz "jit64: sse "
 msg_many:	.asciz "jit64: many slow paths ok\n"
 msg_stack:	.asciz "jit64: stack runs ok\n"
 msg_stack_bad:	.asciz "jit64: stack runs FAILED "
+msg_xpage:	.asciz "jit64: xpage ok\n"
+msg_xpage_bad:	.asciz "jit64: xpage FAILED "
 
 msg_ok:		.asciz "jit64: all ok\n"
 
