@@ -188,13 +188,6 @@ struct dbt_cpu {
 	uint64_t spec_ctrl;             /* SPEC_CTRL_BITS of IA32_SPEC_CTRL */
 	int64_t tsc_offset;     /* guest TSC = host-derived ticks + offset */
 	uint8_t fx[512] __attribute__((aligned(16))); /* FXSAVE layout */
-	/* FCS and FDS, the last x87 instruction's CS and operand segment
-	 * selectors (fpu.c), what FNSTENV, FNSAVE and FXSAVE store in every
-	 * mode.  In 64-bit mode fx holds 64-bit FIP and FDP and no
-	 * selectors; elsewhere an x87 instruction also writes them into
-	 * fx's 32-bit format (which after a switch from 64-bit mode still
-	 * holds FIP's upper half there). */
-	uint16_t fcs, fds;
 	uint8_t fx_mem[128] __attribute__((aligned(16))); /* hx scratch */
 	struct dbt_hx *hx;      /* host-executed x87/SSE stubs (hx.c) */
 
@@ -322,6 +315,16 @@ struct dbt_cpu {
 	struct dbt_block *cur_block;
 	int exit_reason;        /* enum cpu_exit_reason when leaving run() */
 	char diag[256];
+	/* FCS and FDS, the last x87 instruction's CS and operand segment
+	 * selectors (fpu.c), what FNSTENV, FNSAVE and FXSAVE store in every
+	 * mode.  In 64-bit mode fx holds 64-bit FIP and FDP and no
+	 * selectors; elsewhere an x87 instruction also writes them into
+	 * fx's 32-bit format (which after a switch from 64-bit mode still
+	 * holds FIP's upper half there).  Here at the end: put after fx,
+	 * they moved every later field 64 bytes against the earlier ones,
+	 * and the shell loop took 45% more CPU time (not understood yet:
+	 * bench/RESULTS.md, 2026-12-08 morning). */
+	uint16_t fcs, fds;
 };
 
 /* In mode_key: alignment checking is on (CPL 3, CR0.AM, RFLAGS.AC).  Only
