@@ -23,7 +23,7 @@
  *            form, every time TS is set again
  *   xpage    accesses across a 4 KiB boundary between two pages whose
  *            frames are not adjacent (a run of PUSHes and of POPs, an
- *            unaligned MOV each way, after an access to the upper page):
+ *            unaligned MOV each way, both pages' TLB entries filled):
  *            each byte lands in its own page's frame
  *   sum      a checksum over ALU work with byte registers, memory
  *            operands, shifts, CMOV/SETcc, XADD and BSF, so that tiers
