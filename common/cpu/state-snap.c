@@ -75,9 +75,9 @@ x86_state_visit(struct x86_state *st, struct snap_vis *v)
 	snap_u64(v, "spec_ctrl", &st->spec_ctrl);
 	snap_bytes(v, "fxsave", st->fxsave, sizeof(st->fxsave));
 	/* Version 2: FCS and FDS apart from the image (x86-state.h).  A
-	 * version 1 section has neither: 0, and the DBT takes them from
-	 * a 32-bit image. */
-	if (!v->load || v->version >= 2) {
+	 * version 1 section has neither, saved or loaded: 0, and the DBT
+	 * takes them from a 32-bit image. */
+	if (v->version >= 2) {
 		snap_u16(v, "fpu_cs", &st->fpu_cs);
 		snap_u16(v, "fpu_ds", &st->fpu_ds);
 	}

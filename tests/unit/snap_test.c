@@ -307,6 +307,8 @@ fill_state(struct x86_state *st)
 	st->fxsave[25] = 0x1f;
 	st->fxsave[28] = st->fxsave[29] = 0xff;
 	st->fxsave[30] = st->fxsave[31] = 0;
+	st->fpu_cs = 0x33;
+	st->fpu_ds = 0x2b;
 }
 
 TEST(cpu_state_visit_and_dbt_set_get)
@@ -318,11 +320,26 @@ TEST(cpu_state_visit_and_dbt_set_get)
 	struct vm *vm;
 
 	fill_state(&a);
+	/* A version 1 section (before FCS/FDS) saves and loads without
+	 * them: they come back 0, the rest as it was. */
 	snap_vis_begin_save(&v, "cpu", 1, &err);
 	x86_state_visit(&a, &v);
 	EXPECT_EQ(snap_vis_end(&v), 0);
 	memset(&b, 0, sizeof(b));
 	snap_vis_begin_load(&l, "cpu", 1, v.buf, v.len, &err);
+	x86_state_visit(&b, &l);
+	EXPECT_EQ(snap_vis_end(&l), 0);
+	EXPECT_TRUE(b.fpu_cs == 0 && b.fpu_ds == 0);
+	b.fpu_cs = a.fpu_cs;
+	b.fpu_ds = a.fpu_ds;
+	EXPECT_TRUE(memcmp(&a, &b, sizeof(a)) == 0);
+	snap_vis_free(&v);
+	/* The current version: everything. */
+	snap_vis_begin_save(&v, "cpu", X86_STATE_VERSION, &err);
+	x86_state_visit(&a, &v);
+	EXPECT_EQ(snap_vis_end(&v), 0);
+	memset(&b, 0, sizeof(b));
+	snap_vis_begin_load(&l, "cpu", X86_STATE_VERSION, v.buf, v.len, &err);
 	x86_state_visit(&b, &l);
 	EXPECT_EQ(snap_vis_end(&l), 0);
 	EXPECT_TRUE(memcmp(&a, &b, sizeof(a)) == 0);
@@ -348,6 +365,7 @@ TEST(cpu_state_visit_and_dbt_set_get)
 	EXPECT_TRUE(c.efer == a.efer && c.star == a.star &&
 	    c.lstar == a.lstar && c.kernel_gs_base == a.kernel_gs_base);
 	EXPECT_TRUE(memcmp(c.fxsave, a.fxsave, sizeof(a.fxsave)) == 0);
+	EXPECT_TRUE(c.fpu_cs == a.fpu_cs && c.fpu_ds == a.fpu_ds);
 	/* the TSC goes on from the value set, it does not restart */
 	EXPECT_TRUE(c.tsc >= a.tsc);
 	vm_destroy(vm);
